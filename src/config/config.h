@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * The operator's configuration: one YAML file with the listen address, the
+ * store, the systems concord talks to, their collections, the models concord
+ * owns and the syncs that bind them. docs/config.md describes every key.
+ *
+ * Pipeline: config_file.c (path -> bytes) -> config_parse.c (libyaml -> a
+ * node tree that keeps line:col) -> config_schema.c (the key table, types,
+ * references, secrets, jq) -> an immutable struct config. `concord check` and
+ * `concord run` use the same path.
+ *
+ * Every problem is collected, not just the first, and each is reported as
+ * "file:line:col: message" with a hint. A struct config, once loaded, is
+ * never modified; readers share it.
+ */
+#ifndef CONCORD_CONFIG_CONFIG_H
+#define CONCORD_CONFIG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/compiler.h"
+#include "core/retry.h"
+#include "core/secret.h"
+
+struct cJSON;
+struct error;
+
+/* The types a model field can have (DESIGN.md, "model"). */
+enum config_type {
+    CONFIG_TYPE_STRING = 1,
+    CONFIG_TYPE_INTEGER,
+    CONFIG_TYPE_DECIMAL,
+    CONFIG_TYPE_BOOLEAN,
+    CONFIG_TYPE_TIMESTAMP,
+    CONFIG_TYPE_DATE,
+    CONFIG_TYPE_REF, /* a reference to a record of another model */
+};
+
+/* Where a node stood in the file, for messages that come after loading. */
+struct config_pos {
+    int line; /* 1-based; 0 when unknown */
+    int col;  /* 1-based */
+};
+
+struct config_field {
+    char *name;
+    enum config_type type;
+    char *ref_model; /* CONFIG_TYPE_REF only: the model referred to */
+    struct config_pos pos;
+};
+
+struct config_model {
+    char *name;
+    struct config_field *fields;
+    size_t field_count;
+    struct config_pos pos;
+};
+
+/*
+ * One entry of a field map. A map turns one shape into another: a
+ * collection's map_in turns the system's record into the model's fields
+ * (target = model field), its map_out turns the model into the system's
+ * record (target = the system's field, dotted for nesting: "address.city").
+ *
+ * Exactly one of path, jq and const_value gives the value; default_value
+ * stands in when it is null or missing; values then translates it.
+ */
+enum config_map_source {
+    CONFIG_MAP_PATH = 1, /* copy the value at path ("email", ".billing.city") */
+    CONFIG_MAP_JQ,       /* compute it with a jq expression over the input */
+    CONFIG_MAP_CONST,    /* a constant */
+};
+
+struct config_map_entry {
+    char *target;
+    enum config_map_source source;
+    char *path;                  /* CONFIG_MAP_PATH: dotted path, leading '.' optional */
+    char *jq;                    /* CONFIG_MAP_JQ: the expression (checked to compile) */
+    struct cJSON *const_value;   /* CONFIG_MAP_CONST: owned */
+    struct cJSON *default_value; /* NULL, or used when the value is null/missing; owned */
+    struct cJSON *values;        /* NULL, or an object: value map {from: to}; owned */
+    struct cJSON *values_default; /* NULL, or what a value missing from values becomes */
+    struct config_pos pos;
+};
+
+struct config_map {
+    struct config_map_entry *entries;
+    size_t entry_count;
+};
+
+/* How webhook signatures are checked: the generic HMAC-SHA256 scheme. */
+enum config_sig_encoding {
+    CONFIG_SIG_HEX = 1,
+    CONFIG_SIG_BASE64,
+};
+
+struct config_signature {
+    char *scheme;                    /* "hmac" (the Connectors issue adds more) */
+    char *header;                    /* header that carries the signature */
+    struct secret secret;            /* the signing key */
+    enum config_sig_encoding encoding;
+    char *prefix;                    /* NULL, or stripped from the header value: "sha256=" */
+    char *timestamp_header;          /* NULL, or the header with a Unix timestamp in seconds */
+    int64_t tolerance_s;             /* with timestamp_header: allowed skew; default 300 */
+    char *signed_template;           /* bytes signed: "{body}" (default), "{timestamp}.{body}" */
+};
+
+struct config_webhook {
+    int enabled;                /* 1 when the system has a webhook section */
+    char *path;                 /* "/webhooks/<system>" by default */
+    int has_signature;
+    struct config_signature signature;
+    char *delivery_id_header;   /* NULL, or the header that names a delivery */
+    size_t max_body_bytes;      /* default 1 MiB */
+};
+
+struct config_header {
+    char *name;
+    struct secret value; /* header values under auth are secrets */
+};
+
+enum config_system_kind {
+    CONFIG_SYSTEM_HTTP = 1,
+};
+
+struct config_system {
+    char *name;
+    enum config_system_kind kind;
+    char *base_url;            /* "http://127.0.0.1:9102"; no trailing slash */
+    struct config_webhook webhook;
+    struct config_header *auth_headers; /* sent with every request */
+    size_t auth_header_count;
+    int64_t timeout_ms;        /* per request; default 10000 */
+    int max_in_flight;         /* transfers at once to this system; default 8 */
+    struct retry_policy retry; /* default: base 1000, cap 600000, jitter 0.2, 8 attempts */
+    struct config_pos pos;
+};
+
+/* One HTTP call of a collection: "PUT /contacts/{id}". */
+struct config_endpoint {
+    char *method; /* NULL when the collection does not do this */
+    char *path;   /* may hold {id} (the external id) and {field} of the outgoing record */
+};
+
+struct config_collection {
+    char *name;        /* "system.collection", unique */
+    char *short_name;  /* "collection" */
+    struct config_system *system; /* borrowed from config->systems */
+    char *model;
+    char *id_path;     /* where the external id sits in the system's record; default "id" */
+    char *record_path; /* where the record sits in a webhook body; NULL = the body itself */
+    char *match_jq;    /* NULL, or a jq condition that routes a webhook body here */
+    char *deleted_jq;  /* NULL, or a jq condition: the webhook announces a delete */
+    struct config_map map_in;  /* system -> model; entry_count 0: not a source */
+    struct config_map map_out; /* model -> system; entry_count 0: not a target */
+    struct config_endpoint create, update, remove;
+    char *created_id_path; /* where a create's answer holds the new id; default "id" */
+    struct config_pos pos;
+};
+
+struct config_sync {
+    char *name;
+    char *model;
+    char **origins;   /* system names allowed to change records */
+    size_t origin_count;
+    struct config_collection **collections; /* borrowed from config->collections */
+    size_t collection_count;
+    struct config_pos pos;
+};
+
+struct config {
+    char *path;        /* the file it came from */
+    char *listen;      /* "127.0.0.1:8080" */
+    char *store_url;   /* "sqlite:concord.db"; relative paths are relative to the file */
+    char *log_level;   /* NULL or "info" ... */
+    char *log_format;  /* NULL, "json", "text" */
+    struct config_system *systems;
+    size_t system_count;
+    struct config_model *models;
+    size_t model_count;
+    struct config_collection *collections;
+    size_t collection_count;
+    struct config_sync *syncs;
+    size_t sync_count;
+};
+
+/*
+ * Read and validate the file at path. Secret references are resolved.
+ * On success *out is the caller's, released with config_free(). On failure
+ * *out is untouched and err holds every problem found, one per line, each
+ * "file:line:col: message" with a hint; err->kind is ERROR_INVALID for a bad
+ * config, ERROR_IO when the file cannot be read.
+ */
+MUST_CHECK int config_load(const char *path, struct config **out, struct error *err);
+
+/*
+ * The same from bytes already in memory (name is used in messages). Secrets
+ * are resolved from the environment and the filesystem as config_load() does.
+ */
+MUST_CHECK int config_parse(const char *text, size_t len, const char *name, struct config **out,
+                            struct error *err);
+
+/*
+ * The full list of problems of the last failed load is longer than a struct
+ * error can hold: config_load_report() does the same as config_load() but
+ * writes every diagnostic line to *report (malloc()ed, caller frees; NULL when
+ * valid). Returns the number of problems (0 when valid), -1 when the file
+ * cannot be read (err set).
+ */
+MUST_CHECK int config_check(const char *path, char **report, struct error *err);
+
+/* Release a config and everything it owns. Accepts NULL. */
+void config_free(struct config *cfg);
+
+/* Look-ups by name; NULL if there is none. The result is borrowed from cfg. */
+const struct config_system *config_system_find(const struct config *cfg, const char *name);
+const struct config_collection *config_collection_find(const struct config *cfg,
+                                                       const char *name);
+const struct config_model *config_model_find(const struct config *cfg, const char *name);
+
+/* The field of a model by name, or NULL. */
+const struct config_field *config_model_field(const struct config_model *m, const char *name);
+
+#endif
