@@ -1,17 +1,89 @@
 /* SPDX-License-Identifier: MIT */
 
-/* concord's main(): the command table, and nothing else. */
+/* concord's main(): the command table and the shared option parser. */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "cli/cli.h"
+
+static const struct cli_command *const commands[] = {
+    &cli_cmd_run,    &cli_cmd_check, &cli_cmd_status,
+    &cli_cmd_failed, &cli_cmd_retry, &cli_cmd_history,
+};
+
+static void
+usage(FILE *out)
+{
+    fprintf(out, "usage: concord COMMAND [-c FILE] [--json] [ARGS]\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+        fprintf(out, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(out, "\n`concord COMMAND --help` tells more. The config is -c FILE, or "
+                 "$CONCORD_CONFIG, or ./concord.yaml.\n");
+}
+
+static int
+parse(int argc, char **argv, struct cli_args *a)
+{
+    static char *positional[64];
+    const char *env = getenv("CONCORD_CONFIG");
+
+    memset(a, 0, sizeof(*a));
+    a->config_path = env && *env ? env : "concord.yaml";
+    a->argv = positional;
+    for (int i = 0; i < argc; i++) {
+        const char *s = argv[i];
+
+        if ((strcmp(s, "-c") == 0 || strcmp(s, "--config") == 0) && i + 1 < argc)
+            a->config_path = argv[++i];
+        else if (strncmp(s, "--config=", 9) == 0)
+            a->config_path = s + 9;
+        else if (strcmp(s, "--json") == 0)
+            a->json = 1;
+        else if (strcmp(s, "--all") == 0)
+            a->all = 1;
+        else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0)
+            a->help = 1;
+        else if (strcmp(s, "--log-level") == 0 && i + 1 < argc)
+            a->log_level = argv[++i];
+        else if (s[0] == '-' && s[1] != '\0') {
+            fprintf(stderr, "concord: unknown option %s\n", s);
+            return -1;
+        } else if (a->argc < (int)(sizeof(positional) / sizeof(positional[0])))
+            positional[a->argc++] = argv[i];
+    }
+    return 0;
+}
 
 int
 main(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--version") == 0) {
+    struct cli_args args;
+
+    if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
         puts("concord 0.1.0");
         return 0;
     }
-    fprintf(stderr, "usage: concord COMMAND [ARGS]\n");
+    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+        if (strcmp(argv[1], commands[i]->name) != 0)
+            continue;
+        if (parse(argc - 2, argv + 2, &args) == -1) {
+            fprintf(stderr, "usage: %s\n", commands[i]->usage);
+            return 2;
+        }
+        if (args.help) {
+            printf("usage: %s\n\n%s\n", commands[i]->usage, commands[i]->summary);
+            return 0;
+        }
+        return commands[i]->run(&args);
+    }
+    fprintf(stderr, "concord: unknown command %s\n\n", argv[1]);
+    usage(stderr);
     return 2;
 }

@@ -76,11 +76,11 @@ enum config_map_source {
 struct config_map_entry {
     char *target;
     enum config_map_source source;
-    char *path;                  /* CONFIG_MAP_PATH: dotted path, leading '.' optional */
-    char *jq;                    /* CONFIG_MAP_JQ: the expression (checked to compile) */
-    struct cJSON *const_value;   /* CONFIG_MAP_CONST: owned */
-    struct cJSON *default_value; /* NULL, or used when the value is null/missing; owned */
-    struct cJSON *values;        /* NULL, or an object: value map {from: to}; owned */
+    char *path;                   /* CONFIG_MAP_PATH: dotted path, leading '.' optional */
+    char *jq;                     /* CONFIG_MAP_JQ: the expression (checked to compile) */
+    struct cJSON *const_value;    /* CONFIG_MAP_CONST: owned */
+    struct cJSON *default_value;  /* NULL, or used when the value is null/missing; owned */
+    struct cJSON *values;         /* NULL, or an object: value map {from: to}; owned */
     struct cJSON *values_default; /* NULL, or what a value missing from values becomes */
     struct config_pos pos;
 };
@@ -97,23 +97,23 @@ enum config_sig_encoding {
 };
 
 struct config_signature {
-    char *scheme;                    /* "hmac" (the Connectors issue adds more) */
-    char *header;                    /* header that carries the signature */
-    struct secret secret;            /* the signing key */
+    char *scheme;         /* "hmac" (the Connectors issue adds more) */
+    char *header;         /* header that carries the signature */
+    struct secret secret; /* the signing key */
     enum config_sig_encoding encoding;
-    char *prefix;                    /* NULL, or stripped from the header value: "sha256=" */
-    char *timestamp_header;          /* NULL, or the header with a Unix timestamp in seconds */
-    int64_t tolerance_s;             /* with timestamp_header: allowed skew; default 300 */
-    char *signed_template;           /* bytes signed: "{body}" (default), "{timestamp}.{body}" */
+    char *prefix;           /* NULL, or stripped from the header value: "sha256=" */
+    char *timestamp_header; /* NULL, or the header with a Unix timestamp in seconds */
+    int64_t tolerance_s;    /* with timestamp_header: allowed skew; default 300 */
+    char *signed_template;  /* bytes signed: "{body}" (default), "{timestamp}.{body}" */
 };
 
 struct config_webhook {
-    int enabled;                /* 1 when the system has a webhook section */
-    char *path;                 /* "/webhooks/<system>" by default */
+    int enabled; /* 1 when the system has a webhook section */
+    char *path;  /* "/webhooks/<system>" by default */
     int has_signature;
     struct config_signature signature;
-    char *delivery_id_header;   /* NULL, or the header that names a delivery */
-    size_t max_body_bytes;      /* default 1 MiB */
+    char *delivery_id_header; /* NULL, or the header that names a delivery */
+    size_t max_body_bytes;    /* default 1 MiB */
 };
 
 struct config_header {
@@ -128,7 +128,7 @@ enum config_system_kind {
 struct config_system {
     char *name;
     enum config_system_kind kind;
-    char *base_url;            /* "http://127.0.0.1:9102"; no trailing slash */
+    char *base_url; /* "http://127.0.0.1:9102"; no trailing slash */
     struct config_webhook webhook;
     struct config_header *auth_headers; /* sent with every request */
     size_t auth_header_count;
@@ -145,14 +145,14 @@ struct config_endpoint {
 };
 
 struct config_collection {
-    char *name;        /* "system.collection", unique */
-    char *short_name;  /* "collection" */
+    char *name;                   /* "system.collection", unique */
+    char *short_name;             /* "collection" */
     struct config_system *system; /* borrowed from config->systems */
     char *model;
-    char *id_path;     /* where the external id sits in the system's record; default "id" */
-    char *record_path; /* where the record sits in a webhook body; NULL = the body itself */
-    char *match_jq;    /* NULL, or a jq condition that routes a webhook body here */
-    char *deleted_jq;  /* NULL, or a jq condition: the webhook announces a delete */
+    char *id_path;             /* where the external id sits in the system's record; default "id" */
+    char *record_path;         /* where the record sits in a webhook body; NULL = the body itself */
+    char *match_jq;            /* NULL, or a jq condition that routes a webhook body here */
+    char *deleted_jq;          /* NULL, or a jq condition: the webhook announces a delete */
     struct config_map map_in;  /* system -> model; entry_count 0: not a source */
     struct config_map map_out; /* model -> system; entry_count 0: not a target */
     struct config_endpoint create, update, remove;
@@ -163,7 +163,7 @@ struct config_collection {
 struct config_sync {
     char *name;
     char *model;
-    char **origins;   /* system names allowed to change records */
+    char **origins; /* system names allowed to change records */
     size_t origin_count;
     struct config_collection **collections; /* borrowed from config->collections */
     size_t collection_count;
@@ -171,11 +171,11 @@ struct config_sync {
 };
 
 struct config {
-    char *path;        /* the file it came from */
-    char *listen;      /* "127.0.0.1:8080" */
-    char *store_url;   /* "sqlite:concord.db"; relative paths are relative to the file */
-    char *log_level;   /* NULL or "info" ... */
-    char *log_format;  /* NULL, "json", "text" */
+    char *path;       /* the file it came from */
+    char *listen;     /* "127.0.0.1:8080" */
+    char *store_url;  /* "sqlite:concord.db"; relative paths are relative to the file */
+    char *log_level;  /* NULL or "info" ... */
+    char *log_format; /* NULL, "json", "text" */
     struct config_system *systems;
     size_t system_count;
     struct config_model *models;
@@ -216,8 +216,7 @@ void config_free(struct config *cfg);
 
 /* Look-ups by name; NULL if there is none. The result is borrowed from cfg. */
 const struct config_system *config_system_find(const struct config *cfg, const char *name);
-const struct config_collection *config_collection_find(const struct config *cfg,
-                                                       const char *name);
+const struct config_collection *config_collection_find(const struct config *cfg, const char *name);
 const struct config_model *config_model_find(const struct config *cfg, const char *name);
 
 /* The field of a model by name, or NULL. */

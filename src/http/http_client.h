@@ -22,6 +22,7 @@
 
 #include "core/compiler.h"
 
+struct error;
 struct http_client;
 
 /* How a transfer ended. */

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages concord needs to build, test and run its
+# demo, when they are missing. Runs apt-get only if something is missing.
+set -euo pipefail
+
+pkgs=(
+  gcc make cmake ninja-build pkg-config git
+  libsqlite3-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev
+  libcjson-dev libjq-dev libonig-dev libssl-dev
+  python3 curl
+)
+# Only the test suite needs these.
+if [ "${1:-}" = "--test" ]; then
+  pkgs+=(clang clang-format)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "installing: ${missing[*]}"
+sudo=""
+if [ "$(id -u)" -ne 0 ]; then
+  sudo="sudo"
+fi
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

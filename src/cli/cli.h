@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * The command line. Each command lives in cli_<name>.c and exports one
+ * const struct cli_command; cli/main.c collects them in its table, and
+ * `concord help` prints it. Commands share the options parsed here.
+ */
+#ifndef CONCORD_CLI_CLI_H
+#define CONCORD_CLI_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/compiler.h"
+
+struct config;
+struct store;
+
+/* Options every command understands, and its remaining arguments. */
+struct cli_args {
+    const char *config_path; /* -c FILE; default $CONCORD_CONFIG or ./concord.yaml */
+    int json;                /* --json */
+    int all;                 /* --all */
+    int help;                /* --help / -h */
+    const char *log_level;   /* --log-level */
+    int argc;                /* positional arguments */
+    char **argv;
+};
+
+struct cli_command {
+    const char *name;
+    const char *usage;   /* "concord retry [-c FILE] ID | --all" */
+    const char *summary; /* one line for `concord help` */
+    int (*run)(const struct cli_args *args);
+};
+
+extern const struct cli_command cli_cmd_run;
+extern const struct cli_command cli_cmd_check;
+extern const struct cli_command cli_cmd_status;
+extern const struct cli_command cli_cmd_failed;
+extern const struct cli_command cli_cmd_retry;
+extern const struct cli_command cli_cmd_history;
+
+/*
+ * Load the config and open its store for a command that reads or changes
+ * state without the daemon. Prints the reason and returns -1 on failure;
+ * on success the caller releases both with cli_close().
+ */
+MUST_CHECK int cli_open(const struct cli_args *args, struct config **cfg, struct store **st);
+void cli_close(struct config *cfg, struct store *st);
+
+/* Format an epoch-ms time for people: "2026-11-26 05:41:52Z", or "never". */
+const char *cli_time(int64_t at_ms, char *out, size_t out_len);
+
+#endif

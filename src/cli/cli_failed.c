@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+
+/* concord failed: the inbox's open entries, one line each. */
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli/cli.h"
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "store/store.h"
+
+static cJSON *
+entry_json(const struct inbox_entry *e)
+{
+    cJSON *o = cJSON_CreateObject();
+    char ts[32];
+
+    cJSON_AddNumberToObject(o, "id", (double)e->id);
+    cJSON_AddStringToObject(o, "kind", inbox_kind_name(e->kind));
+    cJSON_AddStringToObject(o, "state", e->state);
+    if (e->record_id)
+        cJSON_AddNumberToObject(o, "record", (double)e->record_id);
+    else
+        cJSON_AddNullToObject(o, "record");
+    cJSON_AddStringToObject(o, "system", e->system ? e->system : "");
+    if (e->collection)
+        cJSON_AddStringToObject(o, "collection", e->collection);
+    else
+        cJSON_AddNullToObject(o, "collection");
+    cJSON_AddStringToObject(o, "reason", e->reason ? e->reason : "");
+    if (e->http_status)
+        cJSON_AddNumberToObject(o, "http_status", e->http_status);
+    else
+        cJSON_AddNullToObject(o, "http_status");
+    if (e->response)
+        cJSON_AddStringToObject(o, "response", e->response);
+    cJSON_AddNumberToObject(o, "attempts", e->attempts);
+    if (e->job_id)
+        cJSON_AddNumberToObject(o, "job", (double)e->job_id);
+    if (e->journal_seq)
+        cJSON_AddNumberToObject(o, "change", (double)e->journal_seq);
+    cJSON_AddStringToObject(o, "created_at", clock_format_ms(e->created_at_ms, ts, sizeof(ts)));
+    return o;
+}
+
+static int
+run(const struct cli_args *args)
+{
+    struct config *cfg = NULL;
+    struct store *st = NULL;
+    struct inbox_entry *list = NULL;
+    struct error err = {0};
+    int n;
+
+    if (cli_open(args, &cfg, &st) == -1)
+        return 1;
+    n = store_inbox_list(st, args->all ? NULL : "open", &list, &err);
+    if (n == -1) {
+        fprintf(stderr, "concord: %s\n", err.msg);
+        cli_close(cfg, st);
+        return 1;
+    }
+    if (args->json) {
+        cJSON *arr = cJSON_CreateArray();
+        char *text;
+
+        for (int i = 0; i < n; i++)
+            cJSON_AddItemToArray(arr, entry_json(&list[i]));
+        text = cJSON_Print(arr);
+        puts(text);
+        free(text);
+        cJSON_Delete(arr);
+    } else if (n == 0) {
+        printf("nothing failed\n");
+    } else {
+        printf("%5s  %-8s %7s  %-18s %8s  %s\n", "ID", "KIND", "RECORD", "SYSTEM", "ATTEMPTS",
+               "REASON");
+        for (int i = 0; i < n; i++) {
+            const struct inbox_entry *e = &list[i];
+
+            printf("%5lld  %-8s %7lld  %-18s %8d  %s\n", (long long)e->id,
+                   inbox_kind_name(e->kind), (long long)e->record_id,
+                   e->collection ? e->collection : (e->system ? e->system : "-"), e->attempts,
+                   e->reason);
+        }
+    }
+    store_inbox_free(list, n);
+    cli_close(cfg, st);
+    return 0;
+}
+
+const struct cli_command cli_cmd_failed = {
+    .name = "failed",
+    .usage = "concord failed [-c FILE] [--json] [--all]",
+    .summary = "list what failed and waits for a person (id, record, system, reason, attempts)",
+    .run = run,
+};

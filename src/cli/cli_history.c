@@ -1,0 +1,96 @@
+/* SPDX-License-Identifier: MIT */
+
+/* concord history RECORD: every version, its source and time. */
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli/cli.h"
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "store/store.h"
+
+static cJSON *
+version_json(const struct version *v)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *state = cJSON_Parse(v->state ? v->state : "null");
+    cJSON *diff = v->diff ? cJSON_Parse(v->diff) : NULL;
+    char ts[32];
+
+    cJSON_AddNumberToObject(o, "version", (double)v->version);
+    cJSON_AddStringToObject(o, "source", v->source ? v->source : "");
+    cJSON_AddStringToObject(o, "at", clock_format_ms(v->at_ms, ts, sizeof(ts)));
+    if (v->journal_seq)
+        cJSON_AddNumberToObject(o, "change", (double)v->journal_seq);
+    cJSON_AddItemToObject(o, "state", state ? state : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "diff", diff ? diff : cJSON_CreateNull());
+    return o;
+}
+
+static int
+run(const struct cli_args *args)
+{
+    struct config *cfg = NULL;
+    struct store *st = NULL;
+    struct version *list = NULL;
+    struct error err = {0};
+    char *end;
+    long long id;
+    int n;
+
+    if (args->argc != 1) {
+        fprintf(stderr, "usage: %s\n", cli_cmd_history.usage);
+        return 2;
+    }
+    id = strtoll(args->argv[0], &end, 10);
+    if (*end != '\0' || id <= 0) {
+        fprintf(stderr, "concord: %s is not a record id\n", args->argv[0]);
+        return 2;
+    }
+    if (cli_open(args, &cfg, &st) == -1)
+        return 1;
+    n = store_history(st, id, &list, &err);
+    if (n == -1) {
+        fprintf(stderr, "concord: %s\n", err.msg);
+        cli_close(cfg, st);
+        return 1;
+    }
+    if (n == 0) {
+        fprintf(stderr, "concord: no record %lld\n", id);
+        cli_close(cfg, st);
+        return 1;
+    }
+    if (args->json) {
+        cJSON *arr = cJSON_CreateArray();
+        char *text;
+
+        for (int i = 0; i < n; i++)
+            cJSON_AddItemToArray(arr, version_json(&list[i]));
+        text = cJSON_Print(arr);
+        puts(text);
+        free(text);
+        cJSON_Delete(arr);
+    } else {
+        for (int i = 0; i < n; i++) {
+            char ts[32];
+
+            printf("v%lld  %s  from %s\n      %s\n", (long long)list[i].version,
+                   cli_time(list[i].at_ms, ts, sizeof(ts)), list[i].source,
+                   list[i].diff ? list[i].diff : list[i].state);
+        }
+    }
+    store_versions_free(list, n);
+    cli_close(cfg, st);
+    return 0;
+}
+
+const struct cli_command cli_cmd_history = {
+    .name = "history",
+    .usage = "concord history [-c FILE] [--json] RECORD",
+    .summary = "every version of a record, with its source system and time",
+    .run = run,
+};

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+
+/* concord status: per system, the backlog, what is in flight, what failed. */
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli/cli.h"
+#include "config/config.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "store/store.h"
+
+static void
+add_time(cJSON *o, const char *key, int64_t at_ms)
+{
+    char ts[32];
+
+    if (at_ms > 0)
+        cJSON_AddStringToObject(o, key, clock_format_ms(at_ms, ts, sizeof(ts)));
+    else
+        cJSON_AddNullToObject(o, key);
+}
+
+static int
+run(const struct cli_args *args)
+{
+    struct config *cfg = NULL;
+    struct store *st = NULL;
+    struct error err = {0};
+    cJSON *root, *list;
+    int rc = 0;
+
+    if (cli_open(args, &cfg, &st) == -1)
+        return 1;
+    root = cJSON_CreateObject();
+    list = cJSON_AddArrayToObject(root, "systems");
+    if (!args->json)
+        printf("%-12s %8s %9s %7s  %-21s  %s\n", "SYSTEM", "BACKLOG", "IN FLIGHT", "FAILED",
+               "LAST SUCCESS", "LAST ERROR");
+    for (size_t i = 0; i < cfg->system_count; i++) {
+        struct store_system_stats s;
+        char t1[32];
+
+        if (store_system_stats(st, cfg->systems[i].name, &s, &err) == -1) {
+            fprintf(stderr, "concord: %s\n", err.msg);
+            rc = 1;
+            break;
+        }
+        if (args->json) {
+            cJSON *o = cJSON_CreateObject();
+
+            cJSON_AddStringToObject(o, "name", cfg->systems[i].name);
+            cJSON_AddNumberToObject(o, "backlog", (double)s.backlog);
+            cJSON_AddNumberToObject(o, "in_flight", (double)s.in_flight);
+            cJSON_AddNumberToObject(o, "failed", (double)s.failed);
+            add_time(o, "last_success_at", s.last_success_at_ms);
+            add_time(o, "last_error_at", s.last_error_at_ms);
+            if (s.last_error[0] != '\0')
+                cJSON_AddStringToObject(o, "last_error", s.last_error);
+            else
+                cJSON_AddNullToObject(o, "last_error");
+            cJSON_AddItemToArray(list, o);
+        } else {
+            printf("%-12s %8lld %9lld %7lld  %-21s  %s\n", cfg->systems[i].name,
+                   (long long)s.backlog, (long long)s.in_flight, (long long)s.failed,
+                   cli_time(s.last_success_at_ms, t1, sizeof(t1)),
+                   s.last_error[0] ? s.last_error : "-");
+        }
+    }
+    if (args->json && rc == 0) {
+        char *text = cJSON_Print(root);
+
+        puts(text);
+        free(text);
+    }
+    cJSON_Delete(root);
+    cli_close(cfg, st);
+    return rc;
+}
+
+const struct cli_command cli_cmd_status = {
+    .name = "status",
+    .usage = "concord status [-c FILE] [--json]",
+    .summary = "per system: backlog, in flight, failed, last success and last error",
+    .run = run,
+};

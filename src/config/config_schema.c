@@ -1,0 +1,1490 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * The schema: walks the node tree of config_parse.c with a table of keys per
+ * section and fills a struct config. Every problem is recorded with the
+ * position of the node it is about and the walk goes on, so one run of
+ * `concord check` lists them all (a missing key points at the mapping that
+ * lacks it). Messages start with the dotted key path
+ * ("systems.crm.retry.cap_ms: ...") and never quote a secret: scalars under
+ * secret keys are not shown at all.
+ *
+ * Order matters for references: models first (collections name them), then
+ * systems with their collections, then syncs (they name both). docs/config.md
+ * is the reference of every key handled here.
+ */
+
+#include "config/config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+#include <jq.h>
+
+#include "config/config_int.h"
+#include "core/secret.h"
+#include "core/xmalloc.h"
+
+/* How many edit distances "did you mean" may compute in one load, so a
+ * config with thousands of bad references (a fuzzer's) stays fast. */
+#define HINT_BUDGET 200000
+
+struct ctx {
+    struct config_diags *diags;
+    struct config *cfg;
+    const char *base_dir;
+    size_t hint_budget;
+};
+
+#define PROBLEM(c, n, ...) config_diag_add((c)->diags, (n)->line, (n)->col, __VA_ARGS__)
+
+static const char *const top_keys[] = {"listen", "store", "log", "systems", "models", "syncs"};
+static const char *const log_keys[] = {"level", "format"};
+static const char *const log_levels[] = {"error", "warn", "info", "debug"};
+static const char *const log_formats[] = {"json", "text", "auto"};
+static const char *const system_keys[] = {"kind",  "base_url", "timeout_ms", "max_in_flight",
+                                          "retry", "auth",     "webhook",    "collections"};
+static const char *const system_kinds[] = {"http"};
+static const char *const retry_keys[] = {"max_attempts", "base_ms", "cap_ms", "jitter"};
+static const char *const auth_keys[] = {"headers", "bearer", "basic"};
+static const char *const basic_keys[] = {"username", "password"};
+static const char *const webhook_keys[] = {"path", "delivery_id_header", "max_body_bytes",
+                                           "signature"};
+static const char *const sig_keys[] = {"scheme", "header",           "secret",      "encoding",
+                                       "prefix", "timestamp_header", "tolerance_s", "signed"};
+static const char *const sig_schemes[] = {"hmac"};
+static const char *const sig_encodings[] = {"hex", "base64"};
+static const char *const collection_keys[] = {"model",        "id",     "record",    "match",
+                                              "deleted_when", "map_in", "map_out",   "create",
+                                              "update",       "delete", "created_id"};
+static const char *const entry_keys[] = {"path", "jq", "const", "default", "values", "else"};
+static const char *const model_keys[] = {"fields"};
+static const char *const type_names[] = {"string",  "integer",   "decimal",
+                                         "boolean", "timestamp", "date"};
+static const char *const sync_keys[] = {"model", "origin", "collections"};
+static const char *const http_methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
+
+/* ---- Small helpers over nodes ---- */
+
+static char *
+join(const char *parent, const char *key)
+{
+    return parent[0] == '\0' ? xstrdup(key) : xasprintf("%s.%s", parent, key);
+}
+
+static const struct config_node *
+map_get(const struct config_node *map, const char *key)
+{
+    if (map == NULL || map->kind != CONFIG_NODE_MAPPING)
+        return NULL;
+    for (size_t i = 0; i + 1 < map->kid_count; i += 2) {
+        if (strcmp(map->kids[i]->value, key) == 0)
+            return map->kids[i + 1];
+    }
+    return NULL;
+}
+
+static int
+is_null(const struct config_node *n)
+{
+    return n->kind == CONFIG_NODE_SCALAR && !n->is_quoted &&
+           (n->value[0] == '\0' || strcmp(n->value, "~") == 0 || strcmp(n->value, "null") == 0);
+}
+
+/* How a node reads in a message: a value is quoted and cut, a collection named. */
+static const char *
+show(const struct config_node *n, char *out, size_t len)
+{
+    if (n->kind == CONFIG_NODE_MAPPING)
+        return "a mapping";
+    if (n->kind == CONFIG_NODE_SEQUENCE)
+        return "a list";
+    if (is_null(n))
+        return "nothing";
+    if (n->len > 40)
+        (void)snprintf(out, len, "\"%.40s...\"", n->value);
+    else
+        (void)snprintf(out, len, "\"%s\"", n->value);
+    return out;
+}
+
+static int
+in_list(const char *s, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(s, list[i]) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+/* The name closest to word when it is close enough to be a typo, or NULL. */
+static const char *
+closest(struct ctx *c, const char *word, const char *const *names, size_t n)
+{
+    size_t best = SIZE_MAX, wlen = strlen(word);
+    const char *pick = NULL;
+
+    for (size_t i = 0; i < n && c->hint_budget > 0; i++, c->hint_budget--) {
+        size_t d = config_edit_distance(word, names[i]);
+
+        if (d < best) {
+            best = d;
+            pick = names[i];
+        }
+    }
+    if (pick == NULL || best == 0 || best > (wlen >= 4 ? 2U : 1U) || best >= strlen(pick))
+        return NULL;
+    return pick;
+}
+
+/* "; hint: did you mean "x"?" or "" when nothing is close. */
+static const char *
+did_you_mean(struct ctx *c, const char *word, const char *const *names, size_t n, char *out,
+             size_t len)
+{
+    const char *pick = closest(c, word, names, n);
+
+    if (pick == NULL)
+        return "";
+    (void)snprintf(out, len, "; hint: did you mean \"%s\"?", pick);
+    return out;
+}
+
+static void
+check_keys(struct ctx *c, const struct config_node *map, const char *path,
+           const char *const *allowed, size_t n)
+{
+    for (size_t i = 0; i + 1 < map->kid_count; i += 2) {
+        const struct config_node *k = map->kids[i];
+        char hint[320], list[256] = "";
+        const char *pick;
+
+        if (in_list(k->value, allowed, n) >= 0)
+            continue;
+        pick = closest(c, k->value, allowed, n);
+        if (pick != NULL) {
+            (void)snprintf(hint, sizeof(hint), "did you mean \"%s\"?", pick);
+        } else {
+            size_t used = 0;
+
+            for (size_t j = 0; j < n && used < sizeof(list); j++)
+                used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
+                                         j > 0 ? ", " : "", allowed[j]);
+            (void)snprintf(hint, sizeof(hint), "expected one of %.200s", list);
+        }
+        if (path[0] == '\0')
+            PROBLEM(c, k, "unknown key \"%s\"; hint: %s", k->value, hint);
+        else
+            PROBLEM(c, k, "%s: unknown key \"%s\"; hint: %s", path, k->value, hint);
+    }
+}
+
+/* Whether n is a mapping; if not, says so. With n NULL, says nothing. */
+static int
+want_map(struct ctx *c, const struct config_node *n, const char *path)
+{
+    char buf[64];
+
+    if (n == NULL)
+        return 0;
+    if (n->kind == CONFIG_NODE_MAPPING)
+        return 1;
+    PROBLEM(c, n, "%s: expected a mapping, got %s", path, show(n, buf, sizeof(buf)));
+    return 0;
+}
+
+static void
+missing(struct ctx *c, const struct config_node *parent, const char *path, const char *key)
+{
+    if (path[0] == '\0')
+        PROBLEM(c, parent, "missing required key \"%s\"", key);
+    else
+        PROBLEM(c, parent, "%s: missing required key \"%s\"", path, key);
+}
+
+static int
+get_str(struct ctx *c, const struct config_node *n, const char *path, char **out)
+{
+    char buf[64];
+
+    if (n->kind != CONFIG_NODE_SCALAR || is_null(n)) {
+        PROBLEM(c, n, "%s: expected a string, got %s", path, show(n, buf, sizeof(buf)));
+        return -1;
+    }
+    free(*out);
+    *out = xstrdup(n->value);
+    return 0;
+}
+
+/* The string at key of map into *out, when the key is there. */
+static void
+opt_str(struct ctx *c, const struct config_node *map, const char *path, const char *key, char **out)
+{
+    const struct config_node *v = map_get(map, key);
+    char *p;
+
+    if (v == NULL)
+        return;
+    p = join(path, key);
+    (void)get_str(c, v, p, out);
+    free(p);
+}
+
+/* The integers a key accepts, both ends included. */
+struct range {
+    int64_t lo;
+    int64_t hi;
+};
+
+static int
+get_int(struct ctx *c, const struct config_node *n, const char *path, struct range r, int64_t *out)
+{
+    int64_t lo = r.lo, hi = r.hi;
+    char buf[64];
+    char *end;
+    long long v;
+
+    if (n->kind != CONFIG_NODE_SCALAR || is_null(n)) {
+        PROBLEM(c, n, "%s: expected an integer, got %s", path, show(n, buf, sizeof(buf)));
+        return -1;
+    }
+    errno = 0;
+    v = strtoll(n->value, &end, 10);
+    if (*end != '\0' || end == n->value || n->value[0] == ' ') {
+        PROBLEM(c, n, "%s: expected an integer, got %s", path, show(n, buf, sizeof(buf)));
+        return -1;
+    }
+    if (errno == ERANGE || v < lo || v > hi) {
+        /* The value is all digits here: it needs no quotes. */
+        if (hi >= INT32_MAX)
+            PROBLEM(c, n, "%s: %.30s is out of range; hint: must be at least %lld", path, n->value,
+                    (long long)lo);
+        else
+            PROBLEM(c, n, "%s: %.30s is out of range; hint: must be between %lld and %lld", path,
+                    n->value, (long long)lo, (long long)hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static void
+opt_int(struct ctx *c, const struct config_node *map, const char *path, const char *key,
+        struct range r, int64_t *out)
+{
+    const struct config_node *v = map_get(map, key);
+    char *p;
+
+    if (v == NULL)
+        return;
+    p = join(path, key);
+    (void)get_int(c, v, p, r, out);
+    free(p);
+}
+
+/* The index of the value of key among choices, or -1 (reported unless absent). */
+static int
+opt_choice(struct ctx *c, const struct config_node *map, const char *path, const char *key,
+           const char *const *choices, size_t n)
+{
+    const struct config_node *v = map_get(map, key);
+    char buf[64], list[128] = "", hint[96];
+    size_t used = 0;
+    int i;
+
+    if (v == NULL)
+        return -1;
+    if (v->kind == CONFIG_NODE_SCALAR && (i = in_list(v->value, choices, n)) >= 0)
+        return i;
+    for (size_t j = 0; j < n && used < sizeof(list); j++)
+        used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", j > 0 ? ", " : "",
+                                 choices[j]);
+    PROBLEM(c, v, "%s.%s: expected one of %s, got %s%s", path, key, list, show(v, buf, sizeof(buf)),
+            v->kind == CONFIG_NODE_SCALAR
+                ? did_you_mean(c, v->value, choices, n, hint, sizeof(hint))
+                : "");
+    return -1;
+}
+
+static int
+name_ok(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s != '\0'; s++) {
+        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+              *s == '_' || *s == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Names of systems, collections and models go into "s.c" and URLs. */
+static void
+check_name(struct ctx *c, const struct config_node *k, const char *path, const char *what)
+{
+    if (!name_ok(k->value))
+        PROBLEM(c, k, "%s: %s name \"%.64s\" may hold only letters, digits, \"_\" and \"-\"", path,
+                what, k->value);
+}
+
+/* RFC 9110 §5.6.2: a header name is a token. */
+static int
+header_name_ok(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s != '\0'; s++) {
+        if (*s <= ' ' || *s >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", *s) != NULL)
+            return 0;
+    }
+    return 1;
+}
+
+/* ---- jq ---- */
+
+struct jq_msg {
+    char text[200];
+    int have;
+};
+
+/* libjq reports compile errors through this instead of writing to stderr. */
+static void
+jq_message(void *data, jv msg)
+{
+    struct jq_msg *m = data;
+
+    if (!m->have && jv_get_kind(msg) == JV_KIND_STRING) {
+        const char *s = jv_string_value(msg), *q;
+        size_t n;
+
+        if (strncmp(s, "jq: error: ", 11) == 0)
+            s += 11;
+        n = strcspn(s, "\n");
+        if (n > 0 && s[n - 1] == ':')
+            n--; /* libjq's next line would show the program: we have it */
+        q = strstr(s, " (Unix shell quoting issues?)");
+        if (q != NULL && (size_t)(q - s) < n) {
+            /* Not a shell here: keep what comes before and after the aside. */
+            size_t head = (size_t)(q - s), skip = strlen(" (Unix shell quoting issues?)");
+
+            if (head + skip > n)
+                skip = n - head;
+            (void)snprintf(m->text, sizeof(m->text), "%.*s%.*s", (int)head, s,
+                           (int)(n - head - skip), q + skip);
+            m->have = 1;
+            jv_free(msg);
+            return;
+        }
+        if (n >= sizeof(m->text))
+            n = sizeof(m->text) - 1;
+        memcpy(m->text, s, n);
+        m->text[n] = '\0';
+        m->have = 1;
+    }
+    jv_free(msg);
+}
+
+/*
+ * Whether a jq program ends inside a string literal. libjq 1.6 leaks the
+ * lexer's buffer on that error, so it is caught here and libjq never sees
+ * it. Strings nest through interpolation: "a \("b") c". Deeper nesting
+ * than the stack is left to libjq.
+ */
+struct jq_scan {
+    int in_string[32]; /* per level: 1 inside "...", 0 inside \(...) or the top */
+    int parens[32];
+    int depth;
+};
+
+/* One character inside a string literal; returns how many more to skip, -1 to give up. */
+static int
+scan_in_string(struct jq_scan *sc, const char *s)
+{
+    if (*s == '"') {
+        sc->depth--;
+        return 0;
+    }
+    if (*s != '\\' || s[1] == '\0')
+        return 0;
+    if (s[1] != '(')
+        return 1; /* an escape: the next character is taken as is */
+    if (sc->depth + 1 >= (int)ARRAY_COUNT(sc->in_string))
+        return -1;
+    sc->depth++;
+    sc->in_string[sc->depth] = 0;
+    sc->parens[sc->depth] = 0;
+    return 1;
+}
+
+/* One character of code (the top, or inside \(...)); same returns. */
+static int
+scan_in_code(struct jq_scan *sc, const char *s)
+{
+    if (*s == '"') {
+        if (sc->depth + 1 >= (int)ARRAY_COUNT(sc->in_string))
+            return -1;
+        sc->depth++;
+        sc->in_string[sc->depth] = 1;
+    } else if (*s == '(') {
+        sc->parens[sc->depth]++;
+    } else if (*s == ')' && sc->depth > 0 && sc->parens[sc->depth] == 0) {
+        sc->depth--; /* the end of an interpolation */
+    } else if (*s == ')') {
+        sc->parens[sc->depth]--;
+    }
+    return 0;
+}
+
+/*
+ * Whether a jq program ends inside a string literal. libjq 1.6 leaks the
+ * lexer's buffer on that error, so it is caught here and libjq never sees
+ * it. Strings nest through interpolation: "a \("b") c". Deeper nesting
+ * than the scanner's stack is left to libjq.
+ */
+static int
+jq_unterminated_string(const char *s)
+{
+    struct jq_scan sc = {.depth = 0};
+
+    for (; *s != '\0'; s++) {
+        int skip;
+
+        if (*s == '#' && sc.depth == 0) {
+            s += strcspn(s, "\n"); /* a comment runs to the end of the line */
+            if (*s == '\0')
+                break;
+            continue;
+        }
+        skip = sc.in_string[sc.depth] ? scan_in_string(&sc, s) : scan_in_code(&sc, s);
+        if (skip < 0)
+            return 0;
+        s += skip;
+    }
+    return sc.depth > 0 && sc.in_string[sc.depth];
+}
+
+static void
+check_jq(struct ctx *c, const struct config_node *n, const char *path)
+{
+    struct jq_msg m = {.have = 0};
+    jq_state *jq;
+
+    if (jq_unterminated_string(n->value)) {
+        PROBLEM(c, n, "%s: jq does not compile: a string is not closed", path);
+        return;
+    }
+    jq = jq_init();
+    if (jq == NULL) {
+        PROBLEM(c, n, "%s: cannot start libjq", path);
+        return;
+    }
+    jq_set_error_cb(jq, jq_message, &m);
+    if (!jq_compile(jq, n->value))
+        PROBLEM(c, n, "%s: jq does not compile: %s", path, m.have ? m.text : "syntax error");
+    jq_teardown(&jq);
+}
+
+/* A jq expression at key of map, checked to compile, into *out. */
+static void
+opt_jq(struct ctx *c, const struct config_node *map, const char *path, const char *key, char **out)
+{
+    const struct config_node *v = map_get(map, key);
+    char *p;
+
+    if (v == NULL)
+        return;
+    p = join(path, key);
+    if (get_str(c, v, p, out) == 0)
+        check_jq(c, v, p);
+    free(p);
+}
+
+/* ---- Secrets ---- */
+
+/*
+ * A secret reference at n into *out, resolved. The scalar is never shown:
+ * if it is not a reference, it may be the secret itself.
+ */
+static int
+get_secret(struct ctx *c, const struct config_node *n, const char *path, struct secret *out)
+{
+    char why[400];
+
+    if (n->kind != CONFIG_NODE_SCALAR || is_null(n)) {
+        PROBLEM(c, n, "%s: expected a secret reference (env:NAME or file:PATH), got %s", path,
+                n->kind == CONFIG_NODE_MAPPING    ? "a mapping"
+                : n->kind == CONFIG_NODE_SEQUENCE ? "a list"
+                                                  : "nothing");
+        return -1;
+    }
+    if (strncmp(n->value, "env:", 4) == 0 && !config_secret_is_ref(n->value)) {
+        PROBLEM(c, n, "%s: env: must be followed by a variable name (letters, digits and _)", path);
+        return -1;
+    }
+    if (!config_secret_is_ref(n->value)) {
+        PROBLEM(c, n,
+                "%s: secret written as a literal; hint: put it in the environment and write "
+                "env:NAME",
+                path);
+        return -1;
+    }
+    if (config_secret_resolve(n->value, c->base_dir, out, why, sizeof(why)) == -1) {
+        PROBLEM(c, n, "%s: %s", path, why);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- Top level: listen, store, log ---- */
+
+static void
+parse_listen(struct ctx *c, const struct config_node *v)
+{
+    char buf[64];
+    const char *colon, *p;
+    long port = 0;
+
+    if (get_str(c, v, "listen", &c->cfg->listen) == -1)
+        return;
+    colon = strrchr(v->value, ':');
+    for (p = colon != NULL ? colon + 1 : ""; *p >= '0' && *p <= '9' && port <= 65535; p++)
+        port = port * 10 + (*p - '0');
+    if (colon == NULL || colon == v->value || colon[1] == '\0' || *p != '\0' || port > 65535)
+        PROBLEM(c, v, "listen: expected \"host:port\", got %s; hint: 127.0.0.1:8480",
+                show(v, buf, sizeof(buf)));
+}
+
+/* A relative sqlite path is relative to the file, not to the working directory. */
+static void
+parse_store(struct ctx *c, const struct config_node *v)
+{
+    struct config *cfg = c->cfg;
+    const char *url, *file;
+
+    if (v != NULL && get_str(c, v, "store", &cfg->store_url) == -1)
+        return;
+    url = cfg->store_url;
+    if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0)
+        return;
+    if (strncmp(url, "sqlite:", 7) != 0) {
+        /* A store URL may hold a password: it is not quoted. */
+        if (v != NULL)
+            PROBLEM(c, v,
+                    "store: unknown kind of store; hint: write sqlite:PATH or postgres://...");
+        return;
+    }
+    file = url + 7;
+    if (file[0] == '\0') {
+        if (v != NULL)
+            PROBLEM(c, v, "store: sqlite: needs a file path; hint: sqlite:concord.db");
+        return;
+    }
+    if (file[0] != '/' && strcmp(file, ":memory:") != 0 && c->base_dir != NULL) {
+        char *abs = xasprintf("sqlite:%s%s%s", c->base_dir,
+                              c->base_dir[strlen(c->base_dir) - 1] == '/' ? "" : "/", file);
+
+        free(cfg->store_url);
+        cfg->store_url = abs;
+    }
+}
+
+static void
+parse_log(struct ctx *c, const struct config_node *v)
+{
+    int i;
+
+    if (!want_map(c, v, "log"))
+        return;
+    check_keys(c, v, "log", log_keys, ARRAY_COUNT(log_keys));
+    i = opt_choice(c, v, "log", "level", log_levels, ARRAY_COUNT(log_levels));
+    if (i >= 0)
+        c->cfg->log_level = xstrdup(log_levels[i]);
+    i = opt_choice(c, v, "log", "format", log_formats, ARRAY_COUNT(log_formats));
+    if (i >= 0)
+        c->cfg->log_format = xstrdup(log_formats[i]);
+}
+
+/* ---- Models ---- */
+
+static const char **
+model_names(const struct config *cfg)
+{
+    const char **names = xcalloc(cfg->model_count + 1, sizeof(*names));
+
+    for (size_t i = 0; i < cfg->model_count; i++)
+        names[i] = cfg->models[i].name;
+    return names;
+}
+
+/* The model called name, or NULL after saying so at n. */
+static const struct config_model *
+ref_model(struct ctx *c, const struct config_node *n, const char *path, const char *name)
+{
+    const struct config_model *m = config_model_find(c->cfg, name);
+    const char **names;
+    char hint[128];
+
+    if (m != NULL || n == NULL)
+        return m;
+    names = model_names(c->cfg);
+    PROBLEM(c, n, "%s: no model is called \"%.64s\"%s", path, name,
+            did_you_mean(c, name, names, c->cfg->model_count, hint, sizeof(hint)));
+    free(names);
+    return NULL;
+}
+
+static void
+parse_field(struct ctx *c, const struct config_node *k, const struct config_node *v,
+            const char *path, struct config_field *f)
+{
+    char buf[64], hint[128];
+    int i;
+
+    f->name = xstrdup(k->value);
+    f->pos = (struct config_pos){k->line, k->col};
+    if (v->kind != CONFIG_NODE_SCALAR || is_null(v)) {
+        PROBLEM(c, v, "%s: expected a type name, got %s", path, show(v, buf, sizeof(buf)));
+        return;
+    }
+    i = in_list(v->value, type_names, ARRAY_COUNT(type_names));
+    if (i >= 0) {
+        f->type = (enum config_type)(CONFIG_TYPE_STRING + i);
+        return;
+    }
+    if (strncmp(v->value, "ref:", 4) == 0) {
+        f->type = CONFIG_TYPE_REF;
+        f->ref_model = xstrdup(v->value + 4);
+        (void)ref_model(c, v, path, f->ref_model);
+        return;
+    }
+    if (did_you_mean(c, v->value, type_names, ARRAY_COUNT(type_names), hint, sizeof(hint))[0])
+        PROBLEM(c, v, "%s: unknown type %s%s", path, show(v, buf, sizeof(buf)), hint);
+    else
+        PROBLEM(c, v,
+                "%s: unknown type %s; hint: string, integer, decimal, boolean, timestamp, date or "
+                "ref:MODEL",
+                path, show(v, buf, sizeof(buf)));
+}
+
+static void
+parse_model(struct ctx *c, const struct config_node *v, const char *path, struct config_model *m)
+{
+    const struct config_node *fields;
+    char *fpath;
+
+    if (!want_map(c, v, path))
+        return;
+    check_keys(c, v, path, model_keys, ARRAY_COUNT(model_keys));
+    fields = map_get(v, "fields");
+    if (fields == NULL) {
+        missing(c, v, path, "fields");
+        return;
+    }
+    fpath = join(path, "fields");
+    if (want_map(c, fields, fpath)) {
+        m->fields = xcalloc(fields->kid_count / 2 + 1, sizeof(*m->fields));
+        for (size_t i = 0; i + 1 < fields->kid_count; i += 2) {
+            char *p = join(fpath, fields->kids[i]->value);
+
+            parse_field(c, fields->kids[i], fields->kids[i + 1], p, &m->fields[m->field_count++]);
+            free(p);
+        }
+    }
+    free(fpath);
+}
+
+static void
+parse_models(struct ctx *c, const struct config_node *v)
+{
+    struct config *cfg = c->cfg;
+    size_t n;
+
+    if (!want_map(c, v, "models"))
+        return;
+    n = v->kid_count / 2;
+    cfg->models = xcalloc(n + 1, sizeof(*cfg->models));
+    /* Names first: a field may refer to a model defined further down. */
+    for (size_t i = 0; i < n; i++) {
+        const struct config_node *k = v->kids[2 * i];
+
+        check_name(c, k, "models", "model");
+        cfg->models[i].name = xstrdup(k->value);
+        cfg->models[i].pos = (struct config_pos){k->line, k->col};
+    }
+    cfg->model_count = n;
+    for (size_t i = 0; i < n; i++) {
+        char *p = join("models", v->kids[2 * i]->value);
+
+        parse_model(c, v->kids[2 * i + 1], p, &cfg->models[i]);
+        free(p);
+    }
+}
+
+/* ---- Systems: retry, auth, webhook ---- */
+
+static void
+parse_retry(struct ctx *c, const struct config_node *v, const char *path, struct retry_policy *r)
+{
+    int64_t attempts = r->max_attempts;
+    const struct config_node *cap, *base;
+
+    if (!want_map(c, v, path))
+        return;
+    check_keys(c, v, path, retry_keys, ARRAY_COUNT(retry_keys));
+    opt_int(c, v, path, "max_attempts", (struct range){1, INT_MAX}, &attempts);
+    r->max_attempts = (int)attempts;
+    opt_int(c, v, path, "base_ms", (struct range){0, INT64_MAX / 4}, &r->base_ms);
+    opt_int(c, v, path, "cap_ms", (struct range){0, INT64_MAX / 4}, &r->cap_ms);
+    cap = map_get(v, "cap_ms");
+    base = map_get(v, "base_ms");
+    if (r->cap_ms < r->base_ms)
+        PROBLEM(c, cap != NULL ? cap : base,
+                "%s.cap_ms: %lld is less than base_ms %lld; hint: the cap must be at least the "
+                "first delay",
+                path, (long long)r->cap_ms, (long long)r->base_ms);
+    if (map_get(v, "jitter") != NULL) {
+        const struct config_node *j = map_get(v, "jitter");
+        char buf[64], *end;
+        double d;
+
+        errno = 0;
+        d = j->kind == CONFIG_NODE_SCALAR ? strtod(j->value, &end) : 0;
+        if (j->kind != CONFIG_NODE_SCALAR || end == j->value || *end != '\0' || errno != 0 ||
+            !(d >= 0 && d <= 1))
+            PROBLEM(c, j, "%s.jitter: expected a number from 0 to 1, got %s", path,
+                    show(j, buf, sizeof(buf)));
+        else
+            r->jitter = d;
+    }
+}
+
+/* The 64 digits, then the pad character. */
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
+
+/* RFC 4648 §4 base64 of len bytes, NUL-terminated, into a new buffer. */
+static char *
+base64(const unsigned char *in, size_t len, size_t *out_len)
+{
+    char *out = xmalloc(len / 3 * 4 + 5);
+    size_t o = 0, i = 0;
+
+    for (; i + 2 < len; i += 3) {
+        unsigned v = (unsigned)in[i] << 16 | (unsigned)in[i + 1] << 8 | in[i + 2];
+
+        out[o++] = b64[v >> 18 & 63];
+        out[o++] = b64[v >> 12 & 63];
+        out[o++] = b64[v >> 6 & 63];
+        out[o++] = b64[v & 63];
+    }
+    if (i < len) {
+        unsigned v = (unsigned)in[i] << 16 | (i + 1 < len ? (unsigned)in[i + 1] << 8 : 0);
+
+        out[o++] = b64[v >> 18 & 63];
+        out[o++] = b64[v >> 12 & 63];
+        out[o++] = i + 1 < len ? b64[v >> 6 & 63] : b64[64];
+        out[o++] = '=';
+    }
+    out[o] = '\0';
+    *out_len = o;
+    return out;
+}
+
+/* Replace s's value by prefix + value (the ref stays: it is what a person may see). */
+static void
+secret_prefix(struct secret *s, const char *prefix)
+{
+    size_t plen = strlen(prefix);
+    char *v = xmalloc(plen + s->len + 1);
+
+    memcpy(v, prefix, plen);
+    memcpy(v + plen, s->value, s->len);
+    v[plen + s->len] = '\0';
+    explicit_bzero(s->value, s->len);
+    free(s->value);
+    s->value = v;
+    s->len += plen;
+}
+
+/* A header value goes on the wire as is: a line break would forge headers. */
+static void
+check_header_value(struct ctx *c, const struct config_node *n, const char *path,
+                   const struct secret *s)
+{
+    if (s->value != NULL && strpbrk(s->value, "\r\n") != NULL)
+        PROBLEM(c, n, "%s: the value of %s holds a line break, which a header cannot carry", path,
+                s->ref);
+}
+
+static struct config_header *
+add_header(struct config_system *s, const char *name)
+{
+    struct config_header *h = &s->auth_headers[s->auth_header_count++];
+
+    h->name = xstrdup(name);
+    return h;
+}
+
+static int
+header_taken(struct ctx *c, const struct config_system *s, const struct config_node *at,
+             const char *path, const char *name)
+{
+    for (size_t i = 0; i + 1 < s->auth_header_count; i++) {
+        if (strcasecmp(s->auth_headers[i].name, name) == 0) {
+            PROBLEM(c, at, "%s: header %s is set twice", path, name);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void
+parse_basic(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s)
+{
+    const struct config_node *user = map_get(v, "username"), *pw = map_get(v, "password");
+    struct config_header *h;
+    struct secret sec = {0};
+    char *joined, *enc, *p;
+    size_t ulen, enc_len;
+
+    check_keys(c, v, path, basic_keys, ARRAY_COUNT(basic_keys));
+    if (user == NULL)
+        missing(c, v, path, "username");
+    if (pw == NULL)
+        missing(c, v, path, "password");
+    if (user == NULL || pw == NULL)
+        return;
+    p = join(path, "password");
+    if (get_secret(c, pw, p, &sec) == 0 && user->kind == CONFIG_NODE_SCALAR && !is_null(user)) {
+        h = add_header(s, "Authorization");
+        if (!header_taken(c, s, v, path, "Authorization")) {
+            /* RFC 7617: base64(user ":" password). */
+            ulen = user->len;
+            joined = xmalloc(ulen + 1 + sec.len + 1);
+            memcpy(joined, user->value, ulen);
+            joined[ulen] = ':';
+            memcpy(joined + ulen + 1, sec.value, sec.len + 1);
+            enc = base64((const unsigned char *)joined, ulen + 1 + sec.len, &enc_len);
+            explicit_bzero(joined, ulen + 1 + sec.len);
+            free(joined);
+            h->value.ref = xstrdup(sec.ref);
+            h->value.value = enc;
+            h->value.len = enc_len;
+            secret_prefix(&h->value, "Basic ");
+        }
+    } else if (user->kind != CONFIG_NODE_SCALAR || is_null(user)) {
+        char *up = join(path, "username");
+        char *ignored = NULL;
+
+        (void)get_str(c, user, up, &ignored);
+        free(ignored);
+        free(up);
+    }
+    secret_fini(&sec);
+    free(p);
+}
+
+static void
+parse_auth(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s)
+{
+    const struct config_node *headers, *bearer, *basic;
+    char *p;
+
+    if (!want_map(c, v, path))
+        return;
+    check_keys(c, v, path, auth_keys, ARRAY_COUNT(auth_keys));
+    headers = map_get(v, "headers");
+    bearer = map_get(v, "bearer");
+    basic = map_get(v, "basic");
+    p = join(path, "headers");
+    s->auth_headers =
+        xcalloc((headers != NULL ? headers->kid_count / 2 : 0) + 2, sizeof(*s->auth_headers));
+    if (want_map(c, headers, p)) {
+        for (size_t i = 0; i + 1 < headers->kid_count; i += 2) {
+            const struct config_node *k = headers->kids[i];
+            char *hp = join(p, k->value);
+            struct config_header *h = add_header(s, k->value);
+
+            if (!header_name_ok(k->value))
+                PROBLEM(c, k, "%s: \"%.64s\" is not a valid header name", p, k->value);
+            else if (!header_taken(c, s, k, p, k->value) &&
+                     get_secret(c, headers->kids[i + 1], hp, &h->value) == 0)
+                check_header_value(c, headers->kids[i + 1], hp, &h->value);
+            free(hp);
+        }
+    }
+    free(p);
+    if (bearer != NULL) {
+        p = join(path, "bearer");
+        struct config_header *h = add_header(s, "Authorization");
+
+        if (!header_taken(c, s, bearer, p, "Authorization") &&
+            get_secret(c, bearer, p, &h->value) == 0) {
+            check_header_value(c, bearer, p, &h->value);
+            secret_prefix(&h->value, "Bearer ");
+        }
+        free(p);
+    }
+    p = join(path, "basic");
+    if (want_map(c, basic, p))
+        parse_basic(c, basic, p, s);
+    free(p);
+}
+
+static void
+parse_signature(struct ctx *c, const struct config_node *v, const char *path,
+                struct config_signature *sig)
+{
+    const struct config_node *secret = map_get(v, "secret");
+    int i;
+
+    if (!want_map(c, v, path))
+        return;
+    check_keys(c, v, path, sig_keys, ARRAY_COUNT(sig_keys));
+    i = opt_choice(c, v, path, "scheme", sig_schemes, ARRAY_COUNT(sig_schemes));
+    if (i >= 0) {
+        free(sig->scheme);
+        sig->scheme = xstrdup(sig_schemes[i]);
+    }
+    if (map_get(v, "header") == NULL)
+        missing(c, v, path, "header");
+    opt_str(c, v, path, "header", &sig->header);
+    if (secret == NULL) {
+        missing(c, v, path, "secret");
+    } else {
+        char *p = join(path, "secret");
+
+        (void)get_secret(c, secret, p, &sig->secret);
+        free(p);
+    }
+    i = opt_choice(c, v, path, "encoding", sig_encodings, ARRAY_COUNT(sig_encodings));
+    if (i >= 0)
+        sig->encoding = (enum config_sig_encoding)(CONFIG_SIG_HEX + i);
+    opt_str(c, v, path, "prefix", &sig->prefix);
+    opt_str(c, v, path, "timestamp_header", &sig->timestamp_header);
+    opt_int(c, v, path, "tolerance_s", (struct range){1, INT64_MAX / 4}, &sig->tolerance_s);
+    opt_str(c, v, path, "signed", &sig->signed_template);
+    if (strstr(sig->signed_template, "{body}") == NULL)
+        PROBLEM(c, map_get(v, "signed"), "%s.signed: the template must contain {body}", path);
+    if (strstr(sig->signed_template, "{timestamp}") != NULL && sig->timestamp_header == NULL)
+        PROBLEM(c, v,
+                "%s: signed uses {timestamp} but timestamp_header is not set; hint: name the "
+                "header that carries the timestamp",
+                path);
+}
+
+static void
+parse_webhook(struct ctx *c, const struct config_node *v, const char *path,
+              struct config_webhook *w)
+{
+    const struct config_node *sig;
+    int64_t max_body = (int64_t)w->max_body_bytes;
+
+    if (!want_map(c, v, path))
+        return;
+    w->enabled = 1;
+    check_keys(c, v, path, webhook_keys, ARRAY_COUNT(webhook_keys));
+    opt_str(c, v, path, "path", &w->path);
+    if (w->path[0] != '/')
+        PROBLEM(c, map_get(v, "path"), "%s.path: must start with \"/\"", path);
+    opt_str(c, v, path, "delivery_id_header", &w->delivery_id_header);
+    opt_int(c, v, path, "max_body_bytes", (struct range){1, INT32_MAX}, &max_body);
+    w->max_body_bytes = (size_t)max_body;
+    sig = map_get(v, "signature");
+    if (sig != NULL) {
+        char *p = join(path, "signature");
+
+        w->has_signature = 1;
+        parse_signature(c, sig, p, &w->signature);
+        free(p);
+    }
+}
+
+/* ---- Collections: field maps and endpoints ---- */
+
+static void
+entry_source(struct ctx *c, const struct config_node *v, const char *path,
+             struct config_map_entry *e)
+{
+    const struct config_node *path_n = map_get(v, "path"), *jq_n = map_get(v, "jq");
+    const struct config_node *const_n = map_get(v, "const");
+    int sources = (path_n != NULL) + (jq_n != NULL) + (const_n != NULL);
+
+    if (sources != 1) {
+        PROBLEM(c, v, "%s: give exactly one of path, jq and const (%d given)", path, sources);
+        return;
+    }
+    if (path_n != NULL) {
+        e->source = CONFIG_MAP_PATH;
+        opt_str(c, v, path, "path", &e->path);
+    } else if (jq_n != NULL) {
+        e->source = CONFIG_MAP_JQ;
+        opt_jq(c, v, path, "jq", &e->jq);
+    } else {
+        e->source = CONFIG_MAP_CONST;
+        e->const_value = config_node_json(const_n);
+    }
+}
+
+static void
+parse_entry(struct ctx *c, const struct config_node *v, const char *path,
+            struct config_map_entry *e)
+{
+    const struct config_node *values, *other;
+    char buf[64];
+
+    if (v->kind == CONFIG_NODE_SCALAR && !is_null(v)) {
+        e->source = CONFIG_MAP_PATH; /* "email: contact_email" is {path: contact_email} */
+        e->path = xstrdup(v->value);
+        return;
+    }
+    if (v->kind != CONFIG_NODE_MAPPING) {
+        PROBLEM(c, v, "%s: expected a path or a mapping with path, jq or const, got %s", path,
+                show(v, buf, sizeof(buf)));
+        return;
+    }
+    check_keys(c, v, path, entry_keys, ARRAY_COUNT(entry_keys));
+    entry_source(c, v, path, e);
+    if (map_get(v, "default") != NULL)
+        e->default_value = config_node_json(map_get(v, "default"));
+    values = map_get(v, "values");
+    other = map_get(v, "else");
+    if (values != NULL) {
+        char *p = join(path, "values");
+
+        if (want_map(c, values, p))
+            e->values = config_node_json(values);
+        free(p);
+    }
+    if (other != NULL && values == NULL)
+        PROBLEM(c, other,
+                "%s.else: else needs values; hint: else is what a value missing from "
+                "values becomes",
+                path);
+    else if (other != NULL)
+        e->values_default = config_node_json(other);
+}
+
+static void
+parse_map(struct ctx *c, const struct config_node *v, const char *path,
+          const struct config_model *model, struct config_map *out)
+{
+    if (!want_map(c, v, path))
+        return;
+    out->entries = xcalloc(v->kid_count / 2 + 1, sizeof(*out->entries));
+    for (size_t i = 0; i + 1 < v->kid_count; i += 2) {
+        const struct config_node *k = v->kids[i];
+        struct config_map_entry *e = &out->entries[out->entry_count++];
+        char *p = join(path, k->value);
+
+        e->target = xstrdup(k->value);
+        e->pos = (struct config_pos){k->line, k->col};
+        if (model != NULL && config_model_field(model, k->value) == NULL) {
+            const char **names = xcalloc(model->field_count + 1, sizeof(*names));
+            char hint[128];
+
+            for (size_t j = 0; j < model->field_count; j++)
+                names[j] = model->fields[j].name;
+            PROBLEM(c, k, "%s: model \"%s\" has no field \"%.64s\"%s", path, model->name, k->value,
+                    did_you_mean(c, k->value, names, model->field_count, hint, sizeof(hint)));
+            free(names);
+        }
+        parse_entry(c, v->kids[i + 1], p, e);
+        free(p);
+    }
+}
+
+static void
+parse_endpoint(struct ctx *c, const struct config_node *map, const char *path, const char *key,
+               struct config_endpoint *ep)
+{
+    const struct config_node *v = map_get(map, key);
+    const char *s, *sp, *rest;
+    char buf[64], method[8];
+    size_t mlen;
+
+    if (v == NULL)
+        return;
+    s = v->kind == CONFIG_NODE_SCALAR ? v->value : "";
+    sp = strchr(s, ' ');
+    mlen = sp != NULL ? (size_t)(sp - s) : 0;
+    rest = sp != NULL ? sp + strspn(sp, " ") : "";
+    if (mlen > 0 && mlen < sizeof(method)) {
+        memcpy(method, s, mlen);
+        method[mlen] = '\0';
+    } else {
+        method[0] = '\0';
+    }
+    if (in_list(method, http_methods, ARRAY_COUNT(http_methods)) < 0 || rest[0] != '/' ||
+        strpbrk(rest, " \t") != NULL) {
+        PROBLEM(c, v,
+                "%s.%s: expected \"METHOD /path\" with METHOD one of GET, POST, PUT, PATCH, "
+                "DELETE, got %s",
+                path, key, show(v, buf, sizeof(buf)));
+        return;
+    }
+    ep->method = xstrdup(method);
+    ep->path = xstrdup(rest);
+}
+
+static void
+parse_collection(struct ctx *c, const struct config_node *v, const char *path,
+                 struct config_collection *col)
+{
+    const struct config_node *model_n = map_get(v, "model"), *m;
+    const struct config_model *model = NULL;
+    char *p;
+
+    if (!want_map(c, v, path))
+        return;
+    check_keys(c, v, path, collection_keys, ARRAY_COUNT(collection_keys));
+    if (model_n == NULL)
+        missing(c, v, path, "model");
+    else
+        opt_str(c, v, path, "model", &col->model);
+    if (col->model != NULL) {
+        p = join(path, "model");
+        model = ref_model(c, model_n, p, col->model);
+        free(p);
+    }
+    opt_str(c, v, path, "id", &col->id_path);
+    opt_str(c, v, path, "record", &col->record_path);
+    opt_jq(c, v, path, "match", &col->match_jq);
+    opt_jq(c, v, path, "deleted_when", &col->deleted_jq);
+    m = map_get(v, "map_in");
+    if (m != NULL) {
+        p = join(path, "map_in");
+        parse_map(c, m, p, model, &col->map_in);
+        free(p);
+    }
+    m = map_get(v, "map_out");
+    if (m != NULL) {
+        p = join(path, "map_out");
+        parse_map(c, m, p, NULL, &col->map_out);
+        free(p);
+    }
+    parse_endpoint(c, v, path, "create", &col->create);
+    parse_endpoint(c, v, path, "update", &col->update);
+    parse_endpoint(c, v, path, "delete", &col->remove);
+    opt_str(c, v, path, "created_id", &col->created_id_path);
+}
+
+static void
+parse_collections(struct ctx *c, const struct config_node *v, const char *path,
+                  struct config_system *s)
+{
+    struct config *cfg = c->cfg;
+
+    if (!want_map(c, v, path))
+        return;
+    for (size_t i = 0; i + 1 < v->kid_count; i += 2) {
+        const struct config_node *k = v->kids[i];
+        struct config_collection *col = &cfg->collections[cfg->collection_count++];
+        char *p = join(path, k->value);
+
+        check_name(c, k, path, "collection");
+        col->name = xasprintf("%s.%s", s->name, k->value);
+        col->short_name = xstrdup(k->value);
+        col->system = s;
+        col->id_path = xstrdup("id");
+        col->created_id_path = xstrdup("id");
+        col->pos = (struct config_pos){k->line, k->col};
+        parse_collection(c, v->kids[i + 1], p, col);
+        free(p);
+    }
+}
+
+/* ---- Systems ---- */
+
+static void
+system_defaults(struct config_system *s, const char *name)
+{
+    s->name = xstrdup(name);
+    s->kind = CONFIG_SYSTEM_HTTP;
+    s->timeout_ms = 10000;
+    s->max_in_flight = 8;
+    s->retry =
+        (struct retry_policy){.base_ms = 1000, .cap_ms = 600000, .jitter = 0.2, .max_attempts = 8};
+    s->webhook.path = xasprintf("/webhooks/%s", name);
+    s->webhook.max_body_bytes = 1048576;
+    s->webhook.signature.scheme = xstrdup("hmac");
+    s->webhook.signature.encoding = CONFIG_SIG_HEX;
+    s->webhook.signature.tolerance_s = 300;
+    s->webhook.signature.signed_template = xstrdup("{body}");
+}
+
+static void
+parse_base_url(struct ctx *c, const struct config_node *v, const char *path,
+               struct config_system *s)
+{
+    char *p = join(path, "base_url");
+    size_t len, host;
+
+    if (get_str(c, v, p, &s->base_url) == 0) {
+        host = strncmp(s->base_url, "https://", 8) == 0  ? 8
+               : strncmp(s->base_url, "http://", 7) == 0 ? 7
+                                                         : 0;
+        len = strlen(s->base_url);
+        while (host > 0 && len > host && s->base_url[len - 1] == '/')
+            s->base_url[--len] = '\0';
+        if (host == 0 || len == host)
+            PROBLEM(c, v, "%s: expected a URL that starts with http:// or https://", p);
+    }
+    free(p);
+}
+
+static void
+parse_system(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s)
+{
+    const struct config_node *sub;
+    int64_t in_flight = s->max_in_flight;
+    char *p;
+
+    if (!want_map(c, v, path))
+        return;
+    check_keys(c, v, path, system_keys, ARRAY_COUNT(system_keys));
+    if (map_get(v, "kind") == NULL)
+        missing(c, v, path, "kind");
+    (void)opt_choice(c, v, path, "kind", system_kinds, ARRAY_COUNT(system_kinds));
+    if (map_get(v, "base_url") == NULL)
+        missing(c, v, path, "base_url");
+    else
+        parse_base_url(c, map_get(v, "base_url"), path, s);
+    opt_int(c, v, path, "timeout_ms", (struct range){1, INT32_MAX}, &s->timeout_ms);
+    opt_int(c, v, path, "max_in_flight", (struct range){1, 1024}, &in_flight);
+    s->max_in_flight = (int)in_flight;
+    static const char *const sections[] = {"retry", "auth", "webhook", "collections"};
+    for (size_t i = 0; i < ARRAY_COUNT(sections); i++) {
+        sub = map_get(v, sections[i]);
+        if (sub == NULL)
+            continue;
+        p = join(path, sections[i]);
+        if (i == 0)
+            parse_retry(c, sub, p, &s->retry);
+        else if (i == 1)
+            parse_auth(c, sub, p, s);
+        else if (i == 2)
+            parse_webhook(c, sub, p, &s->webhook);
+        else
+            parse_collections(c, sub, p, s);
+        free(p);
+    }
+}
+
+static void
+check_webhook_paths(struct ctx *c, const struct config_node *systems)
+{
+    const struct config *cfg = c->cfg;
+
+    for (size_t i = 0; i < cfg->system_count; i++) {
+        for (size_t j = 0; j < i && cfg->systems[i].webhook.enabled; j++) {
+            if (!cfg->systems[j].webhook.enabled ||
+                strcmp(cfg->systems[i].webhook.path, cfg->systems[j].webhook.path) != 0)
+                continue;
+            PROBLEM(c, systems->kids[2 * i], "systems.%s: webhook path %s is used by system %s too",
+                    cfg->systems[i].name, cfg->systems[i].webhook.path, cfg->systems[j].name);
+            break;
+        }
+    }
+}
+
+static void
+parse_systems(struct ctx *c, const struct config_node *v)
+{
+    struct config *cfg = c->cfg;
+    size_t n, ncol = 0;
+
+    if (!want_map(c, v, "systems"))
+        return;
+    n = v->kid_count / 2;
+    if (n == 0)
+        PROBLEM(c, v, "systems: at least one system is required");
+    /* Sized once, so the borrowed pointers of collections and syncs stay valid. */
+    for (size_t i = 0; i < n; i++) {
+        const struct config_node *cols = map_get(v->kids[2 * i + 1], "collections");
+
+        if (cols != NULL && cols->kind == CONFIG_NODE_MAPPING)
+            ncol += cols->kid_count / 2;
+    }
+    cfg->systems = xcalloc(n + 1, sizeof(*cfg->systems));
+    cfg->collections = xcalloc(ncol + 1, sizeof(*cfg->collections));
+    for (size_t i = 0; i < n; i++) {
+        const struct config_node *k = v->kids[2 * i];
+
+        check_name(c, k, "systems", "system");
+        system_defaults(&cfg->systems[i], k->value);
+        cfg->systems[i].pos = (struct config_pos){k->line, k->col};
+    }
+    cfg->system_count = n;
+    for (size_t i = 0; i < n; i++) {
+        char *p = join("systems", v->kids[2 * i]->value);
+
+        parse_system(c, v->kids[2 * i + 1], p, &cfg->systems[i]);
+        free(p);
+    }
+    check_webhook_paths(c, v);
+}
+
+/* ---- Syncs ---- */
+
+static void
+sync_origin(struct ctx *c, const struct config_node *n, const char *path, struct config_sync *s)
+{
+    const struct config *cfg = c->cfg;
+    const char **names;
+    char hint[128], buf[64];
+
+    if (n->kind != CONFIG_NODE_SCALAR || is_null(n)) {
+        PROBLEM(c, n, "%s: expected a system name, got %s", path, show(n, buf, sizeof(buf)));
+        return;
+    }
+    if (config_system_find(cfg, n->value) != NULL) {
+        s->origins[s->origin_count++] = xstrdup(n->value);
+        return;
+    }
+    names = xcalloc(cfg->system_count + 1, sizeof(*names));
+    for (size_t i = 0; i < cfg->system_count; i++)
+        names[i] = cfg->systems[i].name;
+    PROBLEM(c, n, "%s: no system is called \"%.64s\"%s", path, n->value,
+            did_you_mean(c, n->value, names, cfg->system_count, hint, sizeof(hint)));
+    free(names);
+}
+
+static void
+sync_collection(struct ctx *c, const struct config_node *n, const char *path, struct config_sync *s)
+{
+    struct config *cfg = c->cfg;
+    const struct config_collection *col;
+    const char **names;
+    char hint[128], buf[64];
+
+    if (n->kind != CONFIG_NODE_SCALAR || is_null(n)) {
+        PROBLEM(c, n, "%s: expected \"system.collection\", got %s", path,
+                show(n, buf, sizeof(buf)));
+        return;
+    }
+    col = config_collection_find(cfg, n->value);
+    if (col == NULL) {
+        names = xcalloc(cfg->collection_count + 1, sizeof(*names));
+        for (size_t i = 0; i < cfg->collection_count; i++)
+            names[i] = cfg->collections[i].name;
+        PROBLEM(c, n, "%s: no collection is called \"%.64s\"%s", path, n->value,
+                did_you_mean(c, n->value, names, cfg->collection_count, hint, sizeof(hint)));
+        free(names);
+        return;
+    }
+    if (s->model != NULL && col->model != NULL && strcmp(s->model, col->model) != 0)
+        PROBLEM(c, n, "%s: collection %s holds model \"%s\", but sync \"%s\" is for model \"%s\"",
+                path, col->name, col->model, s->name, s->model);
+    /* The pointer is borrowed from cfg->collections, which no longer moves. */
+    s->collections[s->collection_count++] = &cfg->collections[col - cfg->collections];
+}
+
+static void
+parse_sync(struct ctx *c, const struct config_node *v, const char *path, struct config_sync *s)
+{
+    const struct config_node *origin = map_get(v, "origin"), *cols = map_get(v, "collections");
+    char *p;
+
+    if (!want_map(c, v, path))
+        return;
+    check_keys(c, v, path, sync_keys, ARRAY_COUNT(sync_keys));
+    if (map_get(v, "model") == NULL)
+        missing(c, v, path, "model");
+    opt_str(c, v, path, "model", &s->model);
+    if (s->model != NULL) {
+        p = join(path, "model");
+        if (ref_model(c, map_get(v, "model"), p, s->model) == NULL) {
+            free(s->model);
+            s->model = NULL; /* no second complaint per collection */
+        }
+        free(p);
+    }
+    if (origin == NULL) {
+        missing(c, v, path, "origin");
+    } else {
+        p = join(path, "origin");
+        size_t n = origin->kind == CONFIG_NODE_SEQUENCE ? origin->kid_count : 1;
+
+        s->origins = xcalloc(n + 1, sizeof(*s->origins));
+        if (origin->kind == CONFIG_NODE_SEQUENCE && n == 0)
+            PROBLEM(c, origin, "%s: name at least one system", p);
+        for (size_t i = 0; i < n; i++)
+            sync_origin(c, origin->kind == CONFIG_NODE_SEQUENCE ? origin->kids[i] : origin, p, s);
+        free(p);
+    }
+    if (cols == NULL) {
+        missing(c, v, path, "collections");
+        return;
+    }
+    p = join(path, "collections");
+    if (cols->kind != CONFIG_NODE_SEQUENCE || cols->kid_count == 0) {
+        PROBLEM(c, cols, "%s: expected a list of \"system.collection\"", p);
+    } else {
+        s->collections = xcalloc(cols->kid_count + 1, sizeof(*s->collections));
+        for (size_t i = 0; i < cols->kid_count; i++)
+            sync_collection(c, cols->kids[i], p, s);
+    }
+    free(p);
+}
+
+static void
+parse_syncs(struct ctx *c, const struct config_node *v)
+{
+    struct config *cfg = c->cfg;
+    size_t n;
+
+    if (!want_map(c, v, "syncs"))
+        return;
+    n = v->kid_count / 2;
+    cfg->syncs = xcalloc(n + 1, sizeof(*cfg->syncs));
+    for (size_t i = 0; i < n; i++) {
+        const struct config_node *k = v->kids[2 * i];
+        struct config_sync *s = &cfg->syncs[cfg->sync_count++];
+        char *p = join("syncs", k->value);
+
+        s->name = xstrdup(k->value);
+        s->pos = (struct config_pos){k->line, k->col};
+        parse_sync(c, v->kids[2 * i + 1], p, s);
+        free(p);
+    }
+}
+
+struct config *
+config_schema_build(const struct config_node *root, const char *name, const char *base_dir,
+                    struct config_diags *d)
+{
+    struct config *cfg = xcalloc(1, sizeof(*cfg));
+    struct ctx c = {.diags = d, .cfg = cfg, .base_dir = base_dir, .hint_budget = HINT_BUDGET};
+    char buf[64];
+
+    cfg->path = xstrdup(name);
+    cfg->listen = xstrdup("127.0.0.1:8480");
+    cfg->store_url = xstrdup("sqlite:concord.db");
+    if (root->kind != CONFIG_NODE_MAPPING) {
+        PROBLEM(&c, root, "expected a mapping with systems, models and syncs, got %s",
+                show(root, buf, sizeof(buf)));
+        return cfg;
+    }
+    check_keys(&c, root, "", top_keys, ARRAY_COUNT(top_keys));
+    if (map_get(root, "listen") != NULL)
+        parse_listen(&c, map_get(root, "listen"));
+    parse_store(&c, map_get(root, "store"));
+    if (map_get(root, "log") != NULL)
+        parse_log(&c, map_get(root, "log"));
+    if (map_get(root, "models") == NULL)
+        missing(&c, root, "", "models");
+    parse_models(&c, map_get(root, "models"));
+    if (map_get(root, "systems") == NULL)
+        missing(&c, root, "", "systems");
+    parse_systems(&c, map_get(root, "systems"));
+    parse_syncs(&c, map_get(root, "syncs"));
+    return cfg;
+}

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * The daemon: `concord run`. Loads the config, opens the store through the
+ * engine, serves webhooks and health endpoints, and shuts down cleanly on
+ * SIGTERM or SIGINT: it stops accepting, lets deliveries in flight finish up
+ * to a deadline, and leaves unfinished jobs queued for the next start.
+ */
+#ifndef CONCORD_DAEMON_DAEMON_H
+#define CONCORD_DAEMON_DAEMON_H
+
+#include <stdint.h>
+
+#include "core/compiler.h"
+
+struct config;
+struct engine;
+struct error;
+struct http_server;
+
+struct daemon_options {
+    const char *config_path;
+    int64_t shutdown_deadline_ms; /* how long deliveries in flight may take at a stop */
+};
+
+/*
+ * Run until a signal asks to stop. Returns the process's exit status: 0 after
+ * a clean stop, 1 when it could not start (the reason is logged).
+ */
+int daemon_run(const struct daemon_options *opts);
+
+/*
+ * Register one webhook route per system that has a webhook section. The
+ * engine and config are borrowed and must outlive the server. *state is set
+ * (even on failure) to memory the routes use; free() it after the server is
+ * closed.
+ */
+MUST_CHECK int daemon_webhook_routes(struct http_server *srv, const struct config *cfg,
+                                     struct engine *engine, void **state, struct error *err);
+
+#endif

@@ -1,0 +1,606 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * Delivery (DESIGN.md, step 6). The writer claims due jobs (engine_claim):
+ * one job per link at a time, at most max_in_flight per system, and builds
+ * each request from the record's current state through the collection's
+ * map_out. The delivery thread sends them (engine_deliverer_main) and hands
+ * each answer back; the writer then applies it (engine_apply_result):
+ * success updates the link's base, a transient failure is rescheduled on
+ * the system's retry policy (honouring Retry-After), and a permanent one is
+ * parked in the inbox with the status and the start of the answer.
+ *
+ * Guarantee: no duplicate create. A create whose answer was lost (timeout,
+ * connection dropped after sending) is never sent again by itself: it is
+ * parked as "outcome unknown", and the link is blocked until a person
+ * decides. docs/internals/job-lifecycle.md has the states.
+ */
+
+#include "engine/engine_int.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/retry.h"
+#include "core/xmalloc.h"
+#include "map/map.h"
+#include "model/value.h"
+#include "store/store.h"
+
+/* Answer bytes kept with a failure, as the issue asks: the first 1 KiB. */
+#define DELIVER_EXCERPT_BYTES 1024
+/* Answer bytes read at all: enough for a created record. */
+#define DELIVER_MAX_BODY (256 * 1024)
+/* A create blocked behind an "outcome unknown" entry looks again this often. */
+#define DELIVER_BLOCKED_RECHECK_MS 60000
+
+void
+engine_delivery_free(struct engine_delivery *d)
+{
+    if (d == NULL)
+        return;
+    free(d->method);
+    free(d->url);
+    free(d->path);
+    free(d->body);
+    free(d->resp_body);
+    free(d->retry_after);
+    free(d->error);
+    free(d);
+}
+
+int
+engine_park(struct engine *e, const struct inbox_entry *entry, struct error *err)
+{
+    int64_t id;
+
+    if (entry->job_id != 0 && store_job_set(e->st, entry->job_id, JOB_PARKED, 0, 0, err) == -1)
+        return -1;
+    return store_inbox_add(e->st, entry, &id, err);
+}
+
+static int
+park_job(struct engine *e, const struct job *j, enum inbox_kind kind, const char *reason,
+         int http_status, const char *response, struct error *err)
+{
+    struct inbox_entry entry = {
+        .kind = kind,
+        .system = j->system,
+        .collection = j->collection,
+        .record_id = j->record_id,
+        .job_id = j->id,
+        .reason = (char *)(uintptr_t)reason,
+        .http_status = http_status,
+        .response = (char *)(uintptr_t)response,
+        .attempts = j->attempts,
+        .created_at_ms = clock_now_ms(),
+    };
+
+    log_info(&(struct log_ctx){.system = j->system, .collection = j->collection,
+                               .record_id = j->record_id, .job_id = j->id},
+             "job parked in the inbox (%s): %s", inbox_kind_name(kind), reason);
+    return engine_park(e, &entry, err);
+}
+
+/* Append text to b, percent-encoding all but RFC 3986 unreserved bytes. */
+static int
+append_encoded(struct buf *b, const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+        int ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                 (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~';
+
+        if ((ok ? buf_append(b, p, 1) : buf_printf(b, "%%%02X", *p)) == -1)
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * Fill the {placeholders} of an endpoint's path: {id} is the external id,
+ * {name} a field of the outgoing record. Returns a malloc()ed path, or NULL
+ * with err set when a placeholder has no value.
+ */
+static char *
+expand_path(const char *tmpl, const char *ext_id, const cJSON *desired, struct error *err)
+{
+    struct buf b;
+
+    buf_init(&b, 8192);
+    for (const char *p = tmpl; *p != '\0';) {
+        const char *close = *p == '{' ? strchr(p, '}') : NULL;
+        char name[128];
+        const cJSON *v;
+
+        if (close == NULL) {
+            if (buf_append(&b, p++, 1) == -1)
+                goto toolong;
+            continue;
+        }
+        (void)snprintf(name, sizeof(name), "%.*s", (int)(close - p - 1), p + 1);
+        p = close + 1;
+        if (strcmp(name, "id") == 0 && ext_id != NULL) {
+            if (append_encoded(&b, ext_id) == -1)
+                goto toolong;
+            continue;
+        }
+        v = desired ? value_path_get(desired, name) : NULL;
+        if (cJSON_IsString(v) && append_encoded(&b, v->valuestring) == 0)
+            continue;
+        if (cJSON_IsNumber(v) && buf_printf(&b, "%.17g", v->valuedouble) == 0)
+            continue;
+        if (cJSON_IsRaw(v) && append_encoded(&b, v->valuestring) == 0)
+            continue;
+        buf_fini(&b);
+        error_set(err, ERROR_MAPPING, "path %s: no value for {%s}", tmpl, name);
+        return NULL;
+    }
+    return buf_take(&b);
+toolong:
+    buf_fini(&b);
+    error_set(err, ERROR_MAPPING, "path %s: longer than 8 KiB once filled", tmpl);
+    return NULL;
+}
+
+/* What one claim amounts to, before it is sent. */
+struct claim {
+    const struct config_endpoint *ep;
+    const char *ext_id;
+    cJSON *desired; /* NULL for a delete */
+};
+
+/* Decide what a job must send. Returns 1 to send, 0 when the job ended or
+ * waits without sending, -1 on a store error. */
+static int
+plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
+         struct record *rec, struct claim *out, struct error *err)
+{
+    struct error merr = {0};
+    int64_t now = clock_now_ms();
+
+    out->ext_id = l->ext_id;
+    if (j->op == JOB_OP_DELETE || rec->is_deleted) {
+        if (l->ext_id == NULL || c->cfg->remove.method == NULL)
+            return store_job_done(e->st, j->id, err); /* nothing there to delete */
+        out->ep = &c->cfg->remove;
+        return 1;
+    }
+    if (l->ext_id == NULL) {
+        int blocked = store_job_link_blocked(e->st, l->id, err);
+
+        if (blocked == -1)
+            return -1;
+        if (blocked)
+            return store_job_set(e->st, j->id, JOB_PENDING, j->attempts,
+                                 now + DELIVER_BLOCKED_RECHECK_MS, err);
+    }
+    cJSON *state = cJSON_Parse(rec->state);
+    int rc = map_apply(c->map_out, state, &out->desired, &merr);
+
+    cJSON_Delete(state);
+    if (rc == -1)
+        return park_job(e, j, INBOX_MAPPING, merr.msg, 0, NULL, err);
+    if (l->ext_id != NULL && l->base != NULL) {
+        cJSON *base = cJSON_Parse(l->base);
+        int differs = map_out_differs(c->map_out, out->desired, base);
+
+        cJSON_Delete(base);
+        if (!differs)
+            return store_job_done(e->st, j->id, err); /* already in agreement */
+    }
+    out->ep = l->ext_id ? &c->cfg->update : &c->cfg->create;
+    if (out->ep->method == NULL)
+        return park_job(e, j, INBOX_FAILED,
+                        l->ext_id ? "the collection has no `update` endpoint"
+                                  : "the collection has no `create` endpoint",
+                        0, NULL, err);
+    return 1;
+}
+
+static int
+claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
+          struct error *err)
+{
+    struct engine_coll *c = &e->colls[ci];
+    struct link l = {0};
+    struct record rec = {0};
+    struct claim cl = {0};
+    struct error merr = {0};
+    struct engine_delivery *d;
+    char *path = NULL;
+    int rc;
+
+    rc = store_link_get(e->st, j->link_id, &l, err);
+    if (rc == 1)
+        rc = store_record_get(e->st, j->record_id, &rec, err);
+    if (rc == 0)
+        rc = store_job_done(e->st, j->id, err); /* its link or record is gone */
+    else if (rc == 1)
+        rc = plan_job(e, j, c, &l, &rec, &cl, err);
+    if (rc == 1) {
+        path = expand_path(cl.ep->path, cl.ext_id, cl.desired, &merr);
+        if (path == NULL)
+            rc = park_job(e, j, INBOX_MAPPING, merr.msg, 0, NULL, err);
+    }
+    if (rc == 1 && store_job_set(e->st, j->id, JOB_RUNNING, 0, 0, err) == -1)
+        rc = -1;
+    if (rc == 1) {
+        d = xcalloc(1, sizeof(*d));
+        d->job_id = j->id;
+        d->link_id = l.id;
+        d->record_id = j->record_id;
+        d->version = rec.version;
+        d->coll_index = ci;
+        d->op = j->op;
+        d->is_create = cl.ep == &c->cfg->create;
+        d->attempts = j->attempts;
+        d->method = xstrdup(cl.ep->method);
+        d->url = xasprintf("%s%s", c->cfg->system->base_url, path);
+        d->path = path;
+        path = NULL;
+        d->body = cl.desired ? cJSON_PrintUnformatted(cl.desired) : NULL;
+        *out = d;
+        engine_link_flight_add(e, l.id);
+        e->systems[c->sys_index].in_flight++;
+        if (d->is_create)
+            c->creates_in_flight++;
+    }
+    free(path);
+    cJSON_Delete(cl.desired);
+    link_fini(&l);
+    record_fini(&rec);
+    return rc;
+}
+
+int
+engine_claim(struct engine *e, int64_t now_ms, struct engine_delivery **out, struct error *err)
+{
+    struct job *jobs = NULL;
+    int budget = 0, n;
+
+    for (size_t s = 0; s < e->sys_count; s++) {
+        int free_slots = e->systems[s].cfg->max_in_flight - e->systems[s].in_flight;
+
+        budget += free_slots > 0 ? free_slots : 0;
+    }
+    if (budget == 0)
+        return 0;
+    n = store_job_due(e->st, now_ms, budget * 2 + 16, &jobs, err);
+    if (n == -1)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        struct job *j = &jobs[i];
+        int ci = engine_coll_index(e, j->collection);
+        struct engine_delivery *d = NULL;
+
+        if (ci < 0) {
+            if (park_job(e, j, INBOX_FAILED, "the collection is no longer in the config", 0, NULL,
+                         err) == -1)
+                goto fail;
+            continue;
+        }
+        struct engine_sys *sys = &e->systems[e->colls[ci].sys_index];
+        if (sys->in_flight >= sys->cfg->max_in_flight || engine_link_in_flight(e, j->link_id))
+            continue;
+        if (claim_one(e, j, ci, &d, err) == -1)
+            goto fail;
+        if (d != NULL) {
+            d->next = *out;
+            *out = d;
+        }
+    }
+    store_jobs_free(jobs, n);
+    return 0;
+fail:
+    store_jobs_free(jobs, n);
+    return -1;
+}
+
+/* ---- applying an answer ---- */
+
+enum verdict {
+    VERDICT_OK = 1,
+    VERDICT_TRANSIENT,
+    VERDICT_PERMANENT,
+    VERDICT_UNKNOWN,
+};
+
+static enum verdict
+classify(const struct engine_delivery *d)
+{
+    switch (d->outcome) {
+    case HTTP_OUTCOME_RESPONSE:
+        if (d->status >= 200 && d->status < 300)
+            return VERDICT_OK;
+        if (d->status == 408 || d->status == 429 || d->status >= 500)
+            return VERDICT_TRANSIENT;
+        return VERDICT_PERMANENT;
+    case HTTP_OUTCOME_NOT_SENT:
+        return VERDICT_TRANSIENT;
+    case HTTP_OUTCOME_TIMEOUT:
+    case HTTP_OUTCOME_LOST:
+        /* An update or delete says the whole new state: sending it again is
+         * harmless. A create is not: it may have happened. */
+        return d->is_create ? VERDICT_UNKNOWN : VERDICT_TRANSIENT;
+    }
+    return VERDICT_TRANSIENT;
+}
+
+static const char *
+verdict_name(enum verdict v)
+{
+    static const char *const names[] = {"", "ok", "transient", "permanent", "unknown"};
+
+    return names[v];
+}
+
+/* The new base: what was written, overlaid with what the system answered. */
+static char *
+new_base(const struct engine_delivery *d, const cJSON *answer)
+{
+    cJSON *base = d->body ? cJSON_Parse(d->body) : cJSON_CreateObject();
+    const cJSON *f;
+    char *text;
+
+    if (base == NULL)
+        base = cJSON_CreateObject();
+    if (cJSON_IsObject(answer)) {
+        cJSON_ArrayForEach(f, answer)
+        {
+            cJSON_DeleteItemFromObjectCaseSensitive(base, f->string);
+            cJSON_AddItemToObject(base, f->string, cJSON_Duplicate(f, 1));
+        }
+    }
+    text = cJSON_PrintUnformatted(base);
+    cJSON_Delete(base);
+    return text;
+}
+
+static int
+apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct error *err)
+{
+    const struct config_collection *cc = e->colls[d->coll_index].cfg;
+    cJSON *answer = d->resp_body ? cJSON_Parse(d->resp_body) : NULL;
+    char ext_id[256] = "";
+    char *base = NULL;
+    int rc = -1;
+
+    if (d->is_create) {
+        const cJSON *id = value_path_get(answer, cc->created_id_path);
+
+        if (cJSON_IsString(id) && id->valuestring[0] != '\0' && strlen(id->valuestring) < 256)
+            (void)snprintf(ext_id, sizeof(ext_id), "%s", id->valuestring);
+        else if (cJSON_IsNumber(id))
+            (void)snprintf(ext_id, sizeof(ext_id), "%.17g", id->valuedouble);
+        if (ext_id[0] == '\0') {
+            char reason[300];
+
+            (void)snprintf(reason, sizeof(reason),
+                           "%s %s answered %ld, but without an id at `%s`: the copy exists and "
+                           "is not linked",
+                           d->method, d->path, d->status, cc->created_id_path);
+            rc = park_job(e, j, INBOX_UNKNOWN, reason, (int)d->status, d->resp_body, err);
+            goto out;
+        }
+    }
+    if (d->op != JOB_OP_DELETE && d->body != NULL)
+        base = new_base(d, answer);
+    if (store_link_set(e->st, d->link_id, ext_id[0] ? ext_id : NULL, base, clock_now_ms(),
+                       err) == -1 ||
+        store_job_done(e->st, d->job_id, err) == -1)
+        goto out;
+    log_debug(&(struct log_ctx){.system = j->system, .collection = j->collection,
+                                .record_id = j->record_id, .job_id = j->id},
+              "delivered: %s %s answered %ld", d->method, d->path, d->status);
+    rc = 0;
+out:
+    free(base);
+    cJSON_Delete(answer);
+    return rc;
+}
+
+/* One line for the operator: "POST /contacts: HTTP 503: {...}". */
+static void
+describe(const struct engine_delivery *d, char *out, size_t out_len)
+{
+    switch (d->outcome) {
+    case HTTP_OUTCOME_RESPONSE:
+        (void)snprintf(out, out_len, "%s %s: HTTP %ld: %.200s", d->method, d->path, d->status,
+                       d->resp_body ? d->resp_body : "");
+        break;
+    case HTTP_OUTCOME_NOT_SENT:
+        (void)snprintf(out, out_len, "%s %s: not sent: %s", d->method, d->path,
+                       d->error ? d->error : "connection failed");
+        break;
+    case HTTP_OUTCOME_TIMEOUT:
+        (void)snprintf(out, out_len, "%s %s: no answer in time: %s", d->method, d->path,
+                       d->error ? d->error : "timeout");
+        break;
+    case HTTP_OUTCOME_LOST:
+        (void)snprintf(out, out_len, "%s %s: the answer was lost: %s", d->method, d->path,
+                       d->error ? d->error : "connection dropped");
+        break;
+    }
+}
+
+static int
+apply_transient(struct engine *e, struct engine_delivery *d, struct job *j, const char *what,
+                int64_t now, struct error *err)
+{
+    const struct retry_policy *p = &e->colls[d->coll_index].cfg->system->retry;
+    int64_t delay, after;
+    char reason[700];
+
+    if (j->attempts >= p->max_attempts) {
+        (void)snprintf(reason, sizeof(reason), "gave up after %d attempts: %s", j->attempts, what);
+        return park_job(e, j, INBOX_FAILED, reason, (int)d->status, d->resp_body, err);
+    }
+    delay = retry_delay_ms(p, (uint32_t)j->attempts, clock_random_unit());
+    /* Retry-After asks for at least this long; take the larger. */
+    if (d->retry_after != NULL && retry_after_parse(d->retry_after, now, &after) == 0 &&
+        after > delay)
+        delay = after;
+    log_info(&(struct log_ctx){.system = j->system, .collection = j->collection,
+                               .record_id = j->record_id, .job_id = j->id},
+             "delivery failed, attempt %d of %d, next in %lld ms: %s", j->attempts,
+             p->max_attempts, (long long)delay, what);
+    return store_job_set(e->st, j->id, JOB_PENDING, j->attempts, now + delay, err);
+}
+
+int
+engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
+                    struct error *err)
+{
+    enum verdict v = classify(d);
+    struct job j = {0};
+    char what[600], request[300], excerpt[DELIVER_EXCERPT_BYTES + 1];
+    int found, rc;
+
+    found = store_job_get(e->st, d->job_id, &j, err);
+    if (found <= 0)
+        return found; /* gone: nothing to apply it to */
+    j.attempts++;
+    describe(d, what, sizeof(what));
+    (void)snprintf(request, sizeof(request), "%s %s", d->method, d->path);
+    (void)snprintf(excerpt, sizeof(excerpt), "%s",
+                   d->outcome == HTTP_OUTCOME_RESPONSE ? (d->resp_body ? d->resp_body : "")
+                                                       : (d->error ? d->error : ""));
+    struct attempt a = {
+        .job_id = j.id,
+        .n = j.attempts,
+        .at_ms = now_ms,
+        .outcome = verdict_name(v),
+        .http_status = (int)d->status,
+        .request = request,
+        .response = excerpt,
+        .elapsed_ms = d->elapsed_ms,
+    };
+    if (store_attempt_add(e->st, &a, err) == -1 ||
+        store_system_note(e->st, j.system, now_ms, v == VERDICT_OK ? NULL : what, err) == -1) {
+        job_fini(&j);
+        return -1;
+    }
+    switch (v) {
+    case VERDICT_OK:
+        rc = apply_ok(e, d, &j, err);
+        break;
+    case VERDICT_TRANSIENT:
+        rc = apply_transient(e, d, &j, what, now_ms, err);
+        break;
+    case VERDICT_UNKNOWN:
+        (void)snprintf(what + strlen(what), sizeof(what) - strlen(what),
+                       "; the create may or may not have happened: check %s, then retry or skip",
+                       j.system);
+        rc = park_job(e, &j, INBOX_UNKNOWN, what, 0, NULL, err);
+        break;
+    default:
+        rc = park_job(e, &j, INBOX_FAILED, what, (int)d->status, excerpt, err);
+        break;
+    }
+    job_fini(&j);
+    return rc;
+}
+
+/* ---- the delivery thread ---- */
+
+static void
+delivery_done(void *user, const struct http_response *resp)
+{
+    struct engine_delivery *d = user;
+    struct engine *e = d->engine;
+
+    for (size_t i = 0; i < e->sent_count; i++) {
+        if (e->sent[i] == d) {
+            e->sent[i] = e->sent[--e->sent_count];
+            break;
+        }
+    }
+    d->outcome = resp->outcome;
+    d->status = resp->status;
+    d->resp_body = xstrndup(resp->body, resp->body_len);
+    d->resp_truncated = resp->body_truncated;
+    d->retry_after = xstrdup(resp->retry_after);
+    d->error = xstrdup(resp->error);
+    d->elapsed_ms = resp->elapsed_us / 1000;
+    pthread_mutex_lock(&e->mu);
+    d->next = e->results;
+    e->results = d;
+    pthread_cond_signal(&e->writer_cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+static void
+submit_all(struct engine *e, struct engine_delivery *list)
+{
+    while (list != NULL) {
+        struct engine_delivery *d = list;
+        struct engine_sys *sys = &e->systems[e->colls[d->coll_index].sys_index];
+        struct error err = {0};
+
+        list = d->next;
+        d->next = NULL;
+        d->engine = e;
+        d->started_ms = clock_mono_ms();
+        if (e->sent_count == e->sent_cap) {
+            e->sent_cap = e->sent_cap ? e->sent_cap * 2 : 64;
+            e->sent = xreallocarray(e->sent, e->sent_cap, sizeof(*e->sent));
+        }
+        e->sent[e->sent_count++] = d;
+        struct http_request req = {
+            .method = d->method,
+            .url = d->url,
+            .headers = sys->headers,
+            .header_count = sys->header_count,
+            .body = d->body,
+            .body_len = d->body ? strlen(d->body) : 0,
+            .timeout_ms = sys->cfg->timeout_ms,
+            .max_body = DELIVER_MAX_BODY,
+            .done = delivery_done,
+            .user = d,
+        };
+        if (http_client_submit(e->http, &req, &err) == -1) {
+            struct http_response resp = {
+                .outcome = HTTP_OUTCOME_NOT_SENT,
+                .body = "",
+                .error = err.msg,
+            };
+            delivery_done(d, &resp);
+        }
+    }
+}
+
+void *
+engine_deliverer_main(void *arg)
+{
+    struct engine *e = arg;
+
+    for (;;) {
+        struct engine_delivery *list;
+        int stop;
+
+        pthread_mutex_lock(&e->mu);
+        list = e->handoff;
+        e->handoff = NULL;
+        stop = e->stop_deliverer;
+        pthread_mutex_unlock(&e->mu);
+        if (stop) {
+            while (list != NULL) { /* claimed, never sent: recovered at the next start */
+                struct engine_delivery *d = list;
+
+                list = d->next;
+                engine_delivery_free(d);
+            }
+            break;
+        }
+        submit_all(e, list);
+        (void)http_client_run(e->http, 200);
+    }
+    return NULL;
+}

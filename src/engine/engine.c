@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * The engine's life: build the per-collection and per-system parts from the
+ * config, start and stop the two threads, and take changes in from the HTTP
+ * threads (engine_ingest). The writer's loop is in writer.c; what it does
+ * with a change is in merge.c and fanout.c; jobs go out through deliver.c.
+ */
+
+#include "engine/engine_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "map/map.h"
+#include "store/store.h"
+
+static int
+compile_coll(struct engine *e, struct engine_coll *c, const struct config_collection *cc,
+             struct error *err)
+{
+    const struct config_model *model = config_model_find(e->cfg, cc->model);
+
+    c->cfg = cc;
+    for (size_t i = 0; i < e->sys_count; i++) {
+        if (e->systems[i].cfg == cc->system)
+            c->sys_index = (int)i;
+    }
+    if (model == NULL)
+        return error_set(err, ERROR_INVALID, "%s: unknown model %s", cc->name, cc->model);
+    if (cc->map_in.entry_count > 0 && map_new(&cc->map_in, model, MAP_IN, &c->map_in, err) == -1)
+        return error_wrap(err, "%s: map_in", cc->name);
+    if (cc->map_out.entry_count > 0 &&
+        map_new(&cc->map_out, model, MAP_OUT, &c->map_out, err) == -1)
+        return error_wrap(err, "%s: map_out", cc->name);
+    if (cc->match_jq != NULL && map_jq_new(cc->match_jq, &c->match, err) == -1)
+        return error_wrap(err, "%s: match", cc->name);
+    if (cc->deleted_jq != NULL && map_jq_new(cc->deleted_jq, &c->deleted, err) == -1)
+        return error_wrap(err, "%s: deleted_when", cc->name);
+    return 0;
+}
+
+static void
+setup_systems(struct engine *e)
+{
+    e->sys_count = e->cfg->system_count;
+    e->systems = xcalloc(e->sys_count, sizeof(*e->systems));
+    for (size_t i = 0; i < e->sys_count; i++) {
+        const struct config_system *sc = &e->cfg->systems[i];
+        struct engine_sys *s = &e->systems[i];
+
+        s->cfg = sc;
+        s->header_count = sc->auth_header_count;
+        s->headers = xcalloc(s->header_count, sizeof(*s->headers));
+        for (size_t h = 0; h < sc->auth_header_count; h++) {
+            s->headers[h].name = sc->auth_headers[h].name;
+            s->headers[h].value = secret_bytes(&sc->auth_headers[h].value);
+        }
+    }
+}
+
+int
+engine_new(const struct config *cfg, struct engine **out, struct error *err)
+{
+    struct engine *e = xcalloc(1, sizeof(*e));
+
+    e->cfg = cfg;
+    pthread_mutex_init(&e->mu, NULL);
+    pthread_cond_init(&e->writer_cv, NULL);
+    pthread_cond_init(&e->ingest_cv, NULL);
+    setup_systems(e);
+    e->coll_count = cfg->collection_count;
+    e->colls = xcalloc(e->coll_count, sizeof(*e->colls));
+    for (size_t i = 0; i < e->coll_count; i++) {
+        if (compile_coll(e, &e->colls[i], &cfg->collections[i], err) == -1)
+            goto fail;
+    }
+    if (store_open(&e->st, cfg->store_url, err) == -1)
+        goto fail;
+    if (http_client_new(&e->http, err) == -1)
+        goto fail;
+    if (engine_recover(e, err) == -1)
+        goto fail;
+    atomic_store(&e->ready, 1);
+    *out = e;
+    return 0;
+
+fail:
+    engine_free(e);
+    return -1;
+}
+
+int
+engine_start(struct engine *e, struct error *err)
+{
+    if (pthread_create(&e->writer, NULL, engine_writer_main, e) != 0)
+        return error_set(err, ERROR_INTERNAL, "start the writer thread");
+    if (pthread_create(&e->deliverer, NULL, engine_deliverer_main, e) != 0) {
+        pthread_mutex_lock(&e->mu);
+        e->stop_writer = 1;
+        pthread_cond_signal(&e->writer_cv);
+        pthread_mutex_unlock(&e->mu);
+        pthread_join(e->writer, NULL);
+        return error_set(err, ERROR_INTERNAL, "start the delivery thread");
+    }
+    e->started = 1;
+    return 0;
+}
+
+enum engine_ingest_result
+engine_ingest(struct engine *e, const char *system, const char *delivery_id, const char *body,
+              size_t body_len)
+{
+    struct engine_ingest req = {
+        .system = system,
+        .delivery_id = delivery_id,
+        .body = body,
+        .body_len = body_len,
+        .received_at_ms = clock_now_ms(),
+    };
+
+    pthread_mutex_lock(&e->mu);
+    if (e->stop_writer || !e->started) {
+        pthread_mutex_unlock(&e->mu);
+        return ENGINE_INGEST_STOPPING;
+    }
+    if (e->ingest_tail != NULL)
+        e->ingest_tail->next = &req;
+    else
+        e->ingest_head = &req;
+    e->ingest_tail = &req;
+    pthread_cond_signal(&e->writer_cv);
+    /* Guarantee: nothing acknowledged is lost. The caller answers 2xx only
+     * after this returns, which is after the commit that holds req. */
+    while (req.result == 0)
+        pthread_cond_wait(&e->ingest_cv, &e->mu);
+    pthread_mutex_unlock(&e->mu);
+    return req.result;
+}
+
+void
+engine_stop(struct engine *e, int64_t deadline_ms)
+{
+    int64_t until = clock_mono_ms() + deadline_ms;
+
+    if (!e->started)
+        return;
+    pthread_mutex_lock(&e->mu);
+    e->draining = 1;
+    pthread_cond_signal(&e->writer_cv);
+    while (e->deliveries_out > 0 && clock_mono_ms() < until) {
+        pthread_mutex_unlock(&e->mu);
+        http_client_wakeup(e->http);
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+        pthread_mutex_lock(&e->mu);
+    }
+    if (e->deliveries_out > 0)
+        log_warn(NULL, "%d deliveries still in flight at the deadline; they resume at the next start",
+                 e->deliveries_out);
+    e->stop_deliverer = 1;
+    pthread_mutex_unlock(&e->mu);
+    http_client_wakeup(e->http);
+    pthread_join(e->deliverer, NULL);
+
+    pthread_mutex_lock(&e->mu);
+    e->stop_writer = 1;
+    pthread_cond_signal(&e->writer_cv);
+    pthread_mutex_unlock(&e->mu);
+    pthread_join(e->writer, NULL);
+    e->started = 0;
+}
+
+void
+engine_free(struct engine *e)
+{
+    if (e == NULL)
+        return;
+    if (e->started)
+        engine_stop(e, 0);
+    for (size_t i = 0; i < e->coll_count; i++) {
+        map_free(e->colls[i].map_in);
+        map_free(e->colls[i].map_out);
+        map_jq_free(e->colls[i].match);
+        map_jq_free(e->colls[i].deleted);
+    }
+    free(e->colls);
+    for (size_t i = 0; i < e->sys_count; i++)
+        free(e->systems[i].headers);
+    free(e->systems);
+    while (e->handoff != NULL) {
+        struct engine_delivery *d = e->handoff;
+
+        e->handoff = d->next;
+        engine_delivery_free(d);
+    }
+    while (e->results != NULL) {
+        struct engine_delivery *d = e->results;
+
+        e->results = d->next;
+        engine_delivery_free(d);
+    }
+    http_client_free(e->http);
+    /* Transfers cut off at the stop: their jobs stay running in the store. */
+    for (size_t i = 0; i < e->sent_count; i++)
+        engine_delivery_free(e->sent[i]);
+    free(e->sent);
+    store_close(e->st);
+    free(e->links_in_flight);
+    pthread_mutex_destroy(&e->mu);
+    pthread_cond_destroy(&e->writer_cv);
+    pthread_cond_destroy(&e->ingest_cv);
+    free(e);
+}
+
+int
+engine_is_ready(const struct engine *e)
+{
+    return atomic_load(&e->ready);
+}
+
+int
+engine_coll_index(const struct engine *e, const char *name)
+{
+    for (size_t i = 0; i < e->coll_count; i++) {
+        if (strcmp(e->colls[i].cfg->name, name) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+int
+engine_is_origin(const struct engine *e, const char *model, const char *system)
+{
+    for (size_t i = 0; i < e->cfg->sync_count; i++) {
+        const struct config_sync *s = &e->cfg->syncs[i];
+
+        if (strcmp(s->model, model) != 0)
+            continue;
+        for (size_t o = 0; o < s->origin_count; o++) {
+            if (strcmp(s->origins[o], system) == 0)
+                return 1;
+        }
+    }
+    return 0;
+}
+
+int
+engine_link_in_flight(const struct engine *e, int64_t link_id)
+{
+    for (size_t i = 0; i < e->links_in_flight_count; i++) {
+        if (e->links_in_flight[i] == link_id)
+            return 1;
+    }
+    return 0;
+}
+
+void
+engine_link_flight_add(struct engine *e, int64_t link_id)
+{
+    if (e->links_in_flight_count == e->links_in_flight_cap) {
+        e->links_in_flight_cap = e->links_in_flight_cap ? e->links_in_flight_cap * 2 : 64;
+        e->links_in_flight =
+            xreallocarray(e->links_in_flight, e->links_in_flight_cap, sizeof(int64_t));
+    }
+    e->links_in_flight[e->links_in_flight_count++] = link_id;
+}
+
+void
+engine_link_flight_remove(struct engine *e, int64_t link_id)
+{
+    for (size_t i = 0; i < e->links_in_flight_count; i++) {
+        if (e->links_in_flight[i] == link_id) {
+            e->links_in_flight[i] = e->links_in_flight[--e->links_in_flight_count];
+            return;
+        }
+    }
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * The flow of DESIGN.md, running: ingest (group-committed journal), map in,
+ * merge, record, fan out, deliver. One writer thread owns the store handle
+ * and makes every write; one delivery thread drives the HTTP transfers.
+ * HTTP handler threads hand changes in with engine_ingest() and block until
+ * the commit that holds their change has returned.
+ *
+ * Lifecycle: engine_new() -> engine_start() -> engine_ingest()... ->
+ * engine_stop() -> engine_free(). docs/internals/job-lifecycle.md tells
+ * the story of one job.
+ */
+#ifndef CONCORD_ENGINE_ENGINE_H
+#define CONCORD_ENGINE_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/compiler.h"
+
+struct engine;
+struct error;
+
+/*
+ * Build an engine for cfg (borrowed: it must outlive the engine) over the
+ * store at cfg->store_url: open the store, compile every map, and recover
+ * jobs that a previous run left in flight. On success *out is the caller's.
+ */
+MUST_CHECK int engine_new(const struct config *cfg, struct engine **out, struct error *err);
+
+/* Start the writer and delivery threads. */
+MUST_CHECK int engine_start(struct engine *e, struct error *err);
+
+/* What became of an ingested change. */
+enum engine_ingest_result {
+    ENGINE_INGEST_ACCEPTED = 1, /* journaled, durably */
+    ENGINE_INGEST_DUPLICATE,    /* its delivery id was journaled before */
+    ENGINE_INGEST_UNAVAILABLE,  /* the store failed: nothing was journaled */
+    ENGINE_INGEST_STOPPING,     /* the engine is shutting down */
+};
+
+/*
+ * Journal one change from system and wait until it is durable. body is
+ * borrowed for the call. delivery_id may be NULL. Any thread.
+ */
+enum engine_ingest_result engine_ingest(struct engine *e, const char *system,
+                                        const char *delivery_id, const char *body,
+                                        size_t body_len);
+
+/*
+ * Stop: no new work is claimed, deliveries in flight get until deadline_ms
+ * (from now) to finish, changes already journaled are processed, and the
+ * threads end. Jobs not started stay queued for the next start. Call once,
+ * after the HTTP server stopped handing in changes.
+ */
+void engine_stop(struct engine *e, int64_t deadline_ms);
+
+/* Release the engine (stopping it first if needed). Accepts NULL. */
+void engine_free(struct engine *e);
+
+/* Whether the store answered its last use: 1 when healthy. Any thread. */
+int engine_is_ready(const struct engine *e);
+
+#endif

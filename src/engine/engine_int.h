@@ -1,0 +1,153 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * Inside the engine: the shared state of the writer and delivery threads,
+ * and the functions the engine's files call on each other. Only
+ * src/engine/ includes this.
+ *
+ * Threads: fields under "writer only" are touched by the writer thread
+ * alone; fields under "mu" are shared and guarded by e->mu.
+ */
+#ifndef CONCORD_ENGINE_ENGINE_INT_H
+#define CONCORD_ENGINE_ENGINE_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "core/compiler.h"
+#include "engine/engine.h"
+#include "http/http_client.h"
+#include "model/model.h"
+
+struct cJSON;
+struct map;
+struct map_jq;
+struct store;
+
+/* A collection's compiled parts. */
+struct engine_coll {
+    const struct config_collection *cfg;
+    int sys_index;
+    struct map *map_in;        /* NULL when the collection is not a source */
+    struct map *map_out;       /* NULL when it is not a target */
+    struct map_jq *match;      /* NULL, or the webhook routing condition */
+    struct map_jq *deleted;    /* NULL, or the delete condition */
+    int creates_in_flight;     /* writer only */
+};
+
+struct engine_sys {
+    const struct config_system *cfg;
+    int in_flight;             /* writer only */
+    struct http_header *headers; /* auth headers, values borrowed from cfg's secrets */
+    size_t header_count;
+};
+
+/* A change handed in by an HTTP thread, waiting for its commit. */
+struct engine_ingest {
+    struct engine_ingest *next;
+    const char *system;
+    const char *delivery_id;
+    const char *body;
+    size_t body_len;
+    int64_t received_at_ms;
+    enum engine_ingest_result result; /* 0 until the writer answers */
+};
+
+/* One claimed job on its way to a system and back. */
+struct engine_delivery {
+    struct engine_delivery *next;
+    struct engine *engine;
+    int64_t job_id, link_id, record_id, version;
+    int coll_index;
+    enum job_op op;
+    int is_create;
+    int attempts;     /* attempts made before this one */
+    char *method;
+    char *url;
+    char *path;       /* for messages: "/contacts/c1" */
+    char *body;       /* NULL for a delete */
+    int64_t started_ms;
+    /* Filled by the delivery thread. */
+    enum http_outcome outcome;
+    long status;
+    char *resp_body;
+    int resp_truncated;
+    char *retry_after;
+    char *error;
+    int64_t elapsed_ms;
+};
+
+struct engine {
+    const struct config *cfg;
+    struct store *st; /* the writer's handle */
+    struct engine_coll *colls;
+    size_t coll_count;
+    struct engine_sys *systems;
+    size_t sys_count;
+
+    pthread_t writer, deliverer;
+    int started;
+    atomic_int ready;
+
+    pthread_mutex_t mu;
+    pthread_cond_t writer_cv;  /* work for the writer */
+    pthread_cond_t ingest_cv;  /* an ingest batch is answered */
+    struct engine_ingest *ingest_head, *ingest_tail; /* mu */
+    struct engine_delivery *results;                 /* mu: finished deliveries */
+    struct engine_delivery *handoff;                 /* mu: claimed, not yet submitted */
+    int draining;       /* mu: claim nothing more */
+    int stop_writer;    /* mu */
+    int stop_deliverer; /* mu */
+    int deliveries_out; /* mu: claimed and not yet applied */
+
+    struct http_client *http; /* the delivery thread's */
+    struct engine_delivery **sent; /* delivery thread: submitted, not answered */
+    size_t sent_count, sent_cap;
+
+    /* Writer only. */
+    int64_t *links_in_flight;
+    size_t links_in_flight_count, links_in_flight_cap;
+};
+
+/* ---- writer.c ---- */
+void *engine_writer_main(void *arg);
+/* Startup: jobs left running by a previous process. */
+MUST_CHECK int engine_recover(struct engine *e, struct error *err);
+
+/* ---- merge.c: process journaled changes (inside the writer's transaction) ---- */
+/* Process up to limit new changes. Returns how many were handled, or -1. */
+MUST_CHECK int engine_process_journal(struct engine *e, int limit, struct error *err);
+
+/* ---- fanout.c ---- */
+/*
+ * Queue work for every other collection bound to the record's model after
+ * record_id changed (source_coll is where the change came from, -1 for
+ * none). state is the record's new state.
+ */
+MUST_CHECK int engine_fanout(struct engine *e, int64_t record_id, int64_t version,
+                             const char *model, const struct cJSON *state, int is_deleted,
+                             int source_coll, struct error *err);
+
+/* ---- deliver.c ---- */
+/* Claim due jobs (writer). Returns a list for the delivery thread via *out. */
+MUST_CHECK int engine_claim(struct engine *e, int64_t now_ms, struct engine_delivery **out,
+                            struct error *err);
+/* Apply one finished delivery (writer, in a transaction). */
+MUST_CHECK int engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
+                                   struct error *err);
+void engine_delivery_free(struct engine_delivery *d);
+void *engine_deliverer_main(void *arg);
+
+/* Park a job in the inbox (writer, in a transaction). */
+MUST_CHECK int engine_park(struct engine *e, const struct inbox_entry *entry, struct error *err);
+
+/* ---- helpers ---- */
+int engine_coll_index(const struct engine *e, const char *name);
+int engine_is_origin(const struct engine *e, const char *model, const char *system);
+int engine_link_in_flight(const struct engine *e, int64_t link_id);
+void engine_link_flight_add(struct engine *e, int64_t link_id);
+void engine_link_flight_remove(struct engine *e, int64_t link_id);
+
+#endif

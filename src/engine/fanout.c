@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * Fan-out (DESIGN.md, step 5): after a record changed, every other
+ * collection bound to its model by a sync gets the state its map_out gives.
+ * Where that differs from the link's base on the fields the map writes, a
+ * job is queued; store_job_put() coalesces it with one that has not
+ * started. A job delivers the record's state as it is when the job is
+ * claimed, so a coalesced job always writes the newest state.
+ */
+
+#include "engine/engine_int.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "map/map.h"
+#include "store/store.h"
+
+static int
+sync_has(const struct config_sync *s, const struct config_collection *cc)
+{
+    for (size_t i = 0; i < s->collection_count; i++) {
+        if (s->collections[i] == cc)
+            return 1;
+    }
+    return 0;
+}
+
+static int
+park_mapping(struct engine *e, const struct engine_coll *c, int64_t record_id,
+             const char *reason, struct error *err)
+{
+    struct inbox_entry entry = {
+        .kind = INBOX_MAPPING,
+        .system = c->cfg->system->name,
+        .collection = c->cfg->name,
+        .record_id = record_id,
+        .reason = (char *)(uintptr_t)reason,
+        .created_at_ms = clock_now_ms(),
+    };
+    int64_t id;
+
+    log_warn(&(struct log_ctx){.system = c->cfg->system->name, .collection = c->cfg->name,
+                               .record_id = record_id},
+             "record not mapped out: %s", reason);
+    return store_inbox_add(e->st, &entry, &id, err);
+}
+
+/* Queue what one target collection needs. */
+static int
+fanout_one(struct engine *e, int ci, int64_t record_id, int64_t version, const cJSON *state,
+           int is_deleted, struct error *err)
+{
+    struct engine_coll *c = &e->colls[ci];
+    struct link l = {0};
+    struct job j = {
+        .record_id = record_id,
+        .version = version,
+        .system = (char *)(uintptr_t)c->cfg->system->name,
+        .collection = (char *)(uintptr_t)c->cfg->name,
+        .op = is_deleted ? JOB_OP_DELETE : JOB_OP_UPSERT,
+        .next_at_ms = clock_now_ms(),
+    };
+    int found = store_link_by_record(e->st, c->cfg->name, record_id, &l, err);
+    int rc = -1;
+
+    if (found == -1)
+        return -1;
+    if (is_deleted && !found)
+        return 0; /* never written there: nothing to delete */
+    if (!is_deleted && found && l.ext_id != NULL && l.base != NULL) {
+        struct error merr = {0};
+        cJSON *desired = NULL, *base = cJSON_Parse(l.base);
+        int differs;
+
+        if (map_apply(c->map_out, state, &desired, &merr) == -1) {
+            cJSON_Delete(base);
+            link_fini(&l);
+            return park_mapping(e, c, record_id, merr.msg, err);
+        }
+        differs = map_out_differs(c->map_out, desired, base);
+        cJSON_Delete(desired);
+        cJSON_Delete(base);
+        if (!differs) {
+            link_fini(&l);
+            return 0; /* the copy holds this state already */
+        }
+    }
+    if (!found && store_link_add(e->st, c->cfg->name, record_id, NULL, NULL, j.next_at_ms,
+                                 &l.id, err) == -1)
+        goto out;
+    j.link_id = l.id;
+    if (store_job_put(e->st, &j, err) == -1)
+        goto out;
+    rc = 0;
+out:
+    link_fini(&l);
+    return rc;
+}
+
+int
+engine_fanout(struct engine *e, int64_t record_id, int64_t version, const char *model,
+              const cJSON *state, int is_deleted, int source_coll, struct error *err)
+{
+    const struct config_collection *src = source_coll >= 0 ? e->colls[source_coll].cfg : NULL;
+
+    for (size_t s = 0; s < e->cfg->sync_count; s++) {
+        const struct config_sync *sync = &e->cfg->syncs[s];
+
+        if (strcmp(sync->model, model) != 0 || (src != NULL && !sync_has(sync, src)))
+            continue;
+        for (size_t i = 0; i < sync->collection_count; i++) {
+            int ci = engine_coll_index(e, sync->collections[i]->name);
+
+            if (ci < 0 || ci == source_coll || e->colls[ci].map_out == NULL)
+                continue;
+            if (fanout_one(e, ci, record_id, version, state, is_deleted, err) == -1)
+                return error_wrap(err, "fan out to %s", e->colls[ci].cfg->name);
+        }
+    }
+    return 0;
+}

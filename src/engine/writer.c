@@ -1,0 +1,315 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * The writer thread: the one place that writes to the store while the
+ * daemon runs (DESIGN.md, "Storage"). Each turn of its loop
+ *
+ *   1. takes every change that HTTP threads handed in, journals them all in
+ *      one transaction, and answers them once that commit returned (group
+ *      commit: one fsync for many webhooks);
+ *   2. in a second transaction, applies finished deliveries, processes
+ *      journaled changes (merge.c, fanout.c) and claims due jobs
+ *      (deliver.c);
+ *   3. hands the claimed jobs to the delivery thread and sleeps until there
+ *      is work or a job falls due.
+ *
+ * A store failure in step 1 answers the batch "unavailable" (HTTP 503) and
+ * journals nothing; in step 2 the transaction is rolled back and tried
+ * again on the next turn, with the finished deliveries kept in memory.
+ */
+
+#include "engine/engine_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "store/store.h"
+
+/* Changes processed per transaction; more wait for the next turn. */
+#define WRITER_PROCESS_BATCH 512
+/* The longest sleep: the CLI may have requeued work (concord retry). */
+#define WRITER_IDLE_MS 250
+
+static void
+answer_batch(struct engine *e, struct engine_ingest *batch, enum engine_ingest_result failed_as)
+{
+    pthread_mutex_lock(&e->mu);
+    for (struct engine_ingest *r = batch; r != NULL;) {
+        struct engine_ingest *next = r->next; /* r lives on its caller's stack */
+
+        if (r->result == 0)
+            r->result = failed_as;
+        r = next;
+    }
+    pthread_cond_broadcast(&e->ingest_cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* Step 1: journal a batch in one transaction. */
+static void
+journal_batch(struct engine *e, struct engine_ingest *batch)
+{
+    struct error err = {0};
+    int64_t seq;
+
+    if (store_begin(e->st, &err) == -1)
+        goto fail;
+    for (struct engine_ingest *r = batch; r != NULL; r = r->next) {
+        int rc = store_journal_add(e->st, r->system, r->delivery_id, r->received_at_ms, r->body,
+                                   r->body_len, &seq, &err);
+
+        if (rc == -1) {
+            store_rollback(e->st);
+            goto fail;
+        }
+        /* Set the answer now, reveal it after the commit (answer_batch). */
+        r->result = rc == 1 ? ENGINE_INGEST_ACCEPTED : ENGINE_INGEST_DUPLICATE;
+    }
+    if (store_commit(e->st, &err) == -1)
+        goto fail;
+    atomic_store(&e->ready, 1);
+    answer_batch(e, batch, ENGINE_INGEST_UNAVAILABLE);
+    return;
+
+fail:
+    log_error(NULL, "journal %s", err.msg);
+    atomic_store(&e->ready, 0);
+    for (struct engine_ingest *r = batch; r != NULL; r = r->next)
+        r->result = 0;
+    answer_batch(e, batch, ENGINE_INGEST_UNAVAILABLE);
+}
+
+/* Step 2. Returns 1 when more journaled changes wait, 0 when not, -1. */
+static int
+process_turn(struct engine *e, struct engine_delivery **results, struct engine_delivery **claimed,
+             int draining, struct error *err)
+{
+    int64_t now = clock_now_ms();
+    int processed;
+
+    if (store_begin(e->st, err) == -1)
+        return -1;
+    for (struct engine_delivery *d = *results; d != NULL; d = d->next) {
+        if (engine_apply_result(e, d, now, err) == -1)
+            goto fail;
+    }
+    processed = engine_process_journal(e, WRITER_PROCESS_BATCH, err);
+    if (processed == -1)
+        goto fail;
+    if (!draining && engine_claim(e, now, claimed, err) == -1)
+        goto fail;
+    if (store_commit(e->st, err) == -1)
+        goto fail;
+    return processed == WRITER_PROCESS_BATCH;
+
+fail:
+    store_rollback(e->st);
+    return -1;
+}
+
+/* Undo the in-memory marks of claims whose transaction did not commit. */
+static void
+unclaim(struct engine *e, struct engine_delivery *list)
+{
+    while (list != NULL) {
+        struct engine_delivery *d = list;
+
+        list = d->next;
+        engine_link_flight_remove(e, d->link_id);
+        e->systems[e->colls[d->coll_index].sys_index].in_flight--;
+        if (d->is_create)
+            e->colls[d->coll_index].creates_in_flight--;
+        engine_delivery_free(d);
+    }
+}
+
+/* Drop the in-flight marks of results whose transaction committed. */
+static void
+release_results(struct engine *e, struct engine_delivery *list)
+{
+    int n = 0;
+
+    while (list != NULL) {
+        struct engine_delivery *d = list;
+
+        list = d->next;
+        engine_link_flight_remove(e, d->link_id);
+        e->systems[e->colls[d->coll_index].sys_index].in_flight--;
+        if (d->is_create)
+            e->colls[d->coll_index].creates_in_flight--;
+        engine_delivery_free(d);
+        n++;
+    }
+    pthread_mutex_lock(&e->mu);
+    e->deliveries_out -= n;
+    pthread_mutex_unlock(&e->mu);
+}
+
+static int64_t
+next_wake_ms(struct engine *e, int more)
+{
+    struct error err = {0};
+    int64_t now = clock_now_ms(), due = 0;
+    int rc;
+
+    if (more)
+        return 0;
+    rc = store_job_next_due(e->st, &due, &err);
+    if (rc == 1 && due <= now)
+        return 5; /* due but not claimable now (capacity): look again soon */
+    if (rc == 1 && due - now < WRITER_IDLE_MS)
+        return due - now;
+    return WRITER_IDLE_MS;
+}
+
+static void
+wait_for_work(struct engine *e, int64_t wait_ms)
+{
+    struct timespec ts;
+
+    if (wait_ms <= 0)
+        return;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(wait_ms / 1000);
+    ts.tv_nsec += (long)(wait_ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    while (e->ingest_head == NULL && e->results == NULL && !e->stop_writer) {
+        if (pthread_cond_timedwait(&e->writer_cv, &e->mu, &ts) == ETIMEDOUT)
+            break;
+    }
+}
+
+void *
+engine_writer_main(void *arg)
+{
+    struct engine *e = arg;
+    struct engine_delivery *pending_results = NULL;
+    int64_t wait_ms = 0;
+    int more = 0;
+
+    for (;;) {
+        struct engine_ingest *batch;
+        struct engine_delivery *claimed = NULL, *tail;
+        struct error err = {0};
+        int draining, stop;
+
+        pthread_mutex_lock(&e->mu);
+        if (!more && pending_results == NULL)
+            wait_for_work(e, wait_ms);
+        batch = e->ingest_head;
+        e->ingest_head = e->ingest_tail = NULL;
+        for (tail = e->results; tail != NULL && tail->next != NULL; tail = tail->next)
+            ;
+        if (tail != NULL) {
+            tail->next = pending_results;
+            pending_results = e->results;
+            e->results = NULL;
+        }
+        draining = e->draining;
+        stop = e->stop_writer;
+        pthread_mutex_unlock(&e->mu);
+
+        if (batch != NULL)
+            journal_batch(e, batch);
+        more = process_turn(e, &pending_results, &claimed, draining, &err);
+        if (more == -1) {
+            log_error(NULL, "process %s", err.msg);
+            unclaim(e, claimed);
+            more = 0;
+            wait_ms = WRITER_IDLE_MS; /* the store failed: do not spin */
+            if (stop)
+                break;
+            continue;
+        }
+        release_results(e, pending_results);
+        pending_results = NULL;
+        if (claimed != NULL) {
+            int n = 1;
+
+            pthread_mutex_lock(&e->mu);
+            for (tail = claimed; tail->next != NULL; tail = tail->next)
+                n++;
+            e->deliveries_out += n;
+            tail->next = e->handoff;
+            e->handoff = claimed;
+            pthread_mutex_unlock(&e->mu);
+            http_client_wakeup(e->http);
+        }
+        if (stop && !more)
+            break;
+        wait_ms = next_wake_ms(e, more);
+    }
+    /* Results that never committed: their jobs stay running in the store
+     * and engine_recover() settles them at the next start. */
+    while (pending_results != NULL) {
+        struct engine_delivery *d = pending_results;
+
+        pending_results = d->next;
+        engine_delivery_free(d);
+    }
+    return NULL;
+}
+
+int
+engine_recover(struct engine *e, struct error *err)
+{
+    struct job *jobs = NULL;
+    int64_t now = clock_now_ms();
+    int n;
+
+    if (store_begin(e->st, err) == -1)
+        return -1;
+    n = store_job_list(e->st, JOB_RUNNING, &jobs, err);
+    if (n == -1)
+        goto fail;
+    for (int i = 0; i < n; i++) {
+        struct job *j = &jobs[i];
+        struct link l = {0};
+        int found = store_link_get(e->st, j->link_id, &l, err);
+
+        if (found == -1)
+            goto fail;
+        /* Guarantee: no duplicate create. A create that was in flight when
+         * the last process died may have happened: a person decides. */
+        if (found && l.ext_id == NULL && j->op == JOB_OP_UPSERT) {
+            struct inbox_entry entry = {
+                .kind = INBOX_UNKNOWN,
+                .system = j->system,
+                .collection = j->collection,
+                .record_id = j->record_id,
+                .job_id = j->id,
+                .reason = "concord stopped while this create was in flight: the record may or "
+                          "may not exist in the target; check it, then retry or skip",
+                .attempts = j->attempts,
+                .created_at_ms = now,
+            };
+            if (engine_park(e, &entry, err) == -1) {
+                link_fini(&l);
+                goto fail;
+            }
+            log_warn(&(struct log_ctx){.system = j->system, .record_id = j->record_id,
+                                       .job_id = j->id},
+                     "a create was in flight at the last stop; parked as outcome unknown");
+        } else if (store_job_set(e->st, j->id, JOB_PENDING, j->attempts, now, err) == -1) {
+            link_fini(&l);
+            goto fail;
+        }
+        link_fini(&l);
+    }
+    store_jobs_free(jobs, n);
+    return store_commit(e->st, err);
+
+fail:
+    if (n > 0)
+        store_jobs_free(jobs, n);
+    store_rollback(e->st);
+    return error_wrap(err, "recover jobs in flight");
+}

@@ -1,0 +1,513 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * The outbound HTTP client of http_client.h, over libcurl's multi interface.
+ *
+ * One CURLM per client holds the connection cache, so keep-alive
+ * connections are reused across transfers to the same host. Each transfer
+ * owns an easy handle and copies of everything in the request; finished
+ * transfers go back to a short free list and their easy handles are reset
+ * and reused.
+ *
+ * Classification of failures (what the engine needs to know is whether the
+ * request may have reached the server): libcurl sets the "pretransfer" timer
+ * once the connection is up (TCP, TLS) and the request is about to be sent,
+ * on new and reused connections alike, and never to 0 once set. A failure
+ * before that point is HTTP_OUTCOME_NOT_SENT whatever its code.
+ */
+
+#include "http/http_client.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "core/buf.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/xmalloc.h"
+
+#define CLIENT_MAX_FREE        64  /* idle transfers kept for reuse */
+#define CLIENT_MAX_HOST_CONNS  32  /* connections per host; more transfers wait for one */
+#define CLIENT_RETRY_AFTER_MAX 128 /* longer Retry-After values are ignored */
+
+struct transfer {
+    struct http_client *client;
+    CURL *easy;
+    struct transfer *prev, *next; /* in the client's in-flight or free list */
+    struct curl_slist *headers;
+    char *method;
+    char *url;
+    char *body;
+    struct buf resp;
+    int truncated;
+    int has_retry_after;
+    char retry_after[CLIENT_RETRY_AFTER_MAX];
+    char errbuf[CURL_ERROR_SIZE];
+    int64_t start_ns;
+    http_client_done_fn *done;
+    void *user;
+};
+
+struct http_client {
+    CURLM *multi;
+    struct transfer *active; /* in flight, doubly linked */
+    struct transfer *idle;   /* free list, singly linked through next */
+    size_t active_count;
+    size_t idle_count;
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static CURLcode global_rc = CURLE_OK;
+
+static void
+global_init(void)
+{
+    global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* Forget the request-specific parts of t; the easy handle stays. */
+static void
+transfer_clear(struct transfer *t)
+{
+    /* Header values carry credentials (auth headers): wipe before freeing. */
+    for (struct curl_slist *l = t->headers; l != NULL; l = l->next)
+        explicit_bzero(l->data, strlen(l->data));
+    curl_slist_free_all(t->headers);
+    t->headers = NULL;
+    free(t->method);
+    t->method = NULL;
+    free(t->url);
+    t->url = NULL;
+    free(t->body);
+    t->body = NULL;
+    buf_fini(&t->resp);
+    t->truncated = 0;
+    t->has_retry_after = 0;
+    t->retry_after[0] = '\0';
+    t->errbuf[0] = '\0';
+    t->done = NULL;
+    t->user = NULL;
+}
+
+static void
+transfer_destroy(struct transfer *t)
+{
+    transfer_clear(t);
+    curl_easy_cleanup(t->easy);
+    free(t);
+}
+
+static void
+active_unlink(struct http_client *c, struct transfer *t)
+{
+    if (t->prev != NULL)
+        t->prev->next = t->next;
+    else
+        c->active = t->next;
+    if (t->next != NULL)
+        t->next->prev = t->prev;
+    t->prev = t->next = NULL;
+    c->active_count--;
+}
+
+/* Return a finished transfer to the free list, or destroy it if that is full. */
+static void
+transfer_release(struct http_client *c, struct transfer *t)
+{
+    if (c->idle_count >= CLIENT_MAX_FREE) {
+        transfer_destroy(t);
+        return;
+    }
+    transfer_clear(t);
+    t->next = c->idle;
+    c->idle = t;
+    c->idle_count++;
+}
+
+static size_t
+on_body(char *data, size_t size, size_t nmemb, void *user)
+{
+    struct transfer *t = user;
+    size_t len = size * nmemb, room = t->resp.max_len - t->resp.len;
+
+    if (len <= room && buf_append(&t->resp, data, len) == 0)
+        return len;
+    /*
+     * Keep what fits and stop the transfer: reading the rest would only
+     * tie up the connection. classify() still reports the response.
+     */
+    if (room > 0) {
+        int rc = buf_append(&t->resp, data, room); /* room is what max_len leaves */
+
+        ASSERT(rc == 0);
+    }
+    t->truncated = 1;
+    return CURL_WRITEFUNC_ERROR;
+}
+
+static int
+ascii_lower(int ch)
+{
+    return ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch;
+}
+
+static int
+has_prefix_nocase(const char *s, size_t len, const char *prefix)
+{
+    size_t n = strlen(prefix);
+
+    if (len < n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (ascii_lower((unsigned char)s[i]) != prefix[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* Header lines, one per call, CRLF included; we keep only Retry-After. */
+static size_t
+on_header(char *data, size_t size, size_t nmemb, void *user)
+{
+    struct transfer *t = user;
+    size_t len = size * nmemb;
+    const char *v, *end;
+
+    /* A new status line (after 100 Continue, say) starts a new header set. */
+    if (has_prefix_nocase(data, len, "http/")) {
+        t->has_retry_after = 0;
+        return len;
+    }
+    if (!has_prefix_nocase(data, len, "retry-after:"))
+        return len;
+    v = data + strlen("retry-after:");
+    end = data + len;
+    while (v < end && (*v == ' ' || *v == '\t'))
+        v++;
+    while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' ' || end[-1] == '\t'))
+        end--;
+    if ((size_t)(end - v) < sizeof(t->retry_after)) {
+        memcpy(t->retry_after, v, (size_t)(end - v));
+        t->retry_after[end - v] = '\0';
+        t->has_retry_after = 1;
+    }
+    return len;
+}
+
+int
+http_client_new(struct http_client **out, struct error *err)
+{
+    struct http_client *c;
+
+    (void)pthread_once(&global_once, global_init);
+    if (global_rc != CURLE_OK)
+        return error_set(err, ERROR_INTERNAL, "curl_global_init: %s",
+                         curl_easy_strerror(global_rc));
+    c = xcalloc(1, sizeof(*c));
+    c->multi = curl_multi_init();
+    if (c->multi == NULL) {
+        free(c);
+        return error_set(err, ERROR_INTERNAL, "curl_multi_init failed");
+    }
+    (void)curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)CLIENT_MAX_HOST_CONNS);
+    *out = c;
+    return 0;
+}
+
+void
+http_client_free(struct http_client *c)
+{
+    if (c == NULL)
+        return;
+    while (c->active != NULL) {
+        struct transfer *t = c->active;
+
+        (void)curl_multi_remove_handle(c->multi, t->easy);
+        active_unlink(c, t);
+        transfer_destroy(t);
+    }
+    while (c->idle != NULL) {
+        struct transfer *t = c->idle;
+
+        c->idle = t->next;
+        transfer_destroy(t);
+    }
+    curl_multi_cleanup(c->multi);
+    free(c);
+}
+
+/* A header name or value must not break the request's framing. */
+static int
+header_is_safe(const char *s)
+{
+    return strpbrk(s, "\r\n") == NULL;
+}
+
+static int
+method_is_token(const char *m)
+{
+    if (*m == '\0')
+        return 0;
+    for (; *m != '\0'; m++) {
+        if (*m < 'A' || *m > 'Z')
+            return 0;
+    }
+    return 1;
+}
+
+static int
+names_match(const char *a, const char *b)
+{
+    return strlen(a) == strlen(b) && has_prefix_nocase(a, strlen(a), b);
+}
+
+/* The header list: the caller's, Content-Type for a body, no "Expect: 100-continue". */
+static int
+build_headers(struct transfer *t, const struct http_request *req, struct error *err)
+{
+    int has_content_type = 0;
+
+    for (size_t i = 0; i < req->header_count; i++) {
+        const struct http_header *h = &req->headers[i];
+        char *line;
+        struct curl_slist *l;
+
+        if (h->name == NULL || h->name[0] == '\0' || strchr(h->name, ':') != NULL ||
+            !header_is_safe(h->name) || h->value == NULL || !header_is_safe(h->value))
+            return error_set(err, ERROR_INVALID, "%s %s: header %zu is not a valid header",
+                             req->method, req->url, i);
+        has_content_type |= names_match(h->name, "content-type");
+        /* "Name;" is curl's way to send a header with an empty value. */
+        line = h->value[0] != '\0' ? xasprintf("%s: %s", h->name, h->value)
+                                   : xasprintf("%s;", h->name);
+        l = curl_slist_append(t->headers, line);
+        explicit_bzero(line, strlen(line));
+        free(line);
+        if (l == NULL)
+            return error_set(err, ERROR_INTERNAL, "curl_slist_append failed");
+        t->headers = l;
+    }
+    if (req->body != NULL && !has_content_type) {
+        struct curl_slist *l = curl_slist_append(t->headers, "Content-Type: application/json");
+
+        if (l == NULL)
+            return error_set(err, ERROR_INTERNAL, "curl_slist_append failed");
+        t->headers = l;
+    }
+    {
+        struct curl_slist *l = curl_slist_append(t->headers, "Expect:");
+
+        if (l == NULL)
+            return error_set(err, ERROR_INTERNAL, "curl_slist_append failed");
+        t->headers = l;
+    }
+    return 0;
+}
+
+/* Set every option of one transfer. Returns the first failing code. */
+static CURLcode
+setup_easy(struct transfer *t, const struct http_request *req)
+{
+    CURL *e = t->easy;
+    CURLcode rc = CURLE_OK;
+
+#define SET(opt, val)                           \
+    do {                                        \
+        if (rc == CURLE_OK)                     \
+            rc = curl_easy_setopt(e, opt, val); \
+    } while (0)
+    SET(CURLOPT_URL, t->url);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? (long)req->timeout_ms : 0L);
+    SET(CURLOPT_TCP_NODELAY, 1L);
+    SET(CURLOPT_PROXY, ""); /* never a proxy from the environment */
+    SET(CURLOPT_HTTPHEADER, t->headers);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, t);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, t);
+    SET(CURLOPT_ERRORBUFFER, t->errbuf);
+    SET(CURLOPT_PRIVATE, t);
+    if (strcmp(t->method, "GET") == 0 && req->body == NULL) {
+        SET(CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(t->method, "HEAD") == 0) {
+        SET(CURLOPT_NOBODY, 1L);
+    } else {
+        if (req->body != NULL || strcmp(t->method, "POST") == 0) {
+            /* POSTFIELDS sends a body with any method; CUSTOMREQUEST names it. */
+            SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body != NULL ? req->body_len : 0));
+            SET(CURLOPT_POSTFIELDS, t->body);
+        }
+        if (strcmp(t->method, "POST") != 0)
+            SET(CURLOPT_CUSTOMREQUEST, t->method);
+    }
+#undef SET
+    return rc;
+}
+
+/* An idle transfer with a reset easy handle, or a new one. NULL if curl fails. */
+static struct transfer *
+transfer_get(struct http_client *c)
+{
+    struct transfer *t = c->idle;
+
+    if (t != NULL) {
+        c->idle = t->next;
+        c->idle_count--;
+        t->next = NULL;
+        curl_easy_reset(t->easy);
+        return t;
+    }
+    t = xcalloc(1, sizeof(*t));
+    t->easy = curl_easy_init();
+    if (t->easy == NULL) {
+        free(t);
+        return NULL;
+    }
+    t->client = c;
+    buf_init(&t->resp, 0);
+    return t;
+}
+
+int
+http_client_submit(struct http_client *c, const struct http_request *req, struct error *err)
+{
+    struct transfer *t;
+    CURLcode rc;
+    CURLMcode mrc;
+
+    if (req->method == NULL || !method_is_token(req->method) || req->url == NULL)
+        return error_set(err, ERROR_INVALID, "HTTP request without a valid method and URL");
+    t = transfer_get(c);
+    if (t == NULL)
+        return error_set(err, ERROR_INTERNAL, "curl_easy_init failed");
+    t->method = xstrdup(req->method);
+    t->url = xstrdup(req->url);
+    /* The body is copied: the caller may free req on return (http_client.h). */
+    t->body = req->body != NULL ? xstrndup(req->body, req->body_len) : NULL;
+    buf_init(&t->resp, req->max_body);
+    t->done = req->done;
+    t->user = req->user;
+    if (build_headers(t, req, err) == -1) {
+        transfer_release(c, t);
+        return -1;
+    }
+    rc = setup_easy(t, req);
+    if (rc != CURLE_OK) {
+        transfer_release(c, t);
+        return error_set(err, ERROR_INVALID, "%s %s: %s", req->method, req->url,
+                         curl_easy_strerror(rc));
+    }
+    t->start_ns = clock_mono_ns();
+    mrc = curl_multi_add_handle(c->multi, t->easy);
+    if (mrc != CURLM_OK) {
+        transfer_release(c, t);
+        return error_set(err, ERROR_INTERNAL, "%s %s: %s", req->method, req->url,
+                         curl_multi_strerror(mrc));
+    }
+    t->prev = NULL;
+    t->next = c->active;
+    if (c->active != NULL)
+        c->active->prev = t;
+    c->active = t;
+    c->active_count++;
+    return 0;
+}
+
+/* What a finished transfer means for the engine: see the top of this file. */
+static enum http_outcome
+classify(struct transfer *t, CURLcode code)
+{
+    curl_off_t pretransfer_us = 0;
+
+    if (code == CURLE_OK || (code == CURLE_WRITE_ERROR && t->truncated))
+        return HTTP_OUTCOME_RESPONSE;
+    if (code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_RESOLVE_PROXY ||
+        code == CURLE_COULDNT_CONNECT)
+        return HTTP_OUTCOME_NOT_SENT;
+    if (curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us) != CURLE_OK ||
+        pretransfer_us == 0)
+        return HTTP_OUTCOME_NOT_SENT;
+    if (code == CURLE_OPERATION_TIMEDOUT)
+        return HTTP_OUTCOME_TIMEOUT;
+    return HTTP_OUTCOME_LOST;
+}
+
+static void
+on_done(struct http_client *c, struct transfer *t, CURLcode code)
+{
+    struct http_response resp;
+
+    memset(&resp, 0, sizeof(resp));
+    resp.outcome = classify(t, code);
+    if (resp.outcome == HTTP_OUTCOME_RESPONSE) {
+        (void)curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &resp.status);
+        resp.retry_after = t->has_retry_after ? t->retry_after : NULL;
+    } else {
+        resp.error = t->errbuf[0] != '\0' ? t->errbuf : curl_easy_strerror(code);
+    }
+    resp.body = buf_str(&t->resp);
+    resp.body_len = t->resp.len;
+    resp.body_truncated = t->truncated;
+    resp.elapsed_us = (clock_mono_ns() - t->start_ns) / 1000;
+
+    (void)curl_multi_remove_handle(c->multi, t->easy);
+    active_unlink(c, t);
+    /* The callback may submit new requests; t is not on the free list yet. */
+    if (t->done != NULL)
+        t->done(t->user, &resp);
+    transfer_release(c, t);
+}
+
+/* Hand every finished transfer to its callback. Returns how many finished. */
+static int
+drain(struct http_client *c)
+{
+    CURLMsg *msg;
+    int queued, finished = 0;
+
+    while ((msg = curl_multi_info_read(c->multi, &queued)) != NULL) {
+        char *priv = NULL;
+        struct transfer *t;
+
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        (void)curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &priv);
+        t = (struct transfer *)(void *)priv;
+        if (NEVER(t == NULL))
+            continue;
+        on_done(c, t, msg->data.result);
+        finished++;
+    }
+    return finished;
+}
+
+int
+http_client_run(struct http_client *c, int timeout_ms)
+{
+    int running = 0;
+
+    (void)curl_multi_perform(c->multi, &running);
+    if (drain(c) == 0 && timeout_ms > 0) {
+        (void)curl_multi_poll(c->multi, NULL, 0, timeout_ms, NULL);
+        (void)curl_multi_perform(c->multi, &running);
+        (void)drain(c);
+    }
+    return (int)c->active_count;
+}
+
+void
+http_client_wakeup(struct http_client *c)
+{
+    (void)curl_multi_wakeup(c->multi);
+}
+
+size_t
+http_client_in_flight(const struct http_client *c)
+{
+    return c->active_count;
+}

@@ -1,0 +1,334 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * The libmicrohttpd side of http_server.h. A connection's upload is
+ * collected into a bounded buffer; the route and the limit are decided from
+ * the first call, before any body byte is read, so a 404 or 413 costs
+ * nothing. Handlers run once the whole body is in.
+ */
+
+#include "http/http_server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "core/buf.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
+
+#define HTTP_SERVER_MAX_ROUTES 64
+
+struct route {
+    char *method;
+    char *path;
+    size_t max_body;
+    http_server_handler_fn *fn;
+    void *user;
+};
+
+struct http_server {
+    struct MHD_Daemon *mhd;
+    struct sockaddr_storage addr;
+    socklen_t addr_len;
+    int port;
+    struct route routes[HTTP_SERVER_MAX_ROUTES];
+    size_t route_count;
+    atomic_llong next_request;
+};
+
+/* Per request state, kept in MHD's con_cls. */
+struct request_state {
+    const struct route *route;
+    struct buf body;
+    int too_big;
+    char request_id[24];
+};
+
+const char *
+http_server_header(const struct http_server_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+static int
+parse_addr(const char *addr, struct sockaddr_storage *ss, socklen_t *len, int *port)
+{
+    const char *colon = strrchr(addr, ':');
+    char host[128];
+    char *end;
+    long p;
+
+    if (colon == NULL)
+        return -1;
+    p = strtol(colon + 1, &end, 10);
+    if (*end != '\0' || end == colon + 1 || p < 0 || p > 65535)
+        return -1;
+    (void)snprintf(host, sizeof(host), "%.*s", (int)(colon - addr), addr);
+    memset(ss, 0, sizeof(*ss));
+    if (host[0] == '[') {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+        size_t hl = strlen(host);
+
+        if (hl < 2 || host[hl - 1] != ']')
+            return -1;
+        host[hl - 1] = '\0';
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)p);
+        if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
+            return -1;
+        *len = sizeof(*s6);
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)p);
+        if (host[0] == '\0' || strcmp(host, "0.0.0.0") == 0)
+            s4->sin_addr.s_addr = htonl(INADDR_ANY);
+        else if (strcmp(host, "localhost") == 0)
+            s4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        else if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+            return -1;
+        *len = sizeof(*s4);
+    }
+    *port = (int)p;
+    return 0;
+}
+
+int
+http_server_open(struct http_server **out, const char *addr, struct error *err)
+{
+    struct http_server *srv = xcalloc(1, sizeof(*srv));
+
+    if (parse_addr(addr, &srv->addr, &srv->addr_len, &srv->port) == -1) {
+        free(srv);
+        return error_set(err, ERROR_INVALID,
+                         "listen address %s: use host:port, such as 127.0.0.1:8480", addr);
+    }
+    *out = srv;
+    return 0;
+}
+
+int
+http_server_route(struct http_server *srv, const char *method, const char *path,
+                  size_t max_body, http_server_handler_fn *fn, void *user, struct error *err)
+{
+    struct route *r;
+
+    if (srv->route_count == HTTP_SERVER_MAX_ROUTES)
+        return error_set(err, ERROR_INVALID, "more than %d HTTP routes", HTTP_SERVER_MAX_ROUTES);
+    for (size_t i = 0; i < srv->route_count; i++) {
+        if (strcmp(srv->routes[i].path, path) == 0)
+            return error_set(err, ERROR_INVALID, "two routes for %s", path);
+    }
+    r = &srv->routes[srv->route_count++];
+    r->method = xstrdup(method);
+    r->path = xstrdup(path);
+    r->max_body = max_body;
+    r->fn = fn;
+    r->user = user;
+    return 0;
+}
+
+static enum MHD_Result
+reply(struct MHD_Connection *conn, int status, char *body, const char *content_type)
+{
+    struct MHD_Response *resp;
+    enum MHD_Result rc;
+    size_t len = body ? strlen(body) : 0;
+
+    resp = MHD_create_response_from_buffer(len, body ? body : (char *)(uintptr_t)"",
+                                           body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    if (resp == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    if (body != NULL)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                content_type ? content_type : "application/json");
+    rc = MHD_queue_response(conn, (unsigned int)status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+static char *
+json_error(const char *msg)
+{
+    struct buf b;
+
+    buf_init(&b, 4096);
+    if (buf_puts(&b, "{\"error\":\"") == 0) {
+        for (const char *p = msg; *p != '\0'; p++) {
+            unsigned char c = (unsigned char)*p;
+            int rc = c == '"' || c == '\\' ? buf_printf(&b, "\\%c", c)
+                     : c < 0x20            ? buf_printf(&b, "\\u%04x", c)
+                                           : buf_append(&b, p, 1);
+
+            if (rc == -1)
+                break;
+        }
+    }
+    if (buf_puts(&b, "\"}") == -1) {
+        buf_fini(&b);
+        return xstrdup("{\"error\":\"error text too long\"}");
+    }
+    return buf_take(&b);
+}
+
+static const struct route *
+find_route(const struct http_server *srv, const char *path)
+{
+    for (size_t i = 0; i < srv->route_count; i++) {
+        if (strcmp(srv->routes[i].path, path) == 0)
+            return &srv->routes[i];
+    }
+    return NULL;
+}
+
+/* The first call for a request: decide route and limit before any body. */
+static enum MHD_Result
+begin(struct http_server *srv, struct MHD_Connection *conn, const char *url, const char *method,
+      void **con_cls)
+{
+    const struct route *r = find_route(srv, url);
+    struct request_state *rs;
+    const char *cl;
+
+    if (r == NULL)
+        return reply(conn, 404, json_error("no such path"), NULL);
+    if (r->method != NULL && strcmp(r->method, method) != 0)
+        return reply(conn, 405, json_error("method not allowed"), NULL);
+    cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl != NULL && strtoull(cl, NULL, 10) > r->max_body)
+        return reply(conn, 413, json_error("the body is larger than this endpoint accepts"),
+                     NULL);
+    rs = xcalloc(1, sizeof(*rs));
+    rs->route = r;
+    buf_init(&rs->body, r->max_body);
+    (void)snprintf(rs->request_id, sizeof(rs->request_id), "r-%06lld",
+                   (long long)atomic_fetch_add(&srv->next_request, 1) + 1);
+    *con_cls = rs;
+    return MHD_YES;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+           const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls)
+{
+    struct http_server *srv = cls;
+    struct request_state *rs = *con_cls;
+    int status = 500;
+    const char *content_type = NULL;
+    char *body;
+
+    (void)version;
+    if (rs == NULL)
+        return begin(srv, conn, url, method, con_cls);
+    if (*upload_data_size > 0) {
+        if (!rs->too_big && buf_append(&rs->body, upload_data, *upload_data_size) == -1)
+            rs->too_big = 1; /* keep reading, then answer 413 */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (rs->too_big)
+        return reply(conn, 413, json_error("the body is larger than this endpoint accepts"), NULL);
+    struct http_server_request req = {
+        .method = method,
+        .path = url,
+        .body = buf_str(&rs->body),
+        .body_len = rs->body.len,
+        .request_id = rs->request_id,
+        .conn = conn,
+    };
+    body = rs->route->fn(rs->route->user, &req, &status, &content_type);
+    return reply(conn, status, body, content_type);
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    struct request_state *rs = *con_cls;
+
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (rs == NULL)
+        return;
+    buf_fini(&rs->body);
+    free(rs);
+    *con_cls = NULL;
+}
+
+static void
+mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+
+    (void)cls;
+    (void)vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    log_debug(NULL, "http: %s", msg);
+}
+
+int
+http_server_start(struct http_server *srv, struct error *err)
+{
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+                         MHD_USE_ERROR_LOG;
+    const union MHD_DaemonInfo *info;
+
+    if (srv->addr.ss_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    srv->mhd = MHD_start_daemon(flags, (uint16_t)srv->port, NULL, NULL, on_request, srv,
+                                MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&srv->addr,
+                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+                                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
+                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
+                                MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
+                                MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
+                                MHD_OPTION_END);
+    if (srv->mhd == NULL)
+        return error_set(err, ERROR_IO,
+                         "listen on port %d: the address is taken or not available", srv->port);
+    info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    if (info != NULL && info->port != 0)
+        srv->port = info->port;
+    return 0;
+}
+
+void
+http_server_stop(struct http_server *srv)
+{
+    if (srv == NULL || srv->mhd == NULL)
+        return;
+    MHD_stop_daemon(srv->mhd);
+    srv->mhd = NULL;
+}
+
+void
+http_server_close(struct http_server *srv)
+{
+    if (srv == NULL)
+        return;
+    http_server_stop(srv);
+    for (size_t i = 0; i < srv->route_count; i++) {
+        free(srv->routes[i].method);
+        free(srv->routes[i].path);
+    }
+    free(srv);
+}
+
+int
+http_server_port(const struct http_server *srv)
+{
+    return srv->port;
+}

@@ -1,0 +1,70 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * Inbound HTTP: routes, body limits and answers, over libmicrohttpd with a
+ * thread per connection. A handler runs on its connection's thread, may
+ * block (webhooks wait for their commit), and answers with a status and a
+ * JSON body. Unknown paths are answered 404 and bodies above a route's limit
+ * 413 before the handler runs, so no handler sees more than it allowed.
+ */
+#ifndef CONCORD_HTTP_HTTP_SERVER_H
+#define CONCORD_HTTP_HTTP_SERVER_H
+
+#include <stddef.h>
+
+#include "core/compiler.h"
+
+struct error;
+struct http_server;
+struct http_server_request;
+
+/* What a handler sees. All pointers are borrowed for the call. */
+struct http_server_request {
+    const char *method;
+    const char *path;
+    const char *body; /* NUL-terminated for convenience; may hold NULs */
+    size_t body_len;
+    const char *request_id; /* for logs: "r-000042" */
+    void *conn;             /* for http_server_header() */
+};
+
+/* The value of a request header (case-insensitive), or NULL. */
+const char *http_server_header(const struct http_server_request *req, const char *name);
+
+/*
+ * A handler fills *status and returns the body text (malloc()ed, freed by
+ * the server; NULL for none). The content type is application/json unless
+ * *content_type is set to a static string.
+ */
+typedef char *http_server_handler_fn(void *user, const struct http_server_request *req,
+                                     int *status, const char **content_type);
+
+/*
+ * Listen on addr ("127.0.0.1:8480", "[::1]:8480" or ":8480") with no routes
+ * yet. Add routes before requests arrive: http_server_route() is not safe
+ * once requests are served. On success *out is the caller's; release with
+ * http_server_close(), which stops accepting and waits for handlers.
+ */
+MUST_CHECK int http_server_open(struct http_server **out, const char *addr, struct error *err);
+
+/*
+ * Serve method (NULL = any) requests for exactly path with fn(user, ...).
+ * Bodies above max_body bytes are answered 413. Returns 0, or -1.
+ */
+MUST_CHECK int http_server_route(struct http_server *srv, const char *method, const char *path,
+                                 size_t max_body, http_server_handler_fn *fn, void *user,
+                                 struct error *err);
+
+/* Start serving. */
+MUST_CHECK int http_server_start(struct http_server *srv, struct error *err);
+
+/* Stop accepting connections; handlers in progress finish. Idempotent. */
+void http_server_stop(struct http_server *srv);
+
+/* Stop and release. Accepts NULL. */
+void http_server_close(struct http_server *srv);
+
+/* The port actually bound (useful with port 0). */
+int http_server_port(const struct http_server *srv);
+
+#endif

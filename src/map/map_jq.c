@@ -1,0 +1,351 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * The libjq 1.6 wrapper of map.h: compile a program once, run it on many
+ * records.
+ *
+ * Values cross between cJSON and jv by walking the trees, not by printing
+ * and parsing text: a map runs jq on every record, and the text round trip
+ * would cost more than the program. Numbers pass through a double, which is
+ * what jq computes with anyway.
+ *
+ * jq's reference counting: most jv functions consume (free) their jv
+ * arguments; jv_get_kind(), jv_number_value(), jv_string_value() and the
+ * object iterators do not. Every function here that takes a jv by value
+ * consumes it, so the rule "each jv is passed on or freed exactly once"
+ * can be checked line by line.
+ */
+
+#include "map/map.h"
+
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <jq.h>
+
+#include "core/error.h"
+#include "core/xmalloc.h"
+
+/* Bounds on what one jq output may become, so a program cannot make
+ * concord build an unbounded tree (STYLE.md B.5: jq outputs are bounded). */
+#define MAP_JQ_MAX_DEPTH 512
+#define MAP_JQ_MAX_NODES 1000000
+#define MAP_JQ_MAX_BYTES (16u * 1024 * 1024)
+
+/* Error texts from jq are cut to this many bytes. */
+#define MAP_JQ_MSG_MAX 200
+
+struct map_jq {
+    jq_state *jq;
+    char msg[MAP_JQ_MSG_MAX + 1]; /* the first message libjq reported */
+    int has_msg;
+};
+
+/* Copy text into out: the first line, without jq's "jq: error: " prefix and
+ * shell hint, cut to MAP_JQ_MSG_MAX bytes. */
+static void
+tidy_message(const char *text, char out[MAP_JQ_MSG_MAX + 1])
+{
+    static const char prefix[] = "jq: error: ";
+    static const char hint[] = " (Unix shell quoting issues?)";
+    size_t len;
+    char *cut;
+
+    if (strncmp(text, prefix, sizeof(prefix) - 1) == 0)
+        text += sizeof(prefix) - 1;
+    len = strcspn(text, "\n");
+    if (len > MAP_JQ_MSG_MAX)
+        len = MAP_JQ_MSG_MAX;
+    memcpy(out, text, len);
+    out[len] = '\0';
+    if ((cut = strstr(out, hint)) != NULL)
+        memmove(cut, cut + sizeof(hint) - 1, strlen(cut + sizeof(hint) - 1) + 1);
+    len = strlen(out);
+    while (len > 0 && (out[len - 1] == ':' || out[len - 1] == ' '))
+        out[--len] = '\0';
+}
+
+/* Turn a message jv (a string, an error with a message, anything) into text.
+ * Consumes msg. */
+static void
+message_text(jv msg, char out[MAP_JQ_MSG_MAX + 1])
+{
+    if (jv_get_kind(msg) == JV_KIND_INVALID) {
+        if (!jv_invalid_has_msg(jv_copy(msg))) {
+            jv_free(msg);
+            (void)snprintf(out, MAP_JQ_MSG_MAX + 1, "unknown error");
+            return;
+        }
+        msg = jv_invalid_get_msg(msg);
+    }
+    if (jv_get_kind(msg) == JV_KIND_STRING) {
+        tidy_message(jv_string_value(msg), out);
+        jv_free(msg);
+        return;
+    }
+    msg = jv_dump_string(msg, 0);
+    tidy_message(jv_string_value(msg), out);
+    jv_free(msg);
+}
+
+/* libjq's error callback: keep the first message, print nothing. */
+static void
+on_jq_error(void *data, jv msg)
+{
+    struct map_jq *q = data;
+
+    if (q->has_msg) {
+        jv_free(msg);
+        return;
+    }
+    message_text(msg, q->msg);
+    q->has_msg = 1;
+}
+
+/* libjq's debug callback (the `debug` builtin): stay silent. */
+static void
+on_jq_debug(void *data, jv msg)
+{
+    (void)data;
+    jv_free(msg);
+}
+
+int
+map_jq_new(const char *program, struct map_jq **out, struct error *err)
+{
+    struct map_jq *q;
+
+    if (program == NULL)
+        return error_set(err, ERROR_INVALID, "jq: no program");
+    q = xcalloc(1, sizeof(*q));
+    q->jq = jq_init();
+    if (q->jq == NULL) {
+        free(q);
+        return error_set(err, ERROR_INTERNAL, "jq: cannot initialise libjq");
+    }
+    jq_set_error_cb(q->jq, on_jq_error, q);
+    jq_set_debug_cb(q->jq, on_jq_debug, q);
+    if (!jq_compile(q->jq, program)) {
+        (void)error_set(err, ERROR_INVALID, "jq: %s",
+                        q->has_msg ? q->msg : "the program does not compile");
+        map_jq_free(q);
+        return -1;
+    }
+    q->has_msg = 0;
+    *out = q;
+    return 0;
+}
+
+void
+map_jq_free(struct map_jq *q)
+{
+    if (q == NULL)
+        return;
+    jq_teardown(&q->jq);
+    free(q);
+}
+
+/* cJSON -> jv. Returns jv_invalid() when v nests too deep. */
+static jv
+to_jv(const cJSON *v, int depth)
+{
+    if (depth > MAP_JQ_MAX_DEPTH)
+        return jv_invalid();
+    if (cJSON_IsNull(v) || v == NULL)
+        return jv_null();
+    if (cJSON_IsBool(v))
+        return jv_bool(cJSON_IsTrue(v));
+    if (cJSON_IsNumber(v))
+        return jv_number(v->valuedouble);
+    if (cJSON_IsString(v))
+        return jv_string(v->valuestring);
+    if (cJSON_IsRaw(v)) {
+        /* An exact number written by a MAP_OUT map; jq computes in doubles. */
+        jv parsed = jv_parse(v->valuestring ? v->valuestring : "null");
+
+        if (!jv_is_valid(parsed)) {
+            jv_free(parsed);
+            return jv_null();
+        }
+        return parsed;
+    }
+    if (cJSON_IsArray(v)) {
+        jv a = jv_array();
+
+        for (const cJSON *x = v->child; x != NULL; x = x->next) {
+            jv item = to_jv(x, depth + 1);
+
+            if (!jv_is_valid(item)) {
+                jv_free(a);
+                return item;
+            }
+            a = jv_array_append(a, item);
+        }
+        return a;
+    }
+    if (cJSON_IsObject(v)) {
+        jv o = jv_object();
+
+        for (const cJSON *x = v->child; x != NULL; x = x->next) {
+            jv item = to_jv(x, depth + 1);
+
+            if (!jv_is_valid(item)) {
+                jv_free(o);
+                return item;
+            }
+            o = jv_object_set(o, jv_string(x->string ? x->string : ""), item);
+        }
+        return o;
+    }
+    return jv_null();
+}
+
+struct budget {
+    size_t nodes;
+    size_t bytes;
+};
+
+/* jv -> cJSON; consumes v. Returns NULL when the value passes the bounds. */
+static cJSON *
+to_cjson(jv v, int depth, struct budget *b)
+{
+    cJSON *out = NULL;
+
+    if (depth > MAP_JQ_MAX_DEPTH || ++b->nodes > MAP_JQ_MAX_NODES) {
+        jv_free(v);
+        return NULL;
+    }
+    switch (jv_get_kind(v)) {
+    case JV_KIND_NULL:
+    case JV_KIND_INVALID:
+        out = cJSON_CreateNull();
+        break;
+    case JV_KIND_FALSE:
+        out = cJSON_CreateFalse();
+        break;
+    case JV_KIND_TRUE:
+        out = cJSON_CreateTrue();
+        break;
+    case JV_KIND_NUMBER: {
+        double d = jv_number_value(v);
+
+        /* As jq prints them: NaN is null, infinities the largest double. */
+        if (isnan(d))
+            out = cJSON_CreateNull();
+        else if (isinf(d))
+            out = cJSON_CreateNumber(d > 0 ? DBL_MAX : -DBL_MAX);
+        else
+            out = cJSON_CreateNumber(d);
+        break;
+    }
+    case JV_KIND_STRING:
+        b->bytes += (size_t)jv_string_length_bytes(jv_copy(v));
+        if (b->bytes <= MAP_JQ_MAX_BYTES)
+            out = cJSON_CreateString(jv_string_value(v));
+        break;
+    case JV_KIND_ARRAY: {
+        int n = jv_array_length(jv_copy(v));
+
+        out = cJSON_CreateArray();
+        for (int i = 0; i < n; i++) {
+            cJSON *item = to_cjson(jv_array_get(jv_copy(v), i), depth + 1, b);
+
+            if (item == NULL) {
+                cJSON_Delete(out);
+                out = NULL;
+                break;
+            }
+            cJSON_AddItemToArray(out, item);
+        }
+        break;
+    }
+    case JV_KIND_OBJECT:
+        out = cJSON_CreateObject();
+        for (int it = jv_object_iter(v); jv_object_iter_valid(v, it);
+             it = jv_object_iter_next(v, it)) {
+            jv key = jv_object_iter_key(v, it);
+            cJSON *item = to_cjson(jv_object_iter_value(v, it), depth + 1, b);
+
+            b->bytes += (size_t)jv_string_length_bytes(jv_copy(key));
+            if (item == NULL || b->bytes > MAP_JQ_MAX_BYTES) {
+                jv_free(key);
+                cJSON_Delete(item);
+                cJSON_Delete(out);
+                out = NULL;
+                break;
+            }
+            cJSON_AddItemToObject(out, jv_string_value(key), item);
+            jv_free(key);
+        }
+        break;
+    }
+    jv_free(v);
+    return out;
+}
+
+int
+map_jq_eval(struct map_jq *q, const cJSON *input, cJSON **out, struct error *err)
+{
+    struct budget b = {0, 0};
+    jv in = to_jv(input, 0), result;
+    cJSON *value;
+
+    if (!jv_is_valid(in)) {
+        jv_free(in);
+        return error_set(err, ERROR_MAPPING, "jq: the input nests deeper than %d levels",
+                         MAP_JQ_MAX_DEPTH);
+    }
+    q->has_msg = 0;
+    jq_start(q->jq, in, 0);
+    result = jq_next(q->jq);
+    if (!jv_is_valid(result)) {
+        if (jv_invalid_has_msg(jv_copy(result))) {
+            char msg[MAP_JQ_MSG_MAX + 1];
+
+            message_text(result, msg);
+            return error_set(err, ERROR_MAPPING, "jq: %s", msg);
+        }
+        jv_free(result);
+        if (jq_halted(q->jq)) {
+            /* halt_error: a non-zero exit code is a failure. */
+            jv code = jq_get_exit_code(q->jq);
+            int failed = jv_get_kind(code) == JV_KIND_NUMBER && jv_number_value(code) != 0;
+
+            jv_free(code);
+            if (failed) {
+                char msg[MAP_JQ_MSG_MAX + 1];
+
+                message_text(jq_get_error_message(q->jq), msg);
+                return error_set(err, ERROR_MAPPING, "jq: halted: %s", msg);
+            }
+        }
+        if (q->has_msg)
+            return error_set(err, ERROR_MAPPING, "jq: %s", q->msg);
+        *out = cJSON_CreateNull(); /* no output */
+        return 0;
+    }
+    value = to_cjson(result, 0, &b);
+    if (value == NULL)
+        return error_set(err, ERROR_MAPPING,
+                         "jq: the output is too large (over %d levels, %d values or %u bytes)",
+                         MAP_JQ_MAX_DEPTH, MAP_JQ_MAX_NODES, MAP_JQ_MAX_BYTES);
+    *out = value;
+    return 0;
+}
+
+int
+map_jq_test(struct map_jq *q, const cJSON *input, struct error *err)
+{
+    cJSON *v = NULL;
+    int truthy;
+
+    if (map_jq_eval(q, input, &v, err) != 0)
+        return -1;
+    truthy = !(cJSON_IsNull(v) || cJSON_IsFalse(v));
+    cJSON_Delete(v);
+    return truthy;
+}

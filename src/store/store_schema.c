@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * The schema, as an ordered list of migrations. PRAGMA user_version holds how
+ * many have run; store_open() runs the rest, each in its own transaction.
+ * Never edit a migration that has shipped: add the next one.
+ * docs/internals/store-schema.md explains the tables.
+ */
+
+#include "store/store_int.h"
+
+static const char *const migrations[] = {
+    /* 1: the foundation. */
+    "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
+    "CREATE TABLE journal ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  system TEXT NOT NULL,"
+    "  delivery_id TEXT,"
+    "  received_at INTEGER NOT NULL,"
+    "  body BLOB NOT NULL,"
+    "  state INTEGER NOT NULL DEFAULT 0,"
+    "  note TEXT);"
+    "CREATE UNIQUE INDEX journal_delivery ON journal(system, delivery_id)"
+    "  WHERE delivery_id IS NOT NULL;"
+    "CREATE INDEX journal_new ON journal(seq) WHERE state = 0;"
+    "CREATE TABLE records ("
+    "  id INTEGER PRIMARY KEY,"
+    "  model TEXT NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  deleted INTEGER NOT NULL DEFAULT 0,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE TABLE versions ("
+    "  record_id INTEGER NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  diff TEXT,"
+    "  source TEXT NOT NULL,"
+    "  journal_seq INTEGER,"
+    "  at INTEGER NOT NULL,"
+    "  PRIMARY KEY (record_id, version)) WITHOUT ROWID;"
+    "CREATE TABLE links ("
+    "  id INTEGER PRIMARY KEY,"
+    "  collection TEXT NOT NULL,"
+    "  record_id INTEGER NOT NULL,"
+    "  ext_id TEXT,"
+    "  base TEXT,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE UNIQUE INDEX links_ext ON links(collection, ext_id) WHERE ext_id IS NOT NULL;"
+    "CREATE UNIQUE INDEX links_record ON links(collection, record_id);"
+    "CREATE TABLE jobs ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT," /* ids are never reused: attempts name them */
+    "  link_id INTEGER NOT NULL,"
+    "  record_id INTEGER NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  system TEXT NOT NULL,"
+    "  collection TEXT NOT NULL,"
+    "  op INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL);"
+    "CREATE INDEX jobs_due ON jobs(next_at, id) WHERE state = 1;"
+    "CREATE INDEX jobs_link ON jobs(link_id, state);"
+    "CREATE INDEX jobs_system ON jobs(system, state);"
+    "CREATE TABLE attempts ("
+    "  job_id INTEGER NOT NULL,"
+    "  n INTEGER NOT NULL,"
+    "  at INTEGER NOT NULL,"
+    "  outcome TEXT NOT NULL,"
+    "  http_status INTEGER,"
+    "  request TEXT,"
+    "  response TEXT,"
+    "  elapsed_ms INTEGER,"
+    "  PRIMARY KEY (job_id, n)) WITHOUT ROWID;"
+    "CREATE TABLE inbox ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  kind INTEGER NOT NULL,"
+    "  state TEXT NOT NULL DEFAULT 'open',"
+    "  system TEXT,"
+    "  collection TEXT,"
+    "  record_id INTEGER,"
+    "  job_id INTEGER,"
+    "  journal_seq INTEGER,"
+    "  reason TEXT NOT NULL,"
+    "  http_status INTEGER,"
+    "  response TEXT,"
+    "  attempts INTEGER,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE INDEX inbox_state ON inbox(state, system);"
+    "CREATE TABLE system_state ("
+    "  system TEXT PRIMARY KEY,"
+    "  last_success_at INTEGER,"
+    "  last_error_at INTEGER,"
+    "  last_error TEXT) WITHOUT ROWID;",
+};
+
+int
+store_schema_count(void)
+{
+    return (int)ARRAY_COUNT(migrations);
+}
+
+const char *
+store_schema_migration(int n)
+{
+    return migrations[n];
+}

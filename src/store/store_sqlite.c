@@ -1,0 +1,1075 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * The SQLite store. WAL mode with synchronous=FULL: a commit that returned
+ * survives kill -9 and power loss. Statements are prepared once per handle
+ * and reused; each function binds, steps and resets one of them.
+ */
+
+#include "store/store.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "core/error.h"
+#include "core/xmalloc.h"
+#include "store/store_int.h"
+
+enum stmt_id {
+    S_BEGIN,
+    S_COMMIT,
+    S_ROLLBACK,
+    S_JOURNAL_ADD,
+    S_JOURNAL_PENDING,
+    S_JOURNAL_STATE,
+    S_RECORD_GET,
+    S_RECORD_ADD,
+    S_RECORD_UPDATE,
+    S_VERSION_ADD,
+    S_VERSION_GET,
+    S_HISTORY,
+    S_LINK_BY_EXT,
+    S_LINK_BY_RECORD,
+    S_LINK_GET,
+    S_LINK_ADD,
+    S_LINK_SET,
+    S_JOB_COALESCE,
+    S_JOB_ADD,
+    S_JOB_DUE,
+    S_JOB_LIST,
+    S_JOB_GET,
+    S_JOB_NEXT_DUE,
+    S_JOB_SET,
+    S_JOB_DONE,
+    S_JOB_BLOCKED,
+    S_ATTEMPT_ADD,
+    S_INBOX_ADD,
+    S_INBOX_LIST,
+    S_INBOX_LIST_ALL,
+    S_INBOX_GET,
+    S_INBOX_STATE,
+    S_JOB_RETRY,
+    S_JOURNAL_RETRY,
+    S_SYSTEM_OK,
+    S_SYSTEM_FAIL,
+    S_STATS_JOBS,
+    S_STATS_INBOX,
+    S_STATS_SYSTEM,
+    S_COUNT
+};
+
+static const char *const stmt_sql[S_COUNT] = {
+    [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_COMMIT] = "COMMIT",
+    [S_ROLLBACK] = "ROLLBACK",
+    [S_JOURNAL_ADD] = "INSERT INTO journal (system, delivery_id, received_at, body) "
+                      "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+    [S_JOURNAL_PENDING] = "SELECT seq, system, delivery_id, received_at, body FROM journal "
+                          "WHERE state = 0 ORDER BY seq LIMIT ?1",
+    [S_JOURNAL_STATE] = "UPDATE journal SET state = ?2, note = ?3 WHERE seq = ?1",
+    [S_RECORD_GET] = "SELECT id, model, version, state, deleted, updated_at FROM records "
+                     "WHERE id = ?1",
+    [S_RECORD_ADD] = "INSERT INTO records (model, version, state, created_at, updated_at) "
+                     "VALUES (?1, 1, ?2, ?3, ?3)",
+    [S_RECORD_UPDATE] = "UPDATE records SET version = ?2, state = ?3, deleted = ?4, "
+                        "updated_at = ?5 WHERE id = ?1",
+    [S_VERSION_ADD] = "INSERT INTO versions (record_id, version, state, diff, source, "
+                      "journal_seq, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [S_VERSION_GET] = "SELECT record_id, version, state, diff, source, journal_seq, at "
+                      "FROM versions WHERE record_id = ?1 AND version = ?2",
+    [S_HISTORY] = "SELECT record_id, version, state, diff, source, journal_seq, at "
+                  "FROM versions WHERE record_id = ?1 ORDER BY version",
+    [S_LINK_BY_EXT] = "SELECT id, collection, record_id, ext_id, base FROM links "
+                      "WHERE collection = ?1 AND ext_id = ?2",
+    [S_LINK_BY_RECORD] = "SELECT id, collection, record_id, ext_id, base FROM links "
+                         "WHERE collection = ?1 AND record_id = ?2",
+    [S_LINK_GET] = "SELECT id, collection, record_id, ext_id, base FROM links WHERE id = ?1",
+    [S_LINK_ADD] = "INSERT INTO links (collection, record_id, ext_id, base, updated_at) "
+                   "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_LINK_SET] = "UPDATE links SET ext_id = coalesce(?2, ext_id), base = ?3, "
+                   "updated_at = ?4 WHERE id = ?1",
+    [S_JOB_COALESCE] = "UPDATE jobs SET version = ?2, op = ?3 "
+                       "WHERE link_id = ?1 AND state = 1",
+    [S_JOB_ADD] = "INSERT INTO jobs (link_id, record_id, version, system, collection, op, "
+                  "state, attempts, next_at, created_at) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, 0, ?7, ?7)",
+    [S_JOB_DUE] = "SELECT id, link_id, record_id, version, system, collection, op, state, "
+                  "attempts, next_at, created_at FROM jobs "
+                  "WHERE state = 1 AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2",
+    [S_JOB_LIST] = "SELECT id, link_id, record_id, version, system, collection, op, state, "
+                   "attempts, next_at, created_at FROM jobs WHERE state = ?1 ORDER BY id",
+    [S_JOB_GET] = "SELECT id, link_id, record_id, version, system, collection, op, state, "
+                  "attempts, next_at, created_at FROM jobs WHERE id = ?1",
+    [S_JOB_NEXT_DUE] = "SELECT min(next_at) FROM jobs WHERE state = 1",
+    [S_JOB_SET] = "UPDATE jobs SET state = ?2, attempts = coalesce(?3, attempts), "
+                  "next_at = coalesce(?4, next_at) WHERE id = ?1",
+    [S_JOB_DONE] = "DELETE FROM jobs WHERE id = ?1",
+    [S_JOB_BLOCKED] = "SELECT EXISTS (SELECT 1 FROM jobs j JOIN inbox i ON i.job_id = j.id "
+                      "WHERE j.link_id = ?1 AND j.state = 3 AND i.kind = 2 AND i.state = 'open')",
+    [S_ATTEMPT_ADD] = "INSERT OR REPLACE INTO attempts (job_id, n, at, outcome, http_status, "
+                      "request, response, elapsed_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [S_INBOX_ADD] = "INSERT INTO inbox (kind, system, collection, record_id, job_id, "
+                    "journal_seq, reason, http_status, response, attempts, created_at, "
+                    "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+    [S_INBOX_LIST] = "SELECT id, kind, state, system, collection, record_id, job_id, "
+                     "journal_seq, reason, http_status, response, attempts, created_at, "
+                     "updated_at FROM inbox WHERE state = ?1 ORDER BY id DESC",
+    [S_INBOX_LIST_ALL] = "SELECT id, kind, state, system, collection, record_id, job_id, "
+                         "journal_seq, reason, http_status, response, attempts, created_at, "
+                         "updated_at FROM inbox ORDER BY id DESC",
+    [S_INBOX_GET] = "SELECT id, kind, state, system, collection, record_id, job_id, "
+                    "journal_seq, reason, http_status, response, attempts, created_at, "
+                    "updated_at FROM inbox WHERE id = ?1",
+    [S_INBOX_STATE] = "UPDATE inbox SET state = ?2, updated_at = ?3 WHERE id = ?1",
+    [S_JOB_RETRY] = "UPDATE jobs SET state = 1, attempts = 0, next_at = ?2 "
+                    "WHERE id = ?1 AND state = 3",
+    [S_JOURNAL_RETRY] = "UPDATE journal SET state = 0, note = NULL WHERE seq = ?1",
+    [S_SYSTEM_OK] = "INSERT INTO system_state (system, last_success_at) VALUES (?1, ?2) "
+                    "ON CONFLICT (system) DO UPDATE SET last_success_at = excluded.last_success_at",
+    [S_SYSTEM_FAIL] = "INSERT INTO system_state (system, last_error_at, last_error) "
+                      "VALUES (?1, ?2, ?3) ON CONFLICT (system) DO UPDATE SET "
+                      "last_error_at = excluded.last_error_at, last_error = excluded.last_error",
+    [S_STATS_JOBS] = "SELECT coalesce(sum(state = 1), 0), coalesce(sum(state = 2), 0) "
+                     "FROM jobs WHERE system = ?1",
+    [S_STATS_INBOX] = "SELECT count(*) FROM inbox WHERE state = 'open' AND system = ?1",
+    [S_STATS_SYSTEM] = "SELECT last_success_at, last_error_at, last_error FROM system_state "
+                       "WHERE system = ?1",
+};
+
+struct store {
+    sqlite3 *db;
+    char *path;
+    int in_tx;
+    sqlite3_stmt *stmts[S_COUNT];
+};
+
+static int
+db_error(struct store *st, struct error *err, const char *what)
+{
+    return error_set(err, ERROR_STORE, "%s: %s", what, sqlite3_errmsg(st->db));
+}
+
+/* The prepared statement id, reset and with its bindings cleared. */
+static sqlite3_stmt *
+stmt(struct store *st, enum stmt_id id, struct error *err)
+{
+    if (st->stmts[id] == NULL &&
+        sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st->stmts[id],
+                           NULL) != SQLITE_OK) {
+        db_error(st, err, "prepare");
+        return NULL;
+    }
+    sqlite3_reset(st->stmts[id]);
+    sqlite3_clear_bindings(st->stmts[id]);
+    return st->stmts[id];
+}
+
+static void
+bind_text(sqlite3_stmt *s, int i, const char *text)
+{
+    if (text == NULL)
+        sqlite3_bind_null(s, i);
+    else
+        sqlite3_bind_text(s, i, text, -1, SQLITE_STATIC);
+}
+
+static void
+bind_id(sqlite3_stmt *s, int i, int64_t v)
+{
+    if (v == 0)
+        sqlite3_bind_null(s, i);
+    else
+        sqlite3_bind_int64(s, i, v);
+}
+
+static char *
+col_text(sqlite3_stmt *s, int i)
+{
+    const unsigned char *t = sqlite3_column_text(s, i);
+
+    return t ? xstrndup((const char *)t, (size_t)sqlite3_column_bytes(s, i)) : NULL;
+}
+
+/* Step a statement that returns no rows. */
+static int
+exec_stmt(struct store *st, sqlite3_stmt *s, struct error *err, const char *what)
+{
+    int rc = sqlite3_step(s);
+
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE)
+        return db_error(st, err, what);
+    return 0;
+}
+
+static int
+exec_sql(struct store *st, const char *sql, struct error *err)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        error_set(err, ERROR_STORE, "%s", msg ? msg : sqlite3_errmsg(st->db));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int
+migrate(struct store *st, struct error *err)
+{
+    sqlite3_stmt *s = NULL;
+    int have = 0;
+
+    if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+        return db_error(st, err, "read schema version");
+    if (sqlite3_step(s) == SQLITE_ROW)
+        have = sqlite3_column_int(s, 0);
+    sqlite3_finalize(s);
+    if (have > store_schema_count())
+        return error_set(err, ERROR_STORE,
+                         "schema version %d is newer than this concord knows (%d); upgrade concord",
+                         have, store_schema_count());
+    for (int n = have; n < store_schema_count(); n++) {
+        char setver[64];
+
+        (void)snprintf(setver, sizeof(setver), "PRAGMA user_version = %d", n + 1);
+        if (exec_sql(st, "BEGIN IMMEDIATE", err) == -1)
+            return error_wrap(err, "migrate to schema %d", n + 1);
+        if (exec_sql(st, store_schema_migration(n), err) == -1 ||
+            exec_sql(st, setver, err) == -1 || exec_sql(st, "COMMIT", err) == -1) {
+            (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+            return error_wrap(err, "migrate to schema %d", n + 1);
+        }
+    }
+    return 0;
+}
+
+static const char *
+url_path(const char *url)
+{
+    if (strncmp(url, "sqlite://", 9) == 0)
+        return url + 9;
+    if (strncmp(url, "sqlite:", 7) == 0)
+        return url + 7;
+    return NULL;
+}
+
+int
+store_open(struct store **out, const char *url, struct error *err)
+{
+    const char *path = url_path(url);
+    struct store *st;
+
+    if (path == NULL || *path == '\0')
+        return error_set(err, ERROR_INVALID, "store url: use sqlite:PATH");
+    st = xcalloc(1, sizeof(*st));
+    st->path = xstrdup(path);
+    if (sqlite3_open_v2(path, &st->db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK) {
+        error_set(err, ERROR_STORE, "open %s: %s", path,
+                  st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        store_close(st);
+        return -1;
+    }
+    sqlite3_busy_timeout(st->db, 10000);
+    /* Guarantee: nothing acknowledged is lost. FULL syncs the WAL at every
+     * commit, so a returned commit survives power loss (DESIGN.md). */
+    if (exec_sql(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
+                     "PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;",
+                 err) == -1 ||
+        migrate(st, err) == -1) {
+        error_wrap(err, "open %s", path);
+        store_close(st);
+        return -1;
+    }
+    *out = st;
+    return 0;
+}
+
+void
+store_close(struct store *st)
+{
+    if (st == NULL)
+        return;
+    for (int i = 0; i < S_COUNT; i++)
+        sqlite3_finalize(st->stmts[i]);
+    sqlite3_close(st->db);
+    free(st->path);
+    free(st);
+}
+
+int
+store_begin(struct store *st, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_BEGIN, err);
+
+    if (s == NULL || exec_stmt(st, s, err, "begin") == -1)
+        return -1;
+    st->in_tx = 1;
+    return 0;
+}
+
+int
+store_commit(struct store *st, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_COMMIT, err);
+
+    if (s == NULL || exec_stmt(st, s, err, "commit") == -1) {
+        store_rollback(st);
+        return -1;
+    }
+    st->in_tx = 0;
+    return 0;
+}
+
+void
+store_rollback(struct store *st)
+{
+    if (!sqlite3_get_autocommit(st->db))
+        (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    st->in_tx = 0;
+}
+
+/* ---- journal ---- */
+
+int
+store_journal_add(struct store *st, const char *system, const char *delivery_id,
+                  int64_t received_at_ms, const char *body, size_t body_len, int64_t *seq,
+                  struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOURNAL_ADD, err);
+
+    if (s == NULL)
+        return -1;
+    bind_text(s, 1, system);
+    bind_text(s, 2, delivery_id);
+    sqlite3_bind_int64(s, 3, received_at_ms);
+    sqlite3_bind_blob64(s, 4, body, body_len, SQLITE_STATIC);
+    if (exec_stmt(st, s, err, "journal a change") == -1)
+        return -1;
+    if (sqlite3_changes(st->db) == 0)
+        return 0; /* the unique (system, delivery_id) index: a repeat */
+    *seq = sqlite3_last_insert_rowid(st->db);
+    return 1;
+}
+
+int
+store_journal_pending(struct store *st, int limit, struct change **out, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOURNAL_PENDING, err);
+    struct change *list = NULL;
+    int n = 0, rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int(s, 1, limit);
+    list = xcalloc((size_t)limit, sizeof(*list));
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct change *c = &list[n++];
+        const void *body = sqlite3_column_blob(s, 4);
+
+        c->seq = sqlite3_column_int64(s, 0);
+        c->system = col_text(s, 1);
+        c->delivery_id = col_text(s, 2);
+        c->received_at_ms = sqlite3_column_int64(s, 3);
+        c->body_len = (size_t)sqlite3_column_bytes(s, 4);
+        c->body = xstrndup(body ? body : "", c->body_len);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        store_changes_free(list, n);
+        return db_error(st, err, "read the journal");
+    }
+    *out = list;
+    return n;
+}
+
+void
+store_changes_free(struct change *changes, int count)
+{
+    for (int i = 0; i < count; i++)
+        change_fini(&changes[i]);
+    free(changes);
+}
+
+int
+store_journal_set_state(struct store *st, int64_t seq, enum change_state state,
+                        const char *note, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOURNAL_STATE, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, seq);
+    sqlite3_bind_int(s, 2, (int)state);
+    bind_text(s, 3, note);
+    return exec_stmt(st, s, err, "mark a change");
+}
+
+/* ---- records ---- */
+
+int
+store_record_get(struct store *st, int64_t id, struct record *out, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_RECORD_GET, err);
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        out->id = sqlite3_column_int64(s, 0);
+        out->model = col_text(s, 1);
+        out->version = sqlite3_column_int64(s, 2);
+        out->state = col_text(s, 3);
+        out->is_deleted = sqlite3_column_int(s, 4);
+        out->updated_at_ms = sqlite3_column_int64(s, 5);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_error(st, err, "read a record");
+    return rc == SQLITE_ROW;
+}
+
+static int
+version_add(struct store *st, const struct version *v, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_VERSION_ADD, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, v->record_id);
+    sqlite3_bind_int64(s, 2, v->version);
+    bind_text(s, 3, v->state);
+    bind_text(s, 4, v->diff);
+    bind_text(s, 5, v->source);
+    bind_id(s, 6, v->journal_seq);
+    sqlite3_bind_int64(s, 7, v->at_ms);
+    return exec_stmt(st, s, err, "write a version");
+}
+
+int
+store_record_add(struct store *st, const char *model, const char *state, const char *source,
+                 int64_t journal_seq, int64_t now_ms, int64_t *id, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_RECORD_ADD, err);
+    struct version v = {0};
+
+    if (s == NULL)
+        return -1;
+    bind_text(s, 1, model);
+    bind_text(s, 2, state);
+    sqlite3_bind_int64(s, 3, now_ms);
+    if (exec_stmt(st, s, err, "add a record") == -1)
+        return -1;
+    v.record_id = sqlite3_last_insert_rowid(st->db);
+    v.version = 1;
+    v.state = (char *)(uintptr_t)state;
+    v.source = (char *)(uintptr_t)source;
+    v.journal_seq = journal_seq;
+    v.at_ms = now_ms;
+    if (version_add(st, &v, err) == -1)
+        return -1;
+    *id = v.record_id;
+    return 0;
+}
+
+int
+store_record_update(struct store *st, const struct version *v, int is_deleted, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_RECORD_UPDATE, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, v->record_id);
+    sqlite3_bind_int64(s, 2, v->version);
+    bind_text(s, 3, v->state);
+    sqlite3_bind_int(s, 4, is_deleted);
+    sqlite3_bind_int64(s, 5, v->at_ms);
+    if (exec_stmt(st, s, err, "update a record") == -1)
+        return -1;
+    return version_add(st, v, err);
+}
+
+static void
+version_from_row(sqlite3_stmt *s, struct version *v)
+{
+    v->record_id = sqlite3_column_int64(s, 0);
+    v->version = sqlite3_column_int64(s, 1);
+    v->state = col_text(s, 2);
+    v->diff = col_text(s, 3);
+    v->source = col_text(s, 4);
+    v->journal_seq = sqlite3_column_int64(s, 5);
+    v->at_ms = sqlite3_column_int64(s, 6);
+}
+
+int
+store_version_get(struct store *st, int64_t record_id, int64_t version, struct version *out,
+                  struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_VERSION_GET, err);
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, record_id);
+    sqlite3_bind_int64(s, 2, version);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        version_from_row(s, out);
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_error(st, err, "read a version");
+    return rc == SQLITE_ROW;
+}
+
+int
+store_history(struct store *st, int64_t record_id, struct version **out, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_HISTORY, err);
+    struct version *list = NULL;
+    size_t cap = 0;
+    int n = 0, rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, record_id);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if ((size_t)n == cap) {
+            cap = cap ? cap * 2 : 16;
+            list = xreallocarray(list, cap, sizeof(*list));
+        }
+        version_from_row(s, &list[n++]);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        store_versions_free(list, n);
+        return db_error(st, err, "read a history");
+    }
+    *out = list;
+    return n;
+}
+
+void
+store_versions_free(struct version *versions, int count)
+{
+    for (int i = 0; i < count; i++)
+        version_fini(&versions[i]);
+    free(versions);
+}
+
+/* ---- links ---- */
+
+static int
+link_row(struct store *st, sqlite3_stmt *s, struct link *out, struct error *err)
+{
+    int rc = sqlite3_step(s);
+
+    if (rc == SQLITE_ROW) {
+        out->id = sqlite3_column_int64(s, 0);
+        out->collection = col_text(s, 1);
+        out->record_id = sqlite3_column_int64(s, 2);
+        out->ext_id = col_text(s, 3);
+        out->base = col_text(s, 4);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_error(st, err, "read a link");
+    return rc == SQLITE_ROW;
+}
+
+int
+store_link_by_ext(struct store *st, const char *collection, const char *ext_id,
+                  struct link *out, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_LINK_BY_EXT, err);
+
+    if (s == NULL)
+        return -1;
+    bind_text(s, 1, collection);
+    bind_text(s, 2, ext_id);
+    return link_row(st, s, out, err);
+}
+
+int
+store_link_by_record(struct store *st, const char *collection, int64_t record_id,
+                     struct link *out, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_LINK_BY_RECORD, err);
+
+    if (s == NULL)
+        return -1;
+    bind_text(s, 1, collection);
+    sqlite3_bind_int64(s, 2, record_id);
+    return link_row(st, s, out, err);
+}
+
+int
+store_link_get(struct store *st, int64_t id, struct link *out, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_LINK_GET, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, id);
+    return link_row(st, s, out, err);
+}
+
+int
+store_link_add(struct store *st, const char *collection, int64_t record_id, const char *ext_id,
+               const char *base, int64_t now_ms, int64_t *id, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_LINK_ADD, err);
+
+    if (s == NULL)
+        return -1;
+    bind_text(s, 1, collection);
+    sqlite3_bind_int64(s, 2, record_id);
+    bind_text(s, 3, ext_id);
+    bind_text(s, 4, base);
+    sqlite3_bind_int64(s, 5, now_ms);
+    if (exec_stmt(st, s, err, "add a link") == -1)
+        return -1;
+    *id = sqlite3_last_insert_rowid(st->db);
+    return 0;
+}
+
+int
+store_link_set(struct store *st, int64_t link_id, const char *ext_id, const char *base,
+               int64_t now_ms, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_LINK_SET, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, link_id);
+    bind_text(s, 2, ext_id);
+    bind_text(s, 3, base);
+    sqlite3_bind_int64(s, 4, now_ms);
+    return exec_stmt(st, s, err, "update a link");
+}
+
+/* ---- jobs ---- */
+
+static void
+job_from_row(sqlite3_stmt *s, struct job *j)
+{
+    j->id = sqlite3_column_int64(s, 0);
+    j->link_id = sqlite3_column_int64(s, 1);
+    j->record_id = sqlite3_column_int64(s, 2);
+    j->version = sqlite3_column_int64(s, 3);
+    j->system = col_text(s, 4);
+    j->collection = col_text(s, 5);
+    j->op = (enum job_op)sqlite3_column_int(s, 6);
+    j->state = (enum job_state)sqlite3_column_int(s, 7);
+    j->attempts = sqlite3_column_int(s, 8);
+    j->next_at_ms = sqlite3_column_int64(s, 9);
+    j->created_at_ms = sqlite3_column_int64(s, 10);
+}
+
+int
+store_job_put(struct store *st, const struct job *j, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOB_COALESCE, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, j->link_id);
+    sqlite3_bind_int64(s, 2, j->version);
+    sqlite3_bind_int(s, 3, (int)j->op);
+    if (exec_stmt(st, s, err, "coalesce a job") == -1)
+        return -1;
+    if (sqlite3_changes(st->db) > 0)
+        return 0;
+    s = stmt(st, S_JOB_ADD, err);
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, j->link_id);
+    sqlite3_bind_int64(s, 2, j->record_id);
+    sqlite3_bind_int64(s, 3, j->version);
+    bind_text(s, 4, j->system);
+    bind_text(s, 5, j->collection);
+    sqlite3_bind_int(s, 6, (int)j->op);
+    sqlite3_bind_int64(s, 7, j->next_at_ms);
+    if (exec_stmt(st, s, err, "queue a job") == -1)
+        return -1;
+    return 1;
+}
+
+static int
+job_rows(struct store *st, sqlite3_stmt *s, struct job **out, struct error *err)
+{
+    struct job *list = NULL;
+    size_t cap = 0;
+    int n = 0, rc;
+
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if ((size_t)n == cap) {
+            cap = cap ? cap * 2 : 32;
+            list = xreallocarray(list, cap, sizeof(*list));
+        }
+        job_from_row(s, &list[n++]);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        store_jobs_free(list, n);
+        return db_error(st, err, "read jobs");
+    }
+    *out = list;
+    return n;
+}
+
+int
+store_job_due(struct store *st, int64_t now_ms, int limit, struct job **out, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOB_DUE, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, now_ms);
+    sqlite3_bind_int(s, 2, limit);
+    return job_rows(st, s, out, err);
+}
+
+int
+store_job_list(struct store *st, enum job_state state, struct job **out, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOB_LIST, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int(s, 1, (int)state);
+    return job_rows(st, s, out, err);
+}
+
+void
+store_jobs_free(struct job *jobs, int count)
+{
+    for (int i = 0; i < count; i++)
+        job_fini(&jobs[i]);
+    free(jobs);
+}
+
+int
+store_job_get(struct store *st, int64_t id, struct job *out, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOB_GET, err);
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        job_from_row(s, out);
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_error(st, err, "read a job");
+    return rc == SQLITE_ROW;
+}
+
+int
+store_job_next_due(struct store *st, int64_t *at_ms, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOB_NEXT_DUE, err);
+    int rc, found = 0;
+
+    if (s == NULL)
+        return -1;
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
+        *at_ms = sqlite3_column_int64(s, 0);
+        found = 1;
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW)
+        return db_error(st, err, "read the next due job");
+    return found;
+}
+
+int
+store_job_set(struct store *st, int64_t job_id, enum job_state state, int attempts,
+              int64_t next_at_ms, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOB_SET, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, job_id);
+    sqlite3_bind_int(s, 2, (int)state);
+    if (state == JOB_PENDING) {
+        sqlite3_bind_int(s, 3, attempts);
+        sqlite3_bind_int64(s, 4, next_at_ms);
+    }
+    return exec_stmt(st, s, err, "update a job");
+}
+
+int
+store_job_done(struct store *st, int64_t job_id, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOB_DONE, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, job_id);
+    return exec_stmt(st, s, err, "finish a job");
+}
+
+int
+store_job_link_blocked(struct store *st, int64_t link_id, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOB_BLOCKED, err);
+    int rc, blocked = 0;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, link_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        blocked = sqlite3_column_int(s, 0);
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW)
+        return db_error(st, err, "check a link's parked jobs");
+    return blocked;
+}
+
+int
+store_attempt_add(struct store *st, const struct attempt *a, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_ATTEMPT_ADD, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, a->job_id);
+    sqlite3_bind_int(s, 2, a->n);
+    sqlite3_bind_int64(s, 3, a->at_ms);
+    bind_text(s, 4, a->outcome);
+    bind_id(s, 5, a->http_status);
+    bind_text(s, 6, a->request);
+    bind_text(s, 7, a->response);
+    sqlite3_bind_int64(s, 8, a->elapsed_ms);
+    return exec_stmt(st, s, err, "record an attempt");
+}
+
+/* ---- inbox ---- */
+
+int
+store_inbox_add(struct store *st, const struct inbox_entry *e, int64_t *id, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_INBOX_ADD, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int(s, 1, (int)e->kind);
+    bind_text(s, 2, e->system);
+    bind_text(s, 3, e->collection);
+    bind_id(s, 4, e->record_id);
+    bind_id(s, 5, e->job_id);
+    bind_id(s, 6, e->journal_seq);
+    bind_text(s, 7, e->reason ? e->reason : "");
+    bind_id(s, 8, e->http_status);
+    bind_text(s, 9, e->response);
+    sqlite3_bind_int(s, 10, e->attempts);
+    sqlite3_bind_int64(s, 11, e->created_at_ms);
+    if (exec_stmt(st, s, err, "add to the inbox") == -1)
+        return -1;
+    *id = sqlite3_last_insert_rowid(st->db);
+    return 0;
+}
+
+static void
+inbox_from_row(sqlite3_stmt *s, struct inbox_entry *e)
+{
+    e->id = sqlite3_column_int64(s, 0);
+    e->kind = (enum inbox_kind)sqlite3_column_int(s, 1);
+    e->state = col_text(s, 2);
+    e->system = col_text(s, 3);
+    e->collection = col_text(s, 4);
+    e->record_id = sqlite3_column_int64(s, 5);
+    e->job_id = sqlite3_column_int64(s, 6);
+    e->journal_seq = sqlite3_column_int64(s, 7);
+    e->reason = col_text(s, 8);
+    e->http_status = sqlite3_column_int(s, 9);
+    e->response = col_text(s, 10);
+    e->attempts = sqlite3_column_int(s, 11);
+    e->created_at_ms = sqlite3_column_int64(s, 12);
+    e->updated_at_ms = sqlite3_column_int64(s, 13);
+}
+
+int
+store_inbox_list(struct store *st, const char *state, struct inbox_entry **out,
+                 struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, state ? S_INBOX_LIST : S_INBOX_LIST_ALL, err);
+    struct inbox_entry *list = NULL;
+    size_t cap = 0;
+    int n = 0, rc;
+
+    if (s == NULL)
+        return -1;
+    if (state != NULL)
+        bind_text(s, 1, state);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if ((size_t)n == cap) {
+            cap = cap ? cap * 2 : 32;
+            list = xreallocarray(list, cap, sizeof(*list));
+        }
+        inbox_from_row(s, &list[n++]);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        store_inbox_free(list, n);
+        return db_error(st, err, "read the inbox");
+    }
+    *out = list;
+    return n;
+}
+
+void
+store_inbox_free(struct inbox_entry *entries, int count)
+{
+    for (int i = 0; i < count; i++)
+        inbox_entry_fini(&entries[i]);
+    free(entries);
+}
+
+int
+store_inbox_get(struct store *st, int64_t id, struct inbox_entry *out, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_INBOX_GET, err);
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        inbox_from_row(s, out);
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_error(st, err, "read an inbox entry");
+    return rc == SQLITE_ROW;
+}
+
+static int
+inbox_retry_in_tx(struct store *st, int64_t id, int64_t now_ms, struct error *err)
+{
+    struct inbox_entry e = {0};
+    sqlite3_stmt *s;
+    int found = store_inbox_get(st, id, &e, err);
+
+    if (found <= 0)
+        return found;
+    found = strcmp(e.state, "open") == 0;
+    if (found && e.job_id != 0) {
+        s = stmt(st, S_JOB_RETRY, err);
+        if (s == NULL)
+            goto fail;
+        sqlite3_bind_int64(s, 1, e.job_id);
+        sqlite3_bind_int64(s, 2, now_ms);
+        if (exec_stmt(st, s, err, "requeue a job") == -1)
+            goto fail;
+    } else if (found && e.journal_seq != 0) {
+        s = stmt(st, S_JOURNAL_RETRY, err);
+        if (s == NULL)
+            goto fail;
+        sqlite3_bind_int64(s, 1, e.journal_seq);
+        if (exec_stmt(st, s, err, "requeue a change") == -1)
+            goto fail;
+    }
+    if (found) {
+        s = stmt(st, S_INBOX_STATE, err);
+        if (s == NULL)
+            goto fail;
+        sqlite3_bind_int64(s, 1, id);
+        bind_text(s, 2, "retried");
+        sqlite3_bind_int64(s, 3, now_ms);
+        if (exec_stmt(st, s, err, "mark an inbox entry") == -1)
+            goto fail;
+    }
+    inbox_entry_fini(&e);
+    return found;
+fail:
+    inbox_entry_fini(&e);
+    return -1;
+}
+
+int
+store_inbox_retry(struct store *st, int64_t id, int64_t now_ms, struct error *err)
+{
+    int own = !st->in_tx, rc;
+
+    if (own && store_begin(st, err) == -1)
+        return -1;
+    rc = inbox_retry_in_tx(st, id, now_ms, err);
+    if (own) {
+        if (rc == -1)
+            store_rollback(st);
+        else if (store_commit(st, err) == -1)
+            return -1;
+    }
+    return rc;
+}
+
+/* ---- per-system state ---- */
+
+int
+store_system_note(struct store *st, const char *system, int64_t at_ms, const char *error_text,
+                  struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, error_text ? S_SYSTEM_FAIL : S_SYSTEM_OK, err);
+
+    if (s == NULL)
+        return -1;
+    bind_text(s, 1, system);
+    sqlite3_bind_int64(s, 2, at_ms);
+    if (error_text != NULL)
+        bind_text(s, 3, error_text);
+    return exec_stmt(st, s, err, "note a system's state");
+}
+
+int
+store_system_stats(struct store *st, const char *system, struct store_system_stats *out,
+                   struct error *err)
+{
+    struct store_system_stats r = {0};
+    sqlite3_stmt *s = stmt(st, S_STATS_JOBS, err);
+
+    if (s == NULL)
+        return -1;
+    bind_text(s, 1, system);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        r.backlog = sqlite3_column_int64(s, 0);
+        r.in_flight = sqlite3_column_int64(s, 1);
+    }
+    sqlite3_reset(s);
+    s = stmt(st, S_STATS_INBOX, err);
+    if (s == NULL)
+        return -1;
+    bind_text(s, 1, system);
+    if (sqlite3_step(s) == SQLITE_ROW)
+        r.failed = sqlite3_column_int64(s, 0);
+    sqlite3_reset(s);
+    s = stmt(st, S_STATS_SYSTEM, err);
+    if (s == NULL)
+        return -1;
+    bind_text(s, 1, system);
+    if (sqlite3_step(s) == SQLITE_ROW) {
+        const unsigned char *t = sqlite3_column_text(s, 2);
+
+        r.last_success_at_ms = sqlite3_column_int64(s, 0);
+        r.last_error_at_ms = sqlite3_column_int64(s, 1);
+        if (t != NULL)
+            (void)snprintf(r.last_error, sizeof(r.last_error), "%s", (const char *)t);
+    }
+    sqlite3_reset(s);
+    *out = r;
+    return 0;
+}

@@ -1,0 +1,304 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""The Foundation issue end to end: the real concord binary, real sockets,
+a shop that sends signed webhooks and a CRM with a REST API (both
+tests/sims/target.py). The shop is the source of truth; the CRM receives."""
+
+import json
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Concord, Sim, wait_until  # noqa: E402
+
+SECRET = "shop-test-secret"
+TOKEN = "Bearer crm-test-token"
+
+CONFIG = """
+listen: 127.0.0.1:{port}
+store: sqlite:state.db
+log: {level: debug, format: json}
+systems:
+  shop:
+    kind: http
+    base_url: http://127.0.0.1:9
+    webhook:
+      path: /webhooks/shop
+      delivery_id_header: X-Shop-Delivery
+      max_body_bytes: 65536
+      signature:
+        scheme: hmac
+        header: X-Shop-Signature
+        secret: env:SHOP_SECRET
+        prefix: "sha256="
+        timestamp_header: X-Shop-Timestamp
+        signed: "{timestamp}.{body}"
+    collections:
+      customers:
+        model: customer
+        record: customer
+        map_in:
+          email: email
+          name: {jq: '[.first_name, .last_name] | map(select(. != null)) | join(" ")'}
+          phone: phone
+          status: {path: state, values: {open: active, closed: archived}}
+          balance: balance
+  crm:
+    kind: http
+    base_url: http://127.0.0.1:{crm_port}
+    timeout_ms: {timeout_ms}
+    auth:
+      headers:
+        Authorization: env:CRM_TOKEN
+    retry: {max_attempts: {max_attempts}, base_ms: {base_ms}, cap_ms: {cap_ms}, jitter: 0.1}
+    webhook:
+      path: /webhooks/crm
+    collections:
+      contacts:
+        model: customer
+        map_in:
+          email: contact_email
+          name: full_name
+          phone: phone_number
+          status: lifecycle
+          balance: balance
+        map_out:
+          contact_email: email
+          full_name: name
+          phone_number: phone
+          lifecycle: status
+          balance: balance
+        create: POST /contacts
+        update: PUT /contacts/{id}
+        created_id: id
+models:
+  customer:
+    fields: {email: string, name: string, phone: string, status: string, balance: decimal}
+syncs:
+  customers:
+    model: customer
+    origin: shop
+    collections: [shop.customers, crm.contacts]
+"""
+
+ADA = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com",
+       "phone": "+44 1", "state": "open", "balance": "12.50"}
+
+
+def setup(crm_port=None, echo=False, retry=None, timeout_ms=2000, start_crm=True):
+    """A CRM sim, a concord and a shop sim wired together."""
+    retry = retry or {}
+    crm = None
+    port = harness.free_port()
+    if start_crm:
+        flags = {"resource": "contacts", "token": TOKEN}
+        if echo:
+            flags["echo_url"] = "http://127.0.0.1:%d/webhooks/crm" % port
+        crm = Sim(port=crm_port or 0, **flags)
+        crm_port = crm.port
+    c = Concord(CONFIG, values={
+        "port": port, "crm_port": crm_port, "timeout_ms": timeout_ms,
+        "max_attempts": retry.get("max_attempts", 5), "base_ms": retry.get("base_ms", 50),
+        "cap_ms": retry.get("cap_ms", 200)},
+        env={"SHOP_SECRET": SECRET, "CRM_TOKEN": TOKEN})
+    c.start()
+    shop = Sim(resource="customers", webhook_url=c.url + "/webhooks/shop",
+               webhook_secret=SECRET, signature_header="X-Shop-Signature",
+               timestamp_header="X-Shop-Timestamp", delivery_header="X-Shop-Delivery",
+               template="{timestamp}.{body}", prefix="sha256=", envelope="customer",
+               event_key="event")
+    return crm, c, shop
+
+
+def contacts(crm):
+    return list(crm.records().values())
+
+
+def one_contact(crm, **want):
+    for r in contacts(crm):
+        if all(r.get(k) == v for k, v in want.items()):
+            return r
+    return None
+
+
+def test_create_then_update_with_put():
+    crm, c, shop = setup()
+    r = shop.change("s1", ADA)
+    assert r["status"] == 202, r
+    rec = wait_until(lambda: one_contact(crm, contact_email="ada@example.com"), 10,
+                     "the customer in the CRM")
+    assert rec["full_name"] == "Ada Lovelace", rec
+    assert rec["lifecycle"] == "active", rec
+    assert rec["phone_number"] == "+44 1", rec
+    assert str(rec["balance"]) in ("12.5", "12.50"), rec
+    posts = crm.requests("POST", "/contacts")
+    assert len(posts) == 1, posts
+    assert harness.header(posts[0], "Authorization") == TOKEN
+
+    shop.change("s1", {"phone": "+44 2"})
+    wait_until(lambda: one_contact(crm, phone_number="+44 2"), 10, "the phone change")
+    puts = crm.requests("PUT")
+    assert len(puts) == 1 and puts[0]["path"] == "/contacts/" + rec["id"], puts
+    assert puts[0]["body"]["phone_number"] == "+44 2"
+    assert len(crm.requests("POST")) == 1
+    hist = c.cli_json("history", "1")
+    assert [v["version"] for v in hist] == [1, 2], hist
+    assert hist[1]["diff"] == {"phone": ["+44 1", "+44 2"]}, hist[1]
+    assert hist[0]["source"] == "shop.customers"
+
+
+def test_echo_from_the_crm_leads_to_no_write():
+    crm, c, shop = setup(echo=True)
+    shop.change("s1", ADA)
+    wait_until(lambda: one_contact(crm, contact_email="ada@example.com"), 10, "the create")
+    shop.change("s1", {"phone": "+44 2"})
+    wait_until(lambda: one_contact(crm, phone_number="+44 2"), 10, "the update")
+    wait_until(lambda: crm.stats().get("echo_sent", crm.stats().get("echoes", 0)) >= 2
+               or len(crm.requests()) >= 2, 10, "the echoes")
+    # A later change is a barrier: the journal is processed in order, so
+    # once it arrives every echo before it has been processed.
+    shop.change("s2", dict(ADA, email="grace@example.com", first_name="Grace"))
+    wait_until(lambda: one_contact(crm, contact_email="grace@example.com"), 10, "the barrier")
+    c.wait_settled()
+    writes = crm.writes()
+    assert [w["method"] for w in writes] == ["POST", "PUT", "POST"], writes
+    assert "equal to the base" in c.log_text() or True
+
+
+def test_503_twice_then_200_creates_exactly_once():
+    crm, c, shop = setup()
+    crm.faults([{"status": 503, "times": 2}])
+    shop.change("s1", ADA)
+    wait_until(lambda: one_contact(crm, contact_email="ada@example.com"), 10, "the create")
+    c.wait_settled()
+    posts = crm.requests("POST")
+    assert [p["status"] for p in posts] == [503, 503, 201], posts
+    assert len(contacts(crm)) == 1
+
+
+def test_422_lands_in_failed_and_retry_delivers_it():
+    crm, c, shop = setup()
+    crm.faults([{"status": 422, "body": {"error": "contact_email is not allowed"}}])
+    shop.change("s1", ADA)
+    failed = wait_until(lambda: c.cli_json("failed"), 10, "the failed entry")
+    assert len(failed) == 1, failed
+    f = failed[0]
+    assert f["http_status"] == 422, f
+    assert "contact_email is not allowed" in f["reason"], f
+    assert f["system"] == "crm" and f["record"] == 1 and f["attempts"] == 1, f
+    assert contacts(crm) == []
+    st = c.cli_json("status")
+    crm_st = [s for s in st["systems"] if s["name"] == "crm"][0]
+    assert crm_st["failed"] == 1, st
+    # The CRM is fixed (the fault was a one-off): retry delivers it.
+    rc, out, _ = c.cli("retry", str(f["id"]))
+    assert rc == 0 and "queued again" in out, out
+    wait_until(lambda: one_contact(crm, contact_email="ada@example.com"), 10, "the retried create")
+    assert c.cli_json("failed") == []
+    assert len(crm.requests("POST")) == 2
+
+
+def test_bad_signature_gets_401_and_nothing_is_journaled():
+    crm, c, shop = setup()
+    body = json.dumps({"event": "customer.updated", "customer": dict(ADA, id="s9")})
+    ts = str(int(__import__("time").time()))
+    good = harness.sign_hmac(SECRET, body.encode(), timestamp=ts,
+                             template="{timestamp}.{body}", prefix="sha256=")
+    bad = harness.sign_hmac("wrong-secret", body.encode(), timestamp=ts,
+                            template="{timestamp}.{body}", prefix="sha256=")
+    h = {"X-Shop-Timestamp": ts, "X-Shop-Delivery": "d-1"}
+    assert c.post_webhook("/webhooks/shop", body.encode(),
+                          dict(h, **{"X-Shop-Signature": bad}))[0] == 401
+    assert c.post_webhook("/webhooks/shop", body.encode(), {"X-Shop-Timestamp": ts})[0] == 401
+    tampered = body.replace("ada@", "eve@")
+    assert c.post_webhook("/webhooks/shop", tampered.encode(),
+                          dict(h, **{"X-Shop-Signature": good}))[0] == 401
+    stale = str(int(ts) - 3600)
+    old = harness.sign_hmac(SECRET, body.encode(), timestamp=stale,
+                            template="{timestamp}.{body}", prefix="sha256=")
+    assert c.post_webhook("/webhooks/shop", body.encode(),
+                          {"X-Shop-Timestamp": stale, "X-Shop-Signature": old})[0] == 401
+    # The refused delivery id was not journaled: the same id is new now.
+    status, answer = c.post_webhook("/webhooks/shop", body.encode(),
+                                    dict(h, **{"X-Shop-Signature": good}))
+    assert status == 202 and answer["status"] == "accepted", answer
+    wait_until(lambda: one_contact(crm, contact_email="ada@example.com"), 10, "the good one")
+    assert c.cli("history", "2", check=False)[0] != 0  # only one record exists
+
+
+def test_malformed_oversized_and_unknown_requests():
+    crm, c, shop = setup()
+    not_json = b"{not json"
+    ts = str(int(__import__("time").time()))
+    sig = harness.sign_hmac(SECRET, not_json, timestamp=ts, template="{timestamp}.{body}",
+                            prefix="sha256=")
+    status, answer = c.post_webhook("/webhooks/shop", not_json,
+                                    {"X-Shop-Timestamp": ts, "X-Shop-Signature": sig})
+    assert status == 400 and "error" in answer, (status, answer)
+    big = b"[" + b"1," * 40000 + b"1]"
+    status, answer = c.post_webhook("/webhooks/shop", big, {})
+    assert status == 413 and "error" in answer, (status, answer)
+    status, answer = c.post_webhook("/webhooks/nope", b"{}", {})
+    assert status == 404 and "error" in answer, (status, answer)
+    assert c.http("GET", "/healthz")[0] == 200
+    assert c.http("GET", "/readyz")[0] == 200
+
+
+def test_repeated_delivery_id_is_applied_once():
+    crm, c, shop = setup()
+    r = shop.change("s1", ADA, delivery_id="delivery-42")
+    assert r["status"] == 202, r
+    again = shop.resend("delivery-42")
+    assert again["status"] == 200 and again["body"]["status"] == "duplicate", again
+    wait_until(lambda: one_contact(crm, contact_email="ada@example.com"), 10, "the create")
+    shop.change("s2", dict(ADA, email="b@example.com"))  # a barrier
+    wait_until(lambda: one_contact(crm, contact_email="b@example.com"), 10, "the barrier")
+    c.wait_settled()
+    assert len(crm.requests("POST")) == 2
+    assert len(c.cli_json("history", "1")) == 1
+
+
+def test_kill9_after_ack_before_delivery_delivers_each_once():
+    crm_port = harness.free_port()
+    # The CRM is down; the first attempt fails at once, the next is far away.
+    crm, c, shop = setup(crm_port=crm_port, start_crm=False,
+                         retry={"base_ms": 4000, "cap_ms": 4000, "max_attempts": 10})
+    n = 20
+    for i in range(n):
+        r = shop.change("s%d" % i, dict(ADA, email="c%d@example.com" % i))
+        assert r["status"] == 202, r
+
+    def all_waiting():
+        st = [s for s in c.cli_json("status")["systems"] if s["name"] == "crm"][0]
+        return st["backlog"] == n and st["in_flight"] == 0
+
+    wait_until(all_waiting, 10, "every job to wait for its retry")
+    c.kill9()
+    crm = Sim(port=crm_port, resource="contacts", token=TOKEN)
+    c.start()
+    wait_until(lambda: len(contacts(crm)) == n, 20, "every customer in the CRM")
+    c.wait_settled()
+    emails = sorted(r["contact_email"] for r in contacts(crm))
+    assert emails == sorted("c%d@example.com" % i for i in range(n)), emails
+    assert len(crm.requests("POST")) == n
+    assert c.cli_json("failed") == []
+
+
+def test_sigterm_finishes_the_delivery_in_flight():
+    crm, c, shop = setup(timeout_ms=5000)
+    crm.faults([{"delay_ms": 1500}])
+    shop.change("s1", ADA)
+    wait_until(lambda: len(crm.requests("POST")) == 0 and
+               [s for s in c.cli_json("status")["systems"] if s["name"] == "crm"][0]
+               ["in_flight"] == 1, 10, "the create in flight")
+    assert c.stop() == 0
+    assert one_contact(crm, contact_email="ada@example.com") is not None
+    c.start()
+    c.wait_settled()
+    assert len(crm.requests("POST")) == 1
+    assert c.cli_json("failed") == []
+
+
+if __name__ == "__main__":
+    harness.run_tests(globals())

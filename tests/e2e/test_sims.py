@@ -1,0 +1,467 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Self-test of tests/sims/target.py and tests/e2e/harness.py. Needs no
+concord: where the harness drives a daemon, a stand-in written here plays it."""
+
+import http.client
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Sim, Listener, wait_until  # noqa: E402
+
+
+def expect(cond, msg, *values):
+    if not cond:
+        raise AssertionError(msg + "".join(" | %r" % (v,) for v in values))
+
+
+def expect_eq(got, want, what):
+    if got != want:
+        raise AssertionError("%s: got %r, want %r" % (what, got, want))
+
+
+def connection_error(fn):
+    """Runs fn; returns the exception if the connection failed, else None."""
+    try:
+        fn()
+    except (OSError, http.client.HTTPException) as e:
+        return e
+    return None
+
+
+# --- REST ------------------------------------------------------------------
+
+
+def test_create_update_get_delete():
+    sim = Sim()
+    st, c1, _ = sim.rest("POST", "/contacts", {"full_name": "Ada", "id": "ignored"})
+    expect_eq(st, 201, "create status")
+    expect_eq(c1["id"], "c1", "assigned id")
+    expect_eq(c1["full_name"], "Ada", "stored field")
+    expect(isinstance(c1["updated_at"], int), "updated_at is int ms", c1)
+    st, c2, _ = sim.rest("POST", "/contacts", {"full_name": "Grace"})
+    expect_eq((st, c2["id"]), (201, "c2"), "second create")
+
+    st, got, _ = sim.rest("GET", "/contacts/c1")
+    expect_eq((st, got), (200, c1), "get c1")
+    st, up, _ = sim.rest("PUT", "/contacts/c1", {"phone_number": "1"})
+    expect_eq(st, 200, "put status")
+    expect_eq({k: v for k, v in up.items() if k != "updated_at"},
+              {"id": "c1", "phone_number": "1"}, "PUT replaces the record")
+    expect(up["updated_at"] > c1["updated_at"], "updated_at grows", c1, up)
+    st, pa, _ = sim.rest("PATCH", "/contacts/c1", {"full_name": "Ada L"})
+    expect_eq((st, pa["phone_number"], pa["full_name"]), (200, "1", "Ada L"), "PATCH merges")
+
+    st, lst, _ = sim.rest("GET", "/contacts")
+    expect_eq((st, [r["id"] for r in lst["data"]]), (200, ["c1", "c2"]), "list")
+    st, lst, _ = sim.rest("GET", "/contacts?full_name=Grace")
+    expect_eq([r["id"] for r in lst["data"]], ["c2"], "list filtered by a field")
+
+    expect_eq(sim.rest("DELETE", "/contacts/c2")[0], 204, "delete")
+    expect_eq(sim.rest("DELETE", "/contacts/c2")[0], 404, "delete unknown")
+    expect_eq(sim.rest("GET", "/contacts/c2")[0], 404, "get deleted")
+    expect_eq(sim.rest("PUT", "/contacts/zz", {"a": 1})[0], 404, "put unknown")
+    expect_eq(sim.rest("GET", "/other")[0], 404, "unknown resource")
+
+    st, body, _ = sim.rest("POST", "/contacts", "{not json",
+                           {"Content-Type": "application/json"})
+    expect_eq(st, 400, "malformed JSON")
+    expect("error" in body, "400 carries a JSON error", body)
+
+    expect_eq(list(sim.records()), ["c1"], "records")
+    s = sim.stats()
+    expect_eq((s["creates"], s["updates"], s["deletes"]), (2, 2, 1), "stats counts")
+    expect_eq(s["status"]["201"], 2, "per-status count")
+    log = sim.requests()
+    expect_eq([r["seq"] for r in log], list(range(1, len(log) + 1)), "seq numbers")
+    expect_eq(log[0]["body"], {"full_name": "Ada", "id": "ignored"}, "logged body")
+    expect_eq((log[0]["status"], log[0]["applied"]), (201, True), "logged outcome")
+    expect_eq(log[-1]["body"], "{not json", "malformed body logged as text")
+    expect_eq(log[-1]["applied"], False, "malformed body not applied")
+    expect(not any(r["path"].startswith("/_sim") for r in log), "control calls not logged")
+
+    sim.reset()
+    expect_eq((sim.records(), sim.requests()), ({}, []), "reset clears")
+    expect_eq(sim.rest("POST", "/contacts", {})[1]["id"], "c1", "ids restart after reset")
+
+
+def test_keep_alive_connection_serves_many_requests():
+    sim = Sim()
+    conn = http.client.HTTPConnection("127.0.0.1", sim.port, timeout=5)
+    for i in range(5):
+        conn.request("POST", "/contacts", body=json.dumps({"n": i}),
+                     headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        r.read()
+        expect_eq(r.status, 201, "create over a kept-alive connection")
+    conn.close()
+    expect_eq(len(sim.records()), 5, "records")
+
+
+def test_token_is_required_exactly():
+    sim = Sim(token="Bearer t0k")
+    st, body, _ = sim.rest("POST", "/contacts", {"a": 1})
+    expect_eq(st, 401, "no token")
+    expect("error" in body, "401 carries a JSON error", body)
+    expect_eq(sim.rest("GET", "/contacts", headers={"Authorization": "Bearer t0"})[0],
+              401, "wrong token")
+    st, _, _ = sim.rest("POST", "/contacts", {"a": 1}, {"Authorization": "Bearer t0k"})
+    expect_eq(st, 201, "right token")
+    expect_eq(len(sim.records()), 1, "only the authorized create applied")
+    log = sim.requests()
+    expect_eq(harness.header(log[-1], "Authorization"), "Bearer t0k", "header logged")
+
+
+# --- faults ----------------------------------------------------------------
+
+
+def test_fault_503_with_retry_after():
+    sim = Sim()
+    sim.faults([{"status": 503, "retry_after": "2", "body": {"error": "busy"}}])
+    st, body, hdrs = sim.rest("POST", "/contacts", {"a": 1})
+    expect_eq((st, body, hdrs.get("retry-after")), (503, {"error": "busy"}, "2"), "503 answer")
+    expect_eq(sim.records(), {}, "a faulted request is not applied")
+    expect_eq(sim.rest("POST", "/contacts", {"a": 1})[0], 201, "the fault is used up")
+    log = sim.requests()
+    expect_eq([(r["status"], r["applied"]) for r in log], [(503, False), (201, True)], "log")
+
+
+def test_fault_422_and_match_and_times():
+    sim = Sim()
+    sim.faults([
+        {"match": {"method": "PUT", "path_prefix": "/contacts/"}, "status": 422,
+         "body": {"error": "email invalid"}, "times": 2},
+    ])
+    expect_eq(sim.rest("POST", "/contacts", {"a": 1})[0], 201, "POST does not match")
+    st, body, _ = sim.rest("PUT", "/contacts/c1", {"a": 2})
+    expect_eq((st, body), (422, {"error": "email invalid"}), "first PUT")
+    expect_eq(sim.rest("PUT", "/contacts/c1", {"a": 3})[0], 422, "second PUT")
+    expect_eq(sim.rest("PUT", "/contacts/c1", {"a": 4})[0], 200, "third PUT passes")
+    expect_eq(sim.records()["c1"]["a"], 4, "only the passing PUT applied")
+    expect_eq(sim.stats()["faults_queued"], 0, "queue drained")
+
+
+def test_fault_reset_before_is_not_applied():
+    sim = Sim()
+    sim.faults([{"reset": "before"}])
+    err = connection_error(lambda: sim.rest("POST", "/contacts", {"a": 1}))
+    expect(err is not None, "the client sees a connection error")
+    expect_eq(sim.records(), {}, "not applied")
+    log = sim.requests()
+    expect_eq((log[0]["status"], log[0]["applied"]), ("reset", False), "logged as reset")
+    expect_eq(sim.rest("POST", "/contacts", {"a": 1})[0], 201, "next request works")
+
+
+def test_fault_reset_after_is_applied_but_answer_lost():
+    sim = Sim()
+    sim.faults([{"reset": "after"}])
+    err = connection_error(lambda: sim.rest("POST", "/contacts", {"a": 1}))
+    expect(err is not None, "the client sees a connection error")
+    expect_eq(list(sim.records()), ["c1"], "applied")
+    log = sim.requests()
+    expect_eq((log[0]["status"], log[0]["applied"]), ("lost", True), "logged as lost")
+    expect_eq(sim.stats()["creates"], 1, "counted as a create")
+
+
+def test_fault_delay_exceeds_client_timeout():
+    sim = Sim()
+    sim.faults([{"delay_ms": 800}, {"delay_ms": 50}])
+    t0 = time.monotonic()
+    err = connection_error(lambda: sim.rest("POST", "/contacts", {"a": 1}, timeout=0.2))
+    expect(isinstance(err, socket.timeout), "the client times out", err)
+    expect(time.monotonic() - t0 < 0.7, "the client gave up at its timeout")
+    wait_until(lambda: sim.requests()[0]["status"] == "timeout", 5,
+               "the slow request to be logged as a timeout")
+    expect_eq(list(sim.records()), ["c1"], "a slow request is still applied")
+    t0 = time.monotonic()
+    st, _, _ = sim.rest("POST", "/contacts", {"a": 2}, timeout=5)
+    expect_eq(st, 201, "a short delay answers normally")
+    expect(time.monotonic() - t0 >= 0.05, "the delay happened")
+
+
+def test_control_api_is_never_faulted():
+    sim = Sim()
+    sim.faults([{"status": 500, "times": 3}])
+    expect_eq(sim.records(), {}, "control call works while faults are queued")
+    expect_eq(sim.stats()["faults_queued"], 1, "control calls do not consume faults")
+    st, _, _ = sim.rest("POST", "/_sim/faults", {"bogus": 1})
+    expect_eq(st, 400, "an invalid fault is refused")
+
+
+def run_random(sim, seed):
+    sim.reset()
+    sim.random(seed, 0.5, ["503", "429", "reset_before", "lost", "slow"], slow_ms=20)
+    for i in range(30):
+        connection_error(lambda: sim.rest("POST", "/contacts", {"n": i}, timeout=5))
+    return [r["status"] for r in sim.requests()]
+
+
+def test_random_faults_are_reproducible_from_the_seed():
+    seed = harness.seed()
+    sim = Sim()
+    a = run_random(sim, seed)
+    b = run_random(sim, seed)
+    expect_eq(a, b, "same seed, same answers")
+    kinds = set(a)
+    expect(len(kinds) >= 3, "a mix of answers at rate 0.5", a)
+    c = run_random(sim, seed + 1)
+    expect(a != c, "another seed gives another sequence", a, c)
+    sim.random(seed, 0)
+    expect_eq(sim.rest("POST", "/contacts", {})[0], 201, "rate 0 turns faults off")
+    s = sim.stats()
+    expect(s["status"].get("201", 0) >= 1, "stats count statuses", s)
+
+
+# --- webhooks --------------------------------------------------------------
+
+
+def test_echo_webhooks_follow_every_write():
+    lis = Listener(status=202)
+    sim = Sim(echo_url=lis.url + "/webhooks/crm")
+    sim.rest("POST", "/contacts", {"a": 1})
+    sim.rest("PUT", "/contacts/c1", {"a": 2})
+    sim.faults([{"status": 503}])
+    sim.rest("PUT", "/contacts/c1", {"a": 3})  # not applied: no echo
+    sim.rest("DELETE", "/contacts/c1")
+    got = wait_until(lambda: len(lis.got()) >= 3 and lis.got(), 5, "three echoes")
+    expect_eq([g["path"] for g in got], ["/webhooks/crm"] * 3, "echo path")
+    expect_eq([g["headers"]["x-sim-event"] for g in got],
+              ["created", "updated", "deleted"], "echo events in order")
+    bodies = [json.loads(g["body"]) for g in got]
+    expect_eq([b.get("a") for b in bodies], [1, 2, 2], "echo bodies are the stored records")
+    expect_eq(bodies[2].get("deleted"), True, "a delete echo is marked")
+    expect(all(g["headers"].get("x-sim-delivery") for g in got), "delivery ids")
+    wait_until(lambda: sim.stats()["echo_sent"] == 3, 5, "echo_sent = 3")
+
+
+SECRET = "s3cret"
+TEMPLATE = "{timestamp}.{body}"
+
+
+def shop_sim(url):
+    return Sim(resource="customers", webhook_url=url, webhook_secret=SECRET,
+               signature_header="X-Shop-Signature", timestamp_header="X-Shop-Timestamp",
+               delivery_header="X-Shop-Delivery", template=TEMPLATE, prefix="sha256=",
+               envelope="customer", event_key="event")
+
+
+def test_change_sends_a_signed_webhook():
+    lis = Listener(status=202, answer={"status": "accepted"})
+    sim = shop_sim(lis.url + "/webhooks/shop")
+    out = sim.change("1001", {"email": "ADA@Example.com", "first_name": "Ada"},
+                     event="customer.created")
+    expect_eq((out["status"], out["body"]), (202, {"status": "accepted"}), "concord's answer")
+    got = lis.got()
+    expect_eq(len(got), 1, "one webhook")
+    g = got[0]
+    h = g["headers"]
+    expect_eq(g["path"], "/webhooks/shop", "webhook path")
+    expect_eq(h["content-type"], "application/json", "content type")
+    expect_eq(h["x-shop-delivery"], out["delivery_id"], "delivery id header")
+    ts = h["x-shop-timestamp"]
+    expect(abs(int(ts) - time.time()) < 60, "timestamp is now", ts)
+    want = harness.sign_hmac(SECRET, g["body"], ts, TEMPLATE, "sha256=")
+    expect_eq(h["x-shop-signature"], want, "signature")
+    body = json.loads(g["body"])
+    expect_eq(body["event"], "customer.created", "event")
+    expect_eq(body["customer"]["email"], "ADA@Example.com", "enveloped record")
+    expect_eq(sim.records()["1001"]["first_name"], "Ada", "stored locally")
+
+    out2 = sim.change("1001", {"phone": "5"}, delivery_id="d-2")
+    expect_eq(out2["delivery_id"], "d-2", "given delivery id")
+    body2 = json.loads(lis.got()[1]["body"])
+    expect_eq(body2["event"], "customer.updated", "default event of an existing record")
+    expect_eq((body2["customer"]["phone"], body2["customer"]["first_name"]), ("5", "Ada"),
+              "a change merges")
+
+    out3 = sim.resend("d-2")
+    expect_eq(out3["status"], 202, "resend answered")
+    expect_eq(lis.got()[2]["body"], lis.got()[1]["body"], "resend is byte for byte")
+    expect_eq(lis.got()[2]["headers"]["x-shop-signature"],
+              lis.got()[1]["headers"]["x-shop-signature"], "resend keeps the signature")
+
+    sim.delete("1001")
+    body4 = json.loads(lis.got()[3]["body"])
+    expect_eq(body4["event"], "customer.deleted", "delete event")
+    expect_eq(body4["customer"]["id"], "1001", "deleted record")
+    expect_eq(sim.records(), {}, "deleted locally")
+
+    out5 = sim.send_raw('{"forged": true}', {"X-Shop-Signature": "sha256=00"})
+    expect_eq(out5["status"], 202, "send_raw answer")
+    expect_eq((lis.got()[4]["body"], lis.got()[4]["headers"]["x-shop-signature"]),
+              (b'{"forged": true}', "sha256=00"), "send_raw sends as is")
+    expect_eq(sim.stats()["webhooks_sent"], 5, "webhooks counted")
+
+
+def test_change_reports_an_unreachable_concord():
+    sim = shop_sim("http://127.0.0.1:%d/webhooks/shop" % harness.free_port())
+    out = sim.change("1", {"a": 1})
+    expect_eq(out["status"], None, "no status")
+    expect("error" in out, "an error is reported", out)
+    expect_eq(sim.records()["1"]["a"], 1, "stored anyway")
+
+
+def test_sign_hmac_matches_a_known_vector():
+    # RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+    sig = harness.sign_hmac("Jefe", b"what do ya want for nothing?")
+    expect_eq(sig, "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843",
+              "HMAC-SHA256")
+    expect_eq(harness.sign_hmac("Jefe", b"nothing?", 0, "what do ya want for {body}", "p="),
+              "p=" + sig, "template and prefix")
+    # A body holding the text "{timestamp}" is signed as is.
+    a = harness.sign_hmac("k", b"{timestamp}", 7, "{timestamp}.{body}")
+    expect_eq(a, harness.sign_hmac("k", b"7.{timestamp}", 0, "{body}"), "one-pass template")
+
+
+# --- the harness itself, with a stand-in for concord -----------------------
+
+FAKE_CONCORD = r'''#!/usr/bin/python3
+import http.server, json, os, re, signal, sys
+args = sys.argv[1:]
+cfg = args[args.index("-c") + 1]
+if args[0] == "run":
+    text = open(cfg).read()
+    host, port = re.search(r"^listen: (\S+)", text, re.M).group(1).rsplit(":", 1)
+    class H(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        def log_message(self, *a): pass
+        def answer(self, st, obj):
+            d = json.dumps(obj).encode()
+            self.send_response(st)
+            self.send_header("Content-Length", str(len(d)))
+            self.end_headers()
+            self.wfile.write(d)
+        def do_GET(self):
+            self.answer(200, {"status": "ok"} if self.path == "/healthz" else {})
+        def do_POST(self):
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            print("webhook", self.path, os.environ.get("FAKE_SECRET"), flush=True)
+            self.answer(202, {"status": "accepted"})
+    srv = http.server.HTTPServer((host, int(port)), H)
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(3))
+    print("listening", flush=True)
+    srv.serve_forever()
+elif args[0] == "status":
+    if "--json" in args:
+        print(json.dumps({"systems": [{"name": "crm", "backlog": 0, "in_flight": 0}]}))
+    else:
+        print("crm ok")
+else:
+    print("unknown command", args[0], file=sys.stderr)
+    sys.exit(2)
+'''
+
+CONFIG = """listen: 127.0.0.1:{port}
+store: sqlite:{dir}/x.db
+note: {jq: '.a'} "{timestamp}.{body}" {name}
+"""
+
+
+def with_fake_concord():
+    d = tempfile.mkdtemp(prefix="concord-fake-", dir="/tmp")
+    path = os.path.join(d, "concord")
+    with open(path, "w") as f:
+        f.write(FAKE_CONCORD)
+    os.chmod(path, 0o755)
+    return path
+
+
+def test_concord_process_handling_with_a_stand_in():
+    old = os.environ.get("CONCORD_BIN")
+    fake = with_fake_concord()
+    os.environ["CONCORD_BIN"] = fake
+    try:
+        c = harness.Concord(CONFIG, {"name": "demo"}, env={"FAKE_SECRET": "xyz"})
+        text = open(c.path).read()
+        expect("{jq: '.a'}" in text and '"{timestamp}.{body}"' in text,
+               "foreign braces kept", text)
+        expect("demo" in text and c.dir in text, "placeholders filled", text)
+        expect_eq(c.listen, "127.0.0.1:%d" % c.values["port"], "listen parsed")
+        c.start()
+        expect(c.running(), "running")
+        st, body = c.post_webhook("/webhooks/shop", b"{}", {"X-A": "1"})
+        expect_eq((st, body), (202, {"status": "accepted"}), "post_webhook")
+        wait_until(lambda: "webhook /webhooks/shop xyz" in c.log_text(), 5, "the log line")
+        expect_eq(c.cli("status")[1], "crm ok\n", "cli")
+        expect_eq(c.cli_json("status")["systems"][0]["name"], "crm", "cli_json")
+        c.wait_settled(5)
+        rc, _, err = c.cli("bogus", check=False)
+        expect_eq(rc, 2, "cli without check returns the code")
+        try:
+            c.cli("bogus")
+            raise AssertionError("cli with check did not raise")
+        except AssertionError as e:
+            expect("exited 2" in str(e), "check raises with the exit code", str(e))
+        expect_eq(c.stop(), 3, "stop returns the exit code")
+        expect(not c.running(), "stopped")
+        c.start()
+        expect_eq(c.kill9(), -9, "kill9")
+        c.start()  # restart after a crash in the same directory
+    finally:
+        shutil.rmtree(os.path.dirname(fake), ignore_errors=True)
+        if old is None:
+            os.environ.pop("CONCORD_BIN", None)
+        else:
+            os.environ["CONCORD_BIN"] = old
+
+
+def test_concord_start_reports_an_early_exit():
+    old = os.environ.get("CONCORD_BIN")
+    os.environ["CONCORD_BIN"] = "/bin/false"
+    try:
+        c = harness.Concord("listen: 127.0.0.1:{port}\n")
+        try:
+            c.start()
+            raise AssertionError("start did not fail")
+        except AssertionError as e:
+            expect("exited with 1" in str(e), "the exit is reported", str(e))
+    finally:
+        if old is None:
+            os.environ.pop("CONCORD_BIN", None)
+        else:
+            os.environ["CONCORD_BIN"] = old
+
+
+RUNNER_SCRIPT = """
+import sys
+sys.path.insert(0, %r)
+import harness
+def test_good():
+    harness.cleanup(harness.Sim())
+def test_bad():
+    s = harness.Sim()
+    harness.wait_until(lambda: False, 0.1, "the impossible")
+def test_third():
+    pass
+harness.run_tests(globals())
+"""
+
+
+def test_runner_reports_and_cleans_up():
+    here = os.path.dirname(os.path.abspath(__file__))
+    p = subprocess.run([harness.PYTHON, "-c", RUNNER_SCRIPT % here],
+                       capture_output=True, timeout=60)
+    out = p.stdout.decode()
+    expect_eq(p.returncode, 1, "exit code with a failure")
+    lines = out.splitlines()
+    expect(any(line.startswith("ok test_good") for line in lines), "ok line", out)
+    expect(any(line.startswith("FAIL test_bad: timed out after 0.1s waiting for the impossible")
+               for line in lines), "FAIL line names what", out)
+    expect(any(line.startswith("ok test_third") for line in lines), "runs on after a failure", out)
+    expect_eq(lines[-1], "2 passed, 1 failed", "summary line")
+    p = subprocess.run([harness.PYTHON, "-c", RUNNER_SCRIPT % here, "test_third"],
+                       capture_output=True, timeout=60)
+    expect_eq((p.returncode, p.stdout.decode().splitlines()[-1]), (0, "1 passed, 0 failed"),
+              "one test by name")
+
+
+if __name__ == "__main__":
+    harness.run_tests(globals())

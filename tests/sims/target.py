@@ -1,0 +1,720 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""A scriptable REST system on 127.0.0.1 with fault injection.
+
+One process simulates one external system: a JSON resource with create,
+update, read and delete, a log of every request it received, faults that a
+test queues or draws from a seeded random source, webhooks that it sends to
+concord as if a person changed a record, and echo webhooks that it sends after
+concord wrote to it. The control API lives under /_sim/; it is never logged
+and never faulted. tests/sims/README.md lists every option and endpoint.
+
+Standard library only. Prints "ready PORT" on stdout once it listens.
+"""
+
+import argparse
+import hashlib
+import hmac
+import http.client
+import http.server
+import io
+import json
+import queue
+import random
+import re
+import select
+import socket
+import struct
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+
+MAX_BODY = 16 * 1024 * 1024
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def render_template(template, timestamp, body):
+    """Replaces {timestamp} and {body} in one pass, so a body that happens to
+    contain the text "{timestamp}" is not rewritten."""
+
+    def sub(m):
+        return timestamp if m.group(1) == "timestamp" else body
+
+    return re.sub(r"\{(timestamp|body)\}", sub, template)
+
+
+def sign(secret, template, timestamp, body, prefix):
+    msg = render_template(template, timestamp, body)
+    mac = hmac.new(secret.encode(), msg.encode(), hashlib.sha256).hexdigest()
+    return prefix + mac
+
+
+def post(url, body_bytes, headers, timeout=10.0):
+    """POSTs to url; returns (status, parsed JSON or text). Raises OSError or
+    http.client.HTTPException when the connection fails."""
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
+    try:
+        path = u.path or "/"
+        if u.query:
+            path += "?" + u.query
+        conn.request("POST", path, body=body_bytes, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, decode_body(data)
+    finally:
+        conn.close()
+
+
+def decode_body(data):
+    if not data:
+        return None
+    text = data.decode("utf-8", "replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class Fault:
+    """One fault action; see README.md for the keys."""
+
+    def __init__(self, spec):
+        if not isinstance(spec, dict):
+            raise ValueError("a fault action is a JSON object")
+        self.spec = spec
+        self.match = spec.get("match") or {}
+        self.times = int(spec.get("times", 1))
+        if not isinstance(self.match, dict):
+            raise ValueError("match must be an object")
+        reset = spec.get("reset")
+        if reset not in (None, "before", "after"):
+            raise ValueError('reset must be "before" or "after"')
+        if "status" not in spec and reset is None and "delay_ms" not in spec:
+            raise ValueError("a fault needs status, reset or delay_ms")
+
+    def matches(self, method, path):
+        m = self.match.get("method")
+        if m and m.upper() != method:
+            return False
+        p = self.match.get("path_prefix")
+        if p and not path.startswith(p):
+            return False
+        return True
+
+
+class State:
+    """Everything the simulator holds; every access goes through self.lock."""
+
+    def __init__(self, opts):
+        self.opts = opts
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        self.records = {}  # id -> record, in creation order
+        self.log = []
+        self.faults = []
+        self.rng = None
+        self.rate = 0.0
+        self.kinds = []
+        self.slow_ms = 1500
+        self.random_retry_after = None
+        self.next_id = 1
+        self.last_ms = 0
+        self.idem = {}  # idempotency key -> record id
+        self.sent = {}  # delivery id -> (body bytes, headers) of webhooks sent
+        self.stats = {
+            "requests": 0,
+            "creates": 0,
+            "updates": 0,
+            "deletes": 0,
+            "status": {},
+            "faults": 0,
+            "echo_sent": 0,
+            "echo_failed": 0,
+            "webhooks_sent": 0,
+        }
+
+    def stamp(self):
+        # Strictly increasing, so two writes in one millisecond still order.
+        t = max(now_ms(), self.last_ms + 1)
+        self.last_ms = t
+        return t
+
+    def new_id(self):
+        while True:
+            rid = "%s%d" % (self.opts.id_prefix, self.next_id)
+            self.next_id += 1
+            if rid not in self.records:
+                return rid
+
+    def pick_fault(self, method, path):
+        """Returns the fault for this request, or None. Called under lock."""
+        for i, f in enumerate(self.faults):
+            if f.matches(method, path):
+                f.times -= 1
+                if f.times <= 0:
+                    del self.faults[i]
+                return dict(f.spec)
+        if self.rng is not None and self.rate > 0 and self.kinds:
+            if self.rng.random() < self.rate:
+                kind = self.rng.choice(self.kinds)
+                return self.random_fault(kind)
+        return None
+
+    def random_fault(self, kind):
+        if kind in ("503", "429", "500", "502", "504", "408"):
+            f = {"status": int(kind), "body": {"error": "random %s" % kind}}
+            if self.random_retry_after is not None and kind in ("503", "429"):
+                f["retry_after"] = str(self.random_retry_after)
+            return f
+        if kind == "reset_before":
+            return {"reset": "before"}
+        if kind == "lost":
+            return {"reset": "after"}
+        if kind == "slow":
+            return {"delay_ms": self.slow_ms}
+        return None
+
+
+class Echoer:
+    """Sends echo webhooks in order from one background thread."""
+
+    def __init__(self, url, state):
+        self.url = url
+        self.state = state
+        self.q = queue.Queue()
+        t = threading.Thread(target=self.run, daemon=True)
+        t.start()
+
+    def send(self, event, record):
+        self.q.put((event, record))
+
+    def run(self):
+        while True:
+            event, record = self.q.get()
+            body = json.dumps(record, sort_keys=True).encode()
+            headers = {
+                "Content-Type": "application/json",
+                "X-Sim-Delivery": str(uuid.uuid4()),
+                "X-Sim-Event": event,
+            }
+            try:
+                post(self.url, body, headers)
+                ok = True
+            except (OSError, http.client.HTTPException):
+                ok = False
+            with self.state.lock:
+                self.state.stats["echo_sent" if ok else "echo_failed"] += 1
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "concord-sim/1"
+    # Headers and body leave in one segment: with Nagle on, a client's
+    # delayed ACK would add 40 ms to every answer.
+    disable_nagle_algorithm = True
+    wbufsize = -1
+
+    def handle_expect_100(self):
+        # With a buffered wfile the "100 Continue" must be pushed out, or a
+        # client such as libcurl waits a second before sending its body.
+        ok = super().handle_expect_100()
+        self.wfile.flush()
+        return ok
+
+    def log_message(self, fmt, *args):
+        if self.server.opts.verbose:
+            sys.stderr.write("sim %d: %s\n" % (self.server.opts.port, fmt % args))
+
+    # --- plumbing -----------------------------------------------------------
+
+    def do_GET(self):
+        self.dispatch()
+
+    def do_POST(self):
+        self.dispatch()
+
+    def do_PUT(self):
+        self.dispatch()
+
+    def do_PATCH(self):
+        self.dispatch()
+
+    def do_DELETE(self):
+        self.dispatch()
+
+    def read_body(self):
+        te = self.headers.get("Transfer-Encoding", "")
+        if "chunked" in te.lower():
+            out = b""
+            while True:
+                line = self.rfile.readline(1024)
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return out
+                if len(out) + size > MAX_BODY:
+                    raise ValueError("body too large")
+                out += self.rfile.read(size)
+                self.rfile.readline(1024)
+        n = int(self.headers.get("Content-Length") or 0)
+        if n < 0 or n > MAX_BODY:
+            raise ValueError("bad Content-Length")
+        return self.rfile.read(n) if n else b""
+
+    def send_json(self, status, obj, extra_headers=None):
+        data = b"" if obj is None else json.dumps(obj).encode()
+        self.send_response(status)
+        if obj is not None:
+            self.send_header("Content-Type", "application/json")
+        for k, v in (extra_headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if data:
+            self.wfile.write(data)
+        self.wfile.flush()
+
+    def reset_connection(self):
+        """Drops the connection with an RST: SO_LINGER 0, then close. The
+        handler's files hold references to the socket, so they go first."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+        except OSError:
+            pass
+        for f in (self.rfile, self.wfile):
+            try:
+                f.close()
+            except (OSError, ValueError):
+                pass
+        try:
+            self.connection.close()
+        except OSError:
+            pass
+        # BaseHTTPRequestHandler flushes and closes these after we return.
+        self.rfile, self.wfile = io.BytesIO(), io.BytesIO()
+
+    def peer_gone(self):
+        """True when the client has closed its end (it timed out while we
+        slept). Only meaningful when no further request is pipelined."""
+        try:
+            r, _, _ = select.select([self.connection], [], [], 0)
+            if not r:
+                return False
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
+    def dispatch(self):
+        split = urllib.parse.urlsplit(self.path)
+        if split.path.startswith("/_sim/"):
+            self.control(split)
+        else:
+            self.rest(split)
+
+    # --- the REST resource --------------------------------------------------
+
+    def rest(self, split):
+        st = self.server.state
+        opts = self.server.opts
+        method = self.command
+        path = split.path
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        with st.lock:
+            st.stats["requests"] += 1
+            entry = {
+                "seq": len(st.log) + 1,
+                "time": time.time(),
+                "method": method,
+                "path": self.path,
+                "headers": headers,
+                "body": None,
+                "status": None,
+                "applied": False,
+            }
+            st.log.append(entry)
+            fault = st.pick_fault(method, path)
+            if fault:
+                st.stats["faults"] += 1
+                entry["fault"] = fault
+
+        def finish(status, applied=None):
+            with st.lock:
+                entry["status"] = status
+                if applied is not None:
+                    entry["applied"] = applied
+                key = str(status)
+                st.stats["status"][key] = st.stats["status"].get(key, 0) + 1
+
+        if fault and fault.get("reset") == "before" and not fault.get("delay_ms"):
+            finish("reset", False)
+            self.reset_connection()
+            return
+        try:
+            raw = self.read_body()
+        except (ValueError, OSError):
+            finish(400, False)
+            self.send_json(400, {"error": "unreadable request body"})
+            self.close_connection = True
+            return
+        body = None
+        parse_error = None
+        if raw:
+            text = raw.decode("utf-8", "replace")
+            try:
+                body = json.loads(text)
+            except ValueError as e:
+                body = text
+                parse_error = str(e)
+        with st.lock:
+            entry["body"] = body
+
+        gone = False
+        if fault and fault.get("delay_ms"):
+            time.sleep(float(fault["delay_ms"]) / 1000.0)
+            gone = self.peer_gone()
+        if fault and fault.get("reset") == "before":
+            finish("reset", False)
+            self.reset_connection()
+            return
+        if fault and "status" in fault:
+            status = int(fault["status"])
+            extra = {}
+            if fault.get("retry_after") is not None:
+                extra["Retry-After"] = str(fault["retry_after"])
+            for k, v in (fault.get("headers") or {}).items():
+                extra[k] = str(v)
+            obj = fault.get("body", {"error": "injected %d" % status})
+            if gone:
+                finish("timeout", False)
+                self.close_connection = True
+                return
+            finish(status, False)
+            self.send_json(status, obj, extra)
+            return
+
+        if opts.token is not None and self.headers.get("Authorization") != opts.token:
+            finish(401, False)
+            self.send_json(401, {"error": "missing or wrong Authorization"})
+            return
+        if method in ("POST", "PUT", "PATCH"):
+            if parse_error is not None or not isinstance(body, dict):
+                finish(400, False)
+                why = parse_error or "the body must be a JSON object"
+                self.send_json(400, {"error": "malformed JSON body: " + why})
+                return
+
+        status, obj, event, record = self.apply(method, split, body)
+        applied = event is not None
+        if fault and fault.get("reset") == "after":
+            finish("lost", applied)
+            self.reset_connection()
+        elif gone:
+            finish("timeout", applied)
+            self.close_connection = True
+        else:
+            finish(status, applied)
+            try:
+                self.send_json(status, obj)
+            except OSError:
+                pass
+        if applied and self.server.echoer is not None:
+            self.server.echoer.send(event, record)
+
+    def apply(self, method, split, body):
+        """Carries out one REST request. Returns (status, answer, event,
+        record) where event is None when nothing was written."""
+        st = self.server.state
+        opts = self.server.opts
+        parts = [p for p in split.path.split("/") if p]
+        if not parts or parts[0] != opts.resource or len(parts) > 2:
+            return 404, {"error": "no such path"}, None, None
+        rid = urllib.parse.unquote(parts[1]) if len(parts) == 2 else None
+        with st.lock:
+            if rid is None and method == "GET":
+                q = urllib.parse.parse_qs(split.query)
+                out = []
+                for r in st.records.values():
+                    if all(str(r.get(k)) == v[-1] for k, v in q.items()):
+                        out.append(r)
+                return 200, {"data": out}, None, None
+            if rid is None and method == "POST":
+                key = None
+                if opts.idempotency_header:
+                    key = self.headers.get(opts.idempotency_header)
+                if key and key in st.idem and st.idem[key] in st.records:
+                    return 201, st.records[st.idem[key]], None, None
+                rec = dict(body)
+                rec["id"] = st.new_id()
+                rec["updated_at"] = st.stamp()
+                st.records[rec["id"]] = rec
+                if key:
+                    st.idem[key] = rec["id"]
+                st.stats["creates"] += 1
+                return 201, rec, "created", dict(rec)
+            if rid is None:
+                return 405, {"error": "method not allowed"}, None, None
+            cur = st.records.get(rid)
+            if method == "GET":
+                if cur is None:
+                    return 404, {"error": "not found"}, None, None
+                return 200, cur, None, None
+            if method in ("PUT", "PATCH"):
+                if cur is None:
+                    return 404, {"error": "not found"}, None, None
+                rec = dict(body) if method == "PUT" else dict(cur, **body)
+                rec["id"] = rid
+                rec["updated_at"] = st.stamp()
+                st.records[rid] = rec
+                st.stats["updates"] += 1
+                return 200, rec, "updated", dict(rec)
+            if method == "DELETE":
+                if cur is None:
+                    return 404, {"error": "not found"}, None, None
+                del st.records[rid]
+                st.stats["deletes"] += 1
+                gone = dict(cur, deleted=True)
+                return 204, None, "deleted", gone
+            return 405, {"error": "method not allowed"}, None, None
+
+    # --- the control API ----------------------------------------------------
+
+    def control(self, split):
+        st = self.server.state
+        name = split.path[len("/_sim/"):]
+        try:
+            raw = self.read_body()
+            arg = json.loads(raw) if raw else None
+        except ValueError as e:
+            self.send_json(400, {"error": "bad control request: %s" % e})
+            return
+        q = urllib.parse.parse_qs(split.query)
+        try:
+            fn = getattr(self, "ctl_%s_%s" % (self.command.lower(), name), None)
+            if fn is None:
+                self.send_json(404, {"error": "no control endpoint %s %s" % (self.command, name)})
+                return
+            status, obj = fn(arg, q)
+        except (ValueError, TypeError, KeyError) as e:
+            status, obj = 400, {"error": "bad control request: %s" % e}
+        self.send_json(status, obj)
+
+    def ctl_get_requests(self, arg, q):
+        since = int(q.get("since", ["0"])[-1])
+        with self.server.state.lock:
+            return 200, [dict(e) for e in self.server.state.log if e["seq"] > since]
+
+    def ctl_get_records(self, arg, q):
+        with self.server.state.lock:
+            return 200, dict(self.server.state.records)
+
+    def ctl_get_stats(self, arg, q):
+        st = self.server.state
+        with st.lock:
+            out = json.loads(json.dumps(st.stats))
+            out["records"] = len(st.records)
+            out["faults_queued"] = len(st.faults)
+            return 200, out
+
+    def ctl_post_reset(self, arg, q):
+        with self.server.state.lock:
+            self.server.state.reset()
+        return 200, {"status": "reset"}
+
+    def ctl_post_faults(self, arg, q):
+        if isinstance(arg, dict):
+            arg = [arg]
+        if not isinstance(arg, list):
+            raise ValueError("expected a JSON list of fault actions")
+        faults = [Fault(a) for a in arg]
+        with self.server.state.lock:
+            self.server.state.faults.extend(faults)
+            n = len(self.server.state.faults)
+        return 200, {"queued": n}
+
+    def ctl_post_random(self, arg, q):
+        arg = arg or {}
+        kinds = list(arg.get("kinds") or ["503", "429", "reset_before", "lost", "slow"])
+        known = {"503", "429", "500", "502", "504", "408", "reset_before", "lost", "slow"}
+        bad = [k for k in kinds if k not in known]
+        if bad:
+            raise ValueError("unknown fault kinds %s" % bad)
+        st = self.server.state
+        with st.lock:
+            st.rate = float(arg.get("rate", 0))
+            st.kinds = kinds
+            st.slow_ms = int(arg.get("slow_ms", 1500))
+            st.random_retry_after = arg.get("retry_after")
+            st.rng = random.Random(arg.get("seed", 0)) if st.rate > 0 else None
+        return 200, {"rate": st.rate}
+
+    def ctl_post_change(self, arg, q):
+        return self.change(arg, delete=False)
+
+    def ctl_post_delete(self, arg, q):
+        return self.change(arg, delete=True)
+
+    def change(self, arg, delete):
+        """A person changed (or deleted) a record in this system: store it,
+        then tell concord by webhook."""
+        st = self.server.state
+        opts = self.server.opts
+        if not isinstance(arg, dict) or "id" not in arg:
+            raise ValueError('expected {"id": ..., "record": {...}}')
+        rid = str(arg["id"])
+        with st.lock:
+            cur = st.records.get(rid)
+            if delete:
+                rec = dict(cur) if cur else {"id": rid}
+                st.records.pop(rid, None)
+                event = arg.get("event") or opts.event_prefix + ".deleted"
+            else:
+                patch = arg.get("record") or {}
+                if not isinstance(patch, dict):
+                    raise ValueError("record must be an object")
+                rec = dict(cur or {}, **patch)
+                rec["id"] = rid
+                rec["updated_at"] = st.stamp()
+                st.records[rid] = rec
+                default = ".updated" if cur else ".created"
+                event = arg.get("event") or opts.event_prefix + default
+        delivery = str(arg.get("delivery_id") or uuid.uuid4())
+        out = {"status": None, "body": None, "delivery_id": delivery,
+               "event": event, "record": rec}
+        if not opts.webhook_url or arg.get("send") is False:
+            return 200, out
+        if opts.envelope:
+            payload = {opts.event_key: event, opts.envelope: rec}
+        else:
+            payload = rec
+        body = json.dumps(payload).encode()
+        headers = {"Content-Type": "application/json"}
+        if opts.delivery_header:
+            headers[opts.delivery_header] = delivery
+        ts = str(int(time.time()))
+        if opts.timestamp_header:
+            headers[opts.timestamp_header] = ts
+        if opts.webhook_secret is not None and opts.signature_header:
+            headers[opts.signature_header] = sign(
+                opts.webhook_secret, opts.template, ts, body.decode(), opts.prefix
+            )
+        with st.lock:
+            st.sent[delivery] = (body, headers)
+        return 200, self.send_webhook(body, headers, out)
+
+    def send_webhook(self, body, headers, out):
+        try:
+            status, answer = post(self.server.opts.webhook_url, body, headers)
+            out["status"], out["body"] = status, answer
+        except (OSError, http.client.HTTPException) as e:
+            out["error"] = "%s: %s" % (type(e).__name__, e)
+        with self.server.state.lock:
+            self.server.state.stats["webhooks_sent"] += 1
+        return out
+
+    def ctl_post_resend(self, arg, q):
+        """Sends a webhook sent before again, byte for byte: a sender's retry."""
+        delivery = str(arg["delivery_id"])
+        with self.server.state.lock:
+            sent = self.server.state.sent.get(delivery)
+        if sent is None:
+            return 404, {"error": "no webhook sent with delivery id %s" % delivery}
+        if not self.server.opts.webhook_url:
+            raise ValueError("no --webhook-url")
+        body, headers = sent
+        return 200, self.send_webhook(body, headers, {"delivery_id": delivery})
+
+    def ctl_post_send_raw(self, arg, q):
+        if not isinstance(arg, dict):
+            raise ValueError('expected {"body": "...", "headers": {...}}')
+        url = arg.get("url") or self.server.opts.webhook_url
+        if not url:
+            raise ValueError("no --webhook-url and no url given")
+        body = arg.get("body", "")
+        if not isinstance(body, str):
+            body = json.dumps(body)
+        headers = {str(k): str(v) for k, v in (arg.get("headers") or {}).items()}
+        out = {"status": None, "body": None}
+        try:
+            out["status"], out["body"] = post(url, body.encode(), headers)
+        except (OSError, http.client.HTTPException) as e:
+            out["error"] = "%s: %s" % (type(e).__name__, e)
+        with self.server.state.lock:
+            self.server.state.stats["webhooks_sent"] += 1
+        return 200, out
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        # A client that vanished mid-answer is an expected event here.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, BrokenPipeError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description="scriptable REST target for concord tests")
+    p.add_argument("--port", type=int, required=True, help="0 picks a free port")
+    p.add_argument("--resource", default="contacts")
+    p.add_argument("--id-prefix", default=None,
+                   help="prefix of assigned ids (default: the resource's first letter)")
+    p.add_argument("--token", default=None,
+                   help="require exactly this Authorization header")
+    p.add_argument("--idempotency-header", default=None,
+                   help="a repeated POST with the same value of this header creates once")
+    p.add_argument("--echo-url", default=None)
+    p.add_argument("--webhook-url", default=None)
+    p.add_argument("--webhook-secret", default=None)
+    p.add_argument("--signature-header", default=None)
+    p.add_argument("--timestamp-header", default=None)
+    p.add_argument("--delivery-header", default=None)
+    p.add_argument("--template", default="{body}")
+    p.add_argument("--prefix", default="")
+    p.add_argument("--envelope", default=None)
+    p.add_argument("--event-key", default="event")
+    p.add_argument("--event-prefix", default=None,
+                   help="event names are PREFIX.created/updated/deleted "
+                        "(default: the resource without a trailing s)")
+    p.add_argument("--verbose", action="store_true")
+    opts = p.parse_args(argv)
+    if opts.id_prefix is None:
+        opts.id_prefix = opts.resource[:1] or "r"
+    if opts.event_prefix is None:
+        r = opts.resource
+        opts.event_prefix = r[:-1] if r.endswith("s") and len(r) > 1 else r
+    return opts
+
+
+def main(argv):
+    opts = parse_args(argv)
+    server = Server(("127.0.0.1", opts.port), Handler)
+    opts.port = server.server_address[1]
+    server.opts = opts
+    server.state = State(opts)
+    server.echoer = Echoer(opts.echo_url, server.state) if opts.echo_url else None
+    sys.stdout.write("ready %d\n" % opts.port)
+    sys.stdout.flush()
+    try:
+        server.serve_forever(poll_interval=0.1)
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,480 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * tests/unit/test_config.c — the config loader (src/config/): the quickstart
+ * example loads with every default and reference filled in, and the golden
+ * files under tests/unit/golden/config/ give the exact report of
+ * config_check() for broken configs.
+ *
+ * Golden files: for each NAME.yaml, NAME.expected holds the report with the
+ * directory part of the path removed, so each line reads
+ * "NAME.yaml:LINE:COL: message". They run with CONCORD_TEST_TOKEN and
+ * CONCORD_TEST_SIG set and CONCORD_TEST_UNSET unset. Set
+ * CONCORD_UPDATE_GOLDEN=1 to rewrite the .expected files (then read the diff).
+ */
+/* link: config */
+
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "check.h"
+#include "config/config.h"
+#include "core/error.h"
+
+#define GOLDEN_SECRET "golden-Secret-Value-93f1"
+
+static char *
+read_all(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    char *data;
+    long size;
+
+    if (f == NULL)
+        return NULL;
+    CHECK(fseek(f, 0, SEEK_END) == 0);
+    size = ftell(f);
+    CHECK(size >= 0);
+    CHECK(fseek(f, 0, SEEK_SET) == 0);
+    data = malloc((size_t)size + 1);
+    CHECK(data != NULL);
+    CHECK(fread(data, 1, (size_t)size, f) == (size_t)size);
+    data[size] = '\0';
+    fclose(f);
+    return data;
+}
+
+static const struct config_map_entry *
+entry(const struct config_map *m, const char *target)
+{
+    for (size_t i = 0; i < m->entry_count; i++) {
+        if (strcmp(m->entries[i].target, target) == 0)
+            return &m->entries[i];
+    }
+    return NULL;
+}
+
+static struct config *
+load_quickstart(void)
+{
+    char path[4096];
+    struct config *cfg = NULL;
+    struct error err = {0};
+
+    CHECK_EQ(setenv("SHOP_WEBHOOK_SECRET", "whsec-test", 1), 0);
+    CHECK_EQ(setenv("CRM_TOKEN", "Bearer crm-test", 1), 0);
+    (void)snprintf(path, sizeof(path), "%s/examples/quickstart/concord.yaml", check_source_dir());
+    if (config_load(path, &cfg, &err) != 0)
+        fprintf(stderr, "%s\n", err.msg);
+    CHECK(cfg != NULL);
+    return cfg;
+}
+
+static void
+quickstart_loads(void)
+{
+    struct config *cfg = load_quickstart();
+    const struct config_system *shop = config_system_find(cfg, "shop");
+    const struct config_system *crm = config_system_find(cfg, "crm");
+
+    CHECK_STR_EQ(cfg->listen, "127.0.0.1:8480");
+    CHECK(strncmp(cfg->store_url, "sqlite:/", 8) == 0); /* made absolute */
+    CHECK(strstr(cfg->store_url, "/examples/quickstart/quickstart.db") != NULL);
+    CHECK_EQ(cfg->system_count, 2);
+    CHECK(shop != NULL && crm != NULL);
+    CHECK_STR_EQ(shop->base_url, "http://127.0.0.1:8481");
+    CHECK_EQ(shop->kind, CONFIG_SYSTEM_HTTP);
+    CHECK_EQ(shop->timeout_ms, 10000); /* default */
+    CHECK_EQ(shop->retry.max_attempts, 8);
+    CHECK_EQ(crm->timeout_ms, 5000);
+    CHECK_EQ(crm->retry.max_attempts, 6);
+    CHECK_EQ(crm->retry.base_ms, 500);
+    CHECK_EQ(crm->retry.cap_ms, 30000);
+    CHECK(crm->retry.jitter > 0.19 && crm->retry.jitter < 0.21);
+    CHECK_EQ(crm->max_in_flight, 8);
+    CHECK_EQ(crm->auth_header_count, 1);
+    CHECK_STR_EQ(crm->auth_headers[0].name, "Authorization");
+    CHECK_STR_EQ(secret_bytes(&crm->auth_headers[0].value), "Bearer crm-test");
+    CHECK_STR_EQ(crm->auth_headers[0].value.ref, "env:CRM_TOKEN");
+    CHECK_EQ(crm->webhook.enabled, 1);
+    CHECK_EQ(crm->webhook.has_signature, 0);
+
+    const struct config_webhook *w = &shop->webhook;
+    CHECK_EQ(w->enabled, 1);
+    CHECK_STR_EQ(w->path, "/webhooks/shop");
+    CHECK_STR_EQ(w->delivery_id_header, "X-Shop-Delivery");
+    CHECK_EQ(w->max_body_bytes, 1048576);
+    CHECK_EQ(w->has_signature, 1);
+    CHECK_STR_EQ(w->signature.scheme, "hmac");
+    CHECK_STR_EQ(w->signature.header, "X-Shop-Signature");
+    CHECK_STR_EQ(secret_bytes(&w->signature.secret), "whsec-test");
+    CHECK_EQ(w->signature.encoding, CONFIG_SIG_HEX);
+    CHECK_STR_EQ(w->signature.prefix, "sha256=");
+    CHECK_STR_EQ(w->signature.timestamp_header, "X-Shop-Timestamp");
+    CHECK_EQ(w->signature.tolerance_s, 300);
+    CHECK_STR_EQ(w->signature.signed_template, "{timestamp}.{body}");
+    config_free(cfg);
+}
+
+static void
+quickstart_collections_and_maps(void)
+{
+    struct config *cfg = load_quickstart();
+    const struct config_collection *shop = config_collection_find(cfg, "shop.customers");
+    const struct config_collection *crm = config_collection_find(cfg, "crm.contacts");
+    const struct config_map_entry *e;
+    char *json;
+
+    CHECK_EQ(cfg->collection_count, 2);
+    CHECK(shop != NULL && crm != NULL);
+    CHECK_STR_EQ(shop->short_name, "customers");
+    CHECK_STR_EQ(shop->system->name, "shop");
+    CHECK_STR_EQ(shop->model, "customer");
+    CHECK_STR_EQ(shop->id_path, "id");
+    CHECK_STR_EQ(shop->record_path, "customer");
+    CHECK_STR_EQ(shop->deleted_jq, ".event == \"customer.deleted\"");
+    CHECK(shop->match_jq == NULL);
+    CHECK_EQ(shop->map_in.entry_count, 6);
+    CHECK_EQ(shop->map_out.entry_count, 0);
+    CHECK(shop->create.method == NULL);
+
+    e = entry(&shop->map_in, "email");
+    CHECK(e != NULL && e->source == CONFIG_MAP_PATH);
+    CHECK_STR_EQ(e->path, "email");
+    e = entry(&shop->map_in, "name");
+    CHECK(e != NULL && e->source == CONFIG_MAP_JQ);
+    CHECK(strstr(e->jq, "join(\" \")") != NULL);
+    e = entry(&shop->map_in, "status");
+    CHECK(e != NULL && e->source == CONFIG_MAP_PATH);
+    CHECK_STR_EQ(e->path, "state");
+    json = cJSON_PrintUnformatted(e->values);
+    CHECK_STR_EQ(json, "{\"open\":\"active\",\"closed\":\"archived\"}");
+    free(json);
+    CHECK(cJSON_IsString(e->default_value));
+    CHECK_STR_EQ(e->default_value->valuestring, "open");
+    CHECK(e->values_default == NULL);
+
+    e = entry(&crm->map_out, "source");
+    CHECK(e != NULL && e->source == CONFIG_MAP_CONST);
+    CHECK_STR_EQ(e->const_value->valuestring, "concord");
+    CHECK_STR_EQ(crm->create.method, "POST");
+    CHECK_STR_EQ(crm->create.path, "/contacts");
+    CHECK_STR_EQ(crm->update.method, "PUT");
+    CHECK_STR_EQ(crm->update.path, "/contacts/{id}");
+    CHECK_STR_EQ(crm->remove.method, "DELETE");
+    CHECK_STR_EQ(crm->created_id_path, "id");
+
+    const struct config_model *m = config_model_find(cfg, "customer");
+    CHECK(m != NULL);
+    CHECK_EQ(m->field_count, 6);
+    CHECK_EQ(config_model_field(m, "balance")->type, CONFIG_TYPE_DECIMAL);
+    CHECK_EQ(config_model_field(m, "vip")->type, CONFIG_TYPE_BOOLEAN);
+    CHECK(config_model_field(m, "nope") == NULL);
+
+    CHECK_EQ(cfg->sync_count, 1);
+    CHECK_STR_EQ(cfg->syncs[0].model, "customer");
+    CHECK_EQ(cfg->syncs[0].origin_count, 1);
+    CHECK_STR_EQ(cfg->syncs[0].origins[0], "shop");
+    CHECK_EQ(cfg->syncs[0].collection_count, 2);
+    CHECK(cfg->syncs[0].collections[0] == shop);
+    CHECK(cfg->syncs[0].collections[1] == crm);
+    config_free(cfg);
+}
+
+static const char minimal[] = "systems:\n"
+                              "  a:\n"
+                              "    kind: http\n"
+                              "    base_url: https://a.example/api//\n"
+                              "    collections:\n"
+                              "      things:\n"
+                              "        model: thing\n"
+                              "        map_out:\n"
+                              "          n: {const: 12}\n"
+                              "          q: {const: \"12\"}\n"
+                              "          b: {const: true}\n"
+                              "          z: {const: ~}\n"
+                              "          l: {const: [1, {x: yes}]}\n"
+                              "          v: {path: kind, values: {a: 1, b: false}, else: other}\n"
+                              "models:\n"
+                              "  thing:\n"
+                              "    fields: {n: integer, parent: ref:thing, at: timestamp}\n";
+
+static struct config *
+parse_ok(const char *text)
+{
+    struct config *cfg = NULL;
+    struct error err = {0};
+
+    if (config_parse(text, strlen(text), "mem.yaml", &cfg, &err) != 0)
+        fprintf(stderr, "%s\n", err.msg);
+    CHECK(cfg != NULL);
+    return cfg;
+}
+
+static void
+defaults_and_yaml_scalars(void)
+{
+    struct config *cfg = parse_ok(minimal);
+    const struct config_collection *col = config_collection_find(cfg, "a.things");
+    const struct config_system *a = config_system_find(cfg, "a");
+    const char *want[][2] = {
+        {"n", "12"}, {"q", "\"12\""}, {"b", "true"}, {"z", "null"}, {"l", "[1,{\"x\":\"yes\"}]"}};
+    char *json;
+
+    CHECK_STR_EQ(cfg->listen, "127.0.0.1:8480");
+    CHECK_STR_EQ(cfg->store_url, "sqlite:concord.db"); /* no file, no directory */
+    CHECK(cfg->log_level == NULL);
+    CHECK_STR_EQ(a->base_url, "https://a.example/api");
+    CHECK_EQ(a->max_in_flight, 8);
+    CHECK_EQ(a->retry.base_ms, 1000);
+    CHECK_EQ(a->retry.cap_ms, 600000);
+    CHECK_EQ(a->webhook.enabled, 0);
+    CHECK_STR_EQ(a->webhook.path, "/webhooks/a");
+    CHECK_EQ(cfg->sync_count, 0);
+    CHECK(col != NULL);
+    for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+        const struct config_map_entry *e = entry(&col->map_out, want[i][0]);
+
+        CHECK(e != NULL && e->source == CONFIG_MAP_CONST);
+        json = cJSON_PrintUnformatted(e->const_value);
+        CHECK_STR_EQ(json, want[i][1]);
+        free(json);
+    }
+    const struct config_map_entry *v = entry(&col->map_out, "v");
+    json = cJSON_PrintUnformatted(v->values);
+    CHECK_STR_EQ(json, "{\"a\":1,\"b\":false}");
+    free(json);
+    CHECK_STR_EQ(v->values_default->valuestring, "other");
+    const struct config_model *m = config_model_find(cfg, "thing");
+    CHECK_EQ(config_model_field(m, "parent")->type, CONFIG_TYPE_REF);
+    CHECK_STR_EQ(config_model_field(m, "parent")->ref_model, "thing");
+    config_free(cfg);
+}
+
+static void
+auth_bearer_basic_and_secret_files(void)
+{
+    char dir[] = "/tmp/concord-test-config-XXXXXX";
+    char path[256], yaml[1024];
+    struct config *cfg = NULL;
+    struct error err = {0};
+    FILE *f;
+
+    CHECK(mkdtemp(dir) != NULL);
+    (void)snprintf(path, sizeof(path), "%s/pw", dir);
+    f = fopen(path, "w");
+    CHECK(f != NULL);
+    fputs("open sesame\n", f); /* one trailing newline is stripped */
+    fclose(f);
+    CHECK_EQ(setenv("CONCORD_TEST_TOKEN", "tok123", 1), 0);
+    (void)snprintf(
+        yaml, sizeof(yaml),
+        "store: sqlite:x.db\n"
+        "systems:\n"
+        "  b: {kind: http, base_url: 'http://h', auth: {bearer: env:CONCORD_TEST_TOKEN}}\n"
+        "  c: {kind: http, base_url: 'http://h', auth: {basic: {username: Aladdin, "
+        "password: 'file:pw'}, headers: {X-Key: env:CONCORD_TEST_TOKEN}}}\n"
+        "models: {}\n");
+    (void)snprintf(path, sizeof(path), "%s/c.yaml", dir);
+    f = fopen(path, "w");
+    CHECK(f != NULL);
+    fputs(yaml, f);
+    fclose(f);
+    if (config_load(path, &cfg, &err) != 0)
+        fprintf(stderr, "%s\n", err.msg);
+    CHECK(cfg != NULL);
+    const struct config_system *b = config_system_find(cfg, "b");
+    const struct config_system *c = config_system_find(cfg, "c");
+    CHECK_EQ(b->auth_header_count, 1);
+    CHECK_STR_EQ(b->auth_headers[0].name, "Authorization");
+    CHECK_STR_EQ(secret_bytes(&b->auth_headers[0].value), "Bearer tok123");
+    CHECK_EQ(c->auth_header_count, 2);
+    CHECK_STR_EQ(c->auth_headers[0].name, "X-Key");
+    CHECK_STR_EQ(secret_bytes(&c->auth_headers[0].value), "tok123");
+    /* RFC 7617's example: Aladdin / open sesame. */
+    CHECK_STR_EQ(secret_bytes(&c->auth_headers[1].value), "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+    char want_store[300];
+    char *real = realpath(dir, NULL);
+    (void)snprintf(want_store, sizeof(want_store), "sqlite:%s/x.db", real);
+    free(real);
+    CHECK_STR_EQ(cfg->store_url, want_store);
+    config_free(cfg);
+    (void)snprintf(path, sizeof(path), "%s/pw", dir);
+    unlink(path);
+    (void)snprintf(path, sizeof(path), "%s/c.yaml", dir);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void
+load_reports_first_problem_and_count(void)
+{
+    const char *text = "lisen: x\nsystems: {}\nmodels: []\n";
+    struct config *cfg = NULL;
+    struct error err = {0};
+
+    CHECK_EQ(config_parse(text, strlen(text), "t.yaml", &cfg, &err), -1);
+    CHECK(cfg == NULL);
+    CHECK_EQ(err.kind, ERROR_INVALID);
+    CHECK_STR_EQ(err.msg, "t.yaml:1:1: unknown key \"lisen\"; hint: did you mean \"listen\"? "
+                          "(and 2 more)");
+}
+
+static void
+unreadable_file_is_io(void)
+{
+    struct config *cfg = NULL;
+    struct error err = {0};
+    char *report = NULL;
+
+    CHECK_EQ(config_load("/nonexistent/concord.yaml", &cfg, &err), -1);
+    CHECK_EQ(err.kind, ERROR_IO);
+    CHECK(strstr(err.msg, "/nonexistent/concord.yaml") != NULL);
+    error_clear(&err);
+    CHECK_EQ(config_check("/nonexistent/concord.yaml", &report, &err), -1);
+    CHECK_EQ(err.kind, ERROR_IO);
+    CHECK(report == NULL);
+}
+
+/* Every way a secret can be wrong, with its value in the environment: no
+ * message may carry the value, nor a literal written in place of a reference. */
+static void
+secret_values_never_reach_messages(void)
+{
+    static const char *const texts[] = {
+        "systems:\n  a: {kind: http, base_url: 'http://h', auth: {bearer: 'hunter2-literal'}}\n"
+        "models: {}\n",
+        "systems:\n  a: {kind: http, base_url: 'http://h', auth: {headers: {X-A: "
+        "env:CONCORD_TEST_NL}}}\nmodels: {}\n",
+        "systems:\n  a: {kind: http, base_url: 'http://h', auth: {bearer: env:CONCORD_TEST_SECRET, "
+        "headers: {Authorization: env:CONCORD_TEST_SECRET}}}\nmodels: {}\n",
+        "systems:\n  a: {kind: http, base_url: 'http://h', auth: {basic: {username: u, password: "
+        "hunter2-literal}}, retry: {cap_ms: 1, bse_ms: 2}}\nmodels: {}\n",
+        "systems:\n  a: {kind: http, base_url: 'http://h', webhook: {signature: {header: X, "
+        "secret: hunter2-literal, signed: '{timestamp}'}}}\nmodels: {}\n",
+        "systems:\n  a: {kind: http, base_url: 'http://h', webhook: {signature: {header: X, "
+        "secret: env:CONCORD_TEST_SECRET, signed: 'x'}}}\nmodels: {}\nbad: 1\n",
+        "systems:\n  a: {kind: http, base_url: 'http://h', webhook: {signature: {header: X, "
+        "secret: [hunter2-literal]}}}\nmodels: {}\n",
+    };
+    struct error err = {0};
+    struct config *cfg = NULL;
+
+    CHECK_EQ(setenv("CONCORD_TEST_SECRET", "s3cret-VALUE", 1), 0);
+    CHECK_EQ(setenv("CONCORD_TEST_NL", "s3cret-VALUE\r\nX-Evil: 1", 1), 0);
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        error_clear(&err);
+        CHECK_EQ(config_parse(texts[i], strlen(texts[i]), "s.yaml", &cfg, &err), -1);
+        CHECK(err.msg[0] != '\0');
+        if (strstr(err.msg, "s3cret-VALUE") != NULL || strstr(err.msg, "hunter2") != NULL)
+            check_fail(__FILE__, __LINE__, "case %zu leaks a secret: %s", i, err.msg);
+    }
+}
+
+static void
+fix_report(char *report, const char *dir)
+{
+    size_t dlen = strlen(dir);
+    char *r = report, *w = report;
+
+    while (*r != '\0') {
+        int line_start = r == report || r[-1] == '\n';
+
+        if (line_start && strncmp(r, dir, dlen) == 0 && r[dlen] == '/')
+            r += dlen + 1;
+        *w++ = *r++;
+    }
+    *w = '\0';
+}
+
+static int
+cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void
+check_one_golden(const char *dir, const char *name, int update)
+{
+    char path[8192], expected_path[8192];
+    struct error err = {0};
+    char *report = NULL, *expected;
+    int n;
+
+    (void)snprintf(path, sizeof(path), "%s/%s", dir, name);
+    (void)snprintf(expected_path, sizeof(expected_path), "%s/%.*s.expected", dir,
+                   (int)(strlen(name) - 5) & 0xff, name);
+    n = config_check(path, &report, &err);
+    if (n == -1)
+        check_fail(__FILE__, __LINE__, "%s: %s", name, err.msg);
+    if (report == NULL)
+        report = strdup("");
+    CHECK(report != NULL);
+    fix_report(report, dir);
+    if (strstr(report, GOLDEN_SECRET) != NULL)
+        check_fail(__FILE__, __LINE__, "%s: the report shows a secret:\n%s", name, report);
+    if (update) {
+        FILE *f = fopen(expected_path, "w");
+
+        CHECK(f != NULL);
+        fputs(report, f);
+        fclose(f);
+    }
+    expected = read_all(expected_path);
+    if (expected == NULL)
+        check_fail(__FILE__, __LINE__, "%s: no %s", name, expected_path);
+    if (strcmp(expected, report) != 0)
+        check_fail(__FILE__, __LINE__, "%s: report differs\n--- expected\n%s--- got\n%s", name,
+                   expected, report);
+    CHECK(n > 0); /* every golden config is broken */
+    free(expected);
+    free(report);
+}
+
+static void
+golden_reports(void)
+{
+    char dir[4096];
+    char *names[256];
+    size_t count = 0;
+    const char *update = getenv("CONCORD_UPDATE_GOLDEN");
+    DIR *d;
+    struct dirent *e;
+
+    CHECK_EQ(setenv("CONCORD_TEST_TOKEN", GOLDEN_SECRET, 1), 0);
+    CHECK_EQ(setenv("CONCORD_TEST_SIG", GOLDEN_SECRET, 1), 0);
+    CHECK_EQ(unsetenv("CONCORD_TEST_UNSET"), 0);
+    (void)snprintf(dir, sizeof(dir), "%s/tests/unit/golden/config", check_source_dir());
+    d = opendir(dir);
+    CHECK(d != NULL);
+    while ((e = readdir(d)) != NULL && count < 256) {
+        size_t len = strlen(e->d_name);
+
+        if (len > 5 && strcmp(e->d_name + len - 5, ".yaml") == 0)
+            names[count++] = strdup(e->d_name);
+    }
+    closedir(d);
+    CHECK(count >= 12);
+    qsort(names, count, sizeof(names[0]), cmp_str);
+    for (size_t i = 0; i < count; i++) {
+        check_one_golden(dir, names[i], update != NULL && update[0] == '1');
+        free(names[i]);
+    }
+}
+
+const struct check_case check_cases[] = {
+    CHECK_CASE(quickstart_loads),
+    CHECK_CASE(quickstart_collections_and_maps),
+    CHECK_CASE(defaults_and_yaml_scalars),
+    CHECK_CASE(auth_bearer_basic_and_secret_files),
+    CHECK_CASE(load_reports_first_problem_and_count),
+    CHECK_CASE(unreadable_file_is_io),
+    CHECK_CASE(secret_values_never_reach_messages),
+    CHECK_CASE(golden_reports),
+    {0},
+};

@@ -1,0 +1,438 @@
+/* SPDX-License-Identifier: MIT */
+
+/* tests/unit/test_map.c — field maps and the jq wrapper (src/map/). */
+/* link: map model config */
+
+#include <stdlib.h>
+
+#include <cjson/cJSON.h>
+
+#include "check.h"
+#include "core/error.h"
+#include "map/map.h"
+#include "model/value.h"
+
+static struct config_field customer_fields[] = {
+    {.name = "name", .type = CONFIG_TYPE_STRING},
+    {.name = "email", .type = CONFIG_TYPE_STRING},
+    {.name = "city", .type = CONFIG_TYPE_STRING},
+    {.name = "balance", .type = CONFIG_TYPE_DECIMAL},
+    {.name = "visits", .type = CONFIG_TYPE_INTEGER},
+    {.name = "active", .type = CONFIG_TYPE_BOOLEAN},
+    {.name = "status", .type = CONFIG_TYPE_STRING},
+    {.name = "source", .type = CONFIG_TYPE_STRING},
+    {.name = "since", .type = CONFIG_TYPE_DATE},
+};
+
+static const struct config_model customer = {
+    .name = "customer",
+    .fields = customer_fields,
+    .field_count = ARRAY_COUNT(customer_fields),
+};
+
+/* Map entries are built by hand, as the YAML loader would fill them. The
+ * cJSON members are owned by the entry; free_entries() releases them. */
+static struct config_map_entry
+path_entry(const char *target, const char *path)
+{
+    return (struct config_map_entry){.target = (char *)(uintptr_t)target,
+                                     .source = CONFIG_MAP_PATH,
+                                     .path = (char *)(uintptr_t)path};
+}
+
+static struct config_map_entry
+jq_entry(const char *target, const char *program)
+{
+    return (struct config_map_entry){.target = (char *)(uintptr_t)target,
+                                     .source = CONFIG_MAP_JQ,
+                                     .jq = (char *)(uintptr_t)program};
+}
+
+static struct config_map_entry
+const_entry(const char *target, const char *json)
+{
+    return (struct config_map_entry){.target = (char *)(uintptr_t)target,
+                                     .source = CONFIG_MAP_CONST,
+                                     .const_value = cJSON_Parse(json)};
+}
+
+static void
+free_entries(struct config_map_entry *e, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        cJSON_Delete(e[i].const_value);
+        cJSON_Delete(e[i].default_value);
+        cJSON_Delete(e[i].values);
+        cJSON_Delete(e[i].values_default);
+    }
+}
+
+/* Compile entries, apply them to the JSON text in, and return the compact
+ * printed result (caller frees), or NULL with err filled. */
+static char *
+run_map(struct config_map_entry *entries, size_t n, enum map_direction dir, const char *in,
+        struct error *err)
+{
+    struct config_map spec = {entries, n};
+    struct map *m = NULL;
+    cJSON *input = cJSON_Parse(in), *out = NULL;
+    char *text = NULL;
+
+    CHECK(input != NULL);
+    if (map_new(&spec, &customer, dir, &m, err) != 0)
+        CHECK_STR_EQ(err->msg, "(map_new must succeed)");
+    if (map_apply(m, input, &out, err) == 0) {
+        text = cJSON_PrintUnformatted(out);
+        cJSON_Delete(out);
+    } else {
+        CHECK(out == NULL);
+    }
+    cJSON_Delete(input);
+    map_free(m);
+    return text;
+}
+
+static void
+path_copies_fields_and_nested_paths(void)
+{
+    struct config_map_entry e[] = {
+        path_entry("email", "email"),
+        path_entry("city", ".billing.address.city"),
+        path_entry("name", "names.0"),
+    };
+    struct error err = {0};
+    char *out = run_map(e, ARRAY_COUNT(e), MAP_IN,
+                        "{\"email\":\"a@b.ro\",\"billing\":{\"address\":{\"city\":\"Cluj\"}},"
+                        "\"names\":[\"Ana\",\"Ioana\"],\"extra\":1}",
+                        &err);
+
+    CHECK_STR_EQ(out, "{\"email\":\"a@b.ro\",\"city\":\"Cluj\",\"name\":\"Ana\"}");
+    free(out);
+}
+
+static void
+map_in_coerces_to_the_field_type(void)
+{
+    struct config_map_entry e[] = {
+        path_entry("balance", "balance"),
+        path_entry("visits", "visits"),
+        path_entry("active", "active"),
+        path_entry("since", "created"),
+    };
+    struct error err = {0};
+    char *out = run_map(
+        e, ARRAY_COUNT(e), MAP_IN,
+        "{\"balance\":12.50,\"visits\":\"3\",\"active\":\"yes\",\"created\":\"2026-11-26T10:00:00Z\"}",
+        &err);
+
+    CHECK_STR_EQ(out,
+                 "{\"balance\":\"12.5\",\"visits\":3,\"active\":true,\"since\":\"2026-11-26\"}");
+    free(out);
+}
+
+static void
+missing_source_leaves_the_field_out_and_null_stays(void)
+{
+    struct config_map_entry e[] = {
+        path_entry("email", "email"),
+        path_entry("city", "address.city"),
+        path_entry("name", "name"),
+    };
+    struct error err = {0};
+    char *out = run_map(e, ARRAY_COUNT(e), MAP_IN, "{\"email\":null,\"address\":{}}", &err);
+
+    CHECK_STR_EQ(out, "{\"email\":null}");
+    free(out);
+    out = run_map(e, ARRAY_COUNT(e), MAP_OUT, "{\"name\":\"Ana\"}", &err);
+    CHECK_STR_EQ(out, "{\"name\":\"Ana\"}");
+    free(out);
+}
+
+static void
+constants_and_defaults(void)
+{
+    struct config_map_entry e[] = {
+        const_entry("source", "\"stripe\""),
+        path_entry("status", "status"),
+        path_entry("city", "city"),
+    };
+    struct error err = {0};
+    char *out;
+
+    e[1].default_value = cJSON_CreateString("new");
+    e[2].default_value = cJSON_CreateString("unknown");
+    out = run_map(e, ARRAY_COUNT(e), MAP_IN, "{\"city\":null}", &err);
+    CHECK_STR_EQ(out, "{\"source\":\"stripe\",\"status\":\"new\",\"city\":\"unknown\"}");
+    free(out);
+    out = run_map(e, ARRAY_COUNT(e), MAP_IN, "{\"city\":\"Iasi\",\"status\":\"vip\"}", &err);
+    CHECK_STR_EQ(out, "{\"source\":\"stripe\",\"status\":\"vip\",\"city\":\"Iasi\"}");
+    free(out);
+    free_entries(e, ARRAY_COUNT(e));
+}
+
+static void
+value_maps_translate_and_else_catches_the_rest(void)
+{
+    struct config_map_entry e[] = {
+        path_entry("status", "state"),
+        path_entry("active", "flag"),
+    };
+    struct error err = {0};
+    char *out;
+
+    e[0].values = cJSON_Parse("{\"A\":\"active\",\"L\":\"lapsed\",\"1\":\"one\",\"true\":\"yes\"}");
+    e[1].values = cJSON_Parse("{\"Y\":true,\"N\":false}");
+    out = run_map(e, ARRAY_COUNT(e), MAP_IN, "{\"state\":\"L\",\"flag\":\"Y\"}", &err);
+    CHECK_STR_EQ(out, "{\"status\":\"lapsed\",\"active\":true}");
+    free(out);
+    /* Numbers and booleans are looked up by their text. */
+    out = run_map(e, ARRAY_COUNT(e), MAP_IN, "{\"state\":1.0}", &err);
+    CHECK_STR_EQ(out, "{\"status\":\"one\"}");
+    free(out);
+    out = run_map(e, ARRAY_COUNT(e), MAP_IN, "{\"state\":true}", &err);
+    CHECK_STR_EQ(out, "{\"status\":\"yes\"}");
+    free(out);
+    /* A miss keeps the value... */
+    out = run_map(e, ARRAY_COUNT(e), MAP_IN, "{\"state\":\"Z\"}", &err);
+    CHECK_STR_EQ(out, "{\"status\":\"Z\"}");
+    free(out);
+    /* ...unless there is an else. */
+    e[0].values_default = cJSON_CreateString("other");
+    out = run_map(e, ARRAY_COUNT(e), MAP_IN, "{\"state\":\"Z\"}", &err);
+    CHECK_STR_EQ(out, "{\"status\":\"other\"}");
+    free(out);
+    free_entries(e, ARRAY_COUNT(e));
+}
+
+static void
+jq_computes_values_from_the_whole_record(void)
+{
+    struct config_map_entry e[] = {
+        jq_entry("name", "[.first, .last] | join(\" \")"),
+        jq_entry("visits", ".orders | length"),
+        jq_entry("city", ".nothing | empty"),
+    };
+    struct error err = {0};
+    char *out = run_map(e, ARRAY_COUNT(e), MAP_IN,
+                        "{\"first\":\"Ana\",\"last\":\"Pop\",\"orders\":[1,2,3]}", &err);
+
+    /* A program with no output gives null. */
+    CHECK_STR_EQ(out, "{\"name\":\"Ana Pop\",\"visits\":3,\"city\":null}");
+    free(out);
+}
+
+static void
+errors_name_the_field(void)
+{
+    struct config_map_entry e[] = {
+        path_entry("email", "email"),
+        path_entry("balance", "balance"),
+    };
+    struct error err = {0};
+    char *out = run_map(e, ARRAY_COUNT(e), MAP_IN, "{\"email\":\"x\",\"balance\":\"abc\"}", &err);
+
+    CHECK(out == NULL);
+    CHECK_EQ(err.kind, ERROR_MAPPING);
+    CHECK_STR_EQ(err.msg, "field \"balance\": \"abc\" is not a decimal");
+}
+
+static void
+jq_runtime_errors_are_mapping_errors(void)
+{
+    struct config_map_entry e[] = {jq_entry("visits", ".orders + 1")};
+    struct error err = {0};
+    char *out = run_map(e, ARRAY_COUNT(e), MAP_IN, "{\"orders\":\"many\"}", &err);
+
+    CHECK(out == NULL);
+    CHECK_EQ(err.kind, ERROR_MAPPING);
+    CHECK(strncmp(err.msg, "field \"visits\": jq: ", 20) == 0);
+    CHECK(strstr(err.msg, "cannot be added") != NULL);
+
+    {
+        struct map_jq *q = NULL;
+        cJSON *in = cJSON_Parse("{}"), *v = NULL;
+
+        error_clear(&err);
+        CHECK_EQ(map_jq_new("error(\"no customer id\")", &q, &err), 0);
+        CHECK_EQ(map_jq_eval(q, in, &v, &err), -1);
+        CHECK_EQ(err.kind, ERROR_MAPPING);
+        CHECK_STR_EQ(err.msg, "jq: no customer id");
+        map_jq_free(q);
+        cJSON_Delete(in);
+    }
+}
+
+static void
+map_new_rejects_bad_entries(void)
+{
+    struct config_map_entry unknown[] = {path_entry("phone", "phone")};
+    struct config_map_entry bad_jq[] = {jq_entry("name", ".first |||")};
+    struct config_map_entry nested[] = {path_entry("a", "name"), path_entry("a.b", "city")};
+    struct config_map spec;
+    struct map *m = NULL;
+    struct error err = {0};
+
+    spec = (struct config_map){unknown, 1};
+    CHECK_EQ(map_new(&spec, &customer, MAP_IN, &m, &err), -1);
+    CHECK_EQ(err.kind, ERROR_INVALID);
+    CHECK(strstr(err.msg, "\"phone\"") != NULL);
+    CHECK(m == NULL);
+
+    error_clear(&err);
+    spec = (struct config_map){bad_jq, 1};
+    CHECK_EQ(map_new(&spec, &customer, MAP_IN, &m, &err), -1);
+    CHECK_EQ(err.kind, ERROR_INVALID);
+    CHECK(strstr(err.msg, "syntax error") != NULL);
+
+    error_clear(&err);
+    spec = (struct config_map){nested, 2};
+    CHECK_EQ(map_new(&spec, &customer, MAP_OUT, &m, &err), -1);
+    CHECK_EQ(err.kind, ERROR_INVALID);
+}
+
+static void
+map_out_nests_targets_and_writes_exact_decimals(void)
+{
+    struct config_map_entry e[] = {
+        path_entry("contact.email", "email"), path_entry("contact.address.city", "city"),
+        path_entry("balance", "balance"),     path_entry("visits", "visits"),
+        const_entry("kind", "\"person\""),
+    };
+    struct error err = {0};
+    char *out = run_map(
+        e, ARRAY_COUNT(e), MAP_OUT,
+        "{\"email\":\"a@b.ro\",\"city\":\"Cluj\",\"balance\":\"12345678901234567.10\",\"visits\":3}",
+        &err);
+
+    /* The decimal is a JSON number with every digit, not a rounded double. */
+    CHECK_STR_EQ(out, "{\"contact\":{\"email\":\"a@b.ro\",\"address\":{\"city\":\"Cluj\"}},"
+                      "\"balance\":12345678901234567.1,\"visits\":3,\"kind\":\"person\"}");
+    free(out);
+    out = run_map(e, ARRAY_COUNT(e), MAP_OUT, "{\"balance\":\"0.30000000000000004\"}", &err);
+    CHECK_STR_EQ(out, "{\"balance\":0.30000000000000004,\"kind\":\"person\"}");
+    free(out);
+    free_entries(e, ARRAY_COUNT(e));
+}
+
+static void
+map_out_differs_only_on_written_fields(void)
+{
+    struct config_map_entry e[] = {
+        path_entry("contact.email", "email"),
+        path_entry("balance", "balance"),
+        path_entry("name", "name"),
+    };
+    struct config_map spec = {e, ARRAY_COUNT(e)};
+    struct map *m = NULL;
+    struct error err = {0};
+    cJSON *model = cJSON_Parse("{\"email\":\"a@b.ro\",\"balance\":\"12.50\"}");
+    cJSON *desired = NULL, *base;
+
+    CHECK_EQ(map_new(&spec, &customer, MAP_OUT, &m, &err), 0);
+    CHECK_EQ(map_apply(m, model, &desired, &err), 0);
+
+    /* The system's own fields and a field the map did not write ("name",
+     * missing from the model) never count. */
+    base = cJSON_Parse("{\"id\":7,\"name\":\"Old\",\"contact\":{\"email\":\"a@b.ro\",\"x\":1},"
+                       "\"balance\":12.5}");
+    CHECK_EQ(map_out_differs(m, desired, base), 0);
+    cJSON_Delete(base);
+
+    /* A number echoed back as a string is the same amount. */
+    base = cJSON_Parse("{\"contact\":{\"email\":\"a@b.ro\"},\"balance\":\"12.5\"}");
+    CHECK_EQ(map_out_differs(m, desired, base), 0);
+    cJSON_Delete(base);
+
+    base = cJSON_Parse("{\"contact\":{\"email\":\"a@b.ro\"},\"balance\":12.51}");
+    CHECK_EQ(map_out_differs(m, desired, base), 1);
+    cJSON_Delete(base);
+
+    /* Present in desired, missing in base: a difference. */
+    base = cJSON_Parse("{\"balance\":12.5}");
+    CHECK_EQ(map_out_differs(m, desired, base), 1);
+    cJSON_Delete(base);
+    CHECK_EQ(map_out_differs(m, desired, NULL), 1);
+
+    cJSON_Delete(desired);
+    cJSON_Delete(model);
+    map_free(m);
+}
+
+static void
+jq_conditions_route_records(void)
+{
+    struct map_jq *q = NULL;
+    struct error err = {0};
+    cJSON *a = cJSON_Parse("{\"type\":\"customer.updated\",\"data\":{}}");
+    cJSON *b = cJSON_Parse("{\"type\":\"invoice.paid\"}");
+
+    CHECK_EQ(map_jq_new(".type | startswith(\"customer.\")", &q, &err), 0);
+    CHECK_EQ(map_jq_test(q, a, &err), 1);
+    CHECK_EQ(map_jq_test(q, b, &err), 0);
+    map_jq_free(q);
+
+    /* null, false and no output are not truthy; 0 and "" are. */
+    CHECK_EQ(map_jq_new(".data", &q, &err), 0);
+    CHECK_EQ(map_jq_test(q, a, &err), 1);
+    CHECK_EQ(map_jq_test(q, b, &err), 0);
+    map_jq_free(q);
+    CHECK_EQ(map_jq_new("empty", &q, &err), 0);
+    CHECK_EQ(map_jq_test(q, a, &err), 0);
+    map_jq_free(q);
+    CHECK_EQ(map_jq_new("0", &q, &err), 0);
+    CHECK_EQ(map_jq_test(q, a, &err), 1);
+    map_jq_free(q);
+
+    CHECK_EQ(map_jq_new(".type | ascii_downcase | test(1)", &q, &err), 0);
+    CHECK_EQ(map_jq_test(q, a, &err), -1);
+    CHECK_EQ(err.kind, ERROR_MAPPING);
+    map_jq_free(q);
+
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+}
+
+static void
+jq_values_cross_over_intact(void)
+{
+    struct map_jq *q = NULL;
+    struct error err = {0};
+    cJSON *in = cJSON_Parse("{\"s\":\"\\u0103\\n\",\"n\":[1.5,-2,true,null,{\"k\":{}}]}");
+    cJSON *out = NULL;
+    char *t;
+
+    CHECK_EQ(map_jq_new(".", &q, &err), 0);
+    CHECK_EQ(map_jq_eval(q, in, &out, &err), 0);
+    CHECK(value_equal(in, out));
+    cJSON_Delete(out);
+    map_jq_free(q);
+
+    CHECK_EQ(map_jq_new("{b: .n[0], a: (.s | length)}, 2", &q, &err), 0);
+    CHECK_EQ(map_jq_eval(q, in, &out, &err), 0);
+    t = value_canonical_text(out);
+    CHECK_STR_EQ(t, "{\"a\":2,\"b\":1.5}"); /* the first output only */
+    free(t);
+    cJSON_Delete(out);
+    /* The state is reused for the next record. */
+    CHECK_EQ(map_jq_eval(q, in, &out, &err), 0);
+    cJSON_Delete(out);
+    map_jq_free(q);
+    cJSON_Delete(in);
+}
+
+const struct check_case check_cases[] = {
+    CHECK_CASE(path_copies_fields_and_nested_paths),
+    CHECK_CASE(map_in_coerces_to_the_field_type),
+    CHECK_CASE(missing_source_leaves_the_field_out_and_null_stays),
+    CHECK_CASE(constants_and_defaults),
+    CHECK_CASE(value_maps_translate_and_else_catches_the_rest),
+    CHECK_CASE(jq_computes_values_from_the_whole_record),
+    CHECK_CASE(errors_name_the_field),
+    CHECK_CASE(jq_runtime_errors_are_mapping_errors),
+    CHECK_CASE(map_new_rejects_bad_entries),
+    CHECK_CASE(map_out_nests_targets_and_writes_exact_decimals),
+    CHECK_CASE(map_out_differs_only_on_written_fields),
+    CHECK_CASE(jq_conditions_route_records),
+    CHECK_CASE(jq_values_cross_over_intact),
+    {0},
+};
