@@ -2,10 +2,11 @@
 
 /* concord check: validate a config; every problem as file:line:col. */
 
+#include "cli/cli.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cli/cli.h"
 #include "config/config.h"
 #include "core/error.h"
 

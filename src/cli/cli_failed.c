@@ -2,12 +2,13 @@
 
 /* concord failed: the inbox's open entries, one line each. */
 
+#include "cli/cli.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 
 #include <cjson/cJSON.h>
 
-#include "cli/cli.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/error.h"
@@ -82,8 +83,8 @@ run(const struct cli_args *args)
         for (int i = 0; i < n; i++) {
             const struct inbox_entry *e = &list[i];
 
-            printf("%5lld  %-8s %7lld  %-18s %8d  %s\n", (long long)e->id,
-                   inbox_kind_name(e->kind), (long long)e->record_id,
+            printf("%5lld  %-8s %7lld  %-18s %8d  %s\n", (long long)e->id, inbox_kind_name(e->kind),
+                   (long long)e->record_id,
                    e->collection ? e->collection : (e->system ? e->system : "-"), e->attempts,
                    e->reason);
         }

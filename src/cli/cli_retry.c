@@ -5,10 +5,11 @@
  * daemon notices within a quarter of a second.
  */
 
+#include "cli/cli.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cli/cli.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/error.h"

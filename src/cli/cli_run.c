@@ -2,9 +2,10 @@
 
 /* concord run: the daemon. */
 
+#include "cli/cli.h"
+
 #include <stdlib.h>
 
-#include "cli/cli.h"
 #include "daemon/daemon.h"
 
 static int

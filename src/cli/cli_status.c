@@ -2,12 +2,13 @@
 
 /* concord status: per system, the backlog, what is in flight, what failed. */
 
+#include "cli/cli.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 
 #include <cjson/cJSON.h>
 
-#include "cli/cli.h"
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/error.h"

@@ -789,8 +789,8 @@ base64(const unsigned char *in, size_t len, size_t *out_len)
 
         out[o++] = b64[v >> 18 & 63];
         out[o++] = b64[v >> 12 & 63];
-        out[o++] = i + 1 < len ? b64[v >> 6 & 63] : b64[64];
-        out[o++] = '=';
+        out[o++] = b64[i + 1 < len ? (v >> 6 & 63) : 64];
+        out[o++] = b64[64];
     }
     out[o] = '\0';
     *out_len = o;
@@ -1428,6 +1428,7 @@ parse_sync(struct ctx *c, const struct config_node *v, const char *path, struct 
     if (cols->kind != CONFIG_NODE_SEQUENCE || cols->kid_count == 0) {
         PROBLEM(c, cols, "%s: expected a list of \"system.collection\"", p);
     } else {
+        /* An array of pointers. NOLINTNEXTLINE(bugprone-sizeof-expression) */
         s->collections = xcalloc(cols->kid_count + 1, sizeof(*s->collections));
         for (size_t i = 0; i < cols->kid_count; i++)
             sync_collection(c, cols->kids[i], p, s);

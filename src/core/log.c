@@ -62,8 +62,7 @@ json_escape(char *out, size_t cap, size_t at, const char *s)
     return at;
 }
 
-static size_t
-add(char *out, size_t cap, size_t at, const char *fmt, ...) PRINTF_LIKE(4, 5);
+static size_t add(char *out, size_t cap, size_t at, const char *fmt, ...) PRINTF_LIKE(4, 5);
 
 static size_t
 add(char *out, size_t cap, size_t at, const char *fmt, ...)

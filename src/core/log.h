@@ -55,20 +55,20 @@ void log_write(enum log_level level, const struct log_ctx *ctx, const char *fmt,
     PRINTF_LIKE(3, 4);
 
 #define log_error(ctx, ...) log_write(LOG_ERROR, ctx, __VA_ARGS__)
-#define log_warn(ctx, ...)                                                                         \
-    do {                                                                                           \
-        if (log_level_current >= LOG_WARN)                                                         \
-            log_write(LOG_WARN, ctx, __VA_ARGS__);                                                 \
+#define log_warn(ctx, ...)                         \
+    do {                                           \
+        if (log_level_current >= LOG_WARN)         \
+            log_write(LOG_WARN, ctx, __VA_ARGS__); \
     } while (0)
-#define log_info(ctx, ...)                                                                         \
-    do {                                                                                           \
-        if (log_level_current >= LOG_INFO)                                                         \
-            log_write(LOG_INFO, ctx, __VA_ARGS__);                                                 \
+#define log_info(ctx, ...)                         \
+    do {                                           \
+        if (log_level_current >= LOG_INFO)         \
+            log_write(LOG_INFO, ctx, __VA_ARGS__); \
     } while (0)
-#define log_debug(ctx, ...)                                                                        \
-    do {                                                                                           \
-        if (log_level_current >= LOG_DEBUG)                                                        \
-            log_write(LOG_DEBUG, ctx, __VA_ARGS__);                                                \
+#define log_debug(ctx, ...)                         \
+    do {                                            \
+        if (log_level_current >= LOG_DEBUG)         \
+            log_write(LOG_DEBUG, ctx, __VA_ARGS__); \
     } while (0)
 
 #endif

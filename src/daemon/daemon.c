@@ -32,8 +32,7 @@ on_signal(int sig)
 }
 
 static char *
-on_health(void *user, const struct http_server_request *req, int *status,
-          const char **content_type)
+on_health(void *user, const struct http_server_request *req, int *status, const char **content_type)
 {
     (void)user;
     (void)req;
@@ -43,8 +42,7 @@ on_health(void *user, const struct http_server_request *req, int *status,
 }
 
 static char *
-on_ready(void *user, const struct http_server_request *req, int *status,
-         const char **content_type)
+on_ready(void *user, const struct http_server_request *req, int *status, const char **content_type)
 {
     struct engine *e = user;
 

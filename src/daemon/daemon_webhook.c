@@ -30,7 +30,6 @@ struct webhook {
     struct engine *engine;
 };
 
-
 static char *
 error_body(const char *msg)
 {

@@ -16,8 +16,6 @@
  * decides. docs/internals/job-lifecycle.md has the states.
  */
 
-#include "engine/engine_int.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +28,7 @@
 #include "core/log.h"
 #include "core/retry.h"
 #include "core/xmalloc.h"
+#include "engine/engine_int.h"
 #include "map/map.h"
 #include "model/value.h"
 #include "store/store.h"
@@ -83,8 +82,10 @@ park_job(struct engine *e, const struct job *j, enum inbox_kind kind, const char
         .created_at_ms = clock_now_ms(),
     };
 
-    log_info(&(struct log_ctx){.system = j->system, .collection = j->collection,
-                               .record_id = j->record_id, .job_id = j->id},
+    log_info(&(struct log_ctx){.system = j->system,
+                               .collection = j->collection,
+                               .record_id = j->record_id,
+                               .job_id = j->id},
              "job parked in the inbox (%s): %s", inbox_kind_name(kind), reason);
     return engine_park(e, &entry, err);
 }
@@ -94,8 +95,8 @@ static int
 append_encoded(struct buf *b, const char *text)
 {
     for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
-        int ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-                 (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~';
+        int ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                 *p == '-' || *p == '.' || *p == '_' || *p == '~';
 
         if ((ok ? buf_append(b, p, 1) : buf_printf(b, "%%%02X", *p)) == -1)
             return -1;
@@ -159,8 +160,8 @@ struct claim {
 /* Decide what a job must send. Returns 1 to send, 0 when the job ended or
  * waits without sending, -1 on a store error. */
 static int
-plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
-         struct record *rec, struct claim *out, struct error *err)
+plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l, struct record *rec,
+         struct claim *out, struct error *err)
 {
     struct error merr = {0};
     int64_t now = clock_now_ms();
@@ -205,8 +206,7 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
 }
 
 static int
-claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
-          struct error *err)
+claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out, struct error *err)
 {
     struct engine_coll *c = &e->colls[ci];
     struct link l = {0};
@@ -392,12 +392,14 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
     }
     if (d->op != JOB_OP_DELETE && d->body != NULL)
         base = new_base(d, answer);
-    if (store_link_set(e->st, d->link_id, ext_id[0] ? ext_id : NULL, base, clock_now_ms(),
-                       err) == -1 ||
+    if (store_link_set(e->st, d->link_id, ext_id[0] ? ext_id : NULL, base, clock_now_ms(), err) ==
+            -1 ||
         store_job_done(e->st, d->job_id, err) == -1)
         goto out;
-    log_debug(&(struct log_ctx){.system = j->system, .collection = j->collection,
-                                .record_id = j->record_id, .job_id = j->id},
+    log_debug(&(struct log_ctx){.system = j->system,
+                                .collection = j->collection,
+                                .record_id = j->record_id,
+                                .job_id = j->id},
               "delivered: %s %s answered %ld", d->method, d->path, d->status);
     rc = 0;
 out:
@@ -447,16 +449,17 @@ apply_transient(struct engine *e, struct engine_delivery *d, struct job *j, cons
     if (d->retry_after != NULL && retry_after_parse(d->retry_after, now, &after) == 0 &&
         after > delay)
         delay = after;
-    log_info(&(struct log_ctx){.system = j->system, .collection = j->collection,
-                               .record_id = j->record_id, .job_id = j->id},
-             "delivery failed, attempt %d of %d, next in %lld ms: %s", j->attempts,
-             p->max_attempts, (long long)delay, what);
+    log_info(&(struct log_ctx){.system = j->system,
+                               .collection = j->collection,
+                               .record_id = j->record_id,
+                               .job_id = j->id},
+             "delivery failed, attempt %d of %d, next in %lld ms: %s", j->attempts, p->max_attempts,
+             (long long)delay, what);
     return store_job_set(e->st, j->id, JOB_PENDING, j->attempts, now + delay, err);
 }
 
 int
-engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
-                    struct error *err)
+engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms, struct error *err)
 {
     enum verdict v = classify(d);
     struct job j = {0};

@@ -7,8 +7,6 @@
  * with a change is in merge.c and fanout.c; jobs go out through deliver.c.
  */
 
-#include "engine/engine_int.h"
-
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +14,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
+#include "engine/engine_int.h"
 #include "map/map.h"
 #include "store/store.h"
 
@@ -160,7 +159,8 @@ engine_stop(struct engine *e, int64_t deadline_ms)
         pthread_mutex_lock(&e->mu);
     }
     if (e->deliveries_out > 0)
-        log_warn(NULL, "%d deliveries still in flight at the deadline; they resume at the next start",
+        log_warn(NULL,
+                 "%d deliveries still in flight at the deadline; they resume at the next start",
                  e->deliveries_out);
     e->stop_deliverer = 1;
     pthread_mutex_unlock(&e->mu);

@@ -46,8 +46,7 @@ enum engine_ingest_result {
  * borrowed for the call. delivery_id may be NULL. Any thread.
  */
 enum engine_ingest_result engine_ingest(struct engine *e, const char *system,
-                                        const char *delivery_id, const char *body,
-                                        size_t body_len);
+                                        const char *delivery_id, const char *body, size_t body_len);
 
 /*
  * Stop: no new work is claimed, deliveries in flight get until deadline_ms

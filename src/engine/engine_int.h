@@ -30,16 +30,16 @@ struct store;
 struct engine_coll {
     const struct config_collection *cfg;
     int sys_index;
-    struct map *map_in;        /* NULL when the collection is not a source */
-    struct map *map_out;       /* NULL when it is not a target */
-    struct map_jq *match;      /* NULL, or the webhook routing condition */
-    struct map_jq *deleted;    /* NULL, or the delete condition */
-    int creates_in_flight;     /* writer only */
+    struct map *map_in;     /* NULL when the collection is not a source */
+    struct map *map_out;    /* NULL when it is not a target */
+    struct map_jq *match;   /* NULL, or the webhook routing condition */
+    struct map_jq *deleted; /* NULL, or the delete condition */
+    int creates_in_flight;  /* writer only */
 };
 
 struct engine_sys {
     const struct config_system *cfg;
-    int in_flight;             /* writer only */
+    int in_flight;               /* writer only */
     struct http_header *headers; /* auth headers, values borrowed from cfg's secrets */
     size_t header_count;
 };
@@ -63,11 +63,11 @@ struct engine_delivery {
     int coll_index;
     enum job_op op;
     int is_create;
-    int attempts;     /* attempts made before this one */
+    int attempts; /* attempts made before this one */
     char *method;
     char *url;
-    char *path;       /* for messages: "/contacts/c1" */
-    char *body;       /* NULL for a delete */
+    char *path; /* for messages: "/contacts/c1" */
+    char *body; /* NULL for a delete */
     int64_t started_ms;
     /* Filled by the delivery thread. */
     enum http_outcome outcome;
@@ -92,17 +92,17 @@ struct engine {
     atomic_int ready;
 
     pthread_mutex_t mu;
-    pthread_cond_t writer_cv;  /* work for the writer */
-    pthread_cond_t ingest_cv;  /* an ingest batch is answered */
+    pthread_cond_t writer_cv;                        /* work for the writer */
+    pthread_cond_t ingest_cv;                        /* an ingest batch is answered */
     struct engine_ingest *ingest_head, *ingest_tail; /* mu */
     struct engine_delivery *results;                 /* mu: finished deliveries */
     struct engine_delivery *handoff;                 /* mu: claimed, not yet submitted */
-    int draining;       /* mu: claim nothing more */
-    int stop_writer;    /* mu */
-    int stop_deliverer; /* mu */
-    int deliveries_out; /* mu: claimed and not yet applied */
+    int draining;                                    /* mu: claim nothing more */
+    int stop_writer;                                 /* mu */
+    int stop_deliverer;                              /* mu */
+    int deliveries_out;                              /* mu: claimed and not yet applied */
 
-    struct http_client *http; /* the delivery thread's */
+    struct http_client *http;      /* the delivery thread's */
     struct engine_delivery **sent; /* delivery thread: submitted, not answered */
     size_t sent_count, sent_cap;
 

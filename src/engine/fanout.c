@@ -9,8 +9,6 @@
  * claimed, so a coalesced job always writes the newest state.
  */
 
-#include "engine/engine_int.h"
-
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +17,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "engine/engine_int.h"
 #include "map/map.h"
 #include "store/store.h"
 
@@ -33,8 +32,8 @@ sync_has(const struct config_sync *s, const struct config_collection *cc)
 }
 
 static int
-park_mapping(struct engine *e, const struct engine_coll *c, int64_t record_id,
-             const char *reason, struct error *err)
+park_mapping(struct engine *e, const struct engine_coll *c, int64_t record_id, const char *reason,
+             struct error *err)
 {
     struct inbox_entry entry = {
         .kind = INBOX_MAPPING,
@@ -46,7 +45,8 @@ park_mapping(struct engine *e, const struct engine_coll *c, int64_t record_id,
     };
     int64_t id;
 
-    log_warn(&(struct log_ctx){.system = c->cfg->system->name, .collection = c->cfg->name,
+    log_warn(&(struct log_ctx){.system = c->cfg->system->name,
+                               .collection = c->cfg->name,
                                .record_id = record_id},
              "record not mapped out: %s", reason);
     return store_inbox_add(e->st, &entry, &id, err);
@@ -92,8 +92,8 @@ fanout_one(struct engine *e, int ci, int64_t record_id, int64_t version, const c
             return 0; /* the copy holds this state already */
         }
     }
-    if (!found && store_link_add(e->st, c->cfg->name, record_id, NULL, NULL, j.next_at_ms,
-                                 &l.id, err) == -1)
+    if (!found &&
+        store_link_add(e->st, c->cfg->name, record_id, NULL, NULL, j.next_at_ms, &l.id, err) == -1)
         goto out;
     j.link_id = l.id;
     if (store_job_put(e->st, &j, err) == -1)

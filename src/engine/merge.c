@@ -12,8 +12,6 @@
  * base it left) changes nothing. See docs/internals/merge.md.
  */
 
-#include "engine/engine_int.h"
-
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +22,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
+#include "engine/engine_int.h"
 #include "map/map.h"
 #include "model/value.h"
 #include "store/store.h"
@@ -32,8 +31,8 @@
 struct merge_ctx {
     struct engine *e;
     const struct change *ch;
-    int coll;                /* index into e->colls */
-    const cJSON *record;     /* the system's record, inside body */
+    int coll;            /* index into e->colls */
+    const cJSON *record; /* the system's record, inside body */
     char ext_id[256];
     int64_t now;
 };
@@ -90,8 +89,7 @@ park_change(struct merge_ctx *m, const char *reason, struct error *err)
     };
     int64_t id;
 
-    log_warn(&(struct log_ctx){.system = m->ch->system,
-                               .collection = c ? c->cfg->name : NULL},
+    log_warn(&(struct log_ctx){.system = m->ch->system, .collection = c ? c->cfg->name : NULL},
              "change %lld parked: %s", (long long)m->ch->seq, reason);
     if (store_inbox_add(m->e->st, &entry, &id, err) == -1)
         return -1;
@@ -216,7 +214,8 @@ merge_linked(struct merge_ctx *m, struct link *l, const cJSON *incoming, struct 
         state = CHANGE_REFUSED;
         note = xasprintf("%s may not change %s: it is not an origin of %s", c->cfg->system->name,
                          names, c->cfg->model);
-        log_warn(&(struct log_ctx){.system = m->ch->system, .collection = c->cfg->name,
+        log_warn(&(struct log_ctx){.system = m->ch->system,
+                                   .collection = c->cfg->name,
                                    .record_id = l->record_id},
                  "change refused: %s", note);
         free(names);
@@ -264,7 +263,8 @@ merge_new(struct merge_ctx *m, const cJSON *incoming, struct error *err)
         engine_fanout(m->e, record_id, 1, c->cfg->model, incoming, 0, m->coll, err) == -1 ||
         store_journal_set_state(m->e->st, m->ch->seq, CHANGE_APPLIED, NULL, err) == -1)
         goto out;
-    log_debug(&(struct log_ctx){.system = m->ch->system, .collection = c->cfg->name,
+    log_debug(&(struct log_ctx){.system = m->ch->system,
+                                .collection = c->cfg->name,
                                 .record_id = record_id},
               "record created from %s", m->ext_id);
     rc = 0;
@@ -294,8 +294,8 @@ merge_delete(struct merge_ctx *m, struct link *l, int found, struct error *err)
         return rc == 0 ? error_set(err, ERROR_INTERNAL, "link to missing record") : -1;
     if (rec.is_deleted) {
         record_fini(&rec);
-        return store_journal_set_state(m->e->st, m->ch->seq, CHANGE_UNCHANGED,
-                                       "already deleted", err);
+        return store_journal_set_state(m->e->st, m->ch->seq, CHANGE_UNCHANGED, "already deleted",
+                                       err);
     }
     struct version v = {
         .record_id = rec.id,
@@ -309,8 +309,7 @@ merge_delete(struct merge_ctx *m, struct link *l, int found, struct error *err)
     state = cJSON_Parse(rec.state);
     rc = store_record_update(m->e->st, &v, 1, err) == -1 ||
                  engine_fanout(m->e, rec.id, v.version, rec.model, state, 1, m->coll, err) == -1 ||
-                 store_journal_set_state(m->e->st, m->ch->seq, CHANGE_APPLIED, "deleted", err) ==
-                     -1
+                 store_journal_set_state(m->e->st, m->ch->seq, CHANGE_APPLIED, "deleted", err) == -1
              ? -1
              : 0;
     cJSON_Delete(state);

@@ -18,8 +18,6 @@
  * again on the next turn, with the finished deliveries kept in memory.
  */
 
-#include "engine/engine_int.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <time.h>
@@ -28,6 +26,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
+#include "engine/engine_int.h"
 #include "store/store.h"
 
 /* Changes processed per transaction; more wait for the next turn. */
@@ -221,6 +220,7 @@ engine_writer_main(void *arg)
             journal_batch(e, batch);
         more = process_turn(e, &pending_results, &claimed, draining, &err);
         if (more == -1) {
+            atomic_store(&e->ready, 0);
             log_error(NULL, "process %s", err.msg);
             unclaim(e, claimed);
             more = 0;
@@ -295,9 +295,9 @@ engine_recover(struct engine *e, struct error *err)
                 link_fini(&l);
                 goto fail;
             }
-            log_warn(&(struct log_ctx){.system = j->system, .record_id = j->record_id,
-                                       .job_id = j->id},
-                     "a create was in flight at the last stop; parked as outcome unknown");
+            log_warn(
+                &(struct log_ctx){.system = j->system, .record_id = j->record_id, .job_id = j->id},
+                "a create was in flight at the last stop; parked as outcome unknown");
         } else if (store_job_set(e->st, j->id, JOB_PENDING, j->attempts, now, err) == -1) {
             link_fini(&l);
             goto fail;

@@ -40,13 +40,13 @@ struct http_header {
 
 struct http_response {
     enum http_outcome outcome;
-    long status;            /* HTTP status when outcome is RESPONSE, else 0 */
-    const char *body;       /* the body (NUL-terminated), at most max_body bytes; never NULL */
+    long status;      /* HTTP status when outcome is RESPONSE, else 0 */
+    const char *body; /* the body (NUL-terminated), at most max_body bytes; never NULL */
     size_t body_len;
-    int body_truncated;     /* 1 when the body was longer than max_body */
+    int body_truncated;      /* 1 when the body was longer than max_body */
     const char *retry_after; /* the Retry-After header's value, or NULL */
-    const char *error;      /* for transport failures: libcurl's text; else NULL */
-    int64_t elapsed_us;     /* from submit to completion */
+    const char *error;       /* for transport failures: libcurl's text; else NULL */
+    int64_t elapsed_us;      /* from submit to completion */
 };
 
 /*
@@ -56,14 +56,14 @@ struct http_response {
 typedef void http_client_done_fn(void *user, const struct http_response *resp);
 
 struct http_request {
-    const char *method;  /* "GET", "POST", "PUT", "PATCH", "DELETE" */
-    const char *url;     /* absolute: "http://127.0.0.1:8482/contacts/42" */
+    const char *method;                /* "GET", "POST", "PUT", "PATCH", "DELETE" */
+    const char *url;                   /* absolute: "http://127.0.0.1:8482/contacts/42" */
     const struct http_header *headers; /* extra headers; may be NULL */
     size_t header_count;
-    const char *body;    /* may be NULL; sent as application/json when set */
+    const char *body; /* may be NULL; sent as application/json when set */
     size_t body_len;
-    int64_t timeout_ms;  /* whole transfer, connect included */
-    size_t max_body;     /* response body bytes kept; more is dropped and flagged */
+    int64_t timeout_ms; /* whole transfer, connect included */
+    size_t max_body;    /* response body bytes kept; more is dropped and flagged */
     http_client_done_fn *done;
     void *user;
 };

@@ -118,8 +118,8 @@ http_server_open(struct http_server **out, const char *addr, struct error *err)
 }
 
 int
-http_server_route(struct http_server *srv, const char *method, const char *path,
-                  size_t max_body, http_server_handler_fn *fn, void *user, struct error *err)
+http_server_route(struct http_server *srv, const char *method, const char *path, size_t max_body,
+                  http_server_handler_fn *fn, void *user, struct error *err)
 {
     struct route *r;
 
@@ -145,7 +145,7 @@ reply(struct MHD_Connection *conn, int status, char *body, const char *content_t
     enum MHD_Result rc;
     size_t len = body ? strlen(body) : 0;
 
-    resp = MHD_create_response_from_buffer(len, body ? body : (char *)(uintptr_t)"",
+    resp = MHD_create_response_from_buffer(len, body ? body : (char *)(uintptr_t) "",
                                            body ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (resp == NULL) {
         free(body);
@@ -208,8 +208,7 @@ begin(struct http_server *srv, struct MHD_Connection *conn, const char *url, con
         return reply(conn, 405, json_error("method not allowed"), NULL);
     cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     if (cl != NULL && strtoull(cl, NULL, 10) > r->max_body)
-        return reply(conn, 413, json_error("the body is larger than this endpoint accepts"),
-                     NULL);
+        return reply(conn, 413, json_error("the body is larger than this endpoint accepts"), NULL);
     rs = xcalloc(1, sizeof(*rs));
     rs->route = r;
     buf_init(&rs->body, r->max_body);
@@ -282,23 +281,21 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 int
 http_server_start(struct http_server *srv, struct error *err)
 {
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                         MHD_USE_ERROR_LOG;
+    unsigned int flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
     const union MHD_DaemonInfo *info;
 
     if (srv->addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    srv->mhd = MHD_start_daemon(flags, (uint16_t)srv->port, NULL, NULL, on_request, srv,
-                                MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&srv->addr,
-                                MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-                                MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv,
-                                MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
-                                MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
-                                MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
-                                MHD_OPTION_END);
+    srv->mhd = MHD_start_daemon(
+        flags, (uint16_t)srv->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&srv->addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024, MHD_OPTION_LISTENING_ADDRESS_REUSE,
+        (unsigned int)1, MHD_OPTION_END);
     if (srv->mhd == NULL)
-        return error_set(err, ERROR_IO,
-                         "listen on port %d: the address is taken or not available", srv->port);
+        return error_set(err, ERROR_IO, "listen on port %d: the address is taken or not available",
+                         srv->port);
     info = MHD_get_daemon_info(srv->mhd, MHD_DAEMON_INFO_BIND_PORT);
     if (info != NULL && info->port != 0)
         srv->port = info->port;

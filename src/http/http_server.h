@@ -36,8 +36,8 @@ const char *http_server_header(const struct http_server_request *req, const char
  * the server; NULL for none). The content type is application/json unless
  * *content_type is set to a static string.
  */
-typedef char *http_server_handler_fn(void *user, const struct http_server_request *req,
-                                     int *status, const char **content_type);
+typedef char *http_server_handler_fn(void *user, const struct http_server_request *req, int *status,
+                                     const char **content_type);
 
 /*
  * Listen on addr ("127.0.0.1:8480", "[::1]:8480" or ":8480") with no routes

@@ -27,7 +27,7 @@ struct http_sig_input {
     const char *timestamp; /* value of sig->timestamp_header */
     const char *body;      /* the raw body, not NUL-terminated */
     size_t body_len;
-    int64_t now_s;         /* the current time, Unix seconds */
+    int64_t now_s; /* the current time, Unix seconds */
 };
 
 /*

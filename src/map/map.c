@@ -20,6 +20,7 @@
 
 #include "core/error.h"
 #include "core/xmalloc.h"
+#include "map/map_int.h"
 #include "model/value.h"
 
 struct map_entry {
@@ -244,10 +245,19 @@ set_path(cJSON *out, const char *target, cJSON *item)
 
 /* Evaluate one entry. *value is set to the value (owned by *owned when that
  * is not NULL, else borrowed) or NULL when the target is left out. */
+/* The record as jq sees it, converted on first use and shared by every jq
+ * entry of one map_apply(). */
+struct jq_input {
+    const cJSON *record;
+    jv value;
+    int ready;
+};
+
 static int
-entry_value(const struct map_entry *e, const cJSON *input, const cJSON **value, cJSON **owned,
+entry_value(const struct map_entry *e, struct jq_input *in, const cJSON **value, cJSON **owned,
             struct error *err)
 {
+    const cJSON *input = in->record;
     const cJSON *v = NULL;
     char key[512];
 
@@ -257,7 +267,12 @@ entry_value(const struct map_entry *e, const cJSON *input, const cJSON **value, 
         v = value_path_get(input, e->path);
         break;
     case CONFIG_MAP_JQ:
-        if (map_jq_eval(e->jq, input, owned, err) != 0)
+        if (!in->ready) {
+            if (map_jq_input(input, &in->value, err) != 0)
+                return -1;
+            in->ready = 1;
+        }
+        if (map_jq_eval_jv(e->jq, jv_copy(in->value), owned, err) != 0)
             return -1;
         v = *owned;
         break;
@@ -284,20 +299,21 @@ entry_value(const struct map_entry *e, const cJSON *input, const cJSON **value, 
 int
 map_apply(const struct map *m, const cJSON *input, cJSON **out, struct error *err)
 {
+    struct jq_input jin = {NULL, {0}, 0};
+    const struct map_entry *failed = NULL;
     cJSON *result;
 
     if (!cJSON_IsObject(input))
         return error_set(err, ERROR_MAPPING, "the record is not a JSON object");
     result = cJSON_CreateObject();
+    jin.record = input;
     for (size_t i = 0; i < m->entry_count; i++) {
-        const struct map_entry *e = &m->entries[i];
+        const struct map_entry *e = failed = &m->entries[i];
         const cJSON *v;
         cJSON *owned, *item = NULL;
 
-        if (entry_value(e, input, &v, &owned, err) != 0) {
-            cJSON_Delete(result);
-            return error_wrap(err, "field \"%s\"", e->target);
-        }
+        if (entry_value(e, &jin, &v, &owned, err) != 0)
+            goto fail;
         if (v == NULL) {
             cJSON_Delete(owned);
             continue; /* missing: a thin payload changes nothing it does not name */
@@ -306,10 +322,8 @@ map_apply(const struct map *m, const cJSON *input, cJSON **out, struct error *er
             int rc = value_coerce(e->type, v, &item, err);
 
             cJSON_Delete(owned);
-            if (rc != 0) {
-                cJSON_Delete(result);
-                return error_wrap(err, "field \"%s\"", e->target);
-            }
+            if (rc != 0)
+                goto fail;
             if (cJSON_GetObjectItemCaseSensitive(result, e->target) != NULL)
                 cJSON_ReplaceItemInObjectCaseSensitive(result, e->target, item);
             else
@@ -329,8 +343,15 @@ map_apply(const struct map *m, const cJSON *input, cJSON **out, struct error *er
             cJSON_Delete(owned);
         set_path(result, e->target, item);
     }
+    if (jin.ready)
+        jv_free(jin.value);
     *out = result;
     return 0;
+fail:
+    if (jin.ready)
+        jv_free(jin.value);
+    cJSON_Delete(result);
+    return error_wrap(err, "field \"%s\"", failed->target);
 }
 
 /* Whether a value is a number written exactly (raw) or a JSON number. */

@@ -29,6 +29,7 @@
 
 #include "core/error.h"
 #include "core/xmalloc.h"
+#include "map/map_int.h"
 
 /* Bounds on what one jq output may become, so a program cannot make
  * concord build an unbounded tree (STYLE.md B.5: jq outputs are bounded). */
@@ -288,17 +289,36 @@ to_cjson(jv v, int depth, struct budget *b)
 }
 
 int
-map_jq_eval(struct map_jq *q, const cJSON *input, cJSON **out, struct error *err)
+map_jq_input(const cJSON *input, jv *out, struct error *err)
 {
-    struct budget b = {0, 0};
-    jv in = to_jv(input, 0), result;
-    cJSON *value;
+    jv in = to_jv(input, 0);
 
     if (!jv_is_valid(in)) {
         jv_free(in);
         return error_set(err, ERROR_MAPPING, "jq: the input nests deeper than %d levels",
                          MAP_JQ_MAX_DEPTH);
     }
+    *out = in;
+    return 0;
+}
+
+int
+map_jq_eval(struct map_jq *q, const cJSON *input, cJSON **out, struct error *err)
+{
+    jv in;
+
+    if (map_jq_input(input, &in, err) != 0)
+        return -1;
+    return map_jq_eval_jv(q, in, out, err);
+}
+
+int
+map_jq_eval_jv(struct map_jq *q, jv in, cJSON **out, struct error *err)
+{
+    struct budget b = {0, 0};
+    jv result;
+    cJSON *value;
+
     q->has_msg = 0;
     jq_start(q->jq, in, 0);
     result = jq_next(q->jq);

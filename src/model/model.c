@@ -72,8 +72,8 @@ job_state_name(enum job_state state)
 const char *
 change_state_name(enum change_state state)
 {
-    static const char *const names[] = {"new",    "applied", "unchanged",
-                                         "refused", "failed", "ignored"};
+    static const char *const names[] = {"new",     "applied", "unchanged",
+                                        "refused", "failed",  "ignored"};
 
     if ((size_t)state < sizeof(names) / sizeof(names[0]))
         return names[state];

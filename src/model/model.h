@@ -25,11 +25,11 @@ enum change_state {
 
 /* One change as it arrived: a webhook body, a page row, an admin call. */
 struct change {
-    int64_t seq;           /* journal position; increasing */
-    char *system;          /* the system it came from */
-    char *delivery_id;     /* NULL, or the sender's id for this delivery */
+    int64_t seq;       /* journal position; increasing */
+    char *system;      /* the system it came from */
+    char *delivery_id; /* NULL, or the sender's id for this delivery */
     int64_t received_at_ms;
-    char *body;            /* raw bytes as received (JSON text) */
+    char *body; /* raw bytes as received (JSON text) */
     size_t body_len;
     enum change_state state;
 };
@@ -54,9 +54,9 @@ void record_fini(struct record *r);
 struct version {
     int64_t record_id;
     int64_t version;
-    char *state;  /* the whole state after this version */
-    char *diff;   /* JSON object: field -> [old, new] */
-    char *source; /* "shop.customers", "operator", ... */
+    char *state;         /* the whole state after this version */
+    char *diff;          /* JSON object: field -> [old, new] */
+    char *source;        /* "shop.customers", "operator", ... */
     int64_t journal_seq; /* 0 when not from the journal */
     int64_t at_ms;
 };
@@ -69,8 +69,8 @@ struct link {
     int64_t id;
     char *collection; /* "crm.contacts" */
     int64_t record_id;
-    char *ext_id;     /* NULL until the copy exists (its create succeeded) */
-    char *base;       /* NULL, or the last state concord knows the copy has (JSON, system shape) */
+    char *ext_id; /* NULL until the copy exists (its create succeeded) */
+    char *base;   /* NULL, or the last state concord knows the copy has (JSON, system shape) */
 };
 
 /* Release what l owns. */
@@ -124,15 +124,15 @@ const char *inbox_kind_name(enum inbox_kind kind);
 struct inbox_entry {
     int64_t id;
     enum inbox_kind kind;
-    char *state;      /* "open", "retried", "skipped" */
-    char *system;     /* NULL when unknown */
-    char *collection; /* NULL when unknown */
-    int64_t record_id; /* 0 when there is no record yet */
-    int64_t job_id;    /* 0 unless a job is parked */
+    char *state;         /* "open", "retried", "skipped" */
+    char *system;        /* NULL when unknown */
+    char *collection;    /* NULL when unknown */
+    int64_t record_id;   /* 0 when there is no record yet */
+    int64_t job_id;      /* 0 unless a job is parked */
     int64_t journal_seq; /* 0 unless a change is parked */
     char *reason;
-    int http_status;  /* 0 when there was no answer */
-    char *response;   /* NULL, or the first 1 KiB of the answer */
+    int http_status; /* 0 when there was no answer */
+    char *response;  /* NULL, or the first 1 KiB of the answer */
     int attempts;
     int64_t created_at_ms;
     int64_t updated_at_ms;

@@ -155,8 +155,8 @@ MUST_CHECK int store_job_next_due(struct store *st, int64_t *at_ms, struct error
  * Move a job between states. JOB_PENDING takes next_at_ms and attempts
  * (both as given); the other states keep them. Returns 0 or -1.
  */
-MUST_CHECK int store_job_set(struct store *st, int64_t job_id, enum job_state state,
-                             int attempts, int64_t next_at_ms, struct error *err);
+MUST_CHECK int store_job_set(struct store *st, int64_t job_id, enum job_state state, int attempts,
+                             int64_t next_at_ms, struct error *err);
 
 /* Whether the link has a parked job whose create may have happened: 1, 0, -1. */
 MUST_CHECK int store_job_link_blocked(struct store *st, int64_t link_id, struct error *err);
@@ -212,9 +212,9 @@ MUST_CHECK int store_system_note(struct store *st, const char *system, int64_t a
                                  const char *error_text, struct error *err);
 
 struct store_system_stats {
-    int64_t backlog;   /* pending jobs */
-    int64_t in_flight; /* running jobs */
-    int64_t failed;    /* open inbox entries */
+    int64_t backlog;            /* pending jobs */
+    int64_t in_flight;          /* running jobs */
+    int64_t failed;             /* open inbox entries */
     int64_t last_success_at_ms; /* 0 when never */
     int64_t last_error_at_ms;   /* 0 when never */
     char last_error[256];

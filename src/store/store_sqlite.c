@@ -240,8 +240,8 @@ migrate(struct store *st, struct error *err)
         (void)snprintf(setver, sizeof(setver), "PRAGMA user_version = %d", n + 1);
         if (exec_sql(st, "BEGIN IMMEDIATE", err) == -1)
             return error_wrap(err, "migrate to schema %d", n + 1);
-        if (exec_sql(st, store_schema_migration(n), err) == -1 ||
-            exec_sql(st, setver, err) == -1 || exec_sql(st, "COMMIT", err) == -1) {
+        if (exec_sql(st, store_schema_migration(n), err) == -1 || exec_sql(st, setver, err) == -1 ||
+            exec_sql(st, "COMMIT", err) == -1) {
             (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
             return error_wrap(err, "migrate to schema %d", n + 1);
         }
@@ -249,42 +249,88 @@ migrate(struct store *st, struct error *err)
     return 0;
 }
 
-static const char *
-url_path(const char *url)
+/* What a store URL says: "sqlite:PATH[?busy_timeout_ms=N&synchronous=full|normal]". */
+struct sqlite_url {
+    char *path;
+    int busy_timeout_ms; /* how long a write waits for another process's lock */
+    int synchronous_full;
+};
+
+static int
+parse_url(const char *url, struct sqlite_url *u, struct error *err)
 {
+    const char *rest, *q;
+
     if (strncmp(url, "sqlite://", 9) == 0)
-        return url + 9;
-    if (strncmp(url, "sqlite:", 7) == 0)
-        return url + 7;
-    return NULL;
+        rest = url + 9;
+    else if (strncmp(url, "sqlite:", 7) == 0)
+        rest = url + 7;
+    else
+        return error_set(err, ERROR_INVALID, "store url: use sqlite:PATH");
+    q = strchr(rest, '?');
+    u->path = q ? xstrndup(rest, (size_t)(q - rest)) : xstrdup(rest);
+    u->busy_timeout_ms = 10000;
+    u->synchronous_full = 1;
+    if (u->path[0] == '\0')
+        return error_set(err, ERROR_INVALID, "store url: no path after sqlite:");
+    while (q != NULL && q[1] != '\0') {
+        const char *opt = q + 1;
+        char *end;
+
+        q = strchr(opt, '&');
+        if (strncmp(opt, "busy_timeout_ms=", 16) == 0) {
+            long v = strtol(opt + 16, &end, 10);
+
+            if (end == opt + 16 || (*end != '\0' && *end != '&') || v < 0 || v > 3600000)
+                return error_set(err, ERROR_INVALID,
+                                 "store url: busy_timeout_ms takes 0 to 3600000");
+            u->busy_timeout_ms = (int)v;
+        } else if (strncmp(opt, "synchronous=full", 16) == 0 &&
+                   (opt[16] == '\0' || opt[16] == '&')) {
+            u->synchronous_full = 1;
+        } else if (strncmp(opt, "synchronous=normal", 18) == 0 &&
+                   (opt[18] == '\0' || opt[18] == '&')) {
+            u->synchronous_full = 0;
+        } else {
+            return error_set(err, ERROR_INVALID,
+                             "store url: unknown option; use busy_timeout_ms=N or "
+                             "synchronous=full|normal");
+        }
+    }
+    return 0;
 }
 
 int
 store_open(struct store **out, const char *url, struct error *err)
 {
-    const char *path = url_path(url);
+    struct sqlite_url u = {0};
     struct store *st;
 
-    if (path == NULL || *path == '\0')
-        return error_set(err, ERROR_INVALID, "store url: use sqlite:PATH");
+    if (parse_url(url, &u, err) == -1) {
+        free(u.path);
+        return -1;
+    }
     st = xcalloc(1, sizeof(*st));
-    st->path = xstrdup(path);
-    if (sqlite3_open_v2(path, &st->db,
+    st->path = u.path;
+    if (sqlite3_open_v2(st->path, &st->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
-        error_set(err, ERROR_STORE, "open %s: %s", path,
+        error_set(err, ERROR_STORE, "open %s: %s", st->path,
                   st->db ? sqlite3_errmsg(st->db) : "out of memory");
         store_close(st);
         return -1;
     }
-    sqlite3_busy_timeout(st->db, 10000);
+    sqlite3_busy_timeout(st->db, u.busy_timeout_ms);
     /* Guarantee: nothing acknowledged is lost. FULL syncs the WAL at every
-     * commit, so a returned commit survives power loss (DESIGN.md). */
-    if (exec_sql(st, "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;"
-                     "PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;",
+     * commit, so a returned commit survives power loss (DESIGN.md). NORMAL
+     * is the operator's explicit choice to trade that for speed. */
+    if (exec_sql(st, "PRAGMA journal_mode = WAL", err) == -1 ||
+        exec_sql(st,
+                 u.synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL",
                  err) == -1 ||
+        exec_sql(st, "PRAGMA foreign_keys = OFF; PRAGMA temp_store = MEMORY;", err) == -1 ||
         migrate(st, err) == -1) {
-        error_wrap(err, "open %s", path);
+        error_wrap(err, "open %s", st->path);
         store_close(st);
         return -1;
     }
@@ -399,8 +445,8 @@ store_changes_free(struct change *changes, int count)
 }
 
 int
-store_journal_set_state(struct store *st, int64_t seq, enum change_state state,
-                        const char *note, struct error *err)
+store_journal_set_state(struct store *st, int64_t seq, enum change_state state, const char *note,
+                        struct error *err)
 {
     sqlite3_stmt *s = stmt(st, S_JOURNAL_STATE, err);
 
@@ -586,8 +632,8 @@ link_row(struct store *st, sqlite3_stmt *s, struct link *out, struct error *err)
 }
 
 int
-store_link_by_ext(struct store *st, const char *collection, const char *ext_id,
-                  struct link *out, struct error *err)
+store_link_by_ext(struct store *st, const char *collection, const char *ext_id, struct link *out,
+                  struct error *err)
 {
     sqlite3_stmt *s = stmt(st, S_LINK_BY_EXT, err);
 
@@ -599,8 +645,8 @@ store_link_by_ext(struct store *st, const char *collection, const char *ext_id,
 }
 
 int
-store_link_by_record(struct store *st, const char *collection, int64_t record_id,
-                     struct link *out, struct error *err)
+store_link_by_record(struct store *st, const char *collection, int64_t record_id, struct link *out,
+                     struct error *err)
 {
     sqlite3_stmt *s = stmt(st, S_LINK_BY_RECORD, err);
 
@@ -904,8 +950,7 @@ inbox_from_row(sqlite3_stmt *s, struct inbox_entry *e)
 }
 
 int
-store_inbox_list(struct store *st, const char *state, struct inbox_entry **out,
-                 struct error *err)
+store_inbox_list(struct store *st, const char *state, struct inbox_entry **out, struct error *err)
 {
     sqlite3_stmt *s = stmt(st, state ? S_INBOX_LIST : S_INBOX_LIST_ALL, err);
     struct inbox_entry *list = NULL;

@@ -17,7 +17,7 @@ TOKEN = "Bearer crm-test-token"
 
 CONFIG = """
 listen: 127.0.0.1:{port}
-store: sqlite:state.db
+store: sqlite:state.db?busy_timeout_ms=300
 log: {level: debug, format: json}
 systems:
   shop:
@@ -38,6 +38,7 @@ systems:
       customers:
         model: customer
         record: customer
+        deleted_when: '.event == "customer.deleted"'
         map_in:
           email: email
           name: {jq: '[.first_name, .last_name] | map(select(. != null)) | join(" ")'}
@@ -71,6 +72,7 @@ systems:
           balance: balance
         create: POST /contacts
         update: PUT /contacts/{id}
+        delete: DELETE /contacts/{id}
         created_id: id
 models:
   customer:
@@ -298,6 +300,58 @@ def test_sigterm_finishes_the_delivery_in_flight():
     c.wait_settled()
     assert len(crm.requests("POST")) == 1
     assert c.cli_json("failed") == []
+
+
+def test_a_lost_create_answer_is_parked_not_sent_again():
+    crm, c, shop = setup()
+    crm.faults([{"reset": "after", "match": {"method": "POST"}}])
+    shop.change("s1", ADA)
+    failed = wait_until(lambda: c.cli_json("failed"), 10, "the unknown outcome")
+    assert failed[0]["kind"] == "unknown", failed
+    assert "may or may not" in failed[0]["reason"], failed
+    # The create did happen; concord must not have sent it again.
+    assert len(contacts(crm)) == 1
+    shop.change("s1", {"phone": "+44 3"})  # later edits wait behind the unknown create
+    shop.change("s2", dict(ADA, email="b@example.com"))  # a barrier
+    wait_until(lambda: one_contact(crm, contact_email="b@example.com"), 10, "the barrier")
+    assert len(crm.requests("POST")) == 2
+    assert len(contacts(crm)) == 2
+
+
+def test_a_delete_in_the_shop_deletes_the_contact():
+    crm, c, shop = setup()
+    shop.change("s1", ADA)
+    rec = wait_until(lambda: one_contact(crm, contact_email="ada@example.com"), 10, "the create")
+    r = shop.delete("s1")
+    assert r["status"] == 202, r
+    wait_until(lambda: contacts(crm) == [], 10, "the delete")
+    dels = crm.requests("DELETE")
+    assert len(dels) == 1 and dels[0]["path"] == "/contacts/" + rec["id"], dels
+    hist = c.cli_json("history", "1")
+    assert hist[-1]["diff"] == {"deleted": [False, True]}, hist
+
+
+def test_store_unavailable_gets_503_and_nothing_is_lost():
+    import sqlite3
+    crm, c, shop = setup()
+    shop.change("s1", ADA)
+    wait_until(lambda: one_contact(crm, contact_email="ada@example.com"), 10, "the first create")
+    # Another process takes the database's write lock and keeps it.
+    lock = sqlite3.connect(os.path.join(c.dir, "state.db"), isolation_level=None, timeout=5)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        r = shop.change("s2", dict(ADA, email="b@example.com"))
+        assert r["status"] == 503 and "store" in r["body"]["error"], r
+        assert c.http("GET", "/readyz")[0] == 503
+    finally:
+        lock.execute("ROLLBACK")
+        lock.close()
+    # Nothing was journaled: the sender tries again and it goes through.
+    r = shop.resend(r["delivery_id"])
+    assert r["status"] == 202, r
+    wait_until(lambda: one_contact(crm, contact_email="b@example.com"), 10, "the second create")
+    assert c.http("GET", "/readyz")[0] == 200
+    assert len(crm.requests("POST")) == 2
 
 
 if __name__ == "__main__":

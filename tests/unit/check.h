@@ -18,7 +18,10 @@ struct check_case {
     void (*fn)(void);
 };
 
-#define CHECK_CASE(f) {#f, f}
+#define CHECK_CASE(f) \
+    {                 \
+#f, f         \
+    }
 
 /* Each test binary defines this table, ended by {0}. */
 extern const struct check_case check_cases[];
@@ -26,26 +29,26 @@ extern const struct check_case check_cases[];
 void check_fail(const char *file, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4), noreturn));
 
-#define CHECK(e)                                                                                   \
-    do {                                                                                           \
-        if (!(e))                                                                                  \
-            check_fail(__FILE__, __LINE__, "CHECK(%s)", #e);                                       \
+#define CHECK(e)                                             \
+    do {                                                     \
+        if (!(e))                                            \
+            check_fail(__FILE__, __LINE__, "CHECK(%s)", #e); \
     } while (0)
 
-#define CHECK_EQ(a, b)                                                                             \
-    do {                                                                                           \
-        long long check_a_ = (long long)(a), check_b_ = (long long)(b);                            \
-        if (check_a_ != check_b_)                                                                  \
-            check_fail(__FILE__, __LINE__, "CHECK_EQ(%s, %s): %lld != %lld", #a, #b, check_a_,     \
-                       check_b_);                                                                  \
+#define CHECK_EQ(a, b)                                                                         \
+    do {                                                                                       \
+        long long check_a_ = (long long)(a), check_b_ = (long long)(b);                        \
+        if (check_a_ != check_b_)                                                              \
+            check_fail(__FILE__, __LINE__, "CHECK_EQ(%s, %s): %lld != %lld", #a, #b, check_a_, \
+                       check_b_);                                                              \
     } while (0)
 
-#define CHECK_STR_EQ(a, b)                                                                         \
-    do {                                                                                           \
-        const char *check_a_ = (a), *check_b_ = (b);                                               \
-        if (check_a_ == NULL || check_b_ == NULL || strcmp(check_a_, check_b_) != 0)               \
-            check_fail(__FILE__, __LINE__, "CHECK_STR_EQ(%s, %s): \"%s\" != \"%s\"", #a, #b,       \
-                       check_a_ ? check_a_ : "(null)", check_b_ ? check_b_ : "(null)");            \
+#define CHECK_STR_EQ(a, b)                                                                   \
+    do {                                                                                     \
+        const char *check_a_ = (a), *check_b_ = (b);                                         \
+        if (check_a_ == NULL || check_b_ == NULL || strcmp(check_a_, check_b_) != 0)         \
+            check_fail(__FILE__, __LINE__, "CHECK_STR_EQ(%s, %s): \"%s\" != \"%s\"", #a, #b, \
+                       check_a_ ? check_a_ : "(null)", check_b_ ? check_b_ : "(null)");      \
     } while (0)
 
 /* The directory of the source tree (for golden files), from the environment. */

@@ -3,11 +3,11 @@
 /* tests/unit/test_buf.c — the bounded buffer (src/core/buf.c) and errors. */
 /* link: core */
 
+#include <stdlib.h>
+
 #include "check.h"
 #include "core/buf.h"
 #include "core/error.h"
-
-#include <stdlib.h>
 
 static void
 append_stops_at_the_limit(void)

@@ -193,6 +193,7 @@ static const char minimal[] = "systems:\n"
                               "    collections:\n"
                               "      things:\n"
                               "        model: thing\n"
+                              "        match: '\"t\\(.a + \")\")\" == .x # a \"quote'\n"
                               "        map_out:\n"
                               "          n: {const: 12}\n"
                               "          q: {const: \"12\"}\n"
@@ -237,6 +238,7 @@ defaults_and_yaml_scalars(void)
     CHECK_STR_EQ(a->webhook.path, "/webhooks/a");
     CHECK_EQ(cfg->sync_count, 0);
     CHECK(col != NULL);
+    CHECK_STR_EQ(col->match_jq, "\"t\\(.a + \")\")\" == .x # a \"quote");
     for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
         const struct config_map_entry *e = entry(&col->map_out, want[i][0]);
 

@@ -1,0 +1,187 @@
+/* SPDX-License-Identifier: MIT */
+
+/* tests/unit/test_store.c — the SQLite store (src/store/): journal, jobs, inbox. */
+/* link: store */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "core/error.h"
+#include "store/store.h"
+
+static struct store *
+fresh(char *path, size_t len)
+{
+    struct store *st = NULL;
+    struct error err = {0};
+    char url[300];
+
+    (void)snprintf(path, len, "/tmp/concord-test-store-%d.db", (int)getpid());
+    unlink(path);
+    (void)snprintf(url, sizeof(url), "sqlite:%s", path);
+    if (store_open(&st, url, &err) == -1)
+        check_fail(__FILE__, __LINE__, "store_open: %s", err.msg);
+    return st;
+}
+
+static void
+cleanup(struct store *st, const char *path)
+{
+    char side[300];
+
+    store_close(st);
+    unlink(path);
+    (void)snprintf(side, sizeof(side), "%s-wal", path);
+    unlink(side);
+    (void)snprintf(side, sizeof(side), "%s-shm", path);
+    unlink(side);
+}
+
+static void
+a_repeated_delivery_id_is_journaled_once(void)
+{
+    char path[256];
+    struct store *st = fresh(path, sizeof(path));
+    struct error err = {0};
+    struct change *list = NULL;
+    int64_t seq = 0, seq2 = 0;
+
+    CHECK_EQ(store_journal_add(st, "shop", "d1", 1, "{}", 2, &seq, &err), 1);
+    CHECK_EQ(store_journal_add(st, "shop", "d1", 2, "{\"a\":1}", 7, &seq2, &err), 0);
+    CHECK_EQ(store_journal_add(st, "crm", "d1", 3, "{}", 2, &seq2, &err), 1); /* per system */
+    CHECK_EQ(store_journal_add(st, "shop", NULL, 4, "{}", 2, &seq2, &err), 1);
+    CHECK_EQ(store_journal_add(st, "shop", NULL, 5, "{}", 2, &seq2, &err), 1);
+    CHECK_EQ(store_journal_pending(st, 10, &list, &err), 4);
+    CHECK_EQ(list[0].seq, seq);
+    CHECK_STR_EQ(list[0].body, "{}");
+    CHECK_STR_EQ(list[1].system, "crm");
+    store_changes_free(list, 4);
+    CHECK_EQ(store_journal_set_state(st, seq, CHANGE_APPLIED, NULL, &err), 0);
+    CHECK_EQ(store_journal_pending(st, 10, &list, &err), 3);
+    store_changes_free(list, 3);
+    cleanup(st, path);
+}
+
+static void
+a_pending_job_is_coalesced_and_a_running_one_is_not(void)
+{
+    char path[256];
+    struct store *st = fresh(path, sizeof(path));
+    struct error err = {0};
+    struct job *due = NULL;
+    struct job j = {.link_id = 7,
+                    .record_id = 3,
+                    .version = 1,
+                    .system = "crm",
+                    .collection = "crm.contacts",
+                    .op = JOB_OP_UPSERT,
+                    .next_at_ms = 100};
+
+    CHECK_EQ(store_job_put(st, &j, &err), 1);
+    j.version = 2;
+    CHECK_EQ(store_job_put(st, &j, &err), 0); /* coalesced into the first */
+    CHECK_EQ(store_job_due(st, 100, 10, &due, &err), 1);
+    CHECK_EQ(due[0].version, 2);
+    CHECK_EQ(store_job_set(st, due[0].id, JOB_RUNNING, 0, 0, &err), 0);
+    j.version = 3;
+    CHECK_EQ(store_job_put(st, &j, &err), 1); /* queued behind the running one */
+    store_jobs_free(due, 1);
+    CHECK_EQ(store_job_due(st, 99, 10, &due, &err), 0); /* not due yet */
+    store_jobs_free(due, 0);
+    CHECK_EQ(store_job_due(st, 100, 10, &due, &err), 1);
+    CHECK_EQ(due[0].version, 3);
+    store_jobs_free(due, 1);
+    cleanup(st, path);
+}
+
+static void
+retry_requeues_a_parked_job_and_closes_the_entry(void)
+{
+    char path[256];
+    struct store *st = fresh(path, sizeof(path));
+    struct error err = {0};
+    struct job *due = NULL;
+    struct inbox_entry *list = NULL;
+    struct job j = {.link_id = 1,
+                    .record_id = 1,
+                    .version = 1,
+                    .system = "crm",
+                    .collection = "crm.contacts",
+                    .op = JOB_OP_UPSERT,
+                    .next_at_ms = 0};
+    int64_t id = 0;
+
+    CHECK_EQ(store_job_put(st, &j, &err), 1);
+    CHECK_EQ(store_job_due(st, 0, 10, &due, &err), 1);
+    int64_t job_id = due[0].id;
+    store_jobs_free(due, 1);
+    CHECK_EQ(store_job_set(st, job_id, JOB_PARKED, 0, 0, &err), 0);
+    struct inbox_entry e = {.kind = INBOX_FAILED,
+                            .system = "crm",
+                            .collection = "crm.contacts",
+                            .record_id = 1,
+                            .job_id = job_id,
+                            .reason = "HTTP 422",
+                            .http_status = 422,
+                            .attempts = 1,
+                            .created_at_ms = 5};
+    CHECK_EQ(store_inbox_add(st, &e, &id, &err), 0);
+    CHECK_EQ(store_job_due(st, 1000, 10, &due, &err), 0);
+    store_jobs_free(due, 0);
+    CHECK_EQ(store_inbox_list(st, "open", &list, &err), 1);
+    CHECK_STR_EQ(list[0].reason, "HTTP 422");
+    CHECK_EQ(list[0].http_status, 422);
+    store_inbox_free(list, 1);
+    CHECK_EQ(store_inbox_retry(st, id, 50, &err), 1);
+    CHECK_EQ(store_inbox_retry(st, id, 50, &err), 0); /* no longer open */
+    CHECK_EQ(store_job_due(st, 50, 10, &due, &err), 1);
+    CHECK_EQ(due[0].attempts, 0);
+    store_jobs_free(due, 1);
+    CHECK_EQ(store_inbox_list(st, "open", &list, &err), 0);
+    store_inbox_free(list, 0);
+    cleanup(st, path);
+}
+
+static void
+reopening_keeps_the_data_and_the_schema(void)
+{
+    char path[256], url[300];
+    struct store *st = fresh(path, sizeof(path));
+    struct error err = {0};
+    struct version *hist = NULL;
+    int64_t id = 0;
+
+    CHECK_EQ(store_record_add(st, "customer", "{\"a\":1}", "shop.customers", 0, 10, &id, &err), 0);
+    store_close(st);
+    (void)snprintf(url, sizeof(url), "sqlite:%s?busy_timeout_ms=100", path);
+    CHECK_EQ(store_open(&st, url, &err), 0);
+    CHECK_EQ(store_history(st, id, &hist, &err), 1);
+    CHECK_STR_EQ(hist[0].source, "shop.customers");
+    store_versions_free(hist, 1);
+    cleanup(st, path);
+}
+
+static void
+bad_urls_are_refused_with_a_reason(void)
+{
+    struct store *st = NULL;
+    struct error err = {0};
+
+    CHECK_EQ(store_open(&st, "postgres://x/y", &err), -1);
+    CHECK_EQ(err.kind, ERROR_INVALID);
+    error_clear(&err);
+    CHECK_EQ(store_open(&st, "sqlite:/tmp/x.db?busy=1", &err), -1);
+    CHECK(strstr(err.msg, "unknown option") != NULL);
+    CHECK(st == NULL);
+}
+
+const struct check_case check_cases[] = {
+    CHECK_CASE(a_repeated_delivery_id_is_journaled_once),
+    CHECK_CASE(a_pending_job_is_coalesced_and_a_running_one_is_not),
+    CHECK_CASE(retry_requeues_a_parked_job_and_closes_the_entry),
+    CHECK_CASE(reopening_keeps_the_data_and_the_schema),
+    CHECK_CASE(bad_urls_are_refused_with_a_reason),
+    {0},
+};
