@@ -14,6 +14,8 @@
 
 #define _GNU_SOURCE
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -21,9 +23,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 
 static const char accepted[] = "{\"status\":\"accepted\"}";
 
@@ -114,13 +114,12 @@ main(int argc, char **argv)
                              MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
                              MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_END);
     else /* the flags of concord's src/http/http_server.c */
-        d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
-                                 MHD_USE_ERROR_LOG,
-                             (uint16_t)port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR,
-                             &addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
-                             MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
-                             MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_END);
+        d = MHD_start_daemon(
+            MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
+            (uint16_t)port, NULL, NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, &addr,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL, MHD_OPTION_CONNECTION_TIMEOUT,
+            (unsigned int)60, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
+            MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "bare: cannot listen on 127.0.0.1:%ld\n", port);
         return 1;

@@ -22,6 +22,8 @@
 
 #define _GNU_SOURCE
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -31,9 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <arpa/inet.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
 
 #define BODY_MAX 65536
 

@@ -107,6 +107,16 @@ on_jq_error(void *data, jv msg)
     q->has_msg = 1;
 }
 
+/* libjq's input callback (the `input` builtin): there is one input only.
+ * Without a callback libjq 1.6 crashes on `input`. */
+static jv
+on_jq_input(jq_state *jq, void *data)
+{
+    (void)jq;
+    (void)data;
+    return jv_invalid();
+}
+
 /* libjq's debug callback (the `debug` builtin): stay silent. */
 static void
 on_jq_debug(void *data, jv msg)
@@ -130,6 +140,12 @@ map_jq_new(const char *program, struct map_jq **out, struct error *err)
     }
     jq_set_error_cb(q->jq, on_jq_error, q);
     jq_set_debug_cb(q->jq, on_jq_debug, q);
+    jq_set_input_cb(q->jq, on_jq_input, q);
+    /* No module search path: `import` and `include` fail to compile instead
+     * of tripping an assertion in libjq 1.6, and nothing is read from disk. */
+    jq_set_attr(q->jq, jv_string("JQ_LIBRARY_PATH"), jv_array());
+    jq_set_attr(q->jq, jv_string("JQ_ORIGIN"), jv_string("/nonexistent"));
+    jq_set_attr(q->jq, jv_string("PROGRAM_ORIGIN"), jv_string("/nonexistent"));
     if (!jq_compile(q->jq, program)) {
         (void)error_set(err, ERROR_INVALID, "jq: %s",
                         q->has_msg ? q->msg : "the program does not compile");

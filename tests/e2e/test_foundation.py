@@ -148,6 +148,9 @@ def test_create_then_update_with_put():
     assert [v["version"] for v in hist] == [1, 2], hist
     assert hist[1]["diff"] == {"phone": ["+44 1", "+44 2"]}, hist[1]
     assert hist[0]["source"] == "shop.customers"
+    # Secrets never reach the log, even at debug level.
+    log = c.log_text()
+    assert log and SECRET not in log and "crm-test-token" not in log
 
 
 def test_echo_from_the_crm_leads_to_no_write():
