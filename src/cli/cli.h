@@ -42,8 +42,9 @@ extern const struct cli_command cli_cmd_retry;
 extern const struct cli_command cli_cmd_history;
 
 /*
- * Load the config and open its store for a command that reads or changes
- * state without the daemon. Prints the reason and returns -1 on failure;
+ * Load the config (secret references are checked, not read: these commands
+ * talk to no system) and open its store, for a command that reads or
+ * changes state without the daemon. Prints the reason and returns -1 on failure;
  * on success the caller releases both with cli_close().
  */
 MUST_CHECK int cli_open(const struct cli_args *args, struct config **cfg, struct store **st);

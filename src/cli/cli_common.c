@@ -16,7 +16,7 @@ cli_open(const struct cli_args *args, struct config **cfg, struct store **st)
 {
     struct error err = {0};
 
-    if (config_load(args->config_path, cfg, &err) == -1) {
+    if (config_load_flags(args->config_path, CONFIG_LOAD_NO_SECRETS, cfg, &err) == -1) {
         fprintf(stderr, "concord: %s\n", err.msg);
         return -1;
     }

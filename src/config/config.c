@@ -143,14 +143,15 @@ dir_of(const char *path)
 
 /* The whole pipeline after the bytes are in memory. */
 static struct config *
-run(const char *text, size_t len, const char *name, const char *base_dir, struct config_diags *d)
+run(const char *text, size_t len, const char *name, const char *base_dir, unsigned flags,
+    struct config_diags *d)
 {
     struct config_node *root = config_yaml_parse(text, len, d);
     struct config *cfg;
 
     if (root == NULL)
         return NULL;
-    cfg = config_schema_build(root, name, base_dir, d);
+    cfg = config_schema_build(root, name, base_dir, flags, d);
     config_node_free(root);
     if (d->count > 0) {
         config_free(cfg);
@@ -181,7 +182,7 @@ int
 config_parse(const char *text, size_t len, const char *name, struct config **out, struct error *err)
 {
     struct config_diags d = {0};
-    struct config *cfg = run(text, len, name, NULL, &d);
+    struct config *cfg = run(text, len, name, NULL, 0, &d);
 
     if (cfg == NULL)
         return fail_with(&d, name, err);
@@ -193,6 +194,12 @@ config_parse(const char *text, size_t len, const char *name, struct config **out
 int
 config_load(const char *path, struct config **out, struct error *err)
 {
+    return config_load_flags(path, 0, out, err);
+}
+
+int
+config_load_flags(const char *path, unsigned flags, struct config **out, struct error *err)
+{
     struct config_diags d = {0};
     struct config *cfg;
     char *text = NULL, *dir;
@@ -201,7 +208,7 @@ config_load(const char *path, struct config **out, struct error *err)
     if (config_read_file(path, &text, &len, err) == -1)
         return -1;
     dir = dir_of(path);
-    cfg = run(text, len, path, dir, &d);
+    cfg = run(text, len, path, dir, flags, &d);
     free(dir);
     free(text);
     if (cfg == NULL)
@@ -223,7 +230,7 @@ config_check(const char *path, char **report, struct error *err)
     if (config_read_file(path, &text, &len, err) == -1)
         return -1;
     dir = dir_of(path);
-    cfg = run(text, len, path, dir, &d);
+    cfg = run(text, len, path, dir, 0, &d);
     free(dir);
     free(text);
     config_free(cfg);

@@ -195,6 +195,18 @@ struct config {
  */
 MUST_CHECK int config_load(const char *path, struct config **out, struct error *err);
 
+/* Flags for config_load_flags(). */
+#define CONFIG_LOAD_NO_SECRETS 1u /* check secret references' form, read none of them */
+
+/*
+ * config_load() with flags. CONFIG_LOAD_NO_SECRETS is for commands that
+ * read state without talking to any system (status, failed, history): they
+ * work where the daemon's secrets are not in the environment. Secrets then
+ * hold only their reference.
+ */
+MUST_CHECK int config_load_flags(const char *path, unsigned flags, struct config **out,
+                                 struct error *err);
+
 /*
  * The same from bytes already in memory (name is used in messages). Secrets
  * are resolved from the environment and the filesystem as config_load() does.

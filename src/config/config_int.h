@@ -114,11 +114,12 @@ struct cJSON *config_node_json(const struct config_node *n);
  * Walk the tree and fill a new struct config. name is the file name used in
  * config->path; base_dir (NULL for none) is the absolute directory of the
  * file, against which relative sqlite paths and secret files are resolved.
- * Every problem is added to d. Always returns a config (the caller's, freed
- * with config_free()), complete only when d stayed empty.
+ * flags are CONFIG_LOAD_*. Every problem is added to d. Always returns a
+ * config (the caller's, freed with config_free()), complete only when d
+ * stayed empty.
  */
 struct config *config_schema_build(const struct config_node *root, const char *name,
-                                   const char *base_dir, struct config_diags *d);
+                                   const char *base_dir, unsigned flags, struct config_diags *d);
 
 /* 1 when s has the form of a secret reference: "env:NAME" or "file:PATH". */
 int config_secret_is_ref(const char *s);

@@ -40,6 +40,7 @@ struct ctx {
     struct config *cfg;
     const char *base_dir;
     size_t hint_budget;
+    unsigned flags; /* CONFIG_LOAD_* */
 };
 
 #define PROBLEM(c, n, ...) config_diag_add((c)->diags, (n)->line, (n)->col, __VA_ARGS__)
@@ -535,6 +536,10 @@ get_secret(struct ctx *c, const struct config_node *n, const char *path, struct 
                 "env:NAME",
                 path);
         return -1;
+    }
+    if (c->flags & CONFIG_LOAD_NO_SECRETS) {
+        out->ref = xstrdup(n->value); /* checked for form, not read */
+        return 0;
     }
     if (config_secret_resolve(n->value, c->base_dir, out, why, sizeof(why)) == -1) {
         PROBLEM(c, n, "%s: %s", path, why);
@@ -1460,10 +1465,11 @@ parse_syncs(struct ctx *c, const struct config_node *v)
 
 struct config *
 config_schema_build(const struct config_node *root, const char *name, const char *base_dir,
-                    struct config_diags *d)
+                    unsigned flags, struct config_diags *d)
 {
     struct config *cfg = xcalloc(1, sizeof(*cfg));
-    struct ctx c = {.diags = d, .cfg = cfg, .base_dir = base_dir, .hint_budget = HINT_BUDGET};
+    struct ctx c = {
+        .diags = d, .cfg = cfg, .base_dir = base_dir, .hint_budget = HINT_BUDGET, .flags = flags};
     char buf[64];
 
     cfg->path = xstrdup(name);

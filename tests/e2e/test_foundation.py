@@ -334,6 +334,41 @@ def test_a_delete_in_the_shop_deletes_the_contact():
     assert hist[-1]["diff"] == {"deleted": [False, True]}, hist
 
 
+def test_a_mapping_error_parks_the_change_with_field_and_reason():
+    crm, c, shop = setup()
+    r = shop.change("s1", dict(ADA, balance="twelve"))
+    assert r["status"] == 202, r  # journaled: the sender did its part
+    failed = wait_until(lambda: c.cli_json("failed"), 10, "the mapping failure")
+    assert failed[0]["kind"] == "mapping", failed
+    assert "balance" in failed[0]["reason"] and "twelve" in failed[0]["reason"], failed
+    assert failed[0]["system"] == "shop" and failed[0]["collection"] == "shop.customers"
+    assert contacts(crm) == []
+
+
+def test_retry_after_is_honoured():
+    crm, c, shop = setup()
+    crm.faults([{"status": 503, "retry_after": "1"}])
+    shop.change("s1", ADA)
+    wait_until(lambda: one_contact(crm, contact_email="ada@example.com"), 10, "the create")
+    posts = crm.requests("POST")
+    assert [p["status"] for p in posts] == [503, 201], posts
+    gap = posts[1]["time"] - posts[0]["time"]
+    assert gap >= 0.95, "retried after %.3f s, Retry-After said 1 s" % gap
+
+
+def test_read_commands_need_no_secrets():
+    import subprocess
+    crm, c, shop = setup()
+    env = {k: v for k, v in c.env.items() if k not in ("SHOP_SECRET", "CRM_TOKEN")}
+    for args in (["status", "--json"], ["failed"], ["status"]):
+        p = subprocess.run([harness.concord_bin()] + args + ["-c", c.path], env=env,
+                           capture_output=True, cwd=c.dir)
+        assert p.returncode == 0, (args, p.stderr)
+    p = subprocess.run([harness.concord_bin(), "check", "-c", c.path], env=env,
+                       capture_output=True, cwd=c.dir)
+    assert p.returncode == 2 and b"SHOP_SECRET" in p.stderr, p.stderr
+
+
 def test_store_unavailable_gets_503_and_nothing_is_lost():
     import sqlite3
     crm, c, shop = setup()
