@@ -655,10 +655,16 @@ def run_tests(namespace, argv=None):
 
 
 def _stop_all(objs):
+    """Stops everything a test made. A concord that was still running must
+    exit 0 on SIGTERM: under ASan a leak or a sanitizer report makes it
+    exit non-zero, and that fails the test."""
     errors = []
     for obj in reversed(objs):
         try:
-            obj.stop()
+            was_running = isinstance(obj, Concord) and obj.running()
+            rc = obj.stop()
+            if was_running and rc != 0:
+                errors.append("%s exited %s on SIGTERM; log:\n%s" % (obj.name, rc, obj.log_tail(30)))
         except Exception as e:  # noqa: BLE001
             errors.append("%s: %s" % (type(obj).__name__, e))
     return errors

@@ -1,0 +1,435 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: MIT
+#
+# bench/run.sh: measure concord's speed beside the ceilings of this machine,
+# all in one run, all on 127.0.0.1. bench/README.md explains each figure.
+#
+#   bash bench/run.sh
+#
+# Settings (environment):
+#   CONCORD_BIN          the binary (default: build/release/concord, built here)
+#   BENCH_DURATION       seconds of each fixed-length wrk run (10)
+#   BENCH_CONNECTIONS    wrk connections (64)      BENCH_WRK_THREADS  wrk threads (2)
+#   BENCH_RELAY_N        new customers in the relay (50000)
+#   BENCH_MAX_IN_FLIGHT  the CRM system's max_in_flight (32)
+#   BENCH_SIGN           1: sign webhooks with HMAC-SHA256 (default); 0: unsigned
+#   BENCH_KEEP           1: keep the work directory (stores, configs, logs)
+#   BENCH_PERF           1: record `perf record -g` of concord during the ingest
+#                        and relay runs into the work directory (implies BENCH_KEEP)
+set -euo pipefail
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH="$REPO/bench"
+DURATION=${BENCH_DURATION:-10}
+CONNS=${BENCH_CONNECTIONS:-64}
+WRK_THREADS=${BENCH_WRK_THREADS:-2}
+RELAY_N=${BENCH_RELAY_N:-50000}
+MAX_IN_FLIGHT=${BENCH_MAX_IN_FLIGHT:-32}
+SIGN=${BENCH_SIGN:-1}
+PERF=${BENCH_PERF:-0}
+KEEP=${BENCH_KEEP:-$PERF}
+RELAY_DEADLINE_S=90
+SECRET="bench-shop-secret-$$"
+
+say() { printf '%s\n' "$*" >&2; }
+die() { say "bench: $*"; exit 1; }
+
+# ---------------------------------------------------------------- tools
+need_pkgs=()
+command -v wrk >/dev/null || need_pkgs+=(wrk)
+command -v curl >/dev/null || need_pkgs+=(curl)
+command -v cc >/dev/null || need_pkgs+=(gcc)
+command -v cmake >/dev/null || need_pkgs+=(cmake)
+command -v ninja >/dev/null || need_pkgs+=(ninja-build)
+[ -e /usr/include/microhttpd.h ] || need_pkgs+=(libmicrohttpd-dev)
+[ -e /usr/include/openssl/hmac.h ] || need_pkgs+=(libssl-dev)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+    say "bench: installing ${need_pkgs[*]}"
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq >&2 && $SUDO apt-get install -y -qq "${need_pkgs[@]}" >&2 ||
+        die "could not install ${need_pkgs[*]}"
+fi
+
+# ---------------------------------------------------------------- builds
+TOOLS="$REPO/build/bench-tools"
+mkdir -p "$TOOLS"
+for prog in bare sink; do
+    if [ ! -x "$TOOLS/$prog" ] || [ "$BENCH/$prog.c" -nt "$TOOLS/$prog" ]; then
+        cc -O2 -g -std=c11 -Wall -Wextra -o "$TOOLS/$prog" "$BENCH/$prog.c" -lmicrohttpd -lpthread ||
+            die "could not build bench/$prog.c"
+    fi
+done
+
+BUILD_NOTE="release preset"
+if [ -n "${CONCORD_BIN:-}" ]; then
+    BUILD_NOTE="CONCORD_BIN"
+else
+    CONCORD_BIN="$REPO/build/release/concord"
+    if ! (cd "$REPO" && cmake --preset release >/dev/null &&
+        cmake --build build/release --target concord >/dev/null) 2>"$TOOLS/release-build.log"; then
+        # The preset builds with warnings as errors; a warning in the tree
+        # must not stop the measurement: same flags, warnings allowed.
+        say "bench: the release preset did not build (see $TOOLS/release-build.log);"
+        say "       building the same flags without -Werror in build/bench-release"
+        cmake -S "$REPO" -B "$REPO/build/bench-release" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+            -DCONCORD_WERROR=OFF -DCMAKE_C_FLAGS="-O2 -D_FORTIFY_SOURCE=3 -fstack-protector-strong" \
+            >/dev/null || die "cmake configure failed"
+        cmake --build "$REPO/build/bench-release" --target concord >/dev/null || die "build failed"
+        CONCORD_BIN="$REPO/build/bench-release/concord"
+        BUILD_NOTE="release flags without -Werror (the preset failed)"
+    fi
+fi
+[ -x "$CONCORD_BIN" ] || die "no concord binary at $CONCORD_BIN"
+
+# ---------------------------------------------------------------- work dir
+# The store must sit on a real disk so that fsync costs what it costs.
+store_base=${TMPDIR:-/tmp}
+if [ "$(stat -f -c %T "$store_base")" = tmpfs ] ||
+    [ "$(df --output=source "$store_base" | tail -1)" != "$(df --output=source "$REPO" | tail -1)" ]; then
+    store_base="$REPO/build/bench-store"
+    mkdir -p "$store_base"
+fi
+WORK=$(mktemp -d "$store_base/concord-bench.XXXXXX")
+STORE_FS="$(stat -f -c %T "$WORK") on $(df --output=source "$WORK" | tail -1)"
+
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    wait 2>/dev/null || true
+    if [ "$KEEP" = 1 ]; then
+        say "bench: work directory kept: $WORK"
+    else
+        rm -rf "$WORK"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---------------------------------------------------------------- helpers
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pick_port() {
+    local p
+    for _ in $(seq 1 200); do
+        p=$((20000 + RANDOM % 40000))
+        if port_free "$p" && [[ " ${USED_PORTS:-} " != *" $p "* ]]; then
+            USED_PORTS="${USED_PORTS:-} $p"
+            echo "$p"
+            return
+        fi
+    done
+    die "no free port found"
+}
+
+# wait_http URL: until it answers at all (any status), for up to 10 s.
+wait_http() {
+    local deadline=$((SECONDS + 10))
+    until curl -s -o /dev/null --max-time 1 "$1"; do
+        [ $SECONDS -lt $deadline ] || return 1
+        sleep 0.05
+    done
+}
+
+# start NAME CMD...: run in the background, log in $WORK/NAME.log; sets $LAST_PID.
+start() {
+    local name=$1
+    shift
+    "$@" >"$WORK/$name.log" 2>&1 &
+    LAST_PID=$!
+    PIDS+=("$LAST_PID")
+}
+
+stop_pid() {
+    kill -TERM "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+# field LINE KEY: the number after " KEY=" in LINE.
+field() { sed -n "s/.* $2=\([0-9]*\).*/\1/p" <<<" $1" | head -1; }
+
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+
+kb_of() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
+
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+CLK_TCK=$(getconf CLK_TCK)
+
+# wrk_fixed URL [env...]: a DURATION-second run; prints the BENCH line.
+wrk_fixed() {
+    local url=$1
+    shift
+    env BENCH_RUN="r$RANDOM" "$@" wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s \
+        -s "$BENCH/webhook.lua" "$url" >"$WORK/wrk.out" 2>&1 || die "wrk failed: $(cat "$WORK/wrk.out")"
+    grep '^BENCH ' "$WORK/wrk.out" || die "no result from wrk: $(cat "$WORK/wrk.out")"
+}
+
+# rate_of BENCH_LINE: 2xx answers per second.
+rate_of() {
+    local r n d
+    r=$(field "$1" requests)
+    n=$(field "$1" non2xx)
+    d=$(field "$1" duration_us)
+    calc "%.0f" "($r - $n) / ($d / 1e6)"
+}
+
+sign_env=()
+sig_yaml=""
+if [ "$SIGN" = 1 ]; then
+    sign_env=(BENCH_SECRET="$SECRET")
+    sig_yaml='
+      signature:
+        scheme: hmac
+        header: X-Shop-Signature
+        secret: env:SHOP_WEBHOOK_SECRET
+        encoding: hex
+        prefix: "sha256="
+        timestamp_header: X-Shop-Timestamp
+        tolerance_s: 300
+        signed: "{timestamp}.{body}"'
+fi
+
+# write_config FILE PORT STORE CRM_URL|-: the quickstart's shop (same maps,
+# jq included); with a CRM URL also the quickstart's CRM contacts.
+write_config() {
+    local file=$1 port=$2 store=$3 crm=$4 sync_cols="[shop.customers]" crm_yaml=""
+    if [ "$crm" != - ]; then
+        sync_cols="[shop.customers, crm.contacts]"
+        crm_yaml="
+  crm:
+    kind: http
+    base_url: $crm
+    timeout_ms: 10000
+    max_in_flight: $MAX_IN_FLIGHT
+    retry: {max_attempts: 6, base_ms: 500, cap_ms: 30000, jitter: 0.2}
+    collections:
+      contacts:
+        model: customer
+        id: id
+        map_out:
+          contact_email: email
+          full_name: name
+          phone_number: phone
+          lifecycle: status
+          balance: balance
+          is_vip: vip
+          source: {const: concord}
+        create: POST /contacts
+        update: PUT /contacts/{id}
+        delete: DELETE /contacts/{id}
+        created_id: id"
+    fi
+    cat >"$file" <<EOF
+# generated by bench/run.sh
+listen: 127.0.0.1:$port
+store: sqlite:$store
+
+systems:
+  shop:
+    kind: http
+    base_url: http://127.0.0.1:9
+    webhook:
+      path: /webhooks/shop
+      delivery_id_header: X-Shop-Delivery$sig_yaml
+    collections:
+      customers:
+        model: customer
+        id: id
+        record: customer
+        deleted_when: '.event == "customer.deleted"'
+        map_in:
+          email: email
+          name: {jq: '[.first_name, .last_name] | map(select(. != null)) | join(" ")'}
+          phone: phone
+          status: {path: state, values: {open: active, closed: archived}, default: open}
+          balance: balance
+          vip: {jq: '(.tags // []) | index("vip") != null'}
+$crm_yaml
+
+models:
+  customer:
+    fields:
+      email: string
+      name: string
+      phone: string
+      status: string
+      balance: decimal
+      vip: boolean
+
+syncs:
+  customers:
+    model: customer
+    origin: shop
+    collections: $sync_cols
+EOF
+}
+
+# start_concord NAME CONFIG PORT: start it, wait for /healthz; sets $CPID.
+start_concord() {
+    SHOP_WEBHOOK_SECRET="$SECRET" "$CONCORD_BIN" check -c "$2" >"$WORK/$1.check" 2>&1 ||
+        die "concord check refused the bench config: $(cat "$WORK/$1.check")"
+    start "$1" env SHOP_WEBHOOK_SECRET="$SECRET" "$CONCORD_BIN" run -c "$2"
+    CPID=$LAST_PID
+    wait_http "http://127.0.0.1:$3/healthz" || die "concord did not start: $(tail -5 "$WORK/$1.log")"
+}
+
+PERF_PID=""
+perf_start() {
+    [ "$PERF" = 1 ] || return 0
+    perf record -g -F 999 -p "$1" -o "$WORK/$2.perf.data" >"$WORK/$2.perf.log" 2>&1 &
+    PERF_PID=$!
+    sleep 0.3
+}
+perf_stop() {
+    [ -n "$PERF_PID" ] || return 0
+    kill -INT "$PERF_PID" 2>/dev/null || true
+    wait "$PERF_PID" 2>/dev/null || true
+    PERF_PID=""
+}
+
+T0=$SECONDS
+say "bench: work directory $WORK ($STORE_FS); concord $CONCORD_BIN"
+
+# ---------------------------------------------------------------- 1. ingest
+declare -A RATE P50 P99 NON2XX
+for mode in pool tpc; do
+    port=$(pick_port)
+    say "bench: bare libmicrohttpd ($mode), ${DURATION}s"
+    start "bare-$mode" "$TOOLS/bare" "$port" "$mode"
+    bpid=$LAST_PID
+    wait_http "http://127.0.0.1:$port/" || die "bare did not start"
+    line=$(wrk_fixed "http://127.0.0.1:$port/webhooks/shop" "${sign_env[@]}")
+    stop_pid "$bpid"
+    RATE[bare-$mode]=$(rate_of "$line")
+    P50[bare-$mode]=$(field "$line" p50_us)
+    P99[bare-$mode]=$(field "$line" p99_us)
+    NON2XX[bare-$mode]=$(field "$line" non2xx)
+done
+
+port=$(pick_port)
+write_config "$WORK/ingest.yaml" "$port" "$WORK/ingest.db" -
+say "bench: concord ingest, ${DURATION}s"
+start_concord concord-ingest "$WORK/ingest.yaml" "$port"
+sleep 1
+IDLE_RSS_KB=$(kb_of "$CPID" VmRSS)
+perf_start "$CPID" ingest
+t_before=$(cpu_ticks "$CPID")
+line=$(wrk_fixed "http://127.0.0.1:$port/webhooks/shop" "${sign_env[@]}")
+t_after=$(cpu_ticks "$CPID")
+perf_stop
+INGEST_HWM_KB=$(kb_of "$CPID" VmHWM)
+stop_pid "$CPID"
+RATE[concord]=$(rate_of "$line")
+P50[concord]=$(field "$line" p50_us)
+P99[concord]=$(field "$line" p99_us)
+NON2XX[concord]=$(field "$line" non2xx)
+INGEST_OK=$(($(field "$line" requests) - ${NON2XX[concord]}))
+INGEST_CPU_US=$(calc "%.1f" "($t_after - $t_before) * 1e6 / $CLK_TCK / ($INGEST_OK > 0 ? $INGEST_OK : 1)")
+INGEST_CPU_CORES=$(calc "%.2f" "($t_after - $t_before) / $CLK_TCK / $(field "$line" duration_us) * 1e6")
+
+# ---------------------------------------------------------------- 2. relay
+sport=$(pick_port)
+say "bench: sink ceiling, ${DURATION}s"
+start sink "$TOOLS/sink" "$sport"
+SINK_PID=$LAST_PID
+wait_http "http://127.0.0.1:$sport/stats" || die "the sink did not start"
+line=$(wrk_fixed "http://127.0.0.1:$sport/contacts" BENCH_MODE=contact)
+RATE[sink]=$(rate_of "$line")
+P50[sink]=$(field "$line" p50_us)
+P99[sink]=$(field "$line" p99_us)
+NON2XX[sink]=$(field "$line" non2xx)
+curl -s -X POST "http://127.0.0.1:$sport/reset" >/dev/null
+
+port=$(pick_port)
+write_config "$WORK/relay.yaml" "$port" "$WORK/relay.db" "http://127.0.0.1:$sport"
+say "bench: concord relay of $RELAY_N new customers"
+start_concord concord-relay "$WORK/relay.yaml" "$port"
+sleep 1
+RELAY_IDLE_RSS_KB=$(kb_of "$CPID" VmRSS)
+perf_start "$CPID" relay
+t_before=$(cpu_ticks "$CPID")
+env BENCH_RUN="r$RANDOM" BENCH_QUOTA="$RELAY_N" BENCH_THREADS="$WRK_THREADS" "${sign_env[@]}" \
+    wrk -t"$WRK_THREADS" -c"$CONNS" -d"$((RELAY_DEADLINE_S + 30))s" --timeout 10s \
+    -s "$BENCH/webhook.lua" "http://127.0.0.1:$port/webhooks/shop" >"$WORK/wrk-relay.out" 2>&1 &
+WRK_PID=$!
+PIDS+=("$WRK_PID")
+deadline=$((SECONDS + RELAY_DEADLINE_S))
+stats=""
+count=0
+threads_done=0
+while [ $SECONDS -lt $deadline ]; do
+    stats=$(curl -s --max-time 2 "http://127.0.0.1:$sport/stats" || true)
+    count=$(sed -n 's/.*"count":\([0-9]*\).*/\1/p' <<<"$stats")
+    threads_done=$(grep -c '^BENCH_THREAD ' "$WORK/wrk-relay.out" || true)
+    if [ "${count:-0}" -ge "$RELAY_N" ] && [ "$threads_done" -ge "$WRK_THREADS" ]; then
+        break
+    fi
+    sleep 0.1
+done
+t_after=$(cpu_ticks "$CPID")
+perf_stop
+kill -INT "$WRK_PID" 2>/dev/null || true
+wait "$WRK_PID" 2>/dev/null || true
+RELAY_HWM_KB=$(kb_of "$CPID" VmHWM)
+stop_pid "$CPID"
+stop_pid "$SINK_PID"
+
+jnum() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" <<<"$1"; }
+R_COUNT=$(jnum "$stats" count)
+R_FIRST=$(jnum "$stats" first_send_ns)
+R_LAST=$(jnum "$stats" last_recv_ns)
+R_END_WEBHOOKS=$(sed -n 's/.* end_ns=\([0-9]*\).*/\1/p' "$WORK/wrk-relay.out" | sort -n | tail -1)
+R_FAILED=$(sed -n 's/.* failed=\([0-9]*\).*/\1/p' "$WORK/wrk-relay.out" | awk '{ s += $1 } END { print s + 0 }')
+R_SPAN_S=$(calc "%.3f" "($R_LAST - $R_FIRST) / 1e9")
+R_RATE=$(calc "%.0f" "$R_COUNT / (($R_LAST - $R_FIRST) / 1e9)")
+R_WEBHOOK_RATE="n/a"
+[ -n "$R_END_WEBHOOKS" ] && R_WEBHOOK_RATE=$(calc "%.0f" "$RELAY_N / (($R_END_WEBHOOKS - $R_FIRST) / 1e9)")
+R_CPU_US=$(calc "%.1f" "($t_after - $t_before) * 1e6 / $CLK_TCK / ($R_COUNT > 0 ? $R_COUNT : 1)")
+
+# ---------------------------------------------------------------- report
+mb() { calc "%.1f" "$1 / 1024"; }
+ms() { calc "%.2f" "$1 / 1000"; }
+aim() { if awk "BEGIN { exit !($1) }"; then echo "met"; else echo "not met"; fi; }
+cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
+sig_note="unsigned"
+[ "$SIGN" = 1 ] && sig_note="signed (HMAC-SHA256 over {timestamp}.{body}, checked by concord)"
+
+cat <<EOF
+
+concord bench  $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(nproc) cores, ${cpu_model:-unknown CPU}
+concord:  $CONCORD_BIN ($BUILD_NOTE)
+store:    $WORK ($STORE_FS; SQLite WAL, synchronous=FULL)
+load:     wrk -t$WRK_THREADS -c$CONNS, every request a new ~1 KiB customer webhook with its own
+          delivery id, $sig_note
+
+1. Durable webhook ingest, ${DURATION} s each (concord: sync of shop.customers only; no target
+   system, so nothing is delivered; every 2xx is journaled and fsynced, then mapped and merged)
+                                              2xx/s    p50 ms    p99 ms   non-2xx
+   bare libmicrohttpd, pool of 2 + epoll  $(printf '%9s %9s %9s %9s' "${RATE[bare-pool]}" "$(ms "${P50[bare-pool]}")" "$(ms "${P99[bare-pool]}")" "${NON2XX[bare-pool]}")
+   bare libmicrohttpd, thread/connection  $(printf '%9s %9s %9s %9s' "${RATE[bare-tpc]}" "$(ms "${P50[bare-tpc]}")" "$(ms "${P99[bare-tpc]}")" "${NON2XX[bare-tpc]}")
+   concord                                $(printf '%9s %9s %9s %9s' "${RATE[concord]}" "$(ms "${P50[concord]}")" "$(ms "${P99[concord]}")" "${NON2XX[concord]}")
+   concord / bare pool+epoll: $(calc "%.2f" "${RATE[concord]} / ${RATE[bare-pool]}")    concord / bare thread-per-connection: $(calc "%.2f" "${RATE[concord]} / ${RATE[bare-tpc]}")
+   concord CPU: ${INGEST_CPU_US} us per accepted webhook, ${INGEST_CPU_CORES} cores busy on average
+   aim >= 30000 durable webhooks/s: $(aim "${RATE[concord]} >= 30000")
+
+2. End-to-end relay: $RELAY_N new customers, webhook -> journal -> map -> POST /contacts on the sink
+   (CRM max_in_flight $MAX_IN_FLIGHT; latency = sink receipt - send time carried in phone -> phone_number)
+                                              per s    p50 ms    p99 ms
+   sink ceiling (wrk -> sink POST /contacts)  $(printf '%7s %9s %9s' "${RATE[sink]}" "$(ms "${P50[sink]}")" "$(ms "${P99[sink]}")")   (wrk's latency)
+   concord relay, changes delivered         $(printf '%9s %9s %9s' "$R_RATE" "$(ms "$(jnum "$stats" p50_us)")" "$(ms "$(jnum "$stats" p99_us)")")   (end to end; p90 $(ms "$(jnum "$stats" p90_us)"), max $(ms "$(jnum "$stats" max_us)"))
+   delivered $R_COUNT of $RELAY_N in $R_SPAN_S s (first webhook sent -> last write received); webhooks refused: $R_FAILED
+   webhooks accepted during the relay: $R_WEBHOOK_RATE/s
+   concord / sink ceiling: $(calc "%.2f" "$R_RATE / ${RATE[sink]}")    concord CPU: ${R_CPU_US} us per delivered change
+   aim >= 10000 changes/s: $(aim "$R_RATE >= 10000 && $R_COUNT >= $RELAY_N")
+
+3. Memory of concord (VmRSS / VmHWM from /proc/PID/status)
+   idle after start:   $(mb "$IDLE_RSS_KB") MB (ingest config), $(mb "$RELAY_IDLE_RSS_KB") MB (relay config)
+   peak under load:    $(mb "$INGEST_HWM_KB") MB during ingest ($CONNS connections), $(mb "$RELAY_HWM_KB") MB during the relay
+   aim idle < 20 MB:   $(aim "$IDLE_RSS_KB < 20480 && $RELAY_IDLE_RSS_KB < 20480")
+
+whole run: $((SECONDS - T0)) s
+EOF
+if [ "$PERF" = 1 ]; then
+    echo "perf data: $WORK/ingest.perf.data and $WORK/relay.perf.data (perf report -i FILE --no-children)"
+fi
