@@ -18,8 +18,6 @@ static cJSON *
 version_json(const struct version *v)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON *state = cJSON_Parse(v->state ? v->state : "null");
-    cJSON *diff = v->diff ? cJSON_Parse(v->diff) : NULL;
     char ts[32];
 
     cJSON_AddNumberToObject(o, "version", (double)v->version);
@@ -27,8 +25,9 @@ version_json(const struct version *v)
     cJSON_AddStringToObject(o, "at", clock_format_ms(v->at_ms, ts, sizeof(ts)));
     if (v->journal_seq)
         cJSON_AddNumberToObject(o, "change", (double)v->journal_seq);
-    cJSON_AddItemToObject(o, "state", state ? state : cJSON_CreateNull());
-    cJSON_AddItemToObject(o, "diff", diff ? diff : cJSON_CreateNull());
+    /* Stored JSON goes out as it is: cJSON would round large numbers. */
+    cJSON_AddItemToObject(o, "state", cJSON_CreateRaw(v->state ? v->state : "null"));
+    cJSON_AddItemToObject(o, "diff", cJSON_CreateRaw(v->diff ? v->diff : "null"));
     return o;
 }
 

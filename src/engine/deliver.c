@@ -245,7 +245,7 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
         d->url = xasprintf("%s%s", c->cfg->system->base_url, path);
         d->path = path;
         path = NULL;
-        d->body = cl.desired ? cJSON_PrintUnformatted(cl.desired) : NULL;
+        d->body = cl.desired ? value_canonical_text(cl.desired) : NULL;
         *out = d;
         engine_link_flight_add(e, l.id);
         e->systems[c->sys_index].in_flight++;
@@ -358,7 +358,7 @@ new_base(const struct engine_delivery *d, const cJSON *answer)
             cJSON_AddItemToObject(base, f->string, cJSON_Duplicate(f, 1));
         }
     }
-    text = cJSON_PrintUnformatted(base);
+    text = value_canonical_text(base);
     cJSON_Delete(base);
     return text;
 }

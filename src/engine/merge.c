@@ -161,7 +161,7 @@ apply_fields(struct merge_ctx *m, int64_t record_id, const cJSON *incoming, cons
         };
 
         state_text = value_canonical_text(state);
-        diff_text = cJSON_PrintUnformatted(diff);
+        diff_text = value_canonical_text(diff);
         v.state = state_text;
         v.diff = diff_text;
         if (store_record_update(m->e->st, &v, 0, err) == -1 ||
@@ -194,7 +194,7 @@ merge_linked(struct merge_ctx *m, struct link *l, const cJSON *incoming, struct 
     cJSON *base_sys = l->base ? cJSON_Parse(l->base) : NULL;
     cJSON *base_in = NULL, *changed = NULL;
     struct error ignored = {0};
-    char *rec_text = cJSON_PrintUnformatted(m->record);
+    char *rec_text = value_canonical_text(m->record);
     enum change_state state = CHANGE_UNCHANGED;
     char *note = NULL;
     int rc = -1;
@@ -255,7 +255,7 @@ merge_new(struct merge_ctx *m, const cJSON *incoming, struct error *err)
         return rc;
     }
     state_text = value_canonical_text(incoming);
-    rec_text = cJSON_PrintUnformatted(m->record);
+    rec_text = value_canonical_text(m->record);
     if (store_record_add(m->e->st, c->cfg->model, state_text, c->cfg->name, m->ch->seq, m->now,
                          &record_id, err) == -1 ||
         store_link_add(m->e->st, c->cfg->name, record_id, m->ext_id, rec_text, m->now, &link_id,

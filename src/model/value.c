@@ -355,7 +355,7 @@ parse_timestamp(const char *s, size_t n, int64_t *epoch_s, int *ms)
 
 /* Format epoch seconds and milliseconds as canonical UTC text. */
 static int
-format_timestamp(int64_t epoch_s, int ms, char out[40])
+format_timestamp(int64_t epoch_s, int ms, char out[96])
 {
     struct tm tm;
     time_t t = (time_t)epoch_s;
@@ -363,10 +363,10 @@ format_timestamp(int64_t epoch_s, int ms, char out[40])
     if (epoch_s < EPOCH_MIN || epoch_s > EPOCH_MAX || gmtime_r(&t, &tm) == NULL)
         return -1;
     if (ms != 0)
-        (void)snprintf(out, 40, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+        (void)snprintf(out, 96, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                        tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
     else
-        (void)snprintf(out, 40, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+        (void)snprintf(out, 96, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
                        tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
     return 0;
 }
@@ -376,7 +376,7 @@ coerce_timestamp(const cJSON *in, cJSON **out, struct error *err)
 {
     int64_t epoch_s;
     int ms;
-    char text[40];
+    char text[96]; /* 25 bytes are enough; GCC cannot see the fields are bounded */
 
     if (cJSON_IsString(in)) {
         if (parse_timestamp(in->valuestring, strlen(in->valuestring), &epoch_s, &ms) != 0)

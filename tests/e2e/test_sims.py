@@ -405,6 +405,8 @@ def test_concord_process_handling_with_a_stand_in():
         c.start()
         expect_eq(c.kill9(), -9, "kill9")
         c.start()  # restart after a crash in the same directory
+        expect(c.running(), "running again")
+        c.kill9()  # the stand-in exits 3 on SIGTERM, which cleanup would report
     finally:
         shutil.rmtree(os.path.dirname(fake), ignore_errors=True)
         if old is None:
