@@ -25,6 +25,9 @@ struct cli_args {
     const char *log_level;   /* --log-level */
     int argc;                /* positional arguments */
     char **argv;
+    const char *opt_names[8]; /* --name VALUE options the command accepts */
+    const char *opt_values[8];
+    int opt_count;
 };
 
 struct cli_command {
@@ -32,7 +35,22 @@ struct cli_command {
     const char *usage;   /* "concord retry [-c FILE] ID | --all" */
     const char *summary; /* one line for `concord help` */
     int (*run)(const struct cli_args *args);
+    const char *const *options; /* NULL-ended names of its --name VALUE options, or NULL */
 };
+
+/* The value of --name, or NULL when it was not given. */
+const char *cli_opt(const struct cli_args *args, const char *name);
+
+/* Who runs the command, for the audit of operator actions: $CONCORD_OPERATOR,
+ * else the login name. Returns a static string. */
+const char *cli_operator(void);
+
+/*
+ * Parse a time for --since/--until: RFC 3339 ("2026-11-26T05:00:00Z") or an
+ * age ("90s", "30m", "2h", "7d": that long before now_ms). Returns 0 with
+ * *out_ms set, or -1.
+ */
+MUST_CHECK int cli_parse_time(const char *text, int64_t now_ms, int64_t *out_ms);
 
 extern const struct cli_command cli_cmd_run;
 extern const struct cli_command cli_cmd_check;
@@ -40,6 +58,11 @@ extern const struct cli_command cli_cmd_status;
 extern const struct cli_command cli_cmd_failed;
 extern const struct cli_command cli_cmd_retry;
 extern const struct cli_command cli_cmd_history;
+extern const struct cli_command cli_cmd_skip;
+extern const struct cli_command cli_cmd_edit;
+extern const struct cli_command cli_cmd_replay;
+extern const struct cli_command cli_cmd_pause;
+extern const struct cli_command cli_cmd_resume;
 
 /*
  * Load the config (secret references are checked, not read: these commands

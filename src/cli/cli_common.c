@@ -4,8 +4,13 @@
 
 #include "cli/cli.h"
 
+#include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "config/config.h"
 #include "core/error.h"
@@ -49,4 +54,72 @@ cli_time(int64_t at_ms, char *out, size_t out_len)
     gmtime_r(&secs, &tm);
     (void)strftime(out, out_len, "%Y-%m-%d %H:%M:%SZ", &tm);
     return out;
+}
+
+const char *
+cli_opt(const struct cli_args *args, const char *name)
+{
+    for (int i = 0; i < args->opt_count; i++) {
+        if (strcmp(args->opt_names[i], name) == 0)
+            return args->opt_values[i];
+    }
+    return NULL;
+}
+
+const char *
+cli_operator(void)
+{
+    static char name[64];
+    const char *env = getenv("CONCORD_OPERATOR");
+    struct passwd pw, *found = NULL;
+    char buf[1024];
+
+    if (env != NULL && *env != '\0')
+        return env;
+    if (getpwuid_r(getuid(), &pw, buf, sizeof(buf), &found) == 0 && found != NULL) {
+        (void)snprintf(name, sizeof(name), "%s", found->pw_name);
+        return name;
+    }
+    return "unknown";
+}
+
+int
+cli_parse_time(const char *text, int64_t now_ms, int64_t *out_ms)
+{
+    struct tm tm;
+    char *end;
+    long long n = strtoll(text, &end, 10);
+
+    if (end != text && n >= 0 && end[0] != '\0' && (end[1] == '\0' || strcmp(end, "ms") == 0)) {
+        int64_t unit = 0;
+
+        switch (end[0]) {
+        case 'm':
+            unit = end[1] == 's' ? 1 : 60000;
+            break;
+        case 's':
+            unit = 1000;
+            break;
+        case 'h':
+            unit = 3600000;
+            break;
+        case 'd':
+            unit = 86400000;
+            break;
+        default:
+            return -1;
+        }
+        if (n > INT64_MAX / unit / 2)
+            return -1;
+        *out_ms = now_ms - (int64_t)n * unit;
+        return 0;
+    }
+    memset(&tm, 0, sizeof(tm));
+    end = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (end == NULL)
+        end = strptime(text, "%Y-%m-%d", &tm);
+    if (end == NULL || (*end != '\0' && strcmp(end, "Z") != 0))
+        return -1;
+    *out_ms = (int64_t)timegm(&tm) * 1000;
+    return 0;
 }

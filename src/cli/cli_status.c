@@ -6,6 +6,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cjson/cJSON.h>
 
@@ -39,8 +40,8 @@ run(const struct cli_args *args)
     root = cJSON_CreateObject();
     list = cJSON_AddArrayToObject(root, "systems");
     if (!args->json)
-        printf("%-12s %8s %9s %7s  %-21s  %s\n", "SYSTEM", "BACKLOG", "IN FLIGHT", "FAILED",
-               "LAST SUCCESS", "LAST ERROR");
+        printf("%-12s %-9s %8s %9s %7s  %-21s  %s\n", "SYSTEM", "STATE", "BACKLOG", "IN FLIGHT",
+               "FAILED", "LAST SUCCESS", "LAST ERROR");
     for (size_t i = 0; i < cfg->system_count; i++) {
         struct store_system_stats s;
         char t1[32];
@@ -63,10 +64,21 @@ run(const struct cli_args *args)
                 cJSON_AddStringToObject(o, "last_error", s.last_error);
             else
                 cJSON_AddNullToObject(o, "last_error");
+            cJSON_AddBoolToObject(o, "paused", s.is_paused);
+            if (s.is_paused)
+                cJSON_AddStringToObject(o, "paused_by", s.paused_by);
+            cJSON *br = cJSON_AddObjectToObject(o, "breaker");
+            cJSON_AddStringToObject(br, "state", s.breaker[0] ? s.breaker : "closed");
+            if (s.breaker_reason[0] != '\0')
+                cJSON_AddStringToObject(br, "reason", s.breaker_reason);
+            add_time(br, "since", s.breaker_at_ms);
             cJSON_AddItemToArray(list, o);
         } else {
-            printf("%-12s %8lld %9lld %7lld  %-21s  %s\n", cfg->systems[i].name,
-                   (long long)s.backlog, (long long)s.in_flight, (long long)s.failed,
+            const char *state = s.is_paused ? "paused" : s.breaker[0] ? s.breaker : "closed";
+
+            printf("%-12s %-9s %8lld %9lld %7lld  %-21s  %s\n", cfg->systems[i].name,
+                   strcmp(state, "closed") == 0 ? "ok" : state, (long long)s.backlog,
+                   (long long)s.in_flight, (long long)s.failed,
                    cli_time(s.last_success_at_ms, t1, sizeof(t1)),
                    s.last_error[0] ? s.last_error : "-");
         }

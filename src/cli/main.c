@@ -7,24 +7,37 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "core/compiler.h"
 
 static const struct cli_command *const commands[] = {
-    &cli_cmd_run,    &cli_cmd_check, &cli_cmd_status,
-    &cli_cmd_failed, &cli_cmd_retry, &cli_cmd_history,
+    &cli_cmd_run,   &cli_cmd_check,  &cli_cmd_status,  &cli_cmd_failed,
+    &cli_cmd_retry, &cli_cmd_skip,   &cli_cmd_edit,    &cli_cmd_replay,
+    &cli_cmd_pause, &cli_cmd_resume, &cli_cmd_history,
 };
 
 static void
 usage(FILE *out)
 {
     fprintf(out, "usage: concord COMMAND [-c FILE] [--json] [ARGS]\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    for (size_t i = 0; i < ARRAY_COUNT(commands); i++)
         fprintf(out, "  %-9s %s\n", commands[i]->name, commands[i]->summary);
     fprintf(out, "\n`concord COMMAND --help` tells more. The config is -c FILE, or "
                  "$CONCORD_CONFIG, or ./concord.yaml.\n");
 }
 
+/* The accepted name of a --name VALUE option, or NULL. */
+static const char *
+accepted(const struct cli_command *cmd, const char *name, size_t len)
+{
+    for (const char *const *o = cmd->options; o != NULL && *o != NULL; o++) {
+        if (strlen(*o) == len && strncmp(*o, name, len) == 0)
+            return *o;
+    }
+    return NULL;
+}
+
 static int
-parse(int argc, char **argv, struct cli_args *a)
+parse(const struct cli_command *cmd, int argc, char **argv, struct cli_args *a)
 {
     static char *positional[64];
     const char *env = getenv("CONCORD_CONFIG");
@@ -34,24 +47,34 @@ parse(int argc, char **argv, struct cli_args *a)
     a->argv = positional;
     for (int i = 0; i < argc; i++) {
         const char *s = argv[i];
+        const char *eq = strchr(s, '=');
+        const char *name = NULL;
 
-        if ((strcmp(s, "-c") == 0 || strcmp(s, "--config") == 0) && i + 1 < argc)
+        if (strncmp(s, "--", 2) == 0)
+            name = accepted(cmd, s + 2, eq ? (size_t)(eq - s - 2) : strlen(s + 2));
+        if ((strcmp(s, "-c") == 0 || strcmp(s, "--config") == 0) && i + 1 < argc) {
             a->config_path = argv[++i];
-        else if (strncmp(s, "--config=", 9) == 0)
+        } else if (strncmp(s, "--config=", 9) == 0) {
             a->config_path = s + 9;
-        else if (strcmp(s, "--json") == 0)
+        } else if (strcmp(s, "--json") == 0) {
             a->json = 1;
-        else if (strcmp(s, "--all") == 0)
+        } else if (strcmp(s, "--all") == 0) {
             a->all = 1;
-        else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0)
+        } else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
             a->help = 1;
-        else if (strcmp(s, "--log-level") == 0 && i + 1 < argc)
-            a->log_level = argv[++i];
-        else if (s[0] == '-' && s[1] != '\0') {
+        } else if (name != NULL && a->opt_count < (int)ARRAY_COUNT(a->opt_names)) {
+            if (eq == NULL && i + 1 >= argc) {
+                fprintf(stderr, "concord: %s needs a value\n", s);
+                return -1;
+            }
+            a->opt_names[a->opt_count] = name;
+            a->opt_values[a->opt_count++] = eq ? eq + 1 : argv[++i];
+        } else if (s[0] == '-' && s[1] != '\0') {
             fprintf(stderr, "concord: unknown option %s\n", s);
             return -1;
-        } else if (a->argc < (int)(sizeof(positional) / sizeof(positional[0])))
+        } else if (a->argc < (int)ARRAY_COUNT(positional)) {
             positional[a->argc++] = argv[i];
+        }
     }
     return 0;
 }
@@ -70,10 +93,10 @@ main(int argc, char **argv)
         puts("concord 0.1.0");
         return 0;
     }
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+    for (size_t i = 0; i < ARRAY_COUNT(commands); i++) {
         if (strcmp(argv[1], commands[i]->name) != 0)
             continue;
-        if (parse(argc - 2, argv + 2, &args) == -1) {
+        if (parse(commands[i], argc - 2, argv + 2, &args) == -1) {
             fprintf(stderr, "usage: %s\n", commands[i]->usage);
             return 2;
         }

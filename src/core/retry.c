@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 
 /*
- * The retry schedule and the Retry-After parser of retry.h. Both are pure:
+ * The retry schedules (exponential and list), the give-up rule and the
+ * Retry-After parser of retry.h. All are pure:
  * no clock, no randomness, no allocation. HTTP-dates are parsed by hand
  * (no locale, no TZ, no timegm) and turned into Unix time with the
  * days-from-civil formula, so the result does not depend on the host.
@@ -15,24 +16,68 @@
 #define RETRY_AFTER_MAX_MS (86400LL * 1000) /* one day, retry.h */
 #define MS_PER_DAY         (86400LL * 1000)
 
-int64_t
-retry_delay_ms(const struct retry_policy *p, uint32_t attempt, double r)
+struct retry_policy
+retry_policy_default(void)
+{
+    static const int64_t delays[] = {
+        0,
+        5000,
+        5 * 60000,
+        30 * 60000,
+        2 * 3600000LL,
+        5 * 3600000LL,
+        10 * 3600000LL,
+        10 * 3600000LL,
+    };
+    struct retry_policy p = {
+        .base_ms = 1000,
+        .cap_ms = 600000,
+        .jitter = 0.2,
+        .max_attempts = (int)ARRAY_COUNT(delays) + 1,
+        .delay_count = ARRAY_COUNT(delays),
+        .max_age_ms = 0,
+    };
+
+    memcpy(p.delays_ms, delays, sizeof(delays));
+    return p;
+}
+
+/* base << (attempt - 1), capped, without ever shifting past what int64_t holds. */
+static int64_t
+exponential_ms(const struct retry_policy *p, uint32_t attempt)
 {
     int64_t base = p->base_ms > 0 ? p->base_ms : 0;
     int64_t cap = p->cap_ms > 0 ? p->cap_ms : 0;
-    double jitter = p->jitter;
     uint32_t shift = attempt > 1 ? attempt - 1 : 0;
-    int64_t delay, cut;
+    int64_t delay;
 
-    /* base << shift, without ever shifting past what int64_t holds. */
     if (base == 0)
         delay = 0;
     else if (shift >= 63 || base > (cap >> shift))
         delay = cap;
     else
         delay = base << shift;
-    if (delay > cap)
-        delay = cap;
+    return delay > cap ? cap : delay;
+}
+
+static int64_t
+listed_ms(const struct retry_policy *p, uint32_t attempt)
+{
+    size_t n = p->delay_count < RETRY_MAX_DELAYS ? p->delay_count : RETRY_MAX_DELAYS;
+    size_t i = attempt > 1 ? attempt - 1 : 0;
+
+    if (i >= n)
+        i = n - 1; /* past the list: retry_exhausted() stops the job before this */
+    return p->delays_ms[i] > 0 ? p->delays_ms[i] : 0;
+}
+
+int64_t
+retry_delay_ms(const struct retry_policy *p, uint32_t attempt, double r)
+{
+    double jitter = p->jitter;
+    int64_t delay, cut;
+
+    delay = p->delay_count > 0 ? listed_ms(p, attempt) : exponential_ms(p, attempt);
 
     /* NaN fails every comparison, so it ends up as "no jitter". */
     if (!(jitter > 0.0))
@@ -47,6 +92,34 @@ retry_delay_ms(const struct retry_policy *p, uint32_t attempt, double r)
     if (cut < 0 || cut > delay)
         cut = delay;
     return delay - cut;
+}
+
+int
+retry_attempt_limit(const struct retry_policy *p)
+{
+    int limit = p->max_attempts;
+
+    if (p->delay_count > 0) {
+        size_t n = p->delay_count < RETRY_MAX_DELAYS ? p->delay_count : RETRY_MAX_DELAYS;
+
+        /* n + 1 <= 33, so the cast is exact. */
+        if (limit <= 0 || (size_t)limit > n + 1)
+            limit = (int)n + 1;
+    }
+    return limit >= 1 ? limit : 1;
+}
+
+int
+retry_exhausted(const struct retry_policy *p, int attempts, int64_t created_at_ms, int64_t now_ms)
+{
+    if (attempts >= retry_attempt_limit(p))
+        return 1;
+    if (p->max_age_ms <= 0 || now_ms <= created_at_ms)
+        return 0;
+    /* now_ms - created_at_ms could overflow for absurd inputs: compare without it. */
+    if (created_at_ms < 0 && now_ms > INT64_MAX + created_at_ms)
+        return 1;
+    return now_ms - created_at_ms > p->max_age_ms;
 }
 
 static int

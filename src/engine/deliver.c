@@ -259,16 +259,46 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
     return rc;
 }
 
+/* Which systems an operator paused (concord pause): the CLI writes it. */
+static int
+refresh_paused(struct engine *e, struct error *err)
+{
+    char **names = NULL;
+    int n = store_systems_paused(e->st, &names, err);
+
+    if (n == -1)
+        return -1;
+    for (size_t s = 0; s < e->sys_count; s++) {
+        int was = e->systems[s].is_paused;
+
+        e->systems[s].is_paused = 0;
+        for (int i = 0; i < n; i++) {
+            if (strcmp(names[i], e->systems[s].cfg->name) == 0)
+                e->systems[s].is_paused = 1;
+        }
+        if (was != e->systems[s].is_paused)
+            log_info(&(struct log_ctx){.system = e->systems[s].cfg->name}, "deliveries %s",
+                     e->systems[s].is_paused ? "paused by an operator" : "resumed");
+    }
+    for (int i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return 0;
+}
+
 int
 engine_claim(struct engine *e, int64_t now_ms, struct engine_delivery **out, struct error *err)
 {
     struct job *jobs = NULL;
     int budget = 0, n;
 
+    if (refresh_paused(e, err) == -1)
+        return -1;
     for (size_t s = 0; s < e->sys_count; s++) {
         int free_slots = e->systems[s].cfg->max_in_flight - e->systems[s].in_flight;
 
-        budget += free_slots > 0 ? free_slots : 0;
+        if (!e->systems[s].is_paused)
+            budget += free_slots > 0 ? free_slots : 0;
     }
     if (budget == 0)
         return 0;
@@ -287,7 +317,8 @@ engine_claim(struct engine *e, int64_t now_ms, struct engine_delivery **out, str
             continue;
         }
         struct engine_sys *sys = &e->systems[e->colls[ci].sys_index];
-        if (sys->in_flight >= sys->cfg->max_in_flight || engine_link_in_flight(e, j->link_id))
+        if (sys->is_paused || sys->in_flight >= sys->cfg->max_in_flight ||
+            engine_link_in_flight(e, j->link_id))
             continue;
         if (claim_one(e, j, ci, &d, err) == -1)
             goto fail;

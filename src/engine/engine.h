@@ -24,6 +24,13 @@ struct engine;
 struct error;
 
 /*
+ * The pseudo-system of operators' corrections (concord edit). The CLI
+ * journals {"record": N, "fields": {...}, "by": NAME} under this name; the
+ * engine applies it as a change made by that person.
+ */
+#define ENGINE_OPERATOR_SYSTEM "@operator"
+
+/*
  * Build an engine for cfg (borrowed: it must outlive the engine) over the
  * store at cfg->store_url: open the store, compile every map, and recover
  * jobs that a previous run left in flight. On success *out is the caller's.

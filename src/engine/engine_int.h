@@ -40,6 +40,7 @@ struct engine_coll {
 struct engine_sys {
     const struct config_system *cfg;
     int in_flight;               /* writer only */
+    int is_paused;               /* writer only: by an operator, read from the store each turn */
     struct http_header *headers; /* auth headers, values borrowed from cfg's secrets */
     size_t header_count;
 };
@@ -121,14 +122,23 @@ MUST_CHECK int engine_recover(struct engine *e, struct error *err);
 MUST_CHECK int engine_process_journal(struct engine *e, int limit, struct error *err);
 
 /* ---- fanout.c ---- */
+/* A record that changed, for fan-out. */
+struct engine_change {
+    int64_t record_id;
+    int64_t version;
+    const char *model;
+    const struct cJSON *state; /* the record's new state */
+    int is_deleted;
+    int source_coll; /* where the change came from; -1 for none (an operator) */
+    int priority;    /* of the jobs it makes: 0 live, 1 replayed */
+};
+
 /*
- * Queue work for every other collection bound to the record's model after
- * record_id changed (source_coll is where the change came from, -1 for
- * none). state is the record's new state.
+ * Queue work for every other collection bound to the record's model by a
+ * sync that holds the source collection (every sync of the model when there
+ * is none).
  */
-MUST_CHECK int engine_fanout(struct engine *e, int64_t record_id, int64_t version,
-                             const char *model, const struct cJSON *state, int is_deleted,
-                             int source_coll, struct error *err);
+MUST_CHECK int engine_fanout(struct engine *e, const struct engine_change *c, struct error *err);
 
 /* ---- deliver.c ---- */
 /* Claim due jobs (writer). Returns a list for the delivery thread via *out. */

@@ -54,18 +54,21 @@ park_mapping(struct engine *e, const struct engine_coll *c, int64_t record_id, c
 
 /* Queue what one target collection needs. */
 static int
-fanout_one(struct engine *e, int ci, int64_t record_id, int64_t version, const cJSON *state,
-           int is_deleted, struct error *err)
+fanout_one(struct engine *e, int ci, const struct engine_change *ch, struct error *err)
 {
     struct engine_coll *c = &e->colls[ci];
     struct link l = {0};
+    int64_t record_id = ch->record_id;
+    int is_deleted = ch->is_deleted;
+    const cJSON *state = ch->state;
     struct job j = {
         .record_id = record_id,
-        .version = version,
+        .version = ch->version,
         .system = (char *)(uintptr_t)c->cfg->system->name,
         .collection = (char *)(uintptr_t)c->cfg->name,
         .op = is_deleted ? JOB_OP_DELETE : JOB_OP_UPSERT,
         .next_at_ms = clock_now_ms(),
+        .priority = ch->priority,
     };
     int found = store_link_by_record(e->st, c->cfg->name, record_id, &l, err);
     int rc = -1;
@@ -105,9 +108,10 @@ out:
 }
 
 int
-engine_fanout(struct engine *e, int64_t record_id, int64_t version, const char *model,
-              const cJSON *state, int is_deleted, int source_coll, struct error *err)
+engine_fanout(struct engine *e, const struct engine_change *ch, struct error *err)
 {
+    int source_coll = ch->source_coll;
+    const char *model = ch->model;
     const struct config_collection *src = source_coll >= 0 ? e->colls[source_coll].cfg : NULL;
 
     for (size_t s = 0; s < e->cfg->sync_count; s++) {
@@ -120,7 +124,7 @@ engine_fanout(struct engine *e, int64_t record_id, int64_t version, const char *
 
             if (ci < 0 || ci == source_coll || e->colls[ci].map_out == NULL)
                 continue;
-            if (fanout_one(e, ci, record_id, version, state, is_deleted, err) == -1)
+            if (fanout_one(e, ci, ch, err) == -1)
                 return error_wrap(err, "fan out to %s", e->colls[ci].cfg->name);
         }
     }

@@ -35,6 +35,7 @@ struct merge_ctx {
     const cJSON *record; /* the system's record, inside body */
     char ext_id[256];
     int64_t now;
+    const char *source; /* who made the change: "shop.customers", "operator:alice" */
 };
 
 /* The collection of the change's system that takes body, or -1. */
@@ -155,17 +156,24 @@ apply_fields(struct merge_ctx *m, int64_t record_id, const cJSON *incoming, cons
         struct version v = {
             .record_id = record_id,
             .version = rec.version + 1,
-            .source = m->e->colls[m->coll].cfg->name,
+            .source = (char *)(uintptr_t)m->source,
             .journal_seq = m->ch->seq,
             .at_ms = m->now,
+        };
+        struct engine_change fc = {
+            .record_id = record_id,
+            .version = v.version,
+            .model = rec.model,
+            .state = state,
+            .source_coll = m->coll,
+            .priority = m->ch->is_replay,
         };
 
         state_text = value_canonical_text(state);
         diff_text = value_canonical_text(diff);
         v.state = state_text;
         v.diff = diff_text;
-        if (store_record_update(m->e->st, &v, 0, err) == -1 ||
-            engine_fanout(m->e, record_id, v.version, rec.model, state, 0, m->coll, err) == -1)
+        if (store_record_update(m->e->st, &v, 0, err) == -1 || engine_fanout(m->e, &fc, err) == -1)
             rc = -1;
         else
             rc = 1;
@@ -199,8 +207,11 @@ merge_linked(struct merge_ctx *m, struct link *l, const cJSON *incoming, struct 
     char *note = NULL;
     int rc = -1;
 
-    /* A base that no longer maps (the map changed) counts as empty. */
-    if (base_sys != NULL && map_apply(c->map_in, base_sys, &base_in, &ignored) == -1)
+    /* A base that no longer maps (the map changed) counts as empty, and so
+     * does every base for a replay: the change is read again through the
+     * current map, field by field against the record. */
+    if (base_sys != NULL && !m->ch->is_replay &&
+        map_apply(c->map_in, base_sys, &base_in, &ignored) == -1)
         base_in = NULL;
     changed = changed_fields(incoming, base_in);
     /* The copy holds this state now, whatever we make of it. */
@@ -259,8 +270,17 @@ merge_new(struct merge_ctx *m, const cJSON *incoming, struct error *err)
     if (store_record_add(m->e->st, c->cfg->model, state_text, c->cfg->name, m->ch->seq, m->now,
                          &record_id, err) == -1 ||
         store_link_add(m->e->st, c->cfg->name, record_id, m->ext_id, rec_text, m->now, &link_id,
-                       err) == -1 ||
-        engine_fanout(m->e, record_id, 1, c->cfg->model, incoming, 0, m->coll, err) == -1 ||
+                       err) == -1)
+        goto out;
+    struct engine_change fc = {
+        .record_id = record_id,
+        .version = 1,
+        .model = c->cfg->model,
+        .state = incoming,
+        .source_coll = m->coll,
+        .priority = m->ch->is_replay,
+    };
+    if (engine_fanout(m->e, &fc, err) == -1 ||
         store_journal_set_state(m->e->st, m->ch->seq, CHANGE_APPLIED, NULL, err) == -1)
         goto out;
     log_debug(&(struct log_ctx){.system = m->ch->system,
@@ -307,8 +327,16 @@ merge_delete(struct merge_ctx *m, struct link *l, int found, struct error *err)
         .at_ms = m->now,
     };
     state = cJSON_Parse(rec.state);
-    rc = store_record_update(m->e->st, &v, 1, err) == -1 ||
-                 engine_fanout(m->e, rec.id, v.version, rec.model, state, 1, m->coll, err) == -1 ||
+    struct engine_change fc = {
+        .record_id = rec.id,
+        .version = v.version,
+        .model = rec.model,
+        .state = state,
+        .is_deleted = 1,
+        .source_coll = m->coll,
+        .priority = m->ch->is_replay,
+    };
+    rc = store_record_update(m->e->st, &v, 1, err) == -1 || engine_fanout(m->e, &fc, err) == -1 ||
                  store_journal_set_state(m->e->st, m->ch->seq, CHANGE_APPLIED, "deleted", err) == -1
              ? -1
              : 0;
@@ -338,6 +366,8 @@ merge_change(struct merge_ctx *m, const cJSON *body, struct error *err)
         if (is_delete == -1)
             return park_change(m, merr.msg, err);
     }
+    if (store_journal_note_copy(m->e->st, m->ch->seq, c->cfg->name, m->ext_id, err) == -1)
+        return -1;
     found = store_link_by_ext(m->e->st, c->cfg->name, m->ext_id, &l, err);
     if (found == -1)
         return -1;
@@ -366,6 +396,65 @@ out:
     return rc;
 }
 
+/*
+ * An operator's correction (concord edit), journaled by the CLI as
+ * {"record": N, "fields": {...}, "by": "alice"} from the system "@operator".
+ * It makes a new version with the operator as its source, which fans out to
+ * every collection, as any change does.
+ */
+static int
+process_operator(struct merge_ctx *m, const cJSON *body, struct error *err)
+{
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "record");
+    const cJSON *fields = cJSON_GetObjectItemCaseSensitive(body, "fields");
+    const cJSON *by = cJSON_GetObjectItemCaseSensitive(body, "by");
+    struct record rec = {0};
+    const struct config_model *model;
+    cJSON *incoming = NULL, *changed = NULL;
+    const cJSON *f;
+    char source[160], reason[600];
+    int rc;
+
+    if (!cJSON_IsNumber(id) || !cJSON_IsObject(fields))
+        return park_change(m, "an operator change needs a record id and fields", err);
+    rc = store_record_get(m->e->st, (int64_t)id->valuedouble, &rec, err);
+    if (rc <= 0)
+        return rc == 0 ? park_change(m, "an operator change names no existing record", err) : -1;
+    model = config_model_find(m->e->cfg, rec.model);
+    incoming = cJSON_CreateObject();
+    changed = cJSON_CreateArray();
+    rc = 0;
+    cJSON_ArrayForEach(f, fields)
+    {
+        const struct config_field *fd = model ? config_model_field(model, f->string) : NULL;
+        struct error verr = {0};
+        cJSON *v = NULL;
+
+        if (fd == NULL || value_coerce(fd->type, f, &v, &verr) == -1) {
+            (void)snprintf(reason, sizeof(reason),
+                           "operator change of record %lld: field \"%s\": %s", (long long)rec.id,
+                           f->string, fd ? verr.msg : "no such field");
+            rc = park_change(m, reason, err) == -1 ? -1 : 2;
+            break;
+        }
+        cJSON_AddItemToObject(incoming, f->string, v);
+        cJSON_AddItemToArray(changed, cJSON_CreateString(f->string));
+    }
+    if (rc == 0) {
+        (void)snprintf(source, sizeof(source), "operator:%s",
+                       cJSON_IsString(by) ? by->valuestring : "unknown");
+        m->source = source;
+        rc = apply_fields(m, rec.id, incoming, changed, err);
+        if (rc != -1)
+            rc = store_journal_set_state(m->e->st, m->ch->seq,
+                                         rc == 1 ? CHANGE_APPLIED : CHANGE_UNCHANGED, NULL, err);
+    }
+    cJSON_Delete(incoming);
+    cJSON_Delete(changed);
+    record_fini(&rec);
+    return rc == -1 ? -1 : 0;
+}
+
 static int
 process_one(struct engine *e, const struct change *ch, int64_t now, struct error *err)
 {
@@ -376,7 +465,14 @@ process_one(struct engine *e, const struct change *ch, int64_t now, struct error
 
     if (body == NULL)
         return park_change(&m, "the body is not JSON", err);
+    if (strcmp(ch->system, ENGINE_OPERATOR_SYSTEM) == 0) {
+        rc = process_operator(&m, body, err);
+        cJSON_Delete(body);
+        return rc;
+    }
     m.coll = route(e, ch->system, body, &merr);
+    if (m.coll >= 0)
+        m.source = e->colls[m.coll].cfg->name;
     if (m.coll == -1) {
         rc = park_change(&m, merr.msg, err);
     } else if (m.coll == -2) {

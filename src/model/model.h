@@ -32,6 +32,7 @@ struct change {
     char *body; /* raw bytes as received (JSON text) */
     size_t body_len;
     enum change_state state;
+    int is_replay; /* re-run by `concord replay`: every mapped field counts as changed */
 };
 
 /* Release what c owns; c may be reused. */
@@ -100,6 +101,8 @@ struct job {
     int attempts;
     int64_t next_at_ms;
     int64_t created_at_ms;
+    int priority;         /* 0 live; 1 retried, replayed or backfilled: claimed after live work */
+    int64_t sent_version; /* 0, or the version a create with an unknown outcome sent */
 };
 
 /* Release what j owns. */

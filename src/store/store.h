@@ -218,10 +218,57 @@ struct store_system_stats {
     int64_t last_success_at_ms; /* 0 when never */
     int64_t last_error_at_ms;   /* 0 when never */
     char last_error[256];
+    int is_paused; /* by an operator: concord pause */
+    char paused_by[64];
+    char breaker[16]; /* "closed", "open", "half-open"; "" before any transition */
+    char breaker_reason[160];
+    int64_t breaker_at_ms;
 };
 
 /* Counts and last outcomes for one system. Returns 0 or -1. */
 MUST_CHECK int store_system_stats(struct store *st, const char *system,
                                   struct store_system_stats *out, struct error *err);
+
+/* ---- the Delivery issue ---- */
+
+/* Note which copy a change concerns, once known, so replays can tell a
+ * superseded change from the latest one. */
+MUST_CHECK int store_journal_note_copy(struct store *st, int64_t seq, const char *collection,
+                                       const char *ext_id, struct error *err);
+
+/*
+ * Mark changes received since since_ms (from system, NULL for all) to be
+ * processed again through the current maps, skipping every change that a
+ * later change of the same copy superseded, and closing their open inbox
+ * entries. Runs in its own transaction. Returns how many, or -1.
+ */
+MUST_CHECK int store_journal_replay(struct store *st, int64_t since_ms, const char *system,
+                                    int64_t now_ms, struct error *err);
+
+/* Note the record version a create carried (0 to forget it). */
+MUST_CHECK int store_job_set_sent(struct store *st, int64_t job_id, int64_t version,
+                                  struct error *err);
+
+/*
+ * Close an open inbox entry as state ("skipped", "edited") by a person, with
+ * a note; a parked job it holds is dropped. Returns 1, 0 when there is no
+ * such open entry, -1. Runs in its own transaction when none is open.
+ */
+MUST_CHECK int store_inbox_resolve(struct store *st, int64_t id, const char *state, const char *by,
+                                   const char *note, int64_t now_ms, struct error *err);
+
+/* Pause (1) or resume (0) deliveries to a system; by names the person. */
+MUST_CHECK int store_system_pause(struct store *st, const char *system, int paused, const char *by,
+                                  struct error *err);
+
+/*
+ * The names of paused systems: returns the count with *out a malloc()ed
+ * array of malloc()ed strings (free each, then the array), or -1.
+ */
+MUST_CHECK int store_systems_paused(struct store *st, char ***out, struct error *err);
+
+/* Record a circuit breaker's transition, for concord status. */
+MUST_CHECK int store_system_breaker(struct store *st, const char *system, const char *state,
+                                    const char *reason, int64_t at_ms, struct error *err);
 
 #endif

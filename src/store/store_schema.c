@@ -95,6 +95,24 @@ static const char *const migrations[] = {
     "  last_success_at INTEGER,"
     "  last_error_at INTEGER,"
     "  last_error TEXT) WITHOUT ROWID;",
+
+    /* 2: the Delivery issue: priorities, replays, operator actions, pauses. */
+    "ALTER TABLE journal ADD COLUMN collection TEXT;"
+    "ALTER TABLE journal ADD COLUMN ext_id TEXT;"
+    "ALTER TABLE journal ADD COLUMN replay INTEGER NOT NULL DEFAULT 0;"
+    "CREATE INDEX journal_copy ON journal(collection, ext_id, seq) WHERE ext_id IS NOT NULL;"
+    "CREATE INDEX journal_time ON journal(received_at);"
+    "ALTER TABLE jobs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE jobs ADD COLUMN sent_version INTEGER;"
+    "DROP INDEX jobs_due;"
+    "CREATE INDEX jobs_due ON jobs(priority, next_at, id) WHERE state = 1;"
+    "ALTER TABLE inbox ADD COLUMN resolved_by TEXT;"
+    "ALTER TABLE inbox ADD COLUMN note TEXT;"
+    "ALTER TABLE system_state ADD COLUMN paused INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE system_state ADD COLUMN paused_by TEXT;"
+    "ALTER TABLE system_state ADD COLUMN breaker TEXT;"
+    "ALTER TABLE system_state ADD COLUMN breaker_reason TEXT;"
+    "ALTER TABLE system_state ADD COLUMN breaker_at INTEGER;",
 };
 
 int

@@ -26,6 +26,15 @@ enum stmt_id {
     S_JOURNAL_ADD,
     S_JOURNAL_PENDING,
     S_JOURNAL_STATE,
+    S_JOURNAL_COPY,
+    S_JOURNAL_REPLAY,
+    S_INBOX_CLOSE_CHANGE,
+    S_INBOX_RESOLVE,
+    S_JOB_DROP_PARKED,
+    S_JOB_SENT,
+    S_SYSTEM_PAUSE,
+    S_SYSTEM_PAUSED,
+    S_SYSTEM_BREAKER,
     S_RECORD_GET,
     S_RECORD_ADD,
     S_RECORD_UPDATE,
@@ -68,9 +77,18 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_ROLLBACK] = "ROLLBACK",
     [S_JOURNAL_ADD] = "INSERT INTO journal (system, delivery_id, received_at, body) "
                       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-    [S_JOURNAL_PENDING] = "SELECT seq, system, delivery_id, received_at, body FROM journal "
-                          "WHERE state = 0 ORDER BY seq LIMIT ?1",
-    [S_JOURNAL_STATE] = "UPDATE journal SET state = ?2, note = ?3 WHERE seq = ?1",
+    [S_JOURNAL_PENDING] = "SELECT seq, system, delivery_id, received_at, body, replay "
+                          "FROM journal WHERE state = 0 ORDER BY seq LIMIT ?1",
+    [S_JOURNAL_STATE] = "UPDATE journal SET state = ?2, note = ?3, replay = 0 WHERE seq = ?1",
+    [S_JOURNAL_COPY] = "UPDATE journal SET collection = ?2, ext_id = ?3 WHERE seq = ?1",
+    [S_JOURNAL_REPLAY] =
+        "UPDATE journal SET state = 0, replay = 1, note = NULL "
+        "WHERE received_at >= ?1 AND (?2 IS NULL OR system = ?2) AND state <> 0 "
+        "AND system NOT LIKE '@%' AND (ext_id IS NULL OR NOT EXISTS (SELECT 1 FROM journal j2 "
+        "WHERE j2.collection = journal.collection AND j2.ext_id = journal.ext_id "
+        "AND j2.seq > journal.seq)) RETURNING seq",
+    [S_INBOX_CLOSE_CHANGE] = "UPDATE inbox SET state = 'retried', updated_at = ?2 "
+                             "WHERE journal_seq = ?1 AND state = 'open'",
     [S_RECORD_GET] = "SELECT id, model, version, state, deleted, updated_at FROM records "
                      "WHERE id = ?1",
     [S_RECORD_ADD] = "INSERT INTO records (model, version, state, created_at, updated_at) "
@@ -92,18 +110,19 @@ static const char *const stmt_sql[S_COUNT] = {
                    "VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_LINK_SET] = "UPDATE links SET ext_id = coalesce(?2, ext_id), base = ?3, "
                    "updated_at = ?4 WHERE id = ?1",
-    [S_JOB_COALESCE] = "UPDATE jobs SET version = ?2, op = ?3 "
+    [S_JOB_COALESCE] = "UPDATE jobs SET version = ?2, op = ?3, priority = min(priority, ?4) "
                        "WHERE link_id = ?1 AND state = 1",
     [S_JOB_ADD] = "INSERT INTO jobs (link_id, record_id, version, system, collection, op, "
-                  "state, attempts, next_at, created_at) "
-                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, 0, ?7, ?7)",
+                  "state, attempts, next_at, created_at, priority) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, 0, ?7, ?7, ?8)",
     [S_JOB_DUE] = "SELECT id, link_id, record_id, version, system, collection, op, state, "
-                  "attempts, next_at, created_at FROM jobs "
-                  "WHERE state = 1 AND next_at <= ?1 ORDER BY next_at, id LIMIT ?2",
-    [S_JOB_LIST] = "SELECT id, link_id, record_id, version, system, collection, op, state, "
-                   "attempts, next_at, created_at FROM jobs WHERE state = ?1 ORDER BY id",
+                  "attempts, next_at, created_at, priority, sent_version FROM jobs "
+                  "WHERE state = 1 AND next_at <= ?1 ORDER BY priority, next_at, id LIMIT ?2",
+    [S_JOB_LIST] =
+        "SELECT id, link_id, record_id, version, system, collection, op, state, "
+        "attempts, next_at, created_at, priority, sent_version FROM jobs WHERE state = ?1 ORDER BY id",
     [S_JOB_GET] = "SELECT id, link_id, record_id, version, system, collection, op, state, "
-                  "attempts, next_at, created_at FROM jobs WHERE id = ?1",
+                  "attempts, next_at, created_at, priority, sent_version FROM jobs WHERE id = ?1",
     [S_JOB_NEXT_DUE] = "SELECT min(next_at) FROM jobs WHERE state = 1",
     [S_JOB_SET] = "UPDATE jobs SET state = ?2, attempts = coalesce(?3, attempts), "
                   "next_at = coalesce(?4, next_at) WHERE id = ?1",
@@ -125,8 +144,20 @@ static const char *const stmt_sql[S_COUNT] = {
                     "journal_seq, reason, http_status, response, attempts, created_at, "
                     "updated_at FROM inbox WHERE id = ?1",
     [S_INBOX_STATE] = "UPDATE inbox SET state = ?2, updated_at = ?3 WHERE id = ?1",
-    [S_JOB_RETRY] = "UPDATE jobs SET state = 1, attempts = 0, next_at = ?2 "
+    [S_JOB_RETRY] = "UPDATE jobs SET state = 1, attempts = 0, next_at = ?2, priority = 1 "
                     "WHERE id = ?1 AND state = 3",
+    [S_JOB_DROP_PARKED] = "DELETE FROM jobs WHERE id = ?1 AND state = 3",
+    [S_JOB_SENT] = "UPDATE jobs SET sent_version = ?2 WHERE id = ?1",
+    [S_INBOX_RESOLVE] = "UPDATE inbox SET state = ?2, resolved_by = ?3, note = ?4, "
+                        "updated_at = ?5 WHERE id = ?1 AND state = 'open'",
+    [S_SYSTEM_PAUSE] = "INSERT INTO system_state (system, paused, paused_by) VALUES (?1, ?2, ?3) "
+                       "ON CONFLICT (system) DO UPDATE SET paused = excluded.paused, "
+                       "paused_by = excluded.paused_by",
+    [S_SYSTEM_PAUSED] = "SELECT system FROM system_state WHERE paused = 1",
+    [S_SYSTEM_BREAKER] = "INSERT INTO system_state (system, breaker, breaker_reason, breaker_at) "
+                         "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (system) DO UPDATE SET "
+                         "breaker = excluded.breaker, breaker_reason = excluded.breaker_reason, "
+                         "breaker_at = excluded.breaker_at",
     [S_JOURNAL_RETRY] = "UPDATE journal SET state = 0, note = NULL WHERE seq = ?1",
     [S_SYSTEM_OK] = "INSERT INTO system_state (system, last_success_at) VALUES (?1, ?2) "
                     "ON CONFLICT (system) DO UPDATE SET last_success_at = excluded.last_success_at",
@@ -136,8 +167,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_STATS_JOBS] = "SELECT coalesce(sum(state = 1), 0), coalesce(sum(state = 2), 0) "
                      "FROM jobs WHERE system = ?1",
     [S_STATS_INBOX] = "SELECT count(*) FROM inbox WHERE state = 'open' AND system = ?1",
-    [S_STATS_SYSTEM] = "SELECT last_success_at, last_error_at, last_error FROM system_state "
-                       "WHERE system = ?1",
+    [S_STATS_SYSTEM] = "SELECT last_success_at, last_error_at, last_error, paused, paused_by, "
+                       "breaker, breaker_reason, breaker_at FROM system_state WHERE system = ?1",
 };
 
 struct store {
@@ -426,6 +457,7 @@ store_journal_pending(struct store *st, int limit, struct change **out, struct e
         c->received_at_ms = sqlite3_column_int64(s, 3);
         c->body_len = (size_t)sqlite3_column_bytes(s, 4);
         c->body = xstrndup(body ? body : "", c->body_len);
+        c->is_replay = sqlite3_column_int(s, 5);
     }
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) {
@@ -718,6 +750,8 @@ job_from_row(sqlite3_stmt *s, struct job *j)
     j->attempts = sqlite3_column_int(s, 8);
     j->next_at_ms = sqlite3_column_int64(s, 9);
     j->created_at_ms = sqlite3_column_int64(s, 10);
+    j->priority = sqlite3_column_int(s, 11);
+    j->sent_version = sqlite3_column_int64(s, 12);
 }
 
 int
@@ -730,6 +764,7 @@ store_job_put(struct store *st, const struct job *j, struct error *err)
     sqlite3_bind_int64(s, 1, j->link_id);
     sqlite3_bind_int64(s, 2, j->version);
     sqlite3_bind_int(s, 3, (int)j->op);
+    sqlite3_bind_int(s, 4, j->priority);
     if (exec_stmt(st, s, err, "coalesce a job") == -1)
         return -1;
     if (sqlite3_changes(st->db) > 0)
@@ -744,6 +779,7 @@ store_job_put(struct store *st, const struct job *j, struct error *err)
     bind_text(s, 5, j->collection);
     sqlite3_bind_int(s, 6, (int)j->op);
     sqlite3_bind_int64(s, 7, j->next_at_ms);
+    sqlite3_bind_int(s, 8, j->priority);
     if (exec_stmt(st, s, err, "queue a job") == -1)
         return -1;
     return 1;
@@ -1109,12 +1145,225 @@ store_system_stats(struct store *st, const char *system, struct store_system_sta
     if (sqlite3_step(s) == SQLITE_ROW) {
         const unsigned char *t = sqlite3_column_text(s, 2);
 
+        const unsigned char *by = sqlite3_column_text(s, 4);
+        const unsigned char *br = sqlite3_column_text(s, 5);
+        const unsigned char *why = sqlite3_column_text(s, 6);
+
         r.last_success_at_ms = sqlite3_column_int64(s, 0);
         r.last_error_at_ms = sqlite3_column_int64(s, 1);
         if (t != NULL)
             (void)snprintf(r.last_error, sizeof(r.last_error), "%s", (const char *)t);
+        r.is_paused = sqlite3_column_int(s, 3);
+        if (by != NULL)
+            (void)snprintf(r.paused_by, sizeof(r.paused_by), "%s", (const char *)by);
+        if (br != NULL)
+            (void)snprintf(r.breaker, sizeof(r.breaker), "%s", (const char *)br);
+        if (why != NULL)
+            (void)snprintf(r.breaker_reason, sizeof(r.breaker_reason), "%s", (const char *)why);
+        r.breaker_at_ms = sqlite3_column_int64(s, 7);
     }
     sqlite3_reset(s);
     *out = r;
     return 0;
+}
+
+/* ---- the Delivery issue: copies in the journal, replays, operator actions ---- */
+
+int
+store_journal_note_copy(struct store *st, int64_t seq, const char *collection, const char *ext_id,
+                        struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOURNAL_COPY, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, seq);
+    bind_text(s, 2, collection);
+    bind_text(s, 3, ext_id);
+    return exec_stmt(st, s, err, "note a change's copy");
+}
+
+static int
+journal_replay_in_tx(struct store *st, int64_t since_ms, const char *system, int64_t now_ms,
+                     struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOURNAL_REPLAY, err);
+    int64_t *seqs = NULL;
+    size_t n = 0, cap = 0;
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, since_ms);
+    bind_text(s, 2, system);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            seqs = xreallocarray(seqs, cap, sizeof(*seqs));
+        }
+        seqs[n++] = sqlite3_column_int64(s, 0);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        free(seqs);
+        return db_error(st, err, "mark changes for replay");
+    }
+    for (size_t i = 0; i < n; i++) {
+        s = stmt(st, S_INBOX_CLOSE_CHANGE, err);
+        if (s == NULL) {
+            free(seqs);
+            return -1;
+        }
+        sqlite3_bind_int64(s, 1, seqs[i]);
+        sqlite3_bind_int64(s, 2, now_ms);
+        if (exec_stmt(st, s, err, "close a replayed change's entry") == -1) {
+            free(seqs);
+            return -1;
+        }
+    }
+    free(seqs);
+    return n > INT32_MAX ? INT32_MAX : (int)n;
+}
+
+int
+store_journal_replay(struct store *st, int64_t since_ms, const char *system, int64_t now_ms,
+                     struct error *err)
+{
+    int rc;
+
+    if (store_begin(st, err) == -1)
+        return -1;
+    rc = journal_replay_in_tx(st, since_ms, system, now_ms, err);
+    if (rc == -1) {
+        store_rollback(st);
+        return -1;
+    }
+    if (store_commit(st, err) == -1)
+        return -1;
+    return rc;
+}
+
+int
+store_job_set_sent(struct store *st, int64_t job_id, int64_t version, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOB_SENT, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, job_id);
+    if (version == 0)
+        sqlite3_bind_null(s, 2);
+    else
+        sqlite3_bind_int64(s, 2, version);
+    return exec_stmt(st, s, err, "note a job's sent version");
+}
+
+static int
+inbox_resolve_in_tx(struct store *st, int64_t id, const char *state, const char *by,
+                    const char *note, int64_t now_ms, struct error *err)
+{
+    struct inbox_entry e = {0};
+    sqlite3_stmt *s;
+    int found = store_inbox_get(st, id, &e, err);
+
+    if (found <= 0)
+        return found;
+    found = strcmp(e.state, "open") == 0;
+    if (found && e.job_id != 0) {
+        s = stmt(st, S_JOB_DROP_PARKED, err);
+        if (s == NULL ||
+            (sqlite3_bind_int64(s, 1, e.job_id), exec_stmt(st, s, err, "drop a parked job")) == -1)
+            found = -1;
+    }
+    if (found == 1) {
+        s = stmt(st, S_INBOX_RESOLVE, err);
+        if (s == NULL)
+            found = -1;
+        else {
+            sqlite3_bind_int64(s, 1, id);
+            bind_text(s, 2, state);
+            bind_text(s, 3, by);
+            bind_text(s, 4, note);
+            sqlite3_bind_int64(s, 5, now_ms);
+            if (exec_stmt(st, s, err, "resolve an inbox entry") == -1)
+                found = -1;
+        }
+    }
+    inbox_entry_fini(&e);
+    return found;
+}
+
+int
+store_inbox_resolve(struct store *st, int64_t id, const char *state, const char *by,
+                    const char *note, int64_t now_ms, struct error *err)
+{
+    int own = !st->in_tx, rc;
+
+    if (own && store_begin(st, err) == -1)
+        return -1;
+    rc = inbox_resolve_in_tx(st, id, state, by, note, now_ms, err);
+    if (own) {
+        if (rc == -1)
+            store_rollback(st);
+        else if (store_commit(st, err) == -1)
+            return -1;
+    }
+    return rc;
+}
+
+int
+store_system_pause(struct store *st, const char *system, int paused, const char *by,
+                   struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_SYSTEM_PAUSE, err);
+
+    if (s == NULL)
+        return -1;
+    bind_text(s, 1, system);
+    sqlite3_bind_int(s, 2, paused);
+    bind_text(s, 3, paused ? by : NULL);
+    return exec_stmt(st, s, err, "pause or resume a system");
+}
+
+int
+store_systems_paused(struct store *st, char ***out, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_SYSTEM_PAUSED, err);
+    char **list = NULL;
+    size_t cap = 0;
+    int n = 0, rc;
+
+    if (s == NULL)
+        return -1;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if ((size_t)n + 1 >= cap) {
+            cap = cap ? cap * 2 : 8;
+            list = xreallocarray(list, cap, sizeof(*list));
+        }
+        list[n++] = col_text(s, 0);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        for (int i = 0; i < n; i++)
+            free(list[i]);
+        free(list);
+        return db_error(st, err, "read paused systems");
+    }
+    *out = list;
+    return n;
+}
+
+int
+store_system_breaker(struct store *st, const char *system, const char *state, const char *reason,
+                     int64_t at_ms, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_SYSTEM_BREAKER, err);
+
+    if (s == NULL)
+        return -1;
+    bind_text(s, 1, system);
+    bind_text(s, 2, state);
+    bind_text(s, 3, reason);
+    sqlite3_bind_int64(s, 4, at_ms);
+    return exec_stmt(st, s, err, "note a breaker's state");
 }

@@ -296,6 +296,12 @@ class Sim:
     def stats(self):
         return self._ctl("GET", "stats")
 
+    def order_violations(self):
+        """Applied writes whose order field (--order-field, default "rev")
+        is lower than one applied to the same record before: a list of
+        {id, method, seq, FIELD, after, after_seq}."""
+        return self._ctl("GET", "order_violations")
+
     def change(self, id, record, event=None, delivery_id=None, send=True):
         """A person edits record `id` here (merged into what the sim holds);
         the sim sends concord its webhook. Returns {"status", "body",

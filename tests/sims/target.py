@@ -97,6 +97,8 @@ class Fault:
             raise ValueError('reset must be "before" or "after"')
         if "status" not in spec and reset is None and "delay_ms" not in spec:
             raise ValueError("a fault needs status, reset or delay_ms")
+        if spec.get("apply") not in (None, "first"):
+            raise ValueError('apply must be "first"')
 
     def matches(self, method, path):
         m = self.match.get("method")
@@ -129,6 +131,8 @@ class State:
         self.last_ms = 0
         self.idem = {}  # idempotency key -> record id
         self.sent = {}  # delivery id -> (body bytes, headers) of webhooks sent
+        self.order_max = {}  # record id -> (highest order value applied, its seq)
+        self.violations = []  # applied writes that went back in order
         self.stats = {
             "requests": 0,
             "creates": 0,
@@ -140,6 +144,24 @@ class State:
             "echo_failed": 0,
             "webhooks_sent": 0,
         }
+
+    def note_order(self, rid, method, body, seq):
+        """Checks the --order-field of an applied write of record rid against
+        the highest value applied to rid before; a lower one is an
+        out-of-order write and is remembered. Called under lock."""
+        field = self.opts.order_field
+        if not field or not isinstance(body, dict):
+            return
+        v = body.get(field)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            return
+        prev = self.order_max.get(rid)
+        if prev is not None and v < prev[0]:
+            self.violations.append({"id": rid, "method": method, "seq": seq, field: v,
+                                    "after": prev[0], "after_seq": prev[1]})
+            return
+        if prev is None or v > prev[0]:
+            self.order_max[rid] = (v, seq)
 
     def stamp(self):
         # Strictly increasing, so two writes in one millisecond still order.
@@ -171,8 +193,12 @@ class State:
     def random_fault(self, kind):
         if kind in ("503", "429", "500", "502", "504", "408"):
             f = {"status": int(kind), "body": {"error": "random %s" % kind}}
-            if self.random_retry_after is not None and kind in ("503", "429"):
-                f["retry_after"] = str(self.random_retry_after)
+            ra = self.random_retry_after
+            if ra is not None and kind in ("503", "429"):
+                if isinstance(ra, list):
+                    ra = self.rng.choice(ra) if ra else None
+                if ra is not None:
+                    f["retry_after"] = str(ra)
             return f
         if kind == "reset_before":
             return {"reset": "before"}
@@ -180,6 +206,8 @@ class State:
             return {"reset": "after"}
         if kind == "slow":
             return {"delay_ms": self.slow_ms}
+        if kind == "slow_answer":
+            return {"delay_ms": self.slow_ms, "apply": "first"}
         return None
 
 
@@ -381,7 +409,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             entry["body"] = body
 
         gone = False
-        if fault and fault.get("delay_ms"):
+        late = bool(fault and fault.get("apply") == "first")
+        if fault and fault.get("delay_ms") and not late:
             time.sleep(float(fault["delay_ms"]) / 1000.0)
             gone = self.peer_gone()
         if fault and fault.get("reset") == "before":
@@ -415,8 +444,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.send_json(400, {"error": "malformed JSON body: " + why})
                 return
 
-        status, obj, event, record = self.apply(method, split, body)
+        status, obj, event, record = self.apply(method, split, body, entry["seq"])
         applied = event is not None
+        if late and fault.get("delay_ms"):
+            # Applied on arrival; only the answer is slow.
+            time.sleep(float(fault["delay_ms"]) / 1000.0)
+            gone = self.peer_gone()
         if fault and fault.get("reset") == "after":
             finish("lost", applied)
             self.reset_connection()
@@ -432,7 +465,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if applied and self.server.echoer is not None:
             self.server.echoer.send(event, record)
 
-    def apply(self, method, split, body):
+    def apply(self, method, split, body, seq=None):
         """Carries out one REST request. Returns (status, answer, event,
         record) where event is None when nothing was written."""
         st = self.server.state
@@ -459,6 +492,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 rec["id"] = st.new_id()
                 rec["updated_at"] = st.stamp()
                 st.records[rec["id"]] = rec
+                st.note_order(rec["id"], method, body, seq)
                 if key:
                     st.idem[key] = rec["id"]
                 st.stats["creates"] += 1
@@ -477,6 +511,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 rec["id"] = rid
                 rec["updated_at"] = st.stamp()
                 st.records[rid] = rec
+                st.note_order(rid, method, body, seq)
                 st.stats["updates"] += 1
                 return 200, rec, "updated", dict(rec)
             if method == "DELETE":
@@ -519,12 +554,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with self.server.state.lock:
             return 200, dict(self.server.state.records)
 
+    def ctl_get_order_violations(self, arg, q):
+        with self.server.state.lock:
+            return 200, [dict(v) for v in self.server.state.violations]
+
     def ctl_get_stats(self, arg, q):
         st = self.server.state
         with st.lock:
             out = json.loads(json.dumps(st.stats))
             out["records"] = len(st.records)
             out["faults_queued"] = len(st.faults)
+            out["order_violations"] = len(st.violations)
             return 200, out
 
     def ctl_post_reset(self, arg, q):
@@ -546,7 +586,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def ctl_post_random(self, arg, q):
         arg = arg or {}
         kinds = list(arg.get("kinds") or ["503", "429", "reset_before", "lost", "slow"])
-        known = {"503", "429", "500", "502", "504", "408", "reset_before", "lost", "slow"}
+        known = {"503", "429", "500", "502", "504", "408", "reset_before", "lost", "slow",
+                 "slow_answer"}
         bad = [k for k in kinds if k not in known]
         if bad:
             raise ValueError("unknown fault kinds %s" % bad)
@@ -690,6 +731,10 @@ def parse_args(argv):
     p.add_argument("--event-prefix", default=None,
                    help="event names are PREFIX.created/updated/deleted "
                         "(default: the resource without a trailing s)")
+    p.add_argument("--order-field", default="rev",
+                   help="a numeric field that must never go down in the applied "
+                        "writes of one record (GET /_sim/order_violations); "
+                        "empty turns the check off")
     p.add_argument("--verbose", action="store_true")
     opts = p.parse_args(argv)
     if opts.id_prefix is None:
