@@ -23,7 +23,7 @@
 -- requests are the answered requests, non2xx the answers of 400 and up
 -- (in quota mode these include the 404s of GET /bench-idle, see below).
 -- In quota mode each thread prints, when all of its share was answered:
---   BENCH_THREAD tid=T answered=N failed=F start_ns=S end_ns=E
+--   BENCH_THREAD tid=T answered=N failed=F start_ns=S end_ns=E statuses=202:N,...
 
 local ffi = require("ffi")
 
@@ -150,6 +150,7 @@ if quota > 0 then
   -- the sink answer 404 at once (no webhook is ever answered 404). wrk's
   -- main thread still sleeps for -d: run.sh interrupts it.
   local answered, failed, start_ns = 0, 0, nil
+  local statuses = {}
   local first_request = request
   request = function()
     if start_ns == nil then
@@ -162,12 +163,19 @@ if quota > 0 then
       return
     end
     answered = answered + 1
+    statuses[status] = (statuses[status] or 0) + 1
     if status >= 300 then
       failed = failed + 1
     end
     if answered == my_quota then
-      io.write(string.format("BENCH_THREAD tid=%d answered=%d failed=%d start_ns=%s end_ns=%s\n",
-        my_tid, answered, failed, start_ns, now_ns()))
+      local counts = {}
+      for code, n in pairs(statuses) do
+        counts[#counts + 1] = code .. ":" .. n
+      end
+      table.sort(counts)
+      io.write(string.format(
+        "BENCH_THREAD tid=%d answered=%d failed=%d start_ns=%s end_ns=%s statuses=%s\n",
+        my_tid, answered, failed, start_ns, now_ns(), table.concat(counts, ",")))
       io.flush()
       wrk.thread:stop()
     end

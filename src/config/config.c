@@ -281,6 +281,9 @@ system_fini(struct config_system *s)
         secret_fini(&s->auth_headers[i].value);
     }
     free(s->auth_headers);
+    free(s->retry_stop_header_name);
+    free(s->retry_stop_header_value);
+    free(s->rate_limit.limited_status);
 }
 
 static void
@@ -302,6 +305,11 @@ collection_fini(struct config_collection *c)
     free(c->remove.method);
     free(c->remove.path);
     free(c->created_id_path);
+    free(c->idempotency_header);
+    free(c->idempotency_field);
+    free(c->lookup.method);
+    free(c->lookup.path);
+    free(c->lookup_result_path);
 }
 
 void

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/breaker.h"
 #include "core/compiler.h"
 #include "core/retry.h"
 #include "core/secret.h"
@@ -125,6 +126,18 @@ enum config_system_kind {
     CONFIG_SYSTEM_HTTP = 1,
 };
 
+/*
+ * A system's request budget (systems.NAME.rate_limit and the two
+ * rate_limited_* keys beside it); see core/ratelimit.h.
+ */
+struct config_rate_limit {
+    double rate_per_s;   /* requests per second; 0 (the default): unlimited */
+    double burst;        /* requests at once; >= 1; default: the rate per `per`, at least 1 */
+    int *limited_status; /* answers that mean "rate limited", besides 429; owned */
+    size_t limited_status_count;
+    int64_t block_ms; /* how long such an answer (or a 429) without Retry-After blocks; 60000 */
+};
+
 struct config_system {
     char *name;
     enum config_system_kind kind;
@@ -132,9 +145,23 @@ struct config_system {
     struct config_webhook webhook;
     struct config_header *auth_headers; /* sent with every request */
     size_t auth_header_count;
-    int64_t timeout_ms;        /* per request; default 10000 */
-    int max_in_flight;         /* transfers at once to this system; default 8 */
-    struct retry_policy retry; /* default: base 1000, cap 600000, jitter 0.2, 8 attempts */
+    int64_t timeout_ms; /* per request; default 10000 */
+    int max_in_flight;  /* transfers at once to this system; default 8 */
+    /*
+     * Default: retry_policy_default() (the list 0, 5 s, 5 min, 30 min, 2 h,
+     * 5 h, 10 h, 10 h; 9 attempts). max_attempts is already cut to what the
+     * schedule allows (retry_attempt_limit()).
+     */
+    struct retry_policy retry;
+    /* retry.stop_header split: an answer whose header retry_stop_header_name
+     * (case-insensitive) has the value retry_stop_header_value (compared
+     * case-insensitively, blanks around it ignored) is not retried. Both
+     * NULL when unset. */
+    char *retry_stop_header_name;
+    char *retry_stop_header_value;
+    struct config_rate_limit rate_limit;
+    struct breaker_policy breaker; /* default: breaker_policy_default() */
+    int breaker_enabled;           /* 0 after `breaker: off`; default 1 */
     struct config_pos pos;
 };
 
@@ -156,7 +183,12 @@ struct config_collection {
     struct config_map map_in;  /* system -> model; entry_count 0: not a source */
     struct config_map map_out; /* model -> system; entry_count 0: not a target */
     struct config_endpoint create, update, remove;
-    char *created_id_path; /* where a create's answer holds the new id; default "id" */
+    char *created_id_path;    /* where a create's answer holds the new id; default "id" */
+    char *idempotency_header; /* NULL, or the header that carries each write's idempotency key */
+    char *idempotency_field;  /* NULL, or the body field that carries it (Oblio's idempotencyKey) */
+    struct config_endpoint lookup; /* natural-key look-up before a create is sent again:
+                                      "GET /contacts?email={contact_email}" */
+    char *lookup_result_path;      /* where the look-up's answer holds its list; NULL: the answer */
     struct config_pos pos;
 };
 
@@ -222,6 +254,15 @@ MUST_CHECK int config_parse(const char *text, size_t len, const char *name, stru
  * cannot be read (err set).
  */
 MUST_CHECK int config_check(const char *path, char **report, struct error *err);
+
+/*
+ * Parse a duration as the config writes it: a whole number of milliseconds
+ * ("250", also what an unquoted YAML integer gives) or a whole number with
+ * one unit, ms, s, m, h or d ("250ms", "5s", "5m", "2h", "1d"); no sign,
+ * blanks or fractions. Returns 0 with *out_ms set, or -1 (*out_ms untouched)
+ * when s is not of that form or the value does not fit in INT64_MAX / 4 ms.
+ */
+MUST_CHECK int config_duration_ms(const char *s, int64_t *out_ms);
 
 /* Release a config and everything it owns. Accepts NULL. */
 void config_free(struct config *cfg);

@@ -49,10 +49,24 @@ static const char *const top_keys[] = {"listen", "store", "log", "systems", "mod
 static const char *const log_keys[] = {"level", "format"};
 static const char *const log_levels[] = {"error", "warn", "info", "debug"};
 static const char *const log_formats[] = {"json", "text", "auto"};
-static const char *const system_keys[] = {"kind",  "base_url", "timeout_ms", "max_in_flight",
-                                          "retry", "auth",     "webhook",    "collections"};
+static const char *const system_keys[] = {"kind",
+                                          "base_url",
+                                          "timeout_ms",
+                                          "max_in_flight",
+                                          "retry",
+                                          "auth",
+                                          "webhook",
+                                          "collections",
+                                          "rate_limit",
+                                          "rate_limited_status",
+                                          "rate_limited_block",
+                                          "breaker"};
 static const char *const system_kinds[] = {"http"};
-static const char *const retry_keys[] = {"max_attempts", "base_ms", "cap_ms", "jitter"};
+static const char *const retry_keys[] = {"max_attempts", "base_ms", "cap_ms",     "jitter",
+                                         "delays",       "max_age", "stop_header"};
+static const char *const rate_limit_keys[] = {"rate", "per", "burst"};
+static const char *const breaker_keys[] = {"failures", "failure_rate", "min_requests", "window",
+                                           "cooldown"};
 static const char *const auth_keys[] = {"headers", "bearer", "basic"};
 static const char *const basic_keys[] = {"username", "password"};
 static const char *const webhook_keys[] = {"path", "delivery_id_header", "max_body_bytes",
@@ -61,9 +75,21 @@ static const char *const sig_keys[] = {"scheme", "header",           "secret",  
                                        "prefix", "timestamp_header", "tolerance_s", "signed"};
 static const char *const sig_schemes[] = {"hmac"};
 static const char *const sig_encodings[] = {"hex", "base64"};
-static const char *const collection_keys[] = {"model",        "id",     "record",    "match",
-                                              "deleted_when", "map_in", "map_out",   "create",
-                                              "update",       "delete", "created_id"};
+static const char *const collection_keys[] = {"model",
+                                              "id",
+                                              "record",
+                                              "match",
+                                              "deleted_when",
+                                              "map_in",
+                                              "map_out",
+                                              "create",
+                                              "update",
+                                              "delete",
+                                              "created_id",
+                                              "idempotency_header",
+                                              "idempotency_field",
+                                              "lookup",
+                                              "lookup_result"};
 static const char *const entry_keys[] = {"path", "jq", "const", "default", "values", "else"};
 static const char *const model_keys[] = {"fields"};
 static const char *const type_names[] = {"string",  "integer",   "decimal",
@@ -288,6 +314,93 @@ opt_int(struct ctx *c, const struct config_node *map, const char *path, const ch
     p = join(path, key);
     (void)get_int(c, v, p, r, out);
     free(p);
+}
+
+/* ---- Durations and numbers ---- */
+
+int
+config_duration_ms(const char *s, int64_t *out_ms)
+{
+    static const struct {
+        const char *name;
+        int64_t ms;
+    } units[] = {{"", 1}, {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000}};
+    int64_t v = 0;
+    const char *p = s;
+
+    if (s == NULL || !(*p >= '0' && *p <= '9'))
+        return -1;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        if (v > (INT64_MAX / 4 - (*p - '0')) / 10)
+            return -1;
+        v = v * 10 + (*p - '0');
+    }
+    for (size_t i = 0; i < ARRAY_COUNT(units); i++) {
+        if (strcmp(p, units[i].name) != 0)
+            continue;
+        if (v > INT64_MAX / 4 / units[i].ms)
+            return -1;
+        *out_ms = v * units[i].ms;
+        return 0;
+    }
+    return -1;
+}
+
+/* A duration of at least lo ms at n into *out; says why not at n. */
+static int
+get_duration(struct ctx *c, const struct config_node *n, const char *path, int64_t lo, int64_t *out)
+{
+    char buf[64];
+    int64_t v;
+
+    if (n->kind != CONFIG_NODE_SCALAR || is_null(n) || config_duration_ms(n->value, &v) == -1) {
+        PROBLEM(c, n,
+                "%s: expected a duration such as 250ms, 5s, 5m, 2h or 1d (a bare number is "
+                "milliseconds), got %s",
+                path, show(n, buf, sizeof(buf)));
+        return -1;
+    }
+    if (v < lo) {
+        PROBLEM(c, n, "%s: %s is too short; hint: must be at least %lld ms", path,
+                show(n, buf, sizeof(buf)), (long long)lo);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static void
+opt_duration(struct ctx *c, const struct config_node *map, const char *path, const char *key,
+             int64_t lo, int64_t *out)
+{
+    const struct config_node *v = map_get(map, key);
+    char *p;
+
+    if (v == NULL)
+        return;
+    p = join(path, key);
+    (void)get_duration(c, v, p, lo, out);
+    free(p);
+}
+
+/* A finite number from lo to hi (both included) at n; what says the range in the message. */
+static int
+get_number(struct ctx *c, const struct config_node *n, const char *path, double lo, double hi,
+           const char *what, double *out)
+{
+    char buf[64], *end = NULL;
+    double d = 0;
+
+    errno = 0;
+    if (n->kind == CONFIG_NODE_SCALAR && !is_null(n))
+        d = strtod(n->value, &end);
+    if (end == NULL || end == n->value || *end != '\0' || errno != 0 || n->value[0] == ' ' ||
+        !(d >= lo && d <= hi)) {
+        PROBLEM(c, n, "%s: expected %s, got %s", path, what, show(n, buf, sizeof(buf)));
+        return -1;
+    }
+    *out = d;
+    return 0;
 }
 
 /* The index of the value of key among choices, or -1 (reported unless absent). */
@@ -736,39 +849,222 @@ parse_models(struct ctx *c, const struct config_node *v)
 /* ---- Systems: retry, auth, webhook ---- */
 
 static void
-parse_retry(struct ctx *c, const struct config_node *v, const char *path, struct retry_policy *r)
+parse_delays(struct ctx *c, const struct config_node *v, const char *path, struct retry_policy *r)
 {
-    int64_t attempts = r->max_attempts;
-    const struct config_node *cap, *base;
+    char buf[64];
+    size_t ok = 0;
+
+    if (v->kind != CONFIG_NODE_SEQUENCE || v->kid_count == 0 || v->kid_count > RETRY_MAX_DELAYS) {
+        PROBLEM(c, v,
+                "%s: expected a list of 1 to %d durations, got %s; hint: [0, 5s, 5m, 30m, 2h]",
+                path, RETRY_MAX_DELAYS,
+                v->kind == CONFIG_NODE_SEQUENCE && v->kid_count > 0 ? "a longer list"
+                                                                    : show(v, buf, sizeof(buf)));
+        return;
+    }
+    for (size_t i = 0; i < v->kid_count; i++) {
+        char *p = xasprintf("%s[%zu]", path, i);
+
+        if (get_duration(c, v->kids[i], p, 0, &r->delays_ms[i]) == 0)
+            ok++;
+        free(p);
+    }
+    if (ok == v->kid_count)
+        r->delay_count = v->kid_count;
+}
+
+/* "Header-Name: value": an answer that carries it is not retried. */
+static void
+parse_stop_header(struct ctx *c, const struct config_node *v, const char *path,
+                  struct config_system *s)
+{
+    char buf[64], *name = NULL, *colon, *value = NULL, *end;
+
+    if (get_str(c, v, path, &name) == -1)
+        return;
+    colon = strchr(name, ':');
+    if (colon != NULL) {
+        *colon = '\0';
+        value = colon + 1 + strspn(colon + 1, " \t");
+        end = value + strlen(value);
+        while (end > value && (end[-1] == ' ' || end[-1] == '\t'))
+            *--end = '\0';
+    }
+    if (value == NULL || !header_name_ok(name) || value[0] == '\0' ||
+        strpbrk(value, "\r\n") != NULL) {
+        PROBLEM(c, v,
+                "%s: expected \"Header-Name: value\", got %s; hint: Stripe-Should-Retry: false",
+                path, show(v, buf, sizeof(buf)));
+        free(name);
+        return;
+    }
+    s->retry_stop_header_name = name;
+    s->retry_stop_header_value = xstrdup(value);
+}
+
+static void
+parse_jitter(struct ctx *c, const struct config_node *v, const char *path, struct retry_policy *r)
+{
+    const struct config_node *j = map_get(v, "jitter");
+    double d;
+    char *p;
+
+    if (j == NULL)
+        return;
+    p = join(path, "jitter");
+    if (get_number(c, j, p, 0, 1, "a number from 0 to 1", &d) == 0)
+        r->jitter = d;
+    free(p);
+}
+
+/*
+ * retry: either delays (a list) or base_ms/cap_ms (exponential); without
+ * either the default list stays. max_attempts defaults to what the list
+ * allows, or to 8 for the exponential form, and is cut to what a list
+ * allows (retry.h).
+ */
+static void
+parse_retry(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s)
+{
+    struct retry_policy *r = &s->retry;
+    const struct config_node *cap, *base, *delays, *attempts_n;
+    int64_t attempts = -1;
+    char *p;
 
     if (!want_map(c, v, path))
         return;
     check_keys(c, v, path, retry_keys, ARRAY_COUNT(retry_keys));
-    opt_int(c, v, path, "max_attempts", (struct range){1, INT_MAX}, &attempts);
-    r->max_attempts = (int)attempts;
-    opt_int(c, v, path, "base_ms", (struct range){0, INT64_MAX / 4}, &r->base_ms);
-    opt_int(c, v, path, "cap_ms", (struct range){0, INT64_MAX / 4}, &r->cap_ms);
     cap = map_get(v, "cap_ms");
     base = map_get(v, "base_ms");
-    if (r->cap_ms < r->base_ms)
-        PROBLEM(c, cap != NULL ? cap : base,
-                "%s.cap_ms: %lld is less than base_ms %lld; hint: the cap must be at least the "
-                "first delay",
-                path, (long long)r->cap_ms, (long long)r->base_ms);
-    if (map_get(v, "jitter") != NULL) {
-        const struct config_node *j = map_get(v, "jitter");
-        char buf[64], *end;
-        double d;
-
-        errno = 0;
-        d = j->kind == CONFIG_NODE_SCALAR ? strtod(j->value, &end) : 0;
-        if (j->kind != CONFIG_NODE_SCALAR || end == j->value || *end != '\0' || errno != 0 ||
-            !(d >= 0 && d <= 1))
-            PROBLEM(c, j, "%s.jitter: expected a number from 0 to 1, got %s", path,
-                    show(j, buf, sizeof(buf)));
-        else
-            r->jitter = d;
+    delays = map_get(v, "delays");
+    attempts_n = map_get(v, "max_attempts");
+    opt_int(c, v, path, "max_attempts", (struct range){1, INT_MAX}, &attempts);
+    if (delays != NULL && (base != NULL || cap != NULL)) {
+        PROBLEM(c, base != NULL ? base : cap,
+                "%s: give either delays or base_ms/cap_ms, not both; hint: delays lists each "
+                "wait, base_ms and cap_ms make a doubling schedule",
+                path);
+    } else if (delays != NULL) {
+        p = join(path, "delays");
+        parse_delays(c, delays, p, r);
+        free(p);
+    } else if (base != NULL || cap != NULL) {
+        r->delay_count = 0; /* exponential */
+        r->max_attempts = 8;
+        opt_int(c, v, path, "base_ms", (struct range){0, INT64_MAX / 4}, &r->base_ms);
+        opt_int(c, v, path, "cap_ms", (struct range){0, INT64_MAX / 4}, &r->cap_ms);
+        if (r->cap_ms < r->base_ms)
+            PROBLEM(c, cap != NULL ? cap : base,
+                    "%s.cap_ms: %lld is less than base_ms %lld; hint: the cap must be at least "
+                    "the first delay",
+                    path, (long long)r->cap_ms, (long long)r->base_ms);
     }
+    if (r->delay_count > 0)
+        r->max_attempts = (int)r->delay_count + 1;
+    if (attempts_n != NULL && attempts >= 1 && (r->delay_count == 0 || attempts < r->max_attempts))
+        r->max_attempts = (int)attempts;
+    parse_jitter(c, v, path, r);
+    opt_duration(c, v, path, "max_age", 0, &r->max_age_ms);
+    if (map_get(v, "stop_header") != NULL) {
+        p = join(path, "stop_header");
+        parse_stop_header(c, map_get(v, "stop_header"), p, s);
+        free(p);
+    }
+}
+
+/* rate_limit: {rate, per, burst}. */
+static void
+parse_rate_limit(struct ctx *c, const struct config_node *v, const char *path,
+                 struct config_rate_limit *rl)
+{
+    const struct config_node *rate_n = map_get(v, "rate"), *burst_n = map_get(v, "burst");
+    double rate = 0, burst = 0;
+    int64_t per_ms = 1000;
+    char *p;
+
+    if (!want_map(c, v, path))
+        return;
+    check_keys(c, v, path, rate_limit_keys, ARRAY_COUNT(rate_limit_keys));
+    opt_duration(c, v, path, "per", 1, &per_ms);
+    p = join(path, "rate");
+    if (rate_n == NULL) {
+        missing(c, v, path, "rate");
+    } else if (get_number(c, rate_n, p, 0, 1e9, "a number of requests above 0", &rate) == 0 &&
+               !(rate > 0)) {
+        char buf[64];
+
+        PROBLEM(c, rate_n,
+                "%s: expected a number of requests above 0, got %s; hint: leave rate_limit out "
+                "for no limit",
+                p, show(rate_n, buf, sizeof(buf)));
+        rate = 0;
+    }
+    free(p);
+    burst = rate >= 1 ? rate : 1;
+    if (burst_n != NULL) {
+        p = join(path, "burst");
+        (void)get_number(c, burst_n, p, 1, 1e9, "a number of at least 1", &burst);
+        free(p);
+    }
+    if (rate > 0) {
+        rl->rate_per_s = rate * 1000.0 / (double)per_ms;
+        rl->burst = burst;
+    }
+}
+
+/* rate_limited_status: [403, ...] — answers that mean "rate limited". */
+static void
+parse_limited_status(struct ctx *c, const struct config_node *v, const char *path,
+                     struct config_rate_limit *rl)
+{
+    if (v->kind != CONFIG_NODE_SEQUENCE || v->kid_count == 0) {
+        char buf[64];
+
+        PROBLEM(c, v, "%s: expected a list of HTTP status codes, got %s; hint: [403]", path,
+                show(v, buf, sizeof(buf)));
+        return;
+    }
+    rl->limited_status = xcalloc(v->kid_count, sizeof(*rl->limited_status));
+    for (size_t i = 0; i < v->kid_count; i++) {
+        char *p = xasprintf("%s[%zu]", path, i);
+        int64_t code;
+
+        if (get_int(c, v->kids[i], p, (struct range){400, 599}, &code) == 0)
+            rl->limited_status[rl->limited_status_count++] = (int)code;
+        free(p);
+    }
+}
+
+/* breaker: off, or {failures, failure_rate, min_requests, window, cooldown}. */
+static void
+parse_breaker(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s)
+{
+    struct breaker_policy *b = &s->breaker;
+    int64_t failures = b->failures_to_open, min_requests = b->min_requests;
+    char buf[64], *p;
+
+    if (v->kind == CONFIG_NODE_SCALAR && !v->is_quoted &&
+        (strcmp(v->value, "off") == 0 || strcmp(v->value, "false") == 0)) {
+        s->breaker_enabled = 0;
+        return;
+    }
+    if (v->kind != CONFIG_NODE_MAPPING) {
+        PROBLEM(c, v, "%s: expected a mapping or off, got %s", path, show(v, buf, sizeof(buf)));
+        return;
+    }
+    check_keys(c, v, path, breaker_keys, ARRAY_COUNT(breaker_keys));
+    opt_int(c, v, path, "failures", (struct range){0, INT_MAX}, &failures);
+    b->failures_to_open = (int)failures;
+    if (map_get(v, "failure_rate") != NULL) {
+        p = join(path, "failure_rate");
+        (void)get_number(c, map_get(v, "failure_rate"), p, 0, 1, "a number from 0 to 1",
+                         &b->failure_rate);
+        free(p);
+    }
+    opt_int(c, v, path, "min_requests", (struct range){1, INT_MAX}, &min_requests);
+    b->min_requests = (int)min_requests;
+    opt_duration(c, v, path, "window", BREAKER_BUCKETS, &b->window_ms);
+    opt_duration(c, v, path, "cooldown", 0, &b->cooldown_ms);
 }
 
 /* The 64 digits, then the pad character. */
@@ -1179,6 +1475,10 @@ parse_collection(struct ctx *c, const struct config_node *v, const char *path,
     parse_endpoint(c, v, path, "update", &col->update);
     parse_endpoint(c, v, path, "delete", &col->remove);
     opt_str(c, v, path, "created_id", &col->created_id_path);
+    opt_str(c, v, path, "idempotency_header", &col->idempotency_header);
+    opt_str(c, v, path, "idempotency_field", &col->idempotency_field);
+    parse_endpoint(c, v, path, "lookup", &col->lookup);
+    opt_str(c, v, path, "lookup_result", &col->lookup_result_path);
 }
 
 static void
@@ -1215,8 +1515,12 @@ system_defaults(struct config_system *s, const char *name)
     s->kind = CONFIG_SYSTEM_HTTP;
     s->timeout_ms = 10000;
     s->max_in_flight = 8;
-    s->retry =
-        (struct retry_policy){.base_ms = 1000, .cap_ms = 600000, .jitter = 0.2, .max_attempts = 8};
+    s->retry = retry_policy_default();
+    s->rate_limit.rate_per_s = 0;
+    s->rate_limit.burst = 1;
+    s->rate_limit.block_ms = 60000;
+    s->breaker = breaker_policy_default();
+    s->breaker_enabled = 1;
     s->webhook.path = xasprintf("/webhooks/%s", name);
     s->webhook.max_body_bytes = 1048576;
     s->webhook.signature.scheme = xstrdup("hmac");
@@ -1245,6 +1549,36 @@ parse_base_url(struct ctx *c, const struct config_node *v, const char *path,
     free(p);
 }
 
+/* Section number i of parse_system()'s list. */
+static void
+parse_section(struct ctx *c, size_t i, const struct config_node *sub, const char *p,
+              struct config_system *s)
+{
+    switch (i) {
+    case 0:
+        parse_retry(c, sub, p, s);
+        break;
+    case 1:
+        parse_auth(c, sub, p, s);
+        break;
+    case 2:
+        parse_webhook(c, sub, p, &s->webhook);
+        break;
+    case 3:
+        parse_collections(c, sub, p, s);
+        break;
+    case 4:
+        parse_rate_limit(c, sub, p, &s->rate_limit);
+        break;
+    case 5:
+        parse_limited_status(c, sub, p, &s->rate_limit);
+        break;
+    default:
+        parse_breaker(c, sub, p, s);
+        break;
+    }
+}
+
 static void
 parse_system(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s)
 {
@@ -1265,20 +1599,15 @@ parse_system(struct ctx *c, const struct config_node *v, const char *path, struc
     opt_int(c, v, path, "timeout_ms", (struct range){1, INT32_MAX}, &s->timeout_ms);
     opt_int(c, v, path, "max_in_flight", (struct range){1, 1024}, &in_flight);
     s->max_in_flight = (int)in_flight;
-    static const char *const sections[] = {"retry", "auth", "webhook", "collections"};
+    opt_duration(c, v, path, "rate_limited_block", 1, &s->rate_limit.block_ms);
+    static const char *const sections[] = {
+        "retry", "auth", "webhook", "collections", "rate_limit", "rate_limited_status", "breaker"};
     for (size_t i = 0; i < ARRAY_COUNT(sections); i++) {
         sub = map_get(v, sections[i]);
         if (sub == NULL)
             continue;
         p = join(path, sections[i]);
-        if (i == 0)
-            parse_retry(c, sub, p, &s->retry);
-        else if (i == 1)
-            parse_auth(c, sub, p, s);
-        else if (i == 2)
-            parse_webhook(c, sub, p, &s->webhook);
-        else
-            parse_collections(c, sub, p, s);
+        parse_section(c, i, sub, p, s);
         free(p);
     }
 }

@@ -47,6 +47,8 @@ engine_delivery_free(struct engine_delivery *d)
         return;
     free(d->method);
     free(d->url);
+    free(d->idem_key);
+    free(d->headers);
     free(d->path);
     free(d->body);
     free(d->resp_body);
@@ -154,8 +156,41 @@ toolong:
 struct claim {
     const struct config_endpoint *ep;
     const char *ext_id;
-    cJSON *desired; /* NULL for a delete */
+    cJSON *desired;  /* NULL for a delete */
+    int64_t version; /* the record version it carries */
+    int was_pinned;  /* a create whose earlier outcome is unknown */
 };
+
+/*
+ * The state a create must carry. Normally the record's current state; but
+ * a create whose earlier answer was lost is sent again with exactly the
+ * version it carried then (and so the same idempotency key), or a target
+ * that deduplicates by key would answer "key reused with other parameters".
+ */
+static char *
+state_to_send(struct engine *e, const struct job *j, const struct record *rec, int64_t *version,
+              struct error *err)
+{
+    struct version v = {0};
+    char *state;
+    int rc;
+
+    *version = rec->version;
+    if (j->sent_version == 0 || j->sent_version == rec->version)
+        return xstrdup(rec->state);
+    rc = store_version_get(e->st, rec->id, j->sent_version, &v, err);
+    if (rc <= 0) {
+        if (rc == 0)
+            error_set(err, ERROR_INTERNAL, "record %lld has no version %lld", (long long)rec->id,
+                      (long long)j->sent_version);
+        return NULL;
+    }
+    *version = v.version;
+    state = v.state;
+    v.state = NULL;
+    version_fini(&v);
+    return state;
+}
 
 /* Decide what a job must send. Returns 1 to send, 0 when the job ended or
  * waits without sending, -1 on a store error. */
@@ -182,12 +217,29 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
             return store_job_set(e->st, j->id, JOB_PENDING, j->attempts,
                                  now + DELIVER_BLOCKED_RECHECK_MS, err);
     }
-    cJSON *state = cJSON_Parse(rec->state);
+    out->was_pinned = l->ext_id == NULL && j->sent_version != 0;
+    char *text = out->was_pinned ? state_to_send(e, j, rec, &out->version, err)
+                                 : (out->version = rec->version, xstrdup(rec->state));
+    if (text == NULL)
+        return -1;
+    cJSON *state = cJSON_Parse(text);
     int rc = map_apply(c->map_out, state, &out->desired, &merr);
 
+    free(text);
     cJSON_Delete(state);
     if (rc == -1)
         return park_job(e, j, INBOX_MAPPING, merr.msg, 0, NULL, err);
+    if (out->was_pinned && c->cfg->idempotency_header == NULL &&
+        c->cfg->idempotency_field == NULL) {
+        /* No key to make a second create harmless: look the copy up first. */
+        out->ep = &c->cfg->lookup;
+        return out->ep->method != NULL
+                   ? 1
+                   : park_job(e, j, INBOX_UNKNOWN,
+                              "a create's outcome is unknown and the collection has neither an "
+                              "idempotency key nor a look-up: check the target, then retry or skip",
+                              0, NULL, err);
+    }
     if (l->ext_id != NULL && l->base != NULL) {
         cJSON *base = cJSON_Parse(l->base);
         int differs = map_out_differs(c->map_out, out->desired, base);
@@ -203,6 +255,33 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
                                   : "the collection has no `create` endpoint",
                         0, NULL, err);
     return 1;
+}
+
+/*
+ * The request's headers, and its idempotency key where the collection says
+ * where the target takes one: derived from (link, version), so a retry of
+ * the same write reuses it and a new version gets a new one.
+ */
+static void
+add_idempotency(struct engine *e, const struct engine_coll *c, struct engine_delivery *d,
+                cJSON *desired)
+{
+    const struct engine_sys *sys = &e->systems[c->sys_index];
+
+    d->headers = xcalloc(sys->header_count + 1, sizeof(*d->headers));
+    memcpy(d->headers, sys->headers, sys->header_count * sizeof(*d->headers));
+    d->header_count = sys->header_count;
+    if (d->is_lookup || desired == NULL)
+        return;
+    d->idem_key = xasprintf("concord-%lld-%lld", (long long)d->link_id, (long long)d->version);
+    if (c->cfg->idempotency_header != NULL) {
+        d->headers[d->header_count].name = c->cfg->idempotency_header;
+        d->headers[d->header_count++].value = d->idem_key;
+    }
+    if (c->cfg->idempotency_field != NULL) {
+        cJSON_DeleteItemFromObjectCaseSensitive(desired, c->cfg->idempotency_field);
+        cJSON_AddStringToObject(desired, c->cfg->idempotency_field, d->idem_key);
+    }
 }
 
 static int
@@ -231,21 +310,30 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
     }
     if (rc == 1 && store_job_set(e->st, j->id, JOB_RUNNING, 0, 0, err) == -1)
         rc = -1;
+    /* Guarantee: no duplicate create. The version a create carries is on
+     * disk before it is sent, so a crash or a lost answer can be settled
+     * with the same key, or by a look-up. */
+    if (rc == 1 && cl.ep == &c->cfg->create && j->sent_version != cl.version &&
+        store_job_set_sent(e->st, j->id, cl.version, err) == -1)
+        rc = -1;
     if (rc == 1) {
         d = xcalloc(1, sizeof(*d));
         d->job_id = j->id;
         d->link_id = l.id;
         d->record_id = j->record_id;
-        d->version = rec.version;
+        d->version = cl.version ? cl.version : rec.version;
         d->coll_index = ci;
         d->op = j->op;
         d->is_create = cl.ep == &c->cfg->create;
+        d->is_lookup = cl.ep == &c->cfg->lookup;
+        d->was_pinned = cl.was_pinned;
         d->attempts = j->attempts;
         d->method = xstrdup(cl.ep->method);
         d->url = xasprintf("%s%s", c->cfg->system->base_url, path);
         d->path = path;
         path = NULL;
-        d->body = cl.desired ? value_canonical_text(cl.desired) : NULL;
+        add_idempotency(e, c, d, cl.desired);
+        d->body = cl.desired && !d->is_lookup ? value_canonical_text(cl.desired) : NULL;
         *out = d;
         engine_link_flight_add(e, l.id);
         e->systems[c->sys_index].in_flight++;
@@ -489,6 +577,108 @@ apply_transient(struct engine *e, struct engine_delivery *d, struct job *j, cons
     return store_job_set(e->st, j->id, JOB_PENDING, j->attempts, now + delay, err);
 }
 
+static int
+apply_verdict(struct engine *e, struct engine_delivery *d, struct job *j, enum verdict v,
+              char *what, const char *excerpt, int64_t now_ms, struct error *err)
+{
+    const struct config_collection *cc = e->colls[d->coll_index].cfg;
+    size_t len = strlen(what);
+
+    switch (v) {
+    case VERDICT_OK:
+        return apply_ok(e, d, j, err);
+    case VERDICT_TRANSIENT:
+        return apply_transient(e, d, j, what, now_ms, err);
+    case VERDICT_UNKNOWN:
+        /* Settled by sending the same version again under the same key, or
+         * by a look-up first (plan_job); without either, by a person. */
+        if (cc->idempotency_header != NULL || cc->idempotency_field != NULL ||
+            cc->lookup.method != NULL)
+            return apply_transient(e, d, j, what, now_ms, err);
+        (void)snprintf(what + len, 600 - len,
+                       "; the create may or may not have happened: check %s, then retry or skip",
+                       j->system);
+        return park_job(e, j, INBOX_UNKNOWN, what, 0, NULL, err);
+    case VERDICT_PERMANENT:
+        break;
+    }
+    return park_job(e, j, INBOX_FAILED, what, (int)d->status, excerpt, err);
+}
+
+/* The items of a look-up's answer: the list at lookup_result, or the answer. */
+static const cJSON *
+lookup_items(const struct config_collection *cc, const cJSON *answer)
+{
+    return cc->lookup_result_path ? value_path_get(answer, cc->lookup_result_path) : answer;
+}
+
+/*
+ * A look-up settles a create whose outcome was unknown: no copy means it did
+ * not happen (send it again), one copy means it did (link it), several mean
+ * a person must choose.
+ */
+static int
+apply_lookup(struct engine *e, struct engine_delivery *d, struct job *j, enum verdict v,
+             const char *what, int64_t now_ms, struct error *err)
+{
+    const struct config_collection *cc = e->colls[d->coll_index].cfg;
+    cJSON *answer = NULL;
+    const cJSON *items, *item;
+    char reason[700], ext_id[256] = "";
+    int count, rc = -1;
+
+    if (v == VERDICT_TRANSIENT || v == VERDICT_UNKNOWN)
+        return apply_transient(e, d, j, what, now_ms, err);
+    if (v == VERDICT_PERMANENT) {
+        (void)snprintf(reason, sizeof(reason),
+                       "the look-up of a create with an unknown outcome "
+                       "failed: %s",
+                       what);
+        return park_job(e, j, INBOX_UNKNOWN, reason, (int)d->status, d->resp_body, err);
+    }
+    answer = cJSON_Parse(d->resp_body ? d->resp_body : "");
+    items = lookup_items(cc, answer);
+    count = cJSON_IsArray(items) ? cJSON_GetArraySize(items) : cJSON_IsObject(items) ? 1 : -1;
+    item = cJSON_IsArray(items) ? cJSON_GetArrayItem(items, 0) : items;
+    if (count == 1) {
+        const cJSON *id = value_path_get(item, cc->created_id_path);
+
+        if (cJSON_IsString(id) && strlen(id->valuestring) < sizeof(ext_id))
+            (void)snprintf(ext_id, sizeof(ext_id), "%s", id->valuestring);
+        else if (cJSON_IsNumber(id))
+            (void)snprintf(ext_id, sizeof(ext_id), "%.17g", id->valuedouble);
+    }
+    if (count == 0) {
+        log_info(&(struct log_ctx){.system = j->system, .record_id = j->record_id, .job_id = j->id},
+                 "look-up: the lost create did not happen; sending it again");
+        rc = store_job_set_sent(e->st, j->id, 0, err) == -1 ||
+                     store_job_set(e->st, j->id, JOB_PENDING, j->attempts, now_ms, err) == -1
+                 ? -1
+                 : 0;
+    } else if (count == 1 && ext_id[0] != '\0') {
+        char *base = value_canonical_text(item);
+
+        log_info(&(struct log_ctx){.system = j->system, .record_id = j->record_id, .job_id = j->id},
+                 "look-up: the lost create happened as %s; linked", ext_id);
+        rc = store_link_set(e->st, d->link_id, ext_id, base, now_ms, err) == -1 ||
+                     store_job_set_sent(e->st, j->id, 0, err) == -1 ||
+                     store_job_set(e->st, j->id, JOB_PENDING, 0, now_ms, err) == -1
+                 ? -1
+                 : 0;
+        free(base);
+    } else {
+        (void)snprintf(reason, sizeof(reason),
+                       count > 1 ? "the look-up after a lost create found %d copies: link the "
+                                   "right one by hand, then skip this entry"
+                                 : "the look-up after a lost create gave an answer without a "
+                                   "list or an id (%d)",
+                       count);
+        rc = park_job(e, j, INBOX_UNKNOWN, reason, (int)d->status, d->resp_body, err);
+    }
+    cJSON_Delete(answer);
+    return rc;
+}
+
 int
 engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms, struct error *err)
 {
@@ -521,23 +711,17 @@ engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
         job_fini(&j);
         return -1;
     }
-    switch (v) {
-    case VERDICT_OK:
-        rc = apply_ok(e, d, &j, err);
-        break;
-    case VERDICT_TRANSIENT:
-        rc = apply_transient(e, d, &j, what, now_ms, err);
-        break;
-    case VERDICT_UNKNOWN:
-        (void)snprintf(what + strlen(what), sizeof(what) - strlen(what),
-                       "; the create may or may not have happened: check %s, then retry or skip",
-                       j.system);
-        rc = park_job(e, &j, INBOX_UNKNOWN, what, 0, NULL, err);
-        break;
-    default:
-        rc = park_job(e, &j, INBOX_FAILED, what, (int)d->status, excerpt, err);
-        break;
+    /* A create that surely did not happen (an answer came, or the request
+     * never left) no longer pins the version it carried. */
+    if (d->is_create && !d->was_pinned && v != VERDICT_UNKNOWN && v != VERDICT_OK &&
+        store_job_set_sent(e->st, j.id, 0, err) == -1) {
+        job_fini(&j);
+        return -1;
     }
+    if (d->is_lookup)
+        rc = apply_lookup(e, d, &j, v, what, now_ms, err);
+    else
+        rc = apply_verdict(e, d, &j, v, what, excerpt, now_ms, err);
     job_fini(&j);
     return rc;
 }
@@ -590,8 +774,8 @@ submit_all(struct engine *e, struct engine_delivery *list)
         struct http_request req = {
             .method = d->method,
             .url = d->url,
-            .headers = sys->headers,
-            .header_count = sys->header_count,
+            .headers = d->headers,
+            .header_count = d->header_count,
             .body = d->body,
             .body_len = d->body ? strlen(d->body) : 0,
             .timeout_ms = sys->cfg->timeout_ms,

@@ -64,7 +64,12 @@ struct engine_delivery {
     int coll_index;
     enum job_op op;
     int is_create;
-    int attempts; /* attempts made before this one */
+    int is_lookup;               /* a natural-key look-up after a create's outcome was lost */
+    int was_pinned;              /* a create sent again after its outcome was lost */
+    int attempts;                /* attempts made before this one */
+    char *idem_key;              /* NULL, or the idempotency key: (link, version) */
+    struct http_header *headers; /* the system's auth headers, plus the key's */
+    size_t header_count;
     char *method;
     char *url;
     char *path; /* for messages: "/contacts/c1" */

@@ -300,6 +300,7 @@ class Killer:
         self.rng = random.Random(seed)
         self.stopped = threading.Event()
         self.kills = 0
+        self.crashes = []  # exit codes of daemons that died by themselves
         self.error = None
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -307,6 +308,8 @@ class Killer:
     def run(self):
         try:
             while not self.stopped.wait(self.rng.uniform(*KILL_EVERY)):
+                if self.c.proc is not None and self.c.proc.poll() is not None:
+                    self.crashes.append(self.c.proc.returncode)
                 self.c.kill9()
                 self.kills += 1
                 self.c.start(timeout=60)
@@ -385,8 +388,15 @@ def test_soak_crashes_and_faults():
         killer.stop()
     posted_s = time.monotonic() - t0
     crm.random(seed, 0)
-    if not c.running():
-        c.start(timeout=60)
+    # The daemon the killer thread started got SIGTERM when that thread
+    # ended (harness: PR_SET_PDEATHSIG follows the thread that forked).
+    # A clean stop must still exit 0; the last start is this thread's.
+    if c.proc is not None and c.proc.poll() is not None and c.proc.returncode != 0:
+        killer.crashes.append(c.proc.returncode)
+    rc = c.stop(timeout=30)
+    if rc not in (0, None) and rc not in killer.crashes[-1:]:
+        killer.crashes.append(rc)
+    c.start(timeout=60)
     print("  posted %d of %d changes in %.1f s (%s), %d kills, answers %s"
           % (sender.posted, n_changes, posted_s,
              "time bound hit" if sender.truncated else "all", killer.kills,
@@ -448,7 +458,7 @@ def test_soak_crashes_and_faults():
         "creates": stats["creates"], "updates": stats["updates"],
         "crm_records": stats["records"], "duplicates": len(duplicates),
         "violations": len(violations), "missing": len(missing), "stale": len(stale),
-        "inbox": kinds, "unknown_records": len(parked), "lookup": lookup.split(" ")[0],
+        "inbox": kinds, "unknown_records": len(parked), "crashes": len(killer.crashes), "lookup": lookup.split(" ")[0],
         "truncated": sender.truncated, "wall_s": round(wall, 1),
     }
     print("  CRM requests by status: %s" % json.dumps(stats["status"], sort_keys=True))
@@ -470,6 +480,13 @@ def test_soak_crashes_and_faults():
     print("soak: " + json.dumps(summary, sort_keys=True), flush=True)
 
     problems = []
+    log = c.log_text()
+    reports = [ln for ln in log.splitlines()
+               if "runtime error:" in ln or "ERROR: AddressSanitizer" in ln
+               or "ERROR: LeakSanitizer" in ln]
+    if killer.crashes or reports:
+        problems.append("concord died by itself %d times (exit codes %s); sanitizer reports: %s"
+                        % (len(killer.crashes), killer.crashes, reports[:3]))
     if settle_error:
         problems.append(settle_error)
     if duplicates:
@@ -491,6 +508,13 @@ def test_soak_crashes_and_faults():
         problems.append("%d unknown outcomes (CONCORD_SOAK_STRICT is set)" % kinds["unknown"])
     if not parked and stats["records"] != len(want):
         problems.append("the CRM holds %d records, want %d" % (stats["records"], len(want)))
+    if problems:
+        dump = os.path.join(c.dir, "crm-requests.json")
+        with open(dump, "w") as f:
+            json.dump({"requests": crm.requests(), "records": crm.records(),
+                       "violations": violations, "want": {e: {k: str(v) for k, v in w.items()}
+                                                          for e, w in want.items()}}, f)
+        print("  the CRM's request log and records: %s" % dump)
     assert not problems, "; ".join(problems)
     if not sender.truncated:
         assert sender.posted == n_changes

@@ -89,12 +89,20 @@ quickstart_loads(void)
     CHECK(shop != NULL && crm != NULL);
     CHECK_STR_EQ(shop->base_url, "http://127.0.0.1:8481");
     CHECK_EQ(shop->kind, CONFIG_SYSTEM_HTTP);
-    CHECK_EQ(shop->timeout_ms, 10000); /* default */
-    CHECK_EQ(shop->retry.max_attempts, 8);
+    CHECK_EQ(shop->timeout_ms, 10000);     /* default */
+    CHECK_EQ(shop->retry.max_attempts, 9); /* the default list: 8 delays */
+    CHECK_EQ(shop->retry.delay_count, 8);
+    CHECK_EQ(shop->rate_limit.rate_per_s, 0); /* unlimited */
+    CHECK_EQ(shop->rate_limit.block_ms, 60000);
+    CHECK_EQ(shop->rate_limit.limited_status_count, 0);
+    CHECK_EQ(shop->breaker_enabled, 1);
+    CHECK_EQ(shop->breaker.failures_to_open, 5);
+    CHECK(shop->retry_stop_header_name == NULL);
     CHECK_EQ(crm->timeout_ms, 5000);
     CHECK_EQ(crm->retry.max_attempts, 6);
     CHECK_EQ(crm->retry.base_ms, 500);
     CHECK_EQ(crm->retry.cap_ms, 30000);
+    CHECK_EQ(crm->retry.delay_count, 0); /* base_ms/cap_ms: exponential, as before */
     CHECK(crm->retry.jitter > 0.19 && crm->retry.jitter < 0.21);
     CHECK_EQ(crm->max_in_flight, 8);
     CHECK_EQ(crm->auth_header_count, 1);
@@ -255,6 +263,153 @@ defaults_and_yaml_scalars(void)
     const struct config_model *m = config_model_find(cfg, "thing");
     CHECK_EQ(config_model_field(m, "parent")->type, CONFIG_TYPE_REF);
     CHECK_STR_EQ(config_model_field(m, "parent")->ref_model, "thing");
+    config_free(cfg);
+}
+
+static void
+durations(void)
+{
+    static const struct {
+        const char *text;
+        int64_t ms;
+    } good[] = {{"0", 0},         {"250", 250},
+                {"250ms", 250},   {"5s", 5000},
+                {"5m", 300000},   {"2h", 7200000},
+                {"1d", 86400000}, {"007s", 7000},
+                {"0h", 0},        {"2305843009213693951", INT64_MAX / 4}};
+    static const char *const bad[] = {"",
+                                      "s",
+                                      "5x",
+                                      "-1s",
+                                      "+5s",
+                                      "1.5s",
+                                      "2 h",
+                                      " 5s",
+                                      "5s ",
+                                      "5S",
+                                      "5sec",
+                                      "5ms5",
+                                      "1e3",
+                                      "0x10",
+                                      "2305843009213693952",
+                                      "106751991167301d",
+                                      "99999999999999999999999ms"};
+    int64_t ms;
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        ms = -7;
+        if (config_duration_ms(good[i].text, &ms) != 0 || ms != good[i].ms)
+            check_fail(__FILE__, __LINE__, "\"%s\": got %lld, want %lld", good[i].text,
+                       (long long)ms, (long long)good[i].ms);
+    }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ms = -7;
+        if (config_duration_ms(bad[i], &ms) != -1 || ms != -7)
+            check_fail(__FILE__, __LINE__, "\"%s\" accepted", bad[i]);
+    }
+    CHECK_EQ(config_duration_ms(NULL, &ms), -1);
+}
+
+static const char limits_yaml[] =
+    "systems:\n"
+    "  listed:\n"
+    "    kind: http\n"
+    "    base_url: http://127.0.0.1:9001\n"
+    "    retry:\n"
+    "      delays: [0, 250ms, 5s, 5m, 2h, 1d, 1500]\n"
+    "      max_age: 24h\n"
+    "      jitter: 0\n"
+    "      stop_header: \"Stripe-Should-Retry:  false \"\n"
+    "    rate_limit: {rate: 5, per: 1s, burst: 10}\n"
+    "    rate_limited_status: [403, 503]\n"
+    "    rate_limited_block: 10m\n"
+    "    breaker: {failures: 3, failure_rate: 0.25, min_requests: 8, window: 1m, cooldown: 250ms}\n"
+    "  cut:\n"
+    "    kind: http\n"
+    "    base_url: http://127.0.0.1:9002\n"
+    "    retry: {delays: [10, 20, 30], max_attempts: 2}\n"
+    "    rate_limit: {rate: 30, per: 1m}\n"
+    "    breaker: off\n"
+    "  capped:\n"
+    "    kind: http\n"
+    "    base_url: http://127.0.0.1:9003\n"
+    "    retry: {delays: [10, 20], max_attempts: 50}\n"
+    "    rate_limit: {rate: 0.5}\n"
+    "    breaker: {}\n"
+    "  old:\n"
+    "    kind: http\n"
+    "    base_url: http://127.0.0.1:9004\n"
+    "    retry: {max_attempts: 3, base_ms: 50, cap_ms: 200, jitter: 0.1}\n"
+    "  cap_only:\n"
+    "    kind: http\n"
+    "    base_url: http://127.0.0.1:9005\n"
+    "    retry: {cap_ms: 30000}\n"
+    "  attempts_only:\n"
+    "    kind: http\n"
+    "    base_url: http://127.0.0.1:9006\n"
+    "    retry: {max_attempts: 4}\n"
+    "models: {}\n";
+
+static void
+retry_rate_limit_and_breaker(void)
+{
+    struct config *cfg = parse_ok(limits_yaml);
+    const struct config_system *s = config_system_find(cfg, "listed");
+    static const int64_t want[] = {0, 250, 5000, 300000, 7200000, 86400000, 1500};
+
+    CHECK_EQ(s->retry.delay_count, 7);
+    for (size_t i = 0; i < 7; i++)
+        CHECK_EQ(s->retry.delays_ms[i], want[i]);
+    CHECK_EQ(s->retry.max_attempts, 8);
+    CHECK_EQ(retry_delay_ms(&s->retry, 3, 0.5), 5000);
+    CHECK_EQ(s->retry.max_age_ms, 86400000);
+    CHECK(s->retry.jitter == 0);
+    CHECK_STR_EQ(s->retry_stop_header_name, "Stripe-Should-Retry");
+    CHECK_STR_EQ(s->retry_stop_header_value, "false");
+    CHECK(s->rate_limit.rate_per_s > 4.999 && s->rate_limit.rate_per_s < 5.001);
+    CHECK(s->rate_limit.burst > 9.999 && s->rate_limit.burst < 10.001);
+    CHECK_EQ(s->rate_limit.limited_status_count, 2);
+    CHECK_EQ(s->rate_limit.limited_status[0], 403);
+    CHECK_EQ(s->rate_limit.limited_status[1], 503);
+    CHECK_EQ(s->rate_limit.block_ms, 600000);
+    CHECK_EQ(s->breaker_enabled, 1);
+    CHECK_EQ(s->breaker.failures_to_open, 3);
+    CHECK(s->breaker.failure_rate > 0.249 && s->breaker.failure_rate < 0.251);
+    CHECK_EQ(s->breaker.min_requests, 8);
+    CHECK_EQ(s->breaker.window_ms, 60000);
+    CHECK_EQ(s->breaker.cooldown_ms, 250);
+
+    s = config_system_find(cfg, "cut");
+    CHECK_EQ(s->retry.delay_count, 3);
+    CHECK_EQ(s->retry.max_attempts, 2);                      /* fewer than the list allows */
+    CHECK(s->retry.jitter > 0.19 && s->retry.jitter < 0.21); /* the default jitter */
+    CHECK(s->rate_limit.rate_per_s > 0.4999 && s->rate_limit.rate_per_s < 0.5001);
+    CHECK(s->rate_limit.burst > 29.999 && s->rate_limit.burst < 30.001); /* the rate per `per` */
+    CHECK_EQ(s->breaker_enabled, 0);
+
+    s = config_system_find(cfg, "capped");
+    CHECK_EQ(s->retry.max_attempts, 3); /* 2 delays: 3 attempts, whatever max_attempts says */
+    CHECK(s->rate_limit.burst > 0.999 && s->rate_limit.burst < 1.001); /* never below 1 */
+    CHECK_EQ(s->breaker_enabled, 1);
+    CHECK_EQ(s->breaker.cooldown_ms, 30000); /* an empty mapping keeps the defaults */
+
+    s = config_system_find(cfg, "old"); /* an existing exponential section: unchanged */
+    CHECK_EQ(s->retry.delay_count, 0);
+    CHECK_EQ(s->retry.max_attempts, 3);
+    CHECK_EQ(s->retry.base_ms, 50);
+    CHECK_EQ(s->retry.cap_ms, 200);
+    CHECK_EQ(retry_delay_ms(&s->retry, 2, 0), 100);
+    CHECK_EQ(s->retry.max_age_ms, 0);
+
+    s = config_system_find(cfg, "cap_only");
+    CHECK_EQ(s->retry.delay_count, 0);
+    CHECK_EQ(s->retry.base_ms, 1000);
+    CHECK_EQ(s->retry.cap_ms, 30000);
+    CHECK_EQ(s->retry.max_attempts, 8); /* the exponential form's default */
+
+    s = config_system_find(cfg, "attempts_only");
+    CHECK_EQ(s->retry.delay_count, 8);  /* the default list ... */
+    CHECK_EQ(s->retry.max_attempts, 4); /* ... cut short */
     config_free(cfg);
 }
 
@@ -473,6 +628,8 @@ const struct check_case check_cases[] = {
     CHECK_CASE(quickstart_loads),
     CHECK_CASE(quickstart_collections_and_maps),
     CHECK_CASE(defaults_and_yaml_scalars),
+    CHECK_CASE(durations),
+    CHECK_CASE(retry_rate_limit_and_breaker),
     CHECK_CASE(auth_bearer_basic_and_secret_files),
     CHECK_CASE(load_reports_first_problem_and_count),
     CHECK_CASE(unreadable_file_is_io),
