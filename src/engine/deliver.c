@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
 
@@ -347,6 +348,56 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
     return rc;
 }
 
+/* Write a breaker's new state for concord status, once per transition. */
+static void
+persist_breaker(struct engine *e, struct engine_sys *sys)
+{
+    struct error err = {0};
+
+    if (sys->br.state == sys->br_saved)
+        return;
+    sys->br_saved = sys->br.state;
+    log_warn(&(struct log_ctx){.system = sys->cfg->name}, "circuit breaker %s: %s",
+             breaker_state_name(sys->br.state), sys->br.reason);
+    if (store_system_breaker(e->st, sys->cfg->name, breaker_state_name(sys->br.state),
+                             sys->br.reason, clock_now_ms(), &err) == -1)
+        log_error(&(struct log_ctx){.system = sys->cfg->name}, "%s", err.msg);
+}
+
+/* Keep e->claim_wait_ms the shortest wait of a system held back. */
+static void
+note_wait(struct engine *e, int64_t wait_ms)
+{
+    if (wait_ms > 0 && (e->claim_wait_ms == 0 || wait_ms < e->claim_wait_ms))
+        e->claim_wait_ms = wait_ms;
+}
+
+/*
+ * Whether one more request may go to sys now: its circuit breaker lets it
+ * (closed, or this is the half-open probe) and its budget has a token. Live
+ * jobs come first in the claim order, so they take the tokens first. A
+ * refusal costs the job nothing: it stays pending, with its attempts.
+ */
+static int
+may_send(struct engine *e, struct engine_sys *sys)
+{
+    int64_t now = clock_mono_ms(), wait = ratelimit_wait_ms(&sys->rl, now);
+
+    if (wait > 0) {
+        note_wait(e, wait);
+        return 0;
+    }
+    /* The breaker last: in half-open, allowing is sending the one probe. */
+    if (sys->cfg->breaker_enabled && !breaker_allow(&sys->br, now)) {
+        persist_breaker(e, sys);
+        note_wait(e, breaker_wait_ms(&sys->br, now));
+        return 0;
+    }
+    persist_breaker(e, sys); /* open -> half-open happens in breaker_allow() */
+    (void)ratelimit_take(&sys->rl, now);
+    return 1;
+}
+
 /* Which systems an operator paused (concord pause): the CLI writes it. */
 static int
 refresh_paused(struct engine *e, struct error *err)
@@ -388,6 +439,7 @@ engine_claim(struct engine *e, int64_t now_ms, struct engine_delivery **out, str
         if (!e->systems[s].is_paused)
             budget += free_slots > 0 ? free_slots : 0;
     }
+    e->claim_wait_ms = 0;
     if (budget == 0)
         return 0;
     n = store_job_due(e->st, now_ms, budget * 2 + 16, &jobs, err);
@@ -406,7 +458,7 @@ engine_claim(struct engine *e, int64_t now_ms, struct engine_delivery **out, str
         }
         struct engine_sys *sys = &e->systems[e->colls[ci].sys_index];
         if (sys->is_paused || sys->in_flight >= sys->cfg->max_in_flight ||
-            engine_link_in_flight(e, j->link_id))
+            engine_link_in_flight(e, j->link_id) || !may_send(e, sys))
             continue;
         if (claim_one(e, j, ci, &d, err) == -1)
             goto fail;
@@ -431,14 +483,31 @@ enum verdict {
     VERDICT_UNKNOWN,
 };
 
-static enum verdict
-classify(const struct engine_delivery *d)
+/* Whether the system's config says this status means "rate limited". */
+static int
+is_rate_limited(const struct config_system *sys, long status)
 {
+    if (status == 429)
+        return 1;
+    for (size_t i = 0; i < sys->rate_limit.limited_status_count; i++) {
+        if (sys->rate_limit.limited_status[i] == status)
+            return 1;
+    }
+    return 0;
+}
+
+static enum verdict
+classify(const struct engine *e, const struct engine_delivery *d)
+{
+    const struct config_system *sys = e->colls[d->coll_index].cfg->system;
+
     switch (d->outcome) {
     case HTTP_OUTCOME_RESPONSE:
         if (d->status >= 200 && d->status < 300)
             return VERDICT_OK;
-        if (d->status == 408 || d->status == 429 || d->status >= 500)
+        if (d->stop_retry)
+            return VERDICT_PERMANENT; /* the system said: do not retry */
+        if (d->status == 408 || d->status >= 500 || is_rate_limited(sys, d->status))
             return VERDICT_TRANSIENT;
         return VERDICT_PERMANENT;
     case HTTP_OUTCOME_NOT_SENT:
@@ -559,7 +628,7 @@ apply_transient(struct engine *e, struct engine_delivery *d, struct job *j, cons
     int64_t delay, after;
     char reason[700];
 
-    if (j->attempts >= p->max_attempts) {
+    if (retry_exhausted(p, j->attempts, j->created_at_ms, now)) {
         (void)snprintf(reason, sizeof(reason), "gave up after %d attempts: %s", j->attempts, what);
         return park_job(e, j, INBOX_FAILED, reason, (int)d->status, d->resp_body, err);
     }
@@ -679,10 +748,40 @@ apply_lookup(struct engine *e, struct engine_delivery *d, struct job *j, enum ve
     return rc;
 }
 
+/*
+ * What an answer teaches about its system: a rate limit slows the whole
+ * system down (429, a profile's "rate limited" status, Retry-After, the
+ * X-RateLimit headers), and every outcome feeds the circuit breaker. A
+ * permanent answer is the record's fault, not the system's, so it counts
+ * as a success for the breaker.
+ */
+static void
+system_feedback(struct engine *e, const struct engine_delivery *d, enum verdict v, const char *what,
+                int64_t now_ms)
+{
+    struct engine_sys *sys = &e->systems[e->colls[d->coll_index].sys_index];
+    const struct config_system *cs = sys->cfg;
+    int64_t mono = clock_mono_ms(), after = 0;
+
+    if (d->outcome == HTTP_OUTCOME_RESPONSE && is_rate_limited(cs, d->status)) {
+        if (d->retry_after == NULL || retry_after_parse(d->retry_after, now_ms, &after) == -1)
+            after = cs->rate_limit.block_ms;
+        ratelimit_block_until(&sys->rl, mono + after);
+        log_warn(&(struct log_ctx){.system = cs->name},
+                 "rate limited (HTTP %ld): no request for %lld ms", d->status, (long long)after);
+    }
+    if (d->rl_remaining >= 0 && d->rl_reset_ms > 0)
+        ratelimit_observe(&sys->rl, d->rl_remaining, mono + (d->rl_reset_ms - now_ms), mono);
+    if (!cs->breaker_enabled)
+        return;
+    breaker_record(&sys->br, v == VERDICT_OK || v == VERDICT_PERMANENT, mono, what);
+    persist_breaker(e, sys);
+}
+
 int
 engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms, struct error *err)
 {
-    enum verdict v = classify(d);
+    enum verdict v = classify(e, d);
     struct job j = {0};
     char what[600], request[300], excerpt[DELIVER_EXCERPT_BYTES + 1];
     int found, rc;
@@ -711,6 +810,7 @@ engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
         job_fini(&j);
         return -1;
     }
+    system_feedback(e, d, v, what, now_ms);
     /* A create that surely did not happen (an answer came, or the request
      * never left) no longer pins the version it carried. */
     if (d->is_create && !d->was_pinned && v != VERDICT_UNKNOWN && v != VERDICT_OK &&
@@ -727,6 +827,37 @@ engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
 }
 
 /* ---- the delivery thread ---- */
+
+/*
+ * X-RateLimit-Remaining and -Reset (seconds from now, or a Unix time in
+ * seconds when it is that large), and the system's "do not retry" header.
+ */
+static void
+read_rate_headers(struct engine_delivery *d, const struct http_response *resp,
+                  const struct config_system *sys)
+{
+    const char *rem = http_response_header(resp, "X-RateLimit-Remaining");
+    const char *reset = http_response_header(resp, "X-RateLimit-Reset");
+    const char *stop;
+    char *end;
+
+    d->rl_remaining = -1;
+    if (rem != NULL && reset != NULL) {
+        long r = strtol(rem, &end, 10);
+        long long t = strtoll(reset, NULL, 10);
+        int64_t now = clock_now_ms();
+
+        if (*end == '\0' && r >= 0 && t > 0) {
+            d->rl_remaining = r;
+            d->rl_reset_ms = t > 1000000000LL ? (int64_t)t * 1000 : now + (int64_t)t * 1000;
+        }
+    }
+    if (sys->retry_stop_header_name != NULL) {
+        stop = http_response_header(resp, sys->retry_stop_header_name);
+        d->stop_retry = stop != NULL && sys->retry_stop_header_value != NULL &&
+                        strcasecmp(stop, sys->retry_stop_header_value) == 0;
+    }
+}
 
 static void
 delivery_done(void *user, const struct http_response *resp)
@@ -747,6 +878,7 @@ delivery_done(void *user, const struct http_response *resp)
     d->retry_after = xstrdup(resp->retry_after);
     d->error = xstrdup(resp->error);
     d->elapsed_ms = resp->elapsed_us / 1000;
+    read_rate_headers(d, resp, e->colls[d->coll_index].cfg->system);
     pthread_mutex_lock(&e->mu);
     d->next = e->results;
     e->results = d;

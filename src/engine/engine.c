@@ -53,6 +53,9 @@ setup_systems(struct engine *e)
         struct engine_sys *s = &e->systems[i];
 
         s->cfg = sc;
+        ratelimit_init(&s->rl, sc->rate_limit.rate_per_s, sc->rate_limit.burst, clock_mono_ms());
+        breaker_init(&s->br, &sc->breaker);
+        s->br_saved = BREAKER_CLOSED;
         s->header_count = sc->auth_header_count;
         s->headers = xcalloc(s->header_count, sizeof(*s->headers));
         for (size_t h = 0; h < sc->auth_header_count; h++) {

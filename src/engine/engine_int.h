@@ -16,7 +16,9 @@
 #include <stdint.h>
 
 #include "config/config.h"
+#include "core/breaker.h"
 #include "core/compiler.h"
+#include "core/ratelimit.h"
 #include "engine/engine.h"
 #include "http/http_client.h"
 #include "model/model.h"
@@ -41,6 +43,9 @@ struct engine_sys {
     const struct config_system *cfg;
     int in_flight;               /* writer only */
     int is_paused;               /* writer only: by an operator, read from the store each turn */
+    struct ratelimit rl;         /* writer only: the system's one request budget */
+    struct breaker br;           /* writer only */
+    enum breaker_state br_saved; /* writer only: the state concord status shows */
     struct http_header *headers; /* auth headers, values borrowed from cfg's secrets */
     size_t header_count;
 };
@@ -83,6 +88,9 @@ struct engine_delivery {
     char *retry_after;
     char *error;
     int64_t elapsed_ms;
+    long rl_remaining;   /* X-RateLimit-Remaining, or -1 */
+    int64_t rl_reset_ms; /* X-RateLimit-Reset as an absolute time, or 0 */
+    int stop_retry;      /* the answer carried the system's "do not retry" header */
 };
 
 struct engine {
@@ -113,6 +121,7 @@ struct engine {
     size_t sent_count, sent_cap;
 
     /* Writer only. */
+    int64_t claim_wait_ms; /* due work held back by a budget or a breaker: look again then */
     int64_t *links_in_flight;
     size_t links_in_flight_count, links_in_flight_cap;
 };

@@ -159,6 +159,8 @@ next_wake_ms(struct engine *e, int more)
     if (more)
         return 0;
     rc = store_job_next_due(e->st, &due, &err);
+    if (rc == 1 && due <= now && e->claim_wait_ms > 0)
+        return e->claim_wait_ms; /* held back by a budget or a breaker */
     if (rc == 1 && due <= now)
         return 5; /* due but not claimable now (capacity): look again soon */
     if (rc == 1 && due - now < WRITER_IDLE_MS)

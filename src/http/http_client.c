@@ -447,6 +447,7 @@ on_done(struct http_client *c, struct transfer *t, CURLcode code)
     if (resp.outcome == HTTP_OUTCOME_RESPONSE) {
         (void)curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &resp.status);
         resp.retry_after = t->has_retry_after ? t->retry_after : NULL;
+        resp.handle = t->easy;
     } else {
         resp.error = t->errbuf[0] != '\0' ? t->errbuf : curl_easy_strerror(code);
     }
@@ -510,4 +511,15 @@ size_t
 http_client_in_flight(const struct http_client *c)
 {
     return c->active_count;
+}
+
+const char *
+http_response_header(const struct http_response *resp, const char *name)
+{
+    struct curl_header *h = NULL;
+
+    if (resp->handle == NULL ||
+        curl_easy_header(resp->handle, name, 0, CURLH_HEADER, -1, &h) != CURLHE_OK || h == NULL)
+        return NULL;
+    return h->value;
 }

@@ -47,7 +47,14 @@ struct http_response {
     const char *retry_after; /* the Retry-After header's value, or NULL */
     const char *error;       /* for transport failures: libcurl's text; else NULL */
     int64_t elapsed_us;      /* from submit to completion */
+    void *handle;            /* private: for http_response_header() */
 };
+
+/*
+ * The value of a header of the answer (case-insensitive name; the last one
+ * when repeated), or NULL. Valid only inside the done callback.
+ */
+const char *http_response_header(const struct http_response *resp, const char *name);
 
 /*
  * Called once per submitted request with its response. resp and all its

@@ -20,11 +20,15 @@ IDEMPOTENT = """        created_id: id
 """
 
 
-def setup(extra, crm_flags=None, timeout_ms=2000):
-    """A CRM, a concord whose crm.contacts has `extra`, and the shop."""
+def setup(extra, crm_flags=None, timeout_ms=2000, system_extra=""):
+    """A CRM, a concord whose crm.contacts has `extra` (and the crm system
+    `system_extra`), and the shop."""
     port = harness.free_port()
     crm = Sim(resource="contacts", token=tf.TOKEN, **(crm_flags or {}))
-    c = Concord(tf.CONFIG.replace("        created_id: id\n", extra), values={
+    text = tf.CONFIG.replace("        created_id: id\n", extra)
+    text = text.replace("    webhook:\n      path: /webhooks/crm\n",
+                        system_extra + "    webhook:\n      path: /webhooks/crm\n")
+    c = Concord(text, values={
         "port": port, "crm_port": crm.port, "timeout_ms": timeout_ms,
         "max_attempts": 6, "base_ms": 50, "cap_ms": 200},
         env={"SHOP_SECRET": tf.SECRET, "CRM_TOKEN": tf.TOKEN})
@@ -106,6 +110,109 @@ def test_without_key_or_look_up_a_crash_mid_create_waits_for_a_person():
     failed = wait_until(lambda: c.cli_json("failed"), 10, "the unknown outcome")
     assert failed[0]["kind"] == "unknown", failed
     assert len(crm.requests("POST")) <= 1
+
+
+def crm_status(c):
+    return [s for s in c.cli_json("status")["systems"] if s["name"] == "crm"][0]
+
+
+def test_a_rate_of_5_per_second_is_never_exceeded():
+    crm, c, shop = setup("        created_id: id\n",
+                         system_extra="    rate_limit: {rate: 5, per: 1s, burst: 1}\n")
+    n = 16
+    for i in range(n):
+        shop.change("s%d" % i, dict(tf.ADA, email="r%d@example.com" % i))
+    wait_until(lambda: len(tf.contacts(crm)) == n, 20, "every create")
+    times = sorted(r["time"] for r in crm.requests())
+    # A bucket of 5/s with a burst of 1 lets at most 1 + 5 T requests through
+    # in any window of T seconds; measured at the target, with 50 ms margin.
+    for i, t0 in enumerate(times):
+        for j in range(i, len(times)):
+            span = times[j] - t0
+            assert j - i + 1 <= 1 + 5 * (span + 0.05), \
+                "%d requests in %.3f s" % (j - i + 1, span)
+    assert times[-1] - times[0] >= (n - 1) / 5.0 - 0.3, times
+
+
+def test_429_with_retry_after_2_pauses_the_system_2_seconds():
+    crm, c, shop = setup("        created_id: id\n")
+    crm.faults([{"status": 429, "retry_after": "2"}])
+    shop.change("s1", tf.ADA)
+    wait_until(lambda: crm.requests(), 10, "the first request")
+    shop.change("s2", dict(tf.ADA, email="b@example.com"))  # another record, same system
+    wait_until(lambda: len(tf.contacts(crm)) == 2, 15, "both creates")
+    reqs = crm.requests()
+    assert reqs[0]["status"] == 429, reqs
+    gap = min(r["time"] for r in reqs[1:]) - reqs[0]["time"]
+    assert gap >= 1.95, "the system was asked again after %.3f s" % gap
+
+
+def test_the_breaker_opens_half_opens_and_closes():
+    crm, c, shop = setup("        created_id: id\n", system_extra=(
+        "    breaker: {failures: 3, cooldown: 1s, window: 10s, min_requests: 100}\n"))
+    crm.faults([{"status": 503, "times": 3}, {"delay_ms": 1200}])
+    shop.change("s1", tf.ADA)
+    st = wait_until(lambda: (lambda s: s if s["breaker"]["state"] == "open" else None)(
+        crm_status(c)), 10, "the breaker to open")
+    assert "3 consecutive failures" in st["breaker"]["reason"], st
+    assert "503" in st["breaker"]["reason"], st
+    # After the cool-down one probe goes out (the slow one) ...
+    wait_until(lambda: crm_status(c)["breaker"]["state"] == "half-open", 10, "half-open")
+    # ... succeeds, and the flow resumes.
+    wait_until(lambda: crm_status(c)["breaker"]["state"] == "closed", 10, "closed again")
+    wait_until(lambda: tf.one_contact(crm, contact_email="ada@example.com"), 10, "the create")
+    posts = crm.requests("POST")
+    assert [p["status"] for p in posts] == [503, 503, 503, 201], posts
+    assert posts[3]["time"] - posts[2]["time"] >= 0.95
+
+
+def test_fifty_quick_edits_of_one_record_make_a_handful_of_writes():
+    crm, c, shop = setup("        created_id: id\n")
+    crm.faults([{"delay_ms": 300, "times": 1000}])
+    shop.change("s1", tf.ADA)
+    for i in range(50):
+        shop.change("s1", {"phone": "+44 %d" % i})
+    wait_until(lambda: tf.one_contact(crm, phone_number="+44 49"), 20, "the last edit")
+    c.wait_settled()
+    writes = crm.writes()
+    assert len(writes) <= 6, [w["body"].get("phone_number") for w in writes]
+    assert writes[-1]["body"]["phone_number"] == "+44 49"
+
+
+def test_order_under_concurrency_is_kept_per_record():
+    records = int(os.environ.get("CONCORD_ORDER_RECORDS", "100"))
+    edits = int(os.environ.get("CONCORD_ORDER_EDITS", "20"))
+    seed = harness.seed()
+    import random
+    rnd = random.Random(seed)
+    crm, c, shop = setup("        created_id: id\n")
+    crm.random(seed, 0.1, kinds=["503"])
+    plan = [("s%d" % (i % records), i // records) for i in range(records * edits)]
+    rnd.shuffle(plan)
+    counts = {}
+    for rid, _ in plan:
+        counts[rid] = counts.get(rid, 0) + 1
+        v = counts[rid]
+        rec = dict(tf.ADA, email="%s@example.com" % rid, phone="%06d" % v) if v == 1 \
+            else {"phone": "%06d" % v}
+        r = shop.change(rid, rec)
+        assert r["status"] == 202, r
+    crm.random(seed, 0)
+    wait_until(lambda: len(tf.contacts(crm)) == records and all(
+        r["phone_number"] == "%06d" % edits for r in tf.contacts(crm)), 60,
+        "every record at its last edit")
+    seen = {}
+    for w in crm.writes():
+        rid = w["path"].split("/")[-1] if w["method"] == "PUT" else None
+        key = rid or w["body"]["contact_email"]
+        if w["method"] == "POST":
+            seen[key] = w["body"]["phone_number"]
+            continue
+        email = [r["contact_email"] for r in tf.contacts(crm) if r["id"] == rid][0]
+        prev = seen.get(email, "")
+        assert w["body"]["phone_number"] >= prev, (email, prev, w["body"])
+        seen[email] = w["body"]["phone_number"]
+    print("seed %d: %d records x %d edits, %d writes" % (seed, records, edits, len(crm.writes())))
 
 
 if __name__ == "__main__":
