@@ -20,7 +20,7 @@ IDEMPOTENT = """        created_id: id
 """
 
 
-def setup(extra, crm_flags=None, timeout_ms=2000, system_extra=""):
+def setup(extra, crm_flags=None, timeout_ms=2000, system_extra="", replace=()):
     """A CRM, a concord whose crm.contacts has `extra` (and the crm system
     `system_extra`), and the shop."""
     port = harness.free_port()
@@ -28,6 +28,9 @@ def setup(extra, crm_flags=None, timeout_ms=2000, system_extra=""):
     text = tf.CONFIG.replace("        created_id: id\n", extra)
     text = text.replace("    webhook:\n      path: /webhooks/crm\n",
                         system_extra + "    webhook:\n      path: /webhooks/crm\n")
+    for old, new in replace:
+        assert old in text, old
+        text = text.replace(old, new)
     c = Concord(text, values={
         "port": port, "crm_port": crm.port, "timeout_ms": timeout_ms,
         "max_attempts": 6, "base_ms": 50, "cap_ms": 200},
@@ -164,6 +167,26 @@ def test_the_breaker_opens_half_opens_and_closes():
     posts = crm.requests("POST")
     assert [p["status"] for p in posts] == [503, 503, 503, 201], posts
     assert posts[3]["time"] - posts[2]["time"] >= 0.95
+
+
+def test_a_do_not_retry_header_makes_a_failure_permanent():
+    crm, c, shop = setup("        created_id: id\n", replace=[(
+        "jitter: 0.1}", "jitter: 0.1, stop_header: 'Stripe-Should-Retry: false'}")])
+    crm.faults([{"status": 503, "headers": {"Stripe-Should-Retry": "false"}}])
+    shop.change("s1", tf.ADA)
+    failed = wait_until(lambda: c.cli_json("failed"), 10, "the permanent failure")
+    assert failed[0]["http_status"] == 503 and failed[0]["attempts"] == 1, failed
+    assert len(crm.requests("POST")) == 1
+
+
+def test_exhausted_retries_land_in_failed_with_every_attempt():
+    # (With the breaker on, five failures in a row would pause the system.)
+    crm, c, shop = setup("        created_id: id\n", system_extra="    breaker: off\n")
+    crm.faults([{"status": 502, "times": 10}])
+    shop.change("s1", tf.ADA)
+    failed = wait_until(lambda: c.cli_json("failed"), 15, "the exhausted job")
+    assert failed[0]["attempts"] == 6 and "gave up after 6 attempts" in failed[0]["reason"], failed
+    assert len(crm.requests("POST")) == 6
 
 
 def test_fifty_quick_edits_of_one_record_make_a_handful_of_writes():

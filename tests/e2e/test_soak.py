@@ -362,6 +362,35 @@ def unknown_emails(c, inbox):
     return out
 
 
+def test_the_crm_sim_sees_what_the_soak_checks():
+    """The soak's detectors work: an older rev written after a newer one is
+    an out-of-order write, a late answer to a write applied on arrival is
+    logged as a timeout, and Retry-After may come from a list."""
+    crm = Sim(resource="contacts", token=TOKEN)
+    auth = {"Authorization": TOKEN}
+    status, rec, _ = crm.rest("POST", "/contacts", {"contact_email": "a@x", "rev": 1}, auth)
+    assert status == 201
+    path = "/contacts/" + rec["id"]
+    assert crm.rest("PUT", path, {"contact_email": "a@x", "rev": 3}, auth)[0] == 200
+    assert crm.rest("PUT", path, {"contact_email": "a@x", "rev": 3}, auth)[0] == 200  # a retry
+    assert crm.order_violations() == []
+    assert crm.rest("PUT", path, {"contact_email": "a@x", "rev": 2}, auth)[0] == 200
+    v = crm.order_violations()
+    assert len(v) == 1 and v[0]["id"] == rec["id"] and v[0]["rev"] == 2 and v[0]["after"] == 3, v
+    assert crm.stats()["order_violations"] == 1
+    crm.faults([{"delay_ms": 600, "apply": "first"}])
+    try:
+        crm.rest("PUT", path, {"contact_email": "a@x", "rev": 4}, auth, timeout=0.2)
+        raise AssertionError("the answer came in time")
+    except OSError:
+        pass
+    wait_until(lambda: crm.requests()[-1]["status"] == "timeout", 5, "the late answer")
+    assert crm.records()[rec["id"]]["rev"] == 4
+    crm.random(5, 1.0, kinds=["429"], retry_after=[0, 1])
+    seen = {crm.rest("GET", "/contacts", headers=auth)[2].get("retry-after") for _ in range(20)}
+    assert seen == {"0", "1"}, seen
+
+
 def test_soak_crashes_and_faults():
     t0 = time.monotonic()
     records = env_int("CONCORD_SOAK_RECORDS", 200)
