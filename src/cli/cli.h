@@ -56,6 +56,7 @@ extern const struct cli_command cli_cmd_run;
 extern const struct cli_command cli_cmd_check;
 extern const struct cli_command cli_cmd_status;
 extern const struct cli_command cli_cmd_failed;
+extern const struct cli_command cli_cmd_inbox;
 extern const struct cli_command cli_cmd_retry;
 extern const struct cli_command cli_cmd_history;
 extern const struct cli_command cli_cmd_skip;
@@ -72,6 +73,12 @@ extern const struct cli_command cli_cmd_resume;
  */
 MUST_CHECK int cli_open(const struct cli_args *args, struct config **cfg, struct store **st);
 void cli_close(struct config *cfg, struct store *st);
+
+/* An inbox entry as the JSON that failed --json and inbox --json print
+ * (cJSON_Delete() it). */
+struct cJSON;
+struct inbox_entry;
+struct cJSON *cli_inbox_entry_json(const struct inbox_entry *e);
 
 /* Format an epoch-ms time for people: "2026-11-26 05:41:52Z", or "never". */
 const char *cli_time(int64_t at_ms, char *out, size_t out_len);

@@ -12,7 +12,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "config/config.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "store/store.h"
 
@@ -122,4 +125,38 @@ cli_parse_time(const char *text, int64_t now_ms, int64_t *out_ms)
         return -1;
     *out_ms = (int64_t)timegm(&tm) * 1000;
     return 0;
+}
+
+cJSON *
+cli_inbox_entry_json(const struct inbox_entry *e)
+{
+    cJSON *o = cJSON_CreateObject();
+    char ts[32];
+
+    cJSON_AddNumberToObject(o, "id", (double)e->id);
+    cJSON_AddStringToObject(o, "kind", inbox_kind_name(e->kind));
+    cJSON_AddStringToObject(o, "state", e->state);
+    if (e->record_id)
+        cJSON_AddNumberToObject(o, "record", (double)e->record_id);
+    else
+        cJSON_AddNullToObject(o, "record");
+    cJSON_AddStringToObject(o, "system", e->system ? e->system : "");
+    if (e->collection)
+        cJSON_AddStringToObject(o, "collection", e->collection);
+    else
+        cJSON_AddNullToObject(o, "collection");
+    cJSON_AddStringToObject(o, "reason", e->reason ? e->reason : "");
+    if (e->http_status)
+        cJSON_AddNumberToObject(o, "http_status", e->http_status);
+    else
+        cJSON_AddNullToObject(o, "http_status");
+    if (e->response)
+        cJSON_AddStringToObject(o, "response", e->response);
+    cJSON_AddNumberToObject(o, "attempts", e->attempts);
+    if (e->job_id)
+        cJSON_AddNumberToObject(o, "job", (double)e->job_id);
+    if (e->journal_seq)
+        cJSON_AddNumberToObject(o, "change", (double)e->journal_seq);
+    cJSON_AddStringToObject(o, "created_at", clock_format_ms(e->created_at_ms, ts, sizeof(ts)));
+    return o;
 }

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 
-/* concord failed: the inbox's open entries, one line each. */
+/*
+ * concord failed: the inbox's view of failures (failed deliveries, unknown
+ * outcomes, mapping errors), one line each. concord inbox shows one entry
+ * whole.
+ */
 
 #include "cli/cli.h"
 
@@ -13,40 +17,6 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "store/store.h"
-
-static cJSON *
-entry_json(const struct inbox_entry *e)
-{
-    cJSON *o = cJSON_CreateObject();
-    char ts[32];
-
-    cJSON_AddNumberToObject(o, "id", (double)e->id);
-    cJSON_AddStringToObject(o, "kind", inbox_kind_name(e->kind));
-    cJSON_AddStringToObject(o, "state", e->state);
-    if (e->record_id)
-        cJSON_AddNumberToObject(o, "record", (double)e->record_id);
-    else
-        cJSON_AddNullToObject(o, "record");
-    cJSON_AddStringToObject(o, "system", e->system ? e->system : "");
-    if (e->collection)
-        cJSON_AddStringToObject(o, "collection", e->collection);
-    else
-        cJSON_AddNullToObject(o, "collection");
-    cJSON_AddStringToObject(o, "reason", e->reason ? e->reason : "");
-    if (e->http_status)
-        cJSON_AddNumberToObject(o, "http_status", e->http_status);
-    else
-        cJSON_AddNullToObject(o, "http_status");
-    if (e->response)
-        cJSON_AddStringToObject(o, "response", e->response);
-    cJSON_AddNumberToObject(o, "attempts", e->attempts);
-    if (e->job_id)
-        cJSON_AddNumberToObject(o, "job", (double)e->job_id);
-    if (e->journal_seq)
-        cJSON_AddNumberToObject(o, "change", (double)e->journal_seq);
-    cJSON_AddStringToObject(o, "created_at", clock_format_ms(e->created_at_ms, ts, sizeof(ts)));
-    return o;
-}
 
 static int
 run(const struct cli_args *args)
@@ -70,7 +40,7 @@ run(const struct cli_args *args)
         char *text;
 
         for (int i = 0; i < n; i++)
-            cJSON_AddItemToArray(arr, entry_json(&list[i]));
+            cJSON_AddItemToArray(arr, cli_inbox_entry_json(&list[i]));
         text = cJSON_Print(arr);
         puts(text);
         free(text);

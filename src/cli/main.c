@@ -10,9 +10,9 @@
 #include "core/compiler.h"
 
 static const struct cli_command *const commands[] = {
-    &cli_cmd_run,   &cli_cmd_check,  &cli_cmd_status,  &cli_cmd_failed,
-    &cli_cmd_retry, &cli_cmd_skip,   &cli_cmd_edit,    &cli_cmd_replay,
-    &cli_cmd_pause, &cli_cmd_resume, &cli_cmd_history,
+    &cli_cmd_run,    &cli_cmd_check, &cli_cmd_status, &cli_cmd_inbox,
+    &cli_cmd_failed, &cli_cmd_retry, &cli_cmd_skip,   &cli_cmd_edit,
+    &cli_cmd_replay, &cli_cmd_pause, &cli_cmd_resume, &cli_cmd_history,
 };
 
 static void

@@ -176,6 +176,25 @@ struct attempt {
     int64_t elapsed_ms;
 };
 
+/* One recorded attempt, as store_attempts_list() returns it. */
+struct attempt_row {
+    int n;
+    int64_t at_ms;
+    char *outcome;
+    int http_status;
+    char *request;
+    char *response;
+    int64_t elapsed_ms;
+};
+
+/*
+ * Every attempt of a job, oldest first. Returns the count with *out a
+ * malloc()ed array released with store_attempts_free(), or -1.
+ */
+MUST_CHECK int store_attempts_list(struct store *st, int64_t job_id, struct attempt_row **out,
+                                   struct error *err);
+void store_attempts_free(struct attempt_row *rows, int count);
+
 /* Record one attempt of a job. request and response may be NULL. */
 MUST_CHECK int store_attempt_add(struct store *st, const struct attempt *a, struct error *err);
 

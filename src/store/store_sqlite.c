@@ -55,6 +55,7 @@ enum stmt_id {
     S_JOB_SET,
     S_JOB_DONE,
     S_JOB_BLOCKED,
+    S_ATTEMPTS_LIST,
     S_ATTEMPT_ADD,
     S_INBOX_ADD,
     S_INBOX_LIST,
@@ -127,6 +128,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_JOB_SET] = "UPDATE jobs SET state = ?2, attempts = coalesce(?3, attempts), "
                   "next_at = coalesce(?4, next_at) WHERE id = ?1",
     [S_JOB_DONE] = "DELETE FROM jobs WHERE id = ?1",
+    [S_ATTEMPTS_LIST] = "SELECT n, at, outcome, http_status, request, response, elapsed_ms "
+                        "FROM attempts WHERE job_id = ?1 ORDER BY n",
     [S_JOB_BLOCKED] = "SELECT EXISTS (SELECT 1 FROM jobs j JOIN inbox i ON i.job_id = j.id "
                       "WHERE j.link_id = ?1 AND j.state = 3 AND i.kind = 2 AND i.state = 'open')",
     [S_ATTEMPT_ADD] = "INSERT OR REPLACE INTO attempts (job_id, n, at, outcome, http_status, "
@@ -920,6 +923,53 @@ store_job_link_blocked(struct store *st, int64_t link_id, struct error *err)
     if (rc != SQLITE_ROW)
         return db_error(st, err, "check a link's parked jobs");
     return blocked;
+}
+
+int
+store_attempts_list(struct store *st, int64_t job_id, struct attempt_row **out, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_ATTEMPTS_LIST, err);
+    struct attempt_row *list = NULL;
+    size_t cap = 0;
+    int n = 0, rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, job_id);
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        struct attempt_row *a;
+
+        if ((size_t)n == cap) {
+            cap = cap ? cap * 2 : 8;
+            list = xreallocarray(list, cap, sizeof(*list));
+        }
+        a = &list[n++];
+        a->n = sqlite3_column_int(s, 0);
+        a->at_ms = sqlite3_column_int64(s, 1);
+        a->outcome = col_text(s, 2);
+        a->http_status = sqlite3_column_int(s, 3);
+        a->request = col_text(s, 4);
+        a->response = col_text(s, 5);
+        a->elapsed_ms = sqlite3_column_int64(s, 6);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        store_attempts_free(list, n);
+        return db_error(st, err, "read attempts");
+    }
+    *out = list;
+    return n;
+}
+
+void
+store_attempts_free(struct attempt_row *rows, int count)
+{
+    for (int i = 0; i < count; i++) {
+        free(rows[i].outcome);
+        free(rows[i].request);
+        free(rows[i].response);
+    }
+    free(rows);
 }
 
 int

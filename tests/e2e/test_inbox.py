@@ -12,9 +12,26 @@ import harness  # noqa: E402
 from harness import wait_until  # noqa: E402
 from test_foundation import ADA, contacts, one_contact, setup  # noqa: E402,F401
 
+tf_ADA = ADA
+
 
 def crm_status(c):
     return [s for s in c.cli_json("status")["systems"] if s["name"] == "crm"][0]
+
+
+def test_an_inbox_entry_shows_its_attempts_answers_and_diff():
+    crm, c, shop = setup(retry={"max_attempts": 2})
+    crm.faults([{"status": 503, "body": {"error": "busy"}},
+                {"status": 503, "body": {"error": "still busy"}}])
+    shop.change("s1", tf_ADA)
+    entry = wait_until(lambda: c.cli_json("inbox"), 10, "the failure")[0]
+    one = c.cli_json("inbox", entry["id"])
+    assert [a["http_status"] for a in one["attempts_made"]] == [503, 503], one
+    assert one["attempts_made"][0]["request"] == "POST /contacts", one
+    assert "still busy" in one["attempts_made"][1]["response"], one
+    assert one["diff"]["contact_email"] == [None, "ada@example.com"], one
+    rc, out, _ = c.cli("inbox", entry["id"])
+    assert "attempt 2" in out and "contact_email" in out, out
 
 
 def test_skip_records_who_and_why_and_drops_the_job():
