@@ -110,10 +110,13 @@ trap 'exit 130' INT TERM
 
 # ---------------------------------------------------------------- helpers
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# Listening ports come from below the ephemeral range, so that no client
+# socket of wrk or concord can hold them.
+EPHEMERAL_LOW=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
 pick_port() {
     local p
     for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
         if port_free "$p" && [[ " ${USED_PORTS:-} " != *" $p "* ]]; then
             USED_PORTS="${USED_PORTS:-} $p"
             echo "$p"
@@ -141,9 +144,27 @@ start() {
     PIDS+=("$LAST_PID")
 }
 
+# stop_pid PID [WHAT]: SIGTERM, then SIGKILL after 15 s (noted in NOTES).
+NOTES=()
 stop_pid() {
+    local deadline=$((SECONDS + 15))
     kill -TERM "$1" 2>/dev/null || true
+    while kill -0 "$1" 2>/dev/null && [ $SECONDS -lt $deadline ]; do
+        sleep 0.05
+    done
+    if kill -0 "$1" 2>/dev/null; then
+        NOTES+=("${2:-process $1} did not stop within 15 s of SIGTERM; killed")
+        kill -KILL "$1" 2>/dev/null || true
+    fi
     wait "$1" 2>/dev/null || true
+}
+
+# alive_or_note PID WHAT: note when a process died under load.
+alive_or_note() {
+    if ! kill -0 "$1" 2>/dev/null; then
+        NOTES+=("$2 died during the run (see its log in the work directory)")
+        return 1
+    fi
 }
 
 # field LINE KEY: the number after " KEY=" in LINE.
@@ -292,7 +313,7 @@ T0=$SECONDS
 say "bench: work directory $WORK ($STORE_FS); concord $CONCORD_BIN"
 
 # ---------------------------------------------------------------- 1. ingest
-declare -A RATE P50 P99 NON2XX
+declare -A RATE P50 P99 NON2XX SOCKERR
 for mode in pool tpc; do
     port=$(pick_port)
     say "bench: bare libmicrohttpd ($mode), ${DURATION}s"
@@ -300,11 +321,12 @@ for mode in pool tpc; do
     bpid=$LAST_PID
     wait_http "http://127.0.0.1:$port/" || die "bare did not start"
     line=$(wrk_fixed "http://127.0.0.1:$port/webhooks/shop" "${sign_env[@]}")
-    stop_pid "$bpid"
+    stop_pid "$bpid" "bare ($mode)"
     RATE[bare-$mode]=$(rate_of "$line")
     P50[bare-$mode]=$(field "$line" p50_us)
     P99[bare-$mode]=$(field "$line" p99_us)
     NON2XX[bare-$mode]=$(field "$line" non2xx)
+    SOCKERR[bare-$mode]=$(field "$line" sockerr)
 done
 
 port=$(pick_port)
@@ -316,14 +338,19 @@ IDLE_RSS_KB=$(kb_of "$CPID" VmRSS)
 perf_start "$CPID" ingest
 t_before=$(cpu_ticks "$CPID")
 line=$(wrk_fixed "http://127.0.0.1:$port/webhooks/shop" "${sign_env[@]}")
-t_after=$(cpu_ticks "$CPID")
+INGEST_HWM_KB=0
+t_after=$t_before
+if alive_or_note "$CPID" "concord (ingest)"; then
+    t_after=$(cpu_ticks "$CPID")
+    INGEST_HWM_KB=$(kb_of "$CPID" VmHWM)
+fi
 perf_stop
-INGEST_HWM_KB=$(kb_of "$CPID" VmHWM)
-stop_pid "$CPID"
+stop_pid "$CPID" "concord (ingest)"
 RATE[concord]=$(rate_of "$line")
 P50[concord]=$(field "$line" p50_us)
 P99[concord]=$(field "$line" p99_us)
 NON2XX[concord]=$(field "$line" non2xx)
+SOCKERR[concord]=$(field "$line" sockerr)
 INGEST_OK=$(($(field "$line" requests) - ${NON2XX[concord]}))
 INGEST_CPU_US=$(calc "%.1f" "($t_after - $t_before) * 1e6 / $CLK_TCK / ($INGEST_OK > 0 ? $INGEST_OK : 1)")
 INGEST_CPU_CORES=$(calc "%.2f" "($t_after - $t_before) / $CLK_TCK / $(field "$line" duration_us) * 1e6")
@@ -354,10 +381,14 @@ env BENCH_RUN="r$RANDOM" BENCH_QUOTA="$RELAY_N" BENCH_THREADS="$WRK_THREADS" "${
     -s "$BENCH/webhook.lua" "http://127.0.0.1:$port/webhooks/shop" >"$WORK/wrk-relay.out" 2>&1 &
 WRK_PID=$!
 PIDS+=("$WRK_PID")
+# Until every change reached the sink and every webhook was answered; or
+# until nothing moved for 15 s (a stall), or the deadline.
 deadline=$((SECONDS + RELAY_DEADLINE_S))
 stats=""
 count=0
 threads_done=0
+progress=""
+last_progress_at=$SECONDS
 while [ $SECONDS -lt $deadline ]; do
     stats=$(curl -s --max-time 2 "http://127.0.0.1:$sport/stats" || true)
     count=$(sed -n 's/.*"count":\([0-9]*\).*/\1/p' <<<"$stats")
@@ -365,15 +396,31 @@ while [ $SECONDS -lt $deadline ]; do
     if [ "${count:-0}" -ge "$RELAY_N" ] && [ "$threads_done" -ge "$WRK_THREADS" ]; then
         break
     fi
+    if [ "$progress" != "$count/$threads_done" ]; then
+        progress="$count/$threads_done"
+        last_progress_at=$SECONDS
+    elif [ $((SECONDS - last_progress_at)) -ge 15 ]; then
+        NOTES+=("relay stalled: ${count:-0} of $RELAY_N delivered and $threads_done of $WRK_THREADS wrk threads answered in full, no progress for 15 s")
+        break
+    fi
+    kill -0 "$CPID" 2>/dev/null || break
     sleep 0.1
 done
-t_after=$(cpu_ticks "$CPID")
+[ $SECONDS -lt $deadline ] || NOTES+=("relay: deadline of $RELAY_DEADLINE_S s reached with ${count:-0} of $RELAY_N delivered")
+RELAY_HWM_KB=0
+t_after=$t_before
+if alive_or_note "$CPID" "concord (relay)"; then
+    t_after=$(cpu_ticks "$CPID")
+    RELAY_HWM_KB=$(kb_of "$CPID" VmHWM)
+fi
 perf_stop
 kill -INT "$WRK_PID" 2>/dev/null || true
 wait "$WRK_PID" 2>/dev/null || true
-RELAY_HWM_KB=$(kb_of "$CPID" VmHWM)
-stop_pid "$CPID"
-stop_pid "$SINK_PID"
+if [ "$threads_done" -lt "$WRK_THREADS" ]; then
+    NOTES+=("$((WRK_THREADS - threads_done)) of $WRK_THREADS wrk threads never got an answer to every webhook they sent (wrk-relay.out in the work directory)")
+fi
+stop_pid "$CPID" "concord (relay)"
+stop_pid "$SINK_PID" "the sink"
 
 jnum() { sed -n "s/.*\"$2\":\([0-9]*\).*/\1/p" <<<"$1"; }
 R_COUNT=$(jnum "$stats" count)
@@ -381,10 +428,19 @@ R_FIRST=$(jnum "$stats" first_send_ns)
 R_LAST=$(jnum "$stats" last_recv_ns)
 R_END_WEBHOOKS=$(sed -n 's/.* end_ns=\([0-9]*\).*/\1/p' "$WORK/wrk-relay.out" | sort -n | tail -1)
 R_FAILED=$(sed -n 's/.* failed=\([0-9]*\).*/\1/p' "$WORK/wrk-relay.out" | awk '{ s += $1 } END { print s + 0 }')
-R_SPAN_S=$(calc "%.3f" "($R_LAST - $R_FIRST) / 1e9")
-R_RATE=$(calc "%.0f" "$R_COUNT / (($R_LAST - $R_FIRST) / 1e9)")
+R_STATUSES=$(sed -n 's/.* statuses=\([0-9:,]*\).*/\1/p' "$WORK/wrk-relay.out" | tr ',' '\n' |
+    awk -F: 'NF == 2 { n[$1] += $2 } END { for (k in n) { printf "%s%s:%d", sep, k, n[k]; sep = " " } }')
+R_COUNT=${R_COUNT:-0}
+R_SPAN_S=0
+R_RATE=0
 R_WEBHOOK_RATE="n/a"
-[ -n "$R_END_WEBHOOKS" ] && R_WEBHOOK_RATE=$(calc "%.0f" "$RELAY_N / (($R_END_WEBHOOKS - $R_FIRST) / 1e9)")
+if [ "$R_COUNT" -gt 0 ] && [ "${R_LAST:-0}" -gt "${R_FIRST:-0}" ]; then
+    R_SPAN_S=$(calc "%.3f" "($R_LAST - $R_FIRST) / 1e9")
+    R_RATE=$(calc "%.0f" "$R_COUNT / (($R_LAST - $R_FIRST) / 1e9)")
+    if [ -n "$R_END_WEBHOOKS" ] && [ "$threads_done" -ge "$WRK_THREADS" ]; then
+        R_WEBHOOK_RATE=$(calc "%.0f" "$RELAY_N / (($R_END_WEBHOOKS - $R_FIRST) / 1e9)")/s
+    fi
+fi
 R_CPU_US=$(calc "%.1f" "($t_after - $t_before) * 1e6 / $CLK_TCK / ($R_COUNT > 0 ? $R_COUNT : 1)")
 
 # ---------------------------------------------------------------- report
@@ -405,10 +461,10 @@ load:     wrk -t$WRK_THREADS -c$CONNS, every request a new ~1 KiB customer webho
 
 1. Durable webhook ingest, ${DURATION} s each (concord: sync of shop.customers only; no target
    system, so nothing is delivered; every 2xx is journaled and fsynced, then mapped and merged)
-                                              2xx/s    p50 ms    p99 ms   non-2xx
-   bare libmicrohttpd, pool of 2 + epoll  $(printf '%9s %9s %9s %9s' "${RATE[bare-pool]}" "$(ms "${P50[bare-pool]}")" "$(ms "${P99[bare-pool]}")" "${NON2XX[bare-pool]}")
-   bare libmicrohttpd, thread/connection  $(printf '%9s %9s %9s %9s' "${RATE[bare-tpc]}" "$(ms "${P50[bare-tpc]}")" "$(ms "${P99[bare-tpc]}")" "${NON2XX[bare-tpc]}")
-   concord                                $(printf '%9s %9s %9s %9s' "${RATE[concord]}" "$(ms "${P50[concord]}")" "$(ms "${P99[concord]}")" "${NON2XX[concord]}")
+                                              2xx/s    p50 ms    p99 ms  non-2xx  sock-err
+   bare libmicrohttpd, pool of 2 + epoll  $(printf '%9s %9s %9s %9s' "${RATE[bare-pool]}" "$(ms "${P50[bare-pool]}")" "$(ms "${P99[bare-pool]}")" "${NON2XX[bare-pool]}") $(printf '%9s' "${SOCKERR[bare-pool]}")
+   bare libmicrohttpd, thread/connection  $(printf '%9s %9s %9s %9s' "${RATE[bare-tpc]}" "$(ms "${P50[bare-tpc]}")" "$(ms "${P99[bare-tpc]}")" "${NON2XX[bare-tpc]}") $(printf '%9s' "${SOCKERR[bare-tpc]}")
+   concord                                $(printf '%9s %9s %9s %9s' "${RATE[concord]}" "$(ms "${P50[concord]}")" "$(ms "${P99[concord]}")" "${NON2XX[concord]}") $(printf '%9s' "${SOCKERR[concord]}")
    concord / bare pool+epoll: $(calc "%.2f" "${RATE[concord]} / ${RATE[bare-pool]}")    concord / bare thread-per-connection: $(calc "%.2f" "${RATE[concord]} / ${RATE[bare-tpc]}")
    concord CPU: ${INGEST_CPU_US} us per accepted webhook, ${INGEST_CPU_CORES} cores busy on average
    aim >= 30000 durable webhooks/s: $(aim "${RATE[concord]} >= 30000")
@@ -418,8 +474,9 @@ load:     wrk -t$WRK_THREADS -c$CONNS, every request a new ~1 KiB customer webho
                                               per s    p50 ms    p99 ms
    sink ceiling (wrk -> sink POST /contacts)  $(printf '%7s %9s %9s' "${RATE[sink]}" "$(ms "${P50[sink]}")" "$(ms "${P99[sink]}")")   (wrk's latency)
    concord relay, changes delivered         $(printf '%9s %9s %9s' "$R_RATE" "$(ms "$(jnum "$stats" p50_us)")" "$(ms "$(jnum "$stats" p99_us)")")   (end to end; p90 $(ms "$(jnum "$stats" p90_us)"), max $(ms "$(jnum "$stats" max_us)"))
-   delivered $R_COUNT of $RELAY_N in $R_SPAN_S s (first webhook sent -> last write received); webhooks refused: $R_FAILED
-   webhooks accepted during the relay: $R_WEBHOOK_RATE/s
+   delivered $R_COUNT of $RELAY_N in $R_SPAN_S s (first webhook sent -> last write received)
+   webhook answers of the threads that finished (status:count): ${R_STATUSES:-none}; refused: $R_FAILED
+   webhooks answered during the relay: $R_WEBHOOK_RATE
    concord / sink ceiling: $(calc "%.2f" "$R_RATE / ${RATE[sink]}")    concord CPU: ${R_CPU_US} us per delivered change
    aim >= 10000 changes/s: $(aim "$R_RATE >= 10000 && $R_COUNT >= $RELAY_N")
 
@@ -430,6 +487,13 @@ load:     wrk -t$WRK_THREADS -c$CONNS, every request a new ~1 KiB customer webho
 
 whole run: $((SECONDS - T0)) s
 EOF
+if [ ${#NOTES[@]} -gt 0 ]; then
+    echo
+    echo "problems seen during the run:"
+    for n in "${NOTES[@]}"; do
+        echo "   - $n"
+    done
+fi
 if [ "$PERF" = 1 ]; then
     echo "perf data: $WORK/ingest.perf.data and $WORK/relay.perf.data (perf report -i FILE --no-children)"
 fi

@@ -9,7 +9,8 @@
 # Uses build/release/concord (built if missing) unless CONCORD_BIN is set.
 # CONCORD_SOAK_SEED=S runs seeds S, S+1, ...; otherwise each seed is fresh.
 # CONCORD_SOAK_RECORDS, CONCORD_SOAK_CHANGES, CONCORD_SOAK_SECONDS (the
-# posting phase's bound, default 900), CONCORD_SOAK_STRICT and
+# posting phase's bound, default 900), CONCORD_SOAK_RATE (changes per second,
+# default 100: about 100 s and 35 kills per seed), CONCORD_SOAK_STRICT and
 # CONCORD_SOAK_KINDS pass through. Each run's output is kept in
 # build/soak/seed-SEED.log; one summary line per seed is printed, and the
 # exit status is 1 if any seed failed.
@@ -51,6 +52,7 @@ for i in $(seq 0 $((seeds - 1))); do
         CONCORD_SOAK_RECORDS="${CONCORD_SOAK_RECORDS:-1000}" \
         CONCORD_SOAK_CHANGES="${CONCORD_SOAK_CHANGES:-10000}" \
         CONCORD_SOAK_SECONDS="${CONCORD_SOAK_SECONDS:-900}" \
+        CONCORD_SOAK_RATE="${CONCORD_SOAK_RATE:-100}" \
         /usr/bin/python3 tests/e2e/test_soak.py >"$log" 2>&1 || rc=$?
     [ "$rc" -eq 0 ] || failed=1
     /usr/bin/python3 - "$log" "$seed" "$rc" <<'EOF'

@@ -285,6 +285,30 @@ add_idempotency(struct engine *e, const struct engine_coll *c, struct engine_del
     }
 }
 
+/*
+ * Keep one waiting job per link. A job that came back from a failed attempt
+ * meets the job queued behind it while it was in flight: fold them. A job
+ * pinned to a create whose outcome is unknown wins, so no plain create can
+ * overtake its look-up or its resend. Returns 1 to go on with j, 0 when j
+ * was folded away, -1.
+ */
+static int
+fold_siblings(struct engine *e, struct job *j, struct error *err)
+{
+    struct job sib = {0};
+    int rc = store_job_sibling(e->st, j->link_id, j->id, &sib, err);
+
+    if (rc == 1) {
+        if (sib.sent_version != 0 && j->sent_version == 0)
+            rc = store_job_absorb(e->st, sib.id, j->id, err) == -1 ? -1 : 0;
+        else
+            rc = store_job_absorb(e->st, j->id, sib.id, err) == -1 ? -1 : 1;
+        job_fini(&sib);
+        return rc;
+    }
+    return rc == -1 ? -1 : 1;
+}
+
 static int
 claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out, struct error *err)
 {
@@ -297,7 +321,9 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
     char *path = NULL;
     int rc;
 
-    rc = store_link_get(e->st, j->link_id, &l, err);
+    rc = fold_siblings(e, j, err);
+    if (rc == 1)
+        rc = store_link_get(e->st, j->link_id, &l, err);
     if (rc == 1)
         rc = store_record_get(e->st, j->record_id, &rec, err);
     if (rc == 0)
@@ -630,9 +656,18 @@ apply_transient(struct engine *e, struct engine_delivery *d, struct job *j, cons
 
     if (retry_exhausted(p, j->attempts, j->created_at_ms, now)) {
         (void)snprintf(reason, sizeof(reason), "gave up after %d attempts: %s", j->attempts, what);
-        return park_job(e, j, INBOX_FAILED, reason, (int)d->status, d->resp_body, err);
+        /* A create whose outcome is still open stays "unknown": retrying it
+         * from the inbox resends it under its key or looks it up first. */
+        return park_job(e, j, j->sent_version != 0 ? INBOX_UNKNOWN : INBOX_FAILED, reason,
+                        (int)d->status, d->resp_body, err);
     }
     delay = retry_delay_ms(p, (uint32_t)j->attempts, clock_random_unit());
+    /* A create whose answer was lost may still be on its way: the look-up
+     * (or the resend) waits at least one request timeout, so a slow target
+     * has applied it by then. */
+    if (d->is_create && (d->outcome == HTTP_OUTCOME_TIMEOUT || d->outcome == HTTP_OUTCOME_LOST) &&
+        delay < e->colls[d->coll_index].cfg->system->timeout_ms)
+        delay = e->colls[d->coll_index].cfg->system->timeout_ms;
     /* Retry-After asks for at least this long; take the larger. */
     if (d->retry_after != NULL && retry_after_parse(d->retry_after, now, &after) == 0 &&
         after > delay)
@@ -912,6 +947,7 @@ submit_all(struct engine *e, struct engine_delivery *list)
             .body_len = d->body ? strlen(d->body) : 0,
             .timeout_ms = sys->cfg->timeout_ms,
             .max_body = DELIVER_MAX_BODY,
+            .fresh_connection = d->is_create, /* Guarantee: no duplicate create */
             .done = delivery_done,
             .user = d,
         };

@@ -58,7 +58,8 @@ struct engine_ingest {
     const char *body;
     size_t body_len;
     int64_t received_at_ms;
-    enum engine_ingest_result result; /* 0 until the writer answers */
+    enum engine_ingest_result staged; /* writer only: the answer, until its commit returned */
+    enum engine_ingest_result result; /* mu: 0 until the writer answers, after the commit */
 };
 
 /* One claimed job on its way to a system and back. */

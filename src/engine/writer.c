@@ -39,10 +39,11 @@ answer_batch(struct engine *e, struct engine_ingest *batch, enum engine_ingest_r
 {
     pthread_mutex_lock(&e->mu);
     for (struct engine_ingest *r = batch; r != NULL;) {
-        struct engine_ingest *next = r->next; /* r lives on its caller's stack */
+        /* r lives on its caller's stack: once its result is set, the caller
+         * may return, so r is not touched after that. */
+        struct engine_ingest *next = r->next;
 
-        if (r->result == 0)
-            r->result = failed_as;
+        r->result = r->staged != 0 ? r->staged : failed_as;
         r = next;
     }
     pthread_cond_broadcast(&e->ingest_cv);
@@ -66,8 +67,9 @@ journal_batch(struct engine *e, struct engine_ingest *batch)
             store_rollback(e->st);
             goto fail;
         }
-        /* Set the answer now, reveal it after the commit (answer_batch). */
-        r->result = rc == 1 ? ENGINE_INGEST_ACCEPTED : ENGINE_INGEST_DUPLICATE;
+        /* Stage the answer now; answer_batch() reveals it after the commit.
+         * Guarantee: nothing acknowledged is lost. */
+        r->staged = rc == 1 ? ENGINE_INGEST_ACCEPTED : ENGINE_INGEST_DUPLICATE;
     }
     if (store_commit(e->st, &err) == -1)
         goto fail;
@@ -79,7 +81,7 @@ fail:
     log_error(NULL, "journal %s", err.msg);
     atomic_store(&e->ready, 0);
     for (struct engine_ingest *r = batch; r != NULL; r = r->next)
-        r->result = 0;
+        r->staged = 0;
     answer_batch(e, batch, ENGINE_INGEST_UNAVAILABLE);
 }
 

@@ -323,6 +323,10 @@ setup_easy(struct transfer *t, const struct http_request *req)
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? (long)req->timeout_ms : 0L);
+    /* libcurl sends a request again, silently, when a reused connection
+     * dies before any answer byte. For a request that must not happen twice
+     * (a create), only a new connection rules that out. */
+    SET(CURLOPT_FRESH_CONNECT, req->fresh_connection ? 1L : 0L);
     SET(CURLOPT_TCP_NODELAY, 1L);
     SET(CURLOPT_PROXY, ""); /* never a proxy from the environment */
     SET(CURLOPT_HTTPHEADER, t->headers);

@@ -69,8 +69,10 @@ struct http_request {
     size_t header_count;
     const char *body; /* may be NULL; sent as application/json when set */
     size_t body_len;
-    int64_t timeout_ms; /* whole transfer, connect included */
-    size_t max_body;    /* response body bytes kept; more is dropped and flagged */
+    int64_t timeout_ms;   /* whole transfer, connect included */
+    size_t max_body;      /* response body bytes kept; more is dropped and flagged */
+    int fresh_connection; /* 1: never over a reused connection, so libcurl cannot send it
+                             twice by itself (it retries silently on a reused one) */
     http_client_done_fn *done;
     void *user;
 };

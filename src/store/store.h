@@ -264,6 +264,18 @@ MUST_CHECK int store_journal_note_copy(struct store *st, int64_t seq, const char
 MUST_CHECK int store_journal_replay(struct store *st, int64_t since_ms, const char *system,
                                     int64_t now_ms, struct error *err);
 
+/*
+ * Another pending job of the same link than job_id: 1 with *out filled (the
+ * caller's to job_fini()), 0 when there is none, -1.
+ */
+MUST_CHECK int store_job_sibling(struct store *st, int64_t link_id, int64_t job_id, struct job *out,
+                                 struct error *err);
+
+/* Fold job drop_id into keep_id (newest version, highest priority) and
+ * delete drop_id. */
+MUST_CHECK int store_job_absorb(struct store *st, int64_t keep_id, int64_t drop_id,
+                                struct error *err);
+
 /* Note the record version a create carried (0 to forget it). */
 MUST_CHECK int store_job_set_sent(struct store *st, int64_t job_id, int64_t version,
                                   struct error *err);

@@ -56,6 +56,8 @@ enum stmt_id {
     S_JOB_DONE,
     S_JOB_BLOCKED,
     S_ATTEMPTS_LIST,
+    S_JOB_SIBLING,
+    S_JOB_ABSORB,
     S_ATTEMPT_ADD,
     S_INBOX_ADD,
     S_INBOX_LIST,
@@ -128,6 +130,13 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_JOB_SET] = "UPDATE jobs SET state = ?2, attempts = coalesce(?3, attempts), "
                   "next_at = coalesce(?4, next_at) WHERE id = ?1",
     [S_JOB_DONE] = "DELETE FROM jobs WHERE id = ?1",
+    [S_JOB_SIBLING] = "SELECT id, link_id, record_id, version, system, collection, op, state, "
+                      "attempts, next_at, created_at, priority, sent_version FROM jobs "
+                      "WHERE link_id = ?1 AND id <> ?2 AND state = 1 ORDER BY id LIMIT 1",
+    [S_JOB_ABSORB] =
+        "UPDATE jobs SET version = max(version, (SELECT version FROM jobs WHERE id = ?2)), "
+        "priority = min(priority, (SELECT priority FROM jobs WHERE id = ?2)) "
+        "WHERE id = ?1",
     [S_ATTEMPTS_LIST] = "SELECT n, at, outcome, http_status, request, response, elapsed_ms "
                         "FROM attempts WHERE job_id = ?1 ORDER BY n",
     [S_JOB_BLOCKED] = "SELECT EXISTS (SELECT 1 FROM jobs j JOIN inbox i ON i.job_id = j.id "
@@ -1416,4 +1425,38 @@ store_system_breaker(struct store *st, const char *system, const char *state, co
     bind_text(s, 3, reason);
     sqlite3_bind_int64(s, 4, at_ms);
     return exec_stmt(st, s, err, "note a breaker's state");
+}
+
+int
+store_job_sibling(struct store *st, int64_t link_id, int64_t job_id, struct job *out,
+                  struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOB_SIBLING, err);
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, link_id);
+    sqlite3_bind_int64(s, 2, job_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        job_from_row(s, out);
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_error(st, err, "read a link's jobs");
+    return rc == SQLITE_ROW;
+}
+
+int
+store_job_absorb(struct store *st, int64_t keep_id, int64_t drop_id, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOB_ABSORB, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, keep_id);
+    sqlite3_bind_int64(s, 2, drop_id);
+    if (exec_stmt(st, s, err, "fold a job into another") == -1)
+        return -1;
+    return store_job_done(st, drop_id, err);
 }

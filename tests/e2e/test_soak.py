@@ -11,27 +11,32 @@ concord maps to the CRM's `rev`, so the CRM (tests/sims/target.py) can tell
 an older state written over a newer one. The CRM fails about 20% of the
 requests at random (503, 429 with Retry-After 0 or 1, connections reset
 before the request is read, answers lost after the write was applied, and
-answers slower than concord's timeout to writes applied on arrival), and concord is killed with kill -9
-every 1.5 to 4 s and started again at once while the posting goes on.
+answers slower than concord's timeout to writes applied on arrival), and
+concord is killed with kill -9 every 1.5 to 4 s and started again at once
+while the posting goes on.
 
 When every change has its 2xx, the faults and the kills stop, concord gets
 a bounded time to settle, and the CRM must hold exactly the last state of
 every record: no duplicate create, no lost change, no out-of-order write,
-and an empty inbox.
+an empty inbox, and no daemon that died by itself (a sanitizer report).
 
-One exception, until concord looks a create up by natural key before trying
-it again: a create whose answer was lost (or that was in flight when concord
-was killed) is parked as "outcome unknown", and its record stops there. Such
-entries are reported; they fail the test only with CONCORD_SOAK_STRICT=1.
-The config carries the look-up keys (`lookup`, `lookup_result`) when
-`concord check` accepts them; the summary says whether it did.
+The config carries the natural-key look-up (`lookup`, `lookup_result`)
+when `concord check` accepts it (the summary says whether it did). Without
+it, a create whose answer was lost (or that was in flight at a kill) is
+parked as "outcome unknown" and its record stops there: such entries are
+reported, and fail the test only with CONCORD_SOAK_STRICT=1.
+
+The seed fixes the changes, the kill intervals and the CRM's fault draws;
+the draws follow the arrival order of requests, which timing may change, so
+a replay gives the same run up to that order.
 
 Environment: CONCORD_SOAK_RECORDS (default 200), CONCORD_SOAK_CHANGES
-(default 2000), CONCORD_SOAK_SEED (default a fresh one, printed; the same
-seed gives the same changes, fault draws and kill intervals),
+(default 2000), CONCORD_SOAK_SEED (default a fresh one, printed),
 CONCORD_SOAK_SECONDS (default 75: the posting phase stops starting new
 changes after this long, and the checks cover what was posted),
 CONCORD_SOAK_SETTLE (default 120: seconds concord gets to settle),
+CONCORD_SOAK_RATE (default 80: changes per second at most, so that the run
+lasts long enough for a dozen kills; 0 posts as fast as concord takes them),
 CONCORD_SOAK_STRICT=1 (unknown outcomes fail the test), CONCORD_SOAK_KINDS
 (comma-separated fault kinds of tests/sims/README.md, default
 503,429,reset_before,lost,slow_answer). The last line
@@ -223,8 +228,11 @@ class Sender:
     go out one after the other, each only after the previous one got its
     2xx."""
 
-    def __init__(self, concord, seed, changes, deadline):
+    def __init__(self, concord, seed, changes, deadline, rate=0):
         self.c = concord
+        self.rate = rate  # changes started per second at most; 0: no limit
+        self.tickets = 0
+        self.start = time.monotonic()
         self.seed = seed
         self.deadline = deadline
         self.lock = threading.Lock()
@@ -275,6 +283,14 @@ class Sender:
                 if time.monotonic() > self.deadline:
                     self.truncated = True
                     return
+                if self.rate > 0:
+                    with self.lock:
+                        ticket = self.tickets
+                        self.tickets += 1
+                    # The shop's pace, so that the kills spread over the run.
+                    pause = self.start + ticket / self.rate - time.monotonic()
+                    if pause > 0:
+                        time.sleep(pause)
                 self.send(n, event, rec)
                 with self.lock:
                     self.posted += 1
@@ -396,6 +412,7 @@ def test_soak_crashes_and_faults():
     records = env_int("CONCORD_SOAK_RECORDS", 200)
     n_changes = env_int("CONCORD_SOAK_CHANGES", 2000)
     bound = env_int("CONCORD_SOAK_SECONDS", 75)
+    rate = env_int("CONCORD_SOAK_RATE", 80)
     settle = env_int("CONCORD_SOAK_SETTLE", 120)
     strict = os.environ.get("CONCORD_SOAK_STRICT", "") not in ("", "0")
     env_seed = os.environ.get("CONCORD_SOAK_SEED")
@@ -410,7 +427,7 @@ def test_soak_crashes_and_faults():
     print("  fault kinds: %s at %g%%" % (",".join(kinds), FAULT_RATE * 100), flush=True)
     crm.random(seed, FAULT_RATE, kinds=kinds, slow_ms=SLOW_MS, retry_after=[0, 1])
 
-    sender = Sender(c, seed, changes, t0 + bound)
+    sender = Sender(c, seed, changes, t0 + bound, rate)
     killer = Killer(c, seed + 1)
     try:
         sender.run()
@@ -490,7 +507,7 @@ def test_soak_crashes_and_faults():
         "crm_records": stats["records"], "duplicates": len(duplicates),
         "violations": len(violations), "missing": len(missing), "stale": len(stale),
         "inbox": kinds, "unknown_records": len(parked), "crashes": len(killer.crashes), "lookup": lookup.split(" ")[0],
-        "truncated": sender.truncated, "wall_s": round(wall, 1),
+        "truncated": sender.truncated, "wall_s": round(wall, 1), "rate": rate,
     }
     print("  CRM requests by status: %s" % json.dumps(stats["status"], sort_keys=True))
     if duplicates:
