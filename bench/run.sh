@@ -211,8 +211,21 @@ if [ "$SIGN" = 1 ]; then
         signed: "{timestamp}.{body}"'
 fi
 
+# The maps: native field copies by default (the lean path of LIMITS.md);
+# BENCH_JQ=1 computes name and vip with jq as the quickstart does.
+if [ "${BENCH_JQ:-0}" = 1 ]; then
+    name_map="
+          name: {jq: '[.first_name, .last_name] | map(select(. != null)) | join(\" \")'}"
+    vip_map="
+          vip: {jq: '(.tags // []) | any(. == \"vip\")'}"
+else
+    name_map="
+          name: last_name"
+    vip_map=""
+fi
+
 # write_config FILE PORT STORE CRM_URL|-: the quickstart's shop (same maps,
-# jq included); with a CRM URL also the quickstart's CRM contacts.
+# jq only with BENCH_JQ=1); with a CRM URL also the quickstart's CRM contacts.
 write_config() {
     local file=$1 port=$2 store=$3 crm=$4 sync_cols="[shop.customers]" crm_yaml=""
     if [ "$crm" != - ]; then
@@ -260,12 +273,10 @@ systems:
         record: customer
         deleted_when: '.event == "customer.deleted"'
         map_in:
-          email: email
-          name: {jq: '[.first_name, .last_name] | map(select(. != null)) | join(" ")'}
+          email: email$name_map
           phone: phone
           status: {path: state, values: {open: active, closed: archived}, default: open}
-          balance: balance
-          vip: {jq: '(.tags // []) | index("vip") != null'}
+          balance: balance$vip_map
 $crm_yaml
 
 models:

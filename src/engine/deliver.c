@@ -555,6 +555,21 @@ verdict_name(enum verdict v)
     return names[v];
 }
 
+/* Whether another link of the collection already holds ext_id: 1, 0, -1. */
+static int
+ext_id_taken(struct engine *e, const char *collection, const char *ext_id, int64_t link_id,
+             struct error *err)
+{
+    struct link other = {0};
+    int found = store_link_by_ext(e->st, collection, ext_id, &other, err);
+
+    if (found == 1) {
+        found = other.id != link_id;
+        link_fini(&other);
+    }
+    return found;
+}
+
 /* The new base: what was written, overlaid with what the system answered. */
 static char *
 new_base(const struct engine_delivery *d, const cJSON *answer)
@@ -600,6 +615,21 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
                            "%s %s answered %ld, but without an id at `%s`: the copy exists and "
                            "is not linked",
                            d->method, d->path, d->status, cc->created_id_path);
+            rc = park_job(e, j, INBOX_UNKNOWN, reason, (int)d->status, d->resp_body, err);
+            goto out;
+        }
+    }
+    if (ext_id[0] != '\0') {
+        int taken = ext_id_taken(e, cc->name, ext_id, d->link_id, err);
+        char reason[400];
+
+        if (taken == -1)
+            goto out;
+        if (taken) {
+            (void)snprintf(reason, sizeof(reason),
+                           "%s %s answered %ld with id %s, which concord already links to another "
+                           "record: two records would share one copy",
+                           d->method, d->path, d->status, ext_id);
             rc = park_job(e, j, INBOX_UNKNOWN, reason, (int)d->status, d->resp_body, err);
             goto out;
         }
@@ -759,6 +789,15 @@ apply_lookup(struct engine *e, struct engine_delivery *d, struct job *j, enum ve
                      store_job_set(e->st, j->id, JOB_PENDING, j->attempts, now_ms, err) == -1
                  ? -1
                  : 0;
+    } else if (count == 1 && ext_id[0] != '\0' &&
+               (rc = ext_id_taken(e, cc->name, ext_id, d->link_id, err)) != 0) {
+        if (rc == 1) {
+            (void)snprintf(reason, sizeof(reason),
+                           "the look-up after a lost create found %s, which concord already "
+                           "links to another record",
+                           ext_id);
+            rc = park_job(e, j, INBOX_UNKNOWN, reason, (int)d->status, d->resp_body, err);
+        }
     } else if (count == 1 && ext_id[0] != '\0') {
         char *base = value_canonical_text(item);
 
@@ -813,6 +852,22 @@ system_feedback(struct engine *e, const struct engine_delivery *d, enum verdict 
     persist_breaker(e, sys);
 }
 
+/* Keep a system's last success and last error for concord status. A
+ * success is written at most once a second: under load it would otherwise
+ * cost a write per delivery for a time shown to the second. */
+static int
+note_system(struct engine *e, const struct engine_delivery *d, enum verdict v, const char *what,
+            int64_t now_ms, struct error *err)
+{
+    struct engine_sys *sys = &e->systems[e->colls[d->coll_index].sys_index];
+
+    if (v == VERDICT_OK && now_ms - sys->ok_noted_ms < 1000)
+        return 0;
+    if (v == VERDICT_OK)
+        sys->ok_noted_ms = now_ms;
+    return store_system_note(e->st, sys->cfg->name, now_ms, v == VERDICT_OK ? NULL : what, err);
+}
+
 int
 engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms, struct error *err)
 {
@@ -840,8 +895,7 @@ engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
         .response = excerpt,
         .elapsed_ms = d->elapsed_ms,
     };
-    if (store_attempt_add(e->st, &a, err) == -1 ||
-        store_system_note(e->st, j.system, now_ms, v == VERDICT_OK ? NULL : what, err) == -1) {
+    if (store_attempt_add(e->st, &a, err) == -1 || note_system(e, d, v, what, now_ms, err) == -1) {
         job_fini(&j);
         return -1;
     }

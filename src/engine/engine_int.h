@@ -46,6 +46,7 @@ struct engine_sys {
     struct ratelimit rl;         /* writer only: the system's one request budget */
     struct breaker br;           /* writer only */
     enum breaker_state br_saved; /* writer only: the state concord status shows */
+    int64_t ok_noted_ms;         /* writer only: when the last success was written */
     struct http_header *headers; /* auth headers, values borrowed from cfg's secrets */
     size_t header_count;
 };

@@ -29,8 +29,10 @@
 #include "engine/engine_int.h"
 #include "store/store.h"
 
-/* Changes processed per transaction; more wait for the next turn. */
-#define WRITER_PROCESS_BATCH 512
+/* Changes processed per transaction; more wait for the next turn. Small,
+ * so that waiting webhooks and finished deliveries are taken up often: a
+ * turn's length is what a webhook waits for its commit. */
+#define WRITER_PROCESS_BATCH 64
 /* The longest sleep: the CLI may have requeued work (concord retry). */
 #define WRITER_IDLE_MS 250
 

@@ -113,6 +113,9 @@ static const char *const migrations[] = {
     "ALTER TABLE system_state ADD COLUMN breaker TEXT;"
     "ALTER TABLE system_state ADD COLUMN breaker_reason TEXT;"
     "ALTER TABLE system_state ADD COLUMN breaker_at INTEGER;",
+
+    /* 3: the next due job without a scan (the writer asks every turn). */
+    "CREATE INDEX jobs_next ON jobs(next_at) WHERE state = 1;",
 };
 
 int

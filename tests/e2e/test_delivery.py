@@ -150,6 +150,59 @@ def test_429_with_retry_after_2_pauses_the_system_2_seconds():
     assert gap >= 1.95, "the system was asked again after %.3f s" % gap
 
 
+def test_x_ratelimit_headers_hold_requests_until_the_reset():
+    crm, c, shop = setup("        created_id: id\n")
+    crm.faults([{"status": 201, "body": {"id": "x-limited"},
+                 "headers": {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "2"}}])
+    shop.change("s1", tf.ADA)
+    wait_until(lambda: crm.requests(), 10, "the first request")
+    shop.change("s2", dict(tf.ADA, email="b@example.com"))
+    wait_until(lambda: len(crm.requests("POST")) == 2, 15, "the second create")
+    t = [r["time"] for r in crm.requests("POST")]
+    assert t[1] - t[0] >= 1.9, "asked again after %.3f s; the reset was 2 s away" % (t[1] - t[0])
+
+
+def test_an_answer_with_an_id_already_linked_is_parked_and_blocks_nothing():
+    crm, c, shop = setup("        created_id: id\n")
+    # The first create is answered with an id the CRM will give again.
+    crm.faults([{"status": 201, "body": {"id": "c1"}}])
+    shop.change("s1", tf.ADA)
+    wait_until(lambda: crm.requests(), 10, "the first create")
+    shop.change("s2", dict(tf.ADA, email="b@example.com"))
+    failed = wait_until(lambda: c.cli_json("failed"), 10, "the conflicting answer")
+    assert "already links" in failed[0]["reason"], failed
+    # The writer goes on: later changes flow.
+    shop.change("s3", dict(tf.ADA, email="c@example.com"))
+    wait_until(lambda: tf.one_contact(crm, contact_email="c@example.com"), 10, "a later change")
+
+
+def test_a_profiles_rate_limited_status_blocks_and_is_retried():
+    crm, c, shop = setup("        created_id: id\n", system_extra=(
+        "    rate_limited_status: [403]\n    rate_limited_block: 1500ms\n"))
+    crm.faults([{"status": 403, "body": {"errorText": "too many requests"}}])
+    shop.change("s1", tf.ADA)
+    wait_until(lambda: tf.one_contact(crm, contact_email="ada@example.com"), 15, "the create")
+    posts = crm.requests("POST")
+    assert [p["status"] for p in posts] == [403, 201], posts
+    assert posts[1]["time"] - posts[0]["time"] >= 1.45
+    assert c.cli_json("failed") == []
+
+
+def test_live_changes_go_before_retried_ones():
+    crm, c, shop = setup("        created_id: id\n",
+                         system_extra="    rate_limit: {rate: 10, per: 1s, burst: 1}\n")
+    n = 20
+    crm.faults([{"status": 422, "times": n}])
+    for i in range(n):
+        shop.change("old%d" % i, dict(tf.ADA, email="old%d@example.com" % i))
+    wait_until(lambda: len(c.cli_json("failed")) == n, 20, "the failures")
+    c.cli("retry", "--all")
+    shop.change("live", dict(tf.ADA, email="live@example.com"))
+    wait_until(lambda: len(tf.contacts(crm)) == n + 1, 30, "everything")
+    order = [p["body"]["contact_email"] for p in crm.requests("POST") if p["status"] == 201]
+    assert order.index("live@example.com") <= 2, order
+
+
 def test_the_breaker_opens_half_opens_and_closes():
     crm, c, shop = setup("        created_id: id\n", system_extra=(
         "    breaker: {failures: 3, cooldown: 1s, window: 10s, min_requests: 100}\n"))
