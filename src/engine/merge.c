@@ -485,6 +485,30 @@ process_one(struct engine *e, const struct change *ch, int64_t now, struct error
     return rc;
 }
 
+/*
+ * Process one change in a savepoint: a change that fails on something of
+ * its own is undone alone and parked in the inbox with the reason, so it
+ * can never block the journal behind it. Returns as process_one().
+ */
+static int
+process_isolated(struct engine *e, const struct change *ch, int64_t now, struct error *err)
+{
+    struct merge_ctx m = {.e = e, .ch = ch, .coll = -1, .now = now};
+    struct error item = {0};
+    char reason[600];
+    int rc;
+
+    if (store_savepoint(e->st, err) == -1)
+        return -1;
+    rc = process_one(e, ch, now, &item);
+    if (rc != -1)
+        return store_release(e->st, err) == -1 ? -1 : rc;
+    if (store_rollback_savepoint(e->st, err) == -1)
+        return -1;
+    (void)snprintf(reason, sizeof(reason), "concord could not process this change: %s", item.msg);
+    return park_change(&m, reason, err);
+}
+
 int
 engine_process_journal(struct engine *e, int limit, struct error *err)
 {
@@ -496,7 +520,7 @@ engine_process_journal(struct engine *e, int limit, struct error *err)
     if (n == -1)
         return -1;
     for (int i = 0; i < n; i++) {
-        int rc = process_one(e, &changes[i], now, err);
+        int rc = process_isolated(e, &changes[i], now, err);
 
         if (rc == -1) {
             error_wrap(err, "change %lld", (long long)changes[i].seq);

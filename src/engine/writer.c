@@ -19,6 +19,7 @@
  */
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -87,6 +88,50 @@ fail:
     answer_batch(e, batch, ENGINE_INGEST_UNAVAILABLE);
 }
 
+/*
+ * Apply one finished delivery in a savepoint. If it fails on something of
+ * its own (a constraint, an answer concord cannot store), only it is undone
+ * and its job is parked with the reason, so one bad answer never blocks the
+ * writer's turn for everyone. When even parking fails, the store itself is
+ * failing, and the turn fails as a whole.
+ */
+static int
+apply_isolated(struct engine *e, struct engine_delivery *d, int64_t now, struct error *err)
+{
+    struct error item = {0};
+    struct job j = {0};
+    char reason[600];
+    int found;
+
+    if (store_savepoint(e->st, err) == -1)
+        return -1;
+    if (engine_apply_result(e, d, now, &item) == 0)
+        return store_release(e->st, err);
+    if (store_rollback_savepoint(e->st, err) == -1)
+        return -1;
+    log_error(&(struct log_ctx){.job_id = d->job_id, .record_id = d->record_id},
+              "applying an answer failed; the job is parked: %s", item.msg);
+    found = store_job_get(e->st, d->job_id, &j, err);
+    if (found <= 0)
+        return found;
+    (void)snprintf(reason, sizeof(reason), "concord could not record the answer to %s %s: %s",
+                   d->method, d->path, item.msg);
+    struct inbox_entry entry = {
+        .kind = d->is_create ? INBOX_UNKNOWN : INBOX_FAILED,
+        .system = j.system,
+        .collection = j.collection,
+        .record_id = j.record_id,
+        .job_id = j.id,
+        .reason = reason,
+        .http_status = (int)d->status,
+        .attempts = j.attempts + 1,
+        .created_at_ms = now,
+    };
+    found = engine_park(e, &entry, err);
+    job_fini(&j);
+    return found;
+}
+
 /* Step 2. Returns 1 when more journaled changes wait, 0 when not, -1. */
 static int
 process_turn(struct engine *e, struct engine_delivery **results, struct engine_delivery **claimed,
@@ -98,7 +143,7 @@ process_turn(struct engine *e, struct engine_delivery **results, struct engine_d
     if (store_begin(e->st, err) == -1)
         return -1;
     for (struct engine_delivery *d = *results; d != NULL; d = d->next) {
-        if (engine_apply_result(e, d, now, err) == -1)
+        if (apply_isolated(e, d, now, err) == -1)
             goto fail;
     }
     processed = engine_process_journal(e, WRITER_PROCESS_BATCH, err);

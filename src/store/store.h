@@ -42,6 +42,15 @@ MUST_CHECK int store_commit(struct store *st, struct error *err);
 /* Undo the open transaction, if any; never fails. */
 void store_rollback(struct store *st);
 
+/*
+ * A savepoint inside the open transaction, so one item of a batch can fail
+ * without undoing the others: store_savepoint(), then store_release() to
+ * keep its work or store_rollback_savepoint() to undo only it.
+ */
+MUST_CHECK int store_savepoint(struct store *st, struct error *err);
+MUST_CHECK int store_release(struct store *st, struct error *err);
+MUST_CHECK int store_rollback_savepoint(struct store *st, struct error *err);
+
 /* ---- journal ---- */
 
 /*

@@ -21,6 +21,9 @@
 
 enum stmt_id {
     S_BEGIN,
+    S_SAVEPOINT,
+    S_RELEASE,
+    S_ROLLBACK_TO,
     S_COMMIT,
     S_ROLLBACK,
     S_JOURNAL_ADD,
@@ -76,6 +79,9 @@ enum stmt_id {
 
 static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_SAVEPOINT] = "SAVEPOINT item",
+    [S_RELEASE] = "RELEASE item",
+    [S_ROLLBACK_TO] = "ROLLBACK TO item",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
     [S_JOURNAL_ADD] = "INSERT INTO journal (system, delivery_id, received_at, body) "
@@ -415,6 +421,33 @@ store_commit(struct store *st, struct error *err)
     }
     st->in_tx = 0;
     return 0;
+}
+
+int
+store_savepoint(struct store *st, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_SAVEPOINT, err);
+
+    return s == NULL ? -1 : exec_stmt(st, s, err, "savepoint");
+}
+
+int
+store_release(struct store *st, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_RELEASE, err);
+
+    return s == NULL ? -1 : exec_stmt(st, s, err, "release a savepoint");
+}
+
+int
+store_rollback_savepoint(struct store *st, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_ROLLBACK_TO, err);
+
+    /* ROLLBACK TO keeps the savepoint open; release it too. */
+    if (s == NULL || exec_stmt(st, s, err, "roll back a savepoint") == -1)
+        return -1;
+    return store_release(st, err);
 }
 
 void
