@@ -272,7 +272,8 @@ add_idempotency(struct engine *e, const struct engine_coll *c, struct engine_del
     d->headers = xcalloc(sys->header_count + 1, sizeof(*d->headers));
     memcpy(d->headers, sys->headers, sys->header_count * sizeof(*d->headers));
     d->header_count = sys->header_count;
-    if (d->is_lookup || desired == NULL)
+    if (d->is_lookup || desired == NULL ||
+        (c->cfg->idempotency_header == NULL && c->cfg->idempotency_field == NULL))
         return;
     d->idem_key = xasprintf("concord-%lld-%lld", (long long)d->link_id, (long long)d->version);
     if (c->cfg->idempotency_header != NULL) {
@@ -1001,7 +1002,10 @@ submit_all(struct engine *e, struct engine_delivery *list)
             .body_len = d->body ? strlen(d->body) : 0,
             .timeout_ms = sys->cfg->timeout_ms,
             .max_body = DELIVER_MAX_BODY,
-            .fresh_connection = d->is_create, /* Guarantee: no duplicate create */
+            /* Guarantee: no duplicate create. A create without an
+             * idempotency key goes over a fresh connection, where libcurl
+             * never resends by itself; with a key a resend is harmless. */
+            .fresh_connection = d->is_create && d->idem_key == NULL,
             .done = delivery_done,
             .user = d,
         };
