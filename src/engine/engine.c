@@ -9,6 +9,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/clock.h"
 #include "core/error.h"
@@ -74,6 +75,7 @@ engine_new(const struct config *cfg, struct engine **out, struct error *err)
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->writer_cv, NULL);
     pthread_cond_init(&e->ingest_cv, NULL);
+    pthread_cond_init(&e->ckpt_cv, NULL);
     setup_systems(e);
     e->coll_count = cfg->collection_count;
     e->colls = xcalloc(e->coll_count, sizeof(*e->colls));
@@ -81,7 +83,9 @@ engine_new(const struct config *cfg, struct engine **out, struct error *err)
         if (compile_coll(e, &e->colls[i], &cfg->collections[i], err) == -1)
             goto fail;
     }
-    if (store_open(&e->st, cfg->store_url, err) == -1)
+    if (store_open(&e->st, cfg->store_url, err) == -1 ||
+        store_open(&e->ckpt_st, cfg->store_url, err) == -1 ||
+        store_no_autocheckpoint(e->st, err) == -1)
         goto fail;
     if (http_client_new(&e->http, err) == -1)
         goto fail;
@@ -96,17 +100,66 @@ fail:
     return -1;
 }
 
+/*
+ * The checkpointer: copies the WAL into the database twice a second with a
+ * passive checkpoint, on its own handle, so no commit of the writer ever
+ * waits for one. (A checkpoint never loses anything: what it copies is
+ * already durable in the WAL.)
+ */
+static void *
+checkpointer_main(void *arg)
+{
+    struct engine *e = arg;
+
+    pthread_mutex_lock(&e->mu);
+    while (!e->stop_checkpointer) {
+        struct timespec ts;
+        struct error err = {0};
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 500 * 1000 * 1000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        (void)pthread_cond_timedwait(&e->ckpt_cv, &e->mu, &ts);
+        if (e->stop_checkpointer)
+            break;
+        pthread_mutex_unlock(&e->mu);
+        if (store_checkpoint(e->ckpt_st, &err) == -1)
+            log_warn(NULL, "%s", err.msg);
+        pthread_mutex_lock(&e->mu);
+    }
+    pthread_mutex_unlock(&e->mu);
+    return NULL;
+}
+
+static void
+stop_checkpointer(struct engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    e->stop_checkpointer = 1;
+    pthread_cond_signal(&e->ckpt_cv);
+    pthread_mutex_unlock(&e->mu);
+    pthread_join(e->checkpointer, NULL);
+}
+
 int
 engine_start(struct engine *e, struct error *err)
 {
-    if (pthread_create(&e->writer, NULL, engine_writer_main, e) != 0)
+    if (pthread_create(&e->checkpointer, NULL, checkpointer_main, e) != 0)
+        return error_set(err, ERROR_INTERNAL, "start the checkpoint thread");
+    if (pthread_create(&e->writer, NULL, engine_writer_main, e) != 0) {
+        stop_checkpointer(e);
         return error_set(err, ERROR_INTERNAL, "start the writer thread");
+    }
     if (pthread_create(&e->deliverer, NULL, engine_deliverer_main, e) != 0) {
         pthread_mutex_lock(&e->mu);
         e->stop_writer = 1;
         pthread_cond_signal(&e->writer_cv);
         pthread_mutex_unlock(&e->mu);
         pthread_join(e->writer, NULL);
+        stop_checkpointer(e);
         return error_set(err, ERROR_INTERNAL, "start the delivery thread");
     }
     e->started = 1;
@@ -175,6 +228,7 @@ engine_stop(struct engine *e, int64_t deadline_ms)
     pthread_cond_signal(&e->writer_cv);
     pthread_mutex_unlock(&e->mu);
     pthread_join(e->writer, NULL);
+    stop_checkpointer(e);
     e->started = 0;
 }
 
@@ -213,10 +267,12 @@ engine_free(struct engine *e)
         engine_delivery_free(e->sent[i]);
     free(e->sent);
     store_close(e->st);
+    store_close(e->ckpt_st);
     free(e->links_in_flight);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->writer_cv);
     pthread_cond_destroy(&e->ingest_cv);
+    pthread_cond_destroy(&e->ckpt_cv);
     free(e);
 }
 

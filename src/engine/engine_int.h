@@ -103,19 +103,22 @@ struct engine {
     struct engine_sys *systems;
     size_t sys_count;
 
-    pthread_t writer, deliverer;
+    pthread_t writer, deliverer, checkpointer;
+    struct store *ckpt_st; /* the checkpointer's own handle */
     int started;
     atomic_int ready;
 
     pthread_mutex_t mu;
     pthread_cond_t writer_cv;                        /* work for the writer */
     pthread_cond_t ingest_cv;                        /* an ingest batch is answered */
+    pthread_cond_t ckpt_cv;                          /* wakes the checkpointer to stop */
     struct engine_ingest *ingest_head, *ingest_tail; /* mu */
     struct engine_delivery *results;                 /* mu: finished deliveries */
     struct engine_delivery *handoff;                 /* mu: claimed, not yet submitted */
     int draining;                                    /* mu: claim nothing more */
     int stop_writer;                                 /* mu */
     int stop_deliverer;                              /* mu */
+    int stop_checkpointer;                           /* mu */
     int deliveries_out;                              /* mu: claimed and not yet applied */
 
     struct http_client *http;      /* the delivery thread's */

@@ -34,6 +34,8 @@
  * so that waiting webhooks and finished deliveries are taken up often: a
  * turn's length is what a webhook waits for its commit. */
 #define WRITER_PROCESS_BATCH 64
+/* The longest a burst of webhooks may put processing off. */
+#define WRITER_MAX_DEFER_MS 50
 /* The longest sleep: the CLI may have requeued work (concord retry). */
 #define WRITER_IDLE_MS 250
 
@@ -242,7 +244,7 @@ engine_writer_main(void *arg)
 {
     struct engine *e = arg;
     struct engine_delivery *pending_results = NULL;
-    int64_t wait_ms = 0;
+    int64_t wait_ms = 0, processed_at = clock_mono_ms();
     int more = 0;
 
     for (;;) {
@@ -269,6 +271,17 @@ engine_writer_main(void *arg)
 
         if (batch != NULL)
             journal_batch(e, batch);
+        /* Webhooks first: while they keep coming, journal them and put
+         * processing off, so a burst is acknowledged at the speed of group
+         * commits. Processing waits at most WRITER_MAX_DEFER_MS, and a
+         * finished delivery or a quiet moment starts it at once, so
+         * deliveries keep flowing. */
+        if (batch != NULL && !stop && clock_mono_ms() - processed_at < WRITER_MAX_DEFER_MS) {
+            more = 0;
+            wait_ms = WRITER_MAX_DEFER_MS - (clock_mono_ms() - processed_at);
+            continue;
+        }
+        processed_at = clock_mono_ms();
         more = process_turn(e, &pending_results, &claimed, draining, &err);
         if (more == -1) {
             atomic_store(&e->ready, 0);

@@ -33,6 +33,20 @@ struct store;
  */
 MUST_CHECK int store_open(struct store **out, const char *url, struct error *err);
 
+/*
+ * Leave the WAL's checkpoints to store_checkpoint() on another handle, so
+ * the writer's commits never stop for one (SQLite otherwise checkpoints in
+ * the committing thread when the WAL passes 1000 pages).
+ */
+MUST_CHECK int store_no_autocheckpoint(struct store *st, struct error *err);
+
+/*
+ * Copy what the WAL holds into the database without blocking writers
+ * (a passive checkpoint). Call it on its own handle, from its own thread,
+ * every so often. Returns 0 or -1.
+ */
+MUST_CHECK int store_checkpoint(struct store *st, struct error *err);
+
 /* Close the handle. Accepts NULL. */
 void store_close(struct store *st);
 

@@ -387,6 +387,22 @@ store_open(struct store **out, const char *url, struct error *err)
     return 0;
 }
 
+int
+store_no_autocheckpoint(struct store *st, struct error *err)
+{
+    return exec_sql(st, "PRAGMA wal_autocheckpoint = 0", err);
+}
+
+int
+store_checkpoint(struct store *st, struct error *err)
+{
+    int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+        return db_error(st, err, "checkpoint");
+    return 0;
+}
+
 void
 store_close(struct store *st)
 {
