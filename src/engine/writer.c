@@ -134,13 +134,17 @@ apply_isolated(struct engine *e, struct engine_delivery *d, int64_t now, struct 
     return found;
 }
 
+/* What a turn's second transaction does besides applying answers. */
+#define TURN_JOURNAL  1 /* process journaled changes */
+#define TURN_DRAINING 2 /* stopping: claim nothing */
+
 /* Step 2. Returns 1 when more journaled changes wait, 0 when not, -1. */
 static int
 process_turn(struct engine *e, struct engine_delivery **results, struct engine_delivery **claimed,
-             int draining, struct error *err)
+             int flags, struct error *err)
 {
     int64_t now = clock_now_ms();
-    int processed;
+    int processed = 0;
 
     if (store_begin(e->st, err) == -1)
         return -1;
@@ -148,10 +152,11 @@ process_turn(struct engine *e, struct engine_delivery **results, struct engine_d
         if (apply_isolated(e, d, now, err) == -1)
             goto fail;
     }
-    processed = engine_process_journal(e, WRITER_PROCESS_BATCH, err);
+    if (flags & TURN_JOURNAL)
+        processed = engine_process_journal(e, WRITER_PROCESS_BATCH, err);
     if (processed == -1)
         goto fail;
-    if (!draining && engine_claim(e, now, claimed, err) == -1)
+    if (!(flags & TURN_DRAINING) && engine_claim(e, now, claimed, err) == -1)
         goto fail;
     if (store_commit(e->st, err) == -1)
         goto fail;
@@ -251,7 +256,7 @@ engine_writer_main(void *arg)
         struct engine_ingest *batch;
         struct engine_delivery *claimed = NULL, *tail;
         struct error err = {0};
-        int draining, stop;
+        int draining, stop, defer;
 
         pthread_mutex_lock(&e->mu);
         if (!more && pending_results == NULL)
@@ -276,13 +281,18 @@ engine_writer_main(void *arg)
          * commits. Processing waits at most WRITER_MAX_DEFER_MS, and a
          * finished delivery or a quiet moment starts it at once, so
          * deliveries keep flowing. */
-        if (batch != NULL && !stop && clock_mono_ms() - processed_at < WRITER_MAX_DEFER_MS) {
+        defer = batch != NULL && !stop && clock_mono_ms() - processed_at < WRITER_MAX_DEFER_MS;
+        if (defer && pending_results == NULL) {
             more = 0;
             wait_ms = WRITER_MAX_DEFER_MS - (clock_mono_ms() - processed_at);
             continue;
         }
-        processed_at = clock_mono_ms();
-        more = process_turn(e, &pending_results, &claimed, draining, &err);
+        if (!defer)
+            processed_at = clock_mono_ms();
+        /* Answers are applied and jobs claimed even while processing is
+         * put off, so deliveries keep their pace during a burst. */
+        more = process_turn(e, &pending_results, &claimed,
+                            (defer ? 0 : TURN_JOURNAL) | (draining ? TURN_DRAINING : 0), &err);
         if (more == -1) {
             atomic_store(&e->ready, 0);
             log_error(NULL, "process %s", err.msg);
@@ -309,7 +319,8 @@ engine_writer_main(void *arg)
         }
         if (stop && !more)
             break;
-        wait_ms = next_wake_ms(e, more);
+        wait_ms =
+            defer ? WRITER_MAX_DEFER_MS - (clock_mono_ms() - processed_at) : next_wake_ms(e, more);
     }
     /* Results that never committed: their jobs stay running in the store
      * and engine_recover() settles them at the next start. */
