@@ -134,6 +134,17 @@ checkpointer_main(void *arg)
     return NULL;
 }
 
+/* The writer's last turn applies what the deliverer handed back. */
+static void
+stop_writer(struct engine *e)
+{
+    pthread_mutex_lock(&e->mu);
+    e->stop_writer = 1;
+    pthread_cond_signal(&e->writer_cv);
+    pthread_mutex_unlock(&e->mu);
+    pthread_join(e->writer, NULL);
+}
+
 static void
 stop_checkpointer(struct engine *e)
 {
@@ -154,11 +165,7 @@ engine_start(struct engine *e, struct error *err)
         return error_set(err, ERROR_INTERNAL, "start the writer thread");
     }
     if (pthread_create(&e->deliverer, NULL, engine_deliverer_main, e) != 0) {
-        pthread_mutex_lock(&e->mu);
-        e->stop_writer = 1;
-        pthread_cond_signal(&e->writer_cv);
-        pthread_mutex_unlock(&e->mu);
-        pthread_join(e->writer, NULL);
+        stop_writer(e);
         stop_checkpointer(e);
         return error_set(err, ERROR_INTERNAL, "start the delivery thread");
     }
@@ -223,11 +230,7 @@ engine_stop(struct engine *e, int64_t deadline_ms)
     http_client_wakeup(e->http);
     pthread_join(e->deliverer, NULL);
 
-    pthread_mutex_lock(&e->mu);
-    e->stop_writer = 1;
-    pthread_cond_signal(&e->writer_cv);
-    pthread_mutex_unlock(&e->mu);
-    pthread_join(e->writer, NULL);
+    stop_writer(e);
     stop_checkpointer(e);
     e->started = 0;
 }

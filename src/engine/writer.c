@@ -167,25 +167,13 @@ fail:
     return -1;
 }
 
-/* Undo the in-memory marks of claims whose transaction did not commit. */
-static void
-unclaim(struct engine *e, struct engine_delivery *list)
-{
-    while (list != NULL) {
-        struct engine_delivery *d = list;
-
-        list = d->next;
-        engine_link_flight_remove(e, d->link_id);
-        e->systems[e->colls[d->coll_index].sys_index].in_flight--;
-        if (d->is_create)
-            e->colls[d->coll_index].creates_in_flight--;
-        engine_delivery_free(d);
-    }
-}
-
-/* Drop the in-flight marks of results whose transaction committed. */
-static void
-release_results(struct engine *e, struct engine_delivery *list)
+/*
+ * Free a list of deliveries and drop their in-flight marks: claims whose
+ * transaction did not commit, or answers whose transaction did. Returns
+ * how many there were.
+ */
+static int
+drop_deliveries(struct engine *e, struct engine_delivery *list)
 {
     int n = 0;
 
@@ -200,6 +188,22 @@ release_results(struct engine *e, struct engine_delivery *list)
         engine_delivery_free(d);
         n++;
     }
+    return n;
+}
+
+/* Undo the in-memory marks of claims whose transaction did not commit. */
+static void
+unclaim(struct engine *e, struct engine_delivery *list)
+{
+    (void)drop_deliveries(e, list);
+}
+
+/* Drop the in-flight marks of results whose transaction committed. */
+static void
+release_results(struct engine *e, struct engine_delivery *list)
+{
+    int n = drop_deliveries(e, list);
+
     pthread_mutex_lock(&e->mu);
     e->deliveries_out -= n;
     pthread_mutex_unlock(&e->mu);

@@ -255,6 +255,27 @@ exec_stmt(struct store *st, sqlite3_stmt *s, struct error *err, const char *what
     return 0;
 }
 
+/* Fills *out from the current row of a statement. */
+typedef void row_fill_fn(sqlite3_stmt *s, void *out);
+
+/*
+ * Step a statement that returns at most one row: 1 with *out filled by
+ * fill, 0 when there is no row, -1 (err names what was read).
+ */
+static int
+one_row(struct store *st, sqlite3_stmt *s, row_fill_fn *fill, void *out, const char *what,
+        struct error *err)
+{
+    int rc = sqlite3_step(s);
+
+    if (rc == SQLITE_ROW)
+        fill(s, out);
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_error(st, err, what);
+    return rc == SQLITE_ROW;
+}
+
 static int
 exec_sql(struct store *st, const char *sql, struct error *err)
 {
@@ -553,28 +574,28 @@ store_journal_set_state(struct store *st, int64_t seq, enum change_state state, 
 
 /* ---- records ---- */
 
+static void
+record_from_row(sqlite3_stmt *s, void *out)
+{
+    struct record *r = out;
+
+    r->id = sqlite3_column_int64(s, 0);
+    r->model = col_text(s, 1);
+    r->version = sqlite3_column_int64(s, 2);
+    r->state = col_text(s, 3);
+    r->is_deleted = sqlite3_column_int(s, 4);
+    r->updated_at_ms = sqlite3_column_int64(s, 5);
+}
+
 int
 store_record_get(struct store *st, int64_t id, struct record *out, struct error *err)
 {
     sqlite3_stmt *s = stmt(st, S_RECORD_GET, err);
-    int rc;
 
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        out->id = sqlite3_column_int64(s, 0);
-        out->model = col_text(s, 1);
-        out->version = sqlite3_column_int64(s, 2);
-        out->state = col_text(s, 3);
-        out->is_deleted = sqlite3_column_int(s, 4);
-        out->updated_at_ms = sqlite3_column_int64(s, 5);
-    }
-    sqlite3_reset(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_error(st, err, "read a record");
-    return rc == SQLITE_ROW;
+    return one_row(st, s, record_from_row, out, "read a record", err);
 }
 
 static int
@@ -638,8 +659,10 @@ store_record_update(struct store *st, const struct version *v, int is_deleted, s
 }
 
 static void
-version_from_row(sqlite3_stmt *s, struct version *v)
+version_from_row(sqlite3_stmt *s, void *out)
 {
+    struct version *v = out;
+
     v->record_id = sqlite3_column_int64(s, 0);
     v->version = sqlite3_column_int64(s, 1);
     v->state = col_text(s, 2);
@@ -654,19 +677,12 @@ store_version_get(struct store *st, int64_t record_id, int64_t version, struct v
                   struct error *err)
 {
     sqlite3_stmt *s = stmt(st, S_VERSION_GET, err);
-    int rc;
 
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, record_id);
     sqlite3_bind_int64(s, 2, version);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        version_from_row(s, out);
-    sqlite3_reset(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_error(st, err, "read a version");
-    return rc == SQLITE_ROW;
+    return one_row(st, s, version_from_row, out, "read a version", err);
 }
 
 int
@@ -706,22 +722,22 @@ store_versions_free(struct version *versions, int count)
 
 /* ---- links ---- */
 
+static void
+link_fill(sqlite3_stmt *s, void *out)
+{
+    struct link *l = out;
+
+    l->id = sqlite3_column_int64(s, 0);
+    l->collection = col_text(s, 1);
+    l->record_id = sqlite3_column_int64(s, 2);
+    l->ext_id = col_text(s, 3);
+    l->base = col_text(s, 4);
+}
+
 static int
 link_row(struct store *st, sqlite3_stmt *s, struct link *out, struct error *err)
 {
-    int rc = sqlite3_step(s);
-
-    if (rc == SQLITE_ROW) {
-        out->id = sqlite3_column_int64(s, 0);
-        out->collection = col_text(s, 1);
-        out->record_id = sqlite3_column_int64(s, 2);
-        out->ext_id = col_text(s, 3);
-        out->base = col_text(s, 4);
-    }
-    sqlite3_reset(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_error(st, err, "read a link");
-    return rc == SQLITE_ROW;
+    return one_row(st, s, link_fill, out, "read a link", err);
 }
 
 int
@@ -900,22 +916,21 @@ store_jobs_free(struct job *jobs, int count)
     free(jobs);
 }
 
+static void
+job_fill(sqlite3_stmt *s, void *out)
+{
+    job_from_row(s, out);
+}
+
 int
 store_job_get(struct store *st, int64_t id, struct job *out, struct error *err)
 {
     sqlite3_stmt *s = stmt(st, S_JOB_GET, err);
-    int rc;
 
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        job_from_row(s, out);
-    sqlite3_reset(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_error(st, err, "read a job");
-    return rc == SQLITE_ROW;
+    return one_row(st, s, job_fill, out, "read a job", err);
 }
 
 int
@@ -1129,22 +1144,21 @@ store_inbox_free(struct inbox_entry *entries, int count)
     free(entries);
 }
 
+static void
+inbox_fill(sqlite3_stmt *s, void *out)
+{
+    inbox_from_row(s, out);
+}
+
 int
 store_inbox_get(struct store *st, int64_t id, struct inbox_entry *out, struct error *err)
 {
     sqlite3_stmt *s = stmt(st, S_INBOX_GET, err);
-    int rc;
 
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        inbox_from_row(s, out);
-    sqlite3_reset(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_error(st, err, "read an inbox entry");
-    return rc == SQLITE_ROW;
+    return one_row(st, s, inbox_fill, out, "read an inbox entry", err);
 }
 
 static int
@@ -1481,19 +1495,12 @@ store_job_sibling(struct store *st, int64_t link_id, int64_t job_id, struct job 
                   struct error *err)
 {
     sqlite3_stmt *s = stmt(st, S_JOB_SIBLING, err);
-    int rc;
 
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, link_id);
     sqlite3_bind_int64(s, 2, job_id);
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW)
-        job_from_row(s, out);
-    sqlite3_reset(s);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_error(st, err, "read a link's jobs");
-    return rc == SQLITE_ROW;
+    return one_row(st, s, job_fill, out, "read a link's jobs", err);
 }
 
 int
