@@ -1025,6 +1025,7 @@ engine_deliverer_main(void *arg)
 {
     struct engine *e = arg;
 
+    (void)pthread_setname_np(pthread_self(), "concord-deliver"); /* for top -H and perf */
     for (;;) {
         struct engine_delivery *list;
         int stop;

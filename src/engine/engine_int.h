@@ -59,6 +59,7 @@ struct engine_ingest {
     const char *body;
     size_t body_len;
     int64_t received_at_ms;
+    pthread_cond_t done;              /* signalled, under mu, when result is set */
     enum engine_ingest_result staged; /* writer only: the answer, until its commit returned */
     enum engine_ingest_result result; /* mu: 0 until the writer answers, after the commit */
 };
@@ -110,7 +111,6 @@ struct engine {
 
     pthread_mutex_t mu;
     pthread_cond_t writer_cv;                        /* work for the writer */
-    pthread_cond_t ingest_cv;                        /* an ingest batch is answered */
     pthread_cond_t ckpt_cv;                          /* wakes the checkpointer to stop */
     struct engine_ingest *ingest_head, *ingest_tail; /* mu */
     struct engine_delivery *results;                 /* mu: finished deliveries */

@@ -49,9 +49,9 @@ answer_batch(struct engine *e, struct engine_ingest *batch, enum engine_ingest_r
         struct engine_ingest *next = r->next;
 
         r->result = r->staged != 0 ? r->staged : failed_as;
+        pthread_cond_signal(&r->done); /* r's owner destroys it after waking */
         r = next;
     }
-    pthread_cond_broadcast(&e->ingest_cv);
     pthread_mutex_unlock(&e->mu);
 }
 
@@ -256,6 +256,7 @@ engine_writer_main(void *arg)
     int64_t wait_ms = 0, processed_at = clock_mono_ms();
     int more = 0;
 
+    (void)pthread_setname_np(pthread_self(), "concord-writer"); /* for top -H and perf */
     for (;;) {
         struct engine_ingest *batch;
         struct engine_delivery *claimed = NULL, *tail;
