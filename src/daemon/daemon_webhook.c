@@ -11,6 +11,7 @@
 
 #include "daemon/daemon.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -58,47 +59,72 @@ signature_ok(const struct config_system *sys, const struct http_server_request *
     return http_sig_verify(sig, &in, err) == 0;
 }
 
-static char *
-on_webhook(void *user, const struct http_server_request *req, int *status,
-           const char **content_type)
+/* One webhook waiting for its commit. */
+struct webhook_call {
+    struct http_server_reply *reply;
+    char *delivery_id; /* copied: the header lives in the connection's memory */
+    char request_id[24];
+    const char *system;
+};
+
+static void
+on_ingested(void *arg, enum engine_ingest_result result)
+{
+    struct webhook_call *call = arg;
+
+    switch (result) {
+    case ENGINE_INGEST_ACCEPTED:
+        http_server_reply_finish(call->reply, 202, xstrdup("{\"status\":\"accepted\"}"));
+        break;
+    case ENGINE_INGEST_DUPLICATE:
+        log_debug(&(struct log_ctx){.system = call->system, .request_id = call->request_id},
+                  "repeated delivery %s acknowledged", call->delivery_id);
+        http_server_reply_finish(call->reply, 200, xstrdup("{\"status\":\"duplicate\"}"));
+        break;
+    case ENGINE_INGEST_STOPPING:
+        http_server_reply_finish(call->reply, 503,
+                                 error_body("concord is shutting down; send it again"));
+        break;
+    case ENGINE_INGEST_UNAVAILABLE:
+        http_server_reply_finish(
+            call->reply, 503,
+            error_body("the store is unavailable; nothing was recorded, send it again"));
+        break;
+    }
+    free(call->delivery_id);
+    free(call);
+}
+
+static void
+on_webhook(void *user, const struct http_server_request *req, struct http_server_reply *reply)
 {
     const struct webhook *w = user;
     const struct config_system *sys = w->sys;
     struct log_ctx ctx = {.system = sys->name, .request_id = req->request_id};
     struct error err = {0};
-    const char *delivery_id = NULL;
+    struct webhook_call *call;
     cJSON *parsed;
 
-    (void)content_type;
     if (sys->webhook.has_signature && !signature_ok(sys, req, &err)) {
         log_warn(&ctx, "webhook refused: %s", err.msg);
-        *status = 401;
-        return error_body(err.msg);
+        http_server_reply_finish(reply, 401, error_body(err.msg));
+        return;
     }
     parsed = cJSON_ParseWithLength(req->body, req->body_len);
     if (parsed == NULL) {
-        *status = 400;
-        return error_body("the body is not valid JSON");
+        http_server_reply_finish(reply, 400, error_body("the body is not valid JSON"));
+        return;
     }
     cJSON_Delete(parsed);
+    call = xcalloc(1, sizeof(*call));
+    call->reply = reply;
+    call->system = sys->name;
+    (void)snprintf(call->request_id, sizeof(call->request_id), "%s", req->request_id);
     if (sys->webhook.delivery_id_header != NULL)
-        delivery_id = http_server_header(req, sys->webhook.delivery_id_header);
-    switch (engine_ingest(w->engine, sys->name, delivery_id, req->body, req->body_len)) {
-    case ENGINE_INGEST_ACCEPTED:
-        *status = 202;
-        return xstrdup("{\"status\":\"accepted\"}");
-    case ENGINE_INGEST_DUPLICATE:
-        log_debug(&ctx, "repeated delivery %s acknowledged", delivery_id);
-        *status = 200;
-        return xstrdup("{\"status\":\"duplicate\"}");
-    case ENGINE_INGEST_STOPPING:
-        *status = 503;
-        return error_body("concord is shutting down; send it again");
-    case ENGINE_INGEST_UNAVAILABLE:
-        break;
-    }
-    *status = 503;
-    return error_body("the store is unavailable; nothing was recorded, send it again");
+        call->delivery_id = xstrdup(http_server_header(req, sys->webhook.delivery_id_header));
+    /* The body stays in the suspended connection until the reply. */
+    engine_ingest_start(w->engine, sys->name, call->delivery_id, req->body, req->body_len,
+                        on_ingested, call);
 }
 
 int
@@ -115,8 +141,8 @@ daemon_webhook_routes(struct http_server *srv, const struct config *cfg, struct 
             continue;
         webhooks[i].sys = sys;
         webhooks[i].engine = engine;
-        if (http_server_route(srv, "POST", sys->webhook.path, sys->webhook.max_body_bytes,
-                              on_webhook, &webhooks[i], err) == -1)
+        if (http_server_route_async(srv, "POST", sys->webhook.path, sys->webhook.max_body_bytes,
+                                    on_webhook, &webhooks[i], err) == -1)
             return error_wrap(err, "system %s", sys->name);
     }
     return 0;

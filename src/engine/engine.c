@@ -282,6 +282,35 @@ engine_free(struct engine *e)
     free(e);
 }
 
+void
+engine_ingest_start(struct engine *e, const char *system, const char *delivery_id, const char *body,
+                    size_t body_len, engine_ingest_done_fn *done, void *arg)
+{
+    struct engine_ingest *req = xcalloc(1, sizeof(*req));
+
+    req->system = system;
+    req->delivery_id = delivery_id;
+    req->body = body;
+    req->body_len = body_len;
+    req->received_at_ms = clock_now_ms();
+    req->done_fn = done;
+    req->done_arg = arg;
+    pthread_mutex_lock(&e->mu);
+    if (e->stop_writer || !e->started) {
+        pthread_mutex_unlock(&e->mu);
+        free(req);
+        done(arg, ENGINE_INGEST_STOPPING);
+        return;
+    }
+    if (e->ingest_tail != NULL)
+        e->ingest_tail->next = req;
+    else
+        e->ingest_head = req;
+    e->ingest_tail = req;
+    pthread_cond_signal(&e->writer_cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
 int
 engine_is_ready(const struct engine *e)
 {

@@ -66,6 +66,18 @@ void engine_stop(struct engine *e, int64_t deadline_ms);
 /* Release the engine (stopping it first if needed). Accepts NULL. */
 void engine_free(struct engine *e);
 
+/* Called once with what became of a change handed in by engine_ingest_start(). */
+typedef void engine_ingest_done_fn(void *arg, enum engine_ingest_result result);
+
+/*
+ * Hand in a change without waiting. done(arg, result) is called exactly
+ * once: from the writer thread after the commit that holds the change (or
+ * its failure), or at once with ENGINE_INGEST_STOPPING. system, delivery_id
+ * and body are borrowed until then. Any thread.
+ */
+void engine_ingest_start(struct engine *e, const char *system, const char *delivery_id,
+                         const char *body, size_t body_len, engine_ingest_done_fn *done, void *arg);
+
 /* Whether the store answered its last use: 1 when healthy. Any thread. */
 int engine_is_ready(const struct engine *e);
 

@@ -59,7 +59,10 @@ struct engine_ingest {
     const char *body;
     size_t body_len;
     int64_t received_at_ms;
-    pthread_cond_t done;              /* signalled, under mu, when result is set */
+    pthread_cond_t done;            /* signalled, under mu, when result is set */
+    engine_ingest_done_fn *done_fn; /* asynchronous callers: called instead; the writer
+                                       frees the request after */
+    void *done_arg;
     enum engine_ingest_result staged; /* writer only: the answer, until its commit returned */
     enum engine_ingest_result result; /* mu: 0 until the writer answers, after the commit */
 };

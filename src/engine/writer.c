@@ -48,8 +48,15 @@ answer_batch(struct engine *e, struct engine_ingest *batch, enum engine_ingest_r
          * may return, so r is not touched after that. */
         struct engine_ingest *next = r->next;
 
-        r->result = r->staged != 0 ? r->staged : failed_as;
-        pthread_cond_signal(&r->done); /* r's owner destroys it after waking */
+        enum engine_ingest_result result = r->staged != 0 ? r->staged : failed_as;
+
+        if (r->done_fn != NULL) {
+            r->done_fn(r->done_arg, result); /* Guarantee: after the commit */
+            free(r);
+        } else {
+            r->result = result;
+            pthread_cond_signal(&r->done); /* r's owner destroys it after waking */
+        }
         r = next;
     }
     pthread_mutex_unlock(&e->mu);

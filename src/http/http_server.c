@@ -17,6 +17,8 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -31,8 +33,17 @@ struct route {
     char *method;
     char *path;
     size_t max_body;
-    http_server_handler_fn *fn;
+    http_server_handler_fn *fn;  /* or */
+    http_server_async_fn *async; /* one of the two */
     void *user;
+};
+
+struct http_server_reply {
+    struct MHD_Connection *conn;
+    struct http_server *srv;
+    int status;
+    char *body;
+    atomic_int is_done;
 };
 
 struct http_server {
@@ -43,6 +54,7 @@ struct http_server {
     struct route routes[HTTP_SERVER_MAX_ROUTES];
     size_t route_count;
     atomic_llong next_request;
+    atomic_int suspended; /* asynchronous replies not finished yet */
 };
 
 /* Per request state, kept in MHD's con_cls. */
@@ -50,6 +62,8 @@ struct request_state {
     const struct route *route;
     struct buf body;
     int too_big;
+    int is_started; /* an asynchronous handler has it */
+    struct http_server_reply reply;
     char request_id[24];
 };
 
@@ -117,9 +131,9 @@ http_server_open(struct http_server **out, const char *addr, struct error *err)
     return 0;
 }
 
-int
-http_server_route(struct http_server *srv, const char *method, const char *path, size_t max_body,
-                  http_server_handler_fn *fn, void *user, struct error *err)
+static int
+add_route(struct http_server *srv, const char *method, const char *path, size_t max_body,
+          struct route **out, struct error *err)
 {
     struct route *r;
 
@@ -133,9 +147,46 @@ http_server_route(struct http_server *srv, const char *method, const char *path,
     r->method = xstrdup(method);
     r->path = xstrdup(path);
     r->max_body = max_body;
+    *out = r;
+    return 0;
+}
+
+int
+http_server_route(struct http_server *srv, const char *method, const char *path, size_t max_body,
+                  http_server_handler_fn *fn, void *user, struct error *err)
+{
+    struct route *r;
+
+    if (add_route(srv, method, path, max_body, &r, err) == -1)
+        return -1;
     r->fn = fn;
     r->user = user;
     return 0;
+}
+
+int
+http_server_route_async(struct http_server *srv, const char *method, const char *path,
+                        size_t max_body, http_server_async_fn *fn, void *user, struct error *err)
+{
+    struct route *r;
+
+    if (add_route(srv, method, path, max_body, &r, err) == -1)
+        return -1;
+    r->async = fn;
+    r->user = user;
+    return 0;
+}
+
+void
+http_server_reply_finish(struct http_server_reply *reply, int status, char *body)
+{
+    struct http_server *srv = reply->srv;
+
+    reply->status = status;
+    reply->body = body;
+    atomic_store(&reply->is_done, 1);
+    MHD_resume_connection(reply->conn);
+    atomic_fetch_sub(&srv->suspended, 1);
 }
 
 static enum MHD_Result
@@ -239,6 +290,14 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     }
     if (rs->too_big)
         return reply(conn, 413, json_error("the body is larger than this endpoint accepts"), NULL);
+    if (rs->is_started) {
+        /* Resumed: the asynchronous handler finished its reply. */
+        if (!atomic_load(&rs->reply.is_done))
+            return MHD_YES;
+        body = rs->reply.body;
+        rs->reply.body = NULL;
+        return reply(conn, rs->reply.status, body, NULL);
+    }
     struct http_server_request req = {
         .method = method,
         .path = url,
@@ -247,6 +306,15 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         .request_id = rs->request_id,
         .conn = conn,
     };
+    if (rs->route->async != NULL) {
+        rs->is_started = 1;
+        rs->reply.conn = conn;
+        rs->reply.srv = srv;
+        atomic_fetch_add(&srv->suspended, 1);
+        MHD_suspend_connection(conn);
+        rs->route->async(rs->route->user, &req, &rs->reply);
+        return MHD_YES;
+    }
     body = rs->route->fn(rs->route->user, &req, &status, &content_type);
     return reply(conn, status, body, content_type);
 }
@@ -263,6 +331,7 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (rs == NULL)
         return;
     buf_fini(&rs->body);
+    free(rs->reply.body);
     free(rs);
     *con_cls = NULL;
 }
@@ -281,16 +350,20 @@ mhd_log(void *cls, const char *fmt, va_list ap)
 int
 http_server_start(struct http_server *srv, struct error *err)
 {
-    unsigned int flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
+    /* Two threads on epoll: nothing here blocks (waiting handlers are
+     * asynchronous and suspend their connection), so a connection costs
+     * no thread and no context switch beyond the poll. */
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+                         MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     const union MHD_DaemonInfo *info;
 
     if (srv->addr.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     srv->mhd = MHD_start_daemon(
-        flags, (uint16_t)srv->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
-        (struct sockaddr *)&srv->addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
+        flags, (uint16_t)srv->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER,
+        mhd_log, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&srv->addr,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned int)2, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)60,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024, MHD_OPTION_LISTENING_ADDRESS_REUSE,
         (unsigned int)1, MHD_OPTION_END);
     if (srv->mhd == NULL)
@@ -305,8 +378,19 @@ http_server_start(struct http_server *srv, struct error *err)
 void
 http_server_stop(struct http_server *srv)
 {
+    struct timespec tick = {0, 10 * 1000 * 1000};
+
     if (srv == NULL || srv->mhd == NULL)
         return;
+    MHD_socket listen_fd = MHD_quiesce_daemon(srv->mhd);
+
+    /* The listening socket is now ours: close it, so no one connects. */
+    if (listen_fd != MHD_INVALID_SOCKET)
+        close(listen_fd);
+    /* Suspended connections wait for their replies (a webhook for its
+     * commit): libmicrohttpd must not be stopped under them. */
+    for (int i = 0; i < 1000 && atomic_load(&srv->suspended) > 0; i++)
+        nanosleep(&tick, NULL);
     MHD_stop_daemon(srv->mhd);
     srv->mhd = NULL;
 }

@@ -2,10 +2,11 @@
 
 /*
  * Inbound HTTP: routes, body limits and answers, over libmicrohttpd with a
- * thread per connection. A handler runs on its connection's thread, may
- * block (webhooks wait for their commit), and answers with a status and a
- * JSON body. Unknown paths are answered 404 and bodies above a route's limit
- * 413 before the handler runs, so no handler sees more than it allowed.
+ * pool of two threads on epoll. A handler must not block: quick ones answer
+ * at once; one that waits (a webhook waits for its commit) is asynchronous
+ * and finishes its reply later, its connection suspended meanwhile. Unknown paths are answered 404
+ * and bodies above a route's limit 413 before the handler runs, so no handler sees more than it
+ * allowed.
  */
 #ifndef CONCORD_HTTP_HTTP_SERVER_H
 #define CONCORD_HTTP_HTTP_SERVER_H
@@ -40,6 +41,23 @@ typedef char *http_server_handler_fn(void *user, const struct http_server_reques
                                      const char **content_type);
 
 /*
+ * An asynchronous handler: it gets a reply to finish, now or later, from
+ * any thread, with http_server_reply_finish(). The connection is suspended
+ * meanwhile and holds no thread, so a handler may wait for a commit
+ * without blocking the server's few threads. The request (body, headers)
+ * stays valid until the reply is finished.
+ */
+struct http_server_reply;
+typedef void http_server_async_fn(void *user, const struct http_server_request *req,
+                                  struct http_server_reply *reply);
+
+/*
+ * Answer an asynchronous request: status and a JSON body (malloc()ed, taken;
+ * NULL for none). Exactly once per reply; any thread.
+ */
+void http_server_reply_finish(struct http_server_reply *reply, int status, char *body);
+
+/*
  * Listen on addr ("127.0.0.1:8480", "[::1]:8480" or ":8480") with no routes
  * yet. Add routes before requests arrive: http_server_route() is not safe
  * once requests are served. On success *out is the caller's; release with
@@ -55,10 +73,18 @@ MUST_CHECK int http_server_route(struct http_server *srv, const char *method, co
                                  size_t max_body, http_server_handler_fn *fn, void *user,
                                  struct error *err);
 
+/* Serve method requests for exactly path with an asynchronous handler. */
+MUST_CHECK int http_server_route_async(struct http_server *srv, const char *method,
+                                       const char *path, size_t max_body, http_server_async_fn *fn,
+                                       void *user, struct error *err);
+
 /* Start serving. */
 MUST_CHECK int http_server_start(struct http_server *srv, struct error *err);
 
-/* Stop accepting connections; handlers in progress finish. Idempotent. */
+/*
+ * Stop accepting connections; handlers in progress finish, and replies not
+ * finished yet are waited for (up to 10 s). Idempotent.
+ */
 void http_server_stop(struct http_server *srv);
 
 /* Stop and release. Accepts NULL. */
