@@ -173,41 +173,6 @@ engine_start(struct engine *e, struct error *err)
     return 0;
 }
 
-enum engine_ingest_result
-engine_ingest(struct engine *e, const char *system, const char *delivery_id, const char *body,
-              size_t body_len)
-{
-    struct engine_ingest req = {
-        .system = system,
-        .delivery_id = delivery_id,
-        .body = body,
-        .body_len = body_len,
-        .received_at_ms = clock_now_ms(),
-    };
-
-    pthread_cond_init(&req.done, NULL);
-    pthread_mutex_lock(&e->mu);
-    if (e->stop_writer || !e->started) {
-        pthread_mutex_unlock(&e->mu);
-        pthread_cond_destroy(&req.done);
-        return ENGINE_INGEST_STOPPING;
-    }
-    if (e->ingest_tail != NULL)
-        e->ingest_tail->next = &req;
-    else
-        e->ingest_head = &req;
-    e->ingest_tail = &req;
-    pthread_cond_signal(&e->writer_cv);
-    /* Guarantee: nothing acknowledged is lost. The caller answers 2xx only
-     * after this returns, which is after the commit that holds req. Each
-     * request has its own condition, so a commit wakes only its batch. */
-    while (req.result == 0)
-        pthread_cond_wait(&req.done, &e->mu);
-    pthread_mutex_unlock(&e->mu);
-    pthread_cond_destroy(&req.done);
-    return req.result;
-}
-
 void
 engine_stop(struct engine *e, int64_t deadline_ms)
 {

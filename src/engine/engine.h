@@ -4,10 +4,10 @@
  * The flow of DESIGN.md, running: ingest (group-committed journal), map in,
  * merge, record, fan out, deliver. One writer thread owns the store handle
  * and makes every write; one delivery thread drives the HTTP transfers.
- * HTTP handler threads hand changes in with engine_ingest() and block until
- * the commit that holds their change has returned.
+ * HTTP handlers hand changes in with engine_ingest_start() and are called
+ * back once the commit that holds their change has returned.
  *
- * Lifecycle: engine_new() -> engine_start() -> engine_ingest()... ->
+ * Lifecycle: engine_new() -> engine_start() -> engine_ingest_start()... ->
  * engine_stop() -> engine_free(). docs/internals/job-lifecycle.md tells
  * the story of one job.
  */
@@ -47,13 +47,6 @@ enum engine_ingest_result {
     ENGINE_INGEST_UNAVAILABLE,  /* the store failed: nothing was journaled */
     ENGINE_INGEST_STOPPING,     /* the engine is shutting down */
 };
-
-/*
- * Journal one change from system and wait until it is durable. body is
- * borrowed for the call. delivery_id may be NULL. Any thread.
- */
-enum engine_ingest_result engine_ingest(struct engine *e, const char *system,
-                                        const char *delivery_id, const char *body, size_t body_len);
 
 /*
  * Stop: no new work is claimed, deliveries in flight get until deadline_ms

@@ -51,7 +51,7 @@ struct engine_sys {
     size_t header_count;
 };
 
-/* A change handed in by an HTTP thread, waiting for its commit. */
+/* A change handed in (engine_ingest_start), waiting for its commit. */
 struct engine_ingest {
     struct engine_ingest *next;
     const char *system;
@@ -59,12 +59,9 @@ struct engine_ingest {
     const char *body;
     size_t body_len;
     int64_t received_at_ms;
-    pthread_cond_t done;            /* signalled, under mu, when result is set */
-    engine_ingest_done_fn *done_fn; /* asynchronous callers: called instead; the writer
-                                       frees the request after */
+    engine_ingest_done_fn *done_fn; /* called once after the commit; then the writer frees it */
     void *done_arg;
     enum engine_ingest_result staged; /* writer only: the answer, until its commit returned */
-    enum engine_ingest_result result; /* mu: 0 until the writer answers, after the commit */
 };
 
 /* One claimed job on its way to a system and back. */

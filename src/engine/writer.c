@@ -40,26 +40,16 @@
 #define WRITER_IDLE_MS 250
 
 static void
-answer_batch(struct engine *e, struct engine_ingest *batch, enum engine_ingest_result failed_as)
+answer_batch(struct engine_ingest *batch, enum engine_ingest_result failed_as)
 {
-    pthread_mutex_lock(&e->mu);
+    /* The batch left the shared queue: it is the writer's alone. */
     for (struct engine_ingest *r = batch; r != NULL;) {
-        /* r lives on its caller's stack: once its result is set, the caller
-         * may return, so r is not touched after that. */
         struct engine_ingest *next = r->next;
 
-        enum engine_ingest_result result = r->staged != 0 ? r->staged : failed_as;
-
-        if (r->done_fn != NULL) {
-            r->done_fn(r->done_arg, result); /* Guarantee: after the commit */
-            free(r);
-        } else {
-            r->result = result;
-            pthread_cond_signal(&r->done); /* r's owner destroys it after waking */
-        }
+        r->done_fn(r->done_arg, r->staged != 0 ? r->staged : failed_as);
+        free(r);
         r = next;
     }
-    pthread_mutex_unlock(&e->mu);
 }
 
 /* Step 1: journal a batch in one transaction. */
@@ -86,7 +76,7 @@ journal_batch(struct engine *e, struct engine_ingest *batch)
     if (store_commit(e->st, &err) == -1)
         goto fail;
     atomic_store(&e->ready, 1);
-    answer_batch(e, batch, ENGINE_INGEST_UNAVAILABLE);
+    answer_batch(batch, ENGINE_INGEST_UNAVAILABLE);
     return;
 
 fail:
@@ -94,7 +84,7 @@ fail:
     atomic_store(&e->ready, 0);
     for (struct engine_ingest *r = batch; r != NULL; r = r->next)
         r->staged = 0;
-    answer_batch(e, batch, ENGINE_INGEST_UNAVAILABLE);
+    answer_batch(batch, ENGINE_INGEST_UNAVAILABLE);
 }
 
 /*
