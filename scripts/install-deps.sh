@@ -4,7 +4,7 @@
 set -euo pipefail
 
 pkgs=(
-  gcc make cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git
   libsqlite3-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev
   libcjson-dev libjq-dev libonig-dev libssl-dev
   python3 curl
