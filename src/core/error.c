@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void error_vset(struct error *err, enum error_kind kind, const char *fmt, va_list ap)
+    PRINTF_LIKE(3, 0);
+
 static void
 error_vset(struct error *err, enum error_kind kind, const char *fmt, va_list ap)
 {

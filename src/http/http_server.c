@@ -336,6 +336,8 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
+static void mhd_log(void *cls, const char *fmt, va_list ap) PRINTF_LIKE(2, 0);
+
 static void
 mhd_log(void *cls, const char *fmt, va_list ap)
 {
