@@ -276,6 +276,39 @@ one_row(struct store *st, sqlite3_stmt *s, row_fill_fn *fill, void *out, const c
     return rc == SQLITE_ROW;
 }
 
+/* Releases the elements of a list filled by many_rows() when it fails. */
+typedef void rows_free_fn(void *list, int count);
+
+/*
+ * Step a statement to its end, filling a growing array of elem_size
+ * elements with fill. Returns the count with *out the malloc()ed array, or
+ * -1 (what was read goes to free_list, err names what).
+ */
+static int
+many_rows(struct store *st, sqlite3_stmt *s, size_t elem_size, row_fill_fn *fill,
+          rows_free_fn *free_list, void **out, const char *what, struct error *err)
+{
+    char *list = NULL;
+    size_t cap = 0;
+    int n = 0, rc;
+
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        if ((size_t)n == cap) {
+            cap = cap ? cap * 2 : 16;
+            list = xreallocarray(list, cap, elem_size);
+        }
+        memset(list + (size_t)n * elem_size, 0, elem_size);
+        fill(s, list + (size_t)n++ * elem_size);
+    }
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        free_list(list, n);
+        return db_error(st, err, what);
+    }
+    *out = list;
+    return n;
+}
+
 static int
 exec_sql(struct store *st, const char *sql, struct error *err)
 {
@@ -685,31 +718,22 @@ store_version_get(struct store *st, int64_t record_id, int64_t version, struct v
     return one_row(st, s, version_from_row, out, "read a version", err);
 }
 
+static void
+versions_free(void *list, int count)
+{
+    store_versions_free(list, count);
+}
+
 int
 store_history(struct store *st, int64_t record_id, struct version **out, struct error *err)
 {
     sqlite3_stmt *s = stmt(st, S_HISTORY, err);
-    struct version *list = NULL;
-    size_t cap = 0;
-    int n = 0, rc;
 
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, record_id);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if ((size_t)n == cap) {
-            cap = cap ? cap * 2 : 16;
-            list = xreallocarray(list, cap, sizeof(*list));
-        }
-        version_from_row(s, &list[n++]);
-    }
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) {
-        store_versions_free(list, n);
-        return db_error(st, err, "read a history");
-    }
-    *out = list;
-    return n;
+    return many_rows(st, s, sizeof(struct version), version_from_row, versions_free, (void **)out,
+                     "read a history", err);
 }
 
 void
@@ -814,8 +838,10 @@ store_link_set(struct store *st, int64_t link_id, const char *ext_id, const char
 /* ---- jobs ---- */
 
 static void
-job_from_row(sqlite3_stmt *s, struct job *j)
+job_from_row(sqlite3_stmt *s, void *out)
 {
+    struct job *j = out;
+
     j->id = sqlite3_column_int64(s, 0);
     j->link_id = sqlite3_column_int64(s, 1);
     j->record_id = sqlite3_column_int64(s, 2);
@@ -862,27 +888,17 @@ store_job_put(struct store *st, const struct job *j, struct error *err)
     return 1;
 }
 
+static void
+jobs_free(void *list, int count)
+{
+    store_jobs_free(list, count);
+}
+
 static int
 job_rows(struct store *st, sqlite3_stmt *s, struct job **out, struct error *err)
 {
-    struct job *list = NULL;
-    size_t cap = 0;
-    int n = 0, rc;
-
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if ((size_t)n == cap) {
-            cap = cap ? cap * 2 : 32;
-            list = xreallocarray(list, cap, sizeof(*list));
-        }
-        job_from_row(s, &list[n++]);
-    }
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) {
-        store_jobs_free(list, n);
-        return db_error(st, err, "read jobs");
-    }
-    *out = list;
-    return n;
+    return many_rows(st, s, sizeof(struct job), job_from_row, jobs_free, (void **)out, "read jobs",
+                     err);
 }
 
 int
@@ -916,12 +932,6 @@ store_jobs_free(struct job *jobs, int count)
     free(jobs);
 }
 
-static void
-job_fill(sqlite3_stmt *s, void *out)
-{
-    job_from_row(s, out);
-}
-
 int
 store_job_get(struct store *st, int64_t id, struct job *out, struct error *err)
 {
@@ -930,7 +940,7 @@ store_job_get(struct store *st, int64_t id, struct job *out, struct error *err)
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, id);
-    return one_row(st, s, job_fill, out, "read a job", err);
+    return one_row(st, s, job_from_row, out, "read a job", err);
 }
 
 int
@@ -998,40 +1008,36 @@ store_job_link_blocked(struct store *st, int64_t link_id, struct error *err)
     return blocked;
 }
 
+static void
+attempt_fill(sqlite3_stmt *s, void *out)
+{
+    struct attempt_row *a = out;
+
+    a->n = sqlite3_column_int(s, 0);
+    a->at_ms = sqlite3_column_int64(s, 1);
+    a->outcome = col_text(s, 2);
+    a->http_status = sqlite3_column_int(s, 3);
+    a->request = col_text(s, 4);
+    a->response = col_text(s, 5);
+    a->elapsed_ms = sqlite3_column_int64(s, 6);
+}
+
+static void
+attempts_free(void *list, int count)
+{
+    store_attempts_free(list, count);
+}
+
 int
 store_attempts_list(struct store *st, int64_t job_id, struct attempt_row **out, struct error *err)
 {
     sqlite3_stmt *s = stmt(st, S_ATTEMPTS_LIST, err);
-    struct attempt_row *list = NULL;
-    size_t cap = 0;
-    int n = 0, rc;
 
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, job_id);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        struct attempt_row *a;
-
-        if ((size_t)n == cap) {
-            cap = cap ? cap * 2 : 8;
-            list = xreallocarray(list, cap, sizeof(*list));
-        }
-        a = &list[n++];
-        a->n = sqlite3_column_int(s, 0);
-        a->at_ms = sqlite3_column_int64(s, 1);
-        a->outcome = col_text(s, 2);
-        a->http_status = sqlite3_column_int(s, 3);
-        a->request = col_text(s, 4);
-        a->response = col_text(s, 5);
-        a->elapsed_ms = sqlite3_column_int64(s, 6);
-    }
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) {
-        store_attempts_free(list, n);
-        return db_error(st, err, "read attempts");
-    }
-    *out = list;
-    return n;
+    return many_rows(st, s, sizeof(struct attempt_row), attempt_fill, attempts_free, (void **)out,
+                     "read attempts", err);
 }
 
 void
@@ -1090,8 +1096,10 @@ store_inbox_add(struct store *st, const struct inbox_entry *e, int64_t *id, stru
 }
 
 static void
-inbox_from_row(sqlite3_stmt *s, struct inbox_entry *e)
+inbox_from_row(sqlite3_stmt *s, void *out)
 {
+    struct inbox_entry *e = out;
+
     e->id = sqlite3_column_int64(s, 0);
     e->kind = (enum inbox_kind)sqlite3_column_int(s, 1);
     e->state = col_text(s, 2);
@@ -1108,32 +1116,23 @@ inbox_from_row(sqlite3_stmt *s, struct inbox_entry *e)
     e->updated_at_ms = sqlite3_column_int64(s, 13);
 }
 
+static void
+inbox_free_list(void *list, int count)
+{
+    store_inbox_free(list, count);
+}
+
 int
 store_inbox_list(struct store *st, const char *state, struct inbox_entry **out, struct error *err)
 {
     sqlite3_stmt *s = stmt(st, state ? S_INBOX_LIST : S_INBOX_LIST_ALL, err);
-    struct inbox_entry *list = NULL;
-    size_t cap = 0;
-    int n = 0, rc;
 
     if (s == NULL)
         return -1;
     if (state != NULL)
         bind_text(s, 1, state);
-    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-        if ((size_t)n == cap) {
-            cap = cap ? cap * 2 : 32;
-            list = xreallocarray(list, cap, sizeof(*list));
-        }
-        inbox_from_row(s, &list[n++]);
-    }
-    sqlite3_reset(s);
-    if (rc != SQLITE_DONE) {
-        store_inbox_free(list, n);
-        return db_error(st, err, "read the inbox");
-    }
-    *out = list;
-    return n;
+    return many_rows(st, s, sizeof(struct inbox_entry), inbox_from_row, inbox_free_list,
+                     (void **)out, "read the inbox", err);
 }
 
 void
@@ -1144,12 +1143,6 @@ store_inbox_free(struct inbox_entry *entries, int count)
     free(entries);
 }
 
-static void
-inbox_fill(sqlite3_stmt *s, void *out)
-{
-    inbox_from_row(s, out);
-}
-
 int
 store_inbox_get(struct store *st, int64_t id, struct inbox_entry *out, struct error *err)
 {
@@ -1158,7 +1151,7 @@ store_inbox_get(struct store *st, int64_t id, struct inbox_entry *out, struct er
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, id);
-    return one_row(st, s, inbox_fill, out, "read an inbox entry", err);
+    return one_row(st, s, inbox_from_row, out, "read an inbox entry", err);
 }
 
 static int
@@ -1500,7 +1493,7 @@ store_job_sibling(struct store *st, int64_t link_id, int64_t job_id, struct job 
         return -1;
     sqlite3_bind_int64(s, 1, link_id);
     sqlite3_bind_int64(s, 2, job_id);
-    return one_row(st, s, job_fill, out, "read a link's jobs", err);
+    return one_row(st, s, job_from_row, out, "read a link's jobs", err);
 }
 
 int
