@@ -391,7 +391,7 @@ http_server_stop(struct http_server *srv)
         close(listen_fd);
     /* Suspended connections wait for their replies (a webhook for its
      * commit): libmicrohttpd must not be stopped under them. */
-    for (int i = 0; i < 1000 && atomic_load(&srv->suspended) > 0; i++)
+    for (int i = 0; i < 3000 && atomic_load(&srv->suspended) > 0; i++)
         nanosleep(&tick, NULL);
     MHD_stop_daemon(srv->mhd);
     srv->mhd = NULL;

@@ -83,7 +83,8 @@ MUST_CHECK int http_server_start(struct http_server *srv, struct error *err);
 
 /*
  * Stop accepting connections; handlers in progress finish, and replies not
- * finished yet are waited for (up to 10 s). Idempotent.
+ * finished yet are waited for (up to 30 s: longer than the store waits for
+ * a lock, so each gets its answer). Idempotent.
  */
 void http_server_stop(struct http_server *srv);
 
