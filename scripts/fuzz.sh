@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs="${1:-60}"
+bash scripts/install-deps.sh --fuzz
 cmake --preset fuzz >/dev/null
 cmake --build build/fuzz
 for src in tests/fuzz/fuzz_*.c; do

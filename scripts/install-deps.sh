@@ -9,10 +9,11 @@ pkgs=(
   libcjson-dev libjq-dev libonig-dev libssl-dev
   python3 curl
 )
-# Only the test suite needs these.
-if [ "${1:-}" = "--test" ]; then
-  pkgs+=(clang clang-format)
-fi
+# Only the test suite needs clang-format; only the fuzzers need clang.
+case "${1:-}" in
+  --test) pkgs+=(clang-format) ;;
+  --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do
