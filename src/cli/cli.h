@@ -80,6 +80,9 @@ struct cJSON;
 struct inbox_entry;
 struct cJSON *cli_inbox_entry_json(const struct inbox_entry *e);
 
+/* Print a JSON value, indented, on stdout, then delete it. */
+void cli_print_json(struct cJSON *v);
+
 /* Format an epoch-ms time for people: "2026-11-26 05:41:52Z", or "never". */
 const char *cli_time(int64_t at_ms, char *out, size_t out_len);
 

@@ -160,3 +160,14 @@ cli_inbox_entry_json(const struct inbox_entry *e)
     cJSON_AddStringToObject(o, "created_at", clock_format_ms(e->created_at_ms, ts, sizeof(ts)));
     return o;
 }
+
+void
+cli_print_json(cJSON *v)
+{
+    char *text = cJSON_Print(v);
+
+    if (text != NULL)
+        puts(text);
+    free(text);
+    cJSON_Delete(v);
+}

@@ -37,14 +37,10 @@ run(const struct cli_args *args)
     }
     if (args->json) {
         cJSON *arr = cJSON_CreateArray();
-        char *text;
 
         for (int i = 0; i < n; i++)
             cJSON_AddItemToArray(arr, cli_inbox_entry_json(&list[i]));
-        text = cJSON_Print(arr);
-        puts(text);
-        free(text);
-        cJSON_Delete(arr);
+        cli_print_json(arr);
     } else if (n == 0) {
         printf("nothing failed\n");
     } else {

@@ -66,14 +66,10 @@ run(const struct cli_args *args)
     }
     if (args->json) {
         cJSON *arr = cJSON_CreateArray();
-        char *text;
 
         for (int i = 0; i < n; i++)
             cJSON_AddItemToArray(arr, version_json(&list[i]));
-        text = cJSON_Print(arr);
-        puts(text);
-        free(text);
-        cJSON_Delete(arr);
+        cli_print_json(arr);
     } else {
         for (int i = 0; i < n; i++) {
             char ts[32];

@@ -142,7 +142,7 @@ show_one(const struct cli_args *args, const struct config *cfg, struct store *st
 {
     struct inbox_entry e = {0};
     struct error err = {0};
-    char *end, *text;
+    char *end;
     long long id = strtoll(args->argv[0], &end, 10);
     cJSON *o, *diff;
 
@@ -155,13 +155,11 @@ show_one(const struct cli_args *args, const struct config *cfg, struct store *st
     diff = e.job_id ? job_diff(cfg, st, &e) : NULL;
     cJSON_AddItemToObject(o, "diff", diff ? diff : cJSON_CreateNull());
     if (args->json) {
-        text = cJSON_Print(o);
-        puts(text);
-        free(text);
+        cli_print_json(o);
     } else {
         print_text(o);
+        cJSON_Delete(o);
     }
-    cJSON_Delete(o);
     inbox_entry_fini(&e);
     return 0;
 }

@@ -83,13 +83,10 @@ run(const struct cli_args *args)
                    s.last_error[0] ? s.last_error : "-");
         }
     }
-    if (args->json && rc == 0) {
-        char *text = cJSON_Print(root);
-
-        puts(text);
-        free(text);
-    }
-    cJSON_Delete(root);
+    if (args->json && rc == 0)
+        cli_print_json(root);
+    else
+        cJSON_Delete(root);
     cli_close(cfg, st);
     return rc;
 }
