@@ -310,6 +310,35 @@ collection_fini(struct config_collection *c)
     free(c->lookup.method);
     free(c->lookup.path);
     free(c->lookup_result_path);
+    cJSON_Delete(c->archive);
+    free(c->updated_at_path);
+}
+
+static void
+sync_fini(struct config_sync *s)
+{
+    for (size_t j = 0; j < s->origin_count; j++)
+        free(s->origins[j]);
+    free(s->origins);
+    free(s->collections);
+    for (size_t j = 0; j < s->owner_count; j++) {
+        for (size_t k = 0; k < s->owners[j].system_count; k++)
+            free(s->owners[j].systems[k]);
+        free(s->owners[j].systems);
+        free(s->owners[j].field);
+    }
+    free(s->owners);
+    free(s->prefer);
+    for (size_t j = 0; j < s->match_count; j++) {
+        free(s->match[j].field);
+        free(s->match[j].country);
+    }
+    free(s->match);
+    for (size_t j = 0; j < s->filter_count; j++)
+        free(s->filters[j].jq);
+    free(s->filters);
+    free(s->name);
+    free(s->model);
 }
 
 void
@@ -332,14 +361,8 @@ config_free(struct config *cfg)
     for (size_t i = 0; i < cfg->collection_count; i++)
         collection_fini(&cfg->collections[i]);
     free(cfg->collections);
-    for (size_t i = 0; i < cfg->sync_count; i++) {
-        for (size_t j = 0; j < cfg->syncs[i].origin_count; j++)
-            free(cfg->syncs[i].origins[j]);
-        free(cfg->syncs[i].origins);
-        free(cfg->syncs[i].collections);
-        free(cfg->syncs[i].name);
-        free(cfg->syncs[i].model);
-    }
+    for (size_t i = 0; i < cfg->sync_count; i++)
+        sync_fini(&cfg->syncs[i]);
     free(cfg->syncs);
     free(cfg->path);
     free(cfg->listen);

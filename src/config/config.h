@@ -162,6 +162,17 @@ struct config_system {
     struct config_rate_limit rate_limit;
     struct breaker_policy breaker; /* default: breaker_policy_default() */
     int breaker_enabled;           /* 0 after `breaker: off`; default 1 */
+    /*
+     * The mass-delete guard (systems.X.delete_guard): deletes from this
+     * system are held for approval once, within window_ms, more than
+     * max_count arrived, or at least min_count arrived and they are more
+     * than max_share of its linked copies.
+     */
+    int delete_guard_enabled;       /* default 1; 0 after `delete_guard: off` */
+    int64_t delete_guard_max_count; /* default 50 */
+    double delete_guard_max_share;  /* 0..1; default 0.25 */
+    int64_t delete_guard_min_count; /* default 10 */
+    int64_t delete_guard_window_ms; /* default 300000 */
     struct config_pos pos;
 };
 
@@ -169,6 +180,13 @@ struct config_system {
 struct config_endpoint {
     char *method; /* NULL when the collection does not do this */
     char *path;   /* may hold {id} (the external id) and {field} of the outgoing record */
+};
+
+/* What a record's deletion does to a collection's copy (collections.X.on_delete). */
+enum config_delete_mode {
+    CONFIG_DELETE_DELETE = 1, /* send the collection's delete call (the default with one) */
+    CONFIG_DELETE_ARCHIVE,    /* write the copy with the archive fields set instead */
+    CONFIG_DELETE_IGNORE,     /* leave the copy alone (the default without a delete call) */
 };
 
 struct config_collection {
@@ -189,6 +207,52 @@ struct config_collection {
     struct config_endpoint lookup; /* natural-key look-up before a create is sent again:
                                       "GET /contacts?email={contact_email}" */
     char *lookup_result_path;      /* where the look-up's answer holds its list; NULL: the answer */
+    enum config_delete_mode on_delete;
+    struct cJSON *archive; /* CONFIG_DELETE_ARCHIVE: {system field: value} set on the copy; owned */
+    char *updated_at_path; /* NULL, or where the system's record holds its last-change time,
+                              the source timestamp for the `newest` policy */
+    struct config_pos pos;
+};
+
+/* How a conflict (two systems changed one field to different values since
+ * their bases) is settled (syncs.X.conflict). */
+enum config_conflict_policy {
+    CONFIG_CONFLICT_MANUAL = 1, /* parked in the inbox; the record keeps its value (the default) */
+    CONFIG_CONFLICT_OWNER,      /* the field's first owner wins; the first origin without owners */
+    CONFIG_CONFLICT_NEWEST,     /* the later source timestamp wins; within skew_ms: manual */
+    CONFIG_CONFLICT_PREFER,     /* the system `prefer` names wins; between two others: manual */
+};
+
+/* How a natural key's value is normalised before records are compared. */
+enum config_normalize {
+    CONFIG_NORMALIZE_EXACT = 1, /* as it is (canonical text of the value) */
+    CONFIG_NORMALIZE_TEXT,      /* trimmed, blanks collapsed, lower-cased */
+    CONFIG_NORMALIZE_EMAIL,     /* trimmed and lower-cased */
+    CONFIG_NORMALIZE_PHONE,     /* E.164: "+" and digits, national numbers get `country` */
+    CONFIG_NORMALIZE_VAT,       /* upper-cased, without blanks, dots and dashes */
+};
+
+/* One natural key of a sync (syncs.X.match): a model field and its form. */
+struct config_match_key {
+    char *field;
+    enum config_normalize normalize; /* default: EMAIL for a field named "email", else EXACT */
+    char *country;                   /* PHONE: calling code for national numbers ("40"); NULL */
+    struct config_pos pos;
+};
+
+/* The systems that may change one field (syncs.X.owners.FIELD), strongest first. */
+struct config_field_owner {
+    char *field;
+    char **systems;
+    size_t system_count;
+    struct config_pos pos;
+};
+
+/* Which records belong in one collection (syncs.X.filters.COLLECTION): a jq
+ * condition over the model record. */
+struct config_filter {
+    struct config_collection *collection; /* borrowed */
+    char *jq;
     struct config_pos pos;
 };
 
@@ -199,6 +263,18 @@ struct config_sync {
     size_t origin_count;
     struct config_collection **collections; /* borrowed from config->collections */
     size_t collection_count;
+    /* Per-field owners; a field listed here may be changed only by its owners,
+     * every other field by the origins. */
+    struct config_field_owner *owners;
+    size_t owner_count;
+    enum config_conflict_policy conflict;
+    char *prefer;    /* CONFIG_CONFLICT_PREFER: the system that wins */
+    int64_t skew_ms; /* CONFIG_CONFLICT_NEWEST: clock-skew tolerance; default 2000 */
+    int write_back;  /* 1: a refused field is written back to the system that strayed */
+    struct config_match_key *match; /* natural keys for first contact; none: never match */
+    size_t match_count;
+    struct config_filter *filters;
+    size_t filter_count;
     struct config_pos pos;
 };
 
@@ -216,6 +292,8 @@ struct config {
     size_t collection_count;
     struct config_sync *syncs;
     size_t sync_count;
+    int64_t tombstone_ttl_ms; /* how long deleted records are kept for restore; default 30 d */
+    int64_t echo_window_ms;   /* how long concord's past writes are recognised as echoes; 10 min */
 };
 
 /*

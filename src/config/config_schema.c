@@ -45,7 +45,8 @@ struct ctx {
 
 #define PROBLEM(c, n, ...) config_diag_add((c)->diags, (n)->line, (n)->col, __VA_ARGS__)
 
-static const char *const top_keys[] = {"listen", "store", "log", "systems", "models", "syncs"};
+static const char *const top_keys[] = {"listen", "store", "log",           "systems",
+                                       "models", "syncs", "tombstone_ttl", "echo_window"};
 static const char *const log_keys[] = {"level", "format"};
 static const char *const log_levels[] = {"error", "warn", "info", "debug"};
 static const char *const log_formats[] = {"json", "text", "auto"};
@@ -60,13 +61,15 @@ static const char *const system_keys[] = {"kind",
                                           "rate_limit",
                                           "rate_limited_status",
                                           "rate_limited_block",
-                                          "breaker"};
+                                          "breaker",
+                                          "delete_guard"};
 static const char *const system_kinds[] = {"http"};
 static const char *const retry_keys[] = {"max_attempts", "base_ms", "cap_ms",     "jitter",
                                          "delays",       "max_age", "stop_header"};
 static const char *const rate_limit_keys[] = {"rate", "per", "burst"};
 static const char *const breaker_keys[] = {"failures", "failure_rate", "min_requests", "window",
                                            "cooldown"};
+static const char *const delete_guard_keys[] = {"max_count", "max_share", "min_count", "window"};
 static const char *const auth_keys[] = {"headers", "bearer", "basic"};
 static const char *const basic_keys[] = {"username", "password"};
 static const char *const webhook_keys[] = {"path", "delivery_id_header", "max_body_bytes",
@@ -89,12 +92,20 @@ static const char *const collection_keys[] = {"model",
                                               "idempotency_header",
                                               "idempotency_field",
                                               "lookup",
-                                              "lookup_result"};
+                                              "lookup_result",
+                                              "on_delete",
+                                              "archive",
+                                              "updated_at"};
+static const char *const delete_modes[] = {"delete", "archive", "ignore"};
 static const char *const entry_keys[] = {"path", "jq", "const", "default", "values", "else"};
 static const char *const model_keys[] = {"fields"};
 static const char *const type_names[] = {"string",  "integer",   "decimal",
                                          "boolean", "timestamp", "date"};
-static const char *const sync_keys[] = {"model", "origin", "collections"};
+static const char *const sync_keys[] = {"model",  "origin", "collections", "owners", "conflict",
+                                        "prefer", "skew",   "write_back",  "match",  "filters"};
+static const char *const conflict_policies[] = {"manual", "owner", "newest", "prefer"};
+static const char *const match_keys[] = {"field", "normalize", "country"};
+static const char *const normalize_names[] = {"exact", "text", "email", "phone", "vat"};
 static const char *const http_methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
 
 /* ---- Small helpers over nodes ---- */
@@ -113,6 +124,19 @@ map_get(const struct config_node *map, const char *key)
     for (size_t i = 0; i + 1 < map->kid_count; i += 2) {
         if (strcmp(map->kids[i]->value, key) == 0)
             return map->kids[i + 1];
+    }
+    return NULL;
+}
+
+/* The key node of key in map, for problems about the key itself; NULL if absent. */
+static const struct config_node *
+map_key(const struct config_node *map, const char *key)
+{
+    if (map == NULL || map->kind != CONFIG_NODE_MAPPING)
+        return NULL;
+    for (size_t i = 0; i + 1 < map->kid_count; i += 2) {
+        if (strcmp(map->kids[i]->value, key) == 0)
+            return map->kids[i];
     }
     return NULL;
 }
@@ -314,6 +338,23 @@ opt_int(struct ctx *c, const struct config_node *map, const char *path, const ch
     p = join(path, key);
     (void)get_int(c, v, p, r, out);
     free(p);
+}
+
+/* A YAML boolean at key of map (unquoted true or false) into *out, when the key is there. */
+static void
+opt_bool(struct ctx *c, const struct config_node *map, const char *path, const char *key, int *out)
+{
+    const struct config_node *v = map_get(map, key);
+    char buf[64];
+
+    if (v == NULL)
+        return;
+    if (v->kind == CONFIG_NODE_SCALAR && !v->is_quoted &&
+        (strcmp(v->value, "true") == 0 || strcmp(v->value, "false") == 0)) {
+        *out = strcmp(v->value, "true") == 0;
+        return;
+    }
+    PROBLEM(c, v, "%s.%s: expected true or false, got %s", path, key, show(v, buf, sizeof(buf)));
 }
 
 /* ---- Durations and numbers ---- */
@@ -1067,6 +1108,57 @@ parse_breaker(struct ctx *c, const struct config_node *v, const char *path, stru
     opt_duration(c, v, path, "cooldown", 0, &b->cooldown_ms);
 }
 
+/* A share: a number from 0 to 1 ("0.25") or a percentage ("25%"). */
+static int
+get_share(struct ctx *c, const struct config_node *n, const char *path, double *out)
+{
+    char buf[64], *end = NULL;
+    double d = -1;
+
+    errno = 0;
+    if (n->kind == CONFIG_NODE_SCALAR && !is_null(n) && n->value[0] != ' ') {
+        d = strtod(n->value, &end);
+        if (end != n->value && *end == '%' && end[1] == '\0')
+            d /= 100; /* "25%" */
+        else if (end == n->value || *end != '\0')
+            d = -1;
+    }
+    if (errno != 0 || !(d >= 0 && d <= 1)) {
+        PROBLEM(c, n, "%s: expected a number from 0 to 1 or a percentage such as \"25%%\", got %s",
+                path, show(n, buf, sizeof(buf)));
+        return -1;
+    }
+    *out = d;
+    return 0;
+}
+
+/* delete_guard: off, or {max_count, max_share, min_count, window}. */
+static void
+parse_delete_guard(struct ctx *c, const struct config_node *v, const char *path,
+                   struct config_system *s)
+{
+    char buf[64], *p;
+
+    if (v->kind == CONFIG_NODE_SCALAR && !v->is_quoted &&
+        (strcmp(v->value, "off") == 0 || strcmp(v->value, "false") == 0)) {
+        s->delete_guard_enabled = 0;
+        return;
+    }
+    if (v->kind != CONFIG_NODE_MAPPING) {
+        PROBLEM(c, v, "%s: expected a mapping or off, got %s", path, show(v, buf, sizeof(buf)));
+        return;
+    }
+    check_keys(c, v, path, delete_guard_keys, ARRAY_COUNT(delete_guard_keys));
+    opt_int(c, v, path, "max_count", (struct range){0, INT32_MAX}, &s->delete_guard_max_count);
+    if (map_get(v, "max_share") != NULL) {
+        p = join(path, "max_share");
+        (void)get_share(c, map_get(v, "max_share"), p, &s->delete_guard_max_share);
+        free(p);
+    }
+    opt_int(c, v, path, "min_count", (struct range){0, INT32_MAX}, &s->delete_guard_min_count);
+    opt_duration(c, v, path, "window", 1, &s->delete_guard_window_ms);
+}
+
 /* The 64 digits, then the pad character. */
 static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=";
 
@@ -1435,6 +1527,84 @@ parse_endpoint(struct ctx *c, const struct config_node *map, const char *path, c
     ep->path = xstrdup(rest);
 }
 
+/* archive: {system field: scalar}, the fields a copy gets instead of a delete. */
+static void
+parse_archive(struct ctx *c, const struct config_node *v, const char *path,
+              struct config_collection *col)
+{
+    char buf[64];
+
+    if (v->kind != CONFIG_NODE_MAPPING || v->kid_count == 0) {
+        PROBLEM(c, v,
+                "%s: expected a mapping of system field to value, got %s; hint: archive: "
+                "{status: archived}",
+                path,
+                v->kind == CONFIG_NODE_MAPPING ? "an empty mapping" : show(v, buf, sizeof(buf)));
+        return;
+    }
+    for (size_t i = 0; i + 1 < v->kid_count; i += 2) {
+        const struct config_node *val = v->kids[i + 1];
+
+        if (val->kind != CONFIG_NODE_SCALAR) {
+            PROBLEM(c, val, "%s.%s: expected a single value, got %s", path, v->kids[i]->value,
+                    show(val, buf, sizeof(buf)));
+            return;
+        }
+    }
+    col->archive = config_node_json(v);
+}
+
+/*
+ * on_delete, archive and updated_at, after the endpoints: the default of
+ * on_delete and what each mode needs depend on them.
+ */
+static void
+parse_on_delete(struct ctx *c, const struct config_node *v, const char *path,
+                struct config_collection *col)
+{
+    const struct config_node *mode_n = map_get(v, "on_delete"), *archive_n = map_get(v, "archive");
+    int i = opt_choice(c, v, path, "on_delete", delete_modes, ARRAY_COUNT(delete_modes));
+    const struct config_node *at = mode_n != NULL ? mode_n : v; /* where problems of the mode go */
+
+    opt_str(c, v, path, "updated_at", &col->updated_at_path);
+    if (i >= 0)
+        col->on_delete = (enum config_delete_mode)(CONFIG_DELETE_DELETE + i);
+    else
+        col->on_delete = col->remove.method != NULL ? CONFIG_DELETE_DELETE : CONFIG_DELETE_IGNORE;
+    if (mode_n != NULL && i < 0)
+        return; /* already reported; the rest would guess */
+    /* A bad delete or update endpoint is reported by parse_endpoint(): no second word here. */
+    if (col->on_delete == CONFIG_DELETE_DELETE && mode_n != NULL && col->remove.method == NULL &&
+        map_get(v, "delete") == NULL)
+        PROBLEM(c, at,
+                "%s.on_delete: delete needs the collection's delete call; hint: add delete: "
+                "\"DELETE /path/{id}\", or use archive or ignore",
+                path);
+    if (col->on_delete == CONFIG_DELETE_ARCHIVE) {
+        if (archive_n == NULL) {
+            PROBLEM(c, at,
+                    "%s.on_delete: archive needs the key archive with the fields to set; hint: "
+                    "archive: {status: archived}",
+                    path);
+        } else {
+            char *p = join(path, "archive");
+
+            parse_archive(c, archive_n, p, col);
+            free(p);
+        }
+        if (col->update.method == NULL && map_get(v, "update") == NULL)
+            PROBLEM(c, at,
+                    "%s.on_delete: archive writes the copy with the collection's update call; "
+                    "hint: add update: \"PATCH /path/{id}\", or use delete or ignore",
+                    path);
+    } else if (archive_n != NULL) {
+        PROBLEM(c, map_key(v, "archive"),
+                "%s.archive: archive is used only with on_delete: archive; hint: add on_delete: "
+                "archive, or remove archive",
+                path);
+    }
+}
+
 static void
 parse_collection(struct ctx *c, const struct config_node *v, const char *path,
                  struct config_collection *col)
@@ -1479,6 +1649,7 @@ parse_collection(struct ctx *c, const struct config_node *v, const char *path,
     opt_str(c, v, path, "idempotency_field", &col->idempotency_field);
     parse_endpoint(c, v, path, "lookup", &col->lookup);
     opt_str(c, v, path, "lookup_result", &col->lookup_result_path);
+    parse_on_delete(c, v, path, col);
 }
 
 static void
@@ -1500,6 +1671,7 @@ parse_collections(struct ctx *c, const struct config_node *v, const char *path,
         col->system = s;
         col->id_path = xstrdup("id");
         col->created_id_path = xstrdup("id");
+        col->on_delete = CONFIG_DELETE_IGNORE; /* parse_on_delete() decides */
         col->pos = (struct config_pos){k->line, k->col};
         parse_collection(c, v->kids[i + 1], p, col);
         free(p);
@@ -1521,6 +1693,11 @@ system_defaults(struct config_system *s, const char *name)
     s->rate_limit.block_ms = 60000;
     s->breaker = breaker_policy_default();
     s->breaker_enabled = 1;
+    s->delete_guard_enabled = 1;
+    s->delete_guard_max_count = 50;
+    s->delete_guard_max_share = 0.25;
+    s->delete_guard_min_count = 10;
+    s->delete_guard_window_ms = 300000;
     s->webhook.path = xasprintf("/webhooks/%s", name);
     s->webhook.max_body_bytes = 1048576;
     s->webhook.signature.scheme = xstrdup("hmac");
@@ -1573,8 +1750,11 @@ parse_section(struct ctx *c, size_t i, const struct config_node *sub, const char
     case 5:
         parse_limited_status(c, sub, p, &s->rate_limit);
         break;
-    default:
+    case 6:
         parse_breaker(c, sub, p, s);
+        break;
+    default:
+        parse_delete_guard(c, sub, p, s);
         break;
     }
 }
@@ -1600,8 +1780,9 @@ parse_system(struct ctx *c, const struct config_node *v, const char *path, struc
     opt_int(c, v, path, "max_in_flight", (struct range){1, 1024}, &in_flight);
     s->max_in_flight = (int)in_flight;
     opt_duration(c, v, path, "rate_limited_block", 1, &s->rate_limit.block_ms);
-    static const char *const sections[] = {
-        "retry", "auth", "webhook", "collections", "rate_limit", "rate_limited_status", "breaker"};
+    static const char *const sections[] = {"retry",       "auth",        "webhook",
+                                           "collections", "rate_limit",  "rate_limited_status",
+                                           "breaker",     "delete_guard"};
     for (size_t i = 0; i < ARRAY_COUNT(sections); i++) {
         sub = map_get(v, sections[i]);
         if (sub == NULL)
@@ -1721,6 +1902,383 @@ sync_collection(struct ctx *c, const struct config_node *n, const char *path, st
     s->collections[s->collection_count++] = &cfg->collections[col - cfg->collections];
 }
 
+/* ---- Syncs: owners, conflicts, natural keys, filters ---- */
+
+/*
+ * What a sync's rules are checked against. known is 0 when a collection of
+ * the sync did not resolve (already reported): the system a rule names may
+ * be that collection's, so it is then only checked to exist.
+ */
+struct sync_scope {
+    const struct config_model *model; /* NULL when unknown (already reported) */
+    const char **systems;             /* the systems with a collection in the sync */
+    size_t system_count;
+    const char **collections; /* the names of the sync's collections */
+    size_t collection_count;
+    int known;
+};
+
+static void
+scope_init(struct ctx *c, const struct config_sync *s, int known, struct sync_scope *sc)
+{
+    sc->model = s->model != NULL ? config_model_find(c->cfg, s->model) : NULL;
+    sc->systems = xcalloc(s->collection_count + 1, sizeof(*sc->systems));
+    sc->collections = xcalloc(s->collection_count + 1, sizeof(*sc->collections));
+    sc->system_count = 0;
+    sc->collection_count = 0;
+    sc->known = known;
+    for (size_t i = 0; i < s->collection_count; i++) {
+        const char *sys = s->collections[i]->system->name;
+
+        sc->collections[sc->collection_count++] = s->collections[i]->name;
+        if (in_list(sys, sc->systems, sc->system_count) < 0)
+            sc->systems[sc->system_count++] = sys;
+    }
+}
+
+static void
+scope_fini(struct sync_scope *sc)
+{
+    free(sc->systems);
+    free(sc->collections);
+}
+
+/* "a, b, c" into out. */
+static const char *
+name_list(const char *const *names, size_t n, char *out, size_t len)
+{
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < n && used < len; i++)
+        used += (size_t)snprintf(out + used, len - used, "%s%s", i > 0 ? ", " : "", names[i]);
+    return out;
+}
+
+/* A system at n that must have a collection in the sync: its name, or NULL after saying why. */
+static const char *
+sync_system_ref(struct ctx *c, const struct config_node *n, const char *path,
+                const struct config_sync *s, const struct sync_scope *sc)
+{
+    const struct config *cfg = c->cfg;
+    char buf[64], hint[192], list[200];
+
+    if (n->kind != CONFIG_NODE_SCALAR || is_null(n)) {
+        PROBLEM(c, n, "%s: expected a system name, got %s", path, show(n, buf, sizeof(buf)));
+        return NULL;
+    }
+    if (in_list(n->value, sc->systems, sc->system_count) >= 0)
+        return n->value;
+    if (config_system_find(cfg, n->value) != NULL) {
+        if (!sc->known)
+            return n->value;
+        PROBLEM(
+            c, n, "%s: system \"%s\" has no collection in sync \"%s\"; hint: its systems are %s",
+            path, n->value, s->name, name_list(sc->systems, sc->system_count, list, sizeof(list)));
+    } else if (sc->known) {
+        /* A typo of one of the sync's systems, or the list of them. */
+        if (did_you_mean(c, n->value, sc->systems, sc->system_count, hint, sizeof(hint))[0] == '\0')
+            (void)snprintf(hint, sizeof(hint), "; hint: the systems of sync \"%.32s\" are %.64s",
+                           s->name, name_list(sc->systems, sc->system_count, list, sizeof(list)));
+        PROBLEM(c, n, "%s: no system is called \"%.64s\"%s", path, n->value, hint);
+    } else {
+        const char **names = xcalloc(cfg->system_count + 1, sizeof(*names));
+
+        for (size_t i = 0; i < cfg->system_count; i++)
+            names[i] = cfg->systems[i].name;
+        PROBLEM(c, n, "%s: no system is called \"%.64s\"%s", path, n->value,
+                did_you_mean(c, n->value, names, cfg->system_count, hint, sizeof(hint)));
+        free(names);
+    }
+    return NULL;
+}
+
+/* Whether the scalar n names a field of the sync's model; says so at n if not. */
+static int
+sync_field(struct ctx *c, const struct config_node *n, const char *path,
+           const struct sync_scope *sc)
+{
+    const struct config_model *m = sc->model;
+    const char **names;
+    char hint[128];
+
+    if (m == NULL || config_model_field(m, n->value) != NULL)
+        return 1;
+    names = xcalloc(m->field_count + 1, sizeof(*names));
+    for (size_t i = 0; i < m->field_count; i++)
+        names[i] = m->fields[i].name;
+    PROBLEM(c, n, "%s: model \"%s\" has no field \"%.64s\"%s", path, m->name, n->value,
+            did_you_mean(c, n->value, names, m->field_count, hint, sizeof(hint)));
+    free(names);
+    return 0;
+}
+
+/* owners: {FIELD: SYSTEM or [SYSTEM, ...]}, strongest first. */
+static void
+parse_owners(struct ctx *c, const struct config_node *v, const char *path, struct config_sync *s,
+             const struct sync_scope *sc)
+{
+    if (!want_map(c, v, path))
+        return;
+    s->owners = xcalloc(v->kid_count / 2 + 1, sizeof(*s->owners));
+    for (size_t i = 0; i + 1 < v->kid_count; i += 2) {
+        const struct config_node *k = v->kids[i], *val = v->kids[i + 1];
+        struct config_field_owner *o = &s->owners[s->owner_count++];
+        size_t n = val->kind == CONFIG_NODE_SEQUENCE ? val->kid_count : 1;
+        char *p = join(path, k->value);
+
+        o->field = xstrdup(k->value);
+        o->pos = (struct config_pos){k->line, k->col};
+        /* An array of pointers. NOLINTNEXTLINE(bugprone-sizeof-expression) */
+        o->systems = xcalloc(n + 1, sizeof(*o->systems));
+        (void)sync_field(c, k, path, sc);
+        if (val->kind == CONFIG_NODE_SEQUENCE && n == 0)
+            PROBLEM(c, val, "%s: name at least one system", p);
+        for (size_t j = 0; j < n; j++) {
+            const struct config_node *item = val->kind == CONFIG_NODE_SEQUENCE ? val->kids[j] : val;
+            const char *name = sync_system_ref(c, item, p, s, sc);
+
+            if (name == NULL)
+                continue;
+            if (in_list(name, (const char *const *)o->systems, o->system_count) >= 0)
+                PROBLEM(c, item, "%s: system \"%s\" is named twice", p, name);
+            else
+                o->systems[o->system_count++] = xstrdup(name);
+        }
+        free(p);
+    }
+}
+
+/* conflict with its companions prefer (conflict: prefer) and skew (conflict: newest). */
+static void
+parse_conflict(struct ctx *c, const struct config_node *v, const char *path, struct config_sync *s,
+               const struct sync_scope *sc)
+{
+    const struct config_node *policy_n = map_get(v, "conflict"), *prefer_n = map_get(v, "prefer");
+    int i = opt_choice(c, v, path, "conflict", conflict_policies, ARRAY_COUNT(conflict_policies));
+
+    if (i >= 0)
+        s->conflict = (enum config_conflict_policy)(CONFIG_CONFLICT_MANUAL + i);
+    if (policy_n != NULL && i < 0)
+        return; /* already reported; the rest would guess */
+    if (s->conflict == CONFIG_CONFLICT_PREFER && prefer_n == NULL && policy_n != NULL) {
+        PROBLEM(c, policy_n,
+                "%s.conflict: prefer needs the key prefer with the system that wins; hint: "
+                "prefer: SYSTEM",
+                path);
+    } else if (prefer_n != NULL && s->conflict != CONFIG_CONFLICT_PREFER) {
+        PROBLEM(c, map_key(v, "prefer"),
+                "%s.prefer: prefer is used only with conflict: prefer; hint: add conflict: prefer, "
+                "or remove prefer",
+                path);
+    } else if (prefer_n != NULL) {
+        char *p = join(path, "prefer");
+        const char *name = sync_system_ref(c, prefer_n, p, s, sc);
+
+        if (name != NULL)
+            s->prefer = xstrdup(name);
+        free(p);
+    }
+    if (map_get(v, "skew") != NULL && s->conflict != CONFIG_CONFLICT_NEWEST)
+        PROBLEM(c, map_key(v, "skew"),
+                "%s.skew: skew is used only with conflict: newest; hint: add conflict: newest, "
+                "or remove skew",
+                path);
+    else
+        opt_duration(c, v, path, "skew", 0, &s->skew_ms);
+}
+
+/* A calling code: 1 to 3 digits, a leading "+" dropped. NULL when it is not one. */
+static char *
+calling_code(const char *s)
+{
+    size_t n;
+
+    if (*s == '+')
+        s++;
+    n = strspn(s, "0123456789");
+    if (n == 0 || n > 3 || s[n] != '\0')
+        return NULL;
+    return xstrdup(s);
+}
+
+static void
+parse_match_country(struct ctx *c, const struct config_node *n, const char *path,
+                    struct config_match_key *m)
+{
+    const struct config_node *country_n = map_get(n, "country");
+    char buf[64];
+
+    if (country_n == NULL)
+        return;
+    if (m->normalize != CONFIG_NORMALIZE_PHONE) {
+        PROBLEM(c, map_key(n, "country"),
+                "%s.country: country is used only with normalize: phone; hint: add normalize: "
+                "phone, or remove country",
+                path);
+        return;
+    }
+    if (country_n->kind == CONFIG_NODE_SCALAR)
+        m->country = calling_code(country_n->value);
+    if (m->country == NULL)
+        PROBLEM(c, country_n,
+                "%s.country: expected a calling code of 1 to 3 digits, got %s; hint: \"40\" for "
+                "Romania, \"44\" for the United Kingdom",
+                path, show(country_n, buf, sizeof(buf)));
+}
+
+/* One natural key: FIELD, or {field: FIELD, normalize: ..., country: ...}. */
+static void
+parse_match_key(struct ctx *c, const struct config_node *n, const char *path,
+                const struct sync_scope *sc, struct config_match_key *m)
+{
+    const struct config_node *field_n = n;
+    char buf[64];
+    int i = -1;
+
+    m->pos = (struct config_pos){n->line, n->col};
+    if (n->kind == CONFIG_NODE_MAPPING) {
+        check_keys(c, n, path, match_keys, ARRAY_COUNT(match_keys));
+        field_n = map_get(n, "field");
+        if (field_n == NULL)
+            missing(c, n, path, "field");
+        else
+            opt_str(c, n, path, "field", &m->field);
+        i = opt_choice(c, n, path, "normalize", normalize_names, ARRAY_COUNT(normalize_names));
+    } else if (n->kind == CONFIG_NODE_SCALAR && !is_null(n)) {
+        m->field = xstrdup(n->value);
+    } else {
+        PROBLEM(c, n,
+                "%s: expected a model field or a mapping with field, normalize and country, got %s",
+                path, show(n, buf, sizeof(buf)));
+        return;
+    }
+    if (m->field != NULL)
+        (void)sync_field(c, field_n, path, sc);
+    if (i >= 0)
+        m->normalize = (enum config_normalize)(CONFIG_NORMALIZE_EXACT + i);
+    else
+        m->normalize = m->field != NULL && strcmp(m->field, "email") == 0 ? CONFIG_NORMALIZE_EMAIL
+                                                                          : CONFIG_NORMALIZE_EXACT;
+    if (n->kind == CONFIG_NODE_MAPPING && (map_get(n, "normalize") == NULL || i >= 0))
+        parse_match_country(c, n, path, m);
+}
+
+/* match: the natural keys, in order. */
+static void
+parse_match(struct ctx *c, const struct config_node *v, const char *path, struct config_sync *s,
+            const struct sync_scope *sc)
+{
+    char buf[64];
+
+    if (v->kind != CONFIG_NODE_SEQUENCE) {
+        PROBLEM(c, v, "%s: expected a list of model fields, got %s; hint: [email]", path,
+                show(v, buf, sizeof(buf)));
+        return;
+    }
+    s->match = xcalloc(v->kid_count + 1, sizeof(*s->match));
+    for (size_t i = 0; i < v->kid_count; i++) {
+        struct config_match_key *m = &s->match[s->match_count++];
+        char *p = xasprintf("%s[%zu]", path, i);
+
+        parse_match_key(c, v->kids[i], p, sc, m);
+        for (size_t j = 0; j < i && m->field != NULL; j++) {
+            if (s->match[j].field != NULL && strcmp(s->match[j].field, m->field) == 0) {
+                PROBLEM(c, v->kids[i], "%s: field \"%s\" is matched twice; hint: it is %s[%zu] too",
+                        p, m->field, path, j);
+                break;
+            }
+        }
+        free(p);
+    }
+}
+
+/* The sync's collection called name, or NULL after saying so at k. */
+static struct config_collection *
+filter_collection(struct ctx *c, const struct config_node *k, const char *path,
+                  const struct config_sync *s, const struct sync_scope *sc)
+{
+    char hint[128], list[200];
+
+    for (size_t i = 0; i < s->collection_count; i++) {
+        if (strcmp(s->collections[i]->name, k->value) == 0)
+            return s->collections[i];
+    }
+    if (config_collection_find(c->cfg, k->value) != NULL)
+        PROBLEM(c, k,
+                "%s: collection %s is not in sync \"%s\"; hint: add it to collections, or remove "
+                "its filter",
+                path, k->value, s->name);
+    else if (did_you_mean(c, k->value, sc->collections, sc->collection_count, hint,
+                          sizeof(hint))[0])
+        PROBLEM(c, k, "%s: no collection is called \"%.64s\"%s", path, k->value, hint);
+    else
+        PROBLEM(c, k,
+                "%s: no collection is called \"%.64s\"; hint: the collections of sync \"%s\" are "
+                "%s",
+                path, k->value, s->name,
+                name_list(sc->collections, sc->collection_count, list, sizeof(list)));
+    return NULL;
+}
+
+/* filters: {COLLECTION: jq condition over the model record}. */
+static void
+parse_filters(struct ctx *c, const struct config_node *v, const char *path, struct config_sync *s,
+              const struct sync_scope *sc)
+{
+    if (!want_map(c, v, path))
+        return;
+    s->filters = xcalloc(v->kid_count / 2 + 1, sizeof(*s->filters));
+    for (size_t i = 0; i + 1 < v->kid_count; i += 2) {
+        const struct config_node *k = v->kids[i], *val = v->kids[i + 1];
+        struct config_collection *col = filter_collection(c, k, path, s, sc);
+        char *p = join(path, k->value), *jq = NULL;
+
+        if (get_str(c, val, p, &jq) == 0)
+            check_jq(c, val, p);
+        if (col != NULL && jq != NULL) {
+            struct config_filter *f = &s->filters[s->filter_count++];
+
+            f->collection = col;
+            f->jq = jq;
+            f->pos = (struct config_pos){k->line, k->col};
+        } else {
+            free(jq);
+        }
+        free(p);
+    }
+}
+
+/* The keys of a sync that need its model and collections resolved first. */
+static void
+parse_sync_rules(struct ctx *c, const struct config_node *v, const char *path,
+                 struct config_sync *s, int known)
+{
+    const struct config_node *n;
+    struct sync_scope sc;
+    char *p;
+
+    scope_init(c, s, known, &sc);
+    if ((n = map_get(v, "owners")) != NULL) {
+        p = join(path, "owners");
+        parse_owners(c, n, p, s, &sc);
+        free(p);
+    }
+    parse_conflict(c, v, path, s, &sc);
+    opt_bool(c, v, path, "write_back", &s->write_back);
+    if ((n = map_get(v, "match")) != NULL) {
+        p = join(path, "match");
+        parse_match(c, n, p, s, &sc);
+        free(p);
+    }
+    if ((n = map_get(v, "filters")) != NULL) {
+        p = join(path, "filters");
+        parse_filters(c, n, p, s, &sc);
+        free(p);
+    }
+    scope_fini(&sc);
+}
+
 static void
 parse_sync(struct ctx *c, const struct config_node *v, const char *path, struct config_sync *s)
 {
@@ -1756,18 +2314,21 @@ parse_sync(struct ctx *c, const struct config_node *v, const char *path, struct 
     }
     if (cols == NULL) {
         missing(c, v, path, "collections");
-        return;
-    }
-    p = join(path, "collections");
-    if (cols->kind != CONFIG_NODE_SEQUENCE || cols->kid_count == 0) {
+    } else if (cols->kind != CONFIG_NODE_SEQUENCE || cols->kid_count == 0) {
+        p = join(path, "collections");
         PROBLEM(c, cols, "%s: expected a list of \"system.collection\"", p);
+        free(p);
     } else {
+        p = join(path, "collections");
         /* An array of pointers. NOLINTNEXTLINE(bugprone-sizeof-expression) */
         s->collections = xcalloc(cols->kid_count + 1, sizeof(*s->collections));
         for (size_t i = 0; i < cols->kid_count; i++)
             sync_collection(c, cols->kids[i], p, s);
+        free(p);
     }
-    free(p);
+    parse_sync_rules(c, v, path, s,
+                     cols != NULL && cols->kind == CONFIG_NODE_SEQUENCE &&
+                         s->collection_count == cols->kid_count);
 }
 
 static void
@@ -1787,6 +2348,8 @@ parse_syncs(struct ctx *c, const struct config_node *v)
 
         s->name = xstrdup(k->value);
         s->pos = (struct config_pos){k->line, k->col};
+        s->conflict = CONFIG_CONFLICT_MANUAL;
+        s->skew_ms = 2000;
         parse_sync(c, v->kids[2 * i + 1], p, s);
         free(p);
     }
@@ -1804,6 +2367,8 @@ config_schema_build(const struct config_node *root, const char *name, const char
     cfg->path = xstrdup(name);
     cfg->listen = xstrdup("127.0.0.1:8480");
     cfg->store_url = xstrdup("sqlite:concord.db");
+    cfg->tombstone_ttl_ms = 30 * 86400000LL;
+    cfg->echo_window_ms = 600000;
     if (root->kind != CONFIG_NODE_MAPPING) {
         PROBLEM(&c, root, "expected a mapping with systems, models and syncs, got %s",
                 show(root, buf, sizeof(buf)));
@@ -1813,6 +2378,8 @@ config_schema_build(const struct config_node *root, const char *name, const char
     if (map_get(root, "listen") != NULL)
         parse_listen(&c, map_get(root, "listen"));
     parse_store(&c, map_get(root, "store"));
+    opt_duration(&c, root, "", "tombstone_ttl", 0, &cfg->tombstone_ttl_ms);
+    opt_duration(&c, root, "", "echo_window", 0, &cfg->echo_window_ms);
     if (map_get(root, "log") != NULL)
         parse_log(&c, map_get(root, "log"));
     if (map_get(root, "models") == NULL)

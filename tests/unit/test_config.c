@@ -191,6 +191,24 @@ quickstart_collections_and_maps(void)
     CHECK_EQ(cfg->syncs[0].collection_count, 2);
     CHECK(cfg->syncs[0].collections[0] == shop);
     CHECK(cfg->syncs[0].collections[1] == crm);
+
+    /* The two-way keys' defaults. */
+    CHECK_EQ(cfg->tombstone_ttl_ms, 30 * 86400000LL);
+    CHECK_EQ(cfg->echo_window_ms, 600000);
+    CHECK_EQ(shop->on_delete, CONFIG_DELETE_IGNORE); /* no delete call */
+    CHECK_EQ(crm->on_delete, CONFIG_DELETE_DELETE);
+    CHECK(crm->archive == NULL && crm->updated_at_path == NULL);
+    const struct config_system *sys = config_system_find(cfg, "shop");
+    CHECK_EQ(sys->delete_guard_enabled, 1);
+    CHECK_EQ(sys->delete_guard_max_count, 50);
+    CHECK(sys->delete_guard_max_share > 0.2499 && sys->delete_guard_max_share < 0.2501);
+    CHECK_EQ(sys->delete_guard_min_count, 10);
+    CHECK_EQ(sys->delete_guard_window_ms, 300000);
+    CHECK_EQ(cfg->syncs[0].conflict, CONFIG_CONFLICT_MANUAL);
+    CHECK_EQ(cfg->syncs[0].skew_ms, 2000);
+    CHECK_EQ(cfg->syncs[0].write_back, 0);
+    CHECK(cfg->syncs[0].prefer == NULL);
+    CHECK_EQ(cfg->syncs[0].owner_count + cfg->syncs[0].match_count + cfg->syncs[0].filter_count, 0);
     config_free(cfg);
 }
 
@@ -413,6 +431,175 @@ retry_rate_limit_and_breaker(void)
     config_free(cfg);
 }
 
+static const char two_way_yaml[] =
+    "tombstone_ttl: 7d\n"
+    "echo_window: 90s\n"
+    "systems:\n"
+    "  shop:\n"
+    "    kind: http\n"
+    "    base_url: http://127.0.0.1:9001\n"
+    "    delete_guard: {max_count: 0, max_share: 12.5%, min_count: 3, window: 1h}\n"
+    "    collections:\n"
+    "      customers:\n"
+    "        model: customer\n"
+    "        updated_at: meta.updated\n"
+    "        delete: DELETE /customers/{id}\n"
+    "  crm:\n"
+    "    kind: http\n"
+    "    base_url: http://127.0.0.1:9002\n"
+    "    delete_guard: {max_share: 0.5}\n"
+    "    collections:\n"
+    "      contacts:\n"
+    "        model: customer\n"
+    "        update: PATCH /contacts/{id}\n"
+    "        delete: DELETE /contacts/{id}\n"
+    "        on_delete: archive\n"
+    "        archive: {status: archived, active: false, archived_at: ~}\n"
+    "  erp:\n"
+    "    kind: http\n"
+    "    base_url: http://127.0.0.1:9003\n"
+    "    delete_guard: off\n"
+    "    collections:\n"
+    "      partners:\n"
+    "        model: customer\n"
+    "        delete: DELETE /partners/{id}\n"
+    "        on_delete: ignore\n"
+    "      leads: {model: customer}\n"
+    "models:\n"
+    "  customer:\n"
+    "    fields: {email: string, name: string, phone: string, vat: string, vip: boolean}\n"
+    "syncs:\n"
+    "  customers:\n"
+    "    model: customer\n"
+    "    origin: [shop, crm]\n"
+    "    collections: [shop.customers, crm.contacts, erp.partners]\n"
+    "    owners:\n"
+    "      email: shop\n"
+    "      name: [crm, shop]\n"
+    "    conflict: prefer\n"
+    "    prefer: crm\n"
+    "    write_back: true\n"
+    "    match:\n"
+    "      - email\n"
+    "      - {field: phone, normalize: phone, country: \"+40\"}\n"
+    "      - {field: vat, normalize: vat}\n"
+    "      - {field: name, normalize: text}\n"
+    "      - {field: vip}\n"
+    "    filters:\n"
+    "      erp.partners: '.vip == true'\n"
+    "      crm.contacts: '.email != null'\n"
+    "  newest:\n"
+    "    model: customer\n"
+    "    origin: erp\n"
+    "    collections: [erp.leads, shop.customers]\n"
+    "    conflict: newest\n"
+    "    skew: 500ms\n"
+    "    write_back: false\n"
+    "  no_stamps:\n"
+    "    model: customer\n"
+    "    origin: erp\n"
+    "    collections: [erp.leads]\n"
+    "    conflict: newest\n"
+    "  owned:\n"
+    "    model: customer\n"
+    "    origin: erp\n"
+    "    collections: [erp.leads]\n"
+    "    conflict: owner\n"
+    "    match: [{field: phone, normalize: phone}]\n";
+
+static void
+two_way_keys(void)
+{
+    struct config *cfg = parse_ok(two_way_yaml);
+    const struct config_system *shop = config_system_find(cfg, "shop");
+    const struct config_system *crm = config_system_find(cfg, "crm");
+    const struct config_system *erp = config_system_find(cfg, "erp");
+    const struct config_collection *customers = config_collection_find(cfg, "shop.customers");
+    const struct config_collection *contacts = config_collection_find(cfg, "crm.contacts");
+    const struct config_collection *partners = config_collection_find(cfg, "erp.partners");
+    const struct config_collection *leads = config_collection_find(cfg, "erp.leads");
+    const struct config_sync *s;
+    char *json;
+
+    CHECK_EQ(cfg->tombstone_ttl_ms, 7 * 86400000LL);
+    CHECK_EQ(cfg->echo_window_ms, 90000);
+
+    CHECK_EQ(shop->delete_guard_enabled, 1);
+    CHECK_EQ(shop->delete_guard_max_count, 0);
+    CHECK(shop->delete_guard_max_share > 0.1249 && shop->delete_guard_max_share < 0.1251);
+    CHECK_EQ(shop->delete_guard_min_count, 3);
+    CHECK_EQ(shop->delete_guard_window_ms, 3600000);
+    CHECK_EQ(crm->delete_guard_enabled, 1); /* a partial mapping keeps the other defaults */
+    CHECK(crm->delete_guard_max_share > 0.4999 && crm->delete_guard_max_share < 0.5001);
+    CHECK_EQ(crm->delete_guard_max_count, 50);
+    CHECK_EQ(crm->delete_guard_min_count, 10);
+    CHECK_EQ(crm->delete_guard_window_ms, 300000);
+    CHECK_EQ(erp->delete_guard_enabled, 0);
+
+    CHECK_EQ(customers->on_delete, CONFIG_DELETE_DELETE); /* the default with a delete call */
+    CHECK_STR_EQ(customers->updated_at_path, "meta.updated");
+    CHECK(customers->archive == NULL);
+    CHECK_EQ(contacts->on_delete, CONFIG_DELETE_ARCHIVE);
+    json = cJSON_PrintUnformatted(contacts->archive);
+    CHECK_STR_EQ(json, "{\"status\":\"archived\",\"active\":false,\"archived_at\":null}");
+    free(json);
+    CHECK(contacts->updated_at_path == NULL);
+    CHECK_EQ(partners->on_delete, CONFIG_DELETE_IGNORE);
+    CHECK_EQ(leads->on_delete, CONFIG_DELETE_IGNORE); /* the default without one */
+
+    CHECK_EQ(cfg->sync_count, 4);
+    s = &cfg->syncs[0];
+    CHECK_EQ(s->owner_count, 2);
+    CHECK_STR_EQ(s->owners[0].field, "email");
+    CHECK_EQ(s->owners[0].system_count, 1);
+    CHECK_STR_EQ(s->owners[0].systems[0], "shop");
+    CHECK_STR_EQ(s->owners[1].field, "name");
+    CHECK_EQ(s->owners[1].system_count, 2);
+    CHECK_STR_EQ(s->owners[1].systems[0], "crm"); /* the order is kept: strongest first */
+    CHECK_STR_EQ(s->owners[1].systems[1], "shop");
+    CHECK_EQ(s->owners[1].pos.line, 44);
+    CHECK_EQ(s->conflict, CONFIG_CONFLICT_PREFER);
+    CHECK_STR_EQ(s->prefer, "crm");
+    CHECK_EQ(s->skew_ms, 2000);
+    CHECK_EQ(s->write_back, 1);
+    CHECK_EQ(s->match_count, 5);
+    CHECK_STR_EQ(s->match[0].field, "email");
+    CHECK_EQ(s->match[0].normalize, CONFIG_NORMALIZE_EMAIL); /* by its name */
+    CHECK(s->match[0].country == NULL);
+    CHECK_STR_EQ(s->match[1].field, "phone");
+    CHECK_EQ(s->match[1].normalize, CONFIG_NORMALIZE_PHONE);
+    CHECK_STR_EQ(s->match[1].country, "40"); /* the "+" dropped */
+    CHECK_EQ(s->match[2].normalize, CONFIG_NORMALIZE_VAT);
+    CHECK_EQ(s->match[3].normalize, CONFIG_NORMALIZE_TEXT);
+    CHECK_STR_EQ(s->match[4].field, "vip");
+    CHECK_EQ(s->match[4].normalize, CONFIG_NORMALIZE_EXACT);
+    CHECK_EQ(s->filter_count, 2);
+    CHECK(s->filters[0].collection == partners);
+    CHECK_STR_EQ(s->filters[0].jq, ".vip == true");
+    CHECK(s->filters[1].collection == contacts);
+    CHECK_STR_EQ(s->filters[1].jq, ".email != null");
+
+    s = &cfg->syncs[1];
+    CHECK_EQ(s->conflict, CONFIG_CONFLICT_NEWEST);
+    CHECK_EQ(s->skew_ms, 500);
+    CHECK_EQ(s->write_back, 0);
+    CHECK(s->prefer == NULL);
+    CHECK_EQ(s->owner_count, 0);
+    CHECK_EQ(s->match_count, 0);
+    CHECK_EQ(s->filter_count, 0);
+
+    s = &cfg->syncs[2]; /* newest with no updated_at anywhere: concord's receive time */
+    CHECK_EQ(s->conflict, CONFIG_CONFLICT_NEWEST);
+    CHECK_EQ(s->skew_ms, 2000);
+
+    s = &cfg->syncs[3];
+    CHECK_EQ(s->conflict, CONFIG_CONFLICT_OWNER);
+    CHECK_EQ(s->match_count, 1);
+    CHECK_EQ(s->match[0].normalize, CONFIG_NORMALIZE_PHONE);
+    CHECK(s->match[0].country == NULL);
+    config_free(cfg);
+}
+
 static void
 auth_bearer_basic_and_secret_files(void)
 {
@@ -630,6 +817,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(defaults_and_yaml_scalars),
     CHECK_CASE(durations),
     CHECK_CASE(retry_rate_limit_and_breaker),
+    CHECK_CASE(two_way_keys),
     CHECK_CASE(auth_bearer_basic_and_secret_files),
     CHECK_CASE(load_reports_first_problem_and_count),
     CHECK_CASE(unreadable_file_is_io),
