@@ -21,6 +21,7 @@ struct cli_args {
     const char *config_path; /* -c FILE; default $CONCORD_CONFIG or ./concord.yaml */
     int json;                /* --json */
     int all;                 /* --all */
+    int is_new;              /* --new */
     int help;                /* --help / -h */
     const char *log_level;   /* --log-level */
     int argc;                /* positional arguments */
@@ -64,6 +65,12 @@ extern const struct cli_command cli_cmd_edit;
 extern const struct cli_command cli_cmd_replay;
 extern const struct cli_command cli_cmd_pause;
 extern const struct cli_command cli_cmd_resume;
+extern const struct cli_command cli_cmd_conflicts;
+extern const struct cli_command cli_cmd_resolve;
+extern const struct cli_command cli_cmd_held;
+extern const struct cli_command cli_cmd_approve;
+extern const struct cli_command cli_cmd_restore;
+extern const struct cli_command cli_cmd_changes;
 
 /*
  * Load the config (secret references are checked, not read: these commands

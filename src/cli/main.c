@@ -10,9 +10,10 @@
 #include "core/compiler.h"
 
 static const struct cli_command *const commands[] = {
-    &cli_cmd_run,    &cli_cmd_check, &cli_cmd_status, &cli_cmd_inbox,
-    &cli_cmd_failed, &cli_cmd_retry, &cli_cmd_skip,   &cli_cmd_edit,
-    &cli_cmd_replay, &cli_cmd_pause, &cli_cmd_resume, &cli_cmd_history,
+    &cli_cmd_run,     &cli_cmd_check,   &cli_cmd_status,    &cli_cmd_inbox,   &cli_cmd_failed,
+    &cli_cmd_retry,   &cli_cmd_skip,    &cli_cmd_edit,      &cli_cmd_replay,  &cli_cmd_pause,
+    &cli_cmd_resume,  &cli_cmd_history, &cli_cmd_conflicts, &cli_cmd_resolve, &cli_cmd_held,
+    &cli_cmd_approve, &cli_cmd_restore, &cli_cmd_changes,
 };
 
 static void
@@ -60,6 +61,8 @@ parse(const struct cli_command *cmd, int argc, char **argv, struct cli_args *a)
             a->json = 1;
         } else if (strcmp(s, "--all") == 0) {
             a->all = 1;
+        } else if (strcmp(s, "--new") == 0) {
+            a->is_new = 1;
         } else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
             a->help = 1;
         } else if (name != NULL && a->opt_count < (int)ARRAY_COUNT(a->opt_names)) {

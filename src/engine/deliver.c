@@ -160,6 +160,7 @@ struct claim {
     cJSON *desired;  /* NULL for a delete */
     int64_t version; /* the record version it carries */
     int was_pinned;  /* a create whose earlier outcome is unknown */
+    enum job_op op;  /* what the job does, once the record's state is known */
 };
 
 /*
@@ -193,6 +194,51 @@ state_to_send(struct engine *e, const struct job *j, const struct record *rec, i
     return state;
 }
 
+/*
+ * A field in an open conflict that this collection's copy proposed keeps
+ * the copy's own value in what is written to it, so a person still sees
+ * both sides until the conflict is resolved (concord resolve). Only plain
+ * field copies of the map are held back this way.
+ */
+static int
+keep_contested(struct engine *e, const struct engine_coll *c, const struct link *l,
+               int64_t record_id, cJSON *desired, struct error *err)
+{
+    struct inbox_entry *open = NULL;
+    cJSON *base = NULL;
+    int n = store_conflicts_of_record(e->st, record_id, &open, err);
+
+    if (n <= 0)
+        return n;
+    base = cJSON_Parse(l->base);
+    for (int i = 0; i < n; i++) {
+        cJSON *d = open[i].detail ? cJSON_Parse(open[i].detail) : NULL;
+        const cJSON *src = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(d, "theirs"), "source");
+
+        if (open[i].field != NULL && cJSON_IsString(src) &&
+            strcmp(src->valuestring, c->cfg->name) == 0) {
+            for (size_t k = 0; k < c->cfg->map_out.entry_count; k++) {
+                const struct config_map_entry *me = &c->cfg->map_out.entries[k];
+                const char *path = me->path && me->path[0] == '.' ? me->path + 1 : me->path;
+                const cJSON *own;
+
+                if (me->source != CONFIG_MAP_PATH || strcmp(path, open[i].field) != 0 ||
+                    strchr(me->target, '.') != NULL)
+                    continue;
+                own = cJSON_GetObjectItemCaseSensitive(base, me->target);
+                cJSON_DeleteItemFromObjectCaseSensitive(desired, me->target);
+                if (own != NULL)
+                    cJSON_AddItemToObject(desired, me->target, cJSON_Duplicate(own, 1));
+            }
+        }
+        cJSON_Delete(d);
+    }
+    cJSON_Delete(base);
+    store_inbox_free(open, n);
+    return 0;
+}
+
 /* Decide what a job must send. Returns 1 to send, 0 when the job ended or
  * waits without sending, -1 on a store error. */
 static int
@@ -203,12 +249,22 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
     int64_t now = clock_now_ms();
 
     out->ext_id = l->ext_id;
-    if (j->op == JOB_OP_DELETE || rec->is_deleted) {
+    out->op = j->op;
+    /* A job queued before its record was deleted does what the
+     * collection's delete mode says. */
+    if (rec->is_deleted && out->op == JOB_OP_UPSERT) {
+        if (c->cfg->on_delete == CONFIG_DELETE_IGNORE)
+            return store_job_done(e->st, j->id, err);
+        out->op = c->cfg->on_delete == CONFIG_DELETE_ARCHIVE ? JOB_OP_ARCHIVE : JOB_OP_DELETE;
+    }
+    if (out->op == JOB_OP_DELETE) {
         if (l->ext_id == NULL || c->cfg->remove.method == NULL)
             return store_job_done(e->st, j->id, err); /* nothing there to delete */
         out->ep = &c->cfg->remove;
         return 1;
     }
+    if (out->op == JOB_OP_ARCHIVE && l->ext_id == NULL)
+        return store_job_done(e->st, j->id, err); /* no copy to archive */
     if (l->ext_id == NULL) {
         int blocked = store_job_link_blocked(e->st, l->id, err);
 
@@ -230,6 +286,18 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
     cJSON_Delete(state);
     if (rc == -1)
         return park_job(e, j, INBOX_MAPPING, merr.msg, 0, NULL, err);
+    if (out->op == JOB_OP_ARCHIVE && c->cfg->archive != NULL) {
+        const cJSON *f;
+
+        cJSON_ArrayForEach(f, c->cfg->archive)
+        {
+            cJSON_DeleteItemFromObjectCaseSensitive(out->desired, f->string);
+            cJSON_AddItemToObject(out->desired, f->string, cJSON_Duplicate(f, 1));
+        }
+    }
+    if (l->ext_id != NULL && l->base != NULL && out->op == JOB_OP_UPSERT &&
+        keep_contested(e, c, l, rec->id, out->desired, err) == -1)
+        return -1;
     if (out->was_pinned && c->cfg->idempotency_header == NULL &&
         c->cfg->idempotency_field == NULL) {
         /* No key to make a second create harmless: look the copy up first. */
@@ -351,7 +419,7 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
         d->record_id = j->record_id;
         d->version = cl.version ? cl.version : rec.version;
         d->coll_index = ci;
-        d->op = j->op;
+        d->op = cl.op;
         d->is_create = cl.ep == &c->cfg->create;
         d->is_lookup = cl.ep == &c->cfg->lookup;
         d->was_pinned = cl.was_pinned;
@@ -532,6 +600,9 @@ classify(const struct engine *e, const struct engine_delivery *d)
     case HTTP_OUTCOME_RESPONSE:
         if (d->status >= 200 && d->status < 300)
             return VERDICT_OK;
+        /* Guarantee: a delete is idempotent. The copy is gone either way. */
+        if (d->op == JOB_OP_DELETE && (d->status == 404 || d->status == 410))
+            return VERDICT_OK;
         if (d->stop_retry)
             return VERDICT_PERMANENT; /* the system said: do not retry */
         if (d->status == 408 || d->status >= 500 || is_rate_limited(sys, d->status))
@@ -593,6 +664,52 @@ new_base(const struct engine_delivery *d, const cJSON *answer)
     return text;
 }
 
+/* How many past writes a link remembers, for late echoes. */
+#define RECENT_WRITES 4
+
+/*
+ * Remember a state written to a copy, so that its echo is recognised even
+ * when it comes back late, after a newer write (merge.c, late_echo()).
+ */
+static int
+note_write(struct engine *e, int64_t link_id, const char *base, struct error *err)
+{
+    char *text = NULL, *out;
+    cJSON *recent, *kept = cJSON_CreateArray(), *w;
+    int64_t now = clock_now_ms();
+    int n, skip, rc;
+
+    if (store_link_recent(e->st, link_id, &text, err) == -1) {
+        cJSON_Delete(kept);
+        return -1;
+    }
+    recent = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    n = cJSON_GetArraySize(recent);
+    skip = n >= RECENT_WRITES ? n - RECENT_WRITES + 1 : 0;
+    cJSON_ArrayForEach(w, recent)
+    {
+        const cJSON *when = cJSON_GetArrayItem(w, 0);
+
+        if (skip > 0) {
+            skip--;
+            continue;
+        }
+        if (cJSON_IsNumber(when) && when->valuedouble >= (double)(now - e->cfg->echo_window_ms))
+            cJSON_AddItemToArray(kept, cJSON_Duplicate(w, 1));
+    }
+    w = cJSON_CreateArray();
+    cJSON_AddItemToArray(w, cJSON_CreateNumber((double)now));
+    cJSON_AddItemToArray(w, cJSON_Parse(base));
+    cJSON_AddItemToArray(kept, w);
+    out = cJSON_PrintUnformatted(kept);
+    rc = store_link_set_recent(e->st, link_id, out, err);
+    free(out);
+    cJSON_Delete(kept);
+    cJSON_Delete(recent);
+    return rc;
+}
+
 static int
 apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct error *err)
 {
@@ -635,12 +752,20 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
             goto out;
         }
     }
-    if (d->op != JOB_OP_DELETE && d->body != NULL)
-        base = new_base(d, answer);
-    if (store_link_set(e->st, d->link_id, ext_id[0] ? ext_id : NULL, base, clock_now_ms(), err) ==
-            -1 ||
-        store_job_done(e->st, d->job_id, err) == -1)
-        goto out;
+    if (d->op == JOB_OP_DELETE) {
+        if (store_link_gone(e->st, d->link_id, d->record_id, clock_now_ms(), "the copy was deleted",
+                            err) == -1 ||
+            store_job_done(e->st, d->job_id, err) == -1)
+            goto out;
+    } else {
+        if (d->body != NULL)
+            base = new_base(d, answer);
+        if (store_link_set(e->st, d->link_id, ext_id[0] ? ext_id : NULL, base, clock_now_ms(),
+                           err) == -1 ||
+            (base != NULL && note_write(e, d->link_id, base, err) == -1) ||
+            store_job_done(e->st, d->job_id, err) == -1)
+            goto out;
+    }
     log_debug(&(struct log_ctx){.system = j->system,
                                 .collection = j->collection,
                                 .record_id = j->record_id,

@@ -41,6 +41,19 @@ compile_coll(struct engine *e, struct engine_coll *c, const struct config_collec
         return error_wrap(err, "%s: match", cc->name);
     if (cc->deleted_jq != NULL && map_jq_new(cc->deleted_jq, &c->deleted, err) == -1)
         return error_wrap(err, "%s: deleted_when", cc->name);
+    for (size_t s = 0; s < e->cfg->sync_count && c->sync == NULL; s++) {
+        const struct config_sync *sync = &e->cfg->syncs[s];
+
+        for (size_t i = 0; i < sync->collection_count; i++) {
+            if (sync->collections[i] == cc)
+                c->sync = sync;
+        }
+    }
+    for (size_t f = 0; c->sync != NULL && f < c->sync->filter_count; f++) {
+        if (c->sync->filters[f].collection == cc &&
+            map_jq_new(c->sync->filters[f].jq, &c->filter, err) == -1)
+            return error_wrap(err, "%s: filter", cc->name);
+    }
     return 0;
 }
 
@@ -105,10 +118,37 @@ fail:
  * waits for one. (A checkpoint never loses anything: what it copies is
  * already durable in the WAL.)
  */
+/* How often deleted records past the tombstone time are removed. */
+#define PURGE_EVERY_MS 60000
+
+/* Remove tombstones older than the config's tombstone_ttl, in a
+ * transaction of the checkpointer's own handle. */
+static void
+purge_tombstones(struct engine *e)
+{
+    struct error err = {0};
+    int n;
+
+    if (store_begin(e->ckpt_st, &err) == -1) {
+        log_warn(NULL, "purge tombstones: %s", err.msg);
+        return;
+    }
+    n = store_tombstones_purge(e->ckpt_st, clock_now_ms() - e->cfg->tombstone_ttl_ms, &err);
+    if (n == -1 || store_commit(e->ckpt_st, &err) == -1) {
+        store_rollback(e->ckpt_st);
+        log_warn(NULL, "purge tombstones: %s", err.msg);
+        return;
+    }
+    if (n > 0)
+        log_info(NULL, "purged %d deleted record%s past their tombstone time", n,
+                 n == 1 ? "" : "s");
+}
+
 static void *
 checkpointer_main(void *arg)
 {
     struct engine *e = arg;
+    int64_t purged_at = 0;
 
     (void)pthread_setname_np(pthread_self(), "concord-ckpt"); /* for top -H and perf */
     pthread_mutex_lock(&e->mu);
@@ -128,6 +168,10 @@ checkpointer_main(void *arg)
         pthread_mutex_unlock(&e->mu);
         if (store_checkpoint(e->ckpt_st, &err) == -1)
             log_warn(NULL, "%s", err.msg);
+        if (clock_mono_ms() - purged_at >= PURGE_EVERY_MS) {
+            purge_tombstones(e);
+            purged_at = clock_mono_ms();
+        }
         pthread_mutex_lock(&e->mu);
     }
     pthread_mutex_unlock(&e->mu);
@@ -216,10 +260,13 @@ engine_free(struct engine *e)
         map_free(e->colls[i].map_out);
         map_jq_free(e->colls[i].match);
         map_jq_free(e->colls[i].deleted);
+        map_jq_free(e->colls[i].filter);
     }
     free(e->colls);
-    for (size_t i = 0; i < e->sys_count; i++)
+    for (size_t i = 0; i < e->sys_count; i++) {
         free(e->systems[i].headers);
+        free(e->systems[i].delete_times);
+    }
     free(e->systems);
     while (e->handoff != NULL) {
         struct engine_delivery *d = e->handoff;

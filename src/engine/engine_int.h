@@ -32,11 +32,13 @@ struct store;
 struct engine_coll {
     const struct config_collection *cfg;
     int sys_index;
-    struct map *map_in;     /* NULL when the collection is not a source */
-    struct map *map_out;    /* NULL when it is not a target */
-    struct map_jq *match;   /* NULL, or the webhook routing condition */
-    struct map_jq *deleted; /* NULL, or the delete condition */
-    int creates_in_flight;  /* writer only */
+    struct map *map_in;             /* NULL when the collection is not a source */
+    struct map *map_out;            /* NULL when it is not a target */
+    struct map_jq *match;           /* NULL, or the webhook routing condition */
+    struct map_jq *deleted;         /* NULL, or the delete condition */
+    struct map_jq *filter;          /* NULL, or the sync's filter: which records belong here */
+    const struct config_sync *sync; /* the first sync that holds it, or NULL */
+    int creates_in_flight;          /* writer only */
 };
 
 struct engine_sys {
@@ -47,6 +49,8 @@ struct engine_sys {
     struct breaker br;           /* writer only */
     enum breaker_state br_saved; /* writer only: the state concord status shows */
     int64_t ok_noted_ms;         /* writer only: when the last success was written */
+    int64_t *delete_times;       /* writer only: deletes let through lately (mass-delete guard) */
+    size_t delete_count, delete_cap;
     struct http_header *headers; /* auth headers, values borrowed from cfg's secrets */
     size_t header_count;
 };
@@ -150,6 +154,7 @@ struct engine_change {
     int is_deleted;
     int source_coll; /* where the change came from; -1 for none (an operator) */
     int priority;    /* of the jobs it makes: 0 live, 1 replayed */
+    int to_source;   /* 1: the source collection too (a write-back of fields it lost) */
 };
 
 /*
@@ -158,6 +163,51 @@ struct engine_change {
  * is none).
  */
 MUST_CHECK int engine_fanout(struct engine *e, const struct engine_change *c, struct error *err);
+
+/* Queue what collection ci needs after c, whatever the source. */
+MUST_CHECK int engine_fanout_to(struct engine *e, int ci, const struct engine_change *c,
+                                struct error *err);
+
+/* ---- policy.c: ownership, conflicts, natural keys, the delete guard ---- */
+/* The sync that governs changes from collection ci (NULL when none). */
+const struct config_sync *engine_sync_of(const struct engine *e, int ci);
+/* The first sync of a model, or NULL. */
+const struct config_sync *engine_sync_of_model(const struct engine *e, const char *model);
+/* 1 when system may change field under sync s (its owners, else its origins). */
+int engine_may_change(const struct config_sync *s, const char *system, const char *field);
+/* 1 when system may create or delete records under s: an origin, or an owner of some field. */
+int engine_may_write(const struct config_sync *s, const char *system);
+
+/* One side of a conflict. */
+struct engine_side {
+    const struct cJSON *value;
+    const char *source; /* "shop.customers", "operator:alice" */
+    const char *system; /* the source's system, or NULL (an operator, an automation) */
+    int64_t at_ms;      /* when the value was set at its source */
+};
+
+enum engine_verdict {
+    ENGINE_TAKE_THEIRS = 1, /* the incoming value wins */
+    ENGINE_KEEP_OURS,       /* the record's value wins; the source is written back */
+    ENGINE_MANUAL,          /* a person decides */
+};
+
+/* Settle a conflict on field under s's policy; *why says how (static). */
+enum engine_verdict engine_settle(const struct config_sync *s, const char *field,
+                                  const struct engine_side *ours, const struct engine_side *theirs,
+                                  const char **why);
+
+/* Recompute a record's natural keys under s from its state (model shape). */
+MUST_CHECK int engine_keys_update(struct engine *e, const struct config_sync *s, int64_t record_id,
+                                  const char *model, const struct cJSON *state, struct error *err);
+/* Live records whose keys match state's: the count (capped at 16), ids in *out (malloc()ed). */
+MUST_CHECK int engine_keys_match(struct engine *e, const struct config_sync *s, const char *model,
+                                 const struct cJSON *state, int64_t **out, struct error *err);
+
+/* The mass-delete guard: 1 when a delete from system must be held, 0 when
+ * it may pass (and is counted), -1. */
+MUST_CHECK int engine_guard_delete(struct engine *e, int sys_index, int64_t now_ms,
+                                   struct error *err);
 
 /* ---- deliver.c ---- */
 /* Claim due jobs (writer). Returns a list for the delivery thread via *out. */

@@ -52,6 +52,28 @@ park_mapping(struct engine *e, const struct engine_coll *c, int64_t record_id, c
     return store_inbox_add(e->st, &entry, &id, err);
 }
 
+/*
+ * Whether the record belongs in collection c: it is live and passes the
+ * sync's filter for c. A filter that fails to run parks the record for c.
+ * Returns 1, 0, or 2 when it was parked, -1.
+ */
+static int
+belongs(struct engine *e, const struct engine_coll *c, const struct engine_change *ch,
+        struct error *err)
+{
+    struct error merr = {0};
+    int rc;
+
+    if (ch->is_deleted)
+        return 0;
+    if (c->filter == NULL)
+        return 1;
+    rc = map_jq_test(c->filter, ch->state, &merr);
+    if (rc == -1)
+        return park_mapping(e, c, ch->record_id, merr.msg, err) == -1 ? -1 : 2;
+    return rc;
+}
+
 /* Queue what one target collection needs. */
 static int
 fanout_one(struct engine *e, int ci, const struct engine_change *ch, struct error *err)
@@ -59,25 +81,40 @@ fanout_one(struct engine *e, int ci, const struct engine_change *ch, struct erro
     struct engine_coll *c = &e->colls[ci];
     struct link l = {0};
     int64_t record_id = ch->record_id;
-    int is_deleted = ch->is_deleted;
     const cJSON *state = ch->state;
     struct job j = {
         .record_id = record_id,
         .version = ch->version,
         .system = (char *)(uintptr_t)c->cfg->system->name,
         .collection = (char *)(uintptr_t)c->cfg->name,
-        .op = is_deleted ? JOB_OP_DELETE : JOB_OP_UPSERT,
+        .op = JOB_OP_UPSERT,
         .next_at_ms = clock_now_ms(),
         .priority = ch->priority,
     };
-    int found = store_link_by_record(e->st, c->cfg->name, record_id, &l, err);
+    int in = belongs(e, c, ch, err);
+    int found;
     int rc = -1;
 
+    if (in == -1 || in == 2)
+        return in == -1 ? -1 : 0;
+    found = store_link_by_record(e->st, c->cfg->name, record_id, &l, err);
     if (found == -1)
         return -1;
-    if (is_deleted && !found)
-        return 0; /* never written there: nothing to delete */
-    if (!is_deleted && found && l.ext_id != NULL && l.base != NULL) {
+    if (!in) {
+        /* Deleted, or filtered out: the collection's delete mode says what
+         * becomes of a copy; where there is none, nothing is written. */
+        int has_copy = found && l.ext_id != NULL;
+
+        link_fini(&l);
+        if (!found || c->cfg->on_delete == CONFIG_DELETE_IGNORE)
+            return 0;
+        if (!has_copy && c->cfg->on_delete == CONFIG_DELETE_ARCHIVE)
+            return 0;
+        j.op = c->cfg->on_delete == CONFIG_DELETE_ARCHIVE ? JOB_OP_ARCHIVE : JOB_OP_DELETE;
+        j.link_id = l.id;
+        return store_job_put(e->st, &j, err) == -1 ? -1 : 0;
+    }
+    if (found && l.ext_id != NULL && l.base != NULL) {
         struct error merr = {0};
         cJSON *desired = NULL, *base = cJSON_Parse(l.base);
         int differs;
@@ -108,6 +145,16 @@ out:
 }
 
 int
+engine_fanout_to(struct engine *e, int ci, const struct engine_change *ch, struct error *err)
+{
+    if (e->colls[ci].map_out == NULL)
+        return 0;
+    if (fanout_one(e, ci, ch, err) == -1)
+        return error_wrap(err, "fan out to %s", e->colls[ci].cfg->name);
+    return 0;
+}
+
+int
 engine_fanout(struct engine *e, const struct engine_change *ch, struct error *err)
 {
     int source_coll = ch->source_coll;
@@ -122,10 +169,10 @@ engine_fanout(struct engine *e, const struct engine_change *ch, struct error *er
         for (size_t i = 0; i < sync->collection_count; i++) {
             int ci = engine_coll_index(e, sync->collections[i]->name);
 
-            if (ci < 0 || ci == source_coll || e->colls[ci].map_out == NULL)
+            if (ci < 0 || (ci == source_coll && !ch->to_source))
                 continue;
-            if (fanout_one(e, ci, ch, err) == -1)
-                return error_wrap(err, "fan out to %s", e->colls[ci].cfg->name);
+            if (engine_fanout_to(e, ci, ch, err) == -1)
+                return -1;
         }
     }
     return 0;

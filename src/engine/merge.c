@@ -12,6 +12,7 @@
  * base it left) changes nothing. See docs/internals/merge.md.
  */
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "core/clock.h"
+#include "core/compiler.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
@@ -31,10 +33,12 @@
 struct merge_ctx {
     struct engine *e;
     const struct change *ch;
-    int coll;            /* index into e->colls */
-    const cJSON *record; /* the system's record, inside body */
+    int coll;                       /* index into e->colls */
+    const struct config_sync *sync; /* the sync that governs the collection */
+    const cJSON *record;            /* the system's record, inside body */
     char ext_id[256];
     int64_t now;
+    int64_t src_at;     /* when the change was made at its source (or received) */
     const char *source; /* who made the change: "shop.customers", "operator:alice" */
 };
 
@@ -114,32 +118,63 @@ changed_fields(const cJSON *incoming, const cJSON *base)
     return names;
 }
 
-/* Make the new version of an existing record from the changed fields. */
+/* Equal, where a missing value and a JSON null are the same. */
 static int
-apply_fields(struct merge_ctx *m, int64_t record_id, const cJSON *incoming, const cJSON *changed,
-             struct error *err)
+same(const cJSON *a, const cJSON *b)
 {
-    struct record rec = {0};
-    cJSON *state = NULL, *diff = NULL;
-    const cJSON *name;
-    char *state_text = NULL, *diff_text = NULL;
-    int rc = store_record_get(m->e->st, record_id, &rec, err);
+    if (a == NULL || cJSON_IsNull(a))
+        return b == NULL || cJSON_IsNull(b);
+    return b != NULL && value_equal(a, b);
+}
 
-    if (rc <= 0)
-        return rc == 0 ? error_set(err, ERROR_INTERNAL, "link to missing record %lld",
-                                   (long long)record_id)
-                       : -1;
-    state = cJSON_Parse(rec.state);
-    if (state == NULL)
-        state = cJSON_CreateObject();
-    diff = cJSON_CreateObject();
-    cJSON_ArrayForEach(name, changed)
+/* The system a source names ("shop.customers" -> "shop"), or NULL. */
+static const char *
+system_of(const struct engine *e, const char *source)
+{
+    const struct config_collection *cc = source ? config_collection_find(e->cfg, source) : NULL;
+
+    return cc ? cc->system->name : NULL;
+}
+
+/* A record's field times, parsed (an empty object when none). */
+static cJSON *
+load_meta(struct merge_ctx *m, int64_t record_id, struct error *err, int *failed)
+{
+    char *text = NULL;
+    cJSON *meta = NULL;
+
+    *failed = store_record_meta(m->e->st, record_id, &text, err) == -1;
+    if (text != NULL)
+        meta = cJSON_Parse(text);
+    free(text);
+    return meta ? meta : cJSON_CreateObject();
+}
+
+/*
+ * Make the new version of an existing record from the fields in take (names
+ * into incoming). state is the record's current state, updated in place.
+ * Returns 1 when a version was made, 0 when the record holds them already,
+ * -1. With to_source, the source collection is brought to the result too.
+ */
+static int
+apply_fields(struct merge_ctx *m, const struct record *rec, cJSON *state, const cJSON *incoming,
+             const cJSON *take, int to_source, struct error *err)
+{
+    cJSON *diff = cJSON_CreateObject(), *meta = NULL;
+    const cJSON *name;
+    char *state_text = NULL, *diff_text = NULL, *meta_text = NULL;
+    int failed = 0, rc = -1;
+
+    meta = load_meta(m, rec->id, err, &failed);
+    if (failed)
+        goto out;
+    cJSON_ArrayForEach(name, take)
     {
         const cJSON *nv = cJSON_GetObjectItemCaseSensitive(incoming, name->valuestring);
         cJSON *old = cJSON_GetObjectItemCaseSensitive(state, name->valuestring);
-        cJSON *pair;
+        cJSON *pair, *when;
 
-        if (old != NULL && value_equal(old, nv))
+        if (nv == NULL || (old != NULL && value_equal(old, nv)))
             continue; /* the record has it already */
         pair = cJSON_CreateArray();
         cJSON_AddItemToArray(pair, old ? cJSON_Duplicate(old, 1) : cJSON_CreateNull());
@@ -150,40 +185,66 @@ apply_fields(struct merge_ctx *m, int64_t record_id, const cJSON *incoming, cons
                                                    cJSON_Duplicate(nv, 1));
         else
             cJSON_AddItemToObject(state, name->valuestring, cJSON_Duplicate(nv, 1));
+        when = cJSON_CreateArray();
+        cJSON_AddItemToArray(when, cJSON_CreateNumber((double)m->src_at));
+        cJSON_AddItemToArray(when, cJSON_CreateString(m->source));
+        cJSON_DeleteItemFromObjectCaseSensitive(meta, name->valuestring);
+        cJSON_AddItemToObject(meta, name->valuestring, when);
     }
-    rc = 0;
-    if (cJSON_GetArraySize(diff) > 0) {
-        struct version v = {
-            .record_id = record_id,
-            .version = rec.version + 1,
-            .source = (char *)(uintptr_t)m->source,
-            .journal_seq = m->ch->seq,
-            .at_ms = m->now,
-        };
-        struct engine_change fc = {
-            .record_id = record_id,
-            .version = v.version,
-            .model = rec.model,
-            .state = state,
-            .source_coll = m->coll,
-            .priority = m->ch->is_replay,
-        };
-
-        state_text = value_canonical_text(state);
-        diff_text = value_canonical_text(diff);
-        v.state = state_text;
-        v.diff = diff_text;
-        if (store_record_update(m->e->st, &v, 0, err) == -1 || engine_fanout(m->e, &fc, err) == -1)
-            rc = -1;
-        else
-            rc = 1;
+    struct engine_change fc = {
+        .record_id = rec->id,
+        .version = rec->version,
+        .model = rec->model,
+        .state = state,
+        .source_coll = m->coll,
+        .priority = m->ch->is_replay,
+        .to_source = to_source,
+    };
+    if (cJSON_GetArraySize(diff) == 0) {
+        /* Nothing new, but the source may still hold a value it lost. */
+        rc = to_source && m->coll >= 0 ? engine_fanout_to(m->e, m->coll, &fc, err) : 0;
+        goto out;
     }
+    struct version v = {
+        .record_id = rec->id,
+        .version = rec->version + 1,
+        .source = (char *)(uintptr_t)m->source,
+        .journal_seq = m->ch->seq,
+        .at_ms = m->now,
+    };
+    fc.version = v.version;
+    state_text = value_canonical_text(state);
+    diff_text = value_canonical_text(diff);
+    meta_text = value_canonical_text(meta);
+    v.state = state_text;
+    v.diff = diff_text;
+    if (store_record_update(m->e->st, &v, 0, err) == -1 ||
+        store_record_set_meta(m->e->st, rec->id, meta_text, err) == -1 ||
+        engine_keys_update(m->e, m->sync, rec->id, rec->model, state, err) == -1 ||
+        engine_fanout(m->e, &fc, err) == -1)
+        goto out;
+    rc = 1;
+out:
     free(state_text);
     free(diff_text);
-    cJSON_Delete(state);
+    free(meta_text);
     cJSON_Delete(diff);
-    record_fini(&rec);
+    cJSON_Delete(meta);
     return rc;
+}
+
+/* Append formatted text to a fixed buffer of size cap holding a string; what
+ * does not fit is cut. */
+static void PRINTF_LIKE(3, 4) append(char *out, size_t cap, const char *fmt, ...)
+{
+    size_t len = strlen(out);
+    va_list ap;
+
+    if (len + 1 >= cap)
+        return;
+    va_start(ap, fmt);
+    (void)vsnprintf(out + len, cap - len, fmt, ap);
+    va_end(ap);
 }
 
 static char *
@@ -194,75 +255,434 @@ names_text(const cJSON *names)
     return text ? text : xstrdup("[]");
 }
 
-/* A change to a copy concord already links. */
+static cJSON *
+side_json(const struct engine_side *side)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddItemToObject(o, "value",
+                          side->value ? cJSON_Duplicate(side->value, 1) : cJSON_CreateNull());
+    cJSON_AddStringToObject(o, "source", side->source ? side->source : "unknown");
+    if (side->system != NULL)
+        cJSON_AddStringToObject(o, "system", side->system);
+    cJSON_AddNumberToObject(o, "at", (double)side->at_ms);
+    return o;
+}
+
+/*
+ * Keep a conflict where a person can see it: an open entry for a manual
+ * one (an open conflict of the same field is brought up to date instead of
+ * a second one), a settled entry for one the policy decided.
+ */
+static int
+note_conflict(struct merge_ctx *m, int64_t record_id, const char *field, const cJSON *base,
+              const struct engine_side *ours, const struct engine_side *theirs,
+              enum engine_verdict verdict, const char *why, struct error *err)
+{
+    struct inbox_entry open = {0};
+    cJSON *detail = cJSON_CreateObject();
+    char *detail_text, reason[700], *a = value_canonical_text(ours->value),
+                                    *b = value_canonical_text(theirs->value);
+    const char *state = verdict == ENGINE_MANUAL ? NULL : "settled";
+    int found, rc = -1;
+    int64_t id = 0;
+
+    cJSON_AddStringToObject(detail, "field", field);
+    cJSON_AddItemToObject(detail, "base", base ? cJSON_Duplicate(base, 1) : cJSON_CreateNull());
+    cJSON_AddItemToObject(detail, "ours", side_json(ours));
+    cJSON_AddItemToObject(detail, "theirs", side_json(theirs));
+    cJSON_AddStringToObject(detail, "policy", why);
+    cJSON_AddStringToObject(detail, "winner",
+                            verdict == ENGINE_TAKE_THEIRS ? "theirs"
+                            : verdict == ENGINE_KEEP_OURS ? "ours"
+                                                          : "none");
+    detail_text = value_canonical_text(detail);
+    (void)snprintf(reason, sizeof(reason), "%s changed %s to %.200s while %s set it to %.200s%s%s",
+                   theirs->source, field, b, ours->source ? ours->source : "concord", a,
+                   verdict == ENGINE_MANUAL ? "" : "; settled by policy: ",
+                   verdict == ENGINE_MANUAL ? "" : why);
+    log_warn(&(struct log_ctx){.system = m->ch->system,
+                               .collection = m->e->colls[m->coll].cfg->name,
+                               .record_id = record_id},
+             "conflict: %s", reason);
+    found = store_conflict_open(m->e->st, record_id, field, &open, err);
+    if (found == -1)
+        goto out;
+    if (found && verdict == ENGINE_MANUAL) {
+        rc = store_inbox_set_detail(m->e->st, open.id, field, detail_text, NULL, NULL, m->now, err);
+        goto out;
+    }
+    if (found && store_inbox_set_detail(m->e->st, open.id, NULL, open.detail, "settled", "policy",
+                                        m->now, err) == -1)
+        goto out;
+    struct inbox_entry entry = {
+        .kind = INBOX_CONFLICT,
+        .system = (char *)(uintptr_t)(theirs->system ? theirs->system : m->ch->system),
+        .collection = (char *)(uintptr_t)m->e->colls[m->coll].cfg->name,
+        .record_id = record_id,
+        .journal_seq = m->ch->seq,
+        .reason = reason,
+        .created_at_ms = m->now,
+    };
+    if (store_inbox_add(m->e->st, &entry, &id, err) == -1 ||
+        store_inbox_set_detail(m->e->st, id, field, detail_text, state, state ? "policy" : NULL,
+                               m->now, err) == -1)
+        goto out;
+    rc = 0;
+out:
+    inbox_entry_fini(&open);
+    cJSON_Delete(detail);
+    free(detail_text);
+    free(a);
+    free(b);
+    return rc;
+}
+
+/*
+ * Whether incoming is the late echo of a state concord wrote to this copy
+ * within the echo window: equal, on every field the map reads, to one of
+ * the link's past writes. Returns the write's time, 0 when it is not one,
+ * -1.
+ */
+static int64_t
+late_echo(struct merge_ctx *m, const struct link *l, const cJSON *incoming, struct error *err)
+{
+    struct engine_coll *c = &m->e->colls[m->coll];
+    char *text = NULL;
+    cJSON *recent, *w;
+    int64_t at = 0;
+
+    if (store_link_recent(m->e->st, l->id, &text, err) == -1)
+        return -1;
+    recent = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    cJSON_ArrayForEach(w, recent)
+    {
+        const cJSON *when = cJSON_GetArrayItem(w, 0), *state = cJSON_GetArrayItem(w, 1);
+        cJSON *mapped = NULL;
+        struct error ignored = {0};
+        const cJSON *f;
+        int equal = 1;
+
+        if (!cJSON_IsNumber(when) ||
+            when->valuedouble < (double)(m->now - m->e->cfg->echo_window_ms) ||
+            map_apply(c->map_in, state, &mapped, &ignored) == -1)
+            continue;
+        cJSON_ArrayForEach(f, incoming)
+        {
+            if (!same(f, cJSON_GetObjectItemCaseSensitive(mapped, f->string)))
+                equal = 0;
+        }
+        cJSON_ArrayForEach(f, mapped)
+        {
+            if (!same(f, cJSON_GetObjectItemCaseSensitive(incoming, f->string)))
+                equal = 0;
+        }
+        cJSON_Delete(mapped);
+        if (equal)
+            at = (int64_t)when->valuedouble;
+    }
+    cJSON_Delete(recent);
+    return at;
+}
+
+/* A change to the copy of a deleted record: the delete stands, and the
+ * copy is brought in line with it (deleted, archived or left alone). */
+static int
+merge_into_deleted(struct merge_ctx *m, const struct record *rec, struct error *err)
+{
+    cJSON *state = cJSON_Parse(rec->state);
+    char note[200];
+    struct engine_change fc = {
+        .record_id = rec->id,
+        .version = rec->version,
+        .model = rec->model,
+        .state = state,
+        .is_deleted = 1,
+        .source_coll = -1,
+    };
+    int rc = engine_fanout_to(m->e, m->coll, &fc, err);
+
+    cJSON_Delete(state);
+    (void)snprintf(note, sizeof(note),
+                   "record %lld is deleted: the change is ignored (concord restore %lld brings "
+                   "it back)",
+                   (long long)rec->id, (long long)rec->id);
+    return rc == -1 ? -1 : store_journal_set_state(m->e->st, m->ch->seq, CHANGE_IGNORED, note, err);
+}
+
+/*
+ * A change to a copy concord already links: a three-way merge, field by
+ * field, of the incoming state, the link's base (what the copy held when it
+ * last agreed with concord) and the record.
+ */
 static int
 merge_linked(struct merge_ctx *m, struct link *l, const cJSON *incoming, struct error *err)
 {
     struct engine_coll *c = &m->e->colls[m->coll];
-    cJSON *base_sys = l->base ? cJSON_Parse(l->base) : NULL;
-    cJSON *base_in = NULL, *changed = NULL;
+    const char *system = c->cfg->system->name;
+    struct record rec = {0};
+    cJSON *base_sys = NULL, *base_in = NULL, *changed = NULL, *state = NULL, *meta = NULL;
+    cJSON *take = NULL, *refused = NULL;
     struct error ignored = {0};
-    char *rec_text = value_canonical_text(m->record);
-    enum change_state state = CHANGE_UNCHANGED;
-    char *note = NULL;
-    int rc = -1;
+    char *rec_text = NULL, *note = NULL;
+    enum change_state cstate = CHANGE_UNCHANGED;
+    int conflicts = 0, manual = 0, to_source = 0, failed = 0, rc = -1, found;
+    int64_t echo_at;
+    const cJSON *name;
+    char why[1024] = "";
 
+    found = store_record_get(m->e->st, l->record_id, &rec, err);
+    if (found <= 0)
+        return found == 0 ? error_set(err, ERROR_INTERNAL, "link to missing record %lld",
+                                      (long long)l->record_id)
+                          : -1;
+    if (rec.is_deleted) {
+        rc = merge_into_deleted(m, &rec, err);
+        record_fini(&rec);
+        return rc;
+    }
+    echo_at = m->ch->is_replay ? 0 : late_echo(m, l, incoming, err);
+    if (echo_at == -1)
+        goto out;
+    if (echo_at > 0) {
+        note = xasprintf("the echo of what concord wrote at %lld ms", (long long)echo_at);
+        rc = store_journal_set_state(m->e->st, m->ch->seq, CHANGE_UNCHANGED, note, err);
+        goto out;
+    }
     /* A base that no longer maps (the map changed) counts as empty, and so
      * does every base for a replay: the change is read again through the
      * current map, field by field against the record. */
+    base_sys = l->base ? cJSON_Parse(l->base) : NULL;
     if (base_sys != NULL && !m->ch->is_replay &&
         map_apply(c->map_in, base_sys, &base_in, &ignored) == -1)
         base_in = NULL;
     changed = changed_fields(incoming, base_in);
     /* The copy holds this state now, whatever we make of it. */
+    rec_text = value_canonical_text(m->record);
     if (store_link_set(m->e->st, l->id, NULL, rec_text, m->now, err) == -1)
         goto out;
     if (cJSON_GetArraySize(changed) == 0) {
         note = xstrdup("equal to the base: an echo or a repeat");
-    } else if (!engine_is_origin(m->e, c->cfg->model, c->cfg->system->name)) {
-        char *names = names_text(changed);
-
-        state = CHANGE_REFUSED;
-        note = xasprintf("%s may not change %s: it is not an origin of %s", c->cfg->system->name,
-                         names, c->cfg->model);
-        log_warn(&(struct log_ctx){.system = m->ch->system,
-                                   .collection = c->cfg->name,
-                                   .record_id = l->record_id},
-                 "change refused: %s", note);
-        free(names);
-    } else {
-        int applied = apply_fields(m, l->record_id, incoming, changed, err);
-
-        if (applied == -1)
-            goto out;
-        state = applied ? CHANGE_APPLIED : CHANGE_UNCHANGED;
-        if (!applied)
-            note = xstrdup("the record holds these values already");
+        rc = store_journal_set_state(m->e->st, m->ch->seq, CHANGE_UNCHANGED, note, err);
+        goto out;
     }
-    rc = store_journal_set_state(m->e->st, m->ch->seq, state, note, err);
+    state = cJSON_Parse(rec.state);
+    if (state == NULL)
+        state = cJSON_CreateObject();
+    meta = load_meta(m, rec.id, err, &failed);
+    if (failed)
+        goto out;
+    take = cJSON_CreateArray();
+    refused = cJSON_CreateArray();
+    cJSON_ArrayForEach(name, changed)
+    {
+        const char *f = name->valuestring;
+        const cJSON *iv = cJSON_GetObjectItemCaseSensitive(incoming, f);
+        const cJSON *rv = cJSON_GetObjectItemCaseSensitive(state, f);
+        const cJSON *bv = base_in ? cJSON_GetObjectItemCaseSensitive(base_in, f) : NULL;
+        const cJSON *when = cJSON_GetObjectItemCaseSensitive(meta, f);
+        const cJSON *src = cJSON_GetArrayItem(when, 1);
+        const char *policy = "";
+        enum engine_verdict verdict;
+
+        if (!engine_may_change(m->sync, system, f)) {
+            cJSON_AddItemToArray(refused, cJSON_CreateString(f));
+            continue;
+        }
+        if (same(rv, iv))
+            continue; /* the same change on both sides */
+        if (m->ch->is_replay || same(rv, bv)) {
+            cJSON_AddItemToArray(take, cJSON_CreateString(f));
+            continue; /* changed on this side only */
+        }
+        /* Changed on both sides since the base, to different values. */
+        struct engine_side ours = {
+            .value = rv,
+            .source = cJSON_IsString(src) ? src->valuestring : NULL,
+            .system = system_of(m->e, cJSON_IsString(src) ? src->valuestring : NULL),
+            .at_ms = cJSON_IsNumber(cJSON_GetArrayItem(when, 0))
+                         ? (int64_t)cJSON_GetArrayItem(when, 0)->valuedouble
+                         : rec.updated_at_ms,
+        };
+        struct engine_side theirs = {
+            .value = iv, .source = m->source, .system = system, .at_ms = m->src_at};
+        verdict = engine_settle(m->sync, f, &ours, &theirs, &policy);
+        if (note_conflict(m, rec.id, f, bv, &ours, &theirs, verdict, policy, err) == -1)
+            goto out;
+        conflicts++;
+        if (verdict == ENGINE_TAKE_THEIRS)
+            cJSON_AddItemToArray(take, cJSON_CreateString(f));
+        else if (verdict == ENGINE_KEEP_OURS)
+            to_source = 1;
+        else
+            manual++;
+    }
+    if (cJSON_GetArraySize(refused) > 0) {
+        char *names = names_text(refused);
+
+        append(why, sizeof(why), "refused %s: %s may not change %s under sync %s%s; ", names,
+               system, cJSON_GetArraySize(refused) > 1 ? "them" : "it", m->sync->name,
+               m->sync->write_back ? " (written back)" : "");
+        log_warn(
+            &(struct log_ctx){.system = system, .collection = c->cfg->name, .record_id = rec.id},
+            "change %lld: %s may not change %s", (long long)m->ch->seq, system, names);
+        if (m->sync->write_back)
+            to_source = 1;
+        free(names);
+    }
+    if (conflicts > 0)
+        append(why, sizeof(why), "%d conflict%s (%d for a person: concord conflicts); ", conflicts,
+               conflicts > 1 ? "s" : "", manual);
+    rc = apply_fields(m, &rec, state, incoming, take, to_source, err);
+    if (rc == -1)
+        goto out;
+    if (rc == 1)
+        cstate = CHANGE_APPLIED;
+    else if (cJSON_GetArraySize(refused) > 0 && cJSON_GetArraySize(take) == 0 && conflicts == 0)
+        cstate = CHANGE_REFUSED;
+    if (why[0] == '\0' && rc == 0)
+        append(why, sizeof(why), "the record holds these values already");
+    rc = store_journal_set_state(m->e->st, m->ch->seq, cstate, why[0] ? why : NULL, err);
 out:
     free(note);
     free(rec_text);
     cJSON_Delete(base_sys);
     cJSON_Delete(base_in);
     cJSON_Delete(changed);
+    cJSON_Delete(state);
+    cJSON_Delete(meta);
+    cJSON_Delete(take);
+    cJSON_Delete(refused);
+    record_fini(&rec);
     return rc;
 }
 
-/* A copy concord has not seen: a new record, when its system may make one. */
+/* A new record's field times: every field was set by its first source. */
+static int
+note_first_times(struct merge_ctx *m, int64_t record_id, const cJSON *incoming, struct error *err)
+{
+    cJSON *meta = cJSON_CreateObject();
+    const cJSON *f;
+    char *text;
+    int rc;
+
+    cJSON_ArrayForEach(f, incoming)
+    {
+        cJSON *when = cJSON_CreateArray();
+
+        cJSON_AddItemToArray(when, cJSON_CreateNumber((double)m->src_at));
+        cJSON_AddItemToArray(when, cJSON_CreateString(m->source));
+        cJSON_AddItemToObject(meta, f->string, when);
+    }
+    text = value_canonical_text(meta);
+    rc = store_record_set_meta(m->e->st, record_id, text, err);
+    free(text);
+    cJSON_Delete(meta);
+    return rc;
+}
+
+/* More than one record matches a new copy: a person says which, or none. */
+static int
+ambiguous_match(struct merge_ctx *m, const int64_t *ids, int n, const char *why_text,
+                struct error *err)
+{
+    struct engine_coll *c = &m->e->colls[m->coll];
+    cJSON *detail = cJSON_CreateObject(), *cand = cJSON_CreateArray();
+    char reason[800], *detail_text, note[100], list[300] = "";
+    int64_t id;
+    int rc = -1;
+
+    for (int i = 0; i < n; i++) {
+        cJSON_AddItemToArray(cand, cJSON_CreateNumber((double)ids[i]));
+        append(list, sizeof(list), "%s%lld", i ? ", " : "", (long long)ids[i]);
+    }
+    cJSON_AddStringToObject(detail, "field", "@match");
+    cJSON_AddItemToObject(detail, "candidates", cand);
+    cJSON_AddStringToObject(detail, "ext_id", m->ext_id);
+    detail_text = value_canonical_text(detail);
+    (void)snprintf(reason, sizeof(reason),
+                   "%.100s's new copy %.100s matches record%s %.200s by its natural keys%.60s: "
+                   "concord resolve "
+                   "ID --record N links it, --new makes a new record",
+                   c->cfg->name, m->ext_id, n > 1 ? "s" : "", list, why_text);
+    struct inbox_entry entry = {
+        .kind = INBOX_CONFLICT,
+        .system = m->ch->system,
+        .collection = c->cfg->name,
+        .journal_seq = m->ch->seq,
+        .reason = reason,
+        .created_at_ms = m->now,
+    };
+    log_warn(&(struct log_ctx){.system = m->ch->system, .collection = c->cfg->name},
+             "no link made: %s", reason);
+    if (store_inbox_add(m->e->st, &entry, &id, err) == -1 ||
+        store_inbox_set_detail(m->e->st, id, "@match", detail_text, NULL, NULL, m->now, err) == -1)
+        goto out;
+    (void)snprintf(note, sizeof(note), "held: an ambiguous match (inbox %lld)", (long long)id);
+    rc = store_journal_set_state(m->e->st, m->ch->seq, CHANGE_HELD, note, err);
+out:
+    cJSON_Delete(detail);
+    free(detail_text);
+    return rc;
+}
+
+/* A copy concord has not seen: linked to the record its natural keys find,
+ * or a new record, when its system may make one. */
 static int
 merge_new(struct merge_ctx *m, const cJSON *incoming, struct error *err)
 {
     struct engine_coll *c = &m->e->colls[m->coll];
     char *state_text = NULL, *rec_text = NULL, *note = NULL;
-    int64_t record_id, link_id;
-    int rc = -1;
+    int64_t record_id, link_id, *ids = NULL;
+    int rc = -1, n;
 
-    if (!engine_is_origin(m->e, c->cfg->model, c->cfg->system->name)) {
+    if (!engine_may_write(m->sync, c->cfg->system->name)) {
         note = xasprintf("%s is not an origin of %s: no record is made from its copy %s",
                          c->cfg->system->name, c->cfg->model, m->ext_id);
         rc = store_journal_set_state(m->e->st, m->ch->seq, CHANGE_REFUSED, note, err);
         free(note);
+        return rc;
+    }
+    n = engine_keys_match(m->e, m->sync, c->cfg->model, incoming, &ids, err);
+    if (n == -1)
+        return -1;
+    if (n > 1) {
+        rc = ambiguous_match(m, ids, n, "", err);
+        free(ids);
+        return rc;
+    }
+    if (n == 1) {
+        struct link l = {0};
+        int has = store_link_by_record(m->e->st, c->cfg->name, ids[0], &l, err);
+
+        if (has == 1 && l.ext_id != NULL) {
+            link_fini(&l);
+            rc = ambiguous_match(m, ids, n, ", which already has another copy there", err);
+            free(ids);
+            return rc;
+        }
+        /* Guarantee: no duplicate. The copy joins the record it matches; a
+         * create still queued for that record becomes an update of it. */
+        if (has == 0)
+            rc =
+                store_link_add(m->e->st, c->cfg->name, ids[0], m->ext_id, NULL, m->now, &l.id, err);
+        else if (has == 1)
+            rc = store_link_set(m->e->st, l.id, m->ext_id, NULL, m->now, err);
+        l.record_id = ids[0];
+        free(l.base);
+        l.base = NULL;
+        if (rc != -1 && has != -1) {
+            log_info(
+                &(struct log_ctx){
+                    .system = m->ch->system, .collection = c->cfg->name, .record_id = ids[0]},
+                "copy %s matched record %lld by its natural keys", m->ext_id, (long long)ids[0]);
+            rc = merge_linked(m, &l, incoming, err);
+        } else {
+            rc = -1;
+        }
+        link_fini(&l);
+        free(ids);
         return rc;
     }
     state_text = value_canonical_text(incoming);
@@ -270,7 +690,9 @@ merge_new(struct merge_ctx *m, const cJSON *incoming, struct error *err)
     if (store_record_add(m->e->st, c->cfg->model, state_text, c->cfg->name, m->ch->seq, m->now,
                          &record_id, err) == -1 ||
         store_link_add(m->e->st, c->cfg->name, record_id, m->ext_id, rec_text, m->now, &link_id,
-                       err) == -1)
+                       err) == -1 ||
+        engine_keys_update(m->e, m->sync, record_id, c->cfg->model, incoming, err) == -1 ||
+        note_first_times(m, record_id, incoming, err) == -1)
         goto out;
     struct engine_change fc = {
         .record_id = record_id,
@@ -294,6 +716,49 @@ out:
     return rc;
 }
 
+/* The mass-delete guard held a delete: it waits in the inbox for approval. */
+static int
+hold_delete(struct merge_ctx *m, const struct record *rec, struct error *err)
+{
+    struct engine_coll *c = &m->e->colls[m->coll];
+    const struct config_system *sys = c->cfg->system;
+    cJSON *detail = cJSON_CreateObject();
+    char reason[600], note[200], *detail_text;
+    int64_t id;
+    int rc = -1;
+
+    cJSON_AddStringToObject(detail, "ext_id", m->ext_id);
+    detail_text = value_canonical_text(detail);
+    (void)snprintf(reason, sizeof(reason),
+                   "the mass-delete guard of %s holds this delete of record %lld (copy %s): more "
+                   "than %lld deletes, or more than %.0f%% of its copies, within %lld s; concord "
+                   "approve ID lets it through, concord skip ID drops it",
+                   sys->name, (long long)rec->id, m->ext_id, (long long)sys->delete_guard_max_count,
+                   sys->delete_guard_max_share * 100.0,
+                   (long long)(sys->delete_guard_window_ms / 1000));
+    struct inbox_entry entry = {
+        .kind = INBOX_HELD,
+        .system = m->ch->system,
+        .collection = c->cfg->name,
+        .record_id = rec->id,
+        .journal_seq = m->ch->seq,
+        .reason = reason,
+        .created_at_ms = m->now,
+    };
+    log_warn(
+        &(struct log_ctx){.system = sys->name, .collection = c->cfg->name, .record_id = rec->id},
+        "delete held: %s", reason);
+    if (store_inbox_add(m->e->st, &entry, &id, err) == -1 ||
+        store_inbox_set_detail(m->e->st, id, NULL, detail_text, NULL, NULL, m->now, err) == -1)
+        goto out;
+    (void)snprintf(note, sizeof(note), "held by the mass-delete guard (inbox %lld)", (long long)id);
+    rc = store_journal_set_state(m->e->st, m->ch->seq, CHANGE_HELD, note, err);
+out:
+    cJSON_Delete(detail);
+    free(detail_text);
+    return rc;
+}
+
 /* The copy was deleted in its system. */
 static int
 merge_delete(struct merge_ctx *m, struct link *l, int found, struct error *err)
@@ -303,19 +768,38 @@ merge_delete(struct merge_ctx *m, struct link *l, int found, struct error *err)
     cJSON *state = NULL;
     int rc;
 
-    if (!found)
-        return store_journal_set_state(m->e->st, m->ch->seq, CHANGE_IGNORED,
-                                       "a delete of a copy concord never linked", err);
-    if (!engine_is_origin(m->e, c->cfg->model, c->cfg->system->name))
+    if (!found) {
+        struct link gone = {0};
+        int was = store_link_by_gone(m->e->st, c->cfg->name, m->ext_id, &gone, err);
+
+        link_fini(&gone);
+        if (was == -1)
+            return -1;
+        return store_journal_set_state(
+            m->e->st, m->ch->seq, was ? CHANGE_UNCHANGED : CHANGE_IGNORED,
+            was ? "the copy is deleted already" : "a delete of a copy concord never linked", err);
+    }
+    if (!engine_may_write(m->sync, c->cfg->system->name))
         return store_journal_set_state(m->e->st, m->ch->seq, CHANGE_REFUSED,
                                        "a delete from a system that is not an origin", err);
     rc = store_record_get(m->e->st, l->record_id, &rec, err);
     if (rc <= 0)
         return rc == 0 ? error_set(err, ERROR_INTERNAL, "link to missing record") : -1;
     if (rec.is_deleted) {
+        rc = store_link_gone(m->e->st, l->id, rec.id, m->now, "the copy was deleted", err) == -1
+                 ? -1
+                 : store_journal_set_state(m->e->st, m->ch->seq, CHANGE_UNCHANGED,
+                                           "already deleted", err);
         record_fini(&rec);
-        return store_journal_set_state(m->e->st, m->ch->seq, CHANGE_UNCHANGED, "already deleted",
-                                       err);
+        return rc;
+    }
+    rc = store_held_approved(m->e->st, m->ch->seq, err);
+    if (rc == 0)
+        rc = engine_guard_delete(m->e, c->sys_index, m->now, err) == 1 ? 2 : 0;
+    if (rc == -1 || rc == 2) {
+        rc = rc == -1 ? -1 : hold_delete(m, &rec, err);
+        record_fini(&rec);
+        return rc;
     }
     struct version v = {
         .record_id = rec.id,
@@ -336,13 +820,29 @@ merge_delete(struct merge_ctx *m, struct link *l, int found, struct error *err)
         .source_coll = m->coll,
         .priority = m->ch->is_replay,
     };
-    rc = store_record_update(m->e->st, &v, 1, err) == -1 || engine_fanout(m->e, &fc, err) == -1 ||
+    rc = store_link_gone(m->e->st, l->id, rec.id, m->now, "the copy was deleted in its system",
+                         err) == -1 ||
+                 store_record_update(m->e->st, &v, 1, err) == -1 ||
+                 engine_fanout(m->e, &fc, err) == -1 ||
                  store_journal_set_state(m->e->st, m->ch->seq, CHANGE_APPLIED, "deleted", err) == -1
              ? -1
              : 0;
     cJSON_Delete(state);
     record_fini(&rec);
     return rc;
+}
+
+/* When the change was made at its source: the record's own time where the
+ * collection names one, else when concord received it. */
+static int64_t
+source_time(const struct engine_coll *c, const struct change *ch, const cJSON *record)
+{
+    int64_t at;
+
+    if (c->cfg->updated_at_path != NULL &&
+        value_timestamp_ms(value_path_get(record, c->cfg->updated_at_path), &at) == 0)
+        return at;
+    return ch->received_at_ms;
 }
 
 /* Decide, map and merge one change whose collection is known. Returns 0,
@@ -366,11 +866,22 @@ merge_change(struct merge_ctx *m, const cJSON *body, struct error *err)
         if (is_delete == -1)
             return park_change(m, merr.msg, err);
     }
+    m->src_at = source_time(c, m->ch, m->record);
     if (store_journal_note_copy(m->e->st, m->ch->seq, c->cfg->name, m->ext_id, err) == -1)
         return -1;
     found = store_link_by_ext(m->e->st, c->cfg->name, m->ext_id, &l, err);
     if (found == -1)
         return -1;
+    if (!found && !is_delete) {
+        struct link gone = {0};
+        int was = store_link_by_gone(m->e->st, c->cfg->name, m->ext_id, &gone, err);
+
+        link_fini(&gone);
+        if (was != 0)
+            return was == -1 ? -1
+                             : store_journal_set_state(m->e->st, m->ch->seq, CHANGE_IGNORED,
+                                                       "news of a copy that was deleted", err);
+    }
     /* A copy concord does not know, while a create to this collection is in
      * flight, may be that create's echo: read it once the create's answer
      * has told concord the new copy's id, or it would make a second record. */
@@ -396,11 +907,64 @@ out:
     return rc;
 }
 
+/* An operator's restore of a deleted record ({"restore": N, "by": ...}):
+ * a new live version, written again to every collection. */
+static int
+process_restore(struct merge_ctx *m, int64_t id, struct error *err)
+{
+    struct record rec = {0};
+    cJSON *state = NULL;
+    int rc = store_record_get(m->e->st, id, &rec, err);
+
+    if (rc <= 0)
+        return rc == 0 ? park_change(m,
+                                     "a restore names no existing record (or its tombstone "
+                                     "was purged)",
+                                     err)
+                       : -1;
+    if (!rec.is_deleted) {
+        record_fini(&rec);
+        return store_journal_set_state(m->e->st, m->ch->seq, CHANGE_UNCHANGED,
+                                       "the record is not deleted", err);
+    }
+    struct version v = {
+        .record_id = rec.id,
+        .version = rec.version + 1,
+        .state = rec.state,
+        .diff = "{\"deleted\":[true,false]}",
+        .source = (char *)(uintptr_t)m->source,
+        .journal_seq = m->ch->seq,
+        .at_ms = m->now,
+    };
+    state = cJSON_Parse(rec.state);
+    struct engine_change fc = {
+        .record_id = rec.id,
+        .version = v.version,
+        .model = rec.model,
+        .state = state,
+        .source_coll = -1,
+    };
+    rc =
+        store_record_update(m->e->st, &v, 0, err) == -1 ||
+                engine_keys_update(m->e, engine_sync_of_model(m->e, rec.model), rec.id, rec.model,
+                                   state, err) == -1 ||
+                engine_fanout(m->e, &fc, err) == -1 ||
+                store_journal_set_state(m->e->st, m->ch->seq, CHANGE_APPLIED, "restored", err) == -1
+            ? -1
+            : 0;
+    log_info(&(struct log_ctx){.record_id = rec.id}, "record restored by %s", m->source);
+    cJSON_Delete(state);
+    record_fini(&rec);
+    return rc;
+}
+
 /*
- * An operator's correction (concord edit), journaled by the CLI as
- * {"record": N, "fields": {...}, "by": "alice"} from the system "@operator".
- * It makes a new version with the operator as its source, which fans out to
- * every collection, as any change does.
+ * An operator's correction (concord edit, concord resolve), journaled by the
+ * CLI as {"record": N, "fields": {...}, "by": "alice"} from the system
+ * "@operator". It makes a new version with the operator as its source, which
+ * fans out to every collection, as any change does; and where the record
+ * held the values already (a conflict settled for the record's side), the
+ * record is still written to every copy that differs from it.
  */
 static int
 process_operator(struct merge_ctx *m, const cJSON *body, struct error *err)
@@ -408,18 +972,33 @@ process_operator(struct merge_ctx *m, const cJSON *body, struct error *err)
     const cJSON *id = cJSON_GetObjectItemCaseSensitive(body, "record");
     const cJSON *fields = cJSON_GetObjectItemCaseSensitive(body, "fields");
     const cJSON *by = cJSON_GetObjectItemCaseSensitive(body, "by");
+    const cJSON *restore = cJSON_GetObjectItemCaseSensitive(body, "restore");
     struct record rec = {0};
     const struct config_model *model;
-    cJSON *incoming = NULL, *changed = NULL;
+    cJSON *incoming = NULL, *changed = NULL, *state = NULL;
     const cJSON *f;
     char source[160], reason[600];
     int rc;
 
+    (void)snprintf(source, sizeof(source), "operator:%s",
+                   cJSON_IsString(by) ? by->valuestring : "unknown");
+    m->source = source;
+    m->src_at = m->ch->received_at_ms;
+    if (cJSON_IsNumber(restore))
+        return process_restore(m, (int64_t)restore->valuedouble, err);
     if (!cJSON_IsNumber(id) || !cJSON_IsObject(fields))
         return park_change(m, "an operator change needs a record id and fields", err);
     rc = store_record_get(m->e->st, (int64_t)id->valuedouble, &rec, err);
     if (rc <= 0)
         return rc == 0 ? park_change(m, "an operator change names no existing record", err) : -1;
+    if (rec.is_deleted) {
+        (void)snprintf(reason, sizeof(reason), "record %lld is deleted: concord restore %lld first",
+                       (long long)rec.id, (long long)rec.id);
+        rc = park_change(m, reason, err);
+        record_fini(&rec);
+        return rc;
+    }
+    m->sync = engine_sync_of_model(m->e, rec.model);
     model = config_model_find(m->e->cfg, rec.model);
     incoming = cJSON_CreateObject();
     changed = cJSON_CreateArray();
@@ -441,16 +1020,27 @@ process_operator(struct merge_ctx *m, const cJSON *body, struct error *err)
         cJSON_AddItemToArray(changed, cJSON_CreateString(f->string));
     }
     if (rc == 0) {
-        (void)snprintf(source, sizeof(source), "operator:%s",
-                       cJSON_IsString(by) ? by->valuestring : "unknown");
-        m->source = source;
-        rc = apply_fields(m, rec.id, incoming, changed, err);
+        state = cJSON_Parse(rec.state);
+        if (state == NULL)
+            state = cJSON_CreateObject();
+        rc = apply_fields(m, &rec, state, incoming, changed, 0, err);
+        if (rc == 0) {
+            struct engine_change fc = {
+                .record_id = rec.id,
+                .version = rec.version,
+                .model = rec.model,
+                .state = state,
+                .source_coll = -1,
+            };
+            rc = engine_fanout(m->e, &fc, err);
+        }
         if (rc != -1)
             rc = store_journal_set_state(m->e->st, m->ch->seq,
                                          rc == 1 ? CHANGE_APPLIED : CHANGE_UNCHANGED, NULL, err);
     }
     cJSON_Delete(incoming);
     cJSON_Delete(changed);
+    cJSON_Delete(state);
     record_fini(&rec);
     return rc == -1 ? -1 : 0;
 }
@@ -471,8 +1061,10 @@ process_one(struct engine *e, const struct change *ch, int64_t now, struct error
         return rc;
     }
     m.coll = route(e, ch->system, body, &merr);
-    if (m.coll >= 0)
+    if (m.coll >= 0) {
         m.source = e->colls[m.coll].cfg->name;
+        m.sync = e->colls[m.coll].sync;
+    }
     if (m.coll == -1) {
         rc = park_change(&m, merr.msg, err);
     } else if (m.coll == -2) {

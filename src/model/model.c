@@ -52,7 +52,7 @@ job_fini(struct job *j)
 const char *
 job_op_name(enum job_op op)
 {
-    return op == JOB_OP_DELETE ? "delete" : "upsert";
+    return op == JOB_OP_DELETE ? "delete" : op == JOB_OP_ARCHIVE ? "archive" : "upsert";
 }
 
 const char *
@@ -72,8 +72,8 @@ job_state_name(enum job_state state)
 const char *
 change_state_name(enum change_state state)
 {
-    static const char *const names[] = {"new",     "applied", "unchanged",
-                                        "refused", "failed",  "ignored"};
+    static const char *const names[] = {"new",    "applied", "unchanged", "refused",
+                                        "failed", "ignored", "held"};
 
     if ((size_t)state < sizeof(names) / sizeof(names[0]))
         return names[state];
@@ -90,6 +90,10 @@ inbox_kind_name(enum inbox_kind kind)
         return "unknown";
     case INBOX_MAPPING:
         return "mapping";
+    case INBOX_CONFLICT:
+        return "conflict";
+    case INBOX_HELD:
+        return "held";
     }
     return "unknown";
 }
@@ -102,5 +106,8 @@ inbox_entry_fini(struct inbox_entry *e)
     free(e->collection);
     free(e->reason);
     free(e->response);
+    free(e->field);
+    free(e->detail);
     e->state = e->system = e->collection = e->reason = e->response = NULL;
+    e->field = e->detail = NULL;
 }

@@ -21,6 +21,7 @@ enum change_state {
     CHANGE_REFUSED,   /* changed fields its system may not change */
     CHANGE_FAILED,    /* could not be mapped; see the inbox */
     CHANGE_IGNORED,   /* no collection takes it */
+    CHANGE_HELD,      /* a delete held by the mass-delete guard; see the inbox */
 };
 
 /* One change as it arrived: a webhook body, a page row, an admin call. */
@@ -80,6 +81,7 @@ void link_fini(struct link *l);
 enum job_op {
     JOB_OP_UPSERT = 1, /* create when the link has no external id yet, else update */
     JOB_OP_DELETE,
+    JOB_OP_ARCHIVE, /* the record left the collection: write it with the archive fields */
 };
 
 enum job_state {
@@ -118,16 +120,18 @@ enum inbox_kind {
     INBOX_FAILED = 1, /* a delivery failed for good, or ran out of attempts */
     INBOX_UNKNOWN,    /* a create may or may not have happened */
     INBOX_MAPPING,    /* a change or a record could not be mapped */
+    INBOX_CONFLICT,   /* two systems changed one field; field and detail say how */
+    INBOX_HELD,       /* a delete held back by the mass-delete guard */
 };
 
-/* "failed", "unknown" or "mapping"; a static string. */
+/* "failed", "unknown", "mapping", "conflict" or "held"; a static string. */
 const char *inbox_kind_name(enum inbox_kind kind);
 
 /* One entry of the inbox: everything that needs a person, in one id space. */
 struct inbox_entry {
     int64_t id;
     enum inbox_kind kind;
-    char *state;         /* "open", "retried", "skipped" */
+    char *state;         /* "open", "retried", "skipped", "resolved", "settled", "approved" */
     char *system;        /* NULL when unknown */
     char *collection;    /* NULL when unknown */
     int64_t record_id;   /* 0 when there is no record yet */
@@ -139,6 +143,8 @@ struct inbox_entry {
     int attempts;
     int64_t created_at_ms;
     int64_t updated_at_ms;
+    char *field;  /* INBOX_CONFLICT: the model field; else NULL */
+    char *detail; /* NULL, or JSON: a conflict's sides, a held delete's copy */
 };
 
 /* Release what e owns. */

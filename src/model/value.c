@@ -398,6 +398,29 @@ coerce_timestamp(const cJSON *in, cJSON **out, struct error *err)
     return 0;
 }
 
+int
+value_timestamp_ms(const cJSON *v, int64_t *out_ms)
+{
+    int64_t epoch_s;
+    int ms;
+
+    if (cJSON_IsString(v)) {
+        if (parse_timestamp(v->valuestring, strlen(v->valuestring), &epoch_s, &ms) != 0)
+            return -1;
+        *out_ms = epoch_s * 1000 + ms;
+        return 0;
+    }
+    if (cJSON_IsNumber(v) && isfinite(v->valuedouble) && v->valuedouble >= 0 &&
+        v->valuedouble < 1e15) {
+        /* Epoch seconds, or milliseconds past the year 5138 in seconds. */
+        double d = v->valuedouble;
+
+        *out_ms = d >= 1e11 ? (int64_t)d : (int64_t)round(d * 1000.0);
+        return 0;
+    }
+    return -1;
+}
+
 static int
 coerce_date(const cJSON *in, cJSON **out, struct error *err)
 {

@@ -65,6 +65,13 @@ char *value_canonical_text(const struct cJSON *v);
  */
 MUST_CHECK int value_decimal_canonical(const char *s, char *out, size_t out_len);
 
+/*
+ * A timestamp as epoch milliseconds: an ISO-8601 string, or a number of
+ * epoch seconds (milliseconds when it is 1e11 or more). Returns 0 with
+ * *out_ms set, or -1 when v is neither.
+ */
+MUST_CHECK int value_timestamp_ms(const struct cJSON *v, int64_t *out_ms);
+
 /* The value at a dotted path ("customer.email", ".a.b", "items.0.id") in
  * obj, borrowed; NULL when any step is missing. "" and "." give obj. */
 const struct cJSON *value_path_get(const struct cJSON *obj, const char *path);

@@ -325,4 +325,94 @@ MUST_CHECK int store_systems_paused(struct store *st, char ***out, struct error 
 MUST_CHECK int store_system_breaker(struct store *st, const char *system, const char *state,
                                     const char *reason, int64_t at_ms, struct error *err);
 
+/* ---- the Two-way issue (store_twoway.c) ---- */
+
+/* A record's field times: JSON {field: [at_ms, "source"]}, malloc()ed in
+ * *out, or NULL when none was kept. Returns 0 or -1. */
+MUST_CHECK int store_record_meta(struct store *st, int64_t record_id, char **out,
+                                 struct error *err);
+/* Replace a record's field times. */
+MUST_CHECK int store_record_set_meta(struct store *st, int64_t record_id, const char *meta,
+                                     struct error *err);
+
+/* The states concord wrote to a copy lately: JSON [[at_ms, state], ...],
+ * newest last, malloc()ed in *out, or NULL. Returns 0 or -1. */
+MUST_CHECK int store_link_recent(struct store *st, int64_t link_id, char **out, struct error *err);
+/* Replace a link's past writes. */
+MUST_CHECK int store_link_set_recent(struct store *st, int64_t link_id, const char *recent,
+                                     struct error *err);
+
+/*
+ * The copy of a link was deleted in its system (or by concord): its
+ * external id is kept aside, so late news of it is recognised, and the link
+ * is left without a copy (a later upsert creates a new one). Its pending and
+ * parked jobs are dropped and their inbox entries closed with why.
+ */
+MUST_CHECK int store_link_gone(struct store *st, int64_t link_id, int64_t record_id, int64_t now_ms,
+                               const char *why, struct error *err);
+/* The link whose deleted copy had ext_id. Returns 1 (out->ext_id holds it), 0, -1. */
+MUST_CHECK int store_link_by_gone(struct store *st, const char *collection, const char *ext_id,
+                                  struct link *out, struct error *err);
+
+/* Replace a record's natural keys: count (name, value) pairs, NULL values skipped. */
+MUST_CHECK int store_keys_set(struct store *st, int64_t record_id, const char *model,
+                              const char *const *names, const char *const *values, size_t count,
+                              struct error *err);
+/* Live records of model with key name = value: the count (at most 16) with
+ * *out a malloc()ed array of ids, or -1. */
+MUST_CHECK int store_keys_find(struct store *st, const char *model, const char *name,
+                               const char *value, int64_t **out, struct error *err);
+
+/* Set an inbox entry's field and detail; state and by, when not NULL,
+ * change its state and who did it. */
+MUST_CHECK int store_inbox_set_detail(struct store *st, int64_t id, const char *field,
+                                      const char *detail, const char *state, const char *by,
+                                      int64_t now_ms, struct error *err);
+/* The open conflict of a record's field. Returns 1 (*out filled, with field
+ * and detail), 0, -1. */
+MUST_CHECK int store_conflict_open(struct store *st, int64_t record_id, const char *field,
+                                   struct inbox_entry *out, struct error *err);
+/* The open conflicts of a record. Returns the count with *out
+ * (store_inbox_free()), or -1. */
+MUST_CHECK int store_conflicts_of_record(struct store *st, int64_t record_id,
+                                         struct inbox_entry **out, struct error *err);
+/* Inbox entries of one kind (open ones only, or all), oldest first, with
+ * field and detail. Returns the count with *out (store_inbox_free()), or -1. */
+MUST_CHECK int store_inbox_by_kind(struct store *st, enum inbox_kind kind, int open_only,
+                                   struct inbox_entry **out, struct error *err);
+/* One entry with field and detail. Returns 1, 0, -1. */
+MUST_CHECK int store_inbox_get_full(struct store *st, int64_t id, struct inbox_entry *out,
+                                    struct error *err);
+
+/* Open held deletes of a system. Returns 0 with *out set, or -1. */
+MUST_CHECK int store_held_count(struct store *st, const char *system, int64_t *out,
+                                struct error *err);
+/* 1 when a person approved the held delete of journal change seq, 0 if not, -1. */
+MUST_CHECK int store_held_approved(struct store *st, int64_t journal_seq, struct error *err);
+/* Copies that exist in a collection. Returns 0 with *out set, or -1. */
+MUST_CHECK int store_linked_count(struct store *st, const char *collection, int64_t *out,
+                                  struct error *err);
+
+/* One journaled change that concerned a record's copies (concord changes). */
+struct store_copy_change {
+    int64_t seq;
+    char *system;
+    char *collection; /* NULL for an operator's change */
+    char *ext_id;     /* NULL for an operator's change */
+    int64_t received_at_ms;
+    enum change_state state;
+    char *note; /* NULL, or what became of it: "refused phone: ..." */
+};
+
+/* Every change that concerned record_id's copies, or named it (an
+ * operator's), oldest first. Returns the count with *out (release with
+ * store_copy_changes_free()), or -1. */
+MUST_CHECK int store_copy_changes(struct store *st, int64_t record_id,
+                                  struct store_copy_change **out, struct error *err);
+void store_copy_changes_free(struct store_copy_change *list, int count);
+
+/* Remove records deleted before before_ms, with their links, versions and
+ * keys (not those with work still queued). Returns how many, or -1. */
+MUST_CHECK int store_tombstones_purge(struct store *st, int64_t before_ms, struct error *err);
+
 #endif

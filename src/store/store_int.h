@@ -4,12 +4,61 @@
 #ifndef CONCORD_STORE_STORE_INT_H
 #define CONCORD_STORE_STORE_INT_H
 
+#include <stddef.h>
+
+#include <sqlite3.h>
+
 #include "core/compiler.h"
+
+struct error;
+struct store;
+
+/* Statement slots for the store's files other than store_sqlite.c. */
+#define STORE_EXTRA_SLOTS 48
 
 /* How many migrations exist. */
 int store_schema_count(void);
 
 /* The SQL of migration n (0-based); borrowed, static. */
 const char *store_schema_migration(int n);
+
+/*
+ * The prepared statement in slot (each file owns a range of slots: see
+ * store_twoway.c), prepared from sql the first time, reset and with its
+ * bindings cleared. NULL with err set when it does not prepare.
+ */
+sqlite3_stmt *store_int_stmt(struct store *st, int slot, const char *sql, struct error *err);
+
+/* Step a statement that returns no rows. Returns 0 or -1 (err names what). */
+MUST_CHECK int store_int_exec(struct store *st, sqlite3_stmt *s, const char *what,
+                              struct error *err);
+
+/* Fills *out from the current row of a statement. */
+typedef void store_int_fill_fn(sqlite3_stmt *s, void *out);
+/* Releases the elements of a list filled by store_int_many_rows(). */
+typedef void store_int_free_fn(void *list, int count);
+
+/* Step a statement that returns at most one row: 1 with *out filled, 0 when
+ * there is none, -1. */
+MUST_CHECK int store_int_one_row(struct store *st, sqlite3_stmt *s, store_int_fill_fn *fill,
+                                 void *out, const char *what, struct error *err);
+
+/* Step a statement to its end into a malloc()ed array of elem_size
+ * elements. Returns the count with *out set, or -1. */
+MUST_CHECK int store_int_many_rows(struct store *st, sqlite3_stmt *s, size_t elem_size,
+                                   store_int_fill_fn *fill, store_int_free_fn *free_list,
+                                   void **out, const char *what, struct error *err);
+
+/* Column i as a malloc()ed string, or NULL. */
+char *store_int_col_text(sqlite3_stmt *s, int i);
+
+/* Bind text (NULL binds SQL NULL), borrowed until the statement is reset. */
+void store_int_bind_text(sqlite3_stmt *s, int i, const char *text);
+
+/* 1 inside store_begin() .. store_commit(). */
+int store_int_in_tx(const struct store *st);
+
+/* Run SQL without rows. Returns 0 or -1. */
+MUST_CHECK int store_int_exec_sql(struct store *st, const char *sql, struct error *err);
 
 #endif

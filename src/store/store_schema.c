@@ -116,6 +116,24 @@ static const char *const migrations[] = {
 
     /* 3: the next due job without a scan (the writer asks every turn). */
     "CREATE INDEX jobs_next ON jobs(next_at) WHERE state = 1;",
+
+    /* 4: the Two-way issue: field times, past writes, deleted copies,
+     * natural keys, conflicts. */
+    "ALTER TABLE records ADD COLUMN field_meta TEXT;"
+    "ALTER TABLE links ADD COLUMN recent TEXT;"
+    "ALTER TABLE links ADD COLUMN gone_ext_id TEXT;"
+    "CREATE INDEX links_gone ON links(collection, gone_ext_id) WHERE gone_ext_id IS NOT NULL;"
+    "CREATE TABLE record_keys ("
+    "  model TEXT NOT NULL,"
+    "  name TEXT NOT NULL,"
+    "  value TEXT NOT NULL,"
+    "  record_id INTEGER NOT NULL,"
+    "  PRIMARY KEY (model, name, value, record_id)) WITHOUT ROWID;"
+    "CREATE INDEX record_keys_record ON record_keys(record_id);"
+    "ALTER TABLE inbox ADD COLUMN field TEXT;"
+    "ALTER TABLE inbox ADD COLUMN detail TEXT;"
+    "CREATE INDEX inbox_conflict ON inbox(record_id, field) WHERE state = 'open';"
+    "CREATE INDEX records_deleted ON records(updated_at) WHERE deleted = 1;",
 };
 
 int

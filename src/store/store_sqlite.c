@@ -194,6 +194,7 @@ struct store {
     char *path;
     int in_tx;
     sqlite3_stmt *stmts[S_COUNT];
+    sqlite3_stmt *extra[STORE_EXTRA_SLOTS]; /* other files' statements: store_int_stmt() */
 };
 
 static int
@@ -464,6 +465,8 @@ store_close(struct store *st)
         return;
     for (int i = 0; i < S_COUNT; i++)
         sqlite3_finalize(st->stmts[i]);
+    for (int i = 0; i < STORE_EXTRA_SLOTS; i++)
+        sqlite3_finalize(st->extra[i]);
     sqlite3_close(st->db);
     free(st->path);
     free(st);
@@ -1508,4 +1511,63 @@ store_job_absorb(struct store *st, int64_t keep_id, int64_t drop_id, struct erro
     if (exec_stmt(st, s, err, "fold a job into another") == -1)
         return -1;
     return store_job_done(st, drop_id, err);
+}
+
+/* ---- for the store's other files (store_int.h) ---- */
+
+sqlite3_stmt *
+store_int_stmt(struct store *st, int slot, const char *sql, struct error *err)
+{
+    if (st->extra[slot] == NULL && sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT,
+                                                      &st->extra[slot], NULL) != SQLITE_OK) {
+        db_error(st, err, "prepare");
+        return NULL;
+    }
+    sqlite3_reset(st->extra[slot]);
+    sqlite3_clear_bindings(st->extra[slot]);
+    return st->extra[slot];
+}
+
+int
+store_int_exec(struct store *st, sqlite3_stmt *s, const char *what, struct error *err)
+{
+    return exec_stmt(st, s, err, what);
+}
+
+int
+store_int_one_row(struct store *st, sqlite3_stmt *s, store_int_fill_fn *fill, void *out,
+                  const char *what, struct error *err)
+{
+    return one_row(st, s, fill, out, what, err);
+}
+
+int
+store_int_many_rows(struct store *st, sqlite3_stmt *s, size_t elem_size, store_int_fill_fn *fill,
+                    store_int_free_fn *free_list, void **out, const char *what, struct error *err)
+{
+    return many_rows(st, s, elem_size, fill, free_list, out, what, err);
+}
+
+char *
+store_int_col_text(sqlite3_stmt *s, int i)
+{
+    return col_text(s, i);
+}
+
+void
+store_int_bind_text(sqlite3_stmt *s, int i, const char *text)
+{
+    bind_text(s, i, text);
+}
+
+int
+store_int_in_tx(const struct store *st)
+{
+    return st->in_tx;
+}
+
+int
+store_int_exec_sql(struct store *st, const char *sql, struct error *err)
+{
+    return exec_sql(st, sql, err);
 }
