@@ -40,6 +40,8 @@
 #define DELIVER_MAX_BODY (256 * 1024)
 /* A create blocked behind an "outcome unknown" entry looks again this often. */
 #define DELIVER_BLOCKED_RECHECK_MS 60000
+/* How often a job looks again for the copy of a record it refers to. */
+#define DELIVER_REF_WAIT_MS 100
 
 void
 engine_delivery_free(struct engine_delivery *d)
@@ -239,6 +241,69 @@ keep_contested(struct engine *e, const struct engine_coll *c, const struct link 
     return 0;
 }
 
+/*
+ * A job whose record refers to one that has no copy in the target yet: the
+ * referenced record goes first (its job is queued if need be), and this one
+ * waits for it. A reference that cannot be resolved parks the job.
+ */
+static int
+wait_for_ref(struct engine *e, struct job *j, const struct engine_coll *c,
+             const struct engine_ref_gap *gap, struct error *err)
+{
+    struct record ref = {0};
+    char reason[500];
+    cJSON *state;
+    int rc;
+
+    if (gap->record_id == 0 || gap->coll < 0) {
+        (void)snprintf(reason, sizeof(reason),
+                       gap->coll < 0 ? "field %s refers to a record of a model that no "
+                                       "collection of %s holds"
+                                     : "field %s does not hold a record id%s",
+                       gap->field, gap->coll < 0 ? c->cfg->system->name : "");
+        return park_job(e, j, INBOX_MAPPING, reason, 0, NULL, err);
+    }
+    rc = store_record_get(e->st, gap->record_id, &ref, err);
+    if (rc == -1)
+        return -1;
+    if (rc == 0 || ref.is_deleted) {
+        (void)snprintf(reason, sizeof(reason), "field %s refers to record %lld, which %s",
+                       gap->field, (long long)gap->record_id,
+                       rc == 0 ? "does not exist" : "is deleted");
+        record_fini(&ref);
+        return park_job(e, j, INBOX_MAPPING, reason, 0, NULL, err);
+    }
+    if (gap->link_id != 0) {
+        int blocked = store_job_link_blocked(e->st, gap->link_id, err);
+
+        if (blocked != 0) {
+            record_fini(&ref);
+            if (blocked == -1)
+                return -1;
+            (void)snprintf(reason, sizeof(reason),
+                           "field %s refers to record %lld, whose delivery to %s waits in the "
+                           "inbox: settle that first",
+                           gap->field, (long long)gap->record_id, e->colls[gap->coll].cfg->name);
+            return park_job(e, j, INBOX_FAILED, reason, 0, NULL, err);
+        }
+    }
+    state = cJSON_Parse(ref.state);
+    struct engine_change fc = {
+        .record_id = ref.id,
+        .version = ref.version,
+        .model = ref.model,
+        .state = state,
+        .source_coll = -1,
+    };
+    rc = engine_fanout_to(e, gap->coll, &fc, err);
+    cJSON_Delete(state);
+    record_fini(&ref);
+    if (rc == -1)
+        return -1;
+    return store_job_set(e->st, j->id, JOB_PENDING, j->attempts,
+                         clock_now_ms() + DELIVER_REF_WAIT_MS, err);
+}
+
 /* Decide what a job must send. Returns 1 to send, 0 when the job ended or
  * waits without sending, -1 on a store error. */
 static int
@@ -280,9 +345,16 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
     if (text == NULL)
         return -1;
     cJSON *state = cJSON_Parse(text);
-    int rc = map_apply(c->map_out, state, &out->desired, &merr);
+    struct engine_ref_gap gap = {0};
+    int rc;
 
     free(text);
+    rc = engine_refs_out(e, (int)(c - e->colls), state, &gap, err);
+    if (rc != 1) {
+        cJSON_Delete(state);
+        return rc == -1 ? -1 : wait_for_ref(e, j, c, &gap, err);
+    }
+    rc = map_apply(c->map_out, state, &out->desired, &merr);
     cJSON_Delete(state);
     if (rc == -1)
         return park_job(e, j, INBOX_MAPPING, merr.msg, 0, NULL, err);

@@ -204,6 +204,30 @@ MUST_CHECK int engine_keys_update(struct engine *e, const struct config_sync *s,
 MUST_CHECK int engine_keys_match(struct engine *e, const struct config_sync *s, const char *model,
                                  const struct cJSON *state, int64_t **out, struct error *err);
 
+/*
+ * Relations. A model field of type ref:MODEL holds the referenced record's
+ * id (as a string); each system knows that record by its own id.
+ *
+ * engine_refs_in() turns the ids of collection ci's system in state (model
+ * shape, after map_in) into record ids. Returns 1, 0 when one cannot be
+ * resolved (why says which and why), -1.
+ */
+MUST_CHECK int engine_refs_in(struct engine *e, int ci, struct cJSON *state, char *why,
+                              size_t why_len, struct error *err);
+
+/* What a reference lacks in a target (engine_refs_out()). */
+struct engine_ref_gap {
+    const char *field; /* the model field */
+    int64_t record_id; /* the referenced record; 0 when the value is not a record id */
+    int coll;          /* the target system's collection of the referenced model; -1: none */
+    int64_t link_id;   /* that record's link there, when one is queued; 0 when none */
+};
+
+/* Turn the record ids in state into the ids collection ci's system knows.
+ * Returns 1, 0 when one has no copy there yet (*gap says which), -1. */
+MUST_CHECK int engine_refs_out(struct engine *e, int ci, struct cJSON *state,
+                               struct engine_ref_gap *gap, struct error *err);
+
 /* The mass-delete guard: 1 when a delete from system must be held, 0 when
  * it may pass (and is counted), -1. */
 MUST_CHECK int engine_guard_delete(struct engine *e, int sys_index, int64_t now_ms,

@@ -116,10 +116,25 @@ fanout_one(struct engine *e, int ci, const struct engine_change *ch, struct erro
     }
     if (found && l.ext_id != NULL && l.base != NULL) {
         struct error merr = {0};
-        cJSON *desired = NULL, *base = cJSON_Parse(l.base);
-        int differs;
+        struct engine_ref_gap gap = {0};
+        cJSON *desired = NULL, *base = cJSON_Parse(l.base), *out = cJSON_Duplicate(state, 1);
+        int differs, refs = engine_refs_out(e, ci, out, &gap, err);
 
-        if (map_apply(c->map_out, state, &desired, &merr) == -1) {
+        if (refs == -1) {
+            cJSON_Delete(out);
+            cJSON_Delete(base);
+            link_fini(&l);
+            return -1;
+        }
+        if (refs == 0) {
+            /* A reference without its copy there yet: the job sorts it out. */
+            cJSON_Delete(out);
+            cJSON_Delete(base);
+            goto queue;
+        }
+        rc = map_apply(c->map_out, out, &desired, &merr);
+        cJSON_Delete(out);
+        if (rc == -1) {
             cJSON_Delete(base);
             link_fini(&l);
             return park_mapping(e, c, record_id, merr.msg, err);
@@ -132,6 +147,8 @@ fanout_one(struct engine *e, int ci, const struct engine_change *ch, struct erro
             return 0; /* the copy holds this state already */
         }
     }
+queue:
+    rc = -1;
     if (!found &&
         store_link_add(e->st, c->cfg->name, record_id, NULL, NULL, j.next_at_ms, &l.id, err) == -1)
         goto out;

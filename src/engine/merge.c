@@ -854,6 +854,7 @@ merge_change(struct merge_ctx *m, const cJSON *body, struct error *err)
     struct link l = {0};
     cJSON *incoming = NULL;
     struct error merr = {0};
+    char why[400];
     int found, is_delete = 0, rc = -1;
 
     m->record = c->cfg->record_path ? value_path_get(body, c->cfg->record_path) : body;
@@ -898,6 +899,11 @@ merge_change(struct merge_ctx *m, const cJSON *body, struct error *err)
     }
     if (map_apply(c->map_in, m->record, &incoming, &merr) == -1) {
         rc = park_change(m, merr.msg, err);
+        goto out;
+    }
+    rc = engine_refs_in(m->e, m->coll, incoming, why, sizeof(why), err);
+    if (rc != 1) {
+        rc = rc == -1 ? -1 : park_change(m, why, err);
         goto out;
     }
     rc = found ? merge_linked(m, &l, incoming, err) : merge_new(m, incoming, err);

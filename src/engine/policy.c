@@ -6,6 +6,7 @@
  * its natural keys on first contact, and when deletes are held back.
  */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -250,4 +251,92 @@ engine_guard_delete(struct engine *e, int sys_index, int64_t now_ms, struct erro
     }
     sys->delete_times[sys->delete_count++] = now_ms;
     return 0;
+}
+
+/* The collection of system sys that holds model, or -1. */
+static int
+coll_of(const struct engine *e, const struct config_system *sys, const char *model)
+{
+    for (size_t i = 0; i < e->coll_count; i++) {
+        if (e->colls[i].cfg->system == sys && strcmp(e->colls[i].cfg->model, model) == 0)
+            return (int)i;
+    }
+    return -1;
+}
+
+int
+engine_refs_in(struct engine *e, int ci, cJSON *state, char *why, size_t why_len, struct error *err)
+{
+    const struct config_collection *cc = e->colls[ci].cfg;
+    const struct config_model *model = config_model_find(e->cfg, cc->model);
+
+    for (size_t i = 0; model != NULL && i < model->field_count; i++) {
+        const struct config_field *fd = &model->fields[i];
+        cJSON *v = cJSON_GetObjectItemCaseSensitive(state, fd->name);
+        struct link l = {0};
+        int rc, cr;
+        char id[32];
+
+        if (fd->type != CONFIG_TYPE_REF || !cJSON_IsString(v))
+            continue;
+        cr = coll_of(e, cc->system, fd->ref_model);
+        if (cr < 0) {
+            (void)snprintf(why, why_len,
+                           "field %s refers to a %s, but no collection of %s holds %s records",
+                           fd->name, fd->ref_model, cc->system->name, fd->ref_model);
+            return 0;
+        }
+        rc = store_link_by_ext(e->st, e->colls[cr].cfg->name, v->valuestring, &l, err);
+        if (rc == -1)
+            return -1;
+        if (rc == 0) {
+            (void)snprintf(why, why_len,
+                           "field %s refers to %.100s in %s, which concord has not linked to a "
+                           "record yet: retry this entry once that %s has arrived",
+                           fd->name, v->valuestring, e->colls[cr].cfg->name, fd->ref_model);
+            return 0;
+        }
+        (void)snprintf(id, sizeof(id), "%lld", (long long)l.record_id);
+        link_fini(&l);
+        cJSON_ReplaceItemInObjectCaseSensitive(state, fd->name, cJSON_CreateString(id));
+    }
+    return 1;
+}
+
+int
+engine_refs_out(struct engine *e, int ci, cJSON *state, struct engine_ref_gap *gap,
+                struct error *err)
+{
+    const struct config_collection *cc = e->colls[ci].cfg;
+    const struct config_model *model = config_model_find(e->cfg, cc->model);
+
+    for (size_t i = 0; model != NULL && i < model->field_count; i++) {
+        const struct config_field *fd = &model->fields[i];
+        cJSON *v = cJSON_GetObjectItemCaseSensitive(state, fd->name);
+        struct link l = {0};
+        char *end;
+        long long rid;
+        int rc, cr;
+
+        if (fd->type != CONFIG_TYPE_REF || !cJSON_IsString(v))
+            continue;
+        rid = strtoll(v->valuestring, &end, 10);
+        cr = coll_of(e, cc->system, fd->ref_model);
+        gap->field = fd->name;
+        gap->record_id = *end == '\0' && rid > 0 ? rid : 0;
+        gap->coll = cr;
+        if (gap->record_id == 0 || cr < 0)
+            return 0;
+        rc = store_link_by_record(e->st, e->colls[cr].cfg->name, gap->record_id, &l, err);
+        if (rc == -1)
+            return -1;
+        if (rc == 0 || l.ext_id == NULL) {
+            gap->link_id = rc ? l.id : 0;
+            link_fini(&l);
+            return 0;
+        }
+        cJSON_ReplaceItemInObjectCaseSensitive(state, fd->name, cJSON_CreateString(l.ext_id));
+        link_fini(&l);
+    }
+    return 1;
 }
