@@ -1105,6 +1105,23 @@ engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
         job_fini(&j);
         return -1;
     }
+    if (v != VERDICT_OK && !d->is_create && !d->is_lookup && d->op != JOB_OP_DELETE) {
+        /* The copy was deleted in its system while this update was on its
+         * way (its 404 says so): the delete stands, nothing is left to do. */
+        struct link l = {0};
+
+        found = store_link_get(e->st, d->link_id, &l, err);
+        if (found == 1 && l.ext_id == NULL) {
+            link_fini(&l);
+            job_fini(&j);
+            return store_job_done(e->st, d->job_id, err);
+        }
+        link_fini(&l);
+        if (found == -1) {
+            job_fini(&j);
+            return -1;
+        }
+    }
     if (d->is_lookup)
         rc = apply_lookup(e, d, &j, v, what, now_ms, err);
     else

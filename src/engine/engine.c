@@ -118,8 +118,10 @@ fail:
  * waits for one. (A checkpoint never loses anything: what it copies is
  * already durable in the WAL.)
  */
-/* How often deleted records past the tombstone time are removed. */
+/* How often deleted records past the tombstone time are removed: every
+ * minute, or a quarter of the tombstone time when that is shorter. */
 #define PURGE_EVERY_MS 60000
+#define PURGE_MIN_MS   500
 
 /* Remove tombstones older than the config's tombstone_ttl, in a
  * transaction of the checkpointer's own handle. */
@@ -168,7 +170,13 @@ checkpointer_main(void *arg)
         pthread_mutex_unlock(&e->mu);
         if (store_checkpoint(e->ckpt_st, &err) == -1)
             log_warn(NULL, "%s", err.msg);
-        if (clock_mono_ms() - purged_at >= PURGE_EVERY_MS) {
+        int64_t every = e->cfg->tombstone_ttl_ms / 4;
+
+        if (every > PURGE_EVERY_MS)
+            every = PURGE_EVERY_MS;
+        if (every < PURGE_MIN_MS)
+            every = PURGE_MIN_MS;
+        if (clock_mono_ms() - purged_at >= every) {
             purge_tombstones(e);
             purged_at = clock_mono_ms();
         }

@@ -291,8 +291,10 @@ def test_kill9_after_ack_before_delivery_delivers_each_once():
 
 
 def test_sigterm_finishes_the_delivery_in_flight():
-    crm, c, shop = setup(timeout_ms=5000)
-    crm.faults([{"delay_ms": 1500}])
+    # The create's answer takes 4 s: a window wide enough to see it in
+    # flight even on a loaded machine (the status CLI itself takes time).
+    crm, c, shop = setup(timeout_ms=10000)
+    crm.faults([{"delay_ms": 4000}])
     shop.change("s1", ADA)
     wait_until(lambda: len(crm.requests("POST")) == 0 and
                [s for s in c.cli_json("status")["systems"] if s["name"] == "crm"][0]

@@ -23,6 +23,7 @@ CONFIG = """
 listen: 127.0.0.1:{port}
 store: sqlite:state.db?busy_timeout_ms=300
 log: {level: debug, format: json}
+{top}
 systems:
   shop:
     kind: http
@@ -72,7 +73,7 @@ syncs:
 ADA = {"email": "ada@example.com", "name": "Ada", "phone": "+44 1", "status": "active"}
 
 
-def setup(sync="", crm_collection="", shop_system=""):
+def setup(sync="", crm_collection="", shop_system="", top=""):
     port = harness.free_port()
     url = "http://127.0.0.1:%d" % port
     shop = Sim(resource="customers", id_prefix="S", webhook_url=url + "/webhooks/shop",
@@ -81,7 +82,7 @@ def setup(sync="", crm_collection="", shop_system=""):
               envelope="contact", event_key="event")
     c = Concord(CONFIG, values={"port": port, "shop_port": shop.port, "crm_port": crm.port,
                                 "sync": sync, "crm_collection": crm_collection,
-                                "shop_system": shop_system})
+                                "shop_system": shop_system, "top": top})
     c.start()
     return shop, crm, c
 
@@ -378,6 +379,18 @@ def test_delete_mode_delete_and_restore():
     assert only(crm)["contact_email"] == "ada@example.com"
     rc, _, err = c.cli("restore", "1", check=False)
     assert rc != 0 and "not deleted" in err
+
+
+def test_a_tombstone_is_purged_after_its_time():
+    shop, crm, c = setup(top="tombstone_ttl: 2s")
+    created(shop, crm, c)
+    shop.delete("S1")
+    wait_until(lambda: crm.records() == {}, 10, "the delete")
+    assert c.cli("history", "1", check=False)[0] == 0  # a tombstone, restorable
+    wait_until(lambda: c.cli("history", "1", check=False)[0] != 0, 10, "the tombstone purged")
+    assert "purged 1 deleted record" in c.log_text()
+    rc, _, err = c.cli("restore", "1", check=False)
+    assert rc != 0 and "no such record" in err
 
 
 def test_delete_mode_archive():
