@@ -71,6 +71,7 @@ extern const struct cli_command cli_cmd_held;
 extern const struct cli_command cli_cmd_approve;
 extern const struct cli_command cli_cmd_restore;
 extern const struct cli_command cli_cmd_changes;
+extern const struct cli_command cli_cmd_explain;
 
 /*
  * Load the config (secret references are checked, not read: these commands

@@ -124,6 +124,15 @@ def test_edits_to_different_fields_on_both_sides_merge():
                "the shop name in the crm")
     c.wait_settled()
     assert conflicts(c, all_=True) == []
+    # explain names the source, change, rule and mapping of each field.
+    fields = {f["field"]: f for f in c.cli_json("explain", "1")["fields"]}
+    assert fields["phone"]["value"] == "+44 2" and fields["phone"]["source"] == "crm.contacts"
+    assert fields["phone"]["mapping"] == "crm.contacts.map_in: phone <- phone_number"
+    assert fields["phone"]["rule"] == "crm is an origin of sync customers"
+    assert fields["name"]["source"] == "shop.customers" and fields["name"]["version"] == 2
+    assert fields["email"]["version"] == 1 and "change" in fields["email"]
+    _, text, _ = c.cli("explain", "1")
+    assert "phone = \"+44 2\"" in text and "set by crm.contacts" in text
 
 
 def test_the_same_change_on_both_sides_is_not_a_conflict():
