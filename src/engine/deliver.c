@@ -322,6 +322,11 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
             return store_job_done(e->st, j->id, err);
         out->op = c->cfg->on_delete == CONFIG_DELETE_ARCHIVE ? JOB_OP_ARCHIVE : JOB_OP_DELETE;
     }
+    /* Guarantee: no orphan copy. A create whose outcome is unknown is
+     * settled first (resent under its key, or looked up), and the delete
+     * or archive follows once the copy is known (apply_ok()). */
+    if (out->op != JOB_OP_UPSERT && l->ext_id == NULL && j->sent_version != 0)
+        out->op = JOB_OP_UPSERT;
     if (out->op == JOB_OP_DELETE) {
         if (l->ext_id == NULL || c->cfg->remove.method == NULL)
             return store_job_done(e->st, j->id, err); /* nothing there to delete */
@@ -484,6 +489,15 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
     if (rc == 1 && cl.ep == &c->cfg->create && j->sent_version != cl.version &&
         store_job_set_sent(e->st, j->id, cl.version, err) == -1)
         rc = -1;
+    /* A write is remembered before it is sent: its echo may come back even
+     * when its answer never does (merge.c, late_echo()). */
+    if (rc == 1 && cl.desired != NULL && cl.ep != &c->cfg->lookup) {
+        char *text = value_canonical_text(cl.desired);
+
+        if (engine_recent_note(e, l.id, text, 'w', err) == -1)
+            rc = -1;
+        free(text);
+    }
     if (rc == 1) {
         d = xcalloc(1, sizeof(*d));
         d->job_id = j->id;
@@ -736,49 +750,24 @@ new_base(const struct engine_delivery *d, const cJSON *answer)
     return text;
 }
 
-/* How many past writes a link remembers, for late echoes. */
-#define RECENT_WRITES 4
-
 /*
- * Remember a state written to a copy, so that its echo is recognised even
- * when it comes back late, after a newer write (merge.c, late_echo()).
+ * 1 when the record moved on since the version a successful write carried
+ * (a change from the copy's own system, which fans out to the others only,
+ * may have come in meanwhile; the write has just overwritten it there), or
+ * was deleted after a create: the job must look again. 0 when the write
+ * was the last word, -1.
  */
 static int
-note_write(struct engine *e, int64_t link_id, const char *base, struct error *err)
+record_moved_on(struct engine *e, const struct engine_delivery *d, struct error *err)
 {
-    char *text = NULL, *out;
-    cJSON *recent, *kept = cJSON_CreateArray(), *w;
-    int64_t now = clock_now_ms();
-    int n, skip, rc;
+    struct record rec = {0};
+    int rc = store_record_get(e->st, d->record_id, &rec, err);
 
-    if (store_link_recent(e->st, link_id, &text, err) == -1) {
-        cJSON_Delete(kept);
-        return -1;
-    }
-    recent = text ? cJSON_Parse(text) : NULL;
-    free(text);
-    n = cJSON_GetArraySize(recent);
-    skip = n >= RECENT_WRITES ? n - RECENT_WRITES + 1 : 0;
-    cJSON_ArrayForEach(w, recent)
-    {
-        const cJSON *when = cJSON_GetArrayItem(w, 0);
-
-        if (skip > 0) {
-            skip--;
-            continue;
-        }
-        if (cJSON_IsNumber(when) && when->valuedouble >= (double)(now - e->cfg->echo_window_ms))
-            cJSON_AddItemToArray(kept, cJSON_Duplicate(w, 1));
-    }
-    w = cJSON_CreateArray();
-    cJSON_AddItemToArray(w, cJSON_CreateNumber((double)now));
-    cJSON_AddItemToArray(w, cJSON_Parse(base));
-    cJSON_AddItemToArray(kept, w);
-    out = cJSON_PrintUnformatted(kept);
-    rc = store_link_set_recent(e->st, link_id, out, err);
-    free(out);
-    cJSON_Delete(kept);
-    cJSON_Delete(recent);
+    if (rc == 1)
+        rc = rec.version > d->version || (d->is_create && rec.is_deleted);
+    else if (rc == 0)
+        rc = 0;
+    record_fini(&rec);
     return rc;
 }
 
@@ -789,7 +778,7 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
     cJSON *answer = d->resp_body ? cJSON_Parse(d->resp_body) : NULL;
     char ext_id[256] = "";
     char *base = NULL;
-    int rc = -1;
+    int rc = -1, deleted;
 
     if (d->is_create) {
         const cJSON *id = value_path_get(answer, cc->created_id_path);
@@ -834,8 +823,17 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
             base = new_base(d, answer);
         if (store_link_set(e->st, d->link_id, ext_id[0] ? ext_id : NULL, base, clock_now_ms(),
                            err) == -1 ||
-            (base != NULL && note_write(e, d->link_id, base, err) == -1) ||
-            store_job_done(e->st, d->job_id, err) == -1)
+            (base != NULL && engine_recent_note(e, d->link_id, base, 'w', err) == -1))
+            goto out;
+        /* Guarantee: the newest state arrives. A write that carried an
+         * older version than the job now holds (a create resent with the
+         * version its lost answer pinned, while the record moved on) leaves
+         * the job to write the rest; and a create made for a record deleted
+         * meanwhile leaves it to delete (or archive) the copy it made. */
+        deleted = j->version > d->version ? 1 : record_moved_on(e, d, err);
+        if (deleted == -1 ||
+            (deleted ? store_job_set(e->st, d->job_id, JOB_PENDING, 0, clock_now_ms(), err)
+                     : store_job_done(e->st, d->job_id, err)) == -1)
             goto out;
     }
     log_debug(&(struct log_ctx){.system = j->system,

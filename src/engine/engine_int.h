@@ -168,6 +168,13 @@ MUST_CHECK int engine_fanout(struct engine *e, const struct engine_change *c, st
 MUST_CHECK int engine_fanout_to(struct engine *e, int ci, const struct engine_change *c,
                                 struct error *err);
 
+/* ---- recent.c ---- */
+/* Remember a state of a link's copy: kind 'w' for what concord wrote (or is
+ * about to write), 'r' for what the copy was seen to hold. state is JSON
+ * text in the system's shape. */
+MUST_CHECK int engine_recent_note(struct engine *e, int64_t link_id, const char *state, char kind,
+                                  struct error *err);
+
 /* ---- policy.c: ownership, conflicts, natural keys, the delete guard ---- */
 /* The sync that governs changes from collection ci (NULL when none). */
 const struct config_sync *engine_sync_of(const struct engine *e, int ci);
@@ -227,6 +234,9 @@ struct engine_ref_gap {
  * Returns 1, 0 when one has no copy there yet (*gap says which), -1. */
 MUST_CHECK int engine_refs_out(struct engine *e, int ci, struct cJSON *state,
                                struct engine_ref_gap *gap, struct error *err);
+
+/* 1 when two states (model shape) share a natural key of s. */
+int engine_keys_equal(const struct config_sync *s, const struct cJSON *a, const struct cJSON *b);
 
 /* The mass-delete guard: 1 when a delete from system must be held, 0 when
  * it may pass (and is counted), -1. */

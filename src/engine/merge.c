@@ -338,36 +338,70 @@ out:
     return rc;
 }
 
+/* A link's recent states (recent.c), parsed; an empty array when none. */
+static cJSON *
+load_recent(struct merge_ctx *m, const struct link *l, struct error *err, int *failed)
+{
+    char *text = NULL;
+    cJSON *recent = NULL;
+
+    *failed = store_link_recent(m->e->st, l->id, &text, err) == -1;
+    if (text != NULL)
+        recent = cJSON_Parse(text);
+    free(text);
+    return recent ? recent : cJSON_CreateArray();
+}
+
+/* The system's last-change time of a state in its own shape, or -1. */
+static int64_t
+ts_of(const struct engine_coll *c, const cJSON *sys_state)
+{
+    int64_t at;
+
+    if (c->cfg->updated_at_path == NULL ||
+        value_timestamp_ms(value_path_get(sys_state, c->cfg->updated_at_path), &at) == -1)
+        return -1;
+    return at;
+}
+
+/* Entry i of recent: its time, kind and state (parsed, the caller's). */
+static cJSON *
+recent_state(const cJSON *entry, int64_t *at, char *kind)
+{
+    const cJSON *when = cJSON_GetArrayItem(entry, 0), *text = cJSON_GetArrayItem(entry, 1);
+    const cJSON *k = cJSON_GetArrayItem(entry, 2);
+
+    *at = cJSON_IsNumber(when) ? (int64_t)when->valuedouble : 0;
+    *kind = cJSON_IsString(k) ? k->valuestring[0] : 'w';
+    return cJSON_IsString(text) ? cJSON_Parse(text->valuestring) : NULL;
+}
+
 /*
  * Whether incoming is the late echo of a state concord wrote to this copy
  * within the echo window: equal, on every field the map reads, to one of
- * the link's past writes. Returns the write's time, 0 when it is not one,
- * -1.
+ * the link's past writes. Returns the write's time, or 0 when it is not one.
  */
 static int64_t
-late_echo(struct merge_ctx *m, const struct link *l, const cJSON *incoming, struct error *err)
+late_echo(struct merge_ctx *m, const cJSON *recent, const cJSON *incoming)
 {
     struct engine_coll *c = &m->e->colls[m->coll];
-    char *text = NULL;
-    cJSON *recent, *w;
-    int64_t at = 0;
+    const cJSON *w;
+    int64_t found = 0;
 
-    if (store_link_recent(m->e->st, l->id, &text, err) == -1)
-        return -1;
-    recent = text ? cJSON_Parse(text) : NULL;
-    free(text);
     cJSON_ArrayForEach(w, recent)
     {
-        const cJSON *when = cJSON_GetArrayItem(w, 0), *state = cJSON_GetArrayItem(w, 1);
-        cJSON *mapped = NULL;
+        int64_t at;
+        char kind;
+        cJSON *state = recent_state(w, &at, &kind), *mapped = NULL;
         struct error ignored = {0};
         const cJSON *f;
         int equal = 1;
 
-        if (!cJSON_IsNumber(when) ||
-            when->valuedouble < (double)(m->now - m->e->cfg->echo_window_ms) ||
-            map_apply(c->map_in, state, &mapped, &ignored) == -1)
+        if (state == NULL || kind != 'w' || at < m->now - m->e->cfg->echo_window_ms ||
+            map_apply(c->map_in, state, &mapped, &ignored) == -1) {
+            cJSON_Delete(state);
             continue;
+        }
         cJSON_ArrayForEach(f, incoming)
         {
             if (!same(f, cJSON_GetObjectItemCaseSensitive(mapped, f->string)))
@@ -379,11 +413,76 @@ late_echo(struct merge_ctx *m, const struct link *l, const cJSON *incoming, stru
                 equal = 0;
         }
         cJSON_Delete(mapped);
+        cJSON_Delete(state);
         if (equal)
-            at = (int64_t)when->valuedouble;
+            found = at;
     }
-    cJSON_Delete(recent);
-    return at;
+    return found;
+}
+
+/*
+ * News older than what concord knows the copy holds (its updated_at is
+ * before the base's): the state the copy had at that time, the newest
+ * recent state no later than it, to merge against. NULL when none is known.
+ */
+static cJSON *
+base_as_of(const struct engine_coll *c, const cJSON *recent, int64_t ts)
+{
+    const cJSON *w;
+    cJSON *best = NULL;
+    int64_t best_ts = -1;
+
+    cJSON_ArrayForEach(w, recent)
+    {
+        int64_t at, t;
+        char kind;
+        cJSON *state = recent_state(w, &at, &kind);
+
+        t = state ? ts_of(c, state) : -1;
+        if (t >= 0 && t <= ts && t >= best_ts) {
+            cJSON_Delete(best);
+            best = state;
+            best_ts = t;
+        } else {
+            cJSON_Delete(state);
+        }
+    }
+    return best;
+}
+
+/* A copy that holds an older write of concord's, landed late: its base
+ * becomes what it holds, and the record is written to it again. */
+static int
+rewrite_copy(struct merge_ctx *m, const struct link *l, const struct record *rec, int64_t echo_at,
+             struct error *err)
+{
+    char *rec_text = value_canonical_text(m->record), note[200];
+    cJSON *state = cJSON_Parse(rec->state);
+    struct engine_change fc = {
+        .record_id = rec->id,
+        .version = rec->version,
+        .model = rec->model,
+        .state = state,
+        .source_coll = -1,
+    };
+    int rc;
+
+    (void)snprintf(note, sizeof(note),
+                   "the copy holds concord's write of %lld ms, which landed after a newer one: "
+                   "written again",
+                   (long long)echo_at);
+    log_info(&(struct log_ctx){.system = m->ch->system,
+                               .collection = m->e->colls[m->coll].cfg->name,
+                               .record_id = rec->id},
+             "%s", note);
+    rc = store_link_set(m->e->st, l->id, NULL, rec_text, m->now, err) == -1 ||
+                 engine_recent_note(m->e, l->id, rec_text, 'r', err) == -1 ||
+                 engine_fanout_to(m->e, m->coll, &fc, err) == -1
+             ? -1
+             : store_journal_set_state(m->e->st, m->ch->seq, CHANGE_UNCHANGED, note, err);
+    free(rec_text);
+    cJSON_Delete(state);
+    return rc;
 }
 
 /* A change to the copy of a deleted record: the delete stands, and the
@@ -427,8 +526,9 @@ merge_linked(struct merge_ctx *m, struct link *l, const cJSON *incoming, struct 
     struct error ignored = {0};
     char *rec_text = NULL, *note = NULL;
     enum change_state cstate = CHANGE_UNCHANGED;
-    int conflicts = 0, manual = 0, to_source = 0, failed = 0, rc = -1, found;
-    int64_t echo_at;
+    int conflicts = 0, manual = 0, to_source = 0, failed = 0, rc = -1, found, stale = 0;
+    int64_t echo_at, ts_in, ts_base;
+    cJSON *recent = NULL;
     const cJSON *name;
     char why[1024] = "";
 
@@ -442,9 +542,35 @@ merge_linked(struct merge_ctx *m, struct link *l, const cJSON *incoming, struct 
         record_fini(&rec);
         return rc;
     }
-    echo_at = m->ch->is_replay ? 0 : late_echo(m, l, incoming, err);
-    if (echo_at == -1)
+    recent = load_recent(m, l, err, &failed);
+    if (failed)
         goto out;
+    base_sys = l->base ? cJSON_Parse(l->base) : NULL;
+    ts_in = ts_of(c, m->record);
+    ts_base = base_sys ? ts_of(c, base_sys) : -1;
+    if (!m->ch->is_replay && base_sys != NULL) {
+        if (ts_in >= 0 && ts_base >= 0 && ts_in < ts_base) {
+            /* Stale news: the copy changed since (concord wrote to it).
+             * Merge what it says against what the copy held then, so no
+             * field it did not touch is reverted, and leave the base. */
+            cJSON_Delete(base_sys);
+            base_sys = base_as_of(c, recent, ts_in);
+            if (base_sys == NULL) {
+                note = xstrdup("older than the copy's state concord knows: ignored");
+                rc = store_journal_set_state(m->e->st, m->ch->seq, CHANGE_IGNORED, note, err);
+                goto out;
+            }
+            stale = 1;
+        }
+    }
+    echo_at = m->ch->is_replay || stale ? 0 : late_echo(m, recent, incoming);
+    if (echo_at > 0 && ts_in >= 0 && ts_base >= 0 && ts_in > ts_base) {
+        /* The copy holds an older write of concord's, and since after the
+         * base: a write that timed out landed after a newer one. The copy
+         * is what it says; it is written the record again. */
+        rc = rewrite_copy(m, l, &rec, echo_at, err);
+        goto out;
+    }
     if (echo_at > 0) {
         note = xasprintf("the echo of what concord wrote at %lld ms", (long long)echo_at);
         rc = store_journal_set_state(m->e->st, m->ch->seq, CHANGE_UNCHANGED, note, err);
@@ -453,14 +579,14 @@ merge_linked(struct merge_ctx *m, struct link *l, const cJSON *incoming, struct 
     /* A base that no longer maps (the map changed) counts as empty, and so
      * does every base for a replay: the change is read again through the
      * current map, field by field against the record. */
-    base_sys = l->base ? cJSON_Parse(l->base) : NULL;
     if (base_sys != NULL && !m->ch->is_replay &&
         map_apply(c->map_in, base_sys, &base_in, &ignored) == -1)
         base_in = NULL;
     changed = changed_fields(incoming, base_in);
     /* The copy holds this state now, whatever we make of it. */
     rec_text = value_canonical_text(m->record);
-    if (store_link_set(m->e->st, l->id, NULL, rec_text, m->now, err) == -1)
+    if (!stale && (store_link_set(m->e->st, l->id, NULL, rec_text, m->now, err) == -1 ||
+                   engine_recent_note(m->e, l->id, rec_text, 'r', err) == -1))
         goto out;
     if (cJSON_GetArraySize(changed) == 0) {
         note = xstrdup("equal to the base: an echo or a repeat");
@@ -531,6 +657,10 @@ merge_linked(struct merge_ctx *m, struct link *l, const cJSON *incoming, struct 
             to_source = 1;
         free(names);
     }
+    if (stale) {
+        to_source = 1; /* the copy was overwritten since: give it the result */
+        append(why, sizeof(why), "older than the copy's base: merged against its state then; ");
+    }
     if (conflicts > 0)
         append(why, sizeof(why), "%d conflict%s (%d for a person: concord conflicts); ", conflicts,
                conflicts > 1 ? "s" : "", manual);
@@ -554,6 +684,7 @@ out:
     cJSON_Delete(meta);
     cJSON_Delete(take);
     cJSON_Delete(refused);
+    cJSON_Delete(recent);
     record_fini(&rec);
     return rc;
 }
@@ -627,6 +758,107 @@ out:
     return rc;
 }
 
+/*
+ * Whether a copy concord has not seen is one it made itself, with a create
+ * whose answer was lost and that waits to be settled: equal, on every field
+ * the map writes, to the version that create carried. Its echo, or the news
+ * of its deletion, can come before the create is settled. Then the copy is
+ * linked (the create's job finds it there) and *l is that link. Returns 1
+ * when it was one, 0 when not, -1.
+ */
+static int
+pinned_link(struct merge_ctx *m, struct link *l, struct error *err)
+{
+    struct engine_coll *c = &m->e->colls[m->coll];
+    struct store_pinned *pins = NULL;
+    int n, rc = 0;
+
+    if (c->map_out == NULL)
+        return 0;
+    n = store_pinned_creates(m->e->st, c->cfg->name, &pins, err);
+    for (int i = 0; i < n && rc == 0; i++) {
+        struct version v = {0};
+        struct error merr = {0};
+        cJSON *state = NULL, *desired = NULL;
+        int got = store_version_get(m->e->st, pins[i].record_id, pins[i].sent_version, &v, err);
+
+        if (got == -1) {
+            rc = -1;
+            break;
+        }
+        state = got ? cJSON_Parse(v.state) : NULL;
+        if (state != NULL && map_apply(c->map_out, state, &desired, &merr) == 0 &&
+            !map_out_differs(c->map_out, desired, m->record)) {
+            char *rec_text = value_canonical_text(m->record);
+
+            log_info(&(struct log_ctx){.system = m->ch->system,
+                                       .collection = c->cfg->name,
+                                       .record_id = pins[i].record_id},
+                     "copy %s is the one concord's create made (its answer was lost): linked",
+                     m->ext_id);
+            rc = store_link_set(m->e->st, pins[i].link_id, m->ext_id, rec_text, m->now, err) == -1
+                     ? -1
+                     : store_link_get(m->e->st, pins[i].link_id, l, err);
+            free(rec_text);
+        }
+        cJSON_Delete(state);
+        cJSON_Delete(desired);
+        version_fini(&v);
+    }
+    free(pins);
+    return n == -1 ? -1 : rc;
+}
+
+/*
+ * A copy concord has not seen whose natural key is that of a deleted record
+ * with a create to this collection whose outcome is unknown: the copy that
+ * create made, found only after the record was deleted (and changed since,
+ * so pinned_link() could not tell by content). It is linked to the
+ * tombstone, and deleted like the record's other copies. Returns 1 when it
+ * was one, 0 when not, -1.
+ */
+static int
+orphan_of_tombstone(struct merge_ctx *m, const cJSON *incoming, struct error *err)
+{
+    struct engine_coll *c = &m->e->colls[m->coll];
+    struct store_pinned *pins = NULL;
+    int n, rc = 0;
+
+    if (m->sync == NULL || m->sync->match_count == 0)
+        return 0;
+    n = store_pinned_creates(m->e->st, c->cfg->name, &pins, err);
+    for (int i = 0; i < n && rc == 0; i++) {
+        struct record rec = {0};
+        cJSON *state = NULL;
+        int got = store_record_get(m->e->st, pins[i].record_id, &rec, err);
+
+        if (got == -1) {
+            rc = -1;
+            break;
+        }
+        state = got && rec.is_deleted ? cJSON_Parse(rec.state) : NULL;
+        if (state != NULL && engine_keys_equal(m->sync, state, incoming)) {
+            char *rec_text = value_canonical_text(m->record);
+
+            log_info(&(struct log_ctx){.system = m->ch->system,
+                                       .collection = c->cfg->name,
+                                       .record_id = rec.id},
+                     "copy %s is the one a lost create made for deleted record %lld: linked, to "
+                     "be deleted",
+                     m->ext_id, (long long)rec.id);
+            rc = store_link_set(m->e->st, pins[i].link_id, m->ext_id, rec_text, m->now, err) == -1
+                     ? -1
+                 : merge_into_deleted(m, &rec, err) == -1 ? -1
+                                                          : 1;
+            free(rec_text);
+        }
+        cJSON_Delete(state);
+        record_fini(&rec);
+    }
+    free(pins);
+    return n == -1 ? -1 : rc;
+}
+
 /* A copy concord has not seen: linked to the record its natural keys find,
  * or a new record, when its system may make one. */
 static int
@@ -644,6 +876,9 @@ merge_new(struct merge_ctx *m, const cJSON *incoming, struct error *err)
         free(note);
         return rc;
     }
+    n = orphan_of_tombstone(m, incoming, err);
+    if (n != 0)
+        return n == -1 ? -1 : 0;
     n = engine_keys_match(m->e, m->sync, c->cfg->model, incoming, &ids, err);
     if (n == -1)
         return -1;
@@ -823,6 +1058,8 @@ merge_delete(struct merge_ctx *m, struct link *l, int found, struct error *err)
     rc = store_link_gone(m->e->st, l->id, rec.id, m->now, "the copy was deleted in its system",
                          err) == -1 ||
                  store_record_update(m->e->st, &v, 1, err) == -1 ||
+                 store_record_deleted_cleanup(m->e->st, rec.id, m->now, "the record was deleted",
+                                              err) == -1 ||
                  engine_fanout(m->e, &fc, err) == -1 ||
                  store_journal_set_state(m->e->st, m->ch->seq, CHANGE_APPLIED, "deleted", err) == -1
              ? -1
@@ -871,6 +1108,8 @@ merge_change(struct merge_ctx *m, const cJSON *body, struct error *err)
     if (store_journal_note_copy(m->e->st, m->ch->seq, c->cfg->name, m->ext_id, err) == -1)
         return -1;
     found = store_link_by_ext(m->e->st, c->cfg->name, m->ext_id, &l, err);
+    if (found == 0)
+        found = pinned_link(m, &l, err);
     if (found == -1)
         return -1;
     if (!found && !is_delete) {

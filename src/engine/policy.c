@@ -340,3 +340,18 @@ engine_refs_out(struct engine *e, int ci, cJSON *state, struct engine_ref_gap *g
     }
     return 1;
 }
+
+int
+engine_keys_equal(const struct config_sync *s, const cJSON *a, const cJSON *b)
+{
+    for (size_t i = 0; s != NULL && i < s->match_count; i++) {
+        char *ka = key_of(&s->match[i], a), *kb = key_of(&s->match[i], b);
+        int eq = ka != NULL && kb != NULL && strcmp(ka, kb) == 0;
+
+        free(ka);
+        free(kb);
+        if (eq)
+            return 1;
+    }
+    return 0;
+}

@@ -411,6 +411,24 @@ MUST_CHECK int store_copy_changes(struct store *st, int64_t record_id,
                                   struct store_copy_change **out, struct error *err);
 void store_copy_changes_free(struct store_copy_change *list, int count);
 
+/* A create whose outcome is unknown, waiting to be settled. */
+struct store_pinned {
+    int64_t link_id;
+    int64_t record_id;
+    int64_t sent_version; /* the record version it carried */
+};
+
+/* The links of collection whose create's outcome is unknown (at most 64).
+ * Returns the count with *out (free()), or -1. */
+MUST_CHECK int store_pinned_creates(struct store *st, const char *collection,
+                                    struct store_pinned **out, struct error *err);
+
+/* A record was deleted: its open conflicts and its parked updates are moot;
+ * they are closed (and the updates dropped) with why. Parked creates whose
+ * outcome is unknown stay: their copy may exist. */
+MUST_CHECK int store_record_deleted_cleanup(struct store *st, int64_t record_id, int64_t now_ms,
+                                            const char *why, struct error *err);
+
 /* Remove records deleted before before_ms, with their links, versions and
  * keys (not those with work still queued). Returns how many, or -1. */
 MUST_CHECK int store_tombstones_purge(struct store *st, int64_t before_ms, struct error *err);

@@ -42,6 +42,9 @@ enum {
     T_HELD_APPROVED,
     T_COPY_CHANGES,
     T_CONFLICTS_OF,
+    T_PINNED,
+    T_DEL_CLEAN_INBOX,
+    T_DEL_CLEAN_JOBS,
     T_COUNT,
 };
 
@@ -104,6 +107,15 @@ static const char *const sql[T_COUNT] = {
                        "journal_seq, reason, http_status, response, attempts, created_at, "
                        "updated_at, field, detail FROM inbox WHERE record_id = ?1 "
                        "AND state = 'open' AND kind = 4 AND field IS NOT NULL ORDER BY id",
+    [T_PINNED] = "SELECT l.id, l.record_id, j.sent_version FROM jobs j JOIN links l ON "
+                 "l.id = j.link_id WHERE l.collection = ?1 AND l.ext_id IS NULL AND "
+                 "j.sent_version IS NOT NULL AND j.sent_version != 0 ORDER BY j.id LIMIT 64",
+    [T_DEL_CLEAN_INBOX] = "UPDATE inbox SET state = 'skipped', resolved_by = 'concord', note = ?3, "
+                          "updated_at = ?2 WHERE state = 'open' AND record_id = ?1 AND (kind = 4 "
+                          "OR job_id IN (SELECT id FROM jobs WHERE record_id = ?1 AND state = 3 "
+                          "AND op = 1 AND coalesce(sent_version, 0) = 0))",
+    [T_DEL_CLEAN_JOBS] = "DELETE FROM jobs WHERE record_id = ?1 AND state = 3 AND op = 1 AND "
+                         "coalesce(sent_version, 0) = 0",
     [T_HELD_APPROVED] = "SELECT count(*) FROM inbox WHERE kind = 5 AND journal_seq = ?1 "
                         "AND state = 'approved'",
 };
@@ -476,4 +488,46 @@ store_conflicts_of_record(struct store *st, int64_t record_id, struct inbox_entr
     sqlite3_bind_int64(s, 1, record_id);
     return store_int_many_rows(st, s, sizeof(struct inbox_entry), full_from_row, full_free,
                                (void **)out, "read a record's conflicts", err);
+}
+
+static void
+pinned_from_row(sqlite3_stmt *s, void *out)
+{
+    struct store_pinned *p = out;
+
+    p->link_id = sqlite3_column_int64(s, 0);
+    p->record_id = sqlite3_column_int64(s, 1);
+    p->sent_version = sqlite3_column_int64(s, 2);
+}
+
+int
+store_pinned_creates(struct store *st, const char *collection, struct store_pinned **out,
+                     struct error *err)
+{
+    sqlite3_stmt *s = tstmt(st, T_PINNED, err);
+
+    if (s == NULL)
+        return -1;
+    store_int_bind_text(s, 1, collection);
+    return store_int_many_rows(st, s, sizeof(struct store_pinned), pinned_from_row, ids_free,
+                               (void **)out, "find creates whose outcome is unknown", err);
+}
+
+int
+store_record_deleted_cleanup(struct store *st, int64_t record_id, int64_t now_ms, const char *why,
+                             struct error *err)
+{
+    sqlite3_stmt *s = tstmt(st, T_DEL_CLEAN_INBOX, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, record_id);
+    sqlite3_bind_int64(s, 2, now_ms);
+    store_int_bind_text(s, 3, why);
+    if (store_int_exec(st, s, "close a deleted record's entries", err) == -1)
+        return -1;
+    if ((s = tstmt(st, T_DEL_CLEAN_JOBS, err)) == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, record_id);
+    return store_int_exec(st, s, "drop a deleted record's parked updates", err);
 }

@@ -309,6 +309,82 @@ def test_change_reports_an_unreachable_concord():
     expect_eq(sim.records()["1"]["a"], 1, "stored anyway")
 
 
+def test_held_webhook_is_sent_later_by_resend():
+    lis = Listener(status=202)
+    sim = Sim(resource="customers", webhook_url=lis.url + "/webhooks/a",
+              delivery_header="X-Sim-Delivery")
+    out = sim.change("p1", {"name": "Ada"}, send=False)
+    expect_eq((out["status"], lis.got()), (None, []), "nothing sent yet")
+    expect_eq(sim.records()["p1"]["name"], "Ada", "stored at once")
+    d = sim._ctl("POST", "delete", {"id": "p1", "send": False})
+    expect_eq(sim.records(), {}, "deleted at once")
+    status, _, _ = harness.http_request(sim.port, "POST", "/_sim/change",
+                                        {"id": "p1", "record": {"x": 1}, "must_exist": True})
+    expect_eq((status, sim.records()), (404, {}), "must_exist: no edit of a deleted record")
+    # Sent late, and in the other order.
+    expect_eq(sim.resend(d["delivery_id"])["status"], 202, "the delete, late")
+    expect_eq(sim.resend(out["delivery_id"])["status"], 202, "the change, later")
+    got = lis.got()
+    expect_eq([g["headers"]["x-sim-delivery"] for g in got],
+              [d["delivery_id"], out["delivery_id"]], "delivery ids")
+    first, second = json.loads(got[0]["body"]), json.loads(got[1]["body"])
+    expect_eq((first["id"], first.get("deleted")), ("p1", True),
+              "an unenveloped delete is marked deleted")
+    expect_eq((second["name"], second.get("deleted")), ("Ada", None), "the change")
+
+
+def test_announce_sends_every_record_and_person_delete_again():
+    lis = Listener(status=202)
+    sim = Sim(resource="customers", webhook_url=lis.url + "/webhooks/a",
+              delivery_header="X-Sim-Delivery")
+    sim.change("p1", {"name": "Ada"})
+    sim.change("p2", {"name": "Grace"})
+    sim.change("p3", {"name": "Edsger"})
+    sim.delete("p3")
+    sim.rest("POST", "/customers", {"name": "Alan"})  # a REST create: held too
+    n = len(lis.got())
+    out = sim._ctl("POST", "announce", {})
+    expect_eq(out["sent"], 3, "one webhook per record held")
+    got = lis.got()[n:]
+    bodies = [json.loads(g["body"]) for g in got]
+    expect_eq([b["name"] for b in bodies], ["Ada", "Grace", "Alan"], "current states")
+    expect(all("deleted" not in b for b in bodies), "no deletes without deletes: true")
+    ids = [g["headers"]["x-sim-delivery"] for g in got]
+    expect(len(set(ids)) == 3 and all(ids), "fresh delivery ids", ids)
+    out = sim._ctl("POST", "announce", {"deletes": True, "ids": ["p3", "p1"]})
+    expect_eq(out["sent"], 2, "p1 and the delete of p3")
+    bodies = [json.loads(g["body"]) for g in lis.got()[n + 3:]]
+    expect_eq([(b["id"], b.get("deleted")) for b in bodies], [("p1", None), ("p3", True)],
+              "the record, then the delete again")
+    expect_eq(sim.stats()["announced"], 5, "announced counted")
+
+
+def test_echo_delays_reorder_and_duplicate_echoes():
+    lis = Listener(status=202)
+    sim = Sim(echo_url=lis.url + "/webhooks/crm")
+    sim._ctl("POST", "echo", {"seed": 7, "delay_ms": 300, "dup": 0.5})
+    for i in range(20):
+        sim.rest("POST", "/contacts", {"n": i})
+    st = wait_until(lambda: sim.stats()["echo_pending"] == 0 and sim.stats(), 10,
+                    "every echo sent")
+    got = lis.got()
+    expect_eq(len(got), 20 + st["echo_dups"], "each echo once, duplicates twice")
+    expect(st["echo_dups"] > 0, "some duplicates", st)
+    ns = [json.loads(g["body"])["n"] for g in got]
+    expect_eq(sorted(set(ns)), list(range(20)), "every echo arrived")
+    expect(ns != sorted(ns), "out of order", ns)
+    ids = [g["headers"]["x-sim-delivery"] for g in got]
+    expect(len(set(ids)) < len(ids), "some duplicates keep their delivery id", ids)
+    # Off again: in order, at once.
+    sim._ctl("POST", "echo", {})
+    n = len(got)
+    for i in range(20, 25):
+        sim.rest("POST", "/contacts", {"n": i})
+    wait_until(lambda: len(lis.got()) == n + 5, 5, "five more echoes")
+    expect_eq([json.loads(g["body"])["n"] for g in lis.got()[n:]], list(range(20, 25)),
+              "in order")
+
+
 def test_sign_hmac_matches_a_known_vector():
     # RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
     sig = harness.sign_hmac("Jefe", b"what do ya want for nothing?")

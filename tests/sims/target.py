@@ -129,8 +129,14 @@ class State:
         self.random_retry_after = None
         self.next_id = 1
         self.last_ms = 0
-        self.idem = {}  # idempotency key -> record id
+        self.idem = {}  # idempotency key -> the record as the first answer gave it
         self.sent = {}  # delivery id -> (body bytes, headers) of webhooks sent
+        self.deleted_here = {}  # id -> record, of records a person deleted here
+        self.echo_rng = None  # seeded source of echo delays and duplicates
+        self.echo_delay_ms = 0  # each echo waits up to this long (0: in order, at once)
+        self.echo_dup = 0.0  # share of echoes sent twice
+        # Echoes queued or waiting for their delay (they outlive a reset).
+        self.echo_pending = getattr(self, "echo_pending", 0)
         self.order_max = {}  # record id -> (highest order value applied, its seq)
         self.violations = []  # applied writes that went back in order
         self.stats = {
@@ -142,6 +148,8 @@ class State:
             "faults": 0,
             "echo_sent": 0,
             "echo_failed": 0,
+            "echo_dups": 0,
+            "announced": 0,
             "webhooks_sent": 0,
         }
 
@@ -212,7 +220,9 @@ class State:
 
 
 class Echoer:
-    """Sends echo webhooks in order from one background thread."""
+    """Sends echo webhooks from one background thread: in order, at once,
+    unless POST /_sim/echo asked for random delays (which reorder them) and
+    duplicates."""
 
     def __init__(self, url, state):
         self.url = url
@@ -222,24 +232,52 @@ class Echoer:
         t.start()
 
     def send(self, event, record):
+        with self.state.lock:
+            self.state.echo_pending += 1
         self.q.put((event, record))
 
     def run(self):
         while True:
             event, record = self.q.get()
             body = json.dumps(record, sort_keys=True).encode()
-            headers = {
-                "Content-Type": "application/json",
-                "X-Sim-Delivery": str(uuid.uuid4()),
-                "X-Sim-Event": event,
-            }
-            try:
-                post(self.url, body, headers)
-                ok = True
-            except (OSError, http.client.HTTPException):
-                ok = False
-            with self.state.lock:
-                self.state.stats["echo_sent" if ok else "echo_failed"] += 1
+            delivery = str(uuid.uuid4())
+            st = self.state
+            with st.lock:
+                rng, max_delay, dup = st.echo_rng, st.echo_delay_ms, st.echo_dup
+                plan = []  # (delay in seconds, delivery id) of each send
+                if rng is None:
+                    plan.append((0.0, delivery))
+                else:
+                    plan.append((rng.uniform(0, max_delay) / 1000.0, delivery))
+                    if rng.random() < dup:
+                        # A sender's retry (the same delivery id) or the
+                        # same news sent again as a new delivery.
+                        again = delivery if rng.random() < 0.5 else str(uuid.uuid4())
+                        plan.append((rng.uniform(0, max_delay) / 1000.0, again))
+                        st.stats["echo_dups"] += 1
+                        st.echo_pending += 1
+            for delay, did in plan:
+                if delay <= 0:
+                    self.post(event, body, did)
+                else:
+                    t = threading.Timer(delay, self.post, (event, body, did))
+                    t.daemon = True
+                    t.start()
+
+    def post(self, event, body, delivery):
+        headers = {
+            "Content-Type": "application/json",
+            "X-Sim-Delivery": delivery,
+            "X-Sim-Event": event,
+        }
+        try:
+            post(self.url, body, headers)
+            ok = True
+        except (OSError, http.client.HTTPException):
+            ok = False
+        with self.state.lock:
+            self.state.stats["echo_sent" if ok else "echo_failed"] += 1
+            self.state.echo_pending -= 1
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -486,15 +524,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 key = None
                 if opts.idempotency_header:
                     key = self.headers.get(opts.idempotency_header)
-                if key and key in st.idem and st.idem[key] in st.records:
-                    return 201, st.records[st.idem[key]], None, None
+                if key and key in st.idem:
+                    # As Stripe does: the first answer again, even when the
+                    # record was deleted since.
+                    return 201, st.idem[key], None, None
                 rec = dict(body)
                 rec["id"] = st.new_id()
                 rec["updated_at"] = st.stamp()
                 st.records[rec["id"]] = rec
                 st.note_order(rec["id"], method, body, seq)
                 if key:
-                    st.idem[key] = rec["id"]
+                    st.idem[key] = dict(rec)
                 st.stats["creates"] += 1
                 return 201, rec, "created", dict(rec)
             if rid is None:
@@ -565,6 +605,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             out["records"] = len(st.records)
             out["faults_queued"] = len(st.faults)
             out["order_violations"] = len(st.violations)
+            out["echo_pending"] = st.echo_pending
             return 200, out
 
     def ctl_post_reset(self, arg, q):
@@ -616,9 +657,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         rid = str(arg["id"])
         with st.lock:
             cur = st.records.get(rid)
+            if cur is None and arg.get("must_exist"):
+                return 404, {"error": "no record %s here" % rid}
             if delete:
                 rec = dict(cur) if cur else {"id": rid}
                 st.records.pop(rid, None)
+                st.deleted_here[rid] = dict(rec)
                 event = arg.get("event") or opts.event_prefix + ".deleted"
             else:
                 patch = arg.get("record") or {}
@@ -628,17 +672,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 rec["id"] = rid
                 rec["updated_at"] = st.stamp()
                 st.records[rid] = rec
+                st.deleted_here.pop(rid, None)
                 default = ".updated" if cur else ".created"
                 event = arg.get("event") or opts.event_prefix + default
         delivery = str(arg.get("delivery_id") or uuid.uuid4())
         out = {"status": None, "body": None, "delivery_id": delivery,
                "event": event, "record": rec}
-        if not opts.webhook_url or arg.get("send") is False:
+        if not opts.webhook_url:
             return 200, out
+        body, headers = self.webhook(rec, event, delivery, delete)
+        if arg.get("send") is False:
+            return 200, out
+        return 200, self.send_webhook(body, headers, out)
+
+    def webhook(self, rec, event, delivery, delete):
+        """The body and headers of the webhook announcing rec; kept for
+        /_sim/resend. Without --envelope, a delete's record carries
+        "deleted": true, as a delete echo does."""
+        opts = self.server.opts
         if opts.envelope:
             payload = {opts.event_key: event, opts.envelope: rec}
         else:
-            payload = rec
+            payload = dict(rec, deleted=True) if delete else rec
         body = json.dumps(payload).encode()
         headers = {"Content-Type": "application/json"}
         if opts.delivery_header:
@@ -650,9 +705,52 @@ class Handler(http.server.BaseHTTPRequestHandler):
             headers[opts.signature_header] = sign(
                 opts.webhook_secret, opts.template, ts, body.decode(), opts.prefix
             )
+        with self.server.state.lock:
+            self.server.state.sent[delivery] = (body, headers)
+        return body, headers
+
+    def ctl_post_announce(self, arg, q):
+        """Announces records as they are now, each in a webhook with a fresh
+        delivery id: every record held (or those in "ids"), and with
+        "deletes": true every delete a person made here again."""
+        arg = arg or {}
+        st = self.server.state
+        opts = self.server.opts
+        if not opts.webhook_url:
+            raise ValueError("no --webhook-url")
+        ids = arg.get("ids")
         with st.lock:
-            st.sent[delivery] = (body, headers)
-        return 200, self.send_webhook(body, headers, out)
+            held = [dict(r) for r in st.records.values()
+                    if ids is None or r["id"] in ids]
+            gone = [dict(r) for rid, r in st.deleted_here.items()
+                    if arg.get("deletes") and (ids is None or rid in ids)]
+        results = []
+        for rec, delete in [(r, False) for r in held] + [(r, True) for r in gone]:
+            event = opts.event_prefix + (".deleted" if delete else ".updated")
+            delivery = str(uuid.uuid4())
+            body, headers = self.webhook(rec, event, delivery, delete)
+            out = self.send_webhook(body, headers, {"delivery_id": delivery, "id": rec["id"],
+                                                    "event": event})
+            results.append(out)
+        with st.lock:
+            st.stats["announced"] += len(results)
+        return 200, {"sent": len(results), "results": results}
+
+    def ctl_post_echo(self, arg, q):
+        """Echo mischief: {"seed", "delay_ms", "dup"}; delay_ms 0 and dup 0
+        (or {}) send echoes in order and at once again."""
+        arg = arg or {}
+        delay = float(arg.get("delay_ms", 0))
+        dup = float(arg.get("dup", 0))
+        if delay < 0 or not 0 <= dup <= 1:
+            raise ValueError("delay_ms must be >= 0 and dup within 0..1")
+        st = self.server.state
+        with st.lock:
+            st.echo_delay_ms = delay
+            st.echo_dup = dup
+            on = delay > 0 or dup > 0
+            st.echo_rng = random.Random(arg.get("seed", 0)) if on else None
+        return 200, {"delay_ms": delay, "dup": dup}
 
     def send_webhook(self, body, headers, out):
         try:
