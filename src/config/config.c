@@ -287,6 +287,23 @@ system_fini(struct config_system *s)
 }
 
 static void
+poll_fini(struct config_poll *p)
+{
+    free(p->list.method);
+    free(p->list.path);
+    free(p->items_path);
+    free(p->cursor_param);
+    free(p->cursor_field);
+    free(p->cursor_format);
+    free(p->token_path);
+    free(p->resync_status);
+    free(p->page_param);
+    free(p->size_param);
+    free(p->next_path);
+    free(p->has_more_path);
+}
+
+static void
 collection_fini(struct config_collection *c)
 {
     free(c->name);
@@ -312,6 +329,7 @@ collection_fini(struct config_collection *c)
     free(c->lookup_result_path);
     cJSON_Delete(c->archive);
     free(c->updated_at_path);
+    poll_fini(&c->poll);
 }
 
 static void

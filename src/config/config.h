@@ -189,6 +189,44 @@ enum config_delete_mode {
     CONFIG_DELETE_IGNORE,     /* leave the copy alone (the default without a delete call) */
 };
 
+/* How a collection's changes are read on a schedule (collections.X.poll). */
+enum config_cursor_kind {
+    CONFIG_CURSOR_NONE = 1,      /* every poll reads the whole collection */
+    CONFIG_CURSOR_UPDATED_SINCE, /* a watermark of (timestamp, id), with a look-back */
+    CONFIG_CURSOR_SYNC_TOKEN,    /* an opaque token from the last page; invalid: resync */
+};
+
+enum config_page_kind {
+    CONFIG_PAGE_NONE = 1, /* one answer holds everything */
+    CONFIG_PAGE_NUMBER,   /* ?page=1, 2, ... until a short or empty page */
+    CONFIG_PAGE_OFFSET,   /* ?offset=0, size, 2*size, ... */
+    CONFIG_PAGE_CURSOR,   /* the answer names the next page's cursor */
+    CONFIG_PAGE_LINK,     /* the Link header's rel="next" */
+};
+
+struct config_poll {
+    int enabled;
+    int64_t every_ms;            /* between polls */
+    double jitter;               /* a random share of every_ms added to each wait; 0.1 */
+    struct config_endpoint list; /* "GET /contacts" */
+    char *items_path;            /* where an answer holds its records; NULL: it is the list */
+    enum config_cursor_kind cursor;
+    char *cursor_param;  /* the query parameter that carries the cursor */
+    char *cursor_field;  /* UPDATED_SINCE: the records' timestamp field */
+    char *cursor_format; /* UPDATED_SINCE: "ms" (default), "s" or "iso" */
+    int64_t overlap_ms;  /* UPDATED_SINCE: look-back; default 2000 */
+    char *token_path;    /* SYNC_TOKEN: where the last page holds the next token */
+    int *resync_status;  /* SYNC_TOKEN: answers that mean "start over"; {410} */
+    size_t resync_status_count;
+    enum config_page_kind page;
+    char *page_param;           /* NUMBER: "page"; OFFSET: "offset"; CURSOR: "cursor" */
+    char *size_param;           /* NULL, or the page-size parameter: "limit" */
+    int64_t page_size;          /* default 100 */
+    char *next_path;            /* CURSOR: where an answer holds the next cursor (none: the end) */
+    char *has_more_path;        /* NULL, or where an answer says whether more pages follow */
+    int64_t reconcile_every_ms; /* 0: reconcile only when asked (concord reconcile) */
+};
+
 struct config_collection {
     char *name;                   /* "system.collection", unique */
     char *short_name;             /* "collection" */
@@ -211,6 +249,7 @@ struct config_collection {
     struct cJSON *archive; /* CONFIG_DELETE_ARCHIVE: {system field: value} set on the copy; owned */
     char *updated_at_path; /* NULL, or where the system's record holds its last-change time,
                               the source timestamp for the `newest` policy */
+    struct config_poll poll;
     struct config_pos pos;
 };
 

@@ -95,8 +95,17 @@ static const char *const collection_keys[] = {"model",
                                               "lookup_result",
                                               "on_delete",
                                               "archive",
-                                              "updated_at"};
+                                              "updated_at",
+                                              "poll"};
 static const char *const delete_modes[] = {"delete", "archive", "ignore"};
+static const char *const poll_keys[] = {"every",  "jitter", "list",     "items",
+                                        "cursor", "page",   "reconcile"};
+static const char *const cursor_keys[] = {"kind",    "param", "field",        "format",
+                                          "overlap", "token", "resync_status"};
+static const char *const cursor_kinds[] = {"none", "updated_since", "sync_token"};
+static const char *const cursor_formats[] = {"ms", "s", "iso"};
+static const char *const page_keys[] = {"kind", "param", "size_param", "size", "next", "has_more"};
+static const char *const page_kinds[] = {"none", "number", "offset", "cursor", "link"};
 static const char *const entry_keys[] = {"path", "jq", "const", "default", "values", "else"};
 static const char *const model_keys[] = {"fields"};
 static const char *const type_names[] = {"string",  "integer",   "decimal",
@@ -1053,27 +1062,40 @@ parse_rate_limit(struct ctx *c, const struct config_node *v, const char *path,
     }
 }
 
-/* rate_limited_status: [403, ...] — answers that mean "rate limited". */
+/*
+ * A non-empty list of HTTP statuses 400..599 at v into *out and *count
+ * (what they held is freed); example is the hint's list ("[403]").
+ */
 static void
-parse_limited_status(struct ctx *c, const struct config_node *v, const char *path,
-                     struct config_rate_limit *rl)
+parse_status_list(struct ctx *c, const struct config_node *v, const char *path, const char *example,
+                  int **out, size_t *count)
 {
     if (v->kind != CONFIG_NODE_SEQUENCE || v->kid_count == 0) {
         char buf[64];
 
-        PROBLEM(c, v, "%s: expected a list of HTTP status codes, got %s; hint: [403]", path,
-                show(v, buf, sizeof(buf)));
+        PROBLEM(c, v, "%s: expected a list of HTTP status codes, got %s; hint: %s", path,
+                show(v, buf, sizeof(buf)), example);
         return;
     }
-    rl->limited_status = xcalloc(v->kid_count, sizeof(*rl->limited_status));
+    free(*out);
+    *out = xcalloc(v->kid_count, sizeof(**out));
+    *count = 0;
     for (size_t i = 0; i < v->kid_count; i++) {
         char *p = xasprintf("%s[%zu]", path, i);
         int64_t code;
 
         if (get_int(c, v->kids[i], p, (struct range){400, 599}, &code) == 0)
-            rl->limited_status[rl->limited_status_count++] = (int)code;
+            (*out)[(*count)++] = (int)code;
         free(p);
     }
+}
+
+/* rate_limited_status: [403, ...] — answers that mean "rate limited". */
+static void
+parse_limited_status(struct ctx *c, const struct config_node *v, const char *path,
+                     struct config_rate_limit *rl)
+{
+    parse_status_list(c, v, path, "[403]", &rl->limited_status, &rl->limited_status_count);
 }
 
 /* breaker: off, or {failures, failure_rate, min_requests, window, cooldown}. */
@@ -1605,6 +1627,273 @@ parse_on_delete(struct ctx *c, const struct config_node *v, const char *path,
     }
 }
 
+/* ---- Collections: poll ---- */
+
+/* Bit i of a kind mask stands for kind number i of cursor_kinds or page_kinds. */
+#define KIND(i) (1U << (i))
+
+/* A key of poll.cursor or poll.page and the kinds that take it. */
+struct kind_key {
+    const char *key;
+    unsigned allowed;  /* the kinds that take it */
+    unsigned required; /* the kinds that need it */
+    const char *what;  /* what it is, for the hint of a missing one */
+};
+
+/* cursor_kinds: none, updated_since, sync_token. */
+static const struct kind_key cursor_kind_keys[] = {
+    {"param", KIND(1) | KIND(2), KIND(1) | KIND(2), "the query parameter that carries the cursor"},
+    {"field", KIND(1), KIND(1), "the records' timestamp field, such as updated_at"},
+    {"format", KIND(1), 0, NULL},
+    {"overlap", KIND(1), 0, NULL},
+    {"token", KIND(2), KIND(2),
+     "where the last page's answer holds the next token, such as nextSyncToken"},
+    {"resync_status", KIND(2), 0, NULL},
+};
+
+/* page_kinds: none, number, offset, cursor, link. */
+static const struct kind_key page_kind_keys[] = {
+    {"param", KIND(1) | KIND(2) | KIND(3), KIND(1) | KIND(2) | KIND(3),
+     "the query parameter that carries the page number, offset or cursor"},
+    {"size_param", KIND(1) | KIND(2) | KIND(3) | KIND(4), 0, NULL},
+    {"size", KIND(1) | KIND(2) | KIND(3) | KIND(4), 0, NULL},
+    {"next", KIND(3), KIND(3), "where an answer holds the next page's cursor, such as next_cursor"},
+    {"has_more", KIND(1) | KIND(2) | KIND(3) | KIND(4), 0, NULL},
+};
+
+/* Each kind written with what it needs, for hints. */
+static const char *const cursor_examples[] = {
+    "cursor: none", "cursor: {kind: updated_since, param: updated_since, field: updated_at}",
+    "cursor: {kind: sync_token, param: sync_token, token: nextSyncToken}"};
+static const char *const page_examples[] = {
+    "page: none", "page: {kind: number, param: page}", "page: {kind: offset, param: offset}",
+    "page: {kind: cursor, param: cursor, next: next_cursor}", "page: link"};
+
+/* The names of mask as "a", "a and b", "a, b and c" (last is " and " or " or "). */
+static const char *
+kind_list(unsigned mask, const char *const *names, size_t n, const char *last, char *out,
+          size_t len)
+{
+    size_t total = 0, seen = 0, used = 0;
+
+    for (size_t i = 0; i < n; i++)
+        total += (mask >> i) & 1U;
+    out[0] = '\0';
+    for (size_t i = 0; i < n && used < len; i++) {
+        if (((mask >> i) & 1U) == 0)
+            continue;
+        used += (size_t)snprintf(out + used, len - used, "%s%s",
+                                 seen == 0           ? ""
+                                 : seen + 1 == total ? last
+                                                     : ", ",
+                                 names[i]);
+        seen++;
+    }
+    return out;
+}
+
+/* What poll.cursor and poll.page each know. */
+struct kind_table {
+    const char *what; /* "cursor" or "page" */
+    const char *const *kinds;
+    size_t kind_count;
+    const char *const *keys; /* every key the mapping may hold */
+    size_t key_count;
+    const struct kind_key *kind_keys;
+    size_t kind_key_count;
+    const char *const *examples; /* per kind */
+};
+
+static const struct kind_table cursor_table = {
+    .what = "cursor",
+    .kinds = cursor_kinds,
+    .kind_count = ARRAY_COUNT(cursor_kinds),
+    .keys = cursor_keys,
+    .key_count = ARRAY_COUNT(cursor_keys),
+    .kind_keys = cursor_kind_keys,
+    .kind_key_count = ARRAY_COUNT(cursor_kind_keys),
+    .examples = cursor_examples,
+};
+static const struct kind_table page_table = {
+    .what = "page",
+    .kinds = page_kinds,
+    .kind_count = ARRAY_COUNT(page_kinds),
+    .keys = page_keys,
+    .key_count = ARRAY_COUNT(page_keys),
+    .kind_keys = page_kind_keys,
+    .kind_key_count = ARRAY_COUNT(page_kind_keys),
+    .examples = page_examples,
+};
+
+/*
+ * The kind of poll.cursor or poll.page at v: a bare kind ("link") or a
+ * mapping with kind. Returns its index in t->kinds, or -1 after saying why.
+ */
+static int
+poll_kind(struct ctx *c, const struct config_node *v, const char *path, const struct kind_table *t)
+{
+    char buf[64], list[128], hint[96];
+    int i;
+
+    if (v->kind == CONFIG_NODE_MAPPING) {
+        check_keys(c, v, path, t->keys, t->key_count);
+        if (map_get(v, "kind") == NULL) {
+            missing(c, v, path, "kind");
+            return -1;
+        }
+        return opt_choice(c, v, path, "kind", t->kinds, t->kind_count);
+    }
+    if (v->kind == CONFIG_NODE_SCALAR && (i = in_list(v->value, t->kinds, t->kind_count)) >= 0)
+        return i;
+    PROBLEM(c, v, "%s: expected a mapping with kind, or one of %s, got %s%s", path,
+            kind_list(~0U, t->kinds, t->kind_count, " or ", list, sizeof(list)),
+            show(v, buf, sizeof(buf)),
+            v->kind == CONFIG_NODE_SCALAR && !is_null(v)
+                ? did_you_mean(c, v->value, t->kinds, t->kind_count, hint, sizeof(hint))
+                : "");
+    return -1;
+}
+
+/*
+ * The keys of poll.cursor or poll.page at v against its kind k: a key of
+ * other kinds is reported at the key, a missing one at the mapping; a bare
+ * kind that needs keys is reported at v.
+ */
+static void
+check_kind_keys(struct ctx *c, const struct config_node *v, const char *path,
+                const struct kind_table *t, int k)
+{
+    const char *needed[8] = {NULL};
+    unsigned bit = KIND(k), need = 0;
+    char list[128];
+
+    for (size_t j = 0; j < t->kind_key_count && j < ARRAY_COUNT(needed); j++) {
+        const struct kind_key *kk = &t->kind_keys[j];
+        const struct config_node *key = map_key(v, kk->key);
+
+        needed[j] = kk->key;
+        if (kk->required & bit)
+            need |= KIND(j);
+        if (key != NULL && (kk->allowed & bit) == 0)
+            PROBLEM(c, key, "%s.%s: %s is only for %s kind%s %s, not %s; hint: remove it", path,
+                    kk->key, kk->key, t->what, (kk->allowed & (kk->allowed - 1)) != 0 ? "s" : "",
+                    kind_list(kk->allowed, t->kinds, t->kind_count, " and ", list, sizeof(list)),
+                    t->kinds[k]);
+        else if (key == NULL && (kk->required & bit) && v->kind == CONFIG_NODE_MAPPING)
+            PROBLEM(c, v, "%s: missing required key \"%s\"; hint: %s kind %s needs it: %s", path,
+                    kk->key, t->what, t->kinds[k], kk->what);
+    }
+    if (v->kind != CONFIG_NODE_MAPPING && need != 0)
+        PROBLEM(c, v, "%s: %s kind %s needs %s, which a bare kind cannot give; hint: %s", path,
+                t->what, t->kinds[k],
+                kind_list(need, needed, ARRAY_COUNT(needed), " and ", list, sizeof(list)),
+                t->examples[k]);
+}
+
+/* poll.cursor: how a poll reads only what changed. */
+static void
+parse_poll_cursor(struct ctx *c, const struct config_node *v, const char *path,
+                  struct config_poll *pl)
+{
+    const struct config_node *rs;
+    int k = poll_kind(c, v, path, &cursor_table), i;
+
+    if (k < 0)
+        return;
+    pl->cursor = (enum config_cursor_kind)(CONFIG_CURSOR_NONE + k);
+    if (pl->cursor == CONFIG_CURSOR_UPDATED_SINCE) {
+        pl->cursor_format = xstrdup("ms");
+        pl->overlap_ms = 2000;
+    } else if (pl->cursor == CONFIG_CURSOR_SYNC_TOKEN) {
+        pl->resync_status = xcalloc(1, sizeof(*pl->resync_status));
+        pl->resync_status[0] = 410;
+        pl->resync_status_count = 1;
+    }
+    check_kind_keys(c, v, path, &cursor_table, k);
+    if (v->kind != CONFIG_NODE_MAPPING || pl->cursor == CONFIG_CURSOR_NONE)
+        return;
+    opt_str(c, v, path, "param", &pl->cursor_param);
+    if (pl->cursor == CONFIG_CURSOR_UPDATED_SINCE) {
+        opt_str(c, v, path, "field", &pl->cursor_field);
+        i = opt_choice(c, v, path, "format", cursor_formats, ARRAY_COUNT(cursor_formats));
+        if (i >= 0) {
+            free(pl->cursor_format);
+            pl->cursor_format = xstrdup(cursor_formats[i]);
+        }
+        opt_duration(c, v, path, "overlap", 0, &pl->overlap_ms);
+        return;
+    }
+    opt_str(c, v, path, "token", &pl->token_path);
+    rs = map_get(v, "resync_status");
+    if (rs != NULL) {
+        char *p = join(path, "resync_status");
+
+        parse_status_list(c, rs, p, "[410]", &pl->resync_status, &pl->resync_status_count);
+        free(p);
+    }
+}
+
+/* poll.page: how one poll walks the pages of the list. */
+static void
+parse_poll_page(struct ctx *c, const struct config_node *v, const char *path,
+                struct config_poll *pl)
+{
+    int k = poll_kind(c, v, path, &page_table);
+
+    if (k < 0)
+        return;
+    pl->page = (enum config_page_kind)(CONFIG_PAGE_NONE + k);
+    check_kind_keys(c, v, path, &page_table, k);
+    if (v->kind != CONFIG_NODE_MAPPING || pl->page == CONFIG_PAGE_NONE)
+        return;
+    if (pl->page != CONFIG_PAGE_LINK)
+        opt_str(c, v, path, "param", &pl->page_param);
+    opt_str(c, v, path, "size_param", &pl->size_param);
+    opt_int(c, v, path, "size", (struct range){1, 10000}, &pl->page_size);
+    if (pl->page == CONFIG_PAGE_CURSOR)
+        opt_str(c, v, path, "next", &pl->next_path);
+    opt_str(c, v, path, "has_more", &pl->has_more_path);
+}
+
+/* poll: reading the collection's changes on a schedule. */
+static void
+parse_poll(struct ctx *c, const struct config_node *v, const char *path, struct config_poll *pl)
+{
+    const struct config_node *n;
+    char buf[64], *p;
+
+    if (!want_map(c, v, path))
+        return;
+    pl->enabled = 1;
+    check_keys(c, v, path, poll_keys, ARRAY_COUNT(poll_keys));
+    if (map_get(v, "every") == NULL)
+        missing(c, v, path, "every");
+    opt_duration(c, v, path, "every", 100, &pl->every_ms);
+    if ((n = map_get(v, "jitter")) != NULL) {
+        p = join(path, "jitter");
+        (void)get_share(c, n, p, &pl->jitter);
+        free(p);
+    }
+    if ((n = map_get(v, "list")) == NULL)
+        missing(c, v, path, "list");
+    parse_endpoint(c, v, path, "list", &pl->list);
+    if (pl->list.method != NULL && strcmp(pl->list.method, "GET") != 0)
+        PROBLEM(c, n, "%s.list: the list is read with GET, got %s; hint: list: \"GET %.64s\"", path,
+                show(n, buf, sizeof(buf)), pl->list.path);
+    opt_str(c, v, path, "items", &pl->items_path);
+    if ((n = map_get(v, "cursor")) != NULL) {
+        p = join(path, "cursor");
+        parse_poll_cursor(c, n, p, pl);
+        free(p);
+    }
+    if ((n = map_get(v, "page")) != NULL) {
+        p = join(path, "page");
+        parse_poll_page(c, n, p, pl);
+        free(p);
+    }
+    opt_duration(c, v, path, "reconcile", 1000, &pl->reconcile_every_ms);
+}
+
 static void
 parse_collection(struct ctx *c, const struct config_node *v, const char *path,
                  struct config_collection *col)
@@ -1650,6 +1939,16 @@ parse_collection(struct ctx *c, const struct config_node *v, const char *path,
     parse_endpoint(c, v, path, "lookup", &col->lookup);
     opt_str(c, v, path, "lookup_result", &col->lookup_result_path);
     parse_on_delete(c, v, path, col);
+    if ((m = map_get(v, "poll")) != NULL) {
+        p = join(path, "poll");
+        parse_poll(c, m, p, &col->poll);
+        if (col->poll.enabled && map_get(v, "map_in") == NULL)
+            PROBLEM(c, map_key(v, "poll"),
+                    "%s: a poll reads records in through map_in, and this collection has none; "
+                    "hint: add map_in, or remove poll",
+                    p);
+        free(p);
+    }
 }
 
 static void
@@ -1672,6 +1971,10 @@ parse_collections(struct ctx *c, const struct config_node *v, const char *path,
         col->id_path = xstrdup("id");
         col->created_id_path = xstrdup("id");
         col->on_delete = CONFIG_DELETE_IGNORE; /* parse_on_delete() decides */
+        col->poll.cursor = CONFIG_CURSOR_NONE; /* poll.enabled 0 until parse_poll() */
+        col->poll.page = CONFIG_PAGE_NONE;
+        col->poll.jitter = 0.1;
+        col->poll.page_size = 100;
         col->pos = (struct config_pos){k->line, k->col};
         parse_collection(c, v->kids[i + 1], p, col);
         free(p);

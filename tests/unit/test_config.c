@@ -600,6 +600,162 @@ two_way_keys(void)
     config_free(cfg);
 }
 
+static const char poll_yaml[] =
+    "systems:\n"
+    "  crm:\n"
+    "    kind: http\n"
+    "    base_url: http://127.0.0.1:9002\n"
+    "    collections:\n"
+    "      contacts:\n"
+    "        model: customer\n"
+    "        map_in: {email: email}\n"
+    "        poll:\n"
+    "          every: 30s\n"
+    "          jitter: 25%\n"
+    "          list: GET /contacts?active=1\n"
+    "          items: data.rows\n"
+    "          cursor:\n"
+    "            kind: updated_since\n"
+    "            param: modified_after\n"
+    "            field: meta.updated_at\n"
+    "            format: iso\n"
+    "            overlap: 5s\n"
+    "          page:\n"
+    "            kind: cursor\n"
+    "            param: cursor\n"
+    "            size_param: limit\n"
+    "            size: 250\n"
+    "            next: meta.next_cursor\n"
+    "            has_more: meta.has_more\n"
+    "          reconcile: 1h\n"
+    "      events:\n"
+    "        model: customer\n"
+    "        map_in: {email: email}\n"
+    "        poll:\n"
+    "          every: 100ms\n"
+    "          jitter: 0\n"
+    "          list: GET /events\n"
+    "          cursor: {kind: sync_token, param: syncToken, token: nextSyncToken,\n"
+    "                   resync_status: [410, 400]}\n"
+    "          page: {kind: number, param: page}\n"
+    "      leads:\n"
+    "        model: customer\n"
+    "        map_in: {email: email}\n"
+    "        poll:\n"
+    "          every: 1m\n"
+    "          list: GET /leads\n"
+    "          cursor: none\n"
+    "      deals:\n"
+    "        model: customer\n"
+    "        map_in: {email: email}\n"
+    "        poll:\n"
+    "          every: 2m\n"
+    "          list: GET /deals\n"
+    "          cursor: {kind: updated_since, param: since, field: updated}\n"
+    "          page: link\n"
+    "      notes:\n"
+    "        model: customer\n"
+    "        map_in: {email: email}\n"
+    "        poll:\n"
+    "          every: 5m\n"
+    "          list: GET /notes\n"
+    "          cursor: {kind: sync_token, param: t, token: next}\n"
+    "          page: {kind: offset, param: skip, size: 1}\n"
+    "      plain:\n"
+    "        model: customer\n"
+    "        map_in: {email: email}\n"
+    "models:\n"
+    "  customer:\n"
+    "    fields: {email: string}\n";
+
+static void
+poll_keys(void)
+{
+    struct config *cfg = parse_ok(poll_yaml);
+    const struct config_poll *p;
+
+    p = &config_collection_find(cfg, "crm.contacts")->poll;
+    CHECK_EQ(p->enabled, 1);
+    CHECK_EQ(p->every_ms, 30000);
+    CHECK(p->jitter > 0.2499 && p->jitter < 0.2501);
+    CHECK_STR_EQ(p->list.method, "GET");
+    CHECK_STR_EQ(p->list.path, "/contacts?active=1");
+    CHECK_STR_EQ(p->items_path, "data.rows");
+    CHECK_EQ(p->cursor, CONFIG_CURSOR_UPDATED_SINCE);
+    CHECK_STR_EQ(p->cursor_param, "modified_after");
+    CHECK_STR_EQ(p->cursor_field, "meta.updated_at");
+    CHECK_STR_EQ(p->cursor_format, "iso");
+    CHECK_EQ(p->overlap_ms, 5000);
+    CHECK(p->token_path == NULL);
+    CHECK_EQ(p->resync_status_count, 0);
+    CHECK(p->resync_status == NULL);
+    CHECK_EQ(p->page, CONFIG_PAGE_CURSOR);
+    CHECK_STR_EQ(p->page_param, "cursor");
+    CHECK_STR_EQ(p->size_param, "limit");
+    CHECK_EQ(p->page_size, 250);
+    CHECK_STR_EQ(p->next_path, "meta.next_cursor");
+    CHECK_STR_EQ(p->has_more_path, "meta.has_more");
+    CHECK_EQ(p->reconcile_every_ms, 3600000);
+
+    p = &config_collection_find(cfg, "crm.events")->poll;
+    CHECK_EQ(p->enabled, 1);
+    CHECK_EQ(p->every_ms, 100); /* the least allowed */
+    CHECK_EQ(p->jitter, 0);
+    CHECK(p->items_path == NULL); /* the answer is the list */
+    CHECK_EQ(p->cursor, CONFIG_CURSOR_SYNC_TOKEN);
+    CHECK_STR_EQ(p->cursor_param, "syncToken");
+    CHECK_STR_EQ(p->token_path, "nextSyncToken");
+    CHECK_EQ(p->resync_status_count, 2);
+    CHECK_EQ(p->resync_status[0], 410);
+    CHECK_EQ(p->resync_status[1], 400);
+    CHECK(p->cursor_field == NULL);
+    CHECK(p->cursor_format == NULL); /* updated_since only */
+    CHECK_EQ(p->overlap_ms, 0);
+    CHECK_EQ(p->page, CONFIG_PAGE_NUMBER);
+    CHECK_STR_EQ(p->page_param, "page");
+    CHECK(p->size_param == NULL);
+    CHECK_EQ(p->page_size, 100); /* default */
+    CHECK(p->next_path == NULL);
+    CHECK(p->has_more_path == NULL);
+    CHECK_EQ(p->reconcile_every_ms, 0); /* never */
+
+    p = &config_collection_find(cfg, "crm.leads")->poll; /* the defaults */
+    CHECK_EQ(p->enabled, 1);
+    CHECK_EQ(p->every_ms, 60000);
+    CHECK(p->jitter > 0.0999 && p->jitter < 0.1001);
+    CHECK_STR_EQ(p->list.path, "/leads");
+    CHECK_EQ(p->cursor, CONFIG_CURSOR_NONE); /* bare "none" */
+    CHECK(p->cursor_param == NULL);
+    CHECK_EQ(p->page, CONFIG_PAGE_NONE);
+    CHECK(p->page_param == NULL);
+    CHECK_EQ(p->page_size, 100);
+    CHECK_EQ(p->reconcile_every_ms, 0);
+
+    p = &config_collection_find(cfg, "crm.deals")->poll;
+    CHECK_EQ(p->cursor, CONFIG_CURSOR_UPDATED_SINCE);
+    CHECK_STR_EQ(p->cursor_format, "ms"); /* default */
+    CHECK_EQ(p->overlap_ms, 2000);        /* default */
+    CHECK_STR_EQ(p->cursor_field, "updated");
+    CHECK_EQ(p->page, CONFIG_PAGE_LINK); /* bare "link" */
+    CHECK(p->page_param == NULL);
+
+    p = &config_collection_find(cfg, "crm.notes")->poll;
+    CHECK_EQ(p->cursor, CONFIG_CURSOR_SYNC_TOKEN);
+    CHECK_EQ(p->resync_status_count, 1); /* default [410] */
+    CHECK_EQ(p->resync_status[0], 410);
+    CHECK_EQ(p->page, CONFIG_PAGE_OFFSET);
+    CHECK_STR_EQ(p->page_param, "skip");
+    CHECK_EQ(p->page_size, 1);
+
+    p = &config_collection_find(cfg, "crm.plain")->poll; /* no poll key */
+    CHECK_EQ(p->enabled, 0);
+    CHECK(p->list.method == NULL && p->list.path == NULL);
+    CHECK_EQ(p->cursor, CONFIG_CURSOR_NONE);
+    CHECK_EQ(p->page, CONFIG_PAGE_NONE);
+    CHECK(p->resync_status == NULL);
+    config_free(cfg);
+}
+
 static void
 auth_bearer_basic_and_secret_files(void)
 {
@@ -818,6 +974,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(durations),
     CHECK_CASE(retry_rate_limit_and_breaker),
     CHECK_CASE(two_way_keys),
+    CHECK_CASE(poll_keys),
     CHECK_CASE(auth_bearer_basic_and_secret_files),
     CHECK_CASE(load_reports_first_problem_and_count),
     CHECK_CASE(unreadable_file_is_io),
