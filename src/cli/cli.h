@@ -72,6 +72,9 @@ extern const struct cli_command cli_cmd_approve;
 extern const struct cli_command cli_cmd_restore;
 extern const struct cli_command cli_cmd_changes;
 extern const struct cli_command cli_cmd_explain;
+extern const struct cli_command cli_cmd_poll;
+extern const struct cli_command cli_cmd_reconcile;
+extern const struct cli_command cli_cmd_plan;
 
 /*
  * Load the config (secret references are checked, not read: these commands

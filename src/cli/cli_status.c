@@ -26,6 +26,57 @@ add_time(cJSON *o, const char *key, int64_t at_ms)
         cJSON_AddNullToObject(o, key);
 }
 
+/* The polled collections: schedule, last outcome, and a read in progress. */
+static int
+polls(const struct cli_args *args, const struct config *cfg, struct store *st, cJSON *root)
+{
+    cJSON *list = NULL;
+    struct error err = {0};
+
+    for (size_t i = 0; i < cfg->collection_count; i++) {
+        const struct config_collection *cc = &cfg->collections[i];
+        struct store_poll p = {0};
+        char t1[32], t2[32];
+
+        if (!cc->poll.enabled)
+            continue;
+        if (store_poll_get(st, cc->name, -1, &p, &err) == -1) {
+            fprintf(stderr, "concord: %s\n", err.msg);
+            return 1;
+        }
+        if (list == NULL) {
+            list = cJSON_AddArrayToObject(root, "polls");
+            if (!args->json)
+                printf("\n%-24s %-21s %-21s %9s  %s\n", "POLLED", "LAST READ", "NEXT", "ROWS",
+                       "STATE");
+        }
+        if (args->json) {
+            cJSON *o = cJSON_CreateObject();
+
+            cJSON_AddStringToObject(o, "collection", cc->name);
+            cJSON_AddStringToObject(o, "last_ok_at", cli_time(p.last_ok_at_ms, t1, sizeof(t1)));
+            cJSON_AddStringToObject(o, "next_at", cli_time(p.next_at_ms, t2, sizeof(t2)));
+            cJSON_AddNumberToObject(o, "rows_read", (double)p.rows_read);
+            if (p.last_error)
+                cJSON_AddStringToObject(o, "last_error", p.last_error);
+            if (p.progress)
+                cJSON_AddItemToObject(o, "progress", cJSON_Parse(p.progress));
+            if (p.report)
+                cJSON_AddItemToObject(o, "last_report", cJSON_Parse(p.report));
+            cJSON_AddItemToArray(list, o);
+        } else {
+            printf("%-24s %-21s %-21s %9lld  %s\n", cc->name,
+                   cli_time(p.last_ok_at_ms, t1, sizeof(t1)),
+                   cli_time(p.next_at_ms, t2, sizeof(t2)), (long long)p.rows_read,
+                   p.progress     ? p.progress
+                   : p.last_error ? p.last_error
+                                  : "ok");
+        }
+        store_poll_fini(&p);
+    }
+    return 0;
+}
+
 static int
 run(const struct cli_args *args)
 {
@@ -83,6 +134,8 @@ run(const struct cli_args *args)
                    s.last_error[0] ? s.last_error : "-");
         }
     }
+    if (rc == 0)
+        rc = polls(args, cfg, st, root);
     if (args->json && rc == 0)
         cli_print_json(root);
     else

@@ -80,7 +80,7 @@ setup_systems(struct engine *e)
 }
 
 int
-engine_new(const struct config *cfg, struct engine **out, struct error *err)
+engine_setup(const struct config *cfg, struct engine **out, struct error *err)
 {
     struct engine *e = xcalloc(1, sizeof(*e));
 
@@ -88,6 +88,7 @@ engine_new(const struct config *cfg, struct engine **out, struct error *err)
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->writer_cv, NULL);
     pthread_cond_init(&e->ckpt_cv, NULL);
+    pthread_cond_init(&e->poll_cv, NULL);
     setup_systems(e);
     e->coll_count = cfg->collection_count;
     e->colls = xcalloc(e->coll_count, sizeof(*e->colls));
@@ -95,10 +96,32 @@ engine_new(const struct config *cfg, struct engine **out, struct error *err)
         if (compile_coll(e, &e->colls[i], &cfg->collections[i], err) == -1)
             goto fail;
     }
-    if (store_open(&e->st, cfg->store_url, err) == -1 ||
-        store_open(&e->ckpt_st, cfg->store_url, err) == -1 ||
+    if (store_open(&e->st, cfg->store_url, err) == -1)
+        goto fail;
+    *out = e;
+    return 0;
+
+fail:
+    engine_free(e);
+    return -1;
+}
+
+int
+engine_new(const struct config *cfg, struct engine **out, struct error *err)
+{
+    struct engine *e;
+
+    if (engine_setup(cfg, &e, err) == -1)
+        return -1;
+    if (store_open(&e->ckpt_st, cfg->store_url, err) == -1 ||
         store_no_autocheckpoint(e->st, err) == -1)
         goto fail;
+    for (size_t i = 0; i < cfg->collection_count && e->poll_st == NULL; i++) {
+        if (cfg->collections[i].poll.enabled &&
+            (store_open(&e->poll_st, cfg->store_url, err) == -1 ||
+             http_client_new(&e->poll_http, err) == -1))
+            goto fail;
+    }
     if (http_client_new(&e->http, err) == -1)
         goto fail;
     if (engine_recover(e, err) == -1)
@@ -221,6 +244,12 @@ engine_start(struct engine *e, struct error *err)
         stop_checkpointer(e);
         return error_set(err, ERROR_INTERNAL, "start the delivery thread");
     }
+    if (e->poll_st != NULL && pthread_create(&e->poller, NULL, engine_poller_main, e) != 0) {
+        e->poll_st_started = 0;
+        log_warn(NULL, "the poll thread did not start: collections are not polled");
+    } else if (e->poll_st != NULL) {
+        e->poll_st_started = 1;
+    }
     e->started = 1;
     return 0;
 }
@@ -232,6 +261,15 @@ engine_stop(struct engine *e, int64_t deadline_ms)
 
     if (!e->started)
         return;
+    if (e->poll_st_started) {
+        /* The poll thread stops at its next page; what it committed stays. */
+        atomic_store(&e->stop_poller, 1);
+        pthread_mutex_lock(&e->mu);
+        pthread_cond_signal(&e->poll_cv);
+        pthread_mutex_unlock(&e->mu);
+        pthread_join(e->poller, NULL);
+        e->poll_st_started = 0;
+    }
     pthread_mutex_lock(&e->mu);
     e->draining = 1;
     pthread_cond_signal(&e->writer_cv);
@@ -295,6 +333,9 @@ engine_free(struct engine *e)
     free(e->sent);
     store_close(e->st);
     store_close(e->ckpt_st);
+    store_close(e->poll_st);
+    http_client_free(e->poll_http);
+    pthread_cond_destroy(&e->poll_cv);
     free(e->links_in_flight);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->writer_cv);

@@ -108,8 +108,13 @@ struct engine {
     struct engine_sys *systems;
     size_t sys_count;
 
-    pthread_t writer, deliverer, checkpointer;
-    struct store *ckpt_st; /* the checkpointer's own handle */
+    pthread_t writer, deliverer, checkpointer, poller;
+    struct store *ckpt_st;         /* the checkpointer's own handle */
+    struct store *poll_st;         /* the poll thread's own handle; NULL without polls */
+    struct http_client *poll_http; /* the poll thread's own client */
+    atomic_int stop_poller;        /* set to stop the poll thread (and its read) */
+    int poll_st_started;           /* the poll thread runs */
+    pthread_cond_t poll_cv;        /* wakes the poll thread to stop */
     int started;
     atomic_int ready;
 
@@ -135,10 +140,20 @@ struct engine {
     size_t links_in_flight_count, links_in_flight_cap;
 };
 
+/* ---- engine.c ---- */
+/* An engine with its collections compiled and the writer's store handle
+ * open, and nothing else: no threads, no recovery (concord plan). Release
+ * with engine_free(). */
+MUST_CHECK int engine_setup(const struct config *cfg, struct engine **out, struct error *err);
+
 /* ---- writer.c ---- */
 void *engine_writer_main(void *arg);
 /* Startup: jobs left running by a previous process. */
 MUST_CHECK int engine_recover(struct engine *e, struct error *err);
+
+/* ---- poll.c ---- */
+/* The poll thread: runs each polled collection's reads when due. */
+void *engine_poller_main(void *arg);
 
 /* ---- merge.c: process journaled changes (inside the writer's transaction) ---- */
 /* Process up to limit new changes. Returns how many were handled, or -1. */

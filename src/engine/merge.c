@@ -1094,13 +1094,27 @@ merge_change(struct merge_ctx *m, const cJSON *body, struct error *err)
     char why[400];
     int found, is_delete = 0, rc = -1;
 
-    m->record = c->cfg->record_path ? value_path_get(body, c->cfg->record_path) : body;
-    if (!cJSON_IsObject(m->record))
-        return park_change(m, "the webhook holds no record object where `record` points", err);
-    if (ext_id_of(m->record, c->cfg->id_path, m->ext_id, sizeof(m->ext_id)) == -1)
-        return park_change(m, "the record has no usable id where `id` points", err);
-    if (c->deleted != NULL) {
-        is_delete = map_jq_test(c->deleted, body, &merr);
+    const cJSON *polled = cJSON_GetObjectItemCaseSensitive(body, "@poll");
+    const cJSON *missing = cJSON_GetObjectItemCaseSensitive(body, "@missing");
+    static const cJSON empty = {.type = cJSON_Object};
+
+    /* A polled record is the record itself ({"@poll": ..., "record": ...});
+     * a copy a complete reconcile did not find is a delete. */
+    if (cJSON_IsString(missing)) {
+        m->record = &empty;
+        (void)snprintf(m->ext_id, sizeof(m->ext_id), "%s", missing->valuestring);
+        is_delete = 1;
+    } else {
+        m->record = polled                ? cJSON_GetObjectItemCaseSensitive(body, "record")
+                    : c->cfg->record_path ? value_path_get(body, c->cfg->record_path)
+                                          : body;
+        if (!cJSON_IsObject(m->record))
+            return park_change(m, "the webhook holds no record object where `record` points", err);
+        if (ext_id_of(m->record, c->cfg->id_path, m->ext_id, sizeof(m->ext_id)) == -1)
+            return park_change(m, "the record has no usable id where `id` points", err);
+    }
+    if (c->deleted != NULL && !is_delete) {
+        is_delete = map_jq_test(c->deleted, polled ? m->record : body, &merr);
         if (is_delete == -1)
             return park_change(m, merr.msg, err);
     }
@@ -1305,7 +1319,13 @@ process_one(struct engine *e, const struct change *ch, int64_t now, struct error
         cJSON_Delete(body);
         return rc;
     }
-    m.coll = route(e, ch->system, body, &merr);
+    const cJSON *polled = cJSON_GetObjectItemCaseSensitive(body, "@poll");
+
+    /* A polled record names its collection; a webhook is routed. */
+    m.coll = cJSON_IsString(polled) ? engine_coll_index(e, polled->valuestring)
+                                    : route(e, ch->system, body, &merr);
+    if (cJSON_IsString(polled) && m.coll < 0)
+        m.coll = -2;
     if (m.coll >= 0) {
         m.source = e->colls[m.coll].cfg->name;
         m.sync = e->colls[m.coll].sync;

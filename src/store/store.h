@@ -433,4 +433,71 @@ MUST_CHECK int store_record_deleted_cleanup(struct store *st, int64_t record_id,
  * keys (not those with work still queued). Returns how many, or -1. */
 MUST_CHECK int store_tombstones_purge(struct store *st, int64_t before_ms, struct error *err);
 
+/* ---- scheduled reads (store_poll.c) ---- */
+
+/* A polled collection's state. */
+struct store_poll {
+    char *cursor;          /* NULL, or the cursor (JSON) the next read starts from */
+    int64_t next_at_ms;    /* when the next poll is due; 0: now */
+    int64_t last_ok_at_ms; /* 0 when never */
+    char *last_error;      /* NULL, or why the last poll failed */
+    int64_t last_error_at_ms;
+    int64_t rows_read;       /* in all */
+    char *progress;          /* NULL, or JSON of a read in progress */
+    char *report;            /* NULL, or JSON: the last read's counts */
+    int64_t reconcile_at_ms; /* when the last complete reconcile ended; 0 never; -1 asked for */
+};
+
+/* Release what p owns. */
+void store_poll_fini(struct store_poll *p);
+
+/* A collection's poll state, made (due at first_at_ms) when there is none
+ * and first_at_ms >= 0 (with -1, nothing is written: *out stays empty).
+ * Returns 0 with *out filled (store_poll_fini()), or -1. */
+MUST_CHECK int store_poll_get(struct store *st, const char *collection, int64_t first_at_ms,
+                              struct store_poll *out, struct error *err);
+/* Set the cursor: in the transaction of the page it covers. */
+MUST_CHECK int store_poll_set_cursor(struct store *st, const char *collection, const char *cursor,
+                                     struct error *err);
+/* Set (NULL: clear) the progress of a read. */
+MUST_CHECK int store_poll_progress(struct store *st, const char *collection, const char *progress,
+                                   struct error *err);
+/* Ask for a poll (reconcile 0) or a reconcile (1) now. */
+MUST_CHECK int store_poll_request(struct store *st, const char *collection, int reconcile,
+                                  struct error *err);
+/* Note a poll's end: rows read, the next due time, the report (JSON), and
+ * reconcile_at_ms (0: keep) when it was a complete reconcile. */
+MUST_CHECK int store_poll_finish(struct store *st, const char *collection, int64_t now_ms,
+                                 int64_t rows, int64_t next_at_ms, const char *report,
+                                 int64_t reconcile_at_ms, struct error *err);
+/* Note a poll's failure and when to try again. */
+MUST_CHECK int store_poll_fail(struct store *st, const char *collection, const char *error,
+                               int64_t now_ms, int64_t next_at_ms, const char *report,
+                               struct error *err);
+
+/*
+ * Take (or renew) the lease of a collection's reads until until_ms, so two
+ * readers never read it at once. holder names the reader ("pid@host");
+ * the lease is taken when free, expired at now_ms, already the holder's,
+ * or held by dead_holder (NULL: none), a reader known to be gone. Returns
+ * 1 when taken, 0 when another holds it, -1.
+ */
+MUST_CHECK int store_poll_lease(struct store *st, const char *collection, int64_t now_ms,
+                                int64_t until_ms, const char *holder, const char *dead_holder,
+                                struct error *err);
+/* Who holds a live lease: *out malloc()ed, or NULL when none. Returns 0 or -1. */
+MUST_CHECK int store_poll_holder(struct store *st, const char *collection, int64_t now_ms,
+                                 char **out, struct error *err);
+/* Give the holder's lease back. */
+MUST_CHECK int store_poll_release(struct store *st, const char *collection, const char *holder,
+                                  struct error *err);
+
+/* The copies a reconcile saw: empty the set, add to it, and list the
+ * linked copies of collection it lacks (count, *out malloc()ed strings in
+ * a malloc()ed array; -1). The set belongs to the connection. */
+MUST_CHECK int store_seen_reset(struct store *st, struct error *err);
+MUST_CHECK int store_seen_add(struct store *st, const char *ext_id, struct error *err);
+MUST_CHECK int store_seen_missing(struct store *st, const char *collection, char ***out,
+                                  struct error *err);
+
 #endif

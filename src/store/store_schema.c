@@ -134,6 +134,21 @@ static const char *const migrations[] = {
     "ALTER TABLE inbox ADD COLUMN detail TEXT;"
     "CREATE INDEX inbox_conflict ON inbox(record_id, field) WHERE state = 'open';"
     "CREATE INDEX records_deleted ON records(updated_at) WHERE deleted = 1;",
+
+    /* 5: the Scheduled-sync issue: each polled collection's cursor and state. */
+    "CREATE TABLE polls ("
+    "  collection TEXT PRIMARY KEY,"
+    "  cursor TEXT,"
+    "  next_at INTEGER NOT NULL DEFAULT 0,"
+    "  last_ok_at INTEGER,"
+    "  last_error TEXT,"
+    "  last_error_at INTEGER,"
+    "  rows_read INTEGER NOT NULL DEFAULT 0,"
+    "  progress TEXT,"
+    "  report TEXT,"
+    "  reconcile_at INTEGER NOT NULL DEFAULT 0,"
+    "  lease_until INTEGER,"
+    "  lease_holder TEXT) WITHOUT ROWID;",
 };
 
 int

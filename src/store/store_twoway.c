@@ -122,7 +122,8 @@ static const char *const sql[T_COUNT] = {
 
 /* The store_int_stmt() slots of this file start here. */
 #define SLOT0 0
-_Static_assert(T_COUNT <= STORE_EXTRA_SLOTS, "store_twoway.c needs more statement slots");
+_Static_assert(T_COUNT <= 40,
+               "store_twoway.c needs more statement slots (store_poll.c starts at 40)");
 
 static sqlite3_stmt *
 tstmt(struct store *st, int id, struct error *err)

@@ -335,6 +335,20 @@ class Sim:
             arg["url"] = url
         return self._ctl("POST", "send_raw", arg)
 
+    def put(self, id, record, updated_at=None):
+        """Stores (or replaces) record `id` quietly: no webhook, no echo.
+        updated_at (int ms) forces its timestamp, which may repeat one or
+        be older than one already read; later stamps stay above it.
+        Returns the stored record."""
+        arg = {"id": id, "record": record}
+        if updated_at is not None:
+            arg["updated_at"] = updated_at
+        return self._ctl("POST", "put", arg)["record"]
+
+    def expire_tokens(self):
+        """Every sync token issued so far answers 410 from now on."""
+        return self._ctl("POST", "expire_tokens", {})
+
 
 class Listener:
     """A tiny HTTP server on a free port that records every request and

@@ -397,6 +397,343 @@ def test_sign_hmac_matches_a_known_vector():
     expect_eq(a, harness.sign_hmac("k", b"7.{timestamp}", 0, "{body}"), "one-pass template")
 
 
+# --- list reads: updated_since, pages, sync tokens ---------------------------
+
+
+def ids_of(body):
+    return [r["id"] for r in body["data"]]
+
+
+def get_ok(sim, path):
+    st, body, hdrs = sim.rest("GET", path)
+    expect_eq(st, 200, "GET %s" % path)
+    return body, hdrs
+
+
+def seed_records(sim, n):
+    """Creates n records over REST; returns their ids in creation order."""
+    return [sim.rest("POST", "/contacts", {"n": i})[1]["id"] for i in range(n)]
+
+
+def test_list_updated_since_is_inclusive_and_ordered_by_time_then_id():
+    sim = Sim()
+    recs = [sim.rest("POST", "/contacts", {"n": i, "kind": "a" if i % 2 else "b"})[1]
+            for i in range(5)]
+    ts = [r["updated_at"] for r in recs]
+    body, _ = get_ok(sim, "/contacts?updated_since=%d" % ts[2])
+    expect_eq(ids_of(body), ["c3", "c4", "c5"], "inclusive: from the record at the time on")
+    body, _ = get_ok(sim, "/contacts?updated_since=%d" % (ts[4] + 1))
+    expect_eq(body["data"], [], "nothing after the last stamp")
+    # c1 updated: it moves to the end of a time-ordered read, not of the
+    # creation-ordered one.
+    sim.rest("PATCH", "/contacts/c1", {"n": 10})
+    body, _ = get_ok(sim, "/contacts?updated_since=%d" % ts[0])
+    expect_eq(ids_of(body), ["c2", "c3", "c4", "c5", "c1"], "ordered by updated_at")
+    body, _ = get_ok(sim, "/contacts")
+    expect_eq(ids_of(body), ["c1", "c2", "c3", "c4", "c5"], "plain read: creation order")
+    expect(isinstance(body.get("nextSyncToken"), str), "a full read carries a sync token", body)
+    # Rows sharing a timestamp are ordered by id.
+    t = ts[4] + 1000
+    for rid in ("z9", "a1", "m5"):
+        sim.put(rid, {"kind": "a"}, updated_at=t)
+    body, _ = get_ok(sim, "/contacts?updated_since=%d" % t)
+    expect_eq(ids_of(body), ["a1", "m5", "z9"], "equal timestamps: by id")
+    expect_eq([r["updated_at"] for r in body["data"]], [t] * 3, "the forced timestamps")
+    # Equality filters still apply; reserved parameters are not filters.
+    body, _ = get_ok(sim, "/contacts?kind=a&updated_since=%d&limit=1&page=3" % ts[0])
+    expect_eq(ids_of(body), ["c2", "c4", "a1", "m5", "z9"], "filter + updated_since (style none)")
+    expect_eq(sim.rest("GET", "/contacts?updated_since=soon")[0], 400, "a bad updated_since")
+    tok = body.get("nextSyncToken")
+    st, err, _ = sim.rest("GET", "/contacts?updated_since=1&syncToken=%s" % tok)
+    expect_eq(st, 400, "updated_since with syncToken")
+    expect("error" in err, "400 carries an error", err)
+    expect_eq(sim.stats()["list_reads"], 8, "list reads counted (the 400s too)")
+
+
+def walk(sim, first, style, cursor_param="cursor"):
+    """Follows the pages of a read from path `first`; returns the bodies."""
+    pages, path = [], first
+    for _ in range(100):
+        body, hdrs = get_ok(sim, path)
+        pages.append(body)
+        if style == "link":
+            link = hdrs.get("link")
+            if not link:
+                return pages
+            url = link[1:link.index(">")]
+            expect(url.startswith("http://127.0.0.1:%d/contacts?" % sim.port), "link URL", url)
+            path = url[len("http://127.0.0.1:%d" % sim.port):]
+        else:
+            nxt = body.get("next_cursor" if style == "cursor" else "nextPageToken")
+            if not nxt:
+                return pages
+            sep = "&" if "?" in first else "?"
+            path = first + sep + cursor_param + "=" + nxt
+    raise AssertionError("no last page after 100")
+
+
+def test_page_style_number_and_offset():
+    for style in ("number", "offset"):
+        sim = Sim(page_style=style)
+        ids = seed_records(sim, 25)
+        pages = []
+        for i in range(4):
+            arg = "page=%d" % (i + 1) if style == "number" else "offset=%d" % (10 * i)
+            pages.append(get_ok(sim, "/contacts?limit=10&" + arg)[0])
+        expect_eq([len(p["data"]) for p in pages], [10, 10, 5, 0], style + " page lengths")
+        expect_eq([p["has_more"] for p in pages], [True, True, False, False],
+                  style + " has_more")
+        expect_eq(sum((ids_of(p) for p in pages), []), ids, style + ": all, in creation order")
+        expect("nextSyncToken" not in pages[0] and "nextSyncToken" in pages[2],
+               style + ": a sync token on the last page only", pages[0], pages[2])
+        first = get_ok(sim, "/contacts")[0]
+        expect_eq((len(first["data"]), first["has_more"]), (25, False),
+                  style + ": the default page size (100)")
+        bad = "page=0" if style == "number" else "offset=-1"
+        expect_eq(sim.rest("GET", "/contacts?" + bad)[0], 400, style + ": " + bad)
+        expect_eq(sim.rest("GET", "/contacts?limit=0")[0], 400, style + ": limit 0")
+        # The hazard of these styles: a record deleted from an earlier
+        # page shifts the rest, and one record is never read.
+        p1 = get_ok(sim, "/contacts?limit=10&" + ("page=1" if style == "number" else "offset=0"))
+        sim.rest("DELETE", "/contacts/" + ids[0])
+        p2 = get_ok(sim, "/contacts?limit=10&" + ("page=2" if style == "number" else "offset=10"))
+        expect_eq(ids_of(p2[0])[0], ids[11], style + ": a delete shifts the pages")
+        expect(ids[10] not in ids_of(p1[0]) + ids_of(p2[0]), style + ": one skipped")
+    sim = Sim(page_style="offset", page_size=4, page_size_max=7)
+    seed_records(sim, 20)
+    expect_eq(len(get_ok(sim, "/contacts")[0]["data"]), 4, "--page-size")
+    expect_eq(len(get_ok(sim, "/contacts?limit=50")[0]["data"]), 7, "--page-size-max caps")
+
+
+def test_page_style_cursor_is_stable_under_inserts():
+    sim = Sim(page_style="cursor")
+    ids = seed_records(sim, 25)
+    p1 = get_ok(sim, "/contacts?limit=10")[0]
+    expect_eq((ids_of(p1), p1["has_more"]), (ids[:10], True), "first page")
+    expect(isinstance(p1["next_cursor"], str), "a cursor", p1)
+    new = sim.rest("POST", "/contacts", {"n": 99})[1]["id"]  # between pages
+    sim.rest("DELETE", "/contacts/" + ids[0])  # from a page already read
+    p2 = get_ok(sim, "/contacts?limit=10&cursor=" + p1["next_cursor"])[0]
+    expect_eq(ids_of(p2), ids[10:20], "second page: no shift after a delete")
+    p3 = get_ok(sim, "/contacts?limit=10&cursor=" + p2["next_cursor"])[0]
+    expect_eq((ids_of(p3), p3["has_more"], p3["next_cursor"]), (ids[20:] + [new], False, None),
+              "last page: the insert comes last")
+    expect(isinstance(p3.get("nextSyncToken"), str), "a sync token on the last page", p3)
+    expect_eq(sim.rest("GET", "/contacts?cursor=bogus!")[0], 400, "a malformed cursor")
+
+    # updated_since by cursor: a record changed between pages comes again
+    # (its new version), later; one written with an old timestamp is missed
+    # by this read (what concord's overlap is for).
+    sim = Sim(page_style="cursor")
+    recs = [sim.rest("POST", "/contacts", {"n": i})[1] for i in range(25)]
+    t0 = recs[0]["updated_at"]
+    q = "/contacts?limit=10&updated_since=%d" % t0
+    p1 = get_ok(sim, q)[0]
+    sim.rest("PATCH", "/contacts/c2", {"n": 200})
+    sim.put("late", {"n": -1}, updated_at=recs[15]["updated_at"])
+    sim.put("tie", {"n": -2}, updated_at=recs[5]["updated_at"])
+    rest = walk(sim, q + "&cursor=" + p1["next_cursor"], "cursor")
+    got = ids_of(p1) + sum((ids_of(p) for p in rest), [])
+    # "late" shares c16's stamp and sorts after it by id.
+    expect_eq(got, ["c%d" % i for i in range(1, 17)] + ["late"]
+              + ["c%d" % i for i in range(17, 26)] + ["c2"], "time order, across pages")
+    expect("tie" not in got, "a row behind the cursor is not read", got)
+    expect_eq(rest[-1]["data"][-1]["n"], 200, "the new version of c2")
+    alone = get_ok(sim, "/contacts?limit=10&cursor=" + p1["next_cursor"])[0]
+    expect_eq(ids_of(alone), ids_of(rest[0]), "the cursor alone goes on with the read")
+    c1 = get_ok(sim, "/contacts?limit=10")[0]["next_cursor"]
+    st, _, _ = sim.rest("GET", "/contacts?limit=10&updated_since=%d&cursor=%s" % (t0, c1))
+    expect_eq(st, 400, "a creation-order cursor in an updated_since read")
+
+
+def test_page_style_link():
+    sim = Sim(page_style="link")
+    ids = seed_records(sim, 25)
+    sim.rest("PATCH", "/contacts/" + ids[3], {"tag": "x"})
+    pages = walk(sim, "/contacts?limit=10", "link")
+    expect_eq([len(p["data"]) for p in pages], [10, 10, 5], "page lengths")
+    expect_eq(sum((ids_of(p) for p in pages), []), ids, "everything once")
+    expect_eq([sorted(p) for p in pages[:2]], [["data"], ["data"]], "body: data only")
+    expect_eq(sorted(pages[2]), ["data", "nextSyncToken"], "the last page: a sync token too")
+    st, _, hdrs = sim.rest("GET", "/contacts?limit=10&tag=x")
+    expect(st == 200 and "link" not in hdrs, "no Link on a last page", hdrs)
+    # The next URL keeps the other parameters.
+    t0 = sim.records()[ids[0]]["updated_at"]
+    pages = walk(sim, "/contacts?limit=10&updated_since=%d" % t0, "link")
+    expect_eq(sum((ids_of(p) for p in pages), []), [i for i in ids if i != ids[3]] + [ids[3]],
+              "updated_since kept across links")
+    _, hdrs = get_ok(sim, "/contacts?limit=10")
+    expect(hdrs["link"].endswith('>; rel="next"') and "limit=10" in hdrs["link"],
+           "Link header format", hdrs["link"])
+
+
+def test_sync_tokens_incremental_deletes_and_expiry():
+    lis = Listener(status=202)
+    sim = Sim(page_style="token", webhook_url=lis.url + "/w")
+    ids = seed_records(sim, 25)
+    pages = walk(sim, "/contacts?limit=10", "token", "pageToken")
+    expect_eq([len(p["data"]) for p in pages], [10, 10, 5], "full read in pages")
+    expect(all("nextPageToken" in p and "nextSyncToken" not in p for p in pages[:2]),
+           "nextPageToken until the last page", pages[:2])
+    expect("nextPageToken" not in pages[2], "no nextPageToken on the last page")
+    expect_eq(sum((ids_of(p) for p in pages), []), ids, "everything once")
+    tok = pages[2]["nextSyncToken"]
+
+    body, _ = get_ok(sim, "/contacts?syncToken=" + tok)
+    expect_eq((body["data"], "nextPageToken" in body), ([], False), "nothing changed yet")
+    expect_eq(body["nextSyncToken"], tok, "the same point: the same token")
+
+    sim.rest("PATCH", "/contacts/c3", {"n": 300})
+    sim.rest("DELETE", "/contacts/c4")  # by REST
+    sim.delete("c5")  # by a person
+    new = sim.rest("POST", "/contacts", {"n": 26})[1]["id"]
+    sim.change("c6", {"n": 600})
+    sim.put("c7", {"n": 700})
+    sim.rest("PATCH", "/contacts/c3", {"n": 301})  # twice: its last version, once
+    body, _ = get_ok(sim, "/contacts?syncToken=" + tok)
+    expect_eq(body["data"], [
+        {"id": "c4", "deleted": True},
+        {"id": "c5", "deleted": True},
+        sim.records()[new],
+        sim.records()["c6"],
+        sim.records()["c7"],
+        sim.records()["c3"],
+    ], "changes since the token, in change order, deletes marked")
+    tok2 = body["nextSyncToken"]
+    expect(tok2 != tok, "a new token", tok, tok2)
+    expect_eq(get_ok(sim, "/contacts?syncToken=" + tok2)[0]["data"], [], "nothing since")
+    # The old token still answers (until expired).
+    expect_eq(len(get_ok(sim, "/contacts?syncToken=" + tok)[0]["data"]), 6, "old token")
+
+    # An incremental read in pages; a change during it is read once, at its
+    # last version, and the next token misses nothing.
+    for i in range(10, 22):
+        sim.rest("PATCH", "/contacts/c%d" % i, {"n": -i})
+    p1 = get_ok(sim, "/contacts?limit=5&syncToken=" + tok2)[0]
+    expect_eq(ids_of(p1), ["c%d" % i for i in range(10, 15)], "first page of changes")
+    sim.rest("PATCH", "/contacts/c12", {"n": 1200})  # read already
+    sim.rest("PATCH", "/contacts/c20", {"n": 2000})  # not read yet
+    rest = walk(sim, "/contacts?limit=5&syncToken=%s&pageToken=%s"
+                % (tok2, p1["nextPageToken"]), "token", "pageToken")
+    # walk() appends pageToken to its first path; later pages send only it.
+    got = ids_of(p1) + sum((ids_of(p) for p in rest), [])
+    expect_eq(got, ["c%d" % i for i in list(range(10, 20)) + [21, 12, 20]],
+              "changed rows move to the end")
+    tok3 = rest[-1]["nextSyncToken"]
+    expect_eq(get_ok(sim, "/contacts?syncToken=" + tok3)[0]["data"], [], "nothing missed")
+
+    # Expiry: every token so far, and a page of a sync read, answer 410.
+    p1 = get_ok(sim, "/contacts?limit=2&syncToken=" + tok)[0]
+    sim.expire_tokens()
+    for path in ("/contacts?syncToken=" + tok3,
+                 "/contacts?syncToken=" + tok,
+                 "/contacts?limit=2&pageToken=" + p1["nextPageToken"]):
+        st, body, _ = sim.rest("GET", path)
+        expect_eq((st, body), (410, {"error": {
+            "code": 410,
+            "message": "Sync token is no longer valid, a full sync is required.",
+            "reason": "fullSyncRequired"}}), "expired: " + path[:40])
+    full = walk(sim, "/contacts?limit=10", "token", "pageToken")
+    expect_eq(len(sum((ids_of(p) for p in full), [])), len(sim.records()), "a full read again")
+    body, _ = get_ok(sim, "/contacts?syncToken=" + full[-1]["nextSyncToken"])
+    expect_eq(body["data"], [], "a new token works")
+    expect_eq(sim.rest("GET", "/contacts?syncToken=xyz")[0], 400, "a malformed token")
+    sim.reset()
+    expect_eq(sim.rest("GET", "/contacts?syncToken=" + full[-1]["nextSyncToken"])[0], 410,
+              "a reset expires the tokens too")
+
+
+def test_sync_tokens_with_other_page_styles():
+    # No pages: everything in one answer. Cursor: the sync read pages by
+    # cursor, as a full read does.
+    sim = Sim()
+    seed_records(sim, 3)
+    body, _ = get_ok(sim, "/contacts?limit=1")
+    expect_eq(len(body["data"]), 3, "style none ignores limit")
+    sim.rest("PATCH", "/contacts/c2", {"n": 5})
+    body2, _ = get_ok(sim, "/contacts?syncToken=" + body["nextSyncToken"])
+    expect_eq(ids_of(body2), ["c2"], "style none: the change")
+
+    sim = Sim(page_style="cursor")
+    seed_records(sim, 12)
+    tok = walk(sim, "/contacts?limit=5", "cursor")[-1]["nextSyncToken"]
+    for i in range(1, 13):
+        sim.rest("PATCH", "/contacts/c%d" % i, {"n": -i})
+    q = "/contacts?limit=5&syncToken=" + tok
+    pages = walk(sim, q, "cursor")
+    expect_eq([len(p["data"]) for p in pages], [5, 5, 2], "sync read by cursor")
+    expect_eq(sum((ids_of(p) for p in pages), []), ["c%d" % i for i in range(1, 13)],
+              "every change once")
+
+
+def test_put_forces_updated_at_and_sends_nothing():
+    lis = Listener(status=202)
+    sim = Sim(webhook_url=lis.url + "/w", echo_url=lis.url + "/echo")
+    a = sim.rest("POST", "/contacts", {"n": 1})[1]
+    old = sim.put("p1", {"n": 2}, updated_at=a["updated_at"] - 5000)
+    expect_eq(old, {"id": "p1", "n": 2, "updated_at": a["updated_at"] - 5000}, "forced, older")
+    b = sim.rest("POST", "/contacts", {"n": 3})[1]
+    expect(b["updated_at"] > a["updated_at"], "stamps still grow", a, b)
+    future = b["updated_at"] + 10 ** 7
+    sim.put("p2", {"n": 4}, updated_at=future)
+    c = sim.rest("POST", "/contacts", {"n": 5})[1]
+    expect(c["updated_at"] > future, "later stamps stay above a forced one", c, future)
+    same = sim.put("p3", {"n": 6}, updated_at=future)
+    expect_eq(same["updated_at"], future, "a forced stamp may repeat")
+    plain = sim.put("p1", {"m": 7})
+    expect_eq(sorted(plain), ["id", "m", "updated_at"], "put replaces the record")
+    expect(plain["updated_at"] > future, "an unforced put stamps", plain)
+    ch = sim._ctl("POST", "change", {"id": "p4", "record": {"n": 8}, "updated_at": 12345})
+    expect_eq(ch["record"]["updated_at"], 12345, "change with a forced updated_at")
+    expect_eq(sim.records()["p4"]["updated_at"], 12345, "stored")
+    st, _, _ = harness.http_request(sim.port, "POST", "/_sim/put",
+                                    {"id": "x", "record": {}, "updated_at": "soon"})
+    expect_eq(st, 400, "a non-integer updated_at")
+    wait_until(lambda: sim.stats()["echo_pending"] == 0, 5, "echoes sent")
+    # The echoes come from their own thread: their order against the
+    # webhook is not fixed, only what was sent.
+    paths = sorted(g["path"] for g in lis.got())
+    expect_eq(paths, ["/echo", "/echo", "/echo", "/w"], "echoes of the REST creates, "
+              "one webhook for the change, nothing for the puts")
+    s = sim.stats()
+    expect_eq((s["creates"], s["updates"], s["webhooks_sent"]), (3, 0, 1), "stats")
+
+
+def test_fault_after_lets_requests_pass_first():
+    sim = Sim(page_style="cursor")
+    seed_records(sim, 25)
+    sim.faults([{"status": 500, "match": {"method": "GET", "path_prefix": "/contacts"},
+                 "after": 2}])
+    expect_eq(sim.rest("POST", "/contacts", {"n": 0})[0], 201, "a POST does not count")
+    p1 = get_ok(sim, "/contacts?limit=10")[0]
+    p2 = get_ok(sim, "/contacts?limit=10&cursor=" + p1["next_cursor"])[0]
+    path3 = "/contacts?limit=10&cursor=" + p2["next_cursor"]
+    expect_eq(sim.rest("GET", path3)[0], 500, "the third page fails")
+    p3 = get_ok(sim, path3)[0]
+    expect_eq(len(p3["data"]), 6, "and works again")
+    expect_eq(sim.stats()["list_reads"], 4, "list reads")
+
+    # Two actions: each counts the requests that match it, independently;
+    # the first armed one serves.
+    sim.reset()
+    sim.faults([{"status": 503, "after": 2}, {"status": 502, "after": 4},
+                {"status": 429, "match": {"method": "PUT"}, "after": 1, "times": 2}])
+    got = []
+    for i in range(7):
+        got.append(sim.rest("POST", "/contacts", {"n": i})[0])
+    expect_eq(got, [201, 201, 503, 201, 502, 201, 201], "third and fifth fail")
+    got = [sim.rest("PUT", "/contacts/c1", {"n": i})[0] for i in range(4)]
+    expect_eq(got, [200, 429, 429, 200], "after 1, times 2")
+    expect_eq(sim.stats()["faults_queued"], 0, "all used")
+    # A dormant action does not hold back the one behind it.
+    sim.faults([{"status": 500, "after": 5}, {"status": 418}])
+    expect_eq(sim.rest("POST", "/contacts", {})[0], 418, "the armed one serves")
+    expect_eq(sim.stats()["faults_queued"], 1, "the dormant one waits")
+    for bad in (-1, "2", True):
+        st, _, _ = sim.rest("POST", "/_sim/faults", {"status": 500, "after": bad})
+        expect_eq(st, 400, "after %r refused" % (bad,))
+
+
 # --- the harness itself, with a stand-in for concord -----------------------
 
 FAKE_CONCORD = r'''#!/usr/bin/python3

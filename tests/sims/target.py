@@ -13,6 +13,7 @@ Standard library only. Prints "ready PORT" on stdout once it listens.
 """
 
 import argparse
+import base64
 import hashlib
 import hmac
 import http.client
@@ -32,6 +33,39 @@ import urllib.parse
 import uuid
 
 MAX_BODY = 16 * 1024 * 1024
+
+# Query parameters of a list read that are not equality filters.
+RESERVED = ("updated_since", "limit", "page", "offset", "cursor", "syncToken", "pageToken")
+PAGE_STYLES = ("none", "number", "offset", "cursor", "link", "token")
+EXPIRED = {"error": {"code": 410,
+                     "message": "Sync token is no longer valid, a full sync is required.",
+                     "reason": "fullSyncRequired"}}
+
+
+class BadRequest(Exception):
+    """A list read the sim refuses: answered 400 with the message."""
+
+
+class Gone(Exception):
+    """A sync token (or a page of a read with one) that expired: 410."""
+
+
+def encode_token(obj):
+    """An opaque, URL-safe token holding obj (a cursor or sync token)."""
+    raw = json.dumps(obj, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_token(text, what):
+    """The object encode_token wrapped in text; BadRequest if it is not one."""
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        obj = json.loads(raw.decode())
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("malformed %s" % what)
+    if not isinstance(obj, dict):
+        raise BadRequest("malformed %s" % what)
+    return obj
 
 
 def now_ms():
@@ -90,6 +124,10 @@ class Fault:
         self.spec = spec
         self.match = spec.get("match") or {}
         self.times = int(spec.get("times", 1))
+        after = spec.get("after", 0)
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            raise ValueError("after must be an integer >= 0")
+        self.after = after  # matching requests still to let pass
         if not isinstance(self.match, dict):
             raise ValueError("match must be an object")
         reset = spec.get("reset")
@@ -139,6 +177,12 @@ class State:
         self.echo_pending = getattr(self, "echo_pending", 0)
         self.order_max = {}  # record id -> (highest order value applied, its seq)
         self.violations = []  # applied writes that went back in order
+        self.created = {}  # record id -> creation number (creation order)
+        self.next_created = 1
+        self.changed = {}  # record id -> change number of its last write
+        self.change_seq = 0  # the last change number given (writes and deletes)
+        self.tombs = {}  # id -> {"seq": change number, "at": stamp} of its last delete
+        self.generation = uuid.uuid4().hex[:12]  # sync tokens of another one expired
         self.stats = {
             "requests": 0,
             "creates": 0,
@@ -151,6 +195,7 @@ class State:
             "echo_dups": 0,
             "announced": 0,
             "webhooks_sent": 0,
+            "list_reads": 0,
         }
 
     def note_order(self, rid, method, body, seq):
@@ -171,11 +216,37 @@ class State:
         if prev is None or v > prev[0]:
             self.order_max[rid] = (v, seq)
 
-    def stamp(self):
-        # Strictly increasing, so two writes in one millisecond still order.
+    def stamp(self, forced=None):
+        """A new updated_at. Strictly increasing, so two writes in one
+        millisecond still order; a forced value (which may repeat or go back)
+        is returned as is, and later stamps stay above it."""
+        if forced is not None:
+            if isinstance(forced, bool) or not isinstance(forced, int):
+                raise ValueError("updated_at must be an integer (ms)")
+            self.last_ms = max(self.last_ms, forced)
+            return forced
         t = max(now_ms(), self.last_ms + 1)
         self.last_ms = t
         return t
+
+    def store(self, rid, rec):
+        """Stores rec as record rid (a new id goes last in creation order)
+        and numbers the change for sync tokens. Called under lock."""
+        if rid not in self.records:
+            self.created[rid] = self.next_created
+            self.next_created += 1
+        self.records[rid] = rec
+        self.change_seq += 1
+        self.changed[rid] = self.change_seq
+
+    def remove(self, rid):
+        """Deletes record rid (held or not) and logs the delete for sync
+        tokens. Called under lock."""
+        self.records.pop(rid, None)
+        self.created.pop(rid, None)
+        self.changed.pop(rid, None)
+        self.change_seq += 1
+        self.tombs[rid] = {"seq": self.change_seq, "at": self.stamp()}
 
     def new_id(self):
         while True:
@@ -185,13 +256,22 @@ class State:
                 return rid
 
     def pick_fault(self, method, path):
-        """Returns the fault for this request, or None. Called under lock."""
-        for i, f in enumerate(self.faults):
-            if f.matches(method, path):
-                f.times -= 1
-                if f.times <= 0:
-                    del self.faults[i]
-                return dict(f.spec)
+        """Returns the fault for this request, or None. Called under lock.
+        Every queued action with "after" left that matches counts the request
+        (and does not serve it); the first armed one that matches serves it."""
+        chosen = None
+        for f in self.faults:
+            if not f.matches(method, path):
+                continue
+            if f.after > 0:
+                f.after -= 1
+            elif chosen is None:
+                chosen = f
+        if chosen is not None:
+            chosen.times -= 1
+            if chosen.times <= 0:
+                self.faults.remove(chosen)
+            return dict(chosen.spec)
         if self.rng is not None and self.rate > 0 and self.kinds:
             if self.rng.random() < self.rate:
                 kind = self.rng.choice(self.kinds)
@@ -410,6 +490,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 "applied": False,
             }
             st.log.append(entry)
+            if method == "GET" and [p for p in path.split("/") if p] == [opts.resource]:
+                st.stats["list_reads"] += 1
             fault = st.pick_fault(method, path)
             if fault:
                 st.stats["faults"] += 1
@@ -482,6 +564,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.send_json(400, {"error": "malformed JSON body: " + why})
                 return
 
+        self.answer_headers = None
         status, obj, event, record = self.apply(method, split, body, entry["seq"])
         applied = event is not None
         if late and fault.get("delay_ms"):
@@ -497,7 +580,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         else:
             finish(status, applied)
             try:
-                self.send_json(status, obj)
+                self.send_json(status, obj, self.answer_headers)
             except OSError:
                 pass
         if applied and self.server.echoer is not None:
@@ -514,12 +597,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         rid = urllib.parse.unquote(parts[1]) if len(parts) == 2 else None
         with st.lock:
             if rid is None and method == "GET":
-                q = urllib.parse.parse_qs(split.query)
-                out = []
-                for r in st.records.values():
-                    if all(str(r.get(k)) == v[-1] for k, v in q.items()):
-                        out.append(r)
-                return 200, {"data": out}, None, None
+                try:
+                    obj, self.answer_headers = self.list_read(split)
+                except BadRequest as e:
+                    return 400, {"error": str(e)}, None, None
+                except Gone:
+                    return 410, json.loads(json.dumps(EXPIRED)), None, None
+                return 200, obj, None, None
             if rid is None and method == "POST":
                 key = None
                 if opts.idempotency_header:
@@ -531,7 +615,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 rec = dict(body)
                 rec["id"] = st.new_id()
                 rec["updated_at"] = st.stamp()
-                st.records[rec["id"]] = rec
+                st.store(rec["id"], rec)
                 st.note_order(rec["id"], method, body, seq)
                 if key:
                     st.idem[key] = dict(rec)
@@ -550,18 +634,145 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 rec = dict(body) if method == "PUT" else dict(cur, **body)
                 rec["id"] = rid
                 rec["updated_at"] = st.stamp()
-                st.records[rid] = rec
+                st.store(rid, rec)
                 st.note_order(rid, method, body, seq)
                 st.stats["updates"] += 1
                 return 200, rec, "updated", dict(rec)
             if method == "DELETE":
                 if cur is None:
                     return 404, {"error": "not found"}, None, None
-                del st.records[rid]
+                st.remove(rid)
                 st.stats["deletes"] += 1
                 gone = dict(cur, deleted=True)
                 return 204, None, "deleted", gone
             return 405, {"error": "method not allowed"}, None, None
+
+    def list_read(self, split):
+        """GET /RESOURCE: returns (answer, extra headers or None). Raises
+        BadRequest (400) or Gone (410). Called under lock. See README.md,
+        "List reads"."""
+        st = self.server.state
+        opts = self.server.opts
+        pairs = urllib.parse.parse_qsl(split.query, keep_blank_values=True)
+        q = {}
+        for k, v in pairs:
+            q[k] = v  # the last value of a repeated parameter wins
+        filters = {k: v for k, v in q.items() if k not in RESERVED}
+        style = opts.page_style
+
+        def integer(name, low):
+            try:
+                n = int(q[name])
+            except ValueError:
+                raise BadRequest("%s must be an integer" % name)
+            if n < low:
+                raise BadRequest("%s must be >= %d" % (name, low))
+            return n
+
+        since = integer("updated_since", 0) if "updated_since" in q else None
+        sync = q.get("syncToken")
+        if since is not None and sync is not None:
+            raise BadRequest("updated_since and syncToken do not go together")
+        limit = opts.page_size
+        if "limit" in q:
+            limit = integer("limit", 1)
+        limit = min(limit, opts.page_size_max)
+
+        cur = None  # where the last page ended, for the keyset styles
+        param = {"cursor": "cursor", "link": "cursor", "token": "pageToken"}.get(style)
+        if param and q.get(param):
+            cur = decode_token(q[param], param)
+            shape = {"sync": [int], "since": [int, str], "created": [int]}.get(cur.get("m"))
+            k = cur.get("k")
+            if shape is None or not isinstance(k, list) or len(k) != len(shape) \
+                    or not all(type(v) is t for v, t in zip(k, shape)) \
+                    or not isinstance(cur.get("h"), int) \
+                    or (cur["m"] == "sync" and not isinstance(cur.get("s"), int)):
+                raise BadRequest("malformed %s" % param)
+            if cur["m"] == "since" and since is None:
+                since = 0  # the cursor alone says where the read goes on
+
+        base = None  # the change number a sync token read starts after
+        if sync is not None:
+            tok = decode_token(sync, "syncToken")
+            if not isinstance(tok.get("s"), int) or "g" not in tok:
+                raise BadRequest("malformed syncToken")
+            if tok["g"] != st.generation:
+                raise Gone()
+            base = tok["s"]
+        if cur and cur["m"] == "sync":
+            # The next page of a sync token read: the syncToken itself may be
+            # sent again or left out.
+            if cur.get("g") != st.generation:
+                raise Gone()
+            base = cur["s"]
+        mode = "sync" if base is not None else "since" if since is not None else "created"
+        if cur and cur["m"] != mode:
+            raise BadRequest("%s does not belong to this read" % param)
+        # The change number when the read began: its sync token is valid
+        # from there.
+        begun = cur["h"] if cur else st.change_seq
+
+        def fits(r):
+            return all(str(r.get(k)) == v for k, v in filters.items())
+
+        # (key, item) in read order; every key is unique and only grows
+        # when its record changes.
+        if mode == "sync":
+            items = [((st.changed[rid],), r) for rid, r in st.records.items()
+                     if st.changed[rid] > base and fits(r)]
+            items += [((t["seq"],), {"id": rid, "deleted": True})
+                      for rid, t in st.tombs.items()
+                      if t["seq"] > base and rid not in st.records]
+            items.sort(key=lambda x: x[0])
+        elif mode == "since":
+            items = [((r["updated_at"], rid), r) for rid, r in st.records.items()
+                     if r.get("updated_at", 0) >= since and fits(r)]
+            items.sort(key=lambda x: x[0])
+        else:
+            items = [((st.created[rid],), r) for rid, r in st.records.items() if fits(r)]
+
+        if style == "none":
+            page, more = items, False
+        elif style in ("number", "offset"):
+            if style == "number":
+                start = (integer("page", 1) - 1) * limit if "page" in q else 0
+            else:
+                start = integer("offset", 0) if "offset" in q else 0
+            page = items[start:start + limit]
+            more = len(items) > start + limit
+        else:
+            if cur:
+                last = tuple(cur["k"])
+                items = [x for x in items if x[0] > last]
+            page, more = items[:limit], len(items) > limit
+
+        out = {"data": [dict(r) for _, r in page]}
+        headers = None
+        nxt = None
+        if more and param:
+            nxt = encode_token({"m": mode, "k": list(page[-1][0]), "h": begun,
+                                "s": base, "g": st.generation})
+        if style in ("number", "offset"):
+            out["has_more"] = more
+        elif style == "cursor":
+            out["next_cursor"] = nxt
+            out["has_more"] = more
+        elif style == "link" and nxt:
+            rest = [(k, v) for k, v in pairs if k != "cursor"] + [("cursor", nxt)]
+            url = "http://127.0.0.1:%d/%s?%s" % (opts.port, opts.resource,
+                                                 urllib.parse.urlencode(rest))
+            headers = {"Link": '<%s>; rel="next"' % url}
+        elif style == "token" and nxt:
+            out["nextPageToken"] = nxt
+        if not more:
+            # A keyset walk over change numbers has seen the last version of
+            # everything changed until now; other reads may have missed
+            # changes made since they began.
+            exact = mode == "sync" and style in ("cursor", "link", "token")
+            upto = st.change_seq if exact or style in ("none", "number", "offset") else begun
+            out["nextSyncToken"] = encode_token({"g": st.generation, "s": upto})
+        return out, headers
 
     # --- the control API ----------------------------------------------------
 
@@ -644,6 +855,31 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def ctl_post_change(self, arg, q):
         return self.change(arg, delete=False)
 
+    def ctl_post_put(self, arg, q):
+        """Stores (or replaces) a record quietly: no webhook, no echo, no
+        REST stats; "updated_at" forces its timestamp."""
+        if not isinstance(arg, dict) or "id" not in arg:
+            raise ValueError('expected {"id": ..., "record": {...}, "updated_at"?: ms}')
+        rec = arg.get("record") or {}
+        if not isinstance(rec, dict):
+            raise ValueError("record must be an object")
+        rid = str(arg["id"])
+        st = self.server.state
+        with st.lock:
+            rec = dict(rec)
+            rec["id"] = rid
+            rec["updated_at"] = st.stamp(arg.get("updated_at"))
+            st.store(rid, rec)
+            st.deleted_here.pop(rid, None)
+        return 200, {"record": rec}
+
+    def ctl_post_expire_tokens(self, arg, q):
+        """Every sync token issued so far answers 410 from now on."""
+        st = self.server.state
+        with st.lock:
+            st.generation = uuid.uuid4().hex[:12]
+        return 200, {"status": "expired"}
+
     def ctl_post_delete(self, arg, q):
         return self.change(arg, delete=True)
 
@@ -661,7 +897,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 return 404, {"error": "no record %s here" % rid}
             if delete:
                 rec = dict(cur) if cur else {"id": rid}
-                st.records.pop(rid, None)
+                st.remove(rid)
                 st.deleted_here[rid] = dict(rec)
                 event = arg.get("event") or opts.event_prefix + ".deleted"
             else:
@@ -670,8 +906,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     raise ValueError("record must be an object")
                 rec = dict(cur or {}, **patch)
                 rec["id"] = rid
-                rec["updated_at"] = st.stamp()
-                st.records[rid] = rec
+                rec["updated_at"] = st.stamp(arg.get("updated_at"))
+                st.store(rid, rec)
                 st.deleted_here.pop(rid, None)
                 default = ".updated" if cur else ".created"
                 event = arg.get("event") or opts.event_prefix + default
@@ -833,8 +1069,16 @@ def parse_args(argv):
                    help="a numeric field that must never go down in the applied "
                         "writes of one record (GET /_sim/order_violations); "
                         "empty turns the check off")
+    p.add_argument("--page-style", default="none", choices=PAGE_STYLES,
+                   help="how GET /RESOURCE pages its answer (README.md, List reads)")
+    p.add_argument("--page-size", type=int, default=100,
+                   help="the page size when a read gives no limit")
+    p.add_argument("--page-size-max", type=int, default=1000,
+                   help="a larger limit is cut to this")
     p.add_argument("--verbose", action="store_true")
     opts = p.parse_args(argv)
+    if opts.page_size < 1 or opts.page_size_max < 1:
+        p.error("--page-size and --page-size-max must be >= 1")
     if opts.id_prefix is None:
         opts.id_prefix = opts.resource[:1] or "r"
     if opts.event_prefix is None:

@@ -1,0 +1,787 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * Scheduled reads (collections.X.poll; docs/scheduled.md): read a
+ * collection page by page from where its cursor stands, journal every
+ * record that differs from what concord knows of its copy, and commit the
+ * cursor with the changes of the page it covers, so a crash in the middle
+ * of a long backfill resumes at the last committed page.
+ *
+ * A reconcile reads the collection whole and, once the read is complete,
+ * journals the deletion of every linked copy it did not see; the delete
+ * rules and the mass-delete guard apply. A read that failed or stopped part
+ * way deletes nothing.
+ *
+ * Polled records are journaled as {"@poll": "sys.coll", "record": {...}}
+ * (a deletion: {"@poll": ..., "@missing": "ext id"}) from the collection's
+ * system, and merge.c takes them like webhooks of that collection.
+ */
+
+#include "engine/poll.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/xmalloc.h"
+#include "engine/engine_int.h"
+#include "model/value.h"
+#include "store/store.h"
+
+/* The most an answer may hold. */
+#define POLL_MAX_BODY (64u << 20)
+/* How long a lease lasts; it is renewed with every page. */
+#define POLL_LEASE_MS 120000
+
+/* One answer, as the fetch callback left it. */
+struct fetch {
+    int done;
+    enum http_outcome outcome;
+    long status;
+    char *body;
+    char *link; /* the Link header, or NULL */
+    char *error;
+};
+
+static void
+fetch_done(void *user, const struct http_response *r)
+{
+    struct fetch *f = user;
+    const char *link = http_response_header(r, "Link");
+
+    f->outcome = r->outcome;
+    f->status = r->status;
+    f->body = xstrdup(r->body ? r->body : "");
+    f->link = link ? xstrdup(link) : NULL;
+    f->error = r->error ? xstrdup(r->error) : NULL;
+    f->done = 1;
+}
+
+static void
+fetch_fini(struct fetch *f)
+{
+    free(f->body);
+    free(f->link);
+    free(f->error);
+    memset(f, 0, sizeof(*f));
+}
+
+static int
+fetch(const struct engine_poll_job *job, const char *url, struct fetch *f, struct error *err)
+{
+    const struct config_system *sys = job->cc->system;
+    struct http_header headers[16];
+    size_t n = 0;
+
+    for (size_t i = 0; i < sys->auth_header_count && n < 16; i++, n++) {
+        headers[n].name = sys->auth_headers[i].name;
+        headers[n].value = secret_bytes(&sys->auth_headers[i].value);
+    }
+    struct http_request req = {
+        .method = "GET",
+        .url = url,
+        .headers = headers,
+        .header_count = n,
+        .timeout_ms = sys->timeout_ms,
+        .max_body = POLL_MAX_BODY,
+        .done = fetch_done,
+        .user = f,
+    };
+    memset(f, 0, sizeof(*f));
+    if (http_client_submit(job->http, &req, err) == -1)
+        return -1;
+    while (!f->done)
+        (void)http_client_run(job->http, 100);
+    return 0;
+}
+
+/* Append "name=value" (value URL-encoded) to a query being built. */
+static void
+query_add(char **q, const char *name, const char *value)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t len = strlen(value);
+    char *enc = xmalloc(len * 3 + 1), *p = enc, *next;
+
+    for (const unsigned char *s = (const unsigned char *)value; *s; s++) {
+        if ((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+            *s == '-' || *s == '_' || *s == '.' || *s == '~') {
+            *p++ = (char)*s;
+        } else {
+            *p++ = '%';
+            *p++ = hex[*s >> 4];
+            *p++ = hex[*s & 15];
+        }
+    }
+    *p = '\0';
+    next = xasprintf("%s%s%s=%s", *q ? *q : "", *q ? "&" : "", name, enc);
+    free(*q);
+    free(enc);
+    *q = next;
+}
+
+/* The rel="next" target of a Link header, malloc()ed, or NULL. */
+static char *
+link_next(const char *link)
+{
+    const char *p = link;
+
+    while (p != NULL && *p) {
+        const char *lt = strchr(p, '<'), *gt = lt ? strchr(lt, '>') : NULL, *end;
+
+        if (gt == NULL)
+            return NULL;
+        end = strchr(gt, ',');
+        if (end == NULL)
+            end = gt + strlen(gt);
+        for (const char *r = gt; r + 10 <= end; r++) {
+            if (strncmp(r, "rel=\"next\"", 10) == 0 || strncmp(r, "rel=next", 8) == 0)
+                return xstrndup(lt + 1, (size_t)(gt - lt - 1));
+        }
+        p = *end ? end + 1 : end;
+    }
+    return NULL;
+}
+
+/* The watermark of updated_since as the query writes it. */
+static char *
+format_since(const struct config_poll *pc, int64_t ms)
+{
+    if (pc->cursor_format != NULL && strcmp(pc->cursor_format, "s") == 0)
+        return xasprintf("%lld", (long long)(ms / 1000));
+    if (pc->cursor_format != NULL && strcmp(pc->cursor_format, "iso") == 0) {
+        char buf[40];
+
+        return xstrdup(clock_format_ms(ms, buf, sizeof(buf)));
+    }
+    return xasprintf("%lld", (long long)ms);
+}
+
+/* Where one read stands: what the next request asks for. */
+struct read_state {
+    int64_t wm_ts; /* UPDATED_SINCE: the watermark, or -1 */
+    char *wm_id;
+    char *token;     /* SYNC_TOKEN: the token the read started from, or NULL (full) */
+    char *next_tok;  /* SYNC_TOKEN: the token the last page gave */
+    char *page_cur;  /* CURSOR/LINK: the next page's cursor or URL; NULL: the first page */
+    int64_t page_no; /* NUMBER: the next page; OFFSET: the next offset */
+    int64_t since;   /* UPDATED_SINCE: the watermark this read asks from (fixed for all
+                        its pages, or its page numbers would shift), or -1 */
+    int started;     /* a page of this read was committed (a resume continues it) */
+};
+
+static void
+read_state_fini(struct read_state *r)
+{
+    free(r->wm_id);
+    free(r->token);
+    free(r->next_tok);
+    free(r->page_cur);
+    memset(r, 0, sizeof(*r));
+}
+
+static void
+read_state_load(const struct config_poll *pc, const char *text, struct read_state *r)
+{
+    cJSON *c = text ? cJSON_Parse(text) : NULL;
+    const cJSON *v;
+
+    memset(r, 0, sizeof(*r));
+    r->wm_ts = -1;
+    r->since = -1;
+    r->page_no = pc->page == CONFIG_PAGE_OFFSET ? 0 : 1;
+    if ((v = cJSON_GetObjectItemCaseSensitive(c, "ts")) && cJSON_IsNumber(v))
+        r->wm_ts = (int64_t)v->valuedouble;
+    if ((v = cJSON_GetObjectItemCaseSensitive(c, "id")) && cJSON_IsString(v))
+        r->wm_id = xstrdup(v->valuestring);
+    if ((v = cJSON_GetObjectItemCaseSensitive(c, "token")) && cJSON_IsString(v))
+        r->token = xstrdup(v->valuestring);
+    if ((v = cJSON_GetObjectItemCaseSensitive(c, "next_token")) && cJSON_IsString(v))
+        r->next_tok = xstrdup(v->valuestring);
+    if ((v = cJSON_GetObjectItemCaseSensitive(c, "page")) && cJSON_IsString(v)) {
+        r->page_cur = xstrdup(v->valuestring);
+        r->started = 1;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(c, "page_no")) && cJSON_IsNumber(v)) {
+        r->page_no = (int64_t)v->valuedouble;
+        r->started = 1;
+    }
+    if ((v = cJSON_GetObjectItemCaseSensitive(c, "since")) && cJSON_IsNumber(v))
+        r->since = (int64_t)v->valuedouble;
+    else
+        r->since = r->wm_ts; /* a new read asks from the watermark */
+    cJSON_Delete(c);
+}
+
+/* The cursor to store: done says the read ended (no page to resume). */
+static char *
+read_state_text(const struct config_poll *pc, const struct read_state *r, int done)
+{
+    cJSON *c = cJSON_CreateObject();
+    char *text;
+
+    if (pc->cursor == CONFIG_CURSOR_UPDATED_SINCE && r->wm_ts >= 0) {
+        cJSON_AddNumberToObject(c, "ts", (double)r->wm_ts);
+        if (r->wm_id)
+            cJSON_AddStringToObject(c, "id", r->wm_id);
+    }
+    if (pc->cursor == CONFIG_CURSOR_SYNC_TOKEN) {
+        const char *tok = done && r->next_tok ? r->next_tok : r->token;
+
+        if (tok)
+            cJSON_AddStringToObject(c, "token", tok);
+        if (!done && r->next_tok)
+            cJSON_AddStringToObject(c, "next_token", r->next_tok);
+    }
+    if (!done && r->page_cur)
+        cJSON_AddStringToObject(c, "page", r->page_cur);
+    if (!done && r->since >= 0)
+        cJSON_AddNumberToObject(c, "since", (double)r->since);
+    if (!done && (pc->page == CONFIG_PAGE_NUMBER || pc->page == CONFIG_PAGE_OFFSET))
+        cJSON_AddNumberToObject(c, "page_no", (double)r->page_no);
+    text = cJSON_GetArraySize(c) > 0 ? value_canonical_text(c) : NULL;
+    cJSON_Delete(c);
+    return text;
+}
+
+/* The URL of the next request. */
+static char *
+next_url(const struct engine_poll_job *job, const struct read_state *r, int full)
+{
+    const struct config_poll *pc = &job->cc->poll;
+    const char *base = job->cc->system->base_url;
+    char *q = NULL, *url, num[32];
+
+    if (pc->page == CONFIG_PAGE_LINK && r->page_cur != NULL) {
+        if (strncmp(r->page_cur, "http://", 7) == 0 || strncmp(r->page_cur, "https://", 8) == 0)
+            return xstrdup(r->page_cur);
+        return xasprintf("%s%s", base, r->page_cur);
+    }
+    if (!full && pc->cursor == CONFIG_CURSOR_UPDATED_SINCE && r->since >= 0) {
+        char *since = format_since(pc, r->since > pc->overlap_ms ? r->since - pc->overlap_ms : 0);
+
+        query_add(&q, pc->cursor_param, since);
+        free(since);
+    }
+    if (!full && pc->cursor == CONFIG_CURSOR_SYNC_TOKEN && r->token != NULL)
+        query_add(&q, pc->cursor_param, r->token);
+    if (pc->size_param != NULL && pc->page != CONFIG_PAGE_NONE) {
+        (void)snprintf(num, sizeof(num), "%lld", (long long)pc->page_size);
+        query_add(&q, pc->size_param, num);
+    }
+    if (pc->page == CONFIG_PAGE_NUMBER || pc->page == CONFIG_PAGE_OFFSET) {
+        (void)snprintf(num, sizeof(num), "%lld", (long long)r->page_no);
+        query_add(&q, pc->page_param, num);
+    }
+    if (pc->page == CONFIG_PAGE_CURSOR && r->page_cur != NULL)
+        query_add(&q, pc->page_param, r->page_cur);
+    url = xasprintf("%s%s%s%s", base, pc->list.path,
+                    q ? (strchr(pc->list.path, '?') ? "&" : "?") : "", q ? q : "");
+    free(q);
+    return url;
+}
+
+/* The external id of a listed record, as text, or NULL. */
+static char *
+item_ext_id(const struct config_collection *cc, const cJSON *item)
+{
+    const cJSON *v = value_path_get(item, cc->id_path);
+
+    if (cJSON_IsString(v) && v->valuestring[0] != '\0')
+        return xstrdup(v->valuestring);
+    if (cJSON_IsNumber(v))
+        return xasprintf("%.17g", v->valuedouble);
+    return NULL;
+}
+
+static int
+journal_body(const struct engine_poll_job *job, cJSON *body, struct error *err)
+{
+    char *text = value_canonical_text(body);
+    int64_t seq;
+    int rc = 0;
+
+    if (job->dry_run) {
+        if (job->collect != NULL)
+            job->collect(job->user, text);
+    } else {
+        rc = store_journal_add(job->st, job->cc->system->name, NULL, clock_now_ms(), text,
+                               strlen(text), &seq, err);
+    }
+    free(text);
+    return rc == -1 ? -1 : 0;
+}
+
+/*
+ * Take one page's records: those that differ from what concord knows of
+ * their copy are journaled (none in a dry run), the rest counted as
+ * unchanged. Moves the watermark. Runs inside the page's transaction.
+ */
+static int
+take_page(const struct engine_poll_job *job, const cJSON *items, struct read_state *r,
+          struct engine_poll_report *rep, struct error *err)
+{
+    const struct config_collection *cc = job->cc;
+    const struct config_poll *pc = &cc->poll;
+    const cJSON *item;
+
+    cJSON_ArrayForEach(item, items)
+    {
+        char *ext = item_ext_id(cc, item), *text = NULL;
+        struct link l = {0};
+        int found;
+
+        rep->read++;
+        if (ext == NULL || !cJSON_IsObject(item)) {
+            rep->skipped++;
+            free(ext);
+            continue;
+        }
+        if (pc->cursor == CONFIG_CURSOR_UPDATED_SINCE) {
+            int64_t ts;
+
+            if (value_timestamp_ms(value_path_get(item, pc->cursor_field), &ts) == 0 &&
+                (ts > r->wm_ts ||
+                 (ts == r->wm_ts && (r->wm_id == NULL || strcmp(ext, r->wm_id) > 0)))) {
+                r->wm_ts = ts;
+                free(r->wm_id);
+                r->wm_id = xstrdup(ext);
+            }
+        }
+        if (job->reconcile && store_seen_add(job->st, ext, err) == -1) {
+            free(ext);
+            return -1;
+        }
+        found = store_link_by_ext(job->st, cc->name, ext, &l, err);
+        if (found == -1) {
+            free(ext);
+            return -1;
+        }
+        text = value_canonical_text(item);
+        if (found && l.base != NULL && strcmp(l.base, text) == 0) {
+            rep->unchanged++; /* guarantee: an unchanged row is never a change */
+        } else {
+            cJSON *body = cJSON_CreateObject();
+
+            cJSON_AddStringToObject(body, "@poll", cc->name);
+            cJSON_AddItemToObject(body, "record", cJSON_Duplicate(item, 1));
+            if (found)
+                rep->changed++;
+            else
+                rep->fresh++;
+            if (journal_body(job, body, err) == -1) {
+                cJSON_Delete(body);
+                free(text);
+                link_fini(&l);
+                free(ext);
+                return -1;
+            }
+            cJSON_Delete(body);
+        }
+        free(text);
+        link_fini(&l);
+        free(ext);
+    }
+    return 0;
+}
+
+/* After a complete reconcile: the deletion of every linked copy it did not see. */
+static int
+take_missing(const struct engine_poll_job *job, struct engine_poll_report *rep, struct error *err)
+{
+    char **missing = NULL;
+    int n = store_seen_missing(job->st, job->cc->name, &missing, err);
+    int rc = 0;
+
+    for (int i = 0; i < n && rc == 0; i++) {
+        cJSON *body = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(body, "@poll", job->cc->name);
+        cJSON_AddStringToObject(body, "@missing", missing[i]);
+        rep->missing++;
+        rc = journal_body(job, body, err);
+        cJSON_Delete(body);
+    }
+    for (int i = 0; i < n; i++)
+        free(missing[i]);
+    free(missing);
+    return n == -1 ? -1 : rc;
+}
+
+char *
+engine_poll_report_json(const struct engine_poll_report *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    char *text;
+
+    cJSON_AddStringToObject(o, "kind", r->reconcile ? "reconcile" : "poll");
+    cJSON_AddBoolToObject(o, "complete", r->complete);
+    cJSON_AddNumberToObject(o, "pages", (double)r->pages);
+    cJSON_AddNumberToObject(o, "read", (double)r->read);
+    cJSON_AddNumberToObject(o, "in_sync", (double)r->unchanged);
+    cJSON_AddNumberToObject(o, "drifted", (double)r->changed);
+    cJSON_AddNumberToObject(o, "new", (double)r->fresh);
+    cJSON_AddNumberToObject(o, "missing", (double)r->missing);
+    cJSON_AddNumberToObject(o, "skipped", (double)r->skipped);
+    cJSON_AddBoolToObject(o, "resynced", r->resynced);
+    cJSON_AddNumberToObject(o, "elapsed_ms", (double)r->elapsed_ms);
+    if (r->error[0])
+        cJSON_AddStringToObject(o, "error", r->error);
+    text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+/* Note progress for concord status, and tell the caller. */
+static void
+progress(const struct engine_poll_job *job, const struct engine_poll_report *rep)
+{
+    char *text = engine_poll_report_json(rep);
+    struct error ignored = {0};
+
+    if (!job->dry_run && store_poll_progress(job->st, job->cc->name, text, &ignored) == -1)
+        log_debug(NULL, "progress of %s: %s", job->cc->name, ignored.msg);
+    free(text);
+    if (job->progress != NULL)
+        job->progress(job->user, rep);
+}
+
+/* Decide the next page from an answer; returns 1 when there is one. */
+static int
+advance(const struct config_poll *pc, const cJSON *answer, const cJSON *items, const char *link,
+        struct read_state *r)
+{
+    const cJSON *more = pc->has_more_path ? value_path_get(answer, pc->has_more_path) : NULL;
+    int count = cJSON_GetArraySize(items);
+
+    if (pc->cursor == CONFIG_CURSOR_SYNC_TOKEN && pc->token_path != NULL) {
+        const cJSON *tok = value_path_get(answer, pc->token_path);
+
+        if (cJSON_IsString(tok)) {
+            free(r->next_tok);
+            r->next_tok = xstrdup(tok->valuestring);
+        }
+    }
+    if (cJSON_IsBool(more) && cJSON_IsFalse(more))
+        return 0;
+    switch (pc->page) {
+    case CONFIG_PAGE_NONE:
+        return 0;
+    case CONFIG_PAGE_NUMBER:
+        r->page_no++;
+        return count > 0 && (cJSON_IsTrue(more) || count >= pc->page_size);
+    case CONFIG_PAGE_OFFSET:
+        r->page_no += count;
+        return count > 0 && (cJSON_IsTrue(more) || count >= pc->page_size);
+    case CONFIG_PAGE_CURSOR: {
+        const cJSON *next = value_path_get(answer, pc->next_path);
+        char num[32];
+
+        free(r->page_cur);
+        r->page_cur = NULL;
+        if (cJSON_IsString(next) && next->valuestring[0] != '\0')
+            r->page_cur = xstrdup(next->valuestring);
+        else if (cJSON_IsNumber(next) && snprintf(num, sizeof(num), "%.17g", next->valuedouble) > 0)
+            r->page_cur = xstrdup(num);
+        return r->page_cur != NULL;
+    }
+    case CONFIG_PAGE_LINK:
+        free(r->page_cur);
+        r->page_cur = link ? link_next(link) : NULL;
+        return r->page_cur != NULL;
+    }
+    return 0;
+}
+
+/*
+ * Take the collection's lease as "pid@host". A lease whose holder is a
+ * process of this host that no longer runs (a reader killed with -9) is
+ * taken over at once instead of waiting for it to run out.
+ */
+static int
+take_lease(const struct engine_poll_job *job, char *holder, size_t holder_len, struct error *err)
+{
+    char host[256] = "", *other = NULL, dead[300] = "";
+    const char *at;
+    int rc;
+
+    if (gethostname(host, sizeof(host) - 1) != 0)
+        (void)snprintf(host, sizeof(host), "localhost");
+    (void)snprintf(holder, holder_len, "%ld@%s", (long)getpid(), host);
+    if (store_poll_holder(job->st, job->cc->name, clock_now_ms(), &other, err) == -1)
+        return -1;
+    if (other != NULL && (at = strchr(other, '@')) != NULL && strcmp(at + 1, host) == 0) {
+        long pid = strtol(other, NULL, 10);
+
+        if (pid > 0 && pid != (long)getpid() && kill((pid_t)pid, 0) == -1 && errno == ESRCH)
+            (void)snprintf(dead, sizeof(dead), "%s", other);
+    }
+    free(other);
+    rc = store_poll_lease(job->st, job->cc->name, clock_now_ms(), clock_now_ms() + POLL_LEASE_MS,
+                          holder, dead[0] ? dead : NULL, err);
+    if (rc == 1 && dead[0])
+        log_info(&(struct log_ctx){.collection = job->cc->name},
+                 "took over the reads of %s from %s, which no longer runs", job->cc->name, dead);
+    return rc;
+}
+
+static int
+is_resync(const struct config_poll *pc, long status)
+{
+    for (size_t i = 0; i < pc->resync_status_count; i++) {
+        if (pc->resync_status[i] == status)
+            return 1;
+    }
+    return 0;
+}
+
+int
+engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *rep,
+                struct error *err)
+{
+    const struct config_collection *cc = job->cc;
+    const struct config_poll *pc = &cc->poll;
+    struct store_poll state = {0};
+    struct read_state r = {0};
+    int64_t started = clock_mono_ms();
+    int lease = 0;
+    char holder[300];
+    int full = job->reconcile || pc->cursor == CONFIG_CURSOR_NONE, rc = -1, more = 1, got;
+
+    memset(rep, 0, sizeof(*rep));
+    rep->reconcile = job->reconcile;
+    if (store_poll_get(job->st, cc->name, clock_now_ms(), &state, err) == -1)
+        return -1;
+    if (!job->dry_run) {
+        got = take_lease(job, holder, sizeof(holder), err);
+        if (got != 1) {
+            store_poll_fini(&state);
+            if (got == 0) {
+                rep->busy = 1;
+                (void)snprintf(rep->error, sizeof(rep->error), "another process is reading %s now",
+                               cc->name);
+            }
+            return got == 0 ? 0 : -1;
+        }
+        lease = 1;
+    }
+    /* A reconcile reads everything from the start; a poll goes on from its
+     * cursor, and a read that stopped part way goes on from its page. */
+    read_state_load(pc, job->reconcile ? NULL : state.cursor, &r);
+    if (job->reconcile && store_seen_reset(job->st, err) == -1)
+        goto out;
+    while (more) {
+        char *url = next_url(job, &r, full && !r.started), *cur;
+        struct fetch f;
+        cJSON *answer = NULL;
+        const cJSON *items;
+
+        if (job->stop != NULL && atomic_load(job->stop)) {
+            free(url);
+            (void)snprintf(rep->error, sizeof(rep->error), "stopped part way");
+            break;
+        }
+        if (fetch(job, url, &f, err) == -1) {
+            free(url);
+            goto out;
+        }
+        if (f.outcome == HTTP_OUTCOME_RESPONSE && pc->cursor == CONFIG_CURSOR_SYNC_TOKEN &&
+            is_resync(pc, f.status) && !rep->resynced && r.token != NULL) {
+            /* The token is no longer valid: start over with a full read. */
+            log_info(&(struct log_ctx){.system = cc->system->name, .collection = cc->name},
+                     "sync token refused (HTTP %ld): a full read", f.status);
+            rep->resynced = 1;
+            read_state_fini(&r);
+            read_state_load(pc, NULL, &r);
+            full = 1;
+            fetch_fini(&f);
+            free(url);
+            continue;
+        }
+        if (f.outcome != HTTP_OUTCOME_RESPONSE || f.status < 200 || f.status >= 300 ||
+            (answer = cJSON_Parse(f.body)) == NULL) {
+            (void)snprintf(rep->error, sizeof(rep->error), "GET %s: %s%ld%s%.200s", pc->list.path,
+                           f.outcome == HTTP_OUTCOME_RESPONSE ? "HTTP " : "",
+                           f.outcome == HTTP_OUTCOME_RESPONSE ? f.status : 0L,
+                           f.outcome == HTTP_OUTCOME_RESPONSE ? ": " : " ",
+                           f.outcome == HTTP_OUTCOME_RESPONSE ? f.body
+                                                              : (f.error ? f.error : "failed"));
+            fetch_fini(&f);
+            free(url);
+            break;
+        }
+        free(url);
+        items = pc->items_path ? value_path_get(answer, pc->items_path) : answer;
+        if (!cJSON_IsArray(items)) {
+            (void)snprintf(rep->error, sizeof(rep->error), "GET %s: no list at `%s` in the answer",
+                           pc->list.path, pc->items_path ? pc->items_path : ".");
+            cJSON_Delete(answer);
+            fetch_fini(&f);
+            break;
+        }
+        more = advance(pc, answer, items, f.link, &r);
+        /* Guarantee: a page's changes and the cursor after it commit
+         * together; a crash resumes at the last committed page. */
+        cur = read_state_text(pc, &r, !more);
+        if (store_begin(job->st, err) == -1 || take_page(job, items, &r, rep, err) == -1 ||
+            (!job->dry_run && !job->reconcile &&
+             store_poll_set_cursor(job->st, cc->name, cur, err) == -1) ||
+            (!job->dry_run &&
+             store_poll_lease(job->st, cc->name, clock_now_ms(), clock_now_ms() + POLL_LEASE_MS,
+                              holder, NULL, err) == -1) ||
+            store_commit(job->st, err) == -1) {
+            store_rollback(job->st);
+            free(cur);
+            cJSON_Delete(answer);
+            fetch_fini(&f);
+            goto out;
+        }
+        free(cur);
+        r.started = 1;
+        rep->pages++;
+        cJSON_Delete(answer);
+        fetch_fini(&f);
+        progress(job, rep);
+        if (job->wake != NULL)
+            job->wake(job->user);
+    }
+    rep->complete = !more && rep->error[0] == '\0';
+    if (job->reconcile && rep->complete) {
+        if (store_begin(job->st, err) == -1 || take_missing(job, rep, err) == -1 ||
+            store_commit(job->st, err) == -1) {
+            store_rollback(job->st);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    rep->elapsed_ms = clock_mono_ms() - started;
+    if (lease != 0) {
+        struct error ignored = {0};
+
+        if (store_poll_release(job->st, cc->name, holder, &ignored) == -1)
+            log_warn(NULL, "%s: %s (the lease runs out by itself)", cc->name, ignored.msg);
+    }
+    read_state_fini(&r);
+    store_poll_fini(&state);
+    return rc;
+}
+
+/* ---- the daemon's poll thread ---- */
+
+/* How often the poll thread looks at the schedule (and for `concord poll`). */
+#define POLL_TICK_MS 200
+
+static void
+wake_writer(void *user)
+{
+    struct engine *e = user;
+
+    pthread_mutex_lock(&e->mu);
+    pthread_cond_signal(&e->writer_cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* When the next poll of cc is due after one that ended now. */
+static int64_t
+next_due(const struct config_collection *cc, int64_t now_ms)
+{
+    const struct config_poll *pc = &cc->poll;
+
+    return now_ms + pc->every_ms +
+           (int64_t)(clock_random_unit() * pc->jitter * (double)pc->every_ms);
+}
+
+/* Run what is due for one collection. */
+static void
+poll_due(struct engine *e, const struct config_collection *cc)
+{
+    const struct config_poll *pc = &cc->poll;
+    struct store_poll state = {0};
+    struct engine_poll_report rep;
+    struct error err = {0};
+    int64_t now = clock_now_ms();
+    int reconcile, rc;
+    char *report;
+
+    if (store_poll_get(e->poll_st, cc->name, now, &state, &err) == -1) {
+        log_warn(&(struct log_ctx){.collection = cc->name}, "poll: %s", err.msg);
+        return;
+    }
+    reconcile =
+        state.reconcile_at_ms < 0 ||
+        (pc->reconcile_every_ms > 0 && now - state.reconcile_at_ms >= pc->reconcile_every_ms);
+    if (state.next_at_ms > now && !reconcile) {
+        store_poll_fini(&state);
+        return;
+    }
+    store_poll_fini(&state);
+    struct engine_poll_job job = {
+        .cfg = e->cfg,
+        .cc = cc,
+        .st = e->poll_st,
+        .http = e->poll_http,
+        .reconcile = reconcile,
+        .wake = wake_writer,
+        .user = e,
+        .stop = &e->stop_poller,
+    };
+    rc = engine_poll_run(&job, &rep, &err);
+    now = clock_now_ms();
+    if (rc == 0 && rep.busy) {
+        log_debug(&(struct log_ctx){.collection = cc->name}, "%s", rep.error);
+        return; /* another reader has it; its report stands */
+    }
+    report = engine_poll_report_json(&rep);
+    if (rc == -1 || rep.error[0] != '\0') {
+        const char *why = rc == -1 ? err.msg : rep.error;
+
+        log_warn(&(struct log_ctx){.system = cc->system->name, .collection = cc->name},
+                 "%s stopped part way: %s", reconcile ? "reconcile" : "poll", why);
+        if (store_poll_fail(e->poll_st, cc->name, why, now, next_due(cc, now), report, &err) == -1)
+            log_warn(NULL, "poll: %s", err.msg);
+    } else {
+        log_info(&(struct log_ctx){.system = cc->system->name, .collection = cc->name}, "%s: %s",
+                 reconcile ? "reconcile" : "poll", report);
+        if (store_poll_finish(e->poll_st, cc->name, now, rep.read, next_due(cc, now), report,
+                              reconcile && rep.complete ? now : 0, &err) == -1)
+            log_warn(NULL, "poll: %s", err.msg);
+    }
+    free(report);
+}
+
+void *
+engine_poller_main(void *arg)
+{
+    struct engine *e = arg;
+
+    (void)pthread_setname_np(pthread_self(), "concord-poll"); /* for top -H and perf */
+    while (!atomic_load(&e->stop_poller)) {
+        for (size_t i = 0; i < e->coll_count && !atomic_load(&e->stop_poller); i++) {
+            if (e->colls[i].cfg->poll.enabled)
+                poll_due(e, e->colls[i].cfg);
+        }
+        pthread_mutex_lock(&e->mu);
+        if (!atomic_load(&e->stop_poller)) {
+            struct timespec ts;
+
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += POLL_TICK_MS * 1000 * 1000;
+            if (ts.tv_nsec >= 1000000000) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000;
+            }
+            (void)pthread_cond_timedwait(&e->poll_cv, &e->mu, &ts);
+        }
+        pthread_mutex_unlock(&e->mu);
+    }
+    return NULL;
+}

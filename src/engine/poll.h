@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * Scheduled reads of a collection (poll.c): a poll from the collection's
+ * cursor, or a reconcile of the whole collection. The daemon's poll thread
+ * runs them on schedule; `concord poll` and `concord reconcile` run one in
+ * their own process. Each uses its own store handle and HTTP client.
+ */
+#ifndef CONCORD_ENGINE_POLL_H
+#define CONCORD_ENGINE_POLL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "core/compiler.h"
+
+struct config;
+struct config_collection;
+struct error;
+struct http_client;
+struct store;
+
+/* What a read did. */
+struct engine_poll_report {
+    int reconcile;     /* 1 for a reconcile */
+    int complete;      /* the read reached the last page without a failure */
+    int resynced;      /* the cursor was refused and the read started over */
+    int busy;          /* another reader holds the collection: nothing was read */
+    int64_t pages;     /* pages committed */
+    int64_t read;      /* records read */
+    int64_t unchanged; /* equal to what concord knew of their copy ("in sync") */
+    int64_t changed;   /* linked copies that differ ("drifted"): journaled */
+    int64_t fresh;     /* copies concord does not link ("new"): journaled */
+    int64_t missing;   /* reconcile: linked copies the complete read did not see */
+    int64_t skipped;   /* records without an id */
+    int64_t elapsed_ms;
+    char error[400]; /* why the read stopped part way; "" when it did not */
+};
+
+struct engine_poll_report;
+/* Called after each committed page (user is the job's). */
+typedef void engine_poll_progress_fn(void *user, const struct engine_poll_report *r);
+/* Called after each committed page that journaled changes. */
+typedef void engine_poll_wake_fn(void *user);
+/* In a dry run: called with each body the read would journal (JSON text). */
+typedef void engine_poll_collect_fn(void *user, const char *body);
+
+struct engine_poll_job {
+    const struct config *cfg;
+    const struct config_collection *cc; /* has poll.enabled */
+    struct store *st;                   /* the reader's own handle */
+    struct http_client *http;           /* the reader's own client */
+    int reconcile;                      /* read whole; after a complete read, missing copies */
+    int dry_run;                        /* journal nothing, move no cursor (concord plan) */
+    engine_poll_progress_fn *progress;  /* NULL, or told after each page */
+    engine_poll_wake_fn *wake;          /* NULL, or told after each page */
+    engine_poll_collect_fn *collect;    /* dry run: NULL, or given what would be journaled */
+    void *user;
+    atomic_int *stop; /* NULL, or set to stop at the next page */
+};
+
+/*
+ * Run one read. Returns 0 with *r filled (r->error says why a read that
+ * ended early did; nothing is half-committed), -1 on a store error.
+ */
+MUST_CHECK int engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *r,
+                               struct error *err);
+
+/* The report as compact JSON, malloc()ed. */
+char *engine_poll_report_json(const struct engine_poll_report *r);
+
+#endif

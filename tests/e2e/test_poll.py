@@ -1,0 +1,300 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""The Scheduled-sync issue end to end: a CRM that sends no webhooks is read
+on a schedule (or by `concord poll` / `concord reconcile`), and what the
+reads find reaches a shop. Each cursor kind and page style against the
+simulator's list reads (tests/sims/README.md, "List reads"); losses and
+repeats are checked at the shop, which counts every write."""
+
+import hashlib
+import json
+import os
+import re
+import sqlite3
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Concord, Sim, wait_until  # noqa: E402
+
+CONFIG = """
+listen: 127.0.0.1:{port}
+store: sqlite:state.db?busy_timeout_ms=2000
+log: {level: debug, format: json}
+systems:
+  crm:
+    kind: http
+    base_url: http://127.0.0.1:{crm_port}
+    timeout_ms: 2000
+    delete_guard: off
+    collections:
+      contacts:
+        model: customer
+        deleted_when: '.deleted == true'
+        map_in: {email: contact_email, name: full_name}
+        poll:
+{poll}
+  shop:
+    kind: http
+    base_url: http://127.0.0.1:{shop_port}
+    retry: {max_attempts: 5, base_ms: 50, cap_ms: 200, jitter: 0.1}
+    collections:
+      customers:
+        model: customer
+        map_out: {email: email, name: name}
+        create: POST /customers
+        update: PUT /customers/{id}
+        delete: DELETE /customers/{id}
+        idempotency_header: Idempotency-Key
+models:
+  customer:
+    fields: {email: string, name: string}
+syncs:
+  customers:
+    model: customer
+    origin: crm
+    collections: [crm.contacts, shop.customers]
+"""
+
+SINCE = """          every: {every}
+          list: GET /contacts
+          items: data
+          cursor: {kind: updated_since, param: updated_since, field: updated_at, overlap: 2s}
+          page: {kind: cursor, param: cursor, next: next_cursor, size_param: limit, size: 10}
+"""
+TOKEN = """          every: {every}
+          list: GET /contacts
+          items: data
+          cursor: {kind: sync_token, param: syncToken, token: nextSyncToken}
+          page: {kind: cursor, param: pageToken, next: nextPageToken, size_param: limit, size: 10}
+"""
+NUMBER = """          every: {every}
+          list: GET /contacts
+          items: data
+          page: {kind: number, param: page, size_param: limit, size: 10}
+"""
+OFFSET = """          every: {every}
+          list: GET /contacts
+          items: data
+          page: {kind: offset, param: offset, size_param: limit, size: 10}
+"""
+LINK = """          every: {every}
+          list: GET /contacts
+          items: data
+          page: {kind: link, size_param: limit, size: 10}
+"""
+
+
+def setup(poll, page_style, every="1h", start=False, page_size=10):
+    crm = Sim(resource="contacts", id_prefix="C", page_style=page_style, page_size=page_size)
+    shop = Sim(resource="customers", id_prefix="S", idempotency_header="Idempotency-Key")
+    c = Concord(CONFIG, values={"crm_port": crm.port, "shop_port": shop.port,
+                                "poll": poll.replace("{every}", every)})
+    if start:
+        c.start()
+    return crm, shop, c
+
+
+def person(i, name=None):
+    return {"contact_email": "p%d@example.com" % i, "full_name": name or "P%d" % i}
+
+
+def emails(shop):
+    got = [r["email"] for r in shop.records().values()]
+    assert len(got) == len(set(got)), "a duplicate in the shop: %s" % sorted(got)
+    return set(got)
+
+
+def poll(c, kind="poll"):
+    rc, out, err = c.cli(kind, "crm.contacts", "--json", check=False)
+    assert out.strip(), "concord %s printed nothing: %s" % (kind, err)
+    return json.loads(out)
+
+
+def test_updated_since_loses_nothing_when_rows_share_a_time_or_commit_late():
+    crm, shop, c = setup(SINCE, "cursor")
+    t = 1795000000000
+    for i in range(1, 26):
+        # Rows 10 to 14 share one timestamp, across a page boundary.
+        crm.put("C%d" % i, person(i), updated_at=t + (10 if 10 <= i <= 14 else i) * 10)
+    r = poll(c)  # before the daemon starts: its own first poll is then not due for an hour
+    assert (r["read"], r["new"], r["complete"], r["pages"]) == (25, 25, True, 3), r
+    c.start()
+    wait_until(lambda: len(emails(shop)) == 25, 10, "25 customers in the shop")
+    # A row committed during that poll, with a time behind the watermark
+    # (inside the look-back), and one that shares the watermark's time.
+    crm.put("C50", person(50), updated_at=t + 250 - 500)
+    crm.put("C51", person(51), updated_at=t + 250)
+    r = poll(c)
+    assert r["new"] == 2 and r["drifted"] == 0, r
+    assert r["in_sync"] >= 1, r  # re-read in the look-back and dropped as unchanged
+    wait_until(lambda: len(emails(shop)) == 27, 10, "both late rows in the shop")
+    c.wait_settled()
+    posts = len(shop.requests("POST"))
+    r = poll(c)
+    assert r["new"] == 0 and r["drifted"] == 0, r
+    c.wait_settled()
+    assert len(shop.requests("POST")) == posts == 27
+    assert shop.requests("PUT") == []  # unchanged rows never count as changes
+
+
+def test_a_sync_token_refused_with_410_leads_to_a_full_read():
+    crm, shop, c = setup(TOKEN, "token")
+    for i in range(1, 13):
+        crm.put("C%d" % i, person(i))
+    r = poll(c)
+    assert (r["new"], r["complete"], r["resynced"], r["pages"]) == (12, True, False, 2), r
+    c.start()
+    wait_until(lambda: len(emails(shop)) == 12, 10, "12 customers")
+    crm.put("C3", person(3, "P3 renamed"))
+    r = poll(c)
+    assert (r["read"], r["drifted"]) == (1, 1), r  # only what changed since the token
+    wait_until(lambda: "P3 renamed" in {x["name"] for x in shop.records().values()}, 10,
+               "the rename in the shop")
+    c.wait_settled()
+    crm.expire_tokens()
+    crm.put("C4", person(4, "P4 renamed"))
+    r = poll(c)
+    assert r["resynced"] and r["complete"] and r["read"] == 12 and r["drifted"] == 1, r
+    wait_until(lambda: {x["name"] for x in shop.records().values()} >= {"P3 renamed", "P4 renamed"},
+               10, "both renames in the shop")
+
+
+def test_a_read_that_fails_part_way_resumes_at_its_page():
+    crm, shop, c = setup(NUMBER, "number")
+    for i in range(1, 101):
+        crm.put("C%d" % i, person(i))
+    crm.faults([{"status": 500, "match": {"method": "GET", "path_prefix": "/contacts"},
+                 "after": 4}])
+    r = poll(c)
+    assert not r["complete"] and r["pages"] == 4 and "HTTP 500" in r["error"], r
+    c.start()
+    since = crm.requests()[-1]["seq"]
+    r = poll(c)
+    assert r["complete"] and r["read"] == 60, r  # pages 5 to 10, not from the start
+    first = [q for q in crm.requests(since=since) if q["method"] == "GET"][0]
+    assert "page=5" in first["path"], first
+    wait_until(lambda: len(emails(shop)) == 100, 15, "100 customers")
+    c.wait_settled()
+    assert len(shop.requests("POST")) == 100
+
+
+def test_a_killed_backfill_resumes_where_it_stopped():
+    crm, shop, c = setup(NUMBER, "number", every="200ms")
+    for i in range(1, 151):
+        crm.put("C%d" % i, person(i))
+    # Each page takes a while, so the daemon is killed in the middle.
+    crm.faults([{"delay_ms": 250, "match": {"method": "GET", "path_prefix": "/contacts"},
+                 "times": 15}])
+    c.start()
+    wait_until(lambda: 3 <= len(crm.requests("GET")) < 12, 15, "a few pages read")
+    c.kill9()
+    read_before = len(crm.requests("GET"))
+    since = crm.requests()[-1]["seq"]
+    c.start()
+    wait_until(lambda: len(emails(shop)) == 150, 30, "150 customers")
+    first = [q for q in crm.requests(since=since) if q["method"] == "GET"][0]
+    assert "page=1&" not in first["path"] + "&" and "page=1" != first["path"][-6:], first
+    c.wait_settled()
+    assert len(shop.requests("POST")) == 150
+    assert read_before >= 3
+
+
+def test_each_page_style_reads_everything_once():
+    for style, poll_cfg in (("offset", OFFSET), ("link", LINK), ("number", NUMBER)):
+        crm, shop, c = setup(poll_cfg, style)
+        for i in range(1, 26):
+            crm.put("C%d" % i, person(i))
+        r = poll(c)
+        assert (r["read"], r["new"], r["complete"]) == (25, 25, True), (style, r)
+        assert r["pages"] == 3, (style, r)
+        c.start()
+        wait_until(lambda: len(emails(shop)) == 25, 10, "25 customers (%s)" % style)
+        c.wait_settled()
+        assert len(shop.requests("POST")) == 25
+        c.stop(), crm.stop(), shop.stop()
+
+
+def test_the_daemon_polls_on_schedule():
+    crm, shop, c = setup(SINCE, "cursor", every="200ms", start=True)
+    crm.put("C1", person(1))
+    wait_until(lambda: len(emails(shop)) == 1, 10, "the first customer")
+    crm.put("C2", person(2))
+    wait_until(lambda: len(emails(shop)) == 2, 10, "the second, by the next poll")
+    polls = c.cli_json("status")["polls"]
+    assert polls[0]["collection"] == "crm.contacts" and polls[0]["rows_read"] >= 2, polls
+
+
+def test_reconcile_repairs_drift_and_deletes_only_after_a_complete_read():
+    crm, shop, c = setup(NUMBER, "number")
+    for i in range(1, 8):
+        crm.put("C%d" % i, person(i))
+    assert poll(c)["new"] == 7
+    c.start()
+    wait_until(lambda: len(emails(shop)) == 7, 10, "7 customers")
+    c.wait_settled()
+    # Drift no event announced, and a copy that went away unannounced.
+    crm.put("C2", person(2, "P2 drifted"))
+    crm.delete("C3")
+    # A read that fails part way deletes nothing.
+    crm.faults([{"status": 503, "match": {"method": "GET", "path_prefix": "/contacts"},
+                 "after": 0}])
+    r = poll(c, "reconcile")
+    assert not r["complete"] and r["missing"] == 0, r
+    c.wait_settled()
+    assert len(emails(shop)) == 7
+    r = poll(c, "reconcile")
+    assert r["complete"] and (r["in_sync"], r["drifted"], r["new"], r["missing"]) == (5, 1, 0, 1), r
+    wait_until(lambda: len(emails(shop)) == 6, 10, "the missing copy's record deleted")
+    assert "P2 drifted" in {x["name"] for x in shop.records().values()}
+    _, text, _ = c.cli("reconcile", "crm.contacts")
+    assert "in sync" in text and "missing" in text
+
+
+def store_digest(c):
+    """A digest of every table's rows: equal before and after a dry run."""
+    db = sqlite3.connect(os.path.join(c.dir, "state.db"))
+    h = hashlib.sha256()
+    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
+                              "ORDER BY name"):
+        for row in db.execute('SELECT * FROM "%s" ORDER BY 1' % name):
+            h.update(repr(row).encode())
+    db.close()
+    return h.hexdigest()
+
+
+def test_plan_shows_what_a_reconcile_would_do_and_changes_nothing():
+    crm, shop, c = setup(NUMBER, "number")
+    for i in range(1, 6):
+        crm.put("C%d" % i, person(i))
+    poll(c)
+    c.start()
+    wait_until(lambda: len(emails(shop)) == 5, 10, "5 customers")
+    c.wait_settled()
+    c.stop()  # a quiet store, so the digest compares only what plan might do
+    crm.put("C2", person(2, "P2 renamed"))
+    crm.delete("C4")
+    crm.put("C9", person(9))
+    before = store_digest(c)
+    rc, text, err = c.cli("plan", "crm.contacts")
+    assert rc == 0, err
+    assert store_digest(c) == before, "plan changed the store"
+    golden = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden",
+                          "plan_reconcile.txt")
+    ids = {x["email"]: x["id"] for x in shop.records().values()}
+    names = {ids["p2@example.com"]: "<copy of P2>", ids["p4@example.com"]: "<copy of P4>"}
+    got = re.sub(r"\bS\d+\b", lambda m: names.get(m.group(0), m.group(0)), text)
+    got = "\n".join(line.rstrip() for line in got.split("\n"))
+    with open(golden) as f:
+        want = f.read()
+    assert got == want, "plan output differs from %s:\n%s" % (golden, got)
+    plan = json.loads(c.cli("plan", "crm.contacts", "--json")[1])
+    ops = sorted((x["op"], x["record"]) for x in plan["changes"])
+    assert ops == [("create", 6), ("delete", 4), ("update", 2)], plan
+    assert store_digest(c) == before
+    rc, _, err = c.cli("plan", "nosuch", check=False)
+    assert rc == 2 and "no sync or collection named nosuch" in err
+
+
+if __name__ == "__main__":
+    harness.run_tests(globals())
