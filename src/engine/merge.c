@@ -40,6 +40,8 @@ struct merge_ctx {
     int64_t now;
     int64_t src_at;     /* when the change was made at its source (or received) */
     const char *source; /* who made the change: "shop.customers", "operator:alice" */
+    int refresh[8];     /* collections whose contested value a settled conflict released */
+    size_t refresh_count;
 };
 
 /* The collection of the change's system that takes body, or -1. */
@@ -315,6 +317,18 @@ note_conflict(struct merge_ctx *m, int64_t record_id, const char *field, const c
     if (found && store_inbox_set_detail(m->e->st, open.id, NULL, open.detail, "settled", "policy",
                                         m->now, err) == -1)
         goto out;
+    if (found) {
+        /* The copy that proposed the open conflict's value kept it while the
+         * conflict was open (keep_contested()): it gets the record again. */
+        cJSON *d = open.detail ? cJSON_Parse(open.detail) : NULL;
+        const cJSON *src = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(d, "theirs"), "source");
+        int ci = cJSON_IsString(src) ? engine_coll_index(m->e, src->valuestring) : -1;
+
+        if (ci >= 0 && m->refresh_count < sizeof(m->refresh) / sizeof(m->refresh[0]))
+            m->refresh[m->refresh_count++] = ci;
+        cJSON_Delete(d);
+    }
     struct inbox_entry entry = {
         .kind = INBOX_CONFLICT,
         .system = (char *)(uintptr_t)(theirs->system ? theirs->system : m->ch->system),
@@ -482,6 +496,36 @@ rewrite_copy(struct merge_ctx *m, const struct link *l, const struct record *rec
              : store_journal_set_state(m->e->st, m->ch->seq, CHANGE_UNCHANGED, note, err);
     free(rec_text);
     cJSON_Delete(state);
+    return rc;
+}
+
+/* Bring the copies that held a contested value to the record as it is now. */
+static int
+refresh_contested(struct merge_ctx *m, int64_t record_id, struct error *err)
+{
+    struct record rec = {0};
+    cJSON *state;
+    int rc;
+
+    if (m->refresh_count == 0)
+        return 0;
+    rc = store_record_get(m->e->st, record_id, &rec, err);
+    if (rc != 1)
+        return rc;
+    state = cJSON_Parse(rec.state);
+    struct engine_change fc = {
+        .record_id = rec.id,
+        .version = rec.version,
+        .model = rec.model,
+        .state = state,
+        .source_coll = -1,
+    };
+    rc = 0;
+    for (size_t i = 0; i < m->refresh_count && rc == 0; i++)
+        rc = engine_fanout_to(m->e, m->refresh[i], &fc, err);
+    m->refresh_count = 0;
+    cJSON_Delete(state);
+    record_fini(&rec);
     return rc;
 }
 
@@ -665,8 +709,10 @@ merge_linked(struct merge_ctx *m, struct link *l, const cJSON *incoming, struct 
         append(why, sizeof(why), "%d conflict%s (%d for a person: concord conflicts); ", conflicts,
                conflicts > 1 ? "s" : "", manual);
     rc = apply_fields(m, &rec, state, incoming, take, to_source, err);
-    if (rc == -1)
+    if (rc == -1 || refresh_contested(m, rec.id, err) == -1) {
+        rc = -1;
         goto out;
+    }
     if (rc == 1)
         cstate = CHANGE_APPLIED;
     else if (cJSON_GetArraySize(refused) > 0 && cJSON_GetArraySize(take) == 0 && conflicts == 0)

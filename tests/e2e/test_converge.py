@@ -10,9 +10,12 @@ and delivered late in another order, and sent twice (with the same delivery
 id, or as fresh news of the same record); concord's writes meet random
 503/429/500 answers, connection resets, lost answers and slow answers; the
 echo webhooks after concord's writes come late, out of order and twice.
-Then the faults stop, every system announces every record it holds once
-more, and every delete a person made there again (a dropped delete cannot be
-learnt any other way before reconcile exists), and the test asserts:
+Then the faults stop, and concord reconciles every system: it reads each
+whole (`concord reconcile`), repairs what drifted and deletes what a
+system no longer holds (with CONCORD_CONVERGE_FINAL=announce, every system
+instead announces every record it holds, and every delete a person made
+there, once more, as the Two-way issue had it before reconcile existed),
+and the test asserts:
 
 - convergence: the three systems hold the same live records (joined by
   email, the natural key) with the same values, equal to concord's records;
@@ -88,6 +91,7 @@ SYSTEM = """  {name}:
         create: POST /{resource}
         update: {update} /{resource}/{{id}}
         delete: DELETE /{resource}/{{id}}
+        poll: {{every: 1h, list: GET /{resource}, items: data}}
 {extra}"""
 
 EXTRA = {
@@ -127,7 +131,11 @@ POLICY_TEXT = {
 SKEW_MS = 100
 
 # Shares of the mischief, per person change unless said otherwise.
-P_DROP = 0.06  # the webhook is never sent (learnt only from the final announcement)
+# The final step: a reconcile of every system (the Scheduled-sync issue), or
+# with CONCORD_CONVERGE_FINAL=announce every system announcing every record
+# and delete once more (what the Two-way issue asked before reconcile).
+FINAL = os.environ.get("CONCORD_CONVERGE_FINAL", "reconcile")
+P_DROP = 0.06  # the webhook is never sent (learnt only from the final step)
 P_HOLD = 0.20  # the webhook is held back and sent later, in another order
 P_DUP = 0.08  # the webhook is sent again later with its delivery id
 P_REANNOUNCE = 0.05  # the record is announced again later, with a fresh delivery id
@@ -382,12 +390,25 @@ class Run:
         self.quiesce()
         t_settle = time.monotonic() - t0
         self.times["settled"] = round(t_settle, 2)
-        self.phase = "the final announcement"
-        # Every system tells concord once more what it holds and deleted.
-        for name, sim in self.sims.items():
-            out = sim._ctl("POST", "announce", {"deletes": True})
-            bad = [r for r in out["results"] if r.get("status") not in (200, 202)]
-            assert not bad, "concord refused announcements of %s: %r" % (name, bad[:3])
+        if FINAL == "announce":
+            self.phase = "the final announcement"
+            # Every system tells concord once more what it holds and deleted.
+            for name, sim in self.sims.items():
+                out = sim._ctl("POST", "announce", {"deletes": True})
+                bad = [r for r in out["results"] if r.get("status") not in (200, 202)]
+                assert not bad, "concord refused announcements of %s: %r" % (name, bad[:3])
+        else:
+            self.phase = "the final reconcile"
+            # Concord reads every system whole: drift is repaired, and what a
+            # system no longer holds is deleted (the Scheduled-sync issue).
+            for name, info in sorted(SYSTEMS.items()):
+                coll = "%s.%s" % (name, info["resource"])
+                rc, out, err = self.concord.cli("reconcile", coll, "--json", check=False)
+                rep = json.loads(out) if out.strip() else {}
+                assert rc == 0 and rep.get("complete"), \
+                    "the reconcile of %s failed: %s %s" % (coll, out, err)
+                self.counts["reconciled_" + name] = {
+                    k: rep[k] for k in ("in_sync", "drifted", "new", "missing")}
         self.quiesce()
         t_announce = time.monotonic() - t0
         self.times["announced"] = round(t_announce, 2)
