@@ -33,6 +33,7 @@
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "engine/engine_int.h"
+#include "http/http_link.h"
 #include "model/value.h"
 #include "store/store.h"
 
@@ -126,29 +127,6 @@ query_add(char **q, const char *name, const char *value)
     free(*q);
     free(enc);
     *q = next;
-}
-
-/* The rel="next" target of a Link header, malloc()ed, or NULL. */
-static char *
-link_next(const char *link)
-{
-    const char *p = link;
-
-    while (p != NULL && *p) {
-        const char *lt = strchr(p, '<'), *gt = lt ? strchr(lt, '>') : NULL, *end;
-
-        if (gt == NULL)
-            return NULL;
-        end = strchr(gt, ',');
-        if (end == NULL)
-            end = gt + strlen(gt);
-        for (const char *r = gt; r + 10 <= end; r++) {
-            if (strncmp(r, "rel=\"next\"", 10) == 0 || strncmp(r, "rel=next", 8) == 0)
-                return xstrndup(lt + 1, (size_t)(gt - lt - 1));
-        }
-        p = *end ? end + 1 : end;
-    }
-    return NULL;
 }
 
 /* The watermark of updated_since as the query writes it. */
@@ -495,7 +473,7 @@ advance(const struct config_poll *pc, const cJSON *answer, const cJSON *items, c
     }
     case CONFIG_PAGE_LINK:
         free(r->page_cur);
-        r->page_cur = link ? link_next(link) : NULL;
+        r->page_cur = link ? http_link_next(link) : NULL;
         return r->page_cur != NULL;
     }
     return 0;
