@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -125,9 +126,19 @@ run_read(const struct cli_args *args, int reconcile, const struct cli_command *c
         .progress = show_progress,
         .user = &prog,
     };
-    if (engine_poll_run(&job, &rep, &err) == -1) {
-        fprintf(stderr, "%sconcord: %s\n", prog.tty ? "\n" : "", err.msg);
-        goto out;
+    /* Another reader (the daemon's scheduled read) may hold the collection:
+     * wait for it, up to a minute. */
+    for (int waited = 0;; waited++) {
+        if (engine_poll_run(&job, &rep, &err) == -1) {
+            fprintf(stderr, "%sconcord: %s\n", prog.tty ? "\n" : "", err.msg);
+            goto out;
+        }
+        if (!rep.busy || waited == 600)
+            break;
+        if (waited == 0)
+            fprintf(stderr, "concord: %s; waiting for it\n", rep.error);
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
     }
     if (rep.busy) {
         fprintf(stderr, "concord: %s; try again when it is done\n", rep.error);

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -586,12 +587,12 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
         }
         if (f.outcome != HTTP_OUTCOME_RESPONSE || f.status < 200 || f.status >= 300 ||
             (answer = cJSON_Parse(f.body)) == NULL) {
-            (void)snprintf(rep->error, sizeof(rep->error), "GET %s: %s%ld%s%.200s", pc->list.path,
-                           f.outcome == HTTP_OUTCOME_RESPONSE ? "HTTP " : "",
-                           f.outcome == HTTP_OUTCOME_RESPONSE ? f.status : 0L,
-                           f.outcome == HTTP_OUTCOME_RESPONSE ? ": " : " ",
-                           f.outcome == HTTP_OUTCOME_RESPONSE ? f.body
-                                                              : (f.error ? f.error : "failed"));
+            if (f.outcome == HTTP_OUTCOME_RESPONSE)
+                (void)snprintf(rep->error, sizeof(rep->error), "GET %s: HTTP %ld: %.200s",
+                               pc->list.path, f.status, f.body);
+            else
+                (void)snprintf(rep->error, sizeof(rep->error), "GET %s: %.200s", pc->list.path,
+                               f.error ? f.error : "no answer");
             fetch_fini(&f);
             free(url);
             break;
@@ -644,8 +645,15 @@ out:
     rep->elapsed_ms = clock_mono_ms() - started;
     if (lease != 0) {
         struct error ignored = {0};
+        int tries = 0;
 
-        if (store_poll_release(job->st, cc->name, holder, &ignored) == -1)
+        /* A busy store must not leave the lease held until it runs out. */
+        while (store_poll_release(job->st, cc->name, holder, &ignored) == -1 && ++tries < 50) {
+            struct timespec ts = {0, 100 * 1000 * 1000};
+
+            nanosleep(&ts, NULL);
+        }
+        if (tries == 50)
             log_warn(NULL, "%s: %s (the lease runs out by itself)", cc->name, ignored.msg);
     }
     read_state_fini(&r);

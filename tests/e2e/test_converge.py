@@ -35,7 +35,7 @@ The conflict policy cycles with the seed: newest, prefer (a), manual.
 Environment: CONCORD_TEST_SEED=S replays seed S alone (its policy is the
 one its number gives); CONCORD_CONVERGE_SEEDS (default 24) seeds of
 CONCORD_CONVERGE_OPS (default 120) operations each, CONCORD_CONVERGE_JOBS
-(default 3) of them at a time, none started after CONCORD_CONVERGE_BUDGET_S
+(default 2) of them at a time, none started after CONCORD_CONVERGE_BUDGET_S
 (default 210, so that CTest's 300 s hold under ASan on a busy machine; 0:
 no bound; at least 12 seeds must run); CONCORD_CONVERGE_POLICY
 forces one policy; CONCORD_CONVERGE_QUIET_MS (default 1500) the quiet
@@ -778,7 +778,7 @@ def test_three_systems_converge():
     seeds_n = env_int("CONCORD_CONVERGE_SEEDS", 1 if env_seed else 24)
     ops = env_int("CONCORD_CONVERGE_OPS", 120)
     budget = env_int("CONCORD_CONVERGE_BUDGET_S", 0 if env_seed else 210)
-    jobs = max(1, env_int("CONCORD_CONVERGE_JOBS", 3))
+    jobs = max(1, env_int("CONCORD_CONVERGE_JOBS", 2))
     quiet_ms = env_int("CONCORD_CONVERGE_QUIET_MS", 1500)
     log_level = os.environ.get("CONCORD_CONVERGE_LOG", "info")
     forced = os.environ.get("CONCORD_CONVERGE_POLICY")

@@ -248,7 +248,7 @@ def test_fifty_quick_edits_of_one_record_make_a_handful_of_writes():
     shop.change("s1", tf.ADA)
     for i in range(50):
         shop.change("s1", {"phone": "+44 %d" % i})
-    wait_until(lambda: tf.one_contact(crm, phone_number="+44 49"), 30, "the last edit")
+    wait_until(lambda: tf.one_contact(crm, phone_number="+44 49"), 60, "the last edit")
     c.wait_settled()
     writes = crm.writes()
     assert len(writes) <= 6, [w["body"].get("phone_number") for w in writes]
