@@ -1051,14 +1051,25 @@ merge_delete(struct merge_ctx *m, struct link *l, int found, struct error *err)
 
     if (!found) {
         struct link gone = {0};
-        int was = store_link_by_gone(m->e->st, c->cfg->name, m->ext_id, &gone, err);
+        int was = store_link_by_gone(m->e->st, c->cfg->name, m->ext_id, &gone, err), closed;
 
         link_fini(&gone);
         if (was == -1)
             return -1;
-        return store_journal_set_state(
-            m->e->st, m->ch->seq, was ? CHANGE_UNCHANGED : CHANGE_IGNORED,
-            was ? "the copy is deleted already" : "a delete of a copy concord never linked", err);
+        /* A copy no record could be told apart for is gone: its ambiguous
+         * match needs no one any more. */
+        closed = was ? 0
+                     : store_match_conflict_close(m->e->st, c->cfg->name, m->ext_id, m->now,
+                                                  "the copy was deleted in its system", err);
+        if (closed == -1)
+            return -1;
+        return store_journal_set_state(m->e->st, m->ch->seq,
+                                       was ? CHANGE_UNCHANGED : CHANGE_IGNORED,
+                                       was      ? "the copy is deleted already"
+                                       : closed ? "a delete of a copy concord never linked; its "
+                                                  "ambiguous match is closed"
+                                                : "a delete of a copy concord never linked",
+                                       err);
     }
     if (!engine_may_write(m->sync, c->cfg->system->name))
         return store_journal_set_state(m->e->st, m->ch->seq, CHANGE_REFUSED,

@@ -429,6 +429,12 @@ MUST_CHECK int store_pinned_creates(struct store *st, const char *collection,
 MUST_CHECK int store_record_deleted_cleanup(struct store *st, int64_t record_id, int64_t now_ms,
                                             const char *why, struct error *err);
 
+/* The copy an open ambiguous-match conflict is about was deleted in its
+ * system: the conflict is moot and closed with why. Returns how many, -1. */
+MUST_CHECK int store_match_conflict_close(struct store *st, const char *collection,
+                                          const char *ext_id, int64_t now_ms, const char *why,
+                                          struct error *err);
+
 /* Remove records deleted before before_ms, with their links, versions and
  * keys (not those with work still queued). Returns how many, or -1. */
 MUST_CHECK int store_tombstones_purge(struct store *st, int64_t before_ms, struct error *err);

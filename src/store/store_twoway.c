@@ -45,6 +45,7 @@ enum {
     T_PINNED,
     T_DEL_CLEAN_INBOX,
     T_DEL_CLEAN_JOBS,
+    T_MATCH_CLOSE,
     T_COUNT,
 };
 
@@ -116,6 +117,9 @@ static const char *const sql[T_COUNT] = {
                           "AND op = 1 AND coalesce(sent_version, 0) = 0))",
     [T_DEL_CLEAN_JOBS] = "DELETE FROM jobs WHERE record_id = ?1 AND state = 3 AND op = 1 AND "
                          "coalesce(sent_version, 0) = 0",
+    [T_MATCH_CLOSE] = "UPDATE inbox SET state = 'skipped', resolved_by = 'concord', note = ?4, "
+                      "updated_at = ?3 WHERE kind = 4 AND field = '@match' AND state = 'open' "
+                      "AND collection = ?1 AND json_extract(detail, '$.ext_id') = ?2",
     [T_HELD_APPROVED] = "SELECT count(*) FROM inbox WHERE kind = 5 AND journal_seq = ?1 "
                         "AND state = 'approved'",
 };
@@ -531,4 +535,21 @@ store_record_deleted_cleanup(struct store *st, int64_t record_id, int64_t now_ms
         return -1;
     sqlite3_bind_int64(s, 1, record_id);
     return store_int_exec(st, s, "drop a deleted record's parked updates", err);
+}
+
+int
+store_match_conflict_close(struct store *st, const char *collection, const char *ext_id,
+                           int64_t now_ms, const char *why, struct error *err)
+{
+    sqlite3_stmt *s = tstmt(st, T_MATCH_CLOSE, err);
+
+    if (s == NULL)
+        return -1;
+    store_int_bind_text(s, 1, collection);
+    store_int_bind_text(s, 2, ext_id);
+    sqlite3_bind_int64(s, 3, now_ms);
+    store_int_bind_text(s, 4, why);
+    if (store_int_exec(st, s, "close a match conflict", err) == -1)
+        return -1;
+    return sqlite3_changes(sqlite3_db_handle(s));
 }
