@@ -3,8 +3,8 @@
 # The convergence property test of issue 4 at full size: hundreds of seeds
 # of tests/e2e/test_converge.py (three systems that all write, random
 # creates, edits and deletes, dropped/late/duplicated webhooks and echoes,
-# random delivery faults; then every system announces what it holds and
-# the three must agree with each other and with concord).
+# random delivery faults; then concord reconciles every system and the
+# three must agree with each other and with concord).
 #
 #   bash scripts/converge.sh [SEEDS]     # SEEDS seeds, default 200
 #
