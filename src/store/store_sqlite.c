@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "core/error.h"
+#include "core/log.h"
 #include "core/xmalloc.h"
 #include "store/store_int.h"
 
@@ -193,6 +194,9 @@ struct store {
     sqlite3 *db;
     char *path;
     int in_tx;
+    int synchronous_full; /* the URL's setting */
+    int is_lazy;          /* the open transaction commits without an fsync */
+    int wal_frames;       /* pages in the WAL after the last commit (store_no_autocheckpoint) */
     sqlite3_stmt *stmts[S_COUNT];
 };
 
@@ -415,6 +419,7 @@ store_open(struct store **out, const char *url, struct error *err)
     }
     st = xcalloc(1, sizeof(*st));
     st->path = u.path;
+    st->synchronous_full = u.synchronous_full;
     if (sqlite3_open_v2(st->path, &st->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
@@ -441,10 +446,32 @@ store_open(struct store **out, const char *url, struct error *err)
     return 0;
 }
 
+/* SQLite's WAL hook: note the WAL's size after each commit. */
+static int
+on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    struct store *st = arg;
+
+    (void)db;
+    (void)name;
+    st->wal_frames = frames;
+    return SQLITE_OK;
+}
+
 int
 store_no_autocheckpoint(struct store *st, struct error *err)
 {
-    return exec_sql(st, "PRAGMA wal_autocheckpoint = 0", err);
+    if (exec_sql(st, "PRAGMA wal_autocheckpoint = 0", err) == -1)
+        return -1;
+    /* Replaces the autocheckpoint's hook: the WAL's size is ours to watch. */
+    (void)sqlite3_wal_hook(st->db, on_wal_commit, st);
+    return 0;
+}
+
+int
+store_wal_frames(const struct store *st)
+{
+    return st->wal_frames;
 }
 
 int
@@ -454,6 +481,8 @@ store_checkpoint(struct store *st, struct error *err)
 
     if (rc != SQLITE_OK && rc != SQLITE_BUSY)
         return db_error(st, err, "checkpoint");
+    if (rc == SQLITE_OK)
+        st->wal_frames = 0; /* or fewer: the next commit tells */
     return 0;
 }
 
@@ -469,6 +498,26 @@ store_close(struct store *st)
     free(st);
 }
 
+/*
+ * After a lazy transaction: every commit waits for the disk again. Should
+ * setting it fail (it touches no file), the handle would stay at NORMAL:
+ * say so loudly rather than lose durability quietly.
+ */
+static void
+end_lazy(struct store *st)
+{
+    char *msg = NULL;
+
+    if (!st->is_lazy)
+        return;
+    st->is_lazy = 0;
+    if (sqlite3_exec(st->db, "PRAGMA synchronous = FULL", NULL, NULL, &msg) != SQLITE_OK) {
+        log_error(NULL, "store: cannot set synchronous=FULL again: %s",
+                  msg ? msg : sqlite3_errmsg(st->db));
+        abort();
+    }
+}
+
 int
 store_begin(struct store *st, struct error *err)
 {
@@ -477,6 +526,23 @@ store_begin(struct store *st, struct error *err)
     if (s == NULL || exec_stmt(st, s, err, "begin") == -1)
         return -1;
     st->in_tx = 1;
+    return 0;
+}
+
+int
+store_begin_lazy(struct store *st, struct error *err)
+{
+    /* SQLite takes the level at the commit, and refuses to change it inside
+     * a transaction: set it now, and set it back at the end. */
+    if (st->synchronous_full) {
+        if (exec_sql(st, "PRAGMA synchronous = NORMAL", err) == -1)
+            return -1;
+        st->is_lazy = 1;
+    }
+    if (store_begin(st, err) == -1) {
+        end_lazy(st);
+        return -1;
+    }
     return 0;
 }
 
@@ -490,6 +556,7 @@ store_commit(struct store *st, struct error *err)
         return -1;
     }
     st->in_tx = 0;
+    end_lazy(st);
     return 0;
 }
 
@@ -526,6 +593,7 @@ store_rollback(struct store *st)
     if (!sqlite3_get_autocommit(st->db))
         (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     st->in_tx = 0;
+    end_lazy(st);
 }
 
 /* ---- journal ---- */
