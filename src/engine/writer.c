@@ -34,10 +34,13 @@
 #include "engine/engine_int.h"
 #include "store/store.h"
 
-/* Changes processed per transaction; more wait for the next turn. Small,
- * so that waiting webhooks and finished deliveries are taken up often: a
- * turn's length is what a webhook waits for its commit. */
+/* Changes processed per turn; more wait for the next turn. Small, so that
+ * waiting webhooks and finished deliveries are taken up often: a turn's
+ * length is what a webhook waits for its commit. */
 #define WRITER_PROCESS_BATCH 64
+/* Changes per lazy transaction of a turn; between two, finished
+ * deliveries that wait end the turn early. */
+#define WRITER_PROCESS_CHUNK 16
 /* The longest a burst of webhooks may put processing off. */
 #define WRITER_MAX_DEFER_MS 50
 /* The longest sleep: the CLI may have requeued work (concord retry). */
@@ -303,16 +306,27 @@ journal_and_deliver(struct engine *e, struct engine_ingest *batch, struct engine
 static int
 process_turn(struct engine *e, struct error *err)
 {
-    int processed;
+    for (int total = 0; total < WRITER_PROCESS_BATCH; total += WRITER_PROCESS_CHUNK) {
+        int processed, answered;
 
-    if (store_begin_lazy(e->st, err) == -1)
-        return -1;
-    processed = engine_process_journal(e, WRITER_PROCESS_BATCH, err);
-    if (processed == -1 || store_commit(e->st, err) == -1) {
-        store_rollback(e->st);
-        return -1;
+        if (store_begin_lazy(e->st, err) == -1)
+            return -1;
+        processed = engine_process_journal(e, WRITER_PROCESS_CHUNK, err);
+        if (processed == -1 || store_commit(e->st, err) == -1) {
+            store_rollback(e->st);
+            return -1;
+        }
+        if (processed < WRITER_PROCESS_CHUNK)
+            return 0;
+        /* The lazy commit cost no fsync: stopping here to turn answers
+         * into new requests first costs nothing. */
+        pthread_mutex_lock(&e->mu);
+        answered = e->results != NULL;
+        pthread_mutex_unlock(&e->mu);
+        if (answered)
+            break;
     }
-    return processed == WRITER_PROCESS_BATCH;
+    return 1;
 }
 
 /* Whether some system may take another request now (claims would go out). */
@@ -321,6 +335,20 @@ has_capacity(const struct engine *e)
 {
     for (size_t s = 0; s < e->sys_count; s++) {
         if (!e->systems[s].is_paused && e->systems[s].in_flight < e->systems[s].cfg->max_in_flight)
+            return 1;
+    }
+    return 0;
+}
+
+/* Whether deliveries wait for processing: some collection is a target, and
+ * a system has room that the last claims could not fill. */
+static int
+needs_jobs(const struct engine *e)
+{
+    if (e->claim_wait_ms > 0 || !has_capacity(e))
+        return 0;
+    for (size_t i = 0; i < e->coll_count; i++) {
+        if (e->colls[i].map_out != NULL)
             return 1;
     }
     return 0;
@@ -476,8 +504,9 @@ engine_writer_main(void *arg)
         /* Webhooks next: while they keep coming, journal them and put
          * processing off, so a burst is acknowledged at the speed of group
          * commits. Processing waits at most WRITER_MAX_DEFER_MS, and a
-         * quiet moment starts it at once. */
-        defer = batch != NULL && !stop && clock_mono_ms() - processed_at < WRITER_MAX_DEFER_MS;
+         * quiet moment starts it at once; so do deliveries short of work. */
+        defer = batch != NULL && !stop && clock_mono_ms() - processed_at < WRITER_MAX_DEFER_MS &&
+                !needs_jobs(e);
         if (defer) {
             more = 0;
             wait_ms = WRITER_MAX_DEFER_MS - (clock_mono_ms() - processed_at);

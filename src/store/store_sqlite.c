@@ -8,6 +8,7 @@
 
 #include "store/store.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -407,11 +408,22 @@ parse_url(const char *url, struct sqlite_url *u, struct error *err)
     return 0;
 }
 
+/* Once per process, before SQLite starts: no memory statistics, which
+ * concord never reads and which cost a global mutex per allocation. */
+static void
+sqlite_setup(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int
 store_open(struct store **out, const char *url, struct error *err)
 {
+    static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
     struct sqlite_url u = {0};
     struct store *st;
+
+    (void)pthread_once(&setup_once, sqlite_setup);
 
     if (parse_url(url, &u, err) == -1) {
         free(u.path);
