@@ -17,7 +17,6 @@
 #include <sqlite3.h>
 
 #include "core/error.h"
-#include "core/log.h"
 #include "core/xmalloc.h"
 #include "store/store_int.h"
 
@@ -511,27 +510,26 @@ store_close(struct store *st)
 }
 
 /*
- * After a lazy transaction: every commit waits for the disk again. Should
- * setting it fail (it touches no file), the handle would stay at NORMAL:
- * say so loudly rather than lose durability quietly.
+ * After a lazy transaction: every commit waits for the disk again. This
+ * only fails when the connection is still inside a transaction (a failed
+ * ROLLBACK); is_lazy then stays set, and the next store_begin() tries
+ * again and refuses to begin until it succeeds, so no ordinary transaction
+ * ever commits without its fsync.
  */
-static void
-end_lazy(struct store *st)
+static int
+end_lazy(struct store *st, struct error *err)
 {
-    char *msg = NULL;
-
     if (!st->is_lazy)
-        return;
+        return 0;
+    if (exec_sql(st, "PRAGMA synchronous = FULL", err) == -1)
+        return error_wrap(err, "set synchronous=FULL again");
     st->is_lazy = 0;
-    if (sqlite3_exec(st->db, "PRAGMA synchronous = FULL", NULL, NULL, &msg) != SQLITE_OK) {
-        log_error(NULL, "store: cannot set synchronous=FULL again: %s",
-                  msg ? msg : sqlite3_errmsg(st->db));
-        abort();
-    }
+    return 0;
 }
 
-int
-store_begin(struct store *st, struct error *err)
+/* BEGIN IMMEDIATE, at whatever level the handle is set to. */
+static int
+begin_tx(struct store *st, struct error *err)
 {
     sqlite3_stmt *s = stmt(st, S_BEGIN, err);
 
@@ -542,17 +540,27 @@ store_begin(struct store *st, struct error *err)
 }
 
 int
+store_begin(struct store *st, struct error *err)
+{
+    if (end_lazy(st, err) == -1)
+        return -1;
+    return begin_tx(st, err);
+}
+
+int
 store_begin_lazy(struct store *st, struct error *err)
 {
+    struct error ignored = {0};
+
     /* SQLite takes the level at the commit, and refuses to change it inside
      * a transaction: set it now, and set it back at the end. */
-    if (st->synchronous_full) {
+    if (st->synchronous_full && !st->is_lazy) {
         if (exec_sql(st, "PRAGMA synchronous = NORMAL", err) == -1)
             return -1;
         st->is_lazy = 1;
     }
-    if (store_begin(st, err) == -1) {
-        end_lazy(st);
+    if (begin_tx(st, err) == -1) {
+        (void)end_lazy(st, &ignored);
         return -1;
     }
     return 0;
@@ -568,7 +576,7 @@ store_commit(struct store *st, struct error *err)
         return -1;
     }
     st->in_tx = 0;
-    end_lazy(st);
+    (void)end_lazy(st, &(struct error){0}); /* or the next store_begin() */
     return 0;
 }
 
@@ -605,7 +613,7 @@ store_rollback(struct store *st)
     if (!sqlite3_get_autocommit(st->db))
         (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     st->in_tx = 0;
-    end_lazy(st);
+    (void)end_lazy(st, &(struct error){0}); /* or the next store_begin() */
 }
 
 /* ---- journal ---- */
