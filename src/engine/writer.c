@@ -333,8 +333,11 @@ process_turn(struct engine *e, struct error *err)
 static int
 has_capacity(const struct engine *e)
 {
+    /* A paused system counts as having room: the operator's pause is read
+     * back from the store by the claim itself, so a claim must still run,
+     * or a resume would never be seen. */
     for (size_t s = 0; s < e->sys_count; s++) {
-        if (!e->systems[s].is_paused && e->systems[s].in_flight < e->systems[s].cfg->max_in_flight)
+        if (e->systems[s].in_flight < e->systems[s].cfg->max_in_flight)
             return 1;
     }
     return 0;
