@@ -136,10 +136,11 @@ fail:
 }
 
 /*
- * The checkpointer: copies the WAL into the database twice a second with a
- * passive checkpoint, on its own handle, so no commit of the writer ever
- * waits for one. (A checkpoint never loses anything: what it copies is
- * already durable in the WAL.)
+ * The checkpointer: copies the WAL into the database ten times a second
+ * with a passive checkpoint, on its own handle, so no commit of the writer
+ * ever waits for one, and what is left for the writer when the WAL grows
+ * long (writer.c, keep_wal_short) stays small. (A checkpoint never loses
+ * anything: what it copies is already durable in the WAL.)
  */
 /* How often deleted records past the tombstone time are removed: every
  * minute, or a quarter of the tombstone time when that is shorter. */
@@ -182,7 +183,7 @@ checkpointer_main(void *arg)
         struct error err = {0};
 
         clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 500 * 1000 * 1000;
+        ts.tv_nsec += 100 * 1000 * 1000;
         if (ts.tv_nsec >= 1000000000) {
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000;

@@ -7,15 +7,19 @@
  *   1. takes every change that HTTP threads handed in, journals them all in
  *      one transaction, and answers them once that commit returned (group
  *      commit: one fsync for many webhooks);
- *   2. in a second transaction, applies finished deliveries, processes
- *      journaled changes (merge.c, fanout.c) and claims due jobs
- *      (deliver.c);
- *   3. hands the claimed jobs to the delivery thread and sleeps until there
- *      is work or a job falls due.
+ *   2. applies finished deliveries and claims due jobs (deliver.c), in the
+ *      same transaction as step 1 when there is a batch, and hands the
+ *      claims to the delivery thread, so the requests a system may have in
+ *      flight stay in flight;
+ *   3. in a lazy transaction (one that does not wait for the disk),
+ *      processes journaled changes (merge.c, fanout.c), then claims the
+ *      jobs they made in an ordinary one;
+ *   4. sleeps until there is work or a job falls due.
  *
  * A store failure in step 1 answers the batch "unavailable" (HTTP 503) and
- * journals nothing; in step 2 the transaction is rolled back and tried
- * again on the next turn, with the finished deliveries kept in memory.
+ * journals nothing; in steps 2 and 3 the transaction is rolled back and
+ * tried again on the next turn, with the finished deliveries kept in
+ * memory.
  */
 
 #include <errno.h>
@@ -30,14 +34,19 @@
 #include "engine/engine_int.h"
 #include "store/store.h"
 
-/* Changes processed per transaction; more wait for the next turn. Small,
- * so that waiting webhooks and finished deliveries are taken up often: a
- * turn's length is what a webhook waits for its commit. */
+/* Changes processed per turn; more wait for the next turn. Small, so that
+ * waiting webhooks and finished deliveries are taken up often: a turn's
+ * length is what a webhook waits for its commit. */
 #define WRITER_PROCESS_BATCH 64
+/* Changes per lazy transaction of a turn; between two, finished
+ * deliveries that wait end the turn early. */
+#define WRITER_PROCESS_CHUNK 16
 /* The longest a burst of webhooks may put processing off. */
 #define WRITER_MAX_DEFER_MS 50
 /* The longest sleep: the CLI may have requeued work (concord retry). */
 #define WRITER_IDLE_MS 250
+/* WAL pages past which the writer checkpoints what the checkpointer left. */
+#define WRITER_WAL_RESTART_FRAMES 2048
 
 static void
 answer_batch(struct engine_ingest *batch, enum engine_ingest_result failed_as)
@@ -52,26 +61,47 @@ answer_batch(struct engine_ingest *batch, enum engine_ingest_result failed_as)
     }
 }
 
-/* Step 1: journal a batch in one transaction. */
+/* Journal a batch inside the open transaction, staging each answer. */
+static int
+journal_rows(struct engine *e, struct engine_ingest *batch, struct error *err)
+{
+    int64_t seq;
+
+    for (struct engine_ingest *r = batch; r != NULL; r = r->next) {
+        int rc = store_journal_add(e->st, r->system, r->delivery_id, r->received_at_ms, r->body,
+                                   r->body_len, &seq, err);
+
+        if (rc == -1)
+            return -1;
+        /* Stage the answer now; answer_batch() reveals it after the commit.
+         * Guarantee: nothing acknowledged is lost. */
+        r->staged = rc == 1 ? ENGINE_INGEST_ACCEPTED : ENGINE_INGEST_DUPLICATE;
+    }
+    return 0;
+}
+
+/* A batch whose transaction failed: nothing of it was journaled. */
+static void
+journal_failed(struct engine *e, struct engine_ingest *batch, const struct error *err)
+{
+    log_error(NULL, "journal %s", err->msg);
+    atomic_store(&e->ready, 0);
+    for (struct engine_ingest *r = batch; r != NULL; r = r->next)
+        r->staged = 0;
+    answer_batch(batch, ENGINE_INGEST_UNAVAILABLE);
+}
+
+/* Step 1 alone: journal a batch in one transaction. */
 static void
 journal_batch(struct engine *e, struct engine_ingest *batch)
 {
     struct error err = {0};
-    int64_t seq;
 
     if (store_begin(e->st, &err) == -1)
         goto fail;
-    for (struct engine_ingest *r = batch; r != NULL; r = r->next) {
-        int rc = store_journal_add(e->st, r->system, r->delivery_id, r->received_at_ms, r->body,
-                                   r->body_len, &seq, &err);
-
-        if (rc == -1) {
-            store_rollback(e->st);
-            goto fail;
-        }
-        /* Stage the answer now; answer_batch() reveals it after the commit.
-         * Guarantee: nothing acknowledged is lost. */
-        r->staged = rc == 1 ? ENGINE_INGEST_ACCEPTED : ENGINE_INGEST_DUPLICATE;
+    if (journal_rows(e, batch, &err) == -1) {
+        store_rollback(e->st);
+        goto fail;
     }
     if (store_commit(e->st, &err) == -1)
         goto fail;
@@ -80,11 +110,7 @@ journal_batch(struct engine *e, struct engine_ingest *batch)
     return;
 
 fail:
-    log_error(NULL, "journal %s", err.msg);
-    atomic_store(&e->ready, 0);
-    for (struct engine_ingest *r = batch; r != NULL; r = r->next)
-        r->staged = 0;
-    answer_batch(batch, ENGINE_INGEST_UNAVAILABLE);
+    journal_failed(e, batch, &err);
 }
 
 /*
@@ -131,46 +157,30 @@ apply_isolated(struct engine *e, struct engine_delivery *d, int64_t now, struct 
     return found;
 }
 
-/* What a turn's second transaction does besides applying answers. */
-#define TURN_JOURNAL  1 /* process journaled changes */
-#define TURN_DRAINING 2 /* stopping: claim nothing */
-
-/* Step 2. Returns 1 when more journaled changes wait, 0 when not, -1. */
-static int
-process_turn(struct engine *e, struct engine_delivery **results, struct engine_delivery **claimed,
-             int flags, struct error *err)
+/*
+ * Take the in-flight marks of deliveries off (sign -1) or put them back
+ * (+1): the link's "one job at a time" mark, the system's and the
+ * collection's counts. Answers lose theirs as soon as they are applied in
+ * the open transaction, so the same transaction may claim the link's next
+ * job and reuse the slot; if it does not commit, they are put back.
+ */
+static void
+mark_deliveries(struct engine *e, struct engine_delivery *list, int sign)
 {
-    int64_t now = clock_now_ms();
-    int processed = 0;
-
-    if (store_begin(e->st, err) == -1)
-        return -1;
-    for (struct engine_delivery *d = *results; d != NULL; d = d->next) {
-        if (apply_isolated(e, d, now, err) == -1)
-            goto fail;
+    for (struct engine_delivery *d = list; d != NULL; d = d->next) {
+        if (sign < 0)
+            engine_link_flight_remove(e, d->link_id);
+        else
+            engine_link_flight_add(e, d->link_id);
+        e->systems[e->colls[d->coll_index].sys_index].in_flight += sign;
+        if (d->is_create)
+            e->colls[d->coll_index].creates_in_flight += sign;
     }
-    if (flags & TURN_JOURNAL)
-        processed = engine_process_journal(e, WRITER_PROCESS_BATCH, err);
-    if (processed == -1)
-        goto fail;
-    if (!(flags & TURN_DRAINING) && engine_claim(e, now, claimed, err) == -1)
-        goto fail;
-    if (store_commit(e->st, err) == -1)
-        goto fail;
-    return processed == WRITER_PROCESS_BATCH;
-
-fail:
-    store_rollback(e->st);
-    return -1;
 }
 
-/*
- * Free a list of deliveries and drop their in-flight marks: claims whose
- * transaction did not commit, or answers whose transaction did. Returns
- * how many there were.
- */
+/* Free a list of deliveries. Returns how many there were. */
 static int
-drop_deliveries(struct engine *e, struct engine_delivery *list)
+free_deliveries(struct engine_delivery *list)
 {
     int n = 0;
 
@@ -178,10 +188,6 @@ drop_deliveries(struct engine *e, struct engine_delivery *list)
         struct engine_delivery *d = list;
 
         list = d->next;
-        engine_link_flight_remove(e, d->link_id);
-        e->systems[e->colls[d->coll_index].sys_index].in_flight--;
-        if (d->is_create)
-            e->colls[d->coll_index].creates_in_flight--;
         engine_delivery_free(d);
         n++;
     }
@@ -192,18 +198,213 @@ drop_deliveries(struct engine *e, struct engine_delivery *list)
 static void
 unclaim(struct engine *e, struct engine_delivery *list)
 {
-    (void)drop_deliveries(e, list);
+    mark_deliveries(e, list, -1);
+    (void)free_deliveries(list);
 }
 
-/* Drop the in-flight marks of results whose transaction committed. */
+/*
+ * Step 2, inside the open transaction: apply finished deliveries and claim
+ * due jobs. On -1 the in-memory marks are as they were and nothing is
+ * claimed; the caller rolls the transaction back.
+ */
+static int
+deliver_work(struct engine *e, struct engine_delivery *results, struct engine_delivery **claimed,
+             int draining, struct error *err)
+{
+    int64_t now = clock_now_ms();
+
+    for (struct engine_delivery *d = results; d != NULL; d = d->next) {
+        if (apply_isolated(e, d, now, err) == -1)
+            return -1;
+    }
+    mark_deliveries(e, results, -1);
+    if (!draining && engine_claim(e, now, claimed, err) == -1) {
+        mark_deliveries(e, results, +1);
+        unclaim(e, *claimed);
+        *claimed = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+/* A transaction with deliver_work() in it did not commit: undo its marks. */
+static void
+deliver_undo(struct engine *e, struct engine_delivery *results, struct engine_delivery **claimed)
+{
+    mark_deliveries(e, results, +1);
+    unclaim(e, *claimed);
+    *claimed = NULL;
+}
+
+/*
+ * Step 2 alone: apply finished deliveries and claim due jobs in one short
+ * transaction, so that answers turn into new requests without waiting for
+ * the journal's processing (step 3): the system's max_in_flight stays busy
+ * while the writer maps and merges. Returns 0 or -1; on -1 nothing
+ * changed, in the store or in memory.
+ */
+static int
+deliver_turn(struct engine *e, struct engine_delivery *results, struct engine_delivery **claimed,
+             int draining, struct error *err)
+{
+    if (store_begin(e->st, err) == -1)
+        return -1;
+    if (deliver_work(e, results, claimed, draining, err) == -1) {
+        store_rollback(e->st);
+        return -1;
+    }
+    if (store_commit(e->st, err) == -1) {
+        deliver_undo(e, results, claimed);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Steps 1 and 2 in one transaction, so that one fsync serves both: webhooks
+ * wait a little longer for their commit (the answers take microseconds
+ * each), and save a commit's whole wait. The batch is always answered:
+ * when applying the answers fails, it is journaled alone. Returns 0, or -1
+ * when the deliveries part failed (nothing of it changed).
+ */
+static int
+journal_and_deliver(struct engine *e, struct engine_ingest *batch, struct engine_delivery *results,
+                    struct engine_delivery **claimed, int draining, struct error *err)
+{
+    struct error jerr = {0};
+
+    if (store_begin(e->st, &jerr) == -1 || journal_rows(e, batch, &jerr) == -1) {
+        store_rollback(e->st);
+        journal_failed(e, batch, &jerr);
+        return error_set(err, jerr.kind, "%s", jerr.msg);
+    }
+    if (deliver_work(e, results, claimed, draining, err) == -1) {
+        store_rollback(e->st);
+        journal_batch(e, batch);
+        return -1;
+    }
+    if (store_commit(e->st, &jerr) == -1) {
+        deliver_undo(e, results, claimed);
+        journal_failed(e, batch, &jerr);
+        return error_set(err, jerr.kind, "%s", jerr.msg);
+    }
+    atomic_store(&e->ready, 1);
+    answer_batch(batch, ENGINE_INGEST_UNAVAILABLE);
+    return 0;
+}
+
+/*
+ * Step 3: process journaled changes, in a lazy transaction (store.h,
+ * store_begin_lazy): its commit does not wait for the disk. Guarantee:
+ * nothing acknowledged is lost. All it writes is derived from journaled
+ * changes that are durable already, and it claims nothing, so nothing
+ * outside has seen it before an ordinary commit (the next one that claims
+ * or applies an answer) made it durable too; a power loss before that
+ * leaves those changes unprocessed, and they are processed again.
+ * Returns 1 when more journaled changes wait, 0 when not, -1.
+ */
+static int
+process_turn(struct engine *e, struct error *err)
+{
+    for (int total = 0; total < WRITER_PROCESS_BATCH; total += WRITER_PROCESS_CHUNK) {
+        int processed, answered;
+
+        if (store_begin_lazy(e->st, err) == -1)
+            return -1;
+        processed = engine_process_journal(e, WRITER_PROCESS_CHUNK, err);
+        if (processed == -1 || store_commit(e->st, err) == -1) {
+            store_rollback(e->st);
+            return -1;
+        }
+        if (processed < WRITER_PROCESS_CHUNK)
+            return 0;
+        /* The lazy commit cost no fsync: stopping here to turn answers
+         * into new requests first costs nothing. */
+        pthread_mutex_lock(&e->mu);
+        answered = e->results != NULL;
+        pthread_mutex_unlock(&e->mu);
+        if (answered)
+            break;
+    }
+    return 1;
+}
+
+/* Whether some system may take another request now (claims would go out). */
+static int
+has_capacity(const struct engine *e)
+{
+    /* A paused system counts as having room: the operator's pause is read
+     * back from the store by the claim itself, so a claim must still run,
+     * or a resume would never be seen. */
+    for (size_t s = 0; s < e->sys_count; s++) {
+        if (e->systems[s].in_flight < e->systems[s].cfg->max_in_flight)
+            return 1;
+    }
+    return 0;
+}
+
+/* Whether deliveries wait for processing: some collection is a target, and
+ * a system has room that the last claims could not fill. */
+static int
+needs_jobs(const struct engine *e)
+{
+    if (e->claim_wait_ms > 0 || !has_capacity(e))
+        return 0;
+    for (size_t i = 0; i < e->coll_count; i++) {
+        if (e->colls[i].map_out != NULL)
+            return 1;
+    }
+    return 0;
+}
+
+/* Drop answers whose transaction committed (their marks are gone). */
 static void
 release_results(struct engine *e, struct engine_delivery *list)
 {
-    int n = drop_deliveries(e, list);
+    int n = free_deliveries(list);
 
     pthread_mutex_lock(&e->mu);
     e->deliveries_out -= n;
     pthread_mutex_unlock(&e->mu);
+}
+
+/* Hand claimed jobs to the delivery thread. */
+static void
+hand_off(struct engine *e, struct engine_delivery *claimed)
+{
+    struct engine_delivery *tail;
+    int n = 1;
+
+    if (claimed == NULL)
+        return;
+    for (tail = claimed; tail->next != NULL; tail = tail->next)
+        n++;
+    pthread_mutex_lock(&e->mu);
+    e->deliveries_out += n;
+    tail->next = e->handoff;
+    e->handoff = claimed;
+    pthread_mutex_unlock(&e->mu);
+    http_client_wakeup(e->http);
+}
+
+/*
+ * Keep the WAL from growing without end. Under steady load the
+ * checkpointer never finds it wholly copied at the one moment that counts
+ * (a commit of the writer's), so SQLite keeps appending to it, and every
+ * commit that makes the file longer costs its fsync a second write (the
+ * inode's size). Past WRITER_WAL_RESTART_FRAMES the writer copies the rest
+ * itself, little since the checkpointer copied the bulk, and its next
+ * commit starts the WAL over at its beginning.
+ */
+static void
+keep_wal_short(struct engine *e)
+{
+    struct error err = {0};
+
+    if (store_wal_frames(e->st) < WRITER_WAL_RESTART_FRAMES)
+        return;
+    if (store_checkpoint(e->st, &err) == -1)
+        log_warn(NULL, "%s", err.msg);
 }
 
 static int64_t
@@ -251,18 +452,20 @@ engine_writer_main(void *arg)
     struct engine *e = arg;
     struct engine_delivery *pending_results = NULL;
     int64_t wait_ms = 0, processed_at = clock_mono_ms();
-    int more = 0;
+    int more = 0, failed = 0;
 
     (void)pthread_setname_np(pthread_self(), "concord-writer"); /* for top -H and perf */
     for (;;) {
         struct engine_ingest *batch;
-        struct engine_delivery *claimed = NULL, *tail;
+        struct engine_delivery *tail;
         struct error err = {0};
         int draining, stop, defer;
 
+        keep_wal_short(e);
         pthread_mutex_lock(&e->mu);
-        if (!more && pending_results == NULL)
+        if (failed || (!more && pending_results == NULL))
             wait_for_work(e, wait_ms);
+        failed = 0;
         batch = e->ingest_head;
         e->ingest_head = e->ingest_tail = NULL;
         for (tail = e->results; tail != NULL && tail->next != NULL; tail = tail->next)
@@ -276,53 +479,74 @@ engine_writer_main(void *arg)
         stop = e->stop_writer;
         pthread_mutex_unlock(&e->mu);
 
-        if (batch != NULL)
+        /* Answers first: applying them and claiming what they free keeps
+         * deliveries at their pace, during a burst of webhooks too. They
+         * share the batch's transaction when there is one. */
+        if (pending_results == NULL && batch != NULL)
             journal_batch(e, batch);
-        /* Webhooks first: while they keep coming, journal them and put
+        if (pending_results != NULL) {
+            struct engine_delivery *claimed = NULL;
+            int rc = batch != NULL
+                         ? journal_and_deliver(e, batch, pending_results, &claimed, draining, &err)
+                         : deliver_turn(e, pending_results, &claimed, draining, &err);
+
+            if (rc == -1) {
+                atomic_store(&e->ready, 0);
+                log_error(NULL, "deliver %s", err.msg);
+                more = 0;
+                failed = 1;
+                wait_ms = WRITER_IDLE_MS; /* the store failed: do not spin */
+                if (stop)
+                    break;
+                continue;
+            }
+            release_results(e, pending_results);
+            pending_results = NULL;
+            hand_off(e, claimed);
+        }
+        /* Webhooks next: while they keep coming, journal them and put
          * processing off, so a burst is acknowledged at the speed of group
          * commits. Processing waits at most WRITER_MAX_DEFER_MS, and a
-         * finished delivery or a quiet moment starts it at once, so
-         * deliveries keep flowing. */
-        defer = batch != NULL && !stop && clock_mono_ms() - processed_at < WRITER_MAX_DEFER_MS;
-        if (defer && pending_results == NULL) {
+         * quiet moment starts it at once; so do deliveries short of work. */
+        defer = batch != NULL && !stop && clock_mono_ms() - processed_at < WRITER_MAX_DEFER_MS &&
+                !needs_jobs(e);
+        if (defer) {
             more = 0;
             wait_ms = WRITER_MAX_DEFER_MS - (clock_mono_ms() - processed_at);
             continue;
         }
-        if (!defer)
-            processed_at = clock_mono_ms();
-        /* Answers are applied and jobs claimed even while processing is
-         * put off, so deliveries keep their pace during a burst. */
-        more = process_turn(e, &pending_results, &claimed,
-                            (defer ? 0 : TURN_JOURNAL) | (draining ? TURN_DRAINING : 0), &err);
+        processed_at = clock_mono_ms();
+        more = process_turn(e, &err);
         if (more == -1) {
             atomic_store(&e->ready, 0);
             log_error(NULL, "process %s", err.msg);
-            unclaim(e, claimed);
             more = 0;
+            failed = 1;
             wait_ms = WRITER_IDLE_MS; /* the store failed: do not spin */
             if (stop)
                 break;
             continue;
         }
-        release_results(e, pending_results);
-        pending_results = NULL;
-        if (claimed != NULL) {
-            int n = 1;
+        /* Claim what the changes queued, or what fell due, in an ordinary
+         * commit: a request goes out only once its claim is durable. */
+        if (!draining && has_capacity(e)) {
+            struct engine_delivery *claimed = NULL;
 
-            pthread_mutex_lock(&e->mu);
-            for (tail = claimed; tail->next != NULL; tail = tail->next)
-                n++;
-            e->deliveries_out += n;
-            tail->next = e->handoff;
-            e->handoff = claimed;
-            pthread_mutex_unlock(&e->mu);
-            http_client_wakeup(e->http);
+            if (deliver_turn(e, NULL, &claimed, draining, &err) == -1) {
+                atomic_store(&e->ready, 0);
+                log_error(NULL, "claim %s", err.msg);
+                more = 0;
+                failed = 1;
+                wait_ms = WRITER_IDLE_MS;
+                if (stop)
+                    break;
+                continue;
+            }
+            hand_off(e, claimed);
         }
         if (stop && !more)
             break;
-        wait_ms =
-            defer ? WRITER_MAX_DEFER_MS - (clock_mono_ms() - processed_at) : next_wake_ms(e, more);
+        wait_ms = next_wake_ms(e, more);
     }
     /* Results that never committed: their jobs stay running in the store
      * and engine_recover() settles them at the next start. */

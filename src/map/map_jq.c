@@ -40,10 +40,19 @@
 /* Error texts from jq are cut to this many bytes. */
 #define MAP_JQ_MSG_MAX 200
 
+/* Segments of a condition's path that the native test follows. */
+#define MAP_JQ_FAST_MAX_SEGMENTS 8
+
 struct map_jq {
     jq_state *jq;
     char msg[MAP_JQ_MSG_MAX + 1]; /* the first message libjq reported */
     int has_msg;
+    /* A program of the form `.a.b == "text"`, the usual routing and delete
+     * condition, is tested natively (see fast_test()): jq would first copy
+     * the whole record into its own values. */
+    char *fast_text;                               /* NULL: no native test */
+    char *fast_segments[MAP_JQ_FAST_MAX_SEGMENTS]; /* "a", "b" */
+    size_t fast_segment_count;
 };
 
 /* Copy text into out: the first line, without jq's "jq: error: " prefix and
@@ -125,6 +134,96 @@ on_jq_debug(void *data, jv msg)
     jv_free(msg);
 }
 
+static int
+is_ident_char(char c, int first)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+           (!first && c >= '0' && c <= '9');
+}
+
+static const char *
+skip_space(const char *p)
+{
+    while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
+        p++;
+    return p;
+}
+
+/*
+ * Recognise `.a.b == "text"` (identifiers only, printable ASCII without escapes)
+ * and keep its parts in q for fast_test(). Anything else stays with jq.
+ */
+static void
+fast_compile(struct map_jq *q, const char *program)
+{
+    const char *p = skip_space(program), *start;
+    size_t n = 0;
+
+    while (*p == '.') {
+        p++;
+        start = p;
+        if (!is_ident_char(*p, 1) || n == MAP_JQ_FAST_MAX_SEGMENTS)
+            goto no;
+        while (is_ident_char(*p, 0))
+            p++;
+        q->fast_segments[n++] = xstrndup(start, (size_t)(p - start));
+    }
+    p = skip_space(p);
+    if (n == 0 || p[0] != '=' || p[1] != '=')
+        goto no;
+    p = skip_space(p + 2);
+    if (*p++ != '"')
+        goto no;
+    start = p;
+    /* ASCII only: jq would mend invalid UTF-8, and then bytes no longer compare. */
+    while (*p != '\0' && *p != '"' && *p != '\\' && *p >= 0x20 && *p < 0x7f)
+        p++;
+    if (*p != '"' || *skip_space(p + 1) != '\0')
+        goto no;
+    q->fast_text = xstrndup(start, (size_t)(p - start));
+    q->fast_segment_count = n;
+    return;
+no:
+    for (size_t i = 0; i < n; i++)
+        free(q->fast_segments[i]);
+    q->fast_segment_count = 0;
+}
+
+/* The member of obj named key as jq sees it: the last of duplicates. */
+static const cJSON *
+last_member(const cJSON *obj, const char *key)
+{
+    const cJSON *hit = NULL;
+
+    for (const cJSON *x = obj->child; x != NULL; x = x->next) {
+        if (x->string != NULL && strcmp(x->string, key) == 0)
+            hit = x;
+    }
+    return hit;
+}
+
+/*
+ * The native test of `.a.b == "text"`: 1 or 0 as jq would answer, or -1
+ * where jq could answer differently (it would fail on indexing a string,
+ * say), so the caller asks jq.
+ */
+static int
+fast_test(const struct map_jq *q, const cJSON *input)
+{
+    const cJSON *v = input;
+
+    for (size_t i = 0; i < q->fast_segment_count; i++) {
+        if (v == NULL || cJSON_IsNull(v))
+            return 0; /* .a of null is null, and null is not a string */
+        if (!cJSON_IsObject(v))
+            return -1;
+        v = last_member(v, q->fast_segments[i]);
+    }
+    if (v != NULL && cJSON_IsRaw(v))
+        return -1;
+    return cJSON_IsString(v) && v->valuestring != NULL && strcmp(v->valuestring, q->fast_text) == 0;
+}
+
 int
 map_jq_new(const char *program, struct map_jq **out, struct error *err)
 {
@@ -153,6 +252,7 @@ map_jq_new(const char *program, struct map_jq **out, struct error *err)
         return -1;
     }
     q->has_msg = 0;
+    fast_compile(q, program);
     *out = q;
     return 0;
 }
@@ -163,6 +263,9 @@ map_jq_free(struct map_jq *q)
     if (q == NULL)
         return;
     jq_teardown(&q->jq);
+    for (size_t i = 0; i < q->fast_segment_count; i++)
+        free(q->fast_segments[i]);
+    free(q->fast_text);
     free(q);
 }
 
@@ -377,8 +480,10 @@ int
 map_jq_test(struct map_jq *q, const cJSON *input, struct error *err)
 {
     cJSON *v = NULL;
-    int truthy;
+    int truthy = q->fast_text != NULL ? fast_test(q, input) : -1;
 
+    if (truthy != -1)
+        return truthy;
     if (map_jq_eval(q, input, &v, err) != 0)
         return -1;
     truthy = !(cJSON_IsNull(v) || cJSON_IsFalse(v));

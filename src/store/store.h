@@ -41,6 +41,15 @@ MUST_CHECK int store_open(struct store **out, const char *url, struct error *err
 MUST_CHECK int store_no_autocheckpoint(struct store *st, struct error *err);
 
 /*
+ * After store_no_autocheckpoint(): how many pages the WAL held after this
+ * handle's last commit (0 before the first, and after a checkpoint on this
+ * handle). SQLite starts the WAL over from its beginning only at a commit
+ * that finds it wholly checkpointed; the writer uses this to see that it
+ * does not grow without end (writer.c).
+ */
+int store_wal_frames(const struct store *st);
+
+/*
  * Copy what the WAL holds into the database without blocking writers
  * (a passive checkpoint). Call it on its own handle, from its own thread,
  * every so often. Returns 0 or -1.
@@ -50,11 +59,22 @@ MUST_CHECK int store_checkpoint(struct store *st, struct error *err);
 /* Close the handle. Accepts NULL. */
 void store_close(struct store *st);
 
-/* Transactions. store_commit() returns once the transaction is durable. */
+/* Transactions. store_commit() returns once the transaction is durable
+ * (but see store_begin_lazy()). */
 MUST_CHECK int store_begin(struct store *st, struct error *err);
 MUST_CHECK int store_commit(struct store *st, struct error *err);
 /* Undo the open transaction, if any; never fails. */
 void store_rollback(struct store *st);
+/*
+ * Begin a transaction whose commit does not wait for the disk
+ * (synchronous=NORMAL for this one transaction; WAL mode keeps the file
+ * consistent). Its commit survives kill -9 at once, and a crash of the
+ * machine once a later store_commit() of an ordinary transaction on this
+ * handle returned (that fsync of the WAL covers it). Until then a power
+ * loss may undo it, whole. Use it only for work that the store can redo
+ * from what is durable, and that nothing outside has seen.
+ */
+MUST_CHECK int store_begin_lazy(struct store *st, struct error *err);
 
 /*
  * A savepoint inside the open transaction, so one item of a batch can fail

@@ -8,6 +8,7 @@
 
 #include "store/store.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -193,6 +194,9 @@ struct store {
     sqlite3 *db;
     char *path;
     int in_tx;
+    int synchronous_full; /* the URL's setting */
+    int is_lazy;          /* the open transaction commits without an fsync */
+    int wal_frames;       /* pages in the WAL after the last commit (store_no_autocheckpoint) */
     sqlite3_stmt *stmts[S_COUNT];
     sqlite3_stmt *extra[STORE_EXTRA_SLOTS]; /* other files' statements: store_int_stmt() */
 };
@@ -404,11 +408,22 @@ parse_url(const char *url, struct sqlite_url *u, struct error *err)
     return 0;
 }
 
+/* Once per process, before SQLite starts: no memory statistics, which
+ * concord never reads and which cost a global mutex per allocation. */
+static void
+sqlite_setup(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int
 store_open(struct store **out, const char *url, struct error *err)
 {
+    static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
     struct sqlite_url u = {0};
     struct store *st;
+
+    (void)pthread_once(&setup_once, sqlite_setup);
 
     if (parse_url(url, &u, err) == -1) {
         free(u.path);
@@ -416,6 +431,7 @@ store_open(struct store **out, const char *url, struct error *err)
     }
     st = xcalloc(1, sizeof(*st));
     st->path = u.path;
+    st->synchronous_full = u.synchronous_full;
     if (sqlite3_open_v2(st->path, &st->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
@@ -442,10 +458,32 @@ store_open(struct store **out, const char *url, struct error *err)
     return 0;
 }
 
+/* SQLite's WAL hook: note the WAL's size after each commit. */
+static int
+on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    struct store *st = arg;
+
+    (void)db;
+    (void)name;
+    st->wal_frames = frames;
+    return SQLITE_OK;
+}
+
 int
 store_no_autocheckpoint(struct store *st, struct error *err)
 {
-    return exec_sql(st, "PRAGMA wal_autocheckpoint = 0", err);
+    if (exec_sql(st, "PRAGMA wal_autocheckpoint = 0", err) == -1)
+        return -1;
+    /* Replaces the autocheckpoint's hook: the WAL's size is ours to watch. */
+    (void)sqlite3_wal_hook(st->db, on_wal_commit, st);
+    return 0;
+}
+
+int
+store_wal_frames(const struct store *st)
+{
+    return st->wal_frames;
 }
 
 int
@@ -455,6 +493,8 @@ store_checkpoint(struct store *st, struct error *err)
 
     if (rc != SQLITE_OK && rc != SQLITE_BUSY)
         return db_error(st, err, "checkpoint");
+    if (rc == SQLITE_OK)
+        st->wal_frames = 0; /* or fewer: the next commit tells */
     return 0;
 }
 
@@ -472,14 +512,60 @@ store_close(struct store *st)
     free(st);
 }
 
-int
-store_begin(struct store *st, struct error *err)
+/*
+ * After a lazy transaction: every commit waits for the disk again. This
+ * only fails when the connection is still inside a transaction (a failed
+ * ROLLBACK); is_lazy then stays set, and the next store_begin() tries
+ * again and refuses to begin until it succeeds, so no ordinary transaction
+ * ever commits without its fsync.
+ */
+static int
+end_lazy(struct store *st, struct error *err)
+{
+    if (!st->is_lazy)
+        return 0;
+    if (exec_sql(st, "PRAGMA synchronous = FULL", err) == -1)
+        return error_wrap(err, "set synchronous=FULL again");
+    st->is_lazy = 0;
+    return 0;
+}
+
+/* BEGIN IMMEDIATE, at whatever level the handle is set to. */
+static int
+begin_tx(struct store *st, struct error *err)
 {
     sqlite3_stmt *s = stmt(st, S_BEGIN, err);
 
     if (s == NULL || exec_stmt(st, s, err, "begin") == -1)
         return -1;
     st->in_tx = 1;
+    return 0;
+}
+
+int
+store_begin(struct store *st, struct error *err)
+{
+    if (end_lazy(st, err) == -1)
+        return -1;
+    return begin_tx(st, err);
+}
+
+int
+store_begin_lazy(struct store *st, struct error *err)
+{
+    struct error ignored = {0};
+
+    /* SQLite takes the level at the commit, and refuses to change it inside
+     * a transaction: set it now, and set it back at the end. */
+    if (st->synchronous_full && !st->is_lazy) {
+        if (exec_sql(st, "PRAGMA synchronous = NORMAL", err) == -1)
+            return -1;
+        st->is_lazy = 1;
+    }
+    if (begin_tx(st, err) == -1) {
+        (void)end_lazy(st, &ignored);
+        return -1;
+    }
     return 0;
 }
 
@@ -493,6 +579,7 @@ store_commit(struct store *st, struct error *err)
         return -1;
     }
     st->in_tx = 0;
+    (void)end_lazy(st, &(struct error){0}); /* or the next store_begin() */
     return 0;
 }
 
@@ -529,6 +616,7 @@ store_rollback(struct store *st)
     if (!sqlite3_get_autocommit(st->db))
         (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     st->in_tx = 0;
+    (void)end_lazy(st, &(struct error){0}); /* or the next store_begin() */
 }
 
 /* ---- journal ---- */

@@ -3,6 +3,7 @@
 /* tests/unit/test_map.c — field maps and the jq wrapper (src/map/). */
 /* link: map model config */
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <cjson/cJSON.h>
@@ -420,6 +421,62 @@ jq_values_cross_over_intact(void)
     cJSON_Delete(in);
 }
 
+/*
+ * `.a.b == "text"` is tested natively (map_jq.c, fast_test); the same
+ * condition in parentheses goes through jq. Both must answer alike on
+ * every shape of input, errors included.
+ */
+static void
+jq_native_equality_answers_as_jq(void)
+{
+    static const char *const programs[][2] = {
+        {".event == \"customer.deleted\"", "(.event) == \"customer.deleted\""},
+        {" .data.object.status==\"paid\" ", "(.data.object.status) == \"paid\""},
+        {".a == \"\"", "(.a) == \"\""},
+    };
+    static const char *const inputs[] = {
+        "{\"event\":\"customer.deleted\"}",
+        "{\"event\":\"customer.created\"}",
+        "{\"event\":\"customer.deleted\",\"event\":\"x\"}",
+        "{\"event\":\"x\",\"event\":\"customer.deleted\"}",
+        "{\"event\":null,\"a\":\"\"}",
+        "{\"event\":1,\"a\":0}",
+        "{\"event\":[\"customer.deleted\"]}",
+        "{\"data\":{\"object\":{\"status\":\"paid\"}}}",
+        "{\"data\":{\"object\":null}}",
+        "{\"data\":{\"object\":\"paid\"}}",
+        "{\"data\":[1,2]}",
+        "{\"data\":7}",
+        "{}",
+        "null",
+        "[1,2]",
+        "\"text\"",
+        "3",
+    };
+    struct error err = {0};
+
+    for (size_t p = 0; p < sizeof(programs) / sizeof(programs[0]); p++) {
+        struct map_jq *fast = NULL, *slow = NULL;
+
+        CHECK_EQ(map_jq_new(programs[p][0], &fast, &err), 0);
+        CHECK_EQ(map_jq_new(programs[p][1], &slow, &err), 0);
+        for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+            cJSON *in = cJSON_Parse(inputs[i]);
+            struct error e1 = {0}, e2 = {0};
+            int a = map_jq_test(fast, in, &e1), b = map_jq_test(slow, in, &e2);
+
+            if (a != b)
+                fprintf(stderr, "program %s, input %s: %d vs jq %d\n", programs[p][0], inputs[i], a,
+                        b);
+            CHECK_EQ(a, b);
+            CHECK_EQ(e1.kind, e2.kind);
+            cJSON_Delete(in);
+        }
+        map_jq_free(fast);
+        map_jq_free(slow);
+    }
+}
+
 const struct check_case check_cases[] = {
     CHECK_CASE(path_copies_fields_and_nested_paths),
     CHECK_CASE(map_in_coerces_to_the_field_type),
@@ -434,5 +491,6 @@ const struct check_case check_cases[] = {
     CHECK_CASE(map_out_differs_only_on_written_fields),
     CHECK_CASE(jq_conditions_route_records),
     CHECK_CASE(jq_values_cross_over_intact),
+    CHECK_CASE(jq_native_equality_answers_as_jq),
     {0},
 };

@@ -144,6 +144,38 @@ retry_requeues_a_parked_job_and_closes_the_entry(void)
     cleanup(st, path);
 }
 
+/* A lazy transaction (no fsync at its commit) commits and rolls back as
+ * any other, and the ordinary ones after it work as before. */
+static void
+lazy_transactions_commit_and_roll_back_like_any(void)
+{
+    char path[256];
+    struct store *st = fresh(path, sizeof(path));
+    struct error err = {0};
+    struct change *list = NULL;
+    int64_t seq = 0;
+
+    CHECK_EQ(store_no_autocheckpoint(st, &err), 0);
+    CHECK_EQ(store_wal_frames(st), 0);
+    CHECK_EQ(store_begin_lazy(st, &err), 0);
+    CHECK_EQ(store_journal_add(st, "shop", "d1", 1, "{}", 2, &seq, &err), 1);
+    CHECK_EQ(store_commit(st, &err), 0);
+    CHECK(store_wal_frames(st) > 0);
+    CHECK_EQ(store_begin_lazy(st, &err), 0);
+    CHECK_EQ(store_journal_add(st, "shop", "d2", 2, "{}", 2, &seq, &err), 1);
+    store_rollback(st);
+    CHECK_EQ(store_begin(st, &err), 0);
+    CHECK_EQ(store_journal_add(st, "shop", "d3", 3, "{}", 2, &seq, &err), 1);
+    CHECK_EQ(store_commit(st, &err), 0);
+    CHECK_EQ(store_journal_pending(st, 10, &list, &err), 2);
+    CHECK_STR_EQ(list[0].delivery_id, "d1");
+    CHECK_STR_EQ(list[1].delivery_id, "d3");
+    store_changes_free(list, 2);
+    CHECK_EQ(store_checkpoint(st, &err), 0);
+    CHECK_EQ(store_wal_frames(st), 0);
+    cleanup(st, path);
+}
+
 static void
 reopening_keeps_the_data_and_the_schema(void)
 {
@@ -181,6 +213,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(a_repeated_delivery_id_is_journaled_once),
     CHECK_CASE(a_pending_job_is_coalesced_and_a_running_one_is_not),
     CHECK_CASE(retry_requeues_a_parked_job_and_closes_the_entry),
+    CHECK_CASE(lazy_transactions_commit_and_roll_back_like_any),
     CHECK_CASE(reopening_keeps_the_data_and_the_schema),
     CHECK_CASE(bad_urls_are_refused_with_a_reason),
     {0},
