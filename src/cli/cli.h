@@ -94,6 +94,22 @@ struct cJSON *cli_inbox_entry_json(const struct inbox_entry *e);
 /* Print a JSON value, indented, on stdout, then delete it. */
 void cli_print_json(struct cJSON *v);
 
+/* Parse a positive id; on failure print "concord: TEXT is not WHAT id" and
+ * return -1 (what: "a record", "an inbox"). Returns 0 with *out set. */
+MUST_CHECK int cli_parse_id(const char *text, const char *what, int64_t *out);
+
+/* The command's one positional argument as an id: prints the usage when
+ * there is not exactly one, or why it is no id, and returns -1. */
+MUST_CHECK int cli_one_id(const struct cli_args *args, const struct cli_command *cmd,
+                          const char *what, int64_t *out);
+
+/* Journal an operator's change (body gets "by") from ENGINE_OPERATOR_SYSTEM
+ * for the daemon to merge, and close inbox entry inbox_id (0: none) as
+ * inbox_state with note (NULL: the body), in one transaction. Returns 0,
+ * or -1 after printing why. */
+MUST_CHECK int cli_journal_operator(struct store *st, struct cJSON *body, int64_t inbox_id,
+                                    const char *inbox_state, const char *note);
+
 /* Format an epoch-ms time for people: "2026-11-26 05:41:52Z", or "never". */
 const char *cli_time(int64_t at_ms, char *out, size_t out_len);
 

@@ -17,6 +17,8 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "engine/engine.h"
+#include "model/value.h"
 #include "store/store.h"
 
 int
@@ -170,4 +172,55 @@ cli_print_json(cJSON *v)
         puts(text);
     free(text);
     cJSON_Delete(v);
+}
+
+int
+cli_parse_id(const char *text, const char *what, int64_t *out)
+{
+    char *end;
+    long long v = strtoll(text, &end, 10);
+
+    if (*end != '\0' || v <= 0) {
+        fprintf(stderr, "concord: %s is not %s id\n", text, what);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+int
+cli_one_id(const struct cli_args *args, const struct cli_command *cmd, const char *what,
+           int64_t *out)
+{
+    if (args->argc != 1) {
+        fprintf(stderr, "usage: %s\n", cmd->usage);
+        return -1;
+    }
+    return cli_parse_id(args->argv[0], what, out);
+}
+
+int
+cli_journal_operator(struct store *st, cJSON *body, int64_t inbox_id, const char *inbox_state,
+                     const char *note)
+{
+    struct error err = {0};
+    char *text;
+    int64_t seq;
+    int rc = -1;
+
+    cJSON_AddStringToObject(body, "by", cli_operator());
+    text = value_canonical_text(body);
+    if (store_begin(st, &err) == 0 &&
+        store_journal_add(st, ENGINE_OPERATOR_SYSTEM, NULL, clock_now_ms(), text, strlen(text),
+                          &seq, &err) == 1 &&
+        (inbox_id == 0 || store_inbox_resolve(st, inbox_id, inbox_state, cli_operator(),
+                                              note ? note : text, clock_now_ms(), &err) == 1) &&
+        store_commit(st, &err) == 0)
+        rc = 0;
+    if (rc == -1) {
+        store_rollback(st);
+        fprintf(stderr, "concord: %s\n", err.msg[0] ? err.msg : "the inbox entry is not open");
+    }
+    free(text);
+    return rc;
 }

@@ -120,29 +120,13 @@ fail:
 static int
 journal_edit(struct store *st, int64_t record_id, cJSON *fields, int64_t inbox_id)
 {
-    struct error err = {0};
     cJSON *body = cJSON_CreateObject();
-    char *text;
-    int64_t seq;
-    int rc = -1;
+    int rc;
 
     cJSON_AddNumberToObject(body, "record", (double)record_id);
     cJSON_AddItemReferenceToObject(body, "fields", fields);
-    cJSON_AddStringToObject(body, "by", cli_operator());
-    text = value_canonical_text(body);
+    rc = cli_journal_operator(st, body, inbox_id, "edited", NULL);
     cJSON_Delete(body);
-    if (store_begin(st, &err) == 0 &&
-        store_journal_add(st, ENGINE_OPERATOR_SYSTEM, NULL, clock_now_ms(), text, strlen(text),
-                          &seq, &err) == 1 &&
-        (inbox_id == 0 || store_inbox_resolve(st, inbox_id, "edited", cli_operator(), text,
-                                              clock_now_ms(), &err) == 1) &&
-        store_commit(st, &err) == 0)
-        rc = 0;
-    if (rc == -1) {
-        store_rollback(st);
-        fprintf(stderr, "concord: %s\n", err.msg[0] ? err.msg : "the inbox entry is not open");
-    }
-    free(text);
     return rc;
 }
 

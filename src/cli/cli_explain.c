@@ -121,19 +121,12 @@ run(const struct cli_args *args)
     struct version *versions = NULL;
     struct inbox_entry *conflicts = NULL;
     cJSON *state = NULL, *meta = NULL, *out = NULL, **details = NULL;
-    char *meta_text = NULL, *end;
-    long long id;
+    char *meta_text = NULL;
+    int64_t id;
     int nv = 0, nc = 0, rc = 1, found;
 
-    if (args->argc != 1) {
-        fprintf(stderr, "usage: %s\n", cli_cmd_explain.usage);
+    if (cli_one_id(args, &cli_cmd_explain, "a record", &id) == -1)
         return 2;
-    }
-    id = strtoll(args->argv[0], &end, 10);
-    if (*end != '\0' || id <= 0) {
-        fprintf(stderr, "concord: %s is not a record id\n", args->argv[0]);
-        return 2;
-    }
     if (cli_open(args, &cfg, &st) == -1)
         return 1;
     found = store_record_get(st, id, &rec, &err);

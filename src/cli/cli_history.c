@@ -38,19 +38,11 @@ run(const struct cli_args *args)
     struct store *st = NULL;
     struct version *list = NULL;
     struct error err = {0};
-    char *end;
-    long long id;
+    int64_t id;
     int n;
 
-    if (args->argc != 1) {
-        fprintf(stderr, "usage: %s\n", cli_cmd_history.usage);
+    if (cli_one_id(args, &cli_cmd_history, "a record", &id) == -1)
         return 2;
-    }
-    id = strtoll(args->argv[0], &end, 10);
-    if (*end != '\0' || id <= 0) {
-        fprintf(stderr, "concord: %s is not a record id\n", args->argv[0]);
-        return 2;
-    }
     if (cli_open(args, &cfg, &st) == -1)
         return 1;
     n = store_history(st, id, &list, &err);
@@ -60,7 +52,7 @@ run(const struct cli_args *args)
         return 1;
     }
     if (n == 0) {
-        fprintf(stderr, "concord: no record %lld\n", id);
+        fprintf(stderr, "concord: no record %lld\n", (long long)id);
         cli_close(cfg, st);
         return 1;
     }
@@ -100,19 +92,11 @@ run_changes(const struct cli_args *args)
     struct store *st = NULL;
     struct store_copy_change *list = NULL;
     struct error err = {0};
-    char *end;
-    long long id;
+    int64_t id;
     int n;
 
-    if (args->argc != 1) {
-        fprintf(stderr, "usage: %s\n", cli_cmd_changes.usage);
+    if (cli_one_id(args, &cli_cmd_changes, "a record", &id) == -1)
         return 2;
-    }
-    id = strtoll(args->argv[0], &end, 10);
-    if (*end != '\0' || id <= 0) {
-        fprintf(stderr, "concord: %s is not a record id\n", args->argv[0]);
-        return 2;
-    }
     if (cli_open(args, &cfg, &st) == -1)
         return 1;
     n = store_copy_changes(st, id, &list, &err);

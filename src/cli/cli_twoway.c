@@ -30,48 +30,6 @@
 #include "model/value.h"
 #include "store/store.h"
 
-static int
-parse_id(const char *text, int64_t *out)
-{
-    char *end;
-    long long v = strtoll(text, &end, 10);
-
-    if (*end != '\0' || v <= 0) {
-        fprintf(stderr, "concord: %s is not an id\n", text);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-/* Journal an operator change with body, and run more (may be NULL) in the
- * same transaction. Returns 0, or -1 after printing why. */
-static int
-journal_operator(struct store *st, cJSON *body, int64_t inbox_id, const char *inbox_state,
-                 const char *note)
-{
-    struct error err = {0};
-    char *text;
-    int64_t seq;
-    int rc = -1;
-
-    cJSON_AddStringToObject(body, "by", cli_operator());
-    text = value_canonical_text(body);
-    if (store_begin(st, &err) == 0 &&
-        store_journal_add(st, ENGINE_OPERATOR_SYSTEM, NULL, clock_now_ms(), text, strlen(text),
-                          &seq, &err) == 1 &&
-        (inbox_id == 0 || store_inbox_resolve(st, inbox_id, inbox_state, cli_operator(),
-                                              note ? note : text, clock_now_ms(), &err) == 1) &&
-        store_commit(st, &err) == 0)
-        rc = 0;
-    if (rc == -1) {
-        store_rollback(st);
-        fprintf(stderr, "concord: %s\n", err.msg[0] ? err.msg : "the inbox entry is not open");
-    }
-    free(text);
-    return rc;
-}
-
 /* ---- conflicts ---- */
 
 static cJSON *
@@ -299,7 +257,8 @@ run_resolve(const struct cli_args *args)
         fprintf(stderr, "usage: %s\n", cli_cmd_resolve.usage);
         return 2;
     }
-    if (parse_id(args->argv[0], &id) == -1 || (record && parse_id(record, &rec_id) == -1))
+    if (cli_parse_id(args->argv[0], "an inbox", &id) == -1 ||
+        (record && cli_parse_id(record, "a record", &rec_id) == -1))
         return 2;
     if (cli_open(args, &cfg, &st) == -1)
         return 1;
@@ -344,7 +303,7 @@ run_resolve(const struct cli_args *args)
     fields = cJSON_AddObjectToObject(body, "fields");
     cJSON_AddItemToObject(fields, e.field, chosen);
     chosen = NULL;
-    if (journal_operator(st, body, id, "resolved", NULL) == 0) {
+    if (cli_journal_operator(st, body, id, "resolved", NULL) == 0) {
         printf("conflict %lld resolved by %s: %s of record %lld %s\n", (long long)id,
                cli_operator(), e.field, (long long)e.record_id,
                take ? "takes that system's value" : "takes the given value");
@@ -395,7 +354,7 @@ run_approve(const struct cli_args *args)
         fprintf(stderr, "usage: %s\n", cli_cmd_approve.usage);
         return 2;
     }
-    if (args->argc == 1 && parse_id(args->argv[0], &id) == -1)
+    if (args->argc == 1 && cli_parse_id(args->argv[0], "an inbox", &id) == -1)
         return 2;
     if (cli_open(args, &cfg, &st) == -1)
         return 1;
@@ -435,11 +394,7 @@ run_restore(const struct cli_args *args)
     int64_t id;
     int found, rc = 1;
 
-    if (args->argc != 1) {
-        fprintf(stderr, "usage: %s\n", cli_cmd_restore.usage);
-        return 2;
-    }
-    if (parse_id(args->argv[0], &id) == -1)
+    if (cli_one_id(args, &cli_cmd_restore, "a record", &id) == -1)
         return 2;
     if (cli_open(args, &cfg, &st) == -1)
         return 1;
@@ -452,7 +407,7 @@ run_restore(const struct cli_args *args)
     } else {
         body = cJSON_CreateObject();
         cJSON_AddNumberToObject(body, "restore", (double)id);
-        if (journal_operator(st, body, 0, NULL, NULL) == 0) {
+        if (cli_journal_operator(st, body, 0, NULL, NULL) == 0) {
             printf("record %lld will be restored by %s and written to every collection again\n",
                    (long long)id, cli_operator());
             rc = 0;

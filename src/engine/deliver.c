@@ -196,6 +196,36 @@ state_to_send(struct engine *e, const struct job *j, const struct record *rec, i
     return state;
 }
 
+enum job_op
+engine_job_op(const struct engine_coll *c, enum job_op op, int rec_deleted)
+{
+    /* A job queued before its record was deleted does what the
+     * collection's delete mode says. */
+    if (!rec_deleted || op != JOB_OP_UPSERT)
+        return op;
+    switch (c->cfg->on_delete) {
+    case CONFIG_DELETE_ARCHIVE:
+        return JOB_OP_ARCHIVE;
+    case CONFIG_DELETE_DELETE:
+        return JOB_OP_DELETE;
+    case CONFIG_DELETE_IGNORE:
+        break;
+    }
+    return 0;
+}
+
+void
+engine_archive_fields(const struct engine_coll *c, cJSON *desired)
+{
+    const cJSON *f;
+
+    cJSON_ArrayForEach(f, c->cfg->archive)
+    {
+        cJSON_DeleteItemFromObjectCaseSensitive(desired, f->string);
+        cJSON_AddItemToObject(desired, f->string, cJSON_Duplicate(f, 1));
+    }
+}
+
 /*
  * A field in an open conflict that this collection's copy proposed keeps
  * the copy's own value in what is written to it, so a person still sees
@@ -314,14 +344,9 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
     int64_t now = clock_now_ms();
 
     out->ext_id = l->ext_id;
-    out->op = j->op;
-    /* A job queued before its record was deleted does what the
-     * collection's delete mode says. */
-    if (rec->is_deleted && out->op == JOB_OP_UPSERT) {
-        if (c->cfg->on_delete == CONFIG_DELETE_IGNORE)
-            return store_job_done(e->st, j->id, err);
-        out->op = c->cfg->on_delete == CONFIG_DELETE_ARCHIVE ? JOB_OP_ARCHIVE : JOB_OP_DELETE;
-    }
+    out->op = engine_job_op(c, j->op, rec->is_deleted);
+    if (out->op == 0)
+        return store_job_done(e->st, j->id, err); /* a deleted record, left alone there */
     /* Guarantee: no orphan copy. A create whose outcome is unknown is
      * settled first (resent under its key, or looked up), and the delete
      * or archive follows once the copy is known (apply_ok()). */
@@ -363,15 +388,8 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
     cJSON_Delete(state);
     if (rc == -1)
         return park_job(e, j, INBOX_MAPPING, merr.msg, 0, NULL, err);
-    if (out->op == JOB_OP_ARCHIVE && c->cfg->archive != NULL) {
-        const cJSON *f;
-
-        cJSON_ArrayForEach(f, c->cfg->archive)
-        {
-            cJSON_DeleteItemFromObjectCaseSensitive(out->desired, f->string);
-            cJSON_AddItemToObject(out->desired, f->string, cJSON_Duplicate(f, 1));
-        }
-    }
+    if (out->op == JOB_OP_ARCHIVE)
+        engine_archive_fields(c, out->desired);
     if (l->ext_id != NULL && l->base != NULL && out->op == JOB_OP_UPSERT &&
         keep_contested(e, c, l, rec->id, out->desired, err) == -1)
         return -1;

@@ -268,6 +268,13 @@ MUST_CHECK int engine_apply_result(struct engine *e, struct engine_delivery *d, 
 void engine_delivery_free(struct engine_delivery *d);
 void *engine_deliverer_main(void *arg);
 
+/* What a job of op does in collection c when its record is deleted or not:
+ * op itself, or the collection's delete mode for an upsert of a deleted
+ * record (JOB_OP_DELETE, JOB_OP_ARCHIVE), or 0: nothing (mode ignore). */
+enum job_op engine_job_op(const struct engine_coll *c, enum job_op op, int rec_deleted);
+/* Set c's archive fields (on_delete: archive) in desired, the system's shape. */
+void engine_archive_fields(const struct engine_coll *c, struct cJSON *desired);
+
 /* Park a job in the inbox (writer, in a transaction). */
 MUST_CHECK int engine_park(struct engine *e, const struct inbox_entry *entry, struct error *err);
 

@@ -97,10 +97,7 @@ plan_job(struct engine *e, const struct job *j, struct engine_plan *p, struct er
     if (store_link_get(e->st, j->link_id, &l, err) == -1 ||
         store_record_get(e->st, j->record_id, &rec, err) == -1)
         goto out;
-    if (rec.is_deleted && op == JOB_OP_UPSERT)
-        op = c->cfg->on_delete == CONFIG_DELETE_ARCHIVE  ? JOB_OP_ARCHIVE
-             : c->cfg->on_delete == CONFIG_DELETE_DELETE ? JOB_OP_DELETE
-                                                         : 0;
+    op = engine_job_op(c, op, rec.is_deleted);
     if (op == 0 || ((op == JOB_OP_DELETE || op == JOB_OP_ARCHIVE) && l.ext_id == NULL) ||
         (op == JOB_OP_DELETE && c->cfg->remove.method == NULL)) {
         rc = 0;
@@ -132,15 +129,8 @@ plan_job(struct engine *e, const struct job *j, struct engine_plan *p, struct er
         rc = 0;
         goto out;
     }
-    if (op == JOB_OP_ARCHIVE && c->cfg->archive != NULL) {
-        const cJSON *f;
-
-        cJSON_ArrayForEach(f, c->cfg->archive)
-        {
-            cJSON_DeleteItemFromObjectCaseSensitive(desired, f->string);
-            cJSON_AddItemToObject(desired, f->string, cJSON_Duplicate(f, 1));
-        }
-    }
+    if (op == JOB_OP_ARCHIVE)
+        engine_archive_fields(c, desired);
     base = l.ext_id && l.base ? cJSON_Parse(l.base) : NULL;
     if (base != NULL) {
         const cJSON *f;
