@@ -438,6 +438,18 @@ class Run:
                 return n
             for c in live:
                 d = c.get("detail") or {}
+                if c.get("field") == "@match":
+                    # A second copy of a record (a create whose outcome was
+                    # lost and that landed after concord settled it) is
+                    # shown to a person as an ambiguous match, never linked
+                    # silently. The person deletes the stray copy; concord
+                    # then closes the conflict. Counted, so it stays visible.
+                    sim = self.sims[c["system"]]
+                    sim._ctl("POST", "delete", {"id": d["ext_id"], "must_exist": True})
+                    self.counts["stray_copies_deleted"] = \
+                        self.counts.get("stray_copies_deleted", 0) + 1
+                    n += 1
+                    continue
                 sides = [d.get(k, {}).get("system") for k in ("ours", "theirs")]
                 sides = [s for s in sides if s in self.sims]
                 assert sides, "open conflict %d names no system side: %r" % (c["id"], c)
