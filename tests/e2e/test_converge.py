@@ -445,7 +445,7 @@ class Run:
                     # silently. The person deletes the stray copy; concord
                     # then closes the conflict. Counted, so it stays visible.
                     sim = self.sims[c["system"]]
-                    sim._ctl("POST", "delete", {"id": d["ext_id"], "must_exist": True})
+                    sim._ctl("POST", "delete", {"id": d["ext_id"]})  # gone already: told again
                     self.counts["stray_copies_deleted"] = \
                         self.counts.get("stray_copies_deleted", 0) + 1
                     n += 1
