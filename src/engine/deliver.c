@@ -711,6 +711,11 @@ classify(const struct engine *e, const struct engine_delivery *d)
             return VERDICT_PERMANENT; /* the system said: do not retry */
         if (d->status == 408 || d->status >= 500 || is_rate_limited(sys, d->status))
             return VERDICT_TRANSIENT;
+        /* 409 to a request carrying an idempotency key: another request
+         * with the key (the one whose answer was lost) is still being
+         * carried out. Its answer comes with the next try. */
+        if (d->status == 409 && d->idem_key != NULL)
+            return d->is_create ? VERDICT_UNKNOWN : VERDICT_TRANSIENT;
         return VERDICT_PERMANENT;
     case HTTP_OUTCOME_NOT_SENT:
         return VERDICT_TRANSIENT;
@@ -729,6 +734,21 @@ verdict_name(enum verdict v)
     static const char *const names[] = {"", "ok", "transient", "permanent", "unknown"};
 
     return names[v];
+}
+
+/*
+ * A copy is now known to be record_id's (from a create's answer, a look-up,
+ * its echo or its natural keys). An ambiguous match its news opened before
+ * is answered by that: closed.
+ */
+int
+engine_copy_found(struct engine *e, const char *collection, const char *ext_id, int64_t record_id,
+                  struct error *err)
+{
+    char why[120];
+
+    (void)snprintf(why, sizeof(why), "the copy is now linked to record %lld", (long long)record_id);
+    return store_match_conflict_close(e->st, collection, ext_id, clock_now_ms(), why, err);
 }
 
 /* Whether another link of the collection already holds ext_id: 1, 0, -1. */
@@ -841,7 +861,8 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
             base = new_base(d, answer);
         if (store_link_set(e->st, d->link_id, ext_id[0] ? ext_id : NULL, base, clock_now_ms(),
                            err) == -1 ||
-            (base != NULL && engine_recent_note(e, d->link_id, base, 'w', err) == -1))
+            (base != NULL && engine_recent_note(e, d->link_id, base, 'w', err) == -1) ||
+            (d->is_create && engine_copy_found(e, cc->name, ext_id, d->record_id, err) == -1))
             goto out;
         /* Guarantee: the newest state arrives. A write that carried an
          * older version than the job now holds (a create resent with the
@@ -907,11 +928,12 @@ apply_transient(struct engine *e, struct engine_delivery *d, struct job *j, cons
     }
     delay = retry_delay_ms(p, (uint32_t)j->attempts, clock_random_unit());
     /* A create whose answer was lost may still be on its way: the look-up
-     * (or the resend) waits at least one request timeout, so a slow target
-     * has applied it by then. */
+     * (or the resend) waits at least two request timeouts, so a slow target
+     * has most likely applied it by then. (A key makes the resend safe
+     * whenever it comes; a look-up cannot see a create not yet applied.) */
     if (d->is_create && (d->outcome == HTTP_OUTCOME_TIMEOUT || d->outcome == HTTP_OUTCOME_LOST) &&
-        delay < e->colls[d->coll_index].cfg->system->timeout_ms)
-        delay = e->colls[d->coll_index].cfg->system->timeout_ms;
+        delay < 2 * e->colls[d->coll_index].cfg->system->timeout_ms)
+        delay = 2 * e->colls[d->coll_index].cfg->system->timeout_ms;
     /* Retry-After asks for at least this long; take the larger. */
     if (d->retry_after != NULL && retry_after_parse(d->retry_after, now, &after) == 0 &&
         after > delay)
@@ -1018,6 +1040,7 @@ apply_lookup(struct engine *e, struct engine_delivery *d, struct job *j, enum ve
         log_info(&(struct log_ctx){.system = j->system, .record_id = j->record_id, .job_id = j->id},
                  "look-up: the lost create happened as %s; linked", ext_id);
         rc = store_link_set(e->st, d->link_id, ext_id, base, now_ms, err) == -1 ||
+                     engine_copy_found(e, cc->name, ext_id, d->record_id, err) == -1 ||
                      store_job_set_sent(e->st, j->id, 0, err) == -1 ||
                      store_job_set(e->st, j->id, JOB_PENDING, 0, now_ms, err) == -1
                  ? -1
@@ -1062,7 +1085,11 @@ system_feedback(struct engine *e, const struct engine_delivery *d, enum verdict 
         ratelimit_observe(&sys->rl, d->rl_remaining, mono + (d->rl_reset_ms - now_ms), mono);
     if (!cs->breaker_enabled)
         return;
-    breaker_record(&sys->br, v == VERDICT_OK || v == VERDICT_PERMANENT, mono, what);
+    /* A key in use is a healthy system at work on concord's own request. */
+    breaker_record(&sys->br,
+                   v == VERDICT_OK || v == VERDICT_PERMANENT ||
+                       (d->outcome == HTTP_OUTCOME_RESPONSE && d->status == 409),
+                   mono, what);
     persist_breaker(e, sys);
 }
 

@@ -272,6 +272,10 @@ void *engine_deliverer_main(void *arg);
  * op itself, or the collection's delete mode for an upsert of a deleted
  * record (JOB_OP_DELETE, JOB_OP_ARCHIVE), or 0: nothing (mode ignore). */
 enum job_op engine_job_op(const struct engine_coll *c, enum job_op op, int rec_deleted);
+/* Copy ext_id of collection is now linked to record_id: close the ambiguous
+ * match its news opened before (writer, in a transaction). */
+MUST_CHECK int engine_copy_found(struct engine *e, const char *collection, const char *ext_id,
+                                 int64_t record_id, struct error *err);
 /* Set c's archive fields (on_delete: archive) in desired, the system's shape. */
 void engine_archive_fields(const struct engine_coll *c, struct cJSON *desired);
 

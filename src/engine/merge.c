@@ -842,9 +842,12 @@ pinned_link(struct merge_ctx *m, struct link *l, struct error *err)
                                        .record_id = pins[i].record_id},
                      "copy %s is the one concord's create made (its answer was lost): linked",
                      m->ext_id);
-            rc = store_link_set(m->e->st, pins[i].link_id, m->ext_id, rec_text, m->now, err) == -1
-                     ? -1
-                     : store_link_get(m->e->st, pins[i].link_id, l, err);
+            rc =
+                store_link_set(m->e->st, pins[i].link_id, m->ext_id, rec_text, m->now, err) == -1 ||
+                        engine_copy_found(m->e, c->cfg->name, m->ext_id, pins[i].record_id, err) ==
+                            -1
+                    ? -1
+                    : store_link_get(m->e->st, pins[i].link_id, l, err);
             free(rec_text);
         }
         cJSON_Delete(state);
@@ -892,10 +895,12 @@ orphan_of_tombstone(struct merge_ctx *m, const cJSON *incoming, struct error *er
                      "copy %s is the one a lost create made for deleted record %lld: linked, to "
                      "be deleted",
                      m->ext_id, (long long)rec.id);
-            rc = store_link_set(m->e->st, pins[i].link_id, m->ext_id, rec_text, m->now, err) == -1
-                     ? -1
-                 : merge_into_deleted(m, &rec, err) == -1 ? -1
-                                                          : 1;
+            rc =
+                store_link_set(m->e->st, pins[i].link_id, m->ext_id, rec_text, m->now, err) == -1 ||
+                        engine_copy_found(m->e, c->cfg->name, m->ext_id, rec.id, err) == -1
+                    ? -1
+                : merge_into_deleted(m, &rec, err) == -1 ? -1
+                                                         : 1;
             free(rec_text);
         }
         cJSON_Delete(state);
@@ -953,6 +958,8 @@ merge_new(struct merge_ctx *m, const cJSON *incoming, struct error *err)
         l.record_id = ids[0];
         free(l.base);
         l.base = NULL;
+        if (rc != -1 && has != -1)
+            rc = engine_copy_found(m->e, c->cfg->name, m->ext_id, ids[0], err);
         if (rc != -1 && has != -1) {
             log_info(
                 &(struct log_ctx){
@@ -973,7 +980,8 @@ merge_new(struct merge_ctx *m, const cJSON *incoming, struct error *err)
         store_link_add(m->e->st, c->cfg->name, record_id, m->ext_id, rec_text, m->now, &link_id,
                        err) == -1 ||
         engine_keys_update(m->e, m->sync, record_id, c->cfg->model, incoming, err) == -1 ||
-        note_first_times(m, record_id, incoming, err) == -1)
+        note_first_times(m, record_id, incoming, err) == -1 ||
+        engine_copy_found(m->e, c->cfg->name, m->ext_id, record_id, err) == -1)
         goto out;
     struct engine_change fc = {
         .record_id = record_id,
@@ -1047,21 +1055,20 @@ merge_delete(struct merge_ctx *m, struct link *l, int found, struct error *err)
     struct engine_coll *c = &m->e->colls[m->coll];
     struct record rec = {0};
     cJSON *state = NULL;
-    int rc;
+    int rc, closed;
 
+    /* A copy some record could not be told apart for is gone: its ambiguous
+     * match needs no one any more (also when the copy was linked since). */
+    closed = store_match_conflict_close(m->e->st, c->cfg->name, m->ext_id, m->now,
+                                        "the copy was deleted in its system", err);
+    if (closed == -1)
+        return -1;
     if (!found) {
         struct link gone = {0};
-        int was = store_link_by_gone(m->e->st, c->cfg->name, m->ext_id, &gone, err), closed;
+        int was = store_link_by_gone(m->e->st, c->cfg->name, m->ext_id, &gone, err);
 
         link_fini(&gone);
         if (was == -1)
-            return -1;
-        /* A copy no record could be told apart for is gone: its ambiguous
-         * match needs no one any more. */
-        closed = was ? 0
-                     : store_match_conflict_close(m->e->st, c->cfg->name, m->ext_id, m->now,
-                                                  "the copy was deleted in its system", err);
-        if (closed == -1)
             return -1;
         return store_journal_set_state(m->e->st, m->ch->seq,
                                        was ? CHANGE_UNCHANGED : CHANGE_IGNORED,

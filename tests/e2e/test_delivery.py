@@ -20,7 +20,7 @@ IDEMPOTENT = """        created_id: id
 """
 
 
-def setup(extra, crm_flags=None, timeout_ms=2000, system_extra="", replace=()):
+def setup(extra, crm_flags=None, timeout_ms=2000, system_extra="", replace=(), max_attempts=6):
     """A CRM, a concord whose crm.contacts has `extra` (and the crm system
     `system_extra`), and the shop."""
     port = harness.free_port()
@@ -33,7 +33,7 @@ def setup(extra, crm_flags=None, timeout_ms=2000, system_extra="", replace=()):
         text = text.replace(old, new)
     c = Concord(text, values={
         "port": port, "crm_port": crm.port, "timeout_ms": timeout_ms,
-        "max_attempts": 6, "base_ms": 50, "cap_ms": 200},
+        "max_attempts": max_attempts, "base_ms": 50, "cap_ms": 200},
         env={"SHOP_SECRET": tf.SECRET, "CRM_TOKEN": tf.TOKEN})
     c.start()
     shop = Sim(resource="customers", webhook_url=c.url + "/webhooks/shop",
@@ -86,6 +86,29 @@ def test_the_idempotency_key_is_reused_by_the_retry_of_a_lost_create():
     shop.change("s1", {"phone": "+44 9"})
     wait_until(lambda: crm.requests("PUT"), 10, "the update")
     assert harness.header(crm.requests("PUT")[0], "Idempotency-Key") not in (None, keys[0])
+
+
+def test_a_resend_while_the_first_create_is_still_carried_out_makes_no_second_copy():
+    # The CRM takes 1.5 s over the first create; concord gives up on its
+    # answer after 300 ms. Its resend, under the same key, meets the first
+    # request still at work: 409, as Stripe answers. Concord tries again
+    # and gets the first request's answer: one contact.
+    crm, c, shop = setup(IDEMPOTENT, crm_flags={"idempotency_header": "Idempotency-Key"},
+                         timeout_ms=300, max_attempts=20)
+    crm.faults([{"delay_ms": 1500, "match": {"method": "POST"}}])
+    shop.change("s1", tf.ADA)
+    wait_until(lambda: [r for r in crm.requests("POST") if r["status"] == 201], 15,
+               "the replayed answer")
+    c.wait_settled()
+    posts = crm.requests("POST")
+    assert 409 in [p["status"] for p in posts], [p["status"] for p in posts]
+    assert len({harness.header(p, "Idempotency-Key") for p in posts}) == 1
+    # The resend waited at least twice the timeout after the first gave up.
+    assert posts[1]["time"] - posts[0]["time"] >= 0.3 + 0.6 - 0.05, posts[:2]
+    assert len(tf.contacts(crm)) == 1 and c.cli_json("failed") == []
+    shop.change("s1", {"phone": "+44 9"})
+    wait_until(lambda: tf.one_contact(crm, phone_number="+44 9"), 10, "the update")
+    assert len(tf.contacts(crm)) == 1
 
 
 def test_kill9_during_a_create_is_settled_by_a_look_up():
