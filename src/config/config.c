@@ -297,6 +297,14 @@ poll_fini(struct config_poll *p)
     free(p->cursor_format);
     free(p->token_path);
     free(p->resync_status);
+    free(p->delta_next_path);
+    free(p->delta_path);
+    free(p->removed_path);
+    free(p->events.method);
+    free(p->events.path);
+    free(p->event_object_path);
+    free(p->event_type_path);
+    free(p->event_deleted_suffix);
     free(p->page_param);
     free(p->size_param);
     free(p->next_path);

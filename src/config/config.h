@@ -194,6 +194,8 @@ enum config_cursor_kind {
     CONFIG_CURSOR_NONE = 1,      /* every poll reads the whole collection */
     CONFIG_CURSOR_UPDATED_SINCE, /* a watermark of (timestamp, id), with a look-back */
     CONFIG_CURSOR_SYNC_TOKEN,    /* an opaque token from the last page; invalid: resync */
+    CONFIG_CURSOR_DELTA_LINK,    /* Graph's delta query: nextLink pages, then a deltaLink */
+    CONFIG_CURSOR_EVENTS,        /* an event list read after the last event's id (Stripe) */
 };
 
 enum config_page_kind {
@@ -216,8 +218,15 @@ struct config_poll {
     char *cursor_format; /* UPDATED_SINCE: "ms" (default), "s" or "iso" */
     int64_t overlap_ms;  /* UPDATED_SINCE: look-back; default 2000 */
     char *token_path;    /* SYNC_TOKEN: where the last page holds the next token */
-    int *resync_status;  /* SYNC_TOKEN: answers that mean "start over"; {410} */
+    int *resync_status;  /* SYNC_TOKEN, DELTA_LINK: answers that mean "start over"; {410} */
     size_t resync_status_count;
+    char *delta_next_path;         /* DELTA_LINK: the next page's URL; "@odata.nextLink" */
+    char *delta_path;              /* DELTA_LINK: the next round's URL; "@odata.deltaLink" */
+    char *removed_path;            /* DELTA_LINK: an item holding it is a deletion; "@removed" */
+    struct config_endpoint events; /* EVENTS: the event list, "GET /v1/events" */
+    char *event_object_path;       /* EVENTS: where an event holds the record; "data.object" */
+    char *event_type_path;         /* EVENTS: where an event holds its type; "type" */
+    char *event_deleted_suffix;    /* EVENTS: the type's end that means a deletion; ".deleted" */
     enum config_page_kind page;
     char *page_param;           /* NUMBER: "page"; OFFSET: "offset"; CURSOR: "cursor" */
     char *size_param;           /* NULL, or the page-size parameter: "limit" */

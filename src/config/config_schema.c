@@ -100,9 +100,11 @@ static const char *const collection_keys[] = {"model",
 static const char *const delete_modes[] = {"delete", "archive", "ignore"};
 static const char *const poll_keys[] = {"every",  "jitter", "list",     "items",
                                         "cursor", "page",   "reconcile"};
-static const char *const cursor_keys[] = {"kind",    "param", "field",        "format",
-                                          "overlap", "token", "resync_status"};
-static const char *const cursor_kinds[] = {"none", "updated_since", "sync_token"};
+static const char *const cursor_keys[] = {"kind",  "param",         "field", "format", "overlap",
+                                          "token", "resync_status", "next",  "delta",  "removed",
+                                          "list",  "object",        "type",  "deleted"};
+static const char *const cursor_kinds[] = {"none", "updated_since", "sync_token", "delta_link",
+                                           "events"};
 static const char *const cursor_formats[] = {"ms", "s", "iso"};
 static const char *const page_keys[] = {"kind", "param", "size_param", "size", "next", "has_more"};
 static const char *const page_kinds[] = {"none", "number", "offset", "cursor", "link"};
@@ -1640,15 +1642,23 @@ struct kind_key {
     const char *what;  /* what it is, for the hint of a missing one */
 };
 
-/* cursor_kinds: none, updated_since, sync_token. */
+/* cursor_kinds: none, updated_since, sync_token, delta_link, events. */
 static const struct kind_key cursor_kind_keys[] = {
-    {"param", KIND(1) | KIND(2), KIND(1) | KIND(2), "the query parameter that carries the cursor"},
+    {"param", KIND(1) | KIND(2) | KIND(4), KIND(1) | KIND(2),
+     "the query parameter that carries the cursor"},
     {"field", KIND(1), KIND(1), "the records' timestamp field, such as updated_at"},
     {"format", KIND(1), 0, NULL},
     {"overlap", KIND(1), 0, NULL},
     {"token", KIND(2), KIND(2),
      "where the last page's answer holds the next token, such as nextSyncToken"},
-    {"resync_status", KIND(2), 0, NULL},
+    {"resync_status", KIND(2) | KIND(3) | KIND(4), 0, NULL},
+    {"next", KIND(3), 0, NULL},
+    {"delta", KIND(3), 0, NULL},
+    {"removed", KIND(3), 0, NULL},
+    {"list", KIND(4), KIND(4), "the event list, such as \"GET /v1/events\""},
+    {"object", KIND(4), 0, NULL},
+    {"type", KIND(4), 0, NULL},
+    {"deleted", KIND(4), 0, NULL},
 };
 
 /* page_kinds: none, number, offset, cursor, link. */
@@ -1664,7 +1674,8 @@ static const struct kind_key page_kind_keys[] = {
 /* Each kind written with what it needs, for hints. */
 static const char *const cursor_examples[] = {
     "cursor: none", "cursor: {kind: updated_since, param: updated_since, field: updated_at}",
-    "cursor: {kind: sync_token, param: sync_token, token: nextSyncToken}"};
+    "cursor: {kind: sync_token, param: sync_token, token: nextSyncToken}", "cursor: delta_link",
+    "cursor: {kind: events, list: \"GET /v1/events\"}"};
 static const char *const page_examples[] = {
     "page: none", "page: {kind: number, param: page}", "page: {kind: offset, param: offset}",
     "page: {kind: cursor, param: cursor, next: next_cursor}", "page: link"};
@@ -1763,7 +1774,7 @@ static void
 check_kind_keys(struct ctx *c, const struct config_node *v, const char *path,
                 const struct kind_table *t, int k)
 {
-    const char *needed[8] = {NULL};
+    const char *needed[16] = {NULL};
     unsigned bit = KIND(k), need = 0;
     char list[128];
 
@@ -1790,6 +1801,22 @@ check_kind_keys(struct ctx *c, const struct config_node *v, const char *path,
                 t->examples[k]);
 }
 
+/* opt_str() over a default: the default goes when the key is given. */
+static void
+replace_str(struct ctx *c, const struct config_node *v, const char *path, const char *key,
+            char **out)
+{
+    char *given = NULL;
+
+    if (map_get(v, key) == NULL)
+        return;
+    opt_str(c, v, path, key, &given);
+    if (given != NULL) {
+        free(*out);
+        *out = given;
+    }
+}
+
 /* poll.cursor: how a poll reads only what changed. */
 static void
 parse_poll_cursor(struct ctx *c, const struct config_node *v, const char *path,
@@ -1804,14 +1831,54 @@ parse_poll_cursor(struct ctx *c, const struct config_node *v, const char *path,
     if (pl->cursor == CONFIG_CURSOR_UPDATED_SINCE) {
         pl->cursor_format = xstrdup("ms");
         pl->overlap_ms = 2000;
-    } else if (pl->cursor == CONFIG_CURSOR_SYNC_TOKEN) {
+    } else if (pl->cursor == CONFIG_CURSOR_SYNC_TOKEN || pl->cursor == CONFIG_CURSOR_DELTA_LINK) {
         pl->resync_status = xcalloc(1, sizeof(*pl->resync_status));
         pl->resync_status[0] = 410;
         pl->resync_status_count = 1;
     }
+    if (pl->cursor == CONFIG_CURSOR_DELTA_LINK) {
+        pl->delta_next_path = xstrdup("@odata.nextLink");
+        pl->delta_path = xstrdup("@odata.deltaLink");
+        pl->removed_path = xstrdup("@removed");
+    } else if (pl->cursor == CONFIG_CURSOR_EVENTS) {
+        pl->resync_status = xcalloc(1, sizeof(*pl->resync_status));
+        pl->resync_status[0] = 404; /* Stripe: "No such event" once it is past retention */
+        pl->resync_status_count = 1;
+        pl->cursor_param = xstrdup("ending_before");
+        pl->event_object_path = xstrdup("data.object");
+        pl->event_type_path = xstrdup("type");
+        pl->event_deleted_suffix = xstrdup(".deleted");
+    }
     check_kind_keys(c, v, path, &cursor_table, k);
     if (v->kind != CONFIG_NODE_MAPPING || pl->cursor == CONFIG_CURSOR_NONE)
         return;
+    if (pl->cursor == CONFIG_CURSOR_DELTA_LINK || pl->cursor == CONFIG_CURSOR_EVENTS) {
+        replace_str(c, v, path, "next", &pl->delta_next_path);
+        replace_str(c, v, path, "delta", &pl->delta_path);
+        replace_str(c, v, path, "removed", &pl->removed_path);
+        replace_str(c, v, path, "param", &pl->cursor_param);
+        replace_str(c, v, path, "object", &pl->event_object_path);
+        replace_str(c, v, path, "type", &pl->event_type_path);
+        replace_str(c, v, path, "deleted", &pl->event_deleted_suffix);
+        if (pl->cursor == CONFIG_CURSOR_EVENTS) {
+            parse_endpoint(c, v, path, "list", &pl->events);
+            if (pl->events.method != NULL && strcmp(pl->events.method, "GET") != 0)
+                PROBLEM(c, map_get(v, "list"),
+                        "%s.list: the event list is read with GET, got %s; hint: list: \"GET "
+                        "%.64s\"",
+                        path, pl->events.method, pl->events.path);
+        }
+        if ((rs = map_get(v, "resync_status")) != NULL) {
+            char *p = join(path, "resync_status");
+
+            free(pl->resync_status);
+            pl->resync_status = NULL;
+            pl->resync_status_count = 0;
+            parse_status_list(c, rs, p, "[410]", &pl->resync_status, &pl->resync_status_count);
+            free(p);
+        }
+        return;
+    }
     opt_str(c, v, path, "param", &pl->cursor_param);
     if (pl->cursor == CONFIG_CURSOR_UPDATED_SINCE) {
         opt_str(c, v, path, "field", &pl->cursor_field);
@@ -1886,9 +1953,16 @@ parse_poll(struct ctx *c, const struct config_node *v, const char *path, struct 
         parse_poll_cursor(c, n, p, pl);
         free(p);
     }
+    if (pl->cursor == CONFIG_CURSOR_DELTA_LINK && pl->items_path == NULL)
+        pl->items_path = xstrdup("value"); /* where Graph's answers hold their items */
     if ((n = map_get(v, "page")) != NULL) {
         p = join(path, "page");
         parse_poll_page(c, n, p, pl);
+        if (pl->cursor == CONFIG_CURSOR_DELTA_LINK && pl->page != CONFIG_PAGE_NONE)
+            PROBLEM(c, n,
+                    "%s: a delta_link cursor walks its pages by their next links; hint: remove "
+                    "page",
+                    p);
         free(p);
     }
     opt_duration(c, v, path, "reconcile", 1000, &pl->reconcile_every_ms);

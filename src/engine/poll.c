@@ -212,7 +212,8 @@ read_state_text(const struct config_poll *pc, const struct read_state *r, int do
         if (r->wm_id)
             cJSON_AddStringToObject(c, "id", r->wm_id);
     }
-    if (pc->cursor == CONFIG_CURSOR_SYNC_TOKEN) {
+    if (pc->cursor == CONFIG_CURSOR_SYNC_TOKEN || pc->cursor == CONFIG_CURSOR_DELTA_LINK ||
+        pc->cursor == CONFIG_CURSOR_EVENTS) {
         const char *tok = done && r->next_tok ? r->next_tok : r->token;
 
         if (tok)
@@ -239,6 +240,17 @@ next_url(const struct engine_poll_job *job, const struct read_state *r, int full
     const char *base = job->cc->system->base_url;
     char *q = NULL, *url, num[32];
 
+    if (pc->cursor == CONFIG_CURSOR_DELTA_LINK) {
+        /* The next page's link, else the last round's delta link, else the
+         * list: a new round that reads everything. */
+        const char *u = r->page_cur ? r->page_cur : !full && r->token ? r->token : NULL;
+
+        if (u == NULL)
+            return xasprintf("%s%s", base, pc->list.path);
+        if (strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0)
+            return xstrdup(u);
+        return xasprintf("%s%s", base, u);
+    }
     if (pc->page == CONFIG_PAGE_LINK && r->page_cur != NULL) {
         if (strncmp(r->page_cur, "http://", 7) == 0 || strncmp(r->page_cur, "https://", 8) == 0)
             return xstrdup(r->page_cur);
@@ -299,13 +311,27 @@ journal_body(const struct engine_poll_job *job, cJSON *body, struct error *err)
     return rc == -1 ? -1 : 0;
 }
 
+/* Journal the deletion of copy ext (a read said it is gone). */
+static int
+journal_missing(const struct engine_poll_job *job, const char *ext, struct error *err)
+{
+    cJSON *body = cJSON_CreateObject();
+    int rc;
+
+    cJSON_AddStringToObject(body, "@poll", job->cc->name);
+    cJSON_AddStringToObject(body, "@missing", ext);
+    rc = journal_body(job, body, err);
+    cJSON_Delete(body);
+    return rc;
+}
+
 /*
  * Take one page's records: those that differ from what concord knows of
  * their copy are journaled (none in a dry run), the rest counted as
  * unchanged. Moves the watermark. Runs inside the page's transaction.
  */
 static int
-take_page(const struct engine_poll_job *job, const cJSON *items, struct read_state *r,
+take_page(const struct engine_poll_job *job, const cJSON *items, struct read_state *r, int seen,
           struct engine_poll_report *rep, struct error *err)
 {
     const struct config_collection *cc = job->cc;
@@ -324,6 +350,16 @@ take_page(const struct engine_poll_job *job, const cJSON *items, struct read_sta
             free(ext);
             continue;
         }
+        if (pc->removed_path != NULL &&
+            cJSON_GetObjectItemCaseSensitive(item, pc->removed_path) != NULL) {
+            int rc = journal_missing(job, ext, err);
+
+            rep->deleted++;
+            free(ext);
+            if (rc == -1)
+                return -1;
+            continue;
+        }
         if (pc->cursor == CONFIG_CURSOR_UPDATED_SINCE) {
             int64_t ts;
 
@@ -335,7 +371,7 @@ take_page(const struct engine_poll_job *job, const cJSON *items, struct read_sta
                 r->wm_id = xstrdup(ext);
             }
         }
-        if (job->reconcile && store_seen_add(job->st, ext, err) == -1) {
+        if (seen && store_seen_add(job->st, ext, err) == -1) {
             free(ext);
             return -1;
         }
@@ -381,13 +417,8 @@ take_missing(const struct engine_poll_job *job, struct engine_poll_report *rep, 
     int rc = 0;
 
     for (int i = 0; i < n && rc == 0; i++) {
-        cJSON *body = cJSON_CreateObject();
-
-        cJSON_AddStringToObject(body, "@poll", job->cc->name);
-        cJSON_AddStringToObject(body, "@missing", missing[i]);
         rep->missing++;
-        rc = journal_body(job, body, err);
-        cJSON_Delete(body);
+        rc = journal_missing(job, missing[i], err);
     }
     for (int i = 0; i < n; i++)
         free(missing[i]);
@@ -409,6 +440,7 @@ engine_poll_report_json(const struct engine_poll_report *r)
     cJSON_AddNumberToObject(o, "drifted", (double)r->changed);
     cJSON_AddNumberToObject(o, "new", (double)r->fresh);
     cJSON_AddNumberToObject(o, "missing", (double)r->missing);
+    cJSON_AddNumberToObject(o, "deleted", (double)r->deleted);
     cJSON_AddNumberToObject(o, "skipped", (double)r->skipped);
     cJSON_AddBoolToObject(o, "resynced", r->resynced);
     cJSON_AddNumberToObject(o, "elapsed_ms", (double)r->elapsed_ms);
@@ -441,6 +473,23 @@ advance(const struct config_poll *pc, const cJSON *answer, const cJSON *items, c
     const cJSON *more = pc->has_more_path ? value_path_get(answer, pc->has_more_path) : NULL;
     int count = cJSON_GetArraySize(items);
 
+    if (pc->cursor == CONFIG_CURSOR_DELTA_LINK) {
+        /* Graph's keys hold dots ("@odata.nextLink"): top-level names, not paths. */
+        const cJSON *next = cJSON_GetObjectItemCaseSensitive(answer, pc->delta_next_path);
+        const cJSON *delta = cJSON_GetObjectItemCaseSensitive(answer, pc->delta_path);
+
+        free(r->page_cur);
+        r->page_cur = NULL;
+        if (cJSON_IsString(next) && next->valuestring[0] != '\0') {
+            r->page_cur = xstrdup(next->valuestring);
+            return 1; /* an empty page with a next link still means "go on" */
+        }
+        if (cJSON_IsString(delta) && delta->valuestring[0] != '\0') {
+            free(r->next_tok);
+            r->next_tok = xstrdup(delta->valuestring);
+        }
+        return 0;
+    }
     if (pc->cursor == CONFIG_CURSOR_SYNC_TOKEN && pc->token_path != NULL) {
         const cJSON *tok = value_path_get(answer, pc->token_path);
 
@@ -512,6 +561,224 @@ take_lease(const struct engine_poll_job *job, char *holder, size_t holder_len, s
     return rc;
 }
 
+/* ---- event lists (cursor kind events) ---- */
+
+/* The URL of an event-list request: limit 100, then name=id when id is given. */
+static char *
+events_url(const struct engine_poll_job *job, const char *name, const char *id)
+{
+    const struct config_poll *pc = &job->cc->poll;
+    char *q = NULL, *url;
+
+    query_add(&q, "limit", "100");
+    if (id != NULL && id[0] != '\0')
+        query_add(&q, name, id);
+    url = xasprintf("%s%s%s%s", job->cc->system->base_url, pc->events.path,
+                    strchr(pc->events.path, '?') ? "&" : "?", q);
+    free(q);
+    return url;
+}
+
+/* GET url as a JSON list answer ({"data": [...], "has_more": bool}); NULL
+ * with rep->error (or err) set when it failed. *status: the HTTP status. */
+static cJSON *
+events_get(const struct engine_poll_job *job, const char *url, long *status,
+           struct engine_poll_report *rep, struct error *err)
+{
+    struct fetch f;
+    cJSON *answer = NULL;
+
+    *status = 0;
+    if (fetch(job, url, &f, err) == -1)
+        return NULL;
+    *status = f.outcome == HTTP_OUTCOME_RESPONSE ? f.status : 0;
+    if (f.outcome != HTTP_OUTCOME_RESPONSE)
+        (void)snprintf(rep->error, sizeof(rep->error), "GET %s: %.200s", job->cc->poll.events.path,
+                       f.error ? f.error : "no answer");
+    else if (f.status < 200 || f.status >= 300)
+        (void)snprintf(rep->error, sizeof(rep->error), "GET %s: HTTP %ld: %.200s",
+                       job->cc->poll.events.path, f.status, f.body);
+    else if ((answer = cJSON_Parse(f.body)) == NULL ||
+             !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(answer, "data")))
+        (void)snprintf(rep->error, sizeof(rep->error), "GET %s: no list at `data` in the answer",
+                       job->cc->poll.events.path);
+    if (rep->error[0] != '\0') {
+        cJSON_Delete(answer);
+        answer = NULL;
+    }
+    fetch_fini(&f);
+    return answer;
+}
+
+/* The id of the newest event, "" when there is none: where a full read
+ * leaves the event cursor, so nothing after its start is missed. 1, or 0
+ * with rep->error set, or -1. */
+static int
+events_newest(const struct engine_poll_job *job, char **id, struct engine_poll_report *rep,
+              struct error *err)
+{
+    char *url = events_url(job, "", NULL);
+    long status;
+    cJSON *answer = events_get(job, url, &status, rep, err);
+    const cJSON *first, *v;
+
+    free(url);
+    if (answer == NULL)
+        return rep->error[0] ? 0 : -1;
+    first = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(answer, "data"), 0);
+    v = cJSON_GetObjectItemCaseSensitive(first, "id");
+    *id = xstrdup(cJSON_IsString(v) ? v->valuestring : "");
+    cJSON_Delete(answer);
+    return 1;
+}
+
+/* Journal events (oldest first): a record, or the deletion of one. */
+static int
+take_events(const struct engine_poll_job *job, const cJSON *events, struct read_state *r,
+            struct engine_poll_report *rep, struct error *err)
+{
+    const struct config_poll *pc = &job->cc->poll;
+    size_t suffix_len = strlen(pc->event_deleted_suffix);
+    const cJSON *ev;
+
+    cJSON_ArrayForEach(ev, events)
+    {
+        const cJSON *obj = value_path_get(ev, pc->event_object_path);
+        const cJSON *type = value_path_get(ev, pc->event_type_path);
+        size_t len = cJSON_IsString(type) ? strlen(type->valuestring) : 0;
+        char *ext = cJSON_IsObject(obj) ? item_ext_id(job->cc, obj) : NULL;
+        int rc;
+
+        if (ext != NULL && len >= suffix_len &&
+            strcmp(type->valuestring + len - suffix_len, pc->event_deleted_suffix) == 0) {
+            rep->read++;
+            rep->deleted++;
+            rc = journal_missing(job, ext, err);
+        } else {
+            cJSON *one = cJSON_CreateArray();
+
+            cJSON_AddItemToArray(one, cJSON_Duplicate(obj, 1));
+            rc = take_page(job, one, r, 0, rep, err);
+            cJSON_Delete(one);
+        }
+        free(ext);
+        if (rc == -1)
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * An incremental read of an event list: the events after r->token, oldest
+ * first, each page committed with the newest id it holds. Stripe lists
+ * newest first; ending_before=ID gives the page just newer than ID. With
+ * an empty token (no event existed at the full read) every event there is
+ * is read, walking back with starting_after, then taken at once.
+ * Returns 0 (rep->error says why it stopped), or -1.
+ */
+static int
+events_read(const struct engine_poll_job *job, struct read_state *r, const char *holder,
+            struct engine_poll_report *rep, long *status, struct error *err)
+{
+    const struct config_poll *pc = &job->cc->poll;
+    int from_start = r->token[0] == '\0', more = 1;
+    cJSON *all = from_start ? cJSON_CreateArray() : NULL;
+    char *after = from_start ? NULL : xstrdup(r->token);
+    int rc = -1;
+
+    for (int pages = 0; more && pages < 10000; pages++) {
+        char *url = from_start ? events_url(job, "starting_after", after)
+                               : events_url(job, pc->cursor_param, after);
+        cJSON *answer = events_get(job, url, status, rep, err), *data, *ev, *newest;
+        const cJSON *has_more, *id;
+
+        free(url);
+        if (answer == NULL) {
+            rc = rep->error[0] ? 0 : -1;
+            goto out;
+        }
+        data = cJSON_DetachItemFromObjectCaseSensitive(answer, "data");
+        has_more = cJSON_GetObjectItemCaseSensitive(answer, "has_more");
+        more = cJSON_IsTrue(has_more) && cJSON_GetArraySize(data) > 0;
+        newest = cJSON_GetArrayItem(data, 0);
+        if (from_start) {
+            const cJSON *last = cJSON_GetArrayItem(data, cJSON_GetArraySize(data) - 1);
+
+            if (r->next_tok == NULL && (id = cJSON_GetObjectItemCaseSensitive(newest, "id")) &&
+                cJSON_IsString(id))
+                r->next_tok = xstrdup(id->valuestring);
+            id = cJSON_GetObjectItemCaseSensitive(last, "id");
+            free(after);
+            after = cJSON_IsString(id) ? xstrdup(id->valuestring) : NULL;
+            more = more && after != NULL;
+            while ((ev = cJSON_DetachItemFromArray(data, 0)) != NULL)
+                cJSON_AddItemToArray(all, ev); /* newest first, as listed */
+            cJSON_Delete(data);
+            cJSON_Delete(answer);
+            continue;
+        }
+        /* Oldest first; the page's newest id is where the next read goes on. */
+        cJSON *ordered = cJSON_CreateArray();
+        while ((ev = cJSON_DetachItemFromArray(data, cJSON_GetArraySize(data) - 1)) != NULL)
+            cJSON_AddItemToArray(ordered, ev);
+        id = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetArrayItem(ordered, cJSON_GetArraySize(ordered) - 1), "id");
+        if (cJSON_IsString(id)) {
+            free(after);
+            after = xstrdup(id->valuestring);
+            free(r->next_tok);
+            r->next_tok = xstrdup(after);
+        }
+        char *cur = read_state_text(pc, r, 1);
+        int bad =
+            store_begin(job->st, err) == -1 || take_events(job, ordered, r, rep, err) == -1 ||
+            (!job->dry_run && store_poll_set_cursor(job->st, job->cc->name, cur, err) == -1) ||
+            (!job->dry_run &&
+             store_poll_lease(job->st, job->cc->name, clock_now_ms(),
+                              clock_now_ms() + POLL_LEASE_MS, holder, NULL, err) == -1) ||
+            store_commit(job->st, err) == -1;
+        free(cur);
+        cJSON_Delete(ordered);
+        cJSON_Delete(data);
+        cJSON_Delete(answer);
+        if (bad) {
+            store_rollback(job->st);
+            goto out;
+        }
+        rep->pages++;
+        progress(job, rep);
+        if (job->wake != NULL)
+            job->wake(job->user);
+    }
+    if (from_start) {
+        cJSON *ordered = cJSON_CreateArray(), *ev;
+        char *cur;
+
+        while ((ev = cJSON_DetachItemFromArray(all, cJSON_GetArraySize(all) - 1)) != NULL)
+            cJSON_AddItemToArray(ordered, ev);
+        cur = read_state_text(pc, r, 1);
+        if (cur == NULL)
+            cur = xstrdup("{\"token\":\"\"}");
+        int bad =
+            store_begin(job->st, err) == -1 || take_events(job, ordered, r, rep, err) == -1 ||
+            (!job->dry_run && store_poll_set_cursor(job->st, job->cc->name, cur, err) == -1) ||
+            store_commit(job->st, err) == -1;
+        free(cur);
+        cJSON_Delete(ordered);
+        if (bad) {
+            store_rollback(job->st);
+            goto out;
+        }
+        rep->pages++;
+    }
+    rep->complete = !more && rep->error[0] == '\0';
+    rc = 0;
+out:
+    cJSON_Delete(all);
+    free(after);
+    return rc;
+}
+
 static int
 is_resync(const struct config_poll *pc, long status)
 {
@@ -534,6 +801,8 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
     int lease = 0;
     char holder[300];
     int full = job->reconcile || pc->cursor == CONFIG_CURSOR_NONE, rc = -1, more = 1, got;
+    int seen = job->reconcile; /* note what was seen: missing copies are deleted at the end */
+    char *newest = NULL;       /* EVENTS: the newest event before a full read */
 
     memset(rep, 0, sizeof(*rep));
     rep->reconcile = job->reconcile;
@@ -557,6 +826,40 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
     read_state_load(pc, job->reconcile ? NULL : state.cursor, &r);
     if (job->reconcile && store_seen_reset(job->st, err) == -1)
         goto out;
+    if (pc->cursor == CONFIG_CURSOR_EVENTS && !job->reconcile && r.token != NULL) {
+        long status = 0;
+
+        if (events_read(job, &r, holder, rep, &status, err) == -1)
+            goto out;
+        if (!is_resync(pc, status) || rep->error[0] == '\0') {
+            rc = 0;
+            goto out;
+        }
+        /* The last event is no longer listed: read the collection whole. */
+        log_info(&(struct log_ctx){.system = cc->system->name, .collection = cc->name},
+                 "event cursor refused (HTTP %ld): a full read", status);
+        rep->error[0] = '\0';
+        rep->resynced = 1;
+        read_state_fini(&r);
+        read_state_load(pc, NULL, &r);
+        full = seen = 1;
+        if (store_seen_reset(job->st, err) == -1)
+            goto out;
+    }
+    if (pc->cursor == CONFIG_CURSOR_EVENTS && r.token == NULL && !r.started) {
+        /* The newest event first: what happens during the full read is
+         * read after it. */
+        got = events_newest(job, &newest, rep, err);
+        if (got != 1) {
+            rc = got == -1 ? -1 : 0;
+            goto out;
+        }
+        full = 1;
+    }
+    if (newest != NULL) {
+        free(r.next_tok);
+        r.next_tok = xstrdup(newest);
+    }
     while (more) {
         char *url = next_url(job, &r, full && !r.started), *cur;
         struct fetch f;
@@ -572,17 +875,22 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
             free(url);
             goto out;
         }
-        if (f.outcome == HTTP_OUTCOME_RESPONSE && pc->cursor == CONFIG_CURSOR_SYNC_TOKEN &&
-            is_resync(pc, f.status) && !rep->resynced && r.token != NULL) {
-            /* The token is no longer valid: start over with a full read. */
+        if (f.outcome == HTTP_OUTCOME_RESPONSE &&
+            (pc->cursor == CONFIG_CURSOR_SYNC_TOKEN || pc->cursor == CONFIG_CURSOR_DELTA_LINK) &&
+            is_resync(pc, f.status) && !rep->resynced && (r.token != NULL || r.page_cur != NULL)) {
+            /* The token is no longer valid: start over with a full read. A
+             * full read reports no deletions, so what it does not see is
+             * deleted, as after a reconcile. */
             log_info(&(struct log_ctx){.system = cc->system->name, .collection = cc->name},
                      "sync token refused (HTTP %ld): a full read", f.status);
             rep->resynced = 1;
             read_state_fini(&r);
             read_state_load(pc, NULL, &r);
-            full = 1;
+            full = seen = 1;
             fetch_fini(&f);
             free(url);
+            if (store_seen_reset(job->st, err) == -1)
+                goto out;
             continue;
         }
         if (f.outcome != HTTP_OUTCOME_RESPONSE || f.status < 200 || f.status >= 300 ||
@@ -610,7 +918,7 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
         /* Guarantee: a page's changes and the cursor after it commit
          * together; a crash resumes at the last committed page. */
         cur = read_state_text(pc, &r, !more);
-        if (store_begin(job->st, err) == -1 || take_page(job, items, &r, rep, err) == -1 ||
+        if (store_begin(job->st, err) == -1 || take_page(job, items, &r, seen, rep, err) == -1 ||
             (!job->dry_run && !job->reconcile &&
              store_poll_set_cursor(job->st, cc->name, cur, err) == -1) ||
             (!job->dry_run &&
@@ -633,7 +941,7 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
             job->wake(job->user);
     }
     rep->complete = !more && rep->error[0] == '\0';
-    if (job->reconcile && rep->complete) {
+    if (seen && rep->complete) {
         if (store_begin(job->st, err) == -1 || take_missing(job, rep, err) == -1 ||
             store_commit(job->st, err) == -1) {
             store_rollback(job->st);
@@ -656,6 +964,7 @@ out:
         if (tries == 50)
             log_warn(NULL, "%s: %s (the lease runs out by itself)", cc->name, ignored.msg);
     }
+    free(newest);
     read_state_fini(&r);
     store_poll_fini(&state);
     return rc;

@@ -32,6 +32,7 @@ struct engine_poll_report {
     int64_t changed;   /* linked copies that differ ("drifted"): journaled */
     int64_t fresh;     /* copies concord does not link ("new"): journaled */
     int64_t missing;   /* reconcile: linked copies the complete read did not see */
+    int64_t deleted;   /* deletions the read announced (delta links, event lists) */
     int64_t skipped;   /* records without an id */
     int64_t elapsed_ms;
     char error[400]; /* why the read stopped part way; "" when it did not */

@@ -12,6 +12,7 @@ import os
 import re
 import sqlite3
 import sys
+import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -82,6 +83,16 @@ LINK = """          every: {every}
           list: GET /contacts
           items: data
           page: {kind: link, size_param: limit, size: 10}
+"""
+DELTA = """          every: {every}
+          list: GET /contacts/delta
+          cursor: delta_link
+"""
+EVENTS = """          every: {every}
+          list: GET /contacts
+          items: data
+          cursor: {kind: events, list: GET /events}
+          page: {kind: cursor, param: cursor, next: next_cursor, size_param: limit, size: 10}
 """
 
 
@@ -158,6 +169,69 @@ def test_a_sync_token_refused_with_410_leads_to_a_full_read():
     assert r["resynced"] and r["complete"] and r["read"] == 12 and r["drifted"] == 1, r
     wait_until(lambda: {x["name"] for x in shop.records().values()} >= {"P3 renamed", "P4 renamed"},
                10, "both renames in the shop")
+
+
+def names(shop):
+    return {x["email"]: x["name"] for x in shop.records().values()}
+
+
+def test_a_delta_link_reads_changes_and_deletions_and_resyncs_on_410():
+    crm, shop, c = setup(DELTA, "delta")
+    for i in range(1, 13):
+        crm.put("C%d" % i, person(i))
+    r = poll(c)  # the first round reads everything, following the next links
+    assert (r["new"], r["complete"], r["pages"], r["resynced"]) == (12, True, 2, False), r
+    c.start()
+    wait_until(lambda: len(emails(shop)) == 12, 10, "12 customers")
+    # The next round goes on from the delta link: a rename and a deletion.
+    crm.put("C3", person(3, "P3 renamed"))
+    crm.delete("C5")
+    r = poll(c)
+    assert (r["read"], r["drifted"], r["deleted"], r["new"]) == (2, 1, 1, 0), r
+    wait_until(lambda: names(shop).get("p3@example.com") == "P3 renamed"
+               and "p5@example.com" not in names(shop), 10, "the rename and the delete")
+    get = [q["path"] for q in crm.requests("GET")][-1]
+    assert "$deltatoken=" in urllib.parse.unquote(get), get
+    # The delta token expires (410): a full round, which reports no
+    # deletions; what it does not see is deleted, as after a reconcile.
+    crm.expire_tokens()
+    crm.delete("C6")
+    crm.put("C7", person(7, "P7 renamed"))
+    r = poll(c)
+    assert r["resynced"] and r["complete"] and r["read"] == 10, r
+    assert (r["drifted"], r["missing"]) == (1, 1), r
+    wait_until(lambda: names(shop).get("p7@example.com") == "P7 renamed"
+               and "p6@example.com" not in names(shop), 10, "the resync's changes")
+    assert len(emails(shop)) == 10
+
+
+def test_an_event_list_is_read_after_the_last_event_and_loses_nothing():
+    crm, shop, c = setup(EVENTS, "cursor")
+    for i in range(1, 13):
+        crm.put("C%d" % i, person(i))
+    r = poll(c)  # the first read is the list, whole; the events go on from the newest
+    assert (r["new"], r["complete"], r["pages"]) == (12, True, 2), r
+    c.start()
+    wait_until(lambda: len(emails(shop)) == 12, 10, "12 customers")
+    # 150 events since: more than one page of 100, read oldest first.
+    for n in range(150):
+        crm.put("C1", person(1, "P1 v%d" % n))
+    crm.put("C13", person(13))
+    crm.delete("C2")
+    r = poll(c)
+    assert r["complete"] and r["pages"] == 2 and r["deleted"] == 1, r
+    assert r["read"] == 152, r
+    wait_until(lambda: names(shop).get("p1@example.com") == "P1 v149"
+               and "p13@example.com" in names(shop)
+               and "p2@example.com" not in names(shop), 10, "the last version of each")
+    gets = [urllib.parse.unquote(q["path"]) for q in crm.requests("GET")
+            if q["path"].startswith("/events")]
+    assert any("ending_before=evt_" in g for g in gets), gets
+    # Nothing new: one request, nothing read.
+    r = poll(c)
+    assert (r["read"], r["complete"]) == (0, True), r
+    c.wait_settled()
+    assert len(emails(shop)) == 12
 
 
 def test_a_read_that_fails_part_way_resumes_at_its_page():

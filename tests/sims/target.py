@@ -36,7 +36,9 @@ MAX_BODY = 16 * 1024 * 1024
 
 # Query parameters of a list read that are not equality filters.
 RESERVED = ("updated_since", "limit", "page", "offset", "cursor", "syncToken", "pageToken")
-PAGE_STYLES = ("none", "number", "offset", "cursor", "link", "token")
+PAGE_STYLES = ("none", "number", "offset", "cursor", "link", "token", "delta")
+# Microsoft Graph's delta query names its parameters so (--page-style delta).
+DELTA_PARAMS = {"$deltatoken": "syncToken", "$skiptoken": "cursor", "$top": "limit"}
 EXPIRED = {"error": {"code": 410,
                      "message": "Sync token is no longer valid, a full sync is required.",
                      "reason": "fullSyncRequired"}}
@@ -168,6 +170,8 @@ class State:
         self.next_id = 1
         self.last_ms = 0
         self.idem = {}  # idempotency key -> the record as the first answer gave it
+        self.idem_busy = set()  # keys of requests still being carried out
+        self.events = []  # Stripe-style events of every change, oldest first
         self.sent = {}  # delivery id -> (body bytes, headers) of webhooks sent
         self.deleted_here = {}  # id -> record, of records a person deleted here
         self.echo_rng = None  # seeded source of echo delays and duplicates
@@ -235,18 +239,28 @@ class State:
         if rid not in self.records:
             self.created[rid] = self.next_created
             self.next_created += 1
+        kind = "updated" if rid in self.records else "created"
         self.records[rid] = rec
         self.change_seq += 1
         self.changed[rid] = self.change_seq
+        self.note_event(kind, rec)
+
+    def note_event(self, kind, rec):
+        """Logs a Stripe-style event of the change just numbered (GET
+        /events). Called under lock."""
+        self.events.append({"id": "evt_%d" % self.change_seq, "object": "event",
+                            "type": "%s.%s" % (self.opts.event_prefix, kind),
+                            "created": int(time.time()), "data": {"object": dict(rec)}})
 
     def remove(self, rid):
         """Deletes record rid (held or not) and logs the delete for sync
         tokens. Called under lock."""
-        self.records.pop(rid, None)
+        last = self.records.pop(rid, None)
         self.created.pop(rid, None)
         self.changed.pop(rid, None)
         self.change_seq += 1
         self.tombs[rid] = {"seq": self.change_seq, "at": self.stamp()}
+        self.note_event("deleted", dict(last or {"id": rid}, deleted=True))
 
     def new_id(self):
         while True:
@@ -472,6 +486,43 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # --- the REST resource --------------------------------------------------
 
     def rest(self, split):
+        """One REST request. A create carrying an idempotency key holds the
+        key while it is carried out (slow faults included): as Stripe does,
+        a second request with the key meanwhile gets 409."""
+        st = self.server.state
+        key = None
+        if self.command == "POST" and self.server.opts.idempotency_header:
+            key = self.headers.get(self.server.opts.idempotency_header)
+        if key:
+            with st.lock:
+                busy = key in st.idem_busy and key not in st.idem
+                if not busy:
+                    st.idem_busy.add(key)
+            if busy:
+                try:
+                    self.read_body()
+                except (ValueError, OSError):
+                    self.close_connection = True
+                with st.lock:
+                    st.stats["requests"] += 1
+                    st.stats["idem_in_use"] = st.stats.get("idem_in_use", 0) + 1
+                    st.log.append({"seq": len(st.log) + 1, "time": time.time(),
+                                   "method": "POST", "path": self.path,
+                                   "headers": {k.lower(): v for k, v in self.headers.items()},
+                                   "body": None, "status": 409, "applied": False})
+                self.send_json(409, {"error": {
+                    "type": "idempotency_error", "code": "idempotency_key_in_use",
+                    "message": "There is currently another in-progress request using "
+                               "this Idempotency Key."}})
+                return
+        try:
+            self.rest_request(split)
+        finally:
+            if key:
+                with st.lock:
+                    st.idem_busy.discard(key)
+
+    def rest_request(self, split):
         st = self.server.state
         opts = self.server.opts
         method = self.command
@@ -592,6 +643,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
         st = self.server.state
         opts = self.server.opts
         parts = [p for p in split.path.split("/") if p]
+        if parts == ["events"] and method == "GET":
+            with st.lock:
+                return self.events_read(split)
+        if parts == [opts.resource, "delta"] and method == "GET" and opts.page_style == "delta":
+            parts = [opts.resource]
         if not parts or parts[0] != opts.resource or len(parts) > 2:
             return 404, {"error": "no such path"}, None, None
         rid = urllib.parse.unquote(parts[1]) if len(parts) == 2 else None
@@ -654,6 +710,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         st = self.server.state
         opts = self.server.opts
         pairs = urllib.parse.parse_qsl(split.query, keep_blank_values=True)
+        if opts.page_style == "delta":
+            pairs = [(DELTA_PARAMS.get(k, k), v) for k, v in pairs]
         q = {}
         for k, v in pairs:
             q[k] = v  # the last value of a repeated parameter wins
@@ -679,7 +737,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         limit = min(limit, opts.page_size_max)
 
         cur = None  # where the last page ended, for the keyset styles
-        param = {"cursor": "cursor", "link": "cursor", "token": "pageToken"}.get(style)
+        param = {"cursor": "cursor", "link": "cursor", "token": "pageToken",
+                 "delta": "cursor"}.get(style)
         if param and q.get(param):
             cur = decode_token(q[param], param)
             shape = {"sync": [int], "since": [int, str], "created": [int]}.get(cur.get("m"))
@@ -747,6 +806,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 items = [x for x in items if x[0] > last]
             page, more = items[:limit], len(items) > limit
 
+        if style == "delta":
+            return self.delta_answer(page, more, param, mode, begun, base), None
         out = {"data": [dict(r) for _, r in page]}
         headers = None
         nxt = None
@@ -773,6 +834,71 @@ class Handler(http.server.BaseHTTPRequestHandler):
             upto = st.change_seq if exact or style in ("none", "number", "offset") else begun
             out["nextSyncToken"] = encode_token({"g": st.generation, "s": upto})
         return out, headers
+
+    def delta_answer(self, page, more, param, mode, begun, base):
+        """A page of a Graph-style delta read: {"value": [...]} with
+        "@odata.nextLink" while pages follow, else "@odata.deltaLink" (the
+        URL of the next round). Deleted records come as {"id": ...,
+        "@removed": {"reason": "deleted"}}. Called under lock."""
+        st = self.server.state
+        opts = self.server.opts
+        url = "http://127.0.0.1:%d/%s/delta?" % (opts.port, opts.resource)
+        value = [{"id": r["id"], "@removed": {"reason": "deleted"}} if r.get("deleted")
+                 else dict(r) for _, r in page]
+        out = {"value": value}
+        if more:
+            nxt = encode_token({"m": mode, "k": list(page[-1][0]), "h": begun,
+                                "s": base, "g": st.generation})
+            out["@odata.nextLink"] = url + urllib.parse.urlencode({"$skiptoken": nxt})
+        else:
+            upto = st.change_seq if mode == "sync" else begun
+            tok = encode_token({"g": st.generation, "s": upto})
+            out["@odata.deltaLink"] = url + urllib.parse.urlencode({"$deltatoken": tok})
+        return out
+
+    def events_read(self, split):
+        """GET /events as Stripe lists them: newest first, `limit` (1-100,
+        default 10), `starting_after=ID` (older ones), `ending_before=ID`
+        (the ones just newer than ID); {"object": "list", "data": [...],
+        "has_more": bool}. An unknown event id answers 404. Called under
+        lock."""
+        st = self.server.state
+        q = dict(urllib.parse.parse_qsl(split.query, keep_blank_values=True))
+        try:
+            limit = int(q.get("limit", "10"))
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 100:
+            return 400, {"error": {"type": "invalid_request_error",
+                                   "message": "limit must be between 1 and 100"}}, None, None
+        ids = [e["id"] for e in st.events]
+
+        def where(name):
+            try:
+                return ids.index(q[name])
+            except ValueError:
+                return None
+        if q.get("ending_before"):
+            i = where("ending_before")
+            if i is None:
+                return 404, {"error": {"type": "invalid_request_error", "message":
+                                       "No such event: '%s'" % q["ending_before"]}}, None, None
+            newer = st.events[i + 1:]
+            page = newer[:limit]
+            more = len(newer) > limit
+        else:
+            older = st.events
+            if q.get("starting_after"):
+                i = where("starting_after")
+                if i is None:
+                    return 404, {"error": {"type": "invalid_request_error", "message":
+                                           "No such event: '%s'" % q["starting_after"]}}, \
+                        None, None
+                older = st.events[:i]
+            page = older[-limit:]
+            more = len(older) > limit
+        return 200, {"object": "list", "url": "/v1/events", "has_more": more,
+                     "data": [json.loads(json.dumps(e)) for e in reversed(page)]}, None, None
 
     # --- the control API ----------------------------------------------------
 
