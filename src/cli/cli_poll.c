@@ -149,7 +149,7 @@ run_read(const struct cli_args *args, int reconcile, const struct cli_command *c
     report = engine_poll_report_json(&rep);
     {
         int64_t now = clock_now_ms();
-        int64_t next = now + cc->poll.every_ms;
+        int64_t next = engine_poll_next_due(cc, now);
 
         if ((rep.error[0] ? store_poll_fail(st, cc->name, rep.error, now, next, report, &err)
                           : store_poll_finish(st, cc->name, now, rep.read, next, report,

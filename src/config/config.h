@@ -22,6 +22,7 @@
 
 #include "core/breaker.h"
 #include "core/compiler.h"
+#include "core/cron.h"
 #include "core/retry.h"
 #include "core/secret.h"
 
@@ -208,7 +209,9 @@ enum config_page_kind {
 
 struct config_poll {
     int enabled;
-    int64_t every_ms;            /* between polls */
+    int64_t every_ms; /* between polls; 0 with a cron schedule */
+    int has_cron;     /* the polls run on `cron` (UTC) instead of `every` */
+    struct cron cron;
     double jitter;               /* a random share of every_ms added to each wait; 0.1 */
     struct config_endpoint list; /* "GET /contacts" */
     char *items_path;            /* where an answer holds its records; NULL: it is the list */
@@ -259,6 +262,7 @@ struct config_collection {
     char *updated_at_path; /* NULL, or where the system's record holds its last-change time,
                               the source timestamp for the `newest` policy */
     struct config_poll poll;
+    int webhook_hint; /* hint: poll: a webhook only says "something changed"; poll now */
     struct config_pos pos;
 };
 

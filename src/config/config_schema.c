@@ -96,10 +96,12 @@ static const char *const collection_keys[] = {"model",
                                               "on_delete",
                                               "archive",
                                               "updated_at",
-                                              "poll"};
+                                              "poll",
+                                              "hint"};
+static const char *const hint_modes[] = {"poll"};
 static const char *const delete_modes[] = {"delete", "archive", "ignore"};
-static const char *const poll_keys[] = {"every",  "jitter", "list",     "items",
-                                        "cursor", "page",   "reconcile"};
+static const char *const poll_keys[] = {"every", "cron",   "jitter", "list",
+                                        "items", "cursor", "page",   "reconcile"};
 static const char *const cursor_keys[] = {"kind",  "param",         "field", "format", "overlap",
                                           "token", "resync_status", "next",  "delta",  "removed",
                                           "list",  "object",        "type",  "deleted"};
@@ -1933,8 +1935,26 @@ parse_poll(struct ctx *c, const struct config_node *v, const char *path, struct 
         return;
     pl->enabled = 1;
     check_keys(c, v, path, poll_keys, ARRAY_COUNT(poll_keys));
-    if (map_get(v, "every") == NULL)
+    if ((n = map_get(v, "cron")) != NULL) {
+        char why[160];
+        size_t at = 0;
+
+        if (map_get(v, "every") != NULL)
+            PROBLEM(c, map_key(v, "every"),
+                    "%s: every and cron do not go together; hint: keep one of them", path);
+        if (n->kind != CONFIG_NODE_SCALAR || is_null(n))
+            PROBLEM(c, n, "%s.cron: expected a cron expression such as \"*/5 * * * *\", got %s",
+                    path, show(n, buf, sizeof(buf)));
+        else if (cron_parse(n->value, &pl->cron, why, sizeof(why), &at) == -1)
+            config_diag_add(c->diags, n->line, n->col + (int)at + (n->is_quoted ? 1 : 0),
+                            "%s.cron: %s; hint: five fields, minute hour day month weekday, "
+                            "in UTC: \"*/5 * * * *\"",
+                            path, why);
+        else
+            pl->has_cron = 1;
+    } else if (map_get(v, "every") == NULL) {
         missing(c, v, path, "every");
+    }
     opt_duration(c, v, path, "every", 100, &pl->every_ms);
     if ((n = map_get(v, "jitter")) != NULL) {
         p = join(path, "jitter");
@@ -2022,6 +2042,16 @@ parse_collection(struct ctx *c, const struct config_node *v, const char *path,
                     "hint: add map_in, or remove poll",
                     p);
         free(p);
+    }
+    if ((m = map_get(v, "hint")) != NULL) {
+        int i = opt_choice(c, v, path, "hint", hint_modes, ARRAY_COUNT(hint_modes));
+
+        col->webhook_hint = i >= 0;
+        if (i >= 0 && !col->poll.enabled)
+            PROBLEM(c, m,
+                    "%s.hint: a hint asks for a poll, and this collection has no poll; hint: add "
+                    "poll (with a long `every`: the hints say when)",
+                    path);
     }
 }
 

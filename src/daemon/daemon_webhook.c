@@ -110,7 +110,12 @@ on_webhook(void *user, const struct http_server_request *req, struct http_server
         http_server_reply_finish(reply, 401, error_body(err.msg));
         return;
     }
-    parsed = cJSON_ParseWithLength(req->body, req->body_len);
+    /* An empty body (Google's push: only headers) is a hint of a change,
+     * journaled as {} for a collection with `hint: poll`. */
+    const char *body = req->body_len > 0 ? req->body : "{}";
+    size_t body_len = req->body_len > 0 ? req->body_len : 2;
+
+    parsed = cJSON_ParseWithLength(body, body_len);
     if (parsed == NULL) {
         http_server_reply_finish(reply, 400, error_body("the body is not valid JSON"));
         return;
@@ -123,8 +128,7 @@ on_webhook(void *user, const struct http_server_request *req, struct http_server
     if (sys->webhook.delivery_id_header != NULL)
         call->delivery_id = xstrdup(http_server_header(req, sys->webhook.delivery_id_header));
     /* The body stays in the suspended connection until the reply. */
-    engine_ingest_start(w->engine, sys->name, call->delivery_id, req->body, req->body_len,
-                        on_ingested, call);
+    engine_ingest_start(w->engine, sys->name, call->delivery_id, body, body_len, on_ingested, call);
 }
 
 int

@@ -1162,6 +1162,14 @@ merge_change(struct merge_ctx *m, const cJSON *body, struct error *err)
     const cJSON *missing = cJSON_GetObjectItemCaseSensitive(body, "@missing");
     static const cJSON empty = {.type = cJSON_Object};
 
+    /* A webhook that only says "something changed" (Google's and Graph's
+     * carry no record): the collection is polled now instead. */
+    if (c->cfg->webhook_hint && polled == NULL) {
+        if (store_poll_request(m->e->st, c->cfg->name, 0, err) == -1)
+            return -1;
+        return store_journal_set_state(m->e->st, m->ch->seq, CHANGE_IGNORED,
+                                       "a hint: the collection is polled now", err);
+    }
     /* A polled record is the record itself ({"@poll": ..., "record": ...});
      * a copy a complete reconcile did not find is a delete. */
     if (cJSON_IsString(missing)) {

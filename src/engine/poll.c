@@ -986,11 +986,18 @@ wake_writer(void *user)
 }
 
 /* When the next poll of cc is due after one that ended now. */
-static int64_t
-next_due(const struct config_collection *cc, int64_t now_ms)
+int64_t
+engine_poll_next_due(const struct config_collection *cc, int64_t now_ms)
 {
     const struct config_poll *pc = &cc->poll;
 
+    if (pc->has_cron) {
+        /* The next matching minute, with jitter as a share of one minute,
+         * so that many collections on one schedule do not start at once. */
+        int64_t at = cron_next(&pc->cron, now_ms);
+
+        return at < 0 ? INT64_MAX / 2 : at + (int64_t)(clock_random_unit() * pc->jitter * 60000.0);
+    }
     return now_ms + pc->every_ms +
            (int64_t)(clock_random_unit() * pc->jitter * (double)pc->every_ms);
 }
@@ -1041,13 +1048,14 @@ poll_due(struct engine *e, const struct config_collection *cc)
 
         log_warn(&(struct log_ctx){.system = cc->system->name, .collection = cc->name},
                  "%s stopped part way: %s", reconcile ? "reconcile" : "poll", why);
-        if (store_poll_fail(e->poll_st, cc->name, why, now, next_due(cc, now), report, &err) == -1)
+        if (store_poll_fail(e->poll_st, cc->name, why, now, engine_poll_next_due(cc, now), report,
+                            &err) == -1)
             log_warn(NULL, "poll: %s", err.msg);
     } else {
         log_info(&(struct log_ctx){.system = cc->system->name, .collection = cc->name}, "%s: %s",
                  reconcile ? "reconcile" : "poll", report);
-        if (store_poll_finish(e->poll_st, cc->name, now, rep.read, next_due(cc, now), report,
-                              reconcile && rep.complete ? now : 0, &err) == -1)
+        if (store_poll_finish(e->poll_st, cc->name, now, rep.read, engine_poll_next_due(cc, now),
+                              report, reconcile && rep.complete ? now : 0, &err) == -1)
             log_warn(NULL, "poll: %s", err.msg);
     }
     free(report);

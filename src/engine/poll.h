@@ -39,6 +39,9 @@ struct engine_poll_report {
 };
 
 struct engine_poll_report;
+/* When cc's next poll is due after one that ended at now_ms: `every` plus
+ * jitter, or the next minute its `cron` names (UTC). */
+int64_t engine_poll_next_due(const struct config_collection *cc, int64_t now_ms);
 /* Called after each committed page (user is the job's). */
 typedef void engine_poll_progress_fn(void *user, const struct engine_poll_report *r);
 /* Called after each committed page that journaled changes. */

@@ -6,6 +6,7 @@ reads find reaches a shop. Each cursor kind and page style against the
 simulator's list reads (tests/sims/README.md, "List reads"); losses and
 repeats are checked at the shop, which counts every write."""
 
+import datetime
 import hashlib
 import json
 import os
@@ -234,6 +235,35 @@ def test_an_event_list_is_read_after_the_last_event_and_loses_nothing():
     assert len(emails(shop)) == 12
 
 
+def test_a_webhook_that_is_only_a_hint_makes_a_poll():
+    # Google's push carries no record, only headers: with `hint: poll` the
+    # webhook makes concord poll the collection now, whatever `every` says.
+    crm = Sim(resource="contacts", id_prefix="C", page_style="cursor", page_size=10)
+    shop = Sim(resource="customers", id_prefix="S", idempotency_header="Idempotency-Key")
+    text = CONFIG.replace("    delete_guard: off\n",
+                          "    delete_guard: off\n    webhook: {path: /webhooks/crm}\n")
+    text = text.replace("        map_in: {email: contact_email, name: full_name}\n",
+                        "        map_in: {email: contact_email, name: full_name}\n"
+                        "        hint: poll\n")
+    c = Concord(text, values={"crm_port": crm.port, "shop_port": shop.port,
+                              "poll": SINCE.replace("{every}", "1h")})
+    crm.put("C1", person(1))
+    c.start()
+    wait_until(lambda: emails(shop) == {"p1@example.com"}, 10, "the first poll's record")
+    reads = crm.stats()["list_reads"]
+    crm.put("C2", person(2))
+    out = crm.send_raw("", headers={"X-Goog-Resource-State": "exists"},
+                       url=c.url + "/webhooks/crm")
+    assert out["status"] == 202, out
+    wait_until(lambda: emails(shop) == {"p1@example.com", "p2@example.com"}, 10,
+               "the record the hint's poll found")
+    assert crm.stats()["list_reads"] > reads
+    db = sqlite3.connect(os.path.join(c.dir, "state.db"))
+    notes = [n for (n,) in db.execute("SELECT note FROM journal WHERE CAST(body AS TEXT) = '{}'")]
+    db.close()
+    assert notes == ["a hint: the collection is polled now"], notes
+
+
 def test_a_read_that_fails_part_way_resumes_at_its_page():
     crm, shop, c = setup(NUMBER, "number")
     for i in range(1, 101):
@@ -299,6 +329,23 @@ def test_the_daemon_polls_on_schedule():
     wait_until(lambda: len(emails(shop)) == 2, 10, "the second, by the next poll")
     polls = c.cli_json("status")["polls"]
     assert polls[0]["collection"] == "crm.contacts" and polls[0]["rows_read"] >= 2, polls
+
+
+def test_a_cron_schedule_sets_the_next_poll_to_its_next_minute():
+    cron = SINCE.replace("          every: {every}\n",
+                         "          cron: \"*/7 * * * *\"\n          jitter: 0\n")
+    crm, shop, c = setup(cron, "cursor")
+    crm.put("C1", person(1))
+    c.start()
+    # The first poll runs at the start (the backfill); the next at the next
+    # minute divisible by 7, in UTC.
+    wait_until(lambda: c.cli_json("status")["polls"][0]["rows_read"] >= 1, 10, "the first poll")
+    p = c.cli_json("status")["polls"][0]
+    at = datetime.datetime.strptime(p["next_at"][:19].replace("T", " "), "%Y-%m-%d %H:%M:%S")
+    last = datetime.datetime.strptime(p["last_ok_at"][:19].replace("T", " "), "%Y-%m-%d %H:%M:%S")
+    assert at.minute % 7 == 0 and at.second == 0, p
+    assert datetime.timedelta(0) < at - last <= datetime.timedelta(minutes=7), p
+    wait_until(lambda: len(emails(shop)) == 1, 10, "the first customer")
 
 
 def test_reconcile_repairs_drift_and_deletes_only_after_a_complete_read():
