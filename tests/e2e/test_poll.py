@@ -412,6 +412,15 @@ def test_plan_shows_what_a_reconcile_would_do_and_changes_nothing():
         want = f.read()
     assert got == want, "plan output differs from %s:\n%s" % (golden, got)
     plan = json.loads(c.cli("plan", "crm.contacts", "--json")[1])
+    # The JSON form has its golden too (CONCORD_UPDATE_GOLDEN=1 writes it).
+    got = re.sub(r'"S\d+"', lambda m: '"%s"' % names.get(m.group(0)[1:-1], m.group(0)[1:-1]),
+                 json.dumps(plan, indent=1, sort_keys=True)) + "\n"
+    golden = golden[:-len(".txt")] + ".json"
+    if os.environ.get("CONCORD_UPDATE_GOLDEN") == "1":
+        with open(golden, "w") as f:
+            f.write(got)
+    with open(golden) as f:
+        assert got == f.read(), "plan --json differs from %s:\n%s" % (golden, got)
     ops = sorted((x["op"], x["record"]) for x in plan["changes"])
     assert ops == [("create", 6), ("delete", 4), ("update", 2)], plan
     assert store_digest(c) == before
