@@ -544,7 +544,10 @@ engine_writer_main(void *arg)
             }
             hand_off(e, claimed);
         }
-        if (stop && !more)
+        /* Stop after this turn even with a backlog: what is journaled is
+         * durable, and the next start processes the rest. Processing a
+         * long backlog first made a stop take minutes. */
+        if (stop)
             break;
         wait_ms = next_wake_ms(e, more);
     }
