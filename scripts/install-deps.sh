@@ -6,12 +6,13 @@ set -euo pipefail
 pkgs=(
   build-essential cmake ninja-build pkg-config git
   libsqlite3-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev
-  libcjson-dev libjq-dev libonig-dev libssl-dev
+  libcjson-dev libjq-dev libonig-dev libssl-dev libpq-dev
   python3 curl
 )
-# Only the test suite needs clang-format; only the fuzzers need clang.
+# Only the test suite needs clang-format and PostgreSQL (scripts/with-pg.sh);
+# only the fuzzers need clang.
 case "${1:-}" in
-  --test) pkgs+=(clang-format) ;;
+  --test) pkgs+=(clang-format postgresql) ;;
   --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
 esac
 

@@ -22,6 +22,7 @@
 #include "config/config_int.h"
 #include "core/buf.h"
 #include "core/error.h"
+#include "core/secret.h"
 #include "core/xmalloc.h"
 
 /* A message longer than this is cut: one line must stay readable. */
@@ -283,6 +284,8 @@ system_fini(struct config_system *s)
     free(s->auth_headers);
     free(s->retry_stop_header_name);
     free(s->retry_stop_header_value);
+    free(s->db_path);
+    secret_fini(&s->dsn);
     free(s->rate_limit.limited_status);
 }
 
@@ -335,6 +338,11 @@ collection_fini(struct config_collection *c)
     free(c->lookup.method);
     free(c->lookup.path);
     free(c->lookup_result_path);
+    free(c->sql_table);
+    free(c->sql_key);
+    free(c->sql_soft_delete);
+    free(c->sql_soft_delete_value);
+    free(c->sql_query);
     cJSON_Delete(c->archive);
     free(c->updated_at_path);
     poll_fini(&c->poll);

@@ -125,6 +125,8 @@ struct config_header {
 
 enum config_system_kind {
     CONFIG_SYSTEM_HTTP = 1,
+    CONFIG_SYSTEM_SQLITE,   /* a SQLite database file: its tables are collections */
+    CONFIG_SYSTEM_POSTGRES, /* a PostgreSQL database (libpq) */
 };
 
 /*
@@ -142,7 +144,9 @@ struct config_rate_limit {
 struct config_system {
     char *name;
     enum config_system_kind kind;
-    char *base_url; /* "http://127.0.0.1:9102"; no trailing slash */
+    char *base_url;    /* "http://127.0.0.1:9102"; no trailing slash; "" for SQL kinds */
+    char *db_path;     /* SQLITE: the database file, absolute */
+    struct secret dsn; /* POSTGRES: the libpq conninfo (it may hold a password) */
     struct config_webhook webhook;
     struct config_header *auth_headers; /* sent with every request */
     size_t auth_header_count;
@@ -263,6 +267,13 @@ struct config_collection {
                               the source timestamp for the `newest` policy */
     struct config_poll poll;
     int webhook_hint; /* hint: poll: a webhook only says "something changed"; poll now */
+    /* SQL systems: the table (create/update/delete are then synthesized:
+     * "INSERT /t", "UPDATE /t/{id}", "DELETE /t/{id}"; id is the key). */
+    char *sql_table;
+    char *sql_key;               /* default "id" */
+    char *sql_soft_delete;       /* NULL: real deletes; else the column set on delete */
+    char *sql_soft_delete_value; /* JSON text; "true" */
+    char *sql_query;             /* NULL, or the SELECT read instead of the table */
     struct config_pos pos;
 };
 

@@ -52,6 +52,8 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug"};
 static const char *const log_formats[] = {"json", "text", "auto"};
 static const char *const system_keys[] = {"kind",
                                           "base_url",
+                                          "path",
+                                          "dsn",
                                           "timeout_ms",
                                           "max_in_flight",
                                           "retry",
@@ -63,7 +65,8 @@ static const char *const system_keys[] = {"kind",
                                           "rate_limited_block",
                                           "breaker",
                                           "delete_guard"};
-static const char *const system_kinds[] = {"http"};
+static const char *const system_kinds[] = {"http", "sqlite", "postgres"};
+static const char *const soft_delete_keys[] = {"column", "value"};
 static const char *const retry_keys[] = {"max_attempts", "base_ms", "cap_ms",     "jitter",
                                          "delays",       "max_age", "stop_header"};
 static const char *const rate_limit_keys[] = {"rate", "per", "burst"};
@@ -97,7 +100,11 @@ static const char *const collection_keys[] = {"model",
                                               "archive",
                                               "updated_at",
                                               "poll",
-                                              "hint"};
+                                              "hint",
+                                              "table",
+                                              "key",
+                                              "soft_delete",
+                                              "query"};
 static const char *const hint_modes[] = {"poll"};
 static const char *const delete_modes[] = {"delete", "archive", "ignore"};
 static const char *const poll_keys[] = {"every", "cron",   "jitter", "list",
@@ -227,7 +234,7 @@ check_keys(struct ctx *c, const struct config_node *map, const char *path,
 {
     for (size_t i = 0; i + 1 < map->kid_count; i += 2) {
         const struct config_node *k = map->kids[i];
-        char hint[320], list[256] = "";
+        char hint[640], list[512] = "";
         const char *pick;
 
         if (in_list(k->value, allowed, n) >= 0)
@@ -241,7 +248,7 @@ check_keys(struct ctx *c, const struct config_node *map, const char *path,
             for (size_t j = 0; j < n && used < sizeof(list); j++)
                 used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
                                          j > 0 ? ", " : "", allowed[j]);
-            (void)snprintf(hint, sizeof(hint), "expected one of %.200s", list);
+            (void)snprintf(hint, sizeof(hint), "expected one of %.500s", list);
         }
         if (path[0] == '\0')
             PROBLEM(c, k, "unknown key \"%s\"; hint: %s", k->value, hint);
@@ -1926,7 +1933,8 @@ parse_poll_page(struct ctx *c, const struct config_node *v, const char *path,
 
 /* poll: reading the collection's changes on a schedule. */
 static void
-parse_poll(struct ctx *c, const struct config_node *v, const char *path, struct config_poll *pl)
+parse_poll(struct ctx *c, const struct config_node *v, const char *path, struct config_poll *pl,
+           int sql)
 {
     const struct config_node *n;
     char buf[64], *p;
@@ -1961,6 +1969,20 @@ parse_poll(struct ctx *c, const struct config_node *v, const char *path, struct 
         (void)get_share(c, n, p, &pl->jitter);
         free(p);
     }
+    if (sql) {
+        /* A table is read by its key, or by (updated_at, key): nothing to say. */
+        static const char *const http_only[] = {"list", "items", "cursor", "page"};
+
+        for (size_t i = 0; i < ARRAY_COUNT(http_only); i++)
+            if (map_key(v, http_only[i]) != NULL)
+                PROBLEM(c, map_key(v, http_only[i]),
+                        "%s.%s: a table is read in pages of its key, incrementally when the "
+                        "collection names updated_at; hint: remove %s",
+                        path, http_only[i], http_only[i]);
+        pl->page_size = 1000;
+        opt_duration(c, v, path, "reconcile", 1000, &pl->reconcile_every_ms);
+        return;
+    }
     if ((n = map_get(v, "list")) == NULL)
         missing(c, v, path, "list");
     parse_endpoint(c, v, path, "list", &pl->list);
@@ -1986,6 +2008,81 @@ parse_poll(struct ctx *c, const struct config_node *v, const char *path, struct 
         free(p);
     }
     opt_duration(c, v, path, "reconcile", 1000, &pl->reconcile_every_ms);
+}
+
+static const char *const sql_collection_keys[] = {"table", "key", "soft_delete", "query"};
+
+/*
+ * A collection of a SQL system: its table, key, soft-delete column and
+ * read query. Its writes are the table's upserts and deletes, so the HTTP
+ * endpoints are synthesized ("INSERT /t", "UPDATE /t/{id}", "DELETE
+ * /t/{id}") and may not be written; its external id is the key.
+ */
+static void
+parse_sql_collection(struct ctx *c, const struct config_node *v, const char *path,
+                     struct config_collection *col)
+{
+    static const char *const http_only[] = {"create",
+                                            "update",
+                                            "delete",
+                                            "created_id",
+                                            "lookup",
+                                            "lookup_result",
+                                            "idempotency_header",
+                                            "idempotency_field",
+                                            "id"};
+    const struct config_node *n;
+    char *p;
+
+    for (size_t i = 0; i < ARRAY_COUNT(http_only); i++)
+        if (map_key(v, http_only[i]) != NULL)
+            PROBLEM(c, map_key(v, http_only[i]),
+                    "%s.%s: a collection of a %s system writes its table with upserts and "
+                    "deletes; hint: remove %s%s",
+                    path, http_only[i],
+                    col->system->kind == CONFIG_SYSTEM_SQLITE ? "sqlite" : "postgres", http_only[i],
+                    strcmp(http_only[i], "id") == 0 ? " (key names the column)" : "");
+    if (map_get(v, "table") == NULL)
+        missing(c, v, path, "table");
+    opt_str(c, v, path, "table", &col->sql_table);
+    opt_str(c, v, path, "key", &col->sql_key);
+    opt_str(c, v, path, "query", &col->sql_query);
+    if (col->sql_key == NULL)
+        col->sql_key = xstrdup("id");
+    if ((n = map_get(v, "soft_delete")) != NULL) {
+        p = join(path, "soft_delete");
+        if (n->kind == CONFIG_NODE_SCALAR && !is_null(n)) {
+            col->sql_soft_delete = xstrdup(n->value); /* a bare column: set to true */
+        } else if (want_map(c, n, p)) {
+            const struct config_node *val = map_get(n, "value");
+
+            check_keys(c, n, p, soft_delete_keys, ARRAY_COUNT(soft_delete_keys));
+            if (map_get(n, "column") == NULL)
+                missing(c, n, p, "column");
+            opt_str(c, n, p, "column", &col->sql_soft_delete);
+            if (val != NULL && val->kind == CONFIG_NODE_SCALAR) {
+                cJSON *j = config_node_json(val);
+
+                col->sql_soft_delete_value = cJSON_PrintUnformatted(j);
+                cJSON_Delete(j);
+            } else if (val != NULL) {
+                PROBLEM(c, val, "%s.value: expected a value such as true or \"deleted\"", p);
+            }
+        }
+        free(p);
+    }
+    free(col->id_path);
+    col->id_path = xstrdup(col->sql_key);
+    free(col->created_id_path);
+    col->created_id_path = xstrdup(col->sql_key);
+    if (col->sql_table != NULL && map_get(v, "map_out") != NULL) {
+        col->create.method = xstrdup("INSERT");
+        col->create.path = xasprintf("/%s", col->sql_table);
+        col->update.method = xstrdup("UPDATE");
+        col->update.path = xasprintf("/%s/{id}", col->sql_table);
+        col->remove.method = xstrdup("DELETE");
+        col->remove.path = xasprintf("/%s/{id}", col->sql_table);
+    }
 }
 
 static void
@@ -2024,6 +2121,15 @@ parse_collection(struct ctx *c, const struct config_node *v, const char *path,
         parse_map(c, m, p, NULL, &col->map_out);
         free(p);
     }
+    if (col->system->kind != CONFIG_SYSTEM_HTTP)
+        parse_sql_collection(c, v, path, col);
+    else
+        for (size_t i = 0; i < ARRAY_COUNT(sql_collection_keys); i++)
+            if (map_key(v, sql_collection_keys[i]) != NULL)
+                PROBLEM(c, map_key(v, sql_collection_keys[i]),
+                        "%s.%s: %s is for collections of sqlite and postgres systems; hint: "
+                        "remove it",
+                        path, sql_collection_keys[i], sql_collection_keys[i]);
     parse_endpoint(c, v, path, "create", &col->create);
     parse_endpoint(c, v, path, "update", &col->update);
     parse_endpoint(c, v, path, "delete", &col->remove);
@@ -2035,7 +2141,12 @@ parse_collection(struct ctx *c, const struct config_node *v, const char *path,
     parse_on_delete(c, v, path, col);
     if ((m = map_get(v, "poll")) != NULL) {
         p = join(path, "poll");
-        parse_poll(c, m, p, &col->poll);
+        parse_poll(c, m, p, &col->poll, col->system->kind != CONFIG_SYSTEM_HTTP);
+        if (col->system->kind != CONFIG_SYSTEM_HTTP && col->updated_at_path != NULL) {
+            col->poll.cursor = CONFIG_CURSOR_UPDATED_SINCE;
+            col->poll.cursor_field = xstrdup(col->updated_at_path);
+            col->poll.overlap_ms = 2000;
+        }
         if (col->poll.enabled && map_get(v, "map_in") == NULL)
             PROBLEM(c, map_key(v, "poll"),
                     "%s: a poll reads records in through map_in, and this collection has none; "
@@ -2166,6 +2277,52 @@ parse_section(struct ctx *c, size_t i, const struct config_node *sub, const char
     }
 }
 
+/* systems.X of kind sqlite (path: the database file) or postgres (dsn: a
+ * secret reference to a libpq conninfo). */
+static void
+parse_sql_system(struct ctx *c, const struct config_node *v, const char *path,
+                 struct config_system *s)
+{
+    const struct config_node *n;
+    char *p;
+
+    s->base_url = xstrdup("");
+    if (map_key(v, "base_url") != NULL)
+        PROBLEM(c, map_key(v, "base_url"), "%s.base_url: a %s system has no base_url; hint: %s",
+                path, s->kind == CONFIG_SYSTEM_SQLITE ? "sqlite" : "postgres",
+                s->kind == CONFIG_SYSTEM_SQLITE ? "path: data.db" : "dsn: env:PG_DSN");
+    if (s->kind == CONFIG_SYSTEM_SQLITE) {
+        if (map_key(v, "dsn") != NULL)
+            PROBLEM(c, map_key(v, "dsn"), "%s.dsn: dsn is for kind postgres; hint: path: data.db",
+                    path);
+        if ((n = map_get(v, "path")) == NULL) {
+            missing(c, v, path, "path");
+            return;
+        }
+        if (n->kind != CONFIG_NODE_SCALAR || is_null(n) || n->value[0] == '\0') {
+            PROBLEM(c, n, "%s.path: expected the database file, such as data.db", path);
+            return;
+        }
+        if (n->value[0] == '/' || c->base_dir == NULL)
+            s->db_path = xstrdup(n->value);
+        else
+            s->db_path =
+                xasprintf("%s%s%s", c->base_dir,
+                          c->base_dir[strlen(c->base_dir) - 1] == '/' ? "" : "/", n->value);
+        return;
+    }
+    if (map_key(v, "path") != NULL)
+        PROBLEM(c, map_key(v, "path"),
+                "%s.path: path is for kind sqlite; hint: dsn: env:PG_DSN (a libpq conninfo)", path);
+    if ((n = map_get(v, "dsn")) == NULL) {
+        missing(c, v, path, "dsn");
+        return;
+    }
+    p = join(path, "dsn");
+    (void)get_secret(c, n, p, &s->dsn);
+    free(p);
+}
+
 static void
 parse_system(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s)
 {
@@ -2178,14 +2335,31 @@ parse_system(struct ctx *c, const struct config_node *v, const char *path, struc
     check_keys(c, v, path, system_keys, ARRAY_COUNT(system_keys));
     if (map_get(v, "kind") == NULL)
         missing(c, v, path, "kind");
-    (void)opt_choice(c, v, path, "kind", system_kinds, ARRAY_COUNT(system_kinds));
-    if (map_get(v, "base_url") == NULL)
-        missing(c, v, path, "base_url");
-    else
-        parse_base_url(c, map_get(v, "base_url"), path, s);
+    int k = opt_choice(c, v, path, "kind", system_kinds, ARRAY_COUNT(system_kinds));
+    if (k > 0)
+        s->kind = (enum config_system_kind)(CONFIG_SYSTEM_HTTP + k);
+    if (s->kind == CONFIG_SYSTEM_HTTP) {
+        if (map_get(v, "base_url") == NULL)
+            missing(c, v, path, "base_url");
+        else
+            parse_base_url(c, map_get(v, "base_url"), path, s);
+        for (size_t i = 0; i < 2; i++) {
+            static const char *const sql_keys[] = {"path", "dsn"};
+
+            if (map_key(v, sql_keys[i]) != NULL)
+                PROBLEM(c, map_key(v, sql_keys[i]),
+                        "%s.%s: %s is for kinds sqlite and postgres; hint: an http system has "
+                        "base_url",
+                        path, sql_keys[i], sql_keys[i]);
+        }
+    } else {
+        parse_sql_system(c, v, path, s);
+    }
     opt_int(c, v, path, "timeout_ms", (struct range){1, INT32_MAX}, &s->timeout_ms);
     opt_int(c, v, path, "max_in_flight", (struct range){1, 1024}, &in_flight);
     s->max_in_flight = (int)in_flight;
+    if (s->kind != CONFIG_SYSTEM_HTTP && map_get(v, "max_in_flight") == NULL)
+        s->max_in_flight = 500; /* rows per batch: one transaction each */
     opt_duration(c, v, path, "rate_limited_block", 1, &s->rate_limit.block_ms);
     static const char *const sections[] = {"retry",       "auth",        "webhook",
                                            "collections", "rate_limit",  "rate_limited_status",

@@ -49,6 +49,8 @@ engine_delivery_free(struct engine_delivery *d)
     if (d == NULL)
         return;
     free(d->method);
+    free(d->ext_id);
+    free(d->base_before);
     free(d->url);
     free(d->idem_key);
     free(d->headers);
@@ -194,6 +196,22 @@ state_to_send(struct engine *e, const struct job *j, const struct record *rec, i
     v.state = NULL;
     version_fini(&v);
     return state;
+}
+
+/* Remove from desired every top-level column that base holds as it is. */
+static void
+drop_equal_columns(cJSON *desired, const cJSON *base)
+{
+    cJSON *f = desired->child;
+
+    while (f != NULL) {
+        cJSON *next = f->next;
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(base, f->string);
+
+        if (b != NULL && value_equal(f, b))
+            cJSON_Delete(cJSON_DetachItemViaPointer(desired, f));
+        f = next;
+    }
 }
 
 enum job_op
@@ -408,6 +426,10 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
         cJSON *base = cJSON_Parse(l->base);
         int differs = map_out_differs(c->map_out, out->desired, base);
 
+        /* A table's row is updated in the columns that differ only, so a
+         * column a person changed there meanwhile is not written over. */
+        if (differs && engine_coll_is_sql(c) && out->op == JOB_OP_UPSERT && cJSON_IsObject(base))
+            drop_equal_columns(out->desired, base);
         cJSON_Delete(base);
         if (!differs)
             return store_job_done(e->st, j->id, err); /* already in agreement */
@@ -528,6 +550,8 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
         d->is_lookup = cl.ep == &c->cfg->lookup;
         d->was_pinned = cl.was_pinned;
         d->attempts = j->attempts;
+        d->ext_id = l.ext_id ? xstrdup(l.ext_id) : NULL;
+        d->base_before = engine_coll_is_sql(c) && l.base ? xstrdup(l.base) : NULL;
         d->method = xstrdup(cl.ep->method);
         d->url = xasprintf("%s%s", c->cfg->system->base_url, path);
         d->path = path;
@@ -788,6 +812,59 @@ new_base(const struct engine_delivery *d, const cJSON *answer)
     return text;
 }
 
+/* Whether column is one map_out writes (a top-level target). */
+static int
+mapped_column(const struct engine_coll *c, const char *column)
+{
+    size_t len = strlen(column);
+
+    for (size_t k = 0; k < c->cfg->map_out.entry_count; k++) {
+        const char *t = c->cfg->map_out.entries[k].target;
+
+        if (strncmp(t, column, len) == 0 && (t[len] == '\0' || t[len] == '.'))
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * The new base of a table's row: the base before, the columns written, and
+ * from the row as the table now holds it (the answer) the columns concord
+ * does not write (its key, updated_at, defaults). A column concord writes
+ * that someone else changed meanwhile keeps its value from before, so the
+ * next read finds it changed and merges it, instead of the base absorbing
+ * it unseen.
+ */
+static char *
+sql_new_base(const struct engine_coll *c, const struct engine_delivery *d, const cJSON *answer)
+{
+    cJSON *base = d->base_before ? cJSON_Parse(d->base_before) : NULL;
+    cJSON *written = d->body ? cJSON_Parse(d->body) : NULL;
+    const cJSON *f;
+    char *text;
+
+    if (!cJSON_IsObject(base)) {
+        cJSON_Delete(base);
+        base = cJSON_CreateObject();
+    }
+    cJSON_ArrayForEach(f, written)
+    {
+        cJSON_DeleteItemFromObjectCaseSensitive(base, f->string);
+        cJSON_AddItemToObject(base, f->string, cJSON_Duplicate(f, 1));
+    }
+    cJSON_ArrayForEach(f, answer)
+    {
+        if (mapped_column(c, f->string) && cJSON_GetObjectItemCaseSensitive(base, f->string))
+            continue;
+        cJSON_DeleteItemFromObjectCaseSensitive(base, f->string);
+        cJSON_AddItemToObject(base, f->string, cJSON_Duplicate(f, 1));
+    }
+    text = value_canonical_text(base);
+    cJSON_Delete(base);
+    cJSON_Delete(written);
+    return text;
+}
+
 /*
  * 1 when the record moved on since the version a successful write carried
  * (a change from the copy's own system, which fans out to the others only,
@@ -858,7 +935,9 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
             goto out;
     } else {
         if (d->body != NULL)
-            base = new_base(d, answer);
+            base = engine_coll_is_sql(&e->colls[d->coll_index])
+                       ? sql_new_base(&e->colls[d->coll_index], d, answer)
+                       : new_base(d, answer);
         if (store_link_set(e->st, d->link_id, ext_id[0] ? ext_id : NULL, base, clock_now_ms(),
                            err) == -1 ||
             (base != NULL && engine_recent_note(e, d->link_id, base, 'w', err) == -1) ||
@@ -1233,9 +1312,36 @@ delivery_done(void *user, const struct http_response *resp)
     pthread_mutex_unlock(&e->mu);
 }
 
+/* The SQL deliveries of one handoff, per system, run as batches. */
+static void
+submit_sql(struct engine *e, struct engine_delivery **sql, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        struct engine_delivery **batch;
+        size_t count = 0;
+        int si;
+
+        if (sql[i] == NULL)
+            continue;
+        si = e->colls[sql[i]->coll_index].sys_index;
+        batch = xcalloc(n - i, sizeof(*batch));
+        for (size_t k = i; k < n; k++) {
+            if (sql[k] != NULL && e->colls[sql[k]->coll_index].sys_index == si) {
+                batch[count++] = sql[k];
+                sql[k] = NULL;
+            }
+        }
+        engine_sql_deliver(e, &e->systems[si], batch, count, delivery_done);
+        free(batch);
+    }
+}
+
 static void
 submit_all(struct engine *e, struct engine_delivery *list)
 {
+    struct engine_delivery **sql = NULL;
+    size_t sql_count = 0, sql_cap = 0;
+
     while (list != NULL) {
         struct engine_delivery *d = list;
         struct engine_sys *sys = &e->systems[e->colls[d->coll_index].sys_index];
@@ -1250,6 +1356,14 @@ submit_all(struct engine *e, struct engine_delivery *list)
             e->sent = xreallocarray(e->sent, e->sent_cap, sizeof(*e->sent));
         }
         e->sent[e->sent_count++] = d;
+        if (engine_coll_is_sql(&e->colls[d->coll_index])) {
+            if (sql_count == sql_cap) {
+                sql_cap = sql_cap ? sql_cap * 2 : 64;
+                sql = xreallocarray(sql, sql_cap, sizeof(*sql));
+            }
+            sql[sql_count++] = d;
+            continue;
+        }
         struct http_request req = {
             .method = d->method,
             .url = d->url,
@@ -1275,6 +1389,8 @@ submit_all(struct engine *e, struct engine_delivery *list)
             delivery_done(d, &resp);
         }
     }
+    submit_sql(e, sql, sql_count);
+    free(sql);
 }
 
 void *

@@ -26,6 +26,11 @@ compile_coll(struct engine *e, struct engine_coll *c, const struct config_collec
     const struct config_model *model = config_model_find(e->cfg, cc->model);
 
     c->cfg = cc;
+    if (cc->system->kind != CONFIG_SYSTEM_HTTP) {
+        c->sql = engine_sql_table(cc);
+        if (sql_table_check(&c->sql, err) == -1)
+            return error_wrap(err, "%s", cc->name);
+    }
     for (size_t i = 0; i < e->sys_count; i++) {
         if (e->systems[i].cfg == cc->system)
             c->sys_index = (int)i;
@@ -313,6 +318,7 @@ engine_free(struct engine *e)
     for (size_t i = 0; i < e->sys_count; i++) {
         free(e->systems[i].headers);
         free(e->systems[i].delete_times);
+        sql_close(e->systems[i].sql);
     }
     free(e->systems);
     while (e->handoff != NULL) {

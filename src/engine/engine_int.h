@@ -22,6 +22,7 @@
 #include "engine/engine.h"
 #include "http/http_client.h"
 #include "model/model.h"
+#include "sql/sql.h"
 
 struct cJSON;
 struct map;
@@ -39,6 +40,7 @@ struct engine_coll {
     struct map_jq *filter;          /* NULL, or the sync's filter: which records belong here */
     const struct config_sync *sync; /* the first sync that holds it, or NULL */
     int creates_in_flight;          /* writer only */
+    struct sql_table sql;           /* SQL systems: the table, strings borrowed from cfg */
 };
 
 struct engine_sys {
@@ -53,6 +55,7 @@ struct engine_sys {
     size_t delete_count, delete_cap;
     struct http_header *headers; /* auth headers, values borrowed from cfg's secrets */
     size_t header_count;
+    struct sql_conn *sql; /* delivery thread only: a SQL system's connection, or NULL */
 };
 
 /* A change handed in (engine_ingest_start), waiting for its commit. */
@@ -79,6 +82,8 @@ struct engine_delivery {
     int is_lookup;               /* a natural-key look-up after a create's outcome was lost */
     int was_pinned;              /* a create sent again after its outcome was lost */
     int attempts;                /* attempts made before this one */
+    char *ext_id;                /* the copy's id, NULL for a create */
+    char *base_before;           /* SQL systems: the link's base when it was claimed */
     char *idem_key;              /* NULL, or the idempotency key: (link, version) */
     struct http_header *headers; /* the system's auth headers, plus the key's */
     size_t header_count;
@@ -278,6 +283,23 @@ MUST_CHECK int engine_copy_found(struct engine *e, const char *collection, const
                                  int64_t record_id, struct error *err);
 /* Set c's archive fields (on_delete: archive) in desired, the system's shape. */
 void engine_archive_fields(const struct engine_coll *c, struct cJSON *desired);
+
+/* The table of a SQL system's collection (strings borrowed from cc). */
+struct sql_table engine_sql_table(const struct config_collection *cc);
+/* Whether c's system is a SQL database (its writes are SQL statements). */
+int engine_coll_is_sql(const struct engine_coll *c);
+/* Connect to a SQL system: target is its file or conninfo. */
+MUST_CHECK int engine_sql_open(const struct config_system *sys, struct sql_conn **out,
+                               struct error *err);
+/*
+ * Carry out a SQL system's deliveries (delivery thread): in one transaction
+ * when they all go through, else one by one so each failure is its own.
+ * Each gets an answer as an HTTP one would look (201/200/204 with
+ * {"KEY": key}, 422 with the database's refusal, or "not sent") and goes to
+ * done(d, response).
+ */
+void engine_sql_deliver(struct engine *e, struct engine_sys *sys, struct engine_delivery **list,
+                        size_t count, void (*done)(void *, const struct http_response *));
 
 /* Park a job in the inbox (writer, in a transaction). */
 MUST_CHECK int engine_park(struct engine *e, const struct inbox_entry *entry, struct error *err);

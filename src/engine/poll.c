@@ -779,6 +779,187 @@ out:
     return rc;
 }
 
+/* ---- SQL tables ---- */
+
+/*
+ * The watermark time less the overlap, written in the shape of the stored
+ * value (a number of ms or s; ISO 8601 with its separator, fraction and
+ * zone as the sample has them), so that a text column compares it right.
+ * NULL when the sample is no time concord can read.
+ */
+static char *
+sql_lookback(const char *sample, int64_t overlap_ms)
+{
+    cJSON *v = cJSON_CreateString(sample);
+    int64_t ms;
+    char iso[40], *out;
+    size_t len = strlen(sample), n;
+    int digits = len > 0 && strspn(sample, "0123456789") == len;
+
+    if (digits) {
+        long long x = strtoll(sample, NULL, 10);
+
+        cJSON_Delete(v);
+        return xasprintf("%lld",
+                         x >= 100000000000LL ? x - overlap_ms : x - (overlap_ms + 999) / 1000);
+    }
+    if (value_timestamp_ms(v, &ms) == -1 || len < 19) {
+        cJSON_Delete(v);
+        return NULL;
+    }
+    cJSON_Delete(v);
+    (void)clock_format_ms(ms - overlap_ms, iso, sizeof(iso)); /* YYYY-MM-DDTHH:MM:SS.sssZ */
+    iso[10] = sample[10];
+    n = 19;
+    if (sample[19] == '.')
+        n = 23;
+    out = xasprintf("%.*s%s", (int)n, iso,
+                    sample[len - 1] == 'Z'                                ? "Z"
+                    : len >= 6 && strcmp(sample + len - 6, "+00:00") == 0 ? "+00:00"
+                                                                          : "");
+    return out;
+}
+
+/* The cursor of a SQL read: {"at": ..., "key": ...} (incremental), or
+ * {"page": key} while a full read is under way. */
+static char *
+sql_cursor_text(const struct sql_watermark *w, int incremental)
+{
+    cJSON *c = cJSON_CreateObject();
+    char *text;
+
+    if (incremental && w->updated_at != NULL)
+        cJSON_AddStringToObject(c, "at", w->updated_at);
+    if (w->key != NULL)
+        cJSON_AddStringToObject(c, incremental ? "key" : "page", w->key);
+    text = cJSON_GetArraySize(c) > 0 ? value_canonical_text(c) : NULL;
+    cJSON_Delete(c);
+    return text;
+}
+
+/*
+ * Read a SQL table: by (updated_at, key) from the stored watermark less the
+ * overlap when the collection names updated_at (and this is no full read),
+ * else whole by key. Each page's rows and the cursor after it commit
+ * together; soft-deleted rows are deletions. Returns 0 (rep->error says why
+ * a read stopped), or -1 for the store.
+ */
+static int
+sql_read(const struct engine_poll_job *job, int full, int seen, const char *cursor,
+         const char *holder, struct engine_poll_report *rep, struct error *err)
+{
+    const struct config_collection *cc = job->cc;
+    struct sql_table t = engine_sql_table(cc);
+    int incremental = !full && t.updated_at != NULL, rc = -1, done = 0;
+    struct sql_watermark after = {0}, next = {0};
+    struct sql_conn *conn = NULL;
+    struct read_state r = {0};
+    struct error serr = {0};
+    cJSON *c = cursor ? cJSON_Parse(cursor) : NULL;
+    const cJSON *at = cJSON_GetObjectItemCaseSensitive(c, "at");
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(c, incremental ? "key" : "page");
+
+    if (incremental && cJSON_IsString(at)) {
+        after.updated_at = sql_lookback(at->valuestring, cc->poll.overlap_ms);
+        if (after.updated_at == NULL) { /* not a time: strictly after the watermark */
+            after.updated_at = xstrdup(at->valuestring);
+            after.key = cJSON_IsString(key) ? xstrdup(key->valuestring) : NULL;
+        }
+    } else if (!incremental && cJSON_IsString(key) && !job->reconcile) {
+        after.key = xstrdup(key->valuestring); /* a full read that stopped part way */
+    }
+    cJSON_Delete(c);
+    r.wm_ts = -1;
+    if (engine_sql_open(cc->system, &conn, &serr) == -1) {
+        (void)snprintf(rep->error, sizeof(rep->error), "%.399s", serr.msg);
+        rc = 0;
+        goto out;
+    }
+    while (!done) {
+        cJSON *rows = NULL, *live, *row;
+        char *text;
+        int n;
+
+        if (job->stop != NULL && atomic_load(job->stop)) {
+            (void)snprintf(rep->error, sizeof(rep->error), "stopped part way");
+            break;
+        }
+        n = sql_read_page(conn, &t, &after, incremental, (size_t)cc->poll.page_size, &rows, &next,
+                          &serr);
+        if (n == -1) {
+            (void)snprintf(rep->error, sizeof(rep->error), "%.399s", serr.msg);
+            break;
+        }
+        done = n == 0;
+        live = cJSON_CreateArray();
+        text = sql_cursor_text(&next, incremental);
+        if (store_begin(job->st, err) == -1)
+            goto page_failed;
+        while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL) {
+            char *ext = item_ext_id(cc, row);
+
+            if (ext != NULL && sql_row_is_deleted(&t, row)) {
+                /* A deletion, once: a row read again in the look-back whose
+                 * copy concord no longer links is nothing new. */
+                struct link l = {0};
+                int found = store_link_by_ext(job->st, cc->name, ext, &l, err);
+
+                link_fini(&l);
+                rep->read++;
+                if (found == 1)
+                    rep->deleted++;
+                else
+                    rep->unchanged++;
+                if (found == -1 || (found == 1 && journal_missing(job, ext, err) == -1)) {
+                    free(ext);
+                    cJSON_Delete(row);
+                    goto page_failed;
+                }
+                cJSON_Delete(row);
+            } else {
+                cJSON_AddItemToArray(live, row);
+            }
+            free(ext);
+        }
+        if (take_page(job, live, &r, seen, rep, err) == -1 ||
+            (!job->dry_run && !job->reconcile &&
+             store_poll_set_cursor(job->st, cc->name, done && !incremental ? NULL : text, err) ==
+                 -1) ||
+            (!job->dry_run &&
+             store_poll_lease(job->st, cc->name, clock_now_ms(), clock_now_ms() + POLL_LEASE_MS,
+                              holder, NULL, err) == -1) ||
+            store_commit(job->st, err) == -1)
+            goto page_failed;
+        free(text);
+        cJSON_Delete(live);
+        cJSON_Delete(rows);
+        sql_watermark_fini(&after);
+        after = next;
+        memset(&next, 0, sizeof(next));
+        if (n > 0) {
+            rep->pages++;
+            progress(job, rep);
+            if (job->wake != NULL)
+                job->wake(job->user);
+        }
+        continue;
+page_failed:
+        store_rollback(job->st);
+        free(text);
+        cJSON_Delete(live);
+        cJSON_Delete(rows);
+        goto out;
+    }
+    rep->complete = done && rep->error[0] == '\0';
+    rc = 0;
+out:
+    sql_close(conn);
+    sql_watermark_fini(&after);
+    sql_watermark_fini(&next);
+    read_state_fini(&r);
+    return rc;
+}
+
 static int
 is_resync(const struct config_poll *pc, long status)
 {
@@ -826,6 +1007,12 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
     read_state_load(pc, job->reconcile ? NULL : state.cursor, &r);
     if (job->reconcile && store_seen_reset(job->st, err) == -1)
         goto out;
+    if (cc->system->kind != CONFIG_SYSTEM_HTTP) {
+        if (sql_read(job, job->reconcile || cc->updated_at_path == NULL, seen,
+                     job->reconcile ? NULL : state.cursor, holder, rep, err) == -1)
+            goto out;
+        more = !rep->complete;
+    }
     if (pc->cursor == CONFIG_CURSOR_EVENTS && !job->reconcile && r.token != NULL) {
         long status = 0;
 
@@ -846,7 +1033,7 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
         if (store_seen_reset(job->st, err) == -1)
             goto out;
     }
-    if (pc->cursor == CONFIG_CURSOR_EVENTS && r.token == NULL && !r.started) {
+    if (pc->cursor == CONFIG_CURSOR_EVENTS && r.token == NULL && !r.started && more) {
         /* The newest event first: what happens during the full read is
          * read after it. */
         got = events_newest(job, &newest, rep, err);
@@ -860,7 +1047,7 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
         free(r.next_tok);
         r.next_tok = xstrdup(newest);
     }
-    while (more) {
+    while (more && cc->system->kind == CONFIG_SYSTEM_HTTP) {
         char *url = next_url(job, &r, full && !r.started), *cur;
         struct fetch f;
         cJSON *answer = NULL;

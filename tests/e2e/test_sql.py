@@ -1,0 +1,218 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""SQL tables as systems (the Scheduled-sync issue): a PostgreSQL table of
+customers and a SQLite table of people, synced both ways by concord, with
+edits, creates and deletes on both sides. PostgreSQL is a real server:
+CTest runs this file under scripts/with-pg.sh, which starts a throwaway
+cluster and sets CONCORD_TEST_PG (a libpq conninfo). Without it, the file
+starts one itself through that script."""
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Concord, wait_until  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+CONFIG = """
+listen: 127.0.0.1:{port}
+store: sqlite:state.db?busy_timeout_ms=2000
+log: {level: debug, format: json}
+systems:
+  pg:
+    kind: postgres
+    dsn: env:PG_DSN
+    retry: {max_attempts: 8, base_ms: 50, cap_ms: 400, jitter: 0.1}
+    delete_guard: off
+    collections:
+      customers:
+        model: customer
+        table: {schema}.customers
+        key: id
+        updated_at: updated_at
+        soft_delete: {column: deleted, value: true}
+        map_in: {email: email, name: name, phone: phone}
+        map_out: {email: email, name: name, phone: phone}
+        poll: {every: 200ms, jitter: 0}
+  lite:
+    kind: sqlite
+    path: lite.db
+    retry: {max_attempts: 8, base_ms: 50, cap_ms: 400, jitter: 0.1}
+    delete_guard: off
+    collections:
+      people:
+        model: customer
+        table: people
+        key: id
+        updated_at: changed_at
+        map_in: {email: mail, name: full_name, phone: tel}
+        map_out: {mail: email, full_name: name, tel: phone}
+        poll: {every: 200ms, jitter: 0}
+models:
+  customer:
+    fields: {email: string, name: string, phone: string}
+syncs:
+  customers:
+    model: customer
+    origin: [pg, lite]
+    collections: [pg.customers, lite.people]
+    match: [email]
+"""
+
+PG_TABLE = """
+CREATE SCHEMA {schema};
+CREATE TABLE {schema}.customers (
+  id serial PRIMARY KEY,
+  email text UNIQUE NOT NULL,
+  name text,
+  phone text,
+  deleted boolean NOT NULL DEFAULT false,
+  updated_at timestamptz NOT NULL DEFAULT clock_timestamp());
+CREATE INDEX ON {schema}.customers (updated_at, id);
+"""
+
+LITE_TABLE = """
+CREATE TABLE people (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  mail TEXT UNIQUE NOT NULL,
+  full_name TEXT,
+  tel TEXT,
+  changed_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')));
+"""
+NOW_LITE = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
+
+
+def psql(sql):
+    """Runs sql on the test cluster; returns the rows as lists of text."""
+    out = subprocess.run(["psql", os.environ["CONCORD_TEST_PG"], "-X", "-q", "-A", "-t",
+                          "-F", "\t", "-v", "ON_ERROR_STOP=1", "-c", sql],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return [line.split("\t") for line in out.stdout.splitlines() if line]
+
+
+class Pair:
+    """A PostgreSQL schema and a SQLite file, with concord between them."""
+
+    def __init__(self):
+        self.schema = "t%d_%d" % (os.getpid(), harness.free_port())
+        psql(PG_TABLE.format(schema=self.schema))
+        harness.cleanup(self)  # registered first: stopped after concord
+        self.c = Concord(CONFIG, values={"schema": self.schema},
+                         env={"PG_DSN": os.environ["CONCORD_TEST_PG"]})
+        self.lite_path = os.path.join(self.c.dir, "lite.db")
+        db = sqlite3.connect(self.lite_path)
+        db.executescript(LITE_TABLE)
+        db.close()
+
+    def stop(self):
+        psql("DROP SCHEMA %s CASCADE" % self.schema)
+
+    def lite(self, sql, args=()):
+        db = sqlite3.connect(self.lite_path, timeout=10)
+        try:
+            with db:
+                return db.execute(sql, args).fetchall()
+        finally:
+            db.close()
+
+    def pg_people(self):
+        rows = psql("SELECT email, coalesce(name, ''), coalesce(phone, '') FROM %s.customers "
+                    "WHERE NOT deleted ORDER BY email" % self.schema)
+        return [tuple(r) for r in rows]
+
+    def lite_people(self):
+        return [tuple(r) for r in self.lite(
+            "SELECT mail, coalesce(full_name, ''), coalesce(tel, '') FROM people ORDER BY mail")]
+
+
+def test_postgres_and_sqlite_stay_in_agreement_both_ways():
+    p = Pair()
+    # Rows on both sides before concord first reads them: the backfill.
+    psql("INSERT INTO %s.customers (email, name, phone) VALUES "
+         "('ada@example.com', 'Ada', '+44 1'), ('bob@example.com', 'Bob', '+44 2')" % p.schema)
+    p.lite("INSERT INTO people (mail, full_name, tel) VALUES ('cyd@example.com', 'Cyd', '+44 3')")
+    p.c.start()
+    want = [("ada@example.com", "Ada", "+44 1"), ("bob@example.com", "Bob", "+44 2"),
+            ("cyd@example.com", "Cyd", "+44 3")]
+    wait_until(lambda: p.pg_people() == want and p.lite_people() == want, 15,
+               "the backfill of both tables into each other")
+    # Edits on both sides, to different records and to different fields.
+    psql("UPDATE %s.customers SET name = 'Ada L', updated_at = clock_timestamp() "
+         "WHERE email = 'ada@example.com'" % p.schema)
+    p.lite("UPDATE people SET tel = '+44 33', changed_at = %s WHERE mail = 'cyd@example.com'"
+           % NOW_LITE)
+    p.lite("UPDATE people SET tel = '+44 22', changed_at = %s WHERE mail = 'bob@example.com'"
+           % NOW_LITE)
+    psql("UPDATE %s.customers SET name = 'Bobby', updated_at = clock_timestamp() "
+         "WHERE email = 'bob@example.com'" % p.schema)
+    want = [("ada@example.com", "Ada L", "+44 1"), ("bob@example.com", "Bobby", "+44 22"),
+            ("cyd@example.com", "Cyd", "+44 33")]
+    wait_until(lambda: p.pg_people() == want and p.lite_people() == want, 15,
+               "both sides' edits on both sides (a field-level merge for bob)")
+    # A create on each side, and a delete on each side: PostgreSQL's is a
+    # soft delete (deleted = true), SQLite's a real one.
+    psql("INSERT INTO %s.customers (email, name, phone) VALUES ('dee@example.com', 'Dee', '+44 4')"
+         % p.schema)
+    p.lite("INSERT INTO people (mail, full_name, tel) VALUES ('eve@example.com', 'Eve', '+44 5')")
+    psql("UPDATE %s.customers SET deleted = true, updated_at = clock_timestamp() "
+         "WHERE email = 'ada@example.com'" % p.schema)
+    wait_until(lambda: ("ada@example.com",) not in [r[:1] for r in p.lite_people()], 15,
+               "the soft delete in PostgreSQL deletes the SQLite row")
+    p.c.cli("reconcile", "lite.people")  # a real delete is seen by reading the table whole
+    p.lite("DELETE FROM people WHERE mail = 'cyd@example.com'")
+    p.c.cli("reconcile", "lite.people")
+    want = [("bob@example.com", "Bobby", "+44 22"), ("dee@example.com", "Dee", "+44 4"),
+            ("eve@example.com", "Eve", "+44 5")]
+    wait_until(lambda: p.pg_people() == want and p.lite_people() == want, 15,
+               "the creates on both sides and the deletes")
+    # PostgreSQL keeps the soft-deleted rows; concord marked cyd's too.
+    deleted = psql("SELECT email FROM %s.customers WHERE deleted ORDER BY email" % p.schema)
+    assert [r[0] for r in deleted] == ["ada@example.com", "cyd@example.com"], deleted
+    p.c.wait_settled()
+    assert p.c.cli_json("failed") == []
+    # Quiet: once both sides agree, the polls (every 200 ms) find every row
+    # in sync; concord's own writes are not read back as changes.
+    db = sqlite3.connect(os.path.join(p.c.dir, "state.db"))
+    before = db.execute("SELECT max(seq) FROM journal").fetchone()[0]
+    lite_before = p.lite("SELECT * FROM people ORDER BY id")
+    time.sleep(1.5)  # a quiet period: nothing may happen in it
+    after = db.execute("SELECT max(seq) FROM journal").fetchone()[0]
+    db.close()
+    assert after == before, "the polls journaled %d changes while nothing changed" % (
+        after - before)
+    assert p.lite("SELECT * FROM people ORDER BY id") == lite_before
+
+
+def test_a_row_the_database_refuses_goes_to_the_inbox_and_blocks_nothing():
+    p = Pair()
+    p.c.start()
+    # SQLite's people.mail is UNIQUE: a PostgreSQL row whose email differs
+    # only by case would be fine, but one with a NULL-able name is too; so
+    # make the SQLite side refuse a row outright with a CHECK.
+    p.lite("CREATE TRIGGER no_zed BEFORE INSERT ON people WHEN NEW.full_name = 'Zed' "
+           "BEGIN SELECT RAISE(ABORT, 'zed is not welcome'); END")
+    psql("INSERT INTO %s.customers (email, name) VALUES ('zed@example.com', 'Zed'), "
+         "('amy@example.com', 'Amy')" % p.schema)
+    wait_until(lambda: [r[0] for r in p.lite_people()] == ["amy@example.com"], 15,
+               "the row SQLite accepts")
+    failed = wait_until(lambda: p.c.cli_json("failed"), 15, "the refused row in the inbox")
+    assert len(failed) == 1 and "zed is not welcome" in failed[0]["reason"], failed
+    assert failed[0]["http_status"] == 422, failed
+
+
+def main():
+    if not os.environ.get("CONCORD_TEST_PG"):
+        # Start a cluster for this run.
+        script = os.path.join(REPO, "scripts", "with-pg.sh")
+        os.execvp("bash", ["bash", script, sys.executable] + sys.argv)
+    harness.run_tests(globals())
+
+
+if __name__ == "__main__":
+    main()
