@@ -781,55 +781,68 @@ out:
 
 /* ---- SQL tables ---- */
 
+/* How far the database's clock may be behind concord's: a look-back bound
+ * by concord's clock leaves this much more room. */
+#define SQL_SKEW_MS 5000
+
 /*
- * The watermark time less the overlap, written in the shape of the stored
- * value (a number of ms or s; ISO 8601 with its separator, fraction and
- * zone as the sample has them), so that a text column compares it right.
- * NULL when the sample is no time concord can read.
+ * Where an incremental read of a table starts again: the watermark's time
+ * less the overlap, but not before floor_ms (the previous read's start,
+ * less the overlap and SQL_SKEW_MS: a row committed before that read began
+ * was seen by it), written in the shape of the stored value (a number of
+ * ms or s; ISO 8601 with its separator, fraction and zone as the sample
+ * has them), so that a text column compares it right. NULL when the read
+ * can go on strictly after the watermark: the sample is no time concord
+ * can read, or the floor is past it (rows stamped long ago, in bulk, are
+ * not read again at every poll).
  */
 static char *
-sql_lookback(const char *sample, int64_t overlap_ms)
+sql_lookback(const char *sample, int64_t overlap_ms, int64_t floor_ms)
 {
     cJSON *v = cJSON_CreateString(sample);
-    int64_t ms;
-    char iso[40], *out;
+    int64_t ms, lb;
+    char iso[40];
     size_t len = strlen(sample), n;
-    int digits = len > 0 && strspn(sample, "0123456789") == len;
+    int digits = len > 0 && strspn(sample, "0123456789") == len, in_s = 0;
 
     if (digits) {
         long long x = strtoll(sample, NULL, 10);
 
-        cJSON_Delete(v);
-        return xasprintf("%lld",
-                         x >= 100000000000LL ? x - overlap_ms : x - (overlap_ms + 999) / 1000);
-    }
-    if (value_timestamp_ms(v, &ms) == -1 || len < 19) {
+        in_s = x < 100000000000LL;
+        ms = in_s ? (int64_t)x * 1000 : (int64_t)x;
+    } else if (value_timestamp_ms(v, &ms) == -1 || len < 19) {
         cJSON_Delete(v);
         return NULL;
     }
     cJSON_Delete(v);
-    (void)clock_format_ms(ms - overlap_ms, iso, sizeof(iso)); /* YYYY-MM-DDTHH:MM:SS.sssZ */
+    lb = ms - overlap_ms;
+    if (floor_ms > lb)
+        lb = floor_ms;
+    if (lb > ms)
+        return NULL;
+    if (digits)
+        return xasprintf("%lld", (long long)(in_s ? lb / 1000 : lb));
+    (void)clock_format_ms(lb, iso, sizeof(iso)); /* YYYY-MM-DDTHH:MM:SS.sssZ */
     iso[10] = sample[10];
-    n = 19;
-    if (sample[19] == '.')
-        n = 23;
-    out = xasprintf("%.*s%s", (int)n, iso,
-                    sample[len - 1] == 'Z'                                ? "Z"
-                    : len >= 6 && strcmp(sample + len - 6, "+00:00") == 0 ? "+00:00"
-                                                                          : "");
-    return out;
+    n = sample[19] == '.' ? 23 : 19;
+    return xasprintf("%.*s%s", (int)n, iso,
+                     sample[len - 1] == 'Z'                                ? "Z"
+                     : len >= 6 && strcmp(sample + len - 6, "+00:00") == 0 ? "+00:00"
+                                                                           : "");
 }
 
 /* The cursor of a SQL read: {"at": ..., "key": ...} (incremental), or
  * {"page": key} while a full read is under way. */
 static char *
-sql_cursor_text(const struct sql_watermark *w, int incremental)
+sql_cursor_text(const struct sql_watermark *w, int incremental, int64_t read_at_ms)
 {
     cJSON *c = cJSON_CreateObject();
     char *text;
 
-    if (incremental && w->updated_at != NULL)
+    if (incremental && w->updated_at != NULL) {
         cJSON_AddStringToObject(c, "at", w->updated_at);
+        cJSON_AddNumberToObject(c, "read_at", (double)read_at_ms);
+    }
     if (w->key != NULL)
         cJSON_AddStringToObject(c, incremental ? "key" : "page", w->key);
     text = cJSON_GetArraySize(c) > 0 ? value_canonical_text(c) : NULL;
@@ -858,9 +871,15 @@ sql_read(const struct engine_poll_job *job, int full, int seen, const char *curs
     cJSON *c = cursor ? cJSON_Parse(cursor) : NULL;
     const cJSON *at = cJSON_GetObjectItemCaseSensitive(c, "at");
     const cJSON *key = cJSON_GetObjectItemCaseSensitive(c, incremental ? "key" : "page");
+    const cJSON *read_at = cJSON_GetObjectItemCaseSensitive(c, "read_at");
+    int64_t started = clock_now_ms();
 
     if (incremental && cJSON_IsString(at)) {
-        after.updated_at = sql_lookback(at->valuestring, cc->poll.overlap_ms);
+        after.updated_at =
+            sql_lookback(at->valuestring, cc->poll.overlap_ms,
+                         cJSON_IsNumber(read_at)
+                             ? (int64_t)read_at->valuedouble - cc->poll.overlap_ms - SQL_SKEW_MS
+                             : INT64_MIN);
         if (after.updated_at == NULL) { /* not a time: strictly after the watermark */
             after.updated_at = xstrdup(at->valuestring);
             after.key = cJSON_IsString(key) ? xstrdup(key->valuestring) : NULL;
@@ -892,7 +911,7 @@ sql_read(const struct engine_poll_job *job, int full, int seen, const char *curs
         }
         done = n == 0;
         live = cJSON_CreateArray();
-        text = sql_cursor_text(&next, incremental);
+        text = sql_cursor_text(&next, incremental, started);
         if (store_begin(job->st, err) == -1)
             goto page_failed;
         while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL) {

@@ -7,6 +7,7 @@ CTest runs this file under scripts/with-pg.sh, which starts a throwaway
 cluster and sets CONCORD_TEST_PG (a libpq conninfo). Without it, the file
 starts one itself through that script."""
 
+import json
 import os
 import sqlite3
 import subprocess
@@ -204,6 +205,61 @@ def test_a_row_the_database_refuses_goes_to_the_inbox_and_blocks_nothing():
     failed = wait_until(lambda: p.c.cli_json("failed"), 15, "the refused row in the inbox")
     assert len(failed) == 1 and "zed is not welcome" in failed[0]["reason"], failed
     assert failed[0]["http_status"] == 422, failed
+
+
+LITE_ONLY = """
+store: sqlite:state.db
+systems:
+  lite:
+    kind: sqlite
+    path: lite.db
+    collections:
+      people:
+        model: customer
+        table: people
+        updated_at: changed_at
+        map_in: {email: mail, name: full_name, phone: tel}
+        poll: {every: 1h}
+models:
+  customer:
+    fields: {email: string, name: string, phone: string}
+"""
+
+
+def test_the_look_back_rereads_late_rows_but_not_old_ones():
+    c = Concord(LITE_ONLY)
+    db = sqlite3.connect(os.path.join(c.dir, "lite.db"))
+    db.executescript(LITE_TABLE)
+
+    def poll():
+        rc, out, err = c.cli("poll", "lite.people", "--json", check=False)
+        assert rc == 0, err
+        return json.loads(out)
+    # 30 rows stamped with one time long ago (a bulk import): the watermark
+    # is that time, and every row shares it. The next poll began long after
+    # it, so it reads on strictly after the watermark, instead of reading
+    # all 30 again (and again at every poll) as a look-back from the
+    # watermark's time alone would.
+    with db:
+        for i in range(30):
+            db.execute("INSERT INTO people (mail, changed_at) VALUES (?, ?)",
+                       ("old%d@example.com" % i, "2026-01-01T00:00:00.000Z"))
+    assert poll()["read"] == 30
+    assert poll()["read"] == 0
+    # Rows stamped now, then one that commits late, stamped a second before
+    # the newest of them: the look-back finds it (and reads the recent ones
+    # again; no daemon runs, so nothing is linked yet and they count as new).
+    with db:
+        for i in range(5):
+            db.execute("INSERT INTO people (mail) VALUES (?)", ("new%d@example.com" % i,))
+    assert poll()["read"] == 5
+    with db:
+        db.execute("INSERT INTO people (mail, changed_at) SELECT 'late@example.com', "
+                   "strftime('%Y-%m-%dT%H:%M:%fZ', max(julianday(changed_at)) - 1.0 / 86400) "
+                   "FROM people")
+    r = poll()
+    assert r["read"] == 6, r
+    db.close()
 
 
 def main():
