@@ -770,7 +770,16 @@ engine_copy_found(struct engine *e, const char *collection, const char *ext_id, 
                   struct error *err)
 {
     char why[120];
+    int64_t open = 0;
 
+    /* Most of the time none is open: ask the store once, not per copy. */
+    if (e->match_open < 0) {
+        if (store_match_conflicts_open(e->st, &open, err) == -1)
+            return -1;
+        e->match_open = open > 0;
+    }
+    if (e->match_open == 0)
+        return 0;
     (void)snprintf(why, sizeof(why), "the copy is now linked to record %lld", (long long)record_id);
     return store_match_conflict_close(e->st, collection, ext_id, clock_now_ms(), why, err);
 }

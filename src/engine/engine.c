@@ -90,6 +90,7 @@ engine_setup(const struct config *cfg, struct engine **out, struct error *err)
     struct engine *e = xcalloc(1, sizeof(*e));
 
     e->cfg = cfg;
+    e->match_open = -1;
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->writer_cv, NULL);
     pthread_cond_init(&e->ckpt_cv, NULL);

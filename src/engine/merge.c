@@ -796,6 +796,7 @@ ambiguous_match(struct merge_ctx *m, const int64_t *ids, int n, const char *why_
     if (store_inbox_add(m->e->st, &entry, &id, err) == -1 ||
         store_inbox_set_detail(m->e->st, id, "@match", detail_text, NULL, NULL, m->now, err) == -1)
         goto out;
+    m->e->match_open = 1;
     (void)snprintf(note, sizeof(note), "held: an ambiguous match (inbox %lld)", (long long)id);
     rc = store_journal_set_state(m->e->st, m->ch->seq, CHANGE_HELD, note, err);
 out:

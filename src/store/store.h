@@ -449,6 +449,8 @@ MUST_CHECK int store_pinned_creates(struct store *st, const char *collection,
 MUST_CHECK int store_record_deleted_cleanup(struct store *st, int64_t record_id, int64_t now_ms,
                                             const char *why, struct error *err);
 
+/* How many ambiguous-match conflicts are open, into *n. Returns 0 or -1. */
+MUST_CHECK int store_match_conflicts_open(struct store *st, int64_t *n, struct error *err);
 /* The copy an open ambiguous-match conflict is about was deleted in its
  * system: the conflict is moot and closed with why. Returns how many, -1. */
 MUST_CHECK int store_match_conflict_close(struct store *st, const char *collection,

@@ -46,6 +46,7 @@ enum {
     T_DEL_CLEAN_INBOX,
     T_DEL_CLEAN_JOBS,
     T_MATCH_CLOSE,
+    T_MATCH_OPEN,
     T_COUNT,
 };
 
@@ -120,6 +121,8 @@ static const char *const sql[T_COUNT] = {
     [T_MATCH_CLOSE] = "UPDATE inbox SET state = 'skipped', resolved_by = 'concord', note = ?4, "
                       "updated_at = ?3 WHERE kind = 4 AND field = '@match' AND state = 'open' "
                       "AND collection = ?1 AND json_extract(detail, '$.ext_id') = ?2",
+    [T_MATCH_OPEN] = "SELECT count(*) FROM inbox WHERE kind = 4 AND field = '@match' AND "
+                     "state = 'open'",
     [T_HELD_APPROVED] = "SELECT count(*) FROM inbox WHERE kind = 5 AND journal_seq = ?1 "
                         "AND state = 'approved'",
 };
@@ -535,6 +538,23 @@ store_record_deleted_cleanup(struct store *st, int64_t record_id, int64_t now_ms
         return -1;
     sqlite3_bind_int64(s, 1, record_id);
     return store_int_exec(st, s, "drop a deleted record's parked updates", err);
+}
+
+static void
+count_from_row(sqlite3_stmt *s, void *out)
+{
+    *(int64_t *)out = sqlite3_column_int64(s, 0);
+}
+
+int
+store_match_conflicts_open(struct store *st, int64_t *n, struct error *err)
+{
+    sqlite3_stmt *s = tstmt(st, T_MATCH_OPEN, err);
+
+    *n = 0;
+    if (s == NULL)
+        return -1;
+    return store_int_one_row(st, s, count_from_row, n, "count match conflicts", err) == -1 ? -1 : 0;
 }
 
 int
