@@ -410,10 +410,11 @@ take_page(const struct engine_poll_job *job, const cJSON *items, struct read_sta
 
 /* After a complete reconcile: the deletion of every linked copy it did not see. */
 static int
-take_missing(const struct engine_poll_job *job, struct engine_poll_report *rep, struct error *err)
+take_missing(const struct engine_poll_job *job, int64_t read_started_ms,
+             struct engine_poll_report *rep, struct error *err)
 {
     char **missing = NULL;
-    int n = store_seen_missing(job->st, job->cc->name, &missing, err);
+    int n = store_seen_missing(job->st, job->cc->name, read_started_ms, &missing, err);
     int rc = 0;
 
     for (int i = 0; i < n && rc == 0; i++) {
@@ -997,7 +998,7 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
     const struct config_poll *pc = &cc->poll;
     struct store_poll state = {0};
     struct read_state r = {0};
-    int64_t started = clock_mono_ms();
+    int64_t started = clock_mono_ms(), read_started_ms = clock_now_ms();
     int lease = 0;
     char holder[300];
     int full = job->reconcile || pc->cursor == CONFIG_CURSOR_NONE, rc = -1, more = 1, got;
@@ -1148,7 +1149,7 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
     }
     rep->complete = !more && rep->error[0] == '\0';
     if (seen && rep->complete) {
-        if (store_begin(job->st, err) == -1 || take_missing(job, rep, err) == -1 ||
+        if (store_begin(job->st, err) == -1 || take_missing(job, read_started_ms, rep, err) == -1 ||
             store_commit(job->st, err) == -1) {
             store_rollback(job->st);
             goto out;

@@ -522,10 +522,12 @@ MUST_CHECK int store_poll_release(struct store *st, const char *collection, cons
 
 /* The copies a reconcile saw: empty the set, add to it, and list the
  * linked copies of collection it lacks (count, *out malloc()ed strings in
- * a malloc()ed array; -1). The set belongs to the connection. */
+ * a malloc()ed array; -1), of links last set before before_ms only: a copy
+ * linked while the read went on may have been made after the read passed
+ * its place. The set belongs to the connection. */
 MUST_CHECK int store_seen_reset(struct store *st, struct error *err);
 MUST_CHECK int store_seen_add(struct store *st, const char *ext_id, struct error *err);
-MUST_CHECK int store_seen_missing(struct store *st, const char *collection, char ***out,
-                                  struct error *err);
+MUST_CHECK int store_seen_missing(struct store *st, const char *collection, int64_t before_ms,
+                                  char ***out, struct error *err);
 
 #endif

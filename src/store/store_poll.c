@@ -46,7 +46,8 @@ static const char *const sql[P_COUNT] = {
     [P_PROGRESS] = "UPDATE polls SET progress = ?2 WHERE collection = ?1",
     [P_SEEN_ADD] = "INSERT OR IGNORE INTO temp.poll_seen (ext_id) VALUES (?1)",
     [P_MISSING] = "SELECT ext_id FROM links WHERE collection = ?1 AND ext_id IS NOT NULL AND "
-                  "ext_id NOT IN (SELECT ext_id FROM temp.poll_seen) ORDER BY ext_id",
+                  "updated_at < ?2 AND ext_id NOT IN (SELECT ext_id FROM temp.poll_seen) "
+                  "ORDER BY ext_id",
     [P_RECONCILE_REQUEST] = "UPDATE polls SET reconcile_at = -1, next_at = 0 WHERE collection = ?1",
     [P_LEASE] = "UPDATE polls SET lease_until = ?3, lease_holder = ?4 WHERE collection = ?1 AND "
                 "(lease_until IS NULL OR lease_until < ?2 OR lease_holder = ?4 OR "
@@ -221,13 +222,15 @@ texts_free(void *list, int count)
 }
 
 int
-store_seen_missing(struct store *st, const char *collection, char ***out, struct error *err)
+store_seen_missing(struct store *st, const char *collection, int64_t before_ms, char ***out,
+                   struct error *err)
 {
     sqlite3_stmt *s = pstmt(st, P_MISSING, err);
 
     if (s == NULL)
         return -1;
     store_int_bind_text(s, 1, collection);
+    sqlite3_bind_int64(s, 2, before_ms);
     return store_int_many_rows(st, s, sizeof(char *), text_from_row, texts_free, (void **)out,
                                "find copies a read did not see", err);
 }

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import sqlite3
+import subprocess
 import sys
 import urllib.parse
 
@@ -346,6 +347,46 @@ def test_a_cron_schedule_sets_the_next_poll_to_its_next_minute():
     assert at.minute % 7 == 0 and at.second == 0, p
     assert datetime.timedelta(0) < at - last <= datetime.timedelta(minutes=7), p
     wait_until(lambda: len(emails(shop)) == 1, 10, "the first customer")
+
+
+def test_a_copy_linked_while_a_reconcile_reads_is_not_missing():
+    # The shop is read whole (a reconcile) while concord creates a copy in
+    # it: the shop's answer was made before the copy existed, so the read
+    # does not hold it. The copy is not "missing": it was linked after the
+    # read began.
+    text = CONFIG.replace("        map_out: {email: email, name: name}\n",
+                          "        map_out: {email: email, name: name}\n"
+                          "        map_in: {email: email, name: name}\n"
+                          "        poll: {every: 1h, list: GET /customers, items: data}\n")
+    crm = Sim(resource="contacts", id_prefix="C", page_style="number", page_size=10)
+    shop = Sim(resource="customers", id_prefix="S", idempotency_header="Idempotency-Key")
+    c = Concord(text, values={"crm_port": crm.port, "shop_port": shop.port,
+                              "poll": NUMBER.replace("{every}", "1h")})
+    for i in range(1, 4):
+        crm.put("C%d" % i, person(i))
+    c.start()
+    wait_until(lambda: len(emails(shop)) == 3, 10, "3 customers in the shop")
+    c.wait_settled()
+    shop.faults([{"delay_ms": 1500, "apply": "first", "match": {"method": "GET"}}])
+    reads = len(shop.requests("GET"))
+    rec = subprocess.Popen([harness.concord_bin(), "reconcile", "shop.customers", "--json", "-c",
+                            c.path], cwd=c.dir, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+    try:
+        wait_until(lambda: len(shop.requests("GET")) > reads, 10, "the reconcile's read")
+        crm.put("C4", person(4))
+        poll(c)
+        wait_until(lambda: len(emails(shop)) == 4, 10, "the new copy in the shop")
+        c.wait_settled()
+        out, err = rec.communicate(timeout=30)
+    finally:
+        if rec.poll() is None:
+            rec.kill()
+            rec.wait()
+    assert rec.returncode == 0, err
+    r = json.loads(out)
+    assert r["complete"] and (r["read"], r["missing"]) == (3, 0), r
+    assert len(emails(shop)) == 4
 
 
 def test_reconcile_repairs_drift_and_deletes_only_after_a_complete_read():
