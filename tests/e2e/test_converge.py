@@ -498,9 +498,9 @@ class Run:
             if e in every:
                 problems.append("%s was deleted in %s but lives in %s"
                                 % (e, n, [m for m in sims if e in emails[m]]))
-        # Every value is one a person wrote.
+        # Every value is one a person wrote (of the copies there are).
         for e in sorted(every):
-            for n in sims:
+            for n in [m for m in sims if e in held[m]]:
                 for f in FIELDS:
                     v = held[n][e][0][f]
                     if v not in self.values.get(e, {}).get(f, ()):
