@@ -274,9 +274,11 @@ system_fini(struct config_system *s)
     free(sig->scheme);
     free(sig->header);
     secret_fini(&sig->secret);
+    secret_fini(&sig->secret_rotated);
     free(sig->prefix);
     free(sig->timestamp_header);
     free(sig->signed_template);
+    free(sig->url);
     for (size_t i = 0; i < s->auth_header_count; i++) {
         free(s->auth_headers[i].name);
         secret_fini(&s->auth_headers[i].value);

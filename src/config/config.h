@@ -92,21 +92,43 @@ struct config_map {
     size_t entry_count;
 };
 
-/* How webhook signatures are checked: the generic HMAC-SHA256 scheme. */
+/*
+ * How webhook signatures are checked (webhook.signature; http/http_sig.h
+ * does the checking). A named scheme fixes its headers, signed bytes and
+ * encoding; only the generic hmac scheme reads header, encoding, prefix,
+ * timestamp_header and signed_template. Values in the order of the config
+ * names, so a name's index + 1 is its value.
+ */
+enum config_sig_scheme {
+    CONFIG_SIG_SCHEME_HMAC = 1,          /* "hmac": generic, configured below */
+    CONFIG_SIG_SCHEME_STRIPE,            /* "stripe": Stripe-Signature t=,v1= */
+    CONFIG_SIG_SCHEME_STANDARD_WEBHOOKS, /* "standard-webhooks": webhook-id/-timestamp/-signature */
+    CONFIG_SIG_SCHEME_GITHUB,            /* "github": X-Hub-Signature-256 */
+    CONFIG_SIG_SCHEME_SHOPIFY,           /* "shopify": X-Shopify-Hmac-Sha256 */
+    CONFIG_SIG_SCHEME_HUBSPOT_V3,        /* "hubspot-v3": X-HubSpot-Signature-v3, needs url */
+};
+
 enum config_sig_encoding {
     CONFIG_SIG_HEX = 1,
     CONFIG_SIG_BASE64,
 };
 
+/* At most this many secrets are accepted at once: the new and the old one. */
+#define CONFIG_SIG_MAX_SECRETS 2
+
 struct config_signature {
-    char *scheme;         /* "hmac" (the Connectors issue adds more) */
-    char *header;         /* header that carries the signature */
-    struct secret secret; /* the signing key */
+    char *scheme;                       /* the scheme's name: "hmac" (default), "stripe", ... */
+    enum config_sig_scheme scheme_kind; /* decides; 0 (a struct filled by hand) reads as hmac */
+    char *header;                       /* hmac: header that carries the signature */
+    struct secret secret;               /* the signing key; the first of a list */
+    struct secret secret_rotated; /* the second of a list (a rotation), also accepted; else empty */
+    size_t secret_count;          /* 1, or 2 with secret_rotated; 0 reads as 1 */
     enum config_sig_encoding encoding;
     char *prefix;           /* NULL, or stripped from the header value: "sha256=" */
     char *timestamp_header; /* NULL, or the header with a Unix timestamp in seconds */
-    int64_t tolerance_s;    /* with timestamp_header: allowed skew; default 300 */
+    int64_t tolerance_s;    /* schemes with a timestamp: allowed skew either way; default 300 */
     char *signed_template;  /* bytes signed: "{body}" (default), "{timestamp}.{body}" */
+    char *url;              /* hubspot-v3: the public URL HubSpot calls (it is signed); else NULL */
 };
 
 struct config_webhook {

@@ -77,9 +77,24 @@ static const char *const auth_keys[] = {"headers", "bearer", "basic"};
 static const char *const basic_keys[] = {"username", "password"};
 static const char *const webhook_keys[] = {"path", "delivery_id_header", "max_body_bytes",
                                            "signature"};
-static const char *const sig_keys[] = {"scheme", "header",           "secret",      "encoding",
-                                       "prefix", "timestamp_header", "tolerance_s", "signed"};
-static const char *const sig_schemes[] = {"hmac"};
+static const char *const sig_keys[] = {"scheme",      "header", "secret",
+                                       "encoding",    "prefix", "timestamp_header",
+                                       "tolerance_s", "signed", "url"};
+/* In the order of enum config_sig_scheme; sig_scheme_reads says what each reads. */
+static const char *const sig_schemes[] = {"hmac",   "stripe",  "standard-webhooks",
+                                          "github", "shopify", "hubspot-v3"};
+static const char *const sig_scheme_reads[] = {
+    NULL,
+    "Stripe-Signature (t=...,v1=hex)",
+    "webhook-id, webhook-timestamp and webhook-signature (v1,base64)",
+    "X-Hub-Signature-256 (sha256=hex)",
+    "X-Shopify-Hmac-Sha256 (base64)",
+    "X-HubSpot-Signature-v3 (base64) and X-HubSpot-Request-Timestamp",
+};
+_Static_assert(ARRAY_COUNT(sig_schemes) == ARRAY_COUNT(sig_scheme_reads),
+               "one description per signature scheme");
+_Static_assert(ARRAY_COUNT(sig_schemes) == CONFIG_SIG_SCHEME_HUBSPOT_V3,
+               "one name per enum config_sig_scheme value");
 static const char *const sig_encodings[] = {"hex", "base64"};
 static const char *const collection_keys[] = {"model",
                                               "id",
@@ -1364,38 +1379,176 @@ parse_auth(struct ctx *c, const struct config_node *v, const char *path, struct 
     free(p);
 }
 
+/*
+ * Whether a standard-webhooks secret is usable: after an optional "whsec_",
+ * standard base64 (padding optional, as the spec's libraries accept it)
+ * that decodes to at least one byte. Mirrors http_sig.c's decoder.
+ */
+static int
+sig_secret_is_base64(const struct secret *s)
+{
+    const char *v = secret_bytes(s);
+    size_t len = s->len, pad = 0;
+
+    if (len >= 6 && strncmp(v, "whsec_", 6) == 0) {
+        v += 6;
+        len -= 6;
+    }
+    while (pad < 2 && len > 0 && v[len - 1] == '=') {
+        len--;
+        pad++;
+    }
+    if (len < 2 || len % 4 == 1 || (pad > 0 && (len + pad) % 4 != 0))
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = v[i];
+
+        if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+              ch == '+' || ch == '/'))
+            return 0;
+    }
+    return 1;
+}
+
+/*
+ * secret: one reference, or a list of up to CONFIG_SIG_MAX_SECRETS during a
+ * rotation ([env:NEW, env:OLD]); a signature made with any of them passes.
+ */
+static void
+parse_sig_secrets(struct ctx *c, const struct config_node *v, const char *path,
+                  struct config_signature *sig)
+{
+    struct secret *slots[CONFIG_SIG_MAX_SECRETS] = {&sig->secret, &sig->secret_rotated};
+    const struct config_node *items[CONFIG_SIG_MAX_SECRETS];
+    size_t n = 0;
+
+    if (v->kind == CONFIG_NODE_SEQUENCE) {
+        if (v->kid_count == 0 || v->kid_count > CONFIG_SIG_MAX_SECRETS) {
+            PROBLEM(c, v,
+                    "%s: expected one secret reference, or two during a rotation, got a list "
+                    "of %zu; hint: list the new secret first and the old one second: "
+                    "[env:NEW, env:OLD]",
+                    path, v->kid_count);
+            return;
+        }
+        for (size_t i = 0; i < v->kid_count; i++)
+            items[n++] = v->kids[i];
+    } else {
+        items[n++] = v;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char *p = v->kind == CONFIG_NODE_SEQUENCE ? xasprintf("%s[%zu]", path, i) : xstrdup(path);
+
+        if (get_secret(c, items[i], p, slots[i]) == 0 &&
+            sig->scheme_kind == CONFIG_SIG_SCHEME_STANDARD_WEBHOOKS && slots[i]->value != NULL &&
+            !sig_secret_is_base64(slots[i]))
+            PROBLEM(c, items[i],
+                    "%s: a standard-webhooks secret is base64 after its whsec_ prefix, and this "
+                    "one is not; hint: copy the secret exactly as the sender shows it",
+                    p);
+        free(p);
+    }
+    sig->secret_count = n;
+}
+
+/*
+ * The keys that only the generic hmac scheme reads, refused with a named
+ * scheme: it fixes its headers and encoding, so a value here would be
+ * ignored or, worse, believed.
+ */
+static void
+refuse_hmac_keys(struct ctx *c, const struct config_node *v, const char *path,
+                 const struct config_signature *sig)
+{
+    static const char *const hmac_only[] = {"header", "encoding", "prefix", "timestamp_header",
+                                            "signed"};
+    const char *reads = sig_scheme_reads[sig->scheme_kind - 1];
+    int has_ts = sig->scheme_kind != CONFIG_SIG_SCHEME_GITHUB &&
+                 sig->scheme_kind != CONFIG_SIG_SCHEME_SHOPIFY;
+
+    for (size_t i = 0; i < ARRAY_COUNT(hmac_only); i++) {
+        const struct config_node *k = map_key(v, hmac_only[i]);
+
+        if (k != NULL)
+            PROBLEM(c, k,
+                    "%s.%s: scheme %s fixes its headers and encoding: it reads %s; hint: "
+                    "remove the key, or use scheme hmac to set it",
+                    path, hmac_only[i], sig->scheme, reads);
+    }
+    if (!has_ts && map_key(v, "tolerance_s") != NULL)
+        PROBLEM(c, map_key(v, "tolerance_s"),
+                "%s.tolerance_s: scheme %s signs no timestamp; hint: remove the key", path,
+                sig->scheme);
+}
+
+/* hubspot-v3's url: the absolute URL HubSpot calls, as registered with it. */
+static void
+parse_sig_url(struct ctx *c, const struct config_node *url, const char *path,
+              struct config_signature *sig)
+{
+    char *p = join(path, "url");
+
+    if (get_str(c, url, p, &sig->url) == 0 && strncmp(sig->url, "https://", 8) != 0 &&
+        strncmp(sig->url, "http://", 7) != 0)
+        PROBLEM(c, url,
+                "%s: expected an absolute http:// or https:// URL; hint: give the URL as "
+                "registered with HubSpot, https://concord.example.com/webhooks/crm",
+                p);
+    free(p);
+}
+
 static void
 parse_signature(struct ctx *c, const struct config_node *v, const char *path,
                 struct config_signature *sig)
 {
     const struct config_node *secret = map_get(v, "secret");
+    const struct config_node *url = map_get(v, "url");
     int i;
 
     if (!want_map(c, v, path))
         return;
     check_keys(c, v, path, sig_keys, ARRAY_COUNT(sig_keys));
+    sig->scheme_kind = CONFIG_SIG_SCHEME_HMAC;
     i = opt_choice(c, v, path, "scheme", sig_schemes, ARRAY_COUNT(sig_schemes));
     if (i >= 0) {
         free(sig->scheme);
         sig->scheme = xstrdup(sig_schemes[i]);
+        sig->scheme_kind = (enum config_sig_scheme)(CONFIG_SIG_SCHEME_HMAC + i);
     }
-    if (map_get(v, "header") == NULL)
+    if (sig->scheme_kind == CONFIG_SIG_SCHEME_HMAC && map_get(v, "header") == NULL)
         missing(c, v, path, "header");
-    opt_str(c, v, path, "header", &sig->header);
     if (secret == NULL) {
         missing(c, v, path, "secret");
     } else {
         char *p = join(path, "secret");
 
-        (void)get_secret(c, secret, p, &sig->secret);
+        parse_sig_secrets(c, secret, p, sig);
         free(p);
     }
+    opt_int(c, v, path, "tolerance_s", (struct range){1, INT64_MAX / 4}, &sig->tolerance_s);
+    if (sig->scheme_kind == CONFIG_SIG_SCHEME_HUBSPOT_V3) {
+        if (url == NULL)
+            PROBLEM(c, v,
+                    "%s: missing required key \"url\"; hint: hubspot-v3 signs the URL it calls: "
+                    "give the public URL of this webhook, "
+                    "https://concord.example.com/webhooks/crm",
+                    path);
+        else
+            parse_sig_url(c, url, path, sig);
+    } else if (url != NULL) {
+        PROBLEM(c, map_key(v, "url"),
+                "%s.url: only scheme hubspot-v3 signs the URL; hint: remove the key", path);
+    }
+    if (sig->scheme_kind != CONFIG_SIG_SCHEME_HMAC) {
+        refuse_hmac_keys(c, v, path, sig);
+        return;
+    }
+    opt_str(c, v, path, "header", &sig->header);
     i = opt_choice(c, v, path, "encoding", sig_encodings, ARRAY_COUNT(sig_encodings));
     if (i >= 0)
         sig->encoding = (enum config_sig_encoding)(CONFIG_SIG_HEX + i);
     opt_str(c, v, path, "prefix", &sig->prefix);
     opt_str(c, v, path, "timestamp_header", &sig->timestamp_header);
-    opt_int(c, v, path, "tolerance_s", (struct range){1, INT64_MAX / 4}, &sig->tolerance_s);
     opt_str(c, v, path, "signed", &sig->signed_template);
     if (strstr(sig->signed_template, "{body}") == NULL)
         PROBLEM(c, map_get(v, "signed"), "%s.signed: the template must contain {body}", path);

@@ -43,20 +43,27 @@ error_body(const char *msg)
     return text;
 }
 
+/* http_sig_input.header over the request: the scheme names the headers it reads. */
+static const char *
+request_header(const void *user, const char *name)
+{
+    return http_server_header(user, name);
+}
+
 static int
 signature_ok(const struct config_system *sys, const struct http_server_request *req,
              struct error *err)
 {
-    const struct config_signature *sig = &sys->webhook.signature;
     struct http_sig_input in = {
-        .signature = http_server_header(req, sig->header),
-        .timestamp = sig->timestamp_header ? http_server_header(req, sig->timestamp_header) : NULL,
+        .header = request_header,
+        .user = req,
+        .method = req->method,
         .body = req->body,
         .body_len = req->body_len,
         .now_s = (int64_t)time(NULL),
     };
 
-    return http_sig_verify(sig, &in, err) == 0;
+    return http_sig_verify(&sys->webhook.signature, &in, err) == 0;
 }
 
 /* One webhook waiting for its commit. */

@@ -2,17 +2,21 @@
 
 /*
  * tests/fuzz/fuzz_webhook_sig.c — webhook signature checks
- * (src/http/http_sig.c). The input is "<signature header value>\n<body>".
- * Verifying it must not crash under any of the configurations below, and it
- * must never pass unless the signature is right for that very body. To make
- * the second property bite, the body is also checked against the correct
- * signature of a fixed body: that may pass only when the bodies are equal.
+ * (src/http/http_sig.c), every scheme. The input is "<header value>\n<body>".
+ * The value is offered as each scheme's signature header (Stripe's
+ * "t=,v1=" list, Standard Webhooks' "v1,..." list, the single values of the
+ * others), then as its timestamp header and its webhook-id beside a correct
+ * signature. Verifying must not crash, must refuse with ERROR_AUTH and a
+ * reason, and must never pass unless the signature is right for that very
+ * body: an accepted request fails with one byte more, and the correct
+ * signature of a fixed body passes with this body only when they are equal.
  */
 /* link: http config */
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/error.h"
 #include "http/http_sig.h"
@@ -25,76 +29,157 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char fixed_body[] = "{\"id\":\"evt_1\",\"type\":\"customer.updated\"}";
 
+/* Base64 after the prefix, so the standard-webhooks key decodes too. */
+static char key_new[] = "whsec_ZnV6ei1uZXctc2VjcmV0LWtleQ==";
+static char key_old[] = "whsec_ZnV6ei1vbGQtc2VjcmV0LWtleQ==";
+
+/* The generic scheme in 8 variants, then each named scheme, then the same with two secrets. */
+#define HMAC_VARIANTS 8
+#define NAMED_COUNT   5
+#define VARIANTS      (2 * (HMAC_VARIANTS + NAMED_COUNT))
+
 static struct config_signature
 make_sig(int variant)
 {
-    static char key[] = "whsec_fuzz";
-    static char scheme[] = "hmac", header[] = "X-Sig", ts_header[] = "X-Ts";
+    static char hmac[] = "hmac", header[] = "X-Sig", ts_header[] = "X-Ts";
     static char prefix[] = "sha256=", tpl[] = "{timestamp}.{body}";
+    static char url[] = "https://hooks.example.com/crm?x=%3a%2F%zz%";
+    static char *const names[NAMED_COUNT] = {"stripe", "standard-webhooks", "github", "shopify",
+                                             "hubspot-v3"};
+    int rotated = variant >= HMAC_VARIANTS + NAMED_COUNT;
+    int v = variant % (HMAC_VARIANTS + NAMED_COUNT);
     struct config_signature s;
 
     memset(&s, 0, sizeof(s));
-    s.scheme = scheme;
-    s.header = header;
-    s.secret.value = key;
-    s.secret.len = sizeof(key) - 1;
+    s.secret.value = key_new;
+    s.secret.len = sizeof(key_new) - 1;
+    s.secret_count = 1;
+    if (rotated) {
+        s.secret_rotated.value = key_old;
+        s.secret_rotated.len = sizeof(key_old) - 1;
+        s.secret_count = 2;
+    }
     s.tolerance_s = 300;
-    s.encoding = variant & 1 ? CONFIG_SIG_BASE64 : CONFIG_SIG_HEX;
-    s.prefix = variant & 2 ? prefix : NULL;
-    if (variant & 4) {
+    if (v >= HMAC_VARIANTS) {
+        s.scheme_kind = (enum config_sig_scheme)(CONFIG_SIG_SCHEME_STRIPE + (v - HMAC_VARIANTS));
+        s.scheme = names[v - HMAC_VARIANTS];
+        s.url = url;
+        return s;
+    }
+    s.scheme = hmac;
+    s.scheme_kind = CONFIG_SIG_SCHEME_HMAC;
+    s.header = header;
+    s.encoding = v & 1 ? CONFIG_SIG_BASE64 : CONFIG_SIG_HEX;
+    s.prefix = v & 2 ? prefix : NULL;
+    if (v & 4) {
         s.timestamp_header = ts_header;
         s.signed_template = tpl;
     }
     return s;
 }
 
-static void
-check_one(int variant, const char *header, const char *body, size_t body_len)
+/* The request's headers: the scheme's names with these values (NULL: absent). */
+struct request {
+    struct http_sig_headers names;
+    const char *signature, *timestamp, *id;
+};
+
+static const char *
+lookup(const void *user, const char *name)
 {
-    struct config_signature s = make_sig(variant);
-    struct http_sig_input in = {.signature = header,
-                                .timestamp = "1700000000",
+    const struct request *r = user;
+
+    if (r->names.signature != NULL && strcasecmp(name, r->names.signature) == 0)
+        return r->signature;
+    if (r->names.timestamp != NULL && strcasecmp(name, r->names.timestamp) == 0)
+        return r->timestamp;
+    if (r->names.id != NULL && strcasecmp(name, r->names.id) == 0)
+        return r->id;
+    return NULL;
+}
+
+static int
+verify(const struct config_signature *s, const struct request *r, const char *body, size_t body_len,
+       struct error *err)
+{
+    struct http_sig_input in = {.header = lookup,
+                                .user = r,
+                                .method = "POST",
                                 .body = body,
                                 .body_len = body_len,
                                 .now_s = FUZZ_NOW};
+
+    error_clear(err);
+    return http_sig_verify(s, &in, err);
+}
+
+/* Accepted: one byte more must fail. Refused: ERROR_AUTH with a reason. */
+static void
+check_refusal_or_exact(const struct config_signature *s, const struct request *r, const char *body,
+                       size_t body_len)
+{
     struct error err = {0};
-    char good[128];
-    int equal = body_len == sizeof(fixed_body) - 1 && memcmp(body, fixed_body, body_len) == 0;
+    char *longer;
 
-    if (http_sig_verify(&s, &in, &err) == 0) {
-        /* Accepted: then the same header must not pass with one byte more. */
-        char *longer = malloc(body_len + 1);
-
-        if (header == NULL || longer == NULL)
+    if (verify(s, r, body, body_len, &err) != 0) {
+        if (err.kind != ERROR_AUTH || err.msg[0] == '\0')
             abort();
-        memcpy(longer, body, body_len);
-        longer[body_len] = 'x';
-        in.body = longer;
-        in.body_len = body_len + 1;
-        if (http_sig_verify(&s, &in, &err) == 0)
-            abort();
-        free(longer);
-        in.body = body;
-        in.body_len = body_len;
-    } else if (err.kind != ERROR_AUTH || err.msg[0] == '\0') {
-        abort();
+        return;
     }
+    longer = malloc(body_len + 1);
+    if (longer == NULL)
+        abort();
+    memcpy(longer, body, body_len);
+    longer[body_len] = 'x';
+    if (verify(s, r, longer, body_len + 1, &err) == 0)
+        abort();
+    free(longer);
+}
 
-    /* The signature made for the fixed body, offered with this body. */
-    if (http_sig_sign(&s, in.timestamp, fixed_body, sizeof(fixed_body) - 1, good, sizeof(good)) !=
-        0)
+static void
+check_one(int variant, const char *value, const char *body, size_t body_len)
+{
+    struct config_signature s = make_sig(variant);
+    int is_hubspot = s.scheme_kind == CONFIG_SIG_SCHEME_HUBSPOT_V3;
+    struct request r = {.timestamp = is_hubspot ? "1700000000000" : "1700000000", .id = "msg_1"};
+    struct http_sig_message msg = {.id = r.id,
+                                   .timestamp = r.timestamp,
+                                   .body = fixed_body,
+                                   .body_len = sizeof(fixed_body) - 1};
+    int equal = body_len == sizeof(fixed_body) - 1 && memcmp(body, fixed_body, body_len) == 0;
+    struct error err = {0};
+    char good[160];
+
+    http_sig_headers(&s, &r.names);
+
+    /* The value as the signature header (absent too). */
+    r.signature = value;
+    check_refusal_or_exact(&s, &r, body, body_len);
+
+    /* The correct signature of the fixed body, offered with this body. */
+    if (http_sig_sign(&s, &msg, good, sizeof(good)) != 0)
         abort();
-    in.signature = good;
-    error_clear(&err);
-    if ((http_sig_verify(&s, &in, &err) == 0) != equal)
+    r.signature = good;
+    if ((verify(&s, &r, body, body_len, &err) == 0) != equal)
         abort();
+
+    /* The value as the timestamp and as the id, beside that signature. */
+    if (value != NULL && r.names.timestamp != NULL) {
+        r.timestamp = value;
+        check_refusal_or_exact(&s, &r, fixed_body, sizeof(fixed_body) - 1);
+        r.timestamp = msg.timestamp;
+    }
+    if (value != NULL && r.names.id != NULL) {
+        r.id = value;
+        check_refusal_or_exact(&s, &r, fixed_body, sizeof(fixed_body) - 1);
+    }
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *nl;
-    char *header;
+    char *value;
     const char *body;
     size_t body_len;
 
@@ -102,20 +187,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     nl = memchr(data, '\n', size);
     if (nl == NULL) {
-        header = strndup((const char *)data, size);
+        value = strndup((const char *)data, size);
         body = "";
         body_len = 0;
     } else {
-        header = strndup((const char *)data, (size_t)(nl - (const char *)data));
+        value = strndup((const char *)data, (size_t)(nl - (const char *)data));
         body = nl + 1;
         body_len = size - (size_t)(nl - (const char *)data) - 1;
     }
-    if (header == NULL)
+    if (value == NULL)
         abort();
-    for (int variant = 0; variant < 8; variant++) {
-        check_one(variant, header, body, body_len);
+    for (int variant = 0; variant < VARIANTS; variant++) {
+        check_one(variant, value, body, body_len);
         check_one(variant, NULL, body, body_len);
     }
-    free(header);
+    free(value);
     return 0;
 }
