@@ -289,6 +289,8 @@ struct config_collection {
                               the source timestamp for the `newest` policy */
     struct config_poll poll;
     int webhook_hint; /* hint: poll: a webhook only says "something changed"; poll now */
+    int body_form;    /* body: form: writes go as application/x-www-form-urlencoded
+                         with brackets (Stripe), not JSON */
     /* SQL systems: the table (create/update/delete are then synthesized:
      * "INSERT /t", "UPDATE /t/{id}", "DELETE /t/{id}"; id is the key). */
     char *sql_table;

@@ -116,11 +116,13 @@ static const char *const collection_keys[] = {"model",
                                               "updated_at",
                                               "poll",
                                               "hint",
+                                              "body",
                                               "table",
                                               "key",
                                               "soft_delete",
                                               "query"};
 static const char *const hint_modes[] = {"poll"};
+static const char *const body_kinds[] = {"json", "form"};
 static const char *const delete_modes[] = {"delete", "archive", "ignore"};
 static const char *const poll_keys[] = {"every", "cron",   "jitter", "list",
                                         "items", "cursor", "page",   "reconcile"};
@@ -1243,8 +1245,11 @@ static void
 secret_prefix(struct secret *s, const char *prefix)
 {
     size_t plen = strlen(prefix);
-    char *v = xmalloc(plen + s->len + 1);
+    char *v;
 
+    if (s->value == NULL) /* not read (CONFIG_LOAD_NO_SECRETS): nothing to prefix */
+        return;
+    v = xmalloc(plen + s->len + 1);
     memcpy(v, prefix, plen);
     memcpy(v + plen, s->value, s->len);
     v[plen + s->len] = '\0';
@@ -2306,6 +2311,11 @@ parse_collection(struct ctx *c, const struct config_node *v, const char *path,
                     "hint: add map_in, or remove poll",
                     p);
         free(p);
+    }
+    if (map_get(v, "body") != NULL) {
+        int i = opt_choice(c, v, path, "body", body_kinds, ARRAY_COUNT(body_kinds));
+
+        col->body_form = i == 1;
     }
     if ((m = map_get(v, "hint")) != NULL) {
         int i = opt_choice(c, v, path, "hint", hint_modes, ARRAY_COUNT(hint_modes));

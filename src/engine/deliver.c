@@ -30,6 +30,7 @@
 #include "core/retry.h"
 #include "core/xmalloc.h"
 #include "engine/engine_int.h"
+#include "http/http_form.h"
 #include "map/map.h"
 #include "model/value.h"
 #include "store/store.h"
@@ -56,6 +57,7 @@ engine_delivery_free(struct engine_delivery *d)
     free(d->headers);
     free(d->path);
     free(d->body);
+    free(d->wire);
     free(d->resp_body);
     free(d->retry_after);
     free(d->error);
@@ -454,9 +456,13 @@ add_idempotency(struct engine *e, const struct engine_coll *c, struct engine_del
 {
     const struct engine_sys *sys = &e->systems[c->sys_index];
 
-    d->headers = xcalloc(sys->header_count + 1, sizeof(*d->headers));
+    d->headers = xcalloc(sys->header_count + 2, sizeof(*d->headers));
     memcpy(d->headers, sys->headers, sys->header_count * sizeof(*d->headers));
     d->header_count = sys->header_count;
+    if (c->cfg->body_form && desired != NULL && !d->is_lookup) {
+        d->headers[d->header_count].name = "Content-Type";
+        d->headers[d->header_count++].value = "application/x-www-form-urlencoded";
+    }
     if (d->is_lookup || desired == NULL ||
         (c->cfg->idempotency_header == NULL && c->cfg->idempotency_field == NULL))
         return;
@@ -558,12 +564,24 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
         path = NULL;
         add_idempotency(e, c, d, cl.desired);
         d->body = cl.desired && !d->is_lookup ? value_canonical_text(cl.desired) : NULL;
+        if (d->body != NULL && c->cfg->body_form &&
+            http_form_encode(cl.desired, DELIVER_MAX_BODY, &d->wire, err) == -1) {
+            /* A row no form can carry: the job waits for its mapping to change. */
+            struct error ferr = *err;
+
+            error_clear(err);
+            engine_delivery_free(d);
+            d = NULL;
+            rc = park_job(e, j, INBOX_MAPPING, ferr.msg, 0, NULL, err) == -1 ? -1 : 0;
+            goto out;
+        }
         *out = d;
         engine_link_flight_add(e, l.id);
         e->systems[c->sys_index].in_flight++;
         if (d->is_create)
             c->creates_in_flight++;
     }
+out:
     free(path);
     cJSON_Delete(cl.desired);
     link_fini(&l);
@@ -1378,8 +1396,10 @@ submit_all(struct engine *e, struct engine_delivery *list)
             .url = d->url,
             .headers = d->headers,
             .header_count = d->header_count,
-            .body = d->body,
-            .body_len = d->body ? strlen(d->body) : 0,
+            .body = d->wire ? d->wire : d->body,
+            .body_len = d->wire   ? strlen(d->wire)
+                        : d->body ? strlen(d->body)
+                                  : 0,
             .timeout_ms = sys->cfg->timeout_ms,
             .max_body = DELIVER_MAX_BODY,
             /* Guarantee: no duplicate create. A create without an

@@ -90,7 +90,8 @@ struct engine_delivery {
     char *method;
     char *url;
     char *path; /* for messages: "/contacts/c1" */
-    char *body; /* NULL for a delete */
+    char *body; /* NULL for a delete: the row as JSON (the base is made from it) */
+    char *wire; /* NULL, or the body as sent when it is no JSON (body: form) */
     int64_t started_ms;
     /* Filled by the delivery thread. */
     enum http_outcome outcome;

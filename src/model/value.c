@@ -907,6 +907,8 @@ value_path_get(const cJSON *obj, const char *path)
                 index = index * 10 + (size_t)(seg[i] - '0');
             if (i == len)
                 next = cJSON_GetArrayItem(cur, (int)index);
+            else if (len == 2 && seg[0] == '-' && seg[1] == '1') /* the last one */
+                next = cJSON_GetArrayItem(cur, cJSON_GetArraySize(cur) - 1);
         }
         if (next == NULL)
             return NULL;

@@ -72,8 +72,9 @@ MUST_CHECK int value_decimal_canonical(const char *s, char *out, size_t out_len)
  */
 MUST_CHECK int value_timestamp_ms(const struct cJSON *v, int64_t *out_ms);
 
-/* The value at a dotted path ("customer.email", ".a.b", "items.0.id") in
- * obj, borrowed; NULL when any step is missing. "" and "." give obj. */
+/* The value at a dotted path ("customer.email", ".a.b", "items.0.id",
+ * "data.-1.id": -1 is an array's last element) in obj, borrowed; NULL when
+ * any step is missing. "" and "." give obj. */
 const struct cJSON *value_path_get(const struct cJSON *obj, const char *path);
 
 #endif

@@ -336,6 +336,12 @@ paths_walk_objects_and_arrays(void)
     CHECK(value_path_get(v, "cust") == NULL);
     CHECK(value_path_get(NULL, "a") == NULL);
     cJSON_Delete(v);
+    /* -1 is an array's last element (Stripe pages after the last id). */
+    v = cJSON_Parse("{\"data\":[{\"id\":\"a\"},{\"id\":\"b\"}],\"none\":[]}");
+    CHECK_STR_EQ(value_path_get(v, "data.-1.id")->valuestring, "b");
+    CHECK(value_path_get(v, "none.-1") == NULL);
+    CHECK(value_path_get(v, "data.-2") == NULL);
+    cJSON_Delete(v);
 }
 
 const struct check_case check_cases[] = {
