@@ -163,12 +163,19 @@ struct config_rate_limit {
     int64_t block_ms; /* how long such an answer (or a 429) without Retry-After blocks; 60000 */
 };
 
+/* A named system kind that knows an API (kind: stripe), over kind http. */
+enum config_profile {
+    CONFIG_PROFILE_NONE = 0,
+    CONFIG_PROFILE_STRIPE, /* Stripe: docs/stripe.md */
+};
+
 struct config_system {
     char *name;
     enum config_system_kind kind;
-    char *base_url;    /* "http://127.0.0.1:9102"; no trailing slash; "" for SQL kinds */
-    char *db_path;     /* SQLITE: the database file, absolute */
-    struct secret dsn; /* POSTGRES: the libpq conninfo (it may hold a password) */
+    enum config_profile profile; /* kind http, with what the profile knows filled in */
+    char *base_url;              /* "http://127.0.0.1:9102"; no trailing slash; "" for SQL kinds */
+    char *db_path;               /* SQLITE: the database file, absolute */
+    struct secret dsn;           /* POSTGRES: the libpq conninfo (it may hold a password) */
     struct config_webhook webhook;
     struct config_header *auth_headers; /* sent with every request */
     size_t auth_header_count;

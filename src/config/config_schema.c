@@ -52,6 +52,8 @@ static const char *const log_levels[] = {"error", "warn", "info", "debug"};
 static const char *const log_formats[] = {"json", "text", "auto"};
 static const char *const system_keys[] = {"kind",
                                           "base_url",
+                                          "api_key",
+                                          "webhook_secret",
                                           "path",
                                           "dsn",
                                           "timeout_ms",
@@ -65,7 +67,9 @@ static const char *const system_keys[] = {"kind",
                                           "rate_limited_block",
                                           "breaker",
                                           "delete_guard"};
-static const char *const system_kinds[] = {"http", "sqlite", "postgres"};
+static const char *const system_kinds[] = {"http", "sqlite", "postgres", "stripe"};
+/* The collections the stripe kind knows. */
+static const char *const stripe_collections[] = {"customers"};
 static const char *const soft_delete_keys[] = {"column", "value"};
 static const char *const retry_keys[] = {"max_attempts", "base_ms", "cap_ms",     "jitter",
                                          "delays",       "max_age", "stop_header"};
@@ -2090,6 +2094,8 @@ parse_poll_page(struct ctx *c, const struct config_node *v, const char *path,
 }
 
 /* poll: reading the collection's changes on a schedule. */
+/* poll: sql is 1 for a table (no list, cursor or page), 2 for a profile's
+ * collection (the list may be left to the profile), 0 otherwise. */
 static void
 parse_poll(struct ctx *c, const struct config_node *v, const char *path, struct config_poll *pl,
            int sql)
@@ -2127,7 +2133,7 @@ parse_poll(struct ctx *c, const struct config_node *v, const char *path, struct 
         (void)get_share(c, n, p, &pl->jitter);
         free(p);
     }
-    if (sql) {
+    if (sql == 1) {
         /* A table is read by its key, or by (updated_at, key): nothing to say. */
         static const char *const http_only[] = {"list", "items", "cursor", "page"};
 
@@ -2141,7 +2147,7 @@ parse_poll(struct ctx *c, const struct config_node *v, const char *path, struct 
         opt_duration(c, v, path, "reconcile", 1000, &pl->reconcile_every_ms);
         return;
     }
-    if ((n = map_get(v, "list")) == NULL)
+    if ((n = map_get(v, "list")) == NULL && sql != 2) /* 2: the profile knows it */
         missing(c, v, path, "list");
     parse_endpoint(c, v, path, "list", &pl->list);
     if (pl->list.method != NULL && strcmp(pl->list.method, "GET") != 0)
@@ -2299,7 +2305,10 @@ parse_collection(struct ctx *c, const struct config_node *v, const char *path,
     parse_on_delete(c, v, path, col);
     if ((m = map_get(v, "poll")) != NULL) {
         p = join(path, "poll");
-        parse_poll(c, m, p, &col->poll, col->system->kind != CONFIG_SYSTEM_HTTP);
+        parse_poll(c, m, p, &col->poll,
+                   col->system->kind != CONFIG_SYSTEM_HTTP       ? 1
+                   : col->system->profile != CONFIG_PROFILE_NONE ? 2
+                                                                 : 0);
         if (col->system->kind != CONFIG_SYSTEM_HTTP && col->updated_at_path != NULL) {
             col->poll.cursor = CONFIG_CURSOR_UPDATED_SINCE;
             col->poll.cursor_field = xstrdup(col->updated_at_path);
@@ -2329,6 +2338,9 @@ parse_collection(struct ctx *c, const struct config_node *v, const char *path,
     }
 }
 
+static void stripe_collection(struct ctx *c, const struct config_node *v, const char *path,
+                              struct config_collection *col, const struct config_node *key);
+
 static void
 parse_collections(struct ctx *c, const struct config_node *v, const char *path,
                   struct config_system *s)
@@ -2355,6 +2367,8 @@ parse_collections(struct ctx *c, const struct config_node *v, const char *path,
         col->poll.page_size = 100;
         col->pos = (struct config_pos){k->line, k->col};
         parse_collection(c, v->kids[i + 1], p, col);
+        if (s->profile == CONFIG_PROFILE_STRIPE && v->kids[i + 1]->kind == CONFIG_NODE_MAPPING)
+            stripe_collection(c, v->kids[i + 1], p, col, k);
         free(p);
     }
 }
@@ -2440,6 +2454,134 @@ parse_section(struct ctx *c, size_t i, const struct config_node *sub, const char
     }
 }
 
+/*
+ * systems.X of kind stripe: an http system whose base_url (Stripe's, unless
+ * given: a simulator's), auth (api_key, a secret, as a bearer token),
+ * webhook (webhook_secret: Stripe-Signature), rate limit (25/s, test mode),
+ * and do-not-retry header are Stripe's; its collections are filled in by
+ * stripe_collection(). docs/stripe.md.
+ */
+static void
+parse_stripe_system(struct ctx *c, const struct config_node *v, const char *path,
+                    struct config_system *s)
+{
+    const struct config_node *n;
+    char *p;
+
+    s->profile = CONFIG_PROFILE_STRIPE;
+    if ((n = map_get(v, "base_url")) != NULL)
+        parse_base_url(c, n, path, s);
+    else
+        s->base_url = xstrdup("https://api.stripe.com");
+    if (map_key(v, "auth") != NULL)
+        PROBLEM(c, map_key(v, "auth"),
+                "%s.auth: a stripe system authenticates with its api_key; hint: remove auth", path);
+    if ((n = map_get(v, "api_key")) == NULL) {
+        missing(c, v, path, "api_key");
+    } else {
+        p = join(path, "api_key");
+        s->auth_headers = xcalloc(1, sizeof(*s->auth_headers));
+        s->auth_headers[0].name = xstrdup("Authorization");
+        s->auth_header_count = 1;
+        if (get_secret(c, n, p, &s->auth_headers[0].value) == 0)
+            secret_prefix(&s->auth_headers[0].value, "Bearer ");
+        free(p);
+    }
+    if ((n = map_get(v, "webhook_secret")) != NULL) {
+        if (map_key(v, "webhook") != NULL)
+            PROBLEM(c, map_key(v, "webhook"),
+                    "%s.webhook: a stripe system's webhook is its webhook_secret; hint: remove "
+                    "webhook (its path is /webhooks/%s)",
+                    path, s->name);
+        s->webhook.enabled = 1;
+        s->webhook.has_signature = 1;
+        free(s->webhook.signature.scheme);
+        s->webhook.signature.scheme = xstrdup("stripe");
+        s->webhook.signature.scheme_kind = CONFIG_SIG_SCHEME_STRIPE;
+        p = join(path, "webhook_secret");
+        parse_sig_secrets(c, n, p, &s->webhook.signature);
+        free(p);
+    }
+    if (map_get(v, "rate_limit") == NULL) {
+        s->rate_limit.rate_per_s = 25; /* test mode's limit; live allows 100 */
+        s->rate_limit.burst = 25;
+    }
+}
+
+/*
+ * A collection of a stripe system: what the operator did not say is
+ * Stripe's. Webhooks are events (the record at data.object, routed by
+ * type); writes are forms with an Idempotency-Key; a poll reads the event
+ * feed after the last event, and the list whole with starting_after.
+ */
+static void
+stripe_collection(struct ctx *c, const struct config_node *v, const char *path,
+                  struct config_collection *col, const struct config_node *key)
+{
+    struct config_poll *pl = &col->poll;
+    const char *res = col->short_name;
+    char buf[160];
+
+    if (in_list(res, stripe_collections, ARRAY_COUNT(stripe_collections)) < 0) {
+        PROBLEM(c, key, "%s: a stripe system knows the collection customers; hint: name it so",
+                path);
+        return;
+    }
+    if (col->record_path == NULL)
+        col->record_path = xstrdup("data.object");
+    (void)snprintf(buf, sizeof(buf), ".type | startswith(\"customer.\")");
+    if (col->match_jq == NULL)
+        col->match_jq = xstrdup(buf);
+    if (col->deleted_jq == NULL)
+        col->deleted_jq = xstrdup(".type == \"customer.deleted\"");
+    if (map_get(v, "body") == NULL)
+        col->body_form = 1;
+    if (col->map_out.entry_count > 0) {
+        if (col->create.method == NULL) {
+            col->create.method = xstrdup("POST");
+            col->create.path = xstrdup("/v1/customers");
+        }
+        if (col->update.method == NULL) {
+            col->update.method = xstrdup("POST"); /* Stripe updates with POST */
+            col->update.path = xstrdup("/v1/customers/{id}");
+        }
+        if (col->remove.method == NULL) {
+            col->remove.method = xstrdup("DELETE");
+            col->remove.path = xstrdup("/v1/customers/{id}");
+            if (map_get(v, "on_delete") == NULL)
+                col->on_delete = CONFIG_DELETE_DELETE;
+        }
+        if (col->idempotency_header == NULL)
+            col->idempotency_header = xstrdup("Idempotency-Key");
+    }
+    if (!pl->enabled)
+        return;
+    if (pl->list.method == NULL) {
+        pl->list.method = xstrdup("GET");
+        pl->list.path = xstrdup("/v1/customers?limit=100");
+        if (pl->items_path == NULL)
+            pl->items_path = xstrdup("data");
+        if (pl->page == CONFIG_PAGE_NONE) {
+            pl->page = CONFIG_PAGE_CURSOR;
+            pl->page_param = xstrdup("starting_after");
+            pl->next_path = xstrdup("data.-1.id");
+            pl->has_more_path = xstrdup("has_more");
+        }
+    }
+    if (pl->cursor == CONFIG_CURSOR_NONE && map_get(map_get(v, "poll"), "cursor") == NULL) {
+        pl->cursor = CONFIG_CURSOR_EVENTS;
+        pl->events.method = xstrdup("GET");
+        pl->events.path = xstrdup("/v1/events?type=customer.*");
+        pl->cursor_param = xstrdup("ending_before");
+        pl->event_object_path = xstrdup("data.object");
+        pl->event_type_path = xstrdup("type");
+        pl->event_deleted_suffix = xstrdup(".deleted");
+        pl->resync_status = xcalloc(1, sizeof(*pl->resync_status));
+        pl->resync_status[0] = 404;
+        pl->resync_status_count = 1;
+    }
+}
+
 /* systems.X of kind sqlite (path: the database file) or postgres (dsn: a
  * secret reference to a libpq conninfo). */
 static void
@@ -2499,9 +2641,21 @@ parse_system(struct ctx *c, const struct config_node *v, const char *path, struc
     if (map_get(v, "kind") == NULL)
         missing(c, v, path, "kind");
     int k = opt_choice(c, v, path, "kind", system_kinds, ARRAY_COUNT(system_kinds));
-    if (k > 0)
+    if (k == 3) /* stripe: an http system with Stripe's ways */
+        parse_stripe_system(c, v, path, s);
+    else if (k > 0)
         s->kind = (enum config_system_kind)(CONFIG_SYSTEM_HTTP + k);
-    if (s->kind == CONFIG_SYSTEM_HTTP) {
+    for (size_t i = 0; i < 2 && s->profile != CONFIG_PROFILE_STRIPE; i++) {
+        static const char *const stripe_keys[] = {"api_key", "webhook_secret"};
+
+        if (map_key(v, stripe_keys[i]) != NULL)
+            PROBLEM(c, map_key(v, stripe_keys[i]),
+                    "%s.%s: %s is for kind stripe; hint: an http system sets auth and webhook",
+                    path, stripe_keys[i], stripe_keys[i]);
+    }
+    if (s->profile == CONFIG_PROFILE_STRIPE) {
+        /* parse_stripe_system() did the kind's part */
+    } else if (s->kind == CONFIG_SYSTEM_HTTP) {
         if (map_get(v, "base_url") == NULL)
             missing(c, v, path, "base_url");
         else
@@ -2529,11 +2683,16 @@ parse_system(struct ctx *c, const struct config_node *v, const char *path, struc
                                            "breaker",     "delete_guard"};
     for (size_t i = 0; i < ARRAY_COUNT(sections); i++) {
         sub = map_get(v, sections[i]);
-        if (sub == NULL)
+        /* A stripe system's auth is its api_key (reported if given). */
+        if (sub == NULL || (s->profile == CONFIG_PROFILE_STRIPE && i == 1))
             continue;
         p = join(path, sections[i]);
         parse_section(c, i, sub, p, s);
         free(p);
+    }
+    if (s->profile == CONFIG_PROFILE_STRIPE && s->retry_stop_header_name == NULL) {
+        s->retry_stop_header_name = xstrdup("Stripe-Should-Retry");
+        s->retry_stop_header_value = xstrdup("false");
     }
 }
 

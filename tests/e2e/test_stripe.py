@@ -84,14 +84,40 @@ syncs:
 """
 
 
-def setup(stripe_flags=None):
+# The same, with the stripe kind: only credentials and field maps.
+PROFILE = """
+  stripe:
+    kind: stripe
+    base_url: http://127.0.0.1:{stripe_port}
+    api_key: env:STRIPE_KEY
+    webhook_secret: env:STRIPE_WHSEC
+    timeout_ms: 1000
+    rate_limit: {rate: 1000, per: 1s}
+    retry: {max_attempts: 8, base_ms: 50, cap_ms: 300, jitter: 0.1}
+    delete_guard: off
+    collections:
+      customers:
+        model: customer
+        map_in: {email: email, name: name, phone: phone}
+        map_out: {email: email, name: name, phone: phone}
+        poll: {every: 1h}
+"""
+
+
+def profile_config():
+    start = CONFIG.index("  stripe:\n")
+    end = CONFIG.index("  shop:\n")
+    return CONFIG[:start] + PROFILE.lstrip("\n") + CONFIG[end:]
+
+
+def setup(stripe_flags=None, config=CONFIG):
     port = harness.free_port()
     stripe = StripeSim(seed=7, rate=0, webhook_url="http://127.0.0.1:%d/webhooks/stripe" % port,
                        webhook_secret=WHSEC, webhook_backoff_ms=100, **(stripe_flags or {}))
     shop = Sim(resource="customers", id_prefix="S", idempotency_header="Idempotency-Key",
                webhook_url="http://127.0.0.1:%d/webhooks/shop" % port,
                webhook_secret=SHOP_SECRET, signature_header="X-Shop-Signature")
-    c = Concord(CONFIG, values={"port": port, "stripe_port": stripe.port, "shop_port": shop.port},
+    c = Concord(config, values={"port": port, "stripe_port": stripe.port, "shop_port": shop.port},
                 env={"STRIPE_KEY": stripe.api_key, "STRIPE_WHSEC": WHSEC,
                      "SHOP_SECRET": SHOP_SECRET})
     c.start()
@@ -193,6 +219,34 @@ def test_the_event_feed_catches_what_a_lost_webhook_did_not_bring():
     c.cli("poll", "stripe.customers", "--json")
     wait_until(lambda: "cyd@example.com" not in {r.get("email") for r in shop.records().values()},
                10, "the deletion from the feed in the shop")
+
+
+def test_the_stripe_kind_needs_only_credentials_and_maps():
+    stripe, shop, c = setup(config=profile_config())
+    shop.change("s1", {"email": "fay@example.com", "name": "Fay", "phone": "+44 6"})
+    got = wait_until(lambda: customers(stripe).get("fay@example.com"), 10, "the Stripe customer")
+    req = posts(stripe)[0]
+    assert harness.header(req, "Content-Type") == "application/x-www-form-urlencoded", req
+    assert harness.header(req, "Idempotency-Key") and \
+        harness.header(req, "Authorization") == "Bearer " + stripe.api_key, req
+    stripe.wait_delivered()
+    c.wait_settled()
+    assert len(posts(stripe)) == 1 and shop.requests("PUT") == []
+    stripe.person_update(got["id"], {"name": "Fay B"})
+    wait_until(lambda: [r for r in shop.records().values() if r.get("name") == "Fay B"], 10,
+               "the signed webhook's change in the shop")
+    # The event feed, after lost webhooks.
+    c.cli("poll", "stripe.customers", "--json")
+    stripe.webhooks(drop=1.0)
+    stripe.person_update(got["id"], {"phone": "+44 66"}, wait=True)
+    rc, out, err = c.cli("poll", "stripe.customers", "--json")
+    assert rc == 0, err
+    wait_until(lambda: "+44 66" in {r.get("phone") for r in shop.records().values()}, 10,
+               "the feed's change in the shop")
+    # A delete in the shop deletes the Stripe customer.
+    shop.delete("s1")
+    wait_until(lambda: "fay@example.com" not in customers(stripe), 10, "the Stripe delete")
+    assert c.cli_json("failed") == []
 
 
 if __name__ == "__main__":
