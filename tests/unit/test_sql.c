@@ -390,6 +390,60 @@ upsert_inserts_updates_and_returns_the_key(void)
     each_db(upsert_body);
 }
 
+static void
+update_body(struct db *d)
+{
+    struct sql_table t = {.table = qual(d, "people"), .key = "id"};
+    struct error err = {0};
+    cJSON *row, *got = NULL;
+    char *key = NULL;
+
+    /* mail is NOT NULL: an upsert naming only qty would fail its INSERT. */
+    if (d->kind == SQL_SQLITE)
+        db_exec(d, "CREATE TABLE main.people (id INTEGER PRIMARY KEY, mail TEXT NOT NULL, "
+                   "name TEXT, qty INTEGER)");
+    else
+        db_exec(d,
+                "CREATE TABLE %s.people (id int PRIMARY KEY, mail text NOT NULL, name text, "
+                "qty int)",
+                d->schema);
+    db_exec(d, "INSERT INTO %s.people (id, mail, name, qty) VALUES (1, 'a@x', 'ada', 1)",
+            d->schema);
+    row = cJSON_Parse("{\"id\":1,\"qty\":5}");
+    CHECK_EQ(sql_update(d->c, &t, row, &key, &err), 1);
+    CHECK_STR_EQ(key, "1");
+    free(key);
+    key = NULL;
+    CHECK_EQ(sql_get(d->c, &t, "1", &got, &err), 1);
+    CHECK_STR_EQ(str_of(got, "mail"), "a@x"); /* the columns not named keep their values */
+    CHECK_STR_EQ(str_of(got, "name"), "ada");
+    CHECK_EQ(num_of(got, "qty"), 5);
+    cJSON_Delete(got);
+    cJSON_Delete(row);
+    row = cJSON_Parse("{\"id\":\"2\",\"qty\":5}"); /* no such row: 0, and nothing made */
+    CHECK_EQ(sql_update(d->c, &t, row, &key, &err), 0);
+    CHECK(key == NULL);
+    got = NULL;
+    CHECK_EQ(sql_get(d->c, &t, "2", &got, &err), 0);
+    cJSON_Delete(row);
+    row = cJSON_Parse("{\"qty\":5}"); /* no key: refused */
+    CHECK_EQ(sql_update(d->c, &t, row, NULL, &err), -1);
+    CHECK_EQ(err.kind, ERROR_PERMANENT);
+    cJSON_Delete(row);
+    error_clear(&err);
+    row = cJSON_Parse("{\"id\":1,\"mail\":null}"); /* a constraint: permanent, named */
+    CHECK_EQ(sql_update(d->c, &t, row, NULL, &err), -1);
+    CHECK_EQ(err.kind, ERROR_PERMANENT);
+    CHECK(strstr(err.msg, "mail") != NULL);
+    cJSON_Delete(row);
+}
+
+static void
+update_sets_only_the_named_columns(void)
+{
+    each_db(update_body);
+}
+
 /* Read row 1 of table, check it against want (JSON text), then write it into copy and compare. */
 static void
 check_types_round_trip(struct db *d, const char *want_text)
@@ -949,6 +1003,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(rows_committed_between_pages_are_seen),
     CHECK_CASE(full_read_pages_by_key),
     CHECK_CASE(upsert_inserts_updates_and_returns_the_key),
+    CHECK_CASE(update_sets_only_the_named_columns),
     CHECK_CASE(types_map_to_json_and_back),
     CHECK_CASE(soft_and_real_deletes),
     CHECK_CASE(bad_columns_and_constraints_are_permanent_and_named),
