@@ -981,9 +981,11 @@ merge_new(struct merge_ctx *m, const cJSON *incoming, struct error *err)
         store_link_add(m->e->st, c->cfg->name, record_id, m->ext_id, rec_text, m->now, &link_id,
                        err) == -1 ||
         engine_keys_update(m->e, m->sync, record_id, c->cfg->model, incoming, err) == -1 ||
-        note_first_times(m, record_id, incoming, err) == -1 ||
-        engine_copy_found(m->e, c->cfg->name, m->ext_id, record_id, err) == -1)
+        note_first_times(m, record_id, incoming, err) == -1)
         goto out;
+    /* An ambiguous match this copy had stays open: its candidate is gone
+     * (deleted), and whether the copy should be a record of its own, or is
+     * a stray of the deleted one, is a person's call (concord conflicts). */
     struct engine_change fc = {
         .record_id = record_id,
         .version = 1,
