@@ -214,6 +214,7 @@ class Run:
             tmp_prefix="concord-converge-")
         self.values = {}  # email -> field -> every value a person gave it
         self.deleted = {}  # email -> the system a person deleted it in
+        self.deleted_ids = {}  # email -> [(system, record id)] of those deletes
         self.pending = []  # webhooks held back: ("resend", sim, id) / ("announce", sim, rid)
         self.counts = {"create": 0, "edit": 0, "delete": 0, "dropped": 0, "held": 0,
                        "dups": 0, "reannounced": 0, "skipped": 0}
@@ -308,6 +309,7 @@ class Run:
             if out is None:
                 return
             self.deleted.setdefault(email, name)
+            self.deleted_ids.setdefault(email, []).append((name, rid))
             self.counts["delete"] += 1
             self.deliver(name, out)
             return
@@ -493,8 +495,18 @@ class Run:
             states = {n: held[n][e][0] for n in sims}
             if len({json.dumps(s, sort_keys=True) for s in states.values()}) != 1:
                 problems.append("%s differs: %s" % (e, short(states)))
-        # Delete wins.
+        # Delete wins. A delete of a copy concord never linked (a stray
+        # second copy, shown as an ambiguous match) deletes no customer: the
+        # person removed a duplicate entry. Counted, so it stays visible.
         for e, n in sorted(self.deleted.items()):
+            ids = self.deleted_ids.get(e, [])
+            linked = [(m, rid) for m, rid in ids if self.store(
+                "SELECT 1 FROM links WHERE collection = ? AND ? IN (ext_id, gone_ext_id)",
+                ("%s.%s" % (m, SYSTEMS[m]["resource"]), rid))]
+            if ids and not linked:
+                self.counts["stray_deleted_by_person"] = \
+                    self.counts.get("stray_deleted_by_person", 0) + len(ids)
+                continue
             if e in every:
                 problems.append("%s was deleted in %s but lives in %s"
                                 % (e, n, [m for m in sims if e in emails[m]]))
