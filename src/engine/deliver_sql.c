@@ -12,11 +12,12 @@
  * "not sent" when the database could not be reached or was busy
  * (transient: retried on the system's schedule).
  *
- * Guarantee: no duplicate create. A statement that fails leaves nothing
- * (each runs in a transaction), so "not sent" is true. A batch runs in one
- * transaction (a backfill writes hundreds of rows per commit); when any
- * row fails, the batch is rolled back and each row runs alone, so every
- * failure is its own row's.
+ * Guarantee: no duplicate create. A batch runs in one transaction (a
+ * backfill writes hundreds of rows per commit); when a row fails, the batch
+ * is rolled back and each row runs alone, so every failure is its own
+ * row's. A COMMIT (or a PostgreSQL INSERT) that failed transiently may have
+ * been applied: such a create is answered as lost (outcome unknown), never
+ * run again here; SQLite's failures are local and leave nothing.
  */
 
 #include <stdio.h>
@@ -120,9 +121,22 @@ run_one(struct engine *e, struct engine_sys *sys, struct engine_delivery *d, lon
     return 0;
 }
 
-/* Hand d its answer: a status and body, or a failure of kind err. */
+/*
+ * Whether a transient failure of d may still have been applied: an INSERT
+ * on PostgreSQL whose connection (or COMMIT) was lost may have committed.
+ * Such a create is answered as lost, so it is never sent again blindly; an
+ * update or delete states the whole change and may be sent again.
+ */
+static int
+maybe_applied(const struct engine_sys *sys, const struct engine_delivery *d)
+{
+    return sys->cfg->kind == CONFIG_SYSTEM_POSTGRES && strcmp(d->method, "INSERT") == 0;
+}
+
+/* Hand d its answer: a status and body, or a failure of kind err (a
+ * transient one as "not sent", or as "lost" when lost is set). */
 static void
-answer(struct engine_delivery *d, long status, const char *body, const struct error *err,
+answer(struct engine_delivery *d, long status, const char *body, const struct error *err, int lost,
        int64_t started_us, void (*done)(void *, const struct http_response *))
 {
     struct http_response resp = {
@@ -145,7 +159,7 @@ answer(struct engine_delivery *d, long status, const char *body, const struct er
         resp.body = text;
         resp.body_len = strlen(text);
     } else if (err != NULL) {
-        resp.outcome = HTTP_OUTCOME_NOT_SENT;
+        resp.outcome = lost ? HTTP_OUTCOME_LOST : HTTP_OUTCOME_NOT_SENT;
         resp.status = 0;
         resp.body = "";
         resp.body_len = 0;
@@ -171,7 +185,7 @@ engine_sql_deliver(struct engine *e, struct engine_sys *sys, struct engine_deliv
         log_warn(&(struct log_ctx){.system = sys->cfg->name}, "%s", err.msg);
         err.kind = ERROR_TRANSIENT;
         for (i = 0; i < count; i++)
-            answer(list[i], 0, NULL, &err, started_us, done);
+            answer(list[i], 0, NULL, &err, 0, started_us, done);
         goto out;
     }
     /* All in one transaction; on the first failure, each alone. */
@@ -182,10 +196,18 @@ engine_sql_deliver(struct engine *e, struct engine_sys *sys, struct engine_deliv
         }
         if (i == count && sql_commit(sys->sql, &err) == 0) {
             for (i = 0; i < count; i++)
-                answer(list[i], status[i], body[i], NULL, started_us, done);
+                answer(list[i], status[i], body[i], NULL, 0, started_us, done);
             goto out;
         }
         sql_rollback(sys->sql);
+        if (i == count && err.kind != ERROR_PERMANENT) {
+            /* Guarantee: no duplicate create. A COMMIT whose answer was
+             * lost may have committed: nothing is run again here. */
+            err.kind = ERROR_TRANSIENT;
+            for (i = 0; i < count; i++)
+                answer(list[i], 0, NULL, &err, maybe_applied(sys, list[i]), started_us, done);
+            goto out;
+        }
         for (i = 0; i < count; i++) {
             free(body[i]);
             body[i] = NULL;
@@ -196,9 +218,9 @@ engine_sql_deliver(struct engine *e, struct engine_sys *sys, struct engine_deliv
         if (run_one(e, sys, list[i], &status[i], &body[i], &err) == -1) {
             if (err.kind != ERROR_PERMANENT && err.kind != ERROR_TRANSIENT)
                 err.kind = ERROR_TRANSIENT;
-            answer(list[i], 0, NULL, &err, started_us, done);
+            answer(list[i], 0, NULL, &err, maybe_applied(sys, list[i]), started_us, done);
         } else {
-            answer(list[i], status[i], body[i], NULL, started_us, done);
+            answer(list[i], status[i], body[i], NULL, 0, started_us, done);
         }
     }
 out:
