@@ -1972,6 +1972,19 @@ check_kind_keys(struct ctx *c, const struct config_node *v, const char *path,
                 t->examples[k]);
 }
 
+/* What an events cursor reads unless told otherwise: Stripe's feed. */
+static void
+events_defaults(struct config_poll *pl)
+{
+    pl->resync_status = xcalloc(1, sizeof(*pl->resync_status));
+    pl->resync_status[0] = 404; /* Stripe: "No such event" once it is past retention */
+    pl->resync_status_count = 1;
+    pl->cursor_param = xstrdup("ending_before");
+    pl->event_object_path = xstrdup("data.object");
+    pl->event_type_path = xstrdup("type");
+    pl->event_deleted_suffix = xstrdup(".deleted");
+}
+
 /* opt_str() over a default: the default goes when the key is given. */
 static void
 replace_str(struct ctx *c, const struct config_node *v, const char *path, const char *key,
@@ -2012,13 +2025,7 @@ parse_poll_cursor(struct ctx *c, const struct config_node *v, const char *path,
         pl->delta_path = xstrdup("@odata.deltaLink");
         pl->removed_path = xstrdup("@removed");
     } else if (pl->cursor == CONFIG_CURSOR_EVENTS) {
-        pl->resync_status = xcalloc(1, sizeof(*pl->resync_status));
-        pl->resync_status[0] = 404; /* Stripe: "No such event" once it is past retention */
-        pl->resync_status_count = 1;
-        pl->cursor_param = xstrdup("ending_before");
-        pl->event_object_path = xstrdup("data.object");
-        pl->event_type_path = xstrdup("type");
-        pl->event_deleted_suffix = xstrdup(".deleted");
+        events_defaults(pl);
     }
     check_kind_keys(c, v, path, &cursor_table, k);
     if (v->kind != CONFIG_NODE_MAPPING || pl->cursor == CONFIG_CURSOR_NONE)
@@ -2572,13 +2579,7 @@ stripe_collection(struct ctx *c, const struct config_node *v, const char *path,
         pl->cursor = CONFIG_CURSOR_EVENTS;
         pl->events.method = xstrdup("GET");
         pl->events.path = xstrdup("/v1/events?type=customer.*");
-        pl->cursor_param = xstrdup("ending_before");
-        pl->event_object_path = xstrdup("data.object");
-        pl->event_type_path = xstrdup("type");
-        pl->event_deleted_suffix = xstrdup(".deleted");
-        pl->resync_status = xcalloc(1, sizeof(*pl->resync_status));
-        pl->resync_status[0] = 404;
-        pl->resync_status_count = 1;
+        events_defaults(pl);
     }
 }
 
