@@ -7,12 +7,14 @@ pkgs=(
   build-essential cmake ninja-build pkg-config git
   libsqlite3-dev libyaml-dev libcurl4-openssl-dev libmicrohttpd-dev
   libcjson-dev libjq-dev libonig-dev libssl-dev libpq-dev
+  libical-dev libxml2-dev
   python3 curl
 )
-# Only the test suite needs clang-format and PostgreSQL (scripts/with-pg.sh);
+# Only the test suite needs clang-format, PostgreSQL (scripts/with-pg.sh),
+# Radicale (the CalDAV tests) and python3-jsonschema (the simulators' checks);
 # only the fuzzers need clang.
 case "${1:-}" in
-  --test) pkgs+=(clang-format postgresql) ;;
+  --test) pkgs+=(clang-format postgresql radicale python3-jsonschema) ;;
   --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
 esac
 
