@@ -75,6 +75,7 @@ extern const struct cli_command cli_cmd_explain;
 extern const struct cli_command cli_cmd_poll;
 extern const struct cli_command cli_cmd_reconcile;
 extern const struct cli_command cli_cmd_plan;
+extern const struct cli_command cli_cmd_auth;
 
 /*
  * Load the config (secret references are checked, not read: these commands

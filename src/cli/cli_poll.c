@@ -24,6 +24,7 @@
 #include <cjson/cJSON.h>
 
 #include "config/config.h"
+#include "connectors/oauth.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "engine/poll.h"
@@ -89,6 +90,7 @@ run_read(const struct cli_args *args, int reconcile, const struct cli_command *c
     struct config *cfg = NULL;
     struct store *st = NULL;
     struct http_client *http = NULL;
+    struct oauth *oauth = NULL;
     struct error err = {0};
     struct engine_poll_report rep;
     const struct config_collection *cc;
@@ -112,7 +114,8 @@ run_read(const struct cli_args *args, int reconcile, const struct cli_command *c
         config_free(cfg);
         return 2;
     }
-    if (store_open(&st, cfg->store_url, &err) == -1 || http_client_new(&http, &err) == -1) {
+    if (store_open(&st, cfg->store_url, &err) == -1 || http_client_new(&http, &err) == -1 ||
+        oauth_new(cfg, &oauth, &err) == -1) {
         fprintf(stderr, "concord: %s\n", err.msg);
         goto out;
     }
@@ -122,6 +125,7 @@ run_read(const struct cli_args *args, int reconcile, const struct cli_command *c
         .cc = cc,
         .st = st,
         .http = http,
+        .oauth = oauth,
         .reconcile = reconcile,
         .progress = show_progress,
         .user = &prog,
@@ -161,6 +165,7 @@ run_read(const struct cli_args *args, int reconcile, const struct cli_command *c
 out:
     free(report);
     http_client_free(http);
+    oauth_free(oauth);
     store_close(st);
     config_free(cfg);
     return rc;

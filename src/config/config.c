@@ -284,6 +284,12 @@ system_fini(struct config_system *s)
         secret_fini(&s->auth_headers[i].value);
     }
     free(s->auth_headers);
+    free(s->oauth2.token_url);
+    free(s->oauth2.authorize_url);
+    free(s->oauth2.client_id);
+    free(s->oauth2.scope);
+    secret_fini(&s->oauth2.client_secret);
+    secret_fini(&s->oauth2.refresh_token);
     free(s->retry_stop_header_name);
     free(s->retry_stop_header_value);
     free(s->db_path);

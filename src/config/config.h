@@ -163,6 +163,31 @@ struct config_rate_limit {
     int64_t block_ms; /* how long such an answer (or a 429) without Retry-After blocks; 60000 */
 };
 
+/* How a system's OAuth2 access tokens are had (systems.X.auth.oauth2). */
+enum config_oauth_grant {
+    CONFIG_GRANT_CLIENT_CREDENTIALS = 1, /* the client's own id and secret buy a token */
+    CONFIG_GRANT_REFRESH_TOKEN, /* a person's consent (concord auth) gave a refresh token */
+};
+
+/*
+ * OAuth2 (RFC 6749) for a system: concord gets access tokens from
+ * token_url, caches them in the store, refreshes each system's token one
+ * request at a time, and sends "Authorization: Bearer TOKEN". A 401 drops
+ * the token that drew it. docs/config.md ("OAuth2").
+ */
+struct config_oauth2 {
+    int enabled;
+    enum config_oauth_grant grant;
+    char *token_url;     /* absolute, or a path under the system's base_url */
+    char *authorize_url; /* the consent page (concord auth); NULL: not offered */
+    char *client_id;     /* not a secret: it shows in the consent URL */
+    struct secret client_secret;
+    struct secret refresh_token; /* the first refresh token; the store keeps rotated ones */
+    char *scope;                 /* NULL, or space-separated scopes */
+    int credentials_basic;       /* 1: client id and secret as HTTP Basic; 0: in the form body */
+    int64_t margin_ms;           /* a token is renewed this long before it expires; 60000 */
+};
+
 /* A named system kind that knows an API (kind: stripe), over kind http. */
 enum config_profile {
     CONFIG_PROFILE_NONE = 0,
@@ -179,8 +204,9 @@ struct config_system {
     struct config_webhook webhook;
     struct config_header *auth_headers; /* sent with every request */
     size_t auth_header_count;
-    int64_t timeout_ms; /* per request; default 10000 */
-    int max_in_flight;  /* transfers at once to this system; default 8 */
+    struct config_oauth2 oauth2; /* and/or an OAuth2 bearer token (auth.oauth2) */
+    int64_t timeout_ms;          /* per request; default 10000 */
+    int max_in_flight;           /* transfers at once to this system; default 8 */
     /*
      * Default: retry_policy_default() (the list 0, 5 s, 5 min, 30 min, 2 h,
      * 5 h, 10 h, 10 h; 9 attempts). max_attempts is already cut to what the

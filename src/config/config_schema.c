@@ -77,7 +77,12 @@ static const char *const rate_limit_keys[] = {"rate", "per", "burst"};
 static const char *const breaker_keys[] = {"failures", "failure_rate", "min_requests", "window",
                                            "cooldown"};
 static const char *const delete_guard_keys[] = {"max_count", "max_share", "min_count", "window"};
-static const char *const auth_keys[] = {"headers", "bearer", "basic"};
+static const char *const auth_keys[] = {"headers", "bearer", "basic", "oauth2"};
+static const char *const oauth2_keys[] = {"grant",     "token_url",     "authorize_url",
+                                          "client_id", "client_secret", "refresh_token",
+                                          "scope",     "credentials",   "renew_before"};
+static const char *const oauth2_grants[] = {"client_credentials", "refresh_token"};
+static const char *const oauth2_credentials[] = {"body", "basic"};
 static const char *const basic_keys[] = {"username", "password"};
 static const char *const webhook_keys[] = {"path", "delivery_id_header", "max_body_bytes",
                                            "signature"};
@@ -1341,6 +1346,77 @@ parse_basic(struct ctx *c, const struct config_node *v, const char *path, struct
     free(p);
 }
 
+/* A URL that is absolute (http/https) or a path under the system's base_url. */
+static void
+get_url_or_path(struct ctx *c, const struct config_node *v, const char *path, char **out)
+{
+    if (get_str(c, v, path, out) == -1)
+        return;
+    if ((*out)[0] != '/' && strncmp(*out, "http://", 7) != 0 && strncmp(*out, "https://", 8) != 0)
+        PROBLEM(c, v,
+                "%s: expected a URL (http:// or https://) or a path under base_url (/...), got "
+                "\"%.60s\"",
+                path, *out);
+}
+
+static void
+parse_oauth2(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s)
+{
+    struct config_oauth2 *o = &s->oauth2;
+    const struct config_node *n;
+    char *p;
+    int pick;
+
+    if (!want_map(c, v, path))
+        return;
+    check_keys(c, v, path, oauth2_keys, ARRAY_COUNT(oauth2_keys));
+    o->enabled = 1;
+    o->margin_ms = 60000;
+    n = map_get(v, "token_url");
+    if (n == NULL) {
+        missing(c, v, path, "token_url");
+    } else {
+        p = join(path, "token_url");
+        get_url_or_path(c, n, p, &o->token_url);
+        free(p);
+    }
+    if ((n = map_get(v, "authorize_url")) != NULL) {
+        p = join(path, "authorize_url");
+        get_url_or_path(c, n, p, &o->authorize_url);
+        free(p);
+    }
+    if (map_get(v, "client_id") == NULL)
+        missing(c, v, path, "client_id");
+    opt_str(c, v, path, "client_id", &o->client_id);
+    if ((n = map_get(v, "client_secret")) == NULL) {
+        missing(c, v, path, "client_secret");
+    } else {
+        p = join(path, "client_secret");
+        (void)get_secret(c, n, p, &o->client_secret);
+        free(p);
+    }
+    if ((n = map_get(v, "refresh_token")) != NULL) {
+        p = join(path, "refresh_token");
+        (void)get_secret(c, n, p, &o->refresh_token);
+        free(p);
+    }
+    opt_str(c, v, path, "scope", &o->scope);
+    opt_duration(c, v, path, "renew_before", 0, &o->margin_ms);
+    o->grant = map_get(v, "refresh_token") != NULL || o->authorize_url != NULL
+                   ? CONFIG_GRANT_REFRESH_TOKEN
+                   : CONFIG_GRANT_CLIENT_CREDENTIALS;
+    pick = opt_choice(c, v, path, "grant", oauth2_grants, ARRAY_COUNT(oauth2_grants));
+    if (pick >= 0)
+        o->grant = pick == 0 ? CONFIG_GRANT_CLIENT_CREDENTIALS : CONFIG_GRANT_REFRESH_TOKEN;
+    if (o->grant == CONFIG_GRANT_CLIENT_CREDENTIALS && map_get(v, "refresh_token") != NULL)
+        PROBLEM(c, map_get(v, "refresh_token"),
+                "%s.refresh_token: the client_credentials grant takes no refresh token; hint: "
+                "write grant: refresh_token, or remove it",
+                path);
+    o->credentials_basic = opt_choice(c, v, path, "credentials", oauth2_credentials,
+                                      ARRAY_COUNT(oauth2_credentials)) == 1;
+}
+
 static void
 parse_auth(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s)
 {
@@ -1386,6 +1462,18 @@ parse_auth(struct ctx *c, const struct config_node *v, const char *path, struct 
     if (want_map(c, basic, p))
         parse_basic(c, basic, p, s);
     free(p);
+    if (map_get(v, "oauth2") != NULL) {
+        p = join(path, "oauth2");
+        parse_oauth2(c, map_get(v, "oauth2"), p, s);
+        for (size_t i = 0; i < s->auth_header_count; i++) {
+            if (strcasecmp(s->auth_headers[i].name, "Authorization") == 0)
+                PROBLEM(c, map_get(v, "oauth2"),
+                        "%s: oauth2 sends its own Authorization header; hint: remove bearer, "
+                        "basic or the Authorization header",
+                        p);
+        }
+        free(p);
+    }
 }
 
 /*

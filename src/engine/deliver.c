@@ -23,6 +23,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "connectors/oauth.h"
 #include "core/buf.h"
 #include "core/clock.h"
 #include "core/error.h"
@@ -55,6 +56,7 @@ engine_delivery_free(struct engine_delivery *d)
     free(d->url);
     free(d->idem_key);
     free(d->headers);
+    oauth_value_free(d->bearer);
     free(d->path);
     free(d->body);
     free(d->wire);
@@ -456,7 +458,7 @@ add_idempotency(struct engine *e, const struct engine_coll *c, struct engine_del
 {
     const struct engine_sys *sys = &e->systems[c->sys_index];
 
-    d->headers = xcalloc(sys->header_count + 2, sizeof(*d->headers));
+    d->headers = xcalloc(sys->header_count + 3, sizeof(*d->headers)); /* + submit_all()'s */
     memcpy(d->headers, sys->headers, sys->header_count * sizeof(*d->headers));
     d->header_count = sys->header_count;
     if (c->cfg->body_form && desired != NULL && !d->is_lookup) {
@@ -752,6 +754,11 @@ classify(const struct engine *e, const struct engine_delivery *d)
         if (d->stop_retry)
             return VERDICT_PERMANENT; /* the system said: do not retry */
         if (d->status == 408 || d->status >= 500 || is_rate_limited(sys, d->status))
+            return VERDICT_TRANSIENT;
+        /* An OAuth2 token refused (it expired early, or was revoked): the
+         * next try fetches a new one. A refusal of the new one shows as the
+         * token endpoint's own error. */
+        if (d->status == 401 && sys->oauth2.enabled)
             return VERDICT_TRANSIENT;
         /* 409 to a request carrying an idempotency key: another request
          * with the key (the one whose answer was lost) is still being
@@ -1332,6 +1339,8 @@ delivery_done(void *user, const struct http_response *resp)
     d->error = xstrdup(resp->error);
     d->elapsed_ms = resp->elapsed_us / 1000;
     read_rate_headers(d, resp, e->colls[d->coll_index].cfg->system);
+    if (resp->outcome == HTTP_OUTCOME_RESPONSE && resp->status == 401 && d->bearer != NULL)
+        oauth_reject(e->oauth, e->colls[d->coll_index].cfg->system, d->bearer);
     pthread_mutex_lock(&e->mu);
     d->next = e->results;
     e->results = d;
@@ -1390,6 +1399,23 @@ submit_all(struct engine *e, struct engine_delivery *list)
             }
             sql[sql_count++] = d;
             continue;
+        }
+        /* An OAuth2 system's token, fetched now: a job claimed long ago
+         * must not carry a token that expired while it waited. */
+        if (sys->cfg->oauth2.enabled && d->headers != NULL) {
+            oauth_value_free(d->bearer);
+            d->bearer = NULL;
+            if (oauth_header(e->oauth, sys->cfg, &d->bearer, &err) == -1) {
+                struct http_response resp = {
+                    .outcome = HTTP_OUTCOME_NOT_SENT,
+                    .body = "",
+                    .error = err.msg,
+                };
+                delivery_done(d, &resp);
+                continue;
+            }
+            d->headers[d->header_count].name = "Authorization";
+            d->headers[d->header_count++].value = d->bearer;
         }
         struct http_request req = {
             .method = d->method,

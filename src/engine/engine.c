@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "connectors/oauth.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -128,7 +129,7 @@ engine_new(const struct config *cfg, struct engine **out, struct error *err)
              http_client_new(&e->poll_http, err) == -1))
             goto fail;
     }
-    if (http_client_new(&e->http, err) == -1)
+    if (http_client_new(&e->http, err) == -1 || oauth_new(cfg, &e->oauth, err) == -1)
         goto fail;
     if (engine_recover(e, err) == -1)
         goto fail;
@@ -343,6 +344,7 @@ engine_free(struct engine *e)
     store_close(e->ckpt_st);
     store_close(e->poll_st);
     http_client_free(e->poll_http);
+    oauth_free(e->oauth);
     pthread_cond_destroy(&e->poll_cv);
     free(e->links_in_flight);
     pthread_mutex_destroy(&e->mu);

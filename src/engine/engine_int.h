@@ -86,6 +86,7 @@ struct engine_delivery {
     char *base_before;           /* SQL systems: the link's base when it was claimed */
     char *idem_key;              /* NULL, or the idempotency key: (link, version) */
     struct http_header *headers; /* the system's auth headers, plus the key's */
+    char *bearer;                /* delivery thread: an OAuth2 system's "Bearer TOKEN", or NULL */
     size_t header_count;
     char *method;
     char *url;
@@ -118,6 +119,7 @@ struct engine {
     struct store *ckpt_st;         /* the checkpointer's own handle */
     struct store *poll_st;         /* the poll thread's own handle; NULL without polls */
     struct http_client *poll_http; /* the poll thread's own client */
+    struct oauth *oauth;           /* OAuth2 systems' tokens (every thread); NULL when none */
     atomic_int stop_poller;        /* set to stop the poll thread (and its read) */
     int poll_st_started;           /* the poll thread runs */
     pthread_cond_t poll_cv;        /* wakes the poll thread to stop */

@@ -13,6 +13,7 @@
 #include <cjson/cJSON.h>
 
 #include "config/config.h"
+#include "connectors/oauth.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/xmalloc.h"
@@ -200,9 +201,11 @@ read_all(const struct config *cfg, const char *scope, struct engine_plan *p,
 {
     struct store *st = NULL;
     struct http_client *http = NULL;
+    struct oauth *oauth = NULL;
     int rc = -1;
 
-    if (store_open(&st, cfg->store_url, err) == -1 || http_client_new(&http, err) == -1)
+    if (store_open(&st, cfg->store_url, err) == -1 || http_client_new(&http, err) == -1 ||
+        oauth_new(cfg, &oauth, err) == -1)
         goto out;
     for (size_t i = 0; i < cfg->collection_count; i++) {
         const struct config_collection *cc = &cfg->collections[i];
@@ -214,6 +217,7 @@ read_all(const struct config *cfg, const char *scope, struct engine_plan *p,
             .cc = cc,
             .st = st,
             .http = http,
+            .oauth = oauth,
             .reconcile = 1,
             .dry_run = 1,
             .collect = collect,
@@ -228,6 +232,7 @@ read_all(const struct config *cfg, const char *scope, struct engine_plan *p,
     rc = 0;
 out:
     http_client_free(http);
+    oauth_free(oauth);
     store_close(st);
     return rc;
 }

@@ -29,6 +29,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "connectors/oauth.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -81,11 +82,21 @@ fetch(const struct engine_poll_job *job, const char *url, struct fetch *f, struc
 {
     const struct config_system *sys = job->cc->system;
     struct http_header headers[16];
+    char *bearer = NULL;
     size_t n = 0;
+    int rc;
 
-    for (size_t i = 0; i < sys->auth_header_count && n < 16; i++, n++) {
+    for (size_t i = 0; i < sys->auth_header_count && n < 15; i++, n++) {
         headers[n].name = sys->auth_headers[i].name;
         headers[n].value = secret_bytes(&sys->auth_headers[i].value);
+    }
+    if (sys->oauth2.enabled) {
+        if (job->oauth == NULL)
+            return error_set(err, ERROR_INTERNAL, "%s: no OAuth2 token cache", sys->name);
+        if (oauth_header(job->oauth, sys, &bearer, err) == -1)
+            return -1;
+        headers[n].name = "Authorization";
+        headers[n++].value = bearer;
     }
     struct http_request req = {
         .method = "GET",
@@ -98,11 +109,14 @@ fetch(const struct engine_poll_job *job, const char *url, struct fetch *f, struc
         .user = f,
     };
     memset(f, 0, sizeof(*f));
-    if (http_client_submit(job->http, &req, err) == -1)
-        return -1;
-    while (!f->done)
+    rc = http_client_submit(job->http, &req, err);
+    while (rc == 0 && !f->done)
         (void)http_client_run(job->http, 100);
-    return 0;
+    /* A refused token: the next read fetches another. */
+    if (rc == 0 && f->outcome == HTTP_OUTCOME_RESPONSE && f->status == 401 && bearer != NULL)
+        oauth_reject(job->oauth, sys, bearer);
+    oauth_value_free(bearer);
+    return rc;
 }
 
 /* Append "name=value" (value URL-encoded) to a query being built. */
@@ -1238,6 +1252,7 @@ poll_due(struct engine *e, const struct config_collection *cc)
         .cc = cc,
         .st = e->poll_st,
         .http = e->poll_http,
+        .oauth = e->oauth,
         .reconcile = reconcile,
         .wake = wake_writer,
         .user = e,

@@ -54,6 +54,7 @@ struct engine_poll_job {
     const struct config_collection *cc; /* has poll.enabled */
     struct store *st;                   /* the reader's own handle */
     struct http_client *http;           /* the reader's own client */
+    struct oauth *oauth;                /* tokens of OAuth2 systems (oauth_new()); may be NULL */
     int reconcile;                      /* read whole; after a complete read, missing copies */
     int dry_run;                        /* journal nothing, move no cursor (concord plan) */
     engine_poll_progress_fn *progress;  /* NULL, or told after each page */

@@ -530,4 +530,26 @@ MUST_CHECK int store_seen_add(struct store *st, const char *ext_id, struct error
 MUST_CHECK int store_seen_missing(struct store *st, const char *collection, int64_t before_ms,
                                   char ***out, struct error *err);
 
+/* ---- OAuth2 tokens (store_oauth.c) ---- */
+
+/*
+ * A system's OAuth2 tokens. The store file holds them as it holds the
+ * records: whoever can read it can read them (docs/config.md, "OAuth2").
+ */
+struct store_oauth {
+    char *access_token;    /* NULL when none */
+    int64_t expires_at_ms; /* when access_token expires; 0 when unknown */
+    char *refresh_token;   /* NULL when none: the latest, after rotations */
+    char *seed;            /* NULL, or a digest of the config's refresh token it came from */
+};
+
+/* Release what t owns, wiping the tokens first. */
+void store_oauth_fini(struct store_oauth *t);
+/* A system's tokens: 1 with *out filled (store_oauth_fini()), 0 when none, -1. */
+MUST_CHECK int store_oauth_get(struct store *st, const char *system, struct store_oauth *out,
+                               struct error *err);
+/* Replace a system's tokens. */
+MUST_CHECK int store_oauth_put(struct store *st, const char *system, const struct store_oauth *t,
+                               int64_t now_ms, struct error *err);
+
 #endif

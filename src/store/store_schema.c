@@ -149,6 +149,15 @@ static const char *const migrations[] = {
     "  reconcile_at INTEGER NOT NULL DEFAULT 0,"
     "  lease_until INTEGER,"
     "  lease_holder TEXT) WITHOUT ROWID;",
+
+    /* 6: the Connectors issue: each OAuth2 system's tokens. */
+    "CREATE TABLE oauth_tokens ("
+    "  system TEXT PRIMARY KEY,"
+    "  access_token TEXT,"
+    "  expires_at INTEGER NOT NULL DEFAULT 0,"
+    "  refresh_token TEXT,"
+    "  seed TEXT,"
+    "  updated_at INTEGER NOT NULL) WITHOUT ROWID;",
 };
 
 int
