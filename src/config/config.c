@@ -284,6 +284,8 @@ system_fini(struct config_system *s)
         secret_fini(&s->auth_headers[i].value);
     }
     free(s->auth_headers);
+    free(s->errors.message_path);
+    free(s->errors.in_ok_path);
     free(s->oauth2.token_url);
     free(s->oauth2.authorize_url);
     free(s->oauth2.client_id);

@@ -163,6 +163,16 @@ struct config_rate_limit {
     int64_t block_ms; /* how long such an answer (or a 429) without Retry-After blocks; 60000 */
 };
 
+/*
+ * How a system's answers say what went wrong (systems.X.errors): the path
+ * of the message in an error body, shown in the inbox, and the path that,
+ * non-empty in a 2xx answer, makes it a refusal (SmartBill's errorText).
+ */
+struct config_errors {
+    char *message_path; /* NULL: error.message, message, error_description, errorText, error */
+    char *in_ok_path;   /* NULL: a 2xx is a success */
+};
+
 /* How a system's OAuth2 access tokens are had (systems.X.auth.oauth2). */
 enum config_oauth_grant {
     CONFIG_GRANT_CLIENT_CREDENTIALS = 1, /* the client's own id and secret buy a token */
@@ -205,6 +215,7 @@ struct config_system {
     struct config_header *auth_headers; /* sent with every request */
     size_t auth_header_count;
     struct config_oauth2 oauth2; /* and/or an OAuth2 bearer token (auth.oauth2) */
+    struct config_errors errors; /* how its answers tell an error (systems.X.errors) */
     int64_t timeout_ms;          /* per request; default 10000 */
     int max_in_flight;           /* transfers at once to this system; default 8 */
     /*

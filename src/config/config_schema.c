@@ -66,10 +66,29 @@ static const char *const system_keys[] = {"kind",
                                           "rate_limited_status",
                                           "rate_limited_block",
                                           "breaker",
-                                          "delete_guard"};
+                                          "delete_guard",
+                                          "errors"};
+static const char *const errors_keys[] = {"message", "in_ok"};
 static const char *const system_kinds[] = {"http", "sqlite", "postgres", "stripe"};
-/* The collections the stripe kind knows. */
-static const char *const stripe_collections[] = {"customers"};
+/*
+ * The collections the stripe kind knows: where the API keeps them, the
+ * prefix of their event types, the event that deletes one (NULL: none),
+ * and whether concord writes them (customers) or only reads them.
+ */
+struct stripe_kind {
+    const char *name;
+    const char *path;
+    const char *events;
+    const char *deleted;
+    int writable;
+};
+static const struct stripe_kind stripe_kinds[] = {
+    {"customers", "/v1/customers", "customer.", "customer.deleted", 1},
+    {"payment_intents", "/v1/payment_intents", "payment_intent.", NULL, 0},
+    {"charges", "/v1/charges", "charge.", NULL, 0},
+    {"invoices", "/v1/invoices", "invoice.", "invoice.deleted", 0},
+    {"checkout_sessions", "/v1/checkout/sessions", "checkout.session.", NULL, 0},
+};
 static const char *const soft_delete_keys[] = {"column", "value"};
 static const char *const retry_keys[] = {"max_attempts", "base_ms", "cap_ms",     "jitter",
                                          "delays",       "max_age", "stop_header"};
@@ -2597,6 +2616,8 @@ parse_stripe_system(struct ctx *c, const struct config_node *v, const char *path
         parse_sig_secrets(c, n, p, &s->webhook.signature);
         free(p);
     }
+    if (s->errors.message_path == NULL)
+        s->errors.message_path = xstrdup("error.message");
     if (map_get(v, "rate_limit") == NULL) {
         s->rate_limit.rate_per_s = 25; /* test mode's limit; live allows 100 */
         s->rate_limit.burst = 25;
@@ -2614,46 +2635,54 @@ stripe_collection(struct ctx *c, const struct config_node *v, const char *path,
                   struct config_collection *col, const struct config_node *key)
 {
     struct config_poll *pl = &col->poll;
-    const char *res = col->short_name;
-    char buf[160];
+    const struct stripe_kind *k = NULL;
+    char buf[200];
 
-    if (in_list(res, stripe_collections, ARRAY_COUNT(stripe_collections)) < 0) {
-        PROBLEM(c, key, "%s: a stripe system knows the collection customers; hint: name it so",
+    for (size_t i = 0; i < ARRAY_COUNT(stripe_kinds); i++) {
+        if (strcmp(col->short_name, stripe_kinds[i].name) == 0)
+            k = &stripe_kinds[i];
+    }
+    if (k == NULL) {
+        PROBLEM(c, key,
+                "%s: a stripe system knows the collections customers, payment_intents, "
+                "charges, invoices and checkout_sessions; hint: name it so",
                 path);
         return;
     }
     if (col->record_path == NULL)
         col->record_path = xstrdup("data.object");
-    (void)snprintf(buf, sizeof(buf), ".type | startswith(\"customer.\")");
+    (void)snprintf(buf, sizeof(buf), ".type | startswith(\"%s\")", k->events);
     if (col->match_jq == NULL)
         col->match_jq = xstrdup(buf);
-    if (col->deleted_jq == NULL)
-        col->deleted_jq = xstrdup(".type == \"customer.deleted\"");
+    if (col->deleted_jq == NULL && k->deleted != NULL) {
+        (void)snprintf(buf, sizeof(buf), ".type == \"%s\"", k->deleted);
+        col->deleted_jq = xstrdup(buf);
+    }
     if (map_get(v, "body") == NULL)
         col->body_form = 1;
-    if (col->map_out.entry_count > 0) {
+    if (k->writable && col->map_out.entry_count > 0) {
         if (col->create.method == NULL) {
             col->create.method = xstrdup("POST");
-            col->create.path = xstrdup("/v1/customers");
+            col->create.path = xstrdup(k->path);
         }
         if (col->update.method == NULL) {
             col->update.method = xstrdup("POST"); /* Stripe updates with POST */
-            col->update.path = xstrdup("/v1/customers/{id}");
+            col->update.path = xasprintf("%s/{id}", k->path);
         }
         if (col->remove.method == NULL) {
             col->remove.method = xstrdup("DELETE");
-            col->remove.path = xstrdup("/v1/customers/{id}");
+            col->remove.path = xasprintf("%s/{id}", k->path);
             if (map_get(v, "on_delete") == NULL)
                 col->on_delete = CONFIG_DELETE_DELETE;
         }
-        if (col->idempotency_header == NULL)
-            col->idempotency_header = xstrdup("Idempotency-Key");
     }
+    if (col->map_out.entry_count > 0 && col->idempotency_header == NULL)
+        col->idempotency_header = xstrdup("Idempotency-Key");
     if (!pl->enabled)
         return;
     if (pl->list.method == NULL) {
         pl->list.method = xstrdup("GET");
-        pl->list.path = xstrdup("/v1/customers?limit=100");
+        pl->list.path = xasprintf("%s?limit=100", k->path);
         if (pl->items_path == NULL)
             pl->items_path = xstrdup("data");
         if (pl->page == CONFIG_PAGE_NONE) {
@@ -2666,7 +2695,7 @@ stripe_collection(struct ctx *c, const struct config_node *v, const char *path,
     if (pl->cursor == CONFIG_CURSOR_NONE && map_get(map_get(v, "poll"), "cursor") == NULL) {
         pl->cursor = CONFIG_CURSOR_EVENTS;
         pl->events.method = xstrdup("GET");
-        pl->events.path = xstrdup("/v1/events?type=customer.*");
+        pl->events.path = xasprintf("/v1/events?type=%s*", k->events);
         events_defaults(pl);
     }
 }
@@ -2767,6 +2796,15 @@ parse_system(struct ctx *c, const struct config_node *v, const char *path, struc
     if (s->kind != CONFIG_SYSTEM_HTTP && map_get(v, "max_in_flight") == NULL)
         s->max_in_flight = 500; /* rows per batch: one transaction each */
     opt_duration(c, v, path, "rate_limited_block", 1, &s->rate_limit.block_ms);
+    if ((sub = map_get(v, "errors")) != NULL) {
+        p = join(path, "errors");
+        if (want_map(c, sub, p)) {
+            check_keys(c, sub, p, errors_keys, ARRAY_COUNT(errors_keys));
+            opt_str(c, sub, p, "message", &s->errors.message_path);
+            opt_str(c, sub, p, "in_ok", &s->errors.in_ok_path);
+        }
+        free(p);
+    }
     static const char *const sections[] = {"retry",       "auth",        "webhook",
                                            "collections", "rate_limit",  "rate_limited_status",
                                            "breaker",     "delete_guard"};

@@ -739,6 +739,54 @@ is_rate_limited(const struct config_system *sys, long status)
     return 0;
 }
 
+/*
+ * What an answer's body says went wrong: the string at the system's
+ * errors.message path or, without one, at the first of the usual places
+ * (Stripe's error.message, HubSpot's message, OAuth2's error_description,
+ * SmartBill's errorText, a bare error). Copied into out; "" when none.
+ */
+static const char *
+error_message(const struct config_system *sys, const char *body, char *out, size_t out_len)
+{
+    static const char *const usual[] = {"error.message", "message",       "error_description",
+                                        "errorText",     "statusMessage", "error"};
+    cJSON *json;
+
+    out[0] = '\0';
+    if (body == NULL || (body[0] != '{' && body[0] != ' ' && body[0] != '\n'))
+        return out;
+    json = cJSON_Parse(body);
+    for (size_t i = 0; json != NULL && i < ARRAY_COUNT(usual) && out[0] == '\0'; i++) {
+        const char *path = sys->errors.message_path != NULL ? sys->errors.message_path : usual[i];
+        const char *s = cJSON_GetStringValue(value_path_get(json, path));
+
+        if (s != NULL && s[0] != '\0')
+            (void)snprintf(out, out_len, "%s", s);
+        if (sys->errors.message_path != NULL)
+            break;
+    }
+    cJSON_Delete(json);
+    return out;
+}
+
+/* A 2xx whose errors.in_ok path holds a non-empty value: a refusal. */
+static int
+refused_in_ok(const struct config_system *sys, const char *body)
+{
+    const cJSON *v;
+    cJSON *json;
+    int refused;
+
+    if (sys->errors.in_ok_path == NULL || body == NULL)
+        return 0;
+    json = cJSON_Parse(body);
+    v = value_path_get(json, sys->errors.in_ok_path);
+    refused = v != NULL && !cJSON_IsNull(v) && !(cJSON_IsString(v) && v->valuestring[0] == '\0') &&
+              !cJSON_IsFalse(v);
+    cJSON_Delete(json);
+    return refused;
+}
+
 static enum verdict
 classify(const struct engine *e, const struct engine_delivery *d)
 {
@@ -746,8 +794,10 @@ classify(const struct engine *e, const struct engine_delivery *d)
 
     switch (d->outcome) {
     case HTTP_OUTCOME_RESPONSE:
+        /* SmartBill says "no" in a 200 with errorText: the write did not
+         * happen, and sending it again will not change that. */
         if (d->status >= 200 && d->status < 300)
-            return VERDICT_OK;
+            return refused_in_ok(sys, d->resp_body) ? VERDICT_PERMANENT : VERDICT_OK;
         /* Guarantee: a delete is idempotent. The copy is gone either way. */
         if (d->op == JOB_OP_DELETE && (d->status == 404 || d->status == 410))
             return VERDICT_OK;
@@ -1002,12 +1052,19 @@ out:
 
 /* One line for the operator: "POST /contacts: HTTP 503: {...}". */
 static void
-describe(const struct engine_delivery *d, char *out, size_t out_len)
+describe(const struct engine *e, const struct engine_delivery *d, char *out, size_t out_len)
 {
+    char msg[240];
+
     switch (d->outcome) {
     case HTTP_OUTCOME_RESPONSE:
-        (void)snprintf(out, out_len, "%s %s: HTTP %ld: %.200s", d->method, d->path, d->status,
-                       d->resp_body ? d->resp_body : "");
+        /* The system's own words when its body has them; else the body. */
+        if (error_message(e->colls[d->coll_index].cfg->system, d->resp_body, msg, sizeof(msg))[0] !=
+            '\0')
+            (void)snprintf(out, out_len, "%s %s: HTTP %ld: %s", d->method, d->path, d->status, msg);
+        else
+            (void)snprintf(out, out_len, "%s %s: HTTP %ld: %.200s", d->method, d->path, d->status,
+                           d->resp_body ? d->resp_body : "");
         break;
     case HTTP_OUTCOME_NOT_SENT:
         (void)snprintf(out, out_len, "%s %s: not sent: %s", d->method, d->path,
@@ -1234,7 +1291,7 @@ engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
     if (found <= 0)
         return found; /* gone: nothing to apply it to */
     j.attempts++;
-    describe(d, what, sizeof(what));
+    describe(e, d, what, sizeof(what));
     (void)snprintf(request, sizeof(request), "%s %s", d->method, d->path);
     (void)snprintf(excerpt, sizeof(excerpt), "%s",
                    d->outcome == HTTP_OUTCOME_RESPONSE ? (d->resp_body ? d->resp_body : "")

@@ -194,6 +194,8 @@ def test_a_refusal_stripe_says_not_to_retry_goes_to_the_inbox():
     shop.change("s1", {"email": "not an email", "name": "Zed", "phone": "+44 9"})
     failed = wait_until(lambda: c.cli_json("failed"), 10, "the refusal in the inbox")
     assert failed[0]["http_status"] == 400 and "email" in failed[0]["reason"], failed
+    # The reason is Stripe's own message (error.message), not its JSON.
+    assert "HTTP 400: Invalid email address: not an email" in failed[0]["reason"], failed
     assert len(posts(stripe)) == 1  # a 4xx is never sent again by itself
 
 
@@ -246,6 +248,87 @@ def test_the_stripe_kind_needs_only_credentials_and_maps():
     # A delete in the shop deletes the Stripe customer.
     shop.delete("s1")
     wait_until(lambda: "fay@example.com" not in customers(stripe), 10, "the Stripe delete")
+    assert c.cli_json("failed") == []
+
+
+# Payments: read-only Stripe collections of the kind, into the shop.
+PAYMENTS = """
+listen: 127.0.0.1:{port}
+store: sqlite:state.db?busy_timeout_ms=2000
+log: {level: debug, format: json}
+systems:
+  stripe:
+    kind: stripe
+    base_url: http://127.0.0.1:{stripe_port}
+    api_key: env:STRIPE_KEY
+    webhook_secret: env:STRIPE_WHSEC
+    timeout_ms: 1000
+    rate_limit: {rate: 1000, per: 1s}
+    retry: {max_attempts: 8, base_ms: 50, cap_ms: 300, jitter: 0.1}
+    collections:
+      payment_intents:
+        model: payment
+        map_in: {status: status, amount: amount, order: metadata.order}
+        poll: {every: 1h}
+      invoices:
+        model: payment
+        map_in: {status: status, amount: amount_paid, order: metadata.order}
+        poll: {every: 1h}
+  shop:
+    kind: http
+    base_url: http://127.0.0.1:{shop_port}
+    timeout_ms: 1000
+    retry: {max_attempts: 8, base_ms: 50, cap_ms: 300, jitter: 0.1}
+    collections:
+      payments:
+        model: payment
+        map_out: {status: status, amount: amount, order: order}
+        create: POST /payments
+        update: PUT /payments/{id}
+models:
+  payment:
+    fields: {status: string, amount: integer, order: string}
+syncs:
+  payments:
+    model: payment
+    origin: [stripe]
+    collections: [stripe.payment_intents, stripe.invoices, shop.payments]
+"""
+
+
+def test_payment_intents_and_invoices_reach_the_shop_by_webhook_and_by_the_feed():
+    port = harness.free_port()
+    stripe = StripeSim(seed=7, rate=0, webhook_url="http://127.0.0.1:%d/webhooks/stripe" % port,
+                       webhook_secret=WHSEC, webhook_backoff_ms=100)
+    shop = Sim(resource="payments", id_prefix="P")
+    c = Concord(PAYMENTS, values={"port": port, "stripe_port": stripe.port,
+                                  "shop_port": shop.port},
+                env={"STRIPE_KEY": stripe.api_key, "STRIPE_WHSEC": WHSEC})
+    c.start()
+    cus = stripe.create_customer(email="pay@example.com")
+    # payment_intent.created, then .succeeded: signed webhooks.
+    stripe.payment_intent(customer=cus["id"], amount=4200, currency="ron",
+                          metadata={"order": "o-1"}, status="succeeded")
+    wait_until(lambda: [r for r in shop.records().values()
+                        if r.get("order") == "o-1" and r.get("status") == "succeeded"],
+               10, "the succeeded payment in the shop")
+    # Webhooks stop; an invoice is paid; the event feed brings it.
+    c.cli("poll", "stripe.invoices", "--json")
+    stripe.wait_delivered()
+    stripe.webhooks(drop=1.0)
+    stripe.invoice(customer=cus["id"], amount=1500, currency="ron", metadata={"order": "o-2"},
+                   with_payment=False)
+    rc, out, err = c.cli("poll", "stripe.invoices", "--json")
+    assert rc == 0, err
+    gets = [r["path"] for r in stripe.requests("GET") if r["path"].startswith("/v1/events")]
+    assert any("type=invoice." in p for p in gets), gets
+    wait_until(lambda: [r for r in shop.records().values()
+                        if r.get("order") == "o-2" and r.get("status") == "paid"
+                        and r.get("amount") == 1500],
+               10, "the paid invoice in the shop")
+    # Nothing was ever written to Stripe: those collections are read-only.
+    assert [r for r in stripe.requests("POST") if r["path"].startswith("/v1/payment_intents")
+            or r["path"].startswith("/v1/invoices")] == []
     assert c.cli_json("failed") == []
 
 
