@@ -284,6 +284,7 @@ system_fini(struct config_system *s)
         secret_fini(&s->auth_headers[i].value);
     }
     free(s->auth_headers);
+    free(s->cif);
     free(s->errors.message_path);
     free(s->errors.in_ok_path);
     free(s->oauth2.token_url);
@@ -348,6 +349,14 @@ collection_fini(struct config_collection *c)
     free(c->lookup.method);
     free(c->lookup.path);
     free(c->lookup_result_path);
+    free(c->numbering.next.method);
+    free(c->numbering.next.path);
+    free(c->numbering.confirm.method);
+    free(c->numbering.confirm.path);
+    free(c->numbering.items_path);
+    free(c->numbering.item_series_path);
+    free(c->numbering.series_field);
+    free(c->numbering.number_path);
     free(c->sql_table);
     free(c->sql_key);
     free(c->sql_soft_delete);

@@ -201,7 +201,9 @@ struct config_oauth2 {
 /* A named system kind that knows an API (kind: stripe), over kind http. */
 enum config_profile {
     CONFIG_PROFILE_NONE = 0,
-    CONFIG_PROFILE_STRIPE, /* Stripe: docs/stripe.md */
+    CONFIG_PROFILE_STRIPE,    /* Stripe: docs/stripe.md */
+    CONFIG_PROFILE_SMARTBILL, /* SmartBill: docs/invoicing.md */
+    CONFIG_PROFILE_OBLIO,     /* Oblio: docs/invoicing.md */
 };
 
 struct config_system {
@@ -216,6 +218,7 @@ struct config_system {
     size_t auth_header_count;
     struct config_oauth2 oauth2; /* and/or an OAuth2 bearer token (auth.oauth2) */
     struct config_errors errors; /* how its answers tell an error (systems.X.errors) */
+    char *cif;                   /* SmartBill, Oblio: the company's tax id; else NULL */
     int64_t timeout_ms;          /* per request; default 10000 */
     int max_in_flight;           /* transfers at once to this system; default 8 */
     /*
@@ -309,6 +312,23 @@ struct config_poll {
     int64_t reconcile_every_ms; /* 0: reconcile only when asked (concord reconcile) */
 };
 
+/*
+ * Numbered creates (collections.X.numbering): the target gives each new
+ * copy the next number of a series and takes no idempotency key, so the
+ * series' next number is read before each create, creates go one at a
+ * time, and a create whose answer was lost is settled by reading it again
+ * (SmartBill's invoices). engine/deliver.c, "Numbered creates".
+ */
+struct config_numbering {
+    int enabled;
+    struct config_endpoint next;    /* reads the series: "GET /series?cif={companyVatCode}" */
+    char *items_path;               /* where its answer holds the series; NULL: the answer */
+    char *item_series_path;         /* a series' name in an item: "name" */
+    char *series_field;             /* the outgoing record's series: "seriesName" */
+    char *number_path;              /* a series' next number in an item: "nextNumber" */
+    struct config_endpoint confirm; /* a number's copy exists (2xx): {number} is filled in */
+};
+
 struct config_collection {
     char *name;                   /* "system.collection", unique */
     char *short_name;             /* "collection" */
@@ -321,12 +341,14 @@ struct config_collection {
     struct config_map map_in;  /* system -> model; entry_count 0: not a source */
     struct config_map map_out; /* model -> system; entry_count 0: not a target */
     struct config_endpoint create, update, remove;
-    char *created_id_path;    /* where a create's answer holds the new id; default "id" */
+    char *created_id_path;    /* where a create's answer holds the new id; default "id"; paths
+                                 joined by "," make a composite id "A/B" ({id.0}, {id.1}) */
     char *idempotency_header; /* NULL, or the header that carries each write's idempotency key */
     char *idempotency_field;  /* NULL, or the body field that carries it (Oblio's idempotencyKey) */
     struct config_endpoint lookup; /* natural-key look-up before a create is sent again:
                                       "GET /contacts?email={contact_email}" */
     char *lookup_result_path;      /* where the look-up's answer holds its list; NULL: the answer */
+    struct config_numbering numbering;
     enum config_delete_mode on_delete;
     struct cJSON *archive; /* CONFIG_DELETE_ARCHIVE: {system field: value} set on the copy; owned */
     char *updated_at_path; /* NULL, or where the system's record holds its last-change time,

@@ -28,6 +28,7 @@
 #include <jq.h>
 
 #include "config/config_int.h"
+#include "core/buf.h"
 #include "core/secret.h"
 #include "core/xmalloc.h"
 
@@ -67,9 +68,36 @@ static const char *const system_keys[] = {"kind",
                                           "rate_limited_block",
                                           "breaker",
                                           "delete_guard",
-                                          "errors"};
+                                          "errors",
+                                          "username",
+                                          "token",
+                                          "cif",
+                                          "email",
+                                          "api_secret"};
 static const char *const errors_keys[] = {"message", "in_ok"};
-static const char *const system_kinds[] = {"http", "sqlite", "postgres", "stripe"};
+static const char *const system_kinds[] = {"http",   "sqlite",    "postgres",
+                                           "stripe", "smartbill", "oblio"};
+
+/* The keys a named kind owns: an error on any other kind of system. */
+struct profile_keys {
+    enum config_profile profile;
+    const char *kinds; /* for the message */
+    const char *key;
+};
+static const struct profile_keys profile_keys[] = {
+    {CONFIG_PROFILE_STRIPE, "kind stripe", "api_key"},
+    {CONFIG_PROFILE_STRIPE, "kind stripe", "webhook_secret"},
+    {CONFIG_PROFILE_SMARTBILL, "kind smartbill", "username"},
+    {CONFIG_PROFILE_SMARTBILL, "kind smartbill", "token"},
+    {CONFIG_PROFILE_SMARTBILL, "kinds smartbill and oblio", "cif"},
+    {CONFIG_PROFILE_OBLIO, "kinds smartbill and oblio", "cif"},
+    {CONFIG_PROFILE_OBLIO, "kind oblio", "email"},
+    {CONFIG_PROFILE_OBLIO, "kind oblio", "api_secret"},
+};
+
+/* The collections the smartbill and oblio kinds know. */
+static const char *const smartbill_collections[] = {"invoices", "proformas"};
+static const char *const oblio_collections[] = {"invoices", "proformas", "notices"};
 /*
  * The collections the stripe kind knows: where the API keeps them, the
  * prefix of their event types, the event that deletes one (NULL: none),
@@ -139,6 +167,7 @@ static const char *const collection_keys[] = {"model",
                                               "idempotency_field",
                                               "lookup",
                                               "lookup_result",
+                                              "numbering",
                                               "on_delete",
                                               "archive",
                                               "updated_at",
@@ -150,6 +179,8 @@ static const char *const collection_keys[] = {"model",
                                               "soft_delete",
                                               "query"};
 static const char *const hint_modes[] = {"poll"};
+static const char *const numbering_keys[] = {"next",         "items",  "series",
+                                             "series_field", "number", "confirm"};
 static const char *const body_kinds[] = {"json", "form"};
 static const char *const delete_modes[] = {"delete", "archive", "ignore"};
 static const char *const poll_keys[] = {"every", "cron",   "jitter", "list",
@@ -1829,6 +1860,62 @@ parse_endpoint(struct ctx *c, const struct config_node *map, const char *path, c
     ep->path = xstrdup(rest);
 }
 
+/* numbering: reading a series' next number around each create. */
+static void
+parse_numbering(struct ctx *c, const struct config_node *v, const char *path,
+                struct config_numbering *n)
+{
+    static const char *const required[] = {"next", "series", "series_field", "number", "confirm"};
+
+    if (!want_map(c, v, path))
+        return;
+    check_keys(c, v, path, numbering_keys, ARRAY_COUNT(numbering_keys));
+    for (size_t i = 0; i < ARRAY_COUNT(required); i++) {
+        if (map_get(v, required[i]) == NULL)
+            missing(c, v, path, required[i]);
+    }
+    n->enabled = 1;
+    parse_endpoint(c, v, path, "next", &n->next);
+    parse_endpoint(c, v, path, "confirm", &n->confirm);
+    opt_str(c, v, path, "items", &n->items_path);
+    opt_str(c, v, path, "series", &n->item_series_path);
+    opt_str(c, v, path, "series_field", &n->series_field);
+    opt_str(c, v, path, "number", &n->number_path);
+}
+
+/* created_id: a path, or a list of paths whose values make a composite id. */
+static void
+parse_created_id(struct ctx *c, const struct config_node *v, const char *path, char **out)
+{
+    char *p = join(path, "created_id");
+    char buf[64];
+
+    if (v->kind != CONFIG_NODE_SEQUENCE) {
+        (void)get_str(c, v, p, out);
+        free(p);
+        return;
+    }
+    if (v->kid_count < 1 || v->kid_count > 4) {
+        PROBLEM(c, v, "%s: expected one to four paths, got %zu", p, v->kid_count);
+        free(p);
+        return;
+    }
+    struct buf b;
+
+    buf_init(&b, 1024);
+    for (size_t i = 0; i < v->kid_count; i++) {
+        const struct config_node *k = v->kids[i];
+
+        if (k->kind != CONFIG_NODE_SCALAR || is_null(k) || strchr(k->value, ',') != NULL)
+            PROBLEM(c, k, "%s[%zu]: expected a path, got %s", p, i, show(k, buf, sizeof(buf)));
+        else if (buf_printf(&b, "%s%s", i > 0 ? "," : "", k->value) == -1)
+            PROBLEM(c, k, "%s[%zu]: too long", p, i);
+    }
+    free(*out);
+    *out = buf_take(&b);
+    free(p);
+}
+
 /* archive: {system field: scalar}, the fields a copy gets instead of a delete. */
 static void
 parse_archive(struct ctx *c, const struct config_node *v, const char *path,
@@ -2411,11 +2498,17 @@ parse_collection(struct ctx *c, const struct config_node *v, const char *path,
     parse_endpoint(c, v, path, "create", &col->create);
     parse_endpoint(c, v, path, "update", &col->update);
     parse_endpoint(c, v, path, "delete", &col->remove);
-    opt_str(c, v, path, "created_id", &col->created_id_path);
+    if (map_get(v, "created_id") != NULL)
+        parse_created_id(c, map_get(v, "created_id"), path, &col->created_id_path);
     opt_str(c, v, path, "idempotency_header", &col->idempotency_header);
     opt_str(c, v, path, "idempotency_field", &col->idempotency_field);
     parse_endpoint(c, v, path, "lookup", &col->lookup);
     opt_str(c, v, path, "lookup_result", &col->lookup_result_path);
+    if ((m = map_get(v, "numbering")) != NULL) {
+        p = join(path, "numbering");
+        parse_numbering(c, m, p, &col->numbering);
+        free(p);
+    }
     parse_on_delete(c, v, path, col);
     if ((m = map_get(v, "poll")) != NULL) {
         p = join(path, "poll");
@@ -2454,6 +2547,10 @@ parse_collection(struct ctx *c, const struct config_node *v, const char *path,
 
 static void stripe_collection(struct ctx *c, const struct config_node *v, const char *path,
                               struct config_collection *col, const struct config_node *key);
+static void smartbill_collection(struct ctx *c, const struct config_node *v, const char *path,
+                                 struct config_collection *col, const struct config_node *key);
+static void oblio_collection(struct ctx *c, const struct config_node *v, const char *path,
+                             struct config_collection *col, const struct config_node *key);
 
 static void
 parse_collections(struct ctx *c, const struct config_node *v, const char *path,
@@ -2483,6 +2580,11 @@ parse_collections(struct ctx *c, const struct config_node *v, const char *path,
         parse_collection(c, v->kids[i + 1], p, col);
         if (s->profile == CONFIG_PROFILE_STRIPE && v->kids[i + 1]->kind == CONFIG_NODE_MAPPING)
             stripe_collection(c, v->kids[i + 1], p, col, k);
+        else if (s->profile == CONFIG_PROFILE_SMARTBILL &&
+                 v->kids[i + 1]->kind == CONFIG_NODE_MAPPING)
+            smartbill_collection(c, v->kids[i + 1], p, col, k);
+        else if (s->profile == CONFIG_PROFILE_OBLIO && v->kids[i + 1]->kind == CONFIG_NODE_MAPPING)
+            oblio_collection(c, v->kids[i + 1], p, col, k);
         free(p);
     }
 }
@@ -2700,6 +2802,287 @@ stripe_collection(struct ctx *c, const struct config_node *v, const char *path,
     }
 }
 
+/* ---- SmartBill and Oblio (docs/invoicing.md) ---- */
+
+/* cif: a company's tax id, letters and digits ("RO12345678"). */
+static void
+parse_cif(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s)
+{
+    const struct config_node *n = map_get(v, "cif");
+    char *p;
+
+    if (n == NULL) {
+        missing(c, v, path, "cif");
+        return;
+    }
+    p = join(path, "cif");
+    if (get_str(c, n, p, &s->cif) == 0) {
+        for (const char *q = s->cif; *q != '\0'; q++) {
+            if (!((*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') ||
+                  (*q >= '0' && *q <= '9'))) {
+                PROBLEM(c, n, "%s: expected letters and digits, such as RO12345678", p);
+                break;
+            }
+        }
+    }
+    free(p);
+}
+
+/* The defaults of a named kind's http system (base_url unless given). */
+static void
+profile_base(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s,
+             enum config_profile profile, const char *base_url, const char *owner)
+{
+    s->profile = profile;
+    if (map_get(v, "base_url") != NULL)
+        parse_base_url(c, map_get(v, "base_url"), path, s);
+    else
+        s->base_url = xstrdup(base_url);
+    if (map_key(v, "auth") != NULL)
+        PROBLEM(c, map_key(v, "auth"),
+                "%s.auth: a %s system authenticates with its %s; hint: "
+                "remove auth",
+                path, system_kinds[profile == CONFIG_PROFILE_SMARTBILL ? 4 : 5], owner);
+    if (map_key(v, "webhook") != NULL && profile == CONFIG_PROFILE_SMARTBILL)
+        PROBLEM(c, map_key(v, "webhook"),
+                "%s.webhook: SmartBill sends no webhooks; hint: remove webhook", path);
+    parse_cif(c, v, path, s);
+}
+
+/*
+ * systems.X of kind smartbill: Basic auth from username (the account's
+ * e-mail) and token, the company's cif on every call, 30 calls in 10 s
+ * (a token bucket of 3 and 2.7/s never makes 31), its 403 block, and
+ * errorText, which may say no in a 200.
+ */
+static void
+parse_smartbill_system(struct ctx *c, const struct config_node *v, const char *path,
+                       struct config_system *s)
+{
+    const struct config_node *user = map_get(v, "username"), *tok = map_get(v, "token");
+    struct secret sec = {0};
+    char *p;
+
+    profile_base(c, v, path, s, CONFIG_PROFILE_SMARTBILL, "https://ws.smartbill.ro",
+                 "username and token");
+    if (user == NULL)
+        missing(c, v, path, "username");
+    if (tok == NULL)
+        missing(c, v, path, "token");
+    p = join(path, "token");
+    if (user != NULL && tok != NULL && get_secret(c, tok, p, &sec) == 0) {
+        char *up = join(path, "username"), *name = NULL;
+
+        if (get_str(c, user, up, &name) == 0) {
+            size_t ulen = strlen(name), enc_len;
+            char *joined = xmalloc(ulen + 1 + sec.len + 1), *enc;
+
+            memcpy(joined, name, ulen);
+            joined[ulen] = ':';
+            memcpy(joined + ulen + 1, secret_bytes(&sec), sec.len + 1);
+            enc = base64((const unsigned char *)joined, ulen + 1 + sec.len, &enc_len);
+            explicit_bzero(joined, ulen + 1 + sec.len);
+            free(joined);
+            s->auth_headers = xcalloc(1, sizeof(*s->auth_headers));
+            s->auth_headers[0].name = xstrdup("Authorization");
+            s->auth_headers[0].value.ref = xstrdup(sec.ref);
+            s->auth_headers[0].value.value = enc;
+            s->auth_headers[0].value.len = enc_len;
+            secret_prefix(&s->auth_headers[0].value, "Basic ");
+            s->auth_header_count = 1;
+        }
+        free(name);
+        free(up);
+    }
+    secret_fini(&sec);
+    free(p);
+    if (map_get(v, "rate_limit") == NULL) {
+        s->rate_limit.rate_per_s = 2.7;
+        s->rate_limit.burst = 3;
+    }
+    if (map_get(v, "rate_limited_status") == NULL) {
+        s->rate_limit.limited_status = xcalloc(1, sizeof(int));
+        s->rate_limit.limited_status[0] = 403;
+        s->rate_limit.limited_status_count = 1;
+    }
+    if (map_get(v, "rate_limited_block") == NULL)
+        s->rate_limit.block_ms = 600000; /* "blocked for 10 minutes" */
+    s->errors.message_path = xstrdup("errorText");
+    s->errors.in_ok_path = xstrdup("errorText");
+}
+
+/*
+ * systems.X of kind oblio: OAuth2 client credentials from email and
+ * api_secret at /api/authorize/token, and the company's cif.
+ */
+static void
+parse_oblio_system(struct ctx *c, const struct config_node *v, const char *path,
+                   struct config_system *s)
+{
+    const struct config_node *email = map_get(v, "email"), *sec = map_get(v, "api_secret");
+    char *p;
+
+    profile_base(c, v, path, s, CONFIG_PROFILE_OBLIO, "https://www.oblio.eu",
+                 "email and api_secret");
+    if (email == NULL)
+        missing(c, v, path, "email");
+    if (sec == NULL)
+        missing(c, v, path, "api_secret");
+    s->oauth2.enabled = 1;
+    s->oauth2.grant = CONFIG_GRANT_CLIENT_CREDENTIALS;
+    s->oauth2.token_url = xstrdup("/api/authorize/token");
+    s->oauth2.margin_ms = 60000;
+    opt_str(c, v, path, "email", &s->oauth2.client_id);
+    if (sec != NULL) {
+        p = join(path, "api_secret");
+        (void)get_secret(c, sec, p, &s->oauth2.client_secret);
+        free(p);
+    }
+    s->errors.message_path = xstrdup("statusMessage");
+}
+
+/* A constant field every write of col carries, unless its map_out sets it. */
+static void
+map_out_const(struct config_collection *col, const char *target, const char *value)
+{
+    struct config_map_entry *e;
+
+    if (col->map_out.entry_count == 0 || value == NULL)
+        return;
+    for (size_t i = 0; i < col->map_out.entry_count; i++) {
+        if (strcmp(col->map_out.entries[i].target, target) == 0)
+            return;
+    }
+    col->map_out.entries = xreallocarray(col->map_out.entries, col->map_out.entry_count + 1,
+                                         sizeof(*col->map_out.entries));
+    e = &col->map_out.entries[col->map_out.entry_count++];
+    memset(e, 0, sizeof(*e));
+    e->target = xstrdup(target);
+    e->source = CONFIG_MAP_CONST;
+    e->const_value = cJSON_CreateString(value);
+    e->pos = col->pos;
+}
+
+static void
+set_endpoint(struct config_endpoint *ep, const char *method, char *path)
+{
+    if (ep->method != NULL) {
+        free(path);
+        return;
+    }
+    ep->method = xstrdup(method);
+    ep->path = path;
+}
+
+/*
+ * A collection of a smartbill system: invoices or proformas. Creates are
+ * numbered (collections.X.numbering; engine/deliver.c "Numbered
+ * creates"), the copy's id is "SERIES/NUMBER", and a deleted record cancels
+ * its document (which keeps its number). Nothing can be read back.
+ */
+static void
+smartbill_collection(struct ctx *c, const struct config_node *v, const char *path,
+                     struct config_collection *col, const struct config_node *key)
+{
+    const struct config_system *s = col->system;
+    int inv = strcmp(col->short_name, "invoices") == 0;
+    const char *doc = inv ? "invoice" : "estimate", *cif = s->cif != NULL ? s->cif : "";
+    struct config_numbering *n = &col->numbering;
+
+    if (in_list(col->short_name, smartbill_collections, ARRAY_COUNT(smartbill_collections)) < 0) {
+        PROBLEM(c, key,
+                "%s: a smartbill system knows the collections invoices and proformas; hint: name "
+                "it so",
+                path);
+        return;
+    }
+    if (col->poll.enabled)
+        PROBLEM(c, map_key(v, "poll"),
+                "%s.poll: SmartBill cannot list its documents; concord is the record of what it "
+                "issued; hint: remove poll",
+                path);
+    if (col->map_out.entry_count == 0)
+        return;
+    map_out_const(col, "companyVatCode", cif);
+    set_endpoint(&col->create, "POST", xasprintf("/SBORO/api/%s", doc));
+    set_endpoint(
+        &col->remove, "PUT",
+        xasprintf("/SBORO/api/%s/cancel?cif=%s&seriesname={id.0}&number={id.1}", doc, cif));
+    if (map_get(v, "on_delete") == NULL)
+        col->on_delete = CONFIG_DELETE_DELETE; /* a cancel: SmartBill keeps the number */
+    if (map_get(v, "created_id") == NULL) {
+        free(col->created_id_path);
+        col->created_id_path = xstrdup("series,number");
+    }
+    if (!n->enabled) {
+        n->enabled = 1;
+        n->next.method = xstrdup("GET");
+        n->next.path = xasprintf("/SBORO/api/series?cif=%s&type=%s", cif, inv ? "f" : "p");
+        n->items_path = xstrdup("list");
+        n->item_series_path = xstrdup("name");
+        n->series_field = xstrdup("seriesName");
+        n->number_path = xstrdup("nextNumber");
+        n->confirm.method = xstrdup("GET");
+        n->confirm.path =
+            inv ? xasprintf("/SBORO/api/invoice/paymentstatus?cif=%s&seriesname={seriesName}&"
+                            "number={number}",
+                            cif)
+                : xasprintf("/SBORO/api/estimate/invoices?cif=%s&seriesname={seriesName}&"
+                            "number={number}",
+                            cif);
+    }
+}
+
+/*
+ * A collection of an oblio system: invoices, proformas or notices. Creates
+ * carry idempotencyKey; the copy's id is "SERIES/NUMBER"; a poll lists the
+ * documents by id (Oblio has no updated-since filter).
+ */
+static void
+oblio_collection(struct ctx *c, const struct config_node *v, const char *path,
+                 struct config_collection *col, const struct config_node *key)
+{
+    const char *cif = col->system->cif != NULL ? col->system->cif : "";
+    const char *doc = strcmp(col->short_name, "invoices") == 0    ? "invoice"
+                      : strcmp(col->short_name, "proformas") == 0 ? "proforma"
+                                                                  : "notice";
+    struct config_poll *pl = &col->poll;
+
+    if (in_list(col->short_name, oblio_collections, ARRAY_COUNT(oblio_collections)) < 0) {
+        PROBLEM(c, key,
+                "%s: an oblio system knows the collections invoices, proformas and notices; "
+                "hint: name it so",
+                path);
+        return;
+    }
+    if (map_get(v, "id") == NULL) {
+        free(col->id_path);
+        col->id_path = xstrdup("id");
+    }
+    if (col->map_out.entry_count > 0) {
+        map_out_const(col, "cif", cif);
+        set_endpoint(&col->create, "POST", xasprintf("/api/docs/%s", doc));
+        if (col->idempotency_field == NULL && col->idempotency_header == NULL)
+            col->idempotency_field = xstrdup("idempotencyKey");
+        if (map_get(v, "created_id") == NULL) {
+            free(col->created_id_path);
+            col->created_id_path = xstrdup("data.seriesName,data.number");
+        }
+    }
+    if (pl->enabled && pl->list.method == NULL) {
+        pl->list.method = xstrdup("GET");
+        pl->list.path = xasprintf(
+            "/api/docs/%s/list?cif=%s&orderBy=id&orderDir=ASC&limitPerPage=100", doc, cif);
+        if (pl->items_path == NULL)
+            pl->items_path = xstrdup("data");
+        if (pl->page == CONFIG_PAGE_NONE) {
+            pl->page = CONFIG_PAGE_OFFSET;
+            pl->page_param = xstrdup("offset");
+            pl->page_size = 100;
+        }
+    }
+}
+
 /* systems.X of kind sqlite (path: the database file) or postgres (dsn: a
  * secret reference to a libpq conninfo). */
 static void
@@ -2761,18 +3144,27 @@ parse_system(struct ctx *c, const struct config_node *v, const char *path, struc
     int k = opt_choice(c, v, path, "kind", system_kinds, ARRAY_COUNT(system_kinds));
     if (k == 3) /* stripe: an http system with Stripe's ways */
         parse_stripe_system(c, v, path, s);
+    else if (k == 4)
+        parse_smartbill_system(c, v, path, s);
+    else if (k == 5)
+        parse_oblio_system(c, v, path, s);
     else if (k > 0)
         s->kind = (enum config_system_kind)(CONFIG_SYSTEM_HTTP + k);
-    for (size_t i = 0; i < 2 && s->profile != CONFIG_PROFILE_STRIPE; i++) {
-        static const char *const stripe_keys[] = {"api_key", "webhook_secret"};
+    for (size_t i = 0; i < ARRAY_COUNT(profile_keys); i++) {
+        const struct profile_keys *pk = &profile_keys[i];
+        int owned = 0;
 
-        if (map_key(v, stripe_keys[i]) != NULL)
-            PROBLEM(c, map_key(v, stripe_keys[i]),
-                    "%s.%s: %s is for kind stripe; hint: an http system sets auth and webhook",
-                    path, stripe_keys[i], stripe_keys[i]);
+        for (size_t j = 0; j < ARRAY_COUNT(profile_keys); j++)
+            owned |=
+                strcmp(profile_keys[j].key, pk->key) == 0 && profile_keys[j].profile == s->profile;
+        if (!owned && map_key(v, pk->key) != NULL &&
+            (i == 0 || strcmp(profile_keys[i - 1].key, pk->key) != 0))
+            PROBLEM(c, map_key(v, pk->key),
+                    "%s.%s: %s is for %s; hint: an http system sets auth and webhook", path,
+                    pk->key, pk->key, pk->kinds);
     }
-    if (s->profile == CONFIG_PROFILE_STRIPE) {
-        /* parse_stripe_system() did the kind's part */
+    if (s->profile != CONFIG_PROFILE_NONE) {
+        /* parse_<kind>_system() did the kind's part */
     } else if (s->kind == CONFIG_SYSTEM_HTTP) {
         if (map_get(v, "base_url") == NULL)
             missing(c, v, path, "base_url");
@@ -2810,8 +3202,8 @@ parse_system(struct ctx *c, const struct config_node *v, const char *path, struc
                                            "breaker",     "delete_guard"};
     for (size_t i = 0; i < ARRAY_COUNT(sections); i++) {
         sub = map_get(v, sections[i]);
-        /* A stripe system's auth is its api_key (reported if given). */
-        if (sub == NULL || (s->profile == CONFIG_PROFILE_STRIPE && i == 1))
+        /* A named kind's auth is its credentials (reported if given). */
+        if (sub == NULL || (s->profile != CONFIG_PROFILE_NONE && i == 1))
             continue;
         p = join(path, sections[i]);
         parse_section(c, i, sub, p, s);

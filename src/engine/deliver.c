@@ -53,6 +53,8 @@ engine_delivery_free(struct engine_delivery *d)
     free(d->method);
     free(d->ext_id);
     free(d->base_before);
+    free(d->series);
+    free(d->sent_state);
     free(d->url);
     free(d->idem_key);
     free(d->headers);
@@ -143,6 +145,25 @@ expand_path(const char *tmpl, const char *ext_id, const cJSON *desired, struct e
                 goto toolong;
             continue;
         }
+        /* {id.0}, {id.1}: the parts of a composite id "A/B" (created_id
+         * with several paths: SmartBill's series and number). */
+        if (strncmp(name, "id.", 3) == 0 && name[3] >= '0' && name[3] <= '3' && name[4] == '\0' &&
+            ext_id != NULL) {
+            const char *part = ext_id;
+            size_t len;
+
+            for (int k = name[3] - '0'; k > 0 && part != NULL; k--)
+                part = (part = strchr(part, '/')) != NULL ? part + 1 : NULL;
+            if (part != NULL) {
+                char one[256];
+
+                len = strcspn(part, "/");
+                (void)snprintf(one, sizeof(one), "%.*s", (int)len, part);
+                if (append_encoded(&b, one) == -1)
+                    goto toolong;
+                continue;
+            }
+        }
         v = desired ? value_path_get(desired, name) : NULL;
         if (cJSON_IsString(v) && append_encoded(&b, v->valuestring) == 0)
             continue;
@@ -169,7 +190,34 @@ struct claim {
     int64_t version; /* the record version it carries */
     int was_pinned;  /* a create whose earlier outcome is unknown */
     enum job_op op;  /* what the job does, once the record's state is known */
+    int check;       /* a numbered create's check instead (enum number_check), or 0 */
+    char *series;    /* a numbered create's series */
 };
+
+/*
+ * Numbered creates (collections.X.numbering; SmartBill's invoices). The
+ * target numbers each new copy from a series and takes no idempotency key,
+ * and its copies cannot be listed. So:
+ *
+ * - creates of the collection go one at a time, and none starts while
+ *   another's outcome is unknown: the series moves only by concord's
+ *   create in flight, or by a person;
+ * - just before a create, the series' next number N is read and kept in
+ *   the job (jobs.expect), for at most NUMBER_FRESH_MS;
+ * - when the create's answer is lost, the series is read again: still N,
+ *   the create did not happen and is sent again (after a fresh read); N+1,
+ *   the copy N exists if the confirm call finds it, and is linked; anything
+ *   else (a person issued one meanwhile) is not conclusive, and the job
+ *   waits in the inbox as "outcome unknown". A duplicate is never made.
+ */
+enum number_check {
+    CHECK_BEFORE = 1, /* read N before the create */
+    CHECK_AFTER,      /* read the series after a lost create */
+    CHECK_CONFIRM,    /* the series moved by one: does copy N exist? */
+};
+
+#define NUMBER_FRESH_MS 30000
+#define NUMBER_WAIT_MS  200 /* a numbered create waiting for the one in flight */
 
 /*
  * The state a create must carry. Normally the record's current state; but
@@ -358,6 +406,113 @@ wait_for_ref(struct engine *e, struct job *j, const struct engine_coll *c,
 
 /* Decide what a job must send. Returns 1 to send, 0 when the job ended or
  * waits without sending, -1 on a store error. */
+/* A series' next number as text: a string as given, or an integer. */
+static int
+number_text(const cJSON *v, char *out, size_t len)
+{
+    if (cJSON_IsString(v) && v->valuestring[0] != '\0' && strlen(v->valuestring) < len) {
+        (void)snprintf(out, len, "%s", v->valuestring);
+        return 0;
+    }
+    if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e15) {
+        (void)snprintf(out, len, "%lld", (long long)v->valuedouble);
+        return 0;
+    }
+    return -1;
+}
+
+/* n + 1, keeping n's leading zeros ("0041" -> "0042"); "" when n is no number. */
+static void
+number_next(const char *n, char *out, size_t len)
+{
+    char *end;
+    long long v = strtoll(n, &end, 10);
+
+    out[0] = '\0';
+    if (*end != '\0' || end == n || v < 0)
+        return;
+    (void)snprintf(out, len, "%0*lld", (int)strlen(n), v + 1);
+}
+
+/*
+ * Whether a numbered create may go now: none of the collection's is in
+ * flight, and no other record's create waits with an unknown outcome.
+ * Returns 1, or 0 after putting the job off, or -1.
+ */
+static int
+numbered_turn(struct engine *e, struct job *j, struct engine_coll *c, struct error *err)
+{
+    struct store_pinned *pinned = NULL;
+    int n, other = 0;
+
+    if (c->numbered_busy > 0)
+        return store_job_set(e->st, j->id, JOB_PENDING, j->attempts,
+                             clock_now_ms() + NUMBER_WAIT_MS, err) == -1
+                   ? -1
+                   : 0;
+    if ((n = store_pinned_creates(e->st, c->cfg->name, &pinned, err)) == -1)
+        return -1;
+    for (int i = 0; i < n; i++)
+        other |= pinned[i].link_id != j->link_id;
+    free(pinned);
+    if (!other)
+        return 1;
+    log_debug(&(struct log_ctx){.system = j->system, .record_id = j->record_id, .job_id = j->id},
+              "numbered create: waits until another create's outcome is known");
+    return store_job_set(e->st, j->id, JOB_PENDING, j->attempts,
+                         clock_now_ms() + DELIVER_BLOCKED_RECHECK_MS / 12, err) == -1
+               ? -1
+               : 0;
+}
+
+/* Plan a numbered create (see "Numbered creates" above). Returns 1, 0, -1. */
+static int
+plan_numbered(struct engine *e, struct job *j, struct engine_coll *c, struct claim *out,
+              struct error *err)
+{
+    const struct config_numbering *n = &c->cfg->numbering;
+    const char *series = cJSON_GetStringValue(value_path_get(out->desired, n->series_field));
+    cJSON *expect = j->expect != NULL ? cJSON_Parse(j->expect) : NULL;
+    const char *e_series = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(expect, "series"));
+    const cJSON *at = cJSON_GetObjectItemCaseSensitive(expect, "at");
+    int rc, confirm = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(expect, "confirm"));
+    char reason[300];
+
+    if ((rc = numbered_turn(e, j, c, err)) != 1) {
+        cJSON_Delete(expect);
+        return rc;
+    }
+    if (out->was_pinned) {
+        if (e_series == NULL) {
+            cJSON_Delete(expect);
+            return park_job(e, j, INBOX_UNKNOWN,
+                            "a numbered create's outcome is unknown and the number it expected "
+                            "was not kept: check the series, then link the copy or retry",
+                            0, NULL, err);
+        }
+        out->check = confirm ? CHECK_CONFIRM : CHECK_AFTER;
+        out->ep = confirm ? &n->confirm : &n->next;
+        out->series = xstrdup(e_series);
+        cJSON_Delete(expect);
+        return 1;
+    }
+    if (series == NULL || series[0] == '\0') {
+        cJSON_Delete(expect);
+        (void)snprintf(reason, sizeof(reason), "the record has no series at `%s`", n->series_field);
+        return park_job(e, j, INBOX_MAPPING, reason, 0, NULL, err);
+    }
+    out->series = xstrdup(series);
+    if (e_series != NULL && strcmp(e_series, series) == 0 && cJSON_IsNumber(at) &&
+        clock_now_ms() - (int64_t)at->valuedouble < NUMBER_FRESH_MS) {
+        out->ep = &c->cfg->create; /* the next number was read just now */
+    } else {
+        out->ep = &n->next;
+        out->check = CHECK_BEFORE;
+    }
+    cJSON_Delete(expect);
+    return 1;
+}
+
 static int
 plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l, struct record *rec,
          struct claim *out, struct error *err)
@@ -415,6 +570,8 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
     if (l->ext_id != NULL && l->base != NULL && out->op == JOB_OP_UPSERT &&
         keep_contested(e, c, l, rec->id, out->desired, err) == -1)
         return -1;
+    if (c->cfg->numbering.enabled && l->ext_id == NULL && out->op == JOB_OP_UPSERT)
+        return plan_numbered(e, j, c, out, err);
     if (out->was_pinned && c->cfg->idempotency_header == NULL &&
         c->cfg->idempotency_field == NULL) {
         /* No key to make a second create harmless: look the copy up first. */
@@ -439,6 +596,14 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
             return store_job_done(e->st, j->id, err); /* already in agreement */
     }
     out->ep = l->ext_id ? &c->cfg->update : &c->cfg->create;
+    /* An issued document (a numbered copy without an update call) is
+     * what it was when issued: later changes of its record are not its. */
+    if (out->ep->method == NULL && l->ext_id != NULL && c->cfg->numbering.enabled) {
+        log_debug(
+            &(struct log_ctx){.system = j->system, .record_id = j->record_id, .job_id = j->id},
+            "%s is issued: the change is not written to it", l->ext_id);
+        return store_job_done(e->st, j->id, err);
+    }
     if (out->ep->method == NULL)
         return park_job(e, j, INBOX_FAILED,
                         l->ext_id ? "the collection has no `update` endpoint"
@@ -524,6 +689,15 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
         rc = store_job_done(e->st, j->id, err); /* its link or record is gone */
     else if (rc == 1)
         rc = plan_job(e, j, c, &l, &rec, &cl, err);
+    if (rc == 1 && cl.check == CHECK_CONFIRM) {
+        /* The number the lost create expected, for {number} of the path. */
+        cJSON *expect = cJSON_Parse(j->expect ? j->expect : "");
+        const char *num = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(expect, "number"));
+
+        cJSON_DeleteItemFromObjectCaseSensitive(cl.desired, "number");
+        cJSON_AddStringToObject(cl.desired, "number", num != NULL ? num : "");
+        cJSON_Delete(expect);
+    }
     if (rc == 1) {
         path = expand_path(cl.ep->path, cl.ext_id, cl.desired, &merr);
         if (path == NULL)
@@ -539,7 +713,7 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
         rc = -1;
     /* A write is remembered before it is sent: its echo may come back even
      * when its answer never does (merge.c, late_echo()). */
-    if (rc == 1 && cl.desired != NULL && cl.ep != &c->cfg->lookup) {
+    if (rc == 1 && cl.desired != NULL && cl.ep != &c->cfg->lookup && cl.check == 0) {
         char *text = value_canonical_text(cl.desired);
 
         if (engine_recent_note(e, l.id, text, 'w', err) == -1)
@@ -555,7 +729,14 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
         d->coll_index = ci;
         d->op = cl.op;
         d->is_create = cl.ep == &c->cfg->create;
-        d->is_lookup = cl.ep == &c->cfg->lookup;
+        d->is_lookup = cl.ep == &c->cfg->lookup || cl.check != 0;
+        d->check = cl.check;
+        d->series = cl.series;
+        cl.series = NULL;
+        if (cl.check == CHECK_CONFIRM) {
+            cJSON_DeleteItemFromObjectCaseSensitive(cl.desired, "number");
+            d->sent_state = value_canonical_text(cl.desired);
+        }
         d->was_pinned = cl.was_pinned;
         d->attempts = j->attempts;
         d->ext_id = l.ext_id ? xstrdup(l.ext_id) : NULL;
@@ -582,8 +763,11 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
         e->systems[c->sys_index].in_flight++;
         if (d->is_create)
             c->creates_in_flight++;
+        if (d->check != 0 || (d->is_create && c->cfg->numbering.enabled))
+            c->numbered_busy++;
     }
 out:
+    free(cl.series);
     free(path);
     cJSON_Delete(cl.desired);
     link_fini(&l);
@@ -970,6 +1154,38 @@ record_moved_on(struct engine *e, const struct engine_delivery *d, struct error 
     return rc;
 }
 
+/*
+ * The id a create's answer gives at paths (one, or several joined by ","
+ * whose values make "A/B"), into out; "" when one is missing.
+ */
+static void
+created_id(const char *paths, const cJSON *answer, char *out, size_t len)
+{
+    char one[256];
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (const char *p = paths; *p != '\0';) {
+        size_t plen = strcspn(p, ",");
+        char path[128];
+        const cJSON *id;
+
+        (void)snprintf(path, sizeof(path), "%.*s", (int)plen, p);
+        p += plen + (p[plen] == ',');
+        id = value_path_get(answer, path);
+        one[0] = '\0';
+        if (cJSON_IsString(id) && id->valuestring[0] != '\0' && strlen(id->valuestring) < 256)
+            (void)snprintf(one, sizeof(one), "%s", id->valuestring);
+        else if (cJSON_IsNumber(id))
+            (void)snprintf(one, sizeof(one), "%.17g", id->valuedouble);
+        if (one[0] == '\0' || used + strlen(one) + 2 > len) {
+            out[0] = '\0';
+            return;
+        }
+        used += (size_t)snprintf(out + used, len - used, "%s%s", used > 0 ? "/" : "", one);
+    }
+}
+
 static int
 apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct error *err)
 {
@@ -980,12 +1196,9 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
     int rc = -1, deleted;
 
     if (d->is_create) {
-        const cJSON *id = value_path_get(answer, cc->created_id_path);
-
-        if (cJSON_IsString(id) && id->valuestring[0] != '\0' && strlen(id->valuestring) < 256)
-            (void)snprintf(ext_id, sizeof(ext_id), "%s", id->valuestring);
-        else if (cJSON_IsNumber(id))
-            (void)snprintf(ext_id, sizeof(ext_id), "%.17g", id->valuedouble);
+        created_id(cc->created_id_path, answer, ext_id, sizeof(ext_id));
+        if (cc->numbering.enabled && store_job_set_expect(e->st, j->id, NULL, err) == -1)
+            goto out;
         if (ext_id[0] == '\0') {
             char reason[300];
 
@@ -1133,7 +1346,7 @@ apply_verdict(struct engine *e, struct engine_delivery *d, struct job *j, enum v
         /* Settled by sending the same version again under the same key, or
          * by a look-up first (plan_job); without either, by a person. */
         if (cc->idempotency_header != NULL || cc->idempotency_field != NULL ||
-            cc->lookup.method != NULL)
+            cc->lookup.method != NULL || cc->numbering.enabled)
             return apply_transient(e, d, j, what, now_ms, err);
         (void)snprintf(what + len, 600 - len,
                        "; the create may or may not have happened: check %s, then retry or skip",
@@ -1152,6 +1365,146 @@ lookup_items(const struct config_collection *cc, const cJSON *answer)
     return cc->lookup_result_path ? value_path_get(answer, cc->lookup_result_path) : answer;
 }
 
+/* The series named series in a numbering read's answer, or NULL. */
+static const cJSON *
+find_series(const struct config_numbering *n, const cJSON *answer, const char *series)
+{
+    const cJSON *items = n->items_path ? value_path_get(answer, n->items_path) : answer, *it;
+
+    cJSON_ArrayForEach(it, items)
+    {
+        const char *name = cJSON_GetStringValue(value_path_get(it, n->item_series_path));
+
+        if (name != NULL && series != NULL && strcmp(name, series) == 0)
+            return it;
+    }
+    return NULL;
+}
+
+static int
+keep_expect(struct engine *e, struct job *j, const char *series, const char *number, int confirm,
+            int64_t now_ms, struct error *err)
+{
+    cJSON *x = cJSON_CreateObject();
+    char *text;
+    int rc;
+
+    cJSON_AddStringToObject(x, "series", series);
+    cJSON_AddStringToObject(x, "number", number);
+    cJSON_AddNumberToObject(x, "at", (double)now_ms);
+    if (confirm)
+        cJSON_AddTrueToObject(x, "confirm");
+    text = cJSON_PrintUnformatted(x);
+    cJSON_Delete(x);
+    rc = store_job_set_expect(e->st, j->id, text, err);
+    free(text);
+    return rc;
+}
+
+/* A numbered create's check answered (see "Numbered creates"). */
+static int
+apply_numbering(struct engine *e, struct engine_delivery *d, struct job *j, enum verdict v,
+                const char *what, int64_t now_ms, struct error *err)
+{
+    const struct engine_coll *c = &e->colls[d->coll_index];
+    const struct config_numbering *n = &c->cfg->numbering;
+    struct log_ctx lc = {.system = j->system, .record_id = j->record_id, .job_id = j->id};
+    cJSON *answer = NULL, *expect = NULL;
+    const char *expected;
+    char reason[700], got[64] = "", next[64];
+    int rc = -1;
+
+    if (v == VERDICT_TRANSIENT || v == VERDICT_UNKNOWN)
+        return apply_transient(e, d, j, what, now_ms, err);
+    if (v == VERDICT_PERMANENT && d->check != CHECK_CONFIRM) {
+        (void)snprintf(reason, sizeof(reason), "reading the series %s failed: %s", d->series, what);
+        return park_job(e, j, d->check == CHECK_BEFORE ? INBOX_FAILED : INBOX_UNKNOWN, reason,
+                        (int)d->status, d->resp_body, err);
+    }
+    answer = cJSON_Parse(d->resp_body ? d->resp_body : "");
+    expect = cJSON_Parse(j->expect ? j->expect : "");
+    expected = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(expect, "number"));
+    if (d->check == CHECK_CONFIRM) {
+        char ext_id[300];
+
+        if (v != VERDICT_OK || expected == NULL) {
+            (void)snprintf(reason, sizeof(reason),
+                           "a lost create in series %s: the series moved on by one, but copy %s "
+                           "is not found (%s): check the series, then link or retry",
+                           d->series, expected ? expected : "?", what);
+            rc = park_job(e, j, INBOX_UNKNOWN, reason, (int)d->status, d->resp_body, err);
+            goto out;
+        }
+        (void)snprintf(ext_id, sizeof(ext_id), "%s/%s", d->series, expected);
+        rc = ext_id_taken(e, c->cfg->name, ext_id, d->link_id, err);
+        if (rc == 1) {
+            (void)snprintf(reason, sizeof(reason),
+                           "a lost create in series %s: copy %s exists, but concord links it to "
+                           "another record",
+                           d->series, ext_id);
+            rc = park_job(e, j, INBOX_UNKNOWN, reason, (int)d->status, d->resp_body, err);
+            goto out;
+        }
+        if (rc == -1)
+            goto out;
+        log_info(&lc, "numbered create: the lost create made %s; linked", ext_id);
+        rc = store_link_set(e->st, d->link_id, ext_id, d->sent_state, now_ms, err) == -1 ||
+                     engine_copy_found(e, c->cfg->name, ext_id, d->record_id, err) == -1 ||
+                     store_job_set_sent(e->st, j->id, 0, err) == -1 ||
+                     store_job_set_expect(e->st, j->id, NULL, err) == -1 ||
+                     store_job_set(e->st, j->id, JOB_PENDING, 0, now_ms, err) == -1
+                 ? -1
+                 : 0;
+        goto out;
+    }
+    if (number_text(value_path_get(find_series(n, answer, d->series), n->number_path), got,
+                    sizeof(got)) == -1) {
+        (void)snprintf(reason, sizeof(reason),
+                       "%s %s answered without series %s's next number at `%s`", d->method, d->path,
+                       d->series, n->number_path);
+        rc = park_job(e, j, d->check == CHECK_BEFORE ? INBOX_FAILED : INBOX_UNKNOWN, reason,
+                      (int)d->status, d->resp_body, err);
+        goto out;
+    }
+    if (d->check == CHECK_BEFORE) {
+        rc = keep_expect(e, j, d->series, got, 0, now_ms, err) == -1 ||
+                     store_job_set(e->st, j->id, JOB_PENDING, j->attempts, now_ms, err) == -1
+                 ? -1
+                 : 0;
+        goto out;
+    }
+    /* CHECK_AFTER: what the series says of the lost create. */
+    number_next(expected ? expected : "", next, sizeof(next));
+    if (expected != NULL && strcmp(got, expected) == 0) {
+        log_info(&lc,
+                 "numbered create: series %s still expects %s: the lost create did not "
+                 "happen; sending it again",
+                 d->series, got);
+        rc = store_job_set_sent(e->st, j->id, 0, err) == -1 ||
+                     store_job_set_expect(e->st, j->id, NULL, err) == -1 ||
+                     store_job_set(e->st, j->id, JOB_PENDING, j->attempts, now_ms, err) == -1
+                 ? -1
+                 : 0;
+    } else if (next[0] != '\0' && strtoll(got, NULL, 10) == strtoll(next, NULL, 10)) {
+        rc = keep_expect(e, j, d->series, expected, 1, now_ms, err) == -1 ||
+                     store_job_set(e->st, j->id, JOB_PENDING, j->attempts, now_ms, err) == -1
+                 ? -1
+                 : 0;
+    } else {
+        (void)snprintf(reason, sizeof(reason),
+                       "a create in series %s lost its answer; it expected number %s, and the "
+                       "series now expects %s: someone else issued in that series meanwhile, so "
+                       "whether %s is this record's is not known. Check it, then link it (or "
+                       "retry to issue a new one)",
+                       d->series, expected ? expected : "?", got, expected ? expected : "?");
+        rc = park_job(e, j, INBOX_UNKNOWN, reason, (int)d->status, d->resp_body, err);
+    }
+out:
+    cJSON_Delete(answer);
+    cJSON_Delete(expect);
+    return rc;
+}
+
 /*
  * A look-up settles a create whose outcome was unknown: no copy means it did
  * not happen (send it again), one copy means it did (link it), several mean
@@ -1167,6 +1520,8 @@ apply_lookup(struct engine *e, struct engine_delivery *d, struct job *j, enum ve
     char reason[700], ext_id[256] = "";
     int count, rc = -1;
 
+    if (d->check != 0)
+        return apply_numbering(e, d, j, v, what, now_ms, err);
     if (v == VERDICT_TRANSIENT || v == VERDICT_UNKNOWN)
         return apply_transient(e, d, j, what, now_ms, err);
     if (v == VERDICT_PERMANENT) {
@@ -1314,7 +1669,9 @@ engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
     /* A create that surely did not happen (an answer came, or the request
      * never left) no longer pins the version it carried. */
     if (d->is_create && !d->was_pinned && v != VERDICT_UNKNOWN && v != VERDICT_OK &&
-        store_job_set_sent(e->st, j.id, 0, err) == -1) {
+        (store_job_set_sent(e->st, j.id, 0, err) == -1 ||
+         (e->colls[d->coll_index].cfg->numbering.enabled &&
+          store_job_set_expect(e->st, j.id, NULL, err) == -1))) {
         job_fini(&j);
         return -1;
     }

@@ -40,6 +40,7 @@ struct engine_coll {
     struct map_jq *filter;          /* NULL, or the sync's filter: which records belong here */
     const struct config_sync *sync; /* the first sync that holds it, or NULL */
     int creates_in_flight;          /* writer only */
+    int numbered_busy;              /* writer only: numbered creates and their checks in flight */
     struct sql_table sql;           /* SQL systems: the table, strings borrowed from cfg */
 };
 
@@ -81,6 +82,9 @@ struct engine_delivery {
     int is_create;
     int is_lookup;               /* a natural-key look-up after a create's outcome was lost */
     int was_pinned;              /* a create sent again after its outcome was lost */
+    int check;                   /* a numbered create's check (enum number_check), or 0 */
+    char *series;                /* a check: the series it reads */
+    char *sent_state;            /* CHECK_CONFIRM: the state the lost create carried */
     int attempts;                /* attempts made before this one */
     char *ext_id;                /* the copy's id, NULL for a create */
     char *base_before;           /* SQL systems: the link's base when it was claimed */

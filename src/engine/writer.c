@@ -175,6 +175,8 @@ mark_deliveries(struct engine *e, struct engine_delivery *list, int sign)
         e->systems[e->colls[d->coll_index].sys_index].in_flight += sign;
         if (d->is_create)
             e->colls[d->coll_index].creates_in_flight += sign;
+        if (d->check != 0 || (d->is_create && e->colls[d->coll_index].cfg->numbering.enabled))
+            e->colls[d->coll_index].numbered_busy += sign;
     }
 }
 

@@ -46,7 +46,9 @@ job_fini(struct job *j)
 {
     free(j->system);
     free(j->collection);
+    free(j->expect);
     j->system = j->collection = NULL;
+    j->expect = NULL;
 }
 
 const char *

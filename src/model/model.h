@@ -105,6 +105,7 @@ struct job {
     int64_t created_at_ms;
     int priority;         /* 0 live; 1 retried, replayed or backfilled: claimed after live work */
     int64_t sent_version; /* 0, or the version a create with an unknown outcome sent */
+    char *expect;         /* NULL, or a numbered create's expected number (JSON) */
 };
 
 /* Release what j owns. */

@@ -319,6 +319,11 @@ MUST_CHECK int store_job_sibling(struct store *st, int64_t link_id, int64_t job_
 MUST_CHECK int store_job_absorb(struct store *st, int64_t keep_id, int64_t drop_id,
                                 struct error *err);
 
+/* Note what a numbered create expects (JSON; NULL to forget it): see
+ * engine/deliver.c, "Numbered creates". */
+MUST_CHECK int store_job_set_expect(struct store *st, int64_t job_id, const char *expect,
+                                    struct error *err);
+
 /* Note the record version a create carried (0 to forget it). */
 MUST_CHECK int store_job_set_sent(struct store *st, int64_t job_id, int64_t version,
                                   struct error *err);

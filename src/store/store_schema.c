@@ -158,6 +158,9 @@ static const char *const migrations[] = {
     "  refresh_token TEXT,"
     "  seed TEXT,"
     "  updated_at INTEGER NOT NULL) WITHOUT ROWID;",
+
+    /* 7: numbered creates (SmartBill invoices): the number a create expects. */
+    "ALTER TABLE jobs ADD COLUMN expect TEXT;",
 };
 
 int

@@ -36,6 +36,7 @@ enum stmt_id {
     S_INBOX_RESOLVE,
     S_JOB_DROP_PARKED,
     S_JOB_SENT,
+    S_JOB_EXPECT,
     S_SYSTEM_PAUSE,
     S_SYSTEM_PAUSED,
     S_SYSTEM_BREAKER,
@@ -126,19 +127,20 @@ static const char *const stmt_sql[S_COUNT] = {
                   "state, attempts, next_at, created_at, priority) "
                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, 0, ?7, ?7, ?8)",
     [S_JOB_DUE] = "SELECT id, link_id, record_id, version, system, collection, op, state, "
-                  "attempts, next_at, created_at, priority, sent_version FROM jobs "
+                  "attempts, next_at, created_at, priority, sent_version, expect FROM jobs "
                   "WHERE state = 1 AND next_at <= ?1 ORDER BY priority, next_at, id LIMIT ?2",
     [S_JOB_LIST] =
         "SELECT id, link_id, record_id, version, system, collection, op, state, "
-        "attempts, next_at, created_at, priority, sent_version FROM jobs WHERE state = ?1 ORDER BY id",
-    [S_JOB_GET] = "SELECT id, link_id, record_id, version, system, collection, op, state, "
-                  "attempts, next_at, created_at, priority, sent_version FROM jobs WHERE id = ?1",
+        "attempts, next_at, created_at, priority, sent_version, expect FROM jobs WHERE state = ?1 ORDER BY id",
+    [S_JOB_GET] =
+        "SELECT id, link_id, record_id, version, system, collection, op, state, "
+        "attempts, next_at, created_at, priority, sent_version, expect FROM jobs WHERE id = ?1",
     [S_JOB_NEXT_DUE] = "SELECT min(next_at) FROM jobs WHERE state = 1",
     [S_JOB_SET] = "UPDATE jobs SET state = ?2, attempts = coalesce(?3, attempts), "
                   "next_at = coalesce(?4, next_at) WHERE id = ?1",
     [S_JOB_DONE] = "DELETE FROM jobs WHERE id = ?1",
     [S_JOB_SIBLING] = "SELECT id, link_id, record_id, version, system, collection, op, state, "
-                      "attempts, next_at, created_at, priority, sent_version FROM jobs "
+                      "attempts, next_at, created_at, priority, sent_version, expect FROM jobs "
                       "WHERE link_id = ?1 AND id <> ?2 AND state = 1 ORDER BY id LIMIT 1",
     [S_JOB_ABSORB] =
         "UPDATE jobs SET version = max(version, (SELECT version FROM jobs WHERE id = ?2)), "
@@ -167,6 +169,7 @@ static const char *const stmt_sql[S_COUNT] = {
                     "WHERE id = ?1 AND state = 3",
     [S_JOB_DROP_PARKED] = "DELETE FROM jobs WHERE id = ?1 AND state = 3",
     [S_JOB_SENT] = "UPDATE jobs SET sent_version = ?2 WHERE id = ?1",
+    [S_JOB_EXPECT] = "UPDATE jobs SET expect = ?2 WHERE id = ?1",
     [S_INBOX_RESOLVE] = "UPDATE inbox SET state = ?2, resolved_by = ?3, note = ?4, "
                         "updated_at = ?5 WHERE id = ?1 AND state = 'open'",
     [S_SYSTEM_PAUSE] = "INSERT INTO system_state (system, paused, paused_by) VALUES (?1, ?2, ?3) "
@@ -946,6 +949,7 @@ job_from_row(sqlite3_stmt *s, void *out)
     j->created_at_ms = sqlite3_column_int64(s, 10);
     j->priority = sqlite3_column_int(s, 11);
     j->sent_version = sqlite3_column_int64(s, 12);
+    j->expect = col_text(s, 13);
 }
 
 int
@@ -1462,6 +1466,18 @@ store_job_set_sent(struct store *st, int64_t job_id, int64_t version, struct err
     else
         sqlite3_bind_int64(s, 2, version);
     return exec_stmt(st, s, err, "note a job's sent version");
+}
+
+int
+store_job_set_expect(struct store *st, int64_t job_id, const char *expect, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOB_EXPECT, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, job_id);
+    bind_text(s, 2, expect);
+    return exec_stmt(st, s, err, "note a job's expected number");
 }
 
 static int

@@ -1,0 +1,192 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Paid shop orders become SmartBill invoices (the Connectors issue):
+concord talks to the SmartBill simulator (tests/sims/smartbill.py) through
+the smartbill kind, with only credentials and field maps. SmartBill takes
+no idempotency key and cannot list invoices, so concord reads the series'
+next number around each create; a lost answer yields exactly one invoice,
+and an inconclusive one waits for a person. Its 30 calls in 10 s are
+never exceeded, and errorText in a 200 is a refusal."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Concord, Sim, wait_until  # noqa: E402
+from smartbill_harness import SmartBillSim  # noqa: E402
+
+SHOP_SECRET = "shop-secret"
+
+CONFIG = """
+listen: 127.0.0.1:{port}
+store: sqlite:state.db?busy_timeout_ms=2000
+log: {level: debug, format: json}
+systems:
+  shop:
+    kind: http
+    base_url: http://127.0.0.1:{shop_port}
+    timeout_ms: 1000
+    webhook:
+      path: /webhooks/shop
+      signature: {secret: env:SHOP_SECRET, header: X-Shop-Signature}
+    collections:
+      orders:
+        model: order
+        deleted_when: '.deleted == true'
+        map_in: {number: number, status: status, client: client, email: email, total: total}
+  smartbill:
+    kind: smartbill
+    base_url: http://127.0.0.1:{sb_port}
+    username: {email}
+    token: env:SB_TOKEN
+    cif: {cif}
+    timeout_ms: 1000
+    retry: {max_attempts: 8, base_ms: 50, cap_ms: 300, jitter: 0.1}
+    collections:
+      invoices:
+        model: order
+        map_out:
+          seriesName: {const: FCT}
+          issueDate: {const: "2026-01-24"}
+          currency: {const: RON}
+          client:
+            jq: '{name: .client, email: .email, address: "Str. Lunga 1", city: "Cluj-Napoca",
+                  county: "Cluj", country: "Romania", vatCode: "0000000000000",
+                  isTaxPayer: false, saveToDb: false}'
+          products:
+            jq: '[{name: ("Order " + .number), code: .number, measuringUnitName: "buc",
+                   currency: "RON", quantity: 1, price: (.total | tonumber), isTaxIncluded: true,
+                   taxName: "Normala", taxPercentage: 21, isService: true, saveToDb: false}]'
+models:
+  order:
+    fields: {number: string, status: string, client: string, email: string, total: decimal}
+syncs:
+  orders:
+    model: order
+    origin: [shop]
+    collections: [shop.orders, smartbill.invoices]
+    filters:
+      smartbill.invoices: '.status == "paid"'
+"""
+
+
+def setup(**sb_flags):
+    port = harness.free_port()
+    sb = SmartBillSim(**sb_flags)
+    shop = Sim(resource="orders", id_prefix="O",
+               webhook_url="http://127.0.0.1:%d/webhooks/shop" % port,
+               webhook_secret=SHOP_SECRET, signature_header="X-Shop-Signature")
+    c = Concord(CONFIG, values={"port": port, "shop_port": shop.port, "sb_port": sb.port,
+                                "email": sb.email, "cif": sb.cif},
+                env={"SB_TOKEN": sb.token, "SHOP_SECRET": SHOP_SECRET})
+    c.start()
+    return sb, shop, c
+
+
+def order(n, status="paid", total="121.00"):
+    return {"number": "N%d" % n, "status": status, "client": "Client %d" % n,
+            "email": "c%d@example.ro" % n, "total": total}
+
+
+def api_invoices(sb):
+    return [i for i in sb.invoices() if i.get("source") == "api"]
+
+
+def posts(sb):
+    return [r for r in sb.requests("POST") if r["path"].split("?")[0] == "/SBORO/api/invoice"]
+
+
+def test_a_paid_order_becomes_one_invoice_and_its_cancel_cancels_it():
+    sb, shop, c = setup()
+    shop.change("o1", order(1, status="pending"))
+    c.wait_settled()
+    assert sb.invoices() == []  # not paid: not invoiced
+    shop.change("o1", {"status": "paid"})
+    inv = wait_until(lambda: api_invoices(sb), 10, "the invoice")
+    assert len(inv) == 1 and inv[0]["series"] == "FCT", inv
+    body = inv[0]["body"]
+    assert body["companyVatCode"] == sb.cif and body["products"][0]["price"] == 121, body
+    # The series was read just before the create.
+    paths = [r["path"].split("?")[0] for r in sb.requests()]
+    assert paths.index("/SBORO/api/series") < paths.index("/SBORO/api/invoice"), paths
+    # A change to an issued invoice's order changes nothing in SmartBill.
+    shop.change("o1", {"client": "Client One"})
+    c.wait_settled()
+    assert len(posts(sb)) == 1 and c.cli_json("failed") == []
+    # The order is cancelled: its invoice is cancelled (it keeps its number).
+    shop.change("o1", {"status": "cancelled"})
+    wait_until(lambda: api_invoices(sb)[0].get("canceled"), 10, "the cancelled invoice")
+    sb.assert_clean()
+
+
+def test_a_lost_answer_yields_exactly_one_invoice():
+    sb, shop, c = setup()
+    sb.faults([{"reset": "after", "match": {"method": "POST", "path": "/SBORO/api/invoice"}}])
+    shop.change("o2", order(2))
+    wait_until(lambda: len([r for r in sb.requests("GET")
+                            if "paymentstatus" in r["path"]]) >= 1, 15, "the confirm call")
+    c.wait_settled()
+    inv = api_invoices(sb)
+    assert len(inv) == 1, inv
+    assert len(posts(sb)) == 1  # never sent again
+    assert c.cli_json("failed") == []
+    # Linked: the cancel reaches that invoice.
+    shop.change("o2", {"status": "cancelled"})
+    wait_until(lambda: api_invoices(sb)[0].get("canceled"), 10, "the cancelled invoice")
+    sb.assert_clean()
+
+
+def test_a_create_that_never_arrived_is_sent_again_once():
+    sb, shop, c = setup()
+    sb.faults([{"reset": "before", "match": {"method": "POST", "path": "/SBORO/api/invoice"}}])
+    shop.change("o3", order(3))
+    wait_until(lambda: len(api_invoices(sb)) == 1, 15, "the invoice")
+    c.wait_settled()
+    assert len(api_invoices(sb)) == 1 and len(posts(sb)) == 2
+    assert c.cli_json("failed") == []
+    sb.assert_clean()
+
+
+def test_an_invoice_issued_by_a_person_meanwhile_leaves_the_outcome_to_a_person():
+    sb, shop, c = setup()
+    # The answer is lost, and before concord reads the series again (it
+    # waits two timeouts) a person issues an invoice in the same series.
+    sb.faults([{"reset": "after", "match": {"method": "POST", "path": "/SBORO/api/invoice"}}])
+    shop.change("o4", order(4))
+    wait_until(lambda: len(posts(sb)) == 1 and len(api_invoices(sb)) == 1, 10, "the create")
+    sb.person_issue("FCT")
+    entry = wait_until(lambda: c.cli_json("failed"), 15, "the inbox entry")
+    assert entry[0]["kind"] == "unknown" and "FCT" in entry[0]["reason"], entry
+    assert "meanwhile" in entry[0]["reason"], entry
+    assert len(posts(sb)) == 1 and len(api_invoices(sb)) == 1  # no second invoice
+
+
+def test_errortext_in_a_200_is_a_refusal_in_the_inbox():
+    sb, shop, c = setup(series="f:OTHER:1")  # no series FCT in this account
+    shop.change("o6", order(6))
+    entry = wait_until(lambda: c.cli_json("failed"), 10, "the refusal")
+    assert "Seria" in entry[0]["reason"] or "series FCT" in entry[0]["reason"], entry
+    assert posts(sb) == [] and sb.invoices() == []
+
+
+def test_many_orders_never_trip_the_30_in_10s_block():
+    sb, shop, c = setup()
+    n = 18  # 36 calls: more than one window holds
+    for i in range(n):
+        shop.change("b%d" % i, order(100 + i))
+    wait_until(lambda: len(api_invoices(sb)) == n, 60, "every invoice")
+    c.wait_settled()
+    inv = api_invoices(sb)
+    assert len({i["number"] for i in inv}) == n and len(posts(sb)) == n
+    # No window of 10 s held more than 30 calls, and no 403 block happened.
+    times = sorted(r["time"] for r in sb.requests())
+    assert len(times) > 30, len(times)
+    worst = max(len([t for t in times if s <= t < s + 10.0]) for s in times)
+    assert worst <= 30, worst
+    assert sb.stats()["rate_limit"]["max_in_window"] <= 30, sb.stats()
+    sb.assert_clean()
+
+
+if __name__ == "__main__":
+    harness.run_tests(globals())
