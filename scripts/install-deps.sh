@@ -14,7 +14,7 @@ pkgs=(
 # Radicale (the CalDAV tests) and python3-jsonschema (the simulators' checks);
 # only the fuzzers need clang.
 case "${1:-}" in
-  --test) pkgs+=(clang-format postgresql radicale python3-jsonschema) ;;
+  --test) pkgs+=(clang-format postgresql radicale python3-jsonschema tzdata) ;;
   --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
 esac
 

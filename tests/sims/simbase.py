@@ -1,0 +1,518 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Shared plumbing of the per-API simulators written after stripe.py
+(smartbill.py, oblio.py): fault actions matched by method and path glob, the
+request log, the /_sim/ control dispatch and the answer/fault/reset flow of
+one API request. target.py keeps its own copy of this flow and is not
+changed; the socket-level helpers (body reading, RST, peer checks, post) are
+taken from it, so there is one copy of them.
+
+A simulator subclasses State (its data; reset() clears it) and Handler
+(handle_api() carries out one request; admit() may refuse a request before
+anything else, as a rate limiter does; fault_answer() shapes the body of an
+injected status). Control endpoints are methods named ctl_<verb>_<name>,
+where <name> is the path after /_sim/ with "/" turned into "_".
+
+Standard library only.
+"""
+
+import copy
+import fnmatch
+import http.server
+import json
+import os
+import random
+import re
+import sys
+import threading
+import time
+import traceback
+import urllib.parse
+import datetime
+
+sys.dont_write_bytecode = True  # leave no __pycache__ beside the sims
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import target  # noqa: E402  (read_body, reset_connection, peer_gone, post, Server)
+
+post = target.post
+Server = target.Server
+
+RANDOM_KINDS = ("500", "502", "503", "504", "408", "429", "403", "reset_before", "lost",
+                "slow", "slow_answer")
+DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def is_date(s):
+    """True for a real calendar date written YYYY-MM-DD (nothing else)."""
+    if not isinstance(s, str) or not DATE_RE.match(s):
+        return False
+    try:
+        datetime.date.fromisoformat(s)
+    except ValueError:
+        return False
+    return True
+
+
+def today():
+    return datetime.date.today().isoformat()
+
+
+class Fault:
+    """One scripted fault action:
+
+    {"match": {"method": "POST", "path": "/api/docs/*", "path_prefix": "/api"},
+     "times": 1, "after": 0,
+     "status": 503, "body": {...}, "headers": {...}, "retry_after": "2",
+     "delay_ms": 3000, "apply": "first", "reset": "before" | "after"}
+
+    match.path is a shell glob (fnmatch, case-sensitive) on the path without
+    the query; path_prefix is a plain prefix; both optional."""
+
+    def __init__(self, spec):
+        if not isinstance(spec, dict):
+            raise ValueError("a fault action is a JSON object")
+        self.spec = copy.deepcopy(spec)
+        self.match = spec.get("match") or {}
+        if not isinstance(self.match, dict):
+            raise ValueError("match must be an object")
+        unknown = set(self.match) - {"method", "path", "path_prefix"}
+        if unknown:
+            raise ValueError("unknown match keys %s" % sorted(unknown))
+        times = spec.get("times", 1)
+        after = spec.get("after", 0)
+        for name, v in (("times", times), ("after", after)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ValueError("%s must be an integer >= 0" % name)
+        if times < 1:
+            raise ValueError("times must be >= 1")
+        self.times = times
+        self.after = after
+        if spec.get("reset") not in (None, "before", "after"):
+            raise ValueError('reset must be "before" or "after"')
+        if "status" not in spec and "reset" not in spec and "delay_ms" not in spec:
+            raise ValueError("a fault needs status, reset or delay_ms")
+        if spec.get("apply") not in (None, "first"):
+            raise ValueError('apply must be "first"')
+        if "status" in spec:
+            int(spec["status"])
+        if "delay_ms" in spec and float(spec["delay_ms"]) < 0:
+            raise ValueError("delay_ms must be >= 0")
+
+    def matches(self, method, path):
+        m = self.match.get("method")
+        if m and m.upper() != method:
+            return False
+        p = self.match.get("path_prefix")
+        if p and not path.startswith(p):
+            return False
+        g = self.match.get("path")
+        if g and not fnmatch.fnmatchcase(path, g):
+            return False
+        return True
+
+    def view(self):
+        out = copy.deepcopy(self.spec)
+        out["times_left"] = self.times
+        out["after_left"] = self.after
+        return out
+
+
+class Faults:
+    """The queue of scripted actions and the seeded random source. Every
+    call is made under the simulator's lock."""
+
+    def __init__(self):
+        self.queue = []
+        self.rng = None
+        self.rate = 0.0
+        self.kinds = []
+        self.slow_ms = 1500
+        self.retry_after = None
+
+    def add(self, specs):
+        if isinstance(specs, dict):
+            specs = [specs]
+        if not isinstance(specs, list):
+            raise ValueError("expected a JSON list of fault actions")
+        faults = [Fault(s) for s in specs]
+        self.queue.extend(faults)
+        return len(self.queue)
+
+    def set_random(self, arg):
+        kinds = list(arg.get("kinds") or ["503", "reset_before", "lost", "slow"])
+        bad = [k for k in kinds if k not in RANDOM_KINDS]
+        if bad:
+            raise ValueError("unknown fault kinds %s (known: %s)" % (bad, ", ".join(RANDOM_KINDS)))
+        self.rate = float(arg.get("rate", 0))
+        if not 0 <= self.rate <= 1:
+            raise ValueError("rate must be within 0..1")
+        self.kinds = kinds
+        self.slow_ms = float(arg.get("slow_ms", 1500))
+        self.retry_after = arg.get("retry_after")
+        self.rng = random.Random(arg.get("seed", 0)) if self.rate > 0 else None
+        return {"rate": self.rate, "kinds": self.kinds}
+
+    def pick(self, method, path):
+        """The fault for this request, or None. Every queued action that
+        matches and still has "after" left counts the request (and lets it
+        pass); the first armed one that matches serves it."""
+        chosen = None
+        for f in self.queue:
+            if not f.matches(method, path):
+                continue
+            if f.after > 0:
+                f.after -= 1
+            elif chosen is None:
+                chosen = f
+        if chosen is not None:
+            chosen.times -= 1
+            if chosen.times <= 0:
+                self.queue.remove(chosen)
+            return copy.deepcopy(chosen.spec)
+        if self.rng is not None and self.rate > 0 and self.kinds:
+            if self.rng.random() < self.rate:
+                return self.random_fault(self.rng.choice(self.kinds))
+        return None
+
+    def random_fault(self, kind):
+        if kind.isdigit():
+            f = {"status": int(kind), "random": True}
+            ra = self.retry_after
+            if ra is not None and kind in ("503", "429"):
+                if isinstance(ra, list):
+                    ra = self.rng.choice(ra) if ra else None
+                if ra is not None:
+                    f["retry_after"] = str(ra)
+            return f
+        return {"reset_before": {"reset": "before"}, "lost": {"reset": "after"},
+                "slow": {"delay_ms": self.slow_ms},
+                "slow_answer": {"delay_ms": self.slow_ms, "apply": "first"}}[kind]
+
+
+class State:
+    """What a simulator holds; every access goes through self.lock (an
+    RLock, so helpers may take it again)."""
+
+    def __init__(self, opts):
+        self.opts = opts
+        self.lock = threading.RLock()
+        self.reset()
+
+    def reset(self):
+        self.log = []
+        self.faults = Faults()
+        self.stats = {"requests": 0, "status": {}, "faults": 0, "invalid": 0,
+                      "unknown_fields": 0, "unauthorized": 0}
+
+    def count(self, name, n=1):
+        self.stats[name] = self.stats.get(name, 0) + n
+
+
+def parse_json(raw):
+    """(object, None) or (None, "why") for a request body (bytes)."""
+    if not raw:
+        return None, "empty body"
+    try:
+        return json.loads(raw.decode("utf-8")), None
+    except (ValueError, UnicodeDecodeError) as e:
+        return None, str(e)
+
+
+def unknown_fields(obj, schema, path=""):
+    """Keys of obj (recursively, through objects and arrays) that schema
+    does not name. schema: a resolved JSON schema with "properties" and,
+    for arrays, "items" (a schema, or an "anyOf" of object schemas)."""
+    out = []
+    if isinstance(obj, dict) and isinstance(schema, dict):
+        props = schema.get("properties")
+        if props is None and "anyOf" in schema:
+            props = {}
+            for s in schema["anyOf"]:
+                props.update(s.get("properties") or {})
+        if props is None:
+            return out
+        for k, v in obj.items():
+            if k not in props:
+                out.append(path + k)
+            else:
+                out += unknown_fields(v, props[k], path + k + ".")
+    elif isinstance(obj, list) and isinstance(schema, dict) and "items" in schema:
+        for i, v in enumerate(obj):
+            out += unknown_fields(v, schema["items"], "%s%d." % (path, i))
+    return out
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    wbufsize = -1
+    sim_name = "sim"
+
+    read_body = target.Handler.read_body
+    reset_connection = target.Handler.reset_connection
+    peer_gone = target.Handler.peer_gone
+
+    def version_string(self):
+        return "nginx"
+
+    def handle_expect_100(self):
+        ok = http.server.BaseHTTPRequestHandler.handle_expect_100(self)
+        self.wfile.flush()
+        return ok
+
+    def log_message(self, fmt, *args):
+        if self.server.opts.verbose:
+            sys.stderr.write("%s %d: %s\n" % (self.sim_name, self.server.opts.port, fmt % args))
+
+    def do_GET(self):
+        self.dispatch()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_GET
+
+    def dispatch(self):
+        split = urllib.parse.urlsplit(self.path)
+        if split.path.startswith("/_sim/"):
+            self.control(split)
+        else:
+            self.api_request(split)
+
+    def send_answer(self, status, obj, headers=None, ctype=None):
+        """obj: JSON-able (sent as compact JSON), bytes, str, or None."""
+        if obj is None:
+            data = b""
+        elif isinstance(obj, bytes):
+            data = obj
+        elif isinstance(obj, str):
+            data = obj.encode()
+        else:
+            data = json.dumps(obj, ensure_ascii=False).encode()
+        self.send_response(status)
+        if data:
+            if ctype is None:
+                ctype = "text/plain; charset=utf-8" if isinstance(obj, (str, bytes)) \
+                    else "application/json;charset=UTF-8"
+            self.send_header("Content-Type", ctype)
+        for k, v in (headers or {}).items():
+            self.send_header(k, str(v))
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if data and self.command != "HEAD":
+            self.wfile.write(data)
+        self.wfile.flush()
+
+    # --- hooks -----------------------------------------------------------
+
+    def admit(self, entry, split):
+        """Called under the lock when a request arrives, before faults.
+        None lets it in; (status, body, headers) refuses it."""
+        return None
+
+    def fault_answer(self, status):
+        """(body, content type or None) of an injected status without a body."""
+        return {"error": "injected %d" % status}, None
+
+    def extra_headers(self):
+        """Headers added to every API answer (refusals and faults too)."""
+        return {}
+
+    def handle_api(self, method, split, raw, entry):
+        """Carries out one API request. Returns (status, body, headers,
+        applied); body as send_answer takes it. Called without the lock."""
+        raise NotImplementedError
+
+    def mark_invalid(self, entry, why):
+        """Records that a request is malformed (against the spec)."""
+        st = self.server.state
+        with st.lock:
+            entry["invalid"] = why if isinstance(why, list) else [str(why)]
+            st.count("invalid")
+
+    def mark_unknown(self, entry, names):
+        if not names:
+            return
+        st = self.server.state
+        with st.lock:
+            entry["unknown_fields"] = list(names)
+            st.count("unknown_fields")
+
+    # --- one API request ------------------------------------------------
+
+    def api_request(self, split):
+        st = self.server.state
+        method = self.command
+        with st.lock:
+            st.count("requests")
+            entry = {"seq": len(st.log) + 1, "time": time.time(), "method": method,
+                     "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+                     "body": None, "status": None, "applied": False, "invalid": None}
+            st.log.append(entry)
+            refused = self.admit(entry, split)
+            fault = None if refused else st.faults.pick(method, split.path)
+            if fault:
+                st.count("faults")
+                entry["fault"] = fault
+
+        def finish(status, applied=None):
+            with st.lock:
+                entry["status"] = status
+                if applied is not None:
+                    entry["applied"] = applied
+                k = str(status)
+                st.stats["status"][k] = st.stats["status"].get(k, 0) + 1
+
+        if fault and fault.get("reset") == "before" and not fault.get("delay_ms"):
+            finish("reset", False)
+            self.reset_connection()
+            return
+        try:
+            raw = self.read_body()
+        except (ValueError, OSError):
+            finish(400, False)
+            self.close_connection = True
+            self.send_answer(400, {"error": "unreadable request body"})
+            return
+        with st.lock:
+            if raw:
+                body, err = parse_json(raw)
+                entry["body"] = body if err is None else raw.decode("utf-8", "replace")
+        hdrs = self.extra_headers()
+        if refused:
+            status, obj, extra = refused
+            hdrs.update(extra or {})
+            finish(status, False)
+            self.send_answer(status, obj, hdrs)
+            return
+
+        gone = False
+        late = bool(fault and fault.get("apply") == "first")
+        if fault and fault.get("delay_ms") and not late:
+            time.sleep(float(fault["delay_ms"]) / 1000.0)
+            gone = self.peer_gone()
+        if fault and fault.get("reset") == "before":
+            finish("reset", False)
+            self.reset_connection()
+            return
+        if fault and "status" in fault:
+            status = int(fault["status"])
+            if fault.get("retry_after") is not None:
+                hdrs["Retry-After"] = str(fault["retry_after"])
+            for k, v in (fault.get("headers") or {}).items():
+                hdrs[k] = str(v)
+            if "body" in fault:
+                obj, ctype = fault["body"], None
+            else:
+                obj, ctype = self.fault_answer(status)
+            if gone:
+                finish("timeout", False)
+                self.close_connection = True
+                return
+            finish(status, False)
+            self.send_answer(status, obj, hdrs, ctype)
+            return
+
+        self.answer_ctype = None
+        try:
+            status, obj, more, applied = self.handle_api(method, split, raw, entry)
+        except Exception as e:  # noqa: BLE001 - a sim bug must show, not hang the client
+            traceback.print_exc()
+            status, obj, more, applied = 500, {"error": "simulator bug: %s" % e}, {}, False
+        hdrs.update(more or {})
+        if late and fault.get("delay_ms"):
+            time.sleep(float(fault["delay_ms"]) / 1000.0)
+            gone = self.peer_gone()
+        if fault and fault.get("reset") == "after":
+            finish("lost", applied)
+            self.reset_connection()
+        elif gone:
+            finish("timeout", applied)
+            self.close_connection = True
+        else:
+            finish(status, applied)
+            try:
+                self.send_answer(status, obj, hdrs, self.answer_ctype)
+            except OSError:
+                pass
+
+    # --- the control API ------------------------------------------------
+
+    def control(self, split):
+        name = split.path[len("/_sim/"):].strip("/").replace("/", "_")
+        try:
+            raw = self.read_body()
+            arg = json.loads(raw) if raw else None
+        except ValueError as e:
+            self.send_answer(400, {"error": "bad control request: %s" % e})
+            return
+        q = {k: v[-1] for k, v in urllib.parse.parse_qs(split.query).items()}
+        fn = getattr(self, "ctl_%s_%s" % (self.command.lower(), name), None)
+        if fn is None:
+            self.send_answer(404, {"error": "no control endpoint %s %s" % (self.command, name)})
+            return
+        try:
+            status, obj = fn(arg if arg is not None else {}, q)
+        except (ValueError, TypeError, KeyError, AttributeError) as e:
+            status, obj = 400, {"error": "bad control request: %s: %s" % (type(e).__name__, e)}
+        self.send_answer(status, obj)
+
+    def ctl_get_requests(self, arg, q):
+        """?since=SEQ, ?invalid=1 (only malformed ones), ?method=, ?path=GLOB."""
+        since = int(q.get("since", "0"))
+        st = self.server.state
+        with st.lock:
+            out = [copy.deepcopy(e) for e in st.log if e["seq"] > since]
+        if q.get("invalid") == "1":
+            out = [e for e in out if e.get("invalid")]
+        if q.get("method"):
+            out = [e for e in out if e["method"] == q["method"].upper()]
+        if q.get("path"):
+            out = [e for e in out if fnmatch.fnmatchcase(e["path"].split("?")[0], q["path"])]
+        return 200, out
+
+    def ctl_get_stats(self, arg, q):
+        st = self.server.state
+        with st.lock:
+            out = copy.deepcopy(st.stats)
+            out["faults_queued"] = len(st.faults.queue)
+            self.more_stats(out)
+        return 200, out
+
+    def more_stats(self, out):
+        """Adds the simulator's own counters (called under the lock)."""
+
+    def ctl_get_faults(self, arg, q):
+        st = self.server.state
+        with st.lock:
+            return 200, [f.view() for f in st.faults.queue]
+
+    def ctl_post_faults(self, arg, q):
+        st = self.server.state
+        with st.lock:
+            return 200, {"queued": st.faults.add(arg)}
+
+    def ctl_post_random(self, arg, q):
+        st = self.server.state
+        with st.lock:
+            return 200, st.faults.set_random(arg)
+
+    def ctl_post_reset(self, arg, q):
+        st = self.server.state
+        with st.lock:
+            st.reset()
+        return 200, {"status": "reset"}
+
+
+def serve(opts, handler, state, ready_hook=None):
+    """Listens on 127.0.0.1:opts.port, prints "ready PORT", serves forever."""
+    server = Server(("127.0.0.1", opts.port), handler)
+    opts.port = server.server_address[1]
+    server.opts = opts
+    server.state = state
+    if ready_hook is not None:
+        ready_hook(server)
+    sys.stdout.write("ready %d\n" % opts.port)
+    sys.stdout.flush()
+    try:
+        server.serve_forever(poll_interval=0.1)
+    except KeyboardInterrupt:
+        pass
+    return 0
