@@ -55,7 +55,8 @@ polls(const struct cli_args *args, const struct config *cfg, struct store *st, c
 
             cJSON_AddStringToObject(o, "collection", cc->name);
             cJSON_AddStringToObject(o, "last_ok_at", cli_time(p.last_ok_at_ms, t1, sizeof(t1)));
-            cJSON_AddStringToObject(o, "next_at", cli_time(p.next_at_ms, t2, sizeof(t2)));
+            cJSON_AddStringToObject(
+                o, "next_at", p.next_at_ms <= 0 ? "now" : cli_time(p.next_at_ms, t2, sizeof(t2)));
             cJSON_AddNumberToObject(o, "rows_read", (double)p.rows_read);
             if (p.last_error)
                 cJSON_AddStringToObject(o, "last_error", p.last_error);
@@ -67,7 +68,8 @@ polls(const struct cli_args *args, const struct config *cfg, struct store *st, c
         } else {
             printf("%-24s %-21s %-21s %9lld  %s\n", cc->name,
                    cli_time(p.last_ok_at_ms, t1, sizeof(t1)),
-                   cli_time(p.next_at_ms, t2, sizeof(t2)), (long long)p.rows_read,
+                   p.next_at_ms <= 0 ? "now" : cli_time(p.next_at_ms, t2, sizeof(t2)),
+                   (long long)p.rows_read,
                    p.progress     ? p.progress
                    : p.last_error ? p.last_error
                                   : "ok");

@@ -272,6 +272,7 @@ system_fini(struct config_system *s)
     free(s->webhook.path);
     free(s->webhook.delivery_id_header);
     free(sig->scheme);
+    free(s->webhook.reply_header);
     free(sig->header);
     secret_fini(&sig->secret);
     secret_fini(&sig->secret_rotated);

@@ -137,6 +137,8 @@ struct config_webhook {
     int has_signature;
     struct config_signature signature;
     char *delivery_id_header; /* NULL, or the header that names a delivery */
+    char *reply_header;       /* NULL, or a header whose value, base64, is the answer's body
+                                 (Oblio's handshake: X-Oblio-Request-Id); the status is 200 */
     size_t max_body_bytes;    /* default 1 MiB */
 };
 

@@ -132,7 +132,7 @@ static const char *const oauth2_grants[] = {"client_credentials", "refresh_token
 static const char *const oauth2_credentials[] = {"body", "basic"};
 static const char *const basic_keys[] = {"username", "password"};
 static const char *const webhook_keys[] = {"path", "delivery_id_header", "max_body_bytes",
-                                           "signature"};
+                                           "signature", "reply_with"};
 static const char *const sig_keys[] = {"scheme",      "header", "secret",
                                        "encoding",    "prefix", "timestamp_header",
                                        "tolerance_s", "signed", "url"};
@@ -1721,6 +1721,7 @@ parse_webhook(struct ctx *c, const struct config_node *v, const char *path,
     if (w->path[0] != '/')
         PROBLEM(c, map_get(v, "path"), "%s.path: must start with \"/\"", path);
     opt_str(c, v, path, "delivery_id_header", &w->delivery_id_header);
+    opt_str(c, v, path, "reply_with", &w->reply_header);
     opt_int(c, v, path, "max_body_bytes", (struct range){1, INT32_MAX}, &max_body);
     w->max_body_bytes = (size_t)max_body;
     sig = map_get(v, "signature");
@@ -1883,11 +1884,12 @@ parse_numbering(struct ctx *c, const struct config_node *v, const char *path,
     opt_str(c, v, path, "number", &n->number_path);
 }
 
-/* created_id: a path, or a list of paths whose values make a composite id. */
+/* id, created_id: a path, or a list of paths whose values make a composite id. */
 static void
-parse_created_id(struct ctx *c, const struct config_node *v, const char *path, char **out)
+parse_created_id(struct ctx *c, const struct config_node *v, const char *path, const char *key,
+                 char **out)
 {
-    char *p = join(path, "created_id");
+    char *p = join(path, key);
     char buf[64];
 
     if (v->kind != CONFIG_NODE_SEQUENCE) {
@@ -2470,7 +2472,8 @@ parse_collection(struct ctx *c, const struct config_node *v, const char *path,
         model = ref_model(c, model_n, p, col->model);
         free(p);
     }
-    opt_str(c, v, path, "id", &col->id_path);
+    if (map_get(v, "id") != NULL)
+        parse_created_id(c, map_get(v, "id"), path, "id", &col->id_path);
     opt_str(c, v, path, "record", &col->record_path);
     opt_jq(c, v, path, "match", &col->match_jq);
     opt_jq(c, v, path, "deleted_when", &col->deleted_jq);
@@ -2499,7 +2502,7 @@ parse_collection(struct ctx *c, const struct config_node *v, const char *path,
     parse_endpoint(c, v, path, "update", &col->update);
     parse_endpoint(c, v, path, "delete", &col->remove);
     if (map_get(v, "created_id") != NULL)
-        parse_created_id(c, map_get(v, "created_id"), path, &col->created_id_path);
+        parse_created_id(c, map_get(v, "created_id"), path, "created_id", &col->created_id_path);
     opt_str(c, v, path, "idempotency_header", &col->idempotency_header);
     opt_str(c, v, path, "idempotency_field", &col->idempotency_field);
     parse_endpoint(c, v, path, "lookup", &col->lookup);
@@ -2939,6 +2942,16 @@ parse_oblio_system(struct ctx *c, const struct config_node *v, const char *path,
         free(p);
     }
     s->errors.message_path = xstrdup("statusMessage");
+    /* Oblio signs nothing: its webhooks only ask for a poll (hint: poll),
+     * and each carries X-Oblio-Request-Id, the same on a retry, whose
+     * base64 the answer must hold. */
+    if (map_key(v, "webhook") != NULL)
+        PROBLEM(c, map_key(v, "webhook"),
+                "%s.webhook: an oblio system's webhook is /webhooks/%s; hint: remove webhook", path,
+                s->name);
+    s->webhook.enabled = 1;
+    s->webhook.delivery_id_header = xstrdup("X-Oblio-Request-Id");
+    s->webhook.reply_header = xstrdup("X-Oblio-Request-Id");
 }
 
 /* A constant field every write of col carries, unless its map_out sets it. */
@@ -3057,8 +3070,12 @@ oblio_collection(struct ctx *c, const struct config_node *v, const char *path,
     }
     if (map_get(v, "id") == NULL) {
         free(col->id_path);
-        col->id_path = xstrdup("id");
+        col->id_path = xstrdup("seriesName,number");
     }
+    if (col->match_jq == NULL)
+        col->match_jq = xasprintf(".topic | startswith(\"%c%s/\")", doc[0] - 'a' + 'A', doc + 1);
+    if (pl->enabled && map_get(v, "hint") == NULL)
+        col->webhook_hint = 1; /* a webhook says "something changed": poll now */
     if (col->map_out.entry_count > 0) {
         map_out_const(col, "cif", cif);
         set_endpoint(&col->create, "POST", xasprintf("/api/docs/%s", doc));

@@ -28,6 +28,7 @@
 #include "core/xmalloc.h"
 #include "http/http_client.h"
 #include "http/http_form.h"
+#include "model/value.h"
 #include "store/store.h"
 
 #define TOKEN_MAX_BODY  (64 * 1024)
@@ -281,11 +282,17 @@ post_token(struct oauth_sys *s, cJSON *form, cJSON **answer, struct error *err)
     }
     json = cJSON_Parse(a.body);
     if (a.status != 200) {
-        /* RFC 6749 5.2: {"error": "...", "error_description": "..."}; only
-         * those two are shown, never the body (it could echo a secret). */
+        /* RFC 6749 5.2: {"error": "...", "error_description": "..."}, or
+         * the system's own error message (Oblio's statusMessage); only
+         * those are shown, never the body (it could echo a secret). */
         const char *code = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(json, "error"));
         const char *desc =
             cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(json, "error_description"));
+
+        if (desc == NULL && sys->errors.message_path != NULL)
+            desc = cJSON_GetStringValue(value_path_get(json, sys->errors.message_path));
+        if (desc == NULL)
+            desc = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(json, "message"));
 
         (void)error_set(err, ERROR_TRANSIENT, "the token endpoint answered %ld%s%.80s%s%.160s%s",
                         a.status, code != NULL ? ": " : "", code != NULL ? code : "",

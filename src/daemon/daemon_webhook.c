@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include <cjson/cJSON.h>
+#include <openssl/evp.h>
 
 #include "config/config.h"
 #include "core/error.h"
@@ -72,6 +73,7 @@ struct webhook_call {
     char *delivery_id; /* copied: the header lives in the connection's memory */
     char request_id[24];
     const char *system;
+    char *reply_body; /* NULL, or the answer's body (webhook.reply_with) */
 };
 
 static void
@@ -81,12 +83,22 @@ on_ingested(void *arg, enum engine_ingest_result result)
 
     switch (result) {
     case ENGINE_INGEST_ACCEPTED:
-        http_server_reply_finish(call->reply, 202, xstrdup("{\"status\":\"accepted\"}"));
+        if (call->reply_body != NULL) {
+            http_server_reply_finish(call->reply, 200, call->reply_body);
+            call->reply_body = NULL;
+        } else {
+            http_server_reply_finish(call->reply, 202, xstrdup("{\"status\":\"accepted\"}"));
+        }
         break;
     case ENGINE_INGEST_DUPLICATE:
         log_debug(&(struct log_ctx){.system = call->system, .request_id = call->request_id},
                   "repeated delivery %s acknowledged", call->delivery_id);
-        http_server_reply_finish(call->reply, 200, xstrdup("{\"status\":\"duplicate\"}"));
+        if (call->reply_body != NULL) {
+            http_server_reply_finish(call->reply, 200, call->reply_body);
+            call->reply_body = NULL;
+        } else {
+            http_server_reply_finish(call->reply, 200, xstrdup("{\"status\":\"duplicate\"}"));
+        }
         break;
     case ENGINE_INGEST_STOPPING:
         http_server_reply_finish(call->reply, 503,
@@ -99,6 +111,7 @@ on_ingested(void *arg, enum engine_ingest_result result)
         break;
     }
     free(call->delivery_id);
+    free(call->reply_body);
     free(call);
 }
 
@@ -128,7 +141,25 @@ on_webhook(void *user, const struct http_server_request *req, struct http_server
         return;
     }
     cJSON_Delete(parsed);
+    const char *echo = sys->webhook.reply_header != NULL
+                           ? http_server_header(req, sys->webhook.reply_header)
+                           : NULL;
+    if (sys->webhook.reply_header != NULL && (echo == NULL || echo[0] == '\0')) {
+        char msg[160];
+
+        (void)snprintf(msg, sizeof(msg), "the %s header is missing", sys->webhook.reply_header);
+        http_server_reply_finish(reply, 400, error_body(msg));
+        return;
+    }
     call = xcalloc(1, sizeof(*call));
+    if (echo != NULL) {
+        /* The sender checks that the answer holds base64 of its request id. */
+        size_t len = strlen(echo);
+
+        call->reply_body = xmalloc(4 * ((len + 2) / 3) + 1);
+        (void)EVP_EncodeBlock((unsigned char *)call->reply_body, (const unsigned char *)echo,
+                              (int)len);
+    }
     call->reply = reply;
     call->system = sys->name;
     (void)snprintf(call->request_id, sizeof(call->request_id), "%s", req->request_id);

@@ -1154,12 +1154,8 @@ record_moved_on(struct engine *e, const struct engine_delivery *d, struct error 
     return rc;
 }
 
-/*
- * The id a create's answer gives at paths (one, or several joined by ","
- * whose values make "A/B"), into out; "" when one is missing.
- */
-static void
-created_id(const char *paths, const cJSON *answer, char *out, size_t len)
+int
+engine_ext_id(const char *paths, const cJSON *obj, char *out, size_t len)
 {
     char one[256];
     size_t used = 0;
@@ -1172,7 +1168,7 @@ created_id(const char *paths, const cJSON *answer, char *out, size_t len)
 
         (void)snprintf(path, sizeof(path), "%.*s", (int)plen, p);
         p += plen + (p[plen] == ',');
-        id = value_path_get(answer, path);
+        id = value_path_get(obj, path);
         one[0] = '\0';
         if (cJSON_IsString(id) && id->valuestring[0] != '\0' && strlen(id->valuestring) < 256)
             (void)snprintf(one, sizeof(one), "%s", id->valuestring);
@@ -1180,10 +1176,11 @@ created_id(const char *paths, const cJSON *answer, char *out, size_t len)
             (void)snprintf(one, sizeof(one), "%.17g", id->valuedouble);
         if (one[0] == '\0' || used + strlen(one) + 2 > len) {
             out[0] = '\0';
-            return;
+            return -1;
         }
         used += (size_t)snprintf(out + used, len - used, "%s%s", used > 0 ? "/" : "", one);
     }
+    return out[0] != '\0' ? 0 : -1;
 }
 
 static int
@@ -1196,7 +1193,7 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
     int rc = -1, deleted;
 
     if (d->is_create) {
-        created_id(cc->created_id_path, answer, ext_id, sizeof(ext_id));
+        (void)engine_ext_id(cc->created_id_path, answer, ext_id, sizeof(ext_id));
         if (cc->numbering.enabled && store_job_set_expect(e->st, j->id, NULL, err) == -1)
             goto out;
         if (ext_id[0] == '\0') {
@@ -1675,6 +1672,8 @@ engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
         job_fini(&j);
         return -1;
     }
+    if (d->is_create && !d->was_pinned && v != VERDICT_UNKNOWN && v != VERDICT_OK)
+        j.sent_version = 0; /* as just written: a give-up is "failed", not "unknown" */
     if (v != VERDICT_OK && !d->is_create && !d->is_lookup && d->op != JOB_OP_DELETE) {
         /* The copy was deleted in its system while this update was on its
          * way (its 404 says so): the delete stands, nothing is left to do. */

@@ -73,6 +73,13 @@ struct engine_ingest {
 };
 
 /* One claimed job on its way to a system and back. */
+/*
+ * The external id at paths in obj: one path, or several joined by ","
+ * whose values make "A/B" (created_id and id as lists). Returns 0 with out
+ * filled, or -1 (out "") when one is missing or it does not fit.
+ */
+int engine_ext_id(const char *paths, const struct cJSON *obj, char *out, size_t len);
+
 struct engine_delivery {
     struct engine_delivery *next;
     struct engine *engine;

@@ -65,23 +65,6 @@ route(struct engine *e, const char *system, const cJSON *body, struct error *err
     return -2;
 }
 
-/* The external id at path in rec, as text. Returns 0, or -1 when missing. */
-static int
-ext_id_of(const cJSON *rec, const char *path, char *out, size_t out_len)
-{
-    const cJSON *v = value_path_get(rec, path);
-
-    if (cJSON_IsString(v) && v->valuestring[0] != '\0') {
-        (void)snprintf(out, out_len, "%s", v->valuestring);
-        return strlen(v->valuestring) < out_len ? 0 : -1;
-    }
-    if (cJSON_IsNumber(v)) {
-        (void)snprintf(out, out_len, "%.17g", v->valuedouble);
-        return 0;
-    }
-    return -1;
-}
-
 static int
 park_change(struct merge_ctx *m, const char *reason, struct error *err)
 {
@@ -1185,7 +1168,7 @@ merge_change(struct merge_ctx *m, const cJSON *body, struct error *err)
                                           : body;
         if (!cJSON_IsObject(m->record))
             return park_change(m, "the webhook holds no record object where `record` points", err);
-        if (ext_id_of(m->record, c->cfg->id_path, m->ext_id, sizeof(m->ext_id)) == -1)
+        if (engine_ext_id(c->cfg->id_path, m->record, m->ext_id, sizeof(m->ext_id)) == -1)
             return park_change(m, "the record has no usable id where `id` points", err);
     }
     if (c->deleted != NULL && !is_delete) {

@@ -298,13 +298,9 @@ next_url(const struct engine_poll_job *job, const struct read_state *r, int full
 static char *
 item_ext_id(const struct config_collection *cc, const cJSON *item)
 {
-    const cJSON *v = value_path_get(item, cc->id_path);
+    char id[512];
 
-    if (cJSON_IsString(v) && v->valuestring[0] != '\0')
-        return xstrdup(v->valuestring);
-    if (cJSON_IsNumber(v))
-        return xasprintf("%.17g", v->valuedouble);
-    return NULL;
+    return engine_ext_id(cc->id_path, item, id, sizeof(id)) == 0 ? xstrdup(id) : NULL;
 }
 
 static int
@@ -1247,6 +1243,10 @@ poll_due(struct engine *e, const struct config_collection *cc)
         return;
     }
     store_poll_fini(&state);
+    if (store_poll_started(e->poll_st, cc->name, &err) == -1) {
+        log_warn(&(struct log_ctx){.collection = cc->name}, "poll: %s", err.msg);
+        return;
+    }
     struct engine_poll_job job = {
         .cfg = e->cfg,
         .cc = cc,

@@ -495,6 +495,9 @@ MUST_CHECK int store_poll_set_cursor(struct store *st, const char *collection, c
 /* Set (NULL: clear) the progress of a read. */
 MUST_CHECK int store_poll_progress(struct store *st, const char *collection, const char *progress,
                                    struct error *err);
+/* A read begins: the requests made so far are taken up by it (a request
+ * made while it runs still asks for another read after it). */
+MUST_CHECK int store_poll_started(struct store *st, const char *collection, struct error *err);
 /* Ask for a poll (reconcile 0) or a reconcile (1) now. */
 MUST_CHECK int store_poll_request(struct store *st, const char *collection, int reconcile,
                                   struct error *err);

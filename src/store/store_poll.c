@@ -22,6 +22,7 @@ enum {
     P_FINISH,
     P_FAIL,
     P_REQUEST,
+    P_STARTED,
     P_PROGRESS,
     P_SEEN_ADD,
     P_MISSING,
@@ -37,18 +38,24 @@ static const char *const sql[P_COUNT] = {
               "progress, report, reconcile_at FROM polls WHERE collection = ?1",
     [P_ENSURE] = "INSERT OR IGNORE INTO polls (collection, next_at) VALUES (?1, ?2)",
     [P_CURSOR] = "UPDATE polls SET cursor = ?2 WHERE collection = ?1",
-    [P_FINISH] = "UPDATE polls SET last_ok_at = ?2, rows_read = rows_read + ?3, next_at = ?4, "
+    /* next_at -1: asked for while a read ran (a hint); the read's end keeps
+     * it due, so the hint is not lost under the read's schedule. */
+    [P_FINISH] = "UPDATE polls SET last_ok_at = ?2, rows_read = rows_read + ?3, "
+                 "next_at = CASE WHEN next_at = -1 THEN 0 ELSE ?4 END, "
                  "report = ?5, progress = NULL, reconcile_at = coalesce(?6, reconcile_at) "
                  "WHERE collection = ?1",
-    [P_FAIL] = "UPDATE polls SET last_error = ?2, last_error_at = ?3, next_at = ?4, progress = "
+    [P_FAIL] = "UPDATE polls SET last_error = ?2, last_error_at = ?3, "
+               "next_at = CASE WHEN next_at = -1 THEN 0 ELSE ?4 END, progress = "
                "NULL, report = ?5 WHERE collection = ?1",
-    [P_REQUEST] = "UPDATE polls SET next_at = 0 WHERE collection = ?1",
+    [P_REQUEST] = "UPDATE polls SET next_at = -1 WHERE collection = ?1",
+    [P_STARTED] = "UPDATE polls SET next_at = 0 WHERE collection = ?1 AND next_at = -1",
     [P_PROGRESS] = "UPDATE polls SET progress = ?2 WHERE collection = ?1",
     [P_SEEN_ADD] = "INSERT OR IGNORE INTO temp.poll_seen (ext_id) VALUES (?1)",
     [P_MISSING] = "SELECT ext_id FROM links WHERE collection = ?1 AND ext_id IS NOT NULL AND "
                   "updated_at < ?2 AND ext_id NOT IN (SELECT ext_id FROM temp.poll_seen) "
                   "ORDER BY ext_id",
-    [P_RECONCILE_REQUEST] = "UPDATE polls SET reconcile_at = -1, next_at = 0 WHERE collection = ?1",
+    [P_RECONCILE_REQUEST] =
+        "UPDATE polls SET reconcile_at = -1, next_at = -1 WHERE collection = ?1",
     [P_LEASE] = "UPDATE polls SET lease_until = ?3, lease_holder = ?4 WHERE collection = ?1 AND "
                 "(lease_until IS NULL OR lease_until < ?2 OR lease_holder = ?4 OR "
                 "lease_holder = ?5)",
@@ -148,6 +155,12 @@ store_poll_request(struct store *st, const char *collection, int reconcile, stru
 {
     return exec_text(st, reconcile ? P_RECONCILE_REQUEST : P_REQUEST, collection, NULL,
                      "ask for a poll", err);
+}
+
+int
+store_poll_started(struct store *st, const char *collection, struct error *err)
+{
+    return exec_text(st, P_STARTED, collection, NULL, "note a poll's start", err);
 }
 
 int

@@ -265,6 +265,33 @@ def test_a_webhook_that_is_only_a_hint_makes_a_poll():
     assert notes == ["a hint: the collection is polled now"], notes
 
 
+def test_a_hint_that_comes_while_a_poll_runs_is_not_lost():
+    # The first read is slow; the hint arrives while it runs and names a
+    # record that read has already passed. The read's end must not swallow
+    # the hint: another read follows at once, not an hour later.
+    crm = Sim(resource="contacts", id_prefix="C", page_style="cursor", page_size=10)
+    shop = Sim(resource="customers", id_prefix="S", idempotency_header="Idempotency-Key")
+    text = CONFIG.replace("    delete_guard: off\n",
+                          "    delete_guard: off\n    webhook: {path: /webhooks/crm}\n")
+    text = text.replace("        map_in: {email: contact_email, name: full_name}\n",
+                        "        map_in: {email: contact_email, name: full_name}\n"
+                        "        hint: poll\n")
+    c = Concord(text, values={"crm_port": crm.port, "shop_port": shop.port,
+                              "poll": SINCE.replace("{every}", "1h")})
+    crm.put("C1", person(1))
+    # Answered as it was when asked, 1.5 s late.
+    crm.faults([{"delay_ms": 1500, "apply": "first",
+                 "match": {"method": "GET", "path_prefix": "/contacts"}}])
+    c.start()
+    wait_until(lambda: crm.stats()["list_reads"] >= 1 or crm.requests("GET"), 5, "the slow read")
+    crm.put("C2", person(2))
+    out = crm.send_raw("", headers={"X-Goog-Resource-State": "exists"},
+                       url=c.url + "/webhooks/crm")
+    assert out["status"] == 202, out
+    wait_until(lambda: emails(shop) == {"p1@example.com", "p2@example.com"}, 10,
+               "the record the hint's read found")
+
+
 def test_a_read_that_fails_part_way_resumes_at_its_page():
     crm, shop, c = setup(NUMBER, "number")
     for i in range(1, 101):
