@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "engine/engine.h"
 #include "store/store.h"
 
 static void
@@ -97,9 +98,11 @@ run(const struct cli_args *args)
                "FAILED", "LAST SUCCESS", "LAST ERROR");
     for (size_t i = 0; i < cfg->system_count; i++) {
         struct store_system_stats s;
+        struct engine_health h;
         char t1[32];
 
-        if (store_system_stats(st, cfg->systems[i].name, &s, &err) == -1) {
+        if (store_system_stats(st, cfg->systems[i].name, &s, &err) == -1 ||
+            engine_health_of(cfg, &cfg->systems[i], st, clock_now_ms(), &h, &err) == -1) {
             fprintf(stderr, "concord: %s\n", err.msg);
             rc = 1;
             break;
@@ -108,6 +111,12 @@ run(const struct cli_args *args)
             cJSON *o = cJSON_CreateObject();
 
             cJSON_AddStringToObject(o, "name", cfg->systems[i].name);
+            cJSON *ho = cJSON_AddObjectToObject(o, "health");
+            cJSON_AddStringToObject(ho, "state", engine_health_name(h.state));
+            if (h.reason[0] != '\0')
+                cJSON_AddStringToObject(ho, "reason", h.reason);
+            else
+                cJSON_AddNullToObject(ho, "reason");
             cJSON_AddNumberToObject(o, "backlog", (double)s.backlog);
             cJSON_AddNumberToObject(o, "in_flight", (double)s.in_flight);
             cJSON_AddNumberToObject(o, "failed", (double)s.failed);
@@ -127,13 +136,12 @@ run(const struct cli_args *args)
             add_time(br, "since", s.breaker_at_ms);
             cJSON_AddItemToArray(list, o);
         } else {
-            const char *state = s.is_paused ? "paused" : s.breaker[0] ? s.breaker : "closed";
-
             printf("%-12s %-9s %8lld %9lld %7lld  %-21s  %s\n", cfg->systems[i].name,
-                   strcmp(state, "closed") == 0 ? "ok" : state, (long long)s.backlog,
-                   (long long)s.in_flight, (long long)s.failed,
-                   cli_time(s.last_success_at_ms, t1, sizeof(t1)),
+                   engine_health_name(h.state), (long long)s.backlog, (long long)s.in_flight,
+                   (long long)s.failed, cli_time(s.last_success_at_ms, t1, sizeof(t1)),
                    s.last_error[0] ? s.last_error : "-");
+            if (h.state != ENGINE_HEALTH_OK)
+                printf("%-12s why: %s\n", "", h.reason);
         }
     }
     if (rc == 0)
@@ -149,6 +157,6 @@ run(const struct cli_args *args)
 const struct cli_command cli_cmd_status = {
     .name = "status",
     .usage = "concord status [-c FILE] [--json]",
-    .summary = "per system: backlog, in flight, failed, last success and last error",
+    .summary = "per system: health and why, backlog, in flight, failed, last success and error",
     .run = run,
 };

@@ -175,6 +175,14 @@ struct config_errors {
     char *in_ok_path;   /* NULL: a 2xx is a success */
 };
 
+/* When a system's health turns degraded (health: ...; engine/health.c). */
+struct config_health {
+    int64_t lag_ms;           /* the oldest pending delivery older than this; 5 min */
+    int64_t inbox_growth;     /* this many new failed entries within window_ms; 10 */
+    int64_t window_ms;        /* 15 min */
+    int64_t webhook_grace_ms; /* a poll found changes this long after the last webhook; 2 min */
+};
+
 /* How a system's OAuth2 access tokens are had (systems.X.auth.oauth2). */
 enum config_oauth_grant {
     CONFIG_GRANT_CLIENT_CREDENTIALS = 1, /* the client's own id and secret buy a token */
@@ -449,6 +457,7 @@ struct config {
     size_t sync_count;
     int64_t tombstone_ttl_ms; /* how long deleted records are kept for restore; default 30 d */
     int64_t echo_window_ms;   /* how long concord's past writes are recognised as echoes; 10 min */
+    struct config_health health;
 };
 
 /*

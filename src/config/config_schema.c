@@ -46,8 +46,10 @@ struct ctx {
 
 #define PROBLEM(c, n, ...) config_diag_add((c)->diags, (n)->line, (n)->col, __VA_ARGS__)
 
-static const char *const top_keys[] = {"listen", "store", "log",           "systems",
-                                       "models", "syncs", "tombstone_ttl", "echo_window"};
+static const char *const top_keys[] = {"listen",        "store",       "log",
+                                       "systems",       "models",      "syncs",
+                                       "tombstone_ttl", "echo_window", "health"};
+static const char *const health_keys[] = {"lag", "inbox_growth", "window", "webhook_grace"};
 static const char *const log_keys[] = {"level", "format"};
 static const char *const log_levels[] = {"error", "warn", "info", "debug"};
 static const char *const log_formats[] = {"json", "text", "auto"};
@@ -3808,6 +3810,7 @@ config_schema_build(const struct config_node *root, const char *name, const char
     cfg->store_url = xstrdup("sqlite:concord.db");
     cfg->tombstone_ttl_ms = 30 * 86400000LL;
     cfg->echo_window_ms = 600000;
+    cfg->health = (struct config_health){300000, 10, 900000, 120000};
     if (root->kind != CONFIG_NODE_MAPPING) {
         PROBLEM(&c, root, "expected a mapping with systems, models and syncs, got %s",
                 show(root, buf, sizeof(buf)));
@@ -3819,6 +3822,16 @@ config_schema_build(const struct config_node *root, const char *name, const char
     parse_store(&c, map_get(root, "store"));
     opt_duration(&c, root, "", "tombstone_ttl", 0, &cfg->tombstone_ttl_ms);
     opt_duration(&c, root, "", "echo_window", 0, &cfg->echo_window_ms);
+    if (want_map(&c, map_get(root, "health"), "health")) {
+        const struct config_node *h = map_get(root, "health");
+
+        check_keys(&c, h, "health", health_keys, ARRAY_COUNT(health_keys));
+        opt_duration(&c, h, "health", "lag", 1000, &cfg->health.lag_ms);
+        opt_int(&c, h, "health", "inbox_growth", (struct range){1, INT32_MAX},
+                &cfg->health.inbox_growth);
+        opt_duration(&c, h, "health", "window", 1000, &cfg->health.window_ms);
+        opt_duration(&c, h, "health", "webhook_grace", 0, &cfg->health.webhook_grace_ms);
+    }
     if (map_get(root, "log") != NULL)
         parse_log(&c, map_get(root, "log"));
     if (map_get(root, "models") == NULL)

@@ -56,6 +56,16 @@ on_ready(void *user, const struct http_server_request *req, int *status, const c
     return xstrdup("{\"status\":\"unavailable\",\"reason\":\"the store is not answering\"}");
 }
 
+static char *
+on_metrics(void *user, const struct http_server_request *req, int *status,
+           const char **content_type)
+{
+    (void)req;
+    *status = 200;
+    *content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return engine_metrics_text(user);
+}
+
 static void
 setup_logging(const struct config *cfg)
 {
@@ -111,6 +121,7 @@ serve(const struct daemon_options *opts, const struct config *cfg, const sigset_
         daemon_webhook_routes(srv, cfg, engine, &routes, err) == -1 ||
         http_server_route(srv, "GET", "/healthz", 0, on_health, NULL, err) == -1 ||
         http_server_route(srv, "GET", "/readyz", 0, on_ready, engine, err) == -1 ||
+        http_server_route(srv, "GET", "/metrics", 0, on_metrics, engine, err) == -1 ||
         engine_start(engine, err) == -1)
         goto out;
     if (http_server_start(srv, err) == -1)

@@ -127,6 +127,7 @@ on_webhook(void *user, const struct http_server_request *req, struct http_server
 
     if (sys->webhook.has_signature && !signature_ok(sys, req, &err)) {
         log_warn(&ctx, "webhook refused: %s", err.msg);
+        engine_note_signature_failure(w->engine, sys->name);
         http_server_reply_finish(reply, 401, error_body(err.msg));
         return;
     }

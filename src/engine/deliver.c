@@ -28,6 +28,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/retry.h"
 #include "core/xmalloc.h"
 #include "engine/engine_int.h"
@@ -812,6 +813,7 @@ may_send(struct engine *e, struct engine_sys *sys)
 
     if (wait > 0) {
         note_wait(e, wait);
+        metric_add(e->metrics.rate_waits, 1, (const char *[]){sys->cfg->name});
         return 0;
     }
     /* The breaker last: in half-open, allowing is sending the one probe. */
@@ -1307,6 +1309,8 @@ apply_transient(struct engine *e, struct engine_delivery *d, struct job *j, cons
                         (int)d->status, d->resp_body, err);
     }
     delay = retry_delay_ms(p, (uint32_t)j->attempts, clock_random_unit());
+    metric_add(e->metrics.retries, 1,
+               (const char *[]){e->colls[d->coll_index].cfg->system->name, j->collection});
     /* A create whose answer was lost may still be on its way: the look-up
      * (or the resend) waits at least two request timeouts, so a slow target
      * has most likely applied it by then. (A key makes the resend safe
@@ -1663,6 +1667,18 @@ engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
         return -1;
     }
     system_feedback(e, d, v, what, now_ms);
+    {
+        const char *sys_name = e->colls[d->coll_index].cfg->system->name;
+        const char *l3[] = {sys_name, j.collection, verdict_name(v)};
+
+        metric_add(e->metrics.deliveries, 1, l3);
+        if (d->outcome != HTTP_OUTCOME_NOT_SENT)
+            metric_observe(e->metrics.delivery_seconds, (double)d->elapsed_ms / 1000.0,
+                           (const char *[]){sys_name});
+        if (v == VERDICT_OK && !d->is_lookup)
+            metric_observe(e->metrics.e2e_seconds, (double)(now_ms - j.created_at_ms) / 1000.0,
+                           (const char *[]){sys_name});
+    }
     /* A create that surely did not happen (an answer came, or the request
      * never left) no longer pins the version it carried. */
     if (d->is_create && !d->was_pinned && v != VERDICT_UNKNOWN && v != VERDICT_OK &&

@@ -15,6 +15,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/xmalloc.h"
 #include "engine/engine_int.h"
 #include "map/map.h"
@@ -96,6 +97,8 @@ engine_setup(const struct config *cfg, struct engine **out, struct error *err)
     pthread_cond_init(&e->writer_cv, NULL);
     pthread_cond_init(&e->ckpt_cv, NULL);
     pthread_cond_init(&e->poll_cv, NULL);
+    pthread_mutex_init(&e->scrape_mu, NULL);
+    engine_metrics_setup(e);
     setup_systems(e);
     e->coll_count = cfg->collection_count;
     e->colls = xcalloc(e->coll_count, sizeof(*e->colls));
@@ -345,6 +348,8 @@ engine_free(struct engine *e)
     store_close(e->poll_st);
     http_client_free(e->poll_http);
     oauth_free(e->oauth);
+    store_close(e->scrape_st);
+    metrics_free(e->metrics.reg);
     pthread_cond_destroy(&e->poll_cv);
     free(e->links_in_flight);
     pthread_mutex_destroy(&e->mu);

@@ -22,6 +22,7 @@
 
 struct engine;
 struct error;
+struct store;
 
 /*
  * The pseudo-system of operators' corrections (concord edit). The CLI
@@ -73,5 +74,39 @@ void engine_ingest_start(struct engine *e, const char *system, const char *deliv
 
 /* Whether the store answered its last use: 1 when healthy. Any thread. */
 int engine_is_ready(const struct engine *e);
+
+/* ---- operating it (engine/health.c) ---- */
+
+enum engine_health_state {
+    ENGINE_HEALTH_OK = 0,
+    ENGINE_HEALTH_DEGRADED,
+    ENGINE_HEALTH_DOWN,
+};
+
+/* A system's health, always with a reason when it is not ok. */
+struct engine_health {
+    enum engine_health_state state;
+    char reason[600]; /* "" when ok; else each finding, "; "-separated, worst first */
+};
+
+/* "ok", "degraded" or "down". */
+const char *engine_health_name(enum engine_health_state s);
+
+/*
+ * Judge sys from what the store says at now_ms (any store handle: the CLI's
+ * or the daemon's): an open circuit or refused credentials are down; lag
+ * over health.lag, a failed inbox that grew by health.inbox_growth within
+ * health.window, webhooks missed (a poll found changes well after the
+ * last webhook), or a pause are degraded. Returns 0 with *out, or -1.
+ */
+MUST_CHECK int engine_health_of(const struct config *cfg, const struct config_system *sys,
+                                struct store *st, int64_t now_ms, struct engine_health *out,
+                                struct error *err);
+
+/* The /metrics text (Prometheus 0.0.4), with the store's gauges read now. */
+char *engine_metrics_text(struct engine *e);
+
+/* A webhook's signature was refused (for the metrics). */
+void engine_note_signature_failure(struct engine *e, const char *system);
 
 #endif

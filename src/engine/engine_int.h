@@ -56,7 +56,17 @@ struct engine_sys {
     size_t delete_count, delete_cap;
     struct http_header *headers; /* auth headers, values borrowed from cfg's secrets */
     size_t header_count;
-    struct sql_conn *sql; /* delivery thread only: a SQL system's connection, or NULL */
+    struct sql_conn *sql;     /* delivery thread only: a SQL system's connection, or NULL */
+    int64_t webhook_noted_ms; /* writer only: when a webhook's arrival was last written */
+};
+
+/* The metric families concord keeps (engine/health.c makes them). */
+struct engine_metrics {
+    struct metrics *reg;
+    struct metric_family *ingested, *webhooks, *sig_failures, *applied, *echoes;
+    struct metric_family *deliveries, *retries, *delivery_seconds, *e2e_seconds, *rate_waits;
+    struct metric_family *poll_seconds, *poll_records;
+    struct metric_family *queue, *lag, *circuit, *inbox, *conflicts, *health;
 };
 
 /* A change handed in (engine_ingest_start), waiting for its commit. */
@@ -79,6 +89,12 @@ struct engine_ingest {
  * filled, or -1 (out "") when one is missing or it does not fit.
  */
 int engine_ext_id(const char *paths, const struct cJSON *obj, char *out, size_t len);
+
+/* Make the metric families (engine_setup). */
+void engine_metrics_setup(struct engine *e);
+/* A webhook of system came at at_ms: counted, and noted in the store at
+ * most once a second (the writer, in its transaction). Returns 0 or -1. */
+int engine_webhook_seen(struct engine *e, const char *system, int64_t at_ms, struct error *err);
 
 struct engine_delivery {
     struct engine_delivery *next;
@@ -131,6 +147,9 @@ struct engine {
     struct store *poll_st;         /* the poll thread's own handle; NULL without polls */
     struct http_client *poll_http; /* the poll thread's own client */
     struct oauth *oauth;           /* OAuth2 systems' tokens (every thread); NULL when none */
+    struct engine_metrics metrics; /* every thread */
+    pthread_mutex_t scrape_mu;     /* scrape_st */
+    struct store *scrape_st;       /* /metrics' own store handle, opened on the first scrape */
     atomic_int stop_poller;        /* set to stop the poll thread (and its read) */
     int poll_st_started;           /* the poll thread runs */
     pthread_cond_t poll_cv;        /* wakes the poll thread to stop */

@@ -23,6 +23,7 @@
 #include "core/compiler.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/xmalloc.h"
 #include "engine/engine_int.h"
 #include "map/map.h"
@@ -600,6 +601,7 @@ merge_linked(struct merge_ctx *m, struct link *l, const cJSON *incoming, struct 
     }
     if (echo_at > 0) {
         note = xasprintf("the echo of what concord wrote at %lld ms", (long long)echo_at);
+        metric_add(m->e->metrics.echoes, 1, (const char *[]){c->cfg->name});
         rc = store_journal_set_state(m->e->st, m->ch->seq, CHANGE_UNCHANGED, note, err);
         goto out;
     }
@@ -617,6 +619,7 @@ merge_linked(struct merge_ctx *m, struct link *l, const cJSON *incoming, struct 
         goto out;
     if (cJSON_GetArraySize(changed) == 0) {
         note = xstrdup("equal to the base: an echo or a repeat");
+        metric_add(m->e->metrics.echoes, 1, (const char *[]){c->cfg->name});
         rc = store_journal_set_state(m->e->st, m->ch->seq, CHANGE_UNCHANGED, note, err);
         goto out;
     }
@@ -702,6 +705,8 @@ merge_linked(struct merge_ctx *m, struct link *l, const cJSON *incoming, struct 
         cstate = CHANGE_REFUSED;
     if (why[0] == '\0' && rc == 0)
         append(why, sizeof(why), "the record holds these values already");
+    if (cstate == CHANGE_APPLIED)
+        metric_add(m->e->metrics.applied, 1, (const char *[]){c->cfg->name});
     rc = store_journal_set_state(m->e->st, m->ch->seq, cstate, why[0] ? why : NULL, err);
 out:
     free(note);
@@ -984,6 +989,7 @@ merge_new(struct merge_ctx *m, const cJSON *incoming, struct error *err)
                                 .collection = c->cfg->name,
                                 .record_id = record_id},
               "record created from %s", m->ext_id);
+    metric_add(m->e->metrics.applied, 1, (const char *[]){c->cfg->name});
     rc = 0;
 out:
     free(state_text);

@@ -33,6 +33,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/xmalloc.h"
 #include "engine/engine_int.h"
 #include "http/http_link.h"
@@ -1258,8 +1259,13 @@ poll_due(struct engine *e, const struct config_collection *cc)
         .user = e,
         .stop = &e->stop_poller,
     };
+    int64_t began = clock_mono_ms();
+
     rc = engine_poll_run(&job, &rep, &err);
     now = clock_now_ms();
+    metric_observe(e->metrics.poll_seconds, (double)(clock_mono_ms() - began) / 1000.0,
+                   (const char *[]){cc->name});
+    metric_add(e->metrics.poll_records, (double)rep.read, (const char *[]){cc->name});
     if (rc == 0 && rep.busy) {
         log_debug(&(struct log_ctx){.collection = cc->name}, "%s", rep.error);
         return; /* another reader has it; its report stands */

@@ -30,6 +30,7 @@
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/xmalloc.h"
 #include "engine/engine_int.h"
 #include "store/store.h"
@@ -76,6 +77,10 @@ journal_rows(struct engine *e, struct engine_ingest *batch, struct error *err)
         /* Stage the answer now; answer_batch() reveals it after the commit.
          * Guarantee: nothing acknowledged is lost. */
         r->staged = rc == 1 ? ENGINE_INGEST_ACCEPTED : ENGINE_INGEST_DUPLICATE;
+        if (rc == 1)
+            metric_add(e->metrics.ingested, 1, (const char *[]){r->system});
+        if (engine_webhook_seen(e, r->system, r->received_at_ms, err) == -1)
+            return -1;
     }
     return 0;
 }

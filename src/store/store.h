@@ -538,6 +538,24 @@ MUST_CHECK int store_seen_add(struct store *st, const char *ext_id, struct error
 MUST_CHECK int store_seen_missing(struct store *st, const char *collection, int64_t before_ms,
                                   char ***out, struct error *err);
 
+/* ---- health (store_health.c) ---- */
+
+/* What a system's health is judged from (engine/health.c). */
+struct store_health_facts {
+    int64_t oldest_pending_ms; /* when the oldest pending or running job was made; 0: none */
+    int64_t inbox_recent;      /* open failed, unknown and mapping entries made since since_ms */
+    int64_t inbox_open;        /* all of them, open */
+    int64_t conflicts_open;    /* open conflicts */
+    int64_t last_webhook_ms;   /* when the last webhook came; 0: never */
+};
+
+/* The facts about system, with inbox_recent counted from since_ms. Returns 0 or -1. */
+MUST_CHECK int store_health_facts(struct store *st, const char *system, int64_t since_ms,
+                                  struct store_health_facts *out, struct error *err);
+/* Note that webhooks of system came, at at_ms. */
+MUST_CHECK int store_webhook_seen(struct store *st, const char *system, int64_t at_ms,
+                                  struct error *err);
+
 /* ---- OAuth2 tokens (store_oauth.c) ---- */
 
 /*

@@ -161,6 +161,9 @@ static const char *const migrations[] = {
 
     /* 7: numbered creates (SmartBill invoices): the number a create expects. */
     "ALTER TABLE jobs ADD COLUMN expect TEXT;",
+
+    /* 8: the Operate issue: when each system's last webhook came. */
+    "ALTER TABLE system_state ADD COLUMN last_webhook_at INTEGER;",
 };
 
 int

@@ -104,7 +104,10 @@ def test_pause_holds_deliveries_and_resume_releases_them():
     shop.change("s2", dict(ADA, email="b@example.com"))
     wait_until(lambda: crm_status(c)["backlog"] == 2, 10, "both changes queued")
     assert crm.requests() == []
-    assert c.cli("status")[1].splitlines()[2].split()[1] == "paused"
+    lines = c.cli("status")[1].splitlines()
+    crm_line = [i for i, x in enumerate(lines) if x.startswith("crm ")][0]
+    assert lines[crm_line].split()[1] == "degraded", lines
+    assert "why: paused by" in lines[crm_line + 1], lines
     c.cli("resume", "crm")
     wait_until(lambda: len(contacts(crm)) == 2, 10, "the deliveries after resume")
     assert crm_status(c)["paused"] is False
