@@ -398,6 +398,16 @@ sync_fini(struct config_sync *s)
 void
 config_free(struct config *cfg)
 {
+    if (cfg != NULL) {
+        secret_fini(&cfg->alerts.webhook);
+        secret_fini(&cfg->alerts.smtp_password);
+        free(cfg->alerts.smtp_url);
+        free(cfg->alerts.mail_from);
+        free(cfg->alerts.smtp_user);
+        for (size_t i = 0; i < cfg->alerts.mail_to_count; i++)
+            free(cfg->alerts.mail_to[i]);
+        free(cfg->alerts.mail_to);
+    }
     if (cfg == NULL)
         return;
     for (size_t i = 0; i < cfg->system_count; i++)

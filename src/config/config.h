@@ -183,6 +183,24 @@ struct config_health {
     int64_t webhook_grace_ms; /* a poll found changes this long after the last webhook; 2 min */
 };
 
+/*
+ * Where health transitions are sent (alerts: ...; daemon/daemon_alerts.c):
+ * a Slack-compatible webhook and/or e-mail over SMTP.
+ */
+struct config_alerts {
+    int enabled;
+    int64_t every_ms;        /* how often health is judged; 30 s */
+    int64_t group_ms;        /* changes within this go in one message; 10 s */
+    int64_t min_interval_ms; /* at most one message per this; 5 min */
+    struct secret webhook;   /* the webhook URL (it is a credential); empty: none */
+    char *smtp_url;          /* "smtp://host:port" or "smtps://..."; NULL: no e-mail */
+    char *mail_from;
+    char **mail_to;
+    size_t mail_to_count;
+    char *smtp_user;
+    struct secret smtp_password;
+};
+
 /* How a system's OAuth2 access tokens are had (systems.X.auth.oauth2). */
 enum config_oauth_grant {
     CONFIG_GRANT_CLIENT_CREDENTIALS = 1, /* the client's own id and secret buy a token */
@@ -458,6 +476,7 @@ struct config {
     int64_t tombstone_ttl_ms; /* how long deleted records are kept for restore; default 30 d */
     int64_t echo_window_ms;   /* how long concord's past writes are recognised as echoes; 10 min */
     struct config_health health;
+    struct config_alerts alerts;
 };
 
 /*

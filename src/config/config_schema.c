@@ -46,9 +46,11 @@ struct ctx {
 
 #define PROBLEM(c, n, ...) config_diag_add((c)->diags, (n)->line, (n)->col, __VA_ARGS__)
 
-static const char *const top_keys[] = {"listen",        "store",       "log",
-                                       "systems",       "models",      "syncs",
-                                       "tombstone_ttl", "echo_window", "health"};
+static const char *const top_keys[] = {"listen",        "store",      "log",    "systems",
+                                       "models",        "syncs",      "health", "alerts",
+                                       "tombstone_ttl", "echo_window"};
+static const char *const alerts_keys[] = {"every", "group", "min_interval", "webhook", "email"};
+static const char *const email_keys[] = {"url", "from", "to", "username", "password"};
 static const char *const health_keys[] = {"lag", "inbox_growth", "window", "webhook_grace"};
 static const char *const log_keys[] = {"level", "format"};
 static const char *const log_levels[] = {"error", "warn", "info", "debug"};
@@ -2807,6 +2809,68 @@ stripe_collection(struct ctx *c, const struct config_node *v, const char *path,
     }
 }
 
+/* ---- alerts (docs/operate.md) ---- */
+
+static void
+parse_email(struct ctx *c, const struct config_node *v, const char *path, struct config_alerts *a)
+{
+    const struct config_node *to = map_get(v, "to"), *n;
+    char *p;
+
+    check_keys(c, v, path, email_keys, ARRAY_COUNT(email_keys));
+    if (map_get(v, "url") == NULL)
+        missing(c, v, path, "url");
+    if (map_get(v, "from") == NULL)
+        missing(c, v, path, "from");
+    if (to == NULL)
+        missing(c, v, path, "to");
+    opt_str(c, v, path, "url", &a->smtp_url);
+    if (a->smtp_url != NULL && strncmp(a->smtp_url, "smtp://", 7) != 0 &&
+        strncmp(a->smtp_url, "smtps://", 8) != 0)
+        PROBLEM(c, map_get(v, "url"), "%s.url: expected smtp://HOST:PORT or smtps://HOST:PORT",
+                path);
+    opt_str(c, v, path, "from", &a->mail_from);
+    opt_str(c, v, path, "username", &a->smtp_user);
+    if ((n = map_get(v, "password")) != NULL) {
+        p = join(path, "password");
+        (void)get_secret(c, n, p, &a->smtp_password);
+        free(p);
+    }
+    p = join(path, "to");
+    if (to != NULL && to->kind == CONFIG_NODE_SCALAR) {
+        a->mail_to = xcalloc(1, sizeof(char *));
+        if (get_str(c, to, p, &a->mail_to[0]) == 0)
+            a->mail_to_count = 1;
+    } else if (to != NULL && to->kind == CONFIG_NODE_SEQUENCE && to->kid_count > 0) {
+        a->mail_to = xcalloc(to->kid_count, sizeof(char *));
+        for (size_t i = 0; i < to->kid_count; i++) {
+            if (get_str(c, to->kids[i], p, &a->mail_to[a->mail_to_count]) == 0)
+                a->mail_to_count++;
+        }
+    } else if (to != NULL) {
+        PROBLEM(c, to, "%s: expected an address or a list of addresses", p);
+    }
+    free(p);
+}
+
+static void
+parse_alerts(struct ctx *c, const struct config_node *v, struct config_alerts *a)
+{
+    const struct config_node *n;
+
+    check_keys(c, v, "alerts", alerts_keys, ARRAY_COUNT(alerts_keys));
+    a->enabled = 1;
+    opt_duration(c, v, "alerts", "every", 100, &a->every_ms);
+    opt_duration(c, v, "alerts", "group", 0, &a->group_ms);
+    opt_duration(c, v, "alerts", "min_interval", 0, &a->min_interval_ms);
+    if ((n = map_get(v, "webhook")) != NULL)
+        (void)get_secret(c, n, "alerts.webhook", &a->webhook);
+    if ((n = map_get(v, "email")) != NULL && want_map(c, n, "alerts.email"))
+        parse_email(c, n, "alerts.email", a);
+    if (map_get(v, "webhook") == NULL && map_get(v, "email") == NULL)
+        PROBLEM(c, v, "alerts: no sink; hint: add webhook: env:SLACK_WEBHOOK_URL, or email");
+}
+
 /* ---- SmartBill and Oblio (docs/invoicing.md) ---- */
 
 /* cif: a company's tax id, letters and digits ("RO12345678"). */
@@ -3822,6 +3886,11 @@ config_schema_build(const struct config_node *root, const char *name, const char
     parse_store(&c, map_get(root, "store"));
     opt_duration(&c, root, "", "tombstone_ttl", 0, &cfg->tombstone_ttl_ms);
     opt_duration(&c, root, "", "echo_window", 0, &cfg->echo_window_ms);
+    cfg->alerts.every_ms = 30000;
+    cfg->alerts.group_ms = 10000;
+    cfg->alerts.min_interval_ms = 300000;
+    if (want_map(&c, map_get(root, "alerts"), "alerts"))
+        parse_alerts(&c, map_get(root, "alerts"), &cfg->alerts);
     if (want_map(&c, map_get(root, "health"), "health")) {
         const struct config_node *h = map_get(root, "health");
 

@@ -114,6 +114,7 @@ serve(const struct daemon_options *opts, const struct config *cfg, const sigset_
 {
     struct engine *engine = NULL;
     struct http_server *srv = NULL;
+    struct alerts *alerts = NULL;
     void *routes = NULL;
     int rc = -1;
 
@@ -124,7 +125,7 @@ serve(const struct daemon_options *opts, const struct config *cfg, const sigset_
         http_server_route(srv, "GET", "/metrics", 0, on_metrics, engine, err) == -1 ||
         engine_start(engine, err) == -1)
         goto out;
-    if (http_server_start(srv, err) == -1)
+    if (http_server_start(srv, err) == -1 || daemon_alerts_start(cfg, &alerts, err) == -1)
         goto out;
     log_info(NULL, "concord is running: listening on %s, store %s, %zu systems", cfg->listen,
              cfg->store_url, cfg->system_count);
@@ -134,6 +135,7 @@ serve(const struct daemon_options *opts, const struct config *cfg, const sigset_
              (int)stop_signal);
     rc = 0;
 out:
+    daemon_alerts_stop(alerts);
     http_server_close(srv);
     if (engine != NULL)
         engine_stop(engine, opts->shutdown_deadline_ms);

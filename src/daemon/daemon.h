@@ -38,4 +38,17 @@ int daemon_run(const struct daemon_options *opts);
 MUST_CHECK int daemon_webhook_routes(struct http_server *srv, const struct config *cfg,
                                      struct engine *engine, void **state, struct error *err);
 
+/*
+ * The alert thread (daemon_alerts.c; docs/operate.md "Alerts"): started
+ * when cfg has an alerts section (else *out is NULL and 0 returned), and
+ * stopped, then freed, by daemon_alerts_stop() (NULL is fine).
+ */
+struct alerts;
+/* Start the alert thread for cfg (borrowed). Returns 0 (*out NULL without
+ * alerts), or -1 with err. */
+MUST_CHECK int daemon_alerts_start(const struct config *cfg, struct alerts **out,
+                                   struct error *err);
+/* Stop the alert thread, waiting for it, and free it. Accepts NULL. */
+void daemon_alerts_stop(struct alerts *a);
+
 #endif
