@@ -37,6 +37,8 @@ struct cli_command {
     const char *summary; /* one line for `concord help` */
     int (*run)(const struct cli_args *args);
     const char *const *options; /* NULL-ended names of its --name VALUE options, or NULL */
+    const char *const *flags;   /* NULL-ended names of its --name options (no value): cli_opt()
+                                   gives "1" when given */
 };
 
 /* The value of --name, or NULL when it was not given. */
@@ -76,6 +78,7 @@ extern const struct cli_command cli_cmd_poll;
 extern const struct cli_command cli_cmd_reconcile;
 extern const struct cli_command cli_cmd_plan;
 extern const struct cli_command cli_cmd_auth;
+extern const struct cli_command cli_cmd_forget;
 
 /*
  * Load the config (secret references are checked, not read: these commands

@@ -14,7 +14,7 @@ static const struct cli_command *const commands[] = {
     &cli_cmd_retry,     &cli_cmd_skip,    &cli_cmd_edit,      &cli_cmd_replay,  &cli_cmd_pause,
     &cli_cmd_resume,    &cli_cmd_history, &cli_cmd_conflicts, &cli_cmd_resolve, &cli_cmd_held,
     &cli_cmd_approve,   &cli_cmd_restore, &cli_cmd_changes,   &cli_cmd_explain, &cli_cmd_poll,
-    &cli_cmd_reconcile, &cli_cmd_plan,    &cli_cmd_auth,
+    &cli_cmd_reconcile, &cli_cmd_plan,    &cli_cmd_auth,      &cli_cmd_forget,
 };
 
 static void
@@ -34,6 +34,17 @@ accepted(const struct cli_command *cmd, const char *name, size_t len)
     for (const char *const *o = cmd->options; o != NULL && *o != NULL; o++) {
         if (strlen(*o) == len && strncmp(*o, name, len) == 0)
             return *o;
+    }
+    return NULL;
+}
+
+/* The accepted name of a --name flag (no value), or NULL. */
+static const char *
+is_flag(const struct cli_command *cmd, const char *name)
+{
+    for (const char *const *f = cmd->flags; f != NULL && *f != NULL; f++) {
+        if (strcmp(*f, name) == 0)
+            return *f;
     }
     return NULL;
 }
@@ -66,6 +77,10 @@ parse(const struct cli_command *cmd, int argc, char **argv, struct cli_args *a)
             a->is_new = 1;
         } else if (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0) {
             a->help = 1;
+        } else if (strncmp(s, "--", 2) == 0 && eq == NULL && is_flag(cmd, s + 2) &&
+                   a->opt_count < (int)ARRAY_COUNT(a->opt_names)) {
+            a->opt_names[a->opt_count] = is_flag(cmd, s + 2);
+            a->opt_values[a->opt_count++] = "1";
         } else if (name != NULL && a->opt_count < (int)ARRAY_COUNT(a->opt_names)) {
             if (eq == NULL && i + 1 >= argc) {
                 fprintf(stderr, "concord: %s needs a value\n", s);

@@ -477,6 +477,9 @@ struct config {
     int64_t echo_window_ms;   /* how long concord's past writes are recognised as echoes; 10 min */
     struct config_health health;
     struct config_alerts alerts;
+    /* retention: how long processed journal rows, versions (not the
+     * current one), attempts and settled inbox entries are kept; 0: forever */
+    int64_t keep_journal_ms, keep_versions_ms, keep_attempts_ms, keep_inbox_ms;
 };
 
 /*

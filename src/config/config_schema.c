@@ -46,9 +46,10 @@ struct ctx {
 
 #define PROBLEM(c, n, ...) config_diag_add((c)->diags, (n)->line, (n)->col, __VA_ARGS__)
 
-static const char *const top_keys[] = {"listen",        "store",      "log",    "systems",
-                                       "models",        "syncs",      "health", "alerts",
-                                       "tombstone_ttl", "echo_window"};
+static const char *const top_keys[] = {"listen",        "store",       "log",      "systems",
+                                       "models",        "syncs",       "health",   "alerts",
+                                       "tombstone_ttl", "echo_window", "retention"};
+static const char *const retention_keys[] = {"journal", "versions", "attempts", "inbox"};
 static const char *const alerts_keys[] = {"every", "group", "min_interval", "webhook", "email"};
 static const char *const email_keys[] = {"url", "from", "to", "username", "password"};
 static const char *const health_keys[] = {"lag", "inbox_growth", "window", "webhook_grace"};
@@ -3886,6 +3887,19 @@ config_schema_build(const struct config_node *root, const char *name, const char
     parse_store(&c, map_get(root, "store"));
     opt_duration(&c, root, "", "tombstone_ttl", 0, &cfg->tombstone_ttl_ms);
     opt_duration(&c, root, "", "echo_window", 0, &cfg->echo_window_ms);
+    cfg->keep_journal_ms = 30 * 86400000LL;
+    cfg->keep_versions_ms = 90 * 86400000LL;
+    cfg->keep_attempts_ms = 30 * 86400000LL;
+    cfg->keep_inbox_ms = 90 * 86400000LL;
+    if (want_map(&c, map_get(root, "retention"), "retention")) {
+        const struct config_node *r = map_get(root, "retention");
+
+        check_keys(&c, r, "retention", retention_keys, ARRAY_COUNT(retention_keys));
+        opt_duration(&c, r, "retention", "journal", 0, &cfg->keep_journal_ms);
+        opt_duration(&c, r, "retention", "versions", 0, &cfg->keep_versions_ms);
+        opt_duration(&c, r, "retention", "attempts", 0, &cfg->keep_attempts_ms);
+        opt_duration(&c, r, "retention", "inbox", 0, &cfg->keep_inbox_ms);
+    }
     cfg->alerts.every_ms = 30000;
     cfg->alerts.group_ms = 10000;
     cfg->alerts.min_interval_ms = 300000;

@@ -210,12 +210,12 @@ basic_credentials(const char *id, const struct secret *secret)
     memcpy(out, "Basic ", 6);
     o = 6;
     for (size_t i = 0; i < len; i += 3) {
-        unsigned v = (unsigned char)joined[i] << 16;
+        unsigned v = (unsigned)(unsigned char)joined[i] << 16;
 
         if (i + 1 < len)
-            v |= (unsigned char)joined[i + 1] << 8;
+            v |= (unsigned)(unsigned char)joined[i + 1] << 8;
         if (i + 2 < len)
-            v |= (unsigned char)joined[i + 2];
+            v |= (unsigned)(unsigned char)joined[i + 2];
         out[o++] = b64[(v >> 18) & 63];
         out[o++] = b64[(v >> 12) & 63];
         out[o++] = i + 1 < len ? b64[(v >> 6) & 63] : '=';

@@ -1430,13 +1430,13 @@ apply_numbering(struct engine *e, struct engine_delivery *d, struct job *j, enum
 
         if (v != VERDICT_OK || expected == NULL) {
             (void)snprintf(reason, sizeof(reason),
-                           "a lost create in series %s: the series moved on by one, but copy %s "
-                           "is not found (%s): check the series, then link or retry",
+                           "a lost create in series %.60s: the series moved on by one, but copy "
+                           "%.40s is not found (%.400s): check the series, then link or retry",
                            d->series, expected ? expected : "?", what);
             rc = park_job(e, j, INBOX_UNKNOWN, reason, (int)d->status, d->resp_body, err);
             goto out;
         }
-        (void)snprintf(ext_id, sizeof(ext_id), "%s/%s", d->series, expected);
+        (void)snprintf(ext_id, sizeof(ext_id), "%.200s/%.60s", d->series, expected);
         rc = ext_id_taken(e, c->cfg->name, ext_id, d->link_id, err);
         if (rc == 1) {
             (void)snprintf(reason, sizeof(reason),

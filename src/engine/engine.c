@@ -180,6 +180,44 @@ purge_tombstones(struct engine *e)
                  n == 1 ? "" : "s");
 }
 
+/* Prune what the retention times let go, a batch per transaction, at most
+ * PRUNE_BATCHES batches a turn: the writer waits for one batch at most. */
+#define PRUNE_BATCH   2000
+#define PRUNE_BATCHES 20
+
+static void
+prune_old(struct engine *e)
+{
+    const struct config *cfg = e->cfg;
+    int64_t now = clock_now_ms(), total = 0;
+    const int64_t before[4] = {
+        cfg->keep_journal_ms > 0 ? now - cfg->keep_journal_ms : 0,
+        cfg->keep_versions_ms > 0 ? now - cfg->keep_versions_ms : 0,
+        cfg->keep_attempts_ms > 0 ? now - cfg->keep_attempts_ms : 0,
+        cfg->keep_inbox_ms > 0 ? now - cfg->keep_inbox_ms : 0,
+    };
+    struct error err = {0};
+
+    for (int i = 0; i < PRUNE_BATCHES; i++) {
+        int n;
+
+        if (store_begin(e->ckpt_st, &err) == -1)
+            break;
+        n = store_retention_prune(e->ckpt_st, before, PRUNE_BATCH, &err);
+        if (n == -1 || store_commit(e->ckpt_st, &err) == -1) {
+            store_rollback(e->ckpt_st);
+            break;
+        }
+        total += n;
+        if (n == 0)
+            break;
+    }
+    if (err.msg[0] != '\0')
+        log_warn(NULL, "retention: %s", err.msg);
+    if (total > 0)
+        log_debug(NULL, "retention: pruned %lld old rows", (long long)total);
+}
+
 static void *
 checkpointer_main(void *arg)
 {
@@ -206,12 +244,21 @@ checkpointer_main(void *arg)
             log_warn(NULL, "%s", err.msg);
         int64_t every = e->cfg->tombstone_ttl_ms / 4;
 
+        for (size_t k = 0; k < 4; k++) {
+            const int64_t keep[4] = {e->cfg->keep_journal_ms, e->cfg->keep_versions_ms,
+                                     e->cfg->keep_attempts_ms, e->cfg->keep_inbox_ms};
+
+            if (keep[k] > 0 && keep[k] / 4 < every)
+                every = keep[k] / 4;
+        }
+
         if (every > PURGE_EVERY_MS)
             every = PURGE_EVERY_MS;
         if (every < PURGE_MIN_MS)
             every = PURGE_MIN_MS;
         if (clock_mono_ms() - purged_at >= every) {
             purge_tombstones(e);
+            prune_old(e);
             purged_at = clock_mono_ms();
         }
         pthread_mutex_lock(&e->mu);

@@ -1282,6 +1282,56 @@ process_restore(struct merge_ctx *m, int64_t id, struct error *err)
 }
 
 /*
+ * An operator deletes a record (concord forget --propagate): a new version,
+ * deleted, that fans out to every collection's delete mode, as a source's
+ * delete does, without the mass-delete guard (a person asked for it).
+ */
+static int
+operator_delete(struct merge_ctx *m, int64_t record_id, struct error *err)
+{
+    struct record rec = {0};
+    cJSON *state;
+    int rc = store_record_get(m->e->st, record_id, &rec, err);
+
+    if (rc <= 0)
+        return rc == 0 ? park_change(m, "an operator delete names no existing record", err) : -1;
+    if (rec.is_deleted) {
+        record_fini(&rec);
+        return store_journal_set_state(m->e->st, m->ch->seq, CHANGE_UNCHANGED, "already deleted",
+                                       err);
+    }
+    struct version v = {
+        .record_id = rec.id,
+        .version = rec.version + 1,
+        .state = rec.state,
+        .diff = "{\"deleted\":[false,true]}",
+        .source = (char *)(uintptr_t)m->source,
+        .journal_seq = m->ch->seq,
+        .at_ms = m->now,
+    };
+    state = cJSON_Parse(rec.state);
+    struct engine_change fc = {
+        .record_id = rec.id,
+        .version = v.version,
+        .model = rec.model,
+        .state = state,
+        .is_deleted = 1,
+        .source_coll = -1,
+    };
+    m->sync = engine_sync_of_model(m->e, rec.model);
+    rc = store_record_update(m->e->st, &v, 1, err) == -1 ||
+                 store_record_deleted_cleanup(m->e->st, rec.id, m->now, "the record was deleted",
+                                              err) == -1 ||
+                 engine_fanout(m->e, &fc, err) == -1 ||
+                 store_journal_set_state(m->e->st, m->ch->seq, CHANGE_APPLIED, "deleted", err) == -1
+             ? -1
+             : 0;
+    cJSON_Delete(state);
+    record_fini(&rec);
+    return rc;
+}
+
+/*
  * An operator's correction (concord edit, concord resolve), journaled by the
  * CLI as {"record": N, "fields": {...}, "by": "alice"} from the system
  * "@operator". It makes a new version with the operator as its source, which
@@ -1309,6 +1359,8 @@ process_operator(struct merge_ctx *m, const cJSON *body, struct error *err)
     m->src_at = m->ch->received_at_ms;
     if (cJSON_IsNumber(restore))
         return process_restore(m, (int64_t)restore->valuedouble, err);
+    if (cJSON_IsNumber(id) && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "delete")))
+        return operator_delete(m, (int64_t)id->valuedouble, err);
     if (!cJSON_IsNumber(id) || !cJSON_IsObject(fields))
         return park_change(m, "an operator change needs a record id and fields", err);
     rc = store_record_get(m->e->st, (int64_t)id->valuedouble, &rec, err);

@@ -556,6 +556,30 @@ MUST_CHECK int store_health_facts(struct store *st, const char *system, int64_t 
 MUST_CHECK int store_webhook_seen(struct store *st, const char *system, int64_t at_ms,
                                   struct error *err);
 
+/* ---- retention and erasure (store_retention.c) ---- */
+
+/*
+ * Delete, at most batch rows each, what is older than before_ms[i] (0:
+ * keep): [0] processed journal rows, [1] record versions but the current
+ * one, [2] attempts of finished jobs, [3] settled inbox entries. What an
+ * open inbox entry or a waiting job needs stays. Returns the rows deleted.
+ */
+MUST_CHECK int store_retention_prune(struct store *st, const int64_t before_ms[4], int64_t batch,
+                                     struct error *err);
+
+/*
+ * Erase record_id: the record, its versions, links, keys, jobs, attempts
+ * and inbox entries, and the journal rows about it (or holding its natural
+ * keys' values), overwritten (secure_delete) and the WAL emptied.
+ * *journal_rows: how many journal rows went. Returns 0 or -1.
+ */
+MUST_CHECK int store_forget(struct store *st, int64_t record_id, int64_t *journal_rows,
+                            struct error *err);
+
+/* Jobs still queued or running for record_id, into *n. Returns 0 or -1. */
+MUST_CHECK int store_record_jobs(struct store *st, int64_t record_id, int64_t *n,
+                                 struct error *err);
+
 /* ---- OAuth2 tokens (store_oauth.c) ---- */
 
 /*

@@ -14,7 +14,7 @@ struct error;
 struct store;
 
 /* Statement slots for the store's files other than store_sqlite.c. */
-#define STORE_EXTRA_SLOTS 64
+#define STORE_EXTRA_SLOTS 96
 
 /* How many migrations exist. */
 int store_schema_count(void);
@@ -57,6 +57,12 @@ void store_int_bind_text(sqlite3_stmt *s, int i, const char *text);
 
 /* 1 inside store_begin() .. store_commit(). */
 int store_int_in_tx(const struct store *st);
+
+/* The connection, for statements prepared once (store_forget()). */
+sqlite3 *store_int_db(struct store *st);
+
+/* Rows the last statement changed. */
+int store_int_changes(struct store *st);
 
 /* Run SQL without rows. Returns 0 or -1. */
 MUST_CHECK int store_int_exec_sql(struct store *st, const char *sql, struct error *err);

@@ -1670,6 +1670,18 @@ store_int_in_tx(const struct store *st)
     return st->in_tx;
 }
 
+sqlite3 *
+store_int_db(struct store *st)
+{
+    return st->db;
+}
+
+int
+store_int_changes(struct store *st)
+{
+    return sqlite3_changes(st->db);
+}
+
 int
 store_int_exec_sql(struct store *st, const char *sql, struct error *err)
 {

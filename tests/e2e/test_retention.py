@@ -1,0 +1,152 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Retention and erasure (the Operate issue): old journal rows, versions
+and attempts are pruned in the background and the store stops growing
+under steady load; `concord forget` erases a person's record so that their
+e-mail is nowhere in the store's files, and with --propagate deletes their
+copies first."""
+
+import os
+import sqlite3
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Concord, Sim, wait_until  # noqa: E402
+
+SHOP_SECRET = "shop-secret"
+
+CONFIG = """
+listen: 127.0.0.1:{port}
+store: sqlite:state.db?busy_timeout_ms=5000
+log: {level: info, format: json}
+retention: {retention}
+systems:
+  shop:
+    kind: http
+    base_url: http://127.0.0.1:{shop_port}
+    webhook:
+      path: /webhooks/shop
+      signature: {secret: env:SHOP_SECRET, header: X-Shop-Signature}
+    collections:
+      customers:
+        model: customer
+        deleted_when: '.deleted == true'
+        map_in: {email: email, name: name}
+  crm:
+    kind: http
+    base_url: http://127.0.0.1:{crm_port}
+    timeout_ms: 2000
+    delete_guard: off
+    collections:
+      contacts:
+        model: customer
+        map_out: {contact_email: email, full_name: name}
+        create: POST /contacts
+        update: PUT /contacts/{id}
+        delete: DELETE /contacts/{id}
+models:
+  customer:
+    fields: {email: string, name: string}
+syncs:
+  customers:
+    model: customer
+    origin: shop
+    collections: [shop.customers, crm.contacts]
+    match: [email]
+"""
+
+
+def setup(retention="{journal: 30d}"):
+    port = harness.free_port()
+    shop = Sim(resource="customers", id_prefix="S",
+               webhook_url="http://127.0.0.1:%d/webhooks/shop" % port,
+               webhook_secret=SHOP_SECRET, signature_header="X-Shop-Signature")
+    crm = Sim(resource="contacts", id_prefix="C")
+    c = Concord(CONFIG, values={"port": port, "shop_port": shop.port, "crm_port": crm.port,
+                                "retention": retention},
+                env={"SHOP_SECRET": SHOP_SECRET})
+    c.start()
+    return shop, crm, c
+
+
+def store_bytes(c):
+    out = b""
+    for name in ("state.db", "state.db-wal"):
+        path = os.path.join(c.dir, name)
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                out += f.read()
+    return out
+
+
+def record_of(c, email):
+    db = sqlite3.connect(os.path.join(c.dir, "state.db"))
+    try:
+        row = db.execute("SELECT record_id FROM record_keys WHERE value = ?", (email,)).fetchone()
+        return row[0] if row else None
+    finally:
+        db.close()
+
+
+def test_forget_leaves_no_trace_of_the_email():
+    shop, crm, c = setup()
+    shop.change("s1", {"email": "zelda.forget@example.com", "name": "Zelda"})
+    shop.change("s1", {"name": "Zelda Z"})
+    shop.change("s2", {"email": "kept@example.com", "name": "Kept"})
+    wait_until(lambda: len(crm.records()) == 2, 10, "both contacts")
+    c.wait_settled()
+    rid = record_of(c, "zelda.forget@example.com")
+    assert rid is not None
+    assert b"zelda.forget" in store_bytes(c).lower()
+    rc, out, err = c.cli("forget", str(rid))
+    assert rc == 0 and "erased" in out, (out, err)
+    c.stop()
+    data = store_bytes(c).lower()
+    assert b"zelda.forget" not in data and b"zelda z" not in data
+    assert b"kept@example.com" in data  # the grep sees what is there
+    # The copy in the CRM stays: no --propagate.
+    assert len(crm.records()) == 2
+
+
+def test_forget_propagate_deletes_the_copies_first():
+    shop, crm, c = setup()
+    shop.change("s1", {"email": "yann.gone@example.com", "name": "Yann"})
+    wait_until(lambda: len(crm.records()) == 1, 10, "the contact")
+    c.wait_settled()
+    rid = record_of(c, "yann.gone@example.com")
+    rc, out, err = c.cli("forget", "--propagate", str(rid))
+    assert rc == 0 and "copies were deleted" in out, (out, err)
+    assert crm.records() == {}
+    c.stop()
+    assert b"yann.gone" not in store_bytes(c).lower()
+
+
+def test_old_rows_are_pruned_and_the_store_stops_growing():
+    shop, crm, c = setup("{journal: 1s, versions: 1s, attempts: 1s, inbox: 1s}")
+    db_path = os.path.join(c.dir, "state.db")
+    samples = []
+    for rnd in range(12):
+        for i in range(20):
+            shop.change("s%d" % i, {"email": "p%d@example.com" % i, "name": "n%d-%d" % (i, rnd)},
+                        send=True)
+        c.wait_settled()
+        db = sqlite3.connect(db_path)
+        try:
+            journal = db.execute("SELECT count(*) FROM journal").fetchone()[0]
+            versions = db.execute("SELECT count(*) FROM versions").fetchone()[0]
+            pages = db.execute("PRAGMA page_count").fetchone()[0]
+        finally:
+            db.close()
+        samples.append((journal, versions, pages))
+    # 240 changes went in; old ones were pruned as they aged past 1 s.
+    assert max(s[0] for s in samples[6:]) < 200, samples
+    assert min(s[0] for s in samples[6:]) < 240, samples
+    # The file stopped growing: freed pages are reused.
+    assert samples[-1][2] <= samples[5][2] * 1.25, samples
+    # The current versions stay: every record still has one.
+    assert samples[-1][1] >= 20, samples
+
+
+if __name__ == "__main__":
+    harness.run_tests(globals())
