@@ -11,7 +11,9 @@ past HubSpot's 10,000-result window; a 429 is waited out; a wrong token
 is a failure with HubSpot's words in the inbox and in `concord status`.
 Every request concord made must validate against HubSpot's spec."""
 
+import json
 import os
+import subprocess
 import sys
 import time
 
@@ -61,6 +63,56 @@ SHOP = """
         update: PUT /customers/{id}
         delete: DELETE /customers/{id}
         idempotency_header: Idempotency-Key
+"""
+
+# The same, described in plain config (docs/hubspot.md).
+PLAIN = """
+  hubspot:
+    kind: http
+    base_url: http://127.0.0.1:{hs_port}
+    auth: {bearer: env:HUBSPOT_TOKEN}
+    rate_limit: {rate: 9, per: 1s, burst: 10}
+    errors: {message: message}
+    timeout_ms: 1000
+    retry: {max_attempts: 6, base_ms: 50, cap_ms: 300, jitter: 0.1}
+    delete_guard: off
+    webhook:
+      path: /webhooks/hubspot
+      signature:
+        scheme: hubspot-v3
+        secret: env:HUBSPOT_SECRET
+        url: https://sync.example.com/webhooks/hubspot
+    collections:
+      contacts:
+        model: customer
+        map_in: {email: properties.email, name: properties.firstname, visits: properties.visits}
+        map_out: {properties.email: email, properties.firstname: name, properties.visits: visits}
+        string_values: properties
+        create: POST /crm/v3/objects/contacts
+        update: PATCH /crm/v3/objects/contacts/{id}
+        delete: DELETE /crm/v3/objects/contacts/{id}
+        on_conflict: {status: 409, id_after: "Existing ID: "}
+        updated_at: properties.lastmodifieddate
+        match: 'type == "array" and any(.[]; (.subscriptionType // "") | startswith("contact."))'
+        hint: poll
+        deleted_when: '.subscriptionType == "contact.deletion" or .subscriptionType == "contact.privacyDeletion"'
+        deleted_id: objectId
+        poll:
+          every: 1h
+          list: GET /crm/v3/objects/contacts?limit=100&properties=email,firstname,visits,lastmodifieddate
+          items: results
+          page: {kind: cursor, param: after, next: paging.next.after}
+          cursor:
+            kind: search
+            list: POST /crm/v3/objects/contacts/search
+            body:
+              filterGroups: [{filters: [{propertyName: lastmodifieddate, operator: GTE, value: "{since}"}]}]
+              sorts: [{propertyName: lastmodifieddate, direction: ASCENDING}]
+              properties: [email, firstname, visits, lastmodifieddate]
+              limit: 200
+              after: "{after}"
+            field: properties.lastmodifieddate
+            overlap: 10s
 """
 
 CONFIG = """
@@ -269,6 +321,48 @@ def test_the_search_moves_its_anchor_instead_of_passing_the_window():
     again = c.cli_json("poll", "hubspot.contacts")
     assert again["complete"] and again["read"] == 460, again
     assert hs.invalid() == []
+
+
+def test_a_contact_changed_during_a_read_is_neither_lost_nor_skipping_another():
+    hs, shop, c = setup(config=ALONE)
+    c.stop()
+    base = int(time.time() * 1000) - 3600 * 1000
+    ids = hs.seed(contacts=[{"properties": {"email": "p%d@example.com" % i},
+                             "lastmodifieddate": base + i * 1000} for i in range(450)])
+    # Each search answers late, so a person's edit lands between two pages.
+    hs.faults([{"match": {"method": "POST", "path": BASE + "/search"}, "delay_ms": 600,
+                "times": 10}])
+    since = hs.requests()[-1]["seq"]
+    poll = subprocess.Popen([harness.concord_bin(), "poll", "hubspot.contacts", "--json", "-c",
+                             c.path], cwd=c.dir, env=c.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    # The second search is logged as it arrives, and cut after its delay.
+    wait_until(lambda: len(hs.requests("POST", since=since)) >= 2, 10, "the second search")
+    hs.ui_update(ids[0], {"firstname": "Moved"})  # read on page 1; now last of all
+    out, _ = poll.communicate(timeout=30)
+    report = json.loads(out)
+    # An offset into one query would now skip the contact that moved into
+    # page 1's place; the anchor skips none: 450 read, and the edit once more.
+    assert report["complete"] and report["read"] == 451, report
+    assert report["new"] == 451, report
+    assert hs.invalid() == []
+
+
+def test_the_same_in_plain_config():
+    hs, shop, c = setup(config=CONFIG.replace(HUBSPOT.lstrip("\n"), PLAIN.lstrip("\n")))
+    (held,) = hs.seed(contacts=[{"properties": {"email": "ada@example.com"}}])
+    shop.change("s1", {"email": "ada@example.com", "name": "Ada", "visits": 1})
+    wait_until(lambda: hs.contacts()[held]["properties"].get("firstname") == "Ada", 10,
+               "the shop's customer written to the contact HubSpot held")
+    assert hs.contacts()[held]["properties"]["visits"] == "1"
+    made = hs.ui_create({"email": "grace@example.com", "firstname": "Grace"})["contact"]
+    k, _ = wait_until(lambda: shop_by_email(shop).get("grace@example.com"), 10,
+                      "the contact in the shop")
+    hs.ui_delete(made["id"])
+    wait_until(lambda: k not in shop.records(), 10, "the customer deleted in the shop")
+    c.wait_settled()
+    assert hs.invalid() == []
+    assert c.cli_json("failed") == []
 
 
 if __name__ == "__main__":
