@@ -111,8 +111,10 @@ rate_limited(const struct config_system *sys, long status)
     return 0;
 }
 
-/* How many times one read asks again after "rate limited" before it stops. */
-#define POLL_RATE_TRIES 20
+/* How many times one request is asked again after "rate limited", and how
+ * long it may wait in all, before the read stops (the next poll goes on). */
+#define POLL_RATE_TRIES   20
+#define POLL_RATE_WAIT_MS 120000
 
 static int fetch_once(const struct engine_poll_job *job, const char *method, const char *url,
                       const char *body, struct fetch *f, struct error *err);
@@ -120,7 +122,8 @@ static int fetch_once(const struct engine_poll_job *job, const char *method, con
 /*
  * One request of a read. A "rate limited" answer is waited out (its
  * Retry-After, or a second, at most a minute) and asked again, up to
- * POLL_RATE_TRIES times; an answer that spent the second's budget
+ * POLL_RATE_TRIES times and POLL_RATE_WAIT_MS in all; an answer that spent
+ * the second's budget
  * (HubSpot's search: 5 a second) makes the next request wait a second.
  */
 static int
@@ -128,6 +131,7 @@ fetch_req(const struct engine_poll_job *job, const char *method, const char *url
           struct fetch *f, struct error *err)
 {
     const struct config_system *sys = job->cc->system;
+    int64_t waited = 0;
 
     for (int tries = 0;; tries++) {
         int64_t wait = 1000;
@@ -144,6 +148,9 @@ fetch_req(const struct engine_poll_job *job, const char *method, const char *url
             retry_after_parse(f->retry_after, clock_now_ms(), &wait) == -1)
             wait = 1000;
         wait = wait < 100 ? 100 : wait > 60000 ? 60000 : wait;
+        if (waited + wait > POLL_RATE_WAIT_MS)
+            return 0;
+        waited += wait;
         log_info(&(struct log_ctx){.system = sys->name, .collection = job->cc->name},
                  "%s %s: rate limited (HTTP %ld); asking again in %lld ms", method, job->cc->name,
                  f->status, (long long)wait);
