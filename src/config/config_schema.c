@@ -3303,6 +3303,9 @@ parse_hubspot_system(struct ctx *c, const struct config_node *v, const char *pat
         s->rate_limit.rate_per_s = 9; /* 100 in any 10 s: Free and Starter private apps */
         s->rate_limit.burst = 10;
     }
+    /* HubSpot's 429 has no Retry-After; its window is 10 s. */
+    if (map_get(v, "rate_limited_block") == NULL)
+        s->rate_limit.block_ms = 10000;
 }
 
 /* Add name to the property list *names ("a,b"), once. */

@@ -72,6 +72,7 @@ PLAIN = """
     base_url: http://127.0.0.1:{hs_port}
     auth: {bearer: env:HUBSPOT_TOKEN}
     rate_limit: {rate: 9, per: 1s, burst: 10}
+    rate_limited_block: 10s
     errors: {message: message}
     timeout_ms: 1000
     retry: {max_attempts: 6, base_ms: 50, cap_ms: 300, jitter: 0.1}
