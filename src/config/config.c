@@ -320,6 +320,10 @@ poll_fini(struct config_poll *p)
     free(p->event_object_path);
     free(p->event_type_path);
     free(p->event_deleted_suffix);
+    free(p->search.method);
+    free(p->search.path);
+    cJSON_Delete(p->search_body);
+    free(p->search_next_path);
     free(p->page_param);
     free(p->size_param);
     free(p->next_path);
@@ -365,6 +369,10 @@ collection_fini(struct config_collection *c)
     free(c->sql_query);
     cJSON_Delete(c->archive);
     free(c->updated_at_path);
+    free(c->conflict_id_path);
+    free(c->conflict_id_after);
+    free(c->deleted_id_path);
+    free(c->string_values_path);
     poll_fini(&c->poll);
 }
 

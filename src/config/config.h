@@ -232,6 +232,7 @@ enum config_profile {
     CONFIG_PROFILE_STRIPE,    /* Stripe: docs/stripe.md */
     CONFIG_PROFILE_SMARTBILL, /* SmartBill: docs/invoicing.md */
     CONFIG_PROFILE_OBLIO,     /* Oblio: docs/invoicing.md */
+    CONFIG_PROFILE_HUBSPOT,   /* HubSpot CRM: docs/hubspot.md */
 };
 
 struct config_system {
@@ -298,6 +299,7 @@ enum config_cursor_kind {
     CONFIG_CURSOR_SYNC_TOKEN,    /* an opaque token from the last page; invalid: resync */
     CONFIG_CURSOR_DELTA_LINK,    /* Graph's delta query: nextLink pages, then a deltaLink */
     CONFIG_CURSOR_EVENTS,        /* an event list read after the last event's id (Stripe) */
+    CONFIG_CURSOR_SEARCH,        /* a search call with a body, from a watermark (HubSpot) */
 };
 
 enum config_page_kind {
@@ -331,6 +333,10 @@ struct config_poll {
     char *event_object_path;       /* EVENTS: where an event holds the record; "data.object" */
     char *event_type_path;         /* EVENTS: where an event holds its type; "type" */
     char *event_deleted_suffix;    /* EVENTS: the type's end that means a deletion; ".deleted" */
+    struct config_endpoint search; /* SEARCH: "POST /crm/v3/objects/contacts/search" */
+    struct cJSON *search_body;     /* SEARCH: the body; "{since}" and "{after}" filled; owned */
+    char *search_next_path;        /* SEARCH: where an answer says more follow; paging.next.after */
+    int64_t search_window;         /* SEARCH: results one query can page through; 10000 */
     enum config_page_kind page;
     char *page_param;           /* NUMBER: "page"; OFFSET: "offset"; CURSOR: "cursor" */
     char *size_param;           /* NULL, or the page-size parameter: "limit" */
@@ -381,10 +387,20 @@ struct config_collection {
     struct cJSON *archive; /* CONFIG_DELETE_ARCHIVE: {system field: value} set on the copy; owned */
     char *updated_at_path; /* NULL, or where the system's record holds its last-change time,
                               the source timestamp for the `newest` policy */
+    /* on_conflict: a create answered conflict_status names the copy that
+     * already exists (HubSpot's 409 "Contact already exists. Existing ID:
+     * N"): it is linked and written as an update. 0: off. */
+    int conflict_status;
+    char *conflict_id_path;  /* where the answer holds that copy's id; or NULL */
+    char *conflict_id_after; /* or the text of the error message that the id follows */
     struct config_poll poll;
-    int webhook_hint; /* hint: poll: a webhook only says "something changed"; poll now */
-    int body_form;    /* body: form: writes go as application/x-www-form-urlencoded
-                         with brackets (Stripe), not JSON */
+    int webhook_hint;         /* hint: poll: a webhook only says "something changed"; poll now */
+    char *deleted_id_path;    /* with hint: where an event for which deleted_when holds names the
+                                 deleted copy (HubSpot's objectId); NULL */
+    int body_form;            /* body: form: writes go as application/x-www-form-urlencoded
+                                 with brackets (Stripe), not JSON */
+    char *string_values_path; /* NULL, or the object of a write whose values all go as strings
+                                 (HubSpot's properties): 12 -> "12", null -> "" */
     /* SQL systems: the table (create/update/delete are then synthesized:
      * "INSERT /t", "UPDATE /t/{id}", "DELETE /t/{id}"; id is the key). */
     char *sql_table;

@@ -78,10 +78,12 @@ static const char *const system_keys[] = {"kind",
                                           "token",
                                           "cif",
                                           "email",
-                                          "api_secret"};
+                                          "api_secret",
+                                          "client_secret",
+                                          "public_url"};
 static const char *const errors_keys[] = {"message", "in_ok"};
-static const char *const system_kinds[] = {"http",   "sqlite",    "postgres",
-                                           "stripe", "smartbill", "oblio"};
+static const char *const system_kinds[] = {"http",      "sqlite", "postgres", "stripe",
+                                           "smartbill", "oblio",  "hubspot"};
 
 /* The keys a named kind owns: an error on any other kind of system. */
 struct profile_keys {
@@ -93,11 +95,14 @@ static const struct profile_keys profile_keys[] = {
     {CONFIG_PROFILE_STRIPE, "kind stripe", "api_key"},
     {CONFIG_PROFILE_STRIPE, "kind stripe", "webhook_secret"},
     {CONFIG_PROFILE_SMARTBILL, "kind smartbill", "username"},
-    {CONFIG_PROFILE_SMARTBILL, "kind smartbill", "token"},
+    {CONFIG_PROFILE_SMARTBILL, "kinds smartbill and hubspot", "token"},
+    {CONFIG_PROFILE_HUBSPOT, "kinds smartbill and hubspot", "token"},
     {CONFIG_PROFILE_SMARTBILL, "kinds smartbill and oblio", "cif"},
     {CONFIG_PROFILE_OBLIO, "kinds smartbill and oblio", "cif"},
     {CONFIG_PROFILE_OBLIO, "kind oblio", "email"},
     {CONFIG_PROFILE_OBLIO, "kind oblio", "api_secret"},
+    {CONFIG_PROFILE_HUBSPOT, "kind hubspot", "client_secret"},
+    {CONFIG_PROFILE_HUBSPOT, "kind hubspot", "public_url"},
 };
 
 /* The collections the smartbill and oblio kinds know. */
@@ -176,8 +181,11 @@ static const char *const collection_keys[] = {"model",
                                               "on_delete",
                                               "archive",
                                               "updated_at",
+                                              "on_conflict",
                                               "poll",
                                               "hint",
+                                              "deleted_id",
+                                              "string_values",
                                               "body",
                                               "table",
                                               "key",
@@ -190,11 +198,12 @@ static const char *const body_kinds[] = {"json", "form"};
 static const char *const delete_modes[] = {"delete", "archive", "ignore"};
 static const char *const poll_keys[] = {"every", "cron",   "jitter", "list",
                                         "items", "cursor", "page",   "reconcile"};
-static const char *const cursor_keys[] = {"kind",  "param",         "field", "format", "overlap",
-                                          "token", "resync_status", "next",  "delta",  "removed",
-                                          "list",  "object",        "type",  "deleted"};
-static const char *const cursor_kinds[] = {"none", "updated_since", "sync_token", "delta_link",
-                                           "events"};
+static const char *const cursor_keys[] = {
+    "kind",  "param",   "field", "format", "overlap", "token",   "resync_status", "next",
+    "delta", "removed", "list",  "object", "type",    "deleted", "body",          "window"};
+static const char *const cursor_kinds[] = {"none",       "updated_since", "sync_token",
+                                           "delta_link", "events",        "search"};
+static const char *const conflict_keys[] = {"status", "id", "id_after"};
 static const char *const cursor_formats[] = {"ms", "s", "iso"};
 static const char *const page_keys[] = {"kind", "param", "size_param", "size", "next", "has_more"};
 static const char *const page_kinds[] = {"none", "number", "offset", "cursor", "link"};
@@ -2014,23 +2023,27 @@ struct kind_key {
     const char *what;  /* what it is, for the hint of a missing one */
 };
 
-/* cursor_kinds: none, updated_since, sync_token, delta_link, events. */
+/* cursor_kinds: none, updated_since, sync_token, delta_link, events, search. */
 static const struct kind_key cursor_kind_keys[] = {
     {"param", KIND(1) | KIND(2) | KIND(4), KIND(1) | KIND(2),
      "the query parameter that carries the cursor"},
-    {"field", KIND(1), KIND(1), "the records' timestamp field, such as updated_at"},
-    {"format", KIND(1), 0, NULL},
-    {"overlap", KIND(1), 0, NULL},
+    {"field", KIND(1) | KIND(5), KIND(1) | KIND(5),
+     "the records' timestamp field, such as updated_at"},
+    {"format", KIND(1) | KIND(5), 0, NULL},
+    {"overlap", KIND(1) | KIND(5), 0, NULL},
     {"token", KIND(2), KIND(2),
      "where the last page's answer holds the next token, such as nextSyncToken"},
     {"resync_status", KIND(2) | KIND(3) | KIND(4), 0, NULL},
-    {"next", KIND(3), 0, NULL},
+    {"next", KIND(3) | KIND(5), 0, NULL},
     {"delta", KIND(3), 0, NULL},
     {"removed", KIND(3), 0, NULL},
-    {"list", KIND(4), KIND(4), "the event list, such as \"GET /v1/events\""},
+    {"list", KIND(4) | KIND(5), KIND(4) | KIND(5),
+     "the call that reads, such as \"GET /v1/events\" or \"POST /contacts/search\""},
     {"object", KIND(4), 0, NULL},
     {"type", KIND(4), 0, NULL},
     {"deleted", KIND(4), 0, NULL},
+    {"body", KIND(5), KIND(5), "the search's JSON body, with \"{since}\" and \"{after}\""},
+    {"window", KIND(5), 0, NULL},
 };
 
 /* page_kinds: none, number, offset, cursor, link. */
@@ -2045,9 +2058,12 @@ static const struct kind_key page_kind_keys[] = {
 
 /* Each kind written with what it needs, for hints. */
 static const char *const cursor_examples[] = {
-    "cursor: none", "cursor: {kind: updated_since, param: updated_since, field: updated_at}",
-    "cursor: {kind: sync_token, param: sync_token, token: nextSyncToken}", "cursor: delta_link",
-    "cursor: {kind: events, list: \"GET /v1/events\"}"};
+    "cursor: none",
+    "cursor: {kind: updated_since, param: updated_since, field: updated_at}",
+    "cursor: {kind: sync_token, param: sync_token, token: nextSyncToken}",
+    "cursor: delta_link",
+    "cursor: {kind: events, list: \"GET /v1/events\"}",
+    "cursor: {kind: search, list: \"POST /search\", body: {...}, field: updated_at}"};
 static const char *const page_examples[] = {
     "page: none", "page: {kind: number, param: page}", "page: {kind: offset, param: offset}",
     "page: {kind: cursor, param: cursor, next: next_cursor}", "page: link"};
@@ -2202,18 +2218,57 @@ replace_str(struct ctx *c, const struct config_node *v, const char *path, const 
     }
 }
 
+/* format: how a watermark is written (ms, s or iso); the default stays otherwise. */
+static void
+parse_cursor_format(struct ctx *c, const struct config_node *v, const char *path,
+                    struct config_poll *pl)
+{
+    int i = opt_choice(c, v, path, "format", cursor_formats, ARRAY_COUNT(cursor_formats));
+
+    if (i >= 0) {
+        free(pl->cursor_format);
+        pl->cursor_format = xstrdup(cursor_formats[i]);
+    }
+}
+
+/*
+ * poll.cursor of kind search: the call (any method; a body goes as JSON),
+ * its body, where records hold their last-change time, and how many
+ * results one query can page through.
+ */
+static void
+parse_search_cursor(struct ctx *c, const struct config_node *v, const char *path,
+                    struct config_poll *pl)
+{
+    const struct config_node *b = map_get(v, "body");
+
+    parse_endpoint(c, v, path, "list", &pl->search);
+    if (b != NULL) {
+        char *p = join(path, "body");
+
+        if (want_map(c, b, p))
+            pl->search_body = config_node_json(b);
+        free(p);
+    }
+    opt_str(c, v, path, "field", &pl->cursor_field);
+    parse_cursor_format(c, v, path, pl);
+    opt_duration(c, v, path, "overlap", 0, &pl->overlap_ms);
+    replace_str(c, v, path, "next", &pl->search_next_path);
+    opt_int(c, v, path, "window", (struct range){1, INT32_MAX}, &pl->search_window);
+}
+
 /* poll.cursor: how a poll reads only what changed. */
 static void
 parse_poll_cursor(struct ctx *c, const struct config_node *v, const char *path,
                   struct config_poll *pl)
 {
     const struct config_node *rs;
-    int k = poll_kind(c, v, path, &cursor_table), i;
+    int k = poll_kind(c, v, path, &cursor_table);
 
     if (k < 0)
         return;
     pl->cursor = (enum config_cursor_kind)(CONFIG_CURSOR_NONE + k);
-    if (pl->cursor == CONFIG_CURSOR_UPDATED_SINCE) {
+    if (pl->cursor == CONFIG_CURSOR_UPDATED_SINCE || pl->cursor == CONFIG_CURSOR_SEARCH) {
         pl->cursor_format = xstrdup("ms");
         pl->overlap_ms = 2000;
     } else if (pl->cursor == CONFIG_CURSOR_SYNC_TOKEN || pl->cursor == CONFIG_CURSOR_DELTA_LINK) {
@@ -2228,9 +2283,17 @@ parse_poll_cursor(struct ctx *c, const struct config_node *v, const char *path,
     } else if (pl->cursor == CONFIG_CURSOR_EVENTS) {
         events_defaults(pl);
     }
+    if (pl->cursor == CONFIG_CURSOR_SEARCH) {
+        pl->search_next_path = xstrdup("paging.next.after");
+        pl->search_window = 10000;
+    }
     check_kind_keys(c, v, path, &cursor_table, k);
     if (v->kind != CONFIG_NODE_MAPPING || pl->cursor == CONFIG_CURSOR_NONE)
         return;
+    if (pl->cursor == CONFIG_CURSOR_SEARCH) {
+        parse_search_cursor(c, v, path, pl);
+        return;
+    }
     if (pl->cursor == CONFIG_CURSOR_DELTA_LINK || pl->cursor == CONFIG_CURSOR_EVENTS) {
         replace_str(c, v, path, "next", &pl->delta_next_path);
         replace_str(c, v, path, "delta", &pl->delta_path);
@@ -2261,11 +2324,7 @@ parse_poll_cursor(struct ctx *c, const struct config_node *v, const char *path,
     opt_str(c, v, path, "param", &pl->cursor_param);
     if (pl->cursor == CONFIG_CURSOR_UPDATED_SINCE) {
         opt_str(c, v, path, "field", &pl->cursor_field);
-        i = opt_choice(c, v, path, "format", cursor_formats, ARRAY_COUNT(cursor_formats));
-        if (i >= 0) {
-            free(pl->cursor_format);
-            pl->cursor_format = xstrdup(cursor_formats[i]);
-        }
+        parse_cursor_format(c, v, path, pl);
         opt_duration(c, v, path, "overlap", 0, &pl->overlap_ms);
         return;
     }
@@ -2457,6 +2516,39 @@ parse_sql_collection(struct ctx *c, const struct config_node *v, const char *pat
     }
 }
 
+/*
+ * on_conflict: the status of a create's answer that names an existing
+ * copy (HubSpot's 409), and where: a path in the answer, or the text of
+ * the error message that the id follows ("Existing ID: ").
+ */
+static void
+parse_on_conflict(struct ctx *c, const struct config_node *v, const char *path,
+                  struct config_collection *col)
+{
+    int64_t status = 409;
+
+    if (!want_map(c, v, path))
+        return;
+    check_keys(c, v, path, conflict_keys, ARRAY_COUNT(conflict_keys));
+    opt_int(c, v, path, "status", (struct range){400, 499}, &status);
+    col->conflict_status = (int)status;
+    opt_str(c, v, path, "id", &col->conflict_id_path);
+    opt_str(c, v, path, "id_after", &col->conflict_id_after);
+    if (col->conflict_id_after != NULL && col->conflict_id_after[0] == '\0')
+        PROBLEM(c, map_get(v, "id_after"),
+                "%s.id_after: expected the text the id follows, such as \"Existing ID: \"", path);
+    if ((col->conflict_id_path == NULL) == (map_get(v, "id_after") == NULL))
+        PROBLEM(c, v,
+                "%s: expected exactly one of id (a path in the answer) and id_after (the text "
+                "of the error message the id follows); hint: id_after: \"Existing ID: \"",
+                path);
+    if (col->create.method == NULL && col->system->profile == CONFIG_PROFILE_NONE)
+        PROBLEM(c, v,
+                "%s: it settles a create's answer, and this collection has no create; hint: "
+                "add create, or remove on_conflict",
+                path);
+}
+
 static void
 parse_collection(struct ctx *c, const struct config_node *v, const char *path,
                  struct config_collection *col)
@@ -2518,6 +2610,11 @@ parse_collection(struct ctx *c, const struct config_node *v, const char *path,
         free(p);
     }
     parse_on_delete(c, v, path, col);
+    if ((m = map_get(v, "on_conflict")) != NULL) {
+        p = join(path, "on_conflict");
+        parse_on_conflict(c, m, p, col);
+        free(p);
+    }
     if ((m = map_get(v, "poll")) != NULL) {
         p = join(path, "poll");
         parse_poll(c, m, p, &col->poll,
@@ -2551,6 +2648,15 @@ parse_collection(struct ctx *c, const struct config_node *v, const char *path,
                     "poll (with a long `every`: the hints say when)",
                     path);
     }
+    opt_str(c, v, path, "string_values", &col->string_values_path);
+    if ((m = map_get(v, "deleted_id")) != NULL) {
+        opt_str(c, v, path, "deleted_id", &col->deleted_id_path);
+        if (map_get(v, "hint") == NULL || map_get(v, "deleted_when") == NULL)
+            PROBLEM(c, map_key(v, "deleted_id"),
+                    "%s.deleted_id: it names the copy a deletion event of a hint is about; hint: "
+                    "it goes with hint: poll and deleted_when",
+                    path);
+    }
 }
 
 static void stripe_collection(struct ctx *c, const struct config_node *v, const char *path,
@@ -2559,6 +2665,8 @@ static void smartbill_collection(struct ctx *c, const struct config_node *v, con
                                  struct config_collection *col, const struct config_node *key);
 static void oblio_collection(struct ctx *c, const struct config_node *v, const char *path,
                              struct config_collection *col, const struct config_node *key);
+static void hubspot_collection(struct ctx *c, const struct config_node *v, const char *path,
+                               struct config_collection *col, const struct config_node *key);
 
 static void
 parse_collections(struct ctx *c, const struct config_node *v, const char *path,
@@ -2593,6 +2701,9 @@ parse_collections(struct ctx *c, const struct config_node *v, const char *path,
             smartbill_collection(c, v->kids[i + 1], p, col, k);
         else if (s->profile == CONFIG_PROFILE_OBLIO && v->kids[i + 1]->kind == CONFIG_NODE_MAPPING)
             oblio_collection(c, v->kids[i + 1], p, col, k);
+        else if (s->profile == CONFIG_PROFILE_HUBSPOT &&
+                 v->kids[i + 1]->kind == CONFIG_NODE_MAPPING)
+            hubspot_collection(c, v->kids[i + 1], p, col, k);
         free(p);
     }
 }
@@ -2898,6 +3009,25 @@ parse_cif(struct ctx *c, const struct config_node *v, const char *path, struct c
     free(p);
 }
 
+/* The name a named kind is written with ("smartbill"). */
+static const char *
+profile_name(enum config_profile profile)
+{
+    switch (profile) {
+    case CONFIG_PROFILE_STRIPE:
+        return system_kinds[3];
+    case CONFIG_PROFILE_SMARTBILL:
+        return system_kinds[4];
+    case CONFIG_PROFILE_OBLIO:
+        return system_kinds[5];
+    case CONFIG_PROFILE_HUBSPOT:
+        return system_kinds[6];
+    case CONFIG_PROFILE_NONE:
+        break;
+    }
+    return system_kinds[0];
+}
+
 /* The defaults of a named kind's http system (base_url unless given). */
 static void
 profile_base(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s,
@@ -2912,11 +3042,12 @@ profile_base(struct ctx *c, const struct config_node *v, const char *path, struc
         PROBLEM(c, map_key(v, "auth"),
                 "%s.auth: a %s system authenticates with its %s; hint: "
                 "remove auth",
-                path, system_kinds[profile == CONFIG_PROFILE_SMARTBILL ? 4 : 5], owner);
+                path, profile_name(profile), owner);
     if (map_key(v, "webhook") != NULL && profile == CONFIG_PROFILE_SMARTBILL)
         PROBLEM(c, map_key(v, "webhook"),
                 "%s.webhook: SmartBill sends no webhooks; hint: remove webhook", path);
-    parse_cif(c, v, path, s);
+    if (profile == CONFIG_PROFILE_SMARTBILL || profile == CONFIG_PROFILE_OBLIO)
+        parse_cif(c, v, path, s);
 }
 
 /*
@@ -3167,6 +3298,257 @@ oblio_collection(struct ctx *c, const struct config_node *v, const char *path,
     }
 }
 
+/* ---- HubSpot (docs/hubspot.md) ---- */
+
+/* The collections the hubspot kind knows. */
+static const char *const hubspot_collections[] = {"contacts"};
+
+/* public_url: concord's address as HubSpot calls it; v3 signs it with the path. */
+static void
+parse_public_url(struct ctx *c, const struct config_node *n, const char *path,
+                 struct config_system *s)
+{
+    char *p = join(path, "public_url"), *url = NULL;
+    size_t len;
+
+    if (get_str(c, n, p, &url) == 0) {
+        len = strlen(url);
+        while (len > 0 && url[len - 1] == '/')
+            url[--len] = '\0';
+        if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
+            PROBLEM(c, n,
+                    "%s: expected the URL HubSpot calls, starting with https://; hint: "
+                    "public_url: https://sync.example.com",
+                    p);
+        else
+            s->webhook.signature.url = xasprintf("%s%s", url, s->webhook.path);
+    }
+    free(url);
+    free(p);
+}
+
+/*
+ * systems.X of kind hubspot: a private app's token as a bearer, HubSpot's
+ * `message` in the inbox, 100 requests in any 10 s (a bucket of 10 refilled
+ * at 9/s never makes 101), and with client_secret a webhook checked with
+ * X-HubSpot-Signature-v3 over public_url and the webhook's path.
+ */
+static void
+parse_hubspot_system(struct ctx *c, const struct config_node *v, const char *path,
+                     struct config_system *s)
+{
+    const struct config_node *tok = map_get(v, "token"), *cs = map_get(v, "client_secret");
+    const struct config_node *pu = map_get(v, "public_url");
+    char *p;
+
+    profile_base(c, v, path, s, CONFIG_PROFILE_HUBSPOT, "https://api.hubapi.com", "token");
+    if (map_key(v, "webhook") != NULL)
+        PROBLEM(c, map_key(v, "webhook"),
+                "%s.webhook: a hubspot system's webhook is its client_secret and public_url; "
+                "hint: remove webhook (its path is /webhooks/%s)",
+                path, s->name);
+    if (tok == NULL) {
+        missing(c, v, path, "token");
+    } else {
+        p = join(path, "token");
+        s->auth_headers = xcalloc(1, sizeof(*s->auth_headers));
+        s->auth_headers[0].name = xstrdup("Authorization");
+        s->auth_header_count = 1;
+        if (get_secret(c, tok, p, &s->auth_headers[0].value) == 0)
+            secret_prefix(&s->auth_headers[0].value, "Bearer ");
+        free(p);
+    }
+    if (cs != NULL) {
+        s->webhook.enabled = 1;
+        s->webhook.has_signature = 1;
+        free(s->webhook.signature.scheme);
+        s->webhook.signature.scheme = xstrdup("hubspot-v3");
+        s->webhook.signature.scheme_kind = CONFIG_SIG_SCHEME_HUBSPOT_V3;
+        p = join(path, "client_secret");
+        parse_sig_secrets(c, cs, p, &s->webhook.signature);
+        free(p);
+        if (pu == NULL)
+            PROBLEM(c, v,
+                    "%s: missing required key \"public_url\"; hint: HubSpot signs the URL it "
+                    "calls: public_url: https://sync.example.com (concord's address as HubSpot "
+                    "sees it)",
+                    path);
+        else
+            parse_public_url(c, pu, path, s);
+    } else if (pu != NULL) {
+        PROBLEM(c, map_key(v, "public_url"),
+                "%s.public_url: it is where HubSpot's signed webhooks come, and without "
+                "client_secret there are none; hint: add client_secret: env:HUBSPOT_SECRET, or "
+                "remove public_url",
+                path);
+    }
+    s->errors.message_path = xstrdup("message");
+    if (map_get(v, "rate_limit") == NULL) {
+        s->rate_limit.rate_per_s = 9; /* 100 in any 10 s: Free and Starter private apps */
+        s->rate_limit.burst = 10;
+    }
+    /* HubSpot's 429 has no Retry-After; its window is 10 s. */
+    if (map_get(v, "rate_limited_block") == NULL)
+        s->rate_limit.block_ms = 10000;
+}
+
+/* Add name to the property list *names ("a,b"), once. */
+static void
+property_add(char **names, const char *path)
+{
+    const char *name;
+    size_t len;
+
+    if (path == NULL)
+        return;
+    path += path[0] == '.';
+    if (strncmp(path, "properties.", 11) != 0)
+        return;
+    name = path + 11;
+    len = strcspn(name, ".");
+    if (len == 0)
+        return;
+    for (const char *q = *names; q != NULL && *q != '\0';) {
+        size_t n = strcspn(q, ",");
+
+        if (n == len && strncmp(q, name, len) == 0)
+            return;
+        q += n + (q[n] == ',');
+    }
+    char *next = xasprintf("%s%s%.*s", *names ? *names : "", *names ? "," : "", (int)len, name);
+
+    free(*names);
+    *names = next;
+}
+
+/*
+ * The search a hubspot poll makes: contacts changed since the watermark,
+ * oldest first, 200 a page, with the properties the maps name.
+ */
+static cJSON *
+hubspot_search_body(const char *names)
+{
+    cJSON *body = cJSON_CreateObject(), *groups = cJSON_AddArrayToObject(body, "filterGroups");
+    cJSON *group = cJSON_CreateObject(), *filters = cJSON_AddArrayToObject(group, "filters");
+    cJSON *filter = cJSON_CreateObject(), *sorts = cJSON_AddArrayToObject(body, "sorts");
+    cJSON *sort = cJSON_CreateObject(), *props = cJSON_AddArrayToObject(body, "properties");
+
+    cJSON_AddStringToObject(filter, "propertyName", "lastmodifieddate");
+    cJSON_AddStringToObject(filter, "operator", "GTE");
+    cJSON_AddStringToObject(filter, "value", "{since}");
+    cJSON_AddItemToArray(filters, filter);
+    cJSON_AddItemToArray(groups, group);
+    cJSON_AddStringToObject(sort, "propertyName", "lastmodifieddate");
+    cJSON_AddStringToObject(sort, "direction", "ASCENDING");
+    cJSON_AddItemToArray(sorts, sort);
+    for (const char *q = names; *q != '\0';) {
+        size_t n = strcspn(q, ",");
+        char *one = xasprintf("%.*s", (int)n, q);
+
+        cJSON_AddItemToArray(props, cJSON_CreateString(one));
+        free(one);
+        q += n + (q[n] == ',');
+    }
+    cJSON_AddNumberToObject(body, "limit", 200);
+    cJSON_AddStringToObject(body, "after", "{after}");
+    return body;
+}
+
+/* A hubspot collection's webhooks: routed, read as hints, deletions taken. */
+static void
+hubspot_webhooks(struct ctx *c, const struct config_node *v, const char *path,
+                 struct config_collection *col)
+{
+    if (!col->system->webhook.enabled)
+        return;
+    if (col->match_jq == NULL)
+        col->match_jq = xstrdup("type == \"array\" and any(.[]; (.subscriptionType // \"\") | "
+                                "startswith(\"contact.\"))");
+    if (!col->poll.enabled) {
+        if (col->map_in.entry_count > 0)
+            PROBLEM(c, v,
+                    "%s: HubSpot's webhooks name a contact, not its properties: a collection "
+                    "that reads contacts needs poll, which each webhook starts; hint: poll: "
+                    "{every: 1h}",
+                    path);
+        return;
+    }
+    if (map_get(v, "hint") == NULL)
+        col->webhook_hint = 1;
+    if (col->deleted_jq == NULL)
+        col->deleted_jq = xstrdup(".subscriptionType == \"contact.deletion\" or "
+                                  ".subscriptionType == \"contact.privacyDeletion\"");
+    if (col->deleted_id_path == NULL)
+        col->deleted_id_path = xstrdup("objectId");
+}
+
+/*
+ * A collection of a hubspot system: contacts. Writes are JSON with every
+ * property a string; a create that meets the same email is linked to the
+ * contact HubSpot names (on_conflict) and written as an update; a poll
+ * searches by lastmodifieddate, and a reconcile lists the contacts whole.
+ */
+static void
+hubspot_collection(struct ctx *c, const struct config_node *v, const char *path,
+                   struct config_collection *col, const struct config_node *key)
+{
+    static const char base[] = "/crm/v3/objects/contacts";
+    struct config_poll *pl = &col->poll;
+    char *names = NULL;
+
+    if (in_list(col->short_name, hubspot_collections, ARRAY_COUNT(hubspot_collections)) < 0) {
+        PROBLEM(c, key, "%s: a hubspot system knows the collection contacts; hint: name it so",
+                path);
+        return;
+    }
+    if (col->map_out.entry_count > 0) {
+        set_endpoint(&col->create, "POST", xstrdup(base));
+        set_endpoint(&col->update, "PATCH", xasprintf("%s/{id}", base));
+        if (col->remove.method == NULL && map_get(v, "on_delete") == NULL)
+            col->on_delete = CONFIG_DELETE_DELETE;
+        set_endpoint(&col->remove, "DELETE", xasprintf("%s/{id}", base));
+        if (map_get(v, "on_conflict") == NULL) {
+            col->conflict_status = 409;
+            col->conflict_id_after = xstrdup("Existing ID: ");
+        }
+        if (col->string_values_path == NULL)
+            col->string_values_path = xstrdup("properties");
+    }
+    if (col->updated_at_path == NULL)
+        col->updated_at_path = xstrdup("properties.lastmodifieddate");
+    hubspot_webhooks(c, v, path, col);
+    if (!pl->enabled)
+        return;
+    for (size_t i = 0; i < col->map_in.entry_count; i++)
+        property_add(&names, col->map_in.entries[i].path);
+    for (size_t i = 0; i < col->map_out.entry_count; i++)
+        property_add(&names, col->map_out.entries[i].target);
+    property_add(&names, "properties.lastmodifieddate");
+    if (pl->list.method == NULL) {
+        pl->list.method = xstrdup("GET");
+        pl->list.path = xasprintf("%s?limit=100&properties=%s", base, names);
+        if (pl->page == CONFIG_PAGE_NONE) {
+            pl->page = CONFIG_PAGE_CURSOR;
+            pl->page_param = xstrdup("after");
+            pl->next_path = xstrdup("paging.next.after");
+        }
+    }
+    if (pl->items_path == NULL)
+        pl->items_path = xstrdup("results");
+    if (pl->cursor == CONFIG_CURSOR_NONE && map_get(map_get(v, "poll"), "cursor") == NULL) {
+        pl->cursor = CONFIG_CURSOR_SEARCH;
+        pl->search.method = xstrdup("POST");
+        pl->search.path = xasprintf("%s/search", base);
+        pl->search_body = hubspot_search_body(names);
+        pl->cursor_field = xstrdup("properties.lastmodifieddate");
+        pl->cursor_format = xstrdup("ms");
+        pl->overlap_ms = 10000; /* the search index lags writes by seconds */
+        pl->search_next_path = xstrdup("paging.next.after");
+        pl->search_window = 10000;
+    }
+    free(names);
+}
+
 /* systems.X of kind sqlite (path: the database file) or postgres (dsn: a
  * secret reference to a libpq conninfo). */
 static void
@@ -3232,6 +3614,8 @@ parse_system(struct ctx *c, const struct config_node *v, const char *path, struc
         parse_smartbill_system(c, v, path, s);
     else if (k == 5)
         parse_oblio_system(c, v, path, s);
+    else if (k == 6)
+        parse_hubspot_system(c, v, path, s);
     else if (k > 0)
         s->kind = (enum config_system_kind)(CONFIG_SYSTEM_HTTP + k);
     for (size_t i = 0; i < ARRAY_COUNT(profile_keys); i++) {

@@ -251,6 +251,46 @@ state_to_send(struct engine *e, const struct job *j, const struct record *rec, i
     return state;
 }
 
+/*
+ * Every value of the object at path (dotted) in desired as a string, as
+ * HubSpot takes its properties: numbers as their digits, true/false,
+ * null as "" (which clears a value there), anything else as its JSON.
+ */
+static void
+strings_at(cJSON *desired, const char *path)
+{
+    cJSON *obj = desired, *v;
+
+    for (const char *p = path; obj != NULL && *p != '\0';) {
+        size_t n = strcspn(p, ".");
+        char *name = xasprintf("%.*s", (int)n, p);
+
+        obj = cJSON_GetObjectItemCaseSensitive(obj, name);
+        free(name);
+        p += n + (p[n] == '.');
+    }
+    if (!cJSON_IsObject(obj))
+        return;
+    /* In place: cJSON 1.7.15's ReplaceItemViaPointer leaves a stale tail
+     * pointer when it replaces the last item. */
+    for (v = obj->child; v != NULL; v = v->next) {
+        char *text;
+
+        if (cJSON_IsString(v))
+            continue;
+        if (cJSON_IsNull(v))
+            text = xstrdup("");
+        else if (cJSON_IsBool(v))
+            text = xstrdup(cJSON_IsTrue(v) ? "true" : "false");
+        else
+            text = value_canonical_text(v);
+        cJSON_Delete(v->child);
+        v->child = NULL;
+        v->type = cJSON_String;
+        v->valuestring = text;
+    }
+}
+
 /* Remove from desired every top-level column that base holds as it is. */
 static void
 drop_equal_columns(cJSON *desired, const cJSON *base)
@@ -568,6 +608,8 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
         return park_job(e, j, INBOX_MAPPING, merr.msg, 0, NULL, err);
     if (out->op == JOB_OP_ARCHIVE)
         engine_archive_fields(c, out->desired);
+    if (c->cfg->string_values_path != NULL)
+        strings_at(out->desired, c->cfg->string_values_path);
     if (l->ext_id != NULL && l->base != NULL && out->op == JOB_OP_UPSERT &&
         keep_contested(e, c, l, rec->id, out->desired, err) == -1)
         return -1;
@@ -910,6 +952,7 @@ enum verdict {
     VERDICT_TRANSIENT,
     VERDICT_PERMANENT,
     VERDICT_UNKNOWN,
+    VERDICT_EXISTS, /* a create answered on_conflict's status: the copy exists already */
 };
 
 /* Whether the system's config says this status means "rate limited". */
@@ -1001,6 +1044,9 @@ classify(const struct engine *e, const struct engine_delivery *d)
          * carried out. Its answer comes with the next try. */
         if (d->status == 409 && d->idem_key != NULL)
             return d->is_create ? VERDICT_UNKNOWN : VERDICT_TRANSIENT;
+        if (d->is_create && !d->is_lookup &&
+            d->status == e->colls[d->coll_index].cfg->conflict_status)
+            return VERDICT_EXISTS;
         return VERDICT_PERMANENT;
     case HTTP_OUTCOME_NOT_SENT:
         return VERDICT_TRANSIENT;
@@ -1016,7 +1062,7 @@ classify(const struct engine *e, const struct engine_delivery *d)
 static const char *
 verdict_name(enum verdict v)
 {
-    static const char *const names[] = {"", "ok", "transient", "permanent", "unknown"};
+    static const char *const names[] = {"", "ok", "transient", "permanent", "unknown", "exists"};
 
     return names[v];
 }
@@ -1331,6 +1377,85 @@ apply_transient(struct engine *e, struct engine_delivery *d, struct job *j, cons
     return store_job_set(e->st, j->id, JOB_PENDING, j->attempts, now + delay, err);
 }
 
+/*
+ * The id of the copy a conflict answer names: at on_conflict's path in the
+ * answer, or in the error message right after on_conflict's text (letters,
+ * digits, '-' and '_'). "" when it names none. (No regular expression:
+ * libonig, which libjq brings, exports a regcomp() of its own that takes
+ * the place of the C library's.)
+ */
+static void
+conflict_id(const struct config_collection *cc, const struct engine_delivery *d, char *out,
+            size_t len)
+{
+    char msg[400];
+    const char *at;
+    size_t n;
+
+    out[0] = '\0';
+    if (cc->conflict_id_path != NULL) {
+        cJSON *answer = cJSON_Parse(d->resp_body ? d->resp_body : "");
+
+        (void)engine_ext_id(cc->conflict_id_path, answer, out, len);
+        cJSON_Delete(answer);
+        return;
+    }
+    if (cc->conflict_id_after == NULL ||
+        error_message(cc->system, d->resp_body, msg, sizeof(msg))[0] == '\0' ||
+        (at = strstr(msg, cc->conflict_id_after)) == NULL)
+        return;
+    at += strlen(cc->conflict_id_after);
+    n = strspn(at, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_");
+    if (n > 0 && n < len)
+        (void)snprintf(out, len, "%.*s", (int)n, at);
+}
+
+/*
+ * A create answered "it exists already" (collections.X.on_conflict;
+ * HubSpot's 409 "Contact already exists. Existing ID: N" for an email
+ * another contact holds). Nothing was created; the copy the answer names
+ * is linked as this record's, and the job goes on as an update, which
+ * writes the record's state to it. An answer that names no copy, or one
+ * that concord links to another record (two records that may be one: a
+ * person decides), waits in the inbox.
+ */
+static int
+apply_exists(struct engine *e, struct engine_delivery *d, struct job *j, const char *what,
+             const char *excerpt, int64_t now_ms, struct error *err)
+{
+    const struct config_collection *cc = e->colls[d->coll_index].cfg;
+    char ext_id[256], reason[900];
+    int taken;
+
+    conflict_id(cc, d, ext_id, sizeof(ext_id));
+    if (ext_id[0] == '\0') {
+        (void)snprintf(reason, sizeof(reason), "%s; the answer names no existing copy (%s %s)",
+                       what, cc->conflict_id_path ? "at" : "after",
+                       cc->conflict_id_path ? cc->conflict_id_path : cc->conflict_id_after);
+        return park_job(e, j, INBOX_FAILED, reason, (int)d->status, excerpt, err);
+    }
+    taken = ext_id_taken(e, cc->name, ext_id, d->link_id, err);
+    if (taken == -1)
+        return -1;
+    if (taken) {
+        (void)snprintf(reason, sizeof(reason),
+                       "%s; the existing copy %s is linked to another record: the two records "
+                       "may be one; merge or correct them, then retry or skip",
+                       what, ext_id);
+        return park_job(e, j, INBOX_FAILED, reason, (int)d->status, excerpt, err);
+    }
+    log_info(&(struct log_ctx){.system = j->system,
+                               .collection = j->collection,
+                               .record_id = j->record_id,
+                               .job_id = j->id},
+             "%s exists already as %s: linked, and written as an update", j->collection, ext_id);
+    return store_link_set(e->st, d->link_id, ext_id, NULL, now_ms, err) == -1 ||
+                   engine_copy_found(e, cc->name, ext_id, d->record_id, err) == -1 ||
+                   store_job_set(e->st, j->id, JOB_PENDING, 0, now_ms, err) == -1
+               ? -1
+               : 0;
+}
+
 static int
 apply_verdict(struct engine *e, struct engine_delivery *d, struct job *j, enum verdict v,
               char *what, const char *excerpt, int64_t now_ms, struct error *err)
@@ -1353,6 +1478,8 @@ apply_verdict(struct engine *e, struct engine_delivery *d, struct job *j, enum v
                        "; the create may or may not have happened: check %s, then retry or skip",
                        j->system);
         return park_job(e, j, INBOX_UNKNOWN, what, 0, NULL, err);
+    case VERDICT_EXISTS:
+        return apply_exists(e, d, j, what, excerpt, now_ms, err);
     case VERDICT_PERMANENT:
         break;
     }
@@ -1613,7 +1740,7 @@ system_feedback(struct engine *e, const struct engine_delivery *d, enum verdict 
         return;
     /* A key in use is a healthy system at work on concord's own request. */
     breaker_record(&sys->br,
-                   v == VERDICT_OK || v == VERDICT_PERMANENT ||
+                   v == VERDICT_OK || v == VERDICT_PERMANENT || v == VERDICT_EXISTS ||
                        (d->outcome == HTTP_OUTCOME_RESPONSE && d->status == 409),
                    mono, what);
     persist_breaker(e, sys);
@@ -1628,11 +1755,13 @@ note_system(struct engine *e, const struct engine_delivery *d, enum verdict v, c
 {
     struct engine_sys *sys = &e->systems[e->colls[d->coll_index].sys_index];
 
-    if (v == VERDICT_OK && now_ms - sys->ok_noted_ms < 1000)
+    int ok = v == VERDICT_OK || v == VERDICT_EXISTS;
+
+    if (ok && now_ms - sys->ok_noted_ms < 1000)
         return 0;
-    if (v == VERDICT_OK)
+    if (ok)
         sys->ok_noted_ms = now_ms;
-    return store_system_note(e->st, sys->cfg->name, now_ms, v == VERDICT_OK ? NULL : what, err);
+    return store_system_note(e->st, sys->cfg->name, now_ms, ok ? NULL : what, err);
 }
 
 int
@@ -1719,7 +1848,10 @@ engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
 
 /*
  * X-RateLimit-Remaining and -Reset (seconds from now, or a Unix time in
- * seconds when it is that large), and the system's "do not retry" header.
+ * seconds when it is that large); else HubSpot's X-HubSpot-RateLimit-
+ * Remaining of a rolling -Interval-Milliseconds, read as a budget that is
+ * back in full one interval from now (its lower bound); and the system's
+ * "do not retry" header.
  */
 static void
 read_rate_headers(struct engine_delivery *d, const struct http_response *resp,
@@ -1739,6 +1871,17 @@ read_rate_headers(struct engine_delivery *d, const struct http_response *resp,
         if (*end == '\0' && r >= 0 && t > 0) {
             d->rl_remaining = r;
             d->rl_reset_ms = t > 1000000000LL ? (int64_t)t * 1000 : now + (int64_t)t * 1000;
+        }
+    }
+    rem = http_response_header(resp, "X-HubSpot-RateLimit-Remaining");
+    reset = http_response_header(resp, "X-HubSpot-RateLimit-Interval-Milliseconds");
+    if (d->rl_remaining < 0 && rem != NULL && reset != NULL) {
+        long r = strtol(rem, &end, 10);
+        long long iv = strtoll(reset, NULL, 10);
+
+        if (*end == '\0' && r >= 0 && iv > 0 && iv <= 86400000LL) {
+            d->rl_remaining = r;
+            d->rl_reset_ms = clock_now_ms() + (int64_t)iv;
         }
     }
     if (sys->retry_stop_header_name != NULL) {

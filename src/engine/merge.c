@@ -1138,6 +1138,60 @@ source_time(const struct engine_coll *c, const struct change *ch, const cJSON *r
     return ch->received_at_ms;
 }
 
+/*
+ * A webhook of a collection with `hint: poll`: its events (a list, or the
+ * body as one) that deleted_when marks are deletions of the copies
+ * deleted_id names, each journaled as its own change (so the delete rules
+ * and the mass-delete guard see each one, as a reconcile's); any other
+ * event makes the collection be polled now. (A search does not show a
+ * deleted record: HubSpot's contact.deletion is the only news of one.)
+ */
+static int
+take_hint(struct merge_ctx *m, const cJSON *body, struct error *err)
+{
+    const struct engine_coll *c = &m->e->colls[m->coll];
+    const cJSON *ev, *one = cJSON_IsArray(body) ? body->child : body;
+    int deletions = 0, others = 0;
+    char note[120];
+
+    for (ev = one; ev != NULL; ev = cJSON_IsArray(body) ? ev->next : NULL) {
+        struct error jerr = {0};
+        char ext[256];
+        int del = c->deleted != NULL && c->cfg->deleted_id_path != NULL
+                      ? map_jq_test(c->deleted, ev, &jerr)
+                      : 0;
+
+        if (del == 1 && engine_ext_id(c->cfg->deleted_id_path, ev, ext, sizeof(ext)) == 0) {
+            cJSON *gone = cJSON_CreateObject();
+            char *text;
+            int64_t seq;
+            int rc;
+
+            cJSON_AddStringToObject(gone, "@poll", c->cfg->name);
+            cJSON_AddStringToObject(gone, "@missing", ext);
+            text = value_canonical_text(gone);
+            rc = store_journal_add(m->e->st, c->cfg->system->name, NULL, m->ch->received_at_ms,
+                                   text, strlen(text), &seq, err);
+            free(text);
+            cJSON_Delete(gone);
+            if (rc == -1)
+                return -1;
+            deletions++;
+            m->e->journal_grew = 1;
+        } else {
+            others++;
+        }
+    }
+    if (others > 0 && store_poll_request(m->e->st, c->cfg->name, 0, err) == -1)
+        return -1;
+    (void)snprintf(note, sizeof(note), "a hint: %s%s%d deletion%s journaled",
+                   others > 0 ? "the collection is polled now" : "", others > 0 ? "; " : "",
+                   deletions, deletions == 1 ? "" : "s");
+    return store_journal_set_state(m->e->st, m->ch->seq, CHANGE_IGNORED,
+                                   deletions == 0 ? "a hint: the collection is polled now" : note,
+                                   err);
+}
+
 /* Decide, map and merge one change whose collection is known. Returns 0,
  * 1 when the change must wait for a later turn, or -1. */
 static int
@@ -1156,12 +1210,8 @@ merge_change(struct merge_ctx *m, const cJSON *body, struct error *err)
 
     /* A webhook that only says "something changed" (Google's and Graph's
      * carry no record): the collection is polled now instead. */
-    if (c->cfg->webhook_hint && polled == NULL) {
-        if (store_poll_request(m->e->st, c->cfg->name, 0, err) == -1)
-            return -1;
-        return store_journal_set_state(m->e->st, m->ch->seq, CHANGE_IGNORED,
-                                       "a hint: the collection is polled now", err);
-    }
+    if (c->cfg->webhook_hint && polled == NULL)
+        return take_hint(m, body, err);
     /* A polled record is the record itself ({"@poll": ..., "record": ...});
      * a copy a complete reconcile did not find is a delete. */
     if (cJSON_IsString(missing)) {
@@ -1487,23 +1537,34 @@ engine_process_journal(struct engine *e, int limit, struct error *err)
 {
     struct change *changes = NULL;
     int64_t now = clock_now_ms();
-    int n = store_journal_pending(e->st, limit, &changes, err);
-    int handled = 0;
+    int n, handled = 0;
 
-    if (n == -1)
-        return -1;
-    for (int i = 0; i < n; i++) {
-        int rc = process_isolated(e, &changes[i], now, err);
+    /* A change may journal more (a hint's deletions): they are read too. */
+    do {
+        int waits = 0;
 
-        if (rc == -1) {
-            error_wrap(err, "change %lld", (long long)changes[i].seq);
-            store_changes_free(changes, n);
+        e->journal_grew = 0;
+        n = store_journal_pending(e->st, limit - handled, &changes, err);
+        if (n == -1)
             return -1;
+        for (int i = 0; i < n; i++) {
+            int rc = process_isolated(e, &changes[i], now, err);
+
+            if (rc == -1) {
+                error_wrap(err, "change %lld", (long long)changes[i].seq);
+                store_changes_free(changes, n);
+                return -1;
+            }
+            if (rc == 1) {
+                waits = 1;
+                break; /* keep the journal's order: the rest waits with it */
+            }
+            handled++;
         }
-        if (rc == 1)
-            break; /* keep the journal's order: the rest waits with it */
-        handled++;
-    }
-    store_changes_free(changes, n);
+        store_changes_free(changes, n);
+        changes = NULL;
+        if (waits)
+            break;
+    } while (e->journal_grew && handled < limit);
     return handled;
 }

@@ -34,6 +34,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/retry.h"
 #include "core/xmalloc.h"
 #include "engine/engine_int.h"
 #include "http/http_link.h"
@@ -52,7 +53,9 @@ struct fetch {
     long status;
     char *body;
     char *link; /* the Link header, or NULL */
+    char *retry_after;
     char *error;
+    int second_spent; /* X-HubSpot-RateLimit-Secondly-Remaining: 0 */
 };
 
 static void
@@ -60,11 +63,14 @@ fetch_done(void *user, const struct http_response *r)
 {
     struct fetch *f = user;
     const char *link = http_response_header(r, "Link");
+    const char *second = http_response_header(r, "X-HubSpot-RateLimit-Secondly-Remaining");
 
     f->outcome = r->outcome;
     f->status = r->status;
     f->body = xstrdup(r->body ? r->body : "");
     f->link = link ? xstrdup(link) : NULL;
+    f->retry_after = r->retry_after ? xstrdup(r->retry_after) : NULL;
+    f->second_spent = second != NULL && strcmp(second, "0") == 0;
     f->error = r->error ? xstrdup(r->error) : NULL;
     f->done = 1;
 }
@@ -74,12 +80,96 @@ fetch_fini(struct fetch *f)
 {
     free(f->body);
     free(f->link);
+    free(f->retry_after);
     free(f->error);
     memset(f, 0, sizeof(*f));
 }
 
+/* Wait ms (in steps, so a stop is not held up); 0, or -1 when told to stop. */
+static int
+poll_pause(const struct engine_poll_job *job, int64_t ms)
+{
+    for (int64_t left = ms; left > 0; left -= 100) {
+        struct timespec ts = {0, (long)(left < 100 ? left : 100) * 1000 * 1000};
+
+        if (job->stop != NULL && atomic_load(job->stop))
+            return -1;
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+/* Whether the system's config says this status means "rate limited". */
+static int
+rate_limited(const struct config_system *sys, long status)
+{
+    if (status == 429)
+        return 1;
+    for (size_t i = 0; i < sys->rate_limit.limited_status_count; i++) {
+        if (sys->rate_limit.limited_status[i] == status)
+            return 1;
+    }
+    return 0;
+}
+
+/* How many times one request is asked again after "rate limited", and how
+ * long it may wait in all, before the read stops (the next poll goes on). */
+#define POLL_RATE_TRIES   20
+#define POLL_RATE_WAIT_MS 120000
+
+static int fetch_once(const struct engine_poll_job *job, const char *method, const char *url,
+                      const char *body, struct fetch *f, struct error *err);
+
+/*
+ * One request of a read. A "rate limited" answer is waited out (its
+ * Retry-After, or a second, at most a minute) and asked again, up to
+ * POLL_RATE_TRIES times and POLL_RATE_WAIT_MS in all; an answer that spent
+ * the second's budget
+ * (HubSpot's search: 5 a second) makes the next request wait a second.
+ */
+static int
+fetch_req(const struct engine_poll_job *job, const char *method, const char *url, const char *body,
+          struct fetch *f, struct error *err)
+{
+    const struct config_system *sys = job->cc->system;
+    int64_t waited = 0;
+
+    for (int tries = 0;; tries++) {
+        int64_t wait = 1000;
+
+        if (fetch_once(job, method, url, body, f, err) == -1)
+            return -1;
+        if (f->outcome == HTTP_OUTCOME_RESPONSE && f->status >= 200 && f->status < 300 &&
+            f->second_spent)
+            (void)poll_pause(job, 1000);
+        if (f->outcome != HTTP_OUTCOME_RESPONSE || !rate_limited(sys, f->status) ||
+            tries + 1 >= POLL_RATE_TRIES)
+            return 0;
+        if (f->retry_after != NULL &&
+            retry_after_parse(f->retry_after, clock_now_ms(), &wait) == -1)
+            wait = 1000;
+        wait = wait < 100 ? 100 : wait > 60000 ? 60000 : wait;
+        if (waited + wait > POLL_RATE_WAIT_MS)
+            return 0;
+        waited += wait;
+        log_info(&(struct log_ctx){.system = sys->name, .collection = job->cc->name},
+                 "%s %s: rate limited (HTTP %ld); asking again in %lld ms", method, job->cc->name,
+                 f->status, (long long)wait);
+        if (poll_pause(job, wait) == -1)
+            return 0; /* stopping: the 429 stands as the answer */
+        fetch_fini(f);
+    }
+}
+
 static int
 fetch(const struct engine_poll_job *job, const char *url, struct fetch *f, struct error *err)
+{
+    return fetch_req(job, "GET", url, NULL, f, err);
+}
+
+static int
+fetch_once(const struct engine_poll_job *job, const char *method, const char *url, const char *body,
+           struct fetch *f, struct error *err)
 {
     const struct config_system *sys = job->cc->system;
     struct http_header headers[16];
@@ -100,10 +190,12 @@ fetch(const struct engine_poll_job *job, const char *url, struct fetch *f, struc
         headers[n++].value = bearer;
     }
     struct http_request req = {
-        .method = "GET",
+        .method = method,
         .url = url,
         .headers = headers,
         .header_count = n,
+        .body = body,
+        .body_len = body != NULL ? strlen(body) : 0,
         .timeout_ms = sys->timeout_ms,
         .max_body = POLL_MAX_BODY,
         .done = fetch_done,
@@ -222,7 +314,8 @@ read_state_text(const struct config_poll *pc, const struct read_state *r, int do
     cJSON *c = cJSON_CreateObject();
     char *text;
 
-    if (pc->cursor == CONFIG_CURSOR_UPDATED_SINCE && r->wm_ts >= 0) {
+    if ((pc->cursor == CONFIG_CURSOR_UPDATED_SINCE || pc->cursor == CONFIG_CURSOR_SEARCH) &&
+        r->wm_ts >= 0) {
         cJSON_AddNumberToObject(c, "ts", (double)r->wm_ts);
         if (r->wm_id)
             cJSON_AddStringToObject(c, "id", r->wm_id);
@@ -240,7 +333,8 @@ read_state_text(const struct config_poll *pc, const struct read_state *r, int do
         cJSON_AddStringToObject(c, "page", r->page_cur);
     if (!done && r->since >= 0)
         cJSON_AddNumberToObject(c, "since", (double)r->since);
-    if (!done && (pc->page == CONFIG_PAGE_NUMBER || pc->page == CONFIG_PAGE_OFFSET))
+    if (!done && (pc->page == CONFIG_PAGE_NUMBER || pc->page == CONFIG_PAGE_OFFSET ||
+                  pc->cursor == CONFIG_CURSOR_SEARCH))
         cJSON_AddNumberToObject(c, "page_no", (double)r->page_no);
     text = cJSON_GetArraySize(c) > 0 ? value_canonical_text(c) : NULL;
     cJSON_Delete(c);
@@ -371,7 +465,7 @@ take_page(const struct engine_poll_job *job, const cJSON *items, struct read_sta
                 return -1;
             continue;
         }
-        if (pc->cursor == CONFIG_CURSOR_UPDATED_SINCE) {
+        if (pc->cursor == CONFIG_CURSOR_UPDATED_SINCE || pc->cursor == CONFIG_CURSOR_SEARCH) {
             int64_t ts;
 
             if (value_timestamp_ms(value_path_get(item, pc->cursor_field), &ts) == 0 &&
@@ -791,6 +885,167 @@ out:
     return rc;
 }
 
+/* ---- searches (cursor kind search) ---- */
+
+/* Fill "{since}" and "{after}" in a copy of the search's body. */
+static void
+search_fill(cJSON *node, const char *since, const char *after)
+{
+    cJSON *it;
+
+    cJSON_ArrayForEach(it, node)
+    {
+        if (cJSON_IsString(it) && strcmp(it->valuestring, "{since}") == 0)
+            (void)cJSON_SetValuestring(it, since);
+        else if (cJSON_IsString(it) && strcmp(it->valuestring, "{after}") == 0)
+            (void)cJSON_SetValuestring(it, after);
+        else if (cJSON_IsObject(it) || cJSON_IsArray(it))
+            search_fill(it, since, after);
+    }
+}
+
+/*
+ * Where the next page starts after items (ascending by the cursor's
+ * field), read from the anchor r->since past r->page_no results: at the
+ * newest time the page holds, past the results that share it. A page whose
+ * every result shares the anchor's time moves on within it.
+ */
+static void
+search_advance(const struct config_poll *pc, const cJSON *items, struct read_state *r)
+{
+    const cJSON *item;
+    int64_t newest = r->since, n = 0, at_newest = 0;
+
+    cJSON_ArrayForEach(item, items)
+    {
+        int64_t ts;
+
+        n++;
+        if (value_timestamp_ms(value_path_get(item, pc->cursor_field), &ts) == -1)
+            continue;
+        if (ts > newest) {
+            newest = ts;
+            at_newest = 0;
+        }
+        if (ts == newest)
+            at_newest++;
+    }
+    if (newest == r->since) {
+        r->page_no += n; /* no later time on this page: further along the same one */
+    } else {
+        r->since = newest;
+        r->page_no = at_newest;
+    }
+}
+
+/*
+ * An incremental read by search (HubSpot's contacts): each page asks for
+ * the records whose field is at or after an anchor, oldest first, and
+ * skips ("{after}") those it already took at the anchor's time. The anchor
+ * moves to the newest time of every page, so no query pages past a few
+ * results: a record written meanwhile moves to the end of the order and is
+ * read there, and nothing shifts under an offset (offsets into one query
+ * skip a record when one before it changes), nor does a query reach the
+ * results' window (HubSpot's 10,000). A read starts at the watermark less
+ * the overlap (the index is late by seconds); what it reads again there
+ * unchanged is dropped. Each page commits with the cursor after it.
+ * Returns 0 (rep->error says why it stopped), or -1.
+ */
+static int
+search_read(const struct engine_poll_job *job, struct read_state *r, const char *holder,
+            struct engine_poll_report *rep, struct error *err)
+{
+    const struct config_collection *cc = job->cc;
+    const struct config_poll *pc = &cc->poll;
+    char *url = xasprintf("%s%s", cc->system->base_url, pc->search.path);
+    int more = 1, rc = -1;
+
+    if (!r->started) {
+        r->since = r->wm_ts < 0 ? 0 : r->wm_ts > pc->overlap_ms ? r->wm_ts - pc->overlap_ms : 0;
+        r->page_no = 0;
+    }
+    for (int64_t pages = 0; more && pages < 1000000; pages++) {
+        char after[32], *since, *body, *cur;
+        cJSON *tmpl, *answer;
+        const cJSON *items, *next;
+        struct fetch f;
+
+        if (job->stop != NULL && atomic_load(job->stop)) {
+            (void)snprintf(rep->error, sizeof(rep->error), "stopped part way");
+            break;
+        }
+        if (r->page_no >= pc->search_window) {
+            (void)snprintf(rep->error, sizeof(rep->error),
+                           "%s %s: more than %lld records share %s %lld: one search cannot page "
+                           "past them; a reconcile reads them",
+                           pc->search.method, pc->search.path, (long long)pc->search_window,
+                           pc->cursor_field, (long long)r->since);
+            break;
+        }
+        (void)snprintf(after, sizeof(after), "%lld", (long long)r->page_no);
+        since = format_since(pc, r->since);
+        tmpl = cJSON_Duplicate(pc->search_body, 1);
+        search_fill(tmpl, since, after);
+        body = cJSON_PrintUnformatted(tmpl);
+        cJSON_Delete(tmpl);
+        free(since);
+        rc = fetch_req(job, pc->search.method, url, body, &f, err);
+        free(body);
+        if (rc == -1)
+            goto out;
+        rc = -1;
+        answer = NULL;
+        if (f.outcome != HTTP_OUTCOME_RESPONSE || f.status < 200 || f.status >= 300 ||
+            (answer = cJSON_Parse(f.body)) == NULL) {
+            if (f.outcome == HTTP_OUTCOME_RESPONSE)
+                (void)snprintf(rep->error, sizeof(rep->error), "%s %s: HTTP %ld: %.200s",
+                               pc->search.method, pc->search.path, f.status, f.body);
+            else
+                (void)snprintf(rep->error, sizeof(rep->error), "%s %s: %.200s", pc->search.method,
+                               pc->search.path, f.error ? f.error : "no answer");
+            fetch_fini(&f);
+            break;
+        }
+        fetch_fini(&f);
+        items = pc->items_path ? value_path_get(answer, pc->items_path) : answer;
+        if (!cJSON_IsArray(items)) {
+            (void)snprintf(rep->error, sizeof(rep->error), "%s %s: no list at `%s` in the answer",
+                           pc->search.method, pc->search.path,
+                           pc->items_path ? pc->items_path : ".");
+            cJSON_Delete(answer);
+            break;
+        }
+        next = value_path_get(answer, pc->search_next_path);
+        more = next != NULL && !cJSON_IsNull(next) && cJSON_GetArraySize(items) > 0;
+        search_advance(pc, items, r);
+        /* Guarantee: a page's changes and the cursor after it commit together. */
+        cur = read_state_text(pc, r, !more);
+        if (store_begin(job->st, err) == -1 || take_page(job, items, r, 0, rep, err) == -1 ||
+            (!job->dry_run && store_poll_set_cursor(job->st, cc->name, cur, err) == -1) ||
+            (!job->dry_run &&
+             store_poll_lease(job->st, cc->name, clock_now_ms(), clock_now_ms() + POLL_LEASE_MS,
+                              holder, NULL, err) == -1) ||
+            store_commit(job->st, err) == -1) {
+            store_rollback(job->st);
+            free(cur);
+            cJSON_Delete(answer);
+            goto out;
+        }
+        free(cur);
+        cJSON_Delete(answer);
+        r->started = 1;
+        rep->pages++;
+        progress(job, rep);
+        if (job->wake != NULL)
+            job->wake(job->user);
+    }
+    rep->complete = !more && rep->error[0] == '\0';
+    rc = 0;
+out:
+    free(url);
+    return rc;
+}
+
 /* ---- SQL tables ---- */
 
 /* How far the database's clock may be behind concord's: a look-back bound
@@ -1063,6 +1318,10 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
         full = seen = 1;
         if (store_seen_reset(job->st, err) == -1)
             goto out;
+    }
+    if (pc->cursor == CONFIG_CURSOR_SEARCH && !job->reconcile) {
+        rc = search_read(job, &r, holder, rep, err);
+        goto out;
     }
     if (pc->cursor == CONFIG_CURSOR_EVENTS && r.token == NULL && !r.started && more) {
         /* The newest event first: what happens during the full read is

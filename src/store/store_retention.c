@@ -140,8 +140,8 @@ store_forget(struct store *st, int64_t record_id, int64_t *journal_rows, struct 
         sqlite3_stmt *s = NULL;
         int busy = 1;
 
-        if (sqlite3_prepare_v2(store_int_db(st), "PRAGMA wal_checkpoint(TRUNCATE)", -1, &s,
-                               NULL) == SQLITE_OK &&
+        if (sqlite3_prepare_v2(store_int_db(st), "PRAGMA wal_checkpoint(TRUNCATE)", -1, &s, NULL) ==
+                SQLITE_OK &&
             sqlite3_step(s) == SQLITE_ROW)
             busy = sqlite3_column_int(s, 0);
         sqlite3_finalize(s);
