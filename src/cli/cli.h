@@ -79,6 +79,7 @@ extern const struct cli_command cli_cmd_reconcile;
 extern const struct cli_command cli_cmd_plan;
 extern const struct cli_command cli_cmd_auth;
 extern const struct cli_command cli_cmd_forget;
+extern const struct cli_command cli_cmd_reload;
 
 /*
  * Load the config (secret references are checked, not read: these commands

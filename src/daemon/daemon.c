@@ -12,23 +12,30 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "config/config.h"
+#include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
 #include "engine/engine.h"
 #include "http/http_server.h"
+#include "store/store.h"
 
 static volatile sig_atomic_t stop_signal;
+static volatile sig_atomic_t reload_signal;
 
 static void
 on_signal(int sig)
 {
-    stop_signal = sig;
+    if (sig == SIGHUP)
+        reload_signal = 1;
+    else
+        stop_signal = sig;
 }
 
 static char *
@@ -95,22 +102,73 @@ install_signals(sigset_t *wait_mask)
     sigemptyset(&block);
     sigaddset(&block, SIGTERM);
     sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGHUP);
     if (pthread_sigmask(SIG_BLOCK, &block, wait_mask) != 0)
         return -1;
     sigdelset(wait_mask, SIGTERM);
     sigdelset(wait_mask, SIGINT);
+    sigdelset(wait_mask, SIGHUP);
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
-    if (sigaction(SIGTERM, &sa, NULL) == -1 || sigaction(SIGINT, &sa, NULL) == -1)
+    if (sigaction(SIGTERM, &sa, NULL) == -1 || sigaction(SIGINT, &sa, NULL) == -1 ||
+        sigaction(SIGHUP, &sa, NULL) == -1)
         return -1;
     sa.sa_handler = SIG_IGN;
     return sigaction(SIGPIPE, &sa, NULL);
 }
 
+/* Write a note in the store: the daemon's pid, what became of a reload
+ * (for concord reload). */
+static void
+note(const struct config *cfg, const char *key, const char *text)
+{
+    struct store *st = NULL;
+    struct error err = {0};
+
+    if (store_open(&st, cfg->store_url, &err) == -1 || store_meta_set(st, key, text, &err) == -1)
+        log_warn(NULL, "note %s: %s", key, err.msg);
+    store_close(st);
+}
+
+static void
+note_reload(const struct config *cfg, const char *outcome)
+{
+    char *text = xasprintf("%lld %s", (long long)clock_now_ms(), outcome);
+
+    note(cfg, "daemon.reload", text);
+    free(text);
+}
+
+/*
+ * A SIGHUP came: load the config again. Valid, it is returned (the caller
+ * swaps it in); invalid, every problem is logged and NULL returned: the
+ * running config stays.
+ */
+static struct config *
+reload_config(const struct daemon_options *opts, const struct config *cfg)
+{
+    struct config *next = NULL;
+    struct error err = {0};
+
+    log_info(NULL, "reload: loading %s", opts->config_path);
+    if (config_load(opts->config_path, &next, &err) == -1) {
+        for (char *line = err.msg, *end; *line != '\0'; line = end) {
+            end = line + strcspn(line, "\n");
+            if (*end != '\0')
+                *end++ = '\0';
+            log_error(NULL, "reload refused: %s", line);
+        }
+        log_warn(NULL, "reload refused: the running config stays");
+        note_reload(cfg, "refused: the config has errors (see the daemon's log)");
+        return NULL;
+    }
+    return next;
+}
+
 static int
 serve(const struct daemon_options *opts, const struct config *cfg, const sigset_t *wait_mask,
-      struct error *err)
+      struct config **next, struct error *err)
 {
     struct engine *engine = NULL;
     struct http_server *srv = NULL;
@@ -129,11 +187,22 @@ serve(const struct daemon_options *opts, const struct config *cfg, const sigset_
         goto out;
     log_info(NULL, "concord is running: listening on %s, store %s, %zu systems", cfg->listen,
              cfg->store_url, cfg->system_count);
-    while (stop_signal == 0)
+    while (stop_signal == 0 && *next == NULL) {
         sigsuspend(wait_mask);
-    log_info(NULL, "stopping on signal %d: no new changes, finishing deliveries in flight",
-             (int)stop_signal);
-    rc = 0;
+        if (reload_signal && stop_signal == 0) {
+            reload_signal = 0;
+            *next = reload_config(opts, cfg);
+        }
+    }
+    if (*next != NULL) {
+        log_info(NULL, "reload: swapping the config in; deliveries in flight finish first, "
+                       "queued work stays queued");
+        rc = 2;
+    } else {
+        log_info(NULL, "stopping on signal %d: no new changes, finishing deliveries in flight",
+                 (int)stop_signal);
+        rc = 0;
+    }
 out:
     daemon_alerts_stop(alerts);
     http_server_close(srv);
@@ -164,7 +233,24 @@ daemon_run(const struct daemon_options *opts)
         return 1;
     }
     setup_logging(cfg);
-    rc = serve(opts, cfg, &wait_mask, &err);
+    char pid[24];
+
+    (void)snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+    note(cfg, "daemon.pid", pid);
+    for (;;) {
+        struct config *next = NULL;
+
+        rc = serve(opts, cfg, &wait_mask, &next, &err);
+        if (rc != 2)
+            break;
+        /* The old generation stopped cleanly: the new one takes over the
+         * store (and its queue) and the listener. */
+        config_free(cfg);
+        cfg = next;
+        setup_logging(cfg);
+        log_info(NULL, "reload: the new config is in");
+        note_reload(cfg, "ok");
+    }
     if (rc == -1)
         log_error(NULL, "%s", err.msg);
     config_free(cfg);

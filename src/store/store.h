@@ -556,6 +556,14 @@ MUST_CHECK int store_health_facts(struct store *st, const char *system, int64_t 
 MUST_CHECK int store_webhook_seen(struct store *st, const char *system, int64_t at_ms,
                                   struct error *err);
 
+/* ---- the store's own notes (meta table; store_health.c) ---- */
+
+/* Set (value NULL: remove) a note: "daemon.pid", "daemon.reload". Returns 0 or -1. */
+MUST_CHECK int store_meta_set(struct store *st, const char *key, const char *value,
+                              struct error *err);
+/* A note into *out (malloc()ed; NULL when none). Returns 0 or -1. */
+MUST_CHECK int store_meta_get(struct store *st, const char *key, char **out, struct error *err);
+
 /* ---- retention and erasure (store_retention.c) ---- */
 
 /*

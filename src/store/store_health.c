@@ -106,3 +106,44 @@ store_webhook_seen(struct store *st, const char *system, int64_t at_ms, struct e
     sqlite3_bind_int64(s, 2, at_ms);
     return store_int_exec(st, s, "note a webhook", err);
 }
+
+int
+store_meta_set(struct store *st, const char *key, const char *value, struct error *err)
+{
+    /* Rare (a start, a reload): prepared each time. */
+    const char *text = value != NULL ? "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)"
+                                     : "DELETE FROM meta WHERE key = ?1";
+    sqlite3_stmt *s = NULL;
+    int rc;
+
+    if (sqlite3_prepare_v2(store_int_db(st), text, -1, &s, NULL) != SQLITE_OK) {
+        sqlite3_finalize(s);
+        return error_set(err, ERROR_STORE, "write a note: %s", sqlite3_errmsg(store_int_db(st)));
+    }
+    store_int_bind_text(s, 1, key);
+    if (value != NULL)
+        store_int_bind_text(s, 2, value);
+    rc = sqlite3_step(s);
+    sqlite3_finalize(s);
+    return rc == SQLITE_DONE ? 0
+                             : error_set(err, ERROR_STORE, "write a note: %s", sqlite3_errstr(rc));
+}
+
+int
+store_meta_get(struct store *st, const char *key, char **out, struct error *err)
+{
+    sqlite3_stmt *s = store_int_stmt(st, 71, "SELECT value FROM meta WHERE key = ?1", err);
+    int rc;
+
+    *out = NULL;
+    if (s == NULL)
+        return -1;
+    store_int_bind_text(s, 1, key);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *out = store_int_col_text(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE
+               ? 0
+               : error_set(err, ERROR_STORE, "read a note: %s", sqlite3_errstr(rc));
+}
