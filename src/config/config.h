@@ -353,8 +353,11 @@ struct config_collection {
     struct config_numbering numbering;
     enum config_delete_mode on_delete;
     struct cJSON *archive; /* CONFIG_DELETE_ARCHIVE: {system field: value} set on the copy; owned */
-    char *updated_at_path; /* NULL, or where the system's record holds its last-change time,
-                              the source timestamp for the `newest` policy */
+    struct cJSON *remove_body; /* NULL, or the JSON body of the delete call, whose string values
+                                  "{id}" and "{id.N}" take the copy's id or its parts (Oblio's
+                                  cancel: {cif, seriesName, number}); owned */
+    char *updated_at_path;     /* NULL, or where the system's record holds its last-change time,
+                                  the source timestamp for the `newest` policy */
     struct config_poll poll;
     int webhook_hint; /* hint: poll: a webhook only says "something changed"; poll now */
     int body_form;    /* body: form: writes go as application/x-www-form-urlencoded
