@@ -360,6 +360,8 @@ struct config_collection {
                                   the source timestamp for the `newest` policy */
     struct config_poll poll;
     int webhook_hint; /* hint: poll: a webhook only says "something changed"; poll now */
+    int issued;       /* copies are issued documents (the smartbill and oblio kinds): without
+                         an update call, a later change of the record is not written to one */
     int body_form;    /* body: form: writes go as application/x-www-form-urlencoded
                          with brackets (Stripe), not JSON */
     /* SQL systems: the table (create/update/delete are then synthesized:

@@ -3016,6 +3016,7 @@ smartbill_collection(struct ctx *c, const struct config_node *v, const char *pat
                 path);
     if (col->map_out.entry_count == 0)
         return;
+    col->issued = 1;
     map_out_const(col, "companyVatCode", cif);
     set_endpoint(&col->create, "POST", xasprintf("/SBORO/api/%s", doc));
     set_endpoint(
@@ -3077,6 +3078,7 @@ oblio_collection(struct ctx *c, const struct config_node *v, const char *path,
     if (pl->enabled && map_get(v, "hint") == NULL)
         col->webhook_hint = 1; /* a webhook says "something changed": poll now */
     if (col->map_out.entry_count > 0) {
+        col->issued = 1;
         map_out_const(col, "cif", cif);
         set_endpoint(&col->create, "POST", xasprintf("/api/docs/%s", doc));
         /* A deleted record (or one its filter drops) cancels its document,

@@ -631,9 +631,11 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
             return store_job_done(e->st, j->id, err); /* already in agreement */
     }
     out->ep = l->ext_id ? &c->cfg->update : &c->cfg->create;
-    /* An issued document (a numbered copy without an update call) is
-     * what it was when issued: later changes of its record are not its. */
-    if (out->ep->method == NULL && l->ext_id != NULL && c->cfg->numbering.enabled) {
+    /* An issued document (a numbered copy, or an invoicing kind's, without
+     * an update call) is what it was when issued: later changes of its
+     * record are not its. */
+    if (out->ep->method == NULL && l->ext_id != NULL &&
+        (c->cfg->issued || c->cfg->numbering.enabled)) {
         log_debug(
             &(struct log_ctx){.system = j->system, .record_id = j->record_id, .job_id = j->id},
             "%s is issued: the change is not written to it", l->ext_id);

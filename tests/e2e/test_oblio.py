@@ -148,10 +148,17 @@ def test_a_paid_order_becomes_one_invoice_with_a_key_and_one_token():
     ob.assert_clean()
 
 
-def test_an_order_cancelled_after_it_was_invoiced_cancels_its_invoice():
+def test_an_issued_invoice_stays_as_issued_and_its_orders_cancel_cancels_it():
     ob, shop, c, _ = setup()
     shop.change("o30", order(30))
     doc = wait_until(lambda: ob.documents("invoice"), 10, "the invoice")[0]
+    # A change to an issued invoice's order changes nothing in Oblio, and
+    # leaves nothing in the inbox (Oblio has no update call).
+    c.wait_settled()
+    shop.change("o30", {"client": "Client Thirty"})
+    wait_until(lambda: "Client Thirty" in c.cli("history", "1")[1], 10, "the change merged")
+    c.wait_settled()
+    assert len(posts(ob)) == 1 and c.cli_json("failed") == []
     # The order stops passing the filter: its invoice is cancelled (it
     # keeps its number), with the JSON body Oblio's cancel takes.
     shop.change("o30", {"status": "cancelled"})
