@@ -368,6 +368,7 @@ collection_fini(struct config_collection *c)
     free(c->sql_soft_delete_value);
     free(c->sql_query);
     cJSON_Delete(c->archive);
+    cJSON_Delete(c->remove_body);
     free(c->updated_at_path);
     free(c->conflict_id_path);
     free(c->conflict_id_after);

@@ -385,8 +385,11 @@ struct config_collection {
     struct config_numbering numbering;
     enum config_delete_mode on_delete;
     struct cJSON *archive; /* CONFIG_DELETE_ARCHIVE: {system field: value} set on the copy; owned */
-    char *updated_at_path; /* NULL, or where the system's record holds its last-change time,
-                              the source timestamp for the `newest` policy */
+    struct cJSON *remove_body; /* NULL, or the JSON body of the delete call, whose string values
+                                  "{id}" and "{id.N}" take the copy's id or its parts (Oblio's
+                                  cancel: {cif, seriesName, number}); owned */
+    char *updated_at_path;     /* NULL, or where the system's record holds its last-change time,
+                                  the source timestamp for the `newest` policy */
     /* on_conflict: a create answered conflict_status names the copy that
      * already exists (HubSpot's 409 "Contact already exists. Existing ID:
      * N"): it is linked and written as an update. 0: off. */
@@ -397,6 +400,9 @@ struct config_collection {
     int webhook_hint;         /* hint: poll: a webhook only says "something changed"; poll now */
     char *deleted_id_path;    /* with hint: where an event for which deleted_when holds names the
                                  deleted copy (HubSpot's objectId); NULL */
+    int issued;               /* copies are issued documents (the smartbill and oblio kinds):
+                                 without an update call, a later change of the record is not
+                                 written to one */
     int body_form;            /* body: form: writes go as application/x-www-form-urlencoded
                                  with brackets (Stripe), not JSON */
     char *string_values_path; /* NULL, or the object of a write whose values all go as strings

@@ -3214,6 +3214,7 @@ smartbill_collection(struct ctx *c, const struct config_node *v, const char *pat
                 path);
     if (col->map_out.entry_count == 0)
         return;
+    col->issued = 1;
     map_out_const(col, "companyVatCode", cif);
     set_endpoint(&col->create, "POST", xasprintf("/SBORO/api/%s", doc));
     set_endpoint(
@@ -3275,8 +3276,20 @@ oblio_collection(struct ctx *c, const struct config_node *v, const char *path,
     if (pl->enabled && map_get(v, "hint") == NULL)
         col->webhook_hint = 1; /* a webhook says "something changed": poll now */
     if (col->map_out.entry_count > 0) {
+        col->issued = 1;
         map_out_const(col, "cif", cif);
         set_endpoint(&col->create, "POST", xasprintf("/api/docs/%s", doc));
+        /* A deleted record (or one its filter drops) cancels its document,
+         * which keeps its number: Oblio's cancel takes a JSON body. */
+        if (col->remove.method == NULL) {
+            set_endpoint(&col->remove, "PUT", xasprintf("/api/docs/%s/cancel", doc));
+            col->remove_body = cJSON_CreateObject();
+            cJSON_AddStringToObject(col->remove_body, "cif", cif);
+            cJSON_AddStringToObject(col->remove_body, "seriesName", "{id.0}");
+            cJSON_AddStringToObject(col->remove_body, "number", "{id.1}");
+            if (map_get(v, "on_delete") == NULL)
+                col->on_delete = CONFIG_DELETE_DELETE;
+        }
         if (col->idempotency_field == NULL && col->idempotency_header == NULL)
             col->idempotency_field = xstrdup("idempotencyKey");
         if (map_get(v, "created_id") == NULL) {

@@ -183,11 +183,44 @@ toolong:
     return NULL;
 }
 
+/*
+ * The body of a delete call that takes one (collections.X.remove_body): the
+ * template with each string "{id}" or "{id.N}" replaced by the copy's id or
+ * its part N, as expand_path() fills a path.
+ */
+static cJSON *
+remove_body(const cJSON *tmpl, const char *ext_id)
+{
+    cJSON *body = cJSON_Duplicate(tmpl, 1);
+    cJSON *f;
+
+    cJSON_ArrayForEach(f, body)
+    {
+        const char *s = cJSON_GetStringValue(f), *part = ext_id;
+        size_t len = strlen(ext_id);
+        char *one;
+
+        if (s == NULL || strncmp(s, "{id", 3) != 0)
+            continue;
+        if (strcmp(s + 3, "}") != 0) {
+            if (s[3] != '.' || s[4] < '0' || s[4] > '3' || strcmp(s + 5, "}") != 0)
+                continue;
+            for (int k = s[4] - '0'; k > 0 && part != NULL; k--)
+                part = (part = strchr(part, '/')) != NULL ? part + 1 : NULL;
+            len = part != NULL ? strcspn(part, "/") : 0;
+        }
+        one = xstrndup(part != NULL ? part : "", len);
+        cJSON_SetValuestring(f, one);
+        free(one);
+    }
+    return body;
+}
+
 /* What one claim amounts to, before it is sent. */
 struct claim {
     const struct config_endpoint *ep;
     const char *ext_id;
-    cJSON *desired;  /* NULL for a delete */
+    cJSON *desired;  /* NULL for a delete, unless its call takes a body */
     int64_t version; /* the record version it carries */
     int was_pinned;  /* a create whose earlier outcome is unknown */
     enum job_op op;  /* what the job does, once the record's state is known */
@@ -574,6 +607,8 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
         if (l->ext_id == NULL || c->cfg->remove.method == NULL)
             return store_job_done(e->st, j->id, err); /* nothing there to delete */
         out->ep = &c->cfg->remove;
+        if (c->cfg->remove_body != NULL)
+            out->desired = remove_body(c->cfg->remove_body, l->ext_id);
         return 1;
     }
     if (out->op == JOB_OP_ARCHIVE && l->ext_id == NULL)
@@ -639,9 +674,11 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
             return store_job_done(e->st, j->id, err); /* already in agreement */
     }
     out->ep = l->ext_id ? &c->cfg->update : &c->cfg->create;
-    /* An issued document (a numbered copy without an update call) is
-     * what it was when issued: later changes of its record are not its. */
-    if (out->ep->method == NULL && l->ext_id != NULL && c->cfg->numbering.enabled) {
+    /* An issued document (a numbered copy, or an invoicing kind's, without
+     * an update call) is what it was when issued: later changes of its
+     * record are not its. */
+    if (out->ep->method == NULL && l->ext_id != NULL &&
+        (c->cfg->issued || c->cfg->numbering.enabled)) {
         log_debug(
             &(struct log_ctx){.system = j->system, .record_id = j->record_id, .job_id = j->id},
             "%s is issued: the change is not written to it", l->ext_id);
@@ -673,7 +710,7 @@ add_idempotency(struct engine *e, const struct engine_coll *c, struct engine_del
         d->headers[d->header_count].name = "Content-Type";
         d->headers[d->header_count++].value = "application/x-www-form-urlencoded";
     }
-    if (d->is_lookup || desired == NULL ||
+    if (d->is_lookup || desired == NULL || d->op == JOB_OP_DELETE ||
         (c->cfg->idempotency_header == NULL && c->cfg->idempotency_field == NULL))
         return;
     d->idem_key = xasprintf("concord-%lld-%lld", (long long)d->link_id, (long long)d->version);
@@ -756,7 +793,8 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
         rc = -1;
     /* A write is remembered before it is sent: its echo may come back even
      * when its answer never does (merge.c, late_echo()). */
-    if (rc == 1 && cl.desired != NULL && cl.ep != &c->cfg->lookup && cl.check == 0) {
+    if (rc == 1 && cl.desired != NULL && cl.ep != &c->cfg->lookup && cl.check == 0 &&
+        cl.op != JOB_OP_DELETE) {
         char *text = value_canonical_text(cl.desired);
 
         if (engine_recent_note(e, l.id, text, 'w', err) == -1)

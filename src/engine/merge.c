@@ -642,12 +642,12 @@ merge_linked(struct merge_ctx *m, struct link *l, const cJSON *incoming, struct 
         const char *policy = "";
         enum engine_verdict verdict;
 
+        if (same(rv, iv))
+            continue; /* the same change on both sides, or none: nothing to refuse */
         if (!engine_may_change(m->sync, system, f)) {
             cJSON_AddItemToArray(refused, cJSON_CreateString(f));
             continue;
         }
-        if (same(rv, iv))
-            continue; /* the same change on both sides */
         if (m->ch->is_replay || same(rv, bv)) {
             cJSON_AddItemToArray(take, cJSON_CreateString(f));
             continue; /* changed on this side only */

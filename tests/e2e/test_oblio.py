@@ -148,6 +148,29 @@ def test_a_paid_order_becomes_one_invoice_with_a_key_and_one_token():
     ob.assert_clean()
 
 
+def test_an_issued_invoice_stays_as_issued_and_its_orders_cancel_cancels_it():
+    ob, shop, c, _ = setup()
+    shop.change("o30", order(30))
+    doc = wait_until(lambda: ob.documents("invoice"), 10, "the invoice")[0]
+    # A change to an issued invoice's order changes nothing in Oblio, and
+    # leaves nothing in the inbox (Oblio has no update call).
+    c.wait_settled()
+    shop.change("o30", {"client": "Client Thirty"})
+    wait_until(lambda: "Client Thirty" in c.cli("history", "1")[1], 10, "the change merged")
+    c.wait_settled()
+    assert len(posts(ob)) == 1 and c.cli_json("failed") == []
+    # The order stops passing the filter: its invoice is cancelled (it
+    # keeps its number), with the JSON body Oblio's cancel takes.
+    shop.change("o30", {"status": "cancelled"})
+    wait_until(lambda: ob.documents("invoice")[0]["canceled"] in (True, 1, "1"), 10,
+               "the cancelled invoice")
+    cancel = [r for r in ob.requests("PUT") if r["path"] == "/api/docs/invoice/cancel"]
+    assert len(cancel) == 1 and cancel[0]["body"] == {
+        "cif": ob.cif, "seriesName": doc["seriesName"], "number": doc["number"]}, cancel
+    assert len(ob.documents("invoice")) == 1 and c.cli_json("failed") == []
+    ob.assert_clean()
+
+
 def test_a_lost_answer_makes_one_invoice_under_the_same_key():
     ob, shop, c, _ = setup()
     ob.faults([{"reset": "after", "match": {"method": "POST", "path": "/api/docs/invoice"}}])

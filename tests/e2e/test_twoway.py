@@ -313,6 +313,27 @@ def test_a_unique_natural_key_match_links_instead_of_creating():
     assert len(shop.records()) == 1
 
 
+def test_a_matched_copy_is_not_refused_values_it_agrees_with():
+    # The CRM may not change the status; its copy, matched on first contact,
+    # carries the record's own status: no change, so nothing is refused.
+    shop, crm, c = setup(sync="    match: [email]\n    owners: {status: shop}\n")
+    c.cli("pause", "crm")
+    shop.change("S1", ADA)
+    wait_until(lambda: c.cli_json("status")["systems"][1]["backlog"] == 1, 10, "the create")
+    crm.change("C77", {"contact_email": "ada@example.com", "full_name": "Ada",
+                       "phone_number": "+44 1", "lifecycle": "active"})
+    wait_until(lambda: "matched record 1" in c.log_text(), 10, "the match")
+    c.cli("resume", "crm")
+    c.wait_settled()
+    assert crm.requests("POST") == [] and list(crm.records()) == ["C77"]
+    assert "may not change" not in c.log_text()
+    changes = c.cli_json("changes", "1")
+    assert not any("refused" in (ch["note"] or "") for ch in changes), changes
+    # A status that differs is still refused.
+    crm.change("C77", {"lifecycle": "archived"})
+    wait_until(lambda: "may not change" in c.log_text(), 10, "the refusal")
+
+
 def test_an_ambiguous_match_is_a_conflict_never_a_duplicate():
     sync = ('    match: [email, {field: phone, normalize: phone, country: "40"}]\n')
     shop, crm, c = setup(sync=sync)
