@@ -482,11 +482,12 @@ struct config_sync {
 };
 
 struct config {
-    char *path;       /* the file it came from */
-    char *listen;     /* "127.0.0.1:8080" */
-    char *store_url;  /* "sqlite:concord.db"; relative paths are relative to the file */
-    char *log_level;  /* NULL or "info" ... */
-    char *log_format; /* NULL, "json", "text" */
+    char *path;         /* the file it came from */
+    char *listen;       /* "127.0.0.1:8080" */
+    char *store_url;    /* "sqlite:concord.db"; relative paths are relative to the file */
+    char *log_level;    /* NULL or "info" ... */
+    char *log_format;   /* NULL, "json", "text" */
+    unsigned log_trace; /* subsystems traced (core/log.h enum log_trace_sub) */
     struct config_system *systems;
     size_t system_count;
     struct config_model *models;

@@ -29,6 +29,7 @@
 
 #include "config/config_int.h"
 #include "core/buf.h"
+#include "core/log.h"
 #include "core/secret.h"
 #include "core/xmalloc.h"
 
@@ -53,7 +54,7 @@ static const char *const retention_keys[] = {"journal", "versions", "attempts", 
 static const char *const alerts_keys[] = {"every", "group", "min_interval", "webhook", "email"};
 static const char *const email_keys[] = {"url", "from", "to", "username", "password"};
 static const char *const health_keys[] = {"lag", "inbox_growth", "window", "webhook_grace"};
-static const char *const log_keys[] = {"level", "format"};
+static const char *const log_keys[] = {"level", "format", "trace"};
 static const char *const log_levels[] = {"error", "warn", "info", "debug"};
 static const char *const log_formats[] = {"json", "text", "auto"};
 static const char *const system_keys[] = {"kind",
@@ -879,6 +880,19 @@ parse_log(struct ctx *c, const struct config_node *v)
     i = opt_choice(c, v, "log", "format", log_formats, ARRAY_COUNT(log_formats));
     if (i >= 0)
         c->cfg->log_format = xstrdup(log_formats[i]);
+    const struct config_node *t = map_get(v, "trace");
+    char bad[64];
+
+    for (size_t k = 0; t != NULL && k < (t->kind == CONFIG_NODE_SEQUENCE ? t->kid_count : 1); k++) {
+        const struct config_node *one = t->kind == CONFIG_NODE_SEQUENCE ? t->kids[k] : t;
+
+        if (one->kind != CONFIG_NODE_SCALAR ||
+            log_trace_parse(one->value, &c->cfg->log_trace, bad, sizeof(bad)) == -1)
+            PROBLEM(c, one,
+                    "log.trace: unknown subsystem \"%s\"; hint: http, webhook, merge, poll, "
+                    "writer or all",
+                    one->kind == CONFIG_NODE_SCALAR ? bad : "?");
+    }
 }
 
 /* ---- Models ---- */

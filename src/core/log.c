@@ -19,7 +19,34 @@ enum log_level log_level_current = LOG_INFO;
 static enum log_format log_format_current = LOG_FORMAT_TEXT;
 static int log_fd = 2;
 
-static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static const char *const level_names[] = {"error", "warn", "info", "debug", "trace"};
+static const char *const trace_names[] = {"http", "webhook", "merge", "poll", "writer"};
+unsigned log_trace_mask;
+
+int
+log_trace_parse(const char *list, unsigned *out, char *bad, size_t len)
+{
+    for (const char *p = list; *p != '\0';) {
+        size_t n = strcspn(p, ", ");
+        int found = n == 3 && strncmp(p, "all", 3) == 0;
+
+        if (found)
+            *out |= (1U << ARRAY_COUNT(trace_names)) - 1;
+        for (size_t i = 0; i < ARRAY_COUNT(trace_names) && !found && n > 0; i++) {
+            if (strlen(trace_names[i]) == n && strncmp(p, trace_names[i], n) == 0) {
+                *out |= 1U << i;
+                found = 1;
+            }
+        }
+        if (!found && n > 0) {
+            (void)snprintf(bad, len, "%.*s", (int)n, p);
+            return -1;
+        }
+        p += n;
+        p += strspn(p, ", ");
+    }
+    return 0;
+}
 
 void
 log_setup(enum log_level level, enum log_format format, int fd)
@@ -34,7 +61,7 @@ log_setup(enum log_level level, enum log_format format, int fd)
 int
 log_level_parse(const char *name, enum log_level *out)
 {
-    for (size_t i = 0; i < ARRAY_COUNT(level_names); i++) {
+    for (size_t i = 0; i < LOG_TRACE; i++) {
         if (strcmp(name, level_names[i]) == 0) {
             *out = (enum log_level)i;
             return 0;
@@ -139,7 +166,7 @@ log_write(enum log_level level, const struct log_ctx *ctx, const char *fmt, ...)
     size_t len;
     int saved = errno;
 
-    if (level > log_level_current)
+    if (level > log_level_current && level != LOG_TRACE)
         return;
     va_start(ap, fmt);
     (void)vsnprintf(msg, sizeof(msg), fmt, ap);

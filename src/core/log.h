@@ -15,6 +15,7 @@
 #ifndef CONCORD_CORE_LOG_H
 #define CONCORD_CORE_LOG_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/compiler.h"
@@ -24,7 +25,24 @@ enum log_level {
     LOG_WARN,
     LOG_INFO,
     LOG_DEBUG,
+    LOG_TRACE, /* a subsystem's trace (log_trace()): written whatever the level */
 };
+
+/* Subsystems whose trace can be switched on (log.trace, --trace). */
+enum log_trace_sub {
+    LOG_TRACE_HTTP = 1 << 0,    /* every outbound request and its answer */
+    LOG_TRACE_WEBHOOK = 1 << 1, /* every inbound webhook and its answer */
+    LOG_TRACE_MERGE = 1 << 2,   /* each change: what merge made of it */
+    LOG_TRACE_POLL = 1 << 3,    /* each page a poll reads */
+    LOG_TRACE_WRITER = 1 << 4,  /* each writer turn: journaled, processed, claimed */
+};
+
+/* The subsystems traced now (a mask of enum log_trace_sub). */
+extern unsigned log_trace_mask;
+
+/* Parse "http,poll" (or "all") into *out, adding to it. Returns 0, or -1
+ * naming the unknown one in bad (len bytes). */
+MUST_CHECK int log_trace_parse(const char *list, unsigned *out, char *bad, size_t len);
 
 enum log_format {
     LOG_FORMAT_AUTO = 0, /* text on a terminal, JSON elsewhere */
@@ -64,6 +82,11 @@ void log_write(enum log_level level, const struct log_ctx *ctx, const char *fmt,
     do {                                           \
         if (log_level_current >= LOG_INFO)         \
             log_write(LOG_INFO, ctx, __VA_ARGS__); \
+    } while (0)
+#define log_trace(sub, ctx, ...)                    \
+    do {                                            \
+        if (log_trace_mask & (unsigned)(sub))       \
+            log_write(LOG_TRACE, ctx, __VA_ARGS__); \
     } while (0)
 #define log_debug(ctx, ...)                         \
     do {                                            \

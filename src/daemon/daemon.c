@@ -74,13 +74,16 @@ on_metrics(void *user, const struct http_server_request *req, int *status,
 }
 
 static void
-setup_logging(const struct config *cfg)
+setup_logging(const struct daemon_options *opts, const struct config *cfg)
 {
     enum log_level level = LOG_INFO;
     enum log_format format = LOG_FORMAT_AUTO;
 
     if (cfg->log_level != NULL && log_level_parse(cfg->log_level, &level) == -1)
         level = LOG_INFO;
+    if (opts->log_level != NULL && log_level_parse(opts->log_level, &level) == -1)
+        level = LOG_INFO;
+    log_trace_mask = cfg->log_trace | opts->trace;
     if (cfg->log_format != NULL && strcmp(cfg->log_format, "json") == 0)
         format = LOG_FORMAT_JSON;
     else if (cfg->log_format != NULL && strcmp(cfg->log_format, "text") == 0)
@@ -232,7 +235,7 @@ daemon_run(const struct daemon_options *opts)
         log_error(NULL, "%s", err.msg);
         return 1;
     }
-    setup_logging(cfg);
+    setup_logging(opts, cfg);
     char pid[24];
 
     (void)snprintf(pid, sizeof(pid), "%ld", (long)getpid());
@@ -247,7 +250,7 @@ daemon_run(const struct daemon_options *opts)
          * store (and its queue) and the listener. */
         config_free(cfg);
         cfg = next;
-        setup_logging(cfg);
+        setup_logging(opts, cfg);
         log_info(NULL, "reload: the new config is in");
         note_reload(cfg, "ok");
     }

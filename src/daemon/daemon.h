@@ -21,6 +21,8 @@ struct http_server;
 struct daemon_options {
     const char *config_path;
     int64_t shutdown_deadline_ms; /* how long deliveries in flight may take at a stop */
+    const char *log_level;        /* NULL, or --log-level: wins over the config's */
+    unsigned trace;               /* --trace: subsystems traced besides the config's */
 };
 
 /*

@@ -125,6 +125,7 @@ on_webhook(void *user, const struct http_server_request *req, struct http_server
     struct webhook_call *call;
     cJSON *parsed;
 
+    log_trace(LOG_TRACE_WEBHOOK, &ctx, "webhook: %zu bytes", req->body_len);
     if (sys->webhook.has_signature && !signature_ok(sys, req, &err)) {
         log_warn(&ctx, "webhook refused: %s", err.msg);
         engine_note_signature_failure(w->engine, sys->name);

@@ -1948,6 +1948,15 @@ delivery_done(void *user, const struct http_response *resp)
     d->retry_after = xstrdup(resp->retry_after);
     d->error = xstrdup(resp->error);
     d->elapsed_ms = resp->elapsed_us / 1000;
+    log_trace(LOG_TRACE_HTTP,
+              &(struct log_ctx){.system = e->colls[d->coll_index].cfg->system->name,
+                                .collection = e->colls[d->coll_index].cfg->name,
+                                .record_id = d->record_id,
+                                .job_id = d->job_id},
+              "<- %s %s: %s%ld in %lld ms", d->method, d->path,
+              resp->outcome == HTTP_OUTCOME_RESPONSE ? "HTTP " : "no answer, ",
+              resp->outcome == HTTP_OUTCOME_RESPONSE ? resp->status : (long)resp->outcome,
+              (long long)d->elapsed_ms);
     read_rate_headers(d, resp, e->colls[d->coll_index].cfg->system);
     if (resp->outcome == HTTP_OUTCOME_RESPONSE && resp->status == 401 && d->bearer != NULL)
         oauth_reject(e->oauth, e->colls[d->coll_index].cfg->system, d->bearer);
@@ -2027,6 +2036,12 @@ submit_all(struct engine *e, struct engine_delivery *list)
             d->headers[d->header_count].name = "Authorization";
             d->headers[d->header_count++].value = d->bearer;
         }
+        log_trace(LOG_TRACE_HTTP,
+                  &(struct log_ctx){.system = sys->cfg->name,
+                                    .collection = e->colls[d->coll_index].cfg->name,
+                                    .record_id = d->record_id,
+                                    .job_id = d->job_id},
+                  "-> %s %s (attempt %d)", d->method, d->path, d->attempts + 1);
         struct http_request req = {
             .method = d->method,
             .url = d->url,

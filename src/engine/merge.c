@@ -1504,6 +1504,11 @@ process_one(struct engine *e, const struct change *ch, int64_t now, struct error
     } else {
         rc = merge_change(&m, body, err);
     }
+    log_trace(LOG_TRACE_MERGE,
+              &(struct log_ctx){.system = ch->system,
+                                .collection = m.coll >= 0 ? e->colls[m.coll].cfg->name : NULL},
+              "change %lld from %s (%s): merged%s", (long long)ch->seq, ch->system,
+              m.ext_id[0] ? m.ext_id : "no copy id", rc == -1 ? " with a store error" : "");
     cJSON_Delete(body);
     return rc;
 }

@@ -202,6 +202,10 @@ fetch_once(const struct engine_poll_job *job, const char *method, const char *ur
         .user = f,
     };
     memset(f, 0, sizeof(*f));
+    log_trace(LOG_TRACE_POLL, &(struct log_ctx){.system = sys->name, .collection = job->cc->name},
+              "-> %s %s", method,
+              strncmp(url, sys->base_url, strlen(sys->base_url)) == 0 ? url + strlen(sys->base_url)
+                                                                      : "(another host)");
     rc = http_client_submit(job->http, &req, err);
     while (rc == 0 && !f->done)
         (void)http_client_run(job->http, 100);
@@ -209,6 +213,12 @@ fetch_once(const struct engine_poll_job *job, const char *method, const char *ur
     if (rc == 0 && f->outcome == HTTP_OUTCOME_RESPONSE && f->status == 401 && bearer != NULL)
         oauth_reject(job->oauth, sys, bearer);
     oauth_value_free(bearer);
+    if (rc == 0)
+        log_trace(
+            LOG_TRACE_POLL, &(struct log_ctx){.system = sys->name, .collection = job->cc->name},
+            "<- %s%ld, %zu bytes", f->outcome == HTTP_OUTCOME_RESPONSE ? "HTTP " : "no answer ",
+            f->outcome == HTTP_OUTCOME_RESPONSE ? f->status : (long)f->outcome,
+            f->body != NULL ? strlen(f->body) : 0);
     return rc;
 }
 

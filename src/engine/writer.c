@@ -231,6 +231,16 @@ deliver_work(struct engine *e, struct engine_delivery *results, struct engine_de
         *claimed = NULL;
         return -1;
     }
+    if (log_trace_mask & LOG_TRACE_WRITER) {
+        int applied = 0, sent = 0;
+
+        for (struct engine_delivery *d = results; d != NULL; d = d->next)
+            applied++;
+        for (struct engine_delivery *d = *claimed; d != NULL; d = d->next)
+            sent++;
+        log_trace(LOG_TRACE_WRITER, NULL, "turn: %d answers applied, %d deliveries claimed",
+                  applied, sent);
+    }
     return 0;
 }
 

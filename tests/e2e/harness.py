@@ -465,8 +465,8 @@ class Concord:
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
-    def start(self, timeout=10):
-        """Starts `concord run -c concord.yaml` and waits until /healthz
+    def start(self, timeout=10, args=()):
+        """Starts `concord run -c concord.yaml [args]` and waits until /healthz
         answers 200. Raises AssertionError, with the log's tail, if the
         daemon exits or does not become healthy in time."""
         if self.running():
@@ -477,7 +477,7 @@ class Concord:
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(
-                [binary, "run", "-c", self.path], cwd=self.dir, env=self.env,
+                [binary, "run", "-c", self.path] + list(args), cwd=self.dir, env=self.env,
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 preexec_fn=_die_with_parent,
             )

@@ -6,6 +6,7 @@ degraded or down for each cause: refused credentials, an open circuit,
 lag, a growing failed inbox, and webhooks that stopped arriving while
 polls still find changes."""
 
+import json
 import os
 import re
 import sys
@@ -63,16 +64,17 @@ syncs:
 """
 
 
-def setup(crm_token="Bearer crm-token", concord_token="crm-token"):
+def setup(crm_token="Bearer crm-token", concord_token="crm-token", args=(), config=None):
     port = harness.free_port()
     shop = Sim(resource="customers", id_prefix="S",
                webhook_url="http://127.0.0.1:%d/webhooks/shop" % port,
                webhook_secret=SHOP_SECRET, signature_header="X-Shop-Signature")
     crm = Sim(resource="contacts", id_prefix="C", token=crm_token,
               echo_url="http://127.0.0.1:%d/webhooks/crm" % port)
-    c = Concord(CONFIG, values={"port": port, "shop_port": shop.port, "crm_port": crm.port},
+    c = Concord(config or CONFIG,
+                values={"port": port, "shop_port": shop.port, "crm_port": crm.port},
                 env={"SHOP_SECRET": SHOP_SECRET, "CRM_TOKEN": concord_token})
-    c.start()
+    c.start(args=args)
     return shop, crm, c
 
 
@@ -197,6 +199,26 @@ def test_webhooks_that_stop_while_polls_find_changes_are_reported_as_missed():
     assert h["state"] == "degraded", (h, out)
     assert h["reason"].startswith("webhooks missed: a poll of shop.customers"), h
     assert "found 2 changes" in h["reason"], h
+
+
+def test_trace_switches_log_one_subsystem_at_info_level():
+    # At level info, --trace http,webhook adds those subsystems' lines, and
+    # only theirs; every line of an operation names its record or request.
+    shop, crm, c = setup(args=["--log-level", "info", "--trace", "http,webhook"],
+                         config=CONFIG.replace("level: debug", "level: warn"))
+    shop.change("s1", person(1))
+    wait_until(lambda: len(crm.records()) == 1, 10, "the contact")
+    c.wait_settled()
+    lines = [json.loads(x) for x in c.log_text().splitlines() if x.startswith("{")]
+    traces = [x for x in lines if x["level"] == "trace"]
+    sent = [x for x in traces if x["msg"].startswith("-> POST /contacts")]
+    assert sent and sent[0]["record"] == 1 and sent[0]["system"] == "crm", traces
+    assert any(x["msg"].startswith("<- POST /contacts: HTTP 201") for x in traces), traces
+    assert any(x["msg"].startswith("webhook: ") and x.get("request") for x in traces), traces
+    assert not [x for x in lines if x["level"] == "debug"], "no debug line at info"
+    assert not [x for x in traces if x["msg"].startswith("change ")], "merge is not traced"
+    rc, out, err = c.cli("run", "--trace", "htp", check=False)
+    assert rc == 2 and "unknown subsystem htp" in err, err
 
 
 if __name__ == "__main__":
