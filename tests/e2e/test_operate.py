@@ -221,5 +221,26 @@ def test_trace_switches_log_one_subsystem_at_info_level():
     assert rc == 2 and "unknown subsystem htp" in err, err
 
 
+def test_a_secret_in_a_failing_request_is_in_no_log_metric_or_output():
+    # The CRM refuses concord's token and echoes back what it was sent: the
+    # token reaches neither the log, nor /metrics, nor any command's output.
+    secret = "tok-9f3a7c21e5d84b6a"
+    shop, crm, c = setup(crm_token="Bearer right", concord_token=secret,
+                         args=["--log-level", "debug", "--trace", "all"])
+    crm.faults([{"status": 401, "times": 20, "match": {"method": "POST"},
+                 "body": {"error": "bad token", "echo": "Bearer " + secret[:4] + "..."}}])
+    shop.change("s1", person(1))
+    wait_until(lambda: health(c, "crm")["state"] == "down", 10, "crm down")
+    outputs = [c.log_text(), scrape(c)]
+    for args in (("status", "--json"), ("failed", "--json"), ("history", "1", "--json"),
+                 ("explain", "1", "--json"), ("inbox", "--json")):
+        rc, out, err = c.cli(*args, check=False)
+        outputs += [out, err]
+    for text in outputs:
+        assert secret not in text, text[:2000]
+    # The request did carry it: the test would see it if it leaked.
+    assert any(secret in (harness.header(r, "Authorization") or "") for r in crm.requests())
+
+
 if __name__ == "__main__":
     harness.run_tests(globals())
