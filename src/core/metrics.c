@@ -235,6 +235,22 @@ metric_value(struct metric_family *f, const char *const *labels)
     return v;
 }
 
+double
+metric_sum(struct metric_family *f, size_t label, const char *value)
+{
+    double sum = 0;
+
+    if (f == NULL)
+        return 0;
+    pthread_mutex_lock(&f->m->mu);
+    for (const struct series *s = f->series; s != NULL; s = s->next) {
+        if (value == NULL || (label < f->label_count && strcmp(s->values[label], value) == 0))
+            sum += s->value;
+    }
+    pthread_mutex_unlock(&f->m->mu);
+    return sum;
+}
+
 /* A label value, escaped: backslash, double quote and line feed. */
 static int
 put_escaped(struct buf *b, const char *s)

@@ -55,6 +55,10 @@ void metric_clear(struct metric_family *f);
 /* The value of a counter's or gauge's series (0 when it has none): for tests. */
 double metric_value(struct metric_family *f, const char *const *labels);
 
+/* The sum of a counter's or gauge's series whose label number label is
+ * value (NULL: every series). */
+double metric_sum(struct metric_family *f, size_t label, const char *value);
+
 /* Everything, in the text exposition format: a malloc()ed string. */
 char *metrics_render(struct metrics *m);
 

@@ -1477,8 +1477,8 @@ apply_exists(struct engine *e, struct engine_delivery *d, struct job *j, const c
         return -1;
     if (taken) {
         (void)snprintf(reason, sizeof(reason),
-                       "%s; the existing copy %s is linked to another record: the two records "
-                       "may be one; merge or correct them, then retry or skip",
+                       "%.500s; the existing copy %.100s is linked to another record: the two "
+                       "records may be one; merge or correct them, then retry or skip",
                        what, ext_id);
         return park_job(e, j, INBOX_FAILED, reason, (int)d->status, excerpt, err);
     }

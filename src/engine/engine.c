@@ -222,7 +222,7 @@ static void *
 checkpointer_main(void *arg)
 {
     struct engine *e = arg;
-    int64_t purged_at = 0;
+    int64_t purged_at = 0, sampled_at = 0;
 
     (void)pthread_setname_np(pthread_self(), "concord-ckpt"); /* for top -H and perf */
     pthread_mutex_lock(&e->mu);
@@ -256,6 +256,10 @@ checkpointer_main(void *arg)
             every = PURGE_EVERY_MS;
         if (every < PURGE_MIN_MS)
             every = PURGE_MIN_MS;
+        if (clock_mono_ms() - sampled_at >= ENGINE_SERIES_STEP_MS) {
+            engine_series_sample(e, e->ckpt_st);
+            sampled_at = clock_mono_ms();
+        }
         if (clock_mono_ms() - purged_at >= every) {
             purge_tombstones(e);
             prune_old(e);
@@ -396,6 +400,7 @@ engine_free(struct engine *e)
     http_client_free(e->poll_http);
     oauth_free(e->oauth);
     store_close(e->scrape_st);
+    free(e->series);
     metrics_free(e->metrics.reg);
     pthread_cond_destroy(&e->poll_cv);
     free(e->links_in_flight);

@@ -106,6 +106,11 @@ MUST_CHECK int engine_health_of(const struct config *cfg, const struct config_sy
 /* The /metrics text (Prometheus 0.0.4), with the store's gauges read now. */
 char *engine_metrics_text(struct engine *e);
 
+/* The last hour of deliveries per minute and lag, one point per 10 s, as
+ * JSON {"step_s", "points": [{"t", "delivered_per_min", "lag_s"}]}
+ * (malloc()ed), for the dashboard. */
+char *engine_series_json(struct engine *e);
+
 /* A webhook's signature was refused (for the metrics). */
 void engine_note_signature_failure(struct engine *e, const char *system);
 

@@ -90,6 +90,11 @@ struct engine_ingest {
  */
 int engine_ext_id(const char *paths, const struct cJSON *obj, char *out, size_t len);
 
+#define ENGINE_SERIES_STEP_MS 10000
+/* Sample throughput and lag for the last hour's series (the checkpointer,
+ * every ENGINE_SERIES_STEP_MS). */
+void engine_series_sample(struct engine *e, struct store *st);
+
 /* Make the metric families (engine_setup). */
 void engine_metrics_setup(struct engine *e);
 /* A webhook of system came at at_ms: counted, and noted in the store at
@@ -148,7 +153,8 @@ struct engine {
     struct http_client *poll_http; /* the poll thread's own client */
     struct oauth *oauth;           /* OAuth2 systems' tokens (every thread); NULL when none */
     struct engine_metrics metrics; /* every thread */
-    pthread_mutex_t scrape_mu;     /* scrape_st */
+    pthread_mutex_t scrape_mu;     /* scrape_st, and series */
+    struct engine_series *series;  /* the last hour, sampled by the checkpointer */
     struct store *scrape_st;       /* /metrics' own store handle, opened on the first scrape */
     atomic_int stop_poller;        /* set to stop the poll thread (and its read) */
     int poll_st_started;           /* the poll thread runs */

@@ -283,3 +283,75 @@ engine_metrics_text(struct engine *e)
     pthread_mutex_unlock(&e->scrape_mu);
     return metrics_render(e->metrics.reg);
 }
+
+/* ---- the last hour, for the dashboard ---- */
+
+#define SERIES_POINTS 360 /* an hour of ENGINE_SERIES_STEP_MS */
+
+struct engine_series {
+    int64_t at[SERIES_POINTS];
+    double per_min[SERIES_POINTS];
+    double lag_s[SERIES_POINTS];
+    int count, next;
+    double ok_before; /* deliveries ok at the last sample */
+    int64_t before_ms;
+};
+
+void
+engine_series_sample(struct engine *e, struct store *st)
+{
+    int64_t now = clock_now_ms(), oldest = 0;
+    double ok = metric_sum(e->metrics.deliveries, 2, "ok");
+    struct engine_series *s;
+    struct error err = {0};
+
+    for (size_t i = 0; i < e->cfg->system_count; i++) {
+        struct store_health_facts f;
+
+        if (store_health_facts(st, e->cfg->systems[i].name, now, &f, &err) == -1)
+            return;
+        if (f.oldest_pending_ms > 0 && (oldest == 0 || f.oldest_pending_ms < oldest))
+            oldest = f.oldest_pending_ms;
+    }
+    pthread_mutex_lock(&e->scrape_mu);
+    if (e->series == NULL)
+        e->series = xcalloc(1, sizeof(*e->series));
+    s = e->series;
+    if (s->before_ms > 0 && now > s->before_ms) {
+        s->at[s->next] = now;
+        s->per_min[s->next] = (ok - s->ok_before) * 60000.0 / (double)(now - s->before_ms);
+        s->lag_s[s->next] = oldest > 0 ? (double)(now - oldest) / 1000.0 : 0;
+        s->next = (s->next + 1) % SERIES_POINTS;
+        if (s->count < SERIES_POINTS)
+            s->count++;
+    }
+    s->ok_before = ok;
+    s->before_ms = now;
+    pthread_mutex_unlock(&e->scrape_mu);
+}
+
+char *
+engine_series_json(struct engine *e)
+{
+    cJSON *root = cJSON_CreateObject(), *points;
+    char *text;
+
+    cJSON_AddNumberToObject(root, "step_s", ENGINE_SERIES_STEP_MS / 1000);
+    points = cJSON_AddArrayToObject(root, "points");
+    pthread_mutex_lock(&e->scrape_mu);
+    for (int i = 0; e->series != NULL && i < e->series->count; i++) {
+        const struct engine_series *s = e->series;
+        int k = (s->next - s->count + i + SERIES_POINTS) % SERIES_POINTS;
+        cJSON *p = cJSON_CreateObject();
+        char ts[40];
+
+        cJSON_AddStringToObject(p, "t", clock_format_ms(s->at[k], ts, sizeof(ts)));
+        cJSON_AddNumberToObject(p, "delivered_per_min", (double)(int64_t)(s->per_min[k] + 0.5));
+        cJSON_AddNumberToObject(p, "lag_s", (double)(int64_t)s->lag_s[k]);
+        cJSON_AddItemToArray(points, p);
+    }
+    pthread_mutex_unlock(&e->scrape_mu);
+    text = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    return text;
+}
