@@ -46,8 +46,9 @@ struct ctx {
 
 #define PROBLEM(c, n, ...) config_diag_add((c)->diags, (n)->line, (n)->col, __VA_ARGS__)
 
-static const char *const top_keys[] = {"listen", "store", "log",           "systems",
-                                       "models", "syncs", "tombstone_ttl", "echo_window"};
+static const char *const top_keys[] = {"listen",        "store",       "log",
+                                       "systems",       "models",      "syncs",
+                                       "tombstone_ttl", "echo_window", "admin"};
 static const char *const log_keys[] = {"level", "format"};
 static const char *const log_levels[] = {"error", "warn", "info", "debug"};
 static const char *const log_formats[] = {"json", "text", "auto"};
@@ -3828,5 +3829,7 @@ config_schema_build(const struct config_node *root, const char *name, const char
         missing(&c, root, "", "systems");
     parse_systems(&c, map_get(root, "systems"));
     parse_syncs(&c, map_get(root, "syncs"));
+    if (map_get(root, "admin") != NULL)
+        config_admin_parse(map_get(root, "admin"), cfg, base_dir, flags, d);
     return cfg;
 }
