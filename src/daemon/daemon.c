@@ -98,23 +98,48 @@ install_signals(sigset_t *wait_mask)
     return sigaction(SIGPIPE, &sa, NULL);
 }
 
+/*
+ * The admin API (daemon_admin.c), when admin.tokens has any: on its own
+ * listener (admin.listen), or on the webhooks' one for this machine only.
+ */
+static int
+admin_open(const struct config *cfg, struct http_server *srv, struct http_server **own,
+           void **state, struct error *err)
+{
+    if (cfg->admin.token_count == 0)
+        return 0;
+    if (cfg->admin.listen == NULL)
+        return daemon_admin_routes(srv, cfg, 1, state, err);
+    if (http_server_open(own, cfg->admin.listen, err) == -1 ||
+        daemon_admin_routes(*own, cfg, 0, state, err) == -1 ||
+        http_server_route(*own, "GET", "/healthz", 0, on_health, NULL, err) == -1)
+        return error_wrap(err, "admin.listen");
+    return 0;
+}
+
 static int
 serve(const struct daemon_options *opts, const struct config *cfg, const sigset_t *wait_mask,
       struct error *err)
 {
     struct engine *engine = NULL;
-    struct http_server *srv = NULL;
-    void *routes = NULL;
+    struct http_server *srv = NULL, *admin_srv = NULL;
+    void *routes = NULL, *admin = NULL;
     int rc = -1;
 
     if (engine_new(cfg, &engine, err) == -1 || http_server_open(&srv, cfg->listen, err) == -1 ||
         daemon_webhook_routes(srv, cfg, engine, &routes, err) == -1 ||
         http_server_route(srv, "GET", "/healthz", 0, on_health, NULL, err) == -1 ||
         http_server_route(srv, "GET", "/readyz", 0, on_ready, engine, err) == -1 ||
-        engine_start(engine, err) == -1)
+        admin_open(cfg, srv, &admin_srv, &admin, err) == -1 || engine_start(engine, err) == -1)
         goto out;
-    if (http_server_start(srv, err) == -1)
+    if (http_server_start(srv, err) == -1 ||
+        (admin_srv != NULL && http_server_start(admin_srv, err) == -1))
         goto out;
+    if (cfg->admin.token_count > 0)
+        log_info(NULL, "the admin API answers on %s%s, %zu token%s",
+                 cfg->admin.listen ? cfg->admin.listen : cfg->listen,
+                 cfg->admin.listen ? "" : " (this machine only)", cfg->admin.token_count,
+                 cfg->admin.token_count == 1 ? "" : "s");
     log_info(NULL, "concord is running: listening on %s, store %s, %zu systems", cfg->listen,
              cfg->store_url, cfg->system_count);
     while (stop_signal == 0)
@@ -123,11 +148,13 @@ serve(const struct daemon_options *opts, const struct config *cfg, const sigset_
              (int)stop_signal);
     rc = 0;
 out:
+    http_server_close(admin_srv);
     http_server_close(srv);
     if (engine != NULL)
         engine_stop(engine, opts->shutdown_deadline_ms);
     engine_free(engine);
     free(routes);
+    daemon_admin_free(admin);
     if (rc == 0)
         log_info(NULL, "stopped cleanly");
     return rc;

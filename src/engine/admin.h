@@ -114,10 +114,11 @@ MUST_CHECK int admin_resolve(struct store *st, const struct config *cfg,
 MUST_CHECK int admin_approve(struct store *st, const struct admin_actor *who, int64_t inbox_id,
                              const char *system, struct admin_result *res, struct error *err);
 
-/* Hold, or release, deliveries to a system of cfg. */
+/* Hold deliveries to a system of cfg; changes are still taken in and queued. */
 MUST_CHECK int admin_pause(struct store *st, const struct config *cfg,
                            const struct admin_actor *who, const char *system,
                            struct admin_result *res, struct error *err);
+/* Release deliveries to a paused system of cfg. */
 MUST_CHECK int admin_resume(struct store *st, const struct config *cfg,
                             const struct admin_actor *who, const char *system,
                             struct admin_result *res, struct error *err);
