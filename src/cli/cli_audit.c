@@ -62,13 +62,19 @@ run(const struct cli_args *args)
     int64_t limit = 100;
     int rc = 0;
 
-    if (args->argc != 0 ||
-        (limit_text != NULL && cli_parse_id(limit_text, "a count: --limit", &limit) == -1)) {
+    if (args->argc != 0) {
         fprintf(stderr, "usage: %s\n", cli_cmd_audit.usage);
         return 2;
     }
-    if (limit > 100000)
-        limit = 100000;
+    if (limit_text != NULL) {
+        char *end;
+
+        limit = strtoll(limit_text, &end, 10);
+        if (*end != '\0' || end == limit_text || limit < 1 || limit > 100000) {
+            fprintf(stderr, "concord: --limit %s: give a count from 1 to 100000\n", limit_text);
+            return 2;
+        }
+    }
     if (cli_open(args, &cfg, &st) == -1)
         return 1;
     if (admin_audit_json(st, (int)limit, 0, &arr, &err) == -1) {
