@@ -48,13 +48,6 @@ const char *cli_opt(const struct cli_args *args, const char *name);
  * else the login name. Returns a static string. */
 const char *cli_operator(void);
 
-/*
- * Parse a time for --since/--until: RFC 3339 ("2026-11-26T05:00:00Z") or an
- * age ("90s", "30m", "2h", "7d": that long before now_ms). Returns 0 with
- * *out_ms set, or -1.
- */
-MUST_CHECK int cli_parse_time(const char *text, int64_t now_ms, int64_t *out_ms);
-
 extern const struct cli_command cli_cmd_run;
 extern const struct cli_command cli_cmd_check;
 extern const struct cli_command cli_cmd_status;
@@ -80,6 +73,7 @@ extern const struct cli_command cli_cmd_plan;
 extern const struct cli_command cli_cmd_auth;
 extern const struct cli_command cli_cmd_forget;
 extern const struct cli_command cli_cmd_reload;
+extern const struct cli_command cli_cmd_audit;
 
 /*
  * Load the config (secret references are checked, not read: these commands
@@ -90,14 +84,31 @@ extern const struct cli_command cli_cmd_reload;
 MUST_CHECK int cli_open(const struct cli_args *args, struct config **cfg, struct store **st);
 void cli_close(struct config *cfg, struct store *st);
 
-/* An inbox entry as the JSON that failed --json and inbox --json print
- * (cJSON_Delete() it). */
+struct admin_actor;
+struct admin_result;
+struct error;
+
+/* Who runs an operator's action (engine/admin.h): cli_operator(), via "cli".
+ * Returns a static object. */
+const struct admin_actor *cli_actor(void);
+
+/*
+ * Print what an action of engine/admin.h that returned rc did: its message
+ * on stdout (rc 1), missing on stderr (rc 0; NULL: the message), or the
+ * error (rc -1). Returns the exit status: 0 for rc 1, else 1.
+ */
+int cli_admin_done(int rc, const struct admin_result *res, const struct error *err,
+                   const char *missing);
+
 struct cJSON;
-struct inbox_entry;
-struct cJSON *cli_inbox_entry_json(const struct inbox_entry *e);
 
 /* Print a JSON value, indented, on stdout, then delete it. */
 void cli_print_json(struct cJSON *v);
+
+/* Parse --since/--until into *out_ms with admin_parse_time(); prints why
+ * not and returns -1 when text is neither form. */
+MUST_CHECK int cli_parse_time_opt(const char *opt, const char *text, int64_t now_ms,
+                                  int64_t *out_ms);
 
 /* Parse a positive id; on failure print "concord: TEXT is not WHAT id" and
  * return -1 (what: "a record", "an inbox"). Returns 0 with *out set. */
@@ -107,13 +118,6 @@ MUST_CHECK int cli_parse_id(const char *text, const char *what, int64_t *out);
  * there is not exactly one, or why it is no id, and returns -1. */
 MUST_CHECK int cli_one_id(const struct cli_args *args, const struct cli_command *cmd,
                           const char *what, int64_t *out);
-
-/* Journal an operator's change (body gets "by") from ENGINE_OPERATOR_SYSTEM
- * for the daemon to merge, and close inbox entry inbox_id (0: none) as
- * inbox_state with note (NULL: the body), in one transaction. Returns 0,
- * or -1 after printing why. */
-MUST_CHECK int cli_journal_operator(struct store *st, struct cJSON *body, int64_t inbox_id,
-                                    const char *inbox_state, const char *note);
 
 /* Format an epoch-ms time for people: "2026-11-26 05:41:52Z", or "never". */
 const char *cli_time(int64_t at_ms, char *out, size_t out_len);

@@ -17,8 +17,7 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/error.h"
-#include "engine/engine.h"
-#include "model/value.h"
+#include "engine/admin.h"
 #include "store/store.h"
 
 int
@@ -88,81 +87,6 @@ cli_operator(void)
     return "unknown";
 }
 
-int
-cli_parse_time(const char *text, int64_t now_ms, int64_t *out_ms)
-{
-    struct tm tm;
-    char *end;
-    long long n = strtoll(text, &end, 10);
-
-    if (end != text && n >= 0 && end[0] != '\0' && (end[1] == '\0' || strcmp(end, "ms") == 0)) {
-        int64_t unit = 0;
-
-        switch (end[0]) {
-        case 'm':
-            unit = end[1] == 's' ? 1 : 60000;
-            break;
-        case 's':
-            unit = 1000;
-            break;
-        case 'h':
-            unit = 3600000;
-            break;
-        case 'd':
-            unit = 86400000;
-            break;
-        default:
-            return -1;
-        }
-        if (n > INT64_MAX / unit / 2)
-            return -1;
-        *out_ms = now_ms - (int64_t)n * unit;
-        return 0;
-    }
-    memset(&tm, 0, sizeof(tm));
-    end = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (end == NULL)
-        end = strptime(text, "%Y-%m-%d", &tm);
-    if (end == NULL || (*end != '\0' && strcmp(end, "Z") != 0))
-        return -1;
-    *out_ms = (int64_t)timegm(&tm) * 1000;
-    return 0;
-}
-
-cJSON *
-cli_inbox_entry_json(const struct inbox_entry *e)
-{
-    cJSON *o = cJSON_CreateObject();
-    char ts[32];
-
-    cJSON_AddNumberToObject(o, "id", (double)e->id);
-    cJSON_AddStringToObject(o, "kind", inbox_kind_name(e->kind));
-    cJSON_AddStringToObject(o, "state", e->state);
-    if (e->record_id)
-        cJSON_AddNumberToObject(o, "record", (double)e->record_id);
-    else
-        cJSON_AddNullToObject(o, "record");
-    cJSON_AddStringToObject(o, "system", e->system ? e->system : "");
-    if (e->collection)
-        cJSON_AddStringToObject(o, "collection", e->collection);
-    else
-        cJSON_AddNullToObject(o, "collection");
-    cJSON_AddStringToObject(o, "reason", e->reason ? e->reason : "");
-    if (e->http_status)
-        cJSON_AddNumberToObject(o, "http_status", e->http_status);
-    else
-        cJSON_AddNullToObject(o, "http_status");
-    if (e->response)
-        cJSON_AddStringToObject(o, "response", e->response);
-    cJSON_AddNumberToObject(o, "attempts", e->attempts);
-    if (e->job_id)
-        cJSON_AddNumberToObject(o, "job", (double)e->job_id);
-    if (e->journal_seq)
-        cJSON_AddNumberToObject(o, "change", (double)e->journal_seq);
-    cJSON_AddStringToObject(o, "created_at", clock_format_ms(e->created_at_ms, ts, sizeof(ts)));
-    return o;
-}
-
 void
 cli_print_json(cJSON *v)
 {
@@ -199,28 +123,35 @@ cli_one_id(const struct cli_args *args, const struct cli_command *cmd, const cha
     return cli_parse_id(args->argv[0], what, out);
 }
 
-int
-cli_journal_operator(struct store *st, cJSON *body, int64_t inbox_id, const char *inbox_state,
-                     const char *note)
+const struct admin_actor *
+cli_actor(void)
 {
-    struct error err = {0};
-    char *text;
-    int64_t seq;
-    int rc = -1;
+    static struct admin_actor actor;
 
-    cJSON_AddStringToObject(body, "by", cli_operator());
-    text = value_canonical_text(body);
-    if (store_begin(st, &err) == 0 &&
-        store_journal_add(st, ENGINE_OPERATOR_SYSTEM, NULL, clock_now_ms(), text, strlen(text),
-                          &seq, &err) == 1 &&
-        (inbox_id == 0 || store_inbox_resolve(st, inbox_id, inbox_state, cli_operator(),
-                                              note ? note : text, clock_now_ms(), &err) == 1) &&
-        store_commit(st, &err) == 0)
-        rc = 0;
-    if (rc == -1) {
-        store_rollback(st);
-        fprintf(stderr, "concord: %s\n", err.msg[0] ? err.msg : "the inbox entry is not open");
+    actor.name = cli_operator();
+    actor.via = "cli";
+    return &actor;
+}
+
+int
+cli_admin_done(int rc, const struct admin_result *res, const struct error *err, const char *missing)
+{
+    if (rc == 1) {
+        printf("%s\n", res->message);
+        return 0;
     }
-    free(text);
-    return rc;
+    if (rc == 0)
+        fprintf(stderr, "concord: %s\n", missing ? missing : res->message);
+    else
+        fprintf(stderr, "concord: %s\n", err->msg);
+    return 1;
+}
+
+int
+cli_parse_time_opt(const char *opt, const char *text, int64_t now_ms, int64_t *out_ms)
+{
+    if (admin_parse_time(text, now_ms, out_ms) == 0)
+        return 0;
+    fprintf(stderr, "concord: --%s %s: use 2026-11-26T05:00:00Z or an age (30m, 2h)\n", opt, text);
+    return -1;
 }

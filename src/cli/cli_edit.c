@@ -6,7 +6,7 @@
  * journaled from the operator (engine.h, ENGINE_OPERATOR_SYSTEM); the daemon
  * makes the new version and fans it out as any change. Given an inbox
  * entry, the entry is closed as "edited" and its parked job dropped, in the
- * same transaction.
+ * same transaction (admin_edit(), engine/admin.h).
  */
 
 #include "cli/cli.h"
@@ -21,10 +21,8 @@
 
 #include "config/config.h"
 #include "core/buf.h"
-#include "core/clock.h"
 #include "core/error.h"
-#include "engine/engine.h"
-#include "model/value.h"
+#include "engine/admin.h"
 #include "store/store.h"
 
 #define EDIT_MAX_BYTES (1024 * 1024)
@@ -85,130 +83,81 @@ run_editor(const char *state)
     return text;
 }
 
-/* The fields of edited that differ from old, checked against the model. */
-static cJSON *
-fields_to_set(const struct config_model *model, const cJSON *old, const cJSON *edited)
+/* The record's state for $EDITOR: of --record N, or of the entry's record. */
+static char *
+state_to_edit(struct store *st, const struct admin_edit *ed)
 {
-    cJSON *fields = cJSON_CreateObject();
-    const cJSON *f;
-
-    cJSON_ArrayForEach(f, edited)
-    {
-        const struct config_field *fd = config_model_field(model, f->string);
-        struct error err = {0};
-        cJSON *v = NULL;
-
-        if (fd == NULL) {
-            fprintf(stderr, "concord: %s has no field \"%s\"\n", model->name, f->string);
-            goto fail;
-        }
-        if (value_coerce(fd->type, f, &v, &err) == -1) {
-            fprintf(stderr, "concord: field \"%s\": %s\n", f->string, err.msg);
-            goto fail;
-        }
-        if (!value_equal(v, cJSON_GetObjectItemCaseSensitive(old, f->string)))
-            cJSON_AddItemToObject(fields, f->string, v);
-        else
-            cJSON_Delete(v);
-    }
-    return fields;
-fail:
-    cJSON_Delete(fields);
-    return NULL;
-}
-
-static int
-journal_edit(struct store *st, int64_t record_id, cJSON *fields, int64_t inbox_id)
-{
-    cJSON *body = cJSON_CreateObject();
-    int rc;
-
-    cJSON_AddNumberToObject(body, "record", (double)record_id);
-    cJSON_AddItemReferenceToObject(body, "fields", fields);
-    rc = cli_journal_operator(st, body, inbox_id, "edited", NULL);
-    cJSON_Delete(body);
-    return rc;
-}
-
-/* The record an edit is about: --record N, or the inbox entry's record. */
-static int64_t
-target_record(const struct cli_args *args, struct store *st, int64_t *inbox_id)
-{
-    const char *rec = cli_opt(args, "record");
     struct inbox_entry e = {0};
-    struct error err = {0};
-    int64_t id;
-    char *end;
-
-    if (rec != NULL) {
-        id = strtoll(rec, &end, 10);
-        return *end == '\0' && id > 0 ? id : -1;
-    }
-    *inbox_id = strtoll(args->argv[0], &end, 10);
-    if (*end != '\0' || *inbox_id <= 0 || store_inbox_get(st, *inbox_id, &e, &err) != 1)
-        return -1;
-    id = e.record_id;
-    inbox_entry_fini(&e);
-    return id > 0 ? id : -1;
-}
-
-static int
-edit(const struct cli_args *args, struct config *cfg, struct store *st)
-{
     struct record rec = {0};
     struct error err = {0};
-    int64_t inbox_id = 0, id = target_record(args, st, &inbox_id);
-    cJSON *old = NULL, *edited = NULL, *fields = NULL;
-    char *text = NULL;
+    int64_t id = ed->record_id;
+    char *state = NULL;
+
+    if (id == 0 && store_inbox_get(st, ed->inbox_id, &e, &err) == 1)
+        id = e.record_id;
+    if (id > 0 && store_record_get(st, id, &rec, &err) == 1) {
+        state = rec.state;
+        rec.state = NULL;
+    }
+    inbox_entry_fini(&e);
+    record_fini(&rec);
+    return state;
+}
+
+static int
+edit(struct config *cfg, struct store *st, const struct admin_edit *target)
+{
+    struct admin_edit ed = *target;
+    struct admin_result res;
+    struct error err = {0};
+    cJSON *edited = NULL;
+    char *text = NULL, *state = NULL;
     int rc = 1;
 
-    if (id <= 0 || store_record_get(st, id, &rec, &err) != 1) {
-        fprintf(stderr, "concord: no such record or inbox entry with a record\n");
-        return 1;
+    if (isatty(0)) {
+        state = state_to_edit(st, &ed);
+        if (state == NULL) {
+            fprintf(stderr, "concord: no such record or inbox entry with a record\n");
+            return 1;
+        }
+        text = run_editor(state);
+    } else {
+        text = read_all(stdin);
     }
-    old = cJSON_Parse(rec.state);
-    text = isatty(0) ? run_editor(rec.state) : read_all(stdin);
     edited = text ? cJSON_Parse(text) : NULL;
     if (!cJSON_IsObject(edited)) {
         fprintf(stderr, "concord: the edit must be a JSON object of fields\n");
         goto out;
     }
-    fields = fields_to_set(config_model_find(cfg, rec.model), old, edited);
-    if (fields == NULL)
-        goto out;
-    if (cJSON_GetArraySize(fields) == 0) {
-        printf("record %lld: nothing changed\n", (long long)id);
-        rc = 0;
-    } else if (journal_edit(st, id, fields, inbox_id) == 0) {
-        printf("record %lld: %d field%s changed by %s; the daemon makes the new version and "
-               "delivers it\n",
-               (long long)id, cJSON_GetArraySize(fields),
-               cJSON_GetArraySize(fields) == 1 ? "" : "s", cli_operator());
-        rc = 0;
-    }
+    ed.fields = edited;
+    rc = cli_admin_done(admin_edit(st, cfg, cli_actor(), &ed, &res, &err), &res, &err,
+                        "no such record or inbox entry with a record");
 out:
-    cJSON_Delete(old);
     cJSON_Delete(edited);
-    cJSON_Delete(fields);
     free(text);
-    record_fini(&rec);
+    free(state);
     return rc;
 }
 
 static int
 run(const struct cli_args *args)
 {
+    const char *record = cli_opt(args, "record");
+    struct admin_edit ed = {0};
     struct config *cfg = NULL;
     struct store *st = NULL;
     int rc;
 
-    if ((cli_opt(args, "record") == NULL) != (args->argc == 1)) {
+    if ((record == NULL) != (args->argc == 1)) {
         fprintf(stderr, "usage: %s\n", cli_cmd_edit.usage);
         return 2;
     }
+    if (record != NULL ? cli_parse_id(record, "a record", &ed.record_id) == -1
+                       : cli_parse_id(args->argv[0], "an inbox", &ed.inbox_id) == -1)
+        return 2;
     if (cli_open(args, &cfg, &st) == -1)
         return 1;
-    rc = edit(args, cfg, st);
+    rc = edit(cfg, st, &ed);
     cli_close(cfg, st);
     return rc;
 }

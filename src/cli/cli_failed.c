@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "engine/admin.h"
 #include "store/store.h"
 
 static int
@@ -39,7 +40,7 @@ run(const struct cli_args *args)
         cJSON *arr = cJSON_CreateArray();
 
         for (int i = 0; i < n; i++)
-            cJSON_AddItemToArray(arr, cli_inbox_entry_json(&list[i]));
+            cJSON_AddItemToArray(arr, admin_entry_json(&list[i]));
         cli_print_json(arr);
     } else if (n == 0) {
         printf("nothing failed\n");

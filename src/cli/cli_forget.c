@@ -20,6 +20,7 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "engine/admin.h"
 #include "model/model.h"
 #include "store/store.h"
 
@@ -66,7 +67,8 @@ run_forget(const struct cli_args *args)
     struct store *st = NULL;
     struct record rec = {0};
     struct error err = {0};
-    int64_t id, rows = 0;
+    struct admin_result res;
+    int64_t id;
     int rc = 1, found;
 
     if (cli_one_id(args, &cli_cmd_forget, "record", &id) == -1)
@@ -80,24 +82,22 @@ run_forget(const struct cli_args *args)
         goto out;
     }
     if (propagate != NULL && !rec.is_deleted) {
-        cJSON *body = cJSON_CreateObject();
-
-        cJSON_AddNumberToObject(body, "record", (double)id);
-        cJSON_AddTrueToObject(body, "delete");
-        rc = cli_journal_operator(st, body, 0, NULL, NULL);
-        cJSON_Delete(body);
-        if (rc == -1 || await_propagation(st, id, timeout ? strtol(timeout, NULL, 10) : 60) == -1) {
+        if (admin_delete_record(st, cli_actor(), id, &res, &err) != 1) {
+            fprintf(stderr, "concord: %s\n", err.msg);
+            rc = 1;
+            goto out;
+        }
+        if (await_propagation(st, id, timeout ? strtol(timeout, NULL, 10) : 60) == -1) {
             rc = 1;
             goto out;
         }
     }
-    if (store_forget(st, id, &rows, &err) == -1) {
+    if (admin_forget(st, cli_actor(), id, &res, &err) != 1) {
         fprintf(stderr, "concord: %s\n", err.msg);
         rc = 1;
         goto out;
     }
-    printf("record %lld erased, with its history and %lld journal row%s; %s\n", (long long)id,
-           (long long)rows, rows == 1 ? "" : "s",
+    printf("%s; %s\n", res.message,
            propagate != NULL ? "its copies were deleted first"
                              : "its copies stay in their systems (--propagate deletes them)");
     rc = 0;

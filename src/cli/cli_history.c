@@ -1,79 +1,109 @@
 /* SPDX-License-Identifier: MIT */
 
-/* concord history RECORD: every version, its source and time. */
+/* concord history RECORD: every version, its source and time; and concord
+ * changes RECORD. The JSON is admin_history_json()'s and
+ * admin_changes_json()'s (engine/admin.h), as the admin API's. */
 
 #include "cli/cli.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cjson/cJSON.h>
 
 #include "config/config.h"
-#include "core/clock.h"
 #include "core/error.h"
+#include "engine/admin.h"
 #include "store/store.h"
 
-static cJSON *
-version_json(const struct version *v)
+static const char *
+str(const cJSON *o, const char *key)
 {
-    cJSON *o = cJSON_CreateObject();
-    char ts[32];
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
-    cJSON_AddNumberToObject(o, "version", (double)v->version);
-    cJSON_AddStringToObject(o, "source", v->source ? v->source : "");
-    cJSON_AddStringToObject(o, "at", clock_format_ms(v->at_ms, ts, sizeof(ts)));
-    if (v->journal_seq)
-        cJSON_AddNumberToObject(o, "change", (double)v->journal_seq);
-    /* Stored JSON goes out as it is: cJSON would round large numbers. */
-    cJSON_AddItemToObject(o, "state", cJSON_CreateRaw(v->state ? v->state : "null"));
-    cJSON_AddItemToObject(o, "diff", cJSON_CreateRaw(v->diff ? v->diff : "null"));
-    return o;
+    return cJSON_IsString(v) || cJSON_IsRaw(v) ? v->valuestring : "";
+}
+
+/* An ISO time as people read it here: "2026-11-26 05:41:52Z". */
+static const char *
+when(const char *iso, char *out, size_t len)
+{
+    (void)snprintf(out, len, "%.10s %.8sZ", iso, strlen(iso) >= 19 ? iso + 11 : "");
+    return out;
+}
+
+static void
+print_versions(const cJSON *arr)
+{
+    const cJSON *v;
+
+    cJSON_ArrayForEach(v, arr)
+    {
+        const char *diff = str(v, "diff");
+        char ts[32];
+
+        printf("v%.0f  %s  from %s\n      %s\n",
+               cJSON_GetObjectItemCaseSensitive(v, "version")->valuedouble,
+               when(str(v, "at"), ts, sizeof(ts)), str(v, "source"),
+               strcmp(diff, "null") != 0 ? diff : str(v, "state"));
+    }
+}
+
+static void
+print_changes(const cJSON *arr)
+{
+    const cJSON *c;
+
+    cJSON_ArrayForEach(c, arr)
+    {
+        const char *copy = str(c, "copy"), *note = str(c, "note");
+        const char *from = str(c, "collection");
+        char ts[32];
+
+        printf("change %.0f  %s  from %s%s%s  %s%s%s\n",
+               cJSON_GetObjectItemCaseSensitive(c, "change")->valuedouble,
+               when(str(c, "received_at"), ts, sizeof(ts)), from[0] ? from : str(c, "system"),
+               copy[0] ? " copy " : "", copy, str(c, "state"), note[0] ? ": " : "", note);
+    }
+}
+
+/* Run one of the two: view fills the JSON, print shows it as text. */
+static int
+show(const struct cli_args *args, const struct cli_command *cmd,
+     int (*view)(struct store *, int64_t, cJSON **, struct error *), void (*print)(const cJSON *))
+{
+    struct config *cfg = NULL;
+    struct store *st = NULL;
+    struct error err = {0};
+    cJSON *arr = NULL;
+    int64_t id;
+    int found;
+
+    if (cli_one_id(args, cmd, "a record", &id) == -1)
+        return 2;
+    if (cli_open(args, &cfg, &st) == -1)
+        return 1;
+    found = view(st, id, &arr, &err);
+    if (found != 1) {
+        if (found == -1)
+            fprintf(stderr, "concord: %s\n", err.msg);
+        else
+            fprintf(stderr, "concord: no record %lld\n", (long long)id);
+    } else if (args->json) {
+        cli_print_json(arr);
+    } else {
+        print(arr);
+        cJSON_Delete(arr);
+    }
+    cli_close(cfg, st);
+    return found == 1 ? 0 : 1;
 }
 
 static int
 run(const struct cli_args *args)
 {
-    struct config *cfg = NULL;
-    struct store *st = NULL;
-    struct version *list = NULL;
-    struct error err = {0};
-    int64_t id;
-    int n;
-
-    if (cli_one_id(args, &cli_cmd_history, "a record", &id) == -1)
-        return 2;
-    if (cli_open(args, &cfg, &st) == -1)
-        return 1;
-    n = store_history(st, id, &list, &err);
-    if (n == -1) {
-        fprintf(stderr, "concord: %s\n", err.msg);
-        cli_close(cfg, st);
-        return 1;
-    }
-    if (n == 0) {
-        fprintf(stderr, "concord: no record %lld\n", (long long)id);
-        cli_close(cfg, st);
-        return 1;
-    }
-    if (args->json) {
-        cJSON *arr = cJSON_CreateArray();
-
-        for (int i = 0; i < n; i++)
-            cJSON_AddItemToArray(arr, version_json(&list[i]));
-        cli_print_json(arr);
-    } else {
-        for (int i = 0; i < n; i++) {
-            char ts[32];
-
-            printf("v%lld  %s  from %s\n      %s\n", (long long)list[i].version,
-                   cli_time(list[i].at_ms, ts, sizeof(ts)), list[i].source,
-                   list[i].diff ? list[i].diff : list[i].state);
-        }
-    }
-    store_versions_free(list, n);
-    cli_close(cfg, st);
-    return 0;
+    return show(args, &cli_cmd_history, admin_history_json, print_versions);
 }
 
 const struct cli_command cli_cmd_history = {
@@ -88,61 +118,7 @@ const struct cli_command cli_cmd_history = {
 static int
 run_changes(const struct cli_args *args)
 {
-    struct config *cfg = NULL;
-    struct store *st = NULL;
-    struct store_copy_change *list = NULL;
-    struct error err = {0};
-    int64_t id;
-    int n;
-
-    if (cli_one_id(args, &cli_cmd_changes, "a record", &id) == -1)
-        return 2;
-    if (cli_open(args, &cfg, &st) == -1)
-        return 1;
-    n = store_copy_changes(st, id, &list, &err);
-    if (n == -1) {
-        fprintf(stderr, "concord: %s\n", err.msg);
-        cli_close(cfg, st);
-        return 1;
-    }
-    if (args->json) {
-        cJSON *arr = cJSON_CreateArray();
-
-        for (int i = 0; i < n; i++) {
-            cJSON *o = cJSON_CreateObject();
-            char ts[32];
-
-            cJSON_AddNumberToObject(o, "change", (double)list[i].seq);
-            cJSON_AddStringToObject(o, "system", list[i].system ? list[i].system : "");
-            if (list[i].collection)
-                cJSON_AddStringToObject(o, "collection", list[i].collection);
-            if (list[i].ext_id)
-                cJSON_AddStringToObject(o, "copy", list[i].ext_id);
-            cJSON_AddStringToObject(o, "received_at",
-                                    clock_format_ms(list[i].received_at_ms, ts, sizeof(ts)));
-            cJSON_AddStringToObject(o, "state", change_state_name(list[i].state));
-            if (list[i].note)
-                cJSON_AddStringToObject(o, "note", list[i].note);
-            else
-                cJSON_AddNullToObject(o, "note");
-            cJSON_AddItemToArray(arr, o);
-        }
-        cli_print_json(arr);
-    } else {
-        for (int i = 0; i < n; i++) {
-            char ts[32];
-
-            printf("change %lld  %s  from %s%s%s  %s%s%s\n", (long long)list[i].seq,
-                   cli_time(list[i].received_at_ms, ts, sizeof(ts)),
-                   list[i].collection ? list[i].collection : list[i].system,
-                   list[i].ext_id ? " copy " : "", list[i].ext_id ? list[i].ext_id : "",
-                   change_state_name(list[i].state), list[i].note ? ": " : "",
-                   list[i].note ? list[i].note : "");
-        }
-    }
-    store_copy_changes_free(list, n);
-    cli_close(cfg, st);
-    return 0;
+    return show(args, &cli_cmd_changes, admin_changes_json, print_changes);
 }
 
 const struct cli_command cli_cmd_changes = {

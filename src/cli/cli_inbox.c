@@ -5,7 +5,8 @@
  * (DESIGN.md, "What needs a person"). Without an id, the open entries; with
  * one, the whole entry: its reason, every attempt with its request and
  * answer, and the diff the job tries to apply (the fields the target's map
- * writes whose values differ from the copy's last known state).
+ * writes whose values differ from the copy's last known state): the JSON
+ * of admin_entry_detail_json() (engine/admin.h), as GET /api/inbox/{id}.
  */
 
 #include "cli/cli.h"
@@ -17,83 +18,9 @@
 #include <cjson/cJSON.h>
 
 #include "config/config.h"
-#include "core/clock.h"
 #include "core/error.h"
-#include "map/map.h"
-#include "model/value.h"
+#include "engine/admin.h"
 #include "store/store.h"
-
-/* {field: [copy's value, value to write]} for a job entry, or NULL. */
-static cJSON *
-job_diff(const struct config *cfg, struct store *st, const struct inbox_entry *e)
-{
-    const struct config_collection *cc = config_collection_find(cfg, e->collection);
-    const struct config_model *model = cc ? config_model_find(cfg, cc->model) : NULL;
-    struct record rec = {0};
-    struct link l = {0};
-    struct error err = {0};
-    struct map *m = NULL;
-    cJSON *state = NULL, *desired = NULL, *base = NULL, *diff = NULL;
-    const cJSON *f;
-
-    if (model == NULL || cc->map_out.entry_count == 0 ||
-        store_record_get(st, e->record_id, &rec, &err) != 1)
-        return NULL;
-    if (store_link_by_record(st, cc->name, e->record_id, &l, &err) == -1 ||
-        map_new(&cc->map_out, model, MAP_OUT, &m, &err) == -1)
-        goto out;
-    state = cJSON_Parse(rec.state);
-    if (map_apply(m, state, &desired, &err) == -1)
-        goto out;
-    base = l.base ? cJSON_Parse(l.base) : NULL;
-    diff = cJSON_CreateObject();
-    cJSON_ArrayForEach(f, desired)
-    {
-        const cJSON *old = base ? cJSON_GetObjectItemCaseSensitive(base, f->string) : NULL;
-        cJSON *pair;
-
-        if (old != NULL && value_equal(old, f))
-            continue;
-        pair = cJSON_AddArrayToObject(diff, f->string);
-        cJSON_AddItemToArray(pair, old ? cJSON_Duplicate(old, 1) : cJSON_CreateNull());
-        cJSON_AddItemToArray(pair, cJSON_Duplicate(f, 1));
-    }
-out:
-    cJSON_Delete(state);
-    cJSON_Delete(desired);
-    cJSON_Delete(base);
-    map_free(m);
-    link_fini(&l);
-    record_fini(&rec);
-    return diff;
-}
-
-static cJSON *
-attempts_json(struct store *st, int64_t job_id)
-{
-    struct attempt_row *rows = NULL;
-    struct error err = {0};
-    cJSON *arr = cJSON_CreateArray();
-    int n = job_id ? store_attempts_list(st, job_id, &rows, &err) : 0;
-    char ts[32];
-
-    for (int i = 0; i < n; i++) {
-        cJSON *a = cJSON_CreateObject();
-
-        cJSON_AddNumberToObject(a, "n", rows[i].n);
-        cJSON_AddStringToObject(a, "at", clock_format_ms(rows[i].at_ms, ts, sizeof(ts)));
-        cJSON_AddStringToObject(a, "outcome", rows[i].outcome ? rows[i].outcome : "");
-        if (rows[i].http_status)
-            cJSON_AddNumberToObject(a, "http_status", rows[i].http_status);
-        cJSON_AddStringToObject(a, "request", rows[i].request ? rows[i].request : "");
-        cJSON_AddStringToObject(a, "response", rows[i].response ? rows[i].response : "");
-        cJSON_AddNumberToObject(a, "elapsed_ms", (double)rows[i].elapsed_ms);
-        cJSON_AddItemToArray(arr, a);
-    }
-    if (n > 0)
-        store_attempts_free(rows, n);
-    return arr;
-}
 
 static void
 print_text(const cJSON *o)
@@ -140,27 +67,24 @@ print_text(const cJSON *o)
 static int
 show_one(const struct cli_args *args, const struct config *cfg, struct store *st)
 {
-    struct inbox_entry e = {0};
     struct error err = {0};
-    char *end;
-    long long id = strtoll(args->argv[0], &end, 10);
-    cJSON *o, *diff;
+    int64_t id;
+    cJSON *o = NULL;
+    int found;
 
-    if (*end != '\0' || id <= 0 || store_inbox_get(st, id, &e, &err) != 1) {
-        fprintf(stderr, "concord: no inbox entry %s\n", args->argv[0]);
+    if (cli_parse_id(args->argv[0], "an inbox", &id) == -1)
+        return 2;
+    found = admin_entry_detail_json(st, cfg, id, &o, &err);
+    if (found != 1) {
+        fprintf(stderr, "concord: %s\n", found == -1 ? err.msg : "no inbox entry with that id");
         return 1;
     }
-    o = cli_inbox_entry_json(&e);
-    cJSON_AddItemToObject(o, "attempts_made", attempts_json(st, e.job_id));
-    diff = e.job_id ? job_diff(cfg, st, &e) : NULL;
-    cJSON_AddItemToObject(o, "diff", diff ? diff : cJSON_CreateNull());
     if (args->json) {
         cli_print_json(o);
     } else {
         print_text(o);
         cJSON_Delete(o);
     }
-    inbox_entry_fini(&e);
     return 0;
 }
 

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 
-/* concord pause SYSTEM and concord resume SYSTEM: hold or release deliveries. */
+/* concord pause SYSTEM and concord resume SYSTEM: hold or release
+ * deliveries (admin_pause(), admin_resume(): engine/admin.h). */
 
 #include "cli/cli.h"
 
@@ -9,6 +10,7 @@
 
 #include "config/config.h"
 #include "core/error.h"
+#include "engine/admin.h"
 #include "store/store.h"
 
 static int
@@ -17,7 +19,8 @@ set_paused(const struct cli_args *args, int paused, const char *usage)
     struct config *cfg = NULL;
     struct store *st = NULL;
     struct error err = {0};
-    int rc = 0;
+    struct admin_result res;
+    int rc;
 
     if (args->argc != 1) {
         fprintf(stderr, "usage: %s\n", usage);
@@ -25,15 +28,13 @@ set_paused(const struct cli_args *args, int paused, const char *usage)
     }
     if (cli_open(args, &cfg, &st) == -1)
         return 1;
-    if (config_system_find(cfg, args->argv[0]) == NULL) {
+    rc = paused ? admin_pause(st, cfg, cli_actor(), args->argv[0], &res, &err)
+                : admin_resume(st, cfg, cli_actor(), args->argv[0], &res, &err);
+    if (rc == 0) {
         fprintf(stderr, "concord: no system %s in %s\n", args->argv[0], args->config_path);
         rc = 2;
-    } else if (store_system_pause(st, args->argv[0], paused, cli_operator(), &err) == -1) {
-        fprintf(stderr, "concord: %s\n", err.msg);
-        rc = 1;
     } else {
-        printf("%s: deliveries %s\n", args->argv[0],
-               paused ? "paused; changes keep being journaled and queued" : "resumed");
+        rc = cli_admin_done(rc, &res, &err, NULL);
     }
     cli_close(cfg, st);
     return rc;

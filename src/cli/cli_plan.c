@@ -17,6 +17,7 @@
 
 #include "config/config.h"
 #include "core/error.h"
+#include "engine/admin.h"
 #include "engine/plan.h"
 #include "model/value.h"
 
@@ -85,52 +86,6 @@ print_text(const struct engine_plan *p)
     printf("\n(a dry run: nothing was changed)\n");
 }
 
-static cJSON *
-plan_json(const struct engine_plan *p)
-{
-    cJSON *o = cJSON_CreateObject(), *reads = cJSON_AddArrayToObject(o, "reads");
-    cJSON *changes = cJSON_AddArrayToObject(o, "changes");
-    cJSON *issues = cJSON_AddArrayToObject(o, "issues");
-
-    for (size_t i = 0; i < p->read_count; i++) {
-        char *text = engine_poll_report_json(&p->reads[i]);
-        cJSON *r = cJSON_Parse(text);
-
-        free(text);
-        cJSON_DeleteItemFromObjectCaseSensitive(r, "elapsed_ms");
-        cJSON_AddStringToObject(r, "collection", p->read_names[i]);
-        cJSON_AddItemToArray(reads, r);
-    }
-    for (size_t i = 0; i < p->change_count; i++) {
-        const struct engine_plan_change *c = &p->changes[i];
-        cJSON *x = cJSON_CreateObject();
-
-        cJSON_AddStringToObject(x, "system", c->system);
-        cJSON_AddStringToObject(x, "collection", c->collection);
-        cJSON_AddStringToObject(x, "op", c->op);
-        cJSON_AddNumberToObject(x, "record", (double)c->record_id);
-        if (c->copy)
-            cJSON_AddStringToObject(x, "copy", c->copy);
-        else
-            cJSON_AddNullToObject(x, "copy");
-        cJSON_AddItemToObject(x, "fields", c->fields ? cJSON_Parse(c->fields) : cJSON_CreateNull());
-        if (c->note)
-            cJSON_AddStringToObject(x, "note", c->note);
-        cJSON_AddItemToArray(changes, x);
-    }
-    for (size_t i = 0; i < p->issue_count; i++) {
-        cJSON *x = cJSON_CreateObject();
-
-        cJSON_AddStringToObject(x, "kind", p->issues[i].kind);
-        if (p->issues[i].collection)
-            cJSON_AddStringToObject(x, "collection", p->issues[i].collection);
-        cJSON_AddNumberToObject(x, "record", (double)p->issues[i].record_id);
-        cJSON_AddStringToObject(x, "reason", p->issues[i].reason);
-        cJSON_AddItemToArray(issues, x);
-    }
-    return o;
-}
-
 static int
 run(const struct cli_args *args)
 {
@@ -153,7 +108,7 @@ run(const struct cli_args *args)
         return err.kind == ERROR_INVALID ? 2 : 1;
     }
     if (args->json)
-        cli_print_json(plan_json(&p));
+        cli_print_json(admin_plan_json(&p));
     else
         print_text(&p);
     engine_plan_fini(&p);

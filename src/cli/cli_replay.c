@@ -4,7 +4,8 @@
  * concord replay --since T [--system S]: run journaled changes again
  * through the current config's maps, after a map was fixed. A change that a
  * later change of the same copy superseded is skipped, so a replay never
- * reverts a record; the jobs it makes go behind live work.
+ * reverts a record; the jobs it makes go behind live work
+ * (admin_replay(), engine/admin.h).
  */
 
 #include "cli/cli.h"
@@ -14,6 +15,7 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "engine/admin.h"
 #include "store/store.h"
 
 static int
@@ -22,33 +24,23 @@ run(const struct cli_args *args)
     struct config *cfg = NULL;
     struct store *st = NULL;
     struct error err = {0};
-    const char *since = cli_opt(args, "since"), *system = cli_opt(args, "system");
-    int64_t since_ms;
-    int n, rc = 0;
+    struct admin_result res;
+    struct admin_filter f = {.system = cli_opt(args, "system")};
+    const char *since = cli_opt(args, "since");
+    int rc;
 
     if (since == NULL || args->argc != 0) {
         fprintf(stderr, "usage: %s\n", cli_cmd_replay.usage);
         return 2;
     }
-    if (cli_parse_time(since, clock_now_ms(), &since_ms) == -1) {
-        fprintf(stderr, "concord: --since %s: use 2026-11-26T05:00:00Z or an age (30m, 2h)\n",
-                since);
+    if (cli_parse_time_opt("since", since, clock_now_ms(), &f.since_ms) == -1)
         return 2;
-    }
     if (cli_open(args, &cfg, &st) == -1)
         return 1;
-    if (system != NULL && config_system_find(cfg, system) == NULL) {
-        fprintf(stderr, "concord: no system %s in %s\n", system, args->config_path);
-        cli_close(cfg, st);
-        return 2;
-    }
-    n = store_journal_replay(st, since_ms, system, clock_now_ms(), &err);
-    if (n == -1) {
-        fprintf(stderr, "concord: %s\n", err.msg);
-        rc = 1;
-    } else {
-        printf("%d change%s queued for replay\n", n, n == 1 ? "" : "s");
-    }
+    rc = admin_replay(st, cfg, cli_actor(), &f, &res, &err);
+    rc = cli_admin_done(rc == 0 ? 1 : -1, &res, &err, NULL);
+    if (rc != 0 && err.kind == ERROR_INVALID)
+        rc = 2;
     cli_close(cfg, st);
     return rc;
 }

@@ -4,7 +4,8 @@
  * concord retry ID | --all | --system S --error TEXT --since T --until T:
  * put failed work back in line, one entry or in bulk by a filter. Retried
  * jobs go behind live work. The running daemon notices within a quarter of
- * a second.
+ * a second. The work is admin_retry() and admin_retry_matching()
+ * (engine/admin.h), as for POST /api/inbox/{id}/retry and /api/retry.
  */
 
 #include "cli/cli.h"
@@ -16,103 +17,24 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/error.h"
+#include "engine/admin.h"
 #include "store/store.h"
 
-/* The filter of a bulk retry; unset fields match everything. */
-struct filter {
-    const char *system;
-    const char *error;
-    const char *kind;
-    int64_t since_ms, until_ms;
-};
-
 static int
-matches(const struct filter *f, const struct inbox_entry *e)
-{
-    if (f->system && (e->system == NULL || strcmp(f->system, e->system) != 0))
-        return 0;
-    if (f->error && (e->reason == NULL || strstr(e->reason, f->error) == NULL))
-        return 0;
-    if (f->kind && strcmp(f->kind, inbox_kind_name(e->kind)) != 0)
-        return 0;
-    return e->created_at_ms >= f->since_ms && e->created_at_ms <= f->until_ms;
-}
-
-static int
-retry_matching(struct store *st, const struct filter *f)
-{
-    struct inbox_entry *list = NULL;
-    struct error err = {0};
-    int n = store_inbox_list(st, "open", &list, &err), done = 0;
-
-    if (n == -1) {
-        fprintf(stderr, "concord: %s\n", err.msg);
-        return 1;
-    }
-    for (int i = 0; i < n; i++) {
-        int rc;
-
-        if (!matches(f, &list[i]))
-            continue;
-        rc = store_inbox_retry(st, list[i].id, clock_now_ms(), &err);
-        if (rc == -1) {
-            fprintf(stderr, "concord: retry %lld: %s\n", (long long)list[i].id, err.msg);
-            store_inbox_free(list, n);
-            return 1;
-        }
-        done += rc;
-    }
-    store_inbox_free(list, n);
-    printf("%d entr%s queued again\n", done, done == 1 ? "y" : "ies");
-    return 0;
-}
-
-static int
-parse_filter(const struct cli_args *args, struct filter *f)
+parse_filter(const struct cli_args *args, struct admin_filter *f)
 {
     const char *since = cli_opt(args, "since"), *until = cli_opt(args, "until");
     int64_t now = clock_now_ms();
 
+    memset(f, 0, sizeof(*f));
     f->system = cli_opt(args, "system");
     f->error = cli_opt(args, "error");
     f->kind = cli_opt(args, "kind");
-    f->since_ms = 0;
-    f->until_ms = INT64_MAX;
-    if (since != NULL && cli_parse_time(since, now, &f->since_ms) == -1) {
-        fprintf(stderr, "concord: --since %s: use 2026-11-26T05:00:00Z or an age (30m, 2h)\n",
-                since);
+    f->is_all = args->all;
+    if (since != NULL && cli_parse_time_opt("since", since, now, &f->since_ms) == -1)
         return -1;
-    }
-    if (until != NULL && cli_parse_time(until, now, &f->until_ms) == -1) {
-        fprintf(stderr, "concord: --until %s: use 2026-11-26T05:00:00Z or an age (30m, 2h)\n",
-                until);
+    if (until != NULL && cli_parse_time_opt("until", until, now, &f->until_ms) == -1)
         return -1;
-    }
-    return 0;
-}
-
-static int
-retry_one(struct store *st, const char *arg)
-{
-    struct error err = {0};
-    char *end;
-    long long id = strtoll(arg, &end, 10);
-    int found;
-
-    if (*end != '\0' || id <= 0) {
-        fprintf(stderr, "concord: %s is not an inbox id\n", arg);
-        return 2;
-    }
-    found = store_inbox_retry(st, id, clock_now_ms(), &err);
-    if (found == -1) {
-        fprintf(stderr, "concord: %s\n", err.msg);
-        return 1;
-    }
-    if (found == 0) {
-        fprintf(stderr, "concord: no open inbox entry %lld (see concord failed)\n", id);
-        return 1;
-    }
-    printf("entry %lld queued again\n", id);
     return 0;
 }
 
@@ -121,8 +43,12 @@ run(const struct cli_args *args)
 {
     struct config *cfg = NULL;
     struct store *st = NULL;
-    struct filter f;
+    struct error err = {0};
+    struct admin_result res;
+    struct admin_filter f;
     int bulk = args->all || args->opt_count > 0, rc;
+    int64_t id = 0;
+    char missing[96];
 
     if (parse_filter(args, &f) == -1)
         return 2;
@@ -130,9 +56,17 @@ run(const struct cli_args *args)
         fprintf(stderr, "usage: %s\n", cli_cmd_retry.usage);
         return 2;
     }
+    if (!bulk && cli_parse_id(args->argv[0], "an inbox", &id) == -1)
+        return 2;
     if (cli_open(args, &cfg, &st) == -1)
         return 1;
-    rc = bulk ? retry_matching(st, &f) : retry_one(st, args->argv[0]);
+    (void)snprintf(missing, sizeof(missing), "no open inbox entry %lld (see concord failed)",
+                   (long long)id);
+    if (bulk)
+        rc = cli_admin_done(admin_retry_matching(st, cli_actor(), &f, &res, &err) == 0 ? 1 : -1,
+                            &res, &err, NULL);
+    else
+        rc = cli_admin_done(admin_retry(st, cli_actor(), id, &res, &err), &res, &err, missing);
     cli_close(cfg, st);
     return rc;
 }

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 
-/* concord skip ID [--reason TEXT]: give up on an inbox entry, on the record. */
+/* concord skip ID [--reason TEXT]: give up on an inbox entry, on the record
+ * (admin_skip(), engine/admin.h). */
 
 #include "cli/cli.h"
 
@@ -8,8 +9,8 @@
 #include <stdlib.h>
 
 #include "config/config.h"
-#include "core/clock.h"
 #include "core/error.h"
+#include "engine/admin.h"
 #include "store/store.h"
 
 static int
@@ -18,31 +19,21 @@ run(const struct cli_args *args)
     struct config *cfg = NULL;
     struct store *st = NULL;
     struct error err = {0};
-    const char *reason = cli_opt(args, "reason");
-    char *end;
-    long long id;
+    struct admin_result res;
+    char missing[96];
+    int64_t id;
     int rc;
 
-    if (args->argc != 1) {
-        fprintf(stderr, "usage: %s\n", cli_cmd_skip.usage);
+    if (cli_one_id(args, &cli_cmd_skip, "an inbox", &id) == -1)
         return 2;
-    }
-    id = strtoll(args->argv[0], &end, 10);
-    if (*end != '\0' || id <= 0) {
-        fprintf(stderr, "concord: %s is not an inbox id\n", args->argv[0]);
-        return 2;
-    }
     if (cli_open(args, &cfg, &st) == -1)
         return 1;
-    rc = store_inbox_resolve(st, id, "skipped", cli_operator(), reason, clock_now_ms(), &err);
-    if (rc == -1)
-        fprintf(stderr, "concord: %s\n", err.msg);
-    else if (rc == 0)
-        fprintf(stderr, "concord: no open inbox entry %lld (see concord failed)\n", id);
-    else
-        printf("entry %lld skipped by %s\n", id, cli_operator());
+    (void)snprintf(missing, sizeof(missing), "no open inbox entry %lld (see concord failed)",
+                   (long long)id);
+    rc = cli_admin_done(admin_skip(st, cli_actor(), id, cli_opt(args, "reason"), &res, &err), &res,
+                        &err, missing);
     cli_close(cfg, st);
-    return rc == 1 ? 0 : 1;
+    return rc;
 }
 
 static const char *const options[] = {"reason", NULL};

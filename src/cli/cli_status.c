@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 
-/* concord status: per system, the backlog, what is in flight, what failed. */
+/* concord status: per system, the backlog, what is in flight, what failed;
+ * and the polled collections. The JSON is admin_status_json()'s
+ * (engine/admin.h), as GET /api/status; the table is drawn from it. */
 
 #include "cli/cli.h"
 
@@ -11,73 +13,78 @@
 #include <cjson/cJSON.h>
 
 #include "config/config.h"
-#include "core/clock.h"
 #include "core/error.h"
-#include "engine/engine.h"
+#include "engine/admin.h"
 #include "store/store.h"
 
-static void
-add_time(cJSON *o, const char *key, int64_t at_ms)
+/* A string member, or def when it is missing or null. */
+static const char *
+str(const cJSON *o, const char *key, const char *def)
 {
-    char ts[32];
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
-    if (at_ms > 0)
-        cJSON_AddStringToObject(o, key, clock_format_ms(at_ms, ts, sizeof(ts)));
-    else
-        cJSON_AddNullToObject(o, key);
+    return cJSON_IsString(v) ? v->valuestring : def;
 }
 
-/* The polled collections: schedule, last outcome, and a read in progress. */
-static int
-polls(const struct cli_args *args, const struct config *cfg, struct store *st, cJSON *root)
+static long long
+num(const cJSON *o, const char *key)
 {
-    cJSON *list = NULL;
-    struct error err = {0};
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
-    for (size_t i = 0; i < cfg->collection_count; i++) {
-        const struct config_collection *cc = &cfg->collections[i];
-        struct store_poll p = {0};
+    return cJSON_IsNumber(v) ? (long long)v->valuedouble : 0;
+}
+
+/* An ISO time as the table shows it: "2026-11-26 05:41:52Z". */
+static const char *
+when(const char *iso, char *out, size_t len)
+{
+    if (iso == NULL || strlen(iso) < 19)
+        return iso ? iso : "never";
+    (void)snprintf(out, len, "%.10s %.8sZ", iso, iso + 11);
+    return out;
+}
+
+static void
+print_systems(const cJSON *systems)
+{
+    const cJSON *s;
+
+    printf("%-12s %-9s %8s %9s %7s  %-21s  %s\n", "SYSTEM", "STATE", "BACKLOG", "IN FLIGHT",
+           "FAILED", "LAST SUCCESS", "LAST ERROR");
+    cJSON_ArrayForEach(s, systems)
+    {
+        const cJSON *health = cJSON_GetObjectItemCaseSensitive(s, "health");
+        const char *state = str(health, "state", "ok"), *why = str(health, "reason", NULL);
+        char t1[32];
+
+        printf("%-12s %-9s %8lld %9lld %7lld  %-21s  %s\n", str(s, "name", "?"), state,
+               num(s, "backlog"), num(s, "in_flight"), num(s, "failed"),
+               when(str(s, "last_success_at", NULL), t1, sizeof(t1)), str(s, "last_error", "-"));
+        if (why != NULL)
+            printf("%-12s why: %s\n", "", why);
+    }
+}
+
+static void
+print_polls(const cJSON *polls)
+{
+    const cJSON *p;
+
+    if (polls == NULL)
+        return;
+    printf("\n%-24s %-21s %-21s %9s  %s\n", "POLLED", "LAST READ", "NEXT", "ROWS", "STATE");
+    cJSON_ArrayForEach(p, polls)
+    {
+        const cJSON *progress = cJSON_GetObjectItemCaseSensitive(p, "progress");
+        char *text = progress ? cJSON_PrintUnformatted(progress) : NULL;
         char t1[32], t2[32];
 
-        if (!cc->poll.enabled)
-            continue;
-        if (store_poll_get(st, cc->name, -1, &p, &err) == -1) {
-            fprintf(stderr, "concord: %s\n", err.msg);
-            return 1;
-        }
-        if (list == NULL) {
-            list = cJSON_AddArrayToObject(root, "polls");
-            if (!args->json)
-                printf("\n%-24s %-21s %-21s %9s  %s\n", "POLLED", "LAST READ", "NEXT", "ROWS",
-                       "STATE");
-        }
-        if (args->json) {
-            cJSON *o = cJSON_CreateObject();
-
-            cJSON_AddStringToObject(o, "collection", cc->name);
-            cJSON_AddStringToObject(o, "last_ok_at", cli_time(p.last_ok_at_ms, t1, sizeof(t1)));
-            cJSON_AddStringToObject(
-                o, "next_at", p.next_at_ms <= 0 ? "now" : cli_time(p.next_at_ms, t2, sizeof(t2)));
-            cJSON_AddNumberToObject(o, "rows_read", (double)p.rows_read);
-            if (p.last_error)
-                cJSON_AddStringToObject(o, "last_error", p.last_error);
-            if (p.progress)
-                cJSON_AddItemToObject(o, "progress", cJSON_Parse(p.progress));
-            if (p.report)
-                cJSON_AddItemToObject(o, "last_report", cJSON_Parse(p.report));
-            cJSON_AddItemToArray(list, o);
-        } else {
-            printf("%-24s %-21s %-21s %9lld  %s\n", cc->name,
-                   cli_time(p.last_ok_at_ms, t1, sizeof(t1)),
-                   p.next_at_ms <= 0 ? "now" : cli_time(p.next_at_ms, t2, sizeof(t2)),
-                   (long long)p.rows_read,
-                   p.progress     ? p.progress
-                   : p.last_error ? p.last_error
-                                  : "ok");
-        }
-        store_poll_fini(&p);
+        printf("%-24s %-21s %-21s %9lld  %s\n", str(p, "collection", "?"),
+               when(str(p, "last_ok_at", NULL), t1, sizeof(t1)),
+               when(str(p, "next_at", NULL), t2, sizeof(t2)), num(p, "rows_read"),
+               text ? text : str(p, "last_error", "ok"));
+        free(text);
     }
-    return 0;
 }
 
 static int
@@ -86,70 +93,21 @@ run(const struct cli_args *args)
     struct config *cfg = NULL;
     struct store *st = NULL;
     struct error err = {0};
-    cJSON *root, *list;
+    cJSON *root = NULL;
     int rc = 0;
 
     if (cli_open(args, &cfg, &st) == -1)
         return 1;
-    root = cJSON_CreateObject();
-    list = cJSON_AddArrayToObject(root, "systems");
-    if (!args->json)
-        printf("%-12s %-9s %8s %9s %7s  %-21s  %s\n", "SYSTEM", "STATE", "BACKLOG", "IN FLIGHT",
-               "FAILED", "LAST SUCCESS", "LAST ERROR");
-    for (size_t i = 0; i < cfg->system_count; i++) {
-        struct store_system_stats s;
-        struct engine_health h;
-        char t1[32];
-
-        if (store_system_stats(st, cfg->systems[i].name, &s, &err) == -1 ||
-            engine_health_of(cfg, &cfg->systems[i], st, clock_now_ms(), &h, &err) == -1) {
-            fprintf(stderr, "concord: %s\n", err.msg);
-            rc = 1;
-            break;
-        }
-        if (args->json) {
-            cJSON *o = cJSON_CreateObject();
-
-            cJSON_AddStringToObject(o, "name", cfg->systems[i].name);
-            cJSON *ho = cJSON_AddObjectToObject(o, "health");
-            cJSON_AddStringToObject(ho, "state", engine_health_name(h.state));
-            if (h.reason[0] != '\0')
-                cJSON_AddStringToObject(ho, "reason", h.reason);
-            else
-                cJSON_AddNullToObject(ho, "reason");
-            cJSON_AddNumberToObject(o, "backlog", (double)s.backlog);
-            cJSON_AddNumberToObject(o, "in_flight", (double)s.in_flight);
-            cJSON_AddNumberToObject(o, "failed", (double)s.failed);
-            add_time(o, "last_success_at", s.last_success_at_ms);
-            add_time(o, "last_error_at", s.last_error_at_ms);
-            if (s.last_error[0] != '\0')
-                cJSON_AddStringToObject(o, "last_error", s.last_error);
-            else
-                cJSON_AddNullToObject(o, "last_error");
-            cJSON_AddBoolToObject(o, "paused", s.is_paused);
-            if (s.is_paused)
-                cJSON_AddStringToObject(o, "paused_by", s.paused_by);
-            cJSON *br = cJSON_AddObjectToObject(o, "breaker");
-            cJSON_AddStringToObject(br, "state", s.breaker[0] ? s.breaker : "closed");
-            if (s.breaker_reason[0] != '\0')
-                cJSON_AddStringToObject(br, "reason", s.breaker_reason);
-            add_time(br, "since", s.breaker_at_ms);
-            cJSON_AddItemToArray(list, o);
-        } else {
-            printf("%-12s %-9s %8lld %9lld %7lld  %-21s  %s\n", cfg->systems[i].name,
-                   engine_health_name(h.state), (long long)s.backlog, (long long)s.in_flight,
-                   (long long)s.failed, cli_time(s.last_success_at_ms, t1, sizeof(t1)),
-                   s.last_error[0] ? s.last_error : "-");
-            if (h.state != ENGINE_HEALTH_OK)
-                printf("%-12s why: %s\n", "", h.reason);
-        }
-    }
-    if (rc == 0)
-        rc = polls(args, cfg, st, root);
-    if (args->json && rc == 0)
+    if (admin_status_json(st, cfg, &root, &err) == -1) {
+        fprintf(stderr, "concord: %s\n", err.msg);
+        rc = 1;
+    } else if (args->json) {
         cli_print_json(root);
-    else
+    } else {
+        print_systems(cJSON_GetObjectItemCaseSensitive(root, "systems"));
+        print_polls(cJSON_GetObjectItemCaseSensitive(root, "polls"));
         cJSON_Delete(root);
+    }
     cli_close(cfg, st);
     return rc;
 }

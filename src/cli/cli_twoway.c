@@ -11,7 +11,8 @@
  *
  * What changes a record is journaled from the operator and done by the
  * daemon's writer, like any change, so it fans out with the usual
- * guarantees. Inbox entries are closed in the same transaction.
+ * guarantees. Inbox entries are closed in the same transaction. The
+ * actions are engine/admin.h's, as for the admin API.
  */
 
 #include "cli/cli.h"
@@ -25,25 +26,12 @@
 #include "config/config.h"
 #include "core/clock.h"
 #include "core/error.h"
-#include "engine/engine.h"
+#include "engine/admin.h"
 #include "model/model.h"
 #include "model/value.h"
 #include "store/store.h"
 
 /* ---- conflicts ---- */
-
-static cJSON *
-entry_json(const struct inbox_entry *e)
-{
-    cJSON *o = cli_inbox_entry_json(e);
-    cJSON *detail = e->detail ? cJSON_Parse(e->detail) : NULL;
-
-    if (e->field != NULL)
-        cJSON_AddStringToObject(o, "field", e->field);
-    if (detail != NULL)
-        cJSON_AddItemToObject(o, "detail", detail);
-    return o;
-}
 
 static void
 print_side(const char *label, const cJSON *side)
@@ -111,7 +99,7 @@ list_kind(const struct cli_args *args, enum inbox_kind kind, int open_only)
         cJSON *arr = cJSON_CreateArray();
 
         for (int i = 0; i < n; i++)
-            cJSON_AddItemToArray(arr, entry_json(&list[i]));
+            cJSON_AddItemToArray(arr, admin_entry_json(&list[i]));
         cli_print_json(arr);
     } else if (n == 0) {
         printf(kind == INBOX_CONFLICT ? "no %sconflicts\n" : "no %sheld deletes\n",
@@ -151,192 +139,43 @@ run_held(const struct cli_args *args)
     return list_kind(args, INBOX_HELD, !args->all);
 }
 
-/* ---- resolve ---- */
-
-/* The value a side of the conflict proposes, when SYSTEM names it. */
-static const cJSON *
-side_of(const cJSON *detail, const char *system)
-{
-    static const char *const sides[] = {"ours", "theirs"};
-
-    for (size_t i = 0; i < 2; i++) {
-        const cJSON *side = cJSON_GetObjectItemCaseSensitive(detail, sides[i]);
-        const cJSON *sys = cJSON_GetObjectItemCaseSensitive(side, "system");
-        const cJSON *src = cJSON_GetObjectItemCaseSensitive(side, "source");
-
-        if ((cJSON_IsString(sys) && strcmp(sys->valuestring, system) == 0) ||
-            (cJSON_IsString(src) && strcmp(src->valuestring, system) == 0))
-            return cJSON_GetObjectItemCaseSensitive(side, "value");
-    }
-    return NULL;
-}
-
-/* Link an ambiguous match's copy to record_id (0: a new, empty record), and
- * process its change again through that link. */
-static int
-resolve_match(struct config *cfg, struct store *st, const struct inbox_entry *e, int64_t record_id)
-{
-    const struct config_collection *cc =
-        e->collection ? config_collection_find(cfg, e->collection) : NULL;
-    cJSON *d = e->detail ? cJSON_Parse(e->detail) : NULL;
-    const cJSON *ext = cJSON_GetObjectItemCaseSensitive(d, "ext_id");
-    struct error err = {0};
-    struct record rec = {0};
-    struct link l = {0};
-    int64_t now = clock_now_ms(), link_id;
-    int rc = -1, has;
-    char note[160];
-
-    if (cc == NULL || !cJSON_IsString(ext)) {
-        fprintf(stderr, "concord: entry %lld does not name its copy\n", (long long)e->id);
-        goto out;
-    }
-    if (store_begin(st, &err) == -1)
-        goto fail;
-    if (record_id != 0) {
-        has = store_record_get(st, record_id, &rec, &err);
-        if (has == -1)
-            goto fail;
-        if (has == 0 || rec.is_deleted || strcmp(rec.model, cc->model) != 0) {
-            store_rollback(st);
-            fprintf(stderr, "concord: no live %s record %lld\n", cc->model, (long long)record_id);
-            goto out;
-        }
-    } else if (store_record_add(st, cc->model, "{}", "operator", 0, now, &record_id, &err) == -1) {
-        goto fail;
-    }
-    has = store_link_by_record(st, cc->name, record_id, &l, &err);
-    if (has == -1)
-        goto fail;
-    if (has == 1 && l.ext_id != NULL) {
-        store_rollback(st);
-        fprintf(stderr, "concord: record %lld already has copy %s in %s\n", (long long)record_id,
-                l.ext_id, cc->name);
-        goto out;
-    }
-    if ((has == 1 ? store_link_set(st, l.id, ext->valuestring, NULL, now, &err)
-                  : store_link_add(st, cc->name, record_id, ext->valuestring, NULL, now, &link_id,
-                                   &err)) == -1 ||
-        store_inbox_retry(st, e->id, now, &err) != 1)
-        goto fail;
-    (void)snprintf(note, sizeof(note), "linked to record %lld", (long long)record_id);
-    if (store_inbox_set_detail(st, e->id, NULL, e->detail, "resolved", cli_operator(), now, &err) ==
-            -1 ||
-        store_commit(st, &err) == -1)
-        goto fail;
-    printf("entry %lld resolved by %s: copy %s of %s %s record %lld\n", (long long)e->id,
-           cli_operator(), ext->valuestring, cc->name, rec.id ? "joins" : "makes a new",
-           (long long)record_id);
-    rc = 0;
-    goto out;
-fail:
-    store_rollback(st);
-    fprintf(stderr, "concord: %s\n", err.msg[0] ? err.msg : "the entry is not open");
-out:
-    record_fini(&rec);
-    link_fini(&l);
-    cJSON_Delete(d);
-    return rc;
-}
+/* ---- resolve, approve, restore: engine/admin.h ---- */
 
 static int
 run_resolve(const struct cli_args *args)
 {
     const char *take = cli_opt(args, "take"), *value = cli_opt(args, "value");
     const char *record = cli_opt(args, "record");
-    int fresh = args->is_new;
+    struct admin_resolution how = {.take = take, .is_new = args->is_new};
     struct config *cfg = NULL;
     struct store *st = NULL;
     struct error err = {0};
-    struct inbox_entry e = {0};
-    cJSON *detail = NULL, *chosen = NULL, *body = NULL, *fields;
-    int64_t id, rec_id = 0;
-    int rc = 1, found, ways = (take != NULL) + (value != NULL) + (record != NULL) + fresh;
+    struct admin_result res;
+    cJSON *given = NULL;
+    int rc, ways = (take != NULL) + (value != NULL) + (record != NULL) + args->is_new;
 
     if (args->argc != 1 || ways != 1) {
         fprintf(stderr, "usage: %s\n", cli_cmd_resolve.usage);
         return 2;
     }
-    if (cli_parse_id(args->argv[0], "an inbox", &id) == -1 ||
-        (record && cli_parse_id(record, "a record", &rec_id) == -1))
+    if (cli_parse_id(args->argv[0], "an inbox", &how.inbox_id) == -1 ||
+        (record && cli_parse_id(record, "a record", &how.record_id) == -1))
         return 2;
-    if (cli_open(args, &cfg, &st) == -1)
-        return 1;
-    found = store_inbox_get_full(st, id, &e, &err);
-    if (found != 1 || e.kind != INBOX_CONFLICT || strcmp(e.state, "open") != 0) {
-        fprintf(stderr, "concord: %s\n",
-                found == -1 ? err.msg : "no open conflict with that id (see concord conflicts)");
-        goto out;
-    }
-    if (e.field != NULL && strcmp(e.field, "@match") == 0) {
-        if (record == NULL && !fresh) {
-            fprintf(stderr,
-                    "concord: entry %lld is an ambiguous match: resolve it with --record "
-                    "N or --new\n",
-                    (long long)id);
-            goto out;
-        }
-        rc = resolve_match(cfg, st, &e, rec_id) == 0 ? 0 : 1;
-        goto out;
-    }
-    if (record != NULL || fresh) {
-        fprintf(stderr, "concord: --record and --new are for ambiguous matches; use --take "
-                        "SYSTEM or --value JSON\n");
-        goto out;
-    }
-    detail = e.detail ? cJSON_Parse(e.detail) : NULL;
-    if (take != NULL) {
-        const cJSON *v = side_of(detail, take);
-
-        if (v == NULL) {
-            fprintf(stderr, "concord: %s is not a side of conflict %lld\n", take, (long long)id);
-            goto out;
-        }
-        chosen = cJSON_Duplicate(v, 1);
-    } else if ((chosen = cJSON_Parse(value)) == NULL) {
+    if (value != NULL && (given = cJSON_Parse(value)) == NULL) {
         fprintf(stderr, "concord: --value is not JSON: %s (a string needs quotes: '\"x\"')\n",
                 value);
-        goto out;
+        return 2;
     }
-    body = cJSON_CreateObject();
-    cJSON_AddNumberToObject(body, "record", (double)e.record_id);
-    fields = cJSON_AddObjectToObject(body, "fields");
-    cJSON_AddItemToObject(fields, e.field, chosen);
-    chosen = NULL;
-    if (cli_journal_operator(st, body, id, "resolved", NULL) == 0) {
-        printf("conflict %lld resolved by %s: %s of record %lld %s\n", (long long)id,
-               cli_operator(), e.field, (long long)e.record_id,
-               take ? "takes that system's value" : "takes the given value");
-        rc = 0;
+    how.value = given;
+    if (cli_open(args, &cfg, &st) == -1) {
+        cJSON_Delete(given);
+        return 1;
     }
-out:
-    cJSON_Delete(chosen);
-    cJSON_Delete(body);
-    cJSON_Delete(detail);
-    inbox_entry_fini(&e);
+    rc = cli_admin_done(admin_resolve(st, cfg, cli_actor(), &how, &res, &err), &res, &err,
+                        "no open conflict with that id (see concord conflicts)");
+    cJSON_Delete(given);
     cli_close(cfg, st);
     return rc;
-}
-
-/* ---- approve ---- */
-
-static int
-approve_one(struct store *st, int64_t id, struct error *err)
-{
-    int64_t now = clock_now_ms();
-    int rc;
-
-    if (store_begin(st, err) == -1)
-        return -1;
-    rc = store_inbox_retry(st, id, now, err);
-    if (rc == 1 &&
-        store_inbox_set_detail(st, id, NULL, NULL, "approved", cli_operator(), now, err) == -1)
-        rc = -1;
-    if (rc != 1) {
-        store_rollback(st);
-        return rc;
-    }
-    return store_commit(st, err) == -1 ? -1 : 1;
 }
 
 static int
@@ -346,9 +185,9 @@ run_approve(const struct cli_args *args)
     struct config *cfg = NULL;
     struct store *st = NULL;
     struct error err = {0};
-    struct inbox_entry *list = NULL;
-    int n, done = 0, rc = 0;
+    struct admin_result res;
     int64_t id = 0;
+    int rc;
 
     if ((args->argc == 1) == (system != NULL || args->all) || args->argc > 1) {
         fprintf(stderr, "usage: %s\n", cli_cmd_approve.usage);
@@ -358,30 +197,11 @@ run_approve(const struct cli_args *args)
         return 2;
     if (cli_open(args, &cfg, &st) == -1)
         return 1;
-    n = store_inbox_by_kind(st, INBOX_HELD, 1, &list, &err);
-    for (int i = 0; i < n && rc == 0; i++) {
-        if (id != 0
-                ? list[i].id != id
-                : system != NULL && (list[i].system == NULL || strcmp(list[i].system, system) != 0))
-            continue;
-        if (approve_one(st, list[i].id, &err) == -1)
-            rc = 1;
-        else
-            done++;
-    }
-    if (n == -1 || rc != 0)
-        fprintf(stderr, "concord: %s\n", err.msg);
-    else if (done == 0)
-        fprintf(stderr, "concord: no held delete to approve (see concord held)\n");
-    else
-        printf("%d held delete%s approved by %s\n", done, done == 1 ? "" : "s", cli_operator());
-    if (n > 0)
-        store_inbox_free(list, n);
+    rc = cli_admin_done(admin_approve(st, cli_actor(), id, system, &res, &err), &res, &err,
+                        "no held delete to approve (see concord held)");
     cli_close(cfg, st);
-    return n == -1 || rc != 0 || done == 0 ? 1 : 0;
+    return rc;
 }
-
-/* ---- restore ---- */
 
 static int
 run_restore(const struct cli_args *args)
@@ -389,32 +209,16 @@ run_restore(const struct cli_args *args)
     struct config *cfg = NULL;
     struct store *st = NULL;
     struct error err = {0};
-    struct record rec = {0};
-    cJSON *body;
+    struct admin_result res;
     int64_t id;
-    int found, rc = 1;
+    int rc;
 
     if (cli_one_id(args, &cli_cmd_restore, "a record", &id) == -1)
         return 2;
     if (cli_open(args, &cfg, &st) == -1)
         return 1;
-    found = store_record_get(st, id, &rec, &err);
-    if (found != 1 || !rec.is_deleted) {
-        fprintf(stderr, "concord: %s\n",
-                found == -1  ? err.msg
-                : found == 0 ? "no such record (its tombstone may have been purged)"
-                             : "the record is not deleted");
-    } else {
-        body = cJSON_CreateObject();
-        cJSON_AddNumberToObject(body, "restore", (double)id);
-        if (cli_journal_operator(st, body, 0, NULL, NULL) == 0) {
-            printf("record %lld will be restored by %s and written to every collection again\n",
-                   (long long)id, cli_operator());
-            rc = 0;
-        }
-        cJSON_Delete(body);
-    }
-    record_fini(&rec);
+    rc = cli_admin_done(admin_restore(st, cli_actor(), id, &res, &err), &res, &err,
+                        "no such record (its tombstone may have been purged)");
     cli_close(cfg, st);
     return rc;
 }

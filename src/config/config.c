@@ -442,6 +442,7 @@ config_free(struct config *cfg)
     free(cfg->store_url);
     free(cfg->log_level);
     free(cfg->log_format);
+    config_admin_fini(&cfg->admin);
     free(cfg);
 }
 

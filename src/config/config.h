@@ -481,6 +481,26 @@ struct config_sync {
     struct config_pos pos;
 };
 
+/* One bearer token of the admin API (admin.tokens.NAME). */
+struct config_admin_token {
+    char *name;           /* who it stands for in the audit log: "alice", "ci" */
+    struct secret secret; /* the token; compared in constant time, never shown */
+    struct config_pos pos;
+};
+
+/*
+ * The admin API (admin:; docs/admin-api.md). Without tokens it is off:
+ * /api/ answers 404. Without listen it is served on the webhooks'
+ * listener to clients on this machine only (loopback peers); with listen,
+ * on its own listener, to whoever reaches it.
+ */
+struct config_admin {
+    char *listen; /* NULL, or "host:port" of its own listener */
+    struct config_admin_token *tokens;
+    size_t token_count;
+    struct config_pos pos;
+};
+
 struct config {
     char *path;         /* the file it came from */
     char *listen;       /* "127.0.0.1:8080" */
@@ -496,8 +516,9 @@ struct config {
     size_t collection_count;
     struct config_sync *syncs;
     size_t sync_count;
-    int64_t tombstone_ttl_ms; /* how long deleted records are kept for restore; default 30 d */
-    int64_t echo_window_ms;   /* how long concord's past writes are recognised as echoes; 10 min */
+    int64_t tombstone_ttl_ms;  /* how long deleted records are kept for restore; default 30 d */
+    int64_t echo_window_ms;    /* how long concord's past writes are recognised as echoes; 10 min */
+    struct config_admin admin; /* the admin API; off without tokens */
     struct config_health health;
     struct config_alerts alerts;
     /* retention: how long processed journal rows, versions (not the

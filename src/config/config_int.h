@@ -121,6 +121,16 @@ struct cJSON *config_node_json(const struct config_node *n);
 struct config *config_schema_build(const struct config_node *root, const char *name,
                                    const char *base_dir, unsigned flags, struct config_diags *d);
 
+/*
+ * The admin: section (config_admin.c) at v into cfg->admin; base_dir and
+ * flags as for config_schema_build(). Every problem is added to d.
+ */
+void config_admin_parse(const struct config_node *v, struct config *cfg, const char *base_dir,
+                        unsigned flags, struct config_diags *d);
+
+/* Release what cfg->admin holds (config_admin.c). */
+void config_admin_fini(struct config_admin *a);
+
 /* 1 when s has the form of a secret reference: "env:NAME" or "file:PATH". */
 int config_secret_is_ref(const char *s);
 

@@ -47,9 +47,9 @@ struct ctx {
 
 #define PROBLEM(c, n, ...) config_diag_add((c)->diags, (n)->line, (n)->col, __VA_ARGS__)
 
-static const char *const top_keys[] = {"listen",        "store",       "log",      "systems",
-                                       "models",        "syncs",       "health",   "alerts",
-                                       "tombstone_ttl", "echo_window", "retention"};
+static const char *const top_keys[] = {"listen",        "store",       "log",       "systems",
+                                       "models",        "syncs",       "health",    "alerts",
+                                       "tombstone_ttl", "echo_window", "retention", "admin"};
 static const char *const retention_keys[] = {"journal", "versions", "attempts", "inbox"};
 static const char *const alerts_keys[] = {"every", "group", "min_interval", "webhook", "email"};
 static const char *const email_keys[] = {"url", "from", "to", "username", "password"};
@@ -4335,5 +4335,7 @@ config_schema_build(const struct config_node *root, const char *name, const char
         missing(&c, root, "", "systems");
     parse_systems(&c, map_get(root, "systems"));
     parse_syncs(&c, map_get(root, "syncs"));
+    if (map_get(root, "admin") != NULL)
+        config_admin_parse(map_get(root, "admin"), cfg, base_dir, flags, d);
     return cfg;
 }

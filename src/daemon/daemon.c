@@ -22,6 +22,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "core/xmalloc.h"
+#include "daemon/dashboard.h"
 #include "engine/engine.h"
 #include "http/http_server.h"
 #include "store/store.h"
@@ -169,14 +170,48 @@ reload_config(const struct daemon_options *opts, const struct config *cfg)
     return next;
 }
 
+/*
+ * The admin API (daemon_admin.c), when admin.tokens has any: on its own
+ * listener (admin.listen), or on the webhooks' one for this machine only.
+ */
+static char *
+on_dashboard(void *user, const struct http_server_request *req, int *status,
+             const char **content_type)
+{
+    (void)user;
+    (void)req;
+    *status = 200;
+    *content_type = "text/html; charset=utf-8";
+    return xstrndup((const char *)dashboard_html, dashboard_html_len);
+}
+
+static int
+admin_open(const struct config *cfg, struct engine *engine, struct http_server *srv,
+           struct http_server **own, void **state, struct error *err)
+{
+    if (cfg->admin.token_count == 0)
+        return 0;
+    if (cfg->admin.listen == NULL)
+        return daemon_admin_routes(srv, cfg, engine, 1, state, err) == -1 ||
+                       http_server_route(srv, "GET", "/", 0, on_dashboard, NULL, err) == -1
+                   ? -1
+                   : 0;
+    if (http_server_open(own, cfg->admin.listen, err) == -1 ||
+        daemon_admin_routes(*own, cfg, engine, 0, state, err) == -1 ||
+        http_server_route(*own, "GET", "/healthz", 0, on_health, NULL, err) == -1 ||
+        http_server_route(*own, "GET", "/", 0, on_dashboard, NULL, err) == -1)
+        return error_wrap(err, "admin.listen");
+    return 0;
+}
+
 static int
 serve(const struct daemon_options *opts, const struct config *cfg, const sigset_t *wait_mask,
       struct config **next, struct error *err)
 {
     struct engine *engine = NULL;
-    struct http_server *srv = NULL;
+    struct http_server *srv = NULL, *admin_srv = NULL;
     struct alerts *alerts = NULL;
-    void *routes = NULL;
+    void *routes = NULL, *admin = NULL;
     int rc = -1;
 
     if (engine_new(cfg, &engine, err) == -1 || http_server_open(&srv, cfg->listen, err) == -1 ||
@@ -184,10 +219,18 @@ serve(const struct daemon_options *opts, const struct config *cfg, const sigset_
         http_server_route(srv, "GET", "/healthz", 0, on_health, NULL, err) == -1 ||
         http_server_route(srv, "GET", "/readyz", 0, on_ready, engine, err) == -1 ||
         http_server_route(srv, "GET", "/metrics", 0, on_metrics, engine, err) == -1 ||
+        admin_open(cfg, engine, srv, &admin_srv, &admin, err) == -1 ||
         engine_start(engine, err) == -1)
         goto out;
-    if (http_server_start(srv, err) == -1 || daemon_alerts_start(cfg, &alerts, err) == -1)
+    if (http_server_start(srv, err) == -1 ||
+        (admin_srv != NULL && http_server_start(admin_srv, err) == -1) ||
+        daemon_alerts_start(cfg, &alerts, err) == -1)
         goto out;
+    if (cfg->admin.token_count > 0)
+        log_info(NULL, "the admin API answers on %s%s, %zu token%s",
+                 cfg->admin.listen ? cfg->admin.listen : cfg->listen,
+                 cfg->admin.listen ? "" : " (this machine only)", cfg->admin.token_count,
+                 cfg->admin.token_count == 1 ? "" : "s");
     log_info(NULL, "concord is running: listening on %s, store %s, %zu systems", cfg->listen,
              cfg->store_url, cfg->system_count);
     while (stop_signal == 0 && *next == NULL) {
@@ -208,11 +251,13 @@ serve(const struct daemon_options *opts, const struct config *cfg, const sigset_
     }
 out:
     daemon_alerts_stop(alerts);
+    http_server_close(admin_srv);
     http_server_close(srv);
     if (engine != NULL)
         engine_stop(engine, opts->shutdown_deadline_ms);
     engine_free(engine);
     free(routes);
+    daemon_admin_free(admin);
     if (rc == 0)
         log_info(NULL, "stopped cleanly");
     return rc;

@@ -9,6 +9,7 @@
 #ifndef CONCORD_DAEMON_DAEMON_H
 #define CONCORD_DAEMON_DAEMON_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/compiler.h"
@@ -52,5 +53,27 @@ MUST_CHECK int daemon_alerts_start(const struct config *cfg, struct alerts **out
                                    struct error *err);
 /* Stop the alert thread, waiting for it, and free it. Accepts NULL. */
 void daemon_alerts_stop(struct alerts *a);
+
+/*
+ * Serve the admin API under /api/ on srv (daemon_admin.c), with cfg's
+ * admin tokens (engine: the running daemon's, for /api/series; may be
+ * NULL); loopback_only: answer only clients on this machine (the
+ * webhooks' listener). cfg is borrowed and must outlive the server.
+ * *state is set (even on failure) to memory the routes use; release it
+ * with daemon_admin_free() after the server is closed.
+ */
+MUST_CHECK int daemon_admin_routes(struct http_server *srv, const struct config *cfg,
+                                   struct engine *engine, int loopback_only, void **state,
+                                   struct error *err);
+
+/* Release what daemon_admin_routes() set up. Accepts NULL. */
+void daemon_admin_free(void *state);
+
+/*
+ * The admin API's route table, for its description's test: route i's
+ * method and path pattern ("/api/inbox/{id}/retry"). Returns 1, or 0 past
+ * the last one.
+ */
+int daemon_admin_route(size_t i, const char **method, const char **path);
 
 #endif

@@ -32,6 +32,7 @@
 struct route {
     char *method;
     char *path;
+    int is_prefix; /* path is a prefix: http_server_route_prefix() */
     size_t max_body;
     http_server_handler_fn *fn;  /* or */
     http_server_async_fn *async; /* one of the two */
@@ -43,6 +44,8 @@ struct http_server_reply {
     struct http_server *srv;
     int status;
     char *body;
+    char *headers[HTTP_SERVER_MAX_REPLY_HEADERS][2]; /* name, value: http_server_reply_header() */
+    size_t header_count;
     atomic_int is_done;
 };
 
@@ -71,6 +74,45 @@ const char *
 http_server_header(const struct http_server_request *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *
+http_server_query(const struct http_server_request *req, const char *name)
+{
+    const char *v = MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+    enum MHD_Result has;
+
+    if (v != NULL)
+        return v;
+    /* "?all" without "=": libmicrohttpd keeps the key with a NULL value. */
+    has = MHD_lookup_connection_value_n(req->conn, MHD_GET_ARGUMENT_KIND, name, strlen(name), &v,
+                                        NULL);
+    return has == MHD_YES ? "" : NULL;
+}
+
+int
+http_server_peer_is_loopback(const struct http_server_request *req)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    const struct sockaddr *sa = info != NULL ? info->client_addr : NULL;
+
+    if (sa == NULL)
+        return 0;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)(const void *)sa;
+
+        return (ntohl(s4->sin_addr.s_addr) >> 24) == 127;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)sa;
+        const uint8_t *b = s6->sin6_addr.s6_addr;
+
+        if (IN6_IS_ADDR_LOOPBACK(&s6->sin6_addr))
+            return 1;
+        return IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr) && b[12] == 127;
+    }
+    return 0;
 }
 
 static int
@@ -144,10 +186,24 @@ add_route(struct http_server *srv, const char *method, const char *path, size_t 
             return error_set(err, ERROR_INVALID, "two routes for %s", path);
     }
     r = &srv->routes[srv->route_count++];
-    r->method = xstrdup(method);
+    r->method = method ? xstrdup(method) : NULL;
     r->path = xstrdup(path);
     r->max_body = max_body;
     *out = r;
+    return 0;
+}
+
+int
+http_server_route_prefix(struct http_server *srv, const char *prefix, size_t max_body,
+                         http_server_async_fn *fn, void *user, struct error *err)
+{
+    struct route *r;
+
+    if (add_route(srv, NULL, prefix, max_body, &r, err) == -1)
+        return -1;
+    r->is_prefix = 1;
+    r->async = fn;
+    r->user = user;
     return 0;
 }
 
@@ -178,6 +234,15 @@ http_server_route_async(struct http_server *srv, const char *method, const char 
 }
 
 void
+http_server_reply_header(struct http_server_reply *reply, const char *name, const char *value)
+{
+    if (reply->header_count == HTTP_SERVER_MAX_REPLY_HEADERS)
+        return;
+    reply->headers[reply->header_count][0] = xstrdup(name);
+    reply->headers[reply->header_count++][1] = xstrdup(value);
+}
+
+void
 http_server_reply_finish(struct http_server_reply *reply, int status, char *body)
 {
     struct http_server *srv = reply->srv;
@@ -190,7 +255,8 @@ http_server_reply_finish(struct http_server_reply *reply, int status, char *body
 }
 
 static enum MHD_Result
-reply(struct MHD_Connection *conn, int status, char *body, const char *content_type)
+reply_with(struct MHD_Connection *conn, int status, char *body, const char *content_type,
+           const struct http_server_reply *extra)
 {
     struct MHD_Response *resp;
     enum MHD_Result rc;
@@ -205,9 +271,17 @@ reply(struct MHD_Connection *conn, int status, char *body, const char *content_t
     if (body != NULL)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 content_type ? content_type : "application/json");
+    for (size_t i = 0; extra != NULL && i < extra->header_count; i++)
+        MHD_add_response_header(resp, extra->headers[i][0], extra->headers[i][1]);
     rc = MHD_queue_response(conn, (unsigned int)status, resp);
     MHD_destroy_response(resp);
     return rc;
+}
+
+static enum MHD_Result
+reply(struct MHD_Connection *conn, int status, char *body, const char *content_type)
+{
+    return reply_with(conn, status, body, content_type, NULL);
 }
 
 static char *
@@ -234,14 +308,22 @@ json_error(const char *msg)
     return buf_take(&b);
 }
 
+/* The exact route of path, else the longest prefix route it starts with. */
 static const struct route *
 find_route(const struct http_server *srv, const char *path)
 {
+    const struct route *best = NULL;
+
     for (size_t i = 0; i < srv->route_count; i++) {
-        if (strcmp(srv->routes[i].path, path) == 0)
-            return &srv->routes[i];
+        const struct route *r = &srv->routes[i];
+
+        if (!r->is_prefix && strcmp(r->path, path) == 0)
+            return r;
+        if (r->is_prefix && strncmp(r->path, path, strlen(r->path)) == 0 &&
+            (best == NULL || strlen(r->path) > strlen(best->path)))
+            best = r;
     }
-    return NULL;
+    return best;
 }
 
 /* The first call for a request: decide route and limit before any body. */
@@ -296,7 +378,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
             return MHD_YES;
         body = rs->reply.body;
         rs->reply.body = NULL;
-        return reply(conn, rs->reply.status, body, NULL);
+        return reply_with(conn, rs->reply.status, body, NULL, &rs->reply);
     }
     struct http_server_request req = {
         .method = method,
@@ -332,6 +414,10 @@ on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         return;
     buf_fini(&rs->body);
     free(rs->reply.body);
+    for (size_t i = 0; i < rs->reply.header_count; i++) {
+        free(rs->reply.headers[i][0]);
+        free(rs->reply.headers[i][1]);
+    }
     free(rs);
     *con_cls = NULL;
 }

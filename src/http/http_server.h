@@ -32,6 +32,12 @@ struct http_server_request {
 /* The value of a request header (case-insensitive), or NULL. */
 const char *http_server_header(const struct http_server_request *req, const char *name);
 
+/* The value of a query parameter ("?all=1": "1"; "?all": ""), or NULL. */
+const char *http_server_query(const struct http_server_request *req, const char *name);
+
+/* 1 when the client connected from the loopback (127.0.0.0/8 or ::1). */
+int http_server_peer_is_loopback(const struct http_server_request *req);
+
 /*
  * A handler fills *status and returns the body text (malloc()ed, freed by
  * the server; NULL for none). The content type is application/json unless
@@ -57,6 +63,16 @@ typedef void http_server_async_fn(void *user, const struct http_server_request *
  */
 void http_server_reply_finish(struct http_server_reply *reply, int status, char *body);
 
+/* How many headers an answer may add with http_server_reply_header(). */
+#define HTTP_SERVER_MAX_REPLY_HEADERS 4
+
+/*
+ * Add a header to the answer (WWW-Authenticate, Allow), before
+ * http_server_reply_finish(). name and value are copied; at most
+ * HTTP_SERVER_MAX_REPLY_HEADERS are kept, more are ignored.
+ */
+void http_server_reply_header(struct http_server_reply *reply, const char *name, const char *value);
+
 /*
  * Listen on addr ("127.0.0.1:8480", "[::1]:8480" or ":8480") with no routes
  * yet. Add routes before requests arrive: http_server_route() is not safe
@@ -77,6 +93,15 @@ MUST_CHECK int http_server_route(struct http_server *srv, const char *method, co
 MUST_CHECK int http_server_route_async(struct http_server *srv, const char *method,
                                        const char *path, size_t max_body, http_server_async_fn *fn,
                                        void *user, struct error *err);
+
+/*
+ * Serve every request whose path starts with prefix ("/api/"), whatever its
+ * method, with an asynchronous handler: the handler routes within it and
+ * answers 404 and 405 itself. An exact route is preferred to a prefix.
+ */
+MUST_CHECK int http_server_route_prefix(struct http_server *srv, const char *prefix,
+                                        size_t max_body, http_server_async_fn *fn, void *user,
+                                        struct error *err);
 
 /* Start serving. */
 MUST_CHECK int http_server_start(struct http_server *srv, struct error *err);

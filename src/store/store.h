@@ -302,7 +302,8 @@ MUST_CHECK int store_journal_note_copy(struct store *st, int64_t seq, const char
  * Mark changes received since since_ms (from system, NULL for all) to be
  * processed again through the current maps, skipping every change that a
  * later change of the same copy superseded, and closing their open inbox
- * entries. Runs in its own transaction. Returns how many, or -1.
+ * entries. Runs in its own transaction when none is open. Returns how
+ * many, or -1.
  */
 MUST_CHECK int store_journal_replay(struct store *st, int64_t since_ms, const char *system,
                                     int64_t now_ms, struct error *err);
@@ -609,5 +610,38 @@ MUST_CHECK int store_oauth_get(struct store *st, const char *system, struct stor
 /* Replace a system's tokens. */
 MUST_CHECK int store_oauth_put(struct store *st, const char *system, const struct store_oauth *t,
                                int64_t now_ms, struct error *err);
+
+/* ---- the audit log of operators' actions (store_audit.c) ---- */
+
+/*
+ * One operator's action: who did what, through which door, to what. The
+ * daemon never writes here; the CLI and the admin API do, in the
+ * transaction of the action itself where there is one.
+ */
+struct store_audit {
+    int64_t id;    /* set by the store */
+    int64_t at_ms; /* when */
+    char *who;     /* the admin token's name, or the local user of the CLI */
+    char *via;     /* "api" or "cli" */
+    char *action;  /* "retry", "skip", "edit", "resolve", "approve", "pause", ... */
+    char *target;  /* NULL, or what it was done to: "inbox 12", "system crm", "record 3" */
+    char *detail;  /* NULL, or JSON: the reason, the fields, the filter, how many */
+};
+
+/* Release what a owns. */
+void store_audit_fini(struct store_audit *a);
+
+/* Add a->... as a new entry (a->id is ignored). Returns 0 with *id set, or -1. */
+MUST_CHECK int store_audit_add(struct store *st, const struct store_audit *a, int64_t *id,
+                               struct error *err);
+
+/*
+ * Up to limit entries, newest first, with ids below before_id (0: from the
+ * newest). Returns the count with *out a malloc()ed array released with
+ * store_audit_free(), or -1.
+ */
+MUST_CHECK int store_audit_list(struct store *st, int limit, int64_t before_id,
+                                struct store_audit **out, struct error *err);
+void store_audit_free(struct store_audit *list, int count);
 
 #endif

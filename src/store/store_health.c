@@ -132,7 +132,7 @@ store_meta_set(struct store *st, const char *key, const char *value, struct erro
 int
 store_meta_get(struct store *st, const char *key, char **out, struct error *err)
 {
-    sqlite3_stmt *s = store_int_stmt(st, 71, "SELECT value FROM meta WHERE key = ?1", err);
+    sqlite3_stmt *s = store_int_stmt(st, 85, "SELECT value FROM meta WHERE key = ?1", err);
     int rc;
 
     *out = NULL;

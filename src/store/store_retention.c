@@ -22,18 +22,18 @@
  * needs: unprocessed journal rows, and rows an open inbox entry or a job
  * names, stay. */
 static const char *const prune_sql[] = {
-    "DELETE FROM journal WHERE seq IN (SELECT seq FROM journal WHERE received_at < ?1 AND "
-    "state <> 0 AND seq NOT IN (SELECT journal_seq FROM inbox WHERE state = 'open' AND "
-    "journal_seq IS NOT NULL) LIMIT ?2)",
-    "DELETE FROM versions WHERE (record_id, version) IN (SELECT v.record_id, v.version FROM "
-    "versions v JOIN records r ON r.id = v.record_id WHERE v.at < ?1 AND v.version < r.version "
-    "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.record_id = v.record_id AND j.sent_version = "
-    "v.version) LIMIT ?2)",
-    "DELETE FROM attempts WHERE (job_id, n) IN (SELECT a.job_id, a.n FROM attempts a WHERE "
-    "a.at < ?1 AND a.job_id NOT IN (SELECT id FROM jobs) AND a.job_id NOT IN (SELECT job_id FROM "
-    "inbox WHERE state = 'open' AND job_id IS NOT NULL) LIMIT ?2)",
-    "DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE state <> 'open' AND "
-    "updated_at < ?1 LIMIT ?2)",
+    ("DELETE FROM journal WHERE seq IN (SELECT seq FROM journal WHERE received_at < ?1 AND "
+     "state <> 0 AND seq NOT IN (SELECT journal_seq FROM inbox WHERE state = 'open' AND "
+     "journal_seq IS NOT NULL) LIMIT ?2)"),
+    ("DELETE FROM versions WHERE (record_id, version) IN (SELECT v.record_id, v.version FROM "
+     "versions v JOIN records r ON r.id = v.record_id WHERE v.at < ?1 AND v.version < r.version "
+     "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.record_id = v.record_id AND j.sent_version = "
+     "v.version) LIMIT ?2)"),
+    ("DELETE FROM attempts WHERE (job_id, n) IN (SELECT a.job_id, a.n FROM attempts a WHERE "
+     "a.at < ?1 AND a.job_id NOT IN (SELECT id FROM jobs) AND a.job_id NOT IN (SELECT job_id FROM "
+     "inbox WHERE state = 'open' AND job_id IS NOT NULL) LIMIT ?2)"),
+    ("DELETE FROM inbox WHERE id IN (SELECT id FROM inbox WHERE state <> 'open' AND "
+     "updated_at < ?1 LIMIT ?2)"),
 };
 
 int
@@ -47,8 +47,8 @@ store_retention_prune(struct store *st, const int64_t before_ms[4], int64_t batc
 
         if (before_ms[i] <= 0)
             continue;
-        /* Slots 64..67: this file's (store_health.c has the ones below). */
-        s = store_int_stmt(st, 64 + (int)i, prune_sql[i], err);
+        /* Slots 80..83: this file's (store_audit.c has 64 and up). */
+        s = store_int_stmt(st, 80 + (int)i, prune_sql[i], err);
         if (s == NULL)
             return -1;
         sqlite3_bind_int64(s, 1, before_ms[i]);
@@ -68,26 +68,26 @@ store_retention_prune(struct store *st, const int64_t before_ms[4], int64_t batc
 static const char *const forget_sql[] = {
     "CREATE TEMP TABLE IF NOT EXISTS forget_seq (seq INTEGER PRIMARY KEY)",
     "DELETE FROM temp.forget_seq",
-    "INSERT OR IGNORE INTO temp.forget_seq SELECT journal_seq FROM versions WHERE record_id = ?1 "
-    "AND journal_seq IS NOT NULL",
-    "INSERT OR IGNORE INTO temp.forget_seq SELECT j.seq FROM journal j JOIN links l ON "
-    "j.collection = l.collection AND (j.ext_id = l.ext_id OR j.ext_id = l.gone_ext_id) WHERE "
-    "l.record_id = ?1",
-    "INSERT OR IGNORE INTO temp.forget_seq SELECT seq FROM journal WHERE system = '@operator' AND "
-    "json_valid(body) AND json_extract(body, '$.record') = ?1",
-    "INSERT OR IGNORE INTO temp.forget_seq SELECT j.seq FROM journal j, record_keys k WHERE "
-    "k.record_id = ?1 AND length(k.value) >= 3 AND instr(lower(CAST(j.body AS TEXT)), "
-    "lower(k.value)) > 0",
-    "DELETE FROM attempts WHERE job_id IN (SELECT id FROM jobs WHERE record_id = ?1) OR job_id "
-    "IN (SELECT job_id FROM inbox WHERE record_id = ?1 OR journal_seq IN (SELECT seq FROM "
-    "temp.forget_seq))",
+    ("INSERT OR IGNORE INTO temp.forget_seq SELECT journal_seq FROM versions WHERE record_id = ?1 "
+     "AND journal_seq IS NOT NULL"),
+    ("INSERT OR IGNORE INTO temp.forget_seq SELECT j.seq FROM journal j JOIN links l ON "
+     "j.collection = l.collection AND (j.ext_id = l.ext_id OR j.ext_id = l.gone_ext_id) WHERE "
+     "l.record_id = ?1"),
+    ("INSERT OR IGNORE INTO temp.forget_seq SELECT seq FROM journal WHERE system = '@operator' AND "
+     "json_valid(body) AND json_extract(body, '$.record') = ?1"),
+    ("INSERT OR IGNORE INTO temp.forget_seq SELECT j.seq FROM journal j, record_keys k WHERE "
+     "k.record_id = ?1 AND length(k.value) >= 3 AND instr(lower(CAST(j.body AS TEXT)), "
+     "lower(k.value)) > 0"),
+    ("DELETE FROM attempts WHERE job_id IN (SELECT id FROM jobs WHERE record_id = ?1) OR job_id "
+     "IN (SELECT job_id FROM inbox WHERE record_id = ?1 OR journal_seq IN (SELECT seq FROM "
+     "temp.forget_seq))"),
     /* Attempts of finished jobs (gone) are found by what they hold: the
      * copy's id in the request, a natural key's value in the answer. */
-    "DELETE FROM attempts WHERE EXISTS (SELECT 1 FROM links l WHERE l.record_id = ?1 AND "
-    "(l.ext_id IS NOT NULL AND (request LIKE '%/' || l.ext_id OR request LIKE '%/' || l.ext_id "
-    "|| '?%') OR l.gone_ext_id IS NOT NULL AND request LIKE '%/' || l.gone_ext_id)) OR EXISTS "
-    "(SELECT 1 FROM record_keys k WHERE k.record_id = ?1 AND length(k.value) >= 3 AND "
-    "instr(lower(coalesce(response, '')), lower(k.value)) > 0)",
+    ("DELETE FROM attempts WHERE EXISTS (SELECT 1 FROM links l WHERE l.record_id = ?1 AND "
+     "(l.ext_id IS NOT NULL AND (request LIKE '%/' || l.ext_id OR request LIKE '%/' || l.ext_id "
+     "|| '?%') OR l.gone_ext_id IS NOT NULL AND request LIKE '%/' || l.gone_ext_id)) OR EXISTS "
+     "(SELECT 1 FROM record_keys k WHERE k.record_id = ?1 AND length(k.value) >= 3 AND "
+     "instr(lower(coalesce(response, '')), lower(k.value)) > 0)"),
     "DELETE FROM inbox WHERE record_id = ?1 OR journal_seq IN (SELECT seq FROM temp.forget_seq)",
     "DELETE FROM journal WHERE seq IN (SELECT seq FROM temp.forget_seq)",
     "DELETE FROM jobs WHERE record_id = ?1",
@@ -157,7 +157,7 @@ store_forget(struct store *st, int64_t record_id, int64_t *journal_rows, struct 
 int
 store_record_jobs(struct store *st, int64_t record_id, int64_t *n, struct error *err)
 {
-    sqlite3_stmt *s = store_int_stmt(st, 68, "SELECT count(*) FROM jobs WHERE record_id = ?1", err);
+    sqlite3_stmt *s = store_int_stmt(st, 84, "SELECT count(*) FROM jobs WHERE record_id = ?1", err);
     int rc;
 
     *n = 0;

@@ -162,7 +162,17 @@ static const char *const migrations[] = {
     /* 7: numbered creates (SmartBill invoices): the number a create expects. */
     "ALTER TABLE jobs ADD COLUMN expect TEXT;",
 
-    /* 8: the Operate issue: when each system's last webhook came. */
+    /* 8: the audit log of operators' actions (store_audit.c). */
+    "CREATE TABLE audit ("
+    "  id INTEGER PRIMARY KEY,"
+    "  at INTEGER NOT NULL,"
+    "  who TEXT NOT NULL,"
+    "  via TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  target TEXT,"
+    "  detail TEXT);",
+
+    /* 9: the Operate issue: when each system's last webhook came. */
     "ALTER TABLE system_state ADD COLUMN last_webhook_at INTEGER;",
 };
 

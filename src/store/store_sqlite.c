@@ -1439,11 +1439,13 @@ int
 store_journal_replay(struct store *st, int64_t since_ms, const char *system, int64_t now_ms,
                      struct error *err)
 {
-    int rc;
+    int own = !st->in_tx, rc;
 
-    if (store_begin(st, err) == -1)
+    if (own && store_begin(st, err) == -1)
         return -1;
     rc = journal_replay_in_tx(st, since_ms, system, now_ms, err);
+    if (!own)
+        return rc;
     if (rc == -1) {
         store_rollback(st);
         return -1;
