@@ -11,10 +11,12 @@ pkgs=(
   python3 curl
 )
 # Only the test suite needs clang-format, PostgreSQL (scripts/with-pg.sh),
-# Radicale (the CalDAV tests) and python3-jsonschema (the simulators' checks);
+# Radicale (the CalDAV tests), python3-jsonschema (the simulators' checks)
+# and Chromium with Selenium (the dashboard's browser test);
 # only the fuzzers need clang.
 case "${1:-}" in
-  --test) pkgs+=(clang-format postgresql radicale python3-jsonschema tzdata) ;;
+  --test) pkgs+=(clang-format postgresql radicale python3-jsonschema tzdata
+                 chromium chromium-driver python3-selenium) ;;
   --fuzz) pkgs+=(clang libclang-rt-14-dev) ;;
 esac
 

@@ -1,0 +1,123 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""The dashboard in a real browser (the Operate issue): headless Chromium,
+driven by Selenium (Debian's chromium, chromium-driver, python3-selenium),
+signs in with an admin token, sees a failed delivery in the inbox, clicks
+Retry, and sees it delivered. Screenshots are kept in tests/e2e/out/."""
+
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Concord, Sim, wait_until  # noqa: E402
+
+TOKEN = "dash-token-3c9e1f7a5b24d608"
+SHOP_SECRET = "shop-secret"
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "out")
+
+CONFIG = """
+listen: 127.0.0.1:{port}
+store: sqlite:state.db?busy_timeout_ms=2000
+log: {level: debug, format: json}
+admin:
+  tokens: {alice: env:ADMIN_TOKEN}
+systems:
+  shop:
+    kind: http
+    base_url: http://127.0.0.1:{shop_port}
+    webhook:
+      path: /webhooks/shop
+      signature: {secret: env:SHOP_SECRET, header: X-Shop-Signature}
+    collections:
+      customers:
+        model: customer
+        map_in: {email: email, name: name}
+  crm:
+    kind: http
+    base_url: http://127.0.0.1:{crm_port}
+    timeout_ms: 1000
+    collections:
+      contacts:
+        model: customer
+        map_out: {contact_email: email, full_name: name}
+        create: POST /contacts
+        update: PUT /contacts/{id}
+models:
+  customer:
+    fields: {email: string, name: string}
+syncs:
+  customers:
+    model: customer
+    origin: shop
+    collections: [shop.customers, crm.contacts]
+"""
+
+
+def browser():
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for a in ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+              "--disable-background-networking", "--disable-component-update",
+              "--disable-sync", "--window-size=1280,1000"):
+        opts.add_argument(a)
+    return webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
+
+
+def test_sign_in_see_a_failed_entry_retry_it_and_see_it_delivered():
+    from selenium.webdriver.common.by import By
+
+    os.makedirs(OUT, exist_ok=True)
+    port = harness.free_port()
+    shop = Sim(resource="customers", id_prefix="S",
+               webhook_url="http://127.0.0.1:%d/webhooks/shop" % port,
+               webhook_secret=SHOP_SECRET, signature_header="X-Shop-Signature")
+    crm = Sim(resource="contacts", id_prefix="C")
+    c = Concord(CONFIG, values={"port": port, "shop_port": shop.port, "crm_port": crm.port},
+                env={"SHOP_SECRET": SHOP_SECRET, "ADMIN_TOKEN": TOKEN})
+    c.start()
+    # The CRM refuses the first create: it waits in the failed inbox.
+    crm.faults([{"status": 422, "body": {"error": "phone required"},
+                 "match": {"method": "POST"}}])
+    shop.change("s1", {"email": "ada@example.com", "name": "Ada"})
+    wait_until(lambda: c.cli_json("failed"), 10, "the failed entry")
+    b = browser()
+    try:
+        b.get(c.url + "/")
+        # A wrong token is refused on the page.
+        b.find_element(By.ID, "token").send_keys("not-the-token")
+        b.find_element(By.ID, "signin").click()
+        wait_until(lambda: "refused" in b.find_element(By.ID, "login-error").text, 10,
+                   "the refusal")
+        box = b.find_element(By.ID, "token")
+        box.clear()
+        box.send_keys(TOKEN)
+        b.find_element(By.ID, "signin").click()
+        wait_until(lambda: b.find_elements(By.CSS_SELECTOR, "#systems .sys"), 10, "the systems")
+        row = wait_until(lambda: b.find_elements(By.CSS_SELECTOR, "#inbox tbody tr"), 10,
+                         "the failed entry on the page")[0]
+        assert "phone required" in row.text and "crm" in row.text, row.text
+        names = [e.text for e in b.find_elements(By.CSS_SELECTOR, "#systems .sys .name")]
+        assert names == ["shop", "crm"], names
+        b.save_screenshot(os.path.join(OUT, "dashboard-failed.png"))
+        row.find_element(By.CSS_SELECTOR, "button[data-act=retry]").click()
+        wait_until(lambda: len(crm.records()) == 1, 10, "the retried delivery")
+        wait_until(lambda: b.find_element(By.ID, "inbox-empty").is_displayed(), 10,
+                   "the empty inbox on the page")
+        b.save_screenshot(os.path.join(OUT, "dashboard-delivered.png"))
+        # The page asked nothing of any other address.
+        logs = b.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name)")
+        assert all(u.startswith(c.url) for u in logs), logs
+        assert TOKEN not in b.page_source
+    finally:
+        b.quit()
+    assert c.cli_json("audit")[0]["who"] == "alice", c.cli_json("audit")
+
+
+if __name__ == "__main__":
+    harness.run_tests(globals())
