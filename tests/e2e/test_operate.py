@@ -225,8 +225,11 @@ def test_a_secret_in_a_failing_request_is_in_no_log_metric_or_output():
     # The CRM refuses concord's token and echoes back what it was sent: the
     # token reaches neither the log, nor /metrics, nor any command's output.
     secret = "tok-9f3a7c21e5d84b6a"
+    admin = "admin-tok-5d1e9b7c3a2f4e60"
+    os.environ["ADMIN_TOKEN"] = admin
     shop, crm, c = setup(crm_token="Bearer right", concord_token=secret,
-                         args=["--log-level", "debug", "--trace", "all"])
+                         args=["--log-level", "debug", "--trace", "all"],
+                         config=CONFIG + "admin:\n  tokens: {ops: env:ADMIN_TOKEN}\n")
     crm.faults([{"status": 401, "times": 20, "match": {"method": "POST"},
                  "body": {"error": "bad token", "echo": "Bearer " + secret[:4] + "..."}}])
     shop.change("s1", person(1))
@@ -236,6 +239,14 @@ def test_a_secret_in_a_failing_request_is_in_no_log_metric_or_output():
                  ("explain", "1", "--json"), ("inbox", "--json")):
         rc, out, err = c.cli(*args, check=False)
         outputs += [out, err]
+    # The admin API and the dashboard show the same things: every read route.
+    auth = {"Authorization": "Bearer " + admin}
+    for path in ("/api/status", "/api/inbox", "/api/inbox/1", "/api/records/1",
+                 "/api/records/1/history", "/api/records/1/changes", "/api/records/1/explain",
+                 "/api/conflicts", "/api/held", "/api/audit", "/api/series", "/"):
+        status, body, _ = harness.http_request(c.port, "GET", path, None, auth)
+        assert status == 200, (path, status, body)
+        outputs.append(body if isinstance(body, str) else json.dumps(body))
     for text in outputs:
         assert secret not in text, text[:2000]
     # The request did carry it: the test would see it if it leaked.
