@@ -69,6 +69,7 @@ def browser():
 
 
 def test_sign_in_see_a_failed_entry_retry_it_and_see_it_delivered():
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
 
     os.makedirs(OUT, exist_ok=True)
@@ -86,27 +87,44 @@ def test_sign_in_see_a_failed_entry_retry_it_and_see_it_delivered():
     shop.change("s1", {"email": "ada@example.com", "name": "Ada"})
     wait_until(lambda: c.cli_json("failed"), 10, "the failed entry")
     b = browser()
+
+    # The page redraws every 3 s: each look finds its elements afresh, and
+    # one that went stale meanwhile is looked for again.
+    def fresh(fn):
+        def attempt():
+            try:
+                return fn()
+            except StaleElementReferenceException:
+                return None
+        return attempt
+
     try:
         b.get(c.url + "/")
         # A wrong token is refused on the page.
         b.find_element(By.ID, "token").send_keys("not-the-token")
         b.find_element(By.ID, "signin").click()
-        wait_until(lambda: "refused" in b.find_element(By.ID, "login-error").text, 10,
+        wait_until(fresh(lambda: "refused" in b.find_element(By.ID, "login-error").text), 10,
                    "the refusal")
         box = b.find_element(By.ID, "token")
         box.clear()
         box.send_keys(TOKEN)
         b.find_element(By.ID, "signin").click()
         wait_until(lambda: b.find_elements(By.CSS_SELECTOR, "#systems .sys"), 10, "the systems")
-        row = wait_until(lambda: b.find_elements(By.CSS_SELECTOR, "#inbox tbody tr"), 10,
-                         "the failed entry on the page")[0]
-        assert "phone required" in row.text and "crm" in row.text, row.text
-        names = [e.text for e in b.find_elements(By.CSS_SELECTOR, "#systems .sys .name")]
+        text = wait_until(fresh(lambda: [r.text for r in b.find_elements(
+            By.CSS_SELECTOR, "#inbox tbody tr")]), 10, "the failed entry on the page")[0]
+        assert "phone required" in text and "crm" in text, text
+        names = wait_until(fresh(lambda: [e.text for e in b.find_elements(
+            By.CSS_SELECTOR, "#systems .sys .name")]), 10, "the system names")
         assert names == ["shop", "crm"], names
         b.save_screenshot(os.path.join(OUT, "dashboard-failed.png"))
-        row.find_element(By.CSS_SELECTOR, "button[data-act=retry]").click()
+
+        def click_retry():
+            b.find_element(By.CSS_SELECTOR, "#inbox tbody tr button[data-act=retry]").click()
+            return True
+
+        wait_until(fresh(click_retry), 10, "a click on Retry")
         wait_until(lambda: len(crm.records()) == 1, 10, "the retried delivery")
-        wait_until(lambda: b.find_element(By.ID, "inbox-empty").is_displayed(), 10,
+        wait_until(fresh(lambda: b.find_element(By.ID, "inbox-empty").is_displayed()), 10,
                    "the empty inbox on the page")
         b.save_screenshot(os.path.join(OUT, "dashboard-delivered.png"))
         # The page asked nothing of any other address.
