@@ -976,6 +976,7 @@ search_read(const struct engine_poll_job *job, struct read_state *r, const char 
     }
     for (int64_t pages = 0; more && pages < 1000000; pages++) {
         char after[32], *since, *body, *cur;
+        int bad;
         cJSON *tmpl, *answer;
         const cJSON *items, *next;
         struct fetch f;
@@ -1028,10 +1029,12 @@ search_read(const struct engine_poll_job *job, struct read_state *r, const char 
         next = value_path_get(answer, pc->search_next_path);
         more = next != NULL && !cJSON_IsNull(next) && cJSON_GetArraySize(items) > 0;
         search_advance(pc, items, r);
-        /* Guarantee: a page's changes and the cursor after it commit together. */
-        cur = read_state_text(pc, r, !more);
-        if (store_begin(job->st, err) == -1 || take_page(job, items, r, 0, rep, err) == -1 ||
-            (!job->dry_run && store_poll_set_cursor(job->st, cc->name, cur, err) == -1) ||
+        bad = store_begin(job->st, err) == -1 || take_page(job, items, r, 0, rep, err) == -1;
+        /* Guarantee: a page's changes and the cursor after it commit
+         * together. The cursor is made once take_page has moved the
+         * watermark over the page, or a read's last page would not move it. */
+        cur = bad ? NULL : read_state_text(pc, r, !more);
+        if (bad || (!job->dry_run && store_poll_set_cursor(job->st, cc->name, cur, err) == -1) ||
             (!job->dry_run &&
              store_poll_lease(job->st, cc->name, clock_now_ms(), clock_now_ms() + POLL_LEASE_MS,
                               holder, NULL, err) == -1) ||
@@ -1349,6 +1352,7 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
     }
     while (more && cc->system->kind == CONFIG_SYSTEM_HTTP) {
         char *url = next_url(job, &r, full && !r.started), *cur;
+        int bad;
         struct fetch f;
         cJSON *answer = NULL;
         const cJSON *items;
@@ -1402,10 +1406,13 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
             break;
         }
         more = advance(pc, answer, items, f.link, &r);
+        bad = store_begin(job->st, err) == -1 || take_page(job, items, &r, seen, rep, err) == -1;
         /* Guarantee: a page's changes and the cursor after it commit
-         * together; a crash resumes at the last committed page. */
-        cur = read_state_text(pc, &r, !more);
-        if (store_begin(job->st, err) == -1 || take_page(job, items, &r, seen, rep, err) == -1 ||
+         * together; a crash resumes at the last committed page. The cursor
+         * is made once take_page has moved the watermark over the page, or
+         * a read's last page would not move it. */
+        cur = bad ? NULL : read_state_text(pc, &r, !more);
+        if (bad ||
             (!job->dry_run && !job->reconcile &&
              store_poll_set_cursor(job->st, cc->name, cur, err) == -1) ||
             (!job->dry_run &&

@@ -61,5 +61,27 @@ def test_oblio_invoices_demo_runs_from_start_to_end():
     assert "POST /api/authorize/token answered 200: one token" in out, out
 
 
+def test_crm_contacts_demo_runs_from_start_to_end():
+    out = run_demo("crm-contacts")
+    # A shop customer becomes a contact; a rep's edit in HubSpot reaches the shop.
+    assert 'POST /crm/v3/objects/contacts {"properties": {"email": "ada@example.com", ' \
+        '"firstname": "Ada", "lastname": "Lovelace"}} -> 201 (contact 1001)' in out, out
+    assert "HubSpot signed and sent contact.propertyChange (firstname); concord answered 202" \
+        in out, out
+    assert 'PATCH /customers/101 {"email": "ada@example.com", "first_name": "Augusta Ada", ' \
+        '"last_name": "Lovelace"}' in out, out
+    # A contact made in HubSpot is matched by e-mail; a create HubSpot refuses with 409 links.
+    assert "it linked contact 1002 to her instead of making a second customer" in out, out
+    assert "nothing was sent. One contact, one customer." in out, out
+    assert "POST /crm/v3/objects/contacts -> 409" in out, out
+    assert "PATCH /crm/v3/objects/contacts/1003 -> 200" in out, out
+    # Deletes both ways.
+    assert "DELETE /customers/101 -> 204" in out, out
+    assert "DELETE /crm/v3/objects/contacts/1002 -> 204" in out, out
+    assert "no 429, no conflict, and concord's inbox is empty" in out, out
+    assert "Stopped concord with SIGTERM: exit code 0." in out, out
+    assert "Done: every step above was observed." in out, out
+
+
 if __name__ == "__main__":
     harness.run_tests(globals())

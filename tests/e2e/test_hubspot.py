@@ -324,6 +324,24 @@ def test_the_search_moves_its_anchor_instead_of_passing_the_window():
     assert hs.invalid() == []
 
 
+def test_the_next_search_asks_from_the_newest_contact_read():
+    # A read of one page: its newest lastmodifieddate is stored with it, so
+    # a webhook's search does not read every contact from the start again.
+    hs, shop, c = setup(config=ALONE)
+    c.stop()
+    base = int(time.time() * 1000) - 3600 * 1000
+    hs.seed(contacts=[{"properties": {"email": "p%d@example.com" % i},
+                       "lastmodifieddate": base + i * 60000} for i in range(5)])
+    first = c.cli_json("poll", "hubspot.contacts")
+    assert (first["read"], first["new"], first["pages"]) == (5, 5, 1), first
+    again = c.cli_json("poll", "hubspot.contacts")
+    search = api(hs, "POST", BASE + "/search")[-1]["body"]
+    since = search["filterGroups"][0]["filters"][0]["value"]
+    assert since == str(base + 4 * 60000 - 10000), search  # the newest, less 10 s
+    assert again["read"] == 1, again  # only the newest again, in the look-back
+    assert hs.invalid() == []
+
+
 def test_a_contact_changed_during_a_read_is_neither_lost_nor_skipping_another():
     hs, shop, c = setup(config=ALONE)
     c.stop()

@@ -151,6 +151,21 @@ def test_updated_since_loses_nothing_when_rows_share_a_time_or_commit_late():
     assert shop.requests("PUT") == []  # unchanged rows never count as changes
 
 
+def test_the_next_read_asks_from_the_newest_row_read():
+    # A read of one page: the watermark that page reached is stored with
+    # it, so the next read asks only from there, less the look-back.
+    crm, shop, c = setup(SINCE, "cursor")
+    t = 1795000000000
+    for i in range(1, 6):
+        crm.put("C%d" % i, person(i), updated_at=t + i * 10000)
+    r = poll(c)
+    assert (r["read"], r["new"], r["pages"]) == (5, 5, 1), r
+    r = poll(c)
+    get = crm.requests("GET")[-1]["path"]
+    assert "updated_since=%d" % (t + 50000 - 2000) in get, get
+    assert r["read"] == 1, r  # only C5 again, in the look-back
+
+
 def test_a_sync_token_refused_with_410_leads_to_a_full_read():
     crm, shop, c = setup(TOKEN, "token")
     for i in range(1, 13):
