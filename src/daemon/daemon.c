@@ -222,9 +222,10 @@ serve(const struct daemon_options *opts, const struct config *cfg, const sigset_
         admin_open(cfg, engine, srv, &admin_srv, &admin, err) == -1 ||
         engine_start(engine, err) == -1)
         goto out;
-    if (http_server_start(srv, err) == -1 ||
-        (admin_srv != NULL && http_server_start(admin_srv, err) == -1) ||
-        daemon_alerts_start(cfg, &alerts, err) == -1)
+    /* The admin listener first: once /healthz answers on the main one,
+     * everything is up. */
+    if ((admin_srv != NULL && http_server_start(admin_srv, err) == -1) ||
+        http_server_start(srv, err) == -1 || daemon_alerts_start(cfg, &alerts, err) == -1)
         goto out;
     if (cfg->admin.token_count > 0)
         log_info(NULL, "the admin API answers on %s%s, %zu token%s",
