@@ -354,6 +354,8 @@ collection_fini(struct config_collection *c)
     free(c->lookup.method);
     free(c->lookup.path);
     free(c->lookup_result_path);
+    free(c->restore.method);
+    free(c->restore.path);
     free(c->numbering.next.method);
     free(c->numbering.next.path);
     free(c->numbering.confirm.method);

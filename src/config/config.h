@@ -375,8 +375,10 @@ struct config_collection {
     struct config_map map_in;  /* system -> model; entry_count 0: not a source */
     struct config_map map_out; /* model -> system; entry_count 0: not a target */
     struct config_endpoint create, update, remove;
-    char *created_id_path;    /* where a create's answer holds the new id; default "id"; paths
-                                 joined by "," make a composite id "A/B" ({id.0}, {id.1}) */
+    struct config_endpoint restore; /* brings back a deleted (cancelled) copy, by its old id,
+                                       instead of a new create: SmartBill's invoice restore */
+    char *created_id_path;          /* where a create's answer holds the new id; default "id"; paths
+                                       joined by "," make a composite id "A/B" ({id.0}, {id.1}) */
     char *idempotency_header; /* NULL, or the header that carries each write's idempotency key */
     char *idempotency_field;  /* NULL, or the body field that carries it (Oblio's idempotencyKey) */
     struct config_endpoint lookup; /* natural-key look-up before a create is sent again:

@@ -178,6 +178,7 @@ static const char *const collection_keys[] = {"model",
                                               "idempotency_field",
                                               "lookup",
                                               "lookup_result",
+                                              "restore",
                                               "numbering",
                                               "on_delete",
                                               "archive",
@@ -2612,6 +2613,7 @@ parse_collection(struct ctx *c, const struct config_node *v, const char *path,
     parse_endpoint(c, v, path, "create", &col->create);
     parse_endpoint(c, v, path, "update", &col->update);
     parse_endpoint(c, v, path, "delete", &col->remove);
+    parse_endpoint(c, v, path, "restore", &col->restore);
     if (map_get(v, "created_id") != NULL)
         parse_created_id(c, map_get(v, "created_id"), path, "created_id", &col->created_id_path);
     opt_str(c, v, path, "idempotency_header", &col->idempotency_header);
@@ -3234,6 +3236,9 @@ smartbill_collection(struct ctx *c, const struct config_node *v, const char *pat
     set_endpoint(
         &col->remove, "PUT",
         xasprintf("/SBORO/api/%s/cancel?cif=%s&seriesname={id.0}&number={id.1}", doc, cif));
+    set_endpoint(
+        &col->restore, "PUT",
+        xasprintf("/SBORO/api/%s/restore?cif=%s&seriesname={id.0}&number={id.1}", doc, cif));
     if (map_get(v, "on_delete") == NULL)
         col->on_delete = CONFIG_DELETE_DELETE; /* a cancel: SmartBill keeps the number */
     if (map_get(v, "created_id") == NULL) {

@@ -220,12 +220,13 @@ remove_body(const cJSON *tmpl, const char *ext_id)
 struct claim {
     const struct config_endpoint *ep;
     const char *ext_id;
-    cJSON *desired;  /* NULL for a delete, unless its call takes a body */
-    int64_t version; /* the record version it carries */
-    int was_pinned;  /* a create whose earlier outcome is unknown */
-    enum job_op op;  /* what the job does, once the record's state is known */
-    int check;       /* a numbered create's check instead (enum number_check), or 0 */
-    char *series;    /* a numbered create's series */
+    cJSON *desired;   /* NULL for a delete, unless its call takes a body */
+    int64_t version;  /* the record version it carries */
+    int was_pinned;   /* a create whose earlier outcome is unknown */
+    enum job_op op;   /* what the job does, once the record's state is known */
+    int check;        /* a numbered create's check instead (enum number_check), or 0 */
+    char *series;     /* a numbered create's series */
+    char *restore_id; /* a restore: the id the deleted copy had (owned) */
 };
 
 /*
@@ -648,6 +649,19 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
     if (l->ext_id != NULL && l->base != NULL && out->op == JOB_OP_UPSERT &&
         keep_contested(e, c, l, rec->id, out->desired, err) == -1)
         return -1;
+    /* A copy deleted (cancelled) before comes back with its old id where
+     * the collection can restore one (SmartBill's invoices), not as a new
+     * copy. */
+    if (c->cfg->restore.method != NULL && l->ext_id == NULL && out->op == JOB_OP_UPSERT &&
+        !out->was_pinned) {
+        if (store_link_gone_id(e->st, l->id, &out->restore_id, err) == -1)
+            return -1;
+        if (out->restore_id != NULL) {
+            out->ext_id = out->restore_id;
+            out->ep = &c->cfg->restore;
+            return 1;
+        }
+    }
     if (c->cfg->numbering.enabled && l->ext_id == NULL && out->op == JOB_OP_UPSERT)
         return plan_numbered(e, j, c, out, err);
     if (out->was_pinned && c->cfg->idempotency_header == NULL &&
@@ -794,7 +808,7 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
     /* A write is remembered before it is sent: its echo may come back even
      * when its answer never does (merge.c, late_echo()). */
     if (rc == 1 && cl.desired != NULL && cl.ep != &c->cfg->lookup && cl.check == 0 &&
-        cl.op != JOB_OP_DELETE) {
+        cl.ep != &c->cfg->restore && cl.op != JOB_OP_DELETE) {
         char *text = value_canonical_text(cl.desired);
 
         if (engine_recent_note(e, l.id, text, 'w', err) == -1)
@@ -820,14 +834,17 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
         }
         d->was_pinned = cl.was_pinned;
         d->attempts = j->attempts;
-        d->ext_id = l.ext_id ? xstrdup(l.ext_id) : NULL;
+        d->ext_id = l.ext_id ? xstrdup(l.ext_id) : cl.restore_id ? xstrdup(cl.restore_id) : NULL;
+        d->is_restore = cl.ep == &c->cfg->restore;
         d->base_before = engine_coll_is_sql(c) && l.base ? xstrdup(l.base) : NULL;
         d->method = xstrdup(cl.ep->method);
         d->url = xasprintf("%s%s", c->cfg->system->base_url, path);
         d->path = path;
         path = NULL;
         add_idempotency(e, c, d, cl.desired);
-        d->body = cl.desired && !d->is_lookup ? value_canonical_text(cl.desired) : NULL;
+        /* A restore names its copy in the path and sends no state. */
+        d->body =
+            cl.desired && !d->is_lookup && !d->is_restore ? value_canonical_text(cl.desired) : NULL;
         if (d->body != NULL && c->cfg->body_form &&
             http_form_encode(cl.desired, DELIVER_MAX_BODY, &d->wire, err) == -1) {
             /* A row no form can carry: the job waits for its mapping to change. */
@@ -849,6 +866,7 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
     }
 out:
     free(cl.series);
+    free(cl.restore_id);
     free(path);
     cJSON_Delete(cl.desired);
     link_fini(&l);
@@ -1293,6 +1311,8 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
             goto out;
         }
     }
+    if (d->is_restore && d->ext_id != NULL)
+        (void)snprintf(ext_id, sizeof(ext_id), "%s", d->ext_id); /* the copy is back */
     if (ext_id[0] != '\0') {
         int taken = ext_id_taken(e, cc->name, ext_id, d->link_id, err);
         char reason[400];
@@ -1321,7 +1341,8 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
         if (store_link_set(e->st, d->link_id, ext_id[0] ? ext_id : NULL, base, clock_now_ms(),
                            err) == -1 ||
             (base != NULL && engine_recent_note(e, d->link_id, base, 'w', err) == -1) ||
-            (d->is_create && engine_copy_found(e, cc->name, ext_id, d->record_id, err) == -1))
+            ((d->is_create || d->is_restore) &&
+             engine_copy_found(e, cc->name, ext_id, d->record_id, err) == -1))
             goto out;
         /* Guarantee: the newest state arrives. A write that carried an
          * older version than the job now holds (a create resent with the

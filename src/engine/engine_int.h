@@ -110,6 +110,7 @@ struct engine_delivery {
     int is_create;
     int is_lookup;               /* a natural-key look-up after a create's outcome was lost */
     int was_pinned;              /* a create sent again after its outcome was lost */
+    int is_restore;              /* brings back a deleted copy by its old id (ext_id) */
     int check;                   /* a numbered create's check (enum number_check), or 0 */
     char *series;                /* a check: the series it reads */
     char *sent_state;            /* CHECK_CONFIRM: the state the lost create carried */

@@ -585,6 +585,10 @@ MUST_CHECK int store_retention_prune(struct store *st, const int64_t before_ms[4
 MUST_CHECK int store_forget(struct store *st, int64_t record_id, int64_t *journal_rows,
                             struct error *err);
 
+/* The id of the copy a link's copy had before it was deleted (cancelled),
+ * while the link has none: *out malloc()ed, or NULL. Returns 0 or -1. */
+MUST_CHECK int store_link_gone_id(struct store *st, int64_t link_id, char **out, struct error *err);
+
 /* Jobs still queued or running for record_id, into *n. Returns 0 or -1. */
 MUST_CHECK int store_record_jobs(struct store *st, int64_t record_id, int64_t *n,
                                  struct error *err);

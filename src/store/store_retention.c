@@ -170,3 +170,21 @@ store_record_jobs(struct store *st, int64_t record_id, int64_t *n, struct error 
     sqlite3_reset(s);
     return rc == SQLITE_ROW ? 0 : error_set(err, ERROR_STORE, "count a record's jobs");
 }
+
+int
+store_link_gone_id(struct store *st, int64_t link_id, char **out, struct error *err)
+{
+    sqlite3_stmt *s = store_int_stmt(
+        st, 86, "SELECT gone_ext_id FROM links WHERE id = ?1 AND ext_id IS NULL", err);
+    int rc;
+
+    *out = NULL;
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, link_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        *out = store_int_col_text(s, 0);
+    sqlite3_reset(s);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : error_set(err, ERROR_STORE, "read a link");
+}

@@ -117,6 +117,14 @@ def test_a_paid_order_becomes_one_invoice_and_its_cancel_cancels_it():
     # The order is cancelled: its invoice is cancelled (it keeps its number).
     shop.change("o1", {"status": "cancelled"})
     wait_until(lambda: api_invoices(sb)[0].get("canceled"), 10, "the cancelled invoice")
+    # Paid again after all: the same invoice is restored, not a new one issued.
+    shop.change("o1", {"status": "paid"})
+    wait_until(lambda: not api_invoices(sb)[0].get("canceled"), 10, "the restored invoice")
+    c.wait_settled()
+    restores = [r for r in sb.requests("PUT") if r["path"].startswith("/SBORO/api/invoice/restore")]
+    assert len(restores) == 1 and "number=" + inv[0]["number"] in restores[0]["path"], restores
+    assert len(posts(sb)) == 1 and len(api_invoices(sb)) == 1
+    assert c.cli_json("failed") == []
     sb.assert_clean()
 
 
