@@ -39,7 +39,7 @@ enum decl {
     DECL_JSON,
 };
 
-static int
+static enum error_kind
 kind_of(int rc)
 {
     switch (rc & 0xff) {

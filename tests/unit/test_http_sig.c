@@ -443,7 +443,7 @@ standard_webhooks_vector(void)
     struct config_signature s =
         make_named(CONFIG_SIG_SCHEME_STANDARD_WEBHOOKS, "standard-webhooks", SW_SECRET, NULL);
     struct config_signature bare =
-        make_named(CONFIG_SIG_SCHEME_STANDARD_WEBHOOKS, "standard-webhooks", SW_SECRET + 6, NULL);
+        make_named(CONFIG_SIG_SCHEME_STANDARD_WEBHOOKS, "standard-webhooks", &SW_SECRET[6], NULL);
     const int64_t now = 1614265330;
     struct error err = {0};
     char out[128];
@@ -526,7 +526,7 @@ github_vector(void)
     CHECK_EQ(verify_named(&s, GITHUB_EXPECTED, NULL, NULL, GITHUB_PAYLOAD, 0, &err), 0);
     NO_MATCH(verify_named(&wrong, GITHUB_EXPECTED, NULL, NULL, GITHUB_PAYLOAD, NOW, &err));
     NO_MATCH(verify_named(&s, GITHUB_EXPECTED, NULL, NULL, "Hello, World?", NOW, &err));
-    MALFORMED(verify_named(&s, GITHUB_EXPECTED + 7, NULL, NULL, GITHUB_PAYLOAD, NOW, &err));
+    MALFORMED(verify_named(&s, &GITHUB_EXPECTED[7], NULL, NULL, GITHUB_PAYLOAD, NOW, &err));
     MALFORMED(verify_named(&s, "sha1=757107ea", NULL, NULL, GITHUB_PAYLOAD, NOW, &err));
 }
 
