@@ -64,7 +64,9 @@ store_retention_prune(struct store *st, const int64_t before_ms[4], int64_t batc
 
 /* The statements of an erasure, in order; ?1 is the record. The journal
  * goes with the rows that name the record, its copies, or its natural
- * keys' values (an e-mail in a webhook body the record was made from). */
+ * keys' values (an e-mail in a webhook body the record was made from).
+ * A value counts only as a whole JSON string ("ann@x.com", quotes and
+ * all), so another person's "joann@x.com" keeps its rows. */
 static const char *const forget_sql[] = {
     "CREATE TEMP TABLE IF NOT EXISTS forget_seq (seq INTEGER PRIMARY KEY)",
     "DELETE FROM temp.forget_seq",
@@ -77,7 +79,7 @@ static const char *const forget_sql[] = {
      "json_valid(body) AND json_extract(body, '$.record') = ?1"),
     ("INSERT OR IGNORE INTO temp.forget_seq SELECT j.seq FROM journal j, record_keys k WHERE "
      "k.record_id = ?1 AND length(k.value) >= 3 AND instr(lower(CAST(j.body AS TEXT)), "
-     "lower(k.value)) > 0"),
+     "'\"' || lower(k.value) || '\"') > 0"),
     ("DELETE FROM attempts WHERE job_id IN (SELECT id FROM jobs WHERE record_id = ?1) OR job_id "
      "IN (SELECT job_id FROM inbox WHERE record_id = ?1 OR journal_seq IN (SELECT seq FROM "
      "temp.forget_seq))"),
@@ -87,7 +89,7 @@ static const char *const forget_sql[] = {
      "(l.ext_id IS NOT NULL AND (request LIKE '%/' || l.ext_id OR request LIKE '%/' || l.ext_id "
      "|| '?%') OR l.gone_ext_id IS NOT NULL AND request LIKE '%/' || l.gone_ext_id)) OR EXISTS "
      "(SELECT 1 FROM record_keys k WHERE k.record_id = ?1 AND length(k.value) >= 3 AND "
-     "instr(lower(coalesce(response, '')), lower(k.value)) > 0)"),
+     "instr(lower(coalesce(response, '')), '\"' || lower(k.value) || '\"') > 0)"),
     "DELETE FROM inbox WHERE record_id = ?1 OR journal_seq IN (SELECT seq FROM temp.forget_seq)",
     "DELETE FROM journal WHERE seq IN (SELECT seq FROM temp.forget_seq)",
     "DELETE FROM jobs WHERE record_id = ?1",
