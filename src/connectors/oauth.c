@@ -202,26 +202,12 @@ answer_fini(struct answer *a)
 static char *
 basic_credentials(const char *id, const struct secret *secret)
 {
-    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     char *joined = xasprintf("%s:%s", id, secret_bytes(secret));
-    size_t len = strlen(joined), o = 0;
+    size_t len = strlen(joined);
     char *out = xmalloc(6 + 4 * ((len + 2) / 3) + 1);
 
     memcpy(out, "Basic ", 6);
-    o = 6;
-    for (size_t i = 0; i < len; i += 3) {
-        unsigned v = (unsigned)(unsigned char)joined[i] << 16;
-
-        if (i + 1 < len)
-            v |= (unsigned)(unsigned char)joined[i + 1] << 8;
-        if (i + 2 < len)
-            v |= (unsigned)(unsigned char)joined[i + 2];
-        out[o++] = b64[(v >> 18) & 63];
-        out[o++] = b64[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? b64[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < len ? b64[v & 63] : '=';
-    }
-    out[o] = '\0';
+    (void)EVP_EncodeBlock((unsigned char *)out + 6, (const unsigned char *)joined, (int)len);
     wipe_free(joined);
     return out;
 }
