@@ -306,6 +306,8 @@ poll_fini(struct config_poll *p)
 {
     free(p->list.method);
     free(p->list.path);
+    free(p->each.method);
+    free(p->each.path);
     free(p->items_path);
     free(p->cursor_param);
     free(p->cursor_field);

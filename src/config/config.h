@@ -317,6 +317,7 @@ struct config_poll {
     struct cron cron;
     double jitter;               /* a random share of every_ms added to each wait; 0.1 */
     struct config_endpoint list; /* "GET /contacts" */
+    struct config_endpoint each; /* instead of a list: "GET /status?n={id}" per linked copy */
     char *items_path;            /* where an answer holds its records; NULL: it is the list */
     enum config_cursor_kind cursor;
     char *cursor_param;  /* the query parameter that carries the cursor */
@@ -379,6 +380,8 @@ struct config_collection {
                                        instead of a new create: SmartBill's invoice restore */
     char *created_id_path;          /* where a create's answer holds the new id; default "id"; paths
                                        joined by "," make a composite id "A/B" ({id.0}, {id.1}) */
+    int created_id_from_request;    /* created_id_from: request: the paths address the body sent,
+                                       for a target whose answer names nothing (a SmartBill payment) */
     char *idempotency_header; /* NULL, or the header that carries each write's idempotency key */
     char *idempotency_field;  /* NULL, or the body field that carries it (Oblio's idempotencyKey) */
     struct config_endpoint lookup; /* natural-key look-up before a create is sent again:

@@ -107,7 +107,7 @@ static const struct profile_keys profile_keys[] = {
 };
 
 /* The collections the smartbill and oblio kinds know. */
-static const char *const smartbill_collections[] = {"invoices", "proformas"};
+static const char *const smartbill_collections[] = {"invoices", "proformas", "payments"};
 static const char *const oblio_collections[] = {"invoices", "proformas", "notices"};
 /*
  * The collections the stripe kind knows: where the API keeps them, the
@@ -174,6 +174,7 @@ static const char *const collection_keys[] = {"model",
                                               "update",
                                               "delete",
                                               "created_id",
+                                              "created_id_from",
                                               "idempotency_header",
                                               "idempotency_field",
                                               "lookup",
@@ -194,12 +195,13 @@ static const char *const collection_keys[] = {"model",
                                               "soft_delete",
                                               "query"};
 static const char *const hint_modes[] = {"poll"};
+static const char *const created_id_froms[] = {"answer", "request"};
 static const char *const numbering_keys[] = {"next",         "items",  "series",
                                              "series_field", "number", "confirm"};
 static const char *const body_kinds[] = {"json", "form"};
 static const char *const delete_modes[] = {"delete", "archive", "ignore"};
-static const char *const poll_keys[] = {"every", "cron",   "jitter", "list",
-                                        "items", "cursor", "page",   "reconcile"};
+static const char *const poll_keys[] = {"every", "cron", "jitter",    "list",  "items",
+                                        "each",  "page", "reconcile", "cursor"};
 static const char *const cursor_keys[] = {
     "kind",  "param",   "field", "format", "overlap", "token",   "resync_status", "next",
     "delta", "removed", "list",  "object", "type",    "deleted", "body",          "window"};
@@ -2429,6 +2431,23 @@ parse_poll(struct ctx *c, const struct config_node *v, const char *path, struct 
         opt_duration(c, v, path, "reconcile", 1000, &pl->reconcile_every_ms);
         return;
     }
+    if ((n = map_get(v, "each")) != NULL) {
+        /* Each linked copy read in turn: no list, so no cursor or pages. */
+        static const char *const list_only[] = {"list", "items", "cursor", "page"};
+
+        for (size_t i = 0; i < ARRAY_COUNT(list_only); i++)
+            if (map_key(v, list_only[i]) != NULL)
+                PROBLEM(c, map_key(v, list_only[i]),
+                        "%s.%s: a poll with `each` reads every linked copy by its id, not a "
+                        "list; hint: remove %s",
+                        path, list_only[i], list_only[i]);
+        parse_endpoint(c, v, path, "each", &pl->each);
+        if (pl->each.method != NULL && strcmp(pl->each.method, "GET") != 0)
+            PROBLEM(c, n, "%s.each: a copy is read with GET, got %s; hint: each: \"GET %.64s\"",
+                    path, show(n, buf, sizeof(buf)), pl->each.path);
+        opt_duration(c, v, path, "reconcile", 1000, &pl->reconcile_every_ms);
+        return;
+    }
     if ((n = map_get(v, "list")) == NULL && sql != 2) /* 2: the profile knows it */
         missing(c, v, path, "list");
     parse_endpoint(c, v, path, "list", &pl->list);
@@ -2472,6 +2491,7 @@ parse_sql_collection(struct ctx *c, const struct config_node *v, const char *pat
                                             "update",
                                             "delete",
                                             "created_id",
+                                            "created_id_from",
                                             "lookup",
                                             "lookup_result",
                                             "idempotency_header",
@@ -2616,6 +2636,9 @@ parse_collection(struct ctx *c, const struct config_node *v, const char *path,
     parse_endpoint(c, v, path, "restore", &col->restore);
     if (map_get(v, "created_id") != NULL)
         parse_created_id(c, map_get(v, "created_id"), path, "created_id", &col->created_id_path);
+    if (opt_choice(c, v, path, "created_id_from", created_id_froms,
+                   ARRAY_COUNT(created_id_froms)) == 1)
+        col->created_id_from_request = 1;
     opt_str(c, v, path, "idempotency_header", &col->idempotency_header);
     opt_str(c, v, path, "idempotency_field", &col->idempotency_field);
     parse_endpoint(c, v, path, "lookup", &col->lookup);
@@ -3202,6 +3225,44 @@ set_endpoint(struct config_endpoint *ep, const char *method, char *path)
 }
 
 /*
+ * The payments collection of a smartbill system: each record is a payment
+ * (a collection, in SmartBill's words) of one invoice, `POST /payment`.
+ * The answer names no payment (but a receipt's number), so the copy's id
+ * is made from what was sent, TYPE/SERIES/NUMBER of the invoice paid, and
+ * a deleted record deletes the payment by them. Nothing is read back: an
+ * invoice's poll reads its payment status. No key makes a resend safe, so
+ * a lost answer waits in the inbox as "outcome unknown".
+ */
+static void
+smartbill_payments(struct ctx *c, const struct config_node *v, const char *path,
+                   struct config_collection *col)
+{
+    const char *cif = col->system->cif != NULL ? col->system->cif : "";
+
+    if (col->poll.enabled)
+        PROBLEM(c, map_key(v, "poll"),
+                "%s.poll: SmartBill cannot list payments; an invoices poll reads each invoice's "
+                "payment status; hint: remove poll",
+                path);
+    if (col->map_out.entry_count == 0)
+        return;
+    col->issued = 1;
+    map_out_const(col, "companyVatCode", cif);
+    set_endpoint(&col->create, "POST", xstrdup("/SBORO/api/payment"));
+    set_endpoint(&col->remove, "DELETE",
+                 xasprintf("/SBORO/api/payment/v2?cif=%s&paymentType={id.0}&invoiceSeries={id.1}&"
+                           "invoiceNumber={id.2}",
+                           cif));
+    if (map_get(v, "on_delete") == NULL)
+        col->on_delete = CONFIG_DELETE_DELETE;
+    if (map_get(v, "created_id") == NULL) {
+        free(col->created_id_path);
+        col->created_id_path = xstrdup("type,invoicesList.0.seriesName,invoicesList.0.number");
+        col->created_id_from_request = 1;
+    }
+}
+
+/*
  * A collection of a smartbill system: invoices or proformas. Creates are
  * numbered (collections.X.numbering; engine/deliver.c "Numbered
  * creates"), the copy's id is "SERIES/NUMBER", and a deleted record cancels
@@ -3218,16 +3279,32 @@ smartbill_collection(struct ctx *c, const struct config_node *v, const char *pat
 
     if (in_list(col->short_name, smartbill_collections, ARRAY_COUNT(smartbill_collections)) < 0) {
         PROBLEM(c, key,
-                "%s: a smartbill system knows the collections invoices and proformas; hint: name "
-                "it so",
+                "%s: a smartbill system knows the collections invoices, proformas and payments; "
+                "hint: name it so",
                 path);
         return;
     }
-    if (col->poll.enabled)
+    if (strcmp(col->short_name, "payments") == 0) {
+        smartbill_payments(c, v, path, col);
+        return;
+    }
+    if (col->poll.enabled && !inv)
         PROBLEM(c, map_key(v, "poll"),
                 "%s.poll: SmartBill cannot list its documents; concord is the record of what it "
                 "issued; hint: remove poll",
                 path);
+    if (col->poll.enabled && col->poll.each.method == NULL) {
+        /* Nothing can be listed, but each invoice's payment status can be
+         * asked for: a poll reads it for every invoice concord issued. */
+        set_endpoint(&col->poll.each, "GET",
+                     xasprintf("/SBORO/api/invoice/paymentstatus?cif=%s&seriesname={id.0}&"
+                               "number={id.1}",
+                               cif));
+    }
+    if (map_get(v, "id") == NULL) {
+        free(col->id_path);
+        col->id_path = xstrdup("series,number");
+    }
     if (col->map_out.entry_count == 0)
         return;
     col->issued = 1;

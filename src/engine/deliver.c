@@ -123,8 +123,8 @@ append_encoded(struct buf *b, const char *text)
  * {name} a field of the outgoing record. Returns a malloc()ed path, or NULL
  * with err set when a placeholder has no value.
  */
-static char *
-expand_path(const char *tmpl, const char *ext_id, const cJSON *desired, struct error *err)
+char *
+engine_expand_path(const char *tmpl, const char *ext_id, const cJSON *desired, struct error *err)
 {
     struct buf b;
 
@@ -186,7 +186,7 @@ toolong:
 /*
  * The body of a delete call that takes one (collections.X.remove_body): the
  * template with each string "{id}" or "{id.N}" replaced by the copy's id or
- * its part N, as expand_path() fills a path.
+ * its part N, as engine_expand_path() fills a path.
  */
 static cJSON *
 remove_body(const cJSON *tmpl, const char *ext_id)
@@ -588,6 +588,38 @@ plan_numbered(struct engine *e, struct job *j, struct engine_coll *c, struct cla
     return 1;
 }
 
+static int ext_id_taken(struct engine *e, const char *collection, const char *ext_id,
+                        int64_t link_id, struct error *err);
+
+/*
+ * A create whose copy is known by what is sent (created_id_from: request):
+ * a second record that would make a copy of the same id is stopped before
+ * it is sent, for the target could not tell the two apart (SmartBill's
+ * delete of a payment names its type and invoice). Returns 1 to send, 0
+ * when parked, -1.
+ */
+static int
+request_id_free(struct engine *e, struct job *j, const struct engine_coll *c, const struct link *l,
+                const cJSON *desired, struct error *err)
+{
+    char id[256], reason[500];
+    int taken;
+
+    if (engine_ext_id(c->cfg->created_id_path, desired, id, sizeof(id)) == -1) {
+        (void)snprintf(reason, sizeof(reason),
+                       "the record sent would have no id at `%s` (created_id_from: request)",
+                       c->cfg->created_id_path);
+        return park_job(e, j, INBOX_MAPPING, reason, 0, NULL, err);
+    }
+    if ((taken = ext_id_taken(e, c->cfg->name, id, l->id, err)) != 1)
+        return taken == -1 ? -1 : 1;
+    (void)snprintf(reason, sizeof(reason),
+                   "%s already holds copy %s of another record, and this one would be known by "
+                   "the same id: settle which record it is",
+                   c->cfg->name, id);
+    return park_job(e, j, INBOX_FAILED, reason, 0, NULL, err);
+}
+
 static int
 plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l, struct record *rec,
          struct claim *out, struct error *err)
@@ -686,6 +718,12 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
         cJSON_Delete(base);
         if (!differs)
             return store_job_done(e->st, j->id, err); /* already in agreement */
+    }
+    if (l->ext_id == NULL && c->cfg->created_id_from_request && out->op == JOB_OP_UPSERT) {
+        int free_id = request_id_free(e, j, c, l, out->desired, err);
+
+        if (free_id != 1)
+            return free_id;
     }
     out->ep = l->ext_id ? &c->cfg->update : &c->cfg->create;
     /* An issued document (a numbered copy, or an invoicing kind's, without
@@ -793,7 +831,7 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
         cJSON_Delete(expect);
     }
     if (rc == 1) {
-        path = expand_path(cl.ep->path, cl.ext_id, cl.desired, &merr);
+        path = engine_expand_path(cl.ep->path, cl.ext_id, cl.desired, &merr);
         if (path == NULL)
             rc = park_job(e, j, INBOX_MAPPING, merr.msg, 0, NULL, err);
     }
@@ -1296,8 +1334,15 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
     char *base = NULL;
     int rc = -1, deleted;
 
-    if (d->is_create) {
+    if (d->is_create && cc->created_id_from_request) {
+        cJSON *sent = d->body != NULL ? cJSON_Parse(d->body) : NULL;
+
+        (void)engine_ext_id(cc->created_id_path, sent, ext_id, sizeof(ext_id));
+        cJSON_Delete(sent);
+    } else if (d->is_create) {
         (void)engine_ext_id(cc->created_id_path, answer, ext_id, sizeof(ext_id));
+    }
+    if (d->is_create) {
         if (cc->numbering.enabled && store_job_set_expect(e->st, j->id, NULL, err) == -1)
             goto out;
         if (ext_id[0] == '\0') {

@@ -1259,6 +1259,157 @@ out:
     return rc;
 }
 
+/* Put the parts of ext ("A/B") at the collection's id paths ("series,number")
+ * where item lacks them, so a copy read by its id is known by it. Paths
+ * with a dot are left alone. */
+static void
+each_fill_id(const struct config_collection *cc, cJSON *item, const char *ext)
+{
+    const char *part = ext;
+
+    for (const char *p = cc->id_path; p != NULL && *p != '\0' && part != NULL;) {
+        size_t plen = strcspn(p, ","), len = strcspn(part, "/");
+        char path[128];
+
+        (void)snprintf(path, sizeof(path), "%.*s", (int)plen, p);
+        if (strchr(path, '.') == NULL && cJSON_GetObjectItemCaseSensitive(item, path) == NULL) {
+            char *one = xasprintf("%.*s", (int)len, part);
+
+            cJSON_AddStringToObject(item, path, one);
+            free(one);
+        }
+        p += plen + (p[plen] == ',');
+        part = part[len] == '/' ? part + len + 1 : NULL;
+    }
+}
+
+/* One copy read by `each`: its answer as a record, or NULL (logged and
+ * counted) when the system answered with no record for it. */
+static cJSON *
+each_one(const struct engine_poll_job *job, const char *ext, struct engine_poll_report *rep,
+         struct error *err, int *failed)
+{
+    const struct config_collection *cc = job->cc;
+    const struct config_system *sys = cc->system;
+    struct log_ctx lc = {.system = sys->name, .collection = cc->name};
+    struct error perr = {0};
+    char *path = engine_expand_path(cc->poll.each.path, ext, NULL, &perr), *url;
+    const cJSON *refused;
+    cJSON *answer = NULL;
+    struct fetch f;
+
+    *failed = 0;
+    if (path == NULL) {
+        log_warn(&lc, "%s: %s", ext, perr.msg);
+        rep->skipped++;
+        return NULL;
+    }
+    url = xasprintf("%s%s", sys->base_url, path);
+    free(path);
+    if (fetch(job, url, &f, err) == -1) {
+        free(url);
+        *failed = -1;
+        return NULL;
+    }
+    free(url);
+    if (f.outcome != HTTP_OUTCOME_RESPONSE || f.status < 200 || f.status >= 300 ||
+        !cJSON_IsObject(answer = cJSON_Parse(f.body))) {
+        /* The system is unwell: stop here, the next poll starts over. */
+        if (f.outcome == HTTP_OUTCOME_RESPONSE)
+            (void)snprintf(rep->error, sizeof(rep->error), "GET %s (%s): HTTP %ld: %.200s",
+                           cc->poll.each.path, ext, f.status, f.body ? f.body : "");
+        else
+            (void)snprintf(rep->error, sizeof(rep->error), "GET %s (%s): %.200s",
+                           cc->poll.each.path, ext, f.error ? f.error : "no answer");
+        cJSON_Delete(answer);
+        fetch_fini(&f);
+        *failed = 1;
+        return NULL;
+    }
+    fetch_fini(&f);
+    refused = sys->errors.in_ok_path ? value_path_get(answer, sys->errors.in_ok_path) : NULL;
+    if (cJSON_IsString(refused) && refused->valuestring[0] != '\0') {
+        /* This copy is not there to read (deleted by a person): a read
+         * says nothing of it, and is no delete. */
+        log_warn(&lc, "%s: %.300s", ext, refused->valuestring);
+        rep->skipped++;
+        rep->read++;
+        cJSON_Delete(answer);
+        return NULL;
+    }
+    each_fill_id(cc, answer, ext);
+    return answer;
+}
+
+/*
+ * A poll with `each`: the system lists nothing, so every linked copy is
+ * read by its id, in pages of links (SmartBill's invoices: each one's
+ * payment status). A page's records are taken like a listed page's. A
+ * failed request stops the read; the next poll starts from the first copy.
+ */
+static int
+each_read(const struct engine_poll_job *job, const char *holder, struct engine_poll_report *rep,
+          struct error *err)
+{
+    const struct config_collection *cc = job->cc;
+    struct read_state r = {0};
+    char *after = xstrdup("");
+    int rc = -1;
+
+    for (;;) {
+        char **ids = NULL;
+        int n = store_linked_page(job->st, cc->name, after, 50, &ids, err), failed = 0, bad;
+        cJSON *items;
+
+        if (n <= 0) {
+            rep->complete = n == 0;
+            rc = n == 0 ? 0 : -1;
+            break;
+        }
+        items = cJSON_CreateArray();
+        for (int i = 0; i < n && failed == 0; i++) {
+            cJSON *one;
+
+            if (job->stop != NULL && atomic_load(job->stop)) {
+                (void)snprintf(rep->error, sizeof(rep->error), "stopped part way");
+                failed = 1;
+                break;
+            }
+            if ((one = each_one(job, ids[i], rep, err, &failed)) != NULL)
+                cJSON_AddItemToArray(items, one);
+        }
+        free(after);
+        after = xstrdup(ids[n - 1]);
+        for (int i = 0; i < n; i++)
+            free(ids[i]);
+        free(ids);
+        bad = failed == -1 || store_begin(job->st, err) == -1 ||
+              take_page(job, items, &r, 0, rep, err) == -1;
+        if (bad ||
+            (!job->dry_run &&
+             store_poll_lease(job->st, cc->name, clock_now_ms(), clock_now_ms() + POLL_LEASE_MS,
+                              holder, NULL, err) == -1) ||
+            store_commit(job->st, err) == -1) {
+            if (failed != -1)
+                store_rollback(job->st);
+            cJSON_Delete(items);
+            break;
+        }
+        cJSON_Delete(items);
+        rep->pages++;
+        progress(job, rep);
+        if (job->wake != NULL)
+            job->wake(job->user);
+        if (failed == 1) {
+            rc = 0; /* what was read stands; rep->error says why it stopped */
+            break;
+        }
+    }
+    free(after);
+    read_state_fini(&r);
+    return rc;
+}
+
 static int
 is_resync(const struct config_poll *pc, long status)
 {
@@ -1331,6 +1482,10 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
         full = seen = 1;
         if (store_seen_reset(job->st, err) == -1)
             goto out;
+    }
+    if (pc->each.method != NULL) {
+        rc = each_read(job, holder, rep, err);
+        goto out;
     }
     if (pc->cursor == CONFIG_CURSOR_SEARCH && !job->reconcile) {
         rc = search_read(job, &r, holder, rep, err);

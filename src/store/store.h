@@ -538,6 +538,11 @@ MUST_CHECK int store_seen_reset(struct store *st, struct error *err);
 MUST_CHECK int store_seen_add(struct store *st, const char *ext_id, struct error *err);
 MUST_CHECK int store_seen_missing(struct store *st, const char *collection, int64_t before_ms,
                                   char ***out, struct error *err);
+/* The external ids of collection's linked copies after `after` ("" or NULL:
+ * from the first), in order, at most limit: count, *out as for
+ * store_seen_missing(), or -1. For reads that ask for each copy in turn. */
+MUST_CHECK int store_linked_page(struct store *st, const char *collection, const char *after,
+                                 int limit, char ***out, struct error *err);
 
 /* ---- health (store_health.c) ---- */
 

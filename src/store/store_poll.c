@@ -30,6 +30,7 @@ enum {
     P_LEASE,
     P_RELEASE,
     P_HOLDER,
+    P_LINKED,
     P_COUNT,
 };
 
@@ -62,6 +63,8 @@ static const char *const sql[P_COUNT] = {
     [P_RELEASE] = "UPDATE polls SET lease_until = NULL, lease_holder = NULL WHERE collection = ?1 "
                   "AND lease_holder = ?2",
     [P_HOLDER] = "SELECT lease_holder FROM polls WHERE collection = ?1 AND lease_until >= ?2",
+    [P_LINKED] = "SELECT ext_id FROM links WHERE collection = ?1 AND ext_id IS NOT NULL AND "
+                 "ext_id > ?2 ORDER BY ext_id LIMIT ?3",
 };
 
 /* The store_int_stmt() slots of this file start here (store_twoway.c has
@@ -246,6 +249,21 @@ store_seen_missing(struct store *st, const char *collection, int64_t before_ms, 
     sqlite3_bind_int64(s, 2, before_ms);
     return store_int_many_rows(st, s, sizeof(char *), text_from_row, texts_free, (void **)out,
                                "find copies a read did not see", err);
+}
+
+int
+store_linked_page(struct store *st, const char *collection, const char *after, int limit,
+                  char ***out, struct error *err)
+{
+    sqlite3_stmt *s = pstmt(st, P_LINKED, err);
+
+    if (s == NULL)
+        return -1;
+    store_int_bind_text(s, 1, collection);
+    store_int_bind_text(s, 2, after != NULL ? after : "");
+    sqlite3_bind_int(s, 3, limit);
+    return store_int_many_rows(st, s, sizeof(char *), text_from_row, texts_free, (void **)out,
+                               "list a collection's linked copies", err);
 }
 
 int

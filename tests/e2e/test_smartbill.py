@@ -196,5 +196,168 @@ def test_many_orders_never_trip_the_30_in_10s_block():
     sb.assert_clean()
 
 
+# Payments: the shop's payments are recorded against their order's invoice
+# (POST /payment), and each invoice's payment status is read back by a poll
+# and carried to the order, whoever recorded the payment.
+CONFIG_PAY = """
+listen: 127.0.0.1:{port}
+store: sqlite:state.db?busy_timeout_ms=2000
+log: {level: debug, format: json}
+systems:
+  shop:
+    kind: http
+    base_url: {shop_url}
+    timeout_ms: 1000
+    webhook: {path: /webhooks/shop}
+    collections:
+      orders:
+        model: order
+        match: '.event | startswith("order.")'
+        record: order
+        map_in: {number: number, status: status, client: client, email: email, total: total}
+        map_out: {invoice_paid: invoice_paid}
+        update: PATCH /orders/{id}
+      payments:
+        model: payment
+        match: '.event | startswith("payment.")'
+        record: payment
+        deleted_when: '.event == "payment.deleted"'
+        map_in: {order: order_id, amount: amount, method: method, date: date}
+  smartbill:
+    kind: smartbill
+    base_url: http://127.0.0.1:{sb_port}
+    username: {email}
+    token: env:SB_TOKEN
+    cif: {cif}
+    timeout_ms: 1000
+    retry: {max_attempts: 8, base_ms: 50, cap_ms: 300, jitter: 0.1}
+    collections:
+      invoices:
+        model: order
+        poll: {every: 300ms}
+        map_in: {invoice_paid: paid}
+        map_out:
+          seriesName: {const: FCT}
+          issueDate: {const: "2026-01-24"}
+          currency: {const: RON}
+          client: {jq: '{name: .client, email: .email, vatCode: "0000000000000",
+                         isTaxPayer: false, saveToDb: false}'}
+          products:
+            jq: '[{name: ("Order " + .number), measuringUnitName: "buc", currency: "RON",
+                   quantity: 1, price: (.total | tonumber), isTaxIncluded: true,
+                   taxName: "Normala", taxPercentage: 21, isService: true, saveToDb: false}]'
+      payments:
+        model: payment
+        map_out:
+          type: method
+          value: {jq: '.amount | tonumber'}
+          issueDate: date
+          currency: {const: RON}
+          isCash: {const: false}
+          useInvoiceDetails: {const: true}
+          invoicesList: {jq: '.order | split("/") | [{seriesName: .[0], number: .[1]}]'}
+models:
+  order:
+    fields: {number: string, status: string, client: string, email: string, total: decimal,
+             invoice_paid: boolean}
+  payment:
+    fields: {order: "ref:order", amount: decimal, method: string, date: date}
+syncs:
+  orders:
+    model: order
+    origin: [shop]
+    owners: {invoice_paid: smartbill}
+    collections: [shop.orders, smartbill.invoices]
+    filters:
+      smartbill.invoices: '.status == "paid"'
+  payments:
+    model: payment
+    origin: [shop]
+    collections: [shop.payments, smartbill.payments]
+"""
+
+
+def setup_pay(**sb_flags):
+    port = harness.free_port()
+    sb = SmartBillSim(**sb_flags)
+    hook = "http://127.0.0.1:%d/webhooks/shop" % port
+    orders = Sim(resource="orders", id_prefix="O", webhook_url=hook, envelope="order",
+                 event_key="event")
+    pays = Sim(resource="payments", id_prefix="P", webhook_url=hook, envelope="payment",
+               event_key="event")
+    c = Concord(CONFIG_PAY, values={"port": port, "shop_url": orders.url, "sb_port": sb.port,
+                                    "email": sb.email, "cif": sb.cif},
+                env={"SB_TOKEN": sb.token})
+    c.start()
+    return sb, orders, pays, c
+
+
+def payment_posts(sb):
+    return [r for r in sb.requests("POST") if r["path"].split("?")[0] == "/SBORO/api/payment"]
+
+
+def invoice_paid(orders, oid):
+    return orders.records().get(oid, {}).get("invoice_paid")
+
+
+def test_a_payment_is_recorded_on_its_invoice_and_the_status_comes_back():
+    sb, orders, pays, c = setup_pay()
+    orders.change("o1", order(1))
+    inv = wait_until(lambda: api_invoices(sb), 10, "the invoice")[0]
+    # The poll reads the new invoice's status: not paid yet.
+    wait_until(lambda: invoice_paid(orders, "o1") is False, 10, "invoice_paid false in the shop")
+    pays.change("p1", {"order_id": "o1", "amount": "121.00", "method": "Card",
+                       "date": "2026-01-25"})
+    wait_until(lambda: len(sb.payments()) == 1, 10, "the payment in SmartBill")
+    body = payment_posts(sb)[0]["body"]
+    assert body["invoicesList"] == [{"seriesName": "FCT", "number": inv["number"]}], body
+    assert body["companyVatCode"] == sb.cif and body["value"] == 121, body
+    wait_until(lambda: api_invoices(sb)[0]["paymentStatus"] == "paid", 10, "a paid invoice")
+    wait_until(lambda: invoice_paid(orders, "o1") is True, 10, "invoice_paid true in the shop")
+    # A second card payment of the same invoice would be known by the same
+    # id (SmartBill deletes a payment by type and invoice): it is stopped
+    # before it is sent, and a person settles it.
+    pays.change("p9", {"order_id": "o1", "amount": "1.00", "method": "Card",
+                       "date": "2026-01-26"})
+    held = wait_until(lambda: [f for f in c.cli_json("failed") if "already holds" in f["reason"]],
+                      10, "the refusal")
+    assert len(payment_posts(sb)) == 1 and len(sb.payments()) == 1
+    c.cli("skip", str(held[0]["id"]), "--reason", "a duplicate")
+    # Someone records a bank transfer in SmartBill for another order's
+    # invoice: the order learns of it too.
+    orders.change("o2", order(2, total="50.00"))
+    inv2 = wait_until(lambda: [i for i in api_invoices(sb) if i["number"] != inv["number"]], 10,
+                      "the second invoice")[0]
+    wait_until(lambda: invoice_paid(orders, "o2") is False, 10, "o2 unpaid")
+    sb.person_pay("FCT", inv2["number"], type="Ordin plata")
+    wait_until(lambda: invoice_paid(orders, "o2") is True, 10, "o2 paid in the shop")
+    # The shop's payment is deleted: the payment goes, and the invoice is
+    # unpaid again.
+    pays.delete("p1")
+    wait_until(lambda: any(r["path"].startswith("/SBORO/api/payment/v2")
+                           for r in sb.requests("DELETE")), 10, "the payment's delete")
+    dels = [r["path"] for r in sb.requests("DELETE")]
+    assert "paymentType=Card" in dels[0] and "invoiceNumber=" + inv["number"] in dels[0], dels
+    wait_until(lambda: invoice_paid(orders, "o1") is False, 10, "o1 unpaid again")
+    c.wait_settled()
+    assert len(payment_posts(sb)) == 1 and c.cli_json("failed") == []
+    sb.assert_clean()
+
+
+def test_a_payment_whose_answer_is_lost_is_never_recorded_twice():
+    sb, orders, pays, c = setup_pay()
+    orders.change("o3", order(3))
+    wait_until(lambda: invoice_paid(orders, "o3") is False, 10, "the invoice and its status")
+    sb.faults([{"reset": "after", "match": {"method": "POST", "path": "/SBORO/api/payment"}}])
+    pays.change("p3", {"order_id": "o3", "amount": "121.00", "method": "Card",
+                       "date": "2026-01-25"})
+    entry = wait_until(lambda: c.cli_json("failed"), 15, "the inbox entry")
+    assert entry[0]["kind"] == "unknown", entry
+    assert len(payment_posts(sb)) == 1 and len(sb.payments()) == 1
+    # It was recorded: the status read back says so.
+    wait_until(lambda: invoice_paid(orders, "o3") is True, 10, "o3 paid")
+    assert len(payment_posts(sb)) == 1
+
+
 if __name__ == "__main__":
     harness.run_tests(globals())
