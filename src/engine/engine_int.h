@@ -167,8 +167,9 @@ struct engine {
     pthread_cond_t poll_cv;        /* wakes the poll thread to stop */
     int started;
     atomic_int ready;
-    int match_open;   /* writer only: ambiguous matches open? -1 unknown, 0 none, 1 maybe */
-    int journal_grew; /* writer only: processing journaled changes (a hint's deletions) */
+    int match_open;        /* writer only: ambiguous matches open? -1 unknown, 0 none, 1 maybe */
+    int journal_grew;      /* writer only: processing journaled changes (a hint's deletions) */
+    int64_t fanout_queued; /* writer only: upserts fanout_one() queued, ever (check_copies()) */
 
     pthread_mutex_t mu;
     pthread_cond_t writer_cv;                        /* work for the writer */

@@ -155,6 +155,7 @@ queue:
     j.link_id = l.id;
     if (store_job_put(e->st, &j, err) == -1)
         goto out;
+    e->fanout_queued++;
     rc = 0;
 out:
     link_fini(&l);

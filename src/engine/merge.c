@@ -1192,6 +1192,64 @@ take_hint(struct merge_ctx *m, const cJSON *body, struct error *err)
                                    err);
 }
 
+/*
+ * Copies a full read found as concord last knew them ({"@poll": ...,
+ * "@check": [ext ids]}): each gets the record again wherever the record
+ * maps to something else, so a write that never reached a copy is made
+ * now. (A copy that did not change says nothing of the record; without
+ * this, a reconcile would leave such a copy behind for good.)
+ */
+static int
+check_copies(struct merge_ctx *m, const cJSON *ids, struct error *err)
+{
+    const struct engine_coll *c = &m->e->colls[m->coll];
+    const cJSON *id;
+    int64_t queued = 0;
+    char note[160];
+
+    cJSON_ArrayForEach(id, ids)
+    {
+        struct link l = {0};
+        struct record rec = {0};
+        int found = cJSON_IsString(id)
+                        ? store_link_by_ext(m->e->st, c->cfg->name, id->valuestring, &l, err)
+                        : 0;
+
+        if (found == 1)
+            found = store_record_get(m->e->st, l.record_id, &rec, err);
+        if (found == 1 && !rec.is_deleted) {
+            cJSON *state = cJSON_Parse(rec.state);
+            struct engine_change fc = {
+                .record_id = rec.id,
+                .version = rec.version,
+                .model = rec.model,
+                .state = state,
+                .source_coll = -1,
+            };
+            int64_t before = m->e->fanout_queued;
+
+            found = engine_fanout_to(m->e, m->coll, &fc, err) == -1 ? -1 : 1;
+            cJSON_Delete(state);
+            if (m->e->fanout_queued > before) {
+                queued++;
+                log_info(&(struct log_ctx){.system = c->cfg->system->name,
+                                           .collection = c->cfg->name,
+                                           .record_id = rec.id},
+                         "copy %s is not what record %lld maps to, though it did not change: "
+                         "the record is written to it again",
+                         id->valuestring, (long long)rec.id);
+            }
+        }
+        record_fini(&rec);
+        link_fini(&l);
+        if (found == -1)
+            return -1;
+    }
+    (void)snprintf(note, sizeof(note), "a full read's unchanged copies: %lld written again",
+                   (long long)queued);
+    return store_journal_set_state(m->e->st, m->ch->seq, CHANGE_UNCHANGED, note, err);
+}
+
 /* Decide, map and merge one change whose collection is known. Returns 0,
  * 1 when the change must wait for a later turn, or -1. */
 static int
@@ -1212,6 +1270,8 @@ merge_change(struct merge_ctx *m, const cJSON *body, struct error *err)
      * carry no record): the collection is polled now instead. */
     if (c->cfg->webhook_hint && polled == NULL)
         return take_hint(m, body, err);
+    if (polled != NULL && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(body, "@check")))
+        return check_copies(m, cJSON_GetObjectItemCaseSensitive(body, "@check"), err);
     /* A polled record is the record itself ({"@poll": ..., "record": ...});
      * a copy a complete reconcile did not find is a delete. */
     if (cJSON_IsString(missing)) {

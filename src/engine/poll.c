@@ -452,6 +452,8 @@ take_page(const struct engine_poll_job *job, const cJSON *items, struct read_sta
     const struct config_collection *cc = job->cc;
     const struct config_poll *pc = &cc->poll;
     const cJSON *item;
+    cJSON *same = seen ? cJSON_CreateArray() : NULL; /* unchanged copies, checked */
+    int rc = -1;
 
     cJSON_ArrayForEach(item, items)
     {
@@ -467,12 +469,12 @@ take_page(const struct engine_poll_job *job, const cJSON *items, struct read_sta
         }
         if (pc->removed_path != NULL &&
             cJSON_GetObjectItemCaseSensitive(item, pc->removed_path) != NULL) {
-            int rc = journal_missing(job, ext, err);
+            int gone = journal_missing(job, ext, err);
 
             rep->deleted++;
             free(ext);
-            if (rc == -1)
-                return -1;
+            if (gone == -1)
+                goto out;
             continue;
         }
         if (pc->cursor == CONFIG_CURSOR_UPDATED_SINCE || pc->cursor == CONFIG_CURSOR_SEARCH) {
@@ -488,16 +490,18 @@ take_page(const struct engine_poll_job *job, const cJSON *items, struct read_sta
         }
         if (seen && store_seen_add(job->st, ext, err) == -1) {
             free(ext);
-            return -1;
+            goto out;
         }
         found = store_link_by_ext(job->st, cc->name, ext, &l, err);
         if (found == -1) {
             free(ext);
-            return -1;
+            goto out;
         }
         text = value_canonical_text(item);
         if (found && l.base != NULL && strcmp(l.base, text) == 0) {
             rep->unchanged++; /* guarantee: an unchanged row is never a change */
+            if (same != NULL)
+                cJSON_AddItemToArray(same, cJSON_CreateString(ext));
         } else {
             cJSON *body = cJSON_CreateObject();
 
@@ -512,7 +516,7 @@ take_page(const struct engine_poll_job *job, const cJSON *items, struct read_sta
                 free(text);
                 link_fini(&l);
                 free(ext);
-                return -1;
+                goto out;
             }
             cJSON_Delete(body);
         }
@@ -520,7 +524,23 @@ take_page(const struct engine_poll_job *job, const cJSON *items, struct read_sta
         link_fini(&l);
         free(ext);
     }
-    return 0;
+    /* A full read also checks that the unchanged copies hold what their
+     * records map to (merge.c, check_copies()): one entry per page. */
+    if (same != NULL && cJSON_GetArraySize(same) > 0 && !job->dry_run) {
+        cJSON *body = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(body, "@poll", cc->name);
+        cJSON_AddItemToObject(body, "@check", same);
+        same = NULL;
+        rc = journal_body(job, body, err);
+        cJSON_Delete(body);
+        if (rc == -1)
+            goto out;
+    }
+    rc = 0;
+out:
+    cJSON_Delete(same);
+    return rc;
 }
 
 /* After a complete reconcile: the deletion of every linked copy it did not see. */

@@ -457,6 +457,80 @@ def test_reconcile_repairs_drift_and_deletes_only_after_a_complete_read():
     assert "in sync" in text and "missing" in text
 
 
+TWO_WAY = """
+listen: 127.0.0.1:{port}
+store: sqlite:state.db?busy_timeout_ms=2000
+log: {level: debug, format: json}
+systems:
+  crm:
+    kind: http
+    base_url: http://127.0.0.1:{crm_port}
+    timeout_ms: 2000
+    retry: {max_attempts: 2, base_ms: 50, cap_ms: 100, jitter: 0.1}
+    collections:
+      contacts:
+        model: customer
+        map_in: {email: contact_email, name: full_name}
+        map_out: {contact_email: email, full_name: name}
+        update: PUT /contacts/{id}
+        poll:
+          every: 1h
+          list: GET /contacts
+          items: data
+          page: {kind: number, param: page, size_param: limit, size: 10}
+  shop:
+    kind: http
+    base_url: http://127.0.0.1:9
+    webhook: {path: /webhooks/shop}
+    collections:
+      customers:
+        model: customer
+        map_in: {email: email, name: name}
+models:
+  customer:
+    fields: {email: string, name: string}
+syncs:
+  customers:
+    model: customer
+    origin: [crm, shop]
+    match: [email]
+    collections: [crm.contacts, shop.customers]
+"""
+
+
+def test_reconcile_writes_a_copy_that_missed_a_write_though_it_did_not_change():
+    # The crm refused a write (a 400), and the operator skipped it: the crm's
+    # copy is what concord last knew of it, and differs from the record. A
+    # reconcile finds the copy unchanged, and still brings it in line.
+    crm = Sim(resource="contacts", id_prefix="C", page_style="number", page_size=10)
+    port = harness.free_port()
+    shop = Sim(resource="customers", id_prefix="S",
+               webhook_url="http://127.0.0.1:%d/webhooks/shop" % port)
+    c = Concord(TWO_WAY, values={"port": port, "crm_port": crm.port})
+    crm.put("C1", person(1, "Ana"))
+    assert poll(c)["new"] == 1
+    c.start()
+    shop.change("s1", {"email": "p1@example.com", "name": "Ana"})
+    c.wait_settled()
+    crm.faults([{"status": 400, "match": {"method": "PUT"}, "times": 1}])
+    shop.change("s1", {"name": "Ana Pop"})
+    failed = wait_until(lambda: c.cli_json("failed"), 10, "the refused write")
+    assert len(failed) == 1 and "400" in failed[0]["reason"], failed
+    c.cli("skip", str(failed[0]["id"]), "--reason", "the crm refused it")
+    c.wait_settled()
+    assert crm.records()["C1"]["full_name"] == "Ana"
+    r = poll(c, "reconcile")
+    assert r["complete"] and r["in_sync"] == 1, r
+    wait_until(lambda: crm.records()["C1"]["full_name"] == "Ana Pop", 10,
+               "the record written to the unchanged copy")
+    c.wait_settled()
+    # Once in line, another reconcile writes nothing.
+    puts = len(crm.requests("PUT"))
+    r = poll(c, "reconcile")
+    c.wait_settled()
+    assert r["in_sync"] == 1 and len(crm.requests("PUT")) == puts
+
+
 def store_digest(c):
     """A digest of every table's rows: equal before and after a dry run."""
     db = sqlite3.connect(os.path.join(c.dir, "state.db"))
