@@ -659,6 +659,19 @@ admin_plan_json(const struct engine_plan *p)
         cJSON_AddStringToObject(x, "reason", p->issues[i].reason);
         cJSON_AddItemToArray(issues, x);
     }
+    cJSON *runs = cJSON_AddArrayToObject(o, "automations");
+
+    for (size_t i = 0; i < p->run_count; i++) {
+        cJSON *x = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(x, "automation", p->runs[i].automation);
+        cJSON_AddNumberToObject(x, "record", (double)p->runs[i].record_id);
+        cJSON_AddNumberToObject(x, "version", (double)p->runs[i].version);
+        cJSON_AddStringToObject(x, "event", p->runs[i].event);
+        cJSON_AddStringToObject(x, "actions", p->runs[i].actions);
+        cJSON_AddBoolToObject(x, "cut", p->runs[i].is_cut);
+        cJSON_AddItemToArray(runs, x);
+    }
     return o;
 }
 
