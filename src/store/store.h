@@ -751,7 +751,9 @@ void store_step_fini(struct store_step *s);
 /* Release a list store_steps_list() returned. */
 void store_steps_free(struct store_step *list, int count);
 
-/* Add or replace the row of action (run_id, n); a 0 journal_seq keeps the one it had. */
+/* Add or replace the row of action (run_id, n); a 0 journal_seq keeps the
+ * one it had. Attempts add up over retries from the inbox: state "sending"
+ * counts one more than the row had, another state keeps the larger count. */
 MUST_CHECK int store_step_put(struct store *st, const struct store_step *s, struct error *err);
 
 /* The actions of a run, in order: the count with *out (store_steps_free()), or -1. */

@@ -61,8 +61,9 @@ static const char *const sql[R_COUNT] = {
     [S_PUT] = "INSERT INTO automation_steps (run_id, n, kind, state, attempts, outcome, "
               "http_status, journal_seq, inbox_id, at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
               "?9, ?10) ON CONFLICT (run_id, n) DO UPDATE SET kind = ?3, state = ?4, attempts = "
-              "?5, outcome = ?6, http_status = ?7, journal_seq = coalesce(?8, journal_seq), "
-              "inbox_id = ?9, at = ?10",
+              "CASE WHEN ?4 = 'sending' THEN attempts + 1 ELSE max(attempts, ?5) END, outcome = "
+              "?6, http_status = ?7, journal_seq = coalesce(?8, journal_seq), inbox_id = ?9, at "
+              "= ?10",
     [S_LIST] = "SELECT run_id, n, kind, state, attempts, outcome, http_status, journal_seq, "
                "inbox_id, at FROM automation_steps WHERE run_id = ?1 ORDER BY n",
     [S_BY_SEQ] = "SELECT s.run_id, s.n, r.automation, r.depth, r.context FROM automation_steps s "
