@@ -943,7 +943,8 @@ judge_fetch(const struct config_system *sys, const char *what, const struct auto
         return;
     }
     res->http_status = f->outcome == HTTP_OUTCOME_RESPONSE ? (int)f->status : 0;
-    res->response = f->body ? xstrndup(f->body, 1024) : NULL;
+    /* The first KiB of the answer, as a delivery's inbox entry keeps it. */
+    res->response = f->body ? xstrndup(f->body, strnlen(f->body, 1024)) : NULL;
     res->retry_after = f->retry_after ? xstrdup(f->retry_after) : NULL;
     if (f->outcome != HTTP_OUTCOME_RESPONSE) {
         res->verdict = AUTO_RETRY;

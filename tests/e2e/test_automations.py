@@ -12,6 +12,7 @@ here is a recipe of docs/automations.md."""
 
 import json
 import os
+import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -21,9 +22,11 @@ import harness  # noqa: E402
 from harness import Concord, Listener, Sim, wait_until  # noqa: E402
 from smartbill_harness import SmartBillSim  # noqa: E402
 from stripe_harness import StripeSim  # noqa: E402
+from test_alerts import SmtpSink  # noqa: E402
 
 WHSEC = "whsec_concord_automations"
 SECRET = "app-webhook-secret"
+TMP = "concord-auto-e2e-"  # its own temp dirs
 
 
 def runs(c, automation=None):
@@ -100,7 +103,7 @@ def stripe_setup():
     accounts = Sim(resource="accounts")
     c = Concord(STRIPE, values={"port": port, "stripe_port": stripe.port, "app_port": app.port,
                                 "accounts_port": accounts.port},
-                env={"STRIPE_KEY": stripe.api_key, "STRIPE_WHSEC": WHSEC})
+                env={"STRIPE_KEY": stripe.api_key, "STRIPE_WHSEC": WHSEC}, tmp_prefix=TMP)
     c.start()
     return stripe, app, accounts, c
 
@@ -247,7 +250,7 @@ def test_a_completed_booking_creates_exactly_one_invoice_through_repeats_and_kil
                signature_header="X-Shop-Signature", delivery_header="X-Delivery")
     c = Concord(BOOKINGS, values={"port": port, "shop_port": shop.port, "sb_port": sb.port,
                                   "email": sb.email, "cif": sb.cif},
-                env={"SB_TOKEN": sb.token, "SHOP_SECRET": SECRET})
+                env={"SB_TOKEN": sb.token, "SHOP_SECRET": SECRET}, tmp_prefix=TMP)
     c.start()
     booking = {"code": "BK-7", "status": "confirmed", "client": "Ada SRL",
                "email": "ada@example.ro", "total": "121.00"}
@@ -352,7 +355,7 @@ def test_a_signed_document_updates_its_project():
                 webhook_url="http://127.0.0.1:%d/webhooks/esign" % port, webhook_secret=SECRET,
                 signature_header="X-Signature")
     c = Concord(DOCUMENTS, values={"port": port, "esign_port": esign.port, "pm_port": pm.port},
-                env={"APP_SECRET": SECRET})
+                env={"APP_SECRET": SECRET}, tmp_prefix=TMP)
     c.start()
     pm.change("p1", {"code": "PRJ-1", "name": "Bridge", "stage": "proposal"})
     pm.change("p2", {"code": "PRJ-2", "name": "Tunnel", "stage": "proposal"})
@@ -436,19 +439,25 @@ automations:
       - wait: {until: start, before: 24h}
       - notify:
           webhook: env:STAFF_WEBHOOK
+          email:
+            to: [desk@example.com]
+            subject: "Tomorrow: {current.title}"
+            url: smtp://127.0.0.1:{smtp_port}
+            from: concord@example.com
           text: "Reminder: {current.title} at {current.start}"
 """
 
 
 def calendar_setup():
     port = harness.free_port()
-    staff = Listener()
+    staff, smtp = Listener(), SmtpSink()
     calendar = Sim(resource="slots", webhook_url="http://127.0.0.1:%d/webhooks/calendar" % port,
                    webhook_secret=SECRET, signature_header="X-Signature")
-    c = Concord(APPOINTMENTS, values={"port": port, "calendar_port": calendar.port},
-                env={"APP_SECRET": SECRET, "STAFF_WEBHOOK": staff.url + "/hooks/staff"})
+    c = Concord(APPOINTMENTS, values={"port": port, "calendar_port": calendar.port,
+                                      "smtp_port": smtp.port},
+                env={"APP_SECRET": SECRET, "STAFF_WEBHOOK": staff.url + "/hooks/staff"}, tmp_prefix=TMP)
     c.start()
-    return staff, calendar, c
+    return staff, smtp, calendar, c
 
 
 def messages(staff):
@@ -460,7 +469,7 @@ def iso(t):
 
 
 def test_a_cancelled_appointment_notifies_staff_once_and_releases_the_slot():
-    staff, calendar, c = calendar_setup()
+    staff, smtp, calendar, c = calendar_setup()
     calendar.put("s1", {"room": "Room 2", "booked": True, "appointment": "a1"})
     start = time.time() + 3 * 86400  # its reminder waits two days
     calendar.change("a1", {"title": "Check-up", "status": "confirmed", "start": iso(start),
@@ -472,6 +481,7 @@ def test_a_cancelled_appointment_notifies_staff_once_and_releases_the_slot():
     assert got == ["Check-up with Dr. Pop was cancelled: slot s1 is free again"], got
     assert calendar.records()["s1"]["booked"] is False, calendar.records()["s1"]
     assert calendar.records()["s1"]["appointment"] is None
+    assert smtp.mails == []  # the reminder never went
     # The reminder of the cancelled appointment will not be sent.
     [reminder] = runs(c, "reminder")
     assert reminder["state"] == "cancelled", reminder
@@ -484,7 +494,7 @@ def test_a_cancelled_appointment_notifies_staff_once_and_releases_the_slot():
 
 
 def test_a_wait_survives_a_restart_fires_once_and_a_cancelled_trigger_stops_it():
-    staff, calendar, c = calendar_setup()
+    staff, smtp, calendar, c = calendar_setup()
     due = time.time() + 4  # 24 h before a start 24 h and 4 s away
     for slot in ("s-a2", "s-a3"):
         calendar.put(slot, {"booked": True})
@@ -503,6 +513,9 @@ def test_a_wait_survives_a_restart_fires_once_and_a_cancelled_trigger_stops_it()
     wait_until(lambda: run_states(c, "reminder") == ["cancelled", "done"], 10, "the run done")
     reminders = [m for m in messages(staff) if m.startswith("Reminder")]
     assert len(reminders) == 1 and reminders[0].startswith("Reminder: Visit a2 at "), reminders
+    assert len(smtp.mails) == 1, smtp.mails  # and one e-mail, over SMTP
+    frm, to, data = smtp.mails[0]
+    assert to == ["<desk@example.com>"] and "Subject: Tomorrow: Visit a2" in data, smtp.mails
     # A restart after it fired fires nothing more.
     c.stop()
     c.start()
@@ -553,7 +566,8 @@ def test_an_automation_loop_is_cut_and_reported():
     port = harness.free_port()
     desk = Sim(resource="tickets", webhook_url="http://127.0.0.1:%d/webhooks/desk" % port,
                webhook_secret=SECRET, signature_header="X-Signature")
-    c = Concord(LOOP, values={"port": port, "desk_port": desk.port}, env={"APP_SECRET": SECRET})
+    c = Concord(LOOP, values={"port": port, "desk_port": desk.port}, env={"APP_SECRET": SECRET},
+                tmp_prefix=TMP)
     c.start()
     desk.change("t1", {"title": "Printer", "state": "open"})
     cut = wait_until(lambda: [r for r in runs(c) if r["state"] == "cut"], 15, "the cut run")[0]
@@ -573,6 +587,41 @@ def test_an_automation_loop_is_cut_and_reported():
     # Skipping the entry ends the cut run for good.
     c.cli("skip", str(entry["id"]), "--reason", "a loop")
     assert run_states(c, "ping").count("skipped") == 1
+
+
+# --- The cookbook ----------------------------------------------------------
+
+RECIPE_ENV = {k: "test-secret-value-0123456789" for k in (
+    "STRIPE_KEY", "STRIPE_WHSEC", "APP_TOKEN", "SHOP_SECRET", "SMARTBILL_TOKEN", "ESIGN_SECRET",
+    "PM_TOKEN", "PM_SECRET", "CALENDAR_TOKEN", "CALENDAR_SECRET")}
+RECIPE_ENV["STAFF_WEBHOOK_URL"] = "https://hooks.example.com/services/T/B/x"
+
+
+def recipes():
+    """{name: config text} of every ```yaml block of docs/automations.md
+    that starts with "# recipe: NAME"."""
+    with open(os.path.join(harness.REPO, "docs", "automations.md")) as f:
+        text = f.read()
+    out = {}
+    for block in text.split("```yaml\n")[1:]:
+        body = block.split("```", 1)[0]
+        if body.startswith("# recipe: "):
+            out[body.split("\n", 1)[0][len("# recipe: "):].strip()] = body
+    return out
+
+
+def test_the_cookbook_recipes_pass_concord_check():
+    found = recipes()
+    assert sorted(found) == ["appointment-cancelled", "booking-creates-invoice",
+                             "document-updates-project", "payment-activates-account"], found
+    c = Concord("systems: {}\n", env=RECIPE_ENV, tmp_prefix=TMP)  # only for its temp dir and env
+    for name, body in sorted(found.items()):
+        path = os.path.join(c.dir, name + ".yaml")
+        with open(path, "w") as f:
+            f.write(body)
+        p = subprocess.run([harness.concord_bin(), "check", "-c", path], cwd=c.dir, env=c.env,
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, "%s:\n%s%s" % (name, p.stdout, p.stderr)
 
 
 if __name__ == "__main__":
