@@ -455,7 +455,8 @@ def calendar_setup():
                    webhook_secret=SECRET, signature_header="X-Signature")
     c = Concord(APPOINTMENTS, values={"port": port, "calendar_port": calendar.port,
                                       "smtp_port": smtp.port},
-                env={"APP_SECRET": SECRET, "STAFF_WEBHOOK": staff.url + "/hooks/staff"}, tmp_prefix=TMP)
+                env={"APP_SECRET": SECRET, "STAFF_WEBHOOK": staff.url + "/hooks/staff"},
+                tmp_prefix=TMP)
     c.start()
     return staff, smtp, calendar, c
 
