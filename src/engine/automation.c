@@ -100,7 +100,6 @@ struct engine_automation {
     int cause_step;
     int cause_depth;
     cJSON *cause_chain; /* the automations that led here, oldest first */
-    int cause_versions; /* versions the change made */
     struct metric_family *runs, *actions, *cut;
 };
 
@@ -414,7 +413,12 @@ cut_run(struct engine *e, int64_t run_id, const struct engine_change *c, const c
     return store_step_put(e->st, &step, err);
 }
 
-/* Add the run of rule r for the version in ctx. */
+/*
+ * Add the run of rule r for the version in ctx. Guarantee: once per
+ * trigger. The run is keyed by (automation, record, version) and added in
+ * the transaction of the version itself: the change that made the version
+ * commits with its runs or not at all, and no repeat of it adds a second.
+ */
 static int
 add_run(struct engine *e, const struct auto_rule *r, const struct engine_change *c, cJSON *ctx,
         struct error *err)
@@ -536,8 +540,6 @@ engine_automation_seen(struct engine *e, const struct engine_change *c, struct e
 
     if (a == NULL || !model_has_rules(&a->writer, c->model))
         return 0;
-    if (a->cause_run != 0)
-        a->cause_versions++;
     found = store_version_get(e->st, c->record_id, c->version, &v, err);
     if (found != 1)
         return found;
@@ -598,7 +600,6 @@ engine_automation_begin(struct engine *e, int64_t seq, struct error *err)
     a->cause_run = cause.run_id;
     a->cause_step = cause.step;
     a->cause_depth = cause.depth;
-    a->cause_versions = 0;
     cJSON_Delete(a->cause_chain);
     a->cause_chain = cJSON_DetachItemFromObjectCaseSensitive(ctx, "chain");
     if (!cJSON_IsArray(a->cause_chain)) {
@@ -1247,6 +1248,46 @@ begin_wait(struct engine *e, const struct store_run *run, const struct auto_acti
     return move(a->st, run, "waiting", run->step, 0, until, res.outcome, err) == -1 ? -1 : 0;
 }
 
+/* Whether an operator paused system (concord pause): 1, 0, -1. */
+static int
+system_paused(struct store *st, const char *system, struct error *err)
+{
+    char **names = NULL;
+    int n = store_systems_paused(st, &names, err), found = 0;
+
+    for (int i = 0; i < n; i++) {
+        found |= strcmp(names[i], system) == 0;
+        free(names[i]);
+    }
+    free(names);
+    return n == -1 ? -1 : found;
+}
+
+/* An http or notify action is about to leave (*send), unless an operator
+ * paused its system: then the run looks again in a second. */
+static int
+begin_send(const struct store_run *run, const struct auto_action *x,
+           const struct auto_action **send, struct store *st, struct error *err)
+{
+    int paused = x->system != NULL ? system_paused(st, x->system->name, err) : 0;
+
+    if (paused != 0)
+        return paused == -1 ? -1
+               : move(st, run, "running", run->step, run->attempts, clock_now_ms() + 1000,
+                      "the system is paused", err) == -1
+                   ? -1
+                   : 0;
+    *send = x;
+    /* Counted before it leaves: a crash while it is out counts it, and at
+     * the next start it is sent again (at least once). */
+    if (note_step(st, run, action_name(x->cfg->kind), "sending", run->attempts + 1, NULL, 0, err) ==
+        -1)
+        return -1;
+    return move(st, run, "running", run->step, run->attempts + 1, run->next_at_ms, NULL, err) == -1
+               ? -1
+               : 0;
+}
+
 /* Take the run's next action in the open transaction; *send is the action
  * to carry out outside it (http, notify), NULL when done already. */
 static int
@@ -1282,15 +1323,7 @@ step_in_tx(struct engine *e, const struct auto_rule *r, const struct store_run *
     }
     case CONFIG_ACTION_HTTP:
     case CONFIG_ACTION_NOTIFY:
-        *send = x;
-        /* Counted before it leaves: a crash while it is out counts it. */
-        if (note_step(a->st, run, action_name(x->cfg->kind), "sending", run->attempts + 1, NULL, 0,
-                      err) == -1)
-            return -1;
-        return move(a->st, run, "running", run->step, run->attempts + 1, run->next_at_ms, NULL,
-                    err) == -1
-                   ? -1
-                   : 0;
+        return begin_send(run, x, send, a->st, err);
     }
     return 0;
 }
