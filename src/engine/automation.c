@@ -1176,7 +1176,9 @@ settle(struct engine *e, const struct store_run *run, const struct auto_action *
             return -1;
         return move(a->st, run, "running", run->step + 1, 0, now, NULL, err) == -1 ? -1 : 0;
     }
-    if (res->verdict == AUTO_FAILED || retry_exhausted(p, attempts, run->created_at_ms, now))
+    /* Attempts only: a run may have waited for days before this action,
+     * so the schedule's max_age (the age of a job) does not apply. */
+    if (res->verdict == AUTO_FAILED || retry_exhausted(p, attempts, now, now))
         return park_run(e, run, x, res, attempts, err);
     delay = retry_delay_ms(p, (uint32_t)attempts, clock_random_unit());
     if (res->retry_after != NULL && retry_after_parse(res->retry_after, now, &after) == 0 &&
