@@ -267,7 +267,8 @@ def test_a_completed_booking_creates_exactly_one_invoice_through_repeats_and_kil
     third = shop.change("b1", {"status": "completed"})  # a new delivery, the same state
     assert again["status"] in (200, 202) and third["status"] == 202, (again, third)
     wait_until(lambda: run_states(c) == ["done"], 10, "the run done")
-    wait_until(lambda: c.cli_json("status")["systems"][1]["backlog"] == 1, 10,
+    wait_until(lambda: [s for s in c.cli_json("status")["systems"]
+                        if s["name"] == "smartbill" and s["backlog"] == 1], 10,
                "the invoice queued for SmartBill")
     c.kill9()  # again, with the invoice queued
     c.start()
