@@ -50,6 +50,7 @@ const char *cli_operator(void);
 
 extern const struct cli_command cli_cmd_run;
 extern const struct cli_command cli_cmd_check;
+extern const struct cli_command cli_cmd_runs;
 extern const struct cli_command cli_cmd_status;
 extern const struct cli_command cli_cmd_failed;
 extern const struct cli_command cli_cmd_inbox;

@@ -83,6 +83,15 @@ print_text(const struct engine_plan *p)
         printf("  %-9s record %lld  %s: %s\n", p->issues[i].kind, (long long)p->issues[i].record_id,
                p->issues[i].collection ? p->issues[i].collection : "-", p->issues[i].reason);
     }
+    for (size_t i = 0; i < p->run_count; i++) {
+        const struct engine_plan_run *r = &p->runs[i];
+
+        if (i == 0)
+            printf("\nautomations that would run:\n");
+        printf("  %-24s record %lld v%lld (%s): %s%s\n", r->automation, (long long)r->record_id,
+               (long long)r->version, r->event, r->actions,
+               r->is_cut ? "  (cut: past automation_depth)" : "");
+    }
     printf("\n(a dry run: nothing was changed)\n");
 }
 

@@ -15,7 +15,7 @@ static const struct cli_command *const commands[] = {
     &cli_cmd_resume,    &cli_cmd_history, &cli_cmd_conflicts, &cli_cmd_resolve, &cli_cmd_held,
     &cli_cmd_approve,   &cli_cmd_restore, &cli_cmd_changes,   &cli_cmd_explain, &cli_cmd_poll,
     &cli_cmd_reconcile, &cli_cmd_plan,    &cli_cmd_auth,      &cli_cmd_forget,  &cli_cmd_reload,
-    &cli_cmd_audit,
+    &cli_cmd_audit,     &cli_cmd_runs,
 };
 
 static void

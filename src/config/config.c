@@ -262,6 +262,12 @@ map_fini(struct config_map *m)
     m->entry_count = 0;
 }
 
+void
+config_map_fini(struct config_map *m)
+{
+    map_fini(m);
+}
+
 static void
 system_fini(struct config_system *s)
 {
@@ -438,6 +444,7 @@ config_free(struct config *cfg)
     for (size_t i = 0; i < cfg->collection_count; i++)
         collection_fini(&cfg->collections[i]);
     free(cfg->collections);
+    config_automations_fini(cfg); /* before the syncs: it frees their automation fields */
     for (size_t i = 0; i < cfg->sync_count; i++)
         sync_fini(&cfg->syncs[i]);
     free(cfg->syncs);

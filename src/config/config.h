@@ -483,6 +483,11 @@ struct config_sync {
     size_t match_count;
     struct config_filter *filters;
     size_t filter_count;
+    /* syncs.X.automations: the fields automations may set on its records;
+     * automation_fields_given 0: every field (the default). */
+    char **automation_fields;
+    size_t automation_field_count;
+    int automation_fields_given;
     struct config_pos pos;
 };
 
@@ -506,6 +511,73 @@ struct config_admin {
     struct config_pos pos;
 };
 
+/* What starts an automation (automations.X.on), as a set of events. */
+#define CONFIG_ON_CREATED 1u /* a record of the model is made */
+#define CONFIG_ON_UPDATED 2u /* a live record changes (a restore counts) */
+#define CONFIG_ON_DELETED 4u /* a record is deleted */
+
+/* One side of a field transition ("status: pending -> paid"). */
+struct config_values {
+    int any;       /* "*" or "any": every value, a missing one too */
+    char **values; /* otherwise each value's text: "paid", "12", "true", "null" */
+    size_t count;
+};
+
+enum config_action_kind {
+    CONFIG_ACTION_SET = 1, /* fields of the record itself */
+    CONFIG_ACTION_CREATE,  /* a new record of a model, through that model's syncs */
+    CONFIG_ACTION_UPDATE,  /* fields of existing records of a model */
+    CONFIG_ACTION_HTTP,    /* a templated request to a configured system */
+    CONFIG_ACTION_NOTIFY,  /* a message to a webhook, or an e-mail */
+    CONFIG_ACTION_WAIT,    /* a delay, or a time relative to a field */
+};
+
+/*
+ * One action of an automation. Values (fields, body, record, match) are
+ * map entries over the run's context ({"new", "old", "current", "source",
+ * "record", ...}; docs/automations.md): a scalar in the YAML is a constant,
+ * {path: P} copies, {jq: E} computes. Templates (request paths, texts) hold
+ * {dotted.path} placeholders into the same context.
+ */
+struct config_action {
+    enum config_action_kind kind;
+    char *model;              /* SET, CREATE, UPDATE: the model whose records are written */
+    struct config_map fields; /* SET, CREATE, UPDATE: model field <- value */
+    struct config_map record; /* UPDATE: one entry (target "record"): the record's id; or none */
+    struct config_map match;  /* UPDATE: model field <- value the records must hold; or none */
+    char *system;             /* HTTP: the system the request goes to */
+    struct config_endpoint request; /* HTTP: "POST /accounts/{new.account}/activate" */
+    struct config_map body;         /* HTTP: the JSON body (dotted targets nest); none: no body */
+    char *idempotency_header;       /* HTTP: NULL, or the header of a key per run and action */
+    struct secret webhook;          /* NOTIFY: a Slack-compatible webhook URL; empty: none */
+    char *text;                     /* NOTIFY: the message, a template */
+    char *subject;                  /* NOTIFY by e-mail: the subject, a template */
+    char *smtp_url;                 /* NOTIFY by e-mail: the server (else alerts.email's) */
+    char *mail_from;
+    char **mail_to; /* NULL when the action sends no e-mail */
+    size_t mail_to_count;
+    char *smtp_user;
+    struct secret smtp_password;
+    int64_t wait_ms;  /* WAIT: the delay; with wait_field the offset (negative: before it) */
+    char *wait_field; /* WAIT: NULL, or the timestamp or date field the time is relative to */
+    struct config_pos pos;
+};
+
+/* When a record changes like this, do that (automations.NAME). */
+struct config_automation {
+    char *name;
+    char *model;
+    unsigned on;               /* CONFIG_ON_* events; 0 with a transition */
+    char *field;               /* a transition: the field; NULL for events */
+    struct config_values from; /* a transition: what the old value may be */
+    struct config_values to;   /* a transition: what the new value must be */
+    char **conditions;         /* jq over the context; all must hold (truthy) */
+    size_t condition_count;
+    struct config_action *actions;
+    size_t action_count;
+    struct config_pos pos;
+};
+
 struct config {
     char *path;         /* the file it came from */
     char *listen;       /* "127.0.0.1:8080" */
@@ -524,6 +596,10 @@ struct config {
     int64_t tombstone_ttl_ms;  /* how long deleted records are kept for restore; default 30 d */
     int64_t echo_window_ms;    /* how long concord's past writes are recognised as echoes; 10 min */
     struct config_admin admin; /* the admin API; off without tokens */
+    struct config_automation *automations;
+    size_t automation_count;
+    int64_t automation_depth; /* runs caused by automations' own changes deeper than this
+                                 are cut (a loop); default 5 */
     struct config_health health;
     struct config_alerts alerts;
     /* retention: how long processed journal rows, versions (not the

@@ -131,6 +131,28 @@ void config_admin_parse(const struct config_node *v, struct config *cfg, const c
 /* Release what cfg->admin holds (config_admin.c). */
 void config_admin_fini(struct config_admin *a);
 
+/*
+ * The automations: section (config_automation.c) of the tree at root into
+ * cfg->automations, with automation_depth and each sync's automations key;
+ * base_dir and flags as for config_schema_build(). Runs after the rest of
+ * the schema: it refers to models, systems, syncs and alerts. Every
+ * problem is added to d.
+ */
+void config_automations_parse(const struct config_node *root, struct config *cfg,
+                              const char *base_dir, unsigned flags, struct config_diags *d);
+
+/* Release cfg->automations and each sync's automation fields (config_automation.c). */
+void config_automations_fini(struct config *cfg);
+
+/* Release what a field map holds (config.c); m may be reused. */
+void config_map_fini(struct config_map *m);
+
+/*
+ * Whether a jq program compiles (config_schema.c): 0, or -1 with why
+ * filled ("jq does not compile: ..."). Never runs the program.
+ */
+MUST_CHECK int config_jq_problem(const char *program, char *why, size_t why_len);
+
 /* 1 when s has the form of a secret reference: "env:NAME" or "file:PATH". */
 int config_secret_is_ref(const char *s);
 

@@ -47,9 +47,10 @@ struct ctx {
 
 #define PROBLEM(c, n, ...) config_diag_add((c)->diags, (n)->line, (n)->col, __VA_ARGS__)
 
-static const char *const top_keys[] = {"listen",        "store",       "log",       "systems",
-                                       "models",        "syncs",       "health",    "alerts",
-                                       "tombstone_ttl", "echo_window", "retention", "admin"};
+static const char *const top_keys[] = {"listen",        "store",           "log",       "systems",
+                                       "models",        "syncs",           "health",    "alerts",
+                                       "tombstone_ttl", "echo_window",     "retention", "admin",
+                                       "automations",   "automation_depth"};
 static const char *const retention_keys[] = {"journal", "versions", "attempts", "inbox"};
 static const char *const alerts_keys[] = {"every", "group", "min_interval", "webhook", "email"};
 static const char *const email_keys[] = {"url", "from", "to", "username", "password"};
@@ -215,8 +216,9 @@ static const char *const entry_keys[] = {"path", "jq", "const", "default", "valu
 static const char *const model_keys[] = {"fields"};
 static const char *const type_names[] = {"string",  "integer",   "decimal",
                                          "boolean", "timestamp", "date"};
-static const char *const sync_keys[] = {"model",  "origin", "collections", "owners", "conflict",
-                                        "prefer", "skew",   "write_back",  "match",  "filters"};
+static const char *const sync_keys[] = {"model",    "origin",  "collections", "owners",
+                                        "conflict", "prefer",  "skew",        "write_back",
+                                        "match",    "filters", "automations"};
 static const char *const conflict_policies[] = {"manual", "owner", "newest", "prefer"};
 static const char *const match_keys[] = {"field", "normalize", "country"};
 static const char *const normalize_names[] = {"exact", "text", "email", "phone", "vat"};
@@ -740,25 +742,38 @@ jq_unterminated_string(const char *s)
     return sc.depth > 0 && sc.in_string[sc.depth];
 }
 
-static void
-check_jq(struct ctx *c, const struct config_node *n, const char *path)
+int
+config_jq_problem(const char *program, char *why, size_t why_len)
 {
     struct jq_msg m = {.have = 0};
     jq_state *jq;
+    int rc = 0;
 
-    if (jq_unterminated_string(n->value)) {
-        PROBLEM(c, n, "%s: jq does not compile: a string is not closed", path);
-        return;
+    if (jq_unterminated_string(program)) {
+        (void)snprintf(why, why_len, "jq does not compile: a string is not closed");
+        return -1;
     }
     jq = jq_init();
     if (jq == NULL) {
-        PROBLEM(c, n, "%s: cannot start libjq", path);
-        return;
+        (void)snprintf(why, why_len, "cannot start libjq");
+        return -1;
     }
     jq_set_error_cb(jq, jq_message, &m);
-    if (!jq_compile(jq, n->value))
-        PROBLEM(c, n, "%s: jq does not compile: %s", path, m.have ? m.text : "syntax error");
+    if (!jq_compile(jq, program)) {
+        (void)snprintf(why, why_len, "jq does not compile: %s", m.have ? m.text : "syntax error");
+        rc = -1;
+    }
     jq_teardown(&jq);
+    return rc;
+}
+
+static void
+check_jq(struct ctx *c, const struct config_node *n, const char *path)
+{
+    char why[260];
+
+    if (config_jq_problem(n->value, why, sizeof(why)) == -1)
+        PROBLEM(c, n, "%s: %s", path, why);
 }
 
 /* A jq expression at key of map, checked to compile, into *out. */
@@ -4419,5 +4434,6 @@ config_schema_build(const struct config_node *root, const char *name, const char
     parse_syncs(&c, map_get(root, "syncs"));
     if (map_get(root, "admin") != NULL)
         config_admin_parse(map_get(root, "admin"), cfg, base_dir, flags, d);
+    config_automations_parse(root, cfg, base_dir, flags, d);
     return cfg;
 }

@@ -330,6 +330,22 @@ get_audit(struct api_call *c, cJSON **out, struct error *err)
     return admin_audit_json(c->st, (int)limit, before, out, err) == -1 ? -1 : 1;
 }
 
+static int
+get_runs(struct api_call *c, cJSON **out, struct error *err)
+{
+    struct admin_runs_filter f = {
+        .automation = http_server_query(c->req, "automation"),
+        .state = http_server_query(c->req, "state"),
+    };
+    int64_t limit;
+
+    if (query_int(c, "limit", 50, ADMIN_AUDIT_MAX, &limit, err) == -1 ||
+        query_int(c, "record", 0, INT64_MAX, &f.record_id, err) == -1)
+        return -1;
+    f.limit = (int)limit;
+    return admin_runs_json(c->st, c->admin->cfg, &f, out, err) == -1 ? -1 : 1;
+}
+
 /* ---- actions ---- */
 
 static const char *const no_keys[] = {NULL};
@@ -557,6 +573,7 @@ static const struct api_route routes[] = {
     {"POST", "/api/collections/{name}/reconcile", post_reconcile, no_keys},
     {"GET", "/api/plan", NULL, NULL}, /* on a thread of its own: start_plan() */
     {"GET", "/api/audit", get_audit, NULL},
+    {"GET", "/api/runs", get_runs, NULL},
 };
 
 int

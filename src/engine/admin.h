@@ -23,6 +23,7 @@
 #ifndef CONCORD_ENGINE_ADMIN_H
 #define CONCORD_ENGINE_ADMIN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/compiler.h"
@@ -194,6 +195,29 @@ MUST_CHECK int admin_explain_json(struct store *st, const struct config *cfg, in
 
 /* A plan (engine/plan.h) as {"reads": [...], "changes": [...], "issues": [...]}. */
 struct cJSON *admin_plan_json(const struct engine_plan *p);
+
+/* Which runs admin_runs_json() lists; unset fields match every run. */
+struct admin_runs_filter {
+    const char *automation; /* NULL: every automation */
+    int64_t record_id;      /* 0: every record */
+    const char *state;      /* NULL, or "running", "waiting", "done", "failed", ... */
+    int limit;              /* the newest this many runs are looked at; 0: 50 */
+};
+
+/* Automation runs, newest first: id, automation, record, version, event,
+ * source, state, depth, chain, next_at, note, and each action's n, state,
+ * attempts and outcome. Returns 0 with *out an array, or -1. */
+MUST_CHECK int admin_runs_json(struct store *st, const struct config *cfg,
+                               const struct admin_runs_filter *f, struct cJSON **out,
+                               struct error *err);
+
+/* For explain: when an automation's action journaled change journal_seq,
+ * the rule ("automation X, run 4, action 1 (set)") and the mapping of
+ * field into rule and mapping. Returns 1, 0 when no automation did, -1. */
+MUST_CHECK int admin_automation_setter(struct store *st, const struct config *cfg,
+                                       int64_t journal_seq, const char *field, char *rule,
+                                       size_t rule_len, char *mapping, size_t mapping_len,
+                                       struct error *err);
 
 /* Up to limit audit entries, newest first, with ids below before_id (0:
  * from the newest). Returns 0 with *out an array, or -1. */

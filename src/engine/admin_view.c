@@ -437,6 +437,7 @@ mapping_of(const struct config *cfg, const char *source, const char *field, char
 /* What explain reads besides the record, and what it must free. */
 struct explain {
     const struct config *cfg;
+    struct store *st;
     struct record rec;
     struct version *versions;
     int nv;
@@ -528,6 +529,15 @@ field_json(const struct explain *x, const cJSON *f)
         source = setter->source;
     rule_of(x, source, f->string, settled_for(x, f->string), rule, sizeof(rule));
     mapping_of(x->cfg, source, f->string, mapping, sizeof(mapping));
+    if (source != NULL && strncmp(source, "automation:", 11) == 0 && setter != NULL &&
+        setter->journal_seq != 0) {
+        struct error aerr = {0};
+        int found = admin_automation_setter(x->st, x->cfg, setter->journal_seq, f->string, rule,
+                                            sizeof(rule), mapping, sizeof(mapping), &aerr);
+
+        if (found != 1)
+            (void)snprintf(rule, sizeof(rule), "an automation's change");
+    }
     cJSON_AddStringToObject(o, "field", f->string);
     cJSON_AddItemToObject(o, "value", cJSON_Duplicate(f, 1));
     cJSON_AddStringToObject(o, "source", source ? source : "unknown");
@@ -564,7 +574,7 @@ int
 admin_explain_json(struct store *st, const struct config *cfg, int64_t id, cJSON **out,
                    struct error *err)
 {
-    struct explain x = {.cfg = cfg};
+    struct explain x = {.cfg = cfg, .st = st};
     char *meta_text = NULL;
     cJSON *o, *fields, *state;
     const cJSON *f;
@@ -648,6 +658,19 @@ admin_plan_json(const struct engine_plan *p)
         cJSON_AddNumberToObject(x, "record", (double)p->issues[i].record_id);
         cJSON_AddStringToObject(x, "reason", p->issues[i].reason);
         cJSON_AddItemToArray(issues, x);
+    }
+    cJSON *runs = cJSON_AddArrayToObject(o, "automations");
+
+    for (size_t i = 0; i < p->run_count; i++) {
+        cJSON *x = cJSON_CreateObject();
+
+        cJSON_AddStringToObject(x, "automation", p->runs[i].automation);
+        cJSON_AddNumberToObject(x, "record", (double)p->runs[i].record_id);
+        cJSON_AddNumberToObject(x, "version", (double)p->runs[i].version);
+        cJSON_AddStringToObject(x, "event", p->runs[i].event);
+        cJSON_AddStringToObject(x, "actions", p->runs[i].actions);
+        cJSON_AddBoolToObject(x, "cut", p->runs[i].is_cut);
+        cJSON_AddItemToArray(runs, x);
     }
     return o;
 }

@@ -106,7 +106,7 @@ engine_setup(const struct config *cfg, struct engine **out, struct error *err)
         if (compile_coll(e, &e->colls[i], &cfg->collections[i], err) == -1)
             goto fail;
     }
-    if (store_open(&e->st, cfg->store_url, err) == -1)
+    if (engine_automation_setup(e, err) == -1 || store_open(&e->st, cfg->store_url, err) == -1)
         goto fail;
     *out = e;
     return 0;
@@ -132,7 +132,8 @@ engine_new(const struct config *cfg, struct engine **out, struct error *err)
              http_client_new(&e->poll_http, err) == -1))
             goto fail;
     }
-    if (http_client_new(&e->http, err) == -1 || oauth_new(cfg, &e->oauth, err) == -1)
+    if (http_client_new(&e->http, err) == -1 || oauth_new(cfg, &e->oauth, err) == -1 ||
+        engine_automation_open(e, err) == -1)
         goto fail;
     if (engine_recover(e, err) == -1)
         goto fail;
@@ -312,6 +313,8 @@ engine_start(struct engine *e, struct error *err)
     } else if (e->poll_st != NULL) {
         e->poll_st_started = 1;
     }
+    if (engine_automation_start(e, err) == -1)
+        log_warn(NULL, "%s: automations do not run", err->msg);
     e->started = 1;
     return 0;
 }
@@ -323,6 +326,8 @@ engine_stop(struct engine *e, int64_t deadline_ms)
 
     if (!e->started)
         return;
+    /* An action in flight is cut off: its run is due again at the next start. */
+    engine_automation_stop(e);
     if (e->poll_st_started) {
         /* The poll thread stops at its next page; what it committed stays. */
         atomic_store(&e->stop_poller, 1);
@@ -363,6 +368,7 @@ engine_free(struct engine *e)
         return;
     if (e->started)
         engine_stop(e, 0);
+    engine_automation_free(e);
     for (size_t i = 0; i < e->coll_count; i++) {
         map_free(e->colls[i].map_in);
         map_free(e->colls[i].map_out);

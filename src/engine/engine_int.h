@@ -25,6 +25,7 @@
 #include "sql/sql.h"
 
 struct cJSON;
+struct engine_automation;
 struct map;
 struct map_jq;
 struct store;
@@ -186,6 +187,8 @@ struct engine {
     struct http_client *http;      /* the delivery thread's */
     struct engine_delivery **sent; /* delivery thread: submitted, not answered */
     size_t sent_count, sent_cap;
+
+    struct engine_automation *automation; /* automation.c; NULL without automations */
 
     /* Writer only. */
     int64_t claim_wait_ms; /* due work held back by a budget or a breaker: look again then */
@@ -351,6 +354,53 @@ void engine_sql_deliver(struct engine *e, struct engine_sys *sys, struct engine_
 
 /* Park a job in the inbox (writer, in a transaction). */
 MUST_CHECK int engine_park(struct engine *e, const struct inbox_entry *entry, struct error *err);
+
+/* ---- automation.c: automations (docs/automations.md) ---- */
+
+/*
+ * The pseudo-system of automations' own changes: the automation thread
+ * journals {"op": "set" | "update" | "create", "automation", "run", "step",
+ * "model", "records": [...], "fields": {...}} under this name, with the
+ * delivery id "run:R:N", so an action's change is journaled once; the
+ * writer applies it with the source "automation:NAME".
+ */
+#define ENGINE_AUTOMATION_SYSTEM "@automation"
+
+/* Compile the automations' triggers and conditions for the writer, and
+ * their metrics (engine_setup). Sets e->automation, NULL without any. */
+MUST_CHECK int engine_automation_setup(struct engine *e, struct error *err);
+/* The automation thread's store handle, client and compiled actions (engine_new). */
+MUST_CHECK int engine_automation_open(struct engine *e, struct error *err);
+/* Start and stop the automation thread (a no-op without automations). */
+MUST_CHECK int engine_automation_start(struct engine *e, struct error *err);
+void engine_automation_stop(struct engine *e);
+/* Release what engine_automation_setup() and _open() made (engine_free). */
+void engine_automation_free(struct engine *e);
+
+/*
+ * Writer, inside the transaction of a record change (engine_fanout() calls
+ * it): the automations of the record's model that the new version
+ * c->version triggers get a run each, keyed by (automation, record,
+ * version), so a replay or a repeat adds none; a run deeper than
+ * automation_depth is cut and reported; runs of the record that wait and
+ * whose trigger no longer holds are cancelled. Returns 0 or -1.
+ */
+MUST_CHECK int engine_automation_seen(struct engine *e, const struct engine_change *c,
+                                      struct error *err);
+/* After a commit that added runs: wake the automation thread. */
+void engine_automation_kick(struct engine *e);
+
+/*
+ * merge.c, around applying a change an action journaled (seq): the runs
+ * its versions start are one link deeper than the run that made it, and
+ * the action's outcome is noted when it is done (ok 1, or 0: refused).
+ * _abandon() forgets the run without a note: the change failed, and its
+ * savepoint is undone.
+ */
+MUST_CHECK int engine_automation_begin(struct engine *e, int64_t seq, struct error *err);
+MUST_CHECK int engine_automation_end(struct engine *e, int ok, const char *outcome,
+                                     struct error *err);
+void engine_automation_abandon(struct engine *e);
 
 /* ---- helpers ---- */
 int engine_coll_index(const struct engine *e, const char *name);

@@ -1530,6 +1530,178 @@ process_operator(struct merge_ctx *m, const cJSON *body, struct error *err)
     return rc == -1 ? -1 : 0;
 }
 
+/* Whether sync s lets automations set field (syncs.X.automations). */
+static int
+automation_may_set(const struct config_sync *s, const char *field)
+{
+    if (s == NULL || !s->automation_fields_given)
+        return 1;
+    for (size_t i = 0; i < s->automation_field_count; i++) {
+        if (strcmp(s->automation_fields[i], field) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The fields of fields that sync s lets automations set, as an array of
+ * names; the others are named in refused. */
+static cJSON *
+automation_take(const struct config_sync *s, const cJSON *fields, char *refused, size_t len)
+{
+    cJSON *take = cJSON_CreateArray();
+    const cJSON *f;
+
+    cJSON_ArrayForEach(f, fields)
+    {
+        if (automation_may_set(s, f->string))
+            cJSON_AddItemToArray(take, cJSON_CreateString(f->string));
+        else
+            append(refused, len, "%s%s", refused[0] ? ", " : "", f->string);
+    }
+    return take;
+}
+
+/* An automation's set or update: the fields on each record named. */
+static int
+automation_update(struct merge_ctx *m, const cJSON *records, const cJSON *fields, char *outcome,
+                  size_t len, int *applied, struct error *err)
+{
+    const cJSON *id;
+    int rc = 0;
+
+    cJSON_ArrayForEach(id, records)
+    {
+        struct record rec = {0};
+        cJSON *state = NULL, *take = NULL;
+        char refused[300] = "";
+        int found = cJSON_IsNumber(id)
+                        ? store_record_get(m->e->st, (int64_t)id->valuedouble, &rec, err)
+                        : 0;
+
+        if (found == -1)
+            return -1;
+        if (found == 0 || rec.is_deleted) {
+            append(outcome, len, "%srecord %lld is %s: left alone", outcome[0] ? "; " : "",
+                   cJSON_IsNumber(id) ? (long long)id->valuedouble : 0LL,
+                   found ? "deleted" : "gone");
+            record_fini(&rec);
+            continue;
+        }
+        m->sync = engine_sync_of_model(m->e, rec.model);
+        take = automation_take(m->sync, fields, refused, sizeof(refused));
+        state = cJSON_Parse(rec.state);
+        if (state == NULL)
+            state = cJSON_CreateObject();
+        rc = apply_fields(m, &rec, state, fields, take, 0, err);
+        if (rc != -1) {
+            append(outcome, len, "%srecord %lld: %s", outcome[0] ? "; " : "", (long long)rec.id,
+                   rc == 1 ? "changed" : "holds these values already");
+            if (refused[0] != '\0')
+                append(outcome, len, " (sync %s lets no automation set %s)", m->sync->name,
+                       refused);
+            *applied += rc;
+        }
+        cJSON_Delete(state);
+        cJSON_Delete(take);
+        record_fini(&rec);
+        if (rc == -1)
+            return -1;
+    }
+    if (outcome[0] == '\0')
+        append(outcome, len, "no record to change");
+    return 0;
+}
+
+/* An automation's create: a new record of model, fanned out to its syncs. */
+static int
+automation_create(struct merge_ctx *m, const char *model, const cJSON *fields, char *outcome,
+                  size_t len, struct error *err)
+{
+    const struct config_sync *s = engine_sync_of_model(m->e, model);
+    char refused[300] = "", *text;
+    cJSON *take = automation_take(s, fields, refused, sizeof(refused)),
+          *state = cJSON_CreateObject();
+    const cJSON *f;
+    int64_t id;
+    int rc;
+
+    cJSON_ArrayForEach(f, take)
+    {
+        cJSON_AddItemToObject(
+            state, f->valuestring,
+            cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(fields, f->valuestring), 1));
+    }
+    text = value_canonical_text(state);
+    rc = store_record_add(m->e->st, model, text, m->source, m->ch->seq, m->now, &id, err);
+    if (rc == 0) {
+        struct engine_change fc = {
+            .record_id = id,
+            .version = 1,
+            .model = model,
+            .state = state,
+            .source_coll = -1,
+        };
+        m->sync = s;
+        rc = engine_keys_update(m->e, s, id, model, state, err) == -1 ||
+                     note_first_times(m, id, state, err) == -1 ||
+                     engine_fanout(m->e, &fc, err) == -1
+                 ? -1
+                 : 0;
+        append(outcome, len, "created %s record %lld", model, (long long)id);
+        if (refused[0] != '\0' && s != NULL)
+            append(outcome, len, " (sync %s lets no automation set %s)", s->name, refused);
+    }
+    free(text);
+    cJSON_Delete(take);
+    cJSON_Delete(state);
+    return rc;
+}
+
+/*
+ * A change an automation's action journaled (automation.c, from
+ * ENGINE_AUTOMATION_SYSTEM): fields set on records (set, update) or a new
+ * record (create), made by the source "automation:NAME" and fanned out
+ * like any change. A sync's automations list limits the fields; a record
+ * deleted meanwhile is left alone. What it did is noted on the action.
+ */
+static int
+process_automation(struct merge_ctx *m, const cJSON *body, struct error *err)
+{
+    const char *op = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "op"));
+    const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "automation"));
+    const char *model = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "model"));
+    const cJSON *fields = cJSON_GetObjectItemCaseSensitive(body, "fields");
+    char source[160], outcome[600] = "";
+    int rc, applied = 0;
+
+    if (op == NULL || name == NULL || model == NULL || !cJSON_IsObject(fields) ||
+        config_model_find(m->e->cfg, model) == NULL)
+        return park_change(m,
+                           "an automation's change needs op, automation, a model of the "
+                           "config and fields",
+                           err);
+    (void)snprintf(source, sizeof(source), "automation:%s", name);
+    m->source = source;
+    m->src_at = m->ch->received_at_ms;
+    if (engine_automation_begin(m->e, m->ch->seq, err) == -1)
+        return -1;
+    if (strcmp(op, "create") == 0) {
+        rc = automation_create(m, model, fields, outcome, sizeof(outcome), err);
+        applied = rc == 0;
+    } else {
+        rc = automation_update(m, cJSON_GetObjectItemCaseSensitive(body, "records"), fields,
+                               outcome, sizeof(outcome), &applied, err);
+    }
+    if (rc == -1) {
+        engine_automation_abandon(m->e); /* the caller undoes the change */
+        return -1;
+    }
+    if (engine_automation_end(m->e, 1, outcome, err) == -1)
+        return -1;
+    return store_journal_set_state(m->e->st, m->ch->seq,
+                                   applied > 0 ? CHANGE_APPLIED : CHANGE_UNCHANGED, outcome, err);
+}
+
 static int
 process_one(struct engine *e, const struct change *ch, int64_t now, struct error *err)
 {
@@ -1542,6 +1714,11 @@ process_one(struct engine *e, const struct change *ch, int64_t now, struct error
         return park_change(&m, "the body is not JSON", err);
     if (strcmp(ch->system, ENGINE_OPERATOR_SYSTEM) == 0) {
         rc = process_operator(&m, body, err);
+        cJSON_Delete(body);
+        return rc;
+    }
+    if (strcmp(ch->system, ENGINE_AUTOMATION_SYSTEM) == 0) {
+        rc = process_automation(&m, body, err);
         cJSON_Delete(body);
         return rc;
     }

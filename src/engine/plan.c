@@ -7,6 +7,7 @@
 
 #include "engine/plan.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -237,6 +238,48 @@ out:
     return rc;
 }
 
+/* The automation runs the plan's changes started (ids above after_id). */
+static int
+plan_runs(struct engine *e, int64_t after_id, struct engine_plan *p, struct error *err)
+{
+    struct store_runs_query q = {.after_id = after_id, .limit = 10000};
+    struct store_run *runs = NULL;
+    int n = store_runs_list(e->st, &q, &runs, err);
+
+    if (n == -1)
+        return -1;
+    p->runs = xcalloc((size_t)n + 1, sizeof(*p->runs));
+    for (int i = n - 1; i >= 0; i--) {
+        const struct store_run *r = &runs[i];
+        cJSON *ctx = cJSON_Parse(r->context);
+        const char *event = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(ctx, "event"));
+        struct engine_plan_run *x = &p->runs[p->run_count++];
+        char actions[200] = "";
+        size_t used = 0;
+
+        for (size_t a = 0; a < e->cfg->automation_count; a++) {
+            const struct config_automation *au = &e->cfg->automations[a];
+            static const char *const kinds[] = {"",     "set",    "create", "update",
+                                                "http", "notify", "wait"};
+
+            if (strcmp(au->name, r->automation) != 0)
+                continue;
+            for (size_t k = 0; k < au->action_count && used < sizeof(actions); k++)
+                used += (size_t)snprintf(actions + used, sizeof(actions) - used, "%s%s",
+                                         k > 0 ? ", " : "", kinds[au->actions[k].kind]);
+        }
+        x->automation = xstrdup(r->automation);
+        x->record_id = r->record_id;
+        x->version = r->version;
+        x->event = xstrdup(event ? event : "?");
+        x->actions = xstrdup(actions);
+        x->is_cut = strcmp(r->state, "cut") == 0;
+        cJSON_Delete(ctx);
+    }
+    store_runs_free(runs, n);
+    return 0;
+}
+
 int
 engine_plan(const struct config *cfg, const char *scope, struct engine_plan *p, struct error *err)
 {
@@ -244,7 +287,7 @@ engine_plan(const struct config *cfg, const char *scope, struct engine_plan *p, 
     struct engine *e = NULL;
     struct job *jobs = NULL;
     struct inbox_entry *before = NULL, *after = NULL;
-    int64_t max_seen = 0, seq;
+    int64_t max_seen = 0, seq, max_run = 0;
     int nj = 0, nb = 0, na = 0, rc = -1, in_tx = 0;
 
     memset(p, 0, sizeof(*p));
@@ -261,6 +304,8 @@ engine_plan(const struct config *cfg, const char *scope, struct engine_plan *p, 
         goto out;
     for (int i = 0; i < nb; i++)
         max_seen = before[i].id > max_seen ? before[i].id : max_seen;
+    if (store_runs_max_id(e->st, &max_run, err) == -1)
+        goto out;
     for (size_t i = 0; i < found.count; i++) {
         cJSON *body = cJSON_Parse(found.bodies[i]);
         const cJSON *coll = cJSON_GetObjectItemCaseSensitive(body, "@poll");
@@ -282,6 +327,8 @@ engine_plan(const struct config *cfg, const char *scope, struct engine_plan *p, 
         if (n == 0)
             break;
     }
+    if (plan_runs(e, max_run, p, err) == -1)
+        goto out;
     if ((nj = store_job_list(e->st, JOB_PENDING, &jobs, err)) == -1)
         goto out;
     for (int i = 0; i < nj; i++) {
@@ -349,5 +396,11 @@ engine_plan_fini(struct engine_plan *p)
         free(p->issues[i].reason);
     }
     free(p->issues);
+    for (size_t i = 0; i < p->run_count; i++) {
+        free(p->runs[i].automation);
+        free(p->runs[i].event);
+        free(p->runs[i].actions);
+    }
+    free(p->runs);
     memset(p, 0, sizeof(*p));
 }

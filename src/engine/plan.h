@@ -6,8 +6,8 @@
  * found, and the changes already waiting in the journal, are merged in a
  * transaction that is rolled back; and the work that would follow (every
  * pending job: creates, updates with their field diff, deletes, archives)
- * is reported with the conflicts and held deletes it would raise. The store
- * is left exactly as it was.
+ * is reported with the conflicts and held deletes it would raise, and the
+ * automations the changes would start. The store is left exactly as it was.
  */
 #ifndef CONCORD_ENGINE_PLAN_H
 #define CONCORD_ENGINE_PLAN_H
@@ -40,6 +40,17 @@ struct engine_plan_issue {
     char *reason;
 };
 
+/* An automation run a pending change would start (only the first link
+ * of a chain: the plan carries out no action). */
+struct engine_plan_run {
+    char *automation;
+    int64_t record_id;
+    int64_t version;
+    char *event;   /* "created", "updated", "deleted" */
+    char *actions; /* "http, set" */
+    int is_cut;    /* it would be cut: past automation_depth */
+};
+
 struct engine_plan {
     struct engine_poll_report *reads; /* one per polled collection in scope */
     char **read_names;
@@ -48,6 +59,8 @@ struct engine_plan {
     size_t change_count;
     struct engine_plan_issue *issues;
     size_t issue_count;
+    struct engine_plan_run *runs;
+    size_t run_count;
 };
 
 /*

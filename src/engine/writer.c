@@ -534,6 +534,7 @@ engine_writer_main(void *arg)
         }
         processed_at = clock_mono_ms();
         more = process_turn(e, &err);
+        engine_automation_kick(e); /* runs it committed are due now */
         if (more == -1) {
             atomic_store(&e->ready, 0);
             log_error(NULL, "process %s", err.msg);

@@ -653,4 +653,155 @@ MUST_CHECK int store_audit_list(struct store *st, int limit, int64_t before_id,
                                 struct store_audit **out, struct error *err);
 void store_audit_free(struct store_audit *list, int count);
 
+/* ---- automation runs (store_automation.c) ---- */
+
+/*
+ * One run of an automation: what started it (automation, record, version:
+ * unique, so one change never starts one automation twice), where it
+ * stands and the context its actions read (JSON: old, new, source, ...).
+ */
+struct store_run {
+    int64_t id;
+    char *automation;
+    int64_t record_id;
+    int64_t version;
+    char *model;
+    int depth;    /* 0 for a run a system's or a person's change started; +1 per automation */
+    char *state;  /* "running", "waiting", "done", "failed", "cancelled", "cut", "skipped" */
+    int step;     /* the action due next, 0-based (waiting: the wait itself) */
+    int attempts; /* attempts of that action so far */
+    int64_t next_at_ms;
+    char *context; /* JSON text */
+    char *note;    /* NULL, or why it stopped or waits */
+    int64_t created_at_ms;
+    int64_t updated_at_ms;
+};
+
+/* Release what r owns; r may be reused. */
+void store_run_fini(struct store_run *r);
+/* Release a list store_runs_list() or store_runs_waiting() returned. */
+void store_runs_free(struct store_run *list, int count);
+
+/*
+ * Add a run (r->id, step and attempts are ignored; created_at_ms is now),
+ * unless one of (automation, record_id, version) exists. Returns 1 with
+ * *id set when added, 0 when it existed (a replay, a repeat), -1.
+ */
+MUST_CHECK int store_run_add(struct store *st, const struct store_run *r, int64_t *id,
+                             struct error *err);
+
+/* The run due first at now_ms (running or waiting, next_at <= now):
+ * 1 with *out filled (store_run_fini()), 0 when none, -1. */
+MUST_CHECK int store_run_due(struct store *st, int64_t now_ms, struct store_run *out,
+                             struct error *err);
+
+/* The earliest next_at of a running or waiting run: 1 with *at_ms, 0 if none, -1. */
+MUST_CHECK int store_run_next_due(struct store *st, int64_t *at_ms, struct error *err);
+
+/* The run with id: 1 (*out filled), 0 if none, -1. */
+MUST_CHECK int store_run_get(struct store *st, int64_t id, struct store_run *out,
+                             struct error *err);
+
+/* How a run moves on (store_run_set()). */
+struct store_run_move {
+    int64_t id;
+    const char *from; /* NULL, or the state it must still be in (else nothing changes) */
+    const char *state;
+    int step;
+    int attempts;
+    int64_t next_at_ms;
+    const char *note; /* NULL clears it */
+    int64_t now_ms;
+};
+
+/* Move a run on. Returns 1 when it moved, 0 when it was not in m->from, -1. */
+MUST_CHECK int store_run_set(struct store *st, const struct store_run_move *m, struct error *err);
+
+/* The waiting runs of a record, oldest first: the count with *out
+ * (store_runs_free()), or -1. */
+MUST_CHECK int store_runs_waiting(struct store *st, int64_t record_id, struct store_run **out,
+                                  struct error *err);
+
+/* Which runs store_runs_list() returns; unset fields match all. */
+struct store_runs_query {
+    const char *automation; /* NULL: every automation */
+    int64_t record_id;      /* 0: every record */
+    int64_t after_id;       /* only runs with a larger id */
+    int limit;              /* at most this many; 0: 50 */
+};
+
+/* Runs, newest first: the count with *out (store_runs_free()), or -1. */
+MUST_CHECK int store_runs_list(struct store *st, const struct store_runs_query *q,
+                               struct store_run **out, struct error *err);
+
+/* The largest run id so far (0 when none) into *out. Returns 0 or -1. */
+MUST_CHECK int store_runs_max_id(struct store *st, int64_t *out, struct error *err);
+
+/* One action of a run and what became of it. */
+struct store_step {
+    int64_t run_id;
+    int n;         /* the action's index, 0-based */
+    char *kind;    /* "set", "create", "update", "http", "notify", "wait" */
+    char *state;   /* "ok", "queued", "sending", "retrying", "waiting", "failed", "skipped", ... */
+    int attempts;  /* made so far */
+    char *outcome; /* NULL, or for people: "POST /accounts/a1/activate: HTTP 200" */
+    int http_status;     /* 0 when there was no answer */
+    int64_t journal_seq; /* set, create, update: the change it journaled; else 0 */
+    int64_t inbox_id;    /* the inbox entry of its failure; else 0 */
+    int64_t at_ms;
+};
+
+/* Release what s owns; s may be reused. */
+void store_step_fini(struct store_step *s);
+/* Release a list store_steps_list() returned. */
+void store_steps_free(struct store_step *list, int count);
+
+/* Add or replace the row of action (run_id, n); a 0 journal_seq keeps the
+ * one it had. Attempts add up over retries from the inbox: state "sending"
+ * counts one more than the row had, another state keeps the larger count. */
+MUST_CHECK int store_step_put(struct store *st, const struct store_step *s, struct error *err);
+
+/* The actions of a run, in order: the count with *out (store_steps_free()), or -1. */
+MUST_CHECK int store_steps_list(struct store *st, int64_t run_id, struct store_step **out,
+                                struct error *err);
+
+/* Set the state and outcome of one action. */
+MUST_CHECK int store_step_outcome(struct store *st, int64_t run_id, int n, const char *state,
+                                  const char *outcome, int64_t now_ms, struct error *err);
+
+/* The run whose action journaled a change. */
+struct store_run_cause {
+    int64_t run_id;
+    int step;
+    char *automation;
+    int depth;
+    char *context; /* the run's context (JSON) */
+};
+
+/* Release what c owns. */
+void store_run_cause_fini(struct store_run_cause *c);
+
+/* The run and action that journaled change seq: 1 (*out filled;
+ * store_run_cause_fini()), 0 when none did, -1. */
+MUST_CHECK int store_step_by_seq(struct store *st, int64_t seq, struct store_run_cause *out,
+                                 struct error *err);
+
+/*
+ * Inbox entry inbox_id is an automation action's failure (or a loop's
+ * cut): retrying it makes its run due again at the same action, with its
+ * attempts reset; skipping it ends the run as "skipped" with note. Both
+ * return 1 when the entry was a run's, 0 when not, -1. Called inside the
+ * inbox's own retry and skip (store_inbox_retry(), store_inbox_resolve()).
+ */
+MUST_CHECK int store_run_inbox_retry(struct store *st, int64_t inbox_id, int64_t now_ms,
+                                     struct error *err);
+MUST_CHECK int store_run_inbox_skip(struct store *st, int64_t inbox_id, const char *note,
+                                    int64_t now_ms, struct error *err);
+
+/* Live records of model whose field holds value_json (a JSON value), at
+ * most limit, by id: the count with *out (free()), or -1. */
+MUST_CHECK int store_records_where(struct store *st, const char *model, const char *field,
+                                   const char *value_json, int limit, int64_t **out,
+                                   struct error *err);
+
 #endif

@@ -80,6 +80,9 @@ static const char *const forget_sql[] = {
     ("INSERT OR IGNORE INTO temp.forget_seq SELECT j.seq FROM journal j, record_keys k WHERE "
      "k.record_id = ?1 AND length(k.value) >= 3 AND instr(lower(CAST(j.body AS TEXT)), "
      "'\"' || lower(k.value) || '\"') > 0"),
+    /* The changes automation runs of the record journaled (they copy its fields). */
+    ("INSERT OR IGNORE INTO temp.forget_seq SELECT s.journal_seq FROM automation_steps s JOIN "
+     "automation_runs r ON r.id = s.run_id WHERE r.record_id = ?1 AND s.journal_seq IS NOT NULL"),
     ("DELETE FROM attempts WHERE job_id IN (SELECT id FROM jobs WHERE record_id = ?1) OR job_id "
      "IN (SELECT job_id FROM inbox WHERE record_id = ?1 OR journal_seq IN (SELECT seq FROM "
      "temp.forget_seq))"),
@@ -96,6 +99,9 @@ static const char *const forget_sql[] = {
     "DELETE FROM versions WHERE record_id = ?1",
     "DELETE FROM record_keys WHERE record_id = ?1",
     "DELETE FROM links WHERE record_id = ?1",
+    ("DELETE FROM automation_steps WHERE run_id IN (SELECT id FROM automation_runs WHERE "
+     "record_id = ?1)"),
+    "DELETE FROM automation_runs WHERE record_id = ?1",
     "DELETE FROM records WHERE id = ?1",
 };
 

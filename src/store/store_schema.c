@@ -174,6 +174,44 @@ static const char *const migrations[] = {
 
     /* 9: the Operate issue: when each system's last webhook came. */
     "ALTER TABLE system_state ADD COLUMN last_webhook_at INTEGER;",
+
+    /* 10: the Workflow issue: automation runs, keyed by what started them,
+     * and each action's outcome (store_automation.c). */
+    "CREATE TABLE automation_runs ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  automation TEXT NOT NULL,"
+    "  record_id INTEGER NOT NULL,"
+    "  version INTEGER NOT NULL,"
+    "  model TEXT NOT NULL,"
+    "  depth INTEGER NOT NULL DEFAULT 0,"
+    "  state TEXT NOT NULL,"
+    "  step INTEGER NOT NULL DEFAULT 0,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER NOT NULL DEFAULT 0,"
+    "  context TEXT NOT NULL,"
+    "  note TEXT,"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL);"
+    "CREATE UNIQUE INDEX automation_runs_key ON automation_runs(automation, record_id, version);"
+    "CREATE INDEX automation_runs_due ON automation_runs(next_at)"
+    "  WHERE state IN ('running', 'waiting');"
+    "CREATE INDEX automation_runs_record ON automation_runs(record_id, state);"
+    "CREATE TABLE automation_steps ("
+    "  run_id INTEGER NOT NULL,"
+    "  n INTEGER NOT NULL,"
+    "  kind TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  outcome TEXT,"
+    "  http_status INTEGER,"
+    "  journal_seq INTEGER,"
+    "  inbox_id INTEGER,"
+    "  at INTEGER NOT NULL,"
+    "  PRIMARY KEY (run_id, n)) WITHOUT ROWID;"
+    "CREATE INDEX automation_steps_seq ON automation_steps(journal_seq)"
+    "  WHERE journal_seq IS NOT NULL;"
+    "CREATE INDEX automation_steps_inbox ON automation_steps(inbox_id)"
+    "  WHERE inbox_id IS NOT NULL;",
 };
 
 int

@@ -1274,6 +1274,8 @@ inbox_retry_in_tx(struct store *st, int64_t id, int64_t now_ms, struct error *er
         sqlite3_bind_int64(s, 1, e.journal_seq);
         if (exec_stmt(st, s, err, "requeue a change") == -1)
             goto fail;
+    } else if (found && store_run_inbox_retry(st, id, now_ms, err) == -1) {
+        goto fail; /* an automation's action: its run is due again */
     }
     if (found) {
         s = stmt(st, S_INBOX_STATE, err);
@@ -1498,6 +1500,9 @@ inbox_resolve_in_tx(struct store *st, int64_t id, const char *state, const char 
         if (s == NULL ||
             (sqlite3_bind_int64(s, 1, e.job_id), exec_stmt(st, s, err, "drop a parked job")) == -1)
             found = -1;
+    } else if (found == 1 && e.journal_seq == 0 &&
+               store_run_inbox_skip(st, id, note, now_ms, err) == -1) {
+        found = -1; /* an automation's action: its run ends */
     }
     if (found == 1) {
         s = stmt(st, S_INBOX_RESOLVE, err);

@@ -161,9 +161,10 @@ def test_reads_of_status_records_and_plan():
     ex = ok(c, "GET", "/api/records/1/explain")
     assert {f["field"] for f in ex["fields"]} >= {"email", "name"}, ex
     plan = ok(c, "GET", "/api/plan")
-    assert set(plan) == {"reads", "changes", "issues"}, plan
+    assert set(plan) == {"reads", "changes", "issues", "automations"}, plan
     assert plan["reads"][0]["collection"] == "crm.people", plan
     assert ok(c, "GET", "/api/plan?scope=crm.people")["changes"] == []
+    assert ok(c, "GET", "/api/runs?limit=10") == []  # no automations here: test_automations
     status, got, _ = api(c, "GET", "/api/plan?scope=nope")
     assert status == 400 and "error" in got, got
     # Poll and reconcile are asked of the daemon, which reads at once.

@@ -892,6 +892,74 @@ fix_report(char *report, const char *dir)
     *w = '\0';
 }
 
+static const char automations_yaml[] =
+    "systems:\n"
+    "  shop:\n"
+    "    kind: http\n"
+    "    base_url: http://127.0.0.1:9001\n"
+    "    collections:\n"
+    "      bookings: {model: booking, map_in: {status: status, start: start}}\n"
+    "models:\n"
+    "  booking: {fields: {status: string, start: timestamp, note: string, n: integer}}\n"
+    "syncs:\n"
+    "  b: {model: booking, origin: shop, collections: [shop.bookings], automations: [note]}\n"
+    "automations:\n"
+    "  one:\n"
+    "    model: booking\n"
+    "    on: \"status: pending | 'on hold' -> *\"\n"
+    "    if: '.new.n > 1'\n"
+    "    actions:\n"
+    "      - set: {note: hi}\n"
+    "      - wait: {until: start, before: 1h}\n"
+    "      - wait: 90s\n"
+    "      - http: {system: shop, request: \"POST /x/{new.status}\", body: {a.b: {path: new.n}}}\n"
+    "  two:\n"
+    "    model: booking\n"
+    "    on: [created, deleted]\n"
+    "    actions: [{update: {model: booking, record: {path: record}, fields: {note: {jq: "
+    "'.event'}}}}]\n";
+
+static void
+automations_parse(void)
+{
+    struct config *cfg = parse_ok(automations_yaml);
+    const struct config_automation *one = &cfg->automations[0], *two = &cfg->automations[1];
+
+    CHECK_EQ(cfg->automation_count, 2);
+    CHECK_EQ(cfg->automation_depth, 5);
+    CHECK_EQ(cfg->syncs[0].automation_fields_given, 1);
+    CHECK_EQ(cfg->syncs[0].automation_field_count, 1);
+    CHECK_STR_EQ(cfg->syncs[0].automation_fields[0], "note");
+    CHECK_STR_EQ(one->field, "status");
+    CHECK_EQ(one->on, 0u);
+    CHECK_EQ(one->from.any, 0);
+    CHECK_EQ(one->from.count, 2);
+    CHECK_STR_EQ(one->from.values[0], "pending");
+    CHECK_STR_EQ(one->from.values[1], "on hold"); /* quotes keep the blank */
+    CHECK_EQ(one->to.any, 1);
+    CHECK_EQ(one->condition_count, 1);
+    CHECK_EQ(one->action_count, 4);
+    CHECK_EQ(one->actions[0].kind, CONFIG_ACTION_SET);
+    CHECK_STR_EQ(one->actions[0].model, "booking");
+    CHECK_EQ(one->actions[0].fields.entries[0].source, CONFIG_MAP_CONST); /* a scalar: constant */
+    CHECK_EQ(one->actions[1].kind, CONFIG_ACTION_WAIT);
+    CHECK_STR_EQ(one->actions[1].wait_field, "start");
+    CHECK_EQ(one->actions[1].wait_ms, -3600000);
+    CHECK(one->actions[2].wait_field == NULL);
+    CHECK_EQ(one->actions[2].wait_ms, 90000);
+    CHECK_EQ(one->actions[3].kind, CONFIG_ACTION_HTTP);
+    CHECK_STR_EQ(one->actions[3].request.method, "POST");
+    CHECK_STR_EQ(one->actions[3].request.path, "/x/{new.status}");
+    CHECK_STR_EQ(one->actions[3].body.entries[0].target, "a.b");
+    CHECK_EQ(one->actions[3].body.entries[0].source, CONFIG_MAP_PATH);
+    CHECK(two->field == NULL);
+    CHECK_EQ(two->on, CONFIG_ON_CREATED | CONFIG_ON_DELETED);
+    CHECK_EQ(two->actions[0].kind, CONFIG_ACTION_UPDATE);
+    CHECK_EQ(two->actions[0].record.entry_count, 1);
+    CHECK_EQ(two->actions[0].fields.entries[0].source, CONFIG_MAP_JQ);
+    config_free(cfg);
+}
+
 static int
 cmp_str(const void *a, const void *b)
 {
@@ -974,6 +1042,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(durations),
     CHECK_CASE(retry_rate_limit_and_breaker),
     CHECK_CASE(two_way_keys),
+    CHECK_CASE(automations_parse),
     CHECK_CASE(poll_keys),
     CHECK_CASE(auth_bearer_basic_and_secret_files),
     CHECK_CASE(load_reports_first_problem_and_count),

@@ -1,0 +1,630 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Workflow automations (the Workflow issue): when a record changes like
+this, do that, durably and once. The four examples of the issue against
+the simulators (a Stripe payment activates an account and marks the order
+paid; a completed booking becomes exactly one SmartBill invoice through
+repeated webhooks and kill -9; a signed document updates its project; a
+cancelled appointment notifies staff and releases its slot), then a wait
+that survives a restart and one its cancelled trigger stops, a loop cut
+and reported, and a failed action retried from the inbox. Every config
+here is a recipe of docs/automations.md."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Concord, Listener, Sim, wait_until  # noqa: E402
+from smartbill_harness import SmartBillSim  # noqa: E402
+from stripe_harness import StripeSim  # noqa: E402
+from test_alerts import SmtpSink  # noqa: E402
+
+WHSEC = "whsec_concord_automations"
+SECRET = "app-webhook-secret"
+TMP = "concord-auto-e2e-"  # its own temp dirs
+
+
+def runs(c, automation=None):
+    return c.cli_json("runs", *([automation] if automation else []))
+
+
+def run_states(c, automation=None):
+    return sorted(r["state"] for r in runs(c, automation))
+
+
+def failed(c):
+    return c.cli_json("failed")
+
+
+# --- 1. A Stripe payment activates the account and marks the order paid ----
+
+STRIPE = """
+listen: 127.0.0.1:{port}
+store: sqlite:state.db?busy_timeout_ms=2000
+log: {level: debug, format: json}
+systems:
+  stripe:
+    kind: stripe
+    base_url: http://127.0.0.1:{stripe_port}
+    api_key: env:STRIPE_KEY
+    webhook_secret: env:STRIPE_WHSEC
+    collections:
+      payment_intents:
+        model: order
+        map_in: {number: metadata.order, account: metadata.account, payment: status}
+  app:
+    kind: http
+    base_url: http://127.0.0.1:{app_port}
+    timeout_ms: 1000
+    retry: {delays: [50, 100, 200]}
+    collections:
+      orders:
+        model: order
+        map_out: {number: number, account: account, status: status}
+        create: POST /orders
+        update: PUT /orders/{id}
+  accounts:
+    kind: http
+    base_url: http://127.0.0.1:{accounts_port}
+    timeout_ms: 1000
+    retry: {delays: [50, 100, 200]}
+models:
+  order:
+    fields: {number: string, account: string, payment: string, status: string}
+syncs:
+  orders:
+    model: order
+    origin: [stripe]
+    collections: [stripe.payment_intents, app.orders]
+automations:
+  activate_account:
+    model: order
+    on: "payment: * -> succeeded"
+    actions:
+      - http:
+          system: accounts
+          request: PATCH /accounts/{new.account}
+          body: {active: true, activated_by: {path: new.number}}
+          idempotency_header: Idempotency-Key
+      - set: {status: paid}
+"""
+
+
+def stripe_setup():
+    port = harness.free_port()
+    stripe = StripeSim(seed=7, rate=0, webhook_url="http://127.0.0.1:%d/webhooks/stripe" % port,
+                       webhook_secret=WHSEC, webhook_backoff_ms=100)
+    app = Sim(resource="orders", id_prefix="O")
+    accounts = Sim(resource="accounts")
+    c = Concord(STRIPE, values={"port": port, "stripe_port": stripe.port, "app_port": app.port,
+                                "accounts_port": accounts.port},
+                env={"STRIPE_KEY": stripe.api_key, "STRIPE_WHSEC": WHSEC}, tmp_prefix=TMP)
+    c.start()
+    return stripe, app, accounts, c
+
+
+def test_a_stripe_payment_activates_the_account_and_marks_the_order_paid():
+    stripe, app, accounts, c = stripe_setup()
+    accounts.put("acct_1", {"name": "Ada", "active": False})
+    # payment_intent.created, then payment_intent.succeeded: signed webhooks.
+    stripe.payment_intent(amount=4200, currency="ron", status="succeeded",
+                          metadata={"order": "o-1", "account": "acct_1"})
+    wait_until(lambda: accounts.records()["acct_1"].get("active") is True, 10,
+               "the account activated")
+    wait_until(lambda: [o for o in app.records().values()
+                        if o.get("number") == "o-1" and o.get("status") == "paid"], 10,
+               "the order marked paid in the app")
+    c.wait_settled()
+    patches = accounts.requests("PATCH")
+    assert len(patches) == 1, patches
+    assert patches[0]["body"] == {"active": True, "activated_by": "o-1"}, patches[0]
+    assert harness.header(patches[0], "Idempotency-Key").startswith("concord-run-")
+    [run] = runs(c, "activate_account")
+    assert run["state"] == "done" and run["event"] == "updated", run
+    assert run["source"] == "stripe.payment_intents", run
+    assert [(a["action"], a["state"]) for a in run["actions"]] == [("http", "ok"), ("set", "ok")]
+    assert "HTTP 200" in run["actions"][0]["outcome"], run
+    # explain: which automation set which field.
+    fields = {f["field"]: f for f in c.cli_json("explain", str(run["record"]))["fields"]}
+    assert fields["status"]["source"] == "automation:activate_account", fields["status"]
+    assert fields["status"]["rule"].startswith("automation activate_account, run %d, action 2"
+                                               % run["id"]), fields["status"]
+    assert fields["payment"]["source"] == "stripe.payment_intents", fields["payment"]
+    # The admin API serves the same runs.
+    assert c.cli_json("runs", "--record", run["record"])[0]["id"] == run["id"]
+    assert failed(c) == []
+
+
+def test_a_failed_action_is_retried_from_the_inbox():
+    stripe, app, accounts, c = stripe_setup()
+    # No such account yet: the PATCH is answered 404, a permanent failure.
+    stripe.payment_intent(amount=990, currency="ron", status="succeeded",
+                          metadata={"order": "o-9", "account": "acct_9"})
+    entry = wait_until(lambda: [e for e in failed(c) if "activate_account" in e["reason"]], 10,
+                       "the failed action in the inbox")[0]
+    assert entry["http_status"] == 404 and entry["system"] == "accounts", entry
+    [run] = runs(c, "activate_account")
+    assert run["state"] == "failed" and run["actions"][0]["state"] == "failed", run
+    assert run["actions"][0]["inbox"] == entry["id"], run
+    assert run["actions"][1]["state"] == "not run", run
+    # The order is not marked paid: the run stopped at its failed action.
+    assert not [o for o in app.records().values() if o.get("status") == "paid"]
+    # Someone makes the account; a retry from the inbox runs the rest.
+    accounts.put("acct_9", {"name": "Grace", "active": False})
+    c.cli("retry", str(entry["id"]))
+    wait_until(lambda: run_states(c, "activate_account") == ["done"], 10, "the run done")
+    wait_until(lambda: accounts.records()["acct_9"].get("active") is True, 10, "the activation")
+    wait_until(lambda: [o for o in app.records().values() if o.get("status") == "paid"], 10,
+               "the order paid")
+    [run] = runs(c, "activate_account")
+    assert run["actions"][0]["state"] == "ok" and run["actions"][0]["attempts"] == 2, run
+    assert failed(c) == []
+
+
+# --- 2. A completed booking becomes exactly one SmartBill invoice ----------
+
+BOOKINGS = """
+listen: 127.0.0.1:{port}
+store: sqlite:state.db?busy_timeout_ms=2000
+log: {level: debug, format: json}
+systems:
+  shop:
+    kind: http
+    base_url: http://127.0.0.1:{shop_port}
+    timeout_ms: 1000
+    webhook:
+      path: /webhooks/shop
+      delivery_id_header: X-Delivery
+      signature: {secret: env:SHOP_SECRET, header: X-Shop-Signature}
+    collections:
+      bookings:
+        model: booking
+        map_in: {code: code, status: status, client: client, email: email, total: total}
+  smartbill:
+    kind: smartbill
+    base_url: http://127.0.0.1:{sb_port}
+    username: {email}
+    token: env:SB_TOKEN
+    cif: {cif}
+    timeout_ms: 1000
+    retry: {max_attempts: 8, base_ms: 50, cap_ms: 300, jitter: 0.1}
+    collections:
+      invoices:
+        model: invoice
+        map_out:
+          seriesName: {const: FCT}
+          issueDate: {const: "2026-01-24"}
+          currency: {const: RON}
+          client:
+            jq: '{name: .client, email: .email, address: "Str. Lunga 1", city: "Cluj-Napoca",
+                  county: "Cluj", country: "Romania", vatCode: "0000000000000",
+                  isTaxPayer: false, saveToDb: false}'
+          products:
+            jq: '[{name: ("Booking " + .booking), code: .booking, measuringUnitName: "buc",
+                   currency: "RON", quantity: 1, price: (.total | tonumber), isTaxIncluded: true,
+                   taxName: "Normala", taxPercentage: 21, isService: true, saveToDb: false}]'
+models:
+  booking:
+    fields: {code: string, status: string, client: string, email: string, total: decimal}
+  invoice:
+    fields: {booking: string, client: string, email: string, total: decimal}
+syncs:
+  bookings:
+    model: booking
+    origin: [shop]
+    collections: [shop.bookings]
+  invoices:
+    model: invoice
+    origin: [smartbill]
+    collections: [smartbill.invoices]
+automations:
+  invoice_completed_booking:
+    model: booking
+    on: "status: * -> completed"
+    if: '.new.total != null'
+    actions:
+      - create:
+          model: invoice
+          fields:
+            booking: {path: new.code}
+            client: {path: new.client}
+            email: {path: new.email}
+            total: {path: new.total}
+"""
+
+
+def api_invoices(sb):
+    return [i for i in sb.invoices() if i.get("source") == "api"]
+
+
+def test_a_completed_booking_creates_exactly_one_invoice_through_repeats_and_kill_9():
+    port = harness.free_port()
+    sb = SmartBillSim()
+    shop = Sim(resource="bookings", id_prefix="B",
+               webhook_url="http://127.0.0.1:%d/webhooks/shop" % port, webhook_secret=SECRET,
+               signature_header="X-Shop-Signature", delivery_header="X-Delivery")
+    c = Concord(BOOKINGS, values={"port": port, "shop_port": shop.port, "sb_port": sb.port,
+                                  "email": sb.email, "cif": sb.cif},
+                env={"SB_TOKEN": sb.token, "SHOP_SECRET": SECRET}, tmp_prefix=TMP)
+    c.start()
+    booking = {"code": "BK-7", "status": "confirmed", "client": "Ada SRL",
+               "email": "ada@example.ro", "total": "121.00"}
+    shop.change("b1", booking)
+    c.wait_settled()
+    assert runs(c) == []
+    # SmartBill is held, so the invoice waits in the queue across the kills.
+    c.cli("pause", "smartbill")
+    first = shop.change("b1", {"status": "completed"})
+    assert first["status"] == 202, first
+    c.kill9()  # at once: the change was acknowledged, maybe not processed yet
+    c.start()
+    again = shop.resend(first["delivery_id"])  # the same delivery: a duplicate
+    third = shop.change("b1", {"status": "completed"})  # a new delivery, the same state
+    assert again["status"] in (200, 202) and third["status"] == 202, (again, third)
+    wait_until(lambda: run_states(c) == ["done"], 10, "the run done")
+    wait_until(lambda: [s for s in c.cli_json("status")["systems"]
+                        if s["name"] == "smartbill" and s["backlog"] == 1], 10,
+               "the invoice queued for SmartBill")
+    c.kill9()  # again, with the invoice queued
+    c.start()
+    c.cli("resume", "smartbill")
+    inv = wait_until(lambda: api_invoices(sb), 15, "the invoice in SmartBill")
+    c.wait_settled()
+    inv = api_invoices(sb)
+    assert len(inv) == 1, inv
+    assert inv[0]["body"]["products"][0]["code"] == "BK-7", inv[0]
+    posts = [r for r in sb.requests("POST") if r["path"].split("?")[0] == "/SBORO/api/invoice"]
+    assert len(posts) == 1, posts
+    [run] = runs(c, "invoice_completed_booking")
+    assert run["state"] == "done" and run["actions"][0]["state"] == "ok", run
+    assert run["actions"][0]["outcome"].startswith("created invoice record"), run
+    assert failed(c) == []
+    sb.assert_clean()
+
+
+# --- 3. A signed document updates its project -------------------------------
+
+DOCUMENTS = """
+listen: 127.0.0.1:{port}
+store: sqlite:state.db?busy_timeout_ms=2000
+log: {level: debug, format: json}
+systems:
+  esign:
+    kind: http
+    base_url: http://127.0.0.1:{esign_port}
+    webhook:
+      path: /webhooks/esign
+      signature: {secret: env:APP_SECRET, header: X-Signature}
+    collections:
+      documents:
+        model: document
+        map_in: {title: title, status: status, project: project_code}
+  pm:
+    kind: http
+    base_url: http://127.0.0.1:{pm_port}
+    timeout_ms: 1000
+    retry: {delays: [50, 100, 200]}
+    webhook:
+      path: /webhooks/pm
+      signature: {secret: env:APP_SECRET, header: X-Signature}
+    collections:
+      projects:
+        model: project
+        map_in: {code: code, name: name, stage: stage}
+        map_out: {code: code, name: name, stage: stage, contract: contract}
+        update: PUT /projects/{id}
+models:
+  document:
+    fields: {title: string, status: string, project: string}
+  project:
+    fields: {code: string, name: string, stage: string, contract: string}
+syncs:
+  documents:
+    model: document
+    origin: [esign]
+    collections: [esign.documents]
+  projects:
+    model: project
+    origin: [pm]
+    collections: [pm.projects]
+    automations: [stage, contract]   # automations may set these fields, and only these
+automations:
+  contract_signed:
+    model: document
+    on: "status: sent | viewed -> signed"
+    actions:
+      - update:
+          model: project
+          match: {code: {path: new.project}}
+          fields:
+            stage: {const: contracted}
+            contract: {jq: '"\\(.new.title) signed"'}
+"""
+
+
+def test_a_signed_document_updates_its_project():
+    port = harness.free_port()
+    pm = Sim(resource="projects", id_prefix="P",
+             webhook_url="http://127.0.0.1:%d/webhooks/pm" % port, webhook_secret=SECRET,
+             signature_header="X-Signature")
+    esign = Sim(resource="documents", id_prefix="D",
+                webhook_url="http://127.0.0.1:%d/webhooks/esign" % port, webhook_secret=SECRET,
+                signature_header="X-Signature")
+    c = Concord(DOCUMENTS, values={"port": port, "esign_port": esign.port, "pm_port": pm.port},
+                env={"APP_SECRET": SECRET}, tmp_prefix=TMP)
+    c.start()
+    pm.change("p1", {"code": "PRJ-1", "name": "Bridge", "stage": "proposal"})
+    pm.change("p2", {"code": "PRJ-2", "name": "Tunnel", "stage": "proposal"})
+    esign.change("d1", {"title": "Bridge contract", "status": "sent", "project_code": "PRJ-1"})
+    c.wait_settled()
+    assert runs(c) == []
+    # The plan shows which automation a pending change would start: the
+    # daemon is down, a person's correction waits in the journal.
+    c.stop()
+    doc = 3  # after the two projects
+    assert c.cli_json("explain", str(doc))["model"] == "document"
+    c.cli("edit", "--record", str(doc), stdin=json.dumps({"status": "signed"}))
+    plan = c.cli_json("plan")
+    assert [(r["automation"], r["record"], r["actions"]) for r in plan["automations"]] == \
+        [("contract_signed", doc, "update")], plan
+    _, text, _ = c.cli("plan")
+    assert "automations that would run:" in text and "contract_signed" in text, text
+    assert runs(c) == []  # the plan changed nothing
+    c.start()
+    wait_until(lambda: pm.records()["p1"].get("stage") == "contracted", 10, "the project updated")
+    c.wait_settled()
+    assert pm.records()["p1"]["contract"] == "Bridge contract signed", pm.records()["p1"]
+    assert pm.records()["p2"]["stage"] == "proposal", pm.records()["p2"]  # not its document
+    [run] = runs(c, "contract_signed")
+    assert run["state"] == "done" and run["source"].startswith("operator:"), run
+    assert run["actions"][0]["outcome"] == "record 1: changed", run
+    fields = {f["field"]: f for f in c.cli_json("explain", "1")["fields"]}
+    assert fields["stage"]["source"] == "automation:contract_signed", fields
+    assert "contract_signed: stage <- a constant" in fields["stage"]["mapping"], fields
+    # A document signed straight from "draft" is not the transition.
+    esign.change("d2", {"title": "Tunnel contract", "status": "draft", "project_code": "PRJ-2"})
+    esign.change("d2", {"status": "signed"})
+    c.wait_settled()
+    assert len(runs(c, "contract_signed")) == 1 and pm.records()["p2"]["stage"] == "proposal"
+    assert failed(c) == []
+
+
+# --- 4. A cancelled appointment notifies staff and releases the slot --------
+
+APPOINTMENTS = """
+listen: 127.0.0.1:{port}
+store: sqlite:state.db?busy_timeout_ms=2000
+log: {level: debug, format: json}
+systems:
+  calendar:
+    kind: http
+    base_url: http://127.0.0.1:{calendar_port}
+    timeout_ms: 1000
+    retry: {delays: [50, 100, 200]}
+    webhook:
+      path: /webhooks/calendar
+      signature: {secret: env:APP_SECRET, header: X-Signature}
+    collections:
+      appointments:
+        model: appointment
+        map_in: {title: title, status: status, start: start, slot: slot, staff: staff}
+models:
+  appointment:
+    fields: {title: string, status: string, start: timestamp, slot: string, staff: string}
+syncs:
+  appointments:
+    model: appointment
+    origin: [calendar]
+    collections: [calendar.appointments]
+automations:
+  cancelled_appointment:
+    model: appointment
+    on: {status: "* -> cancelled"}
+    actions:
+      - notify:
+          webhook: env:STAFF_WEBHOOK
+          text: "{new.title} with {new.staff} was cancelled: slot {new.slot} is free again"
+      - http:
+          system: calendar
+          request: PATCH /slots/{new.slot}
+          body: {booked: false, appointment: {const: null}}
+  reminder:
+    model: appointment
+    on: "status: * -> confirmed"
+    actions:
+      - wait: {until: start, before: 24h}
+      - notify:
+          webhook: env:STAFF_WEBHOOK
+          email:
+            to: [desk@example.com]
+            subject: "Tomorrow: {current.title}"
+            url: smtp://127.0.0.1:{smtp_port}
+            from: concord@example.com
+          text: "Reminder: {current.title} at {current.start}"
+"""
+
+
+def calendar_setup():
+    port = harness.free_port()
+    staff, smtp = Listener(), SmtpSink()
+    calendar = Sim(resource="slots", webhook_url="http://127.0.0.1:%d/webhooks/calendar" % port,
+                   webhook_secret=SECRET, signature_header="X-Signature")
+    c = Concord(APPOINTMENTS, values={"port": port, "calendar_port": calendar.port,
+                                      "smtp_port": smtp.port},
+                env={"APP_SECRET": SECRET, "STAFF_WEBHOOK": staff.url + "/hooks/staff"},
+                tmp_prefix=TMP)
+    c.start()
+    return staff, smtp, calendar, c
+
+
+def messages(staff):
+    return [json.loads(r["body"])["text"] for r in staff.got()]
+
+
+def iso(t):
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def test_a_cancelled_appointment_notifies_staff_once_and_releases_the_slot():
+    staff, smtp, calendar, c = calendar_setup()
+    calendar.put("s1", {"room": "Room 2", "booked": True, "appointment": "a1"})
+    start = time.time() + 3 * 86400  # its reminder waits two days
+    calendar.change("a1", {"title": "Check-up", "status": "confirmed", "start": iso(start),
+                           "slot": "s1", "staff": "Dr. Pop"})
+    wait_until(lambda: run_states(c, "reminder") == ["waiting"], 10, "the reminder waiting")
+    calendar.change("a1", {"status": "cancelled"})
+    wait_until(lambda: run_states(c, "cancelled_appointment") == ["done"], 10, "the run done")
+    got = messages(staff)
+    assert got == ["Check-up with Dr. Pop was cancelled: slot s1 is free again"], got
+    assert calendar.records()["s1"]["booked"] is False, calendar.records()["s1"]
+    assert calendar.records()["s1"]["appointment"] is None
+    assert smtp.mails == []  # the reminder never went
+    # The reminder of the cancelled appointment will not be sent.
+    [reminder] = runs(c, "reminder")
+    assert reminder["state"] == "cancelled", reminder
+    assert "no longer holds" in reminder["note"], reminder
+    # A repeated webhook of the cancellation changes nothing and runs nothing.
+    calendar.change("a1", {"status": "cancelled"})
+    c.wait_settled()
+    assert len(messages(staff)) == 1 and len(runs(c, "cancelled_appointment")) == 1
+    assert failed(c) == []
+
+
+def test_a_wait_survives_a_restart_fires_once_and_a_cancelled_trigger_stops_it():
+    staff, smtp, calendar, c = calendar_setup()
+    due = time.time() + 4  # 24 h before a start 24 h and 4 s away
+    for slot in ("s-a2", "s-a3"):
+        calendar.put(slot, {"booked": True})
+    for a in ("a2", "a3"):
+        calendar.change(a, {"title": "Visit " + a, "status": "confirmed",
+                            "start": iso(due + 86400), "slot": "s-" + a, "staff": "Dr. Ene"})
+    wait_until(lambda: run_states(c, "reminder") == ["waiting", "waiting"], 10, "two waits")
+    calendar.change("a3", {"status": "cancelled"})  # a3's reminder is not sent
+    wait_until(lambda: run_states(c, "reminder") == ["cancelled", "waiting"], 10,
+               "a3's reminder cancelled")
+    c.kill9()
+    c.start()  # the wait is in the store, not in memory
+    wait_until(lambda: [m for m in messages(staff) if m.startswith("Reminder")], 15,
+               "the reminder")
+    assert time.time() >= due
+    wait_until(lambda: run_states(c, "reminder") == ["cancelled", "done"], 10, "the run done")
+    reminders = [m for m in messages(staff) if m.startswith("Reminder")]
+    assert len(reminders) == 1 and reminders[0].startswith("Reminder: Visit a2 at "), reminders
+    assert len(smtp.mails) == 1, smtp.mails  # and one e-mail, over SMTP
+    frm, to, data = smtp.mails[0]
+    assert to == ["<desk@example.com>"] and "Subject: Tomorrow: Visit a2" in data, smtp.mails
+    # A restart after it fired fires nothing more.
+    c.stop()
+    c.start()
+    c.wait_settled()
+    assert len([m for m in messages(staff) if m.startswith("Reminder")]) == 1
+    assert failed(c) == []
+
+
+# --- 5. A loop is cut and reported ----------------------------------------
+
+LOOP = """
+listen: 127.0.0.1:{port}
+store: sqlite:state.db?busy_timeout_ms=2000
+log: {level: debug, format: json}
+automation_depth: 3
+systems:
+  desk:
+    kind: http
+    base_url: http://127.0.0.1:{desk_port}
+    webhook:
+      path: /webhooks/desk
+      signature: {secret: env:APP_SECRET, header: X-Signature}
+    collections:
+      tickets:
+        model: ticket
+        map_in: {title: title, state: state}
+models:
+  ticket:
+    fields: {title: string, state: string}
+syncs:
+  tickets:
+    model: ticket
+    origin: [desk]
+    collections: [desk.tickets]
+automations:
+  ping:
+    model: ticket
+    on: "state: * -> open"
+    actions: [{set: {state: waiting}}]
+  pong:
+    model: ticket
+    on: "state: * -> waiting"
+    actions: [{set: {state: open}}]
+"""
+
+
+def test_an_automation_loop_is_cut_and_reported():
+    port = harness.free_port()
+    desk = Sim(resource="tickets", webhook_url="http://127.0.0.1:%d/webhooks/desk" % port,
+               webhook_secret=SECRET, signature_header="X-Signature")
+    c = Concord(LOOP, values={"port": port, "desk_port": desk.port}, env={"APP_SECRET": SECRET},
+                tmp_prefix=TMP)
+    c.start()
+    desk.change("t1", {"title": "Printer", "state": "open"})
+    cut = wait_until(lambda: [r for r in runs(c) if r["state"] == "cut"], 15, "the cut run")[0]
+    assert cut["depth"] == 4 and cut["chain"] == ["ping", "pong", "ping", "pong", "ping"], cut
+    entry = wait_until(lambda: [e for e in failed(c) if "loop cut" in e["reason"]], 10,
+                       "the cut in the inbox")[0]
+    assert "ping -> pong -> ping -> pong" in entry["reason"], entry
+    assert entry["record"] == 1, entry
+    done = [r for r in runs(c) if r["state"] == "done"]
+    assert len(done) == 4 and [r["depth"] for r in reversed(done)] == [0, 1, 2, 3], done
+    assert "automation loop cut" in c.log_text()
+    status, metrics, _ = c.http("GET", "/metrics")
+    assert status == 200 and 'concord_automation_loops_cut_total{automation="ping"} 1' in metrics
+    c.wait_settled()
+    # Nothing runs on by itself: the loop is stopped.
+    assert len(runs(c)) == 5
+    # Skipping the entry ends the cut run for good.
+    c.cli("skip", str(entry["id"]), "--reason", "a loop")
+    assert run_states(c, "ping").count("skipped") == 1
+
+
+# --- The cookbook ----------------------------------------------------------
+
+RECIPE_ENV = {k: "test-secret-value-0123456789" for k in (
+    "STRIPE_KEY", "STRIPE_WHSEC", "APP_TOKEN", "SHOP_SECRET", "SMARTBILL_TOKEN", "ESIGN_SECRET",
+    "PM_TOKEN", "PM_SECRET", "CALENDAR_TOKEN", "CALENDAR_SECRET")}
+RECIPE_ENV["STAFF_WEBHOOK_URL"] = "https://hooks.example.com/services/T/B/x"
+
+
+def recipes():
+    """{name: config text} of every ```yaml block of docs/automations.md
+    that starts with "# recipe: NAME"."""
+    with open(os.path.join(harness.REPO, "docs", "automations.md")) as f:
+        text = f.read()
+    out = {}
+    for block in text.split("```yaml\n")[1:]:
+        body = block.split("```", 1)[0]
+        if body.startswith("# recipe: "):
+            out[body.split("\n", 1)[0][len("# recipe: "):].strip()] = body
+    return out
+
+
+def test_the_cookbook_recipes_pass_concord_check():
+    found = recipes()
+    assert sorted(found) == ["appointment-cancelled", "booking-creates-invoice",
+                             "document-updates-project", "payment-activates-account"], found
+    c = Concord("systems: {}\n", env=RECIPE_ENV, tmp_prefix=TMP)  # only for its temp dir and env
+    for name, body in sorted(found.items()):
+        path = os.path.join(c.dir, name + ".yaml")
+        with open(path, "w") as f:
+            f.write(body)
+        p = subprocess.run([harness.concord_bin(), "check", "-c", path], cwd=c.dir, env=c.env,
+                           capture_output=True, text=True, timeout=30)
+        assert p.returncode == 0, "%s:\n%s%s" % (name, p.stdout, p.stderr)
+
+
+if __name__ == "__main__":
+    harness.run_tests(globals())
