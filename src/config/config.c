@@ -369,6 +369,7 @@ collection_fini(struct config_collection *c)
     free(c->sql_soft_delete);
     free(c->sql_soft_delete_value);
     free(c->sql_query);
+    free(c->caldav_calendar);
     cJSON_Delete(c->archive);
     cJSON_Delete(c->remove_body);
     free(c->updated_at_path);
