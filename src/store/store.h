@@ -105,6 +105,11 @@ MUST_CHECK int store_journal_pending(struct store *st, int limit, struct change 
                                      struct error *err);
 void store_changes_free(struct change *changes, int count);
 
+/* What became of change seq so far (CHANGE_NEW: not processed yet).
+ * Returns 1 with *out set, 0 when there is no such change, -1. */
+MUST_CHECK int store_journal_state(struct store *st, int64_t seq, enum change_state *out,
+                                   struct error *err);
+
 /* Record what became of a change; note (may be NULL) says why. */
 MUST_CHECK int store_journal_set_state(struct store *st, int64_t seq, enum change_state state,
                                        const char *note, struct error *err);
