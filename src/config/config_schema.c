@@ -1891,6 +1891,8 @@ parse_endpoint(struct ctx *c, const struct config_node *map, const char *path, c
                 path, key, show(v, buf, sizeof(buf)));
         return;
     }
+    free(ep->method); /* a kind's own (reported as an error) gives way */
+    free(ep->path);
     ep->method = xstrdup(method);
     ep->path = xstrdup(rest);
 }
