@@ -850,8 +850,8 @@ zoned_at(const cJSON *t)
  * its zone; an organizer's fields are taken one by one. href and etag are
  * not the event's own. A new cJSON object.
  */
-static cJSON *
-compose(const cJSON *desired, const cJSON *base)
+cJSON *
+engine_caldav_compose(const cJSON *desired, const cJSON *base)
 {
     cJSON *out = cJSON_IsObject(base) ? cJSON_Duplicate(base, 1) : cJSON_CreateObject();
     const cJSON *f;
@@ -1083,16 +1083,17 @@ engine_caldav_claim(struct engine *e, const struct job *j, const struct engine_c
     base = cJSON_IsObject(state) ? cJSON_Duplicate(state, 1)
            : l->base != NULL     ? cJSON_Parse(l->base)
                                  : NULL;
+    if (op != JOB_OP_UPSERT && gone) {
+        /* Deleted in the calendar already: nothing is left to delete or
+         * to cancel. */
+        rc = store_link_gone(e->st, l->id, j->record_id, clock_now_ms(), "the copy was deleted",
+                             err) == -1 ||
+                     store_job_done(e->st, j->id, err) == -1
+                 ? -1
+                 : 0;
+        goto out;
+    }
     if (op == JOB_OP_DELETE) {
-        if (gone) {
-            /* Deleted in the calendar already: nothing is left to do. */
-            rc = store_link_gone(e->st, l->id, j->record_id, clock_now_ms(), "the copy was deleted",
-                                 err) == -1 ||
-                         store_job_done(e->st, j->id, err) == -1
-                     ? -1
-                     : 0;
-            goto out;
-        }
         req->method = "DELETE";
         req->href = xstrdup(l->ext_id);
         req->if_match = etag_in(base) ? xstrdup(etag_in(base)) : NULL;
@@ -1101,7 +1102,7 @@ engine_caldav_claim(struct engine *e, const struct job *j, const struct engine_c
     if (l->ext_id == NULL) {
         if ((rc = create_href(e, j, c, expect, &req->href, err)) != 1)
             goto out;
-        appt = compose(*desired, NULL);
+        appt = engine_caldav_compose(*desired, NULL);
         uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(appt, "uid"));
         if (uid == NULL || uid[0] == '\0') {
             char *made = uid_of(req->href);
@@ -1122,9 +1123,9 @@ engine_caldav_claim(struct engine *e, const struct job *j, const struct engine_c
         rc = reread(l, desired, req);
         goto out;
     }
-    appt = compose(*desired, base);
+    appt = engine_caldav_compose(*desired, base);
     if (!gone) {
-        cJSON *known = compose(NULL, base);
+        cJSON *known = engine_caldav_compose(NULL, base);
         int same = appt_equal(appt, known);
 
         cJSON_Delete(known);

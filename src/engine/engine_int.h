@@ -393,6 +393,11 @@ MUST_CHECK int engine_caldav_claim(struct engine *e, const struct job *j,
                                    const struct engine_coll *c, const struct link *l,
                                    enum job_op op, struct cJSON **desired,
                                    struct engine_caldav_req **out, struct error *err);
+/* The appointment a write of desired (map_out's state) makes of the event
+ * concord knows (base, its record; NULL for a new one): base with the map's
+ * fields over it, without href and etag. A new object the caller frees. */
+struct cJSON *engine_caldav_compose(const struct cJSON *desired, const struct cJSON *base);
+
 /* Release a request engine_caldav_claim() made. Accepts NULL. */
 void engine_caldav_req_free(struct engine_caldav_req *req);
 
