@@ -15,7 +15,8 @@
  * truncated answer (507 on the calendar) is read on from its token. A
  * refused token (DAV:valid-sync-token) starts a full read, which deletes,
  * once complete, the linked events it did not see; the events it finds are
- * the copies concord links by their href, so none is made twice.
+ * the copies concord links by their href, or by their UID when they moved,
+ * so none is made twice.
  *
  * Writes (the writer claims, the delivery thread sends): a create is a PUT
  * to a new href with If-None-Match: *, the href kept in the job so that a
@@ -552,6 +553,52 @@ event_record(const struct engine_poll_job *job, const char *path, const char *et
 }
 
 /*
+ * Events that moved: an href concord does not know whose UID is a linked
+ * event's is that event, moved (re-imported, renamed by the server; a
+ * calendar holds one event per UID, RFC 4791 §5.3.2.1), and its link
+ * follows it, so no second record is made and its old href's removal
+ * deletes nothing. Not in a dry run. Inside the batch's transaction.
+ */
+static int
+follow_moves(const struct engine_poll_job *job, const cJSON *items, struct error *err)
+{
+    const struct config_collection *cc = job->cc;
+    const cJSON *item;
+
+    if (job->dry_run)
+        return 0;
+    cJSON_ArrayForEach(item, items)
+    {
+        const char *href = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "href"));
+        const char *uid = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(item, "uid"));
+        struct link l = {0};
+        int found, rc = 0;
+
+        if (href == NULL || uid == NULL)
+            continue;
+        found = store_link_by_ext(job->st, cc->name, href, &l, err);
+        link_fini(&l);
+        if (found != 0) {
+            if (found == -1)
+                return -1;
+            continue;
+        }
+        found = store_link_by_base(job->st, cc->name, "uid", uid, &l, err);
+        if (found == 1 && strcmp(l.ext_id, href) != 0) {
+            log_info(
+                &(struct log_ctx){
+                    .system = cc->system->name, .collection = cc->name, .record_id = l.record_id},
+                "event %s moved to %s (its UID is the same): its link follows", l.ext_id, href);
+            rc = store_link_set(job->st, l.id, href, l.base, clock_now_ms(), err);
+        }
+        link_fini(&l);
+        if (found == -1 || rc == -1)
+            return -1;
+    }
+    return 0;
+}
+
+/*
  * Fetch count events (calendar-multiget) and take them in one transaction:
  * journaled where they differ from their base; an event gone meanwhile is a
  * deletion. Returns 1, 0 with rep->error, -1.
@@ -584,7 +631,8 @@ fetch_batch(const struct engine_poll_job *job, const char *calendar, char *const
             rep->skipped++;
         }
     }
-    if (store_begin(job->st, err) == -1 || engine_poll_take(job, items, 0, rep, err) == -1)
+    if (store_begin(job->st, err) == -1 || follow_moves(job, items, err) == -1 ||
+        engine_poll_take(job, items, 0, rep, err) == -1)
         goto failed;
     for (size_t i = 0; i < ms.response_count; i++) {
         const struct caldav_response *r = &ms.responses[i];
@@ -1373,7 +1421,8 @@ engine_caldav_apply(struct engine *e, struct engine_delivery *d, struct job *j, 
             return read_back(e, d, j, now_ms, err) == -1 ? -1 : 1;
         return 0;
     }
-    if (d->status == 412) {
+    /* A server may say an update's event is gone with a 404 instead. */
+    if (d->status == 412 || (d->status == 404 && !d->is_create && d->op != JOB_OP_DELETE)) {
         /* A create found an event at its href: its own, sent before. */
         char *base = d->is_create && d->body ? xstrdup(d->body) : NULL;
 

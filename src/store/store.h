@@ -166,6 +166,14 @@ MUST_CHECK int store_link_add(struct store *st, const char *collection, int64_t 
                               const char *ext_id, const char *base, int64_t now_ms, int64_t *id,
                               struct error *err);
 
+/*
+ * The one link of collection whose base (a JSON object) holds value (a
+ * string) at its top-level field, and whose copy exists. Returns 1 with
+ * *out filled, 0 when none or more than one does, -1.
+ */
+MUST_CHECK int store_link_by_base(struct store *st, const char *collection, const char *field,
+                                  const char *value, struct link *out, struct error *err);
+
 /* Set a link's external id (NULL keeps it) and base. */
 MUST_CHECK int store_link_set(struct store *st, int64_t link_id, const char *ext_id,
                               const char *base, int64_t now_ms, struct error *err);

@@ -103,6 +103,9 @@ class Radicale:
     the test ends."""
 
     def __init__(self):
+        if not os.access(RADICALE, os.X_OK):
+            raise AssertionError("no %s: bash scripts/install-deps.sh --test installs it"
+                                 % RADICALE)
         self.dir = tempfile.mkdtemp(prefix="concord-radicale-", dir="/tmp")
         self.port = harness.free_port()
         self.storage = os.path.join(self.dir, "collections")
@@ -495,6 +498,10 @@ def test_a_refused_sync_token_reads_the_calendar_whole():
     dav.put(CAL + "late.ics", ics("late", "Late one", "2026-05-07T09:00:00Z",
                                   "2026-05-07T09:30:00Z"), create=True)
     dav.delete(href1)
+    # The walk-in moves to another href (re-imported): the same UID.
+    dav.delete(CAL + "walk-in.ics")
+    dav.put(CAL + "imported-walk-in.ics", ics("walk-in", "Walk-in", "2026-05-06T09:00:00Z",
+                                              "2026-05-06T10:00:00Z"), create=True)
     report = cal_poll(c)
     assert report["resynced"] and report["missing"] == 1, report
     wait_until(lambda: len(app.records()) == 4, 10, "the late one's booking")
@@ -502,6 +509,9 @@ def test_a_refused_sync_token_reads_the_calendar_whole():
     titles = sorted(b["title"] for b in app.records().values())
     assert titles == ["Colour, Bea", "Haircut, Ana", "Late one", "Walk-in"], titles
     assert booking(app, "B1")["status"] == "cancelled"
+    walk_in = [b for b in app.records().values() if b["title"] == "Walk-in"][0]
+    assert walk_in["status"] == "confirmed", walk_in  # moved, not deleted
+    assert instant(walk_in["end"]) == instant("2026-05-06T10:00:00Z"), walk_in
     # Nothing was made twice, on either side.
     assert len(dav.etags(CAL)) == 3
     assert len([w for w in app.writes() if w["method"] == "POST"]) == 2
