@@ -19,6 +19,8 @@ Tests that need edits to be concurrent keep the calendar's poll slow and
 read it with `concord poll`, and hold concord's writes with `concord pause`.
 """
 
+import atexit
+import base64
 import datetime
 import http.client
 import http.server
@@ -38,7 +40,9 @@ import harness  # noqa: E402
 from harness import Concord, Sim, wait_until  # noqa: E402
 
 RADICALE = "/usr/bin/radicale"
-USER, PASSWORD = "ana", "s3cret-pass"
+# One Radicale serves the file; each test has an account of its own.
+USERS = ["ana%d" % i for i in range(1, 9)]
+PASSWORD = "s3cret-pass"
 DAV = "{DAV:}"
 
 CONFIG = """
@@ -66,7 +70,7 @@ systems:
   cal:
     kind: caldav
     base_url: http://127.0.0.1:{dav_port}
-    username: ana
+    username: {user}
     password: env:CAL_PASSWORD
     retry: {max_attempts: 8, base_ms: 50, cap_ms: 200, jitter: 0.1}
     collections:
@@ -99,8 +103,8 @@ ZONES = {
 
 class Radicale:
     """/usr/bin/radicale on a free 127.0.0.1 port, with its own storage
-    folder and a plain htpasswd file; stopped (and its folder removed) when
-    the test ends."""
+    folder and a plain htpasswd file of USERS; shared by the file's tests
+    (radicale()), stopped and its folder removed at the end."""
 
     def __init__(self):
         if not os.access(RADICALE, os.X_OK):
@@ -111,7 +115,7 @@ class Radicale:
         self.storage = os.path.join(self.dir, "collections")
         users = os.path.join(self.dir, "users")
         with open(users, "w") as f:
-            f.write("%s:%s\n" % (USER, PASSWORD))
+            f.write("".join("%s:%s\n" % (u, PASSWORD) for u in USERS))
         conf = os.path.join(self.dir, "config")
         with open(conf, "w") as f:
             f.write(
@@ -125,7 +129,6 @@ class Radicale:
         self.proc = subprocess.Popen(
             [RADICALE, "--config", conf], stdout=self.log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, preexec_fn=harness._die_with_parent)
-        harness.cleanup(self)
         wait_until(self._up, 15, "Radicale to answer on port %d" % self.port)
 
     def _up(self):
@@ -151,9 +154,12 @@ class Radicale:
             shutil.rmtree(self.dir, ignore_errors=True)
 
     def request(self, method, path, body=None, headers=None):
-        """(status, body text, headers with lower-case names), as ana."""
-        h = {"Authorization": "Basic " + __import__("base64").b64encode(
-            ("%s:%s" % (USER, PASSWORD)).encode()).decode()}
+        """(status, body text, headers with lower-case names), as the owner
+        of the path (its first segment; USERS[0] for others)."""
+        owner = path.split("/")[1] if path.count("/") > 1 else ""
+        user = owner if owner in USERS else USERS[0]
+        h = {"Authorization": "Basic " + base64.b64encode(
+            ("%s:%s" % (user, PASSWORD)).encode()).decode()}
         h.update(headers or {})
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
@@ -303,23 +309,50 @@ def instant(iso):
 
 # --- the set-up ---------------------------------------------------------------
 
-CAL = "/ana/work/"
 MEETING = {"title": "Haircut, Ana", "start": "2026-05-04T09:00:00Z",
            "end": "2026-05-04T10:00:00Z", "status": "confirmed", "location": "Chair 1"}
+_server = []
+_accounts = []
 
 
-def setup(every="300ms", cal_delete="delete", sync="", calendar=CAL, dav=None):
-    """Radicale with ana's calendar /ana/work/ (and another one, so that
-    discovery has to choose), the booking app, and concord between them."""
+class Account:
+    """One user's view of the shared Radicale (its methods, authenticated
+    as the owner of each path): the user and its calendar work, cal."""
+
+    def __init__(self, server, user):
+        self.server, self.user = server, user
+        self.cal = "/%s/work/" % user
+
+    def __getattr__(self, name):
+        return getattr(self.server, name)
+
+
+def radicale():
+    """The file's Radicale, started on first use."""
+    if not _server:
+        _server.append(Radicale())
+        atexit.register(_server[0].stop)
+    return _server[0]
+
+
+def setup(every="300ms", cal_delete="delete", sync="", calendar="", dav=None):
+    """The next account of Radicale, with its calendar work (dav.cal) and
+    another one, tasks (so that discovery has to choose), the booking app,
+    and concord between them. calendar: the collection's calendar key
+    (default dav.cal; None: none)."""
     if dav is None:
-        dav = Radicale()
-        dav.mkcalendar(CAL)
-        dav.mkcalendar("/ana/tasks/")
+        dav = Account(radicale(), USERS[len(_accounts)])
+        _accounts.append(dav.user)
+        dav.mkcalendar(dav.cal)
+        dav.mkcalendar("/%s/tasks/" % dav.user)
+    if calendar == "":
+        calendar = dav.cal
     port = harness.free_port()
     app = Sim(resource="bookings", id_prefix="B", envelope="booking", event_key="event",
               webhook_url="http://127.0.0.1:%d/webhooks/app" % port)
     c = Concord(CONFIG, values={
         "port": port, "app_port": app.port, "dav_port": dav.port, "every": every,
+        "user": getattr(dav, "user", USERS[0]),
         "cal_delete": cal_delete, "sync": sync,
         "calendar": "        calendar: %s" % calendar if calendar else ""},
         env={"CAL_PASSWORD": PASSWORD})
@@ -333,7 +366,8 @@ def booking_made(dav, app, c, bid="B1", booking=MEETING):
     app.change(bid, dict(booking))
 
     def there():
-        evs = [(h, e) for h, e in dav.events(CAL).items() if e.get("title") == booking["title"]]
+        evs = [(h, e) for h, e in dav.events(dav.cal).items()
+               if e.get("title") == booking["title"]]
         return evs[0] if len(evs) == 1 else None
 
     href, ev = wait_until(there, 10, "the event of %s in Radicale" % bid)
@@ -372,10 +406,10 @@ def test_a_booking_becomes_an_event_and_moves_with_it():
     # No calendar in the config: discovery finds it by its name.
     dav, app, c = setup(calendar="work")
     href, ev = booking_made(dav, app, c)
-    assert href.startswith(CAL) and href.endswith(".ics"), href
+    assert href.startswith(dav.cal) and href.endswith(".ics"), href
     assert ev["start"] == instant(MEETING["start"]) and ev["end"] == instant(MEETING["end"])
     assert ev["location"] == "Chair 1" and ev["status"] == "confirmed" and ev["uid"]
-    assert "discovery: the calendar of cal.work is /ana/work/" in c.log_text()
+    assert "discovery: the calendar of cal.work is %s" % dav.cal in c.log_text()
 
     # Someone moves the event in their calendar app, written in Bucharest's
     # zone: the booking moves to the same instant.
@@ -399,15 +433,15 @@ def test_a_booking_becomes_an_event_and_moves_with_it():
     wait_until(lambda: booking(app, "B1")["location"] == "Chair 2", 10, "the new chair")
     c.wait_settled()
     assert len(app_writes(app)) == writes + 1, app_writes(app)[writes:]
-    assert dav.etags(CAL)[href] == etag  # concord wrote nothing back
+    assert dav.etags(dav.cal)[href] == etag  # concord wrote nothing back
 
     # The app moves it again: the event keeps the zone it was written in.
     app.change("B1", {"start": "2026-05-05T08:00:00Z", "end": "2026-05-05T09:00:00Z"})
-    wait_until(lambda: dav.events(CAL)[href]["start"] == instant("2026-05-05T08:00:00Z"), 10,
+    wait_until(lambda: dav.events(dav.cal)[href]["start"] == instant("2026-05-05T08:00:00Z"), 10,
                "the event to move")
-    ev = dav.events(CAL)[href]
+    ev = dav.events(dav.cal)[href]
     assert ev["tz"] == "Europe/London" and ev["location"] == "Chair 2", ev
-    assert len(dav.etags(CAL)) == 1
+    assert len(dav.etags(dav.cal)) == 1
 
 
 def test_cancel_on_either_side():
@@ -415,7 +449,7 @@ def test_cancel_on_either_side():
     href1, _ = booking_made(dav, app, c, "B1")
     # The app deletes a booking: its event is cancelled, not deleted.
     app.delete("B1")
-    wait_until(lambda: dav.events(CAL)[href1]["status"] == "cancelled", 10,
+    wait_until(lambda: dav.events(dav.cal)[href1]["status"] == "cancelled", 10,
                "the event to be cancelled")
 
     # An event deleted in the calendar cancels its booking (the app's
@@ -433,7 +467,7 @@ def test_cancel_on_either_side():
                "booking B3 to be cancelled")
     c.wait_settled()
     assert booking(app, "B1") is None  # deleted in the app, and not made again
-    assert len(dav.etags(CAL)) == 2, dav.events(CAL)  # event 2 stays deleted
+    assert len(dav.etags(dav.cal)) == 2, dav.events(dav.cal)  # event 2 stays deleted
 
 
 def test_concurrent_edits_follow_the_policy():
@@ -446,12 +480,12 @@ def test_concurrent_edits_follow_the_policy():
                       location="Chair 3"), etag=ev["etag"])
     cal_poll(c, settle=False)
     wait_until(lambda: booking(app, "B1")["location"] == "Chair 3", 10, "the chair in the app")
-    assert dav.events(CAL)[href]["title"] == "Haircut, Ana M."  # held, not written yet
+    assert dav.events(dav.cal)[href]["title"] == "Haircut, Ana M."  # held, not written yet
     c.cli("resume", "cal")
     c.wait_settled()
     # The title was changed on both sides: the app wins (prefer: app); the
     # chair, changed in the calendar only, is taken on both sides.
-    ev = dav.events(CAL)[href]
+    ev = dav.events(dav.cal)[href]
     assert ev["title"] == "Haircut, Ana (long)" and ev["location"] == "Chair 3", ev
     b = booking(app, "B1")
     assert b["title"] == "Haircut, Ana (long)" and b["location"] == "Chair 3", b
@@ -470,10 +504,10 @@ def test_a_newer_event_is_read_again_and_merged():
     dav.put(href, ics(ev["uid"], MEETING["title"], MEETING["start"], MEETING["end"],
                       location="Chair 7"), etag=ev["etag"])
     c.cli("resume", "cal")
-    wait_until(lambda: dav.events(CAL)[href]["title"] == "Haircut and colour, Ana", 10,
+    wait_until(lambda: dav.events(dav.cal)[href]["title"] == "Haircut and colour, Ana", 10,
                "the merged write")
     c.wait_settled()
-    ev = dav.events(CAL)[href]
+    ev = dav.events(dav.cal)[href]
     assert ev["location"] == "Chair 7", ev  # the calendar's edit is kept
     assert booking(app, "B1")["location"] == "Chair 7"  # and reached the app
     assert booking(app, "B1")["title"] == "Haircut and colour, Ana"
@@ -487,20 +521,20 @@ def test_a_refused_sync_token_reads_the_calendar_whole():
     dav, app, c = setup(every="1h")
     href1, _ = booking_made(dav, app, c, "B1")
     booking_made(dav, app, c, "B2", dict(MEETING, title="Colour, Bea"))
-    dav.put(CAL + "walk-in.ics", ics("walk-in", "Walk-in", "2026-05-06T09:00:00Z",
+    dav.put(dav.cal + "walk-in.ics", ics("walk-in", "Walk-in", "2026-05-06T09:00:00Z",
                                      "2026-05-06T09:30:00Z"), create=True)
     cal_poll(c)
     wait_until(lambda: len(app.records()) == 3, 10, "the walk-in's booking")
     # Radicale forgets every token it gave (its cache is gone), and the
     # calendar changes: an event added, one deleted.
-    shutil.rmtree(os.path.join(dav.storage, "collection-root", "ana", "work", ".Radicale.cache",
-                               "sync-token"))
-    dav.put(CAL + "late.ics", ics("late", "Late one", "2026-05-07T09:00:00Z",
+    shutil.rmtree(os.path.join(dav.storage, "collection-root", dav.user, "work",
+                               ".Radicale.cache", "sync-token"))
+    dav.put(dav.cal + "late.ics", ics("late", "Late one", "2026-05-07T09:00:00Z",
                                   "2026-05-07T09:30:00Z"), create=True)
     dav.delete(href1)
     # The walk-in moves to another href (re-imported): the same UID.
-    dav.delete(CAL + "walk-in.ics")
-    dav.put(CAL + "imported-walk-in.ics", ics("walk-in", "Walk-in", "2026-05-06T09:00:00Z",
+    dav.delete(dav.cal + "walk-in.ics")
+    dav.put(dav.cal + "imported-walk-in.ics", ics("walk-in", "Walk-in", "2026-05-06T09:00:00Z",
                                               "2026-05-06T10:00:00Z"), create=True)
     report = cal_poll(c)
     assert report["resynced"] and report["missing"] == 1, report
@@ -513,14 +547,14 @@ def test_a_refused_sync_token_reads_the_calendar_whole():
     assert walk_in["status"] == "confirmed", walk_in  # moved, not deleted
     assert instant(walk_in["end"]) == instant("2026-05-06T10:00:00Z"), walk_in
     # Nothing was made twice, on either side.
-    assert len(dav.etags(CAL)) == 3
+    assert len(dav.etags(dav.cal)) == 3
     assert len([w for w in app.writes() if w["method"] == "POST"]) == 2
     # A read after it goes on from the new token, with nothing to do.
     report = cal_poll(c)
     assert not report["resynced"] and report["new"] == 0 and report["drifted"] == 0, report
     # The app deletes a booking: with on_delete: delete, its event goes.
     app.delete("B2")
-    wait_until(lambda: len(dav.etags(CAL)) == 2, 10, "event B2 to be deleted")
+    wait_until(lambda: len(dav.etags(dav.cal)) == 2, 10, "event B2 to be deleted")
 
 
 # --- a truncated sync-collection (507), which Radicale never sends ----------
@@ -620,6 +654,7 @@ def test_a_truncated_sync_is_read_on_from_its_token():
 
     class Dav:  # what setup() needs of the server
         port = fake.port
+        cal = "/cal/"
 
     dav, app, c = setup(every="1h", calendar="/cal/", dav=Dav())
     # The daemon's first read, at its start.
