@@ -26,7 +26,7 @@
 #include "core/xmalloc.h"
 
 /* A message longer than this is cut: one line must stay readable. */
-#define DIAG_MAX_LEN 400
+#define DIAG_MAX_LEN 1200
 
 void
 config_diag_add(struct config_diags *d, int line, int col, const char *fmt, ...)
@@ -377,6 +377,7 @@ collection_fini(struct config_collection *c)
     free(c->sql_soft_delete);
     free(c->sql_soft_delete_value);
     free(c->sql_query);
+    free(c->caldav_calendar);
     cJSON_Delete(c->archive);
     cJSON_Delete(c->remove_body);
     free(c->updated_at_path);

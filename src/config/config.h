@@ -233,6 +233,7 @@ enum config_profile {
     CONFIG_PROFILE_SMARTBILL, /* SmartBill: docs/invoicing.md */
     CONFIG_PROFILE_OBLIO,     /* Oblio: docs/invoicing.md */
     CONFIG_PROFILE_HUBSPOT,   /* HubSpot CRM: docs/hubspot.md */
+    CONFIG_PROFILE_CALDAV,    /* a CalDAV server's calendars: docs/calendars.md */
 };
 
 struct config_system {
@@ -419,6 +420,10 @@ struct config_collection {
     char *sql_soft_delete;       /* NULL: real deletes; else the column set on delete */
     char *sql_soft_delete_value; /* JSON text; "true" */
     char *sql_query;             /* NULL, or the SELECT read instead of the table */
+    /* Kind caldav: the calendar, as its path or URL ("/ana/work/"), or its
+     * display name or last path segment, found by discovery; NULL: the one
+     * calendar of events that discovery finds (engine/caldav.c). */
+    char *caldav_calendar;
     struct config_pos pos;
 };
 

@@ -82,10 +82,11 @@ static const char *const system_keys[] = {"kind",
                                           "email",
                                           "api_secret",
                                           "client_secret",
-                                          "public_url"};
+                                          "public_url",
+                                          "password"};
 static const char *const errors_keys[] = {"message", "in_ok"};
 static const char *const system_kinds[] = {"http",      "sqlite", "postgres", "stripe",
-                                           "smartbill", "oblio",  "hubspot"};
+                                           "smartbill", "oblio",  "hubspot",  "caldav"};
 
 /* The keys a named kind owns: an error on any other kind of system. */
 struct profile_keys {
@@ -96,7 +97,8 @@ struct profile_keys {
 static const struct profile_keys profile_keys[] = {
     {CONFIG_PROFILE_STRIPE, "kind stripe", "api_key"},
     {CONFIG_PROFILE_STRIPE, "kind stripe", "webhook_secret"},
-    {CONFIG_PROFILE_SMARTBILL, "kind smartbill", "username"},
+    {CONFIG_PROFILE_SMARTBILL, "kinds smartbill and caldav", "username"},
+    {CONFIG_PROFILE_CALDAV, "kinds smartbill and caldav", "username"},
     {CONFIG_PROFILE_SMARTBILL, "kinds smartbill and hubspot", "token"},
     {CONFIG_PROFILE_HUBSPOT, "kinds smartbill and hubspot", "token"},
     {CONFIG_PROFILE_SMARTBILL, "kinds smartbill and oblio", "cif"},
@@ -105,6 +107,7 @@ static const struct profile_keys profile_keys[] = {
     {CONFIG_PROFILE_OBLIO, "kind oblio", "api_secret"},
     {CONFIG_PROFILE_HUBSPOT, "kind hubspot", "client_secret"},
     {CONFIG_PROFILE_HUBSPOT, "kind hubspot", "public_url"},
+    {CONFIG_PROFILE_CALDAV, "kind caldav", "password"},
 };
 
 /* The collections the smartbill and oblio kinds know. */
@@ -194,13 +197,15 @@ static const char *const collection_keys[] = {"model",
                                               "table",
                                               "key",
                                               "soft_delete",
-                                              "query"};
+                                              "query",
+                                              "calendar"};
 static const char *const hint_modes[] = {"poll"};
 static const char *const created_id_froms[] = {"answer", "request"};
 static const char *const numbering_keys[] = {"next",         "items",  "series",
                                              "series_field", "number", "confirm"};
 static const char *const body_kinds[] = {"json", "form"};
-static const char *const delete_modes[] = {"delete", "archive", "ignore"};
+/* "cancel" (kind caldav) is archive with {status: cancelled}: parse_on_delete(). */
+static const char *const delete_modes[] = {"delete", "archive", "ignore", "cancel"};
 static const char *const poll_keys[] = {"every", "cron", "jitter",    "list",  "items",
                                         "each",  "page", "reconcile", "cursor"};
 static const char *const cursor_keys[] = {
@@ -330,7 +335,7 @@ check_keys(struct ctx *c, const struct config_node *map, const char *path,
 {
     for (size_t i = 0; i + 1 < map->kid_count; i += 2) {
         const struct config_node *k = map->kids[i];
-        char hint[640], list[512] = "";
+        char hint[1100], list[1024] = "";
         const char *pick;
 
         if (in_list(k->value, allowed, n) >= 0)
@@ -344,7 +349,7 @@ check_keys(struct ctx *c, const struct config_node *map, const char *path,
             for (size_t j = 0; j < n && used < sizeof(list); j++)
                 used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s",
                                          j > 0 ? ", " : "", allowed[j]);
-            (void)snprintf(hint, sizeof(hint), "expected one of %.500s", list);
+            (void)snprintf(hint, sizeof(hint), "expected one of %.1000s", list);
         }
         if (path[0] == '\0')
             PROBLEM(c, k, "unknown key \"%s\"; hint: %s", k->value, hint);
@@ -1903,6 +1908,8 @@ parse_endpoint(struct ctx *c, const struct config_node *map, const char *path, c
                 path, key, show(v, buf, sizeof(buf)));
         return;
     }
+    free(ep->method); /* a kind's own (reported as an error) gives way */
+    free(ep->path);
     ep->method = xstrdup(method);
     ep->path = xstrdup(rest);
 }
@@ -1992,6 +1999,34 @@ parse_archive(struct ctx *c, const struct config_node *v, const char *path,
 }
 
 /*
+ * on_delete: cancel, for a collection of a caldav system: a record's
+ * deletion cancels its event (STATUS:CANCELLED) instead of deleting it,
+ * which is archive with {status: cancelled}.
+ */
+static void
+caldav_cancel(struct ctx *c, const struct config_node *v, const char *path,
+              struct config_collection *col)
+{
+    if (col->system->profile != CONFIG_PROFILE_CALDAV) {
+        PROBLEM(c, map_get(v, "on_delete"),
+                "%s.on_delete: cancel is for collections of caldav systems (it cancels the "
+                "event); hint: on_delete: archive, with archive: {status: cancelled}",
+                path);
+        return;
+    }
+    col->on_delete = CONFIG_DELETE_ARCHIVE;
+    if (map_get(v, "archive") != NULL) {
+        PROBLEM(c, map_key(v, "archive"),
+                "%s.archive: cancel sets status: cancelled and nothing else; hint: remove "
+                "archive, or write on_delete: archive",
+                path);
+        return;
+    }
+    col->archive = cJSON_CreateObject();
+    cJSON_AddStringToObject(col->archive, "status", "cancelled");
+}
+
+/*
  * on_delete, archive and updated_at, after the endpoints: the default of
  * on_delete and what each mode needs depend on them.
  */
@@ -2004,6 +2039,10 @@ parse_on_delete(struct ctx *c, const struct config_node *v, const char *path,
     const struct config_node *at = mode_n != NULL ? mode_n : v; /* where problems of the mode go */
 
     opt_str(c, v, path, "updated_at", &col->updated_at_path);
+    if (i == 3) {
+        caldav_cancel(c, v, path, col);
+        return;
+    }
     if (i >= 0)
         col->on_delete = (enum config_delete_mode)(CONFIG_DELETE_DELETE + i);
     else
@@ -2394,7 +2433,9 @@ parse_poll_page(struct ctx *c, const struct config_node *v, const char *path,
 
 /* poll: reading the collection's changes on a schedule. */
 /* poll: sql is 1 for a table (no list, cursor or page), 2 for a profile's
- * collection (the list may be left to the profile), 0 otherwise. */
+ * collection (the list may be left to the profile), 3 for a calendar of a
+ * caldav system (read by sync-collection: no list, cursor or page), 0
+ * otherwise. */
 static void
 parse_poll(struct ctx *c, const struct config_node *v, const char *path, struct config_poll *pl,
            int sql)
@@ -2432,15 +2473,18 @@ parse_poll(struct ctx *c, const struct config_node *v, const char *path, struct 
         (void)get_share(c, n, p, &pl->jitter);
         free(p);
     }
-    if (sql == 1) {
-        /* A table is read by its key, or by (updated_at, key): nothing to say. */
+    if (sql == 1 || sql == 3) {
+        /* A table is read by its key, or by (updated_at, key); a calendar by
+         * sync-collection from its last token: nothing to say. */
         static const char *const http_only[] = {"list", "items", "cursor", "page"};
 
         for (size_t i = 0; i < ARRAY_COUNT(http_only); i++)
             if (map_key(v, http_only[i]) != NULL)
                 PROBLEM(c, map_key(v, http_only[i]),
-                        "%s.%s: a table is read in pages of its key, incrementally when the "
-                        "collection names updated_at; hint: remove %s",
+                        sql == 1 ? "%s.%s: a table is read in pages of its key, incrementally "
+                                   "when the collection names updated_at; hint: remove %s"
+                                 : "%s.%s: a calendar is read by sync-collection, from the "
+                                   "token of its last read; hint: remove %s",
                         path, http_only[i], http_only[i]);
         pl->page_size = 1000;
         opt_duration(c, v, path, "reconcile", 1000, &pl->reconcile_every_ms);
@@ -2599,6 +2643,70 @@ parse_on_conflict(struct ctx *c, const struct config_node *v, const char *path,
                 path);
 }
 
+/*
+ * A collection of a caldav system: one calendar, whose records are
+ * canonical appointments (docs/calendars.md) with their href (the copy's
+ * id) and etag. concord reads it by sync-collection and writes each event
+ * with PUT (If-None-Match / If-Match) and DELETE (engine/caldav.c), so the
+ * endpoints are its own: set here as markers, and refused when written.
+ */
+static void set_endpoint(struct config_endpoint *ep, const char *method, char *path);
+
+static void
+parse_caldav_collection(struct ctx *c, const struct config_node *v, const char *path,
+                        struct config_collection *col)
+{
+    static const char *const not_here[] = {"id",
+                                           "record",
+                                           "match",
+                                           "create",
+                                           "update",
+                                           "delete",
+                                           "created_id",
+                                           "idempotency_header",
+                                           "idempotency_field",
+                                           "lookup",
+                                           "lookup_result",
+                                           "restore",
+                                           "numbering",
+                                           "on_conflict",
+                                           "hint",
+                                           "deleted_id",
+                                           "string_values",
+                                           "body"};
+    const struct config_node *n;
+
+    for (size_t i = 0; i < ARRAY_COUNT(not_here); i++)
+        if (map_key(v, not_here[i]) != NULL)
+            PROBLEM(c, map_key(v, not_here[i]),
+                    "%s.%s: a caldav collection is a calendar: concord reads it by "
+                    "sync-collection and writes its events with PUT and DELETE, each event's "
+                    "href its id; hint: remove %s",
+                    path, not_here[i], not_here[i]);
+    if ((n = map_get(v, "calendar")) != NULL &&
+        (n->kind != CONFIG_NODE_SCALAR || is_null(n) || n->value[0] == '\0'))
+        PROBLEM(c, n, "%s.calendar: expected the calendar's path (/ana/work/), URL or display name",
+                path);
+    else
+        opt_str(c, v, path, "calendar", &col->caldav_calendar);
+    if (n == NULL && map_get(v, "poll") == NULL && map_get(v, "map_out") != NULL)
+        PROBLEM(c, v,
+                "%s: without calendar, the calendar is found by discovery, which the poll "
+                "does, and this collection has no poll; hint: calendar: /user/calendar/, or "
+                "poll: {every: 1m}",
+                path);
+    free(col->id_path);
+    col->id_path = xstrdup("href");
+    free(col->created_id_path);
+    col->created_id_path = xstrdup("href");
+    if (map_get(v, "map_out") != NULL) {
+        /* Markers for the engine's plan; caldav.c makes each request. */
+        set_endpoint(&col->create, "PUT", xstrdup("/"));
+        set_endpoint(&col->update, "PUT", xstrdup("/"));
+        set_endpoint(&col->remove, "DELETE", xstrdup("/"));
+    }
+}
+
 static void
 parse_collection(struct ctx *c, const struct config_node *v, const char *path,
                  struct config_collection *col)
@@ -2636,6 +2744,12 @@ parse_collection(struct ctx *c, const struct config_node *v, const char *path,
         parse_map(c, m, p, NULL, &col->map_out);
         free(p);
     }
+    if (col->system->profile == CONFIG_PROFILE_CALDAV)
+        parse_caldav_collection(c, v, path, col);
+    else if (map_key(v, "calendar") != NULL)
+        PROBLEM(c, map_key(v, "calendar"),
+                "%s.calendar: calendar is for collections of caldav systems; hint: remove it",
+                path);
     if (col->system->kind != CONFIG_SYSTEM_HTTP)
         parse_sql_collection(c, v, path, col);
     else
@@ -2672,9 +2786,10 @@ parse_collection(struct ctx *c, const struct config_node *v, const char *path,
     if ((m = map_get(v, "poll")) != NULL) {
         p = join(path, "poll");
         parse_poll(c, m, p, &col->poll,
-                   col->system->kind != CONFIG_SYSTEM_HTTP       ? 1
-                   : col->system->profile != CONFIG_PROFILE_NONE ? 2
-                                                                 : 0);
+                   col->system->kind != CONFIG_SYSTEM_HTTP         ? 1
+                   : col->system->profile == CONFIG_PROFILE_CALDAV ? 3
+                   : col->system->profile != CONFIG_PROFILE_NONE   ? 2
+                                                                   : 0);
         if (col->system->kind != CONFIG_SYSTEM_HTTP && col->updated_at_path != NULL) {
             col->poll.cursor = CONFIG_CURSOR_UPDATED_SINCE;
             col->poll.cursor_field = xstrdup(col->updated_at_path);
@@ -3076,6 +3191,8 @@ profile_name(enum config_profile profile)
         return system_kinds[5];
     case CONFIG_PROFILE_HUBSPOT:
         return system_kinds[6];
+    case CONFIG_PROFILE_CALDAV:
+        return system_kinds[7];
     case CONFIG_PROFILE_NONE:
         break;
     }
@@ -3105,27 +3222,18 @@ profile_base(struct ctx *c, const struct config_node *v, const char *path, struc
 }
 
 /*
- * systems.X of kind smartbill: Basic auth from username (the account's
- * e-mail) and token, the company's cif on every call, 30 calls in 10 s
- * (a token bucket of 3 and 2.7/s never makes 31), its 403 block, and
- * errorText, which may say no in a 200.
+ * Basic auth from the system's username and the secret at key (its node
+ * sec): the Authorization header of every request. The encoded pair is a
+ * secret too, named by the secret's reference.
  */
 static void
-parse_smartbill_system(struct ctx *c, const struct config_node *v, const char *path,
-                       struct config_system *s)
+basic_auth(struct ctx *c, const char *path, const struct config_node *user, const char *key,
+           const struct config_node *sec_n, struct config_system *s)
 {
-    const struct config_node *user = map_get(v, "username"), *tok = map_get(v, "token");
     struct secret sec = {0};
-    char *p;
+    char *p = join(path, key);
 
-    profile_base(c, v, path, s, CONFIG_PROFILE_SMARTBILL, "https://ws.smartbill.ro",
-                 "username and token");
-    if (user == NULL)
-        missing(c, v, path, "username");
-    if (tok == NULL)
-        missing(c, v, path, "token");
-    p = join(path, "token");
-    if (user != NULL && tok != NULL && get_secret(c, tok, p, &sec) == 0) {
+    if (get_secret(c, sec_n, p, &sec) == 0) {
         char *up = join(path, "username"), *name = NULL;
 
         if (get_str(c, user, up, &name) == 0) {
@@ -3151,6 +3259,28 @@ parse_smartbill_system(struct ctx *c, const struct config_node *v, const char *p
     }
     secret_fini(&sec);
     free(p);
+}
+
+/*
+ * systems.X of kind smartbill: Basic auth from username (the account's
+ * e-mail) and token, the company's cif on every call, 30 calls in 10 s
+ * (a token bucket of 3 and 2.7/s never makes 31), its 403 block, and
+ * errorText, which may say no in a 200.
+ */
+static void
+parse_smartbill_system(struct ctx *c, const struct config_node *v, const char *path,
+                       struct config_system *s)
+{
+    const struct config_node *user = map_get(v, "username"), *tok = map_get(v, "token");
+
+    profile_base(c, v, path, s, CONFIG_PROFILE_SMARTBILL, "https://ws.smartbill.ro",
+                 "username and token");
+    if (user == NULL)
+        missing(c, v, path, "username");
+    if (tok == NULL)
+        missing(c, v, path, "token");
+    if (user != NULL && tok != NULL)
+        basic_auth(c, path, user, "token", tok, s);
     if (map_get(v, "rate_limit") == NULL) {
         s->rate_limit.rate_per_s = 2.7;
         s->rate_limit.burst = 3;
@@ -3673,6 +3803,42 @@ hubspot_collection(struct ctx *c, const struct config_node *v, const char *path,
     free(names);
 }
 
+/*
+ * systems.X of kind caldav: a CalDAV server (RFC 4791), whose calendars are
+ * collections of appointments (docs/calendars.md). base_url is the server,
+ * where discovery starts; username and password give Basic auth, or auth
+ * gives any other kind (a bearer, OAuth2). A CalDAV server sends no
+ * webhooks: a poll reads each calendar's changes.
+ */
+static void
+parse_caldav_system(struct ctx *c, const struct config_node *v, const char *path,
+                    struct config_system *s)
+{
+    const struct config_node *user = map_get(v, "username"), *pass = map_get(v, "password");
+
+    s->profile = CONFIG_PROFILE_CALDAV;
+    if (map_get(v, "base_url") == NULL)
+        missing(c, v, path, "base_url");
+    else
+        parse_base_url(c, map_get(v, "base_url"), path, s);
+    if (map_key(v, "webhook") != NULL)
+        PROBLEM(c, map_key(v, "webhook"),
+                "%s.webhook: CalDAV servers send no webhooks; hint: remove webhook, and give "
+                "each collection a poll (it reads what changed by sync-collection)",
+                path);
+    if (user != NULL && pass == NULL)
+        missing(c, v, path, "password");
+    if (pass != NULL && user == NULL)
+        missing(c, v, path, "username");
+    if (user != NULL && map_key(v, "auth") != NULL)
+        PROBLEM(c, map_key(v, "auth"),
+                "%s.auth: username and password are the system's Basic auth already; hint: "
+                "keep one of them",
+                path);
+    else if (user != NULL && pass != NULL)
+        basic_auth(c, path, user, "password", pass, s);
+}
+
 /* systems.X of kind sqlite (path: the database file) or postgres (dsn: a
  * secret reference to a libpq conninfo). */
 static void
@@ -3740,6 +3906,8 @@ parse_system(struct ctx *c, const struct config_node *v, const char *path, struc
         parse_oblio_system(c, v, path, s);
     else if (k == 6)
         parse_hubspot_system(c, v, path, s);
+    else if (k == 7)
+        parse_caldav_system(c, v, path, s);
     else if (k > 0)
         s->kind = (enum config_system_kind)(CONFIG_SYSTEM_HTTP + k);
     for (size_t i = 0; i < ARRAY_COUNT(profile_keys); i++) {
@@ -3794,8 +3962,11 @@ parse_system(struct ctx *c, const struct config_node *v, const char *path, struc
                                            "breaker",     "delete_guard"};
     for (size_t i = 0; i < ARRAY_COUNT(sections); i++) {
         sub = map_get(v, sections[i]);
-        /* A named kind's auth is its credentials (reported if given). */
-        if (sub == NULL || (s->profile != CONFIG_PROFILE_NONE && i == 1))
+        /* A named kind's auth is its credentials (reported if given); a
+         * caldav system's may be either. */
+        if (sub == NULL ||
+            (s->profile != CONFIG_PROFILE_NONE &&
+             !(s->profile == CONFIG_PROFILE_CALDAV && s->auth_header_count == 0) && i == 1))
             continue;
         p = join(path, sections[i]);
         parse_section(c, i, sub, p, s);

@@ -66,6 +66,8 @@ engine_delivery_free(struct engine_delivery *d)
     free(d->resp_body);
     free(d->retry_after);
     free(d->error);
+    free(d->etag);
+    free(d->cond);
     free(d);
 }
 
@@ -696,8 +698,10 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
     }
     if (c->cfg->numbering.enabled && l->ext_id == NULL && out->op == JOB_OP_UPSERT)
         return plan_numbered(e, j, c, out, err);
+    /* (A calendar's create goes to the href it chose, If-None-Match: *,
+     * so sending it again is harmless: caldav.c.) */
     if (out->was_pinned && c->cfg->idempotency_header == NULL &&
-        c->cfg->idempotency_field == NULL) {
+        c->cfg->idempotency_field == NULL && !engine_caldav_is(c->cfg)) {
         /* No key to make a second create harmless: look the copy up first. */
         out->ep = &c->cfg->lookup;
         return out->ep->method != NULL
@@ -707,7 +711,8 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
                               "idempotency key nor a look-up: check the target, then retry or skip",
                               0, NULL, err);
     }
-    if (l->ext_id != NULL && l->base != NULL) {
+    /* (A calendar's event compares as an appointment: caldav.c.) */
+    if (l->ext_id != NULL && l->base != NULL && !engine_caldav_is(c->cfg)) {
         cJSON *base = cJSON_Parse(l->base);
         int differs = map_out_differs(c->map_out, out->desired, base);
 
@@ -809,6 +814,7 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
     struct claim cl = {0};
     struct error merr = {0};
     struct engine_delivery *d;
+    struct engine_caldav_req *creq = NULL;
     char *path = NULL;
     int rc;
 
@@ -821,6 +827,9 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
         rc = store_job_done(e->st, j->id, err); /* its link or record is gone */
     else if (rc == 1)
         rc = plan_job(e, j, c, &l, &rec, &cl, err);
+    /* A calendar's event: its own request (caldav.c). */
+    if (rc == 1 && engine_caldav_is(c->cfg))
+        rc = engine_caldav_claim(e, j, c, &l, cl.op, &cl.desired, &creq, err);
     if (rc == 1 && cl.check == CHECK_CONFIRM) {
         /* The number the lost create expected, for {number} of the path. */
         cJSON *expect = cJSON_Parse(j->expect ? j->expect : "");
@@ -894,6 +903,10 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
             rc = park_job(e, j, INBOX_MAPPING, ferr.msg, 0, NULL, err) == -1 ? -1 : 0;
             goto out;
         }
+        if (creq != NULL) {
+            engine_caldav_fill(e, d, creq);
+            creq = NULL;
+        }
         *out = d;
         engine_link_flight_add(e, l.id);
         e->systems[c->sys_index].in_flight++;
@@ -903,6 +916,7 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
             c->numbered_busy++;
     }
 out:
+    engine_caldav_req_free(creq);
     free(cl.series);
     free(cl.restore_id);
     free(path);
@@ -1334,7 +1348,9 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
     char *base = NULL;
     int rc = -1, deleted;
 
-    if (d->is_create && cc->created_id_from_request) {
+    if (d->is_create && d->caldav != 0 && d->ext_id != NULL) {
+        (void)snprintf(ext_id, sizeof(ext_id), "%s", d->ext_id); /* the href it chose */
+    } else if (d->is_create && cc->created_id_from_request) {
         cJSON *sent = d->body != NULL ? cJSON_Parse(d->body) : NULL;
 
         (void)engine_ext_id(cc->created_id_path, sent, ext_id, sizeof(ext_id));
@@ -1380,7 +1396,8 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
             goto out;
     } else {
         if (d->body != NULL)
-            base = engine_coll_is_sql(&e->colls[d->coll_index])
+            base = d->caldav != 0 ? engine_caldav_base(d)
+                   : engine_coll_is_sql(&e->colls[d->coll_index])
                        ? sql_new_base(&e->colls[d->coll_index], d, answer)
                        : new_base(d, answer);
         if (store_link_set(e->st, d->link_id, ext_id[0] ? ext_id : NULL, base, clock_now_ms(),
@@ -1576,7 +1593,7 @@ apply_verdict(struct engine *e, struct engine_delivery *d, struct job *j, enum v
         /* Settled by sending the same version again under the same key, or
          * by a look-up first (plan_job); without either, by a person. */
         if (cc->idempotency_header != NULL || cc->idempotency_field != NULL ||
-            cc->lookup.method != NULL || cc->numbering.enabled)
+            cc->lookup.method != NULL || cc->numbering.enabled || engine_caldav_is(cc))
             return apply_transient(e, d, j, what, now_ms, err);
         (void)snprintf(what + len, 600 - len,
                        "; the create may or may not have happened: check %s, then retry or skip",
@@ -1940,6 +1957,11 @@ engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
             return -1;
         }
     }
+    /* A calendar's 412, and the re-read it leads to (caldav.c). */
+    if (d->caldav != 0 && (rc = engine_caldav_apply(e, d, &j, now_ms, err)) != 0) {
+        job_fini(&j);
+        return rc == -1 ? -1 : 0;
+    }
     if (d->is_lookup)
         rc = apply_lookup(e, d, &j, v, what, now_ms, err);
     else
@@ -2013,6 +2035,7 @@ delivery_done(void *user, const struct http_response *resp)
     d->resp_truncated = resp->body_truncated;
     d->retry_after = xstrdup(resp->retry_after);
     d->error = xstrdup(resp->error);
+    d->etag = xstrdup(http_response_header(resp, "ETag"));
     d->elapsed_ms = resp->elapsed_us / 1000;
     log_trace(LOG_TRACE_HTTP,
               &(struct log_ctx){.system = e->colls[d->coll_index].cfg->system->name,

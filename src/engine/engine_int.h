@@ -144,6 +144,9 @@ struct engine_delivery {
     long rl_remaining;   /* X-RateLimit-Remaining, or -1 */
     int64_t rl_reset_ms; /* X-RateLimit-Reset as an absolute time, or 0 */
     int stop_retry;      /* the answer carried the system's "do not retry" header */
+    char *etag;          /* the answer's ETag header, or NULL */
+    int caldav;          /* a caldav collection's request (enum engine_caldav_step), or 0 */
+    char *cond;          /* caldav: the If-Match value its headers point to, or NULL */
 };
 
 struct engine {
@@ -351,6 +354,99 @@ MUST_CHECK int engine_sql_open(const struct config_system *sys, struct sql_conn 
  */
 void engine_sql_deliver(struct engine *e, struct engine_sys *sys, struct engine_delivery **list,
                         size_t count, void (*done)(void *, const struct http_response *));
+
+/* ---- caldav.c: calendars of caldav systems (docs/calendars.md) ---- */
+struct engine_poll_job;
+struct engine_poll_report;
+
+/* What a caldav delivery is. */
+enum engine_caldav_step {
+    ENGINE_CALDAV_WRITE = 1, /* PUT or DELETE of an event, conditional on its ETag */
+    ENGINE_CALDAV_REREAD,    /* GET of an event that changed since concord read it (a 412) */
+};
+
+/* What a caldav job sends, decided at its claim (engine_caldav_claim). */
+struct engine_caldav_req {
+    enum engine_caldav_step step;
+    const char *method; /* "PUT", "DELETE", "GET" (static) */
+    char *href;         /* the event's path: the copy's id, or a create's new one */
+    char *wire;         /* PUT: the iCalendar text; else NULL */
+    char *if_match;     /* NULL, or the ETag the event must still have */
+    int if_none_match;  /* PUT only where no event is (a create, or one to make again) */
+};
+
+/* Whether cc is a calendar: a collection of a caldav system. */
+int engine_caldav_is(const struct config_collection *cc);
+
+/*
+ * Read a calendar (engine_poll_run): a sync-collection REPORT from the
+ * token in cursor (NULL: everything; a reconcile), the changed events
+ * fetched by calendar-multiget and journaled as polled records, removed
+ * ones as deletions, each REPORT's token committed with what it brought.
+ * Discovers the calendar first when the config names none. Returns 0
+ * (rep->error says why a read stopped part way), or -1 (the store).
+ */
+MUST_CHECK int engine_caldav_read(const struct engine_poll_job *job, const char *cursor,
+                                  const char *holder, struct engine_poll_report *rep,
+                                  struct error *err);
+
+/*
+ * Decide what a caldav job sends, once plan_job() has mapped it (writer,
+ * in the claim's transaction). op is the job's operation; *desired the
+ * map_out state (NULL for a delete), replaced by the record that is
+ * written (the appointment with its href), or NULL for a GET. Returns 1
+ * with *out (free with engine_caldav_req_free()), 0 when the job was
+ * done or put off without a request, -1.
+ */
+MUST_CHECK int engine_caldav_claim(struct engine *e, const struct job *j,
+                                   const struct engine_coll *c, const struct link *l,
+                                   enum job_op op, struct cJSON **desired,
+                                   struct engine_caldav_req **out, struct error *err);
+/* The appointment a write of desired (map_out's state) makes of the event
+ * concord knows (base, its record; NULL for a new one): base with the map's
+ * fields over it, without href and etag. A new object the caller frees. */
+struct cJSON *engine_caldav_compose(const struct cJSON *desired, const struct cJSON *base);
+
+/* Release a request engine_caldav_claim() made. Accepts NULL. */
+void engine_caldav_req_free(struct engine_caldav_req *req);
+
+/* Make d the request req says (URL, method, headers, body); d takes what
+ * req owns. */
+void engine_caldav_fill(struct engine *e, struct engine_delivery *d, struct engine_caldav_req *req);
+
+/*
+ * The answers a caldav delivery handles itself (writer, in a transaction):
+ * a 412 (the event changed: read it again and merge, then write), a
+ * re-read's event or its absence, a create that met its UID elsewhere.
+ * Returns 1 when handled, 0 when the ordinary handling goes on, -1.
+ */
+MUST_CHECK int engine_caldav_apply(struct engine *e, struct engine_delivery *d, struct job *j,
+                                   int64_t now_ms, struct error *err);
+
+/* The base a successful caldav write leaves: what was written, with the
+ * answer's ETag. malloc()ed JSON text. */
+char *engine_caldav_base(const struct engine_delivery *d);
+
+/* ---- poll.c, for readers in other files (caldav.c) ---- */
+/* Take items (records in the system's shape) as a page of a poll does:
+ * journal what differs from the link's base; seen: note them for a full
+ * read's missing copies. Inside the caller's transaction. */
+MUST_CHECK int engine_poll_take(const struct engine_poll_job *job, const struct cJSON *items,
+                                int seen, struct engine_poll_report *rep, struct error *err);
+/* Journal the deletion of copy ext_id. Inside the caller's transaction. */
+MUST_CHECK int engine_poll_gone(const struct engine_poll_job *job, const char *ext_id,
+                                struct error *err);
+/* After a complete full read: journal the deletion of every linked copy
+ * it did not see (of links set before read_started_ms). In its own
+ * transaction. */
+MUST_CHECK int engine_poll_missing(const struct engine_poll_job *job, int64_t read_started_ms,
+                                   struct engine_poll_report *rep, struct error *err);
+/* Inside a page's transaction: store cursor (NULL: leave it) and renew
+ * the reader's lease; nothing in a dry run. */
+MUST_CHECK int engine_poll_keep(const struct engine_poll_job *job, const char *cursor,
+                                const char *holder, struct error *err);
+/* After a page's commit: note progress, tell the caller, wake the writer. */
+void engine_poll_page_done(const struct engine_poll_job *job, const struct engine_poll_report *rep);
 
 /* Park a job in the inbox (writer, in a transaction). */
 MUST_CHECK int engine_park(struct engine *e, const struct inbox_entry *entry, struct error *err);

@@ -134,6 +134,14 @@ plan_job(struct engine *e, const struct job *j, struct engine_plan *p, struct er
     if (op == JOB_OP_ARCHIVE)
         engine_archive_fields(c, desired);
     base = l.ext_id && l.base ? cJSON_Parse(l.base) : NULL;
+    if (base != NULL && engine_caldav_is(c->cfg)) {
+        /* An event is written whole, as concord knows it with the map's
+         * fields over it (caldav.c). */
+        cJSON *whole = engine_caldav_compose(desired, base);
+
+        cJSON_Delete(desired);
+        desired = whole;
+    }
     if (base != NULL) {
         const cJSON *f;
 

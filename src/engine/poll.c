@@ -1477,6 +1477,11 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
     read_state_load(pc, job->reconcile ? NULL : state.cursor, &r);
     if (job->reconcile && store_seen_reset(job->st, err) == -1)
         goto out;
+    if (engine_caldav_is(cc)) {
+        /* A calendar: sync-collection and multiget (caldav.c). */
+        rc = engine_caldav_read(job, job->reconcile ? NULL : state.cursor, holder, rep, err);
+        goto out;
+    }
     if (cc->system->kind != CONFIG_SYSTEM_HTTP) {
         if (sql_read(job, job->reconcile || cc->updated_at_path == NULL, seen,
                      job->reconcile ? NULL : state.cursor, holder, rep, err) == -1)
@@ -1637,6 +1642,61 @@ out:
     read_state_fini(&r);
     store_poll_fini(&state);
     return rc;
+}
+
+/* ---- for readers in other files (caldav.c) ---- */
+
+int
+engine_poll_take(const struct engine_poll_job *job, const cJSON *items, int seen,
+                 struct engine_poll_report *rep, struct error *err)
+{
+    struct read_state r;
+    int rc;
+
+    read_state_load(&job->cc->poll, NULL, &r);
+    rc = take_page(job, items, &r, seen, rep, err);
+    read_state_fini(&r);
+    return rc;
+}
+
+int
+engine_poll_gone(const struct engine_poll_job *job, const char *ext_id, struct error *err)
+{
+    return journal_missing(job, ext_id, err);
+}
+
+int
+engine_poll_missing(const struct engine_poll_job *job, int64_t read_started_ms,
+                    struct engine_poll_report *rep, struct error *err)
+{
+    if (store_begin(job->st, err) == -1 || take_missing(job, read_started_ms, rep, err) == -1 ||
+        store_commit(job->st, err) == -1) {
+        store_rollback(job->st);
+        return -1;
+    }
+    return 0;
+}
+
+int
+engine_poll_keep(const struct engine_poll_job *job, const char *cursor, const char *holder,
+                 struct error *err)
+{
+    if (job->dry_run)
+        return 0;
+    if (cursor != NULL && store_poll_set_cursor(job->st, job->cc->name, cursor, err) == -1)
+        return -1;
+    return store_poll_lease(job->st, job->cc->name, clock_now_ms(), clock_now_ms() + POLL_LEASE_MS,
+                            holder, NULL, err) == -1
+               ? -1
+               : 0;
+}
+
+void
+engine_poll_page_done(const struct engine_poll_job *job, const struct engine_poll_report *rep)
+{
+    progress(job, rep);
+    if (job->wake != NULL)
+        job->wake(job->user);
 }
 
 /* ---- the daemon's poll thread ---- */

@@ -602,12 +602,13 @@ engine_recover(struct engine *e, struct error *err)
         /* Guarantee: no duplicate create. A create that was in flight when
          * the last process died may have happened. Where the collection has
          * an idempotency key or a look-up, the job settles it by itself
-         * (deliver.c, plan_job); elsewhere a person decides. */
+         * (deliver.c, plan_job), as does a calendar's (caldav.c: its href
+         * is kept); elsewhere a person decides. */
         int ci = engine_coll_index(e, j->collection);
         const struct config_collection *cc = ci >= 0 ? e->colls[ci].cfg : NULL;
         int self_settles =
             cc != NULL && (cc->idempotency_header != NULL || cc->idempotency_field != NULL ||
-                           cc->lookup.method != NULL);
+                           cc->lookup.method != NULL || engine_caldav_is(cc));
 
         if (found && l.ext_id == NULL && j->op == JOB_OP_UPSERT && !self_settles) {
             struct inbox_entry entry = {

@@ -105,6 +105,11 @@ MUST_CHECK int store_journal_pending(struct store *st, int limit, struct change 
                                      struct error *err);
 void store_changes_free(struct change *changes, int count);
 
+/* What became of change seq so far (CHANGE_NEW: not processed yet).
+ * Returns 1 with *out set, 0 when there is no such change, -1. */
+MUST_CHECK int store_journal_state(struct store *st, int64_t seq, enum change_state *out,
+                                   struct error *err);
+
 /* Record what became of a change; note (may be NULL) says why. */
 MUST_CHECK int store_journal_set_state(struct store *st, int64_t seq, enum change_state state,
                                        const char *note, struct error *err);
@@ -160,6 +165,14 @@ MUST_CHECK int store_link_get(struct store *st, int64_t id, struct link *out, st
 MUST_CHECK int store_link_add(struct store *st, const char *collection, int64_t record_id,
                               const char *ext_id, const char *base, int64_t now_ms, int64_t *id,
                               struct error *err);
+
+/*
+ * The one link of collection whose base (a JSON object) holds value (a
+ * string) at its top-level field, and whose copy exists. Returns 1 with
+ * *out filled, 0 when none or more than one does, -1.
+ */
+MUST_CHECK int store_link_by_base(struct store *st, const char *collection, const char *field,
+                                  const char *value, struct link *out, struct error *err);
 
 /* Set a link's external id (NULL keeps it) and base. */
 MUST_CHECK int store_link_set(struct store *st, int64_t link_id, const char *ext_id,

@@ -64,6 +64,51 @@ a_repeated_delivery_id_is_journaled_once(void)
     cleanup(st, path);
 }
 
+/* A change's state, as a write that waits for its merge asks (caldav.c). */
+static void
+a_change_tells_whether_it_was_processed(void)
+{
+    char path[256];
+    struct store *st = fresh(path, sizeof(path));
+    struct error err = {0};
+    enum change_state state = CHANGE_FAILED;
+    int64_t seq = 0;
+
+    CHECK_EQ(store_journal_add(st, "cal", NULL, 1, "{}", 2, &seq, &err), 1);
+    CHECK_EQ(store_journal_state(st, seq, &state, &err), 1);
+    CHECK_EQ(state, CHANGE_NEW);
+    CHECK_EQ(store_journal_set_state(st, seq, CHANGE_UNCHANGED, "an echo", &err), 0);
+    CHECK_EQ(store_journal_state(st, seq, &state, &err), 1);
+    CHECK_EQ(state, CHANGE_UNCHANGED);
+    CHECK_EQ(store_journal_state(st, seq + 100, &state, &err), 0);
+    CHECK_EQ(state, CHANGE_UNCHANGED); /* untouched when there is none */
+    cleanup(st, path);
+}
+
+/* A link found by a field of its base: one, or none when two share it. */
+static void
+a_link_is_found_by_its_base(void)
+{
+    char path[256];
+    struct store *st = fresh(path, sizeof(path));
+    struct error err = {0};
+    struct link l = {0};
+    int64_t id1 = 0, id2 = 0, id3 = 0;
+
+    CHECK_EQ(store_link_add(st, "cal.work", 1, "/c/a.ics", "{\"uid\":\"u1\"}", 1, &id1, &err), 0);
+    CHECK_EQ(store_link_add(st, "cal.work", 2, NULL, "{\"uid\":\"u2\"}", 1, &id2, &err), 0);
+    CHECK_EQ(store_link_add(st, "cal.home", 3, "/c/b.ics", "{\"uid\":\"u1\"}", 1, &id3, &err), 0);
+    CHECK_EQ(store_link_by_base(st, "cal.work", "uid", "u1", &l, &err), 1);
+    CHECK_EQ(l.id, id1);
+    CHECK_STR_EQ(l.ext_id, "/c/a.ics");
+    link_fini(&l);
+    CHECK_EQ(store_link_by_base(st, "cal.work", "uid", "u2", &l, &err), 0); /* no copy yet */
+    CHECK_EQ(store_link_by_base(st, "cal.work", "uid", "u9", &l, &err), 0);
+    CHECK_EQ(store_link_add(st, "cal.work", 4, "/c/c.ics", "{\"uid\":\"u1\"}", 1, &id2, &err), 0);
+    CHECK_EQ(store_link_by_base(st, "cal.work", "uid", "u1", &l, &err), 0); /* two: neither */
+    cleanup(st, path);
+}
+
 static void
 a_pending_job_is_coalesced_and_a_running_one_is_not(void)
 {
@@ -211,6 +256,8 @@ bad_urls_are_refused_with_a_reason(void)
 
 const struct check_case check_cases[] = {
     CHECK_CASE(a_repeated_delivery_id_is_journaled_once),
+    CHECK_CASE(a_change_tells_whether_it_was_processed),
+    CHECK_CASE(a_link_is_found_by_its_base),
     CHECK_CASE(a_pending_job_is_coalesced_and_a_running_one_is_not),
     CHECK_CASE(retry_requeues_a_parked_job_and_closes_the_entry),
     CHECK_CASE(lazy_transactions_commit_and_roll_back_like_any),
