@@ -174,6 +174,18 @@ static const char *const migrations[] = {
 
     /* 9: the Operate issue: when each system's last webhook came. */
     "ALTER TABLE system_state ADD COLUMN last_webhook_at INTEGER;",
+
+    /* The calendar kinds' push registrations (store_push.c): Google watch
+     * channels and Graph subscriptions, kept so a restart neither leaks
+     * nor forgets one. */
+    "CREATE TABLE push_channels ("
+    "  system TEXT NOT NULL,"
+    "  id TEXT NOT NULL,"
+    "  resource_id TEXT,"
+    "  secret TEXT NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (system, id)) WITHOUT ROWID;",
 };
 
 int
