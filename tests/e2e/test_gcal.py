@@ -130,6 +130,11 @@ def api(sim, method=None, contains=""):
             and contains in r["path"]]
 
 
+def creates(sim):
+    """events.insert requests (not watch channels)."""
+    return [r for r in api(sim, "POST") if r["path"].split("?")[0].endswith("/events")]
+
+
 def by_title(recs):
     return {r.get("title"): (k, r) for k, r in recs.items()}
 
@@ -144,7 +149,7 @@ def test_an_app_booking_becomes_an_event_and_follows_it():
                       "end": "2026-05-04T08:15:00Z", "zone": "Europe/Bucharest",
                       "where": "Salon 2"})
     ev = wait_until(lambda: next(iter(live(sim).values()), None), 10, "the event in the calendar")
-    (post,) = api(sim, "POST", "/events")
+    (post,) = creates(sim)
     assert post["status"] == 200, post
     body = post["body"]
     # Local time with offset and the IANA zone; the id comes from the
@@ -172,7 +177,179 @@ def test_an_app_booking_becomes_an_event_and_follows_it():
     app.delete("b1")
     wait_until(lambda: ev["id"] not in live(sim), 10, "the event deleted")
     c.wait_settled()
-    assert len(api(sim, "POST", "/events")) == 1
+    assert len(creates(sim)) == 1
+    assert c.cli_json("failed") == []
+
+
+def test_a_person_s_change_reaches_the_app_through_the_push_channel_and_a_restart():
+    sim, app, c = setup()
+    chans = wait_until(lambda: sim.live_channels(), 10, "a watch channel")
+    assert len(chans) == 1, chans
+    ch = chans[0]
+    assert ch["address"] == "http://127.0.0.1:%d/webhooks/gcal" % c.port, ch
+    assert len(ch["token"]) >= 32, ch
+    t0 = time.monotonic()
+    ev = sim.person_create({"summary": "Dentist", "location": "Clinic",
+                            "start": {"dateTime": "2026-06-01T09:00:00+02:00",
+                                      "timeZone": "Europe/Berlin"},
+                            "end": {"dateTime": "2026-06-01T09:30:00+02:00",
+                                    "timeZone": "Europe/Berlin"}})
+    k, rec = wait_until(lambda: by_title(app.records()).get("Dentist"), 10, "the booking")
+    # The poll is hourly: the channel's notification made concord read now.
+    assert time.monotonic() - t0 < 8
+    assert rec["start"] == "2026-06-01T07:00:00Z" and rec["zone"] == "Europe/Berlin", rec
+    assert rec["where"] == "Clinic", rec
+    # Incremental: the read after the first one sent the sync token.
+    reads = api(sim, "GET", "/events?")
+    assert any("syncToken=" in r["path"] for r in reads), reads
+    sim.person_move(ev["id"], minutes=60)
+    wait_until(lambda: app.records()[k]["start"] == "2026-06-01T08:00:00Z", 10, "the move")
+    sim.person_cancel(ev["id"])
+    wait_until(lambda: k not in app.records(), 10, "the booking deleted")
+    c.wait_settled()
+    # concord's own writes to the app did not come back to the calendar.
+    assert creates(sim) == [] and api(sim, "PATCH") == []
+    # A notification without the channel's token is refused, and reads nothing.
+    n = len(api(sim, "GET", "/events?"))
+    for headers in ({"X-Goog-Channel-ID": ch["id"], "X-Goog-Channel-Token": "wrong",
+                     "X-Goog-Resource-State": "exists"},
+                    {"X-Goog-Channel-ID": "someone-else", "X-Goog-Channel-Token": ch["token"],
+                     "X-Goog-Resource-State": "exists"},
+                    {"X-Goog-Resource-State": "exists"}):
+        st, _, _ = c.http("POST", "/webhooks/gcal", b"", headers)
+        assert st in (400, 401), (headers, st)
+    time.sleep(0.3)  # a read the refusals made would have begun by now
+    assert len(api(sim, "GET", "/events?")) == n
+    # A restart goes on with the channel (its token is in the store): no
+    # second one is opened, and notifications are still taken.
+    c.stop()
+    c.start()
+    sim.person_create({"summary": "After restart", "start": {"dateTime": "2026-08-02T10:00:00Z"},
+                       "end": {"dateTime": "2026-08-02T10:30:00Z"}})
+    wait_until(lambda: "After restart" in by_title(app.records()), 10, "the booking")
+    assert [x["id"] for x in sim.channels()] == [ch["id"]] and sim.live_channels()
+    # Without public_url, the channel is stopped, not left to run out.
+    c.stop()
+    with open(c.path) as f:
+        text = f.read()
+    with open(c.path, "w") as f:
+        f.write("\n".join(line for line in text.split("\n")
+                          if not line.strip().startswith(("public_url:", "push:"))))
+    c.start()
+    wait_until(lambda: sim.live_channels() == [], 10, "the channel stopped")
+    assert c.cli_json("failed") == []
+
+
+def test_a_410_is_answered_by_a_full_read_that_duplicates_nothing():
+    sim, app, c = setup(push=False, poll_extra=", list: \"GET /calendars/primary/events?"
+                        "maxResults=2&timeMin={now-3650d}\"")
+    evs = [sim.person_create({"summary": "Visit %d" % i,
+                              "start": {"dateTime": "2026-07-0%dT10:00:00Z" % (i + 1)},
+                              "end": {"dateTime": "2026-07-0%dT11:00:00Z" % (i + 1)}},
+                             notify=False) for i in range(5)]
+    first = c.cli_json("poll", "gcal.events")
+    assert first["complete"] and first["new"] == 5, first
+    wait_until(lambda: len(app.records()) == 5, 10, "five bookings")
+    full = [r for r in api(sim, "GET", "/events?") if "syncToken" not in r["path"]]
+    assert all("timeMin=" in r["path"] for r in full), full
+    # Google refuses timeMin beside a sync token: it is left out then.
+    sim.person_update(evs[0]["id"], {"summary": "Visit 0 (moved)"}, notify=False)
+    again = c.cli_json("poll", "gcal.events")
+    assert again["complete"] and again["read"] == 1 and not again["resynced"], again
+    sync = [r for r in api(sim, "GET", "/events?") if "syncToken=" in r["path"]]
+    assert sync and all("timeMin" not in r["path"] for r in sync), sync
+    wait_until(lambda: "Visit 0 (moved)" in by_title(app.records()), 10, "the edit")
+    # The token expires; meanwhile one event is deleted and one changed.
+    sim.invalidate_sync()
+    sim.person_cancel(evs[1]["id"], notify=False)
+    sim.person_update(evs[2]["id"], {"summary": "Visit 2 (moved)"}, notify=False)
+    c.wait_settled()
+    app_creates = len(app.requests("POST"))
+    third = c.cli_json("poll", "gcal.events")
+    assert third["complete"] and third["resynced"], third
+    assert third["read"] == 4 and third["missing"] == 1, third
+    wait_until(lambda: "Visit 2 (moved)" in by_title(app.records()), 10, "the edit after the 410")
+    wait_until(lambda: "Visit 1" not in by_title(app.records()), 10, "the deletion found")
+    c.wait_settled()
+    # Nothing was made twice, on either side.
+    assert len(app.requests("POST")) == app_creates
+    assert len(app.records()) == 4 and len(live(sim)) == 4
+    assert creates(sim) == []
+    assert c.cli_json("failed") == []
+
+
+def test_a_series_with_an_exception_is_one_booking():
+    sim, app, c = setup(push=False)
+    ev = sim.person_create({"summary": "Standup",
+                            "start": {"dateTime": "2026-03-30T10:30:00",
+                                      "timeZone": "Europe/Bucharest"},
+                            "end": {"dateTime": "2026-03-30T10:45:00",
+                                    "timeZone": "Europe/Bucharest"},
+                            "recurrence": ["RRULE:FREQ=WEEKLY;COUNT=6"]}, notify=False)
+    inst = "%s_20260406T073000Z" % ev["id"]
+    sim.person_update(inst, {"summary": "Standup (moved)"}, notify=False)
+    sim.person_cancel("%s_20260413T073000Z" % ev["id"], notify=False)
+    report = c.cli_json("poll", "gcal.events")
+    assert report["complete"], report
+    wait_until(lambda: app.records(), 10, "the booking")
+    c.wait_settled()
+    (k, rec), = app.records().items()
+    assert rec["rule"] == "FREQ=WEEKLY;COUNT=6;BYDAY=MO", rec
+    assert rec["skipped"] == "2026-04-13T07:30:00Z", rec
+    # The next change of one instance reads the series whole again: still one.
+    sim.person_update("%s_20260420T073000Z" % ev["id"], {"summary": "Standup (late)"},
+                      notify=False)
+    again = c.cli_json("poll", "gcal.events")
+    assert again["complete"] and again["read"] == 1, again
+    c.wait_settled()
+    assert list(app.records()) == [k]
+    assert c.cli_json("failed") == []
+
+
+def test_channels_are_replaced_before_they_end():
+    sim, app, c = setup(ttl="4s", renew="2s")
+    first = wait_until(lambda: sim.live_channels(), 10, "a watch channel")[0]
+    # Google cannot renew a channel: a new one opens before the first ends,
+    # and the first is stopped.
+    wait_until(lambda: len(sim.channels()) >= 2, 10, "a second channel")
+    wait_until(lambda: {ch["id"]: ch for ch in sim.channels()}[first["id"]]["stopped"], 10,
+               "the first channel stopped")
+    second = sim.channels()[1]
+    # It overlapped: opened while the first still lived, then the first stopped.
+    assert second["created"] < first["expiration"], (first, second)
+    assert sim.stats()["channel_stops"] >= 1
+    # A change reaches the app through the new channel.
+    sim.person_create({"summary": "Walk-in", "start": {"dateTime": "2026-08-01T10:00:00Z"},
+                       "end": {"dateTime": "2026-08-01T10:30:00Z"}})
+    wait_until(lambda: "Walk-in" in by_title(app.records()), 10, "the booking")
+    # Every channel but the newest was stopped.
+    wait_until(lambda: len(sim.live_channels()) == 1, 10, "one live channel")
+    assert all(ch["stopped"] or ch["live"] for ch in sim.channels()), sim.channels()
+    assert c.cli_json("failed") == []
+
+
+def test_concord_auth_gets_the_tokens_from_the_consent_page():
+    sim, app, c = setup(push=False, refresh=False, start=False)
+    p = subprocess.Popen([harness.concord_bin(), "auth", "gcal", "--timeout", "20", "-c", c.path],
+                         cwd=c.dir, env=c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    url = None
+    for _ in range(50):
+        line = p.stdout.readline().decode().strip()
+        if line.startswith("http"):
+            url = line
+            break
+    assert url and url.startswith(sim.auth_url), url
+    assert "access_type=offline" in url and "prompt=consent" in url, url
+    st, body, _ = sim.authorize(url)
+    assert st == 200, (st, body)
+    out, err = p.communicate(timeout=20)
+    assert p.returncode == 0, (out, err)
+    c.start()
+    sim.person_create({"summary": "Consented", "start": {"dateTime": "2026-09-01T10:00:00Z"},
+                       "end": {"dateTime": "2026-09-01T10:30:00Z"}}, notify=False)
+    c.cli_json("poll", "gcal.events")
+    wait_until(lambda: "Consented" in by_title(app.records()), 10, "the booking")
+    assert sim.stats()["oauth"]["code_grants"] == 1
     assert c.cli_json("failed") == []
 
 
