@@ -2060,9 +2060,12 @@ parse_on_delete(struct ctx *c, const struct config_node *v, const char *path,
         col->on_delete = col->remove.method != NULL ? CONFIG_DELETE_DELETE : CONFIG_DELETE_IGNORE;
     if (mode_n != NULL && i < 0)
         return; /* already reported; the rest would guess */
+    /* The calendar kinds fill in their calls after this (calendar_collection()). */
+    int calls = col->system->profile == CONFIG_PROFILE_GOOGLE_CALENDAR ||
+                col->system->profile == CONFIG_PROFILE_MICROSOFT_GRAPH;
     /* A bad delete or update endpoint is reported by parse_endpoint(): no second word here. */
     if (col->on_delete == CONFIG_DELETE_DELETE && mode_n != NULL && col->remove.method == NULL &&
-        map_get(v, "delete") == NULL)
+        map_get(v, "delete") == NULL && !calls)
         PROBLEM(c, at,
                 "%s.on_delete: delete needs the collection's delete call; hint: add delete: "
                 "\"DELETE /path/{id}\", or use archive or ignore",
@@ -2079,7 +2082,7 @@ parse_on_delete(struct ctx *c, const struct config_node *v, const char *path,
             parse_archive(c, archive_n, p, col);
             free(p);
         }
-        if (col->update.method == NULL && map_get(v, "update") == NULL)
+        if (col->update.method == NULL && map_get(v, "update") == NULL && !calls)
             PROBLEM(c, at,
                     "%s.on_delete: archive writes the copy with the collection's update call; "
                     "hint: add update: \"PATCH /path/{id}\", or use delete or ignore",

@@ -1701,11 +1701,13 @@ engine_poller_main(void *arg)
 
     (void)pthread_setname_np(pthread_self(), "concord-poll"); /* for top -H and perf */
     while (!atomic_load(&e->stop_poller)) {
+        /* Calendar kinds: channels and subscriptions kept alive; before the
+         * reads, so a change made after a read began is pushed to it. */
+        engine_push_tick(e);
         for (size_t i = 0; i < e->coll_count && !atomic_load(&e->stop_poller); i++) {
             if (e->colls[i].cfg->poll.enabled)
                 poll_due(e, e->colls[i].cfg);
         }
-        engine_push_tick(e); /* calendar kinds: channels and subscriptions kept alive */
         pthread_mutex_lock(&e->mu);
         if (!atomic_load(&e->stop_poller)) {
             struct timespec ts;
