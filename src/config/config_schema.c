@@ -111,12 +111,16 @@ static const struct profile_keys profile_keys[] = {
     {CONFIG_PROFILE_OBLIO, "kinds smartbill and oblio", "cif"},
     {CONFIG_PROFILE_OBLIO, "kind oblio", "email"},
     {CONFIG_PROFILE_OBLIO, "kind oblio", "api_secret"},
-    {CONFIG_PROFILE_HUBSPOT, "the hubspot and calendar kinds", "client_secret"},
-    {CONFIG_PROFILE_GOOGLE_CALENDAR, "the hubspot and calendar kinds", "client_secret"},
-    {CONFIG_PROFILE_MICROSOFT_GRAPH, "the hubspot and calendar kinds", "client_secret"},
-    {CONFIG_PROFILE_HUBSPOT, "the hubspot and calendar kinds", "public_url"},
-    {CONFIG_PROFILE_GOOGLE_CALENDAR, "the hubspot and calendar kinds", "public_url"},
-    {CONFIG_PROFILE_MICROSOFT_GRAPH, "the hubspot and calendar kinds", "public_url"},
+    {CONFIG_PROFILE_HUBSPOT, "kinds hubspot, google_calendar and microsoft_graph", "client_secret"},
+    {CONFIG_PROFILE_GOOGLE_CALENDAR, "kinds hubspot, google_calendar and microsoft_graph",
+     "client_secret"},
+    {CONFIG_PROFILE_MICROSOFT_GRAPH, "kinds hubspot, google_calendar and microsoft_graph",
+     "client_secret"},
+    {CONFIG_PROFILE_HUBSPOT, "kinds hubspot, google_calendar and microsoft_graph", "public_url"},
+    {CONFIG_PROFILE_GOOGLE_CALENDAR, "kinds hubspot, google_calendar and microsoft_graph",
+     "public_url"},
+    {CONFIG_PROFILE_MICROSOFT_GRAPH, "kinds hubspot, google_calendar and microsoft_graph",
+     "public_url"},
     {CONFIG_PROFILE_GOOGLE_CALENDAR, "kinds google_calendar and microsoft_graph", "client_id"},
     {CONFIG_PROFILE_MICROSOFT_GRAPH, "kinds google_calendar and microsoft_graph", "client_id"},
     {CONFIG_PROFILE_GOOGLE_CALENDAR, "kinds google_calendar and microsoft_graph", "refresh_token"},
@@ -556,10 +560,12 @@ check_list_times(struct ctx *c, const struct config_node *n, const char *path, c
         int64_t off;
 
         if (end == NULL || config_now_offset(p + 1, (size_t)(end - p - 1), &off) == -1) {
+            int len = end != NULL && end - p < 40 ? (int)(end - p + 1) : 40;
+
             PROBLEM(c, n,
                     "%s: a list may hold only times such as {now}, {now-30d} or {now+365d}; got "
-                    "\"%.40s\"; hint: units ms, s, m, h, d",
-                    path, p);
+                    "\"%.*s\"; hint: units ms, s, m, h, d",
+                    path, len, p);
             return;
         }
         p = end;
