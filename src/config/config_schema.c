@@ -4007,7 +4007,7 @@ calendar_collection(struct ctx *c, const struct config_node *v, const char *path
             graph_poll(v, col, ev);
     }
     if (s->push.enabled) {
-        if (!col->poll.enabled && col->map_in.entry_count > 0)
+        if (!col->poll.enabled)
             PROBLEM(c, v,
                     "%s: a push only says that something changed, and this collection has no "
                     "poll to read what; hint: poll: {every: 1h}",

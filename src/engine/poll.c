@@ -626,16 +626,34 @@ take_page(const struct engine_poll_job *job, const cJSON *items, struct read_sta
     return 0;
 }
 
-/* After a complete reconcile: the deletion of every linked copy it did not see. */
+/* After a complete reconcile: the deletion of every linked copy it did not see.
+ * A shaped collection's list may hold a window of time (shape_gone()):
+ * only a copy that is gone is deleted. */
 static int
-take_missing(const struct engine_poll_job *job, int64_t read_started_ms,
-             struct engine_poll_report *rep, struct error *err)
+take_missing(const struct engine_poll_job *job, struct shape_reader *shaper,
+             int64_t read_started_ms, struct engine_poll_report *rep, struct error *err)
 {
-    char **missing = NULL;
+    char **missing = NULL, why[400];
     int n = store_seen_missing(job->st, job->cc->name, read_started_ms, &missing, err);
-    int rc = 0;
+    int rc = 0, gone;
 
+    /* The system is asked before the transaction: it holds no lock meanwhile. */
+    for (int i = 0; i < n && rc == 0 && job->cc->shape != CONFIG_SHAPE_NONE; i++) {
+        gone = shape_gone(shaper, missing[i], why, sizeof(why), err);
+        if (gone == 0 && why[0] != '\0')
+            log_warn(&(struct log_ctx){.collection = job->cc->name},
+                     "%s was not listed and is kept: %s", missing[i], why);
+        if (gone != 1) {
+            free(missing[i]);
+            missing[i] = NULL;
+        }
+        rc = gone == -1 ? -1 : 0;
+    }
+    if (n >= 0 && rc == 0)
+        rc = store_begin(job->st, err);
     for (int i = 0; i < n && rc == 0; i++) {
+        if (missing[i] == NULL)
+            continue;
         rep->missing++;
         rc = journal_missing(job, missing[i], err);
     }
@@ -1564,7 +1582,8 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
     }
     rep->complete = !more && rep->error[0] == '\0';
     if (seen && rep->complete) {
-        if (store_begin(job->st, err) == -1 || take_missing(job, read_started_ms, rep, err) == -1 ||
+        /* take_missing() begins the transaction once it has listed them. */
+        if (take_missing(job, &shaper, read_started_ms, rep, err) == -1 ||
             store_commit(job->st, err) == -1) {
             store_rollback(job->st);
             goto out;

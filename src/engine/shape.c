@@ -382,9 +382,9 @@ series_add(char ***list, size_t *n, const char *id)
 }
 
 /*
- * What one item of a page is about: 1 a series (*series set), 2 a
- * removal, 3 a removal that names no known copy (Graph), 0 an event of
- * its own, -1 on a store failure.
+ * What one item of a page is about: 1 a series or an event to read again
+ * (*series set), 2 a removal, 3 a removal that names no known copy
+ * (Graph), 0 an event of its own, -1 on a store failure.
  */
 static int
 item_kind(struct shape_reader *r, const cJSON *item, const char *id, const char **series,
@@ -399,11 +399,15 @@ item_kind(struct shape_reader *r, const cJSON *item, const char *id, const char 
 
         if (is_google(r->cc))
             return 2;
-        /* Graph's removals name an occurrence as often as an event: only a
-         * copy concord links is a deletion; the rest may be a series'. */
+        /* Graph's removals name an occurrence as often as an event, and an
+         * event moved out of the window as often as a deleted one: a copy
+         * concord links is read again (gone: a deletion; there: a change);
+         * the rest may be a series' occurrence. */
         found = store_link_by_ext(r->st, r->cc->name, id, &l, err);
         link_fini(&l);
-        return found == -1 ? -1 : found ? 2 : 3;
+        if (found == 1)
+            *series = id;
+        return found == -1 ? -1 : found ? 1 : 3;
     }
     if (is_google(r->cc)) {
         if ((*series = str_of(item, "recurringEventId")) != NULL)
@@ -486,6 +490,23 @@ out:
     else
         cJSON_Delete(recs);
     return rc;
+}
+
+int
+shape_gone(struct shape_reader *r, const char *id, char *why, size_t why_len, struct error *err)
+{
+    int gone, rc;
+    cJSON *ev;
+
+    why[0] = '\0';
+    ev = get_event(r, id, &gone, why, why_len, &rc, err);
+    if (rc == -1)
+        return -1;
+    if (ev == NULL)
+        return why[0] != '\0' ? 0 : gone;
+    gone = is_google(r->cc) && appt_gcal_is_deleted(ev);
+    cJSON_Delete(ev);
+    return gone;
 }
 
 int

@@ -76,6 +76,16 @@ void shape_reader_fini(struct shape_reader *r);
 MUST_CHECK int shape_page(struct shape_reader *r, const struct cJSON *items, struct cJSON **out,
                           char *why, size_t why_len, struct error *err);
 
+/*
+ * Whether the copy id, which a complete full read did not list, is gone:
+ * reads, such as Graph's calendarView/delta or a list with timeMin, hold
+ * a window of time, and an event outside it is not deleted. Returns 1
+ * (404, 410, or a Google event that says cancelled), 0 (it is there, or
+ * the GET failed: why says why), or -1.
+ */
+MUST_CHECK int shape_gone(struct shape_reader *r, const char *id, char *why, size_t why_len,
+                          struct error *err);
+
 /* Whether record (a read's) is what base (a link's base, text) holds: the
  * same meeting, by appt_equal(). 1 or 0. */
 int shape_same(const struct cJSON *record, const char *base);
