@@ -33,7 +33,7 @@ GCAL = """
     client_secret: env:GCAL_SECRET
     {refresh}
     {push}
-    timeout_ms: 2000
+    timeout_ms: 1000
     retry: {max_attempts: 6, base_ms: 50, cap_ms: 300, jitter: 0.1}
     delete_guard: off
     collections:
@@ -148,39 +148,48 @@ def live(sim):
 
 def test_an_app_booking_becomes_an_event_and_follows_it():
     sim, app, c = setup(push=False)
+    # The create's answer is lost: Google made the event, concord does not know.
+    sim.faults([{"match": {"method": "POST", "path_prefix": "/calendar/v3/calendars/primary/events"},
+                 "reset": "after", "times": 1}])
     app.change("b1", {"title": "Haircut", "start": "2026-05-04T07:30:00Z",
                       "end": "2026-05-04T08:15:00Z", "zone": "Europe/Bucharest",
                       "where": "Salon 2"})
     ev = wait_until(lambda: next(iter(live(sim).values()), None), 10, "the event in the calendar")
-    (post,) = creates(sim)
-    assert post["status"] == 200, post
+    wait_until(lambda: len(creates(sim)) == 2, 10, "the create sent again")
+    (post, again) = creates(sim)
+    assert post["status"] == "lost", post
     body = post["body"]
     # Local time with offset and the IANA zone; the id comes from the
-    # idempotency key, so a create sent again after a lost answer finds it.
+    # idempotency key, so the create sent again finds the event (409) and
+    # links it: one event, never two.
     assert body["start"] == {"dateTime": "2026-05-04T10:30:00+03:00",
                              "timeZone": "Europe/Bucharest"}, body
     assert body["summary"] == "Haircut" and body["location"] == "Salon 2", body
     assert body["id"].startswith("concordv") and ev["id"] == body["id"], body
     assert post["headers"]["authorization"].startswith("Bearer "), post
+    assert again["status"] == 409 and again["body"]["id"] == body["id"], again
+    c.wait_settled()
+    assert len(live(sim)) == 1
+    sent = len(api(sim, "PATCH"))  # the record written to the event it linked
     # An edit is a PATCH of what changed only.
     app.change("b1", {"title": "Haircut", "start": "2026-05-04T08:00:00Z",
                       "end": "2026-05-04T08:45:00Z", "zone": "Europe/Bucharest",
                       "where": "Salon 2"})
     wait_until(lambda: live(sim)[ev["id"]]["start"]["dateTime"] == "2026-05-04T11:00:00+03:00",
                10, "the moved event")
-    (patch,) = api(sim, "PATCH")
+    (patch,) = api(sim, "PATCH")[sent:]
     assert set(patch["body"]) == {"start", "end"}, patch
     # The same meeting in another zone is no change: nothing is written.
     app.change("b1", {"title": "Haircut", "start": "2026-05-04T09:00:00+01:00",
                       "end": "2026-05-04T09:45:00+01:00", "zone": "Europe/Bucharest",
                       "where": "Salon 2"})
     c.wait_settled()
-    assert len(api(sim, "PATCH")) == 1
+    assert len(api(sim, "PATCH")) == sent + 1
     # Deleted in the app: deleted in the calendar.
     app.delete("b1")
     wait_until(lambda: ev["id"] not in live(sim), 10, "the event deleted")
     c.wait_settled()
-    assert len(creates(sim)) == 1
+    assert len(creates(sim)) == 2
     assert c.cli_json("failed") == []
 
 
