@@ -518,6 +518,16 @@ regs_free(struct push_reg *list, size_t n)
     free(list);
 }
 
+/* A registration made where none was live: changes made meanwhile were
+ * pushed to no one, so the collection is read now. */
+static int
+read_the_gap(struct engine *e, const struct engine_poll_job *job, struct error *err)
+{
+    log_info(&(struct log_ctx){.system = job->cc->system->name, .collection = job->cc->name},
+             "push: no registration was live; %s is read now", job->cc->name);
+    return store_poll_request(e->poll_st, job->cc->name, 0, err) == -1 ? -1 : 1;
+}
+
 /*
  * Google: a live channel whose end is further than renew_before; else a
  * new one (then the older ones are stopped: channels cannot be renewed).
@@ -536,6 +546,8 @@ google_tick(struct engine *e, const struct engine_poll_job *job, char *why, size
     if (sys->push.enabled &&
         (n == 0 || regs[n - 1].expires_at_ms - now <= sys->push.renew_before_ms)) {
         rc = google_open(e, job, why, why_len, err);
+        if (rc == 1 && (n == 0 || regs[n - 1].expires_at_ms <= now))
+            rc = read_the_gap(e, job, err);
         keep = n + 1; /* the new one, newer than all of these */
     } else if (sys->push.enabled) {
         keep = n - 1; /* the newest stays */
@@ -693,8 +705,11 @@ graph_tick(struct engine *e, const struct engine_poll_job *job, char *why, size_
         }
     }
     regs_free(regs, n);
-    if (rc == 1 && sys->push.enabled && !live)
+    if (rc == 1 && sys->push.enabled && !live) {
         rc = graph_create(e, job, why, why_len, err);
+        if (rc == 1)
+            rc = read_the_gap(e, job, err);
+    }
     return rc;
 }
 

@@ -221,7 +221,7 @@ def test_cancellation_follows_the_delete_mode_cancel_and_archive():
     assert c.cli_json("failed") == []
 
 
-def test_subscription_handshake_and_notifications_bring_a_person_s_changes():
+def test_subscription_handshake_notifications_and_a_restart():
     sim, app, c = setup()
     sub = wait_until(lambda: sim.live_subscriptions(), 10, "a subscription")[0]
     assert sub["notificationUrl"] == "http://127.0.0.1:%d/webhooks/ms" % c.port, sub
@@ -254,31 +254,6 @@ def test_subscription_handshake_and_notifications_bring_a_person_s_changes():
     assert st == 401, st
     time.sleep(0.3)
     assert sim.stats()["delta_reads"] == n
-    # Lifecycle notifications: a renewal asked for is made at once; a
-    # removed subscription is made again.
-    sim.lifecycle(sub["id"], "reauthorizationRequired")
-    wait_until(lambda: sim.stats()["renewals"] == 1, 10, "the renewal Graph asked for")
-    sim.lifecycle(sub["id"], "subscriptionRemoved")
-    wait_until(lambda: [s["id"] for s in sim.live_subscriptions()] not in ([], [sub["id"]]), 10,
-               "a new subscription")
-    assert len(sim.live_subscriptions()) == 1
-    assert c.cli_json("failed") == []
-
-
-def test_subscriptions_are_renewed_made_again_and_survive_a_restart():
-    sim, app, c = setup(ttl="3s", renew="2s")
-    sub = wait_until(lambda: sim.live_subscriptions(), 10, "a subscription")[0]
-    # Renewed with a PATCH before it ends: the same subscription lives on.
-    wait_until(lambda: sim.stats()["renewals"] >= 1, 10, "a renewal")
-    assert [s["id"] for s in sim.live_subscriptions()] == [sub["id"]]
-    # Graph drops it (or it ran out): the PATCH finds it gone, another is made.
-    sim.expire_subscriptions()
-    wait_until(lambda: sim.live_subscriptions() and
-               sim.live_subscriptions()[0]["id"] != sub["id"], 10, "a new subscription")
-    sub2 = sim.live_subscriptions()[0]
-    sim.person_create({"subject": "Walk-in", "start": {"dateTime": soon(6, 9), "timeZone": "UTC"},
-                       "end": {"dateTime": soon(6, 10), "timeZone": "UTC"}})
-    wait_until(lambda: "Walk-in" in by_title(app.records()), 10, "the booking")
     # A restart goes on with the same subscription (its clientState is in
     # the store): nothing leaks, and notifications are still taken.
     made = sim.stats()["subscriptions_created"]
@@ -289,7 +264,15 @@ def test_subscriptions_are_renewed_made_again_and_survive_a_restart():
                        "end": {"dateTime": soon(7, 10), "timeZone": "UTC"}})
     wait_until(lambda: "After restart" in by_title(app.records()), 10, "the booking")
     assert sim.stats()["subscriptions_created"] == made
-    assert [s["id"] for s in sim.live_subscriptions()] == [sub2["id"]]
+    assert [s["id"] for s in sim.live_subscriptions()] == [sub["id"]]
+    # Lifecycle notifications: a renewal asked for is made at once; a
+    # removed subscription is made again.
+    sim.lifecycle(sub["id"], "reauthorizationRequired")
+    wait_until(lambda: sim.stats()["renewals"] == 1, 10, "the renewal Graph asked for")
+    sim.lifecycle(sub["id"], "subscriptionRemoved")
+    wait_until(lambda: [s["id"] for s in sim.live_subscriptions()] not in ([], [sub["id"]]), 10,
+               "a new subscription")
+    assert len(sim.live_subscriptions()) == 1
     # Without public_url, the subscription is deleted, not left to run out.
     c.stop()
     with open(c.path) as f:
@@ -299,6 +282,23 @@ def test_subscriptions_are_renewed_made_again_and_survive_a_restart():
                           if not line.strip().startswith(("public_url:", "push:"))))
     c.start()
     wait_until(lambda: sim.live_subscriptions() == [], 10, "the subscription deleted")
+    assert c.cli_json("failed") == []
+
+
+def test_subscriptions_are_renewed_and_made_again():
+    sim, app, c = setup(ttl="3s", renew="2s")
+    sub = wait_until(lambda: sim.live_subscriptions(), 10, "a subscription")[0]
+    # Renewed with a PATCH before it ends: the same subscription lives on.
+    wait_until(lambda: sim.stats()["renewals"] >= 1, 10, "a renewal")
+    assert [s["id"] for s in sim.live_subscriptions()] == [sub["id"]]
+    # Graph drops it (or it ran out): the PATCH finds it gone, another is made.
+    sim.expire_subscriptions()
+    wait_until(lambda: sim.live_subscriptions() and
+               sim.live_subscriptions()[0]["id"] != sub["id"], 10, "a new subscription")
+    sim.person_create({"subject": "Walk-in", "start": {"dateTime": soon(6, 9), "timeZone": "UTC"},
+                       "end": {"dateTime": soon(6, 10), "timeZone": "UTC"}})
+    wait_until(lambda: "Walk-in" in by_title(app.records()), 10, "the booking")
+    assert len(sim.live_subscriptions()) == 1
     assert c.cli_json("failed") == []
 
 
