@@ -292,6 +292,8 @@ system_fini(struct config_system *s)
     }
     free(s->auth_headers);
     free(s->cif);
+    free(s->push.url);
+    free(s->push.resource);
     free(s->errors.message_path);
     free(s->errors.in_ok_path);
     free(s->oauth2.token_url);
@@ -336,6 +338,9 @@ poll_fini(struct config_poll *p)
     free(p->size_param);
     free(p->next_path);
     free(p->has_more_path);
+    for (size_t i = 0; i < p->token_drop_count; i++)
+        free(p->token_drop[i]);
+    free(p->token_drop);
 }
 
 static void
@@ -385,6 +390,7 @@ collection_fini(struct config_collection *c)
     free(c->conflict_id_after);
     free(c->deleted_id_path);
     free(c->string_values_path);
+    free(c->shape_events);
     poll_fini(&c->poll);
 }
 

@@ -229,11 +229,28 @@ struct config_oauth2 {
 /* A named system kind that knows an API (kind: stripe), over kind http. */
 enum config_profile {
     CONFIG_PROFILE_NONE = 0,
-    CONFIG_PROFILE_STRIPE,    /* Stripe: docs/stripe.md */
-    CONFIG_PROFILE_SMARTBILL, /* SmartBill: docs/invoicing.md */
-    CONFIG_PROFILE_OBLIO,     /* Oblio: docs/invoicing.md */
-    CONFIG_PROFILE_HUBSPOT,   /* HubSpot CRM: docs/hubspot.md */
-    CONFIG_PROFILE_CALDAV,    /* a CalDAV server's calendars: docs/calendars.md */
+    CONFIG_PROFILE_STRIPE,          /* Stripe: docs/stripe.md */
+    CONFIG_PROFILE_SMARTBILL,       /* SmartBill: docs/invoicing.md */
+    CONFIG_PROFILE_OBLIO,           /* Oblio: docs/invoicing.md */
+    CONFIG_PROFILE_HUBSPOT,         /* HubSpot CRM: docs/hubspot.md */
+    CONFIG_PROFILE_CALDAV,          /* a CalDAV server's calendars: docs/calendars.md */
+    CONFIG_PROFILE_GOOGLE_CALENDAR, /* Google Calendar: docs/calendars.md */
+    CONFIG_PROFILE_MICROSOFT_GRAPH, /* Microsoft 365 calendars (Graph): docs/calendars.md */
+};
+
+/*
+ * Push registrations of a calendar kind (public_url; engine/push.c): Google
+ * watch channels or Graph change-notification subscriptions that announce
+ * url, kept alive by replacing (Google) or renewing (Graph) each one
+ * renew_before_ms before it expires.
+ */
+struct config_push {
+    int enabled;    /* public_url is set */
+    char *url;      /* public_url + the webhook's path: what registrations announce */
+    char *resource; /* Google: the events path under base_url ("/calendars/primary/events");
+                       Graph: the subscription's resource ("me/events") */
+    int64_t ttl_ms; /* the lifetime asked for; Google 7 d, Graph 10,070 min */
+    int64_t renew_before_ms; /* default 1 h (at most half of ttl_ms) */
 };
 
 struct config_system {
@@ -249,6 +266,7 @@ struct config_system {
     struct config_oauth2 oauth2; /* and/or an OAuth2 bearer token (auth.oauth2) */
     struct config_errors errors; /* how its answers tell an error (systems.X.errors) */
     char *cif;                   /* SmartBill, Oblio: the company's tax id; else NULL */
+    struct config_push push;     /* calendar kinds: push registrations; enabled 0 otherwise */
     int64_t timeout_ms;          /* per request; default 10000 */
     int max_in_flight;           /* transfers at once to this system; default 8 */
     /*
@@ -346,6 +364,21 @@ struct config_poll {
     char *next_path;            /* CURSOR: where an answer holds the next cursor (none: the end) */
     char *has_more_path;        /* NULL, or where an answer says whether more pages follow */
     int64_t reconcile_every_ms; /* 0: reconcile only when asked (concord reconcile) */
+    char **token_drop;          /* SYNC_TOKEN: query parameters of list left out of a read that
+                                   sends a token (Google refuses timeMin and others with one) */
+    size_t token_drop_count;
+};
+
+/*
+ * The shape of a collection's records when it is not the system's JSON as
+ * it comes (engine/shape.c): calendar events are read into the canonical
+ * appointment (connectors/appt.h) plus "id" and "updated", and
+ * appointments are written back as the system's events.
+ */
+enum config_shape {
+    CONFIG_SHAPE_NONE = 0,
+    CONFIG_SHAPE_GCAL_EVENT,  /* Google Calendar events (connectors/gcal_event.h) */
+    CONFIG_SHAPE_GRAPH_EVENT, /* Microsoft Graph events (connectors/graph_event.h) */
 };
 
 /*
@@ -413,6 +446,8 @@ struct config_collection {
                                  with brackets (Stripe), not JSON */
     char *string_values_path; /* NULL, or the object of a write whose values all go as strings
                                  (HubSpot's properties): 12 -> "12", null -> "" */
+    enum config_shape shape;  /* how records are read and written; NONE: as the JSON comes */
+    char *shape_events;       /* with a shape: the events' path under base_url, "/me/events" */
     /* SQL systems: the table (create/update/delete are then synthesized:
      * "INSERT /t", "UPDATE /t/{id}", "DELETE /t/{id}"; id is the key). */
     char *sql_table;
@@ -657,6 +692,14 @@ MUST_CHECK int config_check(const char *path, char **report, struct error *err);
  * when s is not of that form or the value does not fit in INT64_MAX / 4 ms.
  */
 MUST_CHECK int config_duration_ms(const char *s, int64_t *out_ms);
+
+/*
+ * A time relative to now as a poll's list may hold it between braces
+ * ("{now-30d}", docs/config.md): the len bytes at s are "now", "now-D" or
+ * "now+D" with D a duration (config_duration_ms). Returns 0 with *out_ms
+ * the offset from now (negative for the past), or -1.
+ */
+MUST_CHECK int config_now_offset(const char *s, size_t len, int64_t *out_ms);
 
 /* Release a config and everything it owns. Accepts NULL. */
 void config_free(struct config *cfg);

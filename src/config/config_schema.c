@@ -83,10 +83,19 @@ static const char *const system_keys[] = {"kind",
                                           "api_secret",
                                           "client_secret",
                                           "public_url",
-                                          "password"};
+                                          "password",
+                                          "client_id",
+                                          "refresh_token",
+                                          "token_url",
+                                          "authorize_url",
+                                          "calendar",
+                                          "push",
+                                          "tenant",
+                                          "user"};
 static const char *const errors_keys[] = {"message", "in_ok"};
-static const char *const system_kinds[] = {"http",      "sqlite", "postgres", "stripe",
-                                           "smartbill", "oblio",  "hubspot",  "caldav"};
+static const char *const system_kinds[] = {
+    "http",  "sqlite",  "postgres", "stripe",          "smartbill",
+    "oblio", "hubspot", "caldav",   "google_calendar", "microsoft_graph"};
 
 /* The keys a named kind owns: an error on any other kind of system. */
 struct profile_keys {
@@ -105,9 +114,31 @@ static const struct profile_keys profile_keys[] = {
     {CONFIG_PROFILE_OBLIO, "kinds smartbill and oblio", "cif"},
     {CONFIG_PROFILE_OBLIO, "kind oblio", "email"},
     {CONFIG_PROFILE_OBLIO, "kind oblio", "api_secret"},
-    {CONFIG_PROFILE_HUBSPOT, "kind hubspot", "client_secret"},
-    {CONFIG_PROFILE_HUBSPOT, "kind hubspot", "public_url"},
     {CONFIG_PROFILE_CALDAV, "kind caldav", "password"},
+    {CONFIG_PROFILE_HUBSPOT, "kinds hubspot, google_calendar and microsoft_graph", "client_secret"},
+    {CONFIG_PROFILE_GOOGLE_CALENDAR, "kinds hubspot, google_calendar and microsoft_graph",
+     "client_secret"},
+    {CONFIG_PROFILE_MICROSOFT_GRAPH, "kinds hubspot, google_calendar and microsoft_graph",
+     "client_secret"},
+    {CONFIG_PROFILE_HUBSPOT, "kinds hubspot, google_calendar and microsoft_graph", "public_url"},
+    {CONFIG_PROFILE_GOOGLE_CALENDAR, "kinds hubspot, google_calendar and microsoft_graph",
+     "public_url"},
+    {CONFIG_PROFILE_MICROSOFT_GRAPH, "kinds hubspot, google_calendar and microsoft_graph",
+     "public_url"},
+    {CONFIG_PROFILE_GOOGLE_CALENDAR, "kinds google_calendar and microsoft_graph", "client_id"},
+    {CONFIG_PROFILE_MICROSOFT_GRAPH, "kinds google_calendar and microsoft_graph", "client_id"},
+    {CONFIG_PROFILE_GOOGLE_CALENDAR, "kinds google_calendar and microsoft_graph", "refresh_token"},
+    {CONFIG_PROFILE_MICROSOFT_GRAPH, "kinds google_calendar and microsoft_graph", "refresh_token"},
+    {CONFIG_PROFILE_GOOGLE_CALENDAR, "kinds google_calendar and microsoft_graph", "token_url"},
+    {CONFIG_PROFILE_MICROSOFT_GRAPH, "kinds google_calendar and microsoft_graph", "token_url"},
+    {CONFIG_PROFILE_GOOGLE_CALENDAR, "kinds google_calendar and microsoft_graph", "authorize_url"},
+    {CONFIG_PROFILE_MICROSOFT_GRAPH, "kinds google_calendar and microsoft_graph", "authorize_url"},
+    {CONFIG_PROFILE_GOOGLE_CALENDAR, "kinds google_calendar and microsoft_graph", "calendar"},
+    {CONFIG_PROFILE_MICROSOFT_GRAPH, "kinds google_calendar and microsoft_graph", "calendar"},
+    {CONFIG_PROFILE_GOOGLE_CALENDAR, "kinds google_calendar and microsoft_graph", "push"},
+    {CONFIG_PROFILE_MICROSOFT_GRAPH, "kinds google_calendar and microsoft_graph", "push"},
+    {CONFIG_PROFILE_MICROSOFT_GRAPH, "kind microsoft_graph", "tenant"},
+    {CONFIG_PROFILE_MICROSOFT_GRAPH, "kind microsoft_graph", "user"},
 };
 
 /* The collections the smartbill and oblio kinds know. */
@@ -506,6 +537,48 @@ config_duration_ms(const char *s, int64_t *out_ms)
         return 0;
     }
     return -1;
+}
+
+int
+config_now_offset(const char *s, size_t len, int64_t *out_ms)
+{
+    char text[40];
+    int64_t v;
+
+    if (len < 3 || len >= sizeof(text) || strncmp(s, "now", 3) != 0)
+        return -1;
+    if (len == 3) {
+        *out_ms = 0;
+        return 0;
+    }
+    if (s[3] != '-' && s[3] != '+')
+        return -1;
+    (void)snprintf(text, sizeof(text), "%.*s", (int)(len - 4), s + 4);
+    if (config_duration_ms(text, &v) == -1)
+        return -1;
+    *out_ms = s[3] == '-' ? -v : v;
+    return 0;
+}
+
+/* Every "{...}" of a list path is a time (config_now_offset); else a problem at n. */
+static void
+check_list_times(struct ctx *c, const struct config_node *n, const char *path, const char *list)
+{
+    for (const char *p = strchr(list, '{'); p != NULL; p = strchr(p + 1, '{')) {
+        const char *end = strchr(p, '}');
+        int64_t off;
+
+        if (end == NULL || config_now_offset(p + 1, (size_t)(end - p - 1), &off) == -1) {
+            int len = end != NULL && end - p < 40 ? (int)(end - p + 1) : 40;
+
+            PROBLEM(c, n,
+                    "%s: a list may hold only times such as {now}, {now-30d} or {now+365d}; got "
+                    "\"%.*s\"; hint: units ms, s, m, h, d",
+                    path, len, p);
+            return;
+        }
+        p = end;
+    }
 }
 
 /* A duration of at least lo ms at n into *out; says why not at n. */
@@ -2049,9 +2122,12 @@ parse_on_delete(struct ctx *c, const struct config_node *v, const char *path,
         col->on_delete = col->remove.method != NULL ? CONFIG_DELETE_DELETE : CONFIG_DELETE_IGNORE;
     if (mode_n != NULL && i < 0)
         return; /* already reported; the rest would guess */
+    /* The calendar kinds fill in their calls after this (calendar_collection()). */
+    int calls = col->system->profile == CONFIG_PROFILE_GOOGLE_CALENDAR ||
+                col->system->profile == CONFIG_PROFILE_MICROSOFT_GRAPH;
     /* A bad delete or update endpoint is reported by parse_endpoint(): no second word here. */
     if (col->on_delete == CONFIG_DELETE_DELETE && mode_n != NULL && col->remove.method == NULL &&
-        map_get(v, "delete") == NULL)
+        map_get(v, "delete") == NULL && !calls)
         PROBLEM(c, at,
                 "%s.on_delete: delete needs the collection's delete call; hint: add delete: "
                 "\"DELETE /path/{id}\", or use archive or ignore",
@@ -2068,7 +2144,7 @@ parse_on_delete(struct ctx *c, const struct config_node *v, const char *path,
             parse_archive(c, archive_n, p, col);
             free(p);
         }
-        if (col->update.method == NULL && map_get(v, "update") == NULL)
+        if (col->update.method == NULL && map_get(v, "update") == NULL && !calls)
             PROBLEM(c, at,
                     "%s.on_delete: archive writes the copy with the collection's update call; "
                     "hint: add update: \"PATCH /path/{id}\", or use delete or ignore",
@@ -2513,6 +2589,11 @@ parse_poll(struct ctx *c, const struct config_node *v, const char *path, struct 
     if (pl->list.method != NULL && strcmp(pl->list.method, "GET") != 0)
         PROBLEM(c, n, "%s.list: the list is read with GET, got %s; hint: list: \"GET %.64s\"", path,
                 show(n, buf, sizeof(buf)), pl->list.path);
+    if (pl->list.path != NULL) {
+        p = join(path, "list");
+        check_list_times(c, n, p, pl->list.path);
+        free(p);
+    }
     opt_str(c, v, path, "items", &pl->items_path);
     if ((n = map_get(v, "cursor")) != NULL) {
         p = join(path, "cursor");
@@ -2836,6 +2917,8 @@ static void oblio_collection(struct ctx *c, const struct config_node *v, const c
                              struct config_collection *col, const struct config_node *key);
 static void hubspot_collection(struct ctx *c, const struct config_node *v, const char *path,
                                struct config_collection *col, const struct config_node *key);
+static void calendar_collection(struct ctx *c, const struct config_node *v, const char *path,
+                                struct config_collection *col, const struct config_node *key);
 
 static void
 parse_collections(struct ctx *c, const struct config_node *v, const char *path,
@@ -2873,6 +2956,10 @@ parse_collections(struct ctx *c, const struct config_node *v, const char *path,
         else if (s->profile == CONFIG_PROFILE_HUBSPOT &&
                  v->kids[i + 1]->kind == CONFIG_NODE_MAPPING)
             hubspot_collection(c, v->kids[i + 1], p, col, k);
+        else if ((s->profile == CONFIG_PROFILE_GOOGLE_CALENDAR ||
+                  s->profile == CONFIG_PROFILE_MICROSOFT_GRAPH) &&
+                 v->kids[i + 1]->kind == CONFIG_NODE_MAPPING)
+            calendar_collection(c, v->kids[i + 1], p, col, k);
         free(p);
     }
 }
@@ -3193,6 +3280,10 @@ profile_name(enum config_profile profile)
         return system_kinds[6];
     case CONFIG_PROFILE_CALDAV:
         return system_kinds[7];
+    case CONFIG_PROFILE_GOOGLE_CALENDAR:
+        return system_kinds[8];
+    case CONFIG_PROFILE_MICROSOFT_GRAPH:
+        return system_kinds[9];
     case CONFIG_PROFILE_NONE:
         break;
     }
@@ -3839,6 +3930,352 @@ parse_caldav_system(struct ctx *c, const struct config_node *v, const char *path
         basic_auth(c, path, user, "password", pass, s);
 }
 
+/* ---- Google Calendar and Microsoft Graph (docs/calendars.md) ---- */
+
+/* The parameters Google refuses beside a syncToken (EXTERNAL-APIS.md §3.4). */
+static const char *const gcal_token_drop[] = {
+    "iCalUID", "orderBy",   "privateExtendedProperty", "q", "sharedExtendedProperty", "timeMin",
+    "timeMax", "updatedMin"};
+static const char *const push_keys[] = {"ttl", "renew_before"};
+
+/* s percent-encoded for one path segment (a calendar id: "c_team@group..."). */
+static char *
+path_segment(const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *out = xmalloc(strlen(s) * 3 + 1), *o = out;
+
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '_' || *p == '.' || *p == '~' || *p == '@') {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* The OAuth2 part of a calendar kind: client_id, client_secret, refresh_token
+ * (or `concord auth`), and the provider's endpoints unless given. */
+static void
+calendar_oauth(struct ctx *c, const struct config_node *v, const char *path,
+               struct config_system *s, char *token_url, char *authorize_url, const char *scope)
+{
+    struct config_oauth2 *o = &s->oauth2;
+    const struct config_node *n;
+    char *p;
+
+    o->enabled = 1;
+    o->grant = CONFIG_GRANT_REFRESH_TOKEN;
+    o->margin_ms = 60000;
+    o->scope = xstrdup(scope);
+    if (map_get(v, "client_id") == NULL)
+        missing(c, v, path, "client_id");
+    opt_str(c, v, path, "client_id", &o->client_id);
+    if ((n = map_get(v, "client_secret")) == NULL) {
+        missing(c, v, path, "client_secret");
+    } else {
+        p = join(path, "client_secret");
+        (void)get_secret(c, n, p, &o->client_secret);
+        free(p);
+    }
+    if ((n = map_get(v, "refresh_token")) != NULL) {
+        p = join(path, "refresh_token");
+        (void)get_secret(c, n, p, &o->refresh_token);
+        free(p);
+    }
+    if ((n = map_get(v, "token_url")) != NULL) {
+        free(token_url);
+        token_url = NULL;
+        p = join(path, "token_url");
+        get_url_or_path(c, n, p, &token_url);
+        free(p);
+    }
+    if ((n = map_get(v, "authorize_url")) != NULL) {
+        free(authorize_url);
+        authorize_url = NULL;
+        p = join(path, "authorize_url");
+        get_url_or_path(c, n, p, &authorize_url);
+        free(p);
+    }
+    o->token_url = token_url;
+    o->authorize_url = authorize_url;
+}
+
+/*
+ * public_url and push: the address Google's channels and Graph's
+ * subscriptions announce (concord's webhook path under it), how long each
+ * lives and how long before its end it is replaced or renewed.
+ */
+static void
+calendar_push(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s,
+              int64_t ttl_ms)
+{
+    const struct config_node *pu = map_get(v, "public_url"), *push = map_get(v, "push");
+    char *p, *url = NULL;
+    size_t len;
+
+    if (map_key(v, "webhook") != NULL)
+        PROBLEM(c, map_key(v, "webhook"),
+                "%s.webhook: a %s system's webhook is /webhooks/%s under its public_url; hint: "
+                "remove webhook",
+                path, profile_name(s->profile), s->name);
+    s->push.ttl_ms = ttl_ms;
+    s->push.renew_before_ms = 3600000;
+    if (push != NULL) {
+        p = join(path, "push");
+        if (pu == NULL)
+            PROBLEM(c, map_key(v, "push"),
+                    "%s: push registrations announce public_url, and there is none; hint: add "
+                    "public_url: https://sync.example.com, or remove push",
+                    p);
+        if (want_map(c, push, p)) {
+            check_keys(c, push, p, push_keys, ARRAY_COUNT(push_keys));
+            opt_duration(c, push, p, "ttl", 1000, &s->push.ttl_ms);
+            opt_duration(c, push, p, "renew_before", 100, &s->push.renew_before_ms);
+        }
+        if (map_get(push, "renew_before") == NULL && s->push.renew_before_ms > s->push.ttl_ms / 2)
+            s->push.renew_before_ms = s->push.ttl_ms / 2;
+        if (s->push.renew_before_ms >= s->push.ttl_ms)
+            PROBLEM(c, push,
+                    "%s: renew_before must be shorter than ttl, or a registration is replaced "
+                    "as soon as it is made; hint: renew_before: 1h",
+                    p);
+        free(p);
+    }
+    if (pu == NULL)
+        return;
+    p = join(path, "public_url");
+    if (get_str(c, pu, p, &url) == 0) {
+        len = strlen(url);
+        while (len > 0 && url[len - 1] == '/')
+            url[--len] = '\0';
+        if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
+            PROBLEM(c, pu,
+                    "%s: expected concord's address as the provider calls it, starting with "
+                    "https:// (behind a TLS-terminating proxy); hint: public_url: "
+                    "https://sync.example.com",
+                    p);
+        } else {
+            s->push.enabled = 1;
+            s->push.url = xasprintf("%s%s", url, s->webhook.path);
+            s->webhook.enabled = 1;
+        }
+    }
+    free(url);
+    free(p);
+}
+
+/*
+ * systems.X of kind google_calendar: one calendar (`calendar`, default
+ * primary) of a Google account, by OAuth2 with a refresh token, read by
+ * sync token and written as events; with public_url, watch channels.
+ */
+static void
+parse_gcal_system(struct ctx *c, const struct config_node *v, const char *path,
+                  struct config_system *s)
+{
+    char *cal = NULL, *seg;
+
+    profile_base(c, v, path, s, CONFIG_PROFILE_GOOGLE_CALENDAR,
+                 "https://www.googleapis.com/calendar/v3", "client_id and client_secret");
+    calendar_oauth(c, v, path, s, xstrdup("https://oauth2.googleapis.com/token"),
+                   xstrdup("https://accounts.google.com/o/oauth2/v2/auth"),
+                   "https://www.googleapis.com/auth/calendar");
+    opt_str(c, v, path, "calendar", &cal);
+    seg = path_segment(cal != NULL && cal[0] != '\0' ? cal : "primary");
+    s->push.resource = xasprintf("/calendars/%s/events", seg);
+    free(seg);
+    free(cal);
+    calendar_push(c, v, path, s, 7 * 86400000LL);
+    if (map_get(v, "rate_limit") == NULL) {
+        s->rate_limit.rate_per_s = 10; /* 600 requests a minute per user */
+        s->rate_limit.burst = 10;
+    }
+}
+
+/*
+ * systems.X of kind microsoft_graph: one mailbox's calendar (`user`, default
+ * me; `calendar`, default the default one) by OAuth2 with a refresh token
+ * (Microsoft rotates it on every use: the store keeps the new one), read by
+ * calendarView/delta and written as events; with public_url, change
+ * notification subscriptions. Bodies are asked for as text.
+ */
+static void
+parse_graph_system(struct ctx *c, const struct config_node *v, const char *path,
+                   struct config_system *s)
+{
+    char *tenant = NULL, *user = NULL, *cal = NULL, *mb, *seg;
+    struct config_header *h;
+
+    profile_base(c, v, path, s, CONFIG_PROFILE_MICROSOFT_GRAPH, "https://graph.microsoft.com/v1.0",
+                 "client_id and client_secret");
+    opt_str(c, v, path, "tenant", &tenant);
+    seg = path_segment(tenant != NULL && tenant[0] != '\0' ? tenant : "common");
+    calendar_oauth(c, v, path, s,
+                   xasprintf("https://login.microsoftonline.com/%s/oauth2/v2.0/token", seg),
+                   xasprintf("https://login.microsoftonline.com/%s/oauth2/v2.0/authorize", seg),
+                   "offline_access https://graph.microsoft.com/Calendars.ReadWrite");
+    free(seg);
+    opt_str(c, v, path, "user", &user);
+    if (user == NULL || user[0] == '\0' || strcmp(user, "me") == 0) {
+        mb = xstrdup("me");
+    } else {
+        seg = path_segment(user);
+        mb = xasprintf("users/%s", seg);
+        free(seg);
+    }
+    opt_str(c, v, path, "calendar", &cal);
+    if (cal != NULL && cal[0] != '\0') {
+        seg = path_segment(cal);
+        s->push.resource = xasprintf("%s/calendars/%s/events", mb, seg);
+        free(seg);
+    } else {
+        s->push.resource = xasprintf("%s/events", mb);
+    }
+    free(mb);
+    free(user);
+    free(cal);
+    free(tenant);
+    calendar_push(c, v, path, s, 10070 * 60000LL);
+    /* Plain-text bodies, not HTML (graph_event.h). */
+    s->auth_headers = xcalloc(1, sizeof(*s->auth_headers));
+    s->auth_header_count = 1;
+    h = &s->auth_headers[0];
+    h->name = xstrdup("Prefer");
+    h->value.ref = xstrdup("(the microsoft_graph kind)");
+    h->value.value = xstrdup("outlook.body-content-type=\"text\"");
+    h->value.len = strlen(h->value.value);
+    if (map_get(v, "max_in_flight") == NULL)
+        s->max_in_flight = 4; /* Graph's 4 concurrent requests per mailbox */
+}
+
+/* The collections the calendar kinds know. */
+static const char *const calendar_collections[] = {"events"};
+
+/* A google_calendar collection's poll: events.list by sync token, paged by
+ * pageToken, with the parameters Google refuses beside a token left out. */
+static void
+gcal_poll(const struct config_node *v, struct config_collection *col, const char *events)
+{
+    struct config_poll *pl = &col->poll;
+    const struct config_node *poll = map_get(v, "poll");
+
+    if (pl->list.method == NULL) {
+        pl->list.method = xstrdup("GET");
+        pl->list.path = xasprintf("%s?maxResults=250", events);
+    }
+    if (pl->items_path == NULL)
+        pl->items_path = xstrdup("items");
+    if (map_get(poll, "cursor") == NULL) {
+        pl->cursor = CONFIG_CURSOR_SYNC_TOKEN;
+        pl->cursor_param = xstrdup("syncToken");
+        pl->token_path = xstrdup("nextSyncToken");
+        pl->resync_status = xcalloc(1, sizeof(*pl->resync_status));
+        pl->resync_status[0] = 410;
+        pl->resync_status_count = 1;
+    }
+    if (pl->cursor == CONFIG_CURSOR_SYNC_TOKEN && pl->token_drop == NULL) {
+        pl->token_drop = xcalloc(ARRAY_COUNT(gcal_token_drop), sizeof(*pl->token_drop));
+        for (size_t i = 0; i < ARRAY_COUNT(gcal_token_drop); i++)
+            pl->token_drop[pl->token_drop_count++] = xstrdup(gcal_token_drop[i]);
+    }
+    if (map_get(poll, "page") == NULL) {
+        pl->page = CONFIG_PAGE_CURSOR;
+        pl->page_param = xstrdup("pageToken");
+        pl->next_path = xstrdup("nextPageToken");
+    }
+}
+
+/* A microsoft_graph collection's poll: calendarView/delta over a window
+ * from 30 days back to a year ahead, fixed at each full round. */
+static void
+graph_poll(const struct config_node *v, struct config_collection *col, const char *events)
+{
+    struct config_poll *pl = &col->poll;
+    size_t len = strlen(events) - strlen("/events");
+
+    if (pl->list.method == NULL) {
+        pl->list.method = xstrdup("GET");
+        pl->list.path = xasprintf("%.*s/calendarView/delta?startDateTime={now-30d}&"
+                                  "endDateTime={now+365d}",
+                                  (int)len, events);
+    }
+    if (map_get(map_get(v, "poll"), "cursor") == NULL) {
+        pl->cursor = CONFIG_CURSOR_DELTA_LINK;
+        pl->delta_next_path = xstrdup("@odata.nextLink");
+        pl->delta_path = xstrdup("@odata.deltaLink");
+        pl->removed_path = xstrdup("@removed");
+        pl->resync_status = xcalloc(1, sizeof(*pl->resync_status));
+        pl->resync_status[0] = 410;
+        pl->resync_status_count = 1;
+    }
+    if (pl->items_path == NULL)
+        pl->items_path = xstrdup("value");
+}
+
+/*
+ * The collection of a calendar kind: events, whose records are canonical
+ * appointments (plus "id" and "updated"): read from the system's events
+ * and written as them (engine/shape.c). Creates carry an idempotency key
+ * (Google: the event's own id; Graph: transactionId); a deleted record
+ * deletes its event unless on_delete says otherwise; with public_url, a
+ * push only says "something changed": the collection is polled now.
+ */
+static void
+calendar_collection(struct ctx *c, const struct config_node *v, const char *path,
+                    struct config_collection *col, const struct config_node *key)
+{
+    const struct config_system *s = col->system;
+    int google = s->profile == CONFIG_PROFILE_GOOGLE_CALENDAR;
+    const char *events = s->push.resource;
+    char *ev;
+
+    if (in_list(col->short_name, calendar_collections, ARRAY_COUNT(calendar_collections)) < 0) {
+        PROBLEM(c, key, "%s: a %s system knows the collection events; hint: name it so", path,
+                profile_name(s->profile));
+        return;
+    }
+    ev = google ? xstrdup(events) : xasprintf("/%s", events);
+    col->shape = google ? CONFIG_SHAPE_GCAL_EVENT : CONFIG_SHAPE_GRAPH_EVENT;
+    col->shape_events = xstrdup(ev);
+    if (col->updated_at_path == NULL)
+        col->updated_at_path = xstrdup("updated");
+    if (col->map_out.entry_count > 0) {
+        set_endpoint(&col->create, "POST", xstrdup(ev));
+        set_endpoint(&col->update, "PATCH", xasprintf("%s/{id}", ev));
+        if (col->remove.method == NULL && map_get(v, "on_delete") == NULL)
+            col->on_delete = CONFIG_DELETE_DELETE;
+        set_endpoint(&col->remove, "DELETE", xasprintf("%s/{id}", ev));
+        if (col->idempotency_field == NULL && col->idempotency_header == NULL)
+            col->idempotency_field = xstrdup(google ? "id" : "transactionId");
+        /* Google: a create sent again under its id finds it taken (409):
+         * that event is the record's (engine/shape.c names it). */
+        if (google && map_get(v, "on_conflict") == NULL)
+            col->conflict_status = 409;
+    }
+    if (col->poll.enabled) {
+        if (google)
+            gcal_poll(v, col, ev);
+        else
+            graph_poll(v, col, ev);
+    }
+    if (s->push.enabled) {
+        if (!col->poll.enabled)
+            PROBLEM(c, v,
+                    "%s: a push only says that something changed, and this collection has no "
+                    "poll to read what; hint: poll: {every: 1h}",
+                    path);
+        if (col->poll.enabled && map_get(v, "hint") == NULL)
+            col->webhook_hint = 1;
+    }
+    free(ev);
+}
+
 /* systems.X of kind sqlite (path: the database file) or postgres (dsn: a
  * secret reference to a libpq conninfo). */
 static void
@@ -3908,6 +4345,10 @@ parse_system(struct ctx *c, const struct config_node *v, const char *path, struc
         parse_hubspot_system(c, v, path, s);
     else if (k == 7)
         parse_caldav_system(c, v, path, s);
+    else if (k == 8)
+        parse_gcal_system(c, v, path, s);
+    else if (k == 9)
+        parse_graph_system(c, v, path, s);
     else if (k > 0)
         s->kind = (enum config_system_kind)(CONFIG_SYSTEM_HTTP + k);
     for (size_t i = 0; i < ARRAY_COUNT(profile_keys); i++) {

@@ -115,6 +115,50 @@ on_ingested(void *arg, enum engine_ingest_result result)
     free(call);
 }
 
+/*
+ * A calendar kind's push (engine_push_check()): a Google channel's
+ * header-only notification, a Graph handshake or notification batch.
+ * Refusals and handshakes are answered at once; a notification is
+ * journaled as a hint ({}), which makes concord poll the calendar.
+ */
+static void
+on_push(const struct webhook *w, const struct http_server_request *req,
+        struct http_server_reply *reply)
+{
+    const struct config_system *sys = w->sys;
+    struct log_ctx ctx = {.system = sys->name, .request_id = req->request_id};
+    struct engine_push_request pr = {
+        .validation_token = http_server_query(req, "validationToken"),
+        .channel_id = http_server_header(req, "X-Goog-Channel-ID"),
+        .channel_token = http_server_header(req, "X-Goog-Channel-Token"),
+        .resource_state = http_server_header(req, "X-Goog-Resource-State"),
+        .message_number = http_server_header(req, "X-Goog-Message-Number"),
+        .body = req->body,
+        .body_len = req->body_len,
+    };
+    struct engine_push_answer a;
+    struct webhook_call *call;
+
+    engine_push_check(w->engine, sys, &pr, &a);
+    if (!a.journal) {
+        if (a.why[0] != '\0') {
+            log_warn(&ctx, "push refused: %s", a.why);
+            engine_note_signature_failure(w->engine, sys->name);
+        }
+        if (a.content_type != NULL)
+            http_server_reply_content_type(reply, a.content_type);
+        http_server_reply_finish(reply, a.status, a.body);
+        return;
+    }
+    log_trace(LOG_TRACE_WEBHOOK, &ctx, "push: the calendar changed");
+    call = xcalloc(1, sizeof(*call));
+    call->reply = reply;
+    call->system = sys->name;
+    (void)snprintf(call->request_id, sizeof(call->request_id), "%s", req->request_id);
+    call->delivery_id = a.delivery_id[0] != '\0' ? xstrdup(a.delivery_id) : NULL;
+    engine_ingest_start(w->engine, sys->name, call->delivery_id, "{}", 2, on_ingested, call);
+}
+
 static void
 on_webhook(void *user, const struct http_server_request *req, struct http_server_reply *reply)
 {
@@ -126,6 +170,10 @@ on_webhook(void *user, const struct http_server_request *req, struct http_server
     cJSON *parsed;
 
     log_trace(LOG_TRACE_WEBHOOK, &ctx, "webhook: %zu bytes", req->body_len);
+    if (sys->push.enabled) {
+        on_push(w, req, reply);
+        return;
+    }
     if (sys->webhook.has_signature && !signature_ok(sys, req, &err)) {
         log_warn(&ctx, "webhook refused: %s", err.msg);
         engine_note_signature_failure(w->engine, sys->name);

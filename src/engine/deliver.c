@@ -32,6 +32,7 @@
 #include "core/retry.h"
 #include "core/xmalloc.h"
 #include "engine/engine_int.h"
+#include "engine/shape.h"
 #include "http/http_form.h"
 #include "map/map.h"
 #include "model/value.h"
@@ -56,6 +57,7 @@ engine_delivery_free(struct engine_delivery *d)
     free(d->base_before);
     free(d->series);
     free(d->sent_state);
+    free(d->shape_sent);
     free(d->url);
     free(d->idem_key);
     free(d->headers);
@@ -714,7 +716,9 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
     /* (A calendar's event compares as an appointment: caldav.c.) */
     if (l->ext_id != NULL && l->base != NULL && !engine_caldav_is(c->cfg)) {
         cJSON *base = cJSON_Parse(l->base);
-        int differs = map_out_differs(c->map_out, out->desired, base);
+        int differs = c->cfg->shape != CONFIG_SHAPE_NONE
+                          ? shape_differs(c, out->desired, base)
+                          : map_out_differs(c->map_out, out->desired, base);
 
         /* A table's row is updated in the columns that differ only, so a
          * column a person changed there meanwhile is not written over. */
@@ -805,6 +809,36 @@ fold_siblings(struct engine *e, struct job *j, struct error *err)
     return rc == -1 ? -1 : 1;
 }
 
+/*
+ * A shaped collection's request (shape.h): the system's event for the
+ * appointment desired, only what changed for an update, and another
+ * method and path where the system wants one (Graph's cancel). The
+ * appointment is kept for the new base. Returns 0, or -1 with err.
+ */
+static int
+shape_body(const struct engine_coll *c, struct engine_delivery *d, const cJSON *desired,
+           const char *base, struct error *err)
+{
+    struct shape_request req;
+
+    if (shape_request(c, desired, base, d->ext_id, &req, err) == -1)
+        return -1;
+    free(d->body);
+    d->body = req.body;
+    d->shape_sent = value_canonical_text(desired);
+    if (req.method != NULL) {
+        free(d->method);
+        d->method = req.method;
+    }
+    if (req.path != NULL) {
+        free(d->url);
+        free(d->path);
+        d->url = xasprintf("%s%s", c->cfg->system->base_url, req.path);
+        d->path = req.path;
+    }
+    return 0;
+}
+
 static int
 claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out, struct error *err)
 {
@@ -839,6 +873,11 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
         cJSON_AddStringToObject(cl.desired, "number", num != NULL ? num : "");
         cJSON_Delete(expect);
     }
+    /* A shaped collection writes the copy's appointment with the record's
+     * fields laid over it (shape.h). */
+    if (rc == 1 && c->cfg->shape != CONFIG_SHAPE_NONE && cl.desired != NULL &&
+        cl.op != JOB_OP_DELETE && shape_desired(c, l.id, l.base, &cl.desired, &merr) == -1)
+        rc = park_job(e, j, INBOX_MAPPING, merr.msg, 0, NULL, err);
     if (rc == 1) {
         path = engine_expand_path(cl.ep->path, cl.ext_id, cl.desired, &merr);
         if (path == NULL)
@@ -892,6 +931,16 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
         /* A restore names its copy in the path and sends no state. */
         d->body =
             cl.desired && !d->is_lookup && !d->is_restore ? value_canonical_text(cl.desired) : NULL;
+        if (d->body != NULL && c->cfg->shape != CONFIG_SHAPE_NONE &&
+            shape_body(c, d, cl.desired, l.base, err) == -1) {
+            struct error ferr = *err;
+
+            error_clear(err);
+            engine_delivery_free(d);
+            d = NULL;
+            rc = park_job(e, j, INBOX_MAPPING, ferr.msg, 0, NULL, err) == -1 ? -1 : 0;
+            goto out;
+        }
         if (d->body != NULL && c->cfg->body_form &&
             http_form_encode(cl.desired, DELIVER_MAX_BODY, &d->wire, err) == -1) {
             /* A row no form can carry: the job waits for its mapping to change. */
@@ -1150,6 +1199,10 @@ classify(const struct engine *e, const struct engine_delivery *d)
         /* 409 to a request carrying an idempotency key: another request
          * with the key (the one whose answer was lost) is still being
          * carried out. Its answer comes with the next try. */
+        /* Google: the id a create sent is taken, by an earlier send of it. */
+        if (d->status == 409 && d->is_create && !d->is_lookup &&
+            e->colls[d->coll_index].cfg->shape == CONFIG_SHAPE_GCAL_EVENT)
+            return VERDICT_EXISTS;
         if (d->status == 409 && d->idem_key != NULL)
             return d->is_create ? VERDICT_UNKNOWN : VERDICT_TRANSIENT;
         if (d->is_create && !d->is_lookup &&
@@ -1395,7 +1448,10 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
             store_job_done(e->st, d->job_id, err) == -1)
             goto out;
     } else {
-        if (d->body != NULL)
+        if (d->body != NULL && d->shape_sent != NULL)
+            base = shape_new_base(&e->colls[d->coll_index], d->shape_sent,
+                                  ext_id[0] ? ext_id : d->ext_id, answer, d->is_create);
+        else if (d->body != NULL)
             base = d->caldav != 0 ? engine_caldav_base(d)
                    : engine_coll_is_sql(&e->colls[d->coll_index])
                        ? sql_new_base(&e->colls[d->coll_index], d, answer)
@@ -1514,6 +1570,8 @@ conflict_id(const struct config_collection *cc, const struct engine_delivery *d,
     size_t n;
 
     out[0] = '\0';
+    if (shape_conflict_id(cc, d->body, out, len))
+        return; /* the id the create itself sent */
     if (cc->conflict_id_path != NULL) {
         cJSON *answer = cJSON_Parse(d->resp_body ? d->resp_body : "");
 

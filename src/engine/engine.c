@@ -135,7 +135,7 @@ engine_new(const struct config *cfg, struct engine **out, struct error *err)
     if (http_client_new(&e->http, err) == -1 || oauth_new(cfg, &e->oauth, err) == -1 ||
         engine_automation_open(e, err) == -1)
         goto fail;
-    if (engine_recover(e, err) == -1)
+    if (engine_recover(e, err) == -1 || engine_push_load(e, err) == -1)
         goto fail;
     atomic_store(&e->ready, 1);
     *out = e;
@@ -405,6 +405,7 @@ engine_free(struct engine *e)
     store_close(e->poll_st);
     http_client_free(e->poll_http);
     oauth_free(e->oauth);
+    engine_push_free(e);
     store_close(e->scrape_st);
     free(e->series);
     metrics_free(e->metrics.reg);

@@ -114,4 +114,38 @@ char *engine_series_json(struct engine *e);
 /* A webhook's signature was refused (for the metrics). */
 void engine_note_signature_failure(struct engine *e, const char *system);
 
+/* ---- push notifications of the calendar kinds (engine/push.c) ---- */
+
+/* A delivery to a calendar system's webhook path, as the daemon saw it. */
+struct engine_push_request {
+    const char *validation_token; /* Graph's handshake: ?validationToken=, or NULL */
+    const char *channel_id;       /* Google: X-Goog-Channel-ID, or NULL */
+    const char *channel_token;    /* Google: X-Goog-Channel-Token, or NULL */
+    const char *resource_state;   /* Google: X-Goog-Resource-State ("sync", "exists"...) */
+    const char *message_number;   /* Google: X-Goog-Message-Number, or NULL */
+    const char *body;             /* Graph: the notification batch (JSON) */
+    size_t body_len;
+};
+
+/* What to answer it. */
+struct engine_push_answer {
+    int journal;              /* 1: journal a hint ({}) and answer 202 once it is durable */
+    char delivery_id[200];    /* with journal: the id that drops a sender's repeat, or "" */
+    int status;               /* without journal: the answer's status */
+    char *body;               /* without journal: its body (malloc()ed), or NULL */
+    const char *content_type; /* static; NULL for JSON */
+    char why[200];            /* a refusal's reason, for the log; never a secret */
+};
+
+/*
+ * Check a delivery to sys, a google_calendar or microsoft_graph system
+ * with public_url: a Google channel's notification must name a channel
+ * concord opened and carry its X-Goog-Channel-Token; each Graph
+ * notification must carry its subscription's clientState; a Graph
+ * validation handshake is answered with its token as text/plain. Fills
+ * *out (its body is the caller's). Any thread.
+ */
+void engine_push_check(struct engine *e, const struct config_system *sys,
+                       const struct engine_push_request *req, struct engine_push_answer *out);
+
 #endif

@@ -120,6 +120,7 @@ struct engine_delivery {
     int check;                   /* a numbered create's check (enum number_check), or 0 */
     char *series;                /* a check: the series it reads */
     char *sent_state;            /* CHECK_CONFIRM: the state the lost create carried */
+    char *shape_sent;            /* a shaped collection: the appointment sent (shape.h) */
     int attempts;                /* attempts made before this one */
     char *ext_id;                /* the copy's id, NULL for a create */
     char *base_before;           /* SQL systems: the link's base when it was claimed */
@@ -162,6 +163,7 @@ struct engine {
     struct store *poll_st;         /* the poll thread's own handle; NULL without polls */
     struct http_client *poll_http; /* the poll thread's own client */
     struct oauth *oauth;           /* OAuth2 systems' tokens (every thread); NULL when none */
+    struct engine_push *push;      /* calendar kinds' push registrations (push.c) */
     struct engine_metrics metrics; /* every thread */
     pthread_mutex_t scrape_mu;     /* scrape_st, and series */
     struct engine_series *series;  /* the last hour, sampled by the checkpointer */
@@ -213,6 +215,14 @@ MUST_CHECK int engine_recover(struct engine *e, struct error *err);
 /* ---- poll.c ---- */
 /* The poll thread: runs each polled collection's reads when due. */
 void *engine_poller_main(void *arg);
+
+/* ---- push.c: the calendar kinds' push registrations ---- */
+/* Load the registrations kept in the store (engine_new, before the threads). */
+MUST_CHECK int engine_push_load(struct engine *e, struct error *err);
+/* Release them (engine_free). */
+void engine_push_free(struct engine *e);
+/* Open, renew, replace and stop registrations as due (the poll thread, each turn). */
+void engine_push_tick(struct engine *e);
 
 /* ---- merge.c: process journaled changes (inside the writer's transaction) ---- */
 /* Process up to limit new changes. Returns how many were handled, or -1. */

@@ -18,6 +18,7 @@
 #include "core/error.h"
 #include "core/log.h"
 #include "engine/engine_int.h"
+#include "engine/shape.h"
 #include "map/map.h"
 #include "store/store.h"
 
@@ -139,7 +140,8 @@ fanout_one(struct engine *e, int ci, const struct engine_change *ch, struct erro
             link_fini(&l);
             return park_mapping(e, c, record_id, merr.msg, err);
         }
-        differs = map_out_differs(c->map_out, desired, base);
+        differs = c->cfg->shape != CONFIG_SHAPE_NONE ? shape_differs(c, desired, base)
+                                                     : map_out_differs(c->map_out, desired, base);
         cJSON_Delete(desired);
         cJSON_Delete(base);
         if (!differs) {

@@ -26,6 +26,7 @@
 #include "core/metrics.h"
 #include "core/xmalloc.h"
 #include "engine/engine_int.h"
+#include "engine/shape.h"
 #include "map/map.h"
 #include "model/value.h"
 #include "store/store.h"
@@ -823,7 +824,9 @@ pinned_link(struct merge_ctx *m, struct link *l, struct error *err)
         }
         state = got ? cJSON_Parse(v.state) : NULL;
         if (state != NULL && map_apply(c->map_out, state, &desired, &merr) == 0 &&
-            !map_out_differs(c->map_out, desired, m->record)) {
+            !(c->cfg->shape != CONFIG_SHAPE_NONE
+                  ? shape_differs(c, desired, m->record)
+                  : map_out_differs(c->map_out, desired, m->record))) {
             char *rec_text = value_canonical_text(m->record);
 
             log_info(&(struct log_ctx){.system = m->ch->system,

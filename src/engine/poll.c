@@ -30,6 +30,7 @@
 #include <cjson/cJSON.h>
 
 #include "connectors/oauth.h"
+#include "core/buf.h"
 #include "core/clock.h"
 #include "core/error.h"
 #include "core/log.h"
@@ -37,6 +38,7 @@
 #include "core/retry.h"
 #include "core/xmalloc.h"
 #include "engine/engine_int.h"
+#include "engine/shape.h"
 #include "http/http_link.h"
 #include "model/value.h"
 #include "store/store.h"
@@ -165,6 +167,40 @@ static int
 fetch(const struct engine_poll_job *job, const char *url, struct fetch *f, struct error *err)
 {
     return fetch_req(job, "GET", url, NULL, f, err);
+}
+
+int
+engine_poll_call(const struct engine_poll_job *job, const char *method, const char *url,
+                 const char *body, long *status, char **answer, char **error, struct error *err)
+{
+    struct fetch f;
+
+    *status = 0;
+    *answer = *error = NULL;
+    if (fetch_req(job, method, url, body, &f, err) == -1)
+        return -1;
+    *status = f.outcome == HTTP_OUTCOME_RESPONSE ? f.status : 0;
+    *answer = f.body;
+    *error = f.error;
+    f.body = f.error = NULL;
+    fetch_fini(&f);
+    return 0;
+}
+
+/* A shaped collection's extra GET (shape.h), through fetch(). */
+static int
+shape_get(void *user, const char *url, struct shape_answer *out, struct error *err)
+{
+    struct fetch f;
+
+    if (fetch(user, url, &f, err) == -1)
+        return -1;
+    out->status = f.outcome == HTTP_OUTCOME_RESPONSE ? f.status : 0;
+    out->body = f.body;
+    out->error = f.error;
+    f.body = f.error = NULL;
+    fetch_fini(&f);
+    return 0;
 }
 
 static int
@@ -351,6 +387,51 @@ read_state_text(const struct config_poll *pc, const struct read_state *r, int do
     return text;
 }
 
+/*
+ * The list's path as this request sends it: each "{now-30d}" a time
+ * (RFC 3339, UTC, seconds), and with a sync token the parameters the
+ * system refuses beside one (poll.token_drop) left out.
+ */
+static char *
+list_path(const struct config_poll *pc, int with_token)
+{
+    struct buf b;
+    const char *p = pc->list.path, *q = strchr(p, '?');
+
+    buf_init(&b, 64 * 1024);
+    while (*p != '\0') {
+        const char *end = *p == '{' ? strchr(p, '}') : NULL;
+        int64_t off;
+        char when[40];
+
+        if (q != NULL && p > q && (*(p - 1) == '?' || *(p - 1) == '&') && with_token) {
+            size_t n = strcspn(p, "=&");
+            int drop = 0;
+
+            for (size_t i = 0; i < pc->token_drop_count; i++)
+                drop |= strlen(pc->token_drop[i]) == n && strncmp(pc->token_drop[i], p, n) == 0;
+            if (drop) {
+                p += strcspn(p, "&");
+                p += *p == '&';
+                continue;
+            }
+        }
+        if (end != NULL && config_now_offset(p + 1, (size_t)(end - p - 1), &off) == 0) {
+            (void)clock_format_ms((clock_now_ms() + off) / 1000 * 1000, when, sizeof(when));
+            if (buf_puts(&b, when) == -1)
+                break;
+            p = end + 1;
+            continue;
+        }
+        if (buf_append(&b, p, 1) == -1)
+            break;
+        p++;
+    }
+    while (b.len > 0 && (b.data[b.len - 1] == '&' || b.data[b.len - 1] == '?'))
+        b.data[--b.len] = '\0';
+    return buf_take(&b);
+}
+
 /* The URL of the next request. */
 static char *
 next_url(const struct engine_poll_job *job, const struct read_state *r, int full)
@@ -364,8 +445,13 @@ next_url(const struct engine_poll_job *job, const struct read_state *r, int full
          * list: a new round that reads everything. */
         const char *u = r->page_cur ? r->page_cur : !full && r->token ? r->token : NULL;
 
-        if (u == NULL)
-            return xasprintf("%s%s", base, pc->list.path);
+        if (u == NULL) {
+            char *list = list_path(pc, 0);
+
+            url = xasprintf("%s%s", base, list);
+            free(list);
+            return url;
+        }
         if (strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0)
             return xstrdup(u);
         return xasprintf("%s%s", base, u);
@@ -393,8 +479,10 @@ next_url(const struct engine_poll_job *job, const struct read_state *r, int full
     }
     if (pc->page == CONFIG_PAGE_CURSOR && r->page_cur != NULL)
         query_add(&q, pc->page_param, r->page_cur);
-    url = xasprintf("%s%s%s%s", base, pc->list.path,
-                    q ? (strchr(pc->list.path, '?') ? "&" : "?") : "", q ? q : "");
+    char *list = list_path(pc, !full && pc->cursor == CONFIG_CURSOR_SYNC_TOKEN && r->token != NULL);
+
+    url = xasprintf("%s%s%s%s", base, list, q ? (strchr(list, '?') ? "&" : "?") : "", q ? q : "");
+    free(list);
     free(q);
     return url;
 }
@@ -459,7 +547,7 @@ take_page(const struct engine_poll_job *job, const cJSON *items, struct read_sta
     {
         char *ext = item_ext_id(cc, item), *text = NULL;
         struct link l = {0};
-        int found;
+        int found, rc_seen;
 
         rep->read++;
         if (ext == NULL || !cJSON_IsObject(item)) {
@@ -467,8 +555,21 @@ take_page(const struct engine_poll_job *job, const cJSON *items, struct read_sta
             free(ext);
             continue;
         }
-        if (pc->removed_path != NULL &&
-            cJSON_GetObjectItemCaseSensitive(item, pc->removed_path) != NULL) {
+        if (cc->shape != CONFIG_SHAPE_NONE &&
+            cJSON_GetObjectItemCaseSensitive(item, SHAPE_SKIPPED) != NULL) {
+            /* An event that cannot be read: counted, and seen by a
+             * reconcile, so its copy is not taken for deleted. */
+            rep->skipped++;
+            rc_seen = seen ? store_seen_add(job->st, ext, err) : 0;
+            free(ext);
+            if (rc_seen == -1)
+                goto out;
+            continue;
+        }
+        if ((pc->removed_path != NULL &&
+             cJSON_GetObjectItemCaseSensitive(item, pc->removed_path) != NULL) ||
+            (cc->shape != CONFIG_SHAPE_NONE &&
+             cJSON_GetObjectItemCaseSensitive(item, SHAPE_REMOVED) != NULL)) {
             int gone = journal_missing(job, ext, err);
 
             rep->deleted++;
@@ -498,7 +599,9 @@ take_page(const struct engine_poll_job *job, const cJSON *items, struct read_sta
             goto out;
         }
         text = value_canonical_text(item);
-        if (found && l.base != NULL && strcmp(l.base, text) == 0) {
+        if (found && l.base != NULL &&
+            (cc->shape != CONFIG_SHAPE_NONE ? shape_same(item, l.base)
+                                            : strcmp(l.base, text) == 0)) {
             rep->unchanged++; /* guarantee: an unchanged row is never a change */
             if (same != NULL)
                 cJSON_AddItemToArray(same, cJSON_CreateString(ext));
@@ -543,16 +646,34 @@ out:
     return rc;
 }
 
-/* After a complete reconcile: the deletion of every linked copy it did not see. */
+/* After a complete reconcile: the deletion of every linked copy it did not see.
+ * A shaped collection's list may hold a window of time (shape_gone()):
+ * only a copy that is gone is deleted. */
 static int
-take_missing(const struct engine_poll_job *job, int64_t read_started_ms,
-             struct engine_poll_report *rep, struct error *err)
+take_missing(const struct engine_poll_job *job, struct shape_reader *shaper,
+             int64_t read_started_ms, struct engine_poll_report *rep, struct error *err)
 {
-    char **missing = NULL;
+    char **missing = NULL, why[400];
     int n = store_seen_missing(job->st, job->cc->name, read_started_ms, &missing, err);
-    int rc = 0;
+    int rc = 0, gone;
 
+    /* The system is asked before the transaction: it holds no lock meanwhile. */
+    for (int i = 0; i < n && rc == 0 && job->cc->shape != CONFIG_SHAPE_NONE; i++) {
+        gone = shape_gone(shaper, missing[i], why, sizeof(why), err);
+        if (gone == 0 && why[0] != '\0')
+            log_warn(&(struct log_ctx){.collection = job->cc->name},
+                     "%s was not listed and is kept: %s", missing[i], why);
+        if (gone != 1) {
+            free(missing[i]);
+            missing[i] = NULL;
+        }
+        rc = gone == -1 ? -1 : 0;
+    }
+    if (n >= 0 && rc == 0)
+        rc = store_begin(job->st, err);
     for (int i = 0; i < n && rc == 0; i++) {
+        if (missing[i] == NULL)
+            continue;
         rep->missing++;
         rc = journal_missing(job, missing[i], err);
     }
@@ -1454,6 +1575,12 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
     int full = job->reconcile || pc->cursor == CONFIG_CURSOR_NONE, rc = -1, more = 1, got;
     int seen = job->reconcile; /* note what was seen: missing copies are deleted at the end */
     char *newest = NULL;       /* EVENTS: the newest event before a full read */
+    struct shape_reader shaper = {.cc = cc,
+                                  .get = shape_get,
+                                  .user = (void *)(uintptr_t)job,
+                                  .st = job->st,
+                                  .now_ms = clock_now_ms()};
+    cJSON *shaped = NULL;
 
     memset(rep, 0, sizeof(*rep));
     rep->reconcile = job->reconcile;
@@ -1558,6 +1685,8 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
             read_state_fini(&r);
             read_state_load(pc, NULL, &r);
             full = seen = 1;
+            shape_reader_fini(&shaper); /* the full read reads every series again */
+            shaper.swept = 0;
             fetch_fini(&f);
             free(url);
             if (store_seen_reset(job->st, err) == -1)
@@ -1585,8 +1714,25 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
             fetch_fini(&f);
             break;
         }
+        /* A shaped collection's events become records (shape.h), series
+         * read whole; a read that fails leaves the page for the next poll. */
+        if (cc->shape != CONFIG_SHAPE_NONE &&
+            shape_page(&shaper, items, &shaped, rep->error, sizeof(rep->error), err) == -1) {
+            cJSON_Delete(answer);
+            fetch_fini(&f);
+            goto out;
+        }
+        if (cc->shape != CONFIG_SHAPE_NONE && shaped == NULL) {
+            cJSON_Delete(answer);
+            fetch_fini(&f);
+            break;
+        }
         more = advance(pc, answer, items, f.link, &r);
+        if (shaped != NULL)
+            items = shaped;
         bad = store_begin(job->st, err) == -1 || take_page(job, items, &r, seen, rep, err) == -1;
+        cJSON_Delete(shaped);
+        shaped = NULL;
         /* Guarantee: a page's changes and the cursor after it commit
          * together; a crash resumes at the last committed page. The cursor
          * is made once take_page has moved the watermark over the page, or
@@ -1616,7 +1762,8 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
     }
     rep->complete = !more && rep->error[0] == '\0';
     if (seen && rep->complete) {
-        if (store_begin(job->st, err) == -1 || take_missing(job, read_started_ms, rep, err) == -1 ||
+        /* take_missing() begins the transaction once it has listed them. */
+        if (take_missing(job, &shaper, read_started_ms, rep, err) == -1 ||
             store_commit(job->st, err) == -1) {
             store_rollback(job->st);
             goto out;
@@ -1639,6 +1786,7 @@ out:
             log_warn(NULL, "%s: %s (the lease runs out by itself)", cc->name, ignored.msg);
     }
     free(newest);
+    shape_reader_fini(&shaper);
     read_state_fini(&r);
     store_poll_fini(&state);
     return rc;
@@ -1669,7 +1817,8 @@ int
 engine_poll_missing(const struct engine_poll_job *job, int64_t read_started_ms,
                     struct engine_poll_report *rep, struct error *err)
 {
-    if (store_begin(job->st, err) == -1 || take_missing(job, read_started_ms, rep, err) == -1 ||
+    /* take_missing() begins the transaction once it has listed them. */
+    if (take_missing(job, NULL, read_started_ms, rep, err) == -1 ||
         store_commit(job->st, err) == -1) {
         store_rollback(job->st);
         return -1;
@@ -1807,6 +1956,9 @@ engine_poller_main(void *arg)
 
     (void)pthread_setname_np(pthread_self(), "concord-poll"); /* for top -H and perf */
     while (!atomic_load(&e->stop_poller)) {
+        /* Calendar kinds: channels and subscriptions kept alive; before the
+         * reads, so a change made after a read began is pushed to it. */
+        engine_push_tick(e);
         for (size_t i = 0; i < e->coll_count && !atomic_load(&e->stop_poller); i++) {
             if (e->colls[i].cfg->poll.enabled)
                 poll_due(e, e->colls[i].cfg);

@@ -71,6 +71,16 @@ struct engine_poll_job {
 MUST_CHECK int engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *r,
                                struct error *err);
 
+/*
+ * One request to job's system with its auth, rate-limit answers waited
+ * out as a read's are (push registrations: engine/push.c). *status is 0
+ * when no answer came (*error says why); *answer and *error are
+ * malloc()ed or NULL. Returns 0, or -1 with err (nothing was sent).
+ */
+MUST_CHECK int engine_poll_call(const struct engine_poll_job *job, const char *method,
+                                const char *url, const char *body, long *status, char **answer,
+                                char **error, struct error *err);
+
 /* The report as compact JSON, malloc()ed. */
 char *engine_poll_report_json(const struct engine_poll_report *r);
 

@@ -46,6 +46,7 @@ struct http_server_reply {
     char *body;
     char *headers[HTTP_SERVER_MAX_REPLY_HEADERS][2]; /* name, value: http_server_reply_header() */
     size_t header_count;
+    const char *content_type; /* static, or NULL for JSON: http_server_reply_content_type() */
     atomic_int is_done;
 };
 
@@ -243,6 +244,12 @@ http_server_reply_header(struct http_server_reply *reply, const char *name, cons
 }
 
 void
+http_server_reply_content_type(struct http_server_reply *reply, const char *content_type)
+{
+    reply->content_type = content_type;
+}
+
+void
 http_server_reply_finish(struct http_server_reply *reply, int status, char *body)
 {
     struct http_server *srv = reply->srv;
@@ -378,7 +385,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
             return MHD_YES;
         body = rs->reply.body;
         rs->reply.body = NULL;
-        return reply_with(conn, rs->reply.status, body, NULL, &rs->reply);
+        return reply_with(conn, rs->reply.status, body, rs->reply.content_type, &rs->reply);
     }
     struct http_server_request req = {
         .method = method,

@@ -63,6 +63,10 @@ typedef void http_server_async_fn(void *user, const struct http_server_request *
  */
 void http_server_reply_finish(struct http_server_reply *reply, int status, char *body);
 
+/* The content type of the answer's body (a static string; the default is
+ * application/json), before http_server_reply_finish(). */
+void http_server_reply_content_type(struct http_server_reply *reply, const char *content_type);
+
 /* How many headers an answer may add with http_server_reply_header(). */
 #define HTTP_SERVER_MAX_REPLY_HEADERS 4
 

@@ -817,4 +817,42 @@ MUST_CHECK int store_records_where(struct store *st, const char *model, const ch
                                    const char *value_json, int limit, int64_t **out,
                                    struct error *err);
 
+/* ---- push registrations of the calendar kinds (store_push.c) ---- */
+
+/*
+ * One live push registration of a system: a Google watch channel (id,
+ * resource_id) or a Graph subscription (id), with the secret its
+ * notifications must carry (X-Goog-Channel-Token, clientState) and when it
+ * expires. The secret is a credential, kept as the OAuth2 tokens are.
+ */
+struct store_push {
+    char *system;
+    char *id;
+    char *resource_id; /* Google's resourceId; NULL for Graph */
+    char *secret;
+    int64_t expires_at_ms;
+    int64_t created_at_ms;
+};
+
+/* Release what p owns, wiping the secret first. */
+void store_push_fini(struct store_push *p);
+/* Release a list of n from store_push_list(). */
+void store_push_free(struct store_push *list, int count);
+/* Every registration (of every system), by system, then expiry. Returns
+ * the count with *out a malloc()ed array (store_push_free()), or -1. */
+MUST_CHECK int store_push_list(struct store *st, struct store_push **out, struct error *err);
+/* Add or replace the registration (p->system, p->id). */
+MUST_CHECK int store_push_put(struct store *st, const struct store_push *p, struct error *err);
+/* Forget the registration (system, id). */
+MUST_CHECK int store_push_delete(struct store *st, const char *system, const char *id,
+                                 struct error *err);
+/*
+ * The external ids of collection's linked copies whose base is a recurring
+ * appointment (it holds "recurrence"), at most limit of them: the series a
+ * Graph delta's nameless removal may be about. Returns the count with *out
+ * malloc()ed strings in a malloc()ed array, or -1.
+ */
+MUST_CHECK int store_push_series(struct store *st, const char *collection, int limit, char ***out,
+                                 struct error *err);
+
 #endif

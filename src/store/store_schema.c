@@ -212,6 +212,17 @@ static const char *const migrations[] = {
     "  WHERE journal_seq IS NOT NULL;"
     "CREATE INDEX automation_steps_inbox ON automation_steps(inbox_id)"
     "  WHERE inbox_id IS NOT NULL;",
+    /* 11: the calendar kinds' push registrations (store_push.c): Google watch
+     * channels and Graph subscriptions, kept so a restart neither leaks
+     * nor forgets one. */
+    "CREATE TABLE push_channels ("
+    "  system TEXT NOT NULL,"
+    "  id TEXT NOT NULL,"
+    "  resource_id TEXT,"
+    "  secret TEXT NOT NULL,"
+    "  expires_at INTEGER NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (system, id)) WITHOUT ROWID;",
 };
 
 int
