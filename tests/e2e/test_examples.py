@@ -83,5 +83,30 @@ def test_crm_contacts_demo_runs_from_start_to_end():
     assert "Done: every step above was observed." in out, out
 
 
+def test_bookings_calendar_demo_runs_from_start_to_end():
+    out = run_demo("bookings-calendar")
+    # A booking made in the app: an event in Radicale (found by discovery) and in Google.
+    assert 'concord found the calendar by discovery (principal, calendar home, "bookings")' \
+        in out, out
+    assert "Haircut, Ana, 2026-05-04T09:00:00Z to 2026-05-04T10:00:00Z, Chair 1, confirmed" \
+        in out, out
+    assert "Haircut, Ana, 2026-05-04T12:00:00+03:00 to 2026-05-04T13:00:00+03:00 " \
+        "(Europe/Bucharest), confirmed" in out, out
+    # The event moved in Radicale (in Bucharest time) moves the booking, and Google follows.
+    assert 'PUT /bookings/B1 {"end": "2026-05-04T12:30:00Z", "location": "Chair 1", ' \
+        '"start": "2026-05-04T11:30:00Z", "status": "confirmed", "title": "Haircut, Ana"} ' \
+        '-> 200' in out, out
+    assert "Haircut, Ana, 2026-05-04T14:30:00+03:00 to 2026-05-04T15:30:00+03:00 " \
+        "(Europe/Bucharest)" in out, out
+    assert "Nothing went back to Radicale" in out, out
+    # Cancelled in the app: cancelled in both calendars.
+    assert "Europe/Bucharest, STATUS:CANCELLED" in out, out
+    assert '{"status": "cancelled"} -> 200' in out, out
+    assert "Google: 1 event; concord's writes: POST -> 200; PATCH -> 200; PATCH -> 200" in out, out
+    assert "No conflict, and concord's inbox is empty." in out, out
+    assert "Stopped concord with SIGTERM: exit code 0." in out, out
+    assert "Done: every step above was observed." in out, out
+
+
 if __name__ == "__main__":
     harness.run_tests(globals())
