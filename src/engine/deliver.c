@@ -58,6 +58,7 @@ engine_delivery_free(struct engine_delivery *d)
     free(d->series);
     free(d->sent_state);
     free(d->shape_sent);
+    free(d->shape_occurrence);
     free(d->url);
     free(d->idem_key);
     free(d->headers);
@@ -817,25 +818,32 @@ fold_siblings(struct engine *e, struct job *j, struct error *err)
  */
 static int
 shape_body(const struct engine_coll *c, struct engine_delivery *d, const cJSON *desired,
-           const char *base, struct error *err)
+           const char *base, const char *hint, struct error *err)
 {
     struct shape_request req;
 
-    if (shape_request(c, desired, base, d->ext_id, &req, err) == -1)
+    if (shape_request(c, desired, base, d->ext_id, hint, &req, err) == -1)
         return -1;
     free(d->body);
     d->body = req.body;
+    req.body = NULL;
     d->shape_sent = value_canonical_text(desired);
+    d->shape_step = (int)req.step;
+    d->shape_occurrence = req.occurrence;
+    req.occurrence = NULL;
     if (req.method != NULL) {
         free(d->method);
         d->method = req.method;
+        req.method = NULL;
     }
     if (req.path != NULL) {
         free(d->url);
         free(d->path);
         d->url = xasprintf("%s%s", c->cfg->system->base_url, req.path);
         d->path = req.path;
+        req.path = NULL;
     }
+    shape_request_fini(&req);
     return 0;
 }
 
@@ -922,7 +930,9 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
         d->attempts = j->attempts;
         d->ext_id = l.ext_id ? xstrdup(l.ext_id) : cl.restore_id ? xstrdup(cl.restore_id) : NULL;
         d->is_restore = cl.ep == &c->cfg->restore;
-        d->base_before = engine_coll_is_sql(c) && l.base ? xstrdup(l.base) : NULL;
+        d->base_before = (engine_coll_is_sql(c) || c->cfg->shape != CONFIG_SHAPE_NONE) && l.base
+                             ? xstrdup(l.base)
+                             : NULL;
         d->method = xstrdup(cl.ep->method);
         d->url = xasprintf("%s%s", c->cfg->system->base_url, path);
         d->path = path;
@@ -932,7 +942,7 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
         d->body =
             cl.desired && !d->is_lookup && !d->is_restore ? value_canonical_text(cl.desired) : NULL;
         if (d->body != NULL && c->cfg->shape != CONFIG_SHAPE_NONE &&
-            shape_body(c, d, cl.desired, l.base, err) == -1) {
+            shape_body(c, d, cl.desired, l.base, j->expect, err) == -1) {
             struct error ferr = *err;
 
             error_clear(err);
@@ -1392,6 +1402,34 @@ engine_ext_id(const char *paths, const cJSON *obj, char *out, size_t len)
     return out[0] != '\0' ? 0 : -1;
 }
 
+/*
+ * The answer to a Graph series' instances, read for one occurrence's id
+ * (shape.h, SHAPE_STEP_FIND): the id is noted with the job, which goes on
+ * to write that occurrence; an occurrence the series does not have waits in
+ * the inbox. Returns 0 or -1.
+ */
+static int
+apply_found(struct engine *e, struct engine_delivery *d, struct job *j, const cJSON *answer,
+            struct error *err)
+{
+    char *note = shape_found(answer, d->shape_occurrence ? d->shape_occurrence : "");
+    char reason[300];
+    int rc;
+
+    if (note == NULL) {
+        (void)snprintf(reason, sizeof(reason),
+                       "%s %.120s: the series has no occurrence %s to write its exception to",
+                       d->method, d->path, d->shape_occurrence ? d->shape_occurrence : "?");
+        return park_job(e, j, INBOX_FAILED, reason, (int)d->status, d->resp_body, err);
+    }
+    rc = store_job_set_expect(e->st, j->id, note, err) == -1 ||
+                 store_job_set(e->st, d->job_id, JOB_PENDING, 0, clock_now_ms(), err) == -1
+             ? -1
+             : 0;
+    free(note);
+    return rc;
+}
+
 static int
 apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct error *err)
 {
@@ -1442,15 +1480,20 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
             goto out;
         }
     }
+    if (d->shape_step == SHAPE_STEP_FIND) {
+        rc = apply_found(e, d, j, answer, err);
+        goto out;
+    }
     if (d->op == JOB_OP_DELETE) {
         if (store_link_gone(e->st, d->link_id, d->record_id, clock_now_ms(), "the copy was deleted",
                             err) == -1 ||
             store_job_done(e->st, d->job_id, err) == -1)
             goto out;
     } else {
-        if (d->body != NULL && d->shape_sent != NULL)
-            base = shape_new_base(&e->colls[d->coll_index], d->shape_sent,
-                                  ext_id[0] ? ext_id : d->ext_id, answer, d->is_create);
+        if (d->shape_sent != NULL)
+            base = shape_new_base(
+                &e->colls[d->coll_index], d->shape_sent, ext_id[0] ? ext_id : d->ext_id, answer,
+                d->is_create, d->base_before, (enum shape_step)d->shape_step, d->shape_occurrence);
         else if (d->body != NULL)
             base = d->caldav != 0 ? engine_caldav_base(d)
                    : engine_coll_is_sql(&e->colls[d->coll_index])
@@ -1468,6 +1511,14 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
          * the job to write the rest; and a create made for a record deleted
          * meanwhile leaves it to delete (or archive) the copy it made. */
         deleted = j->version > d->version ? 1 : record_moved_on(e, d, err);
+        /* A series written, its occurrences next, one a request
+         * (shape_more()); a Graph occurrence's id found is spent. */
+        if (deleted == 0 && d->shape_sent != NULL &&
+            shape_more(&e->colls[d->coll_index], d->shape_sent, base))
+            deleted = 1;
+        if (deleted != -1 && d->shape_sent != NULL && j->expect != NULL &&
+            store_job_set_expect(e->st, j->id, NULL, err) == -1)
+            goto out;
         if (deleted == -1 ||
             (deleted ? store_job_set(e->st, d->job_id, JOB_PENDING, 0, clock_now_ms(), err)
                      : store_job_done(e->st, d->job_id, err)) == -1)

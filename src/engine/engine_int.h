@@ -121,9 +121,11 @@ struct engine_delivery {
     char *series;                /* a check: the series it reads */
     char *sent_state;            /* CHECK_CONFIRM: the state the lost create carried */
     char *shape_sent;            /* a shaped collection: the appointment sent (shape.h) */
+    int shape_step;              /* a shaped collection: enum shape_step */
+    char *shape_occurrence;      /* a shaped collection's occurrence step: its recurrence id */
     int attempts;                /* attempts made before this one */
     char *ext_id;                /* the copy's id, NULL for a create */
-    char *base_before;           /* SQL systems: the link's base when it was claimed */
+    char *base_before;           /* SQL systems, shaped collections: the link's base when claimed */
     char *idem_key;              /* NULL, or the idempotency key: (link, version) */
     struct http_header *headers; /* the system's auth headers, plus the key's */
     char *bearer;                /* delivery thread: an OAuth2 system's "Bearer TOKEN", or NULL */

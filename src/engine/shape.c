@@ -8,7 +8,8 @@
  * alone: reading a series whole whatever part of it the change list named
  * (Google lists an overridden occurrence as an event of its own; Graph's
  * calendarView/delta lists occurrences, never the series master), laying a
- * record's mapped fields over what the copy holds before writing, and
+ * record's mapped fields over what the copy holds before writing (the
+ * series first, then its occurrences that differ, one request each), and
  * comparing as appointments, so that time zones and key order are no
  * change.
  */
@@ -701,9 +702,230 @@ changed_members(const struct config_collection *cc, const cJSON *ev, const char 
     return out;
 }
 
+/* The member of list (exceptions) whose recurrence_id is rid, or NULL. */
+static const cJSON *
+exception_of(const cJSON *list, const char *rid)
+{
+    const cJSON *x;
+
+    cJSON_ArrayForEach(x, list)
+    {
+        const char *r = str_of(x, "recurrence_id");
+
+        if (r != NULL && strcmp(r, rid) == 0)
+            return x;
+    }
+    return NULL;
+}
+
+/* Whether the array list holds the string s. */
+static int
+has_text(const cJSON *list, const char *s)
+{
+    const cJSON *x;
+
+    cJSON_ArrayForEach(x, list)
+    {
+        if (cJSON_IsString(x) && strcmp(x->valuestring, s) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static const cJSON *
+exdates_of(const cJSON *appt)
+{
+    return cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(appt, "recurrence"),
+                                            "exdates");
+}
+
+/*
+ * The first occurrence of series a (to write) that the copy b does not hold
+ * as a has it: *rid its recurrence id (points into a or b); *cancel 1 when a
+ * cancels it and the system takes that as an occurrence's delete (Graph:
+ * Google's cancellations are EXDATE lines of the series). Returns 1, or 0
+ * when every occurrence agrees.
+ */
+static int
+next_occurrence(const struct config_collection *cc, const cJSON *a, const cJSON *b,
+                const char **rid, int *cancel)
+{
+    const cJSON *ax = cJSON_GetObjectItemCaseSensitive(a, "exceptions");
+    const cJSON *bx = cJSON_GetObjectItemCaseSensitive(b, "exceptions"), *x;
+
+    *cancel = 0;
+    if (cJSON_GetObjectItemCaseSensitive(a, "recurrence") == NULL)
+        return 0;
+    if (!is_google(cc)) {
+        cJSON_ArrayForEach(x, exdates_of(a))
+        {
+            if (cJSON_IsString(x) && !has_text(exdates_of(b), x->valuestring)) {
+                *rid = x->valuestring;
+                *cancel = 1;
+                return 1;
+            }
+        }
+    }
+    cJSON_ArrayForEach(x, ax)
+    {
+        const char *r = str_of(x, "recurrence_id");
+        const cJSON *y = r != NULL ? exception_of(bx, r) : NULL;
+
+        if (r != NULL && (y == NULL || !value_equal(x, y))) {
+            *rid = r;
+            return 1;
+        }
+    }
+    /* An exception the copy holds and a no longer has: the occurrence is
+     * the series' again (unless a cancels it). */
+    cJSON_ArrayForEach(x, bx)
+    {
+        const char *r = str_of(x, "recurrence_id");
+
+        if (r != NULL && exception_of(ax, r) == NULL && !has_text(exdates_of(a), r) &&
+            !(!is_google(cc) && has_text(exdates_of(b), r))) {
+            *rid = r;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* The event body that writes occurrence rid of appointment a in full. */
+static cJSON *
+occurrence_body(const struct config_collection *cc, const cJSON *a, const char *rid,
+                struct error *err)
+{
+    static const char *const drop[] = {
+        "id",        "iCalUID",       "iCalUId",           "transactionId", "recurrence",
+        "organizer", "originalStart", "originalStartTime", "recurrence_id"};
+    const cJSON *x = exception_of(cJSON_GetObjectItemCaseSensitive(a, "exceptions"), rid);
+    cJSON *stub = NULL, *occ = NULL, *ev;
+
+    if (x == NULL) {
+        stub = cJSON_CreateObject();
+        cJSON_AddStringToObject(stub, "recurrence_id", rid);
+        x = stub;
+    }
+    if (appt_occurrence(a, x, &occ, err) == -1) {
+        cJSON_Delete(stub);
+        return NULL;
+    }
+    cJSON_Delete(stub);
+    cJSON_DeleteItemFromObjectCaseSensitive(occ, "recurrence_id");
+    ev = to_event(cc, occ, err);
+    cJSON_Delete(occ);
+    for (size_t i = 0; ev != NULL && i < ARRAY_COUNT(drop); i++)
+        cJSON_DeleteItemFromObjectCaseSensitive(ev, drop[i]);
+    return ev;
+}
+
+/* The instant (or a date's midnight) of a time text, in ms; 0 if none. */
+static int64_t
+text_ms(const char *text)
+{
+    struct appt_text t;
+
+    if (text == NULL || appt_text_parse(text, &t) == -1)
+        return 0;
+    return (t.civil_s - (t.has_offset ? t.offset_s : 0)) * 1000;
+}
+
+/* The occurrence id the note hint gives for rid, or NULL. */
+static char *
+hinted_id(const char *hint, const char *rid)
+{
+    cJSON *h = hint != NULL ? cJSON_Parse(hint) : NULL;
+    const char *r = str_of(h, "occurrence"), *id = str_of(h, "occurrence_id");
+    char *out = r != NULL && id != NULL && strcmp(r, rid) == 0 ? xstrdup(id) : NULL;
+
+    cJSON_Delete(h);
+    return out;
+}
+
+/* The request for occurrence rid of series ext_id (see shape_request()). */
+static int
+occurrence_request(const struct config_collection *cc, const cJSON *a, const cJSON *b,
+                   const char *ext_id, const char *hint, const char *rid, int cancel,
+                   struct shape_request *out, struct error *err)
+{
+    char *sid = url_escape(ext_id), *occ = NULL, *oid;
+    cJSON *ev = NULL;
+
+    out->occurrence = xstrdup(rid);
+    out->step = SHAPE_STEP_OCCURRENCE;
+    if (is_google(cc)) {
+        char iid[1200];
+
+        if (appt_gcal_instance_id(ext_id, rid, iid, sizeof(iid)) == -1) {
+            free(sid);
+            return error_set(err, ERROR_MAPPING, "%s: occurrence %s has no instance id", cc->name,
+                             rid);
+        }
+        occ = xstrdup(iid);
+    } else {
+        occ = hinted_id(hint, rid);
+    }
+    if (occ == NULL) {
+        /* Graph's occurrence ids are its own: read the series' instances
+         * around the occurrence (and where the copy moved it). */
+        const cJSON *bx = exception_of(cJSON_GetObjectItemCaseSensitive(b, "exceptions"), rid);
+        int64_t at = text_ms(rid),
+                moved = text_ms(str_of(cJSON_GetObjectItemCaseSensitive(bx, "start"), "at"));
+        int64_t lo = at, hi = at;
+        char from[40], to[40];
+
+        if (moved != 0) {
+            lo = moved < lo ? moved : lo;
+            hi = moved > hi ? moved : hi;
+        }
+        (void)clock_format_ms(lo - 2 * 86400000LL, from, sizeof(from));
+        (void)clock_format_ms(hi + 2 * 86400000LL, to, sizeof(to));
+        out->step = SHAPE_STEP_FIND;
+        out->method = xstrdup("GET");
+        out->path = xasprintf("%s/%s/instances?startDateTime=%s&endDateTime=%s&$top=1000",
+                              cc->shape_events, sid, from, to);
+        free(sid);
+        return 0;
+    }
+    oid = url_escape(occ);
+    free(occ);
+    out->path = xasprintf("%s/%s", cc->shape_events, oid);
+    free(oid);
+    free(sid);
+    if (cancel) {
+        out->method = xstrdup("DELETE");
+        return 0;
+    }
+    ev = occurrence_body(cc, a, rid, err);
+    if (ev == NULL)
+        return error_wrap(err, "%s: occurrence %s", cc->name, rid);
+    out->method = xstrdup("PATCH");
+    out->body = cJSON_PrintUnformatted(ev);
+    cJSON_Delete(ev);
+    return 0;
+}
+
+/* Whether body (an update's members) is empty: the event agrees. */
+static int
+is_empty(const cJSON *body)
+{
+    return body == NULL || body->child == NULL;
+}
+
+void
+shape_request_fini(struct shape_request *r)
+{
+    free(r->body);
+    free(r->method);
+    free(r->path);
+    free(r->occurrence);
+    memset(r, 0, sizeof(*r));
+}
+
 int
 shape_request(const struct engine_coll *c, const cJSON *desired, const char *base,
-              const char *ext_id, struct shape_request *out, struct error *err)
+              const char *ext_id, const char *hint, struct shape_request *out, struct error *err)
 {
     const struct config_collection *cc = c->cfg;
     const char *key = cc->idempotency_field ? str_of(desired, cc->idempotency_field) : NULL;
@@ -740,6 +962,27 @@ shape_request(const struct engine_coll *c, const cJSON *desired, const char *bas
         free(id);
     } else {
         body = changed_members(cc, ev, base);
+        if (is_empty(body)) {
+            /* The series agrees: its occurrences next, one a request. */
+            cJSON *b = base != NULL ? cJSON_Parse(base) : NULL, *ba = appt_part(cc, b);
+            const char *rid;
+            int cancel, rc = 0;
+
+            if (next_occurrence(cc, a, ba, &rid, &cancel)) {
+                cJSON_Delete(body);
+                body = NULL;
+                rc = occurrence_request(cc, a, ba, ext_id, hint, rid, cancel, out, err);
+            }
+            cJSON_Delete(ba);
+            cJSON_Delete(b);
+            if (rc == -1 || out->step != SHAPE_STEP_SERIES) {
+                cJSON_Delete(ev);
+                cJSON_Delete(a);
+                if (rc == -1)
+                    shape_request_fini(out);
+                return rc;
+            }
+        }
     }
     out->body = cJSON_PrintUnformatted(body);
     cJSON_Delete(body);
@@ -749,26 +992,147 @@ shape_request(const struct engine_coll *c, const cJSON *desired, const char *bas
 }
 
 char *
+shape_found(const cJSON *answer, const char *occurrence)
+{
+    int64_t want = text_ms(occurrence);
+    const cJSON *x;
+
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(answer, "value"))
+    {
+        const char *id = str_of(x, "id"), *orig = str_of(x, "originalStart");
+
+        if (id != NULL && orig != NULL && want != 0 && text_ms(orig) == want) {
+            cJSON *h = cJSON_CreateObject();
+            char *text;
+
+            cJSON_AddStringToObject(h, "occurrence", occurrence);
+            cJSON_AddStringToObject(h, "occurrence_id", id);
+            text = cJSON_PrintUnformatted(h);
+            cJSON_Delete(h);
+            return text;
+        }
+    }
+    return NULL;
+}
+
+int
+shape_more(const struct engine_coll *c, const char *sent, const char *base)
+{
+    cJSON *s = sent != NULL ? cJSON_Parse(sent) : NULL,
+          *b = base != NULL ? cJSON_Parse(base) : NULL;
+    cJSON *a = appt_part(c->cfg, s), *ba = appt_part(c->cfg, b), *ev, *members = NULL;
+    struct error ignored = {0};
+    const char *rid;
+    int cancel, more = 0;
+
+    ev = cJSON_IsObject(b) ? to_event(c->cfg, a, &ignored) : NULL;
+    if (ev != NULL) {
+        members = changed_members(c->cfg, ev, base);
+        more = is_empty(members) && next_occurrence(c->cfg, a, ba, &rid, &cancel);
+    }
+    cJSON_Delete(members);
+    cJSON_Delete(ev);
+    cJSON_Delete(ba);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    cJSON_Delete(s);
+    return more;
+}
+
+/* before (an appointment) with occurrence rid as a (the one sent) has it. */
+static void
+apply_occurrence(const struct config_collection *cc, cJSON *before, const cJSON *a, const char *rid)
+{
+    cJSON *bx = cJSON_GetObjectItemCaseSensitive(before, "exceptions"), *x;
+    const cJSON *ax = exception_of(cJSON_GetObjectItemCaseSensitive(a, "exceptions"), rid);
+    int i = 0;
+
+    cJSON_ArrayForEach(x, bx)
+    {
+        const char *r = str_of(x, "recurrence_id");
+
+        if (r != NULL && strcmp(r, rid) == 0) {
+            cJSON_DeleteItemFromArray(bx, i);
+            break;
+        }
+        i++;
+    }
+    if (ax != NULL) {
+        if (bx == NULL)
+            bx = cJSON_AddArrayToObject(before, "exceptions");
+        cJSON_AddItemToArray(bx, cJSON_Duplicate(ax, 1));
+    }
+    if (!is_google(cc) && has_text(exdates_of(a), rid) && !has_text(exdates_of(before), rid)) {
+        cJSON *r = cJSON_GetObjectItemCaseSensitive(before, "recurrence"), *list;
+
+        list = cJSON_GetObjectItemCaseSensitive(r, "exdates");
+        if (list == NULL && r != NULL)
+            list = cJSON_AddArrayToObject(r, "exdates");
+        if (list != NULL)
+            cJSON_AddItemToArray(list, cJSON_CreateString(rid));
+    }
+}
+
+/* The exceptions (and Graph: the exdates) the copy held before a series'
+ * write, laid into appt (the answer read), but for those the answer's
+ * exdates cancel. */
+static void
+keep_occurrences(const struct config_collection *cc, cJSON *appt, const cJSON *before)
+{
+    const cJSON *x;
+    cJSON *list = cJSON_CreateArray();
+
+    cJSON_ArrayForEach(x, cJSON_GetObjectItemCaseSensitive(before, "exceptions"))
+    {
+        const char *r = str_of(x, "recurrence_id");
+
+        if (r != NULL && !has_text(exdates_of(appt), r))
+            cJSON_AddItemToArray(list, cJSON_Duplicate(x, 1));
+    }
+    cJSON_DeleteItemFromObjectCaseSensitive(appt, "exceptions");
+    cJSON_AddItemToObject(appt, "exceptions", list);
+    if (!is_google(cc) && exdates_of(appt) == NULL && exdates_of(before) != NULL)
+        cJSON_AddItemToObject(cJSON_GetObjectItemCaseSensitive(appt, "recurrence"), "exdates",
+                              cJSON_Duplicate(exdates_of(before), 1));
+}
+
+char *
 shape_new_base(const struct engine_coll *c, const char *sent, const char *ext_id,
-               const cJSON *answer, int was_create)
+               const cJSON *answer, int was_create, const char *before, enum shape_step step,
+               const char *occurrence)
 {
     const struct config_collection *cc = c->cfg;
-    cJSON *s = sent != NULL ? cJSON_Parse(sent) : NULL, *rec = NULL, *list;
+    cJSON *s = sent != NULL ? cJSON_Parse(sent) : NULL, *rec = NULL;
+    cJSON *b = before != NULL ? cJSON_Parse(before) : NULL;
     struct error ignored = {0};
     char *text;
 
-    if (cJSON_IsObject(answer) && str_of(answer, "id") != NULL) {
+    if (step == SHAPE_STEP_OCCURRENCE && cJSON_IsObject(b) && occurrence != NULL) {
+        cJSON *appt = appt_part(cc, b), *a = appt_part(cc, s), *norm = NULL;
+
+        apply_occurrence(cc, appt, a, occurrence);
+        cJSON_Delete(a);
+        if (appt_normalize(appt, &norm, &ignored) == 0) {
+            cJSON_Delete(appt);
+            appt = norm;
+        }
+        rec = appt;
+        if (str_of(b, "id") != NULL)
+            cJSON_AddStringToObject(rec, "id", str_of(b, "id"));
+        if (str_of(b, "updated") != NULL)
+            cJSON_AddStringToObject(rec, "updated", str_of(b, "updated"));
+    } else if (cJSON_IsObject(answer) && str_of(answer, "id") != NULL) {
         cJSON *appt = NULL, *norm = NULL;
         const char *updated = str_of(answer, is_google(cc) ? "updated" : "lastModifiedDateTime");
         int rc = is_google(cc) ? appt_from_gcal(answer, NULL, &appt, &ignored)
                                : appt_from_graph(answer, NULL, &appt, &ignored);
 
         /* The answer to a series' write holds the series alone: its
-         * exceptions, which concord does not write, are as they were. */
-        list = was_create ? NULL : cJSON_GetObjectItemCaseSensitive(s, "exceptions");
-        if (rc == 0 && list != NULL && cJSON_GetObjectItemCaseSensitive(appt, "recurrence")) {
-            cJSON_DeleteItemFromObjectCaseSensitive(appt, "exceptions");
-            cJSON_AddItemToObject(appt, "exceptions", cJSON_Duplicate(list, 1));
+         * occurrences are as the copy held them, and the occurrence steps
+         * that follow (shape_more()) write those that differ. */
+        if (rc == 0 && !was_create && cJSON_IsObject(b) &&
+            cJSON_GetObjectItemCaseSensitive(appt, "recurrence")) {
+            keep_occurrences(cc, appt, b);
             if (appt_normalize(appt, &norm, &ignored) == 0) {
                 cJSON_Delete(appt);
                 appt = norm;
@@ -789,6 +1153,7 @@ shape_new_base(const struct engine_coll *c, const char *sent, const char *ext_id
     text = value_canonical_text(rec);
     cJSON_Delete(rec);
     cJSON_Delete(s);
+    cJSON_Delete(b);
     return text;
 }
 

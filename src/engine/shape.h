@@ -109,11 +109,22 @@ int shape_differs(const struct engine_coll *c, const struct cJSON *desired,
 MUST_CHECK int shape_desired(const struct engine_coll *c, int64_t link_id, const char *base,
                              struct cJSON **desired, struct error *err);
 
+/* What one write of a series does: the series event itself, or one step
+ * of writing an occurrence that differs from the series (an exception, or
+ * a Graph occurrence to delete) once the series is as it should be. */
+enum shape_step {
+    SHAPE_STEP_SERIES = 0, /* the event (a series or a single event) */
+    SHAPE_STEP_FIND,       /* Graph: GET the series' instances, for an occurrence's id */
+    SHAPE_STEP_OCCURRENCE, /* PATCH (or Graph: DELETE) one occurrence */
+};
+
 /* A write of a shaped collection, as the system takes it. */
 struct shape_request {
-    char *body;   /* the JSON text to send (malloc()ed) */
+    char *body;   /* the JSON text to send (malloc()ed); NULL for a GET or DELETE */
     char *method; /* NULL, or another method than the collection's (malloc()ed) */
     char *path;   /* NULL, or another path than the collection's (malloc()ed) */
+    enum shape_step step;
+    char *occurrence; /* a step's recurrence id (malloc()ed), else NULL */
 };
 
 /*
@@ -123,23 +134,48 @@ struct shape_request {
  * event (Google: with the id the idempotency key makes; Graph: with
  * transactionId), an update only the event's properties that differ from
  * what base holds. A Graph meeting that becomes cancelled is cancelled
- * with its cancel action. Returns 0 with *out filled (free its strings),
- * or -1 with ERROR_MAPPING.
+ * with its cancel action. A series whose event already agrees but one of
+ * whose occurrences does not is written one occurrence a request: Google's
+ * instance (its id made by appt_gcal_instance_id()) is patched; Graph's is
+ * found first among the series' instances (SHAPE_STEP_FIND, whose answer
+ * shape_found() reads into hint, the job's note), then patched or deleted.
+ * Returns 0 with *out filled (free it with shape_request_fini()), or -1
+ * with ERROR_MAPPING.
  */
 MUST_CHECK int shape_request(const struct engine_coll *c, const struct cJSON *desired,
-                             const char *base, const char *ext_id, struct shape_request *out,
-                             struct error *err);
+                             const char *base, const char *ext_id, const char *hint,
+                             struct shape_request *out, struct error *err);
+
+/* Free r's strings and zero it. */
+void shape_request_fini(struct shape_request *r);
 
 /*
- * The base after a successful write: the system's answer (an event) read
- * as a record, with the exceptions of sent (the appointment sent, text)
- * unless the write was a create (the answer to a series' write does not
- * hold its exceptions, which concord does not write: they are as they
- * were); sent with ext_id when the answer holds no event. A malloc()ed
- * text.
+ * A SHAPE_STEP_FIND's answer (a page of a Graph series' instances): the
+ * note (malloc()ed JSON) that tells the next shape_request() the id of
+ * occurrence, or NULL when the page does not hold it.
+ */
+char *shape_found(const struct cJSON *answer, const char *occurrence);
+
+/*
+ * Whether, after a write left the copy at base (text), the next write of
+ * sent (the appointment written, text) is an occurrence of the series
+ * (SHAPE_STEP_FIND or SHAPE_STEP_OCCURRENCE): the job then goes on. Each
+ * such step brings one occurrence into agreement, so this ends. 1 or 0.
+ */
+int shape_more(const struct engine_coll *c, const char *sent, const char *base);
+
+/*
+ * The base after a successful write of step: for the series, the system's
+ * answer (an event) read as a record, with the exceptions the copy held
+ * before (before, the base when the job was claimed; none after a create:
+ * the answer to a series' write does not hold them, and the occurrence
+ * steps that follow write them); for an occurrence, before with that
+ * occurrence as sent (the appointment sent, text) has it; sent with ext_id
+ * when the answer holds no event. A malloc()ed text.
  */
 char *shape_new_base(const struct engine_coll *c, const char *sent, const char *ext_id,
-                     const struct cJSON *answer, int was_create);
+                     const struct cJSON *answer, int was_create, const char *before,
+                     enum shape_step step, const char *occurrence);
 
 /*
  * The copy a create's "it exists" answer is about, for a shape that names

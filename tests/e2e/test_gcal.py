@@ -9,6 +9,8 @@ answered by a full read that duplicates nothing, a series read as one
 record, push channels checked by their token and replaced before they
 end, and `concord auth` through the simulator's consent page."""
 
+import datetime
+import json
 import os
 import subprocess
 import sys
@@ -54,7 +56,7 @@ GCAL = """
           end.at: end
           start.tz: zone
           end.tz: zone
-          location: where
+          location: where{out_extra}
         poll: {every: 1h{poll_extra}}
 """
 
@@ -72,7 +74,7 @@ APP = """
       bookings:
         model: booking
         deleted_when: '.deleted == true'
-        map_in: {title: title, start: start, end: end, zone: zone, where: where}
+        map_in: {title: title, start: start, end: end, zone: zone, where: where{in_extra}}
         map_out: {title: title, start: start, end: end, zone: zone, where: where, rule: rule,
                   skipped: skipped, status: status}
         create: POST /bookings
@@ -90,7 +92,7 @@ systems:
 models:
   booking:
     fields: {title: string, start: timestamp, end: timestamp, zone: string, where: string,
-             rule: string, skipped: string, status: string}
+             rule: string, skipped: string, status: string, moves: string}
 syncs:
   bookings:
     model: booking
@@ -99,8 +101,17 @@ syncs:
 """
 
 
+# A series booked in the app, with its occurrences moved (moves: the
+# exceptions as JSON) and cancelled (skipped: exdates, comma-separated).
+SERIES_OUT = """
+          recurrence: {jq: 'if .rule then {rrule: .rule, exdates: ((.skipped // "") | split(",")
+                             | map(select(. != "")))} else null end'}
+          exceptions: {jq: 'if .moves then (.moves | fromjson) else null end'}"""
+SERIES_IN = ", rule: rule, skipped: skipped, moves: moves"
+
+
 def setup(push=True, ttl="1h", renew="10m", refresh=True, poll_extra="", start=True,
-          **sim_flags):
+          out_extra="", in_extra="", **sim_flags):
     port = harness.free_port()
     sim = GcalSim(seed=7, **sim_flags)
     tok = sim.grant()
@@ -113,7 +124,7 @@ def setup(push=True, ttl="1h", renew="10m", refresh=True, poll_extra="", start=T
         "refresh": "refresh_token: env:GCAL_REFRESH" if refresh else "",
         "push": ("public_url: http://127.0.0.1:%d\n    push: {ttl: %s, renew_before: %s}"
                  % (port, ttl, renew)) if push else "",
-        "poll_extra": poll_extra,
+        "poll_extra": poll_extra, "out_extra": out_extra, "in_extra": in_extra,
     }
     c = Concord(CONFIG, values=values,
                 env={"GCAL_SECRET": CLIENT_SECRET, "GCAL_REFRESH": tok["refresh_token"],
@@ -312,6 +323,48 @@ def test_sync_token_reads_a_series_as_one_booking_and_a_410_duplicates_nothing()
     assert again["complete"] and again["read"] == 1, again
     c.wait_settled()
     assert len(app.records()) == 5 and by_title(app.records())["Standup"][0] == k
+    assert c.cli_json("failed") == []
+
+
+def instant(text):
+    return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def writes(sim):
+    return [r for r in api(sim) if r["method"] in ("POST", "PUT", "PATCH", "DELETE")
+            and "/watch" not in r["path"]]
+
+
+def test_an_app_series_carries_its_moved_and_cancelled_occurrences():
+    sim, app, c = setup(push=False, out_extra=SERIES_OUT, in_extra=SERIES_IN)
+    moves = [{"recurrence_id": "2026-05-11T07:30:00Z", "start": {"at": "2026-05-12T09:00:00Z"},
+              "end": {"at": "2026-05-12T09:15:00Z"}, "location": "Room 9"}]
+    app.change("s1", {"title": "Standup", "start": "2026-05-04T07:30:00Z",
+                      "end": "2026-05-04T07:45:00Z", "zone": "Europe/Bucharest",
+                      "where": "Room 1", "rule": "FREQ=WEEKLY;COUNT=6",
+                      "skipped": "2026-05-18T07:30:00Z", "moves": json.dumps(moves)})
+    series = wait_until(lambda: next((e for e in live(sim).values() if e.get("recurrence")),
+                                     None), 10, "the series in the calendar")
+    inst = "%s_20260511T073000Z" % series["id"]
+    moved = wait_until(lambda: live(sim).get(inst), 10, "the moved occurrence")
+    assert instant(moved["start"]["dateTime"]) == instant("2026-05-12T09:00:00Z"), moved
+    assert instant(moved["end"]["dateTime"]) == instant("2026-05-12T09:15:00Z"), moved
+    assert moved["location"] == "Room 9" and moved["summary"] == "Standup", moved
+    assert any(line.startswith("EXDATE") and ("20260518T103000" in line or "20260518T073000Z" in line)
+               for line in series["recurrence"]), series
+    c.wait_settled()
+    # Read back, the calendar's series is what concord wrote: no echo, and
+    # nothing more is written either way.
+    sent, app_sent = len(writes(sim)), len(app.writes())
+    report = c.cli_json("poll", "gcal.events")
+    assert report["complete"], report
+    c.wait_settled()
+    again = c.cli_json("poll", "gcal.events")
+    assert again["complete"], again
+    c.wait_settled()
+    assert len(writes(sim)) == sent, writes(sim)[sent:]
+    assert len(app.writes()) == app_sent
+    assert [e for e in live(sim).values() if e.get("recurrence")] == [live(sim)[series["id"]]]
     assert c.cli_json("failed") == []
 
 

@@ -56,7 +56,7 @@ MS = """
           end.at: end
           start.tz: zone
           end.tz: zone
-          location: where
+          location: where{out_extra}
         poll: {every: 1h}{ms_delete}
 """
 
@@ -74,7 +74,7 @@ APP = """
       bookings:
         model: booking
         deleted_when: '.deleted == true'
-        map_in: {title: title, start: start, end: end, zone: zone, where: where}
+        map_in: {title: title, start: start, end: end, zone: zone, where: where{in_extra}}
         map_out: {title: title, start: start, end: end, zone: zone, where: where, rule: rule,
                   skipped: skipped, status: status}
         create: POST /bookings
@@ -92,7 +92,7 @@ systems:
 models:
   booking:
     fields: {title: string, start: timestamp, end: timestamp, zone: string, where: string,
-             rule: string, skipped: string, status: string}
+             rule: string, skipped: string, status: string, moves: string}
 syncs:
   bookings:
     model: booking
@@ -104,8 +104,17 @@ syncs:
 ARCHIVE = "\n        on_delete: archive\n        archive: {status: cancelled}"
 
 
+# A series booked in the app, with its occurrences moved (moves: the
+# exceptions as JSON) and cancelled (skipped: exdates, comma-separated).
+SERIES_OUT = """
+          recurrence: {jq: 'if .rule then {rrule: .rule, exdates: ((.skipped // "") | split(",")
+                             | map(select(. != "")))} else null end'}
+          exceptions: {jq: 'if .moves then (.moves | fromjson) else null end'}"""
+SERIES_IN = ", rule: rule, skipped: skipped, moves: moves"
+
+
 def setup(push=True, ttl="1h", renew="10m", refresh=True, start=True, archive=False,
-          **sim_flags):
+          out_extra="", in_extra="", **sim_flags):
     port = harness.free_port()
     flags = dict(seed=7, subscription_min_minutes=0, revoke_old_refresh=True)
     flags.update(sim_flags)
@@ -122,6 +131,7 @@ def setup(push=True, ttl="1h", renew="10m", refresh=True, start=True, archive=Fa
                  % (port, ttl, renew)) if push else "",
         "ms_delete": ARCHIVE if archive else "",
         "app_delete": ARCHIVE if archive else "",
+        "out_extra": out_extra, "in_extra": in_extra,
     }
     c = Concord(CONFIG, values=values,
                 env={"MS_SECRET": CLIENT_SECRET, "MS_REFRESH": tok["refresh_token"],
@@ -367,6 +377,53 @@ def test_delta_reads_a_series_from_its_master_and_a_410_duplicates_nothing():
     c.wait_settled()
     assert len(app.records()) == 4 and by_title(app.records())["Standup"][0] == k
     assert creates(sim) == []
+    assert c.cli_json("failed") == []
+
+
+def writes(sim):
+    return [r for r in api(sim) if r["method"] in ("POST", "PUT", "PATCH", "DELETE")
+            and "/subscriptions" not in r["path"]]
+
+
+def test_an_app_series_carries_its_moved_and_cancelled_occurrences():
+    sim, app, c = setup(push=False, out_extra=SERIES_OUT, in_extra=SERIES_IN)
+    first, moved_from, cancelled = soon(2, 8), soon(3, 8), soon(5, 8)
+    moves = [{"recurrence_id": moved_from, "start": {"at": soon(3, 13)},
+              "end": {"at": soon(3, 14)}, "location": "Room 9"}]
+    app.change("s1", {"title": "Standup", "start": first, "end": soon(2, 9), "zone": "UTC",
+                      "where": "Room 1", "rule": "FREQ=DAILY;COUNT=5", "skipped": cancelled,
+                      "moves": json.dumps(moves)})
+    master = wait_until(lambda: next((e for e in masters(sim).values()
+                                      if e.get("type") == "seriesMaster"), None),
+                        10, "the series in the calendar")
+
+    def occurrences():
+        return sorted((e for e in sim.events(start=soon(-1, 0), end=soon(30, 0)).values()
+                       if e.get("seriesMasterId") == master["id"]),
+                      key=lambda e: e["start"]["dateTime"])
+
+    def settled_there():
+        occ = occurrences()
+        return occ if len(occ) == 4 and any(e.get("type") == "exception" for e in occ) else None
+
+    occ = wait_until(settled_there, 10, "the moved occurrence and the cancelled one")
+    (moved,) = [e for e in occ if e.get("type") == "exception"]
+    assert moved["start"]["dateTime"][:16] == soon(3, 13)[:16], moved
+    assert moved["location"]["displayName"] == "Room 9" and moved["subject"] == "Standup", moved
+    assert not any(e["start"]["dateTime"][:16] == cancelled[:16] for e in occ), occ
+    c.wait_settled()
+    # Read back, the calendar's series is what concord wrote: no echo, and
+    # nothing more is written either way.
+    sent, app_sent = len(writes(sim)), len(app.writes())
+    report = c.cli_json("poll", "ms.events")
+    assert report["complete"], report
+    c.wait_settled()
+    again = c.cli_json("poll", "ms.events")
+    assert again["complete"], again
+    c.wait_settled()
+    assert len(writes(sim)) == sent, writes(sim)[sent:]
+    assert len(app.writes()) == app_sent
+    assert len(occurrences()) == 4
     assert c.cli_json("failed") == []
 
 

@@ -150,7 +150,7 @@ requests_send_what_the_system_wants(void)
     cJSON *body;
 
     /* Google create: the id from the key, base32hex. */
-    CHECK_EQ(shape_request(&gcoll, d, NULL, NULL, &req, &err), 0);
+    CHECK_EQ(shape_request(&gcoll, d, NULL, NULL, NULL, &req, &err), 0);
     body = json(req.body);
     CHECK_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "id")),
                  "concordv12v3");
@@ -162,7 +162,7 @@ requests_send_what_the_system_wants(void)
     cJSON_Delete(d);
     /* Google update: only what changed, never the iCalUID. */
     d = desired_of(&gcoll, base_text, "{\"title\":\"Visit (moved)\"}", NULL);
-    CHECK_EQ(shape_request(&gcoll, d, base_text, "ev1", &req, &err), 0);
+    CHECK_EQ(shape_request(&gcoll, d, base_text, "ev1", NULL, &req, &err), 0);
     CHECK_STR_EQ(req.body, "{\"summary\":\"Visit (moved)\"}");
     free(req.body);
     cJSON_Delete(d);
@@ -170,7 +170,7 @@ requests_send_what_the_system_wants(void)
     d = desired_of(&mcoll, NULL,
                    "{\"title\":\"Visit\",\"start\":{\"at\":\"2026-05-04T07:30:00Z\"}}",
                    "concord-12-3");
-    CHECK_EQ(shape_request(&mcoll, d, NULL, NULL, &req, &err), 0);
+    CHECK_EQ(shape_request(&mcoll, d, NULL, NULL, NULL, &req, &err), 0);
     body = json(req.body);
     CHECK_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "transactionId")),
                  "concord-12-3");
@@ -178,7 +178,7 @@ requests_send_what_the_system_wants(void)
     free(req.body);
     cJSON_Delete(d);
     d = desired_of(&mcoll, base_text, "{\"status\":\"cancelled\"}", NULL);
-    CHECK_EQ(shape_request(&mcoll, d, base_text, "ev1", &req, &err), 0);
+    CHECK_EQ(shape_request(&mcoll, d, base_text, "ev1", NULL, &req, &err), 0);
     CHECK_STR_EQ(req.method, "POST");
     CHECK_STR_EQ(req.path, "/me/events/ev1/cancel");
     free(req.body);
@@ -196,7 +196,8 @@ the_new_base_is_the_answer_read_back(void)
                          "\"timeZone\":\"Europe/Bucharest\"},"
                          "\"end\":{\"dateTime\":\"2026-05-04T11:15:00+03:00\","
                          "\"timeZone\":\"Europe/Bucharest\"}}");
-    char *base = shape_new_base(&gcoll, base_text, "concordv12v3", answer, 1);
+    char *base =
+        shape_new_base(&gcoll, base_text, "concordv12v3", answer, 1, NULL, SHAPE_STEP_SERIES, NULL);
     cJSON *b = json(base);
 
     CHECK_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b, "id")), "concordv12v3");
@@ -206,7 +207,7 @@ the_new_base_is_the_answer_read_back(void)
     free(base);
     cJSON_Delete(b);
     /* No event in the answer (Graph's cancel: 202): what was sent. */
-    base = shape_new_base(&mcoll, base_text, "ev1", NULL, 0);
+    base = shape_new_base(&mcoll, base_text, "ev1", NULL, 0, NULL, SHAPE_STEP_SERIES, NULL);
     b = json(base);
     CHECK_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b, "title")), "Visit");
     CHECK_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(b, "id")), "ev1");
