@@ -151,13 +151,15 @@ def test_a_rate_of_5_per_second_is_never_exceeded():
     wait_until(lambda: len(tf.contacts(crm)) == n, 20, "every create")
     times = sorted(r["time"] for r in crm.requests())
     # A bucket of 5/s with a burst of 1 lets at most 1 + 5 T requests through
-    # in any window of T seconds; measured at the target, with a 120 ms
+    # in any window of T seconds; measured at the target, with a 200 ms
     # margin for the scheduling of two loaded cores (seen: a pair sent
-    # 200 ms apart arrived 101 ms apart under a parallel ctest).
+    # 200 ms apart arrived 101 ms apart under a parallel ctest, and 66 ms
+    # apart with a benchmark running beside it). So three requests may
+    # never arrive within 200 ms, and the whole run must take its time.
     for i, t0 in enumerate(times):
         for j in range(i, len(times)):
             span = times[j] - t0
-            assert j - i + 1 <= 1 + 5 * (span + 0.12), \
+            assert j - i + 1 <= 1 + 5 * (span + 0.2), \
                 "%d requests in %.3f s" % (j - i + 1, span)
     assert times[-1] - times[0] >= (n - 1) / 5.0 - 0.3, times
 
