@@ -218,7 +218,8 @@ deliver_undo(struct engine *e, struct engine_delivery *results, struct engine_de
 /*
  * The work of one turn, inside the open transaction: journal the batch,
  * apply finished deliveries, process up to WRITER_PROCESS_BATCH journaled
- * changes (when process is set), claim due jobs (unless draining). *more
+ * changes (when process is set), claim due jobs (unless draining, or the
+ * turn only journals). *more
  * is set when more journaled changes wait. On -1 the in-memory marks are
  * as they were and nothing is claimed; the caller rolls back. *stage
  * tells where it failed: 0 journaling the batch, 1 after.
@@ -251,7 +252,10 @@ turn_work(struct engine *e, struct engine_ingest *batch, struct engine_delivery 
         }
         *more = processed == WRITER_PROCESS_BATCH;
     }
-    if (!draining && engine_claim(e, clock_now_ms(), claimed, err) == -1) {
+    /* A turn that only journals claims nothing: the jobs its changes will
+     * queue (live ones first) must not lose the turn to older ones. */
+    if (!draining && (results != NULL || process) &&
+        engine_claim(e, clock_now_ms(), claimed, err) == -1) {
         deliver_undo(e, results, claimed);
         return -1;
     }
