@@ -4,20 +4,19 @@
  * The writer thread: the one place that writes to the store while the
  * daemon runs (DESIGN.md, "Storage"). Each turn of its loop
  *
- *   1. takes every change that HTTP threads handed in, journals them all in
- *      one transaction, and answers them once that commit returned (group
- *      commit: one fsync for many webhooks);
- *   2. applies finished deliveries and claims due jobs (deliver.c), in the
- *      same transaction as step 1 when there is a batch, and hands the
- *      claims to the delivery thread, so the requests a system may have in
- *      flight stay in flight;
- *   3. in a lazy transaction (one that does not wait for the disk),
- *      processes journaled changes (merge.c, fanout.c), then claims the
- *      jobs they made in an ordinary one;
- *   4. sleeps until there is work or a job falls due.
+ *   1. takes every change that HTTP threads handed in and journals them
+ *      all (group commit: one fsync for many webhooks);
+ *   2. applies finished deliveries (deliver.c);
+ *   3. processes journaled changes (merge.c, fanout.c), unless a burst of
+ *      webhooks puts that off;
+ *   4. claims due jobs, the ones step 3 queued among them (deliver.c);
+ *   5. commits steps 1 to 4 in one transaction, then answers the webhooks
+ *      and hands the claims to the delivery thread: one fsync per turn;
+ *   6. sleeps until there is work or a job falls due.
  *
  * A store failure in step 1 answers the batch "unavailable" (HTTP 503) and
- * journals nothing; in steps 2 and 3 the transaction is rolled back and
+ * journals nothing; one in step 3 alone is retried without it; otherwise
+ * the transaction is rolled back, the batch journaled alone, and the rest
  * tried again on the next turn, with the finished deliveries kept in
  * memory.
  */
@@ -39,9 +38,6 @@
  * waiting webhooks and finished deliveries are taken up often: a turn's
  * length is what a webhook waits for its commit. */
 #define WRITER_PROCESS_BATCH 64
-/* Changes per lazy transaction of a turn; between two, finished
- * deliveries that wait end the turn early. */
-#define WRITER_PROCESS_CHUNK 16
 /* The longest a burst of webhooks may put processing off. */
 #define WRITER_MAX_DEFER_MS 50
 /* The longest sleep: the CLI may have requeued work (concord retry). */
@@ -209,42 +205,8 @@ unclaim(struct engine *e, struct engine_delivery *list)
     (void)free_deliveries(list);
 }
 
-/*
- * Step 2, inside the open transaction: apply finished deliveries and claim
- * due jobs. On -1 the in-memory marks are as they were and nothing is
- * claimed; the caller rolls the transaction back.
- */
-static int
-deliver_work(struct engine *e, struct engine_delivery *results, struct engine_delivery **claimed,
-             int draining, struct error *err)
-{
-    int64_t now = clock_now_ms();
-
-    for (struct engine_delivery *d = results; d != NULL; d = d->next) {
-        if (apply_isolated(e, d, now, err) == -1)
-            return -1;
-    }
-    mark_deliveries(e, results, -1);
-    if (!draining && engine_claim(e, now, claimed, err) == -1) {
-        mark_deliveries(e, results, +1);
-        unclaim(e, *claimed);
-        *claimed = NULL;
-        return -1;
-    }
-    if (log_trace_mask & LOG_TRACE_WRITER) {
-        int applied = 0, sent = 0;
-
-        for (struct engine_delivery *d = results; d != NULL; d = d->next)
-            applied++;
-        for (struct engine_delivery *d = *claimed; d != NULL; d = d->next)
-            sent++;
-        log_trace(LOG_TRACE_WRITER, NULL, "turn: %d answers applied, %d deliveries claimed",
-                  applied, sent);
-    }
-    return 0;
-}
-
-/* A transaction with deliver_work() in it did not commit: undo its marks. */
+/* A transaction with answers applied in it did not commit: undo its marks
+ * and its claims. */
 static void
 deliver_undo(struct engine *e, struct engine_delivery *results, struct engine_delivery **claimed)
 {
@@ -254,96 +216,116 @@ deliver_undo(struct engine *e, struct engine_delivery *results, struct engine_de
 }
 
 /*
- * Step 2 alone: apply finished deliveries and claim due jobs in one short
- * transaction, so that answers turn into new requests without waiting for
- * the journal's processing (step 3): the system's max_in_flight stays busy
- * while the writer maps and merges. Returns 0 or -1; on -1 nothing
- * changed, in the store or in memory.
+ * The work of one turn, inside the open transaction: journal the batch,
+ * apply finished deliveries, process up to WRITER_PROCESS_BATCH journaled
+ * changes (when process is set), claim due jobs (unless draining, or the
+ * turn only journals). *more
+ * is set when more journaled changes wait. On -1 the in-memory marks are
+ * as they were and nothing is claimed; the caller rolls back. *stage
+ * tells where it failed: 0 journaling the batch, 1 after.
  */
 static int
-deliver_turn(struct engine *e, struct engine_delivery *results, struct engine_delivery **claimed,
-             int draining, struct error *err)
+turn_work(struct engine *e, struct engine_ingest *batch, struct engine_delivery *results,
+          struct engine_delivery **claimed, int draining, int process, int *more, int *stage,
+          struct error *err)
 {
-    if (store_begin(e->st, err) == -1)
+    int64_t now = clock_now_ms();
+    int processed = 0;
+
+    *stage = 0;
+    if (journal_rows(e, batch, err) == -1)
         return -1;
-    if (deliver_work(e, results, claimed, draining, err) == -1) {
-        store_rollback(e->st);
-        return -1;
+    *stage = 1;
+    for (struct engine_delivery *d = results; d != NULL; d = d->next) {
+        if (apply_isolated(e, d, now, err) == -1)
+            return -1;
     }
-    if (store_commit(e->st, err) == -1) {
+    mark_deliveries(e, results, -1);
+    /* After the answers: a change waiting for a create's answer (merge.c)
+     * finds it applied. Before the claims: the jobs it queues go out in
+     * this same commit. */
+    if (process) {
+        processed = engine_process_journal(e, WRITER_PROCESS_BATCH, err);
+        if (processed == -1) {
+            mark_deliveries(e, results, +1);
+            return -1;
+        }
+        *more = processed == WRITER_PROCESS_BATCH;
+    }
+    /* A turn that only journals claims nothing: the jobs its changes will
+     * queue (live ones first) must not lose the turn to older ones. */
+    if (!draining && (results != NULL || process) &&
+        engine_claim(e, clock_now_ms(), claimed, err) == -1) {
         deliver_undo(e, results, claimed);
         return -1;
+    }
+    if (log_trace_mask & LOG_TRACE_WRITER) {
+        int applied = 0, sent = 0;
+
+        for (struct engine_delivery *d = results; d != NULL; d = d->next)
+            applied++;
+        for (struct engine_delivery *d = *claimed; d != NULL; d = d->next)
+            sent++;
+        log_trace(LOG_TRACE_WRITER, NULL,
+                  "turn: %d changes journaled, %d answers applied, %d changes processed, %d "
+                  "deliveries claimed",
+                  batch != NULL ? 1 : 0, applied, processed, sent);
     }
     return 0;
 }
 
 /*
- * Steps 1 and 2 in one transaction, so that one fsync serves both: webhooks
- * wait a little longer for their commit (the answers take microseconds
- * each), and save a commit's whole wait. The batch is always answered:
- * when applying the answers fails, it is journaled alone. Returns 0, or -1
- * when the deliveries part failed (nothing of it changed).
+ * One turn in one ordinary transaction, so that one fsync serves it all:
+ * the batch is answered, and the claims are sent, once it committed.
+ * Guarantee: nothing acknowledged is lost, and a request goes out only
+ * once its claim is durable. The batch is always answered: when the rest
+ * fails, the turn is tried again without processing, and then the batch
+ * is journaled alone. Returns 0, or -1 when the answers were not applied
+ * (nothing of them changed, in the store or in memory). *more is 1 when
+ * more journaled changes wait, -1 when processing failed.
  */
 static int
-journal_and_deliver(struct engine *e, struct engine_ingest *batch, struct engine_delivery *results,
-                    struct engine_delivery **claimed, int draining, struct error *err)
+turn(struct engine *e, struct engine_ingest *batch, struct engine_delivery *results,
+     struct engine_delivery **claimed, int draining, int process, int *more, struct error *err)
 {
     struct error jerr = {0};
+    int stage = 0, rc;
 
-    if (store_begin(e->st, &jerr) == -1 || journal_rows(e, batch, &jerr) == -1) {
+    *more = 0;
+    if (store_begin(e->st, &jerr) == -1)
+        goto journal_failed;
+    if (turn_work(e, batch, results, claimed, draining, process, more, &stage, err) == -1) {
         store_rollback(e->st);
-        journal_failed(e, batch, &jerr);
-        return error_set(err, jerr.kind, "%s", jerr.msg);
-    }
-    if (deliver_work(e, results, claimed, draining, err) == -1) {
-        store_rollback(e->st);
-        journal_batch(e, batch);
+        if (stage == 0) {
+            jerr = *err;
+            goto journal_failed;
+        }
+        if (process) {
+            /* Processing failed as a whole: answers and claims go on, and
+             * *more = -1 tells the loop not to spin on it. */
+            log_error(NULL, "process %s", err->msg);
+            error_clear(err);
+            rc = turn(e, batch, results, claimed, draining, 0, more, err);
+            *more = -1;
+            return rc;
+        }
+        if (batch != NULL)
+            journal_batch(e, batch);
         return -1;
     }
     if (store_commit(e->st, &jerr) == -1) {
         deliver_undo(e, results, claimed);
-        journal_failed(e, batch, &jerr);
-        return error_set(err, jerr.kind, "%s", jerr.msg);
+        goto journal_failed;
     }
     atomic_store(&e->ready, 1);
-    answer_batch(batch, ENGINE_INGEST_UNAVAILABLE);
+    if (batch != NULL)
+        answer_batch(batch, ENGINE_INGEST_UNAVAILABLE);
     return 0;
-}
 
-/*
- * Step 3: process journaled changes, in a lazy transaction (store.h,
- * store_begin_lazy): its commit does not wait for the disk. Guarantee:
- * nothing acknowledged is lost. All it writes is derived from journaled
- * changes that are durable already, and it claims nothing, so nothing
- * outside has seen it before an ordinary commit (the next one that claims
- * or applies an answer) made it durable too; a power loss before that
- * leaves those changes unprocessed, and they are processed again.
- * Returns 1 when more journaled changes wait, 0 when not, -1.
- */
-static int
-process_turn(struct engine *e, struct error *err)
-{
-    for (int total = 0; total < WRITER_PROCESS_BATCH; total += WRITER_PROCESS_CHUNK) {
-        int processed, answered;
-
-        if (store_begin_lazy(e->st, err) == -1)
-            return -1;
-        processed = engine_process_journal(e, WRITER_PROCESS_CHUNK, err);
-        if (processed == -1 || store_commit(e->st, err) == -1) {
-            store_rollback(e->st);
-            return -1;
-        }
-        if (processed < WRITER_PROCESS_CHUNK)
-            return 0;
-        /* The lazy commit cost no fsync: stopping here to turn answers
-         * into new requests first costs nothing. */
-        pthread_mutex_lock(&e->mu);
-        answered = e->results != NULL;
-        pthread_mutex_unlock(&e->mu);
-        if (answered)
-            break;
-    }
-    return 1;
+journal_failed:
+    if (batch != NULL)
+        journal_failed(e, batch, &jerr);
+    return error_set(err, jerr.kind, "%s", jerr.msg);
 }
 
 /* Whether some system may take another request now (claims would go out). */
@@ -474,9 +456,9 @@ engine_writer_main(void *arg)
     (void)pthread_setname_np(pthread_self(), "concord-writer"); /* for top -H and perf */
     for (;;) {
         struct engine_ingest *batch;
-        struct engine_delivery *tail;
+        struct engine_delivery *tail, *claimed = NULL;
         struct error err = {0};
-        int draining, stop, defer;
+        int draining, stop, process;
 
         keep_wal_short(e);
         pthread_mutex_lock(&e->mu);
@@ -496,48 +478,17 @@ engine_writer_main(void *arg)
         stop = e->stop_writer;
         pthread_mutex_unlock(&e->mu);
 
-        /* Answers first: applying them and claiming what they free keeps
-         * deliveries at their pace, during a burst of webhooks too. They
-         * share the batch's transaction when there is one. */
-        if (pending_results == NULL && batch != NULL)
-            journal_batch(e, batch);
-        if (pending_results != NULL) {
-            struct engine_delivery *claimed = NULL;
-            int rc = batch != NULL
-                         ? journal_and_deliver(e, batch, pending_results, &claimed, draining, &err)
-                         : deliver_turn(e, pending_results, &claimed, draining, &err);
-
-            if (rc == -1) {
-                atomic_store(&e->ready, 0);
-                log_error(NULL, "deliver %s", err.msg);
-                more = 0;
-                failed = 1;
-                wait_ms = WRITER_IDLE_MS; /* the store failed: do not spin */
-                if (stop)
-                    break;
-                continue;
-            }
-            release_results(e, pending_results);
-            pending_results = NULL;
-            hand_off(e, claimed);
-        }
-        /* Webhooks next: while they keep coming, journal them and put
-         * processing off, so a burst is acknowledged at the speed of group
-         * commits. Processing waits at most WRITER_MAX_DEFER_MS, and a
-         * quiet moment starts it at once; so do deliveries short of work. */
-        defer = batch != NULL && !stop && clock_mono_ms() - processed_at < WRITER_MAX_DEFER_MS &&
-                !needs_jobs(e);
-        if (defer) {
-            more = 0;
-            wait_ms = WRITER_MAX_DEFER_MS - (clock_mono_ms() - processed_at);
-            continue;
-        }
-        processed_at = clock_mono_ms();
-        more = process_turn(e, &err);
-        engine_automation_kick(e); /* runs it committed are due now */
-        if (more == -1) {
+        /* While webhooks keep coming, journal them and put processing
+         * off, so a burst is acknowledged at the speed of group commits.
+         * Processing waits at most WRITER_MAX_DEFER_MS, and a quiet moment
+         * starts it at once; so do deliveries short of work. */
+        process = batch == NULL || stop || clock_mono_ms() - processed_at >= WRITER_MAX_DEFER_MS ||
+                  needs_jobs(e);
+        if (process)
+            processed_at = clock_mono_ms();
+        if (turn(e, batch, pending_results, &claimed, draining, process, &more, &err) == -1) {
             atomic_store(&e->ready, 0);
-            log_error(NULL, "process %s", err.msg);
+            log_error(NULL, "turn %s", err.msg);
             more = 0;
             failed = 1;
             wait_ms = WRITER_IDLE_MS; /* the store failed: do not spin */
@@ -545,29 +496,25 @@ engine_writer_main(void *arg)
                 break;
             continue;
         }
-        /* Claim what the changes queued, or what fell due, in an ordinary
-         * commit: a request goes out only once its claim is durable. */
-        if (!draining && has_capacity(e)) {
-            struct engine_delivery *claimed = NULL;
-
-            if (deliver_turn(e, NULL, &claimed, draining, &err) == -1) {
-                atomic_store(&e->ready, 0);
-                log_error(NULL, "claim %s", err.msg);
-                more = 0;
-                failed = 1;
-                wait_ms = WRITER_IDLE_MS;
-                if (stop)
-                    break;
-                continue;
-            }
-            hand_off(e, claimed);
+        release_results(e, pending_results);
+        pending_results = NULL;
+        hand_off(e, claimed);
+        engine_automation_kick(e); /* runs the turn committed are due now */
+        if (more == -1) {
+            atomic_store(&e->ready, 0);
+            more = 0;
+            failed = 1;
+            wait_ms = WRITER_IDLE_MS;
         }
         /* Stop after this turn even with a backlog: what is journaled is
          * durable, and the next start processes the rest. Processing a
          * long backlog first made a stop take minutes. */
         if (stop)
             break;
-        wait_ms = next_wake_ms(e, more);
+        if (failed)
+            continue;
+        wait_ms = process ? next_wake_ms(e, more)
+                          : WRITER_MAX_DEFER_MS - (clock_mono_ms() - processed_at);
     }
     /* Results that never committed: their jobs stay running in the store
      * and engine_recover() settles them at the next start. */

@@ -181,9 +181,16 @@ decimal_of(const cJSON *v)
     char text[32];
 
     if (cJSON_IsNumber(v)) {
-        if (!isfinite(v->valuedouble))
+        double d = v->valuedouble;
+
+        if (!isfinite(d))
             return NULL;
-        number_text(v->valuedouble, text);
+        /* An integer below 10^15 is its digits (and -0 is 0). */
+        if (d > -1e15 && d < 1e15 && d == (double)(long long)d) {
+            (void)snprintf(text, sizeof(text), "%lld", (long long)d);
+            return xstrdup(text);
+        }
+        number_text(d, text);
         return decimal_from_text(text, strlen(text));
     }
     if (cJSON_IsRaw(v) && v->valuestring != NULL)
@@ -754,7 +761,16 @@ text_string(struct text *t, const char *s)
     for (; *s != '\0'; s++) {
         unsigned char c = (unsigned char)*s;
         char esc[8];
+        size_t run = 0;
 
+        /* A run that needs no escape goes in whole. */
+        while (s[run] != '\0' && s[run] != '"' && s[run] != '\\' && (unsigned char)s[run] >= 0x20)
+            run++;
+        if (run > 0) {
+            text_put(t, s, run);
+            s += run - 1;
+            continue;
+        }
         switch (c) {
         case '"':
             text_puts(t, "\\\"");

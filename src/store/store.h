@@ -307,7 +307,10 @@ MUST_CHECK int store_system_stats(struct store *st, const char *system,
 /* ---- the Delivery issue ---- */
 
 /* Note which copy a change concerns, once known, so replays can tell a
- * superseded change from the latest one. */
+ * superseded change from the latest one. The note is written with the
+ * change's state (store_journal_set_state() of the same seq, in the same
+ * transaction); a change undone before then (a rolled-back savepoint or
+ * transaction) notes nothing. */
 MUST_CHECK int store_journal_note_copy(struct store *st, int64_t seq, const char *collection,
                                        const char *ext_id, struct error *err);
 

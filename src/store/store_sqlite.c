@@ -30,7 +30,6 @@ enum stmt_id {
     S_JOURNAL_ADD,
     S_JOURNAL_PENDING,
     S_JOURNAL_STATE,
-    S_JOURNAL_COPY,
     S_JOURNAL_REPLAY,
     S_INBOX_CLOSE_CHANGE,
     S_INBOX_RESOLVE,
@@ -90,8 +89,9 @@ static const char *const stmt_sql[S_COUNT] = {
                       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
     [S_JOURNAL_PENDING] = "SELECT seq, system, delivery_id, received_at, body, replay "
                           "FROM journal WHERE state = 0 ORDER BY seq LIMIT ?1",
-    [S_JOURNAL_STATE] = "UPDATE journal SET state = ?2, note = ?3, replay = 0 WHERE seq = ?1",
-    [S_JOURNAL_COPY] = "UPDATE journal SET collection = ?2, ext_id = ?3 WHERE seq = ?1",
+    [S_JOURNAL_STATE] = "UPDATE journal SET state = ?2, note = ?3, replay = 0, "
+                        "collection = coalesce(?4, collection), ext_id = coalesce(?5, ext_id) "
+                        "WHERE seq = ?1",
     [S_JOURNAL_REPLAY] =
         "UPDATE journal SET state = 0, replay = 1, note = NULL "
         "WHERE received_at >= ?1 AND (?2 IS NULL OR system = ?2) AND state <> 0 "
@@ -200,6 +200,9 @@ struct store {
     int synchronous_full; /* the URL's setting */
     int is_lazy;          /* the open transaction commits without an fsync */
     int wal_frames;       /* pages in the WAL after the last commit (store_no_autocheckpoint) */
+    /* store_journal_note_copy()'s note, written with the change's state */
+    int64_t copy_seq;
+    char *copy_collection, *copy_ext_id;
     sqlite3_stmt *stmts[S_COUNT];
     sqlite3_stmt *extra[STORE_EXTRA_SLOTS]; /* other files' statements: store_int_stmt() */
 };
@@ -501,6 +504,16 @@ store_checkpoint(struct store *st, struct error *err)
     return 0;
 }
 
+/* Forget a copy note that was not written (its change was undone). */
+static void
+drop_copy_note(struct store *st)
+{
+    st->copy_seq = 0;
+    free(st->copy_collection);
+    free(st->copy_ext_id);
+    st->copy_collection = st->copy_ext_id = NULL;
+}
+
 void
 store_close(struct store *st)
 {
@@ -511,6 +524,7 @@ store_close(struct store *st)
     for (int i = 0; i < STORE_EXTRA_SLOTS; i++)
         sqlite3_finalize(st->extra[i]);
     sqlite3_close(st->db);
+    drop_copy_note(st);
     free(st->path);
     free(st);
 }
@@ -582,6 +596,7 @@ store_commit(struct store *st, struct error *err)
         return -1;
     }
     st->in_tx = 0;
+    drop_copy_note(st);
     (void)end_lazy(st, &(struct error){0}); /* or the next store_begin() */
     return 0;
 }
@@ -607,6 +622,7 @@ store_rollback_savepoint(struct store *st, struct error *err)
 {
     sqlite3_stmt *s = stmt(st, S_ROLLBACK_TO, err);
 
+    drop_copy_note(st);
     /* ROLLBACK TO keeps the savepoint open; release it too. */
     if (s == NULL || exec_stmt(st, s, err, "roll back a savepoint") == -1)
         return -1;
@@ -619,6 +635,7 @@ store_rollback(struct store *st)
     if (!sqlite3_get_autocommit(st->db))
         (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     st->in_tx = 0;
+    drop_copy_note(st);
     (void)end_lazy(st, &(struct error){0}); /* or the next store_begin() */
 }
 
@@ -690,13 +707,21 @@ store_journal_set_state(struct store *st, int64_t seq, enum change_state state, 
                         struct error *err)
 {
     sqlite3_stmt *s = stmt(st, S_JOURNAL_STATE, err);
+    int rc;
 
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, seq);
     sqlite3_bind_int(s, 2, (int)state);
     bind_text(s, 3, note);
-    return exec_stmt(st, s, err, "mark a change");
+    /* Bound either way: a binding outlives sqlite3_reset(), and another
+     * change's copy must not be written to this one. */
+    bind_text(s, 4, st->copy_seq == seq ? st->copy_collection : NULL);
+    bind_text(s, 5, st->copy_seq == seq ? st->copy_ext_id : NULL);
+    rc = exec_stmt(st, s, err, "mark a change");
+    if (st->copy_seq == seq)
+        drop_copy_note(st);
+    return rc;
 }
 
 /* ---- records ---- */
@@ -1385,14 +1410,14 @@ int
 store_journal_note_copy(struct store *st, int64_t seq, const char *collection, const char *ext_id,
                         struct error *err)
 {
-    sqlite3_stmt *s = stmt(st, S_JOURNAL_COPY, err);
-
-    if (s == NULL)
-        return -1;
-    sqlite3_bind_int64(s, 1, seq);
-    bind_text(s, 2, collection);
-    bind_text(s, 3, ext_id);
-    return exec_stmt(st, s, err, "note a change's copy");
+    /* Written with the change's state (store_journal_set_state()): one
+     * update of the row instead of two. */
+    (void)err;
+    drop_copy_note(st);
+    st->copy_seq = seq;
+    st->copy_collection = collection ? xstrdup(collection) : NULL;
+    st->copy_ext_id = ext_id ? xstrdup(ext_id) : NULL;
+    return 0;
 }
 
 static int
