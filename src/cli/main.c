@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli/cli.h"
 #include "core/compiler.h"
@@ -104,6 +105,14 @@ main(int argc, char **argv)
 {
     struct cli_args args;
 
+    /* The zone is read once, before any thread starts. With TZ unset,
+     * glibc's tzset() forgets and re-reads /etc/localtime on every call
+     * (libical calls it per conversion, from several threads), under a lock
+     * of its own that ThreadSanitizer cannot see; named, it is read once.
+     * concord itself prints UTC only. */
+    if (getenv("TZ") == NULL)
+        (void)setenv("TZ", ":/etc/localtime", 0);
+    tzset();
     if (argc < 2 || strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "-h") == 0) {
         usage(stdout);
