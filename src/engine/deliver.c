@@ -1166,19 +1166,30 @@ error_message(const struct config_system *sys, const char *body, char *out, size
 }
 
 /* A 2xx whose errors.in_ok path holds a non-empty value: a refusal. */
+const cJSON *
+engine_refusal(const struct config_system *sys, const cJSON *answer)
+{
+    const cJSON *v;
+
+    if (sys->errors.in_ok_path == NULL || answer == NULL)
+        return NULL;
+    v = value_path_get(answer, sys->errors.in_ok_path);
+    return v != NULL && !cJSON_IsNull(v) && !(cJSON_IsString(v) && v->valuestring[0] == '\0') &&
+                   !cJSON_IsFalse(v)
+               ? v
+               : NULL;
+}
+
 static int
 refused_in_ok(const struct config_system *sys, const char *body)
 {
-    const cJSON *v;
     cJSON *json;
     int refused;
 
     if (sys->errors.in_ok_path == NULL || body == NULL)
         return 0;
     json = cJSON_Parse(body);
-    v = value_path_get(json, sys->errors.in_ok_path);
-    refused = v != NULL && !cJSON_IsNull(v) && !(cJSON_IsString(v) && v->valuestring[0] == '\0') &&
-              !cJSON_IsFalse(v);
+    refused = engine_refusal(sys, json) != NULL;
     cJSON_Delete(json);
     return refused;
 }

@@ -1468,11 +1468,11 @@ each_one(const struct engine_poll_job *job, const char *ext, struct engine_poll_
         return NULL;
     }
     fetch_fini(&f);
-    refused = sys->errors.in_ok_path ? value_path_get(answer, sys->errors.in_ok_path) : NULL;
-    if (cJSON_IsString(refused) && refused->valuestring[0] != '\0') {
+    if ((refused = engine_refusal(sys, answer)) != NULL) {
         /* This copy is not there to read (deleted by a person): a read
          * says nothing of it, and is no delete. */
-        log_warn(&lc, "%s: %.300s", ext, refused->valuestring);
+        log_warn(&lc, "%s: %.300s", ext,
+                 cJSON_IsString(refused) ? refused->valuestring : "refused (errors.in_ok)");
         rep->skipped++;
         rep->read++;
         cJSON_Delete(answer);
