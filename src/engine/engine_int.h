@@ -90,12 +90,12 @@ struct engine_ingest {
  * filled, or -1 (out "") when one is missing or it does not fit.
  */
 int engine_ext_id(const char *paths, const struct cJSON *obj, char *out, size_t len);
-/* Fill the {placeholders} of an endpoint's path: {id} is the external id,
- * {id.N} part N of a composite one, {name} a field of desired (may be
- * NULL); values percent-encoded. malloc()ed, or NULL with err set. */
 /* The value at the system's errors.in_ok path of a 2xx answer when it
  * says "refused" (not null, false or ""), else NULL. */
 const struct cJSON *engine_refusal(const struct config_system *sys, const struct cJSON *answer);
+/* Fill the {placeholders} of an endpoint's path: {id} is the external id,
+ * {id.N} part N of a composite one, {name} a field of desired (may be
+ * NULL); values percent-encoded. malloc()ed, or NULL with err set. */
 char *engine_expand_path(const char *tmpl, const char *ext_id, const struct cJSON *desired,
                          struct error *err);
 
