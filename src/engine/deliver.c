@@ -891,13 +891,16 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
         if (path == NULL)
             rc = park_job(e, j, INBOX_MAPPING, merr.msg, 0, NULL, err);
     }
-    if (rc == 1 && store_job_set(e->st, j->id, JOB_RUNNING, 0, 0, err) == -1)
-        rc = -1;
     /* Guarantee: no duplicate create. The version a create carries is on
      * disk before it is sent, so a crash or a lost answer can be settled
      * with the same key, or by a look-up. */
-    if (rc == 1 && cl.ep == &c->cfg->create && j->sent_version != cl.version &&
-        store_job_set_sent(e->st, j->id, cl.version, err) == -1)
+    if (rc == 1 &&
+        store_job_claim(e->st, j->id,
+                        cl.ep == &c->cfg->create && j->sent_version != cl.version ? cl.version : 0,
+                        err) == -1)
+        rc = -1;
+    if (rc == 1 && cl.ep == &c->cfg->create && j->sent_version != 0 && cl.version == 0 &&
+        store_job_set_sent(e->st, j->id, 0, err) == -1)
         rc = -1;
     /* A write is remembered before it is sent: its echo may come back even
      * when its answer never does (merge.c, late_echo()). */
@@ -1063,53 +1066,93 @@ refresh_paused(struct engine *e, struct error *err)
     return 0;
 }
 
+/*
+ * Park the pending jobs of systems that are no longer in the config: the
+ * claims below ask by system, so nothing else would ever read them. Once
+ * per start; the config names no new system before the next.
+ */
+static int
+park_orphans(struct engine *e, struct error *err)
+{
+    cJSON *names = cJSON_CreateArray();
+    struct job *jobs = NULL;
+    char *text;
+    int n;
+
+    for (size_t s = 0; s < e->sys_count; s++)
+        cJSON_AddItemToArray(names, cJSON_CreateString(e->systems[s].cfg->name));
+    text = cJSON_PrintUnformatted(names);
+    cJSON_Delete(names);
+    do {
+        n = store_job_orphans(e->st, text, 100, &jobs, err);
+        for (int i = 0; i < n; i++) {
+            if (park_job(e, &jobs[i], INBOX_FAILED, "the system is no longer in the config", 0,
+                         NULL, err) == -1) {
+                store_jobs_free(jobs, n);
+                n = -1;
+                break;
+            }
+        }
+        if (n > 0)
+            store_jobs_free(jobs, n);
+    } while (n == 100);
+    free(text);
+    if (n == -1)
+        return -1;
+    e->orphans_parked = 1;
+    return 0;
+}
+
 int
 engine_claim(struct engine *e, int64_t now_ms, struct engine_delivery **out, struct error *err)
 {
-    struct job *jobs = NULL;
-    int budget = 0, n;
-
     if (refresh_paused(e, err) == -1)
         return -1;
-    for (size_t s = 0; s < e->sys_count; s++) {
-        int free_slots = e->systems[s].cfg->max_in_flight - e->systems[s].in_flight;
-
-        if (!e->systems[s].is_paused)
-            budget += free_slots > 0 ? free_slots : 0;
-    }
-    e->claim_wait_ms = 0;
-    if (budget == 0)
-        return 0;
-    n = store_job_due(e->st, now_ms, budget * 2 + 16, &jobs, err);
-    if (n == -1)
+    if (!e->orphans_parked && park_orphans(e, err) == -1)
         return -1;
-    for (int i = 0; i < n; i++) {
-        struct job *j = &jobs[i];
-        int ci = engine_coll_index(e, j->collection);
-        struct engine_delivery *d = NULL;
+    e->claim_wait_ms = 0;
+    /* System by system, each asked for what its free slots take (twice
+     * that, for jobs whose link is busy): a full system's backlog is never
+     * read, however long it is. */
+    for (size_t s = 0; s < e->sys_count; s++) {
+        struct engine_sys *sys = &e->systems[s];
+        struct job *jobs = NULL;
+        int free_slots = sys->cfg->max_in_flight - sys->in_flight, n;
 
-        if (ci < 0) {
-            if (park_job(e, j, INBOX_FAILED, "the collection is no longer in the config", 0, NULL,
-                         err) == -1)
+        if (sys->is_paused || free_slots <= 0)
+            continue;
+        n = store_job_due(e->st, sys->cfg->name, now_ms, free_slots * 2 + 16, &jobs, err);
+        if (n == -1)
+            return -1;
+        for (int i = 0; i < n; i++) {
+            struct job *j = &jobs[i];
+            int ci = engine_coll_index(e, j->collection);
+            struct engine_delivery *d = NULL;
+
+            if (ci < 0) {
+                if (park_job(e, j, INBOX_FAILED, "the collection is no longer in the config", 0,
+                             NULL, err) == -1)
+                    goto fail;
+                continue;
+            }
+            if (sys->in_flight >= sys->cfg->max_in_flight)
+                break;
+            if (engine_link_in_flight(e, j->link_id) || !may_send(e, sys))
+                continue;
+            if (claim_one(e, j, ci, &d, err) == -1)
                 goto fail;
+            if (d != NULL) {
+                d->next = *out;
+                *out = d;
+            }
             continue;
-        }
-        struct engine_sys *sys = &e->systems[e->colls[ci].sys_index];
-        if (sys->is_paused || sys->in_flight >= sys->cfg->max_in_flight ||
-            engine_link_in_flight(e, j->link_id) || !may_send(e, sys))
-            continue;
-        if (claim_one(e, j, ci, &d, err) == -1)
-            goto fail;
-        if (d != NULL) {
-            d->next = *out;
-            *out = d;
-        }
-    }
-    store_jobs_free(jobs, n);
-    return 0;
 fail:
-    store_jobs_free(jobs, n);
-    return -1;
+            store_jobs_free(jobs, n);
+            return -1;
+        }
+        store_jobs_free(jobs, n);
+    }
+    return 0;
 }
 
 /* ---- applying an answer ---- */
@@ -1510,9 +1553,8 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
                    : engine_coll_is_sql(&e->colls[d->coll_index])
                        ? sql_new_base(&e->colls[d->coll_index], d, answer)
                        : new_base(d, answer);
-        if (store_link_set(e->st, d->link_id, ext_id[0] ? ext_id : NULL, base, clock_now_ms(),
-                           err) == -1 ||
-            (base != NULL && engine_recent_note(e, d->link_id, base, 'w', err) == -1) ||
+        if (store_link_set_noted(e->st, d->link_id, ext_id[0] ? ext_id : NULL, base, clock_now_ms(),
+                                 'w', err) == -1 ||
             ((d->is_create || d->is_restore) &&
              engine_copy_found(e, cc->name, ext_id, d->record_id, err) == -1))
             goto out;

@@ -202,6 +202,7 @@ struct engine {
 
     /* Writer only. */
     int64_t claim_wait_ms; /* due work held back by a budget or a breaker: look again then */
+    int orphans_parked;    /* the jobs of systems gone from the config were parked */
     int64_t *links_in_flight;
     size_t links_in_flight_count, links_in_flight_cap;
 };

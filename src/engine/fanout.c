@@ -155,7 +155,8 @@ queue:
         store_link_add(e->st, c->cfg->name, record_id, NULL, NULL, j.next_at_ms, &l.id, err) == -1)
         goto out;
     j.link_id = l.id;
-    if (store_job_put(e->st, &j, err) == -1)
+    /* A link made just now has no job to fold this one into. */
+    if ((found ? store_job_put(e->st, &j, err) : store_job_add(e->st, &j, err)) == -1)
         goto out;
     e->fanout_queued++;
     rc = 0;

@@ -474,8 +474,7 @@ rewrite_copy(struct merge_ctx *m, const struct link *l, const struct record *rec
                                .collection = m->e->colls[m->coll].cfg->name,
                                .record_id = rec->id},
              "%s", note);
-    rc = store_link_set(m->e->st, l->id, NULL, rec_text, m->now, err) == -1 ||
-                 engine_recent_note(m->e, l->id, rec_text, 'r', err) == -1 ||
+    rc = store_link_set_noted(m->e->st, l->id, NULL, rec_text, m->now, 'r', err) == -1 ||
                  engine_fanout_to(m->e, m->coll, &fc, err) == -1
              ? -1
              : store_journal_set_state(m->e->st, m->ch->seq, CHANGE_UNCHANGED, note, err);
@@ -615,8 +614,7 @@ merge_linked(struct merge_ctx *m, struct link *l, const cJSON *incoming, struct 
     changed = changed_fields(incoming, base_in);
     /* The copy holds this state now, whatever we make of it. */
     rec_text = value_canonical_text(m->record);
-    if (!stale && (store_link_set(m->e->st, l->id, NULL, rec_text, m->now, err) == -1 ||
-                   engine_recent_note(m->e, l->id, rec_text, 'r', err) == -1))
+    if (!stale && store_link_set_noted(m->e->st, l->id, NULL, rec_text, m->now, 'r', err) == -1)
         goto out;
     if (cJSON_GetArraySize(changed) == 0) {
         note = xstrdup("equal to the base: an echo or a repeat");
@@ -724,14 +722,14 @@ out:
     return rc;
 }
 
-/* A new record's field times: every field was set by its first source. */
-static int
-note_first_times(struct merge_ctx *m, int64_t record_id, const cJSON *incoming, struct error *err)
+/* A new record's field times: every field was set by its first source.
+ * The records.field_meta text, malloc()ed. */
+static char *
+first_times(const struct merge_ctx *m, const cJSON *incoming)
 {
     cJSON *meta = cJSON_CreateObject();
     const cJSON *f;
     char *text;
-    int rc;
 
     cJSON_ArrayForEach(f, incoming)
     {
@@ -742,10 +740,8 @@ note_first_times(struct merge_ctx *m, int64_t record_id, const cJSON *incoming, 
         cJSON_AddItemToObject(meta, f->string, when);
     }
     text = value_canonical_text(meta);
-    rc = store_record_set_meta(m->e->st, record_id, text, err);
-    free(text);
     cJSON_Delete(meta);
-    return rc;
+    return text;
 }
 
 /* More than one record matches a new copy: a person says which, or none. */
@@ -908,7 +904,7 @@ static int
 merge_new(struct merge_ctx *m, const cJSON *incoming, struct error *err)
 {
     struct engine_coll *c = &m->e->colls[m->coll];
-    char *state_text = NULL, *rec_text = NULL, *note = NULL;
+    char *state_text = NULL, *rec_text = NULL, *meta_text = NULL, *note = NULL;
     int64_t record_id, link_id, *ids = NULL;
     int rc = -1, n;
 
@@ -967,12 +963,12 @@ merge_new(struct merge_ctx *m, const cJSON *incoming, struct error *err)
     }
     state_text = value_canonical_text(incoming);
     rec_text = value_canonical_text(m->record);
-    if (store_record_add(m->e->st, c->cfg->model, state_text, c->cfg->name, m->ch->seq, m->now,
-                         &record_id, err) == -1 ||
+    meta_text = first_times(m, incoming);
+    if (store_record_add_meta(m->e->st, c->cfg->model, state_text, meta_text, c->cfg->name,
+                              m->ch->seq, m->now, &record_id, err) == -1 ||
         store_link_add(m->e->st, c->cfg->name, record_id, m->ext_id, rec_text, m->now, &link_id,
                        err) == -1 ||
-        engine_keys_update(m->e, m->sync, record_id, c->cfg->model, incoming, err) == -1 ||
-        note_first_times(m, record_id, incoming, err) == -1)
+        engine_keys_update(m->e, m->sync, record_id, c->cfg->model, incoming, err) == -1)
         goto out;
     /* An ambiguous match this copy had stays open: its candidate is gone
      * (deleted), and whether the copy should be a record of its own, or is
@@ -996,6 +992,7 @@ merge_new(struct merge_ctx *m, const cJSON *incoming, struct error *err)
     rc = 0;
 out:
     free(state_text);
+    free(meta_text);
     free(rec_text);
     return rc;
 }
@@ -1621,7 +1618,7 @@ automation_create(struct merge_ctx *m, const char *model, const cJSON *fields, c
                   size_t len, struct error *err)
 {
     const struct config_sync *s = engine_sync_of_model(m->e, model);
-    char refused[300] = "", *text;
+    char refused[300] = "", *text, *meta;
     cJSON *take = automation_take(s, fields, refused, sizeof(refused)),
           *state = cJSON_CreateObject();
     const cJSON *f;
@@ -1635,7 +1632,10 @@ automation_create(struct merge_ctx *m, const char *model, const cJSON *fields, c
             cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(fields, f->valuestring), 1));
     }
     text = value_canonical_text(state);
-    rc = store_record_add(m->e->st, model, text, m->source, m->ch->seq, m->now, &id, err);
+    meta = first_times(m, state);
+    rc =
+        store_record_add_meta(m->e->st, model, text, meta, m->source, m->ch->seq, m->now, &id, err);
+    free(meta);
     if (rc == 0) {
         struct engine_change fc = {
             .record_id = id,
@@ -1646,7 +1646,6 @@ automation_create(struct merge_ctx *m, const char *model, const cJSON *fields, c
         };
         m->sync = s;
         rc = engine_keys_update(m->e, s, id, model, state, err) == -1 ||
-                     note_first_times(m, id, state, err) == -1 ||
                      engine_fanout(m->e, &fc, err) == -1
                  ? -1
                  : 0;

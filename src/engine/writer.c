@@ -34,10 +34,13 @@
 #include "engine/engine_int.h"
 #include "store/store.h"
 
-/* Changes processed per turn; more wait for the next turn. Small, so that
- * waiting webhooks and finished deliveries are taken up often: a turn's
- * length is what a webhook waits for its commit. */
+/* Changes processed at a time. A turn goes on to the next batch while no
+ * webhook waits for its commit (a turn's length is what a webhook waits),
+ * up to WRITER_PROCESS_MAX changes or WRITER_PROCESS_MS: a backfill or a
+ * backlog then costs one fsync per up to WRITER_PROCESS_MAX changes. */
 #define WRITER_PROCESS_BATCH 64
+#define WRITER_PROCESS_MAX   1024
+#define WRITER_PROCESS_MS    25
 /* The longest a burst of webhooks may put processing off. */
 #define WRITER_MAX_DEFER_MS 50
 /* The longest sleep: the CLI may have requeued work (concord retry). */
@@ -215,14 +218,25 @@ deliver_undo(struct engine *e, struct engine_delivery *results, struct engine_de
     *claimed = NULL;
 }
 
+/* Whether webhooks wait for a turn to journal them. */
+static int
+webhooks_wait(struct engine *e)
+{
+    int wait;
+
+    pthread_mutex_lock(&e->mu);
+    wait = e->ingest_head != NULL;
+    pthread_mutex_unlock(&e->mu);
+    return wait;
+}
+
 /*
  * The work of one turn, inside the open transaction: journal the batch,
- * apply finished deliveries, process up to WRITER_PROCESS_BATCH journaled
- * changes (when process is set), claim due jobs (unless draining, or the
- * turn only journals). *more
- * is set when more journaled changes wait. On -1 the in-memory marks are
- * as they were and nothing is claimed; the caller rolls back. *stage
- * tells where it failed: 0 journaling the batch, 1 after.
+ * apply finished deliveries, process journaled changes (when process is
+ * set: WRITER_PROCESS_BATCH at a time, more while no webhook waits), claim due jobs (unless
+ * draining, or the turn only journals). *more is set when more journaled changes wait. On -1 the
+ * in-memory marks are as they were and nothing is claimed; the caller rolls back. *stage tells
+ * where it failed: 0 journaling the batch, 1 after.
  */
 static int
 turn_work(struct engine *e, struct engine_ingest *batch, struct engine_delivery *results,
@@ -245,12 +259,21 @@ turn_work(struct engine *e, struct engine_ingest *batch, struct engine_delivery 
      * finds it applied. Before the claims: the jobs it queues go out in
      * this same commit. */
     if (process) {
-        processed = engine_process_journal(e, WRITER_PROCESS_BATCH, err);
-        if (processed == -1) {
-            mark_deliveries(e, results, +1);
-            return -1;
+        int64_t started = clock_mono_ms();
+
+        for (;;) {
+            int n = engine_process_journal(e, WRITER_PROCESS_BATCH, err);
+
+            if (n == -1) {
+                mark_deliveries(e, results, +1);
+                return -1;
+            }
+            processed += n;
+            *more = n == WRITER_PROCESS_BATCH;
+            if (!*more || processed >= WRITER_PROCESS_MAX ||
+                clock_mono_ms() - started >= WRITER_PROCESS_MS || webhooks_wait(e))
+                break;
         }
-        *more = processed == WRITER_PROCESS_BATCH;
     }
     /* A turn that only journals claims nothing: the jobs its changes will
      * queue (live ones first) must not lose the turn to older ones. */

@@ -128,6 +128,10 @@ MUST_CHECK int store_record_get(struct store *st, int64_t id, struct record *out
 MUST_CHECK int store_record_add(struct store *st, const char *model, const char *state,
                                 const char *source, int64_t journal_seq, int64_t now_ms,
                                 int64_t *id, struct error *err);
+/* The same, with its field times (records.field_meta, JSON or NULL). */
+MUST_CHECK int store_record_add_meta(struct store *st, const char *model, const char *state,
+                                     const char *meta, const char *source, int64_t journal_seq,
+                                     int64_t now_ms, int64_t *id, struct error *err);
 
 /*
  * Write version v->version of record v->record_id: its state, diff, source
@@ -177,6 +181,10 @@ MUST_CHECK int store_link_by_base(struct store *st, const char *collection, cons
 /* Set a link's external id (NULL keeps it) and base. */
 MUST_CHECK int store_link_set(struct store *st, int64_t link_id, const char *ext_id,
                               const char *base, int64_t now_ms, struct error *err);
+/* The same, and base noted in the link's recent states as kind ('w' or 'r',
+ * see store_link_note(); 0 notes nothing), in one statement. */
+MUST_CHECK int store_link_set_noted(struct store *st, int64_t link_id, const char *ext_id,
+                                    const char *base, int64_t now_ms, char kind, struct error *err);
 
 /* ---- jobs ---- */
 
@@ -189,12 +197,23 @@ MUST_CHECK int store_link_set(struct store *st, int64_t link_id, const char *ext
  */
 MUST_CHECK int store_job_put(struct store *st, const struct job *j, struct error *err);
 
+/* Queue j as a new pending job, for a link that has none (just made).
+ * Returns 1 or -1. */
+MUST_CHECK int store_job_add(struct store *st, const struct job *j, struct error *err);
+
 /*
- * Up to limit pending jobs due at now_ms, by due time then age. Returns the
- * count with *out malloc()ed (release with store_jobs_free()), or -1.
+ * Up to limit pending jobs for system due at now_ms, by priority, due time,
+ * then age. Returns the count with *out malloc()ed (release with
+ * store_jobs_free()), or -1.
  */
-MUST_CHECK int store_job_due(struct store *st, int64_t now_ms, int limit, struct job **out,
-                             struct error *err);
+MUST_CHECK int store_job_due(struct store *st, const char *system, int64_t now_ms, int limit,
+                             struct job **out, struct error *err);
+
+/* Up to limit pending jobs for systems not named in systems_json (a JSON
+ * array of names): left by a system taken out of the config. Same returns
+ * as store_job_due(). */
+MUST_CHECK int store_job_orphans(struct store *st, const char *systems_json, int limit,
+                                 struct job **out, struct error *err);
 
 /* Every job in state. Same returns as store_job_due(). */
 MUST_CHECK int store_job_list(struct store *st, enum job_state state, struct job **out,
@@ -341,6 +360,11 @@ MUST_CHECK int store_job_absorb(struct store *st, int64_t keep_id, int64_t drop_
 MUST_CHECK int store_job_set_expect(struct store *st, int64_t job_id, const char *expect,
                                     struct error *err);
 
+/* Mark a job running, and note the record version a create carries
+ * (sent_version; 0 keeps the one noted). */
+MUST_CHECK int store_job_claim(struct store *st, int64_t job_id, int64_t sent_version,
+                               struct error *err);
+
 /* Note the record version a create carried (0 to forget it). */
 MUST_CHECK int store_job_set_sent(struct store *st, int64_t job_id, int64_t version,
                                   struct error *err);
@@ -380,9 +404,13 @@ MUST_CHECK int store_record_set_meta(struct store *st, int64_t record_id, const 
 /* The states concord wrote to a copy lately: JSON [[at_ms, state], ...],
  * newest last, malloc()ed in *out, or NULL. Returns 0 or -1. */
 MUST_CHECK int store_link_recent(struct store *st, int64_t link_id, char **out, struct error *err);
-/* Replace a link's past writes. */
-MUST_CHECK int store_link_set_recent(struct store *st, int64_t link_id, const char *recent,
-                                     struct error *err);
+/*
+ * Note a state of a link's copy in its recent states (recent.c): kind 'w'
+ * for what concord wrote, 'r' for what was read, at at_ms; six are kept,
+ * and a state that is already the newest of its kind is not noted again.
+ */
+MUST_CHECK int store_link_note(struct store *st, int64_t link_id, const char *state, char kind,
+                               int64_t at_ms, struct error *err);
 
 /*
  * The copy of a link was deleted in its system (or by concord): its

@@ -16,6 +16,23 @@ struct store;
 /* Statement slots for the store's files other than store_sqlite.c. */
 #define STORE_EXTRA_SLOTS 136
 
+/*
+ * SQL for links.recent with one state noted (recent.c): [at, state, kind]
+ * appended, the oldest dropped past six, nothing when the newest is
+ * already that state of that kind (a retry), and a fresh list in place of
+ * anything that is not one. STATE, AT and KIND are parameters.
+ */
+#define STORE_RECENT_NOTE(STATE, AT, KIND)                                                        \
+    "CASE WHEN " STATE " IS NULL THEN recent "                                                    \
+    "WHEN recent IS NULL OR json_valid(recent) = 0 THEN json_array(json_array(" AT ", " STATE     \
+    ", " KIND ")) "                                                                               \
+    "WHEN json_type(recent) <> 'array' THEN json_array(json_array(" AT ", " STATE ", " KIND ")) " \
+    "WHEN json_extract(recent, '$[#-1][1]') IS " STATE " AND json_extract(recent, '$[#-1][2]') "  \
+    "IS " KIND " THEN recent "                                                                    \
+    "WHEN json_array_length(recent) >= 6 THEN json_insert(json_remove(recent, '$[0]'), '$[#]', "  \
+    "json_array(" AT ", " STATE ", " KIND ")) "                                                   \
+    "ELSE json_insert(recent, '$[#]', json_array(" AT ", " STATE ", " KIND ")) END"
+
 /* How many migrations exist. */
 int store_schema_count(void);
 

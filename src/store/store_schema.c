@@ -223,6 +223,12 @@ static const char *const migrations[] = {
     "  expires_at INTEGER NOT NULL,"
     "  created_at INTEGER NOT NULL,"
     "  PRIMARY KEY (system, id)) WITHOUT ROWID;",
+
+    /* 12: due jobs by system: a claim asks each system with free slots for
+     * as many as it can take, instead of reading past the jobs of systems
+     * that are full. */
+    "DROP INDEX jobs_due;"
+    "CREATE INDEX jobs_due ON jobs(system, priority, next_at, id) WHERE state = 1;",
 };
 
 int

@@ -53,6 +53,8 @@ enum stmt_id {
     S_JOB_COALESCE,
     S_JOB_ADD,
     S_JOB_DUE,
+    S_JOB_ORPHANS,
+    S_JOB_CLAIM,
     S_JOB_LIST,
     S_JOB_GET,
     S_JOB_NEXT_DUE,
@@ -102,8 +104,8 @@ static const char *const stmt_sql[S_COUNT] = {
                              "WHERE journal_seq = ?1 AND state = 'open'",
     [S_RECORD_GET] = "SELECT id, model, version, state, deleted, updated_at FROM records "
                      "WHERE id = ?1",
-    [S_RECORD_ADD] = "INSERT INTO records (model, version, state, created_at, updated_at) "
-                     "VALUES (?1, 1, ?2, ?3, ?3)",
+    [S_RECORD_ADD] = "INSERT INTO records (model, version, state, created_at, updated_at, "
+                     "field_meta) VALUES (?1, 1, ?2, ?3, ?3, ?4)",
     [S_RECORD_UPDATE] = "UPDATE records SET version = ?2, state = ?3, deleted = ?4, "
                         "updated_at = ?5 WHERE id = ?1",
     [S_VERSION_ADD] = "INSERT INTO versions (record_id, version, state, diff, source, "
@@ -120,7 +122,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_LINK_ADD] = "INSERT INTO links (collection, record_id, ext_id, base, updated_at) "
                    "VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_LINK_SET] = "UPDATE links SET ext_id = coalesce(?2, ext_id), base = ?3, "
-                   "updated_at = ?4 WHERE id = ?1",
+                   "updated_at = ?4, recent = " STORE_RECENT_NOTE(
+                       "CASE WHEN ?5 IS NULL THEN NULL ELSE ?3 END", "?4", "?5") " WHERE id = ?1",
     [S_JOB_COALESCE] = "UPDATE jobs SET version = ?2, op = ?3, priority = min(priority, ?4) "
                        "WHERE link_id = ?1 AND state = 1",
     [S_JOB_ADD] = "INSERT INTO jobs (link_id, record_id, version, system, collection, op, "
@@ -128,7 +131,12 @@ static const char *const stmt_sql[S_COUNT] = {
                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, 0, ?7, ?7, ?8)",
     [S_JOB_DUE] = "SELECT id, link_id, record_id, version, system, collection, op, state, "
                   "attempts, next_at, created_at, priority, sent_version, expect FROM jobs "
-                  "WHERE state = 1 AND next_at <= ?1 ORDER BY priority, next_at, id LIMIT ?2",
+                  "WHERE state = 1 AND system = ?3 AND next_at <= ?1 "
+                  "ORDER BY priority, next_at, id LIMIT ?2",
+    [S_JOB_ORPHANS] = "SELECT id, link_id, record_id, version, system, collection, op, state, "
+                      "attempts, next_at, created_at, priority, sent_version, expect FROM jobs "
+                      "WHERE state = 1 AND system NOT IN (SELECT value FROM json_each(?1)) "
+                      "ORDER BY id LIMIT ?2",
     [S_JOB_LIST] =
         "SELECT id, link_id, record_id, version, system, collection, op, state, "
         "attempts, next_at, created_at, priority, sent_version, expect FROM jobs WHERE state = ?1 ORDER BY id",
@@ -169,6 +177,8 @@ static const char *const stmt_sql[S_COUNT] = {
                     "WHERE id = ?1 AND state = 3",
     [S_JOB_DROP_PARKED] = "DELETE FROM jobs WHERE id = ?1 AND state = 3",
     [S_JOB_SENT] = "UPDATE jobs SET sent_version = ?2 WHERE id = ?1",
+    [S_JOB_CLAIM] = "UPDATE jobs SET state = 2, sent_version = coalesce(?2, sent_version) "
+                    "WHERE id = ?1",
     [S_JOB_EXPECT] = "UPDATE jobs SET expect = ?2 WHERE id = ?1",
     [S_INBOX_RESOLVE] = "UPDATE inbox SET state = ?2, resolved_by = ?3, note = ?4, "
                         "updated_at = ?5 WHERE id = ?1 AND state = 'open'",
@@ -771,6 +781,14 @@ int
 store_record_add(struct store *st, const char *model, const char *state, const char *source,
                  int64_t journal_seq, int64_t now_ms, int64_t *id, struct error *err)
 {
+    return store_record_add_meta(st, model, state, NULL, source, journal_seq, now_ms, id, err);
+}
+
+int
+store_record_add_meta(struct store *st, const char *model, const char *state, const char *meta,
+                      const char *source, int64_t journal_seq, int64_t now_ms, int64_t *id,
+                      struct error *err)
+{
     sqlite3_stmt *s = stmt(st, S_RECORD_ADD, err);
     struct version v = {0};
 
@@ -779,6 +797,7 @@ store_record_add(struct store *st, const char *model, const char *state, const c
     bind_text(s, 1, model);
     bind_text(s, 2, state);
     sqlite3_bind_int64(s, 3, now_ms);
+    bind_text(s, 4, meta);
     if (exec_stmt(st, s, err, "add a record") == -1)
         return -1;
     v.record_id = sqlite3_last_insert_rowid(st->db);
@@ -940,10 +959,11 @@ store_link_add(struct store *st, const char *collection, int64_t record_id, cons
 }
 
 int
-store_link_set(struct store *st, int64_t link_id, const char *ext_id, const char *base,
-               int64_t now_ms, struct error *err)
+store_link_set_noted(struct store *st, int64_t link_id, const char *ext_id, const char *base,
+                     int64_t now_ms, char kind, struct error *err)
 {
     sqlite3_stmt *s = stmt(st, S_LINK_SET, err);
+    char k[2] = {kind, '\0'};
 
     if (s == NULL)
         return -1;
@@ -951,7 +971,16 @@ store_link_set(struct store *st, int64_t link_id, const char *ext_id, const char
     bind_text(s, 2, ext_id);
     bind_text(s, 3, base);
     sqlite3_bind_int64(s, 4, now_ms);
+    if (kind != 0)
+        sqlite3_bind_text(s, 5, k, 1, SQLITE_TRANSIENT);
     return exec_stmt(st, s, err, "update a link");
+}
+
+int
+store_link_set(struct store *st, int64_t link_id, const char *ext_id, const char *base,
+               int64_t now_ms, struct error *err)
+{
+    return store_link_set_noted(st, link_id, ext_id, base, now_ms, 0, err);
 }
 
 /* ---- jobs ---- */
@@ -992,7 +1021,13 @@ store_job_put(struct store *st, const struct job *j, struct error *err)
         return -1;
     if (sqlite3_changes(st->db) > 0)
         return 0;
-    s = stmt(st, S_JOB_ADD, err);
+    return store_job_add(st, j, err);
+}
+
+int
+store_job_add(struct store *st, const struct job *j, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOB_ADD, err);
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, j->link_id);
@@ -1022,13 +1057,28 @@ job_rows(struct store *st, sqlite3_stmt *s, struct job **out, struct error *err)
 }
 
 int
-store_job_due(struct store *st, int64_t now_ms, int limit, struct job **out, struct error *err)
+store_job_due(struct store *st, const char *system, int64_t now_ms, int limit, struct job **out,
+              struct error *err)
 {
     sqlite3_stmt *s = stmt(st, S_JOB_DUE, err);
 
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, now_ms);
+    sqlite3_bind_int(s, 2, limit);
+    bind_text(s, 3, system);
+    return job_rows(st, s, out, err);
+}
+
+int
+store_job_orphans(struct store *st, const char *systems_json, int limit, struct job **out,
+                  struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOB_ORPHANS, err);
+
+    if (s == NULL)
+        return -1;
+    bind_text(s, 1, systems_json);
     sqlite3_bind_int(s, 2, limit);
     return job_rows(st, s, out, err);
 }
@@ -1480,6 +1530,19 @@ store_journal_replay(struct store *st, int64_t since_ms, const char *system, int
     if (store_commit(st, err) == -1)
         return -1;
     return rc;
+}
+
+int
+store_job_claim(struct store *st, int64_t job_id, int64_t sent_version, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOB_CLAIM, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, job_id);
+    if (sent_version != 0)
+        sqlite3_bind_int64(s, 2, sent_version);
+    return exec_stmt(st, s, err, "claim a job");
 }
 
 int

@@ -20,7 +20,7 @@ enum {
     T_META_GET = 0,
     T_META_SET,
     T_RECENT_GET,
-    T_RECENT_SET,
+    T_RECENT_NOTE,
     T_LINK_GONE,
     T_LINK_BY_GONE,
     T_JOBS_OF_LINK,
@@ -54,7 +54,8 @@ static const char *const sql[T_COUNT] = {
     [T_META_GET] = "SELECT field_meta FROM records WHERE id = ?1",
     [T_META_SET] = "UPDATE records SET field_meta = ?2 WHERE id = ?1",
     [T_RECENT_GET] = "SELECT recent FROM links WHERE id = ?1",
-    [T_RECENT_SET] = "UPDATE links SET recent = ?2 WHERE id = ?1",
+    [T_RECENT_NOTE] =
+        "UPDATE links SET recent = " STORE_RECENT_NOTE("?2", "?3", "?4") " WHERE id = ?1",
     [T_LINK_GONE] = "UPDATE links SET gone_ext_id = coalesce(ext_id, gone_ext_id), ext_id = NULL, "
                     "base = NULL, recent = NULL, updated_at = ?2 WHERE id = ?1",
     [T_LINK_BY_GONE] = "SELECT id, collection, record_id, gone_ext_id FROM links "
@@ -196,9 +197,19 @@ store_link_recent(struct store *st, int64_t link_id, char **out, struct error *e
 }
 
 int
-store_link_set_recent(struct store *st, int64_t link_id, const char *recent, struct error *err)
+store_link_note(struct store *st, int64_t link_id, const char *state, char kind, int64_t at_ms,
+                struct error *err)
 {
-    return set_text(st, T_RECENT_SET, link_id, recent, "write a link's past writes", err);
+    sqlite3_stmt *s = tstmt(st, T_RECENT_NOTE, err);
+    char k[2] = {kind, '\0'};
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, link_id);
+    sqlite3_bind_text(s, 2, state, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, at_ms);
+    sqlite3_bind_text(s, 4, k, 1, SQLITE_TRANSIENT);
+    return store_int_exec(st, s, "note a link's state", err);
 }
 
 int

@@ -127,15 +127,15 @@ a_pending_job_is_coalesced_and_a_running_one_is_not(void)
     CHECK_EQ(store_job_put(st, &j, &err), 1);
     j.version = 2;
     CHECK_EQ(store_job_put(st, &j, &err), 0); /* coalesced into the first */
-    CHECK_EQ(store_job_due(st, 100, 10, &due, &err), 1);
+    CHECK_EQ(store_job_due(st, "crm", 100, 10, &due, &err), 1);
     CHECK_EQ(due[0].version, 2);
     CHECK_EQ(store_job_set(st, due[0].id, JOB_RUNNING, 0, 0, &err), 0);
     j.version = 3;
     CHECK_EQ(store_job_put(st, &j, &err), 1); /* queued behind the running one */
     store_jobs_free(due, 1);
-    CHECK_EQ(store_job_due(st, 99, 10, &due, &err), 0); /* not due yet */
+    CHECK_EQ(store_job_due(st, "crm", 99, 10, &due, &err), 0); /* not due yet */
     store_jobs_free(due, 0);
-    CHECK_EQ(store_job_due(st, 100, 10, &due, &err), 1);
+    CHECK_EQ(store_job_due(st, "crm", 100, 10, &due, &err), 1);
     CHECK_EQ(due[0].version, 3);
     store_jobs_free(due, 1);
     cleanup(st, path);
@@ -159,7 +159,7 @@ retry_requeues_a_parked_job_and_closes_the_entry(void)
     int64_t id = 0;
 
     CHECK_EQ(store_job_put(st, &j, &err), 1);
-    CHECK_EQ(store_job_due(st, 0, 10, &due, &err), 1);
+    CHECK_EQ(store_job_due(st, "crm", 0, 10, &due, &err), 1);
     int64_t job_id = due[0].id;
     store_jobs_free(due, 1);
     CHECK_EQ(store_job_set(st, job_id, JOB_PARKED, 0, 0, &err), 0);
@@ -173,7 +173,7 @@ retry_requeues_a_parked_job_and_closes_the_entry(void)
                             .attempts = 1,
                             .created_at_ms = 5};
     CHECK_EQ(store_inbox_add(st, &e, &id, &err), 0);
-    CHECK_EQ(store_job_due(st, 1000, 10, &due, &err), 0);
+    CHECK_EQ(store_job_due(st, "crm", 1000, 10, &due, &err), 0);
     store_jobs_free(due, 0);
     CHECK_EQ(store_inbox_list(st, "open", &list, &err), 1);
     CHECK_STR_EQ(list[0].reason, "HTTP 422");
@@ -181,7 +181,7 @@ retry_requeues_a_parked_job_and_closes_the_entry(void)
     store_inbox_free(list, 1);
     CHECK_EQ(store_inbox_retry(st, id, 50, &err), 1);
     CHECK_EQ(store_inbox_retry(st, id, 50, &err), 0); /* no longer open */
-    CHECK_EQ(store_job_due(st, 50, 10, &due, &err), 1);
+    CHECK_EQ(store_job_due(st, "crm", 50, 10, &due, &err), 1);
     CHECK_EQ(due[0].attempts, 0);
     store_jobs_free(due, 1);
     CHECK_EQ(store_inbox_list(st, "open", &list, &err), 0);
