@@ -1589,14 +1589,20 @@ out:
     return rc;
 }
 
-/* One line for the operator: "POST /contacts: HTTP 503: {...}". */
+/* One line for the operator: "POST /contacts: HTTP 503: {...}". A success
+ * is only named (no one reads its body for an error). */
 static void
-describe(const struct engine *e, const struct engine_delivery *d, char *out, size_t out_len)
+describe(const struct engine *e, const struct engine_delivery *d, enum verdict v, char *out,
+         size_t out_len)
 {
     char msg[240];
 
     switch (d->outcome) {
     case HTTP_OUTCOME_RESPONSE:
+        if (v == VERDICT_OK) {
+            (void)snprintf(out, out_len, "%s %s: HTTP %ld", d->method, d->path, d->status);
+            break;
+        }
         /* The system's own words when its body has them; else the body. */
         if (error_message(e->colls[d->coll_index].cfg->system, d->resp_body, msg, sizeof(msg))[0] !=
             '\0')
@@ -2059,7 +2065,7 @@ engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
     if (found <= 0)
         return found; /* gone: nothing to apply it to */
     j.attempts++;
-    describe(e, d, what, sizeof(what));
+    describe(e, d, v, what, sizeof(what));
     (void)snprintf(request, sizeof(request), "%s %s", d->method, d->path);
     (void)snprintf(excerpt, sizeof(excerpt), "%s",
                    d->outcome == HTTP_OUTCOME_RESPONSE ? (d->resp_body ? d->resp_body : "")
