@@ -74,6 +74,7 @@ setup_systems(struct engine *e)
         struct engine_sys *s = &e->systems[i];
 
         s->cfg = sc;
+        pthread_mutex_init(&s->budget_mu, NULL);
         ratelimit_init(&s->rl, sc->rate_limit.rate_per_s, sc->rate_limit.burst, clock_mono_ms());
         breaker_init(&s->br, &sc->breaker);
         s->br_saved = BREAKER_CLOSED;
@@ -381,6 +382,7 @@ engine_free(struct engine *e)
         free(e->systems[i].headers);
         free(e->systems[i].delete_times);
         sql_close(e->systems[i].sql);
+        pthread_mutex_destroy(&e->systems[i].budget_mu);
     }
     free(e->systems);
     while (e->handoff != NULL) {
