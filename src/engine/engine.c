@@ -198,14 +198,20 @@ prune_old(struct engine *e)
         cfg->keep_attempts_ms > 0 ? now - cfg->keep_attempts_ms : 0,
         cfg->keep_inbox_ms > 0 ? now - cfg->keep_inbox_ms : 0,
     };
+    const int64_t runs_before = cfg->keep_runs_ms > 0 ? now - cfg->keep_runs_ms : 0;
     struct error err = {0};
 
     for (int i = 0; i < PRUNE_BATCHES; i++) {
-        int n;
+        int n, runs;
 
         if (store_begin(e->ckpt_st, &err) == -1)
             break;
         n = store_retention_prune(e->ckpt_st, before, PRUNE_BATCH, &err);
+        if (n != -1) {
+            /* Runs weigh more (a context, and a row per action): a smaller batch. */
+            runs = store_retention_prune_runs(e->ckpt_st, runs_before, PRUNE_BATCH / 4, &err);
+            n = runs == -1 ? -1 : n + runs;
+        }
         if (n == -1 || store_commit(e->ckpt_st, &err) == -1) {
             store_rollback(e->ckpt_st);
             break;
@@ -246,9 +252,10 @@ checkpointer_main(void *arg)
             log_warn(NULL, "%s", err.msg);
         int64_t every = e->cfg->tombstone_ttl_ms / 4;
 
-        for (size_t k = 0; k < 4; k++) {
-            const int64_t keep[4] = {e->cfg->keep_journal_ms, e->cfg->keep_versions_ms,
-                                     e->cfg->keep_attempts_ms, e->cfg->keep_inbox_ms};
+        for (size_t k = 0; k < 5; k++) {
+            const int64_t keep[5] = {e->cfg->keep_journal_ms, e->cfg->keep_versions_ms,
+                                     e->cfg->keep_attempts_ms, e->cfg->keep_inbox_ms,
+                                     e->cfg->keep_runs_ms};
 
             if (keep[k] > 0 && keep[k] / 4 < every)
                 every = keep[k] / 4;
