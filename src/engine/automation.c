@@ -1001,10 +1001,10 @@ feed_budget(const struct auto_action *x, const struct auto_fetch *f, const struc
     if (x->sys == NULL)
         return;
     if (f->done && f->outcome == HTTP_OUTCOME_RESPONSE)
-        (void)snprintf(failed, sizeof(failed), "HTTP %ld from %s", f->status, what);
+        (void)snprintf(failed, sizeof(failed), "HTTP %ld from %.120s", f->status, what);
     else
-        (void)snprintf(failed, sizeof(failed), "%s from %s", f->error ? f->error : "no answer",
-                       what);
+        (void)snprintf(failed, sizeof(failed), "%.60s from %.90s",
+                       f->error ? f->error : "no answer", what);
     if (f->done && f->outcome == HTTP_OUTCOME_RESPONSE && limited_status(sys, f->status)) {
         if (f->retry_after == NULL ||
             retry_after_parse(f->retry_after, clock_now_ms(), &after) == -1)

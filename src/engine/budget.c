@@ -96,7 +96,7 @@ engine_budget_persist(struct engine_sys *sys, struct store *st)
         return;
     log_warn(&(struct log_ctx){.system = sys->cfg->name}, "circuit breaker %s: %s",
              breaker_state_name(state), reason);
-    if (store_system_breaker(st, sys->cfg->name, breaker_state_name(state), reason,
-                             clock_now_ms(), &err) == -1)
+    if (store_system_breaker(st, sys->cfg->name, breaker_state_name(state), reason, clock_now_ms(),
+                             &err) == -1)
         log_error(&(struct log_ctx){.system = sys->cfg->name}, "%s", err.msg);
 }
