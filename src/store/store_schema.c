@@ -225,7 +225,8 @@ static const char *const migrations[] = {
     "  PRIMARY KEY (system, id)) WITHOUT ROWID;",
     /* Retention of finished automation runs (store_retention_prune_runs()):
      * the oldest finished ones, found without reading the others. */
-    "CREATE INDEX automation_runs_finished ON automation_runs(updated_at)"
+    "CREATE INDEX automation_runs_finished"
+    "  ON automation_runs(updated_at)"
     "  WHERE state IN ('done', 'cancelled', 'skipped');",
 };
 
