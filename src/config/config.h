@@ -643,8 +643,9 @@ struct config {
     struct config_health health;
     struct config_alerts alerts;
     /* retention: how long processed journal rows, versions (not the
-     * current one), attempts and settled inbox entries are kept; 0: forever */
-    int64_t keep_journal_ms, keep_versions_ms, keep_attempts_ms, keep_inbox_ms;
+     * current one), attempts, settled inbox entries and finished
+     * automation runs are kept; 0: forever */
+    int64_t keep_journal_ms, keep_versions_ms, keep_attempts_ms, keep_inbox_ms, keep_runs_ms;
 };
 
 /*

@@ -51,7 +51,7 @@ static const char *const top_keys[] = {"listen",        "store",           "log"
                                        "models",        "syncs",           "health",    "alerts",
                                        "tombstone_ttl", "echo_window",     "retention", "admin",
                                        "automations",   "automation_depth"};
-static const char *const retention_keys[] = {"journal", "versions", "attempts", "inbox"};
+static const char *const retention_keys[] = {"journal", "versions", "attempts", "inbox", "runs"};
 static const char *const alerts_keys[] = {"every", "group", "min_interval", "webhook", "email"};
 static const char *const email_keys[] = {"url", "from", "to", "username", "password"};
 static const char *const health_keys[] = {"lag", "inbox_growth", "window", "webhook_grace"};
@@ -5011,6 +5011,7 @@ config_schema_build(const struct config_node *root, const char *name, const char
     cfg->keep_versions_ms = 90 * 86400000LL;
     cfg->keep_attempts_ms = 30 * 86400000LL;
     cfg->keep_inbox_ms = 90 * 86400000LL;
+    cfg->keep_runs_ms = 30 * 86400000LL;
     if (want_map(&c, map_get(root, "retention"), "retention")) {
         const struct config_node *r = map_get(root, "retention");
 
@@ -5019,6 +5020,7 @@ config_schema_build(const struct config_node *root, const char *name, const char
         opt_duration(&c, r, "retention", "versions", 0, &cfg->keep_versions_ms);
         opt_duration(&c, r, "retention", "attempts", 0, &cfg->keep_attempts_ms);
         opt_duration(&c, r, "retention", "inbox", 0, &cfg->keep_inbox_ms);
+        opt_duration(&c, r, "retention", "runs", 0, &cfg->keep_runs_ms);
     }
     cfg->alerts.every_ms = 30000;
     cfg->alerts.group_ms = 10000;

@@ -60,6 +60,13 @@
 #define AUTO_MAX_BODY (64 * 1024)
 /* Records one update action may change at most. */
 #define AUTO_MAX_MATCH 100
+/* An http action held by its system's budget for at most this long waits
+ * on the automation thread (outside any transaction); a longer hold (a
+ * 429's block, a slow rate) puts the run off in the store instead. */
+#define AUTO_NAP_MAX_MS 1000
+/* A run held while its system's breaker is half-open (the probe is out)
+ * looks again this soon: the probe's answer may close it at any moment. */
+#define AUTO_PROBE_LOOK_MS 1000
 
 /* One action, compiled. */
 struct auto_action {
@@ -70,6 +77,7 @@ struct auto_action {
     struct map *match;                /* UPDATE: context -> {field: value} */
     struct map *body;                 /* HTTP: context -> the body */
     const struct config_system *system;
+    struct engine_sys *sys; /* HTTP: the system's budget and breaker (budget.c), shared */
 };
 
 /* One automation, compiled. */
@@ -860,17 +868,25 @@ out:
     cJSON_Delete(ids);
 }
 
-/* Whether an answer's status means "try again later". */
+/* Whether an answer's status means "too many requests": 429, or one the
+ * system's profile names (rate_limited_status). */
 static int
-transient_status(const struct config_system *sys, long status)
+limited_status(const struct config_system *sys, long status)
 {
-    if (status == 408 || status == 429 || status >= 500)
+    if (status == 429)
         return 1;
     for (size_t i = 0; i < sys->rate_limit.limited_status_count; i++) {
         if (sys->rate_limit.limited_status[i] == status)
             return 1;
     }
     return 0;
+}
+
+/* Whether an answer's status means "try again later". */
+static int
+transient_status(const struct config_system *sys, long status)
+{
+    return status == 408 || status >= 500 || limited_status(sys, status);
 }
 
 /* One HTTP request, waited for. */
@@ -962,6 +978,45 @@ judge_fetch(const struct config_system *sys, const char *what, const struct auto
                    res->verdict == AUTO_OK ? "" : (f->body ? f->body : ""));
 }
 
+/*
+ * What an http action's answer teaches its system's budget and breaker,
+ * as a delivery's does: a 429 (or a rate-limited status) blocks the
+ * system for Retry-After or its rate_limited_block; a transient failure
+ * counts against the breaker, any other answer for it. A request cut off
+ * by a stop reports nothing (a probe's result is then taken as lost).
+ */
+static void
+feed_budget(const struct auto_action *x, const struct auto_fetch *f, const struct auto_result *res,
+            const char *what)
+{
+    const struct config_system *sys = x->system;
+    int64_t mono = clock_mono_ms(), after = 0;
+    char failed[BREAKER_REASON_LEN];
+    struct engine_budget_answer a = {
+        .remaining = -1,
+        .breaker_ok = !f->done ? -1 : res->verdict != AUTO_RETRY,
+        .what = failed,
+    };
+
+    if (x->sys == NULL)
+        return;
+    if (f->done && f->outcome == HTTP_OUTCOME_RESPONSE)
+        (void)snprintf(failed, sizeof(failed), "HTTP %ld from %.120s", f->status, what);
+    else
+        (void)snprintf(failed, sizeof(failed), "%.60s from %.90s",
+                       f->error ? f->error : "no answer", what);
+    if (f->done && f->outcome == HTTP_OUTCOME_RESPONSE && limited_status(sys, f->status)) {
+        if (f->retry_after == NULL ||
+            retry_after_parse(f->retry_after, clock_now_ms(), &after) == -1)
+            after = sys->rate_limit.block_ms;
+        a.block_until_ms = mono + after;
+        log_warn(&(struct log_ctx){.system = sys->name},
+                 "rate limited (HTTP %ld) by an automation's request: no request for %lld ms",
+                 f->status, (long long)after);
+    }
+    engine_budget_note(x->sys, &a, mono);
+}
+
 /* http: the templated request to the action's system. At least once: a
  * key header (idempotency_header) lets the system drop a repeat. */
 static void
@@ -1009,6 +1064,7 @@ http_action(struct engine *e, const struct store_run *run, const struct auto_act
     if (f.done && f.outcome == HTTP_OUTCOME_RESPONSE && f.status == 401 && bearer != NULL)
         oauth_reject(e->oauth, sys, bearer);
     judge_fetch(sys, what, &f, res);
+    feed_budget(x, &f, res, what);
 out:
     oauth_value_free(bearer);
     free(f.body);
@@ -1265,11 +1321,51 @@ system_paused(struct store *st, const char *system, struct error *err)
     return n == -1 ? -1 : found;
 }
 
-/* An http or notify action is about to leave (*send), unless an operator
- * paused its system: then the run looks again in a second. */
+/*
+ * An http action's system holds it back (its budget has no token for
+ * wait_ms, or its breaker is open): the run is put off, its attempts
+ * untouched (it was not sent), with a note that `concord runs` shows.
+ * While the breaker is half-open another request is the probe, whose
+ * answer may close it soon: the run looks again within a second.
+ */
+static int
+hold_run(struct store *st, const struct store_run *run, const struct auto_action *x,
+         enum engine_hold hold, int64_t wait_ms, struct error *err)
+{
+    char note[400], reason[BREAKER_REASON_LEN];
+    enum breaker_state state = engine_budget_breaker(x->sys, reason, sizeof(reason));
+
+    if (hold == ENGINE_HOLD_BREAKER && state == BREAKER_HALF_OPEN && wait_ms > AUTO_PROBE_LOOK_MS)
+        wait_ms = AUTO_PROBE_LOOK_MS;
+    if (wait_ms < 50)
+        wait_ms = 50;
+    if (hold == ENGINE_HOLD_BREAKER)
+        (void)snprintf(note, sizeof(note),
+                       "held: the circuit breaker of %s is %s (%s); not sent, no attempt counted",
+                       x->system->name, breaker_state_name(state), reason);
+    else
+        (void)snprintf(note, sizeof(note),
+                       "held: the request budget of %s has no token for %lld ms; not sent, no "
+                       "attempt counted",
+                       x->system->name, (long long)wait_ms);
+    return move(st, run, "running", run->step, run->attempts, clock_now_ms() + wait_ms, note,
+                err) == -1
+               ? -1
+               : 0;
+}
+
+/*
+ * An http or notify action is about to leave (*send), unless an operator
+ * paused its system (the run looks again in a second), or an http action's
+ * system holds it back: its request budget, shared with the deliveries to
+ * that system, has no token yet, or its circuit breaker is open. A short
+ * wait for a token is *nap_ms: nothing is written, and the caller waits
+ * outside the transaction and comes back; a longer one, or the breaker,
+ * puts the run off (hold_run()).
+ */
 static int
 begin_send(const struct store_run *run, const struct auto_action *x,
-           const struct auto_action **send, struct store *st, struct error *err)
+           const struct auto_action **send, int64_t *nap_ms, struct store *st, struct error *err)
 {
     int paused = x->system != NULL ? system_paused(st, x->system->name, err) : 0;
 
@@ -1279,6 +1375,17 @@ begin_send(const struct store_run *run, const struct auto_action *x,
                       "the system is paused", err) == -1
                    ? -1
                    : 0;
+    if (x->cfg->kind == CONFIG_ACTION_HTTP && x->sys != NULL) {
+        int64_t wait = 0;
+        enum engine_hold hold = engine_budget_take(x->sys, clock_mono_ms(), &wait);
+
+        if (hold == ENGINE_HOLD_RATE && wait <= AUTO_NAP_MAX_MS) {
+            *nap_ms = wait;
+            return 0;
+        }
+        if (hold != ENGINE_GO)
+            return hold_run(st, run, x, hold, wait, err);
+    }
     *send = x;
     /* Counted before it leaves: a crash while it is out counts it, and at
      * the next start it is sent again (at least once). */
@@ -1291,10 +1398,11 @@ begin_send(const struct store_run *run, const struct auto_action *x,
 }
 
 /* Take the run's next action in the open transaction; *send is the action
- * to carry out outside it (http, notify), NULL when done already. */
+ * to carry out outside it (http, notify), NULL when done already; *nap_ms
+ * (> 0) when the action waits that long for its system's budget. */
 static int
 step_in_tx(struct engine *e, const struct auto_rule *r, const struct store_run *run,
-           const cJSON *ctx, const struct auto_action **send, struct error *err)
+           const cJSON *ctx, const struct auto_action **send, int64_t *nap_ms, struct error *err)
 {
     struct engine_automation *a = e->automation;
     const struct auto_action *x;
@@ -1325,7 +1433,7 @@ step_in_tx(struct engine *e, const struct auto_rule *r, const struct store_run *
     }
     case CONFIG_ACTION_HTTP:
     case CONFIG_ACTION_NOTIFY:
-        return begin_send(run, x, send, a->st, err);
+        return begin_send(run, x, send, nap_ms, a->st, err);
     }
     return 0;
 }
@@ -1337,15 +1445,46 @@ orphan(struct engine *e, const struct store_run *run, struct error *err)
     return cancel_run(e, e->automation->st, run, "the automation is no longer in the config", err);
 }
 
-/* Carry out one due run's next action. Returns 1 when one was due, 0, -1. */
+/* Wait up to wait_ms for a stop, or (on_kick) for new runs. */
+static void
+nap(struct engine *e, int64_t wait_ms, int on_kick)
+{
+    struct engine_automation *a = e->automation;
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(wait_ms / 1000);
+    ts.tv_nsec += (long)(wait_ms % 1000) * 1000000;
+    if (ts.tv_nsec >= 1000000000) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&e->mu);
+    while (!(on_kick && a->kicked) && !atomic_load(&a->stop)) {
+        if (pthread_cond_timedwait(&a->cv, &e->mu, &ts) != 0)
+            break;
+    }
+    if (on_kick)
+        a->kicked = 0;
+    pthread_mutex_unlock(&e->mu);
+}
+
+/*
+ * Carry out one due run's next action. Returns 1 when one was due, 0, -1.
+ * An http action that waits briefly for its system's budget is waited for
+ * here, outside any transaction, and then looked at again (1): the
+ * automation thread carries out one action at a time, so the wait holds
+ * up the others, as a slow answer would.
+ */
 static int
 run_once(struct engine *e, struct error *err)
 {
     struct engine_automation *a = e->automation;
     struct store_run run = {0};
-    const struct auto_action *send = NULL;
+    const struct auto_action *send = NULL, *cur = NULL;
     const struct auto_rule *r;
     cJSON *ctx = NULL;
+    int64_t nap_ms = 0;
     int found, failed = 0, rc = -1;
 
     if (store_begin(a->st, err) == -1)
@@ -1356,13 +1495,18 @@ run_once(struct engine *e, struct error *err)
         return found;
     }
     r = rule_named(&a->runner, run.automation);
+    if (r != NULL && run.step >= 0 && (size_t)run.step < r->cfg->action_count)
+        cur = &r->actions[run.step];
     ctx = action_context(a->st, &run, err, &failed);
     if (failed ||
-        (r == NULL ? orphan(e, &run, err) : step_in_tx(e, r, &run, ctx, &send, err)) == -1 ||
+        (r == NULL ? orphan(e, &run, err) : step_in_tx(e, r, &run, ctx, &send, &nap_ms, err)) ==
+            -1 ||
         store_commit(a->st, err) == -1) {
         store_rollback(a->st);
         goto out;
     }
+    if (nap_ms > 0)
+        nap(e, nap_ms, 0);
     if (send != NULL) {
         struct auto_result res = {0};
 
@@ -1381,6 +1525,10 @@ run_once(struct engine *e, struct error *err)
     }
     rc = 1;
 out:
+    /* A breaker this action moved (half-open for its probe, open or
+     * closed by its answer) is shown by concord status. */
+    if (cur != NULL && cur->sys != NULL)
+        engine_budget_persist(cur->sys, a->st);
     cJSON_Delete(ctx);
     store_run_fini(&run);
     return rc;
@@ -1398,27 +1546,12 @@ wake_writer(struct engine *e)
 static void
 sleep_until_due(struct engine *e)
 {
-    struct engine_automation *a = e->automation;
     struct error err = {0};
     int64_t due = 0, now = clock_now_ms(), wait = AUTO_IDLE_MS;
-    struct timespec ts;
 
-    if (store_run_next_due(a->st, &due, &err) == 1 && due - now < wait)
+    if (store_run_next_due(e->automation->st, &due, &err) == 1 && due - now < wait)
         wait = due - now < 1 ? 1 : due - now;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(wait / 1000);
-    ts.tv_nsec += (long)(wait % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    pthread_mutex_lock(&e->mu);
-    while (!a->kicked && !atomic_load(&a->stop)) {
-        if (pthread_cond_timedwait(&a->cv, &e->mu, &ts) != 0)
-            break;
-    }
-    a->kicked = 0;
-    pthread_mutex_unlock(&e->mu);
+    nap(e, wait, 1);
 }
 
 static void *
@@ -1475,9 +1608,22 @@ engine_automation_open(struct engine *e, struct error *err)
 
     if (a == NULL)
         return 0;
-    if (store_open(&a->st, e->cfg->store_url, err) == -1 || http_client_new(&a->http, err) == -1)
+    if (store_open(&a->st, e->cfg->store_url, err) == -1 || http_client_new(&a->http, err) == -1 ||
+        compile_rules(e->cfg, 1, &a->runner, err) == -1)
         return -1;
-    return compile_rules(e->cfg, 1, &a->runner, err);
+    for (size_t i = 0; i < a->runner.count; i++) {
+        const struct auto_rule *r = &a->runner.rules[i];
+
+        for (size_t k = 0; k < r->cfg->action_count; k++) {
+            struct auto_action *x = &r->actions[k];
+
+            for (size_t s = 0; x->system != NULL && s < e->sys_count; s++) {
+                if (e->systems[s].cfg == x->system)
+                    x->sys = &e->systems[s];
+            }
+        }
+    }
+    return 0;
 }
 
 int

@@ -992,16 +992,7 @@ out:
 static void
 persist_breaker(struct engine *e, struct engine_sys *sys)
 {
-    struct error err = {0};
-
-    if (sys->br.state == sys->br_saved)
-        return;
-    sys->br_saved = sys->br.state;
-    log_warn(&(struct log_ctx){.system = sys->cfg->name}, "circuit breaker %s: %s",
-             breaker_state_name(sys->br.state), sys->br.reason);
-    if (store_system_breaker(e->st, sys->cfg->name, breaker_state_name(sys->br.state),
-                             sys->br.reason, clock_now_ms(), &err) == -1)
-        log_error(&(struct log_ctx){.system = sys->cfg->name}, "%s", err.msg);
+    engine_budget_persist(sys, e->st);
 }
 
 /* Keep e->claim_wait_ms the shortest wait of a system held back. */
@@ -1021,22 +1012,16 @@ note_wait(struct engine *e, int64_t wait_ms)
 static int
 may_send(struct engine *e, struct engine_sys *sys)
 {
-    int64_t now = clock_mono_ms(), wait = ratelimit_wait_ms(&sys->rl, now);
+    int64_t wait = 0;
+    enum engine_hold hold = engine_budget_take(sys, clock_mono_ms(), &wait);
 
-    if (wait > 0) {
-        note_wait(e, wait);
-        metric_add(e->metrics.rate_waits, 1, (const char *[]){sys->cfg->name});
-        return 0;
-    }
-    /* The breaker last: in half-open, allowing is sending the one probe. */
-    if (sys->cfg->breaker_enabled && !breaker_allow(&sys->br, now)) {
-        persist_breaker(e, sys);
-        note_wait(e, breaker_wait_ms(&sys->br, now));
-        return 0;
-    }
     persist_breaker(e, sys); /* open -> half-open happens in breaker_allow() */
-    (void)ratelimit_take(&sys->rl, now);
-    return 1;
+    if (hold == ENGINE_GO)
+        return 1;
+    note_wait(e, wait);
+    if (hold == ENGINE_HOLD_RATE)
+        metric_add(e->metrics.rate_waits, 1, (const char *[]){sys->cfg->name});
+    return 0;
 }
 
 /* Which systems an operator paused (concord pause): the CLI writes it. */
@@ -2015,23 +2000,23 @@ system_feedback(struct engine *e, const struct engine_delivery *d, enum verdict 
     struct engine_sys *sys = &e->systems[e->colls[d->coll_index].sys_index];
     const struct config_system *cs = sys->cfg;
     int64_t mono = clock_mono_ms(), after = 0;
+    /* A key in use is a healthy system at work on concord's own request. */
+    struct engine_budget_answer a = {
+        .remaining = d->rl_reset_ms > 0 ? d->rl_remaining : -1,
+        .reset_at_ms = mono + (d->rl_reset_ms - now_ms),
+        .breaker_ok = v == VERDICT_OK || v == VERDICT_PERMANENT || v == VERDICT_EXISTS ||
+                      (d->outcome == HTTP_OUTCOME_RESPONSE && d->status == 409),
+        .what = what,
+    };
 
     if (d->outcome == HTTP_OUTCOME_RESPONSE && is_rate_limited(cs, d->status)) {
         if (d->retry_after == NULL || retry_after_parse(d->retry_after, now_ms, &after) == -1)
             after = cs->rate_limit.block_ms;
-        ratelimit_block_until(&sys->rl, mono + after);
+        a.block_until_ms = mono + after;
         log_warn(&(struct log_ctx){.system = cs->name},
                  "rate limited (HTTP %ld): no request for %lld ms", d->status, (long long)after);
     }
-    if (d->rl_remaining >= 0 && d->rl_reset_ms > 0)
-        ratelimit_observe(&sys->rl, d->rl_remaining, mono + (d->rl_reset_ms - now_ms), mono);
-    if (!cs->breaker_enabled)
-        return;
-    /* A key in use is a healthy system at work on concord's own request. */
-    breaker_record(&sys->br,
-                   v == VERDICT_OK || v == VERDICT_PERMANENT || v == VERDICT_EXISTS ||
-                       (d->outcome == HTTP_OUTCOME_RESPONSE && d->status == 409),
-                   mono, what);
+    engine_budget_note(sys, &a, mono);
     persist_breaker(e, sys);
 }
 

@@ -74,6 +74,7 @@ setup_systems(struct engine *e)
         struct engine_sys *s = &e->systems[i];
 
         s->cfg = sc;
+        pthread_mutex_init(&s->budget_mu, NULL);
         ratelimit_init(&s->rl, sc->rate_limit.rate_per_s, sc->rate_limit.burst, clock_mono_ms());
         breaker_init(&s->br, &sc->breaker);
         s->br_saved = BREAKER_CLOSED;
@@ -197,14 +198,20 @@ prune_old(struct engine *e)
         cfg->keep_attempts_ms > 0 ? now - cfg->keep_attempts_ms : 0,
         cfg->keep_inbox_ms > 0 ? now - cfg->keep_inbox_ms : 0,
     };
+    const int64_t runs_before = cfg->keep_runs_ms > 0 ? now - cfg->keep_runs_ms : 0;
     struct error err = {0};
 
     for (int i = 0; i < PRUNE_BATCHES; i++) {
-        int n;
+        int n, runs;
 
         if (store_begin(e->ckpt_st, &err) == -1)
             break;
         n = store_retention_prune(e->ckpt_st, before, PRUNE_BATCH, &err);
+        if (n != -1) {
+            /* Runs weigh more (a context, and a row per action): a smaller batch. */
+            runs = store_retention_prune_runs(e->ckpt_st, runs_before, PRUNE_BATCH / 4, &err);
+            n = runs == -1 ? -1 : n + runs;
+        }
         if (n == -1 || store_commit(e->ckpt_st, &err) == -1) {
             store_rollback(e->ckpt_st);
             break;
@@ -245,9 +252,10 @@ checkpointer_main(void *arg)
             log_warn(NULL, "%s", err.msg);
         int64_t every = e->cfg->tombstone_ttl_ms / 4;
 
-        for (size_t k = 0; k < 4; k++) {
-            const int64_t keep[4] = {e->cfg->keep_journal_ms, e->cfg->keep_versions_ms,
-                                     e->cfg->keep_attempts_ms, e->cfg->keep_inbox_ms};
+        for (size_t k = 0; k < 5; k++) {
+            const int64_t keep[5] = {e->cfg->keep_journal_ms, e->cfg->keep_versions_ms,
+                                     e->cfg->keep_attempts_ms, e->cfg->keep_inbox_ms,
+                                     e->cfg->keep_runs_ms};
 
             if (keep[k] > 0 && keep[k] / 4 < every)
                 every = keep[k] / 4;
@@ -381,6 +389,7 @@ engine_free(struct engine *e)
         free(e->systems[i].headers);
         free(e->systems[i].delete_times);
         sql_close(e->systems[i].sql);
+        pthread_mutex_destroy(&e->systems[i].budget_mu);
     }
     free(e->systems);
     while (e->handoff != NULL) {

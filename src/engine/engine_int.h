@@ -47,11 +47,14 @@ struct engine_coll {
 
 struct engine_sys {
     const struct config_system *cfg;
-    int in_flight;               /* writer only */
-    int is_paused;               /* writer only: by an operator, read from the store each turn */
-    struct ratelimit rl;         /* writer only: the system's one request budget */
-    struct breaker br;           /* writer only */
-    enum breaker_state br_saved; /* writer only: the state concord status shows */
+    int in_flight; /* writer only */
+    int is_paused; /* writer only: by an operator, read from the store each turn */
+    /* budget_mu: shared by the writer's deliveries and the automation
+     * thread's http actions; only through budget.c's functions. */
+    pthread_mutex_t budget_mu;
+    struct ratelimit rl;         /* budget_mu: the system's one request budget */
+    struct breaker br;           /* budget_mu */
+    enum breaker_state br_saved; /* budget_mu: the state concord status shows */
     int64_t ok_noted_ms;         /* writer only: when the last success was written */
     int64_t *delete_times;       /* writer only: deletes let through lately (mass-delete guard) */
     size_t delete_count, delete_cap;
@@ -332,6 +335,45 @@ int engine_keys_equal(const struct config_sync *s, const struct cJSON *a, const 
  * it may pass (and is counted), -1. */
 MUST_CHECK int engine_guard_delete(struct engine *e, int sys_index, int64_t now_ms,
                                    struct error *err);
+
+/* ---- budget.c: a system's request budget and breaker, any thread ---- */
+
+/* What holds a request back (engine_budget_take()). */
+enum engine_hold {
+    ENGINE_GO = 0,       /* it may go: its token is taken (half-open: it is the probe) */
+    ENGINE_HOLD_RATE,    /* the budget has no token yet (the rate, a 429's block, ...) */
+    ENGINE_HOLD_BREAKER, /* the circuit breaker is open (or its probe is out) */
+};
+
+/*
+ * Whether one request may go to sys at now_ms (clock_mono_ms()): the
+ * budget first, then the breaker (when enabled). ENGINE_GO takes the
+ * token; a hold takes nothing and sets *wait_ms (>= 0) to the time until
+ * asking again may succeed. Any thread; never blocks but for budget_mu.
+ */
+enum engine_hold engine_budget_take(struct engine_sys *sys, int64_t now_ms, int64_t *wait_ms);
+
+/* What one answer of sys teaches (engine_budget_note()). Times are
+ * clock_mono_ms(). */
+struct engine_budget_answer {
+    int64_t block_until_ms; /* a 429 or a rate-limited status: no request before; 0: none */
+    long remaining;         /* X-RateLimit-Remaining, or -1 */
+    int64_t reset_at_ms;    /* X-RateLimit-Reset, when remaining >= 0 */
+    int breaker_ok;         /* for the breaker: 1 healthy, 0 a transient failure, -1 not counted */
+    const char *what;       /* NULL, or what failed ("HTTP 503 from POST /contacts") */
+};
+
+/* Feed an answer to sys's budget and breaker (any thread). */
+void engine_budget_note(struct engine_sys *sys, const struct engine_budget_answer *a,
+                        int64_t now_ms);
+
+/* sys's breaker state now, and its reason copied into reason (NULL allowed). */
+enum breaker_state engine_budget_breaker(struct engine_sys *sys, char *reason, size_t reason_len);
+
+/* Write sys's breaker state to st for concord status when it changed since
+ * last written (once per transition), and log it; st is the calling
+ * thread's handle. Logs a failure of the store; never fails. */
+void engine_budget_persist(struct engine_sys *sys, struct store *st);
 
 /* ---- deliver.c ---- */
 /* Claim due jobs (writer). Returns a list for the delivery thread via *out. */

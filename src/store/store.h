@@ -626,6 +626,15 @@ MUST_CHECK int store_retention_prune(struct store *st, const int64_t before_ms[4
                                      struct error *err);
 
 /*
+ * Delete up to batch finished automation runs (done, cancelled, skipped)
+ * whose state last changed before before_ms (0: keep), with their actions'
+ * rows. A run still running, waiting, or failed or cut (its inbox entry is
+ * open) stays. Returns the runs deleted, or -1.
+ */
+MUST_CHECK int store_retention_prune_runs(struct store *st, int64_t before_ms, int64_t batch,
+                                          struct error *err);
+
+/*
  * Erase record_id: the record, its versions, links, keys, jobs, attempts
  * and inbox entries, and the journal rows about it (or holding its natural
  * keys' values), overwritten (secure_delete) and the WAL emptied.

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 
 /*
- * Retention and erasure: old journal rows, versions, attempts and settled
- * inbox entries are pruned in small batches (the checkpointer's handle,
- * never blocking the writer for long), and `concord forget` erases one
- * person's record everywhere in the store, overwriting what it deletes.
+ * Retention and erasure: old journal rows, versions, attempts, settled
+ * inbox entries and finished automation runs are pruned in small batches (the checkpointer's
+ * handle, never blocking the writer for long), and `concord forget` erases one person's record
+ * everywhere in the store, overwriting what it deletes.
  */
 
 #include "store/store.h"
@@ -58,6 +58,39 @@ store_retention_prune(struct store *st, const int64_t before_ms[4], int64_t batc
         total += store_int_changes(st);
     }
     return total;
+}
+
+/* Finished automation runs (done, cancelled, skipped: a failed or cut one
+ * waits in the inbox, and a running or waiting one is not finished) last
+ * changed before ?1, at most ?2 of them, oldest first: their actions' rows,
+ * then the runs. One transaction holds both, so both pick the same runs. */
+#define FINISHED_RUNS                                                                     \
+    "SELECT id FROM automation_runs WHERE state IN ('done', 'cancelled', 'skipped') AND " \
+    "updated_at < ?1 ORDER BY updated_at, id LIMIT ?2"
+
+static const char *const prune_runs_sql[] = {
+    "DELETE FROM automation_steps WHERE run_id IN (" FINISHED_RUNS ")",
+    "DELETE FROM automation_runs WHERE id IN (" FINISHED_RUNS ")",
+};
+
+int
+store_retention_prune_runs(struct store *st, int64_t before_ms, int64_t batch, struct error *err)
+{
+    int runs = 0;
+
+    for (size_t i = 0; before_ms > 0 && i < ARRAY_COUNT(prune_runs_sql); i++) {
+        /* Slots 141..142: this file's second range. */
+        sqlite3_stmt *s = store_int_stmt(st, 141 + (int)i, prune_runs_sql[i], err);
+
+        if (s == NULL)
+            return -1;
+        sqlite3_bind_int64(s, 1, before_ms);
+        sqlite3_bind_int64(s, 2, batch);
+        if (store_int_exec(st, s, "prune finished automation runs", err) == -1)
+            return -1;
+        runs = store_int_changes(st);
+    }
+    return runs;
 }
 
 /* ---- forget ---- */

@@ -229,6 +229,12 @@ static const char *const migrations[] = {
      * that are full. */
     "DROP INDEX jobs_due;"
     "CREATE INDEX jobs_due ON jobs(system, priority, next_at, id) WHERE state = 1;",
+
+    /* 13: retention of finished automation runs (store_retention_prune_runs()):
+     * the oldest finished ones, found without reading the others. */
+    "CREATE INDEX automation_runs_finished"
+    "  ON automation_runs(updated_at)"
+    "  WHERE state IN ('done', 'cancelled', 'skipped');",
 };
 
 int

@@ -591,6 +591,144 @@ def test_an_automation_loop_is_cut_and_reported():
     assert run_states(c, "ping").count("skipped") == 1
 
 
+# --- An http action shares its system's budget and breaker ----------------
+
+BUDGET = """
+listen: 127.0.0.1:{port}
+store: sqlite:state.db?busy_timeout_ms=2000
+log: {level: debug, format: json}
+systems:
+  desk:
+    kind: http
+    base_url: http://127.0.0.1:{desk_port}
+    webhook:
+      path: /webhooks/desk
+      signature: {secret: env:APP_SECRET, header: X-Signature}
+    collections:
+      tickets:
+        model: ticket
+        map_in: {title: title, state: state}
+  crm:
+    kind: http
+    base_url: http://127.0.0.1:{crm_port}
+    timeout_ms: 2000
+    retry: {delays: [50, 100, 200, 400, 800, 1600]}
+{crm_extra}
+{crm_notes}
+models:
+  ticket:
+    fields: {title: string, state: string}
+syncs:
+  tickets:
+    model: ticket
+    origin: [desk]
+    collections: [desk.tickets{crm_synced}]
+automations:
+  note_ticket:
+    model: ticket
+    on: created
+    actions:
+      - http:
+          system: crm
+          request: POST /notes
+          body: {title: {path: new.title}, by: automation}
+"""
+
+
+CRM_NOTES = """    collections:
+      notes:
+        model: ticket
+        map_out: {title: title}
+        create: POST /notes
+        update: PUT /notes/{id}
+        created_id: id"""
+
+
+def budget_setup(crm_extra, deliveries):
+    """A desk whose tickets start runs of note_ticket (an http action to
+    the crm); with deliveries, the crm's notes also get each ticket."""
+    port = harness.free_port()
+    desk = Sim(resource="tickets", webhook_url="http://127.0.0.1:%d/webhooks/desk" % port,
+               webhook_secret=SECRET, signature_header="X-Signature")
+    crm = Sim(resource="notes")
+    c = Concord(BUDGET, values={"port": port, "desk_port": desk.port, "crm_port": crm.port,
+                                "crm_extra": crm_extra,
+                                "crm_notes": CRM_NOTES if deliveries else "",
+                                "crm_synced": ", crm.notes" if deliveries else ""},
+                env={"APP_SECRET": SECRET}, tmp_prefix=TMP)
+    c.start()
+    return desk, crm, c
+
+
+def by_automation(crm):
+    return [r for r in crm.requests("POST") if (r.get("body") or {}).get("by") == "automation"]
+
+
+def test_http_actions_and_deliveries_share_the_rate_of_5_per_second():
+    desk, crm, c = budget_setup("    rate_limit: {rate: 5, per: 1s, burst: 1}", True)
+    n = 15
+    for i in range(n):  # 15 tickets: 15 runs and 15 deliveries to the one crm, all at once
+        desk.change("t%d" % i, {"title": "Ticket %d" % i, "state": "open"})
+    wait_until(lambda: run_states(c, "note_ticket") == ["done"] * n, 30, "every run done")
+    wait_until(lambda: len(crm.requests("POST")) == 2 * n, 30, "every delivery")
+    c.wait_settled()
+    assert len(by_automation(crm)) == n, by_automation(crm)
+    times = sorted(r["time"] for r in crm.requests())
+    # The bucket (5/s, burst 1) lets at most 1 + 5 T requests through in
+    # any window of T seconds, the actions' and the deliveries' together;
+    # measured at the target with test_delivery.py's 200 ms margin for a
+    # loaded machine. So no second holds more than 7 (1 + 5 * 1.2), and
+    # the 30 requests take at least 29 / 5 s.
+    for i, t0 in enumerate(times):
+        for j in range(i, len(times)):
+            span = times[j] - t0
+            assert j - i + 1 <= 1 + 5 * (span + 0.2), "%d requests in %.3f s" % (j - i + 1, span)
+    assert times[-1] - times[0] >= (2 * n - 1) / 5.0 - 0.3, times
+    # A wait for a token is no failed attempt.
+    assert all(r["actions"][0]["attempts"] == 1 for r in runs(c, "note_ticket")), runs(c)
+    assert failed(c) == []
+
+
+def crm_breaker(c):
+    return [s for s in c.cli_json("status")["systems"] if s["name"] == "crm"][0]["breaker"]
+
+
+def test_an_http_action_waits_while_its_systems_breaker_is_open():
+    # Documented in docs/automations.md (http): a run whose system's breaker
+    # is open is held, with a note and no attempt counted, and goes when
+    # the breaker lets a request through again.
+    desk, crm, c = budget_setup(
+        "    breaker: {failures: 3, cooldown: 2s, window: 10s, min_requests: 100}", False)
+    # The first run's first three tries fail: the breaker opens.
+    crm.faults([{"status": 503, "times": 3, "match": {"method": "POST"}}])
+    desk.change("t1", {"title": "First", "state": "open"})
+    st = wait_until(lambda: (lambda b: b if b["state"] == "open" else None)(crm_breaker(c)), 15,
+                    "the breaker to open")
+    assert "3 consecutive failures" in st["reason"] and "503" in st["reason"], st
+    opened = max(r["time"] for r in crm.requests("POST"))
+    # More tickets while it is open: their runs wait too.
+    for i in range(2, 5):
+        desk.change("t%d" % i, {"title": "Ticket %d" % i, "state": "open"})
+    held = wait_until(lambda: [r for r in runs(c, "note_ticket")
+                               if (r["note"] or "").startswith("held: the circuit breaker of crm")],
+                      10, "a run held by the breaker")
+    assert "no attempt counted" in held[0]["note"], held
+    # After the cooldown one probe goes, succeeds, and everything flows.
+    wait_until(lambda: run_states(c, "note_ticket") == ["done"] * 4, 20, "every run done")
+    wait_until(lambda: crm_breaker(c)["state"] == "closed", 10, "the breaker closed")
+    posts = crm.requests("POST")
+    assert [p["status"] for p in posts[:3]] == [503, 503, 503], posts
+    later = [p for p in posts if p["time"] > opened]
+    # Nothing reached the crm during the cooldown (2 s, less a margin).
+    assert later and min(p["time"] for p in later) - opened >= 1.9, (opened, later)
+    assert len(by_automation(crm)) == 4 + 3, by_automation(crm)  # 3 failed tries + 4 sent
+    # The held runs spent no attempt: the first took 4 (3 failures, the
+    # probe or a later one), the others 1.
+    attempts = sorted(r["actions"][0]["attempts"] for r in runs(c, "note_ticket"))
+    assert attempts == [1, 1, 1, 4], runs(c)
+    assert failed(c) == []
+
+
 # --- The cookbook ----------------------------------------------------------
 
 RECIPE_ENV = {k: "test-secret-value-0123456789" for k in (

@@ -10,6 +10,7 @@ import os
 import sqlite3
 import sys
 import time
+from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -58,13 +59,13 @@ syncs:
 """
 
 
-def setup(retention="{journal: 30d}"):
+def setup(retention="{journal: 30d}", config=CONFIG):
     port = harness.free_port()
     shop = Sim(resource="customers", id_prefix="S",
                webhook_url="http://127.0.0.1:%d/webhooks/shop" % port,
                webhook_secret=SHOP_SECRET, signature_header="X-Shop-Signature")
     crm = Sim(resource="contacts", id_prefix="C")
-    c = Concord(CONFIG, values={"port": port, "shop_port": shop.port, "crm_port": crm.port,
+    c = Concord(config, values={"port": port, "shop_port": shop.port, "crm_port": crm.port,
                                 "retention": retention},
                 env={"SHOP_SECRET": SHOP_SECRET})
     c.start()
@@ -162,6 +163,85 @@ def test_old_rows_are_pruned_and_the_store_stops_growing():
     assert samples[-1][3] <= late[0][3] * 1.25, samples
     # The current versions stay: every record still has one.
     assert samples[-1][2] >= 20, samples
+
+# Three automations on a new customer, by its name: one that finishes
+# (done), one whose request is refused (failed, in the inbox) and one that
+# waits an hour (waiting).
+AUTOMATIONS = """automations:
+  touch:
+    model: customer
+    on: created
+    if: '.new.name | startswith("ok")'
+    actions:
+      - http: {system: crm, request: GET /contacts}
+  refused:
+    model: customer
+    on: created
+    if: '.new.name | startswith("fail")'
+    actions:
+      - http: {system: crm, request: GET /nowhere}
+  later:
+    model: customer
+    on: created
+    if: '.new.name | startswith("wait")'
+    actions:
+      - wait: 1h
+"""
+
+
+def epoch(iso):
+    return datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+        tzinfo=timezone.utc).timestamp()
+
+
+def steps_of(c, run_ids):
+    db = sqlite3.connect(os.path.join(c.dir, "state.db"))
+    try:
+        return db.execute("SELECT count(*) FROM automation_steps WHERE run_id IN (%s)"
+                          % ",".join(str(int(r)) for r in run_ids)).fetchone()[0]
+    finally:
+        db.close()
+
+
+def test_finished_automation_runs_are_pruned_and_the_others_stay():
+    shop, crm, c = setup("{runs: 3s}", config=CONFIG + AUTOMATIONS)
+    for i in range(3):
+        shop.change("ok%d" % i, {"email": "ok%d@example.com" % i, "name": "ok %d" % i})
+    shop.change("f1", {"email": "f1@example.com", "name": "fail 1"})
+    shop.change("w1", {"email": "w1@example.com", "name": "wait 1"})
+    runs = wait_until(lambda: (lambda rs: rs if sorted(r["state"] for r in rs) == [
+        "done", "done", "done", "failed", "waiting"] else None)(c.cli_json("runs")), 15,
+        "three runs done, one failed, one waiting")
+    done = {r["id"]: epoch(r["updated_at"]) for r in runs if r["state"] == "done"}
+    kept = {r["state"]: r["id"] for r in runs if r["state"] != "done"}
+    assert steps_of(c, done) == 3
+    gone = {}
+
+    def look():
+        ids = {r["id"] for r in c.cli_json("runs")}
+        now = time.time()
+        for rid in done:
+            if rid not in ids:
+                gone.setdefault(rid, now)
+        return len(gone) == len(done)
+
+    wait_until(look, 15, "the finished runs pruned")
+    # Pruned once older than 3 s (from when each finished), not before.
+    for rid, at in gone.items():
+        assert at - done[rid] >= 2.95, (rid, at - done[rid])
+    # With their actions' rows.
+    assert steps_of(c, done) == 0
+    # A failed run (its inbox entry open) and a waiting one stay, however old.
+    left = {r["id"]: r["state"] for r in c.cli_json("runs")}
+    assert left == {kept["failed"]: "failed", kept["waiting"]: "waiting"}, left
+    assert steps_of(c, kept.values()) == 2
+    # Once its entry is skipped, the failed run is finished too, and goes.
+    [entry] = [e for e in c.cli_json("failed") if "refused" in e["reason"]]
+    c.cli("skip", str(entry["id"]), "--reason", "no such page")
+    wait_until(lambda: [r["id"] for r in c.cli_json("runs")] == [kept["waiting"]], 15,
+               "the skipped run pruned")
+    assert steps_of(c, [kept["failed"]]) == 0
+
 
 if __name__ == "__main__":
     harness.run_tests(globals())

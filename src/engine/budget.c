@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * A system's request budget and circuit breaker, shared by the two threads
+ * that send to it: the writer (deliveries: may_send() and system_feedback()
+ * in deliver.c) and the automation thread (http actions, automation.c).
+ * One budget per system, so the sum of both never passes its rate, and
+ * one breaker, so an automation does not hammer a system its deliveries
+ * found down (nor the reverse).
+ *
+ * sys->budget_mu guards sys->rl, sys->br and sys->br_saved. It is held
+ * only for the arithmetic of ratelimit.c and breaker.c: never across a
+ * request, a sleep or the store, so a thread inside a store transaction
+ * may take it, and a thread holding it never waits for anything. Breaker
+ * transitions are written to the store after the lock is let go, by the
+ * thread that sees them first, on its own store handle.
+ */
+
+#include <pthread.h>
+#include <stdio.h>
+
+#include "core/breaker.h"
+#include "core/clock.h"
+#include "core/error.h"
+#include "core/log.h"
+#include "core/ratelimit.h"
+#include "engine/engine_int.h"
+#include "store/store.h"
+
+enum engine_hold
+engine_budget_take(struct engine_sys *sys, int64_t now_ms, int64_t *wait_ms)
+{
+    enum engine_hold hold = ENGINE_GO;
+    int64_t wait;
+
+    *wait_ms = 0;
+    pthread_mutex_lock(&sys->budget_mu);
+    wait = ratelimit_wait_ms(&sys->rl, now_ms);
+    if (wait > 0) {
+        hold = ENGINE_HOLD_RATE;
+        *wait_ms = wait;
+    } else if (sys->cfg->breaker_enabled && !breaker_allow(&sys->br, now_ms)) {
+        /* The breaker last: in half-open, allowing is sending the one probe. */
+        hold = ENGINE_HOLD_BREAKER;
+        *wait_ms = breaker_wait_ms(&sys->br, now_ms);
+    } else {
+        (void)ratelimit_take(&sys->rl, now_ms);
+    }
+    pthread_mutex_unlock(&sys->budget_mu);
+    return hold;
+}
+
+void
+engine_budget_note(struct engine_sys *sys, const struct engine_budget_answer *a, int64_t now_ms)
+{
+    pthread_mutex_lock(&sys->budget_mu);
+    if (a->block_until_ms > 0)
+        ratelimit_block_until(&sys->rl, a->block_until_ms);
+    if (a->remaining >= 0 && a->reset_at_ms > 0)
+        ratelimit_observe(&sys->rl, a->remaining, a->reset_at_ms, now_ms);
+    if (sys->cfg->breaker_enabled && a->breaker_ok >= 0)
+        breaker_record(&sys->br, a->breaker_ok, now_ms, a->what);
+    pthread_mutex_unlock(&sys->budget_mu);
+}
+
+enum breaker_state
+engine_budget_breaker(struct engine_sys *sys, char *reason, size_t reason_len)
+{
+    enum breaker_state state;
+
+    pthread_mutex_lock(&sys->budget_mu);
+    state = sys->br.state;
+    if (reason != NULL && reason_len > 0)
+        (void)snprintf(reason, reason_len, "%s", sys->br.reason);
+    pthread_mutex_unlock(&sys->budget_mu);
+    return state;
+}
+
+void
+engine_budget_persist(struct engine_sys *sys, struct store *st)
+{
+    char reason[BREAKER_REASON_LEN];
+    enum breaker_state state;
+    struct error err = {0};
+    int changed;
+
+    pthread_mutex_lock(&sys->budget_mu);
+    state = sys->br.state;
+    changed = state != sys->br_saved;
+    if (changed) {
+        sys->br_saved = state;
+        (void)snprintf(reason, sizeof(reason), "%s", sys->br.reason);
+    }
+    pthread_mutex_unlock(&sys->budget_mu);
+    if (!changed)
+        return;
+    log_warn(&(struct log_ctx){.system = sys->cfg->name}, "circuit breaker %s: %s",
+             breaker_state_name(state), reason);
+    if (store_system_breaker(st, sys->cfg->name, breaker_state_name(state), reason, clock_now_ms(),
+                             &err) == -1)
+        log_error(&(struct log_ctx){.system = sys->cfg->name}, "%s", err.msg);
+}
