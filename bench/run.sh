@@ -542,11 +542,16 @@ fsync_bound() {
 }
 # fsync_text PROBE_LINE: "p50 X ms, p99 Y ms".
 fsync_text() { echo "p50 $(ms "$(field "$1" p50_us)") ms, p99 $(ms "$(field "$1" p99_us)") ms"; }
-# writer_text KEY: what the bare durable writer did, from its BARE_DURABLE line.
+# writer_text KEY CONNECTIONS: what the bare durable writer did, from its
+# BARE_DURABLE line, and the bound CONNECTIONS / its COMMIT p50.
 writer_text() {
-    local l=${DURABLE[$1]:-}
+    local l=${DURABLE[$1]:-} p50
     [ -n "$l" ] || { echo "no report from the writer"; return; }
-    echo "$(calc "%.0f" "$(field "$l" commits) / $DURATION") commits/s, $(sed -n 's/.* batch_mean=\([0-9.]*\).*/\1/p' <<<"$l") webhooks per commit, COMMIT p50 $(ms "$(field "$l" commit_p50_us)") ms, p99 $(ms "$(field "$l" commit_p99_us)") ms"
+    p50=$(field "$l" commit_p50_us)
+    printf '%s commits/s, %s webhooks each; COMMIT p50 %s ms, p99 %s ms; %s / p50 = %s/s' \
+        "$(calc "%.0f" "$(field "$l" commits) / $DURATION")" \
+        "$(sed -n 's/.* batch_mean=\([0-9.]*\).*/\1/p' <<<"$l")" "$(ms "$p50")" \
+        "$(ms "$(field "$l" commit_p99_us)")" "$2" "$(calc "%.0f" "$2 / (${p50:-0} > 0 ? $p50 : 1) * 1e6")"
 }
 INGEST_ROWS=$(
     row "bare libmicrohttpd, pool of 2 + epoll" bare-pool
@@ -560,12 +565,12 @@ INGEST_ROWS=$(
 )
 DURABLE_RATIOS="concord / bare durable: $(ratio "${RATE[concord]}" "${RATE[bare-durable]}") at $CONNS connections"
 BOUNDS="$CONNS connections: $(fsync_bound "$CONNS" "$FSYNC_BEFORE")/s, $(fsync_bound "$CONNS" "$FSYNC_AFTER")/s"
-WRITER="$CONNS connections: $(writer_text bare-durable)"
+WRITER="$(printf '%4s' "$CONNS") conn.: $(writer_text bare-durable "$CONNS")"
 if [ "$CONNS_HIGH" -gt 0 ]; then
     DURABLE_RATIOS+=", $(ratio "${RATE[concord-high]}" "${RATE[bare-durable-high]}") at $CONNS_HIGH"
     BOUNDS+=";  $CONNS_HIGH: $(fsync_bound "$CONNS_HIGH" "$FSYNC_BEFORE")/s, $(fsync_bound "$CONNS_HIGH" "$FSYNC_AFTER")/s"
     WRITER+="
-                          $CONNS_HIGH connections: $(writer_text bare-durable-high)"
+                          $(printf '%4s' "$CONNS_HIGH") conn.: $(writer_text bare-durable-high "$CONNS_HIGH")"
 fi
 
 cat <<EOF
@@ -578,14 +583,14 @@ load:     wrk -t$WRK_THREADS -c$CONNS, every request a new ~1 KiB customer webho
 
 1. Durable webhook ingest, ${DURATION} s each (concord: sync of shop.customers only; no target
    system, so nothing is delivered; every 2xx is journaled and fsynced, then mapped and merged)
-   (bare durable: bench/bare.c durable, the body and delivery id committed to SQLite in the same
-   store directory, WAL, synchronous=FULL, one writer thread, group commit; unsigned check)
+   (bare durable: bench/bare.c durable, body and delivery id committed to SQLite next to
+   concord's store, WAL, synchronous=FULL, one writer thread, group commit; no signature check)
                                               2xx/s    p50 ms    p99 ms  non-2xx  sock-err
 $INGEST_ROWS
    concord / bare pool+epoll: $(ratio "${RATE[concord]}" "${RATE[bare-pool]}")    concord / bare thread-per-connection: $(ratio "${RATE[concord]}" "${RATE[bare-tpc]}")
    $DURABLE_RATIOS
-   disk, 300 x (write 4 KiB + fdatasync): $(fsync_text "$FSYNC_BEFORE") before the runs; $(fsync_text "$FSYNC_AFTER") after
-   fsync bound = connections / fsync p50 (before; after): $BOUNDS
+   disk, 300 x (write 4 KiB + fdatasync): $(fsync_text "$FSYNC_BEFORE") before; $(fsync_text "$FSYNC_AFTER") after
+   fsync bound = connections / fsync p50 (before, after): $BOUNDS
    bare durable's writer: $WRITER
    concord CPU: ${INGEST_CPU_US} us per accepted webhook, ${INGEST_CPU_CORES} cores busy on average
    aim >= 30000 durable webhooks/s: $(aim "${RATE[concord]} >= 30000")
