@@ -10,8 +10,8 @@
  *     bare PORT durable STORE_PATH  pool of 2, epoll, suspend/resume (concord's
  *                                   own server flags): answers 202 only once the
  *                                   body is committed to SQLite
- *     bare fsync FILE [COUNT]       the disk's own latency: COUNT (300) writes of
- *                                   4 KiB, each followed by fdatasync()
+ *     bare fsync FILE [COUNT [KIB]] the disk's own latency: COUNT (300) writes of
+ *                                   KIB (4) KiB, each followed by fdatasync()
  *
  * The servers answer 202 {"status":"accepted"} to a POST, as concord does
  * for a journaled webhook, and 200 with the same body to anything else.
@@ -25,15 +25,23 @@
  * WAL) and resumes the connections, which answer 202 (500 if the commit
  * failed). On exit it prints one line to stdout:
  *
- *     BARE_DURABLE commits=N rows=R commit_p50_us=X commit_p99_us=Y batch_mean=B
+ *     BARE_DURABLE commits=N rows=R batch_mean=B commit_p50_us=X commit_p99_us=Y
+ *         commit_mean_us=M span_us=S busy_us=U commit_total_us=C cpu_us=P
+ *         wal_frames=F
  *
- * commit_* time each COMMIT alone (the fsync and the WAL write).
+ * commit_* time each COMMIT alone (the WAL write, its fsync and, every
+ * 1000 pages, SQLite's checkpoint). span_us runs from the writer's first
+ * turn to the end of its last; busy_us is the wall time of its turns (from
+ * taking the queue to the last resume), commit_total_us that of their
+ * COMMITs, cpu_us the writer thread's CPU time, wal_frames the pages its
+ * commits wrote to the WAL (a WAL hook counts them, and checkpoints every
+ * 1000 pages as SQLite's default autocheckpoint does).
  *
- * fsync writes 4 KiB blocks in turn over a file of 256 of them (after a
- * first pass that gives the file its size), as a WAL that starts over
- * does, and prints to stdout:
+ * fsync writes blocks of KIB KiB in turn over a file of 256 of them (written
+ * and synced once first, so the timed writes change no metadata, as in a
+ * WAL that starts over), and prints to stdout:
  *
- *     BARE_FSYNC count=N p50_us=X p99_us=Y max_us=Z
+ *     BARE_FSYNC kib=K count=N p50_us=X p99_us=Y max_us=Z mean_us=M
  */
 
 #define _GNU_SOURCE
@@ -53,10 +61,10 @@
 #include <microhttpd.h>
 #include <sqlite3.h>
 
-#define BODY_MAX       (64 * 1024)
-#define COMMITS_MAX    (1 << 20)
-#define FSYNC_BLOCKS   256
-#define FSYNC_BLOCK_SZ 4096
+#define BODY_MAX      (64 * 1024)
+#define COMMITS_MAX   (1 << 20)
+#define FSYNC_BLOCKS  256
+#define FSYNC_KIB_MAX 1024
 
 static const char accepted[] = "{\"status\":\"accepted\"}";
 static const char failed[] = "{\"status\":\"failed\"}";
@@ -89,9 +97,13 @@ static struct durable {
     pthread_cond_t cv;
     struct req *head, *tail;
     int stopping;
-    int in_flight;       /* queued or being committed; under mu */
-    long commits, rows;  /* written by the writer only */
-    uint32_t *commit_us; /* one per commit, up to COMMITS_MAX */
+    int in_flight;             /* queued or being committed; under mu */
+    long commits, rows;        /* written by the writer only */
+    uint32_t *commit_us;       /* one per commit, up to COMMITS_MAX */
+    int64_t first_us, last_us; /* start of the first turn, end of the last */
+    int64_t busy_us, commit_total_us;
+    int wal_frames_last;
+    int64_t wal_frames;
 } dur = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static int64_t
@@ -101,6 +113,25 @@ now_us(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* The q-th percentile (0..100) of n sorted samples. */
+static uint32_t
+pct(const uint32_t *v, long n, int q)
+{
+    long i = (n * q + 99) / 100 - 1;
+
+    if (n == 0)
+        return 0;
+    return v[i < 0 ? 0 : i >= n ? n - 1 : i];
 }
 
 static enum MHD_Result
@@ -271,11 +302,34 @@ commit_batch(struct req *batch)
         (void)exec_sql("ROLLBACK");
         return -1;
     }
+    t0 = now_us() - t0;
     if (dur.commits < COMMITS_MAX)
-        dur.commit_us[dur.commits] = (uint32_t)(now_us() - t0);
+        dur.commit_us[dur.commits] = (uint32_t)t0;
+    dur.commit_total_us += t0;
     dur.commits++;
     dur.rows += n;
     return 0;
+}
+
+/* Called by the writer thread itself, after its last turn. */
+static void
+durable_report(void)
+{
+    long n = dur.commits < COMMITS_MAX ? dur.commits : COMMITS_MAX;
+    struct timespec cpu = {0, 0};
+
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
+    qsort(dur.commit_us, (size_t)n, sizeof(*dur.commit_us), cmp_u32);
+    printf("BARE_DURABLE commits=%ld rows=%ld batch_mean=%.1f commit_p50_us=%u commit_p99_us=%u "
+           "commit_mean_us=%lld span_us=%lld busy_us=%lld commit_total_us=%lld cpu_us=%lld "
+           "wal_frames=%lld\n",
+           dur.commits, dur.rows, dur.commits ? (double)dur.rows / (double)dur.commits : 0.0,
+           pct(dur.commit_us, n, 50), pct(dur.commit_us, n, 99),
+           (long long)(dur.commits ? dur.commit_total_us / dur.commits : 0),
+           (long long)(dur.last_us - dur.first_us), (long long)dur.busy_us,
+           (long long)dur.commit_total_us, (long long)cpu.tv_sec * 1000000 + cpu.tv_nsec / 1000,
+           (long long)dur.wal_frames);
+    fflush(stdout);
 }
 
 static void *
@@ -285,6 +339,7 @@ writer_main(void *arg)
     for (;;) {
         struct req *batch, *next;
         int ok, n = 0;
+        int64_t t0;
 
         pthread_mutex_lock(&dur.mu);
         while (dur.head == NULL && !dur.stopping)
@@ -292,18 +347,39 @@ writer_main(void *arg)
         batch = dur.head;
         dur.head = dur.tail = NULL;
         pthread_mutex_unlock(&dur.mu);
-        if (batch == NULL)
+        if (batch == NULL) {
+            durable_report();
             return NULL;
+        }
+        t0 = now_us();
+        if (dur.first_us == 0)
+            dur.first_us = t0;
         ok = commit_batch(batch) == 0;
         for (struct req *r = batch; r != NULL; r = next, n++) {
             next = r->next;
             r->state = ok ? REQ_COMMITTED : REQ_FAILED;
             MHD_resume_connection(r->conn); /* r may be freed from here on */
         }
+        dur.last_us = now_us();
+        dur.busy_us += dur.last_us - t0;
         pthread_mutex_lock(&dur.mu);
         dur.in_flight -= n;
         pthread_mutex_unlock(&dur.mu);
     }
+}
+
+/* SQLite's WAL hook, after each commit: count the frames written, and
+ * checkpoint past 1000 as the default autocheckpoint (which this replaces)
+ * does. frames is the WAL's length; it starts over after a checkpoint. */
+static int
+on_wal_commit(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    (void)arg;
+    dur.wal_frames += frames >= dur.wal_frames_last ? frames - dur.wal_frames_last : frames;
+    dur.wal_frames_last = frames;
+    if (frames >= 1000)
+        (void)sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    return SQLITE_OK;
 }
 
 static int
@@ -325,6 +401,7 @@ durable_open(const char *path)
         fprintf(stderr, "bare: prepare: %s\n", sqlite3_errmsg(dur.db));
         return -1;
     }
+    (void)sqlite3_wal_hook(dur.db, on_wal_commit, NULL);
     dur.commit_us = calloc(COMMITS_MAX, sizeof(*dur.commit_us));
     if (dur.commit_us == NULL)
         return -1;
@@ -332,44 +409,14 @@ durable_open(const char *path)
     return 0;
 }
 
+/* bare fsync FILE [COUNT [KIB]] */
 static int
-cmp_u32(const void *a, const void *b)
+fsync_probe(const char *path, long count, long kib)
 {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-    return (x > y) - (x < y);
-}
-
-/* The q-th percentile (0..100) of n sorted samples. */
-static uint32_t
-pct(const uint32_t *v, long n, int q)
-{
-    long i = (n * q + 99) / 100 - 1;
-
-    if (n == 0)
-        return 0;
-    return v[i < 0 ? 0 : i >= n ? n - 1 : i];
-}
-
-static void
-durable_report(void)
-{
-    long n = dur.commits < COMMITS_MAX ? dur.commits : COMMITS_MAX;
-
-    qsort(dur.commit_us, (size_t)n, sizeof(*dur.commit_us), cmp_u32);
-    printf("BARE_DURABLE commits=%ld rows=%ld commit_p50_us=%u commit_p99_us=%u batch_mean=%.1f\n",
-           dur.commits, dur.rows, pct(dur.commit_us, n, 50), pct(dur.commit_us, n, 99),
-           dur.commits ? (double)dur.rows / (double)dur.commits : 0.0);
-    fflush(stdout);
-}
-
-/* bare fsync FILE [COUNT] */
-static int
-fsync_probe(const char *path, long count)
-{
-    static char block[FSYNC_BLOCK_SZ];
+    static char block[FSYNC_KIB_MAX * 1024];
+    size_t block_len = (size_t)kib * 1024;
     uint32_t *us;
-    int64_t t0;
+    int64_t t0, sum = 0;
     int fd;
 
     us = calloc((size_t)count, sizeof(*us));
@@ -379,23 +426,33 @@ fsync_probe(const char *path, long count)
         return 1;
     }
     memset(block, 'w', sizeof(block));
-    for (long i = 0; i < FSYNC_BLOCKS + count; i++) {
-        off_t off = (off_t)(i % FSYNC_BLOCKS) * FSYNC_BLOCK_SZ;
-
-        t0 = now_us();
-        if (pwrite(fd, block, sizeof(block), off) != (ssize_t)sizeof(block) ||
-            fdatasync(fd) == -1) {
+    /* The file's size first, so that the timed writes change no metadata. */
+    for (long i = 0; i < FSYNC_BLOCKS; i++) {
+        if (pwrite(fd, block, block_len, (off_t)i * (off_t)block_len) != (ssize_t)block_len) {
             perror("bare: fsync probe");
             return 1;
         }
-        if (i >= FSYNC_BLOCKS)
-            us[i - FSYNC_BLOCKS] = (uint32_t)(now_us() - t0);
+    }
+    if (fsync(fd) == -1) {
+        perror("bare: fsync probe");
+        return 1;
+    }
+    for (long i = 0; i < count; i++) {
+        off_t off = (off_t)(i % FSYNC_BLOCKS) * (off_t)block_len;
+
+        t0 = now_us();
+        if (pwrite(fd, block, block_len, off) != (ssize_t)block_len || fdatasync(fd) == -1) {
+            perror("bare: fsync probe");
+            return 1;
+        }
+        us[i] = (uint32_t)(now_us() - t0);
+        sum += us[i];
     }
     close(fd);
     unlink(path);
     qsort(us, (size_t)count, sizeof(*us), cmp_u32);
-    printf("BARE_FSYNC count=%ld p50_us=%u p99_us=%u max_us=%u\n", count, pct(us, count, 50),
-           pct(us, count, 99), us[count - 1]);
+    printf("BARE_FSYNC kib=%ld count=%ld p50_us=%u p99_us=%u max_us=%u mean_us=%lld\n", kib, count,
+           pct(us, count, 50), pct(us, count, 99), us[count - 1], (long long)(sum / count));
     free(us);
     return 0;
 }
@@ -405,7 +462,7 @@ usage(void)
 {
     fprintf(stderr, "usage: bare PORT pool|tpc\n"
                     "       bare PORT durable STORE_PATH\n"
-                    "       bare fsync FILE [COUNT]\n");
+                    "       bare fsync FILE [COUNT [KIB]]\n");
     return 2;
 }
 
@@ -423,7 +480,11 @@ main(int argc, char **argv)
     if (argc >= 3 && strcmp(argv[1], "fsync") == 0) {
         long count = argc > 3 ? strtol(argv[3], NULL, 10) : 300;
 
-        return count > 0 && argc <= 4 ? fsync_probe(argv[2], count) : usage();
+        long kib = argc > 4 ? strtol(argv[4], NULL, 10) : 4;
+
+        return count > 0 && kib > 0 && kib <= FSYNC_KIB_MAX && argc <= 5
+                   ? fsync_probe(argv[2], count, kib)
+                   : usage();
     }
     if (argc < 3)
         return usage();
@@ -497,7 +558,6 @@ main(int argc, char **argv)
     pthread_cond_signal(&dur.cv);
     pthread_mutex_unlock(&dur.mu);
     pthread_join(writer, NULL);
-    durable_report();
     sqlite3_finalize(dur.insert);
     sqlite3_close(dur.db);
     free(dur.commit_us);

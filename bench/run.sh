@@ -353,10 +353,10 @@ record() {
     SOCKERR[$1]=$(field "$2" sockerr)
 }
 
-# fsync_probe: the disk's own latency, 300 writes of 4 KiB + fdatasync in
-# the work directory; prints the BARE_FSYNC line.
+# fsync_probe COUNT KIB: the disk's own latency, COUNT writes of KIB KiB, each
+# followed by fdatasync, in the work directory; prints the BARE_FSYNC line.
 fsync_probe() {
-    "$TOOLS/bare" fsync "$WORK/fsync-probe" 300 >"$WORK/fsync.out" 2>&1 ||
+    "$TOOLS/bare" fsync "$WORK/fsync-probe" "$1" "$2" >"$WORK/fsync.out" 2>&1 ||
         die "the fsync probe failed: $(cat "$WORK/fsync.out")"
     grep '^BARE_FSYNC ' "$WORK/fsync.out" || die "no result from the fsync probe"
 }
@@ -378,7 +378,8 @@ bare_durable() {
 }
 
 say "bench: fsync latency of the store's disk"
-FSYNC_BEFORE=$(fsync_probe)
+FSYNC_BEFORE=$(fsync_probe 300 4)
+FSYNC_BIG_BEFORE=$(fsync_probe 100 128)
 
 for mode in pool tpc; do
     port=$(pick_port)
@@ -429,7 +430,8 @@ if [ "$CONNS_HIGH" -gt 0 ]; then
 fi
 
 say "bench: fsync latency of the store's disk, again"
-FSYNC_AFTER=$(fsync_probe)
+FSYNC_AFTER=$(fsync_probe 300 4)
+FSYNC_BIG_AFTER=$(fsync_probe 100 128)
 
 # ---------------------------------------------------------------- 2. relay
 sport=$(pick_port)
@@ -534,24 +536,35 @@ row() {
 }
 # ratio A B: A / B, or n/a when B is 0.
 ratio() { if [ "${2:-0}" -gt 0 ]; then calc "%.2f" "$1 / $2"; else echo "n/a"; fi; }
-# fsync_bound CONNECTIONS PROBE_LINE: connections / fsync p50, per second.
+# fsync_bound CONNECTIONS PROBE_LINE: connections / mean fsync time, per
+# second (Little's law: each connection waits for at least one fsync).
 fsync_bound() {
-    local p50
-    p50=$(field "$2" p50_us)
-    if [ "${p50:-0}" -gt 0 ]; then calc "%.0f" "$1 / ($p50 / 1e6)"; else echo "n/a"; fi
+    local mean
+    mean=$(field "$2" mean_us)
+    if [ "${mean:-0}" -gt 0 ]; then calc "%.0f" "$1 / ($mean / 1e6)"; else echo "n/a"; fi
 }
-# fsync_text PROBE_LINE: "p50 X ms, p99 Y ms".
-fsync_text() { echo "p50 $(ms "$(field "$1" p50_us)") ms, p99 $(ms "$(field "$1" p99_us)") ms"; }
+# fsync_text PROBE_LINE: "p50 X, p99 Y, mean Z ms".
+fsync_text() {
+    echo "p50 $(ms "$(field "$1" p50_us)"), p99 $(ms "$(field "$1" p99_us)"), mean $(ms "$(field "$1" mean_us)") ms"
+}
 # writer_text KEY CONNECTIONS: what the bare durable writer did, from its
-# BARE_DURABLE line, and the bound CONNECTIONS / its COMMIT p50.
+# BARE_DURABLE line (two lines), and CONNECTIONS / its mean COMMIT time.
 writer_text() {
-    local l=${DURABLE[$1]:-} p50
+    local l=${DURABLE[$1]:-} mean span
     [ -n "$l" ] || { echo "no report from the writer"; return; }
-    p50=$(field "$l" commit_p50_us)
-    printf '%s commits/s, %s webhooks each; COMMIT p50 %s ms, p99 %s ms; %s / p50 = %s/s' \
-        "$(calc "%.0f" "$(field "$l" commits) / $DURATION")" \
-        "$(sed -n 's/.* batch_mean=\([0-9.]*\).*/\1/p' <<<"$l")" "$(ms "$p50")" \
-        "$(ms "$(field "$l" commit_p99_us)")" "$2" "$(calc "%.0f" "$2 / (${p50:-0} > 0 ? $p50 : 1) * 1e6")"
+    mean=$(field "$l" commit_mean_us)
+    span=$(field "$l" span_us)
+    [ "${span:-0}" -gt 0 ] || span=1
+    printf '%4s conn.: %s commits/s of %s webhooks; COMMIT p50 %s, p99 %s, mean %s ms; %s / mean = %s/s\n' \
+        "$2" "$(calc "%.0f" "$(field "$l" commits) / ($span / 1e6)")" \
+        "$(sed -n 's/.* batch_mean=\([0-9.]*\).*/\1/p' <<<"$l")" "$(ms "$(field "$l" commit_p50_us)")" \
+        "$(ms "$(field "$l" commit_p99_us)")" "$(ms "$mean")" "$2" \
+        "$(calc "%.0f" "$2 / (${mean:-0} > 0 ? $mean : 1) * 1e6")"
+    printf '            %s WAL pages per webhook; writer in its turns %s%% of the time, in COMMIT %s%%, on the CPU %s%%' \
+        "$(calc "%.2f" "$(field "$l" wal_frames) / ($(field "$l" rows) > 0 ? $(field "$l" rows) : 1)")" \
+        "$(calc "%.0f" "100 * $(field "$l" busy_us) / $span")" \
+        "$(calc "%.0f" "100 * $(field "$l" commit_total_us) / $span")" \
+        "$(calc "%.0f" "100 * $(field "$l" cpu_us) / $span")"
 }
 INGEST_ROWS=$(
     row "bare libmicrohttpd, pool of 2 + epoll" bare-pool
@@ -565,12 +578,12 @@ INGEST_ROWS=$(
 )
 DURABLE_RATIOS="concord / bare durable: $(ratio "${RATE[concord]}" "${RATE[bare-durable]}") at $CONNS connections"
 BOUNDS="$CONNS connections: $(fsync_bound "$CONNS" "$FSYNC_BEFORE")/s, $(fsync_bound "$CONNS" "$FSYNC_AFTER")/s"
-WRITER="$(printf '%4s' "$CONNS") conn.: $(writer_text bare-durable "$CONNS")"
+WRITER="$(writer_text bare-durable "$CONNS" | sed '2,$s/^/                 /')"
 if [ "$CONNS_HIGH" -gt 0 ]; then
     DURABLE_RATIOS+=", $(ratio "${RATE[concord-high]}" "${RATE[bare-durable-high]}") at $CONNS_HIGH"
     BOUNDS+=";  $CONNS_HIGH: $(fsync_bound "$CONNS_HIGH" "$FSYNC_BEFORE")/s, $(fsync_bound "$CONNS_HIGH" "$FSYNC_AFTER")/s"
     WRITER+="
-                          $(printf '%4s' "$CONNS_HIGH") conn.: $(writer_text bare-durable-high "$CONNS_HIGH")"
+$(writer_text bare-durable-high "$CONNS_HIGH" | sed 's/^/                 /')"
 fi
 
 cat <<EOF
@@ -590,8 +603,9 @@ $INGEST_ROWS
    concord / bare pool+epoll: $(ratio "${RATE[concord]}" "${RATE[bare-pool]}")    concord / bare thread-per-connection: $(ratio "${RATE[concord]}" "${RATE[bare-tpc]}")
    $DURABLE_RATIOS
    disk, 300 x (write 4 KiB + fdatasync): $(fsync_text "$FSYNC_BEFORE") before; $(fsync_text "$FSYNC_AFTER") after
-   fsync bound = connections / fsync p50 (before, after): $BOUNDS
-   bare durable's writer: $WRITER
+         100 x (write 128 KiB + fdatasync): $(fsync_text "$FSYNC_BIG_BEFORE") before; $(fsync_text "$FSYNC_BIG_AFTER") after
+   fsync bound = connections / mean fsync (before, after): $BOUNDS
+   bare durable: $WRITER
    concord CPU: ${INGEST_CPU_US} us per accepted webhook, ${INGEST_CPU_CORES} cores busy on average
    aim >= 30000 durable webhooks/s: $(aim "${RATE[concord]} >= 30000")
 
