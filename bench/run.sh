@@ -10,6 +10,8 @@
 #   CONCORD_BIN          the binary (default: build/release/concord, built here)
 #   BENCH_DURATION       seconds of each fixed-length wrk run (10)
 #   BENCH_CONNECTIONS    wrk connections (64)      BENCH_WRK_THREADS  wrk threads (2)
+#   BENCH_CONNECTIONS_HIGH  connections of the second durable ingest runs, of
+#                        concord and of the bare durable ceiling (256; 0: skip)
 #   BENCH_RELAY_N        new customers in the relay (50000)
 #   BENCH_MAX_IN_FLIGHT  the CRM system's max_in_flight (32)
 #   BENCH_SIGN           1: sign webhooks with HMAC-SHA256 (default); 0: unsigned
@@ -26,6 +28,7 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BENCH="$REPO/bench"
 DURATION=${BENCH_DURATION:-10}
 CONNS=${BENCH_CONNECTIONS:-64}
+CONNS_HIGH=${BENCH_CONNECTIONS_HIGH:-256}
 WRK_THREADS=${BENCH_WRK_THREADS:-2}
 RELAY_N=${BENCH_RELAY_N:-50000}
 MAX_IN_FLIGHT=${BENCH_MAX_IN_FLIGHT:-32}
@@ -47,12 +50,14 @@ command -v cmake >/dev/null || need_pkgs+=(cmake)
 command -v ninja >/dev/null || need_pkgs+=(ninja-build)
 [ -e /usr/include/microhttpd.h ] || need_pkgs+=(libmicrohttpd-dev)
 [ -e /usr/include/openssl/hmac.h ] || need_pkgs+=(libssl-dev)
+[ -e /usr/include/sqlite3.h ] || need_pkgs+=(libsqlite3-dev)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
     say "bench: installing ${need_pkgs[*]}"
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq >&2 && $SUDO apt-get install -y -qq "${need_pkgs[@]}" >&2 ||
+    if ! { $SUDO apt-get update -qq >&2 && $SUDO apt-get install -y -qq "${need_pkgs[@]}" >&2; }; then
         die "could not install ${need_pkgs[*]}"
+    fi
 fi
 
 # ---------------------------------------------------------------- builds
@@ -60,8 +65,8 @@ TOOLS="$REPO/build/bench-tools"
 mkdir -p "$TOOLS"
 for prog in bare sink; do
     if [ ! -x "$TOOLS/$prog" ] || [ "$BENCH/$prog.c" -nt "$TOOLS/$prog" ]; then
-        cc -O2 -g -std=c11 -Wall -Wextra -o "$TOOLS/$prog" "$BENCH/$prog.c" -lmicrohttpd -lpthread ||
-            die "could not build bench/$prog.c"
+        cc -O2 -g -std=c11 -Wall -Wextra -o "$TOOLS/$prog" "$BENCH/$prog.c" -lmicrohttpd -lsqlite3 \
+            -lpthread || die "could not build bench/$prog.c"
     fi
 done
 
@@ -181,11 +186,12 @@ kb_of() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status"; }
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
 CLK_TCK=$(getconf CLK_TCK)
 
-# wrk_fixed URL [env...]: a DURATION-second run; prints the BENCH line.
+# wrk_fixed URL [env...]: a DURATION-second run of $CONNS connections (or
+# $WRK_CONNS when set); prints the BENCH line.
 wrk_fixed() {
     local url=$1
     shift
-    env BENCH_RUN="r$RANDOM" "$@" wrk -t"$WRK_THREADS" -c"$CONNS" -d"${DURATION}s" --timeout 10s \
+    env BENCH_RUN="r$RANDOM" "$@" wrk -t"$WRK_THREADS" -c"${WRK_CONNS:-$CONNS}" -d"${DURATION}s" --timeout 10s \
         -s "$BENCH/webhook.lua" "$url" >"$WORK/wrk.out" 2>&1 || die "wrk failed: $(cat "$WORK/wrk.out")"
     grep '^BENCH ' "$WORK/wrk.out" || die "no result from wrk: $(cat "$WORK/wrk.out")"
 }
@@ -337,7 +343,44 @@ T0=$SECONDS
 say "bench: work directory $WORK ($STORE_FS); concord $CONCORD_BIN"
 
 # ---------------------------------------------------------------- 1. ingest
-declare -A RATE P50 P99 NON2XX SOCKERR
+declare -A RATE P50 P99 NON2XX SOCKERR DURABLE
+# record KEY LINE: the figures of one wrk run under KEY.
+record() {
+    RATE[$1]=$(rate_of "$2")
+    P50[$1]=$(field "$2" p50_us)
+    P99[$1]=$(field "$2" p99_us)
+    NON2XX[$1]=$(field "$2" non2xx)
+    SOCKERR[$1]=$(field "$2" sockerr)
+}
+
+# fsync_probe COUNT KIB: the disk's own latency, COUNT writes of KIB KiB, each
+# followed by fdatasync, in the work directory; prints the BARE_FSYNC line.
+fsync_probe() {
+    "$TOOLS/bare" fsync "$WORK/fsync-probe" "$1" "$2" >"$WORK/fsync.out" 2>&1 ||
+        die "the fsync probe failed: $(cat "$WORK/fsync.out")"
+    grep '^BARE_FSYNC ' "$WORK/fsync.out" || die "no result from the fsync probe"
+}
+
+# bare_durable KEY CONNECTIONS: the durable ceiling with a fresh store in the
+# work directory; records KEY, and its writer's BARE_DURABLE line in DURABLE.
+bare_durable() {
+    local port line bpid
+    port=$(pick_port)
+    say "bench: bare durable (SQLite WAL, synchronous=FULL, group commit), $2 connections, ${DURATION}s"
+    start "$1" "$TOOLS/bare" "$port" durable "$WORK/$1.db"
+    bpid=$LAST_PID
+    wait_http "http://127.0.0.1:$port/" || die "bare durable did not start: $(tail -5 "$WORK/$1.log")"
+    line=$(WRK_CONNS=$2 wrk_fixed "http://127.0.0.1:$port/webhooks/shop" "${sign_env[@]}")
+    alive_or_note "$bpid" "bare durable ($2 connections)" || true
+    stop_pid "$bpid" "bare durable ($2 connections)"
+    record "$1" "$line"
+    DURABLE[$1]=$(grep '^BARE_DURABLE ' "$WORK/$1.log" || true)
+}
+
+say "bench: fsync latency of the store's disk"
+FSYNC_BEFORE=$(fsync_probe 300 4)
+FSYNC_BIG_BEFORE=$(fsync_probe 100 128)
+
 for mode in pool tpc; do
     port=$(pick_port)
     say "bench: bare libmicrohttpd ($mode), ${DURATION}s"
@@ -346,12 +389,10 @@ for mode in pool tpc; do
     wait_http "http://127.0.0.1:$port/" || die "bare did not start"
     line=$(wrk_fixed "http://127.0.0.1:$port/webhooks/shop" "${sign_env[@]}")
     stop_pid "$bpid" "bare ($mode)"
-    RATE[bare-$mode]=$(rate_of "$line")
-    P50[bare-$mode]=$(field "$line" p50_us)
-    P99[bare-$mode]=$(field "$line" p99_us)
-    NON2XX[bare-$mode]=$(field "$line" non2xx)
-    SOCKERR[bare-$mode]=$(field "$line" sockerr)
+    record "bare-$mode" "$line"
 done
+
+bare_durable bare-durable "$CONNS"
 
 port=$(pick_port)
 write_config "$WORK/ingest.yaml" "$port" "$WORK/ingest.db" -
@@ -370,14 +411,27 @@ if alive_or_note "$CPID" "concord (ingest)"; then
 fi
 perf_stop
 stop_pid "$CPID" "concord (ingest)"
-RATE[concord]=$(rate_of "$line")
-P50[concord]=$(field "$line" p50_us)
-P99[concord]=$(field "$line" p99_us)
-NON2XX[concord]=$(field "$line" non2xx)
-SOCKERR[concord]=$(field "$line" sockerr)
-INGEST_OK=$(($(field "$line" requests) - ${NON2XX[concord]}))
+record concord "$line"
+INGEST_OK=$(($(field "$line" requests) - NON2XX[concord]))
 INGEST_CPU_US=$(calc "%.1f" "($t_after - $t_before) * 1e6 / $CLK_TCK / ($INGEST_OK > 0 ? $INGEST_OK : 1)")
 INGEST_CPU_CORES=$(calc "%.2f" "($t_after - $t_before) / $CLK_TCK / $(field "$line" duration_us) * 1e6")
+
+# The same two at more connections: does the bound move with them?
+if [ "$CONNS_HIGH" -gt 0 ]; then
+    bare_durable bare-durable-high "$CONNS_HIGH"
+    port=$(pick_port)
+    write_config "$WORK/ingest-high.yaml" "$port" "$WORK/ingest-high.db" -
+    say "bench: concord ingest, $CONNS_HIGH connections, ${DURATION}s"
+    start_concord concord-ingest-high "$WORK/ingest-high.yaml" "$port"
+    line=$(WRK_CONNS=$CONNS_HIGH wrk_fixed "http://127.0.0.1:$port/webhooks/shop" "${sign_env[@]}")
+    alive_or_note "$CPID" "concord (ingest, $CONNS_HIGH connections)" || true
+    stop_pid "$CPID" "concord (ingest, $CONNS_HIGH connections)"
+    record concord-high "$line"
+fi
+
+say "bench: fsync latency of the store's disk, again"
+FSYNC_AFTER=$(fsync_probe 300 4)
+FSYNC_BIG_AFTER=$(fsync_probe 100 128)
 
 # ---------------------------------------------------------------- 2. relay
 sport=$(pick_port)
@@ -475,6 +529,63 @@ cpu_model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 sig_note="unsigned"
 [ "$SIGN" = 1 ] && sig_note="signed (HMAC-SHA256 over {timestamp}.{body}, checked by concord)"
 
+# row LABEL KEY: one line of section 1.
+row() {
+    printf '   %-37s  %9s %9s %9s %9s %9s\n' "$1" "${RATE[$2]}" "$(ms "${P50[$2]}")" "$(ms "${P99[$2]}")" \
+        "${NON2XX[$2]}" "${SOCKERR[$2]}"
+}
+# ratio A B: A / B, or n/a when B is 0.
+ratio() { if [ "${2:-0}" -gt 0 ]; then calc "%.2f" "$1 / $2"; else echo "n/a"; fi; }
+# fsync_bound CONNECTIONS PROBE_LINE: connections / mean fsync time, per
+# second (Little's law: each connection waits for at least one fsync).
+fsync_bound() {
+    local mean
+    mean=$(field "$2" mean_us)
+    if [ "${mean:-0}" -gt 0 ]; then calc "%.0f" "$1 / ($mean / 1e6)"; else echo "n/a"; fi
+}
+# fsync_text PROBE_LINE: "p50 X, p99 Y, mean Z ms".
+fsync_text() {
+    echo "p50 $(ms "$(field "$1" p50_us)"), p99 $(ms "$(field "$1" p99_us)"), mean $(ms "$(field "$1" mean_us)") ms"
+}
+# writer_text KEY CONNECTIONS: what the bare durable writer did, from its
+# BARE_DURABLE line (two lines), and CONNECTIONS / its mean COMMIT time.
+writer_text() {
+    local l=${DURABLE[$1]:-} mean span
+    [ -n "$l" ] || { echo "no report from the writer"; return; }
+    mean=$(field "$l" commit_mean_us)
+    span=$(field "$l" span_us)
+    [ "${span:-0}" -gt 0 ] || span=1
+    printf '%4s conn.: %s commits/s of %s webhooks; COMMIT p50 %s, p99 %s, mean %s ms; %s / mean = %s/s\n' \
+        "$2" "$(calc "%.0f" "$(field "$l" commits) / ($span / 1e6)")" \
+        "$(sed -n 's/.* batch_mean=\([0-9.]*\).*/\1/p' <<<"$l")" "$(ms "$(field "$l" commit_p50_us)")" \
+        "$(ms "$(field "$l" commit_p99_us)")" "$(ms "$mean")" "$2" \
+        "$(calc "%.0f" "$2 / (${mean:-0} > 0 ? $mean : 1) * 1e6")"
+    printf '            %s WAL pages per webhook; writer in its turns %s%% of the time, in COMMIT %s%%, on the CPU %s%%' \
+        "$(calc "%.2f" "$(field "$l" wal_frames) / ($(field "$l" rows) > 0 ? $(field "$l" rows) : 1)")" \
+        "$(calc "%.0f" "100 * $(field "$l" busy_us) / $span")" \
+        "$(calc "%.0f" "100 * $(field "$l" commit_total_us) / $span")" \
+        "$(calc "%.0f" "100 * $(field "$l" cpu_us) / $span")"
+}
+INGEST_ROWS=$(
+    row "bare libmicrohttpd, pool of 2 + epoll" bare-pool
+    row "bare libmicrohttpd, thread/connection" bare-tpc
+    row "bare durable, $CONNS connections" bare-durable
+    row "concord, $CONNS connections" concord
+    if [ "$CONNS_HIGH" -gt 0 ]; then
+        row "bare durable, $CONNS_HIGH connections" bare-durable-high
+        row "concord, $CONNS_HIGH connections" concord-high
+    fi
+)
+DURABLE_RATIOS="concord / bare durable: $(ratio "${RATE[concord]}" "${RATE[bare-durable]}") at $CONNS connections"
+BOUNDS="$CONNS connections: $(fsync_bound "$CONNS" "$FSYNC_BEFORE")/s, $(fsync_bound "$CONNS" "$FSYNC_AFTER")/s"
+WRITER="$(writer_text bare-durable "$CONNS" | sed '2,$s/^/                 /')"
+if [ "$CONNS_HIGH" -gt 0 ]; then
+    DURABLE_RATIOS+=", $(ratio "${RATE[concord-high]}" "${RATE[bare-durable-high]}") at $CONNS_HIGH"
+    BOUNDS+=";  $CONNS_HIGH: $(fsync_bound "$CONNS_HIGH" "$FSYNC_BEFORE")/s, $(fsync_bound "$CONNS_HIGH" "$FSYNC_AFTER")/s"
+    WRITER+="
+$(writer_text bare-durable-high "$CONNS_HIGH" | sed 's/^/                 /')"
+fi
+
 cat <<EOF
 
 concord bench  $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(nproc) cores, ${cpu_model:-unknown CPU}
@@ -485,11 +596,16 @@ load:     wrk -t$WRK_THREADS -c$CONNS, every request a new ~1 KiB customer webho
 
 1. Durable webhook ingest, ${DURATION} s each (concord: sync of shop.customers only; no target
    system, so nothing is delivered; every 2xx is journaled and fsynced, then mapped and merged)
+   (bare durable: bench/bare.c durable, body and delivery id committed to SQLite next to
+   concord's store, WAL, synchronous=FULL, one writer thread, group commit; no signature check)
                                               2xx/s    p50 ms    p99 ms  non-2xx  sock-err
-   bare libmicrohttpd, pool of 2 + epoll  $(printf '%9s %9s %9s %9s' "${RATE[bare-pool]}" "$(ms "${P50[bare-pool]}")" "$(ms "${P99[bare-pool]}")" "${NON2XX[bare-pool]}") $(printf '%9s' "${SOCKERR[bare-pool]}")
-   bare libmicrohttpd, thread/connection  $(printf '%9s %9s %9s %9s' "${RATE[bare-tpc]}" "$(ms "${P50[bare-tpc]}")" "$(ms "${P99[bare-tpc]}")" "${NON2XX[bare-tpc]}") $(printf '%9s' "${SOCKERR[bare-tpc]}")
-   concord                                $(printf '%9s %9s %9s %9s' "${RATE[concord]}" "$(ms "${P50[concord]}")" "$(ms "${P99[concord]}")" "${NON2XX[concord]}") $(printf '%9s' "${SOCKERR[concord]}")
-   concord / bare pool+epoll: $(calc "%.2f" "${RATE[concord]} / ${RATE[bare-pool]}")    concord / bare thread-per-connection: $(calc "%.2f" "${RATE[concord]} / ${RATE[bare-tpc]}")
+$INGEST_ROWS
+   concord / bare pool+epoll: $(ratio "${RATE[concord]}" "${RATE[bare-pool]}")    concord / bare thread-per-connection: $(ratio "${RATE[concord]}" "${RATE[bare-tpc]}")
+   $DURABLE_RATIOS
+   disk, 300 x (write 4 KiB + fdatasync): $(fsync_text "$FSYNC_BEFORE") before; $(fsync_text "$FSYNC_AFTER") after
+         100 x (write 128 KiB + fdatasync): $(fsync_text "$FSYNC_BIG_BEFORE") before; $(fsync_text "$FSYNC_BIG_AFTER") after
+   fsync bound = connections / mean fsync (before, after): $BOUNDS
+   bare durable: $WRITER
    concord CPU: ${INGEST_CPU_US} us per accepted webhook, ${INGEST_CPU_CORES} cores busy on average
    aim >= 30000 durable webhooks/s: $(aim "${RATE[concord]} >= 30000")
 
