@@ -35,8 +35,9 @@
 #include "store/store.h"
 
 /* Changes processed at a time. A turn goes on to the next batch while no
- * webhook waits for its commit (a turn's length is what a webhook waits),
- * up to WRITER_PROCESS_MAX changes or WRITER_PROCESS_MS: a backfill or a
+ * webhook waits for its commit (a turn's length is what a webhook waits)
+ * and no answer waits (its slot idles until the next claim), up to
+ * WRITER_PROCESS_MAX changes or WRITER_PROCESS_MS: a backfill or a
  * backlog then costs one fsync per up to WRITER_PROCESS_MAX changes. */
 #define WRITER_PROCESS_BATCH 64
 #define WRITER_PROCESS_MAX   1024
@@ -218,14 +219,15 @@ deliver_undo(struct engine *e, struct engine_delivery *results, struct engine_de
     *claimed = NULL;
 }
 
-/* Whether webhooks wait for a turn to journal them. */
+/* Whether webhooks wait for a turn to journal them, or answers to be
+ * applied (their slots are idle until then). */
 static int
-webhooks_wait(struct engine *e)
+others_wait(struct engine *e)
 {
     int wait;
 
     pthread_mutex_lock(&e->mu);
-    wait = e->ingest_head != NULL;
+    wait = e->ingest_head != NULL || e->results != NULL;
     pthread_mutex_unlock(&e->mu);
     return wait;
 }
@@ -233,7 +235,7 @@ webhooks_wait(struct engine *e)
 /*
  * The work of one turn, inside the open transaction: journal the batch,
  * apply finished deliveries, process journaled changes (when process is
- * set: WRITER_PROCESS_BATCH at a time, more while no webhook waits), claim due jobs (unless
+ * set: WRITER_PROCESS_BATCH at a time, more while nothing else waits), claim due jobs (unless
  * draining, or the turn only journals). *more is set when more journaled changes wait. On -1 the
  * in-memory marks are as they were and nothing is claimed; the caller rolls back. *stage tells
  * where it failed: 0 journaling the batch, 1 after.
@@ -271,7 +273,7 @@ turn_work(struct engine *e, struct engine_ingest *batch, struct engine_delivery 
             processed += n;
             *more = n == WRITER_PROCESS_BATCH;
             if (!*more || processed >= WRITER_PROCESS_MAX ||
-                clock_mono_ms() - started >= WRITER_PROCESS_MS || webhooks_wait(e))
+                clock_mono_ms() - started >= WRITER_PROCESS_MS || others_wait(e))
                 break;
         }
     }
