@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 
 /*
- * A system's request budget and circuit breaker, shared by the two threads
+ * A system's request budget and circuit breaker, shared by the threads
  * that send to it: the writer (deliveries: may_send() and system_feedback()
- * in deliver.c) and the automation thread (http actions, automation.c).
- * One budget per system, so the sum of both never passes its rate, and
- * one breaker, so an automation does not hammer a system its deliveries
- * found down (nor the reverse).
+ * in deliver.c), the automation thread (http actions, automation.c) and
+ * the daemon's reader (polls, poll.c: the budget only). One budget per
+ * system, so the sum of all never passes its rate, and one breaker, so an
+ * automation does not hammer a system its deliveries found down (nor the
+ * reverse).
  *
  * sys->budget_mu guards sys->rl, sys->br and sys->br_saved. It is held
  * only for the arithmetic of ratelimit.c and breaker.c: never across a
@@ -48,6 +49,21 @@ engine_budget_take(struct engine_sys *sys, int64_t now_ms, int64_t *wait_ms)
     }
     pthread_mutex_unlock(&sys->budget_mu);
     return hold;
+}
+
+int64_t
+engine_budget_take_rate(struct engine_sys *sys, int64_t now_ms)
+{
+    int64_t wait;
+
+    pthread_mutex_lock(&sys->budget_mu);
+    wait = ratelimit_wait_ms(&sys->rl, now_ms);
+    if (wait <= 0) {
+        (void)ratelimit_take(&sys->rl, now_ms);
+        wait = 0;
+    }
+    pthread_mutex_unlock(&sys->budget_mu);
+    return wait;
 }
 
 void

@@ -353,6 +353,13 @@ enum engine_hold {
  */
 enum engine_hold engine_budget_take(struct engine_sys *sys, int64_t now_ms, int64_t *wait_ms);
 
+/*
+ * The budget alone (a read: polls do not feed the breaker): 0 when a token
+ * was taken for a request now, else the ms to wait before asking again.
+ * Any thread.
+ */
+int64_t engine_budget_take_rate(struct engine_sys *sys, int64_t now_ms);
+
 /* What one answer of sys teaches (engine_budget_note()). Times are
  * clock_mono_ms(). */
 struct engine_budget_answer {

@@ -119,8 +119,37 @@ rate_limited(const struct config_system *sys, long status)
 #define POLL_RATE_TRIES   20
 #define POLL_RATE_WAIT_MS 120000
 
+/* The longest a read waits for its system's request budget; a longer hold
+ * (a rate-limited answer's block) ends the read, and the next poll asks. */
+#define POLL_BUDGET_WAIT_MS 5000
+
 static int fetch_once(const struct engine_poll_job *job, const char *method, const char *url,
                       const char *body, struct fetch *f, struct error *err);
+
+/*
+ * Wait for a token of the system's request budget (the daemon's reads:
+ * job->sys), so that reads, deliveries and automations together keep to
+ * the system's rate. Returns 0, or -1 with f answered "not sent" when the
+ * hold is too long or the reader is stopping.
+ */
+static int
+budget_wait(const struct engine_poll_job *job, struct fetch *f)
+{
+    int64_t hold;
+
+    while (job->sys != NULL && (hold = engine_budget_take_rate(job->sys, clock_mono_ms())) > 0) {
+        if (hold > POLL_BUDGET_WAIT_MS || poll_pause(job, hold) == -1) {
+            f->done = 1;
+            f->outcome = HTTP_OUTCOME_NOT_SENT;
+            f->status = 0;
+            f->body = xstrdup("");
+            f->error = xasprintf("not sent: %s's request budget holds requests back for %lld ms",
+                                 job->cc->system->name, (long long)hold);
+            return -1;
+        }
+    }
+    return 0;
+}
 
 /*
  * One request of a read. A "rate limited" answer is waited out (its
@@ -139,6 +168,8 @@ fetch_req(const struct engine_poll_job *job, const char *method, const char *url
     for (int tries = 0;; tries++) {
         int64_t wait = 1000;
 
+        if (budget_wait(job, f) == -1)
+            return 0; /* held back: f says why */
         if (fetch_once(job, method, url, body, f, err) == -1)
             return -1;
         if (f->outcome == HTTP_OUTCOME_RESPONSE && f->status >= 200 && f->status < 300 &&
@@ -151,6 +182,13 @@ fetch_req(const struct engine_poll_job *job, const char *method, const char *url
             retry_after_parse(f->retry_after, clock_now_ms(), &wait) == -1)
             wait = 1000;
         wait = wait < 100 ? 100 : wait > 60000 ? 60000 : wait;
+        if (job->sys != NULL) {
+            /* Deliveries and automations hold back too. */
+            struct engine_budget_answer a = {
+                .block_until_ms = clock_mono_ms() + wait, .remaining = -1, .breaker_ok = -1};
+
+            engine_budget_note(job->sys, &a, clock_mono_ms());
+        }
         if (waited + wait > POLL_RATE_WAIT_MS)
             return 0;
         waited += wait;
@@ -1918,6 +1956,7 @@ poll_due(struct engine *e, const struct config_collection *cc)
         .wake = wake_writer,
         .user = e,
         .stop = &e->stop_poller,
+        .sys = &e->systems[e->colls[engine_coll_index(e, cc->name)].sys_index],
     };
     int64_t began = clock_mono_ms();
 

@@ -49,6 +49,8 @@ typedef void engine_poll_wake_fn(void *user);
 /* In a dry run: called with each body the read would journal (JSON text). */
 typedef void engine_poll_collect_fn(void *user, const char *body);
 
+struct engine_sys;
+
 struct engine_poll_job {
     const struct config *cfg;
     const struct config_collection *cc; /* has poll.enabled */
@@ -62,6 +64,11 @@ struct engine_poll_job {
     engine_poll_collect_fn *collect;    /* dry run: NULL, or given what would be journaled */
     void *user;
     atomic_int *stop; /* NULL, or set to stop at the next page */
+    /* The daemon's: the system's request budget, shared with deliveries and
+     * automations (budget.c), so a read never passes the system's rate; a
+     * rate-limited answer holds them all back. NULL (a CLI command): the
+     * read alone keeps to the rate's answers. */
+    struct engine_sys *sys;
 };
 
 /*

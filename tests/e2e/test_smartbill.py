@@ -296,6 +296,10 @@ def payment_posts(sb):
     return [r for r in sb.requests("POST") if r["path"].split("?")[0] == "/SBORO/api/payment"]
 
 
+def status_reads(sb):
+    return [r for r in sb.requests("GET") if "paymentstatus" in r["path"]]
+
+
 def invoice_paid(orders, oid):
     return orders.records().get(oid, {}).get("invoice_paid")
 
@@ -341,6 +345,28 @@ def test_a_payment_is_recorded_on_its_invoice_and_the_status_comes_back():
     wait_until(lambda: invoice_paid(orders, "o1") is False, 10, "o1 unpaid again")
     c.wait_settled()
     assert len(payment_posts(sb)) == 1 and c.cli_json("failed") == []
+    sb.assert_clean()
+
+
+def test_status_polls_and_deliveries_share_the_30_in_10s_budget():
+    # Four invoices, and a poll every 300 ms that reads each one's payment
+    # status: 13 reads a second wanted, beside the creates. SmartBill blocks
+    # an account for 10 minutes past 30 calls in 10 s, so the reads wait
+    # for the system's budget as deliveries do.
+    sb, orders, pays, c = setup_pay()
+    for i in range(4):
+        orders.change("o%d" % i, order(200 + i))
+    wait_until(lambda: all(invoice_paid(orders, "o%d" % i) is False for i in range(4)), 30,
+               "every invoice's status back in the shop")
+    pays.change("p1", {"order_id": "o0", "amount": "121.00", "method": "Card",
+                       "date": "2026-01-25"})
+    wait_until(lambda: invoice_paid(orders, "o0") is True, 30, "the payment's status back")
+    # 30 more status reads: over 10 s at the budget's pace.
+    before = len(status_reads(sb))
+    wait_until(lambda: len(status_reads(sb)) >= before + 30, 40, "30 more status reads")
+    times = sorted(r["time"] for r in sb.requests())
+    worst = max(len([t for t in times if s <= t < s + 10.0]) for s in times)
+    assert worst <= 30, worst
     sb.assert_clean()
 
 
