@@ -85,6 +85,11 @@ if ok:
               total("held"), total("dups"), total("echo_dups"), json.dumps(conflicts),
               total("resolved"), max(r.get("max_writes_per_op", 0) for r in ok),
               total("wall_s") / len(ok)))
+caught = [r for r in ok if r.get("net_catches")]
+if caught:
+    print("  the reconcile net caught %d lost update(s) in %d passing seed(s): %s" % (
+        sum(r["net_catches"] for r in caught), len(caught),
+        ", ".join("%s (%s)" % (r["seed"], r["policy"]) for r in caught[:20])))
 for r in bad:
     e = r.get("error", "")
     print("  FAIL seed %s (%s): %s  (dir %s)" % (r["seed"], r["policy"], e[:200], r.get("dir")))

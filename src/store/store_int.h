@@ -14,7 +14,7 @@ struct error;
 struct store;
 
 /* Statement slots for the store's files other than store_sqlite.c. */
-#define STORE_EXTRA_SLOTS 136
+#define STORE_EXTRA_SLOTS 141
 
 /* How many migrations exist. */
 int store_schema_count(void);
