@@ -806,6 +806,44 @@ def test_a_late_echo_older_than_a_newer_write_is_still_an_echo():
         "concord saw a conflict with its own echo: %s" % short(run.conflicts(all_=True)))
 
 
+def test_a_copy_whose_value_an_open_conflict_no_longer_holds_gets_the_record():
+    # Seeds 5027, 5033 and 5066 (manual): a's value of a field was in an
+    # open conflict, so a kept it; then b proposed another value for the
+    # same field, which took a's place in the conflict. a was not written
+    # the record's value, and held a value nobody proposed any more until
+    # the conflict was resolved (reconcile then found it "not what the
+    # record maps to").
+    run = small_run("manual")
+    a, b, c = run.sims["a"], run.sims["b"], run.sims["c"]
+    email = "ada@example.com"
+    a.change("Ap1", {"email": email, "name": "n0", "phone": "1", "note": "x"})
+    wait_until(lambda: email_rec(run, "b", email) and email_rec(run, "c", email), 10,
+               "the copies in b and c")
+    run.quiesce()
+    b_id, c_id = next(iter(b.records())), next(iter(c.records()))
+    a.random(1, 1.0, ["503"])  # concord's writes to a and b fail for now
+    b.random(2, 1.0, ["503"])
+    c.change(c_id, {"display_name": "nc"})
+    wait_until(lambda: run.store("SELECT count(*) FROM versions WHERE state LIKE '%\"nc\"%'")
+               [0][0] > 0, 10, "nc in the record")
+    a.change("Ap1", {"name": "na"})
+    wait_until(lambda: len(run.conflicts()) == 1, 10, "a's conflict open")
+    a.random(0, 0)
+
+    def a_settled():
+        return run.store("SELECT count(*) FROM jobs WHERE collection = 'a.customers'")[0][0] == 0
+    wait_until(a_settled, 10, "a's job done")
+    assert a.records()["Ap1"]["name"] == "na", "a did not keep its contested value"
+    b.change(b_id, {"full_name": "nb"})
+    wait_until(lambda: (run.conflicts() or [{}])[0].get("detail", {}).get("theirs", {})
+               .get("system") == "b", 10, "b's value in the open conflict")
+    b.random(0, 0)
+    run.quiesce()
+    names = {n: (v or {}).get("name") for n, v in converged(run, email).items()}
+    assert names == {"a": "nc", "b": "nb", "c": "nc"}, (
+        "a kept a value no open conflict holds: %s" % names)
+
+
 def net_catches(path):
     """How often reconcile found a copy that had not changed but was not
     what its record maps to: each is an update lost upstream that the
