@@ -15,7 +15,10 @@
 # and CONCORD_CONVERGE_LOG pass through. The whole output is kept in
 # build/converge/run-FIRSTSEED.log (failing seeds keep their concord dir in
 # /tmp, named in the log); a summary is printed, and the exit status is 1
-# if any seed failed.
+# if any seed failed. A seed that passes only because reconcile wrote a copy
+# that had not changed but was not what its record maps to (concord logs
+# "though it did not change": an update lost upstream) is counted in the
+# summary, and its concord dir is kept as /tmp/concord-converge-net-SEED-PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -41,7 +41,10 @@ no bound; at least 12 seeds must run); CONCORD_CONVERGE_POLICY
 forces one policy; CONCORD_CONVERGE_QUIET_MS (default 1500) the quiet
 period; CONCORD_CONVERGE_LOG (default info) concord's log level;
 CONCORD_CONVERGE_STOP=1 stops at the first failing seed. One summary line
-per seed starts with "converge: " (scripts/converge.sh reads them).
+per seed starts with "converge: " (scripts/converge.sh reads them); its
+net_catches counts the copies the final reconcile found unchanged but not
+what their record maps to (updates lost upstream), and such a seed keeps its
+concord dir as /tmp/concord-converge-net-SEED-PID.
 """
 
 import json
