@@ -15,7 +15,10 @@
 # and CONCORD_CONVERGE_LOG pass through. The whole output is kept in
 # build/converge/run-FIRSTSEED.log (failing seeds keep their concord dir in
 # /tmp, named in the log); a summary is printed, and the exit status is 1
-# if any seed failed.
+# if any seed failed. A seed that passes only because reconcile wrote a copy
+# that had not changed but was not what its record maps to (concord logs
+# "though it did not change": an update lost upstream) is counted in the
+# summary, and its concord dir is kept as /tmp/concord-converge-net-SEED-PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -85,6 +88,11 @@ if ok:
               total("held"), total("dups"), total("echo_dups"), json.dumps(conflicts),
               total("resolved"), max(r.get("max_writes_per_op", 0) for r in ok),
               total("wall_s") / len(ok)))
+caught = [r for r in ok if r.get("net_catches")]
+if caught:
+    print("  the reconcile net caught %d lost update(s) in %d passing seed(s): %s" % (
+        sum(r["net_catches"] for r in caught), len(caught),
+        ", ".join("%s (%s)" % (r["seed"], r["policy"]) for r in caught[:20])))
 for r in bad:
     e = r.get("error", "")
     print("  FAIL seed %s (%s): %s  (dir %s)" % (r["seed"], r["policy"], e[:200], r.get("dir")))

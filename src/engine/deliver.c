@@ -382,9 +382,9 @@ engine_archive_fields(const struct engine_coll *c, cJSON *desired)
  * both sides until the conflict is resolved (concord resolve). Only plain
  * field copies of the map are held back this way.
  */
-static int
-keep_contested(struct engine *e, const struct engine_coll *c, const struct link *l,
-               int64_t record_id, cJSON *desired, struct error *err)
+int
+engine_keep_contested(struct engine *e, const struct engine_coll *c, const struct link *l,
+                      int64_t record_id, cJSON *desired, struct error *err)
 {
     struct inbox_entry *open = NULL;
     cJSON *base = NULL;
@@ -684,7 +684,7 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
     if (c->cfg->string_values_path != NULL)
         strings_at(out->desired, c->cfg->string_values_path);
     if (l->ext_id != NULL && l->base != NULL && out->op == JOB_OP_UPSERT &&
-        keep_contested(e, c, l, rec->id, out->desired, err) == -1)
+        engine_keep_contested(e, c, l, rec->id, out->desired, err) == -1)
         return -1;
     /* A copy deleted (cancelled) before comes back with its old id where
      * the collection can restore one (SmartBill's invoices), not as a new

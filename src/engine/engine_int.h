@@ -248,6 +248,7 @@ struct engine_change {
     int source_coll; /* where the change came from; -1 for none (an operator) */
     int priority;    /* of the jobs it makes: 0 live, 1 replayed */
     int to_source;   /* 1: the source collection too (a write-back of fields it lost) */
+    int contested;   /* 1: compare as a job writes, with engine_keep_contested() */
 };
 
 /*
@@ -400,6 +401,12 @@ enum job_op engine_job_op(const struct engine_coll *c, enum job_op op, int rec_d
  * match its news opened before (writer, in a transaction). */
 MUST_CHECK int engine_copy_found(struct engine *e, const char *collection, const char *ext_id,
                                  int64_t record_id, struct error *err);
+/* In desired (what c's map_out gives, the system's shape), a field of an
+ * open conflict that l's copy proposed keeps the copy's own value (its
+ * base's), as a job writes it. Returns 0 or -1. */
+MUST_CHECK int engine_keep_contested(struct engine *e, const struct engine_coll *c,
+                                     const struct link *l, int64_t record_id, struct cJSON *desired,
+                                     struct error *err);
 /* Set c's archive fields (on_delete: archive) in desired, the system's shape. */
 void engine_archive_fields(const struct engine_coll *c, struct cJSON *desired);
 

@@ -140,6 +140,12 @@ fanout_one(struct engine *e, int ci, const struct engine_change *ch, struct erro
             link_fini(&l);
             return park_mapping(e, c, record_id, merr.msg, err);
         }
+        if (ch->contested && engine_keep_contested(e, c, &l, record_id, desired, err) == -1) {
+            cJSON_Delete(desired);
+            cJSON_Delete(base);
+            link_fini(&l);
+            return -1;
+        }
         differs = c->cfg->shape != CONFIG_SHAPE_NONE ? shape_differs(c, desired, base)
                                                      : map_out_differs(c->map_out, desired, base);
         cJSON_Delete(desired);

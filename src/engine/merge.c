@@ -295,6 +295,23 @@ note_conflict(struct merge_ctx *m, int64_t record_id, const char *field, const c
     found = store_conflict_open(m->e->st, record_id, field, &open, err);
     if (found == -1)
         goto out;
+    if (found) {
+        /* The copy that proposed the open conflict's value kept it while the
+         * conflict was open (engine_keep_contested()): once the conflict is
+         * settled, or another copy's value is the one contested, it gets
+         * the record again. */
+        cJSON *d = open.detail ? cJSON_Parse(open.detail) : NULL;
+        const cJSON *src = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(d, "theirs"), "source");
+        int ci = cJSON_IsString(src) ? engine_coll_index(m->e, src->valuestring) : -1;
+
+        if (verdict == ENGINE_MANUAL && ci >= 0 && theirs->source != NULL &&
+            strcmp(src->valuestring, theirs->source) == 0)
+            ci = -1; /* the same copy still proposes it */
+        if (ci >= 0 && m->refresh_count < sizeof(m->refresh) / sizeof(m->refresh[0]))
+            m->refresh[m->refresh_count++] = ci;
+        cJSON_Delete(d);
+    }
     if (found && verdict == ENGINE_MANUAL) {
         rc = store_inbox_set_detail(m->e->st, open.id, field, detail_text, NULL, NULL, m->now, err);
         goto out;
@@ -302,18 +319,6 @@ note_conflict(struct merge_ctx *m, int64_t record_id, const char *field, const c
     if (found && store_inbox_set_detail(m->e->st, open.id, NULL, open.detail, "settled", "policy",
                                         m->now, err) == -1)
         goto out;
-    if (found) {
-        /* The copy that proposed the open conflict's value kept it while the
-         * conflict was open (keep_contested()): it gets the record again. */
-        cJSON *d = open.detail ? cJSON_Parse(open.detail) : NULL;
-        const cJSON *src = cJSON_GetObjectItemCaseSensitive(
-            cJSON_GetObjectItemCaseSensitive(d, "theirs"), "source");
-        int ci = cJSON_IsString(src) ? engine_coll_index(m->e, src->valuestring) : -1;
-
-        if (ci >= 0 && m->refresh_count < sizeof(m->refresh) / sizeof(m->refresh[0]))
-            m->refresh[m->refresh_count++] = ci;
-        cJSON_Delete(d);
-    }
     struct inbox_entry entry = {
         .kind = INBOX_CONFLICT,
         .system = (char *)(uintptr_t)(theirs->system ? theirs->system : m->ch->system),
@@ -591,7 +596,11 @@ merge_linked(struct merge_ctx *m, struct link *l, const cJSON *incoming, struct 
             stale = 1;
         }
     }
-    echo_at = m->ch->is_replay || stale ? 0 : late_echo(m, recent, incoming);
+    /* A late echo of concord's own write is one even when news came since
+     * (stale): merged against the copy's older state, the values concord
+     * wrote would pass for the system's change, and could win a conflict
+     * (newest) over a newer one. */
+    echo_at = m->ch->is_replay ? 0 : late_echo(m, recent, incoming);
     if (echo_at > 0 && ts_in >= 0 && ts_base >= 0 && ts_in > ts_base) {
         /* The copy holds an older write of concord's, and since after the
          * base: a write that timed out landed after a newer one. The copy
@@ -1211,13 +1220,17 @@ check_copies(struct merge_ctx *m, const cJSON *ids, struct error *err)
     {
         struct link l = {0};
         struct record rec = {0};
+        int64_t jobs = 0;
         int found = cJSON_IsString(id)
                         ? store_link_by_ext(m->e->st, c->cfg->name, id->valuestring, &l, err)
                         : 0;
 
         if (found == 1)
             found = store_record_get(m->e->st, l.record_id, &rec, err);
-        if (found == 1 && !rec.is_deleted) {
+        /* A copy with a job queued or under way gets the record by it. */
+        if (found == 1 && !rec.is_deleted && store_link_jobs(m->e->st, l.id, &jobs, err) == -1)
+            found = -1;
+        if (found == 1 && !rec.is_deleted && jobs == 0) {
             cJSON *state = cJSON_Parse(rec.state);
             struct engine_change fc = {
                 .record_id = rec.id,
@@ -1225,6 +1238,7 @@ check_copies(struct merge_ctx *m, const cJSON *ids, struct error *err)
                 .model = rec.model,
                 .state = state,
                 .source_coll = -1,
+                .contested = 1, /* a value it holds in an open conflict is no loss */
             };
             int64_t before = m->e->fanout_queued;
 

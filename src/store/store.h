@@ -462,6 +462,8 @@ MUST_CHECK int store_held_approved(struct store *st, int64_t journal_seq, struct
 /* Copies that exist in a collection. Returns 0 with *out set, or -1. */
 MUST_CHECK int store_linked_count(struct store *st, const char *collection, int64_t *out,
                                   struct error *err);
+/* Jobs of a link that are queued or running. Returns 0 with *out set, or -1. */
+MUST_CHECK int store_link_jobs(struct store *st, int64_t link_id, int64_t *out, struct error *err);
 
 /* One journaled change that concerned a record's copies (concord changes). */
 struct store_copy_change {

@@ -139,6 +139,12 @@ tstmt(struct store *st, int id, struct error *err)
     return store_int_stmt(st, SLOT0 + id, sql[id], err);
 }
 
+/* Statements of this file beyond its first 40 slots, each in its own. */
+#define SLOT_LINK_JOBS 137
+_Static_assert(SLOT_LINK_JOBS < STORE_EXTRA_SLOTS, "store_int.h: raise STORE_EXTRA_SLOTS");
+static const char sql_link_jobs[] = "SELECT count(*) FROM jobs WHERE link_id = ?1 AND state IN "
+                                    "(1, 2)";
+
 static void
 text_from_row(sqlite3_stmt *s, void *out)
 {
@@ -415,6 +421,18 @@ int
 store_linked_count(struct store *st, const char *collection, int64_t *out, struct error *err)
 {
     return count_of(st, T_LINKED_COUNT, collection, out, err);
+}
+
+int
+store_link_jobs(struct store *st, int64_t link_id, int64_t *out, struct error *err)
+{
+    sqlite3_stmt *s = store_int_stmt(st, SLOT_LINK_JOBS, sql_link_jobs, err);
+
+    *out = 0;
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, link_id);
+    return store_int_one_row(st, s, int64_from_row, out, "count a link's jobs", err) == -1 ? -1 : 0;
 }
 
 int

@@ -41,12 +41,16 @@ no bound; at least 12 seeds must run); CONCORD_CONVERGE_POLICY
 forces one policy; CONCORD_CONVERGE_QUIET_MS (default 1500) the quiet
 period; CONCORD_CONVERGE_LOG (default info) concord's log level;
 CONCORD_CONVERGE_STOP=1 stops at the first failing seed. One summary line
-per seed starts with "converge: " (scripts/converge.sh reads them).
+per seed starts with "converge: " (scripts/converge.sh reads them); its
+net_catches counts the copies the final reconcile found unchanged but not
+what their record maps to (updates lost upstream), and such a seed keeps its
+concord dir as /tmp/concord-converge-net-SEED-PID.
 """
 
 import json
 import os
 import random
+import shutil
 import sqlite3
 import sys
 import threading
@@ -765,6 +769,95 @@ def test_a_webhook_older_than_concords_last_write_reverts_nothing():
         "the late webhook reverted a phone b never changed: %s" % short(where))
 
 
+def test_a_late_echo_older_than_a_newer_write_is_still_an_echo():
+    # Seeds 2141329416 (newest), 5027 and 5033 (manual), 300 ops: concord's
+    # write to b was applied but its answer was lost; before its echo came
+    # (late), a person's newer edit in c reached the record and b was
+    # written that. The echo, older than b's base by updated_at, was merged
+    # against b's state before the write, so the value concord itself had
+    # written passed for b's change: a conflict, which `newest` gave to the
+    # echo (b's stamp of the lost write is later than c's edit), reverting
+    # the newer edit everywhere. (Under manual it opened a conflict no
+    # person made.)
+    run = small_run("newest")
+    a, b, c = run.sims["a"], run.sims["b"], run.sims["c"]
+    email = "ada@example.com"
+    a.change("Ap1", {"email": email, "name": "n0", "phone": "1", "note": "x"})
+    wait_until(lambda: email_rec(run, "b", email) and email_rec(run, "c", email), 10,
+               "the copies in b and c")
+    run.quiesce()
+    b_id, c_id = next(iter(b.records())), next(iter(c.records()))
+    # b's next writes fail a while; then one is applied at once, answered
+    # too late (a timeout), with its echo sent only after that.
+    b.faults([{"status": 503, "times": 4, "match": {"method": "PATCH"}},
+              {"delay_ms": 1500, "apply": "first", "match": {"method": "PATCH"}}])
+    a.change("Ap1", {"name": "n1"})
+    wait_until(lambda: c.records()[c_id]["display_name"] == "n1", 10, "n1 in c")
+    # A person in c edits the name before b gets n1; c's webhook is late.
+    held = c.change(c_id, {"display_name": "n2"}, send=False)
+    wait_until(lambda: b.records()[b_id]["full_name"] == "n1", 10, "n1 applied in b")
+    out = c.resend(held["delivery_id"])
+    assert out["status"] in (200, 202), out
+    wait_until(lambda: b.records()[b_id]["full_name"] == "n2", 10, "n2 written to b")
+    run.quiesce()  # b's late echo of n1 has come by now
+    announce_all(run)
+    where = converged(run, email)
+    names = {n: (v or {}).get("name") for n, v in where.items()}
+    assert names == {"a": "n2", "b": "n2", "c": "n2"}, (
+        "the late echo of concord's write of n1 reverted c's newer n2: %s" % short(where))
+    assert run.conflicts(all_=True) == [], (
+        "concord saw a conflict with its own echo: %s" % short(run.conflicts(all_=True)))
+
+
+def test_a_copy_whose_value_an_open_conflict_no_longer_holds_gets_the_record():
+    # Seeds 5027, 5033 and 5066 (manual): a's value of a field was in an
+    # open conflict, so a kept it; then b proposed another value for the
+    # same field, which took a's place in the conflict. a was not written
+    # the record's value, and held a value nobody proposed any more until
+    # the conflict was resolved (reconcile then found it "not what the
+    # record maps to").
+    run = small_run("manual")
+    a, b, c = run.sims["a"], run.sims["b"], run.sims["c"]
+    email = "ada@example.com"
+    a.change("Ap1", {"email": email, "name": "n0", "phone": "1", "note": "x"})
+    wait_until(lambda: email_rec(run, "b", email) and email_rec(run, "c", email), 10,
+               "the copies in b and c")
+    run.quiesce()
+    b_id, c_id = next(iter(b.records())), next(iter(c.records()))
+    a.random(1, 1.0, ["503"])  # concord's writes to a and b fail for now
+    b.random(2, 1.0, ["503"])
+    c.change(c_id, {"display_name": "nc"})
+    wait_until(lambda: run.store("SELECT count(*) FROM versions WHERE state LIKE '%\"nc\"%'")
+               [0][0] > 0, 10, "nc in the record")
+    a.change("Ap1", {"name": "na"})
+    wait_until(lambda: len(run.conflicts()) == 1, 10, "a's conflict open")
+    a.random(0, 0)
+
+    def a_settled():
+        return run.store("SELECT count(*) FROM jobs WHERE collection = 'a.customers'")[0][0] == 0
+    wait_until(a_settled, 10, "a's job done")
+    assert a.records()["Ap1"]["name"] == "na", "a did not keep its contested value"
+    b.change(b_id, {"full_name": "nb"})
+    wait_until(lambda: (run.conflicts() or [{}])[0].get("detail", {}).get("theirs", {})
+               .get("system") == "b", 10, "b's value in the open conflict")
+    b.random(0, 0)
+    run.quiesce()
+    names = {n: (v or {}).get("name") for n, v in converged(run, email).items()}
+    assert names == {"a": "nc", "b": "nb", "c": "nc"}, (
+        "a kept a value no open conflict holds: %s" % names)
+
+
+def net_catches(path):
+    """How often reconcile found a copy that had not changed but was not
+    what its record maps to: each is an update lost upstream that the
+    reconcile repaired (the seed passes, but the log is kept)."""
+    try:
+        with open(path, errors="replace") as f:
+            return sum("though it did not change" in line for line in f)
+    except OSError:
+        return 0
+
+
 def one_seed(seed, ops, policy, quiet_ms, log_level):
     """Runs one seed; returns (summary, failure message or None, report
     lines)."""
@@ -792,6 +885,13 @@ def one_seed(seed, ops, policy, quiet_ms, log_level):
         lines.append("converge: %s" % json.dumps(summary, sort_keys=True))
         return summary, msg, lines
     summary["ok"] = True
+    summary["net_catches"] = net_catches(run.concord.log_path)
+    if summary["net_catches"]:
+        # The seed passes (the runner removes its dir): its log is kept.
+        kept = "/tmp/concord-converge-net-%d-%d" % (seed, os.getpid())
+        shutil.copytree(run.concord.dir, kept)
+        lines.append("    the reconcile net caught %d lost update(s) (dir kept: %s)"
+                     % (summary["net_catches"], kept))
     run.concord.remove()
     lines.append("converge: %s" % json.dumps(summary, sort_keys=True))
     return summary, None, lines
