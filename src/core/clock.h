@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* Wall-clock time, milliseconds since the Unix epoch. */
 int64_t clock_now_ms(void);
@@ -18,6 +19,10 @@ int64_t clock_mono_ms(void);
 
 /* A monotonic clock in nanoseconds, for latency measurements. */
 int64_t clock_mono_ns(void);
+
+/* The CLOCK_REALTIME time wait_ms (>= 0) from now, for
+ * pthread_cond_timedwait(). */
+struct timespec clock_deadline(int64_t wait_ms);
 
 /*
  * Write at_ms as RFC 3339 UTC ("2026-11-26T05:41:52.123Z") into out, which

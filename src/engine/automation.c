@@ -1450,15 +1450,8 @@ static void
 nap(struct engine *e, int64_t wait_ms, int on_kick)
 {
     struct engine_automation *a = e->automation;
-    struct timespec ts;
+    struct timespec ts = clock_deadline(wait_ms);
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(wait_ms / 1000);
-    ts.tv_nsec += (long)(wait_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
     pthread_mutex_lock(&e->mu);
     while (!(on_kick && a->kicked) && !atomic_load(&a->stop)) {
         if (pthread_cond_timedwait(&a->cv, &e->mu, &ts) != 0)

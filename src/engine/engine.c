@@ -235,15 +235,9 @@ checkpointer_main(void *arg)
     (void)pthread_setname_np(pthread_self(), "concord-ckpt"); /* for top -H and perf */
     pthread_mutex_lock(&e->mu);
     while (!e->stop_checkpointer) {
-        struct timespec ts;
+        struct timespec ts = clock_deadline(100);
         struct error err = {0};
 
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000 * 1000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
         (void)pthread_cond_timedwait(&e->ckpt_cv, &e->mu, &ts);
         if (e->stop_checkpointer)
             break;

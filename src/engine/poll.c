@@ -2004,14 +2004,8 @@ engine_poller_main(void *arg)
         }
         pthread_mutex_lock(&e->mu);
         if (!atomic_load(&e->stop_poller)) {
-            struct timespec ts;
+            struct timespec ts = clock_deadline(POLL_TICK_MS);
 
-            clock_gettime(CLOCK_REALTIME, &ts);
-            ts.tv_nsec += POLL_TICK_MS * 1000 * 1000;
-            if (ts.tv_nsec >= 1000000000) {
-                ts.tv_sec++;
-                ts.tv_nsec -= 1000000000;
-            }
             (void)pthread_cond_timedwait(&e->poll_cv, &e->mu, &ts);
         }
         pthread_mutex_unlock(&e->mu);

@@ -457,13 +457,7 @@ wait_for_work(struct engine *e, int64_t wait_ms)
 
     if (wait_ms <= 0)
         return;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += (time_t)(wait_ms / 1000);
-    ts.tv_nsec += (long)(wait_ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
+    ts = clock_deadline(wait_ms);
     while (e->ingest_head == NULL && e->results == NULL && !e->stop_writer) {
         if (pthread_cond_timedwait(&e->writer_cv, &e->mu, &ts) == ETIMEDOUT)
             break;
