@@ -108,5 +108,23 @@ def test_an_invalid_config_is_refused_and_the_old_one_keeps_running():
     assert c.running()
 
 
+
+def test_the_jobs_of_a_system_taken_out_of_the_config_are_parked_at_the_next_start():
+    shop, crm, c = setup()
+    crm.stop()  # the CRM is down: the create waits, retried
+    shop.change("s1", {"email": "a@example.com", "name": "Ann"})
+    wait_until(lambda: any(s["name"] == "crm" and s["backlog"] + s["in_flight"] >= 1
+                           for s in c.cli_json("status")["systems"]),
+               10, "the create queued for crm")
+    c.stop()
+    # The operator renames the system: its queued job belongs to no system.
+    rewrite(c, lambda t: t.replace("  crm:\n", "  crm2:\n").replace("crm.contacts",
+                                                                    "crm2.contacts"))
+    c.start()
+    parked = wait_until(lambda: [f for f in c.cli_json("failed") if f["system"] == "crm"], 10,
+                        "the orphaned job in the inbox")
+    assert "no longer in the config" in parked[0]["reason"], parked
+
+
 if __name__ == "__main__":
     harness.run_tests(globals())
