@@ -214,6 +214,7 @@ unclaim(struct engine *e, struct engine_delivery *list)
 static void
 deliver_undo(struct engine *e, struct engine_delivery *results, struct engine_delivery **claimed)
 {
+    e->orphans_parked = 0; /* if it parked them, that is undone too */
     mark_deliveries(e, results, +1);
     unclaim(e, *claimed);
     *claimed = NULL;
