@@ -460,7 +460,12 @@ def test_push_channels():
     n = len(rx.got())
     sim.patch(ev["id"], {"summary": "after stop"})
     sim.wait_notifications()
-    expect_eq([g["path"] for g in rx.got()[n:]], ["/hooks/gcal2"], "only the live channel hears")
+    # Count the change's messages, not requests: a push whose answer was lost
+    # is sent again with its message number (as Google does), and chan-2's
+    # own sync message may land late on a loaded machine.
+    msgs = {(g["path"], g["headers"]["x-goog-message-number"]) for g in rx.got()[n:]
+            if g["headers"]["x-goog-resource-state"] == "exists"}
+    expect_eq([p for p, _ in msgs], ["/hooks/gcal2"], "only the live channel hears")
 
     short = sim.watch(rx.url + "/short", "chan-3", ttl=1)
     expect(int(short["expiration"]) - time.time() * 1000 < 1500, "params.ttl", short)
