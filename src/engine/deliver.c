@@ -895,12 +895,8 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
      * disk before it is sent, so a crash or a lost answer can be settled
      * with the same key, or by a look-up. */
     if (rc == 1 &&
-        store_job_claim(e->st, j->id,
-                        cl.ep == &c->cfg->create && j->sent_version != cl.version ? cl.version : 0,
-                        err) == -1)
-        rc = -1;
-    if (rc == 1 && cl.ep == &c->cfg->create && j->sent_version != 0 && cl.version == 0 &&
-        store_job_set_sent(e->st, j->id, 0, err) == -1)
+        store_job_claim(e->st, j->id, cl.ep == &c->cfg->create && j->sent_version != cl.version,
+                        cl.version, err) == -1)
         rc = -1;
     /* A write is remembered before it is sent: its echo may come back even
      * when its answer never does (merge.c, late_echo()). */

@@ -800,18 +800,18 @@ occurrence_body(const struct config_collection *cc, const cJSON *a, const char *
         "id",        "iCalUID",       "iCalUId",           "transactionId", "recurrence",
         "organizer", "originalStart", "originalStartTime", "recurrence_id"};
     const cJSON *x = exception_of(cJSON_GetObjectItemCaseSensitive(a, "exceptions"), rid);
-    cJSON *stub = NULL, *occ = NULL, *ev;
+    cJSON *plain = NULL, *occ = NULL, *ev;
 
     if (x == NULL) {
-        stub = cJSON_CreateObject();
-        cJSON_AddStringToObject(stub, "recurrence_id", rid);
-        x = stub;
+        plain = cJSON_CreateObject();
+        cJSON_AddStringToObject(plain, "recurrence_id", rid);
+        x = plain;
     }
     if (appt_occurrence(a, x, &occ, err) == -1) {
-        cJSON_Delete(stub);
+        cJSON_Delete(plain);
         return NULL;
     }
-    cJSON_Delete(stub);
+    cJSON_Delete(plain);
     cJSON_DeleteItemFromObjectCaseSensitive(occ, "recurrence_id");
     ev = to_event(cc, occ, err);
     cJSON_Delete(occ);

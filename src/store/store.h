@@ -360,10 +360,10 @@ MUST_CHECK int store_job_absorb(struct store *st, int64_t keep_id, int64_t drop_
 MUST_CHECK int store_job_set_expect(struct store *st, int64_t job_id, const char *expect,
                                     struct error *err);
 
-/* Mark a job running, and note the record version a create carries
- * (sent_version; 0 keeps the one noted). */
-MUST_CHECK int store_job_claim(struct store *st, int64_t job_id, int64_t sent_version,
-                               struct error *err);
+/* Mark a job running; with note_sent, also note the record version a
+ * create carries (sent_version; 0 forgets it), in the same statement. */
+MUST_CHECK int store_job_claim(struct store *st, int64_t job_id, int note_sent,
+                               int64_t sent_version, struct error *err);
 
 /* Note the record version a create carried (0 to forget it). */
 MUST_CHECK int store_job_set_sent(struct store *st, int64_t job_id, int64_t version,

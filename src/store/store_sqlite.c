@@ -177,8 +177,8 @@ static const char *const stmt_sql[S_COUNT] = {
                     "WHERE id = ?1 AND state = 3",
     [S_JOB_DROP_PARKED] = "DELETE FROM jobs WHERE id = ?1 AND state = 3",
     [S_JOB_SENT] = "UPDATE jobs SET sent_version = ?2 WHERE id = ?1",
-    [S_JOB_CLAIM] = "UPDATE jobs SET state = 2, sent_version = coalesce(?2, sent_version) "
-                    "WHERE id = ?1",
+    [S_JOB_CLAIM] = "UPDATE jobs SET state = 2, sent_version = CASE WHEN ?3 THEN ?2 "
+                    "ELSE sent_version END WHERE id = ?1",
     [S_JOB_EXPECT] = "UPDATE jobs SET expect = ?2 WHERE id = ?1",
     [S_INBOX_RESOLVE] = "UPDATE inbox SET state = ?2, resolved_by = ?3, note = ?4, "
                         "updated_at = ?5 WHERE id = ?1 AND state = 'open'",
@@ -1533,7 +1533,8 @@ store_journal_replay(struct store *st, int64_t since_ms, const char *system, int
 }
 
 int
-store_job_claim(struct store *st, int64_t job_id, int64_t sent_version, struct error *err)
+store_job_claim(struct store *st, int64_t job_id, int note_sent, int64_t sent_version,
+                struct error *err)
 {
     sqlite3_stmt *s = stmt(st, S_JOB_CLAIM, err);
 
@@ -1542,6 +1543,7 @@ store_job_claim(struct store *st, int64_t job_id, int64_t sent_version, struct e
     sqlite3_bind_int64(s, 1, job_id);
     if (sent_version != 0)
         sqlite3_bind_int64(s, 2, sent_version);
+    sqlite3_bind_int(s, 3, note_sent != 0);
     return exec_stmt(st, s, err, "claim a job");
 }
 
