@@ -12,12 +12,21 @@ test ends (harness.cleanup(obj) registers anything else with a .stop()).
 Nothing waits with a fixed sleep: wait_until() polls a condition with a
 deadline.
 
+Ports: sims and Listeners bind port 0 and report theirs. A port a test must
+know before its daemon starts (concord's, written into the sims' webhook
+URLs) comes from free_port(): outside the kernel's ephemeral range, so no
+outgoing connection can take it, and locked per process, so no parallel test
+process is given it too. Concord.start() retries with a fresh port if a port
+it picked itself was taken anyway; Concord(..., values={"port": p}) raises
+PortTaken instead.
+
 Environment: CONCORD_BIN (default build/dev/concord in the repo),
 CONCORD_TEST_SEED (the seed of random tests), CONCORD_KEEP_TMP=1 (keep the
 temp directories of passing tests too). Standard library only.
 """
 
 import ctypes
+import fcntl
 import hashlib
 import hmac
 import http.client
@@ -52,8 +61,71 @@ def concord_bin():
 # --- small helpers ---------------------------------------------------------
 
 
+# Ports for daemons the tests start come from a band outside the kernel's
+# ephemeral range: a port from there (what binding port 0 gives) may be taken
+# at any moment by any outgoing connection of a test running beside this one,
+# between the pick and the daemon's bind. Each process walks the band from a
+# random start, and holds a lock on each port it hands out (a one-byte
+# record lock at that offset of PORT_LOCKS, released by the kernel when the
+# process exits), so that parallel test processes never hand out the same one.
+PORT_BAND = (20000, 32000)
+PORT_LOCKS = os.path.join(tempfile.gettempdir(), "concord-test-ports.lock")
+_ports = {"lock": threading.Lock(), "band": None, "next": 0, "fd": None}
+
+
+def _port_band():
+    """[lo, hi) of PORT_BAND below the ephemeral range, else a band above it;
+    None when neither leaves 1000 ports (then free_port() binds port 0)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            eph_lo, eph_hi = (int(x) for x in f.read().split())
+    except (OSError, ValueError):
+        eph_lo, eph_hi = 32768, 60999
+    for lo, hi in ((PORT_BAND[0], min(PORT_BAND[1], eph_lo)), (max(eph_hi + 1, 1024), 65536)):
+        if hi - lo >= 1000:
+            return lo, hi
+    return None
+
+
+def _lock_port(fd, port):
+    """True if this process now holds port's lock (or no lock file could be
+    opened: then the bind check alone guards it)."""
+    if fd is None:
+        return True
+    try:
+        fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, port)
+        return True
+    except OSError:
+        return False
+
+
 def free_port():
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    """A TCP port on 127.0.0.1 that nothing listens on right now, outside
+    the ephemeral range, and that no other test process has been given (see
+    PORT_BAND). Calls in one process return different ports."""
+    with _ports["lock"]:
+        if _ports["band"] is None:
+            _ports["band"] = _port_band() or (0, 0)
+            lo, hi = _ports["band"]
+            # Not the random module's: a test may seed that, in two processes alike.
+            _ports["next"] = random.SystemRandom().randrange(hi - lo) if hi > lo else 0
+            try:
+                _ports["fd"] = os.open(PORT_LOCKS, os.O_RDWR | os.O_CREAT, 0o666)
+                os.chmod(PORT_LOCKS, 0o666)  # for other users too; fails unless ours
+            except OSError:
+                pass
+        lo, hi = _ports["band"]
+        for _ in range(hi - lo):
+            port = lo + _ports["next"] % (hi - lo)
+            _ports["next"] += 1
+            if not _lock_port(_ports["fd"], port):
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue  # listened on, or in TIME_WAIT; the lock stays: skip it
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -418,6 +490,11 @@ class Listener:
 # --- the daemon ------------------------------------------------------------
 
 
+class PortTaken(AssertionError):
+    """A daemon exited at start because the port it was to listen on was
+    taken (by something that bound it after free_port() picked it)."""
+
+
 class Concord:
     """concord with a config written from a template into a fresh temp dir.
 
@@ -427,36 +504,47 @@ class Concord:
     port, unless given). env: extra environment variables. files: {name:
     text} written beside concord.yaml. tmp_prefix names the temp dir. The
     daemon and the CLI run with the temp dir as their working directory;
-    the daemon logs to concord.log there."""
+    the daemon logs to concord.log there.
+
+    When {port} was picked here (not given in values) and start() finds it
+    taken, start() writes the config again with a fresh port and retries;
+    a given port that is taken raises PortTaken (an AssertionError)."""
+
+    START_ATTEMPTS = 3
 
     def __init__(self, template, values=None, env=None, files=None, name="concord",
                  tmp_prefix="concord-e2e-"):
         self.name = name
         self.dir = tempfile.mkdtemp(prefix=tmp_prefix, dir="/tmp")
+        self.template = template
         self.values = dict(values or {})
         self.values.setdefault("dir", self.dir)
+        self.port_picked = "port" not in self.values and "{port}" in template
         self.values.setdefault("port", free_port())
-        text = template
-        for k, v in self.values.items():
-            text = text.replace("{" + k + "}", str(v))
-        self.config_text = text
         self.path = os.path.join(self.dir, "concord.yaml")
-        with open(self.path, "w") as f:
-            f.write(text)
+        self._write_config()
         for fname, content in (files or {}).items():
             with open(os.path.join(self.dir, fname), "w") as f:
                 f.write(content)
         self.log_path = os.path.join(self.dir, "concord.log")
         self.env = dict(os.environ)
         self.env.update({k: str(v) for k, v in (env or {}).items()})
+        self.proc = None
+        self.returncode = None
+        cleanup(self)
+
+    def _write_config(self):
+        text = self.template
+        for k, v in self.values.items():
+            text = text.replace("{" + k + "}", str(v))
+        self.config_text = text
+        with open(self.path, "w") as f:
+            f.write(text)
         m = re.search(r"^listen:\s*['\"]?([^\s'\"#]+)", text, re.M)
         self.listen = m.group(1) if m else "127.0.0.1:%s" % self.values["port"]
         host, _, port = self.listen.rpartition(":")
         self.host = host or "127.0.0.1"
         self.port = int(port)
-        self.proc = None
-        self.returncode = None
-        cleanup(self)
 
     @property
     def url(self):
@@ -468,13 +556,30 @@ class Concord:
     def start(self, timeout=10, args=()):
         """Starts `concord run -c concord.yaml [args]` and waits until /healthz
         answers 200. Raises AssertionError, with the log's tail, if the
-        daemon exits or does not become healthy in time."""
+        daemon exits or does not become healthy in time (PortTaken if it
+        exited because a port it was given is taken; a port picked here is
+        replaced and the start retried first, see the class)."""
+        for attempt in range(self.START_ATTEMPTS):
+            try:
+                return self._start_once(timeout, args)
+            except PortTaken as e:
+                if not (self.port_picked and e.port == self.port) \
+                        or attempt + 1 == self.START_ATTEMPTS:
+                    raise
+                old = self.port
+                self.values["port"] = free_port()
+                self._write_config()
+                print("  %s: port %d was taken; starting again on %d"
+                      % (self.name, old, self.port), flush=True)
+
+    def _start_once(self, timeout, args):
         if self.running():
             raise AssertionError("%s is already running" % self.name)
         binary = concord_bin()
         if not os.access(binary, os.X_OK):
             raise AssertionError("no concord binary at %s (set CONCORD_BIN or build)" % binary)
         log = open(self.log_path, "ab")
+        log_start = os.path.getsize(self.log_path)
         try:
             self.proc = subprocess.Popen(
                 [binary, "run", "-c", self.path] + list(args), cwd=self.dir, env=self.env,
@@ -501,11 +606,27 @@ class Concord:
         if self.proc.poll() is not None:
             self.returncode = self.proc.returncode
             self.proc = None
-            raise AssertionError(
-                "%s exited with %s while starting; log:\n%s"
-                % (self.name, self.returncode, self.log_tail())
-            )
+            msg = "%s exited with %s while starting; log:\n%s" % (
+                self.name, self.returncode, self.log_tail())
+            taken = self._port_taken(log_start)
+            if taken is not None:
+                e = PortTaken(msg)
+                e.port = taken
+                raise e
+            raise AssertionError(msg)
         return self
+
+    def _port_taken(self, since):
+        """The port concord said it could not listen on in the log written
+        after offset `since`, or None."""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(since)
+                text = f.read().decode(errors="replace")
+        except OSError:
+            return None
+        m = re.search(r"listen on port (\d+): the address is taken", text)
+        return int(m.group(1)) if m else None
 
     def stop(self, timeout=15):
         """SIGTERM, then waits; returns the exit code (the last one if the

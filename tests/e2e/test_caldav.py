@@ -111,34 +111,43 @@ class Radicale:
             raise AssertionError("no %s: bash scripts/install-deps.sh --test installs it"
                                  % RADICALE)
         self.dir = tempfile.mkdtemp(prefix="concord-radicale-", dir="/tmp")
-        self.port = harness.free_port()
         self.storage = os.path.join(self.dir, "collections")
         users = os.path.join(self.dir, "users")
         with open(users, "w") as f:
             f.write("".join("%s:%s\n" % (u, PASSWORD) for u in USERS))
-        conf = os.path.join(self.dir, "config")
-        with open(conf, "w") as f:
-            f.write(
-                "[server]\nhosts = 127.0.0.1:%d\n"
-                "[auth]\ntype = htpasswd\nhtpasswd_filename = %s\nhtpasswd_encryption = plain\n"
-                "delay = 0\n"
-                "[rights]\ntype = owner_only\n"
-                "[storage]\nfilesystem_folder = %s\n"
-                "[logging]\nlevel = warning\n" % (self.port, users, self.storage))
+        self.proc = None
         self.log = open(os.path.join(self.dir, "radicale.log"), "ab")
-        self.proc = subprocess.Popen(
-            [RADICALE, "--config", conf], stdout=self.log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, preexec_fn=harness._die_with_parent)
-        wait_until(self._up, 15, "Radicale to answer on port %d" % self.port)
+        # A port taken between free_port() and Radicale's bind: another one.
+        for attempt in range(3):
+            self.port = harness.free_port()
+            conf = os.path.join(self.dir, "config")
+            with open(conf, "w") as f:
+                f.write(
+                    "[server]\nhosts = 127.0.0.1:%d\n"
+                    "[auth]\ntype = htpasswd\nhtpasswd_filename = %s\n"
+                    "htpasswd_encryption = plain\ndelay = 0\n"
+                    "[rights]\ntype = owner_only\n"
+                    "[storage]\nfilesystem_folder = %s\n"
+                    "[logging]\nlevel = warning\n" % (self.port, users, self.storage))
+            since = os.path.getsize(self.log.name)
+            self.proc = subprocess.Popen(
+                [RADICALE, "--config", conf], stdout=self.log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, preexec_fn=harness._die_with_parent)
+            wait_until(self._up_or_exited, 15, "Radicale to answer on port %d" % self.port)
+            if self.proc.poll() is None:
+                return
+            if attempt == 2 or "Address already in use" not in self.log_text(since):
+                raise AssertionError("radicale exited: %s" % self.log_text(since))
 
-    def _up(self):
+    def _up_or_exited(self):
         if self.proc.poll() is not None:
-            raise AssertionError("radicale exited: %s" % self.log_text())
+            return True
         status, _, _ = self.request("OPTIONS", "/")
         return status == 200
 
-    def log_text(self):
+    def log_text(self, since=0):
         with open(os.path.join(self.dir, "radicale.log"), errors="replace") as f:
+            f.seek(since)
             return f.read()[-2000:]
 
     def stop(self):

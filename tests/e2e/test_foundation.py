@@ -6,6 +6,7 @@ tests/sims/target.py). The shop is the source of truth; the CRM receives."""
 
 import json
 import os
+import socket
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -395,6 +396,25 @@ def test_store_unavailable_gets_503_and_nothing_is_lost():
     wait_until(lambda: one_contact(crm, contact_email="b@example.com"), 10, "the second create")
     assert c.http("GET", "/readyz")[0] == 200
     assert len(crm.requests("POST")) == 2
+
+
+def test_a_taken_port_is_replaced_when_the_harness_picked_it():
+    values = {"crm_port": 9, "timeout_ms": 2000, "max_attempts": 5, "base_ms": 50, "cap_ms": 200}
+    env = {"SHOP_SECRET": SECRET, "CRM_TOKEN": TOKEN}
+    c = Concord(CONFIG, values=values, env=env)
+    taken = c.port
+    with socket.socket() as squatter:  # as an outgoing connection would hold it
+        squatter.bind(("127.0.0.1", taken))
+        c.start()
+        assert c.port != taken and c.http("GET", "/healthz")[0] == 200, c.log_tail()
+        assert "127.0.0.1:%d" % c.port in open(c.path).read()
+        # A port the test gave, and so wrote elsewhere too, is not replaced.
+        given = Concord(CONFIG, values=dict(values, port=taken), env=env)
+        try:
+            given.start()
+            raise AssertionError("concord started on a taken port")
+        except harness.PortTaken as e:
+            assert e.port == taken and "the address is taken" in str(e), e
 
 
 if __name__ == "__main__":

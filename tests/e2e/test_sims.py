@@ -863,6 +863,36 @@ harness.run_tests(globals())
 """
 
 
+def ephemeral_range():
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        lo, hi = (int(x) for x in f.read().split())
+    return lo, hi
+
+
+def test_free_port_is_outside_the_ephemeral_range_and_never_handed_out_twice():
+    lo, hi = ephemeral_range()
+    ours = [harness.free_port() for _ in range(200)]
+    expect_eq(len(set(ours)), len(ours), "200 calls, 200 ports")
+    expect(not [p for p in ours if lo <= p <= hi], "none in the ephemeral range", lo, hi, ours)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", ours[-1]))  # nothing took it
+    # Another test process, even one whose walk of the band starts at our
+    # first port, gets none of ours while this process lives.
+    child = """
+import sys
+sys.path.insert(0, %r)
+import harness
+harness.free_port()
+harness._ports["next"] = %d - harness._ports["band"][0]
+print(" ".join(str(harness.free_port()) for _ in range(50)))
+""" % (os.path.dirname(os.path.abspath(__file__)), ours[0])
+    out = subprocess.run([harness.PYTHON, "-c", child], capture_output=True, check=True,
+                         timeout=30).stdout.decode()
+    theirs = [int(p) for p in out.split()]
+    expect_eq(len(theirs), 50, "the other process got its ports")
+    expect(not set(theirs) & set(ours), "no port of ours", sorted(set(theirs) & set(ours)))
+
+
 def test_runner_reports_and_cleans_up():
     here = os.path.dirname(os.path.abspath(__file__))
     p = subprocess.run([harness.PYTHON, "-c", RUNNER_SCRIPT % here],
