@@ -18,15 +18,12 @@ CONCORD_BIN names the binary (default build/dev/concord). Exits 0 when every
 step was observed, 1 with a message saying what did not happen otherwise.
 """
 
-import argparse
 import base64
 import datetime
 import http.client
-import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -35,14 +32,16 @@ import xml.etree.ElementTree as ET
 import zoneinfo
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
-import harness  # noqa: E402
+# The plumbing every example's demo shares (narration, ports, starting and
+# stopping): examples/demo_lib.py.
+sys.path.insert(0, os.path.dirname(HERE))
+from demo_lib import (WAIT_S, DemoFailed, check_binary, config_text,  # noqa: E402
+                      harness, last_seq, main, pick_ports, say, show, start_concord,
+                      wait_for)
 from gcal_harness import GcalSim  # noqa: E402
 
 # The ports written in concord.yaml, which README.md's "by hand" section uses.
 FIXED = {"concord": 8520, "app": 8521, "radicale": 8522, "google": 8523}
-WAIT_S = 15
 
 RADICALE = "/usr/bin/radicale"
 DAV_USER = "salon"                 # as concord.yaml names it
@@ -56,48 +55,11 @@ ANA = {"title": "Haircut, Ana", "start": "2026-05-04T09:00:00Z",
 MOVED = ("2026-05-04T11:30:00Z", "2026-05-04T12:30:00Z")
 
 
-class DemoFailed(Exception):
-    pass
-
-
-def say(text="", indent=0):
-    pad = " " * indent
-    for line in text.splitlines() or [""]:
-        print(pad + line)
-    sys.stdout.flush()
-
-
-def show(obj):
-    return json.dumps(obj, sort_keys=True)
-
-
-def wait_for(cond, what, concord):
-    try:
-        return harness.wait_until(cond, WAIT_S, what)
-    except AssertionError:
-        raise DemoFailed(
-            "%s did not happen within %d s.\nLast lines of concord's log (%s):\n%s"
-            % (what, WAIT_S, concord.log_path, concord.log_tail(30))
-        )
-
-
 def settle(concord):
     try:
         concord.wait_settled(WAIT_S)
     except AssertionError as e:
         raise DemoFailed("concord did not settle: %s" % e)
-
-
-def config_text(ports):
-    """concord.yaml with each system's address at the port it runs on."""
-    with open(os.path.join(HERE, "concord.yaml")) as f:
-        text = f.read()
-    for name, fixed in FIXED.items():
-        old = "127.0.0.1:%d" % fixed
-        if old not in text:
-            raise DemoFailed("concord.yaml should name %s (the %s)" % (old, name))
-        text = text.replace(old, "127.0.0.1:%d" % ports[name])
-    return text
 
 
 # --- Radicale ---------------------------------------------------------------
@@ -108,44 +70,57 @@ class Radicale:
     htpasswd file of its own, and a client speaking to it as DAV_USER."""
 
     def __init__(self, port, password):
+        """On `port`, or on a free one if it is 0 (another one, should that
+        be taken before Radicale binds it)."""
         if not os.access(RADICALE, os.X_OK):
             raise DemoFailed("no %s: bash scripts/install-deps.sh --test installs it "
                              "(the Debian package radicale)" % RADICALE)
-        self.port = port or harness.free_port()
         self.password = password
         self.proc = None
         self.dir = tempfile.mkdtemp(prefix="concord-bookings-radicale-", dir="/tmp")
         users = os.path.join(self.dir, "users")
         with open(users, "w") as f:
             f.write("%s:%s\n" % (DAV_USER, password))
-        conf = os.path.join(self.dir, "config")
-        with open(conf, "w") as f:
-            f.write("[server]\nhosts = 127.0.0.1:%d\n"
-                    "[auth]\ntype = htpasswd\nhtpasswd_filename = %s\n"
-                    "htpasswd_encryption = plain\ndelay = 0\n"
-                    "[rights]\ntype = owner_only\n"
-                    "[storage]\nfilesystem_folder = %s\n"
-                    "[logging]\nlevel = warning\n"
-                    % (self.port, users, os.path.join(self.dir, "collections")))
         self.log_path = os.path.join(self.dir, "radicale.log")
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([RADICALE, "--config", conf], stdout=self.log,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     preexec_fn=harness._die_with_parent)
-        try:
-            harness.wait_until(self._up, WAIT_S, "Radicale to answer on port %d" % self.port)
-        except AssertionError as e:
-            self.stop()
-            raise DemoFailed("Radicale did not start: %s" % e)
+        for attempt in range(1 if port else 3):
+            self.port = port or harness.free_port()
+            conf = os.path.join(self.dir, "config")
+            with open(conf, "w") as f:
+                f.write("[server]\nhosts = 127.0.0.1:%d\n"
+                        "[auth]\ntype = htpasswd\nhtpasswd_filename = %s\n"
+                        "htpasswd_encryption = plain\ndelay = 0\n"
+                        "[rights]\ntype = owner_only\n"
+                        "[storage]\nfilesystem_folder = %s\n"
+                        "[logging]\nlevel = warning\n"
+                        % (self.port, users, os.path.join(self.dir, "collections")))
+            since = os.path.getsize(self.log_path)
+            self.proc = subprocess.Popen([RADICALE, "--config", conf], stdout=self.log,
+                                         stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         preexec_fn=harness._die_with_parent)
+            try:
+                harness.wait_until(self._up_or_exited, WAIT_S,
+                                   "Radicale to answer on port %d" % self.port)
+            except AssertionError as e:
+                self.stop()
+                raise DemoFailed("Radicale did not start: %s" % e)
+            if self.proc.poll() is None:
+                return
+            with open(self.log_path, errors="replace") as f:
+                f.seek(since)
+                said = f.read()[-2000:]
+            if "Address already in use" not in said:
+                break
+        self.stop()
+        raise DemoFailed("Radicale did not start on port %d: %s" % (self.port, said))
 
     @property
     def url(self):
         return "http://127.0.0.1:%d" % self.port
 
-    def _up(self):
+    def _up_or_exited(self):
         if self.proc.poll() is not None:
-            with open(self.log_path, errors="replace") as f:
-                raise AssertionError("radicale exited: %s" % f.read()[-2000:])
+            return True
         try:
             return self.request("OPTIONS", "/")[0] == 200
         except OSError:
@@ -289,11 +264,6 @@ def google_writes(google, since=0):
             if r["method"] != "GET" and r["path"].startswith("/calendar/")]
 
 
-def last_seq(sim):
-    reqs = sim.requests()
-    return reqs[-1]["seq"] if reqs else 0
-
-
 def app_change(app, bid, record, event, what):
     out = app.change(bid, record, event=event)
     if out.get("status") is None:
@@ -310,14 +280,8 @@ def run(args, parts):
         "CALDAV_PASSWORD": os.environ.get("CALDAV_PASSWORD", "demo-caldav-pass"),
         "GOOGLE_CLIENT_SECRET": GOOGLE_CLIENT_SECRET,
     }
-    binary = harness.concord_bin()
-    if not os.access(binary, os.X_OK):
-        raise DemoFailed(
-            "no concord binary at %s.\nBuild it first (cmake --preset dev && "
-            "cmake --build --preset dev) or set CONCORD_BIN." % binary
-        )
-    ports = dict(FIXED) if args.fixed_ports else {"concord": harness.free_port(), "app": 0,
-                                                  "radicale": 0, "google": 0}
+    binary = check_binary()
+    ports = pick_ports(args, FIXED)
 
     say("1. Starting the three systems concord will keep in agreement:")
     try:
@@ -349,15 +313,12 @@ def run(args, parts):
     say("the Google Calendar simulator on %s: calendar primary, OAuth2 refresh token granted"
         % google.url, 3)
 
-    concord = harness.Concord(config_text(ports), env=env,
+    concord = harness.Concord(config_text(HERE, FIXED, ports, repeated=("google",)), env=env,
                               tmp_prefix="concord-bookings-calendar-")
     parts.append(concord)
     say()
     say("2. Starting concord on %s with a copy of concord.yaml in %s" % (concord.url, concord.dir))
-    try:
-        concord.start()
-    except AssertionError as e:
-        raise DemoFailed("concord did not start: %s" % e)
+    start_concord(concord)
     say("concord is up: GET /healthz answers 200. It reads the CalDAV calendar every second",
         3)
     say("(sync-collection); Google is only written.", 3)
@@ -492,63 +453,6 @@ def run(args, parts):
             say()
 
 
-def shut_down(parts):
-    rc = 0
-    for part in reversed(parts):
-        if isinstance(part, harness.Concord):
-            was_running = part.running()
-            try:
-                code = part.stop()
-            except AssertionError as e:
-                say("concord: %s" % e)
-                rc = 1
-                continue
-            if was_running:
-                say("Stopped concord with SIGTERM: exit code %s." % code)
-                if code != 0:
-                    rc = 1
-            say("Its files (the config copy, the SQLite store, concord.log) stay in %s"
-                % part.dir)
-        else:
-            part.stop()
-    return rc
-
-
-def on_sigterm(signum, frame):
-    # SIGTERM to the demo shuts everything down the way Ctrl-C does.
-    raise KeyboardInterrupt()
-
-
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--keep-running", action="store_true",
-                   help="leave the systems and concord running until Ctrl-C")
-    p.add_argument("--fixed-ports", action="store_true",
-                   help="use the ports written in concord.yaml (8520-8523), not free ones")
-    args = p.parse_args()
-    signal.signal(signal.SIGTERM, on_sigterm)
-    parts = []
-    rc = 0
-    say("concord example: a booking app's appointments, its CalDAV calendar (both ways) and a "
-        "Google calendar (one way)")
-    say()
-    try:
-        run(args, parts)
-    except DemoFailed as e:
-        say()
-        say("FAILED: %s" % e)
-        rc = 1
-    except KeyboardInterrupt:
-        say("interrupted")
-        rc = 130
-    finally:
-        say()
-        if shut_down(parts) != 0 and rc == 0:
-            rc = 1
-    if rc == 0:
-        say("Done: every step above was observed.")
-    return rc
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(__doc__, "concord example: a booking app's appointments, its CalDAV calendar "
+                  "(both ways) and a Google calendar (one way)", run, FIXED))

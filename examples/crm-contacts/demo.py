@@ -17,22 +17,21 @@ CONCORD_BIN names the binary (default build/dev/concord). Exits 0 when every
 step was observed, 1 with a message saying what did not happen otherwise.
 """
 
-import argparse
-import json
 import os
-import signal
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
-import harness  # noqa: E402
+# The plumbing every example's demo shares (narration, ports, starting and
+# stopping): examples/demo_lib.py.
+sys.path.insert(0, os.path.dirname(HERE))
+from demo_lib import (WAIT_S, DemoFailed, check_binary, config_text,  # noqa: E402
+                      harness, last_seq, main, pick_ports, say, show, start_concord,
+                      wait_for)
 from hubspot_harness import BASE, HubSpotSim  # noqa: E402
 
 # The ports written in concord.yaml, which README.md's "by hand" section uses.
 FIXED = {"concord": 8510, "shop": 8511, "hubspot": 8512}
-WAIT_S = 15
 
 # As concord.yaml names it: the URL the HubSpot app registered for its
 # webhooks, which the v3 signature covers (HubSpot calls it; a proxy would
@@ -43,31 +42,6 @@ ADA = {"email": "ada@example.com", "first_name": "Ada", "last_name": "Lovelace"}
 GRACE = {"email": "grace@example.com", "first_name": "Grace", "last_name": "Hopper"}
 LINUS = {"email": "linus@example.com", "first_name": "Linus", "last_name": "Torvalds",
          "phone": "+358 40 1991"}
-
-
-class DemoFailed(Exception):
-    pass
-
-
-def say(text="", indent=0):
-    pad = " " * indent
-    for line in text.splitlines() or [""]:
-        print(pad + line)
-    sys.stdout.flush()
-
-
-def show(obj):
-    return json.dumps(obj, sort_keys=True)
-
-
-def wait_for(cond, what, concord):
-    try:
-        return harness.wait_until(cond, WAIT_S, what)
-    except AssertionError:
-        raise DemoFailed(
-            "%s did not happen within %d s.\nLast lines of concord's log (%s):\n%s"
-            % (what, WAIT_S, concord.log_path, concord.log_tail(30))
-        )
 
 
 def hs_delivered(hs, step):
@@ -86,24 +60,6 @@ def settle(concord, hs, step):
         concord.wait_settled(WAIT_S)
     except AssertionError as e:
         raise DemoFailed("%s: the systems did not settle: %s" % (step, e))
-
-
-def config_text(ports):
-    """concord.yaml with each system's address at the port it runs on."""
-    with open(os.path.join(HERE, "concord.yaml")) as f:
-        text = f.read()
-    for name, fixed in FIXED.items():
-        old = "127.0.0.1:%d" % fixed
-        if text.count(old) != 1:
-            raise DemoFailed("concord.yaml should name %s once (the %s); it names it %d times"
-                             % (old, name, text.count(old)))
-        text = text.replace(old, "127.0.0.1:%d" % ports[name])
-    return text
-
-
-def last_seq(sim):
-    reqs = sim.requests()
-    return reqs[-1]["seq"] if reqs else 0
 
 
 def hs_calls(hs, since=0):
@@ -189,14 +145,8 @@ def run(args, parts):
         "HUBSPOT_TOKEN": os.environ.get("HUBSPOT_TOKEN", "pat-na1-demo-concord"),
         "HUBSPOT_SECRET": os.environ.get("HUBSPOT_SECRET", "demo-hubspot-client-secret"),
     }
-    binary = harness.concord_bin()
-    if not os.access(binary, os.X_OK):
-        raise DemoFailed(
-            "no concord binary at %s.\nBuild it first (cmake --preset dev && "
-            "cmake --build --preset dev) or set CONCORD_BIN." % binary
-        )
-    ports = dict(FIXED) if args.fixed_ports else {"concord": harness.free_port(), "shop": 0,
-                                                  "hubspot": 0}
+    binary = check_binary()
+    ports = pick_ports(args, FIXED)
     hook = "http://127.0.0.1:%d/webhooks/" % ports["concord"]
 
     say("1. Starting the two systems concord will keep in agreement:")
@@ -223,14 +173,12 @@ def run(args, parts):
     say("webhooks signed (X-HubSpot-Signature-v3) over the URL the app registered,", 3)
     say("%s, as if a proxy passed them on to concord" % PUBLIC_HOOK, 3)
 
-    concord = harness.Concord(config_text(ports), env=env, tmp_prefix="concord-crm-contacts-")
+    concord = harness.Concord(config_text(HERE, FIXED, ports), env=env,
+                              tmp_prefix="concord-crm-contacts-")
     parts.append(concord)
     say()
     say("2. Starting concord on %s with a copy of concord.yaml in %s" % (concord.url, concord.dir))
-    try:
-        concord.start()
-    except AssertionError as e:
-        raise DemoFailed("concord did not start: %s" % e)
+    start_concord(concord)
     p = wait_poll(concord, hs, 0, -1, "step 2: concord's first search of HubSpot's contacts")
     say("concord is up: GET /healthz answers 200, and its first poll searched HubSpot's", 3)
     say("contacts from the start (POST %s/search): %d found." % (BASE, p["last_report"]["read"]),
@@ -468,62 +416,6 @@ def run(args, parts):
             say()
 
 
-def shut_down(parts):
-    rc = 0
-    for part in reversed(parts):
-        if isinstance(part, harness.Concord):
-            was_running = part.running()
-            try:
-                code = part.stop()
-            except AssertionError as e:
-                say("concord: %s" % e)
-                rc = 1
-                continue
-            if was_running:
-                say("Stopped concord with SIGTERM: exit code %s." % code)
-                if code != 0:
-                    rc = 1
-            say("Its files (the config copy, the SQLite store, concord.log) stay in %s"
-                % part.dir)
-        else:
-            part.stop()
-    return rc
-
-
-def on_sigterm(signum, frame):
-    # SIGTERM to the demo shuts everything down the way Ctrl-C does.
-    raise KeyboardInterrupt()
-
-
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--keep-running", action="store_true",
-                   help="leave the systems and concord running until Ctrl-C")
-    p.add_argument("--fixed-ports", action="store_true",
-                   help="use the ports written in concord.yaml (8510-8512), not free ones")
-    args = p.parse_args()
-    signal.signal(signal.SIGTERM, on_sigterm)
-    parts = []
-    rc = 0
-    say("concord example: a shop's customers and HubSpot's contacts, kept in agreement both ways")
-    say()
-    try:
-        run(args, parts)
-    except DemoFailed as e:
-        say()
-        say("FAILED: %s" % e)
-        rc = 1
-    except KeyboardInterrupt:
-        say("interrupted")
-        rc = 130
-    finally:
-        say()
-        if shut_down(parts) != 0 and rc == 0:
-            rc = 1
-    if rc == 0:
-        say("Done: every step above was observed.")
-    return rc
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(__doc__, "concord example: a shop's customers and HubSpot's contacts, kept in "
+                  "agreement both ways", run, FIXED))

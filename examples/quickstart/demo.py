@@ -15,22 +15,20 @@ CONCORD_BIN names the binary (default build/dev/concord). Exits 0 when every
 step was observed, 1 with a message saying what did not happen otherwise.
 """
 
-import argparse
-import json
 import os
-import signal
 import socket
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
-import harness  # noqa: E402
+# The plumbing every example's demo shares (narration, ports, starting and
+# stopping): examples/demo_lib.py.
+sys.path.insert(0, os.path.dirname(HERE))
+from demo_lib import (WAIT_S, DemoFailed, check_binary, harness, main,  # noqa: E402
+                      say, show, start_concord, wait_for)
 
 SHOP_PORT, CRM_PORT, CONCORD_PORT = 8481, 8482, 8480
 CRM_TOKEN = "Bearer demo-crm-token"
-WAIT_S = 15
 
 ADA = {
     "first_name": "Ada", "last_name": "Lovelace", "email": "ADA@Example.com",
@@ -43,33 +41,8 @@ GRACE = {
 NEW_PHONE = "+44 20 7946 0999"
 
 
-class DemoFailed(Exception):
-    pass
-
-
-def say(text="", indent=0):
-    pad = " " * indent
-    for line in text.splitlines() or [""]:
-        print(pad + line)
-    sys.stdout.flush()
-
-
-def show(obj):
-    return json.dumps(obj, sort_keys=True)
-
-
 def without_stamp(rec):
     return {k: v for k, v in rec.items() if k != "updated_at"}
-
-
-def wait_for(cond, what, concord):
-    try:
-        return harness.wait_until(cond, WAIT_S, what)
-    except AssertionError:
-        raise DemoFailed(
-            "%s did not happen within %d s.\nLast lines of concord's log (%s):\n%s"
-            % (what, WAIT_S, concord.log_path, concord.log_tail(30))
-        )
 
 
 def port_busy(port):
@@ -87,12 +60,7 @@ def crm_record_of(crm, full_name):
 
 def run(args, parts):
     secret = os.environ.get("SHOP_WEBHOOK_SECRET", "demo-shop-secret")
-    binary = harness.concord_bin()
-    if not os.access(binary, os.X_OK):
-        raise DemoFailed(
-            "no concord binary at %s.\nBuild it first (cmake --preset dev && "
-            "cmake --build --preset dev) or set CONCORD_BIN." % binary
-        )
+    binary = check_binary()
     for port in (CONCORD_PORT, SHOP_PORT, CRM_PORT):
         if port_busy(port):
             raise DemoFailed(
@@ -134,10 +102,7 @@ def run(args, parts):
     parts.append(concord)
     say()
     say("2. Starting concord on %s with a copy of concord.yaml in %s" % (concord.url, concord.dir))
-    try:
-        concord.start()
-    except AssertionError as e:
-        raise DemoFailed("concord did not start: %s" % e)
+    start_concord(concord)
     say("concord is up: GET /healthz answers 200.", 3)
 
     say()
@@ -249,60 +214,5 @@ def settle(concord, crm):
         raise DemoFailed("concord did not settle: %s" % e)
 
 
-def shut_down(parts):
-    rc = 0
-    for part in reversed(parts):
-        if isinstance(part, harness.Concord):
-            was_running = part.running()
-            try:
-                code = part.stop()
-            except AssertionError as e:
-                say("concord: %s" % e)
-                rc = 1
-                continue
-            if was_running:
-                say("Stopped concord with SIGTERM: exit code %s." % code)
-                if code != 0:
-                    rc = 1
-            say("Its files (the config copy, the SQLite store, concord.log) stay in %s"
-                % part.dir)
-        else:
-            part.stop()
-    return rc
-
-
-def on_sigterm(signum, frame):
-    # SIGTERM to the demo shuts everything down the way Ctrl-C does.
-    raise KeyboardInterrupt()
-
-
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--keep-running", action="store_true",
-                   help="leave the systems and concord running until Ctrl-C")
-    args = p.parse_args()
-    signal.signal(signal.SIGTERM, on_sigterm)
-    parts = []
-    rc = 0
-    say("concord quickstart: a shop and a CRM kept in sync")
-    say()
-    try:
-        run(args, parts)
-    except DemoFailed as e:
-        say()
-        say("FAILED: %s" % e)
-        rc = 1
-    except KeyboardInterrupt:
-        say("interrupted")
-        rc = 130
-    finally:
-        say()
-        if shut_down(parts) != 0 and rc == 0:
-            rc = 1
-    if rc == 0:
-        say("Done: every step above was observed.")
-    return rc
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(__doc__, "concord quickstart: a shop and a CRM kept in sync", run))

@@ -16,23 +16,22 @@ CONCORD_BIN names the binary (default build/dev/concord). Exits 0 when every
 step was observed, 1 with a message saying what did not happen otherwise.
 """
 
-import argparse
-import json
 import os
-import signal
 import sys
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(REPO, "tests", "e2e"))
-import harness  # noqa: E402
+# The plumbing every example's demo shares (narration, ports, starting and
+# stopping): examples/demo_lib.py.
+sys.path.insert(0, os.path.dirname(HERE))
+from demo_lib import (WAIT_S, DemoFailed, check_binary, config_text,  # noqa: E402
+                      harness, last_seq, main, pick_ports, say, show, start_concord,
+                      wait_for)
 from smartbill_harness import SmartBillSim  # noqa: E402
 from stripe_harness import StripeSim  # noqa: E402
 
 # The ports written in concord.yaml, which README.md's "by hand" section uses.
 FIXED = {"concord": 8490, "shop": 8491, "stripe": 8492, "smartbill": 8493}
-WAIT_S = 15
 
 # As concord.yaml names them (the account's e-mail and the company's tax id).
 SB_EMAIL = "billing@example.ro"
@@ -44,31 +43,6 @@ GRACE = {"number": "1002", "status": "placed", "client": "Grace Hopper",
          "email": "grace@example.com", "total": "60.50"}
 
 
-class DemoFailed(Exception):
-    pass
-
-
-def say(text="", indent=0):
-    pad = " " * indent
-    for line in text.splitlines() or [""]:
-        print(pad + line)
-    sys.stdout.flush()
-
-
-def show(obj):
-    return json.dumps(obj, sort_keys=True)
-
-
-def wait_for(cond, what, concord):
-    try:
-        return harness.wait_until(cond, WAIT_S, what)
-    except AssertionError:
-        raise DemoFailed(
-            "%s did not happen within %d s.\nLast lines of concord's log (%s):\n%s"
-            % (what, WAIT_S, concord.log_path, concord.log_tail(30))
-        )
-
-
 def settle(concord, stripe):
     """Waits until Stripe has no webhook pending and concord has no backlog
     and nothing in flight."""
@@ -77,19 +51,6 @@ def settle(concord, stripe):
         concord.wait_settled(WAIT_S)
     except AssertionError as e:
         raise DemoFailed("the systems did not settle: %s" % e)
-
-
-def config_text(ports):
-    """concord.yaml with each system's address at the port it runs on."""
-    with open(os.path.join(HERE, "concord.yaml")) as f:
-        text = f.read()
-    for name, fixed in FIXED.items():
-        old = "127.0.0.1:%d" % fixed
-        if text.count(old) != 1:
-            raise DemoFailed("concord.yaml should name %s once (the %s); it names it %d times"
-                             % (old, name, text.count(old)))
-        text = text.replace(old, "127.0.0.1:%d" % ports[name])
-    return text
 
 
 def shop_patches(shop, order):
@@ -108,11 +69,6 @@ def sb_calls(sb, since=0):
             for r in sb.requests() if r["seq"] > since]
 
 
-def last_seq(sim):
-    reqs = sim.requests()
-    return reqs[-1]["seq"] if reqs else 0
-
-
 def run(args, parts):
     env = {
         "SHOP_WEBHOOK_SECRET": os.environ.get("SHOP_WEBHOOK_SECRET", "demo-shop-secret"),
@@ -120,14 +76,8 @@ def run(args, parts):
         "STRIPE_WHSEC": os.environ.get("STRIPE_WHSEC", "whsec_demo_concord"),
         "SMARTBILL_TOKEN": os.environ.get("SMARTBILL_TOKEN", "demo-smartbill-token"),
     }
-    binary = harness.concord_bin()
-    if not os.access(binary, os.X_OK):
-        raise DemoFailed(
-            "no concord binary at %s.\nBuild it first (cmake --preset dev && "
-            "cmake --build --preset dev) or set CONCORD_BIN." % binary
-        )
-    ports = dict(FIXED) if args.fixed_ports else {"concord": harness.free_port(), "shop": 0,
-                                                  "stripe": 0, "smartbill": 0}
+    binary = check_binary()
+    ports = pick_ports(args, FIXED)
     hook = "http://127.0.0.1:%d/webhooks/" % ports["concord"]
 
     say("1. Starting the three systems concord will keep in agreement:")
@@ -156,14 +106,12 @@ def run(args, parts):
     say("SmartBill on %s: issues invoices for company %s (Basic auth %s:token)"
         % (sb.url, SB_CIF, SB_EMAIL), 3)
 
-    concord = harness.Concord(config_text(ports), env=env, tmp_prefix="concord-shop-invoices-")
+    concord = harness.Concord(config_text(HERE, FIXED, ports), env=env,
+                              tmp_prefix="concord-shop-invoices-")
     parts.append(concord)
     say()
     say("2. Starting concord on %s with a copy of concord.yaml in %s" % (concord.url, concord.dir))
-    try:
-        concord.start()
-    except AssertionError as e:
-        raise DemoFailed("concord did not start: %s" % e)
+    start_concord(concord)
     say("concord is up: GET /healthz answers 200.", 3)
 
     say()
@@ -305,62 +253,6 @@ def run(args, parts):
             say()
 
 
-def shut_down(parts):
-    rc = 0
-    for part in reversed(parts):
-        if isinstance(part, harness.Concord):
-            was_running = part.running()
-            try:
-                code = part.stop()
-            except AssertionError as e:
-                say("concord: %s" % e)
-                rc = 1
-                continue
-            if was_running:
-                say("Stopped concord with SIGTERM: exit code %s." % code)
-                if code != 0:
-                    rc = 1
-            say("Its files (the config copy, the SQLite store, concord.log) stay in %s"
-                % part.dir)
-        else:
-            part.stop()
-    return rc
-
-
-def on_sigterm(signum, frame):
-    # SIGTERM to the demo shuts everything down the way Ctrl-C does.
-    raise KeyboardInterrupt()
-
-
-def main():
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--keep-running", action="store_true",
-                   help="leave the systems and concord running until Ctrl-C")
-    p.add_argument("--fixed-ports", action="store_true",
-                   help="use the ports written in concord.yaml (8490-8493), not free ones")
-    args = p.parse_args()
-    signal.signal(signal.SIGTERM, on_sigterm)
-    parts = []
-    rc = 0
-    say("concord example: shop orders become SmartBill invoices once Stripe says they are paid")
-    say()
-    try:
-        run(args, parts)
-    except DemoFailed as e:
-        say()
-        say("FAILED: %s" % e)
-        rc = 1
-    except KeyboardInterrupt:
-        say("interrupted")
-        rc = 130
-    finally:
-        say()
-        if shut_down(parts) != 0 and rc == 0:
-            rc = 1
-    if rc == 0:
-        say("Done: every step above was observed.")
-    return rc
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(__doc__, "concord example: shop orders become SmartBill invoices once Stripe "
+                  "says they are paid", run, FIXED))
