@@ -1307,7 +1307,10 @@ merge_change(struct merge_ctx *m, const cJSON *body, struct error *err)
             return park_change(m, merr.msg, err);
     }
     m->src_at = source_time(c, m->ch, m->record);
-    if (store_journal_note_copy(m->e->st, m->ch->seq, c->cfg->name, m->ext_id, err) == -1)
+    /* A poll journals its copy with the change; others are noted now. */
+    if ((m->ch->ext_id == NULL || strcmp(m->ch->ext_id, m->ext_id) != 0 ||
+         m->ch->collection == NULL || strcmp(m->ch->collection, c->cfg->name) != 0) &&
+        store_journal_note_copy(m->e->st, m->ch->seq, c->cfg->name, m->ext_id, err) == -1)
         return -1;
     found = store_link_by_ext(m->e->st, c->cfg->name, m->ext_id, &l, err);
     if (found == 0)

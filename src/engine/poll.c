@@ -552,6 +552,39 @@ journal_body(const struct engine_poll_job *job, cJSON *body, struct error *err)
     return rc == -1 ? -1 : 0;
 }
 
+/*
+ * Journal the news of copy ext, body (canonical text), with the copy noted,
+ * unless the copy's newest entry says the same and waits to be processed:
+ * a read that comes round again before the writer caught up (a look-back
+ * over rows that share a time) journals nothing twice. Returns 0, 1 when
+ * it was journaled already, or -1.
+ */
+static int
+journal_copy(const struct engine_poll_job *job, const char *ext, const char *body,
+             struct error *err)
+{
+    char *waiting = NULL;
+    int rc;
+
+    if (job->dry_run) {
+        if (job->collect != NULL)
+            job->collect(job->user, body);
+        return 0;
+    }
+    rc = store_journal_copy_waiting(job->st, job->cc->name, ext, &waiting, err);
+    if (rc == 1 && strcmp(waiting, body) == 0) {
+        free(waiting);
+        return 1;
+    }
+    free(waiting);
+    if (rc == -1)
+        return -1;
+    return store_journal_add_copy(job->st, job->cc->system->name, job->cc->name, ext,
+                                  clock_now_ms(), body, strlen(body), err) == -1
+               ? -1
+               : 0;
+}
+
 /* Journal the deletion of copy ext (a read said it is gone). */
 static int
 journal_missing(const struct engine_poll_job *job, const char *ext, struct error *err)
@@ -645,21 +678,27 @@ take_page(const struct engine_poll_job *job, const cJSON *items, struct read_sta
                 cJSON_AddItemToArray(same, cJSON_CreateString(ext));
         } else {
             cJSON *body = cJSON_CreateObject();
+            char *btext;
+            int waits;
 
             cJSON_AddStringToObject(body, "@poll", cc->name);
             cJSON_AddItemToObject(body, "record", cJSON_Duplicate(item, 1));
-            if (found)
-                rep->changed++;
-            else
-                rep->fresh++;
-            if (journal_body(job, body, err) == -1) {
-                cJSON_Delete(body);
+            btext = value_canonical_text(body);
+            cJSON_Delete(body);
+            waits = journal_copy(job, ext, btext, err);
+            free(btext);
+            if (waits == -1) {
                 free(text);
                 link_fini(&l);
                 free(ext);
                 goto out;
             }
-            cJSON_Delete(body);
+            if (waits == 1)
+                rep->unchanged++; /* journaled already, and not processed yet */
+            else if (found)
+                rep->changed++;
+            else
+                rep->fresh++;
         }
         free(text);
         link_fini(&l);
@@ -708,7 +747,7 @@ take_missing(const struct engine_poll_job *job, struct shape_reader *shaper,
         rc = gone == -1 ? -1 : 0;
     }
     if (n >= 0 && rc == 0)
-        rc = store_begin(job->st, err);
+        rc = store_begin_late(job->st, err);
     for (int i = 0; i < n && rc == 0; i++) {
         if (missing[i] == NULL)
             continue;
@@ -1026,7 +1065,7 @@ events_read(const struct engine_poll_job *job, struct read_state *r, const char 
         }
         char *cur = read_state_text(pc, r, 1);
         int bad =
-            store_begin(job->st, err) == -1 || take_events(job, ordered, r, rep, err) == -1 ||
+            store_begin_late(job->st, err) == -1 || take_events(job, ordered, r, rep, err) == -1 ||
             (!job->dry_run && store_poll_set_cursor(job->st, job->cc->name, cur, err) == -1) ||
             (!job->dry_run &&
              store_poll_lease(job->st, job->cc->name, clock_now_ms(),
@@ -1055,7 +1094,7 @@ events_read(const struct engine_poll_job *job, struct read_state *r, const char 
         if (cur == NULL)
             cur = xstrdup("{\"token\":\"\"}");
         int bad =
-            store_begin(job->st, err) == -1 || take_events(job, ordered, r, rep, err) == -1 ||
+            store_begin_late(job->st, err) == -1 || take_events(job, ordered, r, rep, err) == -1 ||
             (!job->dry_run && store_poll_set_cursor(job->st, job->cc->name, cur, err) == -1) ||
             store_commit(job->st, err) == -1;
         free(cur);
@@ -1208,7 +1247,7 @@ search_read(const struct engine_poll_job *job, struct read_state *r, const char 
         next = value_path_get(answer, pc->search_next_path);
         more = next != NULL && !cJSON_IsNull(next) && cJSON_GetArraySize(items) > 0;
         search_advance(pc, items, r);
-        bad = store_begin(job->st, err) == -1 || take_page(job, items, r, 0, rep, err) == -1;
+        bad = store_begin_late(job->st, err) == -1 || take_page(job, items, r, 0, rep, err) == -1;
         /* Guarantee: a page's changes and the cursor after it commit
          * together. The cursor is made once take_page has moved the
          * watermark over the page, or a read's last page would not move it. */
@@ -1371,7 +1410,7 @@ sql_read(const struct engine_poll_job *job, int full, int seen, const char *curs
         done = n == 0;
         live = cJSON_CreateArray();
         text = sql_cursor_text(&next, incremental, started);
-        if (store_begin(job->st, err) == -1)
+        if (store_begin_late(job->st, err) == -1)
             goto page_failed;
         while ((row = cJSON_DetachItemFromArray(rows, 0)) != NULL) {
             char *ext = item_ext_id(cc, row);
@@ -1562,7 +1601,7 @@ each_read(const struct engine_poll_job *job, const char *holder, struct engine_p
         for (int i = 0; i < n; i++)
             free(ids[i]);
         free(ids);
-        bad = failed == -1 || store_begin(job->st, err) == -1 ||
+        bad = failed == -1 || store_begin_late(job->st, err) == -1 ||
               take_page(job, items, &r, 0, rep, err) == -1;
         if (bad ||
             (!job->dry_run &&
@@ -1768,7 +1807,8 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
         more = advance(pc, answer, items, f.link, &r);
         if (shaped != NULL)
             items = shaped;
-        bad = store_begin(job->st, err) == -1 || take_page(job, items, &r, seen, rep, err) == -1;
+        bad =
+            store_begin_late(job->st, err) == -1 || take_page(job, items, &r, seen, rep, err) == -1;
         cJSON_Delete(shaped);
         shaped = NULL;
         /* Guarantee: a page's changes and the cursor after it commit

@@ -12,7 +12,9 @@ change_fini(struct change *c)
     free(c->system);
     free(c->delivery_id);
     free(c->body);
-    c->system = c->delivery_id = c->body = NULL;
+    free(c->collection);
+    free(c->ext_id);
+    c->system = c->delivery_id = c->body = c->collection = c->ext_id = NULL;
 }
 
 void

@@ -34,6 +34,8 @@ struct change {
     size_t body_len;
     enum change_state state;
     int is_replay; /* re-run by `concord replay`: every mapped field counts as changed */
+    /* The copy it is news of, when it was journaled with it (a poll's), else NULL. */
+    char *collection, *ext_id;
 };
 
 /* Release what c owns; c may be reused. */

@@ -75,6 +75,15 @@ void store_rollback(struct store *st);
  * from what is durable, and that nothing outside has seen.
  */
 MUST_CHECK int store_begin_lazy(struct store *st, struct error *err);
+/*
+ * Begin a transaction that takes the write lock only at its first write,
+ * and whose journal entries without a delivery id wait in memory until
+ * store_commit() writes them, in order, just before it commits. Until the
+ * first write, reads see the store as it is at each read, and other
+ * handles may write: a poll reads and compares a page of rows so, and
+ * holds the lock only to write what it found. Ends as any transaction.
+ */
+MUST_CHECK int store_begin_late(struct store *st, struct error *err);
 
 /*
  * A savepoint inside the open transaction, so one item of a batch can fail
@@ -95,6 +104,22 @@ MUST_CHECK int store_rollback_savepoint(struct store *st, struct error *err);
 MUST_CHECK int store_journal_add(struct store *st, const char *system, const char *delivery_id,
                                  int64_t received_at_ms, const char *body, size_t body_len,
                                  int64_t *seq, struct error *err);
+
+/*
+ * Journal news of one copy (a poll's), with the copy's collection and id
+ * written at once; otherwise as store_journal_add() without a delivery id.
+ */
+MUST_CHECK int store_journal_add_copy(struct store *st, const char *system, const char *collection,
+                                      const char *ext_id, int64_t received_at_ms, const char *body,
+                                      size_t body_len, struct error *err);
+
+/*
+ * Whether the newest journal entry of copy ext_id of collection waits to be
+ * processed: 1 with *body (malloc()ed text) when it does, 0 when the copy
+ * has no such entry, -1.
+ */
+MUST_CHECK int store_journal_copy_waiting(struct store *st, const char *collection,
+                                          const char *ext_id, char **body, struct error *err);
 
 /*
  * Up to limit changes not processed yet, oldest first. Returns the count

@@ -123,10 +123,9 @@ store_meta_set(struct store *st, const char *key, const char *value, struct erro
     store_int_bind_text(s, 1, key);
     if (value != NULL)
         store_int_bind_text(s, 2, value);
-    rc = sqlite3_step(s);
+    rc = store_int_exec(st, s, "write a note", err); /* waits for its turn (store_lock.c) */
     sqlite3_finalize(s);
-    return rc == SQLITE_DONE ? 0
-                             : error_set(err, ERROR_STORE, "write a note: %s", sqlite3_errstr(rc));
+    return rc;
 }
 
 int

@@ -33,6 +33,28 @@ struct store;
     "json_array(" AT ", " STATE ", " KIND ")) "                                                   \
     "ELSE json_insert(recent, '$[#]', json_array(" AT ", " STATE ", " KIND ")) END"
 
+/* Turns at writing for the handles of one process on one file
+ * (store_lock.c): first come, first served. */
+struct store_lock;
+
+/* The file's queue, made at its first handle; NULL for an in-memory store
+ * (the calls below then do nothing). */
+struct store_lock *store_lock_get(const char *path);
+
+/* A handle of the file is closed; the last one frees the queue. Accepts NULL. */
+void store_lock_put(struct store_lock *l);
+
+/* Wait for the turn, up to timeout_ms. Returns 1 with it, 0 without. */
+int store_lock_take(struct store_lock *l, int timeout_ms);
+
+/* Pass the turn on to the next in the queue, or let it go. */
+void store_lock_give(struct store_lock *l);
+
+/* Step a statement that writes only the connection's own temporary tables:
+ * it neither waits for the turn nor begins a late transaction. */
+MUST_CHECK int store_int_exec_temp(struct store *st, sqlite3_stmt *s, const char *what,
+                                   struct error *err);
+
 /* How many migrations exist. */
 int store_schema_count(void);
 

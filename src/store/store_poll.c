@@ -218,7 +218,7 @@ store_seen_add(struct store *st, const char *ext_id, struct error *err)
     if (s == NULL)
         return -1;
     store_int_bind_text(s, 1, ext_id);
-    return store_int_exec(st, s, "note a copy seen", err);
+    return store_int_exec_temp(st, s, "note a copy seen", err);
 }
 
 static void

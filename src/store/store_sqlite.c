@@ -30,6 +30,9 @@ enum stmt_id {
     S_JOURNAL_ADD,
     S_JOURNAL_PENDING,
     S_JOURNAL_STATE,
+    S_JOURNAL_STATE_ONLY,
+    S_JOURNAL_ADD_COPY,
+    S_JOURNAL_COPY_WAITING,
     S_JOURNAL_REPLAY,
     S_INBOX_CLOSE_CHANGE,
     S_INBOX_RESOLVE,
@@ -89,8 +92,13 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_ROLLBACK] = "ROLLBACK",
     [S_JOURNAL_ADD] = "INSERT INTO journal (system, delivery_id, received_at, body) "
                       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-    [S_JOURNAL_PENDING] = "SELECT seq, system, delivery_id, received_at, body, replay "
-                          "FROM journal WHERE state = 0 ORDER BY seq LIMIT ?1",
+    [S_JOURNAL_PENDING] = "SELECT seq, system, delivery_id, received_at, body, replay, "
+                          "collection, ext_id FROM journal WHERE state = 0 ORDER BY seq LIMIT ?1",
+    [S_JOURNAL_STATE_ONLY] = "UPDATE journal SET state = ?2, note = ?3, replay = 0 WHERE seq = ?1",
+    [S_JOURNAL_ADD_COPY] = "INSERT INTO journal (system, received_at, body, collection, ext_id) "
+                           "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_JOURNAL_COPY_WAITING] = "SELECT state, body FROM journal WHERE collection = ?1 AND "
+                               "ext_id = ?2 ORDER BY seq DESC LIMIT 1",
     [S_JOURNAL_STATE] = "UPDATE journal SET state = ?2, note = ?3, replay = 0, "
                         "collection = coalesce(?4, collection), ext_id = coalesce(?5, ext_id) "
                         "WHERE seq = ?1",
@@ -210,6 +218,14 @@ struct store {
     int synchronous_full; /* the URL's setting */
     int is_lazy;          /* the open transaction commits without an fsync */
     int wal_frames;       /* pages in the WAL after the last commit (store_no_autocheckpoint) */
+    int busy_timeout_ms;
+    struct store_lock *lock; /* the file's turns at writing (store_lock.c) */
+    int lock_held;           /* this handle's open transaction has the turn */
+    /* store_begin_late(): the write transaction is not begun yet, and
+     * journal entries wait here for the commit */
+    int late;
+    struct staged *staged;
+    size_t staged_count, staged_cap;
     /* store_journal_note_copy()'s note, written with the change's state */
     int64_t copy_seq;
     char *copy_collection, *copy_ext_id;
@@ -264,13 +280,37 @@ col_text(sqlite3_stmt *s, int i)
     return t ? xstrndup((const char *)t, (size_t)sqlite3_column_bytes(s, i)) : NULL;
 }
 
+static int begin_tx(struct store *st, struct error *err);
+
+/*
+ * Before a statement that writes. Inside a late transaction
+ * (store_begin_late()) the first write begins it for real. Outside any
+ * transaction the statement waits for the file's turn (store_lock.c), and
+ * returns 1: the caller gives the turn up once the statement ran.
+ * Returns 0, 1 or -1.
+ */
+static int
+before_write(struct store *st, sqlite3_stmt *s, struct error *err)
+{
+    if (st->in_tx || sqlite3_stmt_readonly(s))
+        return 0;
+    if (st->late)
+        return begin_tx(st, err) == -1 ? -1 : 0;
+    return store_lock_take(st->lock, st->busy_timeout_ms);
+}
+
 /* Step a statement that returns no rows. */
 static int
 exec_stmt(struct store *st, sqlite3_stmt *s, struct error *err, const char *what)
 {
-    int rc = sqlite3_step(s);
+    int turn = before_write(st, s, err), rc;
 
+    if (turn == -1)
+        return -1;
+    rc = sqlite3_step(s);
     sqlite3_reset(s);
+    if (turn == 1)
+        store_lock_give(st->lock);
     if (rc != SQLITE_DONE)
         return db_error(st, err, what);
     return 0;
@@ -287,11 +327,16 @@ static int
 one_row(struct store *st, sqlite3_stmt *s, row_fill_fn *fill, void *out, const char *what,
         struct error *err)
 {
-    int rc = sqlite3_step(s);
+    int turn = before_write(st, s, err), rc;
 
+    if (turn == -1)
+        return -1;
+    rc = sqlite3_step(s);
     if (rc == SQLITE_ROW)
         fill(s, out);
     sqlite3_reset(s);
+    if (turn == 1)
+        store_lock_give(st->lock);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return db_error(st, err, what);
     return rc == SQLITE_ROW;
@@ -311,8 +356,10 @@ many_rows(struct store *st, sqlite3_stmt *s, size_t elem_size, row_fill_fn *fill
 {
     char *list = NULL;
     size_t cap = 0;
-    int n = 0, rc;
+    int n = 0, rc, turn = before_write(st, s, err);
 
+    if (turn == -1)
+        return -1;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
         if ((size_t)n == cap) {
             cap = cap ? cap * 2 : 16;
@@ -322,6 +369,8 @@ many_rows(struct store *st, sqlite3_stmt *s, size_t elem_size, row_fill_fn *fill
         fill(s, list + (size_t)n++ * elem_size);
     }
     sqlite3_reset(s);
+    if (turn == 1)
+        store_lock_give(st->lock);
     if (rc != SQLITE_DONE) {
         free_list(list, n);
         return db_error(st, err, what);
@@ -457,6 +506,8 @@ store_open(struct store **out, const char *url, struct error *err)
         return -1;
     }
     sqlite3_busy_timeout(st->db, u.busy_timeout_ms);
+    st->busy_timeout_ms = u.busy_timeout_ms;
+    st->lock = store_lock_get(st->path);
     /* Guarantee: nothing acknowledged is lost. FULL syncs the WAL at every
      * commit, so a returned commit survives power loss (DESIGN.md). NORMAL
      * is the operator's explicit choice to trade that for speed. */
@@ -514,6 +565,28 @@ store_checkpoint(struct store *st, struct error *err)
     return 0;
 }
 
+/* A journal entry of a late transaction, written at its commit. */
+struct staged {
+    char *system, *collection, *ext_id;
+    int64_t received_at_ms;
+    char *body;
+    size_t body_len;
+};
+
+static void
+drop_staged(struct store *st)
+{
+    for (size_t i = 0; i < st->staged_count; i++) {
+        free(st->staged[i].system);
+        free(st->staged[i].collection);
+        free(st->staged[i].ext_id);
+        free(st->staged[i].body);
+    }
+    free(st->staged);
+    st->staged = NULL;
+    st->staged_count = st->staged_cap = 0;
+}
+
 /* Forget a copy note that was not written (its change was undone). */
 static void
 drop_copy_note(struct store *st)
@@ -535,6 +608,8 @@ store_close(struct store *st)
         sqlite3_finalize(st->extra[i]);
     sqlite3_close(st->db);
     drop_copy_note(st);
+    drop_staged(st);
+    store_lock_put(st->lock);
     free(st->path);
     free(st);
 }
@@ -557,14 +632,38 @@ end_lazy(struct store *st, struct error *err)
     return 0;
 }
 
-/* BEGIN IMMEDIATE, at whatever level the handle is set to. */
+/* The open transaction ended: the next handle in the queue may write. */
+static void
+give_turn(struct store *st)
+{
+    if (st->lock_held) {
+        st->lock_held = 0;
+        store_lock_give(st->lock);
+    }
+}
+
+/* BEGIN IMMEDIATE, at whatever level the handle is set to, once it is
+ * this handle's turn. */
 static int
 begin_tx(struct store *st, struct error *err)
 {
     sqlite3_stmt *s = stmt(st, S_BEGIN, err);
+    int rc;
 
-    if (s == NULL || exec_stmt(st, s, err, "begin") == -1)
+    if (s == NULL)
         return -1;
+    if (!st->lock_held)
+        st->lock_held = store_lock_take(st->lock, st->busy_timeout_ms);
+    /* Stepped here: SQLite counts BEGIN IMMEDIATE as a write, and
+     * exec_stmt() would queue it for the turn this handle has. */
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    if (rc != SQLITE_DONE) {
+        db_error(st, err, "begin");
+        give_turn(st);
+        return -1;
+    }
+    st->late = 0;
     st->in_tx = 1;
     return 0;
 }
@@ -575,6 +674,46 @@ store_begin(struct store *st, struct error *err)
     if (end_lazy(st, err) == -1)
         return -1;
     return begin_tx(st, err);
+}
+
+int
+store_begin_late(struct store *st, struct error *err)
+{
+    if (end_lazy(st, err) == -1)
+        return -1;
+    st->late = 1;
+    return 0;
+}
+
+/* A late transaction's journal entries, in order: begins it for real. */
+static int
+write_staged(struct store *st, struct error *err)
+{
+    struct staged *list = st->staged;
+    size_t n = st->staged_count;
+    int64_t seq;
+    int rc = 0;
+
+    st->staged = NULL; /* taken: store_journal_add() writes them through */
+    st->staged_count = st->staged_cap = 0;
+    if (n > 0 && !st->in_tx)
+        rc = begin_tx(st, err);
+    for (size_t i = 0; i < n; i++) {
+        struct staged *g = &list[i];
+
+        if (rc == 0 && (g->collection != NULL
+                            ? store_journal_add_copy(st, g->system, g->collection, g->ext_id,
+                                                     g->received_at_ms, g->body, g->body_len, err)
+                            : store_journal_add(st, g->system, NULL, g->received_at_ms, g->body,
+                                                g->body_len, &seq, err)) == -1)
+            rc = -1;
+        free(g->system);
+        free(g->collection);
+        free(g->ext_id);
+        free(g->body);
+    }
+    free(list);
+    return rc;
 }
 
 int
@@ -599,13 +738,24 @@ store_begin_lazy(struct store *st, struct error *err)
 int
 store_commit(struct store *st, struct error *err)
 {
-    sqlite3_stmt *s = stmt(st, S_COMMIT, err);
+    sqlite3_stmt *s;
 
+    if (st->late || st->staged_count > 0) {
+        st->late = 0;
+        if (write_staged(st, err) == -1) {
+            store_rollback(st);
+            return -1;
+        }
+        if (!st->in_tx)
+            return 0; /* it wrote nothing */
+    }
+    s = stmt(st, S_COMMIT, err);
     if (s == NULL || exec_stmt(st, s, err, "commit") == -1) {
         store_rollback(st);
         return -1;
     }
     st->in_tx = 0;
+    give_turn(st);
     drop_copy_note(st);
     (void)end_lazy(st, &(struct error){0}); /* or the next store_begin() */
     return 0;
@@ -645,19 +795,52 @@ store_rollback(struct store *st)
     if (!sqlite3_get_autocommit(st->db))
         (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     st->in_tx = 0;
+    st->late = 0;
+    drop_staged(st);
+    give_turn(st);
     drop_copy_note(st);
     (void)end_lazy(st, &(struct error){0}); /* or the next store_begin() */
 }
 
 /* ---- journal ---- */
 
+/* Keep a journal entry of a late transaction for its commit, in order. */
+static void
+stage(struct store *st, const char *system, const char *collection, const char *ext_id,
+      int64_t received_at_ms, const char *body, size_t body_len)
+{
+    struct staged *g;
+
+    if (st->staged_count == st->staged_cap) {
+        st->staged_cap = st->staged_cap ? st->staged_cap * 2 : 64;
+        st->staged = xreallocarray(st->staged, st->staged_cap, sizeof(*st->staged));
+    }
+    g = &st->staged[st->staged_count++];
+    g->system = xstrdup(system);
+    g->collection = collection != NULL ? xstrdup(collection) : NULL;
+    g->ext_id = ext_id != NULL ? xstrdup(ext_id) : NULL;
+    g->received_at_ms = received_at_ms;
+    g->body = xmalloc(body_len + 1);
+    memcpy(g->body, body, body_len);
+    g->body_len = body_len;
+}
+
 int
 store_journal_add(struct store *st, const char *system, const char *delivery_id,
                   int64_t received_at_ms, const char *body, size_t body_len, int64_t *seq,
                   struct error *err)
 {
-    sqlite3_stmt *s = stmt(st, S_JOURNAL_ADD, err);
+    sqlite3_stmt *s;
 
+    if (st->late && !st->in_tx && delivery_id == NULL) {
+        stage(st, system, NULL, NULL, received_at_ms, body, body_len);
+        *seq = 0;
+        return 1;
+    }
+    /* What waits goes first: the journal keeps the order of the calls. */
+    if (st->staged_count > 0 && write_staged(st, err) == -1)
+        return -1;
+    s = stmt(st, S_JOURNAL_ADD, err);
     if (s == NULL)
         return -1;
     bind_text(s, 1, system);
@@ -670,6 +853,52 @@ store_journal_add(struct store *st, const char *system, const char *delivery_id,
         return 0; /* the unique (system, delivery_id) index: a repeat */
     *seq = sqlite3_last_insert_rowid(st->db);
     return 1;
+}
+
+int
+store_journal_add_copy(struct store *st, const char *system, const char *collection,
+                       const char *ext_id, int64_t received_at_ms, const char *body,
+                       size_t body_len, struct error *err)
+{
+    sqlite3_stmt *s;
+
+    if (st->late && !st->in_tx) {
+        stage(st, system, collection, ext_id, received_at_ms, body, body_len);
+        return 0;
+    }
+    if (st->staged_count > 0 && write_staged(st, err) == -1)
+        return -1;
+    s = stmt(st, S_JOURNAL_ADD_COPY, err);
+    if (s == NULL)
+        return -1;
+    bind_text(s, 1, system);
+    sqlite3_bind_int64(s, 2, received_at_ms);
+    sqlite3_bind_blob64(s, 3, body, body_len, SQLITE_STATIC);
+    bind_text(s, 4, collection);
+    bind_text(s, 5, ext_id);
+    return exec_stmt(st, s, err, "journal a change");
+}
+
+static void
+waiting_from_row(sqlite3_stmt *s, void *out)
+{
+    *(char **)out = sqlite3_column_int(s, 0) == CHANGE_NEW ? col_text(s, 1) : NULL;
+}
+
+int
+store_journal_copy_waiting(struct store *st, const char *collection, const char *ext_id,
+                           char **body, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOURNAL_COPY_WAITING, err);
+    int rc;
+
+    *body = NULL;
+    if (s == NULL)
+        return -1;
+    bind_text(s, 1, collection);
+    bind_text(s, 2, ext_id);
+    rc = one_row(st, s, waiting_from_row, body, "read a copy's journal", err);
+    return rc == 1 && *body != NULL ? 1 : rc == -1 ? -1 : 0;
 }
 
 int
@@ -694,6 +923,8 @@ store_journal_pending(struct store *st, int limit, struct change **out, struct e
         c->body_len = (size_t)sqlite3_column_bytes(s, 4);
         c->body = xstrndup(body ? body : "", c->body_len);
         c->is_replay = sqlite3_column_int(s, 5);
+        c->collection = col_text(s, 6);
+        c->ext_id = col_text(s, 7);
     }
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) {
@@ -716,7 +947,10 @@ int
 store_journal_set_state(struct store *st, int64_t seq, enum change_state state, const char *note,
                         struct error *err)
 {
-    sqlite3_stmt *s = stmt(st, S_JOURNAL_STATE, err);
+    /* Without a copy to note, the statement leaves the copy's columns (and
+     * their index) alone. */
+    int noted = st->copy_seq == seq;
+    sqlite3_stmt *s = stmt(st, noted ? S_JOURNAL_STATE : S_JOURNAL_STATE_ONLY, err);
     int rc;
 
     if (s == NULL)
@@ -724,10 +958,10 @@ store_journal_set_state(struct store *st, int64_t seq, enum change_state state, 
     sqlite3_bind_int64(s, 1, seq);
     sqlite3_bind_int(s, 2, (int)state);
     bind_text(s, 3, note);
-    /* Bound either way: a binding outlives sqlite3_reset(), and another
-     * change's copy must not be written to this one. */
-    bind_text(s, 4, st->copy_seq == seq ? st->copy_collection : NULL);
-    bind_text(s, 5, st->copy_seq == seq ? st->copy_ext_id : NULL);
+    if (noted) {
+        bind_text(s, 4, st->copy_collection);
+        bind_text(s, 5, st->copy_ext_id);
+    }
     rc = exec_stmt(st, s, err, "mark a change");
     if (st->copy_seq == seq)
         drop_copy_note(st);
@@ -1733,6 +1967,15 @@ int
 store_int_exec(struct store *st, sqlite3_stmt *s, const char *what, struct error *err)
 {
     return exec_stmt(st, s, err, what);
+}
+
+int
+store_int_exec_temp(struct store *st, sqlite3_stmt *s, const char *what, struct error *err)
+{
+    int rc = sqlite3_step(s);
+
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : db_error(st, err, what);
 }
 
 int

@@ -3,8 +3,12 @@
 /* tests/unit/test_store.c — the SQLite store (src/store/): journal, jobs, inbox. */
 /* link: store */
 
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -221,6 +225,137 @@ lazy_transactions_commit_and_roll_back_like_any(void)
     cleanup(st, path);
 }
 
+static struct store *
+second_handle(const char *path)
+{
+    struct store *st = NULL;
+    struct error err = {0};
+    char url[300];
+
+    (void)snprintf(url, sizeof(url), "sqlite:%s", path);
+    if (store_open(&st, url, &err) == -1)
+        check_fail(__FILE__, __LINE__, "store_open: %s", err.msg);
+    return st;
+}
+
+static void
+a_late_transaction_writes_its_journal_at_the_commit_in_order(void)
+{
+    char path[256];
+    struct store *st = fresh(path, sizeof(path));
+    struct store *other = second_handle(path);
+    struct error err = {0};
+    struct change *list = NULL;
+    char *value = NULL, *body = NULL;
+    int64_t seq = 0;
+
+    /* Nothing is written, nor the lock taken, before the first write:
+     * another handle commits meanwhile. */
+    CHECK_EQ(store_begin_late(st, &err), 0);
+    CHECK_EQ(store_journal_add_copy(st, "src", "src.people", "7", 1, "{\"a\":1}", 7, &err), 0);
+    CHECK_EQ(store_journal_add(st, "src", NULL, 2, "{\"b\":2}", 7, &seq, &err), 1);
+    CHECK_EQ(store_begin(other, &err), 0);
+    CHECK_EQ(store_journal_add(other, "shop", "w1", 3, "{}", 2, &seq, &err), 1);
+    CHECK_EQ(store_commit(other, &err), 0);
+    CHECK_EQ(store_journal_pending(other, 10, &list, &err), 1);
+    store_changes_free(list, 1);
+    /* A write begins it for real; the staged entries follow at the commit,
+     * in the order they were made. */
+    CHECK_EQ(store_meta_set(st, "k", "v", &err), 0);
+    CHECK_EQ(store_journal_copy_waiting(other, "src.people", "7", &body, &err), 0);
+    CHECK_EQ(store_commit(st, &err), 0);
+    CHECK_EQ(store_journal_pending(other, 10, &list, &err), 3);
+    CHECK_STR_EQ(list[0].system, "shop");
+    CHECK_STR_EQ(list[1].body, "{\"a\":1}");
+    CHECK_STR_EQ(list[1].collection, "src.people");
+    CHECK_STR_EQ(list[1].ext_id, "7");
+    CHECK_STR_EQ(list[2].body, "{\"b\":2}");
+    CHECK(list[2].ext_id == NULL);
+    /* The copy's newest entry waits: a read that comes round again sees it. */
+    CHECK_EQ(store_journal_copy_waiting(other, "src.people", "7", &body, &err), 1);
+    CHECK_STR_EQ(body, "{\"a\":1}");
+    free(body);
+    CHECK_EQ(store_journal_set_state(other, list[1].seq, CHANGE_APPLIED, NULL, &err), 0);
+    CHECK_EQ(store_journal_copy_waiting(other, "src.people", "7", &body, &err), 0);
+    store_changes_free(list, 3);
+    CHECK_EQ(store_meta_get(other, "k", &value, &err), 0);
+    CHECK_STR_EQ(value, "v");
+    free(value);
+    /* A rollback drops what was staged; a late transaction that wrote
+     * nothing commits as nothing. */
+    CHECK_EQ(store_begin_late(st, &err), 0);
+    CHECK_EQ(store_journal_add_copy(st, "src", "src.people", "8", 4, "{}", 2, &err), 0);
+    store_rollback(st);
+    CHECK_EQ(store_begin_late(st, &err), 0);
+    CHECK_EQ(store_commit(st, &err), 0);
+    CHECK_EQ(store_journal_pending(other, 10, &list, &err), 2);
+    store_changes_free(list, 2);
+    store_close(other);
+    cleanup(st, path);
+}
+
+/* Two handles of one file writing as fast as they can: the one that loops
+ * (the daemon's writer) never keeps the other (a poll) from its turn. */
+struct turns {
+    struct store *st;
+    atomic_int done;
+    atomic_long count;
+    int rounds;
+    int failed;
+};
+
+static void *
+busy_writer(void *arg)
+{
+    struct turns *t = arg;
+    struct error err = {0};
+    char value[32];
+
+    for (long i = 0; i < 200000 && !atomic_load(&t->done); i++) {
+        (void)snprintf(value, sizeof(value), "%ld", i);
+        if (store_begin(t->st, &err) == -1 || store_meta_set(t->st, "busy", value, &err) == -1 ||
+            store_commit(t->st, &err) == -1) {
+            t->failed = 1;
+            break;
+        }
+        atomic_fetch_add(&t->count, 1);
+    }
+    return NULL;
+}
+
+static void
+handles_of_one_file_take_turns_at_writing(void)
+{
+    char path[256];
+    struct store *st = fresh(path, sizeof(path));
+    struct store *other = second_handle(path);
+    struct turns busy = {.st = other};
+    struct error err = {0};
+    pthread_t thread;
+    long before, after;
+    int64_t seq;
+
+    CHECK_EQ(pthread_create(&thread, NULL, busy_writer, &busy), 0);
+    while (atomic_load(&busy.count) < 10)
+        sched_yield();
+    before = atomic_load(&busy.count);
+    for (int i = 0; i < 50; i++) {
+        CHECK_EQ(store_begin(st, &err), 0);
+        CHECK_EQ(store_journal_add(st, "poll", NULL, i, "{}", 2, &seq, &err), 1);
+        CHECK_EQ(store_commit(st, &err), 0);
+    }
+    after = atomic_load(&busy.count);
+    atomic_store(&busy.done, 1);
+    CHECK_EQ(pthread_join(thread, NULL), 0);
+    CHECK_EQ(busy.failed, 0);
+    /* First come, first served: at most one of the other's transactions
+     * between two of ours (and one in flight), where SQLite's busy handler
+     * alone let it run hundreds while ours slept. */
+    CHECK(after - before <= 2 * 50 + 2);
+    store_close(other);
+    cleanup(st, path);
+}
+
 static void
 reopening_keeps_the_data_and_the_schema(void)
 {
@@ -261,6 +396,8 @@ const struct check_case check_cases[] = {
     CHECK_CASE(a_pending_job_is_coalesced_and_a_running_one_is_not),
     CHECK_CASE(retry_requeues_a_parked_job_and_closes_the_entry),
     CHECK_CASE(lazy_transactions_commit_and_roll_back_like_any),
+    CHECK_CASE(a_late_transaction_writes_its_journal_at_the_commit_in_order),
+    CHECK_CASE(handles_of_one_file_take_turns_at_writing),
     CHECK_CASE(reopening_keeps_the_data_and_the_schema),
     CHECK_CASE(bad_urls_are_refused_with_a_reason),
     {0},
