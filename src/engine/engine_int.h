@@ -42,6 +42,7 @@ struct engine_coll {
     const struct config_sync *sync; /* the first sync that holds it, or NULL */
     int creates_in_flight;          /* writer only */
     int numbered_busy;              /* writer only: numbered creates and their checks in flight */
+    int64_t poll_waits_for;         /* poll thread only: the journal's end after its last read */
     struct sql_table sql;           /* SQL systems: the table, strings borrowed from cfg */
 };
 

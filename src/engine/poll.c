@@ -1963,6 +1963,7 @@ static void
 poll_due(struct engine *e, const struct config_collection *cc)
 {
     const struct config_poll *pc = &cc->poll;
+    struct engine_coll *coll = &e->colls[engine_coll_index(e, cc->name)];
     struct store_poll state = {0};
     struct engine_poll_report rep;
     struct error err = {0};
@@ -1982,6 +1983,17 @@ poll_due(struct engine *e, const struct config_collection *cc)
         return;
     }
     store_poll_fini(&state);
+    /* A read that follows one whose changes the writer has not reached yet
+     * would read them again, for nothing: a backfill's look-back reads a
+     * whole table again so. The next read waits for the writer. */
+    if (coll->poll_waits_for > 0) {
+        enum change_state s = CHANGE_NEW;
+        int found = store_journal_state(e->poll_st, coll->poll_waits_for, &s, &err);
+
+        if (found == 1 && s == CHANGE_NEW)
+            return; /* looked at again at the next tick */
+        coll->poll_waits_for = 0;
+    }
     if (store_poll_started(e->poll_st, cc->name, &err) == -1) {
         log_warn(&(struct log_ctx){.collection = cc->name}, "poll: %s", err.msg);
         return;
@@ -1996,7 +2008,7 @@ poll_due(struct engine *e, const struct config_collection *cc)
         .wake = wake_writer,
         .user = e,
         .stop = &e->stop_poller,
-        .sys = &e->systems[e->colls[engine_coll_index(e, cc->name)].sys_index],
+        .sys = &e->systems[coll->sys_index],
     };
     int64_t began = clock_mono_ms();
 
@@ -2005,6 +2017,9 @@ poll_due(struct engine *e, const struct config_collection *cc)
     metric_observe(e->metrics.poll_seconds, (double)(clock_mono_ms() - began) / 1000.0,
                    (const char *[]){cc->name});
     metric_add(e->metrics.poll_records, (double)rep.read, (const char *[]){cc->name});
+    if (rep.changed + rep.fresh + rep.deleted + rep.missing > 0 &&
+        store_journal_last(e->poll_st, &coll->poll_waits_for, &err) == -1)
+        log_warn(&(struct log_ctx){.collection = cc->name}, "poll: %s", err.msg);
     if (rc == 0 && rep.busy) {
         log_debug(&(struct log_ctx){.collection = cc->name}, "%s", rep.error);
         return; /* another reader has it; its report stands */

@@ -584,6 +584,37 @@ put_page(struct sql_conn *c, const struct sql_table *t, const struct sql_waterma
     return rc == 0 ? n : -1;
 }
 
+/*
+ * SQLite's page after a watermark (w.updated_at, w.key), in two halves: the
+ * rows that share the watermark's time and have a greater key, then the
+ * later ones. SQLite seeks its (updated_at, key) index only by updated_at
+ * for the row comparison put_page() writes, and steps over every row that
+ * shares that time up to the key: a table whose rows were written in one
+ * go (a backfill) made each page cost as much as all the pages before it.
+ * Each half here is one seek; the same rows, in the same order.
+ */
+static int
+put_split_page(struct sql_conn *c, const struct sql_table *t, const struct sql_watermark *after,
+               struct sql_param *params)
+{
+    struct buf *b = &c->text;
+    int rc = 0;
+
+    rc |= buf_puts(b, "SELECT * FROM (SELECT * FROM ") || put_source(c, t) ||
+          buf_puts(b, " WHERE ") || put_col(b, t->updated_at) || buf_puts(b, " = ?1 AND ") ||
+          put_col(b, t->key) || buf_puts(b, " > ?2 ORDER BY ") || put_col(b, t->updated_at) ||
+          buf_puts(b, ", ") || put_col(b, t->key) || buf_puts(b, " LIMIT ?3) UNION ALL ");
+    rc |= buf_puts(b, "SELECT * FROM (SELECT * FROM ") || put_source(c, t) ||
+          buf_puts(b, " WHERE ") || put_col(b, t->updated_at) || buf_puts(b, " > ?1 ORDER BY ") ||
+          put_col(b, t->updated_at) || buf_puts(b, ", ") || put_col(b, t->key) ||
+          buf_puts(b, " LIMIT ?3)");
+    rc |= buf_puts(b, " ORDER BY ") || put_col(b, t->updated_at) || buf_puts(b, ", ") ||
+          put_col(b, t->key) || buf_puts(b, " LIMIT ?3");
+    param_key(c, &params[0], after->updated_at);
+    param_key(c, &params[1], after->key);
+    return rc == 0 ? 2 : -1;
+}
+
 /* What a page read asks for (sql_read_page()'s arguments). */
 struct page_ask {
     const struct sql_watermark *after;
@@ -611,10 +642,15 @@ read_page(struct sql_conn *c, const struct sql_table *t, const struct page_ask *
                          "sql read %s: an incremental read needs an updated_at column", t->table);
     buf_reset(&c->text);
     if (!column_name_ok(t->key) || (incremental && !column_name_ok(t->updated_at)) ||
-        (t->query == NULL && !table_name_ok(t->table)) || buf_puts(&c->text, "SELECT * FROM ") ||
-        put_source(c, t))
+        (t->query == NULL && !table_name_ok(t->table)))
         return text_failed(c, t, err);
-    n = put_page(c, t, after, incremental, params);
+    if (c->kind == SQL_SQLITE && incremental && after != NULL && after->updated_at != NULL &&
+        after->key != NULL)
+        n = put_split_page(c, t, after, params);
+    else if (buf_puts(&c->text, "SELECT * FROM ") == -1 || put_source(c, t) == -1)
+        n = -1;
+    else
+        n = put_page(c, t, after, incremental, params);
     if (n == -1)
         return text_failed(c, t, err);
     memset(&params[n], 0, sizeof(params[n]));

@@ -113,6 +113,9 @@ MUST_CHECK int store_journal_add_copy(struct store *st, const char *system, cons
                                       const char *ext_id, int64_t received_at_ms, const char *body,
                                       size_t body_len, struct error *err);
 
+/* The journal's newest position (0 when it is empty) into *seq. Returns 0 or -1. */
+MUST_CHECK int store_journal_last(struct store *st, int64_t *seq, struct error *err);
+
 /*
  * Whether the newest journal entry of copy ext_id of collection waits to be
  * processed: 1 with *body (malloc()ed text) when it does, 0 when the copy

@@ -22,6 +22,7 @@
 
 enum stmt_id {
     S_BEGIN,
+    S_BEGIN_READ,
     S_SAVEPOINT,
     S_RELEASE,
     S_ROLLBACK_TO,
@@ -33,6 +34,7 @@ enum stmt_id {
     S_JOURNAL_STATE_ONLY,
     S_JOURNAL_ADD_COPY,
     S_JOURNAL_COPY_WAITING,
+    S_JOURNAL_LAST,
     S_JOURNAL_REPLAY,
     S_INBOX_CLOSE_CHANGE,
     S_INBOX_RESOLVE,
@@ -85,6 +87,7 @@ enum stmt_id {
 
 static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
+    [S_BEGIN_READ] = "BEGIN",
     [S_SAVEPOINT] = "SAVEPOINT item",
     [S_RELEASE] = "RELEASE item",
     [S_ROLLBACK_TO] = "ROLLBACK TO item",
@@ -97,6 +100,7 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_JOURNAL_STATE_ONLY] = "UPDATE journal SET state = ?2, note = ?3, replay = 0 WHERE seq = ?1",
     [S_JOURNAL_ADD_COPY] = "INSERT INTO journal (system, received_at, body, collection, ext_id) "
                            "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_JOURNAL_LAST] = "SELECT coalesce(max(seq), 0) FROM journal",
     [S_JOURNAL_COPY_WAITING] = "SELECT state, body FROM journal WHERE collection = ?1 AND "
                                "ext_id = ?2 ORDER BY seq DESC LIMIT 1",
     [S_JOURNAL_STATE] = "UPDATE journal SET state = ?2, note = ?3, replay = 0, "
@@ -224,6 +228,7 @@ struct store {
     /* store_begin_late(): the write transaction is not begun yet, and
      * journal entries wait here for the commit */
     int late;
+    int in_read; /* a late transaction that has only read: a read transaction */
     struct staged *staged;
     size_t staged_count, staged_cap;
     /* store_journal_note_copy()'s note, written with the change's state */
@@ -642,14 +647,41 @@ give_turn(struct store *st)
     }
 }
 
+/* Step a transaction statement (BEGIN, COMMIT) of this file. */
+static int
+step_tx(struct store *st, enum stmt_id id, const char *what, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, id, err);
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    rc = sqlite3_step(s);
+    sqlite3_reset(s);
+    return rc == SQLITE_DONE ? 0 : db_error(st, err, what);
+}
+
+/* A late transaction's reads end: they were one snapshot. */
+static int
+end_read(struct store *st, struct error *err)
+{
+    if (!st->in_read)
+        return 0;
+    st->in_read = 0;
+    return step_tx(st, S_COMMIT, "end a read", err);
+}
+
 /* BEGIN IMMEDIATE, at whatever level the handle is set to, once it is
  * this handle's turn. */
 static int
 begin_tx(struct store *st, struct error *err)
 {
-    sqlite3_stmt *s = stmt(st, S_BEGIN, err);
+    sqlite3_stmt *s;
     int rc;
 
+    if (end_read(st, err) == -1)
+        return -1;
+    s = stmt(st, S_BEGIN, err);
     if (s == NULL)
         return -1;
     if (!st->lock_held)
@@ -679,8 +711,11 @@ store_begin(struct store *st, struct error *err)
 int
 store_begin_late(struct store *st, struct error *err)
 {
-    if (end_lazy(st, err) == -1)
+    /* Its reads share one snapshot (a read transaction, which takes no
+     * lock): one read of the WAL's index for the page, not one a row. */
+    if (end_lazy(st, err) == -1 || step_tx(st, S_BEGIN_READ, "begin a read", err) == -1)
         return -1;
+    st->in_read = 1;
     st->late = 1;
     return 0;
 }
@@ -747,7 +782,7 @@ store_commit(struct store *st, struct error *err)
             return -1;
         }
         if (!st->in_tx)
-            return 0; /* it wrote nothing */
+            return end_read(st, err); /* it wrote nothing */
     }
     s = stmt(st, S_COMMIT, err);
     if (s == NULL || exec_stmt(st, s, err, "commit") == -1) {
@@ -796,6 +831,7 @@ store_rollback(struct store *st)
         (void)sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
     st->in_tx = 0;
     st->late = 0;
+    st->in_read = 0;
     drop_staged(st);
     give_turn(st);
     drop_copy_note(st);
@@ -877,6 +913,23 @@ store_journal_add_copy(struct store *st, const char *system, const char *collect
     bind_text(s, 4, collection);
     bind_text(s, 5, ext_id);
     return exec_stmt(st, s, err, "journal a change");
+}
+
+static void
+seq_from_row(sqlite3_stmt *s, void *out)
+{
+    *(int64_t *)out = sqlite3_column_int64(s, 0);
+}
+
+int
+store_journal_last(struct store *st, int64_t *seq, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOURNAL_LAST, err);
+
+    *seq = 0;
+    if (s == NULL)
+        return -1;
+    return one_row(st, s, seq_from_row, seq, "read the journal's end", err) == -1 ? -1 : 0;
 }
 
 static void
