@@ -17,7 +17,7 @@
 #   BENCH_SIGN           1: sign webhooks with HMAC-SHA256 (default); 0: unsigned
 #   BENCH_KEEP           1: keep the work directory (stores, configs, logs)
 #   BENCH_JQ             1: compute name and vip with jq, as the quickstart does
-#   BENCH_IDEMPOTENCY    1: the CRM takes an Idempotency-Key (keep-alive creates)
+#   BENCH_IDEMPOTENCY    1: the CRM takes an Idempotency-Key
 #   BENCH_STORE_OPTS     appended to the store URL, e.g. "?synchronous=normal"
 #                        (not power-safe: to see what fsync costs, never to report)
 #   BENCH_PERF           1: record `perf record -g` of concord during the ingest
@@ -234,9 +234,8 @@ else
     vip_map=""
 fi
 
-# BENCH_IDEMPOTENCY=1: the CRM takes an Idempotency-Key, so creates may reuse
-# keep-alive connections (without one, each create opens a fresh connection:
-# libcurl resends silently on a reused one, which could duplicate a create).
+# BENCH_IDEMPOTENCY=1: the CRM takes an Idempotency-Key, so a create may be
+# sent again safely. (Creates reuse keep-alive connections either way.)
 idem_yaml=""
 if [ "${BENCH_IDEMPOTENCY:-0}" = 1 ]; then
     idem_yaml="
