@@ -36,6 +36,7 @@
 
 #define CLIENT_MAX_FREE        64  /* idle transfers kept for reuse */
 #define CLIENT_MAX_HOST_CONNS  32  /* connections per host; more transfers wait for one */
+#define CLIENT_MAX_IDLE_CONNS  128 /* idle connections kept for reuse, all hosts together */
 #define CLIENT_RETRY_AFTER_MAX 128 /* longer Retry-After values are ignored */
 /* A send-once request reuses only a connection idle no longer than this
  * (CURLOPT_MAXAGE_CONN); see "Send-once requests" for why. */
@@ -231,6 +232,11 @@ http_client_new(struct http_client **out, struct error *err)
         return error_set(err, ERROR_INTERNAL, "curl_multi_init failed");
     }
     (void)curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)CLIENT_MAX_HOST_CONNS);
+    /* libcurl's default keeps 4 connections per transfer in flight *now*:
+     * whenever the number in flight dips, it closes connections it needs
+     * again a moment later (a relay of 20,000 changes with 32 in flight
+     * opened 1,207 connections; with a fixed size, 32). */
+    (void)curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)CLIENT_MAX_IDLE_CONNS);
     *out = c;
     return 0;
 }

@@ -760,6 +760,51 @@ send_once_without_a_body_takes_a_fresh_connection(void)
     srv_stop(s);
 }
 
+/* n GETs at once, run until all are answered. */
+static void
+get_round(struct http_client *c, const char *url, int n)
+{
+    struct result r[20];
+    int done = 0;
+
+    CHECK(n <= 20);
+    memset(r, 0, sizeof(r));
+    for (int i = 0; i < n; i++)
+        submit_get(c, url, 10000, 4096, &r[i]);
+    for (int64_t end = clock_mono_ms() + 10000; done < n;) {
+        CHECK(clock_mono_ms() < end);
+        (void)http_client_run(c, 100);
+        done = 0;
+        for (int i = 0; i < n; i++)
+            done += r[i].calls;
+    }
+    for (int i = 0; i < n; i++) {
+        CHECK_EQ(r[i].status, 200);
+        result_fini(&r[i]);
+    }
+}
+
+static void
+idle_connections_outlive_a_quiet_moment(void)
+{
+    struct server *s = srv_start(SRV_OK);
+    struct http_client *c = client_new();
+    char *url = url_for(s->port, "/burst");
+    int conns;
+
+    get_round(c, url, 20);
+    conns = srv_count(s, &s->connections);
+    /* With libcurl's default cache (4 per transfer in flight), each of
+     * these would close one of the burst's connections. */
+    for (int i = 0; i < 10; i++)
+        get_round(c, url, 1);
+    get_round(c, url, 20);
+    CHECK_EQ(srv_count(s, &s->connections), conns);
+    free(url);
+    http_client_free(c);
+    srv_stop(s);
+}
+
 struct chain {
     struct http_client *c;
     const char *url;
@@ -897,6 +942,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(timeout_on_a_reused_connection_is_a_timeout),
     CHECK_CASE(long_body_is_truncated_at_max_body),
     CHECK_CASE(fifty_in_flight_share_kept_alive_connections),
+    CHECK_CASE(idle_connections_outlive_a_quiet_moment),
     CHECK_CASE(send_once_bodies_go_as_sent_with_every_method),
     CHECK_CASE(send_once_is_not_resent_when_a_reused_connection_dies),
     CHECK_CASE(send_once_reuses_only_a_recently_used_connection),
