@@ -371,8 +371,11 @@ build_headers(struct transfer *t, const struct http_request *req, struct error *
  * counts idle time in whole seconds and refuses more than that, so under
  * 2 s there, 1 s in libcurl 8, which counts milliseconds). Under load a
  * connection idles for milliseconds, so creates still share connections;
- * at a trickle each opens its own, as before. Should the race be lost all
- * the same, the create is LOST, never sent twice.
+ * at a trickle each opens its own, as before. (libcurl's once-a-second
+ * sweep of dead connections applies the sweeping transfer's limit to all
+ * of them, so a send-once request also closes other connections idle that
+ * long: a reconnect now and then for the others.) Should the race be lost
+ * all the same, the create is LOST, never sent twice.
  *
  * A send-once request without a body cannot be guarded this way (there is
  * nothing to rewind): it goes over a fresh connection, where libcurl never
