@@ -17,11 +17,12 @@
 #   BENCH_SIGN           1: sign webhooks with HMAC-SHA256 (default); 0: unsigned
 #   BENCH_KEEP           1: keep the work directory (stores, configs, logs)
 #   BENCH_JQ             1: compute name and vip with jq, as the quickstart does
-#   BENCH_IDEMPOTENCY    1: the CRM takes an Idempotency-Key (keep-alive creates)
+#   BENCH_IDEMPOTENCY    1: the CRM takes an Idempotency-Key
 #   BENCH_STORE_OPTS     appended to the store URL, e.g. "?synchronous=normal"
 #                        (not power-safe: to see what fsync costs, never to report)
 #   BENCH_PERF           1: record `perf record -g` of concord during the ingest
 #                        and relay runs into the work directory (implies BENCH_KEEP)
+#   BENCH_ONLY           relay: only section 2 (the relay) and concord's memory
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -36,6 +37,11 @@ SIGN=${BENCH_SIGN:-1}
 PERF=${BENCH_PERF:-0}
 KEEP=${BENCH_KEEP:-$PERF}
 RELAY_DEADLINE_S=90
+ONLY=${BENCH_ONLY:-}
+case "$ONLY" in
+"" | relay) ;;
+*) printf 'bench: BENCH_ONLY is "relay" or unset, not "%s"\n' "$ONLY" >&2; exit 2 ;;
+esac
 SECRET="bench-shop-secret-$$"
 
 say() { printf '%s\n' "$*" >&2; }
@@ -234,9 +240,8 @@ else
     vip_map=""
 fi
 
-# BENCH_IDEMPOTENCY=1: the CRM takes an Idempotency-Key, so creates may reuse
-# keep-alive connections (without one, each create opens a fresh connection:
-# libcurl resends silently on a reused one, which could duplicate a create).
+# BENCH_IDEMPOTENCY=1: the CRM takes an Idempotency-Key, so a create may be
+# sent again safely. (Creates reuse keep-alive connections either way.)
 idem_yaml=""
 if [ "${BENCH_IDEMPOTENCY:-0}" = 1 ]; then
     idem_yaml="
@@ -377,6 +382,7 @@ bare_durable() {
     DURABLE[$1]=$(grep '^BARE_DURABLE ' "$WORK/$1.log" || true)
 }
 
+if [ "$ONLY" != relay ]; then
 say "bench: fsync latency of the store's disk"
 FSYNC_BEFORE=$(fsync_probe 300 4)
 FSYNC_BIG_BEFORE=$(fsync_probe 100 128)
@@ -432,6 +438,7 @@ fi
 say "bench: fsync latency of the store's disk, again"
 FSYNC_AFTER=$(fsync_probe 300 4)
 FSYNC_BIG_AFTER=$(fsync_probe 100 128)
+fi # BENCH_ONLY
 
 # ---------------------------------------------------------------- 2. relay
 sport=$(pick_port)
@@ -520,6 +527,7 @@ if [ "$R_COUNT" -gt 0 ] && [ "${R_LAST:-0}" -gt "${R_FIRST:-0}" ]; then
     fi
 fi
 R_CPU_US=$(calc "%.1f" "($t_after - $t_before) * 1e6 / $CLK_TCK / ($R_COUNT > 0 ? $R_COUNT : 1)")
+R_CONNS=$(jnum "$stats" connections)
 
 # ---------------------------------------------------------------- report
 mb() { calc "%.1f" "$1 / 1024"; }
@@ -566,6 +574,7 @@ writer_text() {
         "$(calc "%.0f" "100 * $(field "$l" commit_total_us) / $span")" \
         "$(calc "%.0f" "100 * $(field "$l" cpu_us) / $span")"
 }
+if [ "$ONLY" != relay ]; then
 INGEST_ROWS=$(
     row "bare libmicrohttpd, pool of 2 + epoll" bare-pool
     row "bare libmicrohttpd, thread/connection" bare-tpc
@@ -585,6 +594,7 @@ if [ "$CONNS_HIGH" -gt 0 ]; then
     WRITER+="
 $(writer_text bare-durable-high "$CONNS_HIGH" | sed 's/^/                 /')"
 fi
+fi # BENCH_ONLY
 
 cat <<EOF
 
@@ -593,6 +603,12 @@ concord:  $CONCORD_BIN ($BUILD_NOTE)
 store:    $WORK ($STORE_FS; SQLite WAL, synchronous=FULL${BENCH_STORE_OPTS:+; store options: $BENCH_STORE_OPTS})
 load:     wrk -t$WRK_THREADS -c$CONNS, every request a new ~1 KiB customer webhook with its own
           delivery id, $sig_note
+EOF
+if [ "$ONLY" = relay ]; then
+    echo
+    echo "1. Durable webhook ingest: not run (BENCH_ONLY=relay)"
+else
+    cat <<EOF
 
 1. Durable webhook ingest, ${DURATION} s each (concord: sync of shop.customers only; no target
    system, so nothing is delivered; every 2xx is journaled and fsynced, then mapped and merged)
@@ -608,6 +624,9 @@ $INGEST_ROWS
    bare durable: $WRITER
    concord CPU: ${INGEST_CPU_US} us per accepted webhook, ${INGEST_CPU_CORES} cores busy on average
    aim >= 30000 durable webhooks/s: $(aim "${RATE[concord]} >= 30000")
+EOF
+fi
+cat <<EOF
 
 2. End-to-end relay: $RELAY_N new customers, webhook -> journal -> map -> POST /contacts on the sink
    (CRM max_in_flight $MAX_IN_FLIGHT; latency = sink receipt - send time carried in phone -> phone_number)
@@ -618,12 +637,25 @@ $INGEST_ROWS
    webhook answers of the threads that finished (status:count): ${R_STATUSES:-none}; refused: $R_FAILED
    webhooks answered during the relay: $R_WEBHOOK_RATE
    concord / sink ceiling: $(calc "%.2f" "$R_RATE / ${RATE[sink]}")    concord CPU: ${R_CPU_US} us per delivered change
+   TCP connections that carried the sink's writes: ${R_CONNS:-?} (keep-alive reuse)
    aim >= 10000 changes/s: $(aim "$R_RATE >= 10000 && $R_COUNT >= $RELAY_N")
 
 3. Memory of concord (VmRSS / VmHWM from /proc/PID/status)
+EOF
+if [ "$ONLY" = relay ]; then
+    cat <<EOF
+   idle after start:   $(mb "$RELAY_IDLE_RSS_KB") MB (relay config)
+   peak under load:    $(mb "$RELAY_HWM_KB") MB during the relay
+   aim idle < 20 MB:   $(aim "$RELAY_IDLE_RSS_KB < 20480")
+EOF
+else
+    cat <<EOF
    idle after start:   $(mb "$IDLE_RSS_KB") MB (ingest config), $(mb "$RELAY_IDLE_RSS_KB") MB (relay config)
    peak under load:    $(mb "$INGEST_HWM_KB") MB during ingest ($CONNS connections), $(mb "$RELAY_HWM_KB") MB during the relay
    aim idle < 20 MB:   $(aim "$IDLE_RSS_KB < 20480 && $RELAY_IDLE_RSS_KB < 20480")
+EOF
+fi
+cat <<EOF
 
 whole run: $((SECONDS - T0)) s
 EOF

@@ -16,6 +16,8 @@
  * write, the earliest send and the latest receipt, so /stats gives the
  * end-to-end latency and the relay rate:
  *   count / (last_recv_ns - first_send_ns).
+ * It also counts the TCP connections that carried writes ("connections"):
+ * how well the client reuses keep-alive connections.
  *
  *     sink PORT [MAX_SAMPLES]
  */
@@ -42,6 +44,8 @@ static size_t max_samples;
 static atomic_size_t nsamples;
 static atomic_ullong creates, updates, untimed, next_id;
 static atomic_ullong first_send_ns = UINT64_MAX, last_recv_ns;
+static atomic_ullong write_conns; /* connections that carried a write since the reset */
+static atomic_ullong reset_epoch; /* how many resets so far */
 
 struct req {
     size_t len;
@@ -107,6 +111,36 @@ record(const char *body, uint64_t recv)
     }
 }
 
+/* A connection's mark: the reset epoch (+ 1) in which it was counted. */
+static void
+on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+              enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls;
+    (void)conn;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        *socket_context = calloc(1, sizeof(unsigned long long));
+    } else {
+        free(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+/* Count conn once per reset epoch. A connection is served by one thread. */
+static void
+note_connection(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    unsigned long long *mark = ci != NULL ? ci->socket_context : NULL;
+    unsigned long long epoch = atomic_load(&reset_epoch) + 1;
+
+    if (mark != NULL && *mark != epoch) {
+        *mark = epoch;
+        atomic_fetch_add(&write_conns, 1);
+    }
+}
+
 static int
 cmp_u32(const void *a, const void *b)
 {
@@ -141,17 +175,19 @@ stats_json(void)
     snprintf(out, 1024,
              "{\"count\":%llu,\"creates\":%llu,\"updates\":%llu,\"untimed\":%llu,"
              "\"timed\":%zu,\"first_send_ns\":%llu,\"last_recv_ns\":%llu,"
-             "\"p50_us\":%u,\"p90_us\":%u,\"p99_us\":%u,\"max_us\":%u}\n",
+             "\"p50_us\":%u,\"p90_us\":%u,\"p99_us\":%u,\"max_us\":%u,\"connections\":%llu}\n",
              (unsigned long long)(atomic_load(&creates) + atomic_load(&updates)),
              (unsigned long long)atomic_load(&creates), (unsigned long long)atomic_load(&updates),
              (unsigned long long)atomic_load(&untimed), n, first == UINT64_MAX ? 0 : first, last,
-             p50, p90, p99, max);
+             p50, p90, p99, max, (unsigned long long)atomic_load(&write_conns));
     return out;
 }
 
 static void
 reset(void)
 {
+    atomic_fetch_add(&reset_epoch, 1);
+    atomic_store(&write_conns, 0);
     atomic_store(&nsamples, 0);
     atomic_store(&creates, 0);
     atomic_store(&updates, 0);
@@ -223,12 +259,14 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         char id[32];
 
         record(r->body, recv);
+        note_connection(conn);
         atomic_fetch_add(&creates, 1);
         snprintf(id, sizeof(id), "%llu", (unsigned long long)atomic_fetch_add(&next_id, 1) + 1);
         return answer(conn, 201, id_json(id));
     }
     if (strcmp(method, "PUT") == 0 && strncmp(url, "/contacts/", 10) == 0) {
         record(r->body, recv);
+        note_connection(conn);
         atomic_fetch_add(&updates, 1);
         return answer(conn, 200, id_json(url + 10));
     }
@@ -288,7 +326,8 @@ main(int argc, char **argv)
     d = MHD_start_daemon(MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG, (uint16_t)port, NULL,
                          NULL, on_request, NULL, MHD_OPTION_SOCK_ADDR, &addr,
                          MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)2, MHD_OPTION_NOTIFY_COMPLETED,
-                         on_completed, NULL, MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
+                         on_completed, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection, NULL,
+                         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)1024,
                          MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "sink: cannot listen on 127.0.0.1:%ld\n", port);

@@ -2291,10 +2291,11 @@ submit_all(struct engine *e, struct engine_delivery *list)
                                   : 0,
             .timeout_ms = sys->cfg->timeout_ms,
             .max_body = DELIVER_MAX_BODY,
-            /* Guarantee: no duplicate create. A create without an
-             * idempotency key goes over a fresh connection, where libcurl
-             * never resends by itself; with a key a resend is harmless. */
-            .fresh_connection = d->is_create && d->idem_key == NULL,
+            /* Guarantee: no duplicate create. libcurl never sends a create
+             * without an idempotency key again by itself, even over a
+             * reused keep-alive connection (http_client.c, "Send-once
+             * requests"); with a key a resend is harmless. */
+            .send_once = d->is_create && d->idem_key == NULL,
             .done = delivery_done,
             .user = d,
         };

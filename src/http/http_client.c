@@ -10,15 +10,20 @@
  * and reused.
  *
  * Classification of failures (what the engine needs to know is whether the
- * request may have reached the server): libcurl sets the "pretransfer" timer
- * once the connection is up (TCP, TLS) and the request is about to be sent,
- * on new and reused connections alike, and never to 0 once set. A failure
- * before that point is HTTP_OUTCOME_NOT_SENT whatever its code.
+ * request may have reached the server): libcurl calls every transfer's
+ * pre-request callback (on_prereq) once a connection is up (TCP, TLS), new
+ * or reused, just before it sends the request, and again before each
+ * request it sends anew by itself. A failure before the first call is
+ * HTTP_OUTCOME_NOT_SENT whatever its code. (libcurl's "pretransfer" timer
+ * marks the same point, but a resend whose new connection fails ends with
+ * "could not connect" about a request that did go out once.) A send-once
+ * request has a second rule, "Send-once requests" below.
  */
 
 #include "http/http_client.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -31,7 +36,11 @@
 
 #define CLIENT_MAX_FREE        64  /* idle transfers kept for reuse */
 #define CLIENT_MAX_HOST_CONNS  32  /* connections per host; more transfers wait for one */
+#define CLIENT_MAX_IDLE_CONNS  128 /* idle connections kept for reuse, all hosts together */
 #define CLIENT_RETRY_AFTER_MAX 128 /* longer Retry-After values are ignored */
+/* A send-once request reuses only a connection idle no longer than this
+ * (CURLOPT_MAXAGE_CONN); see "Send-once requests" for why. */
+#define CLIENT_SEND_ONCE_MAX_IDLE_S 1L
 
 struct transfer {
     struct http_client *client;
@@ -41,6 +50,11 @@ struct transfer {
     char *method;
     char *url;
     char *body;
+    size_t body_len;
+    size_t body_given; /* send-once: body bytes handed to libcurl so far */
+    int send_once;
+    int attempts;       /* calls of on_prereq: requests libcurl was about to send */
+    int resend_refused; /* send-once: libcurl tried to send it again and was refused */
     struct buf resp;
     int truncated;
     int has_retry_after;
@@ -83,6 +97,11 @@ transfer_clear(struct transfer *t)
     t->url = NULL;
     free(t->body);
     t->body = NULL;
+    t->body_len = 0;
+    t->body_given = 0;
+    t->send_once = 0;
+    t->attempts = 0;
+    t->resend_refused = 0;
     buf_fini(&t->resp);
     t->truncated = 0;
     t->has_retry_after = 0;
@@ -213,6 +232,11 @@ http_client_new(struct http_client **out, struct error *err)
         return error_set(err, ERROR_INTERNAL, "curl_multi_init failed");
     }
     (void)curl_multi_setopt(c->multi, CURLMOPT_MAX_HOST_CONNECTIONS, (long)CLIENT_MAX_HOST_CONNS);
+    /* libcurl's default keeps 4 connections per transfer in flight *now*:
+     * whenever the number in flight dips, it closes connections it needs
+     * again a moment later (a relay of 20,000 changes with 32 in flight
+     * opened 1,207 connections; with a fixed size, 32). */
+    (void)curl_multi_setopt(c->multi, CURLMOPT_MAXCONNECTS, (long)CLIENT_MAX_IDLE_CONNS);
     *out = c;
     return 0;
 }
@@ -307,6 +331,97 @@ build_headers(struct transfer *t, const struct http_request *req, struct error *
     return 0;
 }
 
+/*
+ * Send-once requests: keep-alive without silent resends.
+ *
+ * When a transfer over a reused keep-alive connection ends without an
+ * answer byte (the server closed the connection while the request was on
+ * its way), libcurl closes it and sends the request again over a new one
+ * (lib/transfer.c, Curl_retry_request(); libcurl 7.88 in Debian 12 and
+ * later alike). It cannot know whether the server acted on the first copy:
+ * for a create without an idempotency key that is a duplicate. With
+ * CURLOPT_POSTFIELDS it simply sends the body again. A body that a read
+ * callback feeds it must first rewind, once any of it went out, through
+ * the seek callback (Curl_readrewind()); a seek callback that refuses ends
+ * the transfer with CURLE_SEND_FAIL_REWIND before anything is sent again.
+ *
+ * So a send-once request's body is fed by on_read(), and on_seek() refuses
+ * to go back once a byte was handed out. Then:
+ *
+ * - No byte of the body was handed out: the server cannot hold the whole
+ *   request (its Content-Length promises more), so it cannot have acted on
+ *   it. libcurl may start over on a new connection (on_seek() lets it), and
+ *   a failure is HTTP_OUTCOME_NOT_SENT: safe to send again.
+ * - Some was: the request may have been carried out. libcurl's resend
+ *   fails (on_seek(); on_prereq() as well, should a libcurl ever resend
+ *   without rewinding), and the failure is LOST or TIMEOUT, which the
+ *   engine settles by key or look-up, or parks as "outcome unknown".
+ *
+ * (Bytes handed out are not bytes sent: libcurl may still hold them when
+ * the connection dies. Counting them as sent errs on the safe side.)
+ *
+ * The race that makes a resend necessary is a server closing an idle
+ * connection just as the request reaches it. libcurl checks a cached
+ * connection before reusing it and drops one whose close has already
+ * arrived, so the race needs a connection idle for about as long as the
+ * server keeps idle connections: 5 s in Node.js and Apache 2.4, 2 s in
+ * older gunicorn, 60-75 s in nginx and in load balancers. A send-once
+ * request therefore reuses only a connection idle at most
+ * CLIENT_SEND_ONCE_MAX_IDLE_S = 1 s (CURLOPT_MAXAGE_CONN; libcurl 7.88
+ * counts idle time in whole seconds and refuses more than that, so under
+ * 2 s there, 1 s in libcurl 8, which counts milliseconds). Under load a
+ * connection idles for milliseconds, so creates still share connections;
+ * at a trickle each opens its own, as before. (libcurl's once-a-second
+ * sweep of dead connections applies the sweeping transfer's limit to all
+ * of them, so a send-once request also closes other connections idle that
+ * long: a reconnect now and then for the others.) Should the race be lost
+ * all the same, the create is LOST, never sent twice.
+ *
+ * A send-once request without a body cannot be guarded this way (there is
+ * nothing to rewind): it goes over a fresh connection, where libcurl never
+ * resends.
+ */
+static size_t
+on_read(char *out, size_t size, size_t nitems, void *user)
+{
+    struct transfer *t = user;
+    size_t room = size * nitems, n = t->body_len - t->body_given;
+
+    if (n > room)
+        n = room;
+    memcpy(out, t->body + t->body_given, n);
+    t->body_given += n;
+    return n;
+}
+
+static int
+on_seek(void *user, curl_off_t offset, int origin)
+{
+    struct transfer *t = user;
+
+    if (origin == SEEK_SET && offset == 0 && t->body_given == 0)
+        return CURL_SEEKFUNC_OK; /* nothing left yet: starting over is safe */
+    t->resend_refused = 1;
+    return CURL_SEEKFUNC_CANTSEEK;
+}
+
+/* Before each request libcurl sends, the first and any it sends anew. */
+static int
+on_prereq(void *user, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+    struct transfer *t = user;
+
+    (void)primary_ip;
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
+    if (t->attempts++ > 0 && t->send_once && t->body_given > 0) {
+        t->resend_refused = 1;
+        return CURL_PREREQFUNC_ABORT;
+    }
+    return CURL_PREREQFUNC_OK;
+}
+
 /* Set every option of one transfer. Returns the first failing code. */
 static CURLcode
 setup_easy(struct transfer *t, const struct http_request *req)
@@ -323,10 +438,10 @@ setup_easy(struct transfer *t, const struct http_request *req)
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? (long)req->timeout_ms : 0L);
-    /* libcurl sends a request again, silently, when a reused connection
-     * dies before any answer byte. For a request that must not happen twice
-     * (a create), only a new connection rules that out. */
-    SET(CURLOPT_FRESH_CONNECT, req->fresh_connection ? 1L : 0L);
+    SET(CURLOPT_PREREQFUNCTION, on_prereq);
+    SET(CURLOPT_PREREQDATA, t);
+    /* A send-once request without a body: see "Send-once requests". */
+    SET(CURLOPT_FRESH_CONNECT, req->send_once && t->body_len == 0 ? 1L : 0L);
     SET(CURLOPT_TCP_NODELAY, 1L);
     SET(CURLOPT_PROXY, ""); /* never a proxy from the environment */
     SET(CURLOPT_HTTPHEADER, t->headers);
@@ -341,9 +456,17 @@ setup_easy(struct transfer *t, const struct http_request *req)
     } else if (strcmp(t->method, "HEAD") == 0) {
         SET(CURLOPT_NOBODY, 1L);
     } else {
-        if (req->body != NULL || strcmp(t->method, "POST") == 0) {
-            /* POSTFIELDS sends a body with any method; CUSTOMREQUEST names it. */
-            SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body != NULL ? req->body_len : 0));
+        /* A POST's body goes with any method; CUSTOMREQUEST names it. */
+        if (t->send_once && t->body_len > 0) {
+            SET(CURLOPT_POST, 1L);
+            SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body_len);
+            SET(CURLOPT_READFUNCTION, on_read);
+            SET(CURLOPT_READDATA, t);
+            SET(CURLOPT_SEEKFUNCTION, on_seek);
+            SET(CURLOPT_SEEKDATA, t);
+            SET(CURLOPT_MAXAGE_CONN, CLIENT_SEND_ONCE_MAX_IDLE_S);
+        } else if (req->body != NULL || strcmp(t->method, "POST") == 0) {
+            SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body_len);
             SET(CURLOPT_POSTFIELDS, t->body);
         }
         if (strcmp(t->method, "POST") != 0)
@@ -392,7 +515,13 @@ http_client_submit(struct http_client *c, const struct http_request *req, struct
     t->method = xstrdup(req->method);
     t->url = xstrdup(req->url);
     /* The body is copied: the caller may free req on return (http_client.h). */
-    t->body = req->body != NULL ? xstrndup(req->body, req->body_len) : NULL;
+    if (req->body != NULL) {
+        t->body = xmalloc(req->body_len + 1);
+        memcpy(t->body, req->body, req->body_len);
+        t->body[req->body_len] = '\0';
+        t->body_len = req->body_len;
+    }
+    t->send_once = req->send_once;
     buf_init(&t->resp, req->max_body);
     t->done = req->done;
     t->user = req->user;
@@ -422,20 +551,20 @@ http_client_submit(struct http_client *c, const struct http_request *req, struct
     return 0;
 }
 
-/* What a finished transfer means for the engine: see the top of this file. */
+/*
+ * What a finished transfer means for the engine: see the top of this file
+ * and "Send-once requests". Guarantee: NOT_SENT only when the server
+ * cannot hold the whole request, so sending it again cannot duplicate it.
+ */
 static enum http_outcome
-classify(struct transfer *t, CURLcode code)
+classify(const struct transfer *t, CURLcode code)
 {
-    curl_off_t pretransfer_us = 0;
-
     if (code == CURLE_OK || (code == CURLE_WRITE_ERROR && t->truncated))
         return HTTP_OUTCOME_RESPONSE;
-    if (code == CURLE_COULDNT_RESOLVE_HOST || code == CURLE_COULDNT_RESOLVE_PROXY ||
-        code == CURLE_COULDNT_CONNECT)
-        return HTTP_OUTCOME_NOT_SENT;
-    if (curl_easy_getinfo(t->easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us) != CURLE_OK ||
-        pretransfer_us == 0)
-        return HTTP_OUTCOME_NOT_SENT;
+    if (t->attempts == 0)
+        return HTTP_OUTCOME_NOT_SENT; /* never got to sending: DNS, connect, TLS */
+    if (t->send_once && t->body_len > 0 && t->body_given == 0)
+        return HTTP_OUTCOME_NOT_SENT; /* at most the headers left, without the body */
     if (code == CURLE_OPERATION_TIMEDOUT)
         return HTTP_OUTCOME_TIMEOUT;
     return HTTP_OUTCOME_LOST;
@@ -445,6 +574,7 @@ static void
 on_done(struct http_client *c, struct transfer *t, CURLcode code)
 {
     struct http_response resp;
+    char why[CURL_ERROR_SIZE + 64];
 
     memset(&resp, 0, sizeof(resp));
     resp.outcome = classify(t, code);
@@ -454,6 +584,12 @@ on_done(struct http_client *c, struct transfer *t, CURLcode code)
         resp.handle = t->easy;
     } else {
         resp.error = t->errbuf[0] != '\0' ? t->errbuf : curl_easy_strerror(code);
+        if (t->resend_refused) {
+            /* libcurl's own words would be "seek callback returned error". */
+            (void)snprintf(why, sizeof(why), "%s (the connection closed; not sent again)",
+                           resp.error);
+            resp.error = why;
+        }
     }
     resp.body = buf_str(&t->resp);
     resp.body_len = t->resp.len;

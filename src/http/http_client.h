@@ -13,6 +13,11 @@
  * Nothing here decides policy: the response says what happened (status,
  * headers, body, and for transport failures whether the request may have
  * reached the server), and the engine decides what it means.
+ *
+ * libcurl sends a request again by itself when a reused keep-alive
+ * connection dies before any answer byte. A request marked send_once is
+ * never sent twice that way (http_client.c says how), so the engine may
+ * send a create without an idempotency key over a kept-alive connection.
  */
 #ifndef CONCORD_HTTP_HTTP_CLIENT_H
 #define CONCORD_HTTP_HTTP_CLIENT_H
@@ -28,7 +33,8 @@ struct http_client;
 /* How a transfer ended. */
 enum http_outcome {
     HTTP_OUTCOME_RESPONSE = 1, /* the server answered; see status */
-    HTTP_OUTCOME_NOT_SENT,     /* failed before the request left: DNS, connect refused */
+    HTTP_OUTCOME_NOT_SENT,     /* the server cannot hold the whole request: DNS, connect
+                                  refused; for send_once, no byte of the body left */
     HTTP_OUTCOME_TIMEOUT,      /* no full answer in time: the request may have been applied */
     HTTP_OUTCOME_LOST,         /* connection reset or closed after sending: may have been applied */
 };
@@ -69,10 +75,11 @@ struct http_request {
     size_t header_count;
     const char *body; /* may be NULL; sent as application/json when set */
     size_t body_len;
-    int64_t timeout_ms;   /* whole transfer, connect included */
-    size_t max_body;      /* response body bytes kept; more is dropped and flagged */
-    int fresh_connection; /* 1: never over a reused connection, so libcurl cannot send it
-                             twice by itself (it retries silently on a reused one) */
+    int64_t timeout_ms; /* whole transfer, connect included */
+    size_t max_body;    /* response body bytes kept; more is dropped and flagged */
+    int send_once;      /* 1: must not reach the server twice (a create without an
+                           idempotency key): libcurl never resends it by itself, and
+                           it reuses only a connection idle under a second or two */
     http_client_done_fn *done;
     void *user;
 };

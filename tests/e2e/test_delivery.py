@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
 """Delivery you can trust (issue 3): idempotency keys, look-ups before a
-lost create is sent again, and crashes in the middle of a create."""
+lost create is sent again, crashes in the middle of a create, and creates
+over kept-alive connections that die (issue 2: never a silent resend)."""
 
 import os
 import sys
@@ -62,7 +63,9 @@ def test_a_lost_create_is_looked_up_and_linked_not_repeated():
 
 def test_a_lost_create_that_did_not_happen_is_sent_again():
     crm, c, shop = setup(LOOKUP)
-    crm.faults([{"reset": "before", "match": {"method": "POST"}}])
+    # The CRM reads the whole create (the delay makes it read the body),
+    # then drops it unapplied: concord cannot tell, so it looks up first.
+    crm.faults([{"reset": "before", "delay_ms": 1, "match": {"method": "POST"}}])
     shop.change("s1", tf.ADA)
     wait_until(lambda: tf.one_contact(crm, contact_email="ada@example.com"), 10, "the create")
     c.wait_settled()
@@ -136,6 +139,90 @@ def test_without_key_or_look_up_a_crash_mid_create_waits_for_a_person():
     failed = wait_until(lambda: c.cli_json("failed"), 10, "the unknown outcome")
     assert failed[0]["kind"] == "unknown", failed
     assert len(crm.requests("POST")) <= 1
+
+
+def create_in_turn(crm, shop, ids):
+    """A new customer per id, each once the one before reached the CRM (so
+    the creates follow each other within a fraction of a second)."""
+    for sid in ids:
+        email = sid + "@example.com"
+        shop.change(sid, dict(tf.ADA, email=email))
+        wait_until(lambda: tf.one_contact(crm, contact_email=email), 10, "the create of " + sid)
+
+
+def test_creates_without_a_key_share_kept_alive_connections():
+    crm, c, shop = tf.setup()
+    create_in_turn(crm, shop, ["s%d" % i for i in range(1, 7)])
+    c.wait_settled()
+    conns = [p["conn"] for p in crm.requests("POST")]
+    assert len(conns) == 6, conns
+    # Each opened a connection of its own before; now they follow one
+    # another over one (two, should the machine stall for a second).
+    assert len(set(conns)) <= 2, conns
+    assert c.cli_json("failed") == []
+
+
+def test_a_create_lost_on_a_reused_connection_is_parked_not_sent_again():
+    # No key, no look-up: the create over the kept-alive connection is
+    # applied and the connection dropped without an answer. libcurl would
+    # send it again over a new connection by itself; concord must not let
+    # it: the outcome is unknown and waits for a person.
+    crm, c, shop = tf.setup()
+    crm.faults([{"reset": "after", "match": {"method": "POST", "reused": True}}])
+    create_in_turn(crm, shop, ["s1", "s2"])
+    wait_until(lambda: c.cli_json("failed") or len(crm.requests("POST")) > 2, 10,
+               "the outcome of s2's create")
+    posts = crm.requests("POST")
+    assert [p["status"] for p in posts] == [201, "lost"], ("sent again?", posts)
+    assert posts[0]["conn"] == posts[1]["conn"], posts
+    failed = c.cli_json("failed")
+    assert [f["kind"] for f in failed] == ["unknown"], failed
+    create_in_turn(crm, shop, ["s3"])  # a barrier: delivery went on
+    assert [p["status"] for p in crm.requests("POST")] == [201, "lost", 201]
+    assert len(tf.contacts(crm)) == 3
+
+
+def test_a_create_lost_on_a_reused_connection_is_looked_up_not_repeated():
+    crm, c, shop = setup(LOOKUP)
+    crm.faults([{"reset": "after", "match": {"method": "POST", "reused": True}}])
+    create_in_turn(crm, shop, ["s1", "s2"])
+    wait_until(lambda: crm.requests("GET") or len(crm.requests("POST")) > 2, 10, "the look-up")
+    c.wait_settled()
+    posts = crm.requests("POST")
+    assert [p["status"] for p in posts] == [201, "lost"], ("sent again?", posts)
+    assert crm.requests("GET")[0]["path"] == "/contacts?contact_email=s2%40example.com"
+    assert len(tf.contacts(crm)) == 2 and c.cli_json("failed") == []
+
+
+def test_a_create_dropped_unread_on_a_reused_connection_is_made_once():
+    # The CRM closes the kept-alive connection as the create arrives,
+    # without reading its body: it cannot have applied it. Either libcurl
+    # had not handed the body out yet (it starts over on a new connection
+    # at once), or it had (the answer counts as lost: a look-up, then the
+    # create again). Both make one contact.
+    crm, c, shop = setup(LOOKUP)
+    crm.faults([{"reset": "before", "match": {"method": "POST", "reused": True}}])
+    create_in_turn(crm, shop, ["s1", "s2"])
+    c.wait_settled()
+    posts = crm.requests("POST")
+    assert [p["status"] for p in posts] == [201, "reset", 201], posts
+    assert posts[0]["conn"] == posts[1]["conn"] != posts[2]["conn"], posts
+    assert len(crm.requests("GET")) <= 1
+    assert len(tf.contacts(crm)) == 2 and c.cli_json("failed") == []
+
+
+def test_a_connection_closed_after_its_answer_is_not_used_again():
+    # The CRM closes the connection right after answering, without saying
+    # so, as its keep-alive timeout would. The next create notices and
+    # takes a new connection: no error, no look-up, no inbox entry.
+    crm, c, shop = tf.setup()
+    crm.faults([{"close": "after", "match": {"method": "POST"}}])
+    create_in_turn(crm, shop, ["s1", "s2"])
+    c.wait_settled()
+    posts = crm.requests("POST")
+    assert [p["status"] for p in posts] == [201, 201], posts
+    assert posts[0]["conn"] != posts[1]["conn"], posts
+    assert len(tf.contacts(crm)) == 2 and c.cli_json("failed") == []
 
 
 def crm_status(c):

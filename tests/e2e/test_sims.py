@@ -171,6 +171,34 @@ def test_fault_reset_after_is_applied_but_answer_lost():
     expect_eq(sim.stats()["creates"], 1, "counted as a create")
 
 
+def test_connections_are_numbered_and_faults_may_match_reused_ones():
+    sim = Sim()
+    sim.faults([{"close": "after", "match": {"reused": True}},
+                {"status": 503, "match": {"method": "GET", "reused": False}}])
+    conn = http.client.HTTPConnection("127.0.0.1", sim.port, timeout=5)
+
+    def post(body):
+        conn.request("POST", "/contacts", json.dumps(body),
+                     {"Content-Type": "application/json"})
+        r = conn.getresponse()
+        r.read()
+        return r.status, r.getheader("Connection")
+
+    expect_eq(post({"a": 1}), (201, None), "first on its connection: no reused fault")
+    expect_eq(post({"a": 2}), (201, None), "second: answered, the close unannounced")
+    err = connection_error(lambda: post({"a": 3}))
+    expect(err is not None, "the sim closed the connection after its answer")
+    conn.close()
+    expect_eq(sim.rest("GET", "/contacts")[0], 503, "a first request matches reused: false")
+    log = sim.requests()
+    expect_eq([e["method"] for e in log], ["POST", "POST", "GET"], "the log")
+    expect_eq(log[0]["conn"], log[1]["conn"], "the POSTs shared a connection")
+    expect(log[2]["conn"] > log[1]["conn"], "the GET came on a later one", log)
+    expect_eq(sorted(sim.records()), ["c1", "c2"], "both POSTs applied")
+    st, _, _ = sim.rest("POST", "/_sim/faults", [{"close": "before"}])
+    expect_eq(st, 400, "close is only after")
+
+
 def test_fault_delay_exceeds_client_timeout():
     sim = Sim()
     sim.faults([{"delay_ms": 800}, {"delay_ms": 50}])

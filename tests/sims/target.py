@@ -135,17 +135,24 @@ class Fault:
         reset = spec.get("reset")
         if reset not in (None, "before", "after"):
             raise ValueError('reset must be "before" or "after"')
-        if "status" not in spec and reset is None and "delay_ms" not in spec:
-            raise ValueError("a fault needs status, reset or delay_ms")
+        if spec.get("close") not in (None, "after"):
+            raise ValueError('close must be "after"')
+        if ("status" not in spec and reset is None and "delay_ms" not in spec
+                and "close" not in spec):
+            raise ValueError("a fault needs status, reset, close or delay_ms")
         if spec.get("apply") not in (None, "first"):
             raise ValueError('apply must be "first"')
+        if not isinstance(self.match.get("reused", False), bool):
+            raise ValueError("match.reused must be true or false")
 
-    def matches(self, method, path):
+    def matches(self, method, path, reused=False):
         m = self.match.get("method")
         if m and m.upper() != method:
             return False
         p = self.match.get("path_prefix")
         if p and not path.startswith(p):
+            return False
+        if "reused" in self.match and self.match["reused"] != reused:
             return False
         return True
 
@@ -269,13 +276,14 @@ class State:
             if rid not in self.records:
                 return rid
 
-    def pick_fault(self, method, path):
+    def pick_fault(self, method, path, reused=False):
         """Returns the fault for this request, or None. Called under lock.
         Every queued action with "after" left that matches counts the request
-        (and does not serve it); the first armed one that matches serves it."""
+        (and does not serve it); the first armed one that matches serves it.
+        reused: the request is not the first on its connection."""
         chosen = None
         for f in self.faults:
-            if not f.matches(method, path):
+            if not f.matches(method, path, reused):
                 continue
             if f.after > 0:
                 f.after -= 1
@@ -389,6 +397,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.flush()
         return ok
 
+    def setup(self):
+        # Once per TCP connection: number it, so the log shows which
+        # requests shared a kept-alive connection.
+        super().setup()
+        with self.server.conn_lock:
+            self.server.conn_count += 1
+            self.conn_no = self.server.conn_count
+        self.conn_requests = 0
+
     def log_message(self, fmt, *args):
         if self.server.opts.verbose:
             sys.stderr.write("sim %d: %s\n" % (self.server.opts.port, fmt % args))
@@ -490,6 +507,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         key while it is carried out (slow faults included): as Stripe does,
         a second request with the key meanwhile gets 409."""
         st = self.server.state
+        self.conn_requests += 1
         key = None
         if self.command == "POST" and self.server.opts.idempotency_header:
             key = self.headers.get(self.server.opts.idempotency_header)
@@ -507,7 +525,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     st.stats["requests"] += 1
                     st.stats["idem_in_use"] = st.stats.get("idem_in_use", 0) + 1
                     st.log.append({"seq": len(st.log) + 1, "time": time.time(),
-                                   "method": "POST", "path": self.path,
+                                   "conn": self.conn_no, "method": "POST", "path": self.path,
                                    "headers": {k.lower(): v for k, v in self.headers.items()},
                                    "body": None, "status": 409, "applied": False})
                 self.send_json(409, {"error": {
@@ -533,6 +551,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             entry = {
                 "seq": len(st.log) + 1,
                 "time": time.time(),
+                "conn": self.conn_no,
                 "method": method,
                 "path": self.path,
                 "headers": headers,
@@ -543,7 +562,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             st.log.append(entry)
             if method == "GET" and [p for p in path.split("/") if p] == [opts.resource]:
                 st.stats["list_reads"] += 1
-            fault = st.pick_fault(method, path)
+            fault = st.pick_fault(method, path, self.conn_requests > 1)
             if fault:
                 st.stats["faults"] += 1
                 entry["fault"] = fault
@@ -634,6 +653,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.send_json(status, obj, self.answer_headers)
             except OSError:
                 pass
+            if fault and fault.get("close") == "after":
+                # Closed as an idle timeout would close it: the answer said
+                # nothing of it (no "Connection: close").
+                self.close_connection = True
         if applied and self.server.echoer is not None:
             self.server.echoer.send(event, record)
 
@@ -1159,6 +1182,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.conn_lock = threading.Lock()
+        self.conn_count = 0  # TCP connections accepted since the start (a reset keeps it)
 
     def handle_error(self, request, client_address):
         # A client that vanished mid-answer is an expected event here.

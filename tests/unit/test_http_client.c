@@ -612,6 +612,199 @@ fifty_in_flight_share_kept_alive_connections(void)
     srv_stop(s);
 }
 
+static void
+submit_write(struct http_client *c, const char *method, const char *url, const char *body,
+             int send_once, struct result *r)
+{
+    struct http_request req = {.method = method,
+                               .url = url,
+                               .body = body,
+                               .body_len = body != NULL ? strlen(body) : 0,
+                               .timeout_ms = 5000,
+                               .max_body = 4096,
+                               .send_once = send_once,
+                               .done = on_done,
+                               .user = r};
+    struct error err = {0};
+
+    if (http_client_submit(c, &req, &err) != 0)
+        check_fail(__FILE__, __LINE__, "submit: %s", err.msg);
+}
+
+static void
+send_once_bodies_go_as_sent_with_every_method(void)
+{
+    static const char *const methods[] = {"POST", "PUT", "PATCH"};
+    static const char body[] = "{\"name\":\"Ada\",\"n\":1}";
+    struct server *s = srv_start(SRV_OK);
+    struct http_client *c = client_new();
+    char *url = url_for(s->port, "/contacts");
+    struct result r = {0};
+    char line[64];
+
+    for (int i = 0; i < 3; i++) {
+        submit_write(c, methods[i], url, body, 1, &r);
+        run_until(c, &r.calls, i + 1, 5000);
+        CHECK_EQ(r.outcome, HTTP_OUTCOME_RESPONSE);
+        CHECK_EQ(r.status, 200);
+        (void)snprintf(line, sizeof(line), "%s /contacts HTTP/1.1\r\n", methods[i]);
+        pthread_mutex_lock(&s->mu);
+        CHECK(strncmp(s->last_head, line, strlen(line)) == 0);
+        CHECK(strstr(s->last_head, "\r\nContent-Length: 20\r\n") != NULL);
+        CHECK(strstr(s->last_head, "\r\nContent-Type: application/json\r\n") != NULL);
+        CHECK(strcasestr(s->last_head, "transfer-encoding") == NULL);
+        CHECK(strcasestr(s->last_head, "expect:") == NULL);
+        CHECK_STR_EQ(s->last_body, body);
+        pthread_mutex_unlock(&s->mu);
+    }
+    /* One after the other, they shared one kept-alive connection. */
+    CHECK_EQ(srv_count(s, &s->connections), 1);
+    free(url);
+    result_fini(&r);
+    http_client_free(c);
+    srv_stop(s);
+}
+
+/*
+ * The server reads a request on a kept-alive connection and closes it
+ * without answering: it may have carried the request out. libcurl sends a
+ * plain request again by itself over a new connection; a send-once one it
+ * must not.
+ */
+static void
+send_once_is_not_resent_when_a_reused_connection_dies(void)
+{
+    struct server *s = srv_start(SRV_OK);
+    struct http_client *c = client_new();
+    char *url = url_for(s->port, "/contacts");
+    struct result r = {0};
+
+    submit_write(c, "POST", url, "{\"a\":1}", 1, &r);
+    run_until(c, &r.calls, 1, 5000);
+    CHECK_EQ(r.status, 200);
+    srv_set_mode(s, SRV_CLOSE, 0);
+    submit_write(c, "POST", url, "{\"a\":2}", 1, &r);
+    run_until(c, &r.calls, 2, 5000);
+    CHECK_EQ(r.outcome, HTTP_OUTCOME_LOST);
+    CHECK(r.error != NULL && strstr(r.error, "not sent again") != NULL);
+    CHECK_EQ(srv_count(s, &s->requests), 2); /* one copy of each */
+
+    /* What the guard prevents: the same with a plain request. */
+    srv_set_mode(s, SRV_OK, 0);
+    submit_write(c, "POST", url, "{\"a\":3}", 0, &r);
+    run_until(c, &r.calls, 3, 5000);
+    CHECK_EQ(r.status, 200);
+    srv_set_mode(s, SRV_CLOSE, 0);
+    submit_write(c, "POST", url, "{\"a\":4}", 0, &r);
+    run_until(c, &r.calls, 4, 5000);
+    CHECK_EQ(r.outcome, HTTP_OUTCOME_LOST);
+    CHECK_EQ(srv_count(s, &s->requests), 5); /* {"a":4} arrived twice */
+    free(url);
+    result_fini(&r);
+    http_client_free(c);
+    srv_stop(s);
+}
+
+static void
+send_once_reuses_only_a_recently_used_connection(void)
+{
+    struct server *s = srv_start(SRV_OK);
+    struct http_client *c = client_new();
+    char *url = url_for(s->port, "/contacts");
+    struct result r = {0};
+    struct timespec idle = {.tv_sec = 2, .tv_nsec = 100 * 1000 * 1000};
+
+    submit_write(c, "POST", url, "{}", 1, &r);
+    run_until(c, &r.calls, 1, 5000);
+    submit_get(c, url, 5000, 4096, &r);
+    run_until(c, &r.calls, 2, 5000);
+    CHECK_EQ(srv_count(s, &s->connections), 1);
+    /* Idle past CLIENT_SEND_ONCE_MAX_IDLE_S, whole seconds as libcurl
+     * 7.88 counts them: a plain request still reuses the connection... */
+    nanosleep(&idle, NULL);
+    submit_get(c, url, 5000, 4096, &r);
+    run_until(c, &r.calls, 3, 5000);
+    CHECK_EQ(srv_count(s, &s->connections), 1);
+    /* ...which the send-once one, coming right after it, may reuse. */
+    submit_write(c, "POST", url, "{}", 1, &r);
+    run_until(c, &r.calls, 4, 5000);
+    CHECK_EQ(srv_count(s, &s->connections), 1);
+    nanosleep(&idle, NULL);
+    submit_write(c, "POST", url, "{}", 1, &r);
+    run_until(c, &r.calls, 5, 5000);
+    CHECK_EQ(r.status, 200);
+    CHECK_EQ(srv_count(s, &s->connections), 2);
+    free(url);
+    result_fini(&r);
+    http_client_free(c);
+    srv_stop(s);
+}
+
+static void
+send_once_without_a_body_takes_a_fresh_connection(void)
+{
+    struct server *s = srv_start(SRV_OK);
+    struct http_client *c = client_new();
+    char *url = url_for(s->port, "/contacts");
+    struct result r = {0};
+
+    for (int i = 0; i < 2; i++) {
+        submit_write(c, "POST", url, NULL, 1, &r);
+        run_until(c, &r.calls, i + 1, 5000);
+        CHECK_EQ(r.status, 200);
+    }
+    CHECK_EQ(srv_count(s, &s->connections), 2);
+    free(url);
+    result_fini(&r);
+    http_client_free(c);
+    srv_stop(s);
+}
+
+/* n GETs at once, run until all are answered. */
+static void
+get_round(struct http_client *c, const char *url, int n)
+{
+    struct result r[20];
+    int done = 0;
+
+    CHECK(n <= 20);
+    memset(r, 0, sizeof(r));
+    for (int i = 0; i < n; i++)
+        submit_get(c, url, 10000, 4096, &r[i]);
+    for (int64_t end = clock_mono_ms() + 10000; done < n;) {
+        CHECK(clock_mono_ms() < end);
+        (void)http_client_run(c, 100);
+        done = 0;
+        for (int i = 0; i < n; i++)
+            done += r[i].calls;
+    }
+    for (int i = 0; i < n; i++) {
+        CHECK_EQ(r[i].status, 200);
+        result_fini(&r[i]);
+    }
+}
+
+static void
+idle_connections_outlive_a_quiet_moment(void)
+{
+    struct server *s = srv_start(SRV_OK);
+    struct http_client *c = client_new();
+    char *url = url_for(s->port, "/burst");
+    int conns;
+
+    get_round(c, url, 20);
+    conns = srv_count(s, &s->connections);
+    /* With libcurl's default cache (4 per transfer in flight), each of
+     * these would close one of the burst's connections. */
+    for (int i = 0; i < 10; i++)
+        get_round(c, url, 1);
+    get_round(c, url, 20);
+    CHECK_EQ(srv_count(s, &s->connections), conns);
+    free(url);
+    http_client_free(c);
+    srv_stop(s);
+}
+
 struct chain {
     struct http_client *c;
     const char *url;
@@ -749,6 +942,11 @@ const struct check_case check_cases[] = {
     CHECK_CASE(timeout_on_a_reused_connection_is_a_timeout),
     CHECK_CASE(long_body_is_truncated_at_max_body),
     CHECK_CASE(fifty_in_flight_share_kept_alive_connections),
+    CHECK_CASE(idle_connections_outlive_a_quiet_moment),
+    CHECK_CASE(send_once_bodies_go_as_sent_with_every_method),
+    CHECK_CASE(send_once_is_not_resent_when_a_reused_connection_dies),
+    CHECK_CASE(send_once_reuses_only_a_recently_used_connection),
+    CHECK_CASE(send_once_without_a_body_takes_a_fresh_connection),
     CHECK_CASE(callback_may_submit_the_next_request),
     CHECK_CASE(wakeup_ends_a_waiting_run),
     CHECK_CASE(free_aborts_transfers_without_callbacks),
