@@ -379,6 +379,8 @@ engine_free(struct engine *e)
         map_jq_free(e->colls[i].filter);
     }
     free(e->colls);
+    free(e->held_applied);
+    free(e->held_echoes);
     for (size_t i = 0; i < e->sys_count; i++) {
         free(e->systems[i].headers);
         free(e->systems[i].delete_times);

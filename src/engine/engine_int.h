@@ -207,6 +207,10 @@ struct engine {
     /* Writer only. */
     int64_t claim_wait_ms; /* due work held back by a budget or a breaker: look again then */
     int orphans_parked;    /* the jobs of systems gone from the config were parked */
+    /* writer only: what changes processed in an open batch (merge.c) count
+     * for the metrics, per collection, added once the batch stands */
+    int holding_counts;
+    int64_t *held_applied, *held_echoes;
     int64_t *links_in_flight;
     size_t links_in_flight_count, links_in_flight_cap;
 };

@@ -67,6 +67,33 @@ route(struct engine *e, const char *system, const cJSON *body, struct error *err
     return -2;
 }
 
+/* Count a change of m's collection for the metrics: at once, or once its
+ * batch stands (engine_process_journal()). */
+static void
+count(struct merge_ctx *m, int64_t *held, struct metric_family *f)
+{
+    if (m->e->holding_counts && held != NULL)
+        held[m->coll]++;
+    else
+        metric_add(f, 1, (const char *[]){m->e->colls[m->coll].cfg->name});
+}
+
+/* A batch stood (add its counts) or was undone (drop them). */
+static void
+held_counts_end(struct engine *e, int stood)
+{
+    for (size_t i = 0; e->held_applied != NULL && i < e->coll_count; i++) {
+        const char *name[] = {e->colls[i].cfg->name};
+
+        if (stood && e->held_applied[i] > 0)
+            metric_add(e->metrics.applied, (double)e->held_applied[i], name);
+        if (stood && e->held_echoes[i] > 0)
+            metric_add(e->metrics.echoes, (double)e->held_echoes[i], name);
+        e->held_applied[i] = e->held_echoes[i] = 0;
+    }
+    e->holding_counts = 0;
+}
+
 static int
 park_change(struct merge_ctx *m, const char *reason, struct error *err)
 {
@@ -610,7 +637,7 @@ merge_linked(struct merge_ctx *m, struct link *l, const cJSON *incoming, struct 
     }
     if (echo_at > 0) {
         note = xasprintf("the echo of what concord wrote at %lld ms", (long long)echo_at);
-        metric_add(m->e->metrics.echoes, 1, (const char *[]){c->cfg->name});
+        count(m, m->e->held_echoes, m->e->metrics.echoes);
         rc = store_journal_set_state(m->e->st, m->ch->seq, CHANGE_UNCHANGED, note, err);
         goto out;
     }
@@ -627,7 +654,7 @@ merge_linked(struct merge_ctx *m, struct link *l, const cJSON *incoming, struct 
         goto out;
     if (cJSON_GetArraySize(changed) == 0) {
         note = xstrdup("equal to the base: an echo or a repeat");
-        metric_add(m->e->metrics.echoes, 1, (const char *[]){c->cfg->name});
+        count(m, m->e->held_echoes, m->e->metrics.echoes);
         rc = store_journal_set_state(m->e->st, m->ch->seq, CHANGE_UNCHANGED, note, err);
         goto out;
     }
@@ -714,7 +741,7 @@ merge_linked(struct merge_ctx *m, struct link *l, const cJSON *incoming, struct 
     if (why[0] == '\0' && rc == 0)
         append(why, sizeof(why), "the record holds these values already");
     if (cstate == CHANGE_APPLIED)
-        metric_add(m->e->metrics.applied, 1, (const char *[]){c->cfg->name});
+        count(m, m->e->held_applied, m->e->metrics.applied);
     rc = store_journal_set_state(m->e->st, m->ch->seq, cstate, why[0] ? why : NULL, err);
 out:
     free(note);
@@ -998,7 +1025,7 @@ merge_new(struct merge_ctx *m, const cJSON *incoming, struct error *err)
                                 .collection = c->cfg->name,
                                 .record_id = record_id},
               "record created from %s", m->ext_id);
-    metric_add(m->e->metrics.applied, 1, (const char *[]){c->cfg->name});
+    count(m, m->e->held_applied, m->e->metrics.applied);
     rc = 0;
 out:
     free(state_text);
@@ -1794,6 +1821,49 @@ process_isolated(struct engine *e, const struct change *ch, int64_t now, struct 
     return park_change(&m, reason, err);
 }
 
+/*
+ * Process changes[from..n) in one savepoint, which costs a copy of every
+ * page a change touches, so one a batch instead of one a change. Returns
+ * as process_one() for the first change that did not return 0, with *done
+ * the changes that did; -1 means the savepoint was rolled back (nothing of
+ * the batch stands, and *done is 0) and the batch is to be done again one
+ * change at a time, or that the store failed (err set).
+ */
+static int
+process_batch(struct engine *e, struct change *changes, int from, int n, int64_t now, int *done,
+              int *failed_at, struct error *err)
+{
+    struct error item = {0};
+    int rc = 0, i;
+
+    *done = 0;
+    *failed_at = -1;
+    if (e->held_applied == NULL) {
+        e->held_applied = xcalloc(e->coll_count + 1, sizeof(*e->held_applied));
+        e->held_echoes = xcalloc(e->coll_count + 1, sizeof(*e->held_echoes));
+    }
+    if (store_savepoint(e->st, err) == -1)
+        return -1;
+    e->holding_counts = 1;
+    for (i = from; i < n && rc == 0; i++) {
+        rc = process_one(e, &changes[i], now, &item);
+        if (rc == 0)
+            (*done)++;
+    }
+    if (rc != -1) {
+        held_counts_end(e, 1);
+        return store_release(e->st, err) == -1 ? -1 : rc;
+    }
+    held_counts_end(e, 0);
+    *done = 0;
+    if (store_rollback_savepoint(e->st, err) == -1)
+        return -1;
+    /* Its in-memory marks (a log line, the hint that a match is open) may
+     * be made twice; what is in the store is made once. */
+    *failed_at = i - 1;
+    return -1;
+}
+
 int
 engine_process_journal(struct engine *e, int limit, struct error *err)
 {
@@ -1803,25 +1873,41 @@ engine_process_journal(struct engine *e, int limit, struct error *err)
 
     /* A change may journal more (a hint's deletions): they are read too. */
     do {
-        int waits = 0;
+        int waits = 0, i = 0;
 
         e->journal_grew = 0;
         n = store_journal_pending(e->st, limit - handled, &changes, err);
         if (n == -1)
             return -1;
-        for (int i = 0; i < n; i++) {
-            int rc = process_isolated(e, &changes[i], now, err);
+        while (i < n && !waits) {
+            int done = 0, failed_at = -1, rc;
 
-            if (rc == -1) {
+            rc = process_batch(e, changes, i, n, now, &done, &failed_at, err);
+            if (rc == -1 && failed_at < 0) {
                 error_wrap(err, "change %lld", (long long)changes[i].seq);
                 store_changes_free(changes, n);
                 return -1;
             }
-            if (rc == 1) {
-                waits = 1;
-                break; /* keep the journal's order: the rest waits with it */
+            handled += done;
+            i += done;
+            waits = rc == 1;
+            /* A change failed on something of its own: the batch again,
+             * each change in its own savepoint, up to the one that failed
+             * (parked with the reason). */
+            for (; rc == -1 && i <= failed_at; i++) {
+                int one = process_isolated(e, &changes[i], now, err);
+
+                if (one == -1) {
+                    error_wrap(err, "change %lld", (long long)changes[i].seq);
+                    store_changes_free(changes, n);
+                    return -1;
+                }
+                if (one == 1) {
+                    waits = 1;
+                    break; /* keep the journal's order: the rest waits with it */
+                }
+                handled++;
             }
-            handled++;
         }
         store_changes_free(changes, n);
         changes = NULL;

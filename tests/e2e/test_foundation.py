@@ -7,7 +7,9 @@ tests/sims/target.py). The shop is the source of truth; the CRM receives."""
 import json
 import os
 import socket
+import sqlite3
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness  # noqa: E402
@@ -415,6 +417,41 @@ def test_a_taken_port_is_replaced_when_the_harness_picked_it():
             raise AssertionError("concord started on a taken port")
         except harness.PortTaken as e:
             assert e.port == taken and "the address is taken" in str(e), e
+
+
+def applied_total(c, collection):
+    _, body, _ = harness.http_request(c.port, "GET", "/metrics")
+    for line in body.splitlines():
+        if line.startswith('concord_changes_applied_total{collection="%s"}' % collection):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_a_change_the_store_refuses_is_parked_and_the_rest_of_its_batch_stands():
+    # Changes are processed many to a savepoint; one the store refuses must
+    # undo only itself: the others are applied (and counted) once.
+    crm, c, shop = setup()
+    shop.change("s0", ADA)
+    wait_until(lambda: len(contacts(crm)) == 1, 10, "the first contact")
+    c.stop()
+    db = sqlite3.connect(os.path.join(c.dir, "state.db"))
+    body = db.execute("SELECT CAST(body AS TEXT) FROM journal ORDER BY seq LIMIT 1").fetchone()[0]
+    for i in range(1, 7):
+        text = body.replace('"s0"', '"s%d"' % i).replace("ada@example.com", "p%d@example.com" % i)
+        if i == 4:
+            text = text.replace("Ada", "Poison")
+        db.execute("INSERT INTO journal (system, received_at, body) VALUES ('shop', ?, ?)",
+                   (int(time.time() * 1000), text))
+    db.execute("CREATE TRIGGER poison BEFORE INSERT ON records WHEN NEW.state LIKE '%Poison%' "
+               "BEGIN SELECT RAISE(ABORT, 'the store refuses poison'); END")
+    db.commit()
+    db.close()
+    c.start()
+    wait_until(lambda: len(contacts(crm)) == 6, 10, "the five good changes in the CRM")
+    entries = wait_until(lambda: c.cli_json("inbox"), 10, "the refused change in the inbox")
+    assert len(entries) == 1 and "the store refuses poison" in entries[0]["reason"], entries
+    assert one_contact(crm, contact_email="p4@example.com") is None
+    assert applied_total(c, "shop.customers") == 5.0
 
 
 if __name__ == "__main__":
