@@ -1851,8 +1851,10 @@ process_batch(struct engine *e, struct change *changes, int from, int n, int64_t
             (*done)++;
     }
     if (rc != -1) {
-        held_counts_end(e, 1);
-        return store_release(e->st, err) == -1 ? -1 : rc;
+        int released = store_release(e->st, err);
+
+        held_counts_end(e, released == 0);
+        return released == -1 ? -1 : rc;
     }
     held_counts_end(e, 0);
     *done = 0;
