@@ -98,9 +98,7 @@ fanout_one(struct engine *e, int ci, const struct engine_change *ch, struct erro
 
     if (in == -1 || in == 2)
         return in == -1 ? -1 : 0;
-    found = ch->is_new && ci != ch->source_coll
-                ? 0
-                : store_link_by_record(e->st, c->cfg->name, record_id, &l, err);
+    found = store_link_by_record(e->st, c->cfg->name, record_id, &l, err);
     if (found == -1)
         return -1;
     if (!in) {

@@ -1016,7 +1016,6 @@ merge_new(struct merge_ctx *m, const cJSON *incoming, struct error *err)
         .state = incoming,
         .source_coll = m->coll,
         .priority = m->ch->is_replay,
-        .is_new = 1,
     };
     if (engine_fanout(m->e, &fc, err) == -1 ||
         store_journal_set_state(m->e->st, m->ch->seq, CHANGE_APPLIED, NULL, err) == -1)

@@ -553,25 +553,30 @@ journal_body(const struct engine_poll_job *job, cJSON *body, struct error *err)
 }
 
 /*
- * Journal the news of copy ext, body (canonical text), with the copy noted,
- * unless the copy's newest entry says the same and waits to be processed:
- * a read that comes round again before the writer caught up (a look-back
- * over rows that share a time) journals nothing twice. Returns 0, 1 when
- * it was journaled already, or -1.
+ * Journal the news of copy ext, body (canonical text), with the copy noted.
+ * Where dedup is set and the copy's newest entry says the same and waits
+ * to be processed, nothing: a read that comes round again before the
+ * writer caught up (a look-back over rows that share a time) journals
+ * nothing twice. Only a SQL table's: there every entry about a copy is a
+ * poll's and notes its copy, so that entry is the copy's newest news. A
+ * webhook's entry notes its copy only once processed, and an A journaled,
+ * then B by webhook, then A again, would lose the last A. Returns 0, 1
+ * when it was journaled already, or -1.
  */
 static int
-journal_copy(const struct engine_poll_job *job, const char *ext, const char *body,
+journal_copy(const struct engine_poll_job *job, const char *ext, const char *body, int dedup,
              struct error *err)
 {
     char *waiting = NULL;
-    int rc;
+    int rc = 0;
 
     if (job->dry_run) {
         if (job->collect != NULL)
             job->collect(job->user, body);
         return 0;
     }
-    rc = store_journal_copy_waiting(job->st, job->cc->name, ext, &waiting, err);
+    if (dedup && job->cc->system->kind != CONFIG_SYSTEM_HTTP)
+        rc = store_journal_copy_waiting(job->st, job->cc->name, ext, &waiting, err);
     if (rc == 1 && strcmp(waiting, body) == 0) {
         free(waiting);
         return 1;
@@ -590,12 +595,16 @@ static int
 journal_missing(const struct engine_poll_job *job, const char *ext, struct error *err)
 {
     cJSON *body = cJSON_CreateObject();
+    char *text;
     int rc;
 
     cJSON_AddStringToObject(body, "@poll", job->cc->name);
     cJSON_AddStringToObject(body, "@missing", ext);
-    rc = journal_body(job, body, err);
+    text = value_canonical_text(body);
     cJSON_Delete(body);
+    /* With its copy noted: journal_copy()'s look at a copy's newest news. */
+    rc = journal_copy(job, ext, text, 0, err);
+    free(text);
     return rc;
 }
 
@@ -685,7 +694,7 @@ take_page(const struct engine_poll_job *job, const cJSON *items, struct read_sta
             cJSON_AddItemToObject(body, "record", cJSON_Duplicate(item, 1));
             btext = value_canonical_text(body);
             cJSON_Delete(body);
-            waits = journal_copy(job, ext, btext, err);
+            waits = journal_copy(job, ext, btext, 1, err);
             free(btext);
             if (waits == -1) {
                 free(text);

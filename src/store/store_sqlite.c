@@ -286,6 +286,7 @@ col_text(sqlite3_stmt *s, int i)
 }
 
 static int begin_tx(struct store *st, struct error *err);
+static void give_turn(struct store *st);
 
 /*
  * Before a statement that writes. Inside a late transaction
@@ -612,6 +613,7 @@ store_close(struct store *st)
     for (int i = 0; i < STORE_EXTRA_SLOTS; i++)
         sqlite3_finalize(st->extra[i]);
     sqlite3_close(st->db);
+    give_turn(st); /* closed inside a transaction: it ended */
     drop_copy_note(st);
     drop_staged(st);
     store_lock_put(st->lock);
@@ -677,7 +679,7 @@ static int
 begin_tx(struct store *st, struct error *err)
 {
     sqlite3_stmt *s;
-    int rc;
+    int rc, took = 0;
 
     if (end_read(st, err) == -1)
         return -1;
@@ -685,14 +687,15 @@ begin_tx(struct store *st, struct error *err)
     if (s == NULL)
         return -1;
     if (!st->lock_held)
-        st->lock_held = store_lock_take(st->lock, st->busy_timeout_ms);
+        took = st->lock_held = store_lock_take(st->lock, st->busy_timeout_ms);
     /* Stepped here: SQLite counts BEGIN IMMEDIATE as a write, and
      * exec_stmt() would queue it for the turn this handle has. */
     rc = sqlite3_step(s);
     sqlite3_reset(s);
     if (rc != SQLITE_DONE) {
         db_error(st, err, "begin");
-        give_turn(st);
+        if (took) /* not a transaction that is open already */
+            give_turn(st);
         return -1;
     }
     st->late = 0;
