@@ -32,7 +32,6 @@ enum stmt_id {
     S_JOURNAL_PENDING,
     S_JOURNAL_STATE,
     S_JOURNAL_STATE_ONLY,
-    S_JOURNAL_ADD_COPY,
     S_JOURNAL_COPY_WAITING,
     S_JOURNAL_LAST,
     S_JOURNAL_REPLAY,
@@ -93,13 +92,11 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_ROLLBACK_TO] = "ROLLBACK TO item",
     [S_COMMIT] = "COMMIT",
     [S_ROLLBACK] = "ROLLBACK",
-    [S_JOURNAL_ADD] = "INSERT INTO journal (system, delivery_id, received_at, body) "
-                      "VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+    [S_JOURNAL_ADD] = "INSERT INTO journal (system, delivery_id, received_at, body, collection, "
+                      "ext_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
     [S_JOURNAL_PENDING] = "SELECT seq, system, delivery_id, received_at, body, replay, "
                           "collection, ext_id FROM journal WHERE state = 0 ORDER BY seq LIMIT ?1",
     [S_JOURNAL_STATE_ONLY] = "UPDATE journal SET state = ?2, note = ?3, replay = 0 WHERE seq = ?1",
-    [S_JOURNAL_ADD_COPY] = "INSERT INTO journal (system, received_at, body, collection, ext_id) "
-                           "VALUES (?1, ?2, ?3, ?4, ?5)",
     [S_JOURNAL_LAST] = "SELECT coalesce(max(seq), 0) FROM journal",
     [S_JOURNAL_COPY_WAITING] = "SELECT state, body FROM journal WHERE collection = ?1 AND "
                                "ext_id = ?2 ORDER BY seq DESC LIMIT 1",
@@ -287,6 +284,9 @@ col_text(sqlite3_stmt *s, int i)
 
 static int begin_tx(struct store *st, struct error *err);
 static void give_turn(struct store *st);
+static int journal_insert(struct store *st, const char *system, const char *delivery_id,
+                          const char *collection, const char *ext_id, int64_t received_at_ms,
+                          const char *body, size_t body_len, int64_t *seq, struct error *err);
 
 /*
  * Before a statement that writes. Inside a late transaction
@@ -732,18 +732,15 @@ write_staged(struct store *st, struct error *err)
     int64_t seq;
     int rc = 0;
 
-    st->staged = NULL; /* taken: store_journal_add() writes them through */
+    st->staged = NULL; /* taken: journal_insert() writes them through */
     st->staged_count = st->staged_cap = 0;
     if (n > 0 && !st->in_tx)
         rc = begin_tx(st, err);
     for (size_t i = 0; i < n; i++) {
         struct staged *g = &list[i];
 
-        if (rc == 0 && (g->collection != NULL
-                            ? store_journal_add_copy(st, g->system, g->collection, g->ext_id,
-                                                     g->received_at_ms, g->body, g->body_len, err)
-                            : store_journal_add(st, g->system, NULL, g->received_at_ms, g->body,
-                                                g->body_len, &seq, err)) == -1)
+        if (rc == 0 && journal_insert(st, g->system, NULL, g->collection, g->ext_id,
+                                      g->received_at_ms, g->body, g->body_len, &seq, err) == -1)
             rc = -1;
         free(g->system);
         free(g->collection);
@@ -864,19 +861,25 @@ stage(struct store *st, const char *system, const char *collection, const char *
     g->body_len = body_len;
 }
 
-int
-store_journal_add(struct store *st, const char *system, const char *delivery_id,
-                  int64_t received_at_ms, const char *body, size_t body_len, int64_t *seq,
-                  struct error *err)
+/*
+ * One journal entry, with its copy when it is known (collection and ext_id
+ * may be NULL). In a late transaction an entry without a delivery id waits
+ * for the commit (store_begin_late()); anything written before it writes
+ * what waits first, so the journal keeps the order of the calls. Returns
+ * as store_journal_add().
+ */
+static int
+journal_insert(struct store *st, const char *system, const char *delivery_id,
+               const char *collection, const char *ext_id, int64_t received_at_ms, const char *body,
+               size_t body_len, int64_t *seq, struct error *err)
 {
     sqlite3_stmt *s;
 
+    *seq = 0;
     if (st->late && !st->in_tx && delivery_id == NULL) {
-        stage(st, system, NULL, NULL, received_at_ms, body, body_len);
-        *seq = 0;
+        stage(st, system, collection, ext_id, received_at_ms, body, body_len);
         return 1;
     }
-    /* What waits goes first: the journal keeps the order of the calls. */
     if (st->staged_count > 0 && write_staged(st, err) == -1)
         return -1;
     s = stmt(st, S_JOURNAL_ADD, err);
@@ -886,6 +889,8 @@ store_journal_add(struct store *st, const char *system, const char *delivery_id,
     bind_text(s, 2, delivery_id);
     sqlite3_bind_int64(s, 3, received_at_ms);
     sqlite3_bind_blob64(s, 4, body, body_len, SQLITE_STATIC);
+    bind_text(s, 5, collection);
+    bind_text(s, 6, ext_id);
     if (exec_stmt(st, s, err, "journal a change") == -1)
         return -1;
     if (sqlite3_changes(st->db) == 0)
@@ -895,27 +900,25 @@ store_journal_add(struct store *st, const char *system, const char *delivery_id,
 }
 
 int
+store_journal_add(struct store *st, const char *system, const char *delivery_id,
+                  int64_t received_at_ms, const char *body, size_t body_len, int64_t *seq,
+                  struct error *err)
+{
+    return journal_insert(st, system, delivery_id, NULL, NULL, received_at_ms, body, body_len, seq,
+                          err);
+}
+
+int
 store_journal_add_copy(struct store *st, const char *system, const char *collection,
                        const char *ext_id, int64_t received_at_ms, const char *body,
                        size_t body_len, struct error *err)
 {
-    sqlite3_stmt *s;
+    int64_t seq;
 
-    if (st->late && !st->in_tx) {
-        stage(st, system, collection, ext_id, received_at_ms, body, body_len);
-        return 0;
-    }
-    if (st->staged_count > 0 && write_staged(st, err) == -1)
-        return -1;
-    s = stmt(st, S_JOURNAL_ADD_COPY, err);
-    if (s == NULL)
-        return -1;
-    bind_text(s, 1, system);
-    sqlite3_bind_int64(s, 2, received_at_ms);
-    sqlite3_bind_blob64(s, 3, body, body_len, SQLITE_STATIC);
-    bind_text(s, 4, collection);
-    bind_text(s, 5, ext_id);
-    return exec_stmt(st, s, err, "journal a change");
+    return journal_insert(st, system, NULL, collection, ext_id, received_at_ms, body, body_len,
+                          &seq, err) == -1
+               ? -1
+               : 0;
 }
 
 static void

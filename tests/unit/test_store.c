@@ -15,19 +15,26 @@
 #include "core/error.h"
 #include "store/store.h"
 
+/* Another handle on the store at path. */
 static struct store *
-fresh(char *path, size_t len)
+open_at(const char *path)
 {
     struct store *st = NULL;
     struct error err = {0};
     char url[300];
 
-    (void)snprintf(path, len, "/tmp/concord-test-store-%d.db", (int)getpid());
-    unlink(path);
     (void)snprintf(url, sizeof(url), "sqlite:%s", path);
     if (store_open(&st, url, &err) == -1)
         check_fail(__FILE__, __LINE__, "store_open: %s", err.msg);
     return st;
+}
+
+static struct store *
+fresh(char *path, size_t len)
+{
+    (void)snprintf(path, len, "/tmp/concord-test-store-%d.db", (int)getpid());
+    unlink(path);
+    return open_at(path);
 }
 
 static void
@@ -225,25 +232,12 @@ lazy_transactions_commit_and_roll_back_like_any(void)
     cleanup(st, path);
 }
 
-static struct store *
-second_handle(const char *path)
-{
-    struct store *st = NULL;
-    struct error err = {0};
-    char url[300];
-
-    (void)snprintf(url, sizeof(url), "sqlite:%s", path);
-    if (store_open(&st, url, &err) == -1)
-        check_fail(__FILE__, __LINE__, "store_open: %s", err.msg);
-    return st;
-}
-
 static void
 a_late_transaction_writes_its_journal_at_the_commit_in_order(void)
 {
     char path[256];
     struct store *st = fresh(path, sizeof(path));
-    struct store *other = second_handle(path);
+    struct store *other = open_at(path);
     struct error err = {0};
     struct change *list = NULL;
     char *value = NULL, *body = NULL;
@@ -328,7 +322,7 @@ handles_of_one_file_take_turns_at_writing(void)
 {
     char path[256];
     struct store *st = fresh(path, sizeof(path));
-    struct store *other = second_handle(path);
+    struct store *other = open_at(path);
     struct turns busy = {.st = other};
     struct error err = {0};
     pthread_t thread;
