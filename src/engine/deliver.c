@@ -71,6 +71,7 @@ engine_delivery_free(struct engine_delivery *d)
     free(d->error);
     free(d->etag);
     free(d->cond);
+    free(d->fb_what);
     free(d);
 }
 
@@ -857,7 +858,7 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
     struct error merr = {0};
     struct engine_delivery *d;
     struct engine_caldav_req *creq = NULL;
-    char *path = NULL;
+    char *path = NULL, *noted = NULL;
     int rc;
 
     rc = fold_siblings(e, j, err);
@@ -902,11 +903,9 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
      * when its answer never does (merge.c, late_echo()). */
     if (rc == 1 && cl.desired != NULL && cl.ep != &c->cfg->lookup && cl.check == 0 &&
         cl.ep != &c->cfg->restore && cl.op != JOB_OP_DELETE) {
-        char *text = value_canonical_text(cl.desired);
-
-        if (engine_recent_note(e, l.id, text, 'w', err) == -1)
+        noted = value_canonical_text(cl.desired);
+        if (engine_recent_note(e, l.id, noted, 'w', err) == -1)
             rc = -1;
-        free(text);
     }
     if (rc == 1) {
         d = xcalloc(1, sizeof(*d));
@@ -937,9 +936,16 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
         d->path = path;
         path = NULL;
         add_idempotency(e, c, d, cl.desired);
-        /* A restore names its copy in the path and sends no state. */
-        d->body =
-            cl.desired && !d->is_lookup && !d->is_restore ? value_canonical_text(cl.desired) : NULL;
+        /* A restore names its copy in the path and sends no state. The
+         * text noted above is the body, unless a key field went in since. */
+        if (cl.desired != NULL && !d->is_lookup && !d->is_restore) {
+            if (noted != NULL && c->cfg->idempotency_field == NULL) {
+                d->body = noted;
+                noted = NULL;
+            } else {
+                d->body = value_canonical_text(cl.desired);
+            }
+        }
         if (d->body != NULL && c->cfg->shape != CONFIG_SHAPE_NONE &&
             shape_body(c, d, cl.desired, l.base, j->expect, err) == -1) {
             struct error ferr = *err;
@@ -978,6 +984,7 @@ out:
     free(cl.series);
     free(cl.restore_id);
     free(path);
+    free(noted);
     cJSON_Delete(cl.desired);
     link_fini(&l);
     record_fini(&rec);
@@ -1623,8 +1630,7 @@ apply_transient(struct engine *e, struct engine_delivery *d, struct job *j, cons
                         (int)d->status, d->resp_body, err);
     }
     delay = retry_delay_ms(p, (uint32_t)j->attempts, clock_random_unit());
-    metric_add(e->metrics.retries, 1,
-               (const char *[]){e->colls[d->coll_index].cfg->system->name, j->collection});
+    d->fb_retried = 1; /* counted by engine_apply_feedback() */
     /* A create whose answer was lost may still be on its way: the look-up
      * (or the resend) waits at least two request timeouts, so a slow target
      * has most likely applied it by then. (A key makes the resend safe
@@ -2034,6 +2040,28 @@ note_system(struct engine *e, const struct engine_delivery *d, enum verdict v, c
     return store_system_note(e->st, sys->cfg->name, now_ms, ok ? NULL : what, err);
 }
 
+void
+engine_apply_feedback(struct engine *e, struct engine_delivery *d, int64_t now_ms)
+{
+    const struct engine_coll *c = &e->colls[d->coll_index];
+    const char *sys_name = c->cfg->system->name;
+    enum verdict v = (enum verdict)d->fb_verdict;
+
+    if (!d->fb_pending)
+        return;
+    d->fb_pending = 0;
+    system_feedback(e, d, v, d->fb_what, now_ms);
+    metric_add(e->metrics.deliveries, 1, (const char *[]){sys_name, c->cfg->name, verdict_name(v)});
+    if (d->outcome != HTTP_OUTCOME_NOT_SENT)
+        metric_observe(e->metrics.delivery_seconds, (double)d->elapsed_ms / 1000.0,
+                       (const char *[]){sys_name});
+    if (v == VERDICT_OK && !d->is_lookup)
+        metric_observe(e->metrics.e2e_seconds, (double)d->fb_age_ms / 1000.0,
+                       (const char *[]){sys_name});
+    if (d->fb_retried)
+        metric_add(e->metrics.retries, 1, (const char *[]){sys_name, c->cfg->name});
+}
+
 int
 engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms, struct error *err)
 {
@@ -2065,19 +2093,12 @@ engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
         job_fini(&j);
         return -1;
     }
-    system_feedback(e, d, v, what, now_ms);
-    {
-        const char *sys_name = e->colls[d->coll_index].cfg->system->name;
-        const char *l3[] = {sys_name, j.collection, verdict_name(v)};
-
-        metric_add(e->metrics.deliveries, 1, l3);
-        if (d->outcome != HTTP_OUTCOME_NOT_SENT)
-            metric_observe(e->metrics.delivery_seconds, (double)d->elapsed_ms / 1000.0,
-                           (const char *[]){sys_name});
-        if (v == VERDICT_OK && !d->is_lookup)
-            metric_observe(e->metrics.e2e_seconds, (double)(now_ms - j.created_at_ms) / 1000.0,
-                           (const char *[]){sys_name});
-    }
+    free(d->fb_what);
+    d->fb_what = xstrdup(what);
+    d->fb_verdict = (int)v;
+    d->fb_age_ms = now_ms - j.created_at_ms;
+    d->fb_retried = 0;
+    d->fb_pending = 1;
     /* A create that surely did not happen (an answer came, or the request
      * never left) no longer pins the version it carried. */
     if (d->is_create && !d->was_pinned && v != VERDICT_UNKNOWN && v != VERDICT_OK &&

@@ -69,11 +69,13 @@ setup_systems(struct engine *e)
 {
     e->sys_count = e->cfg->system_count;
     e->systems = xcalloc(e->sys_count, sizeof(*e->systems));
+    e->sys_names = xcalloc(e->sys_count + 1, sizeof(*e->sys_names));
     for (size_t i = 0; i < e->sys_count; i++) {
         const struct config_system *sc = &e->cfg->systems[i];
         struct engine_sys *s = &e->systems[i];
 
         s->cfg = sc;
+        e->sys_names[i] = sc->name;
         pthread_mutex_init(&s->budget_mu, NULL);
         ratelimit_init(&s->rl, sc->rate_limit.rate_per_s, sc->rate_limit.burst, clock_mono_ms());
         breaker_init(&s->br, &sc->breaker);
@@ -388,6 +390,7 @@ engine_free(struct engine *e)
         pthread_mutex_destroy(&e->systems[i].budget_mu);
     }
     free(e->systems);
+    free(e->sys_names);
     while (e->handoff != NULL) {
         struct engine_delivery *d = e->handoff;
 

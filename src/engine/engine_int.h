@@ -157,6 +157,13 @@ struct engine_delivery {
     char *etag;          /* the answer's ETag header, or NULL */
     int caldav;          /* a caldav collection's request (enum engine_caldav_step), or 0 */
     char *cond;          /* caldav: the If-Match value its headers point to, or NULL */
+    /* Writer: what the answer teaches, kept by engine_apply_result() for
+     * engine_apply_feedback() (once the store work stood). */
+    int fb_pending;
+    int fb_verdict;
+    int fb_retried;    /* the job was scheduled again: counts a retry */
+    int64_t fb_age_ms; /* since the job was made (e2e latency) */
+    char *fb_what;
 };
 
 struct engine {
@@ -166,6 +173,7 @@ struct engine {
     size_t coll_count;
     struct engine_sys *systems;
     size_t sys_count;
+    const char **sys_names; /* the systems' names, in order */
 
     pthread_t writer, deliverer, checkpointer, poller;
     struct store *ckpt_st;         /* the checkpointer's own handle */
@@ -392,9 +400,15 @@ void engine_budget_persist(struct engine_sys *sys, struct store *st);
 /* Claim due jobs (writer). Returns a list for the delivery thread via *out. */
 MUST_CHECK int engine_claim(struct engine *e, int64_t now_ms, struct engine_delivery **out,
                             struct error *err);
-/* Apply one finished delivery (writer, in a transaction). */
+/* Apply one finished delivery's store work (writer, in a transaction).
+ * What it teaches about its system (rate limits, the breaker, metrics) is
+ * kept in d for engine_apply_feedback(), so that store work rolled back
+ * and done again does not count twice. */
 MUST_CHECK int engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
                                    struct error *err);
+/* Feed what an applied answer taught to its system's budget, breaker and
+ * the metrics; once per answer (it clears d's note). */
+void engine_apply_feedback(struct engine *e, struct engine_delivery *d, int64_t now_ms);
 void engine_delivery_free(struct engine_delivery *d);
 void *engine_deliverer_main(void *arg);
 

@@ -251,8 +251,10 @@ void store_jobs_free(struct job *jobs, int count);
 /* The job with id. Returns 1, 0 if none, -1. */
 MUST_CHECK int store_job_get(struct store *st, int64_t id, struct job *out, struct error *err);
 
-/* The earliest next_at of a pending job: 1 with *at_ms set, 0 if none, -1. */
-MUST_CHECK int store_job_next_due(struct store *st, int64_t *at_ms, struct error *err);
+/* The earliest next_at of a pending job of the n systems named: 1 with
+ * *at_ms set, 0 if none, -1. */
+MUST_CHECK int store_job_next_due(struct store *st, const char *const *systems, size_t n,
+                                  int64_t *at_ms, struct error *err);
 
 /*
  * Move a job between states. JOB_PENDING takes next_at_ms and attempts

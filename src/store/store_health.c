@@ -23,7 +23,9 @@ enum {
 };
 
 static const char *const sql[H_COUNT] = {
-    [H_OLDEST] = "SELECT min(created_at) FROM jobs WHERE system = ?1 AND state IN (1, 2)",
+    [H_OLDEST] = "SELECT min(x) FROM (SELECT min(created_at) AS x FROM jobs WHERE system = ?1 AND "
+                 "state = 1 UNION ALL SELECT min(created_at) FROM jobs WHERE system = ?1 AND "
+                 "state = 2)",
     [H_INBOX] = "SELECT coalesce(sum(created_at >= ?2), 0), count(*) FROM inbox WHERE state = "
                 "'open' AND system = ?1 AND kind IN (?3, ?4, ?5)",
     [H_CONFLICTS] = "SELECT count(*) FROM inbox WHERE state = 'open' AND system = ?1 AND kind = ?2",

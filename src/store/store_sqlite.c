@@ -152,7 +152,9 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_JOB_GET] =
         "SELECT id, link_id, record_id, version, system, collection, op, state, "
         "attempts, next_at, created_at, priority, sent_version, expect FROM jobs WHERE id = ?1",
-    [S_JOB_NEXT_DUE] = "SELECT min(next_at) FROM jobs WHERE state = 1",
+    /* Priorities are 0 (live) and 1 (replays, retries): a seek each. */
+    [S_JOB_NEXT_DUE] = "SELECT min((SELECT min(next_at) FROM jobs WHERE state = 1 AND "
+                       "system = ?1 AND priority = p.column1)) FROM (VALUES (0), (1)) p",
     [S_JOB_SET] = "UPDATE jobs SET state = ?2, attempts = coalesce(?3, attempts), "
                   "next_at = coalesce(?4, next_at) WHERE id = ?1",
     [S_JOB_DONE] = "DELETE FROM jobs WHERE id = ?1",
@@ -205,8 +207,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_SYSTEM_FAIL] = "INSERT INTO system_state (system, last_error_at, last_error) "
                       "VALUES (?1, ?2, ?3) ON CONFLICT (system) DO UPDATE SET "
                       "last_error_at = excluded.last_error_at, last_error = excluded.last_error",
-    [S_STATS_JOBS] = "SELECT coalesce(sum(state = 1), 0), coalesce(sum(state = 2), 0) "
-                     "FROM jobs WHERE system = ?1",
+    [S_STATS_JOBS] = "SELECT (SELECT count(*) FROM jobs WHERE system = ?1 AND state = 1), "
+                     "(SELECT count(*) FROM jobs WHERE system = ?1 AND state = 2)",
     [S_STATS_INBOX] = "SELECT count(*) FROM inbox WHERE state = 'open' AND system = ?1",
     [S_STATS_SYSTEM] = "SELECT last_success_at, last_error_at, last_error, paused, paused_by, "
                        "breaker, breaker_reason, breaker_at FROM system_state WHERE system = ?1",
@@ -1407,21 +1409,28 @@ store_job_get(struct store *st, int64_t id, struct job *out, struct error *err)
 }
 
 int
-store_job_next_due(struct store *st, int64_t *at_ms, struct error *err)
+store_job_next_due(struct store *st, const char *const *systems, size_t n, int64_t *at_ms,
+                   struct error *err)
 {
-    sqlite3_stmt *s = stmt(st, S_JOB_NEXT_DUE, err);
-    int rc, found = 0;
+    int found = 0;
 
-    if (s == NULL)
-        return -1;
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL) {
-        *at_ms = sqlite3_column_int64(s, 0);
-        found = 1;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_stmt *s = stmt(st, S_JOB_NEXT_DUE, err);
+        int rc;
+
+        if (s == NULL)
+            return -1;
+        bind_text(s, 1, systems[i]);
+        rc = sqlite3_step(s);
+        if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL &&
+            (!found || sqlite3_column_int64(s, 0) < *at_ms)) {
+            *at_ms = sqlite3_column_int64(s, 0);
+            found = 1;
+        }
+        sqlite3_reset(s);
+        if (rc != SQLITE_ROW)
+            return db_error(st, err, "read the next due job");
     }
-    sqlite3_reset(s);
-    if (rc != SQLITE_ROW)
-        return db_error(st, err, "read the next due job");
     return found;
 }
 

@@ -152,6 +152,47 @@ a_pending_job_is_coalesced_and_a_running_one_is_not(void)
     cleanup(st, path);
 }
 
+/* The writer's wake-up time and concord status read the jobs through the
+ * indexes of migration 14: every system and priority counts. */
+static void
+the_next_due_job_and_the_counts_cover_every_system_and_priority(void)
+{
+    char path[256];
+    struct store *st = fresh(path, sizeof(path));
+    struct error err = {0};
+    struct store_system_stats stats;
+    const char *systems[] = {"crm", "shop"};
+    int64_t at = 0;
+    struct job j = {.link_id = 1,
+                    .record_id = 1,
+                    .version = 1,
+                    .system = "crm",
+                    .collection = "crm.contacts",
+                    .op = JOB_OP_UPSERT,
+                    .next_at_ms = 500};
+
+    CHECK_EQ(store_job_next_due(st, systems, 2, &at, &err), 0);
+    CHECK_EQ(store_job_add(st, &j, &err), 1);
+    j.link_id = 2, j.next_at_ms = 300, j.priority = 1;
+    CHECK_EQ(store_job_add(st, &j, &err), 1);
+    j.link_id = 3, j.next_at_ms = 200, j.priority = 0, j.system = "shop";
+    CHECK_EQ(store_job_add(st, &j, &err), 1);
+    CHECK_EQ(store_job_next_due(st, systems, 2, &at, &err), 1);
+    CHECK_EQ(at, 200);
+    CHECK_EQ(store_job_next_due(st, systems, 1, &at, &err), 1);
+    CHECK_EQ(at, 300); /* crm's: its retried job comes before its live one */
+    CHECK_EQ(store_system_stats(st, "crm", &stats, &err), 0);
+    CHECK_EQ(stats.backlog, 2);
+    CHECK_EQ(stats.in_flight, 0);
+    CHECK_EQ(store_job_claim(st, 2, 0, 1, &err), 0);
+    CHECK_EQ(store_job_next_due(st, systems, 1, &at, &err), 1);
+    CHECK_EQ(at, 500); /* a running job is not due */
+    CHECK_EQ(store_system_stats(st, "crm", &stats, &err), 0);
+    CHECK_EQ(stats.backlog, 1);
+    CHECK_EQ(stats.in_flight, 1);
+    cleanup(st, path);
+}
+
 static void
 retry_requeues_a_parked_job_and_closes_the_entry(void)
 {
@@ -388,6 +429,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(a_change_tells_whether_it_was_processed),
     CHECK_CASE(a_link_is_found_by_its_base),
     CHECK_CASE(a_pending_job_is_coalesced_and_a_running_one_is_not),
+    CHECK_CASE(the_next_due_job_and_the_counts_cover_every_system_and_priority),
     CHECK_CASE(retry_requeues_a_parked_job_and_closes_the_entry),
     CHECK_CASE(lazy_transactions_commit_and_roll_back_like_any),
     CHECK_CASE(a_late_transaction_writes_its_journal_at_the_commit_in_order),
