@@ -454,5 +454,54 @@ def test_a_change_the_store_refuses_is_parked_and_the_rest_of_its_batch_stands()
     assert applied_total(c, "shop.customers") == 5.0
 
 
+def deliveries_total(c, outcome):
+    _, body, _ = harness.http_request(c.port, "GET", "/metrics")
+    total = 0.0
+    for line in body.splitlines():
+        if line.startswith("concord_deliveries_total{") and 'outcome="%s"' % outcome in line:
+            total += float(line.split()[-1])
+    return total
+
+
+def test_an_answer_the_store_refuses_is_parked_and_the_rest_of_its_batch_stands():
+    # Answers are applied many to a savepoint too. One the store refuses to
+    # record undoes only itself, and what the answers teach (the deliveries
+    # metric, the system's budget and breaker) is counted once each, though
+    # the batch was applied twice.
+    crm, c, shop = setup()
+    shop.change("s0", ADA)
+    wait_until(lambda: len(contacts(crm)) == 1, 10, "the first contact")
+    c.stop()
+    db = sqlite3.connect(os.path.join(c.dir, "state.db"))
+    body = db.execute("SELECT CAST(body AS TEXT) FROM journal ORDER BY seq LIMIT 1").fetchone()[0]
+    for i in range(1, 7):
+        text = body.replace('"s0"', '"s%d"' % i).replace("ada@example.com", "p%d@example.com" % i)
+        if i == 4:
+            text = text.replace("Ada", "Poison")
+        db.execute("INSERT INTO journal (system, received_at, body) VALUES ('shop', ?, ?)",
+                   (int(time.time() * 1000), text))
+    # The link's base is set when the create's answer is applied.
+    db.execute("CREATE TRIGGER poison BEFORE UPDATE OF base ON links WHEN NEW.base LIKE "
+               "'%Poison%' BEGIN SELECT RAISE(ABORT, 'the store refuses poison'); END")
+    db.commit()
+    db.close()
+    # The answers come back together, so that they are applied together.
+    crm.faults([{"match": {"method": "POST"}, "delay_ms": 400, "times": 6}])
+    c.start()
+    wait_until(lambda: len(contacts(crm)) == 7, 10, "the six creates in the CRM")
+    entries = wait_until(lambda: c.cli_json("inbox"), 10, "the refused answer in the inbox")
+    assert len(entries) == 1, entries
+    assert "could not record the answer" in entries[0]["reason"], entries
+    assert "the store refuses poison" in entries[0]["reason"], entries
+    wait_until(lambda: deliveries_total(c, "ok") == 6.0, 10,
+               "each of the six answers counted once")
+    db = sqlite3.connect(os.path.join(c.dir, "state.db"))
+    linked = db.execute("SELECT count(*) FROM links WHERE collection = 'crm.contacts' AND "
+                        "ext_id IS NOT NULL").fetchone()[0]
+    db.close()
+    assert linked == 6, linked  # Ada's and the five good answers'
+    assert deliveries_total(c, "ok") == 6.0
+
+
 if __name__ == "__main__":
     harness.run_tests(globals())
