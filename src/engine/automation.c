@@ -897,6 +897,8 @@ struct auto_fetch {
     char *body;
     char *retry_after;
     char *error;
+    long rl_remaining;   /* the answer's rate figures (engine_budget_figures()) */
+    int64_t rl_reset_ms; /* clock_now_ms() */
 };
 
 static void
@@ -910,6 +912,7 @@ fetch_done(void *user, const struct http_response *resp)
     f->body = xstrdup(resp->body);
     f->retry_after = resp->retry_after ? xstrdup(resp->retry_after) : NULL;
     f->error = resp->error ? xstrdup(resp->error) : NULL;
+    engine_budget_figures(resp, clock_now_ms(), &f->rl_remaining, &f->rl_reset_ms);
 }
 
 /* Send req and wait for its answer, or for the engine to stop (f->done 0). */
@@ -981,19 +984,22 @@ judge_fetch(const struct config_system *sys, const char *what, const struct auto
 /*
  * What an http action's answer teaches its system's budget and breaker,
  * as a delivery's does: a 429 (or a rate-limited status) blocks the
- * system for Retry-After or its rate_limited_block; a transient failure
- * counts against the breaker, any other answer for it. A request cut off
- * by a stop reports nothing (a probe's result is then taken as lost).
+ * system for Retry-After or its rate_limited_block; X-RateLimit-Remaining
+ * spreads (or, at 0, holds) what is left until its reset, for the
+ * deliveries too; a transient failure counts against the breaker, any
+ * other answer for it. A request cut off by a stop reports nothing (a
+ * probe's result is then taken as lost).
  */
 static void
 feed_budget(const struct auto_action *x, const struct auto_fetch *f, const struct auto_result *res,
             const char *what)
 {
     const struct config_system *sys = x->system;
-    int64_t mono = clock_mono_ms(), after = 0;
+    int64_t mono = clock_mono_ms(), now = clock_now_ms(), after = 0;
     char failed[BREAKER_REASON_LEN];
     struct engine_budget_answer a = {
-        .remaining = -1,
+        .remaining = f->done ? f->rl_remaining : -1,
+        .reset_at_ms = mono + (f->rl_reset_ms - now),
         .breaker_ok = !f->done ? -1 : res->verdict != AUTO_RETRY,
         .what = failed,
     };
@@ -1006,8 +1012,7 @@ feed_budget(const struct auto_action *x, const struct auto_fetch *f, const struc
         (void)snprintf(failed, sizeof(failed), "%.60s from %.90s",
                        f->error ? f->error : "no answer", what);
     if (f->done && f->outcome == HTTP_OUTCOME_RESPONSE && limited_status(sys, f->status)) {
-        if (f->retry_after == NULL ||
-            retry_after_parse(f->retry_after, clock_now_ms(), &after) == -1)
+        if (f->retry_after == NULL || retry_after_parse(f->retry_after, now, &after) == -1)
             after = sys->rate_limit.block_ms;
         a.block_until_ms = mono + after;
         log_warn(&(struct log_ctx){.system = sys->name},

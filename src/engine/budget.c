@@ -7,7 +7,9 @@
  * the daemon's reader (polls, poll.c: the budget only). One budget per
  * system, so the sum of all never passes its rate, and one breaker, so an
  * automation does not hammer a system its deliveries found down (nor the
- * reverse).
+ * reverse). The rate figures an answer carries are read here too, once for
+ * the deliveries and the http actions (engine_budget_figures()), so an
+ * X-RateLimit-Remaining of 0 answered to either holds both until its reset.
  *
  * sys->budget_mu guards sys->rl, sys->br and sys->br_saved. It is held
  * only for the arithmetic of ratelimit.c and breaker.c: never across a
@@ -19,6 +21,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "core/breaker.h"
 #include "core/clock.h"
@@ -77,6 +80,39 @@ engine_budget_note(struct engine_sys *sys, const struct engine_budget_answer *a,
     if (sys->cfg->breaker_enabled && a->breaker_ok >= 0)
         breaker_record(&sys->br, a->breaker_ok, now_ms, a->what);
     pthread_mutex_unlock(&sys->budget_mu);
+}
+
+void
+engine_budget_figures(const struct http_response *resp, int64_t now_ms, long *remaining,
+                      int64_t *reset_at_ms)
+{
+    const char *rem = http_response_header(resp, "X-RateLimit-Remaining");
+    const char *reset = http_response_header(resp, "X-RateLimit-Reset");
+    char *end;
+
+    *remaining = -1;
+    *reset_at_ms = 0;
+    if (rem != NULL && reset != NULL) {
+        long r = strtol(rem, &end, 10);
+        long long t = strtoll(reset, NULL, 10);
+
+        if (*end == '\0' && r >= 0 && t > 0) {
+            *remaining = r;
+            *reset_at_ms = t > 1000000000LL ? (int64_t)t * 1000 : now_ms + (int64_t)t * 1000;
+            return;
+        }
+    }
+    rem = http_response_header(resp, "X-HubSpot-RateLimit-Remaining");
+    reset = http_response_header(resp, "X-HubSpot-RateLimit-Interval-Milliseconds");
+    if (rem != NULL && reset != NULL) {
+        long r = strtol(rem, &end, 10);
+        long long iv = strtoll(reset, NULL, 10);
+
+        if (*end == '\0' && r >= 0 && iv > 0 && iv <= 86400000LL) {
+            *remaining = r;
+            *reset_at_ms = now_ms + (int64_t)iv;
+        }
+    }
 }
 
 enum breaker_state

@@ -2142,44 +2142,15 @@ engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
 
 /* ---- the delivery thread ---- */
 
-/*
- * X-RateLimit-Remaining and -Reset (seconds from now, or a Unix time in
- * seconds when it is that large); else HubSpot's X-HubSpot-RateLimit-
- * Remaining of a rolling -Interval-Milliseconds, read as a budget that is
- * back in full one interval from now (its lower bound); and the system's
- * "do not retry" header.
- */
+/* The answer's rate figures (engine_budget_figures()) and the system's
+ * "do not retry" header. */
 static void
 read_rate_headers(struct engine_delivery *d, const struct http_response *resp,
                   const struct config_system *sys)
 {
-    const char *rem = http_response_header(resp, "X-RateLimit-Remaining");
-    const char *reset = http_response_header(resp, "X-RateLimit-Reset");
     const char *stop;
-    char *end;
 
-    d->rl_remaining = -1;
-    if (rem != NULL && reset != NULL) {
-        long r = strtol(rem, &end, 10);
-        long long t = strtoll(reset, NULL, 10);
-        int64_t now = clock_now_ms();
-
-        if (*end == '\0' && r >= 0 && t > 0) {
-            d->rl_remaining = r;
-            d->rl_reset_ms = t > 1000000000LL ? (int64_t)t * 1000 : now + (int64_t)t * 1000;
-        }
-    }
-    rem = http_response_header(resp, "X-HubSpot-RateLimit-Remaining");
-    reset = http_response_header(resp, "X-HubSpot-RateLimit-Interval-Milliseconds");
-    if (d->rl_remaining < 0 && rem != NULL && reset != NULL) {
-        long r = strtol(rem, &end, 10);
-        long long iv = strtoll(reset, NULL, 10);
-
-        if (*end == '\0' && r >= 0 && iv > 0 && iv <= 86400000LL) {
-            d->rl_remaining = r;
-            d->rl_reset_ms = clock_now_ms() + (int64_t)iv;
-        }
-    }
+    engine_budget_figures(resp, clock_now_ms(), &d->rl_remaining, &d->rl_reset_ms);
     if (sys->retry_stop_header_name != NULL) {
         stop = http_response_header(resp, sys->retry_stop_header_name);
         d->stop_retry = stop != NULL && sys->retry_stop_header_value != NULL &&

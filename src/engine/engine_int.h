@@ -388,6 +388,19 @@ struct engine_budget_answer {
 void engine_budget_note(struct engine_sys *sys, const struct engine_budget_answer *a,
                         int64_t now_ms);
 
+/*
+ * The server's own figures in an answer (resp borrowed), as deliveries and
+ * http actions read them: X-RateLimit-Remaining and -Reset (seconds from
+ * now, or a Unix time in seconds when it is that large); else HubSpot's
+ * X-HubSpot-RateLimit-Remaining of a rolling -Interval-Milliseconds, read
+ * as a budget that is back in full one interval from now (its lower
+ * bound). Sets *remaining (-1: none) and *reset_at_ms (absolute, on
+ * now_ms's clock, clock_now_ms(); 0: none); the caller turns it into
+ * clock_mono_ms() for engine_budget_note(). Any thread.
+ */
+void engine_budget_figures(const struct http_response *resp, int64_t now_ms, long *remaining,
+                           int64_t *reset_at_ms);
+
 /* sys's breaker state now, and its reason copied into reason (NULL allowed). */
 enum breaker_state engine_budget_breaker(struct engine_sys *sys, char *reason, size_t reason_len);
 

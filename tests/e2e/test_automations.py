@@ -729,6 +729,89 @@ def test_an_http_action_waits_while_its_systems_breaker_is_open():
     assert failed(c) == []
 
 
+LIMITED = """
+listen: 127.0.0.1:{port}
+store: sqlite:state.db?busy_timeout_ms=2000
+log: {level: debug, format: json}
+systems:
+  desk:
+    kind: http
+    base_url: http://127.0.0.1:{desk_port}
+    webhook:
+      path: /webhooks/desk
+      signature: {secret: env:APP_SECRET, header: X-Signature}
+    collections:
+      tickets:
+        model: ticket
+        map_in: {title: title, state: state}
+  crm:
+    kind: http
+    base_url: http://127.0.0.1:{crm_port}
+    timeout_ms: 2000
+    retry: {delays: [50, 100, 200, 400, 800, 1600]}
+""" + CRM_NOTES + """
+models:
+  ticket:
+    fields: {title: string, state: string}
+syncs:
+  tickets:
+    model: ticket
+    origin: [desk]
+    collections: [desk.tickets, crm.notes]
+    filters: {crm.notes: '.state != "urgent"'}
+automations:
+  note_urgent:
+    model: ticket
+    on: created
+    if: '.new.state == "urgent"'
+    actions:
+      - http:
+          system: crm
+          request: POST /notes
+          body: {title: {path: new.title}, by: automation}
+"""
+
+
+def test_an_http_actions_x_ratelimit_answer_holds_its_systems_deliveries_and_actions():
+    # Documented in docs/automations.md (http, Rate): an action's answer
+    # with X-RateLimit-Remaining: 0 holds the system's next requests, the
+    # deliveries' and the actions', until its X-RateLimit-Reset. Urgent
+    # tickets go to the crm by the automation only, the others by delivery
+    # only, so the first request is surely the action's.
+    port = harness.free_port()
+    desk = Sim(resource="tickets", webhook_url="http://127.0.0.1:%d/webhooks/desk" % port,
+               webhook_secret=SECRET, signature_header="X-Signature")
+    crm = Sim(resource="notes")
+    c = Concord(LIMITED, values={"port": port, "desk_port": desk.port, "crm_port": crm.port},
+                env={"APP_SECRET": SECRET}, tmp_prefix=TMP)
+    c.start()
+    reset_s = 3
+    crm.faults([{"status": 201, "body": {"id": "n-limited"},
+                 "headers": {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": str(reset_s)}}])
+    desk.change("t1", {"title": "First", "state": "urgent"})
+    wait_until(lambda: run_states(c, "note_urgent") == ["done"], 15, "the first action done")
+    first = crm.requests()
+    assert len(first) == 1 and first[0]["body"]["by"] == "automation", first
+    t0 = first[0]["time"]  # the answer left after this: its reset is at least t0 + reset_s
+    # Now a delivery and another action to the crm, both at once.
+    desk.change("t2", {"title": "Second", "state": "open"})
+    desk.change("t3", {"title": "Third", "state": "urgent"})
+    wait_until(lambda: run_states(c, "note_urgent") == ["done", "done"], 20, "the second action")
+    wait_until(lambda: len(crm.requests("POST")) == 3, 20, "the delivery")
+    c.wait_settled()
+    later = crm.requests()[1:]
+    assert sorted((r["body"] or {}).get("by", "delivery") for r in later) == \
+        ["automation", "delivery"], later
+    # Neither went before the reset (less 100 ms for the clocks' rounding).
+    for r in later:
+        assert r["time"] - t0 >= reset_s - 0.1, \
+            "%s asked again after %.3f s; the reset was %d s away" % (
+                r["body"], r["time"] - t0, reset_s)
+    # A wait for the reset is no failed attempt.
+    assert all(r["actions"][0]["attempts"] == 1 for r in runs(c, "note_urgent")), runs(c)
+    assert failed(c) == []
+
+
 # --- The cookbook ----------------------------------------------------------
 
 RECIPE_ENV = {k: "test-secret-value-0123456789" for k in (
