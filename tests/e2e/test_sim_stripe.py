@@ -605,6 +605,13 @@ def test_rate_limit():
               "a tighter bucket")
 
 
+def test_a_fault_matched_by_path_fits_only_that_path():
+    sim = StripeSim(rate=0)
+    sim.faults([{"status": 500, "match": {"method": "GET", "path": "/v1/customers"}}])
+    expect_eq(sim.api("GET", "/v1/events")[0], 200, "another path passes")
+    expect_eq(sim.api("GET", "/v1/customers", {"limit": 1})[0], 500, "its path, query aside")
+
+
 def test_fault_kinds():
     sim = StripeSim(rate=0)
     sim.faults([{"status": 503, "retry_after": "2", "match": {"method": "POST"}}])

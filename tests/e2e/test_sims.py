@@ -149,6 +149,18 @@ def test_fault_422_and_match_and_times():
     expect_eq(sim.stats()["faults_queued"], 0, "queue drained")
 
 
+def test_fault_match_path_is_a_glob_and_unknown_keys_are_refused():
+    sim = Sim()
+    sim.faults([{"match": {"method": "POST", "path": "/contacts/*"}, "status": 503}])
+    expect_eq(sim.rest("POST", "/contacts", {"a": 1})[0], 201, "the glob does not fit /contacts")
+    expect_eq(sim.rest("POST", "/contacts/c9?x=1", {"a": 2})[0], 503, "it fits, query aside")
+    # A misspelt key would otherwise match every request.
+    st, body, _ = sim.rest("POST", "/_sim/faults", [{"match": {"paht": "/x"}, "status": 500}])
+    expect_eq(st, 400, "unknown match key refused")
+    expect("paht" in body["error"], "named in the answer", body)
+    expect_eq(sim.stats()["faults_queued"], 0, "nothing queued")
+
+
 def test_fault_reset_before_is_not_applied():
     sim = Sim()
     sim.faults([{"reset": "before"}])

@@ -14,6 +14,7 @@ Standard library only. Prints "ready PORT" on stdout once it listens.
 
 import argparse
 import base64
+import fnmatch
 import hashlib
 import hmac
 import http.client
@@ -132,6 +133,10 @@ class Fault:
         self.after = after  # matching requests still to let pass
         if not isinstance(self.match, dict):
             raise ValueError("match must be an object")
+        # A key not known here would match every request, silently.
+        unknown = set(self.match) - {"method", "path", "path_prefix", "reused"}
+        if unknown:
+            raise ValueError("unknown match keys %s" % sorted(unknown))
         reset = spec.get("reset")
         if reset not in (None, "before", "after"):
             raise ValueError('reset must be "before" or "after"')
@@ -151,6 +156,9 @@ class Fault:
             return False
         p = self.match.get("path_prefix")
         if p and not path.startswith(p):
+            return False
+        g = self.match.get("path")
+        if g and not fnmatch.fnmatchcase(path, g):
             return False
         if "reused" in self.match and self.match["reused"] != reused:
             return False
