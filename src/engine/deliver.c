@@ -1433,6 +1433,9 @@ engine_ext_id(const char *paths, const cJSON *obj, char *out, size_t len)
         one[0] = '\0';
         if (cJSON_IsString(id) && id->valuestring[0] != '\0' && strlen(id->valuestring) < 256)
             (void)snprintf(one, sizeof(one), "%s", id->valuestring);
+        else if (cJSON_IsNumber(id) && id->valuedouble > -1e15 && id->valuedouble < 1e15 &&
+                 id->valuedouble == (double)(long long)id->valuedouble)
+            (void)snprintf(one, sizeof(one), "%lld", (long long)id->valuedouble); /* as %.17g */
         else if (cJSON_IsNumber(id))
             (void)snprintf(one, sizeof(one), "%.17g", id->valuedouble);
         if (one[0] == '\0' || used + strlen(one) + 2 > len) {

@@ -736,7 +736,7 @@ static void
 text_put(struct text *t, const char *s, size_t n)
 {
     if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 64;
+        size_t cap = t->cap ? t->cap : 256;
 
         while (cap < t->len + n + 1)
             cap *= 2;
@@ -805,6 +805,23 @@ text_string(struct text *t, const char *s)
     text_put(t, "\"", 1);
 }
 
+/* An integer's digits, as "%lld" prints them. */
+static void
+text_integer(struct text *t, long long v)
+{
+    char digits[24];
+    size_t at = sizeof(digits);
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+    do {
+        digits[--at] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        digits[--at] = '-';
+    text_put(t, digits + at, sizeof(digits) - at);
+}
+
 struct member {
     const cJSON *item;
     size_t index; /* keeps repeated keys in their order: qsort is not stable */
@@ -832,6 +849,9 @@ text_value(struct text *t, const cJSON *v)
         text_puts(t, cJSON_IsTrue(v) ? "true" : "false");
     } else if (cJSON_IsString(v)) {
         text_string(t, v->valuestring);
+    } else if (cJSON_IsNumber(v) && v->valuedouble > -1e15 && v->valuedouble < 1e15 &&
+               v->valuedouble == (double)(long long)v->valuedouble) {
+        text_integer(t, (long long)v->valuedouble); /* decimal_of()'s first case, in place */
     } else if (cJSON_IsNumber(v) || cJSON_IsRaw(v)) {
         if ((d = decimal_of(v)) != NULL) {
             text_puts(t, d);
@@ -854,13 +874,26 @@ text_value(struct text *t, const cJSON *v)
         text_put(t, "]", 1);
     } else if (cJSON_IsObject(v)) {
         size_t n = (size_t)cJSON_GetArraySize(v), i = 0;
-        struct member *keys = xcalloc(n ? n : 1, sizeof(*keys));
+        struct member few[16];
+        struct member *keys = n <= ARRAY_COUNT(few) ? few : xcalloc(n, sizeof(*keys));
 
         for (const cJSON *x = v->child; x != NULL; x = x->next, i++) {
             keys[i].item = x;
             keys[i].index = i;
         }
-        qsort(keys, n, sizeof(*keys), compare_keys);
+        if (keys == few) {
+            /* A record's few fields: an insertion sort, no call per compare. */
+            for (size_t a = 1; a < n; a++) {
+                struct member m = keys[a];
+                size_t b = a;
+
+                for (; b > 0 && compare_keys(&keys[b - 1], &m) > 0; b--)
+                    keys[b] = keys[b - 1];
+                keys[b] = m;
+            }
+        } else {
+            qsort(keys, n, sizeof(*keys), compare_keys);
+        }
         text_put(t, "{", 1);
         for (i = 0; i < n; i++) {
             if (i > 0)
@@ -870,7 +903,8 @@ text_value(struct text *t, const cJSON *v)
             text_value(t, keys[i].item);
         }
         text_put(t, "}", 1);
-        free(keys);
+        if (keys != few)
+            free(keys);
     } else {
         text_puts(t, "null");
     }

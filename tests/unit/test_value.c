@@ -3,6 +3,7 @@
 /* tests/unit/test_value.c — canonical field values (src/model/value.c). */
 /* link: model config */
 
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <cjson/cJSON.h>
@@ -318,6 +319,36 @@ canonical_text_sorts_keys(void)
     cJSON_Delete(v);
 }
 
+/* Many keys (sorted another way), repeated keys (kept in their order) and
+ * integers at the edges of the short path. */
+static void
+canonical_text_sorts_many_keys_and_prints_integers(void)
+{
+    cJSON *v = cJSON_CreateObject();
+    char key[8], want[1024], *t;
+    size_t at = 0;
+
+    for (int i = 19; i >= 0; i--) {
+        (void)snprintf(key, sizeof(key), "k%02d", i);
+        cJSON_AddNumberToObject(v, key, i % 2 ? -i * 1000003.0 : i);
+    }
+    for (int i = 0; i < 20; i++)
+        at += (size_t)snprintf(want + at, sizeof(want) - at, "%s\"k%02d\":%lld", i ? "," : "{", i,
+                               i % 2 ? -i * 1000003LL : (long long)i);
+    (void)snprintf(want + at, sizeof(want) - at, "}");
+    t = value_canonical_text(v);
+    CHECK_STR_EQ(t, want);
+    free(t);
+    cJSON_Delete(v);
+    v = cJSON_Parse("{\"b\":2,\"a\":1,\"b\":1,\"n\":[-0.0,999999999999999,-999999999999999,"
+                    "1000000000000000,0.5,-7]}");
+    t = value_canonical_text(v);
+    CHECK_STR_EQ(t, "{\"a\":1,\"b\":2,\"b\":1,\"n\":[0,999999999999999,-999999999999999,"
+                    "1000000000000000,0.5,-7]}");
+    free(t);
+    cJSON_Delete(v);
+}
+
 static void
 paths_walk_objects_and_arrays(void)
 {
@@ -357,6 +388,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(equality_ignores_key_order_and_number_spelling),
     CHECK_CASE(raw_numbers_compare_by_decimal_value),
     CHECK_CASE(canonical_text_sorts_keys),
+    CHECK_CASE(canonical_text_sorts_many_keys_and_prints_integers),
     CHECK_CASE(paths_walk_objects_and_arrays),
     {0},
 };
