@@ -8,7 +8,7 @@
  *      all (group commit: one fsync for many webhooks);
  *   2. applies finished deliveries (deliver.c);
  *   3. processes journaled changes (merge.c, fanout.c), unless a burst of
- *      webhooks puts that off;
+ *      webhooks puts that off, applying answers that come back meanwhile;
  *   4. claims due jobs, the ones step 3 queued among them (deliver.c);
  *   5. commits steps 1 to 4 in one transaction, then answers the webhooks
  *      and hands the claims to the delivery thread: one fsync per turn;
@@ -35,8 +35,8 @@
 #include "store/store.h"
 
 /* Changes processed at a time. A turn goes on to the next batch while no
- * webhook waits for its commit (a turn's length is what a webhook waits)
- * and no answer waits (its slot idles until the next claim), up to
+ * webhook waits for its commit (a turn's length is what a webhook waits;
+ * answers that wait are applied between two batches), up to
  * WRITER_PROCESS_MAX changes or WRITER_PROCESS_MS: a backfill or a
  * backlog then costs one fsync per up to WRITER_PROCESS_MAX changes. */
 #define WRITER_PROCESS_BATCH 64
@@ -285,17 +285,52 @@ deliver_undo(struct engine *e, struct engine_delivery *results, struct engine_de
     *claimed = NULL;
 }
 
-/* Whether webhooks wait for a turn to journal them, or answers to be
- * applied (their slots are idle until then). */
+/* Whether webhooks wait for a turn to journal them (1), or answers to be
+ * applied (2: their slots are idle until then), or neither (0). */
 static int
 others_wait(struct engine *e)
 {
     int wait;
 
     pthread_mutex_lock(&e->mu);
-    wait = e->ingest_head != NULL || e->results != NULL;
+    wait = e->ingest_head != NULL ? 1 : e->results != NULL ? 2 : 0;
     pthread_mutex_unlock(&e->mu);
     return wait;
+}
+
+/*
+ * Answers that came back while the turn processed: applied in the same
+ * transaction, before its claims, and added to *results (the caller
+ * releases them after the commit, or puts their marks back if it fails).
+ * Ending the turn for them instead cost a commit, and so an fsync, for the
+ * few changes processed before they came.
+ */
+static int
+absorb_results(struct engine *e, struct engine_delivery **results, int64_t now, struct error *err)
+{
+    struct engine_delivery *more, **tail;
+
+    pthread_mutex_lock(&e->mu);
+    more = e->results;
+    e->results = NULL;
+    pthread_mutex_unlock(&e->mu);
+    for (struct engine_delivery *d = more; d != NULL;) {
+        if (apply_batch(e, &d, now, err) == -1) {
+            /* The caller rolls back: they wait for the next turn. */
+            for (tail = &more; *tail != NULL; tail = &(*tail)->next)
+                ;
+            pthread_mutex_lock(&e->mu);
+            *tail = e->results;
+            e->results = more;
+            pthread_mutex_unlock(&e->mu);
+            return -1;
+        }
+    }
+    mark_deliveries(e, more, -1);
+    for (tail = results; *tail != NULL; tail = &(*tail)->next)
+        ;
+    *tail = more;
+    return 0;
 }
 
 /*
@@ -307,12 +342,13 @@ others_wait(struct engine *e)
  * where it failed: 0 journaling the batch, 1 after.
  */
 static int
-turn_work(struct engine *e, struct engine_ingest *batch, struct engine_delivery *results,
+turn_work(struct engine *e, struct engine_ingest *batch, struct engine_delivery **resultsp,
           struct engine_delivery **claimed, int draining, int process, int *more, int *stage,
           struct error *err)
 {
+    struct engine_delivery *results = *resultsp;
     int64_t now = clock_now_ms();
-    int processed = 0;
+    int processed = 0, waiting;
 
     *stage = 0;
     if (journal_rows(e, batch, err) == -1)
@@ -339,8 +375,17 @@ turn_work(struct engine *e, struct engine_ingest *batch, struct engine_delivery 
             processed += n;
             *more = n == WRITER_PROCESS_BATCH;
             if (!*more || processed >= WRITER_PROCESS_MAX ||
-                clock_mono_ms() - started >= WRITER_PROCESS_MS || others_wait(e))
+                clock_mono_ms() - started >= WRITER_PROCESS_MS || (waiting = others_wait(e)) == 1)
                 break;
+            /* Answers that came meanwhile are applied now, in this
+             * transaction: their slots are claimed again at its end. */
+            if (waiting == 2 && !draining) {
+                if (absorb_results(e, resultsp, clock_now_ms(), err) == -1) {
+                    mark_deliveries(e, results, +1);
+                    return -1;
+                }
+                results = *resultsp;
+            }
         }
     }
     /* A turn that only journals claims nothing: the jobs its changes will
@@ -376,7 +421,7 @@ turn_work(struct engine *e, struct engine_ingest *batch, struct engine_delivery 
  * more journaled changes wait, -1 when processing failed.
  */
 static int
-turn(struct engine *e, struct engine_ingest *batch, struct engine_delivery *results,
+turn(struct engine *e, struct engine_ingest *batch, struct engine_delivery **results,
      struct engine_delivery **claimed, int draining, int process, int *more, struct error *err)
 {
     struct error jerr = {0};
@@ -405,7 +450,7 @@ turn(struct engine *e, struct engine_ingest *batch, struct engine_delivery *resu
         return -1;
     }
     if (store_commit(e->st, &jerr) == -1) {
-        deliver_undo(e, results, claimed);
+        deliver_undo(e, *results, claimed);
         goto journal_failed;
     }
     atomic_store(&e->ready, 1);
@@ -571,7 +616,7 @@ engine_writer_main(void *arg)
                   needs_jobs(e);
         if (process)
             processed_at = clock_mono_ms();
-        if (turn(e, batch, pending_results, &claimed, draining, process, &more, &err) == -1) {
+        if (turn(e, batch, &pending_results, &claimed, draining, process, &more, &err) == -1) {
             atomic_store(&e->ready, 0);
             log_error(NULL, "turn %s", err.msg);
             more = 0;

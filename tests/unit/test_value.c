@@ -325,7 +325,7 @@ static void
 canonical_text_sorts_many_keys_and_prints_integers(void)
 {
     cJSON *v = cJSON_CreateObject();
-    char key[8], want[1024], *t;
+    char key[16], want[1024], *t;
     size_t at = 0;
 
     for (int i = 19; i >= 0; i--) {
