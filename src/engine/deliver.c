@@ -2053,6 +2053,7 @@ engine_apply_feedback(struct engine *e, struct engine_delivery *d, int64_t now_m
     if (!d->fb_pending)
         return;
     d->fb_pending = 0;
+    d->fb_given = 1;
     system_feedback(e, d, v, d->fb_what, now_ms);
     metric_add(e->metrics.deliveries, 1, (const char *[]){sys_name, c->cfg->name, verdict_name(v)});
     if (d->outcome != HTTP_OUTCOME_NOT_SENT)
@@ -2096,12 +2097,16 @@ engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
         job_fini(&j);
         return -1;
     }
-    free(d->fb_what);
-    d->fb_what = xstrdup(what);
-    d->fb_verdict = (int)v;
-    d->fb_age_ms = now_ms - j.created_at_ms;
-    d->fb_retried = 0;
-    d->fb_pending = 1;
+    /* Given once per answer, however often its store work is done again
+     * (a batch or a whole turn rolled back). */
+    if (!d->fb_given) {
+        free(d->fb_what);
+        d->fb_what = xstrdup(what);
+        d->fb_verdict = (int)v;
+        d->fb_age_ms = now_ms - j.created_at_ms;
+        d->fb_retried = 0;
+        d->fb_pending = 1;
+    }
     /* A create that surely did not happen (an answer came, or the request
      * never left) no longer pins the version it carried. */
     if (d->is_create && !d->was_pinned && v != VERDICT_UNKNOWN && v != VERDICT_OK &&

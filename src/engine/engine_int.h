@@ -160,6 +160,7 @@ struct engine_delivery {
     /* Writer: what the answer teaches, kept by engine_apply_result() for
      * engine_apply_feedback() (once the store work stood). */
     int fb_pending;
+    int fb_given; /* fed in already: a redo of the store work feeds nothing */
     int fb_verdict;
     int fb_retried;    /* the job was scheduled again: counts a retry */
     int64_t fb_age_ms; /* since the job was made (e2e latency) */

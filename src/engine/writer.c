@@ -375,7 +375,8 @@ turn_work(struct engine *e, struct engine_ingest *batch, struct engine_delivery 
             processed += n;
             *more = n == WRITER_PROCESS_BATCH;
             if (!*more || processed >= WRITER_PROCESS_MAX ||
-                clock_mono_ms() - started >= WRITER_PROCESS_MS || (waiting = others_wait(e)) == 1)
+                clock_mono_ms() - started >= WRITER_PROCESS_MS || (waiting = others_wait(e)) == 1 ||
+                (waiting == 2 && draining))
                 break;
             /* Answers that came meanwhile are applied now, in this
              * transaction: their slots are claimed again at its end. */
