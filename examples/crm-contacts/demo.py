@@ -88,13 +88,16 @@ def polled(concord):
 def wait_poll(concord, hs, seq, rows_before, what):
     """Waits until concord has searched HubSpot after log position seq, read
     more than rows_before contacts in all, and has no poll asked for or
-    running; returns the poll's status (its last_report is that read's)."""
+    running; returns the poll's status (its last_report is that read's).
+    The first read shows no "now" while it runs: it has ended once a
+    report is there."""
 
     def done():
         if not [r for r in hs_calls(hs, seq) if r["path"] == BASE + "/search"]:
             return None
         p = polled(concord)
-        return p if p["next_at"] != "now" and p["rows_read"] > rows_before else None
+        return p if p["next_at"] != "now" and p["rows_read"] > rows_before \
+            and "last_report" in p else None
 
     return wait_for(done, what, concord)
 

@@ -722,6 +722,19 @@ class Concord:
         wait_until(self.settled, timeout,
                    "%s to have no backlog and nothing in flight" % self.name)
 
+    def wait_first_poll(self, collection, timeout=15):
+        """Waits until the daemon's start-up read of `collection` (its
+        first poll, due as soon as `concord run` starts) has ended, well or
+        not, as `concord status` shows it. A test that changes a system, or
+        arms a fault on its sim, before then races that read: the read may
+        find the change first, or take the fault meant for a delivery."""
+        def ended():
+            p = [x for x in self.cli_json("status").get("polls", [])
+                 if x["collection"] == collection]
+            return p and (p[0]["last_ok_at"] != "never" or p[0].get("last_error"))
+
+        wait_until(ended, timeout, "%s's first poll of %s" % (self.name, collection))
+
     def remove(self):
         """Deletes the temp dir, unless the daemon runs (the runner does so
         for passing tests)."""

@@ -504,6 +504,9 @@ def test_concurrent_edits_follow_the_policy():
 
 def test_a_newer_event_is_read_again_and_merged():
     dav, app, c = setup(every="1h")
+    # Concord's start-up read must be over: a late one would read the edit
+    # below before the held write goes, and that write would meet no 412.
+    c.wait_first_poll("cal.work")
     href, ev = booking_made(dav, app, c)
     c.cli("pause", "cal")
     app.change("B1", {"title": "Haircut and colour, Ana"})

@@ -165,8 +165,11 @@ def setup(config=CONFIG, token=TOKEN, **sim_flags):
                 env={"HUBSPOT_TOKEN": token, "HUBSPOT_SECRET": SECRET,
                      "SHOP_SECRET": SHOP_SECRET})
     c.start()
-    # The first poll reads from the start (a search from time 0).
-    wait_until(lambda: hs.requests(), 10, "the first read of the contacts")
+    # The first poll reads from the start (a search from time 0). Until it
+    # has ended, a contact a test seeds may be read by it, and the shop's
+    # create would then not meet HubSpot's copy with a 409 (the shop's
+    # customer becomes a conflict with the one that read made).
+    c.wait_first_poll("hubspot.contacts")
     return hs, shop, c
 
 

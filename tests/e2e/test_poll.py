@@ -409,6 +409,9 @@ def test_a_copy_linked_while_a_reconcile_reads_is_not_missing():
     c.start()
     wait_until(lambda: len(emails(shop)) == 3, 10, "3 customers in the shop")
     c.wait_settled()
+    # The daemon's start-up read of the shop reads it as the reconcile does:
+    # over first, or it may take the slow answer meant for the reconcile.
+    c.wait_first_poll("shop.customers")
     shop.faults([{"delay_ms": 1500, "apply": "first", "match": {"method": "GET"}}])
     reads = len(shop.requests("GET"))
     rec = subprocess.Popen([harness.concord_bin(), "reconcile", "shop.customers", "--json", "-c",
