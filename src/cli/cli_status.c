@@ -82,7 +82,10 @@ print_polls(const cJSON *polls)
         printf("%-24s %-21s %-21s %9lld  %s\n", str(p, "collection", "?"),
                when(str(p, "last_ok_at", NULL), t1, sizeof(t1)),
                when(str(p, "next_at", NULL), t2, sizeof(t2)), num(p, "rows_read"),
-               text ? text : str(p, "last_error", "ok"));
+               text ? text
+               : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "reading"))
+                   ? "reading"
+                   : str(p, "last_error", "ok"));
         free(text);
     }
 }

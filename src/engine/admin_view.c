@@ -227,8 +227,10 @@ system_json(const char *name, const struct store_system_stats *s)
     return o;
 }
 
+/* A polled collection's state; reading: a read holds its lease now (its
+ * next_at is then the time it fell due, in the past: "now" says more). */
 static cJSON *
-poll_json(const char *collection, const struct store_poll *p)
+poll_json(const char *collection, const struct store_poll *p, int reading)
 {
     cJSON *o = cJSON_CreateObject();
     char ts[32];
@@ -238,7 +240,9 @@ poll_json(const char *collection, const struct store_poll *p)
                             p->last_ok_at_ms > 0 ? clock_format_ms(p->last_ok_at_ms, ts, sizeof(ts))
                                                  : "never");
     cJSON_AddStringToObject(
-        o, "next_at", p->next_at_ms <= 0 ? "now" : clock_format_ms(p->next_at_ms, ts, sizeof(ts)));
+        o, "next_at",
+        p->next_at_ms <= 0 || reading ? "now" : clock_format_ms(p->next_at_ms, ts, sizeof(ts)));
+    cJSON_AddBoolToObject(o, "reading", reading);
     cJSON_AddNumberToObject(o, "rows_read", (double)p->rows_read);
     if (p->last_error)
         cJSON_AddStringToObject(o, "last_error", p->last_error);
@@ -278,14 +282,19 @@ admin_status_json(struct store *st, const struct config *cfg, cJSON **out, struc
     for (size_t i = 0; i < cfg->collection_count; i++) {
         const struct config_collection *cc = &cfg->collections[i];
         struct store_poll p = {0};
+        char *holder = NULL;
 
         if (!cc->poll.enabled)
             continue;
-        if (store_poll_get(st, cc->name, -1, &p, err) == -1)
+        if (store_poll_get(st, cc->name, -1, &p, err) == -1 ||
+            store_poll_holder(st, cc->name, clock_now_ms(), &holder, err) == -1) {
+            store_poll_fini(&p);
             goto fail;
+        }
         if (polls == NULL)
             polls = cJSON_AddArrayToObject(root, "polls");
-        cJSON_AddItemToArray(polls, poll_json(cc->name, &p));
+        cJSON_AddItemToArray(polls, poll_json(cc->name, &p, holder != NULL));
+        free(holder);
         store_poll_fini(&p);
     }
     *out = root;

@@ -419,6 +419,9 @@ def test_a_copy_linked_while_a_reconcile_reads_is_not_missing():
                            text=True)
     try:
         wait_until(lambda: len(shop.requests("GET")) > reads, 10, "the reconcile's read")
+        # concord status says a read runs: it holds the collection's lease.
+        st = [p for p in c.cli_json("status")["polls"] if p["collection"] == "shop.customers"]
+        assert st and st[0]["reading"] is True and st[0]["next_at"] == "now", st
         crm.put("C4", person(4))
         poll(c)
         wait_until(lambda: len(emails(shop)) == 4, 10, "the new copy in the shop")
