@@ -1420,6 +1420,7 @@ engine_ext_id(const char *paths, const cJSON *obj, char *out, size_t len)
 {
     char one[256];
     size_t used = 0;
+    long long small;
 
     out[0] = '\0';
     for (const char *p = paths; *p != '\0';) {
@@ -1433,9 +1434,8 @@ engine_ext_id(const char *paths, const cJSON *obj, char *out, size_t len)
         one[0] = '\0';
         if (cJSON_IsString(id) && id->valuestring[0] != '\0' && strlen(id->valuestring) < 256)
             (void)snprintf(one, sizeof(one), "%s", id->valuestring);
-        else if (cJSON_IsNumber(id) && id->valuedouble > -1e15 && id->valuedouble < 1e15 &&
-                 id->valuedouble == (double)(long long)id->valuedouble)
-            (void)snprintf(one, sizeof(one), "%lld", (long long)id->valuedouble); /* as %.17g */
+        else if (value_small_integer(id, &small))
+            (void)snprintf(one, sizeof(one), "%lld", small); /* as %.17g prints it */
         else if (cJSON_IsNumber(id))
             (void)snprintf(one, sizeof(one), "%.17g", id->valuedouble);
         if (one[0] == '\0' || used + strlen(one) + 2 > len) {
@@ -2043,15 +2043,16 @@ note_system(struct engine *e, const struct engine_delivery *d, enum verdict v, c
     return store_system_note(e->st, sys->cfg->name, now_ms, ok ? NULL : what, err);
 }
 
-void
-engine_apply_feedback(struct engine *e, struct engine_delivery *d, int64_t now_ms)
+int
+engine_apply_feedback(struct engine *e, struct engine_delivery *d, int64_t now_ms,
+                      struct error *err)
 {
     const struct engine_coll *c = &e->colls[d->coll_index];
     const char *sys_name = c->cfg->system->name;
     enum verdict v = (enum verdict)d->fb_verdict;
 
     if (!d->fb_pending)
-        return;
+        return 0;
     d->fb_pending = 0;
     d->fb_given = 1;
     system_feedback(e, d, v, d->fb_what, now_ms);
@@ -2064,6 +2065,7 @@ engine_apply_feedback(struct engine *e, struct engine_delivery *d, int64_t now_m
                        (const char *[]){sys_name});
     if (d->fb_retried)
         metric_add(e->metrics.retries, 1, (const char *[]){sys_name, c->cfg->name});
+    return note_system(e, d, v, d->fb_what, now_ms, err);
 }
 
 int
@@ -2093,7 +2095,7 @@ engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
         .response = excerpt,
         .elapsed_ms = d->elapsed_ms,
     };
-    if (store_attempt_add(e->st, &a, err) == -1 || note_system(e, d, v, what, now_ms, err) == -1) {
+    if (store_attempt_add(e->st, &a, err) == -1) {
         job_fini(&j);
         return -1;
     }

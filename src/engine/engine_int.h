@@ -420,9 +420,11 @@ MUST_CHECK int engine_claim(struct engine *e, int64_t now_ms, struct engine_deli
  * and done again does not count twice. */
 MUST_CHECK int engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
                                    struct error *err);
-/* Feed what an applied answer taught to its system's budget, breaker and
- * the metrics; once per answer (it clears d's note). */
-void engine_apply_feedback(struct engine *e, struct engine_delivery *d, int64_t now_ms);
+/* Feed what an applied answer taught to its system's budget, breaker,
+ * last success or error (the store, in the open transaction) and the
+ * metrics; once per answer (it clears d's note). Returns 0 or -1. */
+MUST_CHECK int engine_apply_feedback(struct engine *e, struct engine_delivery *d, int64_t now_ms,
+                                     struct error *err);
 void engine_delivery_free(struct engine_delivery *d);
 void *engine_deliverer_main(void *arg);
 

@@ -140,16 +140,11 @@ apply_isolated(struct engine *e, struct engine_delivery *d, int64_t now, struct 
 
     if (store_savepoint(e->st, err) == -1)
         return -1;
-    if (engine_apply_result(e, d, now, &item) == 0) {
-        if (store_release(e->st, err) == -1)
-            return -1;
-        engine_apply_feedback(e, d, now);
-        return 0;
-    }
-    if (store_rollback_savepoint(e->st, err) == -1)
-        return -1;
+    if (engine_apply_result(e, d, now, &item) == 0)
+        return store_release(e->st, err) == -1 ? -1 : engine_apply_feedback(e, d, now, err);
     /* The system answered even so: its budget and breaker learn of it. */
-    engine_apply_feedback(e, d, now);
+    if (store_rollback_savepoint(e->st, err) == -1 || engine_apply_feedback(e, d, now, err) == -1)
+        return -1;
     log_error(&(struct log_ctx){.job_id = d->job_id, .record_id = d->record_id},
               "applying an answer failed; the job is parked: %s", item.msg);
     found = store_job_get(e->st, d->job_id, &j, err);
@@ -185,7 +180,6 @@ apply_batch(struct engine *e, struct engine_delivery **list, int64_t now, struct
 {
     struct engine_delivery *first = *list, *end = first, *d;
     struct error item = {0};
-    int64_t *noted;
     int n = 0, failed = 0;
 
     while (end != NULL && n < WRITER_APPLY_BATCH) {
@@ -195,28 +189,19 @@ apply_batch(struct engine *e, struct engine_delivery **list, int64_t now, struct
     *list = end;
     if (n == 1)
         return apply_isolated(e, first, now, err);
-    /* note_system() writes a success at most once a second: a rollback
-     * takes the write back, so it takes the time back too. */
-    noted = xcalloc(e->sys_count + 1, sizeof(*noted));
-    for (size_t s = 0; s < e->sys_count; s++)
-        noted[s] = e->systems[s].ok_noted_ms;
-    if (store_savepoint(e->st, err) == -1) {
-        free(noted);
+    if (store_savepoint(e->st, err) == -1)
         return -1;
-    }
     for (d = first; d != end && !failed; d = d->next)
         failed = engine_apply_result(e, d, now, &item) == -1;
     if (!failed) {
-        free(noted);
         if (store_release(e->st, err) == -1)
             return -1;
-        for (d = first; d != end; d = d->next)
-            engine_apply_feedback(e, d, now);
+        for (d = first; d != end; d = d->next) {
+            if (engine_apply_feedback(e, d, now, err) == -1)
+                return -1;
+        }
         return 0;
     }
-    for (size_t s = 0; s < e->sys_count; s++)
-        e->systems[s].ok_noted_ms = noted[s];
-    free(noted);
     if (store_rollback_savepoint(e->st, err) == -1)
         return -1;
     for (d = first; d != end; d = d->next) {

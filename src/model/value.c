@@ -175,6 +175,17 @@ number_text(double d, char out[32])
 
 /* The decimal form of a finite number or of a raw JSON number; NULL when v
  * is neither. */
+int
+value_small_integer(const cJSON *v, long long *out)
+{
+    double d = cJSON_IsNumber(v) ? v->valuedouble : 0.0;
+
+    if (!cJSON_IsNumber(v) || !(d > -1e15 && d < 1e15) || d != (double)(long long)d)
+        return 0;
+    *out = (long long)d;
+    return 1;
+}
+
 static char *
 decimal_of(const cJSON *v)
 {
@@ -185,9 +196,11 @@ decimal_of(const cJSON *v)
 
         if (!isfinite(d))
             return NULL;
+        long long i;
+
         /* An integer below 10^15 is its digits (and -0 is 0). */
-        if (d > -1e15 && d < 1e15 && d == (double)(long long)d) {
-            (void)snprintf(text, sizeof(text), "%lld", (long long)d);
+        if (value_small_integer(v, &i)) {
+            (void)snprintf(text, sizeof(text), "%lld", i);
             return xstrdup(text);
         }
         number_text(d, text);
@@ -841,6 +854,7 @@ compare_keys(const void *a, const void *b)
 static void
 text_value(struct text *t, const cJSON *v)
 {
+    long long whole;
     char *d;
 
     if (cJSON_IsNull(v) || cJSON_IsInvalid(v)) {
@@ -849,9 +863,8 @@ text_value(struct text *t, const cJSON *v)
         text_puts(t, cJSON_IsTrue(v) ? "true" : "false");
     } else if (cJSON_IsString(v)) {
         text_string(t, v->valuestring);
-    } else if (cJSON_IsNumber(v) && v->valuedouble > -1e15 && v->valuedouble < 1e15 &&
-               v->valuedouble == (double)(long long)v->valuedouble) {
-        text_integer(t, (long long)v->valuedouble); /* decimal_of()'s first case, in place */
+    } else if (value_small_integer(v, &whole)) {
+        text_integer(t, whole); /* decimal_of()'s first case, in place */
     } else if (cJSON_IsNumber(v) || cJSON_IsRaw(v)) {
         if ((d = decimal_of(v)) != NULL) {
             text_puts(t, d);

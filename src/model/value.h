@@ -51,6 +51,10 @@ MUST_CHECK int value_coerce(enum config_type type, const struct cJSON *in, struc
  */
 int value_equal(const struct cJSON *a, const struct cJSON *b);
 
+/* Whether v is a number with an integer value below 10^15 in magnitude,
+ * which prints as its digits ("%lld"); *out gets it. Returns 1 or 0. */
+int value_small_integer(const struct cJSON *v, long long *out);
+
 /*
  * The canonical text of a value: compact JSON with object keys sorted.
  * Returns a malloc()ed string the caller frees. Two values are value_equal()
