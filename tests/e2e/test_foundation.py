@@ -419,17 +419,21 @@ def test_a_taken_port_is_replaced_when_the_harness_picked_it():
             assert e.port == taken and "the address is taken" in str(e), e
 
 
-def applied_total(c, collection):
+def metric_total(c, name, label):
+    """The sum of /metrics' series of name whose labels hold label."""
     _, body, _ = harness.http_request(c.port, "GET", "/metrics")
-    for line in body.splitlines():
-        if line.startswith('concord_changes_applied_total{collection="%s"}' % collection):
-            return float(line.split()[-1])
-    return 0.0
+    return sum(float(line.split()[-1]) for line in body.splitlines()
+               if line.startswith(name + "{") and label in line)
 
 
-def test_a_change_the_store_refuses_is_parked_and_the_rest_of_its_batch_stands():
-    # Changes are processed many to a savepoint; one the store refuses must
-    # undo only itself: the others are applied (and counted) once.
+def applied_total(c, collection):
+    return metric_total(c, "concord_changes_applied_total", 'collection="%s"' % collection)
+
+
+def six_changes_one_poisoned(trigger):
+    """A concord that relayed Ada, stopped with six more shop changes in its
+    journal (p1..p6; p4 is named Poison) and the SQLite trigger given,
+    which refuses Poison somewhere. Returns (crm, concord, shop)."""
     crm, c, shop = setup()
     shop.change("s0", ADA)
     wait_until(lambda: len(contacts(crm)) == 1, 10, "the first contact")
@@ -442,10 +446,18 @@ def test_a_change_the_store_refuses_is_parked_and_the_rest_of_its_batch_stands()
             text = text.replace("Ada", "Poison")
         db.execute("INSERT INTO journal (system, received_at, body) VALUES ('shop', ?, ?)",
                    (int(time.time() * 1000), text))
-    db.execute("CREATE TRIGGER poison BEFORE INSERT ON records WHEN NEW.state LIKE '%Poison%' "
-               "BEGIN SELECT RAISE(ABORT, 'the store refuses poison'); END")
+    db.execute(trigger)
     db.commit()
     db.close()
+    return crm, c, shop
+
+
+def test_a_change_the_store_refuses_is_parked_and_the_rest_of_its_batch_stands():
+    # Changes are processed many to a savepoint; one the store refuses must
+    # undo only itself: the others are applied (and counted) once.
+    crm, c, shop = six_changes_one_poisoned(
+        "CREATE TRIGGER poison BEFORE INSERT ON records WHEN NEW.state LIKE '%Poison%' "
+        "BEGIN SELECT RAISE(ABORT, 'the store refuses poison'); END")
     c.start()
     wait_until(lambda: len(contacts(crm)) == 6, 10, "the five good changes in the CRM")
     entries = wait_until(lambda: c.cli_json("inbox"), 10, "the refused change in the inbox")
@@ -455,12 +467,7 @@ def test_a_change_the_store_refuses_is_parked_and_the_rest_of_its_batch_stands()
 
 
 def deliveries_total(c, outcome):
-    _, body, _ = harness.http_request(c.port, "GET", "/metrics")
-    total = 0.0
-    for line in body.splitlines():
-        if line.startswith("concord_deliveries_total{") and 'outcome="%s"' % outcome in line:
-            total += float(line.split()[-1])
-    return total
+    return metric_total(c, "concord_deliveries_total", 'outcome="%s"' % outcome)
 
 
 def test_an_answer_the_store_refuses_is_parked_and_the_rest_of_its_batch_stands():
@@ -468,23 +475,10 @@ def test_an_answer_the_store_refuses_is_parked_and_the_rest_of_its_batch_stands(
     # record undoes only itself, and what the answers teach (the deliveries
     # metric, the system's budget and breaker) is counted once each, though
     # the batch was applied twice.
-    crm, c, shop = setup()
-    shop.change("s0", ADA)
-    wait_until(lambda: len(contacts(crm)) == 1, 10, "the first contact")
-    c.stop()
-    db = sqlite3.connect(os.path.join(c.dir, "state.db"))
-    body = db.execute("SELECT CAST(body AS TEXT) FROM journal ORDER BY seq LIMIT 1").fetchone()[0]
-    for i in range(1, 7):
-        text = body.replace('"s0"', '"s%d"' % i).replace("ada@example.com", "p%d@example.com" % i)
-        if i == 4:
-            text = text.replace("Ada", "Poison")
-        db.execute("INSERT INTO journal (system, received_at, body) VALUES ('shop', ?, ?)",
-                   (int(time.time() * 1000), text))
     # The link's base is set when the create's answer is applied.
-    db.execute("CREATE TRIGGER poison BEFORE UPDATE OF base ON links WHEN NEW.base LIKE "
-               "'%Poison%' BEGIN SELECT RAISE(ABORT, 'the store refuses poison'); END")
-    db.commit()
-    db.close()
+    crm, c, shop = six_changes_one_poisoned(
+        "CREATE TRIGGER poison BEFORE UPDATE OF base ON links WHEN NEW.base LIKE "
+        "'%Poison%' BEGIN SELECT RAISE(ABORT, 'the store refuses poison'); END")
     # The answers come back together, so that they are applied together.
     crm.faults([{"match": {"method": "POST"}, "delay_ms": 400, "times": 6}])
     c.start()
