@@ -9,6 +9,8 @@ import os
 import socket
 import sqlite3
 import sys
+import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -91,7 +93,7 @@ ADA = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com",
        "phone": "+44 1", "state": "open", "balance": "12.50"}
 
 
-def setup(crm_port=None, echo=False, retry=None, timeout_ms=2000, start_crm=True):
+def setup(crm_port=None, echo=False, retry=None, timeout_ms=2000, start_crm=True, env=None):
     """A CRM sim, a concord and a shop sim wired together."""
     retry = retry or {}
     crm = None
@@ -106,7 +108,7 @@ def setup(crm_port=None, echo=False, retry=None, timeout_ms=2000, start_crm=True
         "port": port, "crm_port": crm_port, "timeout_ms": timeout_ms,
         "max_attempts": retry.get("max_attempts", 5), "base_ms": retry.get("base_ms", 50),
         "cap_ms": retry.get("cap_ms", 200)},
-        env={"SHOP_SECRET": SECRET, "CRM_TOKEN": TOKEN})
+        env=dict(env or {}, SHOP_SECRET=SECRET, CRM_TOKEN=TOKEN))
     c.start()
     shop = Sim(resource="customers", webhook_url=c.url + "/webhooks/shop",
                webhook_secret=SECRET, signature_header="X-Shop-Signature",
@@ -495,6 +497,71 @@ def test_an_answer_the_store_refuses_is_parked_and_the_rest_of_its_batch_stands(
     db.close()
     assert linked == 6, linked  # Ada's and the five good answers'
     assert deliveries_total(c, "ok") == 6.0
+
+
+def syncgate():
+    """Environment that puts concord's fsyncs of its WAL under the test's
+    control (tests/shim/syncgate.c), and the two files that do it: while
+    "hold" exists a sync waits, while "fail" exists it fails with EIO."""
+    shim = os.environ.get("CONCORD_SYNCGATE") or os.path.join(
+        os.path.dirname(harness.concord_bin()), "tests", "libsyncgate.so")
+    shim = os.path.abspath(shim)
+    assert os.path.exists(shim), "the syncgate shim is not built: %s" % shim
+    gate = tempfile.mkdtemp(prefix="concord-syncgate-")
+    env = {"LD_PRELOAD": shim, "SYNCGATE_HOLD": os.path.join(gate, "hold"),
+           "SYNCGATE_FAIL": os.path.join(gate, "fail"),
+           # ASan wants its runtime first; the shim has none of its own.
+           "ASAN_OPTIONS": "verify_asan_link_order=0:" + os.environ.get("ASAN_OPTIONS", "")}
+    return env, os.path.join(gate, "hold"), os.path.join(gate, "fail")
+
+
+def test_nothing_is_answered_or_sent_before_its_commit_is_on_disk():
+    # The writer commits without waiting for the disk and goes on; the
+    # webhook's 202 and the CRM's request wait for the fsync that covers
+    # the commit. Here every fsync of the WAL is held.
+    env, hold, _ = syncgate()
+    crm, c, shop = setup(env=env)
+    shop.change("s0", dict(ADA, email="first@example.com"))
+    wait_until(lambda: one_contact(crm, contact_email="first@example.com"), 10, "a first create")
+    open(hold, "w").close()
+    answers = []
+    sender = threading.Thread(target=lambda: answers.append(shop.change("s1", ADA)))
+    sender.start()
+    try:
+        # For as long as the sync waits: neither answered nor sent.
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline:
+            assert answers == [], answers
+            assert len(crm.requests("POST")) == 1
+            time.sleep(0.05)
+    finally:
+        os.unlink(hold)
+    sender.join(10)
+    assert answers and answers[0]["status"] == 202, answers
+    wait_until(lambda: one_contact(crm, contact_email="ada@example.com"), 10, "the create")
+    assert len(crm.requests("POST")) == 2
+
+
+def test_a_failed_sync_answers_503_sends_nothing_and_stops():
+    # A disk that refuses an fsync may have dropped what it could not
+    # write: nothing of that commit is acknowledged or sent, and concord
+    # stops. The next start recovers, and the sender's retry goes through once.
+    env, _, fail = syncgate()
+    crm, c, shop = setup(env=env)
+    open(fail, "w").close()
+    r = shop.change("s1", ADA)
+    assert r["status"] == 503, r
+    wait_until(lambda: c.proc.poll() is not None, 15, "concord to stop on its own")
+    assert "failed a sync" in c.log_text()
+    assert crm.requests("POST") == []
+    os.unlink(fail)
+    c.proc = None
+    c.start()
+    again = shop.resend(r["delivery_id"])
+    assert again["status"] in (200, 202), again
+    wait_until(lambda: one_contact(crm, contact_email="ada@example.com"), 10, "the create")
+    c.wait_settled()
+    assert len(crm.requests("POST")) == 1
 
 
 if __name__ == "__main__":
