@@ -4,8 +4,10 @@
 a shop that sends signed webhooks and a CRM with a REST API (both
 tests/sims/target.py). The shop is the source of truth; the CRM receives."""
 
+import atexit
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import sys
@@ -507,7 +509,8 @@ def syncgate():
         os.path.dirname(harness.concord_bin()), "tests", "libsyncgate.so")
     shim = os.path.abspath(shim)
     assert os.path.exists(shim), "the syncgate shim is not built: %s" % shim
-    gate = tempfile.mkdtemp(prefix="concord-syncgate-")
+    gate = tempfile.mkdtemp(prefix="concord-syncgate-", dir="/tmp")
+    atexit.register(shutil.rmtree, gate, True)
     env = {"LD_PRELOAD": shim, "SYNCGATE_HOLD": os.path.join(gate, "hold"),
            "SYNCGATE_FAIL": os.path.join(gate, "fail"),
            # ASan wants its runtime first; the shim has none of its own.
