@@ -23,6 +23,8 @@
 #   BENCH_PERF           1: record `perf record -g` of concord during the ingest
 #                        and relay runs into the work directory (implies BENCH_KEEP)
 #   BENCH_ONLY           relay: only section 2 (the relay) and concord's memory
+#   BENCH_FSYNC_DELAY_US a slower disk: every fsync of a SQLite WAL takes this
+#                        much longer (LD_PRELOAD tests/shim/syncgate.c)
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -96,6 +98,15 @@ else
     fi
 fi
 [ -x "$CONCORD_BIN" ] || die "no concord binary at $CONCORD_BIN"
+
+# A slower disk: every fsync of a SQLite WAL (concord's and bare durable's,
+# not the probe's) takes BENCH_FSYNC_DELAY_US longer (tests/shim/syncgate.c).
+FSYNC_DELAY_US=${BENCH_FSYNC_DELAY_US:-0}
+if [ "$FSYNC_DELAY_US" != 0 ]; then
+    (cd "$REPO" && cmake --preset release >/dev/null &&
+        cmake --build build/release --target syncgate >/dev/null) || die "the syncgate shim did not build"
+    export LD_PRELOAD="$REPO/build/release/tests/libsyncgate.so" SYNCGATE_DELAY_US="$FSYNC_DELAY_US"
+fi
 
 # ---------------------------------------------------------------- work dir
 # The store must sit on a real disk so that fsync costs what it costs.
@@ -600,7 +611,8 @@ cat <<EOF
 
 concord bench  $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(nproc) cores, ${cpu_model:-unknown CPU}
 concord:  $CONCORD_BIN ($BUILD_NOTE)
-store:    $WORK ($STORE_FS; SQLite WAL, synchronous=FULL${BENCH_STORE_OPTS:+; store options: $BENCH_STORE_OPTS})
+store:    $WORK ($STORE_FS; SQLite WAL, synchronous=FULL${BENCH_STORE_OPTS:+; store options: $BENCH_STORE_OPTS})${LD_PRELOAD:+
+          every fsync of a WAL delayed by $FSYNC_DELAY_US us (BENCH_FSYNC_DELAY_US)}
 load:     wrk -t$WRK_THREADS -c$CONNS, every request a new ~1 KiB customer webhook with its own
           delivery id, $sig_note
 EOF

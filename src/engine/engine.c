@@ -302,18 +302,12 @@ engine_start(struct engine *e, struct error *err)
 {
     if (pthread_create(&e->checkpointer, NULL, checkpointer_main, e) != 0)
         return error_set(err, ERROR_INTERNAL, "start the checkpoint thread");
-    if (engine_sync_start(e, err) == -1) {
-        stop_checkpointer(e);
-        return -1;
-    }
     if (pthread_create(&e->writer, NULL, engine_writer_main, e) != 0) {
-        engine_sync_stop(e);
         stop_checkpointer(e);
         return error_set(err, ERROR_INTERNAL, "start the writer thread");
     }
     if (pthread_create(&e->deliverer, NULL, engine_deliverer_main, e) != 0) {
         stop_writer(e);
-        engine_sync_stop(e);
         stop_checkpointer(e);
         return error_set(err, ERROR_INTERNAL, "start the delivery thread");
     }
@@ -367,10 +361,6 @@ engine_stop(struct engine *e, int64_t deadline_ms)
     pthread_join(e->deliverer, NULL);
 
     stop_writer(e);
-    /* The writer's last turns are answered (or refused) before the end:
-     * claims that became durable after the deliverer stopped stay in the
-     * handoff list, their jobs running in the store for the next start. */
-    engine_sync_stop(e);
     stop_checkpointer(e);
     e->started = 0;
 }

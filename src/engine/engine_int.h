@@ -167,28 +167,6 @@ struct engine_delivery {
     char *fb_what;
 };
 
-/* One lazy commit of the writer's, waiting for its fsync (sync.c). */
-struct engine_sync_turn {
-    struct engine_sync_turn *next;
-    int64_t gen;
-    struct engine_ingest *batch;     /* answered once durable */
-    struct engine_delivery *claimed; /* handed to the delivery thread once durable */
-};
-
-/* The sync thread's queue and the durability counters (sync.c). */
-struct engine_sync {
-    pthread_t thread;
-    int running;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;                    /* work for the sync thread */
-    pthread_cond_t durable_cv;            /* engine_wait_durable() */
-    struct engine_sync_turn *head, *tail; /* mu */
-    int64_t committed;                    /* mu: the writer's lazy commits begun */
-    int64_t durable;                      /* mu: of them, the ones synced */
-    int failed;                           /* mu: a sync failed: nothing more is revealed */
-    int stop;                             /* mu */
-};
-
 struct engine {
     const struct config *cfg;
     struct store *st; /* the writer's handle */
@@ -234,7 +212,6 @@ struct engine {
     size_t sent_count, sent_cap;
 
     struct engine_automation *automation; /* automation.c; NULL without automations */
-    struct engine_sync sync;              /* sync.c */
 
     /* Writer only. */
     int64_t claim_wait_ms; /* due work held back by a budget or a breaker: look again then */
@@ -257,24 +234,6 @@ MUST_CHECK int engine_setup(const struct config *cfg, struct engine **out, struc
 void *engine_writer_main(void *arg);
 /* Startup: jobs left running by a previous process. */
 MUST_CHECK int engine_recover(struct engine *e, struct error *err);
-
-/* ---- sync.c: the writer's commits made durable off its thread ---- */
-/* Start and stop the sync thread (engine_start, engine_stop). The stop
- * reveals, or refuses, everything queued first. */
-MUST_CHECK int engine_sync_start(struct engine *e, struct error *err);
-void engine_sync_stop(struct engine *e);
-/* The writer, before a lazy commit: its number, for engine_sync_queue(). */
-int64_t engine_sync_begin(struct engine *e);
-/* The writer, after that commit (batch and claimed NULL when it failed):
- * answer the batch and send the claims once the commit is durable. */
-void engine_sync_queue(struct engine *e, int64_t gen, struct engine_ingest *batch,
-                       struct engine_delivery *claimed);
-/* Any thread, before it acts outside on what it read from the store: wait
- * until every commit of the writer's so far is durable. Returns 0, or -1
- * when a sync failed or the thread stopped (act on nothing). */
-MUST_CHECK int engine_wait_durable(struct engine *e);
-/* Reveal a batch's staged answers (failed_as for the ones without) and free it. */
-void engine_answer_batch(struct engine_ingest *batch, enum engine_ingest_result failed_as);
 
 /* ---- poll.c ---- */
 /* The poll thread: runs each polled collection's reads when due. */

@@ -10,10 +10,8 @@
  *   3. processes journaled changes (merge.c, fanout.c), unless a burst of
  *      webhooks puts that off, applying answers that come back meanwhile;
  *   4. claims due jobs, the ones step 3 queued among them (deliver.c);
- *   5. commits steps 1 to 4 in one transaction without waiting for the
- *      disk, and queues the webhooks to answer and the claims to send for
- *      the sync thread, which reveals them once an fsync covered the
- *      commit (sync.c) while this thread goes on;
+ *   5. commits steps 1 to 4 in one transaction, then answers the webhooks
+ *      and hands the claims to the delivery thread: one fsync per turn;
  *   6. sleeps until there is work or a job falls due.
  *
  * A store failure in step 1 answers the batch "unavailable" (HTTP 503) and
@@ -51,6 +49,19 @@
 /* WAL pages past which the writer checkpoints what the checkpointer left. */
 #define WRITER_WAL_RESTART_FRAMES 2048
 
+static void
+answer_batch(struct engine_ingest *batch, enum engine_ingest_result failed_as)
+{
+    /* The batch left the shared queue: it is the writer's alone. */
+    for (struct engine_ingest *r = batch; r != NULL;) {
+        struct engine_ingest *next = r->next;
+
+        r->done_fn(r->done_arg, r->staged != 0 ? r->staged : failed_as);
+        free(r);
+        r = next;
+    }
+}
+
 /* Journal a batch inside the open transaction, staging each answer. */
 static int
 journal_rows(struct engine *e, struct engine_ingest *batch, struct error *err)
@@ -63,7 +74,7 @@ journal_rows(struct engine *e, struct engine_ingest *batch, struct error *err)
 
         if (rc == -1)
             return -1;
-        /* Stage the answer now; engine_answer_batch() reveals it after the commit.
+        /* Stage the answer now; answer_batch() reveals it after the commit.
          * Guarantee: nothing acknowledged is lost. */
         r->staged = rc == 1 ? ENGINE_INGEST_ACCEPTED : ENGINE_INGEST_DUPLICATE;
         if (rc == 1)
@@ -82,7 +93,7 @@ journal_failed(struct engine *e, struct engine_ingest *batch, const struct error
     atomic_store(&e->ready, 0);
     for (struct engine_ingest *r = batch; r != NULL; r = r->next)
         r->staged = 0;
-    engine_answer_batch(batch, ENGINE_INGEST_UNAVAILABLE);
+    answer_batch(batch, ENGINE_INGEST_UNAVAILABLE);
 }
 
 /* Step 1 alone: journal a batch in one transaction. */
@@ -100,7 +111,7 @@ journal_batch(struct engine *e, struct engine_ingest *batch)
     if (store_commit(e->st, &err) == -1)
         goto fail;
     atomic_store(&e->ready, 1);
-    engine_answer_batch(batch, ENGINE_INGEST_UNAVAILABLE);
+    answer_batch(batch, ENGINE_INGEST_UNAVAILABLE);
     return;
 
 fail:
@@ -386,11 +397,10 @@ turn_work(struct engine *e, struct engine_ingest *batch, struct engine_delivery 
 }
 
 /*
- * One turn in one lazy transaction, so that one fsync serves it all, and
- * on the sync thread: the batch is answered, and the claims are sent, once
- * that fsync covered the commit. Guarantee: nothing acknowledged is lost,
- * and a request goes out only once its claim is durable. On success the
- * batch and *claimed are the sync thread's. The batch is always answered: when the rest
+ * One turn in one ordinary transaction, so that one fsync serves it all:
+ * the batch is answered, and the claims are sent, once it committed.
+ * Guarantee: nothing acknowledged is lost, and a request goes out only
+ * once its claim is durable. The batch is always answered: when the rest
  * fails, the turn is tried again without processing, and then the batch
  * is journaled alone. Returns 0, or -1 when the answers were not applied
  * (nothing of them changed, in the store or in memory). *more is 1 when
@@ -401,11 +411,10 @@ turn(struct engine *e, struct engine_ingest *batch, struct engine_delivery **res
      struct engine_delivery **claimed, int draining, int process, int *more, struct error *err)
 {
     struct error jerr = {0};
-    int64_t gen;
     int stage = 0, rc;
 
     *more = 0;
-    if (store_begin_lazy(e->st, &jerr) == -1)
+    if (store_begin(e->st, &jerr) == -1)
         goto journal_failed;
     if (turn_work(e, batch, results, claimed, draining, process, more, &stage, err) == -1) {
         store_rollback(e->st);
@@ -426,15 +435,13 @@ turn(struct engine *e, struct engine_ingest *batch, struct engine_delivery **res
             journal_batch(e, batch);
         return -1;
     }
-    gen = engine_sync_begin(e);
     if (store_commit(e->st, &jerr) == -1) {
-        engine_sync_queue(e, gen, NULL, NULL);
         deliver_undo(e, *results, claimed);
         goto journal_failed;
     }
     atomic_store(&e->ready, 1);
-    engine_sync_queue(e, gen, batch, *claimed);
-    *claimed = NULL;
+    if (batch != NULL)
+        answer_batch(batch, ENGINE_INGEST_UNAVAILABLE);
     return 0;
 
 journal_failed:
@@ -480,6 +487,25 @@ release_results(struct engine *e, struct engine_delivery *list)
     pthread_mutex_lock(&e->mu);
     e->deliveries_out -= n;
     pthread_mutex_unlock(&e->mu);
+}
+
+/* Hand claimed jobs to the delivery thread. */
+static void
+hand_off(struct engine *e, struct engine_delivery *claimed)
+{
+    struct engine_delivery *tail;
+    int n = 1;
+
+    if (claimed == NULL)
+        return;
+    for (tail = claimed; tail->next != NULL; tail = tail->next)
+        n++;
+    pthread_mutex_lock(&e->mu);
+    e->deliveries_out += n;
+    tail->next = e->handoff;
+    e->handoff = claimed;
+    pthread_mutex_unlock(&e->mu);
+    http_client_wakeup(e->http);
 }
 
 /*
@@ -588,6 +614,7 @@ engine_writer_main(void *arg)
         }
         release_results(e, pending_results);
         pending_results = NULL;
+        hand_off(e, claimed);
         engine_automation_kick(e); /* runs the turn committed are due now */
         if (more == -1) {
             atomic_store(&e->ready, 0);

@@ -6,8 +6,7 @@
  * per-system state. docs/internals/store-schema.md has the tables.
  *
  * SQLite in WAL mode with synchronous=FULL is the backend: a commit that
- * returned is on disk (the writer's lazy ones once store_sync() returned).
- * The daemon's writer thread owns one handle and makes
+ * returned is on disk. The daemon's writer thread owns one handle and makes
  * every write of the flow, grouping many changes into one transaction (the
  * group committer, engine/engine.c); the CLI opens its own handle. A handle
  * is never shared between threads.
@@ -71,20 +70,11 @@ void store_rollback(struct store *st);
  * (synchronous=NORMAL for this one transaction; WAL mode keeps the file
  * consistent). Its commit survives kill -9 at once, and a crash of the
  * machine once a later store_commit() of an ordinary transaction on this
- * handle returned (that fsync of the WAL covers it), or once
- * store_sync() returned. Until then a power loss may undo it, whole: show
- * nothing of it outside (an answer, a request) before one of those.
+ * handle returned (that fsync of the WAL covers it). Until then a power
+ * loss may undo it, whole. Use it only for work that the store can redo
+ * from what is durable, and that nothing outside has seen.
  */
 MUST_CHECK int store_begin_lazy(struct store *st, struct error *err);
-/*
- * Make every transaction committed on the file so far durable, the lazy
- * ones too: one fdatasync of the WAL. Unlike every other call it may run
- * on another thread than the handle's, at the same time (it only reads the
- * handle's path): the writer commits its next transaction while another
- * thread waits here for the disk. Returns 0 or -1; after -1 nothing may be
- * taken as durable (a failed fsync may have dropped the pages).
- */
-MUST_CHECK int store_sync(const struct store *st, struct error *err);
 /*
  * Begin a transaction that takes the write lock only at its first write,
  * and whose journal entries without a delivery id wait in memory until

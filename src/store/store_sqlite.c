@@ -8,14 +8,11 @@
 
 #include "store/store.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -773,33 +770,6 @@ store_begin_lazy(struct store *st, struct error *err)
         return -1;
     }
     return 0;
-}
-
-int
-store_sync(const struct store *st, struct error *err)
-{
-    char path[4096], why[128];
-    int fd, rc;
-
-    /* An in-memory store has nothing on disk to wait for. */
-    if (st->path[0] == '\0' || strcmp(st->path, ":memory:") == 0)
-        return 0;
-    if (snprintf(path, sizeof(path), "%s-wal", st->path) >= (int)sizeof(path))
-        return error_set(err, ERROR_STORE, "sync %s: the path is too long", st->path);
-    /* Opened each time: the file SQLite writes may have been made anew
-     * (it deletes the WAL when its last connection closes). An fdatasync
-     * of any descriptor of the file writes out every page of it. */
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd == -1 && errno == ENOENT)
-        return 0; /* no WAL: everything is in the database file, synced */
-    if (fd == -1)
-        return error_set(err, ERROR_STORE, "sync %s: %s", path,
-                         strerror_r(errno, why, sizeof(why)));
-    rc = fdatasync(fd);
-    if (rc == -1)
-        error_set(err, ERROR_STORE, "sync %s: %s", path, strerror_r(errno, why, sizeof(why)));
-    (void)close(fd);
-    return rc;
 }
 
 int

@@ -7,6 +7,8 @@
  * EIO while the file named by SYNCGATE_FAIL exists. Other files pass
  * through. With it a test sees what concord does while its commits are
  * written but not yet on disk, and when the disk refuses them.
+ * SYNCGATE_DELAY_US adds that many microseconds to every sync of a WAL:
+ * a slower disk, for bench/run.sh (BENCH_FSYNC_DELAY_US).
  */
 
 #include <dlfcn.h>
@@ -38,8 +40,16 @@ gate(int fd)
     const char *hold = getenv("SYNCGATE_HOLD"), *fail = getenv("SYNCGATE_FAIL");
     struct timespec tick = {0, 10 * 1000 * 1000};
 
+    const char *delay = getenv("SYNCGATE_DELAY_US");
+
     if (!is_wal(fd))
         return 0;
+    if (delay != NULL && strtol(delay, NULL, 10) > 0) {
+        long us = strtol(delay, NULL, 10);
+        struct timespec d = {us / 1000000, (us % 1000000) * 1000};
+
+        (void)nanosleep(&d, NULL);
+    }
     for (int i = 0; hold != NULL && i < 6000 && access(hold, F_OK) == 0; i++)
         (void)nanosleep(&tick, NULL);
     if (fail != NULL && access(fail, F_OK) == 0) {
