@@ -1647,6 +1647,147 @@ is_resync(const struct config_poll *pc, long status)
     return 0;
 }
 
+/* An HTTP read across its pages (engine_poll_run()). */
+struct http_read {
+    struct read_state *r;
+    struct shape_reader *shaper;
+    const char *holder;
+    int full; /* a full read: the first page asks for everything */
+    int seen; /* note what was seen: missing copies are deleted at the end */
+    int more; /* pages remain */
+};
+
+/*
+ * Take a page's items and commit them with the cursor after it and the
+ * lease renewed. Guarantee: a page's changes and the cursor after it
+ * commit together; a crash resumes at the last committed page. The cursor
+ * is made once take_page has moved the watermark over the page, or a
+ * read's last page would not move it. Returns 0, or -1 rolled back.
+ */
+static int
+commit_page(const struct engine_poll_job *job, const cJSON *items, const struct http_read *h,
+            struct engine_poll_report *rep, struct error *err)
+{
+    const struct config_collection *cc = job->cc;
+    int bad = store_begin_late(job->st, err) == -1 ||
+              take_page(job, items, h->r, h->seen, rep, err) == -1;
+    char *cur = bad ? NULL : read_state_text(&cc->poll, h->r, !h->more);
+
+    if (bad ||
+        (!job->dry_run && !job->reconcile &&
+         store_poll_set_cursor(job->st, cc->name, cur, err) == -1) ||
+        (!job->dry_run &&
+         store_poll_lease(job->st, cc->name, clock_now_ms(), clock_now_ms() + POLL_LEASE_MS,
+                          h->holder, NULL, err) == -1) ||
+        store_commit(job->st, err) == -1) {
+        store_rollback(job->st);
+        free(cur);
+        return -1;
+    }
+    free(cur);
+    return 0;
+}
+
+/* A refused sync token: start over with a full read. A full read reports
+ * no deletions, so what it does not see is deleted, as after a reconcile. */
+static int
+restart_full(const struct engine_poll_job *job, struct http_read *h, long status,
+             struct engine_poll_report *rep, struct error *err)
+{
+    const struct config_collection *cc = job->cc;
+
+    log_info(&(struct log_ctx){.system = cc->system->name, .collection = cc->name},
+             "sync token refused (HTTP %ld): a full read", status);
+    rep->resynced = 1;
+    read_state_fini(h->r);
+    read_state_load(&cc->poll, NULL, h->r);
+    h->full = h->seen = 1;
+    shape_reader_fini(h->shaper); /* the full read reads every series again */
+    h->shaper->swept = 0;
+    return store_seen_reset(job->st, err);
+}
+
+/* Why a page could not be read: rep->error. */
+static void
+page_error(const struct config_poll *pc, const struct fetch *f, struct engine_poll_report *rep)
+{
+    if (f->outcome == HTTP_OUTCOME_RESPONSE)
+        (void)snprintf(rep->error, sizeof(rep->error), "GET %s: HTTP %ld: %.200s", pc->list.path,
+                       f->status, f->body);
+    else
+        (void)snprintf(rep->error, sizeof(rep->error), "GET %s: %.200s", pc->list.path,
+                       f->error ? f->error : "no answer");
+}
+
+/*
+ * One page of an HTTP read: fetch it, take its items and commit them with
+ * the cursor after it. Returns 1 to go on (h->more says whether pages
+ * remain), 0 when the read stops here (rep->error says why), -1 on an
+ * error of the store's.
+ */
+static int
+read_page(const struct engine_poll_job *job, struct http_read *h, struct engine_poll_report *rep,
+          struct error *err)
+{
+    const struct config_poll *pc = &job->cc->poll;
+    char *url;
+    struct fetch f;
+    cJSON *answer = NULL, *shaped = NULL;
+    const cJSON *items;
+    int rc;
+
+    if (job->stop != NULL && atomic_load(job->stop)) {
+        (void)snprintf(rep->error, sizeof(rep->error), "stopped part way");
+        return 0;
+    }
+    url = next_url(job, h->r, h->full && !h->r->started);
+    rc = fetch(job, url, &f, err);
+    free(url);
+    if (rc == -1)
+        return -1;
+    if (f.outcome == HTTP_OUTCOME_RESPONSE &&
+        (pc->cursor == CONFIG_CURSOR_SYNC_TOKEN || pc->cursor == CONFIG_CURSOR_DELTA_LINK) &&
+        is_resync(pc, f.status) && !rep->resynced &&
+        (h->r->token != NULL || h->r->page_cur != NULL)) {
+        rc = restart_full(job, h, f.status, rep, err) == -1 ? -1 : 1;
+        fetch_fini(&f);
+        return rc;
+    }
+    if (f.outcome != HTTP_OUTCOME_RESPONSE || f.status < 200 || f.status >= 300 ||
+        (answer = cJSON_Parse(f.body)) == NULL) {
+        page_error(pc, &f, rep);
+        fetch_fini(&f);
+        return 0;
+    }
+    items = pc->items_path ? value_path_get(answer, pc->items_path) : answer;
+    /* A shaped collection's events become records (shape.h), series read
+     * whole; a read that fails leaves the page for the next poll. */
+    if (!cJSON_IsArray(items)) {
+        (void)snprintf(rep->error, sizeof(rep->error), "GET %s: no list at `%s` in the answer",
+                       pc->list.path, pc->items_path ? pc->items_path : ".");
+        rc = 0;
+    } else if (job->cc->shape != CONFIG_SHAPE_NONE &&
+               shape_page(h->shaper, items, &shaped, rep->error, sizeof(rep->error), err) == -1) {
+        rc = -1;
+    } else if (job->cc->shape != CONFIG_SHAPE_NONE && shaped == NULL) {
+        rc = 0;
+    } else {
+        h->more = advance(pc, answer, items, f.link, h->r);
+        rc = commit_page(job, shaped != NULL ? shaped : items, h, rep, err) == -1 ? -1 : 1;
+    }
+    cJSON_Delete(shaped);
+    cJSON_Delete(answer);
+    fetch_fini(&f);
+    if (rc == 1) {
+        h->r->started = 1;
+        rep->pages++;
+        progress(job, rep);
+        if (job->wake != NULL)
+            job->wake(job->user);
+    }
+    return rc;
+}
+
 int
 engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *rep,
                 struct error *err)
@@ -1666,7 +1807,6 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
                                   .user = (void *)(uintptr_t)job,
                                   .st = job->st,
                                   .now_ms = clock_now_ms()};
-    cJSON *shaped = NULL;
 
     memset(rep, 0, sizeof(*rep));
     rep->reconcile = job->reconcile;
@@ -1743,109 +1883,17 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
         free(r.next_tok);
         r.next_tok = xstrdup(newest);
     }
-    while (more && cc->system->kind == CONFIG_SYSTEM_HTTP) {
-        char *url = next_url(job, &r, full && !r.started), *cur;
-        int bad;
-        struct fetch f;
-        cJSON *answer = NULL;
-        const cJSON *items;
+    if (cc->system->kind == CONFIG_SYSTEM_HTTP) {
+        struct http_read h = {
+            .r = &r, .shaper = &shaper, .holder = holder, .full = full, .seen = seen, .more = more};
+        int page = 1;
 
-        if (job->stop != NULL && atomic_load(job->stop)) {
-            free(url);
-            (void)snprintf(rep->error, sizeof(rep->error), "stopped part way");
-            break;
-        }
-        if (fetch(job, url, &f, err) == -1) {
-            free(url);
+        while (h.more && (page = read_page(job, &h, rep, err)) == 1)
+            ;
+        if (page == -1)
             goto out;
-        }
-        if (f.outcome == HTTP_OUTCOME_RESPONSE &&
-            (pc->cursor == CONFIG_CURSOR_SYNC_TOKEN || pc->cursor == CONFIG_CURSOR_DELTA_LINK) &&
-            is_resync(pc, f.status) && !rep->resynced && (r.token != NULL || r.page_cur != NULL)) {
-            /* The token is no longer valid: start over with a full read. A
-             * full read reports no deletions, so what it does not see is
-             * deleted, as after a reconcile. */
-            log_info(&(struct log_ctx){.system = cc->system->name, .collection = cc->name},
-                     "sync token refused (HTTP %ld): a full read", f.status);
-            rep->resynced = 1;
-            read_state_fini(&r);
-            read_state_load(pc, NULL, &r);
-            full = seen = 1;
-            shape_reader_fini(&shaper); /* the full read reads every series again */
-            shaper.swept = 0;
-            fetch_fini(&f);
-            free(url);
-            if (store_seen_reset(job->st, err) == -1)
-                goto out;
-            continue;
-        }
-        if (f.outcome != HTTP_OUTCOME_RESPONSE || f.status < 200 || f.status >= 300 ||
-            (answer = cJSON_Parse(f.body)) == NULL) {
-            if (f.outcome == HTTP_OUTCOME_RESPONSE)
-                (void)snprintf(rep->error, sizeof(rep->error), "GET %s: HTTP %ld: %.200s",
-                               pc->list.path, f.status, f.body);
-            else
-                (void)snprintf(rep->error, sizeof(rep->error), "GET %s: %.200s", pc->list.path,
-                               f.error ? f.error : "no answer");
-            fetch_fini(&f);
-            free(url);
-            break;
-        }
-        free(url);
-        items = pc->items_path ? value_path_get(answer, pc->items_path) : answer;
-        if (!cJSON_IsArray(items)) {
-            (void)snprintf(rep->error, sizeof(rep->error), "GET %s: no list at `%s` in the answer",
-                           pc->list.path, pc->items_path ? pc->items_path : ".");
-            cJSON_Delete(answer);
-            fetch_fini(&f);
-            break;
-        }
-        /* A shaped collection's events become records (shape.h), series
-         * read whole; a read that fails leaves the page for the next poll. */
-        if (cc->shape != CONFIG_SHAPE_NONE &&
-            shape_page(&shaper, items, &shaped, rep->error, sizeof(rep->error), err) == -1) {
-            cJSON_Delete(answer);
-            fetch_fini(&f);
-            goto out;
-        }
-        if (cc->shape != CONFIG_SHAPE_NONE && shaped == NULL) {
-            cJSON_Delete(answer);
-            fetch_fini(&f);
-            break;
-        }
-        more = advance(pc, answer, items, f.link, &r);
-        if (shaped != NULL)
-            items = shaped;
-        bad =
-            store_begin_late(job->st, err) == -1 || take_page(job, items, &r, seen, rep, err) == -1;
-        cJSON_Delete(shaped);
-        shaped = NULL;
-        /* Guarantee: a page's changes and the cursor after it commit
-         * together; a crash resumes at the last committed page. The cursor
-         * is made once take_page has moved the watermark over the page, or
-         * a read's last page would not move it. */
-        cur = bad ? NULL : read_state_text(pc, &r, !more);
-        if (bad ||
-            (!job->dry_run && !job->reconcile &&
-             store_poll_set_cursor(job->st, cc->name, cur, err) == -1) ||
-            (!job->dry_run &&
-             store_poll_lease(job->st, cc->name, clock_now_ms(), clock_now_ms() + POLL_LEASE_MS,
-                              holder, NULL, err) == -1) ||
-            store_commit(job->st, err) == -1) {
-            store_rollback(job->st);
-            free(cur);
-            cJSON_Delete(answer);
-            fetch_fini(&f);
-            goto out;
-        }
-        free(cur);
-        r.started = 1;
-        rep->pages++;
-        cJSON_Delete(answer);
-        fetch_fini(&f);
-        progress(job, rep);
-        if (job->wake != NULL)
-            job->wake(job->user);
+        more = h.more;
+        seen = h.seen;
     }
     rep->complete = !more && rep->error[0] == '\0';
     if (seen && rep->complete) {
