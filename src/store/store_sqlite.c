@@ -235,6 +235,7 @@ struct store {
     char *copy_collection, *copy_ext_id;
     sqlite3_stmt *stmts[S_COUNT];
     sqlite3_stmt *extra[STORE_EXTRA_SLOTS]; /* other files' statements: store_int_stmt() */
+    int has_recent_fn;                      /* store_int_recent_ready() */
 };
 
 static int
@@ -1257,7 +1258,7 @@ int
 store_link_set_noted(struct store *st, int64_t link_id, const char *ext_id, const char *base,
                      int64_t now_ms, char kind, struct error *err)
 {
-    sqlite3_stmt *s = stmt(st, S_LINK_SET, err);
+    sqlite3_stmt *s = store_int_recent_ready(st, err) == -1 ? NULL : stmt(st, S_LINK_SET, err);
     char k[2] = {kind, '\0'};
 
     if (s == NULL)
@@ -2029,6 +2030,17 @@ store_int_stmt(struct store *st, int slot, const char *sql, struct error *err)
     sqlite3_reset(st->extra[slot]);
     sqlite3_clear_bindings(st->extra[slot]);
     return st->extra[slot];
+}
+
+int
+store_int_recent_ready(struct store *st, struct error *err)
+{
+    if (st->has_recent_fn)
+        return 0;
+    if (store_recent_register(st->db) != SQLITE_OK)
+        return db_error(st, err, "add concord_recent_note()");
+    st->has_recent_fn = 1;
+    return 0;
 }
 
 int

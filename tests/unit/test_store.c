@@ -9,11 +9,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "check.h"
 #include "core/error.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
 /* Another handle on the store at path. */
 static struct store *
@@ -424,6 +428,167 @@ bad_urls_are_refused_with_a_reason(void)
     CHECK(st == NULL);
 }
 
+/* ---- links.recent noted in C (store_recent.c) ---- */
+
+static uint64_t
+next_u64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static int
+below(uint64_t *s, int n)
+{
+    return (int)(next_u64(s) % (uint64_t)n);
+}
+
+static uint64_t
+test_seed(void)
+{
+    const char *env = getenv("CONCORD_TEST_SEED");
+    uint64_t seed = env != NULL && env[0] != '\0' ? strtoull(env, NULL, 10) : (uint64_t)time(NULL);
+
+    printf("# seed %llu (CONCORD_TEST_SEED)\n", (unsigned long long)seed);
+    (void)fflush(stdout);
+    return seed;
+}
+
+/* A state of up to 40 bytes, from a small pool so the newest repeats;
+ * long runs of plain bytes, and the bytes JSON escapes among them. */
+static void
+random_state(uint64_t *rng, char *out, size_t cap)
+{
+    static const char odd[] = "\"\\/\x01\x08\x09\x0a\x0c\x0d\x1f\x7f\xc3\xa9";
+    int n = below(rng, 41);
+    uint64_t pick = (uint64_t)below(rng, 8);
+
+    for (int i = 0; i < n && (size_t)i + 1 < cap; i++) {
+        uint64_t r = next_u64(&pick);
+
+        out[i] = r % 7 == 0 ? odd[r / 7 % (sizeof(odd) - 1)] : (char)('a' + r / 7 % 26);
+    }
+    out[n < (int)cap ? n : (int)cap - 1] = '\0';
+}
+
+/* The recent list after one note, by the statement concord runs (sql) or by
+ * the JSON functions alone (ref): a malloc()ed text, or NULL. */
+static char *
+noted(sqlite3_stmt *s, const char *recent, const char *state, long long at, const char *kind)
+{
+    const unsigned char *t;
+    char *out = NULL;
+
+    sqlite3_reset(s);
+    if (recent != NULL)
+        sqlite3_bind_text(s, 1, recent, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(s, 1);
+    if (state != NULL)
+        sqlite3_bind_text(s, 2, state, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(s, 2);
+    sqlite3_bind_int64(s, 3, at);
+    sqlite3_bind_text(s, 4, kind, -1, SQLITE_TRANSIENT);
+    CHECK_EQ(sqlite3_step(s), SQLITE_ROW);
+    t = sqlite3_column_text(s, 0);
+    if (t != NULL)
+        out = strdup((const char *)t);
+    return out;
+}
+
+/* A list someone else wrote (or broke): the JSON functions take it. */
+static const char *const odd_lists[] = {
+    "",
+    "[]",
+    "{}",
+    "null",
+    "[1,2]",
+    "[ [1,\"a\",\"w\"]]",
+    "[[1, \"a\",\"w\"]]",
+    "[[1,\"a\",\"w\"]] ",
+    "[[01,\"a\",\"w\"]]",
+    "[[-0,\"a\",\"w\"]]",
+    "[[1.5,\"a\",\"w\"]]",
+    "[[1,\"a\"]]",
+    "[[1,\"a\",\"w\",4]]",
+    "[[1,\"\\/\",\"w\"]]",
+    "[[1,\"\\u0041\",\"w\"]]",
+    "[[1,\"A\",\"w\"]]",
+    "[[1,\"\\u000a\",\"w\"]]",
+    "[[1,\"\\u0000b\",\"w\"]]",
+    "[[1,\"\\u001F\",\"w\"]]",
+    "[[1,\"\\u001f\",\"w\"]]",
+    "[[1,\"\x01\",\"w\"]]",
+    "[[1,\"a\",\"w\"],]",
+    "[[1,\"a\",\"w\"]",
+    "[[1,\"a\",\"w\"]]]",
+    "[[1,\"a\",\"w\"],[2,\"b\",\"r\"],[3,\"c\",\"w\"],[4,\"d\",\"w\"],[5,\"e\",\"w\"],"
+    "[6,\"f\",\"w\"],[7,\"g\",\"w\"]]",
+    "[[1,null,\"w\"]]",
+    "[\"x\"]",
+    "[[1,\"a\",\"w\"],5]",
+};
+
+static void
+recent_notes_match_the_json_functions(void)
+{
+    uint64_t rng = test_seed();
+    sqlite3 *db = NULL;
+    sqlite3_stmt *sql = NULL, *ref = NULL;
+    int fast = 0;
+
+    CHECK_EQ(sqlite3_open(":memory:", &db), SQLITE_OK);
+    CHECK_EQ(store_recent_register(db), SQLITE_OK);
+    CHECK_EQ(sqlite3_prepare_v2(
+                 db,
+                 "SELECT " STORE_RECENT_NOTE(
+                     "?2", "?3",
+                     "?4") ", "
+                           "concord_recent_note(recent, ?2, ?3, ?4) FROM (SELECT ?1 AS recent)",
+                 -1, &sql, NULL),
+             SQLITE_OK);
+    CHECK_EQ(sqlite3_prepare_v2(db,
+                                "SELECT " STORE_RECENT_NOTE_SQL("?2", "?3", "?4") " FROM (SELECT "
+                                                                                  "?1 AS recent)",
+                                -1, &ref, NULL),
+             SQLITE_OK);
+    for (int round = 0; round < 300; round++) {
+        char *recent = NULL;
+        int odd = below(&rng, 4) == 0;
+
+        if (odd)
+            recent = strdup(odd_lists[below(&rng, (int)(sizeof(odd_lists) / sizeof(*odd_lists)))]);
+        for (int i = 0; i < 12; i++) {
+            char state[48];
+            const char *kind = below(&rng, 4) == 0 ? "r" : "w";
+            long long at =
+                below(&rng, 50) == 0 ? -below(&rng, 1000) : 1700000000000LL + below(&rng, 1000);
+            const char *st = below(&rng, 20) == 0 ? NULL : state;
+            char *got, *want;
+
+            random_state(&rng, state, sizeof(state));
+            got = noted(sql, recent, st, at, kind);
+            fast += sqlite3_column_type(sql, 1) != SQLITE_NULL;
+            want = noted(ref, recent, st, at, kind);
+            if ((got == NULL) != (want == NULL) || (got != NULL && strcmp(got, want) != 0))
+                check_fail(__FILE__, __LINE__, "noting %s in %s: %s, not %s", st ? st : "NULL",
+                           recent ? recent : "NULL", got ? got : "NULL", want ? want : "NULL");
+            free(want);
+            free(recent);
+            recent = got;
+        }
+        free(recent);
+    }
+    sqlite3_finalize(sql);
+    sqlite3_finalize(ref);
+    sqlite3_close(db);
+    CHECK(fast > 0);
+}
+
 const struct check_case check_cases[] = {
     CHECK_CASE(a_repeated_delivery_id_is_journaled_once),
     CHECK_CASE(a_change_tells_whether_it_was_processed),
@@ -436,5 +601,6 @@ const struct check_case check_cases[] = {
     CHECK_CASE(handles_of_one_file_take_turns_at_writing),
     CHECK_CASE(reopening_keeps_the_data_and_the_schema),
     CHECK_CASE(bad_urls_are_refused_with_a_reason),
+    CHECK_CASE(recent_notes_match_the_json_functions),
     {0},
 };
