@@ -263,6 +263,7 @@ struct engine_change {
     int priority;    /* of the jobs it makes: 0 live, 1 replayed */
     int to_source;   /* 1: the source collection too (a write-back of fields it lost) */
     int contested;   /* 1: compare as a job writes, with engine_keep_contested() */
+    int is_new;      /* 1: the record was made by this change (a link of it is a stray) */
 };
 
 /*

@@ -1016,6 +1016,7 @@ merge_new(struct merge_ctx *m, const cJSON *incoming, struct error *err)
         .state = incoming,
         .source_coll = m->coll,
         .priority = m->ch->is_replay,
+        .is_new = 1,
     };
     if (engine_fanout(m->e, &fc, err) == -1 ||
         store_journal_set_state(m->e->st, m->ch->seq, CHANGE_APPLIED, NULL, err) == -1)
@@ -1687,6 +1688,7 @@ automation_create(struct merge_ctx *m, const char *model, const cJSON *fields, c
             .model = model,
             .state = state,
             .source_coll = -1,
+            .is_new = 1,
         };
         m->sync = s;
         rc = engine_keys_update(m->e, s, id, model, state, err) == -1 ||

@@ -198,6 +198,11 @@ MUST_CHECK int store_link_add(struct store *st, const char *collection, int64_t 
                               const char *ext_id, const char *base, int64_t now_ms, int64_t *id,
                               struct error *err);
 
+/* Add a link without a copy for record_id, unless the collection has a
+ * link for it already. Returns 1 with *id set, 0 when there was one, -1. */
+MUST_CHECK int store_link_add_unless(struct store *st, const char *collection, int64_t record_id,
+                                     int64_t now_ms, int64_t *id, struct error *err);
+
 /*
  * The one link of collection whose base (a JSON object) holds value (a
  * string) at its top-level field, and whose copy exists. Returns 1 with

@@ -214,6 +214,20 @@ static const char *const stmt_sql[S_COUNT] = {
                        "breaker, breaker_reason, breaker_at FROM system_state WHERE system = ?1",
 };
 
+/* More of this file's statements, in slots of store_int_stmt() (152 on):
+ * xstmt(). */
+enum extra_id {
+    X_FIRST = 152,
+    X_LINK_ADD_UNLESS = X_FIRST,
+    X_END,
+};
+_Static_assert(X_END <= STORE_EXTRA_SLOTS, "store_sqlite.c needs more statement slots");
+
+static const char *const extra_sql[X_END - X_FIRST] = {
+    [X_LINK_ADD_UNLESS - X_FIRST] = "INSERT INTO links (collection, record_id, updated_at) "
+                                    "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+};
+
 struct store {
     sqlite3 *db;
     char *path;
@@ -257,6 +271,13 @@ stmt(struct store *st, enum stmt_id id, struct error *err)
     sqlite3_reset(st->stmts[id]);
     sqlite3_clear_bindings(st->stmts[id]);
     return st->stmts[id];
+}
+
+/* stmt() for the statements in slots of store_int_stmt(). */
+static sqlite3_stmt *
+xstmt(struct store *st, enum extra_id id, struct error *err)
+{
+    return store_int_stmt(st, (int)id, extra_sql[id - X_FIRST], err);
 }
 
 static void
@@ -1252,6 +1273,25 @@ store_link_add(struct store *st, const char *collection, int64_t record_id, cons
         return -1;
     *id = sqlite3_last_insert_rowid(st->db);
     return 0;
+}
+
+int
+store_link_add_unless(struct store *st, const char *collection, int64_t record_id, int64_t now_ms,
+                      int64_t *id, struct error *err)
+{
+    sqlite3_stmt *s = xstmt(st, X_LINK_ADD_UNLESS, err);
+
+    if (s == NULL)
+        return -1;
+    bind_text(s, 1, collection);
+    sqlite3_bind_int64(s, 2, record_id);
+    sqlite3_bind_int64(s, 3, now_ms);
+    if (exec_stmt(st, s, err, "add a link") == -1)
+        return -1;
+    if (sqlite3_changes(st->db) == 0)
+        return 0; /* links_record: the collection has one */
+    *id = sqlite3_last_insert_rowid(st->db);
+    return 1;
 }
 
 int

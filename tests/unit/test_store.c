@@ -125,6 +125,27 @@ a_link_is_found_by_its_base(void)
 }
 
 static void
+a_link_is_added_unless_the_record_has_one(void)
+{
+    char path[256];
+    struct store *st = fresh(path, sizeof(path));
+    struct error err = {0};
+    struct link l = {0};
+    int64_t id1 = 0, id2 = 0;
+
+    CHECK_EQ(store_link_add_unless(st, "crm.people", 7, 5, &id1, &err), 1);
+    CHECK_EQ(store_link_add_unless(st, "crm.people", 7, 6, &id2, &err), 0);
+    CHECK_EQ(id2, 0); /* untouched */
+    CHECK_EQ(store_link_add_unless(st, "erp.people", 7, 6, &id2, &err), 1);
+    CHECK(id2 != id1);
+    CHECK_EQ(store_link_by_record(st, "crm.people", 7, &l, &err), 1);
+    CHECK_EQ(l.id, id1);
+    CHECK(l.ext_id == NULL && l.base == NULL);
+    link_fini(&l);
+    cleanup(st, path);
+}
+
+static void
 a_pending_job_is_coalesced_and_a_running_one_is_not(void)
 {
     char path[256];
@@ -593,6 +614,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(a_repeated_delivery_id_is_journaled_once),
     CHECK_CASE(a_change_tells_whether_it_was_processed),
     CHECK_CASE(a_link_is_found_by_its_base),
+    CHECK_CASE(a_link_is_added_unless_the_record_has_one),
     CHECK_CASE(a_pending_job_is_coalesced_and_a_running_one_is_not),
     CHECK_CASE(the_next_due_job_and_the_counts_cover_every_system_and_priority),
     CHECK_CASE(retry_requeues_a_parked_job_and_closes_the_entry),
