@@ -1415,34 +1415,67 @@ record_moved_on(struct engine *e, const struct engine_delivery *d, struct error 
     return rc;
 }
 
+/* v's digits, as "%lld" prints them, and a NUL at out (room for 21).
+ * Returns the length. */
+static size_t
+integer_text(long long v, char *out)
+{
+    char digits[24];
+    size_t at = sizeof(digits), n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+    do {
+        digits[--at] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        out[n++] = '-';
+    memcpy(out + n, digits + at, sizeof(digits) - at);
+    n += sizeof(digits) - at;
+    out[n] = '\0';
+    return n;
+}
+
 int
 engine_ext_id(const char *paths, const cJSON *obj, char *out, size_t len)
 {
-    char one[256];
     size_t used = 0;
     long long small;
 
     out[0] = '\0';
+    /* (Copies and digits by hand: this runs twice for every record a
+     * backfill writes, and snprintf() cost more than the rest.) */
     for (const char *p = paths; *p != '\0';) {
-        size_t plen = strcspn(p, ",");
-        char path[128];
+        size_t plen = strcspn(p, ","), cut, one_len = 0;
+        char path[128], num[32];
+        const char *one = NULL;
         const cJSON *id;
 
-        (void)snprintf(path, sizeof(path), "%.*s", (int)plen, p);
+        cut = plen < sizeof(path) - 1 ? plen : sizeof(path) - 1;
+        memcpy(path, p, cut);
+        path[cut] = '\0';
         p += plen + (p[plen] == ',');
         id = value_path_get(obj, path);
-        one[0] = '\0';
-        if (cJSON_IsString(id) && id->valuestring[0] != '\0' && strlen(id->valuestring) < 256)
-            (void)snprintf(one, sizeof(one), "%s", id->valuestring);
-        else if (value_small_integer(id, &small))
-            (void)snprintf(one, sizeof(one), "%lld", small); /* as %.17g prints it */
-        else if (cJSON_IsNumber(id))
-            (void)snprintf(one, sizeof(one), "%.17g", id->valuedouble);
-        if (one[0] == '\0' || used + strlen(one) + 2 > len) {
+        if (cJSON_IsString(id) && id->valuestring[0] != '\0' &&
+            (one_len = strlen(id->valuestring)) < 256) {
+            one = id->valuestring;
+        } else if (value_small_integer(id, &small)) {
+            one_len = integer_text(small, num); /* as %.17g prints it */
+            one = num;
+        } else if (cJSON_IsNumber(id)) {
+            (void)snprintf(num, sizeof(num), "%.17g", id->valuedouble);
+            one_len = strlen(num);
+            one = num;
+        }
+        if (one == NULL || one_len == 0 || used + one_len + 2 > len) {
             out[0] = '\0';
             return -1;
         }
-        used += (size_t)snprintf(out + used, len - used, "%s%s", used > 0 ? "/" : "", one);
+        if (used > 0)
+            out[used++] = '/';
+        memcpy(out + used, one, one_len);
+        used += one_len;
+        out[used] = '\0';
     }
     return out[0] != '\0' ? 0 : -1;
 }
