@@ -763,21 +763,7 @@ out:
 static char *
 first_times(const struct merge_ctx *m, const cJSON *incoming)
 {
-    cJSON *meta = cJSON_CreateObject();
-    const cJSON *f;
-    char *text;
-
-    cJSON_ArrayForEach(f, incoming)
-    {
-        cJSON *when = cJSON_CreateArray();
-
-        cJSON_AddItemToArray(when, cJSON_CreateNumber((double)m->src_at));
-        cJSON_AddItemToArray(when, cJSON_CreateString(m->source));
-        cJSON_AddItemToObject(meta, f->string, when);
-    }
-    text = value_canonical_text(meta);
-    cJSON_Delete(meta);
-    return text;
+    return value_canonical_times(incoming, (double)m->src_at, m->source);
 }
 
 /* More than one record matches a new copy: a person says which, or none. */

@@ -882,6 +882,26 @@ compare_keys(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
+/* An object's members in the canonical order: by key, repeated keys in
+ * their order. */
+static void
+sort_members(struct member *keys, size_t n)
+{
+    if (n > 16) {
+        qsort(keys, n, sizeof(*keys), compare_keys);
+        return;
+    }
+    /* A record's few fields: an insertion sort, no call per compare. */
+    for (size_t a = 1; a < n; a++) {
+        struct member m = keys[a];
+        size_t b = a;
+
+        for (; b > 0 && compare_keys(&keys[b - 1], &m) > 0; b--)
+            keys[b] = keys[b - 1];
+        keys[b] = m;
+    }
+}
+
 static void
 text_value(struct text *t, const cJSON *v)
 {
@@ -925,19 +945,7 @@ text_value(struct text *t, const cJSON *v)
             keys[i].item = x;
             keys[i].index = i;
         }
-        if (keys == few) {
-            /* A record's few fields: an insertion sort, no call per compare. */
-            for (size_t a = 1; a < n; a++) {
-                struct member m = keys[a];
-                size_t b = a;
-
-                for (; b > 0 && compare_keys(&keys[b - 1], &m) > 0; b--)
-                    keys[b] = keys[b - 1];
-                keys[b] = m;
-            }
-        } else {
-            qsort(keys, n, sizeof(*keys), compare_keys);
-        }
+        sort_members(keys, n);
         text_putc(t, '{');
         for (i = 0; i < n; i++) {
             if (i > 0)
@@ -964,6 +972,52 @@ value_canonical_text(const cJSON *v)
     text_value(&t, v);
     text_reserve(&t, 0);
     t.data[t.len] = '\0';
+    return t.data;
+}
+
+char *
+value_canonical_times(const cJSON *fields, double at, const char *source)
+{
+    struct text t = {0};
+    cJSON when = {.type = cJSON_Number, .valuedouble = at}; /* as cJSON_CreateNumber() */
+    size_t n = 0;
+    struct member few[16], *keys = few;
+    const cJSON *x;
+
+    cJSON_ArrayForEach(x, fields)
+    {
+        n++;
+    }
+    if (n > ARRAY_COUNT(few))
+        keys = xcalloc(n, sizeof(*keys));
+    n = 0;
+    cJSON_ArrayForEach(x, fields)
+    {
+        if (x->string != NULL) { /* (an object takes no member without a key) */
+            keys[n].item = x;
+            keys[n].index = n;
+            n++;
+        }
+    }
+    sort_members(keys, n);
+    text_putc(&t, '{');
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            text_putc(&t, ',');
+        text_string(&t, keys[i].item->string);
+        text_put(&t, ":[", 2);
+        text_value(&t, &when);
+        if (source != NULL) { /* (cJSON_CreateString(NULL) adds nothing) */
+            text_putc(&t, ',');
+            text_string(&t, source);
+        }
+        text_putc(&t, ']');
+    }
+    text_putc(&t, '}');
+    text_reserve(&t, 0);
+    t.data[t.len] = '\0';
+    if (keys != few)
+        free(keys);
     return t.data;
 }
 

@@ -388,6 +388,49 @@ canonical_text_escapes_every_control_character(void)
     cJSON_Delete(v);
 }
 
+/* The field times' text is the canonical text of the object it stands for. */
+static void
+canonical_times_are_the_objects_text(void)
+{
+    static const char *const fields[] = {
+        "{}",
+        "{\"b\":1,\"a\":\"x\",\"b\":2}",
+        "{\"q\\\"\\n\":null,\"\u00e9\":true}",
+        "{\"k19\":1,\"k18\":1,\"k17\":1,\"k16\":1,\"k15\":1,\"k14\":1,\"k13\":1,"
+        "\"k12\":1,\"k11\":1,\"k10\":1,\"k09\":1,\"k08\":1,\"k07\":1,\"k06\":1,"
+        "\"k05\":1,\"k04\":1,\"k03\":1,\"k02\":1,\"k01\":1,\"k00\":1,\"k01\":2}",
+    };
+    static const double ats[] = {0, 1764000000123.0, -5, 1e15, 12345678901234567.0, 0.25};
+    static const char *const sources[] = {"crm.people", "a\"b\\c\x01", NULL};
+
+    for (size_t f = 0; f < sizeof(fields) / sizeof(*fields); f++) {
+        for (size_t a = 0; a < sizeof(ats) / sizeof(*ats); a++) {
+            for (size_t k = 0; k < sizeof(sources) / sizeof(*sources); k++) {
+                cJSON *in = cJSON_Parse(fields[f]), *meta = cJSON_CreateObject();
+                const cJSON *x;
+                char *want, *got;
+
+                cJSON_ArrayForEach(x, in)
+                {
+                    cJSON *when = cJSON_CreateArray();
+
+                    cJSON_AddItemToArray(when, cJSON_CreateNumber(ats[a]));
+                    if (sources[k] != NULL)
+                        cJSON_AddItemToArray(when, cJSON_CreateString(sources[k]));
+                    cJSON_AddItemToObject(meta, x->string, when);
+                }
+                want = value_canonical_text(meta);
+                got = value_canonical_times(in, ats[a], sources[k]);
+                CHECK_STR_EQ(got, want);
+                free(want);
+                free(got);
+                cJSON_Delete(meta);
+                cJSON_Delete(in);
+            }
+        }
+    }
+}
+
 static void
 paths_walk_objects_and_arrays(void)
 {
@@ -429,6 +472,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(canonical_text_sorts_keys),
     CHECK_CASE(canonical_text_sorts_many_keys_and_prints_integers),
     CHECK_CASE(canonical_text_escapes_every_control_character),
+    CHECK_CASE(canonical_times_are_the_objects_text),
     CHECK_CASE(paths_walk_objects_and_arrays),
     {0},
 };
