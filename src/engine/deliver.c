@@ -58,6 +58,7 @@ engine_delivery_free(struct engine_delivery *d)
     free(d->series);
     free(d->sent_state);
     free(d->shape_sent);
+    cJSON_Delete(d->sent);
     free(d->shape_occurrence);
     free(d->url);
     free(d->idem_key);
@@ -967,6 +968,13 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
             rc = park_job(e, j, INBOX_MAPPING, ferr.msg, 0, NULL, err) == -1 ? -1 : 0;
             goto out;
         }
+        /* The body is the canonical text of desired, which the answer's
+         * new base reads (new_base()): the tree, where it reads back the same. */
+        if (d->body != NULL && c->cfg->shape == CONFIG_SHAPE_NONE && creq == NULL &&
+            value_reads_back(cl.desired)) {
+            d->sent = cl.desired;
+            cl.desired = NULL;
+        }
         if (creq != NULL) {
             engine_caldav_fill(e, d, creq);
             creq = NULL;
@@ -1323,7 +1331,9 @@ ext_id_taken(struct engine *e, const char *collection, const char *ext_id, int64
 static char *
 new_base(const struct engine_delivery *d, const cJSON *answer)
 {
-    cJSON *base = d->body ? cJSON_Parse(d->body) : cJSON_CreateObject();
+    cJSON *base = d->sent   ? cJSON_Duplicate(d->sent, 1)
+                  : d->body ? cJSON_Parse(d->body)
+                            : cJSON_CreateObject();
     const cJSON *f;
     char *text;
 
@@ -1368,7 +1378,8 @@ static char *
 sql_new_base(const struct engine_coll *c, const struct engine_delivery *d, const cJSON *answer)
 {
     cJSON *base = d->base_before ? cJSON_Parse(d->base_before) : NULL;
-    cJSON *written = d->body ? cJSON_Parse(d->body) : NULL;
+    cJSON *parsed = d->sent == NULL && d->body ? cJSON_Parse(d->body) : NULL;
+    const cJSON *written = d->sent ? d->sent : parsed;
     const cJSON *f;
     char *text;
 
@@ -1390,7 +1401,7 @@ sql_new_base(const struct engine_coll *c, const struct engine_delivery *d, const
     }
     text = value_canonical_text(base);
     cJSON_Delete(base);
-    cJSON_Delete(written);
+    cJSON_Delete(parsed);
     return text;
 }
 
@@ -1520,10 +1531,11 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
     if (d->is_create && d->caldav != 0 && d->ext_id != NULL) {
         (void)snprintf(ext_id, sizeof(ext_id), "%s", d->ext_id); /* the href it chose */
     } else if (d->is_create && cc->created_id_from_request) {
-        cJSON *sent = d->body != NULL ? cJSON_Parse(d->body) : NULL;
+        cJSON *parsed = d->sent == NULL && d->body != NULL ? cJSON_Parse(d->body) : NULL;
 
-        (void)engine_ext_id(cc->created_id_path, sent, ext_id, sizeof(ext_id));
-        cJSON_Delete(sent);
+        (void)engine_ext_id(cc->created_id_path, d->sent ? d->sent : parsed, ext_id,
+                            sizeof(ext_id));
+        cJSON_Delete(parsed);
     } else if (d->is_create) {
         (void)engine_ext_id(cc->created_id_path, answer, ext_id, sizeof(ext_id));
     }

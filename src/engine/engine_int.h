@@ -141,6 +141,9 @@ struct engine_delivery {
     char *url;
     char *path; /* for messages: "/contacts/c1" */
     char *body; /* NULL for a delete: the row as JSON (the base is made from it) */
+    /* NULL, or what body reads back as (value_reads_back()), kept so the
+     * new base need not parse it; read only */
+    struct cJSON *sent;
     char *wire; /* NULL, or the body as sent when it is no JSON (body: form) */
     int64_t started_ms;
     /* Filled by the delivery thread. */

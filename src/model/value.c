@@ -975,6 +975,20 @@ value_canonical_text(const cJSON *v)
     return t.data;
 }
 
+int
+value_reads_back(const cJSON *v)
+{
+    if (cJSON_IsRaw(v) || (cJSON_IsNumber(v) && !isfinite(v->valuedouble)))
+        return 0;
+    if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
+        for (const cJSON *x = v->child; x != NULL; x = x->next) {
+            if (!value_reads_back(x))
+                return 0;
+        }
+    }
+    return 1;
+}
+
 char *
 value_canonical_times(const cJSON *fields, double at, const char *source)
 {

@@ -63,6 +63,13 @@ int value_small_integer(const struct cJSON *v, long long *out);
 char *value_canonical_text(const struct cJSON *v);
 
 /*
+ * 1 when v is what cJSON_Parse() makes of its canonical text, to the value
+ * (keys may come in another order): it holds no raw number (exact decimals
+ * read back as doubles) and no number without a JSON form. Else 0.
+ */
+int value_reads_back(const struct cJSON *v);
+
+/*
  * The canonical text of {name: [at, source], ...} with a member for each
  * member of fields (a record's field times: merge.c), as
  * value_canonical_text() prints it, without making the object. Returns a

@@ -3,6 +3,7 @@
 /* tests/unit/test_value.c — canonical field values (src/model/value.c). */
 /* link: model config */
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -431,6 +432,24 @@ canonical_times_are_the_objects_text(void)
     }
 }
 
+/* A value reads back from its canonical text unless it holds an exact
+ * decimal (raw) or a number JSON cannot write. */
+static void
+values_read_back_but_raw_and_non_finite_numbers(void)
+{
+    cJSON *v = cJSON_Parse("{\"a\":[1,2.5,\"x\",null,true,{\"b\":-0.0}]}");
+
+    CHECK_EQ(value_reads_back(v), 1);
+    cJSON_AddItemToArray(cJSON_GetObjectItem(v, "a"), cJSON_CreateRaw("12.50"));
+    CHECK_EQ(value_reads_back(v), 0);
+    cJSON_Delete(v);
+    v = cJSON_CreateObject();
+    cJSON_AddItemToObject(v, "n", cJSON_CreateNumber(HUGE_VAL));
+    CHECK_EQ(value_reads_back(v), 0);
+    cJSON_Delete(v);
+    CHECK_EQ(value_reads_back(NULL), 1);
+}
+
 static void
 paths_walk_objects_and_arrays(void)
 {
@@ -473,6 +492,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(canonical_text_sorts_many_keys_and_prints_integers),
     CHECK_CASE(canonical_text_escapes_every_control_character),
     CHECK_CASE(canonical_times_are_the_objects_text),
+    CHECK_CASE(values_read_back_but_raw_and_non_finite_numbers),
     CHECK_CASE(paths_walk_objects_and_arrays),
     {0},
 };
