@@ -68,6 +68,7 @@ engine_delivery_free(struct engine_delivery *d)
     free(d->body);
     free(d->wire);
     free(d->resp_body);
+    cJSON_Delete(d->answer);
     free(d->retry_after);
     free(d->error);
     free(d->etag);
@@ -1523,7 +1524,8 @@ static int
 apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct error *err)
 {
     const struct config_collection *cc = e->colls[d->coll_index].cfg;
-    cJSON *answer = d->resp_body ? cJSON_Parse(d->resp_body) : NULL;
+    cJSON *parsed = d->answer == NULL && d->resp_body ? cJSON_Parse(d->resp_body) : NULL;
+    const cJSON *answer = d->answer ? d->answer : parsed;
     char ext_id[256] = "";
     char *base = NULL;
     int rc = -1, deleted;
@@ -1531,11 +1533,10 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
     if (d->is_create && d->caldav != 0 && d->ext_id != NULL) {
         (void)snprintf(ext_id, sizeof(ext_id), "%s", d->ext_id); /* the href it chose */
     } else if (d->is_create && cc->created_id_from_request) {
-        cJSON *parsed = d->sent == NULL && d->body != NULL ? cJSON_Parse(d->body) : NULL;
+        cJSON *body = d->sent == NULL && d->body != NULL ? cJSON_Parse(d->body) : NULL;
 
-        (void)engine_ext_id(cc->created_id_path, d->sent ? d->sent : parsed, ext_id,
-                            sizeof(ext_id));
-        cJSON_Delete(parsed);
+        (void)engine_ext_id(cc->created_id_path, d->sent ? d->sent : body, ext_id, sizeof(ext_id));
+        cJSON_Delete(body);
     } else if (d->is_create) {
         (void)engine_ext_id(cc->created_id_path, answer, ext_id, sizeof(ext_id));
     }
@@ -1621,7 +1622,7 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
     rc = 0;
 out:
     free(base);
-    cJSON_Delete(answer);
+    cJSON_Delete(parsed);
     return rc;
 }
 
@@ -2229,6 +2230,11 @@ delivery_done(void *user, const struct http_response *resp)
     d->status = resp->status;
     d->resp_body = xstrndup(resp->body, resp->body_len);
     d->resp_truncated = resp->body_truncated;
+    /* A table's row as written makes the link's new base (apply_ok()):
+     * parsed here, on this thread, not on the writer's. */
+    if (engine_coll_is_sql(&e->colls[d->coll_index]) && resp->outcome == HTTP_OUTCOME_RESPONSE &&
+        resp->status >= 200 && resp->status < 300)
+        d->answer = cJSON_Parse(d->resp_body);
     d->retry_after = xstrdup(resp->retry_after);
     d->error = xstrdup(resp->error);
     d->etag = xstrdup(http_response_header(resp, "ETag"));

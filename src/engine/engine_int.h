@@ -150,6 +150,7 @@ struct engine_delivery {
     enum http_outcome outcome;
     long status;
     char *resp_body;
+    struct cJSON *answer; /* a table's success: cJSON_Parse(resp_body), made here; read only */
     int resp_truncated;
     char *retry_after;
     char *error;
