@@ -865,9 +865,7 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
 
     rc = fold_siblings(e, j, err);
     if (rc == 1)
-        rc = store_link_get(e->st, j->link_id, &l, err);
-    if (rc == 1)
-        rc = store_record_get(e->st, j->record_id, &rec, err);
+        rc = store_link_and_record(e->st, j->link_id, j->record_id, &l, &rec, err);
     if (rc == 0)
         rc = store_job_done(e->st, j->id, err); /* its link or record is gone */
     else if (rc == 1)
@@ -1416,14 +1414,11 @@ sql_new_base(const struct engine_coll *c, const struct engine_delivery *d, const
 static int
 record_moved_on(struct engine *e, const struct engine_delivery *d, struct error *err)
 {
-    struct record rec = {0};
-    int rc = store_record_get(e->st, d->record_id, &rec, err);
+    int64_t version = 0;
+    int is_deleted = 0, rc = store_record_version(e->st, d->record_id, &version, &is_deleted, err);
 
     if (rc == 1)
-        rc = rec.version > d->version || (d->is_create && rec.is_deleted);
-    else if (rc == 0)
-        rc = 0;
-    record_fini(&rec);
+        rc = version > d->version || (d->is_create && is_deleted);
     return rc;
 }
 

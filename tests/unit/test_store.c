@@ -145,6 +145,52 @@ a_link_is_added_unless_the_record_has_one(void)
     cleanup(st, path);
 }
 
+/* The reads that stand for two: a link with its record, a link by its copy
+ * or else the mark of a deleted copy, a record's version. */
+static void
+combined_reads_find_what_the_single_ones_do(void)
+{
+    char path[256];
+    struct store *st = fresh(path, sizeof(path));
+    struct error err = {0};
+    struct link l = {0};
+    struct record r = {0};
+    int64_t rec = 0, live = 0, gone = 0, version = 0;
+    int was = -1, deleted = -1;
+
+    CHECK_EQ(store_record_add(st, "customer", "{\"a\":1}", "crm.people", 0, 10, &rec, &err), 0);
+    CHECK_EQ(store_link_add(st, "crm.people", rec, "c1", "{\"a\":1}", 10, &live, &err), 0);
+    CHECK_EQ(store_link_add(st, "erp.people", rec, "e1", NULL, 10, &gone, &err), 0);
+    CHECK_EQ(store_link_gone(st, gone, rec, 11, "gone", &err), 0);
+
+    CHECK_EQ(store_link_and_record(st, live, rec, &l, &r, &err), 1);
+    CHECK_EQ(l.id, live);
+    CHECK_STR_EQ(l.ext_id, "c1");
+    CHECK_STR_EQ(r.state, "{\"a\":1}");
+    CHECK_EQ(r.version, 1);
+    link_fini(&l);
+    record_fini(&r);
+    CHECK_EQ(store_link_and_record(st, live, rec + 1, &l, &r, &err), 0);
+    CHECK_EQ(store_link_and_record(st, live + 9, rec, &l, &r, &err), 0);
+
+    CHECK_EQ(store_link_by_ext_or_gone(st, "crm.people", "c1", &l, &was, &err), 1);
+    CHECK_EQ(l.id, live);
+    CHECK_EQ(was, 0);
+    link_fini(&l);
+    l = (struct link){0};
+    CHECK_EQ(store_link_by_ext_or_gone(st, "erp.people", "e1", &l, &was, &err), 0);
+    CHECK_EQ(was, 1);
+    CHECK(l.id == 0 && l.ext_id == NULL);
+    CHECK_EQ(store_link_by_ext_or_gone(st, "erp.people", "e2", &l, &was, &err), 0);
+    CHECK_EQ(was, 0);
+
+    CHECK_EQ(store_record_version(st, rec, &version, &deleted, &err), 1);
+    CHECK_EQ(version, 1);
+    CHECK_EQ(deleted, 0);
+    CHECK_EQ(store_record_version(st, rec + 1, &version, &deleted, &err), 0);
+    cleanup(st, path);
+}
+
 static void
 a_pending_job_is_coalesced_and_a_running_one_is_not(void)
 {
@@ -615,6 +661,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(a_change_tells_whether_it_was_processed),
     CHECK_CASE(a_link_is_found_by_its_base),
     CHECK_CASE(a_link_is_added_unless_the_record_has_one),
+    CHECK_CASE(combined_reads_find_what_the_single_ones_do),
     CHECK_CASE(a_pending_job_is_coalesced_and_a_running_one_is_not),
     CHECK_CASE(the_next_due_job_and_the_counts_cover_every_system_and_priority),
     CHECK_CASE(retry_requeues_a_parked_job_and_closes_the_entry),
