@@ -1385,32 +1385,82 @@ mapped_column(const struct engine_coll *c, const char *column)
  * next read finds it changed and merges it, instead of the base absorbing
  * it unseen.
  */
+/* An object's members as a list of borrowed items, kept as cJSON keeps
+ * them when a member is deleted (the first of its key) and added (last). */
+struct members {
+    const cJSON **at;
+    size_t n, cap;
+};
+
+/* The first member keyed name, or NULL. */
+static const cJSON *
+members_get(const struct members *m, const char *name)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        if (strcmp(m->at[i]->string, name) == 0)
+            return m->at[i];
+    }
+    return NULL;
+}
+
+/* cJSON_AddItemToObject() of item under its own key. */
+static void
+members_add(struct members *m, const cJSON *item)
+{
+    if (m->n == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 16;
+        m->at = xreallocarray(m->at, m->cap, sizeof(*m->at));
+    }
+    m->at[m->n++] = item;
+}
+
+/* cJSON_DeleteItemFromObjectCaseSensitive(), then members_add(). */
+static void
+members_put(struct members *m, const cJSON *item)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        if (strcmp(m->at[i]->string, item->string) == 0) {
+            memmove(m->at + i, m->at + i + 1, (m->n - i - 1) * sizeof(*m->at));
+            m->n--;
+            break;
+        }
+    }
+    members_add(m, item);
+}
+
 static char *
 sql_new_base(const struct engine_coll *c, const struct engine_delivery *d, const cJSON *answer)
 {
     cJSON *base = d->base_before ? cJSON_Parse(d->base_before) : NULL;
     cJSON *parsed = d->sent == NULL && d->body ? cJSON_Parse(d->body) : NULL;
     const cJSON *written = d->sent ? d->sent : parsed;
+    struct members m = {0};
     const cJSON *f;
     char *text;
 
-    if (!cJSON_IsObject(base)) {
-        cJSON_Delete(base);
-        base = cJSON_CreateObject();
+    /* The object is not made: its members are listed, and printed as
+     * value_canonical_text() prints it. (A member without a key is one an
+     * object would refuse.) */
+    if (cJSON_IsObject(base)) {
+        cJSON_ArrayForEach(f, base)
+        {
+            if (f->string != NULL)
+                members_add(&m, f);
+        }
     }
     cJSON_ArrayForEach(f, written)
     {
-        cJSON_DeleteItemFromObjectCaseSensitive(base, f->string);
-        cJSON_AddItemToObject(base, f->string, cJSON_Duplicate(f, 1));
+        if (f->string != NULL)
+            members_put(&m, f);
     }
     cJSON_ArrayForEach(f, answer)
     {
-        if (mapped_column(c, f->string) && cJSON_GetObjectItemCaseSensitive(base, f->string))
+        if (f->string == NULL || (mapped_column(c, f->string) && members_get(&m, f->string)))
             continue;
-        cJSON_DeleteItemFromObjectCaseSensitive(base, f->string);
-        cJSON_AddItemToObject(base, f->string, cJSON_Duplicate(f, 1));
+        members_put(&m, f);
     }
-    text = value_canonical_text(base);
+    text = value_canonical_members(m.at, m.n);
+    free(m.at);
     cJSON_Delete(base);
     cJSON_Delete(parsed);
     return text;

@@ -902,6 +902,24 @@ sort_members(struct member *keys, size_t n)
     }
 }
 
+static void text_value(struct text *t, const cJSON *v);
+
+/* An object of these members, sorted (keys is sorted in place). */
+static void
+text_members(struct text *t, struct member *keys, size_t n)
+{
+    sort_members(keys, n);
+    text_putc(t, '{');
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            text_putc(t, ',');
+        text_string(t, keys[i].item->string);
+        text_putc(t, ':');
+        text_value(t, keys[i].item);
+    }
+    text_putc(t, '}');
+}
+
 static void
 text_value(struct text *t, const cJSON *v)
 {
@@ -945,16 +963,7 @@ text_value(struct text *t, const cJSON *v)
             keys[i].item = x;
             keys[i].index = i;
         }
-        sort_members(keys, n);
-        text_putc(t, '{');
-        for (i = 0; i < n; i++) {
-            if (i > 0)
-                text_putc(t, ',');
-            text_string(t, keys[i].item->string);
-            text_putc(t, ':');
-            text_value(t, keys[i].item);
-        }
-        text_putc(t, '}');
+        text_members(t, keys, n);
         if (keys != few)
             free(keys);
     } else {
@@ -972,6 +981,24 @@ value_canonical_text(const cJSON *v)
     text_value(&t, v);
     text_reserve(&t, 0);
     t.data[t.len] = '\0';
+    return t.data;
+}
+
+char *
+value_canonical_members(const cJSON *const *members, size_t n)
+{
+    struct text t = {0};
+    struct member few[16], *keys = n <= ARRAY_COUNT(few) ? few : xcalloc(n, sizeof(*keys));
+
+    for (size_t i = 0; i < n; i++) {
+        keys[i].item = members[i];
+        keys[i].index = i;
+    }
+    text_members(&t, keys, n);
+    text_reserve(&t, 0);
+    t.data[t.len] = '\0';
+    if (keys != few)
+        free(keys);
     return t.data;
 }
 

@@ -63,6 +63,14 @@ int value_small_integer(const struct cJSON *v, long long *out);
 char *value_canonical_text(const struct cJSON *v);
 
 /*
+ * The canonical text of an object whose members, in this order, are
+ * members[0..n) (each keyed by its string, which must not be NULL), as
+ * value_canonical_text() prints it, without making the object. Returns a
+ * malloc()ed string the caller frees.
+ */
+char *value_canonical_members(const struct cJSON *const *members, size_t n);
+
+/*
  * 1 when v is what cJSON_Parse() makes of its canonical text, to the value
  * (keys may come in another order): it holds no raw number (exact decimals
  * read back as doubles) and no number without a JSON form. Else 0.

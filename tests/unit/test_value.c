@@ -432,6 +432,27 @@ canonical_times_are_the_objects_text(void)
     }
 }
 
+/* A list of members prints as the object that holds them would. */
+static void
+canonical_members_are_the_objects_text(void)
+{
+    cJSON *v = cJSON_Parse("{\"b\":{\"y\":1,\"x\":2},\"a\":[1],\"b\":\"z\",\"c\":null}");
+    const cJSON *list[8];
+    size_t n = 0;
+    char *want = value_canonical_text(v), *got;
+
+    for (const cJSON *x = v->child; x != NULL; x = x->next)
+        list[n++] = x;
+    got = value_canonical_members(list, n);
+    CHECK_STR_EQ(got, want);
+    free(got);
+    got = value_canonical_members(list, 0);
+    CHECK_STR_EQ(got, "{}");
+    free(got);
+    free(want);
+    cJSON_Delete(v);
+}
+
 /* A value reads back from its canonical text unless it holds an exact
  * decimal (raw) or a number JSON cannot write. */
 static void
@@ -492,6 +513,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(canonical_text_sorts_many_keys_and_prints_integers),
     CHECK_CASE(canonical_text_escapes_every_control_character),
     CHECK_CASE(canonical_times_are_the_objects_text),
+    CHECK_CASE(canonical_members_are_the_objects_text),
     CHECK_CASE(values_read_back_but_raw_and_non_finite_numbers),
     CHECK_CASE(paths_walk_objects_and_arrays),
     {0},
