@@ -58,6 +58,7 @@ engine_delivery_free(struct engine_delivery *d)
     free(d->series);
     free(d->sent_state);
     free(d->shape_sent);
+    cJSON_Delete(d->sent);
     free(d->shape_occurrence);
     free(d->url);
     free(d->idem_key);
@@ -67,6 +68,7 @@ engine_delivery_free(struct engine_delivery *d)
     free(d->body);
     free(d->wire);
     free(d->resp_body);
+    cJSON_Delete(d->answer);
     free(d->retry_after);
     free(d->error);
     free(d->etag);
@@ -848,6 +850,18 @@ shape_body(const struct engine_coll *c, struct engine_delivery *d, const cJSON *
     return 0;
 }
 
+/* a then b, malloc()ed: a request's URL (a claim's one printf less). */
+static char *
+joined(const char *a, const char *b)
+{
+    size_t alen = strlen(a), blen = strlen(b);
+    char *out = xmalloc(alen + blen + 1);
+
+    memcpy(out, a, alen);
+    memcpy(out + alen, b, blen + 1);
+    return out;
+}
+
 static int
 claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out, struct error *err)
 {
@@ -863,9 +877,7 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
 
     rc = fold_siblings(e, j, err);
     if (rc == 1)
-        rc = store_link_get(e->st, j->link_id, &l, err);
-    if (rc == 1)
-        rc = store_record_get(e->st, j->record_id, &rec, err);
+        rc = store_link_and_record(e->st, j->link_id, j->record_id, &l, &rec, err);
     if (rc == 0)
         rc = store_job_done(e->st, j->id, err); /* its link or record is gone */
     else if (rc == 1)
@@ -932,7 +944,7 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
                              ? xstrdup(l.base)
                              : NULL;
         d->method = xstrdup(cl.ep->method);
-        d->url = xasprintf("%s%s", c->cfg->system->base_url, path);
+        d->url = joined(c->cfg->system->base_url, path);
         d->path = path;
         path = NULL;
         add_idempotency(e, c, d, cl.desired);
@@ -966,6 +978,13 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
             d = NULL;
             rc = park_job(e, j, INBOX_MAPPING, ferr.msg, 0, NULL, err) == -1 ? -1 : 0;
             goto out;
+        }
+        /* The body is the canonical text of desired, which the answer's
+         * new base reads (new_base()): the tree, where it reads back the same. */
+        if (d->body != NULL && c->cfg->shape == CONFIG_SHAPE_NONE && creq == NULL &&
+            value_reads_back(cl.desired)) {
+            d->sent = cl.desired;
+            cl.desired = NULL;
         }
         if (creq != NULL) {
             engine_caldav_fill(e, d, creq);
@@ -1323,7 +1342,9 @@ ext_id_taken(struct engine *e, const char *collection, const char *ext_id, int64
 static char *
 new_base(const struct engine_delivery *d, const cJSON *answer)
 {
-    cJSON *base = d->body ? cJSON_Parse(d->body) : cJSON_CreateObject();
+    cJSON *base = d->sent   ? cJSON_Duplicate(d->sent, 1)
+                  : d->body ? cJSON_Parse(d->body)
+                            : cJSON_CreateObject();
     const cJSON *f;
     char *text;
 
@@ -1364,33 +1385,84 @@ mapped_column(const struct engine_coll *c, const char *column)
  * next read finds it changed and merges it, instead of the base absorbing
  * it unseen.
  */
+/* An object's members as a list of borrowed items, kept as cJSON keeps
+ * them when a member is deleted (the first of its key) and added (last). */
+struct members {
+    const cJSON **at;
+    size_t n, cap;
+};
+
+/* The first member keyed name, or NULL. */
+static const cJSON *
+members_get(const struct members *m, const char *name)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        if (strcmp(m->at[i]->string, name) == 0)
+            return m->at[i];
+    }
+    return NULL;
+}
+
+/* cJSON_AddItemToObject() of item under its own key. */
+static void
+members_add(struct members *m, const cJSON *item)
+{
+    if (m->n == m->cap) {
+        m->cap = m->cap ? m->cap * 2 : 16;
+        m->at = xreallocarray(m->at, m->cap, sizeof(*m->at));
+    }
+    m->at[m->n++] = item;
+}
+
+/* cJSON_DeleteItemFromObjectCaseSensitive(), then members_add(). */
+static void
+members_put(struct members *m, const cJSON *item)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        if (strcmp(m->at[i]->string, item->string) == 0) {
+            memmove(m->at + i, m->at + i + 1, (m->n - i - 1) * sizeof(*m->at));
+            m->n--;
+            break;
+        }
+    }
+    members_add(m, item);
+}
+
 static char *
 sql_new_base(const struct engine_coll *c, const struct engine_delivery *d, const cJSON *answer)
 {
     cJSON *base = d->base_before ? cJSON_Parse(d->base_before) : NULL;
-    cJSON *written = d->body ? cJSON_Parse(d->body) : NULL;
+    cJSON *parsed = d->sent == NULL && d->body ? cJSON_Parse(d->body) : NULL;
+    const cJSON *written = d->sent ? d->sent : parsed;
+    struct members m = {0};
     const cJSON *f;
     char *text;
 
-    if (!cJSON_IsObject(base)) {
-        cJSON_Delete(base);
-        base = cJSON_CreateObject();
+    /* The object is not made: its members are listed, and printed as
+     * value_canonical_text() prints it. (A member without a key is one an
+     * object would refuse.) */
+    if (cJSON_IsObject(base)) {
+        cJSON_ArrayForEach(f, base)
+        {
+            if (f->string != NULL)
+                members_add(&m, f);
+        }
     }
     cJSON_ArrayForEach(f, written)
     {
-        cJSON_DeleteItemFromObjectCaseSensitive(base, f->string);
-        cJSON_AddItemToObject(base, f->string, cJSON_Duplicate(f, 1));
+        if (f->string != NULL)
+            members_put(&m, f);
     }
     cJSON_ArrayForEach(f, answer)
     {
-        if (mapped_column(c, f->string) && cJSON_GetObjectItemCaseSensitive(base, f->string))
+        if (f->string == NULL || (mapped_column(c, f->string) && members_get(&m, f->string)))
             continue;
-        cJSON_DeleteItemFromObjectCaseSensitive(base, f->string);
-        cJSON_AddItemToObject(base, f->string, cJSON_Duplicate(f, 1));
+        members_put(&m, f);
     }
-    text = value_canonical_text(base);
+    text = value_canonical_members(m.at, m.n);
+    free(m.at);
     cJSON_Delete(base);
-    cJSON_Delete(written);
+    cJSON_Delete(parsed);
     return text;
 }
 
@@ -1404,45 +1476,75 @@ sql_new_base(const struct engine_coll *c, const struct engine_delivery *d, const
 static int
 record_moved_on(struct engine *e, const struct engine_delivery *d, struct error *err)
 {
-    struct record rec = {0};
-    int rc = store_record_get(e->st, d->record_id, &rec, err);
+    int64_t version = 0;
+    int is_deleted = 0, rc = store_record_version(e->st, d->record_id, &version, &is_deleted, err);
 
     if (rc == 1)
-        rc = rec.version > d->version || (d->is_create && rec.is_deleted);
-    else if (rc == 0)
-        rc = 0;
-    record_fini(&rec);
+        rc = version > d->version || (d->is_create && is_deleted);
     return rc;
+}
+
+/* v's digits, as "%lld" prints them, and a NUL at out (room for 21).
+ * Returns the length. */
+static size_t
+integer_text(long long v, char *out)
+{
+    char digits[24];
+    size_t at = sizeof(digits), n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+    do {
+        digits[--at] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        out[n++] = '-';
+    memcpy(out + n, digits + at, sizeof(digits) - at);
+    n += sizeof(digits) - at;
+    out[n] = '\0';
+    return n;
 }
 
 int
 engine_ext_id(const char *paths, const cJSON *obj, char *out, size_t len)
 {
-    char one[256];
     size_t used = 0;
     long long small;
 
     out[0] = '\0';
+    /* (Copies and digits by hand: this runs twice for every record a
+     * backfill writes, and snprintf() cost more than the rest.) */
     for (const char *p = paths; *p != '\0';) {
-        size_t plen = strcspn(p, ",");
-        char path[128];
+        size_t plen = strcspn(p, ","), cut, one_len = 0;
+        char path[128], num[32];
+        const char *one = NULL;
         const cJSON *id;
 
-        (void)snprintf(path, sizeof(path), "%.*s", (int)plen, p);
+        cut = plen < sizeof(path) - 1 ? plen : sizeof(path) - 1;
+        memcpy(path, p, cut);
+        path[cut] = '\0';
         p += plen + (p[plen] == ',');
         id = value_path_get(obj, path);
-        one[0] = '\0';
-        if (cJSON_IsString(id) && id->valuestring[0] != '\0' && strlen(id->valuestring) < 256)
-            (void)snprintf(one, sizeof(one), "%s", id->valuestring);
-        else if (value_small_integer(id, &small))
-            (void)snprintf(one, sizeof(one), "%lld", small); /* as %.17g prints it */
-        else if (cJSON_IsNumber(id))
-            (void)snprintf(one, sizeof(one), "%.17g", id->valuedouble);
-        if (one[0] == '\0' || used + strlen(one) + 2 > len) {
+        if (cJSON_IsString(id) && id->valuestring[0] != '\0' &&
+            (one_len = strlen(id->valuestring)) < 256) {
+            one = id->valuestring;
+        } else if (value_small_integer(id, &small)) {
+            one_len = integer_text(small, num); /* as %.17g prints it */
+            one = num;
+        } else if (cJSON_IsNumber(id)) {
+            (void)snprintf(num, sizeof(num), "%.17g", id->valuedouble);
+            one_len = strlen(num);
+            one = num;
+        }
+        if (one == NULL || one_len == 0 || used + one_len + 2 > len) {
             out[0] = '\0';
             return -1;
         }
-        used += (size_t)snprintf(out + used, len - used, "%s%s", used > 0 ? "/" : "", one);
+        if (used > 0)
+            out[used++] = '/';
+        memcpy(out + used, one, one_len);
+        used += one_len;
+        out[used] = '\0';
     }
     return out[0] != '\0' ? 0 : -1;
 }
@@ -1479,7 +1581,8 @@ static int
 apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct error *err)
 {
     const struct config_collection *cc = e->colls[d->coll_index].cfg;
-    cJSON *answer = d->resp_body ? cJSON_Parse(d->resp_body) : NULL;
+    cJSON *parsed = d->answer == NULL && d->resp_body ? cJSON_Parse(d->resp_body) : NULL;
+    const cJSON *answer = d->answer ? d->answer : parsed;
     char ext_id[256] = "";
     char *base = NULL;
     int rc = -1, deleted;
@@ -1487,10 +1590,10 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
     if (d->is_create && d->caldav != 0 && d->ext_id != NULL) {
         (void)snprintf(ext_id, sizeof(ext_id), "%s", d->ext_id); /* the href it chose */
     } else if (d->is_create && cc->created_id_from_request) {
-        cJSON *sent = d->body != NULL ? cJSON_Parse(d->body) : NULL;
+        cJSON *body = d->sent == NULL && d->body != NULL ? cJSON_Parse(d->body) : NULL;
 
-        (void)engine_ext_id(cc->created_id_path, sent, ext_id, sizeof(ext_id));
-        cJSON_Delete(sent);
+        (void)engine_ext_id(cc->created_id_path, d->sent ? d->sent : body, ext_id, sizeof(ext_id));
+        cJSON_Delete(body);
     } else if (d->is_create) {
         (void)engine_ext_id(cc->created_id_path, answer, ext_id, sizeof(ext_id));
     }
@@ -1576,7 +1679,7 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
     rc = 0;
 out:
     free(base);
-    cJSON_Delete(answer);
+    cJSON_Delete(parsed);
     return rc;
 }
 
@@ -2184,6 +2287,11 @@ delivery_done(void *user, const struct http_response *resp)
     d->status = resp->status;
     d->resp_body = xstrndup(resp->body, resp->body_len);
     d->resp_truncated = resp->body_truncated;
+    /* A table's row as written makes the link's new base (apply_ok()):
+     * parsed here, on this thread, not on the writer's. */
+    if (engine_coll_is_sql(&e->colls[d->coll_index]) && resp->outcome == HTTP_OUTCOME_RESPONSE &&
+        resp->status >= 200 && resp->status < 300)
+        d->answer = cJSON_Parse(d->resp_body);
     d->retry_after = xstrdup(resp->retry_after);
     d->error = xstrdup(resp->error);
     d->etag = xstrdup(http_response_header(resp, "ETag"));

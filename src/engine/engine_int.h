@@ -141,12 +141,16 @@ struct engine_delivery {
     char *url;
     char *path; /* for messages: "/contacts/c1" */
     char *body; /* NULL for a delete: the row as JSON (the base is made from it) */
+    /* NULL, or what body reads back as (value_reads_back()), kept so the
+     * new base need not parse it; read only */
+    struct cJSON *sent;
     char *wire; /* NULL, or the body as sent when it is no JSON (body: form) */
     int64_t started_ms;
     /* Filled by the delivery thread. */
     enum http_outcome outcome;
     long status;
     char *resp_body;
+    struct cJSON *answer; /* a table's success: cJSON_Parse(resp_body), made here; read only */
     int resp_truncated;
     char *retry_after;
     char *error;
@@ -263,6 +267,7 @@ struct engine_change {
     int priority;    /* of the jobs it makes: 0 live, 1 replayed */
     int to_source;   /* 1: the source collection too (a write-back of fields it lost) */
     int contested;   /* 1: compare as a job writes, with engine_keep_contested() */
+    int is_new;      /* 1: the record was made by this change (a link of it is a stray) */
 };
 
 /*

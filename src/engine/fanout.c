@@ -98,6 +98,18 @@ fanout_one(struct engine *e, int ci, const struct engine_change *ch, struct erro
 
     if (in == -1 || in == 2)
         return in == -1 ? -1 : 0;
+    /* A record made just now has no link to look for; one that is there
+     * all the same (a stray of an id used before) is taken as below. */
+    if (in && ch->is_new) {
+        found =
+            store_link_add_unless(e->st, c->cfg->name, record_id, j.next_at_ms, &j.link_id, err);
+        if (found == 1 && store_job_add(e->st, &j, err) == -1)
+            found = -1;
+        if (found == 1)
+            e->fanout_queued++;
+        if (found != 0)
+            return found == -1 ? -1 : 0;
+    }
     found = store_link_by_record(e->st, c->cfg->name, record_id, &l, err);
     if (found == -1)
         return -1;

@@ -763,21 +763,7 @@ out:
 static char *
 first_times(const struct merge_ctx *m, const cJSON *incoming)
 {
-    cJSON *meta = cJSON_CreateObject();
-    const cJSON *f;
-    char *text;
-
-    cJSON_ArrayForEach(f, incoming)
-    {
-        cJSON *when = cJSON_CreateArray();
-
-        cJSON_AddItemToArray(when, cJSON_CreateNumber((double)m->src_at));
-        cJSON_AddItemToArray(when, cJSON_CreateString(m->source));
-        cJSON_AddItemToObject(meta, f->string, when);
-    }
-    text = value_canonical_text(meta);
-    cJSON_Delete(meta);
-    return text;
+    return value_canonical_times(incoming, (double)m->src_at, m->source);
 }
 
 /* More than one record matches a new copy: a person says which, or none. */
@@ -1016,6 +1002,7 @@ merge_new(struct merge_ctx *m, const cJSON *incoming, struct error *err)
         .state = incoming,
         .source_coll = m->coll,
         .priority = m->ch->is_replay,
+        .is_new = 1,
     };
     if (engine_fanout(m->e, &fc, err) == -1 ||
         store_journal_set_state(m->e->st, m->ch->seq, CHANGE_APPLIED, NULL, err) == -1)
@@ -1301,7 +1288,7 @@ merge_change(struct merge_ctx *m, const cJSON *body, struct error *err)
     cJSON *incoming = NULL;
     struct error merr = {0};
     char why[400];
-    int found, is_delete = 0, rc = -1;
+    int found, is_delete = 0, was_gone = 0, rc = -1;
 
     const cJSON *polled = cJSON_GetObjectItemCaseSensitive(body, "@poll");
     const cJSON *missing = cJSON_GetObjectItemCaseSensitive(body, "@missing");
@@ -1339,21 +1326,16 @@ merge_change(struct merge_ctx *m, const cJSON *body, struct error *err)
          m->ch->collection == NULL || strcmp(m->ch->collection, c->cfg->name) != 0) &&
         store_journal_note_copy(m->e->st, m->ch->seq, c->cfg->name, m->ext_id, err) == -1)
         return -1;
-    found = store_link_by_ext(m->e->st, c->cfg->name, m->ext_id, &l, err);
+    /* (Whether a deleted copy had the id is read with the link: a pinned
+     * link found instead writes no other link's deleted copy.) */
+    found = store_link_by_ext_or_gone(m->e->st, c->cfg->name, m->ext_id, &l, &was_gone, err);
     if (found == 0)
         found = pinned_link(m, &l, err);
     if (found == -1)
         return -1;
-    if (!found && !is_delete) {
-        struct link gone = {0};
-        int was = store_link_by_gone(m->e->st, c->cfg->name, m->ext_id, &gone, err);
-
-        link_fini(&gone);
-        if (was != 0)
-            return was == -1 ? -1
-                             : store_journal_set_state(m->e->st, m->ch->seq, CHANGE_IGNORED,
-                                                       "news of a copy that was deleted", err);
-    }
+    if (!found && !is_delete && was_gone)
+        return store_journal_set_state(m->e->st, m->ch->seq, CHANGE_IGNORED,
+                                       "news of a copy that was deleted", err);
     /* A copy concord does not know, while a create to this collection is in
      * flight, may be that create's echo: read it once the create's answer
      * has told concord the new copy's id, or it would make a second record. */
@@ -1687,6 +1669,7 @@ automation_create(struct merge_ctx *m, const char *model, const cJSON *fields, c
             .model = model,
             .state = state,
             .source_coll = -1,
+            .is_new = 1,
         };
         m->sync = s;
         rc = engine_keys_update(m->e, s, id, model, state, err) == -1 ||

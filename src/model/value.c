@@ -740,25 +740,45 @@ value_equal(const cJSON *a, const cJSON *b)
     return 1; /* null, true, false */
 }
 
+/* A growing text; data ends in a NUL once value_canonical_text() is done
+ * with it. */
 struct text {
     char *data;
     size_t len, cap;
 };
 
+/* Room for n more bytes and the NUL. */
+static void
+text_grow(struct text *t, size_t n)
+{
+    size_t cap = t->cap ? t->cap : 256;
+
+    while (cap < t->len + n + 1)
+        cap *= 2;
+    t->data = xreallocarray(t->data, cap, 1);
+    t->cap = cap;
+}
+
+static inline void
+text_reserve(struct text *t, size_t n)
+{
+    if (t->len + n + 1 > t->cap)
+        text_grow(t, n);
+}
+
 static void
 text_put(struct text *t, const char *s, size_t n)
 {
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 256;
-
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        t->data = xreallocarray(t->data, cap, 1);
-        t->cap = cap;
-    }
+    text_reserve(t, n);
     memcpy(t->data + t->len, s, n);
     t->len += n;
-    t->data[t->len] = '\0';
+}
+
+static inline void
+text_putc(struct text *t, char c)
+{
+    text_reserve(t, 1);
+    t->data[t->len++] = c;
 }
 
 static void
@@ -767,55 +787,66 @@ text_puts(struct text *t, const char *s)
     text_put(t, s, strlen(s));
 }
 
+/* s as a JSON string: '"', '\\' and control characters escaped, every
+ * other byte as it is. Written in place, a byte at a time: a record's
+ * strings are short, and a call per run costs more than it copies. */
 static void
 text_string(struct text *t, const char *s)
 {
-    text_put(t, "\"", 1);
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
-        char esc[8];
-        size_t run = 0;
+    static const char hex[] = "0123456789abcdef";
+    size_t len = strlen(s);
+    char *o;
 
-        /* A run that needs no escape goes in whole. */
-        while (s[run] != '\0' && s[run] != '"' && s[run] != '\\' && (unsigned char)s[run] >= 0x20)
-            run++;
-        if (run > 0) {
-            text_put(t, s, run);
-            s += run - 1;
+    text_reserve(t, len + 2);
+    o = t->data + t->len;
+    *o++ = '"';
+    for (; *s != '\0'; s++, len--) {
+        unsigned char c = (unsigned char)*s;
+        char e;
+
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            *o++ = (char)c;
             continue;
         }
+        /* an escape is six bytes at most; the rest needs len - 1 and the quote */
+        t->len = (size_t)(o - t->data);
+        text_reserve(t, len + 6);
+        o = t->data + t->len;
         switch (c) {
         case '"':
-            text_puts(t, "\\\"");
-            break;
         case '\\':
-            text_puts(t, "\\\\");
+            e = (char)c;
             break;
         case '\b':
-            text_puts(t, "\\b");
+            e = 'b';
             break;
         case '\f':
-            text_puts(t, "\\f");
+            e = 'f';
             break;
         case '\n':
-            text_puts(t, "\\n");
+            e = 'n';
             break;
         case '\r':
-            text_puts(t, "\\r");
+            e = 'r';
             break;
         case '\t':
-            text_puts(t, "\\t");
+            e = 't';
             break;
         default:
-            if (c < 0x20) {
-                (void)snprintf(esc, sizeof(esc), "\\u%04x", c);
-                text_puts(t, esc);
-            } else {
-                text_put(t, s, 1);
-            }
+            e = 0;
+        }
+        *o++ = '\\';
+        if (e != 0) {
+            *o++ = e;
+        } else {
+            memcpy(o, "u00", 3);
+            o[3] = hex[c >> 4];
+            o[4] = hex[c & 0xf];
+            o += 5;
         }
     }
-    text_put(t, "\"", 1);
+    *o++ = '"';
+    t->len = (size_t)(o - t->data);
 }
 
 /* An integer's digits, as "%lld" prints them. */
@@ -851,6 +882,44 @@ compare_keys(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
+/* An object's members in the canonical order: by key, repeated keys in
+ * their order. */
+static void
+sort_members(struct member *keys, size_t n)
+{
+    if (n > 16) {
+        qsort(keys, n, sizeof(*keys), compare_keys);
+        return;
+    }
+    /* A record's few fields: an insertion sort, no call per compare. */
+    for (size_t a = 1; a < n; a++) {
+        struct member m = keys[a];
+        size_t b = a;
+
+        for (; b > 0 && compare_keys(&keys[b - 1], &m) > 0; b--)
+            keys[b] = keys[b - 1];
+        keys[b] = m;
+    }
+}
+
+static void text_value(struct text *t, const cJSON *v);
+
+/* An object of these members, sorted (keys is sorted in place). */
+static void
+text_members(struct text *t, struct member *keys, size_t n)
+{
+    sort_members(keys, n);
+    text_putc(t, '{');
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            text_putc(t, ',');
+        text_string(t, keys[i].item->string);
+        text_putc(t, ':');
+        text_value(t, keys[i].item);
+    }
+    text_putc(t, '}');
+}
+
 static void
 text_value(struct text *t, const cJSON *v)
 {
@@ -878,13 +947,13 @@ text_value(struct text *t, const cJSON *v)
             text_puts(t, "null"); /* a non-finite number has no JSON form */
         }
     } else if (cJSON_IsArray(v)) {
-        text_put(t, "[", 1);
+        text_putc(t, '[');
         for (const cJSON *x = v->child; x != NULL; x = x->next) {
             text_value(t, x);
             if (x->next != NULL)
-                text_put(t, ",", 1);
+                text_putc(t, ',');
         }
-        text_put(t, "]", 1);
+        text_putc(t, ']');
     } else if (cJSON_IsObject(v)) {
         size_t n = (size_t)cJSON_GetArraySize(v), i = 0;
         struct member few[16];
@@ -894,28 +963,7 @@ text_value(struct text *t, const cJSON *v)
             keys[i].item = x;
             keys[i].index = i;
         }
-        if (keys == few) {
-            /* A record's few fields: an insertion sort, no call per compare. */
-            for (size_t a = 1; a < n; a++) {
-                struct member m = keys[a];
-                size_t b = a;
-
-                for (; b > 0 && compare_keys(&keys[b - 1], &m) > 0; b--)
-                    keys[b] = keys[b - 1];
-                keys[b] = m;
-            }
-        } else {
-            qsort(keys, n, sizeof(*keys), compare_keys);
-        }
-        text_put(t, "{", 1);
-        for (i = 0; i < n; i++) {
-            if (i > 0)
-                text_put(t, ",", 1);
-            text_string(t, keys[i].item->string);
-            text_put(t, ":", 1);
-            text_value(t, keys[i].item);
-        }
-        text_put(t, "}", 1);
+        text_members(t, keys, n);
         if (keys != few)
             free(keys);
     } else {
@@ -931,6 +979,86 @@ value_canonical_text(const cJSON *v)
     if (v == NULL)
         return xstrdup("null");
     text_value(&t, v);
+    text_reserve(&t, 0);
+    t.data[t.len] = '\0';
+    return t.data;
+}
+
+char *
+value_canonical_members(const cJSON *const *members, size_t n)
+{
+    struct text t = {0};
+    struct member few[16], *keys = n <= ARRAY_COUNT(few) ? few : xcalloc(n, sizeof(*keys));
+
+    for (size_t i = 0; i < n; i++) {
+        keys[i].item = members[i];
+        keys[i].index = i;
+    }
+    text_members(&t, keys, n);
+    text_reserve(&t, 0);
+    t.data[t.len] = '\0';
+    if (keys != few)
+        free(keys);
+    return t.data;
+}
+
+int
+value_reads_back(const cJSON *v)
+{
+    if (cJSON_IsRaw(v) || (cJSON_IsNumber(v) && !isfinite(v->valuedouble)))
+        return 0;
+    if (cJSON_IsArray(v) || cJSON_IsObject(v)) {
+        for (const cJSON *x = v->child; x != NULL; x = x->next) {
+            if (!value_reads_back(x))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+char *
+value_canonical_times(const cJSON *fields, double at, const char *source)
+{
+    struct text t = {0};
+    cJSON when = {.type = cJSON_Number, .valuedouble = at}; /* as cJSON_CreateNumber() */
+    size_t n = 0;
+    struct member few[16], *keys = few;
+    const cJSON *x;
+
+    cJSON_ArrayForEach(x, fields)
+    {
+        n++;
+    }
+    if (n > ARRAY_COUNT(few))
+        keys = xcalloc(n, sizeof(*keys));
+    n = 0;
+    cJSON_ArrayForEach(x, fields)
+    {
+        if (x->string != NULL) { /* (an object takes no member without a key) */
+            keys[n].item = x;
+            keys[n].index = n;
+            n++;
+        }
+    }
+    sort_members(keys, n);
+    text_putc(&t, '{');
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            text_putc(&t, ',');
+        text_string(&t, keys[i].item->string);
+        text_put(&t, ":[", 2);
+        text_value(&t, &when);
+        if (source != NULL) { /* (cJSON_CreateString(NULL) adds nothing) */
+            text_putc(&t, ',');
+            text_string(&t, source);
+        }
+        text_putc(&t, ']');
+    }
+    text_putc(&t, '}');
+    text_reserve(&t, 0);
+    t.data[t.len] = '\0';
+    if (keys != few)
+        free(keys);
     return t.data;
 }
 

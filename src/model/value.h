@@ -63,6 +63,29 @@ int value_small_integer(const struct cJSON *v, long long *out);
 char *value_canonical_text(const struct cJSON *v);
 
 /*
+ * The canonical text of an object whose members, in this order, are
+ * members[0..n) (each keyed by its string, which must not be NULL), as
+ * value_canonical_text() prints it, without making the object. Returns a
+ * malloc()ed string the caller frees.
+ */
+char *value_canonical_members(const struct cJSON *const *members, size_t n);
+
+/*
+ * 1 when v is what cJSON_Parse() makes of its canonical text, to the value
+ * (keys may come in another order): it holds no raw number (exact decimals
+ * read back as doubles) and no number without a JSON form. Else 0.
+ */
+int value_reads_back(const struct cJSON *v);
+
+/*
+ * The canonical text of {name: [at, source], ...} with a member for each
+ * member of fields (a record's field times: merge.c), as
+ * value_canonical_text() prints it, without making the object. Returns a
+ * malloc()ed string the caller frees.
+ */
+char *value_canonical_times(const struct cJSON *fields, double at, const char *source);
+
+/*
  * A decimal string made canonical ("012.500" -> "12.5", "-0.0" -> "0").
  * Returns 0 and writes at most out_len bytes (NUL included), or -1 if s is
  * not a decimal number or does not fit.

@@ -148,6 +148,11 @@ MUST_CHECK int store_journal_set_state(struct store *st, int64_t seq, enum chang
 MUST_CHECK int store_record_get(struct store *st, int64_t id, struct record *out,
                                 struct error *err);
 
+/* A record's version and whether it is deleted: 1 with them set, 0 when
+ * there is no such record, -1. */
+MUST_CHECK int store_record_version(struct store *st, int64_t id, int64_t *version, int *is_deleted,
+                                    struct error *err);
+
 /*
  * Add a record at version 1 with its first history entry. source names who
  * made it ("shop.customers"); journal_seq is 0 when not from the journal.
@@ -193,10 +198,27 @@ MUST_CHECK int store_link_by_record(struct store *st, const char *collection, in
 /* The link with this id. Returns 1, 0 if none, -1. */
 MUST_CHECK int store_link_get(struct store *st, int64_t id, struct link *out, struct error *err);
 
+/* store_link_get() and store_record_get() in one read: 1 with both filled,
+ * 0 when either is missing (neither is filled), -1. */
+MUST_CHECK int store_link_and_record(struct store *st, int64_t link_id, int64_t record_id,
+                                     struct link *link, struct record *record, struct error *err);
+
+/* store_link_by_ext(), and when it finds nothing whether
+ * store_link_by_gone() would find a link: 1 with *out filled, 0 with *gone
+ * set to 1 or 0, -1. */
+MUST_CHECK int store_link_by_ext_or_gone(struct store *st, const char *collection,
+                                         const char *ext_id, struct link *out, int *gone,
+                                         struct error *err);
+
 /* Add a link; ext_id and base may be NULL. Returns 0 with *id set, or -1. */
 MUST_CHECK int store_link_add(struct store *st, const char *collection, int64_t record_id,
                               const char *ext_id, const char *base, int64_t now_ms, int64_t *id,
                               struct error *err);
+
+/* Add a link without a copy for record_id, unless the collection has a
+ * link for it already. Returns 1 with *id set, 0 when there was one, -1. */
+MUST_CHECK int store_link_add_unless(struct store *st, const char *collection, int64_t record_id,
+                                     int64_t now_ms, int64_t *id, struct error *err);
 
 /*
  * The one link of collection whose base (a JSON object) holds value (a

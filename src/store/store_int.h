@@ -14,15 +14,22 @@ struct error;
 struct store;
 
 /* Statement slots for the store's files other than store_sqlite.c. */
-#define STORE_EXTRA_SLOTS 151
+#define STORE_EXTRA_SLOTS 166
 
 /*
  * SQL for links.recent with one state noted (recent.c): [at, state, kind]
  * appended, the oldest dropped past six, nothing when the newest is
  * already that state of that kind (a retry), and a fresh list in place of
- * anything that is not one. STATE, AT and KIND are parameters.
+ * anything that is not one. STATE, AT and KIND are parameters. The list
+ * concord writes is noted in C (store_recent.c); the JSON functions of
+ * STORE_RECENT_NOTE_SQL take any other.
  */
-#define STORE_RECENT_NOTE(STATE, AT, KIND)                                                        \
+#define STORE_RECENT_NOTE(STATE, AT, KIND)                          \
+    "coalesce(concord_recent_note(recent, " STATE ", " AT ", " KIND \
+    "), " STORE_RECENT_NOTE_SQL(STATE, AT, KIND) ")"
+
+/* STORE_RECENT_NOTE by SQLite's JSON functions alone. */
+#define STORE_RECENT_NOTE_SQL(STATE, AT, KIND)                                                    \
     "CASE WHEN " STATE " IS NULL THEN recent "                                                    \
     "WHEN recent IS NULL OR json_valid(recent) = 0 THEN json_array(json_array(" AT ", " STATE     \
     ", " KIND ")) "                                                                               \
@@ -32,6 +39,13 @@ struct store;
     "WHEN json_array_length(recent) >= 6 THEN json_insert(json_remove(recent, '$[0]'), '$[#]', "  \
     "json_array(" AT ", " STATE ", " KIND ")) "                                                   \
     "ELSE json_insert(recent, '$[#]', json_array(" AT ", " STATE ", " KIND ")) END"
+
+/* Add concord_recent_note() (store_recent.c) to a connection, before a
+ * statement that uses STORE_RECENT_NOTE is prepared. Returns SQLite's code. */
+int store_recent_register(sqlite3 *db);
+
+/* store_recent_register() once for the handle. Returns 0 or -1. */
+MUST_CHECK int store_int_recent_ready(struct store *st, struct error *err);
 
 /* Turns at writing for the handles of one process on one file
  * (store_lock.c): first come, first served. */

@@ -214,6 +214,36 @@ static const char *const stmt_sql[S_COUNT] = {
                        "breaker, breaker_reason, breaker_at FROM system_state WHERE system = ?1",
 };
 
+/* More of this file's statements, in slots of store_int_stmt() (152 on):
+ * xstmt(). */
+enum extra_id {
+    X_FIRST = 152,
+    X_LINK_ADD_UNLESS = X_FIRST,
+    X_LINK_BY_EXT_OR_GONE,
+    X_LINK_AND_RECORD,
+    X_RECORD_VERSION,
+    X_END,
+};
+_Static_assert(X_END <= STORE_EXTRA_SLOTS, "store_sqlite.c needs more statement slots");
+
+static const char *const extra_sql[X_END - X_FIRST] = {
+    [X_LINK_ADD_UNLESS - X_FIRST] = "INSERT INTO links (collection, record_id, updated_at) "
+                                    "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+    /* S_LINK_BY_EXT, then (only when it finds nothing) T_LINK_BY_GONE's
+     * row, marked by its last column. */
+    [X_LINK_BY_EXT_OR_GONE - X_FIRST] =
+        "SELECT id, collection, record_id, ext_id, base, 0 FROM links "
+        "WHERE collection = ?1 AND ext_id = ?2 UNION ALL "
+        "SELECT id, collection, record_id, NULL, NULL, 1 FROM links "
+        "WHERE collection = ?1 AND gone_ext_id = ?2 AND ext_id IS NULL LIMIT 1",
+    /* S_LINK_GET and S_RECORD_GET in one */
+    [X_LINK_AND_RECORD - X_FIRST] =
+        "SELECT l.id, l.collection, l.record_id, l.ext_id, l.base, r.id, r.model, r.version, "
+        "r.state, r.deleted, r.updated_at FROM links l JOIN records r ON r.id = ?2 "
+        "WHERE l.id = ?1",
+    [X_RECORD_VERSION - X_FIRST] = "SELECT version, deleted FROM records WHERE id = ?1",
+};
+
 struct store {
     sqlite3 *db;
     char *path;
@@ -235,6 +265,7 @@ struct store {
     char *copy_collection, *copy_ext_id;
     sqlite3_stmt *stmts[S_COUNT];
     sqlite3_stmt *extra[STORE_EXTRA_SLOTS]; /* other files' statements: store_int_stmt() */
+    int has_recent_fn;                      /* store_int_recent_ready() */
 };
 
 static int
@@ -256,6 +287,13 @@ stmt(struct store *st, enum stmt_id id, struct error *err)
     sqlite3_reset(st->stmts[id]);
     sqlite3_clear_bindings(st->stmts[id]);
     return st->stmts[id];
+}
+
+/* stmt() for the statements in slots of store_int_stmt(). */
+static sqlite3_stmt *
+xstmt(struct store *st, enum extra_id id, struct error *err)
+{
+    return store_int_stmt(st, (int)id, extra_sql[id - X_FIRST], err);
 }
 
 static void
@@ -1055,6 +1093,40 @@ store_record_get(struct store *st, int64_t id, struct record *out, struct error 
     return one_row(st, s, record_from_row, out, "read a record", err);
 }
 
+/* The row of X_RECORD_VERSION. */
+struct record_version {
+    int64_t version;
+    int is_deleted;
+};
+
+static void
+record_version_fill(sqlite3_stmt *s, void *out)
+{
+    struct record_version *v = out;
+
+    v->version = sqlite3_column_int64(s, 0);
+    v->is_deleted = sqlite3_column_int(s, 1);
+}
+
+int
+store_record_version(struct store *st, int64_t id, int64_t *version, int *is_deleted,
+                     struct error *err)
+{
+    sqlite3_stmt *s = xstmt(st, X_RECORD_VERSION, err);
+    struct record_version v = {0};
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, id);
+    rc = one_row(st, s, record_version_fill, &v, "read a record's version", err);
+    if (rc == 1) {
+        *version = v.version;
+        *is_deleted = v.is_deleted;
+    }
+    return rc;
+}
+
 static int
 version_add(struct store *st, const struct version *v, struct error *err)
 {
@@ -1210,6 +1282,79 @@ store_link_by_ext(struct store *st, const char *collection, const char *ext_id, 
     return link_row(st, s, out, err);
 }
 
+/* The row of X_LINK_BY_EXT_OR_GONE: a link, or the mark of a deleted copy. */
+struct link_or_gone {
+    struct link *link;
+    int gone;
+};
+
+static void
+link_or_gone_fill(sqlite3_stmt *s, void *out)
+{
+    struct link_or_gone *g = out;
+
+    if (sqlite3_column_int(s, 5) != 0)
+        g->gone = 1;
+    else
+        link_fill(s, g->link);
+}
+
+int
+store_link_by_ext_or_gone(struct store *st, const char *collection, const char *ext_id,
+                          struct link *out, int *gone, struct error *err)
+{
+    sqlite3_stmt *s = xstmt(st, X_LINK_BY_EXT_OR_GONE, err);
+    struct link_or_gone g = {.link = out};
+    int rc;
+
+    *gone = 0;
+    if (s == NULL)
+        return -1;
+    bind_text(s, 1, collection);
+    bind_text(s, 2, ext_id);
+    rc = one_row(st, s, link_or_gone_fill, &g, "read a link", err);
+    if (rc == 1 && g.gone) {
+        *gone = 1;
+        rc = 0;
+    }
+    return rc;
+}
+
+/* The row of X_LINK_AND_RECORD. */
+struct link_and_record {
+    struct link *link;
+    struct record *record;
+};
+
+static void
+link_and_record_fill(sqlite3_stmt *s, void *out)
+{
+    struct link_and_record *lr = out;
+    struct record *r = lr->record;
+
+    link_fill(s, lr->link);
+    r->id = sqlite3_column_int64(s, 5);
+    r->model = col_text(s, 6);
+    r->version = sqlite3_column_int64(s, 7);
+    r->state = col_text(s, 8);
+    r->is_deleted = sqlite3_column_int(s, 9);
+    r->updated_at_ms = sqlite3_column_int64(s, 10);
+}
+
+int
+store_link_and_record(struct store *st, int64_t link_id, int64_t record_id, struct link *link,
+                      struct record *record, struct error *err)
+{
+    sqlite3_stmt *s = xstmt(st, X_LINK_AND_RECORD, err);
+    struct link_and_record lr = {.link = link, .record = record};
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, link_id);
+    sqlite3_bind_int64(s, 2, record_id);
+    return one_row(st, s, link_and_record_fill, &lr, "read a link and its record", err);
+}
+
 int
 store_link_by_record(struct store *st, const char *collection, int64_t record_id, struct link *out,
                      struct error *err)
@@ -1254,10 +1399,29 @@ store_link_add(struct store *st, const char *collection, int64_t record_id, cons
 }
 
 int
+store_link_add_unless(struct store *st, const char *collection, int64_t record_id, int64_t now_ms,
+                      int64_t *id, struct error *err)
+{
+    sqlite3_stmt *s = xstmt(st, X_LINK_ADD_UNLESS, err);
+
+    if (s == NULL)
+        return -1;
+    bind_text(s, 1, collection);
+    sqlite3_bind_int64(s, 2, record_id);
+    sqlite3_bind_int64(s, 3, now_ms);
+    if (exec_stmt(st, s, err, "add a link") == -1)
+        return -1;
+    if (sqlite3_changes(st->db) == 0)
+        return 0; /* links_record: the collection has one */
+    *id = sqlite3_last_insert_rowid(st->db);
+    return 1;
+}
+
+int
 store_link_set_noted(struct store *st, int64_t link_id, const char *ext_id, const char *base,
                      int64_t now_ms, char kind, struct error *err)
 {
-    sqlite3_stmt *s = stmt(st, S_LINK_SET, err);
+    sqlite3_stmt *s = store_int_recent_ready(st, err) == -1 ? NULL : stmt(st, S_LINK_SET, err);
     char k[2] = {kind, '\0'};
 
     if (s == NULL)
@@ -2029,6 +2193,17 @@ store_int_stmt(struct store *st, int slot, const char *sql, struct error *err)
     sqlite3_reset(st->extra[slot]);
     sqlite3_clear_bindings(st->extra[slot]);
     return st->extra[slot];
+}
+
+int
+store_int_recent_ready(struct store *st, struct error *err)
+{
+    if (st->has_recent_fn)
+        return 0;
+    if (store_recent_register(st->db) != SQLITE_OK)
+        return db_error(st, err, "add concord_recent_note()");
+    st->has_recent_fn = 1;
+    return 0;
 }
 
 int

@@ -9,11 +9,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <sqlite3.h>
 
 #include "check.h"
 #include "core/error.h"
 #include "store/store.h"
+#include "store/store_int.h"
 
 /* Another handle on the store at path. */
 static struct store *
@@ -117,6 +121,73 @@ a_link_is_found_by_its_base(void)
     CHECK_EQ(store_link_by_base(st, "cal.work", "uid", "u9", &l, &err), 0);
     CHECK_EQ(store_link_add(st, "cal.work", 4, "/c/c.ics", "{\"uid\":\"u1\"}", 1, &id2, &err), 0);
     CHECK_EQ(store_link_by_base(st, "cal.work", "uid", "u1", &l, &err), 0); /* two: neither */
+    cleanup(st, path);
+}
+
+static void
+a_link_is_added_unless_the_record_has_one(void)
+{
+    char path[256];
+    struct store *st = fresh(path, sizeof(path));
+    struct error err = {0};
+    struct link l = {0};
+    int64_t id1 = 0, id2 = 0;
+
+    CHECK_EQ(store_link_add_unless(st, "crm.people", 7, 5, &id1, &err), 1);
+    CHECK_EQ(store_link_add_unless(st, "crm.people", 7, 6, &id2, &err), 0);
+    CHECK_EQ(id2, 0); /* untouched */
+    CHECK_EQ(store_link_add_unless(st, "erp.people", 7, 6, &id2, &err), 1);
+    CHECK(id2 != id1);
+    CHECK_EQ(store_link_by_record(st, "crm.people", 7, &l, &err), 1);
+    CHECK_EQ(l.id, id1);
+    CHECK(l.ext_id == NULL && l.base == NULL);
+    link_fini(&l);
+    cleanup(st, path);
+}
+
+/* The reads that stand for two: a link with its record, a link by its copy
+ * or else the mark of a deleted copy, a record's version. */
+static void
+combined_reads_find_what_the_single_ones_do(void)
+{
+    char path[256];
+    struct store *st = fresh(path, sizeof(path));
+    struct error err = {0};
+    struct link l = {0};
+    struct record r = {0};
+    int64_t rec = 0, live = 0, gone = 0, version = 0;
+    int was = -1, deleted = -1;
+
+    CHECK_EQ(store_record_add(st, "customer", "{\"a\":1}", "crm.people", 0, 10, &rec, &err), 0);
+    CHECK_EQ(store_link_add(st, "crm.people", rec, "c1", "{\"a\":1}", 10, &live, &err), 0);
+    CHECK_EQ(store_link_add(st, "erp.people", rec, "e1", NULL, 10, &gone, &err), 0);
+    CHECK_EQ(store_link_gone(st, gone, rec, 11, "gone", &err), 0);
+
+    CHECK_EQ(store_link_and_record(st, live, rec, &l, &r, &err), 1);
+    CHECK_EQ(l.id, live);
+    CHECK_STR_EQ(l.ext_id, "c1");
+    CHECK_STR_EQ(r.state, "{\"a\":1}");
+    CHECK_EQ(r.version, 1);
+    link_fini(&l);
+    record_fini(&r);
+    CHECK_EQ(store_link_and_record(st, live, rec + 1, &l, &r, &err), 0);
+    CHECK_EQ(store_link_and_record(st, live + 9, rec, &l, &r, &err), 0);
+
+    CHECK_EQ(store_link_by_ext_or_gone(st, "crm.people", "c1", &l, &was, &err), 1);
+    CHECK_EQ(l.id, live);
+    CHECK_EQ(was, 0);
+    link_fini(&l);
+    l = (struct link){0};
+    CHECK_EQ(store_link_by_ext_or_gone(st, "erp.people", "e1", &l, &was, &err), 0);
+    CHECK_EQ(was, 1);
+    CHECK(l.id == 0 && l.ext_id == NULL);
+    CHECK_EQ(store_link_by_ext_or_gone(st, "erp.people", "e2", &l, &was, &err), 0);
+    CHECK_EQ(was, 0);
+
+    CHECK_EQ(store_record_version(st, rec, &version, &deleted, &err), 1);
+    CHECK_EQ(version, 1);
+    CHECK_EQ(deleted, 0);
+    CHECK_EQ(store_record_version(st, rec + 1, &version, &deleted, &err), 0);
     cleanup(st, path);
 }
 
@@ -424,10 +495,173 @@ bad_urls_are_refused_with_a_reason(void)
     CHECK(st == NULL);
 }
 
+/* ---- links.recent noted in C (store_recent.c) ---- */
+
+static uint64_t
+next_u64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static int
+below(uint64_t *s, int n)
+{
+    return (int)(next_u64(s) % (uint64_t)n);
+}
+
+static uint64_t
+test_seed(void)
+{
+    const char *env = getenv("CONCORD_TEST_SEED");
+    uint64_t seed = env != NULL && env[0] != '\0' ? strtoull(env, NULL, 10) : (uint64_t)time(NULL);
+
+    printf("# seed %llu (CONCORD_TEST_SEED)\n", (unsigned long long)seed);
+    (void)fflush(stdout);
+    return seed;
+}
+
+/* A state of up to 40 bytes, from a small pool so the newest repeats;
+ * long runs of plain bytes, and the bytes JSON escapes among them. */
+static void
+random_state(uint64_t *rng, char *out, size_t cap)
+{
+    static const char odd[] = "\"\\/\x01\x08\x09\x0a\x0c\x0d\x1f\x7f\xc3\xa9";
+    int n = below(rng, 41);
+    uint64_t pick = (uint64_t)below(rng, 8);
+
+    for (int i = 0; i < n && (size_t)i + 1 < cap; i++) {
+        uint64_t r = next_u64(&pick);
+
+        out[i] = r % 7 == 0 ? odd[r / 7 % (sizeof(odd) - 1)] : (char)('a' + r / 7 % 26);
+    }
+    out[n < (int)cap ? n : (int)cap - 1] = '\0';
+}
+
+/* The recent list after one note, by the statement concord runs (sql) or by
+ * the JSON functions alone (ref): a malloc()ed text, or NULL. */
+static char *
+noted(sqlite3_stmt *s, const char *recent, const char *state, long long at, const char *kind)
+{
+    const unsigned char *t;
+    char *out = NULL;
+
+    sqlite3_reset(s);
+    if (recent != NULL)
+        sqlite3_bind_text(s, 1, recent, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(s, 1);
+    if (state != NULL)
+        sqlite3_bind_text(s, 2, state, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(s, 2);
+    sqlite3_bind_int64(s, 3, at);
+    sqlite3_bind_text(s, 4, kind, -1, SQLITE_TRANSIENT);
+    CHECK_EQ(sqlite3_step(s), SQLITE_ROW);
+    t = sqlite3_column_text(s, 0);
+    if (t != NULL)
+        out = strdup((const char *)t);
+    return out;
+}
+
+/* A list someone else wrote (or broke): the JSON functions take it. */
+static const char *const odd_lists[] = {
+    "",
+    "[]",
+    "{}",
+    "null",
+    "[1,2]",
+    "[ [1,\"a\",\"w\"]]",
+    "[[1, \"a\",\"w\"]]",
+    "[[1,\"a\",\"w\"]] ",
+    "[[01,\"a\",\"w\"]]",
+    "[[-0,\"a\",\"w\"]]",
+    "[[1.5,\"a\",\"w\"]]",
+    "[[1,\"a\"]]",
+    "[[1,\"a\",\"w\",4]]",
+    "[[1,\"\\/\",\"w\"]]",
+    "[[1,\"\\u0041\",\"w\"]]",
+    "[[1,\"A\",\"w\"]]",
+    "[[1,\"\\u000a\",\"w\"]]",
+    "[[1,\"\\u0000b\",\"w\"]]",
+    "[[1,\"\\u001F\",\"w\"]]",
+    "[[1,\"\\u001f\",\"w\"]]",
+    "[[1,\"\x01\",\"w\"]]",
+    "[[1,\"a\",\"w\"],]",
+    "[[1,\"a\",\"w\"]",
+    "[[1,\"a\",\"w\"]]]",
+    ("[[1,\"a\",\"w\"],[2,\"b\",\"r\"],[3,\"c\",\"w\"],[4,\"d\",\"w\"],[5,\"e\",\"w\"],"
+     "[6,\"f\",\"w\"],[7,\"g\",\"w\"]]"),
+    "[[1,null,\"w\"]]",
+    "[\"x\"]",
+    "[[1,\"a\",\"w\"],5]",
+};
+
+static void
+recent_notes_match_the_json_functions(void)
+{
+    uint64_t rng = test_seed();
+    sqlite3 *db = NULL;
+    sqlite3_stmt *sql = NULL, *ref = NULL;
+    int fast = 0;
+
+    CHECK_EQ(sqlite3_open(":memory:", &db), SQLITE_OK);
+    CHECK_EQ(store_recent_register(db), SQLITE_OK);
+    CHECK_EQ(sqlite3_prepare_v2(
+                 db,
+                 "SELECT " STORE_RECENT_NOTE(
+                     "?2", "?3",
+                     "?4") ", "
+                           "concord_recent_note(recent, ?2, ?3, ?4) FROM (SELECT ?1 AS recent)",
+                 -1, &sql, NULL),
+             SQLITE_OK);
+    CHECK_EQ(sqlite3_prepare_v2(db,
+                                "SELECT " STORE_RECENT_NOTE_SQL("?2", "?3", "?4") " FROM (SELECT "
+                                                                                  "?1 AS recent)",
+                                -1, &ref, NULL),
+             SQLITE_OK);
+    for (int round = 0; round < 300; round++) {
+        char *recent = NULL;
+        int odd = below(&rng, 4) == 0;
+
+        if (odd)
+            recent = strdup(odd_lists[below(&rng, (int)(sizeof(odd_lists) / sizeof(*odd_lists)))]);
+        for (int i = 0; i < 12; i++) {
+            char state[48];
+            const char *kind = below(&rng, 4) == 0 ? "r" : "w";
+            long long at =
+                below(&rng, 50) == 0 ? -below(&rng, 1000) : 1700000000000LL + below(&rng, 1000);
+            const char *st = below(&rng, 20) == 0 ? NULL : state;
+            char *got, *want;
+
+            random_state(&rng, state, sizeof(state));
+            got = noted(sql, recent, st, at, kind);
+            fast += sqlite3_column_type(sql, 1) != SQLITE_NULL;
+            want = noted(ref, recent, st, at, kind);
+            if ((got == NULL) != (want == NULL) || (got != NULL && strcmp(got, want) != 0))
+                check_fail(__FILE__, __LINE__, "noting %s in %s: %s, not %s", st ? st : "NULL",
+                           recent ? recent : "NULL", got ? got : "NULL", want ? want : "NULL");
+            free(want);
+            free(recent);
+            recent = got;
+        }
+        free(recent);
+    }
+    sqlite3_finalize(sql);
+    sqlite3_finalize(ref);
+    sqlite3_close(db);
+    CHECK(fast > 0);
+}
+
 const struct check_case check_cases[] = {
     CHECK_CASE(a_repeated_delivery_id_is_journaled_once),
     CHECK_CASE(a_change_tells_whether_it_was_processed),
     CHECK_CASE(a_link_is_found_by_its_base),
+    CHECK_CASE(a_link_is_added_unless_the_record_has_one),
+    CHECK_CASE(combined_reads_find_what_the_single_ones_do),
     CHECK_CASE(a_pending_job_is_coalesced_and_a_running_one_is_not),
     CHECK_CASE(the_next_due_job_and_the_counts_cover_every_system_and_priority),
     CHECK_CASE(retry_requeues_a_parked_job_and_closes_the_entry),
@@ -436,5 +670,6 @@ const struct check_case check_cases[] = {
     CHECK_CASE(handles_of_one_file_take_turns_at_writing),
     CHECK_CASE(reopening_keeps_the_data_and_the_schema),
     CHECK_CASE(bad_urls_are_refused_with_a_reason),
+    CHECK_CASE(recent_notes_match_the_json_functions),
     {0},
 };

@@ -3,6 +3,7 @@
 /* tests/unit/test_value.c — canonical field values (src/model/value.c). */
 /* link: model config */
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -349,6 +350,127 @@ canonical_text_sorts_many_keys_and_prints_integers(void)
     cJSON_Delete(v);
 }
 
+/* Every byte of a string as JSON writes it: '"', '\\' and the control
+ * characters escaped (the short forms where JSON has one), the rest as it
+ * is; in keys too, and in a string long enough to make the text grow. */
+static void
+canonical_text_escapes_every_control_character(void)
+{
+    char in[300], want[2400], *t;
+    size_t n = 0, at = 0;
+    cJSON *v = cJSON_CreateObject();
+
+    for (int c = 1; c < 256; c++)
+        in[n++] = (char)c;
+    in[n] = '\0';
+    at += (size_t)snprintf(want + at, sizeof(want) - at, "{\"k\\n\":\"");
+    for (int c = 1; c < 256; c++) {
+        const char *sh = c == '"'    ? "\\\""
+                         : c == '\\' ? "\\\\"
+                         : c == '\b' ? "\\b"
+                         : c == '\f' ? "\\f"
+                         : c == '\n' ? "\\n"
+                         : c == '\r' ? "\\r"
+                         : c == '\t' ? "\\t"
+                                     : NULL;
+
+        if (sh != NULL)
+            at += (size_t)snprintf(want + at, sizeof(want) - at, "%s", sh);
+        else if (c < 0x20)
+            at += (size_t)snprintf(want + at, sizeof(want) - at, "\\u%04x", c);
+        else
+            want[at++] = (char)c;
+    }
+    (void)snprintf(want + at, sizeof(want) - at, "\"}");
+    cJSON_AddStringToObject(v, "k\n", in);
+    t = value_canonical_text(v);
+    CHECK_STR_EQ(t, want);
+    free(t);
+    cJSON_Delete(v);
+}
+
+/* The field times' text is the canonical text of the object it stands for. */
+static void
+canonical_times_are_the_objects_text(void)
+{
+    static const char *const fields[] = {
+        "{}",
+        "{\"b\":1,\"a\":\"x\",\"b\":2}",
+        "{\"q\\\"\\n\":null,\"\u00e9\":true}",
+        "{\"k19\":1,\"k18\":1,\"k17\":1,\"k16\":1,\"k15\":1,\"k14\":1,\"k13\":1,"
+        "\"k12\":1,\"k11\":1,\"k10\":1,\"k09\":1,\"k08\":1,\"k07\":1,\"k06\":1,"
+        "\"k05\":1,\"k04\":1,\"k03\":1,\"k02\":1,\"k01\":1,\"k00\":1,\"k01\":2}",
+    };
+    static const double ats[] = {0, 1764000000123.0, -5, 1e15, 12345678901234567.0, 0.25};
+    static const char *const sources[] = {"crm.people", "a\"b\\c\x01", NULL};
+
+    for (size_t f = 0; f < sizeof(fields) / sizeof(*fields); f++) {
+        for (size_t a = 0; a < sizeof(ats) / sizeof(*ats); a++) {
+            for (size_t k = 0; k < sizeof(sources) / sizeof(*sources); k++) {
+                cJSON *in = cJSON_Parse(fields[f]), *meta = cJSON_CreateObject();
+                const cJSON *x;
+                char *want, *got;
+
+                cJSON_ArrayForEach(x, in)
+                {
+                    cJSON *when = cJSON_CreateArray();
+
+                    cJSON_AddItemToArray(when, cJSON_CreateNumber(ats[a]));
+                    if (sources[k] != NULL)
+                        cJSON_AddItemToArray(when, cJSON_CreateString(sources[k]));
+                    cJSON_AddItemToObject(meta, x->string, when);
+                }
+                want = value_canonical_text(meta);
+                got = value_canonical_times(in, ats[a], sources[k]);
+                CHECK_STR_EQ(got, want);
+                free(want);
+                free(got);
+                cJSON_Delete(meta);
+                cJSON_Delete(in);
+            }
+        }
+    }
+}
+
+/* A list of members prints as the object that holds them would. */
+static void
+canonical_members_are_the_objects_text(void)
+{
+    cJSON *v = cJSON_Parse("{\"b\":{\"y\":1,\"x\":2},\"a\":[1],\"b\":\"z\",\"c\":null}");
+    const cJSON *list[8];
+    size_t n = 0;
+    char *want = value_canonical_text(v), *got;
+
+    for (const cJSON *x = v->child; x != NULL; x = x->next)
+        list[n++] = x;
+    got = value_canonical_members(list, n);
+    CHECK_STR_EQ(got, want);
+    free(got);
+    got = value_canonical_members(list, 0);
+    CHECK_STR_EQ(got, "{}");
+    free(got);
+    free(want);
+    cJSON_Delete(v);
+}
+
+/* A value reads back from its canonical text unless it holds an exact
+ * decimal (raw) or a number JSON cannot write. */
+static void
+values_read_back_but_raw_and_non_finite_numbers(void)
+{
+    cJSON *v = cJSON_Parse("{\"a\":[1,2.5,\"x\",null,true,{\"b\":-0.0}]}");
+
+    CHECK_EQ(value_reads_back(v), 1);
+    cJSON_AddItemToArray(cJSON_GetObjectItem(v, "a"), cJSON_CreateRaw("12.50"));
+    CHECK_EQ(value_reads_back(v), 0);
+    cJSON_Delete(v);
+    v = cJSON_CreateObject();
+    cJSON_AddItemToObject(v, "n", cJSON_CreateNumber(HUGE_VAL));
+    CHECK_EQ(value_reads_back(v), 0);
+    cJSON_Delete(v);
+    CHECK_EQ(value_reads_back(NULL), 1);
+}
+
 static void
 paths_walk_objects_and_arrays(void)
 {
@@ -389,6 +511,10 @@ const struct check_case check_cases[] = {
     CHECK_CASE(raw_numbers_compare_by_decimal_value),
     CHECK_CASE(canonical_text_sorts_keys),
     CHECK_CASE(canonical_text_sorts_many_keys_and_prints_integers),
+    CHECK_CASE(canonical_text_escapes_every_control_character),
+    CHECK_CASE(canonical_times_are_the_objects_text),
+    CHECK_CASE(canonical_members_are_the_objects_text),
+    CHECK_CASE(values_read_back_but_raw_and_non_finite_numbers),
     CHECK_CASE(paths_walk_objects_and_arrays),
     {0},
 };
