@@ -41,11 +41,9 @@ struct store;
     "ELSE json_insert(recent, '$[#]', json_array(" AT ", " STATE ", " KIND ")) END"
 
 /* Add concord_recent_note() (store_recent.c) to a connection, before a
- * statement that uses STORE_RECENT_NOTE is prepared. Returns SQLite's code. */
+ * statement that uses STORE_RECENT_NOTE is prepared (store_open() does).
+ * Returns SQLite's code. */
 int store_recent_register(sqlite3 *db);
-
-/* store_recent_register() once for the handle. Returns 0 or -1. */
-MUST_CHECK int store_int_recent_ready(struct store *st, struct error *err);
 
 /* Turns at writing for the handles of one process on one file
  * (store_lock.c): first come, first served. */

@@ -265,7 +265,6 @@ struct store {
     char *copy_collection, *copy_ext_id;
     sqlite3_stmt *stmts[S_COUNT];
     sqlite3_stmt *extra[STORE_EXTRA_SLOTS]; /* other files' statements: store_int_stmt() */
-    int has_recent_fn;                      /* store_int_recent_ready() */
 };
 
 static int
@@ -548,6 +547,12 @@ store_open(struct store **out, const char *url, struct error *err)
                         NULL) != SQLITE_OK) {
         error_set(err, ERROR_STORE, "open %s: %s", st->path,
                   st->db ? sqlite3_errmsg(st->db) : "out of memory");
+        store_close(st);
+        return -1;
+    }
+    if (store_recent_register(st->db) != SQLITE_OK) {
+        error_set(err, ERROR_STORE, "open %s: add concord_recent_note(): %s", st->path,
+                  sqlite3_errmsg(st->db));
         store_close(st);
         return -1;
     }
@@ -1421,7 +1426,7 @@ int
 store_link_set_noted(struct store *st, int64_t link_id, const char *ext_id, const char *base,
                      int64_t now_ms, char kind, struct error *err)
 {
-    sqlite3_stmt *s = store_int_recent_ready(st, err) == -1 ? NULL : stmt(st, S_LINK_SET, err);
+    sqlite3_stmt *s = stmt(st, S_LINK_SET, err);
     char k[2] = {kind, '\0'};
 
     if (s == NULL)
@@ -2193,17 +2198,6 @@ store_int_stmt(struct store *st, int slot, const char *sql, struct error *err)
     sqlite3_reset(st->extra[slot]);
     sqlite3_clear_bindings(st->extra[slot]);
     return st->extra[slot];
-}
-
-int
-store_int_recent_ready(struct store *st, struct error *err)
-{
-    if (st->has_recent_fn)
-        return 0;
-    if (store_recent_register(st->db) != SQLITE_OK)
-        return db_error(st, err, "add concord_recent_note()");
-    st->has_recent_fn = 1;
-    return 0;
 }
 
 int

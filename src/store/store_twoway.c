@@ -206,7 +206,7 @@ int
 store_link_note(struct store *st, int64_t link_id, const char *state, char kind, int64_t at_ms,
                 struct error *err)
 {
-    sqlite3_stmt *s = store_int_recent_ready(st, err) == -1 ? NULL : tstmt(st, T_RECENT_NOTE, err);
+    sqlite3_stmt *s = tstmt(st, T_RECENT_NOTE, err);
     char k[2] = {kind, '\0'};
 
     if (s == NULL)
