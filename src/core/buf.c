@@ -106,3 +106,22 @@ buf_take(struct buf *b)
     b->len = b->cap = 0;
     return s;
 }
+
+size_t
+buf_int_text(long long v, char *out)
+{
+    char digits[24];
+    size_t at = sizeof(digits), n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+    do {
+        digits[--at] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        out[n++] = '-';
+    memcpy(out + n, digits + at, sizeof(digits) - at);
+    n += sizeof(digits) - at;
+    out[n] = '\0';
+    return n;
+}

@@ -47,4 +47,12 @@ const char *buf_str(const struct buf *b);
 /* Move the contents out: a malloc()ed string the caller frees; b is left empty. */
 char *buf_take(struct buf *b);
 
+/* Room for any integer buf_int_text() writes, with its NUL. */
+#define BUF_INT_SIZE 21
+
+/* v's digits as "%lld" prints them, and a NUL, at out (BUF_INT_SIZE
+ * bytes). Returns the length. For the hot paths where snprintf() cost more
+ * than the rest (a backfill prints several ids a row). */
+size_t buf_int_text(long long v, char *out);
+
 #endif

@@ -1484,27 +1484,6 @@ record_moved_on(struct engine *e, const struct engine_delivery *d, struct error 
     return rc;
 }
 
-/* v's digits, as "%lld" prints them, and a NUL at out (room for 21).
- * Returns the length. */
-static size_t
-integer_text(long long v, char *out)
-{
-    char digits[24];
-    size_t at = sizeof(digits), n = 0;
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-
-    do {
-        digits[--at] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (v < 0)
-        out[n++] = '-';
-    memcpy(out + n, digits + at, sizeof(digits) - at);
-    n += sizeof(digits) - at;
-    out[n] = '\0';
-    return n;
-}
-
 int
 engine_ext_id(const char *paths, const cJSON *obj, char *out, size_t len)
 {
@@ -1516,7 +1495,7 @@ engine_ext_id(const char *paths, const cJSON *obj, char *out, size_t len)
      * backfill writes, and snprintf() cost more than the rest.) */
     for (const char *p = paths; *p != '\0';) {
         size_t plen = strcspn(p, ","), cut, one_len = 0;
-        char path[128], num[32];
+        char path[128], num[32]; /* num: BUF_INT_SIZE, or a %.17g */
         const char *one = NULL;
         const cJSON *id;
 
@@ -1529,7 +1508,7 @@ engine_ext_id(const char *paths, const cJSON *obj, char *out, size_t len)
             (one_len = strlen(id->valuestring)) < 256) {
             one = id->valuestring;
         } else if (value_small_integer(id, &small)) {
-            one_len = integer_text(small, num); /* as %.17g prints it */
+            one_len = buf_int_text(small, num); /* as %.17g prints it */
             one = num;
         } else if (cJSON_IsNumber(id)) {
             (void)snprintf(num, sizeof(num), "%.17g", id->valuedouble);

@@ -27,6 +27,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/buf.h"
 #include "core/error.h"
 #include "core/xmalloc.h"
 
@@ -853,17 +854,9 @@ text_string(struct text *t, const char *s)
 static void
 text_integer(struct text *t, long long v)
 {
-    char digits[24];
-    size_t at = sizeof(digits);
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    char digits[BUF_INT_SIZE];
 
-    do {
-        digits[--at] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (v < 0)
-        digits[--at] = '-';
-    text_put(t, digits + at, sizeof(digits) - at);
+    text_put(t, digits, buf_int_text(v, digits));
 }
 
 struct member {

@@ -17,6 +17,7 @@
 
 #include <sqlite3.h>
 
+#include "core/buf.h"
 #include "core/xmalloc.h"
 #include "store/store_int.h"
 
@@ -124,26 +125,6 @@ escaped_string(const char *p, const char *end)
         p += 4;
     }
     return NULL;
-}
-
-/* n in decimal, as SQLite prints an integer ("%lld"), at out. Returns
- * the length. */
-static size_t
-decimal(int64_t n, char *out)
-{
-    char digits[24];
-    uint64_t u = n < 0 ? 0 - (uint64_t)n : (uint64_t)n;
-    size_t len = 0, k = 0;
-
-    do {
-        digits[k++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (n < 0)
-        out[len++] = '-';
-    while (k > 0)
-        out[len++] = digits[--k];
-    return len;
 }
 
 /* An integer without a leading zero at p: its end, or NULL. */
@@ -256,7 +237,7 @@ recent_note(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     /* The new entry, as json_array(at, state, kind) prints it. */
     add = xmalloc(6 * (state_len + kind_len) + 32);
     add[0] = '[';
-    add_len = 1 + decimal(sqlite3_value_int64(argv[2]), add + 1);
+    add_len = 1 + buf_int_text(sqlite3_value_int64(argv[2]), add + 1);
     add[add_len++] = ',';
     state_at = add_len;
     add_len += escape(state, state_len, add + add_len);

@@ -3,7 +3,10 @@
 /* tests/unit/test_buf.c — the bounded buffer (src/core/buf.c) and errors. */
 /* link: core */
 
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "check.h"
 #include "core/buf.h"
@@ -41,8 +44,23 @@ first_error_wins_and_context_goes_in_front(void)
     CHECK_STR_EQ(error_kind_name(err.kind), "transient");
 }
 
+static void
+integers_print_as_printf_prints_them(void)
+{
+    const long long cases[] = {0, 1, -1, 9, 10, -10, 1234567890123LL, LLONG_MAX, LLONG_MIN};
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+        char got[BUF_INT_SIZE], want[32];
+
+        (void)snprintf(want, sizeof(want), "%lld", cases[i]);
+        CHECK_EQ(buf_int_text(cases[i], got), strlen(want));
+        CHECK_STR_EQ(got, want);
+    }
+}
+
 const struct check_case check_cases[] = {
     CHECK_CASE(append_stops_at_the_limit),
+    CHECK_CASE(integers_print_as_printf_prints_them),
     CHECK_CASE(first_error_wins_and_context_goes_in_front),
     {0},
 };
