@@ -14,10 +14,10 @@ struct error;
 struct store;
 
 /* Statement slots for the store's files other than store_sqlite.c. */
-#define STORE_EXTRA_SLOTS 166
+#define STORE_EXTRA_SLOTS 151
 
 /*
- * SQL for links.recent with one state noted (recent.c): [at, state, kind]
+ * SQL for links.recent with one state noted (engine/recent.c): [at, state, kind]
  * appended, the oldest dropped past six, nothing when the newest is
  * already that state of that kind (a retry), and a fresh list in place of
  * anything that is not one. STATE, AT and KIND are parameters. The list

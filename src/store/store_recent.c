@@ -211,25 +211,30 @@ token_is(const struct token *t, const char *text, size_t len)
 static void
 recent_note(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
-    int type = sqlite3_value_type(argv[0]);
-    const char *recent = (const char *)sqlite3_value_text(argv[0]);
-    size_t recent_len = (size_t)sqlite3_value_bytes(argv[0]);
-    const char *end = recent != NULL ? recent + recent_len : NULL;
-    const unsigned char *state = sqlite3_value_text(argv[1]);
-    size_t state_len = (size_t)sqlite3_value_bytes(argv[1]);
-    const unsigned char *kind = sqlite3_value_text(argv[3]);
-    size_t kind_len = (size_t)sqlite3_value_bytes(argv[3]);
+    const char *recent, *end;
+    const unsigned char *state, *kind;
+    size_t recent_len, state_len, kind_len;
     struct list l = {0};
     char *add, *out;
     size_t add_len, state_at, kind_at, n = 0;
 
     (void)argc;
-    /* Anything but texts, and a list concord wrote: the SQL decides. */
-    if ((type != SQLITE_NULL && type != SQLITE_TEXT) ||
+    /* Anything but texts, and a list concord wrote: the SQL decides. (The
+     * types first: reading a value as text may convert it.) */
+    if ((sqlite3_value_type(argv[0]) != SQLITE_NULL &&
+         sqlite3_value_type(argv[0]) != SQLITE_TEXT) ||
         sqlite3_value_type(argv[1]) != SQLITE_TEXT ||
-        sqlite3_value_type(argv[2]) != SQLITE_INTEGER ||
-        sqlite3_value_type(argv[3]) != SQLITE_TEXT || state == NULL || kind == NULL ||
-        memchr(state, '\0', state_len) != NULL || memchr(kind, '\0', kind_len) != NULL ||
+        sqlite3_value_type(argv[2]) != SQLITE_INTEGER || sqlite3_value_type(argv[3]) != SQLITE_TEXT)
+        return; /* NULL */
+    recent = (const char *)sqlite3_value_text(argv[0]);
+    recent_len = (size_t)sqlite3_value_bytes(argv[0]);
+    end = recent != NULL ? recent + recent_len : NULL;
+    state = sqlite3_value_text(argv[1]);
+    state_len = (size_t)sqlite3_value_bytes(argv[1]);
+    kind = sqlite3_value_text(argv[3]);
+    kind_len = (size_t)sqlite3_value_bytes(argv[3]);
+    if (state == NULL || kind == NULL || memchr(state, '\0', state_len) != NULL ||
+        memchr(kind, '\0', kind_len) != NULL ||
         recent_len + 6 * (state_len + kind_len) > RECENT_MAX_LEN)
         return; /* NULL */
     if (recent != NULL && read_list(recent, end, &l) == -1)

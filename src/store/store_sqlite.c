@@ -81,6 +81,10 @@ enum stmt_id {
     S_STATS_JOBS,
     S_STATS_INBOX,
     S_STATS_SYSTEM,
+    S_LINK_ADD_UNLESS,
+    S_LINK_BY_EXT_OR_GONE,
+    S_LINK_AND_RECORD,
+    S_RECORD_VERSION,
     S_COUNT
 };
 
@@ -212,36 +216,21 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_STATS_INBOX] = "SELECT count(*) FROM inbox WHERE state = 'open' AND system = ?1",
     [S_STATS_SYSTEM] = "SELECT last_success_at, last_error_at, last_error, paused, paused_by, "
                        "breaker, breaker_reason, breaker_at FROM system_state WHERE system = ?1",
-};
-
-/* More of this file's statements, in slots of store_int_stmt() (152 on):
- * xstmt(). */
-enum extra_id {
-    X_FIRST = 152,
-    X_LINK_ADD_UNLESS = X_FIRST,
-    X_LINK_BY_EXT_OR_GONE,
-    X_LINK_AND_RECORD,
-    X_RECORD_VERSION,
-    X_END,
-};
-_Static_assert(X_END <= STORE_EXTRA_SLOTS, "store_sqlite.c needs more statement slots");
-
-static const char *const extra_sql[X_END - X_FIRST] = {
-    [X_LINK_ADD_UNLESS - X_FIRST] = "INSERT INTO links (collection, record_id, updated_at) "
-                                    "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
-    /* S_LINK_BY_EXT, then (only when it finds nothing) T_LINK_BY_GONE's
-     * row, marked by its last column. */
-    [X_LINK_BY_EXT_OR_GONE - X_FIRST] =
+    [S_LINK_ADD_UNLESS] = "INSERT INTO links (collection, record_id, updated_at) "
+                          "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+    /* S_LINK_BY_EXT, or (only when it finds nothing) T_LINK_BY_GONE's row,
+     * marked by its last column; the ORDER BY makes the first the one. */
+    [S_LINK_BY_EXT_OR_GONE] =
         "SELECT id, collection, record_id, ext_id, base, 0 FROM links "
         "WHERE collection = ?1 AND ext_id = ?2 UNION ALL "
         "SELECT id, collection, record_id, NULL, NULL, 1 FROM links "
-        "WHERE collection = ?1 AND gone_ext_id = ?2 AND ext_id IS NULL LIMIT 1",
+        "WHERE collection = ?1 AND gone_ext_id = ?2 AND ext_id IS NULL ORDER BY 6 LIMIT 1",
     /* S_LINK_GET and S_RECORD_GET in one */
-    [X_LINK_AND_RECORD - X_FIRST] =
+    [S_LINK_AND_RECORD] =
         "SELECT l.id, l.collection, l.record_id, l.ext_id, l.base, r.id, r.model, r.version, "
         "r.state, r.deleted, r.updated_at FROM links l JOIN records r ON r.id = ?2 "
         "WHERE l.id = ?1",
-    [X_RECORD_VERSION - X_FIRST] = "SELECT version, deleted FROM records WHERE id = ?1",
+    [S_RECORD_VERSION] = "SELECT version, deleted FROM records WHERE id = ?1",
 };
 
 struct store {
@@ -286,13 +275,6 @@ stmt(struct store *st, enum stmt_id id, struct error *err)
     sqlite3_reset(st->stmts[id]);
     sqlite3_clear_bindings(st->stmts[id]);
     return st->stmts[id];
-}
-
-/* stmt() for the statements in slots of store_int_stmt(). */
-static sqlite3_stmt *
-xstmt(struct store *st, enum extra_id id, struct error *err)
-{
-    return store_int_stmt(st, (int)id, extra_sql[id - X_FIRST], err);
 }
 
 static void
@@ -1074,17 +1056,23 @@ store_journal_set_state(struct store *st, int64_t seq, enum change_state state, 
 
 /* ---- records ---- */
 
+/* A record from the columns at col on: id, model, version, state,
+ * deleted, updated_at. */
+static void
+record_columns(sqlite3_stmt *s, int col, struct record *r)
+{
+    r->id = sqlite3_column_int64(s, col);
+    r->model = col_text(s, col + 1);
+    r->version = sqlite3_column_int64(s, col + 2);
+    r->state = col_text(s, col + 3);
+    r->is_deleted = sqlite3_column_int(s, col + 4);
+    r->updated_at_ms = sqlite3_column_int64(s, col + 5);
+}
+
 static void
 record_from_row(sqlite3_stmt *s, void *out)
 {
-    struct record *r = out;
-
-    r->id = sqlite3_column_int64(s, 0);
-    r->model = col_text(s, 1);
-    r->version = sqlite3_column_int64(s, 2);
-    r->state = col_text(s, 3);
-    r->is_deleted = sqlite3_column_int(s, 4);
-    r->updated_at_ms = sqlite3_column_int64(s, 5);
+    record_columns(s, 0, out);
 }
 
 int
@@ -1098,7 +1086,7 @@ store_record_get(struct store *st, int64_t id, struct record *out, struct error 
     return one_row(st, s, record_from_row, out, "read a record", err);
 }
 
-/* The row of X_RECORD_VERSION. */
+/* The row of S_RECORD_VERSION. */
 struct record_version {
     int64_t version;
     int is_deleted;
@@ -1117,7 +1105,7 @@ int
 store_record_version(struct store *st, int64_t id, int64_t *version, int *is_deleted,
                      struct error *err)
 {
-    sqlite3_stmt *s = xstmt(st, X_RECORD_VERSION, err);
+    sqlite3_stmt *s = stmt(st, S_RECORD_VERSION, err);
     struct record_version v = {0};
     int rc;
 
@@ -1287,7 +1275,7 @@ store_link_by_ext(struct store *st, const char *collection, const char *ext_id, 
     return link_row(st, s, out, err);
 }
 
-/* The row of X_LINK_BY_EXT_OR_GONE: a link, or the mark of a deleted copy. */
+/* The row of S_LINK_BY_EXT_OR_GONE: a link, or the mark of a deleted copy. */
 struct link_or_gone {
     struct link *link;
     int gone;
@@ -1308,24 +1296,21 @@ int
 store_link_by_ext_or_gone(struct store *st, const char *collection, const char *ext_id,
                           struct link *out, int *gone, struct error *err)
 {
-    sqlite3_stmt *s = xstmt(st, X_LINK_BY_EXT_OR_GONE, err);
+    sqlite3_stmt *s = stmt(st, S_LINK_BY_EXT_OR_GONE, err);
     struct link_or_gone g = {.link = out};
     int rc;
 
-    *gone = 0;
     if (s == NULL)
         return -1;
     bind_text(s, 1, collection);
     bind_text(s, 2, ext_id);
     rc = one_row(st, s, link_or_gone_fill, &g, "read a link", err);
-    if (rc == 1 && g.gone) {
-        *gone = 1;
-        rc = 0;
-    }
-    return rc;
+    if (rc != -1)
+        *gone = g.gone;
+    return rc == 1 && g.gone ? 0 : rc;
 }
 
-/* The row of X_LINK_AND_RECORD. */
+/* The row of S_LINK_AND_RECORD. */
 struct link_and_record {
     struct link *link;
     struct record *record;
@@ -1335,22 +1320,16 @@ static void
 link_and_record_fill(sqlite3_stmt *s, void *out)
 {
     struct link_and_record *lr = out;
-    struct record *r = lr->record;
 
     link_fill(s, lr->link);
-    r->id = sqlite3_column_int64(s, 5);
-    r->model = col_text(s, 6);
-    r->version = sqlite3_column_int64(s, 7);
-    r->state = col_text(s, 8);
-    r->is_deleted = sqlite3_column_int(s, 9);
-    r->updated_at_ms = sqlite3_column_int64(s, 10);
+    record_columns(s, 5, lr->record);
 }
 
 int
 store_link_and_record(struct store *st, int64_t link_id, int64_t record_id, struct link *link,
                       struct record *record, struct error *err)
 {
-    sqlite3_stmt *s = xstmt(st, X_LINK_AND_RECORD, err);
+    sqlite3_stmt *s = stmt(st, S_LINK_AND_RECORD, err);
     struct link_and_record lr = {.link = link, .record = record};
 
     if (s == NULL)
@@ -1407,7 +1386,7 @@ int
 store_link_add_unless(struct store *st, const char *collection, int64_t record_id, int64_t now_ms,
                       int64_t *id, struct error *err)
 {
-    sqlite3_stmt *s = xstmt(st, X_LINK_ADD_UNLESS, err);
+    sqlite3_stmt *s = stmt(st, S_LINK_ADD_UNLESS, err);
 
     if (s == NULL)
         return -1;

@@ -155,7 +155,7 @@ combined_reads_find_what_the_single_ones_do(void)
     struct error err = {0};
     struct link l = {0};
     struct record r = {0};
-    int64_t rec = 0, live = 0, gone = 0, version = 0;
+    int64_t rec = 0, live = 0, gone = 0, version = 0, other = 0, again = 0;
     int was = -1, deleted = -1;
 
     CHECK_EQ(store_record_add(st, "customer", "{\"a\":1}", "crm.people", 0, 10, &rec, &err), 0);
@@ -183,11 +183,19 @@ combined_reads_find_what_the_single_ones_do(void)
     CHECK(l.id == 0 && l.ext_id == NULL);
     CHECK_EQ(store_link_by_ext_or_gone(st, "erp.people", "e2", &l, &was, &err), 0);
     CHECK_EQ(was, 0);
+    /* The copy came back under its old id, for another record: the live
+     * link is the answer, not the mark of the deleted copy. */
+    CHECK_EQ(store_record_add(st, "customer", "{\"a\":2}", "erp.people", 0, 12, &other, &err), 0);
+    CHECK_EQ(store_link_add(st, "erp.people", other, "e1", NULL, 12, &again, &err), 0);
+    CHECK_EQ(store_link_by_ext_or_gone(st, "erp.people", "e1", &l, &was, &err), 1);
+    CHECK_EQ(l.id, again);
+    CHECK_EQ(was, 0);
+    link_fini(&l);
 
     CHECK_EQ(store_record_version(st, rec, &version, &deleted, &err), 1);
     CHECK_EQ(version, 1);
     CHECK_EQ(deleted, 0);
-    CHECK_EQ(store_record_version(st, rec + 1, &version, &deleted, &err), 0);
+    CHECK_EQ(store_record_version(st, other + 1, &version, &deleted, &err), 0);
     cleanup(st, path);
 }
 
