@@ -102,10 +102,12 @@ fi
 # A slower disk: every fsync of a SQLite WAL (concord's and bare durable's,
 # not the probe's) takes BENCH_FSYNC_DELAY_US longer (tests/shim/syncgate.c).
 FSYNC_DELAY_US=${BENCH_FSYNC_DELAY_US:-0}
+SLOW_DISK=() # put in front of the commands of concord and bare durable
 if [ "$FSYNC_DELAY_US" != 0 ]; then
     (cd "$REPO" && cmake --preset release >/dev/null &&
         cmake --build build/release --target syncgate >/dev/null) || die "the syncgate shim did not build"
-    export LD_PRELOAD="$REPO/build/release/tests/libsyncgate.so" SYNCGATE_DELAY_US="$FSYNC_DELAY_US"
+    SLOW_DISK=(env "LD_PRELOAD=$REPO/build/release/tests/libsyncgate.so${LD_PRELOAD:+:$LD_PRELOAD}"
+        "SYNCGATE_DELAY_US=$FSYNC_DELAY_US")
 fi
 
 # ---------------------------------------------------------------- work dir
@@ -336,7 +338,7 @@ EOF
 start_concord() {
     SHOP_WEBHOOK_SECRET="$SECRET" "$CONCORD_BIN" check -c "$2" >"$WORK/$1.check" 2>&1 ||
         die "concord check refused the bench config: $(cat "$WORK/$1.check")"
-    start "$1" env SHOP_WEBHOOK_SECRET="$SECRET" "$CONCORD_BIN" run -c "$2"
+    start "$1" "${SLOW_DISK[@]}" env SHOP_WEBHOOK_SECRET="$SECRET" "$CONCORD_BIN" run -c "$2"
     CPID=$LAST_PID
     wait_http "http://127.0.0.1:$3/healthz" || die "concord did not start: $(tail -5 "$WORK/$1.log")"
 }
@@ -383,7 +385,7 @@ bare_durable() {
     local port line bpid
     port=$(pick_port)
     say "bench: bare durable (SQLite WAL, synchronous=FULL, group commit), $2 connections, ${DURATION}s"
-    start "$1" "$TOOLS/bare" "$port" durable "$WORK/$1.db"
+    start "$1" "${SLOW_DISK[@]}" "$TOOLS/bare" "$port" durable "$WORK/$1.db"
     bpid=$LAST_PID
     wait_http "http://127.0.0.1:$port/" || die "bare durable did not start: $(tail -5 "$WORK/$1.log")"
     line=$(WRK_CONNS=$2 wrk_fixed "http://127.0.0.1:$port/webhooks/shop" "${sign_env[@]}")
@@ -611,7 +613,7 @@ cat <<EOF
 
 concord bench  $(date -u +%Y-%m-%dT%H:%M:%SZ)  $(nproc) cores, ${cpu_model:-unknown CPU}
 concord:  $CONCORD_BIN ($BUILD_NOTE)
-store:    $WORK ($STORE_FS; SQLite WAL, synchronous=FULL${BENCH_STORE_OPTS:+; store options: $BENCH_STORE_OPTS})${LD_PRELOAD:+
+store:    $WORK ($STORE_FS; SQLite WAL, synchronous=FULL${BENCH_STORE_OPTS:+; store options: $BENCH_STORE_OPTS})${SLOW_DISK[*]:+
           every fsync of a WAL delayed by $FSYNC_DELAY_US us (BENCH_FSYNC_DELAY_US)}
 load:     wrk -t$WRK_THREADS -c$CONNS, every request a new ~1 KiB customer webhook with its own
           delivery id, $sig_note

@@ -1377,14 +1377,6 @@ mapped_column(const struct engine_coll *c, const char *column)
     return 0;
 }
 
-/*
- * The new base of a table's row: the base before, the columns written, and
- * from the row as the table now holds it (the answer) the columns concord
- * does not write (its key, updated_at, defaults). A column concord writes
- * that someone else changed meanwhile keeps its value from before, so the
- * next read finds it changed and merges it, instead of the base absorbing
- * it unseen.
- */
 /* An object's members as a list of borrowed items, kept as cJSON keeps
  * them when a member is deleted (the first of its key) and added (last). */
 struct members {
@@ -1428,6 +1420,14 @@ members_put(struct members *m, const cJSON *item)
     members_add(m, item);
 }
 
+/*
+ * The new base of a table's row: the base before, the columns written, and
+ * from the row as the table now holds it (the answer) the columns concord
+ * does not write (its key, updated_at, defaults). A column concord writes
+ * that someone else changed meanwhile keeps its value from before, so the
+ * next read finds it changed and merges it, instead of the base absorbing
+ * it unseen.
+ */
 static char *
 sql_new_base(const struct engine_coll *c, const struct engine_delivery *d, const cJSON *answer)
 {

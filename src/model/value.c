@@ -964,6 +964,15 @@ text_value(struct text *t, const cJSON *v)
     }
 }
 
+/* The text made, NUL-terminated: the caller's to free. */
+static char *
+text_finish(struct text *t)
+{
+    text_reserve(t, 0);
+    t->data[t->len] = '\0';
+    return t->data;
+}
+
 char *
 value_canonical_text(const cJSON *v)
 {
@@ -972,9 +981,7 @@ value_canonical_text(const cJSON *v)
     if (v == NULL)
         return xstrdup("null");
     text_value(&t, v);
-    text_reserve(&t, 0);
-    t.data[t.len] = '\0';
-    return t.data;
+    return text_finish(&t);
 }
 
 char *
@@ -988,11 +995,9 @@ value_canonical_members(const cJSON *const *members, size_t n)
         keys[i].index = i;
     }
     text_members(&t, keys, n);
-    text_reserve(&t, 0);
-    t.data[t.len] = '\0';
     if (keys != few)
         free(keys);
-    return t.data;
+    return text_finish(&t);
 }
 
 int
@@ -1048,11 +1053,9 @@ value_canonical_times(const cJSON *fields, double at, const char *source)
         text_putc(&t, ']');
     }
     text_putc(&t, '}');
-    text_reserve(&t, 0);
-    t.data[t.len] = '\0';
     if (keys != few)
         free(keys);
-    return t.data;
+    return text_finish(&t);
 }
 
 /* --- paths --------------------------------------------------------------- */

@@ -73,7 +73,10 @@ char *value_canonical_members(const struct cJSON *const *members, size_t n);
 /*
  * 1 when v is what cJSON_Parse() makes of its canonical text, to the value
  * (keys may come in another order): it holds no raw number (exact decimals
- * read back as doubles) and no number without a JSON form. Else 0.
+ * read back as doubles) and no number without a JSON form. Else 0. (Where
+ * cJSON fails to read back a text at all, a number of 64 digits or more
+ * or nesting past its limit, v is the better of the two: the claim's tree
+ * is what was sent.)
  */
 int value_reads_back(const struct cJSON *v);
 

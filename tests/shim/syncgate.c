@@ -38,14 +38,13 @@ static int
 gate(int fd)
 {
     const char *hold = getenv("SYNCGATE_HOLD"), *fail = getenv("SYNCGATE_FAIL");
-    struct timespec tick = {0, 10 * 1000 * 1000};
-
     const char *delay = getenv("SYNCGATE_DELAY_US");
+    struct timespec tick = {0, 10 * 1000 * 1000};
+    long us = delay != NULL ? strtol(delay, NULL, 10) : 0;
 
     if (!is_wal(fd))
         return 0;
-    if (delay != NULL && strtol(delay, NULL, 10) > 0) {
-        long us = strtol(delay, NULL, 10);
+    if (us > 0) {
         struct timespec d = {us / 1000000, (us % 1000000) * 1000};
 
         (void)nanosleep(&d, NULL);
