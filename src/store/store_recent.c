@@ -55,7 +55,9 @@ is_plain(unsigned char c)
 }
 
 /* text as SQLite's json_array() writes a string (jsonAppendString), with
- * its quotes, to out (room for 6 * len + 2 bytes). Returns the length. */
+ * its quotes, to out (room for 6 * len + 2 bytes). Returns the length.
+ * (value.c's canonical text escapes the same way today, but that is
+ * concord's format and this one SQLite's, which fuzz_recent holds us to.) */
 static size_t
 escape(const unsigned char *text, size_t len, char *out)
 {
