@@ -862,6 +862,93 @@ joined(const char *a, const char *b)
     return out;
 }
 
+/* The delivery of a claimed job, with its request but not its body;
+ * *path becomes its own. */
+static struct engine_delivery *
+delivery_new(struct engine *e, const struct job *j, int ci, const struct link *l,
+             const struct record *rec, struct claim *cl, char **path)
+{
+    struct engine_coll *c = &e->colls[ci];
+    struct engine_delivery *d = xcalloc(1, sizeof(*d));
+
+    d->job_id = j->id;
+    d->link_id = l->id;
+    d->record_id = j->record_id;
+    d->version = cl->version ? cl->version : rec->version;
+    d->coll_index = ci;
+    d->op = cl->op;
+    d->is_create = cl->ep == &c->cfg->create;
+    d->is_lookup = cl->ep == &c->cfg->lookup || cl->check != 0;
+    d->check = cl->check;
+    d->series = cl->series;
+    cl->series = NULL;
+    if (cl->check == CHECK_CONFIRM) {
+        cJSON_DeleteItemFromObjectCaseSensitive(cl->desired, "number");
+        d->sent_state = value_canonical_text(cl->desired);
+    }
+    d->was_pinned = cl->was_pinned;
+    d->attempts = j->attempts;
+    d->ext_id = l->ext_id ? xstrdup(l->ext_id) : cl->restore_id ? xstrdup(cl->restore_id) : NULL;
+    d->is_restore = cl->ep == &c->cfg->restore;
+    d->base_before = (engine_coll_is_sql(c) || c->cfg->shape != CONFIG_SHAPE_NONE) && l->base
+                         ? xstrdup(l->base)
+                         : NULL;
+    d->method = xstrdup(cl->ep->method);
+    d->url = joined(c->cfg->system->base_url, *path);
+    d->path = *path;
+    *path = NULL;
+    add_idempotency(e, c, d, cl->desired);
+    return d;
+}
+
+/*
+ * A delivery's body. A restore names its copy in the path and sends no
+ * state; otherwise the text noted at the claim (*noted, taken) is the
+ * body, unless a key field went in since; a shaped collection and a form
+ * make their own. Returns 0, or -1 with err set when no body can carry
+ * the state.
+ */
+static int
+delivery_body(const struct engine_coll *c, struct engine_delivery *d, struct claim *cl,
+              const char *base, const char *expect, char **noted, int caldav, struct error *err)
+{
+    if (cl->desired != NULL && !d->is_lookup && !d->is_restore) {
+        if (*noted != NULL && c->cfg->idempotency_field == NULL) {
+            d->body = *noted;
+            *noted = NULL;
+        } else {
+            d->body = value_canonical_text(cl->desired);
+        }
+    }
+    if (d->body != NULL && c->cfg->shape != CONFIG_SHAPE_NONE &&
+        shape_body(c, d, cl->desired, base, expect, err) == -1)
+        return -1;
+    if (d->body != NULL && c->cfg->body_form &&
+        http_form_encode(cl->desired, DELIVER_MAX_BODY, &d->wire, err) == -1)
+        return -1;
+    /* The body is the canonical text of desired, which the answer's new
+     * base reads (new_base()): the tree, where it reads back the same. */
+    if (d->body != NULL && c->cfg->shape == CONFIG_SHAPE_NONE && !caldav &&
+        value_reads_back(cl->desired)) {
+        d->sent = cl->desired;
+        cl->desired = NULL;
+    }
+    return 0;
+}
+
+/* A delivery on its way: its link, its system's slot, a create and a
+ * numbered write are counted in flight until its answer is applied. */
+static void
+mark_in_flight(struct engine *e, struct engine_coll *c, const struct engine_delivery *d)
+{
+    engine_link_flight_add(e, d->link_id);
+    e->systems[c->sys_index].in_flight++;
+    if (d->is_create)
+        c->creates_in_flight++;
+    if (d->check != 0 || (d->is_create && c->cfg->numbering.enabled))
+        c->numbered_busy++;
+}
+
 static int
 claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out, struct error *err)
 {
@@ -875,6 +962,7 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
     char *path = NULL, *noted = NULL;
     int rc;
 
+    /* Read, plan, claim and note; then the delivery and its body. */
     rc = fold_siblings(e, j, err);
     if (rc == 1)
         rc = store_link_and_record(e->st, j->link_id, j->record_id, &l, &rec, err);
@@ -920,83 +1008,21 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
             rc = -1;
     }
     if (rc == 1) {
-        d = xcalloc(1, sizeof(*d));
-        d->job_id = j->id;
-        d->link_id = l.id;
-        d->record_id = j->record_id;
-        d->version = cl.version ? cl.version : rec.version;
-        d->coll_index = ci;
-        d->op = cl.op;
-        d->is_create = cl.ep == &c->cfg->create;
-        d->is_lookup = cl.ep == &c->cfg->lookup || cl.check != 0;
-        d->check = cl.check;
-        d->series = cl.series;
-        cl.series = NULL;
-        if (cl.check == CHECK_CONFIRM) {
-            cJSON_DeleteItemFromObjectCaseSensitive(cl.desired, "number");
-            d->sent_state = value_canonical_text(cl.desired);
-        }
-        d->was_pinned = cl.was_pinned;
-        d->attempts = j->attempts;
-        d->ext_id = l.ext_id ? xstrdup(l.ext_id) : cl.restore_id ? xstrdup(cl.restore_id) : NULL;
-        d->is_restore = cl.ep == &c->cfg->restore;
-        d->base_before = (engine_coll_is_sql(c) || c->cfg->shape != CONFIG_SHAPE_NONE) && l.base
-                             ? xstrdup(l.base)
-                             : NULL;
-        d->method = xstrdup(cl.ep->method);
-        d->url = joined(c->cfg->system->base_url, path);
-        d->path = path;
-        path = NULL;
-        add_idempotency(e, c, d, cl.desired);
-        /* A restore names its copy in the path and sends no state. The
-         * text noted above is the body, unless a key field went in since. */
-        if (cl.desired != NULL && !d->is_lookup && !d->is_restore) {
-            if (noted != NULL && c->cfg->idempotency_field == NULL) {
-                d->body = noted;
-                noted = NULL;
-            } else {
-                d->body = value_canonical_text(cl.desired);
-            }
-        }
-        if (d->body != NULL && c->cfg->shape != CONFIG_SHAPE_NONE &&
-            shape_body(c, d, cl.desired, l.base, j->expect, err) == -1) {
-            struct error ferr = *err;
+        struct error ferr = {0};
 
-            error_clear(err);
+        d = delivery_new(e, j, ci, &l, &rec, &cl, &path);
+        if (delivery_body(c, d, &cl, l.base, j->expect, &noted, creq != NULL, &ferr) == -1) {
+            /* A state no body can carry: the job waits for its mapping to change. */
             engine_delivery_free(d);
-            d = NULL;
             rc = park_job(e, j, INBOX_MAPPING, ferr.msg, 0, NULL, err) == -1 ? -1 : 0;
             goto out;
-        }
-        if (d->body != NULL && c->cfg->body_form &&
-            http_form_encode(cl.desired, DELIVER_MAX_BODY, &d->wire, err) == -1) {
-            /* A row no form can carry: the job waits for its mapping to change. */
-            struct error ferr = *err;
-
-            error_clear(err);
-            engine_delivery_free(d);
-            d = NULL;
-            rc = park_job(e, j, INBOX_MAPPING, ferr.msg, 0, NULL, err) == -1 ? -1 : 0;
-            goto out;
-        }
-        /* The body is the canonical text of desired, which the answer's
-         * new base reads (new_base()): the tree, where it reads back the same. */
-        if (d->body != NULL && c->cfg->shape == CONFIG_SHAPE_NONE && creq == NULL &&
-            value_reads_back(cl.desired)) {
-            d->sent = cl.desired;
-            cl.desired = NULL;
         }
         if (creq != NULL) {
             engine_caldav_fill(e, d, creq);
             creq = NULL;
         }
         *out = d;
-        engine_link_flight_add(e, l.id);
-        e->systems[c->sys_index].in_flight++;
-        if (d->is_create)
-            c->creates_in_flight++;
-        if (d->check != 0 || (d->is_create && c->cfg->numbering.enabled))
-            c->numbered_busy++;
+        mark_in_flight(e, c, d);
     }
 out:
     engine_caldav_req_free(creq);
