@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 void
@@ -83,4 +84,35 @@ main(int argc, char **argv)
     }
     printf("# %d passed, %d failed\n", count - failed, failed);
     return failed ? 1 : 0;
+}
+
+uint64_t
+check_seed(void)
+{
+    const char *env = getenv("CONCORD_TEST_SEED");
+    uint64_t seed;
+
+    if (env != NULL && env[0] != '\0')
+        seed = strtoull(env, NULL, 10);
+    else
+        seed = (uint64_t)time(NULL);
+    printf("# seed %llu (CONCORD_TEST_SEED)\n", (unsigned long long)seed);
+    (void)fflush(stdout);
+    return seed;
+}
+
+uint64_t
+check_rand(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
+
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+int
+check_below(uint64_t *s, int n)
+{
+    return (int)(check_rand(s) % (uint64_t)n);
 }

@@ -54,4 +54,14 @@ void check_fail(const char *file, int line, const char *fmt, ...)
 /* The directory of the source tree (for golden files), from the environment. */
 const char *check_source_dir(void);
 
+/* A randomised case's seed: $CONCORD_TEST_SEED, else the time; printed
+ * ("# seed N"), so that a failure can be replayed with it. */
+uint64_t check_seed(void);
+
+/* The next number of the splitmix64 sequence in *s. */
+uint64_t check_rand(uint64_t *s);
+
+/* A number from 0 to n - 1 (n > 0) of the sequence in *s. */
+int check_below(uint64_t *s, int n);
+
 #endif

@@ -431,37 +431,6 @@ next_handles_int64_edges_and_odd_structs(void)
 
 /* --- The random comparison against a brute-force search. --- */
 
-static uint64_t
-next_u64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
-
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-static int
-below(uint64_t *s, int n)
-{
-    return (int)(next_u64(s) % (uint64_t)n);
-}
-
-static uint64_t
-test_seed(void)
-{
-    const char *env = getenv("CONCORD_TEST_SEED");
-    uint64_t seed;
-
-    if (env != NULL && env[0] != '\0')
-        seed = strtoull(env, NULL, 10);
-    else
-        seed = (uint64_t)time(NULL);
-    printf("# seed %llu (CONCORD_TEST_SEED)\n", (unsigned long long)seed);
-    (void)fflush(stdout);
-    return seed;
-}
-
 /* What a generated expression means, worked out as it is written. */
 struct expect {
     uint64_t bits[5];
@@ -480,16 +449,16 @@ put_value(uint64_t *s, int f, int v, char *out, size_t len)
 {
     const char *name = NULL;
 
-    if (f == 3 && below(s, 3) == 0)
+    if (f == 3 && check_below(s, 3) == 0)
         name = month_name[v - 1];
-    else if (f == 4 && v < 7 && below(s, 3) == 0)
+    else if (f == 4 && v < 7 && check_below(s, 3) == 0)
         name = dow_name[v];
     if (name == NULL) {
         (void)snprintf(out + strlen(out), len - strlen(out), "%d", v);
         return;
     }
     (void)snprintf(out + strlen(out), len - strlen(out), "%c%s",
-                   below(s, 2) ? name[0] - 'a' + 'A' : name[0], name + 1);
+                   check_below(s, 2) ? name[0] - 'a' + 'A' : name[0], name + 1);
 }
 
 /* A random field f appended to out, its meaning in e. Small sets are likely. */
@@ -497,11 +466,11 @@ static void
 gen_field(uint64_t *s, int f, char *out, size_t len, struct expect *e)
 {
     int lo = field_low[f], hi = field_high[f];
-    int items = below(s, 4) == 0 ? 2 + below(s, 3) : 1;
+    int items = check_below(s, 4) == 0 ? 2 + check_below(s, 3) : 1;
 
     e->bits[f] = 0;
     e->star[f] = 0;
-    if (below(s, f >= 2 ? 2 : 4) == 0) { /* '*' alone: common for the day fields */
+    if (check_below(s, f >= 2 ? 2 : 4) == 0) { /* '*' alone: common for the day fields */
         (void)snprintf(out + strlen(out), len - strlen(out), "*");
         e->star[f] = 1;
         for (int v = lo; v <= hi; v++)
@@ -509,14 +478,14 @@ gen_field(uint64_t *s, int f, char *out, size_t len, struct expect *e)
         goto done;
     }
     for (int i = 0; i < items; i++) {
-        int kind = below(s, 5), a = lo + below(s, hi - lo + 1), b, step = 1;
+        int kind = check_below(s, 5), a = lo + check_below(s, hi - lo + 1), b, step = 1;
 
         if (i > 0)
             (void)snprintf(out + strlen(out), len - strlen(out), ",");
-        b = a + below(s, hi - a + 1);
+        b = a + check_below(s, hi - a + 1);
         switch (kind) {
         case 0: /* '*' with a step */
-            step = 1 + below(s, hi);
+            step = 1 + check_below(s, hi);
             (void)snprintf(out + strlen(out), len - strlen(out), "*/%d", step);
             if (i == 0)
                 e->star[f] = 1;
@@ -534,7 +503,7 @@ gen_field(uint64_t *s, int f, char *out, size_t len, struct expect *e)
             put_value(s, f, b, out, len);
             break;
         default: /* a range with a step */
-            step = 1 + below(s, hi);
+            step = 1 + check_below(s, hi);
             put_value(s, f, a, out, len);
             (void)snprintf(out + strlen(out), len - strlen(out), "-");
             put_value(s, f, b, out, len);
@@ -599,7 +568,7 @@ brute_next(const struct expect *e, int64_t after_ms, int limit_days)
 static void
 next_matches_brute_force(void)
 {
-    uint64_t seed = test_seed();
+    uint64_t seed = check_seed();
     int64_t lo = at("1900-01-01 00:00"), hi = at("2300-01-01 00:00");
     int exprs = 0, compared = 0, beyond = 0;
     int64_t t0 = monotonic_ms();
@@ -618,7 +587,7 @@ next_matches_brute_force(void)
         for (int f = 0; f < 5; f++) {
             if (f > 0)
                 (void)snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s",
-                               below(&s, 4) == 0 ? " \t " : " ");
+                               check_below(&s, 4) == 0 ? " \t " : " ");
             gen_field(&s, f, text, sizeof(text), &e);
         }
         exprs++;
@@ -630,8 +599,8 @@ next_matches_brute_force(void)
             c.dow_star != e.star[4])
             check_fail(__FILE__, __LINE__, "expression %d: \"%s\" parsed to other bits", exprs - 1,
                        text);
-        after = lo + (int64_t)(next_u64(&s) % (uint64_t)(hi - lo));
-        if (below(&s, 3) == 0)
+        after = lo + (int64_t)(check_rand(&s) % (uint64_t)(hi - lo));
+        if (check_below(&s, 3) == 0)
             after -= after % MINUTE_MS; /* exactly on a minute: the next one is wanted */
         /* A chain of a few, each from the last answer, as a scheduler would call it. */
         for (int k = 0; k < 3; k++) {
@@ -655,7 +624,7 @@ next_matches_brute_force(void)
                 check_fail(__FILE__, __LINE__, "expression %d: \"%s\" after %s: got %s, want %s",
                            exprs - 1, text, show(after, b1), show(got, b2), show(want, b3));
             compared++;
-            after = got + (below(&s, 2) ? 0 : below(&s, (int)MINUTE_MS));
+            after = got + (check_below(&s, 2) ? 0 : check_below(&s, (int)MINUTE_MS));
         }
     }
     printf("# %d expressions, %d next times compared, %d beyond %d days\n", exprs, compared, beyond,

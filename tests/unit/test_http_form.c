@@ -405,38 +405,6 @@ decode_then_encode(void)
     }
 }
 
-/* splitmix64: a small, seedable generator. */
-static uint64_t
-next_u64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
-
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-static int
-below(uint64_t *s, int n)
-{
-    return (int)(next_u64(s) % (uint64_t)n);
-}
-
-static uint64_t
-test_seed(void)
-{
-    const char *env = getenv("CONCORD_TEST_SEED");
-    uint64_t seed;
-
-    if (env != NULL && env[0] != '\0')
-        seed = strtoull(env, NULL, 10);
-    else
-        seed = (uint64_t)time(NULL);
-    printf("# seed %llu (CONCORD_TEST_SEED)\n", (unsigned long long)seed);
-    (void)fflush(stdout);
-    return seed;
-}
-
 /* Pieces of generated text: the structural and escaped bytes, UTF-8, digits. */
 static const char *const pieces[] = {
     "a",        "Z",
@@ -460,11 +428,11 @@ static const char *const pieces[] = {
 static void
 random_text(uint64_t *s, char *out)
 {
-    int count = below(s, 7);
+    int count = check_below(s, 7);
 
     out[0] = '\0';
     for (int i = 0; i < count; i++)
-        strcat(out, pieces[below(s, (int)(sizeof(pieces) / sizeof(pieces[0])))]);
+        strcat(out, pieces[check_below(s, (int)(sizeof(pieces) / sizeof(pieces[0])))]);
 }
 
 static cJSON *random_value(uint64_t *s, int depth);
@@ -475,7 +443,7 @@ static cJSON *
 random_object(uint64_t *s, int depth)
 {
     cJSON *o = cJSON_CreateObject();
-    int count = 1 + below(s, 4);
+    int count = 1 + check_below(s, 4);
 
     for (int i = 0; i < count; i++) {
         char key[72];
@@ -493,13 +461,13 @@ random_object(uint64_t *s, int depth)
 static cJSON *
 random_value(uint64_t *s, int depth)
 {
-    int kind = depth >= 6 ? 0 : below(s, 5);
+    int kind = depth >= 6 ? 0 : check_below(s, 5);
 
     if (kind == 3)
         return random_object(s, depth);
     if (kind == 4) {
         cJSON *a = cJSON_CreateArray();
-        int count = 1 + below(s, 4);
+        int count = 1 + check_below(s, 4);
 
         for (int i = 0; i < count; i++)
             cJSON_AddItemToArray(a, random_value(s, depth + 1));
@@ -516,7 +484,7 @@ random_value(uint64_t *s, int depth)
 static void
 round_trip_random_objects(void)
 {
-    uint64_t seed = test_seed(), s = seed;
+    uint64_t seed = check_seed(), s = seed;
 
     for (int round = 0; round < 3000; round++) {
         struct error err = {0};

@@ -156,36 +156,11 @@ observe_ignores_nonsense(void)
     CHECK_EQ(ratelimit_take(&rl, T0), 0);
 }
 
-/* splitmix64: a small PRNG with a printable seed (rand() is banned). */
-static uint64_t
-next_u64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
-
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
+/* check_below() for int64_t ranges. */
 static int64_t
 below(uint64_t *s, int64_t n)
 {
-    return (int64_t)(next_u64(s) % (uint64_t)n);
-}
-
-static uint64_t
-test_seed(void)
-{
-    const char *env = getenv("CONCORD_TEST_SEED");
-    uint64_t seed;
-
-    if (env != NULL && env[0] != '\0')
-        seed = strtoull(env, NULL, 10);
-    else
-        seed = (uint64_t)time(NULL);
-    printf("# seed %llu (CONCORD_TEST_SEED)\n", (unsigned long long)seed);
-    (void)fflush(stdout);
-    return seed;
+    return (int64_t)(check_rand(s) % (uint64_t)n);
 }
 
 #define RUN_TAKES 3000
@@ -245,7 +220,7 @@ one_random_run(uint64_t *s)
 static void
 bucket_never_exceeds_burst_plus_rate(void)
 {
-    uint64_t seed = test_seed(), s = seed;
+    uint64_t seed = check_seed(), s = seed;
 
     for (int run = 0; run < 30; run++)
         one_random_run(&s);
@@ -255,7 +230,7 @@ bucket_never_exceeds_burst_plus_rate(void)
 static void
 server_remaining_is_never_exceeded(void)
 {
-    uint64_t seed = test_seed(), s = seed;
+    uint64_t seed = check_seed(), s = seed;
 
     for (int run = 0; run < 200; run++) {
         struct ratelimit rl;

@@ -505,44 +505,17 @@ bad_urls_are_refused_with_a_reason(void)
 
 /* ---- links.recent noted in C (store_recent.c) ---- */
 
-static uint64_t
-next_u64(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9E3779B97F4A7C15ULL);
-
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-static int
-below(uint64_t *s, int n)
-{
-    return (int)(next_u64(s) % (uint64_t)n);
-}
-
-static uint64_t
-test_seed(void)
-{
-    const char *env = getenv("CONCORD_TEST_SEED");
-    uint64_t seed = env != NULL && env[0] != '\0' ? strtoull(env, NULL, 10) : (uint64_t)time(NULL);
-
-    printf("# seed %llu (CONCORD_TEST_SEED)\n", (unsigned long long)seed);
-    (void)fflush(stdout);
-    return seed;
-}
-
 /* A state of up to 40 bytes, from a small pool so the newest repeats;
  * long runs of plain bytes, and the bytes JSON escapes among them. */
 static void
 random_state(uint64_t *rng, char *out, size_t cap)
 {
     static const char odd[] = "\"\\/\x01\x08\x09\x0a\x0c\x0d\x1f\x7f\xc3\xa9";
-    int n = below(rng, 41);
-    uint64_t pick = (uint64_t)below(rng, 8);
+    int n = check_below(rng, 41);
+    uint64_t pick = (uint64_t)check_below(rng, 8);
 
     for (int i = 0; i < n && (size_t)i + 1 < cap; i++) {
-        uint64_t r = next_u64(&pick);
+        uint64_t r = check_rand(&pick);
 
         out[i] = r % 7 == 0 ? odd[r / 7 % (sizeof(odd) - 1)] : (char)('a' + r / 7 % 26);
     }
@@ -611,7 +584,7 @@ static const char *const odd_lists[] = {
 static void
 recent_notes_match_the_json_functions(void)
 {
-    uint64_t rng = test_seed();
+    uint64_t rng = check_seed();
     sqlite3 *db = NULL;
     sqlite3_stmt *sql = NULL, *ref = NULL;
     int fast = 0;
@@ -633,16 +606,17 @@ recent_notes_match_the_json_functions(void)
              SQLITE_OK);
     for (int round = 0; round < 300; round++) {
         char *recent = NULL;
-        int odd = below(&rng, 4) == 0;
+        int odd = check_below(&rng, 4) == 0;
 
         if (odd)
-            recent = strdup(odd_lists[below(&rng, (int)(sizeof(odd_lists) / sizeof(*odd_lists)))]);
+            recent =
+                strdup(odd_lists[check_below(&rng, (int)(sizeof(odd_lists) / sizeof(*odd_lists)))]);
         for (int i = 0; i < 12; i++) {
             char state[48];
-            const char *kind = below(&rng, 4) == 0 ? "r" : "w";
-            long long at =
-                below(&rng, 50) == 0 ? -below(&rng, 1000) : 1700000000000LL + below(&rng, 1000);
-            const char *st = below(&rng, 20) == 0 ? NULL : state;
+            const char *kind = check_below(&rng, 4) == 0 ? "r" : "w";
+            long long at = check_below(&rng, 50) == 0 ? -check_below(&rng, 1000)
+                                                      : 1700000000000LL + check_below(&rng, 1000);
+            const char *st = check_below(&rng, 20) == 0 ? NULL : state;
             char *got, *want;
 
             random_state(&rng, state, sizeof(state));
