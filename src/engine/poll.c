@@ -57,7 +57,9 @@ struct fetch {
     char *link; /* the Link header, or NULL */
     char *retry_after;
     char *error;
-    int second_spent; /* X-HubSpot-RateLimit-Secondly-Remaining: 0 */
+    int second_spent;    /* X-HubSpot-RateLimit-Secondly-Remaining: 0 */
+    long rl_remaining;   /* the answer's rate figures (engine_budget_figures()) */
+    int64_t rl_reset_ms; /* clock_now_ms(); 0: none */
 };
 
 static void
@@ -73,6 +75,7 @@ fetch_done(void *user, const struct http_response *r)
     f->link = link ? xstrdup(link) : NULL;
     f->retry_after = r->retry_after ? xstrdup(r->retry_after) : NULL;
     f->second_spent = second != NULL && strcmp(second, "0") == 0;
+    engine_budget_figures(r, clock_now_ms(), &f->rl_remaining, &f->rl_reset_ms);
     f->error = r->error ? xstrdup(r->error) : NULL;
     f->done = 1;
 }
@@ -151,6 +154,23 @@ budget_wait(const struct engine_poll_job *job, struct fetch *f)
     return 0;
 }
 
+/* What the server said is left of its budget (X-RateLimit-Remaining and
+ * -Reset, or HubSpot's) holds reads, deliveries and automations alike: the
+ * system's other clients spend it too. */
+static void
+note_figures(const struct engine_poll_job *job, const struct fetch *f)
+{
+    int64_t now = clock_now_ms(), mono = clock_mono_ms();
+
+    if (job->sys == NULL || f->outcome != HTTP_OUTCOME_RESPONSE || f->rl_reset_ms <= 0)
+        return;
+    engine_budget_note(job->sys,
+                       &(struct engine_budget_answer){.remaining = f->rl_remaining,
+                                                      .reset_at_ms = mono + (f->rl_reset_ms - now),
+                                                      .breaker_ok = -1},
+                       mono);
+}
+
 /*
  * One request of a read. A "rate limited" answer is waited out (its
  * Retry-After, or a second, at most a minute) and asked again, up to
@@ -172,6 +192,7 @@ fetch_req(const struct engine_poll_job *job, const char *method, const char *url
             return 0; /* held back: f says why */
         if (fetch_once(job, method, url, body, f, err) == -1)
             return -1;
+        note_figures(job, f);
         if (f->outcome == HTTP_OUTCOME_RESPONSE && f->status >= 200 && f->status < 300 &&
             f->second_spent)
             (void)poll_pause(job, 1000);

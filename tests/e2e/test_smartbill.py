@@ -370,6 +370,25 @@ def test_status_polls_and_deliveries_share_the_30_in_10s_budget():
     sb.assert_clean()
 
 
+def test_status_polls_keep_to_what_the_account_says_is_left():
+    # Another client of the account spends most of it: SmartBill now takes
+    # 3 calls in 2 s, where concord's own budget allows 30 in 10. The reads
+    # keep to X-RateLimit-Remaining and -Reset of each answer, so the
+    # account is never blocked.
+    sb, orders, pays, c = setup_pay()
+    for i in range(4):
+        orders.change("o%d" % i, order(300 + i))
+    wait_until(lambda: all(invoice_paid(orders, "o%d" % i) is False for i in range(4)), 30,
+               "every invoice's status back in the shop")
+    c.wait_settled()
+    sb.rate_limit(limit=3, window_s=2, block_s=600)
+    before = len(status_reads(sb))
+    wait_until(lambda: len(status_reads(sb)) >= before + 9, 30, "9 more status reads")
+    rl = sb.stats()["rate_limit"]
+    assert rl["refused"] == 0 and not rl["blocked_ever"], rl
+    sb.assert_clean()
+
+
 def test_a_payment_whose_answer_is_lost_is_never_recorded_twice():
     sb, orders, pays, c = setup_pay()
     orders.change("o3", order(3))
