@@ -37,7 +37,7 @@
  * config with thousands of bad references (a fuzzer's) stays fast. */
 #define HINT_BUDGET 200000
 
-struct ctx {
+struct config_ctx {
     struct config_diags *diags;
     struct config *cfg;
     const char *base_dir;
@@ -45,7 +45,7 @@ struct ctx {
     unsigned flags; /* CONFIG_LOAD_* */
 };
 
-#define PROBLEM(c, n, ...) config_diag_add((c)->diags, (n)->line, (n)->col, __VA_ARGS__)
+#define CONFIG_PROBLEM(c, n, ...) config_diag_add((c)->diags, (n)->line, (n)->col, __VA_ARGS__)
 
 static const char *const top_keys[] = {"listen",        "store",           "log",       "systems",
                                        "models",        "syncs",           "health",    "alerts",
@@ -263,13 +263,13 @@ static const char *const http_methods[] = {"GET", "POST", "PUT", "PATCH", "DELET
 /* ---- Small helpers over nodes ---- */
 
 static char *
-join(const char *parent, const char *key)
+config_join(const char *parent, const char *key)
 {
     return parent[0] == '\0' ? xstrdup(key) : xasprintf("%s.%s", parent, key);
 }
 
 static const struct config_node *
-map_get(const struct config_node *map, const char *key)
+config_node_get(const struct config_node *map, const char *key)
 {
     if (map == NULL || map->kind != CONFIG_NODE_MAPPING)
         return NULL;
@@ -282,7 +282,7 @@ map_get(const struct config_node *map, const char *key)
 
 /* The key node of key in map, for problems about the key itself; NULL if absent. */
 static const struct config_node *
-map_key(const struct config_node *map, const char *key)
+config_node_key(const struct config_node *map, const char *key)
 {
     if (map == NULL || map->kind != CONFIG_NODE_MAPPING)
         return NULL;
@@ -294,7 +294,7 @@ map_key(const struct config_node *map, const char *key)
 }
 
 static int
-is_null(const struct config_node *n)
+config_node_is_null(const struct config_node *n)
 {
     return n->kind == CONFIG_NODE_SCALAR && !n->is_quoted &&
            (n->value[0] == '\0' || strcmp(n->value, "~") == 0 || strcmp(n->value, "null") == 0);
@@ -302,13 +302,13 @@ is_null(const struct config_node *n)
 
 /* How a node reads in a message: a value is quoted and cut, a collection named. */
 static const char *
-show(const struct config_node *n, char *out, size_t len)
+config_node_show(const struct config_node *n, char *out, size_t len)
 {
     if (n->kind == CONFIG_NODE_MAPPING)
         return "a mapping";
     if (n->kind == CONFIG_NODE_SEQUENCE)
         return "a list";
-    if (is_null(n))
+    if (config_node_is_null(n))
         return "nothing";
     if (n->len > 40)
         (void)snprintf(out, len, "\"%.40s...\"", n->value);
@@ -318,7 +318,7 @@ show(const struct config_node *n, char *out, size_t len)
 }
 
 static int
-in_list(const char *s, const char *const *list, size_t n)
+config_in_list(const char *s, const char *const *list, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         if (strcmp(s, list[i]) == 0)
@@ -329,7 +329,7 @@ in_list(const char *s, const char *const *list, size_t n)
 
 /* The name closest to word when it is close enough to be a typo, or NULL. */
 static const char *
-closest(struct ctx *c, const char *word, const char *const *names, size_t n)
+closest(struct config_ctx *c, const char *word, const char *const *names, size_t n)
 {
     size_t best = SIZE_MAX, wlen = strlen(word);
     const char *pick = NULL;
@@ -349,8 +349,8 @@ closest(struct ctx *c, const char *word, const char *const *names, size_t n)
 
 /* "; hint: did you mean "x"?" or "" when nothing is close. */
 static const char *
-did_you_mean(struct ctx *c, const char *word, const char *const *names, size_t n, char *out,
-             size_t len)
+config_did_you_mean(struct config_ctx *c, const char *word, const char *const *names, size_t n,
+                    char *out, size_t len)
 {
     const char *pick = closest(c, word, names, n);
 
@@ -361,15 +361,15 @@ did_you_mean(struct ctx *c, const char *word, const char *const *names, size_t n
 }
 
 static void
-check_keys(struct ctx *c, const struct config_node *map, const char *path,
-           const char *const *allowed, size_t n)
+config_check_keys(struct config_ctx *c, const struct config_node *map, const char *path,
+                  const char *const *allowed, size_t n)
 {
     for (size_t i = 0; i + 1 < map->kid_count; i += 2) {
         const struct config_node *k = map->kids[i];
         char hint[1100], list[1024] = "";
         const char *pick;
 
-        if (in_list(k->value, allowed, n) >= 0)
+        if (config_in_list(k->value, allowed, n) >= 0)
             continue;
         pick = closest(c, k->value, allowed, n);
         if (pick != NULL) {
@@ -383,15 +383,15 @@ check_keys(struct ctx *c, const struct config_node *map, const char *path,
             (void)snprintf(hint, sizeof(hint), "expected one of %.1000s", list);
         }
         if (path[0] == '\0')
-            PROBLEM(c, k, "unknown key \"%s\"; hint: %s", k->value, hint);
+            CONFIG_PROBLEM(c, k, "unknown key \"%s\"; hint: %s", k->value, hint);
         else
-            PROBLEM(c, k, "%s: unknown key \"%s\"; hint: %s", path, k->value, hint);
+            CONFIG_PROBLEM(c, k, "%s: unknown key \"%s\"; hint: %s", path, k->value, hint);
     }
 }
 
 /* Whether n is a mapping; if not, says so. With n NULL, says nothing. */
 static int
-want_map(struct ctx *c, const struct config_node *n, const char *path)
+config_want_map(struct config_ctx *c, const struct config_node *n, const char *path)
 {
     char buf[64];
 
@@ -399,26 +399,29 @@ want_map(struct ctx *c, const struct config_node *n, const char *path)
         return 0;
     if (n->kind == CONFIG_NODE_MAPPING)
         return 1;
-    PROBLEM(c, n, "%s: expected a mapping, got %s", path, show(n, buf, sizeof(buf)));
+    CONFIG_PROBLEM(c, n, "%s: expected a mapping, got %s", path,
+                   config_node_show(n, buf, sizeof(buf)));
     return 0;
 }
 
 static void
-missing(struct ctx *c, const struct config_node *parent, const char *path, const char *key)
+config_missing(struct config_ctx *c, const struct config_node *parent, const char *path,
+               const char *key)
 {
     if (path[0] == '\0')
-        PROBLEM(c, parent, "missing required key \"%s\"", key);
+        CONFIG_PROBLEM(c, parent, "missing required key \"%s\"", key);
     else
-        PROBLEM(c, parent, "%s: missing required key \"%s\"", path, key);
+        CONFIG_PROBLEM(c, parent, "%s: missing required key \"%s\"", path, key);
 }
 
 static int
-get_str(struct ctx *c, const struct config_node *n, const char *path, char **out)
+config_get_str(struct config_ctx *c, const struct config_node *n, const char *path, char **out)
 {
     char buf[64];
 
-    if (n->kind != CONFIG_NODE_SCALAR || is_null(n)) {
-        PROBLEM(c, n, "%s: expected a string, got %s", path, show(n, buf, sizeof(buf)));
+    if (n->kind != CONFIG_NODE_SCALAR || config_node_is_null(n)) {
+        CONFIG_PROBLEM(c, n, "%s: expected a string, got %s", path,
+                       config_node_show(n, buf, sizeof(buf)));
         return -1;
     }
     free(*out);
@@ -428,50 +431,54 @@ get_str(struct ctx *c, const struct config_node *n, const char *path, char **out
 
 /* The string at key of map into *out, when the key is there. */
 static void
-opt_str(struct ctx *c, const struct config_node *map, const char *path, const char *key, char **out)
+config_opt_str(struct config_ctx *c, const struct config_node *map, const char *path,
+               const char *key, char **out)
 {
-    const struct config_node *v = map_get(map, key);
+    const struct config_node *v = config_node_get(map, key);
     char *p;
 
     if (v == NULL)
         return;
-    p = join(path, key);
-    (void)get_str(c, v, p, out);
+    p = config_join(path, key);
+    (void)config_get_str(c, v, p, out);
     free(p);
 }
 
 /* The integers a key accepts, both ends included. */
-struct range {
+struct config_range {
     int64_t lo;
     int64_t hi;
 };
 
 static int
-get_int(struct ctx *c, const struct config_node *n, const char *path, struct range r, int64_t *out)
+config_get_int(struct config_ctx *c, const struct config_node *n, const char *path,
+               struct config_range r, int64_t *out)
 {
     int64_t lo = r.lo, hi = r.hi;
     char buf[64];
     char *end;
     long long v;
 
-    if (n->kind != CONFIG_NODE_SCALAR || is_null(n)) {
-        PROBLEM(c, n, "%s: expected an integer, got %s", path, show(n, buf, sizeof(buf)));
+    if (n->kind != CONFIG_NODE_SCALAR || config_node_is_null(n)) {
+        CONFIG_PROBLEM(c, n, "%s: expected an integer, got %s", path,
+                       config_node_show(n, buf, sizeof(buf)));
         return -1;
     }
     errno = 0;
     v = strtoll(n->value, &end, 10);
     if (*end != '\0' || end == n->value || n->value[0] == ' ') {
-        PROBLEM(c, n, "%s: expected an integer, got %s", path, show(n, buf, sizeof(buf)));
+        CONFIG_PROBLEM(c, n, "%s: expected an integer, got %s", path,
+                       config_node_show(n, buf, sizeof(buf)));
         return -1;
     }
     if (errno == ERANGE || v < lo || v > hi) {
         /* The value is all digits here: it needs no quotes. */
         if (hi >= INT32_MAX)
-            PROBLEM(c, n, "%s: %.30s is out of range; hint: must be at least %lld", path, n->value,
-                    (long long)lo);
+            CONFIG_PROBLEM(c, n, "%s: %.30s is out of range; hint: must be at least %lld", path,
+                           n->value, (long long)lo);
         else
-            PROBLEM(c, n, "%s: %.30s is out of range; hint: must be between %lld and %lld", path,
-                    n->value, (long long)lo, (long long)hi);
+            CONFIG_PROBLEM(c, n, "%s: %.30s is out of range; hint: must be between %lld and %lld",
+                           path, n->value, (long long)lo, (long long)hi);
         return -1;
     }
     *out = v;
@@ -479,24 +486,25 @@ get_int(struct ctx *c, const struct config_node *n, const char *path, struct ran
 }
 
 static void
-opt_int(struct ctx *c, const struct config_node *map, const char *path, const char *key,
-        struct range r, int64_t *out)
+config_opt_int(struct config_ctx *c, const struct config_node *map, const char *path,
+               const char *key, struct config_range r, int64_t *out)
 {
-    const struct config_node *v = map_get(map, key);
+    const struct config_node *v = config_node_get(map, key);
     char *p;
 
     if (v == NULL)
         return;
-    p = join(path, key);
-    (void)get_int(c, v, p, r, out);
+    p = config_join(path, key);
+    (void)config_get_int(c, v, p, r, out);
     free(p);
 }
 
 /* A YAML boolean at key of map (unquoted true or false) into *out, when the key is there. */
 static void
-opt_bool(struct ctx *c, const struct config_node *map, const char *path, const char *key, int *out)
+config_opt_bool(struct config_ctx *c, const struct config_node *map, const char *path,
+                const char *key, int *out)
 {
-    const struct config_node *v = map_get(map, key);
+    const struct config_node *v = config_node_get(map, key);
     char buf[64];
 
     if (v == NULL)
@@ -506,7 +514,8 @@ opt_bool(struct ctx *c, const struct config_node *map, const char *path, const c
         *out = strcmp(v->value, "true") == 0;
         return;
     }
-    PROBLEM(c, v, "%s.%s: expected true or false, got %s", path, key, show(v, buf, sizeof(buf)));
+    CONFIG_PROBLEM(c, v, "%s.%s: expected true or false, got %s", path, key,
+                   config_node_show(v, buf, sizeof(buf)));
 }
 
 /* ---- Durations and numbers ---- */
@@ -562,7 +571,8 @@ config_now_offset(const char *s, size_t len, int64_t *out_ms)
 
 /* Every "{...}" of a list path is a time (config_now_offset); else a problem at n. */
 static void
-check_list_times(struct ctx *c, const struct config_node *n, const char *path, const char *list)
+check_list_times(struct config_ctx *c, const struct config_node *n, const char *path,
+                 const char *list)
 {
     for (const char *p = strchr(list, '{'); p != NULL; p = strchr(p + 1, '{')) {
         const char *end = strchr(p, '}');
@@ -571,10 +581,11 @@ check_list_times(struct ctx *c, const struct config_node *n, const char *path, c
         if (end == NULL || config_now_offset(p + 1, (size_t)(end - p - 1), &off) == -1) {
             int len = end != NULL && end - p < 40 ? (int)(end - p + 1) : 40;
 
-            PROBLEM(c, n,
-                    "%s: a list may hold only times such as {now}, {now-30d} or {now+365d}; got "
-                    "\"%.*s\"; hint: units ms, s, m, h, d",
-                    path, len, p);
+            CONFIG_PROBLEM(
+                c, n,
+                "%s: a list may hold only times such as {now}, {now-30d} or {now+365d}; got "
+                "\"%.*s\"; hint: units ms, s, m, h, d",
+                path, len, p);
             return;
         }
         p = end;
@@ -583,21 +594,23 @@ check_list_times(struct ctx *c, const struct config_node *n, const char *path, c
 
 /* A duration of at least lo ms at n into *out; says why not at n. */
 static int
-get_duration(struct ctx *c, const struct config_node *n, const char *path, int64_t lo, int64_t *out)
+config_get_duration(struct config_ctx *c, const struct config_node *n, const char *path, int64_t lo,
+                    int64_t *out)
 {
     char buf[64];
     int64_t v;
 
-    if (n->kind != CONFIG_NODE_SCALAR || is_null(n) || config_duration_ms(n->value, &v) == -1) {
-        PROBLEM(c, n,
-                "%s: expected a duration such as 250ms, 5s, 5m, 2h or 1d (a bare number is "
-                "milliseconds), got %s",
-                path, show(n, buf, sizeof(buf)));
+    if (n->kind != CONFIG_NODE_SCALAR || config_node_is_null(n) ||
+        config_duration_ms(n->value, &v) == -1) {
+        CONFIG_PROBLEM(c, n,
+                       "%s: expected a duration such as 250ms, 5s, 5m, 2h or 1d (a bare number is "
+                       "milliseconds), got %s",
+                       path, config_node_show(n, buf, sizeof(buf)));
         return -1;
     }
     if (v < lo) {
-        PROBLEM(c, n, "%s: %s is too short; hint: must be at least %lld ms", path,
-                show(n, buf, sizeof(buf)), (long long)lo);
+        CONFIG_PROBLEM(c, n, "%s: %s is too short; hint: must be at least %lld ms", path,
+                       config_node_show(n, buf, sizeof(buf)), (long long)lo);
         return -1;
     }
     *out = v;
@@ -605,33 +618,34 @@ get_duration(struct ctx *c, const struct config_node *n, const char *path, int64
 }
 
 static void
-opt_duration(struct ctx *c, const struct config_node *map, const char *path, const char *key,
-             int64_t lo, int64_t *out)
+config_opt_duration(struct config_ctx *c, const struct config_node *map, const char *path,
+                    const char *key, int64_t lo, int64_t *out)
 {
-    const struct config_node *v = map_get(map, key);
+    const struct config_node *v = config_node_get(map, key);
     char *p;
 
     if (v == NULL)
         return;
-    p = join(path, key);
-    (void)get_duration(c, v, p, lo, out);
+    p = config_join(path, key);
+    (void)config_get_duration(c, v, p, lo, out);
     free(p);
 }
 
 /* A finite number from lo to hi (both included) at n; what says the range in the message. */
 static int
-get_number(struct ctx *c, const struct config_node *n, const char *path, double lo, double hi,
-           const char *what, double *out)
+config_get_number(struct config_ctx *c, const struct config_node *n, const char *path, double lo,
+                  double hi, const char *what, double *out)
 {
     char buf[64], *end = NULL;
     double d = 0;
 
     errno = 0;
-    if (n->kind == CONFIG_NODE_SCALAR && !is_null(n))
+    if (n->kind == CONFIG_NODE_SCALAR && !config_node_is_null(n))
         d = strtod(n->value, &end);
     if (end == NULL || end == n->value || *end != '\0' || errno != 0 || n->value[0] == ' ' ||
         !(d >= lo && d <= hi)) {
-        PROBLEM(c, n, "%s: expected %s, got %s", path, what, show(n, buf, sizeof(buf)));
+        CONFIG_PROBLEM(c, n, "%s: expected %s, got %s", path, what,
+                       config_node_show(n, buf, sizeof(buf)));
         return -1;
     }
     *out = d;
@@ -640,25 +654,26 @@ get_number(struct ctx *c, const struct config_node *n, const char *path, double 
 
 /* The index of the value of key among choices, or -1 (reported unless absent). */
 static int
-opt_choice(struct ctx *c, const struct config_node *map, const char *path, const char *key,
-           const char *const *choices, size_t n)
+config_opt_choice(struct config_ctx *c, const struct config_node *map, const char *path,
+                  const char *key, const char *const *choices, size_t n)
 {
-    const struct config_node *v = map_get(map, key);
+    const struct config_node *v = config_node_get(map, key);
     char buf[64], list[128] = "", hint[96];
     size_t used = 0;
     int i;
 
     if (v == NULL)
         return -1;
-    if (v->kind == CONFIG_NODE_SCALAR && (i = in_list(v->value, choices, n)) >= 0)
+    if (v->kind == CONFIG_NODE_SCALAR && (i = config_in_list(v->value, choices, n)) >= 0)
         return i;
     for (size_t j = 0; j < n && used < sizeof(list); j++)
         used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", j > 0 ? ", " : "",
                                  choices[j]);
-    PROBLEM(c, v, "%s.%s: expected one of %s, got %s%s", path, key, list, show(v, buf, sizeof(buf)),
-            v->kind == CONFIG_NODE_SCALAR
-                ? did_you_mean(c, v->value, choices, n, hint, sizeof(hint))
-                : "");
+    CONFIG_PROBLEM(c, v, "%s.%s: expected one of %s, got %s%s", path, key, list,
+                   config_node_show(v, buf, sizeof(buf)),
+                   v->kind == CONFIG_NODE_SCALAR
+                       ? config_did_you_mean(c, v->value, choices, n, hint, sizeof(hint))
+                       : "");
     return -1;
 }
 
@@ -677,16 +692,17 @@ name_ok(const char *s)
 
 /* Names of systems, collections and models go into "s.c" and URLs. */
 static void
-check_name(struct ctx *c, const struct config_node *k, const char *path, const char *what)
+config_check_name(struct config_ctx *c, const struct config_node *k, const char *path,
+                  const char *what)
 {
     if (!name_ok(k->value))
-        PROBLEM(c, k, "%s: %s name \"%.64s\" may hold only letters, digits, \"_\" and \"-\"", path,
-                what, k->value);
+        CONFIG_PROBLEM(c, k, "%s: %s name \"%.64s\" may hold only letters, digits, \"_\" and \"-\"",
+                       path, what, k->value);
 }
 
 /* RFC 9110 §5.6.2: a header name is a token. */
 static int
-header_name_ok(const char *s)
+config_header_name_ok(const char *s)
 {
     if (*s == '\0')
         return 0;
@@ -846,26 +862,27 @@ config_jq_problem(const char *program, char *why, size_t why_len)
 }
 
 static void
-check_jq(struct ctx *c, const struct config_node *n, const char *path)
+config_check_jq(struct config_ctx *c, const struct config_node *n, const char *path)
 {
     char why[260];
 
     if (config_jq_problem(n->value, why, sizeof(why)) == -1)
-        PROBLEM(c, n, "%s: %s", path, why);
+        CONFIG_PROBLEM(c, n, "%s: %s", path, why);
 }
 
 /* A jq expression at key of map, checked to compile, into *out. */
 static void
-opt_jq(struct ctx *c, const struct config_node *map, const char *path, const char *key, char **out)
+config_opt_jq(struct config_ctx *c, const struct config_node *map, const char *path,
+              const char *key, char **out)
 {
-    const struct config_node *v = map_get(map, key);
+    const struct config_node *v = config_node_get(map, key);
     char *p;
 
     if (v == NULL)
         return;
-    p = join(path, key);
-    if (get_str(c, v, p, out) == 0)
-        check_jq(c, v, p);
+    p = config_join(path, key);
+    if (config_get_str(c, v, p, out) == 0)
+        config_check_jq(c, v, p);
     free(p);
 }
 
@@ -876,26 +893,29 @@ opt_jq(struct ctx *c, const struct config_node *map, const char *path, const cha
  * if it is not a reference, it may be the secret itself.
  */
 static int
-get_secret(struct ctx *c, const struct config_node *n, const char *path, struct secret *out)
+config_get_secret(struct config_ctx *c, const struct config_node *n, const char *path,
+                  struct secret *out)
 {
     char why[400];
 
-    if (n->kind != CONFIG_NODE_SCALAR || is_null(n)) {
-        PROBLEM(c, n, "%s: expected a secret reference (env:NAME or file:PATH), got %s", path,
-                n->kind == CONFIG_NODE_MAPPING    ? "a mapping"
-                : n->kind == CONFIG_NODE_SEQUENCE ? "a list"
-                                                  : "nothing");
+    if (n->kind != CONFIG_NODE_SCALAR || config_node_is_null(n)) {
+        CONFIG_PROBLEM(c, n, "%s: expected a secret reference (env:NAME or file:PATH), got %s",
+                       path,
+                       n->kind == CONFIG_NODE_MAPPING    ? "a mapping"
+                       : n->kind == CONFIG_NODE_SEQUENCE ? "a list"
+                                                         : "nothing");
         return -1;
     }
     if (strncmp(n->value, "env:", 4) == 0 && !config_secret_is_ref(n->value)) {
-        PROBLEM(c, n, "%s: env: must be followed by a variable name (letters, digits and _)", path);
+        CONFIG_PROBLEM(c, n, "%s: env: must be followed by a variable name (letters, digits and _)",
+                       path);
         return -1;
     }
     if (!config_secret_is_ref(n->value)) {
-        PROBLEM(c, n,
-                "%s: secret written as a literal; hint: put it in the environment and write "
-                "env:NAME",
-                path);
+        CONFIG_PROBLEM(c, n,
+                       "%s: secret written as a literal; hint: put it in the environment and write "
+                       "env:NAME",
+                       path);
         return -1;
     }
     if (c->flags & CONFIG_LOAD_NO_SECRETS) {
@@ -903,7 +923,7 @@ get_secret(struct ctx *c, const struct config_node *n, const char *path, struct 
         return 0;
     }
     if (config_secret_resolve(n->value, c->base_dir, out, why, sizeof(why)) == -1) {
-        PROBLEM(c, n, "%s: %s", path, why);
+        CONFIG_PROBLEM(c, n, "%s: %s", path, why);
         return -1;
     }
     return 0;
@@ -912,30 +932,30 @@ get_secret(struct ctx *c, const struct config_node *n, const char *path, struct 
 /* ---- Top level: listen, store, log ---- */
 
 static void
-parse_listen(struct ctx *c, const struct config_node *v)
+parse_listen(struct config_ctx *c, const struct config_node *v)
 {
     char buf[64];
     const char *colon, *p;
     long port = 0;
 
-    if (get_str(c, v, "listen", &c->cfg->listen) == -1)
+    if (config_get_str(c, v, "listen", &c->cfg->listen) == -1)
         return;
     colon = strrchr(v->value, ':');
     for (p = colon != NULL ? colon + 1 : ""; *p >= '0' && *p <= '9' && port <= 65535; p++)
         port = port * 10 + (*p - '0');
     if (colon == NULL || colon == v->value || colon[1] == '\0' || *p != '\0' || port > 65535)
-        PROBLEM(c, v, "listen: expected \"host:port\", got %s; hint: 127.0.0.1:8480",
-                show(v, buf, sizeof(buf)));
+        CONFIG_PROBLEM(c, v, "listen: expected \"host:port\", got %s; hint: 127.0.0.1:8480",
+                       config_node_show(v, buf, sizeof(buf)));
 }
 
 /* A relative sqlite path is relative to the file, not to the working directory. */
 static void
-parse_store(struct ctx *c, const struct config_node *v)
+parse_store(struct config_ctx *c, const struct config_node *v)
 {
     struct config *cfg = c->cfg;
     const char *url, *file;
 
-    if (v != NULL && get_str(c, v, "store", &cfg->store_url) == -1)
+    if (v != NULL && config_get_str(c, v, "store", &cfg->store_url) == -1)
         return;
     url = cfg->store_url;
     if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0)
@@ -943,14 +963,14 @@ parse_store(struct ctx *c, const struct config_node *v)
     if (strncmp(url, "sqlite:", 7) != 0) {
         /* A store URL may hold a password: it is not quoted. */
         if (v != NULL)
-            PROBLEM(c, v,
-                    "store: unknown kind of store; hint: write sqlite:PATH or postgres://...");
+            CONFIG_PROBLEM(
+                c, v, "store: unknown kind of store; hint: write sqlite:PATH or postgres://...");
         return;
     }
     file = url + 7;
     if (file[0] == '\0') {
         if (v != NULL)
-            PROBLEM(c, v, "store: sqlite: needs a file path; hint: sqlite:concord.db");
+            CONFIG_PROBLEM(c, v, "store: sqlite: needs a file path; hint: sqlite:concord.db");
         return;
     }
     if (file[0] != '/' && strcmp(file, ":memory:") != 0 && c->base_dir != NULL) {
@@ -963,20 +983,20 @@ parse_store(struct ctx *c, const struct config_node *v)
 }
 
 static void
-parse_log(struct ctx *c, const struct config_node *v)
+parse_log(struct config_ctx *c, const struct config_node *v)
 {
     int i;
 
-    if (!want_map(c, v, "log"))
+    if (!config_want_map(c, v, "log"))
         return;
-    check_keys(c, v, "log", log_keys, ARRAY_COUNT(log_keys));
-    i = opt_choice(c, v, "log", "level", log_levels, ARRAY_COUNT(log_levels));
+    config_check_keys(c, v, "log", log_keys, ARRAY_COUNT(log_keys));
+    i = config_opt_choice(c, v, "log", "level", log_levels, ARRAY_COUNT(log_levels));
     if (i >= 0)
         c->cfg->log_level = xstrdup(log_levels[i]);
-    i = opt_choice(c, v, "log", "format", log_formats, ARRAY_COUNT(log_formats));
+    i = config_opt_choice(c, v, "log", "format", log_formats, ARRAY_COUNT(log_formats));
     if (i >= 0)
         c->cfg->log_format = xstrdup(log_formats[i]);
-    const struct config_node *t = map_get(v, "trace");
+    const struct config_node *t = config_node_get(v, "trace");
     char bad[64];
 
     for (size_t k = 0; t != NULL && k < (t->kind == CONFIG_NODE_SEQUENCE ? t->kid_count : 1); k++) {
@@ -984,10 +1004,10 @@ parse_log(struct ctx *c, const struct config_node *v)
 
         if (one->kind != CONFIG_NODE_SCALAR ||
             log_trace_parse(one->value, &c->cfg->log_trace, bad, sizeof(bad)) == -1)
-            PROBLEM(c, one,
-                    "log.trace: unknown subsystem \"%s\"; hint: http, webhook, merge, poll, "
-                    "writer or all",
-                    one->kind == CONFIG_NODE_SCALAR ? bad : "?");
+            CONFIG_PROBLEM(c, one,
+                           "log.trace: unknown subsystem \"%s\"; hint: http, webhook, merge, poll, "
+                           "writer or all",
+                           one->kind == CONFIG_NODE_SCALAR ? bad : "?");
     }
 }
 
@@ -1005,7 +1025,8 @@ model_names(const struct config *cfg)
 
 /* The model called name, or NULL after saying so at n. */
 static const struct config_model *
-ref_model(struct ctx *c, const struct config_node *n, const char *path, const char *name)
+config_ref_model(struct config_ctx *c, const struct config_node *n, const char *path,
+                 const char *name)
 {
     const struct config_model *m = config_model_find(c->cfg, name);
     const char **names;
@@ -1014,14 +1035,14 @@ ref_model(struct ctx *c, const struct config_node *n, const char *path, const ch
     if (m != NULL || n == NULL)
         return m;
     names = model_names(c->cfg);
-    PROBLEM(c, n, "%s: no model is called \"%.64s\"%s", path, name,
-            did_you_mean(c, name, names, c->cfg->model_count, hint, sizeof(hint)));
+    CONFIG_PROBLEM(c, n, "%s: no model is called \"%.64s\"%s", path, name,
+                   config_did_you_mean(c, name, names, c->cfg->model_count, hint, sizeof(hint)));
     free(names);
     return NULL;
 }
 
 static void
-parse_field(struct ctx *c, const struct config_node *k, const struct config_node *v,
+parse_field(struct config_ctx *c, const struct config_node *k, const struct config_node *v,
             const char *path, struct config_field *f)
 {
     char buf[64], hint[128];
@@ -1029,11 +1050,12 @@ parse_field(struct ctx *c, const struct config_node *k, const struct config_node
 
     f->name = xstrdup(k->value);
     f->pos = (struct config_pos){k->line, k->col};
-    if (v->kind != CONFIG_NODE_SCALAR || is_null(v)) {
-        PROBLEM(c, v, "%s: expected a type name, got %s", path, show(v, buf, sizeof(buf)));
+    if (v->kind != CONFIG_NODE_SCALAR || config_node_is_null(v)) {
+        CONFIG_PROBLEM(c, v, "%s: expected a type name, got %s", path,
+                       config_node_show(v, buf, sizeof(buf)));
         return;
     }
-    i = in_list(v->value, type_names, ARRAY_COUNT(type_names));
+    i = config_in_list(v->value, type_names, ARRAY_COUNT(type_names));
     if (i >= 0) {
         f->type = (enum config_type)(CONFIG_TYPE_STRING + i);
         return;
@@ -1041,37 +1063,41 @@ parse_field(struct ctx *c, const struct config_node *k, const struct config_node
     if (strncmp(v->value, "ref:", 4) == 0) {
         f->type = CONFIG_TYPE_REF;
         f->ref_model = xstrdup(v->value + 4);
-        (void)ref_model(c, v, path, f->ref_model);
+        (void)config_ref_model(c, v, path, f->ref_model);
         return;
     }
-    if (did_you_mean(c, v->value, type_names, ARRAY_COUNT(type_names), hint, sizeof(hint))[0])
-        PROBLEM(c, v, "%s: unknown type %s%s", path, show(v, buf, sizeof(buf)), hint);
+    if (config_did_you_mean(c, v->value, type_names, ARRAY_COUNT(type_names), hint,
+                            sizeof(hint))[0])
+        CONFIG_PROBLEM(c, v, "%s: unknown type %s%s", path, config_node_show(v, buf, sizeof(buf)),
+                       hint);
     else
-        PROBLEM(c, v,
-                "%s: unknown type %s; hint: string, integer, decimal, boolean, timestamp, date or "
-                "ref:MODEL",
-                path, show(v, buf, sizeof(buf)));
+        CONFIG_PROBLEM(
+            c, v,
+            "%s: unknown type %s; hint: string, integer, decimal, boolean, timestamp, date or "
+            "ref:MODEL",
+            path, config_node_show(v, buf, sizeof(buf)));
 }
 
 static void
-parse_model(struct ctx *c, const struct config_node *v, const char *path, struct config_model *m)
+parse_model(struct config_ctx *c, const struct config_node *v, const char *path,
+            struct config_model *m)
 {
     const struct config_node *fields;
     char *fpath;
 
-    if (!want_map(c, v, path))
+    if (!config_want_map(c, v, path))
         return;
-    check_keys(c, v, path, model_keys, ARRAY_COUNT(model_keys));
-    fields = map_get(v, "fields");
+    config_check_keys(c, v, path, model_keys, ARRAY_COUNT(model_keys));
+    fields = config_node_get(v, "fields");
     if (fields == NULL) {
-        missing(c, v, path, "fields");
+        config_missing(c, v, path, "fields");
         return;
     }
-    fpath = join(path, "fields");
-    if (want_map(c, fields, fpath)) {
+    fpath = config_join(path, "fields");
+    if (config_want_map(c, fields, fpath)) {
         m->fields = xcalloc(fields->kid_count / 2 + 1, sizeof(*m->fields));
         for (size_t i = 0; i + 1 < fields->kid_count; i += 2) {
-            char *p = join(fpath, fields->kids[i]->value);
+            char *p = config_join(fpath, fields->kids[i]->value);
 
             parse_field(c, fields->kids[i], fields->kids[i + 1], p, &m->fields[m->field_count++]);
             free(p);
@@ -1081,12 +1107,12 @@ parse_model(struct ctx *c, const struct config_node *v, const char *path, struct
 }
 
 static void
-parse_models(struct ctx *c, const struct config_node *v)
+parse_models(struct config_ctx *c, const struct config_node *v)
 {
     struct config *cfg = c->cfg;
     size_t n;
 
-    if (!want_map(c, v, "models"))
+    if (!config_want_map(c, v, "models"))
         return;
     n = v->kid_count / 2;
     cfg->models = xcalloc(n + 1, sizeof(*cfg->models));
@@ -1094,13 +1120,13 @@ parse_models(struct ctx *c, const struct config_node *v)
     for (size_t i = 0; i < n; i++) {
         const struct config_node *k = v->kids[2 * i];
 
-        check_name(c, k, "models", "model");
+        config_check_name(c, k, "models", "model");
         cfg->models[i].name = xstrdup(k->value);
         cfg->models[i].pos = (struct config_pos){k->line, k->col};
     }
     cfg->model_count = n;
     for (size_t i = 0; i < n; i++) {
-        char *p = join("models", v->kids[2 * i]->value);
+        char *p = config_join("models", v->kids[2 * i]->value);
 
         parse_model(c, v->kids[2 * i + 1], p, &cfg->models[i]);
         free(p);
@@ -1110,23 +1136,25 @@ parse_models(struct ctx *c, const struct config_node *v)
 /* ---- Systems: retry, auth, webhook ---- */
 
 static void
-parse_delays(struct ctx *c, const struct config_node *v, const char *path, struct retry_policy *r)
+parse_delays(struct config_ctx *c, const struct config_node *v, const char *path,
+             struct retry_policy *r)
 {
     char buf[64];
     size_t ok = 0;
 
     if (v->kind != CONFIG_NODE_SEQUENCE || v->kid_count == 0 || v->kid_count > RETRY_MAX_DELAYS) {
-        PROBLEM(c, v,
-                "%s: expected a list of 1 to %d durations, got %s; hint: [0, 5s, 5m, 30m, 2h]",
-                path, RETRY_MAX_DELAYS,
-                v->kind == CONFIG_NODE_SEQUENCE && v->kid_count > 0 ? "a longer list"
-                                                                    : show(v, buf, sizeof(buf)));
+        CONFIG_PROBLEM(
+            c, v, "%s: expected a list of 1 to %d durations, got %s; hint: [0, 5s, 5m, 30m, 2h]",
+            path, RETRY_MAX_DELAYS,
+            v->kind == CONFIG_NODE_SEQUENCE && v->kid_count > 0
+                ? "a longer list"
+                : config_node_show(v, buf, sizeof(buf)));
         return;
     }
     for (size_t i = 0; i < v->kid_count; i++) {
         char *p = xasprintf("%s[%zu]", path, i);
 
-        if (get_duration(c, v->kids[i], p, 0, &r->delays_ms[i]) == 0)
+        if (config_get_duration(c, v->kids[i], p, 0, &r->delays_ms[i]) == 0)
             ok++;
         free(p);
     }
@@ -1136,12 +1164,12 @@ parse_delays(struct ctx *c, const struct config_node *v, const char *path, struc
 
 /* "Header-Name: value": an answer that carries it is not retried. */
 static void
-parse_stop_header(struct ctx *c, const struct config_node *v, const char *path,
+parse_stop_header(struct config_ctx *c, const struct config_node *v, const char *path,
                   struct config_system *s)
 {
     char buf[64], *name = NULL, *colon, *value = NULL, *end;
 
-    if (get_str(c, v, path, &name) == -1)
+    if (config_get_str(c, v, path, &name) == -1)
         return;
     colon = strchr(name, ':');
     if (colon != NULL) {
@@ -1151,11 +1179,11 @@ parse_stop_header(struct ctx *c, const struct config_node *v, const char *path,
         while (end > value && (end[-1] == ' ' || end[-1] == '\t'))
             *--end = '\0';
     }
-    if (value == NULL || !header_name_ok(name) || value[0] == '\0' ||
+    if (value == NULL || !config_header_name_ok(name) || value[0] == '\0' ||
         strpbrk(value, "\r\n") != NULL) {
-        PROBLEM(c, v,
-                "%s: expected \"Header-Name: value\", got %s; hint: Stripe-Should-Retry: false",
-                path, show(v, buf, sizeof(buf)));
+        CONFIG_PROBLEM(
+            c, v, "%s: expected \"Header-Name: value\", got %s; hint: Stripe-Should-Retry: false",
+            path, config_node_show(v, buf, sizeof(buf)));
         free(name);
         return;
     }
@@ -1164,16 +1192,17 @@ parse_stop_header(struct ctx *c, const struct config_node *v, const char *path,
 }
 
 static void
-parse_jitter(struct ctx *c, const struct config_node *v, const char *path, struct retry_policy *r)
+parse_jitter(struct config_ctx *c, const struct config_node *v, const char *path,
+             struct retry_policy *r)
 {
-    const struct config_node *j = map_get(v, "jitter");
+    const struct config_node *j = config_node_get(v, "jitter");
     double d;
     char *p;
 
     if (j == NULL)
         return;
-    p = join(path, "jitter");
-    if (get_number(c, j, p, 0, 1, "a number from 0 to 1", &d) == 0)
+    p = config_join(path, "jitter");
+    if (config_get_number(c, j, p, 0, 1, "a number from 0 to 1", &d) == 0)
         r->jitter = d;
     free(p);
 }
@@ -1185,86 +1214,92 @@ parse_jitter(struct ctx *c, const struct config_node *v, const char *path, struc
  * allows (retry.h).
  */
 static void
-parse_retry(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s)
+config_parse_retry(struct config_ctx *c, const struct config_node *v, const char *path,
+                   struct config_system *s)
 {
     struct retry_policy *r = &s->retry;
     const struct config_node *cap, *base, *delays, *attempts_n;
     int64_t attempts = -1;
     char *p;
 
-    if (!want_map(c, v, path))
+    if (!config_want_map(c, v, path))
         return;
-    check_keys(c, v, path, retry_keys, ARRAY_COUNT(retry_keys));
-    cap = map_get(v, "cap_ms");
-    base = map_get(v, "base_ms");
-    delays = map_get(v, "delays");
-    attempts_n = map_get(v, "max_attempts");
-    opt_int(c, v, path, "max_attempts", (struct range){1, INT_MAX}, &attempts);
+    config_check_keys(c, v, path, retry_keys, ARRAY_COUNT(retry_keys));
+    cap = config_node_get(v, "cap_ms");
+    base = config_node_get(v, "base_ms");
+    delays = config_node_get(v, "delays");
+    attempts_n = config_node_get(v, "max_attempts");
+    config_opt_int(c, v, path, "max_attempts", (struct config_range){1, INT_MAX}, &attempts);
     if (delays != NULL && (base != NULL || cap != NULL)) {
-        PROBLEM(c, base != NULL ? base : cap,
-                "%s: give either delays or base_ms/cap_ms, not both; hint: delays lists each "
-                "wait, base_ms and cap_ms make a doubling schedule",
-                path);
+        CONFIG_PROBLEM(
+            c, base != NULL ? base : cap,
+            "%s: give either delays or base_ms/cap_ms, not both; hint: delays lists each "
+            "wait, base_ms and cap_ms make a doubling schedule",
+            path);
     } else if (delays != NULL) {
-        p = join(path, "delays");
+        p = config_join(path, "delays");
         parse_delays(c, delays, p, r);
         free(p);
     } else if (base != NULL || cap != NULL) {
         r->delay_count = 0; /* exponential */
         r->max_attempts = 8;
-        opt_int(c, v, path, "base_ms", (struct range){0, INT64_MAX / 4}, &r->base_ms);
-        opt_int(c, v, path, "cap_ms", (struct range){0, INT64_MAX / 4}, &r->cap_ms);
+        config_opt_int(c, v, path, "base_ms", (struct config_range){0, INT64_MAX / 4}, &r->base_ms);
+        config_opt_int(c, v, path, "cap_ms", (struct config_range){0, INT64_MAX / 4}, &r->cap_ms);
         if (r->cap_ms < r->base_ms)
-            PROBLEM(c, cap != NULL ? cap : base,
-                    "%s.cap_ms: %lld is less than base_ms %lld; hint: the cap must be at least "
-                    "the first delay",
-                    path, (long long)r->cap_ms, (long long)r->base_ms);
+            CONFIG_PROBLEM(
+                c, cap != NULL ? cap : base,
+                "%s.cap_ms: %lld is less than base_ms %lld; hint: the cap must be at least "
+                "the first delay",
+                path, (long long)r->cap_ms, (long long)r->base_ms);
     }
     if (r->delay_count > 0)
         r->max_attempts = (int)r->delay_count + 1;
     if (attempts_n != NULL && attempts >= 1 && (r->delay_count == 0 || attempts < r->max_attempts))
         r->max_attempts = (int)attempts;
     parse_jitter(c, v, path, r);
-    opt_duration(c, v, path, "max_age", 0, &r->max_age_ms);
-    if (map_get(v, "stop_header") != NULL) {
-        p = join(path, "stop_header");
-        parse_stop_header(c, map_get(v, "stop_header"), p, s);
+    config_opt_duration(c, v, path, "max_age", 0, &r->max_age_ms);
+    if (config_node_get(v, "stop_header") != NULL) {
+        p = config_join(path, "stop_header");
+        parse_stop_header(c, config_node_get(v, "stop_header"), p, s);
         free(p);
     }
 }
 
 /* rate_limit: {rate, per, burst}. */
 static void
-parse_rate_limit(struct ctx *c, const struct config_node *v, const char *path,
-                 struct config_rate_limit *rl)
+config_parse_rate_limit(struct config_ctx *c, const struct config_node *v, const char *path,
+                        struct config_rate_limit *rl)
 {
-    const struct config_node *rate_n = map_get(v, "rate"), *burst_n = map_get(v, "burst");
+    const struct config_node *rate_n = config_node_get(v, "rate"),
+                             *burst_n = config_node_get(v, "burst");
     double rate = 0, burst = 0;
     int64_t per_ms = 1000;
     char *p;
 
-    if (!want_map(c, v, path))
+    if (!config_want_map(c, v, path))
         return;
-    check_keys(c, v, path, rate_limit_keys, ARRAY_COUNT(rate_limit_keys));
-    opt_duration(c, v, path, "per", 1, &per_ms);
-    p = join(path, "rate");
+    config_check_keys(c, v, path, rate_limit_keys, ARRAY_COUNT(rate_limit_keys));
+    config_opt_duration(c, v, path, "per", 1, &per_ms);
+    p = config_join(path, "rate");
     if (rate_n == NULL) {
-        missing(c, v, path, "rate");
-    } else if (get_number(c, rate_n, p, 0, 1e9, "a number of requests above 0", &rate) == 0 &&
+        config_missing(c, v, path, "rate");
+    } else if (config_get_number(c, rate_n, p, 0, 1e9, "a number of requests above 0", &rate) ==
+                   0 &&
                !(rate > 0)) {
         char buf[64];
 
-        PROBLEM(c, rate_n,
-                "%s: expected a number of requests above 0, got %s; hint: leave rate_limit out "
-                "for no limit",
-                p, show(rate_n, buf, sizeof(buf)));
+        CONFIG_PROBLEM(
+            c, rate_n,
+            "%s: expected a number of requests above 0, got %s; hint: leave rate_limit out "
+            "for no limit",
+            p, config_node_show(rate_n, buf, sizeof(buf)));
         rate = 0;
     }
     free(p);
     burst = rate >= 1 ? rate : 1;
     if (burst_n != NULL) {
-        p = join(path, "burst");
-        (void)get_number(c, burst_n, p, 1, 1e9, "a number of at least 1", &burst);
+        p = config_join(path, "burst");
+        (void)config_get_number(c, burst_n, p, 1, 1e9, "a number of at least 1", &burst);
         free(p);
     }
     if (rate > 0) {
@@ -1278,14 +1313,14 @@ parse_rate_limit(struct ctx *c, const struct config_node *v, const char *path,
  * (what they held is freed); example is the hint's list ("[403]").
  */
 static void
-parse_status_list(struct ctx *c, const struct config_node *v, const char *path, const char *example,
-                  int **out, size_t *count)
+config_parse_status_list(struct config_ctx *c, const struct config_node *v, const char *path,
+                         const char *example, int **out, size_t *count)
 {
     if (v->kind != CONFIG_NODE_SEQUENCE || v->kid_count == 0) {
         char buf[64];
 
-        PROBLEM(c, v, "%s: expected a list of HTTP status codes, got %s; hint: %s", path,
-                show(v, buf, sizeof(buf)), example);
+        CONFIG_PROBLEM(c, v, "%s: expected a list of HTTP status codes, got %s; hint: %s", path,
+                       config_node_show(v, buf, sizeof(buf)), example);
         return;
     }
     free(*out);
@@ -1295,7 +1330,7 @@ parse_status_list(struct ctx *c, const struct config_node *v, const char *path, 
         char *p = xasprintf("%s[%zu]", path, i);
         int64_t code;
 
-        if (get_int(c, v->kids[i], p, (struct range){400, 599}, &code) == 0)
+        if (config_get_int(c, v->kids[i], p, (struct config_range){400, 599}, &code) == 0)
             (*out)[(*count)++] = (int)code;
         free(p);
     }
@@ -1303,15 +1338,16 @@ parse_status_list(struct ctx *c, const struct config_node *v, const char *path, 
 
 /* rate_limited_status: [403, ...] — answers that mean "rate limited". */
 static void
-parse_limited_status(struct ctx *c, const struct config_node *v, const char *path,
-                     struct config_rate_limit *rl)
+config_parse_limited_status(struct config_ctx *c, const struct config_node *v, const char *path,
+                            struct config_rate_limit *rl)
 {
-    parse_status_list(c, v, path, "[403]", &rl->limited_status, &rl->limited_status_count);
+    config_parse_status_list(c, v, path, "[403]", &rl->limited_status, &rl->limited_status_count);
 }
 
 /* breaker: off, or {failures, failure_rate, min_requests, window, cooldown}. */
 static void
-parse_breaker(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s)
+config_parse_breaker(struct config_ctx *c, const struct config_node *v, const char *path,
+                     struct config_system *s)
 {
     struct breaker_policy *b = &s->breaker;
     int64_t failures = b->failures_to_open, min_requests = b->min_requests;
@@ -1323,33 +1359,34 @@ parse_breaker(struct ctx *c, const struct config_node *v, const char *path, stru
         return;
     }
     if (v->kind != CONFIG_NODE_MAPPING) {
-        PROBLEM(c, v, "%s: expected a mapping or off, got %s", path, show(v, buf, sizeof(buf)));
+        CONFIG_PROBLEM(c, v, "%s: expected a mapping or off, got %s", path,
+                       config_node_show(v, buf, sizeof(buf)));
         return;
     }
-    check_keys(c, v, path, breaker_keys, ARRAY_COUNT(breaker_keys));
-    opt_int(c, v, path, "failures", (struct range){0, INT_MAX}, &failures);
+    config_check_keys(c, v, path, breaker_keys, ARRAY_COUNT(breaker_keys));
+    config_opt_int(c, v, path, "failures", (struct config_range){0, INT_MAX}, &failures);
     b->failures_to_open = (int)failures;
-    if (map_get(v, "failure_rate") != NULL) {
-        p = join(path, "failure_rate");
-        (void)get_number(c, map_get(v, "failure_rate"), p, 0, 1, "a number from 0 to 1",
-                         &b->failure_rate);
+    if (config_node_get(v, "failure_rate") != NULL) {
+        p = config_join(path, "failure_rate");
+        (void)config_get_number(c, config_node_get(v, "failure_rate"), p, 0, 1,
+                                "a number from 0 to 1", &b->failure_rate);
         free(p);
     }
-    opt_int(c, v, path, "min_requests", (struct range){1, INT_MAX}, &min_requests);
+    config_opt_int(c, v, path, "min_requests", (struct config_range){1, INT_MAX}, &min_requests);
     b->min_requests = (int)min_requests;
-    opt_duration(c, v, path, "window", BREAKER_BUCKETS, &b->window_ms);
-    opt_duration(c, v, path, "cooldown", 0, &b->cooldown_ms);
+    config_opt_duration(c, v, path, "window", BREAKER_BUCKETS, &b->window_ms);
+    config_opt_duration(c, v, path, "cooldown", 0, &b->cooldown_ms);
 }
 
 /* A share: a number from 0 to 1 ("0.25") or a percentage ("25%"). */
 static int
-get_share(struct ctx *c, const struct config_node *n, const char *path, double *out)
+config_get_share(struct config_ctx *c, const struct config_node *n, const char *path, double *out)
 {
     char buf[64], *end = NULL;
     double d = -1;
 
     errno = 0;
-    if (n->kind == CONFIG_NODE_SCALAR && !is_null(n) && n->value[0] != ' ') {
+    if (n->kind == CONFIG_NODE_SCALAR && !config_node_is_null(n) && n->value[0] != ' ') {
         d = strtod(n->value, &end);
         if (end != n->value && *end == '%' && end[1] == '\0')
             d /= 100; /* "25%" */
@@ -1357,8 +1394,9 @@ get_share(struct ctx *c, const struct config_node *n, const char *path, double *
             d = -1;
     }
     if (errno != 0 || !(d >= 0 && d <= 1)) {
-        PROBLEM(c, n, "%s: expected a number from 0 to 1 or a percentage such as \"25%%\", got %s",
-                path, show(n, buf, sizeof(buf)));
+        CONFIG_PROBLEM(c, n,
+                       "%s: expected a number from 0 to 1 or a percentage such as \"25%%\", got %s",
+                       path, config_node_show(n, buf, sizeof(buf)));
         return -1;
     }
     *out = d;
@@ -1367,8 +1405,8 @@ get_share(struct ctx *c, const struct config_node *n, const char *path, double *
 
 /* delete_guard: off, or {max_count, max_share, min_count, window}. */
 static void
-parse_delete_guard(struct ctx *c, const struct config_node *v, const char *path,
-                   struct config_system *s)
+config_parse_delete_guard(struct config_ctx *c, const struct config_node *v, const char *path,
+                          struct config_system *s)
 {
     char buf[64], *p;
 
@@ -1378,18 +1416,21 @@ parse_delete_guard(struct ctx *c, const struct config_node *v, const char *path,
         return;
     }
     if (v->kind != CONFIG_NODE_MAPPING) {
-        PROBLEM(c, v, "%s: expected a mapping or off, got %s", path, show(v, buf, sizeof(buf)));
+        CONFIG_PROBLEM(c, v, "%s: expected a mapping or off, got %s", path,
+                       config_node_show(v, buf, sizeof(buf)));
         return;
     }
-    check_keys(c, v, path, delete_guard_keys, ARRAY_COUNT(delete_guard_keys));
-    opt_int(c, v, path, "max_count", (struct range){0, INT32_MAX}, &s->delete_guard_max_count);
-    if (map_get(v, "max_share") != NULL) {
-        p = join(path, "max_share");
-        (void)get_share(c, map_get(v, "max_share"), p, &s->delete_guard_max_share);
+    config_check_keys(c, v, path, delete_guard_keys, ARRAY_COUNT(delete_guard_keys));
+    config_opt_int(c, v, path, "max_count", (struct config_range){0, INT32_MAX},
+                   &s->delete_guard_max_count);
+    if (config_node_get(v, "max_share") != NULL) {
+        p = config_join(path, "max_share");
+        (void)config_get_share(c, config_node_get(v, "max_share"), p, &s->delete_guard_max_share);
         free(p);
     }
-    opt_int(c, v, path, "min_count", (struct range){0, INT32_MAX}, &s->delete_guard_min_count);
-    opt_duration(c, v, path, "window", 1, &s->delete_guard_window_ms);
+    config_opt_int(c, v, path, "min_count", (struct config_range){0, INT32_MAX},
+                   &s->delete_guard_min_count);
+    config_opt_duration(c, v, path, "window", 1, &s->delete_guard_window_ms);
 }
 
 /* The 64 digits, then the pad character. */
@@ -1397,7 +1438,7 @@ static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0
 
 /* RFC 4648 §4 base64 of len bytes, NUL-terminated, into a new buffer. */
 static char *
-base64(const unsigned char *in, size_t len, size_t *out_len)
+config_base64(const unsigned char *in, size_t len, size_t *out_len)
 {
     char *out = xmalloc(len / 3 * 4 + 5);
     size_t o = 0, i = 0;
@@ -1425,7 +1466,7 @@ base64(const unsigned char *in, size_t len, size_t *out_len)
 
 /* Replace s's value by prefix + value (the ref stays: it is what a person may see). */
 static void
-secret_prefix(struct secret *s, const char *prefix)
+config_secret_prefix(struct secret *s, const char *prefix)
 {
     size_t plen = strlen(prefix);
     char *v;
@@ -1444,12 +1485,12 @@ secret_prefix(struct secret *s, const char *prefix)
 
 /* A header value goes on the wire as is: a line break would forge headers. */
 static void
-check_header_value(struct ctx *c, const struct config_node *n, const char *path,
+check_header_value(struct config_ctx *c, const struct config_node *n, const char *path,
                    const struct secret *s)
 {
     if (s->value != NULL && strpbrk(s->value, "\r\n") != NULL)
-        PROBLEM(c, n, "%s: the value of %s holds a line break, which a header cannot carry", path,
-                s->ref);
+        CONFIG_PROBLEM(c, n, "%s: the value of %s holds a line break, which a header cannot carry",
+                       path, s->ref);
 }
 
 static struct config_header *
@@ -1462,12 +1503,12 @@ add_header(struct config_system *s, const char *name)
 }
 
 static int
-header_taken(struct ctx *c, const struct config_system *s, const struct config_node *at,
+header_taken(struct config_ctx *c, const struct config_system *s, const struct config_node *at,
              const char *path, const char *name)
 {
     for (size_t i = 0; i + 1 < s->auth_header_count; i++) {
         if (strcasecmp(s->auth_headers[i].name, name) == 0) {
-            PROBLEM(c, at, "%s: header %s is set twice", path, name);
+            CONFIG_PROBLEM(c, at, "%s: header %s is set twice", path, name);
             return 1;
         }
     }
@@ -1475,23 +1516,26 @@ header_taken(struct ctx *c, const struct config_system *s, const struct config_n
 }
 
 static void
-parse_basic(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s)
+parse_basic(struct config_ctx *c, const struct config_node *v, const char *path,
+            struct config_system *s)
 {
-    const struct config_node *user = map_get(v, "username"), *pw = map_get(v, "password");
+    const struct config_node *user = config_node_get(v, "username"),
+                             *pw = config_node_get(v, "password");
     struct config_header *h;
     struct secret sec = {0};
     char *joined, *enc, *p;
     size_t ulen, enc_len;
 
-    check_keys(c, v, path, basic_keys, ARRAY_COUNT(basic_keys));
+    config_check_keys(c, v, path, basic_keys, ARRAY_COUNT(basic_keys));
     if (user == NULL)
-        missing(c, v, path, "username");
+        config_missing(c, v, path, "username");
     if (pw == NULL)
-        missing(c, v, path, "password");
+        config_missing(c, v, path, "password");
     if (user == NULL || pw == NULL)
         return;
-    p = join(path, "password");
-    if (get_secret(c, pw, p, &sec) == 0 && user->kind == CONFIG_NODE_SCALAR && !is_null(user)) {
+    p = config_join(path, "password");
+    if (config_get_secret(c, pw, p, &sec) == 0 && user->kind == CONFIG_NODE_SCALAR &&
+        !config_node_is_null(user)) {
         h = add_header(s, "Authorization");
         if (!header_taken(c, s, v, path, "Authorization")) {
             /* RFC 7617: base64(user ":" password). */
@@ -1500,19 +1544,19 @@ parse_basic(struct ctx *c, const struct config_node *v, const char *path, struct
             memcpy(joined, user->value, ulen);
             joined[ulen] = ':';
             memcpy(joined + ulen + 1, sec.value, sec.len + 1);
-            enc = base64((const unsigned char *)joined, ulen + 1 + sec.len, &enc_len);
+            enc = config_base64((const unsigned char *)joined, ulen + 1 + sec.len, &enc_len);
             explicit_bzero(joined, ulen + 1 + sec.len);
             free(joined);
             h->value.ref = xstrdup(sec.ref);
             h->value.value = enc;
             h->value.len = enc_len;
-            secret_prefix(&h->value, "Basic ");
+            config_secret_prefix(&h->value, "Basic ");
         }
-    } else if (user->kind != CONFIG_NODE_SCALAR || is_null(user)) {
-        char *up = join(path, "username");
+    } else if (user->kind != CONFIG_NODE_SCALAR || config_node_is_null(user)) {
+        char *up = config_join(path, "username");
         char *ignored = NULL;
 
-        (void)get_str(c, user, up, &ignored);
+        (void)config_get_str(c, user, up, &ignored);
         free(ignored);
         free(up);
     }
@@ -1522,129 +1566,135 @@ parse_basic(struct ctx *c, const struct config_node *v, const char *path, struct
 
 /* A URL that is absolute (http/https) or a path under the system's base_url. */
 static void
-get_url_or_path(struct ctx *c, const struct config_node *v, const char *path, char **out)
+config_get_url_or_path(struct config_ctx *c, const struct config_node *v, const char *path,
+                       char **out)
 {
-    if (get_str(c, v, path, out) == -1)
+    if (config_get_str(c, v, path, out) == -1)
         return;
     if ((*out)[0] != '/' && strncmp(*out, "http://", 7) != 0 && strncmp(*out, "https://", 8) != 0)
-        PROBLEM(c, v,
-                "%s: expected a URL (http:// or https://) or a path under base_url (/...), got "
-                "\"%.60s\"",
-                path, *out);
+        CONFIG_PROBLEM(
+            c, v,
+            "%s: expected a URL (http:// or https://) or a path under base_url (/...), got "
+            "\"%.60s\"",
+            path, *out);
 }
 
 static void
-parse_oauth2(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s)
+parse_oauth2(struct config_ctx *c, const struct config_node *v, const char *path,
+             struct config_system *s)
 {
     struct config_oauth2 *o = &s->oauth2;
     const struct config_node *n;
     char *p;
     int pick;
 
-    if (!want_map(c, v, path))
+    if (!config_want_map(c, v, path))
         return;
-    check_keys(c, v, path, oauth2_keys, ARRAY_COUNT(oauth2_keys));
+    config_check_keys(c, v, path, oauth2_keys, ARRAY_COUNT(oauth2_keys));
     o->enabled = 1;
     o->margin_ms = 60000;
-    n = map_get(v, "token_url");
+    n = config_node_get(v, "token_url");
     if (n == NULL) {
-        missing(c, v, path, "token_url");
+        config_missing(c, v, path, "token_url");
     } else {
-        p = join(path, "token_url");
-        get_url_or_path(c, n, p, &o->token_url);
+        p = config_join(path, "token_url");
+        config_get_url_or_path(c, n, p, &o->token_url);
         free(p);
     }
-    if ((n = map_get(v, "authorize_url")) != NULL) {
-        p = join(path, "authorize_url");
-        get_url_or_path(c, n, p, &o->authorize_url);
+    if ((n = config_node_get(v, "authorize_url")) != NULL) {
+        p = config_join(path, "authorize_url");
+        config_get_url_or_path(c, n, p, &o->authorize_url);
         free(p);
     }
-    if (map_get(v, "client_id") == NULL)
-        missing(c, v, path, "client_id");
-    opt_str(c, v, path, "client_id", &o->client_id);
-    if ((n = map_get(v, "client_secret")) == NULL) {
-        missing(c, v, path, "client_secret");
+    if (config_node_get(v, "client_id") == NULL)
+        config_missing(c, v, path, "client_id");
+    config_opt_str(c, v, path, "client_id", &o->client_id);
+    if ((n = config_node_get(v, "client_secret")) == NULL) {
+        config_missing(c, v, path, "client_secret");
     } else {
-        p = join(path, "client_secret");
-        (void)get_secret(c, n, p, &o->client_secret);
+        p = config_join(path, "client_secret");
+        (void)config_get_secret(c, n, p, &o->client_secret);
         free(p);
     }
-    if ((n = map_get(v, "refresh_token")) != NULL) {
-        p = join(path, "refresh_token");
-        (void)get_secret(c, n, p, &o->refresh_token);
+    if ((n = config_node_get(v, "refresh_token")) != NULL) {
+        p = config_join(path, "refresh_token");
+        (void)config_get_secret(c, n, p, &o->refresh_token);
         free(p);
     }
-    opt_str(c, v, path, "scope", &o->scope);
-    opt_duration(c, v, path, "renew_before", 0, &o->margin_ms);
-    o->grant = map_get(v, "refresh_token") != NULL || o->authorize_url != NULL
+    config_opt_str(c, v, path, "scope", &o->scope);
+    config_opt_duration(c, v, path, "renew_before", 0, &o->margin_ms);
+    o->grant = config_node_get(v, "refresh_token") != NULL || o->authorize_url != NULL
                    ? CONFIG_GRANT_REFRESH_TOKEN
                    : CONFIG_GRANT_CLIENT_CREDENTIALS;
-    pick = opt_choice(c, v, path, "grant", oauth2_grants, ARRAY_COUNT(oauth2_grants));
+    pick = config_opt_choice(c, v, path, "grant", oauth2_grants, ARRAY_COUNT(oauth2_grants));
     if (pick >= 0)
         o->grant = pick == 0 ? CONFIG_GRANT_CLIENT_CREDENTIALS : CONFIG_GRANT_REFRESH_TOKEN;
-    if (o->grant == CONFIG_GRANT_CLIENT_CREDENTIALS && map_get(v, "refresh_token") != NULL)
-        PROBLEM(c, map_get(v, "refresh_token"),
-                "%s.refresh_token: the client_credentials grant takes no refresh token; hint: "
-                "write grant: refresh_token, or remove it",
-                path);
-    o->credentials_basic = opt_choice(c, v, path, "credentials", oauth2_credentials,
-                                      ARRAY_COUNT(oauth2_credentials)) == 1;
+    if (o->grant == CONFIG_GRANT_CLIENT_CREDENTIALS && config_node_get(v, "refresh_token") != NULL)
+        CONFIG_PROBLEM(
+            c, config_node_get(v, "refresh_token"),
+            "%s.refresh_token: the client_credentials grant takes no refresh token; hint: "
+            "write grant: refresh_token, or remove it",
+            path);
+    o->credentials_basic = config_opt_choice(c, v, path, "credentials", oauth2_credentials,
+                                             ARRAY_COUNT(oauth2_credentials)) == 1;
 }
 
 static void
-parse_auth(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s)
+config_parse_auth(struct config_ctx *c, const struct config_node *v, const char *path,
+                  struct config_system *s)
 {
     const struct config_node *headers, *bearer, *basic;
     char *p;
 
-    if (!want_map(c, v, path))
+    if (!config_want_map(c, v, path))
         return;
-    check_keys(c, v, path, auth_keys, ARRAY_COUNT(auth_keys));
-    headers = map_get(v, "headers");
-    bearer = map_get(v, "bearer");
-    basic = map_get(v, "basic");
-    p = join(path, "headers");
+    config_check_keys(c, v, path, auth_keys, ARRAY_COUNT(auth_keys));
+    headers = config_node_get(v, "headers");
+    bearer = config_node_get(v, "bearer");
+    basic = config_node_get(v, "basic");
+    p = config_join(path, "headers");
     s->auth_headers =
         xcalloc((headers != NULL ? headers->kid_count / 2 : 0) + 2, sizeof(*s->auth_headers));
-    if (want_map(c, headers, p)) {
+    if (config_want_map(c, headers, p)) {
         for (size_t i = 0; i + 1 < headers->kid_count; i += 2) {
             const struct config_node *k = headers->kids[i];
-            char *hp = join(p, k->value);
+            char *hp = config_join(p, k->value);
             struct config_header *h = add_header(s, k->value);
 
-            if (!header_name_ok(k->value))
-                PROBLEM(c, k, "%s: \"%.64s\" is not a valid header name", p, k->value);
+            if (!config_header_name_ok(k->value))
+                CONFIG_PROBLEM(c, k, "%s: \"%.64s\" is not a valid header name", p, k->value);
             else if (!header_taken(c, s, k, p, k->value) &&
-                     get_secret(c, headers->kids[i + 1], hp, &h->value) == 0)
+                     config_get_secret(c, headers->kids[i + 1], hp, &h->value) == 0)
                 check_header_value(c, headers->kids[i + 1], hp, &h->value);
             free(hp);
         }
     }
     free(p);
     if (bearer != NULL) {
-        p = join(path, "bearer");
+        p = config_join(path, "bearer");
         struct config_header *h = add_header(s, "Authorization");
 
         if (!header_taken(c, s, bearer, p, "Authorization") &&
-            get_secret(c, bearer, p, &h->value) == 0) {
+            config_get_secret(c, bearer, p, &h->value) == 0) {
             check_header_value(c, bearer, p, &h->value);
-            secret_prefix(&h->value, "Bearer ");
+            config_secret_prefix(&h->value, "Bearer ");
         }
         free(p);
     }
-    p = join(path, "basic");
-    if (want_map(c, basic, p))
+    p = config_join(path, "basic");
+    if (config_want_map(c, basic, p))
         parse_basic(c, basic, p, s);
     free(p);
-    if (map_get(v, "oauth2") != NULL) {
-        p = join(path, "oauth2");
-        parse_oauth2(c, map_get(v, "oauth2"), p, s);
+    if (config_node_get(v, "oauth2") != NULL) {
+        p = config_join(path, "oauth2");
+        parse_oauth2(c, config_node_get(v, "oauth2"), p, s);
         for (size_t i = 0; i < s->auth_header_count; i++) {
             if (strcasecmp(s->auth_headers[i].name, "Authorization") == 0)
-                PROBLEM(c, map_get(v, "oauth2"),
-                        "%s: oauth2 sends its own Authorization header; hint: remove bearer, "
-                        "basic or the Authorization header",
-                        p);
+                CONFIG_PROBLEM(
+                    c, config_node_get(v, "oauth2"),
+                    "%s: oauth2 sends its own Authorization header; hint: remove bearer, "
+                    "basic or the Authorization header",
+                    p);
         }
         free(p);
     }
@@ -1686,8 +1736,8 @@ sig_secret_is_base64(const struct secret *s)
  * rotation ([env:NEW, env:OLD]); a signature made with any of them passes.
  */
 static void
-parse_sig_secrets(struct ctx *c, const struct config_node *v, const char *path,
-                  struct config_signature *sig)
+config_parse_sig_secrets(struct config_ctx *c, const struct config_node *v, const char *path,
+                         struct config_signature *sig)
 {
     struct secret *slots[CONFIG_SIG_MAX_SECRETS] = {&sig->secret, &sig->secret_rotated};
     const struct config_node *items[CONFIG_SIG_MAX_SECRETS];
@@ -1695,11 +1745,12 @@ parse_sig_secrets(struct ctx *c, const struct config_node *v, const char *path,
 
     if (v->kind == CONFIG_NODE_SEQUENCE) {
         if (v->kid_count == 0 || v->kid_count > CONFIG_SIG_MAX_SECRETS) {
-            PROBLEM(c, v,
-                    "%s: expected one secret reference, or two during a rotation, got a list "
-                    "of %zu; hint: list the new secret first and the old one second: "
-                    "[env:NEW, env:OLD]",
-                    path, v->kid_count);
+            CONFIG_PROBLEM(
+                c, v,
+                "%s: expected one secret reference, or two during a rotation, got a list "
+                "of %zu; hint: list the new secret first and the old one second: "
+                "[env:NEW, env:OLD]",
+                path, v->kid_count);
             return;
         }
         for (size_t i = 0; i < v->kid_count; i++)
@@ -1710,13 +1761,14 @@ parse_sig_secrets(struct ctx *c, const struct config_node *v, const char *path,
     for (size_t i = 0; i < n; i++) {
         char *p = v->kind == CONFIG_NODE_SEQUENCE ? xasprintf("%s[%zu]", path, i) : xstrdup(path);
 
-        if (get_secret(c, items[i], p, slots[i]) == 0 &&
+        if (config_get_secret(c, items[i], p, slots[i]) == 0 &&
             sig->scheme_kind == CONFIG_SIG_SCHEME_STANDARD_WEBHOOKS && slots[i]->value != NULL &&
             !sig_secret_is_base64(slots[i]))
-            PROBLEM(c, items[i],
-                    "%s: a standard-webhooks secret is base64 after its whsec_ prefix, and this "
-                    "one is not; hint: copy the secret exactly as the sender shows it",
-                    p);
+            CONFIG_PROBLEM(
+                c, items[i],
+                "%s: a standard-webhooks secret is base64 after its whsec_ prefix, and this "
+                "one is not; hint: copy the secret exactly as the sender shows it",
+                p);
         free(p);
     }
     sig->secret_count = n;
@@ -1728,7 +1780,7 @@ parse_sig_secrets(struct ctx *c, const struct config_node *v, const char *path,
  * ignored or, worse, believed.
  */
 static void
-refuse_hmac_keys(struct ctx *c, const struct config_node *v, const char *path,
+refuse_hmac_keys(struct config_ctx *c, const struct config_node *v, const char *path,
                  const struct config_signature *sig)
 {
     static const char *const hmac_only[] = {"header", "encoding", "prefix", "timestamp_header",
@@ -1738,119 +1790,123 @@ refuse_hmac_keys(struct ctx *c, const struct config_node *v, const char *path,
                  sig->scheme_kind != CONFIG_SIG_SCHEME_SHOPIFY;
 
     for (size_t i = 0; i < ARRAY_COUNT(hmac_only); i++) {
-        const struct config_node *k = map_key(v, hmac_only[i]);
+        const struct config_node *k = config_node_key(v, hmac_only[i]);
 
         if (k != NULL)
-            PROBLEM(c, k,
-                    "%s.%s: scheme %s fixes its headers and encoding: it reads %s; hint: "
-                    "remove the key, or use scheme hmac to set it",
-                    path, hmac_only[i], sig->scheme, reads);
+            CONFIG_PROBLEM(c, k,
+                           "%s.%s: scheme %s fixes its headers and encoding: it reads %s; hint: "
+                           "remove the key, or use scheme hmac to set it",
+                           path, hmac_only[i], sig->scheme, reads);
     }
-    if (!has_ts && map_key(v, "tolerance_s") != NULL)
-        PROBLEM(c, map_key(v, "tolerance_s"),
-                "%s.tolerance_s: scheme %s signs no timestamp; hint: remove the key", path,
-                sig->scheme);
+    if (!has_ts && config_node_key(v, "tolerance_s") != NULL)
+        CONFIG_PROBLEM(c, config_node_key(v, "tolerance_s"),
+                       "%s.tolerance_s: scheme %s signs no timestamp; hint: remove the key", path,
+                       sig->scheme);
 }
 
 /* hubspot-v3's url: the absolute URL HubSpot calls, as registered with it. */
 static void
-parse_sig_url(struct ctx *c, const struct config_node *url, const char *path,
+parse_sig_url(struct config_ctx *c, const struct config_node *url, const char *path,
               struct config_signature *sig)
 {
-    char *p = join(path, "url");
+    char *p = config_join(path, "url");
 
-    if (get_str(c, url, p, &sig->url) == 0 && strncmp(sig->url, "https://", 8) != 0 &&
+    if (config_get_str(c, url, p, &sig->url) == 0 && strncmp(sig->url, "https://", 8) != 0 &&
         strncmp(sig->url, "http://", 7) != 0)
-        PROBLEM(c, url,
-                "%s: expected an absolute http:// or https:// URL; hint: give the URL as "
-                "registered with HubSpot, https://concord.example.com/webhooks/crm",
-                p);
+        CONFIG_PROBLEM(c, url,
+                       "%s: expected an absolute http:// or https:// URL; hint: give the URL as "
+                       "registered with HubSpot, https://concord.example.com/webhooks/crm",
+                       p);
     free(p);
 }
 
 static void
-parse_signature(struct ctx *c, const struct config_node *v, const char *path,
+parse_signature(struct config_ctx *c, const struct config_node *v, const char *path,
                 struct config_signature *sig)
 {
-    const struct config_node *secret = map_get(v, "secret");
-    const struct config_node *url = map_get(v, "url");
+    const struct config_node *secret = config_node_get(v, "secret");
+    const struct config_node *url = config_node_get(v, "url");
     int i;
 
-    if (!want_map(c, v, path))
+    if (!config_want_map(c, v, path))
         return;
-    check_keys(c, v, path, sig_keys, ARRAY_COUNT(sig_keys));
+    config_check_keys(c, v, path, sig_keys, ARRAY_COUNT(sig_keys));
     sig->scheme_kind = CONFIG_SIG_SCHEME_HMAC;
-    i = opt_choice(c, v, path, "scheme", sig_schemes, ARRAY_COUNT(sig_schemes));
+    i = config_opt_choice(c, v, path, "scheme", sig_schemes, ARRAY_COUNT(sig_schemes));
     if (i >= 0) {
         free(sig->scheme);
         sig->scheme = xstrdup(sig_schemes[i]);
         sig->scheme_kind = (enum config_sig_scheme)(CONFIG_SIG_SCHEME_HMAC + i);
     }
-    if (sig->scheme_kind == CONFIG_SIG_SCHEME_HMAC && map_get(v, "header") == NULL)
-        missing(c, v, path, "header");
+    if (sig->scheme_kind == CONFIG_SIG_SCHEME_HMAC && config_node_get(v, "header") == NULL)
+        config_missing(c, v, path, "header");
     if (secret == NULL) {
-        missing(c, v, path, "secret");
+        config_missing(c, v, path, "secret");
     } else {
-        char *p = join(path, "secret");
+        char *p = config_join(path, "secret");
 
-        parse_sig_secrets(c, secret, p, sig);
+        config_parse_sig_secrets(c, secret, p, sig);
         free(p);
     }
-    opt_int(c, v, path, "tolerance_s", (struct range){1, INT64_MAX / 4}, &sig->tolerance_s);
+    config_opt_int(c, v, path, "tolerance_s", (struct config_range){1, INT64_MAX / 4},
+                   &sig->tolerance_s);
     if (sig->scheme_kind == CONFIG_SIG_SCHEME_HUBSPOT_V3) {
         if (url == NULL)
-            PROBLEM(c, v,
-                    "%s: missing required key \"url\"; hint: hubspot-v3 signs the URL it calls: "
-                    "give the public URL of this webhook, "
-                    "https://concord.example.com/webhooks/crm",
-                    path);
+            CONFIG_PROBLEM(
+                c, v,
+                "%s: missing required key \"url\"; hint: hubspot-v3 signs the URL it calls: "
+                "give the public URL of this webhook, "
+                "https://concord.example.com/webhooks/crm",
+                path);
         else
             parse_sig_url(c, url, path, sig);
     } else if (url != NULL) {
-        PROBLEM(c, map_key(v, "url"),
-                "%s.url: only scheme hubspot-v3 signs the URL; hint: remove the key", path);
+        CONFIG_PROBLEM(c, config_node_key(v, "url"),
+                       "%s.url: only scheme hubspot-v3 signs the URL; hint: remove the key", path);
     }
     if (sig->scheme_kind != CONFIG_SIG_SCHEME_HMAC) {
         refuse_hmac_keys(c, v, path, sig);
         return;
     }
-    opt_str(c, v, path, "header", &sig->header);
-    i = opt_choice(c, v, path, "encoding", sig_encodings, ARRAY_COUNT(sig_encodings));
+    config_opt_str(c, v, path, "header", &sig->header);
+    i = config_opt_choice(c, v, path, "encoding", sig_encodings, ARRAY_COUNT(sig_encodings));
     if (i >= 0)
         sig->encoding = (enum config_sig_encoding)(CONFIG_SIG_HEX + i);
-    opt_str(c, v, path, "prefix", &sig->prefix);
-    opt_str(c, v, path, "timestamp_header", &sig->timestamp_header);
-    opt_str(c, v, path, "signed", &sig->signed_template);
+    config_opt_str(c, v, path, "prefix", &sig->prefix);
+    config_opt_str(c, v, path, "timestamp_header", &sig->timestamp_header);
+    config_opt_str(c, v, path, "signed", &sig->signed_template);
     if (strstr(sig->signed_template, "{body}") == NULL)
-        PROBLEM(c, map_get(v, "signed"), "%s.signed: the template must contain {body}", path);
+        CONFIG_PROBLEM(c, config_node_get(v, "signed"),
+                       "%s.signed: the template must contain {body}", path);
     if (strstr(sig->signed_template, "{timestamp}") != NULL && sig->timestamp_header == NULL)
-        PROBLEM(c, v,
-                "%s: signed uses {timestamp} but timestamp_header is not set; hint: name the "
-                "header that carries the timestamp",
-                path);
+        CONFIG_PROBLEM(
+            c, v,
+            "%s: signed uses {timestamp} but timestamp_header is not set; hint: name the "
+            "header that carries the timestamp",
+            path);
 }
 
 static void
-parse_webhook(struct ctx *c, const struct config_node *v, const char *path,
-              struct config_webhook *w)
+config_parse_webhook(struct config_ctx *c, const struct config_node *v, const char *path,
+                     struct config_webhook *w)
 {
     const struct config_node *sig;
     int64_t max_body = (int64_t)w->max_body_bytes;
 
-    if (!want_map(c, v, path))
+    if (!config_want_map(c, v, path))
         return;
     w->enabled = 1;
-    check_keys(c, v, path, webhook_keys, ARRAY_COUNT(webhook_keys));
-    opt_str(c, v, path, "path", &w->path);
+    config_check_keys(c, v, path, webhook_keys, ARRAY_COUNT(webhook_keys));
+    config_opt_str(c, v, path, "path", &w->path);
     if (w->path[0] != '/')
-        PROBLEM(c, map_get(v, "path"), "%s.path: must start with \"/\"", path);
-    opt_str(c, v, path, "delivery_id_header", &w->delivery_id_header);
-    opt_str(c, v, path, "reply_with", &w->reply_header);
-    opt_int(c, v, path, "max_body_bytes", (struct range){1, INT32_MAX}, &max_body);
+        CONFIG_PROBLEM(c, config_node_get(v, "path"), "%s.path: must start with \"/\"", path);
+    config_opt_str(c, v, path, "delivery_id_header", &w->delivery_id_header);
+    config_opt_str(c, v, path, "reply_with", &w->reply_header);
+    config_opt_int(c, v, path, "max_body_bytes", (struct config_range){1, INT32_MAX}, &max_body);
     w->max_body_bytes = (size_t)max_body;
-    sig = map_get(v, "signature");
+    sig = config_node_get(v, "signature");
     if (sig != NULL) {
-        char *p = join(path, "signature");
+        char *p = config_join(path, "signature");
 
         w->has_signature = 1;
         parse_signature(c, sig, p, &w->signature);
@@ -1861,23 +1917,24 @@ parse_webhook(struct ctx *c, const struct config_node *v, const char *path,
 /* ---- Collections: field maps and endpoints ---- */
 
 static void
-entry_source(struct ctx *c, const struct config_node *v, const char *path,
+entry_source(struct config_ctx *c, const struct config_node *v, const char *path,
              struct config_map_entry *e)
 {
-    const struct config_node *path_n = map_get(v, "path"), *jq_n = map_get(v, "jq");
-    const struct config_node *const_n = map_get(v, "const");
+    const struct config_node *path_n = config_node_get(v, "path"), *jq_n = config_node_get(v, "jq");
+    const struct config_node *const_n = config_node_get(v, "const");
     int sources = (path_n != NULL) + (jq_n != NULL) + (const_n != NULL);
 
     if (sources != 1) {
-        PROBLEM(c, v, "%s: give exactly one of path, jq and const (%d given)", path, sources);
+        CONFIG_PROBLEM(c, v, "%s: give exactly one of path, jq and const (%d given)", path,
+                       sources);
         return;
     }
     if (path_n != NULL) {
         e->source = CONFIG_MAP_PATH;
-        opt_str(c, v, path, "path", &e->path);
+        config_opt_str(c, v, path, "path", &e->path);
     } else if (jq_n != NULL) {
         e->source = CONFIG_MAP_JQ;
-        opt_jq(c, v, path, "jq", &e->jq);
+        config_opt_jq(c, v, path, "jq", &e->jq);
     } else {
         e->source = CONFIG_MAP_CONST;
         e->const_value = config_node_json(const_n);
@@ -1885,55 +1942,55 @@ entry_source(struct ctx *c, const struct config_node *v, const char *path,
 }
 
 static void
-parse_entry(struct ctx *c, const struct config_node *v, const char *path,
+parse_entry(struct config_ctx *c, const struct config_node *v, const char *path,
             struct config_map_entry *e)
 {
     const struct config_node *values, *other;
     char buf[64];
 
-    if (v->kind == CONFIG_NODE_SCALAR && !is_null(v)) {
+    if (v->kind == CONFIG_NODE_SCALAR && !config_node_is_null(v)) {
         e->source = CONFIG_MAP_PATH; /* "email: contact_email" is {path: contact_email} */
         e->path = xstrdup(v->value);
         return;
     }
     if (v->kind != CONFIG_NODE_MAPPING) {
-        PROBLEM(c, v, "%s: expected a path or a mapping with path, jq or const, got %s", path,
-                show(v, buf, sizeof(buf)));
+        CONFIG_PROBLEM(c, v, "%s: expected a path or a mapping with path, jq or const, got %s",
+                       path, config_node_show(v, buf, sizeof(buf)));
         return;
     }
-    check_keys(c, v, path, entry_keys, ARRAY_COUNT(entry_keys));
+    config_check_keys(c, v, path, entry_keys, ARRAY_COUNT(entry_keys));
     entry_source(c, v, path, e);
-    if (map_get(v, "default") != NULL)
-        e->default_value = config_node_json(map_get(v, "default"));
-    values = map_get(v, "values");
-    other = map_get(v, "else");
+    if (config_node_get(v, "default") != NULL)
+        e->default_value = config_node_json(config_node_get(v, "default"));
+    values = config_node_get(v, "values");
+    other = config_node_get(v, "else");
     if (values != NULL) {
-        char *p = join(path, "values");
+        char *p = config_join(path, "values");
 
-        if (want_map(c, values, p))
+        if (config_want_map(c, values, p))
             e->values = config_node_json(values);
         free(p);
     }
     if (other != NULL && values == NULL)
-        PROBLEM(c, other,
-                "%s.else: else needs values; hint: else is what a value missing from "
-                "values becomes",
-                path);
+        CONFIG_PROBLEM(c, other,
+                       "%s.else: else needs values; hint: else is what a value missing from "
+                       "values becomes",
+                       path);
     else if (other != NULL)
         e->values_default = config_node_json(other);
 }
 
 static void
-parse_map(struct ctx *c, const struct config_node *v, const char *path,
+parse_map(struct config_ctx *c, const struct config_node *v, const char *path,
           const struct config_model *model, struct config_map *out)
 {
-    if (!want_map(c, v, path))
+    if (!config_want_map(c, v, path))
         return;
     out->entries = xcalloc(v->kid_count / 2 + 1, sizeof(*out->entries));
     for (size_t i = 0; i + 1 < v->kid_count; i += 2) {
         const struct config_node *k = v->kids[i];
         struct config_map_entry *e = &out->entries[out->entry_count++];
-        char *p = join(path, k->value);
+        char *p = config_join(path, k->value);
 
         e->target = xstrdup(k->value);
         e->pos = (struct config_pos){k->line, k->col};
@@ -1943,8 +2000,9 @@ parse_map(struct ctx *c, const struct config_node *v, const char *path,
 
             for (size_t j = 0; j < model->field_count; j++)
                 names[j] = model->fields[j].name;
-            PROBLEM(c, k, "%s: model \"%s\" has no field \"%.64s\"%s", path, model->name, k->value,
-                    did_you_mean(c, k->value, names, model->field_count, hint, sizeof(hint)));
+            CONFIG_PROBLEM(
+                c, k, "%s: model \"%s\" has no field \"%.64s\"%s", path, model->name, k->value,
+                config_did_you_mean(c, k->value, names, model->field_count, hint, sizeof(hint)));
             free(names);
         }
         parse_entry(c, v->kids[i + 1], p, e);
@@ -1953,10 +2011,10 @@ parse_map(struct ctx *c, const struct config_node *v, const char *path,
 }
 
 static void
-parse_endpoint(struct ctx *c, const struct config_node *map, const char *path, const char *key,
-               struct config_endpoint *ep)
+config_parse_endpoint(struct config_ctx *c, const struct config_node *map, const char *path,
+                      const char *key, struct config_endpoint *ep)
 {
-    const struct config_node *v = map_get(map, key);
+    const struct config_node *v = config_node_get(map, key);
     const char *s, *sp, *rest;
     char buf[64], method[8];
     size_t mlen;
@@ -1973,12 +2031,12 @@ parse_endpoint(struct ctx *c, const struct config_node *map, const char *path, c
     } else {
         method[0] = '\0';
     }
-    if (in_list(method, http_methods, ARRAY_COUNT(http_methods)) < 0 || rest[0] != '/' ||
+    if (config_in_list(method, http_methods, ARRAY_COUNT(http_methods)) < 0 || rest[0] != '/' ||
         strpbrk(rest, " \t") != NULL) {
-        PROBLEM(c, v,
-                "%s.%s: expected \"METHOD /path\" with METHOD one of GET, POST, PUT, PATCH, "
-                "DELETE, got %s",
-                path, key, show(v, buf, sizeof(buf)));
+        CONFIG_PROBLEM(c, v,
+                       "%s.%s: expected \"METHOD /path\" with METHOD one of GET, POST, PUT, PATCH, "
+                       "DELETE, got %s",
+                       path, key, config_node_show(v, buf, sizeof(buf)));
         return;
     }
     free(ep->method); /* a kind's own (reported as an error) gives way */
@@ -1989,42 +2047,42 @@ parse_endpoint(struct ctx *c, const struct config_node *map, const char *path, c
 
 /* numbering: reading a series' next number around each create. */
 static void
-parse_numbering(struct ctx *c, const struct config_node *v, const char *path,
+parse_numbering(struct config_ctx *c, const struct config_node *v, const char *path,
                 struct config_numbering *n)
 {
     static const char *const required[] = {"next", "series", "series_field", "number", "confirm"};
 
-    if (!want_map(c, v, path))
+    if (!config_want_map(c, v, path))
         return;
-    check_keys(c, v, path, numbering_keys, ARRAY_COUNT(numbering_keys));
+    config_check_keys(c, v, path, numbering_keys, ARRAY_COUNT(numbering_keys));
     for (size_t i = 0; i < ARRAY_COUNT(required); i++) {
-        if (map_get(v, required[i]) == NULL)
-            missing(c, v, path, required[i]);
+        if (config_node_get(v, required[i]) == NULL)
+            config_missing(c, v, path, required[i]);
     }
     n->enabled = 1;
-    parse_endpoint(c, v, path, "next", &n->next);
-    parse_endpoint(c, v, path, "confirm", &n->confirm);
-    opt_str(c, v, path, "items", &n->items_path);
-    opt_str(c, v, path, "series", &n->item_series_path);
-    opt_str(c, v, path, "series_field", &n->series_field);
-    opt_str(c, v, path, "number", &n->number_path);
+    config_parse_endpoint(c, v, path, "next", &n->next);
+    config_parse_endpoint(c, v, path, "confirm", &n->confirm);
+    config_opt_str(c, v, path, "items", &n->items_path);
+    config_opt_str(c, v, path, "series", &n->item_series_path);
+    config_opt_str(c, v, path, "series_field", &n->series_field);
+    config_opt_str(c, v, path, "number", &n->number_path);
 }
 
 /* id, created_id: a path, or a list of paths whose values make a composite id. */
 static void
-parse_created_id(struct ctx *c, const struct config_node *v, const char *path, const char *key,
-                 char **out)
+parse_created_id(struct config_ctx *c, const struct config_node *v, const char *path,
+                 const char *key, char **out)
 {
-    char *p = join(path, key);
+    char *p = config_join(path, key);
     char buf[64];
 
     if (v->kind != CONFIG_NODE_SEQUENCE) {
-        (void)get_str(c, v, p, out);
+        (void)config_get_str(c, v, p, out);
         free(p);
         return;
     }
     if (v->kid_count < 1 || v->kid_count > 4) {
-        PROBLEM(c, v, "%s: expected one to four paths, got %zu", p, v->kid_count);
+        CONFIG_PROBLEM(c, v, "%s: expected one to four paths, got %zu", p, v->kid_count);
         free(p);
         return;
     }
@@ -2034,10 +2092,12 @@ parse_created_id(struct ctx *c, const struct config_node *v, const char *path, c
     for (size_t i = 0; i < v->kid_count; i++) {
         const struct config_node *k = v->kids[i];
 
-        if (k->kind != CONFIG_NODE_SCALAR || is_null(k) || strchr(k->value, ',') != NULL)
-            PROBLEM(c, k, "%s[%zu]: expected a path, got %s", p, i, show(k, buf, sizeof(buf)));
+        if (k->kind != CONFIG_NODE_SCALAR || config_node_is_null(k) ||
+            strchr(k->value, ',') != NULL)
+            CONFIG_PROBLEM(c, k, "%s[%zu]: expected a path, got %s", p, i,
+                           config_node_show(k, buf, sizeof(buf)));
         else if (buf_printf(&b, "%s%s", i > 0 ? "," : "", k->value) == -1)
-            PROBLEM(c, k, "%s[%zu]: too long", p, i);
+            CONFIG_PROBLEM(c, k, "%s[%zu]: too long", p, i);
     }
     free(*out);
     *out = buf_take(&b);
@@ -2046,25 +2106,26 @@ parse_created_id(struct ctx *c, const struct config_node *v, const char *path, c
 
 /* archive: {system field: scalar}, the fields a copy gets instead of a delete. */
 static void
-parse_archive(struct ctx *c, const struct config_node *v, const char *path,
+parse_archive(struct config_ctx *c, const struct config_node *v, const char *path,
               struct config_collection *col)
 {
     char buf[64];
 
     if (v->kind != CONFIG_NODE_MAPPING || v->kid_count == 0) {
-        PROBLEM(c, v,
-                "%s: expected a mapping of system field to value, got %s; hint: archive: "
-                "{status: archived}",
-                path,
-                v->kind == CONFIG_NODE_MAPPING ? "an empty mapping" : show(v, buf, sizeof(buf)));
+        CONFIG_PROBLEM(c, v,
+                       "%s: expected a mapping of system field to value, got %s; hint: archive: "
+                       "{status: archived}",
+                       path,
+                       v->kind == CONFIG_NODE_MAPPING ? "an empty mapping"
+                                                      : config_node_show(v, buf, sizeof(buf)));
         return;
     }
     for (size_t i = 0; i + 1 < v->kid_count; i += 2) {
         const struct config_node *val = v->kids[i + 1];
 
         if (val->kind != CONFIG_NODE_SCALAR) {
-            PROBLEM(c, val, "%s.%s: expected a single value, got %s", path, v->kids[i]->value,
-                    show(val, buf, sizeof(buf)));
+            CONFIG_PROBLEM(c, val, "%s.%s: expected a single value, got %s", path,
+                           v->kids[i]->value, config_node_show(val, buf, sizeof(buf)));
             return;
         }
     }
@@ -2077,22 +2138,22 @@ parse_archive(struct ctx *c, const struct config_node *v, const char *path,
  * which is archive with {status: cancelled}.
  */
 static void
-caldav_cancel(struct ctx *c, const struct config_node *v, const char *path,
+caldav_cancel(struct config_ctx *c, const struct config_node *v, const char *path,
               struct config_collection *col)
 {
     if (col->system->profile != CONFIG_PROFILE_CALDAV) {
-        PROBLEM(c, map_get(v, "on_delete"),
-                "%s.on_delete: cancel is for collections of caldav systems (it cancels the "
-                "event); hint: on_delete: archive, with archive: {status: cancelled}",
-                path);
+        CONFIG_PROBLEM(c, config_node_get(v, "on_delete"),
+                       "%s.on_delete: cancel is for collections of caldav systems (it cancels the "
+                       "event); hint: on_delete: archive, with archive: {status: cancelled}",
+                       path);
         return;
     }
     col->on_delete = CONFIG_DELETE_ARCHIVE;
-    if (map_get(v, "archive") != NULL) {
-        PROBLEM(c, map_key(v, "archive"),
-                "%s.archive: cancel sets status: cancelled and nothing else; hint: remove "
-                "archive, or write on_delete: archive",
-                path);
+    if (config_node_get(v, "archive") != NULL) {
+        CONFIG_PROBLEM(c, config_node_key(v, "archive"),
+                       "%s.archive: cancel sets status: cancelled and nothing else; hint: remove "
+                       "archive, or write on_delete: archive",
+                       path);
         return;
     }
     col->archive = cJSON_CreateObject();
@@ -2104,14 +2165,15 @@ caldav_cancel(struct ctx *c, const struct config_node *v, const char *path,
  * on_delete and what each mode needs depend on them.
  */
 static void
-parse_on_delete(struct ctx *c, const struct config_node *v, const char *path,
+parse_on_delete(struct config_ctx *c, const struct config_node *v, const char *path,
                 struct config_collection *col)
 {
-    const struct config_node *mode_n = map_get(v, "on_delete"), *archive_n = map_get(v, "archive");
-    int i = opt_choice(c, v, path, "on_delete", delete_modes, ARRAY_COUNT(delete_modes));
+    const struct config_node *mode_n = config_node_get(v, "on_delete"),
+                             *archive_n = config_node_get(v, "archive");
+    int i = config_opt_choice(c, v, path, "on_delete", delete_modes, ARRAY_COUNT(delete_modes));
     const struct config_node *at = mode_n != NULL ? mode_n : v; /* where problems of the mode go */
 
-    opt_str(c, v, path, "updated_at", &col->updated_at_path);
+    config_opt_str(c, v, path, "updated_at", &col->updated_at_path);
     if (i == 3) {
         caldav_cancel(c, v, path, col);
         return;
@@ -2122,38 +2184,42 @@ parse_on_delete(struct ctx *c, const struct config_node *v, const char *path,
         col->on_delete = col->remove.method != NULL ? CONFIG_DELETE_DELETE : CONFIG_DELETE_IGNORE;
     if (mode_n != NULL && i < 0)
         return; /* already reported; the rest would guess */
-    /* The calendar kinds fill in their calls after this (calendar_collection()). */
+    /* The calendar kinds fill in their calls after this (config_calendar_collection()). */
     int calls = col->system->profile == CONFIG_PROFILE_GOOGLE_CALENDAR ||
                 col->system->profile == CONFIG_PROFILE_MICROSOFT_GRAPH;
-    /* A bad delete or update endpoint is reported by parse_endpoint(): no second word here. */
+    /* A bad delete or update endpoint is reported by config_parse_endpoint(): no second word here.
+     */
     if (col->on_delete == CONFIG_DELETE_DELETE && mode_n != NULL && col->remove.method == NULL &&
-        map_get(v, "delete") == NULL && !calls)
-        PROBLEM(c, at,
-                "%s.on_delete: delete needs the collection's delete call; hint: add delete: "
-                "\"DELETE /path/{id}\", or use archive or ignore",
-                path);
+        config_node_get(v, "delete") == NULL && !calls)
+        CONFIG_PROBLEM(c, at,
+                       "%s.on_delete: delete needs the collection's delete call; hint: add delete: "
+                       "\"DELETE /path/{id}\", or use archive or ignore",
+                       path);
     if (col->on_delete == CONFIG_DELETE_ARCHIVE) {
         if (archive_n == NULL) {
-            PROBLEM(c, at,
-                    "%s.on_delete: archive needs the key archive with the fields to set; hint: "
-                    "archive: {status: archived}",
-                    path);
+            CONFIG_PROBLEM(
+                c, at,
+                "%s.on_delete: archive needs the key archive with the fields to set; hint: "
+                "archive: {status: archived}",
+                path);
         } else {
-            char *p = join(path, "archive");
+            char *p = config_join(path, "archive");
 
             parse_archive(c, archive_n, p, col);
             free(p);
         }
-        if (col->update.method == NULL && map_get(v, "update") == NULL && !calls)
-            PROBLEM(c, at,
-                    "%s.on_delete: archive writes the copy with the collection's update call; "
-                    "hint: add update: \"PATCH /path/{id}\", or use delete or ignore",
-                    path);
-    } else if (archive_n != NULL) {
-        PROBLEM(c, map_key(v, "archive"),
-                "%s.archive: archive is used only with on_delete: archive; hint: add on_delete: "
-                "archive, or remove archive",
+        if (col->update.method == NULL && config_node_get(v, "update") == NULL && !calls)
+            CONFIG_PROBLEM(
+                c, at,
+                "%s.on_delete: archive writes the copy with the collection's update call; "
+                "hint: add update: \"PATCH /path/{id}\", or use delete or ignore",
                 path);
+    } else if (archive_n != NULL) {
+        CONFIG_PROBLEM(
+            c, config_node_key(v, "archive"),
+            "%s.archive: archive is used only with on_delete: archive; hint: add on_delete: "
+            "archive, or remove archive",
+            path);
     }
 }
 
@@ -2276,27 +2342,30 @@ static const struct kind_table page_table = {
  * mapping with kind. Returns its index in t->kinds, or -1 after saying why.
  */
 static int
-poll_kind(struct ctx *c, const struct config_node *v, const char *path, const struct kind_table *t)
+poll_kind(struct config_ctx *c, const struct config_node *v, const char *path,
+          const struct kind_table *t)
 {
     char buf[64], list[128], hint[96];
     int i;
 
     if (v->kind == CONFIG_NODE_MAPPING) {
-        check_keys(c, v, path, t->keys, t->key_count);
-        if (map_get(v, "kind") == NULL) {
-            missing(c, v, path, "kind");
+        config_check_keys(c, v, path, t->keys, t->key_count);
+        if (config_node_get(v, "kind") == NULL) {
+            config_missing(c, v, path, "kind");
             return -1;
         }
-        return opt_choice(c, v, path, "kind", t->kinds, t->kind_count);
+        return config_opt_choice(c, v, path, "kind", t->kinds, t->kind_count);
     }
-    if (v->kind == CONFIG_NODE_SCALAR && (i = in_list(v->value, t->kinds, t->kind_count)) >= 0)
+    if (v->kind == CONFIG_NODE_SCALAR &&
+        (i = config_in_list(v->value, t->kinds, t->kind_count)) >= 0)
         return i;
-    PROBLEM(c, v, "%s: expected a mapping with kind, or one of %s, got %s%s", path,
-            kind_list(~0U, t->kinds, t->kind_count, " or ", list, sizeof(list)),
-            show(v, buf, sizeof(buf)),
-            v->kind == CONFIG_NODE_SCALAR && !is_null(v)
-                ? did_you_mean(c, v->value, t->kinds, t->kind_count, hint, sizeof(hint))
-                : "");
+    CONFIG_PROBLEM(
+        c, v, "%s: expected a mapping with kind, or one of %s, got %s%s", path,
+        kind_list(~0U, t->kinds, t->kind_count, " or ", list, sizeof(list)),
+        config_node_show(v, buf, sizeof(buf)),
+        v->kind == CONFIG_NODE_SCALAR && !config_node_is_null(v)
+            ? config_did_you_mean(c, v->value, t->kinds, t->kind_count, hint, sizeof(hint))
+            : "");
     return -1;
 }
 
@@ -2306,7 +2375,7 @@ poll_kind(struct ctx *c, const struct config_node *v, const char *path, const st
  * kind that needs keys is reported at v.
  */
 static void
-check_kind_keys(struct ctx *c, const struct config_node *v, const char *path,
+check_kind_keys(struct config_ctx *c, const struct config_node *v, const char *path,
                 const struct kind_table *t, int k)
 {
     const char *needed[16] = {NULL};
@@ -2315,30 +2384,31 @@ check_kind_keys(struct ctx *c, const struct config_node *v, const char *path,
 
     for (size_t j = 0; j < t->kind_key_count && j < ARRAY_COUNT(needed); j++) {
         const struct kind_key *kk = &t->kind_keys[j];
-        const struct config_node *key = map_key(v, kk->key);
+        const struct config_node *key = config_node_key(v, kk->key);
 
         needed[j] = kk->key;
         if (kk->required & bit)
             need |= KIND(j);
         if (key != NULL && (kk->allowed & bit) == 0)
-            PROBLEM(c, key, "%s.%s: %s is only for %s kind%s %s, not %s; hint: remove it", path,
-                    kk->key, kk->key, t->what, (kk->allowed & (kk->allowed - 1)) != 0 ? "s" : "",
-                    kind_list(kk->allowed, t->kinds, t->kind_count, " and ", list, sizeof(list)),
-                    t->kinds[k]);
+            CONFIG_PROBLEM(
+                c, key, "%s.%s: %s is only for %s kind%s %s, not %s; hint: remove it", path,
+                kk->key, kk->key, t->what, (kk->allowed & (kk->allowed - 1)) != 0 ? "s" : "",
+                kind_list(kk->allowed, t->kinds, t->kind_count, " and ", list, sizeof(list)),
+                t->kinds[k]);
         else if (key == NULL && (kk->required & bit) && v->kind == CONFIG_NODE_MAPPING)
-            PROBLEM(c, v, "%s: missing required key \"%s\"; hint: %s kind %s needs it: %s", path,
-                    kk->key, t->what, t->kinds[k], kk->what);
+            CONFIG_PROBLEM(c, v, "%s: missing required key \"%s\"; hint: %s kind %s needs it: %s",
+                           path, kk->key, t->what, t->kinds[k], kk->what);
     }
     if (v->kind != CONFIG_NODE_MAPPING && need != 0)
-        PROBLEM(c, v, "%s: %s kind %s needs %s, which a bare kind cannot give; hint: %s", path,
-                t->what, t->kinds[k],
-                kind_list(need, needed, ARRAY_COUNT(needed), " and ", list, sizeof(list)),
-                t->examples[k]);
+        CONFIG_PROBLEM(c, v, "%s: %s kind %s needs %s, which a bare kind cannot give; hint: %s",
+                       path, t->what, t->kinds[k],
+                       kind_list(need, needed, ARRAY_COUNT(needed), " and ", list, sizeof(list)),
+                       t->examples[k]);
 }
 
 /* What an events cursor reads unless told otherwise: Stripe's feed. */
 static void
-events_defaults(struct config_poll *pl)
+config_poll_events_defaults(struct config_poll *pl)
 {
     pl->resync_status = xcalloc(1, sizeof(*pl->resync_status));
     pl->resync_status[0] = 404; /* Stripe: "No such event" once it is past retention */
@@ -2349,16 +2419,16 @@ events_defaults(struct config_poll *pl)
     pl->event_deleted_suffix = xstrdup(".deleted");
 }
 
-/* opt_str() over a default: the default goes when the key is given. */
+/* config_opt_str() over a default: the default goes when the key is given. */
 static void
-replace_str(struct ctx *c, const struct config_node *v, const char *path, const char *key,
+replace_str(struct config_ctx *c, const struct config_node *v, const char *path, const char *key,
             char **out)
 {
     char *given = NULL;
 
-    if (map_get(v, key) == NULL)
+    if (config_node_get(v, key) == NULL)
         return;
-    opt_str(c, v, path, key, &given);
+    config_opt_str(c, v, path, key, &given);
     if (given != NULL) {
         free(*out);
         *out = given;
@@ -2367,10 +2437,10 @@ replace_str(struct ctx *c, const struct config_node *v, const char *path, const 
 
 /* format: how a watermark is written (ms, s or iso); the default stays otherwise. */
 static void
-parse_cursor_format(struct ctx *c, const struct config_node *v, const char *path,
+parse_cursor_format(struct config_ctx *c, const struct config_node *v, const char *path,
                     struct config_poll *pl)
 {
-    int i = opt_choice(c, v, path, "format", cursor_formats, ARRAY_COUNT(cursor_formats));
+    int i = config_opt_choice(c, v, path, "format", cursor_formats, ARRAY_COUNT(cursor_formats));
 
     if (i >= 0) {
         free(pl->cursor_format);
@@ -2384,29 +2454,29 @@ parse_cursor_format(struct ctx *c, const struct config_node *v, const char *path
  * results one query can page through.
  */
 static void
-parse_search_cursor(struct ctx *c, const struct config_node *v, const char *path,
+parse_search_cursor(struct config_ctx *c, const struct config_node *v, const char *path,
                     struct config_poll *pl)
 {
-    const struct config_node *b = map_get(v, "body");
+    const struct config_node *b = config_node_get(v, "body");
 
-    parse_endpoint(c, v, path, "list", &pl->search);
+    config_parse_endpoint(c, v, path, "list", &pl->search);
     if (b != NULL) {
-        char *p = join(path, "body");
+        char *p = config_join(path, "body");
 
-        if (want_map(c, b, p))
+        if (config_want_map(c, b, p))
             pl->search_body = config_node_json(b);
         free(p);
     }
-    opt_str(c, v, path, "field", &pl->cursor_field);
+    config_opt_str(c, v, path, "field", &pl->cursor_field);
     parse_cursor_format(c, v, path, pl);
-    opt_duration(c, v, path, "overlap", 0, &pl->overlap_ms);
+    config_opt_duration(c, v, path, "overlap", 0, &pl->overlap_ms);
     replace_str(c, v, path, "next", &pl->search_next_path);
-    opt_int(c, v, path, "window", (struct range){1, INT32_MAX}, &pl->search_window);
+    config_opt_int(c, v, path, "window", (struct config_range){1, INT32_MAX}, &pl->search_window);
 }
 
 /* poll.cursor: how a poll reads only what changed. */
 static void
-parse_poll_cursor(struct ctx *c, const struct config_node *v, const char *path,
+parse_poll_cursor(struct config_ctx *c, const struct config_node *v, const char *path,
                   struct config_poll *pl)
 {
     const struct config_node *rs;
@@ -2428,7 +2498,7 @@ parse_poll_cursor(struct ctx *c, const struct config_node *v, const char *path,
         pl->delta_path = xstrdup("@odata.deltaLink");
         pl->removed_path = xstrdup("@removed");
     } else if (pl->cursor == CONFIG_CURSOR_EVENTS) {
-        events_defaults(pl);
+        config_poll_events_defaults(pl);
     }
     if (pl->cursor == CONFIG_CURSOR_SEARCH) {
         pl->search_next_path = xstrdup("paging.next.after");
@@ -2450,44 +2520,46 @@ parse_poll_cursor(struct ctx *c, const struct config_node *v, const char *path,
         replace_str(c, v, path, "type", &pl->event_type_path);
         replace_str(c, v, path, "deleted", &pl->event_deleted_suffix);
         if (pl->cursor == CONFIG_CURSOR_EVENTS) {
-            parse_endpoint(c, v, path, "list", &pl->events);
+            config_parse_endpoint(c, v, path, "list", &pl->events);
             if (pl->events.method != NULL && strcmp(pl->events.method, "GET") != 0)
-                PROBLEM(c, map_get(v, "list"),
-                        "%s.list: the event list is read with GET, got %s; hint: list: \"GET "
-                        "%.64s\"",
-                        path, pl->events.method, pl->events.path);
+                CONFIG_PROBLEM(
+                    c, config_node_get(v, "list"),
+                    "%s.list: the event list is read with GET, got %s; hint: list: \"GET "
+                    "%.64s\"",
+                    path, pl->events.method, pl->events.path);
         }
-        if ((rs = map_get(v, "resync_status")) != NULL) {
-            char *p = join(path, "resync_status");
+        if ((rs = config_node_get(v, "resync_status")) != NULL) {
+            char *p = config_join(path, "resync_status");
 
             free(pl->resync_status);
             pl->resync_status = NULL;
             pl->resync_status_count = 0;
-            parse_status_list(c, rs, p, "[410]", &pl->resync_status, &pl->resync_status_count);
+            config_parse_status_list(c, rs, p, "[410]", &pl->resync_status,
+                                     &pl->resync_status_count);
             free(p);
         }
         return;
     }
-    opt_str(c, v, path, "param", &pl->cursor_param);
+    config_opt_str(c, v, path, "param", &pl->cursor_param);
     if (pl->cursor == CONFIG_CURSOR_UPDATED_SINCE) {
-        opt_str(c, v, path, "field", &pl->cursor_field);
+        config_opt_str(c, v, path, "field", &pl->cursor_field);
         parse_cursor_format(c, v, path, pl);
-        opt_duration(c, v, path, "overlap", 0, &pl->overlap_ms);
+        config_opt_duration(c, v, path, "overlap", 0, &pl->overlap_ms);
         return;
     }
-    opt_str(c, v, path, "token", &pl->token_path);
-    rs = map_get(v, "resync_status");
+    config_opt_str(c, v, path, "token", &pl->token_path);
+    rs = config_node_get(v, "resync_status");
     if (rs != NULL) {
-        char *p = join(path, "resync_status");
+        char *p = config_join(path, "resync_status");
 
-        parse_status_list(c, rs, p, "[410]", &pl->resync_status, &pl->resync_status_count);
+        config_parse_status_list(c, rs, p, "[410]", &pl->resync_status, &pl->resync_status_count);
         free(p);
     }
 }
 
 /* poll.page: how one poll walks the pages of the list. */
 static void
-parse_poll_page(struct ctx *c, const struct config_node *v, const char *path,
+parse_poll_page(struct config_ctx *c, const struct config_node *v, const char *path,
                 struct config_poll *pl)
 {
     int k = poll_kind(c, v, path, &page_table);
@@ -2499,12 +2571,12 @@ parse_poll_page(struct ctx *c, const struct config_node *v, const char *path,
     if (v->kind != CONFIG_NODE_MAPPING || pl->page == CONFIG_PAGE_NONE)
         return;
     if (pl->page != CONFIG_PAGE_LINK)
-        opt_str(c, v, path, "param", &pl->page_param);
-    opt_str(c, v, path, "size_param", &pl->size_param);
-    opt_int(c, v, path, "size", (struct range){1, 10000}, &pl->page_size);
+        config_opt_str(c, v, path, "param", &pl->page_param);
+    config_opt_str(c, v, path, "size_param", &pl->size_param);
+    config_opt_int(c, v, path, "size", (struct config_range){1, 10000}, &pl->page_size);
     if (pl->page == CONFIG_PAGE_CURSOR)
-        opt_str(c, v, path, "next", &pl->next_path);
-    opt_str(c, v, path, "has_more", &pl->has_more_path);
+        config_opt_str(c, v, path, "next", &pl->next_path);
+    config_opt_str(c, v, path, "has_more", &pl->has_more_path);
 }
 
 /* poll: reading the collection's changes on a schedule. */
@@ -2513,26 +2585,27 @@ parse_poll_page(struct ctx *c, const struct config_node *v, const char *path,
  * caldav system (read by sync-collection: no list, cursor or page), 0
  * otherwise. */
 static void
-parse_poll(struct ctx *c, const struct config_node *v, const char *path, struct config_poll *pl,
-           int sql)
+config_parse_poll(struct config_ctx *c, const struct config_node *v, const char *path,
+                  struct config_poll *pl, int sql)
 {
     const struct config_node *n;
     char buf[64], *p;
 
-    if (!want_map(c, v, path))
+    if (!config_want_map(c, v, path))
         return;
     pl->enabled = 1;
-    check_keys(c, v, path, poll_keys, ARRAY_COUNT(poll_keys));
-    if ((n = map_get(v, "cron")) != NULL) {
+    config_check_keys(c, v, path, poll_keys, ARRAY_COUNT(poll_keys));
+    if ((n = config_node_get(v, "cron")) != NULL) {
         char why[160];
         size_t at = 0;
 
-        if (map_get(v, "every") != NULL)
-            PROBLEM(c, map_key(v, "every"),
-                    "%s: every and cron do not go together; hint: keep one of them", path);
-        if (n->kind != CONFIG_NODE_SCALAR || is_null(n))
-            PROBLEM(c, n, "%s.cron: expected a cron expression such as \"*/5 * * * *\", got %s",
-                    path, show(n, buf, sizeof(buf)));
+        if (config_node_get(v, "every") != NULL)
+            CONFIG_PROBLEM(c, config_node_key(v, "every"),
+                           "%s: every and cron do not go together; hint: keep one of them", path);
+        if (n->kind != CONFIG_NODE_SCALAR || config_node_is_null(n))
+            CONFIG_PROBLEM(c, n,
+                           "%s.cron: expected a cron expression such as \"*/5 * * * *\", got %s",
+                           path, config_node_show(n, buf, sizeof(buf)));
         else if (cron_parse(n->value, &pl->cron, why, sizeof(why), &at) == -1)
             config_diag_add(c->diags, n->line, n->col + (int)at + (n->is_quoted ? 1 : 0),
                             "%s.cron: %s; hint: five fields, minute hour day month weekday, "
@@ -2540,13 +2613,13 @@ parse_poll(struct ctx *c, const struct config_node *v, const char *path, struct 
                             path, why);
         else
             pl->has_cron = 1;
-    } else if (map_get(v, "every") == NULL) {
-        missing(c, v, path, "every");
+    } else if (config_node_get(v, "every") == NULL) {
+        config_missing(c, v, path, "every");
     }
-    opt_duration(c, v, path, "every", 100, &pl->every_ms);
-    if ((n = map_get(v, "jitter")) != NULL) {
-        p = join(path, "jitter");
-        (void)get_share(c, n, p, &pl->jitter);
+    config_opt_duration(c, v, path, "every", 100, &pl->every_ms);
+    if ((n = config_node_get(v, "jitter")) != NULL) {
+        p = config_join(path, "jitter");
+        (void)config_get_share(c, n, p, &pl->jitter);
         free(p);
     }
     if (sql == 1 || sql == 3) {
@@ -2555,64 +2628,68 @@ parse_poll(struct ctx *c, const struct config_node *v, const char *path, struct 
         static const char *const http_only[] = {"list", "items", "cursor", "page"};
 
         for (size_t i = 0; i < ARRAY_COUNT(http_only); i++)
-            if (map_key(v, http_only[i]) != NULL)
-                PROBLEM(c, map_key(v, http_only[i]),
-                        sql == 1 ? "%s.%s: a table is read in pages of its key, incrementally "
-                                   "when the collection names updated_at; hint: remove %s"
-                                 : "%s.%s: a calendar is read by sync-collection, from the "
-                                   "token of its last read; hint: remove %s",
-                        path, http_only[i], http_only[i]);
+            if (config_node_key(v, http_only[i]) != NULL)
+                CONFIG_PROBLEM(c, config_node_key(v, http_only[i]),
+                               sql == 1
+                                   ? "%s.%s: a table is read in pages of its key, incrementally "
+                                     "when the collection names updated_at; hint: remove %s"
+                                   : "%s.%s: a calendar is read by sync-collection, from the "
+                                     "token of its last read; hint: remove %s",
+                               path, http_only[i], http_only[i]);
         pl->page_size = 1000;
-        opt_duration(c, v, path, "reconcile", 1000, &pl->reconcile_every_ms);
+        config_opt_duration(c, v, path, "reconcile", 1000, &pl->reconcile_every_ms);
         return;
     }
-    if ((n = map_get(v, "each")) != NULL) {
+    if ((n = config_node_get(v, "each")) != NULL) {
         /* Each linked copy read in turn: no list, so no cursor or pages. */
         static const char *const list_only[] = {"list", "items", "cursor", "page"};
 
         for (size_t i = 0; i < ARRAY_COUNT(list_only); i++)
-            if (map_key(v, list_only[i]) != NULL)
-                PROBLEM(c, map_key(v, list_only[i]),
-                        "%s.%s: a poll with `each` reads every linked copy by its id, not a "
-                        "list; hint: remove %s",
-                        path, list_only[i], list_only[i]);
-        parse_endpoint(c, v, path, "each", &pl->each);
+            if (config_node_key(v, list_only[i]) != NULL)
+                CONFIG_PROBLEM(c, config_node_key(v, list_only[i]),
+                               "%s.%s: a poll with `each` reads every linked copy by its id, not a "
+                               "list; hint: remove %s",
+                               path, list_only[i], list_only[i]);
+        config_parse_endpoint(c, v, path, "each", &pl->each);
         if (pl->each.method != NULL && strcmp(pl->each.method, "GET") != 0)
-            PROBLEM(c, n, "%s.each: a copy is read with GET, got %s; hint: each: \"GET %.64s\"",
-                    path, show(n, buf, sizeof(buf)), pl->each.path);
-        opt_duration(c, v, path, "reconcile", 1000, &pl->reconcile_every_ms);
+            CONFIG_PROBLEM(c, n,
+                           "%s.each: a copy is read with GET, got %s; hint: each: \"GET %.64s\"",
+                           path, config_node_show(n, buf, sizeof(buf)), pl->each.path);
+        config_opt_duration(c, v, path, "reconcile", 1000, &pl->reconcile_every_ms);
         return;
     }
-    if ((n = map_get(v, "list")) == NULL && sql != 2) /* 2: the profile knows it */
-        missing(c, v, path, "list");
-    parse_endpoint(c, v, path, "list", &pl->list);
+    if ((n = config_node_get(v, "list")) == NULL && sql != 2) /* 2: the profile knows it */
+        config_missing(c, v, path, "list");
+    config_parse_endpoint(c, v, path, "list", &pl->list);
     if (pl->list.method != NULL && strcmp(pl->list.method, "GET") != 0)
-        PROBLEM(c, n, "%s.list: the list is read with GET, got %s; hint: list: \"GET %.64s\"", path,
-                show(n, buf, sizeof(buf)), pl->list.path);
+        CONFIG_PROBLEM(c, n,
+                       "%s.list: the list is read with GET, got %s; hint: list: \"GET %.64s\"",
+                       path, config_node_show(n, buf, sizeof(buf)), pl->list.path);
     if (pl->list.path != NULL) {
-        p = join(path, "list");
+        p = config_join(path, "list");
         check_list_times(c, n, p, pl->list.path);
         free(p);
     }
-    opt_str(c, v, path, "items", &pl->items_path);
-    if ((n = map_get(v, "cursor")) != NULL) {
-        p = join(path, "cursor");
+    config_opt_str(c, v, path, "items", &pl->items_path);
+    if ((n = config_node_get(v, "cursor")) != NULL) {
+        p = config_join(path, "cursor");
         parse_poll_cursor(c, n, p, pl);
         free(p);
     }
     if (pl->cursor == CONFIG_CURSOR_DELTA_LINK && pl->items_path == NULL)
         pl->items_path = xstrdup("value"); /* where Graph's answers hold their items */
-    if ((n = map_get(v, "page")) != NULL) {
-        p = join(path, "page");
+    if ((n = config_node_get(v, "page")) != NULL) {
+        p = config_join(path, "page");
         parse_poll_page(c, n, p, pl);
         if (pl->cursor == CONFIG_CURSOR_DELTA_LINK && pl->page != CONFIG_PAGE_NONE)
-            PROBLEM(c, n,
-                    "%s: a delta_link cursor walks its pages by their next links; hint: remove "
-                    "page",
-                    p);
+            CONFIG_PROBLEM(
+                c, n,
+                "%s: a delta_link cursor walks its pages by their next links; hint: remove "
+                "page",
+                p);
         free(p);
     }
-    opt_duration(c, v, path, "reconcile", 1000, &pl->reconcile_every_ms);
+    config_opt_duration(c, v, path, "reconcile", 1000, &pl->reconcile_every_ms);
 }
 
 static const char *const sql_collection_keys[] = {"table", "key", "soft_delete", "query"};
@@ -2624,7 +2701,7 @@ static const char *const sql_collection_keys[] = {"table", "key", "soft_delete",
  * /t/{id}") and may not be written; its external id is the key.
  */
 static void
-parse_sql_collection(struct ctx *c, const struct config_node *v, const char *path,
+parse_sql_collection(struct config_ctx *c, const struct config_node *v, const char *path,
                      struct config_collection *col)
 {
     static const char *const http_only[] = {"create",
@@ -2641,38 +2718,39 @@ parse_sql_collection(struct ctx *c, const struct config_node *v, const char *pat
     char *p;
 
     for (size_t i = 0; i < ARRAY_COUNT(http_only); i++)
-        if (map_key(v, http_only[i]) != NULL)
-            PROBLEM(c, map_key(v, http_only[i]),
-                    "%s.%s: a collection of a %s system writes its table with upserts and "
-                    "deletes; hint: remove %s%s",
-                    path, http_only[i],
-                    col->system->kind == CONFIG_SYSTEM_SQLITE ? "sqlite" : "postgres", http_only[i],
-                    strcmp(http_only[i], "id") == 0 ? " (key names the column)" : "");
-    if (map_get(v, "table") == NULL)
-        missing(c, v, path, "table");
-    opt_str(c, v, path, "table", &col->sql_table);
-    opt_str(c, v, path, "key", &col->sql_key);
-    opt_str(c, v, path, "query", &col->sql_query);
+        if (config_node_key(v, http_only[i]) != NULL)
+            CONFIG_PROBLEM(c, config_node_key(v, http_only[i]),
+                           "%s.%s: a collection of a %s system writes its table with upserts and "
+                           "deletes; hint: remove %s%s",
+                           path, http_only[i],
+                           col->system->kind == CONFIG_SYSTEM_SQLITE ? "sqlite" : "postgres",
+                           http_only[i],
+                           strcmp(http_only[i], "id") == 0 ? " (key names the column)" : "");
+    if (config_node_get(v, "table") == NULL)
+        config_missing(c, v, path, "table");
+    config_opt_str(c, v, path, "table", &col->sql_table);
+    config_opt_str(c, v, path, "key", &col->sql_key);
+    config_opt_str(c, v, path, "query", &col->sql_query);
     if (col->sql_key == NULL)
         col->sql_key = xstrdup("id");
-    if ((n = map_get(v, "soft_delete")) != NULL) {
-        p = join(path, "soft_delete");
-        if (n->kind == CONFIG_NODE_SCALAR && !is_null(n)) {
+    if ((n = config_node_get(v, "soft_delete")) != NULL) {
+        p = config_join(path, "soft_delete");
+        if (n->kind == CONFIG_NODE_SCALAR && !config_node_is_null(n)) {
             col->sql_soft_delete = xstrdup(n->value); /* a bare column: set to true */
-        } else if (want_map(c, n, p)) {
-            const struct config_node *val = map_get(n, "value");
+        } else if (config_want_map(c, n, p)) {
+            const struct config_node *val = config_node_get(n, "value");
 
-            check_keys(c, n, p, soft_delete_keys, ARRAY_COUNT(soft_delete_keys));
-            if (map_get(n, "column") == NULL)
-                missing(c, n, p, "column");
-            opt_str(c, n, p, "column", &col->sql_soft_delete);
+            config_check_keys(c, n, p, soft_delete_keys, ARRAY_COUNT(soft_delete_keys));
+            if (config_node_get(n, "column") == NULL)
+                config_missing(c, n, p, "column");
+            config_opt_str(c, n, p, "column", &col->sql_soft_delete);
             if (val != NULL && val->kind == CONFIG_NODE_SCALAR) {
                 cJSON *j = config_node_json(val);
 
                 col->sql_soft_delete_value = cJSON_PrintUnformatted(j);
                 cJSON_Delete(j);
             } else if (val != NULL) {
-                PROBLEM(c, val, "%s.value: expected a value such as true or \"deleted\"", p);
+                CONFIG_PROBLEM(c, val, "%s.value: expected a value such as true or \"deleted\"", p);
             }
         }
         free(p);
@@ -2681,7 +2759,7 @@ parse_sql_collection(struct ctx *c, const struct config_node *v, const char *pat
     col->id_path = xstrdup(col->sql_key);
     free(col->created_id_path);
     col->created_id_path = xstrdup(col->sql_key);
-    if (col->sql_table != NULL && map_get(v, "map_out") != NULL) {
+    if (col->sql_table != NULL && config_node_get(v, "map_out") != NULL) {
         col->create.method = xstrdup("INSERT");
         col->create.path = xasprintf("/%s", col->sql_table);
         col->update.method = xstrdup("UPDATE");
@@ -2697,31 +2775,33 @@ parse_sql_collection(struct ctx *c, const struct config_node *v, const char *pat
  * the error message that the id follows ("Existing ID: ").
  */
 static void
-parse_on_conflict(struct ctx *c, const struct config_node *v, const char *path,
+parse_on_conflict(struct config_ctx *c, const struct config_node *v, const char *path,
                   struct config_collection *col)
 {
     int64_t status = 409;
 
-    if (!want_map(c, v, path))
+    if (!config_want_map(c, v, path))
         return;
-    check_keys(c, v, path, conflict_keys, ARRAY_COUNT(conflict_keys));
-    opt_int(c, v, path, "status", (struct range){400, 499}, &status);
+    config_check_keys(c, v, path, conflict_keys, ARRAY_COUNT(conflict_keys));
+    config_opt_int(c, v, path, "status", (struct config_range){400, 499}, &status);
     col->conflict_status = (int)status;
-    opt_str(c, v, path, "id", &col->conflict_id_path);
-    opt_str(c, v, path, "id_after", &col->conflict_id_after);
+    config_opt_str(c, v, path, "id", &col->conflict_id_path);
+    config_opt_str(c, v, path, "id_after", &col->conflict_id_after);
     if (col->conflict_id_after != NULL && col->conflict_id_after[0] == '\0')
-        PROBLEM(c, map_get(v, "id_after"),
-                "%s.id_after: expected the text the id follows, such as \"Existing ID: \"", path);
-    if ((col->conflict_id_path == NULL) == (map_get(v, "id_after") == NULL))
-        PROBLEM(c, v,
-                "%s: expected exactly one of id (a path in the answer) and id_after (the text "
-                "of the error message the id follows); hint: id_after: \"Existing ID: \"",
-                path);
+        CONFIG_PROBLEM(c, config_node_get(v, "id_after"),
+                       "%s.id_after: expected the text the id follows, such as \"Existing ID: \"",
+                       path);
+    if ((col->conflict_id_path == NULL) == (config_node_get(v, "id_after") == NULL))
+        CONFIG_PROBLEM(
+            c, v,
+            "%s: expected exactly one of id (a path in the answer) and id_after (the text "
+            "of the error message the id follows); hint: id_after: \"Existing ID: \"",
+            path);
     if (col->create.method == NULL && col->system->profile == CONFIG_PROFILE_NONE)
-        PROBLEM(c, v,
-                "%s: it settles a create's answer, and this collection has no create; hint: "
-                "add create, or remove on_conflict",
-                path);
+        CONFIG_PROBLEM(c, v,
+                       "%s: it settles a create's answer, and this collection has no create; hint: "
+                       "add create, or remove on_conflict",
+                       path);
 }
 
 /*
@@ -2731,11 +2811,11 @@ parse_on_conflict(struct ctx *c, const struct config_node *v, const char *path,
  * with PUT (If-None-Match / If-Match) and DELETE (engine/caldav.c), so the
  * endpoints are its own: set here as markers, and refused when written.
  */
-static void set_endpoint(struct config_endpoint *ep, const char *method, char *path);
+static void config_set_endpoint(struct config_endpoint *ep, const char *method, char *path);
 
 static void
-parse_caldav_collection(struct ctx *c, const struct config_node *v, const char *path,
-                        struct config_collection *col)
+config_caldav_collection(struct config_ctx *c, const struct config_node *v, const char *path,
+                         struct config_collection *col)
 {
     static const char *const not_here[] = {"id",
                                            "record",
@@ -2758,208 +2838,219 @@ parse_caldav_collection(struct ctx *c, const struct config_node *v, const char *
     const struct config_node *n;
 
     for (size_t i = 0; i < ARRAY_COUNT(not_here); i++)
-        if (map_key(v, not_here[i]) != NULL)
-            PROBLEM(c, map_key(v, not_here[i]),
-                    "%s.%s: a caldav collection is a calendar: concord reads it by "
-                    "sync-collection and writes its events with PUT and DELETE, each event's "
-                    "href its id; hint: remove %s",
-                    path, not_here[i], not_here[i]);
-    if ((n = map_get(v, "calendar")) != NULL &&
-        (n->kind != CONFIG_NODE_SCALAR || is_null(n) || n->value[0] == '\0'))
-        PROBLEM(c, n, "%s.calendar: expected the calendar's path (/ana/work/), URL or display name",
-                path);
+        if (config_node_key(v, not_here[i]) != NULL)
+            CONFIG_PROBLEM(
+                c, config_node_key(v, not_here[i]),
+                "%s.%s: a caldav collection is a calendar: concord reads it by "
+                "sync-collection and writes its events with PUT and DELETE, each event's "
+                "href its id; hint: remove %s",
+                path, not_here[i], not_here[i]);
+    if ((n = config_node_get(v, "calendar")) != NULL &&
+        (n->kind != CONFIG_NODE_SCALAR || config_node_is_null(n) || n->value[0] == '\0'))
+        CONFIG_PROBLEM(
+            c, n, "%s.calendar: expected the calendar's path (/ana/work/), URL or display name",
+            path);
     else
-        opt_str(c, v, path, "calendar", &col->caldav_calendar);
-    if (n == NULL && map_get(v, "poll") == NULL && map_get(v, "map_out") != NULL)
-        PROBLEM(c, v,
-                "%s: without calendar, the calendar is found by discovery, which the poll "
-                "does, and this collection has no poll; hint: calendar: /user/calendar/, or "
-                "poll: {every: 1m}",
-                path);
+        config_opt_str(c, v, path, "calendar", &col->caldav_calendar);
+    if (n == NULL && config_node_get(v, "poll") == NULL && config_node_get(v, "map_out") != NULL)
+        CONFIG_PROBLEM(c, v,
+                       "%s: without calendar, the calendar is found by discovery, which the poll "
+                       "does, and this collection has no poll; hint: calendar: /user/calendar/, or "
+                       "poll: {every: 1m}",
+                       path);
     free(col->id_path);
     col->id_path = xstrdup("href");
     free(col->created_id_path);
     col->created_id_path = xstrdup("href");
-    if (map_get(v, "map_out") != NULL) {
+    if (config_node_get(v, "map_out") != NULL) {
         /* Markers for the engine's plan; caldav.c makes each request. */
-        set_endpoint(&col->create, "PUT", xstrdup("/"));
-        set_endpoint(&col->update, "PUT", xstrdup("/"));
-        set_endpoint(&col->remove, "DELETE", xstrdup("/"));
+        config_set_endpoint(&col->create, "PUT", xstrdup("/"));
+        config_set_endpoint(&col->update, "PUT", xstrdup("/"));
+        config_set_endpoint(&col->remove, "DELETE", xstrdup("/"));
     }
 }
 
 static void
-parse_collection(struct ctx *c, const struct config_node *v, const char *path,
+parse_collection(struct config_ctx *c, const struct config_node *v, const char *path,
                  struct config_collection *col)
 {
-    const struct config_node *model_n = map_get(v, "model"), *m;
+    const struct config_node *model_n = config_node_get(v, "model"), *m;
     const struct config_model *model = NULL;
     char *p;
 
-    if (!want_map(c, v, path))
+    if (!config_want_map(c, v, path))
         return;
-    check_keys(c, v, path, collection_keys, ARRAY_COUNT(collection_keys));
+    config_check_keys(c, v, path, collection_keys, ARRAY_COUNT(collection_keys));
     if (model_n == NULL)
-        missing(c, v, path, "model");
+        config_missing(c, v, path, "model");
     else
-        opt_str(c, v, path, "model", &col->model);
+        config_opt_str(c, v, path, "model", &col->model);
     if (col->model != NULL) {
-        p = join(path, "model");
-        model = ref_model(c, model_n, p, col->model);
+        p = config_join(path, "model");
+        model = config_ref_model(c, model_n, p, col->model);
         free(p);
     }
-    if (map_get(v, "id") != NULL)
-        parse_created_id(c, map_get(v, "id"), path, "id", &col->id_path);
-    opt_str(c, v, path, "record", &col->record_path);
-    opt_jq(c, v, path, "match", &col->match_jq);
-    opt_jq(c, v, path, "deleted_when", &col->deleted_jq);
-    m = map_get(v, "map_in");
+    if (config_node_get(v, "id") != NULL)
+        parse_created_id(c, config_node_get(v, "id"), path, "id", &col->id_path);
+    config_opt_str(c, v, path, "record", &col->record_path);
+    config_opt_jq(c, v, path, "match", &col->match_jq);
+    config_opt_jq(c, v, path, "deleted_when", &col->deleted_jq);
+    m = config_node_get(v, "map_in");
     if (m != NULL) {
-        p = join(path, "map_in");
+        p = config_join(path, "map_in");
         parse_map(c, m, p, model, &col->map_in);
         free(p);
     }
-    m = map_get(v, "map_out");
+    m = config_node_get(v, "map_out");
     if (m != NULL) {
-        p = join(path, "map_out");
+        p = config_join(path, "map_out");
         parse_map(c, m, p, NULL, &col->map_out);
         free(p);
     }
     if (col->system->profile == CONFIG_PROFILE_CALDAV)
-        parse_caldav_collection(c, v, path, col);
-    else if (map_key(v, "calendar") != NULL)
-        PROBLEM(c, map_key(v, "calendar"),
-                "%s.calendar: calendar is for collections of caldav systems; hint: remove it",
-                path);
+        config_caldav_collection(c, v, path, col);
+    else if (config_node_key(v, "calendar") != NULL)
+        CONFIG_PROBLEM(
+            c, config_node_key(v, "calendar"),
+            "%s.calendar: calendar is for collections of caldav systems; hint: remove it", path);
     if (col->system->kind != CONFIG_SYSTEM_HTTP)
         parse_sql_collection(c, v, path, col);
     else
         for (size_t i = 0; i < ARRAY_COUNT(sql_collection_keys); i++)
-            if (map_key(v, sql_collection_keys[i]) != NULL)
-                PROBLEM(c, map_key(v, sql_collection_keys[i]),
-                        "%s.%s: %s is for collections of sqlite and postgres systems; hint: "
-                        "remove it",
-                        path, sql_collection_keys[i], sql_collection_keys[i]);
-    parse_endpoint(c, v, path, "create", &col->create);
-    parse_endpoint(c, v, path, "update", &col->update);
-    parse_endpoint(c, v, path, "delete", &col->remove);
-    parse_endpoint(c, v, path, "restore", &col->restore);
-    if (map_get(v, "created_id") != NULL)
-        parse_created_id(c, map_get(v, "created_id"), path, "created_id", &col->created_id_path);
-    if (opt_choice(c, v, path, "created_id_from", created_id_froms,
-                   ARRAY_COUNT(created_id_froms)) == 1)
+            if (config_node_key(v, sql_collection_keys[i]) != NULL)
+                CONFIG_PROBLEM(c, config_node_key(v, sql_collection_keys[i]),
+                               "%s.%s: %s is for collections of sqlite and postgres systems; hint: "
+                               "remove it",
+                               path, sql_collection_keys[i], sql_collection_keys[i]);
+    config_parse_endpoint(c, v, path, "create", &col->create);
+    config_parse_endpoint(c, v, path, "update", &col->update);
+    config_parse_endpoint(c, v, path, "delete", &col->remove);
+    config_parse_endpoint(c, v, path, "restore", &col->restore);
+    if (config_node_get(v, "created_id") != NULL)
+        parse_created_id(c, config_node_get(v, "created_id"), path, "created_id",
+                         &col->created_id_path);
+    if (config_opt_choice(c, v, path, "created_id_from", created_id_froms,
+                          ARRAY_COUNT(created_id_froms)) == 1)
         col->created_id_from_request = 1;
-    opt_str(c, v, path, "idempotency_header", &col->idempotency_header);
-    opt_str(c, v, path, "idempotency_field", &col->idempotency_field);
-    parse_endpoint(c, v, path, "lookup", &col->lookup);
-    opt_str(c, v, path, "lookup_result", &col->lookup_result_path);
-    if ((m = map_get(v, "numbering")) != NULL) {
-        p = join(path, "numbering");
+    config_opt_str(c, v, path, "idempotency_header", &col->idempotency_header);
+    config_opt_str(c, v, path, "idempotency_field", &col->idempotency_field);
+    config_parse_endpoint(c, v, path, "lookup", &col->lookup);
+    config_opt_str(c, v, path, "lookup_result", &col->lookup_result_path);
+    if ((m = config_node_get(v, "numbering")) != NULL) {
+        p = config_join(path, "numbering");
         parse_numbering(c, m, p, &col->numbering);
         free(p);
     }
     parse_on_delete(c, v, path, col);
-    if ((m = map_get(v, "on_conflict")) != NULL) {
-        p = join(path, "on_conflict");
+    if ((m = config_node_get(v, "on_conflict")) != NULL) {
+        p = config_join(path, "on_conflict");
         parse_on_conflict(c, m, p, col);
         free(p);
     }
-    if ((m = map_get(v, "poll")) != NULL) {
-        p = join(path, "poll");
-        parse_poll(c, m, p, &col->poll,
-                   col->system->kind != CONFIG_SYSTEM_HTTP         ? 1
-                   : col->system->profile == CONFIG_PROFILE_CALDAV ? 3
-                   : col->system->profile != CONFIG_PROFILE_NONE   ? 2
-                                                                   : 0);
+    if ((m = config_node_get(v, "poll")) != NULL) {
+        p = config_join(path, "poll");
+        config_parse_poll(c, m, p, &col->poll,
+                          col->system->kind != CONFIG_SYSTEM_HTTP         ? 1
+                          : col->system->profile == CONFIG_PROFILE_CALDAV ? 3
+                          : col->system->profile != CONFIG_PROFILE_NONE   ? 2
+                                                                          : 0);
         if (col->system->kind != CONFIG_SYSTEM_HTTP && col->updated_at_path != NULL) {
             col->poll.cursor = CONFIG_CURSOR_UPDATED_SINCE;
             col->poll.cursor_field = xstrdup(col->updated_at_path);
             col->poll.overlap_ms = 2000;
         }
-        if (col->poll.enabled && map_get(v, "map_in") == NULL)
-            PROBLEM(c, map_key(v, "poll"),
-                    "%s: a poll reads records in through map_in, and this collection has none; "
-                    "hint: add map_in, or remove poll",
-                    p);
+        if (col->poll.enabled && config_node_get(v, "map_in") == NULL)
+            CONFIG_PROBLEM(
+                c, config_node_key(v, "poll"),
+                "%s: a poll reads records in through map_in, and this collection has none; "
+                "hint: add map_in, or remove poll",
+                p);
         free(p);
     }
-    if (map_get(v, "body") != NULL) {
-        int i = opt_choice(c, v, path, "body", body_kinds, ARRAY_COUNT(body_kinds));
+    if (config_node_get(v, "body") != NULL) {
+        int i = config_opt_choice(c, v, path, "body", body_kinds, ARRAY_COUNT(body_kinds));
 
         col->body_form = i == 1;
     }
-    if ((m = map_get(v, "hint")) != NULL) {
-        int i = opt_choice(c, v, path, "hint", hint_modes, ARRAY_COUNT(hint_modes));
+    if ((m = config_node_get(v, "hint")) != NULL) {
+        int i = config_opt_choice(c, v, path, "hint", hint_modes, ARRAY_COUNT(hint_modes));
 
         col->webhook_hint = i >= 0;
         if (i >= 0 && !col->poll.enabled)
-            PROBLEM(c, m,
-                    "%s.hint: a hint asks for a poll, and this collection has no poll; hint: add "
-                    "poll (with a long `every`: the hints say when)",
-                    path);
+            CONFIG_PROBLEM(
+                c, m,
+                "%s.hint: a hint asks for a poll, and this collection has no poll; hint: add "
+                "poll (with a long `every`: the hints say when)",
+                path);
     }
-    opt_str(c, v, path, "string_values", &col->string_values_path);
-    if ((m = map_get(v, "deleted_id")) != NULL) {
-        opt_str(c, v, path, "deleted_id", &col->deleted_id_path);
-        if (map_get(v, "hint") == NULL || map_get(v, "deleted_when") == NULL)
-            PROBLEM(c, map_key(v, "deleted_id"),
-                    "%s.deleted_id: it names the copy a deletion event of a hint is about; hint: "
-                    "it goes with hint: poll and deleted_when",
-                    path);
+    config_opt_str(c, v, path, "string_values", &col->string_values_path);
+    if ((m = config_node_get(v, "deleted_id")) != NULL) {
+        config_opt_str(c, v, path, "deleted_id", &col->deleted_id_path);
+        if (config_node_get(v, "hint") == NULL || config_node_get(v, "deleted_when") == NULL)
+            CONFIG_PROBLEM(
+                c, config_node_key(v, "deleted_id"),
+                "%s.deleted_id: it names the copy a deletion event of a hint is about; hint: "
+                "it goes with hint: poll and deleted_when",
+                path);
     }
 }
 
-static void stripe_collection(struct ctx *c, const struct config_node *v, const char *path,
-                              struct config_collection *col, const struct config_node *key);
-static void smartbill_collection(struct ctx *c, const struct config_node *v, const char *path,
-                                 struct config_collection *col, const struct config_node *key);
-static void oblio_collection(struct ctx *c, const struct config_node *v, const char *path,
-                             struct config_collection *col, const struct config_node *key);
-static void hubspot_collection(struct ctx *c, const struct config_node *v, const char *path,
-                               struct config_collection *col, const struct config_node *key);
-static void calendar_collection(struct ctx *c, const struct config_node *v, const char *path,
-                                struct config_collection *col, const struct config_node *key);
+static void config_stripe_collection(struct config_ctx *c, const struct config_node *v,
+                                     const char *path, struct config_collection *col,
+                                     const struct config_node *key);
+static void config_smartbill_collection(struct config_ctx *c, const struct config_node *v,
+                                        const char *path, struct config_collection *col,
+                                        const struct config_node *key);
+static void config_oblio_collection(struct config_ctx *c, const struct config_node *v,
+                                    const char *path, struct config_collection *col,
+                                    const struct config_node *key);
+static void config_hubspot_collection(struct config_ctx *c, const struct config_node *v,
+                                      const char *path, struct config_collection *col,
+                                      const struct config_node *key);
+static void config_calendar_collection(struct config_ctx *c, const struct config_node *v,
+                                       const char *path, struct config_collection *col,
+                                       const struct config_node *key);
 
 static void
-parse_collections(struct ctx *c, const struct config_node *v, const char *path,
-                  struct config_system *s)
+config_parse_collections(struct config_ctx *c, const struct config_node *v, const char *path,
+                         struct config_system *s)
 {
     struct config *cfg = c->cfg;
 
-    if (!want_map(c, v, path))
+    if (!config_want_map(c, v, path))
         return;
     for (size_t i = 0; i + 1 < v->kid_count; i += 2) {
         const struct config_node *k = v->kids[i];
         struct config_collection *col = &cfg->collections[cfg->collection_count++];
-        char *p = join(path, k->value);
+        char *p = config_join(path, k->value);
 
-        check_name(c, k, path, "collection");
+        config_check_name(c, k, path, "collection");
         col->name = xasprintf("%s.%s", s->name, k->value);
         col->short_name = xstrdup(k->value);
         col->system = s;
         col->id_path = xstrdup("id");
         col->created_id_path = xstrdup("id");
         col->on_delete = CONFIG_DELETE_IGNORE; /* parse_on_delete() decides */
-        col->poll.cursor = CONFIG_CURSOR_NONE; /* poll.enabled 0 until parse_poll() */
+        col->poll.cursor = CONFIG_CURSOR_NONE; /* poll.enabled 0 until config_parse_poll() */
         col->poll.page = CONFIG_PAGE_NONE;
         col->poll.jitter = 0.1;
         col->poll.page_size = 100;
         col->pos = (struct config_pos){k->line, k->col};
         parse_collection(c, v->kids[i + 1], p, col);
         if (s->profile == CONFIG_PROFILE_STRIPE && v->kids[i + 1]->kind == CONFIG_NODE_MAPPING)
-            stripe_collection(c, v->kids[i + 1], p, col, k);
+            config_stripe_collection(c, v->kids[i + 1], p, col, k);
         else if (s->profile == CONFIG_PROFILE_SMARTBILL &&
                  v->kids[i + 1]->kind == CONFIG_NODE_MAPPING)
-            smartbill_collection(c, v->kids[i + 1], p, col, k);
+            config_smartbill_collection(c, v->kids[i + 1], p, col, k);
         else if (s->profile == CONFIG_PROFILE_OBLIO && v->kids[i + 1]->kind == CONFIG_NODE_MAPPING)
-            oblio_collection(c, v->kids[i + 1], p, col, k);
+            config_oblio_collection(c, v->kids[i + 1], p, col, k);
         else if (s->profile == CONFIG_PROFILE_HUBSPOT &&
                  v->kids[i + 1]->kind == CONFIG_NODE_MAPPING)
-            hubspot_collection(c, v->kids[i + 1], p, col, k);
+            config_hubspot_collection(c, v->kids[i + 1], p, col, k);
         else if ((s->profile == CONFIG_PROFILE_GOOGLE_CALENDAR ||
                   s->profile == CONFIG_PROFILE_MICROSOFT_GRAPH) &&
                  v->kids[i + 1]->kind == CONFIG_NODE_MAPPING)
-            calendar_collection(c, v->kids[i + 1], p, col, k);
+            config_calendar_collection(c, v->kids[i + 1], p, col, k);
         free(p);
     }
 }
@@ -2993,13 +3084,13 @@ system_defaults(struct config_system *s, const char *name)
 }
 
 static void
-parse_base_url(struct ctx *c, const struct config_node *v, const char *path,
-               struct config_system *s)
+config_parse_base_url(struct config_ctx *c, const struct config_node *v, const char *path,
+                      struct config_system *s)
 {
-    char *p = join(path, "base_url");
+    char *p = config_join(path, "base_url");
     size_t len, host;
 
-    if (get_str(c, v, p, &s->base_url) == 0) {
+    if (config_get_str(c, v, p, &s->base_url) == 0) {
         host = strncmp(s->base_url, "https://", 8) == 0  ? 8
                : strncmp(s->base_url, "http://", 7) == 0 ? 7
                                                          : 0;
@@ -3007,40 +3098,40 @@ parse_base_url(struct ctx *c, const struct config_node *v, const char *path,
         while (host > 0 && len > host && s->base_url[len - 1] == '/')
             s->base_url[--len] = '\0';
         if (host == 0 || len == host)
-            PROBLEM(c, v, "%s: expected a URL that starts with http:// or https://", p);
+            CONFIG_PROBLEM(c, v, "%s: expected a URL that starts with http:// or https://", p);
     }
     free(p);
 }
 
 /* Section number i of parse_system()'s list. */
 static void
-parse_section(struct ctx *c, size_t i, const struct config_node *sub, const char *p,
+parse_section(struct config_ctx *c, size_t i, const struct config_node *sub, const char *p,
               struct config_system *s)
 {
     switch (i) {
     case 0:
-        parse_retry(c, sub, p, s);
+        config_parse_retry(c, sub, p, s);
         break;
     case 1:
-        parse_auth(c, sub, p, s);
+        config_parse_auth(c, sub, p, s);
         break;
     case 2:
-        parse_webhook(c, sub, p, &s->webhook);
+        config_parse_webhook(c, sub, p, &s->webhook);
         break;
     case 3:
-        parse_collections(c, sub, p, s);
+        config_parse_collections(c, sub, p, s);
         break;
     case 4:
-        parse_rate_limit(c, sub, p, &s->rate_limit);
+        config_parse_rate_limit(c, sub, p, &s->rate_limit);
         break;
     case 5:
-        parse_limited_status(c, sub, p, &s->rate_limit);
+        config_parse_limited_status(c, sub, p, &s->rate_limit);
         break;
     case 6:
-        parse_breaker(c, sub, p, s);
+        config_parse_breaker(c, sub, p, s);
         break;
     default:
-        parse_delete_guard(c, sub, p, s);
+        config_parse_delete_guard(c, sub, p, s);
         break;
     }
 }
@@ -3050,52 +3141,54 @@ parse_section(struct ctx *c, size_t i, const struct config_node *sub, const char
  * given: a simulator's), auth (api_key, a secret, as a bearer token),
  * webhook (webhook_secret: Stripe-Signature), rate limit (25/s, test mode),
  * and do-not-retry header are Stripe's; its collections are filled in by
- * stripe_collection(). docs/stripe.md.
+ * config_stripe_collection(). docs/stripe.md.
  */
 static void
-parse_stripe_system(struct ctx *c, const struct config_node *v, const char *path,
-                    struct config_system *s)
+config_stripe_system(struct config_ctx *c, const struct config_node *v, const char *path,
+                     struct config_system *s)
 {
     const struct config_node *n;
     char *p;
 
     s->profile = CONFIG_PROFILE_STRIPE;
-    if ((n = map_get(v, "base_url")) != NULL)
-        parse_base_url(c, n, path, s);
+    if ((n = config_node_get(v, "base_url")) != NULL)
+        config_parse_base_url(c, n, path, s);
     else
         s->base_url = xstrdup("https://api.stripe.com");
-    if (map_key(v, "auth") != NULL)
-        PROBLEM(c, map_key(v, "auth"),
-                "%s.auth: a stripe system authenticates with its api_key; hint: remove auth", path);
-    if ((n = map_get(v, "api_key")) == NULL) {
-        missing(c, v, path, "api_key");
+    if (config_node_key(v, "auth") != NULL)
+        CONFIG_PROBLEM(c, config_node_key(v, "auth"),
+                       "%s.auth: a stripe system authenticates with its api_key; hint: remove auth",
+                       path);
+    if ((n = config_node_get(v, "api_key")) == NULL) {
+        config_missing(c, v, path, "api_key");
     } else {
-        p = join(path, "api_key");
+        p = config_join(path, "api_key");
         s->auth_headers = xcalloc(1, sizeof(*s->auth_headers));
         s->auth_headers[0].name = xstrdup("Authorization");
         s->auth_header_count = 1;
-        if (get_secret(c, n, p, &s->auth_headers[0].value) == 0)
-            secret_prefix(&s->auth_headers[0].value, "Bearer ");
+        if (config_get_secret(c, n, p, &s->auth_headers[0].value) == 0)
+            config_secret_prefix(&s->auth_headers[0].value, "Bearer ");
         free(p);
     }
-    if ((n = map_get(v, "webhook_secret")) != NULL) {
-        if (map_key(v, "webhook") != NULL)
-            PROBLEM(c, map_key(v, "webhook"),
-                    "%s.webhook: a stripe system's webhook is its webhook_secret; hint: remove "
-                    "webhook (its path is /webhooks/%s)",
-                    path, s->name);
+    if ((n = config_node_get(v, "webhook_secret")) != NULL) {
+        if (config_node_key(v, "webhook") != NULL)
+            CONFIG_PROBLEM(
+                c, config_node_key(v, "webhook"),
+                "%s.webhook: a stripe system's webhook is its webhook_secret; hint: remove "
+                "webhook (its path is /webhooks/%s)",
+                path, s->name);
         s->webhook.enabled = 1;
         s->webhook.has_signature = 1;
         free(s->webhook.signature.scheme);
         s->webhook.signature.scheme = xstrdup("stripe");
         s->webhook.signature.scheme_kind = CONFIG_SIG_SCHEME_STRIPE;
-        p = join(path, "webhook_secret");
-        parse_sig_secrets(c, n, p, &s->webhook.signature);
+        p = config_join(path, "webhook_secret");
+        config_parse_sig_secrets(c, n, p, &s->webhook.signature);
         free(p);
     }
     if (s->errors.message_path == NULL)
         s->errors.message_path = xstrdup("error.message");
-    if (map_get(v, "rate_limit") == NULL) {
+    if (config_node_get(v, "rate_limit") == NULL) {
         s->rate_limit.rate_per_s = 25; /* test mode's limit; live allows 100 */
         s->rate_limit.burst = 25;
     }
@@ -3108,8 +3201,8 @@ parse_stripe_system(struct ctx *c, const struct config_node *v, const char *path
  * feed after the last event, and the list whole with starting_after.
  */
 static void
-stripe_collection(struct ctx *c, const struct config_node *v, const char *path,
-                  struct config_collection *col, const struct config_node *key)
+config_stripe_collection(struct config_ctx *c, const struct config_node *v, const char *path,
+                         struct config_collection *col, const struct config_node *key)
 {
     struct config_poll *pl = &col->poll;
     const struct stripe_kind *k = NULL;
@@ -3120,10 +3213,10 @@ stripe_collection(struct ctx *c, const struct config_node *v, const char *path,
             k = &stripe_kinds[i];
     }
     if (k == NULL) {
-        PROBLEM(c, key,
-                "%s: a stripe system knows the collections customers, payment_intents, "
-                "charges, invoices and checkout_sessions; hint: name it so",
-                path);
+        CONFIG_PROBLEM(c, key,
+                       "%s: a stripe system knows the collections customers, payment_intents, "
+                       "charges, invoices and checkout_sessions; hint: name it so",
+                       path);
         return;
     }
     if (col->record_path == NULL)
@@ -3135,7 +3228,7 @@ stripe_collection(struct ctx *c, const struct config_node *v, const char *path,
         (void)snprintf(buf, sizeof(buf), ".type == \"%s\"", k->deleted);
         col->deleted_jq = xstrdup(buf);
     }
-    if (map_get(v, "body") == NULL)
+    if (config_node_get(v, "body") == NULL)
         col->body_form = 1;
     if (k->writable && col->map_out.entry_count > 0) {
         if (col->create.method == NULL) {
@@ -3149,7 +3242,7 @@ stripe_collection(struct ctx *c, const struct config_node *v, const char *path,
         if (col->remove.method == NULL) {
             col->remove.method = xstrdup("DELETE");
             col->remove.path = xasprintf("%s/{id}", k->path);
-            if (map_get(v, "on_delete") == NULL)
+            if (config_node_get(v, "on_delete") == NULL)
                 col->on_delete = CONFIG_DELETE_DELETE;
         }
     }
@@ -3169,95 +3262,98 @@ stripe_collection(struct ctx *c, const struct config_node *v, const char *path,
             pl->has_more_path = xstrdup("has_more");
         }
     }
-    if (pl->cursor == CONFIG_CURSOR_NONE && map_get(map_get(v, "poll"), "cursor") == NULL) {
+    if (pl->cursor == CONFIG_CURSOR_NONE &&
+        config_node_get(config_node_get(v, "poll"), "cursor") == NULL) {
         pl->cursor = CONFIG_CURSOR_EVENTS;
         pl->events.method = xstrdup("GET");
         pl->events.path = xasprintf("/v1/events?type=%s*", k->events);
-        events_defaults(pl);
+        config_poll_events_defaults(pl);
     }
 }
 
 /* ---- alerts (docs/operate.md) ---- */
 
 static void
-parse_email(struct ctx *c, const struct config_node *v, const char *path, struct config_alerts *a)
+parse_email(struct config_ctx *c, const struct config_node *v, const char *path,
+            struct config_alerts *a)
 {
-    const struct config_node *to = map_get(v, "to"), *n;
+    const struct config_node *to = config_node_get(v, "to"), *n;
     char *p;
 
-    check_keys(c, v, path, email_keys, ARRAY_COUNT(email_keys));
-    if (map_get(v, "url") == NULL)
-        missing(c, v, path, "url");
-    if (map_get(v, "from") == NULL)
-        missing(c, v, path, "from");
+    config_check_keys(c, v, path, email_keys, ARRAY_COUNT(email_keys));
+    if (config_node_get(v, "url") == NULL)
+        config_missing(c, v, path, "url");
+    if (config_node_get(v, "from") == NULL)
+        config_missing(c, v, path, "from");
     if (to == NULL)
-        missing(c, v, path, "to");
-    opt_str(c, v, path, "url", &a->smtp_url);
+        config_missing(c, v, path, "to");
+    config_opt_str(c, v, path, "url", &a->smtp_url);
     if (a->smtp_url != NULL && strncmp(a->smtp_url, "smtp://", 7) != 0 &&
         strncmp(a->smtp_url, "smtps://", 8) != 0)
-        PROBLEM(c, map_get(v, "url"), "%s.url: expected smtp://HOST:PORT or smtps://HOST:PORT",
-                path);
-    opt_str(c, v, path, "from", &a->mail_from);
-    opt_str(c, v, path, "username", &a->smtp_user);
-    if ((n = map_get(v, "password")) != NULL) {
-        p = join(path, "password");
-        (void)get_secret(c, n, p, &a->smtp_password);
+        CONFIG_PROBLEM(c, config_node_get(v, "url"),
+                       "%s.url: expected smtp://HOST:PORT or smtps://HOST:PORT", path);
+    config_opt_str(c, v, path, "from", &a->mail_from);
+    config_opt_str(c, v, path, "username", &a->smtp_user);
+    if ((n = config_node_get(v, "password")) != NULL) {
+        p = config_join(path, "password");
+        (void)config_get_secret(c, n, p, &a->smtp_password);
         free(p);
     }
-    p = join(path, "to");
+    p = config_join(path, "to");
     if (to != NULL && to->kind == CONFIG_NODE_SCALAR) {
         a->mail_to = xcalloc(1, sizeof(char *));
-        if (get_str(c, to, p, &a->mail_to[0]) == 0)
+        if (config_get_str(c, to, p, &a->mail_to[0]) == 0)
             a->mail_to_count = 1;
     } else if (to != NULL && to->kind == CONFIG_NODE_SEQUENCE && to->kid_count > 0) {
         a->mail_to = xcalloc(to->kid_count, sizeof(char *));
         for (size_t i = 0; i < to->kid_count; i++) {
-            if (get_str(c, to->kids[i], p, &a->mail_to[a->mail_to_count]) == 0)
+            if (config_get_str(c, to->kids[i], p, &a->mail_to[a->mail_to_count]) == 0)
                 a->mail_to_count++;
         }
     } else if (to != NULL) {
-        PROBLEM(c, to, "%s: expected an address or a list of addresses", p);
+        CONFIG_PROBLEM(c, to, "%s: expected an address or a list of addresses", p);
     }
     free(p);
 }
 
 static void
-parse_alerts(struct ctx *c, const struct config_node *v, struct config_alerts *a)
+parse_alerts(struct config_ctx *c, const struct config_node *v, struct config_alerts *a)
 {
     const struct config_node *n;
 
-    check_keys(c, v, "alerts", alerts_keys, ARRAY_COUNT(alerts_keys));
+    config_check_keys(c, v, "alerts", alerts_keys, ARRAY_COUNT(alerts_keys));
     a->enabled = 1;
-    opt_duration(c, v, "alerts", "every", 100, &a->every_ms);
-    opt_duration(c, v, "alerts", "group", 0, &a->group_ms);
-    opt_duration(c, v, "alerts", "min_interval", 0, &a->min_interval_ms);
-    if ((n = map_get(v, "webhook")) != NULL)
-        (void)get_secret(c, n, "alerts.webhook", &a->webhook);
-    if ((n = map_get(v, "email")) != NULL && want_map(c, n, "alerts.email"))
+    config_opt_duration(c, v, "alerts", "every", 100, &a->every_ms);
+    config_opt_duration(c, v, "alerts", "group", 0, &a->group_ms);
+    config_opt_duration(c, v, "alerts", "min_interval", 0, &a->min_interval_ms);
+    if ((n = config_node_get(v, "webhook")) != NULL)
+        (void)config_get_secret(c, n, "alerts.webhook", &a->webhook);
+    if ((n = config_node_get(v, "email")) != NULL && config_want_map(c, n, "alerts.email"))
         parse_email(c, n, "alerts.email", a);
-    if (map_get(v, "webhook") == NULL && map_get(v, "email") == NULL)
-        PROBLEM(c, v, "alerts: no sink; hint: add webhook: env:SLACK_WEBHOOK_URL, or email");
+    if (config_node_get(v, "webhook") == NULL && config_node_get(v, "email") == NULL)
+        CONFIG_PROBLEM(c, v, "alerts: no sink; hint: add webhook: env:SLACK_WEBHOOK_URL, or email");
 }
 
 /* ---- SmartBill and Oblio (docs/invoicing.md) ---- */
 
 /* cif: a company's tax id, letters and digits ("RO12345678"). */
 static void
-parse_cif(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s)
+parse_cif(struct config_ctx *c, const struct config_node *v, const char *path,
+          struct config_system *s)
 {
-    const struct config_node *n = map_get(v, "cif");
+    const struct config_node *n = config_node_get(v, "cif");
     char *p;
 
     if (n == NULL) {
-        missing(c, v, path, "cif");
+        config_missing(c, v, path, "cif");
         return;
     }
-    p = join(path, "cif");
-    if (get_str(c, n, p, &s->cif) == 0) {
+    p = config_join(path, "cif");
+    if (config_get_str(c, n, p, &s->cif) == 0) {
         for (const char *q = s->cif; *q != '\0'; q++) {
             if (!((*q >= 'A' && *q <= 'Z') || (*q >= 'a' && *q <= 'z') ||
                   (*q >= '0' && *q <= '9'))) {
-                PROBLEM(c, n, "%s: expected letters and digits, such as RO12345678", p);
+                CONFIG_PROBLEM(c, n, "%s: expected letters and digits, such as RO12345678", p);
                 break;
             }
         }
@@ -3267,7 +3363,7 @@ parse_cif(struct ctx *c, const struct config_node *v, const char *path, struct c
 
 /* The name a named kind is written with ("smartbill"). */
 static const char *
-profile_name(enum config_profile profile)
+config_profile_name(enum config_profile profile)
 {
     switch (profile) {
     case CONFIG_PROFILE_STRIPE:
@@ -3292,22 +3388,23 @@ profile_name(enum config_profile profile)
 
 /* The defaults of a named kind's http system (base_url unless given). */
 static void
-profile_base(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s,
-             enum config_profile profile, const char *base_url, const char *owner)
+config_profile_base(struct config_ctx *c, const struct config_node *v, const char *path,
+                    struct config_system *s, enum config_profile profile, const char *base_url,
+                    const char *owner)
 {
     s->profile = profile;
-    if (map_get(v, "base_url") != NULL)
-        parse_base_url(c, map_get(v, "base_url"), path, s);
+    if (config_node_get(v, "base_url") != NULL)
+        config_parse_base_url(c, config_node_get(v, "base_url"), path, s);
     else
         s->base_url = xstrdup(base_url);
-    if (map_key(v, "auth") != NULL)
-        PROBLEM(c, map_key(v, "auth"),
-                "%s.auth: a %s system authenticates with its %s; hint: "
-                "remove auth",
-                path, profile_name(profile), owner);
-    if (map_key(v, "webhook") != NULL && profile == CONFIG_PROFILE_SMARTBILL)
-        PROBLEM(c, map_key(v, "webhook"),
-                "%s.webhook: SmartBill sends no webhooks; hint: remove webhook", path);
+    if (config_node_key(v, "auth") != NULL)
+        CONFIG_PROBLEM(c, config_node_key(v, "auth"),
+                       "%s.auth: a %s system authenticates with its %s; hint: "
+                       "remove auth",
+                       path, config_profile_name(profile), owner);
+    if (config_node_key(v, "webhook") != NULL && profile == CONFIG_PROFILE_SMARTBILL)
+        CONFIG_PROBLEM(c, config_node_key(v, "webhook"),
+                       "%s.webhook: SmartBill sends no webhooks; hint: remove webhook", path);
     if (profile == CONFIG_PROFILE_SMARTBILL || profile == CONFIG_PROFILE_OBLIO)
         parse_cif(c, v, path, s);
 }
@@ -3318,23 +3415,23 @@ profile_base(struct ctx *c, const struct config_node *v, const char *path, struc
  * secret too, named by the secret's reference.
  */
 static void
-basic_auth(struct ctx *c, const char *path, const struct config_node *user, const char *key,
-           const struct config_node *sec_n, struct config_system *s)
+config_basic_auth(struct config_ctx *c, const char *path, const struct config_node *user,
+                  const char *key, const struct config_node *sec_n, struct config_system *s)
 {
     struct secret sec = {0};
-    char *p = join(path, key);
+    char *p = config_join(path, key);
 
-    if (get_secret(c, sec_n, p, &sec) == 0) {
-        char *up = join(path, "username"), *name = NULL;
+    if (config_get_secret(c, sec_n, p, &sec) == 0) {
+        char *up = config_join(path, "username"), *name = NULL;
 
-        if (get_str(c, user, up, &name) == 0) {
+        if (config_get_str(c, user, up, &name) == 0) {
             size_t ulen = strlen(name), enc_len;
             char *joined = xmalloc(ulen + 1 + sec.len + 1), *enc;
 
             memcpy(joined, name, ulen);
             joined[ulen] = ':';
             memcpy(joined + ulen + 1, secret_bytes(&sec), sec.len + 1);
-            enc = base64((const unsigned char *)joined, ulen + 1 + sec.len, &enc_len);
+            enc = config_base64((const unsigned char *)joined, ulen + 1 + sec.len, &enc_len);
             explicit_bzero(joined, ulen + 1 + sec.len);
             free(joined);
             s->auth_headers = xcalloc(1, sizeof(*s->auth_headers));
@@ -3342,7 +3439,7 @@ basic_auth(struct ctx *c, const char *path, const struct config_node *user, cons
             s->auth_headers[0].value.ref = xstrdup(sec.ref);
             s->auth_headers[0].value.value = enc;
             s->auth_headers[0].value.len = enc_len;
-            secret_prefix(&s->auth_headers[0].value, "Basic ");
+            config_secret_prefix(&s->auth_headers[0].value, "Basic ");
             s->auth_header_count = 1;
         }
         free(name);
@@ -3359,29 +3456,30 @@ basic_auth(struct ctx *c, const char *path, const struct config_node *user, cons
  * errorText, which may say no in a 200.
  */
 static void
-parse_smartbill_system(struct ctx *c, const struct config_node *v, const char *path,
-                       struct config_system *s)
+config_smartbill_system(struct config_ctx *c, const struct config_node *v, const char *path,
+                        struct config_system *s)
 {
-    const struct config_node *user = map_get(v, "username"), *tok = map_get(v, "token");
+    const struct config_node *user = config_node_get(v, "username"),
+                             *tok = config_node_get(v, "token");
 
-    profile_base(c, v, path, s, CONFIG_PROFILE_SMARTBILL, "https://ws.smartbill.ro",
-                 "username and token");
+    config_profile_base(c, v, path, s, CONFIG_PROFILE_SMARTBILL, "https://ws.smartbill.ro",
+                        "username and token");
     if (user == NULL)
-        missing(c, v, path, "username");
+        config_missing(c, v, path, "username");
     if (tok == NULL)
-        missing(c, v, path, "token");
+        config_missing(c, v, path, "token");
     if (user != NULL && tok != NULL)
-        basic_auth(c, path, user, "token", tok, s);
-    if (map_get(v, "rate_limit") == NULL) {
+        config_basic_auth(c, path, user, "token", tok, s);
+    if (config_node_get(v, "rate_limit") == NULL) {
         s->rate_limit.rate_per_s = 2.7;
         s->rate_limit.burst = 3;
     }
-    if (map_get(v, "rate_limited_status") == NULL) {
+    if (config_node_get(v, "rate_limited_status") == NULL) {
         s->rate_limit.limited_status = xcalloc(1, sizeof(int));
         s->rate_limit.limited_status[0] = 403;
         s->rate_limit.limited_status_count = 1;
     }
-    if (map_get(v, "rate_limited_block") == NULL)
+    if (config_node_get(v, "rate_limited_block") == NULL)
         s->rate_limit.block_ms = 600000; /* "blocked for 10 minutes" */
     s->errors.message_path = xstrdup("errorText");
     s->errors.in_ok_path = xstrdup("errorText");
@@ -3392,36 +3490,38 @@ parse_smartbill_system(struct ctx *c, const struct config_node *v, const char *p
  * api_secret at /api/authorize/token, and the company's cif.
  */
 static void
-parse_oblio_system(struct ctx *c, const struct config_node *v, const char *path,
-                   struct config_system *s)
+config_oblio_system(struct config_ctx *c, const struct config_node *v, const char *path,
+                    struct config_system *s)
 {
-    const struct config_node *email = map_get(v, "email"), *sec = map_get(v, "api_secret");
+    const struct config_node *email = config_node_get(v, "email"),
+                             *sec = config_node_get(v, "api_secret");
     char *p;
 
-    profile_base(c, v, path, s, CONFIG_PROFILE_OBLIO, "https://www.oblio.eu",
-                 "email and api_secret");
+    config_profile_base(c, v, path, s, CONFIG_PROFILE_OBLIO, "https://www.oblio.eu",
+                        "email and api_secret");
     if (email == NULL)
-        missing(c, v, path, "email");
+        config_missing(c, v, path, "email");
     if (sec == NULL)
-        missing(c, v, path, "api_secret");
+        config_missing(c, v, path, "api_secret");
     s->oauth2.enabled = 1;
     s->oauth2.grant = CONFIG_GRANT_CLIENT_CREDENTIALS;
     s->oauth2.token_url = xstrdup("/api/authorize/token");
     s->oauth2.margin_ms = 60000;
-    opt_str(c, v, path, "email", &s->oauth2.client_id);
+    config_opt_str(c, v, path, "email", &s->oauth2.client_id);
     if (sec != NULL) {
-        p = join(path, "api_secret");
-        (void)get_secret(c, sec, p, &s->oauth2.client_secret);
+        p = config_join(path, "api_secret");
+        (void)config_get_secret(c, sec, p, &s->oauth2.client_secret);
         free(p);
     }
     s->errors.message_path = xstrdup("statusMessage");
     /* Oblio signs nothing: its webhooks only ask for a poll (hint: poll),
      * and each carries X-Oblio-Request-Id, the same on a retry, whose
      * base64 the answer must hold. */
-    if (map_key(v, "webhook") != NULL)
-        PROBLEM(c, map_key(v, "webhook"),
-                "%s.webhook: an oblio system's webhook is /webhooks/%s; hint: remove webhook", path,
-                s->name);
+    if (config_node_key(v, "webhook") != NULL)
+        CONFIG_PROBLEM(
+            c, config_node_key(v, "webhook"),
+            "%s.webhook: an oblio system's webhook is /webhooks/%s; hint: remove webhook", path,
+            s->name);
     s->webhook.enabled = 1;
     s->webhook.delivery_id_header = xstrdup("X-Oblio-Request-Id");
     s->webhook.reply_header = xstrdup("X-Oblio-Request-Id");
@@ -3450,7 +3550,7 @@ map_out_const(struct config_collection *col, const char *target, const char *val
 }
 
 static void
-set_endpoint(struct config_endpoint *ep, const char *method, char *path)
+config_set_endpoint(struct config_endpoint *ep, const char *method, char *path)
 {
     if (ep->method != NULL) {
         free(path);
@@ -3470,28 +3570,30 @@ set_endpoint(struct config_endpoint *ep, const char *method, char *path)
  * a lost answer waits in the inbox as "outcome unknown".
  */
 static void
-smartbill_payments(struct ctx *c, const struct config_node *v, const char *path,
+smartbill_payments(struct config_ctx *c, const struct config_node *v, const char *path,
                    struct config_collection *col)
 {
     const char *cif = col->system->cif != NULL ? col->system->cif : "";
 
     if (col->poll.enabled)
-        PROBLEM(c, map_key(v, "poll"),
-                "%s.poll: SmartBill cannot list payments; an invoices poll reads each invoice's "
-                "payment status; hint: remove poll",
-                path);
+        CONFIG_PROBLEM(
+            c, config_node_key(v, "poll"),
+            "%s.poll: SmartBill cannot list payments; an invoices poll reads each invoice's "
+            "payment status; hint: remove poll",
+            path);
     if (col->map_out.entry_count == 0)
         return;
     col->issued = 1;
     map_out_const(col, "companyVatCode", cif);
-    set_endpoint(&col->create, "POST", xstrdup("/SBORO/api/payment"));
-    set_endpoint(&col->remove, "DELETE",
-                 xasprintf("/SBORO/api/payment/v2?cif=%s&paymentType={id.0}&invoiceSeries={id.1}&"
-                           "invoiceNumber={id.2}",
-                           cif));
-    if (map_get(v, "on_delete") == NULL)
+    config_set_endpoint(&col->create, "POST", xstrdup("/SBORO/api/payment"));
+    config_set_endpoint(
+        &col->remove, "DELETE",
+        xasprintf("/SBORO/api/payment/v2?cif=%s&paymentType={id.0}&invoiceSeries={id.1}&"
+                  "invoiceNumber={id.2}",
+                  cif));
+    if (config_node_get(v, "on_delete") == NULL)
         col->on_delete = CONFIG_DELETE_DELETE;
-    if (map_get(v, "created_id") == NULL) {
+    if (config_node_get(v, "created_id") == NULL) {
         free(col->created_id_path);
         col->created_id_path = xstrdup("type,invoicesList.0.seriesName,invoicesList.0.number");
         col->created_id_from_request = 1;
@@ -3505,19 +3607,21 @@ smartbill_payments(struct ctx *c, const struct config_node *v, const char *path,
  * its document (which keeps its number). Nothing can be read back.
  */
 static void
-smartbill_collection(struct ctx *c, const struct config_node *v, const char *path,
-                     struct config_collection *col, const struct config_node *key)
+config_smartbill_collection(struct config_ctx *c, const struct config_node *v, const char *path,
+                            struct config_collection *col, const struct config_node *key)
 {
     const struct config_system *s = col->system;
     int inv = strcmp(col->short_name, "invoices") == 0;
     const char *doc = inv ? "invoice" : "estimate", *cif = s->cif != NULL ? s->cif : "";
     struct config_numbering *n = &col->numbering;
 
-    if (in_list(col->short_name, smartbill_collections, ARRAY_COUNT(smartbill_collections)) < 0) {
-        PROBLEM(c, key,
-                "%s: a smartbill system knows the collections invoices, proformas and payments; "
-                "hint: name it so",
-                path);
+    if (config_in_list(col->short_name, smartbill_collections, ARRAY_COUNT(smartbill_collections)) <
+        0) {
+        CONFIG_PROBLEM(
+            c, key,
+            "%s: a smartbill system knows the collections invoices, proformas and payments; "
+            "hint: name it so",
+            path);
         return;
     }
     if (strcmp(col->short_name, "payments") == 0) {
@@ -3525,19 +3629,20 @@ smartbill_collection(struct ctx *c, const struct config_node *v, const char *pat
         return;
     }
     if (col->poll.enabled && !inv)
-        PROBLEM(c, map_key(v, "poll"),
-                "%s.poll: SmartBill cannot list its documents; concord is the record of what it "
-                "issued; hint: remove poll",
-                path);
+        CONFIG_PROBLEM(
+            c, config_node_key(v, "poll"),
+            "%s.poll: SmartBill cannot list its documents; concord is the record of what it "
+            "issued; hint: remove poll",
+            path);
     if (col->poll.enabled && col->poll.each.method == NULL) {
         /* Nothing can be listed, but each invoice's payment status can be
          * asked for: a poll reads it for every invoice concord issued. */
-        set_endpoint(&col->poll.each, "GET",
-                     xasprintf("/SBORO/api/invoice/paymentstatus?cif=%s&seriesname={id.0}&"
-                               "number={id.1}",
-                               cif));
+        config_set_endpoint(&col->poll.each, "GET",
+                            xasprintf("/SBORO/api/invoice/paymentstatus?cif=%s&seriesname={id.0}&"
+                                      "number={id.1}",
+                                      cif));
     }
-    if (map_get(v, "id") == NULL) {
+    if (config_node_get(v, "id") == NULL) {
         free(col->id_path);
         col->id_path = xstrdup("series,number");
     }
@@ -3545,16 +3650,16 @@ smartbill_collection(struct ctx *c, const struct config_node *v, const char *pat
         return;
     col->issued = 1;
     map_out_const(col, "companyVatCode", cif);
-    set_endpoint(&col->create, "POST", xasprintf("/SBORO/api/%s", doc));
-    set_endpoint(
+    config_set_endpoint(&col->create, "POST", xasprintf("/SBORO/api/%s", doc));
+    config_set_endpoint(
         &col->remove, "PUT",
         xasprintf("/SBORO/api/%s/cancel?cif=%s&seriesname={id.0}&number={id.1}", doc, cif));
-    set_endpoint(
+    config_set_endpoint(
         &col->restore, "PUT",
         xasprintf("/SBORO/api/%s/restore?cif=%s&seriesname={id.0}&number={id.1}", doc, cif));
-    if (map_get(v, "on_delete") == NULL)
+    if (config_node_get(v, "on_delete") == NULL)
         col->on_delete = CONFIG_DELETE_DELETE; /* a cancel: SmartBill keeps the number */
-    if (map_get(v, "created_id") == NULL) {
+    if (config_node_get(v, "created_id") == NULL) {
         free(col->created_id_path);
         col->created_id_path = xstrdup("series,number");
     }
@@ -3583,8 +3688,8 @@ smartbill_collection(struct ctx *c, const struct config_node *v, const char *pat
  * documents by id (Oblio has no updated-since filter).
  */
 static void
-oblio_collection(struct ctx *c, const struct config_node *v, const char *path,
-                 struct config_collection *col, const struct config_node *key)
+config_oblio_collection(struct config_ctx *c, const struct config_node *v, const char *path,
+                        struct config_collection *col, const struct config_node *key)
 {
     const char *cif = col->system->cif != NULL ? col->system->cif : "";
     const char *doc = strcmp(col->short_name, "invoices") == 0    ? "invoice"
@@ -3592,39 +3697,39 @@ oblio_collection(struct ctx *c, const struct config_node *v, const char *path,
                                                                   : "notice";
     struct config_poll *pl = &col->poll;
 
-    if (in_list(col->short_name, oblio_collections, ARRAY_COUNT(oblio_collections)) < 0) {
-        PROBLEM(c, key,
-                "%s: an oblio system knows the collections invoices, proformas and notices; "
-                "hint: name it so",
-                path);
+    if (config_in_list(col->short_name, oblio_collections, ARRAY_COUNT(oblio_collections)) < 0) {
+        CONFIG_PROBLEM(c, key,
+                       "%s: an oblio system knows the collections invoices, proformas and notices; "
+                       "hint: name it so",
+                       path);
         return;
     }
-    if (map_get(v, "id") == NULL) {
+    if (config_node_get(v, "id") == NULL) {
         free(col->id_path);
         col->id_path = xstrdup("seriesName,number");
     }
     if (col->match_jq == NULL)
         col->match_jq = xasprintf(".topic | startswith(\"%c%s/\")", doc[0] - 'a' + 'A', doc + 1);
-    if (pl->enabled && map_get(v, "hint") == NULL)
+    if (pl->enabled && config_node_get(v, "hint") == NULL)
         col->webhook_hint = 1; /* a webhook says "something changed": poll now */
     if (col->map_out.entry_count > 0) {
         col->issued = 1;
         map_out_const(col, "cif", cif);
-        set_endpoint(&col->create, "POST", xasprintf("/api/docs/%s", doc));
+        config_set_endpoint(&col->create, "POST", xasprintf("/api/docs/%s", doc));
         /* A deleted record (or one its filter drops) cancels its document,
          * which keeps its number: Oblio's cancel takes a JSON body. */
         if (col->remove.method == NULL) {
-            set_endpoint(&col->remove, "PUT", xasprintf("/api/docs/%s/cancel", doc));
+            config_set_endpoint(&col->remove, "PUT", xasprintf("/api/docs/%s/cancel", doc));
             col->remove_body = cJSON_CreateObject();
             cJSON_AddStringToObject(col->remove_body, "cif", cif);
             cJSON_AddStringToObject(col->remove_body, "seriesName", "{id.0}");
             cJSON_AddStringToObject(col->remove_body, "number", "{id.1}");
-            if (map_get(v, "on_delete") == NULL)
+            if (config_node_get(v, "on_delete") == NULL)
                 col->on_delete = CONFIG_DELETE_DELETE;
         }
         if (col->idempotency_field == NULL && col->idempotency_header == NULL)
             col->idempotency_field = xstrdup("idempotencyKey");
-        if (map_get(v, "created_id") == NULL) {
+        if (config_node_get(v, "created_id") == NULL) {
             free(col->created_id_path);
             col->created_id_path = xstrdup("data.seriesName,data.number");
         }
@@ -3650,21 +3755,21 @@ static const char *const hubspot_collections[] = {"contacts"};
 
 /* public_url: concord's address as HubSpot calls it; v3 signs it with the path. */
 static void
-parse_public_url(struct ctx *c, const struct config_node *n, const char *path,
+parse_public_url(struct config_ctx *c, const struct config_node *n, const char *path,
                  struct config_system *s)
 {
-    char *p = join(path, "public_url"), *url = NULL;
+    char *p = config_join(path, "public_url"), *url = NULL;
     size_t len;
 
-    if (get_str(c, n, p, &url) == 0) {
+    if (config_get_str(c, n, p, &url) == 0) {
         len = strlen(url);
         while (len > 0 && url[len - 1] == '/')
             url[--len] = '\0';
         if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0)
-            PROBLEM(c, n,
-                    "%s: expected the URL HubSpot calls, starting with https://; hint: "
-                    "public_url: https://sync.example.com",
-                    p);
+            CONFIG_PROBLEM(c, n,
+                           "%s: expected the URL HubSpot calls, starting with https://; hint: "
+                           "public_url: https://sync.example.com",
+                           p);
         else
             s->webhook.signature.url = xasprintf("%s%s", url, s->webhook.path);
     }
@@ -3679,28 +3784,30 @@ parse_public_url(struct ctx *c, const struct config_node *n, const char *path,
  * X-HubSpot-Signature-v3 over public_url and the webhook's path.
  */
 static void
-parse_hubspot_system(struct ctx *c, const struct config_node *v, const char *path,
-                     struct config_system *s)
+config_hubspot_system(struct config_ctx *c, const struct config_node *v, const char *path,
+                      struct config_system *s)
 {
-    const struct config_node *tok = map_get(v, "token"), *cs = map_get(v, "client_secret");
-    const struct config_node *pu = map_get(v, "public_url");
+    const struct config_node *tok = config_node_get(v, "token"),
+                             *cs = config_node_get(v, "client_secret");
+    const struct config_node *pu = config_node_get(v, "public_url");
     char *p;
 
-    profile_base(c, v, path, s, CONFIG_PROFILE_HUBSPOT, "https://api.hubapi.com", "token");
-    if (map_key(v, "webhook") != NULL)
-        PROBLEM(c, map_key(v, "webhook"),
-                "%s.webhook: a hubspot system's webhook is its client_secret and public_url; "
-                "hint: remove webhook (its path is /webhooks/%s)",
-                path, s->name);
+    config_profile_base(c, v, path, s, CONFIG_PROFILE_HUBSPOT, "https://api.hubapi.com", "token");
+    if (config_node_key(v, "webhook") != NULL)
+        CONFIG_PROBLEM(
+            c, config_node_key(v, "webhook"),
+            "%s.webhook: a hubspot system's webhook is its client_secret and public_url; "
+            "hint: remove webhook (its path is /webhooks/%s)",
+            path, s->name);
     if (tok == NULL) {
-        missing(c, v, path, "token");
+        config_missing(c, v, path, "token");
     } else {
-        p = join(path, "token");
+        p = config_join(path, "token");
         s->auth_headers = xcalloc(1, sizeof(*s->auth_headers));
         s->auth_headers[0].name = xstrdup("Authorization");
         s->auth_header_count = 1;
-        if (get_secret(c, tok, p, &s->auth_headers[0].value) == 0)
-            secret_prefix(&s->auth_headers[0].value, "Bearer ");
+        if (config_get_secret(c, tok, p, &s->auth_headers[0].value) == 0)
+            config_secret_prefix(&s->auth_headers[0].value, "Bearer ");
         free(p);
     }
     if (cs != NULL) {
@@ -3709,31 +3816,33 @@ parse_hubspot_system(struct ctx *c, const struct config_node *v, const char *pat
         free(s->webhook.signature.scheme);
         s->webhook.signature.scheme = xstrdup("hubspot-v3");
         s->webhook.signature.scheme_kind = CONFIG_SIG_SCHEME_HUBSPOT_V3;
-        p = join(path, "client_secret");
-        parse_sig_secrets(c, cs, p, &s->webhook.signature);
+        p = config_join(path, "client_secret");
+        config_parse_sig_secrets(c, cs, p, &s->webhook.signature);
         free(p);
         if (pu == NULL)
-            PROBLEM(c, v,
-                    "%s: missing required key \"public_url\"; hint: HubSpot signs the URL it "
-                    "calls: public_url: https://sync.example.com (concord's address as HubSpot "
-                    "sees it)",
-                    path);
+            CONFIG_PROBLEM(
+                c, v,
+                "%s: missing required key \"public_url\"; hint: HubSpot signs the URL it "
+                "calls: public_url: https://sync.example.com (concord's address as HubSpot "
+                "sees it)",
+                path);
         else
             parse_public_url(c, pu, path, s);
     } else if (pu != NULL) {
-        PROBLEM(c, map_key(v, "public_url"),
-                "%s.public_url: it is where HubSpot's signed webhooks come, and without "
-                "client_secret there are none; hint: add client_secret: env:HUBSPOT_SECRET, or "
-                "remove public_url",
-                path);
+        CONFIG_PROBLEM(
+            c, config_node_key(v, "public_url"),
+            "%s.public_url: it is where HubSpot's signed webhooks come, and without "
+            "client_secret there are none; hint: add client_secret: env:HUBSPOT_SECRET, or "
+            "remove public_url",
+            path);
     }
     s->errors.message_path = xstrdup("message");
-    if (map_get(v, "rate_limit") == NULL) {
+    if (config_node_get(v, "rate_limit") == NULL) {
         s->rate_limit.rate_per_s = 9; /* 100 in any 10 s: Free and Starter private apps */
         s->rate_limit.burst = 10;
     }
     /* HubSpot's 429 has no Retry-After; its window is 10 s. */
-    if (map_get(v, "rate_limited_block") == NULL)
+    if (config_node_get(v, "rate_limited_block") == NULL)
         s->rate_limit.block_ms = 10000;
 }
 
@@ -3801,7 +3910,7 @@ hubspot_search_body(const char *names)
 
 /* A hubspot collection's webhooks: routed, read as hints, deletions taken. */
 static void
-hubspot_webhooks(struct ctx *c, const struct config_node *v, const char *path,
+hubspot_webhooks(struct config_ctx *c, const struct config_node *v, const char *path,
                  struct config_collection *col)
 {
     if (!col->system->webhook.enabled)
@@ -3811,14 +3920,15 @@ hubspot_webhooks(struct ctx *c, const struct config_node *v, const char *path,
                                 "startswith(\"contact.\"))");
     if (!col->poll.enabled) {
         if (col->map_in.entry_count > 0)
-            PROBLEM(c, v,
-                    "%s: HubSpot's webhooks name a contact, not its properties: a collection "
-                    "that reads contacts needs poll, which each webhook starts; hint: poll: "
-                    "{every: 1h}",
-                    path);
+            CONFIG_PROBLEM(
+                c, v,
+                "%s: HubSpot's webhooks name a contact, not its properties: a collection "
+                "that reads contacts needs poll, which each webhook starts; hint: poll: "
+                "{every: 1h}",
+                path);
         return;
     }
-    if (map_get(v, "hint") == NULL)
+    if (config_node_get(v, "hint") == NULL)
         col->webhook_hint = 1;
     if (col->deleted_jq == NULL)
         col->deleted_jq = xstrdup(".subscriptionType == \"contact.deletion\" or "
@@ -3834,25 +3944,26 @@ hubspot_webhooks(struct ctx *c, const struct config_node *v, const char *path,
  * searches by lastmodifieddate, and a reconcile lists the contacts whole.
  */
 static void
-hubspot_collection(struct ctx *c, const struct config_node *v, const char *path,
-                   struct config_collection *col, const struct config_node *key)
+config_hubspot_collection(struct config_ctx *c, const struct config_node *v, const char *path,
+                          struct config_collection *col, const struct config_node *key)
 {
     static const char base[] = "/crm/v3/objects/contacts";
     struct config_poll *pl = &col->poll;
     char *names = NULL;
 
-    if (in_list(col->short_name, hubspot_collections, ARRAY_COUNT(hubspot_collections)) < 0) {
-        PROBLEM(c, key, "%s: a hubspot system knows the collection contacts; hint: name it so",
-                path);
+    if (config_in_list(col->short_name, hubspot_collections, ARRAY_COUNT(hubspot_collections)) <
+        0) {
+        CONFIG_PROBLEM(
+            c, key, "%s: a hubspot system knows the collection contacts; hint: name it so", path);
         return;
     }
     if (col->map_out.entry_count > 0) {
-        set_endpoint(&col->create, "POST", xstrdup(base));
-        set_endpoint(&col->update, "PATCH", xasprintf("%s/{id}", base));
-        if (col->remove.method == NULL && map_get(v, "on_delete") == NULL)
+        config_set_endpoint(&col->create, "POST", xstrdup(base));
+        config_set_endpoint(&col->update, "PATCH", xasprintf("%s/{id}", base));
+        if (col->remove.method == NULL && config_node_get(v, "on_delete") == NULL)
             col->on_delete = CONFIG_DELETE_DELETE;
-        set_endpoint(&col->remove, "DELETE", xasprintf("%s/{id}", base));
-        if (map_get(v, "on_conflict") == NULL) {
+        config_set_endpoint(&col->remove, "DELETE", xasprintf("%s/{id}", base));
+        if (config_node_get(v, "on_conflict") == NULL) {
             col->conflict_status = 409;
             col->conflict_id_after = xstrdup("Existing ID: ");
         }
@@ -3880,7 +3991,8 @@ hubspot_collection(struct ctx *c, const struct config_node *v, const char *path,
     }
     if (pl->items_path == NULL)
         pl->items_path = xstrdup("results");
-    if (pl->cursor == CONFIG_CURSOR_NONE && map_get(map_get(v, "poll"), "cursor") == NULL) {
+    if (pl->cursor == CONFIG_CURSOR_NONE &&
+        config_node_get(config_node_get(v, "poll"), "cursor") == NULL) {
         pl->cursor = CONFIG_CURSOR_SEARCH;
         pl->search.method = xstrdup("POST");
         pl->search.path = xasprintf("%s/search", base);
@@ -3902,32 +4014,34 @@ hubspot_collection(struct ctx *c, const struct config_node *v, const char *path,
  * webhooks: a poll reads each calendar's changes.
  */
 static void
-parse_caldav_system(struct ctx *c, const struct config_node *v, const char *path,
-                    struct config_system *s)
+config_caldav_system(struct config_ctx *c, const struct config_node *v, const char *path,
+                     struct config_system *s)
 {
-    const struct config_node *user = map_get(v, "username"), *pass = map_get(v, "password");
+    const struct config_node *user = config_node_get(v, "username"),
+                             *pass = config_node_get(v, "password");
 
     s->profile = CONFIG_PROFILE_CALDAV;
-    if (map_get(v, "base_url") == NULL)
-        missing(c, v, path, "base_url");
+    if (config_node_get(v, "base_url") == NULL)
+        config_missing(c, v, path, "base_url");
     else
-        parse_base_url(c, map_get(v, "base_url"), path, s);
-    if (map_key(v, "webhook") != NULL)
-        PROBLEM(c, map_key(v, "webhook"),
-                "%s.webhook: CalDAV servers send no webhooks; hint: remove webhook, and give "
-                "each collection a poll (it reads what changed by sync-collection)",
-                path);
+        config_parse_base_url(c, config_node_get(v, "base_url"), path, s);
+    if (config_node_key(v, "webhook") != NULL)
+        CONFIG_PROBLEM(
+            c, config_node_key(v, "webhook"),
+            "%s.webhook: CalDAV servers send no webhooks; hint: remove webhook, and give "
+            "each collection a poll (it reads what changed by sync-collection)",
+            path);
     if (user != NULL && pass == NULL)
-        missing(c, v, path, "password");
+        config_missing(c, v, path, "password");
     if (pass != NULL && user == NULL)
-        missing(c, v, path, "username");
-    if (user != NULL && map_key(v, "auth") != NULL)
-        PROBLEM(c, map_key(v, "auth"),
-                "%s.auth: username and password are the system's Basic auth already; hint: "
-                "keep one of them",
-                path);
+        config_missing(c, v, path, "username");
+    if (user != NULL && config_node_key(v, "auth") != NULL)
+        CONFIG_PROBLEM(c, config_node_key(v, "auth"),
+                       "%s.auth: username and password are the system's Basic auth already; hint: "
+                       "keep one of them",
+                       path);
     else if (user != NULL && pass != NULL)
-        basic_auth(c, path, user, "password", pass, s);
+        config_basic_auth(c, path, user, "password", pass, s);
 }
 
 /* ---- Google Calendar and Microsoft Graph (docs/calendars.md) ---- */
@@ -3962,7 +4076,7 @@ path_segment(const char *s)
 /* The OAuth2 part of a calendar kind: client_id, client_secret, refresh_token
  * (or `concord auth`), and the provider's endpoints unless given. */
 static void
-calendar_oauth(struct ctx *c, const struct config_node *v, const char *path,
+calendar_oauth(struct config_ctx *c, const struct config_node *v, const char *path,
                struct config_system *s, char *token_url, char *authorize_url, const char *scope)
 {
     struct config_oauth2 *o = &s->oauth2;
@@ -3973,33 +4087,33 @@ calendar_oauth(struct ctx *c, const struct config_node *v, const char *path,
     o->grant = CONFIG_GRANT_REFRESH_TOKEN;
     o->margin_ms = 60000;
     o->scope = xstrdup(scope);
-    if (map_get(v, "client_id") == NULL)
-        missing(c, v, path, "client_id");
-    opt_str(c, v, path, "client_id", &o->client_id);
-    if ((n = map_get(v, "client_secret")) == NULL) {
-        missing(c, v, path, "client_secret");
+    if (config_node_get(v, "client_id") == NULL)
+        config_missing(c, v, path, "client_id");
+    config_opt_str(c, v, path, "client_id", &o->client_id);
+    if ((n = config_node_get(v, "client_secret")) == NULL) {
+        config_missing(c, v, path, "client_secret");
     } else {
-        p = join(path, "client_secret");
-        (void)get_secret(c, n, p, &o->client_secret);
+        p = config_join(path, "client_secret");
+        (void)config_get_secret(c, n, p, &o->client_secret);
         free(p);
     }
-    if ((n = map_get(v, "refresh_token")) != NULL) {
-        p = join(path, "refresh_token");
-        (void)get_secret(c, n, p, &o->refresh_token);
+    if ((n = config_node_get(v, "refresh_token")) != NULL) {
+        p = config_join(path, "refresh_token");
+        (void)config_get_secret(c, n, p, &o->refresh_token);
         free(p);
     }
-    if ((n = map_get(v, "token_url")) != NULL) {
+    if ((n = config_node_get(v, "token_url")) != NULL) {
         free(token_url);
         token_url = NULL;
-        p = join(path, "token_url");
-        get_url_or_path(c, n, p, &token_url);
+        p = config_join(path, "token_url");
+        config_get_url_or_path(c, n, p, &token_url);
         free(p);
     }
-    if ((n = map_get(v, "authorize_url")) != NULL) {
+    if ((n = config_node_get(v, "authorize_url")) != NULL) {
         free(authorize_url);
         authorize_url = NULL;
-        p = join(path, "authorize_url");
-        get_url_or_path(c, n, p, &authorize_url);
+        p = config_join(path, "authorize_url");
+        config_get_url_or_path(c, n, p, &authorize_url);
         free(p);
     }
     o->token_url = token_url;
@@ -4012,54 +4126,59 @@ calendar_oauth(struct ctx *c, const struct config_node *v, const char *path,
  * lives and how long before its end it is replaced or renewed.
  */
 static void
-calendar_push(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s,
-              int64_t ttl_ms)
+calendar_push(struct config_ctx *c, const struct config_node *v, const char *path,
+              struct config_system *s, int64_t ttl_ms)
 {
-    const struct config_node *pu = map_get(v, "public_url"), *push = map_get(v, "push");
+    const struct config_node *pu = config_node_get(v, "public_url"),
+                             *push = config_node_get(v, "push");
     char *p, *url = NULL;
     size_t len;
 
-    if (map_key(v, "webhook") != NULL)
-        PROBLEM(c, map_key(v, "webhook"),
-                "%s.webhook: a %s system's webhook is /webhooks/%s under its public_url; hint: "
-                "remove webhook",
-                path, profile_name(s->profile), s->name);
+    if (config_node_key(v, "webhook") != NULL)
+        CONFIG_PROBLEM(
+            c, config_node_key(v, "webhook"),
+            "%s.webhook: a %s system's webhook is /webhooks/%s under its public_url; hint: "
+            "remove webhook",
+            path, config_profile_name(s->profile), s->name);
     s->push.ttl_ms = ttl_ms;
     s->push.renew_before_ms = 3600000;
     if (push != NULL) {
-        p = join(path, "push");
+        p = config_join(path, "push");
         if (pu == NULL)
-            PROBLEM(c, map_key(v, "push"),
-                    "%s: push registrations announce public_url, and there is none; hint: add "
-                    "public_url: https://sync.example.com, or remove push",
-                    p);
-        if (want_map(c, push, p)) {
-            check_keys(c, push, p, push_keys, ARRAY_COUNT(push_keys));
-            opt_duration(c, push, p, "ttl", 1000, &s->push.ttl_ms);
-            opt_duration(c, push, p, "renew_before", 100, &s->push.renew_before_ms);
+            CONFIG_PROBLEM(
+                c, config_node_key(v, "push"),
+                "%s: push registrations announce public_url, and there is none; hint: add "
+                "public_url: https://sync.example.com, or remove push",
+                p);
+        if (config_want_map(c, push, p)) {
+            config_check_keys(c, push, p, push_keys, ARRAY_COUNT(push_keys));
+            config_opt_duration(c, push, p, "ttl", 1000, &s->push.ttl_ms);
+            config_opt_duration(c, push, p, "renew_before", 100, &s->push.renew_before_ms);
         }
-        if (map_get(push, "renew_before") == NULL && s->push.renew_before_ms > s->push.ttl_ms / 2)
+        if (config_node_get(push, "renew_before") == NULL &&
+            s->push.renew_before_ms > s->push.ttl_ms / 2)
             s->push.renew_before_ms = s->push.ttl_ms / 2;
         if (s->push.renew_before_ms >= s->push.ttl_ms)
-            PROBLEM(c, push,
-                    "%s: renew_before must be shorter than ttl, or a registration is replaced "
-                    "as soon as it is made; hint: renew_before: 1h",
-                    p);
+            CONFIG_PROBLEM(
+                c, push,
+                "%s: renew_before must be shorter than ttl, or a registration is replaced "
+                "as soon as it is made; hint: renew_before: 1h",
+                p);
         free(p);
     }
     if (pu == NULL)
         return;
-    p = join(path, "public_url");
-    if (get_str(c, pu, p, &url) == 0) {
+    p = config_join(path, "public_url");
+    if (config_get_str(c, pu, p, &url) == 0) {
         len = strlen(url);
         while (len > 0 && url[len - 1] == '/')
             url[--len] = '\0';
         if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0) {
-            PROBLEM(c, pu,
-                    "%s: expected concord's address as the provider calls it, starting with "
-                    "https:// (behind a TLS-terminating proxy); hint: public_url: "
-                    "https://sync.example.com",
-                    p);
+            CONFIG_PROBLEM(c, pu,
+                           "%s: expected concord's address as the provider calls it, starting with "
+                           "https:// (behind a TLS-terminating proxy); hint: public_url: "
+                           "https://sync.example.com",
+                           p);
         } else {
             s->push.enabled = 1;
             s->push.url = xasprintf("%s%s", url, s->webhook.path);
@@ -4076,23 +4195,23 @@ calendar_push(struct ctx *c, const struct config_node *v, const char *path, stru
  * sync token and written as events; with public_url, watch channels.
  */
 static void
-parse_gcal_system(struct ctx *c, const struct config_node *v, const char *path,
-                  struct config_system *s)
+config_gcal_system(struct config_ctx *c, const struct config_node *v, const char *path,
+                   struct config_system *s)
 {
     char *cal = NULL, *seg;
 
-    profile_base(c, v, path, s, CONFIG_PROFILE_GOOGLE_CALENDAR,
-                 "https://www.googleapis.com/calendar/v3", "client_id and client_secret");
+    config_profile_base(c, v, path, s, CONFIG_PROFILE_GOOGLE_CALENDAR,
+                        "https://www.googleapis.com/calendar/v3", "client_id and client_secret");
     calendar_oauth(c, v, path, s, xstrdup("https://oauth2.googleapis.com/token"),
                    xstrdup("https://accounts.google.com/o/oauth2/v2/auth"),
                    "https://www.googleapis.com/auth/calendar");
-    opt_str(c, v, path, "calendar", &cal);
+    config_opt_str(c, v, path, "calendar", &cal);
     seg = path_segment(cal != NULL && cal[0] != '\0' ? cal : "primary");
     s->push.resource = xasprintf("/calendars/%s/events", seg);
     free(seg);
     free(cal);
     calendar_push(c, v, path, s, 7 * 86400000LL);
-    if (map_get(v, "rate_limit") == NULL) {
+    if (config_node_get(v, "rate_limit") == NULL) {
         s->rate_limit.rate_per_s = 10; /* 600 requests a minute per user */
         s->rate_limit.burst = 10;
     }
@@ -4106,22 +4225,22 @@ parse_gcal_system(struct ctx *c, const struct config_node *v, const char *path,
  * notification subscriptions. Bodies are asked for as text.
  */
 static void
-parse_graph_system(struct ctx *c, const struct config_node *v, const char *path,
-                   struct config_system *s)
+config_graph_system(struct config_ctx *c, const struct config_node *v, const char *path,
+                    struct config_system *s)
 {
     char *tenant = NULL, *user = NULL, *cal = NULL, *mb, *seg;
     struct config_header *h;
 
-    profile_base(c, v, path, s, CONFIG_PROFILE_MICROSOFT_GRAPH, "https://graph.microsoft.com/v1.0",
-                 "client_id and client_secret");
-    opt_str(c, v, path, "tenant", &tenant);
+    config_profile_base(c, v, path, s, CONFIG_PROFILE_MICROSOFT_GRAPH,
+                        "https://graph.microsoft.com/v1.0", "client_id and client_secret");
+    config_opt_str(c, v, path, "tenant", &tenant);
     seg = path_segment(tenant != NULL && tenant[0] != '\0' ? tenant : "common");
     calendar_oauth(c, v, path, s,
                    xasprintf("https://login.microsoftonline.com/%s/oauth2/v2.0/token", seg),
                    xasprintf("https://login.microsoftonline.com/%s/oauth2/v2.0/authorize", seg),
                    "offline_access https://graph.microsoft.com/Calendars.ReadWrite");
     free(seg);
-    opt_str(c, v, path, "user", &user);
+    config_opt_str(c, v, path, "user", &user);
     if (user == NULL || user[0] == '\0' || strcmp(user, "me") == 0) {
         mb = xstrdup("me");
     } else {
@@ -4129,7 +4248,7 @@ parse_graph_system(struct ctx *c, const struct config_node *v, const char *path,
         mb = xasprintf("users/%s", seg);
         free(seg);
     }
-    opt_str(c, v, path, "calendar", &cal);
+    config_opt_str(c, v, path, "calendar", &cal);
     if (cal != NULL && cal[0] != '\0') {
         seg = path_segment(cal);
         s->push.resource = xasprintf("%s/calendars/%s/events", mb, seg);
@@ -4150,7 +4269,7 @@ parse_graph_system(struct ctx *c, const struct config_node *v, const char *path,
     h->value.ref = xstrdup("(the microsoft_graph kind)");
     h->value.value = xstrdup("outlook.body-content-type=\"text\"");
     h->value.len = strlen(h->value.value);
-    if (map_get(v, "max_in_flight") == NULL)
+    if (config_node_get(v, "max_in_flight") == NULL)
         s->max_in_flight = 4; /* Graph's 4 concurrent requests per mailbox */
 }
 
@@ -4163,7 +4282,7 @@ static void
 gcal_poll(const struct config_node *v, struct config_collection *col, const char *events)
 {
     struct config_poll *pl = &col->poll;
-    const struct config_node *poll = map_get(v, "poll");
+    const struct config_node *poll = config_node_get(v, "poll");
 
     if (pl->list.method == NULL) {
         pl->list.method = xstrdup("GET");
@@ -4171,7 +4290,7 @@ gcal_poll(const struct config_node *v, struct config_collection *col, const char
     }
     if (pl->items_path == NULL)
         pl->items_path = xstrdup("items");
-    if (map_get(poll, "cursor") == NULL) {
+    if (config_node_get(poll, "cursor") == NULL) {
         pl->cursor = CONFIG_CURSOR_SYNC_TOKEN;
         pl->cursor_param = xstrdup("syncToken");
         pl->token_path = xstrdup("nextSyncToken");
@@ -4184,7 +4303,7 @@ gcal_poll(const struct config_node *v, struct config_collection *col, const char
         for (size_t i = 0; i < ARRAY_COUNT(gcal_token_drop); i++)
             pl->token_drop[pl->token_drop_count++] = xstrdup(gcal_token_drop[i]);
     }
-    if (map_get(poll, "page") == NULL) {
+    if (config_node_get(poll, "page") == NULL) {
         pl->page = CONFIG_PAGE_CURSOR;
         pl->page_param = xstrdup("pageToken");
         pl->next_path = xstrdup("nextPageToken");
@@ -4205,7 +4324,7 @@ graph_poll(const struct config_node *v, struct config_collection *col, const cha
                                   "endDateTime={now+365d}",
                                   (int)len, events);
     }
-    if (map_get(map_get(v, "poll"), "cursor") == NULL) {
+    if (config_node_get(config_node_get(v, "poll"), "cursor") == NULL) {
         pl->cursor = CONFIG_CURSOR_DELTA_LINK;
         pl->delta_next_path = xstrdup("@odata.nextLink");
         pl->delta_path = xstrdup("@odata.deltaLink");
@@ -4227,17 +4346,18 @@ graph_poll(const struct config_node *v, struct config_collection *col, const cha
  * push only says "something changed": the collection is polled now.
  */
 static void
-calendar_collection(struct ctx *c, const struct config_node *v, const char *path,
-                    struct config_collection *col, const struct config_node *key)
+config_calendar_collection(struct config_ctx *c, const struct config_node *v, const char *path,
+                           struct config_collection *col, const struct config_node *key)
 {
     const struct config_system *s = col->system;
     int google = s->profile == CONFIG_PROFILE_GOOGLE_CALENDAR;
     const char *events = s->push.resource;
     char *ev;
 
-    if (in_list(col->short_name, calendar_collections, ARRAY_COUNT(calendar_collections)) < 0) {
-        PROBLEM(c, key, "%s: a %s system knows the collection events; hint: name it so", path,
-                profile_name(s->profile));
+    if (config_in_list(col->short_name, calendar_collections, ARRAY_COUNT(calendar_collections)) <
+        0) {
+        CONFIG_PROBLEM(c, key, "%s: a %s system knows the collection events; hint: name it so",
+                       path, config_profile_name(s->profile));
         return;
     }
     ev = google ? xstrdup(events) : xasprintf("/%s", events);
@@ -4246,16 +4366,16 @@ calendar_collection(struct ctx *c, const struct config_node *v, const char *path
     if (col->updated_at_path == NULL)
         col->updated_at_path = xstrdup("updated");
     if (col->map_out.entry_count > 0) {
-        set_endpoint(&col->create, "POST", xstrdup(ev));
-        set_endpoint(&col->update, "PATCH", xasprintf("%s/{id}", ev));
-        if (col->remove.method == NULL && map_get(v, "on_delete") == NULL)
+        config_set_endpoint(&col->create, "POST", xstrdup(ev));
+        config_set_endpoint(&col->update, "PATCH", xasprintf("%s/{id}", ev));
+        if (col->remove.method == NULL && config_node_get(v, "on_delete") == NULL)
             col->on_delete = CONFIG_DELETE_DELETE;
-        set_endpoint(&col->remove, "DELETE", xasprintf("%s/{id}", ev));
+        config_set_endpoint(&col->remove, "DELETE", xasprintf("%s/{id}", ev));
         if (col->idempotency_field == NULL && col->idempotency_header == NULL)
             col->idempotency_field = xstrdup(google ? "id" : "transactionId");
         /* Google: a create sent again under its id finds it taken (409):
          * that event is the record's (engine/shape.c names it). */
-        if (google && map_get(v, "on_conflict") == NULL)
+        if (google && config_node_get(v, "on_conflict") == NULL)
             col->conflict_status = 409;
     }
     if (col->poll.enabled) {
@@ -4266,11 +4386,12 @@ calendar_collection(struct ctx *c, const struct config_node *v, const char *path
     }
     if (s->push.enabled) {
         if (!col->poll.enabled)
-            PROBLEM(c, v,
-                    "%s: a push only says that something changed, and this collection has no "
-                    "poll to read what; hint: poll: {every: 1h}",
-                    path);
-        if (col->poll.enabled && map_get(v, "hint") == NULL)
+            CONFIG_PROBLEM(
+                c, v,
+                "%s: a push only says that something changed, and this collection has no "
+                "poll to read what; hint: poll: {every: 1h}",
+                path);
+        if (col->poll.enabled && config_node_get(v, "hint") == NULL)
             col->webhook_hint = 1;
     }
     free(ev);
@@ -4279,27 +4400,28 @@ calendar_collection(struct ctx *c, const struct config_node *v, const char *path
 /* systems.X of kind sqlite (path: the database file) or postgres (dsn: a
  * secret reference to a libpq conninfo). */
 static void
-parse_sql_system(struct ctx *c, const struct config_node *v, const char *path,
+parse_sql_system(struct config_ctx *c, const struct config_node *v, const char *path,
                  struct config_system *s)
 {
     const struct config_node *n;
     char *p;
 
     s->base_url = xstrdup("");
-    if (map_key(v, "base_url") != NULL)
-        PROBLEM(c, map_key(v, "base_url"), "%s.base_url: a %s system has no base_url; hint: %s",
-                path, s->kind == CONFIG_SYSTEM_SQLITE ? "sqlite" : "postgres",
-                s->kind == CONFIG_SYSTEM_SQLITE ? "path: data.db" : "dsn: env:PG_DSN");
+    if (config_node_key(v, "base_url") != NULL)
+        CONFIG_PROBLEM(c, config_node_key(v, "base_url"),
+                       "%s.base_url: a %s system has no base_url; hint: %s", path,
+                       s->kind == CONFIG_SYSTEM_SQLITE ? "sqlite" : "postgres",
+                       s->kind == CONFIG_SYSTEM_SQLITE ? "path: data.db" : "dsn: env:PG_DSN");
     if (s->kind == CONFIG_SYSTEM_SQLITE) {
-        if (map_key(v, "dsn") != NULL)
-            PROBLEM(c, map_key(v, "dsn"), "%s.dsn: dsn is for kind postgres; hint: path: data.db",
-                    path);
-        if ((n = map_get(v, "path")) == NULL) {
-            missing(c, v, path, "path");
+        if (config_node_key(v, "dsn") != NULL)
+            CONFIG_PROBLEM(c, config_node_key(v, "dsn"),
+                           "%s.dsn: dsn is for kind postgres; hint: path: data.db", path);
+        if ((n = config_node_get(v, "path")) == NULL) {
+            config_missing(c, v, path, "path");
             return;
         }
-        if (n->kind != CONFIG_NODE_SCALAR || is_null(n) || n->value[0] == '\0') {
-            PROBLEM(c, n, "%s.path: expected the database file, such as data.db", path);
+        if (n->kind != CONFIG_NODE_SCALAR || config_node_is_null(n) || n->value[0] == '\0') {
+            CONFIG_PROBLEM(c, n, "%s.path: expected the database file, such as data.db", path);
             return;
         }
         if (n->value[0] == '/' || c->base_dir == NULL)
@@ -4310,45 +4432,47 @@ parse_sql_system(struct ctx *c, const struct config_node *v, const char *path,
                           c->base_dir[strlen(c->base_dir) - 1] == '/' ? "" : "/", n->value);
         return;
     }
-    if (map_key(v, "path") != NULL)
-        PROBLEM(c, map_key(v, "path"),
-                "%s.path: path is for kind sqlite; hint: dsn: env:PG_DSN (a libpq conninfo)", path);
-    if ((n = map_get(v, "dsn")) == NULL) {
-        missing(c, v, path, "dsn");
+    if (config_node_key(v, "path") != NULL)
+        CONFIG_PROBLEM(c, config_node_key(v, "path"),
+                       "%s.path: path is for kind sqlite; hint: dsn: env:PG_DSN (a libpq conninfo)",
+                       path);
+    if ((n = config_node_get(v, "dsn")) == NULL) {
+        config_missing(c, v, path, "dsn");
         return;
     }
-    p = join(path, "dsn");
-    (void)get_secret(c, n, p, &s->dsn);
+    p = config_join(path, "dsn");
+    (void)config_get_secret(c, n, p, &s->dsn);
     free(p);
 }
 
 static void
-parse_system(struct ctx *c, const struct config_node *v, const char *path, struct config_system *s)
+parse_system(struct config_ctx *c, const struct config_node *v, const char *path,
+             struct config_system *s)
 {
     const struct config_node *sub;
     int64_t in_flight = s->max_in_flight;
     char *p;
 
-    if (!want_map(c, v, path))
+    if (!config_want_map(c, v, path))
         return;
-    check_keys(c, v, path, system_keys, ARRAY_COUNT(system_keys));
-    if (map_get(v, "kind") == NULL)
-        missing(c, v, path, "kind");
-    int k = opt_choice(c, v, path, "kind", system_kinds, ARRAY_COUNT(system_kinds));
+    config_check_keys(c, v, path, system_keys, ARRAY_COUNT(system_keys));
+    if (config_node_get(v, "kind") == NULL)
+        config_missing(c, v, path, "kind");
+    int k = config_opt_choice(c, v, path, "kind", system_kinds, ARRAY_COUNT(system_kinds));
     if (k == 3) /* stripe: an http system with Stripe's ways */
-        parse_stripe_system(c, v, path, s);
+        config_stripe_system(c, v, path, s);
     else if (k == 4)
-        parse_smartbill_system(c, v, path, s);
+        config_smartbill_system(c, v, path, s);
     else if (k == 5)
-        parse_oblio_system(c, v, path, s);
+        config_oblio_system(c, v, path, s);
     else if (k == 6)
-        parse_hubspot_system(c, v, path, s);
+        config_hubspot_system(c, v, path, s);
     else if (k == 7)
-        parse_caldav_system(c, v, path, s);
+        config_caldav_system(c, v, path, s);
     else if (k == 8)
-        parse_gcal_system(c, v, path, s);
+        config_gcal_system(c, v, path, s);
     else if (k == 9)
-        parse_graph_system(c, v, path, s);
+        config_graph_system(c, v, path, s);
     else if (k > 0)
         s->kind = (enum config_system_kind)(CONFIG_SYSTEM_HTTP + k);
     for (size_t i = 0; i < ARRAY_COUNT(profile_keys); i++) {
@@ -4358,43 +4482,44 @@ parse_system(struct ctx *c, const struct config_node *v, const char *path, struc
         for (size_t j = 0; j < ARRAY_COUNT(profile_keys); j++)
             owned |=
                 strcmp(profile_keys[j].key, pk->key) == 0 && profile_keys[j].profile == s->profile;
-        if (!owned && map_key(v, pk->key) != NULL &&
+        if (!owned && config_node_key(v, pk->key) != NULL &&
             (i == 0 || strcmp(profile_keys[i - 1].key, pk->key) != 0))
-            PROBLEM(c, map_key(v, pk->key),
-                    "%s.%s: %s is for %s; hint: an http system sets auth and webhook", path,
-                    pk->key, pk->key, pk->kinds);
+            CONFIG_PROBLEM(c, config_node_key(v, pk->key),
+                           "%s.%s: %s is for %s; hint: an http system sets auth and webhook", path,
+                           pk->key, pk->key, pk->kinds);
     }
     if (s->profile != CONFIG_PROFILE_NONE) {
-        /* parse_<kind>_system() did the kind's part */
+        /* config_<kind>_system() did the kind's part */
     } else if (s->kind == CONFIG_SYSTEM_HTTP) {
-        if (map_get(v, "base_url") == NULL)
-            missing(c, v, path, "base_url");
+        if (config_node_get(v, "base_url") == NULL)
+            config_missing(c, v, path, "base_url");
         else
-            parse_base_url(c, map_get(v, "base_url"), path, s);
+            config_parse_base_url(c, config_node_get(v, "base_url"), path, s);
         for (size_t i = 0; i < 2; i++) {
             static const char *const sql_keys[] = {"path", "dsn"};
 
-            if (map_key(v, sql_keys[i]) != NULL)
-                PROBLEM(c, map_key(v, sql_keys[i]),
-                        "%s.%s: %s is for kinds sqlite and postgres; hint: an http system has "
-                        "base_url",
-                        path, sql_keys[i], sql_keys[i]);
+            if (config_node_key(v, sql_keys[i]) != NULL)
+                CONFIG_PROBLEM(
+                    c, config_node_key(v, sql_keys[i]),
+                    "%s.%s: %s is for kinds sqlite and postgres; hint: an http system has "
+                    "base_url",
+                    path, sql_keys[i], sql_keys[i]);
         }
     } else {
         parse_sql_system(c, v, path, s);
     }
-    opt_int(c, v, path, "timeout_ms", (struct range){1, INT32_MAX}, &s->timeout_ms);
-    opt_int(c, v, path, "max_in_flight", (struct range){1, 1024}, &in_flight);
+    config_opt_int(c, v, path, "timeout_ms", (struct config_range){1, INT32_MAX}, &s->timeout_ms);
+    config_opt_int(c, v, path, "max_in_flight", (struct config_range){1, 1024}, &in_flight);
     s->max_in_flight = (int)in_flight;
-    if (s->kind != CONFIG_SYSTEM_HTTP && map_get(v, "max_in_flight") == NULL)
+    if (s->kind != CONFIG_SYSTEM_HTTP && config_node_get(v, "max_in_flight") == NULL)
         s->max_in_flight = 500; /* rows per batch: one transaction each */
-    opt_duration(c, v, path, "rate_limited_block", 1, &s->rate_limit.block_ms);
-    if ((sub = map_get(v, "errors")) != NULL) {
-        p = join(path, "errors");
-        if (want_map(c, sub, p)) {
-            check_keys(c, sub, p, errors_keys, ARRAY_COUNT(errors_keys));
-            opt_str(c, sub, p, "message", &s->errors.message_path);
-            opt_str(c, sub, p, "in_ok", &s->errors.in_ok_path);
+    config_opt_duration(c, v, path, "rate_limited_block", 1, &s->rate_limit.block_ms);
+    if ((sub = config_node_get(v, "errors")) != NULL) {
+        p = config_join(path, "errors");
+        if (config_want_map(c, sub, p)) {
+            config_check_keys(c, sub, p, errors_keys, ARRAY_COUNT(errors_keys));
+            config_opt_str(c, sub, p, "message", &s->errors.message_path);
+            config_opt_str(c, sub, p, "in_ok", &s->errors.in_ok_path);
         }
         free(p);
     }
@@ -4402,14 +4527,14 @@ parse_system(struct ctx *c, const struct config_node *v, const char *path, struc
                                            "collections", "rate_limit",  "rate_limited_status",
                                            "breaker",     "delete_guard"};
     for (size_t i = 0; i < ARRAY_COUNT(sections); i++) {
-        sub = map_get(v, sections[i]);
+        sub = config_node_get(v, sections[i]);
         /* A named kind's auth is its credentials (reported if given); a
          * caldav system's may be either. */
         if (sub == NULL ||
             (s->profile != CONFIG_PROFILE_NONE &&
              !(s->profile == CONFIG_PROFILE_CALDAV && s->auth_header_count == 0) && i == 1))
             continue;
-        p = join(path, sections[i]);
+        p = config_join(path, sections[i]);
         parse_section(c, i, sub, p, s);
         free(p);
     }
@@ -4420,7 +4545,7 @@ parse_system(struct ctx *c, const struct config_node *v, const char *path, struc
 }
 
 static void
-check_webhook_paths(struct ctx *c, const struct config_node *systems)
+check_webhook_paths(struct config_ctx *c, const struct config_node *systems)
 {
     const struct config *cfg = c->cfg;
 
@@ -4429,27 +4554,28 @@ check_webhook_paths(struct ctx *c, const struct config_node *systems)
             if (!cfg->systems[j].webhook.enabled ||
                 strcmp(cfg->systems[i].webhook.path, cfg->systems[j].webhook.path) != 0)
                 continue;
-            PROBLEM(c, systems->kids[2 * i], "systems.%s: webhook path %s is used by system %s too",
-                    cfg->systems[i].name, cfg->systems[i].webhook.path, cfg->systems[j].name);
+            CONFIG_PROBLEM(
+                c, systems->kids[2 * i], "systems.%s: webhook path %s is used by system %s too",
+                cfg->systems[i].name, cfg->systems[i].webhook.path, cfg->systems[j].name);
             break;
         }
     }
 }
 
 static void
-parse_systems(struct ctx *c, const struct config_node *v)
+config_parse_systems(struct config_ctx *c, const struct config_node *v)
 {
     struct config *cfg = c->cfg;
     size_t n, ncol = 0;
 
-    if (!want_map(c, v, "systems"))
+    if (!config_want_map(c, v, "systems"))
         return;
     n = v->kid_count / 2;
     if (n == 0)
-        PROBLEM(c, v, "systems: at least one system is required");
+        CONFIG_PROBLEM(c, v, "systems: at least one system is required");
     /* Sized once, so the borrowed pointers of collections and syncs stay valid. */
     for (size_t i = 0; i < n; i++) {
-        const struct config_node *cols = map_get(v->kids[2 * i + 1], "collections");
+        const struct config_node *cols = config_node_get(v->kids[2 * i + 1], "collections");
 
         if (cols != NULL && cols->kind == CONFIG_NODE_MAPPING)
             ncol += cols->kid_count / 2;
@@ -4459,13 +4585,13 @@ parse_systems(struct ctx *c, const struct config_node *v)
     for (size_t i = 0; i < n; i++) {
         const struct config_node *k = v->kids[2 * i];
 
-        check_name(c, k, "systems", "system");
+        config_check_name(c, k, "systems", "system");
         system_defaults(&cfg->systems[i], k->value);
         cfg->systems[i].pos = (struct config_pos){k->line, k->col};
     }
     cfg->system_count = n;
     for (size_t i = 0; i < n; i++) {
-        char *p = join("systems", v->kids[2 * i]->value);
+        char *p = config_join("systems", v->kids[2 * i]->value);
 
         parse_system(c, v->kids[2 * i + 1], p, &cfg->systems[i]);
         free(p);
@@ -4476,14 +4602,16 @@ parse_systems(struct ctx *c, const struct config_node *v)
 /* ---- Syncs ---- */
 
 static void
-sync_origin(struct ctx *c, const struct config_node *n, const char *path, struct config_sync *s)
+sync_origin(struct config_ctx *c, const struct config_node *n, const char *path,
+            struct config_sync *s)
 {
     const struct config *cfg = c->cfg;
     const char **names;
     char hint[128], buf[64];
 
-    if (n->kind != CONFIG_NODE_SCALAR || is_null(n)) {
-        PROBLEM(c, n, "%s: expected a system name, got %s", path, show(n, buf, sizeof(buf)));
+    if (n->kind != CONFIG_NODE_SCALAR || config_node_is_null(n)) {
+        CONFIG_PROBLEM(c, n, "%s: expected a system name, got %s", path,
+                       config_node_show(n, buf, sizeof(buf)));
         return;
     }
     if (config_system_find(cfg, n->value) != NULL) {
@@ -4493,22 +4621,23 @@ sync_origin(struct ctx *c, const struct config_node *n, const char *path, struct
     names = xcalloc(cfg->system_count + 1, sizeof(*names));
     for (size_t i = 0; i < cfg->system_count; i++)
         names[i] = cfg->systems[i].name;
-    PROBLEM(c, n, "%s: no system is called \"%.64s\"%s", path, n->value,
-            did_you_mean(c, n->value, names, cfg->system_count, hint, sizeof(hint)));
+    CONFIG_PROBLEM(c, n, "%s: no system is called \"%.64s\"%s", path, n->value,
+                   config_did_you_mean(c, n->value, names, cfg->system_count, hint, sizeof(hint)));
     free(names);
 }
 
 static void
-sync_collection(struct ctx *c, const struct config_node *n, const char *path, struct config_sync *s)
+sync_collection(struct config_ctx *c, const struct config_node *n, const char *path,
+                struct config_sync *s)
 {
     struct config *cfg = c->cfg;
     const struct config_collection *col;
     const char **names;
     char hint[128], buf[64];
 
-    if (n->kind != CONFIG_NODE_SCALAR || is_null(n)) {
-        PROBLEM(c, n, "%s: expected \"system.collection\", got %s", path,
-                show(n, buf, sizeof(buf)));
+    if (n->kind != CONFIG_NODE_SCALAR || config_node_is_null(n)) {
+        CONFIG_PROBLEM(c, n, "%s: expected \"system.collection\", got %s", path,
+                       config_node_show(n, buf, sizeof(buf)));
         return;
     }
     col = config_collection_find(cfg, n->value);
@@ -4516,14 +4645,16 @@ sync_collection(struct ctx *c, const struct config_node *n, const char *path, st
         names = xcalloc(cfg->collection_count + 1, sizeof(*names));
         for (size_t i = 0; i < cfg->collection_count; i++)
             names[i] = cfg->collections[i].name;
-        PROBLEM(c, n, "%s: no collection is called \"%.64s\"%s", path, n->value,
-                did_you_mean(c, n->value, names, cfg->collection_count, hint, sizeof(hint)));
+        CONFIG_PROBLEM(
+            c, n, "%s: no collection is called \"%.64s\"%s", path, n->value,
+            config_did_you_mean(c, n->value, names, cfg->collection_count, hint, sizeof(hint)));
         free(names);
         return;
     }
     if (s->model != NULL && col->model != NULL && strcmp(s->model, col->model) != 0)
-        PROBLEM(c, n, "%s: collection %s holds model \"%s\", but sync \"%s\" is for model \"%s\"",
-                path, col->name, col->model, s->name, s->model);
+        CONFIG_PROBLEM(c, n,
+                       "%s: collection %s holds model \"%s\", but sync \"%s\" is for model \"%s\"",
+                       path, col->name, col->model, s->name, s->model);
     /* The pointer is borrowed from cfg->collections, which no longer moves. */
     s->collections[s->collection_count++] = &cfg->collections[col - cfg->collections];
 }
@@ -4545,7 +4676,7 @@ struct sync_scope {
 };
 
 static void
-scope_init(struct ctx *c, const struct config_sync *s, int known, struct sync_scope *sc)
+scope_init(struct config_ctx *c, const struct config_sync *s, int known, struct sync_scope *sc)
 {
     sc->model = s->model != NULL ? config_model_find(c->cfg, s->model) : NULL;
     sc->systems = xcalloc(s->collection_count + 1, sizeof(*sc->systems));
@@ -4557,7 +4688,7 @@ scope_init(struct ctx *c, const struct config_sync *s, int known, struct sync_sc
         const char *sys = s->collections[i]->system->name;
 
         sc->collections[sc->collection_count++] = s->collections[i]->name;
-        if (in_list(sys, sc->systems, sc->system_count) < 0)
+        if (config_in_list(sys, sc->systems, sc->system_count) < 0)
             sc->systems[sc->system_count++] = sys;
     }
 }
@@ -4583,37 +4714,40 @@ name_list(const char *const *names, size_t n, char *out, size_t len)
 
 /* A system at n that must have a collection in the sync: its name, or NULL after saying why. */
 static const char *
-sync_system_ref(struct ctx *c, const struct config_node *n, const char *path,
+sync_system_ref(struct config_ctx *c, const struct config_node *n, const char *path,
                 const struct config_sync *s, const struct sync_scope *sc)
 {
     const struct config *cfg = c->cfg;
     char buf[64], hint[192], list[200];
 
-    if (n->kind != CONFIG_NODE_SCALAR || is_null(n)) {
-        PROBLEM(c, n, "%s: expected a system name, got %s", path, show(n, buf, sizeof(buf)));
+    if (n->kind != CONFIG_NODE_SCALAR || config_node_is_null(n)) {
+        CONFIG_PROBLEM(c, n, "%s: expected a system name, got %s", path,
+                       config_node_show(n, buf, sizeof(buf)));
         return NULL;
     }
-    if (in_list(n->value, sc->systems, sc->system_count) >= 0)
+    if (config_in_list(n->value, sc->systems, sc->system_count) >= 0)
         return n->value;
     if (config_system_find(cfg, n->value) != NULL) {
         if (!sc->known)
             return n->value;
-        PROBLEM(
+        CONFIG_PROBLEM(
             c, n, "%s: system \"%s\" has no collection in sync \"%s\"; hint: its systems are %s",
             path, n->value, s->name, name_list(sc->systems, sc->system_count, list, sizeof(list)));
     } else if (sc->known) {
         /* A typo of one of the sync's systems, or the list of them. */
-        if (did_you_mean(c, n->value, sc->systems, sc->system_count, hint, sizeof(hint))[0] == '\0')
+        if (config_did_you_mean(c, n->value, sc->systems, sc->system_count, hint,
+                                sizeof(hint))[0] == '\0')
             (void)snprintf(hint, sizeof(hint), "; hint: the systems of sync \"%.32s\" are %.64s",
                            s->name, name_list(sc->systems, sc->system_count, list, sizeof(list)));
-        PROBLEM(c, n, "%s: no system is called \"%.64s\"%s", path, n->value, hint);
+        CONFIG_PROBLEM(c, n, "%s: no system is called \"%.64s\"%s", path, n->value, hint);
     } else {
         const char **names = xcalloc(cfg->system_count + 1, sizeof(*names));
 
         for (size_t i = 0; i < cfg->system_count; i++)
             names[i] = cfg->systems[i].name;
-        PROBLEM(c, n, "%s: no system is called \"%.64s\"%s", path, n->value,
-                did_you_mean(c, n->value, names, cfg->system_count, hint, sizeof(hint)));
+        CONFIG_PROBLEM(
+            c, n, "%s: no system is called \"%.64s\"%s", path, n->value,
+            config_did_you_mean(c, n->value, names, cfg->system_count, hint, sizeof(hint)));
         free(names);
     }
     return NULL;
@@ -4621,7 +4755,7 @@ sync_system_ref(struct ctx *c, const struct config_node *n, const char *path,
 
 /* Whether the scalar n names a field of the sync's model; says so at n if not. */
 static int
-sync_field(struct ctx *c, const struct config_node *n, const char *path,
+sync_field(struct config_ctx *c, const struct config_node *n, const char *path,
            const struct sync_scope *sc)
 {
     const struct config_model *m = sc->model;
@@ -4633,25 +4767,25 @@ sync_field(struct ctx *c, const struct config_node *n, const char *path,
     names = xcalloc(m->field_count + 1, sizeof(*names));
     for (size_t i = 0; i < m->field_count; i++)
         names[i] = m->fields[i].name;
-    PROBLEM(c, n, "%s: model \"%s\" has no field \"%.64s\"%s", path, m->name, n->value,
-            did_you_mean(c, n->value, names, m->field_count, hint, sizeof(hint)));
+    CONFIG_PROBLEM(c, n, "%s: model \"%s\" has no field \"%.64s\"%s", path, m->name, n->value,
+                   config_did_you_mean(c, n->value, names, m->field_count, hint, sizeof(hint)));
     free(names);
     return 0;
 }
 
 /* owners: {FIELD: SYSTEM or [SYSTEM, ...]}, strongest first. */
 static void
-parse_owners(struct ctx *c, const struct config_node *v, const char *path, struct config_sync *s,
-             const struct sync_scope *sc)
+parse_owners(struct config_ctx *c, const struct config_node *v, const char *path,
+             struct config_sync *s, const struct sync_scope *sc)
 {
-    if (!want_map(c, v, path))
+    if (!config_want_map(c, v, path))
         return;
     s->owners = xcalloc(v->kid_count / 2 + 1, sizeof(*s->owners));
     for (size_t i = 0; i + 1 < v->kid_count; i += 2) {
         const struct config_node *k = v->kids[i], *val = v->kids[i + 1];
         struct config_field_owner *o = &s->owners[s->owner_count++];
         size_t n = val->kind == CONFIG_NODE_SEQUENCE ? val->kid_count : 1;
-        char *p = join(path, k->value);
+        char *p = config_join(path, k->value);
 
         o->field = xstrdup(k->value);
         o->pos = (struct config_pos){k->line, k->col};
@@ -4659,15 +4793,15 @@ parse_owners(struct ctx *c, const struct config_node *v, const char *path, struc
         o->systems = xcalloc(n + 1, sizeof(*o->systems));
         (void)sync_field(c, k, path, sc);
         if (val->kind == CONFIG_NODE_SEQUENCE && n == 0)
-            PROBLEM(c, val, "%s: name at least one system", p);
+            CONFIG_PROBLEM(c, val, "%s: name at least one system", p);
         for (size_t j = 0; j < n; j++) {
             const struct config_node *item = val->kind == CONFIG_NODE_SEQUENCE ? val->kids[j] : val;
             const char *name = sync_system_ref(c, item, p, s, sc);
 
             if (name == NULL)
                 continue;
-            if (in_list(name, (const char *const *)o->systems, o->system_count) >= 0)
-                PROBLEM(c, item, "%s: system \"%s\" is named twice", p, name);
+            if (config_in_list(name, (const char *const *)o->systems, o->system_count) >= 0)
+                CONFIG_PROBLEM(c, item, "%s: system \"%s\" is named twice", p, name);
             else
                 o->systems[o->system_count++] = xstrdup(name);
         }
@@ -4677,41 +4811,45 @@ parse_owners(struct ctx *c, const struct config_node *v, const char *path, struc
 
 /* conflict with its companions prefer (conflict: prefer) and skew (conflict: newest). */
 static void
-parse_conflict(struct ctx *c, const struct config_node *v, const char *path, struct config_sync *s,
-               const struct sync_scope *sc)
+parse_conflict(struct config_ctx *c, const struct config_node *v, const char *path,
+               struct config_sync *s, const struct sync_scope *sc)
 {
-    const struct config_node *policy_n = map_get(v, "conflict"), *prefer_n = map_get(v, "prefer");
-    int i = opt_choice(c, v, path, "conflict", conflict_policies, ARRAY_COUNT(conflict_policies));
+    const struct config_node *policy_n = config_node_get(v, "conflict"),
+                             *prefer_n = config_node_get(v, "prefer");
+    int i = config_opt_choice(c, v, path, "conflict", conflict_policies,
+                              ARRAY_COUNT(conflict_policies));
 
     if (i >= 0)
         s->conflict = (enum config_conflict_policy)(CONFIG_CONFLICT_MANUAL + i);
     if (policy_n != NULL && i < 0)
         return; /* already reported; the rest would guess */
     if (s->conflict == CONFIG_CONFLICT_PREFER && prefer_n == NULL && policy_n != NULL) {
-        PROBLEM(c, policy_n,
-                "%s.conflict: prefer needs the key prefer with the system that wins; hint: "
-                "prefer: SYSTEM",
-                path);
+        CONFIG_PROBLEM(c, policy_n,
+                       "%s.conflict: prefer needs the key prefer with the system that wins; hint: "
+                       "prefer: SYSTEM",
+                       path);
     } else if (prefer_n != NULL && s->conflict != CONFIG_CONFLICT_PREFER) {
-        PROBLEM(c, map_key(v, "prefer"),
-                "%s.prefer: prefer is used only with conflict: prefer; hint: add conflict: prefer, "
-                "or remove prefer",
-                path);
+        CONFIG_PROBLEM(
+            c, config_node_key(v, "prefer"),
+            "%s.prefer: prefer is used only with conflict: prefer; hint: add conflict: prefer, "
+            "or remove prefer",
+            path);
     } else if (prefer_n != NULL) {
-        char *p = join(path, "prefer");
+        char *p = config_join(path, "prefer");
         const char *name = sync_system_ref(c, prefer_n, p, s, sc);
 
         if (name != NULL)
             s->prefer = xstrdup(name);
         free(p);
     }
-    if (map_get(v, "skew") != NULL && s->conflict != CONFIG_CONFLICT_NEWEST)
-        PROBLEM(c, map_key(v, "skew"),
-                "%s.skew: skew is used only with conflict: newest; hint: add conflict: newest, "
-                "or remove skew",
-                path);
+    if (config_node_get(v, "skew") != NULL && s->conflict != CONFIG_CONFLICT_NEWEST)
+        CONFIG_PROBLEM(
+            c, config_node_key(v, "skew"),
+            "%s.skew: skew is used only with conflict: newest; hint: add conflict: newest, "
+            "or remove skew",
+            path);
     else
-        opt_duration(c, v, path, "skew", 0, &s->skew_ms);
+        config_opt_duration(c, v, path, "skew", 0, &s->skew_ms);
 }
 
 /* A calling code: 1 to 3 digits, a leading "+" dropped. NULL when it is not one. */
@@ -4729,33 +4867,35 @@ calling_code(const char *s)
 }
 
 static void
-parse_match_country(struct ctx *c, const struct config_node *n, const char *path,
+parse_match_country(struct config_ctx *c, const struct config_node *n, const char *path,
                     struct config_match_key *m)
 {
-    const struct config_node *country_n = map_get(n, "country");
+    const struct config_node *country_n = config_node_get(n, "country");
     char buf[64];
 
     if (country_n == NULL)
         return;
     if (m->normalize != CONFIG_NORMALIZE_PHONE) {
-        PROBLEM(c, map_key(n, "country"),
-                "%s.country: country is used only with normalize: phone; hint: add normalize: "
-                "phone, or remove country",
-                path);
+        CONFIG_PROBLEM(
+            c, config_node_key(n, "country"),
+            "%s.country: country is used only with normalize: phone; hint: add normalize: "
+            "phone, or remove country",
+            path);
         return;
     }
     if (country_n->kind == CONFIG_NODE_SCALAR)
         m->country = calling_code(country_n->value);
     if (m->country == NULL)
-        PROBLEM(c, country_n,
-                "%s.country: expected a calling code of 1 to 3 digits, got %s; hint: \"40\" for "
-                "Romania, \"44\" for the United Kingdom",
-                path, show(country_n, buf, sizeof(buf)));
+        CONFIG_PROBLEM(
+            c, country_n,
+            "%s.country: expected a calling code of 1 to 3 digits, got %s; hint: \"40\" for "
+            "Romania, \"44\" for the United Kingdom",
+            path, config_node_show(country_n, buf, sizeof(buf)));
 }
 
 /* One natural key: FIELD, or {field: FIELD, normalize: ..., country: ...}. */
 static void
-parse_match_key(struct ctx *c, const struct config_node *n, const char *path,
+parse_match_key(struct config_ctx *c, const struct config_node *n, const char *path,
                 const struct sync_scope *sc, struct config_match_key *m)
 {
     const struct config_node *field_n = n;
@@ -4764,19 +4904,21 @@ parse_match_key(struct ctx *c, const struct config_node *n, const char *path,
 
     m->pos = (struct config_pos){n->line, n->col};
     if (n->kind == CONFIG_NODE_MAPPING) {
-        check_keys(c, n, path, match_keys, ARRAY_COUNT(match_keys));
-        field_n = map_get(n, "field");
+        config_check_keys(c, n, path, match_keys, ARRAY_COUNT(match_keys));
+        field_n = config_node_get(n, "field");
         if (field_n == NULL)
-            missing(c, n, path, "field");
+            config_missing(c, n, path, "field");
         else
-            opt_str(c, n, path, "field", &m->field);
-        i = opt_choice(c, n, path, "normalize", normalize_names, ARRAY_COUNT(normalize_names));
-    } else if (n->kind == CONFIG_NODE_SCALAR && !is_null(n)) {
+            config_opt_str(c, n, path, "field", &m->field);
+        i = config_opt_choice(c, n, path, "normalize", normalize_names,
+                              ARRAY_COUNT(normalize_names));
+    } else if (n->kind == CONFIG_NODE_SCALAR && !config_node_is_null(n)) {
         m->field = xstrdup(n->value);
     } else {
-        PROBLEM(c, n,
-                "%s: expected a model field or a mapping with field, normalize and country, got %s",
-                path, show(n, buf, sizeof(buf)));
+        CONFIG_PROBLEM(
+            c, n,
+            "%s: expected a model field or a mapping with field, normalize and country, got %s",
+            path, config_node_show(n, buf, sizeof(buf)));
         return;
     }
     if (m->field != NULL)
@@ -4786,20 +4928,20 @@ parse_match_key(struct ctx *c, const struct config_node *n, const char *path,
     else
         m->normalize = m->field != NULL && strcmp(m->field, "email") == 0 ? CONFIG_NORMALIZE_EMAIL
                                                                           : CONFIG_NORMALIZE_EXACT;
-    if (n->kind == CONFIG_NODE_MAPPING && (map_get(n, "normalize") == NULL || i >= 0))
+    if (n->kind == CONFIG_NODE_MAPPING && (config_node_get(n, "normalize") == NULL || i >= 0))
         parse_match_country(c, n, path, m);
 }
 
 /* match: the natural keys, in order. */
 static void
-parse_match(struct ctx *c, const struct config_node *v, const char *path, struct config_sync *s,
-            const struct sync_scope *sc)
+parse_match(struct config_ctx *c, const struct config_node *v, const char *path,
+            struct config_sync *s, const struct sync_scope *sc)
 {
     char buf[64];
 
     if (v->kind != CONFIG_NODE_SEQUENCE) {
-        PROBLEM(c, v, "%s: expected a list of model fields, got %s; hint: [email]", path,
-                show(v, buf, sizeof(buf)));
+        CONFIG_PROBLEM(c, v, "%s: expected a list of model fields, got %s; hint: [email]", path,
+                       config_node_show(v, buf, sizeof(buf)));
         return;
     }
     s->match = xcalloc(v->kid_count + 1, sizeof(*s->match));
@@ -4810,8 +4952,9 @@ parse_match(struct ctx *c, const struct config_node *v, const char *path, struct
         parse_match_key(c, v->kids[i], p, sc, m);
         for (size_t j = 0; j < i && m->field != NULL; j++) {
             if (s->match[j].field != NULL && strcmp(s->match[j].field, m->field) == 0) {
-                PROBLEM(c, v->kids[i], "%s: field \"%s\" is matched twice; hint: it is %s[%zu] too",
-                        p, m->field, path, j);
+                CONFIG_PROBLEM(c, v->kids[i],
+                               "%s: field \"%s\" is matched twice; hint: it is %s[%zu] too", p,
+                               m->field, path, j);
                 break;
             }
         }
@@ -4821,7 +4964,7 @@ parse_match(struct ctx *c, const struct config_node *v, const char *path, struct
 
 /* The sync's collection called name, or NULL after saying so at k. */
 static struct config_collection *
-filter_collection(struct ctx *c, const struct config_node *k, const char *path,
+filter_collection(struct config_ctx *c, const struct config_node *k, const char *path,
                   const struct config_sync *s, const struct sync_scope *sc)
 {
     char hint[128], list[200];
@@ -4831,37 +4974,39 @@ filter_collection(struct ctx *c, const struct config_node *k, const char *path,
             return s->collections[i];
     }
     if (config_collection_find(c->cfg, k->value) != NULL)
-        PROBLEM(c, k,
-                "%s: collection %s is not in sync \"%s\"; hint: add it to collections, or remove "
-                "its filter",
-                path, k->value, s->name);
-    else if (did_you_mean(c, k->value, sc->collections, sc->collection_count, hint,
-                          sizeof(hint))[0])
-        PROBLEM(c, k, "%s: no collection is called \"%.64s\"%s", path, k->value, hint);
+        CONFIG_PROBLEM(
+            c, k,
+            "%s: collection %s is not in sync \"%s\"; hint: add it to collections, or remove "
+            "its filter",
+            path, k->value, s->name);
+    else if (config_did_you_mean(c, k->value, sc->collections, sc->collection_count, hint,
+                                 sizeof(hint))[0])
+        CONFIG_PROBLEM(c, k, "%s: no collection is called \"%.64s\"%s", path, k->value, hint);
     else
-        PROBLEM(c, k,
-                "%s: no collection is called \"%.64s\"; hint: the collections of sync \"%s\" are "
-                "%s",
-                path, k->value, s->name,
-                name_list(sc->collections, sc->collection_count, list, sizeof(list)));
+        CONFIG_PROBLEM(
+            c, k,
+            "%s: no collection is called \"%.64s\"; hint: the collections of sync \"%s\" are "
+            "%s",
+            path, k->value, s->name,
+            name_list(sc->collections, sc->collection_count, list, sizeof(list)));
     return NULL;
 }
 
 /* filters: {COLLECTION: jq condition over the model record}. */
 static void
-parse_filters(struct ctx *c, const struct config_node *v, const char *path, struct config_sync *s,
-              const struct sync_scope *sc)
+parse_filters(struct config_ctx *c, const struct config_node *v, const char *path,
+              struct config_sync *s, const struct sync_scope *sc)
 {
-    if (!want_map(c, v, path))
+    if (!config_want_map(c, v, path))
         return;
     s->filters = xcalloc(v->kid_count / 2 + 1, sizeof(*s->filters));
     for (size_t i = 0; i + 1 < v->kid_count; i += 2) {
         const struct config_node *k = v->kids[i], *val = v->kids[i + 1];
         struct config_collection *col = filter_collection(c, k, path, s, sc);
-        char *p = join(path, k->value), *jq = NULL;
+        char *p = config_join(path, k->value), *jq = NULL;
 
-        if (get_str(c, val, p, &jq) == 0)
-            check_jq(c, val, p);
+        if (config_get_str(c, val, p, &jq) == 0)
+            config_check_jq(c, val, p);
         if (col != NULL && jq != NULL) {
             struct config_filter *f = &s->filters[s->filter_count++];
 
@@ -4877,7 +5022,7 @@ parse_filters(struct ctx *c, const struct config_node *v, const char *path, stru
 
 /* The keys of a sync that need its model and collections resolved first. */
 static void
-parse_sync_rules(struct ctx *c, const struct config_node *v, const char *path,
+parse_sync_rules(struct config_ctx *c, const struct config_node *v, const char *path,
                  struct config_sync *s, int known)
 {
     const struct config_node *n;
@@ -4885,20 +5030,20 @@ parse_sync_rules(struct ctx *c, const struct config_node *v, const char *path,
     char *p;
 
     scope_init(c, s, known, &sc);
-    if ((n = map_get(v, "owners")) != NULL) {
-        p = join(path, "owners");
+    if ((n = config_node_get(v, "owners")) != NULL) {
+        p = config_join(path, "owners");
         parse_owners(c, n, p, s, &sc);
         free(p);
     }
     parse_conflict(c, v, path, s, &sc);
-    opt_bool(c, v, path, "write_back", &s->write_back);
-    if ((n = map_get(v, "match")) != NULL) {
-        p = join(path, "match");
+    config_opt_bool(c, v, path, "write_back", &s->write_back);
+    if ((n = config_node_get(v, "match")) != NULL) {
+        p = config_join(path, "match");
         parse_match(c, n, p, s, &sc);
         free(p);
     }
-    if ((n = map_get(v, "filters")) != NULL) {
-        p = join(path, "filters");
+    if ((n = config_node_get(v, "filters")) != NULL) {
+        p = config_join(path, "filters");
         parse_filters(c, n, p, s, &sc);
         free(p);
     }
@@ -4906,46 +5051,48 @@ parse_sync_rules(struct ctx *c, const struct config_node *v, const char *path,
 }
 
 static void
-parse_sync(struct ctx *c, const struct config_node *v, const char *path, struct config_sync *s)
+parse_sync(struct config_ctx *c, const struct config_node *v, const char *path,
+           struct config_sync *s)
 {
-    const struct config_node *origin = map_get(v, "origin"), *cols = map_get(v, "collections");
+    const struct config_node *origin = config_node_get(v, "origin"),
+                             *cols = config_node_get(v, "collections");
     char *p;
 
-    if (!want_map(c, v, path))
+    if (!config_want_map(c, v, path))
         return;
-    check_keys(c, v, path, sync_keys, ARRAY_COUNT(sync_keys));
-    if (map_get(v, "model") == NULL)
-        missing(c, v, path, "model");
-    opt_str(c, v, path, "model", &s->model);
+    config_check_keys(c, v, path, sync_keys, ARRAY_COUNT(sync_keys));
+    if (config_node_get(v, "model") == NULL)
+        config_missing(c, v, path, "model");
+    config_opt_str(c, v, path, "model", &s->model);
     if (s->model != NULL) {
-        p = join(path, "model");
-        if (ref_model(c, map_get(v, "model"), p, s->model) == NULL) {
+        p = config_join(path, "model");
+        if (config_ref_model(c, config_node_get(v, "model"), p, s->model) == NULL) {
             free(s->model);
             s->model = NULL; /* no second complaint per collection */
         }
         free(p);
     }
     if (origin == NULL) {
-        missing(c, v, path, "origin");
+        config_missing(c, v, path, "origin");
     } else {
-        p = join(path, "origin");
+        p = config_join(path, "origin");
         size_t n = origin->kind == CONFIG_NODE_SEQUENCE ? origin->kid_count : 1;
 
         s->origins = xcalloc(n + 1, sizeof(*s->origins));
         if (origin->kind == CONFIG_NODE_SEQUENCE && n == 0)
-            PROBLEM(c, origin, "%s: name at least one system", p);
+            CONFIG_PROBLEM(c, origin, "%s: name at least one system", p);
         for (size_t i = 0; i < n; i++)
             sync_origin(c, origin->kind == CONFIG_NODE_SEQUENCE ? origin->kids[i] : origin, p, s);
         free(p);
     }
     if (cols == NULL) {
-        missing(c, v, path, "collections");
+        config_missing(c, v, path, "collections");
     } else if (cols->kind != CONFIG_NODE_SEQUENCE || cols->kid_count == 0) {
-        p = join(path, "collections");
-        PROBLEM(c, cols, "%s: expected a list of \"system.collection\"", p);
+        p = config_join(path, "collections");
+        CONFIG_PROBLEM(c, cols, "%s: expected a list of \"system.collection\"", p);
         free(p);
     } else {
-        p = join(path, "collections");
+        p = config_join(path, "collections");
         /* An array of pointers. NOLINTNEXTLINE(bugprone-sizeof-expression) */
         s->collections = xcalloc(cols->kid_count + 1, sizeof(*s->collections));
         for (size_t i = 0; i < cols->kid_count; i++)
@@ -4958,19 +5105,19 @@ parse_sync(struct ctx *c, const struct config_node *v, const char *path, struct 
 }
 
 static void
-parse_syncs(struct ctx *c, const struct config_node *v)
+config_parse_syncs(struct config_ctx *c, const struct config_node *v)
 {
     struct config *cfg = c->cfg;
     size_t n;
 
-    if (!want_map(c, v, "syncs"))
+    if (!config_want_map(c, v, "syncs"))
         return;
     n = v->kid_count / 2;
     cfg->syncs = xcalloc(n + 1, sizeof(*cfg->syncs));
     for (size_t i = 0; i < n; i++) {
         const struct config_node *k = v->kids[2 * i];
         struct config_sync *s = &cfg->syncs[cfg->sync_count++];
-        char *p = join("syncs", k->value);
+        char *p = config_join("syncs", k->value);
 
         s->name = xstrdup(k->value);
         s->pos = (struct config_pos){k->line, k->col};
@@ -4986,7 +5133,7 @@ config_schema_build(const struct config_node *root, const char *name, const char
                     unsigned flags, struct config_diags *d)
 {
     struct config *cfg = xcalloc(1, sizeof(*cfg));
-    struct ctx c = {
+    struct config_ctx c = {
         .diags = d, .cfg = cfg, .base_dir = base_dir, .hint_budget = HINT_BUDGET, .flags = flags};
     char buf[64];
 
@@ -4997,57 +5144,57 @@ config_schema_build(const struct config_node *root, const char *name, const char
     cfg->echo_window_ms = 600000;
     cfg->health = (struct config_health){300000, 10, 900000, 120000};
     if (root->kind != CONFIG_NODE_MAPPING) {
-        PROBLEM(&c, root, "expected a mapping with systems, models and syncs, got %s",
-                show(root, buf, sizeof(buf)));
+        CONFIG_PROBLEM(&c, root, "expected a mapping with systems, models and syncs, got %s",
+                       config_node_show(root, buf, sizeof(buf)));
         return cfg;
     }
-    check_keys(&c, root, "", top_keys, ARRAY_COUNT(top_keys));
-    if (map_get(root, "listen") != NULL)
-        parse_listen(&c, map_get(root, "listen"));
-    parse_store(&c, map_get(root, "store"));
-    opt_duration(&c, root, "", "tombstone_ttl", 0, &cfg->tombstone_ttl_ms);
-    opt_duration(&c, root, "", "echo_window", 0, &cfg->echo_window_ms);
+    config_check_keys(&c, root, "", top_keys, ARRAY_COUNT(top_keys));
+    if (config_node_get(root, "listen") != NULL)
+        parse_listen(&c, config_node_get(root, "listen"));
+    parse_store(&c, config_node_get(root, "store"));
+    config_opt_duration(&c, root, "", "tombstone_ttl", 0, &cfg->tombstone_ttl_ms);
+    config_opt_duration(&c, root, "", "echo_window", 0, &cfg->echo_window_ms);
     cfg->keep_journal_ms = 30 * 86400000LL;
     cfg->keep_versions_ms = 90 * 86400000LL;
     cfg->keep_attempts_ms = 30 * 86400000LL;
     cfg->keep_inbox_ms = 90 * 86400000LL;
     cfg->keep_runs_ms = 30 * 86400000LL;
-    if (want_map(&c, map_get(root, "retention"), "retention")) {
-        const struct config_node *r = map_get(root, "retention");
+    if (config_want_map(&c, config_node_get(root, "retention"), "retention")) {
+        const struct config_node *r = config_node_get(root, "retention");
 
-        check_keys(&c, r, "retention", retention_keys, ARRAY_COUNT(retention_keys));
-        opt_duration(&c, r, "retention", "journal", 0, &cfg->keep_journal_ms);
-        opt_duration(&c, r, "retention", "versions", 0, &cfg->keep_versions_ms);
-        opt_duration(&c, r, "retention", "attempts", 0, &cfg->keep_attempts_ms);
-        opt_duration(&c, r, "retention", "inbox", 0, &cfg->keep_inbox_ms);
-        opt_duration(&c, r, "retention", "runs", 0, &cfg->keep_runs_ms);
+        config_check_keys(&c, r, "retention", retention_keys, ARRAY_COUNT(retention_keys));
+        config_opt_duration(&c, r, "retention", "journal", 0, &cfg->keep_journal_ms);
+        config_opt_duration(&c, r, "retention", "versions", 0, &cfg->keep_versions_ms);
+        config_opt_duration(&c, r, "retention", "attempts", 0, &cfg->keep_attempts_ms);
+        config_opt_duration(&c, r, "retention", "inbox", 0, &cfg->keep_inbox_ms);
+        config_opt_duration(&c, r, "retention", "runs", 0, &cfg->keep_runs_ms);
     }
     cfg->alerts.every_ms = 30000;
     cfg->alerts.group_ms = 10000;
     cfg->alerts.min_interval_ms = 300000;
-    if (want_map(&c, map_get(root, "alerts"), "alerts"))
-        parse_alerts(&c, map_get(root, "alerts"), &cfg->alerts);
-    if (want_map(&c, map_get(root, "health"), "health")) {
-        const struct config_node *h = map_get(root, "health");
+    if (config_want_map(&c, config_node_get(root, "alerts"), "alerts"))
+        parse_alerts(&c, config_node_get(root, "alerts"), &cfg->alerts);
+    if (config_want_map(&c, config_node_get(root, "health"), "health")) {
+        const struct config_node *h = config_node_get(root, "health");
 
-        check_keys(&c, h, "health", health_keys, ARRAY_COUNT(health_keys));
-        opt_duration(&c, h, "health", "lag", 1000, &cfg->health.lag_ms);
-        opt_int(&c, h, "health", "inbox_growth", (struct range){1, INT32_MAX},
-                &cfg->health.inbox_growth);
-        opt_duration(&c, h, "health", "window", 1000, &cfg->health.window_ms);
-        opt_duration(&c, h, "health", "webhook_grace", 0, &cfg->health.webhook_grace_ms);
+        config_check_keys(&c, h, "health", health_keys, ARRAY_COUNT(health_keys));
+        config_opt_duration(&c, h, "health", "lag", 1000, &cfg->health.lag_ms);
+        config_opt_int(&c, h, "health", "inbox_growth", (struct config_range){1, INT32_MAX},
+                       &cfg->health.inbox_growth);
+        config_opt_duration(&c, h, "health", "window", 1000, &cfg->health.window_ms);
+        config_opt_duration(&c, h, "health", "webhook_grace", 0, &cfg->health.webhook_grace_ms);
     }
-    if (map_get(root, "log") != NULL)
-        parse_log(&c, map_get(root, "log"));
-    if (map_get(root, "models") == NULL)
-        missing(&c, root, "", "models");
-    parse_models(&c, map_get(root, "models"));
-    if (map_get(root, "systems") == NULL)
-        missing(&c, root, "", "systems");
-    parse_systems(&c, map_get(root, "systems"));
-    parse_syncs(&c, map_get(root, "syncs"));
-    if (map_get(root, "admin") != NULL)
-        config_admin_parse(map_get(root, "admin"), cfg, base_dir, flags, d);
+    if (config_node_get(root, "log") != NULL)
+        parse_log(&c, config_node_get(root, "log"));
+    if (config_node_get(root, "models") == NULL)
+        config_missing(&c, root, "", "models");
+    parse_models(&c, config_node_get(root, "models"));
+    if (config_node_get(root, "systems") == NULL)
+        config_missing(&c, root, "", "systems");
+    config_parse_systems(&c, config_node_get(root, "systems"));
+    config_parse_syncs(&c, config_node_get(root, "syncs"));
+    if (config_node_get(root, "admin") != NULL)
+        config_admin_parse(config_node_get(root, "admin"), cfg, base_dir, flags, d);
     config_automations_parse(root, cfg, base_dir, flags, d);
     return cfg;
 }
