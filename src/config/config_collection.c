@@ -496,17 +496,18 @@ parse_on_conflict(struct config_ctx *c, const struct config_node *v, const char 
                        path);
 }
 
+/*
+ * model, id, record, match, deleted_when and the field maps: what a
+ * collection holds and how its records are found in a webhook.
+ */
 static void
-parse_collection(struct config_ctx *c, const struct config_node *v, const char *path,
-                 struct config_collection *col)
+parse_records(struct config_ctx *c, const struct config_node *v, const char *path,
+              struct config_collection *col)
 {
     const struct config_node *model_n = config_node_get(v, "model"), *m;
     const struct config_model *model = NULL;
     char *p;
 
-    if (!config_want_map(c, v, path))
-        return;
-    config_check_keys(c, v, path, collection_keys, ARRAY_COUNT(collection_keys));
     if (model_n == NULL)
         config_missing(c, v, path, "model");
     else
@@ -533,6 +534,13 @@ parse_collection(struct config_ctx *c, const struct config_node *v, const char *
         parse_map(c, m, p, NULL, &col->map_out);
         free(p);
     }
+}
+
+/* The keys only a caldav or a SQL system's collection takes: read there, refused elsewhere. */
+static void
+parse_kind_keys(struct config_ctx *c, const struct config_node *v, const char *path,
+                struct config_collection *col)
+{
     if (col->system->profile == CONFIG_PROFILE_CALDAV)
         config_caldav_collection(c, v, path, col);
     else if (config_node_key(v, "calendar") != NULL)
@@ -548,6 +556,15 @@ parse_collection(struct config_ctx *c, const struct config_node *v, const char *
                                "%s.%s: %s is for collections of sqlite and postgres systems; hint: "
                                "remove it",
                                path, sql_collection_keys[i], sql_collection_keys[i]);
+}
+
+/* The calls that write copies, and what goes with them: ids, idempotency, lookup, numbering. */
+static void
+parse_calls(struct config_ctx *c, const struct config_node *v, const char *path,
+            struct config_collection *col)
+{
+    const struct config_node *m;
+
     config_parse_endpoint(c, v, path, "create", &col->create);
     config_parse_endpoint(c, v, path, "update", &col->update);
     config_parse_endpoint(c, v, path, "delete", &col->remove);
@@ -563,36 +580,48 @@ parse_collection(struct config_ctx *c, const struct config_node *v, const char *
     config_parse_endpoint(c, v, path, "lookup", &col->lookup);
     config_opt_str(c, v, path, "lookup_result", &col->lookup_result_path);
     if ((m = config_node_get(v, "numbering")) != NULL) {
-        p = config_join(path, "numbering");
+        char *p = config_join(path, "numbering");
+
         parse_numbering(c, m, p, &col->numbering);
         free(p);
     }
-    parse_on_delete(c, v, path, col);
-    if ((m = config_node_get(v, "on_conflict")) != NULL) {
-        p = config_join(path, "on_conflict");
-        parse_on_conflict(c, m, p, col);
-        free(p);
+}
+
+/*
+ * poll at m (config_poll.c), told what kind of system reads it; a SQL
+ * table with updated_at is read from a watermark of it.
+ */
+static void
+parse_collection_poll(struct config_ctx *c, const struct config_node *v,
+                      const struct config_node *m, const char *path, struct config_collection *col)
+{
+    char *p = config_join(path, "poll");
+
+    config_parse_poll(c, m, p, &col->poll,
+                      col->system->kind != CONFIG_SYSTEM_HTTP         ? 1
+                      : col->system->profile == CONFIG_PROFILE_CALDAV ? 3
+                      : col->system->profile != CONFIG_PROFILE_NONE   ? 2
+                                                                      : 0);
+    if (col->system->kind != CONFIG_SYSTEM_HTTP && col->updated_at_path != NULL) {
+        col->poll.cursor = CONFIG_CURSOR_UPDATED_SINCE;
+        col->poll.cursor_field = xstrdup(col->updated_at_path);
+        col->poll.overlap_ms = 2000;
     }
-    if ((m = config_node_get(v, "poll")) != NULL) {
-        p = config_join(path, "poll");
-        config_parse_poll(c, m, p, &col->poll,
-                          col->system->kind != CONFIG_SYSTEM_HTTP         ? 1
-                          : col->system->profile == CONFIG_PROFILE_CALDAV ? 3
-                          : col->system->profile != CONFIG_PROFILE_NONE   ? 2
-                                                                          : 0);
-        if (col->system->kind != CONFIG_SYSTEM_HTTP && col->updated_at_path != NULL) {
-            col->poll.cursor = CONFIG_CURSOR_UPDATED_SINCE;
-            col->poll.cursor_field = xstrdup(col->updated_at_path);
-            col->poll.overlap_ms = 2000;
-        }
-        if (col->poll.enabled && config_node_get(v, "map_in") == NULL)
-            CONFIG_PROBLEM(
-                c, config_node_key(v, "poll"),
-                "%s: a poll reads records in through map_in, and this collection has none; "
-                "hint: add map_in, or remove poll",
-                p);
-        free(p);
-    }
+    if (col->poll.enabled && config_node_get(v, "map_in") == NULL)
+        CONFIG_PROBLEM(c, config_node_key(v, "poll"),
+                       "%s: a poll reads records in through map_in, and this collection has none; "
+                       "hint: add map_in, or remove poll",
+                       p);
+    free(p);
+}
+
+/* body and string_values (how writes are encoded), hint and deleted_id (what a webhook means). */
+static void
+parse_body_and_hint(struct config_ctx *c, const struct config_node *v, const char *path,
+                    struct config_collection *col)
+{
+    const struct config_node *m;
+
     if (config_node_get(v, "body") != NULL) {
         int i = config_opt_choice(c, v, path, "body", body_kinds, ARRAY_COUNT(body_kinds));
 
@@ -610,7 +639,7 @@ parse_collection(struct config_ctx *c, const struct config_node *v, const char *
                 path);
     }
     config_opt_str(c, v, path, "string_values", &col->string_values_path);
-    if ((m = config_node_get(v, "deleted_id")) != NULL) {
+    if (config_node_get(v, "deleted_id") != NULL) {
         config_opt_str(c, v, path, "deleted_id", &col->deleted_id_path);
         if (config_node_get(v, "hint") == NULL || config_node_get(v, "deleted_when") == NULL)
             CONFIG_PROBLEM(
@@ -619,6 +648,35 @@ parse_collection(struct config_ctx *c, const struct config_node *v, const char *
                 "it goes with hint: poll and deleted_when",
                 path);
     }
+}
+
+/*
+ * One collection, in an order that matters: on_delete's default and needs
+ * depend on the calls, and a hint on the poll; the named kind's defaults
+ * come after all of it (config_parse_collections()).
+ */
+static void
+parse_collection(struct config_ctx *c, const struct config_node *v, const char *path,
+                 struct config_collection *col)
+{
+    const struct config_node *m;
+
+    if (!config_want_map(c, v, path))
+        return;
+    config_check_keys(c, v, path, collection_keys, ARRAY_COUNT(collection_keys));
+    parse_records(c, v, path, col);
+    parse_kind_keys(c, v, path, col);
+    parse_calls(c, v, path, col);
+    parse_on_delete(c, v, path, col);
+    if ((m = config_node_get(v, "on_conflict")) != NULL) {
+        char *p = config_join(path, "on_conflict");
+
+        parse_on_conflict(c, m, p, col);
+        free(p);
+    }
+    if ((m = config_node_get(v, "poll")) != NULL)
+        parse_collection_poll(c, v, m, path, col);
+    parse_body_and_hint(c, v, path, col);
 }
 
 void

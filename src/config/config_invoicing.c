@@ -194,6 +194,30 @@ smartbill_payments(struct config_ctx *c, const struct config_node *v, const char
 }
 
 /*
+ * How an invoice's or an estimate's (inv 0) number is read before a create
+ * and confirmed after: the series list, then the document's own status.
+ */
+static void
+smartbill_numbering(struct config_numbering *n, int inv, const char *cif)
+{
+    n->enabled = 1;
+    n->next.method = xstrdup("GET");
+    n->next.path = xasprintf("/SBORO/api/series?cif=%s&type=%s", cif, inv ? "f" : "p");
+    n->items_path = xstrdup("list");
+    n->item_series_path = xstrdup("name");
+    n->series_field = xstrdup("seriesName");
+    n->number_path = xstrdup("nextNumber");
+    n->confirm.method = xstrdup("GET");
+    n->confirm.path =
+        inv ? xasprintf("/SBORO/api/invoice/paymentstatus?cif=%s&seriesname={seriesName}&"
+                        "number={number}",
+                        cif)
+            : xasprintf("/SBORO/api/estimate/invoices?cif=%s&seriesname={seriesName}&"
+                        "number={number}",
+                        cif);
+}
+
+/*
  * A collection of a smartbill system: invoices or proformas. Creates are
  * numbered (collections.X.numbering; engine/deliver.c "Numbered
  * creates"), the copy's id is "SERIES/NUMBER", and a deleted record cancels
@@ -256,23 +280,8 @@ config_smartbill_collection(struct config_ctx *c, const struct config_node *v, c
         free(col->created_id_path);
         col->created_id_path = xstrdup("series,number");
     }
-    if (!n->enabled) {
-        n->enabled = 1;
-        n->next.method = xstrdup("GET");
-        n->next.path = xasprintf("/SBORO/api/series?cif=%s&type=%s", cif, inv ? "f" : "p");
-        n->items_path = xstrdup("list");
-        n->item_series_path = xstrdup("name");
-        n->series_field = xstrdup("seriesName");
-        n->number_path = xstrdup("nextNumber");
-        n->confirm.method = xstrdup("GET");
-        n->confirm.path =
-            inv ? xasprintf("/SBORO/api/invoice/paymentstatus?cif=%s&seriesname={seriesName}&"
-                            "number={number}",
-                            cif)
-                : xasprintf("/SBORO/api/estimate/invoices?cif=%s&seriesname={seriesName}&"
-                            "number={number}",
-                            cif);
-    }
+    if (!n->enabled)
+        smartbill_numbering(n, inv, cif);
 }
 
 /*

@@ -278,17 +278,10 @@ parse_search_cursor(struct config_ctx *c, const struct config_node *v, const cha
     config_opt_int(c, v, path, "window", (struct config_range){1, INT32_MAX}, &pl->search_window);
 }
 
-/* poll.cursor: how a poll reads only what changed. */
+/* What each cursor kind reads unless told otherwise. */
 static void
-parse_poll_cursor(struct config_ctx *c, const struct config_node *v, const char *path,
-                  struct config_poll *pl)
+cursor_defaults(struct config_poll *pl)
 {
-    const struct config_node *rs;
-    int k = poll_kind(c, v, path, &cursor_table);
-
-    if (k < 0)
-        return;
-    pl->cursor = (enum config_cursor_kind)(CONFIG_CURSOR_NONE + k);
     if (pl->cursor == CONFIG_CURSOR_UPDATED_SINCE || pl->cursor == CONFIG_CURSOR_SEARCH) {
         pl->cursor_format = xstrdup("ms");
         pl->overlap_ms = 2000;
@@ -308,6 +301,53 @@ parse_poll_cursor(struct config_ctx *c, const struct config_node *v, const char 
         pl->search_next_path = xstrdup("paging.next.after");
         pl->search_window = 10000;
     }
+}
+
+/* poll.cursor of kind delta_link or events: where the feed's answers hold what. */
+static void
+parse_feed_cursor(struct config_ctx *c, const struct config_node *v, const char *path,
+                  struct config_poll *pl)
+{
+    const struct config_node *rs;
+
+    replace_str(c, v, path, "next", &pl->delta_next_path);
+    replace_str(c, v, path, "delta", &pl->delta_path);
+    replace_str(c, v, path, "removed", &pl->removed_path);
+    replace_str(c, v, path, "param", &pl->cursor_param);
+    replace_str(c, v, path, "object", &pl->event_object_path);
+    replace_str(c, v, path, "type", &pl->event_type_path);
+    replace_str(c, v, path, "deleted", &pl->event_deleted_suffix);
+    if (pl->cursor == CONFIG_CURSOR_EVENTS) {
+        config_parse_endpoint(c, v, path, "list", &pl->events);
+        if (pl->events.method != NULL && strcmp(pl->events.method, "GET") != 0)
+            CONFIG_PROBLEM(c, config_node_get(v, "list"),
+                           "%s.list: the event list is read with GET, got %s; hint: list: \"GET "
+                           "%.64s\"",
+                           path, pl->events.method, pl->events.path);
+    }
+    if ((rs = config_node_get(v, "resync_status")) != NULL) {
+        char *p = config_join(path, "resync_status");
+
+        free(pl->resync_status);
+        pl->resync_status = NULL;
+        pl->resync_status_count = 0;
+        config_parse_status_list(c, rs, p, "[410]", &pl->resync_status, &pl->resync_status_count);
+        free(p);
+    }
+}
+
+/* poll.cursor: how a poll reads only what changed. */
+static void
+parse_poll_cursor(struct config_ctx *c, const struct config_node *v, const char *path,
+                  struct config_poll *pl)
+{
+    const struct config_node *rs;
+    int k = poll_kind(c, v, path, &cursor_table);
+
+    if (k < 0)
+        return;
+    pl->cursor = (enum config_cursor_kind)(CONFIG_CURSOR_NONE + k);
+    cursor_defaults(pl);
     check_kind_keys(c, v, path, &cursor_table, k);
     if (v->kind != CONFIG_NODE_MAPPING || pl->cursor == CONFIG_CURSOR_NONE)
         return;
@@ -316,32 +356,7 @@ parse_poll_cursor(struct config_ctx *c, const struct config_node *v, const char 
         return;
     }
     if (pl->cursor == CONFIG_CURSOR_DELTA_LINK || pl->cursor == CONFIG_CURSOR_EVENTS) {
-        replace_str(c, v, path, "next", &pl->delta_next_path);
-        replace_str(c, v, path, "delta", &pl->delta_path);
-        replace_str(c, v, path, "removed", &pl->removed_path);
-        replace_str(c, v, path, "param", &pl->cursor_param);
-        replace_str(c, v, path, "object", &pl->event_object_path);
-        replace_str(c, v, path, "type", &pl->event_type_path);
-        replace_str(c, v, path, "deleted", &pl->event_deleted_suffix);
-        if (pl->cursor == CONFIG_CURSOR_EVENTS) {
-            config_parse_endpoint(c, v, path, "list", &pl->events);
-            if (pl->events.method != NULL && strcmp(pl->events.method, "GET") != 0)
-                CONFIG_PROBLEM(
-                    c, config_node_get(v, "list"),
-                    "%s.list: the event list is read with GET, got %s; hint: list: \"GET "
-                    "%.64s\"",
-                    path, pl->events.method, pl->events.path);
-        }
-        if ((rs = config_node_get(v, "resync_status")) != NULL) {
-            char *p = config_join(path, "resync_status");
-
-            free(pl->resync_status);
-            pl->resync_status = NULL;
-            pl->resync_status_count = 0;
-            config_parse_status_list(c, rs, p, "[410]", &pl->resync_status,
-                                     &pl->resync_status_count);
-            free(p);
-        }
+        parse_feed_cursor(c, v, path, pl);
         return;
     }
     config_opt_str(c, v, path, "param", &pl->cursor_param);
@@ -406,22 +421,14 @@ check_list_times(struct config_ctx *c, const struct config_node *n, const char *
     }
 }
 
-/* poll: reading the collection's changes on a schedule. */
-/* poll: sql is 1 for a table (no list, cursor or page), 2 for a profile's
- * collection (the list may be left to the profile), 3 for a calendar of a
- * caldav system (read by sync-collection: no list, cursor or page), 0
- * otherwise. */
-void
-config_parse_poll(struct config_ctx *c, const struct config_node *v, const char *path,
-                  struct config_poll *pl, int sql)
+/* every or cron (UTC), and jitter: when the polls run. */
+static void
+parse_schedule(struct config_ctx *c, const struct config_node *v, const char *path,
+               struct config_poll *pl)
 {
     const struct config_node *n;
-    char buf[64], *p;
+    char buf[64];
 
-    if (!config_want_map(c, v, path))
-        return;
-    pl->enabled = 1;
-    config_check_keys(c, v, path, poll_keys, ARRAY_COUNT(poll_keys));
     if ((n = config_node_get(v, "cron")) != NULL) {
         char why[160];
         size_t at = 0;
@@ -445,46 +452,61 @@ config_parse_poll(struct config_ctx *c, const struct config_node *v, const char 
     }
     config_opt_duration(c, v, path, "every", 100, &pl->every_ms);
     if ((n = config_node_get(v, "jitter")) != NULL) {
-        p = config_join(path, "jitter");
+        char *p = config_join(path, "jitter");
+
         (void)config_get_share(c, n, p, &pl->jitter);
         free(p);
     }
-    if (sql == 1 || sql == 3) {
-        /* A table is read by its key, or by (updated_at, key); a calendar by
-         * sync-collection from its last token: nothing to say. */
-        static const char *const http_only[] = {"list", "items", "cursor", "page"};
+}
 
-        for (size_t i = 0; i < ARRAY_COUNT(http_only); i++)
-            if (config_node_key(v, http_only[i]) != NULL)
-                CONFIG_PROBLEM(c, config_node_key(v, http_only[i]),
-                               sql == 1
-                                   ? "%s.%s: a table is read in pages of its key, incrementally "
-                                     "when the collection names updated_at; hint: remove %s"
-                                   : "%s.%s: a calendar is read by sync-collection, from the "
-                                     "token of its last read; hint: remove %s",
-                               path, http_only[i], http_only[i]);
-        pl->page_size = 1000;
-        config_opt_duration(c, v, path, "reconcile", 1000, &pl->reconcile_every_ms);
-        return;
-    }
-    if ((n = config_node_get(v, "each")) != NULL) {
-        /* Each linked copy read in turn: no list, so no cursor or pages. */
-        static const char *const list_only[] = {"list", "items", "cursor", "page"};
+/*
+ * A table is read by its key, or by (updated_at, key); a calendar by
+ * sync-collection from its last token (sql 1 or 3, config_parse_poll()):
+ * the keys of a list are refused.
+ */
+static void
+refuse_list_keys(struct config_ctx *c, const struct config_node *v, const char *path, int sql)
+{
+    static const char *const http_only[] = {"list", "items", "cursor", "page"};
 
-        for (size_t i = 0; i < ARRAY_COUNT(list_only); i++)
-            if (config_node_key(v, list_only[i]) != NULL)
-                CONFIG_PROBLEM(c, config_node_key(v, list_only[i]),
-                               "%s.%s: a poll with `each` reads every linked copy by its id, not a "
-                               "list; hint: remove %s",
-                               path, list_only[i], list_only[i]);
-        config_parse_endpoint(c, v, path, "each", &pl->each);
-        if (pl->each.method != NULL && strcmp(pl->each.method, "GET") != 0)
-            CONFIG_PROBLEM(c, n,
-                           "%s.each: a copy is read with GET, got %s; hint: each: \"GET %.64s\"",
-                           path, config_node_show(n, buf, sizeof(buf)), pl->each.path);
-        config_opt_duration(c, v, path, "reconcile", 1000, &pl->reconcile_every_ms);
-        return;
-    }
+    for (size_t i = 0; i < ARRAY_COUNT(http_only); i++)
+        if (config_node_key(v, http_only[i]) != NULL)
+            CONFIG_PROBLEM(c, config_node_key(v, http_only[i]),
+                           sql == 1 ? "%s.%s: a table is read in pages of its key, incrementally "
+                                      "when the collection names updated_at; hint: remove %s"
+                                    : "%s.%s: a calendar is read by sync-collection, from the "
+                                      "token of its last read; hint: remove %s",
+                           path, http_only[i], http_only[i]);
+}
+
+/* each (at n): every linked copy read in turn, so no list, cursor or pages. */
+static void
+parse_each(struct config_ctx *c, const struct config_node *v, const struct config_node *n,
+           const char *path, struct config_poll *pl)
+{
+    static const char *const list_only[] = {"list", "items", "cursor", "page"};
+    char buf[64];
+
+    for (size_t i = 0; i < ARRAY_COUNT(list_only); i++)
+        if (config_node_key(v, list_only[i]) != NULL)
+            CONFIG_PROBLEM(c, config_node_key(v, list_only[i]),
+                           "%s.%s: a poll with `each` reads every linked copy by its id, not a "
+                           "list; hint: remove %s",
+                           path, list_only[i], list_only[i]);
+    config_parse_endpoint(c, v, path, "each", &pl->each);
+    if (pl->each.method != NULL && strcmp(pl->each.method, "GET") != 0)
+        CONFIG_PROBLEM(c, n, "%s.each: a copy is read with GET, got %s; hint: each: \"GET %.64s\"",
+                       path, config_node_show(n, buf, sizeof(buf)), pl->each.path);
+}
+
+/* list, items, cursor and page: reading the collection by its list call. */
+static void
+parse_list(struct config_ctx *c, const struct config_node *v, const char *path,
+           struct config_poll *pl, int sql)
+{
+    const struct config_node *n;
+    char buf[64], *p;
+
     if ((n = config_node_get(v, "list")) == NULL && sql != 2) /* 2: the profile knows it */
         config_missing(c, v, path, "list");
     config_parse_endpoint(c, v, path, "list", &pl->list);
@@ -515,6 +537,33 @@ config_parse_poll(struct config_ctx *c, const struct config_node *v, const char 
                 "page",
                 p);
         free(p);
+    }
+}
+
+/*
+ * poll: reading the collection's changes on a schedule. sql is 1 for a
+ * table (no list, cursor or page), 2 for a profile's collection (the list
+ * may be left to the profile), 3 for a calendar of a caldav system (read
+ * by sync-collection: no list, cursor or page), 0 otherwise.
+ */
+void
+config_parse_poll(struct config_ctx *c, const struct config_node *v, const char *path,
+                  struct config_poll *pl, int sql)
+{
+    const struct config_node *n;
+
+    if (!config_want_map(c, v, path))
+        return;
+    pl->enabled = 1;
+    config_check_keys(c, v, path, poll_keys, ARRAY_COUNT(poll_keys));
+    parse_schedule(c, v, path, pl);
+    if (sql == 1 || sql == 3) {
+        refuse_list_keys(c, v, path, sql);
+        pl->page_size = 1000;
+    } else if ((n = config_node_get(v, "each")) != NULL) {
+        parse_each(c, v, n, path, pl);
+    } else {
+        parse_list(c, v, path, pl, sql);
     }
     config_opt_duration(c, v, path, "reconcile", 1000, &pl->reconcile_every_ms);
 }

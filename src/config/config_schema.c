@@ -306,6 +306,43 @@ parse_alerts(struct config_ctx *c, const struct config_node *v, struct config_al
         CONFIG_PROBLEM(c, v, "alerts: no sink; hint: add webhook: env:SLACK_WEBHOOK_URL, or email");
 }
 
+/* retention (v NULL when absent): how long processed rows are kept; the defaults first. */
+static void
+parse_retention(struct config_ctx *c, const struct config_node *v)
+{
+    struct config *cfg = c->cfg;
+
+    cfg->keep_journal_ms = 30 * 86400000LL;
+    cfg->keep_versions_ms = 90 * 86400000LL;
+    cfg->keep_attempts_ms = 30 * 86400000LL;
+    cfg->keep_inbox_ms = 90 * 86400000LL;
+    cfg->keep_runs_ms = 30 * 86400000LL;
+    if (!config_want_map(c, v, "retention"))
+        return;
+    config_check_keys(c, v, "retention", retention_keys, ARRAY_COUNT(retention_keys));
+    config_opt_duration(c, v, "retention", "journal", 0, &cfg->keep_journal_ms);
+    config_opt_duration(c, v, "retention", "versions", 0, &cfg->keep_versions_ms);
+    config_opt_duration(c, v, "retention", "attempts", 0, &cfg->keep_attempts_ms);
+    config_opt_duration(c, v, "retention", "inbox", 0, &cfg->keep_inbox_ms);
+    config_opt_duration(c, v, "retention", "runs", 0, &cfg->keep_runs_ms);
+}
+
+/* health (v NULL when absent): when concord calls itself unhealthy (docs/operate.md). */
+static void
+parse_health(struct config_ctx *c, const struct config_node *v)
+{
+    struct config_health *h = &c->cfg->health;
+
+    if (!config_want_map(c, v, "health"))
+        return;
+    config_check_keys(c, v, "health", health_keys, ARRAY_COUNT(health_keys));
+    config_opt_duration(c, v, "health", "lag", 1000, &h->lag_ms);
+    config_opt_int(c, v, "health", "inbox_growth", (struct config_range){1, INT32_MAX},
+                   &h->inbox_growth);
+    config_opt_duration(c, v, "health", "window", 1000, &h->window_ms);
+    config_opt_duration(c, v, "health", "webhook_grace", 0, &h->webhook_grace_ms);
+}
+
 struct config *
 config_schema_build(const struct config_node *root, const char *name, const char *base_dir,
                     unsigned flags, struct config_diags *d)
@@ -332,36 +369,13 @@ config_schema_build(const struct config_node *root, const char *name, const char
     parse_store(&c, config_node_get(root, "store"));
     config_opt_duration(&c, root, "", "tombstone_ttl", 0, &cfg->tombstone_ttl_ms);
     config_opt_duration(&c, root, "", "echo_window", 0, &cfg->echo_window_ms);
-    cfg->keep_journal_ms = 30 * 86400000LL;
-    cfg->keep_versions_ms = 90 * 86400000LL;
-    cfg->keep_attempts_ms = 30 * 86400000LL;
-    cfg->keep_inbox_ms = 90 * 86400000LL;
-    cfg->keep_runs_ms = 30 * 86400000LL;
-    if (config_want_map(&c, config_node_get(root, "retention"), "retention")) {
-        const struct config_node *r = config_node_get(root, "retention");
-
-        config_check_keys(&c, r, "retention", retention_keys, ARRAY_COUNT(retention_keys));
-        config_opt_duration(&c, r, "retention", "journal", 0, &cfg->keep_journal_ms);
-        config_opt_duration(&c, r, "retention", "versions", 0, &cfg->keep_versions_ms);
-        config_opt_duration(&c, r, "retention", "attempts", 0, &cfg->keep_attempts_ms);
-        config_opt_duration(&c, r, "retention", "inbox", 0, &cfg->keep_inbox_ms);
-        config_opt_duration(&c, r, "retention", "runs", 0, &cfg->keep_runs_ms);
-    }
+    parse_retention(&c, config_node_get(root, "retention"));
     cfg->alerts.every_ms = 30000;
     cfg->alerts.group_ms = 10000;
     cfg->alerts.min_interval_ms = 300000;
     if (config_want_map(&c, config_node_get(root, "alerts"), "alerts"))
         parse_alerts(&c, config_node_get(root, "alerts"), &cfg->alerts);
-    if (config_want_map(&c, config_node_get(root, "health"), "health")) {
-        const struct config_node *h = config_node_get(root, "health");
-
-        config_check_keys(&c, h, "health", health_keys, ARRAY_COUNT(health_keys));
-        config_opt_duration(&c, h, "health", "lag", 1000, &cfg->health.lag_ms);
-        config_opt_int(&c, h, "health", "inbox_growth", (struct config_range){1, INT32_MAX},
-                       &cfg->health.inbox_growth);
-        config_opt_duration(&c, h, "health", "window", 1000, &cfg->health.window_ms);
-        config_opt_duration(&c, h, "health", "webhook_grace", 0, &cfg->health.webhook_grace_ms);
-    }
+    parse_health(&c, config_node_get(root, "health"));
     if (config_node_get(root, "log") != NULL)
         parse_log(&c, config_node_get(root, "log"));
     if (config_node_get(root, "models") == NULL)

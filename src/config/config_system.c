@@ -271,17 +271,11 @@ parse_sql_system(struct config_ctx *c, const struct config_node *v, const char *
     free(p);
 }
 
+/* kind: http, sqlite, postgres, or a named kind, whose own keys config_<kind>_system() reads. */
 static void
-parse_system(struct config_ctx *c, const struct config_node *v, const char *path,
-             struct config_system *s)
+parse_kind(struct config_ctx *c, const struct config_node *v, const char *path,
+           struct config_system *s)
 {
-    const struct config_node *sub;
-    int64_t in_flight = s->max_in_flight;
-    char *p;
-
-    if (!config_want_map(c, v, path))
-        return;
-    config_check_keys(c, v, path, system_keys, ARRAY_COUNT(system_keys));
     if (config_node_get(v, "kind") == NULL)
         config_missing(c, v, path, "kind");
     int k = config_opt_choice(c, v, path, "kind", system_kinds, ARRAY_COUNT(system_kinds));
@@ -301,6 +295,13 @@ parse_system(struct config_ctx *c, const struct config_node *v, const char *path
         config_graph_system(c, v, path, s);
     else if (k > 0)
         s->kind = (enum config_system_kind)(CONFIG_SYSTEM_HTTP + k);
+}
+
+/* The keys of named kinds that s's kind does not own, each reported once. */
+static void
+refuse_profile_keys(struct config_ctx *c, const struct config_node *v, const char *path,
+                    const struct config_system *s)
+{
     for (size_t i = 0; i < ARRAY_COUNT(profile_keys); i++) {
         const struct profile_keys *pk = &profile_keys[i];
         int owned = 0;
@@ -314,6 +315,13 @@ parse_system(struct config_ctx *c, const struct config_node *v, const char *path
                            "%s.%s: %s is for %s; hint: an http system sets auth and webhook", path,
                            pk->key, pk->key, pk->kinds);
     }
+}
+
+/* Where a plain http system is (base_url) or a SQL one's database; a named kind did its own. */
+static void
+parse_address(struct config_ctx *c, const struct config_node *v, const char *path,
+              struct config_system *s)
+{
     if (s->profile != CONFIG_PROFILE_NONE) {
         /* config_<kind>_system() did the kind's part */
     } else if (s->kind == CONFIG_SYSTEM_HTTP) {
@@ -334,26 +342,36 @@ parse_system(struct config_ctx *c, const struct config_node *v, const char *path
     } else {
         parse_sql_system(c, v, path, s);
     }
-    config_opt_int(c, v, path, "timeout_ms", (struct config_range){1, INT32_MAX}, &s->timeout_ms);
-    config_opt_int(c, v, path, "max_in_flight", (struct config_range){1, 1024}, &in_flight);
-    s->max_in_flight = (int)in_flight;
-    if (s->kind != CONFIG_SYSTEM_HTTP && config_node_get(v, "max_in_flight") == NULL)
-        s->max_in_flight = 500; /* rows per batch: one transaction each */
-    config_opt_duration(c, v, path, "rate_limited_block", 1, &s->rate_limit.block_ms);
-    if ((sub = config_node_get(v, "errors")) != NULL) {
-        p = config_join(path, "errors");
-        if (config_want_map(c, sub, p)) {
-            config_check_keys(c, sub, p, errors_keys, ARRAY_COUNT(errors_keys));
-            config_opt_str(c, sub, p, "message", &s->errors.message_path);
-            config_opt_str(c, sub, p, "in_ok", &s->errors.in_ok_path);
-        }
-        free(p);
+}
+
+/* errors: where the system's answers say what went wrong. */
+static void
+parse_errors(struct config_ctx *c, const struct config_node *v, const char *path,
+             struct config_system *s)
+{
+    char *p = config_join(path, "errors");
+
+    if (config_want_map(c, v, p)) {
+        config_check_keys(c, v, p, errors_keys, ARRAY_COUNT(errors_keys));
+        config_opt_str(c, v, p, "message", &s->errors.message_path);
+        config_opt_str(c, v, p, "in_ok", &s->errors.in_ok_path);
     }
+    free(p);
+}
+
+/* The sections of parse_section(), in its order. */
+static void
+parse_sections(struct config_ctx *c, const struct config_node *v, const char *path,
+               struct config_system *s)
+{
     static const char *const sections[] = {"retry",       "auth",        "webhook",
                                            "collections", "rate_limit",  "rate_limited_status",
                                            "breaker",     "delete_guard"};
+
     for (size_t i = 0; i < ARRAY_COUNT(sections); i++) {
-        sub = config_node_get(v, sections[i]);
+        const struct config_node *sub = config_node_get(v, sections[i]);
+        char *p;
+
         /* A named kind's auth is its credentials (reported if given); a
          * caldav system's may be either. */
         if (sub == NULL ||
@@ -364,6 +382,30 @@ parse_system(struct config_ctx *c, const struct config_node *v, const char *path
         parse_section(c, i, sub, p, s);
         free(p);
     }
+}
+
+static void
+parse_system(struct config_ctx *c, const struct config_node *v, const char *path,
+             struct config_system *s)
+{
+    const struct config_node *sub;
+    int64_t in_flight = s->max_in_flight;
+
+    if (!config_want_map(c, v, path))
+        return;
+    config_check_keys(c, v, path, system_keys, ARRAY_COUNT(system_keys));
+    parse_kind(c, v, path, s);
+    refuse_profile_keys(c, v, path, s);
+    parse_address(c, v, path, s);
+    config_opt_int(c, v, path, "timeout_ms", (struct config_range){1, INT32_MAX}, &s->timeout_ms);
+    config_opt_int(c, v, path, "max_in_flight", (struct config_range){1, 1024}, &in_flight);
+    s->max_in_flight = (int)in_flight;
+    if (s->kind != CONFIG_SYSTEM_HTTP && config_node_get(v, "max_in_flight") == NULL)
+        s->max_in_flight = 500; /* rows per batch: one transaction each */
+    config_opt_duration(c, v, path, "rate_limited_block", 1, &s->rate_limit.block_ms);
+    if ((sub = config_node_get(v, "errors")) != NULL)
+        parse_errors(c, sub, path, s);
+    parse_sections(c, v, path, s);
     if (s->profile == CONFIG_PROFILE_STRIPE && s->retry_stop_header_name == NULL) {
         s->retry_stop_header_name = xstrdup("Stripe-Should-Retry");
         s->retry_stop_header_value = xstrdup("false");
