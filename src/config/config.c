@@ -3,10 +3,10 @@
 /*
  * The public face of the config module: config_load(), config_parse() and
  * config_check() run the pipeline (config_file.c -> config_parse.c ->
- * config_schema.c, which calls config_secret.c) and turn the collected
- * problems into a report; config_free() and the look-ups. The list of
- * problems and the edit distance behind "did you mean" live here because
- * every stage uses them.
+ * config_schema.c and the files of its walk, which call config_secret.c)
+ * and turn the collected problems into a report; config_free() and the
+ * look-ups. The list of problems and the edit distance behind "did you
+ * mean" live here because every stage uses them.
  */
 
 #include "config/config.h"

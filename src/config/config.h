@@ -6,8 +6,9 @@
  * owns and the syncs that bind them. docs/config.md describes every key.
  *
  * Pipeline: config_file.c (path -> bytes) -> config_parse.c (libyaml -> a
- * node tree that keeps line:col) -> config_schema.c (the key table, types,
- * references, secrets, jq) -> an immutable struct config. `concord check` and
+ * node tree that keeps line:col) -> config_schema.c and the files of its
+ * walk, one per section (keys, types, references, secrets, jq; config_int.h
+ * lists them) -> an immutable struct config. `concord check` and
  * `concord run` use the same path.
  *
  * Every problem is collected, not just the first, and each is reported as

@@ -43,39 +43,6 @@ struct admin_ctx {
     unsigned flags;
 };
 
-static int
-is_null(const struct config_node *n)
-{
-    return n->kind == CONFIG_NODE_SCALAR && !n->is_quoted &&
-           (n->value[0] == '\0' || strcmp(n->value, "~") == 0 || strcmp(n->value, "null") == 0);
-}
-
-static const char *
-show(const struct config_node *n, char *out, size_t len)
-{
-    if (n->kind == CONFIG_NODE_MAPPING)
-        return "a mapping";
-    if (n->kind == CONFIG_NODE_SEQUENCE)
-        return "a list";
-    if (is_null(n))
-        return "nothing";
-    if (n->len > 40)
-        (void)snprintf(out, len, "\"%.40s...\"", n->value);
-    else
-        (void)snprintf(out, len, "\"%s\"", n->value);
-    return out;
-}
-
-static const struct config_node *
-map_get(const struct config_node *map, const char *key)
-{
-    for (size_t i = 0; i + 1 < map->kid_count; i += 2) {
-        if (strcmp(map->kids[i]->value, key) == 0)
-            return map->kids[i + 1];
-    }
-    return NULL;
-}
-
 static void
 check_keys(struct admin_ctx *c, const struct config_node *map)
 {
@@ -119,16 +86,16 @@ parse_listen(struct admin_ctx *c, const struct config_node *v)
 {
     char buf[64];
 
-    if (v->kind != CONFIG_NODE_SCALAR || is_null(v) || !addr_ok(v->value)) {
+    if (v->kind != CONFIG_NODE_SCALAR || config_node_is_null(v) || !addr_ok(v->value)) {
         PROBLEM(c->d, v, "admin.listen: expected \"host:port\", got %s; hint: 127.0.0.1:8489",
-                show(v, buf, sizeof(buf)));
+                config_node_show(v, buf, sizeof(buf)));
         return;
     }
     if (c->cfg->listen != NULL && strcmp(v->value, c->cfg->listen) == 0) {
         PROBLEM(c->d, v,
                 "admin.listen: %s is the webhooks' listener; hint: leave admin.listen out to "
                 "serve the admin API there (to this machine only), or give it a port of its own",
-                show(v, buf, sizeof(buf)));
+                config_node_show(v, buf, sizeof(buf)));
         return;
     }
     c->cfg->admin.listen = xstrdup(v->value);
@@ -156,7 +123,7 @@ get_secret(struct admin_ctx *c, const struct config_node *v, const char *name, s
 {
     char why[400];
 
-    if (v->kind != CONFIG_NODE_SCALAR || is_null(v)) {
+    if (v->kind != CONFIG_NODE_SCALAR || config_node_is_null(v)) {
         PROBLEM(c->d, v,
                 "admin.tokens.%s: expected a secret reference (env:NAME or file:PATH), got %s",
                 name,
@@ -222,7 +189,8 @@ parse_tokens(struct admin_ctx *c, const struct config_node *v)
         PROBLEM(c->d, v,
                 "admin.tokens: expected a mapping of names to secret references, got %s; hint: "
                 "tokens: {alice: env:ADMIN_TOKEN_ALICE}",
-                v->kind == CONFIG_NODE_MAPPING ? "an empty mapping" : show(v, buf, sizeof(buf)));
+                v->kind == CONFIG_NODE_MAPPING ? "an empty mapping"
+                                               : config_node_show(v, buf, sizeof(buf)));
         return;
     }
     a->tokens = xcalloc(v->kid_count / 2, sizeof(*a->tokens));
@@ -257,12 +225,12 @@ config_admin_parse(const struct config_node *v, struct config *cfg, const char *
     cfg->admin.pos = (struct config_pos){v->line, v->col};
     if (v->kind != CONFIG_NODE_MAPPING) {
         PROBLEM(d, v, "admin: expected a mapping with tokens (and listen), got %s",
-                show(v, buf, sizeof(buf)));
+                config_node_show(v, buf, sizeof(buf)));
         return;
     }
     check_keys(&c, v);
-    listen = map_get(v, "listen");
-    tokens = map_get(v, "tokens");
+    listen = config_node_get(v, "listen");
+    tokens = config_node_get(v, "tokens");
     if (listen != NULL)
         parse_listen(&c, listen);
     if (tokens != NULL)

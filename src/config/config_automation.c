@@ -63,57 +63,12 @@ static const char *const context_names[] = {"new",     "old",   "current",    "s
                                             "record",  "model", "version",    "event",
                                             "changed", "run",   "automation", "depth"};
 
-/* ---- small helpers over nodes (as config_schema.c's) ---- */
-
-static int
-is_null(const struct config_node *n)
-{
-    return n->kind == CONFIG_NODE_SCALAR && !n->is_quoted &&
-           (n->value[0] == '\0' || strcmp(n->value, "~") == 0 || strcmp(n->value, "null") == 0);
-}
-
-static const char *
-show(const struct config_node *n, char *out, size_t len)
-{
-    if (n->kind == CONFIG_NODE_MAPPING)
-        return "a mapping";
-    if (n->kind == CONFIG_NODE_SEQUENCE)
-        return "a list";
-    if (is_null(n))
-        return "nothing";
-    if (n->len > 40)
-        (void)snprintf(out, len, "\"%.40s...\"", n->value);
-    else
-        (void)snprintf(out, len, "\"%s\"", n->value);
-    return out;
-}
-
-static const struct config_node *
-map_get(const struct config_node *map, const char *key)
-{
-    if (map == NULL || map->kind != CONFIG_NODE_MAPPING)
-        return NULL;
-    for (size_t i = 0; i + 1 < map->kid_count; i += 2) {
-        if (strcmp(map->kids[i]->value, key) == 0)
-            return map->kids[i + 1];
-    }
-    return NULL;
-}
+/* ---- small helpers over nodes (config_value.c has the ones shared by every section) ---- */
 
 static char *
 join(const char *parent, const char *key)
 {
     return xasprintf("%s.%s", parent, key);
-}
-
-static int
-in_list(const char *s, const char *const *list, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(s, list[i]) == 0)
-            return (int)i;
-    }
-    return -1;
 }
 
 /* The name closest to word when it is close enough to be a typo, or NULL. */
@@ -161,7 +116,7 @@ check_keys(struct actx *c, const struct config_node *map, const char *path,
         const struct config_node *k = map->kids[i];
         char hint[400];
 
-        if (in_list(k->value, allowed, n) < 0)
+        if (config_in_list(k->value, allowed, n) < 0)
             PROBLEM(c, k, "%s: unknown key \"%.64s\"%s", path, k->value,
                     hint_for(k->value, allowed, n, hint, sizeof(hint)));
     }
@@ -174,7 +129,7 @@ want_map(struct actx *c, const struct config_node *n, const char *path)
 
     if (n->kind == CONFIG_NODE_MAPPING)
         return 1;
-    PROBLEM(c, n, "%s: expected a mapping, got %s", path, show(n, buf, sizeof(buf)));
+    PROBLEM(c, n, "%s: expected a mapping, got %s", path, config_node_show(n, buf, sizeof(buf)));
     return 0;
 }
 
@@ -183,8 +138,8 @@ get_str(struct actx *c, const struct config_node *n, const char *path, char **ou
 {
     char buf[64];
 
-    if (n->kind != CONFIG_NODE_SCALAR || is_null(n)) {
-        PROBLEM(c, n, "%s: expected a string, got %s", path, show(n, buf, sizeof(buf)));
+    if (n->kind != CONFIG_NODE_SCALAR || config_node_is_null(n)) {
+        PROBLEM(c, n, "%s: expected a string, got %s", path, config_node_show(n, buf, sizeof(buf)));
         return -1;
     }
     free(*out);
@@ -197,11 +152,12 @@ get_duration(struct actx *c, const struct config_node *n, const char *path, int6
 {
     char buf[64];
 
-    if (n->kind != CONFIG_NODE_SCALAR || is_null(n) || config_duration_ms(n->value, out) == -1) {
+    if (n->kind != CONFIG_NODE_SCALAR || config_node_is_null(n) ||
+        config_duration_ms(n->value, out) == -1) {
         PROBLEM(c, n,
                 "%s: expected a duration such as 250ms, 5s, 5m, 2h or 1d (a bare number is "
                 "milliseconds), got %s",
-                path, show(n, buf, sizeof(buf)));
+                path, config_node_show(n, buf, sizeof(buf)));
         return -1;
     }
     return 0;
@@ -222,7 +178,7 @@ get_secret(struct actx *c, const struct config_node *n, const char *path, struct
 {
     char why[400];
 
-    if (n->kind != CONFIG_NODE_SCALAR || is_null(n)) {
+    if (n->kind != CONFIG_NODE_SCALAR || config_node_is_null(n)) {
         PROBLEM(c, n, "%s: expected a secret reference (env:NAME or file:PATH)", path);
         return;
     }
@@ -300,7 +256,7 @@ check_context_path(struct actx *c, const struct config_node *n, const char *path
     }
     memcpy(head, p, len);
     head[len] = '\0';
-    if (in_list(head, context_names, ARRAY_COUNT(context_names)) < 0)
+    if (config_in_list(head, context_names, ARRAY_COUNT(context_names)) < 0)
         PROBLEM(c, n, "%s: the run's context has no \"%s\"%s", path, head,
                 hint_for(head, context_names, ARRAY_COUNT(context_names), hint, sizeof(hint)));
 }
@@ -347,12 +303,12 @@ static void
 parse_value(struct actx *c, const struct config_node *v, const char *path,
             struct config_map_entry *e)
 {
-    const struct config_node *p = map_get(v, "path"), *jq = map_get(v, "jq");
-    const struct config_node *k = map_get(v, "const");
+    const struct config_node *p = config_node_get(v, "path"), *jq = config_node_get(v, "jq");
+    const struct config_node *k = config_node_get(v, "const");
     int sources = (p != NULL) + (jq != NULL) + (k != NULL);
 
     e->source = CONFIG_MAP_CONST;
-    if (v->kind != CONFIG_NODE_MAPPING || (sources == 0 && map_get(v, "default") == NULL)) {
+    if (v->kind != CONFIG_NODE_MAPPING || (sources == 0 && config_node_get(v, "default") == NULL)) {
         e->const_value = config_node_json(v);
         return;
     }
@@ -372,8 +328,8 @@ parse_value(struct actx *c, const struct config_node *v, const char *path,
     } else {
         e->const_value = config_node_json(k);
     }
-    if (map_get(v, "default") != NULL)
-        e->default_value = config_node_json(map_get(v, "default"));
+    if (config_node_get(v, "default") != NULL)
+        e->default_value = config_node_json(config_node_get(v, "default"));
 }
 
 /* A mapping target -> value into out; targets are fields of model when it
@@ -442,7 +398,7 @@ parse_set(struct actx *c, const struct config_node *v, const char *path, struct 
 static const struct config_model *
 target_model(struct actx *c, const struct config_node *v, const char *path, struct config_action *a)
 {
-    const struct config_node *m = map_get(v, "model"), *f = map_get(v, "fields");
+    const struct config_node *m = config_node_get(v, "model"), *f = config_node_get(v, "fields");
     const struct config_model *model = NULL;
     char *p;
 
@@ -482,8 +438,8 @@ parse_update(struct actx *c, const struct config_node *v, const char *path, stru
         return;
     check_keys(c, v, path, update_keys, ARRAY_COUNT(update_keys));
     model = target_model(c, v, path, a);
-    rec = map_get(v, "record");
-    match = map_get(v, "match");
+    rec = config_node_get(v, "record");
+    match = config_node_get(v, "match");
     if ((rec != NULL) == (match != NULL)) {
         PROBLEM(c, v,
                 "%s: give exactly one of record (the record's id) and match (field values "
@@ -524,12 +480,12 @@ parse_request(struct actx *c, const struct config_node *v, const char *path,
         method[0] = '\0';
     }
     sp = sp != NULL ? sp + strspn(sp, " ") : "";
-    if (in_list(method, http_methods, ARRAY_COUNT(http_methods)) < 0 || sp[0] != '/' ||
+    if (config_in_list(method, http_methods, ARRAY_COUNT(http_methods)) < 0 || sp[0] != '/' ||
         strpbrk(sp, " \t") != NULL) {
         PROBLEM(c, v,
                 "%s: expected \"METHOD /path\" with METHOD one of GET, POST, PUT, PATCH, DELETE, "
                 "got %s",
-                path, show(v, buf, sizeof(buf)));
+                path, config_node_show(v, buf, sizeof(buf)));
         return;
     }
     a->request.method = xstrdup(method);
@@ -547,8 +503,8 @@ parse_http(struct actx *c, const struct config_node *v, const char *path, struct
     if (!want_map(c, v, path))
         return;
     check_keys(c, v, path, http_keys, ARRAY_COUNT(http_keys));
-    sys = map_get(v, "system");
-    req = map_get(v, "request");
+    sys = config_node_get(v, "system");
+    req = config_node_get(v, "request");
     if (sys == NULL)
         PROBLEM(c, v, "%s: missing required key \"system\"", path);
     if (req == NULL)
@@ -567,12 +523,12 @@ parse_http(struct actx *c, const struct config_node *v, const char *path, struct
     if (req != NULL)
         parse_request(c, req, p, a);
     free(p);
-    if ((n = map_get(v, "body")) != NULL) {
+    if ((n = config_node_get(v, "body")) != NULL) {
         p = join(path, "body");
         parse_values(c, n, p, NULL, &a->body);
         free(p);
     }
-    if ((n = map_get(v, "idempotency_header")) != NULL) {
+    if ((n = config_node_get(v, "idempotency_header")) != NULL) {
         p = join(path, "idempotency_header");
         (void)get_str(c, n, p, &a->idempotency_header);
         free(p);
@@ -607,20 +563,20 @@ parse_email(struct actx *c, const struct config_node *v, const char *path, struc
     if (!want_map(c, v, path))
         return;
     check_keys(c, v, path, email_keys, ARRAY_COUNT(email_keys));
-    if ((n = map_get(v, "to")) == NULL)
+    if ((n = config_node_get(v, "to")) == NULL)
         PROBLEM(c, v, "%s: missing required key \"to\"", path);
     else
         parse_mail_to(c, n, path, a);
-    if ((n = map_get(v, "subject")) != NULL && get_str(c, n, path, &a->subject) == 0)
+    if ((n = config_node_get(v, "subject")) != NULL && get_str(c, n, path, &a->subject) == 0)
         check_template(c, n, path);
-    if ((n = map_get(v, "url")) != NULL && get_str(c, n, path, &a->smtp_url) == 0 &&
+    if ((n = config_node_get(v, "url")) != NULL && get_str(c, n, path, &a->smtp_url) == 0 &&
         strncmp(a->smtp_url, "smtp://", 7) != 0 && strncmp(a->smtp_url, "smtps://", 8) != 0)
         PROBLEM(c, n, "%s.url: expected smtp://HOST:PORT or smtps://HOST:PORT", path);
-    if ((n = map_get(v, "from")) != NULL)
+    if ((n = config_node_get(v, "from")) != NULL)
         (void)get_str(c, n, path, &a->mail_from);
-    if ((n = map_get(v, "username")) != NULL)
+    if ((n = config_node_get(v, "username")) != NULL)
         (void)get_str(c, n, path, &a->smtp_user);
-    if ((n = map_get(v, "password")) != NULL) {
+    if ((n = config_node_get(v, "password")) != NULL) {
         p = join(path, "password");
         get_secret(c, n, p, &a->smtp_password);
         free(p);
@@ -641,7 +597,7 @@ parse_notify(struct actx *c, const struct config_node *v, const char *path, stru
     if (!want_map(c, v, path))
         return;
     check_keys(c, v, path, notify_keys, ARRAY_COUNT(notify_keys));
-    if ((n = map_get(v, "text")) == NULL) {
+    if ((n = config_node_get(v, "text")) == NULL) {
         PROBLEM(c, v, "%s: missing required key \"text\"", path);
     } else {
         p = join(path, "text");
@@ -649,17 +605,17 @@ parse_notify(struct actx *c, const struct config_node *v, const char *path, stru
             check_template(c, n, p);
         free(p);
     }
-    if ((n = map_get(v, "webhook")) != NULL) {
+    if ((n = config_node_get(v, "webhook")) != NULL) {
         p = join(path, "webhook");
         get_secret(c, n, p, &a->webhook);
         free(p);
     }
-    if ((n = map_get(v, "email")) != NULL) {
+    if ((n = config_node_get(v, "email")) != NULL) {
         p = join(path, "email");
         parse_email(c, n, p, a);
         free(p);
     }
-    if (map_get(v, "webhook") == NULL && map_get(v, "email") == NULL)
+    if (config_node_get(v, "webhook") == NULL && config_node_get(v, "email") == NULL)
         PROBLEM(c, v, "%s: no sink; hint: add webhook: env:STAFF_WEBHOOK_URL, or email", path);
 }
 
@@ -667,8 +623,9 @@ static void
 parse_wait_until(struct actx *c, const struct config_node *v, const char *path,
                  struct config_action *a)
 {
-    const struct config_node *until = map_get(v, "until"), *before = map_get(v, "before");
-    const struct config_node *after = map_get(v, "after");
+    const struct config_node *until = config_node_get(v, "until"),
+                             *before = config_node_get(v, "before");
+    const struct config_node *after = config_node_get(v, "after");
     const struct config_field *f;
     char *p = join(path, "until");
     int64_t ms = 0;
@@ -722,7 +679,7 @@ parse_action(struct actx *c, const struct config_node *v, const char *path, stru
         return;
     }
     k = v->kids[0];
-    kind = in_list(k->value, action_kinds, ARRAY_COUNT(action_kinds));
+    kind = config_in_list(k->value, action_kinds, ARRAY_COUNT(action_kinds));
     if (kind < 0) {
         PROBLEM(c, k, "%s: unknown action \"%.64s\"%s", path, k->value,
                 hint_for(k->value, action_kinds, ARRAY_COUNT(action_kinds), hint, sizeof(hint)));
@@ -806,7 +763,7 @@ parse_event(struct actx *c, const struct config_node *n, const char *path,
             struct config_automation *a)
 {
     char hint[400];
-    int i = n->kind == CONFIG_NODE_SCALAR ? in_list(n->value, event_names, 3) : -1;
+    int i = n->kind == CONFIG_NODE_SCALAR ? config_in_list(n->value, event_names, 3) : -1;
 
     if (i >= 0) {
         a->on |= 1u << i;
@@ -898,23 +855,23 @@ parse_automation(struct actx *c, const struct config_node *v, const char *path,
     if (!want_map(c, v, path))
         return;
     check_keys(c, v, path, automation_keys, ARRAY_COUNT(automation_keys));
-    if ((n = map_get(v, "model")) == NULL)
+    if ((n = config_node_get(v, "model")) == NULL)
         PROBLEM(c, v, "%s: missing required key \"model\"", path);
     else if (get_str(c, n, path, &a->model) == 0)
         c->model = find_model(c, n, path);
     p = join(path, "on");
-    if ((n = map_get(v, "on")) == NULL)
+    if ((n = config_node_get(v, "on")) == NULL)
         PROBLEM(c, v, "%s: missing required key \"on\"", path);
     else
         parse_on(c, n, p, a);
     free(p);
-    if ((n = map_get(v, "if")) != NULL) {
+    if ((n = config_node_get(v, "if")) != NULL) {
         p = join(path, "if");
         parse_conditions(c, n, p, a);
         free(p);
     }
     p = join(path, "actions");
-    if ((n = map_get(v, "actions")) == NULL)
+    if ((n = config_node_get(v, "actions")) == NULL)
         PROBLEM(c, v, "%s: missing required key \"actions\"", path);
     else
         parse_actions(c, n, p, a);
@@ -954,7 +911,7 @@ parse_syncs_automations(struct actx *c, const struct config_node *syncs)
     if (syncs == NULL || syncs->kind != CONFIG_NODE_MAPPING)
         return;
     for (size_t i = 0; i + 1 < syncs->kid_count; i += 2) {
-        const struct config_node *v = map_get(syncs->kids[i + 1], "automations");
+        const struct config_node *v = config_node_get(syncs->kids[i + 1], "automations");
         char *p;
 
         if (v == NULL)
@@ -992,7 +949,7 @@ parse_depth(struct actx *c, const struct config_node *v)
         char buf[64];
 
         PROBLEM(c, v, "automation_depth: expected an integer from 1 to 100, got %s",
-                show(v, buf, sizeof(buf)));
+                config_node_show(v, buf, sizeof(buf)));
         return;
     }
     c->cfg->automation_depth = n;
@@ -1003,13 +960,13 @@ config_automations_parse(const struct config_node *root, struct config *cfg, con
                          unsigned flags, struct config_diags *d)
 {
     struct actx c = {.d = d, .cfg = cfg, .base_dir = base_dir, .flags = flags};
-    const struct config_node *v = map_get(root, "automations");
+    const struct config_node *v = config_node_get(root, "automations");
 
     cfg->automation_depth = AUTOMATION_DEPTH_DEFAULT;
-    if (map_get(root, "automation_depth") != NULL)
-        parse_depth(&c, map_get(root, "automation_depth"));
-    parse_syncs_automations(&c, map_get(root, "syncs"));
-    if (v == NULL || is_null(v) || !want_map(&c, v, "automations"))
+    if (config_node_get(root, "automation_depth") != NULL)
+        parse_depth(&c, config_node_get(root, "automation_depth"));
+    parse_syncs_automations(&c, config_node_get(root, "syncs"));
+    if (v == NULL || config_node_is_null(v) || !want_map(&c, v, "automations"))
         return;
     cfg->automations = xcalloc(v->kid_count / 2 + 1, sizeof(*cfg->automations));
     for (size_t i = 0; i + 1 < v->kid_count; i += 2) {

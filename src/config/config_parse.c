@@ -4,7 +4,8 @@
  * YAML bytes to a node tree. libyaml's event parser does the lexing; this
  * file builds plain scalar/mapping/sequence nodes that remember where they
  * stood (line:col, 1-based) and whether a scalar was quoted, so the schema
- * walk in config_schema.c can point at the exact spot of every problem.
+ * walk (config_schema.c and the files it calls) can point at the exact
+ * spot of every problem.
  *
  * It deliberately knows nothing of concord's keys. It refuses what the
  * schema could not report well: aliases (a shared node would have two

@@ -8,7 +8,7 @@
  * every sentence here names the variable or the path only.
  *
  * Which keys are secrets, and the "written as a literal" check, are the
- * schema's business (config_schema.c).
+ * schema's business (config_value.c, config_get_secret()).
  */
 
 #include "config/config.h"

@@ -3,8 +3,10 @@
 /*
  * tests/fuzz/fuzz_config.c — any byte string given to the config parser must
  * either load or fail with a message; it must never crash, hang or leak.
- * Exercises src/config/config_parse.c, config_schema.c, config_automation.c,
- * config_secret.c and config.c (config_parse, the report, config_free). Run
+ * Exercises src/config/config_parse.c, config_schema.c and the files of its
+ * walk (config_value.c ... config_calendar.c, config_admin.c,
+ * config_automation.c), config_secret.c and config.c (config_parse, the
+ * report, config_free). Run
  * under ASan and UBSan.
  * Inputs are capped at 64 KiB: past that only libyaml's speed is tested.
  */
