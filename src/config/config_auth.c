@@ -135,7 +135,7 @@ parse_basic(struct config_ctx *c, const struct config_node *v, const char *path,
             joined = xmalloc(ulen + 1 + sec.len + 1);
             memcpy(joined, user->value, ulen);
             joined[ulen] = ':';
-            memcpy(joined + ulen + 1, sec.value, sec.len + 1);
+            memcpy(joined + ulen + 1, secret_bytes(&sec), sec.len + 1);
             enc = config_base64((const unsigned char *)joined, ulen + 1 + sec.len, &enc_len);
             explicit_bzero(joined, ulen + 1 + sec.len);
             free(joined);
