@@ -389,7 +389,7 @@ parse_system(struct config_ctx *c, const struct config_node *v, const char *path
              struct config_system *s)
 {
     const struct config_node *sub;
-    int64_t in_flight = s->max_in_flight;
+    int64_t in_flight;
 
     if (!config_want_map(c, v, path))
         return;
@@ -398,6 +398,7 @@ parse_system(struct config_ctx *c, const struct config_node *v, const char *path
     refuse_profile_keys(c, v, path, s);
     parse_address(c, v, path, s);
     config_opt_int(c, v, path, "timeout_ms", (struct config_range){1, INT32_MAX}, &s->timeout_ms);
+    in_flight = s->max_in_flight; /* the kind's default (parse_kind()) */
     config_opt_int(c, v, path, "max_in_flight", (struct config_range){1, 1024}, &in_flight);
     s->max_in_flight = (int)in_flight;
     if (s->kind != CONFIG_SYSTEM_HTTP && config_node_get(v, "max_in_flight") == NULL)

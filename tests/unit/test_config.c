@@ -804,11 +804,46 @@ auth_bearer_basic_and_secret_files(void)
     free(real);
     CHECK_STR_EQ(cfg->store_url, want_store);
     config_free(cfg);
+    /* Read commands (status, failed) load without the secrets: the
+     * password is not read, and nothing is built from it. */
+    cfg = NULL;
+    (void)snprintf(path, sizeof(path), "%s/pw", dir);
+    unlink(path);
+    (void)snprintf(path, sizeof(path), "%s/c.yaml", dir);
+    if (config_load_flags(path, CONFIG_LOAD_NO_SECRETS, &cfg, &err) != 0)
+        fprintf(stderr, "%s\n", err.msg);
+    CHECK(cfg != NULL);
+    c = config_system_find(cfg, "c");
+    CHECK_EQ(c->auth_header_count, 2);
+    CHECK(c->auth_headers[1].value.value == NULL ||
+          strstr(secret_bytes(&c->auth_headers[1].value), "open sesame") == NULL);
+    config_free(cfg);
     (void)snprintf(path, sizeof(path), "%s/pw", dir);
     unlink(path);
     (void)snprintf(path, sizeof(path), "%s/c.yaml", dir);
     unlink(path);
     rmdir(dir);
+}
+
+/* A kind's own default for max_in_flight holds unless the system sets one. */
+static void
+kind_defaults_for_max_in_flight(void)
+{
+    static const char yaml[] =
+        "systems:\n"
+        "  ms: {kind: microsoft_graph, client_id: x, client_secret: env:CONCORD_TEST_TOKEN}\n"
+        "  ms2: {kind: microsoft_graph, client_id: x, client_secret: env:CONCORD_TEST_TOKEN,\n"
+        "        max_in_flight: 2}\n"
+        "  web: {kind: http, base_url: 'http://127.0.0.1:9'}\n"
+        "models: {}\n";
+    struct config *cfg;
+
+    CHECK_EQ(setenv("CONCORD_TEST_TOKEN", "tok123", 1), 0);
+    cfg = parse_ok(yaml);
+    CHECK_EQ(config_system_find(cfg, "ms")->max_in_flight, 4); /* Graph's 4 per mailbox */
+    CHECK_EQ(config_system_find(cfg, "ms2")->max_in_flight, 2);
+    CHECK_EQ(config_system_find(cfg, "web")->max_in_flight, 8);
+    config_free(cfg);
 }
 
 static void
@@ -1045,6 +1080,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(automations_parse),
     CHECK_CASE(poll_keys),
     CHECK_CASE(auth_bearer_basic_and_secret_files),
+    CHECK_CASE(kind_defaults_for_max_in_flight),
     CHECK_CASE(load_reports_first_problem_and_count),
     CHECK_CASE(unreadable_file_is_io),
     CHECK_CASE(secret_values_never_reach_messages),
