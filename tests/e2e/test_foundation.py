@@ -56,7 +56,6 @@ systems:
     kind: http
     base_url: http://127.0.0.1:{crm_port}
     timeout_ms: {timeout_ms}
-    max_in_flight: {max_in_flight}
     auth:
       headers:
         Authorization: env:CRM_TOKEN
@@ -97,7 +96,7 @@ ADA = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com",
 
 
 def setup(crm_port=None, echo=False, retry=None, timeout_ms=2000, start_crm=True, env=None,
-          max_in_flight=8):
+          max_in_flight=None):
     """A CRM sim, a concord and a shop sim wired together."""
     retry = retry or {}
     crm = None
@@ -108,9 +107,12 @@ def setup(crm_port=None, echo=False, retry=None, timeout_ms=2000, start_crm=True
             flags["echo_url"] = "http://127.0.0.1:%d/webhooks/crm" % port
         crm = Sim(port=crm_port or 0, **flags)
         crm_port = crm.port
-    c = Concord(CONFIG, values={
+    config = CONFIG
+    if max_in_flight is not None:
+        config = CONFIG.replace("    timeout_ms: {timeout_ms}\n", "    timeout_ms: {timeout_ms}\n"
+                                "    max_in_flight: %d\n" % max_in_flight)
+    c = Concord(config, values={
         "port": port, "crm_port": crm_port, "timeout_ms": timeout_ms,
-        "max_in_flight": max_in_flight,
         "max_attempts": retry.get("max_attempts", 5), "base_ms": retry.get("base_ms", 50),
         "cap_ms": retry.get("cap_ms", 200)},
         env=dict(env or {}, SHOP_SECRET=SECRET, CRM_TOKEN=TOKEN))
