@@ -9,6 +9,8 @@
  *   2. applies finished deliveries (deliver.c);
  *   3. processes journaled changes (merge.c, fanout.c), unless a burst of
  *      webhooks puts that off, applying answers that come back meanwhile;
+ *      a new copy's create may be claimed there as it is queued (deliver.c,
+ *      "jobs born claimed");
  *   4. claims due jobs, the ones step 3 queued among them (deliver.c);
  *   5. commits steps 1 to 4 in one transaction, then answers the webhooks
  *      and hands the claims to the delivery thread: one fsync per turn;
