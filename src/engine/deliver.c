@@ -628,6 +628,31 @@ request_id_free(struct engine *e, struct job *j, const struct engine_coll *c, co
     return park_job(e, j, INBOX_FAILED, reason, 0, NULL, err);
 }
 
+/*
+ * What a record's state (JSON text) becomes in collection c for a job of
+ * op: its references resolved, mapped out, archived and stringified as c
+ * says. Returns 1 with *desired set; 0 with *gap filled when a referenced
+ * record has no copy there yet; 2 with merr set when the map fails; -1.
+ */
+static int
+map_state(struct engine *e, struct engine_coll *c, const char *text, enum job_op op,
+          cJSON **desired, struct engine_ref_gap *gap, struct error *merr, struct error *err)
+{
+    cJSON *state = cJSON_Parse(text);
+    int rc = engine_refs_out(e, (int)(c - e->colls), state, gap, err);
+
+    if (rc == 1 && map_apply(c->map_out, state, desired, merr) == -1)
+        rc = 2;
+    cJSON_Delete(state);
+    if (rc != 1)
+        return rc;
+    if (op == JOB_OP_ARCHIVE)
+        engine_archive_fields(c, *desired);
+    if (c->cfg->string_values_path != NULL)
+        strings_at(*desired, c->cfg->string_values_path);
+    return 1;
+}
+
 static int
 plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l, struct record *rec,
          struct claim *out, struct error *err)
@@ -668,24 +693,16 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
                                  : (out->version = rec->version, xstrdup(rec->state));
     if (text == NULL)
         return -1;
-    cJSON *state = cJSON_Parse(text);
     struct engine_ref_gap gap = {0};
-    int rc;
+    int rc = map_state(e, c, text, out->op, &out->desired, &gap, &merr, err);
 
     free(text);
-    rc = engine_refs_out(e, (int)(c - e->colls), state, &gap, err);
-    if (rc != 1) {
-        cJSON_Delete(state);
-        return rc == -1 ? -1 : wait_for_ref(e, j, c, &gap, err);
-    }
-    rc = map_apply(c->map_out, state, &out->desired, &merr);
-    cJSON_Delete(state);
-    if (rc == -1)
+    if (rc == 0)
+        return wait_for_ref(e, j, c, &gap, err);
+    if (rc == 2)
         return park_job(e, j, INBOX_MAPPING, merr.msg, 0, NULL, err);
-    if (out->op == JOB_OP_ARCHIVE)
-        engine_archive_fields(c, out->desired);
-    if (c->cfg->string_values_path != NULL)
-        strings_at(out->desired, c->cfg->string_values_path);
+    if (rc == -1)
+        return -1;
     if (l->ext_id != NULL && l->base != NULL && out->op == JOB_OP_UPSERT &&
         engine_keep_contested(e, c, l, rec->id, out->desired, err) == -1)
         return -1;
@@ -949,6 +966,34 @@ mark_in_flight(struct engine *e, struct engine_coll *c, const struct engine_deli
         c->numbered_busy++;
 }
 
+/*
+ * The delivery of a job claimed and noted: built from its plan cl (*path
+ * and *noted taken, *creq too), and counted in flight. Returns 1 with *out
+ * set, 0 when no body can carry the state (the job is parked: it waits for
+ * its mapping to change), or -1.
+ */
+static int
+claim_deliver(struct engine *e, struct job *j, int ci, const struct link *l,
+              const struct record *rec, struct claim *cl, char **path, char **noted,
+              struct engine_caldav_req **creq, struct engine_delivery **out, struct error *err)
+{
+    struct engine_coll *c = &e->colls[ci];
+    struct engine_delivery *d = delivery_new(e, j, ci, l, rec, cl, path);
+    struct error ferr = {0};
+
+    if (delivery_body(c, d, cl, l->base, j->expect, noted, *creq != NULL, &ferr) == -1) {
+        engine_delivery_free(d);
+        return park_job(e, j, INBOX_MAPPING, ferr.msg, 0, NULL, err) == -1 ? -1 : 0;
+    }
+    if (*creq != NULL) {
+        engine_caldav_fill(e, d, *creq);
+        *creq = NULL;
+    }
+    *out = d;
+    mark_in_flight(e, c, d);
+    return 1;
+}
+
 static int
 claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out, struct error *err)
 {
@@ -957,7 +1002,6 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
     struct record rec = {0};
     struct claim cl = {0};
     struct error merr = {0};
-    struct engine_delivery *d;
     struct engine_caldav_req *creq = NULL;
     char *path = NULL, *noted = NULL;
     int rc;
@@ -1007,24 +1051,8 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
         if (engine_recent_note(e, l.id, noted, 'w', err) == -1)
             rc = -1;
     }
-    if (rc == 1) {
-        struct error ferr = {0};
-
-        d = delivery_new(e, j, ci, &l, &rec, &cl, &path);
-        if (delivery_body(c, d, &cl, l.base, j->expect, &noted, creq != NULL, &ferr) == -1) {
-            /* A state no body can carry: the job waits for its mapping to change. */
-            engine_delivery_free(d);
-            rc = park_job(e, j, INBOX_MAPPING, ferr.msg, 0, NULL, err) == -1 ? -1 : 0;
-            goto out;
-        }
-        if (creq != NULL) {
-            engine_caldav_fill(e, d, creq);
-            creq = NULL;
-        }
-        *out = d;
-        mark_in_flight(e, c, d);
-    }
-out:
+    if (rc == 1)
+        rc = claim_deliver(e, j, ci, &l, &rec, &cl, &path, &noted, &creq, out, err);
     engine_caldav_req_free(creq);
     free(cl.series);
     free(cl.restore_id);
@@ -1136,11 +1164,32 @@ park_orphans(struct engine *e, struct error *err)
     return 0;
 }
 
+/*
+ * A full system's queue, not read: whether a job of it is due (and so
+ * would go before a job born claimed, were a slot free). Keeps
+ * sys->queue_clear only while none is. Returns 0 or -1.
+ */
+static int
+check_queue(struct engine *e, size_t s, int64_t now_ms, struct error *err)
+{
+    int64_t due = 0;
+    int rc;
+
+    if (!e->systems[s].queue_clear)
+        return 0;
+    rc = store_job_next_due(e->st, &e->sys_names[s], 1, &due, err);
+    if (rc == -1)
+        return -1;
+    e->systems[s].queue_clear = rc == 0 || due > now_ms;
+    return 0;
+}
+
 int
 engine_claim(struct engine *e, int64_t now_ms, struct engine_delivery **out, struct error *err)
 {
-    if (refresh_paused(e, err) == -1)
+    if (!e->paused_read && refresh_paused(e, err) == -1)
         return -1;
+    e->paused_read = 0;
     if (!e->orphans_parked && park_orphans(e, err) == -1)
         return -1;
     e->claim_wait_ms = 0;
@@ -1150,13 +1199,23 @@ engine_claim(struct engine *e, int64_t now_ms, struct engine_delivery **out, str
     for (size_t s = 0; s < e->sys_count; s++) {
         struct engine_sys *sys = &e->systems[s];
         struct job *jobs = NULL;
-        int free_slots = sys->cfg->max_in_flight - sys->in_flight, n;
+        int free_slots = sys->cfg->max_in_flight - sys->in_flight, n, limit = free_slots * 2 + 16;
 
-        if (sys->is_paused || free_slots <= 0)
+        if (sys->is_paused) {
+            sys->queue_clear = 0;
             continue;
-        n = store_job_due(e->st, sys->cfg->name, now_ms, free_slots * 2 + 16, &jobs, err);
+        }
+        if (free_slots <= 0) {
+            if (check_queue(e, s, now_ms, err) == -1)
+                return -1;
+            continue;
+        }
+        n = store_job_due(e->st, sys->cfg->name, now_ms, limit, &jobs, err);
         if (n == -1)
             return -1;
+        /* The queue is clear when every due job was read and went (or
+         * waits for its link's answer): a job born claimed overtakes none. */
+        sys->queue_clear = n < limit;
         for (int i = 0; i < n; i++) {
             struct job *j = &jobs[i];
             int ci = engine_coll_index(e, j->collection);
@@ -1168,10 +1227,16 @@ engine_claim(struct engine *e, int64_t now_ms, struct engine_delivery **out, str
                     goto fail;
                 continue;
             }
-            if (sys->in_flight >= sys->cfg->max_in_flight)
+            if (sys->in_flight >= sys->cfg->max_in_flight) {
+                sys->queue_clear = 0;
                 break;
-            if (engine_link_in_flight(e, j->link_id) || !may_send(e, sys))
+            }
+            if (engine_link_in_flight(e, j->link_id))
                 continue;
+            if (!may_send(e, sys)) {
+                sys->queue_clear = 0;
+                continue;
+            }
             if (claim_one(e, j, ci, &d, err) == -1)
                 goto fail;
             if (d != NULL) {
@@ -1186,6 +1251,175 @@ fail:
         store_jobs_free(jobs, n);
     }
     return 0;
+}
+
+/* ---- jobs born claimed ---- */
+
+/*
+ * Fan-out's create for a copy it has just made the link of is claimed on
+ * the spot, from the record it has in memory, while the system has a free
+ * slot: the job is added running, the write is noted with the new link,
+ * and the delivery waits in e->born until the turn hands it off with its
+ * other claims, after the commit (engine_born_end()). That spares the
+ * store the job's round trip through the queue: added pending, read by
+ * engine_claim(), read with its link and record, claimed, noted.
+ *
+ * Only the plain create is born: not a numbered, shaped or calendar
+ * collection's, not one whose copy's id comes from the request, nor one
+ * whose state waits for a reference or does not map or fill its path (the
+ * claim says what becomes of those). The system must take it now: not
+ * paused, a slot free, its breaker closed, its budget a token, and its
+ * queue clear (sys->queue_clear), so a born job never overtakes one
+ * waiting. Processing runs in savepoints: a delivery born in one rolled
+ * back is dropped with it (engine_born_drop()).
+ */
+struct engine_born {
+    struct claim cl;
+    struct record rec; /* strings borrowed from the change */
+    char *path;
+    char *noted;
+};
+
+void
+engine_born_free(struct engine_born *b)
+{
+    if (b == NULL)
+        return;
+    cJSON_Delete(b->cl.desired);
+    free(b->path);
+    free(b->noted);
+    free(b);
+}
+
+const char *
+engine_born_noted(const struct engine_born *b)
+{
+    return b->noted;
+}
+
+int
+engine_born_plan(struct engine *e, int ci, const struct engine_change *ch, struct engine_born **out,
+                 struct error *err)
+{
+    struct engine_coll *c = &e->colls[ci];
+    struct engine_sys *sys = &e->systems[c->sys_index];
+    const struct config_collection *cc = c->cfg;
+    struct engine_ref_gap gap = {0};
+    struct error merr = {0};
+    cJSON *desired = NULL;
+    int64_t wait = 0;
+    char *path;
+    int rc;
+
+    *out = NULL;
+    if (!e->born_on || ch->state_text == NULL || ch->is_deleted || sys->is_paused ||
+        !sys->queue_clear || sys->in_flight >= sys->cfg->max_in_flight ||
+        cc->create.method == NULL || cc->numbering.enabled || cc->shape != CONFIG_SHAPE_NONE ||
+        engine_caldav_is(cc) || cc->created_id_from_request)
+        return 0;
+    /* A half-open breaker's one probe is left to the queue. */
+    if (sys->cfg->breaker_enabled && engine_budget_breaker(sys, NULL, 0) != BREAKER_CLOSED)
+        return 0;
+    rc = map_state(e, c, ch->state_text, JOB_OP_UPSERT, &desired, &gap, &merr, err);
+    if (rc != 1) {
+        cJSON_Delete(desired);
+        return rc == -1 ? -1 : 0;
+    }
+    /* The budget's token last, as a claim takes it (may_send()); a token
+     * taken for a link that turns out to be there already is not sent. A
+     * refusal is counted and waited for by the claim of the queued job. */
+    path = engine_expand_path(cc->create.path, NULL, desired, &merr);
+    if (path != NULL && engine_budget_take(sys, clock_mono_ms(), &wait) != ENGINE_GO) {
+        sys->queue_clear = 0; /* the turn's other creates queue behind it */
+        free(path);
+        path = NULL;
+    }
+    if (path == NULL) {
+        cJSON_Delete(desired);
+        return 0;
+    }
+    struct engine_born *b = xcalloc(1, sizeof(*b));
+
+    b->cl.ep = &cc->create;
+    b->cl.desired = desired;
+    b->cl.version = ch->version;
+    b->cl.op = JOB_OP_UPSERT;
+    b->rec.id = ch->record_id;
+    b->rec.model = (char *)(uintptr_t)ch->model;
+    b->rec.version = ch->version;
+    b->rec.state = (char *)(uintptr_t)ch->state_text;
+    b->path = path;
+    b->noted = value_canonical_text(desired);
+    *out = b;
+    return 1;
+}
+
+int
+engine_born_claim(struct engine *e, int ci, struct engine_born *b, struct job *j, struct error *err)
+{
+    struct link l = {
+        .id = j->link_id,
+        .collection = (char *)(uintptr_t)e->colls[ci].cfg->name,
+        .record_id = j->record_id,
+    };
+    struct engine_caldav_req *creq = NULL;
+    struct engine_delivery *d = NULL;
+    int rc;
+
+    /* What store_job_claim() notes: the version a create carries is on
+     * disk before it is sent. */
+    j->state = JOB_RUNNING;
+    j->sent_version = b->cl.version;
+    if (store_job_add_claimed(e->st, j, &j->id, err) == -1)
+        return -1;
+    rc = claim_deliver(e, j, ci, &l, &b->rec, &b->cl, &b->path, &b->noted, &creq, &d, err);
+    if (rc != 1)
+        return rc == -1 ? -1 : 0;
+    d->next = e->born;
+    e->born = d;
+    e->colls[ci].creates_born++;
+    return 0;
+}
+
+int
+engine_born_begin(struct engine *e, struct error *err)
+{
+    /* A pause is read before anything is claimed, born or not; the turn's
+     * engine_claim() reads it no more. */
+    if (refresh_paused(e, err) == -1)
+        return -1;
+    e->paused_read = 1;
+    return 0;
+}
+
+void
+engine_born_drop(struct engine *e, struct engine_delivery *mark)
+{
+    while (e->born != mark && e->born != NULL) {
+        struct engine_delivery *d = e->born;
+
+        e->born = d->next;
+        d->next = NULL;
+        e->colls[d->coll_index].creates_born--;
+        engine_unclaim(e, d);
+    }
+}
+
+int
+engine_born_end(struct engine *e, struct engine_delivery **claimed)
+{
+    struct engine_delivery **tail = claimed;
+    int n = 0;
+
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = e->born;
+    e->born = NULL;
+    for (size_t i = 0; i < e->coll_count; i++) {
+        n += e->colls[i].creates_born;
+        e->colls[i].creates_born = 0;
+    }
+    return n;
 }
 
 /* ---- applying an answer ---- */

@@ -41,6 +41,7 @@ struct engine_coll {
     struct map_jq *filter;          /* NULL, or the sync's filter: which records belong here */
     const struct config_sync *sync; /* the first sync that holds it, or NULL */
     int creates_in_flight;          /* writer only */
+    int creates_born;               /* writer only: of those, born this turn (not sent yet) */
     int numbered_busy;              /* writer only: numbered creates and their checks in flight */
     int64_t poll_waits_for;         /* poll thread only: the journal's end after its last read */
     struct sql_table sql;           /* SQL systems: the table, strings borrowed from cfg */
@@ -50,6 +51,9 @@ struct engine_sys {
     const struct config_system *cfg;
     int in_flight; /* writer only */
     int is_paused; /* writer only: by an operator, read from the store each turn */
+    /* writer only: no job of it was due and left unclaimed when its queue
+     * was last looked at (engine_claim()): a create may be born claimed */
+    int queue_clear;
     /* budget_mu: shared by the writer's deliveries and the automation
      * thread's http actions; only through budget.c's functions. */
     pthread_mutex_t budget_mu;
@@ -220,6 +224,9 @@ struct engine {
     /* Writer only. */
     int64_t claim_wait_ms; /* due work held back by a budget or a breaker: look again then */
     int orphans_parked;    /* the jobs of systems gone from the config were parked */
+    int paused_read;       /* the turn read the pauses already (engine_born_begin()) */
+    int born_on;           /* processing may claim the creates it queues (engine_born_plan()) */
+    struct engine_delivery *born; /* claimed by processing, newest first: not handed off yet */
     /* writer only: what changes processed in an open batch (merge.c) count
      * for the metrics, per collection, added once the batch stands */
     int holding_counts;
@@ -236,6 +243,9 @@ MUST_CHECK int engine_setup(const struct config *cfg, struct engine **out, struc
 
 /* ---- writer.c ---- */
 void *engine_writer_main(void *arg);
+/* Undo the in-flight marks of claims whose transaction did not commit,
+ * and free them. */
+void engine_unclaim(struct engine *e, struct engine_delivery *list);
 /* Startup: jobs left running by a previous process. */
 MUST_CHECK int engine_recover(struct engine *e, struct error *err);
 
@@ -262,6 +272,7 @@ struct engine_change {
     int64_t version;
     const char *model;
     const struct cJSON *state; /* the record's new state */
+    const char *state_text;    /* NULL, or state as stored (a new record's): jobs may be born */
     int is_deleted;
     int source_coll; /* where the change came from; -1 for none (an operator) */
     int priority;    /* of the jobs it makes: 0 live, 1 replayed */
@@ -432,6 +443,32 @@ MUST_CHECK int engine_apply_feedback(struct engine *e, struct engine_delivery *d
                                      struct error *err);
 void engine_delivery_free(struct engine_delivery *d);
 void *engine_deliverer_main(void *arg);
+
+/* A create born claimed (deliver.c, "jobs born claimed"): fan-out's
+ * create for a link it has just made, claimed as it is queued. */
+struct engine_born;
+/* Whether collection ci's create of ch's new record may be born now: 1
+ * with *out (its state mapped out, its path, the write to note), 0 for the
+ * ordinary queue, -1. Release *out with engine_born_free(). */
+MUST_CHECK int engine_born_plan(struct engine *e, int ci, const struct engine_change *ch,
+                                struct engine_born **out, struct error *err);
+/* The write b sends, to note in its new link's recent states
+ * (store_link_add_noted()). */
+const char *engine_born_noted(const struct engine_born *b);
+/* b's link was made (j->link_id): add j running and keep its delivery in
+ * e->born, or park it as a claim does. Returns 0 or -1. */
+MUST_CHECK int engine_born_claim(struct engine *e, int ci, struct engine_born *b, struct job *j,
+                                 struct error *err);
+/* Release a plan (NULL allowed). */
+void engine_born_free(struct engine_born *b);
+/* A turn that processes: read the pauses before processing may claim. */
+MUST_CHECK int engine_born_begin(struct engine *e, struct error *err);
+/* Drop the deliveries born since e->born was mark (a rolled-back savepoint;
+ * NULL: all), with their in-flight marks. */
+void engine_born_drop(struct engine *e, struct engine_delivery *mark);
+/* Processing ended: the born deliveries join *claimed, handed off with it.
+ * Returns how many there were. */
+int engine_born_end(struct engine *e, struct engine_delivery **claimed);
 
 /* What a job of op does in collection c when its record is deleted or not:
  * op itself, or the collection's delete mode for an upsert of a deleted

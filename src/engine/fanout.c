@@ -6,7 +6,9 @@
  * Where that differs from the link's base on the fields the map writes, a
  * job is queued; store_job_put() coalesces it with one that has not
  * started. A job delivers the record's state as it is when the job is
- * claimed, so a coalesced job always writes the newest state.
+ * claimed, so a coalesced job always writes the newest state. The create
+ * for a new record's new copy may be claimed as it is queued instead
+ * (deliver.c, "jobs born claimed").
  */
 
 #include <stdlib.h>
@@ -101,10 +103,21 @@ fanout_one(struct engine *e, int ci, const struct engine_change *ch, struct erro
     /* A record made just now has no link to look for; one that is there
      * all the same (a stray of an id used before) is taken as below. */
     if (in && ch->is_new) {
-        found =
-            store_link_add_unless(e->st, c->cfg->name, record_id, j.next_at_ms, &j.link_id, err);
-        if (found == 1 && store_job_add(e->st, &j, err) == -1)
+        struct engine_born *born = NULL;
+
+        /* Its create may be claimed at once (deliver.c): the write it
+         * sends is noted with the link. */
+        found = engine_born_plan(e, ci, ch, &born, err);
+        if (found == 1)
+            found = store_link_add_noted(e->st, c->cfg->name, record_id, j.next_at_ms,
+                                         engine_born_noted(born), &j.link_id, err);
+        else if (found == 0)
+            found = store_link_add_unless(e->st, c->cfg->name, record_id, j.next_at_ms, &j.link_id,
+                                          err);
+        if (found == 1 && (born != NULL ? engine_born_claim(e, ci, born, &j, err)
+                                        : store_job_add(e->st, &j, err)) == -1)
             found = -1;
+        engine_born_free(born);
         if (found == 1)
             e->fanout_queued++;
         if (found != 0)

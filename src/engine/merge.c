@@ -1000,6 +1000,7 @@ merge_new(struct merge_ctx *m, const cJSON *incoming, struct error *err)
         .version = 1,
         .model = c->cfg->model,
         .state = incoming,
+        .state_text = state_text,
         .source_coll = m->coll,
         .priority = m->ch->is_replay,
         .is_new = 1,
@@ -1338,8 +1339,9 @@ merge_change(struct merge_ctx *m, const cJSON *body, struct error *err)
                                        "news of a copy that was deleted", err);
     /* A copy concord does not know, while a create to this collection is in
      * flight, may be that create's echo: read it once the create's answer
-     * has told concord the new copy's id, or it would make a second record. */
-    if (!found && c->creates_in_flight > 0)
+     * has told concord the new copy's id, or it would make a second record.
+     * (One born this turn is not sent yet: it has no echo.) */
+    if (!found && c->creates_in_flight - c->creates_born > 0)
         return 1;
     if (is_delete) {
         rc = merge_delete(m, &l, found, err);
@@ -1668,6 +1670,7 @@ automation_create(struct merge_ctx *m, const char *model, const cJSON *fields, c
             .version = 1,
             .model = model,
             .state = state,
+            .state_text = text,
             .source_coll = -1,
             .is_new = 1,
         };
@@ -1788,6 +1791,7 @@ static int
 process_isolated(struct engine *e, const struct change *ch, int64_t now, struct error *err)
 {
     struct merge_ctx m = {.e = e, .ch = ch, .coll = -1, .now = now};
+    struct engine_delivery *born = e->born;
     struct error item = {0};
     char reason[600];
     int rc;
@@ -1797,6 +1801,7 @@ process_isolated(struct engine *e, const struct change *ch, int64_t now, struct 
     rc = process_one(e, ch, now, &item);
     if (rc != -1)
         return store_release(e->st, err) == -1 ? -1 : rc;
+    engine_born_drop(e, born); /* its claims are undone with it */
     if (store_rollback_savepoint(e->st, err) == -1)
         return -1;
     (void)snprintf(reason, sizeof(reason), "concord could not process this change: %s", item.msg);
@@ -1815,6 +1820,7 @@ static int
 process_batch(struct engine *e, struct change *changes, int from, int n, int64_t now, int *done,
               int *failed_at, struct error *err)
 {
+    struct engine_delivery *born = e->born;
     struct error item = {0};
     int rc = 0, i;
 
@@ -1840,6 +1846,7 @@ process_batch(struct engine *e, struct change *changes, int from, int n, int64_t
     }
     held_counts_end(e, 0);
     *done = 0;
+    engine_born_drop(e, born); /* the creates it claimed are claimed again in the redo */
     if (store_rollback_savepoint(e->st, err) == -1)
         return -1;
     /* Its in-memory marks (a log line, the hint that a match is open) may

@@ -9,6 +9,8 @@
  *   2. applies finished deliveries (deliver.c);
  *   3. processes journaled changes (merge.c, fanout.c), unless a burst of
  *      webhooks puts that off, applying answers that come back meanwhile;
+ *      a new copy's create may be claimed there as it is queued (deliver.c,
+ *      "jobs born claimed");
  *   4. claims due jobs, the ones step 3 queued among them (deliver.c);
  *   5. commits steps 1 to 4 in one transaction, then answers the webhooks
  *      and hands the claims to the delivery thread: one fsync per turn;
@@ -251,9 +253,8 @@ free_deliveries(struct engine_delivery *list)
     return n;
 }
 
-/* Undo the in-memory marks of claims whose transaction did not commit. */
-static void
-unclaim(struct engine *e, struct engine_delivery *list)
+void
+engine_unclaim(struct engine *e, struct engine_delivery *list)
 {
     mark_deliveries(e, list, -1);
     (void)free_deliveries(list);
@@ -266,7 +267,7 @@ deliver_undo(struct engine *e, struct engine_delivery *results, struct engine_de
 {
     e->orphans_parked = 0; /* if it parked them, that is undone too */
     mark_deliveries(e, results, +1);
-    unclaim(e, *claimed);
+    engine_unclaim(e, *claimed);
     *claimed = NULL;
 }
 
@@ -333,9 +334,10 @@ turn_work(struct engine *e, struct engine_ingest *batch, struct engine_delivery 
 {
     struct engine_delivery *results = *resultsp;
     int64_t now = clock_now_ms();
-    int processed = 0, waiting;
+    int processed = 0, born = 0, waiting;
 
     *stage = 0;
+    e->paused_read = 0;
     if (journal_rows(e, batch, err) == -1)
         return -1;
     *stage = 1;
@@ -350,10 +352,19 @@ turn_work(struct engine *e, struct engine_ingest *batch, struct engine_delivery 
     if (process) {
         int64_t started = clock_mono_ms();
 
+        /* Creates may be born claimed (deliver.c) unless draining. */
+        if (!draining && engine_born_begin(e, err) == -1) {
+            mark_deliveries(e, results, +1);
+            return -1;
+        }
         for (;;) {
-            int n = engine_process_journal(e, WRITER_PROCESS_BATCH, err);
+            int n;
 
+            e->born_on = !draining;
+            n = engine_process_journal(e, WRITER_PROCESS_BATCH, err);
+            e->born_on = 0;
             if (n == -1) {
+                engine_born_drop(e, NULL);
                 mark_deliveries(e, results, +1);
                 return -1;
             }
@@ -367,12 +378,14 @@ turn_work(struct engine *e, struct engine_ingest *batch, struct engine_delivery 
              * transaction: their slots are claimed again at its end. */
             if (waiting == 2 && !draining) {
                 if (absorb_results(e, resultsp, clock_now_ms(), err) == -1) {
+                    engine_born_drop(e, NULL);
                     mark_deliveries(e, results, +1);
                     return -1;
                 }
                 results = *resultsp;
             }
         }
+        born = engine_born_end(e, claimed);
     }
     /* A turn that only journals claims nothing: the jobs its changes will
      * queue (live ones first) must not lose the turn to older ones. */
@@ -390,8 +403,8 @@ turn_work(struct engine *e, struct engine_ingest *batch, struct engine_delivery 
             sent++;
         log_trace(LOG_TRACE_WRITER, NULL,
                   "turn: %d changes journaled, %d answers applied, %d changes processed, %d "
-                  "deliveries claimed",
-                  batch != NULL ? 1 : 0, applied, processed, sent);
+                  "deliveries claimed (%d born claimed)",
+                  batch != NULL ? 1 : 0, applied, processed, sent, born);
     }
     return 0;
 }
@@ -699,11 +712,22 @@ engine_recover(struct engine *e, struct error *err)
         link_fini(&l);
     }
     store_jobs_free(jobs, n);
+    /* Whose queue holds nothing due: creates may be born claimed from the
+     * first turn on (deliver.c), before its claims have looked. */
+    for (size_t s = 0; s < e->sys_count; s++) {
+        int64_t due = 0;
+        int rc = store_job_next_due(e->st, &e->sys_names[s], 1, &due, err);
+
+        if (rc == -1)
+            goto fail_read;
+        e->systems[s].queue_clear = rc == 0 || due > now;
+    }
     return store_commit(e->st, err);
 
 fail:
     if (n > 0)
         store_jobs_free(jobs, n);
+fail_read:
     store_rollback(e->st);
     return error_wrap(err, "recover jobs in flight");
 }

@@ -220,6 +220,13 @@ MUST_CHECK int store_link_add(struct store *st, const char *collection, int64_t 
 MUST_CHECK int store_link_add_unless(struct store *st, const char *collection, int64_t record_id,
                                      int64_t now_ms, int64_t *id, struct error *err);
 
+/* store_link_add_unless(), with written (JSON text) noted in the new link's
+ * recent states as concord's write (kind 'w', see store_link_note()) at
+ * now_ms. Same returns. */
+MUST_CHECK int store_link_add_noted(struct store *st, const char *collection, int64_t record_id,
+                                    int64_t now_ms, const char *written, int64_t *id,
+                                    struct error *err);
+
 /*
  * The one link of collection whose base (a JSON object) holds value (a
  * string) at its top-level field, and whose copy exists. Returns 1 with
@@ -250,6 +257,13 @@ MUST_CHECK int store_job_put(struct store *st, const struct job *j, struct error
 /* Queue j as a new pending job, for a link that has none (just made).
  * Returns 1 or -1. */
 MUST_CHECK int store_job_add(struct store *st, const struct job *j, struct error *err);
+
+/* Add j as a job already claimed (JOB_RUNNING), with j->sent_version noted
+ * (0: none), for a link that has no job (just made): what store_job_add()
+ * and store_job_claim() write, in one statement. Returns 0 with *id set,
+ * or -1. */
+MUST_CHECK int store_job_add_claimed(struct store *st, const struct job *j, int64_t *id,
+                                     struct error *err);
 
 /*
  * Up to limit pending jobs for system due at now_ms, by priority, due time,

@@ -85,6 +85,8 @@ enum stmt_id {
     S_LINK_BY_EXT_OR_GONE,
     S_LINK_AND_RECORD,
     S_RECORD_VERSION,
+    S_LINK_ADD_NOTED,
+    S_JOB_ADD_CLAIMED,
     S_COUNT
 };
 
@@ -234,6 +236,15 @@ static const char *const stmt_sql[S_COUNT] = {
         "r.state, r.deleted, r.updated_at FROM links l JOIN records r ON r.id = ?2 "
         "WHERE l.id = ?1",
     [S_RECORD_VERSION] = "SELECT version, deleted FROM records WHERE id = ?1",
+    /* S_LINK_ADD_UNLESS with a write noted in its recent states: what
+     * STORE_RECENT_NOTE gives a link that has none. */
+    [S_LINK_ADD_NOTED] = "INSERT INTO links (collection, record_id, updated_at, recent) "
+                         "VALUES (?1, ?2, ?3, coalesce(concord_recent_note(NULL, ?4, ?3, 'w'), "
+                         "json_array(json_array(?3, ?4, 'w')))) ON CONFLICT DO NOTHING",
+    /* S_JOB_ADD and S_JOB_CLAIM in one: a job running from the start */
+    [S_JOB_ADD_CLAIMED] = "INSERT INTO jobs (link_id, record_id, version, system, collection, op, "
+                          "state, attempts, next_at, created_at, priority, sent_version) "
+                          "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 2, 0, ?7, ?7, ?8, ?9)",
 };
 
 struct store {
@@ -1405,6 +1416,26 @@ store_link_add_unless(struct store *st, const char *collection, int64_t record_i
 }
 
 int
+store_link_add_noted(struct store *st, const char *collection, int64_t record_id, int64_t now_ms,
+                     const char *written, int64_t *id, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_LINK_ADD_NOTED, err);
+
+    if (s == NULL)
+        return -1;
+    bind_text(s, 1, collection);
+    sqlite3_bind_int64(s, 2, record_id);
+    sqlite3_bind_int64(s, 3, now_ms);
+    bind_text(s, 4, written);
+    if (exec_stmt(st, s, err, "add a link") == -1)
+        return -1;
+    if (sqlite3_changes(st->db) == 0)
+        return 0; /* links_record: the collection has one */
+    *id = sqlite3_last_insert_rowid(st->db);
+    return 1;
+}
+
+int
 store_link_set_noted(struct store *st, int64_t link_id, const char *ext_id, const char *base,
                      int64_t now_ms, char kind, struct error *err)
 {
@@ -1487,6 +1518,28 @@ store_job_add(struct store *st, const struct job *j, struct error *err)
     if (exec_stmt(st, s, err, "queue a job") == -1)
         return -1;
     return 1;
+}
+
+int
+store_job_add_claimed(struct store *st, const struct job *j, int64_t *id, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOB_ADD_CLAIMED, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, j->link_id);
+    sqlite3_bind_int64(s, 2, j->record_id);
+    sqlite3_bind_int64(s, 3, j->version);
+    bind_text(s, 4, j->system);
+    bind_text(s, 5, j->collection);
+    sqlite3_bind_int(s, 6, (int)j->op);
+    sqlite3_bind_int64(s, 7, j->next_at_ms);
+    sqlite3_bind_int(s, 8, j->priority);
+    bind_id(s, 9, j->sent_version);
+    if (exec_stmt(st, s, err, "queue a job") == -1)
+        return -1;
+    *id = sqlite3_last_insert_rowid(st->db);
+    return 0;
 }
 
 static void

@@ -95,7 +95,8 @@ ADA = {"first_name": "Ada", "last_name": "Lovelace", "email": "ada@example.com",
        "phone": "+44 1", "state": "open", "balance": "12.50"}
 
 
-def setup(crm_port=None, echo=False, retry=None, timeout_ms=2000, start_crm=True, env=None):
+def setup(crm_port=None, echo=False, retry=None, timeout_ms=2000, start_crm=True, env=None,
+          max_in_flight=None):
     """A CRM sim, a concord and a shop sim wired together."""
     retry = retry or {}
     crm = None
@@ -106,7 +107,11 @@ def setup(crm_port=None, echo=False, retry=None, timeout_ms=2000, start_crm=True
             flags["echo_url"] = "http://127.0.0.1:%d/webhooks/crm" % port
         crm = Sim(port=crm_port or 0, **flags)
         crm_port = crm.port
-    c = Concord(CONFIG, values={
+    config = CONFIG
+    if max_in_flight is not None:
+        config = CONFIG.replace("    timeout_ms: {timeout_ms}\n", "    timeout_ms: {timeout_ms}\n"
+                                "    max_in_flight: %d\n" % max_in_flight)
+    c = Concord(config, values={
         "port": port, "crm_port": crm_port, "timeout_ms": timeout_ms,
         "max_attempts": retry.get("max_attempts", 5), "base_ms": retry.get("base_ms", 50),
         "cap_ms": retry.get("cap_ms", 200)},
@@ -434,11 +439,12 @@ def applied_total(c, collection):
     return metric_total(c, "concord_changes_applied_total", 'collection="%s"' % collection)
 
 
-def six_changes_one_poisoned(trigger):
+def six_changes_one_poisoned(trigger, **kw):
     """A concord that relayed Ada, stopped with six more shop changes in its
     journal (p1..p6; p4 is named Poison) and the SQLite trigger given,
-    which refuses Poison somewhere. Returns (crm, concord, shop)."""
-    crm, c, shop = setup()
+    which refuses Poison somewhere; kw goes to setup(). Returns (crm,
+    concord, shop)."""
+    crm, c, shop = setup(**kw)
     shop.change("s0", ADA)
     wait_until(lambda: len(contacts(crm)) == 1, 10, "the first contact")
     c.stop()
@@ -468,6 +474,40 @@ def test_a_change_the_store_refuses_is_parked_and_the_rest_of_its_batch_stands()
     assert len(entries) == 1 and "the store refuses poison" in entries[0]["reason"], entries
     assert one_contact(crm, contact_email="p4@example.com") is None
     assert applied_total(c, "shop.customers") == 5.0
+
+
+def test_creates_claimed_in_a_batch_rolled_back_go_out_once():
+    # A new record's create is claimed as processing queues it ("born
+    # claimed"), inside the batch's savepoint. Here p4's change fails after
+    # its create was claimed, so the batch is rolled back with the claims
+    # of p1..p4 and done again one change at a time. Each create that
+    # stood goes out once, p4's never, and the in-flight marks of the
+    # dropped claims go with them: with five slots, the five creates
+    # still find room, and p1's link takes its next job.
+    crm, c, shop = six_changes_one_poisoned(
+        "CREATE TRIGGER poison BEFORE UPDATE OF state ON journal WHEN NEW.state = 1 AND "
+        "CAST(OLD.body AS TEXT) LIKE '%Poison%' "
+        "BEGIN SELECT RAISE(ABORT, 'the store refuses poison'); END", max_in_flight=5)
+    c.start(args=["--trace", "writer"])
+    wait_until(lambda: len(contacts(crm)) == 6, 10, "the five good creates in the CRM")
+    entries = wait_until(lambda: c.cli_json("inbox"), 10, "the refused change in the inbox")
+    assert len(entries) == 1 and "the store refuses poison" in entries[0]["reason"], entries
+    c.wait_settled()
+    posts = crm.requests("POST")
+    assert len(posts) == 6, posts  # Ada's, then p1, p2, p3, p5 and p6 once each
+    assert sorted(r["body"]["contact_email"] for r in posts[1:]) == [
+        "p%d@example.com" % i for i in (1, 2, 3, 5, 6)], posts
+    assert one_contact(crm, contact_email="p4@example.com") is None
+    # They were born claimed (the writer's trace counts them), not queued.
+    born = 0
+    for line in c.log_text().splitlines():
+        if line.startswith("{") and "born claimed" in line:
+            born += int(json.loads(line)["msg"].rsplit("(", 1)[1].split()[0])
+    assert born == 5, born
+    shop.change("s1", dict(ADA, email="p1@example.com", first_name="Ida"))
+    wait_until(lambda: one_contact(crm, contact_email="p1@example.com",
+                                   full_name="Ida Lovelace"), 10, "p1's update")
+    assert len(crm.requests("POST")) == 6
 
 
 def deliveries_total(c, outcome):

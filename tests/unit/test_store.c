@@ -145,6 +145,52 @@ a_link_is_added_unless_the_record_has_one(void)
     cleanup(st, path);
 }
 
+/* A new link with its write noted, and a job added running: what the two
+ * steps each stands for write (fan-out's jobs born claimed). */
+static void
+a_born_claim_writes_what_the_queue_and_the_claim_would(void)
+{
+    char path[256];
+    struct store *st = fresh(path, sizeof(path));
+    struct error err = {0};
+    struct store_system_stats stats;
+    struct job got = {0};
+    const char *state = "{\"name\":\"Ada \\\"A\\\"\",\"n\":1}";
+    char *by_steps = NULL, *at_once = NULL;
+    int64_t l1 = 0, l2 = 0, l3 = 0, j1 = 0;
+    struct job j = {.record_id = 7,
+                    .version = 3,
+                    .system = "crm",
+                    .collection = "crm.people",
+                    .op = JOB_OP_UPSERT,
+                    .next_at_ms = 5};
+
+    CHECK_EQ(store_link_add_unless(st, "crm.people", 7, 5, &l1, &err), 1);
+    CHECK_EQ(store_link_note(st, l1, state, 'w', 5, &err), 0);
+    CHECK_EQ(store_link_add_noted(st, "erp.people", 7, 5, state, &l2, &err), 1);
+    CHECK_EQ(store_link_add_noted(st, "erp.people", 7, 6, state, &l3, &err), 0); /* one a record */
+    CHECK_EQ(l3, 0);
+    CHECK_EQ(store_link_recent(st, l1, &by_steps, &err), 0);
+    CHECK_EQ(store_link_recent(st, l2, &at_once, &err), 0);
+    CHECK(by_steps != NULL && at_once != NULL);
+    CHECK_STR_EQ(at_once, by_steps);
+    j.link_id = l2;
+    j.sent_version = 3;
+    CHECK_EQ(store_job_add_claimed(st, &j, &j1, &err), 0);
+    CHECK_EQ(store_job_get(st, j1, &got, &err), 1);
+    CHECK_EQ(got.state, JOB_RUNNING);
+    CHECK_EQ(got.sent_version, 3);
+    CHECK_EQ(got.link_id, l2);
+    CHECK_EQ(got.attempts, 0);
+    job_fini(&got);
+    CHECK_EQ(store_system_stats(st, "crm", &stats, &err), 0);
+    CHECK_EQ(stats.backlog, 0);
+    CHECK_EQ(stats.in_flight, 1);
+    free(by_steps);
+    free(at_once);
+    cleanup(st, path);
+}
+
 /* The reads that stand for two: a link with its record, a link by its copy
  * or else the mark of a deleted copy, a record's version. */
 static void
@@ -643,6 +689,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(a_change_tells_whether_it_was_processed),
     CHECK_CASE(a_link_is_found_by_its_base),
     CHECK_CASE(a_link_is_added_unless_the_record_has_one),
+    CHECK_CASE(a_born_claim_writes_what_the_queue_and_the_claim_would),
     CHECK_CASE(combined_reads_find_what_the_single_ones_do),
     CHECK_CASE(a_pending_job_is_coalesced_and_a_running_one_is_not),
     CHECK_CASE(the_next_due_job_and_the_counts_cover_every_system_and_priority),
