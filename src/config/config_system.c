@@ -402,7 +402,7 @@ parse_system(struct config_ctx *c, const struct config_node *v, const char *path
     config_opt_int(c, v, path, "max_in_flight", (struct config_range){1, 1024}, &in_flight);
     s->max_in_flight = (int)in_flight;
     if (s->kind != CONFIG_SYSTEM_HTTP && config_node_get(v, "max_in_flight") == NULL)
-        s->max_in_flight = 500; /* rows per batch: one transaction each */
+        s->max_in_flight = 1024; /* rows per batch: one transaction each */
     config_opt_duration(c, v, path, "rate_limited_block", 1, &s->rate_limit.block_ms);
     if ((sub = config_node_get(v, "errors")) != NULL)
         parse_errors(c, sub, path, s);

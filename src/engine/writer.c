@@ -40,10 +40,13 @@
  * webhook waits for its commit (a turn's length is what a webhook waits;
  * answers that wait are applied between two batches), up to
  * WRITER_PROCESS_MAX changes or WRITER_PROCESS_MS: a backfill or a
- * backlog then costs one fsync per up to WRITER_PROCESS_MAX changes. */
+ * backlog then costs one fsync per up to WRITER_PROCESS_MAX changes. The
+ * claims a turn makes go out only after its commit, so its length is also
+ * a delivery's round trip: with 25 ms a backfill into a table stalled at
+ * max_in_flight rows per ~30 ms (bench/README.md, "Ninth pass"). */
 #define WRITER_PROCESS_BATCH 64
 #define WRITER_PROCESS_MAX   1024
-#define WRITER_PROCESS_MS    25
+#define WRITER_PROCESS_MS    8
 /* The longest a burst of webhooks may put processing off. */
 #define WRITER_MAX_DEFER_MS 50
 /* The longest sleep: the CLI may have requeued work (concord retry). */

@@ -835,6 +835,7 @@ kind_defaults_for_max_in_flight(void)
         "  ms2: {kind: microsoft_graph, client_id: x, client_secret: env:CONCORD_TEST_TOKEN,\n"
         "        max_in_flight: 2}\n"
         "  web: {kind: http, base_url: 'http://127.0.0.1:9'}\n"
+        "  db: {kind: sqlite, path: x.db}\n"
         "models: {}\n";
     struct config *cfg;
 
@@ -843,6 +844,7 @@ kind_defaults_for_max_in_flight(void)
     CHECK_EQ(config_system_find(cfg, "ms")->max_in_flight, 4); /* Graph's 4 per mailbox */
     CHECK_EQ(config_system_find(cfg, "ms2")->max_in_flight, 2);
     CHECK_EQ(config_system_find(cfg, "web")->max_in_flight, 8);
+    CHECK_EQ(config_system_find(cfg, "db")->max_in_flight, 1024); /* rows per transaction */
     config_free(cfg);
 }
 
