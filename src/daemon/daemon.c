@@ -271,7 +271,7 @@ out:
  * glibc gives the top of a thread's heap back to the kernel as soon as
  * 128 KiB or so of it are free, and takes it again at the next request:
  * under load the delivery and writer threads did that for every change
- * (madvise, page faults, sysmalloc: a quarter of concord's CPU in the
+ * (madvise, page faults, sysmalloc: about 6% of concord's CPU in the
  * relay bench). A fixed threshold of 32 MiB keeps what a busy thread
  * frees for its next change; idle, concord has touched far less than that.
  * bench/README.md, "Memory given back too soon", has the figures.

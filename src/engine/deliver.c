@@ -1264,14 +1264,16 @@ fail:
  * store the job's round trip through the queue: added pending, read by
  * engine_claim(), read with its link and record, claimed, noted.
  *
- * Only the plain create is born: not a numbered, shaped or calendar
- * collection's, not one whose copy's id comes from the request, nor one
- * whose state waits for a reference or does not map or fill its path (the
- * claim says what becomes of those). The system must take it now: not
- * paused, a slot free, its breaker closed, its budget a token, and its
- * queue clear (sys->queue_clear), so a born job never overtakes one
- * waiting. Processing runs in savepoints: a delivery born in one rolled
- * back is dropped with it (engine_born_drop()).
+ * Only the plain create into a collection that only receives is born
+ * (engine_coll.only_receives: no two-way sync, no natural-key match, no
+ * issued documents): not a numbered, shaped or calendar collection's, not
+ * one whose copy's id comes from the request, nor one whose state waits
+ * for a reference or does not map or fill its path (the claim says what
+ * becomes of those). The system must take it now: not paused, a slot
+ * free, its breaker closed, its budget a token, and its queue clear when
+ * last looked at (sys->queue_clear), so a born job overtakes no job that
+ * was waiting then (one queued earlier in the same turn may wait a turn). Processing runs in
+ * savepoints: a delivery born in one rolled back is dropped with it (engine_born_drop()).
  */
 struct engine_born {
     struct claim cl;
@@ -1312,8 +1314,8 @@ engine_born_plan(struct engine *e, int ci, const struct engine_change *ch, struc
     int rc;
 
     *out = NULL;
-    if (!e->born_on || ch->state_text == NULL || ch->is_deleted || sys->is_paused ||
-        !sys->queue_clear || sys->in_flight >= sys->cfg->max_in_flight ||
+    if (!e->born_on || !c->only_receives || ch->state_text == NULL || ch->is_deleted ||
+        sys->is_paused || !sys->queue_clear || sys->in_flight >= sys->cfg->max_in_flight ||
         cc->create.method == NULL || cc->numbering.enabled || cc->shape != CONFIG_SHAPE_NONE ||
         engine_caldav_is(cc) || cc->created_id_from_request)
         return 0;

@@ -56,6 +56,16 @@ compile_coll(struct engine *e, struct engine_coll *c, const struct config_collec
                 c->sync = sync;
         }
     }
+    c->only_receives = cc->issued == 0;
+    for (size_t s = 0; s < e->cfg->sync_count; s++) {
+        const struct config_sync *sync = &e->cfg->syncs[s];
+        int holds = strcmp(sync->model, cc->model) == 0;
+
+        for (size_t i = 0; i < sync->collection_count; i++)
+            holds |= sync->collections[i] == cc;
+        if (holds && (sync->match_count > 0 || engine_may_write(sync, cc->system->name)))
+            c->only_receives = 0;
+    }
     for (size_t f = 0; c->sync != NULL && f < c->sync->filter_count; f++) {
         if (c->sync->filters[f].collection == cc &&
             map_jq_new(c->sync->filters[f].jq, &c->filter, err) == -1)

@@ -42,9 +42,16 @@ struct engine_coll {
     const struct config_sync *sync; /* the first sync that holds it, or NULL */
     int creates_in_flight;          /* writer only */
     int creates_born;               /* writer only: of those, born this turn (not sent yet) */
-    int numbered_busy;              /* writer only: numbered creates and their checks in flight */
-    int64_t poll_waits_for;         /* poll thread only: the journal's end after its last read */
-    struct sql_table sql;           /* SQL systems: the table, strings borrowed from cfg */
+    /* Its system only receives the model (no sync lets it write, none
+     * matches copies by natural keys) and its copies are no issued
+     * documents: the only collections whose creates may be born claimed
+     * (deliver.c). Elsewhere a copy merged in the same turn could be linked
+     * to a born create's record before the create went out (a duplicate),
+     * and an issued document would keep a state the turn changed again. */
+    int only_receives;
+    int numbered_busy;      /* writer only: numbered creates and their checks in flight */
+    int64_t poll_waits_for; /* poll thread only: the journal's end after its last read */
+    struct sql_table sql;   /* SQL systems: the table, strings borrowed from cfg */
 };
 
 struct engine_sys {

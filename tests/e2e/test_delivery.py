@@ -256,6 +256,10 @@ def test_429_with_retry_after_2_pauses_the_system_2_seconds():
     crm.faults([{"status": 429, "retry_after": "2"}])
     shop.change("s1", tf.ADA)
     wait_until(lambda: crm.requests(), 10, "the first request")
+    # Once concord has the 429 (a create claimed while it was on its way
+    # back could not know of it):
+    wait_until(lambda: "429" in ({s["name"]: s for s in c.cli_json("status")["systems"]}["crm"]
+                                 ["last_error"] or ""), 10, "the 429 applied")
     shop.change("s2", dict(tf.ADA, email="b@example.com"))  # another record, same system
     wait_until(lambda: len(tf.contacts(crm)) == 2, 15, "both creates")
     reqs = crm.requests()
