@@ -1501,12 +1501,10 @@ store_job_put(struct store *st, const struct job *j, struct error *err)
     return store_job_add(st, j, err);
 }
 
-int
-store_job_add(struct store *st, const struct job *j, struct error *err)
+/* A new job's columns, ?1 to ?8 of S_JOB_ADD and S_JOB_ADD_CLAIMED. */
+static void
+bind_job(sqlite3_stmt *s, const struct job *j)
 {
-    sqlite3_stmt *s = stmt(st, S_JOB_ADD, err);
-    if (s == NULL)
-        return -1;
     sqlite3_bind_int64(s, 1, j->link_id);
     sqlite3_bind_int64(s, 2, j->record_id);
     sqlite3_bind_int64(s, 3, j->version);
@@ -1515,6 +1513,15 @@ store_job_add(struct store *st, const struct job *j, struct error *err)
     sqlite3_bind_int(s, 6, (int)j->op);
     sqlite3_bind_int64(s, 7, j->next_at_ms);
     sqlite3_bind_int(s, 8, j->priority);
+}
+
+int
+store_job_add(struct store *st, const struct job *j, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOB_ADD, err);
+    if (s == NULL)
+        return -1;
+    bind_job(s, j);
     if (exec_stmt(st, s, err, "queue a job") == -1)
         return -1;
     return 1;
@@ -1527,14 +1534,7 @@ store_job_add_claimed(struct store *st, const struct job *j, int64_t *id, struct
 
     if (s == NULL)
         return -1;
-    sqlite3_bind_int64(s, 1, j->link_id);
-    sqlite3_bind_int64(s, 2, j->record_id);
-    sqlite3_bind_int64(s, 3, j->version);
-    bind_text(s, 4, j->system);
-    bind_text(s, 5, j->collection);
-    sqlite3_bind_int(s, 6, (int)j->op);
-    sqlite3_bind_int64(s, 7, j->next_at_ms);
-    sqlite3_bind_int(s, 8, j->priority);
+    bind_job(s, j);
     bind_id(s, 9, j->sent_version);
     if (exec_stmt(st, s, err, "queue a job") == -1)
         return -1;
