@@ -171,6 +171,32 @@ config_get_url_or_path(struct config_ctx *c, const struct config_node *v, const 
             path, *out);
 }
 
+/* An OAuth2 client's client_id, client_secret (both required) and
+ * refresh_token, from v at path: oauth2 under auth, and the calendar kinds. */
+void
+config_oauth_client(struct config_ctx *c, const struct config_node *v, const char *path,
+                    struct config_oauth2 *o)
+{
+    const struct config_node *n;
+    char *p;
+
+    if (config_node_get(v, "client_id") == NULL)
+        config_missing(c, v, path, "client_id");
+    config_opt_str(c, v, path, "client_id", &o->client_id);
+    if ((n = config_node_get(v, "client_secret")) == NULL) {
+        config_missing(c, v, path, "client_secret");
+    } else {
+        p = config_join(path, "client_secret");
+        (void)config_get_secret(c, n, p, &o->client_secret);
+        free(p);
+    }
+    if ((n = config_node_get(v, "refresh_token")) != NULL) {
+        p = config_join(path, "refresh_token");
+        (void)config_get_secret(c, n, p, &o->refresh_token);
+        free(p);
+    }
+}
+
 static void
 parse_oauth2(struct config_ctx *c, const struct config_node *v, const char *path,
              struct config_system *s)
@@ -198,21 +224,7 @@ parse_oauth2(struct config_ctx *c, const struct config_node *v, const char *path
         config_get_url_or_path(c, n, p, &o->authorize_url);
         free(p);
     }
-    if (config_node_get(v, "client_id") == NULL)
-        config_missing(c, v, path, "client_id");
-    config_opt_str(c, v, path, "client_id", &o->client_id);
-    if ((n = config_node_get(v, "client_secret")) == NULL) {
-        config_missing(c, v, path, "client_secret");
-    } else {
-        p = config_join(path, "client_secret");
-        (void)config_get_secret(c, n, p, &o->client_secret);
-        free(p);
-    }
-    if ((n = config_node_get(v, "refresh_token")) != NULL) {
-        p = config_join(path, "refresh_token");
-        (void)config_get_secret(c, n, p, &o->refresh_token);
-        free(p);
-    }
+    config_oauth_client(c, v, path, o);
     config_opt_str(c, v, path, "scope", &o->scope);
     config_opt_duration(c, v, path, "renew_before", 0, &o->margin_ms);
     o->grant = config_node_get(v, "refresh_token") != NULL || o->authorize_url != NULL

@@ -926,19 +926,6 @@ parse_syncs_automations(struct actx *c, const struct config_node *syncs)
     }
 }
 
-static int
-name_ok(const char *s)
-{
-    if (*s == '\0')
-        return 0;
-    for (; *s != '\0'; s++) {
-        if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
-              *s == '_' || *s == '-'))
-            return 0;
-    }
-    return 1;
-}
-
 static void
 parse_depth(struct actx *c, const struct config_node *v)
 {
@@ -976,7 +963,7 @@ config_automations_parse(const struct config_node *root, struct config *cfg, con
 
         a->name = xstrdup(k->value);
         a->pos = (struct config_pos){k->line, k->col};
-        if (!name_ok(k->value))
+        if (!config_name_ok(k->value))
             PROBLEM(&c, k,
                     "automations: automation name \"%.64s\" may hold only letters, digits, \"_\" "
                     "and \"-\"",

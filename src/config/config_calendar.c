@@ -160,21 +160,7 @@ calendar_oauth(struct config_ctx *c, const struct config_node *v, const char *pa
     o->grant = CONFIG_GRANT_REFRESH_TOKEN;
     o->margin_ms = 60000;
     o->scope = xstrdup(scope);
-    if (config_node_get(v, "client_id") == NULL)
-        config_missing(c, v, path, "client_id");
-    config_opt_str(c, v, path, "client_id", &o->client_id);
-    if ((n = config_node_get(v, "client_secret")) == NULL) {
-        config_missing(c, v, path, "client_secret");
-    } else {
-        p = config_join(path, "client_secret");
-        (void)config_get_secret(c, n, p, &o->client_secret);
-        free(p);
-    }
-    if ((n = config_node_get(v, "refresh_token")) != NULL) {
-        p = config_join(path, "refresh_token");
-        (void)config_get_secret(c, n, p, &o->refresh_token);
-        free(p);
-    }
+    config_oauth_client(c, v, path, o);
     if ((n = config_node_get(v, "token_url")) != NULL) {
         free(token_url);
         token_url = NULL;

@@ -210,6 +210,14 @@ void config_missing(struct config_ctx *c, const struct config_node *parent, cons
 void config_check_name(struct config_ctx *c, const struct config_node *k, const char *path,
                        const char *what);
 
+/* An OAuth2 client's client_id, client_secret and refresh_token (config_auth.c). */
+void config_oauth_client(struct config_ctx *c, const struct config_node *v, const char *path,
+                         struct config_oauth2 *o);
+
+/* Whether s is a name concord takes for a system, collection, model or
+ * automation: letters, digits, "_" and "-", at least one. */
+int config_name_ok(const char *s);
+
 /* RFC 9110 §5.6.2: whether s is a header name (a token). */
 int config_header_name_ok(const char *s);
 

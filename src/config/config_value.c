@@ -431,8 +431,8 @@ config_opt_choice(struct config_ctx *c, const struct config_node *map, const cha
     return -1;
 }
 
-static int
-name_ok(const char *s)
+int
+config_name_ok(const char *s)
 {
     if (*s == '\0')
         return 0;
@@ -449,7 +449,7 @@ void
 config_check_name(struct config_ctx *c, const struct config_node *k, const char *path,
                   const char *what)
 {
-    if (!name_ok(k->value))
+    if (!config_name_ok(k->value))
         CONFIG_PROBLEM(c, k, "%s: %s name \"%.64s\" may hold only letters, digits, \"_\" and \"-\"",
                        path, what, k->value);
 }
