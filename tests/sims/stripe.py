@@ -411,6 +411,7 @@ class Deliverer:
             self.gen += 1  # attempts under way for an older generation are forgotten
             self.heap = []  # (due monotonic s, n, item)
             self.n = 0
+            self.sending = 0  # attempts taken off the heap and not logged yet
             self.held = []  # [deadline, item] of events held back (reorder)
             self.rng = None
             self.drop = self.dup = self.reorder = 0.0
@@ -529,7 +530,7 @@ class Deliverer:
     def snapshot(self, since=0):
         with self.cv:
             out = dict(self.stats)
-            out["pending"] = len(self.heap) + len(self.held)
+            out["pending"] = len(self.heap) + len(self.held) + self.sending
             return out, [dict(e) for e in self.log if e["seq"] > since]
 
     def run(self):
@@ -549,7 +550,14 @@ class Deliverer:
                 _, _, item = heapq.heappop(self.heap)
                 secrets = [self.opts.webhook_secret or ""] + self.extra_secrets
                 v0 = self.v0
-            self.send(item, secrets, v0)
+                self.sending += 1
+            try:
+                self.send(item, secrets, v0)
+            finally:
+                with self.cv:
+                    if item["gen"] == self.gen:
+                        self.sending -= 1
+                    self.cv.notify_all()
 
     def send(self, item, secrets, v0):
         item["attempt"] += 1
