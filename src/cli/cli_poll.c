@@ -9,8 +9,9 @@
  * The read runs in this process with its own store handle and HTTP client;
  * what it finds is journaled and the daemon merges it (or does at its next
  * start). A lease in the store keeps two readers of one collection apart.
- * On a terminal the read shows a progress line; elsewhere it logs one
- * every few seconds.
+ * On a terminal the read shows a progress bar, with the rate and the time
+ * left once it knows the total; elsewhere it prints a progress line every
+ * two seconds.
  */
 
 #include "cli/cli.h"
@@ -33,27 +34,27 @@
 
 struct progress {
     int tty;
-    int64_t started_ms;
     int64_t last_ms;
     const char *name;
 };
 
+/* On a terminal, one line redrawn after each page, with a bar once the
+ * total is known; elsewhere a line every ENGINE_POLL_PROGRESS_MS, the first
+ * only once the read has taken that long. */
 static void
 show_progress(void *user, const struct engine_poll_report *r)
 {
     struct progress *p = user;
     int64_t now = clock_mono_ms();
-    double secs = (double)(now - p->started_ms) / 1000.0;
-    double rate = secs > 0 ? (double)r->read / secs : 0;
+    char line[200];
 
     if (p->tty) {
-        fprintf(stderr, "\r%s: %lld pages, %lld rows read, %.0f rows/s, %lld changed or new   ",
-                p->name, (long long)r->pages, (long long)r->read, rate,
-                (long long)(r->changed + r->fresh));
+        engine_poll_progress_line(r, 1, line, sizeof(line));
+        fprintf(stderr, "\r%s: %s\033[K", p->name, line);
         fflush(stderr);
-    } else if (now - p->last_ms >= 2000) {
-        fprintf(stderr, "%s: %lld pages, %lld rows read, %.0f rows/s\n", p->name,
-                (long long)r->pages, (long long)r->read, rate);
+    } else if (now - (p->last_ms != 0 ? p->last_ms : r->began_ms) >= ENGINE_POLL_PROGRESS_MS) {
+        engine_poll_progress_line(r, 0, line, sizeof(line));
+        fprintf(stderr, "%s: %s\n", p->name, line);
         p->last_ms = now;
     }
 }
@@ -94,7 +95,7 @@ run_read(const struct cli_args *args, int reconcile, const struct cli_command *c
     struct error err = {0};
     struct engine_poll_report rep;
     const struct config_collection *cc;
-    struct progress prog = {.tty = isatty(2), .started_ms = clock_mono_ms()};
+    struct progress prog = {.tty = isatty(2)};
     char *report = NULL;
     int rc = 1;
 

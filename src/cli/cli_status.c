@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "core/error.h"
 #include "engine/admin.h"
+#include "engine/poll.h"
 #include "store/store.h"
 
 /* A string member, or def when it is missing or null. */
@@ -65,6 +66,23 @@ print_systems(const cJSON *systems)
     }
 }
 
+/* A read under way, from the progress its reader noted ("reconcile: 412 of
+ * 1,000 rows (41%), ..."). */
+static void
+progress_text(const cJSON *progress, char *out, size_t len)
+{
+    struct engine_poll_report r = {
+        .reconcile = strcmp(str(progress, "kind", ""), "reconcile") == 0,
+        .read = num(progress, "read"),
+        .expected = num(progress, "expected"),
+        .elapsed_ms = num(progress, "elapsed_ms"),
+    };
+    char line[160];
+
+    engine_poll_progress_line(&r, 0, line, sizeof(line));
+    (void)snprintf(out, len, "%s: %s", r.reconcile ? "reconcile" : "reading", line);
+}
+
 static void
 print_polls(const cJSON *polls)
 {
@@ -76,17 +94,18 @@ print_polls(const cJSON *polls)
     cJSON_ArrayForEach(p, polls)
     {
         const cJSON *progress = cJSON_GetObjectItemCaseSensitive(p, "progress");
-        char *text = progress ? cJSON_PrintUnformatted(progress) : NULL;
-        char t1[32], t2[32];
+        char t1[32], t2[32], state[200];
 
+        if (cJSON_IsObject(progress))
+            progress_text(progress, state, sizeof(state));
+        else
+            (void)snprintf(state, sizeof(state), "%s",
+                           cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "reading"))
+                               ? "reading"
+                               : str(p, "last_error", "ok"));
         printf("%-24s %-21s %-21s %9lld  %s\n", str(p, "collection", "?"),
                when(str(p, "last_ok_at", NULL), t1, sizeof(t1)),
-               when(str(p, "next_at", NULL), t2, sizeof(t2)), num(p, "rows_read"),
-               text ? text
-               : cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "reading"))
-                   ? "reading"
-                   : str(p, "last_error", "ok"));
-        free(text);
+               when(str(p, "next_at", NULL), t2, sizeof(t2)), num(p, "rows_read"), state);
     }
 }
 

@@ -246,7 +246,7 @@ poll_json(const char *collection, const struct store_poll *p, int reading)
     cJSON_AddNumberToObject(o, "rows_read", (double)p->rows_read);
     if (p->last_error)
         cJSON_AddStringToObject(o, "last_error", p->last_error);
-    if (p->progress)
+    if (p->progress && reading) /* a reader killed part way left its last */
         cJSON_AddItemToObject(o, "progress", cJSON_Parse(p->progress));
     if (p->report)
         cJSON_AddItemToObject(o, "last_report", cJSON_Parse(p->report));

@@ -602,7 +602,7 @@ MUST_CHECK int engine_poll_missing(const struct engine_poll_job *job, int64_t re
 MUST_CHECK int engine_poll_keep(const struct engine_poll_job *job, const char *cursor,
                                 const char *holder, struct error *err);
 /* After a page's commit: note progress, tell the caller, wake the writer. */
-void engine_poll_page_done(const struct engine_poll_job *job, const struct engine_poll_report *rep);
+void engine_poll_page_done(const struct engine_poll_job *job, struct engine_poll_report *rep);
 
 /* Park a job in the inbox (writer, in a transaction). */
 MUST_CHECK int engine_park(struct engine *e, const struct inbox_entry *entry, struct error *err);

@@ -807,6 +807,8 @@ engine_poll_report_json(const struct engine_poll_report *r)
     cJSON_AddNumberToObject(o, "deleted", (double)r->deleted);
     cJSON_AddNumberToObject(o, "skipped", (double)r->skipped);
     cJSON_AddBoolToObject(o, "resynced", r->resynced);
+    if (r->expected > 0)
+        cJSON_AddNumberToObject(o, "expected", (double)r->expected);
     cJSON_AddNumberToObject(o, "elapsed_ms", (double)r->elapsed_ms);
     if (r->error[0])
         cJSON_AddStringToObject(o, "error", r->error);
@@ -815,12 +817,69 @@ engine_poll_report_json(const struct engine_poll_report *r)
     return text;
 }
 
+/* n with a comma between each three digits: 1,000,000. */
+static const char *
+grouped(int64_t n, char *out, size_t len)
+{
+    char digits[24];
+    int count = snprintf(digits, sizeof(digits), "%lld", (long long)(n < 0 ? 0 : n));
+    size_t at = 0;
+
+    for (int i = 0; i < count && at + 2 < len; i++) {
+        if (i > 0 && (count - i) % 3 == 0)
+            out[at++] = ',';
+        out[at++] = digits[i];
+    }
+    out[at] = '\0';
+    return out;
+}
+
+void
+engine_poll_progress_line(const struct engine_poll_report *r, int bar, char *out, size_t len)
+{
+    enum {
+        CELLS = 24
+    };
+    double secs = (double)r->elapsed_ms / 1000.0, rate = secs > 0 ? (double)r->read / secs : 0;
+    char read[32], total[32], speed[32], cells[CELLS + 3] = "";
+    int pct;
+
+    (void)grouped(r->read, read, sizeof(read));
+    (void)grouped((int64_t)(rate + 0.5), speed, sizeof(speed));
+    if (r->expected <= 0) {
+        (void)snprintf(out, len, "%s rows read, %s rows/s", read, speed);
+        return;
+    }
+    /* More rows than expected (the table grew): 99% until it ends. */
+    pct = r->read >= r->expected ? 99 : (int)(r->read * 100 / r->expected);
+    if (bar) {
+        int full = pct * CELLS / 100;
+
+        cells[0] = '[';
+        for (int i = 0; i < CELLS; i++)
+            cells[1 + i] = i < full ? '#' : '.';
+        cells[CELLS + 1] = ']';
+        cells[CELLS + 2] = '\0';
+    }
+    (void)grouped(r->expected, total, sizeof(total));
+    if (rate > 0 && r->read < r->expected)
+        (void)snprintf(out, len, "%s%s%s of %s rows (%d%%), %s rows/s, %.0f s left", cells,
+                       bar ? " " : "", read, total, pct, speed,
+                       (double)(r->expected - r->read) / rate + 0.5);
+    else
+        (void)snprintf(out, len, "%s%s%s of %s rows (%d%%), %s rows/s", cells, bar ? " " : "", read,
+                       total, pct, speed);
+}
+
 /* Note progress for concord status, and tell the caller. */
 static void
-progress(const struct engine_poll_job *job, const struct engine_poll_report *rep)
+progress(const struct engine_poll_job *job, struct engine_poll_report *rep)
 {
-    char *text = engine_poll_report_json(rep);
+    char *text;
     struct error ignored = {0};
+
+    rep->elapsed_ms = clock_mono_ms() - rep->began_ms;
+    text = engine_poll_report_json(rep);
 
     if (!job->dry_run && store_poll_progress(job->st, job->cc->name, text, &ignored) == -1)
         log_debug(NULL, "progress of %s: %s", job->cc->name, ignored.msg);
@@ -1422,6 +1481,11 @@ sql_read(const struct engine_poll_job *job, int full, int seen, const char *curs
         rc = 0;
         goto out;
     }
+    /* A read of the whole table (a backfill, a reconcile) counts it first,
+     * for its progress; one that goes on from a cursor cannot know. */
+    if (after.key == NULL && after.updated_at == NULL &&
+        sql_count(conn, &t, &rep->expected, &serr) == -1)
+        rep->expected = 0;
     while (!done) {
         cJSON *rows = NULL, *live, *row;
         char *text;
@@ -1823,6 +1887,7 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
     int full = job->reconcile || pc->cursor == CONFIG_CURSOR_NONE, rc = -1, more = 1, got;
     int seen = job->reconcile; /* note what was seen: missing copies are deleted at the end */
     char *newest = NULL;       /* EVENTS: the newest event before a full read */
+    struct error quiet = {0};
     struct shape_reader shaper = {.cc = cc,
                                   .get = shape_get,
                                   .user = (void *)(uintptr_t)job,
@@ -1831,8 +1896,13 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
 
     memset(rep, 0, sizeof(*rep));
     rep->reconcile = job->reconcile;
+    rep->began_ms = started;
     if (store_poll_get(job->st, cc->name, clock_now_ms(), &state, err) == -1)
         return -1;
+    /* A reconcile reads about as many as are linked (a table's count, in
+     * sql_read(), is better); progress only, so a failure costs nothing. */
+    if (job->reconcile && store_linked_count(job->st, cc->name, &rep->expected, &quiet) == -1)
+        rep->expected = 0;
     if (!job->dry_run) {
         got = take_lease(job, holder, sizeof(holder), err);
         if (got != 1) {
@@ -1997,7 +2067,7 @@ engine_poll_keep(const struct engine_poll_job *job, const char *cursor, const ch
 }
 
 void
-engine_poll_page_done(const struct engine_poll_job *job, const struct engine_poll_report *rep)
+engine_poll_page_done(const struct engine_poll_job *job, struct engine_poll_report *rep)
 {
     progress(job, rep);
     if (job->wake != NULL)
@@ -2009,14 +2079,38 @@ engine_poll_page_done(const struct engine_poll_job *job, const struct engine_pol
 /* How often the poll thread looks at the schedule (and for `concord poll`). */
 #define POLL_TICK_MS 200
 
+/* The daemon's read of one collection, for its callbacks. */
+struct poll_run {
+    struct engine *e;
+    const struct config_collection *cc;
+    int64_t logged_ms; /* the last progress line (clock_mono_ms()) */
+};
+
 static void
 wake_writer(void *user)
 {
-    struct engine *e = user;
+    struct engine *e = ((struct poll_run *)user)->e;
 
     pthread_mutex_lock(&e->mu);
     pthread_cond_signal(&e->writer_cv);
     pthread_mutex_unlock(&e->mu);
+}
+
+/* A read that takes more than a moment logs how far it got, every
+ * ENGINE_POLL_PROGRESS_MS. */
+static void
+log_progress(void *user, const struct engine_poll_report *r)
+{
+    struct poll_run *run = user;
+    int64_t now = clock_mono_ms();
+    char line[160];
+
+    if (now - (run->logged_ms != 0 ? run->logged_ms : r->began_ms) < ENGINE_POLL_PROGRESS_MS)
+        return;
+    run->logged_ms = now;
+    engine_poll_progress_line(r, 0, line, sizeof(line));
+    log_info(&(struct log_ctx){.system = run->cc->system->name, .collection = run->cc->name},
+             "%s under way: %s", r->reconcile ? "reconcile" : "poll", line);
 }
 
 /* When the next poll of cc is due after one that ended now. */
@@ -2076,6 +2170,7 @@ poll_due(struct engine *e, const struct config_collection *cc)
         log_warn(&(struct log_ctx){.collection = cc->name}, "poll: %s", err.msg);
         return;
     }
+    struct poll_run run = {.e = e, .cc = cc};
     struct engine_poll_job job = {
         .cfg = e->cfg,
         .cc = cc,
@@ -2083,8 +2178,9 @@ poll_due(struct engine *e, const struct config_collection *cc)
         .http = e->poll_http,
         .oauth = e->oauth,
         .reconcile = reconcile,
+        .progress = log_progress,
         .wake = wake_writer,
-        .user = e,
+        .user = &run,
         .stop = &e->stop_poller,
         .sys = &e->systems[coll->sys_index],
     };

@@ -10,6 +10,7 @@
 #define CONCORD_ENGINE_POLL_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/compiler.h"
@@ -34,8 +35,10 @@ struct engine_poll_report {
     int64_t missing;   /* reconcile: linked copies the complete read did not see */
     int64_t deleted;   /* deletions the read announced (delta links, event lists) */
     int64_t skipped;   /* records without an id */
+    int64_t expected;  /* records the read should come to in all, for progress; 0: unknown */
     int64_t elapsed_ms;
-    char error[400]; /* why the read stopped part way; "" when it did not */
+    int64_t began_ms; /* when the read began (clock_mono_ms()): elapsed_ms as it goes */
+    char error[400];  /* why the read stopped part way; "" when it did not */
 };
 
 struct engine_poll_report;
@@ -90,5 +93,16 @@ MUST_CHECK int engine_poll_call(const struct engine_poll_job *job, const char *m
 
 /* The report as compact JSON, malloc()ed. */
 char *engine_poll_report_json(const struct engine_poll_report *r);
+
+/*
+ * A read's progress as one line into out: "412 of 1,000 rows (41%), 2,210
+ * rows/s, 27 s left", with a bar of cells first when bar is set; without
+ * an expected total, the rows and the rate alone. From r->read, expected
+ * and elapsed_ms.
+ */
+void engine_poll_progress_line(const struct engine_poll_report *r, int bar, char *out, size_t len);
+
+/* A progress line is logged (or shown, off a terminal) at most this often. */
+#define ENGINE_POLL_PROGRESS_MS 2000
 
 #endif

@@ -10,6 +10,7 @@ import datetime
 import hashlib
 import json
 import os
+import pty
 import re
 import sqlite3
 import subprocess
@@ -347,6 +348,69 @@ def test_a_killed_backfill_resumes_where_it_stopped():
     # key: more POSTs than records is fine, a second copy is not.
     assert len(shop.records()) == 150 and len(emails(shop)) == 150
     assert read_before >= 3
+
+
+def read_pty(fd):
+    """Everything written to a pseudo-terminal until its last writer closed it."""
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(fd)
+    return out.decode(errors="replace")
+
+
+def test_a_long_read_shows_its_progress():
+    crm, shop, c = setup(NUMBER, "number")
+    for i in range(1, 101):
+        crm.put("C%d" % i, person(i))
+    slow = {"delay_ms": 300, "match": {"method": "GET", "path_prefix": "/contacts"}, "times": 11}
+    # The daemon's backfill: off a terminal, a line every 2 s once it took that long.
+    crm.faults([slow])
+    c.start()
+    wait_until(lambda: len(emails(shop)) == 100, 30, "100 customers")
+    lines = [json.loads(x) for x in c.log_text().splitlines() if "under way" in x]
+    assert lines and lines[0]["collection"] == "crm.contacts", c.log_text()[-2000:]
+    assert re.fullmatch(r"poll under way: \d+ rows read, \d+ rows/s", lines[0]["msg"]), lines
+    wait_until(lambda: not c.cli_json("status")["polls"][0]["reading"], 15, "the poll to end")
+    c.wait_settled()
+
+    # A reconcile on a terminal: a bar, the total (the 100 linked copies),
+    # the rate and the time left; `concord status` shows the same meanwhile.
+    crm.faults([slow])
+    master, slave = pty.openpty()
+    p = subprocess.Popen([harness.concord_bin(), "reconcile", "crm.contacts", "-c", c.path],
+                         cwd=c.dir, env=c.env, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    seen = []
+
+    def under_way():
+        st = c.cli_json("status")
+        poll = [x for x in st["polls"] if x["collection"] == "crm.contacts"][0]
+        if poll.get("progress", {}).get("read", 0) > 0:
+            seen.append((poll, c.cli("status")[1]))
+        return seen
+    wait_until(under_way, 15, "status to show the reconcile under way")
+    out = read_pty(master)
+    assert p.wait(30) == 0, out
+    poll, text = seen[0]
+    assert poll["progress"].get("expected") == 100 and poll["reading"], seen
+    assert re.search(r"crm\.contacts .* reconcile: \d+ of 100 rows \(\d+%\), \d+ rows/s", text), text
+    bars = re.findall(r"crm\.contacts: \[([#.]{24})\] (\d+) of 100 rows \((\d+)%\), \d+ rows/s"
+                      r"(, \d+ s left)?", out)
+    assert len(bars) >= 5, out
+    assert bars[0][0].count("#") < bars[-2][0].count("#"), bars  # it fills
+    assert all(b[3] for b in bars if int(b[1]) < 100), bars  # a time left until the end
+    assert [int(b[1]) for b in bars] == sorted(int(b[1]) for b in bars), bars
+    assert "reconcile: complete, 11 pages, 100 read" in p.stdout.read().decode(), out
+    # Done: status no longer shows it.
+    poll = [x for x in c.cli_json("status")["polls"] if x["collection"] == "crm.contacts"][0]
+    assert "progress" not in poll and poll["last_report"]["expected"] == 100, poll
 
 
 def test_each_page_style_reads_everything_once():
