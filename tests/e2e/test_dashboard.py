@@ -3,9 +3,11 @@
 """The dashboard in a real browser (the Operate issue): headless Chromium,
 driven by Selenium (Debian's chromium, chromium-driver, python3-selenium),
 signs in with an admin token, sees a failed delivery in the inbox, clicks
-Retry, and sees it delivered. Screenshots are kept in tests/e2e/out/."""
+Retry, and sees it delivered; and sees a slow reconcile's progress bar in
+the Reads panel. Screenshots are kept in tests/e2e/out/."""
 
 import os
+import re
 import shutil
 import sys
 
@@ -135,6 +137,101 @@ def test_sign_in_see_a_failed_entry_retry_it_and_see_it_delivered():
     finally:
         b.quit()
     assert c.cli_json("audit")[0]["who"] == "alice", c.cli_json("audit")
+
+
+READS_CONFIG = """
+listen: 127.0.0.1:{port}
+store: sqlite:state.db?busy_timeout_ms=2000
+log: {level: debug, format: json}
+admin:
+  tokens: {alice: env:ADMIN_TOKEN}
+systems:
+  crm:
+    kind: http
+    base_url: http://127.0.0.1:{crm_port}
+    timeout_ms: 5000
+    collections:
+      contacts:
+        model: customer
+        map_in: {email: contact_email, name: full_name}
+        poll:
+          every: 1h
+          list: GET /contacts
+          items: data
+          page: {kind: number, param: page, size_param: limit, size: 5}
+  shop:
+    kind: http
+    base_url: http://127.0.0.1:{shop_port}
+    collections:
+      customers:
+        model: customer
+        map_out: {email: email, name: name}
+        create: POST /customers
+        update: PUT /customers/{id}
+models:
+  customer:
+    fields: {email: string, name: string}
+syncs:
+  customers:
+    model: customer
+    origin: crm
+    collections: [crm.contacts, shop.customers]
+"""
+
+
+def test_a_read_under_way_shows_its_progress_bar():
+    import subprocess
+    from selenium.common.exceptions import StaleElementReferenceException
+    from selenium.webdriver.common.by import By
+
+    os.makedirs(OUT, exist_ok=True)
+    crm = Sim(resource="contacts", id_prefix="C", page_style="number", page_size=5)
+    shop = Sim(resource="customers", id_prefix="S")
+    for i in range(1, 31):
+        crm.put("C%d" % i, {"contact_email": "p%d@example.com" % i, "full_name": "P%d" % i})
+    c = Concord(READS_CONFIG, values={"crm_port": crm.port, "shop_port": shop.port},
+                env={"ADMIN_TOKEN": TOKEN})
+    c.start()
+    wait_until(lambda: len(shop.records()) == 30, 15, "the first read's 30 customers")
+    wait_until(lambda: not c.cli_json("status")["polls"][0]["reading"], 15, "the read's end")
+    b = browser()
+
+    def row_state():
+        try:
+            return b.find_element(By.CSS_SELECTOR,
+                                  '#reads tr[data-collection="crm.contacts"] td.state').text
+        except Exception:  # not drawn yet, or redrawn meanwhile
+            return None
+
+    try:
+        b.get(c.url + "/")
+        b.find_element(By.ID, "token").send_keys(TOKEN)
+        b.find_element(By.ID, "signin").click()
+        wait_until(lambda: row_state() == "ok", 10, "the collection's row, its last read ok")
+        # A slow reconcile: the row shows a bar, the total (30 linked) and the rate.
+        crm.faults([{"delay_ms": 700, "match": {"method": "GET", "path_prefix": "/contacts"},
+                     "times": 7}])
+        p = subprocess.Popen([harness.concord_bin(), "reconcile", "crm.contacts", "-c", c.path],
+                             cwd=c.dir, env=c.env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        text = wait_until(lambda: (row_state() or "").startswith("reconcile: ") and row_state(),
+                          15, "the reconcile under way on the page")
+        assert " of 30 rows (" in text and "rows/s" in text, text
+
+        def bar():
+            try:
+                return b.find_element(By.CSS_SELECTOR, '#reads tr[data-collection="crm.contacts"]'
+                                      " .bar i").get_attribute("style")
+            except StaleElementReferenceException:
+                return None
+        width = wait_until(bar, 10, "the bar")
+        assert re.fullmatch(r"width: \d+%;", width), width
+        b.save_screenshot(os.path.join(OUT, "dashboard-reconcile.png"))
+        out, err = p.communicate(timeout=30)
+        assert p.returncode == 0, err
+        wait_until(lambda: row_state() == "ok", 10, "the row back to ok after the reconcile")
+    finally:
+        b.quit()
 
 
 if __name__ == "__main__":
