@@ -812,6 +812,17 @@ out:
     return rc;
 }
 
+/* Whether link_id's create was born claimed in the turn under way. */
+static int
+born_this_turn(const struct engine *e, int64_t link_id)
+{
+    for (const struct engine_delivery *d = e->born; d != NULL; d = d->next) {
+        if (d->link_id == link_id)
+            return 1;
+    }
+    return 0;
+}
+
 /*
  * Whether a copy concord has not seen is one it made itself, with a create
  * whose answer was lost and that waits to be settled: equal, on every field
@@ -834,7 +845,13 @@ pinned_link(struct merge_ctx *m, struct link *l, struct error *err)
         struct version v = {0};
         struct error merr = {0};
         cJSON *state = NULL, *desired = NULL;
-        int got = store_version_get(m->e->st, pins[i].record_id, pins[i].sent_version, &v, err);
+        int got;
+
+        /* A create born claimed in this turn goes out only after its
+         * commit: no copy can be its yet, however alike. */
+        if (born_this_turn(m->e, pins[i].link_id))
+            continue;
+        got = store_version_get(m->e->st, pins[i].record_id, pins[i].sent_version, &v, err);
 
         if (got == -1) {
             rc = -1;

@@ -510,6 +510,48 @@ def test_creates_claimed_in_a_batch_rolled_back_go_out_once():
     assert len(crm.requests("POST")) == 6
 
 
+def test_a_copy_made_by_hand_is_not_taken_for_a_create_not_sent_yet():
+    # Pat's create is born claimed in the turn that also reads a CRM change
+    # for x1, a contact someone made by hand with what Pat's create will
+    # send. A create sent whose answer was lost would own x1 (its echo);
+    # one not sent yet cannot. So x1 stays a stranger: when the create is
+    # refused, Pat's link holds no copy, and Pat's next change writes no
+    # contact concord never made.
+    crm, c, shop = setup()
+    shop.change("s0", ADA)
+    wait_until(lambda: len(contacts(crm)) == 1, 10, "Ada in the CRM")
+    sent = crm.requests("POST")[0]["body"]
+    c.stop()
+    x1 = crm.put("x1", dict(sent, contact_email="pat@example.com"))
+    db = sqlite3.connect(os.path.join(c.dir, "state.db"))
+    ada = db.execute("SELECT CAST(body AS TEXT) FROM journal ORDER BY seq LIMIT 1").fetchone()[0]
+    pat = ada.replace('"s0"', '"s1"').replace("ada@example.com", "pat@example.com")
+    now = int(time.time() * 1000)
+    # Both journaled while concord is stopped: one turn processes them.
+    db.execute("INSERT INTO journal (system, received_at, body) VALUES ('shop', ?, ?)", (now, pat))
+    db.execute("INSERT INTO journal (system, received_at, body) VALUES ('crm', ?, ?)",
+               (now, json.dumps(x1, sort_keys=True)))
+    db.commit()
+    db.close()
+    crm.faults([{"match": {"method": "POST"}, "status": 422, "body": {"error": "no"}}])
+    c.start(args=["--trace", "writer"])
+    entries = wait_until(lambda: c.cli_json("inbox"), 10, "Pat's refused create in the inbox")
+    assert len(entries) == 1 and entries[0]["http_status"] == 422, entries
+    c.wait_settled()
+    assert "is the one concord's create made" not in c.log_text()
+    assert any("born claimed" in line and "(1 born" in line for line in c.log_text().splitlines())
+    db = sqlite3.connect(os.path.join(c.dir, "state.db"))
+    exts = [r[0] for r in db.execute("SELECT ext_id FROM links WHERE collection = 'crm.contacts'")]
+    db.close()
+    assert "x1" not in exts, exts
+    shop.change("s1", dict(ADA, email="pat@example.com", phone="+44 9"))
+    wait_until(lambda: len(c.cli_json("inbox")) == 1 and
+               len(crm.requests("POST")) >= 3, 10, "Pat's create tried again")
+    c.wait_settled()
+    assert not [r for r in crm.requests() if r["path"] == "/contacts/x1"], crm.requests()
+    assert crm.records()["x1"]["contact_email"] == "pat@example.com"
+
+
 def deliveries_total(c, outcome):
     return metric_total(c, "concord_deliveries_total", 'outcome="%s"' % outcome)
 
