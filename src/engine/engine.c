@@ -354,7 +354,11 @@ engine_stop(struct engine *e, int64_t deadline_ms)
     pthread_mutex_lock(&e->mu);
     e->draining = 1;
     pthread_cond_signal(&e->writer_cv);
-    while (e->deliveries_out > 0 && clock_mono_ms() < until) {
+    /* A turn that began before draining may still claim: its claims are
+     * handed off before the writer's next turn sees draining, and they go
+     * out too. Stopping the deliverer first dropped them unsent, and the
+     * next start took their creates for ones whose outcome was unknown. */
+    while ((!e->drain_seen || e->deliveries_out > 0) && clock_mono_ms() < until) {
         pthread_mutex_unlock(&e->mu);
         http_client_wakeup(e->http);
         struct timespec ts = {0, 20 * 1000 * 1000};

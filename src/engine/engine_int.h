@@ -217,6 +217,7 @@ struct engine {
     struct engine_delivery *results;                 /* mu: finished deliveries */
     struct engine_delivery *handoff;                 /* mu: claimed, not yet submitted */
     int draining;                                    /* mu: claim nothing more */
+    int drain_seen;                                  /* mu: a turn saw draining: claims handed */
     int stop_writer;                                 /* mu */
     int stop_deliverer;                              /* mu */
     int stop_checkpointer;                           /* mu */

@@ -571,7 +571,9 @@ wait_for_work(struct engine *e, int64_t wait_ms)
     if (wait_ms <= 0)
         return;
     ts = clock_deadline(wait_ms);
-    while (e->ingest_head == NULL && e->results == NULL && !e->stop_writer) {
+    /* A stop that began draining waits for the writer's next turn to see it. */
+    while (e->ingest_head == NULL && e->results == NULL && !e->stop_writer &&
+           e->draining == e->drain_seen) {
         if (pthread_cond_timedwait(&e->writer_cv, &e->mu, &ts) == ETIMEDOUT)
             break;
     }
@@ -607,6 +609,7 @@ engine_writer_main(void *arg)
             e->results = NULL;
         }
         draining = e->draining;
+        e->drain_seen |= draining;
         stop = e->stop_writer;
         pthread_mutex_unlock(&e->mu);
 
