@@ -498,6 +498,7 @@ struct place {
      * on from, read again at the end; the last is read first. */
     int64_t recheck[POLL_PLACE_RECHECKS];
     size_t recheck_count;
+    int dropped; /* given up part way (list_moved()): the next reconcile starts over */
 };
 
 /*
@@ -2012,7 +2013,8 @@ struct http_read {
  * reconcile's: its place, with the copies the page holds) commit
  * together; a crash resumes at the last committed page. The cursor is made
  * once take_page has moved the watermark over the page, or a read's last
- * page would not move it. Returns 0, or -1 rolled back.
+ * page would not move it. Returns 0, 1 when the lease was lost (nothing
+ * committed; rep->error says so), or -1 rolled back.
  */
 static int
 commit_page(const struct engine_poll_job *job, const cJSON *items, const struct http_read *h,
@@ -2027,18 +2029,28 @@ commit_page(const struct engine_poll_job *job, const cJSON *items, const struct 
                    ? NULL
                    : place_text(&cc->poll, h->r, !h->more, p->read_before + rep->read, p);
 
-    if (bad ||
+    int lease = bad || job->dry_run
+                    ? 1
+                    : store_poll_lease(job->st, cc->name, clock_now_ms(),
+                                       clock_now_ms() + POLL_LEASE_MS, h->holder, NULL, err);
+
+    if (bad || lease != 1 ||
         (!job->dry_run && !job->reconcile &&
          store_poll_set_cursor(job->st, cc->name, cur, err) == -1) ||
         (at != NULL &&
          store_poll_set_place(job->st, cc->name, at, p->started_ms, p->config, err) == -1) ||
-        (!job->dry_run &&
-         store_poll_lease(job->st, cc->name, clock_now_ms(), clock_now_ms() + POLL_LEASE_MS,
-                          h->holder, NULL, err) == -1) ||
         store_commit(job->st, err) == -1) {
         store_rollback(job->st);
         free(cur);
         free(at);
+        if (lease == 0) {
+            /* The lease ran out (a page longer than POLL_LEASE_MS) and
+             * another reader may hold the collection now: this one stops,
+             * and writes nothing more into the copies seen. */
+            (void)snprintf(rep->error, sizeof(rep->error),
+                           "this read's lease ran out: another reader may have the collection");
+            return 1;
+        }
         return -1;
     }
     free(cur);
@@ -2063,11 +2075,42 @@ restart_full(const struct engine_poll_job *job, struct http_read *h, long status
     read_state_fini(h->r);
     read_state_load(&cc->poll, NULL, h->r);
     h->full = 1;
+    /* From the first page again, also when a recheck was refused: the read
+     * is not done (a place that ended would otherwise look complete, with
+     * nothing seen, and every copy would be missing). */
+    h->more = 1;
+    h->rechecking = 0;
     h->seen = h->place->kept ? SEEN_KEPT : SEEN_TEMP;
     shape_reader_fini(h->shaper); /* the full read reads every series again */
     h->shaper->swept = 0;
     return h->place->kept ? place_start_over(job, h->place, clock_now_ms(), rep, err)
                           : store_seen_reset(job->st, err);
+}
+
+/*
+ * Whether the list moved back by a page or more while a reconcile waited
+ * to go on: the page before its place, read again, must begin with a copy
+ * an earlier part saw. When it does not (or is empty), deletions before
+ * the place moved records back past the page read again, unseen, and a
+ * complete read would delete their copies: the read stops here, deletes
+ * nothing, and the next reconcile starts over. Returns 1 (rep->error
+ * says so), 0, or -1.
+ */
+static int
+list_moved(const struct engine_poll_job *job, const cJSON *items, struct engine_poll_report *rep,
+           struct error *err)
+{
+    const cJSON *first = cJSON_GetArrayItem(items, 0);
+    char *ext = first != NULL ? item_ext_id(job->cc, first) : NULL;
+    int seen = ext != NULL ? store_seen_kept_has(job->st, job->cc->name, ext, err) : 0;
+
+    free(ext);
+    if (seen != 0)
+        return seen == -1 ? -1 : 0;
+    (void)snprintf(rep->error, sizeof(rep->error),
+                   "the list moved back by a page or more while the reconcile waited to go on: "
+                   "nothing is deleted, and the next reconcile starts over");
+    return 1;
 }
 
 /* Whether a resumed reconcile's first page was refused: the place it went
@@ -2163,11 +2206,19 @@ read_page(const struct engine_poll_job *job, struct http_read *h, struct engine_
     } else if (job->cc->shape != CONFIG_SHAPE_NONE && shaped == NULL) {
         rc = 0;
     } else {
-        if (h->rechecking)
-            h->place->recheck_count--; /* its place is committed without it */
-        else
-            h->more = advance(pc, answer, items, f.link, h->r);
-        rc = commit_page(job, shaped != NULL ? shaped : items, h, rep, err) == -1 ? -1 : 1;
+        int moved = h->rechecking ? list_moved(job, items, rep, err) : 0;
+
+        if (moved != 0) {
+            rc = moved == -1 ? -1 : place_start_over(job, h->place, clock_now_ms(), rep, err);
+            h->place->dropped = 1;
+        } else {
+            if (h->rechecking)
+                h->place->recheck_count--; /* its place is committed without it */
+            else
+                h->more = advance(pc, answer, items, f.link, h->r);
+            rc = commit_page(job, shaped != NULL ? shaped : items, h, rep, err);
+            rc = rc == -1 ? -1 : rc == 1 ? 0 : 1;
+        }
     }
     cJSON_Delete(shaped);
     cJSON_Delete(answer);
@@ -2305,19 +2356,24 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
                               .more = more};
         int page = 1;
 
-        while (h.more && (page = read_page(job, &h, rep, err)) == 1)
-            ;
-        /* The rest is read: the pages before the places gone on from. */
-        h.rechecking = 1;
-        while (page == 1 && place.recheck_count > 0 && (page = read_page(job, &h, rep, err)) == 1)
-            ;
+        do {
+            while (h.more && (page = read_page(job, &h, rep, err)) == 1)
+                ;
+            /* The rest is read: the pages before the places gone on from
+             * (a refused one starts the read over: h.more again). */
+            h.rechecking = 1;
+            while (page == 1 && place.recheck_count > 0 &&
+                   (page = read_page(job, &h, rep, err)) == 1 && !h.more)
+                ;
+        } while (page == 1 && h.more);
         if (page == -1)
             goto out;
         more = h.more;
         seen = h.seen;
     }
     rep->complete = !more && place.recheck_count == 0 && rep->error[0] == '\0';
-    rep->resumable = place.kept && !rep->complete && (rep->pages > 0 || rep->resumed);
+    rep->resumable =
+        place.kept && !place.dropped && !rep->complete && (rep->pages > 0 || rep->resumed);
     if (seen && rep->complete) {
         /* take_missing() begins the transaction once it has listed them. */
         if (take_missing(job, &shaper, seen, place.started_ms, rep, err) == -1 ||

@@ -673,6 +673,9 @@ MUST_CHECK int store_seen_keep(struct store *st, const char *collection, const c
 MUST_CHECK int store_seen_kept_missing(struct store *st, const char *collection, int64_t before_ms,
                                        char ***out, struct error *err);
 MUST_CHECK int store_seen_forget(struct store *st, const char *collection, struct error *err);
+/* Whether an earlier part of collection's reconcile saw ext_id: 1, 0, or -1. */
+MUST_CHECK int store_seen_kept_has(struct store *st, const char *collection, const char *ext_id,
+                                   struct error *err);
 
 /* The external ids of collection's linked copies after `after` ("" or NULL:
  * from the first), in order, at most limit: count, *out as for

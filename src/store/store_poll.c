@@ -86,6 +86,7 @@ enum {
     K_SEEN_KEEP,
     K_MISSING,
     K_FORGET,
+    K_SEEN_HAS,
     K_COUNT,
 };
 
@@ -98,6 +99,7 @@ static const char *const kept_sql[K_COUNT] = {
                   "updated_at < ?2 AND ext_id NOT IN (SELECT ext_id FROM main.poll_seen WHERE "
                   "collection = ?1) ORDER BY ext_id",
     [K_FORGET] = "DELETE FROM main.poll_seen WHERE collection = ?1",
+    [K_SEEN_HAS] = "SELECT 1 FROM main.poll_seen WHERE collection = ?1 AND ext_id = ?2",
 };
 
 #define SLOT1 151
@@ -320,6 +322,25 @@ store_seen_keep(struct store *st, const char *collection, const char *ext_id, st
     store_int_bind_text(s, 1, collection);
     store_int_bind_text(s, 2, ext_id);
     return store_int_exec(st, s, "keep a copy seen", err);
+}
+
+static void
+nothing_from_row(sqlite3_stmt *s, void *out)
+{
+    (void)s;
+    (void)out;
+}
+
+int
+store_seen_kept_has(struct store *st, const char *collection, const char *ext_id, struct error *err)
+{
+    sqlite3_stmt *s = kstmt(st, K_SEEN_HAS, err);
+
+    if (s == NULL)
+        return -1;
+    store_int_bind_text(s, 1, collection);
+    store_int_bind_text(s, 2, ext_id);
+    return store_int_one_row(st, s, nothing_from_row, NULL, "look for a copy seen", err);
 }
 
 int

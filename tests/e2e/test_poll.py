@@ -657,6 +657,56 @@ def test_a_reconcile_starts_over_when_its_place_no_longer_holds():
     assert r["complete"] and "resumed" not in r and (r["read"], r["missing"]) == (38, 0), r
 
 
+def test_a_refused_recheck_starts_over_and_a_list_moved_by_a_page_deletes_nothing():
+    # The second part reads to the end, then the page before its place,
+    # read again, fails: the place stands past the end with that page to
+    # read. The next part's recheck is refused (404, a page number past
+    # the end): it reads the whole list again in the same run, and deletes
+    # only what is missing, not every copy it had not seen yet.
+    crm, shop, c, gone = stop_a_reconcile_part_way(size=40, fail_after=2)
+    crm.faults([{"status": 500, "match": {"method": "GET", "path_prefix": "/contacts"},
+                 "after": 2}])
+    since = crm.requests()[-1]["seq"]
+    r = poll(c, "reconcile")
+    gets = [q["path"] for q in crm.requests(since=since) if q["method"] == "GET"]
+    assert ["page=3" in gets[0], "page=4" in gets[1], "page=2" in gets[2]] == [True] * 3, gets
+    assert not r["complete"] and r.get("resumable") is True and r["missing"] == 0, r
+    crm.faults([{"status": 404, "match": {"method": "GET", "path_prefix": "/contacts"}}])
+    since = crm.requests()[-1]["seq"]
+    r = poll(c, "reconcile")
+    gets = [q["path"] for q in crm.requests(since=since) if q["method"] == "GET"]
+    assert "page=2" in gets[0] and "page=1" in gets[1], gets
+    assert r["complete"] and (r["read"], r["missing"]) == (38, 2), r
+    wait_until(lambda: len(emails(shop)) == 38, 15, "the two missing copies' records deleted")
+    c.wait_settled()
+    assert {q["path"].rsplit("/", 1)[-1] for q in shop.requests("DELETE")} == gone
+
+    # While a reconcile waits, twelve contacts it read go: the list moves
+    # back by more than a page, past the one page read again, and C22 to
+    # C33 were never seen. The resumed part finds the page before its place
+    # beginning with a contact nobody saw, stops, and deletes nothing; the
+    # next reconcile starts over and finds exactly what is gone.
+    c.stop(), crm.stop(), shop.stop()
+    crm, shop, c, gone = stop_a_reconcile_part_way(size=40, fail_after=2)
+    ids = {x["email"]: x["id"] for x in shop.records().values()}
+    for i in range(4, 16):
+        crm.delete("C%d" % i)
+    r = poll(c, "reconcile")
+    assert not r["complete"] and r["missing"] == 0 and "resumable" not in r, r
+    assert "moved back by a page or more" in r["error"], r
+    c.wait_settled()
+    assert not shop.requests("DELETE") and len(emails(shop)) == 40
+    since = crm.requests()[-1]["seq"]
+    r = poll(c, "reconcile")
+    first = [q for q in crm.requests(since=since) if q["method"] == "GET"][0]
+    assert "page=1" in first["path"] and "resumed" not in r, (first, r)
+    assert r["complete"] and (r["read"], r["missing"]) == (26, 14), r
+    wait_until(lambda: len(emails(shop)) == 26, 15, "the 14 missing copies' records deleted")
+    c.wait_settled()
+    gone |= {ids["p%d@example.com" % i] for i in range(4, 16)}
+    assert {q["path"].rsplit("/", 1)[-1] for q in shop.requests("DELETE")} == gone
+
+
 TWO_WAY = """
 listen: 127.0.0.1:{port}
 store: sqlite:state.db?busy_timeout_ms=2000
