@@ -612,6 +612,8 @@ place_start_over(const struct engine_poll_job *job, struct place *p, int64_t now
                  struct engine_poll_report *rep, struct error *err)
 {
     p->started_ms = now_ms;
+    if (rep->resumed && rep->expected > 0) /* all of it is to be read again */
+        rep->expected += p->read_before;
     p->read_before = 0;
     p->end = 0;
     p->recheck_count = 0;
@@ -682,6 +684,8 @@ place_open(const struct engine_poll_job *job, const struct store_poll *state, in
     }
     *from = state->reconcile_cursor;
     rep->resumed = 1;
+    /* Progress: what is left to read (place_start_over() adds it back). */
+    rep->expected = rep->expected > p->read_before ? rep->expected - p->read_before : 0;
     log_info(&lc, "reconcile: going on from where the one begun at %s stopped (%lld rows read)",
              began, (long long)p->read_before);
     return 0;
@@ -1128,7 +1132,7 @@ engine_poll_progress_line(const struct engine_poll_report *r, int bar, char *out
     if (rate > 0 && r->read < r->expected)
         (void)snprintf(out, len, "%s%s%s of %s rows (%d%%), %s rows/s, %.0f s left", cells,
                        bar ? " " : "", read, total, pct, speed,
-                       (double)(r->expected - r->read) / rate + 0.5);
+                       (double)(r->expected - r->read) / rate);
     else
         (void)snprintf(out, len, "%s%s%s of %s rows (%d%%), %s rows/s", cells, bar ? " " : "", read,
                        total, pct, speed);
@@ -2286,7 +2290,6 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
         goto out;
     if (place.kept) {
         seen = SEEN_KEPT;
-        rep->expected = rep->expected > place.read_before ? rep->expected - place.read_before : 0;
         more = !place.end;
     }
     read_state_load(pc, job->reconcile ? from : state.cursor, &r);

@@ -31,8 +31,8 @@
 /* Bytes of a connection's memory pool (its request line and headers, and
  * the read buffer the body passes through): libmicrohttpd zeroes the pool
  * between two requests of a connection, which cost about 4% of an ingest
- * at its default of 32 KiB. Headers past about half of it are refused
- * with 431. */
+ * at its default of 32 KiB. A request line and headers past about 9 KB
+ * are refused with 431 (docs/operate.md). */
 #define HTTP_SERVER_POOL_BYTES (16 * 1024)
 
 struct route {

@@ -209,7 +209,7 @@ def test_a_read_under_way_shows_its_progress_bar():
         b.find_element(By.ID, "signin").click()
         wait_until(lambda: row_state() == "ok", 10, "the collection's row, its last read ok")
         # A slow reconcile: the row shows a bar, the total (30 linked) and the rate.
-        crm.faults([{"delay_ms": 700, "match": {"method": "GET", "path_prefix": "/contacts"},
+        crm.faults([{"delay_ms": 1000, "match": {"method": "GET", "path_prefix": "/contacts"},
                      "times": 7}])
         p = subprocess.Popen([harness.concord_bin(), "reconcile", "crm.contacts", "-c", c.path],
                              cwd=c.dir, env=c.env, stdout=subprocess.PIPE,

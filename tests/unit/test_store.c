@@ -735,6 +735,10 @@ a_reconcile_keeps_its_place_and_what_it_saw_across_handles(void)
     CHECK_EQ(store_seen_kept_missing(st, "crm.c", 100, &missing, &err), 2);
     missing_text(missing, 2, got, sizeof(got));
     CHECK_STR_EQ(got, "C2,C3");
+    /* What a part saw, looked up (a list that moved: poll.c list_moved()). */
+    CHECK_EQ(store_seen_kept_has(st, "crm.c", "C1", &err), 1);
+    CHECK_EQ(store_seen_kept_has(st, "crm.c", "C2", &err), 0);
+    CHECK_EQ(store_seen_kept_has(st, "crm.d", "C2", &err), 1);
     /* The connection's own set is apart: a reconcile read in one go. */
     CHECK_EQ(store_seen_reset(st, &err), 0);
     CHECK_EQ(store_seen_missing(st, "crm.c", 100, &missing, &err), 3);
