@@ -45,17 +45,15 @@ static void
 show_progress(void *user, const struct engine_poll_report *r)
 {
     struct progress *p = user;
-    int64_t now = clock_mono_ms();
     char line[200];
 
     if (p->tty) {
         engine_poll_progress_line(r, 1, line, sizeof(line));
         fprintf(stderr, "\r%s: %s\033[K", p->name, line);
         fflush(stderr);
-    } else if (now - (p->last_ms != 0 ? p->last_ms : r->began_ms) >= ENGINE_POLL_PROGRESS_MS) {
+    } else if (engine_poll_progress_due(r, &p->last_ms)) {
         engine_poll_progress_line(r, 0, line, sizeof(line));
         fprintf(stderr, "%s: %s\n", p->name, line);
-        p->last_ms = now;
     }
 }
 

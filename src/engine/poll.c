@@ -1138,6 +1138,17 @@ engine_poll_progress_line(const struct engine_poll_report *r, int bar, char *out
                        total, pct, speed);
 }
 
+int
+engine_poll_progress_due(const struct engine_poll_report *r, int64_t *last_ms)
+{
+    int64_t now = clock_mono_ms();
+
+    if (now - (*last_ms != 0 ? *last_ms : r->began_ms) < ENGINE_POLL_PROGRESS_MS)
+        return 0;
+    *last_ms = now;
+    return 1;
+}
+
 /* Note progress for concord status, and tell the caller. */
 static void
 progress(const struct engine_poll_job *job, struct engine_poll_report *rep)
@@ -2492,12 +2503,10 @@ static void
 log_progress(void *user, const struct engine_poll_report *r)
 {
     struct poll_run *run = user;
-    int64_t now = clock_mono_ms();
     char line[160];
 
-    if (now - (run->logged_ms != 0 ? run->logged_ms : r->began_ms) < ENGINE_POLL_PROGRESS_MS)
+    if (!engine_poll_progress_due(r, &run->logged_ms))
         return;
-    run->logged_ms = now;
     engine_poll_progress_line(r, 0, line, sizeof(line));
     log_info(&(struct log_ctx){.system = run->cc->system->name, .collection = run->cc->name},
              "%s under way: %s", r->reconcile ? "reconcile" : "poll", line);

@@ -108,4 +108,11 @@ void engine_poll_progress_line(const struct engine_poll_report *r, int bar, char
 /* A progress line is logged (or shown, off a terminal) at most this often. */
 #define ENGINE_POLL_PROGRESS_MS 2000
 
+/*
+ * Whether a progress line is due off a terminal: ENGINE_POLL_PROGRESS_MS
+ * after the last (*last_ms, clock_mono_ms(); 0 before the first) or after
+ * the read began. When it is, *last_ms is set to now.
+ */
+int engine_poll_progress_due(const struct engine_poll_report *r, int64_t *last_ms);
+
 #endif
