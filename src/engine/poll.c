@@ -2037,6 +2037,7 @@ commit_page(const struct engine_poll_job *job, const cJSON *items, const struct 
 {
     const struct config_collection *cc = job->cc;
     const struct place *p = h->place;
+    struct engine_poll_report before = *rep; /* the counts of what committed */
     int bad = store_begin_late(job->st, err) == -1 ||
               take_page(job, items, h->r, h->seen, rep, err) == -1;
     char *cur = bad ? NULL : read_state_text(&cc->poll, h->r, !h->more);
@@ -2062,6 +2063,7 @@ commit_page(const struct engine_poll_job *job, const cJSON *items, const struct 
             /* The lease ran out (a page longer than POLL_LEASE_MS) and
              * another reader may hold the collection now: this one stops,
              * and writes nothing more into the copies seen. */
+            *rep = before;
             (void)snprintf(rep->error, sizeof(rep->error),
                            "this read's lease ran out: another reader may have the collection");
             return 1;

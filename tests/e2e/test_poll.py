@@ -15,6 +15,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import time
 import urllib.parse
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -705,6 +706,40 @@ def test_a_refused_recheck_starts_over_and_a_list_moved_by_a_page_deletes_nothin
     c.wait_settled()
     gone |= {ids["p%d@example.com" % i] for i in range(4, 16)}
     assert {q["path"].rsplit("/", 1)[-1] for q in shop.requests("DELETE")} == gone
+
+
+def test_a_read_whose_lease_was_taken_stops_and_commits_nothing_more():
+    # A page so slow that the read's lease ran out, and another reader took
+    # the collection meanwhile (here: written into the store by hand). The
+    # first read must not go on beside it: its page is not committed, it
+    # stops and says why, and the next read goes on from that page.
+    crm, shop, c = setup(NUMBER, "number")
+    for i in range(1, 31):
+        crm.put("C%d" % i, person(i))
+    crm.faults([{"delay_ms": 1500, "match": {"method": "GET", "path_prefix": "/contacts"},
+                 "after": 1}])
+    p = subprocess.Popen([harness.concord_bin(), "poll", "crm.contacts", "--json", "-c", c.path],
+                         cwd=c.dir, env=c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_until(lambda: len(crm.requests("GET")) >= 2, 10, "the slow second page asked for")
+    db = sqlite3.connect(os.path.join(c.dir, "state.db"), timeout=10)
+    db.execute("UPDATE polls SET lease_holder = 'another reader', lease_until = ? "
+               "WHERE collection = 'crm.contacts'", (int(time.time() * 1000) + 60000,))
+    db.commit()
+    db.close()
+    out, err = p.communicate(timeout=30)
+    r = json.loads(out)
+    assert not r["complete"] and r["pages"] == 1 and r["read"] == 10, r
+    assert "lease ran out" in r["error"], r
+    db = sqlite3.connect(os.path.join(c.dir, "state.db"), timeout=10)
+    holder = db.execute("SELECT lease_holder FROM polls WHERE collection = 'crm.contacts'")
+    assert holder.fetchone()[0] == "another reader"  # not taken back, nor released
+    db.execute("UPDATE polls SET lease_holder = NULL, lease_until = NULL")
+    db.commit()
+    db.close()
+    since = crm.requests()[-1]["seq"]
+    r = poll(c)
+    first = [q for q in crm.requests(since=since) if q["method"] == "GET"][0]
+    assert "page=2" in first["path"] and r["complete"] and r["read"] == 20, (first, r)
 
 
 TWO_WAY = """
