@@ -69,16 +69,13 @@ print_report(const struct cli_args *args, const char *name, const struct engine_
         cli_print_json(o);
         return;
     }
-    printf("%s %s: %s%s, %lld pages, %lld read: %lld in sync, %lld drifted, %lld new", name,
+    printf("%s %s: %s, %lld pages, %lld read: %lld in sync, %lld drifted, %lld new", name,
            r->reconcile ? "reconcile" : "poll", r->complete ? "complete" : "stopped part way",
-           r->resumed ? " (went on from where the last reconcile stopped)" : "",
            (long long)r->pages, (long long)r->read, (long long)r->unchanged, (long long)r->changed,
            (long long)r->fresh);
     if (r->reconcile)
         printf(", %lld missing%s", (long long)r->missing,
-               r->complete    ? " (their deletes are journaled)"
-               : r->resumable ? " (nothing deleted yet: the next reconcile goes on from here)"
-                              : " (nothing deleted)");
+               r->complete ? " (their deletes are journaled)" : " (nothing deleted)");
     if (r->resynced)
         printf("; the cursor was refused and the read started over");
     printf(" in %.1f s\n", (double)r->elapsed_ms / 1000.0);

@@ -94,9 +94,7 @@ print_polls(const cJSON *polls)
     cJSON_ArrayForEach(p, polls)
     {
         const cJSON *progress = cJSON_GetObjectItemCaseSensitive(p, "progress");
-        const char *part_way = str(p, "reconcile_part_way_since", NULL);
-        char t1[32], t2[32], t3[32], state[260];
-        size_t at;
+        char t1[32], t2[32], state[200];
 
         if (cJSON_IsObject(progress))
             progress_text(progress, state, sizeof(state));
@@ -105,11 +103,6 @@ print_polls(const cJSON *polls)
                            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "reading"))
                                ? "reading"
                                : str(p, "last_error", "ok"));
-        at = strlen(state);
-        if (part_way != NULL && at < sizeof(state))
-            (void)snprintf(state + at, sizeof(state) - at,
-                           "; a reconcile begun %s stopped part way: the next goes on from there",
-                           when(part_way, t3, sizeof(t3)));
         printf("%-24s %-21s %-21s %9lld  %s\n", str(p, "collection", "?"),
                when(str(p, "last_ok_at", NULL), t1, sizeof(t1)),
                when(str(p, "next_at", NULL), t2, sizeof(t2)), num(p, "rows_read"), state);

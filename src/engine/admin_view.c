@@ -250,10 +250,6 @@ poll_json(const char *collection, const struct store_poll *p, int reading)
         cJSON_AddItemToObject(o, "progress", cJSON_Parse(p->progress));
     if (p->report)
         cJSON_AddItemToObject(o, "last_report", cJSON_Parse(p->report));
-    /* A reconcile that stopped part way: the next goes on from its place. */
-    if (p->reconcile_cursor != NULL)
-        cJSON_AddStringToObject(o, "reconcile_part_way_since",
-                                clock_format_ms(p->reconcile_started_at_ms, ts, sizeof(ts)));
     return o;
 }
 

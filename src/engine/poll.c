@@ -10,8 +10,7 @@
  * A reconcile reads the collection whole and, once the read is complete,
  * journals the deletion of every linked copy it did not see; the delete
  * rules and the mass-delete guard apply. A read that failed or stopped part
- * way deletes nothing; a reconcile of an HTTP list keeps its place, and the
- * next goes on from there ("a reconcile's place" below).
+ * way deletes nothing.
  *
  * Polled records are journaled as {"@poll": "sys.coll", "record": {...}}
  * (a deletion: {"@poll": ..., "@missing": "ext id"}) from the collection's
@@ -413,12 +412,12 @@ read_state_load(const struct config_poll *pc, const char *text, struct read_stat
     cJSON_Delete(c);
 }
 
-/* The cursor to store, as an object: done says the read ended (no page to
- * resume). */
-static cJSON *
-read_state_json(const struct config_poll *pc, const struct read_state *r, int done)
+/* The cursor to store: done says the read ended (no page to resume). */
+static char *
+read_state_text(const struct config_poll *pc, const struct read_state *r, int done)
 {
     cJSON *c = cJSON_CreateObject();
+    char *text;
 
     if ((pc->cursor == CONFIG_CURSOR_UPDATED_SINCE || pc->cursor == CONFIG_CURSOR_SEARCH) &&
         r->wm_ts >= 0) {
@@ -442,262 +441,9 @@ read_state_json(const struct config_poll *pc, const struct read_state *r, int do
     if (!done && (pc->page == CONFIG_PAGE_NUMBER || pc->page == CONFIG_PAGE_OFFSET ||
                   pc->cursor == CONFIG_CURSOR_SEARCH))
         cJSON_AddNumberToObject(c, "page_no", (double)r->page_no);
-    return c;
-}
-
-/* The cursor to store as text, NULL when there is none. */
-static char *
-read_state_text(const struct config_poll *pc, const struct read_state *r, int done)
-{
-    cJSON *c = read_state_json(pc, r, done);
-    char *text = cJSON_GetArraySize(c) > 0 ? value_canonical_text(c) : NULL;
-
+    text = cJSON_GetArraySize(c) > 0 ? value_canonical_text(c) : NULL;
     cJSON_Delete(c);
     return text;
-}
-
-/* ---- a reconcile's place ---- */
-
-/*
- * A reconcile that stops part way keeps its place: the cursor after its
- * last committed page, when it began, and the copies it saw (poll_seen),
- * all written in each page's transaction. The next reconcile of the
- * collection, in any process, goes on from there with the same start time
- * and what the earlier parts saw, so once it completes the missing copies
- * are those a reconcile read in one go would have found. A place read by
- * another config, or begun more than POLL_PLACE_MAX_AGE_MS ago, is
- * dropped and the reconcile starts over; so is one whose first page the
- * system refuses (an expired page token). docs/scheduled.md, "A reconcile
- * that stops part way".
- *
- * A list paged by number or offset shifts when records before the place
- * are deleted while the reconcile waits: the first records after the place
- * move back across it, and the part that goes on from it would not see
- * them. So each place gone on from is noted, and once the rest is read the
- * page before each is read again (up to a page's worth of such deletions
- * are made good; cursors and links do not shift).
- */
-#define POLL_PLACE_MAX_AGE_MS (24 * 3600 * 1000LL)
-/* The most places one reconcile notes to read again; past them it starts over. */
-#define POLL_PLACE_RECHECKS 64
-
-/* Where a read notes the copies it saw (take_page()'s seen). */
-enum {
-    SEEN_NONE = 0,
-    SEEN_TEMP = 1, /* the connection's temporary set: a read in one go */
-    SEEN_KEPT = 2, /* the collection's set in the store: a reconcile that keeps its place */
-};
-
-struct place {
-    int kept;            /* this reconcile keeps its place (SEEN_KEPT) */
-    int end;             /* the kept place is past the last page */
-    int64_t started_ms;  /* when the reconcile began (its first part): the missing rule's */
-    int64_t read_before; /* rows its earlier parts read */
-    char config[20];     /* place_config() */
-    /* Number and offset pages: the pages (page_no) before the places gone
-     * on from, read again at the end; the last is read first. */
-    int64_t recheck[POLL_PLACE_RECHECKS];
-    size_t recheck_count;
-    int dropped; /* given up part way (list_moved()): the next reconcile starts over */
-};
-
-/*
- * Whether a reconcile of cc keeps its place: the paged lists of HTTP
- * systems, where a read can stop at any page (an error, a budget hold, a
- * stop). Not `each` reads (they walk the links, not a list), nor calendars
- * (one sync-collection round), nor SQL tables: they have no budget to wait
- * for, and poll_seen would cost a reconcile of 1,000,000 rows about 1 s of
- * its 5.5 (bench/sql.sh), so they read in one go with the temporary set.
- */
-static int
-keeps_place(const struct config_collection *cc)
-{
-    return cc->system->kind == CONFIG_SYSTEM_HTTP && !engine_caldav_is(cc) &&
-           cc->poll.each.method == NULL;
-}
-
-static void
-hash_add(uint64_t *h, const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)(s != NULL ? s : "\x01"); *p; p++) {
-        *h ^= *p;
-        *h *= 1099511628211ULL; /* FNV-1a */
-    }
-    *h ^= 0xff; /* the end of one part: "ab","c" is not "a","bc" */
-    *h *= 1099511628211ULL;
-}
-
-/* A fingerprint of what decides a reconcile's pages and what they hold:
- * a place kept under another config is not gone on from. */
-static void
-place_config(const struct config_collection *cc, char *out, size_t len)
-{
-    const struct config_poll *pc = &cc->poll;
-    uint64_t h = 14695981039346656037ULL;
-    char num[96];
-
-    (void)snprintf(num, sizeof(num), "%d %d %d %d %lld", (int)cc->system->kind, (int)pc->page,
-                   (int)pc->cursor, (int)cc->shape, (long long)pc->page_size);
-    hash_add(&h, num);
-    hash_add(&h, cc->system->base_url);
-    hash_add(&h, pc->list.method);
-    hash_add(&h, pc->list.path);
-    hash_add(&h, pc->items_path);
-    hash_add(&h, cc->id_path);
-    hash_add(&h, pc->page_param);
-    hash_add(&h, pc->size_param);
-    hash_add(&h, pc->next_path);
-    hash_add(&h, pc->has_more_path);
-    hash_add(&h, pc->delta_next_path);
-    hash_add(&h, pc->delta_path);
-    (void)snprintf(out, len, "%016llx", (unsigned long long)h);
-}
-
-/* The place to keep after a committed page: where the next page is (the
- * page style's cursor or link, or its number or offset; never a poll's
- * watermark or token: a reconcile asks for everything), "end" once no page
- * remains, the rows read by all parts so far, and the pages to read again. */
-static char *
-place_text(const struct config_poll *pc, const struct read_state *r, int end, int64_t read,
-           const struct place *p)
-{
-    cJSON *c = cJSON_CreateObject(), *again;
-    char *text;
-
-    if (r->page_cur != NULL)
-        cJSON_AddStringToObject(c, "page", r->page_cur);
-    if (pc->page == CONFIG_PAGE_NUMBER || pc->page == CONFIG_PAGE_OFFSET)
-        cJSON_AddNumberToObject(c, "page_no", (double)r->page_no);
-    if (end)
-        cJSON_AddTrueToObject(c, "end");
-    cJSON_AddNumberToObject(c, "read", (double)read);
-    if (p->recheck_count > 0) {
-        again = cJSON_AddArrayToObject(c, "recheck");
-        for (size_t i = 0; i < p->recheck_count; i++)
-            cJSON_AddItemToArray(again, cJSON_CreateNumber((double)p->recheck[i]));
-    }
-    text = value_canonical_text(c);
-    cJSON_Delete(c);
-    return text;
-}
-
-/*
- * Note the page before the place a number or offset read goes on from
- * (page_no: the place's), to read it again at the end. Returns 0, or -1
- * when too many are noted.
- */
-static int
-place_note_recheck(const struct config_poll *pc, struct place *p, int64_t page_no)
-{
-    int64_t back = pc->page == CONFIG_PAGE_NUMBER ? page_no - 1 : page_no - pc->page_size;
-    int64_t first = pc->page == CONFIG_PAGE_NUMBER ? 1 : 0;
-
-    if ((pc->page != CONFIG_PAGE_NUMBER && pc->page != CONFIG_PAGE_OFFSET) || p->end)
-        return 0;
-    back = back < first ? first : back;
-    for (size_t i = 0; i < p->recheck_count; i++) {
-        if (p->recheck[i] == back)
-            return 0;
-    }
-    if (p->recheck_count == POLL_PLACE_RECHECKS)
-        return -1;
-    p->recheck[p->recheck_count++] = back;
-    return 0;
-}
-
-/* Start a reconcile afresh: the place and the copies an earlier part saw
- * go, together (a place must never stand without its copies). */
-static int
-place_start_over(const struct engine_poll_job *job, struct place *p, int64_t now_ms,
-                 struct engine_poll_report *rep, struct error *err)
-{
-    p->started_ms = now_ms;
-    if (rep->resumed && rep->expected > 0) /* all of it is to be read again */
-        rep->expected += p->read_before;
-    p->read_before = 0;
-    p->end = 0;
-    p->recheck_count = 0;
-    rep->resumed = 0;
-    if (store_begin_late(job->st, err) == -1 ||
-        store_poll_set_place(job->st, job->cc->name, NULL, 0, NULL, err) == -1 ||
-        store_seen_forget(job->st, job->cc->name, err) == -1 || store_commit(job->st, err) == -1) {
-        store_rollback(job->st);
-        return -1;
-    }
-    return 0;
-}
-
-/*
- * Open a read's place (p->kept: a reconcile that keeps one): go on from
- * the kept place (*from: its cursor, borrowed from state; rep->resumed)
- * when there is one to trust, else start afresh at now_ms. A dry run
- * (concord plan) neither reads nor writes a place: it reads in one go.
- * Returns 0, or -1.
- */
-static int
-place_open(const struct engine_poll_job *job, const struct store_poll *state, int64_t now,
-           struct place *p, const char **from, struct engine_poll_report *rep, struct error *err)
-{
-    const struct config_collection *cc = job->cc;
-    struct log_ctx lc = {.system = cc->system->name, .collection = cc->name};
-    const char *why = NULL;
-    char began[40];
-
-    *from = NULL;
-    p->started_ms = now;
-    p->kept = job->reconcile && !job->dry_run && keeps_place(cc);
-    if (!p->kept)
-        return 0;
-    place_config(cc, p->config, sizeof(p->config));
-    if (state->reconcile_cursor == NULL)
-        return place_start_over(job, p, now, rep, err);
-    (void)clock_format_ms(state->reconcile_started_at_ms, began, sizeof(began));
-    if (state->reconcile_config == NULL || strcmp(state->reconcile_config, p->config) != 0)
-        why = "the collection's config changed since";
-    else if (now - state->reconcile_started_at_ms > POLL_PLACE_MAX_AGE_MS)
-        why = "that is more than 24 h ago";
-    if (why != NULL) {
-        log_info(&lc, "the reconcile begun at %s stopped part way, and %s: starting over", began,
-                 why);
-        return place_start_over(job, p, now, rep, err);
-    }
-    cJSON *c = cJSON_Parse(state->reconcile_cursor);
-    const cJSON *read = cJSON_GetObjectItemCaseSensitive(c, "read");
-    const cJSON *page_no = cJSON_GetObjectItemCaseSensitive(c, "page_no"), *again;
-
-    p->started_ms = state->reconcile_started_at_ms;
-    p->read_before = cJSON_IsNumber(read) ? (int64_t)read->valuedouble : 0;
-    p->end = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(c, "end"));
-    cJSON_ArrayForEach(again, cJSON_GetObjectItemCaseSensitive(c, "recheck"))
-    {
-        if (cJSON_IsNumber(again) && p->recheck_count < POLL_PLACE_RECHECKS)
-            p->recheck[p->recheck_count++] = (int64_t)again->valuedouble;
-    }
-    if (cJSON_IsNumber(page_no) &&
-        place_note_recheck(&cc->poll, p, (int64_t)page_no->valuedouble) == -1)
-        why = "it went on from too many places";
-    cJSON_Delete(c);
-    if (why != NULL) {
-        log_info(&lc, "the reconcile begun at %s stopped part way, and %s: starting over", began,
-                 why);
-        return place_start_over(job, p, now, rep, err);
-    }
-    *from = state->reconcile_cursor;
-    rep->resumed = 1;
-    /* Progress: what is left to read (place_start_over() adds it back). */
-    rep->expected = rep->expected > p->read_before ? rep->expected - p->read_before : 0;
-    log_info(&lc, "reconcile: going on from where the one begun at %s stopped (%lld rows read)",
-             began, (long long)p->read_before);
-    return 0;
-}
-
-/* Note that a read saw copy ext (inside the page's transaction). */
-static int
-note_seen(const struct engine_poll_job *job, int seen, const char *ext, struct error *err)
-{
-    if (seen == SEEN_KEPT)
-        return store_seen_keep(job->st, job->cc->name, ext, err);
-    return seen != SEEN_NONE ? store_seen_add(job->st, ext, err) : 0;
 }
 
 /*
@@ -915,7 +661,7 @@ take_page(const struct engine_poll_job *job, const cJSON *items, struct read_sta
             /* An event that cannot be read: counted, and seen by a
              * reconcile, so its copy is not taken for deleted. */
             rep->skipped++;
-            rc_seen = note_seen(job, seen, ext, err);
+            rc_seen = seen ? store_seen_add(job->st, ext, err) : 0;
             free(ext);
             if (rc_seen == -1)
                 goto out;
@@ -944,7 +690,7 @@ take_page(const struct engine_poll_job *job, const cJSON *items, struct read_sta
                 r->wm_id = xstrdup(ext);
             }
         }
-        if (note_seen(job, seen, ext, err) == -1) {
+        if (seen && store_seen_add(job->st, ext, err) == -1) {
             free(ext);
             goto out;
         }
@@ -1009,17 +755,13 @@ out:
 
 /* After a complete reconcile: the deletion of every linked copy it did not see.
  * A shaped collection's list may hold a window of time (shape_gone()):
- * only a copy that is gone is deleted. A reconcile that kept its place
- * leaves none, in the same transaction: its deletes are journaled once. */
+ * only a copy that is gone is deleted. */
 static int
-take_missing(const struct engine_poll_job *job, struct shape_reader *shaper, int seen,
+take_missing(const struct engine_poll_job *job, struct shape_reader *shaper,
              int64_t read_started_ms, struct engine_poll_report *rep, struct error *err)
 {
-    const char *coll = job->cc->name;
     char **missing = NULL, why[400];
-    int n = seen == SEEN_KEPT
-                ? store_seen_kept_missing(job->st, coll, read_started_ms, &missing, err)
-                : store_seen_missing(job->st, coll, read_started_ms, &missing, err);
+    int n = store_seen_missing(job->st, job->cc->name, read_started_ms, &missing, err);
     int rc = 0, gone;
 
     /* The system is asked before the transaction: it holds no lock meanwhile. */
@@ -1042,11 +784,6 @@ take_missing(const struct engine_poll_job *job, struct shape_reader *shaper, int
         rep->missing++;
         rc = journal_missing(job, missing[i], err);
     }
-    if (n >= 0 && rc == 0 && seen == SEEN_KEPT)
-        rc = store_poll_set_place(job->st, coll, NULL, 0, NULL, err) == -1 ||
-                     store_seen_forget(job->st, coll, err) == -1
-                 ? -1
-                 : 0;
     for (int i = 0; i < n; i++)
         free(missing[i]);
     free(missing);
@@ -1070,10 +807,6 @@ engine_poll_report_json(const struct engine_poll_report *r)
     cJSON_AddNumberToObject(o, "deleted", (double)r->deleted);
     cJSON_AddNumberToObject(o, "skipped", (double)r->skipped);
     cJSON_AddBoolToObject(o, "resynced", r->resynced);
-    if (r->resumed)
-        cJSON_AddTrueToObject(o, "resumed");
-    if (r->resumable)
-        cJSON_AddTrueToObject(o, "resumable");
     if (r->expected > 0)
         cJSON_AddNumberToObject(o, "expected", (double)r->expected);
     cJSON_AddNumberToObject(o, "elapsed_ms", (double)r->elapsed_ms);
@@ -2015,36 +1748,28 @@ struct http_read {
     struct read_state *r;
     struct shape_reader *shaper;
     const char *holder;
-    struct place *place; /* a reconcile's place */
-    int full;            /* a full read: the first page asks for everything */
-    int seen;            /* note what was seen (SEEN_*): missing copies are deleted at the end */
-    int more;            /* pages remain */
-    int rechecking;      /* reading the page before a place again (struct place) */
+    int full; /* a full read: the first page asks for everything */
+    int seen; /* note what was seen: missing copies are deleted at the end */
+    int more; /* pages remain */
 };
 
 /*
  * Take a page's items and commit them with the cursor after it and the
- * lease renewed. Guarantee: a page's changes and the cursor after it (a
- * reconcile's: its place, with the copies the page holds) commit
- * together; a crash resumes at the last committed page. The cursor is made
- * once take_page has moved the watermark over the page, or a read's last
- * page would not move it. Returns 0, 1 when the lease was lost (nothing
- * committed; rep->error says so), or -1 rolled back.
+ * lease renewed. Guarantee: a page's changes and the cursor after it
+ * commit together; a crash resumes at the last committed page. The cursor
+ * is made once take_page has moved the watermark over the page, or a
+ * read's last page would not move it. Returns 0, 1 when the lease was
+ * lost (nothing committed; rep->error says so), or -1 rolled back.
  */
 static int
 commit_page(const struct engine_poll_job *job, const cJSON *items, const struct http_read *h,
             struct engine_poll_report *rep, struct error *err)
 {
     const struct config_collection *cc = job->cc;
-    const struct place *p = h->place;
     struct engine_poll_report before = *rep; /* the counts of what committed */
     int bad = store_begin_late(job->st, err) == -1 ||
               take_page(job, items, h->r, h->seen, rep, err) == -1;
     char *cur = bad ? NULL : read_state_text(&cc->poll, h->r, !h->more);
-    char *at = bad || !p->kept
-                   ? NULL
-                   : place_text(&cc->poll, h->r, !h->more, p->read_before + rep->read, p);
-
     int lease = bad || job->dry_run
                     ? 1
                     : store_poll_lease(job->st, cc->name, clock_now_ms(),
@@ -2053,16 +1778,13 @@ commit_page(const struct engine_poll_job *job, const cJSON *items, const struct 
     if (bad || lease != 1 ||
         (!job->dry_run && !job->reconcile &&
          store_poll_set_cursor(job->st, cc->name, cur, err) == -1) ||
-        (at != NULL &&
-         store_poll_set_place(job->st, cc->name, at, p->started_ms, p->config, err) == -1) ||
         store_commit(job->st, err) == -1) {
         store_rollback(job->st);
         free(cur);
-        free(at);
         if (lease == 0) {
             /* The lease ran out (a page longer than POLL_LEASE_MS) and
-             * another reader may hold the collection now: this one stops,
-             * and writes nothing more into the copies seen. */
+             * another reader may hold the collection now: this one stops
+             * with nothing more committed, and never reads beside it. */
             *rep = before;
             (void)snprintf(rep->error, sizeof(rep->error),
                            "this read's lease ran out: another reader may have the collection");
@@ -2071,13 +1793,11 @@ commit_page(const struct engine_poll_job *job, const cJSON *items, const struct 
         return -1;
     }
     free(cur);
-    free(at);
     return 0;
 }
 
-/* A refused sync token (or a reconcile's refused place): start over with
- * a full read. A full read reports no deletions, so what it does not see
- * is deleted, as after a reconcile. */
+/* A refused sync token: start over with a full read. A full read reports
+ * no deletions, so what it does not see is deleted, as after a reconcile. */
 static int
 restart_full(const struct engine_poll_job *job, struct http_read *h, long status,
              struct engine_poll_report *rep, struct error *err)
@@ -2085,64 +1805,14 @@ restart_full(const struct engine_poll_job *job, struct http_read *h, long status
     const struct config_collection *cc = job->cc;
 
     log_info(&(struct log_ctx){.system = cc->system->name, .collection = cc->name},
-             "%s refused (HTTP %ld): a full read",
-             rep->resumed ? "the place the last reconcile stopped at" : "sync token", status);
-    if (!rep->resumed)
-        rep->resynced = 1;
+             "sync token refused (HTTP %ld): a full read", status);
+    rep->resynced = 1;
     read_state_fini(h->r);
     read_state_load(&cc->poll, NULL, h->r);
-    h->full = 1;
-    /* From the first page again, also when a recheck was refused: the read
-     * is not done (a place that ended would otherwise look complete, with
-     * nothing seen, and every copy would be missing). */
-    h->more = 1;
-    h->rechecking = 0;
-    h->seen = h->place->kept ? SEEN_KEPT : SEEN_TEMP;
+    h->full = h->seen = 1;
     shape_reader_fini(h->shaper); /* the full read reads every series again */
     h->shaper->swept = 0;
-    return h->place->kept ? place_start_over(job, h->place, clock_now_ms(), rep, err)
-                          : store_seen_reset(job->st, err);
-}
-
-/*
- * Whether the list moved back by a page or more while a reconcile waited
- * to go on: the page before its place, read again, must begin with a copy
- * an earlier part saw. When it does not (or is empty), deletions before
- * the place moved records back past the page read again, unseen, and a
- * complete read would delete their copies: the read stops here, deletes
- * nothing, and the next reconcile starts over. Returns 1 (rep->error
- * says so), 0, or -1.
- */
-static int
-list_moved(const struct engine_poll_job *job, const cJSON *items, struct engine_poll_report *rep,
-           struct error *err)
-{
-    const cJSON *first = cJSON_GetArrayItem(items, 0);
-    char *ext = first != NULL ? item_ext_id(job->cc, first) : NULL;
-    int seen = ext != NULL ? store_seen_kept_has(job->st, job->cc->name, ext, err) : 0;
-
-    free(ext);
-    if (seen != 0)
-        return seen == -1 ? -1 : 0;
-    (void)snprintf(rep->error, sizeof(rep->error),
-                   "the list moved back by a page or more while the reconcile waited to go on: "
-                   "nothing is deleted, and the next reconcile starts over");
-    return 1;
-}
-
-/* Whether a resumed reconcile's first page was refused: the place it went
- * on from means nothing to the system any more (an expired page token or
- * link). Not an answer about the system's health (401, 403, 429, 5xx). */
-static int
-place_refused(const struct engine_poll_job *job, const struct http_read *h,
-              const struct engine_poll_report *rep, const struct fetch *f)
-{
-    long st = f->status;
-
-    return h->place->kept && rep->resumed && rep->pages == 0 &&
-           f->outcome == HTTP_OUTCOME_RESPONSE &&
-           (st == 400 || st == 404 || st == 410 || st == 422 || is_resync(&job->cc->poll, st)) &&
-           !rate_limited(job->cc->system, st);
+    return store_seen_reset(job->st, err);
 }
 
 /* Why a page could not be read: rep->error. */
@@ -2174,19 +1844,11 @@ read_page(const struct engine_poll_job *job, struct http_read *h, struct engine_
     const cJSON *items;
     int rc;
 
-    struct read_state back;
-    const struct read_state *at = h->r;
-
     if (job->stop != NULL && atomic_load(job->stop)) {
         (void)snprintf(rep->error, sizeof(rep->error), "stopped part way");
         return 0;
     }
-    if (h->rechecking) {
-        back = *h->r; /* a view: only the page differs, and nothing of it is freed */
-        back.page_no = h->place->recheck[h->place->recheck_count - 1];
-        at = &back;
-    }
-    url = next_url(job, at, h->full && !at->started);
+    url = next_url(job, h->r, h->full && !h->r->started);
     rc = fetch(job, url, &f, err);
     free(url);
     if (rc == -1)
@@ -2195,11 +1857,6 @@ read_page(const struct engine_poll_job *job, struct http_read *h, struct engine_
         (pc->cursor == CONFIG_CURSOR_SYNC_TOKEN || pc->cursor == CONFIG_CURSOR_DELTA_LINK) &&
         is_resync(pc, f.status) && !rep->resynced &&
         (h->r->token != NULL || h->r->page_cur != NULL)) {
-        rc = restart_full(job, h, f.status, rep, err) == -1 ? -1 : 1;
-        fetch_fini(&f);
-        return rc;
-    }
-    if (place_refused(job, h, rep, &f)) {
         rc = restart_full(job, h, f.status, rep, err) == -1 ? -1 : 1;
         fetch_fini(&f);
         return rc;
@@ -2223,19 +1880,9 @@ read_page(const struct engine_poll_job *job, struct http_read *h, struct engine_
     } else if (job->cc->shape != CONFIG_SHAPE_NONE && shaped == NULL) {
         rc = 0;
     } else {
-        int moved = h->rechecking ? list_moved(job, items, rep, err) : 0;
-
-        if (moved != 0) {
-            rc = moved == -1 ? -1 : place_start_over(job, h->place, clock_now_ms(), rep, err);
-            h->place->dropped = 1;
-        } else {
-            if (h->rechecking)
-                h->place->recheck_count--; /* its place is committed without it */
-            else
-                h->more = advance(pc, answer, items, f.link, h->r);
-            rc = commit_page(job, shaped != NULL ? shaped : items, h, rep, err);
-            rc = rc == -1 ? -1 : rc == 1 ? 0 : 1;
-        }
+        h->more = advance(pc, answer, items, f.link, h->r);
+        rc = commit_page(job, shaped != NULL ? shaped : items, h, rep, err);
+        rc = rc == -1 ? -1 : rc == 1 ? 0 : 1; /* 1: the lease was lost, the read stops */
     }
     cJSON_Delete(shaped);
     cJSON_Delete(answer);
@@ -2258,15 +1905,12 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
     const struct config_poll *pc = &cc->poll;
     struct store_poll state = {0};
     struct read_state r = {0};
-    struct place place = {0};
     int64_t started = clock_mono_ms(), read_started_ms = clock_now_ms();
     int lease = 0;
     char holder[300];
-    const char *from = NULL; /* a reconcile's kept place */
     int full = job->reconcile || pc->cursor == CONFIG_CURSOR_NONE, rc = -1, more = 1, got;
-    /* Note what was seen: missing copies are deleted at the end. */
-    int seen = job->reconcile ? SEEN_TEMP : SEEN_NONE;
-    char *newest = NULL; /* EVENTS: the newest event before a full read */
+    int seen = job->reconcile; /* note what was seen: missing copies are deleted at the end */
+    char *newest = NULL;       /* EVENTS: the newest event before a full read */
     struct error quiet = {0};
     struct shape_reader shaper = {.cc = cc,
                                   .get = shape_get,
@@ -2296,17 +1940,10 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
         }
         lease = 1;
     }
-    /* A reconcile reads everything from the start, or from the place where
-     * the last one stopped; a poll goes on from its cursor, and a read that
-     * stopped part way goes on from its page. */
-    if (place_open(job, &state, read_started_ms, &place, &from, rep, err) == -1)
-        goto out;
-    if (place.kept) {
-        seen = SEEN_KEPT;
-        more = !place.end;
-    }
-    read_state_load(pc, job->reconcile ? from : state.cursor, &r);
-    if (job->reconcile && !place.kept && store_seen_reset(job->st, err) == -1)
+    /* A reconcile reads everything from the start; a poll goes on from its
+     * cursor, and a read that stopped part way goes on from its page. */
+    read_state_load(pc, job->reconcile ? NULL : state.cursor, &r);
+    if (job->reconcile && store_seen_reset(job->st, err) == -1)
         goto out;
     if (engine_caldav_is(cc)) {
         /* A calendar: sync-collection and multiget (caldav.c). */
@@ -2335,8 +1972,7 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
         rep->resynced = 1;
         read_state_fini(&r);
         read_state_load(pc, NULL, &r);
-        full = 1;
-        seen = SEEN_TEMP;
+        full = seen = 1;
         if (store_seen_reset(job->st, err) == -1)
             goto out;
     }
@@ -2363,36 +1999,21 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
         r.next_tok = xstrdup(newest);
     }
     if (cc->system->kind == CONFIG_SYSTEM_HTTP) {
-        struct http_read h = {.r = &r,
-                              .shaper = &shaper,
-                              .holder = holder,
-                              .place = &place,
-                              .full = full,
-                              .seen = seen,
-                              .more = more};
+        struct http_read h = {
+            .r = &r, .shaper = &shaper, .holder = holder, .full = full, .seen = seen, .more = more};
         int page = 1;
 
-        do {
-            while (h.more && (page = read_page(job, &h, rep, err)) == 1)
-                ;
-            /* The rest is read: the pages before the places gone on from
-             * (a refused one starts the read over: h.more again). */
-            h.rechecking = 1;
-            while (page == 1 && place.recheck_count > 0 &&
-                   (page = read_page(job, &h, rep, err)) == 1 && !h.more)
-                ;
-        } while (page == 1 && h.more);
+        while (h.more && (page = read_page(job, &h, rep, err)) == 1)
+            ;
         if (page == -1)
             goto out;
         more = h.more;
         seen = h.seen;
     }
-    rep->complete = !more && place.recheck_count == 0 && rep->error[0] == '\0';
-    rep->resumable =
-        place.kept && !place.dropped && !rep->complete && (rep->pages > 0 || rep->resumed);
+    rep->complete = !more && rep->error[0] == '\0';
     if (seen && rep->complete) {
         /* take_missing() begins the transaction once it has listed them. */
-        if (take_missing(job, &shaper, seen, place.started_ms, rep, err) == -1 ||
+        if (take_missing(job, &shaper, read_started_ms, rep, err) == -1 ||
             store_commit(job->st, err) == -1) {
             store_rollback(job->st);
             goto out;
@@ -2447,7 +2068,7 @@ engine_poll_missing(const struct engine_poll_job *job, int64_t read_started_ms,
                     struct engine_poll_report *rep, struct error *err)
 {
     /* take_missing() begins the transaction once it has listed them. */
-    if (take_missing(job, NULL, SEEN_TEMP, read_started_ms, rep, err) == -1 ||
+    if (take_missing(job, NULL, read_started_ms, rep, err) == -1 ||
         store_commit(job->st, err) == -1) {
         store_rollback(job->st);
         return -1;
@@ -2604,8 +2225,7 @@ poll_due(struct engine *e, const struct config_collection *cc)
         const char *why = rc == -1 ? err.msg : rep.error;
 
         log_warn(&(struct log_ctx){.system = cc->system->name, .collection = cc->name},
-                 "%s stopped part way: %s%s", reconcile ? "reconcile" : "poll", why,
-                 rep.resumable ? " (the next reconcile goes on from where it stopped)" : "");
+                 "%s stopped part way: %s", reconcile ? "reconcile" : "poll", why);
         if (store_poll_fail(e->poll_st, cc->name, why, now, engine_poll_next_due(cc, now), report,
                             &err) == -1)
             log_warn(NULL, "poll: %s", err.msg);

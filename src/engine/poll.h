@@ -27,9 +27,6 @@ struct engine_poll_report {
     int complete;      /* the read reached the last page without a failure */
     int resynced;      /* the cursor was refused and the read started over */
     int busy;          /* another reader holds the collection: nothing was read */
-    int resumed;       /* a reconcile that went on from where the last one stopped */
-    int resumable;     /* a reconcile that stopped part way and kept its place: the next goes
-                          on from there */
     int64_t pages;     /* pages committed */
     int64_t read;      /* records read */
     int64_t unchanged; /* equal to what concord knew of their copy ("in sync") */

@@ -592,12 +592,6 @@ struct store_poll {
     char *progress;          /* NULL, or JSON of a read in progress */
     char *report;            /* NULL, or JSON: the last read's counts */
     int64_t reconcile_at_ms; /* when the last complete reconcile ended; 0 never; -1 asked for */
-    /* A reconcile that stopped part way (store_poll_set_place()): NULL, or
-     * the place (JSON) the next reconcile goes on from, when it began and
-     * the fingerprint of the config it read by. */
-    char *reconcile_cursor;
-    int64_t reconcile_started_at_ms;
-    char *reconcile_config;
 };
 
 /* Release what p owns. */
@@ -621,8 +615,7 @@ MUST_CHECK int store_poll_started(struct store *st, const char *collection, stru
 MUST_CHECK int store_poll_request(struct store *st, const char *collection, int reconcile,
                                   struct error *err);
 /* Note a poll's end: rows read, the next due time, the report (JSON), and
- * reconcile_at_ms (0: keep) when it was a complete reconcile, which also
- * clears the reconcile's place. */
+ * reconcile_at_ms (0: keep) when it was a complete reconcile. */
 MUST_CHECK int store_poll_finish(struct store *st, const char *collection, int64_t now_ms,
                                  int64_t rows, int64_t next_at_ms, const char *report,
                                  int64_t reconcile_at_ms, struct error *err);
@@ -657,26 +650,6 @@ MUST_CHECK int store_seen_reset(struct store *st, struct error *err);
 MUST_CHECK int store_seen_add(struct store *st, const char *ext_id, struct error *err);
 MUST_CHECK int store_seen_missing(struct store *st, const char *collection, int64_t before_ms,
                                   char ***out, struct error *err);
-/*
- * A reconcile that keeps its place across processes: the place (cursor,
- * JSON) after its last committed page, when the reconcile began and the
- * fingerprint of the config it reads by, written in the page's
- * transaction; cursor NULL clears all three. The copies it saw are kept
- * per collection: store_seen_keep() in the page's transaction,
- * store_seen_kept_missing() as store_seen_missing() over them, and
- * store_seen_forget() when a reconcile starts afresh or completes.
- */
-MUST_CHECK int store_poll_set_place(struct store *st, const char *collection, const char *cursor,
-                                    int64_t started_at_ms, const char *config, struct error *err);
-MUST_CHECK int store_seen_keep(struct store *st, const char *collection, const char *ext_id,
-                               struct error *err);
-MUST_CHECK int store_seen_kept_missing(struct store *st, const char *collection, int64_t before_ms,
-                                       char ***out, struct error *err);
-MUST_CHECK int store_seen_forget(struct store *st, const char *collection, struct error *err);
-/* Whether an earlier part of collection's reconcile saw ext_id: 1, 0, or -1. */
-MUST_CHECK int store_seen_kept_has(struct store *st, const char *collection, const char *ext_id,
-                                   struct error *err);
-
 /* The external ids of collection's linked copies after `after` ("" or NULL:
  * from the first), in order, at most limit: count, *out as for
  * store_seen_missing(), or -1. For reads that ask for each copy in turn. */

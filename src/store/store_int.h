@@ -14,7 +14,7 @@ struct error;
 struct store;
 
 /* Statement slots for the store's files other than store_sqlite.c. */
-#define STORE_EXTRA_SLOTS 156
+#define STORE_EXTRA_SLOTS 151
 
 /*
  * SQL for links.recent with one state noted (engine/recent.c): [at, state, kind]

@@ -3,9 +3,7 @@
 /*
  * The store's part of scheduled reads (migration 5): each polled
  * collection's cursor, schedule and last outcome, and the set of copies a
- * reconcile has seen: a temporary table of the reading connection for a
- * reconcile read in one go, or poll_seen (migration 15) for one that keeps
- * its place across processes, with the place on the collection's row.
+ * reconcile has seen (a temporary table of the reading connection).
  */
 
 #include "store/store.h"
@@ -38,19 +36,14 @@ enum {
 
 static const char *const sql[P_COUNT] = {
     [P_GET] = "SELECT cursor, next_at, last_ok_at, last_error, last_error_at, rows_read, "
-              "progress, report, reconcile_at, reconcile_cursor, reconcile_started_at, "
-              "reconcile_config FROM polls WHERE collection = ?1",
+              "progress, report, reconcile_at FROM polls WHERE collection = ?1",
     [P_ENSURE] = "INSERT OR IGNORE INTO polls (collection, next_at) VALUES (?1, ?2)",
     [P_CURSOR] = "UPDATE polls SET cursor = ?2 WHERE collection = ?1",
     /* next_at -1: asked for while a read ran (a hint); the read's end keeps
-     * it due, so the hint is not lost under the read's schedule. A complete
-     * reconcile (?6) leaves no place to go on from. */
+     * it due, so the hint is not lost under the read's schedule. */
     [P_FINISH] = "UPDATE polls SET last_ok_at = ?2, rows_read = rows_read + ?3, "
                  "next_at = CASE WHEN next_at = -1 THEN 0 ELSE ?4 END, "
-                 "report = ?5, progress = NULL, reconcile_at = coalesce(?6, reconcile_at), "
-                 "reconcile_cursor = CASE WHEN ?6 IS NULL THEN reconcile_cursor END, "
-                 "reconcile_started_at = CASE WHEN ?6 IS NULL THEN reconcile_started_at END, "
-                 "reconcile_config = CASE WHEN ?6 IS NULL THEN reconcile_config END "
+                 "report = ?5, progress = NULL, reconcile_at = coalesce(?6, reconcile_at) "
                  "WHERE collection = ?1",
     [P_FAIL] = "UPDATE polls SET last_error = ?2, last_error_at = ?3, "
                "next_at = CASE WHEN next_at = -1 THEN 0 ELSE ?4 END, progress = "
@@ -77,39 +70,7 @@ static const char *const sql[P_COUNT] = {
 /* The store_int_stmt() slots of this file start here (store_twoway.c has
  * the ones below). */
 #define SLOT0 40
-_Static_assert(SLOT0 + P_COUNT <= 56, "store_poll.c needs more statement slots");
-
-/* A reconcile's place and the copies it saw (migration 15), in a second
- * range of slots. */
-enum {
-    K_PLACE = 0,
-    K_SEEN_KEEP,
-    K_MISSING,
-    K_FORGET,
-    K_SEEN_HAS,
-    K_COUNT,
-};
-
-static const char *const kept_sql[K_COUNT] = {
-    [K_PLACE] = "UPDATE polls SET reconcile_cursor = ?2, reconcile_started_at = ?3, "
-                "reconcile_config = ?4 WHERE collection = ?1",
-    /* main.: the connection's temporary poll_seen would come first. */
-    [K_SEEN_KEEP] = "INSERT OR IGNORE INTO main.poll_seen (collection, ext_id) VALUES (?1, ?2)",
-    [K_MISSING] = "SELECT ext_id FROM links WHERE collection = ?1 AND ext_id IS NOT NULL AND "
-                  "updated_at < ?2 AND ext_id NOT IN (SELECT ext_id FROM main.poll_seen WHERE "
-                  "collection = ?1) ORDER BY ext_id",
-    [K_FORGET] = "DELETE FROM main.poll_seen WHERE collection = ?1",
-    [K_SEEN_HAS] = "SELECT 1 FROM main.poll_seen WHERE collection = ?1 AND ext_id = ?2",
-};
-
-#define SLOT1 151
-_Static_assert(SLOT1 + K_COUNT <= STORE_EXTRA_SLOTS, "store_poll.c needs more statement slots");
-
-static sqlite3_stmt *
-kstmt(struct store *st, int id, struct error *err)
-{
-    return store_int_stmt(st, SLOT1 + id, kept_sql[id], err);
-}
+_Static_assert(SLOT0 + P_COUNT <= STORE_EXTRA_SLOTS, "store_poll.c needs more statement slots");
 
 static sqlite3_stmt *
 pstmt(struct store *st, int id, struct error *err)
@@ -131,9 +92,6 @@ poll_from_row(sqlite3_stmt *s, void *out)
     p->progress = store_int_col_text(s, 6);
     p->report = store_int_col_text(s, 7);
     p->reconcile_at_ms = sqlite3_column_int64(s, 8);
-    p->reconcile_cursor = store_int_col_text(s, 9);
-    p->reconcile_started_at_ms = sqlite3_column_int64(s, 10);
-    p->reconcile_config = store_int_col_text(s, 11);
 }
 
 void
@@ -143,8 +101,6 @@ store_poll_fini(struct store_poll *p)
     free(p->last_error);
     free(p->progress);
     free(p->report);
-    free(p->reconcile_cursor);
-    free(p->reconcile_config);
     memset(p, 0, sizeof(*p));
 }
 
@@ -293,79 +249,6 @@ store_seen_missing(struct store *st, const char *collection, int64_t before_ms, 
     sqlite3_bind_int64(s, 2, before_ms);
     return store_int_many_rows(st, s, sizeof(char *), text_from_row, texts_free, (void **)out,
                                "find copies a read did not see", err);
-}
-
-int
-store_poll_set_place(struct store *st, const char *collection, const char *cursor,
-                     int64_t started_at_ms, const char *config, struct error *err)
-{
-    sqlite3_stmt *s = kstmt(st, K_PLACE, err);
-
-    if (s == NULL)
-        return -1;
-    store_int_bind_text(s, 1, collection);
-    if (cursor != NULL) {
-        store_int_bind_text(s, 2, cursor);
-        sqlite3_bind_int64(s, 3, started_at_ms);
-        store_int_bind_text(s, 4, config);
-    }
-    return store_int_exec(st, s, "keep a reconcile's place", err);
-}
-
-int
-store_seen_keep(struct store *st, const char *collection, const char *ext_id, struct error *err)
-{
-    sqlite3_stmt *s = kstmt(st, K_SEEN_KEEP, err);
-
-    if (s == NULL)
-        return -1;
-    store_int_bind_text(s, 1, collection);
-    store_int_bind_text(s, 2, ext_id);
-    return store_int_exec(st, s, "keep a copy seen", err);
-}
-
-static void
-nothing_from_row(sqlite3_stmt *s, void *out)
-{
-    (void)s;
-    (void)out;
-}
-
-int
-store_seen_kept_has(struct store *st, const char *collection, const char *ext_id, struct error *err)
-{
-    sqlite3_stmt *s = kstmt(st, K_SEEN_HAS, err);
-
-    if (s == NULL)
-        return -1;
-    store_int_bind_text(s, 1, collection);
-    store_int_bind_text(s, 2, ext_id);
-    return store_int_one_row(st, s, nothing_from_row, NULL, "look for a copy seen", err);
-}
-
-int
-store_seen_kept_missing(struct store *st, const char *collection, int64_t before_ms, char ***out,
-                        struct error *err)
-{
-    sqlite3_stmt *s = kstmt(st, K_MISSING, err);
-
-    if (s == NULL)
-        return -1;
-    store_int_bind_text(s, 1, collection);
-    sqlite3_bind_int64(s, 2, before_ms);
-    return store_int_many_rows(st, s, sizeof(char *), text_from_row, texts_free, (void **)out,
-                               "find copies a reconcile did not see", err);
-}
-
-int
-store_seen_forget(struct store *st, const char *collection, struct error *err)
-{
-    sqlite3_stmt *s = kstmt(st, K_FORGET, err);
-
-    if (s == NULL)
-        return -1;
-    store_int_bind_text(s, 1, collection);
-    return store_int_exec(st, s, "forget the copies a reconcile saw", err);
 }
 
 int

@@ -246,18 +246,6 @@ static const char *const migrations[] = {
     "CREATE INDEX jobs_link ON jobs(link_id);"
     "DROP INDEX jobs_system;"
     "CREATE INDEX jobs_running ON jobs(system) WHERE state = 2;",
-
-    /* 15: a reconcile that stops part way keeps its place (store_poll.c):
-     * the cursor after its last committed page, when it began (for the
-     * missing-copies rule), which config it read by, and the copies it
-     * has seen, so the next reconcile goes on from there. */
-    "ALTER TABLE polls ADD COLUMN reconcile_cursor TEXT;"
-    "ALTER TABLE polls ADD COLUMN reconcile_started_at INTEGER;"
-    "ALTER TABLE polls ADD COLUMN reconcile_config TEXT;"
-    "CREATE TABLE poll_seen ("
-    "  collection TEXT NOT NULL,"
-    "  ext_id TEXT NOT NULL,"
-    "  PRIMARY KEY (collection, ext_id)) WITHOUT ROWID;",
 };
 
 int

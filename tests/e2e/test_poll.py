@@ -414,6 +414,40 @@ def test_a_long_read_shows_its_progress():
     assert "progress" not in poll and poll["last_report"]["expected"] == 100, poll
 
 
+def test_a_read_whose_lease_was_taken_stops_and_commits_nothing_more():
+    # A page so slow that the read's lease ran out, and another reader took
+    # the collection meanwhile (here: written into the store by hand). The
+    # first read must not go on beside it: its page is not committed, it
+    # stops and says why, and the next read goes on from that page.
+    crm, shop, c = setup(NUMBER, "number")
+    for i in range(1, 31):
+        crm.put("C%d" % i, person(i))
+    crm.faults([{"delay_ms": 1500, "match": {"method": "GET", "path_prefix": "/contacts"},
+                 "after": 1}])
+    p = subprocess.Popen([harness.concord_bin(), "poll", "crm.contacts", "--json", "-c", c.path],
+                         cwd=c.dir, env=c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_until(lambda: len(crm.requests("GET")) >= 2, 10, "the slow second page asked for")
+    db = sqlite3.connect(os.path.join(c.dir, "state.db"), timeout=10)
+    db.execute("UPDATE polls SET lease_holder = 'another reader', lease_until = ? "
+               "WHERE collection = 'crm.contacts'", (int(time.time() * 1000) + 60000,))
+    db.commit()
+    db.close()
+    out, err = p.communicate(timeout=30)
+    r = json.loads(out)
+    assert not r["complete"] and r["pages"] == 1 and r["read"] == 10, r
+    assert "lease ran out" in r["error"], r
+    db = sqlite3.connect(os.path.join(c.dir, "state.db"), timeout=10)
+    holder = db.execute("SELECT lease_holder FROM polls WHERE collection = 'crm.contacts'")
+    assert holder.fetchone()[0] == "another reader"  # not taken back, nor released
+    db.execute("UPDATE polls SET lease_holder = NULL, lease_until = NULL")
+    db.commit()
+    db.close()
+    since = crm.requests()[-1]["seq"]
+    r = poll(c)
+    first = [q for q in crm.requests(since=since) if q["method"] == "GET"][0]
+    assert "page=2" in first["path"] and r["complete"] and r["read"] == 20, (first, r)
+
+
 def test_each_page_style_reads_everything_once():
     for style, poll_cfg in (("offset", OFFSET), ("link", LINK), ("number", NUMBER)):
         crm, shop, c = setup(poll_cfg, style)
@@ -526,220 +560,6 @@ def test_reconcile_repairs_drift_and_deletes_only_after_a_complete_read():
     assert "P2 drifted" in {x["name"] for x in shop.records().values()}
     _, text, _ = c.cli("reconcile", "crm.contacts")
     assert "in sync" in text and "missing" in text
-
-
-def stop_a_reconcile_part_way(size=100, fail_after=5, poll_cfg=NUMBER, style="number"):
-    """size linked contacts in pages of 10; one deleted early in the list
-    (C3), one late, one changed late; then a reconcile whose page
-    fail_after + 1 fails. Returns crm, shop, c and the shop ids of the
-    copies of the deleted ones."""
-    crm, shop, c = setup(poll_cfg, style)
-    for i in range(1, size + 1):
-        crm.put("C%d" % i, person(i))
-    assert poll(c)["new"] == size
-    c.start()
-    wait_until(lambda: len(emails(shop)) == size, 20, "%d customers" % size)
-    c.wait_settled()
-    ids = {x["email"]: x["id"] for x in shop.records().values()}
-    crm.delete("C3")
-    crm.delete("C%d" % (size - 5))
-    crm.put("C%d" % (size - 10), person(size - 10, "late drifted"))
-    crm.faults([{"status": 500, "match": {"method": "GET", "path_prefix": "/contacts"},
-                 "after": fail_after}])
-    r = poll(c, "reconcile")
-    assert not r["complete"] and r["pages"] == fail_after and r["missing"] == 0, r
-    assert r.get("resumable") is True and "resumed" not in r and "HTTP 500" in r["error"], r
-    return crm, shop, c, {ids["p3@example.com"], ids["p%d@example.com" % (size - 5)]}
-
-
-def test_a_reconcile_that_stops_part_way_goes_on_from_its_page():
-    crm, shop, c, gone = stop_a_reconcile_part_way()
-    c.wait_settled()
-    assert len(emails(shop)) == 100 and not shop.requests("DELETE"), "deleted part way"
-    # concord status says a reconcile stands part way.
-    st = c.cli_json("status")["polls"][0]
-    assert st["last_report"]["resumable"] is True and "reconcile_part_way_since" in st, st
-    _, text, _ = c.cli("status")
-    assert "stopped part way: the next goes on from there" in text, text
-    # While it waits, a contact it has read goes: the list shifts back by
-    # one, and C52, the first of page 6, is now the last of page 5.
-    crm.delete("C5")
-    since = crm.requests()[-1]["seq"]
-    r = poll(c, "reconcile")
-    gets = [q["path"] for q in crm.requests(since=since) if q["method"] == "GET"]
-    assert "page=6" in gets[0], gets  # the page after the last committed one
-    assert "page=5" in gets[-1], gets  # and once the rest is read, the page before it again
-    # 97 contacts are left: pages 6 to 10 hold 47 of them, page 5 ten.
-    # Both missing copies are found, the one before the place too, and no
-    # other: not C52, which moved back across the place; not C5, which the
-    # first part saw (the next reconcile finds it missing).
-    assert r["complete"] and r.get("resumed") is True and "resumable" not in r, r
-    assert (r["pages"], r["read"], r["drifted"], r["missing"]) == (6, 57, 1, 2), r
-    wait_until(lambda: len(emails(shop)) == 98, 15, "the two missing copies' records deleted")
-    c.wait_settled()
-    deleted = {q["path"].rsplit("/", 1)[-1] for q in shop.requests("DELETE")}
-    assert deleted == gone, (deleted, gone)
-    assert "late drifted" in {x["name"] for x in shop.records().values()}
-    st = c.cli_json("status")["polls"][0]
-    assert st["last_report"]["resumed"] is True and "reconcile_part_way_since" not in st, st
-    # A complete reconcile leaves no place: the next starts at page 1 and
-    # finds nothing more missing.
-    since = crm.requests()[-1]["seq"]
-    _, text, _ = c.cli("reconcile", "crm.contacts")
-    first = [q for q in crm.requests(since=since) if q["method"] == "GET"][0]
-    assert "page=1" in first["path"] and "went on" not in text, (first, text)
-    assert "97 in sync" in text and "1 missing" in text, text
-
-
-def test_the_daemons_scheduled_reconcile_goes_on_from_where_one_stopped():
-    crm, shop, c, gone = stop_a_reconcile_part_way(size=40, fail_after=2)
-    # A schedule of reconciles: the daemon's first is due at its start.
-    c.stop()
-    c.values["poll"] = c.values["poll"] + "          reconcile: 1h\n"
-    c._write_config()
-    since = crm.requests()[-1]["seq"]
-    c.start()
-    wait_until(lambda: len(emails(shop)) == 38, 15, "the two missing copies' records deleted")
-    c.wait_settled()
-    gets = [q["path"] for q in crm.requests(since=since) if q["method"] == "GET"]
-    assert "page=3" in gets[0] and "page=2" in gets[-1], gets
-    assert {q["path"].rsplit("/", 1)[-1] for q in shop.requests("DELETE")} == gone
-    st = c.cli_json("status")["polls"][0]
-    assert st["last_report"]["resumed"] is True and st["last_report"]["missing"] == 2, st
-    assert "reconcile: going on from where the one begun at" in c.log_text()
-
-
-def test_a_reconcile_goes_on_from_its_place_in_each_page_style():
-    # A cursor, a Link, a page token or an offset: the place is where the
-    # next page is, never a poll's watermark or token.
-    for style, poll_cfg, mark in (("cursor", SINCE, "cursor="), ("link", LINK, "cursor="),
-                                  ("token", TOKEN, "pageToken="), ("offset", OFFSET, "offset=10")):
-        crm, shop, c, gone = stop_a_reconcile_part_way(30, 1, poll_cfg, style)
-        since = crm.requests()[-1]["seq"]
-        r = poll(c, "reconcile")
-        gets = [q["path"] for q in crm.requests(since=since) if q["method"] == "GET"]
-        assert mark in gets[0] and "updated_since" not in gets[0], (style, gets)
-        assert r["complete"] and r.get("resumed") is True, (style, r)
-        assert (r["read"], r["drifted"], r["missing"]) == (
-            28 if style == "offset" else 18, 1, 2), (style, r)
-        wait_until(lambda: len(emails(shop)) == 28, 15, "the missing copies' records deleted")
-        c.wait_settled()
-        assert {q["path"].rsplit("/", 1)[-1] for q in shop.requests("DELETE")} == gone, style
-        c.stop(), crm.stop(), shop.stop()
-
-
-def test_a_reconcile_starts_over_when_its_place_no_longer_holds():
-    # The config changed since the reconcile stopped: its pages would not
-    # be the same pages. It starts over at page 1, and still deletes only
-    # what is missing.
-    crm, shop, c, gone = stop_a_reconcile_part_way(size=40, fail_after=2)
-    c.values["poll"] = c.values["poll"].replace("size: 10", "size: 20")
-    c._write_config()
-    since = crm.requests()[-1]["seq"]
-    r = poll(c, "reconcile")
-    first = [q for q in crm.requests(since=since) if q["method"] == "GET"][0]
-    assert "page=1" in first["path"] and "limit=20" in first["path"], first
-    assert r["complete"] and "resumed" not in r and (r["read"], r["missing"]) == (38, 2), r
-    wait_until(lambda: len(emails(shop)) == 38, 15, "the two missing copies' records deleted")
-    c.wait_settled()
-    assert {q["path"].rsplit("/", 1)[-1] for q in shop.requests("DELETE")} == gone
-    # A place the system refuses (an expired page token: here a 400 for
-    # the page after it) is dropped at once: the read starts over.
-    crm.put("C20", person(20, "P20 drifted"))
-    crm.faults([{"status": 500, "match": {"method": "GET", "path_prefix": "/contacts"},
-                 "after": 1}])
-    r = poll(c, "reconcile")
-    assert not r["complete"] and r["pages"] == 1 and r.get("resumable"), r
-    crm.faults([{"status": 400, "match": {"method": "GET", "path_prefix": "/contacts"}}])
-    since = crm.requests()[-1]["seq"]
-    r = poll(c, "reconcile")
-    gets = [q["path"] for q in crm.requests(since=since) if q["method"] == "GET"]
-    assert "page=2" in gets[0] and "page=1" in gets[1], gets
-    assert r["complete"] and "resumed" not in r and (r["read"], r["missing"]) == (38, 0), r
-
-
-def test_a_refused_recheck_starts_over_and_a_list_moved_by_a_page_deletes_nothing():
-    # The second part reads to the end, then the page before its place,
-    # read again, fails: the place stands past the end with that page to
-    # read. The next part's recheck is refused (404, a page number past
-    # the end): it reads the whole list again in the same run, and deletes
-    # only what is missing, not every copy it had not seen yet.
-    crm, shop, c, gone = stop_a_reconcile_part_way(size=40, fail_after=2)
-    crm.faults([{"status": 500, "match": {"method": "GET", "path_prefix": "/contacts"},
-                 "after": 2}])
-    since = crm.requests()[-1]["seq"]
-    r = poll(c, "reconcile")
-    gets = [q["path"] for q in crm.requests(since=since) if q["method"] == "GET"]
-    assert ["page=3" in gets[0], "page=4" in gets[1], "page=2" in gets[2]] == [True] * 3, gets
-    assert not r["complete"] and r.get("resumable") is True and r["missing"] == 0, r
-    crm.faults([{"status": 404, "match": {"method": "GET", "path_prefix": "/contacts"}}])
-    since = crm.requests()[-1]["seq"]
-    r = poll(c, "reconcile")
-    gets = [q["path"] for q in crm.requests(since=since) if q["method"] == "GET"]
-    assert "page=2" in gets[0] and "page=1" in gets[1], gets
-    assert r["complete"] and (r["read"], r["missing"]) == (38, 2), r
-    wait_until(lambda: len(emails(shop)) == 38, 15, "the two missing copies' records deleted")
-    c.wait_settled()
-    assert {q["path"].rsplit("/", 1)[-1] for q in shop.requests("DELETE")} == gone
-
-    # While a reconcile waits, twelve contacts it read go: the list moves
-    # back by more than a page, past the one page read again, and C22 to
-    # C33 were never seen. The resumed part finds the page before its place
-    # beginning with a contact nobody saw, stops, and deletes nothing; the
-    # next reconcile starts over and finds exactly what is gone.
-    c.stop(), crm.stop(), shop.stop()
-    crm, shop, c, gone = stop_a_reconcile_part_way(size=40, fail_after=2)
-    ids = {x["email"]: x["id"] for x in shop.records().values()}
-    for i in range(4, 16):
-        crm.delete("C%d" % i)
-    r = poll(c, "reconcile")
-    assert not r["complete"] and r["missing"] == 0 and "resumable" not in r, r
-    assert "moved back by a page or more" in r["error"], r
-    c.wait_settled()
-    assert not shop.requests("DELETE") and len(emails(shop)) == 40
-    since = crm.requests()[-1]["seq"]
-    r = poll(c, "reconcile")
-    first = [q for q in crm.requests(since=since) if q["method"] == "GET"][0]
-    assert "page=1" in first["path"] and "resumed" not in r, (first, r)
-    assert r["complete"] and (r["read"], r["missing"]) == (26, 14), r
-    wait_until(lambda: len(emails(shop)) == 26, 15, "the 14 missing copies' records deleted")
-    c.wait_settled()
-    gone |= {ids["p%d@example.com" % i] for i in range(4, 16)}
-    assert {q["path"].rsplit("/", 1)[-1] for q in shop.requests("DELETE")} == gone
-
-
-def test_a_read_whose_lease_was_taken_stops_and_commits_nothing_more():
-    # A page so slow that the read's lease ran out, and another reader took
-    # the collection meanwhile (here: written into the store by hand). The
-    # first read must not go on beside it: its page is not committed, it
-    # stops and says why, and the next read goes on from that page.
-    crm, shop, c = setup(NUMBER, "number")
-    for i in range(1, 31):
-        crm.put("C%d" % i, person(i))
-    crm.faults([{"delay_ms": 1500, "match": {"method": "GET", "path_prefix": "/contacts"},
-                 "after": 1}])
-    p = subprocess.Popen([harness.concord_bin(), "poll", "crm.contacts", "--json", "-c", c.path],
-                         cwd=c.dir, env=c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    wait_until(lambda: len(crm.requests("GET")) >= 2, 10, "the slow second page asked for")
-    db = sqlite3.connect(os.path.join(c.dir, "state.db"), timeout=10)
-    db.execute("UPDATE polls SET lease_holder = 'another reader', lease_until = ? "
-               "WHERE collection = 'crm.contacts'", (int(time.time() * 1000) + 60000,))
-    db.commit()
-    db.close()
-    out, err = p.communicate(timeout=30)
-    r = json.loads(out)
-    assert not r["complete"] and r["pages"] == 1 and r["read"] == 10, r
-    assert "lease ran out" in r["error"], r
-    db = sqlite3.connect(os.path.join(c.dir, "state.db"), timeout=10)
-    holder = db.execute("SELECT lease_holder FROM polls WHERE collection = 'crm.contacts'")
-    assert holder.fetchone()[0] == "another reader"  # not taken back, nor released
-    db.execute("UPDATE polls SET lease_holder = NULL, lease_until = NULL")
-    db.commit()
-    db.close()
-    since = crm.requests()[-1]["seq"]
-    r = poll(c)
-    first = [q for q in crm.requests(since=since) if q["method"] == "GET"][0]
-    assert "page=2" in first["path"] and r["complete"] and r["read"] == 20, (first, r)
 
 
 TWO_WAY = """

@@ -684,89 +684,6 @@ recent_notes_match_the_json_functions(void)
     CHECK(fast > 0);
 }
 
-/* The copies a missing-copies query lists, joined with commas. */
-static void
-missing_text(char **list, int n, char *out, size_t len)
-{
-    size_t at = 0;
-
-    out[0] = '\0';
-    for (int i = 0; i < n; i++) {
-        at += (size_t)snprintf(out + at, len - at, "%s%s", i ? "," : "", list[i]);
-        free(list[i]);
-    }
-    free(list);
-}
-
-/* A reconcile's place and the copies it saw outlive the handle (the next
- * reconcile may run in another process); a complete reconcile leaves
- * neither. */
-static void
-a_reconcile_keeps_its_place_and_what_it_saw_across_handles(void)
-{
-    char path[256], got[200];
-    struct store *st = fresh(path, sizeof(path));
-    struct error err = {0};
-    struct store_poll p = {0};
-    char **missing = NULL;
-    int64_t id = 0;
-
-    CHECK_EQ(store_link_add(st, "crm.c", 1, "C1", "{}", 10, &id, &err), 0);
-    CHECK_EQ(store_link_add(st, "crm.c", 2, "C2", "{}", 10, &id, &err), 0);
-    CHECK_EQ(store_link_add(st, "crm.c", 3, "C3", "{}", 10, &id, &err), 0);
-    CHECK_EQ(store_link_add(st, "crm.c", 4, "C4", "{}", 500, &id, &err), 0); /* after it began */
-    CHECK_EQ(store_poll_get(st, "crm.c", 0, &p, &err), 0);
-    CHECK(p.reconcile_cursor == NULL);
-    store_poll_fini(&p);
-    CHECK_EQ(store_begin_late(st, &err), 0);
-    CHECK_EQ(store_poll_set_place(st, "crm.c", "{\"page_no\":2}", 100, "f1", &err), 0);
-    CHECK_EQ(store_seen_keep(st, "crm.c", "C1", &err), 0);
-    CHECK_EQ(store_seen_keep(st, "crm.c", "C1", &err), 0); /* read twice: noted once */
-    CHECK_EQ(store_seen_keep(st, "crm.d", "C2", &err), 0); /* another collection's */
-    CHECK_EQ(store_commit(st, &err), 0);
-    store_close(st);
-
-    st = open_at(path);
-    CHECK_EQ(store_poll_get(st, "crm.c", -1, &p, &err), 0);
-    CHECK_STR_EQ(p.reconcile_cursor, "{\"page_no\":2}");
-    CHECK_EQ(p.reconcile_started_at_ms, 100);
-    CHECK_STR_EQ(p.reconcile_config, "f1");
-    store_poll_fini(&p);
-    CHECK_EQ(store_seen_kept_missing(st, "crm.c", 100, &missing, &err), 2);
-    missing_text(missing, 2, got, sizeof(got));
-    CHECK_STR_EQ(got, "C2,C3");
-    /* What a part saw, looked up (a list that moved: poll.c list_moved()). */
-    CHECK_EQ(store_seen_kept_has(st, "crm.c", "C1", &err), 1);
-    CHECK_EQ(store_seen_kept_has(st, "crm.c", "C2", &err), 0);
-    CHECK_EQ(store_seen_kept_has(st, "crm.d", "C2", &err), 1);
-    /* The connection's own set is apart: a reconcile read in one go. */
-    CHECK_EQ(store_seen_reset(st, &err), 0);
-    CHECK_EQ(store_seen_missing(st, "crm.c", 100, &missing, &err), 3);
-    missing_text(missing, 3, got, sizeof(got));
-    CHECK_STR_EQ(got, "C1,C2,C3");
-    /* A read that is no complete reconcile keeps the place; one that is
-     * clears it. */
-    CHECK_EQ(store_poll_finish(st, "crm.c", 200, 5, 300, "{}", 0, &err), 0);
-    CHECK_EQ(store_poll_get(st, "crm.c", -1, &p, &err), 0);
-    CHECK(p.reconcile_cursor != NULL);
-    store_poll_fini(&p);
-    CHECK_EQ(store_poll_finish(st, "crm.c", 200, 5, 300, "{}", 200, &err), 0);
-    CHECK_EQ(store_poll_get(st, "crm.c", -1, &p, &err), 0);
-    CHECK(p.reconcile_cursor == NULL && p.reconcile_config == NULL);
-    CHECK_EQ(p.reconcile_at_ms, 200);
-    store_poll_fini(&p);
-    CHECK_EQ(store_poll_set_place(st, "crm.c", "{}", 300, "f1", &err), 0);
-    CHECK_EQ(store_poll_set_place(st, "crm.c", NULL, 0, NULL, &err), 0);
-    CHECK_EQ(store_poll_get(st, "crm.c", -1, &p, &err), 0);
-    CHECK(p.reconcile_cursor == NULL);
-    store_poll_fini(&p);
-    CHECK_EQ(store_seen_forget(st, "crm.c", &err), 0);
-    CHECK_EQ(store_seen_kept_missing(st, "crm.c", 100, &missing, &err), 3);
-    missing_text(missing, 3, got, sizeof(got));
-    CHECK_STR_EQ(got, "C1,C2,C3");
-    cleanup(st, path);
-}
-
 const struct check_case check_cases[] = {
     CHECK_CASE(a_repeated_delivery_id_is_journaled_once),
     CHECK_CASE(a_change_tells_whether_it_was_processed),
@@ -783,6 +700,5 @@ const struct check_case check_cases[] = {
     CHECK_CASE(reopening_keeps_the_data_and_the_schema),
     CHECK_CASE(bad_urls_are_refused_with_a_reason),
     CHECK_CASE(recent_notes_match_the_json_functions),
-    CHECK_CASE(a_reconcile_keeps_its_place_and_what_it_saw_across_handles),
     {0},
 };
