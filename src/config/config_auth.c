@@ -94,6 +94,19 @@ add_header(struct config_system *s, const char *name)
     return h;
 }
 
+void
+config_bearer_key(struct config_ctx *c, const struct config_node *n, const char *path,
+                  const char *key, struct config_system *s)
+{
+    char *p = config_join(path, key);
+
+    s->auth_headers = xcalloc(1, sizeof(*s->auth_headers));
+    s->auth_header_count = 0;
+    if (config_get_secret(c, n, p, &add_header(s, "Authorization")->value) == 0)
+        config_secret_prefix(&s->auth_headers[0].value, "Bearer ");
+    free(p);
+}
+
 static int
 header_taken(struct config_ctx *c, const struct config_system *s, const struct config_node *at,
              const char *path, const char *name)

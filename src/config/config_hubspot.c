@@ -67,17 +67,10 @@ config_hubspot_system(struct config_ctx *c, const struct config_node *v, const c
             "%s.webhook: a hubspot system's webhook is its client_secret and public_url; "
             "hint: remove webhook (its path is /webhooks/%s)",
             path, s->name);
-    if (tok == NULL) {
+    if (tok == NULL)
         config_missing(c, v, path, "token");
-    } else {
-        p = config_join(path, "token");
-        s->auth_headers = xcalloc(1, sizeof(*s->auth_headers));
-        s->auth_headers[0].name = xstrdup("Authorization");
-        s->auth_header_count = 1;
-        if (config_get_secret(c, tok, p, &s->auth_headers[0].value) == 0)
-            config_secret_prefix(&s->auth_headers[0].value, "Bearer ");
-        free(p);
-    }
+    else
+        config_bearer_key(c, tok, path, "token", s);
     if (cs != NULL) {
         s->webhook.enabled = 1;
         s->webhook.has_signature = 1;

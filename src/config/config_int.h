@@ -357,6 +357,11 @@ void config_parse_auth(struct config_ctx *c, const struct config_node *v, const 
 void config_basic_auth(struct config_ctx *c, const char *path, const struct config_node *user,
                        const char *key, const struct config_node *sec_n, struct config_system *s);
 
+/* A vendor kind's API key at path.key (node n) as s's only auth header,
+ * "Authorization: Bearer <key>" (Stripe's api_key, HubSpot's token). */
+void config_bearer_key(struct config_ctx *c, const struct config_node *n, const char *path,
+                       const char *key, struct config_system *s);
+
 /* Replace s's value by prefix + value (the ref stays: it is what a person may see). */
 void config_secret_prefix(struct secret *s, const char *prefix);
 

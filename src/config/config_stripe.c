@@ -61,17 +61,10 @@ config_stripe_system(struct config_ctx *c, const struct config_node *v, const ch
         CONFIG_PROBLEM(c, config_node_key(v, "auth"),
                        "%s.auth: a stripe system authenticates with its api_key; hint: remove auth",
                        path);
-    if ((n = config_node_get(v, "api_key")) == NULL) {
+    if ((n = config_node_get(v, "api_key")) == NULL)
         config_missing(c, v, path, "api_key");
-    } else {
-        p = config_join(path, "api_key");
-        s->auth_headers = xcalloc(1, sizeof(*s->auth_headers));
-        s->auth_headers[0].name = xstrdup("Authorization");
-        s->auth_header_count = 1;
-        if (config_get_secret(c, n, p, &s->auth_headers[0].value) == 0)
-            config_secret_prefix(&s->auth_headers[0].value, "Bearer ");
-        free(p);
-    }
+    else
+        config_bearer_key(c, n, path, "api_key", s);
     if ((n = config_node_get(v, "webhook_secret")) != NULL) {
         if (config_node_key(v, "webhook") != NULL)
             CONFIG_PROBLEM(
