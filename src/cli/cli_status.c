@@ -15,7 +15,6 @@
 #include "config/config.h"
 #include "core/error.h"
 #include "engine/admin.h"
-#include "engine/poll.h"
 #include "store/store.h"
 
 /* A string member, or def when it is missing or null. */
@@ -66,23 +65,6 @@ print_systems(const cJSON *systems)
     }
 }
 
-/* A read under way, from the progress its reader noted ("reconcile: 412 of
- * 1,000 rows (41%), ..."). */
-static void
-progress_text(const cJSON *progress, char *out, size_t len)
-{
-    struct engine_poll_report r = {
-        .reconcile = strcmp(str(progress, "kind", ""), "reconcile") == 0,
-        .read = num(progress, "read"),
-        .expected = num(progress, "expected"),
-        .elapsed_ms = num(progress, "elapsed_ms"),
-    };
-    char line[160];
-
-    engine_poll_progress_line(&r, 0, line, sizeof(line));
-    (void)snprintf(out, len, "%s: %s", r.reconcile ? "reconcile" : "reading", line);
-}
-
 static void
 print_polls(const cJSON *polls)
 {
@@ -97,7 +79,10 @@ print_polls(const cJSON *polls)
         char t1[32], t2[32], state[200];
 
         if (cJSON_IsObject(progress))
-            progress_text(progress, state, sizeof(state));
+            (void)snprintf(state, sizeof(state), "%s: %s",
+                           strcmp(str(progress, "kind", ""), "reconcile") == 0 ? "reconcile"
+                                                                               : "reading",
+                           str(progress, "text", "?"));
         else
             (void)snprintf(state, sizeof(state), "%s",
                            cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(p, "reading"))

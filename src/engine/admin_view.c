@@ -27,6 +27,7 @@
 #include "core/xmalloc.h"
 #include "engine/engine.h"
 #include "engine/plan.h"
+#include "engine/poll.h"
 #include "map/map.h"
 #include "model/value.h"
 #include "store/store.h"
@@ -227,6 +228,36 @@ system_json(const char *name, const struct store_system_stats *s)
     return o;
 }
 
+/* A read's progress as its reader noted it, with the line concord status
+ * and the dashboard show ("412 of 1,000 rows (41%), ...") and the share
+ * (percent; none while the total is unknown). */
+static int64_t
+count_of(const cJSON *o, const char *key)
+{
+    const cJSON *n = cJSON_GetObjectItemCaseSensitive(o, key);
+
+    return cJSON_IsNumber(n) ? (int64_t)n->valuedouble : 0;
+}
+
+static cJSON *
+progress_json(const char *text)
+{
+    cJSON *o = cJSON_Parse(text);
+    struct engine_poll_report r = {0};
+    char line[160];
+
+    if (!cJSON_IsObject(o))
+        return o;
+    r.read = count_of(o, "read");
+    r.expected = count_of(o, "expected");
+    r.elapsed_ms = count_of(o, "elapsed_ms");
+    engine_poll_progress_line(&r, 0, line, sizeof(line));
+    cJSON_AddStringToObject(o, "text", line);
+    if (engine_poll_progress_pct(&r) >= 0)
+        cJSON_AddNumberToObject(o, "percent", engine_poll_progress_pct(&r));
+    return o;
+}
+
 /* A polled collection's state; reading: a read holds its lease now (its
  * next_at is then the time it fell due, in the past: "now" says more). */
 static cJSON *
@@ -247,7 +278,7 @@ poll_json(const char *collection, const struct store_poll *p, int reading)
     if (p->last_error)
         cJSON_AddStringToObject(o, "last_error", p->last_error);
     if (p->progress && reading) /* a reader killed part way left its last */
-        cJSON_AddItemToObject(o, "progress", cJSON_Parse(p->progress));
+        cJSON_AddItemToObject(o, "progress", progress_json(p->progress));
     if (p->report)
         cJSON_AddItemToObject(o, "last_report", cJSON_Parse(p->report));
     return o;

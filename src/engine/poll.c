@@ -834,6 +834,15 @@ grouped(int64_t n, char *out, size_t len)
     return out;
 }
 
+int
+engine_poll_progress_pct(const struct engine_poll_report *r)
+{
+    if (r->expected <= 0)
+        return -1;
+    /* More rows than expected (the table grew): 99% until it ends. */
+    return r->read >= r->expected ? 99 : (int)(r->read * 100 / r->expected);
+}
+
 void
 engine_poll_progress_line(const struct engine_poll_report *r, int bar, char *out, size_t len)
 {
@@ -842,16 +851,14 @@ engine_poll_progress_line(const struct engine_poll_report *r, int bar, char *out
     };
     double secs = (double)r->elapsed_ms / 1000.0, rate = secs > 0 ? (double)r->read / secs : 0;
     char read[32], total[32], speed[32], cells[CELLS + 3] = "";
-    int pct;
+    int pct = engine_poll_progress_pct(r);
 
     (void)grouped(r->read, read, sizeof(read));
     (void)grouped((int64_t)(rate + 0.5), speed, sizeof(speed));
-    if (r->expected <= 0) {
+    if (pct < 0) {
         (void)snprintf(out, len, "%s rows read, %s rows/s", read, speed);
         return;
     }
-    /* More rows than expected (the table grew): 99% until it ends. */
-    pct = r->read >= r->expected ? 99 : (int)(r->read * 100 / r->expected);
     if (bar) {
         int full = pct * CELLS / 100;
 

@@ -102,6 +102,10 @@ char *engine_poll_report_json(const struct engine_poll_report *r);
  */
 void engine_poll_progress_line(const struct engine_poll_report *r, int bar, char *out, size_t len);
 
+/* The share of r->expected read, 0..99 (99 until the read ends, however
+ * many more there were), or -1 when the total is unknown. */
+int engine_poll_progress_pct(const struct engine_poll_report *r);
+
 /* A progress line is logged (or shown, off a terminal) at most this often. */
 #define ENGINE_POLL_PROGRESS_MS 2000
 

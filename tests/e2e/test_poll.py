@@ -401,6 +401,7 @@ def test_a_long_read_shows_its_progress():
     assert p.wait(30) == 0, out
     poll, text = seen[0]
     assert poll["progress"].get("expected") == 100 and poll["reading"], seen
+    assert poll["progress"]["text"] in text and 0 <= poll["progress"]["percent"] <= 99, poll
     assert re.search(r"crm\.contacts .* reconcile: \d+ of 100 rows \(\d+%\), \d+ rows/s", text), text
     bars = re.findall(r"crm\.contacts: \[([#.]{24})\] (\d+) of 100 rows \((\d+)%\), \d+ rows/s"
                       r"(, \d+ s left)?", out)
