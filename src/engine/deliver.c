@@ -1272,8 +1272,10 @@ fail:
  * becomes of those). The system must take it now: not paused, a slot
  * free, its breaker closed, its budget a token, and its queue clear when
  * last looked at (sys->queue_clear), so a born job overtakes no job that
- * was waiting then (one queued earlier in the same turn may wait a turn). Processing runs in
- * savepoints: a delivery born in one rolled back is dropped with it (engine_born_drop()).
+ * was waiting then (one queued earlier in the same turn may wait a turn).
+ * Processing runs in savepoints: a delivery born in one rolled back is
+ * dropped with it (engine_born_drop()). Until the turn commits, no copy
+ * is taken for its echo (merge.c, pinned_link()).
  */
 struct engine_born {
     struct claim cl;
