@@ -156,7 +156,7 @@ on_push(const struct webhook *w, const struct http_server_request *req,
     call->system = sys->name;
     (void)snprintf(call->request_id, sizeof(call->request_id), "%s", req->request_id);
     call->delivery_id = a.delivery_id[0] != '\0' ? xstrdup(a.delivery_id) : NULL;
-    engine_ingest_start(w->engine, sys->name, call->delivery_id, "{}", 2, on_ingested, call);
+    engine_ingest_start(w->engine, sys->name, call->delivery_id, "{}", 2, NULL, on_ingested, call);
 }
 
 static void
@@ -190,7 +190,6 @@ on_webhook(void *user, const struct http_server_request *req, struct http_server
         http_server_reply_finish(reply, 400, error_body("the body is not valid JSON"));
         return;
     }
-    cJSON_Delete(parsed);
     const char *echo = sys->webhook.reply_header != NULL
                            ? http_server_header(req, sys->webhook.reply_header)
                            : NULL;
@@ -198,6 +197,7 @@ on_webhook(void *user, const struct http_server_request *req, struct http_server
         char msg[160];
 
         (void)snprintf(msg, sizeof(msg), "the %s header is missing", sys->webhook.reply_header);
+        cJSON_Delete(parsed);
         http_server_reply_finish(reply, 400, error_body(msg));
         return;
     }
@@ -216,7 +216,8 @@ on_webhook(void *user, const struct http_server_request *req, struct http_server
     if (sys->webhook.delivery_id_header != NULL)
         call->delivery_id = xstrdup(http_server_header(req, sys->webhook.delivery_id_header));
     /* The body stays in the suspended connection until the reply. */
-    engine_ingest_start(w->engine, sys->name, call->delivery_id, body, body_len, on_ingested, call);
+    engine_ingest_start(w->engine, sys->name, call->delivery_id, body, body_len, parsed,
+                        on_ingested, call);
 }
 
 int

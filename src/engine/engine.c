@@ -11,6 +11,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <cjson/cJSON.h>
+
 #include "connectors/oauth.h"
 #include "core/clock.h"
 #include "core/error.h"
@@ -397,6 +399,7 @@ engine_free(struct engine *e)
     free(e->colls);
     free(e->held_applied);
     free(e->held_echoes);
+    engine_parsed_clear(e);
     for (size_t i = 0; i < e->sys_count; i++) {
         free(e->systems[i].headers);
         free(e->systems[i].delete_times);
@@ -441,7 +444,7 @@ engine_free(struct engine *e)
 
 void
 engine_ingest_start(struct engine *e, const char *system, const char *delivery_id, const char *body,
-                    size_t body_len, engine_ingest_done_fn *done, void *arg)
+                    size_t body_len, struct cJSON *parsed, engine_ingest_done_fn *done, void *arg)
 {
     struct engine_ingest *req = xcalloc(1, sizeof(*req));
 
@@ -449,12 +452,16 @@ engine_ingest_start(struct engine *e, const char *system, const char *delivery_i
     req->delivery_id = delivery_id;
     req->body = body;
     req->body_len = body_len;
+    req->parsed = parsed;
+    if (parsed != NULL)
+        req->parsed_sum = engine_body_sum(body, body_len);
     req->received_at_ms = clock_now_ms();
     req->done_fn = done;
     req->done_arg = arg;
     pthread_mutex_lock(&e->mu);
     if (e->stop_writer || !e->started) {
         pthread_mutex_unlock(&e->mu);
+        cJSON_Delete(parsed);
         free(req);
         done(arg, ENGINE_INGEST_STOPPING);
         return;

@@ -20,6 +20,7 @@
 #include "config/config.h"
 #include "core/compiler.h"
 
+struct cJSON;
 struct engine;
 struct error;
 struct store;
@@ -67,10 +68,13 @@ typedef void engine_ingest_done_fn(void *arg, enum engine_ingest_result result);
  * Hand in a change without waiting. done(arg, result) is called exactly
  * once: from the writer thread after the commit that holds the change (or
  * its failure), or at once with ENGINE_INGEST_STOPPING. system, delivery_id
- * and body are borrowed until then. Any thread.
+ * and body are borrowed until then. parsed (may be NULL) is body as the
+ * caller parsed it, given to the engine: processing in the same run takes
+ * it instead of parsing the body again on the writer's thread. Any thread.
  */
 void engine_ingest_start(struct engine *e, const char *system, const char *delivery_id,
-                         const char *body, size_t body_len, engine_ingest_done_fn *done, void *arg);
+                         const char *body, size_t body_len, struct cJSON *parsed,
+                         engine_ingest_done_fn *done, void *arg);
 
 /* Whether the store answered its last use: 1 when healthy. Any thread. */
 int engine_is_ready(const struct engine *e);

@@ -92,6 +92,8 @@ struct engine_ingest {
     const char *delivery_id;
     const char *body;
     size_t body_len;
+    struct cJSON *parsed; /* body parsed, or NULL: the writer keeps it for processing */
+    uint64_t parsed_sum;  /* engine_body_sum() of body, when parsed is set */
     int64_t received_at_ms;
     engine_ingest_done_fn *done_fn; /* called once after the commit; then the writer frees it */
     void *done_arg;
@@ -241,6 +243,14 @@ struct engine {
     int64_t *held_applied, *held_echoes;
     int64_t *links_in_flight;
     size_t links_in_flight_count, links_in_flight_cap;
+    /* writer only: bodies the HTTP threads parsed, of journaled changes not
+     * yet processed, oldest first, in a ring of ENGINE_PARSED_MAX */
+    struct engine_parsed {
+        int64_t seq;
+        uint64_t sum; /* of the body parsed: the row at seq must hold it */
+        struct cJSON *doc;
+    } * parsed;
+    size_t parsed_head, parsed_count;
 };
 
 /* ---- engine.c ---- */
@@ -256,6 +266,22 @@ void *engine_writer_main(void *arg);
 void engine_unclaim(struct engine *e, struct engine_delivery *list);
 /* Startup: jobs left running by a previous process. */
 MUST_CHECK int engine_recover(struct engine *e, struct error *err);
+/* Parsed bodies kept for processing: more than a turn journals while
+ * processing keeps up; a burst that puts processing off drops the oldest,
+ * which are parsed again (~4 KB each). */
+#define ENGINE_PARSED_MAX 512
+/* Keep doc, body parsed, for journaled change seq (sum: engine_body_sum()
+ * of body). Writer only. */
+void engine_parsed_keep(struct engine *e, int64_t seq, uint64_t sum, struct cJSON *doc);
+/* A checksum of a body: a parsed body is used only for the bytes it was
+ * parsed from. Any thread. */
+uint64_t engine_body_sum(const char *body, size_t len);
+/* The body of journaled change seq (whose text is body) as an HTTP thread
+ * parsed it, given to the caller (cJSON_Delete() it), or NULL: parse body.
+ * Writer only. */
+struct cJSON *engine_parsed_take(struct engine *e, int64_t seq, const char *body, size_t len);
+/* Drop every parsed body kept (a rolled-back turn may reuse their seqs). */
+void engine_parsed_clear(struct engine *e);
 
 /* ---- poll.c ---- */
 /* The poll thread: runs each polled collection's reads when due. */

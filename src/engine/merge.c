@@ -1756,9 +1756,11 @@ process_one(struct engine *e, const struct change *ch, int64_t now, struct error
 {
     struct merge_ctx m = {.e = e, .ch = ch, .coll = -1, .now = now};
     struct error merr = {0};
-    cJSON *body = cJSON_ParseWithLength(ch->body, ch->body_len);
+    cJSON *body = engine_parsed_take(e, ch->seq, ch->body, ch->body_len);
     int rc;
 
+    if (body == NULL)
+        body = cJSON_ParseWithLength(ch->body, ch->body_len);
     if (body == NULL)
         return park_change(&m, "the body is not JSON", err);
     if (strcmp(ch->system, ENGINE_OPERATOR_SYSTEM) == 0) {

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * tests/unit/test_parsed.c — the bodies the HTTP threads parsed, kept for
+ * the writer's processing (engine_parsed_keep() and engine_parsed_take()
+ * in src/engine/writer.c): each comes back once, for its own seq and only
+ * for the bytes it was parsed from; older ones are dropped as processing
+ * passes them; the ring drops its oldest when full. ASan finds a tree that
+ * was neither given out nor freed.
+ */
+/* link: engine */
+
+#include <stdio.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "check.h"
+#include "engine/engine_int.h"
+
+static char bodies[ENGINE_PARSED_MAX + 100][40];
+
+static const char *
+body(int64_t seq)
+{
+    char *b = bodies[seq];
+
+    (void)snprintf(b, sizeof(bodies[0]), "{\"seq\":%lld}", (long long)seq);
+    return b;
+}
+
+static void
+keep(struct engine *e, int64_t seq)
+{
+    const char *b = body(seq);
+
+    engine_parsed_keep(e, seq, engine_body_sum(b, strlen(b)), cJSON_Parse(b));
+}
+
+/* The tree taken for seq: its "seq" member, or -1 when none was kept. */
+static int64_t
+take(struct engine *e, int64_t seq)
+{
+    const char *b = body(seq);
+    cJSON *doc = engine_parsed_take(e, seq, b, strlen(b));
+    int64_t got = -1;
+
+    if (doc != NULL)
+        got = (int64_t)cJSON_GetObjectItemCaseSensitive(doc, "seq")->valuedouble;
+    cJSON_Delete(doc);
+    return got;
+}
+
+static void
+each_body_comes_back_once_for_its_seq(void)
+{
+    struct engine e = {0};
+
+    keep(&e, 1);
+    keep(&e, 2);
+    keep(&e, 5);
+    CHECK_EQ(take(&e, 1), 1);
+    CHECK_EQ(take(&e, 1), -1);
+    CHECK_EQ(take(&e, 2), 2);
+    CHECK_EQ(take(&e, 4), -1); /* never kept (a polled row): 5 stays */
+    CHECK_EQ(take(&e, 5), 5);
+    CHECK_EQ((long long)e.parsed_count, 0);
+    engine_parsed_clear(&e);
+}
+
+static void
+older_bodies_are_dropped_as_processing_passes_them(void)
+{
+    struct engine e = {0};
+
+    keep(&e, 1);
+    keep(&e, 2);
+    keep(&e, 3);
+    CHECK_EQ(take(&e, 2), 2); /* 1 was processed without its tree: freed */
+    CHECK_EQ(take(&e, 1), -1);
+    CHECK_EQ((long long)e.parsed_count, 1);
+    engine_parsed_clear(&e);
+    CHECK_EQ((long long)e.parsed_count, 0);
+    CHECK_EQ(take(&e, 3), -1);
+}
+
+static void
+a_seq_that_now_holds_other_bytes_gets_no_tree(void)
+{
+    struct engine e = {0};
+    const char *other = "{\"seq\":\"someone else's\"}";
+
+    keep(&e, 7);
+    keep(&e, 8);
+    /* Row 7 was deleted unprocessed and its seq journaled again. */
+    CHECK(engine_parsed_take(&e, 7, other, strlen(other)) == NULL);
+    CHECK_EQ((long long)e.parsed_count, 1);
+    CHECK_EQ(take(&e, 8), 8);
+    /* One byte off is other bytes too. */
+    keep(&e, 9);
+    CHECK(engine_parsed_take(&e, 9, body(9), strlen(body(9)) - 1) == NULL);
+    engine_parsed_clear(&e);
+}
+
+static void
+a_full_ring_drops_its_oldest(void)
+{
+    struct engine e = {0};
+    int64_t n = ENGINE_PARSED_MAX + 88;
+
+    for (int64_t seq = 1; seq <= n; seq++)
+        keep(&e, seq);
+    CHECK_EQ((long long)e.parsed_count, ENGINE_PARSED_MAX);
+    CHECK_EQ(take(&e, 88), -1);
+    CHECK_EQ(take(&e, 89), 89);
+    CHECK_EQ(take(&e, n), n);
+    CHECK_EQ((long long)e.parsed_count, 0);
+    engine_parsed_clear(&e);
+}
+
+static void
+the_sum_tells_bodies_apart(void)
+{
+    const char *a = "{\"email\":\"ada@example.com\",\"n\":1}";
+    const char *b = "{\"email\":\"ada@example.com\",\"n\":2}";
+
+    CHECK(engine_body_sum(a, strlen(a)) == engine_body_sum(a, strlen(a)));
+    CHECK(engine_body_sum(a, strlen(a)) != engine_body_sum(b, strlen(b)));
+    CHECK(engine_body_sum(a, 8) != engine_body_sum(a, 9));
+    CHECK(engine_body_sum("", 0) != engine_body_sum("{}", 2));
+}
+
+const struct check_case check_cases[] = {
+    CHECK_CASE(each_body_comes_back_once_for_its_seq),
+    CHECK_CASE(older_bodies_are_dropped_as_processing_passes_them),
+    CHECK_CASE(a_seq_that_now_holds_other_bytes_gets_no_tree),
+    CHECK_CASE(a_full_ring_drops_its_oldest),
+    CHECK_CASE(the_sum_tells_bodies_apart),
+    {0},
+};
