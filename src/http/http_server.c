@@ -64,7 +64,7 @@ struct http_server {
     struct route routes[HTTP_SERVER_MAX_ROUTES];
     size_t route_count;
     atomic_llong next_request;
-    atomic_int suspended; /* asynchronous replies not finished yet */
+    atomic_int suspended; /* asynchronous requests not completed yet */
 };
 
 /* Per request state, kept in MHD's con_cls. */
@@ -258,13 +258,13 @@ http_server_reply_content_type(struct http_server_reply *reply, const char *cont
 void
 http_server_reply_finish(struct http_server_reply *reply, int status, char *body)
 {
-    struct http_server *srv = reply->srv;
-
     reply->status = status;
     reply->body = body;
     atomic_store(&reply->is_done, 1);
+    /* It counts as suspended until on_completed(): libmicrohttpd takes a
+     * resumed connection back only at its thread's next turn, and
+     * MHD_stop_daemon() aborts the process if one is still out then. */
     MHD_resume_connection(reply->conn);
-    atomic_fetch_sub(&srv->suspended, 1);
 }
 
 static enum MHD_Result
@@ -418,13 +418,15 @@ static void
 on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
              enum MHD_RequestTerminationCode toe)
 {
+    struct http_server *srv = cls;
     struct request_state *rs = *con_cls;
 
-    (void)cls;
     (void)conn;
     (void)toe;
     if (rs == NULL)
         return;
+    if (rs->is_started)
+        atomic_fetch_sub(&srv->suspended, 1);
     buf_fini(&rs->body);
     free(rs->reply.body);
     for (size_t i = 0; i < rs->reply.header_count; i++) {
