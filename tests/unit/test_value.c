@@ -389,6 +389,62 @@ canonical_text_escapes_every_control_character(void)
     cJSON_Delete(v);
 }
 
+/* The escape of byte c as JSON (the reference the printer must match). */
+static size_t
+escape_byte(int c, char *out)
+{
+    const char *sh = c == '"'    ? "\\\""
+                     : c == '\\' ? "\\\\"
+                     : c == '\b' ? "\\b"
+                     : c == '\f' ? "\\f"
+                     : c == '\n' ? "\\n"
+                     : c == '\r' ? "\\r"
+                     : c == '\t' ? "\\t"
+                                 : NULL;
+
+    if (sh != NULL)
+        return (size_t)snprintf(out, 8, "%s", sh);
+    if (c < 0x20)
+        return (size_t)snprintf(out, 8, "\\u%04x", c);
+    out[0] = (char)c;
+    return 1;
+}
+
+/* The printer copies eight plain bytes at a time: a byte to escape at
+ * any place of a run of eight, and runs of any length, print as one at a
+ * time would. Seeded: replay with CONCORD_TEST_SEED. */
+static void
+canonical_text_escapes_at_every_place_in_a_run(void)
+{
+    static const unsigned char pool[] = {'a',  'Z',  '0',  ' ',  '~',  '"',  '\\', 0x01,
+                                         '\n', 0x1f, 0x7f, 0xc3, 0xa9, 0x80, 0xff, '\t'};
+    uint64_t x = check_seed() | 1;
+
+    for (int round = 0; round < 3000; round++) {
+        char in[64], want[64 * 6 + 3], *t;
+        size_t n, at = 0;
+        cJSON *v;
+
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        n = (size_t)(x % 41);
+        want[at++] = '"';
+        for (size_t i = 0; i < n; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            /* mostly plain, so that whole runs of eight occur */
+            in[i] = (char)(x % 4 != 0 ? pool[x % 5] : pool[(x >> 8) % sizeof(pool)]);
+            at += escape_byte((unsigned char)in[i], want + at);
+        }
+        in[n] = '\0';
+        want[at++] = '"';
+        want[at] = '\0';
+        v = cJSON_CreateString(in);
+        t = value_canonical_text(v);
+        CHECK_STR_EQ(t, want);
+        free(t);
+        cJSON_Delete(v);
+    }
+}
+
 /* The field times' text is the canonical text of the object it stands for. */
 static void
 canonical_times_are_the_objects_text(void)
@@ -512,6 +568,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(canonical_text_sorts_keys),
     CHECK_CASE(canonical_text_sorts_many_keys_and_prints_integers),
     CHECK_CASE(canonical_text_escapes_every_control_character),
+    CHECK_CASE(canonical_text_escapes_at_every_place_in_a_run),
     CHECK_CASE(canonical_times_are_the_objects_text),
     CHECK_CASE(canonical_members_are_the_objects_text),
     CHECK_CASE(values_read_back_but_raw_and_non_finite_numbers),
