@@ -2530,10 +2530,11 @@ delivery_done(void *user, const struct http_response *resp)
     d->status = resp->status;
     d->resp_body = xstrndup(resp->body, resp->body_len);
     d->resp_truncated = resp->body_truncated;
-    /* A table's row as written makes the link's new base (apply_ok()):
-     * parsed here, on this thread, not on the writer's. */
-    if (engine_coll_is_sql(&e->colls[d->coll_index]) && resp->outcome == HTTP_OUTCOME_RESPONSE &&
-        resp->status >= 200 && resp->status < 300)
+    /* A 2xx answer gives the created id and the link's new base (a
+     * table's row as written): apply_ok() reads it, parsed here, on this
+     * thread, not on the writer's. */
+    if (resp->outcome == HTTP_OUTCOME_RESPONSE && resp->status >= 200 && resp->status < 300 &&
+        resp->body_len > 0)
         d->answer = cJSON_Parse(d->resp_body);
     d->retry_after = xstrdup(resp->retry_after);
     d->error = xstrdup(resp->error);
