@@ -452,6 +452,11 @@ engine_ingest_start(struct engine *e, const char *system, const char *delivery_i
     req->delivery_id = delivery_id;
     req->body = body;
     req->body_len = body_len;
+    /* A long body's tree would cost more memory than its parse saves. */
+    if (parsed != NULL && body_len > ENGINE_PARSED_BODY_MAX) {
+        cJSON_Delete(parsed);
+        parsed = NULL;
+    }
     req->parsed = parsed;
     if (parsed != NULL)
         req->parsed_sum = engine_body_sum(body, body_len);

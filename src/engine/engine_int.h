@@ -247,10 +247,11 @@ struct engine {
      * yet processed, oldest first, in a ring of ENGINE_PARSED_MAX */
     struct engine_parsed {
         int64_t seq;
+        size_t len;   /* of the body parsed */
         uint64_t sum; /* of the body parsed: the row at seq must hold it */
         struct cJSON *doc;
     } * parsed;
-    size_t parsed_head, parsed_count;
+    size_t parsed_head, parsed_count, parsed_bytes;
 };
 
 /* ---- engine.c ---- */
@@ -267,14 +268,19 @@ void engine_unclaim(struct engine *e, struct engine_delivery *list);
 /* Startup: jobs left running by a previous process. */
 MUST_CHECK int engine_recover(struct engine *e, struct error *err);
 /* Parsed bodies kept for processing: more than a turn journals while
- * processing keeps up; a burst that puts processing off drops the oldest,
- * which are parsed again (~4 KB each). */
-#define ENGINE_PARSED_MAX 512
-/* Keep doc, body parsed, for journaled change seq (sum: engine_body_sum()
- * of body). Writer only. */
-void engine_parsed_keep(struct engine *e, int64_t seq, uint64_t sum, struct cJSON *doc);
-/* A checksum of a body: a parsed body is used only for the bytes it was
- * parsed from. Any thread. */
+ * processing keeps up; a burst that puts processing off, or a journal
+ * held up, drops the oldest, which are parsed again. At most
+ * ENGINE_PARSED_MAX trees, of bodies of ENGINE_PARSED_BYTES in all, none
+ * of a body over ENGINE_PARSED_BODY_MAX (a tree is 4 to 40 times its
+ * body). */
+#define ENGINE_PARSED_MAX      512
+#define ENGINE_PARSED_BYTES    (1024 * 1024)
+#define ENGINE_PARSED_BODY_MAX (16 * 1024)
+/* Keep doc, a body of len bytes parsed, for journaled change seq (sum:
+ * engine_body_sum() of the body); a body too long is freed. Writer only. */
+void engine_parsed_keep(struct engine *e, int64_t seq, size_t len, uint64_t sum, struct cJSON *doc);
+/* A sum of a body, keyed with a secret of this process: a parsed body is
+ * used only for the bytes it was parsed from. Any thread. */
 uint64_t engine_body_sum(const char *body, size_t len);
 /* The body of journaled change seq (whose text is body) as an HTTP thread
  * parsed it, given to the caller (cJSON_Delete() it), or NULL: parse body.

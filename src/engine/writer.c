@@ -24,10 +24,13 @@
  */
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -63,14 +66,34 @@
  * sixth of the writer's work on a change. The tree comes along with the
  * change and waits here, keyed by its journal seq, until processing takes
  * it. Only a turn's own inserts are kept, and a rolled-back turn drops
- * them all, so a seq always names the body its tree was parsed from.
+ * them all. A seq is taken anew only when its row was deleted unprocessed
+ * (concord forget) while it was the last: the tree must also match the
+ * row's bytes, by a sum keyed with a secret of this process, so that no
+ * sender can make two bodies sum alike. A tree costs about 4 to 40 times
+ * its body, so bodies over ENGINE_PARSED_BODY_MAX bring none, and the
+ * ring drops its oldest past ENGINE_PARSED_BYTES of bodies: a journal held
+ * up behind a change that waits keeps little.
  */
+static uint64_t body_sum_key;
+static pthread_once_t body_sum_once = PTHREAD_ONCE_INIT;
+
+static void
+body_sum_init(void)
+{
+    if (getrandom(&body_sum_key, sizeof(body_sum_key), 0) != (ssize_t)sizeof(body_sum_key))
+        body_sum_key = (uint64_t)clock_mono_ms() * 0x9e3779b97f4a7c15u ^ (uint64_t)getpid();
+}
+
 uint64_t
 engine_body_sum(const char *body, size_t len)
 {
-    uint64_t h = 0x9e3779b97f4a7c15u ^ len;
+    uint64_t h;
 
-    /* Eight bytes a step, each mixed in by a multiply and a shift. */
+    (void)pthread_once(&body_sum_once, body_sum_init);
+    h = body_sum_key ^ (0x9e3779b97f4a7c15u * (len + 1));
+    /* Eight bytes a step, each mixed in by a multiply and a shift: from an
+     * unknown start, a change in one step cannot be undone in a later one
+     * without knowing the difference it made. */
     for (; len >= 8; body += 8, len -= 8) {
         uint64_t w;
 
@@ -80,24 +103,41 @@ engine_body_sum(const char *body, size_t len)
     }
     for (; len > 0; body++, len--)
         h = (h ^ (unsigned char)*body) * 0x100000001b3u;
+    h ^= body_sum_key;
+    h *= 0xc4ceb9fe1a85ec53u;
     return h ^ (h >> 32);
 }
 
+/* Drop the oldest tree kept. */
+static void
+parsed_drop_oldest(struct engine *e)
+{
+    struct engine_parsed *p = &e->parsed[e->parsed_head];
+
+    cJSON_Delete(p->doc);
+    e->parsed_bytes -= p->len;
+    e->parsed_head = (e->parsed_head + 1) % ENGINE_PARSED_MAX;
+    e->parsed_count--;
+}
+
 void
-engine_parsed_keep(struct engine *e, int64_t seq, uint64_t sum, cJSON *doc)
+engine_parsed_keep(struct engine *e, int64_t seq, size_t len, uint64_t sum, cJSON *doc)
 {
     size_t slot;
 
+    if (len > ENGINE_PARSED_BODY_MAX) {
+        cJSON_Delete(doc);
+        return;
+    }
     if (e->parsed == NULL)
         e->parsed = xcalloc(ENGINE_PARSED_MAX, sizeof(*e->parsed));
-    if (e->parsed_count == ENGINE_PARSED_MAX) {
-        cJSON_Delete(e->parsed[e->parsed_head].doc);
-        e->parsed_head = (e->parsed_head + 1) % ENGINE_PARSED_MAX;
-        e->parsed_count--;
-    }
+    while (e->parsed_count > 0 &&
+           (e->parsed_count == ENGINE_PARSED_MAX || e->parsed_bytes + len > ENGINE_PARSED_BYTES))
+        parsed_drop_oldest(e);
     slot = (e->parsed_head + e->parsed_count) % ENGINE_PARSED_MAX;
-    e->parsed[slot] = (struct engine_parsed){.seq = seq, .sum = sum, .doc = doc};
+    e->parsed[slot] = (struct engine_parsed){.seq = seq, .len = len, .sum = sum, .doc = doc};
     e->parsed_count++;
+    e->parsed_bytes += len;
 }
 
 cJSON *
@@ -108,16 +148,17 @@ engine_parsed_take(struct engine *e, int64_t seq, const char *body, size_t len)
     while (e->parsed_count > 0) {
         struct engine_parsed *p = &e->parsed[e->parsed_head];
         cJSON *doc = p->doc;
+        int same;
 
         if (p->seq > seq)
             return NULL;
-        e->parsed_head = (e->parsed_head + 1) % ENGINE_PARSED_MAX;
-        e->parsed_count--;
-        /* The sum guards against a seq used again: a row deleted
-         * before it was processed (concord forget), its seq taken anew. */
-        if (p->seq == seq && p->sum == engine_body_sum(body, len))
+        same = p->seq == seq && p->len == len && p->sum == engine_body_sum(body, len);
+        if (same) {
+            p->doc = NULL; /* given to the caller */
+            parsed_drop_oldest(e);
             return doc;
-        cJSON_Delete(doc);
+        }
+        parsed_drop_oldest(e);
         if (p->seq == seq)
             return NULL;
     }
@@ -127,11 +168,8 @@ engine_parsed_take(struct engine *e, int64_t seq, const char *body, size_t len)
 void
 engine_parsed_clear(struct engine *e)
 {
-    while (e->parsed_count > 0) {
-        cJSON_Delete(e->parsed[e->parsed_head].doc);
-        e->parsed_head = (e->parsed_head + 1) % ENGINE_PARSED_MAX;
-        e->parsed_count--;
-    }
+    while (e->parsed_count > 0)
+        parsed_drop_oldest(e);
     free(e->parsed);
     e->parsed = NULL;
     e->parsed_head = 0;
@@ -171,7 +209,7 @@ journal_rows(struct engine *e, struct engine_ingest *batch, int keep, struct err
         if (rc == 1)
             metric_add(e->metrics.ingested, 1, (const char *[]){r->system});
         if (rc == 1 && keep && r->parsed != NULL) {
-            engine_parsed_keep(e, seq, r->parsed_sum, r->parsed);
+            engine_parsed_keep(e, seq, r->body_len, r->parsed_sum, r->parsed);
             r->parsed = NULL;
         }
         if (engine_webhook_seen(e, r->system, r->received_at_ms, err) == -1)

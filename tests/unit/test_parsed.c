@@ -5,12 +5,14 @@
  * the writer's processing (engine_parsed_keep() and engine_parsed_take()
  * in src/engine/writer.c): each comes back once, for its own seq and only
  * for the bytes it was parsed from; older ones are dropped as processing
- * passes them; the ring drops its oldest when full. ASan finds a tree that
- * was neither given out nor freed.
+ * passes them; the ring drops its oldest when full, by count or by the
+ * bytes of its bodies, and keeps no tree of a long body. ASan finds a tree
+ * that was neither given out nor freed.
  */
 /* link: engine */
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -34,7 +36,7 @@ keep(struct engine *e, int64_t seq)
 {
     const char *b = body(seq);
 
-    engine_parsed_keep(e, seq, engine_body_sum(b, strlen(b)), cJSON_Parse(b));
+    engine_parsed_keep(e, seq, strlen(b), engine_body_sum(b, strlen(b)), cJSON_Parse(b));
 }
 
 /* The tree taken for seq: its "seq" member, or -1 when none was kept. */
@@ -118,6 +120,62 @@ a_full_ring_drops_its_oldest(void)
     engine_parsed_clear(&e);
 }
 
+/* A body of n bytes: {"seq":N,"pad":"xxx..."}. */
+static char *
+long_body(int64_t seq, size_t n)
+{
+    char *b = malloc(n + 1);
+    int head = snprintf(b, n + 1, "{\"seq\":%lld,\"pad\":\"", (long long)seq);
+
+    memset(b + head, 'x', n - (size_t)head - 2);
+    memcpy(b + n - 2, "\"}", 3);
+    return b;
+}
+
+static void
+keep_long(struct engine *e, int64_t seq, size_t n)
+{
+    char *b = long_body(seq, n);
+
+    engine_parsed_keep(e, seq, n, engine_body_sum(b, n), cJSON_Parse(b));
+    free(b);
+}
+
+static int64_t
+take_long(struct engine *e, int64_t seq, size_t n)
+{
+    char *b = long_body(seq, n);
+    cJSON *doc = engine_parsed_take(e, seq, b, n);
+    int64_t got = -1;
+
+    if (doc != NULL)
+        got = (int64_t)cJSON_GetObjectItemCaseSensitive(doc, "seq")->valuedouble;
+    cJSON_Delete(doc);
+    free(b);
+    return got;
+}
+
+static void
+the_ring_holds_a_bounded_number_of_bytes(void)
+{
+    struct engine e = {0};
+    size_t n = 12 * 1024; /* 86 of them pass ENGINE_PARSED_BYTES */
+    int64_t last = (int64_t)(ENGINE_PARSED_BYTES / n) + 10;
+
+    for (int64_t seq = 1; seq <= last; seq++)
+        keep_long(&e, seq, n);
+    CHECK(e.parsed_bytes <= ENGINE_PARSED_BYTES);
+    CHECK_EQ((long long)e.parsed_count, (long long)(ENGINE_PARSED_BYTES / n));
+    CHECK_EQ(take_long(&e, 10, n), -1); /* dropped for room */
+    CHECK_EQ(take_long(&e, last, n), last);
+    CHECK_EQ((long long)e.parsed_bytes, 0);
+    /* A body past ENGINE_PARSED_BODY_MAX brings no tree at all. */
+    keep_long(&e, last + 1, ENGINE_PARSED_BODY_MAX + 1);
+    CHECK_EQ((long long)e.parsed_count, 0);
+    CHECK_EQ(take_long(&e, last + 1, ENGINE_PARSED_BODY_MAX + 1), -1);
+    engine_parsed_clear(&e);
+}
+
 static void
 the_sum_tells_bodies_apart(void)
 {
@@ -135,6 +193,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(older_bodies_are_dropped_as_processing_passes_them),
     CHECK_CASE(a_seq_that_now_holds_other_bytes_gets_no_tree),
     CHECK_CASE(a_full_ring_drops_its_oldest),
+    CHECK_CASE(the_ring_holds_a_bounded_number_of_bytes),
     CHECK_CASE(the_sum_tells_bodies_apart),
     {0},
 };
