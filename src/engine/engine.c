@@ -452,8 +452,11 @@ engine_ingest_start(struct engine *e, const char *system, const char *delivery_i
     req->delivery_id = delivery_id;
     req->body = body;
     req->body_len = body_len;
-    /* A long body's tree would cost more memory than its parse saves. */
-    if (parsed != NULL && body_len > ENGINE_PARSED_BODY_MAX) {
+    /* A long body's tree would cost more memory than its parse saves; and
+     * while a burst puts processing off, most trees would be dropped from
+     * the writer's ring unused, after a free on another thread's heap and
+     * a parse again: here the tree is freed where it was made. */
+    if (parsed != NULL && (body_len > ENGINE_PARSED_BODY_MAX || !atomic_load(&e->parsed_wanted))) {
         cJSON_Delete(parsed);
         parsed = NULL;
     }

@@ -208,6 +208,9 @@ struct engine {
     pthread_cond_t poll_cv;        /* wakes the poll thread to stop */
     int started;
     atomic_int ready;
+    /* The writer processes as it journals, so a tree handed in with a change
+     * is used within a turn or two (engine_ingest_start()). */
+    atomic_int parsed_wanted;
     int match_open;        /* writer only: ambiguous matches open? -1 unknown, 0 none, 1 maybe */
     int journal_grew;      /* writer only: processing journaled changes (a hint's deletions) */
     int64_t fanout_queued; /* writer only: upserts fanout_one() queued, ever (check_copies()) */

@@ -751,6 +751,7 @@ engine_writer_main(void *arg)
                   needs_jobs(e);
         if (process)
             processed_at = clock_mono_ms();
+        atomic_store(&e->parsed_wanted, process);
         if (turn(e, batch, &pending_results, &claimed, draining, process, &more, &err) == -1) {
             atomic_store(&e->ready, 0);
             log_error(NULL, "turn %s", err.msg);
