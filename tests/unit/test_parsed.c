@@ -39,18 +39,24 @@ keep(struct engine *e, int64_t seq)
     engine_parsed_keep(e, seq, strlen(b), engine_body_sum(b, strlen(b)), cJSON_Parse(b));
 }
 
-/* The tree taken for seq: its "seq" member, or -1 when none was kept. */
+/* The tree taken for seq, whose row holds b (len bytes): its "seq"
+ * member, or -1 when none was kept for those bytes. */
 static int64_t
-take(struct engine *e, int64_t seq)
+take_bytes(struct engine *e, int64_t seq, const char *b, size_t len)
 {
-    const char *b = body(seq);
-    cJSON *doc = engine_parsed_take(e, seq, b, strlen(b));
+    cJSON *doc = engine_parsed_take(e, seq, b, len);
     int64_t got = -1;
 
     if (doc != NULL)
         got = (int64_t)cJSON_GetObjectItemCaseSensitive(doc, "seq")->valuedouble;
     cJSON_Delete(doc);
     return got;
+}
+
+static int64_t
+take(struct engine *e, int64_t seq)
+{
+    return take_bytes(e, seq, body(seq), strlen(body(seq)));
 }
 
 static void
@@ -145,12 +151,8 @@ static int64_t
 take_long(struct engine *e, int64_t seq, size_t n)
 {
     char *b = long_body(seq, n);
-    cJSON *doc = engine_parsed_take(e, seq, b, n);
-    int64_t got = -1;
+    int64_t got = take_bytes(e, seq, b, n);
 
-    if (doc != NULL)
-        got = (int64_t)cJSON_GetObjectItemCaseSensitive(doc, "seq")->valuedouble;
-    cJSON_Delete(doc);
     free(b);
     return got;
 }

@@ -350,45 +350,6 @@ canonical_text_sorts_many_keys_and_prints_integers(void)
     cJSON_Delete(v);
 }
 
-/* Every byte of a string as JSON writes it: '"', '\\' and the control
- * characters escaped (the short forms where JSON has one), the rest as it
- * is; in keys too, and in a string long enough to make the text grow. */
-static void
-canonical_text_escapes_every_control_character(void)
-{
-    char in[300], want[2400], *t;
-    size_t n = 0, at = 0;
-    cJSON *v = cJSON_CreateObject();
-
-    for (int c = 1; c < 256; c++)
-        in[n++] = (char)c;
-    in[n] = '\0';
-    at += (size_t)snprintf(want + at, sizeof(want) - at, "{\"k\\n\":\"");
-    for (int c = 1; c < 256; c++) {
-        const char *sh = c == '"'    ? "\\\""
-                         : c == '\\' ? "\\\\"
-                         : c == '\b' ? "\\b"
-                         : c == '\f' ? "\\f"
-                         : c == '\n' ? "\\n"
-                         : c == '\r' ? "\\r"
-                         : c == '\t' ? "\\t"
-                                     : NULL;
-
-        if (sh != NULL)
-            at += (size_t)snprintf(want + at, sizeof(want) - at, "%s", sh);
-        else if (c < 0x20)
-            at += (size_t)snprintf(want + at, sizeof(want) - at, "\\u%04x", c);
-        else
-            want[at++] = (char)c;
-    }
-    (void)snprintf(want + at, sizeof(want) - at, "\"}");
-    cJSON_AddStringToObject(v, "k\n", in);
-    t = value_canonical_text(v);
-    CHECK_STR_EQ(t, want);
-    free(t);
-    cJSON_Delete(v);
-}
-
 /* The escape of byte c as JSON (the reference the printer must match). */
 static size_t
 escape_byte(int c, char *out)
@@ -408,6 +369,30 @@ escape_byte(int c, char *out)
         return (size_t)snprintf(out, 8, "\\u%04x", c);
     out[0] = (char)c;
     return 1;
+}
+
+/* Every byte of a string as JSON writes it: '"', '\\' and the control
+ * characters escaped (the short forms where JSON has one), the rest as it
+ * is; in keys too, and in a string long enough to make the text grow. */
+static void
+canonical_text_escapes_every_control_character(void)
+{
+    char in[300], want[2400], *t;
+    size_t n = 0, at = 0;
+    cJSON *v = cJSON_CreateObject();
+
+    for (int c = 1; c < 256; c++)
+        in[n++] = (char)c;
+    in[n] = '\0';
+    at += (size_t)snprintf(want + at, sizeof(want) - at, "{\"k\\n\":\"");
+    for (int c = 1; c < 256; c++)
+        at += escape_byte(c, want + at);
+    (void)snprintf(want + at, sizeof(want) - at, "\"}");
+    cJSON_AddStringToObject(v, "k\n", in);
+    t = value_canonical_text(v);
+    CHECK_STR_EQ(t, want);
+    free(t);
+    cJSON_Delete(v);
 }
 
 /* The printer copies eight plain bytes at a time: a byte to escape at
