@@ -461,8 +461,10 @@ engine_ingest_start(struct engine *e, const char *system, const char *delivery_i
         parsed = NULL;
     }
     req->parsed = parsed;
-    if (parsed != NULL)
-        req->parsed_sum = engine_body_sum(body, body_len);
+    if (parsed != NULL) {
+        req->parsed_bytes = xmalloc(body_len > 0 ? body_len : 1);
+        memcpy(req->parsed_bytes, body, body_len);
+    }
     req->received_at_ms = clock_now_ms();
     req->done_fn = done;
     req->done_arg = arg;
@@ -470,6 +472,7 @@ engine_ingest_start(struct engine *e, const char *system, const char *delivery_i
     if (e->stop_writer || !e->started) {
         pthread_mutex_unlock(&e->mu);
         cJSON_Delete(parsed);
+        free(req->parsed_bytes);
         free(req);
         done(arg, ENGINE_INGEST_STOPPING);
         return;

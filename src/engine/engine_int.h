@@ -93,7 +93,7 @@ struct engine_ingest {
     const char *body;
     size_t body_len;
     struct cJSON *parsed; /* body parsed, or NULL: the writer keeps it for processing */
-    uint64_t parsed_sum;  /* engine_body_sum() of body, when parsed is set */
+    char *parsed_bytes;   /* a copy of body, when parsed is set: the ring keeps it */
     int64_t received_at_ms;
     engine_ingest_done_fn *done_fn; /* called once after the commit; then the writer frees it */
     void *done_arg;
@@ -250,8 +250,8 @@ struct engine {
      * yet processed, oldest first, in a ring of ENGINE_PARSED_MAX */
     struct engine_parsed {
         int64_t seq;
-        size_t len;   /* of the body parsed */
-        uint64_t sum; /* of the body parsed: the row at seq must hold it */
+        size_t len;  /* of the body parsed */
+        char *bytes; /* the body parsed: the row at seq must hold them */
         struct cJSON *doc;
     } * parsed;
     size_t parsed_head, parsed_count, parsed_bytes;
@@ -279,12 +279,10 @@ MUST_CHECK int engine_recover(struct engine *e, struct error *err);
 #define ENGINE_PARSED_MAX      512
 #define ENGINE_PARSED_BYTES    (1024 * 1024)
 #define ENGINE_PARSED_BODY_MAX (16 * 1024)
-/* Keep doc, a body of len bytes parsed, for journaled change seq (sum:
- * engine_body_sum() of the body); a body too long is freed. Writer only. */
-void engine_parsed_keep(struct engine *e, int64_t seq, size_t len, uint64_t sum, struct cJSON *doc);
-/* A sum of a body, keyed with a secret of this process: a parsed body is
- * used only for the bytes it was parsed from. Any thread. */
-uint64_t engine_body_sum(const char *body, size_t len);
+/* Keep doc, parsed from bytes (len of them, malloc()ed), for journaled
+ * change seq; both are the ring's now (a body too long is freed). Writer
+ * only. */
+void engine_parsed_keep(struct engine *e, int64_t seq, char *bytes, size_t len, struct cJSON *doc);
 /* The body of journaled change seq (whose text is body) as an HTTP thread
  * parsed it, given to the caller (cJSON_Delete() it), or NULL: parse body.
  * Writer only. */

@@ -24,7 +24,6 @@
  */
 
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,46 +66,13 @@
  * change and waits here, keyed by its journal seq, until processing takes
  * it. Only a turn's own inserts are kept, and a rolled-back turn drops
  * them all. A seq is taken anew only when its row was deleted unprocessed
- * (concord forget) while it was the last: the tree must also match the
- * row's bytes, by a sum keyed with a secret of this process, so that no
- * sender can make two bodies sum alike. A tree costs about 4 to 40 times
- * its body, so bodies over ENGINE_PARSED_BODY_MAX bring none, and the
- * ring drops its oldest past ENGINE_PARSED_BYTES of bodies: a journal held
- * up behind a change that waits keeps little.
+ * (concord forget) while it was the last: so an entry keeps the bytes its
+ * tree was parsed from, and the row must hold exactly those (a sum, even
+ * a keyed one, was found forgeable). A tree costs about 4 to 40 times its
+ * body, so bodies over ENGINE_PARSED_BODY_MAX bring none, and the ring
+ * drops its oldest past ENGINE_PARSED_BYTES of bodies: a journal held up
+ * behind a change that waits keeps little.
  */
-static uint64_t body_sum_key;
-static pthread_once_t body_sum_once = PTHREAD_ONCE_INIT;
-
-static void
-body_sum_init(void)
-{
-    if (getrandom(&body_sum_key, sizeof(body_sum_key), 0) != (ssize_t)sizeof(body_sum_key))
-        body_sum_key = (uint64_t)clock_mono_ms() * 0x9e3779b97f4a7c15u ^ (uint64_t)getpid();
-}
-
-uint64_t
-engine_body_sum(const char *body, size_t len)
-{
-    uint64_t h;
-
-    (void)pthread_once(&body_sum_once, body_sum_init);
-    h = body_sum_key ^ (0x9e3779b97f4a7c15u * (len + 1));
-    /* Eight bytes a step, each mixed in by a multiply and a shift: from an
-     * unknown start, a change in one step cannot be undone in a later one
-     * without knowing the difference it made. */
-    for (; len >= 8; body += 8, len -= 8) {
-        uint64_t w;
-
-        memcpy(&w, body, 8);
-        h = (h ^ w) * 0xff51afd7ed558ccdu;
-        h ^= h >> 29;
-    }
-    for (; len > 0; body++, len--)
-        h = (h ^ (unsigned char)*body) * 0x100000001b3u;
-    h ^= body_sum_key;
-    h *= 0xc4ceb9fe1a85ec53u;
-    return h ^ (h >> 32);
-}
 
 /* Drop the oldest tree kept. */
 static void
@@ -115,18 +81,20 @@ parsed_drop_oldest(struct engine *e)
     struct engine_parsed *p = &e->parsed[e->parsed_head];
 
     cJSON_Delete(p->doc);
+    free(p->bytes);
     e->parsed_bytes -= p->len;
     e->parsed_head = (e->parsed_head + 1) % ENGINE_PARSED_MAX;
     e->parsed_count--;
 }
 
 void
-engine_parsed_keep(struct engine *e, int64_t seq, size_t len, uint64_t sum, cJSON *doc)
+engine_parsed_keep(struct engine *e, int64_t seq, char *bytes, size_t len, cJSON *doc)
 {
     size_t slot;
 
     if (len > ENGINE_PARSED_BODY_MAX) {
         cJSON_Delete(doc);
+        free(bytes);
         return;
     }
     if (e->parsed == NULL)
@@ -135,7 +103,7 @@ engine_parsed_keep(struct engine *e, int64_t seq, size_t len, uint64_t sum, cJSO
            (e->parsed_count == ENGINE_PARSED_MAX || e->parsed_bytes + len > ENGINE_PARSED_BYTES))
         parsed_drop_oldest(e);
     slot = (e->parsed_head + e->parsed_count) % ENGINE_PARSED_MAX;
-    e->parsed[slot] = (struct engine_parsed){.seq = seq, .len = len, .sum = sum, .doc = doc};
+    e->parsed[slot] = (struct engine_parsed){.seq = seq, .len = len, .bytes = bytes, .doc = doc};
     e->parsed_count++;
     e->parsed_bytes += len;
 }
@@ -152,7 +120,7 @@ engine_parsed_take(struct engine *e, int64_t seq, const char *body, size_t len)
 
         if (p->seq > seq)
             return NULL;
-        same = p->seq == seq && p->len == len && p->sum == engine_body_sum(body, len);
+        same = p->seq == seq && p->len == len && memcmp(p->bytes, body, len) == 0;
         if (same) {
             p->doc = NULL; /* given to the caller */
             parsed_drop_oldest(e);
@@ -184,6 +152,7 @@ answer_batch(struct engine_ingest *batch, enum engine_ingest_result failed_as)
 
         r->done_fn(r->done_arg, r->staged != 0 ? r->staged : failed_as);
         cJSON_Delete(r->parsed);
+        free(r->parsed_bytes);
         free(r);
         r = next;
     }
@@ -209,8 +178,9 @@ journal_rows(struct engine *e, struct engine_ingest *batch, int keep, struct err
         if (rc == 1)
             metric_add(e->metrics.ingested, 1, (const char *[]){r->system});
         if (rc == 1 && keep && r->parsed != NULL) {
-            engine_parsed_keep(e, seq, r->body_len, r->parsed_sum, r->parsed);
+            engine_parsed_keep(e, seq, r->parsed_bytes, r->body_len, r->parsed);
             r->parsed = NULL;
+            r->parsed_bytes = NULL;
         }
         if (engine_webhook_seen(e, r->system, r->received_at_ms, err) == -1)
             return -1;
