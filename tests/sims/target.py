@@ -341,14 +341,19 @@ class Echoer:
         t = threading.Thread(target=self.run, daemon=True)
         t.start()
 
-    def send(self, event, record):
+    def send(self, event, record, ready=None):
+        """Queues the echo of a write, in the order of the writes; when
+        ready (a threading.Event) is given, it is sent once that is set (the
+        write's answer is out), or after 5 s."""
         with self.state.lock:
             self.state.echo_pending += 1
-        self.q.put((event, record))
+        self.q.put((event, record, ready))
 
     def run(self):
         while True:
-            event, record = self.q.get()
+            event, record, ready = self.q.get()
+            if ready is not None:
+                ready.wait(5)
             body = json.dumps(record, sort_keys=True).encode()
             delivery = str(uuid.uuid4())
             st = self.state
@@ -645,28 +650,37 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.answer_headers = None
         status, obj, event, record = self.apply(method, split, body, entry["seq"])
         applied = event is not None
-        if late and fault.get("delay_ms"):
-            # Applied on arrival; only the answer is slow.
-            time.sleep(float(fault["delay_ms"]) / 1000.0)
-            gone = self.peer_gone()
-        if fault and fault.get("reset") == "after":
-            finish("lost", applied)
-            self.reset_connection()
-        elif gone:
-            finish("timeout", applied)
-            self.close_connection = True
-        else:
-            finish(status, applied)
-            try:
-                self.send_json(status, obj, self.answer_headers)
-            except OSError:
-                pass
-            if fault and fault.get("close") == "after":
-                # Closed as an idle timeout would close it: the answer said
-                # nothing of it (no "Connection: close").
-                self.close_connection = True
+        # The echo takes its place in the queue now, in the order of the
+        # writes (two requests' threads may answer in either order), and
+        # leaves once the answer is out.
+        ready = None
         if applied and self.server.echoer is not None:
-            self.server.echoer.send(event, record)
+            ready = threading.Event()
+            self.server.echoer.send(event, record, ready)
+        try:
+            if late and fault.get("delay_ms"):
+                # Applied on arrival; only the answer is slow.
+                time.sleep(float(fault["delay_ms"]) / 1000.0)
+                gone = self.peer_gone()
+            if fault and fault.get("reset") == "after":
+                finish("lost", applied)
+                self.reset_connection()
+            elif gone:
+                finish("timeout", applied)
+                self.close_connection = True
+            else:
+                finish(status, applied)
+                try:
+                    self.send_json(status, obj, self.answer_headers)
+                except OSError:
+                    pass
+                if fault and fault.get("close") == "after":
+                    # Closed as an idle timeout would close it: the answer
+                    # said nothing of it (no "Connection: close").
+                    self.close_connection = True
+        finally:
+            if ready is not None:
+                ready.set()
 
     def apply(self, method, split, body, seq=None):
         """Carries out one REST request. Returns (status, answer, event,
