@@ -1494,15 +1494,19 @@ engine_refusal(const struct config_system *sys, const cJSON *answer)
                : NULL;
 }
 
+/* Whether a 2xx answer says "refused" (errors.in_ok); the tree the
+ * delivery thread parsed when there is one. */
 static int
-refused_in_ok(const struct config_system *sys, const char *body)
+refused_in_ok(const struct config_system *sys, const struct engine_delivery *d)
 {
     cJSON *json;
     int refused;
 
-    if (sys->errors.in_ok_path == NULL || body == NULL)
+    if (sys->errors.in_ok_path == NULL || d->resp_body == NULL)
         return 0;
-    json = cJSON_Parse(body);
+    if (d->answer != NULL)
+        return engine_refusal(sys, d->answer) != NULL;
+    json = cJSON_Parse(d->resp_body);
     refused = engine_refusal(sys, json) != NULL;
     cJSON_Delete(json);
     return refused;
@@ -1518,7 +1522,7 @@ classify(const struct engine *e, const struct engine_delivery *d)
         /* SmartBill says "no" in a 200 with errorText: the write did not
          * happen, and sending it again will not change that. */
         if (d->status >= 200 && d->status < 300)
-            return refused_in_ok(sys, d->resp_body) ? VERDICT_PERMANENT : VERDICT_OK;
+            return refused_in_ok(sys, d) ? VERDICT_PERMANENT : VERDICT_OK;
         /* Guarantee: a delete is idempotent. The copy is gone either way. */
         if (d->op == JOB_OP_DELETE && (d->status == 404 || d->status == 410))
             return VERDICT_OK;
