@@ -27,9 +27,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -115,20 +113,19 @@ engine_parsed_take(struct engine *e, int64_t seq, const char *body, size_t len)
      * processed without their tree (a redo, a replay). */
     while (e->parsed_count > 0) {
         struct engine_parsed *p = &e->parsed[e->parsed_head];
+        int64_t at = p->seq;
         cJSON *doc = p->doc;
-        int same;
 
-        if (p->seq > seq)
+        if (at > seq)
             return NULL;
-        same = p->seq == seq && p->len == len && memcmp(p->bytes, body, len) == 0;
-        if (same) {
+        if (at == seq && p->len == len && memcmp(p->bytes, body, len) == 0) {
             p->doc = NULL; /* given to the caller */
             parsed_drop_oldest(e);
             return doc;
         }
         parsed_drop_oldest(e);
-        if (p->seq == seq)
-            return NULL;
+        if (at == seq)
+            return NULL; /* other bytes at this seq now: parse them */
     }
     return NULL;
 }
