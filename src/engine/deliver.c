@@ -1494,21 +1494,27 @@ engine_refusal(const struct config_system *sys, const cJSON *answer)
                : NULL;
 }
 
-/* Whether a 2xx answer says "refused" (errors.in_ok); the tree the
- * delivery thread parsed when there is one. */
+/* The answer as a tree: the one the delivery thread parsed (a 2xx), or
+ * one parsed here into *own, which the caller frees. NULL when it is not
+ * JSON. */
+static const cJSON *
+answer_tree(const struct engine_delivery *d, cJSON **own)
+{
+    *own = d->answer == NULL && d->resp_body != NULL ? cJSON_Parse(d->resp_body) : NULL;
+    return d->answer != NULL ? d->answer : *own;
+}
+
+/* Whether a 2xx answer says "refused" (errors.in_ok). */
 static int
 refused_in_ok(const struct config_system *sys, const struct engine_delivery *d)
 {
-    cJSON *json;
+    cJSON *own;
     int refused;
 
     if (sys->errors.in_ok_path == NULL || d->resp_body == NULL)
         return 0;
-    if (d->answer != NULL)
-        return engine_refusal(sys, d->answer) != NULL;
-    json = cJSON_Parse(d->resp_body);
-    refused = engine_refusal(sys, json) != NULL;
-    cJSON_Delete(json);
+    refused = engine_refusal(sys, answer_tree(d, &own)) != NULL;
+    cJSON_Delete(own);
     return refused;
 }
 
@@ -1828,8 +1834,8 @@ static int
 apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct error *err)
 {
     const struct config_collection *cc = e->colls[d->coll_index].cfg;
-    cJSON *parsed = d->answer == NULL && d->resp_body ? cJSON_Parse(d->resp_body) : NULL;
-    const cJSON *answer = d->answer ? d->answer : parsed;
+    cJSON *parsed;
+    const cJSON *answer = answer_tree(d, &parsed);
     char ext_id[256] = "";
     char *base = NULL;
     int rc = -1, deleted;
@@ -2023,10 +2029,10 @@ conflict_id(const struct config_collection *cc, const struct engine_delivery *d,
     if (shape_conflict_id(cc, d->body, out, len))
         return; /* the id the create itself sent */
     if (cc->conflict_id_path != NULL) {
-        cJSON *answer = cJSON_Parse(d->resp_body ? d->resp_body : "");
+        cJSON *own;
 
-        (void)engine_ext_id(cc->conflict_id_path, answer, out, len);
-        cJSON_Delete(answer);
+        (void)engine_ext_id(cc->conflict_id_path, answer_tree(d, &own), out, len);
+        cJSON_Delete(own);
         return;
     }
     if (cc->conflict_id_after == NULL ||
@@ -2166,7 +2172,8 @@ apply_numbering(struct engine *e, struct engine_delivery *d, struct job *j, enum
     const struct engine_coll *c = &e->colls[d->coll_index];
     const struct config_numbering *n = &c->cfg->numbering;
     struct log_ctx lc = {.system = j->system, .record_id = j->record_id, .job_id = j->id};
-    cJSON *answer = NULL, *expect = NULL;
+    cJSON *own = NULL, *expect = NULL;
+    const cJSON *answer;
     const char *expected;
     char reason[700], got[64] = "", next[64];
     int rc = -1;
@@ -2178,7 +2185,7 @@ apply_numbering(struct engine *e, struct engine_delivery *d, struct job *j, enum
         return park_job(e, j, d->check == CHECK_BEFORE ? INBOX_FAILED : INBOX_UNKNOWN, reason,
                         (int)d->status, d->resp_body, err);
     }
-    answer = cJSON_Parse(d->resp_body ? d->resp_body : "");
+    answer = answer_tree(d, &own);
     expect = cJSON_Parse(j->expect ? j->expect : "");
     expected = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(expect, "number"));
     if (d->check == CHECK_CONFIRM) {
@@ -2257,7 +2264,7 @@ apply_numbering(struct engine *e, struct engine_delivery *d, struct job *j, enum
         rc = park_job(e, j, INBOX_UNKNOWN, reason, (int)d->status, d->resp_body, err);
     }
 out:
-    cJSON_Delete(answer);
+    cJSON_Delete(own);
     cJSON_Delete(expect);
     return rc;
 }
@@ -2272,7 +2279,7 @@ apply_lookup(struct engine *e, struct engine_delivery *d, struct job *j, enum ve
              const char *what, int64_t now_ms, struct error *err)
 {
     const struct config_collection *cc = e->colls[d->coll_index].cfg;
-    cJSON *answer = NULL;
+    cJSON *own = NULL;
     const cJSON *items, *item;
     char reason[700], ext_id[256] = "";
     int count, rc = -1;
@@ -2288,8 +2295,7 @@ apply_lookup(struct engine *e, struct engine_delivery *d, struct job *j, enum ve
                        what);
         return park_job(e, j, INBOX_UNKNOWN, reason, (int)d->status, d->resp_body, err);
     }
-    answer = cJSON_Parse(d->resp_body ? d->resp_body : "");
-    items = lookup_items(cc, answer);
+    items = lookup_items(cc, answer_tree(d, &own));
     count = cJSON_IsArray(items) ? cJSON_GetArraySize(items) : cJSON_IsObject(items) ? 1 : -1;
     item = cJSON_IsArray(items) ? cJSON_GetArrayItem(items, 0) : items;
     if (count == 1) {
@@ -2337,7 +2343,7 @@ apply_lookup(struct engine *e, struct engine_delivery *d, struct job *j, enum ve
                        count);
         rc = park_job(e, j, INBOX_UNKNOWN, reason, (int)d->status, d->resp_body, err);
     }
-    cJSON_Delete(answer);
+    cJSON_Delete(own);
     return rc;
 }
 
