@@ -47,7 +47,6 @@ struct route {
 
 struct http_server_reply {
     struct MHD_Connection *conn;
-    struct http_server *srv;
     int status;
     char *body;
     char *headers[HTTP_SERVER_MAX_REPLY_HEADERS][2]; /* name, value: http_server_reply_header() */
@@ -404,7 +403,6 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
     if (rs->route->async != NULL) {
         rs->is_started = 1;
         rs->reply.conn = conn;
-        rs->reply.srv = srv;
         atomic_fetch_add(&srv->suspended, 1);
         MHD_suspend_connection(conn);
         rs->route->async(rs->route->user, &req, &rs->reply);
