@@ -69,6 +69,7 @@ engine_delivery_free(struct engine_delivery *d)
     free(d->wire);
     free(d->resp_body);
     cJSON_Delete(d->answer);
+    free(d->ok_base);
     free(d->retry_after);
     free(d->error);
     free(d->etag);
@@ -1636,6 +1637,25 @@ new_base(const struct engine_delivery *d, const cJSON *answer)
     return text;
 }
 
+/* Whether apply_ok() makes the base of d's answer with new_base(): a write
+ * of a plain HTTP collection (no shape, no calendar, not a table's). */
+static int
+plain_write(const struct engine *e, const struct engine_delivery *d)
+{
+    return d->op != JOB_OP_DELETE && d->shape_step != SHAPE_STEP_FIND && d->shape_sent == NULL &&
+           d->body != NULL && d->caldav == 0 && !engine_coll_is_sql(&e->colls[d->coll_index]);
+}
+
+/* *p, which the caller now owns; *p is left NULL. */
+static char *
+steal_text(char **p)
+{
+    char *t = *p;
+
+    *p = NULL;
+    return t;
+}
+
 /* Whether column is one map_out writes (a top-level target). */
 static int
 mapped_column(const struct engine_coll *c, const char *column)
@@ -1899,7 +1919,8 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
             base = d->caldav != 0 ? engine_caldav_base(d)
                    : engine_coll_is_sql(&e->colls[d->coll_index])
                        ? sql_new_base(&e->colls[d->coll_index], d, answer)
-                       : new_base(d, answer);
+                   : d->ok_base != NULL ? steal_text(&d->ok_base)
+                                        : new_base(d, answer);
         if (store_link_set_noted(e->st, d->link_id, ext_id[0] ? ext_id : NULL, base, clock_now_ms(),
                                  'w', err) == -1 ||
             ((d->is_create || d->is_restore) &&
@@ -2543,9 +2564,15 @@ delivery_done(void *user, const struct http_response *resp)
     /* A 2xx answer gives the created id and the link's new base (a
      * table's row as written): apply_ok() reads it, parsed here, on this
      * thread, not on the writer's. */
-    if (resp->outcome == HTTP_OUTCOME_RESPONSE && resp->status >= 200 && resp->status < 300 &&
-        resp->body_len > 0)
-        d->answer = cJSON_Parse(d->resp_body);
+    if (resp->outcome == HTTP_OUTCOME_RESPONSE && resp->status >= 200 && resp->status < 300) {
+        if (resp->body_len > 0)
+            d->answer = cJSON_Parse(d->resp_body);
+        /* The new base too, where apply_ok() would make it with
+         * new_base(): work the writer, the one thread every change
+         * waits on, need not do. */
+        if (plain_write(e, d))
+            d->ok_base = new_base(d, d->answer);
+    }
     d->retry_after = xstrdup(resp->retry_after);
     d->error = xstrdup(resp->error);
     d->etag = xstrdup(http_response_header(resp, "ETag"));

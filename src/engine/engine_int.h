@@ -164,6 +164,7 @@ struct engine_delivery {
     long status;
     char *resp_body;
     struct cJSON *answer; /* a table's success: cJSON_Parse(resp_body), made here; read only */
+    char *ok_base;        /* a plain write's 2xx: the link's new base (new_base()), made here */
     int resp_truncated;
     char *retry_after;
     char *error;
