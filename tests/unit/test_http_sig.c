@@ -3,6 +3,7 @@
 /* tests/unit/test_http_sig.c — webhook signature checks (src/http/http_sig.c). */
 /* link: http config */
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -893,6 +894,45 @@ config_rotation_and_url_reach_the_check(void)
     config_free(cfg);
 }
 
+/* A second thread's key, verified while the first thread verifies with its own. */
+static void *
+verify_github_many(void *arg)
+{
+    struct config_signature s = make_named(CONFIG_SIG_SCHEME_GITHUB, "github", GITHUB_SECRET, NULL);
+    struct error err = {0};
+    int *passed = arg;
+
+    for (int i = 0; i < 200; i++)
+        *passed += verify_named(&s, GITHUB_EXPECTED, NULL, NULL, GITHUB_PAYLOAD, NOW, &err) == 0;
+    return NULL;
+}
+
+/* Each thread keeps one HMAC context keyed with the key it used last
+ * (http_sig.c): a key that changes from one request to the next, back and
+ * forth, and another thread with another key, each get their own key's MAC. */
+static void
+keys_alternate_in_one_thread_and_across_threads(void)
+{
+    struct config_signature good = make_sig("secret", CONFIG_SIG_HEX, NULL, 1);
+    struct config_signature wrong = make_sig("secreT", CONFIG_SIG_HEX, NULL, 1);
+    struct config_signature empty = make_sig("", CONFIG_SIG_HEX, NULL, 1);
+    struct error err = {0};
+    pthread_t t;
+    int other = 0, mine = 0;
+
+    for (int i = 0; i < 3; i++) {
+        CHECK_EQ(verify(&good, VECTOR_TS_HEX, "1700000000", body, NOW, &err), 0);
+        NO_MATCH(verify(&wrong, VECTOR_TS_HEX, "1700000000", body, NOW, &err));
+        NO_MATCH(verify(&empty, VECTOR_TS_HEX, "1700000000", body, NOW, &err));
+    }
+    CHECK_EQ(pthread_create(&t, NULL, verify_github_many, &other), 0);
+    for (int i = 0; i < 200; i++)
+        mine += verify(&good, VECTOR_TS_HEX, "1700000000", body, NOW, &err) == 0;
+    CHECK_EQ(pthread_join(t, NULL), 0);
+    CHECK_EQ(mine, 200);
+    CHECK_EQ(other, 200);
+}
+
 const struct check_case check_cases[] = {
     CHECK_CASE(fixed_vectors_match_openssl),
     CHECK_CASE(good_signatures_are_accepted),
@@ -920,5 +960,6 @@ const struct check_case check_cases[] = {
     CHECK_CASE(header_names_per_scheme),
     CHECK_CASE(unknown_scheme_is_internal),
     CHECK_CASE(config_rotation_and_url_reach_the_check),
+    CHECK_CASE(keys_alternate_in_one_thread_and_across_threads),
     {0},
 };
