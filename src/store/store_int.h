@@ -40,6 +40,13 @@ struct store;
     "json_array(" AT ", " STATE ", " KIND ")) "                                                   \
     "ELSE json_insert(recent, '$[#]', json_array(" AT ", " STATE ", " KIND ")) END"
 
+/* The VFS the store opens its file with (store_vfs.c): SQLite's "unix",
+ * with a WAL's frames written out together at each commit. */
+#define STORE_VFS_NAME "concord-unix"
+
+/* Register STORE_VFS_NAME (once; any thread). Returns SQLite's code. */
+int store_vfs_register(void);
+
 /* Add concord_recent_note() (store_recent.c) to a connection, before a
  * statement that uses STORE_RECENT_NOTE is prepared (store_open() does).
  * Returns SQLite's code. */

@@ -538,9 +538,15 @@ store_open(struct store **out, const char *url, struct error *err)
     st = xcalloc(1, sizeof(*st));
     st->path = u.path;
     st->synchronous_full = u.synchronous_full;
+    if (store_vfs_register() != SQLITE_OK) {
+        error_set(err, ERROR_STORE, "open %s: the store's SQLite VFS could not be registered",
+                  st->path);
+        store_close(st);
+        return -1;
+    }
     if (sqlite3_open_v2(st->path, &st->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                        NULL) != SQLITE_OK) {
+                        STORE_VFS_NAME) != SQLITE_OK) {
         error_set(err, ERROR_STORE, "open %s: %s", st->path,
                   st->db ? sqlite3_errmsg(st->db) : "out of memory");
         store_close(st);

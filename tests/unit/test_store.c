@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -684,6 +685,186 @@ recent_notes_match_the_json_functions(void)
     CHECK(fast > 0);
 }
 
+/* ---- the store's VFS (store_vfs.c): a WAL's writes gathered ---- */
+
+/* A row's bytes, made again from its id and the seed. */
+static void
+vfs_row_bytes(uint64_t seed, int id, unsigned char *out, int len)
+{
+    uint64_t s = seed ^ ((uint64_t)id * 0x9e3779b97f4a7c15u);
+
+    for (int i = 0; i < len; i += 8) {
+        uint64_t v = check_rand(&s);
+
+        memcpy(out + i, &v, (size_t)(len - i < 8 ? len - i : 8));
+    }
+}
+
+/* A connection on path through the store's VFS (or SQLite's own, vfs NULL). */
+static sqlite3 *
+vfs_open_db(const char *path, const char *vfs, const char *sync)
+{
+    sqlite3 *db = NULL;
+    char sql[200];
+
+    CHECK_EQ(store_vfs_register(), SQLITE_OK);
+    CHECK_EQ(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs),
+             SQLITE_OK);
+    /* A small cache: big transactions spill pages into the WAL before
+     * their commit and read them back from it. */
+    (void)snprintf(sql, sizeof(sql),
+                   "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; PRAGMA cache_size = 20; "
+                   "PRAGMA wal_autocheckpoint = 0; PRAGMA busy_timeout = 5000",
+                   sync);
+    CHECK_EQ(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    return db;
+}
+
+/* Transaction t of the rows ids [*next, ...): 1 to 300 rows of 1 to
+ * 8,000 bytes, so that some are past the VFS's buffer and its largest
+ * write, and some are one frame. Returns the bytes written. */
+static long
+vfs_write_txn(sqlite3 *db, uint64_t seed, uint64_t *rng, int *next, int commit)
+{
+    static unsigned char row[8000];
+    sqlite3_stmt *ins = NULL;
+    int rows = 1 + check_below(rng, 300);
+    long bytes = 0;
+
+    CHECK_EQ(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    CHECK_EQ(sqlite3_prepare_v2(db, "INSERT INTO t (id, b) VALUES (?1, ?2)", -1, &ins, NULL),
+             SQLITE_OK);
+    for (int r = 0; r < rows; r++) {
+        int id = (*next)++, len = 1 + (int)((seed + (uint64_t)id * 7919u) % sizeof(row));
+
+        vfs_row_bytes(seed, id, row, len);
+        sqlite3_bind_int(ins, 1, id);
+        sqlite3_bind_blob(ins, 2, row, len, SQLITE_STATIC);
+        CHECK_EQ(sqlite3_step(ins), SQLITE_DONE);
+        sqlite3_reset(ins);
+        bytes += len;
+    }
+    sqlite3_finalize(ins);
+    if (commit)
+        CHECK_EQ(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    return bytes;
+}
+
+/* Every row up to next, with its bytes, and nothing else, as db reads them. */
+static void
+vfs_check_rows(sqlite3 *db, uint64_t seed, int next)
+{
+    static unsigned char want[8000];
+    sqlite3_stmt *sel = NULL;
+    int expect = 0;
+    char *ok = NULL;
+
+    CHECK_EQ(sqlite3_prepare_v2(db, "SELECT id, b FROM t ORDER BY id", -1, &sel, NULL), SQLITE_OK);
+    while (sqlite3_step(sel) == SQLITE_ROW) {
+        int id = sqlite3_column_int(sel, 0), len = sqlite3_column_bytes(sel, 1);
+
+        CHECK_EQ(id, expect);
+        CHECK_EQ(len, 1 + (int)((seed + (uint64_t)id * 7919u) % sizeof(want)));
+        vfs_row_bytes(seed, id, want, len);
+        CHECK(memcmp(sqlite3_column_blob(sel, 1), want, (size_t)len) == 0);
+        expect++;
+    }
+    sqlite3_finalize(sel);
+    CHECK_EQ(expect, next);
+    CHECK_EQ(sqlite3_exec(db, "PRAGMA integrity_check", NULL, NULL, &ok), SQLITE_OK);
+    sqlite3_free(ok);
+}
+
+/* Each commit through the store's VFS is whole in the file the moment it
+ * returns: another connection (through SQLite's own VFS too) reads every
+ * row of it, in both synchronous modes, with checkpoints between. */
+static void
+gathered_wal_writes_show_every_commit_to_other_connections(void)
+{
+    static const char *const modes[] = {"FULL", "NORMAL"};
+    uint64_t seed = check_seed();
+
+    for (int m = 0; m < 2; m++) {
+        char path[256];
+        uint64_t rng = seed + (uint64_t)m;
+        sqlite3 *w, *r, *plain;
+        int next = 0;
+        long bytes = 0;
+
+        (void)snprintf(path, sizeof(path), "/tmp/concord-test-vfs-%d.db", (int)getpid());
+        unlink(path);
+        w = vfs_open_db(path, STORE_VFS_NAME, modes[m]);
+        CHECK_EQ(sqlite3_exec(w, "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB NOT NULL)", NULL,
+                              NULL, NULL),
+                 SQLITE_OK);
+        r = vfs_open_db(path, STORE_VFS_NAME, modes[m]);
+        plain = vfs_open_db(path, NULL, modes[m]);
+        for (int t = 0; t < 24; t++) {
+            bytes += vfs_write_txn(w, seed, &rng, &next, 1);
+            vfs_check_rows(t % 2 ? r : plain, seed, next);
+            if (t % 5 == 4)
+                CHECK_EQ(sqlite3_wal_checkpoint_v2(r, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL),
+                         SQLITE_OK);
+        }
+        CHECK(bytes > 2 * 1024 * 1024); /* more than the buffer, many times */
+        sqlite3_close(plain);
+        sqlite3_close(r);
+        sqlite3_close(w);
+        plain = vfs_open_db(path, NULL, modes[m]);
+        vfs_check_rows(plain, seed, next);
+        sqlite3_close(plain);
+        cleanup(NULL, path);
+    }
+}
+
+/* A process that dies with a transaction's frames in the buffer, some of
+ * them already spilled to the file, leaves every commit before it whole
+ * and nothing of that transaction. */
+static void
+a_crash_mid_transaction_keeps_every_commit_before_it(void)
+{
+    uint64_t seed = check_seed(), rng;
+    char path[256];
+    sqlite3 *db;
+    int committed, status = 0;
+    pid_t child;
+
+    (void)snprintf(path, sizeof(path), "/tmp/concord-test-vfs-crash-%d.db", (int)getpid());
+    unlink(path);
+    db = vfs_open_db(path, STORE_VFS_NAME, "FULL");
+    CHECK_EQ(sqlite3_exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB NOT NULL)", NULL,
+                          NULL, NULL),
+             SQLITE_OK);
+    sqlite3_close(db);
+    committed = 0;
+    child = fork();
+    CHECK(child >= 0);
+    if (child == 0) {
+        /* The child: some commits, then a transaction left open, and gone. */
+        uint64_t crng = seed;
+        int cnext = 0;
+        sqlite3 *c = vfs_open_db(path, STORE_VFS_NAME, "FULL");
+
+        for (int t = 0; t < 6; t++)
+            (void)vfs_write_txn(c, seed, &crng, &cnext, 1);
+        (void)vfs_write_txn(c, seed, &crng, &cnext, 0);
+        _exit(0);
+    }
+    CHECK_EQ(waitpid(child, &status, 0), child);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* The same sequence again, here: how many rows the six commits made. */
+    rng = seed;
+    for (int t = 0; t < 6; t++) {
+        int rows = 1 + check_below(&rng, 300);
+
+        committed += rows;
+    }
+    db = vfs_open_db(path, NULL, "FULL");
+    vfs_check_rows(db, seed, committed);
+    sqlite3_close(db);
+    cleanup(NULL, path);
+}
+
 const struct check_case check_cases[] = {
     CHECK_CASE(a_repeated_delivery_id_is_journaled_once),
     CHECK_CASE(a_change_tells_whether_it_was_processed),
@@ -700,5 +881,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(reopening_keeps_the_data_and_the_schema),
     CHECK_CASE(bad_urls_are_refused_with_a_reason),
     CHECK_CASE(recent_notes_match_the_json_functions),
+    CHECK_CASE(gathered_wal_writes_show_every_commit_to_other_connections),
+    CHECK_CASE(a_crash_mid_transaction_keeps_every_commit_before_it),
     {0},
 };
