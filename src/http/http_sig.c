@@ -98,7 +98,10 @@ http_sig_headers(const struct config_signature *sig, struct http_sig_headers *ou
  * EVP_MAC_init(), the key's pads) cost about as much as the MAC of a
  * 1 KiB body; with one secret per system, a request now only restarts the
  * context. The copy of the key is wiped when it is replaced or the thread
- * ends.
+ * ends, and the context (which holds the key's pads) freed. Webhooks are
+ * checked on the HTTP server's threads, which a reload ends (the daemon
+ * starts its servers again with the new config): a secret rotated out
+ * leaves with them.
  */
 struct mac_cache {
     EVP_MAC_CTX *ctx;

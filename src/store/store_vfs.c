@@ -1,20 +1,35 @@
 /* SPDX-License-Identifier: MIT */
 
 /*
- * The store's VFS: SQLite's own ("unix"), with one change. Writes to a
- * WAL are gathered and handed to the kernel together.
+ * The store's VFS: SQLite's own ("unix"), with one change. Writes that
+ * extend a WAL are gathered and handed to the kernel together.
  *
  * SQLite writes a WAL frame as two pwrite() calls, its 24-byte header and
  * its page, so a commit of 100 pages made 200 system calls, a third of
- * what the writer thread spent in COMMIT. Here the frames of a transaction
- * collect in a buffer while each write continues the last one, and go to
- * the file in one call at the latest when the transaction's commit frame
- * is complete. The commit is then exactly where it was in the file before
- * SQLite syncs it (synchronous=FULL) and, in every mode, before SQLite
- * updates the WAL index that makes it visible to other connections. The
- * buffer is also written out before anything that reads or measures the
- * file (a read, its size, a sync, a truncation, a file control, close),
- * when a write does not continue it, and when it is full.
+ * what the writer thread spent in COMMIT. Here the frames a transaction
+ * appends collect in a buffer while each write continues the last, and go
+ * to the file in a few calls at the latest when the transaction's commit
+ * frame is complete: so before SQLite syncs the WAL (synchronous=FULL) and,
+ * in every mode, before it publishes the commit in the WAL index to other
+ * connections.
+ *
+ * Only appends wait. A write inside what this WAL already holds (SQLite
+ * rewrites a frame's page in place when a transaction writes a spilled
+ * page again, and then the checksums of the frames after it, the commit
+ * frame's included, after that frame was written) first writes the buffer
+ * out and then goes through at once. So does everything that reads or
+ * measures the file (a read, its size, a sync, a truncation, close). A
+ * write at offset 0 is the header of a WAL started over: what the file
+ * holds is counted from there. A WAL that SQLite pads to a sector after
+ * each commit (its database file without SQLITE_IOCAP_POWERSAFE_OVERWRITE:
+ * the last padding frame is written after the sync) is not buffered at all.
+ *
+ * The database file's shared-memory calls frame each transaction: when
+ * the writer's lock is given back, what the buffer still holds belongs to
+ * a transaction that rolled back and is dropped (another connection may
+ * write that part of the WAL next); and SQLite's barrier before it
+ * publishes a commit in the WAL index writes the buffer out, a safeguard,
+ * since the commit frame did.
  *
  * A crash loses what the buffer held: frames of a transaction that had not
  * committed, which SQLite's recovery discards anyway.
@@ -46,13 +61,19 @@
 struct vfs_file {
     sqlite3_file base;  /* pMethods: vfs_methods */
     sqlite3_file *real; /* the underlying VFS's file, right after this struct */
-    int is_wal;
-    /* A WAL's writes not yet handed on: len bytes from offset at. */
+    int gather;         /* a WAL whose appends are buffered */
+    /* A WAL's appends not yet handed on: len bytes from offset at. */
     unsigned char *buf;
     size_t len;
     sqlite3_int64 at;
-    int commit_next; /* the last write was a commit frame's header: its page comes next */
+    sqlite3_int64 end; /* how far the WAL reaches, written or buffered, since its header */
+    int commit_next;   /* the last write was a commit frame's header: its page comes next */
+    /* A database file and its WAL, each the other's (vfs_open()). */
+    struct vfs_file *wal, *db;
 };
+
+/* The underlying file lies right after ours, and must be aligned as it is. */
+_Static_assert(sizeof(struct vfs_file) % 8 == 0, "the underlying sqlite3_file is misaligned");
 
 static sqlite3_vfs *real_vfs;
 
@@ -80,29 +101,46 @@ is_commit_header(const unsigned char *buf)
     return (buf[4] | buf[5] | buf[6] | buf[7]) != 0;
 }
 
+/* A write straight to the file. */
+static int
+write_through(struct vfs_file *f, const void *buf, int amt, sqlite3_int64 off)
+{
+    return f->real->pMethods->xWrite(f->real, buf, amt, off);
+}
+
 static int
 vfs_write(sqlite3_file *file, const void *buf, int amt, sqlite3_int64 off)
 {
     struct vfs_file *f = (struct vfs_file *)file;
     int rc, commit = f->commit_next;
 
-    if (!f->is_wal)
-        return f->real->pMethods->xWrite(f->real, buf, amt, off);
+    if (!f->gather)
+        return write_through(f, buf, amt, off);
     f->commit_next = amt == VFS_FRAME_HEADER && is_commit_header(buf);
+    if (off == 0)
+        f->end = 0; /* the header of a WAL started over */
+    /* Into what the WAL holds already: the buffer first, then this, at once. */
+    if (off < f->end || (size_t)amt > VFS_BUFFER_BYTES) {
+        rc = flush(f);
+        if (rc == SQLITE_OK)
+            rc = write_through(f, buf, amt, off);
+        if (rc == SQLITE_OK && off + amt > f->end)
+            f->end = off + amt;
+        return rc;
+    }
     if (f->len > 0 &&
         (off != f->at + (sqlite3_int64)f->len || f->len + (size_t)amt > VFS_BUFFER_BYTES)) {
         rc = flush(f);
         if (rc != SQLITE_OK)
             return rc;
     }
-    if ((size_t)amt > VFS_BUFFER_BYTES)
-        return f->real->pMethods->xWrite(f->real, buf, amt, off);
     if (f->buf == NULL)
         f->buf = xmalloc(VFS_BUFFER_BYTES);
     if (f->len == 0)
         f->at = off;
     memcpy(f->buf + f->len, buf, (size_t)amt);
     f->len += (size_t)amt;
+    f->end = off + amt;
     /* A commit frame's page: the transaction is whole, and goes now. */
     return commit ? flush(f) : SQLITE_OK;
 }
@@ -112,6 +150,11 @@ vfs_close(sqlite3_file *file)
 {
     struct vfs_file *f = (struct vfs_file *)file;
     int rc = flush(f), crc = f->real->pMethods->xClose(f->real);
+
+    if (f->db != NULL && f->db->wal == f)
+        f->db->wal = NULL;
+    if (f->wal != NULL && f->wal->db == f)
+        f->wal->db = NULL;
 
     free(f->buf);
     f->buf = NULL;
@@ -133,7 +176,11 @@ vfs_truncate(sqlite3_file *file, sqlite3_int64 size)
     struct vfs_file *f = (struct vfs_file *)file;
     int rc = flush(f);
 
-    return rc != SQLITE_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
+    if (rc != SQLITE_OK)
+        return rc;
+    if (size < f->end)
+        f->end = size;
+    return f->real->pMethods->xTruncate(f->real, size);
 }
 
 static int
@@ -154,16 +201,16 @@ vfs_file_size(sqlite3_file *file, sqlite3_int64 *size)
     return rc != SQLITE_OK ? rc : f->real->pMethods->xFileSize(f->real, size);
 }
 
+/* The rest only pass through. (A file control does not write the buffer
+ * out: SQLite ignores what some of them return, and none reads the WAL.) */
+
 static int
 vfs_file_control(sqlite3_file *file, int op, void *arg)
 {
     struct vfs_file *f = (struct vfs_file *)file;
-    int rc = flush(f);
 
-    return rc != SQLITE_OK ? rc : f->real->pMethods->xFileControl(f->real, op, arg);
+    return f->real->pMethods->xFileControl(f->real, op, arg);
 }
-
-/* The rest only pass through. */
 
 static int
 vfs_lock(sqlite3_file *file, int level)
@@ -213,11 +260,20 @@ vfs_shm_map(sqlite3_file *file, int page, int size, int extend, void volatile **
     return f->real->pMethods->xShmMap(f->real, page, size, extend, out);
 }
 
+/* SQLite's WAL_WRITE_LOCK (wal.c): the shared-memory lock of the one writer. */
+#define VFS_WAL_WRITE_LOCK 0
+
 static int
 vfs_shm_lock(sqlite3_file *file, int offset, int n, int flags)
 {
     struct vfs_file *f = (struct vfs_file *)file;
 
+    /* The write transaction ends. A commit wrote its frames out, so what
+     * the WAL's buffer still holds is a rolled-back transaction's: it must
+     * never reach the file, where another connection may write next. */
+    if (f->wal != NULL && offset == VFS_WAL_WRITE_LOCK &&
+        flags == (SQLITE_SHM_UNLOCK | SQLITE_SHM_EXCLUSIVE))
+        f->wal->len = 0;
     return f->real->pMethods->xShmLock(f->real, offset, n, flags);
 }
 
@@ -226,6 +282,10 @@ vfs_shm_barrier(sqlite3_file *file)
 {
     struct vfs_file *f = (struct vfs_file *)file;
 
+    /* SQLite calls this before it publishes a commit in the WAL index; the
+     * commit frame wrote the buffer out already, so this is a safeguard. */
+    if (f->wal != NULL)
+        (void)flush(f->wal);
     f->real->pMethods->xShmBarrier(f->real);
 }
 
@@ -290,7 +350,23 @@ vfs_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int 
     if (f->real->pMethods == NULL)
         return rc;
     f->base.pMethods = &vfs_methods;
-    f->is_wal = (flags & SQLITE_OPEN_WAL) != 0;
+    if (f->real->pMethods->iVersion < 3) { /* no shared memory to pass on: not unix's */
+        f->base.pMethods = NULL;
+        f->real->pMethods->xClose(f->real);
+        return SQLITE_CANTOPEN;
+    }
+    /* SQLite pads commits to a sector (walOpen()) when the database file
+     * lacks powersafe overwrite: such a WAL is not gathered. */
+    if (flags & SQLITE_OPEN_WAL) {
+        sqlite3_file *db = sqlite3_database_file_object(name);
+
+        if (db != NULL && db->pMethods == &vfs_methods &&
+            (db->pMethods->xDeviceCharacteristics(db) & SQLITE_IOCAP_POWERSAFE_OVERWRITE) != 0) {
+            f->gather = 1;
+            f->db = (struct vfs_file *)db;
+            f->db->wal = f;
+        }
+    }
     return rc;
 }
 
