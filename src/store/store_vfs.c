@@ -24,10 +24,12 @@
  * each commit (its database file without SQLITE_IOCAP_POWERSAFE_OVERWRITE:
  * the last padding frame is written after the sync) is not buffered at all.
  *
- * The database file's shared-memory calls frame each transaction: when
- * the writer's lock is given back, what the buffer still holds belongs to
- * a transaction that rolled back and is dropped (another connection may
- * write that part of the WAL next); and SQLite's barrier before it
+ * The database file's calls frame each transaction: when the writer's
+ * shared-memory lock is given back, or the file's lock (exclusive locking
+ * mode takes no shared-memory lock, and leaves at a transaction's end),
+ * what the buffer still holds belongs to a transaction that rolled back
+ * and is dropped (another connection may write that part of the WAL
+ * next); and SQLite's barrier before it
  * publishes a commit in the WAL index writes the buffer out, a safeguard,
  * since the commit frame did.
  *
@@ -94,6 +96,16 @@ flush(struct vfs_file *f)
     return rc;
 }
 
+/* Drop what the buffer holds: a rolled-back transaction's frames. The WAL
+ * reaches as far as before them. */
+static void
+drop(struct vfs_file *f)
+{
+    if (f->len > 0)
+        f->end = f->at;
+    f->len = 0;
+}
+
 /* Whether buf, written at a frame header's place, is a commit frame's header. */
 static int
 is_commit_header(const unsigned char *buf)
@@ -116,7 +128,7 @@ vfs_write(sqlite3_file *file, const void *buf, int amt, sqlite3_int64 off)
 
     if (!f->gather)
         return write_through(f, buf, amt, off);
-    f->commit_next = amt == VFS_FRAME_HEADER && is_commit_header(buf);
+    f->commit_next = 0;
     if (off == 0)
         f->end = 0; /* the header of a WAL started over */
     /* Into what the WAL holds already: the buffer first, then this, at once. */
@@ -141,6 +153,7 @@ vfs_write(sqlite3_file *file, const void *buf, int amt, sqlite3_int64 off)
     memcpy(f->buf + f->len, buf, (size_t)amt);
     f->len += (size_t)amt;
     f->end = off + amt;
+    f->commit_next = amt == VFS_FRAME_HEADER && is_commit_header(buf);
     /* A commit frame's page: the transaction is whole, and goes now. */
     return commit ? flush(f) : SQLITE_OK;
 }
@@ -225,6 +238,11 @@ vfs_unlock(sqlite3_file *file, int level)
 {
     struct vfs_file *f = (struct vfs_file *)file;
 
+    /* The database's lock given back: in exclusive locking mode the WAL's
+     * write lock is never taken from shared memory, so a transaction that
+     * ends that mode ends here; as above, anything left is rolled back. */
+    if (f->wal != NULL)
+        drop(f->wal);
     return f->real->pMethods->xUnlock(f->real, level);
 }
 
@@ -273,7 +291,7 @@ vfs_shm_lock(sqlite3_file *file, int offset, int n, int flags)
      * never reach the file, where another connection may write next. */
     if (f->wal != NULL && offset == VFS_WAL_WRITE_LOCK &&
         flags == (SQLITE_SHM_UNLOCK | SQLITE_SHM_EXCLUSIVE))
-        f->wal->len = 0;
+        drop(f->wal);
     return f->real->pMethods->xShmLock(f->real, offset, n, flags);
 }
 
@@ -349,6 +367,10 @@ vfs_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int 
     /* SQLite calls xClose only on a file whose pMethods is set. */
     if (f->real->pMethods == NULL)
         return rc;
+    if (rc != SQLITE_OK) {
+        f->real->pMethods->xClose(f->real);
+        return rc;
+    }
     f->base.pMethods = &vfs_methods;
     if (f->real->pMethods->iVersion < 3) { /* no shared memory to pass on: not unix's */
         f->base.pMethods = NULL;

@@ -1018,6 +1018,54 @@ a_rolled_back_transaction_never_reaches_the_wal(void)
     cleanup(NULL, path);
 }
 
+/* locking_mode=EXCLUSIVE: SQLite takes and gives back no shared-memory
+ * locks, so the writer's unlock never comes and a rolled-back
+ * transaction's frames stay in the buffer (the WAL was checkpointed
+ * first, so the rollback reads nothing from it and so writes nothing). If the connection leaves
+ * exclusive mode with that rollback, another connection commits over
+ * that part of the WAL, and the first one's next read (SQLite's barrier)
+ * must not write the old frames over it. */
+static void
+a_rollback_leaving_exclusive_mode_never_reaches_the_wal(void)
+{
+    uint64_t seed = check_seed(), brng = seed + 1;
+    char path[256];
+    sqlite3 *a, *b;
+    int next = 0;
+
+    (void)snprintf(path, sizeof(path), "/tmp/concord-test-vfs-excl-%d.db", (int)getpid());
+    cleanup(NULL, path);
+    a = vfs_open_db(path, STORE_VFS_NAME, "FULL");
+    CHECK_EQ(sqlite3_exec(a,
+                          "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB NOT NULL);"
+                          "CREATE TABLE u (x INTEGER PRIMARY KEY, y TEXT);"
+                          "PRAGMA locking_mode = EXCLUSIVE; INSERT INTO u (y) VALUES ('z');"
+                          "DELETE FROM u; PRAGMA wal_checkpoint(TRUNCATE)",
+                          NULL, NULL, NULL),
+             SQLITE_OK);
+    /* a: pages spilled into the WAL (the cache holds 20), then undone,
+     * as a leaves exclusive mode */
+    CHECK_EQ(sqlite3_exec(a,
+                          "BEGIN; WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+                          "FROM n WHERE i < 3000) INSERT INTO u (y) SELECT printf('%0300d', i) "
+                          "FROM n; PRAGMA locking_mode = NORMAL; ROLLBACK",
+                          NULL, NULL, NULL),
+             SQLITE_OK);
+    /* b commits where a's frames were; then a reads */
+    b = vfs_open_db(path, NULL, "FULL");
+    (void)vfs_write_txn(b, seed, &brng, &next, 1);
+    CHECK_EQ(vfs_count(a, "SELECT count(*) FROM u"), 0);
+    sqlite3_close(b);
+    b = vfs_open_db(path, NULL, "FULL");
+    vfs_check_rows(b, seed, next);
+    sqlite3_close(b);
+    sqlite3_close(a);
+    a = vfs_open_db(path, NULL, "FULL");
+    vfs_check_rows(a, seed, next);
+    sqlite3_close(a);
+    cleanup(NULL, path);
+}
+
 const struct check_case check_cases[] = {
     CHECK_CASE(a_repeated_delivery_id_is_journaled_once),
     CHECK_CASE(a_change_tells_whether_it_was_processed),
@@ -1039,5 +1087,6 @@ const struct check_case check_cases[] = {
     CHECK_CASE(a_normal_commit_survives_a_crash_right_after_it),
     CHECK_CASE(a_padded_wal_is_read_whole_by_others),
     CHECK_CASE(a_rolled_back_transaction_never_reaches_the_wal),
+    CHECK_CASE(a_rollback_leaving_exclusive_mode_never_reaches_the_wal),
     {0},
 };
