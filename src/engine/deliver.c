@@ -807,6 +807,22 @@ add_idempotency(struct engine *e, const struct engine_coll *c, struct engine_del
     }
 }
 
+/* j as the store holds it now. Returns 1, 0 when it is gone, -1. */
+static int
+refresh_job(struct engine *e, struct job *j, struct error *err)
+{
+    struct job now = {0};
+    int rc = store_job_get(e->st, j->id, &now, err);
+
+    if (rc == 1) {
+        j->op = now.op;
+        j->version = now.version;
+        j->priority = now.priority;
+        job_fini(&now);
+    }
+    return rc;
+}
+
 /*
  * Keep one waiting job per link. A job that came back from a failed attempt
  * meets the job queued behind it while it was in flight: fold them. A job
@@ -821,10 +837,17 @@ fold_siblings(struct engine *e, struct job *j, struct error *err)
     int rc = store_job_sibling(e->st, j->link_id, j->id, &sib, err);
 
     if (rc == 1) {
-        if (sib.sent_version != 0 && j->sent_version == 0)
+        if (sib.sent_version != 0 && j->sent_version == 0) {
             rc = store_job_absorb(e->st, sib.id, j->id, err) == -1 ? -1 : 0;
-        else
+        } else {
             rc = store_job_absorb(e->st, j->id, sib.id, err) == -1 ? -1 : 1;
+            /* As the store folded it: the newer job's op (a delete queued
+             * while j's create was in flight is what is left to do). */
+            if (sib.version > j->version) {
+                j->op = sib.op;
+                j->version = sib.version;
+            }
+        }
         job_fini(&sib);
         return rc;
     }
@@ -1007,8 +1030,14 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
     char *path = NULL, *noted = NULL;
     int rc;
 
-    /* Read, plan, claim and note; then the delivery and its body. */
-    rc = fold_siblings(e, j, err);
+    /* Read, plan, claim and note; then the delivery and its body. A job
+     * pinned to a create (sent_version) may have taken in a job of this
+     * same batch (fold_siblings()): read again, it has that job's op. */
+    rc = j->sent_version != 0 ? refresh_job(e, j, err) : 1;
+    if (rc == 1)
+        rc = fold_siblings(e, j, err);
+    else if (rc == 0)
+        return 0; /* folded and gone */
     if (rc == 1)
         rc = store_link_and_record(e->st, j->link_id, j->record_id, &l, &rec, err);
     if (rc == 0)

@@ -416,8 +416,8 @@ MUST_CHECK int store_journal_replay(struct store *st, int64_t since_ms, const ch
 MUST_CHECK int store_job_sibling(struct store *st, int64_t link_id, int64_t job_id, struct job *out,
                                  struct error *err);
 
-/* Fold job drop_id into keep_id (newest version, highest priority) and
- * delete drop_id. */
+/* Fold job drop_id into keep_id (the newest version with its op, the
+ * highest priority) and delete drop_id. */
 MUST_CHECK int store_job_absorb(struct store *st, int64_t keep_id, int64_t drop_id,
                                 struct error *err);
 

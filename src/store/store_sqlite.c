@@ -167,8 +167,12 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_JOB_SIBLING] = "SELECT id, link_id, record_id, version, system, collection, op, state, "
                       "attempts, next_at, created_at, priority, sent_version, expect FROM jobs "
                       "WHERE link_id = ?1 AND id <> ?2 AND state = 1 ORDER BY id LIMIT 1",
+    /* The newer job's op: what the last fan-out decided (a delete, once the
+     * record left the collection while the other job was in flight). */
     [S_JOB_ABSORB] =
-        "UPDATE jobs SET version = max(version, (SELECT version FROM jobs WHERE id = ?2)), "
+        "UPDATE jobs SET op = CASE WHEN (SELECT version FROM jobs WHERE id = ?2) > version "
+        "THEN (SELECT op FROM jobs WHERE id = ?2) ELSE op END, "
+        "version = max(version, (SELECT version FROM jobs WHERE id = ?2)), "
         "priority = min(priority, (SELECT priority FROM jobs WHERE id = ?2)) "
         "WHERE id = ?1",
     [S_ATTEMPTS_LIST] = "SELECT n, at, outcome, http_status, request, response, elapsed_ms "

@@ -480,6 +480,20 @@ def test_a_skipped_held_delete_is_dropped():
     assert c.cli_json("held") == []
 
 
+def test_a_record_that_leaves_the_filter_while_its_create_is_in_flight_is_deleted():
+    """The create's job comes back to write the newer version and meets
+    the delete queued behind it: the delete is what is left to do."""
+    shop, crm, c = setup(sync="    filters:\n      crm.contacts: '.status == \"active\"'\n")
+    crm.faults([{"delay_ms": 1500, "apply": "first"}])  # the create lands, its answer waits
+    shop.change("S1", ADA)
+    wait_until(lambda: len(crm.records()) == 1, 10, "the contact created")
+    shop.change("S1", {"status": "lead"})  # while the create's answer is on its way
+    wait_until(lambda: crm.records() == {}, 10, "the contact deleted once it left")
+    c.wait_settled()
+    assert crm.records() == {}
+    assert [r["method"] for r in crm.writes()] == ["POST", "DELETE"]
+
+
 def test_filters_decide_which_records_a_collection_holds():
     shop, crm, c = setup(sync="    filters:\n      crm.contacts: '.status == \"active\"'\n")
     shop.change("S1", dict(ADA, status="lead"))
