@@ -776,6 +776,47 @@ vfs_check_rows(sqlite3 *db, uint64_t seed, int next)
     sqlite3_finalize(sel);
 }
 
+/* A fresh file at path (named after tag) with the empty table t. */
+static void
+vfs_fresh_db(const char *tag, char *path, size_t len)
+{
+    sqlite3 *db;
+
+    (void)snprintf(path, len, "/tmp/concord-test-vfs-%s-%d.db", tag, (int)getpid());
+    cleanup(NULL, path);
+    db = vfs_open_db(path, NULL, "FULL");
+    CHECK_EQ(sqlite3_exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB NOT NULL)", NULL,
+                          NULL, NULL),
+             SQLITE_OK);
+    sqlite3_close(db);
+}
+
+/* The number of rows the first n transactions of vfs_write_txn() make from seed. */
+static int
+vfs_rows_of(uint64_t seed, int n)
+{
+    uint64_t rng = seed;
+    int rows = 0;
+
+    for (int t = 0; t < n; t++)
+        rows += 1 + check_below(&rng, 300);
+    return rows;
+}
+
+/* One count(*) of db. */
+static int
+vfs_count(sqlite3 *db, const char *sql)
+{
+    sqlite3_stmt *q = NULL;
+    int n;
+
+    CHECK_EQ(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
+    CHECK_EQ(sqlite3_step(q), SQLITE_ROW);
+    n = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return n;
+}
+
 /* Each commit through the store's VFS is whole in the file the moment it
  * returns: another connection (through SQLite's own VFS too) reads every
  * row of it, in both synchronous modes, with checkpoints between. */
@@ -818,82 +859,75 @@ gathered_wal_writes_show_every_commit_to_other_connections(void)
     }
 }
 
+/* body(path, seed) in a child process, which then dies at once (as by
+ * kill -9: nothing closed, no buffer written out); it must get to the end. */
+static void
+vfs_in_child(void (*body)(const char *, uint64_t), const char *path, uint64_t seed)
+{
+    int status = 0;
+    pid_t child = fork();
+
+    CHECK(child >= 0);
+    if (child == 0) {
+        body(path, seed);
+        _exit(0);
+    }
+    CHECK_EQ(waitpid(child, &status, 0), child);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* Six commits, then a transaction left open. */
+static void
+vfs_six_and_one_open(const char *path, uint64_t seed)
+{
+    uint64_t rng = seed;
+    int next = 0;
+    sqlite3 *c = vfs_open_db(path, STORE_VFS_NAME, "FULL");
+
+    for (int t = 0; t < 6; t++)
+        (void)vfs_write_txn(c, seed, &rng, &next, 1);
+    (void)vfs_write_txn(c, seed, &rng, &next, 0);
+}
+
 /* A process that dies with a transaction's frames in the buffer, some of
  * them already spilled to the file, leaves every commit before it whole
  * and nothing of that transaction. */
 static void
 a_crash_mid_transaction_keeps_every_commit_before_it(void)
 {
-    uint64_t seed = check_seed(), rng;
+    uint64_t seed = check_seed();
     char path[256];
     sqlite3 *db;
-    int committed, status = 0;
-    pid_t child;
 
-    (void)snprintf(path, sizeof(path), "/tmp/concord-test-vfs-crash-%d.db", (int)getpid());
-    unlink(path);
-    db = vfs_open_db(path, STORE_VFS_NAME, "FULL");
-    CHECK_EQ(sqlite3_exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB NOT NULL)", NULL,
-                          NULL, NULL),
-             SQLITE_OK);
-    sqlite3_close(db);
-    committed = 0;
-    child = fork();
-    CHECK(child >= 0);
-    if (child == 0) {
-        /* The child: some commits, then a transaction left open, and gone. */
-        uint64_t crng = seed;
-        int cnext = 0;
-        sqlite3 *c = vfs_open_db(path, STORE_VFS_NAME, "FULL");
-
-        for (int t = 0; t < 6; t++)
-            (void)vfs_write_txn(c, seed, &crng, &cnext, 1);
-        (void)vfs_write_txn(c, seed, &crng, &cnext, 0);
-        _exit(0);
-    }
-    CHECK_EQ(waitpid(child, &status, 0), child);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-    /* The same sequence again, here: how many rows the six commits made. */
-    rng = seed;
-    for (int t = 0; t < 6; t++) {
-        int rows = 1 + check_below(&rng, 300);
-
-        committed += rows;
-    }
+    vfs_fresh_db("crash", path, sizeof(path));
+    vfs_in_child(vfs_six_and_one_open, path, seed);
     db = vfs_open_db(path, NULL, "FULL");
-    vfs_check_rows(db, seed, committed);
+    vfs_check_rows(db, seed, vfs_rows_of(seed, 6)); /* the six commits, not the seventh */
     sqlite3_close(db);
     cleanup(NULL, path);
 }
 
-/* The number of rows the first n transactions of vfs_write_txn() make from seed. */
-static int
-vfs_rows_of(uint64_t seed, int n)
+/* Three commits, then one that writes pages into the WAL before its
+ * commit and changes them again, in synchronous=NORMAL. */
+static void
+vfs_normal_rewrites(const char *path, uint64_t seed)
 {
     uint64_t rng = seed;
-    int rows = 0;
+    int next = 0;
+    sqlite3 *c = vfs_open_db(path, STORE_VFS_NAME, "NORMAL");
 
-    for (int t = 0; t < n; t++)
-        rows += 1 + check_below(&rng, 300);
-    return rows;
+    for (int t = 0; t < 3; t++)
+        (void)vfs_write_txn(c, seed, &rng, &next, 1);
+    CHECK_EQ(sqlite3_exec(c,
+                          "BEGIN; CREATE TABLE u (x INTEGER PRIMARY KEY, y TEXT);"
+                          "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
+                          "WHERE i < 20000) INSERT INTO u SELECT i, printf('%0200d', i) FROM n;"
+                          "UPDATE u SET y = 'x' || y WHERE x % 97 = 0; COMMIT",
+                          NULL, NULL, NULL),
+             SQLITE_OK);
 }
 
-/* One count(*) of db. */
-static int
-vfs_count(sqlite3 *db, const char *sql)
-{
-    sqlite3_stmt *q = NULL;
-    int n;
-
-    CHECK_EQ(sqlite3_prepare_v2(db, sql, -1, &q, NULL), SQLITE_OK);
-    CHECK_EQ(sqlite3_step(q), SQLITE_ROW);
-    n = sqlite3_column_int(q, 0);
-    sqlite3_finalize(q);
-    return n;
-}
-
-/* synchronous=NORMAL: a transaction writes pages into the WAL before its
- * commit and then changes them again, so SQLite rewrites those frames in
+/* synchronous=NORMAL: SQLite rewrites the frames of pages written twice in
  * place and, after the commit frame, their checksums; the process dies
  * right after COMMIT returned. The commit is whole, as with SQLite's own
  * VFS. (Found in review: the rewritten commit header waited in the buffer.) */
@@ -903,36 +937,9 @@ a_normal_commit_survives_a_crash_right_after_it(void)
     uint64_t seed = check_seed();
     char path[256];
     sqlite3 *db;
-    int status = 0;
-    pid_t child;
 
-    (void)snprintf(path, sizeof(path), "/tmp/concord-test-vfs-normal-%d.db", (int)getpid());
-    cleanup(NULL, path);
-    db = vfs_open_db(path, NULL, "NORMAL");
-    CHECK_EQ(sqlite3_exec(db, "CREATE TABLE t (id INTEGER PRIMARY KEY, b BLOB NOT NULL)", NULL,
-                          NULL, NULL),
-             SQLITE_OK);
-    sqlite3_close(db);
-    child = fork();
-    CHECK(child >= 0);
-    if (child == 0) {
-        uint64_t crng = seed;
-        int cnext = 0;
-        sqlite3 *c = vfs_open_db(path, STORE_VFS_NAME, "NORMAL");
-
-        for (int t = 0; t < 3; t++)
-            (void)vfs_write_txn(c, seed, &crng, &cnext, 1);
-        CHECK_EQ(sqlite3_exec(c,
-                              "BEGIN; CREATE TABLE u (x INTEGER PRIMARY KEY, y TEXT);"
-                              "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n "
-                              "WHERE i < 20000) INSERT INTO u SELECT i, printf('%0200d', i) FROM n;"
-                              "UPDATE u SET y = 'x' || y WHERE x % 97 = 0; COMMIT",
-                              NULL, NULL, NULL),
-                 SQLITE_OK);
-        _exit(0);
-    }
-    CHECK_EQ(waitpid(child, &status, 0), child);
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    vfs_fresh_db("normal", path, sizeof(path));
+    vfs_in_child(vfs_normal_rewrites, path, seed);
     db = vfs_open_db(path, NULL, "NORMAL");
     vfs_check_rows(db, seed, vfs_rows_of(seed, 3));
     CHECK_EQ(vfs_count(db, "SELECT count(*) FROM u"), 20000);
