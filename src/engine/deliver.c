@@ -1671,8 +1671,9 @@ new_base(const struct engine_delivery *d, const cJSON *answer)
 static int
 plain_write(const struct engine *e, const struct engine_delivery *d)
 {
-    return d->op != JOB_OP_DELETE && d->shape_step != SHAPE_STEP_FIND && d->shape_sent == NULL &&
-           d->body != NULL && d->caldav == 0 && !engine_coll_is_sql(&e->colls[d->coll_index]);
+    return d->op != JOB_OP_DELETE && !d->is_lookup && d->shape_step != SHAPE_STEP_FIND &&
+           d->shape_sent == NULL && d->body != NULL && d->caldav == 0 &&
+           !engine_coll_is_sql(&e->colls[d->coll_index]);
 }
 
 /* *p, which the caller now owns; *p is left NULL. */

@@ -79,19 +79,30 @@ _Static_assert(sizeof(struct vfs_file) % 8 == 0, "the underlying sqlite3_file is
 
 static sqlite3_vfs *real_vfs;
 
-/* Hand the buffer to the file. Returns SQLite's code. */
+/* len bytes of buf to the file at off, at most VFS_WRITE_MAX a call.
+ * Returns SQLite's code. */
 static int
-flush(struct vfs_file *f)
+write_through(struct vfs_file *f, const void *buf, size_t len, sqlite3_int64 off)
 {
     size_t done = 0;
     int rc = SQLITE_OK;
 
-    while (rc == SQLITE_OK && done < f->len) {
-        size_t n = f->len - done < VFS_WRITE_MAX ? f->len - done : VFS_WRITE_MAX;
+    while (rc == SQLITE_OK && done < len) {
+        size_t n = len - done < VFS_WRITE_MAX ? len - done : VFS_WRITE_MAX;
 
-        rc = f->real->pMethods->xWrite(f->real, f->buf + done, (int)n, f->at + (sqlite3_int64)done);
+        rc = f->real->pMethods->xWrite(f->real, (const unsigned char *)buf + done, (int)n,
+                                       off + (sqlite3_int64)done);
         done += n;
     }
+    return rc;
+}
+
+/* Hand the buffer to the file. Returns SQLite's code. */
+static int
+flush(struct vfs_file *f)
+{
+    int rc = write_through(f, f->buf, f->len, f->at);
+
     f->len = 0;
     return rc;
 }
@@ -113,13 +124,6 @@ is_commit_header(const unsigned char *buf)
     return (buf[4] | buf[5] | buf[6] | buf[7]) != 0;
 }
 
-/* A write straight to the file. */
-static int
-write_through(struct vfs_file *f, const void *buf, int amt, sqlite3_int64 off)
-{
-    return f->real->pMethods->xWrite(f->real, buf, amt, off);
-}
-
 static int
 vfs_write(sqlite3_file *file, const void *buf, int amt, sqlite3_int64 off)
 {
@@ -127,7 +131,7 @@ vfs_write(sqlite3_file *file, const void *buf, int amt, sqlite3_int64 off)
     int rc, commit = f->commit_next;
 
     if (!f->gather)
-        return write_through(f, buf, amt, off);
+        return write_through(f, buf, (size_t)amt, off);
     f->commit_next = 0;
     if (off == 0)
         f->end = 0; /* the header of a WAL started over */
@@ -135,7 +139,7 @@ vfs_write(sqlite3_file *file, const void *buf, int amt, sqlite3_int64 off)
     if (off < f->end || (size_t)amt > VFS_BUFFER_BYTES) {
         rc = flush(f);
         if (rc == SQLITE_OK)
-            rc = write_through(f, buf, amt, off);
+            rc = write_through(f, buf, (size_t)amt, off);
         if (rc == SQLITE_OK && off + amt > f->end)
             f->end = off + amt;
         return rc;
