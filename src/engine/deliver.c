@@ -1229,7 +1229,7 @@ engine_claim(struct engine *e, int64_t now_ms, struct engine_delivery **out, str
     for (size_t s = 0; s < e->sys_count; s++) {
         struct engine_sys *sys = &e->systems[s];
         struct job *jobs = NULL;
-        int free_slots = sys->cfg->max_in_flight - sys->in_flight, n, limit = free_slots * 2 + 16;
+        int free_slots = sys->claim_cap - sys->in_flight, n, limit = free_slots * 2 + 16;
 
         if (sys->is_paused) {
             sys->queue_clear = 0;
@@ -1257,7 +1257,7 @@ engine_claim(struct engine *e, int64_t now_ms, struct engine_delivery **out, str
                     goto fail;
                 continue;
             }
-            if (sys->in_flight >= sys->cfg->max_in_flight) {
+            if (sys->in_flight >= sys->claim_cap) {
                 sys->queue_clear = 0;
                 break;
             }
@@ -1347,7 +1347,7 @@ engine_born_plan(struct engine *e, int ci, const struct engine_change *ch, struc
 
     *out = NULL;
     if (!e->born_on || !c->only_receives || ch->state_text == NULL || ch->is_deleted ||
-        sys->is_paused || !sys->queue_clear || sys->in_flight >= sys->cfg->max_in_flight ||
+        sys->is_paused || !sys->queue_clear || sys->in_flight >= sys->claim_cap ||
         cc->create.method == NULL || cc->numbering.enabled || cc->shape != CONFIG_SHAPE_NONE ||
         engine_caldav_is(cc) || cc->created_id_from_request)
         return 0;
@@ -2475,13 +2475,34 @@ engine_apply_feedback(struct engine *e, struct engine_delivery *d, int64_t now_m
     return note_system(e, d, v, d->fb_what, now_ms, err);
 }
 
+/*
+ * A claim given back unsent (delivery_done()): its job waits again, due
+ * now, with no attempt counted, and a create pins no version it never
+ * sent. The claims that follow honour the budget and the breaker the
+ * failure taught, and go behind it: the queue is no longer clear.
+ */
+static int
+unclaim(struct engine *e, const struct engine_delivery *d, int64_t now_ms, struct error *err)
+{
+    e->systems[e->colls[d->coll_index].sys_index].queue_clear = 0;
+    if (store_job_set(e->st, d->job_id, JOB_PENDING, d->attempts, now_ms, err) == -1)
+        return -1;
+    if (d->is_create && !d->was_pinned && store_job_set_sent(e->st, d->job_id, 0, err) == -1)
+        return -1;
+    return 0;
+}
+
 int
 engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms, struct error *err)
 {
-    enum verdict v = classify(e, d);
+    enum verdict v;
     struct job j = {0};
     char what[600], request[300], excerpt[DELIVER_EXCERPT_BYTES + 1];
     int found, rc;
+
+    if (d->held_back)
+        return unclaim(e, d, now_ms, err);
+    v = classify(e, d);
 
     found = store_job_get(e->st, d->job_id, &j, err);
     if (found <= 0)
@@ -2575,6 +2596,48 @@ read_rate_headers(struct engine_delivery *d, const struct http_response *resp,
     }
 }
 
+/*
+ * Claims ahead. The writer claims up to twice a plain HTTP system's
+ * max_in_flight (engine_sys.claim_cap) and the delivery thread sends at
+ * most max_in_flight at once, holding the rest back, oldest first, until
+ * a request ends. A slot then turns over on this thread, as soon as an
+ * answer is in, and not a writer's turn later: the writer applies the
+ * answer, claims the next job and commits while the held ones are on the
+ * wire (bench/README.md, "Session 14"). A held claim is a running job in
+ * the store like any other: it goes out even while a drain waits for it,
+ * and a crash leaves it to engine_recover() as "may have been sent".
+ */
+
+/* Whether an answer (or its absence) says the system may be failing:
+ * what a retry would wait for. */
+static int
+failing(const struct engine *e, const struct engine_delivery *d)
+{
+    enum verdict v = classify(e, d);
+
+    return v == VERDICT_TRANSIENT || v == VERDICT_UNKNOWN;
+}
+
+/* Take a system's held claims off the wire's queue and out of e->sent,
+ * marked never sent. Returns them as a list. */
+static struct engine_delivery *
+give_back(struct engine *e, struct engine_sys *sys)
+{
+    struct engine_delivery *list = sys->held;
+
+    sys->held = sys->held_tail = NULL;
+    for (struct engine_delivery *d = list; d != NULL; d = d->next) {
+        d->held_back = 1;
+        for (size_t i = 0; i < e->sent_count; i++) {
+            if (e->sent[i] == d) {
+                e->sent[i] = e->sent[--e->sent_count];
+                break;
+            }
+        }
+    }
+    return list;
+}
+
 static void
 delivery_done(void *user, const struct http_response *resp)
 {
@@ -2586,6 +2649,10 @@ delivery_done(void *user, const struct http_response *resp)
             e->sent[i] = e->sent[--e->sent_count];
             break;
         }
+    }
+    if (d->on_wire) {
+        d->on_wire = 0;
+        e->systems[e->colls[d->coll_index].sys_index].on_wire--;
     }
     d->outcome = resp->outcome;
     d->status = resp->status;
@@ -2619,8 +2686,19 @@ delivery_done(void *user, const struct http_response *resp)
     read_rate_headers(d, resp, e->colls[d->coll_index].cfg->system);
     if (resp->outcome == HTTP_OUTCOME_RESPONSE && resp->status == 401 && d->bearer != NULL)
         oauth_reject(e->oauth, e->colls[d->coll_index].cfg->system, d->bearer);
+    d->next = NULL;
+    /* A failure the system may be having (an outage, a rate limit): what
+     * it holds back goes back to the writer unsent, which claims it again
+     * as the budget and the breaker allow. */
+    if (failing(e, d))
+        d->next = give_back(e, &e->systems[e->colls[d->coll_index].sys_index]);
     pthread_mutex_lock(&e->mu);
-    d->next = e->results;
+    for (struct engine_delivery *last = d;; last = last->next) {
+        if (last->next == NULL) {
+            last->next = e->results;
+            break;
+        }
+    }
     e->results = d;
     pthread_cond_signal(&e->writer_cv);
     pthread_mutex_unlock(&e->mu);
@@ -2650,6 +2728,96 @@ submit_sql(struct engine *e, struct engine_delivery **sql, size_t n)
     }
 }
 
+/* Send an HTTP delivery now. */
+static void
+send_one(struct engine *e, struct engine_delivery *d)
+{
+    struct engine_sys *sys = &e->systems[e->colls[d->coll_index].sys_index];
+    struct error err = {0};
+
+    d->started_ms = clock_mono_ms();
+    d->on_wire = 1; /* delivery_done() takes it off, whatever the outcome */
+    sys->on_wire++;
+    /* An OAuth2 system's token, fetched now: a job claimed long ago
+     * must not carry a token that expired while it waited. */
+    if (sys->cfg->oauth2.enabled && d->headers != NULL) {
+        oauth_value_free(d->bearer);
+        d->bearer = NULL;
+        if (oauth_header(e->oauth, sys->cfg, &d->bearer, &err) == -1) {
+            struct http_response resp = {
+                .outcome = HTTP_OUTCOME_NOT_SENT,
+                .body = "",
+                .error = err.msg,
+            };
+            delivery_done(d, &resp);
+            return;
+        }
+        d->headers[d->header_count].name = "Authorization";
+        d->headers[d->header_count++].value = d->bearer;
+    }
+    log_trace(LOG_TRACE_HTTP,
+              &(struct log_ctx){.system = sys->cfg->name,
+                                .collection = e->colls[d->coll_index].cfg->name,
+                                .record_id = d->record_id,
+                                .job_id = d->job_id},
+              "-> %s %s (attempt %d)", d->method, d->path, d->attempts + 1);
+    struct http_request req = {
+        .method = d->method,
+        .url = d->url,
+        .headers = d->headers,
+        .header_count = d->header_count,
+        .body = d->wire ? d->wire : d->body,
+        .body_len = d->wire   ? strlen(d->wire)
+                    : d->body ? strlen(d->body)
+                              : 0,
+        .timeout_ms = sys->cfg->timeout_ms,
+        .max_body = DELIVER_MAX_BODY,
+        /* Guarantee: no duplicate create. libcurl never sends a create
+         * without an idempotency key again by itself, even over a
+         * reused keep-alive connection (http_client.c, "Send-once
+         * requests"); with a key a resend is harmless. */
+        .send_once = d->is_create && d->idem_key == NULL,
+        .done = delivery_done,
+        .user = d,
+    };
+    if (http_client_submit(e->http, &req, &err) == -1) {
+        struct http_response resp = {
+            .outcome = HTTP_OUTCOME_NOT_SENT,
+            .body = "",
+            .error = err.msg,
+        };
+        delivery_done(d, &resp);
+    }
+}
+
+/* Send what each system holds back while it has room on the wire. */
+static void
+send_held(struct engine *e)
+{
+    for (size_t s = 0; s < e->sys_count; s++) {
+        struct engine_sys *sys = &e->systems[s];
+
+        while (sys->held != NULL && sys->on_wire < sys->cfg->max_in_flight) {
+            struct engine_delivery *d = sys->held;
+
+            sys->held = d->next;
+            if (sys->held == NULL)
+                sys->held_tail = NULL;
+            d->next = NULL;
+            send_one(e, d);
+        }
+    }
+}
+
+/* Forget what the systems hold back: claimed, never sent, recovered at
+ * the next start. They are in e->sent, which engine_free() frees. */
+static void
+drop_held(struct engine *e)
+{
+    for (size_t s = 0; s < e->sys_count; s++)
+        e->systems[s].held = e->systems[s].held_tail = NULL;
+}
+
 static void
 submit_all(struct engine *e, struct engine_delivery *list)
 {
@@ -2659,7 +2827,6 @@ submit_all(struct engine *e, struct engine_delivery *list)
     while (list != NULL) {
         struct engine_delivery *d = list;
         struct engine_sys *sys = &e->systems[e->colls[d->coll_index].sys_index];
-        struct error err = {0};
 
         list = d->next;
         d->next = NULL;
@@ -2678,57 +2845,14 @@ submit_all(struct engine *e, struct engine_delivery *list)
             sql[sql_count++] = d;
             continue;
         }
-        /* An OAuth2 system's token, fetched now: a job claimed long ago
-         * must not carry a token that expired while it waited. */
-        if (sys->cfg->oauth2.enabled && d->headers != NULL) {
-            oauth_value_free(d->bearer);
-            d->bearer = NULL;
-            if (oauth_header(e->oauth, sys->cfg, &d->bearer, &err) == -1) {
-                struct http_response resp = {
-                    .outcome = HTTP_OUTCOME_NOT_SENT,
-                    .body = "",
-                    .error = err.msg,
-                };
-                delivery_done(d, &resp);
-                continue;
-            }
-            d->headers[d->header_count].name = "Authorization";
-            d->headers[d->header_count++].value = d->bearer;
-        }
-        log_trace(LOG_TRACE_HTTP,
-                  &(struct log_ctx){.system = sys->cfg->name,
-                                    .collection = e->colls[d->coll_index].cfg->name,
-                                    .record_id = d->record_id,
-                                    .job_id = d->job_id},
-                  "-> %s %s (attempt %d)", d->method, d->path, d->attempts + 1);
-        struct http_request req = {
-            .method = d->method,
-            .url = d->url,
-            .headers = d->headers,
-            .header_count = d->header_count,
-            .body = d->wire ? d->wire : d->body,
-            .body_len = d->wire   ? strlen(d->wire)
-                        : d->body ? strlen(d->body)
-                                  : 0,
-            .timeout_ms = sys->cfg->timeout_ms,
-            .max_body = DELIVER_MAX_BODY,
-            /* Guarantee: no duplicate create. libcurl never sends a create
-             * without an idempotency key again by itself, even over a
-             * reused keep-alive connection (http_client.c, "Send-once
-             * requests"); with a key a resend is harmless. */
-            .send_once = d->is_create && d->idem_key == NULL,
-            .done = delivery_done,
-            .user = d,
-        };
-        if (http_client_submit(e->http, &req, &err) == -1) {
-            struct http_response resp = {
-                .outcome = HTTP_OUTCOME_NOT_SENT,
-                .body = "",
-                .error = err.msg,
-            };
-            delivery_done(d, &resp);
-        }
+        /* In claim order, behind what the system already holds. */
+        if (sys->held_tail != NULL)
+            sys->held_tail->next = d;
+        else
+            sys->held = d;
+        sys->held_tail = d;
     }
+    send_held(e);
     submit_sql(e, sql, sql_count);
     free(sql);
 }
@@ -2755,6 +2879,7 @@ engine_deliverer_main(void *arg)
                 list = d->next;
                 engine_delivery_free(d);
             }
+            drop_held(e);
             break;
         }
         submit_all(e, list);

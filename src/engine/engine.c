@@ -87,6 +87,7 @@ setup_systems(struct engine *e)
         struct engine_sys *s = &e->systems[i];
 
         s->cfg = sc;
+        s->claim_cap = sc->max_in_flight;
         e->sys_names[i] = sc->name;
         pthread_mutex_init(&s->budget_mu, NULL);
         ratelimit_init(&s->rl, sc->rate_limit.rate_per_s, sc->rate_limit.burst, clock_mono_ms());
@@ -98,6 +99,31 @@ setup_systems(struct engine *e)
             s->headers[h].name = sc->auth_headers[h].name;
             s->headers[h].value = secret_bytes(&sc->auth_headers[h].value);
         }
+    }
+}
+
+/*
+ * Which systems claim ahead (deliver.c, "Claims ahead"): a plain HTTP
+ * system with no request budget of its own, whose collections are all
+ * plain (no numbered, shaped or calendar writes, which keep state between
+ * a claim and its answer). A budget's tokens are taken at the claim, so a
+ * held claim would send later than its token allowed.
+ */
+static void
+plan_claims_ahead(struct engine *e)
+{
+    for (size_t s = 0; s < e->sys_count; s++) {
+        struct engine_sys *sys = &e->systems[s];
+        int plain = sys->cfg->kind == CONFIG_SYSTEM_HTTP && sys->cfg->rate_limit.rate_per_s == 0;
+
+        for (size_t i = 0; i < e->coll_count && plain; i++) {
+            const struct config_collection *cc = e->colls[i].cfg;
+
+            if (e->colls[i].sys_index == (int)s &&
+                (cc->numbering.enabled || cc->shape != CONFIG_SHAPE_NONE || engine_caldav_is(cc)))
+                plain = 0;
+        }
+        sys->claim_cap = plain ? sys->cfg->max_in_flight * 2 : sys->cfg->max_in_flight;
     }
 }
 
@@ -121,6 +147,7 @@ engine_setup(const struct config *cfg, struct engine **out, struct error *err)
         if (compile_coll(e, &e->colls[i], &cfg->collections[i], err) == -1)
             goto fail;
     }
+    plan_claims_ahead(e);
     if (engine_automation_setup(e, err) == -1 || store_open(&e->st, cfg->store_url, err) == -1)
         goto fail;
     *out = e;

@@ -56,7 +56,15 @@ struct engine_coll {
 
 struct engine_sys {
     const struct config_system *cfg;
-    int in_flight; /* writer only */
+    int in_flight; /* writer only: claimed and not yet applied */
+    /* The claims it may have out (in_flight's bound): max_in_flight, or
+     * twice that where the delivery thread holds the second half until a
+     * request ends (deliver.c, "Claims ahead"). */
+    int claim_cap;
+    /* Delivery thread only: requests on the wire, and the claims held
+     * back until one ends, oldest first. */
+    int on_wire;
+    struct engine_delivery *held, *held_tail;
     int is_paused; /* writer only: by an operator, read from the store each turn */
     /* writer only: no job of it was due and left unclaimed when its queue
      * was last looked at (engine_claim()): a create may be born claimed */
@@ -159,6 +167,8 @@ struct engine_delivery {
     struct cJSON *sent;
     char *wire; /* NULL, or the body as sent when it is no JSON (body: form) */
     int64_t started_ms;
+    int on_wire;   /* delivery thread: sent, its answer not in yet */
+    int held_back; /* never sent: given back when its system failed (deliver.c) */
     /* Filled by the delivery thread. */
     enum http_outcome outcome;
     long status;

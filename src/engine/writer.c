@@ -571,7 +571,7 @@ has_capacity(const struct engine *e)
      * back from the store by the claim itself, so a claim must still run,
      * or a resume would never be seen. */
     for (size_t s = 0; s < e->sys_count; s++) {
-        if (e->systems[s].in_flight < e->systems[s].cfg->max_in_flight)
+        if (e->systems[s].in_flight < e->systems[s].claim_cap)
             return 1;
     }
     return 0;

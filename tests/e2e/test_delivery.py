@@ -251,6 +251,42 @@ def test_a_rate_of_5_per_second_is_never_exceeded():
     assert times[-1] - times[0] >= (n - 1) / 5.0 - 0.3, times
 
 
+def test_max_in_flight_bounds_the_requests_at_once_and_every_create_arrives():
+    # concord claims up to twice max_in_flight and holds the second half
+    # back until a request ends (deliver.c, "Claims ahead"): the target must
+    # still never see more than max_in_flight at once.
+    crm, c, shop = setup("        created_id: id\n", system_extra="    max_in_flight: 2\n")
+    crm.faults([{"delay_ms": 300, "match": {"method": "POST"}, "times": 100}])
+    n = 12
+    for i in range(n):
+        shop.change("s%d" % i, dict(tf.ADA, email="m%d@example.com" % i))
+    wait_until(lambda: len(tf.contacts(crm)) == n, 30, "every create")
+    c.wait_settled()
+    assert crm.stats()["max_concurrent"] == 2, crm.stats()
+    assert len(crm.requests("POST")) == n
+    assert c.cli_json("failed") == []
+
+
+def test_claims_held_back_wait_out_a_429_and_each_create_is_made_once():
+    # With max_in_flight 1 the next create is claimed while the first is on
+    # the wire and held back. The first gets 429 with Retry-After 2 (after
+    # 300 ms): what was held back must not go out before the 2 s are over.
+    crm, c, shop = setup("        created_id: id\n", system_extra="    max_in_flight: 1\n")
+    crm.faults([{"status": 429, "retry_after": "2", "delay_ms": 300,
+                 "match": {"method": "POST"}}])
+    n = 3
+    for i in range(n):
+        shop.change("s%d" % i, dict(tf.ADA, email="h%d@example.com" % i))
+    wait_until(lambda: len(tf.contacts(crm)) == n, 20, "every create")
+    c.wait_settled()
+    posts = crm.requests("POST")
+    assert posts[0]["status"] == 429 and len(posts) == n + 1, posts
+    answered = posts[0]["time"] + 0.3
+    later = min(r["time"] for r in posts[1:])
+    assert later - answered >= 2.0 - 0.2, "a request %.3f s after the 429" % (later - answered)
+    assert c.cli_json("failed") == [] and crm.stats()["max_concurrent"] == 1
+
+
 def test_429_with_retry_after_2_pauses_the_system_2_seconds():
     crm, c, shop = setup("        created_id: id\n")
     crm.faults([{"status": 429, "retry_after": "2"}])

@@ -215,6 +215,8 @@ class State:
             "announced": 0,
             "webhooks_sent": 0,
             "list_reads": 0,
+            "in_progress": 0,  # REST requests being carried out now
+            "max_concurrent": 0,  # the most carried out at once
         }
 
     def note_order(self, rid, method, body, seq):
@@ -546,11 +548,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     "message": "There is currently another in-progress request using "
                                "this Idempotency Key."}})
                 return
+        with st.lock:
+            st.stats["in_progress"] += 1
+            st.stats["max_concurrent"] = max(st.stats["max_concurrent"], st.stats["in_progress"])
         try:
             self.rest_request(split)
         finally:
-            if key:
-                with st.lock:
+            with st.lock:
+                st.stats["in_progress"] -= 1
+                if key:
                     st.idem_busy.discard(key)
 
     def rest_request(self, split):
