@@ -51,7 +51,7 @@ struct transfer {
     char *url;
     char *body;
     size_t body_len;
-    size_t body_given; /* send-once: body bytes handed to libcurl so far */
+    size_t body_given; /* send-once: body bytes that may have gone out (on_prereq()) */
     int send_once;
     int attempts;       /* calls of on_prereq: requests libcurl was about to send */
     int resend_refused; /* send-once: libcurl tried to send it again and was refused */
@@ -339,26 +339,27 @@ build_headers(struct transfer *t, const struct http_request *req, struct error *
  * its way), libcurl closes it and sends the request again over a new one
  * (lib/transfer.c, Curl_retry_request(); libcurl 7.88 in Debian 12 and
  * later alike). It cannot know whether the server acted on the first copy:
- * for a create without an idempotency key that is a duplicate. With
- * CURLOPT_POSTFIELDS it simply sends the body again. A body that a read
- * callback feeds it must first rewind, once any of it went out, through
- * the seek callback (Curl_readrewind()); a seek callback that refuses ends
- * the transfer with CURLE_SEND_FAIL_REWIND before anything is sent again.
+ * for a create without an idempotency key that is a duplicate.
  *
- * So a send-once request's body is fed by on_read(), and on_seek() refuses
- * to go back once a byte was handed out. Then:
+ * libcurl calls the pre-request callback before every request it sends,
+ * the first and any it sends anew over another connection. on_prereq()
+ * lets the first one of a send-once request go and refuses any other,
+ * which ends the transfer (CURLE_ABORTED_BY_CALLBACK) before anything is
+ * sent again. The body (CURLOPT_POSTFIELDS) goes out with the request's
+ * headers, in one write when it is under 64 KiB, so it counts as handed
+ * out from the first pre-request call on. Then:
  *
- * - No byte of the body was handed out: the server cannot hold the whole
- *   request (its Content-Length promises more), so it cannot have acted on
- *   it. libcurl may start over on a new connection (on_seek() lets it), and
- *   a failure is HTTP_OUTCOME_NOT_SENT: safe to send again.
- * - Some was: the request may have been carried out. libcurl's resend
- *   fails (on_seek(); on_prereq() as well, should a libcurl ever resend
- *   without rewinding), and the failure is LOST or TIMEOUT, which the
- *   engine settles by key or look-up, or parks as "outcome unknown".
+ * - The request never got that far (no connection, DNS, TLS): nothing was
+ *   sent, and the failure is HTTP_OUTCOME_NOT_SENT: safe to send again.
+ * - It did: the request may have been carried out, even when the server
+ *   closed the connection without reading it, since nothing tells the two
+ *   apart. A failure is LOST or TIMEOUT, which the engine settles by key or
+ *   look-up, or parks as "outcome unknown".
  *
- * (Bytes handed out are not bytes sent: libcurl may still hold them when
- * the connection dies. Counting them as sent errs on the safe side.)
+ * (A body fed by a read callback, whose seek callback refuses to rewind,
+ * would tell "not a byte of the body handed out yet" apart, but libcurl
+ * then writes the headers and the body separately: two packets a request,
+ * and a relay 10% slower for a race as rare as the one below.)
  *
  * The race that makes a resend necessary is a server closing an idle
  * connection just as the request reaches it. libcurl checks a cached
@@ -377,33 +378,9 @@ build_headers(struct transfer *t, const struct http_request *req, struct error *
  * long: a reconnect now and then for the others.) Should the race be lost
  * all the same, the create is LOST, never sent twice.
  *
- * A send-once request without a body cannot be guarded this way (there is
- * nothing to rewind): it goes over a fresh connection, where libcurl never
- * resends.
+ * A send-once request without a body goes over a fresh connection, where
+ * libcurl never resends.
  */
-static size_t
-on_read(char *out, size_t size, size_t nitems, void *user)
-{
-    struct transfer *t = user;
-    size_t room = size * nitems, n = t->body_len - t->body_given;
-
-    if (n > room)
-        n = room;
-    memcpy(out, t->body + t->body_given, n);
-    t->body_given += n;
-    return n;
-}
-
-static int
-on_seek(void *user, curl_off_t offset, int origin)
-{
-    struct transfer *t = user;
-
-    if (origin == SEEK_SET && offset == 0 && t->body_given == 0)
-        return CURL_SEEKFUNC_OK; /* nothing left yet: starting over is safe */
-    t->resend_refused = 1;
-    return CURL_SEEKFUNC_CANTSEEK;
-}
 
 /* Before each request libcurl sends, the first and any it sends anew. */
 static int
@@ -419,6 +396,8 @@ on_prereq(void *user, char *primary_ip, char *local_ip, int primary_port, int lo
         t->resend_refused = 1;
         return CURL_PREREQFUNC_ABORT;
     }
+    if (t->send_once)
+        t->body_given = t->body_len; /* goes out with the headers */
     return CURL_PREREQFUNC_OK;
 }
 
@@ -457,18 +436,12 @@ setup_easy(struct transfer *t, const struct http_request *req)
         SET(CURLOPT_NOBODY, 1L);
     } else {
         /* A POST's body goes with any method; CUSTOMREQUEST names it. */
-        if (t->send_once && t->body_len > 0) {
-            SET(CURLOPT_POST, 1L);
-            SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body_len);
-            SET(CURLOPT_READFUNCTION, on_read);
-            SET(CURLOPT_READDATA, t);
-            SET(CURLOPT_SEEKFUNCTION, on_seek);
-            SET(CURLOPT_SEEKDATA, t);
-            SET(CURLOPT_MAXAGE_CONN, CLIENT_SEND_ONCE_MAX_IDLE_S);
-        } else if (req->body != NULL || strcmp(t->method, "POST") == 0) {
+        if (req->body != NULL || strcmp(t->method, "POST") == 0) {
             SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)t->body_len);
             SET(CURLOPT_POSTFIELDS, t->body);
         }
+        if (t->send_once && t->body_len > 0)
+            SET(CURLOPT_MAXAGE_CONN, CLIENT_SEND_ONCE_MAX_IDLE_S);
         if (strcmp(t->method, "POST") != 0)
             SET(CURLOPT_CUSTOMREQUEST, t->method);
     }
@@ -563,8 +536,6 @@ classify(const struct transfer *t, CURLcode code)
         return HTTP_OUTCOME_RESPONSE;
     if (t->attempts == 0)
         return HTTP_OUTCOME_NOT_SENT; /* never got to sending: DNS, connect, TLS */
-    if (t->send_once && t->body_len > 0 && t->body_given == 0)
-        return HTTP_OUTCOME_NOT_SENT; /* at most the headers left, without the body */
     if (code == CURLE_OPERATION_TIMEDOUT)
         return HTTP_OUTCOME_TIMEOUT;
     return HTTP_OUTCOME_LOST;
