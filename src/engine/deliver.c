@@ -2597,10 +2597,10 @@ read_rate_headers(struct engine_delivery *d, const struct http_response *resp,
 }
 
 /*
- * Claims ahead. The writer claims up to twice a plain HTTP system's
- * max_in_flight (engine_sys.claim_cap) and the delivery thread sends at
- * most max_in_flight at once, holding the rest back, oldest first, until
- * a request ends. A slot then turns over on this thread, as soon as an
+ * Claims ahead. The writer claims up to ENGINE_CLAIMS_AHEAD times a plain
+ * HTTP system's max_in_flight (engine_sys.claim_cap) and the delivery
+ * thread sends at most max_in_flight at once, holding the rest back,
+ * oldest first, until a request ends. A slot then turns over on this thread, as soon as an
  * answer is in, and not a writer's turn later: the writer applies the
  * answer, claims the next job and commits while the held ones are on the
  * wire (bench/README.md, "Session 14"). A held claim is a running job in

@@ -103,7 +103,8 @@ setup_systems(struct engine *e)
 }
 
 /*
- * Which systems claim ahead (deliver.c, "Claims ahead"): a plain HTTP
+ * Which systems claim ahead (deliver.c, "Claims ahead"), up to
+ * ENGINE_CLAIMS_AHEAD times max_in_flight: a plain HTTP
  * system with no request budget of its own, whose collections are all
  * plain (no numbered, shaped or calendar writes, which keep state between
  * a claim and its answer). A budget's tokens are taken at the claim, so a
@@ -123,7 +124,7 @@ plan_claims_ahead(struct engine *e)
                 (cc->numbering.enabled || cc->shape != CONFIG_SHAPE_NONE || engine_caldav_is(cc)))
                 plain = 0;
         }
-        sys->claim_cap = plain ? sys->cfg->max_in_flight * 2 : sys->cfg->max_in_flight;
+        sys->claim_cap = sys->cfg->max_in_flight * (plain ? ENGINE_CLAIMS_AHEAD : 1);
     }
 }
 

@@ -54,12 +54,19 @@ struct engine_coll {
     struct sql_table sql;   /* SQL systems: the table, strings borrowed from cfg */
 };
 
+/* How many times its max_in_flight a plain HTTP system has claimed at
+ * most. Relay at 32 in flight (bench/README.md, "Session 14"): 2 times
+ * still let a backlog grow (p50 20-145 ms), 3, 4 and 8 kept up alike
+ * (p50 5-7 ms); 4 leaves a margin for slower turns. */
+#define ENGINE_CLAIMS_AHEAD 4
+
 struct engine_sys {
     const struct config_system *cfg;
     int in_flight; /* writer only: claimed and not yet applied */
     /* The claims it may have out (in_flight's bound): max_in_flight, or
-     * twice that where the delivery thread holds the second half until a
-     * request ends (deliver.c, "Claims ahead"). */
+     * ENGINE_CLAIMS_AHEAD times that where the delivery thread holds what
+     * is past max_in_flight until a request ends (deliver.c, "Claims
+     * ahead"). */
     int claim_cap;
     /* Delivery thread only: requests on the wire, and the claims held
      * back until one ends, oldest first. */

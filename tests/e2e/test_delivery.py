@@ -252,8 +252,8 @@ def test_a_rate_of_5_per_second_is_never_exceeded():
 
 
 def test_max_in_flight_bounds_the_requests_at_once_and_every_create_arrives():
-    # concord claims up to twice max_in_flight and holds the second half
-    # back until a request ends (deliver.c, "Claims ahead"): the target must
+    # concord claims up to four times max_in_flight and holds what is past
+    # it back until a request ends (deliver.c, "Claims ahead"): the target must
     # still never see more than max_in_flight at once.
     crm, c, shop = setup("        created_id: id\n", system_extra="    max_in_flight: 2\n")
     crm.faults([{"delay_ms": 300, "match": {"method": "POST"}, "times": 100}])
