@@ -287,6 +287,27 @@ def test_claims_held_back_wait_out_a_429_and_each_create_is_made_once():
     assert c.cli_json("failed") == [] and crm.stats()["max_concurrent"] == 1
 
 
+def test_a_stop_leaves_claims_held_back_pending_not_unknown():
+    # max_in_flight 1: the first create hangs on the wire past the stop's
+    # deadline (10 s), the next two are claimed and held back, never sent.
+    # Only the first may have happened; the held ones were never sent and
+    # must go out after the restart, not wait for a person as "unknown".
+    crm, c, shop = setup("        created_id: id\n", system_extra="    max_in_flight: 1\n",
+                         timeout_ms=30000)
+    crm.faults([{"delay_ms": 14000, "match": {"method": "POST"}, "times": 1}])
+    for i in range(3):
+        shop.change("s%d" % i, dict(tf.ADA, email="d%d@example.com" % i))
+    wait_until(lambda: [s for s in c.cli_json("status")["systems"] if s["name"] == "crm"][0]
+               ["in_flight"] == 3 and len(crm.requests("POST")) == 1, 10,
+               "one create on the wire, two held back")
+    assert c.stop(timeout=20) == 0
+    c.start()
+    wait_until(lambda: len(crm.requests("POST")) >= 3, 20, "the held creates sent")
+    failed = wait_until(lambda: c.cli_json("failed"), 10, "the one unknown outcome")
+    assert [f["kind"] for f in failed] == ["unknown"], failed
+    assert len(crm.requests("POST")) == 3
+
+
 def test_429_with_retry_after_2_pauses_the_system_2_seconds():
     crm, c, shop = setup("        created_id: id\n")
     crm.faults([{"status": 429, "retry_after": "2"}])
