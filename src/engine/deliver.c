@@ -2809,13 +2809,31 @@ send_held(struct engine *e)
     }
 }
 
-/* Forget what the systems hold back: claimed, never sent, recovered at
- * the next start. They are in e->sent, which engine_free() frees. */
+/*
+ * At the stop: what was claimed and never sent (the last handoff, and
+ * what the systems hold back) goes back to the writer unsent, whose last
+ * turn makes the jobs pending again. Left running, each create would wait
+ * for a person at the next start, as one that may have been sent.
+ */
 static void
-drop_held(struct engine *e)
+give_back_unsent(struct engine *e, struct engine_delivery *list)
 {
-    for (size_t s = 0; s < e->sys_count; s++)
-        e->systems[s].held = e->systems[s].held_tail = NULL;
+    struct engine_delivery *all = list, **tail = &all;
+
+    for (; *tail != NULL; tail = &(*tail)->next)
+        (*tail)->held_back = 1;
+    for (size_t s = 0; s < e->sys_count; s++) {
+        *tail = give_back(e, &e->systems[s]);
+        while (*tail != NULL)
+            tail = &(*tail)->next;
+    }
+    if (all == NULL)
+        return;
+    pthread_mutex_lock(&e->mu);
+    *tail = e->results;
+    e->results = all;
+    pthread_cond_signal(&e->writer_cv);
+    pthread_mutex_unlock(&e->mu);
 }
 
 static void
@@ -2873,13 +2891,7 @@ engine_deliverer_main(void *arg)
         stop = e->stop_deliverer;
         pthread_mutex_unlock(&e->mu);
         if (stop) {
-            while (list != NULL) { /* claimed, never sent: recovered at the next start */
-                struct engine_delivery *d = list;
-
-                list = d->next;
-                engine_delivery_free(d);
-            }
-            drop_held(e);
+            give_back_unsent(e, list);
             break;
         }
         submit_all(e, list);
