@@ -337,6 +337,22 @@ def test_x_ratelimit_headers_hold_requests_until_the_reset():
     assert t[1] - t[0] >= 1.9, "asked again after %.3f s; the reset was 2 s away" % (t[1] - t[0])
 
 
+def test_x_ratelimit_remaining_0_holds_claims_held_back_too():
+    # max_in_flight 1: the second and third creates are claimed while the
+    # first is on the wire, and held back. Its 201 says no request is left
+    # until the reset 2 s away: what is held must wait for it as well.
+    crm, c, shop = setup("        created_id: id\n", system_extra="    max_in_flight: 1\n")
+    crm.faults([{"status": 201, "body": {"id": "x-limited"}, "delay_ms": 500,
+                 "headers": {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "2"}}])
+    for i in range(3):
+        shop.change("s%d" % i, dict(tf.ADA, email="r%d@example.com" % i))
+    wait_until(lambda: len(crm.requests("POST")) == 3, 15, "every create")
+    posts = crm.requests("POST")
+    answered = posts[0]["time"] + 0.5
+    later = min(r["time"] for r in posts[1:])
+    assert later - answered >= 1.9 - 0.2, "asked again %.3f s after the answer" % (later - answered)
+
+
 def test_an_answer_with_an_id_already_linked_is_parked_and_blocks_nothing():
     crm, c, shop = setup("        created_id: id\n")
     # The first create is answered with an id the CRM will give again.
