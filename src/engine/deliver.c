@@ -2618,6 +2618,23 @@ failing(const struct engine *e, const struct engine_delivery *d)
     return v == VERDICT_TRANSIENT || v == VERDICT_UNKNOWN;
 }
 
+/* Whether an answer's rate figures (X-RateLimit-Remaining and the like)
+ * leave fewer requests than the system has on the wire and held back. The
+ * writer's budget learns of them (engine_budget_note()); what is held was
+ * claimed before. */
+static int
+rate_short(const struct engine_delivery *d, const struct engine_sys *sys)
+{
+    long n = sys->on_wire;
+
+    if (d->rl_reset_ms <= 0 || d->rl_remaining < 0)
+        return 0;
+    for (const struct engine_delivery *h = sys->held; h != NULL && n <= d->rl_remaining;
+         h = h->next)
+        n++;
+    return n > d->rl_remaining;
+}
+
 /* Take a system's held claims off the wire's queue and out of e->sent,
  * marked never sent. Returns them as a list. */
 static struct engine_delivery *
@@ -2687,10 +2704,11 @@ delivery_done(void *user, const struct http_response *resp)
     if (resp->outcome == HTTP_OUTCOME_RESPONSE && resp->status == 401 && d->bearer != NULL)
         oauth_reject(e->oauth, e->colls[d->coll_index].cfg->system, d->bearer);
     d->next = NULL;
-    /* A failure the system may be having (an outage, a rate limit): what
-     * it holds back goes back to the writer unsent, which claims it again
-     * as the budget and the breaker allow. */
-    if (failing(e, d))
+    /* A failure the system may be having (an outage, a rate limit), or
+     * rate figures that what it holds would overrun: what it holds back
+     * goes back to the writer unsent, which claims it again as the budget
+     * and the breaker allow. */
+    if (failing(e, d) || rate_short(d, &e->systems[e->colls[d->coll_index].sys_index]))
         d->next = give_back(e, &e->systems[e->colls[d->coll_index].sys_index]);
     pthread_mutex_lock(&e->mu);
     for (struct engine_delivery *last = d;; last = last->next) {
