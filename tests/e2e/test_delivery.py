@@ -308,6 +308,28 @@ def test_a_stop_leaves_claims_held_back_pending_not_unknown():
     assert len(crm.requests("POST")) == 3
 
 
+def test_a_pause_holds_claims_held_back_too():
+    # max_in_flight 1: one create on the wire, two claimed and held back.
+    # An operator's pause (read by the writer within a fraction of a
+    # second) must keep those two from going out when the first ends.
+    crm, c, shop = setup("        created_id: id\n", system_extra="    max_in_flight: 1\n",
+                         timeout_ms=5000)
+    crm.faults([{"delay_ms": 2500, "match": {"method": "POST"}, "times": 1}])
+    for i in range(3):
+        shop.change("s%d" % i, dict(tf.ADA, email="p%d@example.com" % i))
+
+    def crm_status():
+        return [s for s in c.cli_json("status")["systems"] if s["name"] == "crm"][0]
+    wait_until(lambda: crm_status()["in_flight"] == 3, 10, "one create on the wire, two held")
+    c.cli("pause", "crm")
+    wait_until(lambda: crm_status()["in_flight"] == 0, 10, "the create on the wire answered")
+    assert len(crm.requests("POST")) == 1 and crm_status()["backlog"] == 2, crm_status()
+    c.cli("resume", "crm")
+    wait_until(lambda: len(tf.contacts(crm)) == 3, 15, "every create after the resume")
+    assert len(crm.requests("POST")) == 3, crm.requests("POST")
+    assert c.cli_json("failed") == [], c.cli_json("failed")
+
+
 def test_429_with_retry_after_2_pauses_the_system_2_seconds():
     crm, c, shop = setup("        created_id: id\n")
     crm.faults([{"status": 429, "retry_after": "2"}])
