@@ -1147,6 +1147,7 @@ refresh_paused(struct engine *e, struct error *err)
             if (strcmp(names[i], e->systems[s].cfg->name) == 0)
                 e->systems[s].is_paused = 1;
         }
+        atomic_store(&e->systems[s].wire_paused, e->systems[s].is_paused);
         if (was != e->systems[s].is_paused)
             log_info(&(struct log_ctx){.system = e->systems[s].cfg->name}, "deliveries %s",
                      e->systems[s].is_paused ? "paused by an operator" : "resumed");
@@ -2655,6 +2656,23 @@ give_back(struct engine *e, struct engine_sys *sys)
     return list;
 }
 
+/* Give deliveries (a list) to the writer: answers, or claims given back. */
+static void
+hand_back(struct engine *e, struct engine_delivery *list)
+{
+    struct engine_delivery *last = list;
+
+    if (list == NULL)
+        return;
+    while (last->next != NULL)
+        last = last->next;
+    pthread_mutex_lock(&e->mu);
+    last->next = e->results;
+    e->results = list;
+    pthread_cond_signal(&e->writer_cv);
+    pthread_mutex_unlock(&e->mu);
+}
+
 static void
 delivery_done(void *user, const struct http_response *resp)
 {
@@ -2710,16 +2728,7 @@ delivery_done(void *user, const struct http_response *resp)
      * and the breaker allow. */
     if (failing(e, d) || rate_short(d, &e->systems[e->colls[d->coll_index].sys_index]))
         d->next = give_back(e, &e->systems[e->colls[d->coll_index].sys_index]);
-    pthread_mutex_lock(&e->mu);
-    for (struct engine_delivery *last = d;; last = last->next) {
-        if (last->next == NULL) {
-            last->next = e->results;
-            break;
-        }
-    }
-    e->results = d;
-    pthread_cond_signal(&e->writer_cv);
-    pthread_mutex_unlock(&e->mu);
+    hand_back(e, d);
 }
 
 /* The SQL deliveries of one handoff, per system, run as batches. */
@@ -2808,12 +2817,18 @@ send_one(struct engine *e, struct engine_delivery *d)
     }
 }
 
-/* Send what each system holds back while it has room on the wire. */
+/* Send what each system holds back while it has room on the wire. What
+ * a system an operator paused holds goes back to the writer unsent. */
 static void
 send_held(struct engine *e)
 {
     for (size_t s = 0; s < e->sys_count; s++) {
         struct engine_sys *sys = &e->systems[s];
+
+        if (sys->held != NULL && atomic_load(&sys->wire_paused)) {
+            hand_back(e, give_back(e, sys));
+            continue;
+        }
 
         while (sys->held != NULL && sys->on_wire < sys->cfg->max_in_flight) {
             struct engine_delivery *d = sys->held;
@@ -2845,13 +2860,7 @@ give_back_unsent(struct engine *e, struct engine_delivery *list)
         while (*tail != NULL)
             tail = &(*tail)->next;
     }
-    if (all == NULL)
-        return;
-    pthread_mutex_lock(&e->mu);
-    *tail = e->results;
-    e->results = all;
-    pthread_cond_signal(&e->writer_cv);
-    pthread_mutex_unlock(&e->mu);
+    hand_back(e, all);
 }
 
 static void

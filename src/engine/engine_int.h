@@ -72,7 +72,8 @@ struct engine_sys {
      * back until one ends, oldest first. */
     int on_wire;
     struct engine_delivery *held, *held_tail;
-    int is_paused; /* writer only: by an operator, read from the store each turn */
+    int is_paused;          /* writer only: by an operator, read from the store each turn */
+    atomic_int wire_paused; /* is_paused, for the delivery thread: it holds nothing back */
     /* writer only: no job of it was due and left unclaimed when its queue
      * was last looked at (engine_claim()): a create may be born claimed */
     int queue_clear;
