@@ -115,6 +115,18 @@ engine_budget_figures(const struct http_response *resp, int64_t now_ms, long *re
     }
 }
 
+int
+engine_budget_stalled(struct engine_sys *sys, int64_t now_ms)
+{
+    int stalled;
+
+    pthread_mutex_lock(&sys->budget_mu);
+    stalled = sys->rl.blocked_until_ms > now_ms ||
+              (sys->cfg->breaker_enabled && sys->br.state == BREAKER_OPEN);
+    pthread_mutex_unlock(&sys->budget_mu);
+    return stalled;
+}
+
 enum breaker_state
 engine_budget_breaker(struct engine_sys *sys, char *reason, size_t reason_len)
 {

@@ -2818,14 +2818,20 @@ send_one(struct engine *e, struct engine_delivery *d)
 }
 
 /* Send what each system holds back while it has room on the wire. What
- * a system an operator paused holds goes back to the writer unsent. */
+ * a system holds goes back to the writer unsent while an operator paused
+ * it, and, past its claims ahead, while it is blocked or its breaker open:
+ * learnt from an automation's answer (or a turn's), which none of its
+ * own answers brought (delivery_done()). */
 static void
 send_held(struct engine *e)
 {
     for (size_t s = 0; s < e->sys_count; s++) {
         struct engine_sys *sys = &e->systems[s];
 
-        if (sys->held != NULL && atomic_load(&sys->wire_paused)) {
+        if (sys->held != NULL &&
+            (atomic_load(&sys->wire_paused) ||
+             (sys->on_wire < sys->cfg->max_in_flight && sys->claim_cap > sys->cfg->max_in_flight &&
+              engine_budget_stalled(sys, clock_mono_ms())))) {
             hand_back(e, give_back(e, sys));
             continue;
         }

@@ -481,6 +481,12 @@ void engine_budget_figures(const struct http_response *resp, int64_t now_ms, lon
 /* sys's breaker state now, and its reason copied into reason (NULL allowed). */
 enum breaker_state engine_budget_breaker(struct engine_sys *sys, char *reason, size_t reason_len);
 
+/* Whether sys is stopped at now_ms (clock_mono_ms()): blocked (a 429's
+ * Retry-After, from any thread's answer) or its breaker open. Not the
+ * bucket's or the server's figures, which the claim that took the last
+ * token would itself trip. Any thread. */
+int engine_budget_stalled(struct engine_sys *sys, int64_t now_ms);
+
 /* Write sys's breaker state to st for concord status when it changed since
  * last written (once per transition), and log it; st is the calling
  * thread's handle. Logs a failure of the store; never fails. */

@@ -812,6 +812,39 @@ def test_an_http_actions_x_ratelimit_answer_holds_its_systems_deliveries_and_act
     assert failed(c) == []
 
 
+def test_an_http_actions_429_holds_deliveries_already_claimed_too():
+    # The crm takes one request at a time (max_in_flight 1) and concord
+    # claims ahead of it: while the first delivery is on the wire, the next
+    # ones wait in concord, claimed. An action's 429 with Retry-After 3
+    # then comes in: they must wait it out too (deliver.c, send_held()).
+    port = harness.free_port()
+    desk = Sim(resource="tickets", webhook_url="http://127.0.0.1:%d/webhooks/desk" % port,
+               webhook_secret=SECRET, signature_header="X-Signature")
+    crm = Sim(resource="notes")
+    text = LIMITED.replace("    timeout_ms: 2000\n", "    timeout_ms: 5000\n    max_in_flight: 1\n")
+    c = Concord(text, values={"port": port, "desk_port": desk.port, "crm_port": crm.port},
+                env={"APP_SECRET": SECRET}, tmp_prefix=TMP)
+    c.start()
+    crm.faults([{"delay_ms": 1500, "match": {"method": "POST"}}])
+    for i in (2, 3, 4):
+        desk.change("t%d" % i, {"title": "Open %d" % i, "state": "open"})
+    wait_until(lambda: len(crm.requests()) == 1, 15, "the first delivery on the wire")
+    crm.faults([{"status": 429, "retry_after": "3", "match": {"method": "POST"}}])
+    desk.change("t1", {"title": "Urgent", "state": "urgent"})
+    wait_until(lambda: len(crm.requests()) >= 2, 15, "the action's request")
+    limited = crm.requests()[1]
+    assert limited["status"] == 429 and limited["body"]["by"] == "automation", limited
+    wait_until(lambda: len([r for r in crm.requests("POST") if r["status"] == 201]) == 4, 30,
+               "three deliveries and the action's retry")
+    c.wait_settled()
+    later = [r for r in crm.requests()[2:] if (r["body"] or {}).get("by") != "automation"]
+    assert len(later) == 2, crm.requests()
+    for r in later:
+        assert r["time"] - limited["time"] >= 3 - 0.1, \
+            "a delivery %.3f s after the 429" % (r["time"] - limited["time"])
+    assert failed(c) == []
+
+
 # --- The cookbook ----------------------------------------------------------
 
 RECIPE_ENV = {k: "test-secret-value-0123456789" for k in (
