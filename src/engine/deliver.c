@@ -1560,6 +1560,12 @@ classify(const struct engine *e, const struct engine_delivery *d)
          * happen, and sending it again will not change that. */
         if (d->status >= 200 && d->status < 300)
             return refused_in_ok(sys, d) ? VERDICT_PERMANENT : VERDICT_OK;
+        /* Guarantee: no orphan copy. A create libcurl sent again by itself
+         * (under its idempotency key) answers for the last copy: an error
+         * does not say the first was not carried out. Sent again under the
+         * key, it is settled. */
+        if (d->resent && d->is_create && !d->is_lookup)
+            return VERDICT_UNKNOWN;
         /* Guarantee: a delete is idempotent. The copy is gone either way. */
         if (d->op == JOB_OP_DELETE && (d->status == 404 || d->status == 410))
             return VERDICT_OK;
@@ -2691,6 +2697,7 @@ delivery_done(void *user, const struct http_response *resp)
     }
     d->outcome = resp->outcome;
     d->status = resp->status;
+    d->resent = resp->resent;
     d->resp_body = xstrndup(resp->body, resp->body_len);
     d->resp_truncated = resp->body_truncated;
     /* A 2xx answer gives the created id and the link's new base (a

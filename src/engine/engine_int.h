@@ -176,6 +176,7 @@ struct engine_delivery {
     char *wire; /* NULL, or the body as sent when it is no JSON (body: form) */
     int64_t started_ms;
     int on_wire;   /* delivery thread: sent, its answer not in yet */
+    int resent;    /* libcurl sent it more than once (http_response.resent) */
     int held_back; /* never sent: given back when its system failed (deliver.c) */
     /* Filled by the delivery thread. */
     enum http_outcome outcome;

@@ -566,6 +566,7 @@ on_done(struct http_client *c, struct transfer *t, CURLcode code)
     resp.body_len = t->resp.len;
     resp.body_truncated = t->truncated;
     resp.elapsed_us = (clock_mono_ns() - t->start_ns) / 1000;
+    resp.resent = t->attempts > 1 && !t->resend_refused;
 
     (void)curl_multi_remove_handle(c->multi, t->easy);
     active_unlink(c, t);

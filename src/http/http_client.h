@@ -53,7 +53,12 @@ struct http_response {
     const char *retry_after; /* the Retry-After header's value, or NULL */
     const char *error;       /* for transport failures: libcurl's text; else NULL */
     int64_t elapsed_us;      /* from submit to completion */
-    void *handle;            /* private: for http_response_header() */
+    /* libcurl sent the request more than once (a reused connection closed
+     * before any answer byte, and it started over on a new one): the
+     * answer is the last copy's, and an earlier copy may have been carried
+     * out. Never for a send-once request (it is refused instead). */
+    int resent;
+    void *handle; /* private: for http_response_header() */
 };
 
 /*

@@ -281,6 +281,7 @@ struct result {
     char *retry_after;
     char *error;
     int64_t elapsed_us;
+    int resent;
 };
 
 static void
@@ -291,6 +292,7 @@ on_done(void *user, const struct http_response *resp)
     r->calls++;
     r->outcome = resp->outcome;
     r->status = resp->status;
+    r->resent = resp->resent;
     CHECK(resp->body != NULL);
     CHECK_EQ(resp->body[resp->body_len], '\0');
     free(r->body);
@@ -682,11 +684,13 @@ send_once_is_not_resent_when_a_reused_connection_dies(void)
     submit_write(c, "POST", url, "{\"a\":1}", 1, &r);
     run_until(c, &r.calls, 1, 5000);
     CHECK_EQ(r.status, 200);
+    CHECK_EQ(r.resent, 0);
     srv_set_mode(s, SRV_CLOSE, 0);
     submit_write(c, "POST", url, "{\"a\":2}", 1, &r);
     run_until(c, &r.calls, 2, 5000);
     CHECK_EQ(r.outcome, HTTP_OUTCOME_LOST);
     CHECK(r.error != NULL && strstr(r.error, "not sent again") != NULL);
+    CHECK_EQ(r.resent, 0);                   /* refused, never sent twice */
     CHECK_EQ(srv_count(s, &s->requests), 2); /* one copy of each */
 
     /* What the guard prevents: the same with a plain request. */
@@ -699,6 +703,7 @@ send_once_is_not_resent_when_a_reused_connection_dies(void)
     run_until(c, &r.calls, 4, 5000);
     CHECK_EQ(r.outcome, HTTP_OUTCOME_LOST);
     CHECK_EQ(srv_count(s, &s->requests), 5); /* {"a":4} arrived twice */
+    CHECK_EQ(r.resent, 1);                   /* and the answer says so */
     free(url);
     result_fini(&r);
     http_client_free(c);
