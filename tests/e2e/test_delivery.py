@@ -116,6 +116,29 @@ def test_a_create_libcurl_sent_again_stays_pinned_and_a_delete_reaches_its_copy(
     assert c.cli_json("failed") == []
 
 
+def test_a_refusal_in_a_2xx_to_a_create_libcurl_sent_again_stays_pinned_too():
+    # As above, but the second copy is refused in a 200 (errors.in_ok, as
+    # SmartBill answers): that too is the second copy's answer, and the
+    # first was carried out. The delete queued meanwhile must reach it.
+    crm, c, shop = setup(IDEMPOTENT, crm_flags={"idempotency_header": "Idempotency-Key"},
+                         system_extra="    errors: {in_ok: errorText}\n")
+    create_in_turn(crm, shop, ["s1"])
+    crm.faults([{"reset": "after", "match": {"method": "POST", "reused": True}},
+                {"status": 200, "body": {"errorText": "the email is taken"},
+                 "match": {"method": "POST"}}])
+    shop.change("s2", dict(tf.ADA, email="s2@example.com"))
+    wait_until(lambda: [p["status"] for p in crm.requests("POST")][1:] == ["lost", 200], 10,
+               "the create, lost, then sent again and refused")
+    assert tf.one_contact(crm, contact_email="s2@example.com"), "the first copy was applied"
+    r = shop.delete("s2")
+    assert r["status"] == 202, r
+    wait_until(lambda: tf.one_contact(crm, contact_email="s2@example.com") is None, 15,
+               "the copy deleted")
+    c.wait_settled()
+    assert [x["contact_email"] for x in tf.contacts(crm)] == ["s1@example.com"]
+    assert c.cli_json("failed") == []
+
+
 def test_a_resend_while_the_first_create_is_still_carried_out_makes_no_second_copy():
     # The CRM takes 1.5 s over the first create; concord gives up on its
     # answer after 300 ms. Its resend, under the same key, meets the first
