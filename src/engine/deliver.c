@@ -1556,16 +1556,18 @@ classify(const struct engine *e, const struct engine_delivery *d)
 
     switch (d->outcome) {
     case HTTP_OUTCOME_RESPONSE:
+        if (d->status >= 200 && d->status < 300 && !refused_in_ok(sys, d))
+            return VERDICT_OK;
+        /* Guarantee: no orphan copy. A create libcurl sent again by itself
+         * (under its idempotency key) answers for the last copy: an error,
+         * or a refusal in a 2xx, does not say the first was not carried
+         * out. Sent again under the key, it is settled. */
+        if (d->resent && d->is_create && !d->is_lookup)
+            return VERDICT_UNKNOWN;
         /* SmartBill says "no" in a 200 with errorText: the write did not
          * happen, and sending it again will not change that. */
         if (d->status >= 200 && d->status < 300)
-            return refused_in_ok(sys, d) ? VERDICT_PERMANENT : VERDICT_OK;
-        /* Guarantee: no orphan copy. A create libcurl sent again by itself
-         * (under its idempotency key) answers for the last copy: an error
-         * does not say the first was not carried out. Sent again under the
-         * key, it is settled. */
-        if (d->resent && d->is_create && !d->is_lookup)
-            return VERDICT_UNKNOWN;
+            return VERDICT_PERMANENT;
         /* Guarantee: a delete is idempotent. The copy is gone either way. */
         if (d->op == JOB_OP_DELETE && (d->status == 404 || d->status == 410))
             return VERDICT_OK;
