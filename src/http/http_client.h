@@ -56,7 +56,9 @@ struct http_response {
     /* libcurl sent the request more than once (a reused connection closed
      * before any answer byte, and it started over on a new one): the
      * answer is the last copy's, and an earlier copy may have been carried
-     * out. Never for a send-once request (it is refused instead). */
+     * out. Never for a send-once request with a body (on_prereq()
+     * refuses the resend); one without a body goes over a fresh
+     * connection, which only HTTP/2's refused-stream retry sends twice. */
     int resent;
     void *handle; /* private: for http_response_header() */
 };
