@@ -2017,6 +2017,14 @@ describe(const struct engine *e, const struct engine_delivery *d, enum verdict v
         else
             (void)snprintf(out, out_len, "%s %s: HTTP %ld: %.200s", d->method, d->path, d->status,
                            d->resp_body ? d->resp_body : "");
+        /* Why a create that was answered counts as "outcome unknown". */
+        if (v == VERDICT_UNKNOWN && d->resent) {
+            size_t n = strlen(out);
+
+            (void)snprintf(out + n, out_len - n,
+                           " (libcurl sent it again over a new connection: the first copy may "
+                           "have been carried out)");
+        }
         break;
     case HTTP_OUTCOME_NOT_SENT:
         (void)snprintf(out, out_len, "%s %s: not sent: %s", d->method, d->path,

@@ -107,6 +107,8 @@ def test_a_create_libcurl_sent_again_stays_pinned_and_a_delete_reaches_its_copy(
     wait_until(lambda: [p["status"] for p in crm.requests("POST")][1:] == ["lost", 429], 10,
                "the create, lost, then sent again and refused")
     assert tf.one_contact(crm, contact_email="s2@example.com"), "the first copy was applied"
+    wait_until(lambda: "libcurl sent it again" in c.log_text(), 10,
+               "the log saying why the 429 leaves the create unknown")
     r = shop.delete("s2")
     assert r["status"] == 202, r
     wait_until(lambda: tf.one_contact(crm, contact_email="s2@example.com") is None, 15,
