@@ -327,19 +327,26 @@ def test_claims_held_back_wait_out_a_429_and_each_create_is_made_once():
     assert c.cli_json("failed") == [] and crm.stats()["max_concurrent"] == 1
 
 
-def test_a_stop_leaves_claims_held_back_pending_not_unknown():
-    # max_in_flight 1: the first create hangs on the wire past the stop's
-    # deadline (10 s), the next two are claimed and held back, never sent.
-    # Only the first may have happened; the held ones were never sent and
-    # must go out after the restart, not wait for a person as "unknown".
+def one_on_the_wire_two_held(prefix, delay_ms, timeout_ms):
+    """max_in_flight 1: the first of three creates hangs delay_ms on the
+    wire, the next two are claimed and held back, never sent. Returns
+    (crm, concord, shop) once concord's status shows all three in flight
+    and the CRM has seen one."""
     crm, c, shop = setup("        created_id: id\n", system_extra="    max_in_flight: 1\n",
-                         timeout_ms=30000)
-    crm.faults([{"delay_ms": 14000, "match": {"method": "POST"}, "times": 1}])
+                         timeout_ms=timeout_ms)
+    crm.faults([{"delay_ms": delay_ms, "match": {"method": "POST"}, "times": 1}])
     for i in range(3):
-        shop.change("s%d" % i, dict(tf.ADA, email="d%d@example.com" % i))
-    wait_until(lambda: [s for s in c.cli_json("status")["systems"] if s["name"] == "crm"][0]
-               ["in_flight"] == 3 and len(crm.requests("POST")) == 1, 10,
+        shop.change("s%d" % i, dict(tf.ADA, email="%s%d@example.com" % (prefix, i)))
+    wait_until(lambda: crm_status(c)["in_flight"] == 3 and len(crm.requests("POST")) == 1, 10,
                "one create on the wire, two held back")
+    return crm, c, shop
+
+
+def test_a_stop_leaves_claims_held_back_pending_not_unknown():
+    # The first create hangs past the stop's deadline (10 s). Only it may
+    # have happened; the held ones were never sent and must go out after
+    # the restart, not wait for a person as "unknown".
+    crm, c, shop = one_on_the_wire_two_held("d", 14000, 30000)
     assert c.stop(timeout=20) == 0
     c.start()
     wait_until(lambda: len(crm.requests("POST")) >= 3, 20, "the held creates sent")
@@ -349,21 +356,13 @@ def test_a_stop_leaves_claims_held_back_pending_not_unknown():
 
 
 def test_a_pause_holds_claims_held_back_too():
-    # max_in_flight 1: one create on the wire, two claimed and held back.
     # An operator's pause (read by the writer within a fraction of a
-    # second) must keep those two from going out when the first ends.
-    crm, c, shop = setup("        created_id: id\n", system_extra="    max_in_flight: 1\n",
-                         timeout_ms=5000)
-    crm.faults([{"delay_ms": 2500, "match": {"method": "POST"}, "times": 1}])
-    for i in range(3):
-        shop.change("s%d" % i, dict(tf.ADA, email="p%d@example.com" % i))
-
-    def crm_status():
-        return [s for s in c.cli_json("status")["systems"] if s["name"] == "crm"][0]
-    wait_until(lambda: crm_status()["in_flight"] == 3, 10, "one create on the wire, two held")
+    # second) must keep the two held creates from going out when the first
+    # ends.
+    crm, c, shop = one_on_the_wire_two_held("p", 2500, 5000)
     c.cli("pause", "crm")
-    wait_until(lambda: crm_status()["in_flight"] == 0, 10, "the create on the wire answered")
-    assert len(crm.requests("POST")) == 1 and crm_status()["backlog"] == 2, crm_status()
+    wait_until(lambda: crm_status(c)["in_flight"] == 0, 10, "the create on the wire answered")
+    assert len(crm.requests("POST")) == 1 and crm_status(c)["backlog"] == 2, crm_status(c)
     c.cli("resume", "crm")
     wait_until(lambda: len(tf.contacts(crm)) == 3, 15, "every create after the resume")
     assert len(crm.requests("POST")) == 3, crm.requests("POST")
