@@ -2652,6 +2652,18 @@ rate_short(const struct engine_delivery *d, const struct engine_sys *sys)
     return n > d->rl_remaining;
 }
 
+/* Take d out of e->sent (what engine_free() frees if no answer comes). */
+static void
+unlist_sent(struct engine *e, const struct engine_delivery *d)
+{
+    for (size_t i = 0; i < e->sent_count; i++) {
+        if (e->sent[i] == d) {
+            e->sent[i] = e->sent[--e->sent_count];
+            return;
+        }
+    }
+}
+
 /* Take a system's held claims off the wire's queue and out of e->sent,
  * marked never sent. Returns them as a list. */
 static struct engine_delivery *
@@ -2662,12 +2674,7 @@ give_back(struct engine *e, struct engine_sys *sys)
     sys->held = sys->held_tail = NULL;
     for (struct engine_delivery *d = list; d != NULL; d = d->next) {
         d->held_back = 1;
-        for (size_t i = 0; i < e->sent_count; i++) {
-            if (e->sent[i] == d) {
-                e->sent[i] = e->sent[--e->sent_count];
-                break;
-            }
-        }
+        unlist_sent(e, d);
     }
     return list;
 }
@@ -2695,12 +2702,7 @@ delivery_done(void *user, const struct http_response *resp)
     struct engine_delivery *d = user;
     struct engine *e = d->engine;
 
-    for (size_t i = 0; i < e->sent_count; i++) {
-        if (e->sent[i] == d) {
-            e->sent[i] = e->sent[--e->sent_count];
-            break;
-        }
-    }
+    unlist_sent(e, d);
     if (d->on_wire) {
         d->on_wire = 0;
         e->systems[e->colls[d->coll_index].sys_index].on_wire--;
