@@ -876,6 +876,18 @@ vfs_in_child(void (*body)(const char *, uint64_t), const char *path, uint64_t se
     CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
 }
 
+/* A fresh database at path (tag names it), body(path, seed) run in a child
+ * that dies at its end, and the database opened again through SQLite's own
+ * VFS in synchronous mode sync, as the next process would. */
+static sqlite3 *
+vfs_after_crash(const char *tag, void (*body)(const char *, uint64_t), const char *sync,
+                uint64_t seed, char *path, size_t len)
+{
+    vfs_fresh_db(tag, path, len);
+    vfs_in_child(body, path, seed);
+    return vfs_open_db(path, NULL, sync);
+}
+
 /* Six commits, then a transaction left open. */
 static void
 vfs_six_and_one_open(const char *path, uint64_t seed)
@@ -899,9 +911,7 @@ a_crash_mid_transaction_keeps_every_commit_before_it(void)
     char path[256];
     sqlite3 *db;
 
-    vfs_fresh_db("crash", path, sizeof(path));
-    vfs_in_child(vfs_six_and_one_open, path, seed);
-    db = vfs_open_db(path, NULL, "FULL");
+    db = vfs_after_crash("crash", vfs_six_and_one_open, "FULL", seed, path, sizeof(path));
     vfs_check_rows(db, seed, vfs_rows_of(seed, 6)); /* the six commits, not the seventh */
     sqlite3_close(db);
     cleanup(NULL, path);
@@ -938,9 +948,7 @@ a_normal_commit_survives_a_crash_right_after_it(void)
     char path[256];
     sqlite3 *db;
 
-    vfs_fresh_db("normal", path, sizeof(path));
-    vfs_in_child(vfs_normal_rewrites, path, seed);
-    db = vfs_open_db(path, NULL, "NORMAL");
+    db = vfs_after_crash("normal", vfs_normal_rewrites, "NORMAL", seed, path, sizeof(path));
     vfs_check_rows(db, seed, vfs_rows_of(seed, 3));
     CHECK_EQ(vfs_count(db, "SELECT count(*) FROM u"), 20000);
     CHECK_EQ(vfs_count(db, "SELECT count(*) FROM u WHERE y LIKE 'x%'"), 20000 / 97);
