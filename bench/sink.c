@@ -7,6 +7,8 @@
  *   POST /contacts        201 {"id":"<n>"}   (n counts from 1)
  *   PUT  /contacts/ID     200 {"id":"ID"}
  *   GET  /stats           200 {"count":...,"p50_us":...,...}
+ *   GET  /count           200 {"count":...}: no sort of the samples, for
+ *                         polling while a run goes on
  *   POST /reset           200, forgets every sample
  *
  * Each POST or PUT body is searched for "phone_number":"<digits>"; the
@@ -269,6 +271,14 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *
         note_connection(conn);
         atomic_fetch_add(&updates, 1);
         return answer(conn, 200, id_json(url + 10));
+    }
+    if (strcmp(method, "GET") == 0 && strcmp(url, "/count") == 0) {
+        char *out = malloc(64);
+
+        if (out != NULL)
+            snprintf(out, 64, "{\"count\":%llu}\n",
+                     (unsigned long long)(atomic_load(&creates) + atomic_load(&updates)));
+        return answer(conn, 200, out);
     }
     if (strcmp(method, "GET") == 0 && strcmp(url, "/stats") == 0)
         return answer(conn, 200, stats_json());
