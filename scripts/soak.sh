@@ -33,7 +33,7 @@ if [ ! -x "$bin" ]; then
     fi
     echo "soak: building $bin"
     cmake --preset release >/dev/null
-    cmake --build build/release
+    cmake --build build/release -j "$(nproc)"
 fi
 bin="$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")"
 

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake --preset tsan >/dev/null
-cmake --build build/tsan
+cmake --build build/tsan -j "$(nproc)"
 reports="$PWD/build/tsan/reports"
 rm -rf "$reports" && mkdir -p "$reports"
 export CONCORD_CHECK_TIMEOUT_S="${CONCORD_CHECK_TIMEOUT_S:-180}" # a unit case's alarm: TSan is slow
