@@ -486,15 +486,22 @@ http_server_stop(struct http_server *srv)
         return;
     MHD_socket listen_fd = MHD_quiesce_daemon(srv->mhd);
 
-    /* The listening socket is now ours: close it, so no one connects. */
+    /* The listening socket is now ours, but libmicrohttpd's threads take
+     * it out of their epoll sets a moment later: closing it now raced
+     * with them (ThreadSanitizer saw it), and a number reused meanwhile
+     * could be another file's. shutdown() stops the listening at once
+     * (a connection attempt is refused, one in the backlog reset) and
+     * keeps the descriptor; it is closed once the threads are gone. */
     if (listen_fd != MHD_INVALID_SOCKET)
-        close(listen_fd);
+        (void)shutdown(listen_fd, SHUT_RDWR);
     /* Suspended connections wait for their replies (a webhook for its
      * commit): libmicrohttpd must not be stopped under them. */
     for (int i = 0; i < 3000 && atomic_load(&srv->suspended) > 0; i++)
         nanosleep(&tick, NULL);
     MHD_stop_daemon(srv->mhd);
     srv->mhd = NULL;
+    if (listen_fd != MHD_INVALID_SOCKET)
+        close(listen_fd);
 }
 
 void

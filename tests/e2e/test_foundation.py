@@ -8,6 +8,7 @@ import atexit
 import json
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import sys
@@ -302,6 +303,17 @@ def test_kill9_after_ack_before_delivery_delivers_each_once():
     assert c.cli_json("failed") == []
 
 
+def refused(host, port):
+    """Whether a TCP connection to host:port is refused."""
+    try:
+        socket.create_connection((host, port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def test_sigterm_finishes_the_delivery_in_flight():
     # The create's answer takes 4 s: a window wide enough to see it in
     # flight even on a loaded machine (the status CLI itself takes time).
@@ -314,6 +326,12 @@ def test_sigterm_finishes_the_delivery_in_flight():
     wait_until(lambda: [s for s in c.cli_json("status")["systems"] if s["name"] == "crm"][0]
                ["in_flight"] == 1 and
                [r["status"] for r in crm.requests("POST")] == [None], 10, "the create in flight")
+    # SIGTERM stops accepting work at once: while the create still waits
+    # for its answer, a new connection to the webhook port is refused.
+    c.proc.send_signal(signal.SIGTERM)
+    wait_until(lambda: refused(c.host, c.port), 3, "the webhook port refusing connections")
+    assert c.running(), "concord exited before the create in flight was answered"
+    assert [r["status"] for r in crm.requests("POST")] == [None]
     assert c.stop() == 0
     assert one_contact(crm, contact_email="ada@example.com") is not None
     c.start()
