@@ -511,7 +511,14 @@ while [ $SECONDS -lt $deadline ]; do
     kill -0 "$CPID" 2>/dev/null || break
     sleep 0.5
 done
-stats=$(curl -s --max-time 5 "http://127.0.0.1:$sport/stats" || true)
+# Whatever ended the loop: the whole figures, and the wrk threads done.
+threads_done=$(grep -c '^BENCH_THREAD ' "$WORK/wrk-relay.out" || true)
+stats=""
+for _ in 1 2 3 4 5; do
+    stats=$(curl -s --max-time 5 "http://127.0.0.1:$sport/stats" || true)
+    [[ $stats == *'"count":'* ]] && break
+    sleep 0.2
+done
 [ $SECONDS -lt $deadline ] || NOTES+=("relay: deadline of $RELAY_DEADLINE_S s reached with ${count:-0} of $RELAY_N delivered")
 RELAY_HWM_KB=0
 t_after=$t_before

@@ -315,10 +315,11 @@ def refused(host, port):
 
 
 def test_sigterm_finishes_the_delivery_in_flight():
-    # The create's answer takes 4 s: a window wide enough to see it in
-    # flight even on a loaded machine (the status CLI itself takes time).
+    # The create's answer takes 8 s: a window wide enough to see it in
+    # flight and the stop refuse connections, even on a loaded machine
+    # (the status CLI itself takes time).
     crm, c, shop = setup(timeout_ms=10000)
-    crm.faults([{"delay_ms": 4000}])
+    crm.faults([{"delay_ms": 8000}])
     shop.change("s1", ADA)
     # In flight: claimed in the store, and arrived at the CRM but not
     # answered (the CRM logs a request when it arrives, its status when it
