@@ -2701,11 +2701,12 @@ delivery_done(void *user, const struct http_response *resp)
 {
     struct engine_delivery *d = user;
     struct engine *e = d->engine;
+    struct engine_sys *sys = &e->systems[e->colls[d->coll_index].sys_index];
 
     unlist_sent(e, d);
     if (d->on_wire) {
         d->on_wire = 0;
-        e->systems[e->colls[d->coll_index].sys_index].on_wire--;
+        sys->on_wire--;
     }
     d->outcome = resp->outcome;
     d->status = resp->status;
@@ -2745,8 +2746,8 @@ delivery_done(void *user, const struct http_response *resp)
      * rate figures that what it holds would overrun: what it holds back
      * goes back to the writer unsent, which claims it again as the budget
      * and the breaker allow. */
-    if (failing(e, d) || rate_short(d, &e->systems[e->colls[d->coll_index].sys_index]))
-        d->next = give_back(e, &e->systems[e->colls[d->coll_index].sys_index]);
+    if (failing(e, d) || rate_short(d, sys))
+        d->next = give_back(e, sys);
     hand_back(e, d);
 }
 
