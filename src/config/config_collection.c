@@ -67,6 +67,32 @@ static const char *const entry_keys[] = {"path", "jq", "const", "default", "valu
 static const char *const http_methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE"};
 static const char *const sql_collection_keys[] = {"table", "key", "soft_delete", "query"};
 
+/*
+ * A map's source path is keys joined by dots (address.city, items.0.sku,
+ * an optional leading dot as in jq). One with an empty key never finds a
+ * value, and one with a pipe is a jq expression written where a path goes:
+ * either would map nothing, silently, on every change.
+ */
+static void
+check_source_path(struct config_ctx *c, const struct config_node *at, const char *path,
+                  const char *p)
+{
+    const char *keys = p[0] == '.' ? p + 1 : p;
+
+    if (keys[0] == '\0')
+        return; /* "." is the whole record */
+    if (strchr(p, '|') != NULL)
+        CONFIG_PROBLEM(c, at,
+                       "%s: \"%.80s\" is not a path; hint: a path is keys joined by dots "
+                       "(address.city); for a jq expression write {jq: '%.80s'}",
+                       path, p, p);
+    else if (keys[0] == '.' || strstr(keys, "..") != NULL || keys[strlen(keys) - 1] == '.')
+        CONFIG_PROBLEM(c, at,
+                       "%s: \"%.80s\" has an empty key between dots; hint: a path is keys "
+                       "joined by dots (address.city)",
+                       path, p);
+}
+
 static void
 entry_source(struct config_ctx *c, const struct config_node *v, const char *path,
              struct config_map_entry *e)
@@ -83,6 +109,8 @@ entry_source(struct config_ctx *c, const struct config_node *v, const char *path
     if (path_n != NULL) {
         e->source = CONFIG_MAP_PATH;
         config_opt_str(c, v, path, "path", &e->path);
+        if (e->path != NULL && e->path[0] != '\0')
+            check_source_path(c, path_n, path, e->path);
     } else if (jq_n != NULL) {
         e->source = CONFIG_MAP_JQ;
         config_opt_jq(c, v, path, "jq", &e->jq);
@@ -102,6 +130,8 @@ parse_entry(struct config_ctx *c, const struct config_node *v, const char *path,
     if (v->kind == CONFIG_NODE_SCALAR && !config_node_is_null(v)) {
         e->source = CONFIG_MAP_PATH; /* "email: contact_email" is {path: contact_email} */
         e->path = xstrdup(v->value);
+        if (e->path[0] != '\0')
+            check_source_path(c, v, path, e->path);
         return;
     }
     if (v->kind != CONFIG_NODE_MAPPING) {
