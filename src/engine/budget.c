@@ -32,12 +32,15 @@
 #include "store/store.h"
 
 enum engine_hold
-engine_budget_take(struct engine_sys *sys, int64_t now_ms, int64_t *wait_ms)
+engine_budget_take(struct engine_sys *sys, int64_t now_ms, int64_t *wait_ms,
+                   struct engine_take *took)
 {
     enum engine_hold hold = ENGINE_GO;
     int64_t wait;
 
     *wait_ms = 0;
+    if (took != NULL)
+        *took = (struct engine_take){0};
     pthread_mutex_lock(&sys->budget_mu);
     wait = ratelimit_wait_ms(&sys->rl, now_ms);
     if (wait > 0) {
@@ -49,6 +52,8 @@ engine_budget_take(struct engine_sys *sys, int64_t now_ms, int64_t *wait_ms)
         *wait_ms = breaker_wait_ms(&sys->br, now_ms);
     } else {
         (void)ratelimit_take(&sys->rl, now_ms);
+        if (took != NULL && sys->cfg->breaker_enabled)
+            took->probe = breaker_probe(&sys->br);
     }
     pthread_mutex_unlock(&sys->budget_mu);
     return hold;
@@ -115,16 +120,22 @@ engine_budget_figures(const struct http_response *resp, int64_t now_ms, long *re
     }
 }
 
-int
-engine_budget_stalled(struct engine_sys *sys, int64_t now_ms)
+enum engine_hold
+engine_budget_held(struct engine_sys *sys, int64_t now_ms, uint64_t *probe)
 {
-    int stalled;
+    enum engine_hold hold = ENGINE_GO;
 
+    *probe = 0;
     pthread_mutex_lock(&sys->budget_mu);
-    stalled = sys->rl.blocked_until_ms > now_ms ||
-              (sys->cfg->breaker_enabled && sys->br.state == BREAKER_OPEN);
+    if (sys->rl.blocked_until_ms > now_ms) {
+        hold = ENGINE_HOLD_RATE;
+    } else if (sys->cfg->breaker_enabled && sys->br.state != BREAKER_CLOSED) {
+        /* Half-open, its one probe may be among them: that one alone. */
+        hold = ENGINE_HOLD_BREAKER;
+        *probe = breaker_probe(&sys->br);
+    }
     pthread_mutex_unlock(&sys->budget_mu);
-    return stalled;
+    return hold;
 }
 
 enum breaker_state

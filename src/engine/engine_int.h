@@ -143,6 +143,12 @@ void engine_metrics_setup(struct engine *e);
  * most once a second (the writer, in its transaction). Returns 0 or -1. */
 int engine_webhook_seen(struct engine *e, const char *system, int64_t at_ms, struct error *err);
 
+/* What a request took from its system's budget and breaker
+ * (engine_budget_take()), kept with it until it is sent. */
+struct engine_take {
+    uint64_t probe; /* the half-open breaker's probe it is (breaker_probe()), or 0 */
+};
+
 struct engine_delivery {
     struct engine_delivery *next;
     struct engine *engine;
@@ -175,9 +181,10 @@ struct engine_delivery {
     struct cJSON *sent;
     char *wire; /* NULL, or the body as sent when it is no JSON (body: form) */
     int64_t started_ms;
-    int on_wire;   /* delivery thread: sent, its answer not in yet */
-    int resent;    /* libcurl sent it more than once (http_response.resent) */
-    int held_back; /* never sent: given back when its system failed (deliver.c) */
+    int on_wire;             /* delivery thread: sent, its answer not in yet */
+    int resent;              /* libcurl sent it more than once (http_response.resent) */
+    int held_back;           /* never sent: given back when its system failed (deliver.c) */
+    struct engine_take took; /* what its claim took from the budget and the breaker */
     /* Filled by the delivery thread. */
     enum http_outcome outcome;
     long status;
@@ -440,10 +447,12 @@ enum engine_hold {
 /*
  * Whether one request may go to sys at now_ms (clock_mono_ms()): the
  * budget first, then the breaker (when enabled). ENGINE_GO takes the
- * token; a hold takes nothing and sets *wait_ms (>= 0) to the time until
- * asking again may succeed. Any thread; never blocks but for budget_mu.
+ * token, and *took (NULL allowed) says what was taken; a hold takes
+ * nothing and sets *wait_ms (>= 0) to the time until asking again may
+ * succeed. Any thread; never blocks but for budget_mu.
  */
-enum engine_hold engine_budget_take(struct engine_sys *sys, int64_t now_ms, int64_t *wait_ms);
+enum engine_hold engine_budget_take(struct engine_sys *sys, int64_t now_ms, int64_t *wait_ms,
+                                    struct engine_take *took);
 
 /*
  * The budget alone (a read: polls do not feed the breaker): 0 when a token
@@ -482,11 +491,19 @@ void engine_budget_figures(const struct http_response *resp, int64_t now_ms, lon
 /* sys's breaker state now, and its reason copied into reason (NULL allowed). */
 enum breaker_state engine_budget_breaker(struct engine_sys *sys, char *reason, size_t reason_len);
 
-/* Whether sys is stopped at now_ms (clock_mono_ms()): blocked (a 429's
- * Retry-After, from any thread's answer) or its breaker open. Not the
- * bucket's or the server's figures, which the claim that took the last
- * token would itself trip. Any thread. */
-int engine_budget_stalled(struct engine_sys *sys, int64_t now_ms);
+/*
+ * What may still go to sys at now_ms (clock_mono_ms()) of the requests
+ * that took their token before (the delivery thread's held claims):
+ *   ENGINE_GO           all of them;
+ *   ENGINE_HOLD_RATE    none: it is blocked (a 429's Retry-After, from
+ *                       any thread's answer);
+ *   ENGINE_HOLD_BREAKER its breaker is not closed: only the half-open
+ *                       breaker's probe out, *probe (engine_take.probe),
+ *                       or none when *probe is 0.
+ * Not the bucket's or the server's figures, which the claims' takes
+ * counted. Any thread.
+ */
+enum engine_hold engine_budget_held(struct engine_sys *sys, int64_t now_ms, uint64_t *probe);
 
 /* Write sys's breaker state to st for concord status when it changed since
  * last written (once per transition), and log it; st is the calling
