@@ -11,7 +11,9 @@
  * the deliveries and the http actions (engine_budget_figures()), so an
  * X-RateLimit-Remaining of 0 answered to either holds both until its reset.
  *
- * sys->budget_mu guards sys->rl, sys->br and sys->br_saved. It is held
+ * sys->budget_mu guards sys->rl, sys->br, sys->br_saved and the last rate
+ * figures learnt (sys->figures_*, whose count the delivery thread reads
+ * without it, to look at its held claims only when one came). It is held
  * only for the arithmetic of ratelimit.c and breaker.c: never across a
  * request, a sleep or the store, so a thread inside a store transaction
  * may take it, and a thread holding it never waits for anything. Breaker
@@ -82,6 +84,13 @@ engine_budget_note(struct engine_sys *sys, const struct engine_budget_answer *a,
         ratelimit_block_until(&sys->rl, a->block_until_ms);
     if (a->remaining >= 0 && a->reset_at_ms > 0)
         ratelimit_observe(&sys->rl, a->remaining, a->reset_at_ms, now_ms);
+    /* For the delivery thread's held claims, whose tokens were taken
+     * before (engine_budget_learnt()): figures ratelimit_observe() kept. */
+    if (a->remaining >= 0 && a->reset_at_ms > now_ms) {
+        sys->figures_remaining = a->remaining;
+        sys->figures_reset_ms = a->reset_at_ms;
+        atomic_fetch_add(&sys->figures_seq, 1);
+    }
     if (sys->cfg->breaker_enabled && a->breaker_ok >= 0)
         breaker_record(&sys->br, a->breaker_ok, now_ms, a->what);
     pthread_mutex_unlock(&sys->budget_mu);
@@ -136,6 +145,22 @@ engine_budget_held(struct engine_sys *sys, int64_t now_ms, uint64_t *probe)
     }
     pthread_mutex_unlock(&sys->budget_mu);
     return hold;
+}
+
+int
+engine_budget_learnt(struct engine_sys *sys, unsigned *seen, int64_t now_ms, long *remaining)
+{
+    unsigned seq = atomic_load(&sys->figures_seq);
+    int in_force;
+
+    if (seq == *seen)
+        return 0;
+    pthread_mutex_lock(&sys->budget_mu);
+    *seen = atomic_load(&sys->figures_seq);
+    *remaining = sys->figures_remaining;
+    in_force = sys->figures_reset_ms > now_ms;
+    pthread_mutex_unlock(&sys->budget_mu);
+    return in_force;
 }
 
 enum breaker_state

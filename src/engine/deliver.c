@@ -2642,6 +2642,18 @@ failing(const struct engine *e, const struct engine_delivery *d)
     return v == VERDICT_TRANSIENT || v == VERDICT_UNKNOWN;
 }
 
+/* Whether a system has more requests on the wire and held back than
+ * remaining. */
+static int
+wire_over(const struct engine_sys *sys, long remaining)
+{
+    long n = sys->on_wire;
+
+    for (const struct engine_delivery *h = sys->held; h != NULL && n <= remaining; h = h->next)
+        n++;
+    return n > remaining;
+}
+
 /* Whether an answer's rate figures (X-RateLimit-Remaining and the like)
  * leave fewer requests than the system has on the wire and held back. The
  * writer's budget learns of them (engine_budget_note()); what is held was
@@ -2649,14 +2661,7 @@ failing(const struct engine *e, const struct engine_delivery *d)
 static int
 rate_short(const struct engine_delivery *d, const struct engine_sys *sys)
 {
-    long n = sys->on_wire;
-
-    if (d->rl_reset_ms <= 0 || d->rl_remaining < 0)
-        return 0;
-    for (const struct engine_delivery *h = sys->held; h != NULL && n <= d->rl_remaining;
-         h = h->next)
-        n++;
-    return n > d->rl_remaining;
+    return d->rl_reset_ms > 0 && d->rl_remaining >= 0 && wire_over(sys, d->rl_remaining);
 }
 
 /* Take d out of e->sent (what engine_free() frees if no answer comes). */
@@ -2859,8 +2864,10 @@ send_one(struct engine *e, struct engine_delivery *d)
 /*
  * The claims a system holds that may no longer go, taken off its queue
  * (give_back()): all of them while an operator paused it; and, past its
- * claims ahead, once a slot is free, all of them while it is blocked (a
- * 429's Retry-After) and all but the half-open breaker's probe while its
+ * claims ahead, all of them once rate figures come (from any thread's
+ * answer) that leave fewer requests than it has on the wire and held,
+ * and, once a slot is free, all of them while it is blocked (a 429's
+ * Retry-After) and all but the half-open breaker's probe while its
  * breaker is not closed. What its own answers teach gives them back at
  * once (delivery_done()); this catches what another thread's answer
  * taught (an automation's http action's), and a breaker that turned
@@ -2872,10 +2879,18 @@ static struct engine_delivery *
 held_not_let(struct engine *e, struct engine_sys *sys)
 {
     uint64_t probe = 0;
+    long remaining = 0;
 
     if (atomic_load(&sys->wire_paused))
         return give_back(e, sys, 0);
-    if (sys->on_wire >= sys->cfg->max_in_flight || sys->claim_cap <= sys->cfg->max_in_flight)
+    if (sys->claim_cap <= sys->cfg->max_in_flight)
+        return NULL;
+    /* The held claims took their tokens before the figures came: the
+     * budget's count does not hold them back. */
+    if (engine_budget_learnt(sys, &sys->figures_seen, clock_mono_ms(), &remaining) &&
+        wire_over(sys, remaining))
+        return give_back(e, sys, 0);
+    if (sys->on_wire >= sys->cfg->max_in_flight)
         return NULL;
     switch (engine_budget_held(sys, clock_mono_ms(), &probe)) {
     case ENGINE_GO:

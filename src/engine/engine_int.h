@@ -72,6 +72,7 @@ struct engine_sys {
      * back until one ends, oldest first. */
     int on_wire;
     struct engine_delivery *held, *held_tail;
+    unsigned figures_seen;  /* delivery thread: figures_seq when its held claims were checked */
     int is_paused;          /* writer only: by an operator, read from the store each turn */
     atomic_int wire_paused; /* is_paused, for the delivery thread: it holds nothing back */
     /* writer only: no job of it was due and left unclaimed when its queue
@@ -83,8 +84,15 @@ struct engine_sys {
     struct ratelimit rl;         /* budget_mu: the system's one request budget */
     struct breaker br;           /* budget_mu */
     enum breaker_state br_saved; /* budget_mu: the state concord status shows */
-    int64_t ok_noted_ms;         /* writer only: when the last success was written */
-    int64_t *delete_times;       /* writer only: deletes let through lately (mass-delete guard) */
+    /* The rate figures last learnt from an answer (X-RateLimit-Remaining
+     * and the like), by whichever thread, as they came: what was left,
+     * until when (clock_mono_ms()); figures_seq counts them, and is
+     * written under budget_mu but read without it. */
+    long figures_remaining;   /* budget_mu */
+    int64_t figures_reset_ms; /* budget_mu */
+    atomic_uint figures_seq;
+    int64_t ok_noted_ms;   /* writer only: when the last success was written */
+    int64_t *delete_times; /* writer only: deletes let through lately (mass-delete guard) */
     size_t delete_count, delete_cap;
     struct http_header *headers; /* auth headers, values borrowed from cfg's secrets */
     size_t header_count;
@@ -487,6 +495,16 @@ void engine_budget_note(struct engine_sys *sys, const struct engine_budget_answe
  */
 void engine_budget_figures(const struct http_response *resp, int64_t now_ms, long *remaining,
                            int64_t *reset_at_ms);
+
+/*
+ * Whether an answer of sys taught rate figures (X-RateLimit-Remaining and
+ * the like) since *seen, the caller's count (0 at first), from any
+ * thread's answer: 1 with *remaining what the latest one left when it
+ * came, if it is still in force at now_ms (clock_mono_ms()); else 0.
+ * *seen moves on either way. Any thread; takes budget_mu only when there
+ * is something new.
+ */
+int engine_budget_learnt(struct engine_sys *sys, unsigned *seen, int64_t now_ms, long *remaining);
 
 /* sys's breaker state now, and its reason copied into reason (NULL allowed). */
 enum breaker_state engine_budget_breaker(struct engine_sys *sys, char *reason, size_t reason_len);

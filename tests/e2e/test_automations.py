@@ -870,6 +870,36 @@ def crm_in_flight(c):
     return [s for s in c.cli_json("status")["systems"] if s["name"] == "crm"][0]["in_flight"]
 
 
+def test_an_http_actions_x_ratelimit_answer_holds_deliveries_already_claimed_too():
+    # While the first delivery is on the wire (3 s), the next two wait in
+    # concord, claimed and held back. An action's answer then says no
+    # request is left until its X-RateLimit-Reset 4 s away: what is held
+    # must wait for the reset too, not go out when the slot frees.
+    desk, crm, c = held_setup("")
+    crm.faults([{"delay_ms": 3000, "match": {"path": "/notes"}}])
+    for i in (2, 3, 4):
+        desk.change("t%d" % i, {"title": "Open %d" % i, "state": "open"})
+    wait_until(lambda: crm_in_flight(c) == 3 and len(crm.requests("POST")) == 1, 15,
+               "one delivery on the wire, two held back")
+    first = crm.requests("POST")[0]
+    crm.faults([{"status": 201, "body": {"id": "a1"}, "match": {"path": "/alerts"},
+                 "headers": {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "4"}}])
+    desk.change("t1", {"title": "Urgent", "state": "urgent"})
+    wait_until(lambda: run_states(c, "note_urgent") == ["done"], 15, "the action done")
+    limited = crm.requests("POST", path_prefix="/alerts")[0]
+    assert limited["time"] < first["time"] + 2.5, "the action came too late to test anything"
+    wait_until(lambda: len([r for r in crm.requests("POST", path_prefix="/notes")
+                            if r["status"] == 201]) == 3, 30, "every delivery")
+    c.wait_settled()
+    later = crm.requests("POST", path_prefix="/notes")[1:]
+    assert len(later) == 2, crm.requests()
+    for r in later:
+        assert r["time"] - limited["time"] >= 4 - 0.1, \
+            "a delivery %.3f s after the answer; its reset was 4 s away" % (
+                r["time"] - limited["time"])
+    assert failed(c) == []
+
+
 def test_claims_held_back_stay_back_beside_the_half_open_breakers_probe():
     # The first delivery hangs 6 s on the wire, the next two are held back.
     # Meanwhile the action's requests open the crm's breaker, and after its
