@@ -186,6 +186,13 @@ breaker_probe(const struct breaker *b)
     return b->state == BREAKER_HALF_OPEN && b->probe_out ? b->probes : 0;
 }
 
+void
+breaker_unprobe(struct breaker *b, uint64_t probe)
+{
+    if (probe != 0 && breaker_probe(b) == probe)
+        b->probe_out = 0;
+}
+
 static int64_t
 cooldown_left(const struct breaker *b, int64_t since_ms, int64_t now_ms)
 {

@@ -100,6 +100,14 @@ int breaker_allow(struct breaker *b, int64_t now_ms);
 uint64_t breaker_probe(const struct breaker *b);
 
 /*
+ * The probe numbered probe (breaker_probe()) was let go but will not be
+ * sent (its claim was undone): if it is still the one out, the half-open
+ * breaker lets another go at once, instead of taking it as lost after a
+ * cooldown. Else nothing changes.
+ */
+void breaker_unprobe(struct breaker *b, uint64_t probe);
+
+/*
  * How long until breaker_allow() may say 1 when nothing is recorded
  * meanwhile: 0 when it would say 1 at now_ms, else the milliseconds until
  * the cooldown (or a lost probe's wait) ends. Changes nothing.

@@ -54,11 +54,23 @@ engine_budget_take(struct engine_sys *sys, int64_t now_ms, int64_t *wait_ms,
         *wait_ms = breaker_wait_ms(&sys->br, now_ms);
     } else {
         (void)ratelimit_take(&sys->rl, now_ms);
+        if (took != NULL)
+            took->take = ratelimit_last_take(&sys->rl);
         if (took != NULL && sys->cfg->breaker_enabled)
             took->probe = breaker_probe(&sys->br);
     }
     pthread_mutex_unlock(&sys->budget_mu);
     return hold;
+}
+
+void
+engine_budget_give_back(struct engine_sys *sys, const struct engine_take *took, int64_t now_ms)
+{
+    pthread_mutex_lock(&sys->budget_mu);
+    (void)ratelimit_give_back(&sys->rl, took->take, now_ms);
+    if (sys->cfg->breaker_enabled)
+        breaker_unprobe(&sys->br, took->probe);
+    pthread_mutex_unlock(&sys->budget_mu);
 }
 
 int64_t

@@ -1270,8 +1270,11 @@ engine_claim(struct engine *e, int64_t now_ms, struct engine_delivery **out, str
                 sys->queue_clear = 0;
                 continue;
             }
-            if (claim_one(e, j, ci, &d, err) == -1)
+            if (claim_one(e, j, ci, &d, err) == -1) {
+                /* The turn rolls back: no request, the token is back. */
+                engine_budget_give_back(sys, &took, clock_mono_ms());
                 goto fail;
+            }
             if (d != NULL) {
                 d->took = took;
                 d->next = *out;

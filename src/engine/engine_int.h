@@ -154,6 +154,7 @@ int engine_webhook_seen(struct engine *e, const char *system, int64_t at_ms, str
 /* What a request took from its system's budget and breaker
  * (engine_budget_take()), kept with it until it is sent. */
 struct engine_take {
+    uint64_t take;  /* the budget's take (ratelimit_last_take()); 0: none */
     uint64_t probe; /* the half-open breaker's probe it is (breaker_probe()), or 0 */
 };
 
@@ -301,7 +302,8 @@ MUST_CHECK int engine_setup(const struct config *cfg, struct engine **out, struc
 /* ---- writer.c ---- */
 void *engine_writer_main(void *arg);
 /* Undo the in-flight marks of claims whose transaction did not commit,
- * and free them. */
+ * give back what they took from their systems' budgets and breakers
+ * (list newest first, as claims are made), and free them. */
 void engine_unclaim(struct engine *e, struct engine_delivery *list);
 /* Startup: jobs left running by a previous process. */
 MUST_CHECK int engine_recover(struct engine *e, struct error *err);
@@ -461,6 +463,16 @@ enum engine_hold {
  */
 enum engine_hold engine_budget_take(struct engine_sys *sys, int64_t now_ms, int64_t *wait_ms,
                                     struct engine_take *took);
+
+/*
+ * A request that took took (engine_budget_take()) will not be sent: its
+ * claim was undone (a turn rolled back). Its token goes back to sys's
+ * budget when nothing was taken or learnt since (ratelimit_give_back():
+ * undo the claims newest first), and the half-open breaker's probe it
+ * was, if still out, lets another go at once. Any thread.
+ */
+void engine_budget_give_back(struct engine_sys *sys, const struct engine_take *took,
+                             int64_t now_ms);
 
 /*
  * The budget alone (a read: polls do not feed the breaker): 0 when a token
