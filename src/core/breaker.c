@@ -176,7 +176,21 @@ breaker_allow(struct breaker *b, int64_t now_ms)
     }
     b->probe_out = 1;
     b->probe_sent_at_ms = now_ms;
+    b->probes++;
     return 1;
+}
+
+uint64_t
+breaker_probe(const struct breaker *b)
+{
+    return b->state == BREAKER_HALF_OPEN && b->probe_out ? b->probes : 0;
+}
+
+void
+breaker_unprobe(struct breaker *b, uint64_t probe)
+{
+    if (probe != 0 && breaker_probe(b) == probe)
+        b->probe_out = 0;
 }
 
 static int64_t

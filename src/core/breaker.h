@@ -65,6 +65,7 @@ struct breaker {
     int consecutive_failures;
     int probe_out;            /* half-open: the probe has gone and not reported */
     int64_t probe_sent_at_ms; /* when it went */
+    uint64_t probes;          /* probes let go so far: the last one's number */
     struct breaker_bucket buckets[BREAKER_BUCKETS];
 };
 
@@ -89,6 +90,22 @@ void breaker_init(struct breaker *b, const struct breaker_policy *policy);
  * reported within cooldown_ms is taken as lost, and another may go.
  */
 int breaker_allow(struct breaker *b, int64_t now_ms);
+
+/*
+ * The number of the probe out now (half-open, its result not in): the
+ * probes breaker_allow() let go are numbered 1, 2, ... Read right after
+ * an allow that said 1 it tells whether that request is the probe (not 0)
+ * or went through a closed breaker (0). 0 when no probe is out.
+ */
+uint64_t breaker_probe(const struct breaker *b);
+
+/*
+ * The probe numbered probe (breaker_probe()) was let go but will not be
+ * sent (its claim was undone): if it is still the one out, the half-open
+ * breaker lets another go at once, instead of taking it as lost after a
+ * cooldown. Else nothing changes.
+ */
+void breaker_unprobe(struct breaker *b, uint64_t probe);
 
 /*
  * How long until breaker_allow() may say 1 when nothing is recorded

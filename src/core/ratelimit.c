@@ -29,6 +29,9 @@ ratelimit_init(struct ratelimit *rl, double rate_per_s, double burst, int64_t no
     rl->server_reset_ms = INT64_MIN;
     rl->server_remaining = 0;
     rl->last_take_ms = INT64_MIN;
+    rl->prev_take_ms = INT64_MIN;
+    rl->takes = 0;
+    rl->observed_at = 0;
 }
 
 /* The tokens at now_ms: the bucket refilled since last_ms, never above burst. */
@@ -120,8 +123,47 @@ ratelimit_take(struct ratelimit *rl, int64_t now_ms)
     }
     if (rl->server_reset_ms > now_ms)
         rl->server_remaining--;
+    rl->prev_take_ms = rl->last_take_ms;
     rl->last_take_ms = now_ms;
+    rl->takes++;
     return 0;
+}
+
+uint64_t
+ratelimit_last_take(const struct ratelimit *rl)
+{
+    return rl->takes;
+}
+
+/*
+ * Why only the last take, and why then exactly: since it was made nothing
+ * but the refill changed the bucket. Had it not been made, the bucket
+ * would hold one token more until that reached burst and the refill
+ * stopped there: min(burst, tokens + 1) now, either way. (After a later
+ * take that is no longer so: the later one may have found a bucket that
+ * the refill had filled to burst either way.) The server's remaining: the
+ * same figures still hold, none having come since, and the take counted
+ * against them if they held when it was made (last_take_ms is that time,
+ * or after several give-backs a later one: then a take that counted may
+ * not be given its request back, never the reverse).
+ */
+int
+ratelimit_give_back(struct ratelimit *rl, uint64_t take, int64_t now_ms)
+{
+    if (take == 0 || take != rl->takes || rl->observed_at >= take)
+        return 0;
+    if (rl->rate_per_s > 0) {
+        double t = tokens_at(rl, now_ms) + 1.0;
+
+        rl->tokens = t < rl->burst ? t : rl->burst;
+        if (now_ms > rl->last_ms)
+            rl->last_ms = now_ms;
+    }
+    if (rl->server_reset_ms > rl->last_take_ms)
+        rl->server_remaining++;
+    rl->last_take_ms = rl->prev_take_ms;
+    rl->takes--;
+    return 1;
 }
 
 void
@@ -138,4 +180,5 @@ ratelimit_observe(struct ratelimit *rl, long remaining, int64_t reset_at_ms, int
         return;
     rl->server_reset_ms = reset_at_ms;
     rl->server_remaining = remaining;
+    rl->observed_at = rl->takes;
 }

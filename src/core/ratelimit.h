@@ -9,8 +9,9 @@
  *
  * The guarantee, which every function below keeps: over any window of T
  * milliseconds, ratelimit_take() succeeds at most burst + rate_per_s * T /
- * 1000 times. Blocks and the server's own figures only ever take requests
- * away, never add any. See docs/internals/retry-policy.md.
+ * 1000 times, not counting takes given back (ratelimit_give_back()). Blocks
+ * and the server's own figures only ever take requests away, never add
+ * any. See docs/internals/retry-policy.md.
  *
  * A struct ratelimit is embedded in its owner (one per system) and used by
  * one thread at a time; it owns nothing, so it has no _fini.
@@ -30,6 +31,9 @@ struct ratelimit {
     int64_t server_reset_ms;  /* the server's figures hold until then; INT64_MIN: none */
     long server_remaining;    /* requests the server still allows before server_reset_ms */
     int64_t last_take_ms;     /* the last successful take; INT64_MIN: none yet */
+    int64_t prev_take_ms;     /* last_take_ms before it was last set */
+    uint64_t takes;           /* successful takes not given back: the last one's number */
+    uint64_t observed_at;     /* takes when the server's figures last came */
 };
 
 /*
@@ -48,6 +52,28 @@ void ratelimit_init(struct ratelimit *rl, double rate_per_s, double burst, int64
  * A clock that steps back is read as standing still.
  */
 int64_t ratelimit_take(struct ratelimit *rl, int64_t now_ms);
+
+/*
+ * The number of the last successful take (1, 2, ...): read right after a
+ * ratelimit_take() that returned 0, it names that take for
+ * ratelimit_give_back().
+ */
+uint64_t ratelimit_last_take(const struct ratelimit *rl);
+
+/*
+ * Give back the take numbered take, whose request will not be sent (its
+ * claim was undone), at now_ms. Only the last take not given back yet,
+ * and only when no server figures came after it, can be: then the budget
+ * is as if it had never been made (the bucket's token is back, capped at
+ * burst as a refill would be; the server's remaining is one more), and
+ * the take before it is the last one, so takes are given back in the
+ * reverse order they were made. Else nothing changes and the take counts
+ * as used: a give-back never lets more through than the guarantee above.
+ * The spacing of the server's figures counts from the take before again;
+ * after a second give-back in a row, still from that one (a little
+ * slower, never faster). Returns 1 when given back, 0 not.
+ */
+int ratelimit_give_back(struct ratelimit *rl, uint64_t take, int64_t now_ms);
 
 /* What ratelimit_take() would return at now_ms, without taking anything. */
 int64_t ratelimit_wait_ms(const struct ratelimit *rl, int64_t now_ms);

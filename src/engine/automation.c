@@ -1382,7 +1382,7 @@ begin_send(const struct store_run *run, const struct auto_action *x,
                    : 0;
     if (x->cfg->kind == CONFIG_ACTION_HTTP && x->sys != NULL) {
         int64_t wait = 0;
-        enum engine_hold hold = engine_budget_take(x->sys, clock_mono_ms(), &wait);
+        enum engine_hold hold = engine_budget_take(x->sys, clock_mono_ms(), &wait, NULL);
 
         if (hold == ENGINE_HOLD_RATE && wait <= AUTO_NAP_MAX_MS) {
             *nap_ms = wait;

@@ -11,7 +11,9 @@
  * the deliveries and the http actions (engine_budget_figures()), so an
  * X-RateLimit-Remaining of 0 answered to either holds both until its reset.
  *
- * sys->budget_mu guards sys->rl, sys->br and sys->br_saved. It is held
+ * sys->budget_mu guards sys->rl, sys->br, sys->br_saved and the last rate
+ * figures learnt (sys->figures_*, whose count the delivery thread reads
+ * without it, to look at its held claims only when one came). It is held
  * only for the arithmetic of ratelimit.c and breaker.c: never across a
  * request, a sleep or the store, so a thread inside a store transaction
  * may take it, and a thread holding it never waits for anything. Breaker
@@ -32,12 +34,15 @@
 #include "store/store.h"
 
 enum engine_hold
-engine_budget_take(struct engine_sys *sys, int64_t now_ms, int64_t *wait_ms)
+engine_budget_take(struct engine_sys *sys, int64_t now_ms, int64_t *wait_ms,
+                   struct engine_take *took)
 {
     enum engine_hold hold = ENGINE_GO;
     int64_t wait;
 
     *wait_ms = 0;
+    if (took != NULL)
+        *took = (struct engine_take){0};
     pthread_mutex_lock(&sys->budget_mu);
     wait = ratelimit_wait_ms(&sys->rl, now_ms);
     if (wait > 0) {
@@ -49,9 +54,23 @@ engine_budget_take(struct engine_sys *sys, int64_t now_ms, int64_t *wait_ms)
         *wait_ms = breaker_wait_ms(&sys->br, now_ms);
     } else {
         (void)ratelimit_take(&sys->rl, now_ms);
+        if (took != NULL)
+            took->take = ratelimit_last_take(&sys->rl);
+        if (took != NULL && sys->cfg->breaker_enabled)
+            took->probe = breaker_probe(&sys->br);
     }
     pthread_mutex_unlock(&sys->budget_mu);
     return hold;
+}
+
+void
+engine_budget_give_back(struct engine_sys *sys, const struct engine_take *took, int64_t now_ms)
+{
+    pthread_mutex_lock(&sys->budget_mu);
+    (void)ratelimit_give_back(&sys->rl, took->take, now_ms);
+    if (sys->cfg->breaker_enabled)
+        breaker_unprobe(&sys->br, took->probe);
+    pthread_mutex_unlock(&sys->budget_mu);
 }
 
 int64_t
@@ -77,6 +96,13 @@ engine_budget_note(struct engine_sys *sys, const struct engine_budget_answer *a,
         ratelimit_block_until(&sys->rl, a->block_until_ms);
     if (a->remaining >= 0 && a->reset_at_ms > 0)
         ratelimit_observe(&sys->rl, a->remaining, a->reset_at_ms, now_ms);
+    /* For the delivery thread's held claims, whose tokens were taken
+     * before (engine_budget_learnt()): figures ratelimit_observe() kept. */
+    if (a->remaining >= 0 && a->reset_at_ms > now_ms) {
+        sys->figures_remaining = a->remaining;
+        sys->figures_reset_ms = a->reset_at_ms;
+        atomic_fetch_add(&sys->figures_seq, 1);
+    }
     if (sys->cfg->breaker_enabled && a->breaker_ok >= 0)
         breaker_record(&sys->br, a->breaker_ok, now_ms, a->what);
     pthread_mutex_unlock(&sys->budget_mu);
@@ -115,16 +141,38 @@ engine_budget_figures(const struct http_response *resp, int64_t now_ms, long *re
     }
 }
 
-int
-engine_budget_stalled(struct engine_sys *sys, int64_t now_ms)
+enum engine_hold
+engine_budget_held(struct engine_sys *sys, int64_t now_ms, uint64_t *probe)
 {
-    int stalled;
+    enum engine_hold hold = ENGINE_GO;
 
+    *probe = 0;
     pthread_mutex_lock(&sys->budget_mu);
-    stalled = sys->rl.blocked_until_ms > now_ms ||
-              (sys->cfg->breaker_enabled && sys->br.state == BREAKER_OPEN);
+    if (sys->rl.blocked_until_ms > now_ms) {
+        hold = ENGINE_HOLD_RATE;
+    } else if (sys->cfg->breaker_enabled && sys->br.state != BREAKER_CLOSED) {
+        /* Half-open, its one probe may be among them: that one alone. */
+        hold = ENGINE_HOLD_BREAKER;
+        *probe = breaker_probe(&sys->br);
+    }
     pthread_mutex_unlock(&sys->budget_mu);
-    return stalled;
+    return hold;
+}
+
+int
+engine_budget_learnt(struct engine_sys *sys, unsigned *seen, int64_t now_ms, long *remaining)
+{
+    unsigned seq = atomic_load(&sys->figures_seq);
+    int in_force;
+
+    if (seq == *seen)
+        return 0;
+    pthread_mutex_lock(&sys->budget_mu);
+    *seen = atomic_load(&sys->figures_seq);
+    *remaining = sys->figures_remaining;
+    in_force = sys->figures_reset_ms > now_ms;
+    pthread_mutex_unlock(&sys->budget_mu);
+    return in_force;
 }
 
 enum breaker_state

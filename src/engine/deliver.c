@@ -1111,15 +1111,16 @@ note_wait(struct engine *e, int64_t wait_ms)
 
 /*
  * Whether one more request may go to sys now: its circuit breaker lets it
- * (closed, or this is the half-open probe) and its budget has a token. Live
- * jobs come first in the claim order, so they take the tokens first. A
- * refusal costs the job nothing: it stays pending, with its attempts.
+ * (closed, or this is the half-open probe) and its budget has a token,
+ * which *took says (the claim keeps it with its delivery). Live jobs come
+ * first in the claim order, so they take the tokens first. A refusal
+ * costs the job nothing: it stays pending, with its attempts.
  */
 static int
-may_send(struct engine *e, struct engine_sys *sys)
+may_send(struct engine *e, struct engine_sys *sys, struct engine_take *took)
 {
     int64_t wait = 0;
-    enum engine_hold hold = engine_budget_take(sys, clock_mono_ms(), &wait);
+    enum engine_hold hold = engine_budget_take(sys, clock_mono_ms(), &wait, took);
 
     persist_breaker(e, sys); /* open -> half-open happens in breaker_allow() */
     if (hold == ENGINE_GO)
@@ -1251,6 +1252,7 @@ engine_claim(struct engine *e, int64_t now_ms, struct engine_delivery **out, str
             struct job *j = &jobs[i];
             int ci = engine_coll_index(e, j->collection);
             struct engine_delivery *d = NULL;
+            struct engine_take took = {0};
 
             if (ci < 0) {
                 if (park_job(e, j, INBOX_FAILED, "the collection is no longer in the config", 0,
@@ -1264,13 +1266,17 @@ engine_claim(struct engine *e, int64_t now_ms, struct engine_delivery **out, str
             }
             if (engine_link_in_flight(e, j->link_id))
                 continue;
-            if (!may_send(e, sys)) {
+            if (!may_send(e, sys, &took)) {
                 sys->queue_clear = 0;
                 continue;
             }
-            if (claim_one(e, j, ci, &d, err) == -1)
+            if (claim_one(e, j, ci, &d, err) == -1) {
+                /* The turn rolls back: no request, the token is back. */
+                engine_budget_give_back(sys, &took, clock_mono_ms());
                 goto fail;
+            }
             if (d != NULL) {
+                d->took = took;
                 d->next = *out;
                 *out = d;
             }
@@ -1310,6 +1316,7 @@ fail:
  */
 struct engine_born {
     struct claim cl;
+    struct engine_take took;
     struct record rec; /* strings borrowed from the change */
     char *path;
     char *noted;
@@ -1342,6 +1349,7 @@ engine_born_plan(struct engine *e, int ci, const struct engine_change *ch, struc
     struct engine_ref_gap gap = {0};
     struct error merr = {0};
     cJSON *desired = NULL;
+    struct engine_take took = {0};
     int64_t wait = 0;
     char *path;
     int rc;
@@ -1364,7 +1372,7 @@ engine_born_plan(struct engine *e, int ci, const struct engine_change *ch, struc
      * taken for a link that turns out to be there already is not sent. A
      * refusal is counted and waited for by the claim of the queued job. */
     path = engine_expand_path(cc->create.path, NULL, desired, &merr);
-    if (path != NULL && engine_budget_take(sys, clock_mono_ms(), &wait) != ENGINE_GO) {
+    if (path != NULL && engine_budget_take(sys, clock_mono_ms(), &wait, &took) != ENGINE_GO) {
         sys->queue_clear = 0; /* the turn's other creates queue behind it */
         free(path);
         path = NULL;
@@ -1376,6 +1384,7 @@ engine_born_plan(struct engine *e, int ci, const struct engine_change *ch, struc
     struct engine_born *b = xcalloc(1, sizeof(*b));
 
     b->cl.ep = &cc->create;
+    b->took = took;
     b->cl.desired = desired;
     b->cl.version = ch->version;
     b->cl.op = JOB_OP_UPSERT;
@@ -1410,6 +1419,7 @@ engine_born_claim(struct engine *e, int ci, struct engine_born *b, struct job *j
     rc = claim_deliver(e, j, ci, &l, &b->rec, &b->cl, &b->path, &b->noted, &creq, &d, err);
     if (rc != 1)
         return rc == -1 ? -1 : 0;
+    d->took = b->took;
     d->next = e->born;
     e->born = d;
     e->colls[ci].creates_born++;
@@ -2635,6 +2645,18 @@ failing(const struct engine *e, const struct engine_delivery *d)
     return v == VERDICT_TRANSIENT || v == VERDICT_UNKNOWN;
 }
 
+/* Whether a system has more requests on the wire and held back than
+ * remaining. */
+static int
+wire_over(const struct engine_sys *sys, long remaining)
+{
+    long n = sys->on_wire;
+
+    for (const struct engine_delivery *h = sys->held; h != NULL && n <= remaining; h = h->next)
+        n++;
+    return n > remaining;
+}
+
 /* Whether an answer's rate figures (X-RateLimit-Remaining and the like)
  * leave fewer requests than the system has on the wire and held back. The
  * writer's budget learns of them (engine_budget_note()); what is held was
@@ -2642,14 +2664,7 @@ failing(const struct engine *e, const struct engine_delivery *d)
 static int
 rate_short(const struct engine_delivery *d, const struct engine_sys *sys)
 {
-    long n = sys->on_wire;
-
-    if (d->rl_reset_ms <= 0 || d->rl_remaining < 0)
-        return 0;
-    for (const struct engine_delivery *h = sys->held; h != NULL && n <= d->rl_remaining;
-         h = h->next)
-        n++;
-    return n > d->rl_remaining;
+    return d->rl_reset_ms > 0 && d->rl_remaining >= 0 && wire_over(sys, d->rl_remaining);
 }
 
 /* Take d out of e->sent (what engine_free() frees if no answer comes). */
@@ -2665,16 +2680,28 @@ unlist_sent(struct engine *e, const struct engine_delivery *d)
 }
 
 /* Take a system's held claims off the wire's queue and out of e->sent,
- * marked never sent. Returns them as a list. */
+ * marked never sent, all but the breaker's probe numbered probe (0: no
+ * probe is kept). Returns them as a list, in claim order. */
 static struct engine_delivery *
-give_back(struct engine *e, struct engine_sys *sys)
+give_back(struct engine *e, struct engine_sys *sys, uint64_t probe)
 {
-    struct engine_delivery *list = sys->held;
+    struct engine_delivery *list = NULL, **tail = &list, **at = &sys->held;
 
-    sys->held = sys->held_tail = NULL;
-    for (struct engine_delivery *d = list; d != NULL; d = d->next) {
+    sys->held_tail = NULL;
+    while (*at != NULL) {
+        struct engine_delivery *d = *at;
+
+        if (probe != 0 && d->took.probe == probe) {
+            sys->held_tail = d;
+            at = &d->next;
+            continue;
+        }
+        *at = d->next;
+        d->next = NULL;
         d->held_back = 1;
         unlist_sent(e, d);
+        *tail = d;
+        tail = &d->next;
     }
     return list;
 }
@@ -2747,7 +2774,7 @@ delivery_done(void *user, const struct http_response *resp)
      * goes back to the writer unsent, which claims it again as the budget
      * and the breaker allow. */
     if (failing(e, d) || rate_short(d, sys))
-        d->next = give_back(e, sys);
+        d->next = give_back(e, sys, 0);
     hand_back(e, d);
 }
 
@@ -2837,24 +2864,58 @@ send_one(struct engine *e, struct engine_delivery *d)
     }
 }
 
-/* Send what each system holds back while it has room on the wire. What
- * a system holds goes back to the writer unsent while an operator paused
- * it, and, past its claims ahead, while it is blocked or its breaker open:
- * learnt from an automation's answer (or a turn's), which none of its
- * own answers brought (delivery_done()). */
+/*
+ * The claims a system holds that may no longer go, taken off its queue
+ * (give_back()): all of them while an operator paused it; and, past its
+ * claims ahead, all of them once rate figures come (from any thread's
+ * answer) that leave fewer requests than it has on the wire and held,
+ * and, once a slot is free, all of them while it is blocked (a 429's
+ * Retry-After) and all but the half-open breaker's probe while its
+ * breaker is not closed. What its own answers teach gives them back at
+ * once (delivery_done()); this catches what another thread's answer
+ * taught (an automation's http action's), and a breaker that turned
+ * half-open while every slot stayed busy, whose one probe the claims held
+ * since before it opened would otherwise go out beside. Returns them in
+ * claim order, for the writer.
+ */
+static struct engine_delivery *
+held_not_let(struct engine *e, struct engine_sys *sys)
+{
+    uint64_t probe = 0;
+    long remaining = 0;
+
+    if (atomic_load(&sys->wire_paused))
+        return give_back(e, sys, 0);
+    if (sys->claim_cap <= sys->cfg->max_in_flight)
+        return NULL;
+    /* The held claims took their tokens before the figures came: the
+     * budget's count does not hold them back. */
+    if (engine_budget_learnt(sys, &sys->figures_seen, clock_mono_ms(), &remaining) &&
+        wire_over(sys, remaining))
+        return give_back(e, sys, 0);
+    if (sys->on_wire >= sys->cfg->max_in_flight)
+        return NULL;
+    switch (engine_budget_held(sys, clock_mono_ms(), &probe)) {
+    case ENGINE_GO:
+        return NULL;
+    case ENGINE_HOLD_BREAKER:
+        return give_back(e, sys, probe);
+    case ENGINE_HOLD_RATE:
+    default:
+        return give_back(e, sys, 0);
+    }
+}
+
+/* Send what each system holds back while it has room on the wire, and
+ * what it may no longer send (held_not_let()) back to the writer. */
 static void
 send_held(struct engine *e)
 {
     for (size_t s = 0; s < e->sys_count; s++) {
         struct engine_sys *sys = &e->systems[s];
 
-        if (sys->held != NULL &&
-            (atomic_load(&sys->wire_paused) ||
-             (sys->on_wire < sys->cfg->max_in_flight && sys->claim_cap > sys->cfg->max_in_flight &&
-              engine_budget_stalled(sys, clock_mono_ms())))) {
-            hand_back(e, give_back(e, sys));
-            continue;
-        }
+        if (sys->held != NULL)
+            hand_back(e, held_not_let(e, sys));
 
         while (sys->held != NULL && sys->on_wire < sys->cfg->max_in_flight) {
             struct engine_delivery *d = sys->held;
@@ -2882,7 +2943,7 @@ give_back_unsent(struct engine *e, struct engine_delivery *list)
     for (; *tail != NULL; tail = &(*tail)->next)
         (*tail)->held_back = 1;
     for (size_t s = 0; s < e->sys_count; s++) {
-        *tail = give_back(e, &e->systems[s]);
+        *tail = give_back(e, &e->systems[s], 0);
         while (*tail != NULL)
             tail = &(*tail)->next;
     }

@@ -72,6 +72,7 @@ struct engine_sys {
      * back until one ends, oldest first. */
     int on_wire;
     struct engine_delivery *held, *held_tail;
+    unsigned figures_seen;  /* delivery thread: figures_seq when its held claims were checked */
     int is_paused;          /* writer only: by an operator, read from the store each turn */
     atomic_int wire_paused; /* is_paused, for the delivery thread: it holds nothing back */
     /* writer only: no job of it was due and left unclaimed when its queue
@@ -83,8 +84,15 @@ struct engine_sys {
     struct ratelimit rl;         /* budget_mu: the system's one request budget */
     struct breaker br;           /* budget_mu */
     enum breaker_state br_saved; /* budget_mu: the state concord status shows */
-    int64_t ok_noted_ms;         /* writer only: when the last success was written */
-    int64_t *delete_times;       /* writer only: deletes let through lately (mass-delete guard) */
+    /* The rate figures last learnt from an answer (X-RateLimit-Remaining
+     * and the like), by whichever thread, as they came: what was left,
+     * until when (clock_mono_ms()); figures_seq counts them, and is
+     * written under budget_mu but read without it. */
+    long figures_remaining;   /* budget_mu */
+    int64_t figures_reset_ms; /* budget_mu */
+    atomic_uint figures_seq;
+    int64_t ok_noted_ms;   /* writer only: when the last success was written */
+    int64_t *delete_times; /* writer only: deletes let through lately (mass-delete guard) */
     size_t delete_count, delete_cap;
     struct http_header *headers; /* auth headers, values borrowed from cfg's secrets */
     size_t header_count;
@@ -143,6 +151,13 @@ void engine_metrics_setup(struct engine *e);
  * most once a second (the writer, in its transaction). Returns 0 or -1. */
 int engine_webhook_seen(struct engine *e, const char *system, int64_t at_ms, struct error *err);
 
+/* What a request took from its system's budget and breaker
+ * (engine_budget_take()), kept with it until it is sent. */
+struct engine_take {
+    uint64_t take;  /* the budget's take (ratelimit_last_take()); 0: none */
+    uint64_t probe; /* the half-open breaker's probe it is (breaker_probe()), or 0 */
+};
+
 struct engine_delivery {
     struct engine_delivery *next;
     struct engine *engine;
@@ -175,9 +190,10 @@ struct engine_delivery {
     struct cJSON *sent;
     char *wire; /* NULL, or the body as sent when it is no JSON (body: form) */
     int64_t started_ms;
-    int on_wire;   /* delivery thread: sent, its answer not in yet */
-    int resent;    /* libcurl sent it more than once (http_response.resent) */
-    int held_back; /* never sent: given back when its system failed (deliver.c) */
+    int on_wire;             /* delivery thread: sent, its answer not in yet */
+    int resent;              /* libcurl sent it more than once (http_response.resent) */
+    int held_back;           /* never sent: given back when its system failed (deliver.c) */
+    struct engine_take took; /* what its claim took from the budget and the breaker */
     /* Filled by the delivery thread. */
     enum http_outcome outcome;
     long status;
@@ -286,7 +302,8 @@ MUST_CHECK int engine_setup(const struct config *cfg, struct engine **out, struc
 /* ---- writer.c ---- */
 void *engine_writer_main(void *arg);
 /* Undo the in-flight marks of claims whose transaction did not commit,
- * and free them. */
+ * give back what they took from their systems' budgets and breakers
+ * (list newest first, as claims are made), and free them. */
 void engine_unclaim(struct engine *e, struct engine_delivery *list);
 /* Startup: jobs left running by a previous process. */
 MUST_CHECK int engine_recover(struct engine *e, struct error *err);
@@ -440,10 +457,22 @@ enum engine_hold {
 /*
  * Whether one request may go to sys at now_ms (clock_mono_ms()): the
  * budget first, then the breaker (when enabled). ENGINE_GO takes the
- * token; a hold takes nothing and sets *wait_ms (>= 0) to the time until
- * asking again may succeed. Any thread; never blocks but for budget_mu.
+ * token, and *took (NULL allowed) says what was taken; a hold takes
+ * nothing and sets *wait_ms (>= 0) to the time until asking again may
+ * succeed. Any thread; never blocks but for budget_mu.
  */
-enum engine_hold engine_budget_take(struct engine_sys *sys, int64_t now_ms, int64_t *wait_ms);
+enum engine_hold engine_budget_take(struct engine_sys *sys, int64_t now_ms, int64_t *wait_ms,
+                                    struct engine_take *took);
+
+/*
+ * A request that took took (engine_budget_take()) will not be sent: its
+ * claim was undone (a turn rolled back). Its token goes back to sys's
+ * budget when nothing was taken or learnt since (ratelimit_give_back():
+ * undo the claims newest first), and the half-open breaker's probe it
+ * was, if still out, lets another go at once. Any thread.
+ */
+void engine_budget_give_back(struct engine_sys *sys, const struct engine_take *took,
+                             int64_t now_ms);
 
 /*
  * The budget alone (a read: polls do not feed the breaker): 0 when a token
@@ -479,14 +508,32 @@ void engine_budget_note(struct engine_sys *sys, const struct engine_budget_answe
 void engine_budget_figures(const struct http_response *resp, int64_t now_ms, long *remaining,
                            int64_t *reset_at_ms);
 
+/*
+ * Whether an answer of sys taught rate figures (X-RateLimit-Remaining and
+ * the like) since *seen, the caller's count (0 at first), from any
+ * thread's answer: 1 with *remaining what the latest one left when it
+ * came, if it is still in force at now_ms (clock_mono_ms()); else 0.
+ * *seen moves on either way. Any thread; takes budget_mu only when there
+ * is something new.
+ */
+int engine_budget_learnt(struct engine_sys *sys, unsigned *seen, int64_t now_ms, long *remaining);
+
 /* sys's breaker state now, and its reason copied into reason (NULL allowed). */
 enum breaker_state engine_budget_breaker(struct engine_sys *sys, char *reason, size_t reason_len);
 
-/* Whether sys is stopped at now_ms (clock_mono_ms()): blocked (a 429's
- * Retry-After, from any thread's answer) or its breaker open. Not the
- * bucket's or the server's figures, which the claim that took the last
- * token would itself trip. Any thread. */
-int engine_budget_stalled(struct engine_sys *sys, int64_t now_ms);
+/*
+ * What may still go to sys at now_ms (clock_mono_ms()) of the requests
+ * that took their token before (the delivery thread's held claims):
+ *   ENGINE_GO           all of them;
+ *   ENGINE_HOLD_RATE    none: it is blocked (a 429's Retry-After, from
+ *                       any thread's answer);
+ *   ENGINE_HOLD_BREAKER its breaker is not closed: only the half-open
+ *                       breaker's probe out, *probe (engine_take.probe),
+ *                       or none when *probe is 0.
+ * Not the bucket's or the server's figures, which the claims' takes
+ * counted. Any thread.
+ */
+enum engine_hold engine_budget_held(struct engine_sys *sys, int64_t now_ms, uint64_t *probe);
 
 /* Write sys's breaker state to st for concord status when it changed since
  * last written (once per transition), and log it; st is the calling

@@ -354,7 +354,14 @@ free_deliveries(struct engine_delivery *list)
 void
 engine_unclaim(struct engine *e, struct engine_delivery *list)
 {
+    int64_t now = clock_mono_ms();
+
     mark_deliveries(e, list, -1);
+    /* Never sent: what each claim took comes back, or a failed turn
+     * would leave its systems under-used. The list is newest first, the
+     * order the budget gives back in. */
+    for (struct engine_delivery *d = list; d != NULL; d = d->next)
+        engine_budget_give_back(&e->systems[e->colls[d->coll_index].sys_index], &d->took, now);
     (void)free_deliveries(list);
 }
 

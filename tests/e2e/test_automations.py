@@ -14,6 +14,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -23,6 +24,7 @@ from harness import Concord, Listener, Sim, wait_until  # noqa: E402
 from smartbill_harness import SmartBillSim  # noqa: E402
 from stripe_harness import StripeSim  # noqa: E402
 from test_alerts import SmtpSink  # noqa: E402
+import test_foundation as tf  # noqa: E402
 
 WHSEC = "whsec_concord_automations"
 SECRET = "app-webhook-secret"
@@ -842,6 +844,112 @@ def test_an_http_actions_429_holds_deliveries_already_claimed_too():
     for r in later:
         assert r["time"] - limited["time"] >= 3 - 0.1, \
             "a delivery %.3f s after the 429" % (r["time"] - limited["time"])
+    assert failed(c) == []
+
+
+def held_setup(crm_extra, env=None):
+    """LIMITED with a crm that takes one request at a time (max_in_flight 1,
+    crm_extra added to it): concord claims ahead of it, so while a delivery
+    is on the wire the next ones wait in concord, claimed and held back
+    (deliver.c, "Claims ahead"). The action posts to /alerts, so faults
+    can tell its requests from the deliveries' (/notes)."""
+    port = harness.free_port()
+    desk = Sim(resource="tickets", webhook_url="http://127.0.0.1:%d/webhooks/desk" % port,
+               webhook_secret=SECRET, signature_header="X-Signature")
+    crm = Sim(resource="notes")
+    text = LIMITED.replace("    timeout_ms: 2000\n",
+                           "    timeout_ms: 10000\n    max_in_flight: 1\n" + crm_extra)
+    text = text.replace("request: POST /notes", "request: POST /alerts")
+    c = Concord(text, values={"port": port, "desk_port": desk.port, "crm_port": crm.port},
+                env=dict(env or {}, APP_SECRET=SECRET), tmp_prefix=TMP)
+    c.start()
+    return desk, crm, c
+
+
+def crm_in_flight(c):
+    return [s for s in c.cli_json("status")["systems"] if s["name"] == "crm"][0]["in_flight"]
+
+
+def test_an_http_actions_x_ratelimit_answer_holds_deliveries_already_claimed_too():
+    # While the first delivery is on the wire (3 s), the next two wait in
+    # concord, claimed and held back. An action's answer then says no
+    # request is left until its X-RateLimit-Reset 4 s away: what is held
+    # must wait for the reset too, not go out when the slot frees.
+    desk, crm, c = held_setup("")
+    crm.faults([{"delay_ms": 3000, "match": {"path": "/notes"}}])
+    for i in (2, 3, 4):
+        desk.change("t%d" % i, {"title": "Open %d" % i, "state": "open"})
+    wait_until(lambda: crm_in_flight(c) == 3 and len(crm.requests("POST")) == 1, 15,
+               "one delivery on the wire, two held back")
+    first = crm.requests("POST")[0]
+    crm.faults([{"status": 201, "body": {"id": "a1"}, "match": {"path": "/alerts"},
+                 "headers": {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "4"}}])
+    desk.change("t1", {"title": "Urgent", "state": "urgent"})
+    wait_until(lambda: run_states(c, "note_urgent") == ["done"], 15, "the action done")
+    limited = crm.requests("POST", path_prefix="/alerts")[0]
+    assert limited["time"] < first["time"] + 2.5, "the action came too late to test anything"
+    wait_until(lambda: len([r for r in crm.requests("POST", path_prefix="/notes")
+                            if r["status"] == 201]) == 3, 30, "every delivery")
+    c.wait_settled()
+    later = crm.requests("POST", path_prefix="/notes")[1:]
+    assert len(later) == 2, crm.requests()
+    for r in later:
+        assert r["time"] - limited["time"] >= 4 - 0.1, \
+            "a delivery %.3f s after the answer; its reset was 4 s away" % (
+                r["time"] - limited["time"])
+    assert failed(c) == []
+
+
+def test_claims_held_back_stay_back_beside_the_half_open_breakers_probe():
+    # The first delivery hangs 6 s on the wire, the next two are held back.
+    # Meanwhile the action's requests open the crm's breaker, and after its
+    # cooldown (1 s) the action's next try is its one probe, which hangs
+    # 8 s. The delivery's answer then frees the slot while the probe is
+    # out: the held claims must not go out beside it. The writer is kept
+    # in a commit meanwhile (tests/shim/syncgate.c holds its fsync; an
+    # edit of the urgent ticket makes one), so the delivery's answer,
+    # which counts for the half-open breaker too, cannot close it before
+    # the held claims are looked at: the breaker stays half-open, and
+    # nothing reaches /notes until the commit is let go.
+    env, hold, _ = tf.syncgate()
+    desk, crm, c = held_setup(
+        "    breaker: {failures: 3, cooldown: 1s, window: 10s, min_requests: 100}\n", env)
+    crm.faults([{"delay_ms": 6000, "match": {"path": "/notes"}}])
+    for i in (2, 3, 4):
+        desk.change("t%d" % i, {"title": "Open %d" % i, "state": "open"})
+    wait_until(lambda: crm_in_flight(c) == 3 and len(crm.requests("POST")) == 1, 15,
+               "one delivery on the wire, two held back")
+    first = crm.requests("POST")[0]
+    crm.faults([{"status": 503, "times": 3, "match": {"path": "/alerts"}},
+                {"status": 201, "body": {"id": "a1"}, "delay_ms": 8000,
+                 "match": {"path": "/alerts"}}])
+    desk.change("t1", {"title": "Urgent", "state": "urgent"})
+    probe = wait_until(lambda: (lambda a: a[3] if len(a) == 4 else None)(
+        crm.requests("POST", path_prefix="/alerts")), 15, "the breaker's probe")
+    assert [r["status"] for r in crm.requests("POST", path_prefix="/alerts")[:3]] == [503] * 3
+    assert probe["time"] < first["time"] + 5, "the probe came too late to test anything"
+    open(hold, "w").close()
+    edit = threading.Thread(target=lambda: desk.change(
+        "t1", {"title": "Urgent, edited", "state": "urgent"}))
+    edit.start()
+    try:
+        wait_until(lambda: crm.requests("POST", path_prefix="/notes")[0]["status"] == 201, 15,
+                   "the first delivery answered")
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            notes = crm.requests("POST", path_prefix="/notes")
+            assert len(notes) == 1, "a delivery went out beside the probe: %s" % notes
+            time.sleep(0.05)
+        alerts = crm.requests("POST", path_prefix="/alerts")
+        assert len(alerts) == 4 and alerts[3]["status"] is None, "the probe was answered"
+    finally:
+        os.unlink(hold)
+        edit.join(20)
+    wait_until(lambda: len([r for r in crm.requests("POST", path_prefix="/notes")
+                            if r["status"] == 201]) == 3, 20, "every delivery")
+    wait_until(lambda: run_states(c, "note_urgent") == ["done"], 20, "the action done")
+    c.wait_settled()
+    assert len(crm.requests("POST", path_prefix="/notes")) == 3, crm.requests()
     assert failed(c) == []
 
 

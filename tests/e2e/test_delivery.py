@@ -21,9 +21,10 @@ IDEMPOTENT = """        created_id: id
 """
 
 
-def setup(extra, crm_flags=None, timeout_ms=2000, system_extra="", replace=(), max_attempts=6):
+def setup(extra, crm_flags=None, timeout_ms=2000, system_extra="", replace=(), max_attempts=6,
+          env=None):
     """A CRM, a concord whose crm.contacts has `extra` (and the crm system
-    `system_extra`), and the shop."""
+    `system_extra`), and the shop; env: more of concord's environment."""
     port = harness.free_port()
     crm = Sim(resource="contacts", token=tf.TOKEN, **(crm_flags or {}))
     text = tf.CONFIG.replace("        created_id: id\n", extra)
@@ -35,7 +36,7 @@ def setup(extra, crm_flags=None, timeout_ms=2000, system_extra="", replace=(), m
     c = Concord(text, values={
         "port": port, "crm_port": crm.port, "timeout_ms": timeout_ms,
         "max_attempts": max_attempts, "base_ms": 50, "cap_ms": 200},
-        env={"SHOP_SECRET": tf.SECRET, "CRM_TOKEN": tf.TOKEN})
+        env=dict(env or {}, SHOP_SECRET=tf.SECRET, CRM_TOKEN=tf.TOKEN))
     c.start()
     shop = Sim(resource="customers", webhook_url=c.url + "/webhooks/shop",
                webhook_secret=tf.SECRET, signature_header="X-Shop-Signature",
@@ -289,6 +290,31 @@ def test_a_rate_of_5_per_second_is_never_exceeded():
             assert j - i + 1 <= 1 + 5 * (span + 0.2), \
                 "%d requests in %.3f s" % (j - i + 1, span)
     assert times[-1] - times[0] >= (n - 1) / 5.0 - 0.3, times
+
+
+def test_claims_a_failed_commit_undid_give_their_tokens_back():
+    # While the disk refuses the WAL's fsync (tests/shim/syncgate.c), each
+    # change's turn claims its create, taking a token of the crm's budget,
+    # and then fails to commit: the claim is undone, the change answered
+    # 503, nothing sent. The tokens must come back with the claims: the
+    # bucket (3, then one every 20 s) still lets three creates go at once.
+    env, _, fail = tf.syncgate()
+    crm, c, shop = setup("        created_id: id\n", env=env,
+                         system_extra="    rate_limit: {rate: 1, per: 20s, burst: 3}\n")
+    open(fail, "w").close()
+    try:
+        for i in range(2):
+            r = shop.change("f%d" % i, dict(tf.ADA, email="f%d@example.com" % i))
+            assert r["status"] == 503, r
+    finally:
+        os.unlink(fail)
+    assert "I/O error" in c.log_text() and crm.requests() == []
+    for i in range(3):
+        shop.change("s%d" % i, dict(tf.ADA, email="s%d@example.com" % i))
+    wait_until(lambda: len(tf.contacts(crm)) == 3, 10, "the three creates, at once")
+    times = [r["time"] for r in crm.requests("POST")]
+    assert len(times) == 3 and max(times) - min(times) < 5, times
+    assert c.cli_json("failed") == []
 
 
 def test_max_in_flight_bounds_the_requests_at_once_and_every_create_arrives():

@@ -137,6 +137,56 @@ lost_probe_is_replaced_after_a_cooldown(void)
 }
 
 static void
+each_probe_has_its_number(void)
+{
+    struct breaker b;
+
+    breaker_init(&b, &consecutive_only);
+    CHECK_EQ(breaker_allow(&b, T0), 1);
+    CHECK_EQ(breaker_probe(&b), 0); /* closed: no probe */
+    for (int i = 0; i < 3; i++)
+        breaker_record(&b, 0, T0, "x");
+    CHECK_EQ(breaker_probe(&b), 0); /* open */
+    CHECK_EQ(breaker_allow(&b, T0 + 5000), 1);
+    CHECK_EQ(breaker_probe(&b), 1);
+    CHECK_EQ(breaker_allow(&b, T0 + 10000), 1); /* the first one is lost */
+    CHECK_EQ(breaker_probe(&b), 2);
+    breaker_record(&b, 0, T0 + 10001, "x");
+    CHECK_EQ(breaker_probe(&b), 0); /* open again */
+    CHECK_EQ(breaker_allow(&b, T0 + 15001), 1);
+    CHECK_EQ(breaker_probe(&b), 3);
+    breaker_record(&b, 1, T0 + 15002, NULL);
+    CHECK_EQ(breaker_probe(&b), 0); /* closed */
+}
+
+static void
+a_probe_never_sent_lets_another_go(void)
+{
+    struct breaker b;
+
+    breaker_init(&b, &consecutive_only);
+    for (int i = 0; i < 3; i++)
+        breaker_record(&b, 0, T0, "x");
+    CHECK_EQ(breaker_allow(&b, T0 + 5000), 1);
+    CHECK_EQ(breaker_probe(&b), 1);
+    CHECK_EQ(breaker_allow(&b, T0 + 5001), 0);
+    breaker_unprobe(&b, 2); /* not the one out */
+    CHECK_EQ(breaker_allow(&b, T0 + 5001), 0);
+    breaker_unprobe(&b, 1);
+    CHECK_EQ(b.state, BREAKER_HALF_OPEN);
+    CHECK_EQ(breaker_probe(&b), 0);
+    CHECK_EQ(breaker_wait_ms(&b, T0 + 5001), 0);
+    CHECK_EQ(breaker_allow(&b, T0 + 5001), 1); /* not a cooldown later */
+    CHECK_EQ(breaker_probe(&b), 2);
+    breaker_unprobe(&b, 1); /* an old one: the new probe stays out */
+    CHECK_EQ(breaker_allow(&b, T0 + 5002), 0);
+    breaker_record(&b, 0, T0 + 5003, "x");
+    breaker_unprobe(&b, 2); /* open again: nothing to give back */
+    CHECK_EQ(b.state, BREAKER_OPEN);
+    CHECK_EQ(breaker_allow(&b, T0 + 5004), 0);
+}
+
+static void
 failure_rate_over_the_window(void)
 {
     const struct breaker_policy p = {.failures_to_open = 0,
@@ -235,6 +285,8 @@ const struct check_case check_cases[] = {
     CHECK_CASE(failed_probe_reopens_and_restarts_the_cooldown),
     CHECK_CASE(results_while_open_are_ignored),
     CHECK_CASE(lost_probe_is_replaced_after_a_cooldown),
+    CHECK_CASE(each_probe_has_its_number),
+    CHECK_CASE(a_probe_never_sent_lets_another_go),
     CHECK_CASE(failure_rate_over_the_window),
     CHECK_CASE(old_results_leave_the_window),
     CHECK_CASE(reason_is_cut_to_fit),

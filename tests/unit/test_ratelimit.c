@@ -157,6 +157,57 @@ observe_ignores_nonsense(void)
 }
 
 /* check_below() for int64_t ranges. */
+static void
+give_back_the_last_takes(void)
+{
+    struct ratelimit rl;
+    uint64_t a, b, c;
+    int64_t w;
+
+    ratelimit_init(&rl, 1, 3, T0); /* burst 3, then one a second */
+    CHECK_EQ(ratelimit_take(&rl, T0), 0);
+    a = ratelimit_last_take(&rl);
+    CHECK_EQ(ratelimit_take(&rl, T0), 0);
+    b = ratelimit_last_take(&rl);
+    CHECK_EQ(ratelimit_take(&rl, T0), 0);
+    c = ratelimit_last_take(&rl);
+    CHECK(a != b && b != c && c != 0);
+    CHECK_EQ(ratelimit_take(&rl, T0), 1000);
+    CHECK_EQ(ratelimit_give_back(&rl, b, T0), 0); /* not the last one */
+    CHECK_EQ(ratelimit_give_back(&rl, c, T0 + 10), 1);
+    CHECK_EQ(ratelimit_give_back(&rl, c, T0 + 10), 0); /* once */
+    CHECK_EQ(ratelimit_give_back(&rl, b, T0 + 10), 1);
+    /* Two undone: two go at once, as if never taken. */
+    CHECK_EQ(ratelimit_take(&rl, T0 + 10), 0);
+    CHECK_EQ(ratelimit_take(&rl, T0 + 10), 0);
+    w = ratelimit_take(&rl, T0 + 10);
+    CHECK(w >= 990 && w <= 991); /* the refill since T0, rounded up */
+
+    /* Never past burst: the refill filled the bucket meanwhile. */
+    ratelimit_init(&rl, 1, 2, T0);
+    CHECK_EQ(ratelimit_take(&rl, T0), 0);
+    a = ratelimit_last_take(&rl);
+    CHECK_EQ(ratelimit_give_back(&rl, a, T0 + 5000), 1);
+    CHECK_EQ(ratelimit_take(&rl, T0 + 5000), 0);
+    CHECK_EQ(ratelimit_take(&rl, T0 + 5000), 0);
+    CHECK_EQ(ratelimit_take(&rl, T0 + 5000), 1000);
+
+    /* The server's remaining: one more, unless figures came since. */
+    ratelimit_init(&rl, 0, 1, T0);
+    ratelimit_observe(&rl, 1, T0 + 10000, T0);
+    CHECK_EQ(ratelimit_take(&rl, T0), 0);
+    a = ratelimit_last_take(&rl);
+    CHECK(ratelimit_wait_ms(&rl, T0) > 0);
+    CHECK_EQ(ratelimit_give_back(&rl, a, T0 + 1), 1);
+    CHECK_EQ(ratelimit_take(&rl, T0 + 1), 0);
+    a = ratelimit_last_take(&rl);
+    ratelimit_observe(&rl, 1, T0 + 10000, T0 + 2); /* the server's count: did not see it */
+    CHECK_EQ(ratelimit_give_back(&rl, a, T0 + 3), 0);
+    CHECK_EQ(ratelimit_take(&rl, T0 + 6000), 0);       /* the one it left */
+    CHECK_EQ(ratelimit_wait_ms(&rl, T0 + 6000), 4000); /* and no other */
+    CHECK_EQ(ratelimit_give_back(&rl, 0, T0 + 3), 0);
+}
+
 static int64_t
 below(uint64_t *s, int64_t n)
 {
@@ -167,15 +218,19 @@ below(uint64_t *s, int64_t n)
 
 /*
  * The contract: over any window of length T ms, at most burst + rate*T/1000
- * takes succeed. Random rates, bursts, call times, blocks and server
- * figures (which may only take requests away). Also: after a refused take,
- * taking again after the wait it gave succeeds.
+ * takes succeed, not counting takes given back. Random rates, bursts, call
+ * times, blocks, server figures (which may only take requests away) and
+ * give-backs of the last takes. Also: after a refused take, taking again
+ * after the wait it gave succeeds, and a give-back of the last take with
+ * no figures since succeeds.
  */
 static void
 one_random_run(uint64_t *s)
 {
     static int64_t at[RUN_TAKES];
+    static uint64_t took[RUN_TAKES];
     struct ratelimit rl;
+    size_t observed = 0;                               /* takes kept when figures last came */
     double rate = (double)(1 + below(s, 2000)) / 10.0; /* 0.1 to 200 per second */
     double burst = (double)(1 + below(s, 20)) + (below(s, 2) ? 0.5 : 0.0);
     int64_t now = T0 + below(s, 1000000);
@@ -188,11 +243,26 @@ one_random_run(uint64_t *s)
         now += below(s, 4) == 0 ? below(s, 3000) : below(s, 3);
         if (below(s, 500) == 0)
             ratelimit_block_until(&rl, now + below(s, 5000));
-        if (below(s, 300) == 0)
+        if (below(s, 300) == 0) {
             ratelimit_observe(&rl, (long)below(s, 10), now + below(s, 10000), now);
+            observed = n;
+        }
+        /* Undo a claim or a few, the last ones first, as a turn does. */
+        for (int k = below(s, 8) == 0 ? (int)below(s, 4) : 0; k > 0 && n > 0; k--) {
+            int back = ratelimit_give_back(&rl, took[n - 1], now);
+
+            if (n > observed)
+                CHECK_EQ(back, 1);
+            if (!back)
+                break;
+            n--;
+            if (observed > n)
+                observed = n;
+        }
         w = ratelimit_take(&rl, now);
         CHECK(w >= 0);
         if (w == 0) {
+            took[n] = ratelimit_last_take(&rl);
             at[n++] = now;
             continue;
         }
@@ -200,6 +270,7 @@ one_random_run(uint64_t *s)
         if (below(s, 3) == 0) {
             now += w; /* the caller who waits as told gets a token */
             CHECK_EQ(ratelimit_take(&rl, now), 0);
+            took[n] = ratelimit_last_take(&rl);
             at[n++] = now;
         }
     }
@@ -240,8 +311,13 @@ server_remaining_is_never_exceeded(void)
         ratelimit_init(&rl, below(&s, 2) ? 0 : 1000, 1000, now);
         ratelimit_observe(&rl, remaining, reset, now);
         while (now < reset) {
-            if (ratelimit_take(&rl, now) == 0)
+            if (ratelimit_take(&rl, now) == 0) {
                 taken++;
+                /* An undone claim's request is the server's again. */
+                if (below(&s, 4) == 0 &&
+                    ratelimit_give_back(&rl, ratelimit_last_take(&rl), now + below(&s, 50)) == 1)
+                    taken--;
+            }
             now += below(&s, 50);
         }
         if (taken > remaining)
@@ -262,6 +338,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(observe_spreads_a_small_remaining),
     CHECK_CASE(observe_large_remaining_does_not_slow_the_bucket),
     CHECK_CASE(observe_ignores_nonsense),
+    CHECK_CASE(give_back_the_last_takes),
     CHECK_CASE(bucket_never_exceeds_burst_plus_rate),
     CHECK_CASE(server_remaining_is_never_exceeded),
     {0},
