@@ -100,9 +100,10 @@ struct engine_automation {
     pthread_t thread;
     int started;
     atomic_int stop;
-    pthread_cond_t cv; /* e->mu: wakes the automation thread */
-    int kicked;        /* e->mu */
-    int added;         /* writer only: runs added since the last kick */
+    _Atomic int64_t stop_by; /* clock_mono_ms(): when a stop cuts off a request in flight */
+    pthread_cond_t cv;       /* e->mu: wakes the automation thread */
+    int kicked;              /* e->mu */
+    int added;               /* writer only: runs added since the last kick */
     /* Writer only: the run whose journaled change is being applied. */
     int64_t cause_run;
     int cause_step;
@@ -915,7 +916,9 @@ fetch_done(void *user, const struct http_response *resp)
     engine_budget_figures(resp, clock_now_ms(), &f->rl_remaining, &f->rl_reset_ms);
 }
 
-/* Send req and wait for its answer, or for the engine to stop (f->done 0). */
+/* Send req and wait for its answer, or for a stop's deadline (f->done 0):
+ * a stop lets the request in flight finish, since one cut off is sent
+ * again at the next start though the system may have taken it. */
 static int
 fetch(struct engine *e, struct http_request *req, struct auto_fetch *f, struct error *err)
 {
@@ -926,7 +929,7 @@ fetch(struct engine *e, struct http_request *req, struct auto_fetch *f, struct e
     req->max_body = AUTO_MAX_BODY;
     if (http_client_submit(a->http, req, err) == -1)
         return -1;
-    while (!f->done && !atomic_load(&a->stop))
+    while (!f->done && !(atomic_load(&a->stop) && clock_mono_ms() >= atomic_load(&a->stop_by)))
         (void)http_client_run(a->http, 100);
     return 0;
 }
@@ -1638,12 +1641,13 @@ engine_automation_start(struct engine *e, struct error *err)
 }
 
 void
-engine_automation_stop(struct engine *e)
+engine_automation_stop(struct engine *e, int64_t until_mono_ms)
 {
     struct engine_automation *a = e->automation;
 
     if (a == NULL || !a->started)
         return;
+    atomic_store(&a->stop_by, until_mono_ms);
     atomic_store(&a->stop, 1);
     pthread_mutex_lock(&e->mu);
     pthread_cond_signal(&a->cv);
@@ -1660,7 +1664,7 @@ engine_automation_free(struct engine *e)
 
     if (a == NULL)
         return;
-    engine_automation_stop(e);
+    engine_automation_stop(e, 0);
     rules_free(&a->writer);
     rules_free(&a->runner);
     http_client_free(a->http);

@@ -845,6 +845,32 @@ def test_an_http_actions_429_holds_deliveries_already_claimed_too():
     assert failed(c) == []
 
 
+# --- What a stop, a reload or an erasure does to an action in flight -------
+
+def test_a_reload_lets_an_http_action_in_flight_finish_instead_of_sending_it_twice():
+    # A reload (or a clean stop) lets the deliveries in flight finish; an
+    # http action on the wire is no different: cut off, it was counted as
+    # a failed attempt and sent again after the swap, though the crm took
+    # the first one. The note has no idempotency header, so that made two.
+    desk, crm, c = budget_setup("", False)
+    crm.faults([{"delay_ms": 1500, "match": {"method": "POST"}}])
+    desk.change("t1", {"title": "Slow", "state": "open"})
+    wait_until(lambda: [r for r in runs(c, "note_ticket")
+                        if r["actions"] and r["actions"][0]["state"] == "sending"], 10,
+               "the action on the wire")
+    rc, out, err = c.cli("reload")
+    assert rc == 0 and "the new config is in" in out, (out, err)
+    wait_until(lambda: run_states(c, "note_ticket") == ["done"], 15, "the run done")
+    c.wait_settled()
+    # Every request the crm got is applied, the one cut off too.
+    posts = wait_until(lambda: (lambda p: p if all(r["applied"] for r in p) else None)(
+        by_automation(crm)), 10, "the crm done with every request")
+    assert len(posts) == 1, posts
+    [run] = runs(c, "note_ticket")
+    assert run["actions"][0]["attempts"] == 1, run
+    assert failed(c) == []
+
+
 # --- The cookbook ----------------------------------------------------------
 
 RECIPE_ENV = {k: "test-secret-value-0123456789" for k in (
