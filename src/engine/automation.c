@@ -1446,6 +1446,31 @@ step_in_tx(struct engine *e, const struct auto_rule *r, const struct store_run *
     return 0;
 }
 
+/*
+ * Whether run, sent outside any transaction, is still where it was when
+ * its action left (running at that action): 1, 0, -1. `concord forget`
+ * may have erased it meanwhile with its record; what the answer says is
+ * then noted nowhere, neither in a row of the run nor in the inbox.
+ */
+static int
+run_still_there(struct store *st, const struct store_run *run, struct error *err)
+{
+    struct store_run now = {0};
+    int found = store_run_get(st, run->id, &now, err);
+    int same = found == 1 && strcmp(now.state, run->state) == 0 && now.step == run->step;
+
+    store_run_fini(&now);
+    if (found == 1 && !same)
+        log_warn(&(struct log_ctx){.record_id = run->record_id},
+                 "automation %s, run %lld: moved on while action %d was out; its answer is dropped",
+                 run->automation, (long long)run->id, run->step + 1);
+    if (found == 0)
+        log_info(NULL,
+                 "automation %s, run %lld: erased while an action was out; its answer is dropped",
+                 run->automation, (long long)run->id);
+    return found == -1 ? -1 : same;
+}
+
 /* A run whose automation left the config (a reload) ends. */
 static int
 orphan(struct engine *e, const struct store_run *run, struct error *err)
@@ -1486,7 +1511,7 @@ run_once(struct engine *e, struct error *err)
     const struct auto_rule *r;
     cJSON *ctx = NULL;
     int64_t nap_ms = 0;
-    int found, failed = 0, rc = -1;
+    int found, failed = 0, there = 0, rc = -1;
 
     if (store_begin(a->st, err) == -1)
         return -1;
@@ -1516,7 +1541,8 @@ run_once(struct engine *e, struct error *err)
             http_action(e, &run, send, ctx, &res);
         else
             notify_action(e, send, ctx, &res);
-        if (store_begin(a->st, err) == -1 || settle(e, &run, send, &res, run.attempts, err) == -1 ||
+        if (store_begin(a->st, err) == -1 || (there = run_still_there(a->st, &run, err)) == -1 ||
+            (there && settle(e, &run, send, &res, run.attempts, err) == -1) ||
             store_commit(a->st, err) == -1) {
             store_rollback(a->st);
             result_fini(&res);

@@ -871,6 +871,31 @@ def test_a_reload_lets_an_http_action_in_flight_finish_instead_of_sending_it_twi
     assert failed(c) == []
 
 
+def test_a_record_forgotten_while_its_action_is_on_the_wire_leaves_no_trace():
+    # concord forget erases a record with its runs; an action already on
+    # the wire answered afterwards, and its failure wrote an inbox entry
+    # (the answer, which named the person) and an action row for the run
+    # that was gone.
+    desk, crm, c = budget_setup("", False)
+    crm.faults([{"delay_ms": 1200, "status": 422, "body": {"error": "Zelda Forgotten: no"},
+                 "match": {"method": "POST"}}])
+    desk.change("t1", {"title": "Zelda Forgotten", "state": "open"})
+    wait_until(lambda: [r for r in runs(c, "note_ticket")
+                        if r["actions"] and r["actions"][0]["state"] == "sending"], 10,
+               "the action on the wire")
+    rc, out, err = c.cli("forget", "1")
+    assert rc == 0 and "erased" in out, (out, err)
+    wait_until(lambda: [r for r in crm.requests("POST") if r["status"] == 422], 10,
+               "the crm's answer")
+    # The automation thread has taken up the answer: dropped, or parked.
+    wait_until(lambda: failed(c) or "its answer is dropped" in c.log_text(), 10, "the answer")
+    assert failed(c) == [] and runs(c) == [], (failed(c), runs(c))
+    c.stop()
+    with open(os.path.join(c.dir, "state.db"), "rb") as f:
+        data = f.read()
+    assert b"Zelda Forgotten" not in data
+
+
 # --- The cookbook ----------------------------------------------------------
 
 RECIPE_ENV = {k: "test-secret-value-0123456789" for k in (
