@@ -1101,8 +1101,17 @@ notify_action(struct engine *e, const struct auto_action *x, const cJSON *ctx,
         (void)snprintf(res->outcome, sizeof(res->outcome), "the text is too long");
         return;
     }
-    if (c->webhook.value != NULL)
-        rc = http_notify_webhook(secret_bytes(&c->webhook), text, 10000, &err);
+    if (c->webhook.value != NULL) {
+        struct http_notify_answer ans = {0};
+
+        rc = http_notify_webhook(secret_bytes(&c->webhook), text, 10000, &ans, &err);
+        /* The status for the inbox, and a 429's or 503's wait, which
+         * settle() honours as it does an http action's. */
+        if (rc == -1)
+            res->http_status = (int)ans.status;
+        if (rc == -1 && ans.retry_after_sec > 0)
+            res->retry_after = xasprintf("%lld", (long long)ans.retry_after_sec);
+    }
     if (rc == 0 && c->mail_to_count > 0) {
         const int own = c->smtp_url != NULL;
 

@@ -845,6 +845,68 @@ def test_an_http_actions_429_holds_deliveries_already_claimed_too():
     assert failed(c) == []
 
 
+# --- A notify webhook that asks for time ----------------------------------
+
+NOTIFY = """
+listen: 127.0.0.1:{port}
+store: sqlite:state.db?busy_timeout_ms=2000
+log: {level: debug, format: json}
+systems:
+  desk:
+    kind: http
+    base_url: http://127.0.0.1:{desk_port}
+    webhook:
+      path: /webhooks/desk
+      signature: {secret: env:APP_SECRET, header: X-Signature}
+    collections:
+      tickets:
+        model: ticket
+        map_in: {title: title, state: state}
+models:
+  ticket:
+    fields: {title: string, state: string}
+syncs:
+  tickets:
+    model: ticket
+    origin: [desk]
+    collections: [desk.tickets]
+automations:
+  tell_staff:
+    model: ticket
+    on: created
+    actions:
+      - notify:
+          webhook: env:STAFF_HOOK
+          text: "New ticket: {new.title}"
+"""
+
+
+def test_a_notify_webhooks_408_and_retry_after_are_honoured():
+    # Documented in DESIGN.md (Deliver): 408 is transient, and a retry
+    # honours Retry-After. A notify webhook's 408 parked its run in the
+    # inbox at once, and its 429's Retry-After was ignored: the default
+    # schedule sent the message again at once.
+    port = harness.free_port()
+    desk = Sim(resource="tickets", webhook_url="http://127.0.0.1:%d/webhooks/desk" % port,
+               webhook_secret=SECRET, signature_header="X-Signature")
+    staff = Sim(resource="hooks")
+    c = Concord(NOTIFY, values={"port": port, "desk_port": desk.port},
+                env={"APP_SECRET": SECRET, "STAFF_HOOK": staff.url + "/hooks"}, tmp_prefix=TMP)
+    c.start()
+    staff.faults([{"status": 408, "match": {"method": "POST"}}])
+    desk.change("t1", {"title": "Timed out", "state": "open"})
+    wait_until(lambda: run_states(c, "tell_staff") in (["done"], ["failed"]), 15, "the first run")
+    assert run_states(c, "tell_staff") == ["done"] and failed(c) == [], (runs(c), failed(c))
+    staff.faults([{"status": 429, "retry_after": "3", "match": {"method": "POST"}}])
+    desk.change("t2", {"title": "Limited", "state": "open"})
+    wait_until(lambda: run_states(c, "tell_staff") == ["done", "done"], 15, "the second run")
+    posts = [r for r in staff.requests("POST") if "Limited" in json.dumps(r["body"])]
+    assert [p["status"] for p in posts] == [429, 201], posts
+    assert posts[1]["time"] - posts[0]["time"] >= 3 - 0.1, \
+        "sent again %.3f s after a Retry-After of 3 s" % (posts[1]["time"] - posts[0]["time"])
+    assert failed(c) == []
+
+
 # --- What a stop, a reload or an erasure does to an action in flight -------
 
 def test_a_reload_lets_an_http_action_in_flight_finish_instead_of_sending_it_twice():
