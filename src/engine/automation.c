@@ -669,11 +669,25 @@ put_text(struct buf *b, const char *text, int encode)
     return 0;
 }
 
-/* tmpl with each {path} replaced by the value at path in ctx (a string as
- * it is, null as nothing, anything else as JSON); encode: percent-encoded,
- * for a URL's path. Returns a malloc()ed string, or NULL (too long). */
+/* Whether text, as a whole segment of a URL's path, is "." or "..": curl
+ * resolves those (RFC 3986), so /notes/.. would go to /. */
+static int
+dot_segment(const char *text)
+{
+    return strcmp(text, ".") == 0 || strcmp(text, "..") == 0;
+}
+
+/*
+ * tmpl with each {path} replaced by the value at path in ctx (a string as
+ * it is, null as nothing, anything else as JSON). Returns a malloc()ed
+ * string, or NULL with why (len bytes) set: too long, or, for a URL's path
+ * (is_path: percent-encoded), a placeholder with no value or a dot segment
+ * as its value, which would send the request elsewhere than its template
+ * says (the collection, a level up), as a delivery refuses one
+ * (engine_expand_path()).
+ */
 static char *
-render(const char *tmpl, const cJSON *ctx, int encode)
+render(const char *tmpl, const cJSON *ctx, int is_path, char *why, size_t len)
 {
     struct buf b;
     char *out = NULL;
@@ -686,25 +700,36 @@ render(const char *tmpl, const cJSON *ctx, int encode)
 
         if (open == NULL || close == NULL) {
             if (buf_append(&b, s, strlen(s)) == -1)
-                goto out;
+                goto toolong;
             break;
         }
         if (buf_append(&b, s, (size_t)(open - s)) == -1)
-            goto out;
+            goto toolong;
         path = xstrndup(open + 1, (size_t)(close - open - 1));
         v = value_path_get(ctx, path[0] == '.' ? path + 1 : path);
-        free(path);
         text = v == NULL || cJSON_IsNull(v) ? xstrdup("")
                : cJSON_IsString(v)          ? xstrdup(v->valuestring)
                                             : value_canonical_text(v);
-        if (put_text(&b, text, encode) == -1) {
+        if (is_path && (text[0] == '\0' || dot_segment(text))) {
+            (void)snprintf(why, len,
+                           text[0] == '\0' ? "no value for {%s}" : "{%s} is \"%s\", a dot segment",
+                           path, text);
+            free(path);
             free(text);
             goto out;
+        }
+        free(path);
+        if (put_text(&b, text, is_path) == -1) {
+            free(text);
+            goto toolong;
         }
         free(text);
         s = close + 1;
     }
     out = buf_take(&b);
+    goto out;
+toolong:
+    (void)snprintf(why, len, "longer than 64 KiB once filled");
 out:
     buf_fini(&b);
     return out;
@@ -1036,14 +1061,16 @@ http_action(struct engine *e, const struct store_run *run, const struct auto_act
     struct http_header headers[20];
     struct error err = {0};
     cJSON *body = NULL;
-    char *path = render(x->cfg->request.path, ctx, 1), *url = NULL, *text = NULL, *bearer = NULL;
-    char key[80], what[400];
+    char why[200] = "", key[80], what[400];
+    char *path = render(x->cfg->request.path, ctx, 1, why, sizeof(why)), *url = NULL, *text = NULL,
+         *bearer = NULL;
 
     res->verdict = AUTO_FAILED;
-    (void)snprintf(what, sizeof(what), "%s %s", x->cfg->request.method, path ? path : "?");
+    (void)snprintf(what, sizeof(what), "%s %s", x->cfg->request.method,
+                   path ? path : x->cfg->request.path);
     if (path == NULL || (x->body != NULL && map_apply(x->body, ctx, &body, &err) == -1)) {
         (void)snprintf(res->outcome, sizeof(res->outcome), "%.300s: %.280s", what,
-                       path == NULL ? "the path is too long" : err.msg);
+                       path == NULL ? why : err.msg);
         goto out;
     }
     if (sys->oauth2.enabled && oauth_header(e->oauth, sys, &bearer, &err) == -1) {
@@ -1091,7 +1118,8 @@ notify_action(struct engine *e, const struct auto_action *x, const cJSON *ctx,
 {
     const struct config_action *c = x->cfg;
     const struct config_alerts *al = &e->cfg->alerts;
-    char *text = render(c->text, ctx, 0), *subject = NULL;
+    char why[200] = "";
+    char *text = render(c->text, ctx, 0, why, sizeof(why)), *subject = NULL;
     struct error err = {0};
     int rc = 0;
 
@@ -1115,7 +1143,8 @@ notify_action(struct engine *e, const struct auto_action *x, const cJSON *ctx,
     if (rc == 0 && c->mail_to_count > 0) {
         const int own = c->smtp_url != NULL;
 
-        subject = render(c->subject ? c->subject : "concord: {automation}", ctx, 0);
+        subject =
+            render(c->subject ? c->subject : "concord: {automation}", ctx, 0, why, sizeof(why));
         struct http_mail m = {
             .url = own ? c->smtp_url : al->smtp_url,
             .user = own ? c->smtp_user : al->smtp_user,

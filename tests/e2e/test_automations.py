@@ -933,6 +933,31 @@ def test_a_reload_lets_an_http_action_in_flight_finish_instead_of_sending_it_twi
     assert failed(c) == []
 
 
+def test_an_http_actions_path_placeholder_without_a_value_or_a_dot_segment_is_refused():
+    # A delivery refuses a path whose placeholder has no value (deliver.c,
+    # engine_expand_path()). An http action filled it with nothing and
+    # sent PATCH /notes/ (the collection itself), and a value ".." took
+    # the request, with the system's credentials, one level up: curl
+    # resolves /notes/.. to /.
+    port = harness.free_port()
+    desk = Sim(resource="tickets", webhook_url="http://127.0.0.1:%d/webhooks/desk" % port,
+               webhook_secret=SECRET, signature_header="X-Signature")
+    crm = Sim(resource="notes")
+    text = BUDGET.replace("request: POST /notes", "request: PATCH /notes/{new.state}")
+    c = Concord(text, values={"port": port, "desk_port": desk.port, "crm_port": crm.port,
+                              "crm_extra": "", "crm_notes": "", "crm_synced": ""},
+                env={"APP_SECRET": SECRET}, tmp_prefix=TMP)
+    c.start()
+    desk.change("t1", {"title": "No state"})
+    desk.change("t2", {"title": "Dots", "state": ".."})
+    wait_until(lambda: run_states(c, "note_ticket") == ["failed", "failed"], 10,
+               "both runs failed")
+    assert crm.requests() == [], crm.requests()
+    reasons = sorted(e["reason"] for e in failed(c))
+    assert "no value for {new.state}" in reasons[0] + reasons[1], reasons
+    assert 'a dot segment' in reasons[0] + reasons[1], reasons
+
+
 def test_a_record_forgotten_while_its_action_is_on_the_wire_leaves_no_trace():
     # concord forget erases a record with its runs; an action already on
     # the wire answered afterwards, and its failure wrote an inbox entry
