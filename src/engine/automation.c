@@ -423,6 +423,44 @@ cut_run(struct engine *e, int64_t run_id, const struct engine_change *c, const c
 }
 
 /*
+ * A run whose conditions failed to run (a jq error) stops before its first
+ * action, with an inbox entry (every failure is visible): `concord retry`
+ * checks the conditions again (after a fix, say), `concord skip` drops it.
+ * The run is "failed" already, or moved there by the caller.
+ */
+static int
+condition_failed(struct engine *e, struct store *st, int64_t run_id, int64_t record_id,
+                 const char *name, const char *why, struct error *err)
+{
+    struct store_step step = {0};
+    char reason[900];
+    int64_t id;
+
+    (void)snprintf(reason, sizeof(reason),
+                   "automation %s, run %lld: a condition failed to run: %.700s; retry checks the "
+                   "conditions again, skip drops the run",
+                   name, (long long)run_id, why);
+    log_warn(&(struct log_ctx){.record_id = record_id}, "parked in the inbox: %s", reason);
+    metric_add(e->automation->runs, 1, (const char *[]){name, "failed"});
+    struct inbox_entry entry = {
+        .kind = INBOX_FAILED,
+        .record_id = record_id,
+        .reason = reason,
+        .created_at_ms = clock_now_ms(),
+    };
+    if (store_inbox_add(st, &entry, &id, err) == -1)
+        return -1;
+    step = (struct store_step){.run_id = run_id,
+                               .n = 0,
+                               .kind = "if",
+                               .state = "failed",
+                               .outcome = reason,
+                               .inbox_id = id,
+                               .at_ms = clock_now_ms()};
+    return store_step_put(st, &step, err);
+}
+
+/*
  * Add the run of rule r for the version in ctx. Guarantee: once per
  * trigger. The run is keyed by (automation, record, version) and added in
  * the transaction of the version itself: the change that made the version
@@ -430,7 +468,7 @@ cut_run(struct engine *e, int64_t run_id, const struct engine_change *c, const c
  */
 static int
 add_run(struct engine *e, const struct auto_rule *r, const struct engine_change *c, cJSON *ctx,
-        struct error *err)
+        const char *if_error, struct error *err)
 {
     struct engine_automation *a = e->automation;
     int depth = a->cause_run != 0 ? a->cause_depth + 1 : 0;
@@ -452,10 +490,14 @@ add_run(struct engine *e, const struct auto_rule *r, const struct engine_change 
         .version = c->version,
         .model = (char *)(uintptr_t)c->model,
         .depth = depth,
-        .state = cut ? "cut" : "running",
+        .state = cut        ? "cut"
+                 : if_error ? "failed"
+                            : "running",
         .next_at_ms = clock_now_ms(),
         .context = text,
-        .note = cut ? "automation loop cut: past automation_depth" : NULL,
+        .note = cut        ? "automation loop cut: past automation_depth"
+                : if_error ? "a condition failed to run"
+                           : NULL,
         .created_at_ms = clock_now_ms(),
     };
     rc = store_run_add(e->st, &run, &id, err);
@@ -465,6 +507,8 @@ add_run(struct engine *e, const struct auto_rule *r, const struct engine_change 
     metric_add(a->runs, 1, (const char *[]){r->cfg->name, cut ? "cut" : "started"});
     if (cut)
         return cut_run(e, id, c, r->cfg->name, chain_buf, err);
+    if (if_error != NULL)
+        return condition_failed(e, e->st, id, c->record_id, r->cfg->name, if_error, err);
     a->added++;
     log_info(&(struct log_ctx){.record_id = c->record_id},
              "automation %s: run %lld for version %lld of record %lld", r->cfg->name, (long long)id,
@@ -565,12 +609,12 @@ engine_automation_seen(struct engine *e, const struct engine_change *c, struct e
         cJSON_AddStringToObject(ctx, "automation", r->cfg->name);
         holds = conditions_hold(r, ctx, &cerr);
         cJSON_DeleteItemFromObjectCaseSensitive(ctx, "automation");
+        /* A condition that failed to run is a failure like any: the run
+         * is kept, failed, with an inbox entry whose retry checks again. */
         if (holds == -1)
-            log_warn(&(struct log_ctx){.record_id = c->record_id},
-                     "%s: the automation does not run for version %lld", cerr.msg,
-                     (long long)c->version);
-        if (holds == 1)
-            rc = add_run(e, r, c, ctx, err);
+            cJSON_AddTrueToObject(ctx, "if_error");
+        if (holds != 0)
+            rc = add_run(e, r, c, ctx, holds == -1 ? cerr.msg : NULL, err);
         cJSON_Delete(ctx);
     }
     cJSON_Delete(base);
@@ -1461,6 +1505,21 @@ step_in_tx(struct engine *e, const struct auto_rule *r, const struct store_run *
         log_info(&(struct log_ctx){.record_id = run->record_id}, "automation %s: run %lld done",
                  run->automation, (long long)run->id);
         return move(a->st, run, "done", run->step, 0, run->next_at_ms, NULL, err) == -1 ? -1 : 0;
+    }
+    if (run->step == 0 && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ctx, "if_error"))) {
+        /* Its conditions failed to run when it started: check them again. */
+        struct error cerr = {0};
+        int holds = conditions_hold(r, ctx, &cerr);
+
+        if (holds == 0)
+            return cancel_run(e, a->st, run, "its conditions do not hold", err);
+        if (holds == -1)
+            return condition_failed(e, a->st, run->id, run->record_id, run->automation, cerr.msg,
+                                    err) == -1 ||
+                           move(a->st, run, "failed", 0, run->attempts, run->next_at_ms,
+                                "a condition failed to run", err) == -1
+                       ? -1
+                       : 0;
     }
     x = &r->actions[run->step];
     switch (x->cfg->kind) {

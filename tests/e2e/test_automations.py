@@ -933,6 +933,50 @@ def test_a_reload_lets_an_http_action_in_flight_finish_instead_of_sending_it_twi
     assert failed(c) == []
 
 
+def test_a_condition_that_fails_to_run_lands_in_the_inbox_and_a_retry_checks_it_again():
+    # DESIGN.md: every failure is visible. A condition whose jq failed on a
+    # version (tonumber of "open") was only logged: the run was never made,
+    # and nothing in the inbox said that an account was not activated.
+    port = harness.free_port()
+    desk = Sim(resource="tickets", webhook_url="http://127.0.0.1:%d/webhooks/desk" % port,
+               webhook_secret=SECRET, signature_header="X-Signature")
+    crm = Sim(resource="notes")
+    text = BUDGET.replace("    on: created\n",
+                          "    on: created\n    if: '.new.state | tonumber > 1'\n")
+    c = Concord(text, values={"port": port, "desk_port": desk.port, "crm_port": crm.port,
+                              "crm_extra": "", "crm_notes": "", "crm_synced": ""},
+                env={"APP_SECRET": SECRET}, tmp_prefix=TMP)
+    c.start()
+    desk.change("t1", {"title": "Seven", "state": "7"})
+    desk.change("t2", {"title": "Zero", "state": "0"})
+    desk.change("t3", {"title": "Words", "state": "open"})
+    c.wait_settled()
+    entry = wait_until(lambda: [e for e in failed(c) if "note_ticket" in e["reason"]], 10,
+                       "the condition's failure in the inbox")[0]
+    assert "tonumber" in entry["reason"] and entry["record"] == 3, entry
+    assert sorted((r["record"], r["state"]) for r in runs(c, "note_ticket")) == \
+        [(1, "done"), (3, "failed")], runs(c)
+    assert [r["body"]["title"] for r in by_automation(crm)] == ["Seven"]
+    # A retry checks the condition again: still failing, back to the inbox.
+    c.cli("retry", str(entry["id"]))
+    again = wait_until(lambda: [e for e in failed(c) if e["id"] != entry["id"]], 10,
+                       "the inbox again")[0]
+    assert "tonumber" in again["reason"], again
+    # Fixed by a reload, the retry runs it.
+    path = os.path.join(c.dir, "concord.yaml")
+    with open(path) as f:
+        conf = f.read()
+    with open(path, "w") as f:
+        f.write(conf.replace("tonumber > 1", "(tonumber? // 2) > 1"))
+    rc, out, err = c.cli("reload")
+    assert rc == 0 and "the new config is in" in out, (out, err)
+    c.cli("retry", str(again["id"]))
+    wait_until(lambda: sorted(r["state"] for r in runs(c, "note_ticket")) == ["done", "done"],
+               10, "the run done")
+    assert [r["body"]["title"] for r in by_automation(crm)] == ["Seven", "Words"]
+    assert failed(c) == []
+
+
 def test_an_http_actions_path_placeholder_without_a_value_or_a_dot_segment_is_refused():
     # A delivery refuses a path whose placeholder has no value (deliver.c,
     # engine_expand_path()). An http action filled it with nothing and
