@@ -394,6 +394,36 @@ def test_a_signed_document_updates_its_project():
     assert failed(c) == []
 
 
+def test_an_update_by_record_id_leaves_a_record_of_another_model_alone():
+    # update's record: names a record by id; an id that is a record of
+    # another model (an external number that looks like one, here the
+    # document's own id) had the project's fields written onto a document.
+    port = harness.free_port()
+    pm = Sim(resource="projects", id_prefix="P",
+             webhook_url="http://127.0.0.1:%d/webhooks/pm" % port, webhook_secret=SECRET,
+             signature_header="X-Signature")
+    esign = Sim(resource="documents", id_prefix="D",
+                webhook_url="http://127.0.0.1:%d/webhooks/esign" % port, webhook_secret=SECRET,
+                signature_header="X-Signature")
+    text = DOCUMENTS.replace("match: {code: {path: new.project}}", "record: {path: new.project}")
+    c = Concord(text, values={"port": port, "esign_port": esign.port, "pm_port": pm.port},
+                env={"APP_SECRET": SECRET}, tmp_prefix=TMP)
+    c.start()
+    pm.change("p1", {"code": "PRJ-1", "name": "Bridge", "stage": "proposal"})
+    esign.change("d1", {"title": "Bridge contract", "status": "sent", "project_code": "2"})
+    c.wait_settled()
+    assert c.cli_json("explain", "2")["model"] == "document"
+    esign.change("d1", {"status": "signed"})
+    wait_until(lambda: [r for r in runs(c, "contract_signed")
+                        if r["actions"][0]["state"] == "ok"], 10, "the update taken up")
+    c.wait_settled()
+    [run] = runs(c, "contract_signed")
+    assert "not a project" in run["actions"][0]["outcome"], run
+    fields = {f["field"] for f in c.cli_json("explain", "2")["fields"]}
+    assert "stage" not in fields and "contract" not in fields, fields
+    assert pm.records()["p1"]["stage"] == "proposal"
+
+
 # --- 4. A cancelled appointment notifies staff and releases the slot --------
 
 APPOINTMENTS = """
