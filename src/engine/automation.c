@@ -423,36 +423,41 @@ cut_run(struct engine *e, int64_t run_id, const struct engine_change *c, const c
 }
 
 /*
- * A run whose conditions failed to run (a jq error) stops before its first
- * action, with an inbox entry (every failure is visible): `concord retry`
- * checks the conditions again (after a fix, say), `concord skip` drops it.
- * The run is "failed" already, or moved there by the caller.
+ * A run whose conditions failed to run (a jq error) stops, with an inbox
+ * entry (every failure is visible) on its action n (kind): before its
+ * first action ("if"), where `concord retry` checks the conditions again
+ * (after a fix, say), or at the end of a wait ("wait"), where it goes on
+ * after the wait; `concord skip` drops it. The run is "failed" already, or
+ * moved there by the caller.
  */
 static int
-condition_failed(struct engine *e, struct store *st, int64_t run_id, int64_t record_id,
-                 const char *name, const char *why, struct error *err)
+condition_failed(struct engine *e, struct store *st, const struct store_run *run, int n,
+                 const char *kind, const char *why, struct error *err)
 {
     struct store_step step = {0};
     char reason[900];
     int64_t id;
 
     (void)snprintf(reason, sizeof(reason),
-                   "automation %s, run %lld: a condition failed to run: %.700s; retry checks the "
-                   "conditions again, skip drops the run",
-                   name, (long long)run_id, why);
-    log_warn(&(struct log_ctx){.record_id = record_id}, "parked in the inbox: %s", reason);
-    metric_add(e->automation->runs, 1, (const char *[]){name, "failed"});
+                   "automation %s, run %lld: a condition failed to run%s: %.650s; retry %s, skip "
+                   "drops the run",
+                   run->automation, (long long)run->id,
+                   strcmp(kind, "wait") == 0 ? " at the end of its wait" : "", why,
+                   strcmp(kind, "wait") == 0 ? "goes on after the wait"
+                                             : "checks the conditions again");
+    log_warn(&(struct log_ctx){.record_id = run->record_id}, "parked in the inbox: %s", reason);
+    metric_add(e->automation->runs, 1, (const char *[]){run->automation, "failed"});
     struct inbox_entry entry = {
         .kind = INBOX_FAILED,
-        .record_id = record_id,
+        .record_id = run->record_id,
         .reason = reason,
         .created_at_ms = clock_now_ms(),
     };
     if (store_inbox_add(st, &entry, &id, err) == -1)
         return -1;
-    step = (struct store_step){.run_id = run_id,
-                               .n = 0,
-                               .kind = "if",
+    step = (struct store_step){.run_id = run->id,
+                               .n = n,
+                               .kind = (char *)(uintptr_t)kind,
                                .state = "failed",
                                .outcome = reason,
                                .inbox_id = id,
@@ -508,7 +513,11 @@ add_run(struct engine *e, const struct auto_rule *r, const struct engine_change 
     if (cut)
         return cut_run(e, id, c, r->cfg->name, chain_buf, err);
     if (if_error != NULL)
-        return condition_failed(e, e->st, id, c->record_id, r->cfg->name, if_error, err);
+        return condition_failed(e, e->st,
+                                &(struct store_run){.id = id,
+                                                    .automation = (char *)(uintptr_t)r->cfg->name,
+                                                    .record_id = c->record_id},
+                                0, "if", if_error, err);
     a->added++;
     log_info(&(struct log_ctx){.record_id = c->record_id},
              "automation %s: run %lld for version %lld of record %lld", r->cfg->name, (long long)id,
@@ -1358,10 +1367,14 @@ end_wait(struct engine *e, const struct auto_rule *r, const struct store_run *ru
     if (found == 1)
         holds = still_holds(r, ctx, cur, rec.is_deleted, &why, &cerr);
     record_fini(&rec);
-    if (holds == -1) {
-        why = cerr.msg;
-        holds = 0;
-    }
+    /* A condition that fails to run is no "no": a person looks, and a
+     * retry goes on after the wait. */
+    if (holds == -1)
+        return condition_failed(e, a->st, run, run->step, "wait", cerr.msg, err) == -1 ||
+                       move(a->st, run, "failed", run->step + 1, 0, run->next_at_ms,
+                            "a condition failed to run at the end of its wait", err) == -1
+                   ? -1
+                   : 0;
     if (!holds)
         return cancel_run(e, a->st, run, why, err);
     struct auto_result res = {.verdict = AUTO_OK};
@@ -1514,8 +1527,7 @@ step_in_tx(struct engine *e, const struct auto_rule *r, const struct store_run *
         if (holds == 0)
             return cancel_run(e, a->st, run, "its conditions do not hold", err);
         if (holds == -1)
-            return condition_failed(e, a->st, run->id, run->record_id, run->automation, cerr.msg,
-                                    err) == -1 ||
+            return condition_failed(e, a->st, run, 0, "if", cerr.msg, err) == -1 ||
                            move(a->st, run, "failed", 0, run->attempts, run->next_at_ms,
                                 "a condition failed to run", err) == -1
                        ? -1

@@ -1007,6 +1007,36 @@ def test_a_condition_that_fails_to_run_lands_in_the_inbox_and_a_retry_checks_it_
     assert failed(c) == []
 
 
+def test_a_condition_that_fails_to_run_at_the_end_of_a_wait_lands_in_the_inbox():
+    # At the end of a wait the trigger is checked again; a condition that
+    # failed to run there cancelled the run quietly, with the jq error as
+    # its note and nothing in the inbox.
+    port = harness.free_port()
+    desk = Sim(resource="tickets", webhook_url="http://127.0.0.1:%d/webhooks/desk" % port,
+               webhook_secret=SECRET, signature_header="X-Signature")
+    crm = Sim(resource="notes")
+    text = BUDGET.replace("    on: created\n    actions:\n",
+                          "    on: created\n    if: '.new.state | tonumber > 1'\n"
+                          "    actions:\n      - wait: 2s\n")
+    c = Concord(text, values={"port": port, "desk_port": desk.port, "crm_port": crm.port,
+                              "crm_extra": "", "crm_notes": "", "crm_synced": ""},
+                env={"APP_SECRET": SECRET}, tmp_prefix=TMP)
+    c.start()
+    desk.change("t1", {"title": "Later", "state": "5"})
+    wait_until(lambda: run_states(c, "note_ticket") == ["waiting"], 10, "the run waiting")
+    desk.change("t1", {"state": "open"})  # the condition cannot run on this
+    wait_until(lambda: run_states(c, "note_ticket") != ["waiting"], 10, "the end of the wait")
+    entry = wait_until(lambda: failed(c), 5, "the failure in the inbox")[0]
+    assert "tonumber" in entry["reason"], entry
+    assert run_states(c, "note_ticket") == ["failed"], runs(c)
+    assert crm.requests() == []
+    # Retrying it goes on after the wait: a person looked.
+    c.cli("retry", str(entry["id"]))
+    wait_until(lambda: run_states(c, "note_ticket") == ["done"], 10, "the run done")
+    assert [r["body"]["title"] for r in by_automation(crm)] == ["Later"]
+    assert failed(c) == []
+
+
 def test_an_http_actions_path_placeholder_without_a_value_or_a_dot_segment_is_refused():
     # A delivery refuses a path whose placeholder has no value (deliver.c,
     # engine_expand_path()). An http action filled it with nothing and
