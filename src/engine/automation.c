@@ -201,6 +201,45 @@ action_name(enum config_action_kind k)
     return (size_t)k < ARRAY_COUNT(names) ? names[k] : "?";
 }
 
+/*
+ * What action a is, in a few words that a reload keeps unless it makes it
+ * another action: its kind and its target ("http crm POST /notes", "set
+ * order"), not its values or text, and never a secret.
+ */
+static char *
+action_sig(const struct config_action *a)
+{
+    switch (a->kind) {
+    case CONFIG_ACTION_SET:
+    case CONFIG_ACTION_CREATE:
+    case CONFIG_ACTION_UPDATE:
+        return xasprintf("%s %s", action_name(a->kind), a->model ? a->model : "?");
+    case CONFIG_ACTION_HTTP:
+        return xasprintf("http %s %s %s", a->system ? a->system : "?",
+                         a->request.method ? a->request.method : "?",
+                         a->request.path ? a->request.path : "?");
+    case CONFIG_ACTION_NOTIFY:
+    case CONFIG_ACTION_WAIT:
+        break;
+    }
+    return xstrdup(action_name(a->kind));
+}
+
+/* The actions of automation a, as action_sig()s: what a run started with. */
+static cJSON *
+actions_plan(const struct config_automation *a)
+{
+    cJSON *plan = cJSON_CreateArray();
+
+    for (size_t i = 0; i < a->action_count; i++) {
+        char *sig = action_sig(&a->actions[i]);
+
+        cJSON_AddItemToArray(plan, cJSON_CreateString(sig));
+        free(sig);
+    }
+    return plan;
+}
+
 /* ---- triggers ---- */
 
 /* Whether value v (NULL: missing) reads as text t: "null", a string's
@@ -488,6 +527,9 @@ add_run(struct engine *e, const struct auto_rule *r, const struct engine_change 
     cJSON_AddStringToObject(ctx, "automation", r->cfg->name);
     cJSON_AddNumberToObject(ctx, "depth", depth);
     cJSON_AddItemToObject(ctx, "chain", chain);
+    /* A run goes on by its action's number: the actions it started with
+     * tell whether a reload changed what that number means. */
+    cJSON_AddItemToObject(ctx, "plan", actions_plan(r->cfg));
     text = value_canonical_text(ctx);
     struct store_run run = {
         .automation = r->cfg->name,
@@ -1500,6 +1542,99 @@ begin_send(const struct store_run *run, const struct auto_action *x,
                : 0;
 }
 
+/* The action_sig()s of plan, "a; b; c", into out. */
+static const char *
+plan_text(const cJSON *plan, char *out, size_t len)
+{
+    const cJSON *n;
+    size_t used = 0;
+
+    out[0] = '\0';
+    cJSON_ArrayForEach(n, plan)
+    {
+        if (used < len)
+            used += (size_t)snprintf(out + used, len - used, "%s%s", used > 0 ? "; " : "",
+                                     cJSON_IsString(n) ? n->valuestring : "?");
+    }
+    return out;
+}
+
+/*
+ * Whether a reload changed what the run's action number means: one of its
+ * actions up to the current one is no longer the one it started with (an
+ * action put in before it, one taken out, the list reordered). Carried on
+ * by number, the run would do an action it did already, or skip one; it
+ * is parked in the inbox instead: a retry goes on at that number of the
+ * new list (whose actions become the run's), skip ends it. Returns 1 when
+ * it was parked, 0, -1.
+ */
+static int
+park_if_moved(struct engine *e, const struct auto_rule *r, const struct store_run *run,
+              const cJSON *ctx, struct error *err)
+{
+    struct engine_automation *a = e->automation;
+    const cJSON *plan = cJSON_GetObjectItemCaseSensitive(ctx, "plan");
+    cJSON *now_plan, *stored;
+    char reason[900], was[300], now[300], *text;
+    struct store_step step = {0};
+    int moved = 0, rc;
+    int64_t id;
+
+    if (!cJSON_IsArray(plan))
+        return 0; /* a run from before runs kept their actions */
+    for (int i = 0; i <= run->step && i < cJSON_GetArraySize(plan) && !moved; i++) {
+        const char *old = cJSON_GetStringValue(cJSON_GetArrayItem(plan, i));
+        char *sig = (size_t)i < r->cfg->action_count ? action_sig(&r->cfg->actions[i]) : NULL;
+
+        moved = sig == NULL || old == NULL || strcmp(old, sig) != 0;
+        free(sig);
+    }
+    if (!moved)
+        return 0;
+    now_plan = actions_plan(r->cfg);
+    (void)snprintf(reason, sizeof(reason),
+                   "automation %s, run %lld: the automation changed under the run at action %d "
+                   "(a reload): its actions were [%s], they are now [%s]; retry goes on at action "
+                   "%d of the new list, skip ends the run",
+                   run->automation, (long long)run->id, run->step + 1,
+                   plan_text(plan, was, sizeof(was)), plan_text(now_plan, now, sizeof(now)),
+                   run->step + 1);
+    log_warn(&(struct log_ctx){.record_id = run->record_id}, "parked in the inbox: %s", reason);
+    metric_add(a->runs, 1, (const char *[]){run->automation, "failed"});
+    /* The stored context (without what action_context() added) takes the
+     * new actions, so that a retry goes on with them. */
+    stored = cJSON_Parse(run->context);
+    if (stored == NULL)
+        stored = cJSON_CreateObject();
+    cJSON_DeleteItemFromObjectCaseSensitive(stored, "plan");
+    cJSON_AddItemToObject(stored, "plan", now_plan);
+    text = value_canonical_text(stored);
+    cJSON_Delete(stored);
+    struct inbox_entry entry = {
+        .kind = INBOX_FAILED,
+        .record_id = run->record_id,
+        .reason = reason,
+        .created_at_ms = clock_now_ms(),
+    };
+    rc = store_inbox_add(a->st, &entry, &id, err);
+    step = (struct store_step){.run_id = run->id,
+                               .n = run->step,
+                               .kind = "changed",
+                               .state = "failed",
+                               .outcome = reason,
+                               .inbox_id = id,
+                               .at_ms = clock_now_ms()};
+    if (rc == 0)
+        rc = store_step_put(a->st, &step, err) == -1 ||
+                     store_run_set_context(a->st, run->id, text, err) == -1 ||
+                     move(a->st, run, "failed", run->step, run->attempts, run->next_at_ms,
+                          "the automation changed under the run", err) == -1
+                 ? -1
+                 : 1;
+    free(text);
+    return rc;
+}
+
 /* Take the run's next action in the open transaction; *send is the action
  * to carry out outside it (http, notify), NULL when done already; *nap_ms
  * (> 0) when the action waits that long for its system's budget. */
@@ -1509,8 +1644,12 @@ step_in_tx(struct engine *e, const struct auto_rule *r, const struct store_run *
 {
     struct engine_automation *a = e->automation;
     const struct auto_action *x;
+    int rc;
 
     *send = NULL;
+    rc = park_if_moved(e, r, run, ctx, err);
+    if (rc != 0)
+        return rc == -1 ? -1 : 0;
     if (strcmp(run->state, "waiting") == 0)
         return end_wait(e, r, run, ctx, err);
     if ((size_t)run->step >= r->cfg->action_count) {
@@ -1541,7 +1680,6 @@ step_in_tx(struct engine *e, const struct auto_rule *r, const struct store_run *
     case CONFIG_ACTION_CREATE:
     case CONFIG_ACTION_UPDATE: {
         struct auto_result res = {0};
-        int rc;
 
         journal_action(e, run, x, ctx, &res);
         rc = settle(e, run, x, &res, run->attempts + 1, err);

@@ -1062,6 +1062,45 @@ def test_an_http_actions_path_placeholder_without_a_value_or_a_dot_segment_is_re
     assert 'a dot segment' in reasons[0] + reasons[1], reasons
 
 
+def test_a_reload_that_reorders_a_runs_actions_parks_it_instead_of_repeating_one():
+    # A run goes on by its action's number. A reload that put a new action
+    # first made a run retrying its second action (POST /tasks) carry out
+    # the new second one, POST /notes, which it had done already: a note
+    # twice, and /audit never. Such a run now waits in the inbox.
+    desk, crm, c = budget_setup("", False)
+    path = os.path.join(c.dir, "concord.yaml")
+    with open(path) as f:
+        conf = f.read()
+    tasks = ("      - http:\n          system: crm\n          request: POST /tasks\n"
+             "          body: {title: {path: new.title}, by: automation}\n")
+    audit = tasks.replace("/tasks", "/audit")
+    first = conf + tasks  # note_ticket's actions are the file's last lines
+    with open(path, "w") as f:
+        f.write(first)
+    rc, out, err = c.cli("reload")
+    assert rc == 0, (out, err)
+    crm.faults([{"status": 503, "times": 6, "match": {"method": "POST", "path": "/tasks"}}])
+    desk.change("t1", {"title": "Twice?", "state": "open"})
+    wait_until(lambda: len([r for r in crm.requests("POST") if r["path"] == "/tasks"]) >= 2, 10,
+               "the second action retrying")
+    with open(path, "w") as f:
+        f.write(first.replace("    actions:\n", "    actions:\n" + audit, 1))
+    rc, out, err = c.cli("reload")
+    assert rc == 0 and "the new config is in" in out, (out, err)
+    entry = wait_until(lambda: [e for e in failed(c) if "note_ticket" in e["reason"]], 10,
+                       "the run in the inbox")[0]
+    assert "changed" in entry["reason"], entry
+    assert len([r for r in crm.requests("POST") if r["path"] == "/notes"]) == 1, crm.requests()
+    assert run_states(c, "note_ticket") == ["failed"], runs(c)
+    # A person decides: a retry goes on with the new list at its number
+    # (the note again, as asked), and is not parked for the change again.
+    c.cli("retry", str(entry["id"]))
+    wait_until(lambda: len([r for r in crm.requests("POST") if r["path"] == "/notes"]) == 2, 10,
+               "the new list's second action")
+    wait_until(lambda: run_states(c, "note_ticket") in (["done"], ["failed"]), 10, "the run")
+    assert [e for e in failed(c) if "changed" in e["reason"]] == [], failed(c)
+
+
 def test_a_record_forgotten_while_its_action_is_on_the_wire_leaves_no_trace():
     # concord forget erases a record with its runs; an action already on
     # the wire answered afterwards, and its failure wrote an inbox entry
