@@ -1580,8 +1580,10 @@ park_if_moved(struct engine *e, const struct auto_rule *r, const struct store_ru
     int moved = 0, rc;
     int64_t id;
 
-    if (!cJSON_IsArray(plan))
-        return 0; /* a run from before runs kept their actions */
+    /* A run from before runs kept their actions, or one that did all of
+     * its own (it only has to be marked done), has nothing to mis-do. */
+    if (!cJSON_IsArray(plan) || run->step >= cJSON_GetArraySize(plan))
+        return 0;
     for (int i = 0; i <= run->step && i < cJSON_GetArraySize(plan) && !moved; i++) {
         const char *old = cJSON_GetStringValue(cJSON_GetArrayItem(plan, i));
         char *sig = (size_t)i < r->cfg->action_count ? action_sig(&r->cfg->actions[i]) : NULL;
