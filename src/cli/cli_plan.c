@@ -90,7 +90,9 @@ print_text(const struct engine_plan *p)
             printf("\nautomations that would run:\n");
         printf("  %-24s record %lld v%lld (%s): %s%s\n", r->automation, (long long)r->record_id,
                (long long)r->version, r->event, r->actions,
-               r->is_cut ? "  (cut: past automation_depth)" : "");
+               r->is_cut      ? "  (cut: past automation_depth)"
+               : r->is_failed ? "  (a condition fails to run: to the inbox)"
+                              : "");
     }
     printf("\n(a dry run: nothing was changed)\n");
 }

@@ -86,7 +86,8 @@ send_all(struct alerts *a, const char *subject, const char *text)
     if (secret_bytes(&c->webhook) != NULL && c->webhook.len > 0) {
         char *msg = xasprintf("%s\n%s", subject, text);
 
-        if (http_notify_webhook(secret_bytes(&c->webhook), msg, SEND_TIMEOUT_MS, &err) == -1) {
+        if (http_notify_webhook(secret_bytes(&c->webhook), msg, SEND_TIMEOUT_MS, NULL, &err) ==
+            -1) {
             log_warn(NULL, "alert not sent to the webhook: %s", err.msg);
             failed = 1;
         }

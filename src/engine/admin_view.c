@@ -710,6 +710,7 @@ admin_plan_json(const struct engine_plan *p)
         cJSON_AddStringToObject(x, "event", p->runs[i].event);
         cJSON_AddStringToObject(x, "actions", p->runs[i].actions);
         cJSON_AddBoolToObject(x, "cut", p->runs[i].is_cut);
+        cJSON_AddBoolToObject(x, "condition_failed", p->runs[i].is_failed);
         cJSON_AddItemToArray(runs, x);
     }
     return o;

@@ -100,9 +100,10 @@ struct engine_automation {
     pthread_t thread;
     int started;
     atomic_int stop;
-    pthread_cond_t cv; /* e->mu: wakes the automation thread */
-    int kicked;        /* e->mu */
-    int added;         /* writer only: runs added since the last kick */
+    _Atomic int64_t stop_by; /* clock_mono_ms(): when a stop cuts off a request in flight */
+    pthread_cond_t cv;       /* e->mu: wakes the automation thread */
+    int kicked;              /* e->mu */
+    int added;               /* writer only: runs added since the last kick */
     /* Writer only: the run whose journaled change is being applied. */
     int64_t cause_run;
     int cause_step;
@@ -198,6 +199,45 @@ action_name(enum config_action_kind k)
     static const char *const names[] = {"", "set", "create", "update", "http", "notify", "wait"};
 
     return (size_t)k < ARRAY_COUNT(names) ? names[k] : "?";
+}
+
+/*
+ * What action a is, in a few words that a reload keeps unless it makes it
+ * another action: its kind and its target ("http crm POST /notes", "set
+ * order"), not its values or text, and never a secret.
+ */
+static char *
+action_sig(const struct config_action *a)
+{
+    switch (a->kind) {
+    case CONFIG_ACTION_SET:
+    case CONFIG_ACTION_CREATE:
+    case CONFIG_ACTION_UPDATE:
+        return xasprintf("%s %s", action_name(a->kind), a->model ? a->model : "?");
+    case CONFIG_ACTION_HTTP:
+        return xasprintf("http %s %s %s", a->system ? a->system : "?",
+                         a->request.method ? a->request.method : "?",
+                         a->request.path ? a->request.path : "?");
+    case CONFIG_ACTION_NOTIFY:
+    case CONFIG_ACTION_WAIT:
+        break;
+    }
+    return xstrdup(action_name(a->kind));
+}
+
+/* The actions of automation a, as action_sig()s: what a run started with. */
+static cJSON *
+actions_plan(const struct config_automation *a)
+{
+    cJSON *plan = cJSON_CreateArray();
+
+    for (size_t i = 0; i < a->action_count; i++) {
+        char *sig = action_sig(&a->actions[i]);
+
+        cJSON_AddItemToArray(plan, cJSON_CreateString(sig));
+        free(sig);
+    }
+    return plan;
 }
 
 /* ---- triggers ---- */
@@ -422,6 +462,49 @@ cut_run(struct engine *e, int64_t run_id, const struct engine_change *c, const c
 }
 
 /*
+ * A run whose conditions failed to run (a jq error) stops, with an inbox
+ * entry (every failure is visible) on its action n (kind): before its
+ * first action ("if"), where `concord retry` checks the conditions again
+ * (after a fix, say), or at the end of a wait ("wait"), where it goes on
+ * after the wait; `concord skip` drops it. The run is "failed" already, or
+ * moved there by the caller.
+ */
+static int
+condition_failed(struct engine *e, struct store *st, const struct store_run *run, int n,
+                 const char *kind, const char *why, struct error *err)
+{
+    struct store_step step = {0};
+    char reason[900];
+    int64_t id;
+
+    (void)snprintf(reason, sizeof(reason),
+                   "automation %s, run %lld: a condition failed to run%s: %.650s; retry %s, skip "
+                   "drops the run",
+                   run->automation, (long long)run->id,
+                   strcmp(kind, "wait") == 0 ? " at the end of its wait" : "", why,
+                   strcmp(kind, "wait") == 0 ? "goes on after the wait"
+                                             : "checks the conditions again");
+    log_warn(&(struct log_ctx){.record_id = run->record_id}, "parked in the inbox: %s", reason);
+    metric_add(e->automation->runs, 1, (const char *[]){run->automation, "failed"});
+    struct inbox_entry entry = {
+        .kind = INBOX_FAILED,
+        .record_id = run->record_id,
+        .reason = reason,
+        .created_at_ms = clock_now_ms(),
+    };
+    if (store_inbox_add(st, &entry, &id, err) == -1)
+        return -1;
+    step = (struct store_step){.run_id = run->id,
+                               .n = n,
+                               .kind = (char *)(uintptr_t)kind,
+                               .state = "failed",
+                               .outcome = reason,
+                               .inbox_id = id,
+                               .at_ms = clock_now_ms()};
+    return store_step_put(st, &step, err);
+}
+
+/*
  * Add the run of rule r for the version in ctx. Guarantee: once per
  * trigger. The run is keyed by (automation, record, version) and added in
  * the transaction of the version itself: the change that made the version
@@ -429,7 +512,7 @@ cut_run(struct engine *e, int64_t run_id, const struct engine_change *c, const c
  */
 static int
 add_run(struct engine *e, const struct auto_rule *r, const struct engine_change *c, cJSON *ctx,
-        struct error *err)
+        const char *if_error, struct error *err)
 {
     struct engine_automation *a = e->automation;
     int depth = a->cause_run != 0 ? a->cause_depth + 1 : 0;
@@ -444,6 +527,9 @@ add_run(struct engine *e, const struct auto_rule *r, const struct engine_change 
     cJSON_AddStringToObject(ctx, "automation", r->cfg->name);
     cJSON_AddNumberToObject(ctx, "depth", depth);
     cJSON_AddItemToObject(ctx, "chain", chain);
+    /* A run goes on by its action's number: the actions it started with
+     * tell whether a reload changed what that number means. */
+    cJSON_AddItemToObject(ctx, "plan", actions_plan(r->cfg));
     text = value_canonical_text(ctx);
     struct store_run run = {
         .automation = r->cfg->name,
@@ -451,10 +537,14 @@ add_run(struct engine *e, const struct auto_rule *r, const struct engine_change 
         .version = c->version,
         .model = (char *)(uintptr_t)c->model,
         .depth = depth,
-        .state = cut ? "cut" : "running",
+        .state = cut        ? "cut"
+                 : if_error ? "failed"
+                            : "running",
         .next_at_ms = clock_now_ms(),
         .context = text,
-        .note = cut ? "automation loop cut: past automation_depth" : NULL,
+        .note = cut        ? "automation loop cut: past automation_depth"
+                : if_error ? "a condition failed to run"
+                           : NULL,
         .created_at_ms = clock_now_ms(),
     };
     rc = store_run_add(e->st, &run, &id, err);
@@ -464,6 +554,12 @@ add_run(struct engine *e, const struct auto_rule *r, const struct engine_change 
     metric_add(a->runs, 1, (const char *[]){r->cfg->name, cut ? "cut" : "started"});
     if (cut)
         return cut_run(e, id, c, r->cfg->name, chain_buf, err);
+    if (if_error != NULL)
+        return condition_failed(e, e->st,
+                                &(struct store_run){.id = id,
+                                                    .automation = (char *)(uintptr_t)r->cfg->name,
+                                                    .record_id = c->record_id},
+                                0, "if", if_error, err);
     a->added++;
     log_info(&(struct log_ctx){.record_id = c->record_id},
              "automation %s: run %lld for version %lld of record %lld", r->cfg->name, (long long)id,
@@ -564,12 +660,12 @@ engine_automation_seen(struct engine *e, const struct engine_change *c, struct e
         cJSON_AddStringToObject(ctx, "automation", r->cfg->name);
         holds = conditions_hold(r, ctx, &cerr);
         cJSON_DeleteItemFromObjectCaseSensitive(ctx, "automation");
+        /* A condition that failed to run is a failure like any: the run
+         * is kept, failed, with an inbox entry whose retry checks again. */
         if (holds == -1)
-            log_warn(&(struct log_ctx){.record_id = c->record_id},
-                     "%s: the automation does not run for version %lld", cerr.msg,
-                     (long long)c->version);
-        if (holds == 1)
-            rc = add_run(e, r, c, ctx, err);
+            cJSON_AddTrueToObject(ctx, "if_error");
+        if (holds != 0)
+            rc = add_run(e, r, c, ctx, holds == -1 ? cerr.msg : NULL, err);
         cJSON_Delete(ctx);
     }
     cJSON_Delete(base);
@@ -668,11 +764,25 @@ put_text(struct buf *b, const char *text, int encode)
     return 0;
 }
 
-/* tmpl with each {path} replaced by the value at path in ctx (a string as
- * it is, null as nothing, anything else as JSON); encode: percent-encoded,
- * for a URL's path. Returns a malloc()ed string, or NULL (too long). */
+/* Whether text, as a whole segment of a URL's path, is "." or "..": curl
+ * resolves those (RFC 3986), so /notes/.. would go to /. */
+static int
+dot_segment(const char *text)
+{
+    return strcmp(text, ".") == 0 || strcmp(text, "..") == 0;
+}
+
+/*
+ * tmpl with each {path} replaced by the value at path in ctx (a string as
+ * it is, null as nothing, anything else as JSON). Returns a malloc()ed
+ * string, or NULL with why (len bytes) set: too long, or, for a URL's path
+ * (is_path: percent-encoded), a placeholder with no value or a dot segment
+ * as its value, which would send the request elsewhere than its template
+ * says (the collection, a level up), as a delivery refuses one
+ * (engine_expand_path()).
+ */
 static char *
-render(const char *tmpl, const cJSON *ctx, int encode)
+render(const char *tmpl, const cJSON *ctx, int is_path, char *why, size_t len)
 {
     struct buf b;
     char *out = NULL;
@@ -685,25 +795,36 @@ render(const char *tmpl, const cJSON *ctx, int encode)
 
         if (open == NULL || close == NULL) {
             if (buf_append(&b, s, strlen(s)) == -1)
-                goto out;
+                goto toolong;
             break;
         }
         if (buf_append(&b, s, (size_t)(open - s)) == -1)
-            goto out;
+            goto toolong;
         path = xstrndup(open + 1, (size_t)(close - open - 1));
         v = value_path_get(ctx, path[0] == '.' ? path + 1 : path);
-        free(path);
         text = v == NULL || cJSON_IsNull(v) ? xstrdup("")
                : cJSON_IsString(v)          ? xstrdup(v->valuestring)
                                             : value_canonical_text(v);
-        if (put_text(&b, text, encode) == -1) {
+        if (is_path && (text[0] == '\0' || dot_segment(text))) {
+            (void)snprintf(why, len,
+                           text[0] == '\0' ? "no value for {%s}" : "{%s} is \"%s\", a dot segment",
+                           path, text);
+            free(path);
             free(text);
             goto out;
+        }
+        free(path);
+        if (put_text(&b, text, is_path) == -1) {
+            free(text);
+            goto toolong;
         }
         free(text);
         s = close + 1;
     }
     out = buf_take(&b);
+    goto out;
+toolong:
+    (void)snprintf(why, len, "longer than 64 KiB once filled");
 out:
     buf_fini(&b);
     return out;
@@ -915,7 +1036,9 @@ fetch_done(void *user, const struct http_response *resp)
     engine_budget_figures(resp, clock_now_ms(), &f->rl_remaining, &f->rl_reset_ms);
 }
 
-/* Send req and wait for its answer, or for the engine to stop (f->done 0). */
+/* Send req and wait for its answer, or for a stop's deadline (f->done 0):
+ * a stop lets the request in flight finish, since one cut off is sent
+ * again at the next start though the system may have taken it. */
 static int
 fetch(struct engine *e, struct http_request *req, struct auto_fetch *f, struct error *err)
 {
@@ -926,7 +1049,7 @@ fetch(struct engine *e, struct http_request *req, struct auto_fetch *f, struct e
     req->max_body = AUTO_MAX_BODY;
     if (http_client_submit(a->http, req, err) == -1)
         return -1;
-    while (!f->done && !atomic_load(&a->stop))
+    while (!f->done && !(atomic_load(&a->stop) && clock_mono_ms() >= atomic_load(&a->stop_by)))
         (void)http_client_run(a->http, 100);
     return 0;
 }
@@ -1033,14 +1156,16 @@ http_action(struct engine *e, const struct store_run *run, const struct auto_act
     struct http_header headers[20];
     struct error err = {0};
     cJSON *body = NULL;
-    char *path = render(x->cfg->request.path, ctx, 1), *url = NULL, *text = NULL, *bearer = NULL;
-    char key[80], what[400];
+    char why[200] = "", key[80], what[400];
+    char *path = render(x->cfg->request.path, ctx, 1, why, sizeof(why)), *url = NULL, *text = NULL,
+         *bearer = NULL;
 
     res->verdict = AUTO_FAILED;
-    (void)snprintf(what, sizeof(what), "%s %s", x->cfg->request.method, path ? path : "?");
+    (void)snprintf(what, sizeof(what), "%s %s", x->cfg->request.method,
+                   path ? path : x->cfg->request.path);
     if (path == NULL || (x->body != NULL && map_apply(x->body, ctx, &body, &err) == -1)) {
         (void)snprintf(res->outcome, sizeof(res->outcome), "%.300s: %.280s", what,
-                       path == NULL ? "the path is too long" : err.msg);
+                       path == NULL ? why : err.msg);
         goto out;
     }
     if (sys->oauth2.enabled && oauth_header(e->oauth, sys, &bearer, &err) == -1) {
@@ -1088,7 +1213,8 @@ notify_action(struct engine *e, const struct auto_action *x, const cJSON *ctx,
 {
     const struct config_action *c = x->cfg;
     const struct config_alerts *al = &e->cfg->alerts;
-    char *text = render(c->text, ctx, 0), *subject = NULL;
+    char why[200] = "";
+    char *text = render(c->text, ctx, 0, why, sizeof(why)), *subject = NULL;
     struct error err = {0};
     int rc = 0;
 
@@ -1098,12 +1224,22 @@ notify_action(struct engine *e, const struct auto_action *x, const cJSON *ctx,
         (void)snprintf(res->outcome, sizeof(res->outcome), "the text is too long");
         return;
     }
-    if (c->webhook.value != NULL)
-        rc = http_notify_webhook(secret_bytes(&c->webhook), text, 10000, &err);
+    if (c->webhook.value != NULL) {
+        struct http_notify_answer ans = {0};
+
+        rc = http_notify_webhook(secret_bytes(&c->webhook), text, 10000, &ans, &err);
+        /* The status for the inbox, and a 429's or 503's wait, which
+         * settle() honours as it does an http action's. */
+        if (rc == -1)
+            res->http_status = (int)ans.status;
+        if (rc == -1 && ans.retry_after_sec > 0)
+            res->retry_after = xasprintf("%lld", (long long)ans.retry_after_sec);
+    }
     if (rc == 0 && c->mail_to_count > 0) {
         const int own = c->smtp_url != NULL;
 
-        subject = render(c->subject ? c->subject : "concord: {automation}", ctx, 0);
+        subject =
+            render(c->subject ? c->subject : "concord: {automation}", ctx, 0, why, sizeof(why));
         struct http_mail m = {
             .url = own ? c->smtp_url : al->smtp_url,
             .user = own ? c->smtp_user : al->smtp_user,
@@ -1273,10 +1409,14 @@ end_wait(struct engine *e, const struct auto_rule *r, const struct store_run *ru
     if (found == 1)
         holds = still_holds(r, ctx, cur, rec.is_deleted, &why, &cerr);
     record_fini(&rec);
-    if (holds == -1) {
-        why = cerr.msg;
-        holds = 0;
-    }
+    /* A condition that fails to run is no "no": a person looks, and a
+     * retry goes on after the wait. */
+    if (holds == -1)
+        return condition_failed(e, a->st, run, run->step, "wait", cerr.msg, err) == -1 ||
+                       move(a->st, run, "failed", run->step + 1, 0, run->next_at_ms,
+                            "a condition failed to run at the end of its wait", err) == -1
+                   ? -1
+                   : 0;
     if (!holds)
         return cancel_run(e, a->st, run, why, err);
     struct auto_result res = {.verdict = AUTO_OK};
@@ -1402,6 +1542,101 @@ begin_send(const struct store_run *run, const struct auto_action *x,
                : 0;
 }
 
+/* The action_sig()s of plan, "a; b; c", into out. */
+static const char *
+plan_text(const cJSON *plan, char *out, size_t len)
+{
+    const cJSON *n;
+    size_t used = 0;
+
+    out[0] = '\0';
+    cJSON_ArrayForEach(n, plan)
+    {
+        if (used < len)
+            used += (size_t)snprintf(out + used, len - used, "%s%s", used > 0 ? "; " : "",
+                                     cJSON_IsString(n) ? n->valuestring : "?");
+    }
+    return out;
+}
+
+/*
+ * Whether a reload changed what the run's action number means: one of its
+ * actions up to the current one is no longer the one it started with (an
+ * action put in before it, one taken out, the list reordered). Carried on
+ * by number, the run would do an action it did already, or skip one; it
+ * is parked in the inbox instead: a retry goes on at that number of the
+ * new list (whose actions become the run's), skip ends it. Returns 1 when
+ * it was parked, 0, -1.
+ */
+static int
+park_if_moved(struct engine *e, const struct auto_rule *r, const struct store_run *run,
+              const cJSON *ctx, struct error *err)
+{
+    struct engine_automation *a = e->automation;
+    const cJSON *plan = cJSON_GetObjectItemCaseSensitive(ctx, "plan");
+    cJSON *now_plan, *stored;
+    char reason[900], was[300], now[300], *text;
+    struct store_step step = {0};
+    int moved = 0, rc;
+    int64_t id;
+
+    /* A run from before runs kept their actions, or one that did all of
+     * its own (it only has to be marked done), has nothing to mis-do. */
+    if (!cJSON_IsArray(plan) || run->step >= cJSON_GetArraySize(plan))
+        return 0;
+    for (int i = 0; i <= run->step && i < cJSON_GetArraySize(plan) && !moved; i++) {
+        const char *old = cJSON_GetStringValue(cJSON_GetArrayItem(plan, i));
+        char *sig = (size_t)i < r->cfg->action_count ? action_sig(&r->cfg->actions[i]) : NULL;
+
+        moved = sig == NULL || old == NULL || strcmp(old, sig) != 0;
+        free(sig);
+    }
+    if (!moved)
+        return 0;
+    now_plan = actions_plan(r->cfg);
+    (void)snprintf(reason, sizeof(reason),
+                   "automation %s, run %lld: the automation changed under the run at action %d "
+                   "(a reload): its actions were [%s], they are now [%s]; retry goes on at action "
+                   "%d of the new list, skip ends the run",
+                   run->automation, (long long)run->id, run->step + 1,
+                   plan_text(plan, was, sizeof(was)), plan_text(now_plan, now, sizeof(now)),
+                   run->step + 1);
+    log_warn(&(struct log_ctx){.record_id = run->record_id}, "parked in the inbox: %s", reason);
+    metric_add(a->runs, 1, (const char *[]){run->automation, "failed"});
+    /* The stored context (without what action_context() added) takes the
+     * new actions, so that a retry goes on with them. */
+    stored = cJSON_Parse(run->context);
+    if (stored == NULL)
+        stored = cJSON_CreateObject();
+    cJSON_DeleteItemFromObjectCaseSensitive(stored, "plan");
+    cJSON_AddItemToObject(stored, "plan", now_plan);
+    text = value_canonical_text(stored);
+    cJSON_Delete(stored);
+    struct inbox_entry entry = {
+        .kind = INBOX_FAILED,
+        .record_id = run->record_id,
+        .reason = reason,
+        .created_at_ms = clock_now_ms(),
+    };
+    rc = store_inbox_add(a->st, &entry, &id, err);
+    step = (struct store_step){.run_id = run->id,
+                               .n = run->step,
+                               .kind = "changed",
+                               .state = "failed",
+                               .outcome = reason,
+                               .inbox_id = id,
+                               .at_ms = clock_now_ms()};
+    if (rc == 0)
+        rc = store_step_put(a->st, &step, err) == -1 ||
+                     store_run_set_context(a->st, run->id, text, err) == -1 ||
+                     move(a->st, run, "failed", run->step, run->attempts, run->next_at_ms,
+                          "the automation changed under the run", err) == -1
+                 ? -1
+                 : 1;
+    free(text);
+    return rc;
+}
+
 /* Take the run's next action in the open transaction; *send is the action
  * to carry out outside it (http, notify), NULL when done already; *nap_ms
  * (> 0) when the action waits that long for its system's budget. */
@@ -1411,8 +1646,12 @@ step_in_tx(struct engine *e, const struct auto_rule *r, const struct store_run *
 {
     struct engine_automation *a = e->automation;
     const struct auto_action *x;
+    int rc;
 
     *send = NULL;
+    rc = park_if_moved(e, r, run, ctx, err);
+    if (rc != 0)
+        return rc == -1 ? -1 : 0;
     if (strcmp(run->state, "waiting") == 0)
         return end_wait(e, r, run, ctx, err);
     if ((size_t)run->step >= r->cfg->action_count) {
@@ -1420,6 +1659,20 @@ step_in_tx(struct engine *e, const struct auto_rule *r, const struct store_run *
         log_info(&(struct log_ctx){.record_id = run->record_id}, "automation %s: run %lld done",
                  run->automation, (long long)run->id);
         return move(a->st, run, "done", run->step, 0, run->next_at_ms, NULL, err) == -1 ? -1 : 0;
+    }
+    if (run->step == 0 && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(ctx, "if_error"))) {
+        /* Its conditions failed to run when it started: check them again. */
+        struct error cerr = {0};
+        int holds = conditions_hold(r, ctx, &cerr);
+
+        if (holds == 0)
+            return cancel_run(e, a->st, run, "its conditions do not hold", err);
+        if (holds == -1)
+            return condition_failed(e, a->st, run, 0, "if", cerr.msg, err) == -1 ||
+                           move(a->st, run, "failed", 0, run->attempts, run->next_at_ms,
+                                "a condition failed to run", err) == -1
+                       ? -1
+                       : 0;
     }
     x = &r->actions[run->step];
     switch (x->cfg->kind) {
@@ -1429,7 +1682,6 @@ step_in_tx(struct engine *e, const struct auto_rule *r, const struct store_run *
     case CONFIG_ACTION_CREATE:
     case CONFIG_ACTION_UPDATE: {
         struct auto_result res = {0};
-        int rc;
 
         journal_action(e, run, x, ctx, &res);
         rc = settle(e, run, x, &res, run->attempts + 1, err);
@@ -1441,6 +1693,31 @@ step_in_tx(struct engine *e, const struct auto_rule *r, const struct store_run *
         return begin_send(run, x, send, nap_ms, a->st, err);
     }
     return 0;
+}
+
+/*
+ * Whether run, sent outside any transaction, is still where it was when
+ * its action left (running at that action): 1, 0, -1. `concord forget`
+ * may have erased it meanwhile with its record; what the answer says is
+ * then noted nowhere, neither in a row of the run nor in the inbox.
+ */
+static int
+run_still_there(struct store *st, const struct store_run *run, struct error *err)
+{
+    struct store_run now = {0};
+    int found = store_run_get(st, run->id, &now, err);
+    int same = found == 1 && strcmp(now.state, run->state) == 0 && now.step == run->step;
+
+    store_run_fini(&now);
+    if (found == 1 && !same)
+        log_warn(&(struct log_ctx){.record_id = run->record_id},
+                 "automation %s, run %lld: moved on while action %d was out; its answer is dropped",
+                 run->automation, (long long)run->id, run->step + 1);
+    if (found == 0)
+        log_info(NULL,
+                 "automation %s, run %lld: erased while an action was out; its answer is dropped",
+                 run->automation, (long long)run->id);
+    return found == -1 ? -1 : same;
 }
 
 /* A run whose automation left the config (a reload) ends. */
@@ -1483,7 +1760,7 @@ run_once(struct engine *e, struct error *err)
     const struct auto_rule *r;
     cJSON *ctx = NULL;
     int64_t nap_ms = 0;
-    int found, failed = 0, rc = -1;
+    int found, failed = 0, there = 0, rc = -1;
 
     if (store_begin(a->st, err) == -1)
         return -1;
@@ -1513,7 +1790,8 @@ run_once(struct engine *e, struct error *err)
             http_action(e, &run, send, ctx, &res);
         else
             notify_action(e, send, ctx, &res);
-        if (store_begin(a->st, err) == -1 || settle(e, &run, send, &res, run.attempts, err) == -1 ||
+        if (store_begin(a->st, err) == -1 || (there = run_still_there(a->st, &run, err)) == -1 ||
+            (there && settle(e, &run, send, &res, run.attempts, err) == -1) ||
             store_commit(a->st, err) == -1) {
             store_rollback(a->st);
             result_fini(&res);
@@ -1638,12 +1916,13 @@ engine_automation_start(struct engine *e, struct error *err)
 }
 
 void
-engine_automation_stop(struct engine *e)
+engine_automation_stop(struct engine *e, int64_t until_mono_ms)
 {
     struct engine_automation *a = e->automation;
 
     if (a == NULL || !a->started)
         return;
+    atomic_store(&a->stop_by, until_mono_ms);
     atomic_store(&a->stop, 1);
     pthread_mutex_lock(&e->mu);
     pthread_cond_signal(&a->cv);
@@ -1660,7 +1939,7 @@ engine_automation_free(struct engine *e)
 
     if (a == NULL)
         return;
-    engine_automation_stop(e);
+    engine_automation_stop(e, 0);
     rules_free(&a->writer);
     rules_free(&a->runner);
     http_client_free(a->http);

@@ -370,8 +370,10 @@ engine_stop(struct engine *e, int64_t deadline_ms)
 
     if (!e->started)
         return;
-    /* An action in flight is cut off: its run is due again at the next start. */
-    engine_automation_stop(e);
+    /* An http action in flight gets the deadline for its answer, as the
+     * deliveries do: one cut off is sent again at the next start, though
+     * the system may have taken it. */
+    engine_automation_stop(e, until);
     if (e->poll_st_started) {
         /* The poll thread stops at its next page; what it committed stays. */
         atomic_store(&e->stop_poller, 1);

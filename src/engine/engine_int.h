@@ -730,9 +730,12 @@ MUST_CHECK int engine_park(struct engine *e, const struct inbox_entry *entry, st
 MUST_CHECK int engine_automation_setup(struct engine *e, struct error *err);
 /* The automation thread's store handle, client and compiled actions (engine_new). */
 MUST_CHECK int engine_automation_open(struct engine *e, struct error *err);
-/* Start and stop the automation thread (a no-op without automations). */
+/* Start and stop the automation thread (a no-op without automations).
+ * Stopping takes no new action; an http action already on the wire gets
+ * until until_mono_ms (clock_mono_ms()) for its answer, as a delivery in
+ * flight does: cut off, it would be sent again at the next start. */
 MUST_CHECK int engine_automation_start(struct engine *e, struct error *err);
-void engine_automation_stop(struct engine *e);
+void engine_automation_stop(struct engine *e, int64_t until_mono_ms);
 /* Release what engine_automation_setup() and _open() made (engine_free). */
 void engine_automation_free(struct engine *e);
 

@@ -1606,10 +1606,12 @@ automation_take(const struct config_sync *s, const cJSON *fields, char *refused,
     return take;
 }
 
-/* An automation's set or update: the fields on each record named. */
+/* An automation's set or update: the fields of model on each record named.
+ * A record of another model is left alone: an update's record: may name
+ * any id (an external number that looks like one). */
 static int
-automation_update(struct merge_ctx *m, const cJSON *records, const cJSON *fields, char *outcome,
-                  size_t len, int *applied, struct error *err)
+automation_update(struct merge_ctx *m, const char *model, const cJSON *records, const cJSON *fields,
+                  char *outcome, size_t len, int *applied, struct error *err)
 {
     const cJSON *id;
     int rc = 0;
@@ -1629,6 +1631,12 @@ automation_update(struct merge_ctx *m, const cJSON *records, const cJSON *fields
             append(outcome, len, "%srecord %lld is %s: left alone", outcome[0] ? "; " : "",
                    cJSON_IsNumber(id) ? (long long)id->valuedouble : 0LL,
                    found ? "deleted" : "gone");
+            record_fini(&rec);
+            continue;
+        }
+        if (strcmp(rec.model, model) != 0) {
+            append(outcome, len, "%srecord %lld is a %s, not a %s: left alone",
+                   outcome[0] ? "; " : "", (long long)rec.id, rec.model, model);
             record_fini(&rec);
             continue;
         }
@@ -1738,7 +1746,7 @@ process_automation(struct merge_ctx *m, const cJSON *body, struct error *err)
         rc = automation_create(m, model, fields, outcome, sizeof(outcome), err);
         applied = rc == 0;
     } else {
-        rc = automation_update(m, cJSON_GetObjectItemCaseSensitive(body, "records"), fields,
+        rc = automation_update(m, model, cJSON_GetObjectItemCaseSensitive(body, "records"), fields,
                                outcome, sizeof(outcome), &applied, err);
     }
     if (rc == -1) {

@@ -282,6 +282,7 @@ plan_runs(struct engine *e, int64_t after_id, struct engine_plan *p, struct erro
         x->event = xstrdup(event ? event : "?");
         x->actions = xstrdup(actions);
         x->is_cut = strcmp(r->state, "cut") == 0;
+        x->is_failed = strcmp(r->state, "failed") == 0;
         cJSON_Delete(ctx);
     }
     store_runs_free(runs, n);

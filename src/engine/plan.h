@@ -49,6 +49,7 @@ struct engine_plan_run {
     char *event;   /* "created", "updated", "deleted" */
     char *actions; /* "http, set" */
     int is_cut;    /* it would be cut: past automation_depth */
+    int is_failed; /* a condition of it fails to run: it would stop in the inbox */
 };
 
 struct engine_plan {

@@ -26,7 +26,8 @@ discard(char *data, size_t size, size_t n, void *user)
 }
 
 int
-http_notify_webhook(const char *url, const char *text, int64_t timeout_ms, struct error *err)
+http_notify_webhook(const char *url, const char *text, int64_t timeout_ms,
+                    struct http_notify_answer *ans, struct error *err)
 {
     cJSON *o = cJSON_CreateObject();
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
@@ -53,13 +54,25 @@ http_notify_webhook(const char *url, const char *text, int64_t timeout_ms, struc
     rc = curl_easy_perform(c);
     if (rc == CURLE_OK)
         (void)curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    if (ans != NULL) {
+        curl_off_t after = -1;
+
+        /* Both forms, seconds and an HTTP-date; 0 when the answer has none. */
+        if (rc != CURLE_OK || curl_easy_getinfo(c, CURLINFO_RETRY_AFTER, &after) != CURLE_OK ||
+            after <= 0)
+            after = -1;
+        ans->status = status;
+        ans->retry_after_sec = (int64_t)after;
+    }
     curl_easy_cleanup(c);
     curl_slist_free_all(h);
     free(body);
     if (rc != CURLE_OK)
         return error_set(err, ERROR_TRANSIENT, "webhook: %s", curl_easy_strerror(rc));
     if (status < 200 || status > 299)
-        return error_set(err, status >= 500 || status == 429 ? ERROR_TRANSIENT : ERROR_PERMANENT,
+        return error_set(err,
+                         status >= 500 || status == 429 || status == 408 ? ERROR_TRANSIENT
+                                                                         : ERROR_PERMANENT,
                          "webhook: HTTP %ld", status);
     return 0;
 }

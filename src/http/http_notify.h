@@ -15,10 +15,17 @@
 
 struct error;
 
+/* What a webhook answered, for a caller that retries on its own schedule. */
+struct http_notify_answer {
+    long status;             /* 0: no answer */
+    int64_t retry_after_sec; /* the answer's Retry-After in seconds from now, -1: none */
+};
+
 /* POST {"text": text} as JSON to url. A 2xx is success; anything else is
- * ERROR_TRANSIENT (5xx, 429, no answer) or ERROR_PERMANENT (other 4xx). */
+ * ERROR_TRANSIENT (5xx, 408, 429, no answer) or ERROR_PERMANENT (other
+ * 4xx). ans (NULL: not wanted) says what came back, success or not. */
 MUST_CHECK int http_notify_webhook(const char *url, const char *text, int64_t timeout_ms,
-                                   struct error *err);
+                                   struct http_notify_answer *ans, struct error *err);
 
 /* One e-mail. */
 struct http_mail {

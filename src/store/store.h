@@ -838,6 +838,10 @@ struct store_run_move {
 /* Move a run on. Returns 1 when it moved, 0 when it was not in m->from, -1. */
 MUST_CHECK int store_run_set(struct store *st, const struct store_run_move *m, struct error *err);
 
+/* Replace a run's context (JSON text, copied). 0, -1. */
+MUST_CHECK int store_run_set_context(struct store *st, int64_t id, const char *context,
+                                     struct error *err);
+
 /* The waiting runs of a record, oldest first: the count with *out
  * (store_runs_free()), or -1. */
 MUST_CHECK int store_runs_waiting(struct store *st, int64_t record_id, struct store_run **out,

@@ -37,6 +37,7 @@ enum {
     R_SKIP,
     REC_WHERE,
     R_MAX,
+    R_CONTEXT,
     R_COUNT,
 };
 
@@ -79,6 +80,7 @@ static const char *const sql[R_COUNT] = {
                   "json_extract(state, '$.\"' || ?2 || '\"') IS json_extract(?3, '$') "
                   "ORDER BY id LIMIT ?4",
     [R_MAX] = "SELECT coalesce(max(id), 0) FROM automation_runs",
+    [R_CONTEXT] = "UPDATE automation_runs SET context = ?2 WHERE id = ?1",
 };
 
 /* The store_int_stmt() slots of this file (the Workflow issue's range). */
@@ -244,6 +246,18 @@ store_run_set(struct store *st, const struct store_run_move *m, struct error *er
     if (store_int_exec(st, s, "move an automation run on", err) == -1)
         return -1;
     return store_int_changes(st) > 0;
+}
+
+int
+store_run_set_context(struct store *st, int64_t id, const char *context, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, R_CONTEXT, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, id);
+    store_int_bind_text(s, 2, context);
+    return store_int_exec(st, s, "note an automation run's actions", err);
 }
 
 int
