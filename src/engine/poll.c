@@ -1391,23 +1391,50 @@ out:
 #define SQL_SKEW_MS 5000
 
 /*
+ * The offset from UTC, in ms, of an ISO 8601 time's zone (zone: what
+ * follows the seconds and their fraction): none or "Z" is UTC, else
+ * +HH, +HHMM or +HH:MM. Returns -1 for anything else.
+ */
+static int
+zone_offset_ms(const char *zone, int64_t *out)
+{
+    size_t len = strlen(zone);
+    int hh, mm = 0;
+
+    *out = 0;
+    if (len == 0 || strcmp(zone, "Z") == 0)
+        return 0;
+    if ((zone[0] != '+' && zone[0] != '-') || strspn(zone + 1, "0123456789:") != len - 1 ||
+        (len != 3 && len != 5 && len != 6) || (len == 6 && zone[3] != ':') ||
+        (len == 5 && zone[3] == ':'))
+        return -1;
+    hh = (zone[1] - '0') * 10 + (zone[2] - '0');
+    if (len > 3)
+        mm = (zone[len - 2] - '0') * 10 + (zone[len - 1] - '0');
+    *out = (int64_t)(hh * 60 + mm) * 60000 * (zone[0] == '-' ? -1 : 1);
+    return 0;
+}
+
+/*
  * Where an incremental read of a table starts again: the watermark's time
  * less the overlap, but not before floor_ms (the previous read's start,
  * less the overlap and SQL_SKEW_MS: a row committed before that read began
  * was seen by it), written in the shape of the stored value (a number of
  * ms or s; ISO 8601 with its separator, fraction and zone as the sample
- * has them), so that a text column compares it right. NULL when the read
- * can go on strictly after the watermark: the sample is no time concord
- * can read, or the floor is past it (rows stamped long ago, in bulk, are
- * not read again at every poll).
+ * has them, in the sample's own offset), so that a text column compares
+ * it right: a time written in UTC beside local times with an offset of
+ * -05:00 sorts after all of them, and the read would skip every later
+ * row. NULL when the read can go on strictly after the watermark: the
+ * sample is no time concord can read, or the floor is past it (rows
+ * stamped long ago, in bulk, are not read again at every poll).
  */
 static char *
 sql_lookback(const char *sample, int64_t overlap_ms, int64_t floor_ms)
 {
     cJSON *v = cJSON_CreateString(sample);
-    int64_t ms, lb;
+    int64_t ms, lb, offset = 0;
     char iso[40];
-    size_t len = strlen(sample), n;
+    size_t len = strlen(sample), n, zone = 19;
     int digits = len > 0 && strspn(sample, "0123456789") == len, in_s = 0;
 
     if (digits) {
@@ -1420,6 +1447,12 @@ sql_lookback(const char *sample, int64_t overlap_ms, int64_t floor_ms)
         return NULL;
     }
     cJSON_Delete(v);
+    if (!digits) {
+        if (sample[zone] == '.')
+            zone += 1 + strspn(sample + zone + 1, "0123456789");
+        if (zone_offset_ms(sample + zone, &offset) == -1)
+            return NULL;
+    }
     lb = ms - overlap_ms;
     if (floor_ms > lb)
         lb = floor_ms;
@@ -1427,13 +1460,11 @@ sql_lookback(const char *sample, int64_t overlap_ms, int64_t floor_ms)
         return NULL;
     if (digits)
         return xasprintf("%lld", (long long)(in_s ? lb / 1000 : lb));
-    (void)clock_format_ms(lb, iso, sizeof(iso)); /* YYYY-MM-DDTHH:MM:SS.sssZ */
+    /* YYYY-MM-DDTHH:MM:SS.sssZ, as the local time of the sample's zone */
+    (void)clock_format_ms(lb + offset, iso, sizeof(iso));
     iso[10] = sample[10];
     n = sample[19] == '.' ? 23 : 19;
-    return xasprintf("%.*s%s", (int)n, iso,
-                     sample[len - 1] == 'Z'                                ? "Z"
-                     : len >= 6 && strcmp(sample + len - 6, "+00:00") == 0 ? "+00:00"
-                                                                           : "");
+    return xasprintf("%.*s%s", (int)n, iso, sample + zone);
 }
 
 /* The cursor of a SQL read: {"at": ..., "key": ...} (incremental), or

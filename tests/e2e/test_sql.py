@@ -262,6 +262,35 @@ def test_the_look_back_rereads_late_rows_but_not_old_ones():
     db.close()
 
 
+def test_a_look_back_keeps_the_zone_of_a_time_with_an_offset():
+    # A text column that stamps local time with its offset (-05:00): the
+    # look-back must compare in that shape. A look-back written in UTC
+    # without the offset sorts after every later local time, and the rows
+    # changed after the first poll were never read.
+    c = Concord(LITE_ONLY)
+    db = sqlite3.connect(os.path.join(c.dir, "lite.db"))
+    db.executescript(LITE_TABLE)
+
+    def local(delta_s):
+        t = time.gmtime(time.time() - 5 * 3600 + delta_s)
+        return time.strftime("%Y-%m-%dT%H:%M:%S", t) + "-05:00"
+
+    def poll():
+        rc, out, err = c.cli("poll", "lite.people", "--json", check=False)
+        assert rc == 0, err
+        return json.loads(out)
+    with db:
+        db.execute("INSERT INTO people (mail, changed_at) VALUES (?, ?)",
+                   ("first@example.com", local(0)))
+    assert poll()["read"] == 1
+    with db:
+        db.execute("INSERT INTO people (mail, changed_at) VALUES (?, ?)",
+                   ("later@example.com", local(1)))
+    r = poll()
+    assert r["read"] >= 1 and r["new"] >= 1, r
+    db.close()
+
+
 def main():
     if not os.environ.get("CONCORD_TEST_PG"):
         # Start a cluster for this run.
