@@ -1959,7 +1959,9 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
     memset(rep, 0, sizeof(*rep));
     rep->reconcile = job->reconcile;
     rep->began_ms = started;
-    if (store_poll_get(job->st, cc->name, clock_now_ms(), &state, err) == -1)
+    /* A dry run reads the state without making the collection's row: plan
+     * changes nothing, not even the schedule of a collection never read. */
+    if (store_poll_get(job->st, cc->name, job->dry_run ? -1 : clock_now_ms(), &state, err) == -1)
         return -1;
     /* A reconcile reads about as many as are linked (a table's count, in
      * sql_read(), is better); progress only, so a failure costs nothing. */

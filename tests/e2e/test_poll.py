@@ -691,5 +691,18 @@ def test_plan_shows_what_a_reconcile_would_do_and_changes_nothing():
     assert rc == 2 and "no sync or collection named nosuch" in err
 
 
+def test_plan_of_a_collection_never_read_changes_nothing():
+    # A store that has never read crm.contacts has no row for it: a dry run
+    # must not add one (and with it a schedule the daemon would go by).
+    crm, shop, c = setup(NUMBER, "number")
+    crm.put("C1", person(1))
+    c.cli("status")  # the store exists, migrated
+    before = store_digest(c)
+    rc, text, err = c.cli("plan", "crm.contacts")
+    assert rc == 0, err
+    assert "create" in text, text
+    assert store_digest(c) == before, "plan changed the store"
+
+
 if __name__ == "__main__":
     harness.run_tests(globals())
