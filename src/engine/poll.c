@@ -671,7 +671,11 @@ take_page(const struct engine_poll_job *job, const cJSON *items, struct read_sta
              cJSON_GetObjectItemCaseSensitive(item, pc->removed_path) != NULL) ||
             (cc->shape != CONFIG_SHAPE_NONE &&
              cJSON_GetObjectItemCaseSensitive(item, SHAPE_REMOVED) != NULL)) {
-            int gone = journal_missing(job, ext, err);
+            /* Seen by a full read: its deletion is this one, not also
+             * take_missing()'s. */
+            int gone = seen && store_seen_add(job->st, ext, err) == -1
+                           ? -1
+                           : journal_missing(job, ext, err);
 
             rep->deleted++;
             free(ext);
@@ -1570,7 +1574,10 @@ sql_read(const struct engine_poll_job *job, int full, int seen, const char *curs
                     rep->deleted++;
                 else
                     rep->unchanged++;
-                if (found == -1 || (found == 1 && journal_missing(job, ext, err) == -1)) {
+                /* Seen by a reconcile: its deletion is this one, and
+                 * take_missing() must not journal a second. */
+                if (found == -1 || (seen && store_seen_add(job->st, ext, err) == -1) ||
+                    (found == 1 && journal_missing(job, ext, err) == -1)) {
                     free(ext);
                     cJSON_Delete(row);
                     goto page_failed;

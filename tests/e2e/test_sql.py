@@ -291,6 +291,79 @@ def test_a_look_back_keeps_the_zone_of_a_time_with_an_offset():
     db.close()
 
 
+SOFT_PAIR = """
+listen: 127.0.0.1:{port}
+store: sqlite:state.db?busy_timeout_ms=2000
+systems:
+  lite:
+    kind: sqlite
+    path: lite.db
+    delete_guard: off
+    collections:
+      people:
+        model: customer
+        table: people
+        updated_at: changed_at
+        soft_delete: {column: gone, value: 1}
+        map_in: {email: mail, name: full_name}
+        poll: {every: 1h}
+  copy:
+    kind: sqlite
+    path: copy.db
+    delete_guard: off
+    collections:
+      people:
+        model: customer
+        table: people
+        map_out: {mail: email, full_name: name}
+models:
+  customer:
+    fields: {email: string, name: string}
+syncs:
+  s:
+    model: customer
+    origin: lite
+    collections: [lite.people, copy.people]
+"""
+
+
+def test_a_reconcile_journals_a_soft_deleted_row_once():
+    # A reconcile that reads a soft-deleted row journals its deletion; the
+    # row was read, so it is not also "missing" (a second deletion of the
+    # same copy, and a report that counts one row twice).
+    c = Concord(SOFT_PAIR)
+    for name in ("lite.db", "copy.db"):
+        db = sqlite3.connect(os.path.join(c.dir, name))
+        db.executescript("CREATE TABLE people (id INTEGER PRIMARY KEY, mail TEXT, full_name "
+                         "TEXT, gone INTEGER NOT NULL DEFAULT 0, changed_at TEXT NOT NULL "
+                         "DEFAULT (%s));" % NOW_LITE)
+        db.close()
+    lite = sqlite3.connect(os.path.join(c.dir, "lite.db"))
+    with lite:
+        lite.execute("INSERT INTO people (mail, full_name) VALUES ('a@x.org', 'A'), "
+                     "('b@x.org', 'B')")
+    c.start()
+    copy = sqlite3.connect(os.path.join(c.dir, "copy.db"))
+    wait_until(lambda: copy.execute("SELECT count(*) FROM people").fetchone()[0] == 2, 15,
+               "both rows copied")
+    c.wait_settled()
+    c.stop()
+    with lite:
+        lite.execute("UPDATE people SET gone = 1, changed_at = %s WHERE mail = 'a@x.org'"
+                     % NOW_LITE)
+    rc, out, err = c.cli("reconcile", "lite.people", "--json", check=False)
+    assert rc == 0, err
+    r = json.loads(out)
+    assert r["complete"] and r["deleted"] == 1 and r["missing"] == 0, r
+    state = sqlite3.connect(os.path.join(c.dir, "state.db"))
+    gone = sum(b'"@missing"' in bytes(body)
+               for (body,) in state.execute("SELECT body FROM journal"))
+    state.close()
+    assert gone == 1, "the deletion was journaled %d times" % gone
+    lite.close()
+    copy.close()
+
+
 def main():
     if not os.environ.get("CONCORD_TEST_PG"):
         # Start a cluster for this run.
