@@ -1075,44 +1075,166 @@ sql_update(struct sql_conn *c, const struct sql_table *t, const cJSON *row, char
     return done(c, rc);
 }
 
+/*
+ * How a soft delete stamps updated_at: "now" in the form the row's value
+ * has, so that it sorts among the times the table's other writers stamp.
+ * A fixed ISO text in a column of epoch numbers sorts after every number
+ * in SQLite (text above integers): that row became the watermark, and no
+ * row written after it was read again. Epoch numbers (ms or s) and, in
+ * SQLite, ISO 8601 text (separator, fraction and zone kept; the time is
+ * the zone's local time) are stamped in kind; NULL gets the default
+ * (ISO UTC text in SQLite, clock_timestamp() in PostgreSQL); any other
+ * form is left as it is rather than stamped in a form that sorts wrong.
+ */
+struct stamp {
+    const char *expr; /* the SQL that is assigned; NULL: updated_at is left alone */
+    int iso;          /* SQLite text: expr takes ?3 (format), ?4 (shift), ?5 (zone) */
+    char fmt[24], shift[24], zone[8];
+};
+
+/* Whether s begins with pattern: '#' a digit, '?' 'T' or ' ', '+' a sign, else itself. */
+static int
+shaped(const char *s, const char *pattern)
+{
+    for (; *pattern != '\0'; s++, pattern++) {
+        int ok = *pattern == '#'   ? *s >= '0' && *s <= '9'
+                 : *pattern == '?' ? *s == 'T' || *s == ' '
+                 : *pattern == '+' ? *s == '+' || *s == '-'
+                                   : *s == *pattern;
+
+        if (!ok)
+            return 0;
+    }
+    return 1;
+}
+
+/* Fill st for the ISO 8601 text v (SQLite), or return -1 for no such form. */
+static int
+stamp_iso(const char *v, struct stamp *st)
+{
+    size_t len = strlen(v), z = 19;
+    const char *zone;
+    int minutes = 0;
+
+    if (len < 19 || !shaped(v, "####-##-##?##:##:##"))
+        return -1;
+    if (v[z] == '.')
+        z += 1 + strspn(v + z + 1, "0123456789");
+    zone = v + z;
+    if (strcmp(zone, "Z") != 0 && zone[0] != '\0') {
+        size_t n = strlen(zone);
+
+        if ((n != 3 && n != 5 && n != 6) || !shaped(zone, n == 3   ? "+##"
+                                                          : n == 5 ? "+####"
+                                                                   : "+##:##"))
+            return -1;
+        minutes = ((zone[1] - '0') * 10 + (zone[2] - '0')) * 60;
+        if (n > 3)
+            minutes += (zone[n - 2] - '0') * 10 + (zone[n - 1] - '0');
+        minutes *= zone[0] == '-' ? -1 : 1;
+    }
+    (void)snprintf(st->fmt, sizeof(st->fmt), "%%Y-%%m-%%d%c%%H:%%M:%s", v[10],
+                   v[19] == '.' ? "%f" : "%S");
+    (void)snprintf(st->shift, sizeof(st->shift), "%+d minutes", minutes);
+    (void)snprintf(st->zone, sizeof(st->zone), "%s", zone);
+    st->iso = 1;
+    st->expr = "strftime(?3, 'now', ?4) || ?5";
+    return 0;
+}
+
+static void
+stamp_of(const struct sql_conn *c, const cJSON *v, struct stamp *st)
+{
+    int sqlite = c->kind == SQL_SQLITE;
+    double n = 0;
+
+    memset(st, 0, sizeof(*st));
+    if (v == NULL || cJSON_IsNull(v)) {
+        st->expr = sqlite ? "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')" : "clock_timestamp()";
+        return;
+    }
+    if (cJSON_IsNumber(v))
+        n = v->valuedouble;
+    else if (cJSON_IsString(v) && v->valuestring[0] != '\0' &&
+             strspn(v->valuestring, "0123456789") == strlen(v->valuestring))
+        n = strtod(v->valuestring, NULL);
+    else if (cJSON_IsString(v) && !sqlite)
+        st->expr = "clock_timestamp()"; /* a typed timestamp (sql_pg.c's text of one) */
+    else if (cJSON_IsString(v))
+        (void)stamp_iso(v->valuestring, st);
+    if (n <= 0 || n != trunc(n))
+        return;
+    if (n >= 100000000000.0) /* past 1973 in ms, or past the year 5000 in s */
+        st->expr = sqlite ? "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+                          : "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+    else
+        st->expr = sqlite ? "CAST(strftime('%s', 'now') AS INTEGER)"
+                          : "extract(epoch FROM clock_timestamp())::bigint";
+}
+
 /* UPDATE ... SET soft_delete = $2 [, updated_at = now] WHERE key = $1 AND it differs. */
 static int
-put_soft_delete(struct sql_conn *c, const struct sql_table *t)
+put_soft_delete(struct sql_conn *c, const struct sql_table *t, const struct stamp *st)
 {
     struct buf *b = &c->text;
     int rc = buf_puts(b, "UPDATE ") || put_table(b, t->table) || buf_puts(b, " SET ") ||
              put_col(b, t->soft_delete) || buf_puts(b, " = ") || put_param(c, 2);
 
-    if (t->updated_at != NULL)
-        rc |= buf_puts(b, ", ") || put_col(b, t->updated_at) ||
-              buf_puts(b, c->kind == SQL_SQLITE ? " = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')"
-                                                : " = clock_timestamp()");
+    if (st->expr != NULL)
+        rc |= buf_puts(b, ", ") || put_col(b, t->updated_at) || buf_puts(b, " = ") ||
+              buf_puts(b, st->expr);
     rc |= buf_puts(b, " WHERE ") || put_col(b, t->key) || buf_puts(b, " = ") || put_param(c, 1) ||
           buf_puts(b, " AND ") || put_col(b, t->soft_delete) ||
           buf_puts(b, c->kind == SQL_SQLITE ? " IS NOT " : " IS DISTINCT FROM ") || put_param(c, 2);
     return rc == 0 ? 0 : -1;
 }
 
+/* The stamp for the row of key: from its updated_at as it stands. 0, or -1. */
+static int
+soft_stamp(struct sql_conn *c, const struct sql_table *t, const char *key, struct stamp *st,
+           struct error *err)
+{
+    cJSON *row = NULL;
+    int got;
+
+    memset(st, 0, sizeof(*st));
+    if (t->updated_at == NULL)
+        return 0;
+    got = get_row(c, t, key, &row, err);
+    if (got == -1)
+        return -1;
+    stamp_of(c, got == 1 ? cJSON_GetObjectItemCaseSensitive(row, t->updated_at) : NULL, st);
+    cJSON_Delete(row);
+    return 0;
+}
+
 static int
 delete_row(struct sql_conn *c, const struct sql_table *t, const char *key, struct error *err)
 {
-    const char *cols[2] = {NULL, t->soft_delete};
-    struct sql_param params[2];
+    const char *cols[5] = {NULL, t->soft_delete, NULL, NULL, NULL};
+    struct sql_param params[5] = {0};
     struct sql_result res = {0};
     struct sql_stmt *st;
+    struct stamp stamp = {0};
     cJSON *value = NULL;
-    int rc;
+    int rc, n = 1;
 
-    buf_reset(&c->text);
     if (t->soft_delete != NULL) {
         value = cJSON_Parse(t->soft_delete_value != NULL ? t->soft_delete_value : "true");
         if (value == NULL)
             return error_set(err, ERROR_INVALID, "soft_delete_value is not JSON");
+        if (soft_stamp(c, t, key, &stamp, err) == -1) {
+            cJSON_Delete(value);
+            return -1;
+        }
+        n = stamp.iso ? 5 : 2;
+        buf_reset(&c->text);
         rc = column_name_ok(t->soft_delete) &&
                      (t->updated_at == NULL || column_name_ok(t->updated_at))
-                 ? put_soft_delete(c, t)
+                 ? put_soft_delete(c, t, &stamp)
                  : -1;
     } else {
+        buf_reset(&c->text);
         rc = buf_puts(&c->text, "DELETE FROM ") || put_table(&c->text, t->table) ||
              buf_puts(&c->text, " WHERE ") || put_col(&c->text, t->key) ||
              buf_puts(&c->text, " = ") || put_param(c, 1);
@@ -1121,7 +1243,7 @@ delete_row(struct sql_conn *c, const struct sql_table *t, const char *key, struc
         cJSON_Delete(value);
         return text_failed(c, t, err);
     }
-    st = stmt_get(c, value != NULL ? 2 : 1, t->table, cols, err);
+    st = stmt_get(c, n, t->table, cols, err);
     if (st == NULL) {
         cJSON_Delete(value);
         return -1;
@@ -1129,6 +1251,11 @@ delete_row(struct sql_conn *c, const struct sql_table *t, const char *key, struc
     param_key(c, &params[0], key);
     if (value != NULL)
         param_value(&params[1], value, (enum sql_param_mode)st->modes[1]);
+    if (stamp.iso) {
+        param_text(&params[2], stamp.fmt);
+        param_text(&params[3], stamp.shift);
+        param_text(&params[4], stamp.zone);
+    }
     rc = run(c, st, params, &res, err);
     cJSON_Delete(value);
     if (rc == -1)

@@ -364,6 +364,93 @@ def test_a_reconcile_journals_a_soft_deleted_row_once():
     copy.close()
 
 
+EPOCH_PAIR = """
+listen: 127.0.0.1:{port}
+store: sqlite:state.db?busy_timeout_ms=2000
+systems:
+  lite:
+    kind: sqlite
+    path: lite.db
+    delete_guard: off
+    collections:
+      people:
+        model: customer
+        table: people
+        updated_at: changed_at
+        soft_delete: {column: gone, value: 1}
+        map_in: {email: mail, name: full_name}
+        map_out: {mail: email, full_name: name}
+        poll: {every: 200ms, jitter: 0}
+  copy:
+    kind: sqlite
+    path: copy.db
+    delete_guard: off
+    collections:
+      people:
+        model: customer
+        table: people
+        map_in: {email: mail, name: full_name}
+        map_out: {mail: email, full_name: name}
+        poll: {every: 1h}
+models:
+  customer:
+    fields: {email: string, name: string}
+syncs:
+  s:
+    model: customer
+    origin: [lite, copy]
+    match: [email]
+    collections: [lite.people, copy.people]
+"""
+NOW_MS_LITE = "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
+
+
+def test_a_soft_delete_stamps_updated_at_in_the_columns_own_form():
+    # A table whose updated_at holds epoch milliseconds. Concord's soft
+    # delete stamped it with ISO text, which SQLite sorts after every
+    # number: that row became the watermark, and no row the application
+    # changed afterwards was ever read again.
+    c = Concord(EPOCH_PAIR)
+    for name in ("lite.db", "copy.db"):
+        db = sqlite3.connect(os.path.join(c.dir, name))
+        db.executescript("CREATE TABLE people (id INTEGER PRIMARY KEY, mail TEXT UNIQUE, "
+                         "full_name TEXT, gone INTEGER NOT NULL DEFAULT 0, changed_at INTEGER "
+                         "NOT NULL DEFAULT (%s));" % NOW_MS_LITE)
+        db.close()
+    lite = sqlite3.connect(os.path.join(c.dir, "lite.db"))
+    copy = sqlite3.connect(os.path.join(c.dir, "copy.db"))
+    with lite:
+        lite.execute("INSERT INTO people (mail, full_name) VALUES ('a@x.org', 'A'), "
+                     "('b@x.org', 'B')")
+    c.start()
+
+    def copied():
+        return sorted(r[0] for r in copy.execute("SELECT mail FROM people"))
+    wait_until(lambda: copied() == ["a@x.org", "b@x.org"], 15, "both rows copied")
+    c.wait_settled()
+    with copy:
+        copy.execute("DELETE FROM people WHERE mail = 'a@x.org'")
+    c.cli("reconcile", "copy.people")
+    wait_until(lambda: lite.execute("SELECT gone FROM people WHERE mail = 'a@x.org'")
+               .fetchone()[0] == 1, 15, "the soft delete of the row the copy lost")
+    kind = lite.execute("SELECT typeof(changed_at) FROM people WHERE mail = 'a@x.org'").fetchone()
+    state = sqlite3.connect(os.path.join(c.dir, "state.db"))
+
+    def watermark_key():
+        row = state.execute("SELECT cursor FROM polls WHERE collection = 'lite.people'").fetchone()
+        return json.loads(row[0] or "{}").get("key") if row else None
+    # The next poll reads the soft-deleted row back: it is the newest.
+    wait_until(lambda: watermark_key() == "1", 15, "the poll past the soft-deleted row")
+    state.close()
+    assert kind[0] == "integer", kind
+    with lite:
+        lite.execute("INSERT INTO people (mail, full_name) VALUES ('c@x.org', 'C')")
+    wait_until(lambda: copied() == ["b@x.org", "c@x.org"], 15,
+               "a row written after the soft delete")
+    lite.close()
+    copy.close()
+
+
 def main():
     if not os.environ.get("CONCORD_TEST_PG"):
         # Start a cluster for this run.
