@@ -1541,8 +1541,9 @@ sql_read(const struct engine_poll_job *job, int full, int seen, const char *curs
         rep->expected = 0;
     while (!done) {
         cJSON *rows = NULL, *live, *row;
+        struct engine_poll_report before = *rep; /* the counts of what committed */
         char *text;
-        int n;
+        int n, lease = 1;
 
         if (job->stop != NULL && atomic_load(job->stop)) {
             (void)snprintf(rep->error, sizeof(rep->error), "stopped part way");
@@ -1593,8 +1594,8 @@ sql_read(const struct engine_poll_job *job, int full, int seen, const char *curs
              store_poll_set_cursor(job->st, cc->name, done && !incremental ? NULL : text, err) ==
                  -1) ||
             (!job->dry_run &&
-             store_poll_lease(job->st, cc->name, clock_now_ms(), clock_now_ms() + POLL_LEASE_MS,
-                              holder, NULL, err) == -1) ||
+             (lease = store_poll_lease(job->st, cc->name, clock_now_ms(),
+                                       clock_now_ms() + POLL_LEASE_MS, holder, NULL, err)) != 1) ||
             store_commit(job->st, err) == -1)
             goto page_failed;
         free(text);
@@ -1615,6 +1616,14 @@ page_failed:
         free(text);
         cJSON_Delete(live);
         cJSON_Delete(rows);
+        if (lease == 0) {
+            /* As commit_page(): the lease ran out and another reader may
+             * have the table; this read stops with nothing more committed. */
+            *rep = before;
+            (void)snprintf(rep->error, sizeof(rep->error),
+                           "this read's lease ran out: another reader may have the collection");
+            rc = 0;
+        }
         goto out;
     }
     rep->complete = done && rep->error[0] == '\0';

@@ -451,6 +451,45 @@ def test_a_soft_delete_stamps_updated_at_in_the_columns_own_form():
     copy.close()
 
 
+def test_a_table_read_whose_lease_was_taken_stops_and_commits_nothing():
+    # As an HTTP read does (test_poll.py): a table read whose lease ran out
+    # and was taken by another reader must not go on beside it. The page
+    # here is held up by a write lock on the table's file, while another
+    # reader's lease is written into the store by hand.
+    c = Concord(LITE_ONLY)
+    path = os.path.join(c.dir, "lite.db")
+    db = sqlite3.connect(path, timeout=10, isolation_level=None)
+    db.executescript(LITE_TABLE)
+    db.execute("BEGIN")
+    db.executemany("INSERT INTO people (mail) VALUES (?)",
+                   [("p%d@example.com" % i,) for i in range(1500)])
+    db.execute("COMMIT")
+    db.execute("BEGIN EXCLUSIVE")  # the read waits for it (a rollback journal)
+    p = subprocess.Popen([harness.concord_bin(), "poll", "lite.people", "--json", "-c", c.path],
+                         cwd=c.dir, env=c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    state = sqlite3.connect(os.path.join(c.dir, "state.db"), timeout=10)
+
+    def leased():
+        try:
+            row = state.execute("SELECT lease_holder FROM polls "
+                                "WHERE collection = 'lite.people'").fetchone()
+        except sqlite3.OperationalError:
+            return False  # the store is not made yet
+        return row is not None and row[0] is not None
+    wait_until(leased, 10, "the poll to take its lease")
+    with state:
+        state.execute("UPDATE polls SET lease_holder = 'another reader', lease_until = ? "
+                      "WHERE collection = 'lite.people'", (int(time.time() * 1000) + 60000,))
+    db.execute("COMMIT")
+    db.close()
+    out, err = p.communicate(timeout=30)
+    r = json.loads(out)
+    assert not r["complete"] and "lease ran out" in r.get("error", ""), r
+    cursor = state.execute("SELECT cursor, lease_holder FROM polls").fetchone()
+    state.close()
+    assert cursor == (None, "another reader"), cursor
+
+
 def main():
     if not os.environ.get("CONCORD_TEST_PG"):
         # Start a cluster for this run.
