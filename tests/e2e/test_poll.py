@@ -391,10 +391,14 @@ def test_a_long_read_shows_its_progress():
     seen = []
 
     def under_way():
+        # Two reads of status, JSON then text: a page may land between
+        # them, so a pair counts only when both show the same progress.
         st = c.cli_json("status")
         poll = [x for x in st["polls"] if x["collection"] == "crm.contacts"][0]
         if poll.get("progress", {}).get("read", 0) > 0:
-            seen.append((poll, c.cli("status")[1]))
+            text = c.cli("status")[1]
+            if poll["progress"]["text"] in text:
+                seen.append((poll, text))
         return seen
     wait_until(under_way, 15, "status to show the reconcile under way")
     out = read_pty(master)
