@@ -10,7 +10,7 @@ Google's shapes, recurring series with exceptions, incremental sync with
 sync tokens (410 fullSyncRequired), push channels (events.watch,
 channels.stop) that POST header-only notifications, the OAuth
 authorization-code and refresh-token grants (rotation, revocation, expiry),
-per-minute quotas (403/429 usageLimits), and the fault actions of target.py.
+per-minute quotas (403/429 usageLimits), and the fault actions of simbase.py.
 The control API lives under /_sim/; it is never logged, never faulted and
 needs no token. tests/sims/README.md ("gcal.py") lists every option and
 endpoint; /work/shared/apis/EXTERNAL-APIS.md section 3 and the Calendar v3
@@ -46,7 +46,8 @@ import urllib.parse
 
 sys.dont_write_bytecode = True  # leave no __pycache__ beside the sims
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import target  # noqa: E402  (Fault, tokens, Server and the handler plumbing)
+import simbase  # noqa: E402  (Fault, Server and the handler plumbing)
+import target  # noqa: E402  (tokens)
 
 try:
     import zoneinfo
@@ -311,7 +312,7 @@ class BaseState:
         return "".join(self.id_rng.choice(alphabet) for _ in range(n))
 
     def pick_fault(self, method, path):
-        """As target.State.pick_fault: the first armed queued action that
+        """As simbase.Faults.pick: the first armed queued action that
         matches (actions with "after" left count the request), else a
         seeded random one. Called under lock."""
         chosen = None
@@ -351,7 +352,7 @@ class BaseState:
 
 
 class BaseHandler(http.server.BaseHTTPRequestHandler):
-    """The HTTP side both sims share: target.py's plumbing (bodies, RST,
+    """The HTTP side both sims share: simbase.py's plumbing (bodies, RST,
     peer checks), the fault pipeline around every API request, and the
     control API dispatch (ctl_<method>_<name>). A subclass provides
     handle_api(method, split, raw, entry) -> (status, body, headers,
@@ -361,9 +362,9 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
     disable_nagle_algorithm = True
     wbufsize = -1
     sim_name = "sim"
-    read_body = target.Handler.read_body
-    reset_connection = target.Handler.reset_connection
-    peer_gone = target.Handler.peer_gone
+    read_body = simbase.Handler.read_body
+    reset_connection = simbase.Handler.reset_connection
+    peer_gone = simbase.Handler.peer_gone
 
     def handle_expect_100(self):
         ok = http.server.BaseHTTPRequestHandler.handle_expect_100(self)
@@ -414,7 +415,7 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
         self.wfile.flush()
 
     def api(self, split):
-        """One API request through the fault pipeline, as target.py and
+        """One API request through the fault pipeline, as simbase.py and
         stripe.py carry them out: log, pick a fault, reset before / delay /
         status, apply, then lose, delay or send the answer."""
         st = self.server.state
@@ -549,7 +550,7 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
             arg = [arg]
         if not isinstance(arg, list):
             raise ValueError("expected a JSON list of fault actions")
-        faults = [target.Fault(a) for a in arg]
+        faults = [simbase.Fault(a) for a in arg]
         st = self.server.state
         with st.lock:
             st.faults.extend(faults)
@@ -2639,7 +2640,7 @@ def parse_args(argv):
 
 def main(argv):
     opts = parse_args(argv)
-    server = target.Server(("127.0.0.1", opts.port), GHandler)
+    server = simbase.Server(("127.0.0.1", opts.port), GHandler)
     opts.port = server.server_address[1]
     server.opts = opts
     server.notifier = Notifier(opts.push_attempts, opts.push_backoff_ms, opts.push_timeout_s)

@@ -12,7 +12,7 @@ occurrence, exception), calendarView and calendarView/delta with
 delta token is invalidated), change-notification subscriptions with the
 validationToken handshake, clientState and lifecycle notifications, the
 client-credentials, authorization-code and refresh-token grants, mailbox
-throttling (429 with Retry-After), and the fault actions of target.py. The
+throttling (429 with Retry-After), and the fault actions of simbase.py. The
 control API lives under /_sim/; it is never logged, never faulted and needs
 no token. tests/sims/README.md ("graph.py") lists every option and
 endpoint; /work/shared/apis/EXTERNAL-APIS.md section 4 and the Graph docs
@@ -42,7 +42,8 @@ import uuid
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import gcal  # noqa: E402  (time, recurrence, pipeline, notifier, tokens)
-import target  # noqa: E402
+import simbase  # noqa: E402  (Server)
+import target  # noqa: E402  (tokens)
 
 from gcal import UTC, ApiError, zone, parse_instant, parse_local, parse_date  # noqa: E402
 
@@ -2180,7 +2181,7 @@ def parse_args(argv):
 
 def main(argv):
     opts = parse_args(argv)
-    server = target.Server(("127.0.0.1", opts.port), GraphHandler)
+    server = simbase.Server(("127.0.0.1", opts.port), GraphHandler)
     opts.port = server.server_address[1]
     server.opts = opts
     server.validations = []

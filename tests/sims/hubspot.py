@@ -10,7 +10,7 @@ against HubSpot's published OpenAPI spec (python3-jsonschema, $refs
 inlined) and logged as invalid when it breaks it, HubSpot's error bodies,
 the rolling, daily and search rate limits with their X-HubSpot-RateLimit-*
 headers, batched webhook deliveries signed with v3 signatures (retries and
-seeded mischief), and the fault actions of target.py. The control API lives
+seeded mischief), and the fault actions of simbase.py. The control API lives
 under /_sim/; it is never logged, never faulted and needs no token.
 
 tests/sims/README.md ("hubspot.py") lists every option and endpoint;
@@ -44,7 +44,7 @@ import uuid
 sys.dont_write_bytecode = True  # leave no __pycache__ beside the sims
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import target  # noqa: E402  (Fault, Server and the handler plumbing)
+import simbase  # noqa: E402  (Fault, Server and the handler plumbing)
 
 try:
     import jsonschema
@@ -826,7 +826,7 @@ class State:
         self.last_ms = t
         return t
 
-    # --- faults (target.py's picking, HubSpot-shaped bodies) ---
+    # --- faults (as simbase.Faults.pick, HubSpot-shaped bodies) ---
 
     def pick_fault(self, method, path):
         chosen = None
@@ -1505,10 +1505,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     wbufsize = -1
-    # target.py's plumbing: chunked/Content-Length bodies, RST, peer checks.
-    read_body = target.Handler.read_body
-    reset_connection = target.Handler.reset_connection
-    peer_gone = target.Handler.peer_gone
+    # simbase.py's plumbing: chunked/Content-Length bodies, RST, peer checks.
+    read_body = simbase.Handler.read_body
+    reset_connection = simbase.Handler.reset_connection
+    peer_gone = simbase.Handler.peer_gone
 
     def version_string(self):
         return "cloudflare"  # what api.hubapi.com answers in Server
@@ -1830,7 +1830,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             arg = [arg]
         if not isinstance(arg, list):
             raise ValueError("expected a JSON list of fault actions")
-        faults = [target.Fault(a) for a in arg]
+        faults = [simbase.Fault(a) for a in arg]
         st = self.server.state
         with st.lock:
             st.faults.extend(faults)
@@ -1999,7 +1999,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         out = {"status": None, "body": None}
         try:
             status, answer, _ = post_raw(url, data, headers, self.server.opts.webhook_timeout_s)
-            out["status"], out["body"] = status, target.decode_body(answer)
+            out["status"], out["body"] = status, simbase.decode_body(answer)
         except (OSError, http.client.HTTPException) as e:
             out["error"] = "%s: %s" % (type(e).__name__, e)
         return 200, out
@@ -2101,7 +2101,7 @@ def parse_args(argv):
 def main(argv):
     opts = parse_args(argv)
     spec = Spec(opts.spec, opts.strict_spec)
-    server = target.Server(("127.0.0.1", opts.port), Handler)
+    server = simbase.Server(("127.0.0.1", opts.port), Handler)
     opts.port = server.server_address[1]
     server.opts = opts
     server.spec = spec

@@ -1,41 +1,43 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
-"""Shared plumbing of the per-API simulators written after stripe.py
-(smartbill.py, oblio.py): fault actions matched by method and path glob, the
+"""Shared plumbing of the simulators (target.py, smartbill.py, oblio.py):
+fault actions matched by method, path glob and connection reuse, the
 request log, the /_sim/ control dispatch and the answer/fault/reset flow of
-one API request. target.py keeps its own copy of this flow and is not
-changed; the socket-level helpers (body reading, RST, peer checks, post) are
-taken from it, so there is one copy of them.
+one API request, and the socket-level helpers (body reading, RST, peer
+checks, post, Server) that stripe.py, hubspot.py, gcal.py and graph.py take
+too.
 
 A simulator subclasses State (its data; reset() clears it) and Handler
 (handle_api() carries out one request; admit() may refuse a request before
 anything else, as a rate limiter does; fault_answer() shapes the body of an
-injected status). Control endpoints are methods named ctl_<verb>_<name>,
-where <name> is the path after /_sim/ with "/" turned into "_".
+injected status; answered() runs once the answer is out). Control
+endpoints are methods named ctl_<verb>_<name>, where <name> is the path
+after /_sim/ with "/" turned into "_".
 
 Standard library only.
 """
 
 import copy
+import datetime
 import fnmatch
+import http.client
 import http.server
+import io
 import json
-import os
 import random
 import re
+import select
+import socket
+import struct
 import sys
 import threading
 import time
 import traceback
 import urllib.parse
-import datetime
 
 sys.dont_write_bytecode = True  # leave no __pycache__ beside the sims
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import target  # noqa: E402  (read_body, reset_connection, peer_gone, post, Server)
 
-post = target.post
-Server = target.Server
+MAX_BODY = 16 * 1024 * 1024
 
 RANDOM_KINDS = ("500", "502", "503", "504", "408", "429", "403", "reset_before", "lost",
                 "slow", "slow_answer")
@@ -57,16 +59,65 @@ def today():
     return datetime.date.today().isoformat()
 
 
+def post(url, body_bytes, headers, timeout=10.0):
+    """POSTs to url; returns (status, parsed JSON or text). Raises OSError or
+    http.client.HTTPException when the connection fails."""
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
+    try:
+        path = u.path or "/"
+        if u.query:
+            path += "?" + u.query
+        conn.request("POST", path, body=body_bytes, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        return resp.status, decode_body(data)
+    finally:
+        conn.close()
+
+
+def decode_body(data):
+    """Answer bytes as parsed JSON, else text; None when empty."""
+    if not data:
+        return None
+    text = data.decode("utf-8", "replace")
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.conn_lock = threading.Lock()
+        self.conn_count = 0  # TCP connections accepted since the start (a reset keeps it)
+
+    def handle_error(self, request, client_address):
+        # A client that vanished mid-answer is an expected event here.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, BrokenPipeError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
 class Fault:
     """One scripted fault action:
 
-    {"match": {"method": "POST", "path": "/api/docs/*", "path_prefix": "/api"},
+    {"match": {"method": "POST", "path": "/api/docs/*", "path_prefix": "/api",
+               "reused": true},
      "times": 1, "after": 0,
      "status": 503, "body": {...}, "headers": {...}, "retry_after": "2",
-     "delay_ms": 3000, "apply": "first", "reset": "before" | "after"}
+     "delay_ms": 3000, "apply": "first", "reset": "before" | "after",
+     "close": "after"}
 
     match.path is a shell glob (fnmatch, case-sensitive) on the path without
-    the query; path_prefix is a plain prefix; both optional."""
+    the query; path_prefix is a plain prefix; reused: true fits only a
+    request that is not the first on its connection, false only the first;
+    all optional."""
 
     def __init__(self, spec):
         if not isinstance(spec, dict):
@@ -75,7 +126,8 @@ class Fault:
         self.match = spec.get("match") or {}
         if not isinstance(self.match, dict):
             raise ValueError("match must be an object")
-        unknown = set(self.match) - {"method", "path", "path_prefix"}
+        # A key not known here would match every request, silently.
+        unknown = set(self.match) - {"method", "path", "path_prefix", "reused"}
         if unknown:
             raise ValueError("unknown match keys %s" % sorted(unknown))
         times = spec.get("times", 1)
@@ -89,8 +141,12 @@ class Fault:
         self.after = after
         if spec.get("reset") not in (None, "before", "after"):
             raise ValueError('reset must be "before" or "after"')
-        if "status" not in spec and "reset" not in spec and "delay_ms" not in spec:
-            raise ValueError("a fault needs status, reset or delay_ms")
+        if spec.get("close") not in (None, "after"):
+            raise ValueError('close must be "after"')
+        if not any(k in spec for k in ("status", "reset", "delay_ms", "close")):
+            raise ValueError("a fault needs status, reset, close or delay_ms")
+        if not isinstance(self.match.get("reused", False), bool):
+            raise ValueError("match.reused must be true or false")
         if spec.get("apply") not in (None, "first"):
             raise ValueError('apply must be "first"')
         if "status" in spec:
@@ -98,7 +154,7 @@ class Fault:
         if "delay_ms" in spec and float(spec["delay_ms"]) < 0:
             raise ValueError("delay_ms must be >= 0")
 
-    def matches(self, method, path):
+    def matches(self, method, path, reused=False):
         m = self.match.get("method")
         if m and m.upper() != method:
             return False
@@ -107,6 +163,8 @@ class Fault:
             return False
         g = self.match.get("path")
         if g and not fnmatch.fnmatchcase(path, g):
+            return False
+        if "reused" in self.match and self.match["reused"] != reused:
             return False
         return True
 
@@ -120,6 +178,8 @@ class Fault:
 class Faults:
     """The queue of scripted actions and the seeded random source. Every
     call is made under the simulator's lock."""
+
+    default_kinds = ("503", "reset_before", "lost", "slow")  # POST /_sim/random without kinds
 
     def __init__(self):
         self.queue = []
@@ -139,7 +199,7 @@ class Faults:
         return len(self.queue)
 
     def set_random(self, arg):
-        kinds = list(arg.get("kinds") or ["503", "reset_before", "lost", "slow"])
+        kinds = list(arg.get("kinds") or self.default_kinds)
         bad = [k for k in kinds if k not in RANDOM_KINDS]
         if bad:
             raise ValueError("unknown fault kinds %s (known: %s)" % (bad, ", ".join(RANDOM_KINDS)))
@@ -152,13 +212,14 @@ class Faults:
         self.rng = random.Random(arg.get("seed", 0)) if self.rate > 0 else None
         return {"rate": self.rate, "kinds": self.kinds}
 
-    def pick(self, method, path):
+    def pick(self, method, path, reused=False):
         """The fault for this request, or None. Every queued action that
         matches and still has "after" left counts the request (and lets it
-        pass); the first armed one that matches serves it."""
+        pass); the first armed one that matches serves it. reused: the
+        request is not the first on its connection."""
         chosen = None
         for f in self.queue:
-            if not f.matches(method, path):
+            if not f.matches(method, path, reused):
                 continue
             if f.after > 0:
                 f.after -= 1
@@ -248,17 +309,83 @@ class Handler(http.server.BaseHTTPRequestHandler):
     wbufsize = -1
     sim_name = "sim"
 
-    read_body = target.Handler.read_body
-    reset_connection = target.Handler.reset_connection
-    peer_gone = target.Handler.peer_gone
+    # How send_answer() writes JSON: as the simulated API does.
+    json_ascii = False
+    json_ctype = "application/json;charset=UTF-8"
 
     def version_string(self):
         return "nginx"
 
     def handle_expect_100(self):
+        # With a buffered wfile the "100 Continue" must be pushed out, or a
+        # client such as libcurl waits a second before sending its body.
         ok = http.server.BaseHTTPRequestHandler.handle_expect_100(self)
         self.wfile.flush()
         return ok
+
+    def setup(self):
+        # Once per TCP connection: number it, so the log shows which
+        # requests shared a kept-alive connection.
+        super().setup()
+        with self.server.conn_lock:
+            self.server.conn_count += 1
+            self.conn_no = self.server.conn_count
+        self.conn_requests = 0
+
+    # --- socket-level helpers ------------------------------------------------
+
+    def read_body(self):
+        te = self.headers.get("Transfer-Encoding", "")
+        if "chunked" in te.lower():
+            out = b""
+            while True:
+                line = self.rfile.readline(1024)
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return out
+                if len(out) + size > MAX_BODY:
+                    raise ValueError("body too large")
+                out += self.rfile.read(size)
+                self.rfile.readline(1024)
+        n = int(self.headers.get("Content-Length") or 0)
+        if n < 0 or n > MAX_BODY:
+            raise ValueError("bad Content-Length")
+        return self.rfile.read(n) if n else b""
+
+    def reset_connection(self):
+        """Drops the connection with an RST: SO_LINGER 0, then close. The
+        handler's files hold references to the socket, so they go first."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+        except OSError:
+            pass
+        for f in (self.rfile, self.wfile):
+            try:
+                f.close()
+            except (OSError, ValueError):
+                pass
+        try:
+            self.connection.close()
+        except OSError:
+            pass
+        # BaseHTTPRequestHandler flushes and closes these after we return.
+        self.rfile, self.wfile = io.BytesIO(), io.BytesIO()
+
+    def peer_gone(self):
+        """True when the client has closed its end (it timed out while we
+        slept). Only meaningful when no further request is pipelined."""
+        try:
+            r, _, _ = select.select([self.connection], [], [], 0)
+            if not r:
+                return False
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def log_message(self, fmt, *args):
         if self.server.opts.verbose:
@@ -274,6 +401,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if split.path.startswith("/_sim/"):
             self.control(split)
         else:
+            self.conn_requests += 1
             self.api_request(split)
 
     def send_answer(self, status, obj, headers=None, ctype=None):
@@ -285,12 +413,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         elif isinstance(obj, str):
             data = obj.encode()
         else:
-            data = json.dumps(obj, ensure_ascii=False).encode()
+            data = json.dumps(obj, ensure_ascii=self.json_ascii).encode()
         self.send_response(status)
         if data:
             if ctype is None:
                 ctype = "text/plain; charset=utf-8" if isinstance(obj, (str, bytes)) \
-                    else "application/json;charset=UTF-8"
+                    else self.json_ctype
             self.send_header("Content-Type", ctype)
         for k, v in (headers or {}).items():
             self.send_header(k, str(v))
@@ -320,6 +448,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         applied); body as send_answer takes it. Called without the lock."""
         raise NotImplementedError
 
+    def answered(self):
+        """Called once the answer to an API request that handle_api()
+        carried out is sent or dropped."""
+
     def mark_invalid(self, entry, why):
         """Records that a request is malformed (against the spec)."""
         st = self.server.state
@@ -342,12 +474,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
         method = self.command
         with st.lock:
             st.count("requests")
-            entry = {"seq": len(st.log) + 1, "time": time.time(), "method": method,
-                     "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+            entry = {"seq": len(st.log) + 1, "time": time.time(), "conn": self.conn_no,
+                     "method": method, "path": self.path,
+                     "headers": {k.lower(): v for k, v in self.headers.items()},
                      "body": None, "status": None, "applied": False, "invalid": None}
             st.log.append(entry)
             refused = self.admit(entry, split)
-            fault = None if refused else st.faults.pick(method, split.path)
+            fault = None if refused else st.faults.pick(method, split.path,
+                                                        self.conn_requests > 1)
             if fault:
                 st.count("faults")
                 entry["fault"] = fault
@@ -417,21 +551,29 @@ class Handler(http.server.BaseHTTPRequestHandler):
             traceback.print_exc()
             status, obj, more, applied = 500, {"error": "simulator bug: %s" % e}, {}, False
         hdrs.update(more or {})
-        if late and fault.get("delay_ms"):
-            time.sleep(float(fault["delay_ms"]) / 1000.0)
-            gone = self.peer_gone()
-        if fault and fault.get("reset") == "after":
-            finish("lost", applied)
-            self.reset_connection()
-        elif gone:
-            finish("timeout", applied)
-            self.close_connection = True
-        else:
-            finish(status, applied)
-            try:
-                self.send_answer(status, obj, hdrs, self.answer_ctype)
-            except OSError:
-                pass
+        try:
+            if late and fault.get("delay_ms"):
+                # Applied on arrival; only the answer is slow.
+                time.sleep(float(fault["delay_ms"]) / 1000.0)
+                gone = self.peer_gone()
+            if fault and fault.get("reset") == "after":
+                finish("lost", applied)
+                self.reset_connection()
+            elif gone:
+                finish("timeout", applied)
+                self.close_connection = True
+            else:
+                finish(status, applied)
+                try:
+                    self.send_answer(status, obj, hdrs, self.answer_ctype)
+                except OSError:
+                    pass
+                if fault and fault.get("close") == "after":
+                    # Closed as an idle timeout would close it: the answer
+                    # said nothing of it (no "Connection: close").
+                    self.close_connection = True
+        finally:
+            self.answered()
 
     # --- the control API ------------------------------------------------
 

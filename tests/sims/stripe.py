@@ -9,7 +9,7 @@ invoices and checkout sessions whose state a test drives through the control
 API, the event feed GET /v1/events with its retention window, signed webhook
 deliveries with retries and seeded mischief, idempotency keys, a token-bucket
 rate limiter, Stripe's error bodies and headers, and the fault actions of
-target.py. The control API lives under /_sim/; it is never logged, never
+simbase.py. The control API lives under /_sim/; it is never logged, never
 faulted and needs no key. tests/sims/README.md ("stripe.py") lists every
 option and endpoint; /work/shared/apis/EXTERNAL-APIS.md section 5 and the
 Stripe fixtures are the reference for the behaviour and the object shapes.
@@ -38,7 +38,7 @@ import urllib.parse
 
 sys.dont_write_bytecode = True  # leave no __pycache__ beside the sims
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import target  # noqa: E402  (Fault, post, Server and the handler plumbing)
+import simbase  # noqa: E402  (Fault, post, Server and the handler plumbing)
 
 BASE62 = string.digits + string.ascii_letters
 DEFAULT_API_VERSION = "2025-03-31.basil"
@@ -575,7 +575,7 @@ class Deliverer:
         }
         status, error = None, None
         try:
-            status, _ = target.post(self.opts.webhook_url, body, headers,
+            status, _ = simbase.post(self.opts.webhook_url, body, headers,
                                     timeout=self.opts.webhook_timeout_s)
         except (OSError, http.client.HTTPException) as e:
             error = "%s: %s" % (type(e).__name__, e)
@@ -658,7 +658,7 @@ class State:
         with self.lock:
             return "req_" + self.rand(14, self.req_rng)
 
-    # --- faults (as target.py's State.pick_fault, Stripe-shaped bodies) ---
+    # --- faults (as simbase.Faults.pick, Stripe-shaped bodies) ---
 
     def pick_fault(self, method, path):
         chosen = None
@@ -1448,10 +1448,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return "nginx"  # what api.stripe.com answers in Server
     disable_nagle_algorithm = True
     wbufsize = -1
-    # target.py's plumbing: chunked/Content-Length bodies, RST, peer checks.
-    read_body = target.Handler.read_body
-    reset_connection = target.Handler.reset_connection
-    peer_gone = target.Handler.peer_gone
+    # simbase.py's plumbing: chunked/Content-Length bodies, RST, peer checks.
+    read_body = simbase.Handler.read_body
+    reset_connection = simbase.Handler.reset_connection
+    peer_gone = simbase.Handler.peer_gone
 
     def handle_expect_100(self):
         ok = http.server.BaseHTTPRequestHandler.handle_expect_100(self)
@@ -1869,7 +1869,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             arg = [arg]
         if not isinstance(arg, list):
             raise ValueError("expected a JSON list of fault actions")
-        faults = [target.Fault(a) for a in arg]
+        faults = [simbase.Fault(a) for a in arg]
         st = self.server.state
         with st.lock:
             st.faults.extend(faults)
@@ -2142,7 +2142,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             headers["Stripe-Signature"] = "t=%d,v1=%s" % (t, stripe_signature(secret, t, data))
         out = {"status": None, "body": None}
         try:
-            out["status"], out["body"] = target.post(url, data, headers)
+            out["status"], out["body"] = simbase.post(url, data, headers)
         except (OSError, http.client.HTTPException) as e:
             out["error"] = "%s: %s" % (type(e).__name__, e)
         return 200, out
@@ -2183,7 +2183,7 @@ def parse_args(argv):
 
 def main(argv):
     opts = parse_args(argv)
-    server = target.Server(("127.0.0.1", opts.port), Handler)
+    server = simbase.Server(("127.0.0.1", opts.port), Handler)
     opts.port = server.server_address[1]
     server.opts = opts
     server.deliverer = Deliverer(opts)

@@ -8,32 +8,34 @@ test queues or draws from a seeded random source, webhooks that it sends to
 concord as if a person changed a record, and echo webhooks that it sends after
 concord wrote to it. The control API lives under /_sim/; it is never logged
 and never faulted. tests/sims/README.md lists every option and endpoint.
+The request flow, fault actions, request log and control dispatch are
+simbase.py's.
 
 Standard library only. Prints "ready PORT" on stdout once it listens.
 """
 
 import argparse
 import base64
-import fnmatch
 import hashlib
 import hmac
 import http.client
 import http.server
-import io
 import json
+import os
 import queue
 import random
 import re
-import select
-import socket
-import struct
 import sys
 import threading
 import time
 import urllib.parse
 import uuid
 
-MAX_BODY = 16 * 1024 * 1024
+sys.dont_write_bytecode = True  # leave no __pycache__ beside the sims
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import simbase  # noqa: E402
+
+post = simbase.post
 
 # Query parameters of a list read that are not equality filters.
 RESERVED = ("updated_since", "limit", "page", "offset", "cursor", "syncToken", "pageToken")
@@ -91,97 +93,26 @@ def sign(secret, template, timestamp, body, prefix):
     return prefix + mac
 
 
-def post(url, body_bytes, headers, timeout=10.0):
-    """POSTs to url; returns (status, parsed JSON or text). Raises OSError or
-    http.client.HTTPException when the connection fails."""
-    u = urllib.parse.urlsplit(url)
-    conn = http.client.HTTPConnection(u.hostname, u.port or 80, timeout=timeout)
-    try:
-        path = u.path or "/"
-        if u.query:
-            path += "?" + u.query
-        conn.request("POST", path, body=body_bytes, headers=headers)
-        resp = conn.getresponse()
-        data = resp.read()
-        return resp.status, decode_body(data)
-    finally:
-        conn.close()
+class Faults(simbase.Faults):
+    """simbase.py's faults; random kinds by default include 429, and a
+    random status answers {"error": "random N"}."""
+
+    default_kinds = ("503", "429", "reset_before", "lost", "slow")
+
+    def random_fault(self, kind):
+        f = super().random_fault(kind)
+        if "status" in f:
+            f["body"] = {"error": "random %s" % kind}
+        return f
 
 
-def decode_body(data):
-    if not data:
-        return None
-    text = data.decode("utf-8", "replace")
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-class Fault:
-    """One fault action; see README.md for the keys."""
-
-    def __init__(self, spec):
-        if not isinstance(spec, dict):
-            raise ValueError("a fault action is a JSON object")
-        self.spec = spec
-        self.match = spec.get("match") or {}
-        self.times = int(spec.get("times", 1))
-        after = spec.get("after", 0)
-        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
-            raise ValueError("after must be an integer >= 0")
-        self.after = after  # matching requests still to let pass
-        if not isinstance(self.match, dict):
-            raise ValueError("match must be an object")
-        # A key not known here would match every request, silently.
-        unknown = set(self.match) - {"method", "path", "path_prefix", "reused"}
-        if unknown:
-            raise ValueError("unknown match keys %s" % sorted(unknown))
-        reset = spec.get("reset")
-        if reset not in (None, "before", "after"):
-            raise ValueError('reset must be "before" or "after"')
-        if spec.get("close") not in (None, "after"):
-            raise ValueError('close must be "after"')
-        if ("status" not in spec and reset is None and "delay_ms" not in spec
-                and "close" not in spec):
-            raise ValueError("a fault needs status, reset, close or delay_ms")
-        if spec.get("apply") not in (None, "first"):
-            raise ValueError('apply must be "first"')
-        if not isinstance(self.match.get("reused", False), bool):
-            raise ValueError("match.reused must be true or false")
-
-    def matches(self, method, path, reused=False):
-        m = self.match.get("method")
-        if m and m.upper() != method:
-            return False
-        p = self.match.get("path_prefix")
-        if p and not path.startswith(p):
-            return False
-        g = self.match.get("path")
-        if g and not fnmatch.fnmatchcase(path, g):
-            return False
-        if "reused" in self.match and self.match["reused"] != reused:
-            return False
-        return True
-
-
-class State:
+class State(simbase.State):
     """Everything the simulator holds; every access goes through self.lock."""
 
-    def __init__(self, opts):
-        self.opts = opts
-        self.lock = threading.Lock()
-        self.reset()
-
     def reset(self):
+        super().reset()  # the log, faults and the common stats
+        self.faults = Faults()
         self.records = {}  # id -> record, in creation order
-        self.log = []
-        self.faults = []
-        self.rng = None
-        self.rate = 0.0
-        self.kinds = []
-        self.slow_ms = 1500
-        self.random_retry_after = None
         self.next_id = 1
         self.last_ms = 0
         self.idem = {}  # idempotency key -> the record as the first answer gave it
@@ -202,13 +133,10 @@ class State:
         self.change_seq = 0  # the last change number given (writes and deletes)
         self.tombs = {}  # id -> {"seq": change number, "at": stamp} of its last delete
         self.generation = uuid.uuid4().hex[:12]  # sync tokens of another one expired
-        self.stats = {
-            "requests": 0,
+        self.stats.update({
             "creates": 0,
             "updates": 0,
             "deletes": 0,
-            "status": {},
-            "faults": 0,
             "echo_sent": 0,
             "echo_failed": 0,
             "echo_dups": 0,
@@ -217,7 +145,7 @@ class State:
             "list_reads": 0,
             "in_progress": 0,  # REST requests being carried out now
             "max_concurrent": 0,  # the most carried out at once
-        }
+        })
 
     def note_order(self, rid, method, body, seq):
         """Checks the --order-field of an applied write of record rid against
@@ -286,51 +214,6 @@ class State:
             if rid not in self.records:
                 return rid
 
-    def pick_fault(self, method, path, reused=False):
-        """Returns the fault for this request, or None. Called under lock.
-        Every queued action with "after" left that matches counts the request
-        (and does not serve it); the first armed one that matches serves it.
-        reused: the request is not the first on its connection."""
-        chosen = None
-        for f in self.faults:
-            if not f.matches(method, path, reused):
-                continue
-            if f.after > 0:
-                f.after -= 1
-            elif chosen is None:
-                chosen = f
-        if chosen is not None:
-            chosen.times -= 1
-            if chosen.times <= 0:
-                self.faults.remove(chosen)
-            return dict(chosen.spec)
-        if self.rng is not None and self.rate > 0 and self.kinds:
-            if self.rng.random() < self.rate:
-                kind = self.rng.choice(self.kinds)
-                return self.random_fault(kind)
-        return None
-
-    def random_fault(self, kind):
-        if kind in ("503", "429", "500", "502", "504", "408"):
-            f = {"status": int(kind), "body": {"error": "random %s" % kind}}
-            ra = self.random_retry_after
-            if ra is not None and kind in ("503", "429"):
-                if isinstance(ra, list):
-                    ra = self.rng.choice(ra) if ra else None
-                if ra is not None:
-                    f["retry_after"] = str(ra)
-            return f
-        if kind == "reset_before":
-            return {"reset": "before"}
-        if kind == "lost":
-            return {"reset": "after"}
-        if kind == "slow":
-            return {"delay_ms": self.slow_ms}
-        if kind == "slow_answer":
-            return {"delay_ms": self.slow_ms, "apply": "first"}
-        return None
-
-
 class Echoer:
     """Sends echo webhooks from one background thread: in order, at once,
     unless POST /_sim/echo asked for random delays (which reorder them) and
@@ -397,132 +280,26 @@ class Echoer:
             self.state.echo_pending -= 1
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Handler(simbase.Handler):
+    """The REST resource and target.py's own control calls on simbase.py's
+    request flow. Answers keep target.py's form: ASCII JSON as
+    application/json, from "Server: concord-sim/1"."""
+
+    sim_name = "sim"
     server_version = "concord-sim/1"
-    # Headers and body leave in one segment: with Nagle on, a client's
-    # delayed ACK would add 40 ms to every answer.
-    disable_nagle_algorithm = True
-    wbufsize = -1
+    json_ascii = True
+    json_ctype = "application/json"
 
-    def handle_expect_100(self):
-        # With a buffered wfile the "100 Continue" must be pushed out, or a
-        # client such as libcurl waits a second before sending its body.
-        ok = super().handle_expect_100()
-        self.wfile.flush()
-        return ok
+    def version_string(self):
+        return http.server.BaseHTTPRequestHandler.version_string(self)
 
-    def setup(self):
-        # Once per TCP connection: number it, so the log shows which
-        # requests shared a kept-alive connection.
-        super().setup()
-        with self.server.conn_lock:
-            self.server.conn_count += 1
-            self.conn_no = self.server.conn_count
-        self.conn_requests = 0
+    # --- the REST resource: simbase.Handler.api_request() and its hooks -----
 
-    def log_message(self, fmt, *args):
-        if self.server.opts.verbose:
-            sys.stderr.write("sim %d: %s\n" % (self.server.opts.port, fmt % args))
-
-    # --- plumbing -----------------------------------------------------------
-
-    def do_GET(self):
-        self.dispatch()
-
-    def do_POST(self):
-        self.dispatch()
-
-    def do_PUT(self):
-        self.dispatch()
-
-    def do_PATCH(self):
-        self.dispatch()
-
-    def do_DELETE(self):
-        self.dispatch()
-
-    def read_body(self):
-        te = self.headers.get("Transfer-Encoding", "")
-        if "chunked" in te.lower():
-            out = b""
-            while True:
-                line = self.rfile.readline(1024)
-                size = int(line.split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                        pass
-                    return out
-                if len(out) + size > MAX_BODY:
-                    raise ValueError("body too large")
-                out += self.rfile.read(size)
-                self.rfile.readline(1024)
-        n = int(self.headers.get("Content-Length") or 0)
-        if n < 0 or n > MAX_BODY:
-            raise ValueError("bad Content-Length")
-        return self.rfile.read(n) if n else b""
-
-    def send_json(self, status, obj, extra_headers=None):
-        data = b"" if obj is None else json.dumps(obj).encode()
-        self.send_response(status)
-        if obj is not None:
-            self.send_header("Content-Type", "application/json")
-        for k, v in (extra_headers or {}).items():
-            self.send_header(k, v)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        if data:
-            self.wfile.write(data)
-        self.wfile.flush()
-
-    def reset_connection(self):
-        """Drops the connection with an RST: SO_LINGER 0, then close. The
-        handler's files hold references to the socket, so they go first."""
-        self.close_connection = True
-        try:
-            self.connection.setsockopt(
-                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-            )
-        except OSError:
-            pass
-        for f in (self.rfile, self.wfile):
-            try:
-                f.close()
-            except (OSError, ValueError):
-                pass
-        try:
-            self.connection.close()
-        except OSError:
-            pass
-        # BaseHTTPRequestHandler flushes and closes these after we return.
-        self.rfile, self.wfile = io.BytesIO(), io.BytesIO()
-
-    def peer_gone(self):
-        """True when the client has closed its end (it timed out while we
-        slept). Only meaningful when no further request is pipelined."""
-        try:
-            r, _, _ = select.select([self.connection], [], [], 0)
-            if not r:
-                return False
-            return self.connection.recv(1, socket.MSG_PEEK) == b""
-        except OSError:
-            return True
-
-    def dispatch(self):
-        split = urllib.parse.urlsplit(self.path)
-        if split.path.startswith("/_sim/"):
-            self.control(split)
-        else:
-            self.rest(split)
-
-    # --- the REST resource --------------------------------------------------
-
-    def rest(self, split):
+    def api_request(self, split):
         """One REST request. A create carrying an idempotency key holds the
         key while it is carried out (slow faults included): as Stripe does,
         a second request with the key meanwhile gets 409."""
         st = self.server.state
-        self.conn_requests += 1
         key = None
         if self.command == "POST" and self.server.opts.idempotency_header:
             key = self.headers.get(self.server.opts.idempotency_header)
@@ -543,7 +320,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                    "conn": self.conn_no, "method": "POST", "path": self.path,
                                    "headers": {k.lower(): v for k, v in self.headers.items()},
                                    "body": None, "status": 409, "applied": False})
-                self.send_json(409, {"error": {
+                self.send_answer(409, {"error": {
                     "type": "idempotency_error", "code": "idempotency_key_in_use",
                     "message": "There is currently another in-progress request using "
                                "this Idempotency Key."}})
@@ -552,59 +329,39 @@ class Handler(http.server.BaseHTTPRequestHandler):
             st.stats["in_progress"] += 1
             st.stats["max_concurrent"] = max(st.stats["max_concurrent"], st.stats["in_progress"])
         try:
-            self.rest_request(split)
+            super().api_request(split)
         finally:
             with st.lock:
                 st.stats["in_progress"] -= 1
                 if key:
                     st.idem_busy.discard(key)
 
-    def rest_request(self, split):
+    def admit(self, entry, split):
+        """Counts list reads (faulted ones too); refuses nothing."""
         st = self.server.state
+        if self.command == "GET" and [p for p in split.path.split("/") if p] == \
+                [self.server.opts.resource]:
+            st.stats["list_reads"] += 1
+        return None
+
+    def fault_answer(self, status):
+        return {"error": "injected %d" % status}, None
+
+    def more_stats(self, out):
+        st = self.server.state
+        out["records"] = len(st.records)
+        out["order_violations"] = len(st.violations)
+        out["echo_pending"] = st.echo_pending
+
+    def handle_api(self, method, split, raw, entry):
+        """The token and body checks, then apply(); queues the echo of an
+        applied write."""
         opts = self.server.opts
-        method = self.command
-        path = split.path
-        headers = {k.lower(): v for k, v in self.headers.items()}
-        with st.lock:
-            st.stats["requests"] += 1
-            entry = {
-                "seq": len(st.log) + 1,
-                "time": time.time(),
-                "conn": self.conn_no,
-                "method": method,
-                "path": self.path,
-                "headers": headers,
-                "body": None,
-                "status": None,
-                "applied": False,
-            }
-            st.log.append(entry)
-            if method == "GET" and [p for p in path.split("/") if p] == [opts.resource]:
-                st.stats["list_reads"] += 1
-            fault = st.pick_fault(method, path, self.conn_requests > 1)
-            if fault:
-                st.stats["faults"] += 1
-                entry["fault"] = fault
-
-        def finish(status, applied=None):
-            with st.lock:
-                entry["status"] = status
-                if applied is not None:
-                    entry["applied"] = applied
-                key = str(status)
-                st.stats["status"][key] = st.stats["status"].get(key, 0) + 1
-
-        if fault and fault.get("reset") == "before" and not fault.get("delay_ms"):
-            finish("reset", False)
-            self.reset_connection()
-            return
-        try:
-            raw = self.read_body()
-        except (ValueError, OSError):
-            finish(400, False)
-            self.send_json(400, {"error": "unreadable request body"})
-            self.close_connection = True
-            return
+        self.echo_ready = None
+        if opts.token is not None and self.headers.get("Authorization") != opts.token:
+            with self.server.state.lock:
+                self.server.state.count("unauthorized")
+            return 401, {"error": "missing or wrong Authorization"}, None, False
         body = None
         parse_error = None
         if raw:
@@ -614,79 +371,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except ValueError as e:
                 body = text
                 parse_error = str(e)
-        with st.lock:
-            entry["body"] = body
-
-        gone = False
-        late = bool(fault and fault.get("apply") == "first")
-        if fault and fault.get("delay_ms") and not late:
-            time.sleep(float(fault["delay_ms"]) / 1000.0)
-            gone = self.peer_gone()
-        if fault and fault.get("reset") == "before":
-            finish("reset", False)
-            self.reset_connection()
-            return
-        if fault and "status" in fault:
-            status = int(fault["status"])
-            extra = {}
-            if fault.get("retry_after") is not None:
-                extra["Retry-After"] = str(fault["retry_after"])
-            for k, v in (fault.get("headers") or {}).items():
-                extra[k] = str(v)
-            obj = fault.get("body", {"error": "injected %d" % status})
-            if gone:
-                finish("timeout", False)
-                self.close_connection = True
-                return
-            finish(status, False)
-            self.send_json(status, obj, extra)
-            return
-
-        if opts.token is not None and self.headers.get("Authorization") != opts.token:
-            finish(401, False)
-            self.send_json(401, {"error": "missing or wrong Authorization"})
-            return
         if method in ("POST", "PUT", "PATCH"):
             if parse_error is not None or not isinstance(body, dict):
-                finish(400, False)
                 why = parse_error or "the body must be a JSON object"
-                self.send_json(400, {"error": "malformed JSON body: " + why})
-                return
+                return 400, {"error": "malformed JSON body: " + why}, None, False
 
         self.answer_headers = None
         status, obj, event, record = self.apply(method, split, body, entry["seq"])
         applied = event is not None
         # The echo takes its place in the queue now, in the order of the
         # writes (two requests' threads may answer in either order), and
-        # leaves once the answer is out.
-        ready = None
+        # leaves once the answer is out (answered()).
         if applied and self.server.echoer is not None:
-            ready = threading.Event()
-            self.server.echoer.send(event, record, ready)
-        try:
-            if late and fault.get("delay_ms"):
-                # Applied on arrival; only the answer is slow.
-                time.sleep(float(fault["delay_ms"]) / 1000.0)
-                gone = self.peer_gone()
-            if fault and fault.get("reset") == "after":
-                finish("lost", applied)
-                self.reset_connection()
-            elif gone:
-                finish("timeout", applied)
-                self.close_connection = True
-            else:
-                finish(status, applied)
-                try:
-                    self.send_json(status, obj, self.answer_headers)
-                except OSError:
-                    pass
-                if fault and fault.get("close") == "after":
-                    # Closed as an idle timeout would close it: the answer
-                    # said nothing of it (no "Connection: close").
-                    self.close_connection = True
-        finally:
-            if ready is not None:
-                ready.set()
+            self.echo_ready = threading.Event()
+            self.server.echoer.send(event, record, self.echo_ready)
+        return status, obj, self.answer_headers, applied
+
+    def answered(self):
+        if self.echo_ready is not None:
+            self.echo_ready.set()
 
     def apply(self, method, split, body, seq=None):
         """Carries out one REST request. Returns (status, answer, event,
@@ -951,32 +654,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return 200, {"object": "list", "url": "/v1/events", "has_more": more,
                      "data": [json.loads(json.dumps(e)) for e in reversed(page)]}, None, None
 
-    # --- the control API ----------------------------------------------------
-
-    def control(self, split):
-        st = self.server.state
-        name = split.path[len("/_sim/"):]
-        try:
-            raw = self.read_body()
-            arg = json.loads(raw) if raw else None
-        except ValueError as e:
-            self.send_json(400, {"error": "bad control request: %s" % e})
-            return
-        q = urllib.parse.parse_qs(split.query)
-        try:
-            fn = getattr(self, "ctl_%s_%s" % (self.command.lower(), name), None)
-            if fn is None:
-                self.send_json(404, {"error": "no control endpoint %s %s" % (self.command, name)})
-                return
-            status, obj = fn(arg, q)
-        except (ValueError, TypeError, KeyError) as e:
-            status, obj = 400, {"error": "bad control request: %s" % e}
-        self.send_json(status, obj)
-
-    def ctl_get_requests(self, arg, q):
-        since = int(q.get("since", ["0"])[-1])
-        with self.server.state.lock:
-            return 200, [dict(e) for e in self.server.state.log if e["seq"] > since]
+    # --- the control API (simbase.py has requests, stats, reset, faults, random)
 
     def ctl_get_records(self, arg, q):
         with self.server.state.lock:
@@ -985,49 +663,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def ctl_get_order_violations(self, arg, q):
         with self.server.state.lock:
             return 200, [dict(v) for v in self.server.state.violations]
-
-    def ctl_get_stats(self, arg, q):
-        st = self.server.state
-        with st.lock:
-            out = json.loads(json.dumps(st.stats))
-            out["records"] = len(st.records)
-            out["faults_queued"] = len(st.faults)
-            out["order_violations"] = len(st.violations)
-            out["echo_pending"] = st.echo_pending
-            return 200, out
-
-    def ctl_post_reset(self, arg, q):
-        with self.server.state.lock:
-            self.server.state.reset()
-        return 200, {"status": "reset"}
-
-    def ctl_post_faults(self, arg, q):
-        if isinstance(arg, dict):
-            arg = [arg]
-        if not isinstance(arg, list):
-            raise ValueError("expected a JSON list of fault actions")
-        faults = [Fault(a) for a in arg]
-        with self.server.state.lock:
-            self.server.state.faults.extend(faults)
-            n = len(self.server.state.faults)
-        return 200, {"queued": n}
-
-    def ctl_post_random(self, arg, q):
-        arg = arg or {}
-        kinds = list(arg.get("kinds") or ["503", "429", "reset_before", "lost", "slow"])
-        known = {"503", "429", "500", "502", "504", "408", "reset_before", "lost", "slow",
-                 "slow_answer"}
-        bad = [k for k in kinds if k not in known]
-        if bad:
-            raise ValueError("unknown fault kinds %s" % bad)
-        st = self.server.state
-        with st.lock:
-            st.rate = float(arg.get("rate", 0))
-            st.kinds = kinds
-            st.slow_ms = int(arg.get("slow_ms", 1500))
-            st.random_retry_after = arg.get("retry_after")
-            st.rng = random.Random(arg.get("seed", 0)) if st.rate > 0 else None
-        return 200, {"rate": st.rate}
 
     def ctl_post_change(self, arg, q):
         return self.change(arg, delete=False)
@@ -1207,23 +842,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return 200, out
 
 
-class Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.conn_lock = threading.Lock()
-        self.conn_count = 0  # TCP connections accepted since the start (a reset keeps it)
-
-    def handle_error(self, request, client_address):
-        # A client that vanished mid-answer is an expected event here.
-        exc = sys.exc_info()[1]
-        if isinstance(exc, (ConnectionError, BrokenPipeError, TimeoutError)):
-            return
-        super().handle_error(request, client_address)
-
-
 def parse_args(argv):
     p = argparse.ArgumentParser(description="scriptable REST target for concord tests")
     p.add_argument("--port", type=int, required=True, help="0 picks a free port")
@@ -1271,18 +889,12 @@ def parse_args(argv):
 
 def main(argv):
     opts = parse_args(argv)
-    server = Server(("127.0.0.1", opts.port), Handler)
-    opts.port = server.server_address[1]
-    server.opts = opts
-    server.state = State(opts)
-    server.echoer = Echoer(opts.echo_url, server.state) if opts.echo_url else None
-    sys.stdout.write("ready %d\n" % opts.port)
-    sys.stdout.flush()
-    try:
-        server.serve_forever(poll_interval=0.1)
-    except KeyboardInterrupt:
-        pass
-    return 0
+    state = State(opts)
+
+    def hook(server):
+        server.echoer = Echoer(opts.echo_url, state) if opts.echo_url else None
+
+    return simbase.serve(opts, Handler, state, hook)
 
 
 if __name__ == "__main__":

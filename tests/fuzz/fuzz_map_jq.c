@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+
+/*
+ * Fuzz target for map definitions: jq programs compiled into field maps
+ * (src/map/). Records against fixed maps, and value coercion, are
+ * fuzz_map.c's: libjq 1.6 spends ~15 ms compiling any program (it binds its
+ * own jq-defined builtins anew each time), so this target runs at ~70
+ * inputs/s and leaves the records to the fast one.
+ *
+ * The input is a jq program and a JSON record, split at the first NUL or
+ * newline. The program becomes a jq entry of a one-field map and, read as a
+ * dotted path, a path entry; the map runs in, then its result runs out
+ * through a nested MAP_OUT map and map_out_differs(). Nothing may crash or
+ * leak, and every failure must carry ERROR_INVALID (the program does not
+ * compile) or ERROR_MAPPING (the record does not fit).
+ *
+ * Programs that can loop or allocate without bound (recursion, range,
+ * repeat...) are skipped: jq 1.6 has no step or memory limit, and a hang
+ * inside libjq says nothing about concord. So are programs with an odd
+ * number of '"' (libjq 1.6's parser leaks on an unclosed string literal)
+ * and ltrimstr/rtrimstr (which leak on a non-string argument).
+ * Inputs over 4 KiB are skipped.
+ */
+/* link: map model config */
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "core/error.h"
+#include "map/map.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define FUZZ_MAX_INPUT 4096
+
+static struct config_field fields[] = {
+    {.name = "f_string", .type = CONFIG_TYPE_STRING},
+    {.name = "f_integer", .type = CONFIG_TYPE_INTEGER},
+    {.name = "f_decimal", .type = CONFIG_TYPE_DECIMAL},
+    {.name = "f_boolean", .type = CONFIG_TYPE_BOOLEAN},
+    {.name = "f_timestamp", .type = CONFIG_TYPE_TIMESTAMP},
+    {.name = "f_date", .type = CONFIG_TYPE_DATE},
+    {.name = "f_ref", .type = CONFIG_TYPE_REF},
+};
+
+static const struct config_model model = {
+    .name = "fuzz",
+    .fields = fields,
+    .field_count = sizeof(fields) / sizeof(fields[0]),
+};
+
+static void
+check_error(const struct error *err)
+{
+    if (err->kind != ERROR_INVALID && err->kind != ERROR_MAPPING) {
+        fprintf(stderr, "unexpected error kind %d: %s\n", (int)err->kind, err->msg);
+        abort();
+    }
+}
+
+static int
+unbounded(const char *program)
+{
+    static const char *const words[] = {"def",   "recurse", "repeat", "while",  "until",   "range",
+                                        "limit", "env",     "input",  "import", "include", "splits",
+                                        "pow",   "*",       "$__",    "trimstr"};
+
+    size_t quotes = 0;
+
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
+        if (strstr(program, words[i]) != NULL)
+            return 1;
+    }
+    /* libjq 1.6 leaks a string when a string literal is not closed. */
+    for (const char *p = program; *p != '\0'; p++)
+        quotes += *p == '"';
+    return quotes % 2 != 0;
+}
+
+static void
+run_out(const cJSON *record, const char *path)
+{
+    struct config_map_entry e[3] = {
+        {.target = (char *)(uintptr_t) "nested.f_decimal",
+         .source = CONFIG_MAP_PATH,
+         .path = (char *)(uintptr_t) "f_decimal"},
+        {.target = (char *)(uintptr_t) "nested.deeper.s",
+         .source = CONFIG_MAP_PATH,
+         .path = (char *)(uintptr_t) "f_string"},
+        {.target = (char *)(uintptr_t) "p",
+         .source = CONFIG_MAP_PATH,
+         .path = (char *)(uintptr_t)path},
+    };
+    struct config_map spec = {e, 3};
+    struct map *m = NULL;
+    struct error err = {0};
+    cJSON *out = NULL;
+
+    if (map_new(&spec, &model, MAP_OUT, &m, &err) != 0) {
+        check_error(&err);
+        return;
+    }
+    if (map_apply(m, record, &out, &err) != 0) {
+        check_error(&err);
+    } else {
+        char *text = cJSON_PrintUnformatted(out);
+
+        (void)map_out_differs(m, out, record);
+        (void)map_out_differs(m, out, NULL);
+        free(text);
+        cJSON_Delete(out);
+    }
+    map_free(m);
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    char *text, *program, *json;
+    size_t split;
+    cJSON *record;
+    struct error err = {0};
+
+    if (size > FUZZ_MAX_INPUT)
+        return 0;
+    text = malloc(size + 1);
+    if (text == NULL)
+        return 0;
+    memcpy(text, data, size);
+    text[size] = '\0';
+    for (split = 0; split < size && text[split] != '\0' && text[split] != '\n'; split++)
+        ;
+    program = text;
+    json = split < size ? text + split + 1 : text + size;
+    text[split] = '\0';
+    record = cJSON_ParseWithLength(json, size - (size_t)(json - text));
+    if (record == NULL)
+        record = cJSON_CreateObject();
+    if (!unbounded(program)) {
+        const char *target = fields[split % model.field_count].name;
+        const char *other = fields[(split + 1) % model.field_count].name;
+        struct config_map_entry e[2] = {
+            {.target = (char *)(uintptr_t)target, .source = CONFIG_MAP_JQ, .jq = program},
+            {.target = (char *)(uintptr_t)other, .source = CONFIG_MAP_PATH, .path = program},
+        };
+        struct config_map spec = {e, 2};
+        struct map *m = NULL;
+        cJSON *out = NULL;
+
+        if (map_new(&spec, &model, MAP_IN, &m, &err) != 0) {
+            check_error(&err);
+        } else {
+            if (map_apply(m, record, &out, &err) != 0) {
+                check_error(&err);
+            } else {
+                run_out(out, program);
+                cJSON_Delete(out);
+            }
+            map_free(m);
+        }
+    }
+    cJSON_Delete(record);
+    free(text);
+    return 0;
+}
