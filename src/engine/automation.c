@@ -60,6 +60,9 @@
 #define AUTO_MAX_BODY (64 * 1024)
 /* Records one update action may change at most. */
 #define AUTO_MAX_MATCH 100
+/* Records an update's match reads from the store at a time (those that
+ * hold its first field), before it checks the others on each. */
+#define AUTO_MATCH_PAGE 500
 /* An http action held by its system's budget for at most this long waits
  * on the automation thread (outside any transaction); a longer hold (a
  * 429's block, a slow rate) puts the run off in the store instead. */
@@ -875,14 +878,67 @@ action_context(struct store *st, const struct store_run *run, struct error *err,
     return ctx;
 }
 
+/* Whether the record id holds every field of match after the first (the
+ * store found it by the first): 1, 0, -1. */
+static int
+holds_the_rest(struct store *st, int64_t id, const cJSON *first, struct error *err)
+{
+    struct record rec = {0};
+    cJSON *state = NULL;
+    int found = store_record_get(st, id, &rec, err);
+    int all = found == 1 && (state = cJSON_Parse(rec.state)) != NULL;
+
+    for (const cJSON *g = first->next; all && g != NULL; g = g->next)
+        all = same(cJSON_GetObjectItemCaseSensitive(state, g->string), g);
+    cJSON_Delete(state);
+    record_fini(&rec);
+    return found == -1 ? -1 : all;
+}
+
+/*
+ * The ids of the live records that hold every field of match (the first
+ * AUTO_MAX_MATCH by id), into ids. The store finds the records by the
+ * first field, a page at a time, and each is read for the others: the
+ * records that hold them all may lie past the first AUTO_MAX_MATCH that
+ * hold the first.
+ */
+static int
+match_targets(struct store *st, const struct auto_action *x, const cJSON *match, cJSON *ids,
+              struct error *err)
+{
+    const cJSON *f = match->child;
+    char *value = value_canonical_text(f);
+    struct store_where w = {
+        .model = x->model->name, .field = f->string, .value_json = value, .limit = AUTO_MATCH_PAGE};
+    int n = AUTO_MATCH_PAGE, rc = 0;
+
+    while (rc == 0 && n == AUTO_MATCH_PAGE && cJSON_GetArraySize(ids) < AUTO_MAX_MATCH) {
+        int64_t *found = NULL;
+
+        n = store_records_where(st, &w, &found, err);
+        for (int i = 0; i < n && rc == 0 && cJSON_GetArraySize(ids) < AUTO_MAX_MATCH; i++) {
+            rc = holds_the_rest(st, found[i], f, err);
+            if (rc == 1)
+                cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)found[i]));
+            rc = rc == -1 ? -1 : 0;
+        }
+        if (n > 0)
+            w.after_id = found[n - 1];
+        free(found);
+        if (n == -1)
+            rc = -1;
+    }
+    free(value);
+    return rc;
+}
+
 /* The ids of the records an update action changes, into *ids. */
 static int
 update_targets(struct store *st, const struct auto_action *x, const cJSON *ctx, cJSON *ids,
                struct error *err)
 {
     cJSON *got = NULL;
-    const cJSON *f;
-    int rc = -1;
+    int rc = 0;
 
     if (x->record != NULL) {
         const cJSON *id;
@@ -899,34 +955,9 @@ update_targets(struct store *st, const struct auto_action *x, const cJSON *ctx, 
     }
     if (map_apply(x->match, ctx, &got, err) == -1)
         return -1;
-    f = got != NULL ? got->child : NULL;
-    if (f == NULL) {
-        cJSON_Delete(got);
-        return 0; /* the value is missing: nothing matches it */
-    }
-    {
-        char *value = value_canonical_text(f);
-        int64_t *found = NULL;
-        int n =
-            store_records_where(st, x->model->name, f->string, value, AUTO_MAX_MATCH, &found, err);
-
-        free(value);
-        for (int i = 0; i < n; i++) {
-            struct record rec = {0};
-            cJSON *state = NULL;
-            int all = store_record_get(st, found[i], &rec, err) == 1 &&
-                      (state = cJSON_Parse(rec.state)) != NULL;
-
-            for (const cJSON *g = f->next; all && g != NULL; g = g->next)
-                all = same(cJSON_GetObjectItemCaseSensitive(state, g->string), g);
-            if (all)
-                cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)found[i]));
-            cJSON_Delete(state);
-            record_fini(&rec);
-        }
-        free(found);
-        rc = n == -1 ? -1 : 0;
-    }
+    /* A missing value matches nothing. */
+    if (got != NULL && got->child != NULL)
+        rc = match_targets(st, x, got, ids, err);
     cJSON_Delete(got);
     return rc;
 }

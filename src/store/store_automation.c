@@ -78,7 +78,7 @@ static const char *const sql[R_COUNT] = {
                "id = ?1 AND state IN ('failed', 'cut')",
     [REC_WHERE] = "SELECT id FROM records WHERE model = ?1 AND deleted = 0 AND "
                   "json_extract(state, '$.\"' || ?2 || '\"') IS json_extract(?3, '$') "
-                  "ORDER BY id LIMIT ?4",
+                  "AND id > ?5 ORDER BY id LIMIT ?4",
     [R_MAX] = "SELECT coalesce(max(id), 0) FROM automation_runs",
     [R_CONTEXT] = "UPDATE automation_runs SET context = ?2 WHERE id = ?1",
 };
@@ -467,17 +467,17 @@ ids_free(void *list, int count)
 }
 
 int
-store_records_where(struct store *st, const char *model, const char *field, const char *value_json,
-                    int limit, int64_t **out, struct error *err)
+store_records_where(struct store *st, const struct store_where *w, int64_t **out, struct error *err)
 {
     sqlite3_stmt *s = stmt(st, REC_WHERE, err);
 
     if (s == NULL)
         return -1;
-    store_int_bind_text(s, 1, model);
-    store_int_bind_text(s, 2, field);
-    store_int_bind_text(s, 3, value_json);
-    sqlite3_bind_int(s, 4, limit);
+    store_int_bind_text(s, 1, w->model);
+    store_int_bind_text(s, 2, w->field);
+    store_int_bind_text(s, 3, w->value_json);
+    sqlite3_bind_int(s, 4, w->limit);
+    sqlite3_bind_int64(s, 5, w->after_id);
     return store_int_many_rows(st, s, sizeof(int64_t), id_from_row, ids_free, (void **)out,
                                "find records by a field", err);
 }

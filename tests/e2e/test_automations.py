@@ -426,6 +426,37 @@ def test_an_update_by_record_id_leaves_a_record_of_another_model_alone():
     assert pm.records()["p1"]["stage"] == "proposal"
 
 
+def test_an_update_by_match_finds_a_record_past_the_first_100_holding_its_first_field():
+    # update's match on two fields read the first 100 records holding the
+    # first field's value and filtered those on the second: the project
+    # that held both, the 102nd with that code, was missed, with no
+    # update and nothing in the inbox.
+    port = harness.free_port()
+    pm = Sim(resource="projects", id_prefix="P",
+             webhook_url="http://127.0.0.1:%d/webhooks/pm" % port, webhook_secret=SECRET,
+             signature_header="X-Signature")
+    esign = Sim(resource="documents", id_prefix="D",
+                webhook_url="http://127.0.0.1:%d/webhooks/esign" % port, webhook_secret=SECRET,
+                signature_header="X-Signature")
+    text = DOCUMENTS.replace("match: {code: {path: new.project}}",
+                             "match: {code: {path: new.project}, name: {path: new.title}}")
+    c = Concord(text, values={"port": port, "esign_port": esign.port, "pm_port": pm.port},
+                env={"APP_SECRET": SECRET}, tmp_prefix=TMP)
+    c.start()
+    for i in range(102):
+        pm.change("p%d" % i, {"code": "PRJ-BIG", "name": "Part %d" % i, "stage": "proposal"})
+    c.wait_settled()
+    esign.change("d1", {"title": "Part 101", "status": "sent", "project_code": "PRJ-BIG"})
+    esign.change("d1", {"status": "signed"})
+    wait_until(lambda: pm.records()["p101"].get("stage") == "contracted", 10,
+               "the 102nd project updated")
+    c.wait_settled()
+    [run] = runs(c, "contract_signed")
+    assert run["state"] == "done" and run["actions"][0]["outcome"] == "record 102: changed", run
+    assert [k for k, v in pm.records().items() if v.get("stage") == "contracted"] == ["p101"]
+    assert failed(c) == []
+
+
 # --- 4. A cancelled appointment notifies staff and releases the slot --------
 
 APPOINTMENTS = """
