@@ -1530,20 +1530,45 @@ hold_run(struct store *st, const struct store_run *run, const struct auto_action
                : 0;
 }
 
+/* What run_once() carries out outside the transaction. */
+struct auto_send {
+    const struct auto_action *x; /* an http or notify action to send; NULL: none */
+    int attempt;                 /* which attempt of it this is */
+    int64_t nap_ms;              /* > 0: first wait this long for its system's budget */
+};
+
 /*
- * An http or notify action is about to leave (*send), unless an operator
+ * Whether the run's action is out by the store's account: counted and
+ * "sending", with no answer noted. Only a crash while it was out (or a
+ * failed commit of its answer) leaves it so: the answer's transaction
+ * notes it, and a stop waits for it. 1, 0, -1.
+ */
+static int
+cut_off_unanswered(struct store *st, const struct store_run *run, struct error *err)
+{
+    struct store_step *steps = NULL;
+    int n = store_steps_list(st, run->id, &steps, err), out = 0;
+
+    for (int i = 0; i < n; i++)
+        out |= steps[i].n == run->step && strcmp(steps[i].state, "sending") == 0;
+    store_steps_free(steps, n);
+    return n == -1 ? -1 : out && run->attempts > 0;
+}
+
+/*
+ * An http or notify action is about to leave (out->x), unless an operator
  * paused its system (the run looks again in a second), or an http action's
  * system holds it back: its request budget, shared with the deliveries to
  * that system, has no token yet, or its circuit breaker is open. A short
- * wait for a token is *nap_ms: nothing is written, and the caller waits
- * outside the transaction and comes back; a longer one, or the breaker,
- * puts the run off (hold_run()).
+ * wait for a token is out->nap_ms: nothing is written, and the caller
+ * waits outside the transaction and comes back; a longer one, or the
+ * breaker, puts the run off (hold_run()).
  */
 static int
-begin_send(const struct store_run *run, const struct auto_action *x,
-           const struct auto_action **send, int64_t *nap_ms, struct store *st, struct error *err)
+begin_send(const struct store_run *run, const struct auto_action *x, struct auto_send *out,
+           struct store *st, struct error *err)
 {
-    int paused = x->system != NULL ? system_paused(st, x->system->name, err) : 0;
+    int paused = x->system != NULL ? system_paused(st, x->system->name, err) : 0, again;
 
     if (paused != 0)
         return paused == -1 ? -1
@@ -1556,21 +1581,34 @@ begin_send(const struct store_run *run, const struct auto_action *x,
         enum engine_hold hold = engine_budget_take(x->sys, clock_mono_ms(), &wait, NULL);
 
         if (hold == ENGINE_HOLD_RATE && wait <= AUTO_NAP_MAX_MS) {
-            *nap_ms = wait;
+            out->nap_ms = wait;
             return 0;
         }
         if (hold != ENGINE_GO)
             return hold_run(st, run, x, hold, wait, err);
     }
-    *send = x;
-    /* Counted before it leaves: a crash while it is out counts it, and at
-     * the next start it is sent again (at least once). */
-    if (note_step(st, run, action_name(x->cfg->kind), "sending", run->attempts + 1, NULL, 0, err) ==
-        -1)
+    /* Cut off by a crash: sent again (at least once) as the attempt it
+     * was, as a delivery's is (its attempt counts when its answer is in):
+     * a crash costs no attempt, and the attempts never pass the
+     * schedule's. */
+    again = cut_off_unanswered(st, run, err);
+    if (again == -1)
         return -1;
-    return move(st, run, "running", run->step, run->attempts + 1, run->next_at_ms, NULL, err) == -1
-               ? -1
-               : 0;
+    out->x = x;
+    out->attempt = again ? run->attempts : run->attempts + 1;
+    if (again) {
+        log_info(&(struct log_ctx){.record_id = run->record_id},
+                 "automation %s, run %lld: action %d was out at the last stop; sent again as "
+                 "attempt %d (at least once)",
+                 run->automation, (long long)run->id, run->step + 1, out->attempt);
+        return 0;
+    }
+    /* Counted before it leaves: a crash while it is out counts it, and at
+     * the next start it is sent again, as that attempt. */
+    if (note_step(st, run, action_name(x->cfg->kind), "sending", out->attempt, NULL, 0, err) == -1)
+        return -1;
+    return move(st, run, "running", run->step, out->attempt, run->next_at_ms, NULL, err) == -1 ? -1
+                                                                                               : 0;
 }
 
 /* The action_sig()s of plan, "a; b; c", into out. */
@@ -1668,18 +1706,17 @@ park_if_moved(struct engine *e, const struct auto_rule *r, const struct store_ru
     return rc;
 }
 
-/* Take the run's next action in the open transaction; *send is the action
- * to carry out outside it (http, notify), NULL when done already; *nap_ms
- * (> 0) when the action waits that long for its system's budget. */
+/* Take the run's next action in the open transaction; *out says what to
+ * carry out outside it (an http or notify action, or a nap), if any. */
 static int
 step_in_tx(struct engine *e, const struct auto_rule *r, const struct store_run *run,
-           const cJSON *ctx, const struct auto_action **send, int64_t *nap_ms, struct error *err)
+           const cJSON *ctx, struct auto_send *out, struct error *err)
 {
     struct engine_automation *a = e->automation;
     const struct auto_action *x;
     int rc;
 
-    *send = NULL;
+    *out = (struct auto_send){0};
     rc = park_if_moved(e, r, run, ctx, err);
     if (rc != 0)
         return rc == -1 ? -1 : 0;
@@ -1721,7 +1758,7 @@ step_in_tx(struct engine *e, const struct auto_rule *r, const struct store_run *
     }
     case CONFIG_ACTION_HTTP:
     case CONFIG_ACTION_NOTIFY:
-        return begin_send(run, x, send, nap_ms, a->st, err);
+        return begin_send(run, x, out, a->st, err);
     }
     return 0;
 }
@@ -1787,10 +1824,10 @@ run_once(struct engine *e, struct error *err)
 {
     struct engine_automation *a = e->automation;
     struct store_run run = {0};
-    const struct auto_action *send = NULL, *cur = NULL;
+    const struct auto_action *cur = NULL;
+    struct auto_send send = {0};
     const struct auto_rule *r;
     cJSON *ctx = NULL;
-    int64_t nap_ms = 0;
     int found, failed = 0, there = 0, rc = -1;
 
     if (store_begin(a->st, err) == -1)
@@ -1805,24 +1842,23 @@ run_once(struct engine *e, struct error *err)
         cur = &r->actions[run.step];
     ctx = action_context(a->st, &run, err, &failed);
     if (failed ||
-        (r == NULL ? orphan(e, &run, err) : step_in_tx(e, r, &run, ctx, &send, &nap_ms, err)) ==
-            -1 ||
+        (r == NULL ? orphan(e, &run, err) : step_in_tx(e, r, &run, ctx, &send, err)) == -1 ||
         store_commit(a->st, err) == -1) {
         store_rollback(a->st);
         goto out;
     }
-    if (nap_ms > 0)
-        nap(e, nap_ms, 0);
-    if (send != NULL) {
+    if (send.nap_ms > 0)
+        nap(e, send.nap_ms, 0);
+    if (send.x != NULL) {
         struct auto_result res = {0};
 
-        run.attempts++;
-        if (send->cfg->kind == CONFIG_ACTION_HTTP)
-            http_action(e, &run, send, ctx, &res);
+        run.attempts = send.attempt;
+        if (send.x->cfg->kind == CONFIG_ACTION_HTTP)
+            http_action(e, &run, send.x, ctx, &res);
         else
-            notify_action(e, send, ctx, &res);
+            notify_action(e, send.x, ctx, &res);
         if (store_begin(a->st, err) == -1 || (there = run_still_there(a->st, &run, err)) == -1 ||
-            (there && settle(e, &run, send, &res, run.attempts, err) == -1) ||
+            (there && settle(e, &run, send.x, &res, run.attempts, err) == -1) ||
             store_commit(a->st, err) == -1) {
             store_rollback(a->st);
             result_fini(&res);

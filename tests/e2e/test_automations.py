@@ -1102,6 +1102,42 @@ def test_a_reload_lets_an_http_action_in_flight_finish_instead_of_sending_it_twi
     assert failed(c) == []
 
 
+def test_a_kill_9_during_an_actions_last_attempt_resends_it_as_that_attempt():
+    # An http action is counted before it leaves; a crash while it was
+    # out left it counted, and the resend at the next start counted once
+    # more: attempt 4 of a schedule of 3, one retry fewer than a delivery
+    # gets (whose attempt counts when its answer is in). The resend is the
+    # attempt the crash cut off, as a delivery's is.
+    port = harness.free_port()
+    desk = Sim(resource="tickets", webhook_url="http://127.0.0.1:%d/webhooks/desk" % port,
+               webhook_secret=SECRET, signature_header="X-Signature")
+    crm = Sim(resource="notes")
+    text = BUDGET.replace("retry: {delays: [50, 100, 200, 400, 800, 1600]}",
+                          "retry: {delays: [50, 100]}")  # 3 attempts
+    c = Concord(text, values={"port": port, "desk_port": desk.port, "crm_port": crm.port,
+                              "crm_extra": "", "crm_notes": "", "crm_synced": ""},
+                env={"APP_SECRET": SECRET}, tmp_prefix=TMP)
+    c.start()
+    crm.faults([{"status": 503, "times": 2, "match": {"method": "POST"}},
+                {"delay_ms": 3000, "status": 503, "match": {"method": "POST"}},
+                {"status": 503, "match": {"method": "POST"}}])
+    desk.change("t1", {"title": "Last try", "state": "open"})
+    wait_until(lambda: [r for r in runs(c, "note_ticket")
+                        if r["actions"] and r["actions"][0]["state"] == "sending"
+                        and r["actions"][0]["attempts"] == 3], 10, "the last attempt on the wire")
+    c.kill9()
+    c.start()
+    wait_until(lambda: run_states(c, "note_ticket") == ["failed"], 15, "the run in the inbox")
+    posts = wait_until(lambda: (lambda p: p if len(p) == 4 else None)(crm.requests("POST")), 10,
+                       "the resend")  # at least once: the one cut off, again
+    [run] = runs(c, "note_ticket")
+    assert run["actions"][0]["attempts"] == 3, run
+    [entry] = failed(c)
+    assert entry["attempts"] == 3 and "HTTP 503" in entry["reason"], entry
+    c.wait_settled()
+    assert len(crm.requests("POST")) == 4, posts
+
+
 def test_a_condition_that_fails_to_run_lands_in_the_inbox_and_a_retry_checks_it_again():
     # DESIGN.md: every failure is visible. A condition whose jq failed on a
     # version (tonumber of "open") was only logged: the run was never made,
