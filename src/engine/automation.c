@@ -322,6 +322,24 @@ conditions_hold(const struct auto_rule *r, const cJSON *ctx, struct error *err)
     return 1;
 }
 
+/* The part of still_holds() that reads no run's own context: whether the
+ * record (state; deleted) still meets the trigger of a. */
+static int
+trigger_still_met(const struct config_automation *a, const cJSON *state, int deleted,
+                  const char **why)
+{
+    if (deleted && !(a->on & CONFIG_ON_DELETED)) {
+        *why = "the record was deleted";
+        return 0;
+    }
+    if (a->field != NULL &&
+        !side_accepts(&a->to, cJSON_GetObjectItemCaseSensitive(state, a->field))) {
+        *why = "the field left the value the trigger went to";
+        return 0;
+    }
+    return 1;
+}
+
 /*
  * Whether a waiting run's trigger still holds for the record as it is now
  * (state; deleted): the record is live (unless the trigger is its
@@ -332,19 +350,11 @@ static int
 still_holds(const struct auto_rule *r, const cJSON *ctx, const cJSON *state, int deleted,
             const char **why, struct error *err)
 {
-    const struct config_automation *a = r->cfg;
     cJSON *now;
     int rc;
 
-    if (deleted && !(a->on & CONFIG_ON_DELETED)) {
-        *why = "the record was deleted";
+    if (!trigger_still_met(r->cfg, state, deleted, why))
         return 0;
-    }
-    if (a->field != NULL &&
-        !side_accepts(&a->to, cJSON_GetObjectItemCaseSensitive(state, a->field))) {
-        *why = "the field left the value the trigger went to";
-        return 0;
-    }
     now = cJSON_Duplicate(ctx, 1);
     cJSON_ReplaceItemInObjectCaseSensitive(now, "new", cJSON_Duplicate(state, 1));
     cJSON_DeleteItemFromObjectCaseSensitive(now, "current");
@@ -598,12 +608,42 @@ cancel_run(struct engine *e, struct store *st, const struct store_run *run, cons
     return store_step_outcome(st, run->id, run->step, "cancelled", note, m.now_ms, err);
 }
 
+/*
+ * The automations of the change's model whose waiting runs all still hold
+ * at this version, known without reading one: no conditions (the only
+ * part of the check that reads a run's own context) and a trigger the
+ * record still meets. A JSON array of names (free()), or NULL for none.
+ * Every version of a record checks its waiting runs, and with `on:
+ * updated` and a long wait each version adds one: reading them all made
+ * a record that changes often cost the square of its versions.
+ */
+static char *
+rules_kept(const struct auto_rules *rs, const struct engine_change *c)
+{
+    cJSON *names = cJSON_CreateArray();
+    char *text = NULL;
+
+    for (size_t i = 0; i < rs->count; i++) {
+        const struct config_automation *a = rs->rules[i].cfg;
+        const char *why = NULL;
+
+        if (strcmp(a->model, c->model) == 0 && a->condition_count == 0 &&
+            trigger_still_met(a, c->state, c->is_deleted, &why))
+            cJSON_AddItemToArray(names, cJSON_CreateString(a->name));
+    }
+    if (cJSON_GetArraySize(names) > 0)
+        text = value_canonical_text(names);
+    cJSON_Delete(names);
+    return text;
+}
+
 /* The record's waiting runs whose trigger no longer holds are cancelled. */
 static int
 recheck_waiting(struct engine *e, const struct engine_change *c, struct error *err)
 {
     struct store_run *runs = NULL;
-    int n = store_runs_waiting(e->st, c->record_id, &runs, err), rc = 0;
+    char *kept = rules_kept(&e->automation->writer, c);
+    int n = store_runs_waiting(e->st, c->record_id, kept, &runs, err), rc = 0;
 
     for (int i = 0; i < n && rc == 0; i++) {
         const struct auto_rule *r = rule_named(&e->automation->writer, runs[i].automation);
@@ -624,6 +664,7 @@ recheck_waiting(struct engine *e, const struct engine_change *c, struct error *e
         cJSON_Delete(ctx);
     }
     store_runs_free(runs, n);
+    free(kept);
     return n == -1 ? -1 : rc;
 }
 

@@ -842,10 +842,11 @@ MUST_CHECK int store_run_set(struct store *st, const struct store_run_move *m, s
 MUST_CHECK int store_run_set_context(struct store *st, int64_t id, const char *context,
                                      struct error *err);
 
-/* The waiting runs of a record, oldest first: the count with *out
- * (store_runs_free()), or -1. */
-MUST_CHECK int store_runs_waiting(struct store *st, int64_t record_id, struct store_run **out,
-                                  struct error *err);
+/* The waiting runs of a record, oldest first, but those of the automations
+ * that skip_json names (a JSON array of names; NULL: none): the count with
+ * *out (store_runs_free()), or -1. */
+MUST_CHECK int store_runs_waiting(struct store *st, int64_t record_id, const char *skip_json,
+                                  struct store_run **out, struct error *err);
 
 /* Which runs store_runs_list() returns; unset fields match all. */
 struct store_runs_query {

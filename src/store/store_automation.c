@@ -55,7 +55,8 @@ static const char *const sql[R_COUNT] = {
     [R_SET] = "UPDATE automation_runs SET state = ?2, step = ?3, attempts = ?4, next_at = ?5, "
               "note = ?6, updated_at = ?7 WHERE id = ?1 AND (?8 IS NULL OR state = ?8)",
     [R_WAITING] = "SELECT " RUN_COLS " FROM automation_runs WHERE record_id = ?1 AND state = "
-                  "'waiting' ORDER BY id",
+                  "'waiting' AND automation NOT IN (SELECT value FROM json_each(coalesce(?2, "
+                  "'[]'))) ORDER BY id",
     [R_LIST] = "SELECT " RUN_COLS " FROM automation_runs WHERE (?1 IS NULL OR automation = ?1) "
                "AND (?2 = 0 OR record_id = ?2) AND id > ?3 ORDER BY id DESC LIMIT ?4",
     [R_GET] = "SELECT " RUN_COLS " FROM automation_runs WHERE id = ?1",
@@ -261,13 +262,15 @@ store_run_set_context(struct store *st, int64_t id, const char *context, struct 
 }
 
 int
-store_runs_waiting(struct store *st, int64_t record_id, struct store_run **out, struct error *err)
+store_runs_waiting(struct store *st, int64_t record_id, const char *skip_json,
+                   struct store_run **out, struct error *err)
 {
     sqlite3_stmt *s = stmt(st, R_WAITING, err);
 
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, record_id);
+    store_int_bind_text(s, 2, skip_json);
     return store_int_many_rows(st, s, sizeof(struct store_run), run_from_row, runs_free,
                                (void **)out, "read the waiting runs of a record", err);
 }
