@@ -32,6 +32,7 @@
  */
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -95,6 +96,26 @@ struct auto_rules {
     size_t count;
 };
 
+/* What a count and a log line are about: family{automation, event} (no
+ * event for a family of the one label) and a line of level. */
+struct auto_tell {
+    struct metric_family *family; /* NULL: no count */
+    const char *automation;
+    const char *event;
+    enum log_level level;
+    int64_t record_id;
+};
+
+/* A count and a log line of the writer's, held until its transaction
+ * commits (tell()). */
+struct auto_note {
+    struct metric_family *family;
+    char *automation, *event;
+    enum log_level level;
+    int64_t record_id;
+    char *line; /* NULL: no line */
+};
+
 struct engine_automation {
     struct auto_rules writer; /* triggers and conditions, for the writer */
     struct auto_rules runner; /* the automation thread's own copy (libjq is one thread's) */
@@ -112,6 +133,9 @@ struct engine_automation {
     int cause_step;
     int cause_depth;
     cJSON *cause_chain; /* the automations that led here, oldest first */
+    /* Writer only: counts and lines held until its commit (tell()). */
+    struct auto_note *held;
+    size_t held_count, held_cap;
     struct metric_family *runs, *actions, *cut;
 };
 
@@ -241,6 +265,87 @@ actions_plan(const struct config_automation *a)
         free(sig);
     }
     return plan;
+}
+
+/* ---- counts and log lines ---- */
+
+static void
+note_emit(const struct auto_note *n)
+{
+    if (n->family != NULL)
+        metric_add(n->family, 1,
+                   n->event != NULL ? (const char *[]){n->automation, n->event}
+                                    : (const char *[]){n->automation});
+    if (n->line != NULL && log_level_current >= n->level)
+        log_write(n->level, &(struct log_ctx){.record_id = n->record_id}, "%s", n->line);
+}
+
+static void
+note_fini(struct auto_note *n)
+{
+    free(n->automation);
+    free(n->event);
+    free(n->line);
+    memset(n, 0, sizeof(*n));
+}
+
+/*
+ * Count t and write the line fmt (NULL: none). On the automation thread's
+ * handle, at once; on the writer's (st is e->st), once its transaction
+ * commits (engine_automation_kick()): a turn, or a change's savepoint,
+ * that is rolled back takes back the runs it added or cancelled, and
+ * their counts and lines go with them (engine_automation_undo()), or a
+ * run would be counted and logged as often as its change was tried.
+ */
+static void PRINTF_LIKE(4, 5)
+    tell(struct engine *e, const struct store *st, const struct auto_tell *t, const char *fmt, ...)
+{
+    struct engine_automation *a = e->automation;
+    struct auto_note n = {
+        .family = t->family,
+        .automation = xstrdup(t->automation),
+        .event = t->event != NULL ? xstrdup(t->event) : NULL,
+        .level = t->level,
+        .record_id = t->record_id,
+    };
+
+    if (fmt != NULL) {
+        va_list ap;
+        int len;
+
+        va_start(ap, fmt);
+        len = vsnprintf(NULL, 0, fmt, ap);
+        va_end(ap);
+        n.line = xmalloc((size_t)(len > 0 ? len : 0) + 1);
+        va_start(ap, fmt);
+        (void)vsnprintf(n.line, (size_t)(len > 0 ? len : 0) + 1, fmt, ap);
+        va_end(ap);
+    }
+    if (st != e->st) {
+        note_emit(&n);
+        note_fini(&n);
+        return;
+    }
+    if (a->held_count == a->held_cap) {
+        a->held_cap = a->held_cap ? a->held_cap * 2 : 16;
+        a->held = xreallocarray(a->held, a->held_cap, sizeof(*a->held));
+    }
+    a->held[a->held_count++] = n;
+}
+
+size_t
+engine_automation_mark(const struct engine *e)
+{
+    return e->automation != NULL ? e->automation->held_count : 0;
+}
+
+void
+engine_automation_undo(struct engine *e, size_t mark)
+{
+    struct engine_automation *a = e->automation;
+
+    while (a != NULL && a->held_count > mark)
+        note_fini(&a->held[--a->held_count]);
 }
 
 /* ---- triggers ---- */
@@ -454,8 +559,10 @@ cut_run(struct engine *e, int64_t run_id, const struct engine_change *c, const c
                    "(chain: %s -> %s); retry runs it once, skip drops it",
                    name, (int)(e->cfg->automation_depth + 1), (long long)e->cfg->automation_depth,
                    chain, name);
-    log_warn(&(struct log_ctx){.record_id = c->record_id}, "%s", reason);
-    metric_add(a->cut, 1, (const char *[]){name});
+    tell(e, e->st,
+         &(struct auto_tell){
+             .family = a->cut, .automation = name, .level = LOG_WARN, .record_id = c->record_id},
+         "%s", reason);
     struct inbox_entry entry = {
         .kind = INBOX_FAILED,
         .record_id = c->record_id,
@@ -497,8 +604,13 @@ condition_failed(struct engine *e, struct store *st, const struct store_run *run
                    strcmp(kind, "wait") == 0 ? " at the end of its wait" : "", why,
                    strcmp(kind, "wait") == 0 ? "goes on after the wait"
                                              : "checks the conditions again");
-    log_warn(&(struct log_ctx){.record_id = run->record_id}, "parked in the inbox: %s", reason);
-    metric_add(e->automation->runs, 1, (const char *[]){run->automation, "failed"});
+    tell(e, st,
+         &(struct auto_tell){.family = e->automation->runs,
+                             .automation = run->automation,
+                             .event = "failed",
+                             .level = LOG_WARN,
+                             .record_id = run->record_id},
+         "parked in the inbox: %s", reason);
     struct inbox_entry entry = {
         .kind = INBOX_FAILED,
         .record_id = run->record_id,
@@ -564,7 +676,11 @@ add_run(struct engine *e, const struct auto_rule *r, const struct engine_change 
     free(text);
     if (rc != 1)
         return rc; /* 0: this version started it before (a replay, a repeat) */
-    metric_add(a->runs, 1, (const char *[]){r->cfg->name, cut ? "cut" : "started"});
+    /* Its line comes below, once it is known what became of it. */
+    tell(e, e->st,
+         &(struct auto_tell){
+             .family = a->runs, .automation = r->cfg->name, .event = cut ? "cut" : "started"},
+         NULL);
     if (cut)
         return cut_run(e, id, c, r->cfg->name, chain_buf, err);
     if (if_error != NULL)
@@ -574,9 +690,11 @@ add_run(struct engine *e, const struct auto_rule *r, const struct engine_change 
                                                     .record_id = c->record_id},
                                 0, "if", if_error, err);
     a->added++;
-    log_info(&(struct log_ctx){.record_id = c->record_id},
-             "automation %s: run %lld for version %lld of record %lld", r->cfg->name, (long long)id,
-             (long long)c->version, (long long)c->record_id);
+    tell(e, e->st,
+         &(struct auto_tell){
+             .automation = r->cfg->name, .level = LOG_INFO, .record_id = c->record_id},
+         "automation %s: run %lld for version %lld of record %lld", r->cfg->name, (long long)id,
+         (long long)c->version, (long long)c->record_id);
     return 0;
 }
 
@@ -602,9 +720,13 @@ cancel_run(struct engine *e, struct store *st, const struct store_run *run, cons
     rc = store_run_set(st, &m, err);
     if (rc != 1)
         return rc;
-    log_info(&(struct log_ctx){.record_id = run->record_id}, "automation %s: run %lld %s",
-             run->automation, (long long)run->id, note);
-    metric_add(e->automation->runs, 1, (const char *[]){run->automation, "cancelled"});
+    tell(e, st,
+         &(struct auto_tell){.family = e->automation->runs,
+                             .automation = run->automation,
+                             .event = "cancelled",
+                             .level = LOG_INFO,
+                             .record_id = run->record_id},
+         "automation %s: run %lld %s", run->automation, (long long)run->id, note);
     return store_step_outcome(st, run->id, run->step, "cancelled", note, m.now_ms, err);
 }
 
@@ -655,8 +777,11 @@ recheck_waiting(struct engine *e, const struct engine_change *c, struct error *e
                         : 0;
 
         if (holds == -1) {
-            log_warn(&(struct log_ctx){.record_id = c->record_id}, "%s: the run waits on",
-                     cerr.msg);
+            tell(e, e->st,
+                 &(struct auto_tell){.automation = runs[i].automation,
+                                     .level = LOG_WARN,
+                                     .record_id = c->record_id},
+                 "%s: the run waits on", cerr.msg);
             holds = 1;
         }
         if (!holds)
@@ -722,7 +847,14 @@ engine_automation_kick(struct engine *e)
 {
     struct engine_automation *a = e->automation;
 
-    if (a == NULL || a->added == 0)
+    if (a == NULL)
+        return;
+    for (size_t i = 0; i < a->held_count; i++) {
+        note_emit(&a->held[i]);
+        note_fini(&a->held[i]);
+    }
+    a->held_count = 0;
+    if (a->added == 0)
         return;
     a->added = 0;
     pthread_mutex_lock(&e->mu);
@@ -2048,6 +2180,8 @@ engine_automation_free(struct engine *e)
     if (a == NULL)
         return;
     engine_automation_stop(e, 0);
+    engine_automation_undo(e, 0);
+    free(a->held);
     rules_free(&a->writer);
     rules_free(&a->runner);
     http_client_free(a->http);

@@ -1177,6 +1177,44 @@ def test_a_record_with_many_waiting_runs_costs_each_new_version_no_more():
     assert crm.requests() == []
 
 
+def test_a_run_whose_commit_failed_is_neither_counted_nor_logged():
+    # The writer adds a run in the transaction of its version, and counted
+    # and logged it there: each turn whose commit the disk refused (so that
+    # nothing of it stood, and the change was processed again) counted and
+    # logged the run once more.
+    env, _, fail = tf.syncgate()
+    port = harness.free_port()
+    desk = Sim(resource="tickets", webhook_url="http://127.0.0.1:%d/webhooks/desk" % port,
+               webhook_secret=SECRET, signature_header="X-Signature")
+    crm = Sim(resource="notes")
+    c = Concord(BUDGET.replace("    on: created\n", "    on: updated\n"),
+                values={"port": port, "desk_port": desk.port, "crm_port": crm.port,
+                        "crm_extra": "", "crm_notes": "", "crm_synced": ""},
+                env=dict(env, APP_SECRET=SECRET), tmp_prefix=TMP)
+    c.start()
+    desk.change("t1", {"title": "Refused", "state": "new"})
+    c.wait_settled()
+    open(fail, "w").close()
+    try:
+        # A person's edit, journaled by the CLI (not under the shim); the
+        # daemon's turns that process it fail to commit.
+        shim = c.env.pop("LD_PRELOAD")
+        try:
+            c.cli("edit", "--record", "1", stdin=json.dumps({"state": "open"}))
+        finally:
+            c.env["LD_PRELOAD"] = shim
+        wait_until(lambda: len([line for line in c.log_text().splitlines()
+                                if "I/O error" in line and "checkpoint" not in line]) >= 2, 10,
+                   "failed commits")
+    finally:
+        os.unlink(fail)
+    wait_until(lambda: run_states(c, "note_ticket") == ["done"], 10, "the run done")
+    started = tf.metric_total(c, "concord_automation_runs_total", 'event="started"')
+    assert started == 1.0, started
+    assert c.log_text().count("automation note_ticket: run 1 for version") == 1
+    assert len(crm.requests("POST")) == 1
+
+
 def test_a_condition_that_fails_to_run_lands_in_the_inbox_and_a_retry_checks_it_again():
     # DESIGN.md: every failure is visible. A condition whose jq failed on a
     # version (tonumber of "open") was only logged: the run was never made,
