@@ -32,6 +32,7 @@
  */
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,9 @@
 #define AUTO_MAX_BODY (64 * 1024)
 /* Records one update action may change at most. */
 #define AUTO_MAX_MATCH 100
+/* Records an update's match reads from the store at a time (those that
+ * hold its first field), before it checks the others on each. */
+#define AUTO_MATCH_PAGE 500
 /* An http action held by its system's budget for at most this long waits
  * on the automation thread (outside any transaction); a longer hold (a
  * 429's block, a slow rate) puts the run off in the store instead. */
@@ -92,6 +96,26 @@ struct auto_rules {
     size_t count;
 };
 
+/* What a count and a log line are about: family{automation, event} (no
+ * event for a family of the one label) and a line of level. */
+struct auto_tell {
+    struct metric_family *family; /* NULL: no count */
+    const char *automation;
+    const char *event;
+    enum log_level level;
+    int64_t record_id;
+};
+
+/* A count and a log line of the writer's, held until its transaction
+ * commits (tell()). */
+struct auto_note {
+    struct metric_family *family;
+    char *automation, *event;
+    enum log_level level;
+    int64_t record_id;
+    char *line; /* NULL: no line */
+};
+
 struct engine_automation {
     struct auto_rules writer; /* triggers and conditions, for the writer */
     struct auto_rules runner; /* the automation thread's own copy (libjq is one thread's) */
@@ -109,6 +133,9 @@ struct engine_automation {
     int cause_step;
     int cause_depth;
     cJSON *cause_chain; /* the automations that led here, oldest first */
+    /* Writer only: counts and lines held until its commit (tell()). */
+    struct auto_note *held;
+    size_t held_count, held_cap;
     struct metric_family *runs, *actions, *cut;
 };
 
@@ -240,6 +267,87 @@ actions_plan(const struct config_automation *a)
     return plan;
 }
 
+/* ---- counts and log lines ---- */
+
+static void
+note_emit(const struct auto_note *n)
+{
+    if (n->family != NULL)
+        metric_add(n->family, 1,
+                   n->event != NULL ? (const char *[]){n->automation, n->event}
+                                    : (const char *[]){n->automation});
+    if (n->line != NULL && log_level_current >= n->level)
+        log_write(n->level, &(struct log_ctx){.record_id = n->record_id}, "%s", n->line);
+}
+
+static void
+note_fini(struct auto_note *n)
+{
+    free(n->automation);
+    free(n->event);
+    free(n->line);
+    memset(n, 0, sizeof(*n));
+}
+
+/*
+ * Count t and write the line fmt (NULL: none). On the automation thread's
+ * handle, at once; on the writer's (st is e->st), once its transaction
+ * commits (engine_automation_kick()): a turn, or a change's savepoint,
+ * that is rolled back takes back the runs it added or cancelled, and
+ * their counts and lines go with them (engine_automation_undo()), or a
+ * run would be counted and logged as often as its change was tried.
+ */
+static void PRINTF_LIKE(4, 5)
+    tell(struct engine *e, const struct store *st, const struct auto_tell *t, const char *fmt, ...)
+{
+    struct engine_automation *a = e->automation;
+    struct auto_note n = {
+        .family = t->family,
+        .automation = xstrdup(t->automation),
+        .event = t->event != NULL ? xstrdup(t->event) : NULL,
+        .level = t->level,
+        .record_id = t->record_id,
+    };
+
+    if (fmt != NULL) {
+        va_list ap;
+        int len;
+
+        va_start(ap, fmt);
+        len = vsnprintf(NULL, 0, fmt, ap);
+        va_end(ap);
+        n.line = xmalloc((size_t)(len > 0 ? len : 0) + 1);
+        va_start(ap, fmt);
+        (void)vsnprintf(n.line, (size_t)(len > 0 ? len : 0) + 1, fmt, ap);
+        va_end(ap);
+    }
+    if (st != e->st) {
+        note_emit(&n);
+        note_fini(&n);
+        return;
+    }
+    if (a->held_count == a->held_cap) {
+        a->held_cap = a->held_cap ? a->held_cap * 2 : 16;
+        a->held = xreallocarray(a->held, a->held_cap, sizeof(*a->held));
+    }
+    a->held[a->held_count++] = n;
+}
+
+size_t
+engine_automation_mark(const struct engine *e)
+{
+    return e->automation != NULL ? e->automation->held_count : 0;
+}
+
+void
+engine_automation_undo(struct engine *e, size_t mark)
+{
+    struct engine_automation *a = e->automation;
+
+    while (a != NULL && a->held_count > mark)
+        note_fini(&a->held[--a->held_count]);
+}
+
 /* ---- triggers ---- */
 
 /* Whether value v (NULL: missing) reads as text t: "null", a string's
@@ -319,6 +427,24 @@ conditions_hold(const struct auto_rule *r, const cJSON *ctx, struct error *err)
     return 1;
 }
 
+/* The part of still_holds() that reads no run's own context: whether the
+ * record (state; deleted) still meets the trigger of a. */
+static int
+trigger_still_met(const struct config_automation *a, const cJSON *state, int deleted,
+                  const char **why)
+{
+    if (deleted && !(a->on & CONFIG_ON_DELETED)) {
+        *why = "the record was deleted";
+        return 0;
+    }
+    if (a->field != NULL &&
+        !side_accepts(&a->to, cJSON_GetObjectItemCaseSensitive(state, a->field))) {
+        *why = "the field left the value the trigger went to";
+        return 0;
+    }
+    return 1;
+}
+
 /*
  * Whether a waiting run's trigger still holds for the record as it is now
  * (state; deleted): the record is live (unless the trigger is its
@@ -329,19 +455,11 @@ static int
 still_holds(const struct auto_rule *r, const cJSON *ctx, const cJSON *state, int deleted,
             const char **why, struct error *err)
 {
-    const struct config_automation *a = r->cfg;
     cJSON *now;
     int rc;
 
-    if (deleted && !(a->on & CONFIG_ON_DELETED)) {
-        *why = "the record was deleted";
+    if (!trigger_still_met(r->cfg, state, deleted, why))
         return 0;
-    }
-    if (a->field != NULL &&
-        !side_accepts(&a->to, cJSON_GetObjectItemCaseSensitive(state, a->field))) {
-        *why = "the field left the value the trigger went to";
-        return 0;
-    }
     now = cJSON_Duplicate(ctx, 1);
     cJSON_ReplaceItemInObjectCaseSensitive(now, "new", cJSON_Duplicate(state, 1));
     cJSON_DeleteItemFromObjectCaseSensitive(now, "current");
@@ -441,8 +559,10 @@ cut_run(struct engine *e, int64_t run_id, const struct engine_change *c, const c
                    "(chain: %s -> %s); retry runs it once, skip drops it",
                    name, (int)(e->cfg->automation_depth + 1), (long long)e->cfg->automation_depth,
                    chain, name);
-    log_warn(&(struct log_ctx){.record_id = c->record_id}, "%s", reason);
-    metric_add(a->cut, 1, (const char *[]){name});
+    tell(e, e->st,
+         &(struct auto_tell){
+             .family = a->cut, .automation = name, .level = LOG_WARN, .record_id = c->record_id},
+         "%s", reason);
     struct inbox_entry entry = {
         .kind = INBOX_FAILED,
         .record_id = c->record_id,
@@ -484,8 +604,13 @@ condition_failed(struct engine *e, struct store *st, const struct store_run *run
                    strcmp(kind, "wait") == 0 ? " at the end of its wait" : "", why,
                    strcmp(kind, "wait") == 0 ? "goes on after the wait"
                                              : "checks the conditions again");
-    log_warn(&(struct log_ctx){.record_id = run->record_id}, "parked in the inbox: %s", reason);
-    metric_add(e->automation->runs, 1, (const char *[]){run->automation, "failed"});
+    tell(e, st,
+         &(struct auto_tell){.family = e->automation->runs,
+                             .automation = run->automation,
+                             .event = "failed",
+                             .level = LOG_WARN,
+                             .record_id = run->record_id},
+         "parked in the inbox: %s", reason);
     struct inbox_entry entry = {
         .kind = INBOX_FAILED,
         .record_id = run->record_id,
@@ -551,7 +676,11 @@ add_run(struct engine *e, const struct auto_rule *r, const struct engine_change 
     free(text);
     if (rc != 1)
         return rc; /* 0: this version started it before (a replay, a repeat) */
-    metric_add(a->runs, 1, (const char *[]){r->cfg->name, cut ? "cut" : "started"});
+    /* Its line comes below, once it is known what became of it. */
+    tell(e, e->st,
+         &(struct auto_tell){
+             .family = a->runs, .automation = r->cfg->name, .event = cut ? "cut" : "started"},
+         NULL);
     if (cut)
         return cut_run(e, id, c, r->cfg->name, chain_buf, err);
     if (if_error != NULL)
@@ -561,9 +690,11 @@ add_run(struct engine *e, const struct auto_rule *r, const struct engine_change 
                                                     .record_id = c->record_id},
                                 0, "if", if_error, err);
     a->added++;
-    log_info(&(struct log_ctx){.record_id = c->record_id},
-             "automation %s: run %lld for version %lld of record %lld", r->cfg->name, (long long)id,
-             (long long)c->version, (long long)c->record_id);
+    tell(e, e->st,
+         &(struct auto_tell){
+             .automation = r->cfg->name, .level = LOG_INFO, .record_id = c->record_id},
+         "automation %s: run %lld for version %lld of record %lld", r->cfg->name, (long long)id,
+         (long long)c->version, (long long)c->record_id);
     return 0;
 }
 
@@ -589,10 +720,43 @@ cancel_run(struct engine *e, struct store *st, const struct store_run *run, cons
     rc = store_run_set(st, &m, err);
     if (rc != 1)
         return rc;
-    log_info(&(struct log_ctx){.record_id = run->record_id}, "automation %s: run %lld %s",
-             run->automation, (long long)run->id, note);
-    metric_add(e->automation->runs, 1, (const char *[]){run->automation, "cancelled"});
+    tell(e, st,
+         &(struct auto_tell){.family = e->automation->runs,
+                             .automation = run->automation,
+                             .event = "cancelled",
+                             .level = LOG_INFO,
+                             .record_id = run->record_id},
+         "automation %s: run %lld %s", run->automation, (long long)run->id, note);
     return store_step_outcome(st, run->id, run->step, "cancelled", note, m.now_ms, err);
+}
+
+/*
+ * The automations of the change's model whose waiting runs all still hold
+ * at this version, known without reading one: no conditions (the only
+ * part of the check that reads a run's own context) and a trigger the
+ * record still meets. A JSON array of names (free()), or NULL for none.
+ * Every version of a record checks its waiting runs, and with `on:
+ * updated` and a long wait each version adds one: reading them all made
+ * a record that changes often cost the square of its versions.
+ */
+static char *
+rules_kept(const struct auto_rules *rs, const struct engine_change *c)
+{
+    cJSON *names = cJSON_CreateArray();
+    char *text = NULL;
+
+    for (size_t i = 0; i < rs->count; i++) {
+        const struct config_automation *a = rs->rules[i].cfg;
+        const char *why = NULL;
+
+        if (strcmp(a->model, c->model) == 0 && a->condition_count == 0 &&
+            trigger_still_met(a, c->state, c->is_deleted, &why))
+            cJSON_AddItemToArray(names, cJSON_CreateString(a->name));
+    }
+    if (cJSON_GetArraySize(names) > 0)
+        text = value_canonical_text(names);
+    cJSON_Delete(names);
+    return text;
 }
 
 /* The record's waiting runs whose trigger no longer holds are cancelled. */
@@ -600,7 +764,8 @@ static int
 recheck_waiting(struct engine *e, const struct engine_change *c, struct error *err)
 {
     struct store_run *runs = NULL;
-    int n = store_runs_waiting(e->st, c->record_id, &runs, err), rc = 0;
+    char *kept = rules_kept(&e->automation->writer, c);
+    int n = store_runs_waiting(e->st, c->record_id, kept, &runs, err), rc = 0;
 
     for (int i = 0; i < n && rc == 0; i++) {
         const struct auto_rule *r = rule_named(&e->automation->writer, runs[i].automation);
@@ -612,8 +777,11 @@ recheck_waiting(struct engine *e, const struct engine_change *c, struct error *e
                         : 0;
 
         if (holds == -1) {
-            log_warn(&(struct log_ctx){.record_id = c->record_id}, "%s: the run waits on",
-                     cerr.msg);
+            tell(e, e->st,
+                 &(struct auto_tell){.automation = runs[i].automation,
+                                     .level = LOG_WARN,
+                                     .record_id = c->record_id},
+                 "%s: the run waits on", cerr.msg);
             holds = 1;
         }
         if (!holds)
@@ -621,6 +789,7 @@ recheck_waiting(struct engine *e, const struct engine_change *c, struct error *e
         cJSON_Delete(ctx);
     }
     store_runs_free(runs, n);
+    free(kept);
     return n == -1 ? -1 : rc;
 }
 
@@ -678,7 +847,14 @@ engine_automation_kick(struct engine *e)
 {
     struct engine_automation *a = e->automation;
 
-    if (a == NULL || a->added == 0)
+    if (a == NULL)
+        return;
+    for (size_t i = 0; i < a->held_count; i++) {
+        note_emit(&a->held[i]);
+        note_fini(&a->held[i]);
+    }
+    a->held_count = 0;
+    if (a->added == 0)
         return;
     a->added = 0;
     pthread_mutex_lock(&e->mu);
@@ -875,14 +1051,67 @@ action_context(struct store *st, const struct store_run *run, struct error *err,
     return ctx;
 }
 
+/* Whether the record id holds every field of match after the first (the
+ * store found it by the first): 1, 0, -1. */
+static int
+holds_the_rest(struct store *st, int64_t id, const cJSON *first, struct error *err)
+{
+    struct record rec = {0};
+    cJSON *state = NULL;
+    int found = store_record_get(st, id, &rec, err);
+    int all = found == 1 && (state = cJSON_Parse(rec.state)) != NULL;
+
+    for (const cJSON *g = first->next; all && g != NULL; g = g->next)
+        all = same(cJSON_GetObjectItemCaseSensitive(state, g->string), g);
+    cJSON_Delete(state);
+    record_fini(&rec);
+    return found == -1 ? -1 : all;
+}
+
+/*
+ * The ids of the live records that hold every field of match (the first
+ * AUTO_MAX_MATCH by id), into ids. The store finds the records by the
+ * first field, a page at a time, and each is read for the others: the
+ * records that hold them all may lie past the first AUTO_MAX_MATCH that
+ * hold the first.
+ */
+static int
+match_targets(struct store *st, const struct auto_action *x, const cJSON *match, cJSON *ids,
+              struct error *err)
+{
+    const cJSON *f = match->child;
+    char *value = value_canonical_text(f);
+    struct store_where w = {
+        .model = x->model->name, .field = f->string, .value_json = value, .limit = AUTO_MATCH_PAGE};
+    int n = AUTO_MATCH_PAGE, rc = 0;
+
+    while (rc == 0 && n == AUTO_MATCH_PAGE && cJSON_GetArraySize(ids) < AUTO_MAX_MATCH) {
+        int64_t *found = NULL;
+
+        n = store_records_where(st, &w, &found, err);
+        for (int i = 0; i < n && rc == 0 && cJSON_GetArraySize(ids) < AUTO_MAX_MATCH; i++) {
+            rc = holds_the_rest(st, found[i], f, err);
+            if (rc == 1)
+                cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)found[i]));
+            rc = rc == -1 ? -1 : 0;
+        }
+        if (n > 0)
+            w.after_id = found[n - 1];
+        free(found);
+        if (n == -1)
+            rc = -1;
+    }
+    free(value);
+    return rc;
+}
+
 /* The ids of the records an update action changes, into *ids. */
 static int
 update_targets(struct store *st, const struct auto_action *x, const cJSON *ctx, cJSON *ids,
                struct error *err)
 {
     cJSON *got = NULL;
-    const cJSON *f;
-    int rc = -1;
+    int rc = 0;
 
     if (x->record != NULL) {
         const cJSON *id;
@@ -899,34 +1128,9 @@ update_targets(struct store *st, const struct auto_action *x, const cJSON *ctx, 
     }
     if (map_apply(x->match, ctx, &got, err) == -1)
         return -1;
-    f = got != NULL ? got->child : NULL;
-    if (f == NULL) {
-        cJSON_Delete(got);
-        return 0; /* the value is missing: nothing matches it */
-    }
-    {
-        char *value = value_canonical_text(f);
-        int64_t *found = NULL;
-        int n =
-            store_records_where(st, x->model->name, f->string, value, AUTO_MAX_MATCH, &found, err);
-
-        free(value);
-        for (int i = 0; i < n; i++) {
-            struct record rec = {0};
-            cJSON *state = NULL;
-            int all = store_record_get(st, found[i], &rec, err) == 1 &&
-                      (state = cJSON_Parse(rec.state)) != NULL;
-
-            for (const cJSON *g = f->next; all && g != NULL; g = g->next)
-                all = same(cJSON_GetObjectItemCaseSensitive(state, g->string), g);
-            if (all)
-                cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)found[i]));
-            cJSON_Delete(state);
-            record_fini(&rec);
-        }
-        free(found);
-        rc = n == -1 ? -1 : 0;
-    }
+    /* A missing value matches nothing. */
+    if (got != NULL && got->child != NULL)
+        rc = match_targets(st, x, got, ids, err);
     cJSON_Delete(got);
     return rc;
 }
@@ -1499,20 +1703,45 @@ hold_run(struct store *st, const struct store_run *run, const struct auto_action
                : 0;
 }
 
+/* What run_once() carries out outside the transaction. */
+struct auto_send {
+    const struct auto_action *x; /* an http or notify action to send; NULL: none */
+    int attempt;                 /* which attempt of it this is */
+    int64_t nap_ms;              /* > 0: first wait this long for its system's budget */
+};
+
 /*
- * An http or notify action is about to leave (*send), unless an operator
+ * Whether the run's action is out by the store's account: counted and
+ * "sending", with no answer noted. Only a crash while it was out (or a
+ * failed commit of its answer) leaves it so: the answer's transaction
+ * notes it, and a stop waits for it. 1, 0, -1.
+ */
+static int
+cut_off_unanswered(struct store *st, const struct store_run *run, struct error *err)
+{
+    struct store_step *steps = NULL;
+    int n = store_steps_list(st, run->id, &steps, err), out = 0;
+
+    for (int i = 0; i < n; i++)
+        out |= steps[i].n == run->step && strcmp(steps[i].state, "sending") == 0;
+    store_steps_free(steps, n);
+    return n == -1 ? -1 : out && run->attempts > 0;
+}
+
+/*
+ * An http or notify action is about to leave (out->x), unless an operator
  * paused its system (the run looks again in a second), or an http action's
  * system holds it back: its request budget, shared with the deliveries to
  * that system, has no token yet, or its circuit breaker is open. A short
- * wait for a token is *nap_ms: nothing is written, and the caller waits
- * outside the transaction and comes back; a longer one, or the breaker,
- * puts the run off (hold_run()).
+ * wait for a token is out->nap_ms: nothing is written, and the caller
+ * waits outside the transaction and comes back; a longer one, or the
+ * breaker, puts the run off (hold_run()).
  */
 static int
-begin_send(const struct store_run *run, const struct auto_action *x,
-           const struct auto_action **send, int64_t *nap_ms, struct store *st, struct error *err)
+begin_send(const struct store_run *run, const struct auto_action *x, struct auto_send *out,
+           struct store *st, struct error *err)
 {
-    int paused = x->system != NULL ? system_paused(st, x->system->name, err) : 0;
+    int paused = x->system != NULL ? system_paused(st, x->system->name, err) : 0, again;
 
     if (paused != 0)
         return paused == -1 ? -1
@@ -1525,21 +1754,34 @@ begin_send(const struct store_run *run, const struct auto_action *x,
         enum engine_hold hold = engine_budget_take(x->sys, clock_mono_ms(), &wait, NULL);
 
         if (hold == ENGINE_HOLD_RATE && wait <= AUTO_NAP_MAX_MS) {
-            *nap_ms = wait;
+            out->nap_ms = wait;
             return 0;
         }
         if (hold != ENGINE_GO)
             return hold_run(st, run, x, hold, wait, err);
     }
-    *send = x;
-    /* Counted before it leaves: a crash while it is out counts it, and at
-     * the next start it is sent again (at least once). */
-    if (note_step(st, run, action_name(x->cfg->kind), "sending", run->attempts + 1, NULL, 0, err) ==
-        -1)
+    /* Cut off by a crash: sent again (at least once) as the attempt it
+     * was, as a delivery's is (its attempt counts when its answer is in):
+     * a crash costs no attempt, and the attempts never pass the
+     * schedule's. */
+    again = cut_off_unanswered(st, run, err);
+    if (again == -1)
         return -1;
-    return move(st, run, "running", run->step, run->attempts + 1, run->next_at_ms, NULL, err) == -1
-               ? -1
-               : 0;
+    out->x = x;
+    out->attempt = again ? run->attempts : run->attempts + 1;
+    if (again) {
+        log_info(&(struct log_ctx){.record_id = run->record_id},
+                 "automation %s, run %lld: action %d was out at the last stop; sent again as "
+                 "attempt %d (at least once)",
+                 run->automation, (long long)run->id, run->step + 1, out->attempt);
+        return 0;
+    }
+    /* Counted before it leaves: a crash while it is out counts it, and at
+     * the next start it is sent again, as that attempt. */
+    if (note_step(st, run, action_name(x->cfg->kind), "sending", out->attempt, NULL, 0, err) == -1)
+        return -1;
+    return move(st, run, "running", run->step, out->attempt, run->next_at_ms, NULL, err) == -1 ? -1
+                                                                                               : 0;
 }
 
 /* The action_sig()s of plan, "a; b; c", into out. */
@@ -1637,18 +1879,17 @@ park_if_moved(struct engine *e, const struct auto_rule *r, const struct store_ru
     return rc;
 }
 
-/* Take the run's next action in the open transaction; *send is the action
- * to carry out outside it (http, notify), NULL when done already; *nap_ms
- * (> 0) when the action waits that long for its system's budget. */
+/* Take the run's next action in the open transaction; *out says what to
+ * carry out outside it (an http or notify action, or a nap), if any. */
 static int
 step_in_tx(struct engine *e, const struct auto_rule *r, const struct store_run *run,
-           const cJSON *ctx, const struct auto_action **send, int64_t *nap_ms, struct error *err)
+           const cJSON *ctx, struct auto_send *out, struct error *err)
 {
     struct engine_automation *a = e->automation;
     const struct auto_action *x;
     int rc;
 
-    *send = NULL;
+    *out = (struct auto_send){0};
     rc = park_if_moved(e, r, run, ctx, err);
     if (rc != 0)
         return rc == -1 ? -1 : 0;
@@ -1690,7 +1931,7 @@ step_in_tx(struct engine *e, const struct auto_rule *r, const struct store_run *
     }
     case CONFIG_ACTION_HTTP:
     case CONFIG_ACTION_NOTIFY:
-        return begin_send(run, x, send, nap_ms, a->st, err);
+        return begin_send(run, x, out, a->st, err);
     }
     return 0;
 }
@@ -1756,10 +1997,10 @@ run_once(struct engine *e, struct error *err)
 {
     struct engine_automation *a = e->automation;
     struct store_run run = {0};
-    const struct auto_action *send = NULL, *cur = NULL;
+    const struct auto_action *cur = NULL;
+    struct auto_send send = {0};
     const struct auto_rule *r;
     cJSON *ctx = NULL;
-    int64_t nap_ms = 0;
     int found, failed = 0, there = 0, rc = -1;
 
     if (store_begin(a->st, err) == -1)
@@ -1774,24 +2015,23 @@ run_once(struct engine *e, struct error *err)
         cur = &r->actions[run.step];
     ctx = action_context(a->st, &run, err, &failed);
     if (failed ||
-        (r == NULL ? orphan(e, &run, err) : step_in_tx(e, r, &run, ctx, &send, &nap_ms, err)) ==
-            -1 ||
+        (r == NULL ? orphan(e, &run, err) : step_in_tx(e, r, &run, ctx, &send, err)) == -1 ||
         store_commit(a->st, err) == -1) {
         store_rollback(a->st);
         goto out;
     }
-    if (nap_ms > 0)
-        nap(e, nap_ms, 0);
-    if (send != NULL) {
+    if (send.nap_ms > 0)
+        nap(e, send.nap_ms, 0);
+    if (send.x != NULL) {
         struct auto_result res = {0};
 
-        run.attempts++;
-        if (send->cfg->kind == CONFIG_ACTION_HTTP)
-            http_action(e, &run, send, ctx, &res);
+        run.attempts = send.attempt;
+        if (send.x->cfg->kind == CONFIG_ACTION_HTTP)
+            http_action(e, &run, send.x, ctx, &res);
         else
-            notify_action(e, send, ctx, &res);
+            notify_action(e, send.x, ctx, &res);
         if (store_begin(a->st, err) == -1 || (there = run_still_there(a->st, &run, err)) == -1 ||
-            (there && settle(e, &run, send, &res, run.attempts, err) == -1) ||
+            (there && settle(e, &run, send.x, &res, run.attempts, err) == -1) ||
             store_commit(a->st, err) == -1) {
             store_rollback(a->st);
             result_fini(&res);
@@ -1940,6 +2180,8 @@ engine_automation_free(struct engine *e)
     if (a == NULL)
         return;
     engine_automation_stop(e, 0);
+    engine_automation_undo(e, 0);
+    free(a->held);
     rules_free(&a->writer);
     rules_free(&a->runner);
     http_client_free(a->http);

@@ -749,8 +749,16 @@ void engine_automation_free(struct engine *e);
  */
 MUST_CHECK int engine_automation_seen(struct engine *e, const struct engine_change *c,
                                       struct error *err);
-/* After a commit that added runs: wake the automation thread. */
+/* After the writer's commit: write the counts and log lines of the runs
+ * it added or cancelled, and wake the automation thread. */
 void engine_automation_kick(struct engine *e);
+/*
+ * Those counts and lines wait for the commit: a rolled-back turn, or a
+ * change's savepoint, takes them back with its runs. _mark() is how many
+ * wait now; _undo() drops those held since mark (0: all of them).
+ */
+size_t engine_automation_mark(const struct engine *e);
+void engine_automation_undo(struct engine *e, size_t mark);
 
 /*
  * merge.c, around applying a change an action journaled (seq): the runs

@@ -1819,6 +1819,7 @@ process_isolated(struct engine *e, const struct change *ch, int64_t now, struct 
 {
     struct merge_ctx m = {.e = e, .ch = ch, .coll = -1, .now = now};
     struct engine_delivery *born = e->born;
+    size_t told = engine_automation_mark(e);
     struct error item = {0};
     char reason[600];
     int rc;
@@ -1828,7 +1829,8 @@ process_isolated(struct engine *e, const struct change *ch, int64_t now, struct 
     rc = process_one(e, ch, now, &item);
     if (rc != -1)
         return store_release(e->st, err) == -1 ? -1 : rc;
-    engine_born_drop(e, born); /* its claims are undone with it */
+    engine_born_drop(e, born);       /* its claims are undone with it */
+    engine_automation_undo(e, told); /* and its runs' counts and lines */
     if (store_rollback_savepoint(e->st, err) == -1)
         return -1;
     (void)snprintf(reason, sizeof(reason), "concord could not process this change: %s", item.msg);
@@ -1848,6 +1850,7 @@ process_batch(struct engine *e, struct change *changes, int from, int n, int64_t
               int *failed_at, struct error *err)
 {
     struct engine_delivery *born = e->born;
+    size_t told = engine_automation_mark(e);
     struct error item = {0};
     int rc = 0, i;
 
@@ -1873,7 +1876,8 @@ process_batch(struct engine *e, struct change *changes, int from, int n, int64_t
     }
     held_counts_end(e, 0);
     *done = 0;
-    engine_born_drop(e, born); /* the creates it claimed are claimed again in the redo */
+    engine_born_drop(e, born);       /* the creates it claimed are claimed again in the redo */
+    engine_automation_undo(e, told); /* its runs are counted and logged in the redo */
     if (store_rollback_savepoint(e->st, err) == -1)
         return -1;
     /* Its in-memory marks (a log line, the hint that a match is open) may

@@ -537,6 +537,7 @@ turn(struct engine *e, struct engine_ingest *batch, struct engine_delivery **res
     if (turn_work(e, batch, results, claimed, draining, process, more, &stage, err) == -1) {
         store_rollback(e->st);
         engine_parsed_clear(e);
+        engine_automation_undo(e, 0);
         if (stage == 0) {
             jerr = *err;
             goto journal_failed;
@@ -557,6 +558,7 @@ turn(struct engine *e, struct engine_ingest *batch, struct engine_delivery **res
     if (store_commit(e->st, &jerr) == -1) {
         deliver_undo(e, *results, claimed);
         engine_parsed_clear(e);
+        engine_automation_undo(e, 0);
         goto journal_failed;
     }
     atomic_store(&e->ready, 1);

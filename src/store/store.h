@@ -842,10 +842,11 @@ MUST_CHECK int store_run_set(struct store *st, const struct store_run_move *m, s
 MUST_CHECK int store_run_set_context(struct store *st, int64_t id, const char *context,
                                      struct error *err);
 
-/* The waiting runs of a record, oldest first: the count with *out
- * (store_runs_free()), or -1. */
-MUST_CHECK int store_runs_waiting(struct store *st, int64_t record_id, struct store_run **out,
-                                  struct error *err);
+/* The waiting runs of a record, oldest first, but those of the automations
+ * that skip_json names (a JSON array of names; NULL: none): the count with
+ * *out (store_runs_free()), or -1. */
+MUST_CHECK int store_runs_waiting(struct store *st, int64_t record_id, const char *skip_json,
+                                  struct store_run **out, struct error *err);
 
 /* Which runs store_runs_list() returns; unset fields match all. */
 struct store_runs_query {
@@ -923,10 +924,19 @@ MUST_CHECK int store_run_inbox_retry(struct store *st, int64_t inbox_id, int64_t
 MUST_CHECK int store_run_inbox_skip(struct store *st, int64_t inbox_id, const char *note,
                                     int64_t now_ms, struct error *err);
 
-/* Live records of model whose field holds value_json (a JSON value), at
- * most limit, by id: the count with *out (free()), or -1. */
-MUST_CHECK int store_records_where(struct store *st, const char *model, const char *field,
-                                   const char *value_json, int limit, int64_t **out,
+/* Which records store_records_where() finds: one page of them. */
+struct store_where {
+    const char *model;
+    const char *field;
+    const char *value_json; /* a JSON value */
+    int64_t after_id;       /* only ids above this one: 0, then the last id of a page */
+    int limit;              /* the page's size */
+};
+
+/* Live records of w->model whose w->field holds w->value_json, with an id
+ * above w->after_id, at most w->limit, by id: the count with *out
+ * (free()), or -1. A count of w->limit means there may be more. */
+MUST_CHECK int store_records_where(struct store *st, const struct store_where *w, int64_t **out,
                                    struct error *err);
 
 /* ---- push registrations of the calendar kinds (store_push.c) ---- */

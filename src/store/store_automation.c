@@ -55,7 +55,8 @@ static const char *const sql[R_COUNT] = {
     [R_SET] = "UPDATE automation_runs SET state = ?2, step = ?3, attempts = ?4, next_at = ?5, "
               "note = ?6, updated_at = ?7 WHERE id = ?1 AND (?8 IS NULL OR state = ?8)",
     [R_WAITING] = "SELECT " RUN_COLS " FROM automation_runs WHERE record_id = ?1 AND state = "
-                  "'waiting' ORDER BY id",
+                  "'waiting' AND automation NOT IN (SELECT value FROM json_each(coalesce(?2, "
+                  "'[]'))) ORDER BY id",
     [R_LIST] = "SELECT " RUN_COLS " FROM automation_runs WHERE (?1 IS NULL OR automation = ?1) "
                "AND (?2 = 0 OR record_id = ?2) AND id > ?3 ORDER BY id DESC LIMIT ?4",
     [R_GET] = "SELECT " RUN_COLS " FROM automation_runs WHERE id = ?1",
@@ -78,7 +79,7 @@ static const char *const sql[R_COUNT] = {
                "id = ?1 AND state IN ('failed', 'cut')",
     [REC_WHERE] = "SELECT id FROM records WHERE model = ?1 AND deleted = 0 AND "
                   "json_extract(state, '$.\"' || ?2 || '\"') IS json_extract(?3, '$') "
-                  "ORDER BY id LIMIT ?4",
+                  "AND id > ?5 ORDER BY id LIMIT ?4",
     [R_MAX] = "SELECT coalesce(max(id), 0) FROM automation_runs",
     [R_CONTEXT] = "UPDATE automation_runs SET context = ?2 WHERE id = ?1",
 };
@@ -261,13 +262,15 @@ store_run_set_context(struct store *st, int64_t id, const char *context, struct 
 }
 
 int
-store_runs_waiting(struct store *st, int64_t record_id, struct store_run **out, struct error *err)
+store_runs_waiting(struct store *st, int64_t record_id, const char *skip_json,
+                   struct store_run **out, struct error *err)
 {
     sqlite3_stmt *s = stmt(st, R_WAITING, err);
 
     if (s == NULL)
         return -1;
     sqlite3_bind_int64(s, 1, record_id);
+    store_int_bind_text(s, 2, skip_json);
     return store_int_many_rows(st, s, sizeof(struct store_run), run_from_row, runs_free,
                                (void **)out, "read the waiting runs of a record", err);
 }
@@ -467,17 +470,17 @@ ids_free(void *list, int count)
 }
 
 int
-store_records_where(struct store *st, const char *model, const char *field, const char *value_json,
-                    int limit, int64_t **out, struct error *err)
+store_records_where(struct store *st, const struct store_where *w, int64_t **out, struct error *err)
 {
     sqlite3_stmt *s = stmt(st, REC_WHERE, err);
 
     if (s == NULL)
         return -1;
-    store_int_bind_text(s, 1, model);
-    store_int_bind_text(s, 2, field);
-    store_int_bind_text(s, 3, value_json);
-    sqlite3_bind_int(s, 4, limit);
+    store_int_bind_text(s, 1, w->model);
+    store_int_bind_text(s, 2, w->field);
+    store_int_bind_text(s, 3, w->value_json);
+    sqlite3_bind_int(s, 4, w->limit);
+    sqlite3_bind_int64(s, 5, w->after_id);
     return store_int_many_rows(st, s, sizeof(int64_t), id_from_row, ids_free, (void **)out,
                                "find records by a field", err);
 }
