@@ -47,6 +47,7 @@ enum {
     T_DEL_CLEAN_JOBS,
     T_MATCH_CLOSE,
     T_MATCH_OPEN,
+    T_LINK_REMOVING,
     T_COUNT,
 };
 
@@ -124,6 +125,9 @@ static const char *const sql[T_COUNT] = {
                       "AND collection = ?1 AND json_extract(detail, '$.ext_id') = ?2",
     [T_MATCH_OPEN] = "SELECT count(*) FROM inbox WHERE kind = 4 AND field = '@match' AND "
                      "state = 'open'",
+    /* op 2 and 3: JOB_OP_DELETE, JOB_OP_ARCHIVE; state 1 and 2: pending, running */
+    [T_LINK_REMOVING] = "SELECT count(*) FROM jobs WHERE link_id = ?1 AND state IN (1, 2) AND "
+                        "op IN (2, 3)",
     [T_HELD_APPROVED] = "SELECT count(*) FROM inbox WHERE kind = 5 AND journal_seq = ?1 "
                         "AND state = 'approved'",
 };
@@ -433,6 +437,20 @@ store_link_jobs(struct store *st, int64_t link_id, int64_t *out, struct error *e
         return -1;
     sqlite3_bind_int64(s, 1, link_id);
     return store_int_one_row(st, s, int64_from_row, out, "count a link's jobs", err) == -1 ? -1 : 0;
+}
+
+int
+store_link_removing(struct store *st, int64_t link_id, struct error *err)
+{
+    sqlite3_stmt *s = tstmt(st, T_LINK_REMOVING, err);
+    int64_t n = 0;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, link_id);
+    if (store_int_one_row(st, s, int64_from_row, &n, "look for a copy's delete", err) == -1)
+        return -1;
+    return n > 0;
 }
 
 int

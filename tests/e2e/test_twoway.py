@@ -411,6 +411,35 @@ def test_delete_mode_delete_and_restore():
     assert rc != 0 and "not deleted" in err
 
 
+def test_a_restore_before_the_delete_went_out_keeps_the_copy():
+    """The delete's job still waits when the record is restored: the copy,
+    which holds the record's state, is not deleted after all."""
+    shop, crm, c = setup()
+    contact = created(shop, crm, c)
+    c.cli("pause", "crm")
+    shop.delete("S1")
+    wait_until(lambda: c.cli_json("status")["systems"][1]["backlog"] == 1, 10, "the delete job")
+    c.cli("restore", "1")
+    wait_until(lambda: len(shop.records()) == 1, 10, "the record back in the shop")
+    c.cli("resume", "crm")
+    c.wait_settled()
+    assert list(crm.records()) == [contact["id"]], crm.records()
+    assert crm.requests("DELETE") == []
+
+
+def test_a_restore_while_the_delete_is_under_way_makes_the_copy_again():
+    shop, crm, c = setup()
+    created(shop, crm, c)
+    crm.faults([{"match": {"method": "DELETE"}, "delay_ms": 1500, "apply": "first"}])
+    shop.delete("S1")
+    wait_until(lambda: crm.records() == {}, 10, "the delete made, its answer on the way")
+    c.cli("restore", "1")
+    wait_until(lambda: len(crm.records()) == 1, 10, "the contact made again")
+    c.wait_settled()
+    assert len(shop.records()) == 1 and len(crm.records()) == 1
+    assert only(crm)["contact_email"] == "ada@example.com"
+
+
 def test_a_tombstone_is_purged_after_its_time():
     shop, crm, c = setup(top="tombstone_ttl: 2s")
     created(shop, crm, c)
