@@ -297,6 +297,26 @@ def test_manual_conflict_waits_for_resolve_and_other_fields_proceed():
     assert rc != 0 and "no open conflict" in err
 
 
+def test_resolve_take_gives_the_side_s_value_as_it_is_now():
+    """The shop renames Ada again while the conflict is open: the conflict
+    shows, and --take shop gives, the shop's newer name, not the one it had
+    when the conflict opened."""
+    shop, crm, c = setup()
+    contact = created(shop, crm, c)
+    concurrent_names(shop, crm, c, contact, "shop")
+    c.wait_settled()
+    shop.change("S1", {"name": "Ada again from shop"})
+    wait_until(lambda: {f["field"]: f for f in c.cli_json("explain", "1")["fields"]}["name"]
+               ["value"] == "Ada again from shop", 10, "the shop's newer name in the record")
+    x = conflicts(c)[0]
+    assert x["detail"]["ours"]["value"] == "Ada again from shop", x
+    c.cli("resolve", str(x["id"]), "--take", "shop")
+    wait_until(lambda: crm.records()[contact["id"]]["full_name"] == "Ada again from shop", 10,
+               "the shop's name in the crm")
+    c.wait_settled()
+    assert names(shop, crm, contact) == ("Ada again from shop", "Ada again from shop")
+
+
 def test_a_unique_natural_key_match_links_instead_of_creating():
     shop, crm, c = setup(sync="    match: [email]\n")
     c.cli("pause", "crm")
