@@ -463,8 +463,24 @@ match_record(struct store *st, const struct config_collection *cc, int64_t *reco
     return err->kind != ERROR_NONE ? -1 : 0;
 }
 
+/* The later news of an ambiguous match's copy, which waited with it
+ * (merge.c, match_news()), is read again after its first change. */
+static int
+retry_later(struct store *st, const cJSON *detail, struct error *err)
+{
+    const cJSON *seq;
+
+    cJSON_ArrayForEach(seq, cJSON_GetObjectItemCaseSensitive(detail, "later"))
+    {
+        if (cJSON_IsNumber(seq) &&
+            store_journal_set_state(st, (int64_t)seq->valuedouble, CHANGE_NEW, NULL, err) == -1)
+            return -1;
+    }
+    return 0;
+}
+
 /* Link an ambiguous match's copy to a record (record_id 0: a new, empty
- * one), and process its change again through that link. */
+ * one), and process its changes again through that link. */
 static int
 resolve_match(struct store *st, const struct config *cfg, const struct admin_actor *who,
               const struct inbox_entry *e, const struct admin_resolution *how,
@@ -491,7 +507,7 @@ resolve_match(struct store *st, const struct config *cfg, const struct admin_act
         (has == 1 ? store_link_set(st, l.id, ext->valuestring, NULL, now, err)
                   : store_link_add(st, cc->name, record_id, ext->valuestring, NULL, now, &link_id,
                                    err)) == -1 ||
-        store_inbox_retry(st, e->id, now, err) != 1 ||
+        store_inbox_retry(st, e->id, now, err) != 1 || retry_later(st, d, err) == -1 ||
         store_inbox_set_detail(st, e->id, NULL, e->detail, "resolved", who->name, now, err) == -1 ||
         audit(st, who, "resolve", target, detail, err) == -1) {
         if (err->kind == ERROR_NONE)

@@ -807,6 +807,46 @@ first_times(const struct merge_ctx *m, const cJSON *incoming)
     return value_canonical_times(incoming, (double)m->src_at, m->source);
 }
 
+/*
+ * News of a copy whose ambiguous match is open already: it waits with that
+ * conflict (its detail's "later" lists it, and resolving it reads them all
+ * again, in order), rather than a second conflict for the same copy, which
+ * could not be resolved once the first had linked it.
+ */
+static int
+match_news(struct merge_ctx *m, struct inbox_entry *open, const cJSON *candidates,
+           struct error *err)
+{
+    cJSON *d = open->detail ? cJSON_Parse(open->detail) : NULL;
+    cJSON *later;
+    char *text, note[100];
+    int rc;
+
+    if (!cJSON_IsObject(d)) {
+        cJSON_Delete(d);
+        d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "field", "@match");
+        cJSON_AddStringToObject(d, "ext_id", m->ext_id);
+    }
+    later = cJSON_GetObjectItemCaseSensitive(d, "later");
+    if (!cJSON_IsArray(later)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(d, "later");
+        later = cJSON_AddArrayToObject(d, "later");
+    }
+    cJSON_AddItemToArray(later, cJSON_CreateNumber((double)m->ch->seq));
+    cJSON_DeleteItemFromObjectCaseSensitive(d, "candidates");
+    cJSON_AddItemToObject(d, "candidates", cJSON_Duplicate(candidates, 1));
+    text = value_canonical_text(d);
+    (void)snprintf(note, sizeof(note), "held: an ambiguous match (inbox %lld)",
+                   (long long)open->id);
+    rc = store_inbox_set_detail(m->e->st, open->id, "@match", text, NULL, NULL, m->now, err) == -1
+             ? -1
+             : store_journal_set_state(m->e->st, m->ch->seq, CHANGE_HELD, note, err);
+    free(text);
+    cJSON_Delete(d);
+    return rc;
+}
+
 /* More than one record matches a new copy: a person says which, or none. */
 static int
 ambiguous_match(struct merge_ctx *m, const int64_t *ids, int n, const char *why_text,
@@ -825,6 +865,15 @@ ambiguous_match(struct merge_ctx *m, const int64_t *ids, int n, const char *why_
     cJSON_AddStringToObject(detail, "field", "@match");
     cJSON_AddItemToObject(detail, "candidates", cand);
     cJSON_AddStringToObject(detail, "ext_id", m->ext_id);
+    struct inbox_entry open = {0};
+    int found = store_match_conflict_find(m->e->st, c->cfg->name, m->ext_id, &open, err);
+
+    if (found != 0) {
+        rc = found == -1 ? -1 : match_news(m, &open, cand, err);
+        inbox_entry_fini(&open);
+        cJSON_Delete(detail);
+        return rc;
+    }
     detail_text = value_canonical_text(detail);
     (void)snprintf(reason, sizeof(reason),
                    "%.100s's new copy %.100s matches record%s %.200s by its natural keys%.60s: "

@@ -508,6 +508,11 @@ MUST_CHECK int store_inbox_set_detail(struct store *st, int64_t id, const char *
  * and detail), 0, -1. */
 MUST_CHECK int store_conflict_open(struct store *st, int64_t record_id, const char *field,
                                    struct inbox_entry *out, struct error *err);
+/* The open ambiguous-match conflict of a copy concord has not linked.
+ * Returns 1 (*out filled), 0, -1. */
+MUST_CHECK int store_match_conflict_find(struct store *st, const char *collection,
+                                         const char *ext_id, struct inbox_entry *out,
+                                         struct error *err);
 /* The open conflicts of a record. Returns the count with *out
  * (store_inbox_free()), or -1. */
 MUST_CHECK int store_conflicts_of_record(struct store *st, int64_t record_id,

@@ -48,6 +48,7 @@ enum {
     T_MATCH_CLOSE,
     T_MATCH_OPEN,
     T_LINK_REMOVING,
+    T_MATCH_FIND,
     T_COUNT,
 };
 
@@ -128,6 +129,11 @@ static const char *const sql[T_COUNT] = {
     /* op 2 and 3: JOB_OP_DELETE, JOB_OP_ARCHIVE; state 1 and 2: pending, running */
     [T_LINK_REMOVING] = "SELECT count(*) FROM jobs WHERE link_id = ?1 AND state IN (1, 2) AND "
                         "op IN (2, 3)",
+    [T_MATCH_FIND] = "SELECT id, kind, state, system, collection, record_id, job_id, "
+                     "journal_seq, reason, http_status, response, attempts, created_at, "
+                     "updated_at, field, detail FROM inbox WHERE kind = 4 AND field = '@match' "
+                     "AND state = 'open' AND collection = ?1 AND "
+                     "json_extract(detail, '$.ext_id') = ?2 ORDER BY id LIMIT 1",
     [T_HELD_APPROVED] = "SELECT count(*) FROM inbox WHERE kind = 5 AND journal_seq = ?1 "
                         "AND state = 'approved'",
 };
@@ -377,6 +383,19 @@ store_conflict_open(struct store *st, int64_t record_id, const char *field, stru
     sqlite3_bind_int64(s, 1, record_id);
     store_int_bind_text(s, 2, field);
     return store_int_one_row(st, s, full_from_row, out, "find an open conflict", err);
+}
+
+int
+store_match_conflict_find(struct store *st, const char *collection, const char *ext_id,
+                          struct inbox_entry *out, struct error *err)
+{
+    sqlite3_stmt *s = tstmt(st, T_MATCH_FIND, err);
+
+    if (s == NULL)
+        return -1;
+    store_int_bind_text(s, 1, collection);
+    store_int_bind_text(s, 2, ext_id);
+    return store_int_one_row(st, s, full_from_row, out, "find a match conflict", err);
 }
 
 int

@@ -405,6 +405,26 @@ def test_resolve_new_makes_a_record_for_an_ambiguous_copy():
     assert len(crm.records()) == 2
 
 
+def test_news_of_an_ambiguous_copy_updates_its_one_match_conflict():
+    """The unmatched copy changes again before a person has looked: still
+    one conflict, and resolving it takes the copy as it is now."""
+    shop, crm, c = setup(sync="    match: [email]\n")
+    created(shop, crm, c, dict(ADA, email="a@x.ro"), "S1")
+    crm.change("C98", {"contact_email": "a@x.ro", "full_name": "Other",
+                       "phone_number": "1", "lifecycle": "lead"})
+    wait_until(lambda: conflicts(c), 10, "the match conflict")
+    crm.change("C98", {"full_name": "Other, renamed"})
+    created(shop, crm, c, dict(ADA, email="b@x.ro"), "S2")  # read after the news
+    got = conflicts(c)
+    assert len(got) == 1 and got[0]["field"] == "@match", got
+    c.cli("resolve", str(got[0]["id"]), "--new")
+    wait_until(lambda: len(shop.records()) == 3, 10, "the new record in the shop")
+    c.wait_settled()
+    assert sorted(r["name"] for r in shop.records().values()) == ["Ada", "Ada",
+                                                                  "Other, renamed"]
+    assert conflicts(c) == []
+
+
 def test_delete_mode_delete_and_restore():
     shop, crm, c = setup()
     contact = created(shop, crm, c)
