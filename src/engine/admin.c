@@ -530,10 +530,40 @@ out:
     return rc;
 }
 
+/* Whether v fits the conflict's field, checked before the conflict is
+ * closed: a value the operator change would park instead would leave the
+ * conflict closed with the record's side kept. 0, or -1 with err set. */
+static int
+check_value(struct store *st, const struct config *cfg, const struct inbox_entry *e, const cJSON *v,
+            struct error *err)
+{
+    struct record rec = {0};
+    const struct config_model *model;
+    const struct config_field *fd;
+    struct error verr = {0};
+    cJSON *coerced = NULL;
+    int rc = store_record_get(st, e->record_id, &rec, err);
+
+    if (rc != 1) {
+        record_fini(&rec);
+        return rc == -1 ? -1 : 0; /* the change says what became of it */
+    }
+    model = config_model_find(cfg, rec.model);
+    fd = model ? config_model_field(model, e->field) : NULL;
+    rc = 0;
+    if (fd != NULL && value_coerce(fd->type, v, &coerced, &verr) == -1)
+        rc = error_set(err, ERROR_INVALID, "conflict %" PRId64 ": field %s: %s", e->id, e->field,
+                       verr.msg);
+    cJSON_Delete(coerced);
+    record_fini(&rec);
+    return rc;
+}
+
 /* Settle a field conflict with a side's value or a given one. */
 static int
-resolve_field(struct store *st, const struct admin_actor *who, const struct inbox_entry *e,
-              const struct admin_resolution *how, struct admin_result *res, struct error *err)
+resolve_field(struct store *st, const struct config *cfg, const struct admin_actor *who,
+              const struct inbox_entry *e, const struct admin_resolution *how,
+              struct admin_result *res, struct error *err)
 {
     cJSON *d = e->detail ? cJSON_Parse(e->detail) : NULL, *body = NULL, *detail = NULL;
     const cJSON *v = how->take ? side_of(d, how->take) : how->value;
@@ -549,6 +579,8 @@ resolve_field(struct store *st, const struct admin_actor *who, const struct inbo
         error_set(err, ERROR_INVALID, "%s is not a side of conflict %" PRId64, how->take, e->id);
         goto out;
     }
+    if (check_value(st, cfg, e, v, err) == -1)
+        goto out;
     body = cJSON_CreateObject();
     cJSON_AddNumberToObject(body, "record", (double)e->record_id);
     cJSON_AddItemToObject(cJSON_AddObjectToObject(body, "fields"), e->field, cJSON_Duplicate(v, 1));
@@ -603,7 +635,7 @@ admin_resolve(struct store *st, const struct config *cfg, const struct admin_act
         else
             rc = resolve_match(st, cfg, who, &e, how, res, err);
     } else {
-        rc = resolve_field(st, who, &e, how, res, err);
+        rc = resolve_field(st, cfg, who, &e, how, res, err);
     }
 out:
     inbox_entry_fini(&e);

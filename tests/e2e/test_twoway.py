@@ -317,6 +317,23 @@ def test_resolve_take_gives_the_side_s_value_as_it_is_now():
     assert names(shop, crm, contact) == ("Ada again from shop", "Ada again from shop")
 
 
+def test_resolve_refuses_a_value_the_field_cannot_hold():
+    """A value that is not of the field's type is refused, and the conflict
+    stays open: it is not closed while its value is parked elsewhere."""
+    shop, crm, c = setup()
+    contact = created(shop, crm, c)
+    concurrent_names(shop, crm, c, contact, "shop")
+    c.wait_settled()
+    x = conflicts(c)[0]
+    rc, _, err = c.cli("resolve", str(x["id"]), "--value", '{"first": "Ada"}', check=False)
+    assert rc != 0 and "name" in err, (rc, err)
+    assert [y["id"] for y in conflicts(c)] == [x["id"]]
+    assert [e for e in c.cli_json("inbox") if e["kind"] != "conflict"] == []
+    c.cli("resolve", str(x["id"]), "--take", "crm")
+    wait_until(lambda: names(shop, crm, contact) == ("Ada from crm", "Ada from crm"), 10,
+               "the crm's name everywhere")
+
+
 def test_a_unique_natural_key_match_links_instead_of_creating():
     shop, crm, c = setup(sync="    match: [email]\n")
     c.cli("pause", "crm")
