@@ -528,6 +528,11 @@ MUST_CHECK int store_inbox_get_full(struct store *st, int64_t id, struct inbox_e
 /* Open held deletes of a system. Returns 0 with *out set, or -1. */
 MUST_CHECK int store_held_count(struct store *st, const char *system, int64_t *out,
                                 struct error *err);
+/* When each delete of system's copies that was let through without a
+ * person's approval arrived, since since_ms, oldest first: the count with
+ * *out (free()), or -1. */
+MUST_CHECK int store_deletes_since(struct store *st, const char *system, int64_t since_ms,
+                                   int64_t **out, struct error *err);
 /* 1 when a person approved the held delete of journal change seq, 0 if not, -1. */
 MUST_CHECK int store_held_approved(struct store *st, int64_t journal_seq, struct error *err);
 /* Copies that exist in a collection. Returns 0 with *out set, or -1. */

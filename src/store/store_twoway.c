@@ -49,6 +49,7 @@ enum {
     T_MATCH_OPEN,
     T_LINK_REMOVING,
     T_MATCH_FIND,
+    T_DELETES_SINCE,
     T_COUNT,
 };
 
@@ -134,6 +135,12 @@ static const char *const sql[T_COUNT] = {
                      "updated_at, field, detail FROM inbox WHERE kind = 4 AND field = '@match' "
                      "AND state = 'open' AND collection = ?1 AND "
                      "json_extract(detail, '$.ext_id') = ?2 ORDER BY id LIMIT 1",
+    /* Deletes merge_delete() let through (state 1, applied, noted "deleted"),
+     * not those a person approved. */
+    [T_DELETES_SINCE] = "SELECT received_at FROM journal j WHERE received_at > ?2 AND "
+                        "system = ?1 AND state = 1 AND note = 'deleted' AND NOT EXISTS "
+                        "(SELECT 1 FROM inbox i WHERE i.kind = 5 AND i.journal_seq = j.seq) "
+                        "ORDER BY received_at",
     [T_HELD_APPROVED] = "SELECT count(*) FROM inbox WHERE kind = 5 AND journal_seq = ?1 "
                         "AND state = 'approved'",
 };
@@ -470,6 +477,28 @@ store_link_removing(struct store *st, int64_t link_id, struct error *err)
     if (store_int_one_row(st, s, int64_from_row, &n, "look for a copy's delete", err) == -1)
         return -1;
     return n > 0;
+}
+
+static void
+times_free(void *list, int count)
+{
+    (void)count;
+    free(list);
+}
+
+int
+store_deletes_since(struct store *st, const char *system, int64_t since_ms, int64_t **out,
+                    struct error *err)
+{
+    sqlite3_stmt *s = tstmt(st, T_DELETES_SINCE, err);
+
+    *out = NULL;
+    if (s == NULL)
+        return -1;
+    store_int_bind_text(s, 1, system);
+    sqlite3_bind_int64(s, 2, since_ms);
+    return store_int_many_rows(st, s, sizeof(int64_t), int64_from_row, times_free, (void **)out,
+                               "read a system's recent deletes", err);
 }
 
 int

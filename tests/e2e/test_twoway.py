@@ -554,6 +554,23 @@ def test_the_mass_delete_guard_holds_and_approve_lets_through():
     assert c.cli_json("held") == []
 
 
+def test_the_mass_delete_guard_counts_deletes_from_before_a_restart():
+    shop, crm, c = setup(shop_system="    delete_guard: {max_count: 2, min_count: 100, "
+                                     "window: 1m}\n")
+    for i in range(1, 6):
+        created(shop, crm, c, dict(ADA, email="p%d@x" % i), "S%d" % i)
+    for i in (1, 2):
+        shop.delete("S%d" % i)
+    wait_until(lambda: len(crm.records()) == 3, 10, "two deletes let through")
+    c.stop()
+    c.start()
+    for i in (3, 4):
+        shop.delete("S%d" % i)
+    wait_until(lambda: len(c.cli_json("held")) == 2, 10, "the next two held")
+    c.wait_settled()
+    assert len(crm.records()) == 3
+
+
 def test_a_skipped_held_delete_is_dropped():
     shop, crm, c = setup(shop_system="    delete_guard: {max_count: 0, min_count: 100, "
                                      "window: 1m}\n")
