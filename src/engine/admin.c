@@ -459,6 +459,13 @@ match_record(struct store *st, const struct config_collection *cc, int64_t *reco
     if (has == 1 && l.ext_id != NULL)
         error_set(err, ERROR_INVALID, "record %" PRId64 " already has copy %s in %s", *record_id,
                   l.ext_id, cc->name);
+    /* Its create there may have made a copy already: linking this one
+     * would leave one of the two without a record. */
+    else if (has == 1 && (has = store_link_create_open(st, l.id, err)) == 1)
+        error_set(err, ERROR_INVALID,
+                  "record %" PRId64 "'s create in %s is under way, or its outcome unknown: "
+                  "resolve this once it is settled",
+                  *record_id, cc->name);
     link_fini(&l);
     return err->kind != ERROR_NONE ? -1 : 0;
 }

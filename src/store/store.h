@@ -540,6 +540,9 @@ MUST_CHECK int store_linked_count(struct store *st, const char *collection, int6
                                   struct error *err);
 /* Jobs of a link that are queued or running. Returns 0 with *out set, or -1. */
 MUST_CHECK int store_link_jobs(struct store *st, int64_t link_id, int64_t *out, struct error *err);
+/* Whether the link, without a copy yet, has a create under way or one whose
+ * outcome is unknown: 1, 0, or -1. */
+MUST_CHECK int store_link_create_open(struct store *st, int64_t link_id, struct error *err);
 /* Whether a queued or running job of the link deletes or archives its copy:
  * 1, 0, or -1. */
 MUST_CHECK int store_link_removing(struct store *st, int64_t link_id, struct error *err);

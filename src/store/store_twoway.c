@@ -50,6 +50,7 @@ enum {
     T_LINK_REMOVING,
     T_MATCH_FIND,
     T_DELETES_SINCE,
+    T_CREATE_OPEN,
     T_COUNT,
 };
 
@@ -141,6 +142,10 @@ static const char *const sql[T_COUNT] = {
                         "system = ?1 AND state = 1 AND note = 'deleted' AND NOT EXISTS "
                         "(SELECT 1 FROM inbox i WHERE i.kind = 5 AND i.journal_seq = j.seq) "
                         "ORDER BY received_at",
+    /* state 2: running; a sent_version: a create was sent, its answer lost */
+    [T_CREATE_OPEN] = "SELECT count(*) FROM jobs j JOIN links l ON l.id = j.link_id WHERE "
+                      "j.link_id = ?1 AND l.ext_id IS NULL AND (j.state = 2 OR "
+                      "coalesce(j.sent_version, 0) != 0)",
     [T_HELD_APPROVED] = "SELECT count(*) FROM inbox WHERE kind = 5 AND journal_seq = ?1 "
                         "AND state = 'approved'",
 };
@@ -499,6 +504,20 @@ store_deletes_since(struct store *st, const char *system, int64_t since_ms, int6
     sqlite3_bind_int64(s, 2, since_ms);
     return store_int_many_rows(st, s, sizeof(int64_t), int64_from_row, times_free, (void **)out,
                                "read a system's recent deletes", err);
+}
+
+int
+store_link_create_open(struct store *st, int64_t link_id, struct error *err)
+{
+    sqlite3_stmt *s = tstmt(st, T_CREATE_OPEN, err);
+    int64_t n = 0;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, link_id);
+    if (store_int_one_row(st, s, int64_from_row, &n, "look for a copy's create", err) == -1)
+        return -1;
+    return n > 0;
 }
 
 int

@@ -408,6 +408,29 @@ def test_an_ambiguous_match_is_a_conflict_never_a_duplicate():
                == ("b@x.ro", "Ada"), 10, "the resolutions")
 
 
+def test_resolve_record_waits_for_a_create_of_that_record_under_way():
+    """The record a person picks for an ambiguous copy is being created in
+    that collection right now: linking the copy to it would leave the
+    create's copy, or the picked one, without a record."""
+    sync = ('    match: [email, {field: phone, normalize: phone, country: "40"}]\n')
+    shop, crm, c = setup(sync=sync)
+    c.cli("pause", "crm")
+    shop.change("S1", dict(ADA, email="a@x.ro", phone="0722 000 001"))
+    shop.change("S2", dict(ADA, email="b@x.ro", phone="0722 000 002"))
+    wait_until(lambda: c.cli_json("status")["systems"][1]["backlog"] == 2, 10, "two creates")
+    crm.change("C99", {"contact_email": "a@x.ro", "full_name": "?",
+                       "phone_number": "+40 722 000 002", "lifecycle": "active"})
+    got = wait_until(lambda: conflicts(c), 10, "the ambiguous match")
+    crm.faults([{"match": {"method": "POST"}, "delay_ms": 2000, "apply": "first", "times": 2}])
+    c.cli("resume", "crm")
+    wait_until(lambda: len(crm.records()) == 3, 10, "the creates under way")
+    rc, _, err = c.cli("resolve", str(got[0]["id"]), "--record", "2", check=False)
+    assert rc != 0 and "under way" in err, (rc, err)
+    c.wait_settled()
+    assert len(crm.requests("POST")) == 2
+    assert [x["id"] for x in conflicts(c)] == [got[0]["id"]]
+
+
 def test_resolve_new_makes_a_record_for_an_ambiguous_copy():
     shop, crm, c = setup(sync="    match: [email]\n")
     created(shop, crm, c, dict(ADA, email="a@x.ro"), "S1")
