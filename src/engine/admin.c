@@ -459,12 +459,35 @@ match_record(struct store *st, const struct config_collection *cc, int64_t *reco
     if (has == 1 && l.ext_id != NULL)
         error_set(err, ERROR_INVALID, "record %" PRId64 " already has copy %s in %s", *record_id,
                   l.ext_id, cc->name);
+    /* Its create there may have made a copy already: linking this one
+     * would leave one of the two without a record. */
+    else if (has == 1 && (has = store_link_create_open(st, l.id, err)) == 1)
+        error_set(err, ERROR_INVALID,
+                  "record %" PRId64 "'s create in %s is under way, or its outcome unknown: "
+                  "resolve this once it is settled",
+                  *record_id, cc->name);
     link_fini(&l);
     return err->kind != ERROR_NONE ? -1 : 0;
 }
 
+/* The later news of an ambiguous match's copy, which waited with it
+ * (merge.c, match_news()), is read again after its first change. */
+static int
+retry_later(struct store *st, const cJSON *detail, struct error *err)
+{
+    const cJSON *seq;
+
+    cJSON_ArrayForEach(seq, cJSON_GetObjectItemCaseSensitive(detail, "later"))
+    {
+        if (cJSON_IsNumber(seq) &&
+            store_journal_set_state(st, (int64_t)seq->valuedouble, CHANGE_NEW, NULL, err) == -1)
+            return -1;
+    }
+    return 0;
+}
+
 /* Link an ambiguous match's copy to a record (record_id 0: a new, empty
- * one), and process its change again through that link. */
+ * one), and process its changes again through that link. */
 static int
 resolve_match(struct store *st, const struct config *cfg, const struct admin_actor *who,
               const struct inbox_entry *e, const struct admin_resolution *how,
@@ -491,7 +514,7 @@ resolve_match(struct store *st, const struct config *cfg, const struct admin_act
         (has == 1 ? store_link_set(st, l.id, ext->valuestring, NULL, now, err)
                   : store_link_add(st, cc->name, record_id, ext->valuestring, NULL, now, &link_id,
                                    err)) == -1 ||
-        store_inbox_retry(st, e->id, now, err) != 1 ||
+        store_inbox_retry(st, e->id, now, err) != 1 || retry_later(st, d, err) == -1 ||
         store_inbox_set_detail(st, e->id, NULL, e->detail, "resolved", who->name, now, err) == -1 ||
         audit(st, who, "resolve", target, detail, err) == -1) {
         if (err->kind == ERROR_NONE)
@@ -514,10 +537,40 @@ out:
     return rc;
 }
 
+/* Whether v fits the conflict's field, checked before the conflict is
+ * closed: a value the operator change would park instead would leave the
+ * conflict closed with the record's side kept. 0, or -1 with err set. */
+static int
+check_value(struct store *st, const struct config *cfg, const struct inbox_entry *e, const cJSON *v,
+            struct error *err)
+{
+    struct record rec = {0};
+    const struct config_model *model;
+    const struct config_field *fd;
+    struct error verr = {0};
+    cJSON *coerced = NULL;
+    int rc = store_record_get(st, e->record_id, &rec, err);
+
+    if (rc != 1) {
+        record_fini(&rec);
+        return rc == -1 ? -1 : 0; /* the change says what became of it */
+    }
+    model = config_model_find(cfg, rec.model);
+    fd = model ? config_model_field(model, e->field) : NULL;
+    rc = 0;
+    if (fd != NULL && value_coerce(fd->type, v, &coerced, &verr) == -1)
+        rc = error_set(err, ERROR_INVALID, "conflict %" PRId64 ": field %s: %s", e->id, e->field,
+                       verr.msg);
+    cJSON_Delete(coerced);
+    record_fini(&rec);
+    return rc;
+}
+
 /* Settle a field conflict with a side's value or a given one. */
 static int
-resolve_field(struct store *st, const struct admin_actor *who, const struct inbox_entry *e,
-              const struct admin_resolution *how, struct admin_result *res, struct error *err)
+resolve_field(struct store *st, const struct config *cfg, const struct admin_actor *who,
+              const struct inbox_entry *e, const struct admin_resolution *how,
+              struct admin_result *res, struct error *err)
 {
     cJSON *d = e->detail ? cJSON_Parse(e->detail) : NULL, *body = NULL, *detail = NULL;
     const cJSON *v = how->take ? side_of(d, how->take) : how->value;
@@ -533,6 +586,8 @@ resolve_field(struct store *st, const struct admin_actor *who, const struct inbo
         error_set(err, ERROR_INVALID, "%s is not a side of conflict %" PRId64, how->take, e->id);
         goto out;
     }
+    if (check_value(st, cfg, e, v, err) == -1)
+        goto out;
     body = cJSON_CreateObject();
     cJSON_AddNumberToObject(body, "record", (double)e->record_id);
     cJSON_AddItemToObject(cJSON_AddObjectToObject(body, "fields"), e->field, cJSON_Duplicate(v, 1));
@@ -587,7 +642,7 @@ admin_resolve(struct store *st, const struct config *cfg, const struct admin_act
         else
             rc = resolve_match(st, cfg, who, &e, how, res, err);
     } else {
-        rc = resolve_field(st, who, &e, how, res, err);
+        rc = resolve_field(st, cfg, who, &e, how, res, err);
     }
 out:
     inbox_entry_fini(&e);

@@ -1899,6 +1899,38 @@ apply_found(struct engine *e, struct engine_delivery *d, struct job *j, const cJ
     return rc;
 }
 
+/*
+ * A copy was deleted by a job of the record's version, and
+ * store_link_gone() dropped the work queued for it since; but the record
+ * may have come back meanwhile (restored, or back in the collection's
+ * filter): then it is written there anew, as a new copy.
+ */
+static int
+back_after_delete(struct engine *e, const struct engine_delivery *d, int64_t version,
+                  struct error *err)
+{
+    struct record rec = {0};
+    cJSON *state;
+    int rc = store_record_get(e->st, d->record_id, &rec, err);
+
+    if (rc != 1 || rec.is_deleted || rec.version <= version) {
+        record_fini(&rec);
+        return rc == -1 ? -1 : 0;
+    }
+    state = cJSON_Parse(rec.state);
+    struct engine_change fc = {
+        .record_id = rec.id,
+        .version = rec.version,
+        .model = rec.model,
+        .state = state,
+        .source_coll = -1,
+    };
+    rc = engine_fanout_to(e, d->coll_index, &fc, err);
+    cJSON_Delete(state);
+    record_fini(&rec);
+    return rc;
+}
+
 static int
 apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct error *err)
 {
@@ -1957,7 +1989,8 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
     if (d->op == JOB_OP_DELETE) {
         if (store_link_gone(e->st, d->link_id, d->record_id, clock_now_ms(), "the copy was deleted",
                             err) == -1 ||
-            store_job_done(e->st, d->job_id, err) == -1)
+            store_job_done(e->st, d->job_id, err) == -1 ||
+            back_after_delete(e, d, j->version, err) == -1)
             goto out;
     } else {
         if (d->shape_sent != NULL)

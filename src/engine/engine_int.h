@@ -94,6 +94,7 @@ struct engine_sys {
     int64_t ok_noted_ms;   /* writer only: when the last success was written */
     int64_t *delete_times; /* writer only: deletes let through lately (mass-delete guard) */
     size_t delete_count, delete_cap;
+    int deletes_read; /* writer only: delete_times holds those of the store's journal too */
     struct http_header *headers; /* auth headers, values borrowed from cfg's secrets */
     size_t header_count;
     struct sql_conn *sql;     /* delivery thread only: a SQL system's connection, or NULL */

@@ -175,9 +175,14 @@ fanout_one(struct engine *e, int ci, const struct engine_change *ch, struct erro
                                                      : map_out_differs(c->map_out, desired, base);
         cJSON_Delete(desired);
         cJSON_Delete(base);
-        if (!differs) {
+        /* A delete or archive still queued for the copy (the record was
+         * deleted, or left the filter, and is back: a restore) would undo
+         * the state it holds: the upsert takes its place. */
+        if (!differs)
+            differs = store_link_removing(e->st, l.id, err);
+        if (differs <= 0) {
             link_fini(&l);
-            return 0; /* the copy holds this state already */
+            return differs; /* the copy holds this state already, or -1 */
         }
     }
 queue:

@@ -164,6 +164,55 @@ load_meta(struct merge_ctx *m, int64_t record_id, struct error *err, int *failed
     return meta ? meta : cJSON_CreateObject();
 }
 
+static cJSON *
+side_json(const struct engine_side *side)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    cJSON_AddItemToObject(o, "value",
+                          side->value ? cJSON_Duplicate(side->value, 1) : cJSON_CreateNull());
+    cJSON_AddStringToObject(o, "source", side->source ? side->source : "unknown");
+    if (side->system != NULL)
+        cJSON_AddStringToObject(o, "system", side->system);
+    cJSON_AddNumberToObject(o, "at", (double)side->at_ms);
+    return o;
+}
+
+/*
+ * The record's side of an open conflict of field is the value just set
+ * there (by its source, or a person's edit): the conflict shows it, and
+ * `concord resolve --take` gives it, rather than the value the record held
+ * when the conflict opened, which would revert the newer one.
+ */
+static int
+refresh_ours(struct merge_ctx *m, int64_t record_id, const char *field, const cJSON *value,
+             struct error *err)
+{
+    struct inbox_entry open = {0};
+    int found = store_conflict_open(m->e->st, record_id, field, &open, err);
+    cJSON *d = found == 1 && open.detail ? cJSON_Parse(open.detail) : NULL;
+    char *text;
+    int rc = found == -1 ? -1 : 0;
+
+    if (cJSON_IsObject(d)) {
+        struct engine_side ours = {
+            .value = value,
+            .source = m->source,
+            .system = system_of(m->e, m->source),
+            .at_ms = m->src_at,
+        };
+
+        cJSON_DeleteItemFromObjectCaseSensitive(d, "ours");
+        cJSON_AddItemToObject(d, "ours", side_json(&ours));
+        text = value_canonical_text(d);
+        rc = store_inbox_set_detail(m->e->st, open.id, field, text, NULL, NULL, m->now, err);
+        free(text);
+    }
+    cJSON_Delete(d);
+    inbox_entry_fini(&open);
+    return rc;
+}
+
 /*
  * Make the new version of an existing record from the fields in take (names
  * into incoming). state is the record's current state, updated in place.
@@ -204,7 +253,13 @@ apply_fields(struct merge_ctx *m, const struct record *rec, cJSON *state, const 
         cJSON_AddItemToArray(when, cJSON_CreateString(m->source));
         cJSON_DeleteItemFromObjectCaseSensitive(meta, name->valuestring);
         cJSON_AddItemToObject(meta, name->valuestring, when);
+        if (refresh_ours(m, rec->id, name->valuestring, nv, err) == -1) {
+            failed = 1;
+            break;
+        }
     }
+    if (failed)
+        goto out;
     struct engine_change fc = {
         .record_id = rec->id,
         .version = rec->version,
@@ -267,20 +322,6 @@ names_text(const cJSON *names)
     char *text = cJSON_PrintUnformatted(names);
 
     return text ? text : xstrdup("[]");
-}
-
-static cJSON *
-side_json(const struct engine_side *side)
-{
-    cJSON *o = cJSON_CreateObject();
-
-    cJSON_AddItemToObject(o, "value",
-                          side->value ? cJSON_Duplicate(side->value, 1) : cJSON_CreateNull());
-    cJSON_AddStringToObject(o, "source", side->source ? side->source : "unknown");
-    if (side->system != NULL)
-        cJSON_AddStringToObject(o, "system", side->system);
-    cJSON_AddNumberToObject(o, "at", (double)side->at_ms);
-    return o;
 }
 
 /*
@@ -766,6 +807,46 @@ first_times(const struct merge_ctx *m, const cJSON *incoming)
     return value_canonical_times(incoming, (double)m->src_at, m->source);
 }
 
+/*
+ * News of a copy whose ambiguous match is open already: it waits with that
+ * conflict (its detail's "later" lists it, and resolving it reads them all
+ * again, in order), rather than a second conflict for the same copy, which
+ * could not be resolved once the first had linked it.
+ */
+static int
+match_news(struct merge_ctx *m, struct inbox_entry *open, const cJSON *candidates,
+           struct error *err)
+{
+    cJSON *d = open->detail ? cJSON_Parse(open->detail) : NULL;
+    cJSON *later;
+    char *text, note[100];
+    int rc;
+
+    if (!cJSON_IsObject(d)) {
+        cJSON_Delete(d);
+        d = cJSON_CreateObject();
+        cJSON_AddStringToObject(d, "field", "@match");
+        cJSON_AddStringToObject(d, "ext_id", m->ext_id);
+    }
+    later = cJSON_GetObjectItemCaseSensitive(d, "later");
+    if (!cJSON_IsArray(later)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(d, "later");
+        later = cJSON_AddArrayToObject(d, "later");
+    }
+    cJSON_AddItemToArray(later, cJSON_CreateNumber((double)m->ch->seq));
+    cJSON_DeleteItemFromObjectCaseSensitive(d, "candidates");
+    cJSON_AddItemToObject(d, "candidates", cJSON_Duplicate(candidates, 1));
+    text = value_canonical_text(d);
+    (void)snprintf(note, sizeof(note), "held: an ambiguous match (inbox %lld)",
+                   (long long)open->id);
+    rc = store_inbox_set_detail(m->e->st, open->id, "@match", text, NULL, NULL, m->now, err) == -1
+             ? -1
+             : store_journal_set_state(m->e->st, m->ch->seq, CHANGE_HELD, note, err);
+    free(text);
+    cJSON_Delete(d);
+    return rc;
+}
+
 /* More than one record matches a new copy: a person says which, or none. */
 static int
 ambiguous_match(struct merge_ctx *m, const int64_t *ids, int n, const char *why_text,
@@ -784,6 +865,15 @@ ambiguous_match(struct merge_ctx *m, const int64_t *ids, int n, const char *why_
     cJSON_AddStringToObject(detail, "field", "@match");
     cJSON_AddItemToObject(detail, "candidates", cand);
     cJSON_AddStringToObject(detail, "ext_id", m->ext_id);
+    struct inbox_entry open = {0};
+    int found = store_match_conflict_find(m->e->st, c->cfg->name, m->ext_id, &open, err);
+
+    if (found != 0) {
+        rc = found == -1 ? -1 : match_news(m, &open, cand, err);
+        inbox_entry_fini(&open);
+        cJSON_Delete(detail);
+        return rc;
+    }
     detail_text = value_canonical_text(detail);
     (void)snprintf(reason, sizeof(reason),
                    "%.100s's new copy %.100s matches record%s %.200s by its natural keys%.60s: "

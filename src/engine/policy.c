@@ -220,6 +220,20 @@ engine_guard_delete(struct engine *e, int sys_index, int64_t now_ms, struct erro
 
     if (!cfg->delete_guard_enabled)
         return 0;
+    /* The deletes let through before this engine began (a restart, a
+     * reload) count too, or a mass delete split by one would pass. */
+    if (!sys->deletes_read) {
+        int64_t *times = NULL;
+        int n = store_deletes_since(e->st, cfg->name, now_ms - cfg->delete_guard_window_ms, &times,
+                                    err);
+
+        if (n == -1)
+            return -1;
+        free(sys->delete_times);
+        sys->delete_times = times;
+        sys->delete_count = sys->delete_cap = (size_t)n;
+        sys->deletes_read = 1;
+    }
     for (size_t i = 0; i < sys->delete_count; i++) {
         if (sys->delete_times[i] > now_ms - cfg->delete_guard_window_ms)
             sys->delete_times[keep++] = sys->delete_times[i];

@@ -32,7 +32,8 @@ struct map_entry {
     cJSON *default_value;  /* NULL or a copy */
     cJSON *values;         /* NULL or a copy */
     cJSON *values_default; /* NULL or a copy */
-    enum config_type type; /* MAP_IN: the target field's type */
+    enum config_type type; /* MAP_IN: the target field's type; MAP_OUT: the source
+                              model field's (0 when not a plain field) */
     int is_decimal;        /* MAP_OUT: the source is a decimal model field */
 };
 
@@ -102,6 +103,8 @@ compile_entry(const struct config_map_entry *spec, const struct config_model *mo
         p = spec->path[0] == '.' ? spec->path + 1 : spec->path;
         f = dir == MAP_OUT ? model_field(model, p) : NULL;
         e->is_decimal = f != NULL && f->type == CONFIG_TYPE_DECIMAL;
+        if (f != NULL)
+            e->type = f->type;
         break;
     }
     case CONFIG_MAP_JQ:
@@ -386,17 +389,40 @@ same_value(const cJSON *a, const cJSON *b)
     return same;
 }
 
+/* Whether a value written from a model field of type t is the one the
+ * system holds in its own form: a timestamp in its zone or with its
+ * precision, a boolean, a count or a date as text. Both are read as the
+ * field's type, as map_in would read the system's. */
+static int
+same_as_type(enum config_type t, const cJSON *d, const cJSON *b)
+{
+    cJSON *cd = NULL, *cb = NULL;
+    struct error ignored = {0};
+    int same;
+
+    if (t != CONFIG_TYPE_TIMESTAMP && t != CONFIG_TYPE_DATE && t != CONFIG_TYPE_BOOLEAN &&
+        t != CONFIG_TYPE_INTEGER)
+        return 0;
+    same = value_coerce(t, d, &cd, &ignored) == 0 && value_coerce(t, b, &cb, &ignored) == 0 &&
+           !cJSON_IsNull(cd) && value_equal(cd, cb);
+    cJSON_Delete(cd);
+    cJSON_Delete(cb);
+    return same;
+}
+
 int
 map_out_differs(const struct map *m, const cJSON *desired, const cJSON *base)
 {
     for (size_t i = 0; i < m->entry_count; i++) {
-        const char *target = m->entries[i].target;
-        const cJSON *d = value_path_get(desired, target);
-        const cJSON *b = base ? value_path_get(base, target) : NULL;
+        const struct map_entry *e = &m->entries[i];
+        const cJSON *d = value_path_get(desired, e->target);
+        const cJSON *b = base ? value_path_get(base, e->target) : NULL;
 
         if (d == NULL)
             continue; /* not written this time */
-        if (b == NULL || !same_value(d, b))
+        if (b == NULL)
+            return 1;
+        if (!same_value(d, b) && (e->values != NULL || !same_as_type(e->type, d, b)))
             return 1;
     }
     return 0;

@@ -508,6 +508,11 @@ MUST_CHECK int store_inbox_set_detail(struct store *st, int64_t id, const char *
  * and detail), 0, -1. */
 MUST_CHECK int store_conflict_open(struct store *st, int64_t record_id, const char *field,
                                    struct inbox_entry *out, struct error *err);
+/* The open ambiguous-match conflict of a copy concord has not linked.
+ * Returns 1 (*out filled), 0, -1. */
+MUST_CHECK int store_match_conflict_find(struct store *st, const char *collection,
+                                         const char *ext_id, struct inbox_entry *out,
+                                         struct error *err);
 /* The open conflicts of a record. Returns the count with *out
  * (store_inbox_free()), or -1. */
 MUST_CHECK int store_conflicts_of_record(struct store *st, int64_t record_id,
@@ -523,6 +528,11 @@ MUST_CHECK int store_inbox_get_full(struct store *st, int64_t id, struct inbox_e
 /* Open held deletes of a system. Returns 0 with *out set, or -1. */
 MUST_CHECK int store_held_count(struct store *st, const char *system, int64_t *out,
                                 struct error *err);
+/* When each delete of system's copies that was let through without a
+ * person's approval arrived, since since_ms, oldest first: the count with
+ * *out (free()), or -1. */
+MUST_CHECK int store_deletes_since(struct store *st, const char *system, int64_t since_ms,
+                                   int64_t **out, struct error *err);
 /* 1 when a person approved the held delete of journal change seq, 0 if not, -1. */
 MUST_CHECK int store_held_approved(struct store *st, int64_t journal_seq, struct error *err);
 /* Copies that exist in a collection. Returns 0 with *out set, or -1. */
@@ -530,6 +540,12 @@ MUST_CHECK int store_linked_count(struct store *st, const char *collection, int6
                                   struct error *err);
 /* Jobs of a link that are queued or running. Returns 0 with *out set, or -1. */
 MUST_CHECK int store_link_jobs(struct store *st, int64_t link_id, int64_t *out, struct error *err);
+/* Whether the link, without a copy yet, has a create under way or one whose
+ * outcome is unknown: 1, 0, or -1. */
+MUST_CHECK int store_link_create_open(struct store *st, int64_t link_id, struct error *err);
+/* Whether a queued or running job of the link deletes or archives its copy:
+ * 1, 0, or -1. */
+MUST_CHECK int store_link_removing(struct store *st, int64_t link_id, struct error *err);
 
 /* One journaled change that concerned a record's copies (concord changes). */
 struct store_copy_change {

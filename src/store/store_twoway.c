@@ -47,6 +47,10 @@ enum {
     T_DEL_CLEAN_JOBS,
     T_MATCH_CLOSE,
     T_MATCH_OPEN,
+    T_LINK_REMOVING,
+    T_MATCH_FIND,
+    T_DELETES_SINCE,
+    T_CREATE_OPEN,
     T_COUNT,
 };
 
@@ -124,6 +128,24 @@ static const char *const sql[T_COUNT] = {
                       "AND collection = ?1 AND json_extract(detail, '$.ext_id') = ?2",
     [T_MATCH_OPEN] = "SELECT count(*) FROM inbox WHERE kind = 4 AND field = '@match' AND "
                      "state = 'open'",
+    /* op 2 and 3: JOB_OP_DELETE, JOB_OP_ARCHIVE; state 1 and 2: pending, running */
+    [T_LINK_REMOVING] = "SELECT count(*) FROM jobs WHERE link_id = ?1 AND state IN (1, 2) AND "
+                        "op IN (2, 3)",
+    [T_MATCH_FIND] = "SELECT id, kind, state, system, collection, record_id, job_id, "
+                     "journal_seq, reason, http_status, response, attempts, created_at, "
+                     "updated_at, field, detail FROM inbox WHERE kind = 4 AND field = '@match' "
+                     "AND state = 'open' AND collection = ?1 AND "
+                     "json_extract(detail, '$.ext_id') = ?2 ORDER BY id LIMIT 1",
+    /* Deletes merge_delete() let through (state 1, applied, noted "deleted"),
+     * not those a person approved. */
+    [T_DELETES_SINCE] = "SELECT received_at FROM journal j WHERE received_at > ?2 AND "
+                        "system = ?1 AND state = 1 AND note = 'deleted' AND NOT EXISTS "
+                        "(SELECT 1 FROM inbox i WHERE i.kind = 5 AND i.journal_seq = j.seq) "
+                        "ORDER BY received_at",
+    /* state 2: running; a sent_version: a create was sent, its answer lost */
+    [T_CREATE_OPEN] = "SELECT count(*) FROM jobs j JOIN links l ON l.id = j.link_id WHERE "
+                      "j.link_id = ?1 AND l.ext_id IS NULL AND (j.state = 2 OR "
+                      "coalesce(j.sent_version, 0) != 0)",
     [T_HELD_APPROVED] = "SELECT count(*) FROM inbox WHERE kind = 5 AND journal_seq = ?1 "
                         "AND state = 'approved'",
 };
@@ -376,6 +398,19 @@ store_conflict_open(struct store *st, int64_t record_id, const char *field, stru
 }
 
 int
+store_match_conflict_find(struct store *st, const char *collection, const char *ext_id,
+                          struct inbox_entry *out, struct error *err)
+{
+    sqlite3_stmt *s = tstmt(st, T_MATCH_FIND, err);
+
+    if (s == NULL)
+        return -1;
+    store_int_bind_text(s, 1, collection);
+    store_int_bind_text(s, 2, ext_id);
+    return store_int_one_row(st, s, full_from_row, out, "find a match conflict", err);
+}
+
+int
 store_inbox_by_kind(struct store *st, enum inbox_kind kind, int open_only, struct inbox_entry **out,
                     struct error *err)
 {
@@ -433,6 +468,56 @@ store_link_jobs(struct store *st, int64_t link_id, int64_t *out, struct error *e
         return -1;
     sqlite3_bind_int64(s, 1, link_id);
     return store_int_one_row(st, s, int64_from_row, out, "count a link's jobs", err) == -1 ? -1 : 0;
+}
+
+int
+store_link_removing(struct store *st, int64_t link_id, struct error *err)
+{
+    sqlite3_stmt *s = tstmt(st, T_LINK_REMOVING, err);
+    int64_t n = 0;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, link_id);
+    if (store_int_one_row(st, s, int64_from_row, &n, "look for a copy's delete", err) == -1)
+        return -1;
+    return n > 0;
+}
+
+static void
+times_free(void *list, int count)
+{
+    (void)count;
+    free(list);
+}
+
+int
+store_deletes_since(struct store *st, const char *system, int64_t since_ms, int64_t **out,
+                    struct error *err)
+{
+    sqlite3_stmt *s = tstmt(st, T_DELETES_SINCE, err);
+
+    *out = NULL;
+    if (s == NULL)
+        return -1;
+    store_int_bind_text(s, 1, system);
+    sqlite3_bind_int64(s, 2, since_ms);
+    return store_int_many_rows(st, s, sizeof(int64_t), int64_from_row, times_free, (void **)out,
+                               "read a system's recent deletes", err);
+}
+
+int
+store_link_create_open(struct store *st, int64_t link_id, struct error *err)
+{
+    sqlite3_stmt *s = tstmt(st, T_CREATE_OPEN, err);
+    int64_t n = 0;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, link_id);
+    if (store_int_one_row(st, s, int64_from_row, &n, "look for a copy's create", err) == -1)
+        return -1;
+    return n > 0;
 }
 
 int

@@ -297,6 +297,43 @@ def test_manual_conflict_waits_for_resolve_and_other_fields_proceed():
     assert rc != 0 and "no open conflict" in err
 
 
+def test_resolve_take_gives_the_side_s_value_as_it_is_now():
+    """The shop renames Ada again while the conflict is open: the conflict
+    shows, and --take shop gives, the shop's newer name, not the one it had
+    when the conflict opened."""
+    shop, crm, c = setup()
+    contact = created(shop, crm, c)
+    concurrent_names(shop, crm, c, contact, "shop")
+    c.wait_settled()
+    shop.change("S1", {"name": "Ada again from shop"})
+    wait_until(lambda: {f["field"]: f for f in c.cli_json("explain", "1")["fields"]}["name"]
+               ["value"] == "Ada again from shop", 10, "the shop's newer name in the record")
+    x = conflicts(c)[0]
+    assert x["detail"]["ours"]["value"] == "Ada again from shop", x
+    c.cli("resolve", str(x["id"]), "--take", "shop")
+    wait_until(lambda: crm.records()[contact["id"]]["full_name"] == "Ada again from shop", 10,
+               "the shop's name in the crm")
+    c.wait_settled()
+    assert names(shop, crm, contact) == ("Ada again from shop", "Ada again from shop")
+
+
+def test_resolve_refuses_a_value_the_field_cannot_hold():
+    """A value that is not of the field's type is refused, and the conflict
+    stays open: it is not closed while its value is parked elsewhere."""
+    shop, crm, c = setup()
+    contact = created(shop, crm, c)
+    concurrent_names(shop, crm, c, contact, "shop")
+    c.wait_settled()
+    x = conflicts(c)[0]
+    rc, _, err = c.cli("resolve", str(x["id"]), "--value", '{"first": "Ada"}', check=False)
+    assert rc != 0 and "name" in err, (rc, err)
+    assert [y["id"] for y in conflicts(c)] == [x["id"]]
+    assert [e for e in c.cli_json("inbox") if e["kind"] != "conflict"] == []
+    c.cli("resolve", str(x["id"]), "--take", "crm")
+    wait_until(lambda: names(shop, crm, contact) == ("Ada from crm", "Ada from crm"), 10,
+               "the crm's name everywhere")
+
+
 def test_a_unique_natural_key_match_links_instead_of_creating():
     shop, crm, c = setup(sync="    match: [email]\n")
     c.cli("pause", "crm")
@@ -371,6 +408,29 @@ def test_an_ambiguous_match_is_a_conflict_never_a_duplicate():
                == ("b@x.ro", "Ada"), 10, "the resolutions")
 
 
+def test_resolve_record_waits_for_a_create_of_that_record_under_way():
+    """The record a person picks for an ambiguous copy is being created in
+    that collection right now: linking the copy to it would leave the
+    create's copy, or the picked one, without a record."""
+    sync = ('    match: [email, {field: phone, normalize: phone, country: "40"}]\n')
+    shop, crm, c = setup(sync=sync)
+    c.cli("pause", "crm")
+    shop.change("S1", dict(ADA, email="a@x.ro", phone="0722 000 001"))
+    shop.change("S2", dict(ADA, email="b@x.ro", phone="0722 000 002"))
+    wait_until(lambda: c.cli_json("status")["systems"][1]["backlog"] == 2, 10, "two creates")
+    crm.change("C99", {"contact_email": "a@x.ro", "full_name": "?",
+                       "phone_number": "+40 722 000 002", "lifecycle": "active"})
+    got = wait_until(lambda: conflicts(c), 10, "the ambiguous match")
+    crm.faults([{"match": {"method": "POST"}, "delay_ms": 2000, "apply": "first", "times": 2}])
+    c.cli("resume", "crm")
+    wait_until(lambda: len(crm.records()) == 3, 10, "the creates under way")
+    rc, _, err = c.cli("resolve", str(got[0]["id"]), "--record", "2", check=False)
+    assert rc != 0 and "under way" in err, (rc, err)
+    c.wait_settled()
+    assert len(crm.requests("POST")) == 2
+    assert [x["id"] for x in conflicts(c)] == [got[0]["id"]]
+
+
 def test_resolve_new_makes_a_record_for_an_ambiguous_copy():
     shop, crm, c = setup(sync="    match: [email]\n")
     created(shop, crm, c, dict(ADA, email="a@x.ro"), "S1")
@@ -383,6 +443,26 @@ def test_resolve_new_makes_a_record_for_an_ambiguous_copy():
     c.wait_settled()
     assert sorted(r["name"] for r in shop.records().values()) == ["Ada", "Other"]
     assert len(crm.records()) == 2
+
+
+def test_news_of_an_ambiguous_copy_updates_its_one_match_conflict():
+    """The unmatched copy changes again before a person has looked: still
+    one conflict, and resolving it takes the copy as it is now."""
+    shop, crm, c = setup(sync="    match: [email]\n")
+    created(shop, crm, c, dict(ADA, email="a@x.ro"), "S1")
+    crm.change("C98", {"contact_email": "a@x.ro", "full_name": "Other",
+                       "phone_number": "1", "lifecycle": "lead"})
+    wait_until(lambda: conflicts(c), 10, "the match conflict")
+    crm.change("C98", {"full_name": "Other, renamed"})
+    created(shop, crm, c, dict(ADA, email="b@x.ro"), "S2")  # read after the news
+    got = conflicts(c)
+    assert len(got) == 1 and got[0]["field"] == "@match", got
+    c.cli("resolve", str(got[0]["id"]), "--new")
+    wait_until(lambda: len(shop.records()) == 3, 10, "the new record in the shop")
+    c.wait_settled()
+    assert sorted(r["name"] for r in shop.records().values()) == ["Ada", "Ada",
+                                                                  "Other, renamed"]
+    assert conflicts(c) == []
 
 
 def test_delete_mode_delete_and_restore():
@@ -409,6 +489,35 @@ def test_delete_mode_delete_and_restore():
     assert only(crm)["contact_email"] == "ada@example.com"
     rc, _, err = c.cli("restore", "1", check=False)
     assert rc != 0 and "not deleted" in err
+
+
+def test_a_restore_before_the_delete_went_out_keeps_the_copy():
+    """The delete's job still waits when the record is restored: the copy,
+    which holds the record's state, is not deleted after all."""
+    shop, crm, c = setup()
+    contact = created(shop, crm, c)
+    c.cli("pause", "crm")
+    shop.delete("S1")
+    wait_until(lambda: c.cli_json("status")["systems"][1]["backlog"] == 1, 10, "the delete job")
+    c.cli("restore", "1")
+    wait_until(lambda: len(shop.records()) == 1, 10, "the record back in the shop")
+    c.cli("resume", "crm")
+    c.wait_settled()
+    assert list(crm.records()) == [contact["id"]], crm.records()
+    assert crm.requests("DELETE") == []
+
+
+def test_a_restore_while_the_delete_is_under_way_makes_the_copy_again():
+    shop, crm, c = setup()
+    created(shop, crm, c)
+    crm.faults([{"match": {"method": "DELETE"}, "delay_ms": 1500, "apply": "first"}])
+    shop.delete("S1")
+    wait_until(lambda: crm.records() == {}, 10, "the delete made, its answer on the way")
+    c.cli("restore", "1")
+    wait_until(lambda: len(crm.records()) == 1, 10, "the contact made again")
+    c.wait_settled()
+    assert len(shop.records()) == 1 and len(crm.records()) == 1
+    assert only(crm)["contact_email"] == "ada@example.com"
 
 
 def test_a_tombstone_is_purged_after_its_time():
@@ -466,6 +575,23 @@ def test_the_mass_delete_guard_holds_and_approve_lets_through():
     c.cli("approve", "--system", "shop")
     wait_until(lambda: len(crm.records()) == 1, 10, "the approved deletes")
     assert c.cli_json("held") == []
+
+
+def test_the_mass_delete_guard_counts_deletes_from_before_a_restart():
+    shop, crm, c = setup(shop_system="    delete_guard: {max_count: 2, min_count: 100, "
+                                     "window: 1m}\n")
+    for i in range(1, 6):
+        created(shop, crm, c, dict(ADA, email="p%d@x" % i), "S%d" % i)
+    for i in (1, 2):
+        shop.delete("S%d" % i)
+    wait_until(lambda: len(crm.records()) == 3, 10, "two deletes let through")
+    c.stop()
+    c.start()
+    for i in (3, 4):
+        shop.delete("S%d" % i)
+    wait_until(lambda: len(c.cli_json("held")) == 2, 10, "the next two held")
+    c.wait_settled()
+    assert len(crm.records()) == 3
 
 
 def test_a_skipped_held_delete_is_dropped():

@@ -23,6 +23,7 @@ static struct config_field customer_fields[] = {
     {.name = "status", .type = CONFIG_TYPE_STRING},
     {.name = "source", .type = CONFIG_TYPE_STRING},
     {.name = "since", .type = CONFIG_TYPE_DATE},
+    {.name = "seen_at", .type = CONFIG_TYPE_TIMESTAMP},
 };
 
 static const struct config_model customer = {
@@ -359,6 +360,47 @@ map_out_differs_only_on_written_fields(void)
     map_free(m);
 }
 
+/* A system that keeps a value in its own form (a timestamp in its zone, a
+ * boolean or a count as text) holds what concord wrote: no write is due,
+ * or every reconcile and every change of another field would write again. */
+static void
+map_out_same_value_in_the_system_s_form(void)
+{
+    struct config_map_entry e[] = {
+        path_entry("seen", "seen_at"),
+        path_entry("active", "active"),
+        path_entry("visits", "visits"),
+        path_entry("since", "since"),
+    };
+    struct config_map spec = {e, ARRAY_COUNT(e)};
+    struct map *m = NULL;
+    struct error err = {0};
+    cJSON *model = cJSON_Parse("{\"seen_at\":\"2026-01-01T10:00:00Z\",\"active\":true,"
+                               "\"visits\":3,\"since\":\"2026-01-01\"}");
+    cJSON *desired = NULL, *base;
+
+    CHECK_EQ(map_new(&spec, &customer, MAP_OUT, &m, &err), 0);
+    CHECK_EQ(map_apply(m, model, &desired, &err), 0);
+    base = cJSON_Parse("{\"seen\":\"2026-01-01T12:00:00.000+02:00\",\"active\":\"true\","
+                       "\"visits\":\"3\",\"since\":\"2026-01-01\"}");
+    CHECK_EQ(map_out_differs(m, desired, base), 0);
+    cJSON_Delete(base);
+    /* Another instant, or another truth, still differs. */
+    base = cJSON_Parse("{\"seen\":\"2026-01-01T10:00:00+02:00\",\"active\":true,"
+                       "\"visits\":3,\"since\":\"2026-01-01\"}");
+    CHECK_EQ(map_out_differs(m, desired, base), 1);
+    cJSON_Delete(base);
+    base = cJSON_Parse("{\"seen\":\"2026-01-01T10:00:00Z\",\"active\":\"false\","
+                       "\"visits\":3,\"since\":\"2026-01-01\"}");
+    CHECK_EQ(map_out_differs(m, desired, base), 1);
+    cJSON_Delete(base);
+
+    cJSON_Delete(desired);
+    cJSON_Delete(model);
+    map_free(m);
+    free_entries(e, ARRAY_COUNT(e));
+}
+
 static void
 jq_conditions_route_records(void)
 {
@@ -489,6 +531,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(map_new_rejects_bad_entries),
     CHECK_CASE(map_out_nests_targets_and_writes_exact_decimals),
     CHECK_CASE(map_out_differs_only_on_written_fields),
+    CHECK_CASE(map_out_same_value_in_the_system_s_form),
     CHECK_CASE(jq_conditions_route_records),
     CHECK_CASE(jq_values_cross_over_intact),
     CHECK_CASE(jq_native_equality_answers_as_jq),
