@@ -526,18 +526,18 @@ version_context(const struct engine_change *c, const struct version *v)
     return ctx;
 }
 
-/* "a -> b -> c" of a chain, into out. */
+/* The strings of list joined by sep ("a -> b -> c"), into out. */
 static const char *
-chain_text(const cJSON *chain, char *out, size_t len)
+joined_text(const cJSON *list, const char *sep, char *out, size_t len)
 {
     const cJSON *n;
     size_t used = 0;
 
     out[0] = '\0';
-    cJSON_ArrayForEach(n, chain)
+    cJSON_ArrayForEach(n, list)
     {
         if (used < len)
-            used += (size_t)snprintf(out + used, len - used, "%s%s", used > 0 ? " -> " : "",
+            used += (size_t)snprintf(out + used, len - used, "%s%s", used > 0 ? sep : "",
                                      cJSON_IsString(n) ? n->valuestring : "?");
     }
     return out;
@@ -647,7 +647,7 @@ add_run(struct engine *e, const struct auto_rule *r, const struct engine_change 
     int64_t id = 0;
     int rc;
 
-    (void)chain_text(chain, chain_buf, sizeof(chain_buf));
+    (void)joined_text(chain, " -> ", chain_buf, sizeof(chain_buf));
     cJSON_AddItemToArray(chain, cJSON_CreateString(r->cfg->name));
     cJSON_AddStringToObject(ctx, "automation", r->cfg->name);
     cJSON_AddNumberToObject(ctx, "depth", depth);
@@ -1784,23 +1784,6 @@ begin_send(const struct store_run *run, const struct auto_action *x, struct auto
                                                                                                : 0;
 }
 
-/* The action_sig()s of plan, "a; b; c", into out. */
-static const char *
-plan_text(const cJSON *plan, char *out, size_t len)
-{
-    const cJSON *n;
-    size_t used = 0;
-
-    out[0] = '\0';
-    cJSON_ArrayForEach(n, plan)
-    {
-        if (used < len)
-            used += (size_t)snprintf(out + used, len - used, "%s%s", used > 0 ? "; " : "",
-                                     cJSON_IsString(n) ? n->valuestring : "?");
-    }
-    return out;
-}
-
 /*
  * Whether a reload changed what the run's action number means: one of its
  * actions up to the current one is no longer the one it started with (an
@@ -1841,8 +1824,8 @@ park_if_moved(struct engine *e, const struct auto_rule *r, const struct store_ru
                    "(a reload): its actions were [%s], they are now [%s]; retry goes on at action "
                    "%d of the new list, skip ends the run",
                    run->automation, (long long)run->id, run->step + 1,
-                   plan_text(plan, was, sizeof(was)), plan_text(now_plan, now, sizeof(now)),
-                   run->step + 1);
+                   joined_text(plan, "; ", was, sizeof(was)),
+                   joined_text(now_plan, "; ", now, sizeof(now)), run->step + 1);
     log_warn(&(struct log_ctx){.record_id = run->record_id}, "parked in the inbox: %s", reason);
     metric_add(a->runs, 1, (const char *[]){run->automation, "failed"});
     /* The stored context (without what action_context() added) takes the

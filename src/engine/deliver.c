@@ -1909,26 +1909,9 @@ static int
 back_after_delete(struct engine *e, const struct engine_delivery *d, int64_t version,
                   struct error *err)
 {
-    struct record rec = {0};
-    cJSON *state;
-    int rc = store_record_get(e->st, d->record_id, &rec, err);
+    int ci = d->coll_index;
 
-    if (rc != 1 || rec.is_deleted || rec.version <= version) {
-        record_fini(&rec);
-        return rc == -1 ? -1 : 0;
-    }
-    state = cJSON_Parse(rec.state);
-    struct engine_change fc = {
-        .record_id = rec.id,
-        .version = rec.version,
-        .model = rec.model,
-        .state = state,
-        .source_coll = -1,
-    };
-    rc = engine_fanout_to(e, d->coll_index, &fc, err);
-    cJSON_Delete(state);
-    record_fini(&rec);
-    return rc;
+    return engine_fanout_record(e, &ci, 1, d->record_id, version, err) == -1 ? -1 : 0;
 }
 
 static int

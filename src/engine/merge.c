@@ -560,30 +560,12 @@ rewrite_copy(struct merge_ctx *m, const struct link *l, const struct record *rec
 static int
 refresh_contested(struct merge_ctx *m, int64_t record_id, struct error *err)
 {
-    struct record rec = {0};
-    cJSON *state;
-    int rc;
+    size_t n = m->refresh_count;
 
-    if (m->refresh_count == 0)
+    if (n == 0)
         return 0;
-    rc = store_record_get(m->e->st, record_id, &rec, err);
-    if (rc != 1)
-        return rc;
-    state = cJSON_Parse(rec.state);
-    struct engine_change fc = {
-        .record_id = rec.id,
-        .version = rec.version,
-        .model = rec.model,
-        .state = state,
-        .source_coll = -1,
-    };
-    rc = 0;
-    for (size_t i = 0; i < m->refresh_count && rc == 0; i++)
-        rc = engine_fanout_to(m->e, m->refresh[i], &fc, err);
     m->refresh_count = 0;
-    cJSON_Delete(state);
-    record_fini(&rec);
-    return rc;
+    return engine_fanout_record(m->e, m->refresh, n, record_id, -1, err) == -1 ? -1 : 0;
 }
 
 /* A change to the copy of a deleted record: the delete stands, and the
