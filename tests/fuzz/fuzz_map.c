@@ -24,6 +24,8 @@
  */
 /* link: map model config */
 
+#include "fuzz_map.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,24 +41,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_MAX_INPUT 4096
-#define FIELD_COUNT    7
-
-static struct config_field fields[FIELD_COUNT] = {
-    {.name = "f_string", .type = CONFIG_TYPE_STRING},
-    {.name = "f_integer", .type = CONFIG_TYPE_INTEGER},
-    {.name = "f_decimal", .type = CONFIG_TYPE_DECIMAL},
-    {.name = "f_boolean", .type = CONFIG_TYPE_BOOLEAN},
-    {.name = "f_timestamp", .type = CONFIG_TYPE_TIMESTAMP},
-    {.name = "f_date", .type = CONFIG_TYPE_DATE},
-    {.name = "f_ref", .type = CONFIG_TYPE_REF},
-};
-
-static const struct config_model model = {
-    .name = "fuzz",
-    .fields = fields,
-    .field_count = FIELD_COUNT,
-};
-
 /* What the jq entries compute: the whole record, single values of any kind
  * picked by position or name, numbers jq computed in doubles, strings and
  * objects jq built. All bounded by the record's size. */
@@ -91,15 +75,6 @@ static const char *const conditions[][2] = {
 static struct map *jq_maps[PROGRAM_COUNT][FIELD_COUNT];
 static struct map_jq *whole;
 static struct map_jq *tests[CONDITION_COUNT][2];
-
-static void
-check_error(const struct error *err)
-{
-    if (err->kind != ERROR_INVALID && err->kind != ERROR_MAPPING) {
-        fprintf(stderr, "unexpected error kind %d: %s\n", (int)err->kind, err->msg);
-        abort();
-    }
-}
 
 static void
 must(int rc, const struct error *err)
@@ -153,42 +128,6 @@ compile_once(void)
         must(map_jq_new(conditions[c][1], &tests[c][1], &err), &err);
     }
     must(map_jq_new(".", &whole, &err), &err);
-}
-
-static void
-run_out(const cJSON *record, const char *path)
-{
-    struct config_map_entry e[3] = {
-        {.target = (char *)(uintptr_t) "nested.f_decimal",
-         .source = CONFIG_MAP_PATH,
-         .path = (char *)(uintptr_t) "f_decimal"},
-        {.target = (char *)(uintptr_t) "nested.deeper.s",
-         .source = CONFIG_MAP_PATH,
-         .path = (char *)(uintptr_t) "f_string"},
-        {.target = (char *)(uintptr_t) "p",
-         .source = CONFIG_MAP_PATH,
-         .path = (char *)(uintptr_t)path},
-    };
-    struct config_map spec = {e, 3};
-    struct map *m = NULL;
-    struct error err = {0};
-    cJSON *out = NULL;
-
-    if (map_new(&spec, &model, MAP_OUT, &m, &err) != 0) {
-        check_error(&err);
-        return;
-    }
-    if (map_apply(m, record, &out, &err) != 0) {
-        check_error(&err);
-    } else {
-        char *text = cJSON_PrintUnformatted(out);
-
-        (void)map_out_differs(m, out, record);
-        (void)map_out_differs(m, out, NULL);
-        free(text);
-        cJSON_Delete(out);
-    }
-    map_free(m);
 }
 
 /* Run record in through m; what comes out goes back out along path. */

@@ -23,6 +23,8 @@
  */
 /* link: map model config */
 
+#include "fuzz_map.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,31 +38,6 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define FUZZ_MAX_INPUT 4096
-
-static struct config_field fields[] = {
-    {.name = "f_string", .type = CONFIG_TYPE_STRING},
-    {.name = "f_integer", .type = CONFIG_TYPE_INTEGER},
-    {.name = "f_decimal", .type = CONFIG_TYPE_DECIMAL},
-    {.name = "f_boolean", .type = CONFIG_TYPE_BOOLEAN},
-    {.name = "f_timestamp", .type = CONFIG_TYPE_TIMESTAMP},
-    {.name = "f_date", .type = CONFIG_TYPE_DATE},
-    {.name = "f_ref", .type = CONFIG_TYPE_REF},
-};
-
-static const struct config_model model = {
-    .name = "fuzz",
-    .fields = fields,
-    .field_count = sizeof(fields) / sizeof(fields[0]),
-};
-
-static void
-check_error(const struct error *err)
-{
-    if (err->kind != ERROR_INVALID && err->kind != ERROR_MAPPING) {
-        fprintf(stderr, "unexpected error kind %d: %s\n", (int)err->kind, err->msg);
-        abort();
-    }
-}
 
 static int
 unbounded(const char *program)
@@ -79,42 +56,6 @@ unbounded(const char *program)
     for (const char *p = program; *p != '\0'; p++)
         quotes += *p == '"';
     return quotes % 2 != 0;
-}
-
-static void
-run_out(const cJSON *record, const char *path)
-{
-    struct config_map_entry e[3] = {
-        {.target = (char *)(uintptr_t) "nested.f_decimal",
-         .source = CONFIG_MAP_PATH,
-         .path = (char *)(uintptr_t) "f_decimal"},
-        {.target = (char *)(uintptr_t) "nested.deeper.s",
-         .source = CONFIG_MAP_PATH,
-         .path = (char *)(uintptr_t) "f_string"},
-        {.target = (char *)(uintptr_t) "p",
-         .source = CONFIG_MAP_PATH,
-         .path = (char *)(uintptr_t)path},
-    };
-    struct config_map spec = {e, 3};
-    struct map *m = NULL;
-    struct error err = {0};
-    cJSON *out = NULL;
-
-    if (map_new(&spec, &model, MAP_OUT, &m, &err) != 0) {
-        check_error(&err);
-        return;
-    }
-    if (map_apply(m, record, &out, &err) != 0) {
-        check_error(&err);
-    } else {
-        char *text = cJSON_PrintUnformatted(out);
-
-        (void)map_out_differs(m, out, record);
-        (void)map_out_differs(m, out, NULL);
-        free(text);
-        cJSON_Delete(out);
-    }
-    map_free(m);
 }
 
 int
