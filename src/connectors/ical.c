@@ -749,6 +749,29 @@ add_time_list(struct writer *w, icalcomponent *ev, icalproperty_kind kind, const
     return 0;
 }
 
+/*
+ * A name as an RFC 6868 parameter value, malloc()ed: libical decodes ^^,
+ * ^n and ^' when it reads, and encodes only the quote when it writes, so
+ * a caret (and a line break) is encoded here, or "x^ny" would come back
+ * as a line break.
+ */
+static char *
+param_text(const char *s)
+{
+    char *out = xmalloc(2 * strlen(s) + 1), *o = out;
+
+    for (; *s != '\0'; s++) {
+        if (*s == '^' || *s == '\n') {
+            *o++ = '^';
+            *o++ = *s == '^' ? '^' : 'n';
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
 static icalproperty *
 person_prop(const cJSON *person, int is_attendee)
 {
@@ -760,8 +783,12 @@ person_prop(const cJSON *person, int is_attendee)
 
     (void)snprintf(addr, sizeof(addr), "mailto:%s", email->valuestring);
     p = is_attendee ? icalproperty_new_attendee(addr) : icalproperty_new_organizer(addr);
-    if (cJSON_IsString(name))
-        icalproperty_add_parameter(p, icalparameter_new_cn(name->valuestring));
+    if (cJSON_IsString(name)) {
+        char *cn = param_text(name->valuestring);
+
+        icalproperty_add_parameter(p, icalparameter_new_cn(cn));
+        free(cn);
+    }
     if (is_attendee) {
         icalparameter_partstat ps = ICAL_PARTSTAT_NEEDSACTION;
 

@@ -682,6 +682,31 @@ an_occurrence_in_full(void)
     cJSON_Delete(a);
 }
 
+/* A parameter value (CN) is RFC 6868 text: ^^, ^n and ^' are a caret, a
+ * line break and a quote, so a caret a name holds is written as ^^. */
+static void
+a_caret_in_a_name_round_trips(void)
+{
+    struct error err = {0};
+    cJSON *a = cJSON_Parse(
+              "{\"uid\":\"u1\",\"start\":{\"at\":\"2026-03-23T08:30:00Z\"},"
+              "\"organizer\":{\"email\":\"o@x.com\",\"name\":\"Ops ^_^\"},"
+              "\"attendees\":[{\"email\":\"a@x.com\",\"name\":\"x^ny ^^ z^'q \\\"w\\\"\"}]}"),
+          *n = NULL, *b;
+    char *text;
+
+    CHECK(appt_normalize(a, &n, &err) == 0);
+    CHECK(appt_to_ical(n, DTSTAMP, &text, &err) == 0);
+    b = from_ics_text(text);
+    CHECK_STR_EQ(str_at(b, "attendees.0.name"), "x^ny ^^ z^'q \"w\"");
+    CHECK_STR_EQ(str_at(b, "organizer.name"), "Ops ^_^");
+    CHECK(value_equal(n, b));
+    free(text);
+    cJSON_Delete(a);
+    cJSON_Delete(n);
+    cJSON_Delete(b);
+}
+
 /* Inputs the fuzzer found (tests/fuzz/corpus/fuzz_ical/crash-*), as the
  * behaviour they pinned down. */
 static void
@@ -739,6 +764,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(normalize_refuses_what_it_cannot_mean),
     CHECK_CASE(diff_names_the_fields),
     CHECK_CASE(an_occurrence_in_full),
+    CHECK_CASE(a_caret_in_a_name_round_trips),
     CHECK_CASE(fuzz_finds_stay_fixed),
     {0},
 };
