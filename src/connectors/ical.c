@@ -330,13 +330,33 @@ read_people(icalcomponent *ev, int is_override, cJSON *o)
     cJSON_AddItemToObject(o, "attendees", list);
 }
 
+/*
+ * start moved by days calendar days: in its zone's wall-clock time when it
+ * is an instant shown in a zone (RFC 5545 §3.3.6: a day of a DURATION is
+ * nominal, so P1D over a clock change is 23 or 25 hours), else exactly.
+ */
+static int
+add_days(const struct appt_when *start, int64_t days, int64_t *out, struct error *err)
+{
+    int64_t local;
+
+    if (start->kind != APPT_WHEN_AT || start->tz[0] == '\0' || days == 0) {
+        *out = start->s + days * APPT_DAY_S;
+        return 0;
+    }
+    if (appt_tz_utc_to_local(start->tz, start->s, &local, err) != 0 ||
+        appt_tz_local_to_utc(start->tz, local + days * APPT_DAY_S, out, err) != 0)
+        return error_wrap(err, "DURATION");
+    return 0;
+}
+
 /* Where a duration or a missing DTEND puts the end. */
 static int
 end_from_duration(icalcomponent *ev, const struct appt_when *start, struct appt_when *end,
                   struct error *err)
 {
     icalproperty *p = icalcomponent_get_first_property(ev, ICAL_DURATION_PROPERTY);
-    int64_t secs = 0;
+    int64_t days = 0, secs = 0;
 
     *end = *start;
     if (p != NULL) {
@@ -344,14 +364,19 @@ end_from_duration(icalcomponent *ev, const struct appt_when *start, struct appt_
 
         if (d.is_neg || icaldurationtype_is_bad_duration(d))
             return error_set(err, ERROR_MAPPING, "DURATION is not a valid length of time");
-        secs = ((int64_t)d.weeks * 7 + d.days) * APPT_DAY_S + (int64_t)d.hours * 3600 +
-               (int64_t)d.minutes * 60 + d.seconds;
+        days = (int64_t)d.weeks * 7 + d.days;
+        secs = (int64_t)d.hours * 3600 + (int64_t)d.minutes * 60 + d.seconds;
     } else if (start->kind == APPT_WHEN_DATE) {
-        secs = APPT_DAY_S; /* RFC 5545 §3.6.1: a date with no end lasts that day */
+        days = 1; /* RFC 5545 §3.6.1: a date with no end lasts that day */
     }
-    if (start->kind == APPT_WHEN_DATE)
-        secs = (secs + APPT_DAY_S - 1) / APPT_DAY_S * APPT_DAY_S;
-    end->s = start->s + secs;
+    if (start->kind == APPT_WHEN_DATE) {
+        days += (secs + APPT_DAY_S - 1) / APPT_DAY_S;
+        secs = 0;
+    }
+    /* The nominal days first, then the exact time (RFC 5545 §3.3.6). */
+    if (add_days(start, days, &end->s, err) != 0)
+        return -1;
+    end->s += secs;
     return 0;
 }
 
@@ -724,6 +749,29 @@ add_time_list(struct writer *w, icalcomponent *ev, icalproperty_kind kind, const
     return 0;
 }
 
+/*
+ * A name as an RFC 6868 parameter value, malloc()ed: libical decodes ^^,
+ * ^n and ^' when it reads, and encodes only the quote when it writes, so
+ * a caret (and a line break) is encoded here, or "x^ny" would come back
+ * as a line break.
+ */
+static char *
+param_text(const char *s)
+{
+    char *out = xmalloc(2 * strlen(s) + 1), *o = out;
+
+    for (; *s != '\0'; s++) {
+        if (*s == '^' || *s == '\n') {
+            *o++ = '^';
+            *o++ = *s == '^' ? '^' : 'n';
+        } else {
+            *o++ = *s;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
 static icalproperty *
 person_prop(const cJSON *person, int is_attendee)
 {
@@ -735,8 +783,12 @@ person_prop(const cJSON *person, int is_attendee)
 
     (void)snprintf(addr, sizeof(addr), "mailto:%s", email->valuestring);
     p = is_attendee ? icalproperty_new_attendee(addr) : icalproperty_new_organizer(addr);
-    if (cJSON_IsString(name))
-        icalproperty_add_parameter(p, icalparameter_new_cn(name->valuestring));
+    if (cJSON_IsString(name)) {
+        char *cn = param_text(name->valuestring);
+
+        icalproperty_add_parameter(p, icalparameter_new_cn(cn));
+        free(cn);
+    }
     if (is_attendee) {
         icalparameter_partstat ps = ICAL_PARTSTAT_NEEDSACTION;
 

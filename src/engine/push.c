@@ -529,6 +529,20 @@ read_the_gap(struct engine *e, const struct engine_poll_job *job, struct error *
 }
 
 /*
+ * How long before r's end it is replaced: renew_before, or half of the
+ * life it was given when that is shorter. Google may grant less than it
+ * was asked (its own cap); a channel that lives less than renew_before
+ * would otherwise be replaced at every look, a new channel a second.
+ */
+static int64_t
+renew_margin(const struct config_system *sys, const struct push_reg *r)
+{
+    int64_t half = (r->expires_at_ms - r->created_at_ms) / 2;
+
+    return half > 0 && half < sys->push.renew_before_ms ? half : sys->push.renew_before_ms;
+}
+
+/*
  * Google: a live channel whose end is further than renew_before; else a
  * new one (then the older ones are stopped: channels cannot be renewed).
  * With push off, every channel is stopped. Returns 1, 0 (why), -1.
@@ -544,7 +558,7 @@ google_tick(struct engine *e, const struct engine_poll_job *job, char *why, size
     int rc = 1;
 
     if (sys->push.enabled &&
-        (n == 0 || regs[n - 1].expires_at_ms - now <= sys->push.renew_before_ms)) {
+        (n == 0 || regs[n - 1].expires_at_ms - now <= renew_margin(sys, &regs[n - 1]))) {
         rc = google_open(e, job, why, why_len, err);
         if (rc == 1 && (n == 0 || regs[n - 1].expires_at_ms <= now))
             rc = read_the_gap(e, job, err);

@@ -390,6 +390,24 @@ def test_channels_are_replaced_before_they_end():
     assert c.cli_json("failed") == []
 
 
+def test_a_channel_google_cuts_short_is_replaced_halfway_not_at_once():
+    # Google gives a channel less than asked (its own cap), here less than
+    # renew_before: the channel is replaced halfway through its life, not
+    # on every look at it (once a second, a channel each time).
+    sim, app, c = setup(ttl="1h", renew="10m", channel_max_ttl_s=6)
+    first = wait_until(lambda: sim.live_channels(), 10, "a watch channel")[0]
+    second = wait_until(lambda: [ch for ch in sim.channels() if ch["id"] != first["id"]], 10,
+                        "a second channel")[0]
+    # Opened about halfway (3 s in), while the first still lived.
+    assert second["created"] >= first["created"] + 2000, (first, second)
+    assert second["created"] < first["expiration"], (first, second)
+    sim.person_create({"summary": "Walk-in", "start": {"dateTime": "2026-08-01T10:00:00Z"},
+                       "end": {"dateTime": "2026-08-01T10:30:00Z"}})
+    wait_until(lambda: "Walk-in" in by_title(app.records()), 10, "the booking")
+    assert len(sim.channels()) <= 3, sim.channels()
+    assert c.cli_json("failed") == []
+
+
 def test_concord_auth_gets_the_tokens_from_the_consent_page():
     sim, app, c = setup(push=False, refresh=False, start=False)
     p = subprocess.Popen([harness.concord_bin(), "auth", "gcal", "--timeout", "20", "-c", c.path],

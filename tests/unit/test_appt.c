@@ -214,6 +214,28 @@ a_repeated_local_time_is_the_first(void)
 }
 
 static void
+a_duration_of_days_is_nominal(void)
+{
+    /* RFC 5545 §3.3.6: a day of DURATION is a calendar day, not 24 hours.
+     * From 10:30 on the 28th in Bucharest, P1D ends at 10:30 on the 29th,
+     * after the clocks jumped: 23 hours later. Hours stay exact. */
+    cJSON *day = from_lines("DTSTART;TZID=Europe/Bucharest:20260328T103000\r\n"
+                            "DURATION:P1DT1H\r\n");
+    cJSON *week = from_lines("DTSTART;TZID=Europe/Bucharest:20261020T103000\r\n"
+                             "DURATION:P1W\r\n");
+    cJSON *hours = from_lines("DTSTART;TZID=Europe/Bucharest:20260328T103000\r\n"
+                              "DURATION:PT24H\r\n");
+
+    CHECK_STR_EQ(str_at(day, "end.at"), "2026-03-29T08:30:00Z");
+    /* A week over the autumn change: 10:30 local again, at +02:00. */
+    CHECK_STR_EQ(str_at(week, "end.at"), "2026-10-27T08:30:00Z");
+    CHECK_STR_EQ(str_at(hours, "end.at"), "2026-03-29T08:30:00Z");
+    cJSON_Delete(day);
+    cJSON_Delete(week);
+    cJSON_Delete(hours);
+}
+
+static void
 a_weekly_series_keeps_its_wall_clock_across_the_change(void)
 {
     /* The series starts before the change; its tz makes its occurrences stay
@@ -660,6 +682,31 @@ an_occurrence_in_full(void)
     cJSON_Delete(a);
 }
 
+/* A parameter value (CN) is RFC 6868 text: ^^, ^n and ^' are a caret, a
+ * line break and a quote, so a caret a name holds is written as ^^. */
+static void
+a_caret_in_a_name_round_trips(void)
+{
+    struct error err = {0};
+    cJSON *a = cJSON_Parse(
+              "{\"uid\":\"u1\",\"start\":{\"at\":\"2026-03-23T08:30:00Z\"},"
+              "\"organizer\":{\"email\":\"o@x.com\",\"name\":\"Ops ^_^\"},"
+              "\"attendees\":[{\"email\":\"a@x.com\",\"name\":\"x^ny ^^ z^'q \\\"w\\\"\"}]}"),
+          *n = NULL, *b;
+    char *text;
+
+    CHECK(appt_normalize(a, &n, &err) == 0);
+    CHECK(appt_to_ical(n, DTSTAMP, &text, &err) == 0);
+    b = from_ics_text(text);
+    CHECK_STR_EQ(str_at(b, "attendees.0.name"), "x^ny ^^ z^'q \"w\"");
+    CHECK_STR_EQ(str_at(b, "organizer.name"), "Ops ^_^");
+    CHECK(value_equal(n, b));
+    free(text);
+    cJSON_Delete(a);
+    cJSON_Delete(n);
+    cJSON_Delete(b);
+}
+
 /* Inputs the fuzzer found (tests/fuzz/corpus/fuzz_ical/crash-*), as the
  * behaviour they pinned down. */
 static void
@@ -703,6 +750,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(bucharest_ordinary_times_around_the_changes),
     CHECK_CASE(a_skipped_local_time_moves_forward),
     CHECK_CASE(a_repeated_local_time_is_the_first),
+    CHECK_CASE(a_duration_of_days_is_nominal),
     CHECK_CASE(a_weekly_series_keeps_its_wall_clock_across_the_change),
     CHECK_CASE(a_floating_time_stays_floating),
     CHECK_CASE(an_all_day_event_stays_a_date),
@@ -716,6 +764,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(normalize_refuses_what_it_cannot_mean),
     CHECK_CASE(diff_names_the_fields),
     CHECK_CASE(an_occurrence_in_full),
+    CHECK_CASE(a_caret_in_a_name_round_trips),
     CHECK_CASE(fuzz_finds_stay_fixed),
     {0},
 };
