@@ -1275,11 +1275,15 @@ engine_claim(struct engine *e, int64_t now_ms, struct engine_delivery **out, str
                 engine_budget_give_back(sys, &took, clock_mono_ms());
                 goto fail;
             }
-            if (d != NULL) {
-                d->took = took;
-                d->next = *out;
-                *out = d;
+            if (d == NULL) {
+                /* Folded, parked or done without a request: the token
+                 * (and the probe, if it was that) goes to the next job. */
+                engine_budget_give_back(sys, &took, clock_mono_ms());
+                continue;
             }
+            d->took = took;
+            d->next = *out;
+            *out = d;
             continue;
 fail:
             store_jobs_free(jobs, n);

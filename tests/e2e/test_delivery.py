@@ -317,6 +317,27 @@ def test_claims_a_failed_commit_undid_give_their_tokens_back():
     assert c.cli_json("failed") == []
 
 
+def test_a_claim_that_sends_nothing_gives_its_token_back():
+    # A claim takes its system's token before it reads its job; a job the
+    # claim then parks (here a create whose path has no value for its
+    # placeholder) sends nothing, and its token must come back: the bucket
+    # (3, then one every 20 s) still lets three good creates go at once.
+    crm, c, shop = setup("        created_id: id\n",
+                         system_extra="    rate_limit: {rate: 1, per: 20s, burst: 3}\n",
+                         replace=[("create: POST /contacts\n",
+                                   "create: POST /contacts?email={contact_email}\n")])
+    bad = dict(tf.ADA)
+    del bad["email"]
+    shop.change("bad", bad)
+    wait_until(lambda: c.cli_json("failed"), 10, "the create parked at its claim")
+    assert crm.requests() == []
+    for i in range(3):
+        shop.change("s%d" % i, dict(tf.ADA, email="s%d@example.com" % i))
+    wait_until(lambda: len(tf.contacts(crm)) == 3, 10, "the three creates, at once")
+    times = [r["time"] for r in crm.requests("POST")]
+    assert len(times) == 3 and max(times) - min(times) < 5, times
+
+
 def test_max_in_flight_bounds_the_requests_at_once_and_every_create_arrives():
     # concord claims up to four times max_in_flight and holds what is past
     # it back until a request ends (deliver.c, "Claims ahead"): the target must
