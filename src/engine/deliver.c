@@ -436,7 +436,6 @@ wait_for_ref(struct engine *e, struct job *j, const struct engine_coll *c,
 {
     struct record ref = {0};
     char reason[500];
-    cJSON *state;
     int rc;
 
     if (gap->record_id == 0 || gap->coll < 0) {
@@ -471,16 +470,7 @@ wait_for_ref(struct engine *e, struct job *j, const struct engine_coll *c,
             return park_job(e, j, INBOX_FAILED, reason, 0, NULL, err);
         }
     }
-    state = cJSON_Parse(ref.state);
-    struct engine_change fc = {
-        .record_id = ref.id,
-        .version = ref.version,
-        .model = ref.model,
-        .state = state,
-        .source_coll = -1,
-    };
-    rc = engine_fanout_to(e, gap->coll, &fc, err);
-    cJSON_Delete(state);
+    rc = engine_fanout_record(e, gap->coll, &ref, err);
     record_fini(&ref);
     if (rc == -1)
         return -1;
@@ -1913,9 +1903,13 @@ static int
 back_after_delete(struct engine *e, const struct engine_delivery *d, int64_t version,
                   struct error *err)
 {
-    int ci = d->coll_index;
+    struct record rec = {0};
+    int rc = store_record_get(e->st, d->record_id, &rec, err);
 
-    return engine_fanout_record(e, &ci, 1, d->record_id, version, err) == -1 ? -1 : 0;
+    if (rc == 1 && !rec.is_deleted && rec.version > version)
+        rc = engine_fanout_record(e, d->coll_index, &rec, err);
+    record_fini(&rec);
+    return rc == -1 ? -1 : 0;
 }
 
 static int

@@ -371,12 +371,10 @@ MUST_CHECK int engine_fanout(struct engine *e, const struct engine_change *c, st
 MUST_CHECK int engine_fanout_to(struct engine *e, int ci, const struct engine_change *c,
                                 struct error *err);
 
-/* Queue what each of the n collections colls needs after record_id as
- * the store holds it now, whatever the source; with newer_than >= 0, only
- * when the record is live and past that version. Returns 1, 0 when there
- * is no such record (or it is not past newer_than), -1. */
-MUST_CHECK int engine_fanout_record(struct engine *e, const int *colls, size_t n, int64_t record_id,
-                                    int64_t newer_than, struct error *err);
+/* Queue what collection ci needs after rec, the record as the store holds
+ * it now, whatever the source. */
+MUST_CHECK int engine_fanout_record(struct engine *e, int ci, const struct record *rec,
+                                    struct error *err);
 
 /* ---- recent.c ---- */
 /* Remember a state of a link's copy: kind 'w' for what concord wrote (or is

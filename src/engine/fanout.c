@@ -212,33 +212,20 @@ engine_fanout_to(struct engine *e, int ci, const struct engine_change *ch, struc
 }
 
 int
-engine_fanout_record(struct engine *e, const int *colls, size_t n, int64_t record_id,
-                     int64_t newer_than, struct error *err)
+engine_fanout_record(struct engine *e, int ci, const struct record *rec, struct error *err)
 {
-    struct record rec = {0};
-    cJSON *state;
-    int rc = store_record_get(e->st, record_id, &rec, err);
-
-    if (rc == 1 && newer_than >= 0 && (rec.is_deleted || rec.version <= newer_than))
-        rc = 0;
-    if (rc != 1) {
-        record_fini(&rec);
-        return rc;
-    }
-    state = cJSON_Parse(rec.state);
+    cJSON *state = cJSON_Parse(rec->state);
     struct engine_change fc = {
-        .record_id = rec.id,
-        .version = rec.version,
-        .model = rec.model,
+        .record_id = rec->id,
+        .version = rec->version,
+        .model = rec->model,
         .state = state,
         .source_coll = -1,
     };
-    rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++)
-        rc = engine_fanout_to(e, colls[i], &fc, err);
+    int rc = engine_fanout_to(e, ci, &fc, err);
+
     cJSON_Delete(state);
-    record_fini(&rec);
-    return rc == -1 ? -1 : 1;
+    return rc;
 }
 
 int

@@ -560,12 +560,18 @@ rewrite_copy(struct merge_ctx *m, const struct link *l, const struct record *rec
 static int
 refresh_contested(struct merge_ctx *m, int64_t record_id, struct error *err)
 {
+    struct record rec = {0};
     size_t n = m->refresh_count;
+    int rc;
 
     if (n == 0)
         return 0;
     m->refresh_count = 0;
-    return engine_fanout_record(m->e, m->refresh, n, record_id, -1, err) == -1 ? -1 : 0;
+    rc = store_record_get(m->e->st, record_id, &rec, err);
+    for (size_t i = 0; i < n && rc == 1; i++)
+        rc = engine_fanout_record(m->e, m->refresh[i], &rec, err) == -1 ? -1 : 1;
+    record_fini(&rec);
+    return rc == -1 ? -1 : 0;
 }
 
 /* A change to the copy of a deleted record: the delete stands, and the

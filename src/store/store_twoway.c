@@ -484,13 +484,6 @@ store_link_removing(struct store *st, int64_t link_id, struct error *err)
     return n > 0;
 }
 
-static void
-times_free(void *list, int count)
-{
-    (void)count;
-    free(list);
-}
-
 int
 store_deletes_since(struct store *st, const char *system, int64_t since_ms, int64_t **out,
                     struct error *err)
@@ -502,7 +495,7 @@ store_deletes_since(struct store *st, const char *system, int64_t since_ms, int6
         return -1;
     store_int_bind_text(s, 1, system);
     sqlite3_bind_int64(s, 2, since_ms);
-    return store_int_many_rows(st, s, sizeof(int64_t), int64_from_row, times_free, (void **)out,
+    return store_int_many_rows(st, s, sizeof(int64_t), int64_from_row, ids_free, (void **)out,
                                "read a system's recent deletes", err);
 }
 
