@@ -962,11 +962,12 @@ def test_an_http_actions_x_ratelimit_answer_holds_deliveries_already_claimed_too
 
 
 def test_claims_held_back_stay_back_beside_the_half_open_breakers_probe():
-    # The first delivery hangs 6 s on the wire, the next two are held back.
+    # The first delivery hangs 8 s on the wire, the next two are held back.
     # Meanwhile the action's requests open the crm's breaker, and after its
     # cooldown (1 s) the action's next try is its one probe, which hangs
-    # 8 s. The delivery's answer then frees the slot while the probe is
-    # out: the held claims must not go out beside it. The writer is kept
+    # 9 s (the crm's timeout is 10 s). The delivery's answer then frees the
+    # slot while the probe is out: the held claims must not go out beside
+    # it. The writer is kept
     # in a commit meanwhile (tests/shim/syncgate.c holds its fsync; an
     # edit of the urgent ticket makes one), so the delivery's answer,
     # which counts for the half-open breaker too, cannot close it before
@@ -975,20 +976,22 @@ def test_claims_held_back_stay_back_beside_the_half_open_breakers_probe():
     env, hold, _ = tf.syncgate()
     desk, crm, c = held_setup(
         "    breaker: {failures: 3, cooldown: 1s, window: 10s, min_requests: 100}\n", env)
-    crm.faults([{"delay_ms": 6000, "match": {"path": "/notes"}}])
+    crm.faults([{"delay_ms": 8000, "match": {"path": "/notes"}}])
     for i in (2, 3, 4):
         desk.change("t%d" % i, {"title": "Open %d" % i, "state": "open"})
     wait_until(lambda: crm_in_flight(c) == 3 and len(crm.requests("POST")) == 1, 15,
                "one delivery on the wire, two held back")
     first = crm.requests("POST")[0]
     crm.faults([{"status": 503, "times": 3, "match": {"path": "/alerts"}},
-                {"status": 201, "body": {"id": "a1"}, "delay_ms": 8000,
+                {"status": 201, "body": {"id": "a1"}, "delay_ms": 9000,
                  "match": {"path": "/alerts"}}])
     desk.change("t1", {"title": "Urgent", "state": "urgent"})
     probe = wait_until(lambda: (lambda a: a[3] if len(a) == 4 else None)(
         crm.requests("POST", path_prefix="/alerts")), 15, "the breaker's probe")
     assert [r["status"] for r in crm.requests("POST", path_prefix="/alerts")[:3]] == [503] * 3
-    assert probe["time"] < first["time"] + 5, "the probe came too late to test anything"
+    # The probe must be out before the delivery's answer (8 s), with time
+    # left to hold the writer: ~2 s after it in a quiet run.
+    assert probe["time"] < first["time"] + 6.5, "the probe came too late to test anything"
     open(hold, "w").close()
     edit = threading.Thread(target=lambda: desk.change(
         "t1", {"title": "Urgent, edited", "state": "urgent"}))
