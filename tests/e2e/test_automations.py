@@ -967,9 +967,9 @@ def test_claims_held_back_stay_back_beside_the_half_open_breakers_probe():
     # cooldown (1 s) the action's next try is its one probe, which hangs
     # 9 s (the crm's timeout is 10 s). The delivery's answer then frees the
     # slot while the probe is out: the held claims must not go out beside
-    # it. The writer is kept
-    # in a commit meanwhile (tests/shim/syncgate.c holds its fsync; an
-    # edit of the urgent ticket makes one), so the delivery's answer,
+    # it. The writer is kept in a commit meanwhile (tests/shim/syncgate.c
+    # holds its fsync; an edit of the urgent ticket makes one), so the
+    # delivery's answer,
     # which counts for the half-open breaker too, cannot close it before
     # the held claims are looked at: the breaker stays half-open, and
     # nothing reaches /notes until the commit is let go.
