@@ -41,14 +41,18 @@ enum {
     R_COUNT,
 };
 
+/* A new run's id: never one a deleted run had (its actions' keys went out). */
+#define NEXT_RUN_ID STORE_NEXT_ID("automation_runs", "runs_floor")
+
 #define RUN_COLS                                                                                  \
     "id, automation, record_id, version, model, depth, state, step, attempts, next_at, context, " \
     "note, created_at, updated_at"
 
 static const char *const sql[R_COUNT] = {
-    [R_ADD] = "INSERT INTO automation_runs (automation, record_id, version, model, depth, state, "
-              "step, attempts, next_at, context, note, created_at, updated_at) VALUES (?1, ?2, ?3, "
-              "?4, ?5, ?6, 0, 0, ?7, ?8, ?9, ?10, ?10) ON CONFLICT DO NOTHING RETURNING id",
+    [R_ADD] = "INSERT INTO automation_runs (id, automation, record_id, version, model, depth, "
+              "state, step, attempts, next_at, context, note, created_at, updated_at) VALUES "
+              "(" NEXT_RUN_ID ", ?1, ?2, ?3, ?4, ?5, ?6, 0, 0, ?7, ?8, ?9, ?10, ?10) "
+              "ON CONFLICT DO NOTHING RETURNING id",
     [R_DUE] = "SELECT " RUN_COLS " FROM automation_runs WHERE state IN ('running', 'waiting') "
               "AND next_at <= ?1 ORDER BY next_at, id LIMIT 1",
     [R_NEXT] = "SELECT min(next_at) FROM automation_runs WHERE state IN ('running', 'waiting')",

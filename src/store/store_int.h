@@ -14,7 +14,20 @@ struct error;
 struct store;
 
 /* Statement slots for the store's files other than store_sqlite.c. */
-#define STORE_EXTRA_SLOTS 151
+#define STORE_EXTRA_SLOTS 153
+
+/*
+ * The id for an INSERT into TABLE (links, automation_runs): NULL (SQLite's
+ * own, the top id + 1) unless meta's FLOOR key holds the id of a deleted
+ * top row (migration 15's triggers), then the next id above both. Keys
+ * sent out are built from these ids, so one must never come back. Only
+ * meta is read while there is no floor: the top id costs a second cursor
+ * (a third more per insert); store_retention_prune() drops a floor the
+ * table has passed.
+ */
+#define STORE_NEXT_ID(TABLE, FLOOR)                                                  \
+    "(SELECT max(CAST(value AS INTEGER), coalesce((SELECT max(id) FROM " TABLE "), " \
+    "0)) + 1 FROM meta WHERE key = '" FLOOR "')"
 
 /*
  * SQL for links.recent with one state noted (engine/recent.c): [at, state, kind]

@@ -36,11 +36,38 @@ static const char *const prune_sql[] = {
      "updated_at < ?1 LIMIT ?2)"),
 };
 
+/* A floor the table has passed goes (STORE_NEXT_ID): its top row is above
+ * it, so SQLite's own next id is too, and the INSERTs read meta alone again.
+ * Deleting that top row sets a floor anew. */
+_Static_assert(152 < STORE_EXTRA_SLOTS, "store_int.h: raise STORE_EXTRA_SLOTS");
+static const char *const floor_sql[] = {
+    ("DELETE FROM meta WHERE key = 'links_floor' AND CAST(value AS INTEGER) < "
+     "(SELECT max(id) FROM links)"),
+    ("DELETE FROM meta WHERE key = 'runs_floor' AND CAST(value AS INTEGER) < "
+     "(SELECT max(id) FROM automation_runs)"),
+};
+
+static int
+drop_passed_floors(struct store *st, struct error *err)
+{
+    for (size_t i = 0; i < ARRAY_COUNT(floor_sql); i++) {
+        /* Slots 151..152: this file's third range. */
+        sqlite3_stmt *s = store_int_stmt(st, 151 + (int)i, floor_sql[i], err);
+
+        if (s == NULL || store_int_exec(st, s, "drop a passed id floor", err) == -1)
+            return -1;
+    }
+    return 0;
+}
+
 int
 store_retention_prune(struct store *st, const int64_t before_ms[4], int64_t batch,
                       struct error *err)
 {
     int total = 0;
+
+    if (drop_passed_floors(st, err) == -1)
+        return -1;
 
     for (size_t i = 0; i < 4; i++) {
         sqlite3_stmt *s;

@@ -246,6 +246,28 @@ static const char *const migrations[] = {
     "CREATE INDEX jobs_link ON jobs(link_id);"
     "DROP INDEX jobs_system;"
     "CREATE INDEX jobs_running ON jobs(system) WHERE state = 2;",
+
+    /* 15: link and run ids are never reused. Keys sent out are built from
+     * them (Idempotency-Key concord-<link>-<version>, a CalDAV uid,
+     * concord-run-<run>-<step>), and SQLite gives a deleted top row's id
+     * to the next row: a record made after `concord forget` would send
+     * the forgotten one's create key and be linked to its copy. Deleting
+     * the top row keeps its id in meta (links_floor, runs_floor), in the
+     * same statement; the INSERTs take the next id above it while it is
+     * there (STORE_NEXT_ID). Ids deleted before this migration are not
+     * known: none is kept for them. */
+    "CREATE TRIGGER links_floor BEFORE DELETE ON links"
+    "  WHEN old.id >= (SELECT max(id) FROM links) BEGIN"
+    "  INSERT INTO meta (key, value) VALUES ('links_floor', old.id)"
+    "    ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+    "    WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER);"
+    "  END;"
+    "CREATE TRIGGER runs_floor BEFORE DELETE ON automation_runs"
+    "  WHEN old.id >= (SELECT max(id) FROM automation_runs) BEGIN"
+    "  INSERT INTO meta (key, value) VALUES ('runs_floor', old.id)"
+    "    ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+    "    WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER);"
+    "  END;",
 };
 
 int

@@ -90,6 +90,9 @@ enum stmt_id {
     S_COUNT
 };
 
+/* A new link's id: never one a deleted link had (its keys went out). */
+#define NEXT_LINK_ID STORE_NEXT_ID("links", "links_floor")
+
 static const char *const stmt_sql[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
     [S_BEGIN_READ] = "BEGIN",
@@ -134,8 +137,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_LINK_BY_RECORD] = "SELECT id, collection, record_id, ext_id, base FROM links "
                          "WHERE collection = ?1 AND record_id = ?2",
     [S_LINK_GET] = "SELECT id, collection, record_id, ext_id, base FROM links WHERE id = ?1",
-    [S_LINK_ADD] = "INSERT INTO links (collection, record_id, ext_id, base, updated_at) "
-                   "VALUES (?1, ?2, ?3, ?4, ?5)",
+    [S_LINK_ADD] = "INSERT INTO links (id, collection, record_id, ext_id, base, updated_at) "
+                   "VALUES (" NEXT_LINK_ID ", ?1, ?2, ?3, ?4, ?5)",
     [S_LINK_SET] = "UPDATE links SET ext_id = coalesce(?2, ext_id), base = ?3, "
                    "updated_at = ?4, recent = " STORE_RECENT_NOTE(
                        "CASE WHEN ?5 IS NULL THEN NULL ELSE ?3 END", "?4", "?5") " WHERE id = ?1",
@@ -222,8 +225,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_STATS_INBOX] = "SELECT count(*) FROM inbox WHERE state = 'open' AND system = ?1",
     [S_STATS_SYSTEM] = "SELECT last_success_at, last_error_at, last_error, paused, paused_by, "
                        "breaker, breaker_reason, breaker_at FROM system_state WHERE system = ?1",
-    [S_LINK_ADD_UNLESS] = "INSERT INTO links (collection, record_id, updated_at) "
-                          "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
+    [S_LINK_ADD_UNLESS] = "INSERT INTO links (id, collection, record_id, updated_at) VALUES "
+                          "(" NEXT_LINK_ID ", ?1, ?2, ?3) ON CONFLICT DO NOTHING",
     /* S_LINK_BY_EXT, or (only when it finds nothing) T_LINK_BY_GONE's row,
      * marked by its last column. NOT EXISTS, not an ORDER BY, says which
      * comes first: an ORDER BY makes SQLite sort the union, which cost 3x
@@ -242,9 +245,10 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_RECORD_VERSION] = "SELECT version, deleted FROM records WHERE id = ?1",
     /* S_LINK_ADD_UNLESS with a write noted in its recent states: what
      * STORE_RECENT_NOTE gives a link that has none. */
-    [S_LINK_ADD_NOTED] = "INSERT INTO links (collection, record_id, updated_at, recent) "
-                         "VALUES (?1, ?2, ?3, coalesce(concord_recent_note(NULL, ?4, ?3, 'w'), "
-                         "json_array(json_array(?3, ?4, 'w')))) ON CONFLICT DO NOTHING",
+    [S_LINK_ADD_NOTED] = "INSERT INTO links (id, collection, record_id, updated_at, recent) "
+                         "VALUES (" NEXT_LINK_ID ", ?1, ?2, ?3, coalesce(concord_recent_note("
+                         "NULL, ?4, ?3, 'w'), json_array(json_array(?3, ?4, 'w')))) "
+                         "ON CONFLICT DO NOTHING",
     /* S_JOB_ADD and S_JOB_CLAIM in one: a job running from the start */
     [S_JOB_ADD_CLAIMED] = "INSERT INTO jobs (link_id, record_id, version, system, collection, op, "
                           "state, attempts, next_at, created_at, priority, sent_version) "

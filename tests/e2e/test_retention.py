@@ -133,6 +133,37 @@ def test_forget_propagate_deletes_the_copies_first():
     assert b"yann.gone" not in store_bytes(c).lower()
 
 
+def test_a_new_record_after_a_forget_gets_its_own_key_and_copy():
+    # The CRM keeps answering a key it has seen with the copy it made then
+    # (as Stripe does for a day). A's links have the highest ids; once A is
+    # forgotten, B's links must not take them again, or B's create would
+    # carry A's key and be linked to A's contact.
+    port = harness.free_port()
+    config = CONFIG.replace("        delete: DELETE /contacts/{id}\n",
+                            "        delete: DELETE /contacts/{id}\n"
+                            "        idempotency_header: Idempotency-Key\n")
+    shop = Sim(resource="customers", id_prefix="S",
+               webhook_url="http://127.0.0.1:%d/webhooks/shop" % port,
+               webhook_secret=SHOP_SECRET, signature_header="X-Shop-Signature")
+    crm = Sim(resource="contacts", id_prefix="C", idempotency_header="Idempotency-Key")
+    c = Concord(config, values={"port": port, "shop_port": shop.port, "crm_port": crm.port,
+                                "retention": "{journal: 30d}"},
+                env={"SHOP_SECRET": SHOP_SECRET})
+    c.start()
+    shop.change("s1", {"email": "ann.first@example.com", "name": "Ann"})
+    wait_until(lambda: len(crm.records()) == 1, 10, "Ann's contact")
+    c.wait_settled()
+    rc, out, err = c.cli("forget", str(record_of(c, "ann.first@example.com")))
+    assert rc == 0 and "erased" in out, (out, err)
+    shop.change("s2", {"email": "ben.second@example.com", "name": "Ben"})
+    wait_until(lambda: len(crm.requests("POST")) == 2, 10, "Ben's create")
+    c.wait_settled()
+    keys = [harness.header(r, "Idempotency-Key") for r in crm.requests("POST")]
+    assert keys[0] != keys[1], keys
+    emails = sorted(r.get("contact_email") for r in crm.records().values())
+    assert emails == ["ann.first@example.com", "ben.second@example.com"], crm.records()
+
+
 def test_old_rows_are_pruned_and_the_store_stops_growing():
     # Steady load: a round of 20 changes after another, for at least 5 s
     # (four times the 1 s retention), however fast the machine takes them.

@@ -146,6 +146,53 @@ a_link_is_added_unless_the_record_has_one(void)
     cleanup(st, path);
 }
 
+/* Keys sent out are built from link and run ids (concord-<link>-<version>,
+ * concord-run-<run>-<step>): a forgotten record's top ids never come back,
+ * and once the tables pass the floor it goes (the INSERTs read meta alone). */
+static void
+forgotten_link_and_run_ids_are_never_reused(void)
+{
+    char path[256];
+    struct store *st = fresh(path, sizeof(path));
+    struct error err = {0};
+    struct store_run r = {.automation = "welcome",
+                          .version = 1,
+                          .model = "customer",
+                          .state = "done",
+                          .context = "{}"};
+    const int64_t keep[4] = {0};
+    int64_t l1 = 0, l2 = 0, l3 = 0, r1 = 0, r2 = 0, r3 = 0;
+    sqlite3_stmt *q = NULL;
+
+    CHECK_EQ(store_link_add_unless(st, "crm.people", 1, 5, &l1, &err), 1);
+    CHECK_EQ(store_link_add_unless(st, "crm.people", 2, 5, &l2, &err), 1);
+    r.record_id = 1;
+    CHECK_EQ(store_run_add(st, &r, &r1, &err), 1);
+    r.record_id = 2;
+    CHECK_EQ(store_run_add(st, &r, &r2, &err), 1);
+    CHECK_EQ(store_forget(st, 2, NULL, &err), 0);
+    CHECK_EQ(store_link_add(st, "crm.people", 3, NULL, NULL, 6, &l3, &err), 0);
+    r.record_id = 3;
+    CHECK_EQ(store_run_add(st, &r, &r3, &err), 1);
+    CHECK(l3 > l2 && r3 > r2);
+    /* Passed: the floors go, and the next ids are SQLite's own, still new. */
+    CHECK_EQ(store_begin(st, &err), 0);
+    CHECK_EQ(store_retention_prune(st, keep, 10, &err), 0);
+    CHECK_EQ(store_commit(st, &err), 0);
+    CHECK_EQ(sqlite3_prepare_v2(store_int_db(st),
+                                "SELECT count(*) FROM meta WHERE key LIKE "
+                                "'%floor'",
+                                -1, &q, NULL),
+             SQLITE_OK);
+    CHECK_EQ(sqlite3_step(q), SQLITE_ROW);
+    CHECK_EQ(sqlite3_column_int(q, 0), 0);
+    sqlite3_finalize(q);
+    CHECK_EQ(store_forget(st, 3, NULL, &err), 0);
+    CHECK_EQ(store_link_add_noted(st, "crm.people", 4, 7, "{}", &l2, &err), 1);
+    CHECK(l2 > l3);
+    cleanup(st, path);
+}
+
 /* A new link with its write noted, and a job added running: what the two
  * steps each stands for write (fan-out's jobs born claimed). */
 static void
@@ -1086,6 +1133,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(a_change_tells_whether_it_was_processed),
     CHECK_CASE(a_link_is_found_by_its_base),
     CHECK_CASE(a_link_is_added_unless_the_record_has_one),
+    CHECK_CASE(forgotten_link_and_run_ids_are_never_reused),
     CHECK_CASE(a_born_claim_writes_what_the_queue_and_the_claim_would),
     CHECK_CASE(combined_reads_find_what_the_single_ones_do),
     CHECK_CASE(a_pending_job_is_coalesced_and_a_running_one_is_not),
