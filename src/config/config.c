@@ -386,6 +386,7 @@ collection_fini(struct config_collection *c)
     cJSON_Delete(c->archive);
     cJSON_Delete(c->remove_body);
     free(c->updated_at_path);
+    free(c->event_time_path);
     free(c->conflict_id_path);
     free(c->conflict_id_after);
     free(c->deleted_id_path);

@@ -399,6 +399,9 @@ struct config_numbering {
     struct config_endpoint confirm; /* a number's copy exists (2xx): {number} is filled in */
 };
 
+/* The field of a record that holds its event's time (event_time_path). */
+#define CONFIG_EVENT_TIME_FIELD "@event_time"
+
 struct config_collection {
     char *name;                   /* "system.collection", unique */
     char *short_name;             /* "collection" */
@@ -430,6 +433,9 @@ struct config_collection {
                                   cancel: {cif, seriesName, number}); owned */
     char *updated_at_path;     /* NULL, or where the system's record holds its last-change time,
                                   the source timestamp for the `newest` policy */
+    char *event_time_path;     /* NULL, or where an event (around record_path) holds the time of
+                                  the state it carries: Stripe's "created". Copied into the record
+                                  as CONFIG_EVENT_TIME_FIELD, which updated_at then defaults to */
     /* on_conflict: a create answered conflict_status names the copy that
      * already exists (HubSpot's 409 "Contact already exists. Existing ID:
      * N"): it is linked and written as an update. 0: off. */
