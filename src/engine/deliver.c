@@ -193,7 +193,8 @@ toolong:
 }
 
 /*
- * The body of a delete call that takes one (collections.X.remove_body): the
+ * The body of a delete (or restore) call that takes one (collections.X.remove_body,
+ * restore_body): the
  * template with each string "{id}" or "{id.N}" replaced by the copy's id or
  * its part N, as engine_expand_path() fills a path.
  */
@@ -943,16 +944,22 @@ delivery_new(struct engine *e, const struct job *j, int ci, const struct link *l
 }
 
 /*
- * A delivery's body. A restore names its copy in the path and sends no
- * state; otherwise the text noted at the claim (*noted, taken) is the
- * body, unless a key field went in since; a shaped collection and a form
- * make their own. Returns 0, or -1 with err set when no body can carry
- * the state.
+ * A delivery's body. A restore names its copy in the path, or in its
+ * restore_body (Oblio's), and sends no state; otherwise the text noted at the claim (*noted, taken)
+ * is the body, unless a key field went in since; a shaped collection and a form make their own.
+ * Returns 0, or -1 with err set when no body can carry the state.
  */
 static int
 delivery_body(const struct engine_coll *c, struct engine_delivery *d, struct claim *cl,
               const char *base, const char *expect, char **noted, int caldav, struct error *err)
 {
+    if (d->is_restore && c->cfg->restore_body != NULL && d->ext_id != NULL) {
+        cJSON *b = remove_body(c->cfg->restore_body, d->ext_id);
+
+        d->body = value_canonical_text(b);
+        cJSON_Delete(b);
+        return 0;
+    }
     if (cl->desired != NULL && !d->is_lookup && !d->is_restore) {
         if (*noted != NULL && c->cfg->idempotency_field == NULL) {
             d->body = *noted;

@@ -171,6 +171,29 @@ def test_an_issued_invoice_stays_as_issued_and_its_orders_cancel_cancels_it():
     ob.assert_clean()
 
 
+def test_an_order_paid_again_restores_its_cancelled_invoice_not_a_second_one():
+    ob, shop, c, _ = setup()
+    shop.change("o31", order(31))
+    doc = wait_until(lambda: ob.documents("invoice"), 10, "the invoice")[0]
+    shop.change("o31", {"status": "cancelled"})
+    wait_until(lambda: ob.documents("invoice")[0]["canceled"] in (True, 1, "1"), 10,
+               "the cancelled invoice")
+    c.wait_settled()
+    # Paid again after all: the same invoice is restored, as Oblio's
+    # restore allows, not a second one issued for the same order.
+    shop.change("o31", {"status": "paid"})
+    wait_until(lambda: ob.documents("invoice")[0]["canceled"] in (False, 0, "0")
+               or len(ob.documents("invoice")) > 1, 10, "the order's invoice again")
+    c.wait_settled()
+    docs = ob.documents("invoice")
+    assert len(docs) == 1 and docs[0]["canceled"] in (False, 0, "0"), docs
+    restore = [r for r in ob.requests("PUT") if r["path"] == "/api/docs/invoice/restore"]
+    assert len(restore) == 1 and restore[0]["body"] == {
+        "cif": ob.cif, "seriesName": doc["seriesName"], "number": doc["number"]}, restore
+    assert c.cli_json("failed") == []
+    ob.assert_clean()
+
+
 def test_a_lost_answer_makes_one_invoice_under_the_same_key():
     ob, shop, c, _ = setup()
     ob.faults([{"reset": "after", "match": {"method": "POST", "path": "/api/docs/invoice"}}])
