@@ -778,8 +778,9 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
 
 /*
  * The request's headers, and its idempotency key where the collection says
- * where the target takes one: derived from (link, version), so a retry of
- * the same write reuses it and a new version gets a new one.
+ * where the target takes one: derived from (store, link, version), so a
+ * retry of the same write reuses it, a new version gets a new one, and
+ * another store's keys are never met.
  */
 static void
 add_idempotency(struct engine *e, const struct engine_coll *c, struct engine_delivery *d,
@@ -797,7 +798,11 @@ add_idempotency(struct engine *e, const struct engine_coll *c, struct engine_del
     if (d->is_lookup || desired == NULL || d->op == JOB_OP_DELETE ||
         (c->cfg->idempotency_header == NULL && c->cfg->idempotency_field == NULL))
         return;
-    d->idem_key = xasprintf("concord-%lld-%lld", (long long)d->link_id, (long long)d->version);
+    d->idem_key =
+        e->idem_prefix[0] != '\0'
+            ? xasprintf("concord-%s-%lld-%lld", e->idem_prefix, (long long)d->link_id,
+                        (long long)d->version)
+            : xasprintf("concord-%lld-%lld", (long long)d->link_id, (long long)d->version);
     if (c->cfg->idempotency_header != NULL) {
         d->headers[d->header_count].name = c->cfg->idempotency_header;
         d->headers[d->header_count++].value = d->idem_key;

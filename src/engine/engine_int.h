@@ -254,6 +254,7 @@ struct engine {
     pthread_cond_t poll_cv;        /* wakes the poll thread to stop */
     int started;
     atomic_int ready;
+    char idem_prefix[24]; /* the store's part of idempotency keys ("" in old stores) */
     /* The writer processes as it journals, so a tree handed in with a change
      * is used within a turn or two (engine_ingest_start()). */
     atomic_int parsed_wanted;
