@@ -1571,6 +1571,23 @@ refused_in_ok(const struct config_system *sys, const struct engine_delivery *d)
     return refused;
 }
 
+/*
+ * Whether an error answer to a create leaves open that the copy was made,
+ * where the collection can settle that: a 5xx other than 503 ("not taken
+ * now") may come after the work was done. (A collection with neither key,
+ * look-up nor numbering retries it as before: pinned, it could only wait
+ * in the inbox.)
+ */
+static int
+may_have_happened(const struct engine *e, const struct engine_delivery *d)
+{
+    const struct config_collection *cc = e->colls[d->coll_index].cfg;
+
+    return d->outcome == HTTP_OUTCOME_RESPONSE && d->status >= 500 && d->status != 503 &&
+           (cc->idempotency_header != NULL || cc->idempotency_field != NULL ||
+            cc->lookup.method != NULL || cc->numbering.enabled);
+}
+
 static enum verdict
 classify(const struct engine *e, const struct engine_delivery *d)
 {
@@ -2610,15 +2627,20 @@ engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
         d->fb_pending = 1;
     }
     /* A create that surely did not happen (an answer came, or the request
-     * never left) no longer pins the version it carried. */
+     * never left) no longer pins the version it carried. A server error
+     * other than 503 is no such answer: SmartBill (or a gateway, 502/504)
+     * may fail after the invoice was issued, so it is settled as a lost
+     * answer is (the series read again, the same key, a look-up). */
     if (d->is_create && !d->was_pinned && v != VERDICT_UNKNOWN && v != VERDICT_OK &&
+        !may_have_happened(e, d) &&
         (store_job_set_sent(e->st, j.id, 0, err) == -1 ||
          (e->colls[d->coll_index].cfg->numbering.enabled &&
           store_job_set_expect(e->st, j.id, NULL, err) == -1))) {
         job_fini(&j);
         return -1;
     }
-    if (d->is_create && !d->was_pinned && v != VERDICT_UNKNOWN && v != VERDICT_OK)
+    if (d->is_create && !d->was_pinned && v != VERDICT_UNKNOWN && v != VERDICT_OK &&
+        !may_have_happened(e, d))
         j.sent_version = 0; /* as just written: a give-up is "failed", not "unknown" */
     if (v != VERDICT_OK && !d->is_create && !d->is_lookup && d->op != JOB_OP_DELETE) {
         /* The copy was deleted in its system while this update was on its
