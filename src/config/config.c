@@ -385,7 +385,9 @@ collection_fini(struct config_collection *c)
     free(c->caldav_calendar);
     cJSON_Delete(c->archive);
     cJSON_Delete(c->remove_body);
+    cJSON_Delete(c->restore_body);
     free(c->updated_at_path);
+    free(c->event_time_path);
     free(c->conflict_id_path);
     free(c->conflict_id_after);
     free(c->deleted_id_path);

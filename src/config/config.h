@@ -399,6 +399,9 @@ struct config_numbering {
     struct config_endpoint confirm; /* a number's copy exists (2xx): {number} is filled in */
 };
 
+/* The field of a record that holds its event's time (event_time_path). */
+#define CONFIG_EVENT_TIME_FIELD "@event_time"
+
 struct config_collection {
     char *name;                   /* "system.collection", unique */
     char *short_name;             /* "collection" */
@@ -425,11 +428,16 @@ struct config_collection {
     struct config_numbering numbering;
     enum config_delete_mode on_delete;
     struct cJSON *archive; /* CONFIG_DELETE_ARCHIVE: {system field: value} set on the copy; owned */
-    struct cJSON *remove_body; /* NULL, or the JSON body of the delete call, whose string values
-                                  "{id}" and "{id.N}" take the copy's id or its parts (Oblio's
-                                  cancel: {cif, seriesName, number}); owned */
-    char *updated_at_path;     /* NULL, or where the system's record holds its last-change time,
-                                  the source timestamp for the `newest` policy */
+    struct cJSON *remove_body;  /* NULL, or the JSON body of the delete call, whose string values
+                                   "{id}" and "{id.N}" take the copy's id or its parts (Oblio's
+                                   cancel: {cif, seriesName, number}); owned */
+    struct cJSON *restore_body; /* NULL, or the JSON body of the restore call, filled in as
+                                   remove_body is (Oblio's restore); owned */
+    char *updated_at_path;      /* NULL, or where the system's record holds its last-change time,
+                                   the source timestamp for the `newest` policy */
+    char *event_time_path;      /* NULL, or where an event (around record_path) holds the time of
+                                   the state it carries: Stripe's "created". Copied into the record
+                                   as CONFIG_EVENT_TIME_FIELD, which updated_at then defaults to */
     /* on_conflict: a create answered conflict_status names the copy that
      * already exists (HubSpot's 409 "Contact already exists. Existing ID:
      * N"): it is linked and written as an update. 0: off. */

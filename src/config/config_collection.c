@@ -44,6 +44,7 @@ static const char *const collection_keys[] = {"model",
                                               "on_delete",
                                               "archive",
                                               "updated_at",
+                                              "event_time",
                                               "on_conflict",
                                               "poll",
                                               "hint",
@@ -367,6 +368,10 @@ parse_on_delete(struct config_ctx *c, const struct config_node *v, const char *p
     const struct config_node *at = mode_n != NULL ? mode_n : v; /* where problems of the mode go */
 
     config_opt_str(c, v, path, "updated_at", &col->updated_at_path);
+    /* Without updated_at, the event's time is the state's time. */
+    config_opt_str(c, v, path, "event_time", &col->event_time_path);
+    if (col->event_time_path != NULL && col->updated_at_path == NULL)
+        col->updated_at_path = xstrdup(CONFIG_EVENT_TIME_FIELD);
     if (i == 3) {
         caldav_cancel(c, v, path, col);
         return;

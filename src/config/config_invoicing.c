@@ -329,6 +329,12 @@ config_oblio_collection(struct config_ctx *c, const struct config_node *v, const
             if (config_node_get(v, "on_delete") == NULL)
                 col->on_delete = CONFIG_DELETE_DELETE;
         }
+        /* Its record back (an order paid again): the cancelled document
+         * is restored, as SmartBill's is, not a second one issued. */
+        if (col->restore.method == NULL && col->remove_body != NULL) {
+            config_set_endpoint(&col->restore, "PUT", xasprintf("/api/docs/%s/restore", doc));
+            col->restore_body = cJSON_Duplicate(col->remove_body, 1);
+        }
         if (col->idempotency_field == NULL && col->idempotency_header == NULL)
             col->idempotency_field = xstrdup("idempotencyKey");
         if (config_node_get(v, "created_id") == NULL) {

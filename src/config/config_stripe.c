@@ -116,6 +116,14 @@ config_stripe_collection(struct config_ctx *c, const struct config_node *v, cons
     }
     if (col->record_path == NULL)
         col->record_path = xstrdup("data.object");
+    /* Stripe objects carry no last-change time and webhooks come in any
+     * order: the event's creation time orders the states, so a late older
+     * event does not revert a newer one. */
+    if (col->event_time_path == NULL) {
+        col->event_time_path = xstrdup("created");
+        if (col->updated_at_path == NULL)
+            col->updated_at_path = xstrdup(CONFIG_EVENT_TIME_FIELD);
+    }
     (void)snprintf(buf, sizeof(buf), ".type | startswith(\"%s\")", k->events);
     if (col->match_jq == NULL)
         col->match_jq = xstrdup(buf);

@@ -193,7 +193,8 @@ toolong:
 }
 
 /*
- * The body of a delete call that takes one (collections.X.remove_body): the
+ * The body of a delete (or restore) call that takes one (collections.X.remove_body,
+ * restore_body): the
  * template with each string "{id}" or "{id.N}" replaced by the copy's id or
  * its part N, as engine_expand_path() fills a path.
  */
@@ -767,8 +768,9 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
 
 /*
  * The request's headers, and its idempotency key where the collection says
- * where the target takes one: derived from (link, version), so a retry of
- * the same write reuses it and a new version gets a new one.
+ * where the target takes one: derived from (store, link, version), so a
+ * retry of the same write reuses it, a new version gets a new one, and
+ * another store's keys are never met.
  */
 static void
 add_idempotency(struct engine *e, const struct engine_coll *c, struct engine_delivery *d,
@@ -786,7 +788,11 @@ add_idempotency(struct engine *e, const struct engine_coll *c, struct engine_del
     if (d->is_lookup || desired == NULL || d->op == JOB_OP_DELETE ||
         (c->cfg->idempotency_header == NULL && c->cfg->idempotency_field == NULL))
         return;
-    d->idem_key = xasprintf("concord-%lld-%lld", (long long)d->link_id, (long long)d->version);
+    d->idem_key =
+        e->idem_prefix[0] != '\0'
+            ? xasprintf("concord-%s-%lld-%lld", e->idem_prefix, (long long)d->link_id,
+                        (long long)d->version)
+            : xasprintf("concord-%lld-%lld", (long long)d->link_id, (long long)d->version);
     if (c->cfg->idempotency_header != NULL) {
         d->headers[d->header_count].name = c->cfg->idempotency_header;
         d->headers[d->header_count++].value = d->idem_key;
@@ -933,16 +939,22 @@ delivery_new(struct engine *e, const struct job *j, int ci, const struct link *l
 }
 
 /*
- * A delivery's body. A restore names its copy in the path and sends no
- * state; otherwise the text noted at the claim (*noted, taken) is the
- * body, unless a key field went in since; a shaped collection and a form
- * make their own. Returns 0, or -1 with err set when no body can carry
- * the state.
+ * A delivery's body. A restore names its copy in the path, or in its
+ * restore_body (Oblio's), and sends no state; otherwise the text noted at the claim (*noted, taken)
+ * is the body, unless a key field went in since; a shaped collection and a form make their own.
+ * Returns 0, or -1 with err set when no body can carry the state.
  */
 static int
 delivery_body(const struct engine_coll *c, struct engine_delivery *d, struct claim *cl,
               const char *base, const char *expect, char **noted, int caldav, struct error *err)
 {
+    if (d->is_restore && c->cfg->restore_body != NULL && d->ext_id != NULL) {
+        cJSON *b = remove_body(c->cfg->restore_body, d->ext_id);
+
+        d->body = value_canonical_text(b);
+        cJSON_Delete(b);
+        return 0;
+    }
     if (cl->desired != NULL && !d->is_lookup && !d->is_restore) {
         if (*noted != NULL && c->cfg->idempotency_field == NULL) {
             d->body = *noted;
@@ -1551,6 +1563,23 @@ refused_in_ok(const struct config_system *sys, const struct engine_delivery *d)
     refused = engine_refusal(sys, answer_tree(d, &own)) != NULL;
     cJSON_Delete(own);
     return refused;
+}
+
+/*
+ * Whether an error answer to a create leaves open that the copy was made,
+ * where the collection can settle that: a 5xx other than 503 ("not taken
+ * now") may come after the work was done. (A collection with neither key,
+ * look-up nor numbering retries it as before: pinned, it could only wait
+ * in the inbox.)
+ */
+static int
+may_have_happened(const struct engine *e, const struct engine_delivery *d)
+{
+    const struct config_collection *cc = e->colls[d->coll_index].cfg;
+
+    return d->outcome == HTTP_OUTCOME_RESPONSE && d->status >= 500 && d->status != 503 &&
+           (cc->idempotency_header != NULL || cc->idempotency_field != NULL ||
+            cc->lookup.method != NULL || cc->numbering.enabled);
 }
 
 static enum verdict
@@ -2579,15 +2608,20 @@ engine_apply_result(struct engine *e, struct engine_delivery *d, int64_t now_ms,
         d->fb_pending = 1;
     }
     /* A create that surely did not happen (an answer came, or the request
-     * never left) no longer pins the version it carried. */
+     * never left) no longer pins the version it carried. A server error
+     * other than 503 is no such answer: SmartBill (or a gateway, 502/504)
+     * may fail after the invoice was issued, so it is settled as a lost
+     * answer is (the series read again, the same key, a look-up). */
     if (d->is_create && !d->was_pinned && v != VERDICT_UNKNOWN && v != VERDICT_OK &&
+        !may_have_happened(e, d) &&
         (store_job_set_sent(e->st, j.id, 0, err) == -1 ||
          (e->colls[d->coll_index].cfg->numbering.enabled &&
           store_job_set_expect(e->st, j.id, NULL, err) == -1))) {
         job_fini(&j);
         return -1;
     }
-    if (d->is_create && !d->was_pinned && v != VERDICT_UNKNOWN && v != VERDICT_OK)
+    if (d->is_create && !d->was_pinned && v != VERDICT_UNKNOWN && v != VERDICT_OK &&
+        !may_have_happened(e, d))
         j.sent_version = 0; /* as just written: a give-up is "failed", not "unknown" */
     if (v != VERDICT_OK && !d->is_create && !d->is_lookup && d->op != JOB_OP_DELETE) {
         /* The copy was deleted in its system while this update was on its

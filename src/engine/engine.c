@@ -7,6 +7,7 @@
  * with a change is in merge.c and fanout.c; jobs go out through deliver.c.
  */
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -159,6 +160,19 @@ fail:
     return -1;
 }
 
+/* The store's part of idempotency keys (store_schema.c, migration 16). */
+static int
+load_idem_prefix(struct engine *e, struct error *err)
+{
+    char *text = NULL;
+
+    if (store_meta_get(e->st, "idempotency_prefix", &text, err) == -1)
+        return -1;
+    (void)snprintf(e->idem_prefix, sizeof(e->idem_prefix), "%s", text != NULL ? text : "");
+    free(text);
+    return 0;
+}
+
 int
 engine_new(const struct config *cfg, struct engine **out, struct error *err)
 {
@@ -178,7 +192,8 @@ engine_new(const struct config *cfg, struct engine **out, struct error *err)
     if (http_client_new(&e->http, err) == -1 || oauth_new(cfg, &e->oauth, err) == -1 ||
         engine_automation_open(e, err) == -1)
         goto fail;
-    if (engine_recover(e, err) == -1 || engine_push_load(e, err) == -1)
+    if (load_idem_prefix(e, err) == -1 || engine_recover(e, err) == -1 ||
+        engine_push_load(e, err) == -1)
         goto fail;
     atomic_store(&e->ready, 1);
     *out = e;

@@ -132,6 +132,15 @@ struct engine_ingest {
  * filled, or -1 (out "") when one is missing or it does not fit.
  */
 int engine_ext_id(const char *paths, const struct cJSON *obj, char *out, size_t len);
+/*
+ * Copies the time event holds at cc's event_time path into record (the
+ * object inside it) as CONFIG_EVENT_TIME_FIELD, replacing one there, so the
+ * record's state carries the time it had (Stripe objects carry none, and
+ * their events come in any order). Nothing when cc names no event_time,
+ * record is not an object, or the event holds no time.
+ */
+void engine_stamp_event_time(const struct config_collection *cc, const struct cJSON *event,
+                             struct cJSON *record);
 /* The value at the system's errors.in_ok path of a 2xx answer when it
  * says "refused" (not null, false or ""), else NULL. */
 const struct cJSON *engine_refusal(const struct config_system *sys, const struct cJSON *answer);
@@ -245,6 +254,7 @@ struct engine {
     pthread_cond_t poll_cv;        /* wakes the poll thread to stop */
     int started;
     atomic_int ready;
+    char idem_prefix[24]; /* the store's part of idempotency keys ("" in old stores) */
     /* The writer processes as it journals, so a tree handed in with a change
      * is used within a turn or two (engine_ingest_start()). */
     atomic_int parsed_wanted;

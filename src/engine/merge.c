@@ -1374,6 +1374,36 @@ check_copies(struct merge_ctx *m, const cJSON *ids, struct error *err)
     return store_journal_set_state(m->e->st, m->ch->seq, CHANGE_UNCHANGED, note, err);
 }
 
+/* The object at the dotted path of object keys in obj (owned by obj), or NULL:
+ * value_path_get() without its const, for a body this file owns. */
+static cJSON *
+object_at(cJSON *obj, const char *path)
+{
+    for (const char *p = path; obj != NULL && *p != '\0';) {
+        size_t n = strcspn(p, ".");
+        char *name = xasprintf("%.*s", (int)n, p);
+
+        obj = cJSON_GetObjectItemCaseSensitive(obj, name);
+        free(name);
+        p += n + (p[n] == '.');
+    }
+    return cJSON_IsObject(obj) ? obj : NULL;
+}
+
+void
+engine_stamp_event_time(const struct config_collection *cc, const cJSON *event, cJSON *record)
+{
+    const cJSON *at;
+
+    if (cc->event_time_path == NULL || !cJSON_IsObject(record) || record == event)
+        return;
+    at = value_path_get(event, cc->event_time_path);
+    if (!cJSON_IsNumber(at) && !cJSON_IsString(at))
+        return;
+    cJSON_DeleteItemFromObjectCaseSensitive(record, CONFIG_EVENT_TIME_FIELD);
+    cJSON_AddItemToObject(record, CONFIG_EVENT_TIME_FIELD, cJSON_Duplicate(at, 0));
+}
+
 /* Decide, map and merge one change whose collection is known. Returns 0,
  * 1 when the change must wait for a later turn, or -1. */
 static int
@@ -1876,6 +1906,10 @@ process_one(struct engine *e, const struct change *ch, int64_t now, struct error
         rc = store_journal_set_state(e->st, ch->seq, CHANGE_IGNORED,
                                      "no collection of this system takes the change", err);
     } else {
+        const char *rp = e->colls[m.coll].cfg->record_path;
+
+        if (!cJSON_IsString(polled) && rp != NULL)
+            engine_stamp_event_time(e->colls[m.coll].cfg, body, object_at(body, rp));
         rc = merge_change(&m, body, err);
     }
     log_trace(LOG_TRACE_MERGE,

@@ -1100,9 +1100,10 @@ take_events(const struct engine_poll_job *job, const cJSON *events, struct read_
             rep->deleted++;
             rc = journal_missing(job, ext, err);
         } else {
-            cJSON *one = cJSON_CreateArray();
+            cJSON *one = cJSON_CreateArray(), *copy = cJSON_Duplicate(obj, 1);
 
-            cJSON_AddItemToArray(one, cJSON_Duplicate(obj, 1));
+            engine_stamp_event_time(job->cc, ev, copy);
+            cJSON_AddItemToArray(one, copy);
             rc = take_page(job, one, r, 0, rep, err);
             cJSON_Delete(one);
         }

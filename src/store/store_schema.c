@@ -268,6 +268,16 @@ static const char *const migrations[] = {
     "    ON CONFLICT (key) DO UPDATE SET value = excluded.value"
     "    WHERE CAST(meta.value AS INTEGER) < CAST(excluded.value AS INTEGER);"
     "  END;",
+
+    /* 16: the store's own part of every idempotency key. Keys are made of
+     * a link's row id and a version, which a new store counts from 1
+     * again: without it, a new store's first create would be answered
+     * with an old store's copy (Oblio keeps keys; Stripe for 24 h; Google
+     * event ids forever). A store that has links already keeps the keys it
+     * made (''), so a create in doubt is settled under the key it was sent
+     * with. */
+    "INSERT OR IGNORE INTO meta (key, value) SELECT 'idempotency_prefix',"
+    "  CASE WHEN EXISTS (SELECT 1 FROM links) THEN '' ELSE lower(hex(randomblob(5))) END;",
 };
 
 int

@@ -112,9 +112,9 @@ syncs:
 """
 
 
-def setup(config=ORDERS, secret=None, attempts=8, **oblio_flags):
+def setup(config=ORDERS, secret=None, attempts=8, sim=None, **oblio_flags):
     port = harness.free_port()
-    ob = OblioSim(**oblio_flags)
+    ob = sim or OblioSim(**oblio_flags)
     shop = Sim(resource="orders" if config is ORDERS else "invoices", id_prefix="S",
                webhook_url="http://127.0.0.1:%d/webhooks/shop" % port,
                webhook_secret=SHOP_SECRET, signature_header="X-Shop-Signature")
@@ -169,6 +169,47 @@ def test_an_issued_invoice_stays_as_issued_and_its_orders_cancel_cancels_it():
         "cif": ob.cif, "seriesName": doc["seriesName"], "number": doc["number"]}, cancel
     assert len(ob.documents("invoice")) == 1 and c.cli_json("failed") == []
     ob.assert_clean()
+
+
+def test_an_order_paid_again_restores_its_cancelled_invoice_not_a_second_one():
+    ob, shop, c, _ = setup()
+    shop.change("o31", order(31))
+    doc = wait_until(lambda: ob.documents("invoice"), 10, "the invoice")[0]
+    shop.change("o31", {"status": "cancelled"})
+    wait_until(lambda: ob.documents("invoice")[0]["canceled"] in (True, 1, "1"), 10,
+               "the cancelled invoice")
+    c.wait_settled()
+    # Paid again after all: the same invoice is restored, as Oblio's
+    # restore allows, not a second one issued for the same order.
+    shop.change("o31", {"status": "paid"})
+    wait_until(lambda: ob.documents("invoice")[0]["canceled"] in (False, 0, "0")
+               or len(ob.documents("invoice")) > 1, 10, "the order's invoice again")
+    c.wait_settled()
+    docs = ob.documents("invoice")
+    assert len(docs) == 1 and docs[0]["canceled"] in (False, 0, "0"), docs
+    restore = [r for r in ob.requests("PUT") if r["path"] == "/api/docs/invoice/restore"]
+    assert len(restore) == 1 and restore[0]["body"] == {
+        "cif": ob.cif, "seriesName": doc["seriesName"], "number": doc["number"]}, restore
+    assert c.cli_json("failed") == []
+    ob.assert_clean()
+
+
+def test_a_new_store_never_reuses_an_idempotency_key_of_an_old_one():
+    # Keys are made from a link's row id and a version, which a new store
+    # (a fresh start, a move to another database) counts from 1 again:
+    # its first order must not be answered with the old store's invoice.
+    ob, shop, c, _ = setup()
+    shop.change("o40", order(40))
+    wait_until(lambda: ob.documents("invoice"), 10, "the first invoice")
+    c.wait_settled()
+    c.stop()
+    _, shop2, c2, _ = setup(sim=ob)
+    shop2.change("o41", order(41))
+    wait_until(lambda: len(ob.documents("invoice")) >= 2, 10, "the new store's own invoice")
+    c2.wait_settled()
+    docs = ob.documents("invoice")
+    assert len(docs) == 2 and len({d["idempotencyKey"] for d in docs}) == 2, docs
+    assert c2.cli_json("failed") == []
 
 
 def test_a_lost_answer_makes_one_invoice_under_the_same_key():

@@ -395,6 +395,10 @@ def test_faults():
     expect_eq([(r["status"], r["applied"]) for r in sim.requests()[-3:]],
               [("reset", False), ("lost", True), ("timeout", True)], "logged outcomes")
     expect_eq(len(sim.invoices()), 2, "the slow one was applied")
+    sim.faults([{"status": 500, "apply": "first", "match": {"method": "POST"}}])
+    st, _, _ = sim.api("POST", "invoice", sim.invoice_body())
+    expect_eq((st, len(sim.invoices()), sim.requests()[-1]["applied"]), (500, 3, True),
+              "a 500 after the invoice was issued")
     sim.faults([{"status": 403, "after": 1, "times": 2}, {"status": 429}])
     got = [sim.api("GET", "series", query={"cif": sim.cif})[0] for _ in range(4)]
     expect_eq(got, [429, 403, 403, 200], "after / times / order")
@@ -404,7 +408,7 @@ def test_faults():
     st, body, _ = sim.api("GET", "series", query={"cif": sim.cif})
     expect_eq((st, "injected" in body["errorText"]), (500, True), "random 500")
     sim.random(seed=3, rate=0)
-    expect_eq(sim.stats()["faults"], 8, "faults counted")
+    expect_eq(sim.stats()["faults"], 9, "faults counted")
     expect_eq(sim._ctl("GET", "faults"), [], "queue empty")
 
 

@@ -145,6 +145,20 @@ def test_a_lost_answer_yields_exactly_one_invoice():
     sb.assert_clean()
 
 
+def test_a_500_after_the_invoice_was_issued_yields_exactly_one_invoice():
+    # A 5xx says nothing of whether SmartBill issued the invoice before it
+    # failed: it is settled by the series, as a lost answer is.
+    sb, shop, c = setup()
+    sb.faults([{"status": 500, "apply": "first",
+                "match": {"method": "POST", "path": "/SBORO/api/invoice"}}])
+    shop.change("o5", order(5))
+    wait_until(lambda: api_invoices(sb), 15, "the invoice")
+    c.wait_settled()
+    inv = api_invoices(sb)
+    assert len(inv) == 1 and len(posts(sb)) == 1, (inv, posts(sb))
+    assert c.cli_json("failed") == []
+
+
 def test_a_create_that_never_arrived_is_sent_again_once():
     sb, shop, c = setup()
     sb.faults([{"reset": "before", "match": {"method": "POST", "path": "/SBORO/api/invoice"}}])

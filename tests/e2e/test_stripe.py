@@ -38,6 +38,7 @@ systems:
       customers:
         model: customer
         record: data.object
+        event_time: created                         # webhooks come in any order
         match: '.type | startswith("customer.")'
         deleted_when: '.type == "customer.deleted"'
         map_in: {email: email, name: name, phone: phone}
@@ -334,6 +335,35 @@ def test_payment_intents_and_invoices_reach_the_shop_by_webhook_and_by_the_feed(
     assert [r for r in stripe.requests("POST") if r["path"].startswith("/v1/payment_intents")
             or r["path"].startswith("/v1/invoices")] == []
     assert c.cli_json("failed") == []
+
+
+def test_an_older_event_arriving_after_a_newer_one_does_not_revert_it():
+    # Stripe keeps no order among webhooks: a dashboard edit's event may
+    # come after the event of the edit that followed it. Each event's
+    # object is the state at its "created"; the older one must not win.
+    for config in (CONFIG, profile_config()):
+        stripe, shop, c = setup(config=config)
+        made = stripe.person_create({"email": "ola@example.com", "name": "Ola"}, wait=True)
+        cid = made["object"]["id"]
+        wait_until(lambda: "ola@example.com" in {r.get("email") for r in shop.records().values()},
+                   10, "the customer in the shop")
+        c.wait_settled()
+        stripe.webhooks(drop=1.0)
+        older = stripe.person_update(cid, {"name": "Ola A"}, wait=True)["events"][0]
+        stripe.age_events(5, ids=[older])
+        newer = stripe.person_update(cid, {"name": "Ola B"}, wait=True)["events"][0]
+        stripe.webhooks()
+        stripe.resend(newer)
+        wait_until(lambda: {r.get("name") for r in shop.records().values()} == {"Ola B"},
+                   10, "the newer name in the shop")
+        c.wait_settled()
+        stripe.resend(older)
+        stripe.wait_delivered()
+        c.wait_settled()
+        assert {r.get("name") for r in shop.records().values()} == {"Ola B"}, shop.records()
+        c.stop()
+        stripe.stop()
+        shop.stop()
 
 
 if __name__ == "__main__":

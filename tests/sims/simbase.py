@@ -526,7 +526,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             finish("reset", False)
             self.reset_connection()
             return
-        if fault and "status" in fault:
+        if fault and "status" in fault and not late:
             status = int(fault["status"])
             if fault.get("retry_after") is not None:
                 hdrs["Retry-After"] = str(fault["retry_after"])
@@ -551,6 +551,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             traceback.print_exc()
             status, obj, more, applied = 500, {"error": "simulator bug: %s" % e}, {}, False
         hdrs.update(more or {})
+        if late and "status" in fault:
+            # Applied, then failed: a server error after the write was made.
+            status, obj, ctype = int(fault["status"]), None, None
+            if "body" in fault:
+                obj = fault["body"]
+            else:
+                obj, ctype = self.fault_answer(status)
+            self.answer_ctype = ctype
+            for k, v in (fault.get("headers") or {}).items():
+                hdrs[k] = str(v)
         try:
             if late and fault.get("delay_ms"):
                 # Applied on arrival; only the answer is slow.
