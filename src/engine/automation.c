@@ -1377,7 +1377,13 @@ http_action(struct engine *e, const struct store_run *run, const struct auto_act
         (void)snprintf(res->outcome, sizeof(res->outcome), "%.300s: %.280s", what, err.msg);
         goto out;
     }
-    (void)snprintf(key, sizeof(key), "concord-run-%lld-%d", (long long)run->id, run->step);
+    /* The store's part too (engine.c, load_idem_prefix()): a new store
+     * counts runs from 1 again, and must not send an old store's key. */
+    if (e->idem_prefix[0] != '\0')
+        (void)snprintf(key, sizeof(key), "concord-run-%s-%lld-%d", e->idem_prefix,
+                       (long long)run->id, run->step);
+    else
+        (void)snprintf(key, sizeof(key), "concord-run-%lld-%d", (long long)run->id, run->step);
     url = xasprintf("%s%s", sys->base_url, path);
     text = body ? value_canonical_text(body) : NULL;
     struct http_request req = {

@@ -1061,7 +1061,8 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
     /* A shaped collection writes the copy's appointment with the record's
      * fields laid over it (shape.h). */
     if (rc == 1 && c->cfg->shape != CONFIG_SHAPE_NONE && cl.desired != NULL &&
-        cl.op != JOB_OP_DELETE && shape_desired(c, l.id, l.base, &cl.desired, &merr) == -1)
+        cl.op != JOB_OP_DELETE &&
+        shape_desired(c, e->idem_prefix, l.id, l.base, &cl.desired, &merr) == -1)
         rc = park_job(e, j, INBOX_MAPPING, merr.msg, 0, NULL, err);
     if (rc == 1) {
         path = engine_expand_path(cl.ep->path, cl.ext_id, cl.desired, &merr);

@@ -615,8 +615,8 @@ shape_differs(const struct engine_coll *c, const cJSON *desired, const cJSON *ba
 }
 
 int
-shape_desired(const struct engine_coll *c, int64_t link_id, const char *base, cJSON **desired,
-              struct error *err)
+shape_desired(const struct engine_coll *c, const char *prefix, int64_t link_id, const char *base,
+              cJSON **desired, struct error *err)
 {
     cJSON *b = base != NULL ? cJSON_Parse(base) : NULL, *full, *norm = NULL;
     int rc;
@@ -624,7 +624,10 @@ shape_desired(const struct engine_coll *c, int64_t link_id, const char *base, cJ
     full = laid(c, cJSON_IsObject(b) ? b : NULL, *desired);
     cJSON_Delete(b);
     if (str_of(full, "uid") == NULL) {
-        char *uid = xasprintf("concord-%lld@%s", (long long)link_id, c->cfg->name);
+        /* With the store's part: a new store counts links from 1 again. */
+        char *uid = prefix[0] != '\0'
+                        ? xasprintf("concord-%s-%lld@%s", prefix, (long long)link_id, c->cfg->name)
+                        : xasprintf("concord-%lld@%s", (long long)link_id, c->cfg->name);
 
         cJSON_DeleteItemFromObjectCaseSensitive(full, "uid");
         cJSON_AddStringToObject(full, "uid", uid);

@@ -103,11 +103,12 @@ int shape_differs(const struct engine_coll *c, const struct cJSON *desired,
  * The appointment to write to the copy of link link_id: base (the link's
  * base text, or NULL for a create) with desired (map_out's output, and the
  * archive fields) laid over it, canonical. *desired is replaced. A copy
- * without a uid gets "concord-<link>@<collection>". Returns 0, or -1 with
- * ERROR_MAPPING saying what is wrong.
+ * without a uid gets "concord-<prefix>-<link>@<collection>", prefix the
+ * store's part of its keys ("concord-<link>@<collection>" when it is "",
+ * an old store's). Returns 0, or -1 with ERROR_MAPPING saying what is wrong.
  */
-MUST_CHECK int shape_desired(const struct engine_coll *c, int64_t link_id, const char *base,
-                             struct cJSON **desired, struct error *err);
+MUST_CHECK int shape_desired(const struct engine_coll *c, const char *prefix, int64_t link_id,
+                             const char *base, struct cJSON **desired, struct error *err);
 
 /* What one write of a series does: the series event itself, or one step
  * of writing an occurrence that differs from the series (an exception, or

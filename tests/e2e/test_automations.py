@@ -12,6 +12,7 @@ here is a recipe of docs/automations.md."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -125,7 +126,10 @@ def test_a_stripe_payment_activates_the_account_and_marks_the_order_paid():
     patches = accounts.requests("PATCH")
     assert len(patches) == 1, patches
     assert patches[0]["body"] == {"active": True, "activated_by": "o-1"}, patches[0]
-    assert harness.header(patches[0], "Idempotency-Key").startswith("concord-run-")
+    # The key carries the store's own part: a new store counts runs from 1
+    # again and must not send an old store's concord-run-1-0.
+    key = harness.header(patches[0], "Idempotency-Key")
+    assert re.fullmatch(r"concord-run-[0-9a-f]{10}-\d+-\d+", key), key
     [run] = runs(c, "activate_account")
     assert run["state"] == "done" and run["event"] == "updated", run
     assert run["source"] == "stripe.payment_intents", run

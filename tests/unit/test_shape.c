@@ -103,7 +103,7 @@ desired_is_laid_over_the_copy(void)
                     "\"end\":{\"at\":\"2026-05-04T08:45:00Z\"}}");
     const cJSON *start;
 
-    CHECK_EQ(shape_desired(&gcoll, 12, base_text, &d, &err), 0);
+    CHECK_EQ(shape_desired(&gcoll, "", 12, base_text, &d, &err), 0);
     /* The copy's zone and attendees stay; the record's fields win. */
     start = cJSON_GetObjectItemCaseSensitive(d, "start");
     CHECK_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(start, "tz")),
@@ -114,13 +114,19 @@ desired_is_laid_over_the_copy(void)
     cJSON_Delete(d);
     /* A create: no copy; a uid is made; a date replaces an instant. */
     d = json("{\"title\":\"Day off\",\"start\":{\"date\":\"2026-05-04\"}}");
-    CHECK_EQ(shape_desired(&gcoll, 12, NULL, &d, &err), 0);
+    CHECK_EQ(shape_desired(&gcoll, "", 12, NULL, &d, &err), 0);
     CHECK_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "uid")),
                  "concord-12@gcal.events");
     cJSON_Delete(d);
+    /* A new store's uid carries its part, as its keys do. */
+    d = json("{\"title\":\"Day off\",\"start\":{\"date\":\"2026-05-04\"}}");
+    CHECK_EQ(shape_desired(&gcoll, "a1b2c3d4e5", 12, NULL, &d, &err), 0);
+    CHECK_STR_EQ(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(d, "uid")),
+                 "concord-a1b2c3d4e5-12@gcal.events");
+    cJSON_Delete(d);
     /* What no calendar can hold is refused with a reason. */
     d = json("{\"title\":\"x\",\"start\":{\"at\":\"nonsense\"}}");
-    CHECK_EQ(shape_desired(&gcoll, 12, NULL, &d, &err), -1);
+    CHECK_EQ(shape_desired(&gcoll, "", 12, NULL, &d, &err), -1);
     CHECK_EQ(err.kind, ERROR_MAPPING);
     cJSON_Delete(d);
 }
@@ -131,7 +137,7 @@ desired_of(const struct engine_coll *c, const char *base, const char *fields, co
     struct error err = {0};
     cJSON *d = json(fields);
 
-    CHECK_EQ(shape_desired(c, 12, base, &d, &err), 0);
+    CHECK_EQ(shape_desired(c, "", 12, base, &d, &err), 0);
     if (key != NULL)
         cJSON_AddStringToObject(d, c->cfg->idempotency_field, key);
     return d;
