@@ -273,11 +273,13 @@ static const char *const migrations[] = {
      * a link's row id and a version, which a new store counts from 1
      * again: without it, a new store's first create would be answered
      * with an old store's copy (Oblio keeps keys; Stripe for 24 h; Google
-     * event ids forever). A store that has links already keeps the keys it
-     * made (''), so a create in doubt is settled under the key it was sent
-     * with. */
+     * event ids forever), and so would its first automation run's action.
+     * A store that has links or runs already keeps the keys it made (''),
+     * so a create or an action in doubt is settled under the key it was
+     * sent with. */
     "INSERT OR IGNORE INTO meta (key, value) SELECT 'idempotency_prefix',"
-    "  CASE WHEN EXISTS (SELECT 1 FROM links) THEN '' ELSE lower(hex(randomblob(5))) END;",
+    "  CASE WHEN EXISTS (SELECT 1 FROM links) OR EXISTS (SELECT 1 FROM automation_runs)"
+    "  THEN '' ELSE lower(hex(randomblob(5))) END;",
 };
 
 int
