@@ -520,6 +520,28 @@ def test_a_restore_while_the_delete_is_under_way_makes_the_copy_again():
     assert only(crm)["contact_email"] == "ada@example.com"
 
 
+def test_a_restore_closes_a_parked_delete_so_a_retry_keeps_the_copy():
+    """A delete the CRM refused waits in the inbox; the record is restored
+    meanwhile. The parked delete is moot: it is closed, and a retry of it
+    deletes nothing (the copy belongs to a live record again)."""
+    shop, crm, c = setup()
+    contact = created(shop, crm, c)
+    crm.faults([{"match": {"method": "DELETE"}, "status": 422, "body": {"error": "locked"}}])
+    shop.delete("S1")
+    entry = wait_until(lambda: c.cli_json("failed"), 10, "the refused delete")[0]
+    c.cli("restore", "1")
+    wait_until(lambda: len(shop.records()) == 1, 10, "the record back in the shop")
+    c.wait_settled()
+    assert c.cli_json("failed") == []
+    closed = [e for e in c.cli_json("failed", "--all") if e["id"] == entry["id"]]
+    assert closed[0]["state"] == "skipped", closed
+    rc, _, err = c.cli("retry", str(entry["id"]), check=False)
+    assert rc != 0 and "no open inbox entry" in err, err
+    c.wait_settled()
+    assert list(crm.records()) == [contact["id"]], crm.records()
+    assert len(crm.requests("DELETE")) == 1  # the refused one only
+
+
 def test_a_tombstone_is_purged_after_its_time():
     shop, crm, c = setup(top="tombstone_ttl: 2s")
     created(shop, crm, c)
