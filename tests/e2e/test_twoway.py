@@ -628,6 +628,27 @@ def test_a_skipped_held_delete_is_dropped():
     assert c.cli_json("held") == []
 
 
+def test_after_a_skipped_held_delete_the_next_version_makes_the_shop_copy_anew():
+    """Skipping a held delete keeps the record and the CRM's copy; the shop's
+    copy is gone all the same. A later edit in the CRM is never written to
+    the shop's deleted id: the shop gets the customer as a new copy."""
+    shop, crm, c = setup(shop_system="    delete_guard: {max_count: 0, min_count: 100, "
+                                     "window: 1m}\n")
+    contact = created(shop, crm, c)
+    shop.delete("S1")
+    held = wait_until(lambda: c.cli_json("held"), 10, "the held delete")
+    c.cli("skip", str(held[0]["id"]), "--reason", "a bad import")
+    c.wait_settled()
+    crm.change(contact["id"], dict(contact, full_name="Ada Lovelace"))
+    copy = wait_until(lambda: shop.records() and only(shop), 10, "the shop's copy made anew")
+    c.wait_settled()
+    assert copy["name"] == "Ada Lovelace", copy
+    # (The shop hands out S1 again.) Made by a POST, never a PUT to the old S1.
+    assert [r["method"] for r in shop.requests() if r["method"] != "GET"] == ["POST"]
+    assert list(crm.records()) == [contact["id"]]
+    assert c.cli_json("inbox") == []
+
+
 def test_a_record_that_leaves_the_filter_while_its_create_is_in_flight_is_deleted():
     """The create's job comes back to write the newer version and meets
     the delete queued behind it: the delete is what is left to do."""
