@@ -230,18 +230,51 @@ admin_retry_matching(struct store *st, const struct admin_actor *who, const stru
     return 0;
 }
 
+/*
+ * A held delete skipped: the record stays, but its copy was deleted in its
+ * system all the same. The link forgets that copy's id, as for a copy
+ * concord deleted, so a later version makes the copy anew there instead of
+ * writing to an id that no longer exists. Returns 0 or -1.
+ */
+static int
+skip_held(struct store *st, int64_t inbox_id, int64_t now, struct error *err)
+{
+    struct inbox_entry e = {0};
+    struct link l = {0};
+    cJSON *detail = NULL;
+    const cJSON *ext;
+    int rc = store_inbox_get_full(st, inbox_id, &e, err);
+
+    if (rc != 1 || e.kind != INBOX_HELD || strcmp(e.state, "open") != 0 || e.collection == NULL)
+        goto out;
+    detail = e.detail != NULL ? cJSON_Parse(e.detail) : NULL;
+    ext = cJSON_GetObjectItemCaseSensitive(detail, "ext_id");
+    rc = store_link_by_record(st, e.collection, e.record_id, &l, err);
+    if (rc == 1 && cJSON_IsString(ext) && l.ext_id != NULL &&
+        strcmp(l.ext_id, ext->valuestring) == 0)
+        rc = store_link_gone(st, l.id, e.record_id, now, "the copy was deleted in its system", err);
+out:
+    cJSON_Delete(detail);
+    link_fini(&l);
+    inbox_entry_fini(&e);
+    return rc == -1 ? -1 : 0;
+}
+
 int
 admin_skip(struct store *st, const struct admin_actor *who, int64_t inbox_id, const char *reason,
            struct admin_result *res, struct error *err)
 {
     char target[40];
     cJSON *detail = NULL;
+    int64_t now = clock_now_ms();
     int rc;
 
     memset(res, 0, sizeof(*res));
     if (store_begin(st, err) == -1)
         return -1;
-    rc = store_inbox_resolve(st, inbox_id, "skipped", who->name, reason, clock_now_ms(), err);
+    rc = skip_held(st, inbox_id, now, err) == -1
+             ? -1
+             : store_inbox_resolve(st, inbox_id, "skipped", who->name, reason, now, err);
     (void)snprintf(target, sizeof(target), "inbox %" PRId64, inbox_id);
     if (reason != NULL) {
         detail = cJSON_CreateObject();

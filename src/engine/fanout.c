@@ -126,6 +126,16 @@ fanout_one(struct engine *e, int ci, const struct engine_change *ch, struct erro
     found = store_link_by_record(e->st, c->cfg->name, record_id, &l, err);
     if (found == -1)
         return -1;
+    /* A delete or archive of the copy that failed and waits in the inbox is
+     * moot once the record belongs here again: a retry would remove the
+     * copy of a live record. */
+    if (in && found &&
+        store_link_removal_moot(e->st, l.id, j.next_at_ms,
+                                "moot: the record is back (restored, or a newer version)",
+                                err) == -1) {
+        link_fini(&l);
+        return -1;
+    }
     if (!in) {
         /* Deleted, or filtered out: the collection's delete mode says what
          * becomes of a copy; where there is none, nothing is written. */

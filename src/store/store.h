@@ -546,6 +546,11 @@ MUST_CHECK int store_link_create_open(struct store *st, int64_t link_id, struct 
 /* Whether a queued or running job of the link deletes or archives its copy:
  * 1, 0, or -1. */
 MUST_CHECK int store_link_removing(struct store *st, int64_t link_id, struct error *err);
+/* The record is back in the link's collection (restored, or in its filter
+ * again): a delete or archive of its copy parked in the inbox would undo
+ * that if retried, so it is dropped and its entry closed with why. */
+MUST_CHECK int store_link_removal_moot(struct store *st, int64_t link_id, int64_t now_ms,
+                                       const char *why, struct error *err);
 
 /* One journaled change that concerned a record's copies (concord changes). */
 struct store_copy_change {

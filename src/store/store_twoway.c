@@ -51,6 +51,8 @@ enum {
     T_MATCH_FIND,
     T_DELETES_SINCE,
     T_CREATE_OPEN,
+    T_MOOT_INBOX,
+    T_MOOT_JOBS,
     T_COUNT,
 };
 
@@ -131,6 +133,10 @@ static const char *const sql[T_COUNT] = {
     /* op 2 and 3: JOB_OP_DELETE, JOB_OP_ARCHIVE; state 1 and 2: pending, running */
     [T_LINK_REMOVING] = "SELECT count(*) FROM jobs WHERE link_id = ?1 AND state IN (1, 2) AND "
                         "op IN (2, 3)",
+    [T_MOOT_INBOX] = "UPDATE inbox SET state = 'skipped', resolved_by = 'concord', note = ?3, "
+                     "updated_at = ?2 WHERE state = 'open' AND job_id IN (SELECT id FROM jobs "
+                     "WHERE link_id = ?1 AND state = 3 AND op IN (2, 3))",
+    [T_MOOT_JOBS] = "DELETE FROM jobs WHERE link_id = ?1 AND state = 3 AND op IN (2, 3)",
     [T_MATCH_FIND] = "SELECT id, kind, state, system, collection, record_id, job_id, "
                      "journal_seq, reason, http_status, response, attempts, created_at, "
                      "updated_at, field, detail FROM inbox WHERE kind = 4 AND field = '@match' "
@@ -482,6 +488,25 @@ store_link_removing(struct store *st, int64_t link_id, struct error *err)
     if (store_int_one_row(st, s, int64_from_row, &n, "look for a copy's delete", err) == -1)
         return -1;
     return n > 0;
+}
+
+int
+store_link_removal_moot(struct store *st, int64_t link_id, int64_t now_ms, const char *why,
+                        struct error *err)
+{
+    sqlite3_stmt *s = tstmt(st, T_MOOT_INBOX, err);
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, link_id);
+    sqlite3_bind_int64(s, 2, now_ms);
+    store_int_bind_text(s, 3, why);
+    if (store_int_exec(st, s, "close a copy's parked delete", err) == -1)
+        return -1;
+    if ((s = tstmt(st, T_MOOT_JOBS, err)) == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, link_id);
+    return store_int_exec(st, s, "drop a copy's parked delete", err);
 }
 
 int

@@ -520,6 +520,28 @@ def test_a_restore_while_the_delete_is_under_way_makes_the_copy_again():
     assert only(crm)["contact_email"] == "ada@example.com"
 
 
+def test_a_restore_closes_a_parked_delete_so_a_retry_keeps_the_copy():
+    """A delete the CRM refused waits in the inbox; the record is restored
+    meanwhile. The parked delete is moot: it is closed, and a retry of it
+    deletes nothing (the copy belongs to a live record again)."""
+    shop, crm, c = setup()
+    contact = created(shop, crm, c)
+    crm.faults([{"match": {"method": "DELETE"}, "status": 422, "body": {"error": "locked"}}])
+    shop.delete("S1")
+    entry = wait_until(lambda: c.cli_json("failed"), 10, "the refused delete")[0]
+    c.cli("restore", "1")
+    wait_until(lambda: len(shop.records()) == 1, 10, "the record back in the shop")
+    c.wait_settled()
+    assert c.cli_json("failed") == []
+    closed = [e for e in c.cli_json("failed", "--all") if e["id"] == entry["id"]]
+    assert closed[0]["state"] == "skipped", closed
+    rc, _, err = c.cli("retry", str(entry["id"]), check=False)
+    assert rc != 0 and "no open inbox entry" in err, err
+    c.wait_settled()
+    assert list(crm.records()) == [contact["id"]], crm.records()
+    assert len(crm.requests("DELETE")) == 1  # the refused one only
+
+
 def test_a_tombstone_is_purged_after_its_time():
     shop, crm, c = setup(top="tombstone_ttl: 2s")
     created(shop, crm, c)
@@ -604,6 +626,27 @@ def test_a_skipped_held_delete_is_dropped():
     c.wait_settled()
     assert len(crm.records()) == 1
     assert c.cli_json("held") == []
+
+
+def test_after_a_skipped_held_delete_the_next_version_makes_the_shop_copy_anew():
+    """Skipping a held delete keeps the record and the CRM's copy; the shop's
+    copy is gone all the same. A later edit in the CRM is never written to
+    the shop's deleted id: the shop gets the customer as a new copy."""
+    shop, crm, c = setup(shop_system="    delete_guard: {max_count: 0, min_count: 100, "
+                                     "window: 1m}\n")
+    contact = created(shop, crm, c)
+    shop.delete("S1")
+    held = wait_until(lambda: c.cli_json("held"), 10, "the held delete")
+    c.cli("skip", str(held[0]["id"]), "--reason", "a bad import")
+    c.wait_settled()
+    crm.change(contact["id"], dict(contact, full_name="Ada Lovelace"))
+    copy = wait_until(lambda: shop.records() and only(shop), 10, "the shop's copy made anew")
+    c.wait_settled()
+    assert copy["name"] == "Ada Lovelace", copy
+    # (The shop hands out S1 again.) Made by a POST, never a PUT to the old S1.
+    assert [r["method"] for r in shop.requests() if r["method"] != "GET"] == ["POST"]
+    assert list(crm.records()) == [contact["id"]]
+    assert c.cli_json("inbox") == []
 
 
 def test_a_record_that_leaves_the_filter_while_its_create_is_in_flight_is_deleted():
