@@ -1200,6 +1200,9 @@ def test_a_run_whose_commit_failed_is_neither_counted_nor_logged():
                 env=dict(env, APP_SECRET=SECRET), tmp_prefix=TMP)
     c.start()
     desk.change("t1", {"title": "Refused", "state": "new"})
+    # The webhook's answer comes at its journal's commit; its record may
+    # be made a turn later (nothing is delivered, so status is settled).
+    wait_until(lambda: c.cli("history", "1", check=False)[0] == 0, 10, "the ticket's record")
     c.wait_settled()
     open(fail, "w").close()
     try:
