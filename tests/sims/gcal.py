@@ -365,6 +365,7 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
     read_body = simbase.Handler.read_body
     reset_connection = simbase.Handler.reset_connection
     peer_gone = simbase.Handler.peer_gone
+    answer_end = simbase.Handler.answer_end
 
     def handle_expect_100(self):
         ok = http.server.BaseHTTPRequestHandler.handle_expect_100(self)
@@ -489,21 +490,7 @@ class BaseHandler(http.server.BaseHTTPRequestHandler):
             status, obj, headers, applied = 500, self.fault_body(500, {}, split), None, False
             with st.lock:
                 entry["internal_error"] = True
-        if late and fault.get("delay_ms"):
-            time.sleep(float(fault["delay_ms"]) / 1000.0)
-            gone = self.peer_gone()
-        if fault and fault.get("reset") == "after":
-            finish("lost", applied)
-            self.reset_connection()
-        elif gone:
-            finish("timeout", applied)
-            self.close_connection = True
-        else:
-            finish(status, applied)
-            try:
-                self.send_answer(status, obj, headers)
-            except OSError:
-                pass
+        self.answer_end(fault, late, gone, finish, status, obj, headers, applied)
         self.after_answer()
 
     def after_answer(self):

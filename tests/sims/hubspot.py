@@ -1509,6 +1509,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     read_body = simbase.Handler.read_body
     reset_connection = simbase.Handler.reset_connection
     peer_gone = simbase.Handler.peer_gone
+    answer_end = simbase.Handler.answer_end
 
     def version_string(self):
         return "cloudflare"  # what api.hubapi.com answers in Server
@@ -1730,21 +1731,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             hdrs.update(e.headers)
             if e.category == "VALIDATION_ERROR":
                 mark_invalid([e.message])
-        if late and fault.get("delay_ms"):
-            time.sleep(float(fault["delay_ms"]) / 1000.0)
-            gone = self.peer_gone()
-        if fault and fault.get("reset") == "after":
-            finish("lost", applied)
-            self.reset_connection()
-        elif gone:
-            finish("timeout", applied)
-            self.close_connection = True
-        else:
-            finish(status, applied)
-            try:
-                self.send_answer(status, obj, hdrs)
-            except OSError:
-                pass
+        self.answer_end(fault, late, gone, finish, status, obj, hdrs, applied)
 
     # --- the control API ---
 

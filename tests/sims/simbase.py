@@ -562,28 +562,38 @@ class Handler(http.server.BaseHTTPRequestHandler):
             for k, v in (fault.get("headers") or {}).items():
                 hdrs[k] = str(v)
         try:
-            if late and fault.get("delay_ms"):
-                # Applied on arrival; only the answer is slow.
-                time.sleep(float(fault["delay_ms"]) / 1000.0)
-                gone = self.peer_gone()
-            if fault and fault.get("reset") == "after":
-                finish("lost", applied)
-                self.reset_connection()
-            elif gone:
-                finish("timeout", applied)
+            if (self.answer_end(fault, late, gone, finish, status, obj, hdrs, applied,
+                                self.answer_ctype)
+                    and fault and fault.get("close") == "after"):
+                # Closed as an idle timeout would close it: the answer
+                # said nothing of it (no "Connection: close").
                 self.close_connection = True
-            else:
-                finish(status, applied)
-                try:
-                    self.send_answer(status, obj, hdrs, self.answer_ctype)
-                except OSError:
-                    pass
-                if fault and fault.get("close") == "after":
-                    # Closed as an idle timeout would close it: the answer
-                    # said nothing of it (no "Connection: close").
-                    self.close_connection = True
         finally:
             self.answered()
+
+    def answer_end(self, fault, late, gone, finish, status, obj, hdrs, applied, *ctype):
+        """How every sim ends an applied request under its fault: a late
+        delay (applied on arrival, only the answer slow), a reset after it
+        ("lost"), a client that gave up meanwhile ("timeout"), or the
+        answer. Returns True when the answer went out. gcal.py, hubspot.py
+        and stripe.py borrow it."""
+        if late and fault.get("delay_ms"):
+            time.sleep(float(fault["delay_ms"]) / 1000.0)
+            gone = self.peer_gone()
+        if fault and fault.get("reset") == "after":
+            finish("lost", applied)
+            self.reset_connection()
+            return False
+        if gone:
+            finish("timeout", applied)
+            self.close_connection = True
+            return False
+        finish(status, applied)
+        try:
+            self.send_answer(status, obj, hdrs, *ctype)
+        except OSError:
+            pass
+        return True
 
     # --- the control API ------------------------------------------------
 
