@@ -260,11 +260,12 @@ struct engine {
     atomic_int parsed_wanted;
     int match_open;        /* writer only: ambiguous matches open? -1 unknown, 0 none, 1 maybe */
     int journal_grew;      /* writer only: processing journaled changes (a hint's deletions) */
+    int wal_kicked_at;     /* writer only: WAL pages when it last woke the checkpointer */
     int64_t fanout_queued; /* writer only: upserts fanout_one() queued, ever (check_copies()) */
 
     pthread_mutex_t mu;
     pthread_cond_t writer_cv;                        /* work for the writer */
-    pthread_cond_t ckpt_cv;                          /* wakes the checkpointer to stop */
+    pthread_cond_t ckpt_cv;                          /* wakes the checkpointer */
     struct engine_ingest *ingest_head, *ingest_tail; /* mu */
     struct engine_delivery *results;                 /* mu: finished deliveries */
     struct engine_delivery *handoff;                 /* mu: claimed, not yet submitted */
