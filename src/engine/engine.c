@@ -16,13 +16,106 @@
 
 #include "connectors/oauth.h"
 #include "core/clock.h"
+#include "core/compiler.h"
 #include "core/error.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/xmalloc.h"
 #include "engine/engine_int.h"
 #include "map/map.h"
+#include "model/value.h"
 #include "store/store.h"
+
+/* Add the top-level member that dotted path starts in to keep. Returns
+ * -1 when the path is the whole record. */
+static int
+keep_member(char ***keep, size_t *n, const char *path)
+{
+    const char *p = path != NULL && path[0] == '.' ? path + 1 : path;
+    size_t len = p != NULL ? strcspn(p, ".") : 0;
+
+    if (len == 0)
+        return -1;
+    for (size_t i = 0; i < *n; i++) {
+        if (strncmp((*keep)[i], p, len) == 0 && (*keep)[i][len] == '\0')
+            return 0;
+    }
+    *keep = xreallocarray(*keep, *n + 1, sizeof(**keep));
+    (*keep)[(*n)++] = xstrndup(p, len);
+    return 0;
+}
+
+void
+engine_copy_keep_free(char **keep, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(keep[i]);
+    free(keep);
+}
+
+/*
+ * What a link of cc keeps of its copy (engine_copy_text()). A collection
+ * that is only read from (no map_out: nothing is ever written to it from
+ * its base), a plain HTTP one (no shape, SQL table or calendar, which keep
+ * more in a base), whose map_in reads paths alone (a jq entry may read any
+ * member) keeps the members those paths, its id and its timestamp start
+ * in: a shop's customer of 928 bytes kept 150, and the links table was a
+ * third of the WAL a relayed change wrote (bench/README.md, "Session 17").
+ * A member a later map starts to read is missing from the bases kept
+ * before: the next change of each copy brings its value in as a change.
+ */
+int
+engine_copy_keep(const struct config_collection *cc, char ***keep, size_t *n)
+{
+    int ok = cc->map_in.entry_count > 0 && cc->map_out.entry_count == 0 &&
+             cc->system->kind == CONFIG_SYSTEM_HTTP && cc->shape == CONFIG_SHAPE_NONE &&
+             !engine_caldav_is(cc);
+
+    *keep = NULL;
+    *n = 0;
+    for (size_t i = 0; ok && i < cc->map_in.entry_count; i++) {
+        const struct config_map_entry *me = &cc->map_in.entries[i];
+
+        if (me->source == CONFIG_MAP_JQ ||
+            (me->source == CONFIG_MAP_PATH && keep_member(keep, n, me->path) == -1))
+            ok = 0;
+    }
+    if (ok &&
+        (keep_member(keep, n, cc->id_path ? cc->id_path : "id") == -1 ||
+         (cc->updated_at_path != NULL && keep_member(keep, n, cc->updated_at_path) == -1) ||
+         (cc->event_time_path != NULL && keep_member(keep, n, CONFIG_EVENT_TIME_FIELD) == -1)))
+        ok = 0;
+    if (!ok) {
+        engine_copy_keep_free(*keep, *n);
+        *keep = NULL;
+        *n = 0;
+    }
+    return ok;
+}
+
+char *
+engine_copy_text(char *const *keep, size_t keep_count, const cJSON *record)
+{
+    const cJSON *few[16], **kept;
+    size_t n = 0;
+    char *text;
+
+    if (keep == NULL || !cJSON_IsObject(record))
+        return value_canonical_text(record);
+    kept = keep_count <= ARRAY_COUNT(few) ? few : xcalloc(keep_count, sizeof(*kept));
+    for (const cJSON *m = record->child; m != NULL && n < keep_count; m = m->next) {
+        for (size_t i = 0; m->string != NULL && i < keep_count; i++) {
+            if (strcmp(m->string, keep[i]) == 0) {
+                kept[n++] = m;
+                break;
+            }
+        }
+    }
+    text = value_canonical_members(kept, n);
+    if (kept != few)
+        free(kept);
+    return text;
+}
 
 static int
 compile_coll(struct engine *e, struct engine_coll *c, const struct config_collection *cc,
@@ -59,6 +152,7 @@ compile_coll(struct engine *e, struct engine_coll *c, const struct config_collec
                 c->sync = sync;
         }
     }
+    (void)engine_copy_keep(cc, &c->base_keep, &c->base_keep_count);
     c->only_receives = cc->issued == 0;
     for (size_t s = 0; s < e->cfg->sync_count; s++) {
         const struct config_sync *sync = &e->cfg->syncs[s];
@@ -440,6 +534,7 @@ engine_free(struct engine *e)
         map_jq_free(e->colls[i].match);
         map_jq_free(e->colls[i].deleted);
         map_jq_free(e->colls[i].filter);
+        engine_copy_keep_free(e->colls[i].base_keep, e->colls[i].base_keep_count);
     }
     free(e->colls);
     free(e->held_applied);

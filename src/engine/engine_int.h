@@ -49,6 +49,11 @@ struct engine_coll {
      * to a born create's record before the create went out (a duplicate),
      * and an issued document would keep a state the turn changed again. */
     int only_receives;
+    /* The record's top-level members a source-only collection's links keep
+     * as base and recent states (engine_copy_text()); NULL: the whole
+     * record. */
+    char **base_keep;
+    size_t base_keep_count;
     int numbered_busy;      /* writer only: numbered creates and their checks in flight */
     int64_t poll_waits_for; /* poll thread only: the journal's end after its last read */
     struct sql_table sql;   /* SQL systems: the table, strings borrowed from cfg */
@@ -657,6 +662,16 @@ struct engine_caldav_req {
 
 /* Whether cc is a calendar: a collection of a caldav system. */
 int engine_caldav_is(const struct config_collection *cc);
+
+/* What a link of cc keeps of its copy's record as base and recent states:
+ * 1 and the record's top-level members to keep in *keep (the caller frees
+ * them with engine_copy_keep_free()), or 0 and NULL: the whole record. */
+int engine_copy_keep(const struct config_collection *cc, char ***keep, size_t *n);
+void engine_copy_keep_free(char **keep, size_t n);
+
+/* The canonical text of a copy's record as its link keeps it: the members
+ * keep names, or the whole record when keep is NULL. The caller frees it. */
+char *engine_copy_text(char *const *keep, size_t keep_count, const struct cJSON *record);
 
 /*
  * Read a calendar (engine_poll_run): a sync-collection REPORT from the

@@ -678,7 +678,7 @@ merge_linked(struct merge_ctx *m, struct link *l, const cJSON *incoming, struct 
         base_in = NULL;
     changed = changed_fields(incoming, base_in);
     /* The copy holds this state now, whatever we make of it. */
-    rec_text = value_canonical_text(m->record);
+    rec_text = engine_copy_text(c->base_keep, c->base_keep_count, m->record);
     if (!stale && store_link_set_noted(m->e->st, l->id, NULL, rec_text, m->now, 'r', err) == -1)
         goto out;
     if (cJSON_GetArraySize(changed) == 0) {
@@ -1079,7 +1079,7 @@ merge_new(struct merge_ctx *m, const cJSON *incoming, struct error *err)
         return rc;
     }
     state_text = value_canonical_text(incoming);
-    rec_text = value_canonical_text(m->record);
+    rec_text = engine_copy_text(c->base_keep, c->base_keep_count, m->record);
     meta_text = first_times(m, incoming);
     if (store_record_add_meta(m->e->st, c->cfg->model, state_text, meta_text, c->cfg->name,
                               m->ch->seq, m->now, &record_id, err) == -1 ||

@@ -642,8 +642,11 @@ take_page(const struct engine_poll_job *job, const cJSON *items, struct read_sta
     const struct config_poll *pc = &cc->poll;
     const cJSON *item;
     cJSON *same = seen ? cJSON_CreateArray() : NULL; /* unchanged copies, checked */
+    char **keep;
+    size_t keep_count;
     int rc = -1;
 
+    (void)engine_copy_keep(cc, &keep, &keep_count); /* compared as the link keeps it */
     cJSON_ArrayForEach(item, items)
     {
         char *ext = item_ext_id(cc, item), *text = NULL;
@@ -703,7 +706,7 @@ take_page(const struct engine_poll_job *job, const cJSON *items, struct read_sta
             free(ext);
             goto out;
         }
-        text = value_canonical_text(item);
+        text = engine_copy_text(keep, keep_count, item);
         if (found && l.base != NULL &&
             (cc->shape != CONFIG_SHAPE_NONE ? shape_same(item, l.base)
                                             : strcmp(l.base, text) == 0)) {
@@ -754,6 +757,7 @@ take_page(const struct engine_poll_job *job, const cJSON *items, struct read_sta
     rc = 0;
 out:
     cJSON_Delete(same);
+    engine_copy_keep_free(keep, keep_count);
     return rc;
 }
 

@@ -168,6 +168,27 @@ def test_the_next_read_asks_from_the_newest_row_read():
     assert r["read"] == 1, r  # only C5 again, in the look-back
 
 
+def test_a_row_whose_only_change_is_a_member_no_map_reads_is_in_sync():
+    # What concord keeps of a copy it only reads is what its map reads (and
+    # its id and time): a change elsewhere in the row is no change, and is
+    # neither journaled nor written anywhere.
+    crm, shop, c = setup(NUMBER, "number")
+    crm.put("C1", dict(person(1), notes="first call"))
+    r = poll(c)
+    assert (r["read"], r["new"]) == (1, 1), r
+    c.start()
+    wait_until(lambda: len(shop.records()) == 1, 10, "the customer in the shop")
+    crm.put("C1", dict(person(1), notes="second call, longer than the first"))
+    r = poll(c)
+    assert (r["read"], r["drifted"], r["in_sync"]) == (1, 0, 1), r
+    crm.put("C1", dict(person(1, "Ada"), notes="second call, longer than the first"))
+    r = poll(c)
+    assert (r["read"], r["drifted"], r["in_sync"]) == (1, 1, 0), r
+    wait_until(lambda: [x["name"] for x in shop.records().values()] == ["Ada"], 10,
+               "the new name in the shop")
+    assert len(shop.requests("PUT")) == 1, shop.requests("PUT")
+
+
 def test_a_sync_token_refused_with_410_leads_to_a_full_read():
     crm, shop, c = setup(TOKEN, "token")
     for i in range(1, 13):

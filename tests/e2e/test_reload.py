@@ -94,6 +94,25 @@ def test_a_valid_config_is_swapped_in_and_queued_work_takes_the_new_maps():
     assert "reload: the new config is in" in c.log_text()
 
 
+def test_a_field_a_reloaded_map_starts_to_read_comes_with_the_copys_next_change():
+    # concord keeps of the shop's copy only what the shop's map reads: a
+    # member the new map reads is news the next time the copy changes, even
+    # where that member itself did not change.
+    shop, crm, c = setup()
+    shop.change("s1", {"email": "a@example.com", "name": "Ada", "nick": "Countess"})
+    wait_until(lambda: len(crm.records()) == 1, 10, "the first contact")
+    rewrite(c, lambda t: t.replace("{email: string, name: string}",
+                                   "{email: string, name: string, nick: string}")
+            .replace("map_in: {email: email, name: name}",
+                     "map_in: {email: email, name: name, nick: nick}")
+            .replace("full_name: name}", "full_name: name, nickname: nick}"))
+    rc, out, err = c.cli("reload")
+    assert rc == 0 and "the new config is in" in out, (out, err)
+    shop.change("s1", {"email": "a@example.com", "name": "Ada L.", "nick": "Countess"})
+    wait_until(lambda: [(r.get("full_name"), r.get("nickname")) for r in crm.records().values()]
+               == [("Ada L.", "Countess")], 10, "the name and the newly mapped nick")
+
+
 def test_an_invalid_config_is_refused_and_the_old_one_keeps_running():
     shop, crm, c = setup()
     rewrite(c, lambda t: t.replace("timeout_ms: 1000", "timeout_ms: soon"))
