@@ -2014,8 +2014,10 @@ apply_ok(struct engine *e, struct engine_delivery *d, struct job *j, struct erro
                        ? sql_new_base(&e->colls[d->coll_index], d, answer)
                    : d->ok_base != NULL ? steal_text(&d->ok_base)
                                         : new_base(d, answer);
-        if (store_link_set_noted(e->st, d->link_id, ext_id[0] ? ext_id : NULL, base, clock_now_ms(),
-                                 'w', err) == -1 ||
+        /* What the copy holds takes the place of the write noted at the
+         * claim (d->body, unless an idempotency field was added to it). */
+        if (store_link_set_written(e->st, d->link_id, ext_id[0] ? ext_id : NULL, base,
+                                   clock_now_ms(), 'w', d->body, err) == -1 ||
             ((d->is_create || d->is_restore) &&
              engine_copy_found(e, cc->name, ext_id, d->record_id, err) == -1))
             goto out;

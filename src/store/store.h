@@ -242,6 +242,13 @@ MUST_CHECK int store_link_set(struct store *st, int64_t link_id, const char *ext
  * see store_link_note(); 0 notes nothing), in one statement. */
 MUST_CHECK int store_link_set_noted(struct store *st, int64_t link_id, const char *ext_id,
                                     const char *base, int64_t now_ms, char kind, struct error *err);
+/* The same, where the newest recent state, when it is over (the write
+ * noted at its claim) of that kind, is replaced by base rather than
+ * followed: the answer says what the copy holds, and one entry a write
+ * keeps twice as many writes in the six. */
+MUST_CHECK int store_link_set_written(struct store *st, int64_t link_id, const char *ext_id,
+                                      const char *base, int64_t now_ms, char kind, const char *over,
+                                      struct error *err);
 
 /* ---- jobs ---- */
 

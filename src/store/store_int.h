@@ -37,18 +37,26 @@ struct store;
  * concord writes is noted in C (store_recent.c); the JSON functions of
  * STORE_RECENT_NOTE_SQL take any other.
  */
-#define STORE_RECENT_NOTE(STATE, AT, KIND)                          \
-    "coalesce(concord_recent_note(recent, " STATE ", " AT ", " KIND \
-    "), " STORE_RECENT_NOTE_SQL(STATE, AT, KIND) ")"
+#define STORE_RECENT_NOTE(STATE, AT, KIND) STORE_RECENT_NOTE_OVER(STATE, AT, KIND, "NULL")
 
-/* STORE_RECENT_NOTE by SQLite's JSON functions alone. */
-#define STORE_RECENT_NOTE_SQL(STATE, AT, KIND)                                                    \
+/* STORE_RECENT_NOTE, except that the newest entry is replaced rather than
+ * followed when it is OVER (a text, or NULL) of the same kind: the write
+ * noted at its claim, once its answer says what the copy holds. */
+#define STORE_RECENT_NOTE_OVER(STATE, AT, KIND, OVER)                         \
+    "coalesce(concord_recent_note(recent, " STATE ", " AT ", " KIND ", " OVER \
+    "), " STORE_RECENT_NOTE_SQL(STATE, AT, KIND, OVER) ")"
+
+/* STORE_RECENT_NOTE_OVER by SQLite's JSON functions alone. */
+#define STORE_RECENT_NOTE_SQL(STATE, AT, KIND, OVER)                                              \
     "CASE WHEN " STATE " IS NULL THEN recent "                                                    \
     "WHEN recent IS NULL OR json_valid(recent) = 0 THEN json_array(json_array(" AT ", " STATE     \
     ", " KIND ")) "                                                                               \
     "WHEN json_type(recent) <> 'array' THEN json_array(json_array(" AT ", " STATE ", " KIND ")) " \
     "WHEN json_extract(recent, '$[#-1][1]') IS " STATE " AND json_extract(recent, '$[#-1][2]') "  \
     "IS " KIND " THEN recent "                                                                    \
+    "WHEN " OVER " IS NOT NULL AND json_extract(recent, '$[#-1][1]') IS " OVER " AND "            \
+    "json_extract(recent, '$[#-1][2]') IS " KIND " THEN json_set(recent, '$[#-1]', "              \
+    "json_array(" AT ", " STATE ", " KIND ")) "                                                   \
     "WHEN json_array_length(recent) >= 6 THEN json_insert(json_remove(recent, '$[0]'), '$[#]', "  \
     "json_array(" AT ", " STATE ", " KIND ")) "                                                   \
     "ELSE json_insert(recent, '$[#]', json_array(" AT ", " STATE ", " KIND ")) END"

@@ -2,7 +2,7 @@
 
 /*
  * links.recent noted in C: the SQL function concord_recent_note(recent,
- * state, at, kind) that STORE_RECENT_NOTE (store_int.h) tries before its
+ * state, at, kind[, over]) that STORE_RECENT_NOTE (store_int.h) tries before its
  * JSON functions. It handles the list concord itself writes, entries
  * [at, "state", "kind"] as json_array() prints them, and answers the very
  * text those functions would; anything else (no state, a list someone
@@ -171,11 +171,11 @@ entry(const char *p, const char *end, struct token *state, struct token *kind)
     return p + 1;
 }
 
-/* A list's shape: its entries, where the second begins, and the last
- * one's state and kind. */
+/* A list's shape: its entries, where the second and the last begin, and
+ * the last one's state and kind. */
 struct list {
     int count;
-    const char *second;
+    const char *second, *last;
     struct token last_state, last_kind;
 };
 
@@ -190,6 +190,7 @@ read_list(const char *p, const char *end, struct list *l)
     if (p < end && *p == ']')
         return p + 1 == end ? 0 : -1;
     for (;;) {
+        l->last = p;
         p = entry(p, end, &l->last_state, &l->last_kind);
         if (p == NULL || p >= end)
             return -1;
@@ -214,20 +215,28 @@ static void
 recent_note(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
     const char *recent, *end;
-    const unsigned char *state, *kind;
-    size_t recent_len, state_len, kind_len;
+    const unsigned char *state, *kind, *over = NULL;
+    size_t recent_len, state_len, kind_len, over_len = 0;
     struct list l = {0};
     char *add, *out;
     size_t add_len, state_at, kind_at, n = 0;
 
-    (void)argc;
     /* Anything but texts, and a list concord wrote: the SQL decides. (The
      * types first: reading a value as text may convert it.) */
     if ((sqlite3_value_type(argv[0]) != SQLITE_NULL &&
          sqlite3_value_type(argv[0]) != SQLITE_TEXT) ||
         sqlite3_value_type(argv[1]) != SQLITE_TEXT ||
-        sqlite3_value_type(argv[2]) != SQLITE_INTEGER || sqlite3_value_type(argv[3]) != SQLITE_TEXT)
+        sqlite3_value_type(argv[2]) != SQLITE_INTEGER ||
+        sqlite3_value_type(argv[3]) != SQLITE_TEXT ||
+        (argc > 4 && sqlite3_value_type(argv[4]) != SQLITE_NULL &&
+         sqlite3_value_type(argv[4]) != SQLITE_TEXT))
         return; /* NULL */
+    if (argc > 4 && sqlite3_value_type(argv[4]) == SQLITE_TEXT) {
+        over = sqlite3_value_text(argv[4]);
+        over_len = (size_t)sqlite3_value_bytes(argv[4]);
+        if (over == NULL || memchr(over, '\0', over_len) != NULL || over_len > RECENT_MAX_LEN)
+            return; /* NULL */
+    }
     recent = (const char *)sqlite3_value_text(argv[0]);
     recent_len = (size_t)sqlite3_value_bytes(argv[0]);
     end = recent != NULL ? recent + recent_len : NULL;
@@ -259,6 +268,27 @@ recent_note(sqlite3_context *ctx, int argc, sqlite3_value **argv)
         sqlite3_result_value(ctx, argv[0]);
         return;
     }
+    /* The write noted at its claim, now answered: the answer's state
+     * takes its place. */
+    if (over != NULL && l.count > 0 &&
+        token_is(&l.last_kind, add + kind_at, add_len - 1 - kind_at)) {
+        char *esc = xmalloc(6 * over_len + 2);
+        size_t esc_len = escape(over, over_len, esc);
+        int same = token_is(&l.last_state, esc, esc_len);
+
+        free(esc);
+        if (same) {
+            n = (size_t)(l.last - recent);
+            out = xmalloc(n + add_len + 2);
+            memcpy(out, recent, n);
+            memcpy(out + n, add, add_len);
+            n += add_len;
+            out[n++] = ']';
+            free(add);
+            sqlite3_result_text(ctx, out, (int)n, free);
+            return;
+        }
+    }
     out = xmalloc(recent_len + add_len + 3);
     if (l.count >= RECENT_KEEP) { /* the oldest goes */
         out[n++] = '[';
@@ -282,7 +312,12 @@ recent_note(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 int
 store_recent_register(sqlite3 *db)
 {
-    return sqlite3_create_function(db, "concord_recent_note", 4,
-                                   SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
-                                   recent_note, NULL, NULL);
+    const int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
+    int rc =
+        sqlite3_create_function(db, "concord_recent_note", 4, flags, NULL, recent_note, NULL, NULL);
+
+    /* The fifth argument: the state the newest entry is replaced over. */
+    return rc != SQLITE_OK ? rc
+                           : sqlite3_create_function(db, "concord_recent_note", 5, flags, NULL,
+                                                     recent_note, NULL, NULL);
 }

@@ -139,9 +139,10 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_LINK_GET] = "SELECT id, collection, record_id, ext_id, base FROM links WHERE id = ?1",
     [S_LINK_ADD] = "INSERT INTO links (id, collection, record_id, ext_id, base, updated_at) "
                    "VALUES (" NEXT_LINK_ID ", ?1, ?2, ?3, ?4, ?5)",
-    [S_LINK_SET] = "UPDATE links SET ext_id = coalesce(?2, ext_id), base = ?3, "
-                   "updated_at = ?4, recent = " STORE_RECENT_NOTE(
-                       "CASE WHEN ?5 IS NULL THEN NULL ELSE ?3 END", "?4", "?5") " WHERE id = ?1",
+    [S_LINK_SET] =
+        "UPDATE links SET ext_id = coalesce(?2, ext_id), base = ?3, "
+        "updated_at = ?4, recent = " STORE_RECENT_NOTE_OVER(
+            "CASE WHEN ?5 IS NULL THEN NULL ELSE ?3 END", "?4", "?5", "?6") " WHERE id = ?1",
     [S_JOB_COALESCE] = "UPDATE jobs SET version = ?2, op = ?3, priority = min(priority, ?4) "
                        "WHERE link_id = ?1 AND state = 1",
     [S_JOB_ADD] = "INSERT INTO jobs (link_id, record_id, version, system, collection, op, "
@@ -1450,8 +1451,8 @@ store_link_add_noted(struct store *st, const char *collection, int64_t record_id
 }
 
 int
-store_link_set_noted(struct store *st, int64_t link_id, const char *ext_id, const char *base,
-                     int64_t now_ms, char kind, struct error *err)
+store_link_set_written(struct store *st, int64_t link_id, const char *ext_id, const char *base,
+                       int64_t now_ms, char kind, const char *over, struct error *err)
 {
     sqlite3_stmt *s = stmt(st, S_LINK_SET, err);
     char k[2] = {kind, '\0'};
@@ -1464,7 +1465,15 @@ store_link_set_noted(struct store *st, int64_t link_id, const char *ext_id, cons
     sqlite3_bind_int64(s, 4, now_ms);
     if (kind != 0)
         sqlite3_bind_text(s, 5, k, 1, SQLITE_TRANSIENT);
+    bind_text(s, 6, over);
     return exec_stmt(st, s, err, "update a link");
+}
+
+int
+store_link_set_noted(struct store *st, int64_t link_id, const char *ext_id, const char *base,
+                     int64_t now_ms, char kind, struct error *err)
+{
+    return store_link_set_written(st, link_id, ext_id, base, now_ms, kind, NULL, err);
 }
 
 int

@@ -3,10 +3,11 @@
 /*
  * tests/fuzz/fuzz_recent.c — links.recent noted in C (src/store/store_recent.c,
  * concord_recent_note()) against SQLite's JSON functions
- * (STORE_RECENT_NOTE_SQL): for any list text, state and kind, the note
- * STORE_RECENT_NOTE makes is the one the JSON functions alone make, and
- * the C function answers either that very text or NULL. The input is
- * "recent\0state\0kind"; a first byte 'N' stands for a NULL list.
+ * (STORE_RECENT_NOTE_SQL): for any list text, state, kind and state to
+ * replace, the note STORE_RECENT_NOTE_OVER makes is the one the JSON
+ * functions alone make, and the C function answers either that very text
+ * or NULL. The input is "recent\0state\0kind\0over" (no over: NULL); a
+ * first byte 'N' stands for a NULL list.
  */
 /* link: store */
 
@@ -33,15 +34,16 @@ open_once(void)
     if (db != NULL)
         return;
     if (sqlite3_open(":memory:", &db) != SQLITE_OK || store_recent_register(db) != SQLITE_OK ||
+        sqlite3_prepare_v2(
+            db,
+            "SELECT " STORE_RECENT_NOTE_OVER(
+                "?2", "?3", "?4",
+                "?5") ", "
+                      "concord_recent_note(recent, ?2, ?3, ?4, ?5) FROM (SELECT ?1 AS recent)",
+            -1, &both, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(db,
-                           "SELECT " STORE_RECENT_NOTE("?2", "?3", "?4") ", concord_recent_note("
-                                                                         "recent, ?2, ?3, ?4) "
-                                                                         "FROM (SELECT ?1 AS "
-                                                                         "recent)",
-                           -1, &both, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v2(db,
-                           "SELECT " STORE_RECENT_NOTE_SQL("?2", "?3", "?4") " FROM (SELECT ?1 "
-                                                                             "AS recent)",
+                           "SELECT " STORE_RECENT_NOTE_SQL("?2", "?3", "?4", "?5") " FROM (SELECT "
+                                                                                   "?1 AS recent)",
                            -1, &ref, NULL) != SQLITE_OK)
         abort();
 }
@@ -55,18 +57,28 @@ part(const uint8_t *at, size_t left)
     return nul != NULL ? (size_t)(nul - at) : left;
 }
 
+/* One note's parts. */
+struct note {
+    const uint8_t *recent, *state, *kind, *over;
+    size_t recent_len, state_len, kind_len, over_len;
+    int null_list;
+};
+
 static void
-bind(sqlite3_stmt *s, const uint8_t *recent, size_t recent_len, int null_list, const uint8_t *state,
-     size_t state_len, const uint8_t *kind, size_t kind_len)
+bind(sqlite3_stmt *s, const struct note *n)
 {
     sqlite3_reset(s);
-    if (null_list)
+    if (n->null_list)
         sqlite3_bind_null(s, 1);
     else
-        sqlite3_bind_text(s, 1, (const char *)recent, (int)recent_len, SQLITE_TRANSIENT);
-    sqlite3_bind_text(s, 2, (const char *)state, (int)state_len, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(s, 3, 1700000000000LL + (int64_t)recent_len);
-    sqlite3_bind_text(s, 4, (const char *)kind, (int)kind_len, SQLITE_TRANSIENT);
+        sqlite3_bind_text(s, 1, (const char *)n->recent, (int)n->recent_len, SQLITE_TRANSIENT);
+    sqlite3_bind_text(s, 2, (const char *)n->state, (int)n->state_len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(s, 3, 1700000000000LL + (int64_t)n->recent_len);
+    sqlite3_bind_text(s, 4, (const char *)n->kind, (int)n->kind_len, SQLITE_TRANSIENT);
+    if (n->over == NULL)
+        sqlite3_bind_null(s, 5);
+    else
+        sqlite3_bind_text(s, 5, (const char *)n->over, (int)n->over_len, SQLITE_TRANSIENT);
 }
 
 /* Column i of s's row as text and length (NULL for a NULL). */
@@ -90,21 +102,25 @@ same(const char *a, size_t a_len, const char *b, size_t b_len)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const uint8_t *recent = data, *state, *kind;
-    size_t recent_len, state_len, kind_len, got_len, fast_len, want_len;
+    struct note n = {.recent = data, .null_list = size > 0 && data[0] == 'N'};
+    const uint8_t *end = data + size;
+    size_t got_len, fast_len, want_len;
     const char *got, *fast, *want;
-    int null_list = size > 0 && data[0] == 'N';
 
     if (size > FUZZ_MAX_INPUT)
         return 0;
     open_once();
-    recent_len = part(recent, size);
-    state = recent + recent_len + (recent_len < size);
-    state_len = part(state, size - (size_t)(state - data));
-    kind = state + state_len + ((size_t)(state + state_len - data) < size);
-    kind_len = size - (size_t)(kind - data);
-    bind(both, recent, recent_len, null_list, state, state_len, kind, kind_len);
-    bind(ref, recent, recent_len, null_list, state, state_len, kind, kind_len);
+    n.recent_len = part(n.recent, size);
+    n.state = n.recent + n.recent_len + (n.recent_len < size);
+    n.state_len = part(n.state, (size_t)(end - n.state));
+    n.kind = n.state + n.state_len + (n.state + n.state_len < end);
+    n.kind_len = part(n.kind, (size_t)(end - n.kind));
+    if (n.kind + n.kind_len < end) {
+        n.over = n.kind + n.kind_len + 1;
+        n.over_len = (size_t)(end - n.over);
+    }
+    bind(both, &n);
+    bind(ref, &n);
     if (sqlite3_step(both) != SQLITE_ROW || sqlite3_step(ref) != SQLITE_ROW)
         return 0; /* a text SQLite refuses (too big, bad UTF-8 at a limit) */
     got = column(both, 0, &got_len);

@@ -239,6 +239,37 @@ a_born_claim_writes_what_the_queue_and_the_claim_would(void)
     cleanup(st, path);
 }
 
+/* A write's answer takes the place of the write noted at its claim: one
+ * entry a write, and only over that write's own note. */
+static void
+an_answered_write_replaces_its_claims_note(void)
+{
+    char path[256];
+    struct store *st = fresh(path, sizeof(path));
+    struct error err = {0};
+    char *recent = NULL;
+    int64_t l = 0;
+
+    CHECK_EQ(store_link_add_noted(st, "crm.people", 7, 5, "{\"n\":1}", &l, &err), 1);
+    CHECK_EQ(
+        store_link_set_written(st, l, "C1", "{\"id\":\"C1\",\"n\":1}", 6, 'w', "{\"n\":1}", &err),
+        0);
+    CHECK_EQ(store_link_recent(st, l, &recent, &err), 0);
+    CHECK_STR_EQ(recent, "[[6,\"{\\\"id\\\":\\\"C1\\\",\\\"n\\\":1}\",\"w\"]]");
+    free(recent);
+    /* Another note came between: the answer follows it. */
+    CHECK_EQ(store_link_note(st, l, "{\"n\":2}", 'w', 7, &err), 0);
+    CHECK_EQ(store_link_note(st, l, "{\"n\":3}", 'r', 8, &err), 0);
+    CHECK_EQ(
+        store_link_set_written(st, l, NULL, "{\"id\":\"C1\",\"n\":2}", 9, 'w', "{\"n\":2}", &err),
+        0);
+    CHECK_EQ(store_link_recent(st, l, &recent, &err), 0);
+    CHECK(recent != NULL && strstr(recent, "[7,\"{\\\"n\\\":2}\",\"w\"]") != NULL);
+    CHECK(strstr(recent, "[9,") != NULL);
+    free(recent);
+    cleanup(st, path);
+}
+
 /* The reads that stand for two: a link with its record, a link by its copy
  * or else the mark of a deleted copy, a record's version. */
 static void
@@ -619,7 +650,8 @@ random_state(uint64_t *rng, char *out, size_t cap)
 /* The recent list after one note, by the statement concord runs (sql) or by
  * the JSON functions alone (ref): a malloc()ed text, or NULL. */
 static char *
-noted(sqlite3_stmt *s, const char *recent, const char *state, long long at, const char *kind)
+noted(sqlite3_stmt *s, const char *recent, const char *state, long long at, const char *kind,
+      const char *over)
 {
     const unsigned char *t;
     char *out = NULL;
@@ -635,6 +667,10 @@ noted(sqlite3_stmt *s, const char *recent, const char *state, long long at, cons
         sqlite3_bind_null(s, 2);
     sqlite3_bind_int64(s, 3, at);
     sqlite3_bind_text(s, 4, kind, -1, SQLITE_TRANSIENT);
+    if (over != NULL)
+        sqlite3_bind_text(s, 5, over, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(s, 5);
     CHECK_EQ(sqlite3_step(s), SQLITE_ROW);
     t = sqlite3_column_text(s, 0);
     if (t != NULL)
@@ -687,15 +723,17 @@ recent_notes_match_the_json_functions(void)
     CHECK_EQ(store_recent_register(db), SQLITE_OK);
     CHECK_EQ(sqlite3_prepare_v2(
                  db,
-                 "SELECT " STORE_RECENT_NOTE(
-                     "?2", "?3",
-                     "?4") ", "
-                           "concord_recent_note(recent, ?2, ?3, ?4) FROM (SELECT ?1 AS recent)",
+                 "SELECT " STORE_RECENT_NOTE_OVER(
+                     "?2", "?3", "?4",
+                     "?5") ", "
+                           "concord_recent_note(recent, ?2, ?3, ?4, ?5) FROM (SELECT ?1 AS recent)",
                  -1, &sql, NULL),
              SQLITE_OK);
     CHECK_EQ(sqlite3_prepare_v2(db,
-                                "SELECT " STORE_RECENT_NOTE_SQL("?2", "?3", "?4") " FROM (SELECT "
-                                                                                  "?1 AS recent)",
+                                "SELECT " STORE_RECENT_NOTE_SQL("?2", "?3", "?4", "?5") " FROM "
+                                                                                        "(SELECT "
+                                                                                        "?1 AS "
+                                                                                        "recent)",
                                 -1, &ref, NULL),
              SQLITE_OK);
     for (int round = 0; round < 300; round++) {
@@ -705,18 +743,28 @@ recent_notes_match_the_json_functions(void)
         if (odd)
             recent =
                 strdup(odd_lists[check_below(&rng, (int)(sizeof(odd_lists) / sizeof(*odd_lists)))]);
+        char last[48] = "";
+
         for (int i = 0; i < 12; i++) {
-            char state[48];
+            char state[48], other[48];
+            int pick = check_below(&rng, 3);
             const char *kind = check_below(&rng, 4) == 0 ? "r" : "w";
             long long at = check_below(&rng, 50) == 0 ? -check_below(&rng, 1000)
                                                       : 1700000000000LL + check_below(&rng, 1000);
             const char *st = check_below(&rng, 20) == 0 ? NULL : state;
             char *got, *want;
 
+            /* Over nothing, over the state noted last (the answer of a
+             * claim's write), or over another. */
+            const char *over = pick == 0 ? NULL : pick == 1 ? last : other;
+
             random_state(&rng, state, sizeof(state));
-            got = noted(sql, recent, st, at, kind);
+            random_state(&rng, other, sizeof(other));
+            got = noted(sql, recent, st, at, kind, over);
             fast += sqlite3_column_type(sql, 1) != SQLITE_NULL;
-            want = noted(ref, recent, st, at, kind);
+            want = noted(ref, recent, st, at, kind, over);
+            if (st != NULL)
+                (void)snprintf(last, sizeof(last), "%s", st);
             if ((got == NULL) != (want == NULL) || (got != NULL && strcmp(got, want) != 0))
                 check_fail(__FILE__, __LINE__, "noting %s in %s: %s, not %s", st ? st : "NULL",
                            recent ? recent : "NULL", got ? got : "NULL", want ? want : "NULL");
@@ -1145,6 +1193,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(reopening_keeps_the_data_and_the_schema),
     CHECK_CASE(bad_urls_are_refused_with_a_reason),
     CHECK_CASE(recent_notes_match_the_json_functions),
+    CHECK_CASE(an_answered_write_replaces_its_claims_note),
     CHECK_CASE(gathered_wal_writes_show_every_commit_to_other_connections),
     CHECK_CASE(a_crash_mid_transaction_keeps_every_commit_before_it),
     CHECK_CASE(a_normal_commit_survives_a_crash_right_after_it),
