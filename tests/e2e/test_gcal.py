@@ -368,6 +368,26 @@ def test_an_app_series_carries_its_moved_and_cancelled_occurrences():
     assert c.cli_json("failed") == []
 
 
+def test_a_token_google_refuses_on_the_sync_read_is_replaced_and_the_read_goes_on():
+    # The first incremental read after the full one draws a 401: Google
+    # dropped the access token before its expires_in (a password change,
+    # a revoked session). The pushed change still arrives now, not at the
+    # next hourly poll, and nothing of the full read is read again.
+    sim, app, c = setup()
+    refreshes = sim.stats()["oauth"]["access_tokens_issued"]
+    full_reads = sim.stats()["full_reads"]
+    sim.expire_access()
+    sim.person_create({"summary": "Dentist", "start": {"dateTime": "2026-06-01T09:00:00Z"},
+                       "end": {"dateTime": "2026-06-01T09:30:00Z"}})
+    wait_until(lambda: "Dentist" in by_title(app.records()), 10, "the booking")
+    assert sim.stats()["oauth"]["access_tokens_issued"] == refreshes + 1
+    assert sim.stats()["full_reads"] == full_reads
+    reads = api(sim, "GET", "/events?")
+    assert any("syncToken=" in r["path"] for r in reads), reads
+    c.wait_settled()
+    assert c.cli_json("failed") == []
+
+
 def test_channels_are_replaced_before_they_end():
     sim, app, c = setup(ttl="3s", renew="2s")
     first = wait_until(lambda: sim.live_channels(), 10, "a watch channel")[0]
