@@ -1083,7 +1083,10 @@ apply_occurrence(const struct config_collection *cc, cJSON *before, const cJSON 
 
 /* The exceptions (and Graph: the exdates) the copy held before a series'
  * write, laid into appt (the answer read), but for those the answer's
- * exdates cancel. */
+ * exdates cancel, and in Graph those whose occurrence the series no longer
+ * has: Outlook drops a series' exceptions when its time or pattern
+ * changes, so there is none to look for (Google keeps them: next_occurrence()
+ * deletes them). */
 static void
 keep_occurrences(const struct config_collection *cc, cJSON *appt, const cJSON *before)
 {
@@ -1094,7 +1097,8 @@ keep_occurrences(const struct config_collection *cc, cJSON *appt, const cJSON *b
     {
         const char *r = str_of(x, "recurrence_id");
 
-        if (r != NULL && !has_text(exdates_of(appt), r))
+        if (r != NULL && !has_text(exdates_of(appt), r) &&
+            (is_google(cc) || appt_occurs(appt, r) != 0))
             cJSON_AddItemToArray(list, cJSON_Duplicate(x, 1));
     }
     cJSON_DeleteItemFromObjectCaseSensitive(appt, "exceptions");
