@@ -1575,7 +1575,7 @@ rule_gives(const char *text, const struct appt_when *start, const struct appt_wh
     struct icalrecurrencetype r = icalrecurrencetype_from_string(text);
     int64_t from, target;
     icalrecur_iterator *it;
-    int found = 0;
+    int found = -1; /* stepped APPT_OCCURS_MAX times without passing w */
 
     icalerror_clear_errno();
     if (r.freq == ICAL_NO_RECURRENCE || when_local(start, &from, &ignored) != 0 ||
@@ -1588,16 +1588,21 @@ rule_gives(const char *text, const struct appt_when *start, const struct appt_wh
         icalerror_clear_errno();
         return -1;
     }
-    for (int n = 0; n < APPT_OCCURS_MAX && !found; n++) {
+    for (int n = 0; n < APPT_OCCURS_MAX && found != 1; n++) {
         struct icaltimetype tt = icalrecur_iterator_next(it);
         int64_t civil;
 
-        if (icaltime_is_null_time(tt))
+        if (icaltime_is_null_time(tt)) {
+            found = 0; /* the rule ends before w */
             break;
+        }
         civil = appt_civil(tt.year, tt.month, tt.day, tt.hour, tt.minute, tt.second);
-        if (civil > target + 2 * APPT_DAY_S)
-            break; /* past it: an offset moves an instant a day at most */
-        found = occurrence_is(start, civil, w);
+        if (civil > target + 2 * APPT_DAY_S) {
+            found = 0; /* past it: an offset moves an instant a day at most */
+            break;
+        }
+        if (occurrence_is(start, civil, w))
+            found = 1;
     }
     icalrecur_iterator_free(it);
     icalerror_clear_errno();

@@ -226,7 +226,8 @@ MUST_CHECK int appt_occurrence(const struct cJSON *appt, const struct cJSON *exc
  * (COUNT and UNTIL aside, and at most APPT_OCCURS_MAX of them). An exception
  * whose id is none of these belongs to an earlier form of the series: its
  * start or rule has changed since. Returns 1, 0, or -1 when it cannot be
- * told (a malformed start, rid or rule).
+ * told (a malformed start, rid or rule, or more than APPT_OCCURS_MAX
+ * occurrences before rid).
  */
 int appt_occurs(const struct cJSON *appt, const char *rid);
 

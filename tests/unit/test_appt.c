@@ -707,6 +707,14 @@ occurrences_are_on_the_series_grid(void)
     CHECK_EQ(appt_occurs(day, "2026-05-12"), 0);
     cJSON_Delete(day);
     cJSON_Delete(loose);
+    /* Too far to step to: not known, so never taken for a stale one. */
+    loose = cJSON_Parse("{\"uid\": \"m@x\", \"start\": {\"at\": \"2026-01-01T00:00:00Z\"},"
+                        " \"recurrence\": {\"rrule\": \"FREQ=MINUTELY\"}}");
+    CHECK(appt_normalize(loose, &day, &err) == 0);
+    CHECK_EQ(appt_occurs(day, "2026-01-01T00:10:00Z"), 1);
+    CHECK_EQ(appt_occurs(day, "2027-01-01T00:00:00Z"), -1);
+    cJSON_Delete(day);
+    cJSON_Delete(loose);
     cJSON_Delete(a);
 }
 
