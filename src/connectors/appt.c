@@ -1552,6 +1552,84 @@ appt_occurrence(const cJSON *appt, const cJSON *exception, cJSON **out, struct e
     return 0;
 }
 
+/* Whether w is the instant (or date, or local time) of occurrence civil_s
+ * of a series whose start is like start; 1 or 0. */
+static int
+occurrence_is(const struct appt_when *start, int64_t civil_s, const struct appt_when *w)
+{
+    struct error ignored = {0};
+    int64_t utc;
+
+    if (start->kind != APPT_WHEN_AT)
+        return civil_s == w->s;
+    return appt_tz_local_to_utc(start->tz, civil_s, &utc, &ignored) == 0 && utc == w->s;
+}
+
+/* Whether the RRULE text, from the series' start, gives an occurrence at w.
+ * COUNT and UNTIL are left out: the question is whether w is on the rule's
+ * grid. 1, 0, or -1 when that cannot be told. */
+static int
+rule_gives(const char *text, const struct appt_when *start, const struct appt_when *w)
+{
+    struct error ignored = {0};
+    struct icalrecurrencetype r = icalrecurrencetype_from_string(text);
+    int64_t from, target;
+    icalrecur_iterator *it;
+    int found = -1; /* stepped APPT_OCCURS_MAX times without passing w */
+
+    icalerror_clear_errno();
+    if (r.freq == ICAL_NO_RECURRENCE || when_local(start, &from, &ignored) != 0 ||
+        when_local(w, &target, &ignored) != 0)
+        return -1;
+    r.count = 0;
+    r.until = icaltime_null_time();
+    it = icalrecur_iterator_new(r, tt_of(from, start->kind == APPT_WHEN_DATE, 0));
+    if (it == NULL) {
+        icalerror_clear_errno();
+        return -1;
+    }
+    for (int n = 0; n < APPT_OCCURS_MAX && found != 1; n++) {
+        struct icaltimetype tt = icalrecur_iterator_next(it);
+        int64_t civil;
+
+        if (icaltime_is_null_time(tt)) {
+            found = 0; /* the rule ends before w */
+            break;
+        }
+        civil = appt_civil(tt.year, tt.month, tt.day, tt.hour, tt.minute, tt.second);
+        if (civil > target + 2 * APPT_DAY_S) {
+            found = 0; /* past it: an offset moves an instant a day at most */
+            break;
+        }
+        if (occurrence_is(start, civil, w))
+            found = 1;
+    }
+    icalrecur_iterator_free(it);
+    icalerror_clear_errno();
+    return found;
+}
+
+int
+appt_occurs(const cJSON *appt, const char *rid)
+{
+    struct error ignored = {0};
+    struct appt_when start, w, d;
+    const cJSON *rec = get(appt, "recurrence"), *rule = get(rec, "rrule"), *x;
+
+    if (appt_when_get(get(appt, "start"), "start", &start, &ignored) != 0 ||
+        appt_when_from_text(rid, &start, &w, &ignored) != 0)
+        return -1;
+    if (w.s == start.s)
+        return 1;
+    cJSON_ArrayForEach(x, get(rec, "rdates"))
+    {
+        if (cJSON_IsString(x) && appt_when_from_text(x->valuestring, &start, &d, &ignored) == 0 &&
+            d.s == w.s)
+            return 1;
+    }
+    return cJSON_IsString(rule) ? rule_gives(rule->valuestring, &start, &w) : 0;
+}
+
 /* --- comparison ----------------------------------------------------------- */
 
 static const struct {

@@ -217,6 +217,20 @@ MUST_CHECK int appt_normalize(const struct cJSON *in, struct cJSON **out, struct
 MUST_CHECK int appt_occurrence(const struct cJSON *appt, const struct cJSON *exception,
                                struct cJSON **out, struct error *err);
 
+/* The most occurrences appt_occurs() steps through. */
+#define APPT_OCCURS_MAX 100000
+
+/*
+ * Whether rid (a recurrence id as text) names an occurrence of series appt
+ * (canonical): its start, an rdate, or a time its RRULE gives from the start
+ * (COUNT and UNTIL aside, and at most APPT_OCCURS_MAX of them). An exception
+ * whose id is none of these belongs to an earlier form of the series: its
+ * start or rule has changed since. Returns 1, 0, or -1 when it cannot be
+ * told (a malformed start, rid or rule, or more than APPT_OCCURS_MAX
+ * occurrences before rid).
+ */
+int appt_occurs(const struct cJSON *appt, const char *rid);
+
 /* The fields appt_diff() reports, one bit each. */
 enum appt_field {
     APPT_FIELD_UID = 1u << 0,

@@ -267,9 +267,11 @@ out:
     return rc == 0 ? 0 : error_set(err, ERROR_MAPPING, "recurrence lines too long");
 }
 
+/* One instance of series raw (its start and recurrence read) into its
+ * exceptions or exdates. */
 static int
-read_instance(const cJSON *inst, const struct appt_when *start, const char *series_id,
-              cJSON *exceptions, cJSON *exdates, struct error *err)
+read_instance(const cJSON *inst, const struct appt_when *start, const cJSON *raw,
+              const char *series_id, cJSON *exceptions, cJSON *exdates, struct error *err)
 {
     const char *parent = get_str(inst, "recurringEventId"), *status = get_str(inst, "status");
     struct appt_when rid, w;
@@ -286,7 +288,10 @@ read_instance(const cJSON *inst, const struct appt_when *start, const char *seri
     if (appt_when_text(&rid, text) != 0)
         return error_set(err, ERROR_MAPPING, "originalStartTime out of range");
     if (status != NULL && strcmp(status, "cancelled") == 0) {
-        cJSON_AddItemToArray(exdates, need(cJSON_CreateString(text)));
+        /* Google keeps the deleted exceptions of a series whose start or
+         * rule moved since: they cancel no occurrence of it now. */
+        if (appt_occurs(raw, text) != 0)
+            cJSON_AddItemToArray(exdates, need(cJSON_CreateString(text)));
         return 0;
     }
     e = need(cJSON_CreateObject());
@@ -326,7 +331,7 @@ read_series(const cJSON *event, const cJSON *instances, const struct appt_when *
         return error_set(err, ERROR_MAPPING, "instances is not an array");
     cJSON_ArrayForEach(it, instances)
     {
-        if (read_instance(it, start, get_str(event, "id"), exceptions, exdates, err) != 0)
+        if (read_instance(it, start, raw, get_str(event, "id"), exceptions, exdates, err) != 0)
             return -1;
     }
     return 0;

@@ -1605,6 +1605,11 @@ classify(const struct engine *e, const struct engine_delivery *d)
         /* Guarantee: a delete is idempotent. The copy is gone either way. */
         if (d->op == JOB_OP_DELETE && (d->status == 404 || d->status == 410))
             return VERDICT_OK;
+        /* So is an occurrence's: a leftover exception of a moved series
+         * that the system dropped itself is gone too. */
+        if (d->shape_step == SHAPE_STEP_OCCURRENCE && d->method != NULL &&
+            strcmp(d->method, "DELETE") == 0 && (d->status == 404 || d->status == 410))
+            return VERDICT_OK;
         if (d->stop_retry)
             return VERDICT_PERMANENT; /* the system said: do not retry */
         if (d->status == 408 || d->status >= 500 || is_rate_limited(sys, d->status))

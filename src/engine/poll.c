@@ -176,7 +176,8 @@ note_figures(const struct engine_poll_job *job, const struct fetch *f)
  * Retry-After, or a second, at most a minute) and asked again, up to
  * POLL_RATE_TRIES times and POLL_RATE_WAIT_MS in all; an answer that spent
  * the second's budget
- * (HubSpot's search: 5 a second) makes the next request wait a second.
+ * (HubSpot's search: 5 a second) makes the next request wait a second. A
+ * 401 to an OAuth2 system's request is asked again once, with a new token.
  */
 static int
 fetch_req(const struct engine_poll_job *job, const char *method, const char *url, const char *body,
@@ -184,6 +185,7 @@ fetch_req(const struct engine_poll_job *job, const char *method, const char *url
 {
     const struct config_system *sys = job->cc->system;
     int64_t waited = 0;
+    int reauthed = 0;
 
     for (int tries = 0;; tries++) {
         int64_t wait = 1000;
@@ -193,6 +195,17 @@ fetch_req(const struct engine_poll_job *job, const char *method, const char *url
         if (fetch_once(job, method, url, body, f, err) == -1)
             return -1;
         note_figures(job, f);
+        /* A provider may drop an access token before its expires_in (a
+         * password change, a revoked session): fetch_once() dropped it, so
+         * one more try goes with a new one. Left to the next poll, a pushed
+         * change would wait for the poll's interval (an hour for a
+         * calendar). */
+        if (f->outcome == HTTP_OUTCOME_RESPONSE && f->status == 401 && sys->oauth2.enabled &&
+            !reauthed) {
+            reauthed = 1;
+            fetch_fini(f);
+            continue;
+        }
         if (f->outcome == HTTP_OUTCOME_RESPONSE && f->status >= 200 && f->status < 300 &&
             f->second_spent)
             (void)poll_pause(job, 1000);

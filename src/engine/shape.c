@@ -746,7 +746,8 @@ exdates_of(const cJSON *appt)
  * The first occurrence of series a (to write) that the copy b does not hold
  * as a has it: *rid its recurrence id (points into a or b); *cancel 1 when a
  * cancels it and the system takes that as an occurrence's delete (Graph:
- * Google's cancellations are EXDATE lines of the series). Returns 1, or 0
+ * Google's cancellations are EXDATE lines of the series), or when a Google
+ * exception is left over from an earlier form of the series. Returns 1, or 0
  * when every occurrence agrees.
  */
 static int
@@ -780,7 +781,10 @@ next_occurrence(const struct config_collection *cc, const cJSON *a, const cJSON 
         }
     }
     /* An exception the copy holds and a no longer has: the occurrence is
-     * the series' again (unless a cancels it). */
+     * the series' again (unless a cancels it). Google keeps an exception
+     * whose occurrence the series no longer has (its start or rule moved)
+     * as an event of its own: that one is deleted, or it would stay in
+     * the calendar beside the moved series. */
     cJSON_ArrayForEach(x, bx)
     {
         const char *r = str_of(x, "recurrence_id");
@@ -788,6 +792,7 @@ next_occurrence(const struct config_collection *cc, const cJSON *a, const cJSON 
         if (r != NULL && exception_of(ax, r) == NULL && !has_text(exdates_of(a), r) &&
             !(!is_google(cc) && has_text(exdates_of(b), r))) {
             *rid = r;
+            *cancel = is_google(cc) && appt_occurs(a, r) == 0;
             return 1;
         }
     }
@@ -1078,7 +1083,10 @@ apply_occurrence(const struct config_collection *cc, cJSON *before, const cJSON 
 
 /* The exceptions (and Graph: the exdates) the copy held before a series'
  * write, laid into appt (the answer read), but for those the answer's
- * exdates cancel. */
+ * exdates cancel, and in Graph those whose occurrence the series no longer
+ * has: Outlook drops a series' exceptions when its time or pattern
+ * changes, so there is none to look for (Google keeps them: next_occurrence()
+ * deletes them). */
 static void
 keep_occurrences(const struct config_collection *cc, cJSON *appt, const cJSON *before)
 {
@@ -1089,7 +1097,8 @@ keep_occurrences(const struct config_collection *cc, cJSON *appt, const cJSON *b
     {
         const char *r = str_of(x, "recurrence_id");
 
-        if (r != NULL && !has_text(exdates_of(appt), r))
+        if (r != NULL && !has_text(exdates_of(appt), r) &&
+            (is_google(cc) || appt_occurs(appt, r) != 0))
             cJSON_AddItemToArray(list, cJSON_Duplicate(x, 1));
     }
     cJSON_DeleteItemFromObjectCaseSensitive(appt, "exceptions");

@@ -368,6 +368,68 @@ def test_an_app_series_carries_its_moved_and_cancelled_occurrences():
     assert c.cli_json("failed") == []
 
 
+def test_a_moved_series_leaves_no_occurrence_at_its_old_time():
+    # The app moves a series an hour later, its moved occurrence with it
+    # (a new recurrence id). Google keeps the old exception as an event of
+    # its own, named by the old occurrence: concord deletes it, or the
+    # calendar would show a seventh Standup at the old time.
+    sim, app, c = setup(push=False, out_extra=SERIES_OUT, in_extra=SERIES_IN)
+    moves = [{"recurrence_id": "2026-05-11T07:30:00Z", "start": {"at": "2026-05-12T09:00:00Z"},
+              "end": {"at": "2026-05-12T09:15:00Z"}, "location": "Room 9"}]
+    booking = {"title": "Standup", "start": "2026-05-04T07:30:00Z", "end": "2026-05-04T07:45:00Z",
+               "zone": "Europe/Bucharest", "where": "Room 1", "rule": "FREQ=WEEKLY;COUNT=6",
+               "moves": json.dumps(moves)}
+    app.change("s1", booking)
+    series = wait_until(lambda: next((e for e in live(sim).values() if e.get("recurrence")),
+                                     None), 10, "the series in the calendar")
+    old = "%s_20260511T073000Z" % series["id"]
+    wait_until(lambda: live(sim).get(old), 10, "the moved occurrence")
+    c.wait_settled()
+    moves = [{"recurrence_id": "2026-05-11T08:30:00Z", "start": {"at": "2026-05-12T10:00:00Z"},
+              "end": {"at": "2026-05-12T10:15:00Z"}, "location": "Room 10"}]
+    app.change("s1", dict(booking, start="2026-05-04T08:30:00Z", end="2026-05-04T08:45:00Z",
+                          moves=json.dumps(moves)))
+    new = "%s_20260511T083000Z" % series["id"]
+    wait_until(lambda: (live(sim).get(new) or {}).get("location") == "Room 10", 10,
+               "the occurrence moved with the series")
+    c.wait_settled()
+    assert old not in live(sim), live(sim)[old]
+    # The calendar as a person sees it: six Standups, none at the old time.
+    shown, _ = sim.list_all(singleEvents=True)
+    starts = sorted(instant(e["start"]["dateTime"]) for e in shown
+                    if e.get("summary") == "Standup")
+    assert len(starts) == 6, starts
+    assert instant("2026-05-11T07:30:00Z") not in starts, starts
+    assert instant("2026-05-12T10:00:00Z") in starts, starts
+    # Read back, the booking is as the app has it.
+    assert c.cli_json("poll", "gcal.events")["complete"]
+    c.wait_settled()
+    rec = app.records()["s1"]
+    assert rec["start"] == "2026-05-04T08:30:00Z" and not rec.get("skipped"), rec
+    assert json.loads(rec["moves"])[0]["recurrence_id"] == "2026-05-11T08:30:00Z", rec
+    assert c.cli_json("failed") == []
+
+
+def test_a_token_google_refuses_on_the_sync_read_is_replaced_and_the_read_goes_on():
+    # The first incremental read after the full one draws a 401: Google
+    # dropped the access token before its expires_in (a password change,
+    # a revoked session). The pushed change still arrives now, not at the
+    # next hourly poll, and nothing of the full read is read again.
+    sim, app, c = setup()
+    refreshes = sim.stats()["oauth"]["access_tokens_issued"]
+    full_reads = sim.stats()["full_reads"]
+    sim.expire_access()
+    sim.person_create({"summary": "Dentist", "start": {"dateTime": "2026-06-01T09:00:00Z"},
+                       "end": {"dateTime": "2026-06-01T09:30:00Z"}})
+    wait_until(lambda: "Dentist" in by_title(app.records()), 10, "the booking")
+    assert sim.stats()["oauth"]["access_tokens_issued"] == refreshes + 1
+    assert sim.stats()["full_reads"] == full_reads
+    reads = api(sim, "GET", "/events?")
+    assert any("syncToken=" in r["path"] for r in reads), reads
+    c.wait_settled()
+    assert c.cli_json("failed") == []
+
+
 def test_channels_are_replaced_before_they_end():
     sim, app, c = setup(ttl="3s", renew="2s")
     first = wait_until(lambda: sim.live_channels(), 10, "a watch channel")[0]

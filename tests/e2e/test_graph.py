@@ -427,6 +427,43 @@ def test_an_app_series_carries_its_moved_and_cancelled_occurrences():
     assert c.cli_json("failed") == []
 
 
+def test_a_moved_series_writes_its_moved_occurrence_and_fails_nothing():
+    # The app moves a series an hour later, its moved occurrence with it
+    # (a new recurrence id). Outlook drops a series' exceptions when its
+    # time changes: the old one is not looked for (it would fail the job,
+    # "the series has no occurrence"), the new one is written.
+    sim, app, c = setup(push=False, out_extra=SERIES_OUT, in_extra=SERIES_IN)
+    moves = [{"recurrence_id": soon(3, 8), "start": {"at": soon(3, 13)},
+              "end": {"at": soon(3, 14)}, "location": "Room 9"}]
+    booking = {"title": "Standup", "start": soon(2, 8), "end": soon(2, 9), "zone": "UTC",
+               "where": "Room 1", "rule": "FREQ=DAILY;COUNT=5", "moves": json.dumps(moves)}
+    app.change("s1", booking)
+    master = wait_until(lambda: next((e for e in masters(sim).values()
+                                      if e.get("type") == "seriesMaster"), None),
+                        10, "the series in the calendar")
+
+    def exception_in(room):
+        return next((e for e in sim.events(start=soon(-1, 0), end=soon(30, 0)).values()
+                     if e.get("seriesMasterId") == master["id"] and e.get("type") == "exception"
+                     and (e.get("location") or {}).get("displayName") == room), None)
+
+    wait_until(lambda: exception_in("Room 9"), 10, "the moved occurrence")
+    c.wait_settled()
+    moves = [{"recurrence_id": soon(3, 9), "start": {"at": soon(3, 15)},
+              "end": {"at": soon(3, 16)}, "location": "Room 10"}]
+    app.change("s1", dict(booking, start=soon(2, 9), end=soon(2, 10), moves=json.dumps(moves)))
+    moved = wait_until(lambda: exception_in("Room 10"), 10, "the occurrence moved with the series")
+    assert moved["start"]["dateTime"][:16] == soon(3, 15)[:16], moved
+    c.wait_settled()
+    assert c.cli_json("failed") == []
+    # Read back, the booking is as the app has it.
+    assert c.cli_json("poll", "ms.events")["complete"]
+    c.wait_settled()
+    rec = app.records()["s1"]
+    assert rec["start"] == soon(2, 9) and json.loads(rec["moves"])[0]["location"] == "Room 10", rec
+    assert c.cli_json("failed") == []
+
+
 def test_concord_auth_gets_the_tokens_from_the_consent_page():
     # Access tokens live 2 s: every read below refreshes with the store's
     # refresh token.

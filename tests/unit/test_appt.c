@@ -682,6 +682,42 @@ an_occurrence_in_full(void)
     cJSON_Delete(a);
 }
 
+/* A recurrence id is an occurrence when the series' start, rdates or
+ * rule give it: by wall clock in the series' zone, past UNTIL too. */
+static void
+occurrences_are_on_the_series_grid(void)
+{
+    struct error err = {0};
+    cJSON *a = from_ics_text(weekly_ics), *loose, *day = NULL;
+
+    CHECK_EQ(appt_occurs(a, "2026-03-30T07:30:00Z"), 1);
+    CHECK_EQ(appt_occurs(a, "2026-04-06T07:30:00Z"), 1);
+    CHECK_EQ(appt_occurs(a, "2026-04-06T08:30:00Z"), 0); /* an hour off */
+    CHECK_EQ(appt_occurs(a, "2026-04-07T07:30:00Z"), 0); /* a Tuesday */
+    CHECK_EQ(appt_occurs(a, "2026-11-02T08:30:00Z"), 1); /* 10:30 after the change */
+    CHECK_EQ(appt_occurs(a, "2026-11-02T07:30:00Z"), 0);
+    CHECK_EQ(appt_occurs(a, "next week"), -1);
+    loose = cJSON_Parse("{\"uid\": \"d@x\", \"start\": {\"date\": \"2026-05-04\"},"
+                        " \"end\": {\"date\": \"2026-05-05\"},"
+                        " \"recurrence\": {\"rrule\": \"FREQ=WEEKLY;COUNT=2\","
+                        " \"rdates\": [\"2026-05-06\"]}}");
+    CHECK(appt_normalize(loose, &day, &err) == 0);
+    CHECK_EQ(appt_occurs(day, "2026-05-11"), 1);
+    CHECK_EQ(appt_occurs(day, "2026-05-06"), 1);
+    CHECK_EQ(appt_occurs(day, "2026-05-12"), 0);
+    cJSON_Delete(day);
+    cJSON_Delete(loose);
+    /* Too far to step to: not known, so never taken for a stale one. */
+    loose = cJSON_Parse("{\"uid\": \"m@x\", \"start\": {\"at\": \"2026-01-01T00:00:00Z\"},"
+                        " \"recurrence\": {\"rrule\": \"FREQ=MINUTELY\"}}");
+    CHECK(appt_normalize(loose, &day, &err) == 0);
+    CHECK_EQ(appt_occurs(day, "2026-01-01T00:10:00Z"), 1);
+    CHECK_EQ(appt_occurs(day, "2027-01-01T00:00:00Z"), -1);
+    cJSON_Delete(day);
+    cJSON_Delete(loose);
+    cJSON_Delete(a);
+}
+
 /* A parameter value (CN) is RFC 6868 text: ^^, ^n and ^' are a caret, a
  * line break and a quote, so a caret a name holds is written as ^^. */
 static void
@@ -764,6 +800,7 @@ const struct check_case check_cases[] = {
     CHECK_CASE(normalize_refuses_what_it_cannot_mean),
     CHECK_CASE(diff_names_the_fields),
     CHECK_CASE(an_occurrence_in_full),
+    CHECK_CASE(occurrences_are_on_the_series_grid),
     CHECK_CASE(a_caret_in_a_name_round_trips),
     CHECK_CASE(fuzz_finds_stay_fixed),
     {0},
