@@ -1803,9 +1803,10 @@ struct http_read {
     struct read_state *r;
     struct shape_reader *shaper;
     const char *holder;
-    int full; /* a full read: the first page asks for everything */
-    int seen; /* note what was seen: missing copies are deleted at the end */
-    int more; /* pages remain */
+    int full;    /* a full read: the first page asks for everything */
+    int seen;    /* note what was seen: missing copies are deleted at the end */
+    int more;    /* pages remain */
+    int resumed; /* the next request goes on from a page an earlier read stored */
 };
 
 /*
@@ -1870,6 +1871,35 @@ restart_full(const struct engine_poll_job *job, struct http_read *h, long status
     return store_seen_reset(job->st, err);
 }
 
+/*
+ * Whether a status refuses the page a read stored (an expired cursor, one
+ * the system no longer reads): a 4xx that says nothing of access or rate,
+ * which a read from the start would meet just the same.
+ */
+static int
+page_refused(const struct config_system *sys, long status)
+{
+    return status >= 400 && status < 500 && status != 401 && status != 403 && status != 408 &&
+           !rate_limited(sys, status);
+}
+
+/* A stored page refused: the read starts over from its first page, with
+ * the watermark, token and "since" it had (nothing is skipped; what it
+ * reads again unchanged is dropped as in sync). */
+static void
+restart_page(const struct engine_poll_job *job, struct http_read *h, long status)
+{
+    const struct config_collection *cc = job->cc;
+
+    log_warn(&(struct log_ctx){.system = cc->system->name, .collection = cc->name},
+             "the stored page of %s was refused (HTTP %ld): the read starts over", cc->name,
+             status);
+    free(h->r->page_cur);
+    h->r->page_cur = NULL;
+    h->r->page_no = cc->poll.page == CONFIG_PAGE_OFFSET ? 0 : 1;
+    h->r->started = 0;
+}
+
 /* Why a page could not be read: rep->error. */
 static void
 page_error(const struct config_poll *pc, const struct fetch *f, struct engine_poll_report *rep)
@@ -1916,6 +1946,15 @@ read_page(const struct engine_poll_job *job, struct http_read *h, struct engine_
         fetch_fini(&f);
         return rc;
     }
+    if (h->resumed && f.outcome == HTTP_OUTCOME_RESPONSE &&
+        page_refused(job->cc->system, f.status)) {
+        /* Asked again at every poll, it would be refused for good. */
+        h->resumed = 0;
+        restart_page(job, h, f.status);
+        fetch_fini(&f);
+        return 1;
+    }
+    h->resumed = 0;
     if (f.outcome != HTTP_OUTCOME_RESPONSE || f.status < 200 || f.status >= 300 ||
         (answer = cJSON_Parse(f.body)) == NULL) {
         page_error(pc, &f, rep);
@@ -2056,8 +2095,13 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
         r.next_tok = xstrdup(newest);
     }
     if (cc->system->kind == CONFIG_SYSTEM_HTTP) {
-        struct http_read h = {
-            .r = &r, .shaper = &shaper, .holder = holder, .full = full, .seen = seen, .more = more};
+        struct http_read h = {.r = &r,
+                              .shaper = &shaper,
+                              .holder = holder,
+                              .full = full,
+                              .seen = seen,
+                              .more = more,
+                              .resumed = r.started};
         int page = 1;
 
         while (h.more && (page = read_page(job, &h, rep, err)) == 1)

@@ -453,6 +453,36 @@ def test_a_read_whose_lease_was_taken_stops_and_commits_nothing_more():
     assert "page=2" in first["path"] and r["complete"] and r["read"] == 20, (first, r)
 
 
+def test_a_refused_page_cursor_starts_the_read_over():
+    # A read that stopped part way keeps the cursor of its next page. A
+    # system that no longer takes that cursor (expired, or from before an
+    # upgrade of its own: here one it cannot read) answers 400 to it; the
+    # next poll must start its read over, not ask with the refused cursor
+    # at every poll, never to read the collection again.
+    crm, shop, c = setup(SINCE, "cursor")
+    for i in range(1, 26):
+        crm.put("C%d" % i, person(i))
+    crm.faults([{"status": 500, "match": {"method": "GET", "path_prefix": "/contacts"},
+                 "after": 1}])
+    r = poll(c)
+    assert not r["complete"] and r["read"] == 10, r
+    db = sqlite3.connect(os.path.join(c.dir, "state.db"), timeout=10)
+    cursor = json.loads(db.execute("SELECT cursor FROM polls").fetchone()[0])
+    assert "page" in cursor, cursor
+    cursor["page"] = "expired"
+    with db:
+        db.execute("UPDATE polls SET cursor = ?", (json.dumps(cursor),))
+    db.close()
+    since = crm.requests()[-1]["seq"]
+    r = poll(c)
+    gets = [q for q in crm.requests(since=since) if q["method"] == "GET"]
+    assert gets[0]["status"] == 400 and "cursor=expired" in gets[0]["path"], gets[0]
+    assert len(gets) > 1 and "cursor=" not in gets[1]["path"], (r, gets)  # it starts over
+    assert r["complete"] and r["read"] == 25 and "error" not in r, r
+    c.start()
+    wait_until(lambda: len(emails(shop)) == 25, 10, "25 customers in the shop")
+
+
 def test_each_page_style_reads_everything_once():
     for style, poll_cfg in (("offset", OFFSET), ("link", LINK), ("number", NUMBER)):
         crm, shop, c = setup(poll_cfg, style)
