@@ -1006,6 +1006,30 @@ take_lease(const struct engine_poll_job *job, char *holder, size_t holder_len, s
     return rc;
 }
 
+/*
+ * Renew the lease inside a page's transaction, before the page commits.
+ * Returns 1, 0 when it was lost (the lease ran out, and another reader
+ * may hold the collection now), or -1. A dry run holds no lease.
+ */
+static int
+renew_lease(const struct engine_poll_job *job, const char *holder, struct error *err)
+{
+    if (job->dry_run)
+        return 1;
+    return store_poll_lease(job->st, job->cc->name, clock_now_ms(), clock_now_ms() + POLL_LEASE_MS,
+                            holder, NULL, err);
+}
+
+/* A lost lease: the read stops with the counts of what committed (before)
+ * and says why; it never reads beside the reader that has it now. */
+static void
+lease_lost(struct engine_poll_report *rep, const struct engine_poll_report *before)
+{
+    *rep = *before;
+    (void)snprintf(rep->error, sizeof(rep->error),
+                   "this read's lease ran out: another reader may have the collection");
+}
+
 /* ---- event lists (cursor kind events) ---- */
 
 /* The URL of an event-list request: limit 100, then name=id when id is given. */
@@ -1176,19 +1200,22 @@ events_read(const struct engine_poll_job *job, struct read_state *r, const char 
             r->next_tok = xstrdup(after);
         }
         char *cur = read_state_text(pc, r, 1);
+        struct engine_poll_report before = *rep; /* the counts of what committed */
+        int lease = 1;
         int bad =
             store_begin_late(job->st, err) == -1 || take_events(job, ordered, r, rep, err) == -1 ||
             (!job->dry_run && store_poll_set_cursor(job->st, job->cc->name, cur, err) == -1) ||
-            (!job->dry_run &&
-             store_poll_lease(job->st, job->cc->name, clock_now_ms(),
-                              clock_now_ms() + POLL_LEASE_MS, holder, NULL, err) == -1) ||
-            store_commit(job->st, err) == -1;
+            (lease = renew_lease(job, holder, err)) != 1 || store_commit(job->st, err) == -1;
         free(cur);
         cJSON_Delete(ordered);
         cJSON_Delete(data);
         cJSON_Delete(answer);
         if (bad) {
             store_rollback(job->st);
+            if (lease == 0) {
+                lease_lost(rep, &before);
+                rc = 0;
+            }
             goto out;
         }
         rep->pages++;
@@ -1205,14 +1232,20 @@ events_read(const struct engine_poll_job *job, struct read_state *r, const char 
         cur = read_state_text(pc, r, 1);
         if (cur == NULL)
             cur = xstrdup("{\"token\":\"\"}");
+        struct engine_poll_report before = *rep;
+        int lease = 1;
         int bad =
             store_begin_late(job->st, err) == -1 || take_events(job, ordered, r, rep, err) == -1 ||
             (!job->dry_run && store_poll_set_cursor(job->st, job->cc->name, cur, err) == -1) ||
-            store_commit(job->st, err) == -1;
+            (lease = renew_lease(job, holder, err)) != 1 || store_commit(job->st, err) == -1;
         free(cur);
         cJSON_Delete(ordered);
         if (bad) {
             store_rollback(job->st);
+            if (lease == 0) {
+                lease_lost(rep, &before);
+                rc = 0;
+            }
             goto out;
         }
         rep->pages++;
@@ -1306,7 +1339,8 @@ search_read(const struct engine_poll_job *job, struct read_state *r, const char 
     }
     for (int64_t pages = 0; more && pages < 1000000; pages++) {
         char after[32], *since, *body, *cur;
-        int bad;
+        int bad, lease;
+        struct engine_poll_report before;
         cJSON *tmpl, *answer;
         const cJSON *items, *next;
         struct fetch f;
@@ -1359,19 +1393,22 @@ search_read(const struct engine_poll_job *job, struct read_state *r, const char 
         next = value_path_get(answer, pc->search_next_path);
         more = next != NULL && !cJSON_IsNull(next) && cJSON_GetArraySize(items) > 0;
         search_advance(pc, items, r);
+        before = *rep;
         bad = store_begin_late(job->st, err) == -1 || take_page(job, items, r, 0, rep, err) == -1;
         /* Guarantee: a page's changes and the cursor after it commit
          * together. The cursor is made once take_page has moved the
          * watermark over the page, or a read's last page would not move it. */
         cur = bad ? NULL : read_state_text(pc, r, !more);
+        lease = 1;
         if (bad || (!job->dry_run && store_poll_set_cursor(job->st, cc->name, cur, err) == -1) ||
-            (!job->dry_run &&
-             store_poll_lease(job->st, cc->name, clock_now_ms(), clock_now_ms() + POLL_LEASE_MS,
-                              holder, NULL, err) == -1) ||
-            store_commit(job->st, err) == -1) {
+            (lease = renew_lease(job, holder, err)) != 1 || store_commit(job->st, err) == -1) {
             store_rollback(job->st);
             free(cur);
             cJSON_Delete(answer);
+            if (lease == 0) {
+                lease_lost(rep, &before);
+                rc = 0;
+            }
             goto out;
         }
         free(cur);

@@ -253,6 +253,44 @@ def test_an_event_list_is_read_after_the_last_event_and_loses_nothing():
     assert len(emails(shop)) == 12
 
 
+def test_an_event_read_whose_lease_was_taken_stops_and_commits_nothing_more():
+    # As a list read does (below): an event read whose lease ran out during
+    # a slow page, and was taken by another reader, must not commit that
+    # page beside it, nor move the cursor under it.
+    crm, shop, c = setup(EVENTS, "cursor")
+    for i in range(1, 13):
+        crm.put("C%d" % i, person(i))
+    r = poll(c)
+    assert r["complete"], r
+    for n in range(150):
+        crm.put("C1", person(1, "P1 v%d" % n))
+    crm.faults([{"delay_ms": 1500, "match": {"method": "GET", "path_prefix": "/events"},
+                 "after": 1}])
+    since = crm.requests()[-1]["seq"] if crm.requests() else 0
+    p = subprocess.Popen([harness.concord_bin(), "poll", "crm.contacts", "--json", "-c", c.path],
+                         cwd=c.dir, env=c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_until(lambda: len([q for q in crm.requests(since=since)
+                            if q["path"].startswith("/events")]) >= 2, 10,
+               "the slow second page of events asked for")
+    db = sqlite3.connect(os.path.join(c.dir, "state.db"), timeout=10)
+    db.execute("UPDATE polls SET lease_holder = 'another reader', lease_until = ? "
+               "WHERE collection = 'crm.contacts'", (int(time.time() * 1000) + 60000,))
+    db.commit()
+    out, err = p.communicate(timeout=30)
+    r = json.loads(out)
+    assert not r["complete"] and "lease ran out" in r.get("error", ""), r
+    assert r["pages"] == 1 and r["read"] == 100, r
+    row = db.execute("SELECT cursor, lease_holder FROM polls "
+                     "WHERE collection = 'crm.contacts'").fetchone()
+    assert row[1] == "another reader", row  # not taken back, nor released
+    token = json.loads(row[0])["token"]
+    db.execute("UPDATE polls SET lease_holder = NULL, lease_until = NULL")
+    db.commit()
+    db.close()
+    r = poll(c)  # the next read goes on after the last page committed
+    assert r["complete"] and r["read"] == 50, (r, token)
+
+
 def test_a_webhook_that_is_only_a_hint_makes_a_poll():
     # Google's push carries no record, only headers: with `hint: poll` the
     # webhook makes concord poll the collection now, whatever `every` says.
