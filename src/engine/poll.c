@@ -1773,7 +1773,8 @@ each_read(const struct engine_poll_job *job, const char *holder, struct engine_p
 
     for (;;) {
         char **ids = NULL;
-        int n = store_linked_page(job->st, cc->name, after, 50, &ids, err), failed = 0, bad;
+        int n = store_linked_page(job->st, cc->name, after, 50, &ids, err), failed = 0, bad, lease;
+        struct engine_poll_report before; /* the counts of what committed */
         cJSON *items;
 
         if (n <= 0) {
@@ -1798,16 +1799,19 @@ each_read(const struct engine_poll_job *job, const char *holder, struct engine_p
         for (int i = 0; i < n; i++)
             free(ids[i]);
         free(ids);
+        before = *rep;
+        lease = 1;
         bad = failed == -1 || store_begin_late(job->st, err) == -1 ||
               take_page(job, items, &r, 0, rep, err) == -1;
-        if (bad ||
-            (!job->dry_run &&
-             store_poll_lease(job->st, cc->name, clock_now_ms(), clock_now_ms() + POLL_LEASE_MS,
-                              holder, NULL, err) == -1) ||
+        if (bad || (lease = renew_lease(job, holder, err)) != 1 ||
             store_commit(job->st, err) == -1) {
             if (failed != -1)
                 store_rollback(job->st);
             cJSON_Delete(items);
+            if (lease == 0) {
+                lease_lost(rep, &before);
+                rc = 0;
+            }
             break;
         }
         cJSON_Delete(items);

@@ -291,6 +291,42 @@ def test_an_event_read_whose_lease_was_taken_stops_and_commits_nothing_more():
     assert r["complete"] and r["read"] == 50, (r, token)
 
 
+def test_a_read_by_each_id_whose_lease_was_taken_stops_and_commits_nothing_more():
+    # The same for a poll with `each`, which reads every linked copy by its
+    # id, 50 links a page: the page whose lease was lost is not committed.
+    crm, shop, c = setup(NUMBER, "number")
+    for i in range(1, 61):
+        crm.put("C%d" % i, person(i))
+    r = poll(c)
+    assert r["complete"] and r["new"] == 60, r
+    c.start()
+    wait_until(lambda: len(emails(shop)) == 60, 15, "60 customers in the shop")
+    c.wait_settled()
+    c.stop()
+    for i in range(1, 61):
+        crm.put("C%d" % i, person(i, "P%d renamed" % i))
+    c.values["poll"] = "          every: 1h\n          each: GET /contacts/{id}\n"
+    c._write_config()
+    crm.faults([{"delay_ms": 1500, "match": {"method": "GET", "path_prefix": "/contacts/"},
+                 "after": 50}])
+    since = crm.requests()[-1]["seq"]
+    p = subprocess.Popen([harness.concord_bin(), "poll", "crm.contacts", "--json", "-c", c.path],
+                         cwd=c.dir, env=c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_until(lambda: len(crm.requests("GET", since=since)) >= 51, 10,
+               "the slow first copy of the second page asked for")
+    db = sqlite3.connect(os.path.join(c.dir, "state.db"), timeout=10)
+    with db:
+        db.execute("UPDATE polls SET lease_holder = 'another reader', lease_until = ? "
+                   "WHERE collection = 'crm.contacts'", (int(time.time() * 1000) + 60000,))
+    out, err = p.communicate(timeout=30)
+    r = json.loads(out)
+    assert not r["complete"] and "lease ran out" in r.get("error", ""), r
+    assert r["pages"] == 1 and r["drifted"] == 50, r
+    holder = db.execute("SELECT lease_holder FROM polls WHERE collection = 'crm.contacts'")
+    assert holder.fetchone()[0] == "another reader"  # not taken back, nor released
+    db.close()
+
+
 def test_a_webhook_that_is_only_a_hint_makes_a_poll():
     # Google's push carries no record, only headers: with `hint: poll` the
     # webhook makes concord poll the collection now, whatever `every` says.
