@@ -1023,6 +1023,30 @@ take_lease(const struct engine_poll_job *job, char *holder, size_t holder_len, s
     return rc;
 }
 
+/*
+ * Renew the lease inside a page's transaction, before the page commits.
+ * Returns 1, 0 when it was lost (the lease ran out, and another reader
+ * may hold the collection now), or -1. A dry run holds no lease.
+ */
+static int
+renew_lease(const struct engine_poll_job *job, const char *holder, struct error *err)
+{
+    if (job->dry_run)
+        return 1;
+    return store_poll_lease(job->st, job->cc->name, clock_now_ms(), clock_now_ms() + POLL_LEASE_MS,
+                            holder, NULL, err);
+}
+
+/* A lost lease: the read stops with the counts of what committed (before)
+ * and says why; it never reads beside the reader that has it now. */
+static void
+lease_lost(struct engine_poll_report *rep, const struct engine_poll_report *before)
+{
+    *rep = *before;
+    (void)snprintf(rep->error, sizeof(rep->error),
+                   "this read's lease ran out: another reader may have the collection");
+}
+
 /* ---- event lists (cursor kind events) ---- */
 
 /* The URL of an event-list request: limit 100, then name=id when id is given. */
@@ -1193,19 +1217,22 @@ events_read(const struct engine_poll_job *job, struct read_state *r, const char 
             r->next_tok = xstrdup(after);
         }
         char *cur = read_state_text(pc, r, 1);
+        struct engine_poll_report before = *rep; /* the counts of what committed */
+        int lease = 1;
         int bad =
             store_begin_late(job->st, err) == -1 || take_events(job, ordered, r, rep, err) == -1 ||
             (!job->dry_run && store_poll_set_cursor(job->st, job->cc->name, cur, err) == -1) ||
-            (!job->dry_run &&
-             store_poll_lease(job->st, job->cc->name, clock_now_ms(),
-                              clock_now_ms() + POLL_LEASE_MS, holder, NULL, err) == -1) ||
-            store_commit(job->st, err) == -1;
+            (lease = renew_lease(job, holder, err)) != 1 || store_commit(job->st, err) == -1;
         free(cur);
         cJSON_Delete(ordered);
         cJSON_Delete(data);
         cJSON_Delete(answer);
         if (bad) {
             store_rollback(job->st);
+            if (lease == 0) {
+                lease_lost(rep, &before);
+                rc = 0;
+            }
             goto out;
         }
         rep->pages++;
@@ -1222,14 +1249,20 @@ events_read(const struct engine_poll_job *job, struct read_state *r, const char 
         cur = read_state_text(pc, r, 1);
         if (cur == NULL)
             cur = xstrdup("{\"token\":\"\"}");
+        struct engine_poll_report before = *rep;
+        int lease = 1;
         int bad =
             store_begin_late(job->st, err) == -1 || take_events(job, ordered, r, rep, err) == -1 ||
             (!job->dry_run && store_poll_set_cursor(job->st, job->cc->name, cur, err) == -1) ||
-            store_commit(job->st, err) == -1;
+            (lease = renew_lease(job, holder, err)) != 1 || store_commit(job->st, err) == -1;
         free(cur);
         cJSON_Delete(ordered);
         if (bad) {
             store_rollback(job->st);
+            if (lease == 0) {
+                lease_lost(rep, &before);
+                rc = 0;
+            }
             goto out;
         }
         rep->pages++;
@@ -1323,7 +1356,8 @@ search_read(const struct engine_poll_job *job, struct read_state *r, const char 
     }
     for (int64_t pages = 0; more && pages < 1000000; pages++) {
         char after[32], *since, *body, *cur;
-        int bad;
+        int bad, lease;
+        struct engine_poll_report before;
         cJSON *tmpl, *answer;
         const cJSON *items, *next;
         struct fetch f;
@@ -1376,19 +1410,22 @@ search_read(const struct engine_poll_job *job, struct read_state *r, const char 
         next = value_path_get(answer, pc->search_next_path);
         more = next != NULL && !cJSON_IsNull(next) && cJSON_GetArraySize(items) > 0;
         search_advance(pc, items, r);
+        before = *rep;
         bad = store_begin_late(job->st, err) == -1 || take_page(job, items, r, 0, rep, err) == -1;
         /* Guarantee: a page's changes and the cursor after it commit
          * together. The cursor is made once take_page has moved the
          * watermark over the page, or a read's last page would not move it. */
         cur = bad ? NULL : read_state_text(pc, r, !more);
+        lease = 1;
         if (bad || (!job->dry_run && store_poll_set_cursor(job->st, cc->name, cur, err) == -1) ||
-            (!job->dry_run &&
-             store_poll_lease(job->st, cc->name, clock_now_ms(), clock_now_ms() + POLL_LEASE_MS,
-                              holder, NULL, err) == -1) ||
-            store_commit(job->st, err) == -1) {
+            (lease = renew_lease(job, holder, err)) != 1 || store_commit(job->st, err) == -1) {
             store_rollback(job->st);
             free(cur);
             cJSON_Delete(answer);
+            if (lease == 0) {
+                lease_lost(rep, &before);
+                rc = 0;
+            }
             goto out;
         }
         free(cur);
@@ -1753,7 +1790,8 @@ each_read(const struct engine_poll_job *job, const char *holder, struct engine_p
 
     for (;;) {
         char **ids = NULL;
-        int n = store_linked_page(job->st, cc->name, after, 50, &ids, err), failed = 0, bad;
+        int n = store_linked_page(job->st, cc->name, after, 50, &ids, err), failed = 0, bad, lease;
+        struct engine_poll_report before; /* the counts of what committed */
         cJSON *items;
 
         if (n <= 0) {
@@ -1778,16 +1816,19 @@ each_read(const struct engine_poll_job *job, const char *holder, struct engine_p
         for (int i = 0; i < n; i++)
             free(ids[i]);
         free(ids);
+        before = *rep;
+        lease = 1;
         bad = failed == -1 || store_begin_late(job->st, err) == -1 ||
               take_page(job, items, &r, 0, rep, err) == -1;
-        if (bad ||
-            (!job->dry_run &&
-             store_poll_lease(job->st, cc->name, clock_now_ms(), clock_now_ms() + POLL_LEASE_MS,
-                              holder, NULL, err) == -1) ||
+        if (bad || (lease = renew_lease(job, holder, err)) != 1 ||
             store_commit(job->st, err) == -1) {
             if (failed != -1)
                 store_rollback(job->st);
             cJSON_Delete(items);
+            if (lease == 0) {
+                lease_lost(rep, &before);
+                rc = 0;
+            }
             break;
         }
         cJSON_Delete(items);
@@ -1820,9 +1861,10 @@ struct http_read {
     struct read_state *r;
     struct shape_reader *shaper;
     const char *holder;
-    int full; /* a full read: the first page asks for everything */
-    int seen; /* note what was seen: missing copies are deleted at the end */
-    int more; /* pages remain */
+    int full;    /* a full read: the first page asks for everything */
+    int seen;    /* note what was seen: missing copies are deleted at the end */
+    int more;    /* pages remain */
+    int resumed; /* the next request goes on from a page an earlier read stored */
 };
 
 /*
@@ -1887,6 +1929,35 @@ restart_full(const struct engine_poll_job *job, struct http_read *h, long status
     return store_seen_reset(job->st, err);
 }
 
+/*
+ * Whether a status refuses the page a read stored (an expired cursor, one
+ * the system no longer reads): a 4xx that says nothing of access or rate,
+ * which a read from the start would meet just the same.
+ */
+static int
+page_refused(const struct config_system *sys, long status)
+{
+    return status >= 400 && status < 500 && status != 401 && status != 403 && status != 408 &&
+           !rate_limited(sys, status);
+}
+
+/* A stored page refused: the read starts over from its first page, with
+ * the watermark, token and "since" it had (nothing is skipped; what it
+ * reads again unchanged is dropped as in sync). */
+static void
+restart_page(const struct engine_poll_job *job, struct http_read *h, long status)
+{
+    const struct config_collection *cc = job->cc;
+
+    log_warn(&(struct log_ctx){.system = cc->system->name, .collection = cc->name},
+             "the stored page of %s was refused (HTTP %ld): the read starts over", cc->name,
+             status);
+    free(h->r->page_cur);
+    h->r->page_cur = NULL;
+    h->r->page_no = cc->poll.page == CONFIG_PAGE_OFFSET ? 0 : 1;
+    h->r->started = 0;
+}
+
 /* Why a page could not be read: rep->error. */
 static void
 page_error(const struct config_poll *pc, const struct fetch *f, struct engine_poll_report *rep)
@@ -1933,6 +2004,15 @@ read_page(const struct engine_poll_job *job, struct http_read *h, struct engine_
         fetch_fini(&f);
         return rc;
     }
+    if (h->resumed && f.outcome == HTTP_OUTCOME_RESPONSE &&
+        page_refused(job->cc->system, f.status)) {
+        /* Asked again at every poll, it would be refused for good. */
+        h->resumed = 0;
+        restart_page(job, h, f.status);
+        fetch_fini(&f);
+        return 1;
+    }
+    h->resumed = 0;
     if (f.outcome != HTTP_OUTCOME_RESPONSE || f.status < 200 || f.status >= 300 ||
         (answer = cJSON_Parse(f.body)) == NULL) {
         page_error(pc, &f, rep);
@@ -2073,8 +2153,13 @@ engine_poll_run(const struct engine_poll_job *job, struct engine_poll_report *re
         r.next_tok = xstrdup(newest);
     }
     if (cc->system->kind == CONFIG_SYSTEM_HTTP) {
-        struct http_read h = {
-            .r = &r, .shaper = &shaper, .holder = holder, .full = full, .seen = seen, .more = more};
+        struct http_read h = {.r = &r,
+                              .shaper = &shaper,
+                              .holder = holder,
+                              .full = full,
+                              .seen = seen,
+                              .more = more,
+                              .resumed = r.started};
         int page = 1;
 
         while (h.more && (page = read_page(job, &h, rep, err)) == 1)

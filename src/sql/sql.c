@@ -1080,16 +1080,23 @@ sql_update(struct sql_conn *c, const struct sql_table *t, const cJSON *row, char
  * has, so that it sorts among the times the table's other writers stamp.
  * A fixed ISO text in a column of epoch numbers sorts after every number
  * in SQLite (text above integers): that row became the watermark, and no
- * row written after it was read again. Epoch numbers (ms or s) and, in
- * SQLite, ISO 8601 text (separator, fraction and zone kept; the time is
- * the zone's local time) are stamped in kind; NULL gets the default
- * (ISO UTC text in SQLite, clock_timestamp() in PostgreSQL); any other
- * form is left as it is rather than stamped in a form that sorts wrong.
+ * row written after it was read again. Epoch numbers (ms or s) and ISO
+ * 8601 text (separator, fraction and zone kept; the time is the zone's
+ * local time) are stamped in kind; NULL gets the default (ISO UTC text in
+ * SQLite, clock_timestamp() in PostgreSQL); any other form is left as it
+ * is rather than stamped in a form that sorts wrong. PostgreSQL reads a
+ * typed timestamp as ISO text too, so there the database's time is first
+ * written in the value's form and then assigned as $3, whose type the
+ * server takes from the column: a TEXT column keeps the form (where
+ * clock_timestamp() would be stored as "2026-01-02 10:00:00.5+00", which
+ * sorts before every "2026-01-02T..." of that day), a typed one parses it.
  */
 struct stamp {
     const char *expr; /* the SQL that is assigned; NULL: updated_at is left alone */
     int iso;          /* SQLite text: expr takes ?3 (format), ?4 (shift), ?5 (zone) */
-    char fmt[24], shift[24], zone[8];
+    int pg_iso;       /* PostgreSQL ISO text: now is to be made, then assigned as $3 */
+    char fmt[40], shift[24], zone[8];
+    char now[64]; /* PostgreSQL: the database's time in the value's form */
 };
 
 /* Whether s begins with pattern: '#' a digit, '?' 'T' or ' ', '+' a sign, else itself. */
@@ -1108,9 +1115,9 @@ shaped(const char *s, const char *pattern)
     return 1;
 }
 
-/* Fill st for the ISO 8601 text v (SQLite), or return -1 for no such form. */
+/* Fill st for the ISO 8601 text v, or return -1 for no such form. */
 static int
-stamp_iso(const char *v, struct stamp *st)
+stamp_iso(const char *v, int sqlite, struct stamp *st)
 {
     size_t len = strlen(v), z = 19;
     const char *zone;
@@ -1133,10 +1140,19 @@ stamp_iso(const char *v, struct stamp *st)
             minutes += (zone[n - 2] - '0') * 10 + (zone[n - 1] - '0');
         minutes *= zone[0] == '-' ? -1 : 1;
     }
-    (void)snprintf(st->fmt, sizeof(st->fmt), "%%Y-%%m-%%d%c%%H:%%M:%s", v[10],
-                   v[19] == '.' ? "%f" : "%S");
     (void)snprintf(st->shift, sizeof(st->shift), "%+d minutes", minutes);
     (void)snprintf(st->zone, sizeof(st->zone), "%s", zone);
+    if (!sqlite) {
+        /* to_char(): the separator quoted ("DDTH" would be an ordinal). */
+        (void)snprintf(st->fmt, sizeof(st->fmt), "YYYY-MM-DD\"%c\"HH24:MI:SS%s", v[10],
+                       v[19] != '.'  ? ""
+                       : z - 20 == 6 ? ".US"
+                                     : ".MS");
+        st->pg_iso = 1;
+        return 0;
+    }
+    (void)snprintf(st->fmt, sizeof(st->fmt), "%%Y-%%m-%%d%c%%H:%%M:%s", v[10],
+                   v[19] == '.' ? "%f" : "%S");
     st->iso = 1;
     st->expr = "strftime(?3, 'now', ?4) || ?5";
     return 0;
@@ -1158,10 +1174,8 @@ stamp_of(const struct sql_conn *c, const cJSON *v, struct stamp *st)
     else if (cJSON_IsString(v) && v->valuestring[0] != '\0' &&
              strspn(v->valuestring, "0123456789") == strlen(v->valuestring))
         n = strtod(v->valuestring, NULL);
-    else if (cJSON_IsString(v) && !sqlite)
-        st->expr = "clock_timestamp()"; /* a typed timestamp (sql_pg.c's text of one) */
-    else if (cJSON_IsString(v))
-        (void)stamp_iso(v->valuestring, st);
+    else if (cJSON_IsString(v) && stamp_iso(v->valuestring, sqlite, st) == -1 && !sqlite)
+        st->expr = "clock_timestamp()"; /* a typed date or time of another form */
     if (n <= 0 || n != trunc(n))
         return;
     if (n >= 100000000000.0) /* past 1973 in ms, or past the year 5000 in s */
@@ -1189,6 +1203,38 @@ put_soft_delete(struct sql_conn *c, const struct sql_table *t, const struct stam
     return rc == 0 ? 0 : -1;
 }
 
+/* PostgreSQL: the database's time now, in st's form, into st->now; $3 is
+ * then assigned. 0, or -1. */
+static int
+pg_now_text(struct sql_conn *c, struct stamp *st, struct error *err)
+{
+    struct sql_param params[3] = {0};
+    struct sql_result res = {0};
+    struct sql_stmt *stmt;
+
+    buf_reset(&c->text);
+    if (buf_puts(&c->text, "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC' + CAST(") ||
+        put_param(c, 1) || buf_puts(&c->text, " AS interval), CAST(") || put_param(c, 2) ||
+        buf_puts(&c->text, " AS text)) || CAST(") || put_param(c, 3) ||
+        buf_puts(&c->text, " AS text)"))
+        return error_set(err, ERROR_INTERNAL, "sql: a time's statement is too long");
+    param_text(&params[0], st->shift);
+    param_text(&params[1], st->fmt);
+    param_text(&params[2], st->zone);
+    stmt = stmt_get(c, 3, NULL, NULL, err);
+    res.want_first = 1;
+    if (stmt == NULL || run(c, stmt, params, &res, err) == -1)
+        return error_wrap(err, "read the database's time");
+    if (res.first == NULL ||
+        snprintf(st->now, sizeof(st->now), "%s", res.first) >= (int)sizeof(st->now)) {
+        result_fini(&res);
+        return error_set(err, ERROR_INTERNAL, "sql: the database's time is no time");
+    }
+    result_fini(&res);
+    st->expr = "$3";
+    return 0;
+}
+
 /* The stamp for the row of key: from its updated_at as it stands. 0, or -1. */
 static int
 soft_stamp(struct sql_conn *c, const struct sql_table *t, const char *key, struct stamp *st,
@@ -1205,7 +1251,7 @@ soft_stamp(struct sql_conn *c, const struct sql_table *t, const char *key, struc
         return -1;
     stamp_of(c, got == 1 ? cJSON_GetObjectItemCaseSensitive(row, t->updated_at) : NULL, st);
     cJSON_Delete(row);
-    return 0;
+    return st->pg_iso ? pg_now_text(c, st, err) : 0;
 }
 
 static int
@@ -1227,7 +1273,7 @@ delete_row(struct sql_conn *c, const struct sql_table *t, const char *key, struc
             cJSON_Delete(value);
             return -1;
         }
-        n = stamp.iso ? 5 : 2;
+        n = stamp.iso ? 5 : stamp.pg_iso ? 3 : 2;
         buf_reset(&c->text);
         rc = column_name_ok(t->soft_delete) &&
                      (t->updated_at == NULL || column_name_ok(t->updated_at))
@@ -1251,6 +1297,8 @@ delete_row(struct sql_conn *c, const struct sql_table *t, const char *key, struc
     param_key(c, &params[0], key);
     if (value != NULL)
         param_value(&params[1], value, (enum sql_param_mode)st->modes[1]);
+    if (stamp.pg_iso)
+        param_text(&params[2], stamp.now);
     if (stamp.iso) {
         param_text(&params[2], stamp.fmt);
         param_text(&params[3], stamp.shift);

@@ -13,6 +13,7 @@ Every request concord made must validate against HubSpot's spec."""
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -368,6 +369,37 @@ def test_a_contact_changed_during_a_read_is_neither_lost_nor_skipping_another():
     assert report["complete"] and report["read"] == 451, report
     assert report["new"] == 451, report
     assert hs.invalid() == []
+
+
+def test_a_search_whose_lease_was_taken_stops_and_commits_nothing_more():
+    # As a list read does (test_poll.py): a search whose lease ran out
+    # during a slow page, and was taken by another reader, must not commit
+    # that page beside it, nor move the cursor under it.
+    hs, shop, c = setup(config=ALONE)
+    c.stop()
+    base = int(time.time() * 1000) - 3600 * 1000
+    hs.seed(contacts=[{"properties": {"email": "p%d@example.com" % i},
+                       "lastmodifieddate": base + i * 1000} for i in range(450)])
+    hs.faults([{"match": {"method": "POST", "path": BASE + "/search"}, "delay_ms": 800,
+                "after": 1}])
+    since = hs.requests()[-1]["seq"]
+    poll = subprocess.Popen([harness.concord_bin(), "poll", "hubspot.contacts", "--json", "-c",
+                             c.path], cwd=c.dir, env=c.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    wait_until(lambda: len(hs.requests("POST", since=since)) >= 2, 10, "the slow second search")
+    db = sqlite3.connect(os.path.join(c.dir, "state.db"), timeout=10)
+    with db:
+        db.execute("UPDATE polls SET lease_holder = 'another reader', lease_until = ? "
+                   "WHERE collection = 'hubspot.contacts'", (int(time.time() * 1000) + 60000,))
+    out, _ = poll.communicate(timeout=30)
+    report = json.loads(out)
+    assert not report["complete"] and "lease ran out" in report.get("error", ""), report
+    assert report["pages"] == 1 and report["read"] == 200, report
+    row = db.execute("SELECT cursor, lease_holder FROM polls "
+                     "WHERE collection = 'hubspot.contacts'").fetchone()
+    db.close()
+    assert row[1] == "another reader", row  # not taken back, nor released
+    assert json.loads(row[0])["ts"] == base + 199 * 1000, row  # page 1's end, not page 2's
 
 
 def test_the_same_in_plain_config():

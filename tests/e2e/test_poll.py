@@ -274,6 +274,80 @@ def test_an_event_list_is_read_after_the_last_event_and_loses_nothing():
     assert len(emails(shop)) == 12
 
 
+def test_an_event_read_whose_lease_was_taken_stops_and_commits_nothing_more():
+    # As a list read does (below): an event read whose lease ran out during
+    # a slow page, and was taken by another reader, must not commit that
+    # page beside it, nor move the cursor under it.
+    crm, shop, c = setup(EVENTS, "cursor")
+    for i in range(1, 13):
+        crm.put("C%d" % i, person(i))
+    r = poll(c)
+    assert r["complete"], r
+    for n in range(150):
+        crm.put("C1", person(1, "P1 v%d" % n))
+    crm.faults([{"delay_ms": 1500, "match": {"method": "GET", "path_prefix": "/events"},
+                 "after": 1}])
+    since = crm.requests()[-1]["seq"] if crm.requests() else 0
+    p = subprocess.Popen([harness.concord_bin(), "poll", "crm.contacts", "--json", "-c", c.path],
+                         cwd=c.dir, env=c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_until(lambda: len([q for q in crm.requests(since=since)
+                            if q["path"].startswith("/events")]) >= 2, 10,
+               "the slow second page of events asked for")
+    db = sqlite3.connect(os.path.join(c.dir, "state.db"), timeout=10)
+    db.execute("UPDATE polls SET lease_holder = 'another reader', lease_until = ? "
+               "WHERE collection = 'crm.contacts'", (int(time.time() * 1000) + 60000,))
+    db.commit()
+    out, err = p.communicate(timeout=30)
+    r = json.loads(out)
+    assert not r["complete"] and "lease ran out" in r.get("error", ""), r
+    assert r["pages"] == 1 and r["read"] == 100, r
+    row = db.execute("SELECT cursor, lease_holder FROM polls "
+                     "WHERE collection = 'crm.contacts'").fetchone()
+    assert row[1] == "another reader", row  # not taken back, nor released
+    token = json.loads(row[0])["token"]
+    db.execute("UPDATE polls SET lease_holder = NULL, lease_until = NULL")
+    db.commit()
+    db.close()
+    r = poll(c)  # the next read goes on after the last page committed
+    assert r["complete"] and r["read"] == 50, (r, token)
+
+
+def test_a_read_by_each_id_whose_lease_was_taken_stops_and_commits_nothing_more():
+    # The same for a poll with `each`, which reads every linked copy by its
+    # id, 50 links a page: the page whose lease was lost is not committed.
+    crm, shop, c = setup(NUMBER, "number")
+    for i in range(1, 61):
+        crm.put("C%d" % i, person(i))
+    r = poll(c)
+    assert r["complete"] and r["new"] == 60, r
+    c.start()
+    wait_until(lambda: len(emails(shop)) == 60, 15, "60 customers in the shop")
+    c.wait_settled()
+    c.stop()
+    for i in range(1, 61):
+        crm.put("C%d" % i, person(i, "P%d renamed" % i))
+    c.values["poll"] = "          every: 1h\n          each: GET /contacts/{id}\n"
+    c._write_config()
+    crm.faults([{"delay_ms": 1500, "match": {"method": "GET", "path_prefix": "/contacts/"},
+                 "after": 50}])
+    since = crm.requests()[-1]["seq"]
+    p = subprocess.Popen([harness.concord_bin(), "poll", "crm.contacts", "--json", "-c", c.path],
+                         cwd=c.dir, env=c.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    wait_until(lambda: len(crm.requests("GET", since=since)) >= 51, 10,
+               "the slow first copy of the second page asked for")
+    db = sqlite3.connect(os.path.join(c.dir, "state.db"), timeout=10)
+    with db:
+        db.execute("UPDATE polls SET lease_holder = 'another reader', lease_until = ? "
+                   "WHERE collection = 'crm.contacts'", (int(time.time() * 1000) + 60000,))
+    out, err = p.communicate(timeout=30)
+    r = json.loads(out)
+    assert not r["complete"] and "lease ran out" in r.get("error", ""), r
+    assert r["pages"] == 1 and r["drifted"] == 50, r
+    holder = db.execute("SELECT lease_holder FROM polls WHERE collection = 'crm.contacts'")
+    assert holder.fetchone()[0] == "another reader"  # not taken back, nor released
+    db.close()
+
+
 def test_a_webhook_that_is_only_a_hint_makes_a_poll():
     # Google's push carries no record, only headers: with `hint: poll` the
     # webhook makes concord poll the collection now, whatever `every` says.
@@ -472,6 +546,36 @@ def test_a_read_whose_lease_was_taken_stops_and_commits_nothing_more():
     r = poll(c)
     first = [q for q in crm.requests(since=since) if q["method"] == "GET"][0]
     assert "page=2" in first["path"] and r["complete"] and r["read"] == 20, (first, r)
+
+
+def test_a_refused_page_cursor_starts_the_read_over():
+    # A read that stopped part way keeps the cursor of its next page. A
+    # system that no longer takes that cursor (expired, or from before an
+    # upgrade of its own: here one it cannot read) answers 400 to it; the
+    # next poll must start its read over, not ask with the refused cursor
+    # at every poll, never to read the collection again.
+    crm, shop, c = setup(SINCE, "cursor")
+    for i in range(1, 26):
+        crm.put("C%d" % i, person(i))
+    crm.faults([{"status": 500, "match": {"method": "GET", "path_prefix": "/contacts"},
+                 "after": 1}])
+    r = poll(c)
+    assert not r["complete"] and r["read"] == 10, r
+    db = sqlite3.connect(os.path.join(c.dir, "state.db"), timeout=10)
+    cursor = json.loads(db.execute("SELECT cursor FROM polls").fetchone()[0])
+    assert "page" in cursor, cursor
+    cursor["page"] = "expired"
+    with db:
+        db.execute("UPDATE polls SET cursor = ?", (json.dumps(cursor),))
+    db.close()
+    since = crm.requests()[-1]["seq"]
+    r = poll(c)
+    gets = [q for q in crm.requests(since=since) if q["method"] == "GET"]
+    assert gets[0]["status"] == 400 and "cursor=expired" in gets[0]["path"], gets[0]
+    assert len(gets) > 1 and "cursor=" not in gets[1]["path"], (r, gets)  # it starts over
+    assert r["complete"] and r["read"] == 25 and "error" not in r, r
+    c.start()
+    wait_until(lambda: len(emails(shop)) == 25, 10, "25 customers in the shop")
 
 
 def test_each_page_style_reads_everything_once():

@@ -9,6 +9,7 @@ starts one itself through that script."""
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -449,6 +450,84 @@ def test_a_soft_delete_stamps_updated_at_in_the_columns_own_form():
                "a row written after the soft delete")
     lite.close()
     copy.close()
+
+
+PG_TEXT_PAIR = """
+listen: 127.0.0.1:{port}
+store: sqlite:state.db?busy_timeout_ms=2000
+systems:
+  pg:
+    kind: postgres
+    dsn: env:PG_DSN
+    delete_guard: off
+    collections:
+      people:
+        model: customer
+        table: {schema}.people
+        key: id
+        updated_at: changed_at
+        soft_delete: {column: gone, value: true}
+        map_in: {email: mail, name: full_name}
+        map_out: {mail: email, full_name: name}
+        poll: {every: 200ms, jitter: 0}
+  copy:
+    kind: sqlite
+    path: copy.db
+    delete_guard: off
+    collections:
+      people:
+        model: customer
+        table: people
+        map_in: {email: mail, name: full_name}
+        map_out: {mail: email, full_name: name}
+        poll: {every: 1h}
+models:
+  customer:
+    fields: {email: string, name: string}
+syncs:
+  s:
+    model: customer
+    origin: [pg, copy]
+    match: [email]
+    collections: [pg.people, copy.people]
+"""
+NOW_PG_TEXT = """to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"""
+
+
+def test_a_soft_delete_stamps_a_postgres_text_time_in_its_own_form():
+    # As for SQLite above: a PostgreSQL table whose updated_at is TEXT, ISO
+    # 8601 in UTC as its application writes it. Concord's soft delete
+    # assigned clock_timestamp() to it, which PostgreSQL stores as
+    # "YYYY-MM-DD HH:MM:SS.ffffff+00": a space where the others have a T,
+    # so as text it sorts before every time of that day the others wrote,
+    # and the application reads a time in another form.
+    schema = "t%d_%d" % (os.getpid(), harness.free_port())
+    psql("CREATE SCHEMA %s; CREATE TABLE %s.people (id serial PRIMARY KEY, mail text UNIQUE, "
+         "full_name text, gone boolean NOT NULL DEFAULT false, changed_at text NOT NULL "
+         "DEFAULT %s)" % (schema, schema, NOW_PG_TEXT))
+    c = Concord(PG_TEXT_PAIR, values={"schema": schema},
+                env={"PG_DSN": os.environ["CONCORD_TEST_PG"]})
+    copy = sqlite3.connect(os.path.join(c.dir, "copy.db"))
+    copy.executescript("CREATE TABLE people (id INTEGER PRIMARY KEY, mail TEXT UNIQUE, "
+                       "full_name TEXT);")
+    psql("INSERT INTO %s.people (mail, full_name) VALUES ('a@x.org', 'A'), ('b@x.org', 'B')"
+         % schema)
+    c.start()
+
+    def copied():
+        return sorted(r[0] for r in copy.execute("SELECT mail FROM people"))
+    wait_until(lambda: copied() == ["a@x.org", "b@x.org"], 15, "both rows copied")
+    c.wait_settled()
+    with copy:
+        copy.execute("DELETE FROM people WHERE mail = 'a@x.org'")
+    c.cli("reconcile", "copy.people")
+    wait_until(lambda: psql("SELECT gone FROM %s.people WHERE mail = 'a@x.org'"
+                            % schema) == [["t"]], 15, "the soft delete of the row the copy lost")
+    stamped = psql("SELECT changed_at FROM %s.people WHERE mail = 'a@x.org'" % schema)[0][0]
+    c.stop()
+    copy.close()
+    psql("DROP SCHEMA %s CASCADE" % schema)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", stamped), stamped
 
 
 def test_a_table_read_whose_lease_was_taken_stops_and_commits_nothing():
