@@ -1264,6 +1264,42 @@ def test_waiting_runs_are_cancelled_by_their_conditions_on_the_record_as_it_is_n
     assert failed(c) == []
 
 
+def test_a_conflict_settled_for_the_records_value_starts_no_run_for_its_old_version():
+    # A conflict settled with the value the record holds already makes no
+    # version, but the record was fanned out as it is, and the automations
+    # saw its last version again as if it were new: a run for it that did
+    # not exist (an automation a reload added since, or a done run that
+    # retention pruned) started then, for a version that had had its turn.
+    import test_twoway as tw
+    shop, crm, c = tw.setup(top="automations:\n  greet:\n    model: customer\n"
+                                "    on: deleted\n    actions: [{wait: 2h}]\n")
+    contact = tw.created(shop, crm, c)
+    c.cli("pause", "crm")
+    c.cli("pause", "shop")
+    shop.change("S1", {"name": "Ada from shop"})
+    wait_until(lambda: c.cli_json("status")["systems"][1]["backlog"] == 1, 10, "the first edit")
+    crm.change(contact["id"], {"full_name": "Ada from crm"})
+    x = wait_until(lambda: tw.conflicts(c), 10, "the open conflict")[0]
+    c.cli("resume", "crm")
+    c.cli("resume", "shop")
+    c.wait_settled()
+    path = os.path.join(c.dir, "concord.yaml")
+    with open(path) as f:
+        conf = f.read()
+    with open(path, "w") as f:
+        f.write(conf.replace("    on: deleted\n", "    on: updated\n"))
+    rc, out, err = c.cli("reload")
+    assert rc == 0 and "the new config is in" in out, (out, err)
+    rc, _, err = c.cli("resolve", str(x["id"]), "--value", '"Ada from shop"')
+    assert rc == 0, err
+    # Then a real change: version 3, whose run comes after any run the
+    # settled conflict started.
+    shop.change("S1", {"phone": "+44 3"})
+    wait_until(lambda: 3 in [r["version"] for r in runs(c, "greet")], 10, "the run of version 3")
+    c.wait_settled()
+    assert [(r["version"], r["state"]) for r in runs(c, "greet")] == [(3, "waiting")], runs(c)
+
+
 def test_a_run_whose_commit_failed_is_neither_counted_nor_logged():
     # The writer adds a run in the transaction of its version, and counted
     # and logged it there: each turn whose commit the disk refused (so that
