@@ -89,7 +89,15 @@ struct auto_rule {
     const struct config_automation *cfg;
     struct map_jq **conds;
     struct auto_action *actions; /* NULL in the writer's copy */
+    /* Its conditions read the run's context only through new and current
+     * (map_jq_reads_only()): at a new version, where those two are the
+     * record as it is now, they give every waiting run the same answer. */
+    int reads_record_only;
 };
+
+/* The keys of a run's context that a waiting run's check sets to the
+ * record as it is now (still_holds()). */
+static const char *const record_keys[] = {"new", "current", NULL};
 
 struct auto_rules {
     struct auto_rule *rules;
@@ -195,9 +203,11 @@ compile_rules(const struct config *cfg, int with_actions, struct auto_rules *out
 
         x->cfg = a;
         x->conds = xcalloc(a->condition_count + 1, sizeof(*x->conds));
+        x->reads_record_only = 1;
         for (size_t k = 0; k < a->condition_count; k++) {
             if (map_jq_new(a->conditions[k], &x->conds[k], err) == -1)
                 return error_wrap(err, "automation %s: if", a->name);
+            x->reads_record_only &= map_jq_reads_only(a->conditions[k], record_keys);
         }
         if (!with_actions)
             continue;
@@ -731,13 +741,35 @@ cancel_run(struct engine *e, struct store *st, const struct store_run *run, cons
 }
 
 /*
+ * Whether r's conditions hold for every waiting run at once, with the
+ * record as it is now (state): r->reads_record_only says that the rest of
+ * a run's context cannot change their answer, so a context of new and
+ * current alone gives each run's answer. 1 only when they hold; a 0 or a
+ * failure to run is left to the runs' own checks, which tell each run.
+ */
+static int
+holds_for_all(const struct auto_rule *r, const cJSON *state)
+{
+    cJSON *now = cJSON_CreateObject();
+    struct error err = {0};
+    int rc;
+
+    cJSON_AddItemToObject(now, "new", cJSON_Duplicate(state, 1));
+    cJSON_AddItemToObject(now, "current", cJSON_Duplicate(state, 1));
+    rc = conditions_hold(r, now, &err);
+    cJSON_Delete(now);
+    return rc == 1;
+}
+
+/*
  * The automations of the change's model whose waiting runs all still hold
- * at this version, known without reading one: no conditions (the only
- * part of the check that reads a run's own context) and a trigger the
- * record still meets. A JSON array of names (free()), or NULL for none.
+ * at this version, known without reading one: a trigger the record still
+ * meets, and no conditions, or conditions that read only the record and
+ * hold for it now. A JSON array of names (free()), or NULL for none.
  * Every version of a record checks its waiting runs, and with `on:
- * updated` and a long wait each version adds one: reading them all made
- * a record that changes often cost the square of its versions.
+ * updated` and a long wait each version adds one: reading them all (and
+ * running their conditions one by one) made a record that changes often
+ * cost the square of its versions.
  */
 static char *
 rules_kept(const struct auto_rules *rs, const struct engine_change *c)
@@ -746,12 +778,14 @@ rules_kept(const struct auto_rules *rs, const struct engine_change *c)
     char *text = NULL;
 
     for (size_t i = 0; i < rs->count; i++) {
-        const struct config_automation *a = rs->rules[i].cfg;
+        const struct auto_rule *r = &rs->rules[i];
         const char *why = NULL;
 
-        if (strcmp(a->model, c->model) == 0 && a->condition_count == 0 &&
-            trigger_still_met(a, c->state, c->is_deleted, &why))
-            cJSON_AddItemToArray(names, cJSON_CreateString(a->name));
+        if (strcmp(r->cfg->model, c->model) != 0 ||
+            !trigger_still_met(r->cfg, c->state, c->is_deleted, &why))
+            continue;
+        if (r->cfg->condition_count == 0 || (r->reads_record_only && holds_for_all(r, c->state)))
+            cJSON_AddItemToArray(names, cJSON_CreateString(r->cfg->name));
     }
     if (cJSON_GetArraySize(names) > 0)
         text = value_canonical_text(names);

@@ -374,6 +374,8 @@ struct engine_change {
     int to_source;   /* 1: the source collection too (a write-back of fields it lost) */
     int contested;   /* 1: compare as a job writes, with engine_keep_contested() */
     int is_new;      /* 1: the record was made by this change (a link of it is a stray) */
+    int is_rewrite;  /* 1: version is not new (the record written out again as it is): the
+                        automations saw it when it was made */
 };
 
 /*

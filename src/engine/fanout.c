@@ -246,8 +246,9 @@ engine_fanout(struct engine *e, const struct engine_change *ch, struct error *er
     const struct config_collection *src = source_coll >= 0 ? e->colls[source_coll].cfg : NULL;
 
     /* Step 7 rides on step 5: a new version is seen by the automations in
-     * the same transaction. */
-    if (engine_automation_seen(e, ch, err) == -1)
+     * the same transaction, and only a new one: each version starts its
+     * runs once. */
+    if (!ch->is_rewrite && engine_automation_seen(e, ch, err) == -1)
         return -1;
     for (size_t s = 0; s < e->cfg->sync_count; s++) {
         const struct config_sync *sync = &e->cfg->syncs[s];

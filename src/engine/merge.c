@@ -1663,12 +1663,15 @@ process_operator(struct merge_ctx *m, const cJSON *body, struct error *err)
             state = cJSON_CreateObject();
         rc = apply_fields(m, &rec, state, incoming, changed, 0, err);
         if (rc == 0) {
+            /* No new version: the record as it is, to every copy that
+             * differs (a conflict settled for the record's side). */
             struct engine_change fc = {
                 .record_id = rec.id,
                 .version = rec.version,
                 .model = rec.model,
                 .state = state,
                 .source_coll = -1,
+                .is_rewrite = 1,
             };
             rc = engine_fanout(m->e, &fc, err);
         }

@@ -87,4 +87,14 @@ MUST_CHECK int map_jq_eval(struct map_jq *jq, const struct cJSON *input, struct 
  * null), 0 when not, -1 on a runtime error (ERROR_MAPPING). */
 MUST_CHECK int map_jq_test(struct map_jq *jq, const struct cJSON *input, struct error *err);
 
+/*
+ * Whether the jq program (one map_jq_new() compiled) reads its input only
+ * through the top-level keys listed in keys (NULL-terminated), as in
+ * `.new.total > 100`: 1 when it surely does, so that two inputs equal on
+ * those keys give the same outputs and errors; 0 when it may read more
+ * (`.version`, `keys`, `. as $all`, or any jq too rich for the check to
+ * follow: a 0 may be too careful, a 1 is never wrong). No jq is run.
+ */
+int map_jq_reads_only(const char *program, const char *const *keys);
+
 #endif

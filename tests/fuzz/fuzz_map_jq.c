@@ -20,6 +20,10 @@
  * number of '"' (libjq 1.6's parser leaks on an unclosed string literal)
  * and ltrimstr/rtrimstr (which leak on a non-string argument).
  * Inputs over 4 KiB are skipped.
+ *
+ * The program also goes through map_jq_reads_only() with the keys new and
+ * current: where it says yes, the program (all its outputs) must give the
+ * same on two inputs that differ only in their other keys.
  */
 /* link: map model config */
 
@@ -58,6 +62,63 @@ unbounded(const char *program)
     return quotes % 2 != 0;
 }
 
+/* What program gives on input: all its outputs as text, or "error". */
+static char *
+outcome(struct map_jq *q, const cJSON *input)
+{
+    struct error err = {0};
+    cJSON *v = NULL;
+    char *text;
+
+    if (map_jq_eval(q, input, &v, &err) != 0)
+        return strdup("error");
+    text = cJSON_PrintUnformatted(v);
+    cJSON_Delete(v);
+    return text;
+}
+
+/* A yes of map_jq_reads_only() is never wrong. */
+static void
+check_reads_only(const char *program, const cJSON *record)
+{
+    static const char *const keys[] = {"new", "current", NULL};
+    cJSON *a, *b;
+    struct map_jq *q = NULL;
+    struct error err = {0};
+    size_t len = strlen(program) + 3;
+    char *all;
+
+    /* now differs between two runs whatever it reads. */
+    if (!map_jq_reads_only(program, keys) || strstr(program, "now") != NULL)
+        return;
+    all = malloc(len);
+    if (all == NULL)
+        return;
+    (void)snprintf(all, len, "[%s]", program);
+    if (map_jq_new(all, &q, &err) == 0) {
+        a = cJSON_CreateObject();
+        cJSON_AddItemToObject(a, "new", cJSON_Duplicate(record, 1));
+        cJSON_AddItemToObject(a, "current", cJSON_Duplicate(record, 1));
+        b = cJSON_Duplicate(a, 1);
+        cJSON_AddItemToObject(a, "version", cJSON_CreateNumber(1));
+        cJSON_AddItemToObject(b, "old", cJSON_Duplicate(record, 1));
+        cJSON_AddItemToObject(b, "version", cJSON_CreateString("two"));
+        char *on_a = outcome(q, a), *on_b = outcome(q, b);
+
+        if (on_a == NULL || on_b == NULL || strcmp(on_a, on_b) != 0) {
+            fprintf(stderr, "map_jq_reads_only() said yes to %s: %s vs %s\n", program,
+                    on_a ? on_a : "?", on_b ? on_b : "?");
+            abort();
+        }
+        free(on_a);
+        free(on_b);
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+        map_jq_free(q);
+    }
+    free(all);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -81,6 +142,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     record = cJSON_ParseWithLength(json, size - (size_t)(json - text));
     if (record == NULL)
         record = cJSON_CreateObject();
+    if (!unbounded(program))
+        check_reads_only(program, record);
     if (!unbounded(program)) {
         const char *target = fields[split % model.field_count].name;
         const char *other = fields[(split + 1) % model.field_count].name;

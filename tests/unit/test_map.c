@@ -5,6 +5,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <cjson/cJSON.h>
 
@@ -519,6 +520,137 @@ jq_native_equality_answers_as_jq(void)
     }
 }
 
+/* What a program gives on input: its first output as text, or its error's
+ * kind. */
+static char *
+jq_outcome(struct map_jq *q, const cJSON *input)
+{
+    struct error err = {0};
+    cJSON *v = NULL;
+    char *text;
+
+    if (map_jq_eval(q, input, &v, &err) == -1) {
+        text = malloc(32);
+        (void)snprintf(text, 32, "error %d", (int)err.kind);
+        return text;
+    }
+    text = cJSON_PrintUnformatted(v);
+    cJSON_Delete(v);
+    return text;
+}
+
+static void
+jq_reads_only_is_never_wrong(void)
+{
+    /* 1: reads only new and current; 0: reads more (and the two inputs
+     * below tell it); 2: reads only those, but too much jq to follow. */
+    static const struct {
+        const char *program;
+        int expect;
+    } cases[] = {
+        {".new.total != null", 1},
+        {".new.total | tonumber > 100", 1},
+        {".new.state == \"open\" and .current.title != null", 1},
+        {"(.new.items | map(.price) | add) > 10", 1},
+        {"[.new.a, .current.b] | length == 2", 1},
+        {"if .new.a then .new.b else false end", 1},
+        {".new.items[0].price > 3", 1},
+        {".new | keys | length > 0", 1},
+        {".new | .version", 1},
+        {"[.new.items | length, .version]", 1},
+        {".new | (.a, .version)", 1},
+        {"try (.new.total | tonumber) catch false", 1},
+        {".new.a // \"none\" | . == \"none\"", 1},
+        {".new.items[1:2] == [2]", 1},
+        {".new | \"\\(.a | \"\\(.b)\")\" == \"1\"", 1},
+        {".new | . as $n | $n.a", 1},
+        {".new.s == \"a|b\\\"c\" or .new.s == \"x\"", 1},
+        {".current?.a == -1", 1},
+        {"$__loc__.line > 0 and $ENV.NOPE == null", 1},
+        {"empty", 1},
+        {".version > 1", 0},
+        {".source != \"x\"", 0},
+        {".", 0},
+        {". | .version", 0},
+        {"keys | length", 0},
+        {"has(\"if_error\")", 0},
+        {".[\"version\"]", 0},
+        {"[.. | numbers]", 0},
+        {".new.items[.version]", 0},
+        {"to_entries | length", 0},
+        {". as $c | $c.version", 0},
+        {".new as $n | .version", 0},
+        {"def f: .version; f", 0},
+        {"\"\\(.version)\"", 0},
+        {"@json", 0},
+        {".new.a = 1 | .version", 0},
+        {"reduce .version as $v (0; . + $v)", 0},
+        {"{a: .version} | .a", 0},
+        {"if .version == 1 then 1 else 2 end", 0},
+        {"if .new.a then .version else 1 end", 0},
+        {"if .new.z then 1 elif .version == 1 then 2 else 3 end", 0},
+        {"(.new.items | length) + .version", 0},
+        {"(.new | .a), .version", 0},
+        {"-.version", 0},
+        {".new.a and .old.a", 0},
+        {"try .version catch 1", 0},
+        {"getpath([\"version\"])", 0},
+        {".version?", 0},
+        {".\"version\"", 0},
+        {"1 as $x | .version", 0},
+        {"label $out | .version", 0},
+        {"not", 2},
+        {"\"\\(.new.a)\" == \"1\"", 2},
+        {".new | def f: .a; f", 2},
+        {".new.\"a\"", 2},
+        {"(.new.a | length) > now", 1},
+    };
+    cJSON *a = cJSON_Parse("{\"record\":1,\"version\":1,\"source\":\"x\",\"old\":null,"
+                           "\"new\":{\"a\":1,\"b\":2,\"s\":\"x\",\"items\":[1,2,3],\"version\":7},"
+                           "\"current\":{\"a\":1,\"b\":2}}");
+    cJSON *b = cJSON_Parse("{\"record\":1,\"version\":2,\"source\":\"y\",\"old\":{\"a\":0},"
+                           "\"if_error\":true,"
+                           "\"new\":{\"a\":1,\"b\":2,\"s\":\"x\",\"items\":[1,2,3],\"version\":7},"
+                           "\"current\":{\"a\":1,\"b\":2}}");
+    static const char *const keys[] = {"new", "current", NULL};
+
+    for (size_t i = 0; i < ARRAY_COUNT(cases); i++) {
+        int got = map_jq_reads_only(cases[i].program, keys);
+        struct map_jq *q = NULL;
+        struct error err = {0};
+        char all[200];
+
+        if (got != (cases[i].expect == 1))
+            fprintf(stderr, "program %s: reads only new and current: %d\n", cases[i].program, got);
+        CHECK_EQ(got, cases[i].expect == 1);
+        if (cases[i].expect == 2)
+            continue;
+        /* All its outputs, not only the first one. */
+        (void)snprintf(all, sizeof(all), "[%s]", cases[i].program);
+        CHECK_EQ(map_jq_new(all, &q, &err), 0);
+        if (q == NULL)
+            continue;
+        char *on_a = jq_outcome(q, a), *on_b = jq_outcome(q, b);
+
+        /* What it says is what the inputs show. */
+        if ((strcmp(on_a, on_b) == 0) != (cases[i].expect == 1))
+            fprintf(stderr, "program %s: %s vs %s\n", cases[i].program, on_a, on_b);
+        CHECK_EQ(strcmp(on_a, on_b) == 0, cases[i].expect == 1);
+        free(on_a);
+        free(on_b);
+        map_jq_free(q);
+    }
+    /* Text the scan cannot follow is refused, never skipped over. */
+    CHECK_EQ(map_jq_reads_only(".new.a # .version", keys), 0);
+    CHECK_EQ(map_jq_reads_only(".new.a == \"open", keys), 0);
+    CHECK_EQ(map_jq_reads_only("(.new | {if: 1}) == .version", keys), 0);
+    CHECK_EQ(map_jq_reads_only("((.new | {if: 1})) + .version", keys), 0);
+    CHECK_EQ(map_jq_reads_only(".new.a ?// .version", keys), 0);
+    CHECK_EQ(map_jq_reads_only("", keys), 1);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+}
+
 const struct check_case check_cases[] = {
     CHECK_CASE(path_copies_fields_and_nested_paths),
     CHECK_CASE(map_in_coerces_to_the_field_type),
@@ -535,5 +667,6 @@ const struct check_case check_cases[] = {
     CHECK_CASE(jq_conditions_route_records),
     CHECK_CASE(jq_values_cross_over_intact),
     CHECK_CASE(jq_native_equality_answers_as_jq),
+    CHECK_CASE(jq_reads_only_is_never_wrong),
     {0},
 };
