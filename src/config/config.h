@@ -425,6 +425,9 @@ struct config_collection {
     struct config_endpoint lookup; /* natural-key look-up before a create is sent again:
                                       "GET /contacts?email={contact_email}" */
     char *lookup_result_path;      /* where the look-up's answer holds its list; NULL: the answer */
+    int lookup_missing_status;     /* 0, or the status (400-499) of a look-up's answer that says
+                                      "no such copy": a look-up by a unique key (HubSpot's
+                                      GET /contacts/{email}?idProperty=email answers 404) */
     struct config_numbering numbering;
     enum config_delete_mode on_delete;
     struct cJSON *archive; /* CONFIG_DELETE_ARCHIVE: {system field: value} set on the copy; owned */

@@ -77,6 +77,7 @@ config_caldav_collection(struct config_ctx *c, const struct config_node *v, cons
                                            "idempotency_field",
                                            "lookup",
                                            "lookup_result",
+                                           "lookup_missing",
                                            "restore",
                                            "numbering",
                                            "on_conflict",

@@ -39,6 +39,7 @@ static const char *const collection_keys[] = {"model",
                                               "idempotency_field",
                                               "lookup",
                                               "lookup_result",
+                                              "lookup_missing",
                                               "restore",
                                               "numbering",
                                               "on_delete",
@@ -431,16 +432,10 @@ static void
 parse_sql_collection(struct config_ctx *c, const struct config_node *v, const char *path,
                      struct config_collection *col)
 {
-    static const char *const http_only[] = {"create",
-                                            "update",
-                                            "delete",
-                                            "created_id",
-                                            "created_id_from",
-                                            "lookup",
-                                            "lookup_result",
-                                            "idempotency_header",
-                                            "idempotency_field",
-                                            "id"};
+    static const char *const http_only[] = {
+        "create", "update",        "delete",         "created_id",         "created_id_from",
+        "lookup", "lookup_result", "lookup_missing", "idempotency_header", "idempotency_field",
+        "id"};
     const struct config_node *n;
     char *p;
 
@@ -614,6 +609,12 @@ parse_calls(struct config_ctx *c, const struct config_node *v, const char *path,
     config_opt_str(c, v, path, "idempotency_field", &col->idempotency_field);
     config_parse_endpoint(c, v, path, "lookup", &col->lookup);
     config_opt_str(c, v, path, "lookup_result", &col->lookup_result_path);
+    if (config_node_get(v, "lookup_missing") != NULL) {
+        int64_t status = 404;
+
+        config_opt_int(c, v, path, "lookup_missing", (struct config_range){400, 499}, &status);
+        col->lookup_missing_status = (int)status;
+    }
     if ((m = config_node_get(v, "numbering")) != NULL) {
         char *p = config_join(path, "numbering");
 

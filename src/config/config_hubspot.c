@@ -198,10 +198,45 @@ hubspot_webhooks(struct config_ctx *c, const struct config_node *v, const char *
         col->deleted_id_path = xstrdup("objectId");
 }
 
+/* Whether map_out writes the contact's email, which HubSpot keeps unique. */
+static int
+writes_email(const struct config_collection *col)
+{
+    for (size_t i = 0; i < col->map_out.entry_count; i++) {
+        const char *t = col->map_out.entries[i].target;
+
+        if (t != NULL && strcmp(t + (t[0] == '.'), "properties.email") == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/*
+ * A create whose answer was lost is settled by reading the contact by its
+ * email, which HubSpot keeps unique: a 404 says the create did not happen
+ * (it is sent again: should it have happened after all, the 409 links it),
+ * a contact that it did (linked, no second contact). The read asks for the
+ * properties the maps name, so the base it gives compares whole. Without
+ * the email in map_out there is nothing to look up by.
+ */
+static void
+hubspot_lookup(const struct config_node *v, struct config_collection *col, const char *base,
+               const char *names)
+{
+    if (col->lookup.method != NULL || config_node_get(v, "lookup") != NULL || !writes_email(col))
+        return;
+    config_set_endpoint(
+        &col->lookup, "GET",
+        xasprintf("%s/{properties.email}?idProperty=email&properties=%s", base, names));
+    if (config_node_get(v, "lookup_missing") == NULL)
+        col->lookup_missing_status = 404;
+}
+
 /*
  * A collection of a hubspot system: contacts. Writes are JSON with every
  * property a string; a create that meets the same email is linked to the
- * contact HubSpot names (on_conflict) and written as an update; a poll
+ * contact HubSpot names (on_conflict) and written as an update, and one
+ * whose answer was lost is looked up by its email (hubspot_lookup()); a poll
  * searches by lastmodifieddate, and a reconcile lists the contacts whole.
  */
 void
@@ -234,13 +269,16 @@ config_hubspot_collection(struct config_ctx *c, const struct config_node *v, con
     if (col->updated_at_path == NULL)
         col->updated_at_path = xstrdup("properties.lastmodifieddate");
     hubspot_webhooks(c, v, path, col);
-    if (!pl->enabled)
-        return;
     for (size_t i = 0; i < col->map_in.entry_count; i++)
         property_add(&names, col->map_in.entries[i].path);
     for (size_t i = 0; i < col->map_out.entry_count; i++)
         property_add(&names, col->map_out.entries[i].target);
     property_add(&names, "properties.lastmodifieddate");
+    hubspot_lookup(v, col, base, names);
+    if (!pl->enabled) {
+        free(names);
+        return;
+    }
     if (pl->list.method == NULL) {
         pl->list.method = xstrdup("GET");
         pl->list.path = xasprintf("%s?limit=100&properties=%s", base, names);

@@ -1020,6 +1020,20 @@ claim_deliver(struct engine *e, struct job *j, int ci, const struct link *l,
     return 1;
 }
 
+/* A lost create whose look-up cannot be made (the record lacks the key it
+ * looks up by): still "outcome unknown", for a person to check. */
+static int
+park_unlooked(struct engine *e, const struct job *j, const char *why, struct error *err)
+{
+    char reason[700];
+
+    (void)snprintf(reason, sizeof(reason),
+                   "a create's outcome is unknown, and its look-up cannot be made (%.500s): "
+                   "check the target, then retry or skip",
+                   why);
+    return park_job(e, j, INBOX_UNKNOWN, reason, 0, NULL, err);
+}
+
 static int
 claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out, struct error *err)
 {
@@ -1067,7 +1081,8 @@ claim_one(struct engine *e, struct job *j, int ci, struct engine_delivery **out,
     if (rc == 1) {
         path = engine_expand_path(cl.ep->path, cl.ext_id, cl.desired, &merr);
         if (path == NULL)
-            rc = park_job(e, j, INBOX_MAPPING, merr.msg, 0, NULL, err);
+            rc = cl.ep == &c->cfg->lookup ? park_unlooked(e, j, merr.msg, err)
+                                          : park_job(e, j, INBOX_MAPPING, merr.msg, 0, NULL, err);
     }
     /* Guarantee: no duplicate create. The version a create carries is on
      * disk before it is sent, so a crash or a lost answer can be settled
@@ -2398,6 +2413,18 @@ out:
     return rc;
 }
 
+/* The look-up found no copy: the lost create did not happen; send it again. */
+static int
+lookup_found_none(struct engine *e, const struct job *j, int64_t now_ms, struct error *err)
+{
+    log_info(&(struct log_ctx){.system = j->system, .record_id = j->record_id, .job_id = j->id},
+             "look-up: the lost create did not happen; sending it again");
+    return store_job_set_sent(e->st, j->id, 0, err) == -1 ||
+                   store_job_set(e->st, j->id, JOB_PENDING, j->attempts, now_ms, err) == -1
+               ? -1
+               : 0;
+}
+
 /*
  * A look-up settles a create whose outcome was unknown: no copy means it did
  * not happen (send it again), one copy means it did (link it), several mean
@@ -2417,6 +2444,11 @@ apply_lookup(struct engine *e, struct engine_delivery *d, struct job *j, enum ve
         return apply_numbering(e, d, j, v, what, now_ms, err);
     if (v == VERDICT_TRANSIENT || v == VERDICT_UNKNOWN)
         return apply_transient(e, d, j, what, now_ms, err);
+    /* A look-up by a unique key answers "no such copy" with a status
+     * (HubSpot's 404): the create did not happen. */
+    if (v == VERDICT_PERMANENT && cc->lookup_missing_status != 0 &&
+        d->status == cc->lookup_missing_status)
+        return lookup_found_none(e, j, now_ms, err);
     if (v == VERDICT_PERMANENT) {
         (void)snprintf(reason, sizeof(reason),
                        "the look-up of a create with an unknown outcome "
@@ -2436,12 +2468,7 @@ apply_lookup(struct engine *e, struct engine_delivery *d, struct job *j, enum ve
             (void)snprintf(ext_id, sizeof(ext_id), "%.17g", id->valuedouble);
     }
     if (count == 0) {
-        log_info(&(struct log_ctx){.system = j->system, .record_id = j->record_id, .job_id = j->id},
-                 "look-up: the lost create did not happen; sending it again");
-        rc = store_job_set_sent(e->st, j->id, 0, err) == -1 ||
-                     store_job_set(e->st, j->id, JOB_PENDING, j->attempts, now_ms, err) == -1
-                 ? -1
-                 : 0;
+        rc = lookup_found_none(e, j, now_ms, err);
     } else if (count == 1 && ext_id[0] != '\0' &&
                (rc = ext_id_taken(e, cc->name, ext_id, d->link_id, err)) != 0) {
         if (rc == 1) {

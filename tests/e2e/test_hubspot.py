@@ -94,6 +94,8 @@ PLAIN = """
         update: PATCH /crm/v3/objects/contacts/{id}
         delete: DELETE /crm/v3/objects/contacts/{id}
         on_conflict: {status: 409, id_after: "Existing ID: "}
+        lookup: GET /crm/v3/objects/contacts/{properties.email}?idProperty=email&properties=email,firstname,visits,lastmodifieddate
+        lookup_missing: 404
         updated_at: properties.lastmodifieddate
         match: 'type == "array" and any(.[]; (.subscriptionType // "") | startswith("contact."))'
         hint: poll
@@ -267,6 +269,69 @@ def test_a_create_that_meets_an_email_hubspot_holds_links_that_contact():
     assert len(shop.records()) == 1
     assert hs.invalid() == []
     assert c.cli_json("failed") == []
+
+
+def lookups(hs):
+    return [r for r in api(hs, "GET", BASE + "/")
+            if (r.get("query") or {}).get("idProperty") == ["email"]]
+
+
+def test_a_create_whose_answer_was_lost_is_settled_by_email_without_a_duplicate():
+    hs, shop, c = setup()
+    # No webhook brings the contact's news: only the look-up can settle it.
+    hs.webhooks(enabled=False)
+    # HubSpot makes the contact, and the connection drops before its answer.
+    hs.faults([{"match": {"method": "POST", "path": BASE}, "reset": "after", "times": 1}])
+    shop.change("s1", {"email": "mae@example.com", "name": "Mae", "visits": 2})
+    (made,) = wait_until(lambda: list(hs.contacts()), 10, "the contact HubSpot made")
+    # HubSpot's email is unique: read by it, the contact is linked; no
+    # second contact, and nothing waits for a person.
+    wait_until(lambda: c.settled() and not c.cli_json("inbox") and lookups(hs), 15,
+               "the lost create settled: %r" % (c.cli_json("inbox"),))
+    assert [r["status"] for r in lookups(hs)] == [200], lookups(hs)
+    assert list(hs.contacts()) == [made], hs.contacts()
+    creates = [r for r in api(hs, "POST") if r["path"] == BASE]
+    assert [r["status"] for r in creates] == ["lost"], creates
+    # Linked: the shop's next change is a PATCH of that contact.
+    shop.change("s1", {"email": "mae@example.com", "name": "Mae J.", "visits": 2})
+    wait_until(lambda: hs.contacts()[made]["properties"].get("firstname") == "Mae J.", 10,
+               "the edit written to the contact")
+    c.wait_settled()
+    assert list(hs.contacts()) == [made], hs.contacts()
+    assert [r["path"] for r in api(hs, "PATCH")] == [BASE + "/" + made]
+    assert c.cli_json("inbox") == []
+    assert hs.invalid() == []
+
+
+def test_a_create_that_timed_out_unapplied_is_sent_again_after_the_look_up():
+    hs, shop, c = setup()
+    hs.webhooks(enabled=False)
+    # HubSpot answers too late, and does not make the contact.
+    hs.faults([{"match": {"method": "POST", "path": BASE}, "delay_ms": 1500, "status": 500,
+                "times": 1}])
+    shop.change("s1", {"email": "ned@example.com", "name": "Ned"})
+    got = wait_until(lambda: by_email(hs).get("ned@example.com"), 15, "the contact")
+    c.wait_settled()
+    # The look-up found none (404), so the create went again, once.
+    assert [r["status"] for r in lookups(hs)] == [404], lookups(hs)
+    creates = [r for r in api(hs, "POST") if r["path"] == BASE]
+    assert [r["status"] for r in creates] == ["timeout", 201], creates
+    assert list(hs.contacts()) == [got["id"]], hs.contacts()
+    assert c.cli_json("inbox") == []
+    assert hs.invalid() == []
+
+
+def test_a_lost_create_without_an_email_waits_for_a_person_as_unknown():
+    hs, shop, c = setup()
+    hs.webhooks(enabled=False)
+    hs.faults([{"match": {"method": "POST", "path": BASE}, "reset": "after", "times": 1}])
+    shop.change("s1", {"name": "No Mail"})
+    # Nothing to look it up by: a person checks HubSpot; no second contact.
+    (entry,) = wait_until(lambda: c.cli_json("inbox"), 15, "the create in the inbox")
+    assert entry["kind"] == "unknown", entry
+    assert "look-up" in entry["reason"] and "properties.email" in entry["reason"], entry
+    c.wait_settled()
+    assert len(hs.contacts()) == 1 and lookups(hs) == [], hs.contacts()
 
 
 def test_a_429_with_retry_after_is_waited_out():
