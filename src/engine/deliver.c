@@ -645,6 +645,36 @@ map_state(struct engine *e, struct engine_coll *c, const char *text, enum job_op
     return 1;
 }
 
+/* If a person retried j's "unknown" entry (store_job_unknown_retried()),
+ * j pins the version its create carried no more. Returns 1 if so, 0, -1. */
+static int
+unpin_if_retried(struct engine *e, struct job *j, struct error *err)
+{
+    int retried = store_job_unknown_retried(e->st, j->id, err);
+
+    if (retried != 1)
+        return retried;
+    log_info(&(struct log_ctx){.system = j->system, .record_id = j->record_id, .job_id = j->id},
+             "a create whose outcome was unknown was retried by a person: sending it");
+    j->sent_version = 0;
+    return store_job_set_sent(e->st, j->id, 0, err) == -1 ? -1 : 1;
+}
+
+/*
+ * A create whose outcome was unknown, in a collection that cannot settle it
+ * by itself, waits for a person, whose entry says: check the target, then
+ * retry or skip. A retry so says the create did not happen: the job no
+ * longer pins the version it carried, and is sent as any create (or, for
+ * a record deleted meanwhile, has nothing to delete). Returns 0 or -1.
+ */
+static int
+person_settled(struct engine *e, struct job *j, const struct engine_coll *c, struct error *err)
+{
+    if (engine_create_self_settles(c->cfg) || c->cfg->numbering.enabled)
+        return 0;
+    return unpin_if_retried(e, j, err) == -1 ? -1 : 0;
+}
+
 static int
 plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l, struct record *rec,
          struct claim *out, struct error *err)
@@ -656,6 +686,8 @@ plan_job(struct engine *e, struct job *j, struct engine_coll *c, struct link *l,
     out->op = engine_job_op(c, j->op, rec->is_deleted);
     if (out->op == 0)
         return store_job_done(e->st, j->id, err); /* a deleted record, left alone there */
+    if (l->ext_id == NULL && j->sent_version != 0 && person_settled(e, j, c, err) == -1)
+        return -1;
     /* Guarantee: no orphan copy. A create whose outcome is unknown is
      * settled first (resent under its key, or looked up), and the delete
      * or archive follows once the copy is known (apply_ok()). */
@@ -1021,12 +1053,18 @@ claim_deliver(struct engine *e, struct job *j, int ci, const struct link *l,
 }
 
 /* A lost create whose look-up cannot be made (the record lacks the key it
- * looks up by): still "outcome unknown", for a person to check. */
+ * looks up by): still "outcome unknown", for a person to check; once the
+ * person retried it (person_settled()), a create due again now. */
 static int
-park_unlooked(struct engine *e, const struct job *j, const char *why, struct error *err)
+park_unlooked(struct engine *e, struct job *j, const char *why, struct error *err)
 {
     char reason[700];
+    int retried = unpin_if_retried(e, j, err);
 
+    if (retried == 1)
+        return store_job_set(e->st, j->id, JOB_PENDING, j->attempts, clock_now_ms(), err);
+    if (retried == -1)
+        return -1;
     (void)snprintf(reason, sizeof(reason),
                    "a create's outcome is unknown, and its look-up cannot be made (%.500s): "
                    "check the target, then retry or skip",

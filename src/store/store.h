@@ -306,6 +306,10 @@ MUST_CHECK int store_job_next_due(struct store *st, const char *const *systems, 
 MUST_CHECK int store_job_set(struct store *st, int64_t job_id, enum job_state state, int attempts,
                              int64_t next_at_ms, struct error *err);
 
+/* Whether a person retried the job's newest "unknown" inbox entry (a create
+ * whose outcome was unknown, retried once its target was checked): 1, 0, -1. */
+MUST_CHECK int store_job_unknown_retried(struct store *st, int64_t job_id, struct error *err);
+
 /* Whether the link has a parked job whose create may have happened: 1, 0, -1. */
 MUST_CHECK int store_job_link_blocked(struct store *st, int64_t link_id, struct error *err);
 

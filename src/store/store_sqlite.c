@@ -65,6 +65,7 @@ enum stmt_id {
     S_JOB_SET,
     S_JOB_DONE,
     S_JOB_BLOCKED,
+    S_JOB_UNKNOWN_RETRIED,
     S_ATTEMPTS_LIST,
     S_JOB_SIBLING,
     S_JOB_ABSORB,
@@ -183,6 +184,9 @@ static const char *const stmt_sql[S_COUNT] = {
                         "FROM attempts WHERE job_id = ?1 ORDER BY n",
     [S_JOB_BLOCKED] = "SELECT EXISTS (SELECT 1 FROM jobs j JOIN inbox i ON i.job_id = j.id "
                       "WHERE j.link_id = ?1 AND j.state = 3 AND i.kind = 2 AND i.state = 'open')",
+    /* Newest first: an entry is recent, so the scan by id stops soon. */
+    [S_JOB_UNKNOWN_RETRIED] = "SELECT coalesce((SELECT state = 'retried' FROM inbox WHERE "
+                              "job_id = ?1 AND kind = 2 ORDER BY id DESC LIMIT 1), 0)",
     [S_ATTEMPT_ADD] = "INSERT OR REPLACE INTO attempts (job_id, n, at, outcome, http_status, "
                       "request, response, elapsed_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [S_INBOX_ADD] = "INSERT INTO inbox (kind, system, collection, record_id, job_id, "
@@ -1687,6 +1691,24 @@ store_job_done(struct store *st, int64_t job_id, struct error *err)
         return -1;
     sqlite3_bind_int64(s, 1, job_id);
     return exec_stmt(st, s, err, "finish a job");
+}
+
+int
+store_job_unknown_retried(struct store *st, int64_t job_id, struct error *err)
+{
+    sqlite3_stmt *s = stmt(st, S_JOB_UNKNOWN_RETRIED, err);
+    int rc, retried = 0;
+
+    if (s == NULL)
+        return -1;
+    sqlite3_bind_int64(s, 1, job_id);
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW)
+        retried = sqlite3_column_int(s, 0);
+    sqlite3_reset(s);
+    if (rc != SQLITE_ROW)
+        return db_error(st, err, "check a job's inbox entry");
+    return retried;
 }
 
 int

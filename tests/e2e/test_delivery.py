@@ -182,6 +182,26 @@ def test_without_key_or_look_up_a_crash_mid_create_waits_for_a_person():
     assert len(crm.requests("POST")) <= 1
 
 
+def test_a_person_s_retry_of_an_unknown_create_sends_it():
+    # No key, no look-up: a create whose answer never came waits for a
+    # person. The person finds no copy in the CRM and retries, as the
+    # entry says: the create must go out then, once.
+    crm, c, shop = tf.setup(timeout_ms=1000)
+    crm.faults([{"delay_ms": 2500, "status": 500, "match": {"method": "POST"}, "times": 1}])
+    shop.change("s1", tf.ADA)
+    (entry,) = wait_until(lambda: c.cli_json("failed"), 15, "the unknown outcome")
+    assert entry["kind"] == "unknown" and "retry" in entry["reason"], entry
+    wait_until(lambda: crm.requests("POST")[0]["status"] in ("timeout", 500), 10,
+               "the CRM done with the create it did not make")
+    assert tf.contacts(crm) == []
+    c.cli("retry", str(entry["id"]))
+    wait_until(lambda: tf.contacts(crm), 15,
+               "the create after the retry: %r" % (c.cli_json("failed"),))
+    c.wait_settled()
+    assert len(tf.contacts(crm)) == 1 and len(crm.requests("POST")) == 2
+    assert c.cli_json("failed") == []
+
+
 def create_in_turn(crm, shop, ids):
     """A new customer per id, each once the one before reached the CRM (so
     the creates follow each other within a fraction of a second)."""

@@ -324,14 +324,23 @@ def test_a_create_that_timed_out_unapplied_is_sent_again_after_the_look_up():
 def test_a_lost_create_without_an_email_waits_for_a_person_as_unknown():
     hs, shop, c = setup()
     hs.webhooks(enabled=False)
-    hs.faults([{"match": {"method": "POST", "path": BASE}, "reset": "after", "times": 1}])
+    # HubSpot answers too late, and does not make the contact.
+    hs.faults([{"match": {"method": "POST", "path": BASE}, "delay_ms": 1500, "status": 500,
+                "times": 1}])
     shop.change("s1", {"name": "No Mail"})
-    # Nothing to look it up by: a person checks HubSpot; no second contact.
+    # Nothing to look it up by: a person checks HubSpot, sends nothing again.
     (entry,) = wait_until(lambda: c.cli_json("inbox"), 15, "the create in the inbox")
     assert entry["kind"] == "unknown", entry
     assert "look-up" in entry["reason"] and "properties.email" in entry["reason"], entry
     c.wait_settled()
-    assert len(hs.contacts()) == 1 and lookups(hs) == [], hs.contacts()
+    assert hs.contacts() == {} and lookups(hs) == [], hs.contacts()
+    assert [r["status"] for r in api(hs, "POST") if r["path"] == BASE] == ["timeout"]
+    # The person found no contact there and retries: the create goes out.
+    c.cli("retry", str(entry["id"]))
+    wait_until(lambda: len(hs.contacts()) == 1, 15, "the contact after the retry: %r"
+               % (c.cli_json("inbox"),))
+    c.wait_settled()
+    assert len(hs.contacts()) == 1 and c.cli_json("inbox") == [], c.cli_json("inbox")
 
 
 def test_a_429_with_retry_after_is_waited_out():
