@@ -660,6 +660,13 @@ unpin_if_retried(struct engine *e, struct job *j, struct error *err)
     return store_job_set_sent(e->st, j->id, 0, err) == -1 ? -1 : 1;
 }
 
+int
+engine_create_self_settles(const struct config_collection *cc)
+{
+    return cc->idempotency_header != NULL || cc->idempotency_field != NULL ||
+           cc->lookup.method != NULL || engine_caldav_is(cc);
+}
+
 /*
  * A create whose outcome was unknown, in a collection that cannot settle it
  * by itself, waits for a person, whose entry says: check the target, then

@@ -565,6 +565,10 @@ enum engine_hold engine_budget_held(struct engine_sys *sys, int64_t now_ms, uint
 void engine_budget_persist(struct engine_sys *sys, struct store *st);
 
 /* ---- deliver.c ---- */
+/* Whether a create into cc whose answer was lost settles by itself: sent
+ * again under its idempotency key, looked up first, or (a calendar's) put
+ * again at the href it chose. Otherwise a person must check the target. */
+int engine_create_self_settles(const struct config_collection *cc);
 /* Claim due jobs (writer). Returns a list for the delivery thread via *out. */
 MUST_CHECK int engine_claim(struct engine *e, int64_t now_ms, struct engine_delivery **out,
                             struct error *err);

@@ -810,9 +810,7 @@ engine_recover(struct engine *e, struct error *err)
          * is kept); elsewhere a person decides. */
         int ci = engine_coll_index(e, j->collection);
         const struct config_collection *cc = ci >= 0 ? e->colls[ci].cfg : NULL;
-        int self_settles =
-            cc != NULL && (cc->idempotency_header != NULL || cc->idempotency_field != NULL ||
-                           cc->lookup.method != NULL || engine_caldav_is(cc));
+        int self_settles = cc != NULL && engine_create_self_settles(cc);
 
         if (found && l.ext_id == NULL && j->op == JOB_OP_UPSERT && !self_settles) {
             struct inbox_entry entry = {
