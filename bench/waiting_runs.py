@@ -6,12 +6,12 @@ without) an `if`, each version adding a waiting run that every later
 version checks. Linear work shows as 2,000 versions costing about four
 times 500.
 
-  CONCORD_BIN=$PWD/build/asan/concord /usr/bin/python3 tests/e2e/measure_waiting_runs.py"""
+  CONCORD_BIN=$PWD/build/release/concord /usr/bin/python3 bench/waiting_runs.py"""
 
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "e2e"))
 from test_automations import waiting_runs_cpu  # noqa: E402
 
 if __name__ == "__main__":
