@@ -100,10 +100,12 @@ EVENTS = """          every: {every}
 """
 
 
-def setup(poll, page_style, every="1h", start=False, page_size=10):
+def setup(poll, page_style, every="1h", start=False, page_size=10, deleted_when=True):
     crm = Sim(resource="contacts", id_prefix="C", page_style=page_style, page_size=page_size)
     shop = Sim(resource="customers", id_prefix="S", idempotency_header="Idempotency-Key")
-    c = Concord(CONFIG, values={"crm_port": crm.port, "shop_port": shop.port,
+    config = CONFIG if deleted_when else CONFIG.replace("        deleted_when: '.deleted == true'\n",
+                                                        "")
+    c = Concord(config, values={"crm_port": crm.port, "shop_port": shop.port,
                                 "poll": poll.replace("{every}", every)})
     if start:
         c.start()
@@ -171,8 +173,9 @@ def test_the_next_read_asks_from_the_newest_row_read():
 def test_a_row_whose_only_change_is_a_member_no_map_reads_is_in_sync():
     # What concord keeps of a copy it only reads is what its map reads (and
     # its id and time): a change elsewhere in the row is no change, and is
-    # neither journaled nor written anywhere.
-    crm, shop, c = setup(NUMBER, "number")
+    # neither journaled nor written anywhere. (Without deleted_when, which
+    # may read any member.)
+    crm, shop, c = setup(NUMBER, "number", deleted_when=False)
     crm.put("C1", dict(person(1), notes="first call"))
     r = poll(c)
     assert (r["read"], r["new"]) == (1, 1), r
@@ -187,6 +190,21 @@ def test_a_row_whose_only_change_is_a_member_no_map_reads_is_in_sync():
     wait_until(lambda: [x["name"] for x in shop.records().values()] == ["Ada"], 10,
                "the new name in the shop")
     assert len(shop.requests("PUT")) == 1, shop.requests("PUT")
+
+
+def test_a_row_marked_deleted_by_a_member_only_deleted_when_reads_is_a_delete():
+    # deleted_when reads `.deleted`, which no map_in path reads: a polled
+    # collection keeps its copies whole, and the poll sees the row change.
+    crm, shop, c = setup(NUMBER, "number")
+    crm.put("C1", person(1))
+    r = poll(c)
+    assert (r["read"], r["new"]) == (1, 1), r
+    c.start()
+    wait_until(lambda: len(shop.records()) == 1, 10, "the customer in the shop")
+    crm.put("C1", dict(person(1), deleted=True))
+    r = poll(c)
+    assert r["drifted"] == 1, r
+    wait_until(lambda: len(shop.records()) == 0, 10, "the customer deleted in the shop")
 
 
 def test_a_sync_token_refused_with_410_leads_to_a_full_read():
