@@ -85,8 +85,8 @@ skip_interpolation(const char *p)
     struct tok t;
 
     for (;;) {
-        if (lex(&p, &t) == -1)
-            return NULL;
+        if (lex(&p, &t) == -1 || t.kind == TOK_END)
+            return NULL; /* the program ends inside it */
         if (tok_is(&t, "("))
             depth++;
         else if (tok_is(&t, ")") && depth-- == 0)

@@ -643,6 +643,9 @@ jq_reads_only_is_never_wrong(void)
     /* Text the scan cannot follow is refused, never skipped over. */
     CHECK_EQ(map_jq_reads_only(".new.a # .version", keys), 0);
     CHECK_EQ(map_jq_reads_only(".new.a == \"open", keys), 0);
+    /* An interpolation the program ends in (fuzz_map_jq found it looping). */
+    CHECK_EQ(map_jq_reads_only(".new | \"\\(.a | \"\\(", keys), 0);
+    CHECK_EQ(map_jq_reads_only("\"\\(", keys), 0);
     CHECK_EQ(map_jq_reads_only("(.new | {if: 1}) == .version", keys), 0);
     CHECK_EQ(map_jq_reads_only("((.new | {if: 1})) + .version", keys), 0);
     CHECK_EQ(map_jq_reads_only(".new.a ?// .version", keys), 0);
