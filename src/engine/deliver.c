@@ -303,17 +303,9 @@ state_to_send(struct engine *e, const struct job *j, const struct record *rec, i
 static void
 strings_at(cJSON *desired, const char *path)
 {
-    cJSON *obj = desired, *v;
+    cJSON *obj = value_object_at(desired, path), *v;
 
-    for (const char *p = path; obj != NULL && *p != '\0';) {
-        size_t n = strcspn(p, ".");
-        char *name = xasprintf("%.*s", (int)n, p);
-
-        obj = cJSON_GetObjectItemCaseSensitive(obj, name);
-        free(name);
-        p += n + (p[n] == '.');
-    }
-    if (!cJSON_IsObject(obj))
+    if (obj == NULL)
         return;
     /* In place: cJSON 1.7.15's ReplaceItemViaPointer leaves a stale tail
      * pointer when it replaces the last item. */

@@ -529,14 +529,6 @@ rewrite_copy(struct merge_ctx *m, const struct link *l, const struct record *rec
              struct error *err)
 {
     char *rec_text = value_canonical_text(m->record), note[200];
-    cJSON *state = cJSON_Parse(rec->state);
-    struct engine_change fc = {
-        .record_id = rec->id,
-        .version = rec->version,
-        .model = rec->model,
-        .state = state,
-        .source_coll = -1,
-    };
     int rc;
 
     (void)snprintf(note, sizeof(note),
@@ -548,11 +540,10 @@ rewrite_copy(struct merge_ctx *m, const struct link *l, const struct record *rec
                                .record_id = rec->id},
              "%s", note);
     rc = store_link_set_noted(m->e->st, l->id, NULL, rec_text, m->now, 'r', err) == -1 ||
-                 engine_fanout_to(m->e, m->coll, &fc, err) == -1
+                 engine_fanout_record(m->e, m->coll, rec, err) == -1
              ? -1
              : store_journal_set_state(m->e->st, m->ch->seq, CHANGE_UNCHANGED, note, err);
     free(rec_text);
-    cJSON_Delete(state);
     return rc;
 }
 
@@ -1374,22 +1365,6 @@ check_copies(struct merge_ctx *m, const cJSON *ids, struct error *err)
     return store_journal_set_state(m->e->st, m->ch->seq, CHANGE_UNCHANGED, note, err);
 }
 
-/* The object at the dotted path of object keys in obj (owned by obj), or NULL:
- * value_path_get() without its const, for a body this file owns. */
-static cJSON *
-object_at(cJSON *obj, const char *path)
-{
-    for (const char *p = path; obj != NULL && *p != '\0';) {
-        size_t n = strcspn(p, ".");
-        char *name = xasprintf("%.*s", (int)n, p);
-
-        obj = cJSON_GetObjectItemCaseSensitive(obj, name);
-        free(name);
-        p += n + (p[n] == '.');
-    }
-    return cJSON_IsObject(obj) ? obj : NULL;
-}
-
 void
 engine_stamp_event_time(const struct config_collection *cc, const cJSON *event, cJSON *record)
 {
@@ -1912,7 +1887,7 @@ process_one(struct engine *e, const struct change *ch, int64_t now, struct error
         const char *rp = e->colls[m.coll].cfg->record_path;
 
         if (!cJSON_IsString(polled) && rp != NULL)
-            engine_stamp_event_time(e->colls[m.coll].cfg, body, object_at(body, rp));
+            engine_stamp_event_time(e->colls[m.coll].cfg, body, value_object_at(body, rp));
         rc = merge_change(&m, body, err);
     }
     log_trace(LOG_TRACE_MERGE,

@@ -1085,6 +1085,22 @@ value_canonical_times(const cJSON *fields, double at, const char *source)
 
 /* --- paths --------------------------------------------------------------- */
 
+cJSON *
+value_object_at(cJSON *obj, const char *path)
+{
+    for (const char *p = path; obj != NULL && *p != '\0';) {
+        size_t n = strcspn(p, ".");
+        cJSON *x = cJSON_IsObject(obj) ? obj->child : NULL;
+
+        while (x != NULL &&
+               !(x->string != NULL && strncmp(x->string, p, n) == 0 && x->string[n] == '\0'))
+            x = x->next;
+        obj = x;
+        p += n + (p[n] == '.');
+    }
+    return cJSON_IsObject(obj) ? obj : NULL;
+}
+
 const cJSON *
 value_path_get(const cJSON *obj, const char *path)
 {

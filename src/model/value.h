@@ -107,4 +107,9 @@ MUST_CHECK int value_timestamp_ms(const struct cJSON *v, int64_t *out_ms);
  * any step is missing. "" and "." give obj. */
 const struct cJSON *value_path_get(const struct cJSON *obj, const char *path);
 
+/* The object at a dotted path of object keys ("" gives obj) in obj, which
+ * the caller may change in place; NULL when a step is missing or the value
+ * there is not an object. */
+struct cJSON *value_object_at(struct cJSON *obj, const char *path);
+
 #endif
