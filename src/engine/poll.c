@@ -1648,10 +1648,7 @@ sql_read(const struct engine_poll_job *job, int full, int seen, const char *curs
             (!job->dry_run && !job->reconcile &&
              store_poll_set_cursor(job->st, cc->name, done && !incremental ? NULL : text, err) ==
                  -1) ||
-            (!job->dry_run &&
-             (lease = store_poll_lease(job->st, cc->name, clock_now_ms(),
-                                       clock_now_ms() + POLL_LEASE_MS, holder, NULL, err)) != 1) ||
-            store_commit(job->st, err) == -1)
+            (lease = renew_lease(job, holder, err)) != 1 || store_commit(job->st, err) == -1)
             goto page_failed;
         free(text);
         cJSON_Delete(live);
@@ -1672,11 +1669,7 @@ page_failed:
         cJSON_Delete(live);
         cJSON_Delete(rows);
         if (lease == 0) {
-            /* As commit_page(): the lease ran out and another reader may
-             * have the table; this read stops with nothing more committed. */
-            *rep = before;
-            (void)snprintf(rep->error, sizeof(rep->error),
-                           "this read's lease ran out: another reader may have the collection");
+            lease_lost(rep, &before);
             rc = 0;
         }
         goto out;
@@ -1884,10 +1877,7 @@ commit_page(const struct engine_poll_job *job, const cJSON *items, const struct 
     int bad = store_begin_late(job->st, err) == -1 ||
               take_page(job, items, h->r, h->seen, rep, err) == -1;
     char *cur = bad ? NULL : read_state_text(&cc->poll, h->r, !h->more);
-    int lease = bad || job->dry_run
-                    ? 1
-                    : store_poll_lease(job->st, cc->name, clock_now_ms(),
-                                       clock_now_ms() + POLL_LEASE_MS, h->holder, NULL, err);
+    int lease = bad ? 1 : renew_lease(job, h->holder, err);
 
     if (bad || lease != 1 ||
         (!job->dry_run && !job->reconcile &&
@@ -1896,12 +1886,8 @@ commit_page(const struct engine_poll_job *job, const cJSON *items, const struct 
         store_rollback(job->st);
         free(cur);
         if (lease == 0) {
-            /* The lease ran out (a page longer than POLL_LEASE_MS) and
-             * another reader may hold the collection now: this one stops
-             * with nothing more committed, and never reads beside it. */
-            *rep = before;
-            (void)snprintf(rep->error, sizeof(rep->error),
-                           "this read's lease ran out: another reader may have the collection");
+            /* A page longer than POLL_LEASE_MS. */
+            lease_lost(rep, &before);
             return 1;
         }
         return -1;
